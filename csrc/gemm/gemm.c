@@ -1,0 +1,243 @@
+/* fg_gemm_f32 / fg_gemm_f64: argument checks, ISA dispatch, batch loop, threading.
+ * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512}.c. */
+#include <math.h>
+#include "gemm_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int fg_gemm_force_path = FG_GEMM_PATH_AUTO;
+int64_t fg_gemm_par_min_override = 0;
+
+typedef struct {
+    fg_gemm_seq_fn fn;
+    int mr, nr;
+} gemm_impl;
+
+static gemm_impl select_impl(int is64)
+{
+    gemm_impl g;
+    int isa = fg_get_isa();
+#if FG_GEMM_X86
+    if (isa == FG_ISA_AVX512) {
+        g.fn = is64 ? fg_gemm_seq_f64_avx512 : fg_gemm_seq_f32_avx512;
+        g.mr = is64 ? FG_GEMM_D512_MR : FG_GEMM_S512_MR;
+        g.nr = is64 ? FG_GEMM_D512_NR : FG_GEMM_S512_NR;
+        return g;
+    }
+    if (isa == FG_ISA_AVX2) {
+        g.fn = is64 ? fg_gemm_seq_f64_avx2 : fg_gemm_seq_f32_avx2;
+        g.mr = is64 ? FG_GEMM_D256_MR : FG_GEMM_S256_MR;
+        g.nr = is64 ? FG_GEMM_D256_NR : FG_GEMM_S256_NR;
+        return g;
+    }
+#else
+    (void)isa;
+#endif
+    g.fn = is64 ? fg_gemm_seq_f64_scalar : fg_gemm_seq_f32_scalar;
+    g.mr = is64 ? FG_GEMM_DSC_MR : FG_GEMM_SSC_MR;
+    g.nr = is64 ? FG_GEMM_DSC_NR : FG_GEMM_SSC_NR;
+    return g;
+}
+
+static double act1(double x, int act)
+{
+    switch (act) {
+    case FG_ACT_RELU: return x > 0 ? x : (x == x ? 0.0 : x);
+    case FG_ACT_GELU: return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440));
+    case FG_ACT_TANH: return tanh(x);
+    case FG_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    default: return x;
+    }
+}
+
+/* k == 0 or alpha == 0: C = act(beta*C + bias); A and B are not read. */
+#define FG_SCALE_ONLY(T)                                                              \
+    static void scale_only_##T(const fg_gemm_desc *d)                                 \
+    {                                                                                 \
+        const T *bias = (const T *)d->bias;                                           \
+        const T beta = (T)d->beta;                                                    \
+        for (int64_t p = 0; p < d->batch; p++) {                                      \
+            T *c = (T *)d->c + p * d->stride_c;                                       \
+            for (int64_t i = 0; i < d->m; i++) {                                      \
+                T *cr = c + i * d->ldc;                                               \
+                for (int64_t j = 0; j < d->n; j++) {                                  \
+                    T x = beta == (T)0 ? (T)0 : beta * cr[j];                         \
+                    if (bias) x += bias[j];                                           \
+                    cr[j] = d->act ? (T)act1((double)x, d->act) : x;                  \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+    }
+FG_SCALE_ONLY(float)
+FG_SCALE_ONLY(double)
+
+static int check_desc(const fg_gemm_desc *d)
+{
+    if (!d) return FG_EINVAL;
+    if (d->transa != 0 && d->transa != 1) return FG_EINVAL;
+    if (d->transb != 0 && d->transb != 1) return FG_EINVAL;
+    if (d->m < 0 || d->n < 0 || d->k < 0 || d->batch < 0) return FG_EINVAL;
+    if (d->act < 0 || d->act >= FG_ACT_COUNT) return FG_EINVAL;
+    if (d->batch == 0) return FG_OK;
+    const int64_t m = d->m, n = d->n, k = d->k;
+    if (m > 0 && k > 0) {
+        if (!d->a) return FG_EINVAL;
+        if (d->lda < (d->transa ? m : k)) return FG_EINVAL;
+    }
+    if (k > 0 && n > 0) {
+        if (!d->b) return FG_EINVAL;
+        if (d->ldb < (d->transb ? k : n)) return FG_EINVAL;
+    }
+    if (m > 0 && n > 0) {
+        if (!d->c) return FG_EINVAL;
+        if (d->ldc < n) return FG_EINVAL;
+    }
+    return FG_OK;
+}
+
+#ifdef _OPENMP
+/* split m x n among nt threads as a tm x tn grid of MR/NR-aligned blocks, minimising
+ * the largest block's work plus the re-packing overhead (tn/n + tm/m) */
+static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, int *ptm, int *ptn)
+{
+    double best = -1;
+    int btm = 1, btn = nt;
+    const int64_t mb = (m + mr - 1) / mr, nb = (n + nr - 1) / nr;
+    for (int tm = 1; tm <= nt; tm++) {
+        if (nt % tm) continue;
+        const int tn = nt / tm;
+        if (tm > mb || tn > nb) continue;
+        const double rows = (double)((mb + tm - 1) / tm) * mr;
+        const double cols = (double)((nb + tn - 1) / tn) * nr;
+        const double cost = rows * cols * (1.0 + (double)tn / (double)m + (double)tm / (double)n);
+        if (best < 0 || cost < best) { best = cost; btm = tm; btn = tn; }
+    }
+    if (best < 0) {          /* fewer blocks than threads: split the longer side */
+        if (mb >= nb) { btm = (int)(mb < nt ? mb : nt); btn = 1; }
+        else { btm = 1; btn = (int)(nb < nt ? nb : nt); }
+    }
+    *ptm = btm;
+    *ptn = btn;
+}
+#endif
+
+static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
+{
+    int rc = check_desc(d);
+    if (rc != FG_OK) return rc;
+    const int64_t m = d->m, n = d->n, k = d->k, batch = d->batch;
+    if (batch == 0 || m == 0 || n == 0) return FG_OK;
+    if (k == 0 || d->alpha == 0.0) {
+        if (is64) scale_only_double(d); else scale_only_float(d);
+        return FG_OK;
+    }
+    const size_t esz = is64 ? sizeof(double) : sizeof(float);
+    const gemm_impl g = select_impl(is64);
+
+    fg_gemm_sub s0;
+    s0.m = m; s0.n = n; s0.k = k;
+    s0.a = d->a; s0.lda = d->lda; s0.transa = d->transa;
+    s0.b = d->b; s0.ldb = d->ldb; s0.transb = d->transb;
+    s0.c = d->c; s0.ldc = d->ldc;
+    s0.alpha = d->alpha; s0.beta = d->beta;
+    s0.bias = d->bias; s0.act = d->act;
+    if (fg_gemm_force_path) s0.path = fg_gemm_force_path;
+    else {
+        /* direct when op(B) stays in L2 while it is re-read for every MR rows; with a
+         * transposed A also the k x m span of A (one cache line per k step). */
+        const double bbytes = (double)k * (double)(d->transb ? d->ldb : n) * (double)esz;
+        const double abytes = d->transa ? (double)k * (double)d->lda * (double)esz : 0.0;
+        s0.path = bbytes <= (double)FG_GEMM_SMALL_B_BYTES &&
+                          abytes <= (double)FG_GEMM_SMALL_TA_BYTES
+                      ? FG_GEMM_PATH_DIRECT : FG_GEMM_PATH_PACKED;
+    }
+
+    /* threads */
+    int nt = nthreads < 1 ? 1 : nthreads;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+    const double mnk = (double)m * (double)n * (double)k;
+    const double par_min = fg_gemm_par_min_override > 0 ? (double)fg_gemm_par_min_override
+                                                        : (double)FG_GEMM_PAR_MIN_MNK;
+    const int batch_par = batch > 1 && d->stride_c != 0;
+    const double total = batch_par ? mnk * (double)batch : mnk;
+    if (total < par_min) nt = 1;
+    if (nt > 1) {
+        double maxt = total / (double)FG_GEMM_PAR_MNK_PER_THREAD;
+        if (maxt < nt) nt = maxt < 1 ? 1 : (int)maxt;
+    }
+
+    if (nt == 1) {
+        for (int64_t p = 0; p < batch; p++) {
+            fg_gemm_sub s = s0;
+            s.a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
+            s.b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
+            s.c = (char *)d->c + p * d->stride_c * (int64_t)esz;
+            rc = g.fn(&s);
+            if (rc != FG_OK) return rc;
+        }
+        return FG_OK;
+    }
+
+    int err = FG_OK;
+#ifdef _OPENMP
+    if (batch_par && batch >= nt) {
+        /* whole problems per thread */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t p = 0; p < batch; p++) {
+            fg_gemm_sub s = s0;
+            s.a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
+            s.b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
+            s.c = (char *)d->c + p * d->stride_c * (int64_t)esz;
+            int r = g.fn(&s);
+            if (r != FG_OK) {
+#pragma omp atomic write
+                err = r;
+            }
+        }
+        return err;
+    }
+    /* each thread owns a fixed block of C (the same for every batch index, so even
+     * stride_c == 0 is race free) and runs the sequential driver on it */
+    int tm, tn;
+    choose_grid(m, n, nt, g.mr, g.nr, &tm, &tn);
+    nt = tm * tn;
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        const int ti = tid / tn, tj = tid % tn;
+        const int64_t mb = (m + g.mr - 1) / g.mr, nb = (n + g.nr - 1) / g.nr;
+        int64_t i0 = (mb * ti) / tm * g.mr, i1 = (mb * (ti + 1)) / tm * g.mr;
+        int64_t j0 = (nb * tj) / tn * g.nr, j1 = (nb * (tj + 1)) / tn * g.nr;
+        if (i1 > m) i1 = m;
+        if (j1 > n) j1 = n;
+        if (tid < nt && i0 < i1 && j0 < j1) {
+            for (int64_t p = 0; p < batch; p++) {
+                const char *a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
+                const char *b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
+                char *c = (char *)d->c + p * d->stride_c * (int64_t)esz;
+                fg_gemm_sub s = s0;
+                s.m = i1 - i0;
+                s.n = j1 - j0;
+                s.a = a + (d->transa ? i0 : i0 * d->lda) * (int64_t)esz;
+                s.b = b + (d->transb ? j0 * d->ldb : j0) * (int64_t)esz;
+                s.c = c + (i0 * d->ldc + j0) * (int64_t)esz;
+                s.bias = d->bias ? (const char *)d->bias + j0 * (int64_t)esz : NULL;
+                int r = g.fn(&s);
+                if (r != FG_OK) {
+#pragma omp atomic write
+                    err = r;
+                    break;
+                }
+            }
+        }
+    }
+#endif
+    return err;
+}
+
+int fg_gemm_f32(const fg_gemm_desc *d, int nthreads) { return gemm_common(d, nthreads, 0); }
+int fg_gemm_f64(const fg_gemm_desc *d, int nthreads) { return gemm_common(d, nthreads, 1); }

@@ -1,0 +1,81 @@
+/* GEMM blocking parameters and crossover thresholds (all in elements).
+ *
+ *   MR x NR : register micro-tile (rows of C x columns of C; columns are the SIMD axis)
+ *   MC      : rows of the packed A block   (MC x KC lives in L2)
+ *   KC      : depth of one packed block    (KC x NR micro-panel of B lives in L1)
+ *   NC      : columns of the packed B block (KC x NC lives in L2/L3)
+ * MC must be a multiple of MR and NC a multiple of NR.
+ */
+#ifndef FG_GEMM_CONFIG_H
+#define FG_GEMM_CONFIG_H
+
+/* ---- AVX-512, float32: 8 x 32 tile = 16 zmm accumulators ------------------------ */
+#define FG_GEMM_S512_MR 8
+#define FG_GEMM_S512_NR 32
+#define FG_GEMM_S512_MC 192
+#define FG_GEMM_S512_KC 320
+#define FG_GEMM_S512_NC 2048
+
+/* ---- AVX-512, float64: 8 x 16 tile ----------------------------------------------- */
+#define FG_GEMM_D512_MR 8
+#define FG_GEMM_D512_NR 16
+#define FG_GEMM_D512_MC 128
+#define FG_GEMM_D512_KC 256
+#define FG_GEMM_D512_NC 1024
+
+/* ---- AVX2+FMA, float32: 6 x 16 tile = 12 ymm accumulators ------------------------ */
+#define FG_GEMM_S256_MR 6
+#define FG_GEMM_S256_NR 16
+#define FG_GEMM_S256_MC 144
+#define FG_GEMM_S256_KC 256
+#define FG_GEMM_S256_NC 2048
+
+/* ---- AVX2+FMA, float64: 6 x 8 tile ------------------------------------------------ */
+#define FG_GEMM_D256_MR 6
+#define FG_GEMM_D256_NR 8
+#define FG_GEMM_D256_MC 96
+#define FG_GEMM_D256_KC 256
+#define FG_GEMM_D256_NC 1024
+
+/* ---- portable C: 4 x 8 tile ------------------------------------------------------- */
+#define FG_GEMM_SSC_MR 4
+#define FG_GEMM_SSC_NR 8
+#define FG_GEMM_SSC_MC 64
+#define FG_GEMM_SSC_KC 256
+#define FG_GEMM_SSC_NC 1024
+#define FG_GEMM_DSC_MR 4
+#define FG_GEMM_DSC_NR 4
+#define FG_GEMM_DSC_MC 64
+#define FG_GEMM_DSC_KC 256
+#define FG_GEMM_DSC_NC 1024
+
+/* ---- scratch ---------------------------------------------------------------------
+ * fg_workspace slots used for the packed A block and B panel (per thread; every thread
+ * packs its own blocks, nothing is shared).  The highest slots, so that a caller that
+ * keeps e.g. an im2col buffer in slot 0 or 1 can call fg_gemm on it.  Callers must not
+ * hold pointers from these two slots across an fg_gemm call. */
+#define FG_GEMM_WS_SLOT_A 3
+#define FG_GEMM_WS_SLOT_B 2
+
+/* ---- crossovers -------------------------------------------------------------------
+ * Direct (unpacked) path: the micro-kernel reads A and op(B) in place (a transposed B
+ * is still packed) when the k x n span of B fits this many bytes, i.e. stays in L2
+ * while it is re-read for every MR rows of C (measured on Zen 5: 640 KB wins, 768 KB
+ * is a toss-up, 900 KB loses by ~10%)...                                           */
+#define FG_GEMM_SMALL_B_BYTES   (640 * 1024)
+/* ... and, for a transposed A, the k x lda span of A fits this many bytes (each k step
+ * touches a new row of A; large spans thrash the TLB).                          */
+#define FG_GEMM_SMALL_TA_BYTES  (512 * 1024)
+
+/* Direct path loop order: keep the k x NR micro-panel of B in L1 (jr outer) when it
+ * is at most this big, else keep MR rows of A in L1 (ir outer) and stream B.     */
+#define FG_GEMM_L1_PANEL_BYTES  (32 * 1024)
+
+/* Single thread below this many multiply-adds (m*n*k, times batch when batches run in
+ * parallel).  Measured on the 2-vCPU Zen 5 VM: an OpenMP fork/join costs ~2-3 us,
+ * 64x128x128 (1M) gains ~15% from 2 threads, 32x64x128 (256K) loses 2x. */
+#define FG_GEMM_PAR_MIN_MNK     (1024 * 1024)
+/* Minimum multiply-adds handed to each thread. */
+#define FG_GEMM_PAR_MNK_PER_THREAD (512 * 1024)
+
+#endif
