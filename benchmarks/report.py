@@ -1,0 +1,91 @@
+"""Print fastgrad-vs-baseline ratios, measured interleaved in one process (medians).
+
+    python benchmarks/report.py [--threads 2] [--quick]
+
+Forward ops at 1e6 elements against the same computation in NumPy; forward+backward
+against fastgrad's own NumPy backend; eager per-op overhead (and PyTorch's, if installed).
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import fastgrad as fg  # noqa: E402
+from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain  # noqa: E402
+
+
+def interleaved(fns, reps, inner):
+    """Median seconds per call of each fn, timing them alternately so machine drift
+    affects all alike."""
+    for f in fns:
+        for _ in range(max(1, inner // 4)):
+            f()
+    samples = [[] for _ in fns]
+    for _ in range(reps):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                f()
+            samples[i].append((time.perf_counter() - t0) / inner)
+    return [statistics.median(s) for s in samples]
+
+
+def with_backend(name, fn):
+    def run():
+        prev = fg.get_backend()
+        fg.set_backend(name)
+        try:
+            fn()
+        finally:
+            fg.set_backend(prev)
+    return run
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    fg.set_num_threads(a.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(a.threads)
+    except ImportError:
+        pass
+    reps = 5 if a.quick else 15
+    print(f"fastgrad {fg.__version__}  simd={fg.get_simd()}  threads={a.threads}  n={a.n}")
+    print(f"{'op':18s} {'fg fwd':>10s} {'numpy fwd':>10s} {'ratio':>7s}   {'fg f+b':>10s} {'np-backend f+b':>14s} {'ratio':>7s}")
+    for op in sorted(OPS):
+        inner = 3 if a.n >= 1_000_000 else 100
+        tf, tn = interleaved([make_fwd(op, a.n), numpy_fwd(op, a.n)], reps, inner)
+        fb = make_fwd_bwd(op, a.n)
+        tb, tbn = interleaved([fb, with_backend("numpy", make_fwd_bwd(op, a.n))], reps, inner)
+        print(f"{op:18s} {tf*1e6:9.1f}us {tn*1e6:9.1f}us {tn/tf:6.2f}x   {tb*1e6:9.1f}us {tbn*1e6:13.1f}us {tbn/tb:6.2f}x")
+    chain = tanh_chain()
+    (t,) = interleaved([chain], reps, 200)
+    line = f"eager overhead (50 tanh + sum, 16 elements, fwd+bwd): {t/51*1e6:.2f} us/op"
+    try:
+        import torch
+        torch.set_num_threads(a.threads)
+        x = torch.randn(16, requires_grad=True)
+
+        def tchain():
+            x.grad = None
+            y = x
+            for _ in range(50):
+                y = torch.tanh(y)
+            y.sum().backward()
+        t, tt = interleaved([chain, tchain], reps, 200)
+        line = (f"eager overhead (50 tanh + sum, 16 elements, fwd+bwd): fastgrad {t/51*1e6:.2f} us/op, "
+                f"torch {torch.__version__} {tt/51*1e6:.2f} us/op, ratio {tt/t:.2f}x")
+    except ImportError:
+        pass
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

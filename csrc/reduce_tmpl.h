@@ -1,0 +1,350 @@
+/* Reductions, softmax and fused softmax cross-entropy, instantiated per (ISA, dtype)
+ * by kern_isa.h (see eltwise_tmpl.h for the macros it expects).
+ * All inputs are dense with logical shape (outer, n, inner); the reduced axis is n. */
+
+#define RED_LANES 16
+#define RED_BLOCK 1024          /* elements summed in T before folding into double */
+
+/* Sum of a contiguous vector: 16 lanes in T inside blocks, blocks folded into double.
+ * Keeps float32 sums of 1e7 elements accurate to a few ulp. */
+static double FN(sum_contig)(const T *x, int64_t n)
+{
+    double total = 0.0;
+    for (int64_t s = 0; s < n; s += RED_BLOCK) {
+        const int64_t e = s + RED_BLOCK < n ? s + RED_BLOCK : n;
+        T acc[RED_LANES] = {0};
+        int64_t j = s;
+        for (; j + RED_LANES <= e; j += RED_LANES)
+            for (int l = 0; l < RED_LANES; l++) acc[l] += x[j + l];
+        T r = 0;
+        for (; j < e; j++) r += x[j];
+        for (int l = 0; l < RED_LANES; l++) r += acc[l];
+        total += (double)r;
+    }
+    return total;
+}
+
+/* max (sign=+1) or min (sign=-1) of a contiguous vector with the first index;
+ * a NaN wins and reports its first position (NumPy's argmax convention). */
+static void FN(maxmin_contig)(const T *x, int64_t n, int is_max, T *val, int64_t *idx)
+{
+    T best = x[0];
+    int64_t bi = 0;
+    if (best != best) { *val = best; *idx = 0; return; }
+    for (int64_t j = 1; j < n; j++) {
+        const T v = x[j];
+        if (v != v) { *val = v; *idx = j; return; }
+        if (is_max ? v > best : v < best) { best = v; bi = j; }
+    }
+    *val = best;
+    *idx = bi;
+}
+
+static T FN(max_contig_fast)(const T *x, int64_t n)
+{
+    /* plain max for softmax/logsumexp shifts; NaNs propagate through the later exp */
+    T acc[RED_LANES];
+    int64_t j = 0;
+    T m = x[0];
+    if (n >= RED_LANES) {
+        for (int l = 0; l < RED_LANES; l++) acc[l] = x[l];
+        for (j = RED_LANES; j + RED_LANES <= n; j += RED_LANES)
+            for (int l = 0; l < RED_LANES; l++) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
+        for (int l = 0; l < RED_LANES; l++) m = acc[l] > m ? acc[l] : m;
+    }
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+static T FN(lse_contig)(const T *x, int64_t n)
+{
+    if (n == 0) return -(T)INFINITY;
+    const T m = FN(max_contig_fast)(x, n);
+    if (m == -(T)INFINITY) return m;          /* all -inf */
+    if (m == (T)INFINITY) {                    /* +inf dominates unless a NaN is present */
+        for (int64_t j = 0; j < n; j++) if (x[j] != x[j]) return x[j];
+        return m;
+    }
+    double s = 0.0;
+    for (int64_t st = 0; st < n; st += RED_BLOCK) {
+        const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
+        T acc = 0;
+        for (int64_t j = st; j < e; j++) acc += M_EXP(x[j] - m);
+        s += (double)acc;
+    }
+    return (T)((double)m + log(s));
+}
+
+int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *out, int64_t *idx,
+               int nthreads)
+{
+    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0 && op >= 0 && op < FG_R_COUNT);
+    const int64_t nout = outer * inner;
+    if (nout == 0) return FG_OK;
+    FG_CHECK(out != NULL && (n == 0 || x != NULL));
+    if (n == 0) {
+        if (op == FG_R_MAX || op == FG_R_MIN) return FG_EINVAL;   /* caller reports */
+        const T fill = op == FG_R_SUM ? (T)0 : (op == FG_R_MEAN ? (T)NAN : -(T)INFINITY);
+        for (int64_t i = 0; i < nout; i++) out[i] = fill;
+        return FG_OK;
+    }
+    const int is_max = op == FG_R_MAX;
+    if (inner == 1 && outer == 1 && (op == FG_R_SUM || op == FG_R_MEAN)) {
+        /* one long vector: split across threads, fold partial sums in order */
+        int nt = fg_threads_for(n, FG_PAR_THRESHOLD_ELTWISE * 2, nthreads);
+        double part[64] = {0};
+        if (nt > 64) nt = 64;
+        FG_PAR_RANGE(n, nt, 1024, { part[fg_thread_id()] = FN(sum_contig)(x + lo, hi - lo); });
+        double s = 0;
+        for (int t = 0; t < nt; t++) s += part[t];
+        out[0] = (T)(op == FG_R_MEAN ? s / (double)n : s);
+        return FG_OK;
+    }
+    if (inner == 1) {
+        const int nt = fg_threads_for(outer * n, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+        FG_PAR_RANGE(outer, nt, 1, {
+            for (int64_t o = lo; o < hi; o++) {
+                const T *row = x + o * n;
+                switch (op) {
+                case FG_R_SUM: out[o] = (T)FN(sum_contig)(row, n); break;
+                case FG_R_MEAN: out[o] = (T)(FN(sum_contig)(row, n) / (double)n); break;
+                case FG_R_LOGSUMEXP: out[o] = FN(lse_contig)(row, n); break;
+                default: {
+                    int64_t bi;
+                    FN(maxmin_contig)(row, n, is_max, &out[o], &bi);
+                    if (idx) idx[o] = bi;
+                }
+                }
+            }
+        });
+        return FG_OK;
+    }
+    /* inner > 1: reduce across rows of length `inner`, vectorised along inner.
+     * Parallel over (outer x inner-chunks). */
+#define ICH 256                                        /* inner chunk per task */
+    const int64_t nch = (inner + ICH - 1) / ICH;
+    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+    int status = FG_OK;
+    FG_PAR_RANGE(outer * nch, nt, 1, {
+        double *acc = (double *)fg_workspace(1, sizeof(double) * ICH);
+        T *mx = (T *)fg_workspace(2, sizeof(T) * ICH);
+        if (!acc || !mx) { status = FG_ENOMEM; }
+        else for (int64_t task = lo; task < hi; task++) {
+            const int64_t o = task / nch, i0 = (task % nch) * ICH;
+            const int64_t w = inner - i0 < ICH ? inner - i0 : ICH;
+            const T *base = x + o * n * inner + i0;
+            T *dst = out + o * inner + i0;
+            if (op == FG_R_SUM || op == FG_R_MEAN) {
+                /* accumulate columns in double: exact enough for any n, and the
+                 * float->double widening vectorises */
+                for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
+                for (int64_t k = 0; k < n; k++) {
+                    const T *r = base + k * inner;
+                    for (int64_t i = 0; i < w; i++) acc[i] += (double)r[i];
+                }
+                const double sc = op == FG_R_MEAN ? 1.0 / (double)n : 1.0;
+                for (int64_t i = 0; i < w; i++) dst[i] = (T)(acc[i] * sc);
+            } else if (op == FG_R_LOGSUMEXP) {
+                for (int64_t i = 0; i < w; i++) mx[i] = base[i];
+                for (int64_t k = 1; k < n; k++) {
+                    const T *r = base + k * inner;
+                    for (int64_t i = 0; i < w; i++) mx[i] = r[i] > mx[i] ? r[i] : mx[i];
+                }
+                for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
+                for (int64_t k = 0; k < n; k++) {
+                    const T *r = base + k * inner;
+                    for (int64_t i = 0; i < w; i++) {
+                        const T m = mx[i];
+                        /* shift by 0 when the max is infinite so inf/nan come out right */
+                        const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
+                        acc[i] += (double)M_EXP(r[i] - sh);
+                    }
+                }
+                for (int64_t i = 0; i < w; i++) {
+                    const T m = mx[i];
+                    const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
+                    dst[i] = (T)((double)sh + log(acc[i]));
+                }
+            } else {
+                int64_t *ix = idx ? idx + o * inner + i0 : NULL;
+                for (int64_t i = 0; i < w; i++) { dst[i] = base[i]; if (ix) ix[i] = 0; }
+                for (int64_t k = 1; k < n; k++) {
+                    const T *r = base + k * inner;
+                    for (int64_t i = 0; i < w; i++) {
+                        const T v = r[i], b = dst[i];
+                        const int take = (b == b) && ((v != v) || (is_max ? v > b : v < b));
+                        if (take) { dst[i] = v; if (ix) ix[i] = k; }
+                    }
+                }
+            }
+        }
+    });
+    return status;
+}
+
+/* ---- softmax / log_softmax --------------------------------------------------------- */
+static void FN(softmax_row)(int lg, const T *x, T *y, int64_t n)
+{
+    /* x - max: a +inf entry gives inf - inf = nan, as the NumPy reference does */
+    const T sh = FN(max_contig_fast)(x, n);
+    double s = 0.0;
+    if (lg) {
+        for (int64_t st = 0; st < n; st += RED_BLOCK) {
+            const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
+            T acc = 0;
+            for (int64_t j = st; j < e; j++) acc += M_EXP(x[j] - sh);
+            s += (double)acc;
+        }
+        const T l = (T)log(s);
+        for (int64_t j = 0; j < n; j++) y[j] = x[j] - sh - l;
+    } else {
+        for (int64_t st = 0; st < n; st += RED_BLOCK) {
+            const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
+            T acc = 0;
+            for (int64_t j = st; j < e; j++) { const T v = M_EXP(x[j] - sh); y[j] = v; acc += v; }
+            s += (double)acc;
+        }
+        const T r = (T)(1.0 / s);
+        for (int64_t j = 0; j < n; j++) y[j] *= r;
+    }
+}
+
+int FN(softmax)(int lg, int64_t outer, int64_t n, int64_t inner, const T *x, T *y, int nthreads)
+{
+    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
+    if (outer * n * inner == 0) return FG_OK;
+    FG_CHECK(x && y);
+    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
+    if (inner == 1) {
+        FG_PAR_RANGE(outer, nt, 1, {
+            for (int64_t o = lo; o < hi; o++) FN(softmax_row)(lg, x + o * n, y + o * n, n);
+        });
+        return FG_OK;
+    }
+    int status = FG_OK;
+    FG_PAR_RANGE(outer, nt, 1, {
+        T *mx = (T *)fg_workspace(2, sizeof(T) * inner);
+        double *acc = (double *)fg_workspace(1, sizeof(double) * inner);
+        if (!mx || !acc) { status = FG_ENOMEM; }
+        else for (int64_t o = lo; o < hi; o++) {
+            const T *b = x + o * n * inner;
+            T *yb = y + o * n * inner;
+            for (int64_t i = 0; i < inner; i++) { mx[i] = b[i]; acc[i] = 0.0; }
+            for (int64_t k = 1; k < n; k++)
+                for (int64_t i = 0; i < inner; i++) mx[i] = b[k * inner + i] > mx[i] ? b[k * inner + i] : mx[i];
+            for (int64_t k = 0; k < n; k++)
+                for (int64_t i = 0; i < inner; i++) {
+                    const T v = M_EXP(b[k * inner + i] - mx[i]);
+                    acc[i] += (double)v;
+                    if (!lg) yb[k * inner + i] = v;
+                }
+            if (lg) {
+                for (int64_t i = 0; i < inner; i++) acc[i] = log(acc[i]);
+                for (int64_t k = 0; k < n; k++)
+                    for (int64_t i = 0; i < inner; i++)
+                        yb[k * inner + i] = b[k * inner + i] - mx[i] - (T)acc[i];
+            } else {
+                for (int64_t i = 0; i < inner; i++) acc[i] = 1.0 / acc[i];
+                for (int64_t k = 0; k < n; k++)
+                    for (int64_t i = 0; i < inner; i++) yb[k * inner + i] *= (T)acc[i];
+            }
+        }
+    });
+    return status;
+}
+
+int FN(softmax_bwd)(int lg, int64_t outer, int64_t n, int64_t inner, const T *g, const T *y, T *gx,
+                    int nthreads)
+{
+    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
+    if (outer * n * inner == 0) return FG_OK;
+    FG_CHECK(g && y && gx);
+    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
+    int status = FG_OK;
+    FG_PAR_RANGE(outer, nt, 1, {
+        double *acc = (double *)fg_workspace(1, sizeof(double) * inner);
+        if (!acc) { status = FG_ENOMEM; }
+        else for (int64_t o = lo; o < hi; o++) {
+            const int64_t base = o * n * inner;
+            const T *gb = g + base, *yb = y + base;
+            T *ob = gx + base;
+            for (int64_t i = 0; i < inner; i++) acc[i] = 0.0;
+            if (inner == 1) {
+                T a = 0;
+                if (lg) for (int64_t k = 0; k < n; k++) a += gb[k];
+                else for (int64_t k = 0; k < n; k++) a += gb[k] * yb[k];
+                const T s = a;
+                if (lg) for (int64_t k = 0; k < n; k++) ob[k] = gb[k] - M_EXP(yb[k]) * s;
+                else for (int64_t k = 0; k < n; k++) ob[k] = yb[k] * (gb[k] - s);
+                continue;
+            }
+            for (int64_t k = 0; k < n; k++)
+                for (int64_t i = 0; i < inner; i++)
+                    acc[i] += lg ? (double)gb[k * inner + i] : (double)(gb[k * inner + i] * yb[k * inner + i]);
+            for (int64_t k = 0; k < n; k++)
+                for (int64_t i = 0; i < inner; i++) {
+                    const int64_t q = k * inner + i;
+                    ob[q] = lg ? gb[q] - M_EXP(yb[q]) * (T)acc[i] : yb[q] * (gb[q] - (T)acc[i]);
+                }
+        }
+    });
+    return status;
+}
+
+/* ---- fused softmax cross-entropy ----------------------------------------------------- */
+int FN(xent)(int64_t rows, int64_t c, const T *x, const int64_t *target, int64_t ignore_index,
+             double label_smoothing, T *loss, T *lsm, int64_t *bad_row, int nthreads)
+{
+    FG_CHECK(rows >= 0 && c >= 1 && label_smoothing >= 0.0 && label_smoothing <= 1.0);
+    if (rows == 0) return FG_OK;
+    FG_CHECK(x && target && loss && lsm);
+    /* validate every target first: no partial output on error */
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t t = target[r];
+        if (t != ignore_index && (t < 0 || t >= c)) { if (bad_row) *bad_row = r; return FG_EINVAL; }
+    }
+    const T ls = (T)label_smoothing, on = (T)1 - ls, off = ls / (T)c;
+    const int nt = fg_threads_for(rows * c, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
+    FG_PAR_RANGE(rows, nt, 1, {
+        for (int64_t r = lo; r < hi; r++) {
+            const T *xr = x + r * c;
+            T *lr = lsm + r * c;
+            FN(softmax_row)(1, xr, lr, c);
+            const int64_t t = target[r];
+            if (t == ignore_index) { loss[r] = 0; continue; }
+            T l = -on * lr[t];
+            if (ls != (T)0) l -= off * (T)FN(sum_contig)(lr, c);
+            loss[r] = l;
+        }
+    });
+    return FG_OK;
+}
+
+int FN(xent_bwd)(int64_t rows, int64_t c, const T *g, const T *lsm, const int64_t *target,
+                 int64_t ignore_index, double label_smoothing, T *gx, int nthreads)
+{
+    FG_CHECK(rows >= 0 && c >= 1);
+    if (rows == 0) return FG_OK;
+    FG_CHECK(g && lsm && target && gx);
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t t = target[r];
+        if (t != ignore_index && (t < 0 || t >= c)) return FG_EINVAL;
+    }
+    const T ls = (T)label_smoothing, on = (T)1 - ls, off = ls / (T)c;
+    const int nt = fg_threads_for(rows * c, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
+    FG_PAR_RANGE(rows, nt, 1, {
+        for (int64_t r = lo; r < hi; r++) {
+            const T *lr = lsm + r * c;
+            T *gr = gx + r * c;
+            const int64_t t = target[r];
+            if (t == ignore_index) { for (int64_t j = 0; j < c; j++) gr[j] = 0; continue; }
+            const T gv = g[r];
+            for (int64_t j = 0; j < c; j++) gr[j] = gv * (M_EXP(lr[j]) - off);
+            gr[t] -= gv * on;
+        }
+    });
+    return FG_OK;
+}
+#undef RED_LANES
+#undef RED_BLOCK
+#undef ICH

@@ -1,0 +1,93 @@
+"""Build fastgrad's C kernels and Cython wrappers.
+
+Environment knobs (build time):
+  FASTGRAD_NATIVE=1      add -march=native (never the default: wheels must run anywhere;
+                         SIMD paths are chosen at run time instead)
+  FASTGRAD_LIBM_MATH=1   use scalar libm for float32 math instead of the vectorised code
+  FASTGRAD_DEBUG=1       -O0 -g
+  FASTGRAD_SANITIZE=address,undefined   build with sanitizers
+  FASTGRAD_NO_OPENMP=1   build serial even if OpenMP is available
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _compiler():
+    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+
+
+def openmp_flags():
+    """Compile-and-link probe: returns (cflags, ldflags) for OpenMP or ([], [])."""
+    if os.environ.get("FASTGRAD_NO_OPENMP"):
+        return [], []
+    src = "#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\nreturn n>0 && omp_get_max_threads()>0 ? 0 : 1;}\n"
+    cc = _compiler()
+    for cflags, ldflags in ((["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])):
+        d = tempfile.mkdtemp()
+        try:
+            with open(os.path.join(d, "t.c"), "w") as f:
+                f.write(src)
+            r = subprocess.run([cc, *cflags, "t.c", "-o", "t", *ldflags], cwd=d,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode == 0 and subprocess.run([os.path.join(d, "t")]).returncode == 0:
+                return cflags, ldflags
+        except OSError:
+            pass
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    warnings.warn("fastgrad: OpenMP not found; building serial kernels (set_num_threads has no effect)")
+    return [], []
+
+
+omp_c, omp_l = openmp_flags()
+cflags = ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-unknown-pragmas",
+          "-fvisibility=hidden"]
+ldflags = []
+macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
+if os.environ.get("FASTGRAD_NATIVE") == "1":
+    cflags.append("-march=native")
+if os.environ.get("FASTGRAD_LIBM_MATH") == "1":
+    macros.append(("FG_LIBM_MATH", "1"))
+if os.environ.get("FASTGRAD_DEBUG") == "1":
+    cflags = [f for f in cflags if not f.startswith("-O")] + ["-O0", "-g"]
+san = os.environ.get("FASTGRAD_SANITIZE")
+if san:
+    cflags += [f"-fsanitize={san}", "-fno-omit-frame-pointer", "-g"]
+    ldflags += [f"-fsanitize={san}"]
+macros.append(("FG_COMPILER", '"%s"' % _compiler().replace('"', "")))
+macros.append(("FG_OPENMP_FLAG", '"%s"' % " ".join(omp_c)))
+
+csrc = sorted(glob.glob("csrc/*.c") + glob.glob("csrc/gemm/*.c"))
+csrc = [s for s in csrc if not os.path.basename(s).startswith("test_")]
+
+ext = Extension(
+    "fastgrad._C._kernels",
+    sources=["src/fastgrad/_C/_kernels.pyx", *csrc],
+    include_dirs=["csrc", np.get_include()],
+    define_macros=macros,
+    extra_compile_args=cflags + omp_c,
+    extra_link_args=ldflags + omp_l,
+    language="c",
+)
+
+setup(
+    ext_modules=cythonize(
+        [ext],
+        compiler_directives={"language_level": 3, "boundscheck": False,
+                             "cdivision": True, "initializedcheck": False},
+        include_path=["src"],
+        quiet=True,
+    ),
+)

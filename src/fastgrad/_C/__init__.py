@@ -1,0 +1,1 @@
+"""Compiled kernels (fastgrad._C._kernels) and their C declarations."""

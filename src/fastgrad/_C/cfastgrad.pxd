@@ -1,0 +1,73 @@
+# The C kernel surface (csrc/fastgrad.h), declared once for Cython.
+from libc.stdint cimport int64_t, uint8_t
+
+cdef extern from "fastgrad.h" nogil:
+    enum:
+        FG_OK
+        FG_EINVAL
+        FG_ENOMEM
+        FG_EUNSUPPORTED
+        FG_MAX_DIMS
+        FG_ISA_SCALAR
+        FG_ISA_AVX2
+        FG_ISA_AVX512
+    enum:
+        FG_U_NEG, FG_U_ABS, FG_U_EXP, FG_U_LOG, FG_U_LOG1P, FG_U_SQRT, FG_U_RSQRT,
+        FG_U_SIN, FG_U_COS, FG_U_TANH, FG_U_SIGMOID, FG_U_RELU, FG_U_LEAKY_RELU,
+        FG_U_GELU, FG_U_GELU_TANH, FG_U_SILU, FG_U_SOFTPLUS, FG_U_CLAMP, FG_U_POW_SCALAR,
+        FG_U_SIGN, FG_U_SQUARE, FG_U_RECIPROCAL, FG_U_ERF, FG_U_COUNT
+    enum:
+        FG_B_ADD, FG_B_SUB, FG_B_MUL, FG_B_DIV, FG_B_POW, FG_B_MAX, FG_B_MIN, FG_B_COUNT
+    enum:
+        FG_C_EQ, FG_C_NE, FG_C_LT, FG_C_LE, FG_C_GT, FG_C_GE, FG_C_COUNT
+    enum:
+        FG_R_SUM, FG_R_MEAN, FG_R_MAX, FG_R_MIN, FG_R_LOGSUMEXP, FG_R_COUNT
+    enum:
+        FG_ACT_NONE, FG_ACT_RELU, FG_ACT_GELU, FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_COUNT
+
+    int fg_cpu_best_isa()
+    int fg_set_isa(int isa)
+    int fg_get_isa()
+    const char *fg_isa_name(int isa)
+    int fg_have_openmp()
+    int fg_omp_max_threads()
+    void fg_workspace_release()
+
+    int fg_unary_f32(int op, int64_t n, const float *x, float *y, double alpha, double beta, int nthreads)
+    int fg_unary_f64(int op, int64_t n, const double *x, double *y, double alpha, double beta, int nthreads)
+    int fg_unary_bwd_f32(int op, int64_t n, const float *g, const float *x, const float *y, float *gx, double alpha, double beta, int nthreads)
+    int fg_unary_bwd_f64(int op, int64_t n, const double *g, const double *x, const double *y, double *gx, double alpha, double beta, int nthreads)
+    int fg_binary_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *sa, const float *b, const int64_t *sb, float *out, int nthreads)
+    int fg_binary_f64(int op, int ndim, const int64_t *shape, const double *a, const int64_t *sa, const double *b, const int64_t *sb, double *out, int nthreads)
+    int fg_compare_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *sa, const float *b, const int64_t *sb, uint8_t *out, int nthreads)
+    int fg_compare_f64(int op, int ndim, const int64_t *shape, const double *a, const int64_t *sa, const double *b, const int64_t *sb, uint8_t *out, int nthreads)
+    int fg_where_f32(int ndim, const int64_t *shape, const uint8_t *c, const int64_t *sc, const float *a, const int64_t *sa, const float *b, const int64_t *sb, float *out, int nthreads)
+    int fg_where_f64(int ndim, const int64_t *shape, const uint8_t *c, const int64_t *sc, const double *a, const int64_t *sa, const double *b, const int64_t *sb, double *out, int nthreads)
+    int fg_copy_f32(int ndim, const int64_t *shape, const float *x, const int64_t *sx, float *out, int nthreads)
+    int fg_copy_f64(int ndim, const int64_t *shape, const double *x, const int64_t *sx, double *out, int nthreads)
+    int fg_reduce_f32(int op, int64_t outer, int64_t n, int64_t inner, const float *x, float *out, int64_t *idx, int nthreads)
+    int fg_reduce_f64(int op, int64_t outer, int64_t n, int64_t inner, const double *x, double *out, int64_t *idx, int nthreads)
+    int fg_softmax_f32(int log, int64_t outer, int64_t n, int64_t inner, const float *x, float *y, int nthreads)
+    int fg_softmax_f64(int log, int64_t outer, int64_t n, int64_t inner, const double *x, double *y, int nthreads)
+    int fg_softmax_bwd_f32(int log, int64_t outer, int64_t n, int64_t inner, const float *g, const float *y, float *gx, int nthreads)
+    int fg_softmax_bwd_f64(int log, int64_t outer, int64_t n, int64_t inner, const double *g, const double *y, double *gx, int nthreads)
+    int fg_xent_f32(int64_t rows, int64_t c, const float *x, const int64_t *target, int64_t ignore_index, double label_smoothing, float *loss, float *lsm, int64_t *bad_row, int nthreads)
+    int fg_xent_f64(int64_t rows, int64_t c, const double *x, const int64_t *target, int64_t ignore_index, double label_smoothing, double *loss, double *lsm, int64_t *bad_row, int nthreads)
+    int fg_xent_bwd_f32(int64_t rows, int64_t c, const float *g, const float *lsm, const int64_t *target, int64_t ignore_index, double label_smoothing, float *gx, int nthreads)
+    int fg_xent_bwd_f64(int64_t rows, int64_t c, const double *g, const double *lsm, const int64_t *target, int64_t ignore_index, double label_smoothing, double *gx, int nthreads)
+
+    ctypedef struct fg_gemm_desc:
+        int transa, transb
+        int64_t m, n, k
+        double alpha, beta
+        const void *a
+        int64_t lda
+        const void *b
+        int64_t ldb
+        void *c
+        int64_t ldc
+        const void *bias
+        int act
+        int64_t batch, stride_a, stride_b, stride_c
+    int fg_gemm_f32(const fg_gemm_desc *d, int nthreads)
+    int fg_gemm_f64(const fg_gemm_desc *d, int nthreads)

@@ -1,0 +1,49 @@
+"""fastgrad: reverse-mode autodiff for small neural networks on the CPU.
+
+C kernels (SIMD, OpenMP) under a PyTorch-style Tensor API, with a pure-NumPy reference
+backend as the correctness oracle.
+"""
+__version__ = "0.1.0"
+
+import os as _os
+
+# Let fastgrad's OpenMP threads stop spinning soon after a kernel (a few microseconds
+# instead of GNU OpenMP's default of ~0.3 s), so they do not fight NumPy's BLAS threads
+# for the same cores.  Takes effect only if no OpenMP runtime is loaded yet and the user
+# chose no wait policy of their own.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "20000"
+
+from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,  # noqa: E402
+                              set_default_dtype, tensor, result_dtype)
+from fastgrad._tensor import float32, float64, int64, bool_  # noqa: E402
+from fastgrad import _ops  # noqa: E402
+from fastgrad._ops import *  # noqa: E402,F401,F403
+from fastgrad._ops import abs, max, min, pow, sum  # noqa: E402,F401,A004
+from fastgrad import _methods  # noqa: E402,F401
+from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,  # noqa: E402
+                               initial_seed, linspace, manual_seed, ones, ones_like, rand,
+                               rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
+from fastgrad import _factory  # noqa: E402
+from fastgrad._config import (available_simd, get_backend, get_num_threads, get_simd,  # noqa: E402
+                              set_backend, set_num_threads, set_simd, show_config, use_backend)
+from fastgrad._config import _init as _config_init  # noqa: E402
+from fastgrad import autograd  # noqa: E402
+from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from fastgrad.autograd import engine as _engine  # noqa: E402
+
+float = float32  # noqa: A001 - PyTorch's aliases
+double = float64
+long = int64
+bool = bool_  # noqa: A001
+
+# the engine reaches ops through this module object (breaks an import cycle)
+_ops.Tensor = Tensor
+_ops.ones_like = _factory.ones_like
+_ops.tensor = tensor
+_engine._ops = _ops
+
+from fastgrad import nn  # noqa: E402,F401
+from fastgrad import reference  # noqa: E402,F401
+
+_config_init()

@@ -1,0 +1,187 @@
+"""Tensor creation: constants, ranges and seeded random numbers."""
+import numpy as np
+
+from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, float32, int64
+
+_make = Tensor._make
+
+
+class _Generator:
+    """The global random generator (PCG64).  manual_seed makes every random call after it
+    reproducible."""
+
+    def __init__(self, seed=None):
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.seed = seed
+
+    def manual_seed(self, seed):
+        self.rng = np.random.Generator(np.random.PCG64(int(seed)))
+        self.seed = int(seed)
+        return self
+
+
+default_generator = _Generator()
+
+
+def manual_seed(seed):
+    """Seed fastgrad's global random generator."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed: expected an int seed, got {type(seed).__name__}")
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed():
+    return default_generator.seed
+
+
+def _size(size, who):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"{who}: size must be ints, got {size!r}")
+        if s < 0:
+            raise ValueError(f"{who}: negative dimension {s} in size {tuple(size)}")
+        out.append(int(s))
+    n = 1
+    for s in out:
+        n *= s
+    if n * 8 > 2 ** 62:
+        raise ValueError(f"{who}: size {tuple(out)} ({n} elements) is larger than any array that "
+                         "can be allocated")
+    return tuple(out)
+
+
+def _dt(dtype, default=None):
+    return canonical_dtype(dtype) if dtype is not None else (default or _default[0])
+
+
+def _alloc(fn, who, size, *args):
+    try:
+        return fn(size, *args)
+    except MemoryError:
+        n = int(np.prod(size, dtype=np.float64))
+        raise MemoryError(f"{who}: cannot allocate a tensor of shape {tuple(size)} ({n} elements)") from None
+
+
+def _finish(arr, requires_grad):
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _finish(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _finish(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False):
+    return _finish(_alloc(np.empty, "empty", _size(size, "empty"), _dt(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    if dtype is None:
+        dtype = bool_ if isinstance(fill_value, bool) else (int64 if isinstance(fill_value, int) else _default[0])
+    return _finish(np.full(_size((size,) if not isinstance(size, (tuple, list)) else (tuple(size),), "full"),
+                           fill_value, _dt(dtype)), requires_grad)
+
+
+def _like(x, dtype):
+    return x.data.shape, (canonical_dtype(dtype) if dtype is not None else x.data.dtype)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    s, d = _like(x, dtype)
+    return _finish(np.zeros(s, d), requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    s, d = _like(x, dtype)
+    return _finish(np.ones(s, d), requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad=False):
+    s, d = _like(x, dtype)
+    return _finish(np.empty(s, d), requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    s, d = _like(x, dtype)
+    return _finish(np.full(s, fill_value, d), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """Values from start (inclusive) to end (exclusive) by step; int64 when every
+    argument is an int, else the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    all_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
+    d = _dt(dtype, int64 if all_int else None)
+    if all_int:
+        arr = np.arange(start, end, step, dtype=np.int64).astype(d)
+    else:
+        n = max(0, int(np.ceil((end - start) / step)))
+        arr = (start + step * np.arange(n, dtype=np.float64)).astype(d)
+    return _finish(arr, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    return _finish(np.linspace(start, end, int(steps), dtype=np.float64).astype(_dt(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    if n < 0 or (m is not None and m < 0):
+        raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False, generator=None):
+    g = (generator or default_generator).rng
+    d = _dt(dtype)
+    if d.kind != "f":
+        raise TypeError(f"rand: dtype must be floating point, got {d}")
+    return _finish(g.random(_size(size, "rand"), dtype=d), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False, generator=None):
+    g = (generator or default_generator).rng
+    d = _dt(dtype)
+    if d.kind != "f":
+        raise TypeError(f"randn: dtype must be floating point, got {d}")
+    return _finish(g.standard_normal(_size(size, "randn"), dtype=d), requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, generator=None):
+    """Integers in [low, high) (randint(high, size) also works, as in PyTorch)."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint: size is required, e.g. randint(0, 10, (3,))")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: empty range [{low}, {high})")
+    g = (generator or default_generator).rng
+    return _make(g.integers(low, high, _size((tuple(size),), "randint"), dtype=np.int64).astype(_dt(dtype, int64)))
+
+
+def rand_like(x, dtype=None, requires_grad=False):
+    return rand(x.data.shape, dtype=dtype or x.data.dtype, requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, requires_grad=False):
+    return randn(x.data.shape, dtype=dtype or x.data.dtype, requires_grad=requires_grad)
+
+
+def randperm(n, dtype=None, generator=None):
+    g = (generator or default_generator).rng
+    return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))

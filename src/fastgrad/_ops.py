@@ -1,0 +1,1379 @@
+"""Every differentiable op: forward on the active kernel backend, backward written with
+fastgrad ops, and its registry entry (``fastgrad._registry``) in the same place.
+
+Pattern of an op:
+  1. coerce inputs (Python scalars, dtype promotion by differentiable casts);
+  2. call one kernel of the active backend (``backend.k``: C or NumPy reference);
+  3. if grad mode is on and an input requires grad, leave a ``Node`` whose backward
+     function maps the output gradient to input gradients.
+
+Backward functions check ``grad_mode.enabled``: the engine turns it on only for
+``create_graph=True``.  Off, they call fused backward kernels on raw arrays (fast path);
+on, they use a composite formula of fastgrad ops, so second and higher derivatives work
+for every op.  Tests check both paths agree.
+"""
+import builtins
+import collections
+import math
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import (FLOAT_DTYPES, Tensor, _default, as_tensor, bool_, canonical_dtype,
+                              float32, float64, int64, result_dtype, tensor)
+from fastgrad.autograd import engine as _engine
+from fastgrad.autograd.engine import Node
+from fastgrad._C._kernels import ACT, B, CMP, R, U
+
+_make = Tensor._make
+_abs = builtins.abs
+_max = builtins.max
+_min = builtins.min
+_sum = builtins.sum
+
+
+# ---- graph recording ------------------------------------------------------------------
+def _edge(t):
+    if t.grad_fn is not None:
+        return t.grad_fn
+    return t if t.requires_grad else None
+
+
+def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=None):
+    """Wrap ndarray `out` in a Tensor whose grad_fn is a new Node."""
+    node = Node(fn, name, tuple([_edge(t) for t in inputs]), shapes, saved, out_saved, ctx)
+    if saved:
+        v = 0
+        for s in saved:
+            if s is not None:
+                v += s._version
+        node.ver = v
+    t = _make(out)
+    t.requires_grad = True
+    t.grad_fn = node
+    return t
+
+
+def _needs(*ts):
+    if not grad_mode.enabled:
+        return False
+    for t in ts:
+        if t.requires_grad:
+            return True
+    return False
+
+
+def _wants(node, i):
+    """True when input i of node needs a gradient (skip computing unused ones)."""
+    return node.edges[i] is not None
+
+
+# ---- input coercion -------------------------------------------------------------------
+_scalar_cache = {}
+
+
+def _scalar(v, dtype):
+    """A 0-d tensor for a Python scalar (cached: scalars repeat in training loops)."""
+    key = (v, dtype, type(v))
+    t = _scalar_cache.get(key)
+    if t is None:
+        if len(_scalar_cache) > 512:
+            _scalar_cache.clear()
+        arr = np.array(v, dtype=dtype)
+        arr.flags.writeable = False
+        t = _make(arr)
+        _scalar_cache[key] = t
+    return t
+
+
+def _to_tensor(x, who):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, bool, np.number, np.bool_, list, tuple, np.ndarray)):
+        return as_tensor(x)
+    raise TypeError(f"{who}: expected a Tensor or a number, got {type(x).__name__}")
+
+
+def _float_in(x, who):
+    """x as a floating tensor (ints and bools become the default float dtype)."""
+    if type(x) is not Tensor:
+        x = _to_tensor(x, who)
+    if x.data.dtype.kind != "f":
+        return _make(x.data.astype(_default[0]))
+    return x
+
+
+def _pair(a, b, who):
+    """Bring a and b (Tensors or Python scalars) to one dtype, by PyTorch's promotion."""
+    ta, tb = type(a) is Tensor, type(b) is Tensor
+    if ta and tb and a.data.dtype is b.data.dtype:
+        return a, b
+    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a.data.dtype.kind == "f":
+        return a, _scalar(b, a.data.dtype)
+    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b.data.dtype.kind == "f":
+        return _scalar(a, b.data.dtype), b
+    if not ta:
+        if not isinstance(a, (int, float, bool, np.number, np.bool_)):
+            a = _to_tensor(a, who)
+    if not tb:
+        if not isinstance(b, (int, float, bool, np.number, np.bool_)):
+            b = _to_tensor(b, who)
+    dt = result_dtype(a, b)
+    a = _cast_to(a, dt)
+    b = _cast_to(b, dt)
+    return a, b
+
+
+def _cast_to(x, dt):
+    if type(x) is Tensor:
+        return x if x.data.dtype == dt else to(x, dt)
+    return _scalar(x.item() if isinstance(x, (np.number, np.bool_)) else x, dt)
+
+
+def _norm_dim(d, nd, who):
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+        raise TypeError(f"{who}: dim must be an int, got {type(d).__name__}")
+    n = _max(nd, 1)
+    if d < -n or d >= n:
+        raise IndexError(f"{who}: dimension {d} is out of range for a tensor with {nd} dimensions "
+                         f"(expected {-n}..{n - 1})")
+    return d % n
+
+
+def _norm_dims(dim, nd, who):
+    if dim is None:
+        return tuple(range(nd))
+    if isinstance(dim, (list, tuple)):
+        ds = tuple(sorted(_norm_dim(d, nd, who) for d in dim))
+        if len(set(ds)) != len(ds):
+            raise ValueError(f"{who}: dim {tuple(dim)} names a dimension twice")
+        return ds if nd else ()
+    return (_norm_dim(dim, nd, who),) if nd else ()
+
+
+# ---- casts ------------------------------------------------------------------------------
+def _to_bwd(node, g):
+    return (to(g, node.ctx),)
+
+
+def to(x, dtype):
+    """Cast to dtype; differentiable between float dtypes."""
+    dt = canonical_dtype(dtype, "to")
+    if x.data.dtype == dt:
+        return x
+    out = x.data.astype(dt)
+    if dt.kind == "f" and _needs(x):
+        return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
+    return _make(out)
+
+
+# ---- elementwise unary ------------------------------------------------------------------
+def _unary(name, uses_y, deriv, ref, domain=(-3.0, 3.0), params=None, reg_kwargs=None):
+    """Build a unary op from its kernel id.  deriv(x, y, ctx) is f' written with fastgrad
+    ops (used for create_graph); uses_y says whether the fused backward kernel reads the
+    output (True) or the input (False)."""
+    opid = U[name]
+
+    def bwd(node, g):
+        a, b = node.ctx
+        if grad_mode.enabled:
+            x = node.saved[0] if node.saved else None
+            y = node.output() if uses_y else None
+            return (mul(g, deriv(x, y, a, b)),)
+        x = node.saved[0].data if node.saved else None
+        return (_make(backend.k.unary_bwd(opid, g.data, x, node.out, a, b)),)
+
+    def op(x, a=0.0, b=0.0):
+        if type(x) is not Tensor or x.data.dtype.kind != "f":
+            x = _float_in(x, name)
+        out = backend.k.unary(opid, x.data, a, b)
+        if x.requires_grad and grad_mode.enabled:
+            if uses_y:
+                return _record(out, name, bwd, (x,), (), out, (a, b))
+            return _record(out, name, bwd, (x,), (x,), None, (a, b))
+        return _make(out)
+
+    op.__name__ = name
+    return op
+
+
+def _mask(cond, like):
+    return _make(cond.data.astype(like.data.dtype))
+
+
+def _erf_deriv(x, y, a, b):
+    return mul(exp(mul(square(x), -1.0)), 2.0 / math.sqrt(math.pi))
+
+
+def _gelu_deriv(x, y, a, b):
+    cdf = mul(add(erf(mul(x, 0.7071067811865476)), 1.0), 0.5)
+    pdf = mul(exp(mul(square(x), -0.5)), 1.0 / math.sqrt(2 * math.pi))
+    return add(cdf, mul(x, pdf))
+
+
+def _gelu_tanh_deriv(x, y, a, b):
+    k, c = 0.7978845608028654, 0.044715
+    t = tanh(mul(add(x, mul(pow(x, 3.0), c)), k))
+    left = mul(add(t, 1.0), 0.5)
+    right = mul(mul(mul(x, 0.5), sub(1.0, square(t))), mul(add(mul(square(x), 3 * c), 1.0), k))
+    return add(left, right)
+
+
+def _silu_deriv(x, y, a, b):
+    s = sigmoid(x)
+    return mul(s, add(mul(x, sub(1.0, s)), 1.0))
+
+
+def _softplus_deriv(x, y, a, b):
+    return where(gt(mul(x, a), b), _scalar(1.0, x.data.dtype), sigmoid(mul(x, a)))
+
+
+_neg = _unary("neg", False, lambda x, y, a, b: _scalar(-1.0, x.data.dtype), lambda x: -x)
+_abs_op = _unary("abs", False, lambda x, y, a, b: sign(x), np.abs)
+exp = _unary("exp", True, lambda x, y, a, b: y, np.exp, (-10, 10))
+log = _unary("log", False, lambda x, y, a, b: reciprocal(x), np.log, (0.1, 5))
+log1p = _unary("log1p", False, lambda x, y, a, b: reciprocal(add(x, 1.0)), np.log1p, (-0.9, 5))
+sqrt = _unary("sqrt", True, lambda x, y, a, b: div(0.5, y), np.sqrt, (0.1, 5))
+rsqrt = _unary("rsqrt", True, lambda x, y, a, b: mul(pow(y, 3.0), -0.5), lambda x: 1 / np.sqrt(x), (0.1, 5))
+sin = _unary("sin", False, lambda x, y, a, b: cos(x), np.sin, (-6, 6))
+cos = _unary("cos", False, lambda x, y, a, b: neg(sin(x)), np.cos, (-6, 6))
+tanh = _unary("tanh", True, lambda x, y, a, b: sub(1.0, square(y)), np.tanh)
+_sigmoid = _unary("sigmoid", True, lambda x, y, a, b: mul(y, sub(1.0, y)), None)
+_relu = _unary("relu", False, lambda x, y, a, b: _mask(gt(x, 0.0), x), None)
+_leaky_relu = _unary("leaky_relu", False,
+                     lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x.data.dtype), _scalar(a, x.data.dtype)), None)
+_gelu = _unary("gelu", False, _gelu_deriv, None)
+_gelu_tanh = _unary("gelu_tanh", False, _gelu_tanh_deriv, None)
+_silu = _unary("silu", False, _silu_deriv, None)
+_softplus = _unary("softplus", False, _softplus_deriv, None)
+_clamp = _unary("clamp", False, lambda x, y, a, b: _mask(logical_and(ge(x, a), le(x, b)), x), None)
+_pow_scalar = _unary("pow_scalar", False,
+                     lambda x, y, a, b: mul(pow(x, a - 1.0), a) if a != 0 else mul(x, 0.0), None)
+sign = _unary("sign", False, lambda x, y, a, b: mul(x, 0.0), np.sign)
+square = _unary("square", False, lambda x, y, a, b: mul(x, 2.0), np.square)
+reciprocal = _unary("reciprocal", False, lambda x, y, a, b: neg(square(reciprocal(x))),
+                    np.reciprocal, (0.2, 3))
+erf = _unary("erf", False, _erf_deriv, None)
+
+
+def neg(x):
+    return _neg(x)
+
+
+def abs(x):  # noqa: A001 - torch.abs
+    return _abs_op(x)
+
+
+def sigmoid(x):
+    return _sigmoid(x)
+
+
+def relu(x):
+    return _relu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _leaky_relu(x, float(negative_slope))
+
+
+def gelu(x, approximate="none"):
+    if approximate == "none":
+        return _gelu(x)
+    if approximate == "tanh":
+        return _gelu_tanh(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(x):
+    return _silu(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return _softplus(x, float(beta), float(threshold))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 - torch's argument names
+    """Clamp into [min, max]; either bound may be None or a tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    lo = -math.inf if min is None else float(min)
+    hi = math.inf if max is None else float(max)
+    return _clamp(x, lo, hi)
+
+
+clip = clamp
+
+
+def pow(x, exponent):  # noqa: A001 - torch.pow
+    """x ** exponent for tensor/scalar combinations."""
+    if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if x.data.dtype.kind == "f":
+            return _pow_scalar(x, float(exponent))
+        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
+            else _pow_scalar(_float_in(x, "pow"), float(exponent))
+    return _binary_op("pow", x, exponent)
+
+
+# ---- elementwise binary -----------------------------------------------------------------
+def _bin_shapes(a, b, out):
+    sa, sb, so = a.data.shape, b.data.shape, out.shape
+    return None if (sa == so and sb == so) else (sa, sb)
+
+
+def _add_bwd(node, g):
+    return (g, g)
+
+
+def _sub_bwd(node, g):
+    return (g, neg(g) if node.edges[1] is not None else None)
+
+
+def _mul_bwd(node, g):
+    a, b = node.saved
+    return (mul(g, b) if node.edges[0] is not None else None,
+            mul(g, a) if node.edges[1] is not None else None)
+
+
+def _div_bwd(node, g):
+    a, b = node.saved
+    ga = div(g, b) if node.edges[0] is not None else None
+    gb = neg(div(mul(g, a), square(b))) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+def _pow_bwd(node, g):
+    a, b = node.saved
+    ga = gb = None
+    if node.edges[0] is not None:
+        ga = mul(g, mul(b, pow(a, sub(b, 1.0))))
+    if node.edges[1] is not None:
+        out = node.output()
+        # d/db a^b = a^b log a; define it as 0 where a == 0 and b >= 0 (as PyTorch does)
+        safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a.data.dtype), a)
+        gb = mul(g, mul(out, log(safe)))
+    return (ga, gb)
+
+
+def _maxmin_bwd(node, g):
+    a, b = node.saved
+    is_max = node.ctx
+    sel = gt(a, b) if is_max else lt(a, b)
+    tie = eq(a, b)
+    zero = _scalar(0.0, g.data.dtype)
+    half = mul(g, 0.5)
+    ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
+    gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+_BIN = {"add": (_add_bwd, False, np.add), "sub": (_sub_bwd, False, np.subtract),
+        "mul": (_mul_bwd, True, np.multiply), "div": (_div_bwd, True, np.true_divide),
+        "pow": (_pow_bwd, True, np.power), "maximum": (_maxmin_bwd, True, np.maximum),
+        "minimum": (_maxmin_bwd, True, np.minimum)}
+
+
+def _binary_op(name, a, b):
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        a, b = _pair(a, b, name)
+    if a.data.dtype.kind != "f":
+        if name in ("div", "pow") and not (name == "pow" and a.data.dtype.kind in "iu"):
+            a, b = to(a, _default[0]), to(b, _default[0])
+        else:
+            fn = _BIN[name][2]
+            try:
+                return _make(np.asarray(fn(a.data, b.data)))
+            except ValueError:
+                raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} "
+                                 "cannot be broadcast") from None
+    out = backend.k.binary(B[name], a.data, b.data)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        bwd, save, _ = _BIN[name]
+        return _record(out, name, bwd, (a, b), (a, b) if save else (),
+                       out if name == "pow" else None,
+                       name == "maximum" if name in ("maximum", "minimum") else None,
+                       _bin_shapes(a, b, out))
+    return _make(out)
+
+
+def add(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+        out = backend.k.binary(0, a.data, b.data)          # B["add"] == 0
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
+        return _make(out)
+    return _binary_op("add", a, b)
+
+
+def sub(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    return _binary_op("sub", a, b)
+
+
+def mul(a, b):
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+        out = backend.k.binary(2, a.data, b.data)          # B["mul"] == 2
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
+        return _make(out)
+    return _binary_op("mul", a, b)
+
+
+def div(a, b, rounding_mode=None):
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
+                         "on integer tensors or torch-style true division")
+    return _binary_op("div", a, b)
+
+
+def maximum(a, b):
+    return _binary_op("maximum", a, b)
+
+
+def minimum(a, b):
+    return _binary_op("minimum", a, b)
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+# ---- comparisons and logic (no gradient) -------------------------------------------------
+def _compare(name, a, b):
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        a, b = _pair(a, b, name)
+    if a.data.dtype.kind == "f":
+        return _make(backend.k.compare(CMP[name], a.data, b.data))
+    fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+          "gt": np.greater, "ge": np.greater_equal}[name]
+    try:
+        return _make(np.asarray(fn(a.data, b.data)))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+                         "broadcast") from None
+
+
+def eq(a, b):
+    return _compare("eq", a, b)
+
+
+def ne(a, b):
+    return _compare("ne", a, b)
+
+
+def lt(a, b):
+    return _compare("lt", a, b)
+
+
+def le(a, b):
+    return _compare("le", a, b)
+
+
+def gt(a, b):
+    return _compare("gt", a, b)
+
+
+def ge(a, b):
+    return _compare("ge", a, b)
+
+
+def _logic(fn, name, a, b=None):
+    arrs = [(_to_tensor(x, name)).data for x in ((a,) if b is None else (a, b))]
+    try:
+        return _make(np.asarray(fn(*arrs)))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
+
+
+def logical_and(a, b):
+    return _logic(np.logical_and, "logical_and", a, b)
+
+
+def logical_or(a, b):
+    return _logic(np.logical_or, "logical_or", a, b)
+
+
+def logical_not(a):
+    return _logic(np.logical_not, "logical_not", a)
+
+
+def isnan(x):
+    return _make(np.isnan(_to_tensor(x, "isnan").data))
+
+
+def isinf(x):
+    return _make(np.isinf(_to_tensor(x, "isinf").data))
+
+
+def isfinite(x):
+    return _make(np.isfinite(_to_tensor(x, "isfinite").data))
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return bool(np.allclose(_to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data,
+                            rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(a, b):
+    a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
+    return a.data.shape == b.data.shape and bool(np.array_equal(a.data, b.data))
+
+
+# ---- where ------------------------------------------------------------------------------
+def _where_bwd(node, g):
+    (c,) = node.saved
+    zero = _scalar(0.0, g.data.dtype)
+    return (None,
+            where(c, g, zero) if node.edges[1] is not None else None,
+            where(c, zero, g) if node.edges[2] is not None else None)
+
+
+def where(condition, input, other):  # noqa: A002
+    """condition ? input : other, broadcasting all three."""
+    c = _to_tensor(condition, "where")
+    if c.data.dtype != bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {c.data.dtype}")
+    a, b = _pair(input, other, "where")
+    if type(a) is not Tensor:
+        a = _scalar(a, b.data.dtype)
+    if a.data.dtype.kind != "f":
+        return _make(np.where(c.data, a.data, b.data))
+    out = backend.k.where(c.data, a.data, b.data)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        shapes = (c.data.shape, a.data.shape, b.data.shape)
+        shapes = None if all(s == out.shape for s in shapes) else shapes
+        return _record(out, "where", _where_bwd, (c, a, b), (c,), None, None, shapes)
+    return _make(out)
+
+
+# ---- reductions -------------------------------------------------------------------------
+def _keep_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_back(g, shape, dims, keepdim):
+    """Broadcast a reduced gradient back over the reduced dims."""
+    if not keepdim and dims:
+        g = reshape(g, _keep_shape(shape, dims))
+    return expand(g, shape)
+
+
+def _sum_bwd(node, g):
+    shape, dims, keepdim = node.ctx
+    return (_expand_back(g, shape, dims, keepdim),)
+
+
+def _mean_bwd(node, g):
+    shape, dims, keepdim = node.ctx
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return (_expand_back(div(g, float(n)), shape, dims, keepdim),)
+
+
+def _reduce(name, x, dim, keepdim, bwd):
+    x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype.kind != "f" else x
+    dims = _norm_dims(dim, x.data.ndim, name)
+    out = backend.k.reduce(R[name], x.data, dims)
+    if keepdim:
+        out = out.reshape(_keep_shape(x.data.shape, dims))
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, name, bwd, (x,), (), None, (x.data.shape, dims, keepdim))
+    return _make(out)
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
+    if dtype is not None:
+        x = to(x, dtype)
+    if type(x) is Tensor and x.data.dtype.kind != "f":
+        dims = _norm_dims(dim, x.data.ndim, "sum")
+        return _make(np.asarray(np.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)))
+    return _reduce("sum", x, dim, keepdim, _sum_bwd)
+
+
+def mean(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = to(x, dtype)
+    if type(x) is Tensor and x.data.dtype.kind != "f":
+        raise TypeError(f"mean: input dtype should be floating point, got {x.data.dtype}; cast it with .float()")
+    return _reduce("mean", x, dim, keepdim, _mean_bwd)
+
+
+def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    x = _float_in(x, _who)
+    dims = _norm_dims(dim, x.data.ndim, _who)
+    n = 1
+    for d in dims:
+        n *= x.data.shape[d]
+    d = sub(x, mean(x, dims if dims else None, keepdim=True))
+    return div(sum(mul(d, d), dims if dims else None, keepdim=keepdim), float(_max(n - correction, 0)))
+
+
+def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
+    return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
+
+
+def _lse_bwd(node, g):
+    (x,) = node.saved
+    shape, dims, keepdim = node.ctx
+    out = node.output()
+    if not keepdim and dims:
+        out = reshape(out, _keep_shape(shape, dims))
+        g = reshape(g, _keep_shape(shape, dims))
+    return (mul(g, exp(sub(x, out))),)
+
+
+def logsumexp(x, dim, keepdim=False):
+    x = _float_in(x, "logsumexp")
+    dims = _norm_dims(dim, x.data.ndim, "logsumexp")
+    out = backend.k.reduce(R["logsumexp"], x.data, dims)
+    if keepdim:
+        out = out.reshape(_keep_shape(x.data.shape, dims))
+    if _needs(x):
+        return _record(out, "logsumexp", _lse_bwd, (x,), (x,), out, (x.data.shape, dims, keepdim))
+    return _make(out)
+
+
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def _full_maxmin_bwd(node, g):
+    (x,) = node.saved
+    out = node.output()
+    m = _mask(eq(x, out), x)
+    return (mul(div(m, sum(m)), g),)
+
+
+def _dim_maxmin_bwd(node, g):
+    shape, dim, keepdim, idx = node.ctx
+    if not keepdim:
+        g = unsqueeze(g, dim)
+    return (_put_along(g, idx, dim, shape),)
+
+
+def _maxmin(name, x, dim, keepdim):
+    if type(x) is not Tensor:
+        x = _to_tensor(x, name)
+    if x.data.dtype.kind != "f":
+        if dim is None:
+            if x.data.size == 0:
+                raise ValueError(f"{name}: cannot reduce an empty tensor")
+            return _make(np.asarray(np.max(x.data) if name == "max" else np.min(x.data)))
+        d = _norm_dim(dim, x.data.ndim, name)
+        f = np.argmax if name == "max" else np.argmin
+        if x.data.ndim and x.data.shape[d] == 0:
+            raise ValueError(f"{name}: cannot reduce over a zero-size dimension {d}")
+        idx = f(x.data, axis=d, keepdims=keepdim) if x.data.ndim else np.asarray(0)
+        v = np.take_along_axis(x.data, idx if keepdim else np.expand_dims(idx, d), d) if x.data.ndim else x.data
+        v = v if keepdim or not x.data.ndim else np.squeeze(v, d)
+        return (MaxResult if name == "max" else MinResult)(_make(v), _make(np.asarray(idx, np.int64)))
+    if dim is None:
+        if x.data.size == 0:
+            raise ValueError(f"{name}: cannot reduce an empty tensor (shape {tuple(x.data.shape)}); "
+                             "give a dim")
+        out = backend.k.reduce(R[name], x.data, tuple(range(x.data.ndim)))
+        if _needs(x):
+            return _record(out, name, _full_maxmin_bwd, (x,), (x,), out)
+        return _make(out)
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, name)
+    if nd == 0:
+        vals, idx = x.data.copy(), np.zeros((), np.int64)
+    else:
+        vals, idx = backend.k.argreduce(R[name], x.data, d)
+    if keepdim and nd:
+        vals, idx = np.expand_dims(vals, d), np.expand_dims(idx, d)
+    v = _make(vals)
+    if _needs(x):
+        kidx = idx if (keepdim or not nd) else np.expand_dims(idx, d)
+        v = _record(vals, name, _dim_maxmin_bwd, (x,), (), None, (x.data.shape, d, keepdim or not nd, kidx))
+    return (MaxResult if name == "max" else MinResult)(v, _make(idx))
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001 - torch.max
+    """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    return _maxmin("max", x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001 - torch.min
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    return _maxmin("min", x, dim, keepdim)
+
+
+def _argmaxmin(name, x, dim, keepdim):
+    x = _to_tensor(x, name)
+    if x.data.size == 0:
+        raise ValueError(f"{name}: cannot take the {name} of an empty tensor")
+    if x.data.dtype.kind != "f":
+        f = np.argmax if name == "argmax" else np.argmin
+        if dim is None:
+            r = np.asarray(f(x.data), np.int64)
+            return _make(r.reshape((1,) * x.data.ndim) if keepdim else r)
+        d = _norm_dim(dim, x.data.ndim, name)
+        return _make(np.asarray(f(x.data, axis=d, keepdims=keepdim), np.int64))
+    op = R["max"] if name == "argmax" else R["min"]
+    if dim is None:
+        _, idx = backend.k.argreduce(op, np.ascontiguousarray(x.data).reshape(-1), 0)
+        return _make(idx.reshape((1,) * x.data.ndim) if keepdim else idx)
+    d = _norm_dim(dim, x.data.ndim, name)
+    if x.data.ndim == 0:
+        return _make(np.zeros((), np.int64))
+    _, idx = backend.k.argreduce(op, x.data, d)
+    return _make(np.expand_dims(idx, d) if keepdim else idx)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _argmaxmin("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _argmaxmin("argmin", x, dim, keepdim)
+
+
+# ---- gather/scatter along a dim (internal: the backward of max/min over a dim) ----------
+def _put_along_bwd(node, g):
+    idx, dim, shape = node.ctx
+    return (_take_along(g, idx, dim),)
+
+
+def _put_along(g, idx, dim, shape):
+    """Zeros of `shape` with g scattered (added) at idx along dim."""
+    out = np.zeros(shape, dtype=g.data.dtype)
+    np.put_along_axis(out, idx, g.data, dim)
+    if _needs(g):
+        return _record(out, "put_along", _put_along_bwd, (g,), (), None, (idx, dim, shape))
+    return _make(out)
+
+
+def _take_along_bwd(node, g):
+    idx, dim, shape = node.ctx
+    return (_put_along(g, idx, dim, shape),)
+
+
+def _take_along(x, idx, dim):
+    out = np.take_along_axis(x.data, idx, dim)
+    if _needs(x):
+        return _record(out, "take_along", _take_along_bwd, (x,), (), None, (idx, dim, x.data.shape))
+    return _make(out)
+
+
+# ---- softmax family -----------------------------------------------------------------------
+def _softmax_bwd(node, g):
+    dim, lg = node.ctx
+    if grad_mode.enabled:
+        y = node.output()
+        if lg:
+            return (sub(g, mul(exp(y), sum(g, dim, keepdim=True))),)
+        return (mul(y, sub(g, sum(mul(g, y), dim, keepdim=True))),)
+    return (_make(backend.k.softmax_bwd(g.data, node.out, dim, lg)),)
+
+
+def _softmax(name, x, dim, lg, dtype):
+    x = _float_in(x, name)
+    if dtype is not None:
+        x = to(x, dtype)
+    if dim is None:
+        raise TypeError(f"{name}: dim is required (implicit dim selection is ambiguous)")
+    if x.data.ndim == 0:
+        out = np.zeros((), x.data.dtype) if lg else np.ones((), x.data.dtype)
+        d = 0
+        if _needs(x):
+            return _record(out, name, lambda node, g: (mul(g, 0.0),), (x,))
+        return _make(out)
+    d = _norm_dim(dim, x.data.ndim, name)
+    out = backend.k.softmax(x.data, d, lg)
+    if _needs(x):
+        return _record(out, name, _softmax_bwd, (x,), (), out, (d, lg))
+    return _make(out)
+
+
+def softmax(x, dim=None, dtype=None):
+    return _softmax("softmax", x, dim, False, dtype)
+
+
+def log_softmax(x, dim=None, dtype=None):
+    return _softmax("log_softmax", x, dim, True, dtype)
+
+
+# ---- matmul and linear ----------------------------------------------------------------------
+def _mT(x):
+    return transpose(x, -1, -2)
+
+
+def _matmul_bwd(node, g):
+    a, b = node.saved
+    ga = matmul(g, _mT(b)) if node.edges[0] is not None else None
+    gb = matmul(_mT(a), g) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+def matmul(a, b):
+    """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
+    na, nb = a.data.ndim, b.data.ndim
+    if na == 0 or nb == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(a.data.shape)} and {tuple(b.data.shape)}")
+    if na == 1 or nb == 1:
+        ka = a.data.shape[-1]
+        kb = b.data.shape[0] if nb == 1 else b.data.shape[-2]
+        if ka != kb:
+            raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
+                             f"{tuple(b.data.shape)}: {ka} != {kb}")
+        a2 = unsqueeze(a, 0) if na == 1 else a
+        b2 = unsqueeze(b, -1) if nb == 1 else b
+        r = matmul(a2, b2)
+        if nb == 1:
+            r = squeeze(r, -1)
+        if na == 1:
+            r = squeeze(r, -2 if nb > 1 else 0) if nb > 1 else squeeze(r, -1)
+        return r
+    if a.data.shape[-1] != b.data.shape[-2]:
+        raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
+                         f"{tuple(b.data.shape)}: {a.data.shape[-1]} != {b.data.shape[-2]}")
+    if a.data.dtype.kind != "f":
+        return _make(np.matmul(a.data, b.data))
+    out = backend.k.matmul(a.data, b.data)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        bs = out.shape[:-2]
+        shapes = None
+        if a.data.shape[:-2] != bs or b.data.shape[:-2] != bs:
+            shapes = (a.data.shape, b.data.shape)
+        return _record(out, "matmul", _matmul_bwd, (a, b), (a, b), None, None, shapes)
+    return _make(out)
+
+
+def mm(a, b):
+    if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and {tuple(np.shape(b.data))}")
+    return matmul(a, b)
+
+
+def _linear_bwd(node, g):
+    x, w, b = node.saved
+    act = node.ctx
+    if act is not None:
+        y = node.output()
+        if act == "relu":
+            g = mul(g, _mask(gt(y, 0.0), y)) if grad_mode.enabled else \
+                _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
+        else:
+            raise AssertionError(act)
+    x2 = reshape(x, (-1, x.data.shape[-1])) if x.data.ndim != 2 else x
+    g2 = reshape(g, (-1, g.data.shape[-1])) if g.data.ndim != 2 else g
+    gx = gw = gb = None
+    if node.edges[0] is not None:
+        gx = matmul(g, w)
+    if node.edges[1] is not None:
+        gw = matmul(_mT(g2), x2)
+    if len(node.edges) > 2 and node.edges[2] is not None:
+        gb = sum(g2, 0)
+    return (gx, gw, gb)
+
+
+def linear(x, weight, bias=None, activation=None):
+    """y = x @ weight.T + bias, with the bias (and an optional ReLU, ``activation="relu"``)
+    fused into the GEMM's epilogue.  x (..., in), weight (out, in), bias (out,)."""
+    x = _to_tensor(x, "linear")
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    if weight.data.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(weight.data.shape)}")
+    if x.data.ndim == 0 or x.data.shape[-1] != weight.data.shape[1]:
+        raise ValueError(f"linear: input shape {tuple(x.data.shape)} does not match weight shape "
+                         f"{tuple(weight.data.shape)}: last dimension must be {weight.data.shape[1]}")
+    if bias is not None and (bias.data.ndim != 1 or bias.data.shape[0] != weight.data.shape[0]):
+        raise ValueError(f"linear: bias shape {tuple(bias.data.shape)} does not match weight shape "
+                         f"{tuple(weight.data.shape)}: expected ({weight.data.shape[0]},)")
+    dt = x.data.dtype
+    if weight.data.dtype != dt or (bias is not None and bias.data.dtype != dt) or dt.kind != "f":
+        raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
+                        f"{dt}, {weight.data.dtype}, {None if bias is None else bias.data.dtype}")
+    lead = x.data.shape[:-1]
+    x2 = x.data.reshape(-1, x.data.shape[-1]) if x.data.ndim != 2 else x.data
+    out = backend.k.linear(x2, weight.data, None if bias is None else bias.data, activation)
+    if x.data.ndim != 2:
+        out = out.reshape(lead + (weight.data.shape[0],))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    if grad_mode.enabled and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+        return _record(out, "linear", _linear_bwd, inputs, (x, weight, bias),
+                       out if activation else None, activation)
+    return _make(out)
+
+
+# ---- shape and view ops ---------------------------------------------------------------------
+def _reshape_bwd(node, g):
+    return (reshape(g, node.ctx),)
+
+
+def _shape_arg(shape, who):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"{who}: shape entries must be ints, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape):
+    shape = _shape_arg(shape, "reshape")
+    try:
+        out = x.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
+                         f"{tuple(x.data.shape)} ({x.data.size} elements)") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape)
+    return _make(out)
+
+
+def view(x, *shape):
+    """Like reshape, but never copies: raises if the memory layout does not allow it."""
+    shape = _shape_arg(shape, "view")
+    try:
+        out = x.data.view()
+        out.shape = shape
+    except (AttributeError, ValueError):
+        raise RuntimeError(f"view: shape {shape} is not compatible with input shape "
+                           f"{tuple(x.data.shape)} and its strides; use reshape() instead") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, "view", _reshape_bwd, (x,), (), None, x.data.shape)
+    return _make(out)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    nd = x.data.ndim
+    if nd == 0:
+        return reshape(x, 1)
+    s, e = _norm_dim(start_dim, nd, "flatten"), _norm_dim(end_dim, nd, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    sh = x.data.shape
+    n = 1
+    for d in range(s, e + 1):
+        n *= sh[d]
+    return reshape(x, sh[:s] + (n,) + sh[e + 1:])
+
+
+def squeeze(x, dim=None):
+    sh = x.data.shape
+    if dim is None:
+        new = tuple(s for s in sh if s != 1)
+    else:
+        dims = _norm_dims(dim, x.data.ndim, "squeeze")
+        new = tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1))
+    return x if new == sh else reshape(x, new)
+
+
+def unsqueeze(x, dim):
+    nd = x.data.ndim
+    if not -nd - 1 <= dim <= nd:
+        raise IndexError(f"unsqueeze: dimension {dim} is out of range for a tensor with {nd} "
+                         f"dimensions (expected {-nd - 1}..{nd})")
+    d = dim % (nd + 1)
+    sh = x.data.shape
+    return reshape(x, sh[:d] + (1,) + sh[d:])
+
+
+def _permute_bwd(node, g):
+    return (permute(g, tuple(np.argsort(node.ctx))),)
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims, "permute")
+    nd = x.data.ndim
+    if len(dims) != nd:
+        raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
+    norm = tuple(_norm_dim(d, nd, "permute") for d in dims)
+    if sorted(norm) != list(range(nd)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
+    out = x.data.transpose(norm)
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, "permute", _permute_bwd, (x,), (), None, norm)
+    return _make(out)
+
+
+def transpose(x, dim0, dim1):
+    nd = x.data.ndim
+    if nd == 0:
+        return x
+    d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
+    p = list(range(nd))
+    p[d0], p[d1] = p[d1], p[d0]
+    return permute(x, tuple(p))
+
+
+def t(x):
+    if x.data.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x.data.ndim}")
+    return transpose(x, 0, 1) if x.data.ndim == 2 else x
+
+
+def _expand_bwd(node, g):
+    return (sum_to(g, node.ctx),)
+
+
+def expand(x, *sizes):
+    sizes = _shape_arg(sizes, "expand")
+    sh = x.data.shape
+    if len(sizes) < len(sh):
+        raise ValueError(f"expand: the number of sizes {sizes} must be at least the number of "
+                         f"dimensions of shape {tuple(sh)}")
+    lead = len(sizes) - len(sh)
+    target = tuple(sh[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
+    if target == sh:
+        return x
+    try:
+        out = np.broadcast_to(x.data, target)
+    except ValueError:
+        raise ValueError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, "expand", _expand_bwd, (x,), (), None, sh)
+    return _make(out)
+
+
+def broadcast_to(x, shape):
+    return expand(x, tuple(shape))
+
+
+def sum_to(g, shape):
+    """Sum g over the broadcast dimensions so it has `shape` (the inverse of expand)."""
+    gs = g.data.shape
+    if gs == shape:
+        return g
+    lead = len(gs) - len(shape)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    r = sum(g, dims, keepdim=True) if dims else g
+    return reshape(r, shape)
+
+
+def _contig_bwd(node, g):
+    return (g,)
+
+
+def contiguous(x):
+    if x.data.flags.c_contiguous:
+        return x
+    out = backend.k.contiguous(x.data)
+    if _needs(x):
+        return _record(out, "contiguous", _contig_bwd, (x,))
+    return _make(out)
+
+
+def clone(x):
+    out = backend.k.copy(x.data) if x.data.dtype.kind == "f" else x.data.copy()
+    if _needs(x):
+        return _record(out, "clone", _contig_bwd, (x,))
+    return _make(out)
+
+
+def _cat_bwd(node, g):
+    dim, sizes = node.ctx
+    res, start = [], 0
+    for i, s in enumerate(sizes):
+        res.append(narrow(g, dim, start, s) if node.edges[i] is not None else None)
+        start += s
+    return tuple(res)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim."""
+    ts = [_to_tensor(t, "cat") for t in tensors]
+    if not ts:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    dt = result_dtype(*ts)
+    ts = [_cast_to(t, dt) for t in ts]
+    nd = ts[0].data.ndim
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    d = _norm_dim(dim, nd, "cat")
+    for i, t in enumerate(ts):
+        if t.data.ndim != nd or t.data.shape[:d] + t.data.shape[d + 1:] != ts[0].data.shape[:d] + ts[0].data.shape[d + 1:]:
+            raise ValueError(f"cat: tensor {i} has shape {tuple(t.data.shape)}, which does not match "
+                             f"{tuple(ts[0].data.shape)} except in dimension {d}")
+    out = np.concatenate([t.data for t in ts], axis=d)
+    if _needs(*ts):
+        return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t.data.shape[d] for t in ts)))
+    return _make(out)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    ts = [_to_tensor(t, "stack") for t in tensors]
+    if not ts:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    for i, t in enumerate(ts):
+        if t.data.shape != ts[0].data.shape:
+            raise ValueError(f"stack: tensor {i} has shape {tuple(t.data.shape)}, expected "
+                             f"{tuple(ts[0].data.shape)} (all inputs must have the same shape)")
+    nd = ts[0].data.ndim + 1
+    if not -nd <= dim < nd:
+        raise IndexError(f"stack: dimension {dim} is out of range (expected {-nd}..{nd - 1})")
+    return cat([unsqueeze(t, dim % nd) for t in ts], dim % nd)
+
+
+def _narrow_bwd(node, g):
+    dim, start, full = node.ctx
+    return (_unnarrow(g, dim, start, full),)
+
+
+def narrow(x, dim, start, length):
+    d = _norm_dim(dim, x.data.ndim, "narrow")
+    n = x.data.shape[d]
+    if start < 0:
+        start += n
+    if start < 0 or length < 0 or start + length > n:
+        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+                         f"dimension {d} of size {n}")
+    idx = (slice(None),) * d + (slice(start, start + length),)
+    out = x.data[idx]
+    if _needs(x):
+        return _record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x.data.shape))
+    return _make(out)
+
+
+def _unnarrow_bwd(node, g):
+    dim, start, length = node.ctx
+    return (narrow(g, dim, start, length),)
+
+
+def _unnarrow(g, dim, start, full):
+    out = np.zeros(full, dtype=g.data.dtype)
+    length = g.data.shape[dim]
+    out[(slice(None),) * dim + (slice(start, start + length),)] = g.data
+    if _needs(g):
+        return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
+    return _make(out)
+
+
+# ---- indexing -------------------------------------------------------------------------------
+def _index_arg(idx):
+    if isinstance(idx, tuple):
+        return tuple(_index_arg(i) for i in idx)
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, list):
+        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in idx])
+    return idx
+
+
+def _is_basic(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if not (p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))) or isinstance(p, bool):
+            return False
+    return True
+
+
+def _getitem_bwd(node, g):
+    idx, shape = node.ctx
+    return (_index_backward(g, idx, shape),)
+
+
+def getitem(x, idx):
+    idx = _index_arg(idx)
+    try:
+        out = x.data[idx]
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor shape {tuple(x.data.shape)})") from None
+    if not isinstance(out, np.ndarray):
+        out = np.asarray(out)
+    if x.requires_grad and grad_mode.enabled:
+        return _record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape))
+    return _make(out)
+
+
+def _index_backward_bwd(node, g):
+    idx, shape = node.ctx
+    return (getitem(g, idx),)
+
+
+def _index_backward(g, idx, shape):
+    """Zeros of `shape` with g added at idx; repeated indices accumulate."""
+    out = np.zeros(shape, dtype=g.data.dtype)
+    if _is_basic(idx):
+        out[idx] = g.data
+    else:
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        if any(isinstance(p, np.ndarray) and p.dtype == bool for p in parts):
+            expanded = []
+            for p in parts:
+                if isinstance(p, np.ndarray) and p.dtype == bool:
+                    expanded.extend(np.nonzero(p))
+                else:
+                    expanded.append(p)
+            parts = tuple(expanded)
+        np.add.at(out, parts if len(parts) > 1 else parts[0], g.data)
+    if _needs(g):
+        return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g.data.shape))
+    return _make(out)
+
+
+# ---- in-place ops (on tensors that do not require grad) -----------------------------------
+def _check_inplace(x, name):
+    if x.requires_grad and grad_mode.enabled:
+        if x.grad_fn is None:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                               "operation; wrap it in `with fastgrad.no_grad():` (e.g. for a manual "
+                               "parameter update) or operate on a clone")
+        raise RuntimeError(f"{name}: in-place operations on tensors that are part of a graph are not "
+                           "supported; use the out-of-place op")
+    if not x.data.flags.writeable:
+        raise RuntimeError(f"{name}: the tensor's memory is read-only (an expanded view or a "
+                           "read-only NumPy array); clone() it first")
+
+
+def _inplace(name, fn):
+    def op(x, *args, **kwargs):
+        _check_inplace(x, name)
+        with _engine_nograd():
+            r = fn(x, *args, **kwargs)
+        r = r if isinstance(r, Tensor) else as_tensor(r)
+        try:
+            np.copyto(x.data, np.broadcast_to(r.data, x.data.shape), casting="same_kind")
+        except ValueError:
+            raise ValueError(f"{name}: result shape {tuple(r.data.shape)} cannot be written into a "
+                             f"tensor of shape {tuple(x.data.shape)}") from None
+        except TypeError:
+            raise TypeError(f"{name}: result dtype {r.data.dtype} cannot be stored in a "
+                            f"{x.data.dtype} tensor") from None
+        x._version += 1
+        return x
+    op.__name__ = name
+    return op
+
+
+class _engine_nograd:
+    def __enter__(self):
+        self.prev = grad_mode.enabled
+        grad_mode.enabled = False
+
+    def __exit__(self, *exc):
+        grad_mode.enabled = self.prev
+
+
+add_ = _inplace("add_", add)
+sub_ = _inplace("sub_", sub)
+mul_ = _inplace("mul_", mul)
+div_ = _inplace("div_", div)
+clamp_ = _inplace("clamp_", clamp)
+copy_ = _inplace("copy_", lambda x, src: _to_tensor(src, "copy_"))
+fill_ = _inplace("fill_", lambda x, v: _scalar(float(v) if x.data.dtype.kind == "f" else v, x.data.dtype))
+zero_ = _inplace("zero_", lambda x: _scalar(0, x.data.dtype))
+
+
+
+__all__ = [
+    "abs",
+    "add",
+    "add_",
+    "allclose",
+    "argmax",
+    "argmin",
+    "broadcast_to",
+    "cat",
+    "clamp",
+    "clamp_",
+    "clip",
+    "clone",
+    "concat",
+    "concatenate",
+    "contiguous",
+    "copy_",
+    "cos",
+    "div",
+    "div_",
+    "divide",
+    "eq",
+    "equal",
+    "erf",
+    "exp",
+    "expand",
+    "fill_",
+    "flatten",
+    "ge",
+    "gelu",
+    "getitem",
+    "gt",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "le",
+    "leaky_relu",
+    "linear",
+    "log",
+    "log1p",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logsumexp",
+    "lt",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mm",
+    "mul",
+    "mul_",
+    "multiply",
+    "narrow",
+    "ne",
+    "neg",
+    "permute",
+    "pow",
+    "reciprocal",
+    "relu",
+    "reshape",
+    "rsqrt",
+    "sigmoid",
+    "sign",
+    "silu",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "sub",
+    "sub_",
+    "subtract",
+    "sum",
+    "sum_to",
+    "t",
+    "tanh",
+    "to",
+    "transpose",
+    "true_divide",
+    "unsqueeze",
+    "var",
+    "view",
+    "where",
+    "zero_",
+]

@@ -1,0 +1,339 @@
+"""The Tensor: a NumPy array plus autograd metadata.
+
+Storage is a NumPy ``ndarray`` (``Tensor.data``), so ``from_numpy`` and ``numpy()`` are
+zero-copy and NumPy owns the memory.  Ops live in ``fastgrad._ops`` and are attached to
+the class there as methods and operators.
+
+dtypes: float32 (the default) and float64 carry gradients; int64 and bool are for indices
+and masks.  Type promotion follows PyTorch: the category order is bool < int < float;
+tensors with dimensions decide the dtype within a category, 0-d tensors and Python
+scalars only raise the category (a float scalar with an int tensor gives the default
+float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, and so does
+``float32_tensor * float64_zero_dim_tensor``).
+"""
+import numpy as np
+
+from fastgrad._state import grad_mode
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+FLOAT_DTYPES = (float32, float64)
+SUPPORTED = (float32, float64, int64, bool_)
+_default = [float32]
+
+
+def get_default_dtype():
+    return _default[0]
+
+
+def set_default_dtype(dtype):
+    d = np.dtype(dtype)
+    if d not in FLOAT_DTYPES:
+        raise TypeError(f"set_default_dtype: only float32 and float64 are supported, got {d}")
+    _default[0] = d
+
+
+def _category(dt):
+    return 2 if dt.kind == "f" else (1 if dt.kind in "iu" else 0)
+
+
+def canonical_dtype(dt, who="tensor"):
+    """Map a NumPy dtype onto the four fastgrad dtypes or raise."""
+    dt = np.dtype(dt)
+    if dt in SUPPORTED:
+        return dt
+    if dt.kind == "f" and dt.itemsize <= 4:
+        return float32
+    if dt.kind == "f":
+        return float64
+    if dt.kind in "iu":
+        return int64
+    raise TypeError(f"{who}: unsupported dtype {dt}; fastgrad supports float32, float64, int64 and bool")
+
+
+def result_dtype(*operands):
+    """PyTorch's promotion over Tensors and Python scalars."""
+    groups = ([], [], [])                   # dimensioned tensors, 0-d tensors, scalars
+    for o in operands:
+        if isinstance(o, Tensor):
+            groups[0 if o.data.ndim else 1].append(o.data.dtype)
+        elif isinstance(o, (bool, np.bool_)):
+            groups[2].append(bool_)
+        elif isinstance(o, (int, np.integer)):
+            groups[2].append(int64)
+        else:
+            groups[2].append(float64)
+    res = None
+    for gi, group in enumerate(groups):
+        if not group:
+            continue
+        top = max(_category(d) for d in group)
+        if res is not None and top <= _category(res):
+            continue
+        if gi == 2:
+            res = (_default[0], int64, bool_)[2 - top]
+        else:
+            cand = [d for d in group if _category(d) == top]
+            r = cand[0]
+            for d in cand[1:]:
+                r = np.promote_types(r, d)
+            res = r
+    return res
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it."""
+    __slots__ = ("data", "grad_fn", "requires_grad", "grad", "_version", "_hooks", "_name",
+                 "__weakref__")
+    __array_priority__ = 1000      # numpy_array * tensor -> Tensor.__rmul__
+
+    def __init__(self, data, dtype=None, requires_grad=False):
+        arr = _as_array(data, dtype, "Tensor")
+        self.data = arr
+        self.grad_fn = None
+        self.requires_grad = False
+        self.grad = None
+        self._version = 0
+        self._hooks = None
+        self._name = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @staticmethod
+    def _make(arr):
+        t = _new(Tensor)
+        t.data = arr
+        t.grad_fn = None
+        t.requires_grad = False
+        t.grad = None
+        t._version = 0
+        t._hooks = None
+        t._name = None
+        return t
+
+    # ---- metadata ---------------------------------------------------------------------
+    __hash__ = object.__hash__
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def numel(self):
+        return self.data.size
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return self.data.flags.c_contiguous
+
+    @property
+    def device(self):
+        return "cpu"
+
+    # ---- autograd ---------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: you can only change requires_grad flags of leaf "
+                               "tensors; use detach() to get a tensor that does not require grad")
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(f"requires_grad_: only floating point tensors can require gradients "
+                               f"(this tensor is {self.data.dtype})")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor._make(self.data)
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from fastgrad.autograd.engine import backward
+        backward(self, None if gradient is None else (gradient,), retain_graph, create_graph,
+                 inputs)
+
+    def retain_grad(self):
+        """Keep .grad for a non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that does not require grad")
+        if self.grad_fn is not None:
+            import weakref
+            self.grad_fn.retain = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        return self.grad_fn is not None and self.grad_fn.retain is not None
+
+    def register_hook(self, hook):
+        """hook(grad) -> new grad or None, called when the gradient for this tensor is
+        computed.  Returns a handle with .remove()."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require gradients")
+        if self.grad_fn is not None:
+            if self.grad_fn.hooks is None:
+                self.grad_fn.hooks = []
+            hooks = self.grad_fn.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    # ---- conversion -------------------------------------------------------------------
+    def numpy(self, force=False):
+        if self.requires_grad and not force:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use "
+                               "tensor.detach().numpy() instead")
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError("__array__: can't convert a tensor that requires grad to a NumPy "
+                               "array; use tensor.detach().numpy() instead")
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars "
+                             f"(this one has {self.data.size} elements)")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.reshape(()).item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.data.reshape(()).item())
+
+    def __repr__(self):
+        if self.data.size:
+            body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(",
+                                   threshold=1000, edgeitems=3)
+        else:
+            body = f"[], size={tuple(self.data.shape)}"
+        extra = []
+        if self.data.dtype != _default[0] and self.data.dtype != int64 and self.data.dtype != bool_:
+            extra.append(f"dtype=fastgrad.{self.data.dtype}")
+        elif self.data.dtype == bool_ and not self.data.size:
+            extra.append("dtype=fastgrad.bool")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name.capitalize()}Backward>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+
+_new = object.__new__
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _as_array(data, dtype, who):
+    """An ndarray of a supported dtype for `data` (a copy, as torch.tensor makes)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    try:
+        if dtype is not None:
+            dt = canonical_dtype(dtype, who)
+            arr = np.array(data, dtype=dt)
+        else:
+            arr = np.array(data)
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"{who}: cannot make a tensor from this data: {e}") from None
+        if arr.dtype == object:
+            raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
+        if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":
+            arr = arr.astype(_default[0])           # Python floats -> the default dtype
+        else:
+            dt = canonical_dtype(arr.dtype, who)
+            if dt != arr.dtype:
+                arr = arr.astype(dt)
+    return arr
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (nested lists, scalars, arrays, tensors)."""
+    t = Tensor._make(_as_array(data, dtype, "tensor"))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None):
+    """Like tensor(), but without a copy when `data` already is a suitable array/tensor."""
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    if isinstance(data, np.ndarray) and data.dtype in SUPPORTED and (dtype is None or np.dtype(dtype) == data.dtype):
+        return Tensor._make(data)
+    return tensor(data, dtype)
+
+
+def from_numpy(arr):
+    """A tensor sharing memory with the NumPy array `arr` (zero-copy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    if arr.dtype not in SUPPORTED:
+        raise TypeError(f"from_numpy: unsupported dtype {arr.dtype}; fastgrad shares memory only "
+                        "with float32, float64, int64 and bool arrays (use fastgrad.tensor to convert)")
+    return Tensor._make(arr)

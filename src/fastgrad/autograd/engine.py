@@ -1,0 +1,260 @@
+"""The backward engine: graph nodes and an iterative reverse walk.
+
+A ``Node`` is the record one differentiable op leaves behind.  Its ``edges`` point at
+whatever produced its inputs: another Node, a leaf Tensor that wants ``.grad``, or
+None.  ``backward``/``grad`` discover the reachable graph with an explicit stack (no
+recursion, so chains of any length work), count each node's consumers, and run nodes in
+an order where every node runs after all of its consumers have sent their gradients
+(Kahn's algorithm).  Broadcasting is undone here, once, for every op: a gradient whose
+shape differs from the input's is summed back to it (``sum_to``).
+
+With ``create_graph=False`` the backward formulas run in no-grad mode, so no graph is
+built; with ``create_graph=True`` they run with grad enabled and, because every formula
+is written with fastgrad ops, the result is differentiable again.
+"""
+from fastgrad._state import grad_mode
+
+_FREED = object()   # marks saved values released after a backward without retain_graph
+_ops = None         # fastgrad._ops, bound at import time by that module (avoids a cycle)
+
+
+class Node:
+    __slots__ = ("fn", "name", "edges", "shapes", "saved", "out", "ctx", "hooks", "retain",
+                 "ver", "__weakref__")
+
+    def __init__(self, fn, name, edges, shapes, saved, out, ctx):
+        self.fn = fn            # fn(node, grad) -> tuple of input grads (Tensor or None)
+        self.name = name        # op name, for error messages and graph pictures
+        self.edges = edges      # per input: Node, leaf Tensor or None
+        self.shapes = shapes    # per input shape when the op broadcasts, else None
+        self.saved = saved      # what backward reads (Tensors / arrays), or _FREED
+        self.out = out          # the output ndarray when backward reads it, else None
+        self.ctx = ctx          # non-tensor arguments of the op
+        self.hooks = None       # hooks registered on the output tensor
+        self.retain = None      # weakref to the output tensor when it retains its grad
+        self.ver = 0            # sum of the saved tensors' versions when they were saved
+
+    def output(self):
+        """The op's output as a Tensor for backward formulas.  Under create_graph it is
+        connected to this node so second derivatives flow through it."""
+        if self.saved is _FREED:
+            _raise_freed(self)
+        t = _ops.Tensor._make(self.out)
+        if grad_mode.enabled:
+            t.requires_grad = True
+            t.grad_fn = self
+        return t
+
+    def saved_tensors(self):
+        if self.saved is _FREED:
+            _raise_freed(self)
+        return self.saved
+
+    def next_functions(self):
+        return self.edges
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+def _raise_freed(node):
+    raise RuntimeError(
+        f"{node.name}: trying to backward through the graph a second time (or to read saved "
+        "values after they were freed). Pass retain_graph=True to the first backward() or "
+        "autograd.grad() call if you need to backward through the graph again.")
+
+
+def _check_versions(node):
+    v = 0
+    for s in node.saved:
+        if s is not None:
+            v += s._version
+    if v != node.ver:
+        raise RuntimeError(
+            f"{node.name}: one of the variables needed for gradient computation has been modified "
+            "by an inplace operation after it was saved for backward; use an out-of-place op or "
+            "clone() the tensor before modifying it")
+
+
+def _collect(root_nodes):
+    """Number of consumers of every node reachable from root_nodes (iterative DFS)."""
+    deps = {}
+    stack = list(root_nodes)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for e in node.edges:
+            if type(e) is Node:
+                deps[e] = deps.get(e, 0) + 1
+                if e not in seen:
+                    seen.add(e)
+                    stack.append(e)
+    return deps
+
+
+def _accumulate(buf, key, g):
+    prev = buf.get(key)
+    buf[key] = g if prev is None else _ops.add(prev, g)
+
+
+def _run(roots, root_grads, retain_graph, create_graph, capture=None):
+    """Walk the graph from roots.  Without `capture`, leaf gradients are accumulated into
+    ``.grad``.  With `capture` (a dict mapping id(Node or leaf Tensor) -> None), the
+    gradients reaching those targets are stored there instead and ``.grad`` is untouched."""
+    prev_mode = grad_mode.enabled
+    grad_mode.enabled = create_graph
+    try:
+        buf = {}
+        leaf = {}                                  # id(leaf) -> [leaf, grad]
+        for r, g in zip(roots, root_grads):
+            if r.grad_fn is not None:
+                _accumulate(buf, r.grad_fn, g)
+            elif r.requires_grad:
+                slot = leaf.setdefault(id(r), [r, None])
+                slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
+        deps = _collect(buf)
+        ready = [n for n in buf if deps.get(n, 0) == 0]
+        sum_to = _ops.sum_to
+        while ready:
+            node = ready.pop()
+            g = buf.pop(node, None)
+            if g is not None:
+                if node.hooks:
+                    for h in node.hooks:
+                        r = h(g)
+                        if r is not None:
+                            g = r
+                if node.retain is not None:
+                    t = node.retain()
+                    if t is not None:
+                        t.grad = g if create_graph else g.detach()
+                if capture is not None and id(node) in capture:
+                    capture[id(node)] = g
+                if node.saved is _FREED:
+                    _raise_freed(node)
+                if node.saved:
+                    _check_versions(node)
+                grads = node.fn(node, g)
+                if not retain_graph:
+                    if node.saved is not None or node.out is not None:
+                        node.saved = _FREED
+                        node.out = None
+            else:
+                grads = None
+            shapes = node.shapes
+            for i, e in enumerate(node.edges):
+                if e is None:
+                    continue
+                gi = grads[i] if grads is not None else None
+                if gi is not None and shapes is not None and gi.data.shape != shapes[i]:
+                    gi = sum_to(gi, shapes[i])
+                if type(e) is Node:
+                    if gi is not None:
+                        _accumulate(buf, e, gi)
+                    d = deps[e] - 1
+                    deps[e] = d
+                    if d == 0:
+                        ready.append(e)
+                elif gi is not None:
+                    slot = leaf.get(id(e))
+                    if slot is None:
+                        leaf[id(e)] = [e, gi]
+                    else:
+                        slot[1] = _ops.add(slot[1], gi)
+        for t, g in leaf.values():
+            hooks = t._hooks
+            if hooks:
+                for h in hooks:
+                    r = h(g)
+                    if r is not None:
+                        g = r
+            if capture is not None:
+                if id(t) in capture:
+                    capture[id(t)] = g
+                continue
+            if not create_graph:
+                g = g.detach()
+            t.grad = g if t.grad is None else _ops.add(t.grad, g)
+    finally:
+        grad_mode.enabled = prev_mode
+
+
+def _root_grads(outputs, grad_outputs, who):
+    Tensor = _ops.Tensor
+    grads = []
+    for i, out in enumerate(outputs):
+        go = grad_outputs[i] if grad_outputs is not None else None
+        if not out.requires_grad:
+            raise RuntimeError(f"{who}: element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        if go is None:
+            if out.data.size != 1:
+                raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
+                                   f"(output {i} has shape {tuple(out.data.shape)}); pass gradient=")
+            go = _ops.ones_like(out)
+        else:
+            go = go if isinstance(go, Tensor) else _ops.tensor(go, dtype=out.dtype)
+            if go.data.shape != out.data.shape:
+                raise RuntimeError(f"{who}: gradient shape {tuple(go.data.shape)} does not match "
+                                   f"output shape {tuple(out.data.shape)}")
+            if go.dtype != out.dtype:
+                go = go.to(out.dtype)
+        grads.append(go)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every reachable leaf's ``.grad``."""
+    Tensor = _ops.Tensor
+    if isinstance(tensors, Tensor):
+        tensors = (tensors,)
+    tensors = tuple(tensors)
+    if grad_tensors is not None and not isinstance(grad_tensors, (list, tuple)):
+        grad_tensors = (grad_tensors,)
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _root_grads(tensors, grad_tensors, "backward")
+    if inputs is not None:
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        res = grad(tensors, inputs, grads, retain_graph=retain_graph,
+                   create_graph=create_graph, allow_unused=True)
+        for t, g in zip(inputs, res):
+            if g is not None:
+                g = g if create_graph else g.detach()
+                t.grad = g if t.grad is None else _ops.add(t.grad, g)
+        return
+    _run(tensors, grads, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated)."""
+    Tensor = _ops.Tensor
+    single = isinstance(inputs, Tensor)
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if single else tuple(inputs)
+    if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = (grad_outputs,)
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    grads = _root_grads(outputs, grad_outputs, "grad")
+    capture = {}
+    keys = []
+    for t in inputs:
+        k = id(t.grad_fn) if t.grad_fn is not None else id(t)
+        capture[k] = None
+        keys.append(k)
+    _run(outputs, grads, retain_graph, create_graph, capture)
+    res = []
+    for i, k in enumerate(keys):
+        g = capture[k]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} was not used in the graph of the outputs; pass "
+                               "allow_unused=True if this is expected")
+        if g is not None and not create_graph:
+            g = g.detach()
+        res.append(g)
+    return tuple(res)

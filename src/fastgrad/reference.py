@@ -1,0 +1,295 @@
+"""Pure-NumPy reference kernels: the correctness oracle and the ``"numpy"`` backend.
+
+Every function here has the same signature and meaning as its C counterpart in
+``fastgrad._C._kernels``; ``fastgrad.set_backend("numpy")`` routes the whole Tensor API
+through this module, so tests and benchmarks compare the two on identical code paths.
+Formulas are written for clarity, in the input dtype, with ``np.errstate`` silencing the
+warnings that NumPy would raise for the same inf/nan results the C kernels produce.
+"""
+import math
+
+import numpy as np
+
+from fastgrad._C._kernels import ACT, B, CMP, R, U, TargetIndexError
+
+_SQRT1_2 = 0.70710678118654752440
+_SQRT_2_OVER_PI = 0.79788456080286535588
+
+try:  # erf/erfc as NumPy ufuncs when SciPy is around, else a vectorised math.erf
+    from scipy.special import erf as _erf, erfc as _erfc
+except ImportError:  # pragma: no cover - depends on the environment
+    _erf = np.vectorize(math.erf, otypes=[np.float64])
+    _erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _cast(fn):
+    def wrapped(x, *a):
+        return np.asarray(fn(x, *a), dtype=x.dtype)
+    return wrapped
+
+
+def sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    bx = x * x.dtype.type(beta)
+    sp = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / x.dtype.type(beta)
+    return np.where(bx > threshold, x, sp).astype(x.dtype)
+
+
+def gelu(x):
+    return (0.5 * x.astype(np.float64) * _erfc(-x.astype(np.float64) * _SQRT1_2)).astype(x.dtype)
+
+
+def gelu_tanh(x):
+    k, c = x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(0.044715)
+    return (0.5 * x * (1 + np.tanh(k * (x + c * x * x * x)))).astype(x.dtype)
+
+
+def _clamp(x, lo, hi):
+    lo, hi = x.dtype.type(lo), x.dtype.type(hi)
+    return np.where(x < lo, lo, np.where(x > hi, hi, x)).astype(x.dtype)
+
+
+def _sign(x):
+    return np.where(x > 0, 1, np.where(x < 0, -1, x)).astype(x.dtype)
+
+
+# forward: f(x, alpha, beta)
+UNARY = {
+    U["neg"]: lambda x, a, b: -x,
+    U["abs"]: lambda x, a, b: np.abs(x),
+    U["exp"]: lambda x, a, b: np.exp(x),
+    U["log"]: lambda x, a, b: np.log(x),
+    U["log1p"]: lambda x, a, b: np.log1p(x),
+    U["sqrt"]: lambda x, a, b: np.sqrt(x),
+    U["rsqrt"]: lambda x, a, b: 1 / np.sqrt(x),
+    U["sin"]: lambda x, a, b: np.sin(x),
+    U["cos"]: lambda x, a, b: np.cos(x),
+    U["tanh"]: lambda x, a, b: np.tanh(x),
+    U["sigmoid"]: lambda x, a, b: sigmoid(x),
+    U["relu"]: lambda x, a, b: np.where(x < 0, x.dtype.type(0), x),
+    U["leaky_relu"]: lambda x, a, b: np.where(x < 0, x * x.dtype.type(a), x),
+    U["gelu"]: lambda x, a, b: gelu(x),
+    U["gelu_tanh"]: lambda x, a, b: gelu_tanh(x),
+    U["silu"]: lambda x, a, b: x * sigmoid(x),
+    U["softplus"]: lambda x, a, b: softplus(x, a, b),
+    U["clamp"]: lambda x, a, b: _clamp(x, a, b),
+    U["pow_scalar"]: lambda x, a, b: np.power(x, x.dtype.type(a)),
+    U["sign"]: lambda x, a, b: _sign(x),
+    U["square"]: lambda x, a, b: x * x,
+    U["reciprocal"]: lambda x, a, b: 1 / x,
+    U["erf"]: lambda x, a, b: _erf(x.astype(np.float64)).astype(x.dtype),
+}
+
+
+def _gelu_grad(x):
+    xd = x.astype(np.float64)
+    return (0.5 * _erfc(-xd * _SQRT1_2) + xd * np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)).astype(x.dtype)
+
+
+def _gelu_tanh_grad(x):
+    k, c = x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(0.044715)
+    t = np.tanh(k * (x + c * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
+
+
+def _pow_grad(x, a):
+    if a == 0:
+        return np.zeros_like(x)
+    return x.dtype.type(a) * np.power(x, x.dtype.type(a - 1))
+
+
+# derivative f'(.) from (x, y, alpha, beta); gx = g * f'
+UNARY_DERIV = {
+    U["neg"]: lambda x, y, a, b: -np.ones_like(x),
+    U["abs"]: lambda x, y, a, b: _sign(x) * (x == x),
+    U["exp"]: lambda x, y, a, b: y,
+    U["log"]: lambda x, y, a, b: 1 / x,
+    U["log1p"]: lambda x, y, a, b: 1 / (1 + x),
+    U["sqrt"]: lambda x, y, a, b: 1 / (2 * y),
+    U["rsqrt"]: lambda x, y, a, b: -0.5 * y * y * y,
+    U["sin"]: lambda x, y, a, b: np.cos(x),
+    U["cos"]: lambda x, y, a, b: -np.sin(x),
+    U["tanh"]: lambda x, y, a, b: 1 - y * y,
+    U["sigmoid"]: lambda x, y, a, b: y * (1 - y),
+    U["relu"]: lambda x, y, a, b: (x > 0).astype(x.dtype),
+    U["leaky_relu"]: lambda x, y, a, b: np.where(x > 0, 1, a).astype(x.dtype),
+    U["gelu"]: lambda x, y, a, b: _gelu_grad(x),
+    U["gelu_tanh"]: lambda x, y, a, b: _gelu_tanh_grad(x),
+    U["silu"]: lambda x, y, a, b: sigmoid(x) * (1 + x * (1 - sigmoid(x))),
+    U["softplus"]: lambda x, y, a, b: np.where(x * a > b, 1, sigmoid((x * x.dtype.type(a)).astype(x.dtype))).astype(x.dtype),
+    U["clamp"]: lambda x, y, a, b: ((x >= a) & (x <= b)).astype(x.dtype),
+    U["pow_scalar"]: lambda x, y, a, b: _pow_grad(x, a),
+    U["sign"]: lambda x, y, a, b: np.zeros_like(x),
+    U["square"]: lambda x, y, a, b: 2 * x,
+    U["reciprocal"]: lambda x, y, a, b: -1 / (x * x),
+    U["erf"]: lambda x, y, a, b: (2 / math.sqrt(math.pi)) * np.exp(-x * x),
+}
+# which saved array each backward reads (mirrors csrc/fastgrad.h)
+USES_Y = {U["exp"], U["sqrt"], U["rsqrt"], U["tanh"], U["sigmoid"]}
+
+
+def unary(op, x, alpha=0.0, beta=0.0):
+    with np.errstate(all="ignore"):
+        return np.asarray(UNARY[op](x, alpha, beta), dtype=x.dtype)
+
+
+def unary_bwd(op, g, x, y, alpha=0.0, beta=0.0):
+    with np.errstate(all="ignore"):
+        d = UNARY_DERIV[op](x, y, alpha, beta)
+        return np.asarray(g * d, dtype=g.dtype)
+
+
+def _maximum(a, b):
+    return np.where((a > b) | (a != a), a, b)
+
+
+def _minimum(a, b):
+    return np.where((a < b) | (a != a), a, b)
+
+
+BINARY = {B["add"]: np.add, B["sub"]: np.subtract, B["mul"]: np.multiply,
+          B["div"]: np.true_divide, B["pow"]: np.power, B["maximum"]: _maximum,
+          B["minimum"]: _minimum}
+COMPARE = {CMP["eq"]: np.equal, CMP["ne"]: np.not_equal, CMP["lt"]: np.less,
+           CMP["le"]: np.less_equal, CMP["gt"]: np.greater, CMP["ge"]: np.greater_equal}
+
+
+def binary(op, a, b):
+    if a.dtype != b.dtype:
+        raise TypeError(f"dtypes differ ({a.dtype} and {b.dtype})")
+    with np.errstate(all="ignore"):
+        return np.asarray(BINARY[op](a, b), dtype=a.dtype)
+
+
+def compare(op, a, b):
+    return np.asarray(COMPARE[op](a, b), dtype=bool)
+
+
+def where(c, a, b):
+    return np.where(c, a, b).astype(a.dtype)
+
+
+def copy(x):
+    return np.ascontiguousarray(x).copy()
+
+
+def contiguous(x):
+    return np.ascontiguousarray(x)
+
+
+def _lse(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0)
+    with np.errstate(all="ignore"):
+        s = np.sum(np.exp((x - shift).astype(np.float64)), axis=axis, keepdims=True)
+        return np.squeeze(shift + np.log(s), axis=axis).astype(x.dtype)
+
+
+def reduce(op, x, dims):
+    with np.errstate(all="ignore"):
+        if op == R["sum"]:
+            return np.asarray(np.sum(x, axis=dims, dtype=np.float64), dtype=x.dtype)
+        if op == R["mean"]:
+            return np.asarray(np.mean(x, axis=dims, dtype=np.float64), dtype=x.dtype)
+        if op == R["max"]:
+            return np.asarray(np.max(x, axis=dims))
+        if op == R["min"]:
+            return np.asarray(np.min(x, axis=dims))
+        if op == R["logsumexp"]:
+            return np.asarray(_lse(x, dims), dtype=x.dtype)
+    raise ValueError(f"reduce: unknown op {op}")
+
+
+def argreduce(op, x, dim):
+    if x.shape[dim] == 0:
+        raise ValueError(f"{'max' if op == R['max'] else 'min'}: cannot reduce over a zero-size dimension {dim}")
+    idx = np.argmax(x, axis=dim) if op == R["max"] else np.argmin(x, axis=dim)
+    vals = np.take_along_axis(x, np.expand_dims(idx, dim), dim).squeeze(dim)
+    return np.asarray(vals), np.asarray(idx, dtype=np.int64)
+
+
+def softmax(x, dim, log):
+    with np.errstate(all="ignore"):
+        m = np.max(x, axis=dim, keepdims=True) if x.size else x
+        z = x - m
+        if log:
+            return (z - np.log(np.sum(np.exp(z.astype(np.float64)), axis=dim, keepdims=True))).astype(x.dtype)
+        e = np.exp(z)
+        return (e / np.sum(e.astype(np.float64), axis=dim, keepdims=True)).astype(x.dtype)
+
+
+def softmax_bwd(g, y, dim, log):
+    if log:
+        return (g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)).astype(g.dtype)
+    return (y * (g - np.sum(g * y, axis=dim, keepdims=True))).astype(g.dtype)
+
+
+def _check_targets(target, c, ignore_index):
+    t = np.asarray(target, dtype=np.int64)
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise TargetIndexError(f"cross_entropy: target {t[r]} at position {r} is out of bounds "
+                               f"for {c} classes (valid: 0..{c - 1} or ignore_index={ignore_index})")
+    return t
+
+
+def xent(x, target, ignore_index, label_smoothing):
+    rows, c = x.shape
+    t = _check_targets(target, c, ignore_index)
+    lsm = softmax(x, 1, True)
+    keep = t != ignore_index
+    tt = np.where(keep, t, 0)
+    nll = -lsm[np.arange(rows), tt] if rows else np.zeros(0, x.dtype)
+    loss = (1 - label_smoothing) * nll - label_smoothing / c * lsm.sum(1)
+    return np.where(keep, loss, 0).astype(x.dtype), lsm
+
+
+def xent_bwd(g, lsm, target, ignore_index, label_smoothing):
+    rows, c = lsm.shape
+    t = _check_targets(target, c, ignore_index)
+    keep = t != ignore_index
+    q = np.full((rows, c), label_smoothing / c, dtype=lsm.dtype)
+    q[np.arange(rows)[keep], t[keep]] += 1 - label_smoothing
+    gx = np.asarray(g, dtype=lsm.dtype)[:, None] * (np.exp(lsm) - q)
+    return np.where(keep[:, None], gx, 0).astype(lsm.dtype)
+
+
+def matmul(a, b):
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}: "
+                         f"{a.shape[-1]} != {b.shape[-2]}")
+    return np.matmul(a, b)
+
+
+def _act(y, act):
+    a = ACT[act]
+    if a == ACT["relu"]:
+        return unary(U["relu"], y)
+    if a == ACT["gelu"]:
+        return unary(U["gelu"], y)
+    if a == ACT["tanh"]:
+        return np.tanh(y)
+    if a == ACT["sigmoid"]:
+        return sigmoid(y)
+    return y
+
+
+def linear(x, w, bias, act=None):
+    y = x @ w.T
+    if bias is not None:
+        y = y + bias
+    return _act(y, act)
+
+
+# configuration calls the Tensor layer makes on whichever backend is active
+def set_num_threads(n):
+    pass
+
+
+def get_num_threads():
+    return 1

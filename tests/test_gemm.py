@@ -1,0 +1,85 @@
+"""GEMM kernel against a float64 NumPy oracle: edge sizes, all transpose combinations,
+batches with broadcasting, fused bias/activation epilogues, every SIMD path, 1-2 threads."""
+import itertools
+
+import numpy as np
+import pytest
+
+import fastgrad as fg
+from fastgrad._C import _kernels as K
+
+SIZES = [1, 2, 3, 7, 13, 17, 31, 33, 63, 65, 127, 129]
+SIMD = fg.available_simd()
+
+
+def _operand(rng, rows, cols, trans, dtype):
+    """A (rows x cols) operand stored row-major, or as the transpose of a (cols x rows)
+    array (so the kernel must read it transposed), with a padded leading dimension."""
+    if trans:
+        buf = rng.standard_normal((cols, rows + 3)).astype(dtype)
+        return buf[:, :rows].T
+    buf = rng.standard_normal((rows, cols + 5)).astype(dtype)
+    return buf[:, :cols]
+
+
+def _check(a, b, dtype):
+    got = K.matmul(a, b)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    tol = 2e-5 * np.sqrt(a.shape[-1]) if dtype == np.float32 else 1e-12 * a.shape[-1]
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", list(itertools.product([0, 1], [0, 1])))
+def test_edge_sizes_all_transposes(ta, tb, dtype, simd):
+    fg.set_simd(simd)
+    rng = np.random.default_rng(ta * 2 + tb)
+    sizes = SIZES if simd != "scalar" else SIZES[::2]
+    for m, k, n in itertools.product(sizes, repeat=3):
+        if (m * k * n) % 7 and m * k * n > 2000:      # a spread subset of the big cube
+            continue
+        _check(_operand(rng, m, k, ta, dtype), _operand(rng, k, n, tb, dtype), dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("simd", SIMD)
+def test_tall_skinny_and_threaded_shapes(simd, threads):
+    fg.set_simd(simd)
+    fg.set_num_threads(threads)
+    rng = np.random.default_rng(5)
+    for m, k, n in [(1, 1000, 1), (1000, 1, 1000), (64, 784, 128), (784, 64, 128), (300, 257, 190)]:
+        for dtype in (np.float32, np.float64):
+            _check(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("simd", SIMD)
+def test_batched_and_broadcast(simd):
+    fg.set_simd(simd)
+    rng = np.random.default_rng(6)
+    for sa, sb in [((4, 5, 6), (4, 6, 3)), ((4, 5, 6), (6, 3)), ((5, 6), (2, 6, 3)),
+                   ((2, 1, 5, 6), (3, 6, 4)), ((3, 1, 4, 5), (1, 2, 5, 2))]:
+        a = rng.standard_normal(sa).astype(np.float32)
+        b = rng.standard_normal(sb).astype(np.float32)
+        _check(a, b, np.float32)
+        _check(np.swapaxes(rng.standard_normal(sa[:-2] + sa[-1:] + sa[-2:-1]), -1, -2).astype(np.float32), b,
+               np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("act", [None, "relu", "gelu", "tanh", "sigmoid"])
+def test_fused_epilogue_matches_unfused(act, simd, threads):
+    fg.set_simd(simd)
+    fg.set_num_threads(threads)
+    rng = np.random.default_rng(7)
+    for (m, k, n), dtype in itertools.product([(5, 3, 4), (64, 100, 50), (33, 129, 65), (256, 300, 200)],
+                                              [np.float32, np.float64]):
+        x = rng.standard_normal((m, k)).astype(dtype)
+        w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(dtype)
+        b = rng.standard_normal(n).astype(dtype)
+        got = K.linear(x, w, b, act)
+        z = x.astype(np.float64) @ w.T.astype(np.float64) + b
+        want = fg.reference.unary(K.U[act], z) if act in ("relu", "gelu", "tanh", "sigmoid") else z
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol * 10, err_msg=f"{act} {m}x{k}x{n}")
