@@ -295,21 +295,16 @@ def _as_array(data, dtype, who):
         data = data.data
     try:
         if dtype is not None:
-            dt = canonical_dtype(dtype, who)
-            arr = np.array(data, dtype=dt)
-        else:
-            arr = np.array(data)
+            return np.array(data, dtype=canonical_dtype(dtype, who))
+        arr = np.array(data)
     except (ValueError, OverflowError) as e:
         raise ValueError(f"{who}: cannot make a tensor from this data: {e}") from None
-        if arr.dtype == object:
-            raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
-        if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":
-            arr = arr.astype(_default[0])           # Python floats -> the default dtype
-        else:
-            dt = canonical_dtype(arr.dtype, who)
-            if dt != arr.dtype:
-                arr = arr.astype(dt)
-    return arr
+    if arr.dtype == object:
+        raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
+    if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":
+        return arr.astype(_default[0])           # Python floats -> the default dtype
+    dt = canonical_dtype(arr.dtype, who)
+    return arr if dt == arr.dtype else arr.astype(dt)
 
 
 def tensor(data, dtype=None, requires_grad=False):
