@@ -14,7 +14,7 @@
         for (int64_t i = lo; i < hi; i++) y[i] = F(x[i]);                               \
         if (sizeof(T) == 4)                                                             \
             for (int64_t i = lo; i < hi; i++)                                           \
-                if (!(M_ABS(x[i]) < (T)FG_SINCOS_BIG) && x[i] == x[i]) y[i] = FBIG(x[i]); \
+                if (!(M_ABS(x[i]) <= (T)FG_SINCOS_BIG) && x[i] == x[i]) y[i] = FBIG(x[i]); \
     })
 
 int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, int nthreads)

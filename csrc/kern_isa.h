@@ -5,7 +5,12 @@
 #include <stdint.h>
 #include "fastgrad.h"
 #include "dispatch.h"
+#ifdef FG_LIBM_MATH
 #include "libm_math.h"
+#else
+#include "vecmath.h"
+#define FG_SINCOS_BIG FG_TRIG_MAX   /* fg_sinf/fg_cosf are exact up to here */
+#endif
 
 #define FN_(name, ts, isa) fgk_##name##_##ts##_##isa
 #define FN__(name, ts, isa) FN_(name, ts, isa)

@@ -25,16 +25,19 @@ static inline float fg_erfcf(float x) { return (float)erfc((double)x); }
 static inline float fg_geluf(float x)
 {
     double d = x;
+    if (isinf(d) && d < 0) return -0.0f;   /* the limit, not inf * 0 */
     return (float)(0.5 * d * erfc(-d * 0.70710678118654752440));
 }
 static inline float fg_gelu_tanhf(float x)
 {
     double d = x;
+    if (isinf(d) && d < 0) return -0.0f;
     return (float)(0.5 * d * (1.0 + tanh(0.79788456080286535588 * (d + 0.044715 * d * d * d))));
 }
 static inline float fg_siluf(float x)
 {
     double d = x;
+    if (isinf(d) && d < 0) return -0.0f;
     return (float)(d * (d >= 0 ? 1.0 / (1.0 + exp(-d)) : exp(d) / (1.0 + exp(d))));
 }
 static inline float fg_sinf(float x) { return (float)sin((double)x); }

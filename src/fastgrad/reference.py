@@ -39,13 +39,23 @@ def softplus(x, beta=1.0, threshold=20.0):
     return np.where(bx > threshold, x, sp).astype(x.dtype)
 
 
+def _neg_inf_limit(x, y):
+    """x * (something -> 0) at x = -inf is the limit -0, not inf * 0 = nan."""
+    return np.where(np.isneginf(x), x.dtype.type(-0.0), y).astype(x.dtype)
+
+
 def gelu(x):
-    return (0.5 * x.astype(np.float64) * _erfc(-x.astype(np.float64) * _SQRT1_2)).astype(x.dtype)
+    xd = x.astype(np.float64)
+    return _neg_inf_limit(x, 0.5 * xd * _erfc(-xd * _SQRT1_2))
 
 
 def gelu_tanh(x):
     k, c = x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(0.044715)
-    return (0.5 * x * (1 + np.tanh(k * (x + c * x * x * x)))).astype(x.dtype)
+    return _neg_inf_limit(x, 0.5 * x * (1 + np.tanh(k * (x + c * x * x * x))))
+
+
+def silu(x):
+    return _neg_inf_limit(x, x * sigmoid(x))
 
 
 def _clamp(x, lo, hi):
@@ -74,7 +84,7 @@ UNARY = {
     U["leaky_relu"]: lambda x, a, b: np.where(x < 0, x * x.dtype.type(a), x),
     U["gelu"]: lambda x, a, b: gelu(x),
     U["gelu_tanh"]: lambda x, a, b: gelu_tanh(x),
-    U["silu"]: lambda x, a, b: x * sigmoid(x),
+    U["silu"]: lambda x, a, b: silu(x),
     U["softplus"]: lambda x, a, b: softplus(x, a, b),
     U["clamp"]: lambda x, a, b: _clamp(x, a, b),
     U["pow_scalar"]: lambda x, a, b: np.power(x, x.dtype.type(a)),
