@@ -83,3 +83,23 @@ def test_fused_epilogue_matches_unfused(act, simd, threads):
         want = fg.reference.unary(K.U[act], z) if act in ("relu", "gelu", "tanh", "sigmoid") else z
         tol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol * 10, err_msg=f"{act} {m}x{k}x{n}")
+
+
+@pytest.mark.parametrize("simd", SIMD)
+def test_beta_accumulate_into_out(simd):
+    """C += A @ B into an existing buffer (gradient accumulation without allocation)."""
+    fg.set_simd(simd)
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal((33, 65)).astype(dtype)
+        b = rng.standard_normal((65, 17)).astype(dtype)
+        c = rng.standard_normal((33, 17)).astype(dtype)
+        c0 = c.copy()
+        r = K.matmul(a, b, out=c, beta=1.0)
+        assert r is c
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(c, c0 + a.astype(np.float64) @ b, rtol=tol, atol=tol)
+        K.matmul(a.T.copy().T, b, out=c, beta=0.0)
+        np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="matmul: out must be"):
+        K.matmul(a, b, out=np.zeros((3, 3), a.dtype))

@@ -168,3 +168,35 @@ def test_broadcast_gradients_sum_back_to_input_shapes(shapes, data):
     gb = gb.sum(tuple(range(lead)) + tuple(i + lead for i, s in enumerate(b.shape) if s == 1), keepdims=True).reshape(b.shape)
     np.testing.assert_allclose(ta.grad.numpy(), ga, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), gb, rtol=1e-12, atol=1e-12)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-45, 2.5], np.float32)
+
+
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+def test_binary_ops_on_special_values_match_numpy(op, simd):
+    """Every pair of special values (inf, nan, signed zeros, huge, subnormal)."""
+    fg.set_simd(simd)
+    a, b = np.meshgrid(SPECIAL, SPECIAL)
+    got = getattr(fg, op)(fg.from_numpy(a), fg.from_numpy(b)).numpy()
+    with np.errstate(all="ignore"):
+        want = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+                "pow": np.power, "maximum": np.maximum, "minimum": np.minimum}[op](a, b)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=op)
+    ok = ~np.isnan(want)
+    np.testing.assert_array_equal(got[ok], want[ok], err_msg=op)
+
+
+@pytest.mark.parametrize("simd", SIMD)
+def test_reductions_propagate_nan_and_inf(simd):
+    fg.set_simd(simd)
+    x = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, -np.inf], [1.0, 2.0, 3.0]], np.float32)
+    t = fg.from_numpy(x)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(fg.sum(t, 1).numpy(), x.sum(1))
+        np.testing.assert_array_equal(fg.max(t, 1).values.numpy(), np.max(x, 1))
+        np.testing.assert_array_equal(fg.max(t, 1).indices.numpy(), np.argmax(x, 1))
+        np.testing.assert_array_equal(fg.min(t, 0).values.numpy(), np.min(x, 0))
+        lse = fg.logsumexp(t, 1).numpy()
+    assert np.isnan(lse[0]) and lse[1] == np.inf and np.isfinite(lse[2])

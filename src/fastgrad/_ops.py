@@ -872,12 +872,15 @@ def _linear_bwd(node, g):
     x, w, b = node.saved
     act = node.ctx
     if act is not None:
+        # the activation's derivative from the saved output y = act(z): relu' = [y > 0],
+        # tanh' = 1 - y^2, sigmoid' = y (1 - y)
         y = node.output()
-        if act == "relu":
-            g = mul(g, _mask(gt(y, 0.0), y)) if grad_mode.enabled else \
-                _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
+        if grad_mode.enabled:
+            g = mul(g, _LINEAR_ACT_DERIV[act](y))
+        elif act == "relu":
+            g = _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
         else:
-            raise AssertionError(act)
+            g = _make(backend.k.unary_bwd(U[act], g.data, None, y.data))
     x2 = reshape(x, (-1, x.data.shape[-1])) if x.data.ndim != 2 else x
     g2 = reshape(g, (-1, g.data.shape[-1])) if g.data.ndim != 2 else g
     gx = gw = gb = None
@@ -890,12 +893,24 @@ def _linear_bwd(node, g):
     return (gx, gw, gb)
 
 
+_LINEAR_ACT_DERIV = {
+    "relu": lambda y: _mask(gt(y, 0.0), y),
+    "tanh": lambda y: sub(1.0, square(y)),
+    "sigmoid": lambda y: mul(y, sub(1.0, y)),
+}
+
+
 def linear(x, weight, bias=None, activation=None):
-    """y = x @ weight.T + bias, with the bias (and an optional ReLU, ``activation="relu"``)
-    fused into the GEMM's epilogue.  x (..., in), weight (out, in), bias (out,)."""
+    """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
+    the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass
+    because its backward needs the pre-activation).  x (..., in), weight (out, in),
+    bias (out,).  Backward reuses the saved output for the activation's derivative."""
     x = _to_tensor(x, "linear")
-    if activation not in (None, "relu"):
-        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    if activation == "gelu":
+        return gelu(linear(x, weight, bias))
+    if activation is not None and activation not in _LINEAR_ACT_DERIV:
+        raise ValueError(f"linear: activation must be None, 'relu', 'gelu', 'tanh' or 'sigmoid', "
+                         f"got {activation!r}")
     if weight.data.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{tuple(weight.data.shape)}")

@@ -426,7 +426,10 @@ def _np_linear(x, w, b=None, activation=None):
     y = x @ w.T
     if b is not None:
         y = y + b
-    return np.maximum(y, 0) if activation == "relu" else y
+    if activation == "gelu":
+        return 0.5 * y * (1 + _erf(y / math.sqrt(2)))
+    return {None: lambda v: v, "relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
+            "sigmoid": lambda v: 1 / (1 + np.exp(-v))}[activation](y)
 
 
 def _linear_samples(rng):
@@ -435,6 +438,9 @@ def _linear_samples(rng):
     x, w, b = lin(5, 3, 4)
     out = [Sample([x, w, b]), Sample([x, w], {}, "no bias"),
            Sample([x, w, b], {"activation": "relu"}, "fused relu"),
+           Sample([x, w, b], {"activation": "tanh"}, "fused tanh"),
+           Sample([x, w, b], {"activation": "sigmoid"}, "fused sigmoid"),
+           Sample([x, w, b], {"activation": "gelu"}, "gelu"),
            Sample([_u(rng, (2, 5, 3), -1, 1), w, b], {}, "3-d input"),
            Sample([x, _u(rng, (3, 4), -1, 1).T, b], {}, "transposed weight")]
     x, w, b = lin(64, 100, 50)

@@ -269,11 +269,14 @@ def xent_bwd(g, lsm, target, ignore_index, label_smoothing):
     return np.where(keep[:, None], gx, 0).astype(lsm.dtype)
 
 
-def matmul(a, b):
+def matmul(a, b, out=None, beta=0.0):
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}: "
                          f"{a.shape[-1]} != {b.shape[-2]}")
-    return np.matmul(a, b)
+    if out is None:
+        return np.matmul(a, b)
+    out[...] = np.matmul(a, b) + beta * out
+    return out
 
 
 def _act(y, act):

@@ -608,9 +608,11 @@ cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work) except -1:
     _chk(s, "matmul")
     return 0
 
-def matmul(cnp.ndarray a, cnp.ndarray b):
+def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
     """a @ b for arrays with ndim >= 2, batch dims broadcast (torch.matmul semantics for
-    that case; 1-D operands are handled by the caller)."""
+    that case; 1-D operands are handled by the caller).  With `out` (a C-contiguous
+    array of the result's shape and dtype) the product is written there as
+    out = a @ b + beta * out, so accumulation (beta=1) allocates nothing."""
     cdef int is64 = _is64(a, "matmul")
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
         raise TypeError(f"matmul: dtypes differ ({a.dtype} and {b.dtype})")
@@ -631,7 +633,13 @@ def matmul(cnp.ndarray a, cnp.ndarray b):
     if not _operand(b, &d.transb, &d.ldb):
         b = np.ascontiguousarray(b)
         _operand(b, &d.transb, &d.ldb)
-    out = np.empty(bshape + (m, n), dtype=a.dtype)
+    if out is None:
+        out = np.empty(bshape + (m, n), dtype=(<object>a).dtype)
+        beta = 0.0
+    elif (not isinstance(out, np.ndarray) or out.shape != bshape + (m, n) or out.dtype != (<object>a).dtype
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"matmul: out must be a writable C-contiguous {(<object>a).dtype} array of shape "
+                         f"{bshape + (m, n)}")
     cdef cnp.ndarray o = out
     cdef int64_t batch = 1
     for s in bshape:
@@ -639,7 +647,7 @@ def matmul(cnp.ndarray a, cnp.ndarray b):
     if batch == 0 or m == 0 or n == 0:
         return out
     d.m = m; d.n = n; d.k = k
-    d.alpha = 1.0; d.beta = 0.0
+    d.alpha = 1.0; d.beta = beta
     d.bias = NULL; d.act = FG_ACT_NONE
     d.ldc = n if n > 0 else 1
     d.c = cnp.PyArray_DATA(o)
@@ -660,12 +668,12 @@ def matmul(cnp.ndarray a, cnp.ndarray b):
         if ia >= 0 and a.shape[ia] != 1:
             if cnp.PyArray_STRIDES(a)[ia] % isz:
                 a = np.ascontiguousarray(a)
-                return matmul(a, b)
+                return matmul(a, b, out, beta)
             bsa[i] = cnp.PyArray_STRIDES(a)[ia] // isz
         if ib >= 0 and b.shape[ib] != 1:
             if cnp.PyArray_STRIDES(b)[ib] % isz:
                 b = np.ascontiguousarray(b)
-                return matmul(a, b)
+                return matmul(a, b, out, beta)
             bsb[i] = cnp.PyArray_STRIDES(b)[ib] // isz
     bsc = [0] * nbd
     acc = m * n

@@ -1,0 +1,84 @@
+"""GFLOP/s table: fastgrad's GEMM vs numpy.matmul, measured interleaved in one process
+(medians), at 1 and 2 threads, float32 and float64; plus the fused linear+ReLU layer.
+
+    python benchmarks/gemm_report.py [--dtypes float32,float64] [--threads 1,2] [--quick]
+
+NumPy's BLAS threads are limited with threadpoolctl (pip install threadpoolctl).
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import fastgrad as fg  # noqa: E402
+from fastgrad._C import _kernels as K  # noqa: E402
+from gemm_workloads import SHAPES, operands  # noqa: E402
+
+
+def interleaved(fns, budget):
+    for f in fns:
+        f()
+    samples = [[] for _ in fns]
+    t_end = time.perf_counter() + budget
+    while time.perf_counter() < t_end or len(samples[0]) < 5:
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            samples[i].append(time.perf_counter() - t0)
+    return [statistics.median(s) for s in samples]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    from threadpoolctl import threadpool_info, threadpool_limits
+    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')})" for i in threadpool_info()
+            if i["user_api"] == "blas"]
+    print(f"fastgrad {fg.__version__} simd={fg.get_simd()}; numpy {np.__version__} BLAS: {', '.join(blas)}")
+    print(f"{'shape':>20s} {'dtype':>7s} {'thr':>3s} {'fastgrad GF/s':>13s} {'numpy GF/s':>11s} {'ratio':>6s}")
+    for dt in a.dtypes.split(","):
+        for t in map(int, a.threads.split(",")):
+            fg.set_num_threads(t)
+            with threadpool_limits(t):
+                for m, k, n, layout in SHAPES:
+                    if a.quick and m * k * n > 600 ** 3:
+                        continue
+                    x, y = operands(m, k, n, layout, np.dtype(dt))
+                    got, want = K.matmul(x, y), np.matmul(x, y)
+                    tol = 1e-3 if dt == "float32" else 1e-9
+                    assert np.allclose(got, want, rtol=tol, atol=tol * np.sqrt(k)), "wrong result"
+                    budget = 0.4 if a.quick else 1.5
+                    tf, tn = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], budget)
+                    fl = 2.0 * m * n * k
+                    print(f"{f'{m}x{k}x{n} {layout}':>20s} {dt:>7s} {t:3d} {fl/tf/1e9:13.1f} "
+                          f"{fl/tn/1e9:11.1f} {tn/tf:6.2f}")
+    import fastgrad.nn.functional as F
+    rng = np.random.default_rng(0)
+    for t in map(int, a.threads.split(",")):
+        fg.set_num_threads(t)
+        xx = fg.from_numpy(rng.standard_normal((64, 784)).astype(np.float32))
+        w = fg.from_numpy((rng.standard_normal((128, 784)) * 0.03).astype(np.float32)).requires_grad_()
+        b = fg.zeros(128, requires_grad=True)
+
+        def fused():
+            w.grad = b.grad = None
+            yv = F.linear(xx, w, b, activation="relu")
+            yv.backward(fg.ones_like(yv))
+
+        def unfused():
+            w.grad = b.grad = None
+            yv = fg.relu(fg.matmul(xx, w.T) + b)
+            yv.backward(fg.ones_like(yv))
+        tf, tu = interleaved([fused, unfused], 1.0)
+        print(f"linear+ReLU 64x784x128 fwd+bwd, {t} thread(s): fused {tf*1e6:.1f} us, "
+              f"unfused {tu*1e6:.1f} us, speed-up {tu/tf:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
