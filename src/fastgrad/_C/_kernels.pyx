@@ -254,9 +254,9 @@ cdef inline cnp.ndarray _alloc(int nd, int64_t *shape, int typenum):
         dims[i] = shape[i]
     return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
 
-def binary(int op, cnp.ndarray a, cnp.ndarray b):
-    """a op b with NumPy broadcasting; a and b must have the same float dtype."""
-    cdef str name = B_NAMES.get(op, "binary")
+cdef cnp.ndarray _binary_like(int op, cnp.ndarray a, cnp.ndarray b, bint cmp):
+    """Shared body of binary() and compare(): broadcast, allocate, call the kernel."""
+    cdef str name = (CMP_NAMES if cmp else B_NAMES).get(op, "binary")
     cdef int is64 = _is64(a, name)
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
         raise TypeError(f"{name}: dtypes differ ({a.dtype} and {b.dtype})")
@@ -265,54 +265,40 @@ def binary(int op, cnp.ndarray a, cnp.ndarray b):
     cdef int64_t sa[FG_MAX_DIMS]
     cdef int64_t sb[FG_MAX_DIMS]
     if not _broadcast(name, a, b, &nd, shape, sa, sb):
-        return binary(op, np.ascontiguousarray(a), np.ascontiguousarray(b))
-    cdef cnp.ndarray out = _alloc(nd, shape, cnp.PyArray_TYPE(a))
+        return _binary_like(op, np.ascontiguousarray(a), np.ascontiguousarray(b), cmp)
+    cdef cnp.ndarray out = _alloc(nd, shape, cnp.NPY_BOOL if cmp else cnp.PyArray_TYPE(a))
     cdef int64_t n = cnp.PyArray_SIZE(out)
     cdef void *ap = cnp.PyArray_DATA(a)
     cdef void *bp = cnp.PyArray_DATA(b)
     cdef void *op_ = cnp.PyArray_DATA(out)
     cdef int s
-    if n < NOGIL_MIN:
-        if is64:
-            s = fg_binary_f64(op, nd, shape, <double*>ap, sa, <double*>bp, sb, <double*>op_, 1)
-        else:
-            s = fg_binary_f32(op, nd, shape, <float*>ap, sa, <float*>bp, sb, <float*>op_, 1)
+    cdef int nt = NT if n >= NOGIL_MIN else 1
+    if n < NOGIL_MIN:      # tiny: releasing the GIL costs more than the kernel
+        s = _binary_call(op, cmp, is64, nd, shape, ap, sa, bp, sb, op_, 1)
     else:
         with nogil:
-            if is64:
-                s = fg_binary_f64(op, nd, shape, <double*>ap, sa, <double*>bp, sb, <double*>op_, NT)
-            else:
-                s = fg_binary_f32(op, nd, shape, <float*>ap, sa, <float*>bp, sb, <float*>op_, NT)
+            s = _binary_call(op, cmp, is64, nd, shape, ap, sa, bp, sb, op_, nt)
     if s != FG_OK:
         _chk(s, name)
     return out
 
+cdef inline int _binary_call(int op, bint cmp, int is64, int nd, int64_t *shape, void *ap,
+                             int64_t *sa, void *bp, int64_t *sb, void *op_, int nt) noexcept nogil:
+    if cmp:
+        if is64:
+            return fg_compare_f64(op, nd, shape, <double*>ap, sa, <double*>bp, sb, <uint8_t*>op_, nt)
+        return fg_compare_f32(op, nd, shape, <float*>ap, sa, <float*>bp, sb, <uint8_t*>op_, nt)
+    if is64:
+        return fg_binary_f64(op, nd, shape, <double*>ap, sa, <double*>bp, sb, <double*>op_, nt)
+    return fg_binary_f32(op, nd, shape, <float*>ap, sa, <float*>bp, sb, <float*>op_, nt)
+
+def binary(int op, cnp.ndarray a, cnp.ndarray b):
+    """a op b with NumPy broadcasting; a and b must have the same float dtype."""
+    return _binary_like(op, a, b, False)
+
 def compare(int op, cnp.ndarray a, cnp.ndarray b):
     """Elementwise comparison with broadcasting; returns a bool array."""
-    cdef str name = CMP_NAMES.get(op, "compare")
-    cdef int is64 = _is64(a, name)
-    if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
-        raise TypeError(f"{name}: dtypes differ ({a.dtype} and {b.dtype})")
-    cdef int nd
-    cdef int64_t shape[FG_MAX_DIMS]
-    cdef int64_t sa[FG_MAX_DIMS]
-    cdef int64_t sb[FG_MAX_DIMS]
-    if not _broadcast(name, a, b, &nd, shape, sa, sb):
-        return compare(op, np.ascontiguousarray(a), np.ascontiguousarray(b))
-    cdef cnp.ndarray out = _alloc(nd, shape, cnp.NPY_BOOL)
-    cdef int64_t n = cnp.PyArray_SIZE(out)
-    cdef void *ap = cnp.PyArray_DATA(a)
-    cdef void *bp = cnp.PyArray_DATA(b)
-    cdef uint8_t *op_ = <uint8_t*>cnp.PyArray_DATA(out)
-    cdef int s
-    cdef int nt = NT if n >= NOGIL_MIN else 1
-    with nogil:
-        if is64:
-            s = fg_compare_f64(op, nd, shape, <double*>ap, sa, <double*>bp, sb, op_, nt)
-        else:
-            s = fg_compare_f32(op, nd, shape, <float*>ap, sa, <float*>bp, sb, op_, nt)
-    _chk(s, name)
-    return out
+    return _binary_like(op, a, b, True)
 
 cdef void _align_strides(cnp.ndarray arr, int64_t *src, int64_t *dst, int nd):
     """right-align arr's element strides to nd dims, 0 where broadcast"""
