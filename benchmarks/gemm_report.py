@@ -31,6 +31,23 @@ def interleaved(fns, budget):
     return [statistics.median(s) for s in samples]
 
 
+def coexistence(a):
+    """fastgrad and NumPy alternating call by call at 2 threads each: both thread pools
+    must yield the cores to each other (compare with each library timed alone)."""
+    from threadpoolctl import threadpool_limits
+    fg.set_num_threads(2)
+    with threadpool_limits(2):
+        for m, k, n in [(256, 784, 512), (512, 512, 512)]:
+            x, y = operands(m, k, n, "NN", np.float32)
+            fl = 2.0 * m * n * k
+            alone_f, = interleaved([lambda: K.matmul(x, y)], 0.5)
+            alone_n, = interleaved([lambda: np.matmul(x, y)], 0.5)
+            mix_f, mix_n = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], 1.0)
+            print(f"coexistence {m}x{k}x{n}, 2 threads: fastgrad alone {fl/alone_f/1e9:.0f} GF/s, "
+                  f"interleaved {fl/mix_f/1e9:.0f}; numpy alone {fl/alone_n/1e9:.0f}, "
+                  f"interleaved {fl/mix_n/1e9:.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtypes", default="float32,float64")
@@ -58,6 +75,7 @@ def main():
                     fl = 2.0 * m * n * k
                     print(f"{f'{m}x{k}x{n} {layout}':>20s} {dt:>7s} {t:3d} {fl/tf/1e9:13.1f} "
                           f"{fl/tn/1e9:11.1f} {tn/tf:6.2f}")
+    coexistence(a)
     import fastgrad.nn.functional as F
     rng = np.random.default_rng(0)
     for t in map(int, a.threads.split(",")):
