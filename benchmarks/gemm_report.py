@@ -18,9 +18,35 @@ from fastgrad._C import _kernels as K  # noqa: E402
 from gemm_workloads import SHAPES, operands  # noqa: E402
 
 
-def interleaved(fns, budget):
+def interleaved(fns, budget, block=0.03, settle=0.12):
+    """Median seconds per call of each fn.  Calls run in blocks of about `block` seconds,
+    the fns' blocks alternating until `budget` is spent, so a drift of the machine's
+    speed hits every fn alike.  Before each block the process sleeps `settle` seconds so
+    the other library's worker threads stop spinning (OpenBLAS spins for tens of ms
+    after a call and would otherwise hold the second core); call-by-call alternation is
+    measured separately, in coexistence()."""
+    reps = []
     for f in fns:
         f()
+        t0 = time.perf_counter()
+        f()
+        reps.append(max(1, int(block / max(time.perf_counter() - t0, 1e-7))))
+    samples = [[] for _ in fns]
+    t_end = time.perf_counter() + budget
+    while time.perf_counter() < t_end or len(samples[0]) < 5:
+        for i, f in enumerate(fns):
+            if len(fns) > 1:
+                time.sleep(settle)
+            f()                                   # first call after a switch: not timed
+            t0 = time.perf_counter()
+            for _ in range(reps[i]):
+                f()
+            samples[i].append((time.perf_counter() - t0) / reps[i])
+    return [statistics.median(s) for s in samples]
+
+
+def alternating(fns, budget):
+    """Median seconds per call when the fns alternate call by call."""
     samples = [[] for _ in fns]
     t_end = time.perf_counter() + budget
     while time.perf_counter() < t_end or len(samples[0]) < 5:
@@ -42,7 +68,7 @@ def coexistence(a):
             fl = 2.0 * m * n * k
             alone_f, = interleaved([lambda: K.matmul(x, y)], 0.5)
             alone_n, = interleaved([lambda: np.matmul(x, y)], 0.5)
-            mix_f, mix_n = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], 1.0)
+            mix_f, mix_n = alternating([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], 1.0)
             print(f"coexistence {m}x{k}x{n}, 2 threads: fastgrad alone {fl/alone_f/1e9:.0f} GF/s, "
                   f"interleaved {fl/mix_f/1e9:.0f}; numpy alone {fl/alone_n/1e9:.0f}, "
                   f"interleaved {fl/mix_n/1e9:.0f}")
@@ -70,7 +96,7 @@ def main():
                     got, want = K.matmul(x, y), np.matmul(x, y)
                     tol = 1e-3 if dt == "float32" else 1e-9
                     assert np.allclose(got, want, rtol=tol, atol=tol * np.sqrt(k)), "wrong result"
-                    budget = 0.4 if a.quick else 1.5
+                    budget = 1.0 if a.quick else 2.5
                     tf, tn = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], budget)
                     fl = 2.0 * m * n * k
                     print(f"{f'{m}x{k}x{n} {layout}':>20s} {dt:>7s} {t:3d} {fl/tf/1e9:13.1f} "

@@ -1,11 +1,9 @@
-/* fg_gemm_f32 / fg_gemm_f64: argument checks, ISA dispatch, batch loop, threading.
+/* fg_gemm_f32 / fg_gemm_f64: argument checks, ISA dispatch, batch loop, threading
+ * (tasks on fastgrad's pool, csrc/pool.c).
  * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512}.c. */
 #include <math.h>
 #include "gemm_internal.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "../pool.h"
 
 int fg_gemm_force_path = FG_GEMM_PATH_AUTO;
 int64_t fg_gemm_par_min_override = 0;
@@ -97,7 +95,6 @@ static int check_desc(const fg_gemm_desc *d)
     return FG_OK;
 }
 
-#ifdef _OPENMP
 /* split m x n among nt threads as a tm x tn grid of MR/NR-aligned blocks, minimising
  * the largest block's work plus the re-packing overhead (tn/n + tm/m) */
 static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, int *ptm, int *ptn)
@@ -121,7 +118,60 @@ static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, int *ptm, 
     *ptm = btm;
     *ptn = btn;
 }
-#endif
+
+typedef struct {
+    const fg_gemm_desc *d;
+    const fg_gemm_sub *s0;
+    gemm_impl g;
+    size_t esz;
+    int tm, tn;
+    int err;
+} gemm_job;
+
+static void gemm_batch_task(void *ctx, int64_t p, int tid)
+{
+    gemm_job *j = ctx;
+    const fg_gemm_desc *d = j->d;
+    fg_gemm_sub s = *j->s0;
+    (void)tid;
+    s.a = (const char *)d->a + p * d->stride_a * (int64_t)j->esz;
+    s.b = (const char *)d->b + p * d->stride_b * (int64_t)j->esz;
+    s.c = (char *)d->c + p * d->stride_c * (int64_t)j->esz;
+    const int r = j->g.fn(&s);
+    if (r != FG_OK) __atomic_store_n(&j->err, r, __ATOMIC_RELAXED);
+}
+
+static void gemm_block_task(void *ctx, int64_t blk, int tid)
+{
+    gemm_job *j = ctx;
+    const fg_gemm_desc *d = j->d;
+    const int64_t m = d->m, n = d->n, esz = (int64_t)j->esz;
+    const int ti = (int)(blk / j->tn), tj = (int)(blk % j->tn), mr = j->g.mr, nr = j->g.nr;
+    const int64_t mb = (m + mr - 1) / mr, nb = (n + nr - 1) / nr;
+    int64_t i0 = (mb * ti) / j->tm * mr, i1 = (mb * (ti + 1)) / j->tm * mr;
+    int64_t j0 = (nb * tj) / j->tn * nr, j1 = (nb * (tj + 1)) / j->tn * nr;
+    (void)tid;
+    if (i1 > m) i1 = m;
+    if (j1 > n) j1 = n;
+    if (i0 >= i1 || j0 >= j1) return;
+    for (int64_t p = 0; p < d->batch; p++) {
+        const char *a = (const char *)d->a + p * d->stride_a * esz;
+        const char *b = (const char *)d->b + p * d->stride_b * esz;
+        char *c = (char *)d->c + p * d->stride_c * esz;
+        fg_gemm_sub s = *j->s0;
+        s.m = i1 - i0;
+        s.n = j1 - j0;
+        s.a = a + (d->transa ? i0 : i0 * d->lda) * esz;
+        s.b = b + (d->transb ? j0 * d->ldb : j0) * esz;
+        s.c = c + (i0 * d->ldc + j0) * esz;
+        s.bias = d->bias ? (const char *)d->bias + j0 * esz : NULL;
+        const int r = j->g.fn(&s);
+        if (r != FG_OK) {
+            __atomic_store_n(&j->err, r, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
 
 static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
 {
@@ -156,9 +206,6 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
 
     /* threads */
     int nt = nthreads < 1 ? 1 : nthreads;
-#ifndef _OPENMP
-    nt = 1;
-#endif
     const double mnk = (double)m * (double)n * (double)k;
     const double par_min = fg_gemm_par_min_override > 0 ? (double)fg_gemm_par_min_override
                                                         : (double)FG_GEMM_PAR_MIN_MNK;
@@ -182,61 +229,17 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
         return FG_OK;
     }
 
-    int err = FG_OK;
-#ifdef _OPENMP
+    gemm_job job = {d, &s0, g, esz, 0, 0, FG_OK};
     if (batch_par && batch >= nt) {
-        /* whole problems per thread */
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t p = 0; p < batch; p++) {
-            fg_gemm_sub s = s0;
-            s.a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
-            s.b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
-            s.c = (char *)d->c + p * d->stride_c * (int64_t)esz;
-            int r = g.fn(&s);
-            if (r != FG_OK) {
-#pragma omp atomic write
-                err = r;
-            }
-        }
-        return err;
+        /* whole problems per task */
+        fg_parallel_for(nt, batch, gemm_batch_task, &job);
+        return job.err;
     }
-    /* each thread owns a fixed block of C (the same for every batch index, so even
-     * stride_c == 0 is race free) and runs the sequential driver on it */
-    int tm, tn;
-    choose_grid(m, n, nt, g.mr, g.nr, &tm, &tn);
-    nt = tm * tn;
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = omp_get_thread_num();
-        const int ti = tid / tn, tj = tid % tn;
-        const int64_t mb = (m + g.mr - 1) / g.mr, nb = (n + g.nr - 1) / g.nr;
-        int64_t i0 = (mb * ti) / tm * g.mr, i1 = (mb * (ti + 1)) / tm * g.mr;
-        int64_t j0 = (nb * tj) / tn * g.nr, j1 = (nb * (tj + 1)) / tn * g.nr;
-        if (i1 > m) i1 = m;
-        if (j1 > n) j1 = n;
-        if (tid < nt && i0 < i1 && j0 < j1) {
-            for (int64_t p = 0; p < batch; p++) {
-                const char *a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
-                const char *b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
-                char *c = (char *)d->c + p * d->stride_c * (int64_t)esz;
-                fg_gemm_sub s = s0;
-                s.m = i1 - i0;
-                s.n = j1 - j0;
-                s.a = a + (d->transa ? i0 : i0 * d->lda) * (int64_t)esz;
-                s.b = b + (d->transb ? j0 * d->ldb : j0) * (int64_t)esz;
-                s.c = c + (i0 * d->ldc + j0) * (int64_t)esz;
-                s.bias = d->bias ? (const char *)d->bias + j0 * (int64_t)esz : NULL;
-                int r = g.fn(&s);
-                if (r != FG_OK) {
-#pragma omp atomic write
-                    err = r;
-                    break;
-                }
-            }
-        }
-    }
-#endif
-    return err;
+    /* one task per fixed block of C (the same block for every batch index, so even
+     * stride_c == 0 is race free); each runs the sequential driver on its block */
+    choose_grid(m, n, nt, g.mr, g.nr, &job.tm, &job.tn);
+    fg_parallel_for(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job);
+    return job.err;
 }
 
 int fg_gemm_f32(const fg_gemm_desc *d, int nthreads) { return gemm_common(d, nthreads, 0); }

@@ -1,0 +1,147 @@
+/* fastgrad's own worker pool for the GEMM.
+ *
+ * Why not OpenMP here: an OpenMP parallel region ends in a barrier, so when a worker
+ * thread is kept off its core (another library's threads spinning there, e.g. NumPy's
+ * BLAS called just before), the caller waits a scheduler time slice for it and a 50 us
+ * GEMM takes milliseconds.  Here work is split into tasks that threads *claim*; the
+ * caller claims tasks too and only waits for tasks that were actually started, so a
+ * worker that is not scheduled simply gets no work: the worst case is the speed of one
+ * thread, never a stall.
+ *
+ * Protocol: a job lives in ring[gen % FG_RING]; `ticket` holds (gen << 32 | next task)
+ * and is advanced by compare-and-swap, so a thread that wakes up late can never claim a
+ * task of a newer job it has not read.  Workers spin briefly after a job (cheap
+ * back-to-back kernels), then sleep on a condition variable.  One job runs at a time;
+ * a caller that finds the pool busy (another Python thread inside a kernel) runs its
+ * tasks itself. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sched.h>
+#include <unistd.h>
+#include "fastgrad.h"
+#include "pool.h"
+
+#define FG_RING 4
+#define FG_SPIN 20000            /* polls (~20-50 us) before a worker sleeps */
+
+typedef struct {
+    fg_task_fn fn;
+    void *ctx;
+    int64_t ntasks;
+    int width;                   /* threads allowed to take part, caller included */
+    atomic_llong done;
+} fg_job;
+
+static fg_job ring[FG_RING];
+static atomic_ullong ticket;     /* (gen << 32) | next task index */
+static atomic_uint pubgen;       /* generation of the newest job */
+static atomic_int sleepers;
+static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int nworkers;             /* started so far (guarded by submit_mu) */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* claim and run tasks of generation g until none are left */
+static void run_tasks(unsigned g, fg_job *job, int tid)
+{
+    for (;;) {
+        unsigned long long v = atomic_load_explicit(&ticket, memory_order_acquire);
+        if ((unsigned)(v >> 32) != g || (int64_t)(v & 0xffffffffu) >= job->ntasks) return;
+        if (!atomic_compare_exchange_weak_explicit(&ticket, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        job->fn(job->ctx, (int64_t)(v & 0xffffffffu), tid);
+        atomic_fetch_add_explicit(&job->done, 1, memory_order_acq_rel);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    const int id = (int)(intptr_t)arg;      /* 1..: the caller is 0 */
+    unsigned seen = atomic_load(&pubgen);
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&pubgen, memory_order_acquire) == seen) {
+            if (++spins < FG_SPIN) {
+                relax();
+                continue;
+            }
+            pthread_mutex_lock(&mu);
+            atomic_fetch_add(&sleepers, 1);
+            while (atomic_load(&pubgen) == seen) pthread_cond_wait(&cv, &mu);
+            atomic_fetch_sub(&sleepers, 1);
+            pthread_mutex_unlock(&mu);
+        }
+        const unsigned g = atomic_load_explicit(&pubgen, memory_order_acquire);
+        seen = g;
+        fg_job *job = &ring[g % FG_RING];
+        if (id < job->width) run_tasks(g, job, id);
+    }
+    return NULL;
+}
+
+static void after_fork_child(void)
+{
+    /* worker threads do not survive fork(): start afresh in the child */
+    nworkers = 0;
+    atomic_store(&sleepers, 0);
+    pthread_mutex_init(&submit_mu, NULL);
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&cv, NULL);
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+
+int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
+{
+    if (ntasks <= 0) return FG_OK;
+    if (!fn || ntasks > 0xffffffffLL) return FG_EINVAL;
+    if (nthreads > FG_POOL_MAX) nthreads = FG_POOL_MAX;
+    if (nthreads <= 1 || ntasks == 1 || pthread_mutex_trylock(&submit_mu) != 0) {
+        for (int64_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
+        return FG_OK;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    while (nworkers < nthreads - 1) {          /* start workers lazily */
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, worker_main, (void *)(intptr_t)(nworkers + 1));
+        pthread_attr_destroy(&at);
+        if (rc != 0) break;                    /* fewer threads; still correct */
+        nworkers++;
+    }
+    const unsigned g = atomic_load(&pubgen) + 1;
+    fg_job *job = &ring[g % FG_RING];
+    job->fn = fn;
+    job->ctx = ctx;
+    job->ntasks = ntasks;
+    job->width = nthreads;
+    atomic_store(&job->done, 0);
+    atomic_store_explicit(&ticket, (unsigned long long)g << 32, memory_order_release);
+    atomic_store(&pubgen, g);
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&mu);
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    run_tasks(g, job, 0);
+    /* wait only for tasks other threads have started */
+    int spins = 0;
+    while (atomic_load_explicit(&job->done, memory_order_acquire) < ntasks) {
+        if (++spins < 1000) relax();
+        else sched_yield();
+    }
+    pthread_mutex_unlock(&submit_mu);
+    return FG_OK;
+}

@@ -1,0 +1,11 @@
+/* Internal: fastgrad's task pool (pool.c). */
+#ifndef FG_POOL_H
+#define FG_POOL_H
+#include <stdint.h>
+
+#define FG_POOL_MAX 64
+/* fn(ctx, task, tid): run task `task` (0 <= task < ntasks) on thread `tid` (0 = caller) */
+typedef void (*fg_task_fn)(void *ctx, int64_t task, int tid);
+/* Runs every task exactly once on up to nthreads threads; returns when all are done. */
+int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
+#endif
