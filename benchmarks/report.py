@@ -10,8 +10,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg  # noqa: E402
 from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain  # noqa: E402

@@ -2,7 +2,6 @@
 import numpy as np
 
 import fastgrad as fg
-from fastgrad.nn import functional as F
 
 SIZES = [100, 10_000, 1_000_000]
 

@@ -1,6 +1,5 @@
 """Threading: the GEMM task pool under concurrent callers and across fork()."""
 import os
-import sys
 import threading
 
 import numpy as np

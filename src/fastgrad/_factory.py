@@ -1,7 +1,7 @@
 """Tensor creation: constants, ranges and seeded random numbers."""
 import numpy as np
 
-from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, float32, int64
+from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 
 _make = Tensor._make
 

@@ -19,17 +19,12 @@ import math
 import numpy as np
 
 from fastgrad._state import backend, grad_mode
-from fastgrad._tensor import (FLOAT_DTYPES, Tensor, _default, as_tensor, bool_, canonical_dtype,
-                              float32, float64, int64, result_dtype, tensor)
-from fastgrad.autograd import engine as _engine
+from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
 from fastgrad.autograd.engine import Node
-from fastgrad._C._kernels import ACT, B, CMP, R, U
+from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
-_abs = builtins.abs
-_max = builtins.max
-_min = builtins.min
-_sum = builtins.sum
+_max = builtins.max      # the module defines its own max/min/sum/abs ops
 
 
 # ---- graph recording ------------------------------------------------------------------
@@ -61,11 +56,6 @@ def _needs(*ts):
         if t.requires_grad:
             return True
     return False
-
-
-def _wants(node, i):
-    """True when input i of node needs a gradient (skip computing unused ones)."""
-    return node.edges[i] is not None
 
 
 # ---- input coercion -------------------------------------------------------------------

@@ -13,7 +13,6 @@ float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, 
 """
 import numpy as np
 
-from fastgrad._state import grad_mode
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)

@@ -4,9 +4,8 @@ import math
 import numpy as np
 
 from fastgrad import _ops as O
-from fastgrad._C._kernels import U
 from fastgrad._state import backend, grad_mode
-from fastgrad._tensor import Tensor, int64
+from fastgrad._tensor import Tensor
 
 from fastgrad._ops import (gelu, leaky_relu, linear, log_softmax, relu, sigmoid,  # noqa: F401
                            silu, softmax, softplus, tanh)
