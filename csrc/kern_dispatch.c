@@ -1,6 +1,7 @@
 /* Public entry points (fastgrad.h): each forwards to the kernel of the active SIMD path
  * (cpu.c), compiled from the same templates in kern_scalar.c / kern_avx2.c / kern_avx512.c. */
 #include "fastgrad.h"
+#include "pool.h"
 
 #define CAT4(a, b, c, d) a##_##b##_##c##_##d
 #define KNAME(name, ts, isa) CAT4(fgk, name, ts, isa)
@@ -20,6 +21,19 @@
         }                                                                        \
     }
 
+/* The elementwise families are split across threads here, on fastgrad's task pool
+ * (pool.c), and each chunk runs the single-threaded kernel: unlike an OpenMP region,
+ * a pool job never waits for a worker that is not scheduled (see pool.c), so these
+ * kernels keep their speed when NumPy's BLAS threads spin on the other cores.  The
+ * generated entry points for them are internal (fgi_*); the public ones follow. */
+#define fg_unary_f32 fgi_unary_f32
+#define fg_unary_f64 fgi_unary_f64
+#define fg_unary_bwd_f32 fgi_unary_bwd_f32
+#define fg_unary_bwd_f64 fgi_unary_bwd_f64
+#define fg_binary_f32 fgi_binary_f32
+#define fg_binary_f64 fgi_binary_f64
+#define fg_compare_f32 fgi_compare_f32
+#define fg_compare_f64 fgi_compare_f64
 #define T float
 #define TS f32
 #include "dispatch_list.h"
@@ -28,3 +42,155 @@
 #define T double
 #define TS f64
 #include "dispatch_list.h"
+#undef T
+#undef TS
+#undef fg_unary_f32
+#undef fg_unary_f64
+#undef fg_unary_bwd_f32
+#undef fg_unary_bwd_f64
+#undef fg_binary_f32
+#undef fg_binary_f64
+#undef fg_compare_f32
+#undef fg_compare_f64
+
+/* ---- contiguous unary forward/backward: chunks of the flat range ------------------- */
+typedef struct {
+    int op, is64;
+    int64_t n, chunk;
+    const char *x, *y, *g;
+    char *out;
+    double alpha, beta;
+    int bwd;
+    int rc;
+} un_job;
+
+static void un_task(void *ctx, int64_t t, int tid)
+{
+    un_job *j = ctx;
+    (void)tid;
+    const int64_t lo = t * j->chunk, len = (lo + j->chunk < j->n ? j->chunk : j->n - lo);
+    const int64_t off = lo * (j->is64 ? 8 : 4);
+#define OFF(p) ((p) ? (p) + off : NULL)
+    int rc;
+    if (j->bwd)
+        rc = j->is64 ? fgi_unary_bwd_f64(j->op, len, (const double *)OFF(j->g), (const double *)OFF(j->x),
+                                         (const double *)OFF(j->y), (double *)(j->out + off), j->alpha, j->beta, 1)
+                     : fgi_unary_bwd_f32(j->op, len, (const float *)OFF(j->g), (const float *)OFF(j->x),
+                                         (const float *)OFF(j->y), (float *)(j->out + off), j->alpha, j->beta, 1);
+    else
+        rc = j->is64 ? fgi_unary_f64(j->op, len, (const double *)OFF(j->x), (double *)(j->out + off), j->alpha, j->beta, 1)
+                     : fgi_unary_f32(j->op, len, (const float *)OFF(j->x), (float *)(j->out + off), j->alpha, j->beta, 1);
+#undef OFF
+    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+}
+
+static int un_split(un_job *j, int nthreads)
+{
+    const int64_t tasks = 2 * (int64_t)nthreads;
+    j->chunk = ((j->n + tasks - 1) / tasks + 63) / 64 * 64;
+    j->rc = FG_OK;
+    fg_parallel_for(nthreads, (j->n + j->chunk - 1) / j->chunk, un_task, j);
+    return j->rc;
+}
+
+#define UNARY_PUBLIC(TS, T, IS64)                                                          \
+    int fg_unary_##TS(int op, int64_t n, const T *x, T *y, double alpha, double beta,      \
+                      int nthreads)                                                        \
+    {                                                                                      \
+        if (nthreads <= 1 || n < FG_PAR_THRESHOLD_ELTWISE || !x || !y)                     \
+            return fgi_unary_##TS(op, n, x, y, alpha, beta, 1);                            \
+        un_job j = {op, IS64, n, 0, (const char *)x, NULL, NULL, (char *)y, alpha, beta, 0, 0}; \
+        return un_split(&j, nthreads);                                                     \
+    }                                                                                      \
+    int fg_unary_bwd_##TS(int op, int64_t n, const T *g, const T *x, const T *y, T *gx,    \
+                          double alpha, double beta, int nthreads)                          \
+    {                                                                                      \
+        if (nthreads <= 1 || n < FG_PAR_THRESHOLD_ELTWISE || !g || !gx || (!x && !y))      \
+            return fgi_unary_bwd_##TS(op, n, g, x, y, gx, alpha, beta, 1);                 \
+        un_job j = {op, IS64, n, 0, (const char *)x, (const char *)y, (const char *)g,     \
+                    (char *)gx, alpha, beta, 1, 0};                                        \
+        return un_split(&j, nthreads);                                                     \
+    }
+UNARY_PUBLIC(f32, float, 0)
+UNARY_PUBLIC(f64, double, 1)
+
+/* ---- broadcasting binary/compare: chunks of the first dimension larger than 1 ------- */
+typedef struct {
+    int op, is64, cmp, ndim, d;
+    int64_t shape[FG_MAX_DIMS];
+    const int64_t *sa, *sb;
+    const char *a, *b;
+    char *out;
+    int64_t inner, chunk;        /* output elements per index of dim d; indices per task */
+    int rc;
+} bin_job;
+
+static void bin_task(void *ctx, int64_t t, int tid)
+{
+    bin_job *j = ctx;
+    (void)tid;
+    int64_t shape[FG_MAX_DIMS];
+    for (int i = 0; i < j->ndim; i++) shape[i] = j->shape[i];
+    const int64_t lo = t * j->chunk;
+    shape[j->d] = lo + j->chunk < j->shape[j->d] ? j->chunk : j->shape[j->d] - lo;
+    const int64_t esz = j->is64 ? 8 : 4;
+    const char *a = j->a + lo * j->sa[j->d] * esz, *b = j->b + lo * j->sb[j->d] * esz;
+    char *o = j->out + lo * j->inner * (j->cmp ? 1 : esz);
+    int rc;
+    if (j->cmp)
+        rc = j->is64 ? fgi_compare_f64(j->op, j->ndim, shape, (const double *)a, j->sa, (const double *)b, j->sb, (uint8_t *)o, 1)
+                     : fgi_compare_f32(j->op, j->ndim, shape, (const float *)a, j->sa, (const float *)b, j->sb, (uint8_t *)o, 1);
+    else
+        rc = j->is64 ? fgi_binary_f64(j->op, j->ndim, shape, (const double *)a, j->sa, (const double *)b, j->sb, (double *)o, 1)
+                     : fgi_binary_f32(j->op, j->ndim, shape, (const float *)a, j->sa, (const float *)b, j->sb, (float *)o, 1);
+    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+}
+
+/* returns 1 and fills j when the problem is worth splitting */
+static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
+{
+    if (nthreads <= 1 || ndim < 1 || ndim > FG_MAX_DIMS) return 0;
+    int64_t total = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return 0;
+        total *= shape[i];
+    }
+    if (total < FG_PAR_THRESHOLD_ELTWISE) return 0;
+    int d = 0;
+    while (d < ndim && shape[d] == 1) d++;
+    if (d == ndim || shape[d] < 2) return 0;
+    j->ndim = ndim;
+    j->d = d;
+    for (int i = 0; i < ndim; i++) j->shape[i] = shape[i];
+    j->inner = total / shape[d];
+    const int64_t tasks = shape[d] < 2 * (int64_t)nthreads ? shape[d] : 2 * (int64_t)nthreads;
+    j->chunk = (shape[d] + tasks - 1) / tasks;
+    j->rc = FG_OK;
+    return 1;
+}
+
+#define BINARY_PUBLIC(TS, T, IS64)                                                         \
+    int fg_binary_##TS(int op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, \
+                       const T *b, const int64_t *sb, T *out, int nthreads)                \
+    {                                                                                      \
+        bin_job j;                                                                         \
+        if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads)) \
+            return fgi_binary_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                 \
+        j.op = op; j.is64 = IS64; j.cmp = 0; j.sa = sa; j.sb = sb;                         \
+        j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;                 \
+        fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);  \
+        return j.rc;                                                                       \
+    }                                                                                      \
+    int fg_compare_##TS(int op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, \
+                        const T *b, const int64_t *sb, uint8_t *out, int nthreads)         \
+    {                                                                                      \
+        bin_job j;                                                                         \
+        if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads)) \
+            return fgi_compare_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                \
+        j.op = op; j.is64 = IS64; j.cmp = 1; j.sa = sa; j.sb = sb;                         \
+        j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;                 \
+        fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);  \
+        return j.rc;                                                                       \
+    }
+BINARY_PUBLIC(f32, float, 0)
+BINARY_PUBLIC(f64, double, 1)
