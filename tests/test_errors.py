@@ -101,3 +101,9 @@ def test_hostile_inputs_raise_instead_of_crashing():
     r = subprocess.run([sys.executable, "-c", HOSTILE], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"interpreter died (rc={r.returncode}): {r.stderr[-2000:]}"
     assert "handled" in r.stdout, r.stdout
+
+
+def test_mse_loss_broadcast_warns_like_pytorch():
+    with pytest.warns(UserWarning, match="mse_loss: target shape \\(3, 1\\) differs"):
+        loss = F.mse_loss(fg.zeros(3), fg.ones(3, 1))
+    assert loss.item() == 1.0

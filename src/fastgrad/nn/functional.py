@@ -1,5 +1,6 @@
 """Stateless neural-network ops with PyTorch's names and arguments."""
 import math
+import warnings
 
 import numpy as np
 
@@ -131,8 +132,9 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002
     _check_reduction(reduction, "mse_loss")
     x, y = O._pair(input, target, "mse_loss")
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
-        raise ValueError(f"mse_loss: input shape {tuple(x.data.shape)} and target shape "
-                         f"{tuple(y.data.shape)} differ")
+        # as PyTorch: broadcast, but warn, since it is usually a bug ((N,) vs (N, 1))
+        warnings.warn(f"mse_loss: target shape {tuple(y.data.shape)} differs from input shape "
+                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=2)
     d = O.sub(x, y)
     return _reduce(O.mul(d, d), reduction)
 
