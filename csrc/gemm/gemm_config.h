@@ -12,9 +12,15 @@
 /* ---- AVX-512, float32: 8 x 32 tile = 16 zmm accumulators ------------------------ */
 #define FG_GEMM_S512_MR 8
 #define FG_GEMM_S512_NR 32
+#ifndef FG_GEMM_S512_MC
 #define FG_GEMM_S512_MC 192
+#endif
+#ifndef FG_GEMM_S512_KC
 #define FG_GEMM_S512_KC 320
+#endif
+#ifndef FG_GEMM_S512_NC
 #define FG_GEMM_S512_NC 2048
+#endif
 
 /* ---- AVX-512, float64: 8 x 16 tile ----------------------------------------------- */
 #define FG_GEMM_D512_MR 8
@@ -56,6 +62,14 @@
  * hold pointers from these two slots across an fg_gemm call. */
 #define FG_GEMM_WS_SLOT_A 3
 #define FG_GEMM_WS_SLOT_B 2
+
+/* ---- micro-kernel: the C tile is prefetched this many k steps before the end of
+ * the k loop (prefetching it at the start lets the k loop evict it again, and it
+ * competes with the B micro-panel for L1 ways: rows of C a multiple of 4 KB apart
+ * all fall into the same L1 sets) */
+#ifndef FG_GEMM_PF_C
+#define FG_GEMM_PF_C 32
+#endif
 
 /* ---- crossovers -------------------------------------------------------------------
  * Direct (unpacked) path: the micro-kernel reads A and op(B) in place (a transposed B

@@ -37,12 +37,19 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
         acc[i][0] = VZERO();
         acc[i][1] = VZERO();
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-        if (i < mr) {
-            __builtin_prefetch(c + i * ldc, 1, 3);
-            __builtin_prefetch(c + i * ldc + nr - 1, 1, 3);
-        }
+    /* the C tile is prefetched FG_GEMM_PF_C k steps before the end of the loop: early
+     * enough to hide the latency, late enough that it is not evicted again (and does
+     * not evict the B panel) while the k loop runs */
+    const int64_t kpf = k > FG_GEMM_PF_C ? k - FG_GEMM_PF_C : 0;
+#define FGD_PREFETCH_C()                                                              \
+    do {                                                                              \
+        _Pragma("GCC unroll 16")                                                      \
+        for (int i = 0; i < MR; i++)                                                  \
+            if (i < mr) {                                                             \
+                __builtin_prefetch(c + i * ldc, 1, 3);                                \
+                __builtin_prefetch(c + i * ldc + nr - 1, 1, 3);                       \
+            }                                                                         \
+    } while (0)
 
 #define FGD_KSTEP(AEXPR)                                                              \
     do {                                                                              \
@@ -58,33 +65,40 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
         b += ldb;                                                                     \
     } while (0)
 
-    if (AM == 0) {
-#pragma GCC unroll 4
-        for (int64_t p = 0; p < k; p++) {
-            FGD_KSTEP(a[i]);
-            a += MR;
-        }
-    } else if (AM == 2) {
-#pragma GCC unroll 4
-        for (int64_t p = 0; p < k; p++) {
-            FGD_KSTEP(a[i]);
-            a += csa;
-        }
-    } else {
-        const T *ar[MR];
+    /* the k loop in two parts, [0, kpf) and [kpf, k), with the C prefetch between */
+#define FGD_KLOOP(P0, P1)                                                             \
+    do {                                                                              \
+        if (AM == 0) {                                                                \
+            _Pragma("GCC unroll 4")                                                   \
+            for (int64_t p = (P0); p < (P1); p++) {                                   \
+                FGD_KSTEP(a[i]);                                                      \
+                a += MR;                                                              \
+            }                                                                         \
+        } else if (AM == 2) {                                                         \
+            _Pragma("GCC unroll 4")                                                   \
+            for (int64_t p = (P0); p < (P1); p++) {                                   \
+                FGD_KSTEP(a[i]);                                                      \
+                a += csa;                                                             \
+            }                                                                         \
+        } else if (AM == 1) {                                                         \
+            _Pragma("GCC unroll 4")                                                   \
+            for (int64_t p = (P0); p < (P1); p++)                                     \
+                FGD_KSTEP(ar[i][p]);                                                  \
+        } else {                                                                      \
+            for (int64_t p = (P0); p < (P1); p++)                                     \
+                FGD_KSTEP(ar[i][p * csa]);                                            \
+        }                                                                             \
+    } while (0)
+    const T *ar[MR];
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++)
-            ar[i] = a + (int64_t)(i < mr ? i : mr - 1) * rsa;
-        if (AM == 1) {
-#pragma GCC unroll 4
-            for (int64_t p = 0; p < k; p++)
-                FGD_KSTEP(ar[i][p]);
-        } else {
-            for (int64_t p = 0; p < k; p++)
-                FGD_KSTEP(ar[i][p * csa]);
-        }
-    }
+    for (int i = 0; i < MR; i++)
+        ar[i] = a + (int64_t)(i < mr ? i : mr - 1) * rsa;
+    FGD_KLOOP(0, kpf);
+    FGD_PREFETCH_C();
+    FGD_KLOOP(kpf, k);
+#undef FGD_KLOOP
 #undef FGD_KSTEP
+#undef FGD_PREFETCH_C
 
     /* epilogue: one pass over the tile */
     const V va = VSET1(ep->alpha), vb = VSET1(ep->beta);

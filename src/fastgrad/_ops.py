@@ -36,7 +36,13 @@ def _edge(t):
 
 def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=None):
     """Wrap ndarray `out` in a Tensor whose grad_fn is a new Node."""
-    node = Node(fn, name, tuple([_edge(t) for t in inputs]), shapes, saved, out_saved, ctx)
+    if len(inputs) == 1:
+        t0 = inputs[0]
+        e0 = t0.grad_fn
+        edges = (e0 if e0 is not None else (t0 if t0.requires_grad else None),)
+    else:
+        edges = tuple([_edge(t) for t in inputs])
+    node = Node(fn, name, edges, shapes, saved, out_saved, ctx)
     if saved:
         v = 0
         for s in saved:

@@ -92,6 +92,20 @@ def _collect(root_nodes):
     return deps
 
 
+def _node_hooks(node, g, create_graph):
+    """Hooks registered on a non-leaf tensor, then its retained .grad."""
+    if node.hooks:
+        for h in node.hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+    if node.retain is not None:
+        t = node.retain()
+        if t is not None:
+            t.grad = g if create_graph else g.detach()
+    return g
+
+
 def _accumulate(buf, key, g):
     prev = buf.get(key)
     buf[key] = g if prev is None else _ops.add(prev, g)
@@ -115,42 +129,38 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
         deps = _collect(buf)
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
+        add = _ops.add
         while ready:
             node = ready.pop()
             g = buf.pop(node, None)
+            edges = node.edges
             if g is not None:
-                if node.hooks:
-                    for h in node.hooks:
-                        r = h(g)
-                        if r is not None:
-                            g = r
-                if node.retain is not None:
-                    t = node.retain()
-                    if t is not None:
-                        t.grad = g if create_graph else g.detach()
+                if node.hooks or node.retain is not None:
+                    g = _node_hooks(node, g, create_graph)
                 if capture is not None and id(node) in capture:
                     capture[id(node)] = g
-                if node.saved is _FREED:
-                    _raise_freed(node)
-                if node.saved:
+                saved = node.saved
+                if saved:
+                    if saved is _FREED:
+                        _raise_freed(node)
                     _check_versions(node)
                 grads = node.fn(node, g)
-                if not retain_graph:
-                    if node.saved is not None or node.out is not None:
-                        node.saved = _FREED
-                        node.out = None
+                if not retain_graph and (saved is not None or node.out is not None):
+                    node.saved = _FREED
+                    node.out = None
+                shapes = node.shapes
+                if shapes is not None:
+                    grads = [gi if gi is None or gi.data.shape == sh else sum_to(gi, sh)
+                             for gi, sh in zip(grads, shapes)]
             else:
-                grads = None
-            shapes = node.shapes
-            for i, e in enumerate(node.edges):
+                grads = (None,) * len(edges)
+            for e, gi in zip(edges, grads):
                 if e is None:
                     continue
-                gi = grads[i] if grads is not None else None
-                if gi is not None and shapes is not None and gi.data.shape != shapes[i]:
-                    gi = sum_to(gi, shapes[i])
                 if type(e) is Node:
                     if gi is not None:
-                        _accumulate(buf, e, gi)
+                        prev = buf.get(e)
+                        buf[e] = gi if prev is None else add(prev, gi)
                     d = deps[e] - 1
                     deps[e] = d
                     if d == 0:
@@ -160,7 +170,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if slot is None:
                         leaf[id(e)] = [e, gi]
                     else:
-                        slot[1] = _ops.add(slot[1], gi)
+                        slot[1] = add(slot[1], gi)
         for t, g in leaf.values():
             hooks = t._hooks
             if hooks:
