@@ -21,11 +21,13 @@
         }                                                                        \
     }
 
-/* The elementwise families are split across threads here, on fastgrad's task pool
+/* The elementwise and row-wise families are split across threads here, on fastgrad's task pool
  * (pool.c), and each chunk runs the single-threaded kernel: unlike an OpenMP region,
  * a pool job never waits for a worker that is not scheduled (see pool.c), so these
  * kernels keep their speed when NumPy's BLAS threads spin on the other cores.  The
- * generated entry points for them are internal (fgi_*); the public ones follow. */
+ * generated entry points for them are internal (fgi_*); the public ones follow.  What
+ * cannot be split by rows (a reduction over the leading axis, one long vector) still
+ * runs the kernel's own OpenMP loop. */
 #define fg_unary_f32 fgi_unary_f32
 #define fg_unary_f64 fgi_unary_f64
 #define fg_unary_bwd_f32 fgi_unary_bwd_f32
@@ -34,6 +36,16 @@
 #define fg_binary_f64 fgi_binary_f64
 #define fg_compare_f32 fgi_compare_f32
 #define fg_compare_f64 fgi_compare_f64
+#define fg_reduce_f32 fgi_reduce_f32
+#define fg_reduce_f64 fgi_reduce_f64
+#define fg_softmax_f32 fgi_softmax_f32
+#define fg_softmax_f64 fgi_softmax_f64
+#define fg_softmax_bwd_f32 fgi_softmax_bwd_f32
+#define fg_softmax_bwd_f64 fgi_softmax_bwd_f64
+#define fg_xent_f32 fgi_xent_f32
+#define fg_xent_f64 fgi_xent_f64
+#define fg_xent_bwd_f32 fgi_xent_bwd_f32
+#define fg_xent_bwd_f64 fgi_xent_bwd_f64
 #define T float
 #define TS f32
 #include "dispatch_list.h"
@@ -52,6 +64,16 @@
 #undef fg_binary_f64
 #undef fg_compare_f32
 #undef fg_compare_f64
+#undef fg_reduce_f32
+#undef fg_reduce_f64
+#undef fg_softmax_f32
+#undef fg_softmax_f64
+#undef fg_softmax_bwd_f32
+#undef fg_softmax_bwd_f64
+#undef fg_xent_f32
+#undef fg_xent_f64
+#undef fg_xent_bwd_f32
+#undef fg_xent_bwd_f64
 
 /* ---- contiguous unary forward/backward: chunks of the flat range ------------------- */
 typedef struct {
@@ -194,3 +216,149 @@ static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
     }
 BINARY_PUBLIC(f32, float, 0)
 BINARY_PUBLIC(f64, double, 1)
+
+/* ---- row-wise families (reduce, softmax, cross-entropy): chunks of the outer rows --- */
+typedef struct {
+    int kind, op, is64;
+    int64_t outer, n, inner, chunk;
+    const char *x, *g;
+    char *y;
+    int64_t *idx;
+    const int64_t *target;
+    int64_t ignore;
+    double ls;
+    char *loss;
+    int rc;
+} row_job;
+
+enum { ROW_REDUCE, ROW_SOFTMAX, ROW_SOFTMAX_BWD, ROW_XENT, ROW_XENT_BWD };
+
+static void row_task(void *ctx, int64_t t, int tid)
+{
+    row_job *j = ctx;
+    (void)tid;
+    const int64_t lo = t * j->chunk;
+    const int64_t rows = lo + j->chunk < j->outer ? j->chunk : j->outer - lo;
+    const int64_t esz = j->is64 ? 8 : 4, blk = j->n * j->inner;   /* elements per row */
+    int rc = FG_OK;
+    int64_t bad = -1;
+    switch (j->kind) {
+    case ROW_REDUCE:
+        rc = j->is64 ? fgi_reduce_f64(j->op, rows, j->n, j->inner, (const double *)(j->x + lo * blk * esz),
+                                      (double *)(j->y + lo * j->inner * esz), j->idx ? j->idx + lo * j->inner : NULL, 1)
+                     : fgi_reduce_f32(j->op, rows, j->n, j->inner, (const float *)(j->x + lo * blk * esz),
+                                      (float *)(j->y + lo * j->inner * esz), j->idx ? j->idx + lo * j->inner : NULL, 1);
+        break;
+    case ROW_SOFTMAX:
+        rc = j->is64 ? fgi_softmax_f64(j->op, rows, j->n, j->inner, (const double *)(j->x + lo * blk * esz),
+                                       (double *)(j->y + lo * blk * esz), 1)
+                     : fgi_softmax_f32(j->op, rows, j->n, j->inner, (const float *)(j->x + lo * blk * esz),
+                                       (float *)(j->y + lo * blk * esz), 1);
+        break;
+    case ROW_SOFTMAX_BWD:
+        rc = j->is64 ? fgi_softmax_bwd_f64(j->op, rows, j->n, j->inner, (const double *)(j->g + lo * blk * esz),
+                                           (const double *)(j->x + lo * blk * esz), (double *)(j->y + lo * blk * esz), 1)
+                     : fgi_softmax_bwd_f32(j->op, rows, j->n, j->inner, (const float *)(j->g + lo * blk * esz),
+                                           (const float *)(j->x + lo * blk * esz), (float *)(j->y + lo * blk * esz), 1);
+        break;
+    case ROW_XENT:      /* x: logits, y: lsm, loss: per-row loss */
+        rc = j->is64 ? fgi_xent_f64(rows, j->n, (const double *)(j->x + lo * j->n * esz), j->target + lo, j->ignore,
+                                    j->ls, (double *)(j->loss + lo * esz), (double *)(j->y + lo * j->n * esz), &bad, 1)
+                     : fgi_xent_f32(rows, j->n, (const float *)(j->x + lo * j->n * esz), j->target + lo, j->ignore,
+                                    j->ls, (float *)(j->loss + lo * esz), (float *)(j->y + lo * j->n * esz), &bad, 1);
+        break;
+    default:            /* ROW_XENT_BWD: g: per-row grad, x: lsm, y: gx */
+        rc = j->is64 ? fgi_xent_bwd_f64(rows, j->n, (const double *)(j->g + lo * esz), (const double *)(j->x + lo * j->n * esz),
+                                        j->target + lo, j->ignore, j->ls, (double *)(j->y + lo * j->n * esz), 1)
+                     : fgi_xent_bwd_f32(rows, j->n, (const float *)(j->g + lo * esz), (const float *)(j->x + lo * j->n * esz),
+                                        j->target + lo, j->ignore, j->ls, (float *)(j->y + lo * j->n * esz), 1);
+    }
+    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+}
+
+/* split when there are enough rows and enough work; else 0 (run in one call) */
+static int row_split(row_job *j, int nthreads)
+{
+    if (nthreads <= 1 || j->outer < 2 || j->n < 0 || j->inner < 0 ||
+        j->outer * j->n * (j->inner > 0 ? j->inner : 1) < FG_PAR_THRESHOLD_ELTWISE)
+        return 0;
+    const int64_t tasks = j->outer < 2 * (int64_t)nthreads ? j->outer : 2 * (int64_t)nthreads;
+    j->chunk = (j->outer + tasks - 1) / tasks;
+    j->rc = FG_OK;
+    fg_parallel_for(nthreads, (j->outer + j->chunk - 1) / j->chunk, row_task, j);
+    return 1;
+}
+
+/* first row whose target is neither a class in [0, c) nor ignore_index, or -1 */
+static int64_t first_bad_target(int64_t rows, int64_t c, const int64_t *t, int64_t ignore)
+{
+    for (int64_t r = 0; r < rows; r++)
+        if (t[r] != ignore && (t[r] < 0 || t[r] >= c)) return r;
+    return -1;
+}
+
+#define ROW_PUBLIC(TS, T, IS64)                                                            \
+    int fg_reduce_##TS(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *out, \
+                       int64_t *idx, int nthreads)                                          \
+    {                                                                                       \
+        row_job j = {ROW_REDUCE, op, IS64, outer, n, inner, 0, (const char *)x, NULL,       \
+                     (char *)out, idx, NULL, 0, 0.0, NULL, FG_OK};                          \
+        if (!x || !out || n == 0 || op < 0 || op >= FG_R_COUNT || !row_split(&j, nthreads)) \
+            return fgi_reduce_##TS(op, outer, n, inner, x, out, idx, nthreads);             \
+        return j.rc;                                                                        \
+    }                                                                                       \
+    int fg_softmax_##TS(int log, int64_t outer, int64_t n, int64_t inner, const T *x, T *y, \
+                        int nthreads)                                                       \
+    {                                                                                       \
+        row_job j = {ROW_SOFTMAX, log, IS64, outer, n, inner, 0, (const char *)x, NULL,     \
+                     (char *)y, NULL, NULL, 0, 0.0, NULL, FG_OK};                           \
+        if (!x || !y || !row_split(&j, nthreads))                                           \
+            return fgi_softmax_##TS(log, outer, n, inner, x, y, nthreads);                  \
+        return j.rc;                                                                        \
+    }                                                                                       \
+    int fg_softmax_bwd_##TS(int log, int64_t outer, int64_t n, int64_t inner, const T *g,   \
+                            const T *y, T *gx, int nthreads)                                \
+    {                                                                                       \
+        row_job j = {ROW_SOFTMAX_BWD, log, IS64, outer, n, inner, 0, (const char *)y,       \
+                     (const char *)g, (char *)gx, NULL, NULL, 0, 0.0, NULL, FG_OK};         \
+        if (!g || !y || !gx || !row_split(&j, nthreads))                                    \
+            return fgi_softmax_bwd_##TS(log, outer, n, inner, g, y, gx, nthreads);          \
+        return j.rc;                                                                        \
+    }                                                                                       \
+    int fg_xent_##TS(int64_t rows, int64_t c, const T *x, const int64_t *target,            \
+                     int64_t ignore_index, double label_smoothing, T *loss, T *lsm,         \
+                     int64_t *bad_row, int nthreads)                                        \
+    {                                                                                       \
+        if (!x || !target || !loss || !lsm || rows < 2 || c < 1 || label_smoothing < 0.0 || \
+            label_smoothing > 1.0)                                                          \
+            return fgi_xent_##TS(rows, c, x, target, ignore_index, label_smoothing, loss,   \
+                                 lsm, bad_row, nthreads);                                   \
+        const int64_t bad = first_bad_target(rows, c, target, ignore_index);                \
+        if (bad >= 0) {                                                                     \
+            if (bad_row) *bad_row = bad;                                                    \
+            return FG_EINVAL;                                                               \
+        }                                                                                   \
+        row_job j = {ROW_XENT, 0, IS64, rows, c, 1, 0, (const char *)x, NULL, (char *)lsm,  \
+                     NULL, target, ignore_index, label_smoothing, (char *)loss, FG_OK};     \
+        if (!row_split(&j, nthreads))                                                       \
+            return fgi_xent_##TS(rows, c, x, target, ignore_index, label_smoothing, loss,   \
+                                 lsm, bad_row, nthreads);                                   \
+        return j.rc;                                                                        \
+    }                                                                                       \
+    int fg_xent_bwd_##TS(int64_t rows, int64_t c, const T *g, const T *lsm,                 \
+                         const int64_t *target, int64_t ignore_index, double label_smoothing, \
+                         T *gx, int nthreads)                                               \
+    {                                                                                       \
+        if (!g || !lsm || !target || !gx || rows < 2 || c < 1 ||                            \
+            first_bad_target(rows, c, target, ignore_index) >= 0)                           \
+            return fgi_xent_bwd_##TS(rows, c, g, lsm, target, ignore_index, label_smoothing, \
+                                     gx, nthreads);                                         \
+        row_job j = {ROW_XENT_BWD, 0, IS64, rows, c, 1, 0, (const char *)lsm, (const char *)g, \
+                     (char *)gx, NULL, target, ignore_index, label_smoothing, NULL, FG_OK}; \
+        if (!row_split(&j, nthreads))                                                       \
+            return fgi_xent_bwd_##TS(rows, c, g, lsm, target, ignore_index, label_smoothing, \
+                                     gx, nthreads);                                         \
+        return j.rc;                                                                        \
+    }
+ROW_PUBLIC(f32, float, 0)
+ROW_PUBLIC(f64, double, 1)

@@ -24,6 +24,23 @@ static double FN(sum_contig)(const T *x, int64_t n)
     return total;
 }
 
+static double FN(dot_contig)(const T *a, const T *b, int64_t n)
+{
+    double total = 0.0;
+    for (int64_t s = 0; s < n; s += RED_BLOCK) {
+        const int64_t e = s + RED_BLOCK < n ? s + RED_BLOCK : n;
+        T acc[RED_LANES] = {0};
+        int64_t j = s;
+        for (; j + RED_LANES <= e; j += RED_LANES)
+            for (int l = 0; l < RED_LANES; l++) acc[l] += a[j + l] * b[j + l];
+        T r = 0;
+        for (; j < e; j++) r += a[j] * b[j];
+        for (int l = 0; l < RED_LANES; l++) r += acc[l];
+        total += (double)r;
+    }
+    return total;
+}
+
 /* max (sign=+1) or min (sign=-1) of a contiguous vector with the first index;
  * a NaN wins and reports its first position (NumPy's argmax convention). */
 static void FN(maxmin_contig)(const T *x, int64_t n, int is_max, T *val, int64_t *idx)
@@ -56,6 +73,22 @@ static T FN(max_contig_fast)(const T *x, int64_t n)
     return m;
 }
 
+/* sum of exp(x[j] - m) in double; the exponentials go through a small buffer (or into
+ * `y` when given) so that the exp loop and the lane-wise sum both vectorise (a running
+ * scalar sum would not: float addition is not reassociated without -ffast-math). */
+static double FN(sum_exp_shifted)(const T *x, int64_t n, T m, T *y)
+{
+    T buf[256];
+    double s = 0.0;
+    for (int64_t st = 0; st < n; st += 256) {
+        const int64_t e = st + 256 < n ? st + 256 : n;
+        T *d = y ? y + st : buf;
+        for (int64_t j = st; j < e; j++) d[j - st] = M_EXP(x[j] - m);
+        s += FN(sum_contig)(d, e - st);
+    }
+    return s;
+}
+
 static T FN(lse_contig)(const T *x, int64_t n)
 {
     if (n == 0) return -(T)INFINITY;
@@ -65,14 +98,7 @@ static T FN(lse_contig)(const T *x, int64_t n)
         for (int64_t j = 0; j < n; j++) if (x[j] != x[j]) return x[j];
         return m;
     }
-    double s = 0.0;
-    for (int64_t st = 0; st < n; st += RED_BLOCK) {
-        const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
-        T acc = 0;
-        for (int64_t j = st; j < e; j++) acc += M_EXP(x[j] - m);
-        s += (double)acc;
-    }
-    return (T)((double)m + log(s));
+    return (T)((double)m + log(FN(sum_exp_shifted)(x, n, m, NULL)));
 }
 
 int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *out, int64_t *idx,
@@ -187,24 +213,11 @@ static void FN(softmax_row)(int lg, const T *x, T *y, int64_t n)
 {
     /* x - max: a +inf entry gives inf - inf = nan, as the NumPy reference does */
     const T sh = FN(max_contig_fast)(x, n);
-    double s = 0.0;
     if (lg) {
-        for (int64_t st = 0; st < n; st += RED_BLOCK) {
-            const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
-            T acc = 0;
-            for (int64_t j = st; j < e; j++) acc += M_EXP(x[j] - sh);
-            s += (double)acc;
-        }
-        const T l = (T)log(s);
+        const T l = (T)log(FN(sum_exp_shifted)(x, n, sh, NULL));
         for (int64_t j = 0; j < n; j++) y[j] = x[j] - sh - l;
     } else {
-        for (int64_t st = 0; st < n; st += RED_BLOCK) {
-            const int64_t e = st + RED_BLOCK < n ? st + RED_BLOCK : n;
-            T acc = 0;
-            for (int64_t j = st; j < e; j++) { const T v = M_EXP(x[j] - sh); y[j] = v; acc += v; }
-            s += (double)acc;
-        }
-        const T r = (T)(1.0 / s);
+        const T r = (T)(1.0 / FN(sum_exp_shifted)(x, n, sh, y));
         for (int64_t j = 0; j < n; j++) y[j] *= r;
     }
 }
@@ -270,10 +283,7 @@ int FN(softmax_bwd)(int lg, int64_t outer, int64_t n, int64_t inner, const T *g,
             T *ob = gx + base;
             for (int64_t i = 0; i < inner; i++) acc[i] = 0.0;
             if (inner == 1) {
-                T a = 0;
-                if (lg) for (int64_t k = 0; k < n; k++) a += gb[k];
-                else for (int64_t k = 0; k < n; k++) a += gb[k] * yb[k];
-                const T s = a;
+                const T s = lg ? (T)FN(sum_contig)(gb, n) : (T)FN(dot_contig)(gb, yb, n);
                 if (lg) for (int64_t k = 0; k < n; k++) ob[k] = gb[k] - M_EXP(yb[k]) * s;
                 else for (int64_t k = 0; k < n; k++) ob[k] = yb[k] * (gb[k] - s);
                 continue;
