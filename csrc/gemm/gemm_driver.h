@@ -58,7 +58,21 @@ static void FGD_N(pack_a)(int64_t mc, int64_t kc, const T *A, int ta, int64_t ld
 /* op(B) block k [0, kc) x cols [0, nc) (B already offset) -> NR-col panels. */
 static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ldb, T *dst)
 {
-    for (int64_t q = 0; q < nc; q += NR) {
+    int64_t q0 = 0;
+    if (!tb) {
+        /* full panels, 16 rows of B at a time across all panels: the source is read
+         * as a few sequential streams (one NR-wide column strip of all kc rows would
+         * be kc streams, one cache line each, too many for the hardware prefetcher) */
+        const int64_t nfull = nc / NR * NR;
+        for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+            const int64_t p1 = FGD_MIN(kc, p0 + 16);
+            for (int64_t q = 0; q < nfull; q += NR)
+                for (int64_t p = p0; p < p1; p++)
+                    memcpy(dst + q * kc + p * NR, B + p * ldb + q, NR * sizeof(T));
+        }
+        q0 = nfull;
+    }
+    for (int64_t q = q0; q < nc; q += NR) {
         const int64_t nr = FGD_MIN(NR, nc - q);
         T *d = dst + q * kc;
         if (!tb) {                                 /* op(B)(p, j) = B[p*ldb + j] */
@@ -100,7 +114,9 @@ int FGD_FNAME(const fg_gemm_sub *s)
     const int direct = s->path == FG_GEMM_PATH_DIRECT;
     const int pack_a = !direct;
     const int pack_b = !direct || tb;
-    const int64_t kcb = pack_b ? KC : k;
+    /* k blocks of (nearly) equal depth <= KC, a multiple of 16: no short last block */
+    const int64_t kcb = !pack_b ? k : k <= KC ? KC
+                        : FGD_MIN(KC, ((k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC) + 15) / 16 * 16);
     const int64_t mcb = pack_a ? MC : m;
     const int64_t ncb = pack_b ? NC : n;
 

@@ -37,19 +37,21 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
         acc[i][0] = VZERO();
         acc[i][1] = VZERO();
     }
-    /* the C tile is prefetched FG_GEMM_PF_C k steps before the end of the loop: early
-     * enough to hide the latency, late enough that it is not evicted again (and does
-     * not evict the B panel) while the k loop runs */
+    /* the C tile is prefetched twice (see FG_GEMM_PF_C in gemm_config.h): towards L2
+     * now, to hide DRAM/L3 latency, and into L1 FG_GEMM_PF_C k steps before the end
+     * of the loop, late enough that the k loop does not evict it again (nor it the B
+     * micro-panel) */
     const int64_t kpf = k > FG_GEMM_PF_C ? k - FG_GEMM_PF_C : 0;
-#define FGD_PREFETCH_C()                                                              \
+#define FGD_PREFETCH_C(LOC)                                                           \
     do {                                                                              \
         _Pragma("GCC unroll 16")                                                      \
         for (int i = 0; i < MR; i++)                                                  \
             if (i < mr) {                                                             \
-                __builtin_prefetch(c + i * ldc, 1, 3);                                \
-                __builtin_prefetch(c + i * ldc + nr - 1, 1, 3);                       \
+                __builtin_prefetch(c + i * ldc, 1, LOC);                              \
+                __builtin_prefetch(c + i * ldc + nr - 1, 1, LOC);                     \
             }                                                                         \
     } while (0)
+    FGD_PREFETCH_C(FG_GEMM_PF_C_LOC0);
 
 #define FGD_KSTEP(AEXPR)                                                              \
     do {                                                                              \
@@ -94,7 +96,7 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
     for (int i = 0; i < MR; i++)
         ar[i] = a + (int64_t)(i < mr ? i : mr - 1) * rsa;
     FGD_KLOOP(0, kpf);
-    FGD_PREFETCH_C();
+    FGD_PREFETCH_C(3);
     FGD_KLOOP(kpf, k);
 #undef FGD_KLOOP
 #undef FGD_KSTEP
