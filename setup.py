@@ -56,8 +56,7 @@ cflags = ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-un
           "-fvisibility=hidden"]
 ldflags = []
 macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
-if os.environ.get("FASTGRAD_NATIVE") == "1":
-    cflags.append("-march=native")
+cflags += ["-march=native"] if os.environ.get("FASTGRAD_NATIVE") == "1" else []   # opt-in only
 if os.environ.get("FASTGRAD_LIBM_MATH") == "1":
     macros.append(("FG_LIBM_MATH", "1"))
 if os.environ.get("FASTGRAD_DEBUG") == "1":
