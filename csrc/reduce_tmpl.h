@@ -57,6 +57,12 @@ static void FN(maxmin_contig)(const T *x, int64_t n, int is_max, T *val, int64_t
     *idx = bi;
 }
 
+/* Allowing GCC to treat the select as a max (finite-math, no signed zeros) lets it use
+ * vmaxps; the result feeds exp(x - max), where a NaN or inf propagates whatever this
+ * returns for it. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("finite-math-only", "no-signed-zeros")))
+#endif
 static T FN(max_contig_fast)(const T *x, int64_t n)
 {
     /* plain max for softmax/logsumexp shifts; NaNs propagate through the later exp */
