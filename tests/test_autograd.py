@@ -211,3 +211,55 @@ def test_mixed_dtype_promotion_and_gradient_dtypes():
     assert (fg.tensor([1, 2]) * 1.5).dtype == fg.float32                    # int * float scalar
     assert (fg.tensor([1, 2]) + fg.tensor([True, False])).dtype == fg.int64
     assert (fg.tensor([1, 2]) / fg.tensor([2, 2])).dtype == fg.float32      # true division
+
+
+def test_inplace_change_through_a_view_or_detach_is_detected():
+    a = fg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = fg.tensor([4.0, 5.0, 6.0])
+    c = a * b
+    with fg.no_grad():
+        b.reshape(3).mul_(100.0)                 # same memory as the saved b
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.sum().backward()
+    y = fg.exp(a)
+    y.detach().mul_(0.0)                          # the saved output of exp
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_leaf_grads_are_private_writable_copies():
+    x = fg.tensor([1.0, 2.0], requires_grad=True)
+    y = fg.tensor([3.0, 4.0], requires_grad=True)
+    fg.add(x, y).sum().backward()                 # add hands the same gradient to both
+    x.grad.mul_(10.0)
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+    x.grad.zero_()                                # not a read-only broadcast view
+    go = fg.tensor([1.0, 1.0])
+    x.grad = None
+    (x * 1.0).backward(go)
+    x.grad.mul_(5.0)
+    np.testing.assert_array_equal(go.numpy(), [1.0, 1.0])
+
+
+def test_retained_grad_accumulates():
+    x = fg.tensor([1.0, 1.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.sum().backward(retain_graph=True)
+    y.sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
+
+
+def test_max_over_dim_of_0d_tensor_backward():
+    x = fg.tensor(3.0, requires_grad=True)
+    fg.max(x, 0).values.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_second_backward_without_saved_values_is_allowed():
+    x = fg.tensor([1.0, 2.0], requires_grad=True)
+    y = fg.add(x, 1.0).sum()
+    y.backward()
+    y.backward()                                  # nothing was saved, nothing was freed
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])

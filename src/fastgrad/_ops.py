@@ -47,9 +47,11 @@ def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=No
         v = 0
         for s in saved:
             if s is not None:
-                v += s._version
+                v += s._version[0]
         node.ver = v
     t = _make(out)
+    if out_saved is not None:
+        node.outver = t._version          # an in-place change of the output is caught too
     t.requires_grad = True
     t.grad_fn = node
     return t
@@ -688,8 +690,8 @@ def _maxmin(name, x, dim, keepdim):
         return _make(out)
     nd = x.data.ndim
     d = _norm_dim(dim, nd, name)
-    if nd == 0:
-        vals, idx = x.data.copy(), np.zeros((), np.int64)
+    if nd == 0:                    # the max of one element is that element
+        return (MaxResult if name == "max" else MinResult)(clone(x), _make(np.zeros((), np.int64)))
     else:
         vals, idx = backend.k.argreduce(R[name], x.data, d)
     if keepdim and nd:
@@ -933,6 +935,13 @@ def linear(x, weight, bias=None, activation=None):
 
 
 # ---- shape and view ops ---------------------------------------------------------------------
+def _view(t, x):
+    """t shares memory with x: share x's version counter, so an in-place change through
+    either is seen by the saved-tensor checks of both."""
+    if np.may_share_memory(t.data, x.data):
+        t._version = x._version
+    return t
+
 def _reshape_bwd(node, g):
     return (reshape(g, node.ctx),)
 
@@ -954,8 +963,8 @@ def reshape(x, *shape):
         raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
                          f"{tuple(x.data.shape)} ({x.data.size} elements)") from None
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape)
-    return _make(out)
+        return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape), x)
+    return _view(_make(out), x)
 
 
 def view(x, *shape):
@@ -968,8 +977,8 @@ def view(x, *shape):
         raise RuntimeError(f"view: shape {shape} is not compatible with input shape "
                            f"{tuple(x.data.shape)} and its strides; use reshape() instead") from None
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, "view", _reshape_bwd, (x,), (), None, x.data.shape)
-    return _make(out)
+        return _view(_record(out, "view", _reshape_bwd, (x,), (), None, x.data.shape), x)
+    return _view(_make(out), x)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -1020,8 +1029,8 @@ def permute(x, *dims):
         raise ValueError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
     out = x.data.transpose(norm)
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, "permute", _permute_bwd, (x,), (), None, norm)
-    return _make(out)
+        return _view(_record(out, "permute", _permute_bwd, (x,), (), None, norm), x)
+    return _view(_make(out), x)
 
 
 def transpose(x, dim0, dim1):
@@ -1059,8 +1068,8 @@ def expand(x, *sizes):
     except ValueError:
         raise ValueError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, "expand", _expand_bwd, (x,), (), None, sh)
-    return _make(out)
+        return _view(_record(out, "expand", _expand_bwd, (x,), (), None, sh), x)
+    return _view(_make(out), x)
 
 
 def broadcast_to(x, shape):
@@ -1161,8 +1170,8 @@ def narrow(x, dim, start, length):
     idx = (slice(None),) * d + (slice(start, start + length),)
     out = x.data[idx]
     if _needs(x):
-        return _record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x.data.shape))
-    return _make(out)
+        return _view(_record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x.data.shape)), x)
+    return _view(_make(out), x)
 
 
 def _unnarrow_bwd(node, g):
@@ -1212,8 +1221,8 @@ def getitem(x, idx):
     if not isinstance(out, np.ndarray):
         out = np.asarray(out)
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape))
-    return _make(out)
+        return _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
+    return _view(_make(out), x)
 
 
 def _index_backward_bwd(node, g):
@@ -1270,7 +1279,7 @@ def _inplace(name, fn):
         except TypeError:
             raise TypeError(f"{name}: result dtype {r.data.dtype} cannot be stored in a "
                             f"{x.data.dtype} tensor") from None
-        x._version += 1
+        x._version[0] += 1
         return x
     op.__name__ = name
     return op

@@ -95,7 +95,7 @@ class Tensor:
         self.grad_fn = None
         self.requires_grad = False
         self.grad = None
-        self._version = 0
+        self._version = [0]       # shared by views of the same memory
         self._hooks = None
         self._name = None
         if requires_grad:
@@ -108,7 +108,7 @@ class Tensor:
         t.grad_fn = None
         t.requires_grad = False
         t.grad = None
-        t._version = 0
+        t._version = [0]
         t._hooks = None
         t._name = None
         return t
@@ -169,8 +169,10 @@ class Tensor:
         return self
 
     def detach(self):
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self.data)
+        """A tensor sharing this one's data (and version counter), cut from the graph."""
+        t = Tensor._make(self.data)
+        t._version = self._version
+        return t
 
     def detach_(self):
         self.grad_fn = None

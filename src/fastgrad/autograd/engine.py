@@ -20,7 +20,7 @@ _ops = None         # fastgrad._ops, bound at import time by that module (avoids
 
 class Node:
     __slots__ = ("fn", "name", "edges", "shapes", "saved", "out", "ctx", "hooks", "retain",
-                 "ver", "__weakref__")
+                 "ver", "outver", "__weakref__")
 
     def __init__(self, fn, name, edges, shapes, saved, out, ctx):
         self.fn = fn            # fn(node, grad) -> tuple of input grads (Tensor or None)
@@ -33,6 +33,7 @@ class Node:
         self.hooks = None       # hooks registered on the output tensor
         self.retain = None      # weakref to the output tensor when it retains its grad
         self.ver = 0            # sum of the saved tensors' versions when they were saved
+        self.outver = None      # version cell of the output when backward reads it
 
     def output(self):
         """The op's output as a Tensor for backward formulas.  Under create_graph it is
@@ -66,10 +67,10 @@ def _raise_freed(node):
 
 def _check_versions(node):
     v = 0
-    for s in node.saved:
+    for s in node.saved or ():
         if s is not None:
-            v += s._version
-    if v != node.ver:
+            v += s._version[0]
+    if v != node.ver or (node.outver is not None and node.outver[0] != 0):
         raise RuntimeError(
             f"{node.name}: one of the variables needed for gradient computation has been modified "
             "by an inplace operation after it was saved for backward; use an out-of-place op or "
@@ -102,8 +103,21 @@ def _node_hooks(node, g, create_graph):
     if node.retain is not None:
         t = node.retain()
         if t is not None:
-            t.grad = g if create_graph else g.detach()
+            _store_grad(t, g, create_graph)
     return g
+
+
+def _store_grad(t, g, create_graph):
+    """t.grad += g.  Without create_graph the first gradient is stored as a private,
+    writable copy: the engine may hand the same gradient to several inputs (add's
+    backward), or a read-only broadcast view (sum's backward), or the caller's own
+    `gradient` tensor, none of which .grad may alias."""
+    if t.grad is not None:
+        t.grad = _ops.add(t.grad, g)
+    elif create_graph:
+        t.grad = g
+    else:
+        t.grad = _ops.Tensor._make(g.data.copy())
 
 
 def _accumulate(buf, key, g):
@@ -144,8 +158,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if saved is _FREED:
                         _raise_freed(node)
                     _check_versions(node)
+                elif node.outver is not None:
+                    _check_versions(node)
                 grads = node.fn(node, g)
-                if not retain_graph and (saved is not None or node.out is not None):
+                if not retain_graph and (saved or node.out is not None):
                     node.saved = _FREED
                     node.out = None
                 shapes = node.shapes
@@ -182,9 +198,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 if id(t) in capture:
                     capture[id(t)] = g
                 continue
-            if not create_graph:
-                g = g.detach()
-            t.grad = g if t.grad is None else _ops.add(t.grad, g)
+            _store_grad(t, g, create_graph)
     finally:
         grad_mode.enabled = prev_mode
 
@@ -230,8 +244,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                    create_graph=create_graph, allow_unused=True)
         for t, g in zip(inputs, res):
             if g is not None:
-                g = g if create_graph else g.detach()
-                t.grad = g if t.grad is None else _ops.add(t.grad, g)
+                _store_grad(t, g, create_graph)
         return
     _run(tensors, grads, retain_graph, create_graph)
 
