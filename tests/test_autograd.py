@@ -263,3 +263,16 @@ def test_second_backward_without_saved_values_is_allowed():
     y.backward()
     y.backward()                                  # nothing was saved, nothing was freed
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_autograd_grad_stops_at_the_requested_inputs():
+    w = fg.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    w.register_hook(lambda g: calls.append(1))
+    z = fg.exp(w)
+    (gz,) = fg.autograd.grad((z * 3).sum(), z)
+    np.testing.assert_array_equal(gz.numpy(), [3.0, 3.0])
+    assert calls == []                         # w was not asked for: its hook did not run
+    z.sum().backward()                         # exp's saved output was not freed
+    np.testing.assert_allclose(w.grad.numpy(), np.exp([1.0, 2.0]), rtol=1e-6)
+    assert calls == [1]

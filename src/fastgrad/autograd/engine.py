@@ -77,6 +77,30 @@ def _check_versions(node):
             "clone() the tensor before modifying it")
 
 
+def _needed(root_nodes, capture):
+    """For autograd.grad: which nodes must run their backward, i.e. have a requested
+    input strictly below them.  Iterative post-order walk."""
+    memo = {}
+    stack = [(n, False) for n in root_nodes]
+    while stack:
+        node, expanded = stack.pop()
+        if node in memo:
+            continue
+        if not expanded:
+            stack.append((node, True))
+            for e in node.edges:
+                if type(e) is Node and e not in memo:
+                    stack.append((e, False))
+            continue
+        need = False
+        for e in node.edges:
+            if e is not None and (id(e) in capture or (type(e) is Node and memo.get(e, False))):
+                need = True
+                break
+        memo[node] = need
+    return memo
+
+
 def _collect(root_nodes):
     """Number of consumers of every node reachable from root_nodes (iterative DFS)."""
     deps = {}
@@ -141,6 +165,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 slot = leaf.setdefault(id(r), [r, None])
                 slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
         deps = _collect(buf)
+        needed = _needed(list(buf), capture) if capture is not None else None
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
         add = _ops.add
@@ -151,8 +176,12 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             if g is not None:
                 if node.hooks or node.retain is not None:
                     g = _node_hooks(node, g, create_graph)
-                if capture is not None and id(node) in capture:
-                    capture[id(node)] = g
+                if capture is not None:
+                    if id(node) in capture:
+                        capture[id(node)] = g
+                    if not needed[node]:          # nothing requested below: stop here
+                        g = None
+            if g is not None:
                 saved = node.saved
                 if saved:
                     if saved is _FREED:
@@ -188,6 +217,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     else:
                         slot[1] = add(slot[1], gi)
         for t, g in leaf.values():
+            if capture is not None and id(t) not in capture:
+                continue
             hooks = t._hooks
             if hooks:
                 for h in hooks:
