@@ -187,7 +187,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if saved is _FREED:
                         _raise_freed(node)
                     _check_versions(node)
-                elif node.outver is not None:
+                elif node.outver is not None and node.outver[0]:
                     _check_versions(node)
                 grads = node.fn(node, g)
                 if not retain_graph and (saved or node.out is not None):
