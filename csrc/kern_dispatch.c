@@ -191,28 +191,36 @@ static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
     return 1;
 }
 
+/* Splits and runs on the pool, returning 1 and the status in *rc; returns 0 when the
+ * problem is too small or not splittable, and the caller runs it in one call. */
+static int bin_split(int op, int is64, int cmp, int ndim, const int64_t *shape, const void *a,
+                     const int64_t *sa, const void *b, const int64_t *sb, void *out,
+                     int nthreads, int *rc)
+{
+    bin_job j;
+    if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads))
+        return 0;
+    j.op = op; j.is64 = is64; j.cmp = cmp; j.sa = sa; j.sb = sb;
+    j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;
+    fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);
+    *rc = j.rc;
+    return 1;
+}
+
 #define BINARY_PUBLIC(TS, T, IS64)                                                         \
     int fg_binary_##TS(int op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, \
                        const T *b, const int64_t *sb, T *out, int nthreads)                \
     {                                                                                      \
-        bin_job j;                                                                         \
-        if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads)) \
-            return fgi_binary_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                 \
-        j.op = op; j.is64 = IS64; j.cmp = 0; j.sa = sa; j.sb = sb;                         \
-        j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;                 \
-        fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);  \
-        return j.rc;                                                                       \
+        int rc;                                                                            \
+        if (bin_split(op, IS64, 0, ndim, shape, a, sa, b, sb, out, nthreads, &rc)) return rc; \
+        return fgi_binary_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                     \
     }                                                                                      \
     int fg_compare_##TS(int op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, \
                         const T *b, const int64_t *sb, uint8_t *out, int nthreads)         \
     {                                                                                      \
-        bin_job j;                                                                         \
-        if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads)) \
-            return fgi_compare_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                \
-        j.op = op; j.is64 = IS64; j.cmp = 1; j.sa = sa; j.sb = sb;                         \
-        j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;                 \
-        fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);  \
-        return j.rc;                                                                       \
+        int rc;                                                                            \
+        if (bin_split(op, IS64, 1, ndim, shape, a, sa, b, sb, out, nthreads, &rc)) return rc; \
+        return fgi_compare_##TS(op, ndim, shape, a, sa, b, sb, out, 1);                    \
     }
 BINARY_PUBLIC(f32, float, 0)
 BINARY_PUBLIC(f64, double, 1)

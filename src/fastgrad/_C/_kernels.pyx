@@ -390,43 +390,19 @@ cdef tuple _reduce_layout(cnp.ndarray x, tuple dims):
             outer *= shape[d]
     return x, outer, n, 1, kept
 
-def reduce(int op, cnp.ndarray x, tuple dims):
-    """Reduce x over `dims` (sorted, unique, non-negative ints); the reduced dims are
-    removed from the result's shape."""
-    cdef str name = [k for k, v in R.items() if v == op][0] if op < FG_R_COUNT else "reduce"
+cdef tuple _reduce_call(int op, cnp.ndarray x, tuple dims, bint want_idx, str name):
+    """Shared body of reduce() and argreduce(): layout, allocate, call the kernel."""
     cdef int is64 = _is64(x, name)
     xd, outer_, n_, inner_, kept = _reduce_layout(x, dims)
     cdef cnp.ndarray xc = xd
     cdef int64_t outer = outer_, n = n_, inner = inner_
-    if n == 0 and (op == FG_R_MAX or op == FG_R_MIN) and outer * inner > 0:
-        raise ValueError(f"{name}: cannot reduce over a zero-size dimension (input shape {_sh(x)})")
+    if n == 0 and (op == FG_R_MAX or op == FG_R_MIN) and (want_idx or outer * inner > 0):
+        raise ValueError(f"{name}: cannot reduce over a zero-size dimension {dims} (input shape {_sh(x)})")
     cdef cnp.ndarray out = np.empty(kept, dtype=(<object>x).dtype)
+    cdef cnp.ndarray idx = np.empty(kept, dtype=np.int64) if want_idx else None
     cdef void *xp = cnp.PyArray_DATA(xc)
     cdef void *op_ = cnp.PyArray_DATA(out)
-    cdef int s
-    cdef int nt = NT if outer * n * inner >= NOGIL_MIN else 1
-    with nogil:
-        if is64:
-            s = fg_reduce_f64(op, outer, n, inner, <double*>xp, <double*>op_, NULL, nt)
-        else:
-            s = fg_reduce_f32(op, outer, n, inner, <float*>xp, <float*>op_, NULL, nt)
-    _chk(s, name)
-    return out
-
-def argreduce(int op, cnp.ndarray x, int dim):
-    """(values, int64 indices) of max/min over one dim (non-negative), dim removed."""
-    cdef str name = "max" if op == FG_R_MAX else "min"
-    cdef int is64 = _is64(x, name)
-    xd, outer_, n_, inner_, kept = _reduce_layout(x, (dim,))
-    cdef cnp.ndarray xc = xd
-    cdef int64_t outer = outer_, n = n_, inner = inner_
-    if n == 0:
-        raise ValueError(f"{name}: cannot reduce over a zero-size dimension {dim} (input shape {_sh(x)})")
-    cdef cnp.ndarray out = np.empty(kept, dtype=(<object>x).dtype)
-    cdef cnp.ndarray idx = np.empty(kept, dtype=np.int64)
-    cdef void *xp = cnp.PyArray_DATA(xc)
-    cdef void *op_ = cnp.PyArray_DATA(out)
-    cdef int64_t *ip = <int64_t*>cnp.PyArray_DATA(idx)
+    cdef int64_t *ip = <int64_t*>cnp.PyArray_DATA(idx) if want_idx else NULL
     cdef int s
     cdef int nt = NT if outer * n * inner >= NOGIL_MIN else 1
     with nogil:
@@ -436,6 +412,16 @@ def argreduce(int op, cnp.ndarray x, int dim):
             s = fg_reduce_f32(op, outer, n, inner, <float*>xp, <float*>op_, ip, nt)
     _chk(s, name)
     return out, idx
+
+def reduce(int op, cnp.ndarray x, tuple dims):
+    """Reduce x over `dims` (sorted, unique, non-negative ints); the reduced dims are
+    removed from the result's shape."""
+    cdef str name = [k for k, v in R.items() if v == op][0] if 0 <= op < FG_R_COUNT else "reduce"
+    return _reduce_call(op, x, dims, False, name)[0]
+
+def argreduce(int op, cnp.ndarray x, int dim):
+    """(values, int64 indices) of max/min over one dim (non-negative), dim removed."""
+    return _reduce_call(op, x, (dim,), True, "max" if op == FG_R_MAX else "min")
 
 
 # ---- softmax and cross-entropy ------------------------------------------------------------
