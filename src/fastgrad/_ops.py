@@ -103,7 +103,7 @@ def _float_in(x, who):
 
 def _pair(a, b, who):
     """Bring a and b (Tensors or Python scalars) to one dtype, by PyTorch's promotion."""
-    ta, tb = type(a) is Tensor, type(b) is Tensor
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)     # Parameter is a Tensor too
     if ta and tb and a.data.dtype is b.data.dtype:
         return a, b
     if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a.data.dtype.kind == "f":
@@ -123,7 +123,7 @@ def _pair(a, b, who):
 
 
 def _cast_to(x, dt):
-    if type(x) is Tensor:
+    if isinstance(x, Tensor):
         return x if x.data.dtype == dt else to(x, dt)
     return _scalar(x.item() if isinstance(x, (np.number, np.bool_)) else x, dt)
 
@@ -544,7 +544,7 @@ def where(condition, input, other):  # noqa: A002
     if c.data.dtype != bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {c.data.dtype}")
     a, b = _pair(input, other, "where")
-    if type(a) is not Tensor:
+    if not isinstance(a, Tensor):
         a = _scalar(a, b.data.dtype)
     if a.data.dtype.kind != "f":
         return _make(np.where(c.data, a.data, b.data))
@@ -595,7 +595,7 @@ def _reduce(name, x, dim, keepdim, bwd):
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
     if dtype is not None:
         x = to(x, dtype)
-    if type(x) is Tensor and x.data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x.data.dtype.kind != "f":
         dims = _norm_dims(dim, x.data.ndim, "sum")
         return _make(np.asarray(np.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)))
     return _reduce("sum", x, dim, keepdim, _sum_bwd)
@@ -604,7 +604,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
 def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
-    if type(x) is Tensor and x.data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x.data.dtype.kind != "f":
         raise TypeError(f"mean: input dtype should be floating point, got {x.data.dtype}; cast it with .float()")
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
 

@@ -67,12 +67,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     that are not ignore_index."""
     who = "cross_entropy"
     _check_reduction(reduction, who)
-    if weight is not None:
-        raise NotImplementedError(f"{who}: class weights are not supported yet")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = O._float_in(input, who)
     t = _targets(target, who)
+    if weight is not None:
+        return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing)
     nd = x.data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
@@ -102,8 +102,6 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     """Negative log-likelihood of log-probabilities `input` (N, C) at class `target` (N,)."""
     who = "nll_loss"
     _check_reduction(reduction, who)
-    if weight is not None:
-        raise NotImplementedError(f"{who}: class weights are not supported yet")
     x = O._float_in(input, who)
     t = _targets(target, who)
     if x.data.ndim == 1:
@@ -117,15 +115,68 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     if bad.any():
         r = int(np.argmax(bad))
         raise IndexError(f"{who}: target {t[r]} at position {r} is out of bounds for {c} classes")
-    safe = np.where(keep, t, 0)[:, None]
-    picked = O.squeeze(O._take_along(x, safe, 1), 1)
-    loss = O.mul(O.neg(picked), _make(keep.astype(x.data.dtype)))
+    safe = np.where(keep, t, 0)
+    picked = O.squeeze(O._take_along(x, safe[:, None], 1), 1)
+    w = _class_weights(weight, c, x.data.dtype, who)
+    if w is None:
+        wt = _make(keep.astype(x.data.dtype))
+    else:
+        wt = O.mul(O.getitem(w, safe), _make(keep.astype(x.data.dtype)))
+    loss = O.neg(O.mul(picked, wt))
     if reduction == "none":
         return loss
     if reduction == "sum":
         return O.sum(loss)
-    count = int(np.count_nonzero(keep))
-    return O.div(O.sum(loss), float(count) if count else math.nan)
+    if w is None:
+        count = int(np.count_nonzero(keep))
+        return O.div(O.sum(loss), float(count) if count else math.nan)
+    return O.div(O.sum(loss), O.sum(wt))
+
+
+def _class_weights(weight, c, dtype, who):
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight, dtype=dtype))
+    if w.data.shape != (c,):
+        raise ValueError(f"{who}: weight must have shape ({c},) (one entry per class), got "
+                         f"{tuple(w.data.shape)}")
+    if w.data.dtype != dtype:
+        w = O.to(w, dtype)
+    return w
+
+
+def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
+    """Cross-entropy with class weights: log_softmax, then weighted NLL; with label
+    smoothing the smoothing term is -sum_c w_c log p_c / C, normalised like the NLL term."""
+    who = "cross_entropy"
+    nd = x.data.ndim
+    if nd == 0:
+        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+    if nd == 1:
+        x, t = O.unsqueeze(x, 0), t.reshape(1)
+    elif nd > 2:
+        c = x.data.shape[1]
+        if t.shape != (x.data.shape[0],) + x.data.shape[2:]:
+            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                             f"{(x.data.shape[0],) + x.data.shape[2:]}, got {tuple(t.shape)}")
+        x = O.reshape(O.permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
+        t = t.reshape(-1)
+    c = x.data.shape[1]
+    w = _class_weights(weight, c, x.data.dtype, who)
+    logp = O.log_softmax(x, 1)
+    nll = nll_loss(logp, t, w, ignore_index, "none")
+    keep = _make((t != ignore_index).astype(x.data.dtype))
+    if ls > 0:
+        smooth = O.mul(O.neg(O.sum(O.mul(logp, w), 1)), keep)
+        rows = O.add(O.mul(nll, 1.0 - ls), O.mul(smooth, ls / c))
+    else:
+        rows = nll
+    if reduction == "none":
+        return rows if nd != 1 else O.squeeze(rows, 0)
+    if reduction == "sum":
+        return O.sum(rows)
+    safe = np.where(t != ignore_index, t, 0)
+    return O.div(O.sum(rows), O.sum(O.mul(O.getitem(w, safe), keep)))
 
 
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
@@ -162,3 +213,242 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 def relu_(x):
     return O.clamp_(x, 0.0)
+
+
+# ---- more losses -------------------------------------------------------------------------------
+def _pair_same_shape(input, target, who, warn=True):
+    x, y = O._pair(input, target, who)
+    if warn and isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
+        warnings.warn(f"{who}: target shape {tuple(y.data.shape)} differs from input shape "
+                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=3)
+    return x, y
+
+
+def l1_loss(input, target, reduction="mean"):  # noqa: A002
+    _check_reduction(reduction, "l1_loss")
+    x, y = _pair_same_shape(input, target, "l1_loss")
+    return _reduce(O.abs(O.sub(x, y)), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
+    who = "huber_loss"
+    _check_reduction(reduction, who)
+    if not delta > 0:
+        raise ValueError(f"{who}: delta must be positive, got {delta}")
+    x, y = _pair_same_shape(input, target, who)
+    d = O.sub(x, y)
+    a = O.abs(d)
+    small = O.lt(a, delta)
+    loss = O.where(small, O.mul(O.mul(d, d), 0.5), O.mul(O.sub(a, 0.5 * delta), delta))
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
+    who = "smooth_l1_loss"
+    _check_reduction(reduction, who)
+    if beta < 0:
+        raise ValueError(f"{who}: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    x, y = _pair_same_shape(input, target, who)
+    d = O.sub(x, y)
+    a = O.abs(d)
+    loss = O.where(O.lt(a, beta), O.mul(O.mul(d, d), 0.5 / beta), O.sub(a, 0.5 * beta))
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
+    as PyTorch does, so p = 0 or 1 gives a finite loss."""
+    who = "binary_cross_entropy"
+    _check_reduction(reduction, who)
+    x, t = O._pair(input, target, who)
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x.data.shape != t.data.shape:
+        raise ValueError(f"{who}: target shape {tuple(np.shape(getattr(target, 'data', target)))} "
+                         f"must match input shape {tuple(np.shape(getattr(input, 'data', input)))}")
+    if x.data.size and (np.any(x.data < 0) or np.any(x.data > 1) or np.any(np.isnan(x.data))):
+        raise ValueError(f"{who}: all elements of input should be between 0 and 1")
+    lp = O.clamp(O.log(x), -100.0)
+    lq = O.clamp(O.log(O.sub(1.0, x)), -100.0)
+    loss = O.neg(O.add(O.mul(t, lp), O.mul(O.sub(1.0, t), lq)))
+    if weight is not None:
+        loss = O.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
+    """Pointwise KL divergence target * (log target - input), input being
+    log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by
+    the batch size (the mathematically correct KL); 'mean' averages over elements."""
+    who = "kl_div"
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"{who}: reduction must be 'mean', 'sum', 'none' or 'batchmean', got {reduction!r}")
+    x, t = _pair_same_shape(input, target, who)
+    if log_target:
+        loss = O.mul(O.exp(t), O.sub(t, x))
+    else:
+        pos = O.gt(t, 0.0)
+        safe_t = O.where(pos, t, 1.0)
+        loss = O.where(pos, O.mul(t, O.sub(O.log(safe_t), x)), O.mul(x, 0.0))
+    if reduction == "batchmean":
+        n = x.data.shape[0] if x.data.ndim else 1
+        return O.div(O.sum(loss), float(n))
+    return _reduce(loss, reduction)
+
+
+# ---- layers' functional forms ------------------------------------------------------------------
+def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
+    dropout), using fastgrad's global generator; identity when not training or p == 0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    x = O._float_in(input, "dropout")
+    if not training or p == 0.0:
+        return x
+    from fastgrad._factory import default_generator
+    dt = x.data.dtype
+    if p == 1.0:
+        mask = np.zeros(x.data.shape, dtype=dt)
+    else:
+        keep = default_generator.rng.random(x.data.shape, dtype=np.float32 if dt == np.float32
+                                            else np.float64) >= p
+        mask = keep.astype(dt)
+        mask *= dt.type(1.0 / (1.0 - p))
+    if inplace:
+        return O.mul_(x, _make(mask))
+    return O.mul(x, _make(mask))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
+    biased variance, then * weight + bias."""
+    who = "layer_norm"
+    x = O._float_in(input, who)
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(ns)
+    if k == 0 or tuple(x.data.shape[x.data.ndim - k:]) != ns or x.data.ndim < k:
+        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
+                         f"of input shape {tuple(x.data.shape)}")
+    dims = tuple(range(-k, 0))
+    mu = O.mean(x, dims, keepdim=True)
+    xc = O.sub(x, mu)
+    var = O.mean(O.mul(xc, xc), dims, keepdim=True)
+    y = O.mul(xc, O.rsqrt(O.add(var, eps)))
+    if weight is not None:
+        y = O.mul(y, weight)
+    if bias is not None:
+        y = O.add(y, bias)
+    return y
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over (N, C) or (N, C, L) input, per channel C.  In training
+    the batch statistics normalise (biased variance) and the running statistics are
+    updated in place with the unbiased variance: r = (1 - momentum) r + momentum * b."""
+    who = "batch_norm"
+    x = O._float_in(input, who)
+    nd = x.data.ndim
+    if nd < 2:
+        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
+                         f"{tuple(x.data.shape)}")
+    c = x.data.shape[1]
+    dims = (0,) + tuple(range(2, nd))
+    bshape = (1, c) + (1,) * (nd - 2)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.data.shape) != (c,):
+            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape "
+                             f"{tuple(x.data.shape)}, got {tuple(t.data.shape)}")
+    if training:
+        n = x.data.size // c if c else 0
+        if n <= 1:
+            raise ValueError(f"{who}: expected more than 1 value per channel when training, got "
+                             f"input shape {tuple(x.data.shape)}")
+        mu = O.mean(x, dims, keepdim=True)
+        xc = O.sub(x, mu)
+        var = O.mean(O.mul(xc, xc), dims, keepdim=True)
+        if running_mean is not None:
+            m = x.data.dtype.type(momentum)
+            bm = mu.data.reshape(c)
+            running_mean.data *= (1 - m)
+            running_mean.data += m * bm.astype(running_mean.data.dtype)
+            running_mean._version[0] += 1
+        if running_var is not None:
+            m = x.data.dtype.type(momentum)
+            bv = var.data.reshape(c) * (n / (n - 1))
+            running_var.data *= (1 - m)
+            running_var.data += m * bv.astype(running_var.data.dtype)
+            running_var._version[0] += 1
+        y = O.mul(xc, O.rsqrt(O.add(var, eps)))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{who}: running_mean and running_var are required when not training")
+        rm = _make(running_mean.data.reshape(bshape).astype(x.data.dtype, copy=False))
+        rv = _make(running_var.data.reshape(bshape).astype(x.data.dtype, copy=False))
+        y = O.mul(O.sub(x, rm), O.rsqrt(O.add(rv, eps)))
+    if weight is not None:
+        y = O.mul(y, O.reshape(weight, bshape))
+    if bias is not None:
+        y = O.add(y, O.reshape(bias, bshape))
+    return y
+
+
+def _embedding_bwd(node, g):
+    idx, shape, padding_idx = node.ctx
+    gw = O._index_backward(g, idx, shape)
+    if padding_idx is not None:
+        keep = np.ones((shape[0], 1), dtype=g.data.dtype)
+        keep[padding_idx] = 0
+        gw = O.mul(gw, _make(keep))
+    return (gw,)
+
+
+def embedding(input, weight, padding_idx=None):  # noqa: A002
+    """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
+    repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
+    who = "embedding"
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
+    if weight.data.ndim != 2:
+        raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{tuple(weight.data.shape)}")
+    n = weight.data.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise IndexError(f"{who}: index {bad} is out of range for {n} embeddings")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
+        padding_idx = padding_idx % n
+    idx = np.asarray(idx, dtype=np.int64)
+    out = weight.data[idx]
+    if weight.requires_grad and grad_mode.enabled:
+        return O._record(out, "embedding", _embedding_bwd, (weight,), (), None,
+                         (idx, weight.data.shape, padding_idx))
+    return _make(out)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1^T W_k x2 + b_k for x1 (..., in1), x2 (..., in2), weight (out, in1, in2)."""
+    who = "bilinear"
+    x1 = O._float_in(input1, who)
+    x2 = O._float_in(input2, who)
+    if weight.data.ndim != 3:
+        raise ValueError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight.data.shape)}")
+    out_f, in1, in2 = weight.data.shape
+    if x1.data.shape[-1:] != (in1,) or x2.data.shape[-1:] != (in2,) or x1.data.shape[:-1] != x2.data.shape[:-1]:
+        raise ValueError(f"{who}: input shapes {tuple(x1.data.shape)} and {tuple(x2.data.shape)} do "
+                         f"not match weight shape {tuple(weight.data.shape)}")
+    lead = x1.data.shape[:-1]
+    a = O.reshape(x1, (-1, in1))
+    b = O.reshape(x2, (-1, in2))
+    wmat = O.reshape(O.permute(weight, (1, 0, 2)), (in1, out_f * in2))
+    t = O.reshape(O.matmul(a, wmat), (-1, out_f, in2))
+    y = O.sum(O.mul(t, O.unsqueeze(b, 1)), -1)
+    if bias is not None:
+        y = O.add(y, bias)
+    return O.reshape(y, lead + (out_f,))

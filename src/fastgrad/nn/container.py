@@ -1,0 +1,236 @@
+"""Containers: Sequential, ModuleList, ModuleDict."""
+import operator
+from collections import OrderedDict
+
+from fastgrad.nn.module import HOOK_GEN, Module
+
+
+def _index(idx, n, who):
+    i = operator.index(idx)
+    if not -n <= i < n:
+        raise IndexError(f"{who}: index {i} is out of range for {n} modules")
+    return i + n if i < 0 else i
+
+
+class Sequential(Module):
+    """Modules applied in order.  ``Sequential(a, b, c)`` or
+    ``Sequential(OrderedDict([("fc", a), ...]))``.
+
+    When a ``Linear`` is directly followed by ``ReLU``, ``Tanh`` or ``Sigmoid`` (and
+    neither has hooks), the pair runs as one fused GEMM-with-epilogue call: same result,
+    one kernel and one graph node fewer.  The plan is rebuilt whenever the container or
+    a hook changes."""
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for k, m in args[0].items():
+                self.add_module(k, m)
+        else:
+            for i, m in enumerate(args):
+                self.add_module(str(i), m)
+
+    def __setattr__(self, name, value):
+        self.__dict__.pop("_plan", None)
+        super().__setattr__(name, value)
+
+    def add_module(self, name, module):
+        self.__dict__.pop("_plan", None)
+        super().add_module(name, module)
+
+    def __delattr__(self, name):
+        self.__dict__.pop("_plan", None)
+        super().__delattr__(name)
+
+    def _build_plan(self):
+        from fastgrad.nn.layers import _FUSABLE_ACT, Linear
+        mods = [m for m in self._modules.values() if m is not None]
+        plan = []
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            if (type(m) is Linear and nxt is not None and type(nxt) in _FUSABLE_ACT
+                    and not (m._forward_hooks or m._forward_pre_hooks or nxt._forward_hooks
+                             or nxt._forward_pre_hooks)):
+                plan.append((m, _FUSABLE_ACT[type(nxt)]))
+                i += 2
+            else:
+                plan.append((m, None))
+                i += 1
+        # a hook added later on a child must disable its fusion: remember the hook generation
+        self.__dict__["_plan"] = (plan, HOOK_GEN[0])
+        return self.__dict__["_plan"]
+
+    def forward(self, x):
+        p = self.__dict__.get("_plan")
+        if p is None or p[1] != HOOK_GEN[0]:
+            p = self._build_plan()
+        for m, act in p[0]:
+            x = m(x) if act is None else m._fused(x, act)
+        return x
+
+    def __len__(self):
+        return sum(1 for m in self._modules.values())
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def __getitem__(self, idx):
+        keys = list(self._modules.keys())
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict((k, self._modules[k]) for k in keys[idx]))
+        return self._modules[keys[_index(idx, len(keys), "Sequential")]]
+
+    def __setitem__(self, idx, module):
+        keys = list(self._modules.keys())
+        self.add_module(keys[_index(idx, len(keys), "Sequential")], module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules.keys())
+        sel = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys), "Sequential")]]
+        for k in sel:
+            delattr(self, k)
+        # renumber so indices stay contiguous, as PyTorch does
+        mods = list(self._modules.values())
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        mods = list(self._modules.values())
+        n = len(mods)
+        i = index + n if index < 0 else index
+        if not 0 <= i <= n:
+            raise IndexError(f"Sequential.insert: index {index} is out of range for {n} modules")
+        mods.insert(i, module)
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+        for j, m in enumerate(mods):
+            self.add_module(str(j), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, registered so their parameters are seen by the parent."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def __getitem__(self, idx):
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return ModuleList(mods[idx])
+        return mods[_index(idx, len(mods), "ModuleList")]
+
+    def __setitem__(self, idx, module):
+        self.add_module(str(_index(idx, len(self), "ModuleList")), module)
+
+    def __delitem__(self, idx):
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[_index(idx, len(mods), "ModuleList")]
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleList has no forward(); iterate over it in your module's forward")
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules, registered under their keys."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no key {key!r}")
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no key {key!r}")
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.keys()))
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key):
+        m = self[key]
+        del self[key]
+        return m
+
+    def clear(self):
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+
+    def update(self, modules):
+        items = modules.items() if hasattr(modules, "items") else modules
+        for k, m in items:
+            self[k] = m
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward(); index it in your module's forward")

@@ -1,0 +1,376 @@
+"""Layers: Linear, Bilinear, Embedding, Dropout, LayerNorm, BatchNorm1d, Flatten,
+Identity and one module per activation.  Default initialisation is PyTorch's, so a
+fastgrad layer and a PyTorch layer of the same shape start from the same distribution."""
+import math
+
+import numpy as np
+
+from fastgrad import _factory, _ops as O
+from fastgrad._tensor import FLOAT_DTYPES, canonical_dtype, get_default_dtype
+from fastgrad.nn import functional as F
+from fastgrad.nn import init
+from fastgrad.nn.module import Module
+from fastgrad.nn.parameter import Parameter
+
+
+def _dtype(dtype):
+    if dtype is None:
+        return get_default_dtype()
+    dt = canonical_dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"layer parameters must be float32 or float64, got {dt}")
+    return dt
+
+
+def _param(shape, dtype):
+    return Parameter(np.empty(shape, dtype=_dtype(dtype)))
+
+
+def _positive_int(v, name, who):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{who}: {name} must be a non-negative int, got {v!r}")
+    return int(v)
+
+
+class Identity(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias; weight (out_features, in_features).  Initialised as
+    PyTorch does: weight and bias ~ U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.weight = _param((self.out_features, self.in_features), dtype)
+        if bias:
+            self.bias = _param((self.out_features,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        return O.linear(x, self.weight, self.bias)
+
+    def _fused(self, x, activation):
+        return O.linear(x, self.weight, self.bias, activation)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """y = x1^T W x2 + b; weight (out, in1, in2), initialised U(-1/sqrt(in1), 1/sqrt(in1))."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in1_features = _positive_int(in1_features, "in1_features", "Bilinear")
+        self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
+        self.out_features = _positive_int(out_features, "out_features", "Bilinear")
+        self.weight = _param((self.out_features, self.in1_features, self.in2_features), dtype)
+        if bias:
+            self.bias = _param((self.out_features,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x1, x2):
+        return F.bilinear(x1, x2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """A lookup table of num_embeddings vectors of size embedding_dim, ~ N(0, 1);
+    row padding_idx starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, _weight=None, dtype=None):
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
+                                 f"({self.num_embeddings})")
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _param((self.num_embeddings, self.embedding_dim), dtype)
+            self.reset_parameters()
+        else:
+            w = _weight.data if hasattr(_weight, "data") else np.asarray(_weight)
+            if tuple(w.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"Embedding: _weight shape {tuple(w.shape)} does not match "
+                                 f"({self.num_embeddings}, {self.embedding_dim})")
+            self.weight = Parameter(np.array(w, dtype=_dtype(dtype or w.dtype)))
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        w = embeddings.data if hasattr(embeddings, "data") else np.asarray(embeddings)
+        if w.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
+        m = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, _weight=w)
+        m.weight.requires_grad_(not freeze)
+        return m
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, x):
+        return F.embedding(x, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p in training mode (scaling the rest by
+    1 / (1 - p)); identity in eval mode.  Seeded by fastgrad.manual_seed."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
+        self.p = float(p)
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+        super().__init__()
+        ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape = tuple(_positive_int(n, "normalized_shape", "LayerNorm") for n in ns)
+        self.eps = float(eps)
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = _param(self.normalized_shape, dtype)
+            self.bias = _param(self.normalized_shape, dtype) if bias else None
+            if not bias:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over (N, C) or (N, C, L) input.  Training mode normalises with
+    the batch statistics and updates running_mean / running_var (momentum; momentum=None
+    is a cumulative average); eval mode uses the running statistics."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, dtype=None):
+        super().__init__()
+        self.num_features = _positive_int(num_features, "num_features", "BatchNorm1d")
+        self.eps = float(eps)
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dt = _dtype(dtype)
+        if affine:
+            self.weight = _param((self.num_features,), dtype)
+            self.bias = _param((self.num_features,), dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", _factory.zeros(self.num_features, dtype=dt))
+            self.register_buffer("running_var", _factory.ones(self.num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", _factory.zeros((), dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        nd = x.data.ndim if hasattr(x, "data") else np.ndim(x)
+        if nd not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2-D or 3-D input (N, C) or (N, C, L), got "
+                             f"{nd}-D input")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or not self.track_running_stats
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch, momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return O.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        shape = list(x.shape)
+        d = self.dim % len(shape)
+        return O.reshape(x, tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1:]))
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+# ---- activations ----------------------------------------------------------------------------
+class ReLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.relu_(x) if self.inplace else O.relu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return O.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return O.tanh(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, x):
+        return O.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return O.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    def forward(self, x):
+        return O.silu(x)
+
+
+class Softplus(Module):
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return O.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return O.softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return O.log_softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+# Linear followed by one of these runs as one fused linear-with-epilogue in Sequential
+_FUSABLE_ACT = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
