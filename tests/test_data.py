@@ -250,6 +250,11 @@ def test_custom_sampler_is_followed():
     loader = DataLoader(TensorDataset(X, y), batch_size=2, sampler=[1, 10])
     with pytest.raises(IndexError, match="index 10 is out of range.*length 10"):
         list(loader)
+    sub = Subset(TensorDataset(X, y), [0, 1, 2])
+    with pytest.raises(IndexError, match="index 3 is out of range.*length 3"):
+        list(DataLoader(sub, batch_size=2, sampler=[0, 3]))
+    with pytest.raises(IndexError, match="Subset's indices"):
+        list(DataLoader(Subset(TensorDataset(X, y), [0, 11]), batch_size=2))
 
 
 def test_loader_argument_errors():

@@ -126,6 +126,8 @@ def test_pathlike_str_and_file_objects(tmp_path):
         save(obj, f)
     with pytest.raises(TypeError, match="path or a binary file"):
         save(obj, 42)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save(obj, tmp_path / "no" / "such" / "dir.fg")
     with pytest.raises(ValueError, match="map_location"):
         load(tmp_path / "s.fg", map_location="cuda")
 

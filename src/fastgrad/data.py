@@ -556,14 +556,17 @@ class DataLoader:
                 else:
                     raise TypeError(f"DataLoader: the sampler yielded indices of type {idx.dtype}; "
                                     "expected ints")
-            if idx.size and (idx.max() >= n or idx.min() < -n):
-                bad = idx[(idx >= n) | (idx < -n)][0]
-                raise IndexError(f"DataLoader: index {bad} is out of range for a dataset of length {n}")
-            if imap is not None:
-                idx = imap[idx]
-            out = []
-            for a, t, g in zip(arrays, tensors, grads):
-                out.append(_getitem(t, _make(idx)) if g else _make(take(a, idx, axis=0)))
+            try:
+                j = idx if imap is None else imap[idx]
+                out = [_getitem(t, _make(j)) if g else _make(take(a, j, axis=0))
+                       for a, t, g in zip(arrays, tensors, grads)]
+            except IndexError:
+                bad = idx[(idx >= n) | (idx < -n)]
+                if bad.size:
+                    raise IndexError(f"DataLoader: index {bad[0]} is out of range for a dataset of length "
+                                     f"{n}") from None
+                raise IndexError("DataLoader: a Subset's indices are out of range for the TensorDataset "
+                                 f"it wraps (length {tensors[0].data.shape[0]})") from None
             yield tuple(out)
 
     def __repr__(self):

@@ -198,6 +198,8 @@ def save(obj, f):
     d = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"save: {path!r} is a directory")
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"save: cannot write {path!r}: directory {d!r} does not exist")
     tmp = os.path.join(d, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
