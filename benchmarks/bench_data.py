@@ -45,7 +45,7 @@ def numpy_epoch(X, y, bs=BS):
         k = 0
         for s in range(0, len(X), bs):
             idx = perm[s:s + bs]
-            xb, yb = X[idx], y[idx]
+            X[idx], y[idx]
             k += 1
         return k
     return run

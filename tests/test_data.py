@@ -269,6 +269,9 @@ def test_loader_argument_errors():
         DataLoader(42)
     with pytest.raises(TypeError, match="collate_fn"):
         DataLoader(ds, collate_fn=3)
+    with pytest.raises(ValueError, match="num_workers"):
+        DataLoader(ds, num_workers=2)
+    assert len(DataLoader(ds, batch_size=4, num_workers=0)) == 3
 
 
 # ---- default_collate and the generic path ------------------------------------------------------

@@ -65,7 +65,8 @@ def test_tensor_roundtrip_every_dtype_and_shape(tmp_path, dtype, shape):
 def test_special_float_values_and_extreme_ints(tmp_path):
     vals = np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324, np.finfo(np.float64).max], np.float64)
     ints = np.array([np.iinfo(np.int64).min, -1, 0, np.iinfo(np.int64).max], np.int64)
-    obj = {"f": fg.from_numpy(vals), "f32": fg.from_numpy(np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4e38], np.float32)), "i": fg.from_numpy(ints),
+    v32 = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4e38], np.float32)
+    obj = {"f": fg.from_numpy(vals), "f32": fg.from_numpy(v32), "i": fg.from_numpy(ints),
            "py": [float("nan"), float("inf"), -float("inf"), -0.0, 0.1, 1e300, 2 ** 80, -(2 ** 70)]}
     assert_same(obj, roundtrip(obj, tmp_path))
 

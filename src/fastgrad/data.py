@@ -487,10 +487,15 @@ class DataLoader:
             fastgrad's global generator (``fastgrad.manual_seed``).
         collate_fn: merges a list of samples into a batch (default: :func:`default_collate`).
         sampler: an iterable of indices (a :class:`Sampler`); excludes ``shuffle``.
+        num_workers: accepted for PyTorch compatibility; must be 0 (batches are made in the
+            calling thread; the TensorDataset fast path needs no workers).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
-                 collate_fn=None, sampler=None):
+                 collate_fn=None, sampler=None, num_workers=0):
+        if num_workers != 0:
+            raise ValueError(f"DataLoader: num_workers={num_workers!r} is not supported; fastgrad's "
+                             "DataLoader runs in the calling process (num_workers=0)")
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"DataLoader: dataset must define __getitem__ and __len__, got "
                             f"{type(dataset).__name__}")
