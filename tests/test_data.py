@@ -325,3 +325,18 @@ def test_default_collate_errors():
         default_collate([fg.zeros(2), np.zeros(2)])
     with pytest.raises(ValueError, match="empty"):
         default_collate([])
+
+
+def test_fixed_seed_gives_the_same_order_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+    code = ("import fastgrad as fg; from fastgrad.data import DataLoader, TensorDataset, Generator; "
+            "ds = TensorDataset(fg.arange(50)); "
+            "print([b[0].tolist() for b in DataLoader(ds, batch_size=16, shuffle=True, "
+            "generator=Generator().manual_seed(42))])")
+    env = dict(os.environ, PYTHONHASHSEED="123")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    here = [b[0].tolist() for b in DataLoader(TensorDataset(fg.arange(50)), batch_size=16, shuffle=True,
+                                              generator=Generator().manual_seed(42))]
+    assert out.stdout.strip() == str(here)
