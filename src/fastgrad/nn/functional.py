@@ -29,23 +29,46 @@ def _reduce(loss, reduction):
 
 
 # ---- cross-entropy --------------------------------------------------------------------------
+def _xent_grad_composite(x, g_rows, target, ignore_index, ls):
+    """d loss / d x written with fastgrad ops (used under create_graph)."""
+    rows, c = x.data.shape
+    keep = target != ignore_index
+    q = np.full((rows, c), ls / c, dtype=x.data.dtype)
+    q[np.arange(rows)[keep], target[keep]] += 1 - ls
+    q[~keep] = 0
+    p = O.mul(O.softmax(x, 1), _make(keep[:, None].astype(x.data.dtype)))
+    return O.mul(O.sub(p, _make(q)), O.unsqueeze(g_rows, 1))
+
+
 def _xent_bwd(node, g):
     target, ignore_index, ls = node.ctx
     if grad_mode.enabled:
-        (x,) = node.saved
-        rows, c = x.data.shape
-        keep = target != ignore_index
-        q = np.full((rows, c), ls / c, dtype=x.data.dtype)
-        q[np.arange(rows)[keep], target[keep]] += 1 - ls
-        q[~keep] = 0
-        p = O.mul(O.softmax(x, 1), _make(keep[:, None].astype(x.data.dtype)))
-        return (O.mul(O.sub(p, _make(q)), O.unsqueeze(g, 1)),)
+        return (_xent_grad_composite(node.saved[0], g, target, ignore_index, ls),)
     return (_make(backend.k.xent_bwd(g.data, node.out, target, ignore_index, ls)),)
 
 
-def _xent_rows(x, target, ignore_index, label_smoothing):
-    """Per-row loss of logits x (rows, C), fused softmax + NLL in one kernel."""
+def _xent_reduced_bwd(node, g):
+    target, ignore_index, ls, scale = node.ctx
+    rows = target.shape[0]
+    if grad_mode.enabled:
+        g_rows = O.mul(O.expand(O.reshape(g, (1,)), rows), scale)
+        return (_xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
+    g_rows = np.full(rows, float(g.data) * scale, dtype=node.out.dtype)
+    return (_make(backend.k.xent_bwd(g_rows, node.out, target, ignore_index, ls)),)
+
+
+def _xent_rows(x, target, ignore_index, label_smoothing, scale=None):
+    """Loss of logits x (rows, C), fused softmax + NLL in one kernel: per row, or (with
+    `scale`) the scalar scale * sum over rows, recorded as one graph node (a mean or
+    sum reduction costs no extra nodes)."""
     loss, lsm = backend.k.xent(x.data, target, ignore_index, label_smoothing)
+    if scale is not None:
+        loss = np.asarray(loss.sum() * loss.dtype.type(scale) if scale != 1.0 else loss.sum(),
+                          dtype=loss.dtype)
+        if x.requires_grad and grad_mode.enabled:
+            return O._record(loss, "cross_entropy", _xent_reduced_bwd, (x,), (x,), lsm,
+                             (target, ignore_index, label_smoothing, scale))
+        return _make(loss)
     if x.requires_grad and grad_mode.enabled:
         return O._record(loss, "cross_entropy", _xent_bwd, (x,), (x,), lsm,
                          (target, ignore_index, label_smoothing))
@@ -89,13 +112,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         c = x.data.shape[1]
         x2 = x if nd == 2 else O.reshape(O.permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         t2, tshape = t.reshape(-1), t.shape
-    rows = _xent_rows(x2, t2, int(ignore_index), float(label_smoothing))
     if reduction == "none":
-        return O.reshape(rows, tshape)
+        return O.reshape(_xent_rows(x2, t2, int(ignore_index), float(label_smoothing)), tshape)
     if reduction == "sum":
-        return O.sum(rows)
+        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0)
     count = int(np.count_nonzero(t2 != ignore_index))
-    return O.div(O.sum(rows), float(count) if count else math.nan)
+    return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing),
+                      1.0 / count if count else math.nan)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002

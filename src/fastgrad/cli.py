@@ -1,0 +1,274 @@
+"""The ``fastgrad`` command line: ``fastgrad train`` and ``fastgrad info``.
+
+``fastgrad train`` with no options trains an MLP on the 8x8 digits data set (1797
+images, 10 classes) and prints the test accuracy and the training throughput.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+DATASETS = ("digits", "moons", "spirals", "blobs")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu")
+DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05}
+
+
+def _hidden(text):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()] if text.strip() else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden expects comma-separated ints, got {text!r}") from None
+    if any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not v > 0 or (kind is float and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return v
+    return parse
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="fastgrad", description="fastgrad: fast small-network training on the CPU")
+    sub = p.add_subparsers(dest="command")
+    t = sub.add_parser("train", help="train an MLP classifier on a bundled or generated data set",
+                       description="Train an MLP classifier and report test accuracy and throughput.")
+    t.add_argument("--dataset", choices=DATASETS, default="digits",
+                   help="digits: scikit-learn's bundled 8x8 digits; the others are generated (default: digits)")
+    t.add_argument("--samples", type=_positive(int), default=2000,
+                   help="number of samples for the generated data sets (default: 2000)")
+    t.add_argument("--hidden", type=_hidden, default=[128, 64],
+                   help="hidden layer sizes, comma separated (default: 128,64)")
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer")
+    t.add_argument("--epochs", type=_positive(int), default=30)
+    t.add_argument("--batch-size", type=_positive(int), default=64)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate (default: 1e-3 for adam/adamw/rmsprop, 0.05 for sgd/adagrad)")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--schedule", choices=("none", "cosine", "onecycle"), default="cosine",
+                   help="learning-rate schedule over the whole run (default: cosine)")
+    t.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=_positive(int), default=None,
+                   help="kernel threads (default: all cores, see fastgrad.get_num_threads)")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--checkpoint", default=None,
+                   help="save model and optimizer state here after every epoch (atomic writes)")
+    t.add_argument("--resume", default=None, help="continue from a checkpoint written by --checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
+    t.add_argument("--quiet", action="store_true", help="print only the final summary")
+    sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
+    return p
+
+
+def _load_data(args):
+    from fastgrad import datasets
+    if args.dataset == "digits":
+        X, y = datasets.load_digits()
+    elif args.dataset == "moons":
+        X, y = datasets.make_moons(args.samples, noise=0.2, seed=args.seed)
+    elif args.dataset == "spirals":
+        X, y = datasets.make_spirals(args.samples, n_classes=3, noise=0.2, seed=args.seed)
+    else:
+        X, y = datasets.make_blobs(args.samples, centers=4, n_features=8, cluster_std=2.0, seed=args.seed)
+    Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=args.test_size, seed=args.seed,
+                                                   stratify=y)
+    if args.dataset != "digits":      # standardise the generated features with train statistics
+        mu = Xtr.data.mean(0)
+        sd = Xtr.data.std(0) + 1e-8
+        Xtr.data[...] = (Xtr.data - mu) / sd
+        Xte.data[...] = (Xte.data - mu) / sd
+    return Xtr, Xte, ytr, yte
+
+
+def build_model(n_in, hidden, n_out, activation="relu", dropout=0.0):
+    from fastgrad import nn
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}[activation]
+    layers = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), act()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+def _optimizer(args, params):
+    from fastgrad import optim
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    wd = args.weight_decay
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=lr, momentum=args.momentum, weight_decay=wd)
+    if args.optimizer == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=wd)
+    if args.optimizer == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=wd if wd else 1e-2)
+    if args.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=wd)
+    return optim.Adagrad(params, lr=lr, weight_decay=wd)
+
+
+def _evaluate(model, X, y, batch=1024):
+    import fastgrad as fg
+    from fastgrad.nn import functional as F
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    with fg.no_grad():
+        for i in range(0, X.shape[0], batch):
+            xb, yb = X[i:i + batch], y[i:i + batch]
+            out = model(xb)
+            loss_sum += float(F.cross_entropy(out, yb, reduction="sum").item())
+            correct += int((out.data.argmax(1) == yb.data).sum())
+    model.train()
+    n = max(X.shape[0], 1)
+    return correct / n, loss_sum / n
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+def train(args, out=sys.stdout):
+    import fastgrad as fg
+    from fastgrad import optim
+    from fastgrad.data import DataLoader, Generator, TensorDataset
+    from fastgrad.nn import functional as F
+
+    if not 0.0 < args.test_size < 1.0:
+        raise SystemExit(f"fastgrad train: --test-size must be in (0, 1), got {args.test_size}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise SystemExit(f"fastgrad train: --dropout must be in [0, 1), got {args.dropout}")
+    if args.threads:
+        fg.set_num_threads(args.threads)
+    fg.set_default_dtype(args.dtype)
+    fg.manual_seed(args.seed)
+    try:
+        Xtr, Xte, ytr, yte = _load_data(args)
+    except ImportError as e:
+        raise SystemExit(f"fastgrad train: {e}") from None
+    n_classes = int(max(ytr.data.max(), yte.data.max())) + 1
+    model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
+    opt = _optimizer(args, model.parameters())
+    gen = Generator()
+    loader = DataLoader(TensorDataset(Xtr, ytr), batch_size=args.batch_size, shuffle=True,
+                        generator=gen)
+    steps_total = args.epochs * len(loader)
+    if args.schedule == "cosine":
+        sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_total)
+    elif args.schedule == "onecycle":
+        sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"], total_steps=steps_total)
+    else:
+        sched = None
+    start_epoch = 0
+    if args.resume:
+        ck = fg.load(args.resume)
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            if sched is not None and "scheduler" in ck:
+                sched.load_state_dict(ck["scheduler"])
+            start_epoch = int(ck["epoch"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise SystemExit(f"fastgrad train: cannot resume from {args.resume}: {e}") from None
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    say(f"fastgrad {fg.__version__}: {args.dataset} ({Xtr.shape[0]} train / {Xte.shape[0]} test, "
+        f"{Xtr.shape[1]} features, {n_classes} classes), MLP {Xtr.shape[1]}-"
+        + "-".join(str(h) for h in args.hidden) + f"-{n_classes}, {args.optimizer}, "
+        f"batch {args.batch_size}, {fg.get_num_threads()} threads")
+    show_bar = not (args.no_progress or args.quiet) and out.isatty() if hasattr(out, "isatty") else False
+    train_time, steps_done, samples_done = 0.0, 0, 0
+    for epoch in range(start_epoch, args.epochs):
+        # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
+        # resumed from a checkpoint continues exactly as the uninterrupted run would
+        gen.manual_seed(args.seed * 1_000_003 + epoch)
+        fg.manual_seed(args.seed * 1_000_003 + epoch)
+        bar = _progress(len(loader), f"epoch {epoch + 1}/{args.epochs}", show_bar)
+        loss_sum, correct, seen = 0.0, 0, 0
+        t0 = time.perf_counter()
+        for xb, yb in loader:
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            n = yb.shape[0]
+            lv = float(loss.data)
+            loss_sum += lv * n
+            correct += int((logits.data.argmax(1) == yb.data).sum())
+            seen += n
+            steps_done += 1
+            if bar is not None:
+                el = time.perf_counter() - t0
+                bar.set_postfix(loss=f"{lv:.4f}", acc=f"{correct / seen:.3f}",
+                                steps_s=f"{bar.n / el if el > 0 else 0:.0f}", refresh=False)
+                bar.update(1)
+        dt = time.perf_counter() - t0
+        train_time += dt
+        samples_done += seen
+        if bar is not None:
+            bar.close()
+        if not math.isfinite(loss_sum):
+            raise SystemExit(f"fastgrad train: the loss diverged (non-finite) in epoch {epoch + 1}; "
+                             "try a smaller --lr")
+        test_acc, test_loss = _evaluate(model, Xte, yte)
+        say(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss_sum / max(seen, 1):.4f}  "
+            f"train acc {correct / max(seen, 1):.4f}  test acc {test_acc:.4f}  "
+            f"{len(loader) / dt if dt > 0 else 0:.0f} steps/s")
+        if args.checkpoint:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                     "config": {k: (v if not isinstance(v, list) else list(v))
+                                for k, v in vars(args).items() if k != "func"}}
+            if sched is not None:
+                state["scheduler"] = sched.state_dict()
+            fg.save(state, args.checkpoint)
+    test_acc, test_loss = _evaluate(model, Xte, yte)
+    thr = samples_done / train_time if train_time > 0 else float("nan")
+    sps = steps_done / train_time if train_time > 0 else float("nan")
+    print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}); training {train_time:.2f} s, "
+          f"{sps:.0f} steps/s, {thr:.0f} samples/s", file=out, flush=True)
+    if args.checkpoint:
+        print(f"checkpoint: {os.path.abspath(args.checkpoint)}", file=out, flush=True)
+    return {"test_accuracy": test_acc, "test_loss": test_loss, "train_time": train_time,
+            "steps_per_s": sps, "samples_per_s": thr, "model": model}
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "info":
+        import fastgrad as fg
+        fg.show_config()
+        return 0
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
