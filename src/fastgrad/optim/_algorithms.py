@@ -189,4 +189,4 @@ class Adagrad(Optimizer):
 
     def _args(self, g):
         return (float(_number(g["lr"])), float(g["weight_decay"]), 0.0, 0.0, 0.0, 0.0,
-                float(g["eps"]), 0.0, float(g["lr_decay"]))
+                float(g["eps"]), 0.0, float(g["lr_decay"]), False, bool(g["maximize"]))
