@@ -593,3 +593,24 @@ def test_clip_grad_value():
     for p, w in zip([p for p in ps if p.grad is not None], want):
         np.testing.assert_array_equal(p.grad.data, w)
     assert max(np.abs(p.grad.data).max(initial=0) for p in ps if p.grad is not None) == 1.5
+
+
+def test_loaded_none_momentum_buffer_starts_fresh():
+    """a saved state whose momentum_buffer is None (PyTorch writes that) restarts the buffer"""
+    p = fg.ones(3, requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    opt.load_state_dict({"state": {0: {"momentum_buffer": None}},
+                         "param_groups": [dict(opt.state_dict()["param_groups"][0])]})
+    p.grad = fg.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.data, 0.9)             # first step: buffer = gradient, no dampening
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"].data, 1.0)
+
+
+def test_c_kernels_reject_bad_arguments_without_writing():
+    from fastgrad._C import _kernels as K
+    status, before, after = K._optim_c_selftest()
+    ok = status.pop("ok: sgd")
+    assert status and all(v == 1 for v in status.values()), status      # FG_EINVAL
+    assert before == ([1.0] * 4, [0.0] * 12, [0.0, 0.0])                # rejected calls wrote nothing
+    assert ok == 0 and after == [0.5] * 4                               # a valid call runs

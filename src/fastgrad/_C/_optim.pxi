@@ -301,3 +301,63 @@ def multi_scale(list arrays, double s):
     finally:
         free(numel)
         free(xp)
+
+
+def _optim_c_selftest():
+    """(tests only) call the optimizer C entry points with invalid arguments; returns
+    {case: status} and the buffers, which must be unchanged by every rejected call."""
+    cdef fg_optim_hyper h
+    memset(&h, 0, sizeof(h))
+    h.lr = 0.5; h.momentum = 0.9; h.beta1 = 0.9; h.beta2 = 0.999; h.eps = 1e-8
+    cdef int64_t numel[2]
+    cdef float p[4]
+    cdef float g[4]
+    cdef float s[12]
+    cdef float *pp[2]
+    cdef const float *gp[2]
+    cdef float *sp[6]
+    cdef double st[2]
+    cdef double *stp[2]
+    cdef double out[2]
+    cdef int i
+    for i in range(4):
+        p[i] = 1.0; g[i] = 1.0
+    for i in range(12):
+        s[i] = 0.0
+    numel[0] = 4; numel[1] = 0
+    pp[0] = p; pp[1] = NULL
+    gp[0] = g; gp[1] = g
+    for i in range(6):
+        sp[i] = &s[(i % 3) * 4] if i % 2 == 0 else NULL
+    sp[0] = s; sp[2] = s + 4; sp[4] = s + 8
+    st[0] = 0.0; st[1] = 0.0
+    stp[0] = &st[0]; stp[1] = &st[1]
+    r = {}
+    r["null hyperparameters"] = fg_optim_step_f32(FG_OPT_ADAM, NULL, 2, numel, pp, gp, sp, stp, 1)
+    r["negative tensor count"] = fg_optim_step_f32(FG_OPT_ADAM, &h, -1, numel, pp, gp, sp, stp, 1)
+    r["unknown algorithm"] = fg_optim_step_f32(FG_OPT_COUNT, &h, 2, numel, pp, gp, sp, stp, 1)
+    r["null numel"] = fg_optim_step_f32(FG_OPT_ADAM, &h, 2, NULL, pp, gp, sp, stp, 1)
+    r["null state (adam)"] = fg_optim_step_f32(FG_OPT_ADAM, &h, 2, numel, pp, gp, NULL, stp, 1)
+    r["null steps (adam)"] = fg_optim_step_f32(FG_OPT_ADAM, &h, 2, numel, pp, gp, sp, NULL, 1)
+    h.amsgrad = 1       # slot 2 of tensor 0 is set, of tensor 1 (empty) not needed
+    sp[4] = NULL
+    r["null amsgrad slot"] = fg_optim_step_f32(FG_OPT_ADAM, &h, 2, numel, pp, gp, sp, stp, 1)
+    sp[4] = s + 8
+    h.amsgrad = 0
+    stp[1] = NULL
+    r["null step pointer"] = fg_optim_step_f32(FG_OPT_ADAM, &h, 2, numel, pp, gp, sp, stp, 1)
+    stp[1] = &st[1]
+    numel[1] = -2
+    r["negative numel"] = fg_optim_step_f32(FG_OPT_SGD, &h, 2, numel, pp, gp, sp, NULL, 1)
+    numel[1] = 3        # tensor 1 now has elements but a NULL param pointer
+    r["null param"] = fg_optim_step_f32(FG_OPT_SGD, &h, 2, numel, pp, gp, sp, NULL, 1)
+    r["null momentum buffer"] = fg_optim_step_f32(FG_OPT_SGD, &h, 1, numel, pp, gp, NULL, NULL, 1)
+    r["norm order 0"] = fg_multi_norm_f32(1, numel, gp, 0.0, out, 1)
+    r["norm order nan"] = fg_multi_norm_f32(1, numel, gp, float("nan"), out, 1)
+    r["norm null output"] = fg_multi_norm_f32(1, numel, gp, 2.0, NULL, 1)
+    r["scale null data"] = fg_multi_scale_f32(2, numel, pp, 2.0, 1)
+    before = ([p[i] for i in range(4)], [s[i] for i in range(12)], [st[0], st[1]])
+    numel[1] = 0
+    r["ok: sgd"] = fg_optim_step_f32(FG_OPT_SGD, &h, 2, numel, pp, gp, sp, NULL, 1)
+    after = [p[i] for i in range(4)]
+    return r, before, after

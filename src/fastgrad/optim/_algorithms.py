@@ -181,10 +181,10 @@ class Adagrad(Optimizer):
         return ("sum",)
 
     def _init_state(self, p, group, st, layout):
-        if "sum" not in st:
+        if st.get("sum") is None:
             st["sum"] = Tensor._make(np.full(p.data.shape, float(group["initial_accumulator_value"]),
                                              dtype=p.data.dtype))
-        if "step" not in st:
+        if st.get("step") is None:
             st["step"] = Tensor._make(np.zeros((), dtype=np.float64))
 
     def _args(self, g):

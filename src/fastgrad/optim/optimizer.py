@@ -218,9 +218,9 @@ class Optimizer:
     def _init_state(self, p, group, st, layout):
         """fill missing entries of st (the state dict of p) for this layout"""
         for key in layout:
-            if key and key not in st:
+            if key and st.get(key) is None:
                 st[key] = Tensor._make(np.zeros(p.data.shape, dtype=p.data.dtype))
-        if self._step_key and self._step_key not in st:
+        if self._step_key and st.get(self._step_key) is None:
             st[self._step_key] = Tensor._make(np.zeros((), dtype=np.float64))
 
     def _args(self, group):
@@ -232,12 +232,12 @@ class Optimizer:
         for p in group["params"]:
             st = self.state.get(p)
             fresh = False
-            complete = st is not None and all(not k or k in st for k in layout) and (
-                not self._step_key or self._step_key in st)
+            complete = st is not None and all(not k or st.get(k) is not None for k in layout) and (
+                not self._step_key or st.get(self._step_key) is not None)
             if not complete and p.grad is not None:
                 if st is None:
                     st = self.state[p]
-                fresh = not any(k and k in st for k in layout)
+                fresh = not any(k and st.get(k) is not None for k in layout)
                 self._init_state(p, group, st, layout)
                 complete = True
             entry = per_dtype.setdefault(p.data.dtype, ([], [], []))
