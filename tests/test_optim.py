@@ -172,19 +172,22 @@ def test_matches_numpy_reference(cfg, dtype):
     assert len(opt.state) == len(SHAPES) or cls is optim.SGD
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_cid)
-def test_matches_torch(cfg):
+def test_matches_torch(cfg, dtype):
     torch = pytest.importorskip("torch")
     cls, kw = cfg
-    got, _ = run_fastgrad(cls, kw, np.float64)
-    tparams = [torch.tensor(a, requires_grad=True) for a in init_arrays()]
+    got, _ = run_fastgrad(cls, kw, dtype)
+    tparams = [torch.tensor(a.astype(dtype), requires_grad=True) for a in init_arrays()]
     topt = getattr(torch.optim, cls.__name__)(tparams, **kw)
     for t in range(STEPS):
         for i, p in enumerate(tparams):
-            p.grad = torch.from_numpy(grad_of(p.detach().numpy(), t, i))
+            g = grad_of(p.detach().numpy().astype(np.float64), t, i).astype(dtype)
+            p.grad = torch.from_numpy(np.asarray(g))
         topt.step()
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=3e-5, atol=3e-6)
     for i, (g, p) in enumerate(zip(got, tparams)):
-        np.testing.assert_allclose(g, p.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"param {i}")
+        np.testing.assert_allclose(g, p.detach().numpy(), err_msg=f"param {i}", **tol)
 
 
 @pytest.mark.parametrize("cfg", [CONFIGS[3], CONFIGS[8], CONFIGS[11], CONFIGS[15], CONFIGS[17]],
@@ -614,3 +617,24 @@ def test_c_kernels_reject_bad_arguments_without_writing():
     assert status and all(v == 1 for v in status.values()), status      # FG_EINVAL
     assert before == ([1.0] * 4, [0.0] * 12, [0.0, 0.0])                # rejected calls wrote nothing
     assert ok == 0 and after == [0.5] * 4                               # a valid call runs
+
+
+def test_optimizer_pickles_and_deepcopies():
+    import pickle
+    ps = [fg.tensor(a, dtype=np.float64, requires_grad=True) for a in init_arrays()[:2]]
+    opt = optim.Adam(ps, lr=0.05, amsgrad=True)
+    for i, p in enumerate(ps):
+        p.grad = fg.from_numpy(grad_of(p.data, 0, i))
+    opt.step()
+    for clone in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+        cps = clone.param_groups[0]["params"]
+        assert all(c is not p for c, p in zip(cps, ps))
+        for p, c in zip(ps, cps):
+            np.testing.assert_array_equal(p.data, c.data)
+        # the copy and the original continue identically, each on its own arrays
+        opt_copy_before = [p.data.copy() for p in ps]
+        clone.step()
+        opt.step()
+        for p, c, b in zip(ps, cps, opt_copy_before):
+            np.testing.assert_array_equal(p.data, c.data)
+            assert not np.array_equal(p.data, b)

@@ -21,6 +21,15 @@ __all__ = ["Optimizer", "required"]
 
 
 class _RequiredParameter:
+    def __getstate__(self):
+        # the cached plans hold raw pointers: rebuilt after unpickling / deepcopy
+        d = self.__dict__.copy()
+        d["_plans"] = [None] * len(self.param_groups)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+
     def __repr__(self):
         return "<required parameter>"
 
@@ -274,6 +283,15 @@ class Optimizer:
         finally:
             grad_mode.enabled = prev
         return loss
+
+    def __getstate__(self):
+        # the cached plans hold raw pointers: rebuilt after unpickling / deepcopy
+        d = self.__dict__.copy()
+        d["_plans"] = [None] * len(self.param_groups)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
