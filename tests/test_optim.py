@@ -626,7 +626,8 @@ def test_optimizer_pickles_and_deepcopies():
     for i, p in enumerate(ps):
         p.grad = fg.from_numpy(grad_of(p.data, 0, i))
     opt.step()
-    for clone in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+    for make_copy in (lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy):
+        clone = make_copy(opt)
         cps = clone.param_groups[0]["params"]
         assert all(c is not p for c, p in zip(cps, ps))
         for p, c in zip(ps, cps):
