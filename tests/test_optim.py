@@ -639,3 +639,22 @@ def test_optimizer_pickles_and_deepcopies():
         for p, c, b in zip(ps, cps, opt_copy_before):
             np.testing.assert_array_equal(p.data, c.data)
             assert not np.array_equal(p.data, b)
+
+
+def test_signatures_match_torch():
+    """argument names, order, kinds and defaults follow PyTorch's"""
+    torch = pytest.importorskip("torch")
+    import inspect
+    from fastgrad.nn import utils as U
+    from fastgrad.optim import lr_scheduler as S
+    pairs = [(getattr(optim, n), getattr(torch.optim, n))
+             for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")]
+    pairs += [(getattr(S, n), getattr(torch.optim.lr_scheduler, n))
+              for n in ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR",
+                        "LambdaLR", "ReduceLROnPlateau")]
+    pairs += [(U.clip_grad_norm_, torch.nn.utils.clip_grad_norm_),
+              (U.clip_grad_value_, torch.nn.utils.clip_grad_value_)]
+    for ours, theirs in pairs:
+        a, b = inspect.signature(ours).parameters, inspect.signature(theirs).parameters
+        assert [(k, p.kind, p.default) for k, p in a.items()] == \
+               [(k, p.kind, p.default) for k, p in b.items()], ours.__name__
