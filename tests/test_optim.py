@@ -658,3 +658,42 @@ def test_signatures_match_torch():
         a, b = inspect.signature(ours).parameters, inspect.signature(theirs).parameters
         assert [(k, p.kind, p.default) for k, p in a.items()] == \
                [(k, p.kind, p.default) for k, p in b.items()], ours.__name__
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+], ids=["adam", "sgd-nesterov"])
+def test_training_loop_with_autograd(make):
+    """forward, backward, clip, step, zero_grad: the loss falls, and with torch installed the
+    parameters follow torch's training run of the same model"""
+    import fastgrad.nn.functional as F
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 5)), rng.standard_normal((32, 2))
+    init = [rng.standard_normal((8, 5)) * 0.5, np.zeros(8), rng.standard_normal((2, 8)) * 0.5, np.zeros(2)]
+    ps = [fg.tensor(a, dtype=np.float64, requires_grad=True) for a in init]
+    opt = make(ps)
+    X, Y = fg.tensor(x, dtype=np.float64), fg.tensor(y, dtype=np.float64)
+    losses = []
+    for _ in range(25):
+        opt.zero_grad()
+        loss = F.mse_loss(F.linear(fg.tanh(F.linear(X, ps[0], ps[1])), ps[2], ps[3]), Y)
+        loss.backward()
+        clip_grad_norm_(ps, 1.0)
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+    torch = pytest.importorskip("torch")
+    tps = [torch.tensor(a, requires_grad=True) for a in init]
+    topt = getattr(torch.optim, type(opt).__name__)(tps, **{k: v for k, v in opt.defaults.items()
+                                                           if k not in ("decoupled_weight_decay",)})
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    for _ in range(25):
+        topt.zero_grad()
+        tl = torch.nn.functional.mse_loss(torch.nn.functional.linear(
+            torch.tanh(torch.nn.functional.linear(tx, tps[0], tps[1])), tps[2], tps[3]), ty)
+        tl.backward()
+        torch.nn.utils.clip_grad_norm_(tps, 1.0)
+        topt.step()
+    for p, t in zip(ps, tps):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-8, atol=1e-10)
