@@ -35,7 +35,7 @@ extern "C" {
 
 enum { FG_OPT_SGD = 0, FG_OPT_ADAM, FG_OPT_RMSPROP, FG_OPT_ADAGRAD, FG_OPT_COUNT };
 
-#define FG_OPTIM_PAR_THRESHOLD 65536
+#define FG_OPTIM_PAR_THRESHOLD 262144   /* elements; a 100k-parameter model stays on one thread */
 
 typedef struct {
     double lr, weight_decay;

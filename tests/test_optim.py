@@ -196,7 +196,7 @@ def test_simd_paths_and_threads(cfg):
     """every SIMD path, and the task-pool split of a large model, give the reference result"""
     cls, kw = cfg
     rng = np.random.default_rng(5)
-    init = [rng.standard_normal((300, 301)), rng.standard_normal(1001)]   # > the pool threshold
+    init = [rng.standard_normal((520, 510)), rng.standard_normal(1001)]   # > the pool threshold
     want = [a.copy() for a in init]
     states = [{} for _ in init]
     for t in range(3):
