@@ -45,7 +45,7 @@ _engine._ops = _ops
 
 from fastgrad import nn  # noqa: E402,F401
 from fastgrad import reference  # noqa: E402,F401
-from fastgrad import data, datasets  # noqa: E402,F401
+from fastgrad import data, datasets, optim  # noqa: E402,F401
 from fastgrad.data import Generator  # noqa: E402,F401
 from fastgrad.serialization import load, save  # noqa: E402,F401
 
