@@ -713,3 +713,4 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
     d.batch = 1; d.stride_a = 0; d.stride_b = 0; d.stride_c = 0
     _gemm_call(is64, &d, m * n * k)
     return out
+include "_index.pxi"
