@@ -1679,8 +1679,8 @@ def _gather_bwd(node, g):
     return (_scatter_add_zeros(g, d, idx, shape),)
 
 
-def _gather(x, d, idx):
-    out = backend.k.gather(x.data, d, idx, "gather")
+def _gather(x, d, idx, who="gather"):
+    out = backend.k.gather(x.data, d, idx, who)
     if _needs(x):
         return _record(out, "gather", _gather_bwd, (x,), ctx=(d, idx, x.data.shape))
     return _make(out)
@@ -1838,7 +1838,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
         x = expand(x, tuple(xs))
     if tuple(ish) != idx.shape:
         idx = np.broadcast_to(idx, tuple(ish))
-    return _gather(x, d, idx)
+    return _gather(x, d, idx, "take_along_dim")
 
 
 def masked_fill(input, mask, value):  # noqa: A002
@@ -1968,13 +1968,13 @@ def roll(input, shifts, dims=None):  # noqa: A002
 
 
 def _repeat_bwd(node, g):
-    shape, reps = node.ctx
+    shape, reps, xshape = node.ctx
     inter = []
     for r, s in zip(reps, shape):
         inter += [r, s]
     gi = reshape(g, tuple(inter))
     gs = sum(gi, tuple(range(0, len(inter), 2)))
-    return (reshape(gs, node.ctx[2]),)
+    return (reshape(gs, xshape),)
 
 
 def repeat(input, *sizes):  # noqa: A002

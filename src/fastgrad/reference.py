@@ -350,7 +350,7 @@ def scatter_add(out, dim, idx, src, accumulate=True, op="scatter_add"):
     _check_index(idx, n, False, op, dim)
     view = out if out.ndim else out.reshape(1)
     ix = list(np.indices(idx.shape, sparse=True)) if idx.ndim else [np.zeros(1, np.int64)]
-    ix[dim] = idx.reshape(ix[dim].shape) if idx.ndim else idx.reshape(1)
+    ix[dim] = idx if idx.ndim else idx.reshape(1)
     src = np.asarray(src, dtype=out.dtype).reshape(idx.shape if idx.ndim else (1,))
     if accumulate:
         np.add.at(view, tuple(ix), src)
