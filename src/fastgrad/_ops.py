@@ -165,7 +165,7 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.data.dtype if dtype is None else dtype
-        elif isinstance(a, str) and a.split(":")[0] == "cpu":
+        elif isinstance(a, str) and not _is_dtype_name(a):
             dev = a
         elif dtype is None and a is not None:
             dtype = a
@@ -182,6 +182,14 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     if dt.kind == "f" and _needs(x):
         return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
     return _make(out)
+
+
+def _is_dtype_name(s):
+    try:
+        np.dtype(s)
+        return True
+    except TypeError:
+        return False
 
 
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
@@ -1575,7 +1583,10 @@ class _engine_nograd:
 
 
 def _overwrite_bwd(node, g):
-    return (None, g)
+    # zeros (not None) for the overwritten tensor, as PyTorch: its history still runs,
+    # so a saved value modified earlier is still reported
+    gx = _make(np.zeros(g.data.shape, g.data.dtype)) if node.edges[0] is not None else None
+    return (gx, g if len(node.edges) > 1 else None)
 
 
 def _overwrite(x, value, who):
@@ -1820,7 +1831,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
     x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
     idx = _index_tensor(indices, "take_along_dim")
     if dim is None:
-        return gather(reshape(x, -1), 0, idx.reshape(-1))
+        return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim")
     nd = x.data.ndim
     d = _norm_dim(dim, nd, "take_along_dim")
     if idx.ndim != nd:
