@@ -1,34 +1,32 @@
 /* Index kernels: see index.h for the contracts.
  *
- * Every kernel first validates all indices (one sequential pass, cheap next to the
- * random accesses that follow) so the main loops need no checks and a bad index never
- * leaves a half-written output.
+ * Indices are range-tested before they are used: in one vectorised pass before the work,
+ * or inline with predicted branches on the 1-d paths (where an extra pass over the
+ * index array costs as much as the work itself).  A bad index never causes an
+ * out-of-range access.
  *
  * Threads (fastgrad's pool): copies split the output into chunks.  Accumulating kernels
  * never let two threads write the same element: they split over `outer` and over blocks
- * of `inner` columns (a row's index only moves along the middle axis), and when there is
- * a single row of single elements (the 1-d case, e.g. the backward of x[idx]) each thread
- * owns a contiguous range of the output and scans all indices, adding only those that
- * land in its range.  Repeated indices are therefore summed in a fixed order: results
- * do not depend on the thread count. */
+ * of `inner` columns (a row's index only moves along the middle axis); the 1-d case
+ * (one row of single elements, e.g. the backward of x[idx]) runs on one thread.
+ * Repeated indices are therefore summed in a fixed order: results do not depend on the
+ * thread count. */
 #include <string.h>
 #include "fastgrad.h"
 #include "pool.h"
 
 #define FG_IDX_PAR_MIN 65536      /* elements moved below which one thread is used */
 
+/* Branch-free range test, vectorisable with baseline SSE2: v is in [lo, n) iff both
+ * v - lo and n - 1 - v are non-negative, so OR-ing them over a block leaves the sign bit
+ * clear exactly when every index is valid. */
 static int check_idx(int64_t cnt, const int64_t *idx, int64_t n, int wrap, int64_t *bad)
 {
     const int64_t lo = wrap ? -n : 0;
-    int64_t mn = 0, mx = 0;
-    if (cnt <= 0) return FG_OK;
-    mn = mx = idx[0];
-    for (int64_t j = 1; j < cnt; j++) {
-        const int64_t v = idx[j];
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
-    }
-    if (mn >= lo && mx < n) return FG_OK;
+    const uint64_t ulo = (uint64_t)lo, un1 = (uint64_t)(n - 1);
+    uint64_t acc = 0;                  /* unsigned: wrap-around is defined behaviour */
+    for (int64_t j = 0; j < cnt; j++) acc |= ((uint64_t)idx[j] - ulo) | (un1 - (uint64_t)idx[j]);
+    if (!(acc >> 63)) return FG_OK;
     for (int64_t j = 0; j < cnt; j++) {
         if (idx[j] < lo || idx[j] >= n) {
             if (bad) *bad = idx[j];
@@ -48,29 +46,33 @@ static int threads_for(int64_t work, int nthreads)
 }
 
 /* ---- index_select ---------------------------------------------------------------- */
+/* Pure outputs (index_select, gather) check indices block by block just before using
+ * them, so the index array is read from memory once; on a bad index the output is
+ * garbage and the caller discards it. */
+#define FG_IDX_BLOCK 2048
+
 typedef struct {
-    int esize;
+    int esize, wrap;
     int64_t n, inner, m, rows, chunk;          /* rows = outer * m */
     const char *x;
     const int64_t *idx;
     char *out;
+    int rc;
+    int64_t bad;
 } sel_job;
 
-#define SEL_LOOP(T)                                                                      \
+#define SEL_ROWS(T)                                                                      \
     do {                                                                                 \
         const T *xs = (const T *)j->x;                                                   \
         T *os = (T *)j->out;                                                             \
-        if (j->inner == 1) {                                                             \
-            for (int64_t r = lo; r < hi; r++) {                                          \
-                const int64_t o = r / j->m, jj = r - o * j->m;                           \
-                os[r] = xs[o * j->n + wrapi(j->idx[jj], j->n)];                          \
-            }                                                                            \
-        } else {                                                                         \
-            for (int64_t r = lo; r < hi; r++) {                                          \
-                const int64_t o = r / j->m, jj = r - o * j->m;                           \
-                memcpy(os + r * j->inner, xs + (o * j->n + wrapi(j->idx[jj], j->n)) * j->inner, \
-                       (size_t)j->inner * sizeof(T));                                    \
-            }                                                                            \
+        const int64_t n = j->n, inner = j->inner, m = j->m;                              \
+        int64_t o = r0 / m, jj = r0 - o * m;                                             \
+        for (int64_t r = r0; r < r1; r++) {                                              \
+            const T *xr = xs + (o * n + wrapi(j->idx[jj], n)) * inner;                   \
+            T *orow = os + r * inner;                                                    \
+            if (inner == 1) orow[0] = xr[0];                                             \
+            else memcpy(orow, xr, (size_t)inner * sizeof(T));                            \
+            if (++jj == m) { jj = 0; o++; }                                              \
         }                                                                                \
     } while (0)
 
@@ -79,21 +81,54 @@ static void sel_task(void *ctx, int64_t t, int tid)
     sel_job *j = ctx;
     (void)tid;
     const int64_t lo = t * j->chunk, hi = lo + j->chunk < j->rows ? lo + j->chunk : j->rows;
-    if (j->m == j->rows && j->inner == 1) {      /* outer == 1: the 1-d gather x[idx] */
-        const int64_t n = j->n;
-        const int64_t *ix = j->idx;
-        switch (j->esize) {
-        case 4: { const uint32_t *xs = (const uint32_t *)j->x; uint32_t *os = (uint32_t *)j->out;
-                  for (int64_t r = lo; r < hi; r++) os[r] = xs[wrapi(ix[r], n)]; } return;
-        case 8: { const uint64_t *xs = (const uint64_t *)j->x; uint64_t *os = (uint64_t *)j->out;
-                  for (int64_t r = lo; r < hi; r++) os[r] = xs[wrapi(ix[r], n)]; } return;
-        default: break;
+    for (int64_t r0 = lo; r0 < hi; r0 += FG_IDX_BLOCK) {
+        const int64_t r1 = r0 + FG_IDX_BLOCK < hi ? r0 + FG_IDX_BLOCK : hi;
+        if (j->m == j->rows && j->inner == 1 && j->esize != 1) {     /* 1-d: x[idx] */
+            /* wrap and range test inline: the branches are predicted (bad indices
+             * are the exception), the same loop NumPy runs for x[idx] */
+            const int64_t n = j->n, wn = j->wrap ? n : 0, *ix = j->idx;
+            uint64_t acc = 0;
+            if (j->esize == 4) {
+                const uint32_t *xs = (const uint32_t *)j->x;
+                uint32_t *os = (uint32_t *)j->out;
+                for (int64_t r = r0; r < r1; r++) {
+                    int64_t v = ix[r];
+                    if (v < 0) v += wn;                     /* predictable branches */
+                    if ((uint64_t)v >= (uint64_t)n) { acc = 1; break; }
+                    os[r] = xs[v];
+                }
+            } else {
+                const uint64_t *xs = (const uint64_t *)j->x;
+                uint64_t *os = (uint64_t *)j->out;
+                for (int64_t r = r0; r < r1; r++) {
+                    int64_t v = ix[r];
+                    if (v < 0) v += wn;
+                    if ((uint64_t)v >= (uint64_t)n) { acc = 1; break; }
+                    os[r] = xs[v];
+                }
+            }
+            if (acc) {
+                int64_t b = 0;
+                check_idx(r1 - r0, ix + r0, n, j->wrap, &b);
+                __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
+                __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+                return;
+            }
+            continue;
         }
-    }
-    switch (j->esize) {
-    case 1: SEL_LOOP(uint8_t); break;
-    case 4: SEL_LOOP(uint32_t); break;
-    default: SEL_LOOP(uint64_t); break;
+        if (j->m == j->rows) {                 /* outer == 1: this block's indices */
+            int64_t b;
+            if (check_idx(r1 - r0, j->idx + r0, j->n, j->wrap, &b) != FG_OK) {
+                __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
+                __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+                return;
+            }
+        }
+        switch (j->esize) {
+        case 1: SEL_ROWS(uint8_t); break;
+        case 4: SEL_ROWS(uint32_t); break;
+        default: SEL_ROWS(uint64_t); break;
+        }
     }
 }
 
@@ -103,34 +138,52 @@ int fg_index_select(int esize, int64_t outer, int64_t n, int64_t inner, const vo
 {
     if ((esize != 1 && esize != 4 && esize != 8) || outer < 0 || n < 0 || inner < 0 || m < 0)
         return FG_EINVAL;
-    int rc = check_idx(m, idx, n, wrap, bad);
-    if (rc != FG_OK) return rc;
-    sel_job j = {esize, n, inner, m, outer * m, 0, x, idx, out};
+    sel_job j = {esize, wrap, n, inner, m, outer * m, 0, x, idx, out, FG_OK, 0};
+    if (n == 0 && m > 0) {                     /* nothing to index: every index is bad */
+        if (bad) *bad = idx[0];
+        return FG_EINVAL;
+    }
+    if (outer != 1) {                          /* indices are reused per row: check once */
+        int rc = check_idx(m, idx, n, wrap, bad);
+        if (rc != FG_OK) return rc;
+    }
     if (j.rows == 0 || inner == 0) return FG_OK;
     const int nt = threads_for(j.rows * inner, nthreads);
     j.chunk = (j.rows + 4 * nt - 1) / (4 * nt);
     if (j.chunk < 1) j.chunk = 1;
     fg_parallel_for(nt, (j.rows + j.chunk - 1) / j.chunk, sel_task, &j);
-    return FG_OK;
+    if (j.rc != FG_OK && bad) *bad = j.bad;
+    return j.rc;
 }
 
 /* ---- gather ------------------------------------------------------------------------ */
 typedef struct {
     int esize;
-    int64_t n, inner, m, total, chunk;         /* total = outer * m * inner */
+    int64_t n, inner, m, rows, chunk;          /* rows = outer * m, each of `inner` */
     const char *x;
     const int64_t *idx;
     char *out;
+    int rc;
+    int64_t bad;
 } gat_job;
 
-#define GAT_LOOP(T)                                                                      \
+#define GAT_ROWS(T)                                                                      \
     do {                                                                                 \
         const T *xs = (const T *)j->x;                                                   \
         T *os = (T *)j->out;                                                             \
-        const int64_t mi = j->m * j->inner;                                              \
-        for (int64_t e = lo; e < hi; e++) {                                              \
-            const int64_t o = e / mi, i = e % j->inner;                                  \
-            os[e] = xs[(o * j->n + wrapi(j->idx[e], j->n)) * j->inner + i];              \
+        const int64_t n = j->n, inner = j->inner, m = j->m;                              \
+        int64_t o = r0 / m, jj = r0 - o * m;                                             \
+        for (int64_t r = r0; r < r1; r++) {                                              \
+            const int64_t *ir = j->idx + r * inner;                                      \
+            const T *xb = xs + o * n * inner;                                            \
+            T *orow = os + r * inner;                                                    \
+            for (int64_t i = 0; i < inner; i++) {                                        \
+                const int64_t v = ir[i];                                                 \
+                const uint64_t bb = (uint64_t)v >= (uint64_t)n;                          \
+                acc |= bb;                                                               \
+                orow[i] = xb[(bb ? 0 : v) * inner + i];                                  \
+            }                                                                            \
+            if (++jj == m) { jj = 0; o++; }                                              \
         }                                                                                \
     } while (0)
 
@@ -138,26 +191,43 @@ static void gat_task(void *ctx, int64_t t, int tid)
 {
     gat_job *j = ctx;
     (void)tid;
-    const int64_t lo = t * j->chunk, hi = lo + j->chunk < j->total ? lo + j->chunk : j->total;
-    switch (j->esize) {
-    case 1: GAT_LOOP(uint8_t); break;
-    case 4: GAT_LOOP(uint32_t); break;
-    default: GAT_LOOP(uint64_t); break;
+    const int64_t lo = t * j->chunk, hi = lo + j->chunk < j->rows ? lo + j->chunk : j->rows;
+    const int64_t step = FG_IDX_BLOCK / j->inner > 0 ? FG_IDX_BLOCK / j->inner : 1;
+    for (int64_t r0 = lo; r0 < hi; r0 += step) {
+        const int64_t r1 = r0 + step < hi ? r0 + step : hi;
+        uint64_t acc = 0;           /* range test fused with the copy, as in index_select */
+        switch (j->esize) {
+        case 1: GAT_ROWS(uint8_t); break;
+        case 4: GAT_ROWS(uint32_t); break;
+        default: GAT_ROWS(uint64_t); break;
+        }
+        if (acc) {
+            int64_t b = 0;
+            check_idx((r1 - r0) * j->inner, j->idx + r0 * j->inner, j->n, 0, &b);
+            __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
+            __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+            return;
+        }
     }
 }
 
 int fg_gather(int esize, int64_t outer, int64_t n, int64_t inner, const void *x, int64_t m,
               const int64_t *idx, void *out, int wrap, int64_t *bad, int nthreads)
 {
-    if ((esize != 1 && esize != 4 && esize != 8) || outer < 0 || n < 0 || inner < 0 || m < 0)
+    if ((esize != 1 && esize != 4 && esize != 8) || outer < 0 || n < 0 || inner < 0 || m < 0
+        || wrap)
         return FG_EINVAL;
-    gat_job j = {esize, n, inner, m, outer * m * inner, 0, x, idx, out};
-    int rc = check_idx(j.total, idx, n, wrap, bad);
-    if (rc != FG_OK || j.total == 0) return rc;
-    const int nt = threads_for(j.total, nthreads);
-    j.chunk = (j.total + 4 * nt - 1) / (4 * nt);
-    fg_parallel_for(nt, (j.total + j.chunk - 1) / j.chunk, gat_task, &j);
-    return FG_OK;
+    gat_job j = {esize, n, inner, m, outer * m, 0, x, idx, out, FG_OK, 0};
+    if (j.rows == 0 || inner == 0) return FG_OK;
+    if (n == 0) {
+        if (bad) *bad = idx[0];
+        return FG_EINVAL;
+    }
+    const int nt = threads_for(j.rows * inner, nthreads);
+    j.chunk = (j.rows + 4 * nt - 1) / (4 * nt);
+    fg_parallel_for(nt, (j.rows + j.chunk - 1) / j.chunk, gat_task, &j);
+    if (j.rc != FG_OK && bad) *bad = j.bad;
+    return j.rc;
 }
 
 /* ---- accumulation: index_add (1-d idx) and scatter_add / scatter (full idx) ---------- */
@@ -166,7 +236,6 @@ typedef struct {
     int esize;                /* 4 or 8 (float32 / float64 for the adds) */
     int64_t outer, n, inner, m;
     int64_t iblk, niblk;      /* inner split into niblk blocks of iblk columns */
-    int64_t nrange;           /* > 0: the 1-d case, split over the output range */
     char *out;
     const int64_t *idx;
     const char *src;
@@ -177,26 +246,24 @@ typedef struct {
         T *os = (T *)j->out;                                                             \
         const T *ss = (const T *)j->src;                                                 \
         const int64_t n = j->n, inner = j->inner, m = j->m;                              \
-        if (j->nrange) {               /* outer == inner == 1: own [lo, hi) of out */    \
-            const int64_t lo = t * j->nrange, hi = lo + j->nrange < n ? lo + j->nrange : n; \
-            for (int64_t jj = 0; jj < m; jj++) {                                         \
-                const int64_t d = wrapi(j->idx[jj], n);                                  \
-                if (d >= lo && d < hi) os[d] OP ss[jj];                                  \
-            }                                                                            \
-            break;                                                                       \
-        }                                                                                \
         const int64_t o = t / j->niblk, b = t % j->niblk;                                \
         const int64_t i0 = b * j->iblk, i1 = i0 + j->iblk < inner ? i0 + j->iblk : inner; \
         T *ob = os + o * n * inner;                                                      \
         const T *sb = ss + o * m * inner;                                                \
-        if (j->kind == 0) {                                                              \
+        const int64_t *ix = j->idx;                                                      \
+        if (j->kind == 0 && inner == 1) {                                                \
+            for (int64_t jj = 0; jj < m; jj++) ob[wrapi(ix[jj], n)] OP sb[jj];           \
+        } else if (j->kind == 0) {                                                       \
             for (int64_t jj = 0; jj < m; jj++) {                                         \
-                T *orow = ob + wrapi(j->idx[jj], n) * inner;                             \
+                T *orow = ob + wrapi(ix[jj], n) * inner;                                 \
                 const T *srow = sb + jj * inner;                                         \
                 for (int64_t i = i0; i < i1; i++) orow[i] OP srow[i];                    \
             }                                                                            \
+        } else if (inner == 1) {                                                         \
+            const int64_t *ib = ix + o * m;                                              \
+            for (int64_t jj = 0; jj < m; jj++) ob[wrapi(ib[jj], n)] OP sb[jj];           \
         } else {                                                                         \
-            const int64_t *ib = j->idx + o * m * inner;                                  \
+            const int64_t *ib = ix + o * m * inner;                                      \
             for (int64_t jj = 0; jj < m; jj++)                                           \
                 for (int64_t i = i0; i < i1; i++)                                        \
                     ob[wrapi(ib[jj * inner + i], n) * inner + i] OP sb[jj * inner + i];  \
@@ -225,18 +292,39 @@ static int acc_run(int kind, int esize, int64_t outer, int64_t n, int64_t inner,
                    int nthreads)
 {
     if (outer < 0 || n < 0 || inner < 0 || m < 0) return FG_EINVAL;
+    if (kind == 0 && outer == 1 && inner == 1 && n > 0) {
+        /* the 1-d index_add (backward of x[idx]): wrap and range test inline
+         * (predicted branches); a bad index stops the call part-way. */
+        const int64_t wn = wrap ? n : 0;
+        if (esize == 4) {
+            float *os = out;
+            const float *ss = src;
+            for (int64_t jj = 0; jj < m; jj++) {
+                int64_t v = idx[jj];
+                if (v < 0) v += wn;
+                if ((uint64_t)v >= (uint64_t)n) return check_idx(m, idx, n, wrap, bad);
+                os[v] += ss[jj];
+            }
+        } else {
+            double *os = out;
+            const double *ss = src;
+            for (int64_t jj = 0; jj < m; jj++) {
+                int64_t v = idx[jj];
+                if (v < 0) v += wn;
+                if ((uint64_t)v >= (uint64_t)n) return check_idx(m, idx, n, wrap, bad);
+                os[v] += ss[jj];
+            }
+        }
+        return FG_OK;
+    }
     const int64_t nidx = kind == 0 ? m : outer * m * inner;
     int rc = check_idx(nidx, idx, n, wrap, bad);
     if (rc != FG_OK) return rc;
     if (outer == 0 || inner == 0 || m == 0 || n == 0) return FG_OK;
-    acc_job j = {kind, esize, outer, n, inner, m, inner, 1, 0, out, idx, src};
-    const int nt = threads_for(outer * m * inner, nthreads);
-    if (nt > 1 && outer == 1 && inner == 1) {
-        /* the 1-d case: each thread owns a range of the output (scans every index) */
-        j.nrange = (n + nt - 1) / nt;
-        fg_parallel_for(nt, (n + j.nrange - 1) / j.nrange, acc_task, &j);
-        return FG_OK;
-    }
+    acc_job j = {kind, esize, outer, n, inner, m, inner, 1, out, idx, src};
+    /* a single row of single elements (the 1-d case) runs on one thread: the random
+     * updates are bound by memory latency and splitting them costs more than it gains */
+    const int nt = outer * inner > 1 ? threads_for(outer * m * inner, nthreads) : 1;
     if (nt > 1 && outer < 2 * nt && inner >= 32) {
         /* few rows: split the columns too, in cache-line multiples */
         int64_t per = (inner + 2 * nt - 1) / (2 * nt);

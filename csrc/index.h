@@ -3,10 +3,11 @@
  *
  * Kernels that only move data take the element size `esize` (1, 4 or 8 bytes), so one
  * entry point serves float32, float64, int64 and bool.  Kernels that add take a float
- * type suffix.  Every index is checked against the dimension size n before anything is
- * written: an index outside [-n, n) (wrap != 0: negative indices count from the end) or
- * outside [0, n) (wrap == 0) makes the kernel return FG_EINVAL with the offending index
- * in *bad and the output untouched.  All arrays are dense; idx arrays are int64.        */
+ * type suffix.  Every index is checked against the dimension size n: an index outside
+ * [-n, n) (wrap != 0: negative indices count from the end) or outside [0, n) (wrap == 0)
+ * makes the kernel return FG_EINVAL with the offending index in *bad; the output's
+ * contents are then unspecified (callers write into fresh arrays and drop them).
+ * gather takes wrap == 0 only.  All arrays are dense; idx arrays are int64.            */
 #ifndef FG_INDEX_H
 #define FG_INDEX_H
 #include <stdint.h>
