@@ -187,13 +187,40 @@ def test_copy_fill_gradient_to_source():
     assert v.grad.item() == 12.0
 
 
-def test_inplace_on_view_while_recording_is_refused():
+def test_inplace_on_other_views_while_recording_is_refused():
     x = _leaf()
     b = x * 1.0
     with pytest.raises(RuntimeError, match="in-place operation on a view"):
-        b[0].mul_(2.0)
-    with pytest.raises(RuntimeError, match="in-place operation on a view"):
         b.reshape(12).add_(1.0)
+    with pytest.raises(RuntimeError, match="in-place operation on a view"):
+        b[1][0:2].add_(1.0)                   # a view of a view
+    with pytest.raises(RuntimeError, match="in-place operation on a view"):
+        x[0].mul_(2.0)                        # a view of a leaf that requires grad
+
+
+def test_inplace_on_indexed_view_rebases_the_base():
+    rng = np.random.default_rng(7)
+
+    def f(x, v):
+        b = x * 2.0
+        b[1:, 0] += v                          # getitem, add_ on the view, setitem
+        b[0].mul_(3.0)
+        b[2, ::-2].relu_()
+        return b * b
+
+    x0, v0 = rng.standard_normal((3, 4)), rng.standard_normal(2)
+    gradcheck(f, [fg.tensor(x0, requires_grad=True), fg.tensor(v0, requires_grad=True)])
+    b = x0 * 2.0
+    b[1:, 0] += v0
+    b[0] *= 3.0
+    b[2, ::-2] = np.maximum(b[2, ::-2], 0)
+    out = f(fg.tensor(x0, requires_grad=True), fg.tensor(v0, requires_grad=True))
+    assert_close(out.detach().numpy(), b * b, 1e-12, 1e-12, "values")
+    w = _leaf(seed=8)
+    buf = fg.zeros(3, 4, dtype=w.dtype)        # a plain base joins the graph
+    buf[1].add_(w[0])
+    buf.sum().backward()
+    assert w.grad.numpy()[0].tolist() == [1.0] * 4 and w.grad.numpy()[1:].sum() == 0
 
 
 def test_inplace_errors():

@@ -1299,8 +1299,12 @@ def getitem(x, idx):
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor shape {tuple(x.data.shape)})") from None
     if x.requires_grad and grad_mode.enabled:
-        return _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
-    return _view(_make(out), x)
+        t = _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
+    else:
+        t = _view(_make(out), x)
+    if t._base is x:                     # lets an in-place op on t rebase x (see below)
+        t._vidx = (x, idx)
+    return t
 
 
 def _index_backward_bwd(node, g):
@@ -1466,8 +1470,11 @@ def setitem(x, idx, value):
 # in-place op bumps x's version counter (shared by views), so backward through any
 # node that saved x (or a view of it) before the change raises.
 #
-# Not supported (documented): an in-place op on a *view* of another tensor while
-# recording (fastgrad does not rebase the base's history); it raises a RuntimeError.
+# Views: an in-place op on a view made by basic indexing (x[0], x[:, 1:3], ...) of a
+# non-leaf tensor writes through the base, rebasing the base's history, so `x[i] += v`
+# works with gradients.  Other views of graph tensors (reshape, permute, diagonal, views
+# of views, ...) are refused while recording, with a RuntimeError saying so; another
+# view of the same base taken before the change keeps its old history.
 def _bump(x, name):
     v = x._version
     v[0] += 1
@@ -1546,11 +1553,14 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
                            "operation; wrap it in `with fastgrad.no_grad():` (e.g. for a manual "
                            "parameter update) or operate on a clone")
-    if x._base is not None:
+    base = x._base
+    if base is not None and (x._vidx is None or x._vidx[0] is not base or base._base is not None
+                             or (base.requires_grad and base.grad_fn is None)):
         raise RuntimeError(f"{name}: in-place operation on a view of another tensor while autograd "
-                           "is recording is not supported (fastgrad does not rebase the base "
-                           "tensor's history); apply it to the base tensor, clone() the view, or "
-                           "use the out-of-place op")
+                           "is recording is supported only for a view made by basic indexing "
+                           "(ints, slices, None, ...) of a non-leaf tensor that is not itself a "
+                           "view; clone() the view, apply the op to the base tensor, or use the "
+                           "out-of-place op")
     alias = _make(x.data)
     alias.grad_fn, alias.requires_grad = x.grad_fn, x.requires_grad
     args = tuple(alias if a is x else a for a in args)
@@ -1562,6 +1572,14 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
                 if type(a) is Tensor and a.grad_fn is not None}
         if _saves(node, alias, stop):
             alias.data = x.data.copy()          # the node keeps the values it was given
+    if base is not None:
+        # a view base[idx]: write the result through the base (rebasing its history),
+        # then make the view the base's new values at idx
+        idx = x._vidx[1]
+        _inplace_apply(base, name, _index_put, (idx, y))
+        nv = getitem(base, idx)
+        x.grad_fn, x.requires_grad = nv.grad_fn, nv.requires_grad
+        return x
     if y is not alias:
         np.copyto(x.data, y.data)
     _bump(x, name)

@@ -146,6 +146,15 @@ def scatter_add(cnp.ndarray out, int dim, idx, cnp.ndarray src, bint accumulate=
     if mo != outer or mi != inner:
         raise ValueError(f"{op}: index shape {_sh(ix)} must match the output shape {_sh(out)} "
                          f"in every dimension but {dim}")
+    if accumulate and cnp.PyArray_TYPE(out) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(out) != cnp.NPY_FLOAT64:
+        # integer scatter_add: no C kernel; NumPy's unbuffered add after the same checks
+        if cnp.PyArray_SIZE(ix) and (ix.min() < 0 or ix.max() >= n):
+            b = ix[(ix < 0) | (ix >= n)].flat[0]
+            raise IndexError(f"{op}: index {b} is out of bounds for dimension {dim} with size {n}")
+        full = list(np.indices(_sh(ix), sparse=True))
+        full[dim] = ix
+        np.add.at(out, tuple(full), src)
+        return out
     cdef void *op_ = cnp.PyArray_DATA(out)
     cdef const void *sp = cnp.PyArray_DATA(src)
     cdef const int64_t *ip = <const int64_t*>cnp.PyArray_DATA(ix)
