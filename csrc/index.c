@@ -403,9 +403,8 @@ int fg_masked_select(int esize, int64_t n, const void *x, const uint8_t *mask, v
         const T *ss = src;                                                               \
         T *os = out;                                                                     \
         for (int64_t i = 0; i < n; i++) {                                                \
-            const T v = ss[k];                                                           \
-            const int keep = mask[i] != 0;                                               \
-            os[i] = keep ? v : (T)0;                                                     \
+            const T keep = (T)(mask[i] != 0);                                            \
+            os[i] = ss[k] & (T)(0 - keep);     /* branch-free: the value or all-zero bits */ \
             k += keep;                                                                   \
         }                                                                                \
     } while (0)
