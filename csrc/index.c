@@ -152,8 +152,11 @@ int fg_index_select(int esize, int64_t outer, int64_t n, int64_t inner, const vo
     j.chunk = (j.rows + 4 * nt - 1) / (4 * nt);
     if (j.chunk < 1) j.chunk = 1;
     fg_parallel_for(nt, (j.rows + j.chunk - 1) / j.chunk, sel_task, &j);
-    if (j.rc != FG_OK && bad) *bad = j.bad;
-    return j.rc;
+    if (j.rc != FG_OK) {             /* report the first bad index, whichever task saw one */
+        if (check_idx(m, idx, n, wrap, bad) == FG_OK && bad) *bad = j.bad;
+        return FG_EINVAL;
+    }
+    return FG_OK;
 }
 
 /* ---- gather ------------------------------------------------------------------------ */
@@ -226,8 +229,11 @@ int fg_gather(int esize, int64_t outer, int64_t n, int64_t inner, const void *x,
     const int nt = threads_for(j.rows * inner, nthreads);
     j.chunk = (j.rows + 4 * nt - 1) / (4 * nt);
     fg_parallel_for(nt, (j.rows + j.chunk - 1) / j.chunk, gat_task, &j);
-    if (j.rc != FG_OK && bad) *bad = j.bad;
-    return j.rc;
+    if (j.rc != FG_OK) {             /* report the first bad index, whichever task saw one */
+        if (check_idx(j.rows * inner, idx, n, 0, bad) == FG_OK && bad) *bad = j.bad;
+        return FG_EINVAL;
+    }
+    return FG_OK;
 }
 
 /* ---- accumulation: index_add (1-d idx) and scatter_add / scatter (full idx) ---------- */
