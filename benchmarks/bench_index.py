@@ -23,11 +23,16 @@ N = 1_000_000
 
 
 def interleaved(fns, reps, inner=3):
+    """Median seconds per call of each fn, timed alternately; the order rotates every
+    rep, so no fn always runs right after the same other one (the memory one frees
+    changes the page faults the next one takes)."""
     for f in fns:
         f()
     samples = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
+    k = len(fns)
+    for r in range(reps):
+        for i in [(r + o) % k for o in range(k)]:
+            f = fns[i]
             t0 = time.perf_counter()
             for _ in range(inner):
                 f()
