@@ -72,26 +72,22 @@ def _check_versions(node):
         if s is not None:
             v += s._version[0]
     if v != node.ver:
-        culprits = [s for s in node.saved if s is not None and len(s._version) > 1]
-        _raise_modified(node, "an input", culprits)
+        cells = [s._version for s in node.saved if s is not None]
+        _raise_modified(node, "an input", cells)
     if node.outver is not None and node.outver[0] != node.outv:
         _raise_modified(node, "the output", [node.outver])
 
 
-def _raise_modified(node, which, culprits):
-    """The version-check failure, naming the op that saved the tensor and (when known)
-    the in-place op that modified it."""
-    by = []
-    for c in culprits:
-        cell = c if isinstance(c, list) else c._version
-        if len(cell) > 1 and cell[1] not in by:
-            by.append(cell[1])
-    how = f" {' / '.join(by)}" if by else " an in-place operation"
+def _raise_modified(node, which, cells):
+    """The version-check failure, naming the op that saved the tensor and the in-place
+    op(s) that last modified the saved tensors (in-place ops record their name in a
+    version cell's second slot)."""
+    by = sorted({c[1] for c in cells if len(c) > 1})
+    how = " / ".join(by) if by else "an in-place operation"
     raise RuntimeError(
         f"{node.name}: one of the variables needed for gradient computation has been modified "
-        f"by an inplace operation: {which} of {node.name} saved for backward was modified by"
-        f"{how} (version now {sum(c[0] if isinstance(c, list) else c._version[0] for c in culprits) if culprits else '?'}); "
-        "use an out-of-place op or clone() the tensor before modifying it")
+        f"by an inplace operation: {which} of {node.name} saved for backward was modified by "
+        f"{how}; use an out-of-place op or clone() the tensor before modifying it")
 
 
 def _needed(root_nodes, capture):
