@@ -169,6 +169,7 @@ typedef struct {
 int fg_gemm_f32(const fg_gemm_desc *d, int nthreads);
 int fg_gemm_f64(const fg_gemm_desc *d, int nthreads);
 
+#include "index.h"   /* index_select, gather, scatter, masks (index.c) */
 #ifdef __cplusplus
 }
 #endif

@@ -18,7 +18,10 @@ def _bind():
                  "narrow", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "fill_", "zero_",
                  "logical_and", "logical_or", "logical_not", "isnan", "isinf", "isfinite",
                  "true_divide", "multiply", "subtract", "divide", "silu", "gelu", "leaky_relu",
-                 "softplus", "broadcast_to"]:
+                 "softplus", "broadcast_to", "relu_", "masked_fill_", "clip_", "split", "chunk",
+                 "unbind", "flip", "roll", "repeat", "tile", "tril", "triu", "diagonal",
+                 "movedim", "moveaxis", "gather", "scatter_add", "scatter", "index_select",
+                 "take_along_dim", "masked_fill"]:
         setattr(T, name, getattr(O, name))
     T.__add__ = O.add
     T.__radd__ = _r(O.add)
@@ -45,6 +48,7 @@ def _bind():
     T.__or__ = O.logical_or
     T.__invert__ = O.logical_not
     T.__getitem__ = O.getitem
+    T.__setitem__ = O.setitem
     T.__iadd__ = O.add_
     T.__isub__ = O.sub_
     T.__imul__ = O.mul_
@@ -55,7 +59,7 @@ def _bind():
     T.double = lambda self: O.to(self, float64)
     T.long = lambda self: O.to(self, int64)
     T.bool = lambda self: O.to(self, bool_)
-    T.type = lambda self, dtype: O.to(self, dtype)
+    T.type = O.type_
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self.data.dtype)
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self.data.dtype)
 

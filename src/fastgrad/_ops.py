@@ -20,7 +20,7 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
-from fastgrad.autograd.engine import Node
+from fastgrad.autograd.engine import _FREED, Node
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
@@ -154,15 +154,60 @@ def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
 
-def to(x, dtype):
-    """Cast to dtype; differentiable between float dtypes."""
+def to(x, *args, dtype=None, copy=False, **kwargs):
+    """Cast to a dtype: to(dtype), to(other_tensor) (its dtype), to("cpu"[, dtype]) or
+    to(dtype=...).  Differentiable between float dtypes; casts to int64/bool carry no
+    gradient.  Returns x itself when nothing changes (unless copy=True)."""
+    unknown = set(kwargs) - {"non_blocking", "device"}
+    if unknown:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(unknown)}")
+    dev = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.data.dtype if dtype is None else dtype
+        elif isinstance(a, str) and not _is_dtype_name(a):
+            dev = a
+        elif dtype is None and a is not None:
+            dtype = a
+        else:
+            raise TypeError(f"to: unexpected argument {a!r}")
+    if dev is not None and str(dev).split(":")[0] != "cpu":
+        raise ValueError(f"to: fastgrad only supports the 'cpu' device, got {dev!r}")
+    if dtype is None:
+        return clone(x) if copy else x
     dt = canonical_dtype(dtype, "to")
     if x.data.dtype == dt:
-        return x
+        return clone(x) if copy else x
     out = x.data.astype(dt)
     if dt.kind == "f" and _needs(x):
         return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
     return _make(out)
+
+
+def _is_dtype_name(s):
+    try:
+        np.dtype(s)
+        return True
+    except TypeError:
+        return False
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+               "bool": "BoolTensor"}
+
+
+def type_(x, dtype=None):
+    """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
+    a cast to dtype (a dtype or one of those names)."""
+    if dtype is None:
+        return "fastgrad." + _TYPE_NAMES[x.data.dtype.name]
+    if isinstance(dtype, str):
+        name = dtype.split(".")[-1]
+        for k, v in _TYPE_NAMES.items():
+            if v == name:
+                dtype = k
+                break
+    return to(x, dtype)
 
 
 # ---- elementwise unary ------------------------------------------------------------------
@@ -940,6 +985,7 @@ def _view(t, x):
     either is seen by the saved-tensor checks of both."""
     if np.may_share_memory(t.data, x.data):
         t._version = x._version
+        t._base = x if x._base is None else x._base
     return t
 
 def _reshape_bwd(node, g):
@@ -1189,14 +1235,40 @@ def _unnarrow(g, dim, start, full):
 
 
 # ---- indexing -------------------------------------------------------------------------------
-def _index_arg(idx):
+# x[idx] for every NumPy/PyTorch index form.  Basic indices (ints, slices with any step,
+# None, Ellipsis) give a view whose backward writes g into zeros.  Advanced indices (int
+# and bool tensors/lists/arrays) run the C index kernels: a lone int array next to full
+# slices is index_select along its dim, a lone bool mask is a masked select, and any
+# other mix is turned into flat element numbers (NumPy applies the index to an arange)
+# and gathered.  Every advanced backward is a scatter-add, so repeated indices accumulate.
+def _unwrap_index(v):
+    if isinstance(v, Tensor):
+        return v.data
+    if isinstance(v, (list, tuple)):
+        return [_unwrap_index(i) for i in v]
+    return v
+
+
+def _idx_array(v, who):
+    a = v.data if isinstance(v, Tensor) else np.asarray(_unwrap_index(v))
+    if a.dtype == np.bool_ or a.dtype == np.int64:
+        return a
+    if a.dtype.kind in "iu" or a.size == 0:
+        return a.astype(np.int64)
+    raise IndexError(f"{who}: tensors used as indices must be int64 or bool, got {a.dtype}")
+
+
+def _index_arg(idx, who="index"):
     if isinstance(idx, tuple):
-        return tuple(_index_arg(i) for i in idx)
-    if isinstance(idx, Tensor):
-        return idx.data
-    if isinstance(idx, list):
-        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in idx])
-    return idx
+        return tuple(_index_arg(i, who) for i in idx)
+    if isinstance(idx, (Tensor, list, np.ndarray)):
+        return _idx_array(idx, who)
+    if isinstance(idx, (bool, np.bool_)):
+        return np.asarray(idx)
+    if idx is None or idx is Ellipsis or isinstance(idx, (int, np.integer, slice)):
+        return idx
+    raise IndexError(f"{who}: unsupported index of type {type(idx).__name__} (expected ints, "
+                     "slices, None, Ellipsis, int64/bool tensors or lists)")
 
 
 def _is_basic(idx):
@@ -1213,16 +1285,26 @@ def _getitem_bwd(node, g):
 
 
 def getitem(x, idx):
-    idx = _index_arg(idx)
+    """x[idx]: basic indices give a view (sharing memory and version counter); advanced
+    ones a copy.  Negative indices (and negative slice steps) count from the end."""
+    if type(x) is not Tensor:
+        raise TypeError(f"index: expected a Tensor, got {type(x).__name__}")
+    idx = _index_arg(idx, "index")
+    if not _is_basic(idx):
+        return _advanced_index(x, idx)
     try:
         out = x.data[idx]
+        if not isinstance(out, np.ndarray):       # all ints: keep a 0-d view, not a copy
+            out = x.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor shape {tuple(x.data.shape)})") from None
-    if not isinstance(out, np.ndarray):
-        out = np.asarray(out)
     if x.requires_grad and grad_mode.enabled:
-        return _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
-    return _view(_make(out), x)
+        t = _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
+    else:
+        t = _view(_make(out), x)
+    if t._base is x:                     # lets an in-place op on t rebase x (see below)
+        t._vidx = (x, idx)
+    return t
 
 
 def _index_backward_bwd(node, g):
@@ -1231,43 +1313,229 @@ def _index_backward_bwd(node, g):
 
 
 def _index_backward(g, idx, shape):
-    """Zeros of `shape` with g added at idx; repeated indices accumulate."""
+    """Zeros of `shape` with g written at the basic index idx."""
     out = np.zeros(shape, dtype=g.data.dtype)
-    if _is_basic(idx):
-        out[idx] = g.data
-    else:
-        parts = idx if isinstance(idx, tuple) else (idx,)
-        if any(isinstance(p, np.ndarray) and p.dtype == bool for p in parts):
-            expanded = []
-            for p in parts:
-                if isinstance(p, np.ndarray) and p.dtype == bool:
-                    expanded.extend(np.nonzero(p))
-                else:
-                    expanded.append(p)
-            parts = tuple(expanded)
-        np.add.at(out, parts if len(parts) > 1 else parts[0], g.data)
+    out[idx] = g.data
     if _needs(g):
         return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g.data.shape))
     return _make(out)
 
 
-# ---- in-place ops (on tensors that do not require grad) -----------------------------------
-def _check_inplace(x, name):
-    if x.requires_grad and grad_mode.enabled:
-        if x.grad_fn is None:
-            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
-                               "operation; wrap it in `with fastgrad.no_grad():` (e.g. for a manual "
-                               "parameter update) or operate on a clone")
-        raise RuntimeError(f"{name}: in-place operations on tensors that are part of a graph are not "
-                           "supported; use the out-of-place op")
+def _advanced_index(x, idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    sh = x.data.shape
+    arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray)]
+    if len(parts) == 1 and parts[0].dtype == np.bool_ and parts[0].ndim >= 1:
+        m = parts[0]
+        if m.shape != sh[:m.ndim]:
+            raise IndexError(f"index: the shape of the mask {tuple(m.shape)} does not match the "
+                             f"shape of the indexed tensor {tuple(sh)} in its first {m.ndim} dimensions")
+        if m.ndim == x.data.ndim:
+            return _masked_select(x, m)
+        rows = np.flatnonzero(m)
+        return _index_select(reshape(x, (-1,) + sh[m.ndim:]), 0, rows, False, "index")
+    if len(arrays) == 1 and parts[arrays[0]].dtype != np.bool_:
+        k = arrays[0]
+        others = [p for p in parts if not isinstance(p, np.ndarray)]
+        ell = [i for i, p in enumerate(parts) if p is Ellipsis]
+        if len(ell) <= 1 and all(p is Ellipsis or (isinstance(p, slice) and p == slice(None)) for p in others):
+            d = k if (not ell or k < ell[0]) else x.data.ndim - (len(parts) - k)
+            if 0 <= d < x.data.ndim and len(parts) - len(ell) <= x.data.ndim:
+                a = parts[k]
+                out = _index_select(x, d, a.reshape(-1), True, "index")
+                return reshape(out, sh[:d] + a.shape + sh[d + 1:])
+    lin = np.arange(x.data.size, dtype=np.int64).reshape(sh)
+    try:
+        lin = np.asarray(lin[idx])
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor shape {tuple(sh)})") from None
+    return reshape(_index_select(reshape(x, -1), 0, lin.reshape(-1), False, "index"), lin.shape)
+
+
+def _isel_bwd(node, g):
+    d, idx, n, wrap = node.ctx
+    return (_index_add_zeros(g, d, idx, n, wrap),)
+
+
+def _index_select(x, d, idx, wrap, who):
+    out = backend.k.index_select(x.data, d, idx, wrap, who)
+    if _needs(x):
+        return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
+                       ctx=(d, idx, x.data.shape[d], wrap))
+    return _make(out)
+
+
+def _iadd_bwd(node, g):
+    d, idx, wrap = node.ctx
+    return (_index_select(g, d, idx, wrap, "index_select"),)
+
+
+def _index_add_zeros(g, d, idx, n, wrap):
+    """Zeros with g's shape except n along d, g's slices added at idx (repeats add)."""
+    shape = list(g.data.shape)
+    shape[d] = n
+    out = np.zeros(shape, dtype=g.data.dtype)
+    backend.k.index_add(out, d, idx, g.data, wrap, "index_backward")
+    if _needs(g):
+        return _record(out, "index_add", _iadd_bwd, (g,), ctx=(d, idx, wrap))
+    return _make(out)
+
+
+def _msel_bwd(node, g):
+    return (_masked_expand(g, node.ctx),)
+
+
+def _masked_select(x, m):
+    out = backend.k.masked_select(x.data, m, "index")
+    if _needs(x):
+        return _record(out, "masked_select", _msel_bwd, (x,), ctx=m)
+    return _make(out)
+
+
+def _mexp_bwd(node, g):
+    return (_masked_select(g, node.ctx),)
+
+
+def _masked_expand(g, m):
+    out = backend.k.masked_expand(g.data, m, "index_backward")
+    if _needs(g):
+        return _record(out, "masked_expand", _mexp_bwd, (g,), ctx=m)
+    return _make(out)
+
+
+# ---- setitem ----------------------------------------------------------------------------------
+def _izero_bwd(node, g):
+    return (_index_zero(g, node.ctx),)
+
+
+def _index_zero(g, idx):
+    """g with zeros written at idx (the gradient of what an assignment overwrote)."""
+    out = g.data.copy()
+    out[idx] = 0
+    if _needs(g):
+        return _record(out, "index_zero", _izero_bwd, (g,), ctx=idx)
+    return _make(out)
+
+
+def _iput_bwd(node, g):
+    idx = node.ctx
+    return (_index_zero(g, idx) if node.edges[0] is not None else None,
+            getitem(g, idx) if node.edges[1] is not None else None)
+
+
+def _index_put(x, idx, value):
+    v = value if type(value) is Tensor else as_tensor(value)
+    if v.data.dtype != x.data.dtype:
+        v = to(v, x.data.dtype)
+    out = x.data.copy()
+    try:
+        out[idx] = v.data
+    except IndexError as e:
+        raise IndexError(f"setitem: {e} (tensor shape {tuple(x.data.shape)})") from None
+    except ValueError as e:
+        raise ValueError(f"setitem: cannot assign a value of shape {tuple(v.data.shape)} to "
+                         f"the indexed part of a tensor of shape {tuple(x.data.shape)}: {e}") from None
+    if _needs(x, v):
+        return _record(out, "setitem", _iput_bwd, (x, v), ctx=idx,
+                       shapes=(x.data.shape, v.data.shape))
+    return _make(out)
+
+
+def setitem(x, idx, value):
+    """x[idx] = value, in place (Tensor.__setitem__).  With autograd recording (x is part
+    of a graph or value requires grad) x's history is rebased like any in-place op: the
+    overwritten part gets zero gradient and value gets the gradient of the positions it
+    was written to (summed over broadcasting)."""
+    idx = _index_arg(idx, "setitem")
+    if grad_mode.enabled and (x.requires_grad or (type(value) is Tensor and value.requires_grad)):
+        _inplace_apply(x, "setitem", _index_put, (idx, value))
+        return
+    _writable(x, "setitem")
+    try:
+        x.data[idx] = value.data if type(value) is Tensor else value
+    except IndexError as e:
+        raise IndexError(f"setitem: {e} (tensor shape {tuple(x.data.shape)})") from None
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"setitem: {e}") from None
+    _bump(x, "setitem")
+
+
+# ---- in-place ops -----------------------------------------------------------------------------
+# PyTorch semantics.  Without autograd recording the op computes its result and writes
+# it into x's memory.  With recording (x is a non-leaf graph tensor, or an argument
+# requires grad) the result is computed out of place on an alias of x that carries x's
+# history, written into x's memory, and x's grad_fn becomes the op's node: x's history
+# is rebased, and gradients flow to the old history and the arguments.  An alias that
+# the new node saved for backward is given a copy of the old values first.  Every
+# in-place op bumps x's version counter (shared by views), so backward through any
+# node that saved x (or a view of it) before the change raises.
+#
+# Views: an in-place op on a view made by basic indexing (x[0], x[:, 1:3], ...) of a
+# non-leaf tensor writes through the base, rebasing the base's history, so `x[i] += v`
+# works with gradients.  Other views of graph tensors (reshape, permute, diagonal, views
+# of views, ...) are refused while recording, with a RuntimeError saying so; another
+# view of the same base taken before the change keeps its old history.
+def _bump(x, name):
+    v = x._version
+    v[0] += 1
+    if len(v) > 1:
+        v[1] = name
+    else:
+        v.append(name)
+
+
+def _writable(x, name):
+    if type(x) is not Tensor:
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     if not x.data.flags.writeable:
-        raise RuntimeError(f"{name}: the tensor's memory is read-only (an expanded view or a "
-                           "read-only NumPy array); clone() it first")
+        raise RuntimeError(f"{name}: the tensor's memory is read-only (an expanded view, a "
+                           "diagonal, or a read-only NumPy array); clone() it first")
 
 
-def _inplace(name, fn):
-    def op(x, *args, **kwargs):
-        _check_inplace(x, name)
+def _fit(y, x, name):
+    """y cast and broadcast to x's dtype and shape (differentiably) or a clear error."""
+    if y.data.dtype != x.data.dtype:
+        if not np.can_cast(y.data.dtype, x.data.dtype, "same_kind"):
+            raise TypeError(f"{name}: result dtype {y.data.dtype} cannot be stored in a "
+                            f"{x.data.dtype} tensor")
+        y = to(y, x.data.dtype)
+    if y.data.shape != x.data.shape:
+        try:
+            ok = np.broadcast_shapes(y.data.shape, x.data.shape) == x.data.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}: result shape {tuple(y.data.shape)} cannot be written into "
+                             f"a tensor of shape {tuple(x.data.shape)}")
+        y = expand(y, x.data.shape)
+    return y
+
+
+def _saves(node, alias, stop):
+    """Whether a node created by the in-place op's forward (those above `stop`) saved
+    `alias` for backward."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n in stop:
+            continue
+        seen.add(n)
+        if n.saved and n.saved is not _FREED:
+            for s in n.saved:
+                if s is alias:
+                    return True
+        for e in n.edges:
+            if type(e) is Node:
+                stack.append(e)
+    return False
+
+
+def _inplace_apply(x, name, fn, args=(), kwargs=None):
+    _writable(x, name)
+    kwargs = kwargs or {}
+    track = grad_mode.enabled and (x.requires_grad or any(
+        type(a) is Tensor and a.requires_grad for a in (*args, *kwargs.values())))
+    if not track:
         with _engine_nograd():
             r = fn(x, *args, **kwargs)
         r = r if isinstance(r, Tensor) else as_tensor(r)
@@ -1279,10 +1547,48 @@ def _inplace(name, fn):
         except TypeError:
             raise TypeError(f"{name}: result dtype {r.data.dtype} cannot be stored in a "
                             f"{x.data.dtype} tensor") from None
-        x._version[0] += 1
+        _bump(x, name)
         return x
-    op.__name__ = name
-    return op
+    if x.requires_grad and x.grad_fn is None:
+        raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                           "operation; wrap it in `with fastgrad.no_grad():` (e.g. for a manual "
+                           "parameter update) or operate on a clone")
+    base = x._base
+    if base is not None and (x._vidx is None or x._vidx[0] is not base or base._base is not None
+                             or (base.requires_grad and base.grad_fn is None)):
+        raise RuntimeError(f"{name}: in-place operation on a view of another tensor while autograd "
+                           "is recording is supported only for a view made by basic indexing "
+                           "(ints, slices, None, ...) of a non-leaf tensor that is not itself a "
+                           "view; clone() the view, apply the op to the base tensor, or use the "
+                           "out-of-place op")
+    alias = _make(x.data)
+    alias.grad_fn, alias.requires_grad = x.grad_fn, x.requires_grad
+    args = tuple(alias if a is x else a for a in args)
+    kwargs = {k: (alias if a is x else a) for k, a in kwargs.items()}
+    y = _fit(fn(alias, *args, **kwargs), x, name)
+    node = y.grad_fn
+    if node is not None and y is not alias:
+        stop = {a.grad_fn for a in (alias, *args, *kwargs.values())
+                if type(a) is Tensor and a.grad_fn is not None}
+        if _saves(node, alias, stop):
+            alias.data = x.data.copy()          # the node keeps the values it was given
+    if base is not None:
+        # a view base[idx]: write the result through the base (rebasing its history),
+        # then make the view the base's new values at idx
+        idx = x._vidx[1]
+        _inplace_apply(base, name, _index_put, (idx, y))
+        nv = getitem(base, idx)
+        x.grad_fn, x.requires_grad = nv.grad_fn, nv.requires_grad
+        return x
+    if y is not alias:
+        np.copyto(x.data, y.data)
+    _bump(x, name)
+    x.grad_fn = node
+    x.requires_grad = y.requires_grad
+    if node is not None and node.outver is not None:
+        node.outver = x._version
+        node.outv = x._version[0]
+    return x
 
 
 class _engine_nograd:
@@ -1294,15 +1600,608 @@ class _engine_nograd:
         grad_mode.enabled = self.prev
 
 
-add_ = _inplace("add_", add)
-sub_ = _inplace("sub_", sub)
-mul_ = _inplace("mul_", mul)
-div_ = _inplace("div_", div)
-clamp_ = _inplace("clamp_", clamp)
-copy_ = _inplace("copy_", lambda x, src: _to_tensor(src, "copy_"))
-fill_ = _inplace("fill_", lambda x, v: _scalar(float(v) if x.data.dtype.kind == "f" else v, x.data.dtype))
-zero_ = _inplace("zero_", lambda x: _scalar(0, x.data.dtype))
+def _overwrite_bwd(node, g):
+    # zeros (not None) for the overwritten tensor, as PyTorch: its history still runs,
+    # so a saved value modified earlier is still reported
+    gx = _make(np.zeros(g.data.shape, g.data.dtype)) if node.edges[0] is not None else None
+    return (gx, g if len(node.edges) > 1 else None)
 
+
+def _overwrite(x, value, who):
+    """The result of overwriting x with value (broadcast): no gradient to x's history,
+    the gradient to value summed over broadcasting."""
+    v = value if type(value) is Tensor else _scalar(value, x.data.dtype) if isinstance(
+        value, (int, float, bool)) else as_tensor(value)
+    if v.data.dtype != x.data.dtype:
+        v = to(v, x.data.dtype)
+    if not _needs(x, v):
+        return v
+    try:
+        out = np.array(np.broadcast_to(v.data, x.data.shape))
+    except ValueError:
+        raise ValueError(f"{who}: a value of shape {tuple(v.data.shape)} cannot be written into "
+                         f"a tensor of shape {tuple(x.data.shape)}") from None
+    return _record(out, who, _overwrite_bwd, (x, v), ctx=None, shapes=(x.data.shape, v.data.shape))
+
+
+def add_(x, other, alpha=1):
+    return _inplace_apply(x, "add_", add, (other,), {"alpha": alpha} if alpha != 1 else None)
+
+
+def sub_(x, other, alpha=1):
+    return _inplace_apply(x, "sub_", sub, (other,), {"alpha": alpha} if alpha != 1 else None)
+
+
+def mul_(x, other):
+    return _inplace_apply(x, "mul_", mul, (other,))
+
+
+def div_(x, other, rounding_mode=None):
+    return _inplace_apply(x, "div_", div, (other,),
+                          {"rounding_mode": rounding_mode} if rounding_mode is not None else None)
+
+
+def clamp_(x, min=None, max=None):  # noqa: A002
+    return _inplace_apply(x, "clamp_", clamp, (min, max))
+
+
+clip_ = clamp_
+
+
+def relu_(x):
+    return _inplace_apply(x, "relu_", relu)
+
+
+def masked_fill_(x, mask, value):
+    return _inplace_apply(x, "masked_fill_", masked_fill, (mask, value))
+
+
+def copy_(x, src):
+    """Copy src (broadcast, cast to x's dtype) into x; gradients flow to src."""
+    return _inplace_apply(x, "copy_", _overwrite, (_to_tensor(src, "copy_"), "copy_"))
+
+
+def fill_(x, value):
+    if type(value) is Tensor and value.data.ndim:
+        raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value.data.shape)}")
+    return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
+
+
+def zero_(x):
+    return _inplace_apply(x, "zero_", _overwrite, (0, "zero_"))
+
+
+# ---- gather / scatter / index_select ---------------------------------------------------------
+def _index_tensor(index, who):
+    if type(index) is Tensor:
+        a = index.data
+    elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
+        a = np.asarray(_unwrap_index(index))
+    else:
+        raise TypeError(f"{who}: index must be an int64 tensor, got {type(index).__name__}")
+    if a.dtype != np.int64:
+        if a.dtype.kind in "iu" and a.dtype != np.uint64:
+            return a.astype(np.int64)
+        if a.size == 0 and a.dtype.kind == "f" and type(index) is not Tensor:
+            return a.astype(np.int64)
+        raise TypeError(f"{who}: index must be an int64 tensor, got {a.dtype}")
+    return a
+
+
+def index_select(input, dim, index):  # noqa: A002 - torch's names
+    """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
+    accumulate in backward).  Negative indices are an error, as in PyTorch."""
+    x = input if type(input) is Tensor else _to_tensor(input, "index_select")
+    idx = _index_tensor(index, "index_select")
+    if idx.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
+    if x.data.ndim == 0:
+        _norm_dim(dim, 0, "index_select")
+        out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select")
+        return reshape(out, idx.shape)
+    d = _norm_dim(dim, x.data.ndim, "index_select")
+    return _index_select(x, d, idx.reshape(-1), False, "index_select")
+
+
+def _gather_bwd(node, g):
+    d, idx, shape = node.ctx
+    return (_scatter_add_zeros(g, d, idx, shape),)
+
+
+def _gather(x, d, idx, who="gather"):
+    out = backend.k.gather(x.data, d, idx, who)
+    if _needs(x):
+        return _record(out, "gather", _gather_bwd, (x,), ctx=(d, idx, x.data.shape))
+    return _make(out)
+
+
+def _block(shape, idx, d):
+    """Slices of an array of `shape` covering idx's extent in every dim but d (None if
+    idx already spans it)."""
+    if all(shape[k] == idx.shape[k] for k in range(len(shape)) if k != d):
+        return None
+    return tuple(slice(None) if k == d else slice(0, idx.shape[k]) for k in range(len(shape)))
+
+
+def _scatter_into(out, d, idx, src, accumulate, who):
+    """out (dense, modified) += / = src at idx along d; idx may cover a leading block."""
+    blk = _block(out.shape, idx, d)
+    if blk is None:
+        backend.k.scatter_add(out, d, idx, src, accumulate, who)
+    else:
+        sub = np.ascontiguousarray(out[blk])
+        backend.k.scatter_add(sub, d, idx, src, accumulate, who)
+        out[blk] = sub
+
+
+def _sadd0_bwd(node, g):
+    d, idx = node.ctx
+    return (_gather(g, d, idx),)
+
+
+def _scatter_add_zeros(g, d, idx, shape):
+    out = np.zeros(shape, dtype=g.data.dtype)
+    _scatter_into(out, d, idx, g.data, True, "gather_backward")
+    if _needs(g):
+        return _record(out, "scatter_add", _sadd0_bwd, (g,), ctx=(d, idx))
+    return _make(out)
+
+
+def _scatter_check(x, dim, idx, src, who):
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, who)
+    if idx.ndim != nd:
+        raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
+                         "have the same number of dimensions")
+    for k in range(nd):
+        if k != d and idx.shape[k] > x.data.shape[k]:
+            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
+                             f"{tuple(x.data.shape)} in dimension {k}")
+        if src is not None and idx.shape[k] > src.data.shape[k]:
+            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than src shape "
+                             f"{tuple(src.data.shape)} in dimension {k}")
+    if src is not None and src.data.ndim != nd:
+        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
+    return d
+
+
+def gather(input, dim, index):  # noqa: A002
+    """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
+    x = input if type(input) is Tensor else _to_tensor(input, "gather")
+    idx = _index_tensor(index, "gather")
+    if x.data.ndim == 0:
+        if idx.ndim != 0:
+            raise ValueError(f"gather: index has {idx.ndim} dimensions but input has 0")
+        _norm_dim(dim, 0, "gather")
+        return reshape(_gather(reshape(x, 1), 0, idx.reshape(1)), ())
+    d = _scatter_check(x, dim, idx, None, "gather")
+    return _gather(x, d, idx)
+
+
+def _scatter_bwd(node, g):
+    d, idx, acc = node.ctx
+    gx = None
+    if node.edges[0] is not None:
+        gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False)
+    gs = _gather(g, d, idx) if len(node.edges) > 1 and node.edges[1] is not None else None
+    return (gx, gs)
+
+
+def _scatter_value(x, d, idx, src, value, acc):
+    who = "scatter_add" if acc else "scatter"
+    out = np.array(x.data, order="C")
+    if src is not None:
+        if src.data.shape != idx.shape:
+            src = getitem(src, tuple(slice(0, s) for s in idx.shape))
+        _scatter_into(out, d, idx, src.data, acc, who)
+        inputs = (x, src)
+    else:
+        _scatter_into(out, d, idx, np.full(idx.shape, value, dtype=out.dtype), acc, who)
+        inputs = (x,)
+    if _needs(*inputs):
+        return _record(out, who, _scatter_bwd, inputs, ctx=(d, idx, acc))
+    return _make(out)
+
+
+def _scatter_src(x, src, who):
+    if type(src) is not Tensor:
+        raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
+    if src.data.dtype != x.data.dtype:
+        raise TypeError(f"{who}: src dtype {src.data.dtype} does not match input dtype {x.data.dtype}")
+    return src
+
+
+def scatter_add(input, dim, index, src):  # noqa: A002
+    """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
+    repeated indices accumulate."""
+    x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
+    idx = _index_tensor(index, "scatter_add")
+    src = _scatter_src(x, src, "scatter_add")
+    if x.data.ndim == 0:
+        raise ValueError("scatter_add: input must have at least one dimension")
+    d = _scatter_check(x, dim, idx, src, "scatter_add")
+    return _scatter_value(x, d, idx, src, None, True)
+
+
+def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
+    """A copy of input with src (a tensor, or the scalar `value`) written at index along
+    dim.  With repeated indices the last write (in memory order) wins, and src's gradient
+    is gathered at every position (PyTorch leaves both undefined)."""
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add")
+    x = input if type(input) is Tensor else _to_tensor(input, "scatter")
+    idx = _index_tensor(index, "scatter")
+    if src is not None and type(src) is not Tensor:
+        src, value = None, src
+    if src is None and value is None:
+        raise ValueError("scatter: give src (a tensor) or value (a number)")
+    if x.data.ndim == 0:
+        raise ValueError("scatter: input must have at least one dimension")
+    if src is not None:
+        src = _scatter_src(x, src, "scatter")
+    d = _scatter_check(x, dim, idx, src, "scatter")
+    return _scatter_value(x, d, idx, src, value, False)
+
+
+def take_along_dim(input, indices, dim=None):  # noqa: A002
+    """Values of input at indices along dim; input and indices broadcast in the other
+    dims.  dim=None: indices into the flattened input."""
+    x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
+    idx = _index_tensor(indices, "take_along_dim")
+    if dim is None:
+        return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim")
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, "take_along_dim")
+    if idx.ndim != nd:
+        raise ValueError(f"take_along_dim: input and indices must have the same number of "
+                         f"dimensions, got {nd} and {idx.ndim}")
+    xs, ish = list(x.data.shape), list(idx.shape)
+    for k in range(nd):
+        if k == d:
+            continue
+        if xs[k] != ish[k] and xs[k] != 1 and ish[k] != 1:
+            raise ValueError(f"take_along_dim: input shape {tuple(x.data.shape)} and indices shape "
+                             f"{tuple(idx.shape)} cannot be broadcast in dimension {k}")
+        xs[k] = ish[k] = _max(xs[k], ish[k])
+    if tuple(xs) != x.data.shape:
+        x = expand(x, tuple(xs))
+    if tuple(ish) != idx.shape:
+        idx = np.broadcast_to(idx, tuple(ish))
+    return _gather(x, d, idx, "take_along_dim")
+
+
+def masked_fill(input, mask, value):  # noqa: A002
+    """input with value written where the bool mask (broadcast) is True."""
+    x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
+    if type(mask) is not Tensor or mask.data.dtype != bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+                        f"{mask.data.dtype if type(mask) is Tensor else type(mask).__name__}")
+    if type(value) is Tensor:
+        if value.data.ndim:
+            raise ValueError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
+                             f"{tuple(value.data.shape)}")
+        v = value if value.data.dtype == x.data.dtype else to(value, x.data.dtype)
+    else:
+        v = _scalar(np.asarray(value).astype(x.data.dtype).item(), x.data.dtype)
+    try:
+        np.broadcast_shapes(mask.data.shape, x.data.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill: mask shape {tuple(mask.data.shape)} cannot be broadcast "
+                         f"to input shape {tuple(x.data.shape)}") from None
+    if x.data.dtype.kind != "f":
+        return _make(np.where(mask.data, v.data, x.data))
+    return where(mask, v, x)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
+    if type(tensor) is not Tensor or tensor.data.dtype != np.int64:
+        raise TypeError("one_hot: expected an int64 tensor, got "
+                        f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
+    a = tensor.data
+    if num_classes == -1:
+        if a.size == 0:
+            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; "
+                             "pass num_classes")
+        num_classes = int(a.max()) + 1
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
+        if hi >= num_classes:
+            raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
+    out = np.zeros(a.size * num_classes, dtype=np.int64)
+    out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
+    return _make(out.reshape(a.shape + (num_classes,)))
+
+
+# ---- movement ops ----------------------------------------------------------------------------
+def split(tensor, split_size_or_sections, dim=0):
+    """Views of consecutive pieces along dim: pieces of one size (the last may be
+    smaller) or the given list of sizes."""
+    x = tensor
+    d = _norm_dim(dim, x.data.ndim, "split")
+    n = x.data.shape[d]
+    s = split_size_or_sections
+    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+        if s <= 0 and not (s == 0 and n == 0):
+            raise ValueError(f"split: split_size must be positive, got {s}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = [int(v) for v in s]
+        if builtins.sum(sizes) != n or any(v < 0 for v in sizes):
+            raise ValueError(f"split: sections {tuple(sizes)} do not sum to the size {n} of "
+                             f"dimension {d}")
+    out, start = [], 0
+    for v in sizes:
+        out.append(narrow(x, d, start, v))
+        start += v
+    return tuple(out)
+
+
+def chunk(input, chunks, dim=0):  # noqa: A002
+    if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    d = _norm_dim(dim, input.data.ndim, "chunk")
+    n = input.data.shape[d]
+    if n == 0:
+        return tuple(narrow(input, d, 0, 0) for _ in range(chunks))
+    return split(input, -(-n // chunks), d)
+
+
+def unbind(input, dim=0):  # noqa: A002
+    d = _norm_dim(dim, input.data.ndim, "unbind")
+    pre = (slice(None),) * d
+    return tuple(getitem(input, pre + (i,)) for i in range(input.data.shape[d]))
+
+
+def _flip_bwd(node, g):
+    return (flip(g, node.ctx),)
+
+
+def flip(input, dims):  # noqa: A002
+    """A copy with the order of elements reversed along dims."""
+    x = input
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    ds = _norm_dims(dims, x.data.ndim, "flip")
+    sl = tuple(slice(None, None, -1) if k in ds else slice(None) for k in range(x.data.ndim))
+    out = backend.k.contiguous(x.data[sl]) if x.data.ndim else x.data.copy()
+    if out is x.data or np.may_share_memory(out, x.data):
+        out = out.copy()
+    if _needs(x):
+        return _record(out, "flip", _flip_bwd, (x,), ctx=ds)
+    return _make(out)
+
+
+def _roll_bwd(node, g):
+    shifts, dims = node.ctx
+    return (roll(g, tuple(-s for s in shifts), dims),)
+
+
+def roll(input, shifts, dims=None):  # noqa: A002
+    """Elements shifted cyclically by shifts along dims (None: over the flattened tensor)."""
+    x = input
+    sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise ValueError(f"roll: with dims=None shifts must be one int, got {shifts!r}")
+        return reshape(roll(reshape(x, -1), sh, 0), x.data.shape)
+    ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(ds) != len(sh):
+        raise ValueError(f"roll: shifts {sh} and dims {ds} must have the same length")
+    ds = tuple(_norm_dim(d, x.data.ndim, "roll") for d in ds)
+    out = np.roll(x.data, sh, ds) if x.data.ndim else x.data.copy()
+    if _needs(x):
+        return _record(out, "roll", _roll_bwd, (x,), ctx=(sh, ds))
+    return _make(out)
+
+
+def _repeat_bwd(node, g):
+    shape, reps, xshape = node.ctx
+    inter = []
+    for r, s in zip(reps, shape):
+        inter += [r, s]
+    gi = reshape(g, tuple(inter))
+    gs = sum(gi, tuple(range(0, len(inter), 2)))
+    return (reshape(gs, xshape),)
+
+
+def repeat(input, *sizes):  # noqa: A002
+    """Tensor.repeat: the tensor tiled sizes[k] times along dim k (sizes may have more
+    entries than the tensor has dims: leading dims are added)."""
+    x = input
+    reps = _shape_arg(sizes, "repeat")
+    nd = x.data.ndim
+    if len(reps) < nd:
+        raise ValueError(f"repeat: the number of repeats {reps} must be at least the number of "
+                         f"dimensions of the tensor ({nd})")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"repeat: repeats must be non-negative, got {reps}")
+    shape = (1,) * (len(reps) - nd) + x.data.shape
+    out = np.tile(x.data.reshape(shape), reps)
+    if _needs(x):
+        return _record(out, "repeat", _repeat_bwd, (x,), ctx=(shape, reps, x.data.shape))
+    return _make(out)
+
+
+def tile(input, dims):  # noqa: A002
+    """torch.tile: like repeat, with missing leading repeats taken as 1."""
+    reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
+    nd = input.data.ndim
+    if len(reps) < nd:
+        reps = (1,) * (nd - len(reps)) + reps
+    return repeat(input, reps)
+
+
+def _padc_bwd(node, g):
+    return (getitem(g, node.ctx),)
+
+
+def pad(input, pad, mode="constant", value=None):  # noqa: A002
+    """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
+    the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
+    "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
+    the edge).  Unlike PyTorch, reflect/replicate pad any number of dims of any tensor."""
+    x = input if type(input) is Tensor else _to_tensor(input, "pad")
+    p = [int(v) for v in pad]
+    nd = x.data.ndim
+    if len(p) % 2 or len(p) // 2 > nd:
+        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+                         f"2 * {nd} (the tensor's dims)")
+    pairs = [(nd - 1 - i, p[2 * i], p[2 * i + 1]) for i in range(len(p) // 2)]
+    if mode == "constant":
+        crop = [slice(None)] * nd
+        for d, lo, hi in pairs:
+            n = x.data.shape[d]
+            if -lo - hi > n or (lo < 0 and -lo > n) or (hi < 0 and -hi > n):
+                raise ValueError(f"pad: negative padding {(lo, hi)} removes more than the size "
+                                 f"{n} of dimension {d}")
+            crop[d] = slice(_max(-lo, 0), n - _max(-hi, 0))
+        if any(lo < 0 or hi < 0 for _, lo, hi in pairs):
+            x = getitem(x, tuple(crop))
+        widths = [(0, 0)] * nd
+        for d, lo, hi in pairs:
+            widths[d] = (_max(lo, 0), _max(hi, 0))
+        v = 0 if value is None else value
+        out = np.pad(x.data, widths, mode="constant", constant_values=v)
+        inner = tuple(slice(lo, lo + x.data.shape[k]) for k, (lo, _) in enumerate(widths))
+        if _needs(x):
+            return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
+        return _make(out)
+    if mode not in ("reflect", "replicate"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'replicate', got {mode!r}")
+    if value is not None and value != 0:
+        raise ValueError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
+    out = x
+    for d, lo, hi in pairs:
+        n = x.data.shape[d]
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
+        if lo == 0 and hi == 0:
+            continue
+        if mode == "reflect":
+            if lo >= n or hi >= n:
+                raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
+                                 f"{n} of dimension {d}")
+            idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
+        else:
+            if n == 0:
+                raise ValueError(f"pad: replicate padding of dimension {d} of size 0")
+            idx = np.concatenate([np.zeros(lo, np.int64), np.arange(n), np.full(hi, n - 1)])
+        out = _index_select(out, d, idx.astype(np.int64), False, "pad")
+    return out if out is not x else clone(x)
+
+
+def _tri_bwd(node, g):
+    upper, k = node.ctx
+    return (_tri(g, k, upper),)
+
+
+def _tri(x, diagonal, upper):
+    who = "triu" if upper else "tril"
+    if x.data.ndim < 2:
+        raise ValueError(f"{who}: input must have at least 2 dimensions, got {x.data.ndim}")
+    k = int(diagonal)
+    out = np.triu(x.data, k) if upper else np.tril(x.data, k)
+    if _needs(x):
+        return _record(out, who, _tri_bwd, (x,), ctx=(upper, k))
+    return _make(out)
+
+
+def tril(input, diagonal=0):  # noqa: A002
+    return _tri(input, diagonal, False)
+
+
+def triu(input, diagonal=0):  # noqa: A002
+    return _tri(input, diagonal, True)
+
+
+def _diag_bwd(node, g):
+    offset, d1, d2, shape = node.ctx
+    return (_diag_embed(g, offset, d1, d2, shape),)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
+    x = input
+    nd = x.data.ndim
+    if nd < 2:
+        raise ValueError(f"diagonal: input must have at least 2 dimensions, got {nd}")
+    d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
+    out = np.diagonal(x.data, int(offset), d1, d2)
+    if _needs(x):
+        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(int(offset), d1, d2, x.data.shape)), x)
+    return _view(_make(out), x)
+
+
+def _dembed_bwd(node, g):
+    offset, d1, d2 = node.ctx
+    return (diagonal(g, offset, d1, d2),)
+
+
+def _diag_embed(g, offset, d1, d2, shape):
+    out = np.zeros(shape, dtype=g.data.dtype)
+    L = g.data.shape[-1]
+    if L:
+        plane = np.moveaxis(out, (d1, d2), (-2, -1))
+        r = np.arange(L) + _max(-offset, 0)
+        c = np.arange(L) + _max(offset, 0)
+        plane[..., r, c] = g.data
+    if _needs(g):
+        return _record(out, "diagonal_backward", _dembed_bwd, (g,), ctx=(offset, d1, d2))
+    return _make(out)
+
+
+def movedim(input, source, destination):  # noqa: A002
+    x = input
+    nd = x.data.ndim
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {src} and destination {dst} must have the same length")
+    src = tuple(_norm_dim(d, nd, "movedim") for d in src)
+    dst = tuple(_norm_dim(d, nd, "movedim") for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {src} or destination {dst}")
+    order = [d for d in range(nd) if d not in src]
+    for s, t in sorted(zip(dst, src)):
+        order.insert(s, t)
+    return permute(x, tuple(order)) if nd else x
+
+
+moveaxis = movedim
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids (expanded views) from 1-d tensors.  indexing="ij": output k
+    varies along dim k; "xy": the first two dims are swapped (Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [_to_tensor(t, "meshgrid") for t in tensors]
+    if not ts:
+        raise ValueError("meshgrid: expected at least one tensor")
+    for i, t in enumerate(ts):
+        if t.data.ndim > 1:
+            raise ValueError(f"meshgrid: expected 0-d or 1-d tensors, tensor {i} has shape "
+                             f"{tuple(t.data.shape)}")
+    k = len(ts)
+    sizes = [t.data.size for t in ts]
+    pos = list(range(k))
+    if indexing == "xy" and k >= 2:
+        pos[0], pos[1] = 1, 0
+    shape = [0] * k
+    for i in range(k):
+        shape[pos[i]] = sizes[i]
+    out = []
+    for i, t in enumerate(ts):
+        s = [1] * k
+        s[pos[i]] = sizes[i]
+        out.append(expand(reshape(t, tuple(s)), tuple(shape)))
+    return tuple(out)
 
 
 __all__ = [
@@ -1314,6 +2213,7 @@ __all__ = [
     "argmin",
     "broadcast_to",
     "cat",
+    "chunk",
     "clamp",
     "clamp_",
     "clip",
@@ -1323,6 +2223,7 @@ __all__ = [
     "contiguous",
     "copy_",
     "cos",
+    "diagonal",
     "div",
     "div_",
     "divide",
@@ -1333,10 +2234,13 @@ __all__ = [
     "expand",
     "fill_",
     "flatten",
+    "flip",
+    "gather",
     "ge",
     "gelu",
     "getitem",
     "gt",
+    "index_select",
     "isfinite",
     "isinf",
     "isnan",
@@ -1351,31 +2255,43 @@ __all__ = [
     "logical_or",
     "logsumexp",
     "lt",
+    "masked_fill",
+    "masked_fill_",
     "matmul",
     "max",
     "maximum",
     "mean",
+    "meshgrid",
     "min",
     "minimum",
     "mm",
+    "movedim",
     "mul",
     "mul_",
     "multiply",
     "narrow",
     "ne",
     "neg",
+    "one_hot",
+    "pad",
     "permute",
     "pow",
     "reciprocal",
     "relu",
+    "relu_",
+    "repeat",
     "reshape",
+    "roll",
     "rsqrt",
+    "scatter",
+    "scatter_add",
     "sigmoid",
     "sign",
     "silu",
     "sin",
     "softmax",
     "softplus",
+    "split",
     "sqrt",
     "square",
     "squeeze",
@@ -1387,10 +2303,15 @@ __all__ = [
     "sum",
     "sum_to",
     "t",
+    "take_along_dim",
     "tanh",
+    "tile",
     "to",
     "transpose",
+    "tril",
+    "triu",
     "true_divide",
+    "unbind",
     "unsqueeze",
     "var",
     "view",

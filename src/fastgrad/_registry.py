@@ -504,6 +504,314 @@ _simple("contiguous", O.contiguous, lambda x: x, lambda rng: [Sample([_x(rng, 4,
 _simple("clone", O.clone, lambda x: x.copy(), lambda rng: [Sample([_x(rng, 4, 3)])])
 
 
+# ---- indexing and movement (issue 3A) --------------------------------------------------------
+def _blk(a, shape):
+    return a[tuple(slice(0, s) for s in shape)]
+
+
+def _i(*vals):
+    return np.array(vals, dtype=np.int64)
+
+
+def _rand_idx(rng, n, shape):
+    return rng.integers(0, n, size=shape).astype(np.int64)
+
+
+def _np_scatter(x, idx, src, dim, accumulate=True):
+    out = x.copy()
+    return R.scatter_add(out, dim % x.ndim, idx, _blk(src, idx.shape), accumulate)
+
+
+def _idx_errors(op, call):
+    def errors():
+        return [ErrorInput(*call(np.zeros((3, 4)), _i(0, 5)), IndexError,
+                           rf"{op}: index 5 is out of bounds for dimension 0 with size 3"),
+                ErrorInput(*call(np.zeros((3, 4)), _i(-1, 0)), IndexError,
+                           rf"{op}: index -1 is out of bounds for dimension 0 with size 3"),
+                ErrorInput(*call(np.zeros((3, 4)), np.array([0.0, 1.0])), TypeError,
+                           rf"{op}: index must be an int64 tensor")]
+    return errors
+
+
+_simple("index_select", lambda x, idx, dim: O.index_select(x, dim, idx),
+        lambda x, idx, dim: np.take(x, idx, axis=dim),
+        lambda rng: [Sample([_x(rng, 4, 5), _i(0, 2, 0, 3)], {"dim": 0}, "repeated indices"),
+                     Sample([_x(rng, 4, 5), _i(4, 0)], {"dim": -1}, "negative dim"),
+                     Sample([_x(rng, 5, 4).T, _i(1, 1, 3)], {"dim": 1}, "transposed view"),
+                     Sample([_x(rng, 2, 3, 4), _i(2, 0, 2)], {"dim": 1}, "middle dim"),
+                     Sample([_x(rng, 4, 5), np.zeros(0, np.int64)], {"dim": 0}, "no indices"),
+                     Sample([_x(rng, 300, 200), _rand_idx(rng, 300, 500)], {"dim": 0}, "large",
+                            grad=False),
+                     Sample([_x(rng, 200000), _rand_idx(rng, 200000, 100000)], {"dim": 0},
+                            "large 1-d", grad=False)],
+        _idx_errors("index_select", lambda x, i: ([x, i], {"dim": 0})))
+
+
+def _gather_1d_idx(n):
+    return np.array([[0, 0], [1, 0], [n - 1, n - 1]], dtype=np.int64)
+
+
+_simple("gather", lambda x, idx, dim: O.gather(x, dim, idx),
+        lambda x, idx, dim: R.gather(x, dim % x.ndim, idx),
+        lambda rng: [Sample([_x(rng, 3, 4), _gather_1d_idx(4)], {"dim": 1}, "repeats"),
+                     Sample([_x(rng, 3, 4), _i(2, 0, 1, 2).reshape(1, 4)], {"dim": 0}, "dim 0"),
+                     Sample([_x(rng, 3, 4), _i(3, 1, 0, 0).reshape(2, 2)], {"dim": -1},
+                            "smaller index, negative dim"),
+                     Sample([_x(rng, 4, 3).T, _i(0, 1, 1, 2, 3, 3).reshape(3, 2)], {"dim": 1}, "view"),
+                     Sample([_x(rng, 2, 3, 4), _rand_idx(rng, 3, (2, 5, 4))], {"dim": 1}, "3-d"),
+                     Sample([_x(rng, 300, 300), _rand_idx(rng, 300, (300, 300))], {"dim": 0},
+                            "large", grad=False)],
+        lambda: [ErrorInput([np.zeros((3, 4)), _i(0, 4, 1).reshape(3, 1)], {"dim": 1}, IndexError,
+                            r"gather: index 4 is out of bounds for dimension 1 with size 4"),
+                 ErrorInput([np.zeros((3, 4)), _i(0, 1)], {"dim": 1}, ValueError,
+                            r"gather: index has 1 dimensions but input has 2"),
+                 ErrorInput([np.zeros((3, 4)), np.zeros((4, 1), np.int64)], {"dim": 1}, ValueError,
+                            r"gather: index shape \(4, 1\) is larger than input shape \(3, 4\) in dimension 0")])
+
+
+def _scatter_samples(repeats):
+    def samples(rng):
+        if repeats:
+            i2 = np.array([[0, 0, 3], [1, 1, 1], [2, 0, 2]], dtype=np.int64)
+        else:
+            i2 = np.array([[0, 3, 1], [2, 1, 0], [3, 0, 2]], dtype=np.int64)
+        out = [Sample([_x(rng, 3, 4), i2, _x(rng, 3, 3)], {"dim": 1}, "dim 1"),
+               Sample([_x(rng, 4, 3), i2.T.copy(), _x(rng, 3, 3)], {"dim": 0}, "dim 0"),
+               Sample([_x(rng, 3, 5), i2[:2, :2].copy(), _x(rng, 3, 4)], {"dim": -1},
+                      "smaller index, bigger src"),
+               Sample([_x(rng, 4, 3).T, i2, _x(rng, 3, 3).T], {"dim": 1}, "views")]
+        n = 300
+        big = _rand_idx(rng, n, (n, n)) if repeats else np.argsort(rng.random((n, n)), axis=0)
+        out.append(Sample([_x(rng, n, n), big, _x(rng, n, n)], {"dim": 0}, "large", grad=False))
+        return out
+    return samples
+
+
+def _scatter_errors(op):
+    def errors():
+        return [ErrorInput([np.zeros((3, 4)), _i(0, 7).reshape(1, 2), np.zeros((1, 2))], {"dim": 1},
+                           IndexError, rf"{op}: index 7 is out of bounds for dimension 1 with size 4"),
+                ErrorInput([np.zeros((3, 4)), np.zeros((2, 3), np.int64), np.zeros((1, 3))], {"dim": 1},
+                           ValueError, rf"{op}: index shape \(2, 3\) is larger than src shape")]
+    return errors
+
+
+_simple("scatter_add", lambda x, idx, src, dim: O.scatter_add(x, dim, idx, src),
+        lambda x, idx, src, dim: _np_scatter(x, idx, src, dim), _scatter_samples(True),
+        _scatter_errors("scatter_add"))
+_simple("scatter", lambda x, idx, src, dim: O.scatter(x, dim, idx, src),
+        lambda x, idx, src, dim: _np_scatter(x, idx, src, dim, False), _scatter_samples(False),
+        _scatter_errors("scatter"))
+_simple("scatter_value", lambda x, idx, dim, value: O.scatter(x, dim, idx, value=value),
+        lambda x, idx, dim, value: _np_scatter(x, idx, np.full(idx.shape, value), dim, False),
+        lambda rng: [Sample([_x(rng, 3, 4), _i(0, 3, 2, 2, 1, 0).reshape(3, 2)], {"dim": 1, "value": 2.5})])
+
+
+def _np_take_along(x, idx, dim=None):
+    if dim is None:
+        return np.take_along_axis(x.reshape(-1), idx.reshape(-1), 0)
+    return np.take_along_axis(x, idx, dim)
+
+
+_simple("take_along_dim", O.take_along_dim, _np_take_along,
+        lambda rng: [Sample([_x(rng, 3, 4), _gather_1d_idx(4)], {"dim": 1}, "repeats"),
+                     Sample([_x(rng, 3, 1), _i(0, 0, 0, 0).reshape(1, 4)], {"dim": 0}, "broadcast"),
+                     Sample([_x(rng, 3, 4), _i(11, 0, 11)], {}, "flattened"),
+                     Sample([_x(rng, 2, 3, 4), _rand_idx(rng, 4, (2, 1, 6))], {"dim": -1},
+                            "3-d broadcast")],
+        lambda: [ErrorInput([np.zeros((3, 4)), _i(0, 5).reshape(1, 2)], {"dim": 1}, IndexError,
+                            r"take_along_dim: index 5 is out of bounds for dimension 1 with size 4"),
+                 ErrorInput([np.zeros((3, 4)), np.zeros((2, 2), np.int64)], {"dim": 1}, ValueError,
+                            r"take_along_dim: input shape \(3, 4\) and indices shape \(2, 2\) cannot be broadcast")])
+_simple("masked_fill", O.masked_fill, lambda x, mask, value: np.where(mask, value, x),
+        lambda rng: [Sample([_x(rng, 3, 4), rng.random((3, 4)) > 0.5], {"value": -1.5}),
+                     Sample([_x(rng, 3, 4), rng.random((4,)) > 0.5], {"value": 2.0}, "broadcast mask"),
+                     Sample([_x(rng, 4, 3).T, rng.random((3, 4)) > 0.5], {"value": 0.0}, "view"),
+                     Sample([_x(rng), np.array(True)], {"value": 1.0}, "0-d")],
+        lambda: [ErrorInput([np.zeros((3, 4)), np.zeros((3, 4))], {"value": 1.0}, TypeError,
+                            "masked_fill: mask must be a bool tensor"),
+                 ErrorInput([np.zeros((3, 4)), np.zeros((2, 4), bool)], {"value": 1.0}, ValueError,
+                            r"masked_fill: mask shape \(2, 4\) cannot be broadcast")])
+_simple("one_hot", O.one_hot, lambda t, num_classes=-1: np.eye(
+            num_classes if num_classes != -1 else t.max() + 1, dtype=np.int64)[t],
+        lambda rng: [Sample([_i(0, 2, 1, 2)]), Sample([_i(1, 0, 3, 3, 2, 0).reshape(2, 3)], {"num_classes": 5}),
+                     Sample([_i(3)], {"num_classes": 4}, "0-d"),
+                     Sample([np.zeros(0, np.int64)], {"num_classes": 3}, "empty")],
+        lambda: [ErrorInput([_i(0, 3)], {"num_classes": 3}, ValueError,
+                            r"one_hot: class value 3 is out of range for num_classes=3"),
+                 ErrorInput([_i(-1, 0)], {}, ValueError, "one_hot: class values must be non-negative"),
+                 ErrorInput([np.zeros(2)], {}, TypeError, "one_hot: expected an int64 tensor")],
+        grad=False, returns_index=True)
+
+
+def _np_pieces(x, sizes, dim):
+    out, start = [], 0
+    for s in sizes:
+        out.append(np.take(x, range(start, start + s), axis=dim).reshape(-1))
+        start += s
+    return np.concatenate(out)
+
+
+def _split_sizes(n, s):
+    return [s] * (n // s) + ([n % s] if n % s else []) if isinstance(s, int) else list(s)
+
+
+def _cat_flat(ts):
+    return O.cat([O.reshape(t, -1) for t in ts])
+
+
+_simple("split", lambda x, s, dim=0: _cat_flat(O.split(x, s, dim)),
+        lambda x, s, dim=0: _np_pieces(x, _split_sizes(x.shape[dim], s), dim),
+        lambda rng: [Sample([_x(rng, 5, 3), 2], {"dim": 0}, "uneven"),
+                     Sample([_x(rng, 3, 6), [1, 3, 2]], {"dim": -1}, "sections"),
+                     Sample([_x(rng, 4, 3).T, 2], {"dim": 1}, "view")],
+        lambda: [ErrorInput([np.zeros((3, 4)), [1, 1]], {"dim": 1}, ValueError,
+                            r"split: sections \(1, 1\) do not sum to the size 4 of dimension 1")])
+_simple("chunk", lambda x, chunks, dim=0: _cat_flat(O.chunk(x, chunks, dim)),
+        lambda x, chunks, dim=0: _np_pieces(x, _split_sizes(x.shape[dim], -(-x.shape[dim] // chunks)), dim),
+        lambda rng: [Sample([_x(rng, 5, 3), 3], {"dim": 0}), Sample([_x(rng, 3, 6), 4], {"dim": -1})],
+        lambda: [ErrorInput([np.zeros((3, 4)), 0], {}, ValueError, "chunk: chunks must be a positive int")])
+_simple("unbind", lambda x, dim=0: O.stack(O.unbind(x, dim)), lambda x, dim=0: np.moveaxis(x, dim, 0),
+        lambda rng: [Sample([_x(rng, 3, 4)], {"dim": 1}), Sample([_x(rng, 2, 3, 4)], {"dim": -1})],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"dim": 2}, IndexError, "unbind: dimension 2 is out of range")])
+_simple("flip", O.flip, lambda x, dims: np.flip(x, dims),
+        lambda rng: [Sample([_x(rng, 3, 4)], {"dims": (0,)}), Sample([_x(rng, 2, 3, 4)], {"dims": (-1, 0)}),
+                     Sample([_x(rng, 4, 3).T], {"dims": (1,)}, "view"), Sample([_x(rng)], {"dims": ()}, "0-d"),
+                     Sample([np.zeros((0, 3))], {"dims": (1,)}, "zero-size")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"dims": (2,)}, IndexError, "flip: dimension 2 is out of range")])
+_simple("roll", O.roll, lambda x, shifts, dims=None: np.roll(x, shifts, dims),
+        lambda rng: [Sample([_x(rng, 3, 4)], {"shifts": 1, "dims": 1}),
+                     Sample([_x(rng, 3, 4)], {"shifts": (-2, 5), "dims": (0, 1)}, "two dims"),
+                     Sample([_x(rng, 3, 4)], {"shifts": 5}, "flattened"),
+                     Sample([_x(rng, 4, 3).T], {"shifts": -1, "dims": -1}, "view")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"shifts": (1, 2), "dims": 0}, ValueError,
+                            r"roll: shifts \(1, 2\) and dims \(0,\) must have the same length")])
+
+
+def _np_repeat(x, sizes):
+    return np.tile(x.reshape((1,) * (len(sizes) - x.ndim) + x.shape), sizes)
+
+
+_simple("repeat", lambda x, sizes: O.repeat(x, sizes), _np_repeat,
+        lambda rng: [Sample([_x(rng, 2, 3)], {"sizes": (2, 1)}), Sample([_x(rng, 3)], {"sizes": (2, 1, 3)}, "new dims"),
+                     Sample([_x(rng, 3, 2).T], {"sizes": (1, 2)}, "view"), Sample([_x(rng)], {"sizes": (3,)}, "0-d"),
+                     Sample([_x(rng, 2, 3)], {"sizes": (0, 1)}, "zero repeats")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"sizes": (2,)}, ValueError,
+                            r"repeat: the number of repeats \(2,\) must be at least")])
+_simple("tile", O.tile, lambda x, dims: np.tile(x, dims),
+        lambda rng: [Sample([_x(rng, 2, 3)], {"dims": (2,)}), Sample([_x(rng, 3)], {"dims": (2, 2)})])
+
+
+def _np_pad(x, pad, mode="constant", value=None):
+    nd = x.ndim
+    widths = [(0, 0)] * nd
+    for i in range(len(pad) // 2):
+        widths[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    crop = tuple(slice(max(-lo, 0), x.shape[k] - max(-hi, 0)) for k, (lo, hi) in enumerate(widths))
+    x = x[crop]
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=0 if value is None else value)
+    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[mode])
+
+
+_simple("pad", O.pad, _np_pad,
+        lambda rng: [Sample([_x(rng, 3, 4)], {"pad": (1, 2)}, "last dim"),
+                     Sample([_x(rng, 3, 4)], {"pad": (1, 0, 2, 1), "value": 1.5}, "two dims, value"),
+                     Sample([_x(rng, 3, 5)], {"pad": (-1, 2, 0, -2)}, "negative crops"),
+                     Sample([_x(rng, 2, 3, 4)], {"pad": (3, 2, 1, 2), "mode": "reflect"}, "reflect"),
+                     Sample([_x(rng, 4, 3).T], {"pad": (2, 1), "mode": "reflect"}, "reflect view"),
+                     Sample([_x(rng, 2, 3, 4)], {"pad": (2, 3, 0, 1), "mode": "replicate"}, "replicate"),
+                     Sample([np.zeros((0, 3))], {"pad": (1, 1)}, "zero-size")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"pad": (4, 0), "mode": "reflect"}, ValueError,
+                            r"pad: reflect padding \(4, 0\) must be smaller than the size 4 of dimension 1"),
+                 ErrorInput([np.zeros((3, 4))], {"pad": (1,)}, ValueError, "pad: the pad tuple"),
+                 ErrorInput([np.zeros((3, 4))], {"pad": (1, 1), "mode": "circular"}, ValueError,
+                            "pad: mode must be")])
+_simple("tril", O.tril, lambda x, diagonal=0: np.tril(x, diagonal),
+        lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 2, 3, 4)], {"diagonal": -1}, "batched"),
+                     Sample([_x(rng, 4, 3).T], {"diagonal": 2}, "view")],
+        lambda: [ErrorInput([np.zeros(3)], {}, ValueError, "tril: input must have at least 2 dimensions")])
+_simple("triu", O.triu, lambda x, diagonal=0: np.triu(x, diagonal),
+        lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 2, 3, 4)], {"diagonal": 1}, "batched")],
+        lambda: [ErrorInput([np.zeros(3)], {}, ValueError, "triu: input must have at least 2 dimensions")])
+_simple("diagonal", O.diagonal, lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2),
+        lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 3, 4)], {"offset": 1}, "offset 1"),
+                     Sample([_x(rng, 3, 4)], {"offset": -2}, "offset -2"),
+                     Sample([_x(rng, 2, 3, 4)], {"dim1": -1, "dim2": 0}, "3-d"),
+                     Sample([_x(rng, 3, 4)], {"offset": 5}, "empty")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"dim1": 1, "dim2": 1}, ValueError,
+                            "diagonal: dim1 and dim2 must differ")])
+_simple("movedim", O.movedim, lambda x, source, destination: np.moveaxis(x, source, destination),
+        lambda rng: [Sample([_x(rng, 2, 3, 4)], {"source": 0, "destination": -1}),
+                     Sample([_x(rng, 2, 3, 4)], {"source": (0, 1), "destination": (2, 0)}, "two dims")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"source": (0, 1), "destination": 0}, ValueError,
+                            "movedim: source")])
+_simple("meshgrid", lambda *xs, indexing="ij": O.stack(O.meshgrid(*xs, indexing=indexing)),
+        lambda *xs, indexing="ij": np.stack(np.meshgrid(*xs, indexing=indexing)),
+        lambda rng: [Sample([_x(rng, 3), _x(rng, 4)]), Sample([_x(rng, 3), _x(rng, 4), _x(rng, 2)],
+                                                               {"indexing": "xy"}, "xy 3-d")],
+        lambda: [ErrorInput([np.zeros((3, 4))], {}, ValueError, "meshgrid: expected 0-d or 1-d tensors"),
+                 ErrorInput([np.zeros(3)], {"indexing": "ji"}, ValueError, "meshgrid: indexing must be")])
+
+# In-place ops on a non-leaf: gradcheck runs through the rebased history (the op clones
+# its input first, so the leaf itself is not modified).
+_simple("relu_", lambda x: O.relu_(O.clone(x)), lambda x: np.maximum(x, 0),
+        lambda rng: [Sample([_u(rng, (3, 4), -2, 2, away=0.05)])])
+_simple("masked_fill_", lambda x, mask, value: O.masked_fill_(O.clone(x), mask, value),
+        lambda x, mask, value: np.where(mask, value, x),
+        lambda rng: [Sample([_x(rng, 3, 4), rng.random((4,)) > 0.5], {"value": 0.5})])
+
+
+def _inplace_binary(fn):
+    def op(a, b):
+        return fn(O.clone(a), b)
+    return op
+
+
+def _inplace_samples(rng, lo=-2.0):
+    return [Sample([_u(rng, (3, 4), lo, 2), _u(rng, (3, 4), 0.5, 2)]),
+            Sample([_u(rng, (3, 4), lo, 2), _u(rng, (4,), 0.5, 2)], desc="broadcast other"),
+            Sample([_u(rng, (3, 4), lo, 2), 1.5], desc="scalar")]
+
+
+for _n, _f, _r in [("add_", O.add_, np.add), ("sub_", O.sub_, np.subtract),
+                   ("mul_", O.mul_, np.multiply), ("div_", O.div_, np.true_divide)]:
+    _simple(f"inplace_{_n}", _inplace_binary(_f), _r, _inplace_samples)
+_simple("inplace_self_mul_", lambda a: (lambda c: O.mul_(c, c))(O.clone(a)), np.square, lambda rng: [Sample([_x(rng, 3, 4)])])
+_simple("inplace_clamp_", lambda a: O.clamp_(O.clone(a), -0.5, 1.0), lambda a: np.clip(a, -0.5, 1.0),
+        lambda rng: [Sample([_x(rng, 3, 4)])])
+_simple("inplace_copy_", lambda a, b: O.mul(O.copy_(O.mul(a, 1.0), b), a), lambda a, b: b * a,
+        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 4)], desc="broadcast src")])
+_simple("inplace_fill_", lambda a, v: O.mul(O.fill_(O.mul(a, 1.0), O.sum(v)), a), lambda a, v: v.sum() * a,
+        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 2)])])
+_simple("inplace_zero_", lambda a: O.add(O.zero_(O.mul(a, 2.0)), a), lambda a: a,
+        lambda rng: [Sample([_x(rng, 3, 4)])])
+
+
+def _setitem_op(x, v, idx):
+    y = O.mul(x, 1.0)
+    y[idx] = v
+    return O.mul(y, x)
+
+
+def _np_setitem(x, v, idx):
+    y = x.copy()
+    y[idx] = v
+    return y * x
+
+
+_simple("setitem", _setitem_op, _np_setitem,
+        lambda rng: [Sample([_x(rng, 4, 5), _x(rng, 5)], {"idx": 1}, "row"),
+                     Sample([_x(rng, 4, 5), _x(rng, 2, 1)], {"idx": (slice(1, 3), slice(None, None, -2))},
+                            "negative step, broadcast value"),
+                     Sample([_x(rng, 4, 5), _x(rng, 2, 5)], {"idx": _i(3, 0)}, "int index"),
+                     Sample([_x(rng, 4, 5), _x(rng)], {"idx": np.arange(20).reshape(4, 5) % 3 == 0}, "mask"),
+                     Sample([_x(rng, 4, 5), 2.0], {"idx": (Ellipsis, 0)}, "scalar value")],
+        lambda: [ErrorInput([np.zeros((3, 4)), np.zeros(4)], {"idx": 3}, IndexError,
+                            r"setitem: index 3 is out of bounds")])
+
+
 def _np_getitem(x, idx):
     return x[idx]
 
@@ -511,9 +819,29 @@ def _np_getitem(x, idx):
 _simple("getitem", O.getitem, _np_getitem,
         lambda rng: [Sample([_x(rng, 4, 5)], {"idx": (1, slice(None, None, 2))}, "basic"),
                      Sample([_x(rng, 4, 5)], {"idx": (Ellipsis, None, slice(4, 0, -2))}, "negative step"),
+                     Sample([_x(rng, 4, 5)], {"idx": (-1, -2)}, "negative ints, 0-d result"),
                      Sample([_x(rng, 4, 5)], {"idx": np.array([0, 2, 0, 3])}, "repeated indices"),
+                     Sample([_x(rng, 4, 5)], {"idx": (Ellipsis, np.array([[4, -1], [0, 4]]))},
+                            "2-d index, negative, last dim"),
                      Sample([_x(rng, 4, 5)], {"idx": (np.array([1, 1]), np.array([2, 2]))}, "repeated pairs"),
-                     Sample([_x(rng, 4, 5)], {"idx": np.arange(20).reshape(4, 5) % 3 == 0}, "bool mask")],
-        lambda: [ErrorInput([np.zeros((3, 4))], {"idx": 5}, IndexError, r"index: .*out of bounds")])
+                     Sample([_x(rng, 4, 5)], {"idx": np.arange(20).reshape(4, 5) % 3 == 0}, "bool mask"),
+                     Sample([_x(rng, 4, 5)], {"idx": np.array([True, False, True, True])}, "row mask"),
+                     Sample([_x(rng, 2, 3, 4)], {"idx": (slice(None), np.array([2, 0, 2]), slice(1, None, 2))},
+                            "mixed"),
+                     Sample([_x(rng, 2, 3, 4)], {"idx": (np.array([1, 0]), slice(None), np.array([3, 3]))},
+                            "separated arrays"),
+                     Sample([_x(rng, 4, 3).T], {"idx": (None, [2, 0, 2])}, "view, list, None"),
+                     Sample([_x(rng, 4, 5)], {"idx": np.zeros((4, 5), bool)}, "empty mask"),
+                     Sample([_x(rng, 200000)], {"idx": rng.integers(0, 200000, 100000)}, "large", grad=False),
+                     Sample([_x(rng, 200000)], {"idx": rng.random(200000) > 0.5}, "large mask", grad=False)],
+        lambda: [ErrorInput([np.zeros((3, 4))], {"idx": 5}, IndexError, r"index: .*out of bounds"),
+                 ErrorInput([np.zeros((3, 4))], {"idx": np.array([0, 3])}, IndexError,
+                            r"index: index 3 is out of bounds for dimension 0 with size 3"),
+                 ErrorInput([np.zeros((3, 4))], {"idx": (slice(None), np.array([-5]))}, IndexError,
+                            r"index: index -5 is out of bounds for dimension 1 with size 4"),
+                 ErrorInput([np.zeros((3, 4))], {"idx": np.array([0.5])}, IndexError,
+                            r"index: tensors used as indices must be int64 or bool"),
+                 ErrorInput([np.zeros((3, 4))], {"idx": np.array([True, False])}, IndexError,
+                            r"index: the shape of the mask \(2,\) does not match")])
 _simple("to_float64", lambda x: O.to(x, np.float64), lambda x: x,
         lambda rng: [Sample([_x(rng, 3, 2)])], keeps_dtype=False)

@@ -86,7 +86,7 @@ def result_dtype(*operands):
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
     __slots__ = ("data", "grad_fn", "requires_grad", "grad", "_version", "_hooks", "_name",
-                 "__weakref__")
+                 "_base", "_vidx", "__weakref__")
     __array_priority__ = 1000      # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -95,9 +95,11 @@ class Tensor:
         self.grad_fn = None
         self.requires_grad = False
         self.grad = None
-        self._version = [0]       # shared by views of the same memory
-        self._hooks = None
+        self._version = [0]       # shared by views of the same memory; in-place ops bump
+        self._hooks = None        # [0] and record their name in [1]
         self._name = None
+        self._base = None         # the tensor this one is a view of (set by view ops)
+        self._vidx = None         # (parent, basic index) for views made by indexing
         if requires_grad:
             self.requires_grad_(True)
 
@@ -111,6 +113,8 @@ class Tensor:
         t._version = [0]
         t._hooks = None
         t._name = None
+        t._base = None
+        t._vidx = None
         return t
 
     # ---- metadata ---------------------------------------------------------------------

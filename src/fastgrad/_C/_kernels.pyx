@@ -715,3 +715,4 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
     return out
 
 include "_optim.pxi"
+include "_index.pxi"

@@ -20,7 +20,7 @@ _ops = None         # fastgrad._ops, bound at import time by that module (avoids
 
 class Node:
     __slots__ = ("fn", "name", "edges", "shapes", "saved", "out", "ctx", "hooks", "retain",
-                 "ver", "outver", "__weakref__")
+                 "ver", "outver", "outv", "__weakref__")
 
     def __init__(self, fn, name, edges, shapes, saved, out, ctx):
         self.fn = fn            # fn(node, grad) -> tuple of input grads (Tensor or None)
@@ -34,6 +34,7 @@ class Node:
         self.retain = None      # weakref to the output tensor when it retains its grad
         self.ver = 0            # sum of the saved tensors' versions when they were saved
         self.outver = None      # version cell of the output when backward reads it
+        self.outv = 0           # ... and its value when the output was made
 
     def output(self):
         """The op's output as a Tensor for backward formulas.  Under create_graph it is
@@ -70,11 +71,23 @@ def _check_versions(node):
     for s in node.saved or ():
         if s is not None:
             v += s._version[0]
-    if v != node.ver or (node.outver is not None and node.outver[0] != 0):
-        raise RuntimeError(
-            f"{node.name}: one of the variables needed for gradient computation has been modified "
-            "by an inplace operation after it was saved for backward; use an out-of-place op or "
-            "clone() the tensor before modifying it")
+    if v != node.ver:
+        cells = [s._version for s in node.saved if s is not None]
+        _raise_modified(node, "an input", cells)
+    if node.outver is not None and node.outver[0] != node.outv:
+        _raise_modified(node, "the output", [node.outver])
+
+
+def _raise_modified(node, which, cells):
+    """The version-check failure, naming the op that saved the tensor and the in-place
+    op(s) that last modified the saved tensors (in-place ops record their name in a
+    version cell's second slot)."""
+    by = sorted({c[1] for c in cells if len(c) > 1})
+    how = " / ".join(by) if by else "an in-place operation"
+    raise RuntimeError(
+        f"{node.name}: one of the variables needed for gradient computation has been modified "
+        f"by an inplace operation: {which} of {node.name} saved for backward was modified by "
+        f"{how}; use an out-of-place op or clone() the tensor before modifying it")
 
 
 def _needed(root_nodes, capture):
@@ -187,7 +200,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if saved is _FREED:
                         _raise_freed(node)
                     _check_versions(node)
-                elif node.outver is not None and node.outver[0]:
+                elif node.outver is not None and node.outver[0] != node.outv:
                     _check_versions(node)
                 grads = node.fn(node, g)
                 if not retain_graph and (saved or node.out is not None):
