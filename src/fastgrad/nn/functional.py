@@ -419,16 +419,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return y
 
 
-def _embedding_bwd(node, g):
-    idx, shape, padding_idx = node.ctx
-    gw = O._index_backward(g, idx, shape)
-    if padding_idx is not None:
-        keep = np.ones((shape[0], 1), dtype=g.data.dtype)
-        keep[padding_idx] = 0
-        gw = O.mul(gw, _make(keep))
-    return (gw,)
-
-
 def embedding(input, weight, padding_idx=None):  # noqa: A002
     """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
     repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
@@ -447,12 +437,15 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
         if not -n <= padding_idx < n:
             raise ValueError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx = padding_idx % n
-    idx = np.asarray(idx, dtype=np.int64)
-    out = weight.data[idx]
-    if weight.requires_grad and grad_mode.enabled:
-        return O._record(out, "embedding", _embedding_bwd, (weight,), (), None,
-                         (idx, weight.data.shape, padding_idx))
-    return _make(out)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    # a row gather whose backward is a scatter-add (repeated indices accumulate)
+    out = O.reshape(O._index_select(weight, 0, idx.reshape(-1), False, who),
+                    idx.shape + (weight.data.shape[1],))
+    if padding_idx is not None and out.requires_grad:
+        # the padding row's value is used but gets no gradient: take it from a detached copy
+        pad = _make(np.broadcast_to((idx == padding_idx)[..., None], out.data.shape))
+        out = O.where(pad, out.detach(), out)
+    return out
 
 
 def bilinear(input1, input2, weight, bias=None):
