@@ -276,3 +276,40 @@ def test_autograd_grad_stops_at_the_requested_inputs():
     z.sum().backward()                         # exp's saved output was not freed
     np.testing.assert_allclose(w.grad.numpy(), np.exp([1.0, 2.0]), rtol=1e-6)
     assert calls == [1]
+
+
+def test_adopted_gradients_never_alias_what_user_code_holds():
+    # linear's backward hands the engine new arrays that it adopts as .grad without a copy;
+    # a hook or autograd.grad that sees such an array must not end up sharing it with .grad
+    import fastgrad.nn.functional as F
+    w = fg.randn(3, 4, requires_grad=True)
+    x = fg.randn(5, 4)
+    seen = []
+    w.register_hook(lambda g: seen.append(g))
+    F.linear(x, w).sum().backward()
+    first = seen[0].numpy().copy()
+    F.linear(x, w).sum().backward()              # accumulates into w.grad in place
+    np.testing.assert_array_equal(seen[0].numpy(), first)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-6)
+    (gw,) = fg.autograd.grad(F.linear(x, w).sum(), w)
+    keep = gw.numpy().copy()
+    w.grad = None
+    w.backward(gw)                               # a leaf root: its gradient is gw itself
+    F.linear(x, w).sum().backward()
+    np.testing.assert_array_equal(gw.numpy(), keep)
+
+
+def test_accumulation_in_place_matches_sum_of_backwards():
+    import fastgrad.nn.functional as F
+    w = fg.randn(6, 3, dtype=fg.float64, requires_grad=True)
+    b = fg.randn(6, dtype=fg.float64, requires_grad=True)
+    xs = [fg.randn(4, 3, dtype=fg.float64) for _ in range(3)]
+    total_w, total_b = np.zeros((6, 3)), np.zeros(6)
+    for x in xs:
+        F.linear(x, w, b, activation="tanh").sum().backward()
+        y = np.tanh(x.data @ w.data.T + b.data)
+        gz = 1 - y ** 2
+        total_w += gz.T @ x.data
+        total_b += gz.sum(0)
+    np.testing.assert_allclose(w.grad.numpy(), total_w, rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), total_b, rtol=1e-12)

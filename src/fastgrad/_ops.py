@@ -911,9 +911,31 @@ def mm(a, b):
     return matmul(a, b)
 
 
+def _fresh(arr):
+    """A Tensor over a new array that no one else references: the engine may adopt it as
+    a leaf's .grad without copying (see autograd.engine._store_grad)."""
+    t = _make(arr)
+    t._name = "fresh"
+    return t
+
+
 def _linear_bwd(node, g):
     x, w, b = node.saved
     act = node.ctx
+    if not grad_mode.enabled and x.data.ndim == 2 and g.data.dtype == w.data.dtype:
+        # the usual case, straight to the kernels: no graph, no intermediate Tensors
+        k = backend.k
+        gd = g.data
+        if act is not None:
+            y = node.out
+            gd = (k.unary_bwd(U["relu"], gd, y, None) if act == "relu"
+                  else k.unary_bwd(U[act], gd, None, y))
+        gx = _fresh(k.matmul(gd, w.data)) if node.edges[0] is not None else None
+        gw = _fresh(k.matmul(gd.T, x.data)) if node.edges[1] is not None else None
+        gb = None
+        if len(node.edges) > 2 and node.edges[2] is not None:
+            gb = _fresh(k.reduce(R["sum"], gd, (0,)))
+        return (gx, gw, gb)
     if act is not None:
         # the activation's derivative from the saved output y = act(z): relu' = [y > 0],
         # tanh' = 1 - y^2, sigmoid' = y (1 - y)

@@ -132,6 +132,7 @@ def _collect(root_nodes):
 
 def _node_hooks(node, g, create_graph):
     """Hooks registered on a non-leaf tensor, then its retained .grad."""
+    g._name = None          # it escapes to user code or .grad while still in use: no adoption
     if node.hooks:
         for h in node.hooks:
             r = h(g)
@@ -144,14 +145,33 @@ def _node_hooks(node, g, create_graph):
     return g
 
 
+FRESH = "fresh"    # Tensor._name tag: see _store_grad
+
+
 def _store_grad(t, g, create_graph):
-    """t.grad += g.  Without create_graph the first gradient is stored as a private,
-    writable copy: the engine may hand the same gradient to several inputs (add's
-    backward), or a read-only broadcast view (sum's backward), or the caller's own
-    `gradient` tensor, none of which .grad may alias."""
-    if t.grad is not None:
-        t.grad = _ops.add(t.grad, g)
+    """t.grad += g.
+
+    Without create_graph the first gradient is stored as a private, writable array: the
+    engine may hand the same gradient to several inputs (add's backward), or a read-only
+    broadcast view (sum's backward), or the caller's own `gradient` tensor, none of which
+    .grad may alias, so it is copied -- unless the backward that produced it tagged it
+    FRESH (a new array nothing else references, e.g. a weight gradient straight from the
+    GEMM), in which case it is adopted as is.  Later gradients are added in place (as
+    PyTorch does outside create_graph), so accumulation allocates nothing."""
+    tag = g._name
+    if tag is not None:
+        g._name = None
+    old = t.grad
+    if old is not None:
+        if (not create_graph and old.grad_fn is None and old.data.shape == g.data.shape
+                and old.data.dtype == g.data.dtype and old.data.flags.writeable):
+            _ops.np.add(old.data, g.data, out=old.data)
+            old._version[0] += 1
+        else:
+            t.grad = _ops.add(old, g)
     elif create_graph:
+        t.grad = g
+    elif tag is FRESH:
         t.grad = g
     else:
         t.grad = _ops.Tensor._make(g.data.copy())
@@ -191,6 +211,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     g = _node_hooks(node, g, create_graph)
                 if capture is not None:
                     if id(node) in capture:
+                        g._name = None
                         capture[id(node)] = g
                     if not needed[node]:          # nothing requested below: stop here
                         g = None
@@ -233,6 +254,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             if capture is not None and id(t) not in capture:
                 continue
             hooks = t._hooks
+            if capture is not None or hooks:
+                g._name = None      # escapes to user code: never adopt it as .grad later
             if hooks:
                 for h in hooks:
                     r = h(g)
