@@ -14,7 +14,7 @@ import numpy as np
 DATASETS = ("digits", "moons", "spirals", "blobs")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu")
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05}
+DEFAULT_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05}
 
 
 def _hidden(text):
@@ -56,7 +56,7 @@ def build_parser():
     t.add_argument("--batch-size", type=_positive(int), default=64)
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive(float), default=None,
-                   help="learning rate (default: 1e-3 for adam/adamw/rmsprop, 0.05 for sgd/adagrad)")
+                   help="peak learning rate (default: 0.01 for adam/adamw, 1e-3 for rmsprop, 0.05 for sgd/adagrad)")
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--schedule", choices=("none", "cosine", "onecycle"), default="cosine",
