@@ -118,3 +118,18 @@ def test_training_steps_match_a_numpy_mlp():
         assert loss.item() == pytest.approx(ref_loss, rel=1e-12)
     np.testing.assert_allclose(model[0].weight.data, Ws[0], rtol=1e-11)
     np.testing.assert_allclose(model[2].bias.data, bs[1], rtol=1e-11)
+
+
+@pytest.mark.parametrize("script", ["mlp_digits.py", "regression.py", "port_from_pytorch.py"])
+def test_examples_run(script, tmp_path):
+    if script == "mlp_digits.py":
+        pytest.importorskip("sklearn")
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", script)
+    r = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=600,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    if script == "mlp_digits.py":
+        acc = float(r.stdout.split("test accuracy ")[1].split(",")[0])
+        assert acc > 0.95 and "reloaded model agrees: True" in r.stdout
+    if script == "regression.py":
+        assert float(r.stdout.rsplit(" ", 1)[1]) < 0.01
