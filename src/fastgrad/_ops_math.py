@@ -96,7 +96,7 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 def relu6(x):
-    return _hardtanh(x, 0.0, 6.0)
+    return _hardtanh(_float_in(x, "relu6"), 0.0, 6.0)
 
 
 def elu(x, alpha=1.0):
@@ -107,7 +107,7 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 
 def selu(x):
-    return _elu(x, _SELU_ALPHA, _SELU_SCALE)
+    return _elu(_float_in(x, "selu"), _SELU_ALPHA, _SELU_SCALE)
 
 
 def mish(x):
@@ -422,6 +422,18 @@ def _norm2(x, dims, keepdim):
     return _make(out)
 
 
+def _zero_grad(node, g):
+    return (_make(np.zeros(node.ctx, dtype=g.data.dtype)),)
+
+
+def _count_nonzero(x, dims, keepdim):
+    """The p=0 "norm": number of non-zeros, as x's dtype; its gradient is zero."""
+    out = np.asarray(np.sum(x.data != 0, axis=dims, keepdims=keepdim), dtype=x.data.dtype)
+    if _needs(x):
+        return _record(out, "norm", _zero_grad, (x,), (), None, x.data.shape)
+    return _make(out)
+
+
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector norm over dim (an int, a tuple, or None for all elements), as
     ``torch.linalg.vector_norm``: p = 2 or "fro" (the default, the same thing for
@@ -449,7 +461,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if p == -math.inf:
         return amin(abs(x), red, keepdim=keepdim)
     if p == 0:
-        return sum(_mask(_make(x.data != 0), x), red, keepdim=keepdim)
+        return _count_nonzero(x, red, keepdim)
     if p < 0 or math.isnan(p):
         raise ValueError(f"norm: p={p} is not supported (expected p > 0, 0, inf or -inf)")
     return pow(sum(pow(abs(x), float(p)), red, keepdim=keepdim), 1.0 / p)

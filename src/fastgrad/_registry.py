@@ -517,3 +517,5 @@ _simple("getitem", O.getitem, _np_getitem,
         lambda: [ErrorInput([np.zeros((3, 4))], {"idx": 5}, IndexError, r"index: .*out of bounds")])
 _simple("to_float64", lambda x: O.to(x, np.float64), lambda x: x,
         lambda rng: [Sample([_x(rng, 3, 2)])], keeps_dtype=False)
+
+from fastgrad import _registry_math  # noqa: E402,F401  (registers the issue-3B ops)
