@@ -702,7 +702,7 @@ static inline float fg_acosf(float x)
 static inline float fg_sinhf(float x)
 {
     double a = fabs((double)x);
-    a = a > 100.0 ? 100.0 : a;
+    a = fg__seld(a > 100.0, 100.0, a);      /* NaN passes */
     double E = fg__exp_d(a);
     double big = 0.5 * (E - 1.0 / E);
     double z = a * a;
@@ -719,7 +719,7 @@ static inline float fg_sinhf(float x)
 static inline float fg_coshf(float x)
 {
     double a = fabs((double)x);
-    a = a > 100.0 ? 100.0 : a;
+    a = fg__seld(a > 100.0, 100.0, a);      /* NaN passes */
     double E = fg__exp_d(a);
     return (float)(0.5 * (E + 1.0 / E));
 }
