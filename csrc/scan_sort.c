@@ -36,9 +36,14 @@ typedef struct {
             for (int64_t r = r0; r < r1; r++) {                                             \
                 const T *xl = x + r * n;                                                    \
                 double acc = prod ? 1.0 : 0.0;                                              \
-                if (j->last_only) {                                                         \
-                    for (int64_t k = 0; k < n; k++) acc *= (double)xl[k];                   \
-                    out[r] = (T)acc;                                                        \
+                if (j->last_only) {   /* 8 independent products: not latency-bound */     \
+                    double a8[8] = {1, 1, 1, 1, 1, 1, 1, 1};                                \
+                    int64_t k = 0;                                                          \
+                    for (; k + 8 <= n; k += 8)                                              \
+                        for (int q = 0; q < 8; q++) a8[q] *= (double)xl[k + q];             \
+                    for (; k < n; k++) a8[0] *= (double)xl[k];                              \
+                    out[r] = (T)(((a8[0] * a8[1]) * (a8[2] * a8[3])) *                      \
+                                 ((a8[4] * a8[5]) * (a8[6] * a8[7])));                      \
                     continue;                                                               \
                 }                                                                           \
                 T *ol = out + r * n;                                                        \
@@ -183,6 +188,38 @@ typedef struct {
             memcpy(ids, is, (size_t)n * sizeof(int64_t));                                   \
         }                                                                                   \
     }                                                                                       \
+    /* top-k without a full sort: quickselect the k-th smallest key T on a copy, collect  \
+     * the keys < T and the first (k - #less) keys == T in input order, then sort those k   \
+     * stably: the same result as a full stable sort.  Result in kb/ib[0, k). */           \
+    static void select_##TS(K *keys, int64_t *ids, K *kb, int64_t *ib, int64_t n, int64_t k) \
+    {                                                                                       \
+        memcpy(kb, keys, (size_t)n * sizeof(K));                                            \
+        int64_t lo = 0, hi = n - 1;                                                         \
+        const int64_t want = k - 1;                                                         \
+        while (lo < hi) {                                                                   \
+            const int64_t mid = lo + (hi - lo) / 2;                                         \
+            K a = kb[lo], b = kb[mid], c = kb[hi];                                          \
+            K piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));  \
+            int64_t i = lo, j = hi;                                                         \
+            while (i <= j) {                                                                \
+                while (kb[i] < piv) i++;                                                    \
+                while (kb[j] > piv) j--;                                                    \
+                if (i <= j) { K tk = kb[i]; kb[i] = kb[j]; kb[j] = tk; i++; j--; }          \
+            }                                                                               \
+            if (want <= j) hi = j;                                                          \
+            else if (want >= i) lo = i;                                                     \
+            else break;                                                                     \
+        }                                                                                   \
+        const K thr = kb[want];                                                             \
+        int64_t less = 0;                                                                   \
+        for (int64_t a = 0; a < n; a++) less += keys[a] < thr;                              \
+        int64_t eq_left = k - less, m = 0;                                                  \
+        for (int64_t a = 0; a < n && m < k; a++) {                                          \
+            const K kv = keys[a];                                                           \
+            if (kv < thr || (kv == thr && eq_left-- > 0)) { kb[m] = kv; ib[m] = ids[a]; m++; } \
+        }                                                                                   \
+        radix_##TS(kb, ib, keys, ids, k);                                                   \
+    }                                                                                       \
     static void sort_task_##TS(void *ctx, int64_t t, int tid)                               \
     {                                                                                       \
         sort_job *j = ctx;                                                                  \
@@ -201,10 +238,16 @@ typedef struct {
             const int64_t o = l / inner, i = l % inner;                                     \
             const T *xl = x + o * n * inner + i;                                            \
             for (int64_t a = 0; a < n; a++) { keys[a] = key_##TS(xl[a * inner]) ^ flip; ids[a] = a; } \
-            radix_##TS(keys, ids, keys + n, ids + n, n);                                    \
+            const int64_t *res = ids;                                                       \
+            if (k < n && n > 256 && k * 16 <= n) {                                          \
+                select_##TS(keys, ids, keys + n, ids + n, n, k);                            \
+                res = ids + n;                                                              \
+            } else {                                                                        \
+                radix_##TS(keys, ids, keys + n, ids + n, n);                                \
+            }                                                                               \
             T *vl = vals + o * k * inner + i;                                               \
             int64_t *il = j->idx + o * k * inner + i;                                       \
-            for (int64_t a = 0; a < k; a++) { vl[a * inner] = xl[ids[a] * inner]; il[a * inner] = ids[a]; } \
+            for (int64_t a = 0; a < k; a++) { vl[a * inner] = xl[res[a] * inner]; il[a * inner] = res[a]; } \
         }                                                                                   \
     }                                                                                       \
     static int sort_run_##TS(int descending, int64_t k, int64_t outer, int64_t n,           \
