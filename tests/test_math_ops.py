@@ -409,3 +409,10 @@ def test_topk_selection_path_matches_stable_sort(dtype):
                 n - 1 - np.flip(np.argsort(np.flip(a, 1), axis=1, kind="stable"), 1)
             np.testing.assert_array_equal(i, order[:, :k])
             np.testing.assert_array_equal(v, np.take_along_axis(a, order[:, :k], 1))
+
+
+def test_rounding_keeps_integer_tensors():
+    i = fg.tensor([3, -2])
+    for f in (fg.floor, fg.ceil, fg.trunc, fg.round):
+        r = f(i)
+        assert r.dtype == fg.int64 and r.tolist() == [3, -2]

@@ -58,10 +58,28 @@ acos = _unary("acos", False, lambda x, y, a, b: neg(rsqrt(sub(1.0, square(x)))),
 atan = _unary("atan", False, lambda x, y, a, b: reciprocal(add(square(x), 1.0)), np.arctan)
 sinh = _unary("sinh", False, lambda x, y, a, b: cosh(x), np.sinh)
 cosh = _unary("cosh", False, lambda x, y, a, b: sinh(x), np.cosh)
-floor = _unary("floor", False, _zero_deriv, np.floor)
-ceil = _unary("ceil", False, _zero_deriv, np.ceil)
-trunc = _unary("trunc", False, _zero_deriv, np.trunc)
+_floor = _unary("floor", False, _zero_deriv, np.floor)
+_ceil = _unary("ceil", False, _zero_deriv, np.ceil)
+_trunc = _unary("trunc", False, _zero_deriv, np.trunc)
 _round = _unary("round", False, _zero_deriv, np.rint)
+
+
+def _int_passthrough(x):
+    """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
+    return type(x) is Tensor and x.data.dtype.kind in "iub"
+
+
+def floor(x):
+    """Largest integer <= x (zero gradient); integer tensors come back unchanged."""
+    return _make(x.data.copy()) if _int_passthrough(x) else _floor(x)
+
+
+def ceil(x):
+    return _make(x.data.copy()) if _int_passthrough(x) else _ceil(x)
+
+
+def trunc(x):
+    return _make(x.data.copy()) if _int_passthrough(x) else _trunc(x)
 _hardtanh = _unary("hardtanh", False,
                    lambda x, y, a, b: _mask(logical_and(gt(x, a), lt(x, b)), x), None)
 _elu = _unary("elu", False,
@@ -79,8 +97,8 @@ arcsin, arccos, arctan = asin, acos, atan
 def round(x, decimals=0):  # noqa: A001 - torch.round
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
-    if type(x) is Tensor and x.data.dtype.kind in "iub":
-        return x
+    if _int_passthrough(x):
+        return _make(x.data.copy())
     if decimals == 0:
         return _round(x)
     s = 10.0 ** decimals
