@@ -416,3 +416,28 @@ def test_rounding_keeps_integer_tensors():
     for f in (fg.floor, fg.ceil, fg.trunc, fg.round):
         r = f(i)
         assert r.dtype == fg.int64 and r.tolist() == [3, -2]
+
+
+def test_scans_sort_reductions_property_vs_numpy():
+    """Random shapes, dims and dtypes against NumPy (hypothesis)."""
+    hyp = pytest.importorskip("hypothesis")
+    st = hyp.strategies
+    hnp = pytest.importorskip("hypothesis.extra.numpy")
+
+    @hyp.settings(max_examples=60, deadline=None)
+    @hyp.given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=7), st.data(),
+               st.sampled_from([np.float32, np.float64]))
+    def check(shape, data, dtype):
+        x = data.draw(hnp.arrays(dtype, shape, elements=st.integers(-20, 20).map(lambda v: v / 4)))
+        d = data.draw(st.integers(-len(shape), len(shape) - 1))
+        t = fg.tensor(x)
+        np.testing.assert_allclose(fg.cumsum(t, d).numpy(), np.cumsum(x.astype(np.float64), d), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(fg.cumprod(t, d).numpy(), np.cumprod(x.astype(np.float64), d), rtol=1e-5)
+        np.testing.assert_allclose(fg.prod(t, d).numpy(), np.prod(x.astype(np.float64), d), rtol=1e-5)
+        np.testing.assert_array_equal(fg.argsort(t, d).numpy(), np.argsort(x, d, kind="stable"))
+        if x.shape[d % len(shape)] > 0:
+            np.testing.assert_array_equal(fg.amax(t, d).numpy(), np.max(x, d))
+        desc = fg.sort(t, d, descending=True).values.numpy()
+        np.testing.assert_array_equal(desc, np.flip(np.sort(x, d), d))
+
+    check()
