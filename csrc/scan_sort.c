@@ -188,35 +188,32 @@ typedef struct {
             memcpy(ids, is, (size_t)n * sizeof(int64_t));                                   \
         }                                                                                   \
     }                                                                                       \
-    /* top-k without a full sort: quickselect the k-th smallest key T on a copy, collect  \
-     * the keys < T and the first (k - #less) keys == T in input order, then sort those k   \
-     * stably: the same result as a full stable sort.  Result in kb/ib[0, k). */           \
+    /* top-k without a full sort: a most-significant-digit radix select finds the key      \
+     * prefix of the k-th smallest key (branch-free byte histograms over the candidates),   \
+     * then one pass collects the keys below it and, of those equal to it, the first ones  \
+     * in input order; sorting those k stably gives the same result as a full stable       \
+     * sort.  Result in kb/ib[0, k). */                                                    \
     static void select_##TS(K *keys, int64_t *ids, K *kb, int64_t *ib, int64_t n, int64_t k) \
     {                                                                                       \
-        memcpy(kb, keys, (size_t)n * sizeof(K));                                            \
-        int64_t lo = 0, hi = n - 1;                                                         \
-        const int64_t want = k - 1;                                                         \
-        while (lo < hi) {                                                                   \
-            const int64_t mid = lo + (hi - lo) / 2;                                         \
-            K a = kb[lo], b = kb[mid], c = kb[hi];                                          \
-            K piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));  \
-            int64_t i = lo, j = hi;                                                         \
-            while (i <= j) {                                                                \
-                while (kb[i] < piv) i++;                                                    \
-                while (kb[j] > piv) j--;                                                    \
-                if (i <= j) { K tk = kb[i]; kb[i] = kb[j]; kb[j] = tk; i++; j--; }          \
+        K prefix = 0, mask = 0;                                                             \
+        int64_t need = k;                                                                   \
+        for (int p = NB - 1; p >= 0; p--) {                                                 \
+            int64_t cnt[256];                                                               \
+            memset(cnt, 0, sizeof cnt);                                                     \
+            for (int64_t a = 0; a < n; a++) {                                               \
+                const K kv = keys[a];                                                       \
+                cnt[(kv >> (8 * p)) & 255u] += (kv & mask) == prefix;                      \
             }                                                                               \
-            if (want <= j) hi = j;                                                          \
-            else if (want >= i) lo = i;                                                     \
-            else break;                                                                     \
+            int b = 0;                                                                      \
+            while (cnt[b] < need) need -= cnt[b++];                                         \
+            prefix |= (K)b << (8 * p);                                                      \
+            mask |= (K)255u << (8 * p);                                                     \
+            if (cnt[b] == need) break;           /* the whole bucket is taken */            \
         }                                                                                   \
-        const K thr = kb[want];                                                             \
-        int64_t less = 0;                                                                   \
-        for (int64_t a = 0; a < n; a++) less += keys[a] < thr;                              \
-        int64_t eq_left = k - less, m = 0;                                                  \
+        int64_t m = 0;                                                                      \
         for (int64_t a = 0; a < n && m < k; a++) {                                          \
-            const K kv = keys[a];                                                           \
-            if (kv < thr || (kv == thr && eq_left-- > 0)) { kb[m] = kv; ib[m] = ids[a]; m++; } \
+            const K kv = keys[a], top = kv & mask;                                          \
+            if (top < prefix || (top == prefix && need-- > 0)) { kb[m] = kv; ib[m] = ids[a]; m++; } \
         }                                                                                   \
         radix_##TS(kb, ib, keys, ids, k);                                                   \
     }                                                                                       \
@@ -239,7 +236,7 @@ typedef struct {
             const T *xl = x + o * n * inner + i;                                            \
             for (int64_t a = 0; a < n; a++) { keys[a] = key_##TS(xl[a * inner]) ^ flip; ids[a] = a; } \
             const int64_t *res = ids;                                                       \
-            if (k < n && n > 256 && k * 16 <= n) {                                          \
+            if (k < n && n > 64 && k * 4 <= n) {                                          \
                 select_##TS(keys, ids, keys + n, ids + n, n, k);                            \
                 res = ids + n;                                                              \
             } else {                                                                        \
