@@ -213,6 +213,8 @@ def test_norm_edge_cases():
     assert g.tolist() == [0.0] * 4                    # subgradient 0 at the origin
     big = fg.tensor([3e30, 4e30], dtype=fg.float32)
     assert abs(fg.norm(big).item() / 5e30 - 1) < 1e-6
+    tiny = fg.tensor([3e-30, 4e-30], dtype=fg.float32)
+    assert abs(fg.norm(tiny).item() / 5e-30 - 1) < 1e-6
     x = fg.randn(3, 4, dtype=fg.float64)
     np.testing.assert_allclose(fg.norm(x, math.inf, dim=1).numpy(), np.abs(x.numpy()).max(1))
     np.testing.assert_allclose(x.norm(2.5).item(), (np.abs(x.numpy()) ** 2.5).sum() ** 0.4)

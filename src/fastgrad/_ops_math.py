@@ -429,8 +429,16 @@ def _norm2_bwd(node, g):
 
 
 def _norm2(x, dims, keepdim):
-    xd = x.data if x.data.dtype == np.float64 else x.data.astype(np.float64)   # no overflow
-    s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], xd), dims) if x.data.ndim else xd * xd
+    if x.data.ndim == 0:
+        s = x.data * x.data
+    else:
+        s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], x.data), dims)
+        if x.data.dtype == np.float32:
+            with np.errstate(invalid="ignore"):
+                redo = not np.all(np.isfinite(s)) or np.any(s < 1e-30)
+            if redo:   # squares overflowed or underflowed in float32: redo in float64
+                xd = x.data.astype(np.float64)
+                s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], xd), dims)
     out = np.sqrt(s).astype(x.data.dtype)
     if keepdim:
         out = out.reshape(tuple(1 if i in dims else n for i, n in enumerate(x.data.shape)))
@@ -457,7 +465,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     ``torch.linalg.vector_norm``: p = 2 or "fro" (the default, the same thing for
     vectors), 1, inf, -inf, 0 (number of non-zeros) or any p > 0.  Matrix norms
     ("nuc", spectral) and p < 0 (other than -inf) are not supported.  The 2-norm's
-    gradient at 0 is 0 (PyTorch's subgradient); float32 sums of squares run in double."""
+    gradient at 0 is 0 (PyTorch's subgradient).  float32 inputs whose squares overflow
+    or underflow float32 are recomputed in double, so huge and tiny vectors get a finite,
+    accurate norm."""
     x = _float_in(x, "norm")
     if dtype is not None:
         x = to(x, dtype)
