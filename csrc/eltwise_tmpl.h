@@ -62,6 +62,37 @@ int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, in
     case FG_U_SQUARE: UNARY_LOOP(v * v); break;
     case FG_U_RECIPROCAL: UNARY_LOOP((T)1 / v); break;
     case FG_U_ERF: UNARY_LOOP(M_ERF(v)); break;
+    case FG_U_EXP2: UNARY_LOOP(M_EXP2(v)); break;
+    case FG_U_LOG2: UNARY_LOOP(M_LOG2(v)); break;
+    case FG_U_LOG10: UNARY_LOOP(M_LOG10(v)); break;
+    case FG_U_EXPM1: UNARY_LOOP(M_EXPM1(v)); break;
+    case FG_U_TAN: SINCOS_LOOP(M_TAN, M_TAN_BIG); break;
+    case FG_U_ASIN: UNARY_LOOP(M_ASIN(v)); break;
+    case FG_U_ACOS: UNARY_LOOP(M_ACOS(v)); break;
+    case FG_U_ATAN: UNARY_LOOP(M_ATAN(v)); break;
+    case FG_U_SINH: UNARY_LOOP(M_SINH(v)); break;
+    case FG_U_COSH: UNARY_LOOP(M_COSH(v)); break;
+    case FG_U_FLOOR: UNARY_LOOP(M_FLOOR(v)); break;
+    case FG_U_CEIL: UNARY_LOOP(M_CEIL(v)); break;
+    case FG_U_ROUND: UNARY_LOOP(M_RINT(v)); break;       /* half to even */
+    case FG_U_TRUNC: UNARY_LOOP(M_TRUNC(v)); break;
+    case FG_U_HARDTANH: UNARY_LOOP(v < a ? a : (v > b ? b : v)); break;
+    case FG_U_ELU: UNARY_LOOP(v > (T)0 ? b * v : b * a * M_EXPM1(v)); break;
+    case FG_U_MISH: UNARY_LOOP(M_MISH(v)); break;
+    case FG_U_HARDSWISH:
+        UNARY_LOOP(({ T c = v + (T)3; c = c < (T)0 ? (T)0 : (c > (T)6 ? (T)6 : c); v * c / (T)6; }));
+        break;
+    case FG_U_HARDSIGMOID:
+        UNARY_LOOP(({ T c = v + (T)3; c = c < (T)0 ? (T)0 : (c > (T)6 ? (T)6 : c); c / (T)6; }));
+        break;
+    case FG_U_LOGIT:
+        if (beta != 0.0) {
+            const T elo = a, ehi = (T)1 - a;
+            UNARY_LOOP(M_LOGIT(v < elo ? elo : (v > ehi ? ehi : v)));
+        } else {
+            UNARY_LOOP(M_LOGIT(v));
+        }
+        break;
     default: return FG_EINVAL;
     }
     return FG_OK;
@@ -131,6 +162,52 @@ int FN(unary_bwd)(int op, int64_t n, const T *g, const T *x, const T *y, T *gx, 
     case FG_U_SQUARE: BWD_LOOP_X((T)2 * gv * v); break;
     case FG_U_RECIPROCAL: BWD_LOOP_X(-gv / (v * v)); break;
     case FG_U_ERF: BWD_LOOP_X(gv * (T)1.12837916709551257390 * M_EXP(-v * v)); break;
+    case FG_U_EXP2: BWD_LOOP_X(gv * (T)0.69314718055994530942 * M_EXP2(v)); break;
+    case FG_U_LOG2: BWD_LOOP_X(gv / (v * (T)0.69314718055994530942)); break;
+    case FG_U_LOG10: BWD_LOOP_X(gv / (v * (T)2.30258509299404568402)); break;
+    case FG_U_EXPM1: BWD_LOOP_X(gv * M_EXP(v)); break;
+    case FG_U_TAN:
+        /* 1 + tan^2; huge |x| (float) recomputed through the scalar fix-up */
+        FG_PAR_RANGE(n, nt, 64, {
+            for (int64_t i = lo; i < hi; i++) { const T t = M_TAN(x[i]); gx[i] = g[i] * ((T)1 + t * t); }
+            if (sizeof(T) == 4)
+                for (int64_t i = lo; i < hi; i++)
+                    if (!(M_ABS(x[i]) <= (T)FG_SINCOS_BIG) && x[i] == x[i]) {
+                        const T t = M_TAN_BIG(x[i]);
+                        gx[i] = g[i] * ((T)1 + t * t);
+                    }
+        });
+        break;
+    case FG_U_ASIN: BWD_LOOP_X(gv / M_SQRT((T)1 - v * v)); break;
+    case FG_U_ACOS: BWD_LOOP_X(-gv / M_SQRT((T)1 - v * v)); break;
+    case FG_U_ATAN: BWD_LOOP_X(gv / ((T)1 + v * v)); break;
+    case FG_U_SINH: BWD_LOOP_X(gv * M_COSH(v)); break;
+    case FG_U_COSH: BWD_LOOP_X(gv * M_SINH(v)); break;
+    case FG_U_FLOOR: case FG_U_CEIL: case FG_U_ROUND: case FG_U_TRUNC: BWD_LOOP_X((T)0); break;
+    case FG_U_HARDTANH: BWD_LOOP_X(v > a && v < b ? gv : (T)0); break;
+    case FG_U_ELU: BWD_LOOP_X(v > (T)0 ? gv * b : gv * b * a * M_EXP(v)); break;
+    case FG_U_MISH:
+        /* tanh(sp) + x sech^2(sp) sigmoid(x), sp = softplus(x); with e = e^x and
+         * n = e (e + 2), tanh(sp) = n / (n + 2).  x is clamped to [-80, 20], where the
+         * derivative has reached its limits 0 and 1 to working precision. */
+        BWD_LOOP_X(({
+            T c = v > (T)20 ? (T)20 : (v < (T)-80 ? (T)-80 : v);
+            T e = M_EXP(c), nn = e * (e + (T)2), t = nn / (nn + (T)2);
+            gv * (t + c * ((T)1 - t * t) * (e / ((T)1 + e)));
+        }));
+        break;
+    case FG_U_HARDSWISH:
+        BWD_LOOP_X(v < (T)-3 ? (T)0 : (v <= (T)3 ? gv * (v / (T)3 + (T)0.5) : gv));
+        break;
+    case FG_U_HARDSIGMOID: BWD_LOOP_X(v > (T)-3 && v < (T)3 ? gv / (T)6 : (T)0); break;
+    case FG_U_LOGIT:
+        if (beta != 0.0) {
+            const T elo = a, ehi = (T)1 - a;
+            BWD_LOOP_X(v < elo || v > ehi ? (T)0 : gv / (v * ((T)1 - v)));
+        } else {
+            BWD_LOOP_X(v < (T)0 || v > (T)1 ? (T)NAN : gv / (v * ((T)1 - v)));
+        }
+        break;
     default: return FG_EINVAL;
     }
     return FG_OK;
@@ -170,6 +247,10 @@ BIN_KERNEL(b_div, T, a / b)
 BIN_KERNEL(b_pow, T, M_POW(a, b))
 BIN_KERNEL(b_max, T, (a > b || a != a) ? a : b)
 BIN_KERNEL(b_min, T, (a < b || a != a) ? a : b)
+BIN_KERNEL(b_atan2, T, M_ATAN2(a, b))
+BIN_KERNEL(b_fmod, T, M_FMOD(a, b))
+/* Python/PyTorch remainder: fmod, then shifted by b when the signs differ */
+BIN_KERNEL(b_remainder, T, ({ T r_ = M_FMOD(a, b); (r_ != (T)0 && ((r_ < (T)0) != (b < (T)0))) ? r_ + b : r_; }))
 BIN_KERNEL(c_eq, uint8_t, a == b)
 BIN_KERNEL(c_ne, uint8_t, a != b)
 BIN_KERNEL(c_lt, uint8_t, a < b)
@@ -194,6 +275,9 @@ int FN(binary)(int op, int ndim, const int64_t *shape, const T *a, const int64_t
     case FG_B_POW: FN(b_pow)(&it, a, b, out, nt); break;
     case FG_B_MAX: FN(b_max)(&it, a, b, out, nt); break;
     case FG_B_MIN: FN(b_min)(&it, a, b, out, nt); break;
+    case FG_B_ATAN2: FN(b_atan2)(&it, a, b, out, nt); break;
+    case FG_B_FMOD: FN(b_fmod)(&it, a, b, out, nt); break;
+    case FG_B_REMAINDER: FN(b_remainder)(&it, a, b, out, nt); break;
     default: return FG_EINVAL;
     }
     return FG_OK;

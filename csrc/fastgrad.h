@@ -60,6 +60,12 @@ enum {
     FG_U_SIN, FG_U_COS, FG_U_TANH, FG_U_SIGMOID, FG_U_RELU, FG_U_LEAKY_RELU,
     FG_U_GELU, FG_U_GELU_TANH, FG_U_SILU, FG_U_SOFTPLUS, FG_U_CLAMP, FG_U_POW_SCALAR,
     FG_U_SIGN, FG_U_SQUARE, FG_U_RECIPROCAL, FG_U_ERF,
+    /* issue 3B: more math.  alpha/beta: HARDTANH lo/hi (relu6 = hardtanh(0, 6)),
+     * ELU alpha/scale (selu = elu with its constants), LOGIT eps/clamp flag (beta != 0:
+     * clamp x into [eps, 1 - eps] first).  ROUND rounds half to even. */
+    FG_U_EXP2, FG_U_LOG2, FG_U_LOG10, FG_U_EXPM1, FG_U_TAN, FG_U_ASIN, FG_U_ACOS,
+    FG_U_ATAN, FG_U_SINH, FG_U_COSH, FG_U_FLOOR, FG_U_CEIL, FG_U_ROUND, FG_U_TRUNC,
+    FG_U_HARDTANH, FG_U_ELU, FG_U_MISH, FG_U_HARDSWISH, FG_U_HARDSIGMOID, FG_U_LOGIT,
     FG_U_COUNT
 };
 /* Backward: gx[i] = g[i] * f'(.) using x (input) and/or y (output) as the op needs;
@@ -80,6 +86,7 @@ int fg_unary_bwd_f64(int op, int64_t n, const double *g, const double *x, const 
  * Strides are in elements and may be 0 (broadcast) or negative.  ndim <= FG_MAX_DIMS. */
 enum {
     FG_B_ADD = 0, FG_B_SUB, FG_B_MUL, FG_B_DIV, FG_B_POW, FG_B_MAX, FG_B_MIN,
+    FG_B_ATAN2, FG_B_FMOD, FG_B_REMAINDER, /* remainder: result has the divisor's sign */
     FG_B_COUNT
 };
 /* comparisons write uint8 (0/1) */
@@ -170,6 +177,8 @@ int fg_gemm_f32(const fg_gemm_desc *d, int nthreads);
 int fg_gemm_f64(const fg_gemm_desc *d, int nthreads);
 
 #include "index.h"   /* index_select, gather, scatter, masks (index.c) */
+#include "scan_sort.h"  /* cumsum/cumprod/prod, sort/topk (scan_sort.c) */
+
 #ifdef __cplusplus
 }
 #endif

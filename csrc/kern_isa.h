@@ -37,6 +37,26 @@
 #define M_ERFC fg_erfcf
 #define M_ERF fg_erff
 #define M_POW powf
+#define M_EXP2 fg_exp2f
+#define M_LOG2 fg_log2f
+#define M_LOG10 fg_log10f
+#define M_EXPM1 fg_expm1f
+#define M_TAN fg_tanf
+#define M_TAN_BIG fg_tanf_big
+#define M_ASIN fg_asinf
+#define M_ACOS fg_acosf
+#define M_ATAN fg_atanf
+#define M_ATAN2 fg_atan2f
+#define M_SINH fg_sinhf
+#define M_COSH fg_coshf
+#define M_MISH fg_mishf
+#define M_LOGIT fg_logitf
+#define M_FLOOR floorf
+#define M_CEIL ceilf
+#define M_RINT rintf
+#define M_TRUNC truncf
+#define M_FMOD fmodf
+#define M_COPYSIGN copysignf
 #include "eltwise_tmpl.h"
 #include "reduce_tmpl.h"
 #undef T
@@ -59,6 +79,26 @@
 #undef M_ERFC
 #undef M_ERF
 #undef M_POW
+#undef M_EXP2
+#undef M_LOG2
+#undef M_LOG10
+#undef M_EXPM1
+#undef M_TAN
+#undef M_TAN_BIG
+#undef M_ASIN
+#undef M_ACOS
+#undef M_ATAN
+#undef M_ATAN2
+#undef M_SINH
+#undef M_COSH
+#undef M_MISH
+#undef M_LOGIT
+#undef M_FLOOR
+#undef M_CEIL
+#undef M_RINT
+#undef M_TRUNC
+#undef M_FMOD
+#undef M_COPYSIGN
 
 /* float64: libm (correctly rounded or nearly), scalar */
 static inline double fgd_sigmoid(double x)
@@ -92,5 +132,31 @@ static inline double fgd_silu(double x) { return x * fgd_sigmoid(x); }
 #define M_ERFC erfc
 #define M_ERF erf
 #define M_POW pow
+static inline double fgd_mish(double x)
+{
+    if (isinf(x) && x < 0) return -0.0;
+    return x * tanh(fgd_softplus(x));
+}
+static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
+#define M_EXP2 exp2
+#define M_LOG2 log2
+#define M_LOG10 log10
+#define M_EXPM1 expm1
+#define M_TAN tan
+#define M_TAN_BIG tan
+#define M_ASIN asin
+#define M_ACOS acos
+#define M_ATAN atan
+#define M_ATAN2 atan2
+#define M_SINH sinh
+#define M_COSH cosh
+#define M_MISH fgd_mish
+#define M_LOGIT fgd_logit
+#define M_FLOOR floor
+#define M_CEIL ceil
+#define M_RINT rint
+#define M_TRUNC trunc
+#define M_FMOD fmod
+#define M_COPYSIGN copysign
 #include "eltwise_tmpl.h"
 #include "reduce_tmpl.h"

@@ -45,4 +45,28 @@ static inline float fg_cosf(float x) { return (float)cos((double)x); }
 #define FG_SINCOS_BIG 3.4e38f
 static inline float fg_sinf_big(float x) { return fg_sinf(x); }
 static inline float fg_cosf_big(float x) { return fg_cosf(x); }
+/* issue 3B functions */
+static inline float fg_exp2f(float x) { return (float)exp2((double)x); }
+static inline float fg_log2f(float x) { return (float)log2((double)x); }
+static inline float fg_log10f(float x) { return (float)log10((double)x); }
+static inline float fg_logitf(float x)
+{
+    double d = x;
+    return (float)log(d / (1.0 - d));
+}
+static inline float fg_tanf(float x) { return (float)tan((double)x); }
+static inline float fg_tanf_big(float x) { return fg_tanf(x); }
+static inline float fg_asinf(float x) { return (float)asin((double)x); }
+static inline float fg_acosf(float x) { return (float)acos((double)x); }
+static inline float fg_atanf(float x) { return (float)atan((double)x); }
+static inline float fg_atan2f(float y, float x) { return (float)atan2((double)y, (double)x); }
+static inline float fg_sinhf(float x) { return (float)sinh((double)x); }
+static inline float fg_coshf(float x) { return (float)cosh((double)x); }
+static inline float fg_mishf(float x)
+{
+    double d = x;
+    if (isinf(d) && d < 0) return -0.0f;
+    double sp = d > 0 ? d + log1p(exp(-d)) : log1p(exp(d));
+    return (float)(d * tanh(sp));
+}
 #endif

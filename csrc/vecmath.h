@@ -37,6 +37,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Forced inlining: the unary kernel is one large switch over every op, and GCC's
+ * inlining budget for such a function runs out, leaving out-of-line calls that block
+ * vectorization (exp ran 10x slower that way). */
+#if defined(__GNUC__)
+#define FG_INLINE static inline __attribute__((always_inline))
+#else
+#define FG_INLINE static inline
+#endif
+
 #ifdef __FMA__
 #define FG_FMA(a, b, c) fmaf((a), (b), (c))
 #define FG_FMAD(a, b, c) fma((a), (b), (c))
@@ -46,28 +55,28 @@
 #endif
 
 /* ---------------------------------------------------------------- bit helpers */
-static inline uint32_t fg__f2u(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
-static inline float fg__u2f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
-static inline uint64_t fg__d2u(double f) { uint64_t u; memcpy(&u, &f, sizeof u); return u; }
-static inline float fg__absf(float x) { return fg__u2f(fg__f2u(x) & 0x7fffffffu); }
+FG_INLINE uint32_t fg__f2u(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+FG_INLINE float fg__u2f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+FG_INLINE uint64_t fg__d2u(double f) { uint64_t u; memcpy(&u, &f, sizeof u); return u; }
+FG_INLINE float fg__absf(float x) { return fg__u2f(fg__f2u(x) & 0x7fffffffu); }
 /* |y| with the sign of s */
-static inline float fg__copysign(float y, float s)
+FG_INLINE float fg__copysign(float y, float s)
 {
     return fg__u2f((fg__f2u(y) & 0x7fffffffu) | (fg__f2u(s) & 0x80000000u));
 }
 /* Value select c ? a : b as a bit blend.  Plain ternaries let GCC sink the work of
  * one arm into a branch; under the default -ftrapping-math it then refuses to
  * if-convert (FP ops "could trap") and the loop does not vectorize. */
-static inline float fg__sel(int c, float a, float b)
+FG_INLINE float fg__sel(int c, float a, float b)
 {
     uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
     return fg__u2f((fg__f2u(a) & m) | (fg__f2u(b) & ~m));
 }
 /* 2^k for k in [-126, 127] */
-static inline float fg__pow2i(int32_t k) { return fg__u2f((uint32_t)(k + 127) << 23); }
+FG_INLINE float fg__pow2i(int32_t k) { return fg__u2f((uint32_t)(k + 127) << 23); }
 /* p * 2^k for k in [-252, 254], rounding only once (at the second multiply), so
  * results that land in the subnormal range are still correctly scaled. */
-static inline float fg__ldexp2(float p, int32_t k)
+FG_INLINE float fg__ldexp2(float p, int32_t k)
 {
     int32_t k1 = k >> 1, k2 = k - k1;
     return (p * fg__pow2i(k1)) * fg__pow2i(k2);
@@ -86,7 +95,7 @@ typedef struct { float pm1; int32_t k; } fg__expk;
 
 /* exp(a + b) = (1 + pm1) * 2^k with pm1 in [-0.3, 0.42].  a must already be clamped to about
  * [-175, 89]; b is a small correction (|b| << 1, e.g. the low part of a double-float). */
-static inline fg__expk fg__exp_core(float a, float b)
+FG_INLINE fg__expk fg__exp_core(float a, float b)
 {
     float t = FG_FMA(a, FG__LOG2E, FG__SHIFT);
     float kf = t - FG__SHIFT;
@@ -104,7 +113,7 @@ static inline fg__expk fg__exp_core(float a, float b)
     return res;
 }
 
-static inline float fg_expf(float x)
+FG_INLINE float fg_expf(float x)
 {
     float a = x > 89.0f ? 89.0f : x;
     a = a < -104.0f ? -104.0f : a; /* NaN passes through both */
@@ -112,7 +121,7 @@ static inline float fg_expf(float x)
     return fg__ldexp2(e.pm1 + 1.0f, e.k); /* overflow -> inf, deep underflow -> 0 */
 }
 
-static inline float fg_expm1f(float x)
+FG_INLINE float fg_expm1f(float x)
 {
     float a = x > 89.0f ? 89.0f : x;
     a = a < -18.0f ? -18.0f : a;
@@ -140,7 +149,7 @@ static inline float fg_expm1f(float x)
 
 /* ------------------------------------------------------------ log machinery */
 /* log1p(f) for f in [sqrt(.5)-1, sqrt(2)-1]: f + f^2 Q(f) (minimax, rel. err 2^-28) */
-static inline float fg__log1p_red(float f)
+FG_INLINE float fg__log1p_red(float f)
 {
     float q = -0x1.38138ep-4f;
     q = FG_FMA(q, f, 0x1.0875p-3f);
@@ -156,7 +165,7 @@ static inline float fg__log1p_red(float f)
 
 #define FG__SQRTHALF_BITS 0x3f3504f3u
 
-static inline float fg_logf(float x)
+FG_INLINE float fg_logf(float x)
 {
     int sub = x < 0x1p-126f; /* subnormal (or <= 0: result replaced below) */
     float xs = x * fg__sel(sub, 0x1p23f, 1.0f);
@@ -170,7 +179,7 @@ static inline float fg_logf(float x)
     return fg__sel((x > 0.0f) & (x < FG__INF), y, special);
 }
 
-static inline float fg_log1pf(float x)
+FG_INLINE float fg_log1pf(float x)
 {
     float u = 1.0f + x;
     uint32_t ub = fg__f2u(u) - FG__SQRTHALF_BITS;
@@ -208,7 +217,7 @@ typedef float fg__tanh_t;
 #else
 typedef double fg__tanh_t;
 #endif
-static inline float fg_tanhf(float x)
+FG_INLINE float fg_tanhf(float x)
 {
     fg__tanh_t c = (fg__tanh_t)x;
     fg__tanh_t z = c * c;
@@ -231,7 +240,7 @@ static inline float fg_tanhf(float x)
  *   x <  0:  m * E / (1 + E), with m/(1+E) folded in before the final 2^k scaling so
  *            tiny (subnormal) results are rounded only once.
  * For a_hi < -112 the x<0 result is the limit, a zero with the sign of m.  */
-static inline float fg__sigm(float x, float a_hi, float a_lo, float m)
+FG_INLINE float fg__sigm(float x, float a_hi, float a_lo, float m)
 {
     int sat = a_hi < -112.0f;
     float a = fg__sel(sat, -112.0f, a_hi);
@@ -244,19 +253,19 @@ static inline float fg__sigm(float x, float a_hi, float a_lo, float m)
     return fg__sel(x >= 0.0f, q, yn);
 }
 
-static inline float fg_sigmoidf(float x)
+FG_INLINE float fg_sigmoidf(float x)
 {
     return fg__sigm(x, -fg__absf(x), -0.0f, 1.0f);
 }
 
-static inline float fg_siluf(float x)
+FG_INLINE float fg_siluf(float x)
 {
     return fg__sigm(x, -fg__absf(x), -0.0f, x);
 }
 
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2z).  2z is formed in
  * double (the result depends on it through exp(2z), so it needs > 24 bits). */
-static inline float fg_gelu_tanhf(float x)
+FG_INLINE float fg_gelu_tanhf(float x)
 {
     double xd = (double)x;
     double z2 = xd * FG_FMAD(0x1.2444f2a4d8b4bp-4 * xd, xd, 0x1.9884533d43651p+0);
@@ -266,7 +275,7 @@ static inline float fg_gelu_tanhf(float x)
     return fg__sigm(x, hi, lo, x);
 }
 
-static inline float fg_softplusf(float x)
+FG_INLINE float fg_softplusf(float x)
 {
     /* max(x,0) + log1p(exp(-|x|)) */
     return (x > 0.0f ? x : 0.0f) + fg_log1pf(fg_expf(-fg__absf(x)));
@@ -274,7 +283,7 @@ static inline float fg_softplusf(float x)
 
 /* ---------------------------------------------------------------- erf/erfc */
 /* erf(a) for 0 <= a < 0.5: a + a Q(a^2) (minimax, rel. err 2^-29) */
-static inline float fg__erf_small(float a)
+FG_INLINE float fg__erf_small(float a)
 {
     float z = a * a;
     float q = 0x1.35465ep-8f;
@@ -289,7 +298,7 @@ static inline float fg__erf_small(float a)
  * (minimax polynomial in t, rel. err 2^-33.8).  Evaluated in double: G depends on t
  * with a condition number ~1.5 and the alternating coefficients cost ~2 ulp in float
  * Horner, while the double version is about as fast as float with error correction. */
-static inline double fg__erfcx(double u)
+FG_INLINE double fg__erfcx(double u)
 {
     double t = 1.0 / (1.0 + 0.5 * u);
     double q = 0x1.009761bb1a648p-4;
@@ -307,7 +316,7 @@ static inline double fg__erfcx(double u)
 }
 
 /* hi + lo = a*a exactly (a finite, no underflow) */
-static inline void fg__sqr2(float a, float *hi, float *lo)
+FG_INLINE void fg__sqr2(float a, float *hi, float *lo)
 {
     float h = a * a;
 #ifdef __FMA__
@@ -320,7 +329,7 @@ static inline void fg__sqr2(float a, float *hi, float *lo)
 }
 
 /* m * exp(-(s_hi + s_lo)) with s_hi >= 0; 0 when s_hi > 112 */
-static inline float fg__scaled_gauss(float s_hi, float s_lo, float m)
+FG_INLINE float fg__scaled_gauss(float s_hi, float s_lo, float m)
 {
     int sat = s_hi > 112.0f;
     float a = fg__sel(sat, -112.0f, -s_hi);
@@ -330,21 +339,21 @@ static inline float fg__scaled_gauss(float s_hi, float s_lo, float m)
 }
 
 /* erfc(a) for a >= 0.5 (a may be +inf or NaN) */
-static inline float fg__erfc_big(float a)
+FG_INLINE float fg__erfc_big(float a)
 {
     float sh, sl;
     fg__sqr2(a, &sh, &sl);
     return fg__scaled_gauss(sh, sl, (float)fg__erfcx((double)a));
 }
 
-static inline float fg_erff(float x)
+FG_INLINE float fg_erff(float x)
 {
     float a = fg__absf(x);
     float y = fg__sel(a < 0.5f, fg__erf_small(a), 1.0f - fg__erfc_big(a));
     return fg__copysign(y, x);
 }
 
-static inline float fg_erfcf(float x)
+FG_INLINE float fg_erfcf(float x)
 {
     float a = fg__absf(x);
     float es = fg__copysign(fg__erf_small(a), x);
@@ -354,7 +363,7 @@ static inline float fg_erfcf(float x)
 }
 
 /* 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2) */
-static inline float fg_geluf(float x)
+FG_INLINE float fg_geluf(float x)
 {
     float a = fg__absf(x);
     float u = a * 0x1.6a09e6p-1f;   /* |x|/sqrt2, only used where an error is harmless */
@@ -377,7 +386,7 @@ static inline float fg_geluf(float x)
 #define FG_TRIG_MAX 0x1p17f
 
 /* sin and cos of r, |r| <= pi/4 (minimax, rel. err 2^-32 / 2^-37) */
-static inline float fg__sin_poly(float r)
+FG_INLINE float fg__sin_poly(float r)
 {
     float z = r * r;
     float s = 0x1.7c2c4ep-19f;
@@ -386,7 +395,7 @@ static inline float fg__sin_poly(float r)
     s = FG_FMA(s, z, -0x1.555556p-3f);
     return FG_FMA(r * z, s, r);
 }
-static inline float fg__cos_poly(float r)
+FG_INLINE float fg__cos_poly(float r)
 {
     float z = r * r;
     float c = -0x1.36147ap-22f;
@@ -397,7 +406,7 @@ static inline float fg__cos_poly(float r)
 }
 
 /* x = k*pi/2 + r, |r| <= ~pi/4; returns r and the quadrant k mod 4 in *q */
-static inline float fg__trig_reduce(float x, uint32_t *q)
+FG_INLINE float fg__trig_reduce(float x, uint32_t *q)
 {
 #ifdef __FMA__
     float t = fmaf(x, 0x1.45f306p-1f, FG__SHIFT);
@@ -418,7 +427,7 @@ static inline float fg__trig_reduce(float x, uint32_t *q)
 #endif
 }
 
-static inline float fg_sinf(float x)
+FG_INLINE float fg_sinf(float x)
 {
     uint32_t q;
     float r = fg__trig_reduce(x, &q);
@@ -428,7 +437,7 @@ static inline float fg_sinf(float x)
     return fg__sel(x == 0.0f, x, y); /* sin(-0) = -0 */
 }
 
-static inline float fg_cosf(float x)
+FG_INLINE float fg_cosf(float x)
 {
     uint32_t q;
     float r = fg__trig_reduce(x, &q);
@@ -438,24 +447,303 @@ static inline float fg_cosf(float x)
 }
 
 /* Scalar fix-ups for |x| > FG_TRIG_MAX, inf and NaN (double-precision libm). */
-static inline float fg_sinf_big(float x) { return (float)sin((double)x); }
-static inline float fg_cosf_big(float x) { return (float)cos((double)x); }
+FG_INLINE float fg_sinf_big(float x) { return (float)sin((double)x); }
+FG_INLINE float fg_cosf_big(float x) { return (float)cos((double)x); }
 
 /* The two-pass kernel pattern: a vectorizable main loop, then a scalar pass that
  * recomputes only the lanes outside the vector path's range.  The second loop costs
  * one compare per element when no |x| is large. */
-static inline void fg_sinf_array(const float *x, float *y, long n)
+FG_INLINE void fg_sinf_array(const float *x, float *y, long n)
 {
     for (long i = 0; i < n; i++) y[i] = fg_sinf(x[i]);
     for (long i = 0; i < n; i++)
         if (!(fg__absf(x[i]) <= FG_TRIG_MAX)) y[i] = fg_sinf_big(x[i]);
 }
 
-static inline void fg_cosf_array(const float *x, float *y, long n)
+FG_INLINE void fg_cosf_array(const float *x, float *y, long n)
 {
     for (long i = 0; i < n; i++) y[i] = fg_cosf(x[i]);
     for (long i = 0; i < n; i++)
         if (!(fg__absf(x[i]) <= FG_TRIG_MAX)) y[i] = fg_cosf_big(x[i]);
+}
+
+/* ======================================================================================
+ * More float32 functions (exp2, log2, log10, tan, asin, acos, atan, atan2, sinh, cosh,
+ * mish, logit).  These evaluate in double precision with branch-free code (value
+ * selects, 64-bit integer bit tricks, no tables, no libm calls) and round once at the
+ * end, so they stay vectorizable (with half as many lanes) and are accurate to about
+ * 0.5-1 ulp; tools/ulp_check.c sweeps them like the functions above.  Arguments and
+ * results are converted float <-> double exactly, so no double-rounding issue beyond
+ * the final rounding arises.
+ * ====================================================================================== */
+FG_INLINE double fg__u2d(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
+/* c ? a : b for doubles, as a bit blend (see fg__sel) */
+FG_INLINE double fg__seld(int c, double a, double b)
+{
+    uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
+    return fg__u2d((fg__d2u(a) & m) | (fg__d2u(b) & ~m));
+}
+FG_INLINE double fg__copysignd(double y, double s)
+{
+    return fg__u2d((fg__d2u(y) & 0x7fffffffffffffffULL) | (fg__d2u(s) & 0x8000000000000000ULL));
+}
+
+#define FG__D_SHIFT 0x1.8p52
+#define FG__D_LN2HI 0x1.62e42fee00000p-1   /* 32 significant bits: k*LN2HI exact, |k| < 2^20 */
+#define FG__D_LN2LO 0x1.a39ef35793c76p-33
+#define FG__D_INVLN2 0x1.71547652b82fep+0
+
+/* e^a for a in [-300, 300] (callers clamp; NaN passes), relative error ~1e-15. */
+FG_INLINE double fg__exp_d(double a)
+{
+    double t = FG_FMAD(a, FG__D_INVLN2, FG__D_SHIFT);
+    double kd = t - FG__D_SHIFT;
+    uint64_t kb = fg__d2u(t) - fg__d2u(FG__D_SHIFT) + 1023u; /* k + 1023 (wraps as int) */
+    double r = a - kd * FG__D_LN2HI;                           /* exact */
+    r = r - kd * FG__D_LN2LO;                                  /* |r| <= 0.347 */
+    /* Taylor series to r^11: truncation < 3e-16 */
+    double p = 1.0 / 39916800;
+    p = FG_FMAD(p, r, 1.0 / 3628800);
+    p = FG_FMAD(p, r, 1.0 / 362880);
+    p = FG_FMAD(p, r, 1.0 / 40320);
+    p = FG_FMAD(p, r, 1.0 / 5040);
+    p = FG_FMAD(p, r, 1.0 / 720);
+    p = FG_FMAD(p, r, 1.0 / 120);
+    p = FG_FMAD(p, r, 1.0 / 24);
+    p = FG_FMAD(p, r, 1.0 / 6);
+    p = FG_FMAD(p, r, 0.5);
+    p = FG_FMAD(p, r, 1.0);
+    p = FG_FMAD(p, r, 1.0);
+    return p * fg__u2d(kb << 52);
+}
+
+/* log(x) split as e*ln2 + log1p(f): *e gets e (as a double), returns log1p(f).
+ * Valid for positive finite x whose double exponent is within +-1000 (every float). */
+FG_INLINE double fg__log_parts_d(double x, double *e)
+{
+    const uint64_t sq = 0x3fe6a09e667f3bcdULL;                 /* sqrt(0.5) */
+    uint64_t u = fg__d2u(x) - sq + (0x400ULL << 52);           /* biased: stays positive */
+    uint64_t ue = u >> 52;                                     /* e + 1024 */
+    *e = fg__u2d(0x4330000000000000ULL | ue) - (0x1p52 + 1024.0);
+    double m = fg__u2d((u & 0x000fffffffffffffULL) + sq);      /* [0.7071, 1.4142) */
+    double f = m - 1.0;                                        /* exact (Sterbenz) */
+    double s = f / (2.0 + f), z = s * s;                       /* |s| <= 0.1716 */
+    /* log1p(f) = 2 atanh(s) = 2 (s + s^3/3 + ... ); to s^17: truncation < 1e-15 */
+    double q = 2.0 / 17;
+    q = FG_FMAD(q, z, 2.0 / 15);
+    q = FG_FMAD(q, z, 2.0 / 13);
+    q = FG_FMAD(q, z, 2.0 / 11);
+    q = FG_FMAD(q, z, 2.0 / 9);
+    q = FG_FMAD(q, z, 2.0 / 7);
+    q = FG_FMAD(q, z, 2.0 / 5);
+    q = FG_FMAD(q, z, 2.0 / 3);
+    return FG_FMAD(s * z, q, 2.0 * s);
+}
+
+/* the IEEE special cases of a logarithm: -inf at 0, nan below 0 or at nan, +inf at +inf */
+FG_INLINE float fg__log_special(float x, float y)
+{
+    float special = x == 0.0f ? -FG__INF : (x < 0.0f ? FG__NAN : x);
+    return fg__sel((x > 0.0f) & (x < FG__INF), y, special);
+}
+
+FG_INLINE float fg_exp2f(float x)
+{
+    double a = (double)x * 0x1.62e42fefa39efp-1;   /* x ln2 */
+    a = a > 300.0 ? 300.0 : a;
+    a = a < -300.0 ? -300.0 : a;                   /* NaN passes */
+    return (float)fg__exp_d(a);
+}
+
+FG_INLINE float fg_log2f(float x)
+{
+    double e, l = fg__log_parts_d((double)x, &e);
+    /* exact for powers of two (l = 0) */
+    return fg__log_special(x, (float)FG_FMAD(l, FG__D_INVLN2, e));
+}
+
+FG_INLINE float fg_log10f(float x)
+{
+    double e, l = fg__log_parts_d((double)x, &e);
+    double y = FG_FMAD(l, 0x1.bcb7b1526e50ep-2 /* 1/ln10 */, e * 0x1.34413509f79ffp-2 /* log10(2) */);
+    return fg__log_special(x, (float)y);
+}
+
+/* logit(x) = log(x / (1 - x)); 1 - x and the quotient are formed in double (exact /
+ * correctly rounded), so the result is accurate all over (0, 1), also near 1/2. */
+FG_INLINE float fg_logitf(float x)
+{
+    double xd = (double)x;
+    double q = xd / (1.0 - xd);
+    double e, l = fg__log_parts_d(q, &e);
+    float y = (float)FG_FMAD(e, 0x1.62e42fefa39efp-1, l);
+    float special = x == 0.0f ? -FG__INF : (x == 1.0f ? FG__INF : FG__NAN);
+    return fg__sel((x > 0.0f) & (x < 1.0f), y, special);
+}
+
+/* sin(r), cos(r) for |r| <= pi/4 in double (Taylor series, truncation < 1e-16) */
+FG_INLINE double fg__sin_d(double r)
+{
+    double z = r * r;
+    double p = 1.0 / 6227020800;          /* 1/13! */
+    p = FG_FMAD(p, z, -1.0 / 39916800);
+    p = FG_FMAD(p, z, 1.0 / 362880);
+    p = FG_FMAD(p, z, -1.0 / 5040);
+    p = FG_FMAD(p, z, 1.0 / 120);
+    p = FG_FMAD(p, z, -1.0 / 6);
+    return FG_FMAD(r * z, p, r);
+}
+FG_INLINE double fg__cos_d(double r)
+{
+    double z = r * r;
+    double p = -1.0 / 87178291200;        /* -1/14! */
+    p = FG_FMAD(p, z, 1.0 / 479001600);
+    p = FG_FMAD(p, z, -1.0 / 3628800);
+    p = FG_FMAD(p, z, 1.0 / 40320);
+    p = FG_FMAD(p, z, -1.0 / 720);
+    p = FG_FMAD(p, z, 1.0 / 24);
+    p = FG_FMAD(p, z, -0.5);
+    return FG_FMAD(z, p, 1.0);
+}
+
+/* tan for |x| <= FG_TRIG_MAX (larger |x|, inf: fg_tanf_big).  x = k pi/2 + r in double
+ * (P1 has 33 bits, so k*P1 is exact for |k| < 2^20), then tan = sin/cos or -cos/sin. */
+FG_INLINE float fg_tanf(float x)
+{
+    double xd = (double)x;
+    double t = FG_FMAD(xd, 0x1.45f306dc9c883p-1, FG__D_SHIFT);
+    double kd = t - FG__D_SHIFT;
+    uint64_t q = fg__d2u(t);
+    double r = (xd - kd * 0x1.921fb544p+0) - kd * 0x1.0b4611a626331p-34;
+    double s = fg__sin_d(r), c = fg__cos_d(r);
+    int odd = (int)(q & 1u);
+    double num = fg__seld(odd, -c, s), den = fg__seld(odd, s, c);
+    float y = (float)(num / den);
+    return fg__sel(x == 0.0f, x, y);   /* tan(-0) = -0 */
+}
+FG_INLINE float fg_tanf_big(float x) { return (float)tan((double)x); }
+
+/* atan(t) for t in [0, 1] (or NaN): above tan(pi/8) use atan(t) = pi/4 + atan((t-1)/(t+1));
+ * then u + u^3 P(u^2) on |u| <= tan(pi/8) (least-squares fit, rel. err 6e-11). */
+FG_INLINE double fg__atan01_d(double t)
+{
+    int big = t > 0.41421356237309503;
+    double u = fg__seld(big, (t - 1.0) / (t + 1.0), t);
+    double z = u * u;
+    double p = -0x1.4a194058e10e3p-5;
+    p = FG_FMAD(p, z, 0x1.23f3894882917p-4);
+    p = FG_FMAD(p, z, -0x1.71c2ba2ea4426p-4);
+    p = FG_FMAD(p, z, 0x1.c6f4c8dc42a7dp-4);
+    p = FG_FMAD(p, z, -0x1.2491b56f50f4cp-3);
+    p = FG_FMAD(p, z, 0x1.999997e8cde20p-3);
+    p = FG_FMAD(p, z, -0x1.55555554d20bcp-2);
+    double a = FG_FMAD(u * z, p, u);
+    return a + fg__seld(big, 0x1.921fb54442d18p-1, 0.0);
+}
+
+FG_INLINE float fg_atanf(float x)
+{
+    double a = fabs((double)x);
+    int inv = a > 1.0;
+    double t = fg__seld(inv, 1.0 / a, a);          /* inf -> 0 */
+    double r = fg__atan01_d(t);
+    r = fg__seld(inv, 0x1.921fb54442d18p+0 - r, r);
+    return (float)fg__copysignd(r, (double)x);
+}
+
+/* atan2(y, x) with C99's special cases (signed zeros, infinities). */
+FG_INLINE float fg_atan2f(float y, float x)
+{
+    double ax = fabs((double)x), ay = fabs((double)y);
+    int both_inf = (ax == (double)FG__INF) & (ay == (double)FG__INF);
+    ax = fg__seld(both_inf, 1.0, ax);
+    ay = fg__seld(both_inf, 1.0, ay);
+    int swap = ay > ax;
+    double mx = fg__seld(swap, ay, ax), mn = fg__seld(swap, ax, ay);
+    double t = fg__seld(mx == 0.0, 0.0, mn / mx);
+    double r = fg__atan01_d(t);
+    r = fg__seld(swap, 0x1.921fb54442d18p+0 - r, r);
+    r = fg__seld(fg__f2u(x) >> 31, 0x1.921fb54442d18p+1 - r, r);   /* x < 0 or x = -0 */
+    float res = (float)fg__copysignd(r, (double)y);
+    return fg__sel((x != x) | (y != y), x + y, res);
+}
+
+/* asin(a) for a in [0, 1]: a + a^3 P(a^2) up to 1/2, else pi/2 - 2 asin(sqrt((1-a)/2)).
+ * Returns the asin(s) core p and sets *big; the callers finish asin/acos. */
+FG_INLINE double fg__asin_core_d(double a, int *big)
+{
+    int b = a > 0.5;
+    double z = fg__seld(b, (1.0 - a) * 0.5, a * a);
+    double s = fg__seld(b, sqrt(z), a);            /* NaN for a > 1 */
+    double p = 0x1.e1dfda80ec679p-6;
+    p = FG_FMAD(p, z, 0x1.5e38d45b271ffp-8);
+    p = FG_FMAD(p, z, 0x1.3cec16d9937e1p-6);
+    p = FG_FMAD(p, z, 0x1.6a80809452f3cp-6);
+    p = FG_FMAD(p, z, 0x1.f20bf3ae42b3fp-6);
+    p = FG_FMAD(p, z, 0x1.6db5bb51efe9cp-5);
+    p = FG_FMAD(p, z, 0x1.3333350b6e0b6p-4);
+    p = FG_FMAD(p, z, 0x1.55555554b92e0p-3);
+    *big = b;
+    return FG_FMAD(s * z, p, s);
+}
+
+FG_INLINE float fg_asinf(float x)
+{
+    int big;
+    double a = fabs((double)x);
+    double p = fg__asin_core_d(a, &big);
+    double r = fg__seld(big, 0x1.921fb54442d18p+0 - 2.0 * p, p);
+    return (float)fg__copysignd(r, (double)x);
+}
+
+FG_INLINE float fg_acosf(float x)
+{
+    int big;
+    double xd = (double)x, a = fabs(xd);
+    double p = fg__asin_core_d(a, &big);
+    double small = 0x1.921fb54442d18p+0 - fg__copysignd(p, xd);
+    double bigr = fg__seld(xd > 0.0, 2.0 * p, 0x1.921fb54442d18p+1 - 2.0 * p);
+    return (float)fg__seld(big, bigr, small);
+}
+
+/* sinh/cosh: e^|x| in double (|x| clamped to 100, which already overflows float).
+ * sinh uses its Taylor series below 1/2, where e^a - e^-a would cancel. */
+FG_INLINE float fg_sinhf(float x)
+{
+    double a = fabs((double)x);
+    a = fg__seld(a > 100.0, 100.0, a);      /* NaN passes */
+    double E = fg__exp_d(a);
+    double big = 0.5 * (E - 1.0 / E);
+    double z = a * a;
+    double p = 1.0 / 6227020800;
+    p = FG_FMAD(p, z, 1.0 / 39916800);
+    p = FG_FMAD(p, z, 1.0 / 362880);
+    p = FG_FMAD(p, z, 1.0 / 5040);
+    p = FG_FMAD(p, z, 1.0 / 120);
+    p = FG_FMAD(p, z, 1.0 / 6);
+    double small = FG_FMAD(a * z, p, a);
+    return (float)fg__copysignd(fg__seld(a < 0.5, small, big), (double)x);
+}
+
+FG_INLINE float fg_coshf(float x)
+{
+    double a = fabs((double)x);
+    a = fg__seld(a > 100.0, 100.0, a);      /* NaN passes */
+    double E = fg__exp_d(a);
+    return (float)(0.5 * (E + 1.0 / E));
+}
+
+/* mish(x) = x tanh(softplus(x)) = x n / (n + 2), n = e^x (e^x + 2).  Above x = 30 the
+ * factor is 1 to double precision; mish(-inf) is the limit -0 (not -inf * 0). */
+FG_INLINE float fg_mishf(float x)
+{
+    double xd = (double)x;
+    double c = xd > 30.0 ? 30.0 : xd;
+    c = c < -300.0 ? -300.0 : c;
+    double E = fg__exp_d(c);
+    double n = E * (E + 2.0);
+    float y = (float)(xd * (n / (n + 2.0)));
+    return fg__sel(x == -FG__INF, -0.0f, y);
 }
 
 #endif /* FG_VECMATH_H */

@@ -19,6 +19,9 @@
  *   /tmp/ulp_check -f tanh,exp     only these functions
  *   /tmp/ulp_check -s 101          every 101st bit pattern (quick run)
  *   /tmp/ulp_check -b              throughput only (ns/element, 1e6 elements, 1 thread)
+ *
+ * exp2 ... logit (issue 3B) evaluate in double inside (see vecmath.h); tan is checked
+ * through the same vector pass + scalar big-|x| fix-up as the kernels use.
  *   /tmp/ulp_check -n              accuracy only
  *
  * Error measure: |f(x) - ref(x)| / ulp(float nearest ref(x)), ref computed in double
@@ -26,10 +29,12 @@
  * x86-64, no FMA, not vectorized), 1 = AVX2+FMA, 2 = AVX-512.  sin/cos are checked
  * through fg_sinf_array/fg_cosf_array (vector pass + scalar big-|x| fix-up).
  */
-#define FG_NFUNC 14
+#define FG_NFUNC 25
 #define FG_FUNC_LIST(X)                                                                  \
     X(exp) X(expm1) X(log) X(log1p) X(tanh) X(sigmoid) X(softplus) X(erf) X(erfc)        \
-    X(gelu) X(gelu_tanh) X(silu) X(sin) X(cos)
+    X(gelu) X(gelu_tanh) X(silu) X(sin) X(cos)                                           \
+    X(exp2) X(log2) X(log10) X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(mish)      \
+    X(logit)
 
 #ifdef FG_KMODE
 /* ================================================================== kernels */
@@ -59,6 +64,23 @@ K(erfc)
 K(gelu)
 K(gelu_tanh)
 K(silu)
+K(exp2)
+K(log2)
+K(log10)
+K(asin)
+K(acos)
+K(atan)
+K(sinh)
+K(cosh)
+K(mish)
+K(logit)
+/* tan: vector pass, then the scalar fix-up for |x| > FG_TRIG_MAX (as the kernels do) */
+void KCAT(fgk, FG_KMODE, _tan)(const float *restrict x, float *restrict y, long n)
+{
+    for (long i = 0; i < n; i++) y[i] = fg_tanf(x[i]);
+    for (long i = 0; i < n; i++)
+        if (!(fg__absf(x[i]) <= FG_TRIG_MAX) && x[i] == x[i]) y[i] = fg_tanf_big(x[i]);
+}
 void KCAT(fgk, FG_KMODE, _sin)(const float *restrict x, float *restrict y, long n)
 {
     fg_sinf_array(x, y, n);
@@ -114,6 +136,21 @@ static double ref(int fn, float xf)
     case 11: return isinf(x) ? (x > 0 ? x : -0.0) : x * sigm_d(x);
     case 12: return sin(x);
     case 13: return cos(x);
+    case 14: return exp2(x);
+    case 15: return log2(x);
+    case 16: return log10(x);
+    case 17: return tan(x);
+    case 18: return asin(x);
+    case 19: return acos(x);
+    case 20: return atan(x);
+    case 21: return sinh(x);
+    case 22: return cosh(x);
+    case 23: {
+        if (isinf(x)) return x > 0 ? x : -0.0;
+        double sp = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+        return x * tanh(sp);
+    }
+    case 24: return log(x / (1.0 - x));
     }
     return NAN;
 }
@@ -249,9 +286,22 @@ LIBM_LOOP(lm_gelu_tanh, 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f 
 LIBM_LOOP(lm_silu, x / (1.0f + expf(-x)))
 LIBM_LOOP(lm_sin, sinf(x))
 LIBM_LOOP(lm_cos, cosf(x))
+LIBM_LOOP(lm_exp2, exp2f(x))
+LIBM_LOOP(lm_log2, log2f(x))
+LIBM_LOOP(lm_log10, log10f(x))
+LIBM_LOOP(lm_tan, tanf(x))
+LIBM_LOOP(lm_asin, asinf(x))
+LIBM_LOOP(lm_acos, acosf(x))
+LIBM_LOOP(lm_atan, atanf(x))
+LIBM_LOOP(lm_sinh, sinhf(x))
+LIBM_LOOP(lm_cosh, coshf(x))
+LIBM_LOOP(lm_mish, x * tanhf(x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x))))
+LIBM_LOOP(lm_logit, logf(x / (1.0f - x)))
 static const kfn libm_k[FG_NFUNC] = {lm_exp, lm_expm1, lm_log, lm_log1p, lm_tanh,
                                      lm_sigmoid, lm_softplus, lm_erf, lm_erfc, lm_gelu,
-                                     lm_gelu_tanh, lm_silu, lm_sin, lm_cos};
+                                     lm_gelu_tanh, lm_silu, lm_sin, lm_cos,
+                                     lm_exp2, lm_log2, lm_log10, lm_tan, lm_asin, lm_acos,
+                                     lm_atan, lm_sinh, lm_cosh, lm_mish, lm_logit};
 
 static double bench1(kfn k, const float *x, float *y, long n)
 {
@@ -273,7 +323,9 @@ static void bench(int fn)
     uint64_t s = 12345;
     for (long i = 0; i < n; i++) {
         float v = randn(&s);
-        x[i] = (fn == 2 || fn == 3) ? fabsf(v) : v; /* log/log1p: |randn| */
+        x[i] = (fn == 2 || fn == 3 || fn == 15 || fn == 16) ? fabsf(v) : v; /* logs: |randn| */
+        if (fn == 18 || fn == 19) x[i] = v / (1.0f + fabsf(v));              /* asin/acos */
+        if (fn == 24) x[i] = 1.0f / (1.0f + expf(-v));                     /* logit */
     }
     printf("%-10s ns/elem:", funcs[fn].name);
     for (int m = 0; m < 3; m++) printf("  %s %6.3f", mode_name[m], bench1(funcs[fn].k[m], x, y, n));

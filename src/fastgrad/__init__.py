@@ -20,6 +20,7 @@ from fastgrad._tensor import float32, float64, int64, bool_  # noqa: E402
 from fastgrad import _ops  # noqa: E402
 from fastgrad._ops import *  # noqa: E402,F401,F403
 from fastgrad._ops import abs, max, min, pow, sum  # noqa: E402,F401,A004
+from fastgrad._ops_math import *  # noqa
 from fastgrad import _methods  # noqa: E402,F401
 from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,  # noqa: E402
                                initial_seed, linspace, manual_seed, ones, ones_like, rand,

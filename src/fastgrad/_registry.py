@@ -845,3 +845,5 @@ _simple("getitem", O.getitem, _np_getitem,
                             r"index: the shape of the mask \(2,\) does not match")])
 _simple("to_float64", lambda x: O.to(x, np.float64), lambda x: x,
         lambda rng: [Sample([_x(rng, 3, 2)])], keeps_dtype=False)
+
+from fastgrad import _registry_math  # noqa: E402,F401  (registers the issue-3B ops)

@@ -367,3 +367,142 @@ def masked_expand(src, mask, op="masked_expand"):
     out = np.zeros(mask.shape, dtype=src.dtype)
     out[mask] = np.reshape(src, -1)
     return out
+
+
+# ---- math, reductions, products (issue 3B) ---------------------------------------------
+from fastgrad._C._kernels import SCAN  # noqa: E402
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def _hardtanh(x, lo, hi):
+    return np.clip(x, x.dtype.type(lo), x.dtype.type(hi))
+
+
+def _elu(x, alpha, scale):
+    a, s = x.dtype.type(alpha), x.dtype.type(scale)
+    return np.where(x > 0, s * x, s * a * np.expm1(np.minimum(x, 0)))
+
+
+def _mish(x):
+    xd = x.astype(np.float64)
+    return _neg_inf_limit(x, xd * np.tanh(np.logaddexp(0.0, xd)))
+
+
+def _hardswish(x):
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
+def _logit_in(x, eps, clamp):
+    if clamp:
+        return np.where(x < eps, x.dtype.type(eps), np.where(x > 1 - eps, x.dtype.type(1 - eps), x))
+    return x
+
+
+def _logit(x, eps, clamp):
+    z = _logit_in(x, eps, clamp).astype(np.float64)
+    return np.log(z / (1 - z))
+
+
+def _mish_grad(x):
+    sp = np.logaddexp(0.0, x)
+    t = np.tanh(sp)
+    return t + x * (1 - t * t) * sigmoid(x)
+
+
+def _logit_grad(x, eps, clamp):
+    if clamp:
+        return np.where((x < eps) | (x > 1 - eps), 0, 1 / (x * (1 - x)))
+    return np.where((x < 0) | (x > 1), np.nan, 1 / (x * (1 - x)))
+
+
+UNARY.update({
+    U["exp2"]: lambda x, a, b: np.exp2(x),
+    U["log2"]: lambda x, a, b: np.log2(x),
+    U["log10"]: lambda x, a, b: np.log10(x),
+    U["expm1"]: lambda x, a, b: np.expm1(x),
+    U["tan"]: lambda x, a, b: np.tan(x),
+    U["asin"]: lambda x, a, b: np.arcsin(x),
+    U["acos"]: lambda x, a, b: np.arccos(x),
+    U["atan"]: lambda x, a, b: np.arctan(x),
+    U["sinh"]: lambda x, a, b: np.sinh(x),
+    U["cosh"]: lambda x, a, b: np.cosh(x),
+    U["floor"]: lambda x, a, b: np.floor(x),
+    U["ceil"]: lambda x, a, b: np.ceil(x),
+    U["round"]: lambda x, a, b: np.rint(x),
+    U["trunc"]: lambda x, a, b: np.trunc(x),
+    U["hardtanh"]: lambda x, a, b: _hardtanh(x, a, b),
+    U["elu"]: lambda x, a, b: _elu(x, a, b),
+    U["mish"]: lambda x, a, b: _mish(x),
+    U["hardswish"]: lambda x, a, b: _hardswish(x),
+    U["hardsigmoid"]: lambda x, a, b: np.clip(x + 3, 0, 6) / 6,
+    U["logit"]: lambda x, a, b: _logit(x, a, b != 0),
+})
+UNARY_DERIV.update({
+    U["exp2"]: lambda x, y, a, b: _LN2 * np.exp2(x),
+    U["log2"]: lambda x, y, a, b: 1 / (x * _LN2),
+    U["log10"]: lambda x, y, a, b: 1 / (x * _LN10),
+    U["expm1"]: lambda x, y, a, b: np.exp(x),
+    U["tan"]: lambda x, y, a, b: 1 + np.tan(x) ** 2,
+    U["asin"]: lambda x, y, a, b: 1 / np.sqrt(1 - x * x),
+    U["acos"]: lambda x, y, a, b: -1 / np.sqrt(1 - x * x),
+    U["atan"]: lambda x, y, a, b: 1 / (1 + x * x),
+    U["sinh"]: lambda x, y, a, b: np.cosh(x),
+    U["cosh"]: lambda x, y, a, b: np.sinh(x),
+    U["floor"]: lambda x, y, a, b: np.zeros_like(x),
+    U["ceil"]: lambda x, y, a, b: np.zeros_like(x),
+    U["round"]: lambda x, y, a, b: np.zeros_like(x),
+    U["trunc"]: lambda x, y, a, b: np.zeros_like(x),
+    U["hardtanh"]: lambda x, y, a, b: ((x > a) & (x < b)).astype(x.dtype),
+    U["elu"]: lambda x, y, a, b: np.where(x > 0, b, b * a * np.exp(np.minimum(x, 0))),
+    U["mish"]: lambda x, y, a, b: _mish_grad(x),
+    U["hardswish"]: lambda x, y, a, b: np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)),
+    U["hardsigmoid"]: lambda x, y, a, b: np.where((x > -3) & (x < 3), 1 / 6, 0),
+    U["logit"]: lambda x, y, a, b: _logit_grad(x, a, b != 0),
+})
+
+
+def _remainder(a, b):
+    r = np.fmod(a, b)
+    return np.where((r != 0) & ((r < 0) != (b < 0)), r + b, r)
+
+
+BINARY.update({B["atan2"]: np.arctan2, B["fmod"]: np.fmod, B["remainder"]: _remainder})
+
+
+def scan(op, x, dim, reverse=False):
+    """cumsum/cumprod along dim (accumulated in float64, like the C kernel)."""
+    fn = np.cumsum if op == SCAN["cumsum"] else np.cumprod
+    xd = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        if reverse:
+            return np.flip(fn(np.flip(xd, dim), axis=dim), dim).astype(x.dtype)
+        return fn(xd, axis=dim).astype(x.dtype)
+
+
+def prod(x, dim):
+    with np.errstate(all="ignore"):
+        return np.asarray(np.prod(x.astype(np.float64), axis=dim), dtype=x.dtype)
+
+
+def _stable_argsort(x, dim, descending):
+    """Stable order; NaN largest; descending keeps ties in input order."""
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable")
+    n = x.shape[dim]
+    r = np.argsort(np.flip(x, dim), axis=dim, kind="stable")
+    return (n - 1 - np.flip(r, dim)).astype(np.int64)
+
+
+def sort(x, dim, descending=False):
+    idx = _stable_argsort(x, dim, descending).astype(np.int64)
+    return np.take_along_axis(x, idx, dim), idx
+
+
+def topk(x, k, dim, largest=True):
+    n = x.shape[dim]
+    if k < 0 or k > n:
+        raise IndexError(f"topk: k={k} is out of range for dimension {dim} of size {n} (shape {x.shape})")
+    v, i = sort(x, dim, largest)
+    sl = (slice(None),) * dim + (slice(0, k),)
+    return np.ascontiguousarray(v[sl]), np.ascontiguousarray(i[sl])

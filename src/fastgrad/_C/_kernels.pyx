@@ -28,9 +28,16 @@ U = {"neg": FG_U_NEG, "abs": FG_U_ABS, "exp": FG_U_EXP, "log": FG_U_LOG, "log1p"
      "leaky_relu": FG_U_LEAKY_RELU, "gelu": FG_U_GELU, "gelu_tanh": FG_U_GELU_TANH,
      "silu": FG_U_SILU, "softplus": FG_U_SOFTPLUS, "clamp": FG_U_CLAMP,
      "pow_scalar": FG_U_POW_SCALAR, "sign": FG_U_SIGN, "square": FG_U_SQUARE,
-     "reciprocal": FG_U_RECIPROCAL, "erf": FG_U_ERF}
+     "reciprocal": FG_U_RECIPROCAL, "erf": FG_U_ERF,
+     "exp2": FG_U_EXP2, "log2": FG_U_LOG2, "log10": FG_U_LOG10, "expm1": FG_U_EXPM1,
+     "tan": FG_U_TAN, "asin": FG_U_ASIN, "acos": FG_U_ACOS, "atan": FG_U_ATAN,
+     "sinh": FG_U_SINH, "cosh": FG_U_COSH, "floor": FG_U_FLOOR, "ceil": FG_U_CEIL,
+     "round": FG_U_ROUND, "trunc": FG_U_TRUNC, "hardtanh": FG_U_HARDTANH, "elu": FG_U_ELU,
+     "mish": FG_U_MISH, "hardswish": FG_U_HARDSWISH, "hardsigmoid": FG_U_HARDSIGMOID,
+     "logit": FG_U_LOGIT}
 B = {"add": FG_B_ADD, "sub": FG_B_SUB, "mul": FG_B_MUL, "div": FG_B_DIV, "pow": FG_B_POW,
-     "maximum": FG_B_MAX, "minimum": FG_B_MIN}
+     "maximum": FG_B_MAX, "minimum": FG_B_MIN, "atan2": FG_B_ATAN2, "fmod": FG_B_FMOD,
+     "remainder": FG_B_REMAINDER}
 CMP = {"eq": FG_C_EQ, "ne": FG_C_NE, "lt": FG_C_LT, "le": FG_C_LE, "gt": FG_C_GT, "ge": FG_C_GE}
 R = {"sum": FG_R_SUM, "mean": FG_R_MEAN, "max": FG_R_MAX, "min": FG_R_MIN,
      "logsumexp": FG_R_LOGSUMEXP}
@@ -716,3 +723,4 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
 
 include "_optim.pxi"
 include "_index.pxi"
+include "_scan_sort.pxi"
