@@ -2,9 +2,10 @@
 containers, losses, ``init`` and ``functional``."""
 from fastgrad.nn import functional, init, utils
 from fastgrad.nn.container import ModuleDict, ModuleList, Sequential
-from fastgrad.nn.layers import (GELU, BatchNorm1d, Bilinear, Dropout, Embedding, Flatten,
-                                Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU, SiLU,
-                                Sigmoid, Softmax, Softplus, Tanh, Unflatten)
+from fastgrad.nn.layers import (ELU, GELU, SELU, BatchNorm1d, Bilinear, Dropout, Embedding,
+                                Flatten, Hardsigmoid, Hardswish, Hardtanh, Identity, LayerNorm,
+                                LeakyReLU, Linear, LogSoftmax, Mish, ReLU, ReLU6, SiLU, Sigmoid,
+                                Softmax, Softplus, Tanh, Unflatten)
 from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
                               L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from fastgrad.nn.module import Module
@@ -13,5 +14,6 @@ from fastgrad.nn.parameter import Buffer, Parameter
 __all__ = ["functional", "init", "utils", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
            "Flatten", "Unflatten", "Identity", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "GELU",
-           "SiLU", "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "SiLU", "Softplus", "Softmax", "LogSoftmax", "ELU", "SELU", "Mish", "Hardswish",
+           "Hardsigmoid", "Hardtanh", "ReLU6", "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss"]

@@ -8,8 +8,10 @@ from fastgrad import _ops as O
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 
-from fastgrad._ops import (gelu, leaky_relu, linear, log_softmax, relu, sigmoid,  # noqa: F401
-                           silu, softmax, softplus, tanh)
+from fastgrad._ops import (gelu, leaky_relu, linear, log_softmax, one_hot, pad, relu,  # noqa: F401
+                           sigmoid, silu, softmax, softplus, tanh)
+from fastgrad._ops_math import (elu, hardsigmoid, hardswish, hardtanh, mish, relu6,  # noqa: F401
+                                selu)
 
 _make = Tensor._make
 _REDUCTIONS = ("mean", "sum", "none")
