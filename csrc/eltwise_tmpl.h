@@ -248,9 +248,39 @@ BIN_KERNEL(b_pow, T, M_POW(a, b))
 BIN_KERNEL(b_max, T, (a > b || a != a) ? a : b)
 BIN_KERNEL(b_min, T, (a < b || a != a) ? a : b)
 BIN_KERNEL(b_atan2, T, M_ATAN2(a, b))
-BIN_KERNEL(b_fmod, T, M_FMOD(a, b))
+/* fmod/remainder: a vectorised exact formula where M_FMOD_OK holds (float32, see
+ * vecmath.h), then a scalar pass over the row for the remaining lanes (huge quotients,
+ * b = 0, inf, nan) through libm. */
+#define FG_PYREM(R) ({ T r_ = (R); (r_ != (T)0 && ((r_ < (T)0) != (b < (T)0))) ? r_ + b : r_; })
+#define BIN_KERNEL_FIX(NAME, EXPR, SLOW)                                                  \
+    static void FN(NAME)(const fg_bcast *it, const T *A, const T *B, T *out, int nt)      \
+    {                                                                                      \
+        FG_PAR_RANGE(it->total, nt, 64, {                                                  \
+            FG_BCAST_ROWS(it, lo, hi, {                                                    \
+                const T *ap = A + p0, *bp = B + p1;                                        \
+                T *op = out + o;                                                           \
+                if (i0 == 1 && i1 == 1) {                                                  \
+                    for (int64_t j = 0; j < len; j++) { const T a = ap[j], b = bp[j]; op[j] = (EXPR); } \
+                } else if (i0 == 1 && i1 == 0) {                                           \
+                    const T b = bp[0];                                                     \
+                    for (int64_t j = 0; j < len; j++) { const T a = ap[j]; op[j] = (EXPR); } \
+                } else {                                                                   \
+                    for (int64_t j = 0; j < len; j++) {                                    \
+                        const T a = ap[j * i0], b = bp[j * i1]; op[j] = (EXPR);            \
+                    }                                                                      \
+                }                                                                          \
+                for (int64_t j = 0; j < len; j++) {                                        \
+                    const T a = ap[j * i0], b = bp[j * i1];                                \
+                    if (!M_FMOD_OK(a, b)) op[j] = (SLOW);                                  \
+                }                                                                          \
+            });                                                                            \
+        });                                                                                \
+    }
+BIN_KERNEL_FIX(b_fmod, M_FMOD_FAST(a, b), M_FMOD(a, b))
 /* Python/PyTorch remainder: fmod, then shifted by b when the signs differ */
-BIN_KERNEL(b_remainder, T, ({ T r_ = M_FMOD(a, b); (r_ != (T)0 && ((r_ < (T)0) != (b < (T)0))) ? r_ + b : r_; }))
+BIN_KERNEL_FIX(b_remainder, FG_PYREM(M_FMOD_FAST(a, b)), FG_PYREM(M_FMOD(a, b)))
+#undef BIN_KERNEL_FIX
+#undef FG_PYREM
 BIN_KERNEL(c_eq, uint8_t, a == b)
 BIN_KERNEL(c_ne, uint8_t, a != b)
 BIN_KERNEL(c_lt, uint8_t, a < b)

@@ -56,6 +56,8 @@
 #define M_RINT rintf
 #define M_TRUNC truncf
 #define M_FMOD fmodf
+#define M_FMOD_FAST fg_fmodf
+#define M_FMOD_OK fg_fmodf_ok
 #define M_COPYSIGN copysignf
 #include "eltwise_tmpl.h"
 #include "reduce_tmpl.h"
@@ -98,6 +100,8 @@
 #undef M_RINT
 #undef M_TRUNC
 #undef M_FMOD
+#undef M_FMOD_FAST
+#undef M_FMOD_OK
 #undef M_COPYSIGN
 
 /* float64: libm (correctly rounded or nearly), scalar */
@@ -157,6 +161,8 @@ static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
 #define M_RINT rint
 #define M_TRUNC trunc
 #define M_FMOD fmod
+#define M_FMOD_FAST fmod
+#define M_FMOD_OK(a, b) 1
 #define M_COPYSIGN copysign
 #include "eltwise_tmpl.h"
 #include "reduce_tmpl.h"
