@@ -12,7 +12,45 @@ def _index(idx, n, who):
     return i + n if i < 0 else i
 
 
-class Sequential(Module):
+class _IndexedModules:
+    """List-style editing shared by Sequential and ModuleList; children are kept under
+    the keys "0", "1", ... and renumbered after a deletion or insertion, as PyTorch does."""
+
+    def _reset(self, mods):
+        for k in list(self._modules.keys()):
+            delattr(self, k)
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __delitem__(self, idx):
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[_index(idx, len(mods), type(self).__name__)]
+        self._reset(mods)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        mods = list(self._modules.values())
+        n = len(mods)
+        i = index + n if index < 0 else index
+        if not 0 <= i <= n:
+            raise IndexError(f"{type(self).__name__}.insert: index {index} is out of range for {n} modules")
+        mods.insert(i, module)
+        self._reset(mods)
+        return self
+
+
+class Sequential(_IndexedModules, Module):
     """Modules applied in order.  ``Sequential(a, b, c)`` or
     ``Sequential(OrderedDict([("fc", a), ...]))``.
 
@@ -86,42 +124,8 @@ class Sequential(Module):
         keys = list(self._modules.keys())
         self.add_module(keys[_index(idx, len(keys), "Sequential")], module)
 
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        sel = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys), "Sequential")]]
-        for k in sel:
-            delattr(self, k)
-        # renumber so indices stay contiguous, as PyTorch does
-        mods = list(self._modules.values())
-        for k in list(self._modules.keys()):
-            delattr(self, k)
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
 
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        mods = list(self._modules.values())
-        n = len(mods)
-        i = index + n if index < 0 else index
-        if not 0 <= i <= n:
-            raise IndexError(f"Sequential.insert: index {index} is out of range for {n} modules")
-        mods.insert(i, module)
-        for k in list(self._modules.keys()):
-            delattr(self, k)
-        for j, m in enumerate(mods):
-            self.add_module(str(j), m)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_IndexedModules, Module):
     """A list of modules, registered so their parameters are seen by the parent."""
 
     def __init__(self, modules=None):
@@ -143,34 +147,6 @@ class ModuleList(Module):
 
     def __setitem__(self, idx, module):
         self.add_module(str(_index(idx, len(self), "ModuleList")), module)
-
-    def __delitem__(self, idx):
-        mods = list(self._modules.values())
-        if isinstance(idx, slice):
-            del mods[idx]
-        else:
-            del mods[_index(idx, len(mods), "ModuleList")]
-        for k in list(self._modules.keys()):
-            delattr(self, k)
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        for k in list(self._modules.keys()):
-            delattr(self, k)
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
