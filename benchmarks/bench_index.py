@@ -11,33 +11,14 @@ indices (the better of the two is the baseline), np.take_along_axis for scatter_
 source gradient.  Ratio = NumPy time / fastgrad time (> 1: fastgrad faster).
 """
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import fastgrad as fg
+from _timing import interleaved  # noqa: E402
 
 N = 1_000_000
-
-
-def interleaved(fns, reps, inner=3):
-    """Median seconds per call of each fn, timed alternately; the order rotates every
-    rep, so no fn always runs right after the same other one (the memory one frees
-    changes the page faults the next one takes)."""
-    for f in fns:
-        f()
-    samples = [[] for _ in fns]
-    k = len(fns)
-    for r in range(reps):
-        for i in [(r + o) % k for o in range(k)]:
-            f = fns[i]
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                f()
-            samples[i].append((time.perf_counter() - t0) / inner)
-    return [statistics.median(s) for s in samples]
 
 
 def cases():

@@ -10,15 +10,14 @@ wake, which would swamp a ~100 us step.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import pytest
 
 import fastgrad as fg
 from fastgrad import optim
+from _timing import interleaved  # noqa: E402
 
 MODELS = {
     "small": [(128, 784), (128,), (10, 128), (10,)],
@@ -117,20 +116,6 @@ def _pinned_threads():
 def test_optimizer_step(benchmark, model, alg, impl):
     benchmark.group = f"{alg} {model}"
     benchmark(MAKERS[impl](model, alg))
-
-
-def interleaved(fns, reps, inner):
-    for f in fns:
-        for _ in range(max(1, inner // 4)):
-            f()
-    samples = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                f()
-            samples[i].append((time.perf_counter() - t0) / inner)
-    return [statistics.median(s) for s in samples]
 
 
 def main():

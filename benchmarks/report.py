@@ -6,29 +6,12 @@ Forward ops at 1e6 elements against the same computation in NumPy; forward+backw
 against fastgrad's own NumPy backend; eager per-op overhead (and PyTorch's, if installed).
 """
 import argparse
-import statistics
 import sys
-import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg  # noqa: E402
 from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain  # noqa: E402
-
-
-def interleaved(fns, reps, inner):
-    """Median seconds per call of each fn, timing them alternately so machine drift
-    affects all alike."""
-    for f in fns:
-        for _ in range(max(1, inner // 4)):
-            f()
-    samples = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                f()
-            samples[i].append((time.perf_counter() - t0) / inner)
-    return [statistics.median(s) for s in samples]
+from _timing import interleaved, set_threads  # noqa: E402
 
 
 def with_backend(name, fn):
@@ -48,12 +31,7 @@ def main():
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    fg.set_num_threads(a.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(a.threads)
-    except ImportError:
-        pass
+    set_threads(a.threads)
     reps = 5 if a.quick else 15
     print(f"fastgrad {fg.__version__}  simd={fg.get_simd()}  threads={a.threads}  n={a.n}")
     print(f"{'op':18s} {'fg fwd':>10s} {'numpy fwd':>10s} {'ratio':>7s}   {'fg f+b':>10s} {'np-backend f+b':>14s} {'ratio':>7s}")

@@ -16,6 +16,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg  # noqa: E402
 from report import interleaved, with_backend  # noqa: E402
+from _timing import set_threads  # noqa: E402
 
 
 def _np_mish(v):
@@ -57,12 +58,7 @@ def main():
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    fg.set_num_threads(a.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(a.threads)
-    except ImportError:
-        pass
+    set_threads(a.threads)
     reps = 5 if a.quick else 11
     inner = 3
     rng = np.random.default_rng(0)
