@@ -600,3 +600,91 @@ def test_parameter_basics():
     z = fg.where(p > 0, p, 0.5 * p).sum() + y.sum() + (2.0 - p).sum()
     z.backward()
     assert p.grad.shape == (3,)
+
+
+# ---- regressions found in review ----------------------------------------------------------------
+def test_create_graph_grads_are_not_shared_between_leaves():
+    a = fg.randn(3, requires_grad=True)
+    b = fg.randn(3, requires_grad=True)
+    gv = fg.ones(3)
+    (a + b).backward(gv, create_graph=True)
+    assert a.grad is not b.grad and a.grad is not gv
+    (a + b).backward(fg.ones(3))
+    np.testing.assert_array_equal(gv.numpy(), np.ones(3))
+    np.testing.assert_array_equal(b.grad.detach().numpy(), 2 * np.ones(3))
+
+
+def test_register_module_invalidates_the_fused_plan():
+    s = nn.Sequential(nn.Linear(3, 4))
+    x = fg.randn(8, 3)
+    s(x)
+    s.register_module("1", nn.ReLU())
+    assert s(x).detach().numpy().min() >= 0
+
+
+def test_fusion_respects_a_patched_forward():
+    s = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    s[1].forward = lambda x: x * 0
+    assert np.all(s(fg.randn(2, 3)).detach().numpy() == 0)
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m(fg.randn(5, 3)).sum().backward()
+    c = copy.deepcopy(m)
+    assert isinstance(c[0].weight, nn.Parameter) and c[0].weight is not m[0].weight
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
+    assert c[0]._parameters["weight"] is c[0].weight
+    c[0].weight.data[...] = 0
+    c[1].running_mean.data[...] = 5
+    assert np.any(m[0].weight.data != 0) and np.all(m[1].running_mean.data != 5)
+    np.testing.assert_array_equal(c[0].bias.grad.numpy(), m[0].bias.grad.numpy())
+
+
+def test_bce_gradient_is_finite_at_saturated_probabilities():
+    z = t64([20.0, -20.0, 40.0])
+    p = fg.sigmoid(z)
+    F.binary_cross_entropy(p, t64([1.0, 0.0, 1.0], grad=False)).backward()
+    assert np.all(np.isfinite(z.grad.numpy()))
+    q = t64([1.0, 0.0])
+    F.binary_cross_entropy(q, t64([1.0, 0.0], grad=False)).backward()
+    np.testing.assert_array_equal(q.grad.numpy(), [0.0, 0.0])
+    p = t64([0.3, 0.8])
+    t = t64([0.2, 0.9])                   # the target gets a gradient too
+    assert gradcheck(lambda p, t: F.binary_cross_entropy(p, t), [p, t])
+    assert gradgradcheck(lambda p: F.binary_cross_entropy(p, t), [p])
+
+
+def test_weighted_cross_entropy_none_keeps_the_target_shape():
+    x = t64(RNG.standard_normal((2, 3, 4)))
+    tgt = fg.tensor(RNG.integers(0, 3, (2, 4)))
+    out = F.cross_entropy(x, tgt, weight=fg.ones(3, dtype=fg.float64), reduction="none")
+    ref = F.cross_entropy(x, tgt, reduction="none")
+    assert out.shape == (2, 4)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="target must be 0-d"):
+        F.cross_entropy(t64(np.zeros(3)), fg.tensor([0, 1]), weight=fg.ones(3, dtype=fg.float64))
+
+
+def test_shape_checks_of_layer_norm_bilinear_batchnorm_and_init():
+    with pytest.raises(ValueError, match="weight shape \\(1,\\) must equal normalized_shape \\(4,\\)"):
+        F.layer_norm(fg.randn(2, 4), (4,), weight=fg.ones(1))
+    assert F.layer_norm(fg.randn(2, 4), np.int64(4)).shape == (2, 4)
+    with pytest.raises(ValueError, match="bias shape \\(1,\\)"):
+        F.bilinear(fg.randn(2, 3), fg.randn(2, 4), fg.randn(5, 3, 4), fg.randn(1))
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(fg.randn(1, 3))
+    assert int(bn.num_batches_tracked.item()) == 0
+    with pytest.raises(ValueError, match="less than 1e-4 of the mass"):
+        nn.init.trunc_normal_(fg.empty(3), a=8.0, b=9.0)
+
+
+def test_loss_weights_are_buffers():
+    m = nn.BCEWithLogitsLoss(weight=fg.ones(2), pos_weight=fg.tensor([2.0, 1.0]))
+    assert set(m.state_dict()) == {"weight", "pos_weight"}
+    m.double()
+    assert m.pos_weight.dtype == fg.float64
+    assert list(nn.CrossEntropyLoss(weight=fg.ones(3)).state_dict()) == ["weight"]
+    assert list(nn.BCELoss().state_dict()) == []

@@ -38,14 +38,12 @@ def test_train_on_generated_sets_learns():
 
 def test_checkpoint_resume_continues_exactly(tmp_path):
     ck = str(tmp_path / "run.fg")
-    # (no lr schedule: a cosine schedule is laid out over --epochs, so a 2-epoch run is not
-    # the first half of a 4-epoch run; the optimizer state, shuffles and dropout masks are)
     base = ["--dataset", "blobs", "--samples", "600", "--hidden", "16", "--quiet", "--threads", "1",
-            "--dropout", "0.1", "--schedule", "none"]
-    full, _ = _run(base + ["--epochs", "4"])
-    _run(base + ["--epochs", "2", "--checkpoint", ck])
+            "--dropout", "0.1", "--schedule", "onecycle", "--epochs", "4"]
+    full, _ = _run(base)
+    _run(base + ["--stop-after", "2", "--checkpoint", ck])       # an interrupted run
     assert os.path.exists(ck)
-    resumed, _ = _run(base + ["--epochs", "4", "--resume", ck])
+    resumed, _ = _run(base + ["--resume", ck])
     a = full["model"].state_dict()
     b = resumed["model"].state_dict()
     for k in a:
@@ -57,8 +55,15 @@ def test_checkpoint_resume_continues_exactly(tmp_path):
 def test_resume_from_bad_checkpoint_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.fg"
     fg.save({"model": {"nope": fg.zeros(1)}, "optimizer": {}, "epoch": 1}, str(bad))
+    args = ["--dataset", "moons", "--samples", "100", "--epochs", "2", "--quiet"]
     with pytest.raises(SystemExit, match="cannot resume from"):
-        _run(["--dataset", "moons", "--samples", "100", "--epochs", "2", "--quiet", "--resume", str(bad)])
+        _run(args + ["--resume", str(bad)])
+    with pytest.raises(SystemExit, match="no such file"):
+        _run(args + ["--resume", str(tmp_path / "missing.fg")])
+    ck = str(tmp_path / "ok.fg")
+    _run(args + ["--checkpoint", ck, "--stop-after", "1"])
+    with pytest.raises(SystemExit, match=r"other settings: --epochs 2 \(now 3\)"):
+        _run(["--dataset", "moons", "--samples", "100", "--epochs", "3", "--quiet", "--resume", ck])
 
 
 def test_cli_argument_errors():

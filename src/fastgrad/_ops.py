@@ -20,7 +20,7 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
-from fastgrad.autograd.engine import _FREED, Node
+from fastgrad.autograd.engine import _FREED, FRESH, Node
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
@@ -915,7 +915,7 @@ def _fresh(arr):
     """A Tensor over a new array that no one else references: the engine may adopt it as
     a leaf's .grad without copying (see autograd.engine._store_grad)."""
     t = _make(arr)
-    t._name = "fresh"
+    t._name = FRESH
     return t
 
 

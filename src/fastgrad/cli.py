@@ -68,7 +68,11 @@ def build_parser():
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--checkpoint", default=None,
                    help="save model and optimizer state here after every epoch (atomic writes)")
-    t.add_argument("--resume", default=None, help="continue from a checkpoint written by --checkpoint")
+    t.add_argument("--resume", default=None,
+                   help="continue from a checkpoint written by --checkpoint (same options)")
+    t.add_argument("--stop-after", type=_positive(int), default=None,
+                   help="stop after this many epochs of the run (the schedule still spans --epochs); "
+                        "continue later with --resume")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
@@ -183,7 +187,20 @@ def train(args, out=sys.stdout):
         sched = None
     start_epoch = 0
     if args.resume:
+        if not os.path.exists(args.resume):
+            raise SystemExit(f"fastgrad train: --resume {args.resume}: no such file")
         ck = fg.load(args.resume)
+        saved = ck.get("config", {}) if isinstance(ck, dict) else {}
+        # the run must be the one that wrote the checkpoint: the model, the optimizer and
+        # the lr schedule (laid out over --epochs) all come from these settings
+        same = ("dataset", "samples", "hidden", "activation", "dropout", "epochs", "batch_size",
+                "optimizer", "lr", "momentum", "weight_decay", "schedule", "test_size", "seed",
+                "dtype")
+        diff = [f"--{k.replace('_', '-')} {saved[k]!r} (now {getattr(args, k)!r})"
+                for k in same if k in saved and saved[k] != getattr(args, k)]
+        if diff:
+            raise SystemExit(f"fastgrad train: {args.resume} was written by a run with other "
+                             f"settings: " + ", ".join(diff) + "; resume with the same options")
         try:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
@@ -199,7 +216,8 @@ def train(args, out=sys.stdout):
         f"batch {args.batch_size}, {fg.get_num_threads()} threads")
     show_bar = not (args.no_progress or args.quiet) and out.isatty() if hasattr(out, "isatty") else False
     train_time, steps_done, samples_done = 0.0, 0, 0
-    for epoch in range(start_epoch, args.epochs):
+    end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, end_epoch):
         # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
         # resumed from a checkpoint continues exactly as the uninterrupted run would
         gen.manual_seed(args.seed * 1_000_003 + epoch)

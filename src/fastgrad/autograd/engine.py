@@ -170,7 +170,7 @@ def _store_grad(t, g, create_graph):
         else:
             t.grad = _ops.add(old, g)
     elif create_graph:
-        t.grad = g
+        t.grad = _ops.clone(g)      # differentiable, and never shared with another leaf
     elif tag is FRESH:
         t.grad = g
     else:

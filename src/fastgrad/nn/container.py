@@ -89,6 +89,7 @@ class Sequential(_IndexedModules, Module):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
             if (type(m) is Linear and nxt is not None and type(nxt) in _FUSABLE_ACT
+                    and "forward" not in m.__dict__ and "forward" not in nxt.__dict__
                     and not (m._forward_hooks or m._forward_pre_hooks or nxt._forward_hooks
                              or nxt._forward_pre_hooks)):
                 plan.append((m, _FUSABLE_ACT[type(nxt)]))

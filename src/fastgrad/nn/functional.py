@@ -177,8 +177,15 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
     nd = x.data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+    tshape = t.shape
     if nd == 1:
+        if t.ndim != 0:
+            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+                             f"0-d, got shape {tuple(t.shape)}")
         x, t = O.unsqueeze(x, 0), t.reshape(1)
+    elif nd == 2 and t.shape != (x.data.shape[0],):
+        raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                         f"({x.data.shape[0]},), got {tuple(t.shape)}")
     elif nd > 2:
         c = x.data.shape[1]
         if t.shape != (x.data.shape[0],) + x.data.shape[2:]:
@@ -197,7 +204,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
     else:
         rows = nll
     if reduction == "none":
-        return rows if nd != 1 else O.squeeze(rows, 0)
+        return O.squeeze(rows, 0) if nd == 1 else O.reshape(rows, tshape)
     if reduction == "sum":
         return O.sum(rows)
     safe = np.where(t != ignore_index, t, 0)
@@ -295,12 +302,37 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
                          f"must match input shape {tuple(np.shape(getattr(input, 'data', input)))}")
     if x.data.size and (np.any(x.data < 0) or np.any(x.data > 1) or np.any(np.isnan(x.data))):
         raise ValueError(f"{who}: all elements of input should be between 0 and 1")
-    lp = O.clamp(O.log(x), -100.0)
-    lq = O.clamp(O.log(O.sub(1.0, x)), -100.0)
-    loss = O.neg(O.add(O.mul(t, lp), O.mul(O.sub(1.0, t), lq)))
+    loss = _bce(x, t)
     if weight is not None:
         loss = O.mul(loss, weight)
     return _reduce(loss, reduction)
+
+
+def _clamped_logs(p):
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
+
+
+def _bce_bwd(node, g):
+    p, t = node.saved
+    eps = 1e-12
+    # d/dp = (p - t) / max(p (1 - p), eps): finite at p = 0 and p = 1, where the
+    # clamped logs have zero slope and a log-based formula would give 0 * inf
+    gp = O.mul(g, O.div(O.sub(p, t), O.clamp(O.mul(p, O.sub(1.0, p)), eps)))
+    gt = None
+    if node.edges[1] is not None:
+        lp, lq = _clamped_logs(p.data)
+        gt = O.mul(g, _make((lq - lp).astype(p.data.dtype)))
+    return (gp, gt)
+
+
+def _bce(p, t):
+    """Elementwise -(t log p + (1 - t) log(1 - p)), logs clamped at -100."""
+    lp, lq = _clamped_logs(p.data)
+    out = (-(t.data * lp + (1 - t.data) * lq)).astype(p.data.dtype)
+    if (p.requires_grad or t.requires_grad) and grad_mode.enabled:
+        return O._record(out, "binary_cross_entropy", _bce_bwd, (p, t), (p, t))
+    return _make(out)
 
 
 def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
@@ -351,8 +383,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     biased variance, then * weight + bias."""
     who = "layer_norm"
     x = O._float_in(input, who)
-    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+          else tuple(int(n) for n in normalized_shape))
     k = len(ns)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.data.shape) != ns:
+            raise ValueError(f"{who}: {name} shape {tuple(p.data.shape)} must equal normalized_shape {ns}")
     if k == 0 or tuple(x.data.shape[x.data.ndim - k:]) != ns or x.data.ndim < k:
         raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
                          f"of input shape {tuple(x.data.shape)}")
@@ -461,6 +497,9 @@ def bilinear(input1, input2, weight, bias=None):
     if x1.data.shape[-1:] != (in1,) or x2.data.shape[-1:] != (in2,) or x1.data.shape[:-1] != x2.data.shape[:-1]:
         raise ValueError(f"{who}: input shapes {tuple(x1.data.shape)} and {tuple(x2.data.shape)} do "
                          f"not match weight shape {tuple(weight.data.shape)}")
+    if bias is not None and tuple(bias.data.shape) != (out_f,):
+        raise ValueError(f"{who}: bias shape {tuple(bias.data.shape)} does not match weight shape "
+                         f"{tuple(weight.data.shape)}: expected ({out_f},)")
     lead = x1.data.shape[:-1]
     a = O.reshape(x1, (-1, in1))
     b = O.reshape(x2, (-1, in2))

@@ -237,10 +237,14 @@ class BatchNorm1d(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
-        nd = x.data.ndim if hasattr(x, "data") else np.ndim(x)
+        x = O._float_in(x, "BatchNorm1d")
+        nd = x.data.ndim
         if nd not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2-D or 3-D input (N, C) or (N, C, L), got "
                              f"{nd}-D input")
+        if self.training and x.data.size // max(x.data.shape[1], 1) <= 1:
+            raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when training, "
+                             f"got input shape {tuple(x.data.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1

@@ -128,7 +128,8 @@ class Module:
         self._modules[name] = module
         _setattr(self, name, module)
 
-    register_module = add_module
+    def register_module(self, name, module):
+        return self.add_module(name, module)       # dispatches to subclasses' add_module
 
     def get_submodule(self, target):
         m = self
@@ -401,6 +402,18 @@ class Module:
     def __getstate__(self):
         raise TypeError(f"{type(self).__name__}: pickling modules is not supported; save "
                         "module.state_dict() with fastgrad.save instead")
+
+    def __deepcopy__(self, memo):
+        """An independent copy (parameters, buffers and submodules copied; shared ones
+        stay shared within the copy), as copy.deepcopy(model) gives in PyTorch."""
+        import copy
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k == "_plan":
+                continue
+            _setattr(new, k, copy.deepcopy(v, memo))
+        return new
 
 
 class _RemovableHandle:

@@ -24,6 +24,15 @@ class Parameter(Tensor):
     def __reduce_ex__(self, proto):
         raise TypeError("Parameter: pickling is not supported; use fastgrad.save(module.state_dict(), path)")
 
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        p = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        if self.grad is not None:
+            p.grad = Tensor._make(self.grad.data.copy())
+        memo[id(self)] = p
+        return p
+
 
 class Buffer:
     """Marks a Tensor to be registered as a buffer when assigned to a Module attribute:
