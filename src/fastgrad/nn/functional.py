@@ -481,8 +481,8 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
                     idx.shape + (weight.data.shape[1],))
     if padding_idx is not None and out.requires_grad:
         # the padding row's value is used but gets no gradient: take it from a detached copy
-        pad = _make(np.broadcast_to((idx == padding_idx)[..., None], out.data.shape))
-        out = O.where(pad, out.detach(), out)
+        is_pad = _make(np.broadcast_to((idx == padding_idx)[..., None], out.data.shape))
+        out = O.where(is_pad, out.detach(), out)
     return out
 
 
