@@ -688,3 +688,18 @@ def test_loss_weights_are_buffers():
     assert m.pos_weight.dtype == fg.float64
     assert list(nn.CrossEntropyLoss(weight=fg.ones(3)).state_dict()) == ["weight"]
     assert list(nn.BCELoss().state_dict()) == []
+
+
+def test_nll_loss_spatial_and_0d_forms():
+    x = t64(_np_log_softmax(RNG.standard_normal((6, 3))).reshape(2, 3, 3).transpose(0, 2, 1).copy())
+    # x is (N=2, C=3, d=3); the same rows as a (6, 3) input in (n, d) order
+    tgt = fg.tensor(RNG.integers(0, 3, (2, 3)))
+    flat = F.nll_loss(fg.permute(x, (0, 2, 1)).reshape(-1, 3), tgt.reshape(-1), reduction="none")
+    out = F.nll_loss(x, tgt, reduction="none")
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out.detach().numpy().ravel(), flat.detach().numpy(), rtol=1e-12)
+    assert gradcheck(lambda x: F.nll_loss(x, tgt, weight=fg.tensor([1.0, 2.0, 0.5], dtype=fg.float64)), [x])
+    v = t64([-1.0, -2.0, -0.5])
+    assert F.nll_loss(v, fg.tensor(2), reduction="none").shape == ()
+    with pytest.raises(IndexError, match="cross_entropy: target 5"):
+        F.cross_entropy(t64(np.zeros((2, 3))), fg.tensor([0, 5]), weight=fg.ones(3, dtype=fg.float64))

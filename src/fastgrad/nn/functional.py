@@ -123,14 +123,28 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                       1.0 / count if count else math.nan)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
-    """Negative log-likelihood of log-probabilities `input` (N, C) at class `target` (N,)."""
-    who = "nll_loss"
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):  # noqa: A002
+    """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
+    (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
+    who = _who
     _check_reduction(reduction, who)
     x = O._float_in(input, who)
     t = _targets(target, who)
+    if x.data.ndim > 2:
+        expect = (x.data.shape[0],) + x.data.shape[2:]
+        if t.shape != expect:
+            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                             f"{expect}, got {tuple(t.shape)}")
+        nd, c = x.data.ndim, x.data.shape[1]
+        x2 = O.reshape(O.permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
+        out = nll_loss(x2, t.reshape(-1), weight, ignore_index, reduction, who)
+        return O.reshape(out, t.shape) if reduction == "none" else out
     if x.data.ndim == 1:
-        x, t = O.unsqueeze(x, 0), t.reshape(1)
+        if t.ndim != 0:
+            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+                             f"0-d, got shape {tuple(t.shape)}")
+        out = nll_loss(O.unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who)
+        return O.squeeze(out, 0) if reduction == "none" else out
     if x.data.ndim != 2 or t.shape != (x.data.shape[0],):
         raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x.data.shape)} "
                          f"and {tuple(t.shape)}")
@@ -196,7 +210,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
     c = x.data.shape[1]
     w = _class_weights(weight, c, x.data.dtype, who)
     logp = O.log_softmax(x, 1)
-    nll = nll_loss(logp, t, w, ignore_index, "none")
+    nll = nll_loss(logp, t, w, ignore_index, "none", who)
     keep = _make((t != ignore_index).astype(x.data.dtype))
     if ls > 0:
         smooth = O.mul(O.neg(O.sum(O.mul(logp, w), 1)), keep)
