@@ -9,8 +9,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 DATASETS = ("digits", "moons", "spirals", "blobs")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu")
@@ -76,7 +74,57 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
+    b = sub.add_parser("bench", help="time fastgrad against NumPy, PyTorch and JAX on this machine",
+                       description="Time fastgrad's kernels, GEMM, training steps and per-op overhead "
+                                   "side by side with NumPy and, when installed, PyTorch and JAX. "
+                                   "'fastgrad bench compare old.json new.json' compares two runs.")
+    b.add_argument("--suite", type=_choices(("all",) + _bench_suites()), default=["all"],
+                   help="comma-separated: kernels, gemm, train, overhead or all (default: all)")
+    b.add_argument("--threads", type=_int_list, default=[None],
+                   help="comma-separated thread counts, e.g. 1,2 (default: fastgrad's current)")
+    b.add_argument("--dtype", type=_choices(("float32", "float64")), default=["float32"],
+                   help="comma-separated: float32, float64 (default: float32)")
+    b.add_argument("--against", type=_choices(("numpy", "torch", "jax")), default=["numpy", "torch", "jax"],
+                   help="comma-separated peers (each used only if installed; default: all three)")
+    b.add_argument("--quick", action="store_true", help="fewer cases and a short budget: about a minute")
+    b.add_argument("--budget", type=_positive(float), default=None,
+                   help="seconds of timing per case (default: 2, or 0.3 with --quick)")
+    b.add_argument("--json", default=None, help="write every sample and the machine description here")
+    b.add_argument("--plot", default=None, help="write a PNG chart of the ratios here (needs matplotlib)")
+    bsub = b.add_subparsers(dest="bench_command")
+    c = bsub.add_parser("compare", help="speed-ups and slow-downs between two --json results")
+    c.add_argument("old")
+    c.add_argument("new")
+    c.add_argument("--threshold", type=float, default=0.05,
+                   help="smallest relative change to flag, on top of the runs' own spread (default 0.05)")
+    c.add_argument("--fail-on-slower", action="store_true", help="exit status 1 when a case got slower")
     return p
+
+
+def _bench_suites():
+    from fastgrad.bench.harness import SUITES
+    return SUITES
+
+
+def _choices(allowed):
+    def parse(text):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}; "
+                                             f"got {text!r}")
+        return items
+    return parse
+
+
+def _int_list(text):
+    try:
+        vals = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected positive ints, got {text!r}")
+    return vals
 
 
 def _load_data(args):
@@ -284,6 +332,9 @@ def main(argv=None):
         import fastgrad as fg
         fg.show_config()
         return 0
+    if args.command == "bench":
+        from fastgrad import bench
+        return bench.main(args)
     train(args)
     return 0
 

@@ -1,0 +1,103 @@
+"""The `fastgrad bench` harness: statistics, the correctness gate, the JSON result, the
+compare logic and a smoke run of the command (no timing is asserted anywhere)."""
+import json
+
+import numpy as np
+import pytest
+
+from fastgrad import cli
+from fastgrad.bench import harness as H
+
+
+def test_quartiles_interpolate_like_percentiles():
+    assert H.quartiles([1, 2, 3, 4, 5, 6, 7, 8, 9]) == (3.0, 5.0, 7.0)
+    assert H.quartiles([4.0, 1.0, 2.0, 3.0]) == (1.75, 2.5, 3.25)
+
+
+def _case(peer_result, peer_cost=2000):
+    x = np.arange(50.0)
+
+    def fast():
+        return x * 2
+
+    def slow():
+        s = 0
+        for i in range(peer_cost):        # clearly more work than `fast`
+            s += i
+        return peer_result
+
+    return H.Case("kernels", "double", {"fastgrad": lambda: (fast, fast),
+                                        "peer": lambda: (slow, slow),
+                                        "missing": lambda: None},
+                  flops=50, rtol=1e-12, atol=0)
+
+
+def test_time_case_records_samples_ratio_and_gflops():
+    r = H.time_case(_case(np.arange(50.0) * 2), budget=0.02, block=0.002, min_rounds=4)
+    f, p = r["impls"]["fastgrad"], r["impls"]["peer"]
+    assert f["status"] == p["status"] == "ok"
+    assert len(f["samples_s"]) >= 4 and len(p["samples_s"]) == len(f["samples_s"])
+    assert f["median_s"] == pytest.approx(H.quartiles(f["samples_s"])[1])
+    assert p["ratio"] == pytest.approx(p["median_s"] / f["median_s"])
+    assert f["gflops"] == pytest.approx(50 / f["median_s"] / 1e9)
+    assert r["impls"]["missing"]["status"] == "unavailable"
+    json.dumps(r)                                          # serialisable as is
+
+
+def test_correctness_gate_rejects_a_wrong_kernel():
+    wrong = np.arange(50.0) * 2
+    wrong[7] += 1e-6
+    r = H.time_case(_case(wrong), budget=0.01, block=0.001, min_rounds=2)
+    assert r["impls"]["peer"]["status"] == "WRONG"
+    assert "samples_s" not in r["impls"]["peer"]
+    shaped = H.time_case(_case((np.arange(50.0) * 2).reshape(5, 10)), budget=0.01, block=0.001,
+                         min_rounds=2)
+    assert shaped["impls"]["peer"]["status"] == "WRONG"
+
+
+def _run(medians, iqrs):
+    return {"schema": H.SCHEMA, "results": [
+        {"suite": "gemm", "case": name, "threads": 2, "dtype": "float32",
+         "impls": {"fastgrad": {"status": "ok", "median_s": m, "iqr_s": q}}}
+        for name, m, q in zip(("a", "b", "c", "d"), medians, iqrs)]}
+
+
+def test_compare_flags_only_changes_beyond_the_noise():
+    old = _run([1.0, 1.0, 1.0, 1.0], [0.01, 0.01, 0.01, 0.4])
+    new = _run([0.5, 2.0, 1.02, 0.7], [0.01, 0.01, 0.01, 0.2])
+    rows = {r[1]: r for r in H.compare(old, new)}
+    assert rows["a"][-1] == "faster" and rows["a"][-2] == pytest.approx(2.0)
+    assert rows["b"][-1] == "slower"
+    assert rows["c"][-1] == "same"           # 2% is inside the 5% threshold
+    assert rows["d"][-1] == "same"           # 1.43x, but the runs' spread is larger than that
+
+
+def test_load_run_rejects_foreign_json(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ValueError, match="not a fastgrad bench result"):
+        H.load_run(str(p))
+
+
+def test_bench_command_smoke(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    argv = ["bench", "--quick", "--suite", "overhead,gemm", "--budget", "0.05", "--threads", "1",
+            "--against", "numpy", "--json", str(out)]
+    assert cli.main(argv) == 0
+    run = H.load_run(str(out))
+    assert run["machine"]["simd"] and run["machine"]["threads"] == [1]
+    suites = {r["suite"] for r in run["results"]}
+    assert suites == {"overhead", "gemm"}
+    gemm = [r for r in run["results"] if r["suite"] == "gemm"]
+    assert all(r["impls"]["numpy"]["status"] == "ok" for r in gemm)   # passed the gate
+    assert all(r["impls"]["fastgrad"]["gflops"] > 0 for r in gemm)
+    assert cli.main(["bench", "compare", str(out), str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "same" in text and "faster" not in text
+
+
+def test_bench_argument_errors():
+    p = cli.build_parser()
+    for argv in (["bench", "--suite", "conv"], ["bench", "--threads", "0"], ["bench", "--against", "mxnet"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(argv)
