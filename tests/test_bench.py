@@ -91,6 +91,10 @@ def test_bench_command_smoke(tmp_path, capsys):
     gemm = [r for r in run["results"] if r["suite"] == "gemm"]
     assert all(r["impls"]["numpy"]["status"] == "ok" for r in gemm)   # passed the gate
     assert all(r["impls"]["fastgrad"]["gflops"] > 0 for r in gemm)
+    from fastgrad.bench import markdown
+    table = markdown(run).splitlines()
+    assert table[0].startswith("| suite | case | threads | fastgrad | numpy (ratio)")
+    assert len(table) == 2 + len(run["results"])
     assert cli.main(["bench", "compare", str(out), str(out)]) == 0
     text = capsys.readouterr().out
     assert "same" in text and "faster" not in text
@@ -101,3 +105,16 @@ def test_bench_argument_errors():
     for argv in (["bench", "--suite", "conv"], ["bench", "--threads", "0"], ["bench", "--against", "mxnet"]):
         with pytest.raises(SystemExit):
             p.parse_args(argv)
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastgrad.bench import plot
+    run = {"results": [{"suite": "gemm", "case": "a", "impls": {
+        "fastgrad": {"status": "ok", "median_s": 1.0},
+        "numpy": {"status": "ok", "median_s": 2.0, "ratio": 2.0}}}]}
+    path = tmp_path / "r.png"
+    plot(run, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(RuntimeError, match="no ratios to plot"):
+        plot({"results": []}, str(path))

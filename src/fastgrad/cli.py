@@ -91,6 +91,7 @@ def build_parser():
                    help="seconds of timing per case (default: 2, or 0.3 with --quick)")
     b.add_argument("--json", default=None, help="write every sample and the machine description here")
     b.add_argument("--plot", default=None, help="write a PNG chart of the ratios here (needs matplotlib)")
+    b.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
     bsub = b.add_subparsers(dest="bench_command")
     c = bsub.add_parser("compare", help="speed-ups and slow-downs between two --json results")
     c.add_argument("old")

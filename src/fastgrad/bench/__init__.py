@@ -318,6 +318,25 @@ def print_table(run_result, out=None):
         print(_row(r), file=out)
 
 
+def markdown(run_result):
+    """The results as a Markdown table (what the README's Performance section shows)."""
+    peers = run_result["peers"]
+    head = "| suite | case | threads | fastgrad | " + " | ".join(f"{p} (ratio)" for p in peers) + " |"
+    lines = [head, "|" + "---|" * (4 + len(peers))]
+    for r in run_result["results"]:
+        if "skipped" in r:
+            continue
+        f = r["impls"]["fastgrad"]
+        cell = fmt_time(f["median_s"]) + (f" ({f['gflops']:.0f} GF/s)" if "gflops" in f else "")
+        cells = []
+        for p in peers:
+            v = r["impls"].get(p, {})
+            cells.append(f"{fmt_time(v['median_s'])} ({v['ratio']:.2f})" if v.get("status") == "ok"
+                         else ("WRONG" if v.get("status") == "WRONG" else "-"))
+        lines.append(f"| {r['suite']} | {r['case']} | {r['threads']} | {cell} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(run_result, path):
     try:
         import matplotlib
@@ -330,7 +349,7 @@ def plot(run_result, path):
     if not rows:
         raise RuntimeError("fastgrad bench --plot: no ratios to plot (no peer was measured)")
     labels = [f"{s}: {c} vs {p}" for s, c, p, _ in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(12, 0.28 * len(rows) + 1.2))
     ax.barh(range(len(rows)), [r[3] for r in rows], color=["tab:green" if r[3] >= 1 else "tab:red" for r in rows])
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(range(len(rows)))
@@ -366,6 +385,8 @@ def main(args, out=None):
              if v.get("status") == "WRONG"]
     for case, k in wrong:
         print(f"FAILED correctness gate: {k} on {case}", file=out)
+    if args.markdown:
+        print(markdown(res), file=out)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
