@@ -19,10 +19,12 @@ Everything is computed with reverse mode (``fastgrad.autograd.grad``):
 * ``jvp`` uses the double-backward trick: for u a dummy output gradient,
   ``g(u) = J^T u`` is linear in u, so ``J v = d/du <g(u), v>``.
 * ``jacobian`` runs one backward pass per output element, each seeded with a one-hot
-  output gradient on the retained graph.  ``vectorize=True`` is accepted for API
-  compatibility but runs the same per-row loop: the engine has no batching of output
-  gradients through a pass, so there is no general way to push all basis vectors
-  through one backward.
+  output gradient on the retained graph.  ``vectorize=True`` (without create_graph)
+  instead pushes all the one-hot rows through ONE walk of the graph as a batch
+  ``G`` of shape ``(rows,) + out.shape``: ops with a batching rule below (elementwise
+  unary and add/sub/mul/div, matmul, reshape/view, permute, expand, sum/mean, clone)
+  handle the whole batch with one array operation; any other op falls back to calling
+  its backward once per row (exact, since a backward is linear in its gradient).
 * ``hessian`` is the reverse-mode Jacobian of the gradient (built with create_graph).
 * ``vhp`` differentiates ``<grad f, v>`` once more; ``hvp`` returns the same numbers,
   using the symmetry of the Hessian of a scalar function (``H v = (v^T H)^T``), which
@@ -300,14 +302,165 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     return tuple(res)
 
 
+# ---- vectorized (batched) reverse pass ---------------------------------------------------
+def _bsum_to(G, shape):
+    """Sum a batch of gradients G (rows,) + broadcast shape back to (rows,) + shape."""
+    gs = G.shape[1:]
+    if gs == tuple(shape):
+        return G
+    lead = len(gs) - len(shape)
+    dims = tuple(range(1, lead + 1)) + tuple(
+        1 + lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
+    r = G.sum(axis=dims, keepdims=True) if dims else G
+    return r.reshape((G.shape[0],) + tuple(shape))
+
+
+def _is_elementwise(fn):
+    from fastgrad import _ops
+    if fn in (_ops._add_bwd, _ops._sub_bwd, _ops._mul_bwd, _ops._div_bwd):
+        return True
+    return (getattr(fn, "__module__", None) == "fastgrad._ops"
+            and getattr(fn, "__qualname__", "") == "_unary.<locals>.bwd")
+
+
+def _batched_rule(node, G):
+    """Input gradients of `node` for a batch G of output gradients (ndarrays, or None),
+    before the broadcast reduction; None when the node has no batching rule."""
+    from fastgrad import _ops
+    Tensor = _tensor_cls()
+    fn = node.fn
+    if fn is _ops._reshape_bwd:
+        return (G.reshape((G.shape[0],) + tuple(node.ctx)),)
+    if fn is _ops._contig_bwd:
+        return (G,)
+    if fn is _ops._permute_bwd:
+        inv = np.argsort(node.ctx)
+        return (G.transpose((0,) + tuple(int(i) + 1 for i in inv)),)
+    if fn is _ops._expand_bwd:
+        return (_bsum_to(G, node.ctx),)
+    if fn is _ops._sum_bwd or fn is _ops._mean_bwd:
+        shape, dims, keepdim = node.ctx
+        if not keepdim:
+            G = G.reshape((G.shape[0],) + _ops._keep_shape(shape, dims))
+        if fn is _ops._mean_bwd:
+            n = 1
+            for d in dims:
+                n *= shape[d]
+            G = G / n
+        return (np.broadcast_to(G, (G.shape[0],) + tuple(shape)),)
+    if fn is _ops._matmul_bwd:
+        a, b = node.saved
+        ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
+        gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
+        return (ga, gb)
+    if _is_elementwise(fn):
+        # out_k depends on the inputs' elements at k only (after broadcasting), so the
+        # backward is a pointwise product: g -> g * d, with d = backward(ones)
+        ones = Tensor._make(np.ones(G.shape[1:], G.dtype))
+        ds = fn(node, ones)
+        return tuple(None if d is None else G * d.data for d in ds)
+    return None
+
+
+def _batched_backward(out, inputs, G):
+    """d out / d inputs for a batch G (rows,) + out.shape of output gradients in one walk
+    of the graph: [ndarray (rows,) + in.shape or None per input]."""
+    from fastgrad.autograd import engine
+    from fastgrad._state import grad_mode
+    Tensor = _tensor_cls()
+    rows = G.shape[0]
+    want = {id(t): k for k, t in enumerate(inputs)}
+    res = [None] * len(inputs)
+    if out.grad_fn is None:
+        if id(out) in want:
+            res[want[id(out)]] = G
+        return res
+    root = out.grad_fn
+    capture = dict.fromkeys(want)
+    needed = engine._needed([root], capture)
+    deps = engine._collect([root])
+    buf = {root: G}
+    ready = [root]
+    prev_mode = grad_mode.enabled
+    grad_mode.enabled = False
+    try:
+        while ready:
+            node = ready.pop()
+            g = buf.pop(node, None)
+            edges = node.edges
+            grads = None
+            if g is not None and needed.get(node, False):
+                if node.hooks or node.retain is not None:
+                    raise _Unbatchable
+                if node.saved:
+                    if node.saved is engine._FREED:
+                        engine._raise_freed(node)
+                    engine._check_versions(node)
+                grads = _batched_rule(node, g)
+                if grads is None:           # no rule: the node's own backward, row by row
+                    per_row = [node.fn(node, Tensor._make(np.array(g[r], copy=True)))
+                               for r in range(rows)]
+                    grads = []
+                    for k in range(len(edges)):
+                        parts = [p[k] for p in per_row]
+                        grads.append(None if parts[0] is None else np.stack(
+                            [np.asarray(q.data) for q in parts]))
+                if node.shapes is not None:
+                    grads = [gi if gi is None else _bsum_to(gi, sh)
+                             for gi, sh in zip(grads, node.shapes)]
+            for k, e in enumerate(edges):
+                if e is None:
+                    continue
+                gi = grads[k] if grads is not None else None
+                if type(e) is engine.Node:
+                    if gi is not None:
+                        prev = buf.get(e)
+                        buf[e] = gi if prev is None else prev + gi
+                    deps[e] -= 1
+                    if deps[e] == 0:
+                        ready.append(e)
+                elif gi is not None and id(e) in want:
+                    j = want[id(e)]
+                    res[j] = gi if res[j] is None else res[j] + gi
+    finally:
+        grad_mode.enabled = prev_mode
+    return res
+
+
+class _Unbatchable(Exception):
+    """The graph has hooks or retained grads, which the batched walk does not run."""
+
+
+def _jacobian_batched(out, inputs):
+    Tensor = _tensor_cls()
+    if not out.requires_grad:
+        return _jacobian_rows(out, inputs, False, False, 0, "jacobian")
+    n = out.data.size
+    G = np.zeros((n,) + out.data.shape, out.data.dtype)
+    G.reshape(n, n)[np.arange(n), np.arange(n)] = 1
+    try:
+        gs = _batched_backward(out, inputs, G)
+    except _Unbatchable:
+        return _jacobian_rows(out, inputs, False, False, 0, "jacobian")
+    res = []
+    for g, inp in zip(gs, inputs):
+        shape = out.data.shape + inp.data.shape
+        if g is None:
+            res.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
+        else:
+            res.append(Tensor._make(np.array(g, dtype=inp.data.dtype).reshape(shape)))
+    return tuple(res)
+
+
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
     """The Jacobian of func at inputs.
 
     Single input and output: a Tensor of shape out.shape + in.shape.  Tuple inputs
     and/or outputs: (nested) tuples, ``result[i][j]`` being d output_i / d input_j.
-    ``vectorize=True`` is accepted but runs the same per-row loop (see the module
-    docstring); strategy="forward-mode" raises NotImplementedError."""
+    ``vectorize=True`` computes all rows in one batched walk of the graph (see the module
+    docstring; with create_graph=True it runs the per-row loop); strategy="forward-mode"
+    raises NotImplementedError."""
     _check_strategy(strategy, "strategy", "jacobian")
     if vectorize and strict:
         raise RuntimeError("jacobian: strict=True and vectorize=True are not supported together; "
@@ -320,8 +473,11 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                        "jacobian")
         _check_requires_grad(outputs, "outputs", strict, "jacobian")
-        jac = tuple(_jacobian_rows(out, inputs, create_graph, strict, i, "jacobian")
-                    for i, out in enumerate(outputs))
+        if vectorize and not create_graph:
+            jac = tuple(_jacobian_batched(out, inputs) for out in outputs)
+        else:
+            jac = tuple(_jacobian_rows(out, inputs, create_graph, strict, i, "jacobian")
+                        for i, out in enumerate(outputs))
     return _tuple_post(_postprocess(jac, create_graph), (out_tuple, in_tuple))
 
 
