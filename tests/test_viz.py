@@ -67,6 +67,7 @@ def test_dot_has_expected_nodes_and_edges():
     (s,), (add,), (th,) = by_title(nodes, "sum"), by_title(nodes, "add"), by_title(nodes, "tanh")
     muls = by_title(nodes, "mul")
     assert len(muls) == 2 and len(nodes) == 8        # each node exactly once
+    assert all(len(lab) > 1 and lab[1].endswith(" float64") for lab in nodes.values())
     mul_ab = [m for m in muls if (la, m) in edges][0]
     mul_yy = [m for m in muls if m != mul_ab][0]
     expected = {(la, mul_ab), (lb, mul_ab), (mul_ab, th), (th, mul_yy), (th, add),
@@ -90,7 +91,10 @@ def test_dot_after_backward_shows_grads_and_reads_no_freed_data():
     got = [float(v) for v in grad_line[6:-1].split(",")]
     np.testing.assert_allclose(got, a.grad.numpy(), rtol=1e-3, atol=1e-4)
     (th,) = by_title(nodes, "tanh")
-    assert nodes[th] == ["tanh"]        # freed: no shape or values invented
+    # freed: no values are read, shapes are inferred from what backward keeps
+    assert nodes[th] == ["tanh", "(3,) float64"]
+    for op in by_title(nodes, "mul") + by_title(nodes, "add"):
+        assert nodes[op] == [nodes[op][0], "(3,) float64"]
     assert len(edges) == 8
     nodes2, _ = parse(viz.draw_graph(z, show_grads=False))
     assert not any(ln.startswith("grad ") for lab in nodes2.values() for ln in lab)
@@ -112,6 +116,17 @@ def test_labels_are_escaped():
     x = fg.tensor([1.0], requires_grad=True)
     nodes, _ = parse(viz.draw_graph(x * 2, names={'we"ird\\name': x}))
     assert by_title(nodes, 'leaf we\\"ird\\\\name')
+
+
+def test_shapes_inferred_through_views_and_reductions():
+    x = fg.randn(2, 3, dtype=fg.float64, requires_grad=True)
+    y = (fg.exp(x.permute(1, 0)).reshape(6) * 2.0).sum()
+    y.backward()
+    nodes, _ = parse(viz.draw_graph(y))
+    shapes = {lab[0]: lab[1] for lab in nodes.values()}
+    assert shapes == {"output": "() float64", "sum": "() float64", "mul": "(6,) float64",
+                      "reshape": "(6,) float64", "exp": "(3, 2) float64",
+                      "permute": "(3, 2) float64", "leaf": "(2, 3) float64"}
 
 
 def test_deep_chain_and_second_order_graph():
@@ -137,7 +152,7 @@ def test_print_graph_tree(capsys):
     assert capsys.readouterr().out.strip() == text.strip()
     lines = text.splitlines()
     assert lines[0].startswith("sum #1 () float64")
-    assert lines[1] == "└── add #2"
+    assert lines[1] == "└── add #2 (3,) float64"
     assert sum("tanh #" in ln and "see above" not in ln for ln in lines) == 1   # expanded once
     assert sum("tanh #4 (see above)" in ln for ln in lines) == 2      # y*y and +y
     assert sum("leaf a" in ln for ln in lines) == 1 and "leaf b" in text

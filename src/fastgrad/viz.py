@@ -34,16 +34,47 @@ def _check_tensor(t, who):
 
 
 def _walk(root_node):
-    """Every Node reachable from root_node, consumers before their inputs (iterative)."""
-    order, seen, stack = [], {root_node}, [root_node]
+    """Every Node reachable from root_node, each after all of its consumers (iterative
+    topological order, as the backward engine runs them)."""
+    deps, seen, stack = {}, {root_node}, [root_node]
     while stack:
         node = stack.pop()
+        for e in node.edges:
+            if type(e) is Node:
+                deps[e] = deps.get(e, 0) + 1
+                if e not in seen:
+                    seen.add(e)
+                    stack.append(e)
+    order, ready = [], [root_node]
+    while ready:
+        node = ready.pop()
         order.append(node)
         for e in node.edges:
-            if type(e) is Node and e not in seen:
-                seen.add(e)
-                stack.append(e)
+            if type(e) is Node:
+                deps[e] -= 1
+                if deps[e] == 0:
+                    ready.append(e)
     return order
+
+
+def _input_shape(node, i, out_shape):
+    """The shape of input i of `node` from its output shape and what backward keeps
+    (no saved values needed), for the dtype-preserving ops that allow it; else None."""
+    from fastgrad import _ops
+    from fastgrad.autograd.functional import _is_elementwise
+    fn = node.fn
+    if node.shapes is not None:
+        return tuple(node.shapes[i])
+    if fn is _ops._reshape_bwd or fn is _ops._expand_bwd:
+        return tuple(node.ctx)
+    if fn is _ops._sum_bwd or fn is _ops._mean_bwd:
+        return tuple(node.ctx[0])
+    if fn is _ops._permute_bwd:
+        inv = np.argsort(node.ctx)
+        return tuple(out_shape[int(j)] for j in inv)
+    if fn is _ops._contig_bwd or _is_elementwise(fn):
+        return tuple(out_shape)
+    return None
 
 
 def _node_meta(nodes, root):
@@ -63,11 +94,16 @@ def _node_meta(nodes, root):
             t = node.retain()
             if t is not None and node not in meta:
                 meta[node] = (t.data.shape, t.data.dtype, t.data)
-    for node in nodes:          # broadcasting ops record their inputs' shapes
-        if node.shapes is not None:
-            for e, sh in zip(node.edges, node.shapes):
-                if type(e) is Node and e not in meta:
-                    meta[e] = (tuple(sh), None, None)
+    for node in nodes:          # consumers first: pass known shapes down to the inputs
+        m = meta.get(node)
+        for i, e in enumerate(node.edges):
+            if type(e) is not Node or e in meta:
+                continue
+            if m is None and node.shapes is None:
+                continue
+            sh = _input_shape(node, i, m[0] if m is not None else None)
+            if sh is not None:
+                meta[e] = (sh, m[1] if m is not None else None, None)
     return meta
 
 
