@@ -126,8 +126,9 @@ def test_jacobian_tuple_in_out_vs_finite_differences():
             np.testing.assert_allclose(J[k][i].numpy(), num[k][i], rtol=1e-6, atol=1e-7)
 
 
-def test_hessian_tuple_inputs_vs_finite_differences():
-    H = F.hessian(scalar_fg, (t64(X0), t64(Y0)))
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_hessian_tuple_inputs_vs_finite_differences(vectorize):
+    H = F.hessian(scalar_fg, (t64(X0), t64(Y0)), vectorize=vectorize)
     num = num_hessian(scalar_np, (X0, Y0))
     for i in range(2):
         for j in range(2):
@@ -211,9 +212,10 @@ def test_results_are_detached_and_inputs_untouched():
     assert not g.requires_grad and x.grad is None
 
 
-def test_create_graph_results_are_differentiable():
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_create_graph_results_are_differentiable(vectorize):
     x = t64(X0, requires_grad=True)
-    J = F.jacobian(lambda x: x ** 3, x, create_graph=True)     # diag(3 x^2)
+    J = F.jacobian(lambda x: x ** 3, x, create_graph=True, vectorize=vectorize)  # diag(3 x^2)
     assert J.requires_grad
     J.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 6 * X0, rtol=1e-12)
