@@ -7,7 +7,8 @@
    time, > 1: fastgrad is faster).
 2. hvp of a ~10,000-parameter MLP's cross-entropy loss (batch 32) against one gradient
    computation (forward + backward) of the same loss (target: hvp <= 4x the gradient).
-3. jacobian of a 64 -> 64 layer (tanh(W x + b)) with vectorize=True (all 64 one-hot rows
+3. jacobian of a 64 -> 64 layer (tanh(W x + b), and fg.linear with a fused tanh) with
+   vectorize=True (all 64 one-hot rows
    in one batched walk of the graph) against the per-row loop (target: >= 10x), and
    PyTorch's jacobian(vectorize=True) when installed.
 """
@@ -98,6 +99,9 @@ def bench_jacobian(rng, reps):
     def layer(x):
         return fg.tanh(fg.matmul(Wt, x) + bt)
 
+    def fused(x):
+        return fg.linear(x, Wt, bt, activation="tanh")
+
     fns = [lambda: AF.jacobian(layer, t64(x0)), lambda: AF.jacobian(layer, t64(x0), vectorize=True)]
     if torch is not None:
         tW, tb = torch.as_tensor(W), torch.as_tensor(b)
@@ -106,7 +110,11 @@ def bench_jacobian(rng, reps):
             return torch.tanh(tW @ x + tb)
         fns.append(lambda: torch.autograd.functional.jacobian(tlayer, torch.as_tensor(x0),
                                                               vectorize=True))
+    fns += [lambda: AF.jacobian(fused, t64(x0)), lambda: AF.jacobian(fused, t64(x0), vectorize=True)]
     times = interleaved(fns, reps, inner=1)
+    tf_loop, tf_vec = times[-2:]
+    print(f"jacobian, 64->64 fused linear(tanh): loop {tf_loop * 1e3:.2f} ms, vectorize=True "
+          f"{tf_vec * 1e3:.3f} ms, loop/vectorize = {tf_loop / tf_vec:.2f}")
     line = (f"jacobian, 64->64 layer: loop {times[0] * 1e3:.2f} ms, vectorize=True "
             f"{times[1] * 1e3:.2f} ms, loop/vectorize = {times[0] / times[1]:.2f} "
             "(target >= 10)")

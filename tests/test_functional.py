@@ -405,3 +405,25 @@ def test_vectorize_matches_loop_for_every_registry_op():
                                            err_msg=f"{name} {s}")
             checked += 1
     assert checked > 100, checked
+
+
+@pytest.mark.parametrize("act", [None, "relu", "tanh", "sigmoid", "gelu"])
+def test_vectorize_linear_matches_loop(act):
+    w, b = RNG.standard_normal((4, 3)), RNG.standard_normal(4)
+    for xshape in [(3,), (5, 3), (2, 5, 3)]:
+        x = RNG.standard_normal(xshape)
+        f = lambda x, w, b: fg.linear(x, w, b, activation=act)    # noqa: E731
+        loop, vec = _jac_pair(f, (t64(x), t64(w), t64(b)))
+        _assert_same_structure(loop, vec)
+        loop, vec = _jac_pair(lambda x, w: fg.linear(x, w, activation=act), (t64(x), t64(w)))
+        _assert_same_structure(loop, vec)
+    # against finite differences once
+    x = RNG.standard_normal((2, 3))
+    J = F.jacobian(lambda x, w, b: fg.linear(x, w, b, activation=act), (t64(x), t64(w), t64(b)),
+                   vectorize=True)
+    acts = {None: lambda z: z, "relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
+            "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+            "gelu": lambda z: 0.5 * z * (1 + np.vectorize(__import__("math").erf)(z / np.sqrt(2)))}
+    num = num_jacobian(lambda x, w, b: (acts[act](x @ w.T + b),), (x, w, b))
+    for i in range(3):
+        np.testing.assert_allclose(J[i].numpy(), num[0][i], rtol=1e-6, atol=1e-7)

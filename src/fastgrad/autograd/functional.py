@@ -22,7 +22,8 @@ Everything is computed with reverse mode (``fastgrad.autograd.grad``):
   output gradient on the retained graph.  ``vectorize=True`` (without create_graph)
   instead pushes all the one-hot rows through ONE walk of the graph as a batch
   ``G`` of shape ``(rows,) + out.shape``: ops with a batching rule below (elementwise
-  unary and add/sub/mul/div, matmul, reshape/view, permute, expand, sum/mean, clone)
+  unary and add/sub/mul/div, matmul, linear, reshape/view, permute, expand, sum/mean,
+  clone)
   handle the whole batch with one array operation; any other op falls back to calling
   its backward once per row (exact, since a backward is linear in its gradient).
 * ``hessian`` is the reverse-mode Jacobian of the gradient (built with create_graph).
@@ -353,6 +354,25 @@ def _batched_rule(node, G):
         ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
         gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
         return (ga, gb)
+    if fn is _ops._linear_bwd:
+        x, w, bias = node.saved
+        act = node.ctx
+        if act is not None:             # the activation's derivative from the saved output
+            from fastgrad._state import backend
+            from fastgrad._C._kernels import U
+            ones = np.ones(node.out.shape, node.out.dtype)
+            d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
+                 else backend.k.unary_bwd(U[act], ones, None, node.out))
+            G = G * d
+        rows, n_in = G.shape[0], x.data.shape[-1]
+        G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
+        gx = np.matmul(G, w.data) if node.edges[0] is not None else None
+        gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
+              if node.edges[1] is not None else None)
+        gb = None
+        if len(node.edges) > 2 and node.edges[2] is not None:
+            gb = G2.sum(axis=1)
+        return (gx, gw, gb)
     if _is_elementwise(fn):
         # out_k depends on the inputs' elements at k only (after broadcasting), so the
         # backward is a pointwise product: g -> g * d, with d = backward(ones)
