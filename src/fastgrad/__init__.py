@@ -50,4 +50,6 @@ from fastgrad import data, datasets, optim  # noqa: E402,F401
 from fastgrad.data import Generator  # noqa: E402,F401
 from fastgrad.serialization import load, save  # noqa: E402,F401
 
+from fastgrad import viz  # noqa: E402,F401
+
 _config_init()

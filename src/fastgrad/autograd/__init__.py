@@ -7,3 +7,4 @@ __all__ = ["Node", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabl
 from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 
 __all__ += ["gradcheck", "gradgradcheck", "GradcheckError"]
+from fastgrad.autograd import functional  # noqa: E402,F401
