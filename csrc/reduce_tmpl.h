@@ -2,11 +2,24 @@
  * by kern_isa.h (see eltwise_tmpl.h for the macros it expects).
  * All inputs are dense with logical shape (outer, n, inner); the reduced axis is n. */
 
-#define RED_LANES 16
+#define RED_LANES 64            /* 4 AVX-512 (8 AVX2) float32 accumulators: independent add chains */
 #define RED_BLOCK 1024          /* elements summed in T before folding into double */
 
-/* Sum of a contiguous vector: 16 lanes in T inside blocks, blocks folded into double.
- * Keeps float32 sums of 1e7 elements accurate to a few ulp. */
+/* The sum of acc[0..RED_LANES) in double, as a tree (vectorises; no serial chain of
+ * adds; each lane then holds at most RED_BLOCK / RED_LANES terms summed in T). */
+static inline double FN(red_fold)(const T *acc)
+{
+    double d[RED_LANES];
+    for (int l = 0; l < RED_LANES; l++) d[l] = (double)acc[l];
+    for (int w = RED_LANES / 2; w > 0; w >>= 1)
+        for (int l = 0; l < w; l++) d[l] += d[l + w];
+    return d[0];
+}
+
+/* Sum of a contiguous vector: 64 lanes in T inside blocks (several independent vector
+ * accumulators, so the adds overlap instead of waiting on one another), folded as a
+ * tree, blocks folded into double.  Keeps float32 sums of 1e7 elements accurate to a
+ * few ulp. */
 static double FN(sum_contig)(const T *x, int64_t n)
 {
     double total = 0.0;
@@ -18,8 +31,7 @@ static double FN(sum_contig)(const T *x, int64_t n)
             for (int l = 0; l < RED_LANES; l++) acc[l] += x[j + l];
         T r = 0;
         for (; j < e; j++) r += x[j];
-        for (int l = 0; l < RED_LANES; l++) r += acc[l];
-        total += (double)r;
+        total += FN(red_fold)(acc) + (double)r;
     }
     return total;
 }
@@ -35,8 +47,7 @@ static double FN(dot_contig)(const T *a, const T *b, int64_t n)
             for (int l = 0; l < RED_LANES; l++) acc[l] += a[j + l] * b[j + l];
         T r = 0;
         for (; j < e; j++) r += a[j] * b[j];
-        for (int l = 0; l < RED_LANES; l++) r += acc[l];
-        total += (double)r;
+        total += FN(red_fold)(acc) + (double)r;
     }
     return total;
 }
