@@ -7,11 +7,11 @@
 
 /* The sum of acc[0..RED_LANES) in double, as a tree (vectorises; no serial chain of
  * adds; each lane then holds at most RED_BLOCK / RED_LANES terms summed in T). */
-static inline double FN(red_fold)(const T *acc)
+static inline double FN(red_fold)(const T *acc, int used)
 {
     double d[RED_LANES];
-    for (int l = 0; l < RED_LANES; l++) d[l] = (double)acc[l];
-    for (int w = RED_LANES / 2; w > 0; w >>= 1)
+    for (int l = 0; l < used; l++) d[l] = (double)acc[l];
+    for (int w = used / 2; w > 0; w >>= 1)
         for (int l = 0; l < w; l++) d[l] += d[l + w];
     return d[0];
 }
@@ -27,11 +27,15 @@ static double FN(sum_contig)(const T *x, int64_t n)
         const int64_t e = s + RED_BLOCK < n ? s + RED_BLOCK : n;
         T acc[RED_LANES] = {0};
         int64_t j = s;
-        for (; j + RED_LANES <= e; j += RED_LANES)
-            for (int l = 0; l < RED_LANES; l++) acc[l] += x[j + l];
+        const int wide = e - s >= 4 * RED_LANES;        /* short rows: 16 lanes only */
+        if (wide)
+            for (; j + RED_LANES <= e; j += RED_LANES)
+                for (int l = 0; l < RED_LANES; l++) acc[l] += x[j + l];
+        for (; j + 16 <= e; j += 16)
+            for (int l = 0; l < 16; l++) acc[l] += x[j + l];
         T r = 0;
         for (; j < e; j++) r += x[j];
-        total += FN(red_fold)(acc) + (double)r;
+        total += FN(red_fold)(acc, wide ? RED_LANES : 16) + (double)r;
     }
     return total;
 }
@@ -43,11 +47,15 @@ static double FN(dot_contig)(const T *a, const T *b, int64_t n)
         const int64_t e = s + RED_BLOCK < n ? s + RED_BLOCK : n;
         T acc[RED_LANES] = {0};
         int64_t j = s;
-        for (; j + RED_LANES <= e; j += RED_LANES)
-            for (int l = 0; l < RED_LANES; l++) acc[l] += a[j + l] * b[j + l];
+        const int wide = e - s >= 4 * RED_LANES;        /* short rows: 16 lanes only */
+        if (wide)
+            for (; j + RED_LANES <= e; j += RED_LANES)
+                for (int l = 0; l < RED_LANES; l++) acc[l] += a[j + l] * b[j + l];
+        for (; j + 16 <= e; j += 16)
+            for (int l = 0; l < 16; l++) acc[l] += a[j + l] * b[j + l];
         T r = 0;
         for (; j < e; j++) r += a[j] * b[j];
-        total += FN(red_fold)(acc) + (double)r;
+        total += FN(red_fold)(acc, wide ? RED_LANES : 16) + (double)r;
     }
     return total;
 }
@@ -77,14 +85,15 @@ __attribute__((optimize("finite-math-only", "no-signed-zeros")))
 static T FN(max_contig_fast)(const T *x, int64_t n)
 {
     /* plain max for softmax/logsumexp shifts; NaNs propagate through the later exp */
-    T acc[RED_LANES];
+    enum { ML = 16 };                 /* softmax rows are short: one vector of lanes */
+    T acc[ML];
     int64_t j = 0;
     T m = x[0];
-    if (n >= RED_LANES) {
-        for (int l = 0; l < RED_LANES; l++) acc[l] = x[l];
-        for (j = RED_LANES; j + RED_LANES <= n; j += RED_LANES)
-            for (int l = 0; l < RED_LANES; l++) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
-        for (int l = 0; l < RED_LANES; l++) m = acc[l] > m ? acc[l] : m;
+    if (n >= ML) {
+        for (int l = 0; l < ML; l++) acc[l] = x[l];
+        for (j = ML; j + ML <= n; j += ML)
+            for (int l = 0; l < ML; l++) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
+        for (int l = 0; l < ML; l++) m = acc[l] > m ? acc[l] : m;
     }
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
