@@ -2,6 +2,8 @@
 import statistics
 import time
 
+from fastgrad.bench.harness import set_threads  # noqa: F401 - one thread setter for all
+
 
 def interleaved(fns, reps, inner=3):
     """Median seconds per call of each fn.  The fns are timed alternately, `inner` calls
@@ -21,14 +23,3 @@ def interleaved(fns, reps, inner=3):
                 f()
             samples[i].append((time.perf_counter() - t0) / inner)
     return [statistics.median(s) for s in samples]
-
-
-def set_threads(n):
-    """The same thread count for fastgrad and, when threadpoolctl is there, NumPy's BLAS."""
-    import fastgrad as fg
-    fg.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
-    except ImportError:
-        pass
