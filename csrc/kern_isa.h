@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "fastgrad.h"
 #include "dispatch.h"
+#include "pool.h"
 #ifdef FG_LIBM_MATH
 #include "libm_math.h"
 #else

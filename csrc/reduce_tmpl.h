@@ -127,6 +127,18 @@ static T FN(lse_contig)(const T *x, int64_t n)
     return (T)((double)m + log(FN(sum_exp_shifted)(x, n, m, NULL)));
 }
 
+/* one long vector summed in chunks on fastgrad's task pool (threads that yield instead
+ * of spinning, so a sum interleaved with NumPy's or PyTorch's calls does not stall) */
+typedef struct { const T *x; int64_t n, chunk; double *part; } FN(sum_job);
+
+static void FN(sum_task)(void *ctx, int64_t t, int tid)
+{
+    const FN(sum_job) *j = ctx;
+    (void)tid;
+    const int64_t lo = t * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+    j->part[t] = FN(sum_contig)(j->x + lo, hi - lo);
+}
+
 int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *out, int64_t *idx,
                int nthreads)
 {
@@ -142,13 +154,17 @@ int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *o
     }
     const int is_max = op == FG_R_MAX;
     if (inner == 1 && outer == 1 && (op == FG_R_SUM || op == FG_R_MEAN)) {
-        /* one long vector: split across threads, fold partial sums in order */
+        /* one long vector: chunks of whole RED_BLOCKs on the pool, partial sums (double)
+         * folded in order, so the result depends only on the thread count */
         int nt = fg_threads_for(n, FG_PAR_THRESHOLD_ELTWISE * 2, nthreads);
         double part[64] = {0};
         if (nt > 64) nt = 64;
-        FG_PAR_RANGE(n, nt, 1024, { part[fg_thread_id()] = FN(sum_contig)(x + lo, hi - lo); });
+        const int64_t chunk = ((n + nt - 1) / nt + RED_BLOCK - 1) / RED_BLOCK * RED_BLOCK;
+        const int64_t tasks = (n + chunk - 1) / chunk;
+        FN(sum_job) job = {x, n, chunk, part};
+        fg_parallel_for(nt, tasks, FN(sum_task), &job);
         double s = 0;
-        for (int t = 0; t < nt; t++) s += part[t];
+        for (int64_t t = 0; t < tasks; t++) s += part[t];
         out[0] = (T)(op == FG_R_MEAN ? s / (double)n : s);
         return FG_OK;
     }
