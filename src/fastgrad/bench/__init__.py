@@ -34,7 +34,7 @@ def kernel_cases(dtype, quick, against, n=1_000_000):
             return _pair(lambda: fn(*xs))
 
         def f_np(op=op, arrays=arrays):
-            g = _numpy_table().get(op)             # None: needs SciPy, which is not installed
+            g = W.numpy_ops().get(op)             # None: needs SciPy, which is not installed
             return None if g is None else _pair(lambda: g(*arrays))
 
         def f_torch(op=op, arrays=arrays):
@@ -90,23 +90,6 @@ def kernel_cases(dtype, quick, against, n=1_000_000):
     cases.append(Case("kernels", f"cross_entropy fwd+bwd {rows}x{c}", impls,
                       rtol=1e-4 if dt == np.float32 else 1e-10, atol=1e-7))
     return cases
-
-
-def _numpy_table():
-    try:
-        import scipy.special as sp
-    except ImportError:  # pragma: no cover
-        sp = None
-    t = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-         "exp": np.exp, "log": np.log, "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-         "relu": lambda x: np.maximum(x, 0), "sqrt": np.sqrt, "sin": np.sin,
-         "softplus": lambda x: np.logaddexp(x.dtype.type(0), x), "sum": np.sum,
-         "mean_rows": lambda x: x.mean(1), "max_rows": lambda x: x.max(1)}
-    if sp is not None:
-        t.update({"gelu": lambda x: 0.5 * x * (1 + sp.erf(x * x.dtype.type(0.7071067811865476))),
-                  "logsumexp_rows": lambda x: sp.logsumexp(x, 1), "softmax_rows": lambda x: sp.softmax(x, 1),
-                  "log_softmax_rows": lambda x: sp.log_softmax(x, 1)})
-    return t
 
 
 def _torch_table(torch):

@@ -67,28 +67,32 @@ def make_fwd(op, n, seed=0):
     return lambda: fn(*xs)
 
 
-def numpy_fwd(op, n, seed=0):
-    """The same forward computation written directly in NumPy (the baseline)."""
-    rng = np.random.default_rng(seed)
-    xs = OPS[op][1](n, rng)
+def numpy_ops():
+    """op name -> the same forward computation written directly in NumPy (the baseline).
+    The ops that need SciPy (gelu's erf, the row-wise softmax family) are left out when
+    it is not installed."""
+    t = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+         "exp": np.exp, "log": np.log, "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+         "relu": lambda x: np.maximum(x, 0), "sqrt": np.sqrt, "sin": np.sin,
+         "softplus": lambda x: np.logaddexp(x.dtype.type(0), x), "sum": np.sum,
+         "mean_rows": lambda x: x.mean(1), "max_rows": lambda x: x.max(1)}
     try:
         import scipy.special as sp
     except ImportError:  # pragma: no cover - scipy is optional
-        sp = None
-    if sp is None and op in ("gelu", "logsumexp_rows", "softmax_rows", "log_softmax_rows"):
+        return t
+    t.update({"gelu": lambda x: 0.5 * x * (1 + sp.erf(x * x.dtype.type(0.7071067811865476))),
+              "logsumexp_rows": lambda x: sp.logsumexp(x, 1), "softmax_rows": lambda x: sp.softmax(x, 1),
+              "log_softmax_rows": lambda x: sp.log_softmax(x, 1)})
+    return t
+
+
+def numpy_fwd(op, n, seed=0):
+    """A callable running numpy_ops()[op] on the inputs make_fwd uses (None without SciPy
+    for the ops that need it)."""
+    f = numpy_ops().get(op)
+    if f is None:
         return None
-    f = {
-        "add": lambda a, b: a + b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-        "exp": np.exp, "log": np.log, "tanh": np.tanh,
-        "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-        "gelu": lambda x: 0.5 * x * (1 + sp.erf(x * x.dtype.type(0.70710678118654752))),
-        "relu": lambda x: np.maximum(x, 0), "sqrt": np.sqrt, "sin": np.sin,
-        "softplus": lambda x: np.logaddexp(np.float32(0), x),
-        "sum": np.sum, "mean_rows": lambda x: x.mean(1), "max_rows": lambda x: x.max(1),
-        "logsumexp_rows": lambda x: sp.logsumexp(x, 1),
-        "softmax_rows": lambda x: sp.softmax(x, 1),
-        "log_softmax_rows": lambda x: sp.log_softmax(x, 1),
-    }[op]
+    xs = OPS[op][1](n, np.random.default_rng(seed))
     return lambda: f(*xs)
 
 

@@ -352,28 +352,26 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """An op applied along one dim (softmax, log_softmax); subclasses set _op."""
+
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return O.softmax(x, self.dim)
+        return type(self)._op(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Module):
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
+class Softmax(_AlongDim):
+    _op = staticmethod(O.softmax)
 
-    def forward(self, x):
-        return O.log_softmax(x, self.dim)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
+class LogSoftmax(_AlongDim):
+    _op = staticmethod(O.log_softmax)
 
 
 class ELU(Module):
