@@ -20,7 +20,8 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
-from fastgrad.autograd.engine import _FREED, FRESH, Node
+from fastgrad.autograd import engine as _engine
+from fastgrad.autograd.engine import _FREED, FRESH, Node, jvp_rule
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
@@ -54,7 +55,12 @@ def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=No
         node.outver = t._version          # an in-place change of the output is caught too
     t.requires_grad = True
     t.grad_fn = node
+    if _fw.level:
+        _engine.propagate_tangent(t, node, inputs)
     return t
+
+
+_fw = _engine.fw
 
 
 def _needs(*ts):
@@ -64,6 +70,42 @@ def _needs(*ts):
         if t.requires_grad:
             return True
     return False
+
+# ---- forward mode: helpers for the JVP rules that sit beside each backward --------------
+# A rule is rule(node, inputs, tangents, out) -> the output's tangent or None (zero); see
+# fastgrad.autograd.engine.JVP.
+def _tplus(a, b):
+    return b if a is None else a if b is None else add(a, b)
+
+
+def _zeros_of(x):
+    return _make(np.zeros(x.data.shape, x.data.dtype))
+
+
+def _ones_of(x):
+    return _make(np.ones(x.data.shape, x.data.dtype))
+
+
+def _elementwise_jvp(node, xs, ts, out):
+    """For ops whose output element k depends only on element k of each (broadcast)
+    input: the backward of ones gives every partial derivative elementwise, and the
+    tangent is their tangent-weighted sum."""
+    gs = node.fn(node, _ones_of(out))
+    tan = None
+    for gi, ti in zip(gs, ts):
+        if gi is not None and ti is not None:
+            tan = _tplus(tan, mul(gi, ti))
+    return tan
+
+
+def _slice_reduce_jvp(node, xs, ts, out):
+    """For reductions (ctx = (shape, dims, keepdim)) whose output element depends only on
+    its own slice of the input: the backward of ones holds each output's partials with
+    respect to its slice; the tangent sums them times the input tangent over the slice."""
+    shape, dims, keepdim = node.ctx
+    (gx,) = node.fn(node, _ones_of(out))
+    p = mul(gx, ts[0])
+    return sum(p, dims, keepdim) if dims else p
 
 
 # ---- input coercion -------------------------------------------------------------------
@@ -153,6 +195,10 @@ def _norm_dims(dim, nd, who):
 def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
+@jvp_rule(_to_bwd)
+def _to_jvp(node, xs, ts, out):
+    return to(ts[0], out.data.dtype)
+
 
 def to(x, *args, dtype=None, copy=False, **kwargs):
     """Cast to a dtype: to(dtype), to(other_tensor) (its dtype), to("cpu"[, dtype]) or
@@ -225,6 +271,11 @@ def _unary(name, uses_y, deriv, ref, domain=(-3.0, 3.0), params=None, reg_kwargs
             return (mul(g, deriv(x, y, a, b)),)
         x = node.saved[0].data if node.saved else None
         return (_make(backend.k.unary_bwd(opid, g.data, x, node.out, a, b)),)
+
+    @jvp_rule(bwd)
+    def jvp(node, xs, ts, out):
+        a, b = node.ctx
+        return mul(ts[0], deriv(xs[0], out, a, b))
 
     def op(x, a=0.0, b=0.0):
         if type(x) is not Tensor or x.data.dtype.kind != "f":
@@ -375,9 +426,17 @@ def _bin_shapes(a, b, out):
 def _add_bwd(node, g):
     return (g, g)
 
+@jvp_rule(_add_bwd)
+def _add_jvp(node, xs, ts, out):
+    return _tplus(ts[0], ts[1])
+
 
 def _sub_bwd(node, g):
     return (g, neg(g) if node.edges[1] is not None else None)
+
+@jvp_rule(_sub_bwd)
+def _sub_jvp(node, xs, ts, out):
+    return _tplus(ts[0], None if ts[1] is None else neg(ts[1]))
 
 
 def _mul_bwd(node, g):
@@ -385,12 +444,23 @@ def _mul_bwd(node, g):
     return (mul(g, b) if node.edges[0] is not None else None,
             mul(g, a) if node.edges[1] is not None else None)
 
+@jvp_rule(_mul_bwd)
+def _mul_jvp(node, xs, ts, out):
+    a, b = xs
+    return _tplus(None if ts[0] is None else mul(ts[0], b), None if ts[1] is None else mul(a, ts[1]))
+
 
 def _div_bwd(node, g):
     a, b = node.saved
     ga = div(g, b) if node.edges[0] is not None else None
     gb = neg(div(mul(g, a), square(b))) if node.edges[1] is not None else None
     return (ga, gb)
+
+@jvp_rule(_div_bwd)
+def _div_jvp(node, xs, ts, out):
+    # d(a/b) = (da - (a/b) db) / b
+    num = _tplus(ts[0], None if ts[1] is None else neg(mul(ts[1], out)))
+    return div(num, xs[1])
 
 
 def _pow_bwd(node, g):
@@ -416,6 +486,8 @@ def _maxmin_bwd(node, g):
     ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
     gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
     return (ga, gb)
+
+jvp_rule(_pow_bwd, _maxmin_bwd)(_elementwise_jvp)
 
 
 _BIN = {"add": (_add_bwd, False, np.add), "sub": (_sub_bwd, False, np.subtract),
@@ -582,6 +654,11 @@ def _where_bwd(node, g):
             where(c, g, zero) if node.edges[1] is not None else None,
             where(c, zero, g) if node.edges[2] is not None else None)
 
+@jvp_rule(_where_bwd)
+def _where_jvp(node, xs, ts, out):
+    z = _scalar(0.0, out.data.dtype)
+    return where(xs[0], z if ts[1] is None else ts[1], z if ts[2] is None else ts[2])
+
 
 def where(condition, input, other):  # noqa: A002
     """condition ? input : other, broadcasting all three."""
@@ -617,6 +694,11 @@ def _sum_bwd(node, g):
     shape, dims, keepdim = node.ctx
     return (_expand_back(g, shape, dims, keepdim),)
 
+@jvp_rule(_sum_bwd)
+def _sum_jvp(node, xs, ts, out):
+    shape, dims, keepdim = node.ctx
+    return sum(ts[0], dims, keepdim) if dims else ts[0]
+
 
 def _mean_bwd(node, g):
     shape, dims, keepdim = node.ctx
@@ -624,6 +706,11 @@ def _mean_bwd(node, g):
     for d in dims:
         n *= shape[d]
     return (_expand_back(div(g, float(n)), shape, dims, keepdim),)
+
+@jvp_rule(_mean_bwd)
+def _mean_jvp(node, xs, ts, out):
+    shape, dims, keepdim = node.ctx
+    return mean(ts[0], dims, keepdim) if dims else ts[0]
 
 
 def _reduce(name, x, dim, keepdim, bwd):
@@ -679,6 +766,8 @@ def _lse_bwd(node, g):
         g = reshape(g, _keep_shape(shape, dims))
     return (mul(g, exp(sub(x, out))),)
 
+jvp_rule(_lse_bwd)(_slice_reduce_jvp)
+
 
 def logsumexp(x, dim, keepdim=False):
     x = _float_in(x, "logsumexp")
@@ -701,12 +790,23 @@ def _full_maxmin_bwd(node, g):
     m = _mask(eq(x, out), x)
     return (mul(div(m, sum(m)), g),)
 
+@jvp_rule(_full_maxmin_bwd)
+def _full_maxmin_jvp(node, xs, ts, out):
+    # ties share the tangent evenly, as the gradient is shared in backward
+    (gx,) = node.fn(node, _ones_of(out))
+    return sum(mul(gx, ts[0]))
+
 
 def _dim_maxmin_bwd(node, g):
     shape, dim, keepdim, idx = node.ctx
     if not keepdim:
         g = unsqueeze(g, dim)
     return (_put_along(g, idx, dim, shape),)
+
+@jvp_rule(_dim_maxmin_bwd)
+def _dim_maxmin_jvp(node, xs, ts, out):
+    shape, dim, keepdim, idx = node.ctx
+    return reshape(_take_along(ts[0], idx, dim), out.data.shape)
 
 
 def _maxmin(name, x, dim, keepdim):
@@ -796,6 +896,11 @@ def _put_along_bwd(node, g):
     idx, dim, shape = node.ctx
     return (_take_along(g, idx, dim),)
 
+@jvp_rule(_put_along_bwd)
+def _put_along_jvp(node, xs, ts, out):
+    idx, dim, shape = node.ctx
+    return _put_along(ts[0], idx, dim, shape)
+
 
 def _put_along(g, idx, dim, shape):
     """Zeros of `shape` with g scattered (added) at idx along dim."""
@@ -809,6 +914,11 @@ def _put_along(g, idx, dim, shape):
 def _take_along_bwd(node, g):
     idx, dim, shape = node.ctx
     return (_put_along(g, idx, dim, shape),)
+
+@jvp_rule(_take_along_bwd)
+def _take_along_jvp(node, xs, ts, out):
+    idx, dim, shape = node.ctx
+    return _take_along(ts[0], idx, dim)
 
 
 def _take_along(x, idx, dim):
@@ -828,6 +938,23 @@ def _softmax_bwd(node, g):
         return (mul(y, sub(g, sum(mul(g, y), dim, keepdim=True))),)
     return (_make(backend.k.softmax_bwd(g.data, node.out, dim, lg)),)
 
+@jvp_rule(_softmax_bwd)
+def _softmax_jvp(node, xs, ts, out):
+    dim, lg = node.ctx
+    t = ts[0]
+    if lg:      # d log_softmax = t - sum(softmax * t)
+        return sub(t, sum(mul(exp(out), t), dim, keepdim=True))
+    return mul(out, sub(t, sum(mul(t, out), dim, keepdim=True)))
+
+
+def _softmax0_bwd(node, g):
+    return (mul(g, 0.0),)
+
+
+@jvp_rule(_softmax0_bwd)
+def _softmax0_jvp(node, xs, ts, out):
+    return mul(ts[0], 0.0)
+
 
 def _softmax(name, x, dim, lg, dtype):
     x = _float_in(x, name)
@@ -839,7 +966,7 @@ def _softmax(name, x, dim, lg, dtype):
         out = np.zeros((), x.data.dtype) if lg else np.ones((), x.data.dtype)
         d = 0
         if _needs(x):
-            return _record(out, name, lambda node, g: (mul(g, 0.0),), (x,))
+            return _record(out, name, _softmax0_bwd, (x,))
         return _make(out)
     d = _norm_dim(dim, x.data.ndim, name)
     out = backend.k.softmax(x.data, d, lg)
@@ -866,6 +993,11 @@ def _matmul_bwd(node, g):
     ga = matmul(g, _mT(b)) if node.edges[0] is not None else None
     gb = matmul(_mT(a), g) if node.edges[1] is not None else None
     return (ga, gb)
+
+@jvp_rule(_matmul_bwd)
+def _matmul_jvp(node, xs, ts, out):
+    a, b = xs
+    return _tplus(None if ts[0] is None else matmul(ts[0], b), None if ts[1] is None else matmul(a, ts[1]))
 
 
 def matmul(a, b):
@@ -957,6 +1089,16 @@ def _linear_bwd(node, g):
         gb = sum(g2, 0)
     return (gx, gw, gb)
 
+@jvp_rule(_linear_bwd)
+def _linear_jvp(node, xs, ts, out):
+    x, w = xs[0], xs[1]
+    z = _tplus(None if ts[0] is None else matmul(ts[0], _mT(w)),
+               None if ts[1] is None else matmul(x, _mT(ts[1])))
+    z = _tplus(z, ts[2] if len(ts) > 2 else None)
+    if z is None or node.ctx is None:
+        return z
+    return mul(z, _LINEAR_ACT_DERIV[node.ctx](out))    # the activation's slope from its output
+
 
 _LINEAR_ACT_DERIV = {
     "relu": lambda y: _mask(gt(y, 0.0), y),
@@ -1012,6 +1154,10 @@ def _view(t, x):
 
 def _reshape_bwd(node, g):
     return (reshape(g, node.ctx),)
+
+@jvp_rule(_reshape_bwd)
+def _reshape_jvp(node, xs, ts, out):
+    return reshape(ts[0], out.data.shape)
 
 
 def _shape_arg(shape, who):
@@ -1086,6 +1232,10 @@ def unsqueeze(x, dim):
 def _permute_bwd(node, g):
     return (permute(g, tuple(np.argsort(node.ctx))),)
 
+@jvp_rule(_permute_bwd)
+def _permute_jvp(node, xs, ts, out):
+    return permute(ts[0], node.ctx)
+
 
 def permute(x, *dims):
     dims = _shape_arg(dims, "permute")
@@ -1119,6 +1269,10 @@ def t(x):
 
 def _expand_bwd(node, g):
     return (sum_to(g, node.ctx),)
+
+@jvp_rule(_expand_bwd)
+def _expand_jvp(node, xs, ts, out):
+    return expand(ts[0], out.data.shape)
 
 
 def expand(x, *sizes):
@@ -1158,6 +1312,10 @@ def sum_to(g, shape):
 def _contig_bwd(node, g):
     return (g,)
 
+@jvp_rule(_contig_bwd)
+def _contig_jvp(node, xs, ts, out):
+    return ts[0]
+
 
 def contiguous(x):
     if x.data.flags.c_contiguous:
@@ -1182,6 +1340,10 @@ def _cat_bwd(node, g):
         res.append(narrow(g, dim, start, s) if node.edges[i] is not None else None)
         start += s
     return tuple(res)
+
+@jvp_rule(_cat_bwd)
+def _cat_jvp(node, xs, ts, out):
+    return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
 
 
 def cat(tensors, dim=0):
@@ -1226,6 +1388,11 @@ def _narrow_bwd(node, g):
     dim, start, full = node.ctx
     return (_unnarrow(g, dim, start, full),)
 
+@jvp_rule(_narrow_bwd)
+def _narrow_jvp(node, xs, ts, out):
+    dim, start, full = node.ctx
+    return narrow(ts[0], dim, start, out.data.shape[dim])
+
 
 def narrow(x, dim, start, length):
     d = _norm_dim(dim, x.data.ndim, "narrow")
@@ -1245,6 +1412,11 @@ def narrow(x, dim, start, length):
 def _unnarrow_bwd(node, g):
     dim, start, length = node.ctx
     return (narrow(g, dim, start, length),)
+
+@jvp_rule(_unnarrow_bwd)
+def _unnarrow_jvp(node, xs, ts, out):
+    dim, start, length = node.ctx
+    return _unnarrow(ts[0], dim, start, out.data.shape)
 
 
 def _unnarrow(g, dim, start, full):
@@ -1305,6 +1477,10 @@ def _getitem_bwd(node, g):
     idx, shape = node.ctx
     return (_index_backward(g, idx, shape),)
 
+@jvp_rule(_getitem_bwd)
+def _getitem_jvp(node, xs, ts, out):
+    return getitem(ts[0], node.ctx[0])
+
 
 def getitem(x, idx):
     """x[idx]: basic indices give a view (sharing memory and version counter); advanced
@@ -1332,6 +1508,10 @@ def getitem(x, idx):
 def _index_backward_bwd(node, g):
     idx, shape = node.ctx
     return (getitem(g, idx),)
+
+@jvp_rule(_index_backward_bwd)
+def _index_backward_jvp(node, xs, ts, out):
+    return _index_backward(ts[0], node.ctx[0], out.data.shape)
 
 
 def _index_backward(g, idx, shape):
@@ -1378,6 +1558,11 @@ def _isel_bwd(node, g):
     d, idx, n, wrap = node.ctx
     return (_index_add_zeros(g, d, idx, n, wrap),)
 
+@jvp_rule(_isel_bwd)
+def _isel_jvp(node, xs, ts, out):
+    d, idx, n, wrap = node.ctx
+    return _index_select(ts[0], d, idx, wrap, "index_select")
+
 
 def _index_select(x, d, idx, wrap, who):
     out = backend.k.index_select(x.data, d, idx, wrap, who)
@@ -1390,6 +1575,11 @@ def _index_select(x, d, idx, wrap, who):
 def _iadd_bwd(node, g):
     d, idx, wrap = node.ctx
     return (_index_select(g, d, idx, wrap, "index_select"),)
+
+@jvp_rule(_iadd_bwd)
+def _iadd_jvp(node, xs, ts, out):
+    d, idx, wrap = node.ctx
+    return _index_add_zeros(ts[0], d, idx, out.data.shape[d], wrap)
 
 
 def _index_add_zeros(g, d, idx, n, wrap):
@@ -1406,6 +1596,10 @@ def _index_add_zeros(g, d, idx, n, wrap):
 def _msel_bwd(node, g):
     return (_masked_expand(g, node.ctx),)
 
+@jvp_rule(_msel_bwd)
+def _msel_jvp(node, xs, ts, out):
+    return _masked_select(ts[0], node.ctx)
+
 
 def _masked_select(x, m):
     out = backend.k.masked_select(x.data, m, "index")
@@ -1416,6 +1610,10 @@ def _masked_select(x, m):
 
 def _mexp_bwd(node, g):
     return (_masked_select(g, node.ctx),)
+
+@jvp_rule(_mexp_bwd)
+def _mexp_jvp(node, xs, ts, out):
+    return _masked_expand(ts[0], node.ctx)
 
 
 def _masked_expand(g, m):
@@ -1428,6 +1626,10 @@ def _masked_expand(g, m):
 # ---- setitem ----------------------------------------------------------------------------------
 def _izero_bwd(node, g):
     return (_index_zero(g, node.ctx),)
+
+@jvp_rule(_izero_bwd)
+def _izero_jvp(node, xs, ts, out):
+    return _index_zero(ts[0], node.ctx)
 
 
 def _index_zero(g, idx):
@@ -1443,6 +1645,13 @@ def _iput_bwd(node, g):
     idx = node.ctx
     return (_index_zero(g, idx) if node.edges[0] is not None else None,
             getitem(g, idx) if node.edges[1] is not None else None)
+
+@jvp_rule(_iput_bwd)
+def _iput_jvp(node, xs, ts, out):
+    tx, tv = ts
+    if tv is None:
+        return _index_zero(tx, node.ctx)
+    return _index_put(_zeros_of(out) if tx is None else tx, node.ctx, tv)
 
 
 def _index_put(x, idx, value):
@@ -1585,6 +1794,9 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
                            "out-of-place op")
     alias = _make(x.data)
     alias.grad_fn, alias.requires_grad = x.grad_fn, x.requires_grad
+    tx = _engine.tangent_of(x) if _fw.level else None
+    if tx is not None:
+        _engine.set_tangent(alias, tx)
     args = tuple(alias if a is x else a for a in args)
     kwargs = {k: (alias if a is x else a) for k, a in kwargs.items()}
     y = _fit(fn(alias, *args, **kwargs), x, name)
@@ -1601,12 +1813,16 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         _inplace_apply(base, name, _index_put, (idx, y))
         nv = getitem(base, idx)
         x.grad_fn, x.requires_grad = nv.grad_fn, nv.requires_grad
+        if _fw.level:
+            _engine.set_tangent(x, _engine.tangent_of(nv))
         return x
     if y is not alias:
         np.copyto(x.data, y.data)
     _bump(x, name)
     x.grad_fn = node
     x.requires_grad = y.requires_grad
+    if _fw.level:
+        _engine.set_tangent(x, _engine.tangent_of(y))
     if node is not None and node.outver is not None:
         node.outver = x._version
         node.outv = x._version[0]
@@ -1627,6 +1843,10 @@ def _overwrite_bwd(node, g):
     # so a saved value modified earlier is still reported
     gx = _make(np.zeros(g.data.shape, g.data.dtype)) if node.edges[0] is not None else None
     return (gx, g if len(node.edges) > 1 else None)
+
+@jvp_rule(_overwrite_bwd)
+def _overwrite_jvp(node, xs, ts, out):
+    return None if ts[1] is None else expand(ts[1], out.data.shape)
 
 
 def _overwrite(x, value, who):
@@ -1729,6 +1949,11 @@ def _gather_bwd(node, g):
     d, idx, shape = node.ctx
     return (_scatter_add_zeros(g, d, idx, shape),)
 
+@jvp_rule(_gather_bwd)
+def _gather_jvp(node, xs, ts, out):
+    d, idx, shape = node.ctx
+    return _gather(ts[0], d, idx)
+
 
 def _gather(x, d, idx, who="gather"):
     out = backend.k.gather(x.data, d, idx, who)
@@ -1759,6 +1984,11 @@ def _scatter_into(out, d, idx, src, accumulate, who):
 def _sadd0_bwd(node, g):
     d, idx = node.ctx
     return (_gather(g, d, idx),)
+
+@jvp_rule(_sadd0_bwd)
+def _sadd0_jvp(node, xs, ts, out):
+    d, idx = node.ctx
+    return _scatter_add_zeros(ts[0], d, idx, out.data.shape)
 
 
 def _scatter_add_zeros(g, d, idx, shape):
@@ -1807,6 +2037,14 @@ def _scatter_bwd(node, g):
         gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False)
     gs = _gather(g, d, idx) if len(node.edges) > 1 and node.edges[1] is not None else None
     return (gx, gs)
+
+@jvp_rule(_scatter_bwd)
+def _scatter_jvp(node, xs, ts, out):
+    d, idx, acc = node.ctx
+    tx = _zeros_of(xs[0]) if ts[0] is None else ts[0]
+    if len(xs) == 1:            # a scalar value was written: zero tangent there
+        return _scatter_value(tx, d, idx, None, 0.0, False)
+    return _scatter_value(tx, d, idx, _zeros_of(xs[1]) if ts[1] is None else ts[1], None, acc)
 
 
 def _scatter_value(x, d, idx, src, value, acc):
@@ -1980,6 +2218,10 @@ def unbind(input, dim=0):  # noqa: A002
 def _flip_bwd(node, g):
     return (flip(g, node.ctx),)
 
+@jvp_rule(_flip_bwd)
+def _flip_jvp(node, xs, ts, out):
+    return flip(ts[0], node.ctx)
+
 
 def flip(input, dims):  # noqa: A002
     """A copy with the order of elements reversed along dims."""
@@ -1998,6 +2240,11 @@ def flip(input, dims):  # noqa: A002
 def _roll_bwd(node, g):
     shifts, dims = node.ctx
     return (roll(g, tuple(-s for s in shifts), dims),)
+
+@jvp_rule(_roll_bwd)
+def _roll_jvp(node, xs, ts, out):
+    shifts, dims = node.ctx
+    return roll(ts[0], shifts, dims)
 
 
 def roll(input, shifts, dims=None):  # noqa: A002
@@ -2026,6 +2273,11 @@ def _repeat_bwd(node, g):
     gi = reshape(g, tuple(inter))
     gs = sum(gi, tuple(range(0, len(inter), 2)))
     return (reshape(gs, xshape),)
+
+@jvp_rule(_repeat_bwd)
+def _repeat_jvp(node, xs, ts, out):
+    shape, reps, xshape = node.ctx
+    return repeat(reshape(ts[0], shape), reps)
 
 
 def repeat(input, *sizes):  # noqa: A002
@@ -2057,6 +2309,10 @@ def tile(input, dims):  # noqa: A002
 
 def _padc_bwd(node, g):
     return (getitem(g, node.ctx),)
+
+@jvp_rule(_padc_bwd)
+def _padc_jvp(node, xs, ts, out):
+    return _index_backward(ts[0], node.ctx, out.data.shape)    # the padding is constant
 
 
 def pad(input, pad, mode="constant", value=None):  # noqa: A002
@@ -2118,6 +2374,11 @@ def _tri_bwd(node, g):
     upper, k = node.ctx
     return (_tri(g, k, upper),)
 
+@jvp_rule(_tri_bwd)
+def _tri_jvp(node, xs, ts, out):
+    upper, k = node.ctx
+    return _tri(ts[0], k, upper)
+
 
 def _tri(x, diagonal, upper):
     who = "triu" if upper else "tril"
@@ -2142,6 +2403,11 @@ def _diag_bwd(node, g):
     offset, d1, d2, shape = node.ctx
     return (_diag_embed(g, offset, d1, d2, shape),)
 
+@jvp_rule(_diag_bwd)
+def _diag_jvp(node, xs, ts, out):
+    offset, d1, d2, shape = node.ctx
+    return diagonal(ts[0], offset, d1, d2)
+
 
 def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
     """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
@@ -2161,6 +2427,11 @@ def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
 def _dembed_bwd(node, g):
     offset, d1, d2 = node.ctx
     return (diagonal(g, offset, d1, d2),)
+
+@jvp_rule(_dembed_bwd)
+def _dembed_jvp(node, xs, ts, out):
+    offset, d1, d2 = node.ctx
+    return _diag_embed(ts[0], offset, d1, d2, out.data.shape)
 
 
 def _diag_embed(g, offset, d1, d2, shape):

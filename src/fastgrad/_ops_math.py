@@ -14,12 +14,13 @@ import numpy as np
 
 from fastgrad import reference as _reference
 from fastgrad._C._kernels import B, R, SCAN, U
-from fastgrad._ops import (_bin_shapes, _float_in, _make, _mask, _needs, _norm_dim, _norm_dims,
-                           _pair, _record, _scalar, _to_tensor, _unary, abs, add, cat, div, eq,
-                           exp, expand, ge, gt, le, logical_and, lt, matmul, mul, narrow, neg,
+from fastgrad._ops import (_bin_shapes, _elementwise_jvp, _float_in, _make, _mask, _needs, _norm_dim, _norm_dims,
+                           _ones_of, _pair, _record, _scalar, _slice_reduce_jvp, _zeros_of, _to_tensor, _unary, abs, add, cat, div, eq,
+                           exp, expand, flip, ge, gt, le, logical_and, lt, matmul, mul, narrow, neg,
                            permute, pow, reciprocal, reshape, rsqrt, sigmoid, softplus, square,
                            sub, sum, tanh, to, unsqueeze, where)
 from fastgrad._state import backend, grad_mode
+from fastgrad.autograd.engine import jvp_rule
 from fastgrad._tensor import Tensor, _default
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -166,6 +167,8 @@ def _fmod_bwd(node, g):
     return (g if node.edges[0] is not None else None,
             neg(mul(g, q)) if node.edges[1] is not None else None)
 
+jvp_rule(_atan2_bwd, _fmod_bwd)(_elementwise_jvp)
+
 
 _BIN_MATH = {"atan2": (_atan2_bwd, np.arctan2), "fmod": (_fmod_bwd, np.fmod),
              "remainder": (_fmod_bwd, np.remainder)}
@@ -222,6 +225,11 @@ def _cumsum_bwd(node, g):
     d, reverse = node.ctx
     return (_cumsum(g, d, not reverse),)
 
+@jvp_rule(_cumsum_bwd)
+def _cumsum_jvp(node, xs, ts, out):
+    d, reverse = node.ctx
+    return _cumsum(ts[0], d, reverse)
+
 
 def _cumsum(x, d, reverse):
     out = _scan_arr(SCAN["cumsum"], x.data, d, reverse)
@@ -255,6 +263,22 @@ def _cumprod_bwd(node, g):
     s = sum(where(used, mul(rows, unsqueeze(gl, -2)), _scalar(0.0, dt)), -1)
     excl = _shift_ones(_cumprod(xl, nd - 1, rev), nd - 1, not rev)
     return (permute(mul(excl, s), inv),)
+
+@jvp_rule(_cumprod_bwd)
+def _cumprod_jvp(node, xs, ts, out):
+    # y_i = y_{i-1} x_i, so dy_i = x_i dy_{i-1} + y_{i-1} dx_i: a running recurrence
+    # (exact with zeros in x, unlike out * cumsum(t / x))
+    d, reverse = node.ctx
+    x, t, y = xs[0], ts[0], out
+    if x.data.ndim == 0 or x.data.shape[d] == 0:
+        return t
+    if reverse:
+        x, t, y = flip(x, d), flip(t, d), flip(y, d)
+    parts = [narrow(t, d, 0, 1)]
+    for i in range(1, x.data.shape[d]):
+        parts.append(add(mul(narrow(x, d, i, 1), parts[-1]), mul(narrow(y, d, i - 1, 1), narrow(t, d, i, 1))))
+    r = cat(parts, d)
+    return flip(r, d) if reverse else r
 
 
 def _cumprod(x, d, reverse):
@@ -318,6 +342,13 @@ def _prod_bwd(node, g):
         r = mul(g, mul(left, right))
     return (reshape(r, x.data.shape) if flat else r,)
 
+@jvp_rule(_prod_bwd)
+def _prod_jvp(node, xs, ts, out):
+    d, keepdim, flat = node.ctx
+    (gx,) = node.fn(node, _ones_of(out))       # the product of the other factors
+    p = mul(gx, ts[0])
+    return reshape(sum(p), out.data.shape) if flat else sum(p, d, keepdim)
+
 
 def prod(x, dim=None, keepdim=False, dtype=None):
     """Product over one dim (or all elements when dim is None; keepdim applies to dim
@@ -362,6 +393,8 @@ def _amaxmin_bwd(node, g):
         g = reshape(g, keep)
     m = _mask(eq(x, out), x)
     return (mul(div(m, sum(m, dims if dims else None, keepdim=True)), g),)
+
+jvp_rule(_amaxmin_bwd)(_slice_reduce_jvp)
 
 
 def _amaxmin(name, x, dim, keepdim):
@@ -427,6 +460,8 @@ def _norm2_bwd(node, g):
     safe = where(eq(n, 0.0), _scalar(1.0, x.data.dtype), n)
     return (mul(g, div(x, safe)),)
 
+jvp_rule(_norm2_bwd)(_slice_reduce_jvp)
+
 
 def _norm2(x, dims, keepdim):
     if x.data.ndim == 0:
@@ -450,6 +485,10 @@ def _norm2(x, dims, keepdim):
 
 def _zero_grad(node, g):
     return (_make(np.zeros(node.ctx, dtype=g.data.dtype)),)
+
+@jvp_rule(_zero_grad)
+def _zero_jvp(node, xs, ts, out):
+    return _zeros_of(out)
 
 
 def _count_nonzero(x, dims, keepdim):
@@ -504,6 +543,11 @@ def _scatter_bwd(node, g):
     idx, d, shape = node.ctx
     return (_gather_along(g, idx, d),)
 
+@jvp_rule(_scatter_bwd)
+def _scatter_jvp(node, xs, ts, out):
+    idx, d, shape = node.ctx
+    return _scatter_along(ts[0], idx, d, shape)
+
 
 def _scatter_along(g, idx, d, shape):
     """Zeros of `shape` with g put at idx along d (idx holds distinct positions per line)."""
@@ -517,6 +561,11 @@ def _scatter_along(g, idx, d, shape):
 def _gather_bwd(node, g):
     idx, d, shape = node.ctx
     return (_scatter_along(g, idx, d, shape),)
+
+@jvp_rule(_gather_bwd)
+def _gather_jvp(node, xs, ts, out):
+    idx, d, shape = node.ctx
+    return _gather_along(ts[0], idx, d)
 
 
 def _gather_along(x, idx, d):
@@ -555,6 +604,12 @@ def _values_bwd(node, g):
     if len(shape) == 0:
         return (reshape(_scatter_along(reshape(g, (1,)), idx, d, (1,)), ()),)
     return (_scatter_along(g, idx, d, shape),)
+
+@jvp_rule(_values_bwd)
+def _values_jvp(node, xs, ts, out):
+    idx, d, shape = node.ctx
+    t = reshape(ts[0], (1,)) if len(shape) == 0 else ts[0]
+    return reshape(_gather_along(t, idx, d), out.data.shape)
 
 
 def sort(x, dim=-1, descending=False, stable=False):
@@ -658,6 +713,11 @@ def _diag_bwd(node, g):
     a1, a2, shape = node.ctx
     return (_embed_diag(g, a1, a2, shape),)
 
+@jvp_rule(_diag_bwd)
+def _diag_jvp(node, xs, ts, out):
+    a1, a2, shape = node.ctx
+    return _take_diag(ts[0], a1, a2)
+
 
 def _take_diag(x, a1, a2):
     """The diagonal over axes a1 < a2, as a new last axis (like np.diagonal)."""
@@ -670,6 +730,11 @@ def _take_diag(x, a1, a2):
 def _embed_bwd(node, g):
     a1, a2 = node.ctx
     return (_take_diag(g, a1, a2),)
+
+@jvp_rule(_embed_bwd)
+def _embed_jvp(node, xs, ts, out):
+    a1, a2 = node.ctx
+    return _embed_diag(ts[0], a1, a2, out.data.shape)
 
 
 def _embed_diag(g, a1, a2, shape):

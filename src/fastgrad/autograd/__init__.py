@@ -8,3 +8,4 @@ from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ += ["gradcheck", "gradgradcheck", "GradcheckError"]
 from fastgrad.autograd import functional  # noqa: E402,F401
+from fastgrad.autograd import forward_ad  # noqa: E402,F401

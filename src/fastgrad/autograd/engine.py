@@ -45,6 +45,10 @@ class Node:
         if grad_mode.enabled:
             t.requires_grad = True
             t.grad_fn = self
+        if fw.level:            # the output's tangent, for formulas differentiated forward
+            e = fw.tangents.get(id(self))
+            if e is not None and e[0] is self:
+                fw.tangents[id(t)] = (t, e[1])
         return t
 
     def saved_tensors(self):
@@ -143,6 +147,84 @@ def _node_hooks(node, g, create_graph):
         if t is not None:
             _store_grad(t, g, create_graph)
     return g
+
+
+# ---- forward mode ------------------------------------------------------------------------
+# A forward-mode (JVP) rule sits beside each backward function in the op modules:
+# JVP[bwd](node, inputs, tangents, out) -> the output's tangent (a Tensor, or None for
+# zero), where tangents[i] is the tangent of inputs[i] or None.  Ops record their Node as
+# usual; while a dual level is open (``fastgrad.autograd.forward_ad``), ``_record`` asks
+# the rule for the new output's tangent.  The rules are written with fastgrad ops, so a
+# tangent is itself differentiable (forward-over-reverse Hessian-vector products).
+JVP = {}
+
+
+class _Forward:
+    __slots__ = ("level", "tangents", "busy", "grad")
+
+    def __init__(self):
+        self.level = 0          # open dual levels (0: forward mode is off, zero cost)
+        self.tangents = None    # id(tensor) -> (tensor, tangent) for the open level
+        self.busy = False       # a rule is running: its own ops carry no tangents
+        self.grad = False       # some primal or tangent requires grad: rules record graphs
+
+
+fw = _Forward()
+
+
+def jvp_rule(*bwds):
+    """Register the decorated function as the forward-mode rule of these backward functions."""
+    def deco(rule):
+        for b in bwds:
+            JVP[b] = rule
+        return rule
+    return deco
+
+
+def tangent_of(t):
+    e = fw.tangents.get(id(t)) if fw.tangents else None
+    return e[1] if e is not None and e[0] is t else None
+
+
+def set_tangent(t, tan):
+    fw.tangents[id(t)] = (t, tan)
+
+
+def propagate_tangent(out, node, inputs):
+    """Called by _record while a dual level is open: give `out` its tangent."""
+    if fw.busy:
+        return
+    tab = fw.tangents
+    ts, any_t = [], False
+    for x in inputs:
+        e = tab.get(id(x))
+        if e is not None and e[0] is x:
+            ts.append(e[1])
+            any_t = True
+        else:
+            ts.append(None)
+    if not any_t:
+        return
+    rule = JVP.get(node.fn)
+    if rule is None:
+        raise NotImplementedError(f"forward-mode AD: the op '{node.name}' has no JVP rule")
+    fw.busy = True
+    prev = grad_mode.enabled
+    if not fw.grad:             # forward mode only: tangents need no reverse graph
+        grad_mode.enabled = False
+    try:
+        tan = rule(node, inputs, ts, out)
+    finally:
+        fw.busy = False
+        grad_mode.enabled = prev
+    if tan is None:
+        return
+    if tan.data.dtype != out.data.dtype:
+        tan = _ops.to(tan, out.data.dtype)
+    if tan.data.shape != out.data.shape:
+        tan = _ops.expand(tan, out.data.shape)
+    tab[id(out)] = (out, tan)
+    tab[id(node)] = (node, tan)     # for node.output() in formulas (forward-over-reverse)
 
 
 FRESH = "fresh"    # Tensor._name tag: see _store_grad

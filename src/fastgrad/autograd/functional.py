@@ -31,8 +31,11 @@ Everything is computed with reverse mode (``fastgrad.autograd.grad``):
   using the symmetry of the Hessian of a scalar function (``H v = (v^T H)^T``), which
   saves the extra backward pass of the double-backward trick.
 
-Forward-mode AD is not implemented yet: ``strategy="forward-mode"`` raises
-NotImplementedError.
+``jacobian(strategy="forward-mode")`` uses forward mode instead
+(``fastgrad.autograd.forward_ad``): one forward pass per input element, each carrying a
+one-hot tangent, gives one Jacobian column.  It pays off when inputs are fewer than
+outputs.  ``hessian(outer_jacobian_strategy="forward-mode")`` is forward-over-reverse:
+the gradient is computed in reverse mode while tangents ride along it.
 """
 import numpy as np
 
@@ -243,11 +246,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 # ---- jacobian / hessian -----------------------------------------------------------------
 def _check_strategy(strategy, name, fn_name):
-    if strategy == "forward-mode":
-        raise NotImplementedError(
-            f"{fn_name}: {name}='forward-mode' is not available: forward-mode AD is not "
-            "implemented in fastgrad yet; use 'reverse-mode'")
-    if strategy != "reverse-mode":
+    if strategy not in ("reverse-mode", "forward-mode"):
         raise ValueError(f"{fn_name}: {name} must be 'reverse-mode' or 'forward-mode', "
                          f"got {strategy!r}")
 
@@ -472,6 +471,55 @@ def _jacobian_batched(out, inputs):
     return tuple(res)
 
 
+def _jacobian_forward(func, inputs, create_graph, strict):
+    """(out_tuple, Jacobian blocks) by forward mode: one pass per input element with a
+    one-hot tangent on that input; its output tangents are one column of every block."""
+    from fastgrad import _ops
+    from fastgrad.autograd import forward_ad as fwad
+    Tensor = _tensor_cls()
+    cols = None
+    out_tuple, outputs = False, ()
+    for k, inp in enumerate(inputs):
+        for j in range(inp.data.size):
+            e = np.zeros(inp.data.shape, inp.data.dtype)
+            e.reshape(-1)[j] = 1
+            with fwad.dual_level():
+                args = tuple(fwad.make_dual(x, Tensor._make(e)) if i == k else x
+                             for i, x in enumerate(inputs))
+                res = func(*args)
+                out_tuple, outputs = _as_tuple(res, "outputs of the user-provided function",
+                                               "jacobian")
+                tans = [fwad.unpack_dual(o).tangent for o in outputs]
+            if cols is None:
+                cols = [[[] for _ in inputs] for _ in outputs]
+            for i, (o, t) in enumerate(zip(outputs, tans)):
+                if t is None:
+                    if strict:
+                        raise RuntimeError(f"jacobian: output {i} of the user-provided function "
+                                           f"is independent of input {k}; this is not allowed in "
+                                           "strict mode")
+                    t = Tensor._make(np.zeros(o.data.shape, o.data.dtype))
+                cols[i][k].append(t if create_graph else t.data)
+    if cols is None:            # no input elements: run once for the output shapes
+        out_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function",
+                                       "jacobian")
+        cols = [[[] for _ in inputs] for _ in outputs]
+    jac = []
+    for i, o in enumerate(outputs):
+        row = []
+        for k, inp in enumerate(inputs):
+            shape = o.data.shape + inp.data.shape
+            c = cols[i][k]
+            if not c:
+                row.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
+            elif create_graph:
+                row.append(_ops.reshape(_ops.stack(c, -1), shape))
+            else:
+                row.append(Tensor._make(np.stack(c, -1).reshape(shape)))
+        jac.append(tuple(row))
+    return out_tuple, tuple(jac)
+
+
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
     """The Jacobian of func at inputs.
@@ -479,8 +527,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     Single input and output: a Tensor of shape out.shape + in.shape.  Tuple inputs
     and/or outputs: (nested) tuples, ``result[i][j]`` being d output_i / d input_j.
     ``vectorize=True`` computes all rows in one batched walk of the graph (see the module
-    docstring; with create_graph=True it runs the per-row loop); strategy="forward-mode"
-    raises NotImplementedError."""
+    docstring; with create_graph=True it runs the per-row loop).  strategy="forward-mode"
+    computes it column by column with forward mode, one pass per input element
+    (vectorize does not change that)."""
     _check_strategy(strategy, "strategy", "jacobian")
     if vectorize and strict:
         raise RuntimeError("jacobian: strict=True and vectorize=True are not supported together; "
@@ -489,6 +538,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         in_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         _check_float(inputs, "jacobian")
         inputs = _preprocess(inputs, create_graph, need_graph=True)
+        if strategy == "forward-mode":
+            out_tuple, jac = _jacobian_forward(func, inputs, create_graph, strict)
+            return _tuple_post(_postprocess(jac, create_graph), (out_tuple, in_tuple))
         outputs = func(*inputs)
         out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                        "jacobian")
@@ -528,7 +580,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         return jac
 
     res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict,
-                   vectorize=vectorize)
+                   vectorize=vectorize, strategy=outer_jacobian_strategy)
     return _tuple_post(res, (in_tuple, in_tuple))
 
 

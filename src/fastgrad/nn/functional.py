@@ -7,6 +7,7 @@ import numpy as np
 from fastgrad import _ops as O
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
+from fastgrad.autograd.engine import jvp_rule
 
 from fastgrad._ops import (gelu, leaky_relu, linear, log_softmax, one_hot, pad, relu,  # noqa: F401
                            sigmoid, silu, softmax, softplus, tanh)
@@ -57,6 +58,14 @@ def _xent_reduced_bwd(node, g):
         return (_xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
     g_rows = np.full(rows, float(g.data) * scale, dtype=node.out.dtype)
     return (_make(backend.k.xent_bwd(g_rows, node.out, target, ignore_index, ls)),)
+
+@jvp_rule(_xent_bwd, _xent_reduced_bwd)
+def _xent_jvp(node, xs, ts, out):
+    # each row's loss depends on its own row of logits: contract the backward of ones
+    # (softmax minus the smoothed target) with the tangent over the class dim
+    (gx,) = node.fn(node, O._ones_of(out))
+    p = O.mul(gx, ts[0])
+    return O.sum(p, tuple(range(out.data.ndim, p.data.ndim))) if p.data.ndim > out.data.ndim else p
 
 
 def _xent_rows(x, target, ignore_index, label_smoothing, scale=None):
@@ -338,6 +347,8 @@ def _bce_bwd(node, g):
         lp, lq = _clamped_logs(p.data)
         gt = O.mul(g, _make((lq - lp).astype(p.data.dtype)))
     return (gp, gt)
+
+jvp_rule(_bce_bwd)(O._elementwise_jvp)
 
 
 def _bce(p, t):
