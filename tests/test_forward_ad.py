@@ -173,3 +173,36 @@ def test_forward_over_reverse_hessian_and_hvp():
 def test_jacobian_rejects_an_unknown_strategy():
     with pytest.raises(ValueError, match="strategy must be 'reverse-mode' or 'forward-mode'"):
         jacobian(lambda t: t, fg.tensor([1.0]), strategy="sideways")
+
+
+def test_gradcheck_checks_forward_mode_too():
+    from fastgrad.autograd import GradcheckError, gradcheck
+    x = fg.tensor(np.random.default_rng(6).standard_normal((3, 2)), requires_grad=True)
+    assert gradcheck(lambda t: fg.softmax(t * t, 1), x, check_forward_ad=True)
+    # a rule that is wrong only in forward mode is caught, and reported as forward-mode
+    from fastgrad.autograd.engine import JVP
+    from fastgrad import _ops
+    good = JVP[_ops._mul_bwd]
+    JVP[_ops._mul_bwd] = lambda node, xs, ts, out: good(node, xs, ts, out) * 1.01
+    try:
+        assert gradcheck(lambda t: t * t, x)                 # reverse mode is fine
+        with pytest.raises(GradcheckError, match="forward-mode Jacobian mismatch"):
+            gradcheck(lambda t: t * t, x, check_forward_ad=True)
+    finally:
+        JVP[_ops._mul_bwd] = good
+
+
+def test_every_backward_function_has_a_forward_rule():
+    """Static side of 'no op without a forward rule': every module-level backward
+    function of the op modules is registered in JVP (ops built by factories, such as the
+    unary ones, are covered through the registry test)."""
+    import inspect
+    from fastgrad import _ops, _ops_math
+    from fastgrad.autograd.engine import JVP
+    missing = []
+    for mod in (_ops, _ops_math, F):
+        for n, f in vars(mod).items():
+            if n.endswith("_bwd") and inspect.isfunction(f) and f.__module__ == mod.__name__:
+                if f not in JVP:
+                    missing.append(f"{mod.__name__}.{n}")
+    assert not missing, f"backward functions without a JVP rule: {missing}"

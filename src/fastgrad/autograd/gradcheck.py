@@ -53,10 +53,54 @@ def _analytic(fn, inputs, diff):
     return jac
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+def _forward(fn, inputs, diff):
+    """J[o][i] by forward mode: one pass per input element with a one-hot tangent."""
+    from fastgrad._tensor import Tensor
+    from fastgrad.autograd import forward_ad as fwad
+    jac = None
+    for col, i in enumerate(diff):
+        x = inputs[i]
+        for j in range(x.data.size):
+            e = np.zeros(x.data.shape, x.data.dtype)
+            e.reshape(-1)[j] = 1.0
+            with fwad.dual_level():
+                args = list(inputs)
+                args[i] = fwad.make_dual(x.detach(), Tensor._make(e))
+                outs = _float_outputs(fn(*args))
+                tans = [fwad.unpack_dual(o).tangent for o in outs]
+            if jac is None:
+                jac = [[np.zeros((o.data.size, inputs[d].data.size)) for d in diff] for o in outs]
+            for k, t in enumerate(tans):
+                if t is not None:
+                    jac[k][col][:, j] = t.data.reshape(-1)
+    return jac
+
+
+def _compare(kind, got, num, diff, atol, rtol, raise_exception):
+    for k in range(len(num)):
+        for col, i in enumerate(diff):
+            a, n = got[k][col], num[k][col]
+            bad = ~np.isclose(a, n, rtol=rtol, atol=atol, equal_nan=True)
+            if bad.any():
+                err = np.where(bad, np.abs(a - n), 0)
+                r, c = np.unravel_index(np.argmax(err), err.shape)
+                msg = (f"gradcheck: {kind} Jacobian mismatch for output {k} with respect to input "
+                       f"{i}: entry (output element {r}, input element {c}) {kind} {a[r, c]:.8g} "
+                       f"vs numerical {n[r, c]:.8g} ({int(bad.sum())} of {bad.size} entries differ; "
+                       f"atol={atol}, rtol={rtol})")
+                if raise_exception:
+                    raise GradcheckError(msg)
+                return False
+    return True
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+              check_forward_ad=False, check_backward_ad=True):
     """Compare the engine's Jacobian of fn at `inputs` with central differences.
 
     inputs: a tensor or tuple; those with requires_grad=True are checked (use float64).
+    check_backward_ad: the reverse-mode Jacobian (one backward per output element);
+    check_forward_ad: the forward-mode one (one dual pass per input element).
     Returns True, or raises GradcheckError naming the worst entry (or returns False with
     raise_exception=False)."""
     from fastgrad._tensor import Tensor
@@ -67,21 +111,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
             raise GradcheckError(f"gradcheck: input {i} is {inputs[i].data.dtype}; use float64 "
                                  "inputs, single precision is too coarse for finite differences")
     num = _numerical(fn, inputs, diff, eps)
-    ana = _analytic(fn, inputs, diff)
-    for k in range(len(num)):
-        for col, i in enumerate(diff):
-            a, n = ana[k][col], num[k][col]
-            bad = ~np.isclose(a, n, rtol=rtol, atol=atol, equal_nan=True)
-            if bad.any():
-                err = np.where(bad, np.abs(a - n), 0)
-                r, c = np.unravel_index(np.argmax(err), err.shape)
-                msg = (f"gradcheck: Jacobian mismatch for output {k} with respect to input {i}: "
-                       f"entry (output element {r}, input element {c}) analytic {a[r, c]:.8g} vs "
-                       f"numerical {n[r, c]:.8g} ({int(bad.sum())} of {bad.size} entries differ; "
-                       f"atol={atol}, rtol={rtol})")
-                if raise_exception:
-                    raise GradcheckError(msg)
-                return False
+    if check_backward_ad and not _compare("analytic", _analytic(fn, inputs, diff), num, diff,
+                                          atol, rtol, raise_exception):
+        return False
+    if check_forward_ad and diff:
+        fwd = _forward(fn, inputs, diff)
+        if fwd is not None and not _compare("forward-mode", fwd, num, diff, atol, rtol,
+                                            raise_exception):
+            return False
     return True
 
 
