@@ -5,8 +5,10 @@
 1. hessian of a scalar function of a 100-element input (target: <= 20 ms), loop and
    vectorize=True, and the same call in PyTorch when it is installed (ratio = torch time / fastgrad
    time, > 1: fastgrad is faster).
-2. hvp of a ~10,000-parameter MLP's cross-entropy loss (batch 32) against one gradient
-   computation (forward + backward) of the same loss (target: hvp <= 4x the gradient).
+2. hvp of a ~10,000-parameter MLP's cross-entropy loss against one gradient computation
+   (forward + backward) of the same loss (target: hvp <= 4x the gradient), at batch 32
+   (where the per-op Python cost of the double-backward graph dominates) and batch 256
+   (where the arithmetic does), and PyTorch's hvp and vhp against its gradient.
 3. jacobian of a 64 -> 64 layer (tanh(W x + b), and fg.linear with a fused tanh) with
    vectorize=True (all 64 one-hot rows
    in one batched walk of the graph) against the per-row loop (target: >= 10x), and
@@ -57,37 +59,53 @@ def bench_hessian(rng, reps):
     print(line)
 
 
-def bench_hvp(rng, reps):
+def bench_hvp(rng, reps, batches=(32, 256)):
     sizes = [128, 64, 24, 10]
     params = []
     for i in range(3):
         params.append(rng.standard_normal((sizes[i + 1], sizes[i])) / np.sqrt(sizes[i]))
         params.append(np.zeros(sizes[i + 1]))
     n_params = sum(p.size for p in params)
-    X = t64(rng.standard_normal((32, 128)))
-    y = fg.tensor(rng.integers(0, 10, 32))
     F = fg.nn.functional
+    for batch in batches:
+        Xn, yn = rng.standard_normal((batch, 128)), rng.integers(0, 10, batch)
+        X, y = t64(Xn), fg.tensor(yn)
 
-    def loss(*ps):
-        h = X
-        for i in range(0, 6, 2):
-            h = fg.matmul(h, ps[i].transpose(0, 1)) + ps[i + 1]
-            if i < 4:
-                h = fg.tanh(h)
-        return F.cross_entropy(h, y)
+        def loss(*ps):
+            h = X
+            for i in range(0, 6, 2):
+                h = fg.matmul(h, ps[i].transpose(0, 1)) + ps[i + 1]
+                if i < 4:
+                    h = fg.tanh(h)
+            return F.cross_entropy(h, y)
 
-    ps = tuple(t64(p, requires_grad=True) for p in params)
-    v = tuple(t64(rng.standard_normal(p.shape)) for p in params)
+        ps = tuple(t64(p, requires_grad=True) for p in params)
+        v = tuple(t64(rng.standard_normal(p.shape)) for p in params)
+        fns = [lambda: fg.autograd.grad(loss(*ps), ps), lambda: AF.hvp(loss, ps, v)]
+        if torch is not None:
+            tX, ty = torch.as_tensor(Xn), torch.as_tensor(yn)
 
-    def grad_once():
-        return fg.autograd.grad(loss(*ps), ps)
-
-    def hvp_once():
-        return AF.hvp(loss, ps, v)
-
-    tg, th = interleaved([grad_once, hvp_once], reps, inner=3)
-    print(f"hvp, MLP 128-64-24-10 ({n_params} parameters, batch 32): gradient {tg * 1e3:.3f} ms, "
-          f"hvp {th * 1e3:.3f} ms, hvp/gradient = {th / tg:.2f} (target <= 4)")
+            def tloss(*tp):
+                h = tX
+                for i in range(0, 6, 2):
+                    h = h @ tp[i].T + tp[i + 1]
+                    if i < 4:
+                        h = torch.tanh(h)
+                return torch.nn.functional.cross_entropy(h, ty)
+            tps = tuple(torch.tensor(p, requires_grad=True) for p in params)
+            tv = tuple(torch.as_tensor(a.numpy()) for a in v)
+            fns += [lambda: torch.autograd.grad(tloss(*tps), tps),
+                    lambda: torch.autograd.functional.hvp(tloss, tps, tv),
+                    lambda: torch.autograd.functional.vhp(tloss, tps, tv)]
+        times = interleaved(fns, reps, inner=3)
+        tg, th = times[:2]
+        line = (f"hvp, MLP 128-64-24-10 ({n_params} parameters, batch {batch}): gradient "
+                f"{tg * 1e3:.3f} ms, hvp {th * 1e3:.3f} ms, hvp/gradient = {th / tg:.2f} "
+                "(target <= 4)")
+        if torch is not None:
+            line += (f"; torch hvp/gradient = {times[3] / times[2]:.2f}, vhp/gradient = "
+                     f"{times[4] / times[2]:.2f}")
+        print(line)
 
 
 def bench_jacobian(rng, reps):
