@@ -984,8 +984,24 @@ def log_softmax(x, dim=None, dtype=None):
 
 
 # ---- matmul and linear ----------------------------------------------------------------------
+_SWAP_LAST = {}
+
+
 def _mT(x):
-    return transpose(x, -1, -2)
+    """x with its last two dims swapped: a view (the backward formulas of matmul and
+    linear use it, so it skips permute's argument checks)."""
+    nd = x.data.ndim
+    if nd < 2:
+        return transpose(x, -1, -2)
+    p = _SWAP_LAST.get(nd)
+    if p is None:
+        p = _SWAP_LAST[nd] = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    out = x.data.transpose(p)
+    t = _record(out, "permute", _permute_bwd, (x,), (), None, p) if (
+        x.requires_grad and grad_mode.enabled) else _make(out)
+    t._version = x._version
+    t._base = x if x._base is None else x._base
+    return t
 
 
 def _matmul_bwd(node, g):
@@ -1230,7 +1246,11 @@ def unsqueeze(x, dim):
 
 
 def _permute_bwd(node, g):
-    return (permute(g, tuple(np.argsort(node.ctx))),)
+    p = node.ctx
+    inv = [0] * len(p)
+    for i, d in enumerate(p):
+        inv[d] = i
+    return (permute(g, tuple(inv)),)
 
 @jvp_rule(_permute_bwd)
 def _permute_jvp(node, xs, ts, out):

@@ -602,7 +602,7 @@ def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
     if k != k2:
         raise ValueError(f"matmul: cannot multiply shapes {_sh(a)} and {_sh(b)}: {k} != {k2}")
     try:
-        bshape = np.broadcast_shapes(_sh(a)[:-2], _sh(b)[:-2])
+        bshape = () if na == 2 and nb == 2 else np.broadcast_shapes(_sh(a)[:-2], _sh(b)[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of {_sh(a)} and {_sh(b)} cannot be broadcast") from None
     cdef fg_gemm_desc d
