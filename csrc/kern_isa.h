@@ -10,6 +10,7 @@
 #include "libm_math.h"
 #else
 #include "vecmath.h"
+#include "vecmath_d.h"
 #define FG_SINCOS_BIG FG_TRIG_MAX   /* fg_sinf/fg_cosf are exact up to here */
 #endif
 
@@ -105,7 +106,8 @@
 #undef M_FMOD_OK
 #undef M_COPYSIGN
 
-/* float64: libm (correctly rounded or nearly), scalar */
+/* float64: the vectorisable functions of vecmath_d.h for exp, log, log1p, expm1, tanh
+ * and what is built on them; libm (scalar) for the rest and with FG_LIBM_MATH */
 static inline double fgd_sigmoid(double x)
 {
     return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
@@ -134,6 +136,24 @@ static inline double fgd_silu(double x) { return x * fgd_sigmoid(x); }
 #define M_GELU_TANH fgd_gelu_tanh
 #define M_SILU fgd_silu
 #define M_SOFTPLUS fgd_softplus
+#ifndef FG_LIBM_MATH
+#undef M_EXP
+#undef M_LOG
+#undef M_LOG1P
+#undef M_TANH
+#undef M_SIGMOID
+#undef M_GELU_TANH
+#undef M_SILU
+#undef M_SOFTPLUS
+#define M_EXP fg_expd
+#define M_LOG fg_logd
+#define M_LOG1P fg_log1pd
+#define M_TANH fg_tanhd
+#define M_SIGMOID fg_sigmoidd
+#define M_GELU_TANH fg_gelu_tanhd
+#define M_SILU fg_silud
+#define M_SOFTPLUS fg_softplusd
+#endif
 #define M_ERFC erfc
 #define M_ERF erf
 #define M_POW pow
@@ -146,7 +166,15 @@ static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
 #define M_EXP2 exp2
 #define M_LOG2 log2
 #define M_LOG10 log10
+#ifdef FG_LIBM_MATH
 #define M_EXPM1 expm1
+#define M_MISH fgd_mish
+#define M_LOGIT fgd_logit
+#else
+#define M_EXPM1 fg_expm1d
+#define M_MISH fg_mishd
+#define M_LOGIT fg_logitd
+#endif
 #define M_TAN tan
 #define M_TAN_BIG tan
 #define M_ASIN asin
@@ -155,8 +183,6 @@ static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
 #define M_ATAN2 atan2
 #define M_SINH sinh
 #define M_COSH cosh
-#define M_MISH fgd_mish
-#define M_LOGIT fgd_logit
 #define M_FLOOR floor
 #define M_CEIL ceil
 #define M_RINT rint
