@@ -493,7 +493,25 @@ FG_INLINE double fg__copysignd(double y, double s)
 #define FG__D_LN2LO 0x1.a39ef35793c76p-33
 #define FG__D_INVLN2 0x1.71547652b82fep+0
 
-/* e^a for a in [-300, 300] (callers clamp; NaN passes), relative error ~1e-15. */
+/* e^r - 1 for |r| <= 0.347: Taylor series to r^13 (truncation below 1e-17 relative) */
+FG_INLINE double fg__expm1_poly_d(double r)
+{
+    double p = 1.0 / 6227020800.0;
+    p = FG_FMAD(p, r, 1.0 / 479001600.0);
+    p = FG_FMAD(p, r, 1.0 / 39916800.0);
+    p = FG_FMAD(p, r, 1.0 / 3628800.0);
+    p = FG_FMAD(p, r, 1.0 / 362880.0);
+    p = FG_FMAD(p, r, 1.0 / 40320.0);
+    p = FG_FMAD(p, r, 1.0 / 5040.0);
+    p = FG_FMAD(p, r, 1.0 / 720.0);
+    p = FG_FMAD(p, r, 1.0 / 120.0);
+    p = FG_FMAD(p, r, 1.0 / 24.0);
+    p = FG_FMAD(p, r, 1.0 / 6.0);
+    p = FG_FMAD(p, r, 0.5);
+    return FG_FMAD(p * r, r, r);
+}
+
+/* e^a for a in [-300, 300] (callers clamp; NaN passes), relative error ~1e-16. */
 FG_INLINE double fg__exp_d(double a)
 {
     double t = FG_FMAD(a, FG__D_INVLN2, FG__D_SHIFT);
@@ -501,20 +519,7 @@ FG_INLINE double fg__exp_d(double a)
     uint64_t kb = fg__d2u(t) - fg__d2u(FG__D_SHIFT) + 1023u; /* k + 1023 (wraps as int) */
     double r = a - kd * FG__D_LN2HI;                           /* exact */
     r = r - kd * FG__D_LN2LO;                                  /* |r| <= 0.347 */
-    /* Taylor series to r^11: truncation < 3e-16 */
-    double p = 1.0 / 39916800;
-    p = FG_FMAD(p, r, 1.0 / 3628800);
-    p = FG_FMAD(p, r, 1.0 / 362880);
-    p = FG_FMAD(p, r, 1.0 / 40320);
-    p = FG_FMAD(p, r, 1.0 / 5040);
-    p = FG_FMAD(p, r, 1.0 / 720);
-    p = FG_FMAD(p, r, 1.0 / 120);
-    p = FG_FMAD(p, r, 1.0 / 24);
-    p = FG_FMAD(p, r, 1.0 / 6);
-    p = FG_FMAD(p, r, 0.5);
-    p = FG_FMAD(p, r, 1.0);
-    p = FG_FMAD(p, r, 1.0);
-    return p * fg__u2d(kb << 52);
+    return (1.0 + fg__expm1_poly_d(r)) * fg__u2d(kb << 52);
 }
 
 /* log(x) split as e*ln2 + log1p(f): *e gets e (as a double), returns log1p(f).
@@ -528,8 +533,11 @@ FG_INLINE double fg__log_parts_d(double x, double *e)
     double m = fg__u2d((u & 0x000fffffffffffffULL) + sq);      /* [0.7071, 1.4142) */
     double f = m - 1.0;                                        /* exact (Sterbenz) */
     double s = f / (2.0 + f), z = s * s;                       /* |s| <= 0.1716 */
-    /* log1p(f) = 2 atanh(s) = 2 (s + s^3/3 + ... ); to s^17: truncation < 1e-15 */
-    double q = 2.0 / 17;
+    /* log1p(f) = 2 atanh(s) = 2 (s + s^3/3 + ... ); to s^23: truncation < 1e-18 */
+    double q = 2.0 / 23;
+    q = FG_FMAD(q, z, 2.0 / 21);
+    q = FG_FMAD(q, z, 2.0 / 19);
+    q = FG_FMAD(q, z, 2.0 / 17);
     q = FG_FMAD(q, z, 2.0 / 15);
     q = FG_FMAD(q, z, 2.0 / 13);
     q = FG_FMAD(q, z, 2.0 / 11);

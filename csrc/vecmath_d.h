@@ -18,24 +18,6 @@ FG_INLINE double fg__absd(double x) { return fg__u2d(fg__d2u(x) & 0x7fffffffffff
 /* 2^k for k in [-1022, 1023], k given as an int64 */
 FG_INLINE double fg__pow2d(int64_t k) { return fg__u2d((uint64_t)(k + 1023) << 52); }
 
-/* e^r - 1 for |r| <= 0.347: Taylor series to r^13 (truncation below 1e-17 relative) */
-FG_INLINE double fg__expm1_poly_d(double r)
-{
-    double p = 1.0 / 6227020800.0;
-    p = FG_FMAD(p, r, 1.0 / 479001600.0);
-    p = FG_FMAD(p, r, 1.0 / 39916800.0);
-    p = FG_FMAD(p, r, 1.0 / 3628800.0);
-    p = FG_FMAD(p, r, 1.0 / 362880.0);
-    p = FG_FMAD(p, r, 1.0 / 40320.0);
-    p = FG_FMAD(p, r, 1.0 / 5040.0);
-    p = FG_FMAD(p, r, 1.0 / 720.0);
-    p = FG_FMAD(p, r, 1.0 / 120.0);
-    p = FG_FMAD(p, r, 1.0 / 24.0);
-    p = FG_FMAD(p, r, 1.0 / 6.0);
-    p = FG_FMAD(p, r, 0.5);
-    return FG_FMAD(p * r, r, r);
-}
-
 /* a = k ln2 + r with |r| <= ln2/2: returns r, *k gets k (|a| < 2^20) */
 FG_INLINE double fg__reduce_ln2_d(double a, int64_t *k, double *kd)
 {
@@ -87,31 +69,6 @@ FG_INLINE double fg_expm1d(double x)
     return fg__seld(x == 0.0, x, y);                    /* keeps the sign of zero */
 }
 
-/* log(x) = e ln2 + log1p(f) for positive normal x: returns log1p(f) (2 atanh(s), Taylor
- * to s^23, truncation below 1e-18), *e gets e. */
-FG_INLINE double fg__log_parts2_d(double x, double *e)
-{
-    const uint64_t sq = 0x3fe6a09e667f3bcdULL;          /* sqrt(0.5) */
-    uint64_t u = fg__d2u(x) - sq + (0x400ULL << 52);
-    uint64_t ue = u >> 52;
-    *e = fg__u2d(0x4330000000000000ULL | ue) - (0x1p52 + 1024.0);
-    double m = fg__u2d((u & 0x000fffffffffffffULL) + sq);
-    double f = m - 1.0;
-    double s = f / (2.0 + f), z = s * s;
-    double q = 2.0 / 23;
-    q = FG_FMAD(q, z, 2.0 / 21);
-    q = FG_FMAD(q, z, 2.0 / 19);
-    q = FG_FMAD(q, z, 2.0 / 17);
-    q = FG_FMAD(q, z, 2.0 / 15);
-    q = FG_FMAD(q, z, 2.0 / 13);
-    q = FG_FMAD(q, z, 2.0 / 11);
-    q = FG_FMAD(q, z, 2.0 / 9);
-    q = FG_FMAD(q, z, 2.0 / 7);
-    q = FG_FMAD(q, z, 2.0 / 5);
-    q = FG_FMAD(q, z, 2.0 / 3);
-    return FG_FMAD(s * z, q, 2.0 * s);
-}
-
 /* the IEEE special cases of a logarithm at its pole p: -inf at p, nan below p or at
  * nan, +inf at +inf */
 FG_INLINE double fg__log_special_d(double x, double pole, double y)
@@ -123,7 +80,7 @@ FG_INLINE double fg__log_special_d(double x, double pole, double y)
 FG_INLINE double fg_logd(double x)
 {
     int sub = x < 0x1p-1022;                            /* subnormals: scale up first */
-    double e, l = fg__log_parts2_d(fg__seld(sub, x * 0x1p64, x), &e);
+    double e, l = fg__log_parts_d(fg__seld(sub, x * 0x1p64, x), &e);
     e = e - fg__seld(sub, 64.0, 0.0);
     double y = FG_FMAD(e, FG__D_LN2HI, FG_FMAD(e, FG__D_LN2LO, l));
     return fg__log_special_d(x, 0.0, y);
@@ -133,7 +90,7 @@ FG_INLINE double fg_log1pd(double x)
 {
     double u = 1.0 + x;                                 /* >= 2^-53 for x > -1 */
     double c = (x - (u - 1.0)) / u;                     /* the rounding of 1 + x */
-    double e, l = fg__log_parts2_d(u, &e);
+    double e, l = fg__log_parts_d(u, &e);
     double y = FG_FMAD(e, FG__D_LN2HI, FG_FMAD(e, FG__D_LN2LO, l + c));
     y = fg__seld(x == 0.0, x, y);                       /* keeps the sign of zero */
     return fg__log_special_d(x, -1.0, y);
