@@ -20,7 +20,9 @@ has finished a parameter's gradient, the hook copies it into its bucket, and onc
 bucket is full a non-blocking ``Iallreduce`` of the flat buffer starts while backward
 goes on with earlier layers.  Buckets start strictly in order (bucket i after bucket
 i - 1), so all ranks issue the same collectives in the same order.  An end-of-backward
-callback (``fastgrad.autograd.queue_callback``) waits for all of them and writes
+callback (``fastgrad.autograd.queue_callback``) reduces the buckets not started yet (with
+the blocking ``Allreduce``: nothing is left to overlap with, and MPI's blocking
+collectives are faster than the non-blocking ones), waits for the others and writes
 ``sum / world_size`` back into every ``.grad``.
 
 State dict.  As in PyTorch the wrapped model is the submodule ``module``, so
@@ -215,9 +217,11 @@ class DistributedDataParallel(Module):
                     if not ok:
                         off = b.offsets[pi]
                         b.flat[off:off + b.params[pi].data.size] = 0
-            b.req = comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
-            if early:
+            if early:               # overlaps with the rest of backward
+                b.req = comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
                 self.stats["early_buckets"] += 1
+            else:                   # nothing left to overlap with: the blocking call is faster
+                comm.Allreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
             i += 1
         object.__setattr__(self, "_next", i)
         self._progress()
@@ -234,7 +238,9 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_armed", False)      # one synchronised backward per forward
         self._start_ready(early=False)
         MPI = dist._mpi()
-        MPI.Request.Waitall([b.req for b in self._buckets])
+        reqs = [b.req for b in self._buckets if b.req is not None]
+        if reqs:
+            MPI.Request.Waitall(reqs)
         self.stats["buckets"] += len(self._buckets)
         unused = [(b, pi) for b in self._buckets for pi, ok in enumerate(b.ready) if not ok]
         used_any = None
