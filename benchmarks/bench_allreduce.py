@@ -134,6 +134,9 @@ def _run(cmd):
     env = dict(os.environ)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    # a rank waiting in MPI yields its core: with more runnable processes than cores (other
+    # jobs, or -n above the core count) busy-polling ranks otherwise take whole time slices
+    env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     if p.returncode or not lines:

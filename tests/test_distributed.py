@@ -66,6 +66,8 @@ def mpirun(args, n=2, timeout=180, env=None):
     if hasattr(os, "geteuid") and os.geteuid() == 0:      # Open MPI refuses root without these
         e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     e.setdefault("OMP_NUM_THREADS", "1")
+    # ranks that wait in MPI give their core away (this runner shares 2 cores with others)
+    e.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     e.update(env or {})
     cmd = [MPIRUN, "-n", str(n)] + _launcher_flags() + [sys.executable] + list(args)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,

@@ -18,7 +18,8 @@ of at most ``bucket_cap_mb`` megabytes, each with one flat buffer.  Every parame
 post-accumulate-grad hook (``Tensor.register_post_accumulate_grad_hook``): when backward
 has finished a parameter's gradient, the hook copies it into its bucket, and once a
 bucket is full a non-blocking ``Iallreduce`` of the flat buffer starts while backward
-goes on with earlier layers.  Buckets start strictly in order (bucket i after bucket
+goes on with earlier layers (the last bucket waits for the end of backward, which is due
+right after it).  Buckets start strictly in order (bucket i after bucket
 i - 1), so all ranks issue the same collectives in the same order.  An end-of-backward
 callback (``fastgrad.autograd.queue_callback``) reduces the buckets not started yet (with
 the blocking ``Allreduce``: nothing is left to overlap with, and MPI's blocking
@@ -211,6 +212,8 @@ class DistributedDataParallel(Module):
         bs = self._buckets
         i = self._next
         while i < len(bs) and (bs[i].nready == len(bs[i].params) or not early):
+            if early and i == len(bs) - 1:
+                break               # the last bucket: backward is about done, _finish sends it
             b = bs[i]
             if b.nready < len(b.params):          # end of backward: unused params send zeros
                 for pi, ok in enumerate(b.ready):
