@@ -14,7 +14,8 @@ data (``fastgrad.data.DistributedSampler``)::
 
 How gradients are averaged.  Parameters that need gradients are grouped, in reverse
 registration order (roughly the order backward produces their gradients), into buckets
-of at most ``bucket_cap_mb`` megabytes, each with one flat buffer.  Every parameter has a
+of at most ``bucket_cap_mb`` megabytes (the first one at most 1 MB), each with one flat
+buffer.  Every parameter has a
 post-accumulate-grad hook (``Tensor.register_post_accumulate_grad_hook``): when backward
 has finished a parameter's gradient, the hook copies it into its bucket, and once a
 bucket is full a non-blocking ``Iallreduce`` of the flat buffer starts while backward
@@ -69,7 +70,7 @@ class DistributedDataParallel(Module):
         broadcast_buffers: re-broadcast the buffers (e.g. BatchNorm running statistics)
             from rank 0 at every synchronised forward, as PyTorch does.
         bucket_cap_mb: largest gradient bucket, in megabytes (a larger parameter gets a
-            bucket of its own).
+            bucket of its own; the first bucket holds at most 1 MB).
         find_unused_parameters: allow parameters that get no gradient in a backward on
             some rank: they contribute zeros; those used on at least one rank get the
             average on every rank, those used on none keep ``.grad`` unchanged.  Costs one
@@ -131,6 +132,9 @@ class DistributedDataParallel(Module):
 
     def _build_buckets(self, named):
         cap = int(self.bucket_cap_mb * 1024 * 1024)
+        # as in PyTorch, the first bucket (the last layers, whose gradients come first) is
+        # small, so that its all-reduce starts early in backward
+        first_cap = min(cap, 1024 * 1024)
         buckets, where = [], {}
         open_ = {}                                # dtype -> params of the bucket being filled
         sizes = {}
@@ -141,7 +145,8 @@ class DistributedDataParallel(Module):
                                 "only floating-point parameters can be trained")
             cur = open_.setdefault(dt, [])
             nbytes = p.data.nbytes
-            if cur and sizes[dt] + nbytes > cap:
+            limit = first_cap if not any(b.flat.dtype == dt for b in buckets) else cap
+            if cur and sizes[dt] + nbytes > limit:
                 buckets.append(_Bucket(cur, dt))
                 cur = open_[dt] = []
                 sizes[dt] = 0
@@ -203,8 +208,6 @@ class DistributedDataParallel(Module):
         b.nready += 1
         if b.nready == len(b.params):
             self._start_ready(early=True)
-        elif self._next:
-            self._progress()
 
     def _start_ready(self, early):
         comm = dist._group.comm
@@ -227,14 +230,13 @@ class DistributedDataParallel(Module):
                 comm.Allreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
             i += 1
         object.__setattr__(self, "_next", i)
-        self._progress()
-
-    def _progress(self):
-        # MPI advances non-blocking collectives inside MPI calls; testing the ones in flight
-        # while backward runs lets them make progress between the hooks
-        reqs = [b.req for b in self._buckets[:self._next] if b.req is not None]
-        if reqs:
-            dist._mpi().Request.Testall(reqs)
+        if early:
+            # MPI advances non-blocking collectives inside MPI calls: test the ones in
+            # flight each time a bucket starts (not at every hook: on a busy machine a
+            # progress call that finds nothing to do may yield the core for a time slice)
+            reqs = [b.req for b in bs[:i] if b.req is not None]
+            if reqs:
+                MPI.Request.Testall(reqs)
 
     def _finish(self):
         object.__setattr__(self, "_active", False)
