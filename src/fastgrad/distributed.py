@@ -46,25 +46,29 @@ class ReduceOp:
     PRODUCT = "product"
 
 
-_OPS = (ReduceOp.SUM, ReduceOp.AVG, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PRODUCT)
-
-
 class _Group:
     comm = None          # a duplicate of MPI.COMM_WORLD, private to fastgrad
     rank = 0
     size = 1
     prev_hook = None     # sys.excepthook before init_process_group
+    MPI = None           # the mpi4py.MPI module, once imported
+    ops = None           # ReduceOp -> MPI.Op (numbers); bool tensors use LOR / LAND
 
 
 _group = _Group()
 
 
 def _mpi():
+    if _group.MPI is not None:
+        return _group.MPI
     try:
         from mpi4py import MPI
     except ImportError as e:
         raise ImportError("fastgrad.distributed needs mpi4py and an MPI runtime: "
                           'pip install "fastgrad[distributed]" (' + str(e) + ")") from None
+    _group.MPI = MPI
+    _group.ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX,
+                  ReduceOp.MIN: MPI.MIN, ReduceOp.PRODUCT: MPI.PROD}
     return MPI
 
 
@@ -198,19 +202,21 @@ def _check_src(src, who):
 
 
 def _mpi_op(op, arr, who):
-    if op not in _OPS:
+    kind = arr.dtype.kind
+    mop = _group.ops.get(op) if isinstance(op, str) else None
+    if mop is None:
         raise ValueError(f"{who}: unknown op {op!r}; use fastgrad.distributed.ReduceOp."
                          "SUM, AVG, MAX, MIN or PRODUCT")
-    if op == ReduceOp.AVG and arr.dtype.kind != "f":
+    if kind == "f":
+        return mop
+    if op == ReduceOp.AVG:
         raise TypeError(f"{who}: ReduceOp.AVG needs a floating-point tensor, got {arr.dtype}")
-    if arr.dtype.kind == "b" and op in (ReduceOp.SUM, ReduceOp.PRODUCT):
-        raise TypeError(f"{who}: ReduceOp.{op.upper()} is not defined for bool tensors; use MAX "
-                        "(any) or MIN (all)")
-    MPI = _mpi()
-    if arr.dtype.kind == "b":
-        return MPI.LOR if op == ReduceOp.MAX else MPI.LAND
-    return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX,
-            ReduceOp.MIN: MPI.MIN, ReduceOp.PRODUCT: MPI.PROD}[op]
+    if kind == "b":
+        if op in (ReduceOp.SUM, ReduceOp.PRODUCT):
+            raise TypeError(f"{who}: ReduceOp.{op.upper()} is not defined for bool tensors; use "
+                            "MAX (any) or MIN (all)")
+        return _group.MPI.LOR if op == ReduceOp.MAX else _group.MPI.LAND
+    return mop
 
 
 class Work:
@@ -251,18 +257,21 @@ def all_reduce(tensor, op=ReduceOp.SUM, async_op=False):
     arr = _check_tensor(tensor, who)
     mop = _mpi_op(op, arr, who)
     buf, copied = _contiguous(arr)
-    size = _group.size
-
-    def finish():
-        if op == ReduceOp.AVG:
-            np.multiply(buf, buf.dtype.type(1.0 / size), out=buf)
-        _done(tensor, arr, buf, copied)
-
-    MPI = _mpi()
+    MPI = _group.MPI
     if async_op:
+        size = _group.size
+
+        def finish():
+            if op == ReduceOp.AVG:
+                np.multiply(buf, buf.dtype.type(1.0 / size), out=buf)
+            _done(tensor, arr, buf, copied)
         return Work(comm.Iallreduce(MPI.IN_PLACE, buf, op=mop), finish)
     comm.Allreduce(MPI.IN_PLACE, buf, op=mop)
-    finish()
+    if op == ReduceOp.AVG:
+        np.multiply(buf, buf.dtype.type(1.0 / _group.size), out=buf)
+    if copied:
+        np.copyto(arr, buf)
+    tensor._version[0] += 1
     return None
 
 
