@@ -1,6 +1,6 @@
 """All-reduce bandwidth and the scaling of data-parallel training over MPI processes.
 
-    python benchmarks/bench_allreduce.py [-n 2] [--quick] [--json out.json]
+    python benchmarks/bench_allreduce.py [-n 2] [--quick] [--rounds 3] [--json out.json]
 
 needs ``pip install "fastgrad[distributed]"``; the script starts its own MPI jobs
 (``mpirun -n N --oversubscribe python bench_allreduce.py --worker ...``).
@@ -149,6 +149,7 @@ def main():
     ap.add_argument("-n", type=int, default=2, help="processes (default 2)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--batch", type=int, default=256, help="global batch of the training run")
+    ap.add_argument("--rounds", type=int, default=3, help="turns of the three training runs")
     ap.add_argument("--bucket-mb", type=float, default=25.0, help="DDP bucket_cap_mb (default 25)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -174,9 +175,22 @@ def main():
         print(f"{r['n']:>10.0e} {r['fastgrad_s'] * 1e6:>9.1f}us {r['mpi4py_s'] * 1e6:>9.1f}us "
               f"{r['fastgrad_s'] / r['mpi4py_s']:>6.2f} {bw:>11.2f} {bw * bus:>11.2f}")
     common = ["--batch", str(args.batch), "--steps", str(steps), "--bucket-mb", str(args.bucket_mb)]
-    one = _run([sys.executable, me, "--worker", "train", "--threads", "1"] + common)
-    one_t = _run([sys.executable, me, "--worker", "train", "--threads", str(n)] + common)
-    ddp = _run(mpi + [sys.executable, me, "--worker", "train-ddp", "--threads", "1"] + common)
+    # the three runs take turns, --rounds times, so machine noise hits them alike; each
+    # figure is the median over the rounds of a run's median step
+    runs = {"one": [], "one_t": [], "ddp": []}
+    for _ in range(args.rounds):
+        runs["one"].append(_run([sys.executable, me, "--worker", "train", "--threads", "1"] + common))
+        runs["one_t"].append(_run([sys.executable, me, "--worker", "train", "--threads", str(n)] + common))
+        runs["ddp"].append(_run(mpi + [sys.executable, me, "--worker", "train-ddp", "--threads", "1"]
+                                + common))
+
+    def med(rs):
+        out = dict(rs[0])
+        for k in ("step_s", "local_step_s"):
+            if out.get(k) is not None:
+                out[k] = statistics.median(r[k] for r in rs)
+        return out
+    one, one_t, ddp = med(runs["one"]), med(runs["one_t"]), med(runs["ddp"])
     eff = one["step_s"] / (n * ddp["step_s"])
     print(f"\ntraining step, MLP 784-512-512-10, global batch {args.batch}, "
           f"{ddp['grad_bytes'] / 1e6:.2f} MB of gradients, DDP buckets of {args.bucket_mb:g} MB (medians)")
