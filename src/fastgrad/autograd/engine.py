@@ -355,7 +355,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                                 _finish_leaf(e, slot[1], create_graph)
         for t, g in leaf.values():
             if capture is None:
-                _finish_leaf(t, g, create_graph)
+                if t._hooks or _post_hooks:
+                    _finish_leaf(t, g, create_graph)
+                else:
+                    _store_grad(t, g, create_graph)
                 continue
             if id(t) not in capture:
                 continue
