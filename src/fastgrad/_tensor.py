@@ -217,6 +217,12 @@ class Tensor:
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor), called once this leaf's .grad holds its whole gradient of a
+        backward() call.  See fastgrad.autograd.register_post_accumulate_grad_hook."""
+        from fastgrad.autograd.engine import register_post_accumulate_grad_hook
+        return register_post_accumulate_grad_hook(self, hook)
+
     # ---- conversion -------------------------------------------------------------------
     def numpy(self, force=False):
         if self.requires_grad and not force:

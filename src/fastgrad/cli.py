@@ -71,6 +71,10 @@ def build_parser():
     t.add_argument("--stop-after", type=_positive(int), default=None,
                    help="stop after this many epochs of the run (the schedule still spans --epochs); "
                         "continue later with --resume")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the processes started by 'mpirun -n N' "
+                        "(needs fastgrad[distributed]); --batch-size is per process, rank 0 "
+                        "prints and writes the checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
@@ -213,6 +217,17 @@ def train(args, out=sys.stdout):
         raise SystemExit(f"fastgrad train: --test-size must be in (0, 1), got {args.test_size}")
     if not 0.0 <= args.dropout < 1.0:
         raise SystemExit(f"fastgrad train: --dropout must be in [0, 1), got {args.dropout}")
+    dist, rank, world = None, 0, 1
+    if getattr(args, "distributed", False):
+        from fastgrad import distributed as dist
+        if not dist.is_available():
+            raise SystemExit("fastgrad train --distributed: needs mpi4py and an MPI runtime; "
+                             'pip install "fastgrad[distributed]" and start with mpirun -n N')
+        if not dist.is_initialized():
+            dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if not args.threads:        # the ranks on one machine share its cores
+            fg.set_num_threads(max(1, fg.get_num_threads() // dist._local_world_size()))
     if args.threads:
         fg.set_num_threads(args.threads)
     fg.set_default_dtype(args.dtype)
@@ -225,8 +240,17 @@ def train(args, out=sys.stdout):
     model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
     opt = _optimizer(args, model.parameters())
     gen = Generator()
-    loader = DataLoader(TensorDataset(Xtr, ytr), batch_size=args.batch_size, shuffle=True,
-                        generator=gen)
+    if dist is not None:
+        from fastgrad.data import DistributedSampler
+        from fastgrad.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model)       # the same start on every rank
+        sampler = DistributedSampler(TensorDataset(Xtr, ytr), num_replicas=world, rank=rank,
+                                     shuffle=True, seed=args.seed)
+        loader = DataLoader(sampler.dataset, batch_size=args.batch_size, sampler=sampler)
+    else:
+        net, sampler = model, None
+        loader = DataLoader(TensorDataset(Xtr, ytr), batch_size=args.batch_size, shuffle=True,
+                            generator=gen)
     steps_total = args.epochs * len(loader)
     if args.schedule == "cosine":
         sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_total)
@@ -236,9 +260,15 @@ def train(args, out=sys.stdout):
         sched = None
     start_epoch = 0
     if args.resume:
-        if not os.path.exists(args.resume):
+        if dist is not None:          # rank 0 reads, every rank gets the same state
+            try:
+                ck = dist.load_and_broadcast(args.resume)
+            except RuntimeError as e:
+                raise SystemExit(f"fastgrad train: --resume {args.resume}: {e}") from None
+        elif not os.path.exists(args.resume):
             raise SystemExit(f"fastgrad train: --resume {args.resume}: no such file")
-        ck = fg.load(args.resume)
+        else:
+            ck = fg.load(args.resume)
         saved = ck.get("config", {}) if isinstance(ck, dict) else {}
         # the run must be the one that wrote the checkpoint: the model, the optimizer and
         # the lr schedule (laid out over --epochs) all come from these settings
@@ -258,24 +288,28 @@ def train(args, out=sys.stdout):
             start_epoch = int(ck["epoch"])
         except (KeyError, RuntimeError, ValueError) as e:
             raise SystemExit(f"fastgrad train: cannot resume from {args.resume}: {e}") from None
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    say = (lambda *a: None) if args.quiet or rank else (lambda *a: print(*a, file=out, flush=True))
     say(f"fastgrad {fg.__version__}: {args.dataset} ({Xtr.shape[0]} train / {Xte.shape[0]} test, "
         f"{Xtr.shape[1]} features, {n_classes} classes), MLP {Xtr.shape[1]}-"
         + "-".join(str(h) for h in args.hidden) + f"-{n_classes}, {args.optimizer}, "
-        f"batch {args.batch_size}, {fg.get_num_threads()} threads")
+        f"batch {args.batch_size}, {fg.get_num_threads()} threads"
+        + (f", {world} processes (global batch {world * args.batch_size})" if dist else ""))
     show_bar = not (args.no_progress or args.quiet) and out.isatty() if hasattr(out, "isatty") else False
+    show_bar = show_bar and rank == 0
     train_time, steps_done, samples_done = 0.0, 0, 0
     end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, end_epoch):
         # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
         # resumed from a checkpoint continues exactly as the uninterrupted run would
         gen.manual_seed(args.seed * 1_000_003 + epoch)
-        fg.manual_seed(args.seed * 1_000_003 + epoch)
+        fg.manual_seed(args.seed * 1_000_003 + epoch + 7919 * rank)   # own dropout masks per rank
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         bar = _progress(len(loader), f"epoch {epoch + 1}/{args.epochs}", show_bar)
         loss_sum, correct, seen = 0.0, 0, 0
         t0 = time.perf_counter()
         for xb, yb in loader:
-            logits = model(xb)
+            logits = net(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
@@ -294,6 +328,10 @@ def train(args, out=sys.stdout):
                                 steps_s=f"{bar.n / el if el > 0 else 0:.0f}", refresh=False)
                 bar.update(1)
         dt = time.perf_counter() - t0
+        if dist is not None:           # the epoch's totals over all ranks
+            tot = fg.tensor([loss_sum, float(correct), float(seen)], dtype=fg.float64)
+            dist.all_reduce(tot)
+            loss_sum, correct, seen = float(tot.data[0]), int(tot.data[1]), int(tot.data[2])
         train_time += dt
         samples_done += seen
         if bar is not None:
@@ -311,14 +349,19 @@ def train(args, out=sys.stdout):
                                 for k, v in vars(args).items() if k != "func"}}
             if sched is not None:
                 state["scheduler"] = sched.state_dict()
-            fg.save(state, args.checkpoint)
+            if dist is not None:
+                dist.save_on_rank0(state, args.checkpoint)
+            else:
+                fg.save(state, args.checkpoint)
     test_acc, test_loss = _evaluate(model, Xte, yte)
     thr = samples_done / train_time if train_time > 0 else float("nan")
     sps = steps_done / train_time if train_time > 0 else float("nan")
-    print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}); training {train_time:.2f} s, "
-          f"{sps:.0f} steps/s, {thr:.0f} samples/s", file=out, flush=True)
-    if args.checkpoint:
-        print(f"checkpoint: {os.path.abspath(args.checkpoint)}", file=out, flush=True)
+    if rank == 0:
+        print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}); training {train_time:.2f} s, "
+              f"{sps:.0f} steps/s, {thr:.0f} samples/s"
+              + (f" over {world} processes" if dist else ""), file=out, flush=True)
+        if args.checkpoint:
+            print(f"checkpoint: {os.path.abspath(args.checkpoint)}", file=out, flush=True)
     return {"test_accuracy": test_acc, "test_loss": test_loss, "train_time": train_time,
             "steps_per_s": sps, "samples_per_s": thr, "model": model}
 
@@ -336,7 +379,27 @@ def main(argv=None):
     if args.command == "bench":
         from fastgrad import bench
         return bench.main(args)
+    if getattr(args, "distributed", False):
+        return _train_distributed(args)
     train(args)
+    return 0
+
+
+def _train_distributed(args):
+    """train() on every rank of the job; a rank that stops with an error ends the whole job
+    (MPI Abort) instead of leaving the others waiting in a collective."""
+    try:
+        train(args)
+    except SystemExit as e:
+        if e.code in (None, 0):
+            raise
+        from fastgrad import distributed as dist
+        print(e.code if isinstance(e.code, str) else f"exit status {e.code}", file=sys.stderr,
+              flush=True)
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            from mpi4py import MPI
+            MPI.COMM_WORLD.Abort(e.code if isinstance(e.code, int) else 1)
+        raise
     return 0
 
 

@@ -39,7 +39,8 @@ _make = Tensor._make
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
            "Generator", "Sampler", "SequentialSampler", "RandomSampler",
-           "SubsetRandomSampler", "BatchSampler", "DataLoader", "default_collate"]
+           "SubsetRandomSampler", "BatchSampler", "DataLoader", "default_collate",
+           "DistributedSampler"]
 
 
 # ---- random generator ------------------------------------------------------------------------
@@ -578,3 +579,78 @@ class DataLoader:
         return (f"DataLoader(dataset={type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, drop_last={self.drop_last}, "
                 f"sampler={type(self.sampler).__name__})")
+
+
+# ---- distributed -----------------------------------------------------------------------------
+class DistributedSampler(Sampler):
+    """The share of ``dataset`` that one rank of a data-parallel job reads each epoch
+    (``torch.utils.data.DistributedSampler``'s rules).
+
+    The indices (a permutation drawn from ``seed + epoch`` when ``shuffle``, else
+    ``0 .. N-1``) are made the same on every rank; rank r takes every
+    ``num_replicas``-th index starting at r, so the shards are disjoint.  Unless
+    ``drop_last``, the list is first padded with its own first indices to a multiple of
+    ``num_replicas`` (every rank gets ``ceil(N / num_replicas)`` samples, a few of them
+    repeated); with ``drop_last`` the tail is dropped instead (``floor(N / num_replicas)``
+    each).  Call ``set_epoch(epoch)`` at the start of every epoch, or every epoch repeats
+    the same order.  ``num_replicas`` and ``rank`` default to
+    ``fastgrad.distributed.get_world_size()`` / ``get_rank()``.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
+        who = "DistributedSampler"
+        if num_replicas is None or rank is None:
+            from fastgrad import distributed
+            if not distributed.is_initialized():
+                raise RuntimeError(f"{who}: num_replicas and rank were not given and "
+                                   "fastgrad.distributed is not initialized; call "
+                                   "init_process_group('mpi') or pass both")
+            if num_replicas is None:
+                num_replicas = distributed.get_world_size()
+            if rank is None:
+                rank = distributed.get_rank()
+        num_replicas = _check_count(num_replicas, who, "num_replicas")
+        rank = _check_count(rank, who, "rank")
+        if num_replicas <= 0:
+            raise ValueError(f"{who}: num_replicas must be positive, got {num_replicas}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"{who}: invalid rank {rank}, rank should be in the interval "
+                             f"[0, {num_replicas - 1}]")
+        if not hasattr(dataset, "__len__"):
+            raise TypeError(f"{who}: dataset must define __len__, got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.num_replicas, self.rank = num_replicas, rank
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.seed = _check_seed(seed, who)
+        self.epoch = 0
+        n = len(dataset)
+        if self.drop_last and n % num_replicas:
+            self.num_samples = n // num_replicas
+        else:
+            self.num_samples = -(-n // num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def set_epoch(self, epoch):
+        """Use ``seed + epoch`` for the next permutation (the same on every rank)."""
+        self.epoch = _check_count(epoch, "DistributedSampler.set_epoch", "epoch")
+
+    def __len__(self):
+        return self.num_samples
+
+    def _index_array(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            rng = np.random.Generator(np.random.PCG64(self.seed + self.epoch))
+            idx = rng.permutation(n).astype(np.int64, copy=False)
+        else:
+            idx = np.arange(n, dtype=np.int64)
+        if self.drop_last:
+            idx = idx[:self.total_size]
+        elif self.total_size > n and n > 0:
+            pad = self.total_size - n
+            idx = np.concatenate([idx, np.tile(idx, -(-pad // n))[:pad]])
+        return idx[self.rank:self.total_size:self.num_replicas]
+
+    def __iter__(self):
+        return iter(self._index_array().tolist())

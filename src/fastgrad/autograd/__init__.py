@@ -1,8 +1,10 @@
 """Reverse-mode automatic differentiation: the graph engine and grad-mode switches."""
-from fastgrad.autograd.engine import Node, backward, grad
+from fastgrad.autograd.engine import (Node, backward, grad, queue_callback,
+                                     register_post_accumulate_grad_hook)
 from fastgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["Node", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Node", "backward", "grad", "queue_callback", "register_post_accumulate_grad_hook",
+           "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled"]
 from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 

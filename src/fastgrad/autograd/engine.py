@@ -12,6 +12,8 @@ With ``create_graph=False`` the backward formulas run in no-grad mode, so no gra
 built; with ``create_graph=True`` they run with grad enabled and, because every formula
 is written with fastgrad ops, the result is differentiable again.
 """
+import weakref
+
 from fastgrad._state import grad_mode
 
 _FREED = object()   # marks saved values released after a backward without retain_graph
@@ -259,6 +261,95 @@ def _store_grad(t, g, create_graph):
         t.grad = _ops.Tensor._make(g.data.copy())
 
 
+# ---- post-accumulate-grad hooks and end-of-backward callbacks --------------------------------
+# Both exist for code that must act while backward() is still running, e.g. data-parallel
+# training starting a gradient all-reduce as soon as a parameter's .grad is final.
+_post_hooks = {}     # id(leaf Tensor) -> [hook(tensor)], see register_post_accumulate_grad_hook
+_callbacks = []      # one list per running backward/grad call (innermost last)
+
+
+def register_post_accumulate_grad_hook(tensor, hook):
+    """Call ``hook(tensor)`` after ``tensor.grad`` has received its whole gradient of a
+    ``backward()`` call (leaf tensors only).  With such a hook the engine stores the leaf's
+    gradient as soon as the last op that uses the leaf has run its backward, instead of at
+    the very end, so the hook can overlap work with the rest of backward.  Not called by
+    ``autograd.grad`` (which accumulates nothing).  Returns a handle with ``.remove()``."""
+    if tensor.grad_fn is not None or not tensor.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that require "
+                           "grad accumulate gradients; got a "
+                           + ("non-leaf tensor" if tensor.grad_fn is not None
+                              else "tensor that does not require grad"))
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got "
+                        f"{type(hook).__name__}")
+    key = id(tensor)
+    hooks = _post_hooks.get(key)
+    if hooks is None:
+        hooks = _post_hooks[key] = []
+        weakref.finalize(tensor, _post_hooks.pop, key, None)
+    hooks.append(hook)
+    return _PostHookHandle(key, hooks, hook)
+
+
+class _PostHookHandle:
+    __slots__ = ("_key", "_hooks", "_hook")
+
+    def __init__(self, key, hooks, hook):
+        self._key, self._hooks, self._hook = key, hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+        if not self._hooks and _post_hooks.get(self._key) is self._hooks:
+            del _post_hooks[self._key]
+
+
+def queue_callback(fn):
+    """Run ``fn()`` once when the innermost running ``backward()``/``autograd.grad()`` call
+    has finished its graph walk and stored every gradient (callable only from code that
+    runs during backward: hooks and backward formulas).  Callbacks run in the order
+    queued; one queued by a callback runs too."""
+    if not _callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running; callbacks can only be "
+                           "queued from hooks or backward functions")
+    if not callable(fn):
+        raise TypeError(f"queue_callback: expected a callable, got {type(fn).__name__}")
+    _callbacks[-1].append(fn)
+
+
+def _leaf_deps(root_nodes):
+    """For leaves with post-accumulate-grad hooks: how many edges reach them."""
+    cnt = {}
+    stack = list(root_nodes)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for e in node.edges:
+            if type(e) is Node:
+                if e not in seen:
+                    seen.add(e)
+                    stack.append(e)
+            elif e is not None and id(e) in _post_hooks:
+                cnt[id(e)] = cnt.get(id(e), 0) + 1
+    return cnt
+
+
+def _finish_leaf(t, g, create_graph):
+    """Leaf tensor hooks, then t.grad += g, then its post-accumulate-grad hooks."""
+    hooks = t._hooks
+    if hooks:
+        g._name = None      # escapes to user code: never adopt it as .grad later
+        for h in hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+    _store_grad(t, g, create_graph)
+    post = _post_hooks.get(id(t))
+    if post:
+        for h in tuple(post):
+            h(t)
+
+
 def _accumulate(buf, key, g):
     prev = buf.get(key)
     buf[key] = g if prev is None else _ops.add(prev, g)
@@ -270,6 +361,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     gradients reaching those targets are stored there instead and ``.grad`` is untouched."""
     prev_mode = grad_mode.enabled
     grad_mode.enabled = create_graph
+    queued = []
+    _callbacks.append(queued)
     try:
         buf = {}
         leaf = {}                                  # id(leaf) -> [leaf, grad]
@@ -280,6 +373,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 slot = leaf.setdefault(id(r), [r, None])
                 slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
         deps = _collect(buf)
+        # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
+        ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
         needed = _needed(list(buf), capture) if capture is not None else None
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
@@ -326,30 +421,41 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     deps[e] = d
                     if d == 0:
                         ready.append(e)
-                elif gi is not None:
-                    slot = leaf.get(id(e))
-                    if slot is None:
-                        leaf[id(e)] = [e, gi]
-                    else:
-                        slot[1] = add(slot[1], gi)
+                else:
+                    if gi is not None:
+                        slot = leaf.get(id(e))
+                        if slot is None:
+                            leaf[id(e)] = [e, gi]
+                        else:
+                            slot[1] = add(slot[1], gi)
+                    if ldeps and id(e) in ldeps:
+                        d = ldeps[id(e)] - 1
+                        ldeps[id(e)] = d
+                        if d == 0:
+                            slot = leaf.pop(id(e), None)
+                            if slot is not None:
+                                _finish_leaf(e, slot[1], create_graph)
         for t, g in leaf.values():
-            if capture is not None and id(t) not in capture:
+            if capture is None:
+                if t._hooks or _post_hooks:
+                    _finish_leaf(t, g, create_graph)
+                else:
+                    _store_grad(t, g, create_graph)
                 continue
-            hooks = t._hooks
-            if capture is not None or hooks:
-                g._name = None      # escapes to user code: never adopt it as .grad later
-            if hooks:
-                for h in hooks:
+            if id(t) not in capture:
+                continue
+            g._name = None          # escapes to user code: never adopt it as .grad later
+            if t._hooks:
+                for h in t._hooks:
                     r = h(g)
                     if r is not None:
                         g = r
-            if capture is not None:
-                if id(t) in capture:
-                    capture[id(t)] = g
-                continue
-            _store_grad(t, g, create_graph)
+            capture[id(t)] = g
+        while queued:
+            queued.pop(0)()
     finally:
         grad_mode.enabled = prev_mode
+        _callbacks.pop()
 
 
 def _root_grads(outputs, grad_outputs, who):
@@ -391,9 +497,18 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
         res = grad(tensors, inputs, grads, retain_graph=retain_graph,
                    create_graph=create_graph, allow_unused=True)
-        for t, g in zip(inputs, res):
-            if g is not None:
-                _store_grad(t, g, create_graph)
+        queued = []
+        _callbacks.append(queued)
+        try:
+            for t, g in zip(inputs, res):
+                if g is not None:
+                    _store_grad(t, g, create_graph)
+                    for h in tuple(_post_hooks.get(id(t), ())):
+                        h(t)
+            while queued:
+                queued.pop(0)()
+        finally:
+            _callbacks.pop()
         return
     _run(tensors, grads, retain_graph, create_graph)
 
