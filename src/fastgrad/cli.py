@@ -71,6 +71,9 @@ def build_parser():
     t.add_argument("--stop-after", type=_positive(int), default=None,
                    help="stop after this many epochs of the run (the schedule still spans --epochs); "
                         "continue later with --resume")
+    t.add_argument("--compile", action="store_true",
+                   help="run each training step as a compiled plan (fastgrad.compile); steps it "
+                        "cannot compile (dropout) run eagerly")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
@@ -265,6 +268,16 @@ def train(args, out=sys.stdout):
         f"batch {args.batch_size}, {fg.get_num_threads()} threads")
     show_bar = not (args.no_progress or args.quiet) and out.isatty() if hasattr(out, "isatty") else False
     train_time, steps_done, samples_done = 0.0, 0, 0
+
+    def step(xb, yb):
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss, logits
+    if getattr(args, "compile", False):
+        step = fg.compile(step, fallback="eager")
     end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, end_epoch):
         # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
@@ -275,11 +288,7 @@ def train(args, out=sys.stdout):
         loss_sum, correct, seen = 0.0, 0, 0
         t0 = time.perf_counter()
         for xb, yb in loader:
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss, logits = step(xb, yb)
             if sched is not None:
                 sched.step()
             n = yb.shape[0]

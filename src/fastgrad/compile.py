@@ -83,7 +83,6 @@ _ALIGN = 64
 _NOGIL_MIN = 16384
 _GEMM_PAR = 32768
 _LOCK = threading.RLock()          # one trace at a time (the backend swap is per process)
-_EAGER = object()                  # cache entry: this signature runs eagerly
 _RETRACE = object()
 
 
@@ -881,6 +880,21 @@ class _Plan:
 
 
 
+class _EagerVariant:
+    """A signature that runs eagerly (its trace was unsupported), while the modules it
+    ran are in the training modes they had then."""
+
+    def __init__(self, modules, reason):
+        self.modules = [(m, m.training) for m in modules]
+        self.reason = reason
+
+    def matches(self):
+        for m, training in self.modules:
+            if m.training != training:
+                return False
+        return True
+
+
 def _flatten(obj, leaves):
     """Structure of fn's return value with tensors replaced by leaf indices."""
     if isinstance(obj, Tensor):
@@ -933,6 +947,7 @@ class CompiledFunction:
         self.eager_calls = 0
         self._plans = collections.OrderedDict()
         self._warned = False
+        self._lock = threading.Lock()      # a plan's arena serves one call at a time
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -944,14 +959,22 @@ class CompiledFunction:
         key = (tuple(_key_of(a) for a in args),
                tuple(sorted((k, _key_of(v)) for k, v in kwargs.items())), grad_mode.enabled)
         entry = self._plans.get(key)
-        if entry is _EAGER:
-            self.eager_calls += 1
-            return self.fn(*args, **kwargs)
         if entry is not None:
-            r = entry.replay(args)
-            if r is not _RETRACE:
-                self.replays += 1
-                return r
+            eager = False
+            with self._lock:
+                for plan in entry:          # variants of one signature (training modes, ...)
+                    if type(plan) is _EagerVariant:
+                        if plan.matches():
+                            eager = True
+                            break
+                        continue
+                    r = plan.replay(args)
+                    if r is not _RETRACE:
+                        self.replays += 1
+                        return r
+            if eager:
+                self.eager_calls += 1
+                return self.fn(*args, **kwargs)
         return self._trace(key, args, kwargs)
 
     def _trace(self, key, args, kwargs):
@@ -1000,7 +1023,7 @@ class CompiledFunction:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
                                    "ran eagerly to the end)")
-            self._store(key, _EAGER)
+            self._store(key, _EagerVariant(tr.modules.values(), tr.failure))
             return result
         self._store(key, plan)
         return result
@@ -1029,19 +1052,26 @@ class CompiledFunction:
         return _Plan(tr, struct, out_refs, arg_inputs)
 
     def _store(self, key, val):
-        self._plans[key] = val
+        """Cache a plan (or an eager marker) for key as one more variant of that signature
+        (variants differ in their guards).  At most max_plans in all, oldest dropped."""
+        self._plans.setdefault(key, []).append(val)
         self._plans.move_to_end(key)
-        while len(self._plans) > self.max_plans:
-            self._plans.popitem(last=False)
+        while sum(len(v) for v in self._plans.values()) > self.max_plans:
+            k0 = next(iter(self._plans))
+            self._plans[k0].pop(0)
+            if not self._plans[k0]:
+                del self._plans[k0]
 
     def plan_info(self):
-        """Per cached signature: steps, arena bytes (with reuse) and the bytes the
-        intermediates would take without reuse; or 'eager'."""
+        """One dict per cached variant: signature, mode ('compiled' or 'eager'), and for
+        plans the number of C steps, the arena size in bytes (intermediates, with memory
+        reuse) and the bytes the intermediates would take without reuse."""
         res = []
-        for k, p in self._plans.items():
-            if p is _EAGER:
-                res.append({"signature": k, "mode": "eager"})
-            else:
+        for k, ps in self._plans.items():
+            for p in ps:
+                if type(p) is _EagerVariant:
+                    res.append({"signature": k, "mode": "eager", "reason": p.reason})
+                    continue
                 res.append({"signature": k, "mode": "compiled", "steps": p.nsteps,
                             "arena_bytes": p.arena_bytes,
                             "intermediate_bytes_without_reuse": p.naive_bytes})
@@ -1050,7 +1080,7 @@ class CompiledFunction:
     @property
     def stats(self):
         return {"traces": self.traces, "replays": self.replays, "eager_calls": self.eager_calls,
-                "plans": sum(1 for p in self._plans.values() if p is not _EAGER)}
+                "plans": sum(type(p) is _Plan for ps in self._plans.values() for p in ps)}
 
 
 def compile(fn=None, *, fallback=None, max_plans=8):  # noqa: A001 - torch.compile's name

@@ -115,7 +115,7 @@ cdef class Plan:
                 self.bases[i] = <char *>cnp.PyArray_DATA(a)
         self.arena_bytes = bases[0].nbytes if bases and bases[0] is not None else 0
         for b, dt, shape in inputs:
-            self.in_slots.append((b, np.dtype(dt), tuple(shape)))
+            self.in_slots.append((b, np.dtype(dt), np.dtype(dt).num, tuple(shape)))
         for i in range(self.nsteps):
             d = steps[i]
             st = &self.steps[i]
@@ -190,17 +190,26 @@ cdef class Plan:
         cdef cnp.ndarray a
         if len(inputs) != len(self.in_slots):
             raise ValueError(f"compile: the plan takes {len(self.in_slots)} inputs, got {len(inputs)}")
+        cdef int d, ok
+        cdef tuple slot, shape
         for i in range(len(inputs)):
-            b, dt, shape = self.in_slots[i]
+            slot = self.in_slots[i]
             a = inputs[i]
-            if (<object>a).dtype != dt or _sh(a) != shape or not cnp.PyArray_IS_C_CONTIGUOUS(a):
-                raise ValueError(f"compile: input {i} must be a C-contiguous {dt} array of shape "
-                                 f"{shape}, got {(<object>a).dtype} {_sh(a)}")
-            self.bases[<int>b] = <char *>cnp.PyArray_DATA(a)
+            shape = slot[3]
+            ok = (cnp.PyArray_TYPE(a) == <int>slot[2] and cnp.PyArray_IS_C_CONTIGUOUS(a)
+                  and cnp.PyArray_NDIM(a) == len(shape))
+            d = 0
+            while ok and d < len(shape):
+                ok = cnp.PyArray_DIMS(a)[d] == <cnp.npy_intp>shape[d]
+                d += 1
+            if not ok:
+                raise ValueError(f"compile: input {i} must be a C-contiguous {slot[1]} array of "
+                                 f"shape {shape}, got {(<object>a).dtype} {(<object>a).shape}")
+            self.bases[<int>slot[0]] = <char *>cnp.PyArray_DATA(a)
         with nogil:
             s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed, &info)
-        for b, dt, shape in self.in_slots:
-            self.bases[<int>b] = NULL
+        for slot in self.in_slots:
+            self.bases[<int>slot[0]] = NULL
         if s != FG_OK:
             name = self.names[failed] if 0 <= failed < len(self.names) else "plan"
             k = self.steps[failed].kind if 0 <= failed < self.nsteps else -1
