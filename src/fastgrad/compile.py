@@ -63,9 +63,9 @@ the identity and compiles.  Only the C backend compiles; under the NumPy referen
 backend a compiled function runs eagerly.  Convolution is not covered yet.
 """
 import collections
-import gc
 import sys
 import threading
+import types
 import warnings
 
 import numpy as np
@@ -182,9 +182,11 @@ class _Tracer:
             elif id(r) in self.pre:      # existed before the call
                 b = _Buf(r, "ext", i)
             else:
-                self.fail(f"{what}: reads an array that no traced kernel produced (NumPy work "
-                          "outside the kernels, a random mask, or a tensor created inside the "
-                          "function); this op cannot be replayed")
+                self.fail(f"{what}: reads an array that no traced kernel produced and that is not "
+                          "an input or a tensor the function reaches through its closure, "
+                          "globals, modules or optimizers (NumPy work outside the kernels, a "
+                          "random mask, or a tensor created inside the function); this op "
+                          "cannot be replayed")
             self.bufs[id(r)] = b
         b.last = i
         return (b, _ptr(a) - _ptr(r))
@@ -223,6 +225,79 @@ class _Tracer:
         self.add("copy", what + " (copy)", ins=ins, outs=[self.new(out)], ndim=src.ndim,
                  shape=list(src.shape), sa=[s // isz for s in src.strides],
                  is64=int(src.dtype == np.float64), par=int(src.size >= _NOGIL_MIN))
+
+
+def _existing_arrays(fn, args, kwargs):
+    """{id(root array): root array} for the tensors a traced call may read in place: those
+    reachable, when the trace starts, from the function's closure, the globals its code
+    names, its bound object, and its arguments -- through modules (parameters, buffers,
+    gradients), optimizers (parameters and state), containers and plain objects' attributes
+    (two levels deep).  A kernel reading any other array that no traced kernel produced
+    makes the trace unsupported (a tensor made inside the function would be frozen)."""
+    from fastgrad.nn.module import Module
+    from fastgrad.optim.optimizer import Optimizer
+    res = {}
+    seen = set()
+
+    def add_tensor(t):
+        for a in (t.data, t.grad.data if t.grad is not None else None):
+            if isinstance(a, np.ndarray):
+                r = _root(a)
+                res[id(r)] = r
+
+    def walk(o, depth):
+        if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
+            return
+        seen.add(id(o))
+        if isinstance(o, Tensor):
+            add_tensor(o)
+        elif isinstance(o, Module):
+            for t in o.parameters():
+                add_tensor(t)
+            for t in o.buffers():
+                if t is not None:
+                    add_tensor(t)
+            if depth > 0:
+                for v in vars(o).values():
+                    if not isinstance(v, (dict, Module)):
+                        walk(v, depth - 1)
+        elif isinstance(o, Optimizer):
+            for g in o.param_groups:
+                for t in g["params"]:
+                    add_tensor(t)
+            for st in o.state.values():
+                for v in st.values():
+                    if isinstance(v, Tensor):
+                        add_tensor(v)
+        elif depth > 0:
+            if isinstance(o, (list, tuple, set, frozenset)):
+                for v in o:
+                    walk(v, depth - 1)
+            elif isinstance(o, dict):
+                for v in o.values():
+                    walk(v, depth - 1)
+            elif (hasattr(o, "__dict__") and not isinstance(o, (type, types.ModuleType))
+                  and not callable(o)):
+                for v in vars(o).values():
+                    walk(v, depth - 1)
+
+    roots = list(args) + list(kwargs.values())
+    f = fn
+    while f is not None:
+        for c in getattr(f, "__closure__", None) or ():
+            try:
+                roots.append(c.cell_contents)
+            except ValueError:
+                pass
+        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+        if code is not None and g is not None:
+            roots.extend(g[n] for n in code.co_names if n in g)
+        if getattr(f, "__self__", None) is not None:
+            roots.append(f.__self__)
+        f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
+    for o in roots:
+        walk(o, 2)
+    return res
 
 
 def _is_scalar_const(r):
@@ -1001,8 +1076,7 @@ class CompiledFunction:
                 raise CompileError(f"compile({name}): {tr.failure}")
             # arrays that existed before the call (parameters, optimizer state, tensors
             # captured from the enclosing scope), kept alive so their ids stay unique
-            tr.pre = {id(r): r for r in (_root(o.data) for o in gc.get_objects()
-                                         if issubclass(type(o), Tensor))}
+            tr.pre = _existing_arrays(self.fn, args, kwargs)
             undo = _install(tr)
             prev = _trace_state.active
             _trace_state.active = tr
