@@ -4,6 +4,13 @@ hand-written NumPy, on the MLP steps of fastgrad.bench.workloads.TRAIN_CONFIGS
 
     pytest benchmarks/bench_train_step.py --benchmark-group-by=param:cfg,param:opt
     python benchmarks/bench_train_step.py [--threads 2] [--reps 15]
+    python benchmarks/bench_train_step.py --e2e [--threads 2]
+
+--e2e times a whole `fastgrad train` run with its defaults (digits, MLP 64-128-64-10,
+Adam, cosine schedule, batch 64, 30 epochs): the training loop's time as the command
+reports it, eager and with --compile, against the same loop written with PyTorch
+(same data, model, optimizer, schedule, batch order; per step the loss and accuracy are
+read, as the command does).
 
 The script form times all implementations interleaved in one process and prints medians
 and ratios (time / PyTorch eager time, and compiled / eager), which is how speed is
@@ -33,6 +40,68 @@ def test_train_step(benchmark, impl, cfg, opt):
     benchmark(step)
 
 
+def torch_train_loop(args, Xtr, ytr):
+    """`fastgrad train`'s loop in PyTorch; returns seconds spent in the epochs."""
+    import time
+
+    import numpy as np
+    import torch
+    torch.manual_seed(args.seed)
+    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[args.activation]
+    layers, width = [], Xtr.shape[1]
+    for h in args.hidden:
+        layers += [torch.nn.Linear(width, h), act()]
+        width = h
+    n_classes = int(ytr.max()) + 1
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(width, n_classes))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    n = Xtr.shape[0]
+    nb = (n + args.batch_size - 1) // args.batch_size
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * nb)
+    X, y = torch.from_numpy(Xtr), torch.from_numpy(ytr)
+    total = 0.0
+    for epoch in range(args.epochs):
+        perm = torch.from_numpy(np.random.default_rng(epoch).permutation(n))
+        t0 = time.perf_counter()
+        loss_sum, correct = 0.0, 0
+        for i in range(nb):
+            idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
+            xb, yb = X[idx], y[idx]
+            logits = model(xb)
+            loss = torch.nn.functional.cross_entropy(logits, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss.detach()) * yb.shape[0]
+            correct += int((logits.detach().argmax(1) == yb).sum())
+        total += time.perf_counter() - t0
+    return total
+
+
+def e2e(threads):
+    import io
+
+    from fastgrad import cli
+    args = cli.build_parser().parse_args(["train", "--quiet"] + (["--threads", str(threads)]))
+    Xtr, _, ytr, _ = cli._load_data(args)
+    res = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile"])):
+        a = cli.build_parser().parse_args(["train", "--quiet", "--threads", str(threads)] + extra)
+        res[name] = cli.train(a, out=io.StringIO())["train_time"]
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        res["torch"] = torch_train_loop(args, Xtr.data, ytr.data)
+    except ImportError:
+        pass
+    line = "  ".join(f"{k} {v:.3f} s" for k, v in res.items())
+    if "torch" in res:
+        line += (f"   torch/compiled {res['torch'] / res['compiled']:.1f}x"
+                 f"  torch/eager {res['torch'] / res['eager']:.1f}x")
+    print(f"fastgrad train defaults, training loop time, {threads} threads: {line}")
+
+
 def main(argv=None):
     import os
     import sys
@@ -43,8 +112,11 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--configs", default="S,M,L")
     ap.add_argument("--opts", default="sgd,adam")
+    ap.add_argument("--e2e", action="store_true", help="time whole `fastgrad train` runs")
     a = ap.parse_args(argv)
     set_threads(a.threads)
+    if a.e2e:
+        return e2e(a.threads)
     print(f"threads {a.threads}; median us per step; ratios from the same interleaved run")
     for cfg in a.configs.split(","):
         for opt in a.opts.split(","):

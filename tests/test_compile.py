@@ -422,3 +422,19 @@ def test_decorator_forms_and_bad_fallback():
     assert np.array_equal(f(fg.ones(3)).data, np.full(3, 2.0, np.float32))
     with pytest.raises(ValueError, match="fallback"):
         fg.compile(lambda x: x, fallback="sometimes")
+
+
+def test_cli_train_compile_matches_eager():
+    import io
+
+    from fastgrad import cli
+    res = []
+    for extra in ([], ["--compile"]):
+        args = cli.build_parser().parse_args(
+            ["train", "--quiet", "--dataset", "blobs", "--samples", "300", "--epochs", "3",
+             "--hidden", "16,8", "--optimizer", "sgd"] + extra)
+        r = cli.train(args, out=io.StringIO())
+        res.append((r["test_accuracy"], r["test_loss"],
+                    [p.data.copy() for p in r["model"].parameters()]))
+    assert res[0][:2] == res[1][:2]
+    assert all(np.array_equal(a, b) for a, b in zip(res[0][2], res[1][2]))
