@@ -438,3 +438,45 @@ def test_cli_train_compile_matches_eager():
                     [p.data.copy() for p in r["model"].parameters()]))
     assert res[0][:2] == res[1][:2]
     assert all(np.array_equal(a, b) for a, b in zip(res[0][2], res[1][2]))
+
+
+def _manual_sgd_step(model):
+    def step(x):
+        loss = model(x).sum()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= 0.1 * p.grad.data      # NumPy on .data: invisible to the tracer
+            p.grad = None
+        return loss
+    return step
+
+
+def test_untraced_numpy_work_is_caught_at_the_second_call():
+    fg.manual_seed(0)
+    model = nn.Linear(4, 2)
+    step = fg.compile(_manual_sgd_step(model))
+    xs = [fg.randn(3, 4) for _ in range(4)]
+    step(xs[0])
+    with pytest.raises(CompileError, match="disagree on parameters"):
+        step(xs[1])
+    # fallback: the same sequence of parameters as eager execution
+    fg.manual_seed(0)
+    m1, m2 = nn.Linear(4, 2), nn.Linear(4, 2)
+    m2.load_state_dict(m1.state_dict())
+    e, c = _manual_sgd_step(m1), fg.compile(_manual_sgd_step(m2), fallback="eager")
+    for x in xs:
+        assert e(x).data.tobytes() == c(x).data.tobytes()
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(m1.parameters(), m2.parameters()))
+    assert c.stats["plans"] == 0 and c.plan_info()[0]["mode"] == "eager"
+
+
+def test_python_value_read_from_data_is_caught():
+    model = nn.Linear(4, 2)
+
+    @fg.compile
+    def f(x):
+        scale = float(x.data.mean())         # not a Tensor conversion: frozen by the trace
+        return (model(x) * scale).sum()
+    f(fg.ones((3, 4)))
+    with pytest.raises(CompileError, match="disagree on the returned tensors"):
+        f(fg.full((3, 4), 2.0))

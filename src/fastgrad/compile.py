@@ -543,16 +543,22 @@ def _r_xent_bwd(tr, gx, g, lsm, target, ignore_index, label_smoothing):
 
 
 def _lay(tr, x, name):
+    """(array the GEMM reads, trans, ld): x itself, or a recorded dense copy where the
+    wrapper copies (np.ascontiguousarray) a layout the GEMM cannot read."""
     lay = _operand(x)
     if lay is None:
-        tr.fail(f"{name}: an operand with strides {x.strides} needs a copy; not supported")
-    return lay
+        if x.flags.c_contiguous:
+            tr.fail(f"{name}: an operand with strides {x.strides} is not supported")
+        x = tr.dense(x, name)
+        lay = _operand(x)
+    return x, lay[0], lay[1]
 
 
 def _r_matmul(tr, res, a, b, out, beta):
     if a.ndim != 2 or b.ndim != 2:
         tr.fail("matmul: batched products are not supported in compiled functions yet")
-    (ta, lda), (tb, ldb) = _lay(tr, a, "matmul"), _lay(tr, b, "matmul")
+    a, ta, lda = _lay(tr, a, "matmul")
+    b, tb, ldb = _lay(tr, b, "matmul")
     m, k = a.shape
     n = b.shape[1]
     if m == 0 or n == 0:
@@ -569,8 +575,8 @@ def _r_matmul(tr, res, a, b, out, beta):
 def _r_linear(tr, out, x, w, bias, act):
     if x.ndim != 2 or w.ndim != 2:
         tr.fail("linear: only 2-D inputs are supported in compiled functions")
-    ta, lda = _lay(tr, x, "linear")
-    tw, ldb = _lay(tr, w, "linear")
+    x, ta, lda = _lay(tr, x, "linear")
+    w, tw, ldb = _lay(tr, w, "linear")
     m, k = x.shape
     n = w.shape[0]
     if m == 0 or n == 0:
@@ -920,6 +926,64 @@ class _Plan:
                 ext[id(p)] = (p, p.data)
         self.ext = list(ext.values())
         self.optims = [[opt, gi, entry, layout, a, si] for opt, gi, entry, layout, a, si in tr.optims]
+        # what a replay may write besides its arena: checked against eager on the 2nd call
+        mutable = {id(b.arr): b.arr for b in bufs if b.kind == "ext" and b.arr.flags.writeable}
+        for opt, gi, entry, layout, a, si in tr.optims:
+            for p in entry[1]:
+                mutable[id(_root(p.data))] = _root(p.data)
+                for v in opt.state.get(p, {}).values():
+                    if isinstance(v, Tensor):
+                        mutable[id(_root(v.data))] = _root(v.data)
+        self.mutable = list(mutable.values())
+        self.verified = False
+
+    def verify(self, fn, args, kwargs):
+        """First replay: run the plan, then restore the state and run fn eagerly; both must
+        agree bit for bit (parameters, optimizer state, gradients, outputs).  A mismatch
+        means the function does work the kernels do not see (NumPy on .data, values read
+        into Python): returns (False, eager result, what differed).  Else (True, result)."""
+        saved = [a.copy() for a in self.mutable]
+        grads0 = [t.grad for t, final in self.grads]
+        gvals0 = [None if g is None else g.data.copy() for g in grads0]
+        r = self.replay(args)
+        if r is _RETRACE:
+            return True, r, None
+        after = [a.copy() for a in self.mutable]
+        gafter = [None if final is None else final.data.copy() for t, final in self.grads]
+        leaves = []
+        _flatten(r, leaves)
+        for a, v in zip(self.mutable, saved):
+            np.copyto(a, v)
+        for (t, final), g, v in zip(self.grads, grads0, gvals0):
+            t.grad = g
+            if g is not None:
+                np.copyto(g.data, v)
+        re = fn(*args, **kwargs)
+        eleaves = []
+        try:
+            _flatten(re, eleaves)
+        except _Unsupported:
+            return False, re, "the returned values"
+        self.verified = True
+        bad = None
+        if len(eleaves) != len(leaves) or any(
+                a.data.shape != b.data.shape or a.data.tobytes() != b.data.tobytes()
+                for a, b in zip(leaves, eleaves)):
+            bad = "the returned tensors"
+        elif any(not np.array_equal(a, b, equal_nan=True) or a.tobytes() != b.tobytes()
+                 for a, b in zip(self.mutable, after)):
+            bad = "parameters or optimizer state"
+        else:
+            for (t, final), ga in zip(self.grads, gafter):
+                g = t.grad
+                if (g is None) != (ga is None) or (ga is not None and g.data.tobytes() != ga.tobytes()):
+                    bad = "gradients"
+                    break
+        if bad is not None:
+            return False, re, bad
+        for t, final in self.grads:       # the same values; keep the plan's tensors
+            t.grad = final
+        return True, r, None
 
     def replay(self, args):
         for m, training in self.modules:
@@ -1043,7 +1107,13 @@ class CompiledFunction:
                             eager = True
                             break
                         continue
-                    r = plan.replay(args)
+                    if not plan.verified:
+                        ok, r, bad = plan.verify(self.fn, args, kwargs)
+                        if not ok:
+                            self._reject(key, plan, bad)
+                            return r
+                    else:
+                        r = plan.replay(args)
                     if r is not _RETRACE:
                         self.replays += 1
                         return r
@@ -1124,6 +1194,19 @@ class CompiledFunction:
                 if b is not None:
                     b.persist = True
         return _Plan(tr, struct, out_refs, arg_inputs)
+
+    def _reject(self, key, plan, bad):
+        """The plan disagreed with eager execution: this signature runs eagerly."""
+        variants = self._plans.get(key, [])
+        if plan in variants:
+            variants.remove(plan)
+        msg = (f"the compiled plan and eager execution disagree on {bad} at the second call; "
+               "the function does work the traced kernels do not see (NumPy operations on "
+               "tensor .data, or Python values read from tensor data that the trace froze)")
+        self._store(key, _EagerVariant([m for m, tr in plan.modules], msg))
+        if self.fallback != "eager":
+            raise CompileError(f"compile({self.__name__}): {msg}; this call ran eagerly, and "
+                               "this signature now runs eagerly (fallback)")
 
     def _store(self, key, val):
         """Cache a plan (or an eager marker) for key as one more variant of that signature
