@@ -480,3 +480,50 @@ def test_python_value_read_from_data_is_caught():
     f(fg.ones((3, 4)))
     with pytest.raises(CompileError, match="disagree on the returned tensors"):
         f(fg.full((3, 4), 2.0))
+
+
+class Counting(nn.Module):
+    """Updates a buffer with NumPy in place: work the tracer does not see."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self.register_buffer("calls", fg.zeros(1))
+
+    def forward(self, x):
+        self.calls.data += 1
+        return self.lin(x)
+
+
+def test_untraced_buffer_update_is_caught_and_batch_norm_is_refused():
+    m = Counting()
+
+    @fg.compile
+    def f(x):
+        return m(x).sum()
+    f(fg.ones((3, 4)))
+    with pytest.raises(CompileError, match="buffers"):
+        f(fg.ones((3, 4)))
+    assert m.calls.item() == 2.0          # the failing call itself ran eagerly
+
+    def mk():
+        fg.manual_seed(0)
+        return nn.Sequential(nn.Linear(IN, HID), nn.BatchNorm1d(HID), nn.ReLU(), nn.Linear(HID, OUT))
+    m1, m2 = mk(), mk()
+    with pytest.raises(CompileError, match="batch_norm"):
+        fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))(*next(batches(1, "xent")))
+    m1, m2 = mk(), mk()
+    f1 = make_step(m1, make_opt("adam", m1.parameters()), "xent")
+    f2 = fg.compile(make_step(m2, make_opt("adam", m2.parameters()), "xent"), fallback="eager")
+    for x, y in batches(4, "xent"):
+        f1(x, y)
+        f2(x, y)
+    assert_same_params(m1, m2)
+    assert np.array_equal(m1[1].running_mean.data, m2[1].running_mean.data)
+    m1.eval()
+    m2.eval()                              # eval: running statistics are only read
+    for x, y in batches(4, "xent"):
+        f1(x, y)
+        f2(x, y)
+    assert_same_params(m1, m2)
+    assert f2.stats["plans"] == 1

@@ -692,6 +692,17 @@ def _install(tr):
         return orig_dropout(input, p, training, inplace)
     patch(F, "dropout", dropout)
 
+    orig_bn = F.batch_norm
+
+    def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+                   momentum=0.1, eps=1e-5):
+        if tr.mine() and training and (running_mean is not None or running_var is not None):
+            _soft(tr, tr.fail, "batch_norm in training mode updates its running statistics "
+                  "with NumPy in place, which a plan does not replay; use "
+                  "compile(fn, fallback='eager') or track_running_stats=False")
+        return orig_bn(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    patch(F, "batch_norm", batch_norm)
+
     orig_inplace = _ops._inplace_apply
 
     def inplace_apply(x, name, *a, **k):
@@ -928,6 +939,9 @@ class _Plan:
         self.optims = [[opt, gi, entry, layout, a, si] for opt, gi, entry, layout, a, si in tr.optims]
         # what a replay may write besides its arena: checked against eager on the 2nd call
         mutable = {id(b.arr): b.arr for b in bufs if b.kind == "ext" and b.arr.flags.writeable}
+        for k, a in tr.pre.items():     # everything the call could reach when it started
+            if a.flags.writeable:
+                mutable[k] = a
         for opt, gi, entry, layout, a, si in tr.optims:
             for p in entry[1]:
                 mutable[id(_root(p.data))] = _root(p.data)
@@ -972,7 +986,7 @@ class _Plan:
             bad = "the returned tensors"
         elif any(not np.array_equal(a, b, equal_nan=True) or a.tobytes() != b.tobytes()
                  for a, b in zip(self.mutable, after)):
-            bad = "parameters or optimizer state"
+            bad = "parameters, buffers or optimizer state"
         else:
             for (t, final), ga in zip(self.grads, gafter):
                 g = t.grad
