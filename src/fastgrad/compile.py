@@ -1,6 +1,6 @@
 """fastgrad.compile: trace a training step once, replay it in C with no Python per op.
 
-    step = fastgrad.compile(step_fn)          # or @fastgrad.compile, or compile(fn, fallback="eager")
+    step = fastgrad.compile(step_fn)          # or @fastgrad.compile, compile(fn, fallback="eager")
     loss = step(x, y)                         # first call: traced (runs eagerly, records)
     loss = step(x, y)                         # later calls: one C call replays the plan
 
@@ -14,18 +14,34 @@ eager execution called, with the same arguments and thread counts, a compiled st
 the same parameters as eager execution, bit for bit.
 
 Each array a kernel touches must be known to the recorder: the output of an earlier
-recorded kernel, an input tensor passed to ``fn``, a tensor that existed before the call
-(parameters, optimizer state, tensors captured from the enclosing scope: read in place at
-each replay), or a constant fixed by the program (Python scalars, the ones that seed
-``backward()``).  An array made by NumPy code outside the kernels (a dropout mask, a
-tensor factory called inside ``fn``, an op with untraced NumPy work) makes the trace
-unsupported: a ``CompileError`` naming the op, or with ``fallback="eager"`` the function
-runs eagerly for that signature from then on.  So nothing is silently frozen that would
-change from call to call, with one documented exception: Python control flow is captured
-as traced (as ``torch.jit.trace`` does) -- a branch on a Python value is taken the way it
-was taken while tracing.  Conversions of tensors to Python values (``.item()``,
-``.tolist()``, ``.numpy()``, ``float()``, ``int()``, ``bool()``) raise inside a compiled
-function (or make it eager with ``fallback="eager"``).
+recorded kernel, an input tensor passed to ``fn`` (positionally; replays read the new
+arguments in place, no copy), a tensor ``fn`` reaches when the trace starts through its
+closure, the globals its code names, its bound object or its arguments (parameters,
+buffers and gradients of modules, optimizer parameters and state, tensors in containers:
+read in place at each replay), or a constant fixed by the program (Python scalars, the
+ones that seed ``backward()``).  An array made by NumPy code outside the kernels (a
+dropout mask, a tensor factory called inside ``fn``, an op with untraced NumPy work)
+makes the trace unsupported: a ``CompileError`` naming the op, or with
+``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
+kernels outside the supported set (GEMM/linear with fused epilogues, unary and binary
+elementwise ops and their backward kernels, sum/mean/logsumexp reductions, softmax and
+log-softmax, cross-entropy, strided copies, the optimizers), in-place tensor ops,
+``create_graph=True``, ``Optimizer.step(closure)``, dropout in training mode and
+``batch_norm``'s running-statistics update in training mode (both NumPy work).
+Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
+``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
+with ``fallback="eager"``).  Python control flow is captured as traced (as
+``torch.jit.trace`` does): a branch on a Python value is taken the way it was taken while
+tracing.
+
+What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor.data`` (a manual
+``p.data -= lr * p.grad.data``, an in-place buffer update), a Python number computed from
+``x.data`` -- is caught by a check: the second call of every plan runs the plan, restores
+the state, runs ``fn`` eagerly and compares parameters, buffers, optimizer state,
+gradients and returned tensors bit for bit.  A mismatch raises ``CompileError`` (that
+call's results are the eager ones) and the signature runs eagerly from then on.  (A value
+frozen this way that happens to be equal on the first two calls is not caught; keep
+Python-level reads of tensor data out of compiled functions.)
 
 Three places where eager code works on Python values are traced at the op level instead:
 the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
@@ -34,6 +50,18 @@ store into ``.grad`` (adopt, copy or accumulate), and ``Optimizer.step`` (one fu
 multi-tensor update per group and dtype: the optimizer's own ``OptimPlan`` with the
 plan's gradient buffers; hyperparameters such as ``lr`` are read at every call, so
 learning-rate schedulers work without retracing).  ``zero_grad`` is traced as well.
+
+Why record kernels rather than compile the graph: every fastgrad op, backward formula and
+optimizer already ends in one call of a C kernel with a uniform argument convention, so
+recording those calls reuses all of them unchanged (including the fused ones: Linear with
+its bias and activation in the GEMM epilogue, softmax cross-entropy forward and backward
+in one kernel each, one multi-tensor kernel for all parameters of an optimizer group), and
+replaying the same calls with the same arguments makes compiled and eager results
+identical, which keeps the tests exact.  The price is that work done outside the kernels
+must be found (the reachability rule, the op-level hooks above, the second-call check).
+No further fusion is done at plan level: fusing kernels eager mode runs separately would
+change rounding and lose bitwise agreement, and on the small networks this targets the
+time went to Python, which the replay removes.
 
 Memory: intermediates live in one arena.  A liveness pass gives each buffer an offset,
 reusing memory whose last reader has run (greedy, largest first), so a replay allocates
@@ -53,14 +81,19 @@ Signature and guards: a plan is keyed by the tensor arguments' shapes, dtypes,
 requires_grad flags and contiguity, the other arguments' values, and grad mode; before a
 replay it checks that the modules it ran are in the same training mode, parameters still
 hold the arrays it points at, optimizer plans and state layouts are unchanged, and
-``.grad`` entries are as traced.  A failed guard or a new signature traces again; at most
-``max_plans`` plans are cached (least recently used dropped), and a warning is issued when
-a function keeps retracing.
+``.grad`` entries are as traced (a step without ``zero_grad`` accumulates, as in eager
+mode).  A failed guard traces a new variant of the signature (so train and eval steps
+each keep a plan); at most ``max_plans`` variants are cached (oldest dropped), and a
+warning is issued when a function keeps retracing.  Tensor arguments must not be views
+into a larger array (pass a contiguous tensor).  A compiled function serves one call at a
+time (a lock; its arena is shared by its calls).
 
-Dropout (random masks drawn by NumPy's generator) is not supported in a compiled step:
-it raises ``CompileError`` (or runs eagerly with ``fallback="eager"``); in eval mode it is
-the identity and compiles.  Only the C backend compiles; under the NumPy reference
-backend a compiled function runs eagerly.  Convolution is not covered yet.
+Randomness: dropout draws its mask from fastgrad's global generator with NumPy, which a
+plan does not replay, so dropout in training mode is unsupported: ``CompileError``, or
+with ``fallback="eager"`` the whole call runs eagerly (the same generator, the same masks
+as eager execution).  In eval mode dropout is the identity and the step compiles.  Only
+the C backend compiles; under the NumPy reference backend a compiled function runs
+eagerly.  Convolution layers are not covered yet.
 """
 import collections
 import sys
@@ -694,8 +727,8 @@ def _install(tr):
 
     orig_bn = F.batch_norm
 
-    def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
-                   momentum=0.1, eps=1e-5):
+    def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
+                   training=False, momentum=0.1, eps=1e-5):
         if tr.mine() and training and (running_mean is not None or running_var is not None):
             _soft(tr, tr.fail, "batch_norm in training mode updates its running statistics "
                   "with NumPy in place, which a plan does not replay; use "
@@ -919,7 +952,9 @@ class _Plan:
                 gb = tr.bufs.get(id(_root(g.data)))
                 if gb is None:
                     raise _Unsupported(".grad set outside the traced kernels")
-                final = _make(view((gb, _ptr(g.data) - _ptr(gb.arr)), g.data)) if gb.kind == "inter" else g
+                final = g
+                if gb.kind == "inter":
+                    final = _make(view((gb, _ptr(g.data) - _ptr(gb.arr)), g.data))
             self.grads.append((t, final))
             if how != "none":
                 # zero_grad(set_to_none=False) first: a .grad left by the previous replay
@@ -936,7 +971,7 @@ class _Plan:
             for p in entry[1]:
                 ext[id(p)] = (p, p.data)
         self.ext = list(ext.values())
-        self.optims = [[opt, gi, entry, layout, a, si] for opt, gi, entry, layout, a, si in tr.optims]
+        self.optims = [list(o) for o in tr.optims]
         # what a replay may write besides its arena: checked against eager on the 2nd call
         mutable = {id(b.arr): b.arr for b in bufs if b.kind == "ext" and b.arr.flags.writeable}
         for k, a in tr.pre.items():     # everything the call could reach when it started
@@ -990,7 +1025,8 @@ class _Plan:
         else:
             for (t, final), ga in zip(self.grads, gafter):
                 g = t.grad
-                if (g is None) != (ga is None) or (ga is not None and g.data.tobytes() != ga.tobytes()):
+                if (g is None) != (ga is None) or (
+                        ga is not None and g.data.tobytes() != ga.tobytes()):
                     bad = "gradients"
                     break
         if bad is not None:
