@@ -529,3 +529,19 @@ def test_untraced_buffer_update_is_caught_and_batch_norm_is_refused():
         f2(x, y)
     assert_same_params(m1, m2)
     assert f2.stats["plans"] == 1
+
+
+def test_functional_weights_replaced_in_closure_tensor_retrace():
+    fg.manual_seed(0)
+    w = fg.randn(3, 4, requires_grad=True)
+
+    @fg.compile
+    def f(x):
+        return F.linear(x, w).sum()
+    x = fg.ones((2, 4))
+    a = f(x)
+    f(x)
+    w.data = w.data * 2                # a new array: the plan must not read the old one
+    b = f(x)
+    assert np.allclose(b.data, 2 * a.data)
+    assert f.stats["traces"] == 2

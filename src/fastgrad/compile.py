@@ -167,6 +167,7 @@ class _Tracer:
         self.optims = []           # (optimizer, group index, plans entry, layout, args, step index)
         self.consts = set()
         self.pre = {}
+        self.owners = {}
         self.names = []            # per step, the op name for error messages
         self.keep = []
 
@@ -270,6 +271,7 @@ def _existing_arrays(fn, args, kwargs):
     from fastgrad.nn.module import Module
     from fastgrad.optim.optimizer import Optimizer
     res = {}
+    owners = {}        # id(root) -> [(tensor, its data array)], for the replay's guards
     seen = set()
 
     def add_tensor(t):
@@ -277,6 +279,8 @@ def _existing_arrays(fn, args, kwargs):
             if isinstance(a, np.ndarray):
                 r = _root(a)
                 res[id(r)] = r
+        if isinstance(t.data, np.ndarray):
+            owners.setdefault(id(_root(t.data)), []).append((t, t.data))
 
     def walk(o, depth):
         if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
@@ -330,7 +334,7 @@ def _existing_arrays(fn, args, kwargs):
         f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
     for o in roots:
         walk(o, 2)
-    return res
+    return res, owners
 
 
 def _is_scalar_const(r):
@@ -970,6 +974,10 @@ class _Plan:
         for opt, gi, entry, layout, a, si in tr.optims:
             for p in entry[1]:
                 ext[id(p)] = (p, p.data)
+        for b in bufs:                  # tensors whose arrays the plan reads in place
+            if b.kind == "ext":
+                for t, arr in tr.owners.get(id(b.arr), ()):
+                    ext[id(t)] = (t, arr)
         self.ext = list(ext.values())
         self.optims = [list(o) for o in tr.optims]
         # what a replay may write besides its arena: checked against eager on the 2nd call
@@ -1196,7 +1204,7 @@ class CompiledFunction:
                 raise CompileError(f"compile({name}): {tr.failure}")
             # arrays that existed before the call (parameters, optimizer state, tensors
             # captured from the enclosing scope), kept alive so their ids stay unique
-            tr.pre = _existing_arrays(self.fn, args, kwargs)
+            tr.pre, tr.owners = _existing_arrays(self.fn, args, kwargs)
             undo = _install(tr)
             prev = _trace_state.active
             _trace_state.active = tr
@@ -1212,7 +1220,7 @@ class CompiledFunction:
                     plan = self._build(tr, result, arg_inputs)
                 except _Unsupported as e:
                     tr.failure = str(e)
-            tr.pre = None
+            tr.pre = tr.owners = None
         if plan is None:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
