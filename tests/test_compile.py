@@ -45,7 +45,9 @@ def make_opt(name, params):
     return {"sgd": lambda: optim.SGD(params, lr=0.1),
             "momentum": lambda: optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True),
             "adam": lambda: optim.Adam(params, lr=1e-2),
-            "adamw": lambda: optim.AdamW(params, lr=1e-2, weight_decay=0.1)}[name]()
+            "adamw": lambda: optim.AdamW(params, lr=1e-2, weight_decay=0.1),
+            "rmsprop": lambda: optim.RMSprop(params, lr=1e-3, momentum=0.5, centered=True),
+            "adagrad": lambda: optim.Adagrad(params, lr=0.05)}[name]()
 
 
 def make_step(model, opt, loss):
@@ -95,7 +97,7 @@ def assert_same_params(m1, m2, grads=True):
     ("relu", "sgd", "xent"), ("relu", "momentum", "xent"), ("relu", "adam", "xent"),
     ("tanh", "adam", "mse"), ("sigmoid", "adamw", "xent_sum"),
     ("explicit_tanh", "sgd", "mse"), ("explicit_sigmoid", "momentum", "xent_none"),
-    ("relu", "sgd", "mse"),
+    ("relu", "sgd", "mse"), ("tanh", "rmsprop", "xent"), ("relu", "adagrad", "mse"),
 ])
 def test_compiled_matches_eager_100_steps(kind, opt, loss):
     eager, comp, m1, m2 = pair(kind, opt, loss)
@@ -545,3 +547,28 @@ def test_functional_weights_replaced_in_closure_tensor_retrace():
     b = f(x)
     assert np.allclose(b.data, 2 * a.data)
     assert f.stats["traces"] == 2
+
+
+def test_plan_builder_rejects_malformed_steps():
+    from fastgrad._C import _kernels as K
+    arena = np.zeros(64, np.uint8)
+    good = {"kind": "unary", "op": K.U["tanh"], "ins": [(0, 0)], "outs": [(0, 32)], "n": [4]}
+    K.Plan([arena], [], [good], ["tanh"]).run(())
+    for bad in ({**good, "op": 999}, {**good, "ins": [(3, 0)]},
+                {"kind": "reduce", "op": K.R["max"], "ins": [(0, 0)], "outs": [(0, 32)],
+                 "n": [1, 4, 1]},
+                {"kind": "xent_red_bwd", "ins": [(0, 0)], "outs": [(0, 32)], "n": [1, 1, 0, 5]}):
+        with pytest.raises(ValueError, match="malformed"):
+            K.Plan([arena], [], [bad], ["bad"])
+    with pytest.raises(ValueError, match="input 0 must be"):
+        K.Plan([arena, None], [(1, np.float32, (4,))], [{**good, "ins": [(1, 0)]}],
+               ["tanh"]).run((np.zeros(5, np.float32),))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_loss_sum_is_numpy_pairwise_sum(dtype):
+    from fastgrad._C import _kernels as K
+    r = np.random.default_rng(0)
+    for n in list(range(0, 140)) + [255, 256, 257, 1000, 4099]:
+        x = (r.standard_normal(n) * 10).astype(dtype)
+        assert K.pairwise_sum(x).tobytes() == np.asarray(x.sum(), dtype).tobytes(), n
