@@ -32,7 +32,9 @@ Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()`
 ``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
 with ``fallback="eager"``).  Python control flow is captured as traced (as
 ``torch.jit.trace`` does): a branch on a Python value is taken the way it was taken while
-tracing.
+tracing, and Python side effects in ``fn`` (appending to a list, printing, counters) happen
+only when ``fn`` actually runs (tracing, the second-call check, eager fallback), not on
+replays.
 
 What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor.data`` (a manual
 ``p.data -= lr * p.grad.data``, an in-place buffer update), a Python number computed from
