@@ -17,6 +17,8 @@ and ratios (time / PyTorch eager time, and compiled / eager), which is how speed
 quoted: absolute times drift on a shared machine, ratios from one run hold.
 """
 import argparse
+import statistics
+import time
 
 import pytest
 
@@ -40,10 +42,8 @@ def test_train_step(benchmark, impl, cfg, opt):
     benchmark(step)
 
 
-def torch_train_loop(args, Xtr, ytr):
+def torch_train_loop(args, Xtr, ytr, clock):
     """`fastgrad train`'s loop in PyTorch; returns seconds spent in the epochs."""
-    import time
-
     import numpy as np
     import torch
     torch.manual_seed(args.seed)
@@ -62,7 +62,7 @@ def torch_train_loop(args, Xtr, ytr):
     total = 0.0
     for epoch in range(args.epochs):
         perm = torch.from_numpy(np.random.default_rng(epoch).permutation(n))
-        t0 = time.perf_counter()
+        t0 = clock()
         loss_sum, correct = 0.0, 0
         for i in range(nb):
             idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
@@ -75,11 +75,11 @@ def torch_train_loop(args, Xtr, ytr):
             sched.step()
             loss_sum += float(loss.detach()) * yb.shape[0]
             correct += int((logits.detach().argmax(1) == yb).sum())
-        total += time.perf_counter() - t0
+        total += clock() - t0
     return total
 
 
-def e2e(threads):
+def e2e(threads, cpu_time=False):
     import io
 
     from fastgrad import cli
@@ -88,36 +88,63 @@ def e2e(threads):
     res = {}
     for name, extra in (("eager", []), ("compiled", ["--compile"])):
         a = cli.build_parser().parse_args(["train", "--quiet", "--threads", str(threads)] + extra)
-        res[name] = cli.train(a, out=io.StringIO())["train_time"]
+        if cpu_time:       # the whole command, evaluation and data loading included
+            t0 = time.process_time()
+            cli.train(a, out=io.StringIO())
+            res[name] = time.process_time() - t0
+        else:
+            res[name] = cli.train(a, out=io.StringIO())["train_time"]
     try:
         import torch
         torch.set_num_threads(threads)
-        res["torch"] = torch_train_loop(args, Xtr.data, ytr.data)
+        res["torch"] = torch_train_loop(args, Xtr.data, ytr.data,
+                                        time.process_time if cpu_time else time.perf_counter)
     except ImportError:
         pass
     line = "  ".join(f"{k} {v:.3f} s" for k, v in res.items())
     if "torch" in res:
         line += (f"   torch/compiled {res['torch'] / res['compiled']:.1f}x"
                  f"  torch/eager {res['torch'] / res['eager']:.1f}x")
-    print(f"fastgrad train defaults, training loop time, {threads} threads: {line}")
+    what = "CPU time (fastgrad: whole command)" if cpu_time else "training loop wall time"
+    print(f"fastgrad train defaults, {what}, {threads} threads: {line}")
+
+
+def _interleaved(fns, reps, inner, clock):
+    """Median seconds per call of each fn, timed in rotating order (as _timing.interleaved,
+    with a choice of clock)."""
+    samples = [[] for _ in fns]
+    k = len(fns)
+    for r in range(reps):
+        for i in [(r + o) % k for o in range(k)]:
+            t0 = clock()
+            for _ in range(inner):
+                fns[i]()
+            samples[i].append((clock() - t0) / inner)
+    return [statistics.median(s) for s in samples]
 
 
 def main(argv=None):
     import os
     import sys
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _timing import interleaved, set_threads
+    from _timing import set_threads
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--configs", default="S,M,L")
     ap.add_argument("--opts", default="sgd,adam")
     ap.add_argument("--e2e", action="store_true", help="time whole `fastgrad train` runs")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="measure process CPU time instead of wall time: on a shared, "
+                         "oversubscribed machine this is what a step costs on an idle core "
+                         "(meaningful with --threads 1; with more threads spin-waiting "
+                         "counts too)")
     a = ap.parse_args(argv)
     set_threads(a.threads)
     if a.e2e:
-        return e2e(a.threads)
-    print(f"threads {a.threads}; median us per step; ratios from the same interleaved run")
+        return e2e(a.threads, a.cpu_time)
+    print(f"threads {a.threads}; median {'CPU' if a.cpu_time else 'wall'} us per step; "
+          "ratios from the same interleaved run")
     for cfg in a.configs.split(","):
         for opt in a.opts.split(","):
             steps = {}
@@ -130,7 +157,9 @@ def main(argv=None):
                     s()
                     steps[name] = s
             inner = {"S": 200, "M": 40, "L": 4}.get(cfg, 10)
-            med = dict(zip(steps, interleaved(list(steps.values()), a.reps, inner)))
+            med = dict(zip(steps, _interleaved(list(steps.values()), a.reps, inner,
+                                               time.process_time if a.cpu_time
+                                               else time.perf_counter)))
             cells = "  ".join(f"{k} {v * 1e6:9.1f}" for k, v in med.items())
             ratios = f"compiled/eager {med['compiled'] / med['eager']:.3f}"
             if "torch" in med:
