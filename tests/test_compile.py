@@ -572,3 +572,23 @@ def test_plan_loss_sum_is_numpy_pairwise_sum(dtype):
     for n in list(range(0, 140)) + [255, 256, 257, 1000, 4099]:
         x = (r.standard_normal(n) * 10).astype(dtype)
         assert K.pairwise_sum(x).tobytes() == np.asarray(x.sum(), dtype).tobytes(), n
+
+
+def test_method_decorator():
+    class Trainer:
+        def __init__(self):
+            self.model = make_model("relu")
+            self.opt = make_opt("adam", self.model.parameters())
+
+        @fg.compile
+        def step(self, x, y):
+            return make_step(self.model, self.opt, "xent")(x, y)
+    a, b = Trainer(), Trainer()
+    ref_m = make_model("relu")
+    ref = make_step(ref_m, make_opt("adam", ref_m.parameters()), "xent")
+    for x, y in batches(5, "xent"):
+        a.step(x, y)
+        ref(x, y)
+    assert_same_params(ref_m, a.model)
+    assert all(np.array_equal(p.data, q.data) for p, q in
+               zip(b.model.parameters(), make_model("relu").parameters()))

@@ -115,7 +115,7 @@ __all__ = ["compile", "CompileError", "CompiledFunction"]
 
 _make = Tensor._make
 _ALIGN = 64
-_NOGIL_MIN = 16384
+_NOGIL_MIN = 16384                 # the wrappers' thresholds for using nthreads (_kernels.pyx)
 _GEMM_PAR = 32768
 _LOCK = threading.RLock()          # one trace at a time (the backend swap is per process)
 _RETRACE = object()
@@ -160,7 +160,7 @@ class _Tracer:
         self.strict = strict
         self.fname = fname
         self.thread = threading.get_ident()
-        self.steps = []            # [kind, dict, name]
+        self.steps = []            # step dicts for _K.Plan (operands as (_Buf, offset))
         self.bufs = {}             # id(root) -> _Buf
         self.failure = None
         self.inputs = {}           # id(root) -> input position
@@ -171,7 +171,7 @@ class _Tracer:
         self.pre = {}
         self.owners = {}
         self.names = []            # per step, the op name for error messages
-        self.keep = []
+        self.keep = []             # arrays whose ids the trace relies on
 
     def mine(self):
         """True while this tracer records: the tracing thread, and no failure yet."""
@@ -1150,6 +1150,11 @@ class CompiledFunction:
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
+
+    def __get__(self, obj, objtype=None):
+        """Used as a method decorator: bind like a function (the instance becomes the
+        first argument, part of the signature)."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
         if backend.name != "c":
