@@ -592,3 +592,21 @@ def test_method_decorator():
     assert_same_params(ref_m, a.model)
     assert all(np.array_equal(p.data, q.data) for p, q in
                zip(b.model.parameters(), make_model("relu").parameters()))
+
+
+def test_graph_made_while_tracing_is_not_recorded_later():
+    """A loss returned without backward: every call returns a detached tensor; a graph the
+    trace built and kept elsewhere can still be used after the trace, eagerly."""
+    model = nn.Linear(4, 3)
+    kept = []
+
+    @fg.compile
+    def f(x, y):
+        loss = F.cross_entropy(model(x), y)
+        kept.append(loss)
+        return loss
+    x, y = fg.ones((2, 4)), fg.tensor([0, 2])
+    r = f(x, y)
+    assert not r.requires_grad
+    kept[0].backward()                    # outside the trace: plain eager backward
+    assert model.weight.grad is not None

@@ -158,6 +158,7 @@ class _Buf:
 class _Tracer:
     def __init__(self, strict, fname):
         self.strict = strict
+        self.active = True
         self.fname = fname
         self.thread = threading.get_ident()
         self.steps = []            # step dicts for _K.Plan (operands as (_Buf, offset))
@@ -174,8 +175,9 @@ class _Tracer:
         self.keep = []             # arrays whose ids the trace relies on
 
     def mine(self):
-        """True while this tracer records: the tracing thread, and no failure yet."""
-        return self.failure is None and threading.get_ident() == self.thread
+        """True while this tracer records: during the trace, in the tracing thread, and
+        no failure yet (a graph made while tracing may be used after it: not recorded)."""
+        return self.active and self.failure is None and threading.get_ident() == self.thread
 
     def touch(self, t, how):
         """First touch of t's .grad in this trace: remember what it held and how."""
@@ -191,7 +193,8 @@ class _Tracer:
         raise _Unsupported(msg)
 
     def conversion(self, what):
-        if threading.get_ident() != self.thread or (self.failure is not None and not self.strict):
+        if (not self.active or threading.get_ident() != self.thread
+                or (self.failure is not None and not self.strict)):
             return
         call = {"float": "float(tensor)", "int": "int(tensor)", "bool": "bool(tensor)",
                 "numpy": "tensor.numpy()", "tolist": "tensor.tolist()", "item": "tensor.item()",
@@ -1218,6 +1221,7 @@ class CompiledFunction:
             try:
                 result = self.fn(*args, **kwargs)
             finally:
+                tr.active = False
                 _trace_state.active = prev
                 for obj, attr, old in reversed(undo):
                     setattr(obj, attr, old)
@@ -1235,7 +1239,10 @@ class CompiledFunction:
             self._store(key, _EagerVariant(tr.modules.values(), tr.failure))
             return result
         self._store(key, plan)
-        return result
+        # as every replay: results detached from the graph (the trace made one)
+        leaves = []
+        struct = _flatten(result, leaves)
+        return _rebuild(struct, [t.detach() if t.grad_fn is not None else t for t in leaves])
 
     @staticmethod
     def _build(tr, result, arg_inputs):
