@@ -51,5 +51,6 @@ from fastgrad.data import Generator  # noqa: E402,F401
 from fastgrad.serialization import load, save  # noqa: E402,F401
 
 from fastgrad import viz  # noqa: E402,F401
+from fastgrad.compile import compile, CompileError  # noqa: E402,F401,A004
 
 _config_init()

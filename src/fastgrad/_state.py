@@ -22,3 +22,16 @@ class _Backend:
 
 
 backend = _Backend()
+
+
+class _Trace:
+    """The fastgrad.compile tracer running in this process, or None (see compile.py).
+    Tensor-to-Python conversions report to it, so a traced function cannot silently
+    freeze a value read from tensor data."""
+    __slots__ = ("active",)
+
+    def __init__(self):
+        self.active = None
+
+
+trace = _Trace()

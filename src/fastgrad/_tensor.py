@@ -13,6 +13,8 @@ float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, 
 """
 import numpy as np
 
+from fastgrad._state import trace as _trace
+
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -225,12 +227,16 @@ class Tensor:
 
     # ---- conversion -------------------------------------------------------------------
     def numpy(self, force=False):
+        if _trace.active is not None:
+            _trace.active.conversion("numpy")
         if self.requires_grad and not force:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use "
                                "tensor.detach().numpy() instead")
         return self.data
 
     def __array__(self, dtype=None, copy=None):
+        if _trace.active is not None:
+            _trace.active.conversion("__array__")
         if self.requires_grad:
             raise RuntimeError("__array__: can't convert a tensor that requires grad to a NumPy "
                                "array; use tensor.detach().numpy() instead")
@@ -239,26 +245,38 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def item(self):
+        if _trace.active is not None:
+            _trace.active.conversion("item")
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars "
                              f"(this one has {self.data.size} elements)")
         return self.data.reshape(()).item()
 
     def tolist(self):
+        if _trace.active is not None:
+            _trace.active.conversion("tolist")
         return self.data.tolist()
 
     def __float__(self):
-        return float(self.item())
+        if _trace.active is not None:
+            _trace.active.conversion("float")
+        return float(self.data.reshape(()).item()) if self.data.size == 1 else float(self.item())
 
     def __int__(self):
-        return int(self.item())
+        if _trace.active is not None:
+            _trace.active.conversion("int")
+        return int(self.data.reshape(()).item()) if self.data.size == 1 else int(self.item())
 
     def __bool__(self):
+        if _trace.active is not None:
+            _trace.active.conversion("bool")
         if self.data.size != 1:
             raise RuntimeError(f"bool: a tensor with {self.data.size} elements is ambiguous")
         return bool(self.data.reshape(()).item())
 
     def __index__(self):
+        if _trace.active is not None:
+            _trace.active.conversion("__index__")
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.data.reshape(()).item())

@@ -75,6 +75,9 @@ def build_parser():
                    help="data-parallel training over the processes started by 'mpirun -n N' "
                         "(needs fastgrad[distributed]); --batch-size is per process, rank 0 "
                         "prints and writes the checkpoint")
+    t.add_argument("--compile", action="store_true",
+                   help="run each training step as a compiled plan (fastgrad.compile); steps it "
+                        "cannot compile (dropout) run eagerly")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
@@ -220,6 +223,9 @@ def train(args, out=sys.stdout):
     dist, rank, world = None, 0, 1
     if getattr(args, "distributed", False):
         from fastgrad import distributed as dist
+        if getattr(args, "compile", False):
+            raise SystemExit("fastgrad train: --compile and --distributed cannot be combined yet "
+                             "(a compiled plan does not run the gradient all-reduce)")
         if not dist.is_available():
             raise SystemExit("fastgrad train --distributed: needs mpi4py and an MPI runtime; "
                              'pip install "fastgrad[distributed]" and start with mpirun -n N')
@@ -297,6 +303,16 @@ def train(args, out=sys.stdout):
     show_bar = not (args.no_progress or args.quiet) and out.isatty() if hasattr(out, "isatty") else False
     show_bar = show_bar and rank == 0
     train_time, steps_done, samples_done = 0.0, 0, 0
+
+    def step(xb, yb):
+        logits = net(xb)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss, logits
+    if getattr(args, "compile", False):
+        step = fg.compile(step, fallback="eager")
     end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, end_epoch):
         # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
@@ -309,11 +325,7 @@ def train(args, out=sys.stdout):
         loss_sum, correct, seen = 0.0, 0, 0
         t0 = time.perf_counter()
         for xb, yb in loader:
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss, logits = step(xb, yb)
             if sched is not None:
                 sched.step()
             n = yb.shape[0]

@@ -155,7 +155,8 @@ def train_cases(quick, against):
                         return _as_float(maker(cfg, opt)())   # a fresh model's first loss
                     return step, result
                 return factory
-            impls = {"fastgrad": fresh(W.fastgrad_train_step)}
+            impls = {"fastgrad": fresh(W.fastgrad_train_step),
+                     "compiled": fresh(W.fastgrad_compiled_train_step)}
             if "torch" in against:
                 impls["torch"] = fresh(W.torch_train_step)
             if "numpy" in against and opt == "sgd":
@@ -164,7 +165,6 @@ def train_cases(quick, against):
             cases.append(Case("train", f"MLP {cfg} batch {bs} {'-'.join(map(str, sizes))} {opt}",
                               impls, rtol=1e-5, atol=1e-6))
     cases.append(_skipped("train", "small CNN step", "convolution layers are not in fastgrad yet"))
-    cases.append(_skipped("train", "compiled MLP step", "compiled steps are not in fastgrad yet"))
     return cases
 
 

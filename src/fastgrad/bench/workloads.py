@@ -169,6 +169,12 @@ def fastgrad_train_step(cfg, opt="sgd"):
     return step
 
 
+def fastgrad_compiled_train_step(cfg, opt="sgd"):
+    """The same step as fastgrad_train_step, compiled with fastgrad.compile (the first
+    call traces it, later calls replay the plan)."""
+    return fg.compile(fastgrad_train_step(cfg, opt))
+
+
 def torch_train_step(cfg, opt="sgd"):
     import torch
     bs, sizes = TRAIN_CONFIGS[cfg]

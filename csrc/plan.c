@@ -1,0 +1,226 @@
+/* fastgrad compiled-step plans: the replay loop (see plan.h). */
+#include <math.h>
+#include <string.h>
+
+#include "fastgrad.h"
+
+#define PW_BLOCK 128
+
+float fg_pairwise_sum_f32(const float *a, int64_t n)
+{
+    if (n < 8) {
+        float r = 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            r += a[i];
+        return r;
+    }
+    if (n <= PW_BLOCK) {
+        float r[8];
+        int64_t i;
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    int64_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return fg_pairwise_sum_f32(a, n2) + fg_pairwise_sum_f32(a + n2, n - n2);
+}
+
+double fg_pairwise_sum_f64(const double *a, int64_t n)
+{
+    if (n < 8) {
+        double r = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            r += a[i];
+        return r;
+    }
+    if (n <= PW_BLOCK) {
+        double r[8];
+        int64_t i;
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    int64_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return fg_pairwise_sum_f64(a, n2) + fg_pairwise_sum_f64(a + n2, n - n2);
+}
+
+static int64_t count_kept(const int64_t *t, int64_t rows, int64_t ignore)
+{
+    int64_t c = 0;
+    for (int64_t r = 0; r < rows; r++)
+        c += t[r] != ignore;
+    return c;
+}
+
+#define IN(i) ((void *)(st->in_base[i] < 0 ? NULL : bases[st->in_base[i]] + st->in_off[i]))
+#define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
+
+static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
+                    int64_t *info)
+{
+    int nt = st->par ? nthreads : 1;
+    int is64 = st->is64;
+    switch (st->kind) {
+    case FG_P_UNARY:
+        return is64 ? fg_unary_f64(st->op, st->n[0], IN(0), OUT(0), st->s[0], st->s[1], nt)
+                    : fg_unary_f32(st->op, st->n[0], IN(0), OUT(0), st->s[0], st->s[1], nt);
+    case FG_P_UNARY_BWD:
+        return is64 ? fg_unary_bwd_f64(st->op, st->n[0], IN(0), IN(1), IN(2), OUT(0), st->s[0],
+                                       st->s[1], nt)
+                    : fg_unary_bwd_f32(st->op, st->n[0], IN(0), IN(1), IN(2), OUT(0), st->s[0],
+                                       st->s[1], nt);
+    case FG_P_BINARY:
+        return is64 ? fg_binary_f64(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                    OUT(0), nt)
+                    : fg_binary_f32(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                    OUT(0), nt);
+    case FG_P_REDUCE:
+        return is64 ? fg_reduce_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt)
+                    : fg_reduce_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt);
+    case FG_P_COPY:
+        return is64 ? fg_copy_f64(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt)
+                    : fg_copy_f32(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt);
+    case FG_P_FILL: {
+        if (is64) {
+            double *o = OUT(0);
+            for (int64_t i = 0; i < st->n[0]; i++)
+                o[i] = st->s[0];
+        } else {
+            float *o = OUT(0);
+            float v = (float)st->s[0];
+            for (int64_t i = 0; i < st->n[0]; i++)
+                o[i] = v;
+        }
+        return FG_OK;
+    }
+    case FG_P_SOFTMAX:
+        return is64 ? fg_softmax_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt)
+                    : fg_softmax_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt);
+    case FG_P_SOFTMAX_BWD:
+        return is64 ? fg_softmax_bwd_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), IN(1),
+                                         OUT(0), nt)
+                    : fg_softmax_bwd_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), IN(1),
+                                         OUT(0), nt);
+    case FG_P_XENT:
+    case FG_P_XENT_RED: {
+        int64_t rows = st->n[0], c = st->n[1], ign = st->n[2];
+        const int64_t *t = IN(1);
+        int s = is64 ? fg_xent_f64(rows, c, IN(0), t, ign, st->s[0], OUT(0), OUT(1), info, nt)
+                     : fg_xent_f32(rows, c, IN(0), t, ign, st->s[0], OUT(0), OUT(1), info, nt);
+        if (s != FG_OK || st->kind == FG_P_XENT)
+            return s;
+        double scale = 1.0;
+        if (st->op == 0) {
+            int64_t cnt = count_kept(t, rows, ign);
+            scale = cnt ? 1.0 / (double)cnt : NAN;
+        }
+        st->s[1] = scale;
+        if (is64) {
+            double v = fg_pairwise_sum_f64(OUT(0), rows);
+            *(double *)OUT(2) = scale != 1.0 ? v * scale : v;
+        } else {
+            float v = fg_pairwise_sum_f32(OUT(0), rows);
+            *(float *)OUT(2) = scale != 1.0 ? v * (float)scale : v;
+        }
+        return FG_OK;
+    }
+    case FG_P_XENT_BWD:
+        return is64 ? fg_xent_bwd_f64(st->n[0], st->n[1], IN(0), IN(1), IN(2), st->n[2], st->s[0],
+                                      OUT(0), nt)
+                    : fg_xent_bwd_f32(st->n[0], st->n[1], IN(0), IN(1), IN(2), st->n[2], st->s[0],
+                                      OUT(0), nt);
+    case FG_P_XENT_RED_BWD: {
+        int64_t rows = st->n[0];
+        double scale = all[st->n[3]].s[1];
+        if (is64) {
+            double v = *(const double *)IN(0) * scale, *g = OUT(1);
+            for (int64_t r = 0; r < rows; r++)
+                g[r] = v;
+            return fg_xent_bwd_f64(rows, st->n[1], g, IN(1), IN(2), st->n[2], st->s[0], OUT(0), nt);
+        }
+        float v = (float)((double)*(const float *)IN(0) * scale), *g = OUT(1);
+        for (int64_t r = 0; r < rows; r++)
+            g[r] = v;
+        return fg_xent_bwd_f32(rows, st->n[1], g, IN(1), IN(2), st->n[2], st->s[0], OUT(0), nt);
+    }
+    case FG_P_GEMM: {
+        fg_gemm_desc d = st->gemm;
+        d.a = IN(0);
+        d.b = IN(1);
+        d.bias = IN(2);
+        d.c = OUT(0);
+        return is64 ? fg_gemm_f64(&d, nt) : fg_gemm_f32(&d, nt);
+    }
+    case FG_P_OPTIM:
+        return is64 ? fg_optim_step_f64(st->alg, &st->hyper, st->ntensors, st->numel,
+                                        (double *const *)st->param,
+                                        (const double *const *)st->grad,
+                                        (double *const *)st->state, st->step, nt)
+                    : fg_optim_step_f32(st->alg, &st->hyper, st->ntensors, st->numel,
+                                        (float *const *)st->param, (const float *const *)st->grad,
+                                        (float *const *)st->state, st->step, nt);
+    default:
+        return FG_EINVAL;
+    }
+}
+
+int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char *const *bases, int nbases,
+                int nthreads, int64_t *failed, int64_t *info)
+{
+    if (!steps || nsteps < 0 || !bases || nbases < 1 || nthreads < 1)
+        return FG_EINVAL;
+    for (int64_t i = 0; i < nsteps; i++) {
+        int s = run_step(&steps[i], steps, bases, nthreads, info);
+        if (s != FG_OK) {
+            if (failed)
+                *failed = i;
+            return s;
+        }
+    }
+    return FG_OK;
+}
+
+int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed)
+{
+    if (!steps || nsteps < 0 || nbases < 1)
+        return FG_EINVAL;
+    for (int64_t i = 0; i < nsteps; i++) {
+        const fg_plan_step *st = &steps[i];
+        int ok = st->kind >= 0 && st->kind < FG_P_COUNT && st->ndim >= 0 &&
+                 st->ndim <= FG_MAX_DIMS;
+        for (int j = 0; j < FG_P_MAXOPS && ok; j++)
+            ok = st->in_base[j] < nbases && st->out_base[j] < nbases && st->in_base[j] >= -1 &&
+                 st->out_base[j] >= -1;
+        if (ok && (st->kind == FG_P_UNARY || st->kind == FG_P_UNARY_BWD))
+            ok = st->op >= 0 && st->op < FG_U_COUNT;
+        if (ok && st->kind == FG_P_BINARY)
+            ok = st->op >= 0 && st->op < FG_B_COUNT;
+        if (ok && st->kind == FG_P_REDUCE)
+            ok = st->op >= 0 && st->op < FG_R_COUNT && st->op != FG_R_MAX && st->op != FG_R_MIN;
+        if (ok && st->kind == FG_P_XENT_RED_BWD)
+            ok = st->n[3] >= 0 && st->n[3] < i && steps[st->n[3]].kind == FG_P_XENT_RED;
+        if (ok && st->kind == FG_P_OPTIM)
+            ok = st->alg >= 0 && st->alg < FG_OPT_COUNT && st->ntensors >= 0 && st->numel &&
+                 st->param && st->grad;
+        if (!ok) {
+            if (failed)
+                *failed = i;
+            return FG_EINVAL;
+        }
+    }
+    return FG_OK;
+}

@@ -1,0 +1,87 @@
+/* fastgrad compiled-step plans (plan.c): a flat list of kernel invocations replayed by
+ * one C loop, for fastgrad.compile.  Included at the end of fastgrad.h.
+ *
+ * A plan is built once (by fastgrad.compile's tracer, through the Cython wrapper) and
+ * then run many times.  Every step names its operands as (base, byte offset) pairs:
+ * bases[b] is a pointer the caller supplies at each run (base 0: the plan's arena of
+ * intermediates; the others: parameters, gradients, optimizer state, inputs), so inputs
+ * can change from call to call without copying.  Shapes, strides, op ids and scalar
+ * arguments are fixed when the plan is built.  The runner allocates nothing.
+ *
+ * Each step's thread count is nthreads when the step's work is at least the size its
+ * eager wrapper would parallelise (the `par` flag decided at build time), else 1, so a
+ * replay calls every kernel exactly as eager execution does (same results, bit for bit).
+ */
+#ifndef FASTGRAD_PLAN_H
+#define FASTGRAD_PLAN_H
+
+#include <stdint.h>
+#include "fastgrad.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    FG_P_UNARY = 0,     /* op, n[0]=count; in0=x, out0=y; s[0..1]=alpha,beta */
+    FG_P_UNARY_BWD,     /* op, n[0]; in0=g, in1=x (or none), in2=y (or none), out0=gx */
+    FG_P_BINARY,        /* op, ndim, shape, sa, sb; in0=a, in1=b, out0 */
+    FG_P_REDUCE,        /* op, n[0..2]=outer,n,inner; in0=x (dense), out0 */
+    FG_P_COPY,          /* ndim, shape, sa=strides of in0; out0 dense */
+    FG_P_FILL,          /* n[0] elements of out0 set to s[0] */
+    FG_P_SOFTMAX,       /* op=log flag, n[0..2]; in0=x, out0=y */
+    FG_P_SOFTMAX_BWD,   /* op=log flag, n[0..2]; in0=g, in1=y, out0=gx */
+    FG_P_XENT,          /* n[0]=rows n[1]=c n[2]=ignore; in0=x in1=target(int64); out0=loss rows, out1=lsm; s[0]=ls */
+    FG_P_XENT_BWD,      /* n[0..2]; in0=g rows, in1=lsm, in2=target; out0=gx; s[0]=ls */
+    FG_P_XENT_RED,      /* XENT, then out2 (one element) = pairwise_sum(loss) * scale, with
+                           scale = 1 (op=1: 'sum') or 1/count(target != ignore) (op=0:
+                           'mean', NaN when the count is 0); s[1] receives the scale   */
+    FG_P_XENT_RED_BWD,  /* in0=g (one element), in1=lsm, in2=target, out0=gx, out1=scratch
+                           rows: g rows = (T)(g * scale of step n[3]); then XENT_BWD     */
+    FG_P_GEMM,          /* gemm desc (pointers filled at run): in0=a in1=b in2=bias (or none), out0=c */
+    FG_P_OPTIM,         /* multi-tensor optimizer step over absolute pointer arrays */
+    FG_P_COUNT
+};
+
+#define FG_P_MAXOPS 3   /* operands per step: in[0..2], out[0..2] */
+
+typedef struct {
+    int kind, op, is64, par, ndim;
+    int64_t n[4];
+    double s[4];
+    int in_base[FG_P_MAXOPS], out_base[FG_P_MAXOPS];      /* -1: operand absent */
+    int64_t in_off[FG_P_MAXOPS], out_off[FG_P_MAXOPS];    /* bytes from the base */
+    int64_t shape[FG_MAX_DIMS], sa[FG_MAX_DIMS], sb[FG_MAX_DIMS];
+    fg_gemm_desc gemm;
+    /* FG_P_OPTIM */
+    int alg;
+    fg_optim_hyper hyper;
+    int64_t ntensors;
+    const int64_t *numel;
+    void *const *param;
+    const void *const *grad;
+    void *const *state;
+    double *const *step;
+} fg_plan_step;
+
+/* Run steps[0..nsteps) with operand bases `bases` (nbases entries).  Returns FG_OK, or the
+ * failing kernel's status with *failed set to the step index and *info to extra detail
+ * (the offending row of a cross-entropy target).  Steps already run are not undone. */
+int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char *const *bases, int nbases,
+                int nthreads, int64_t *failed, int64_t *info);
+
+/* Checks a plan once, before it is first run: step kinds, op ids, dimension counts and
+ * operand bases in [0, nbases).  Returns FG_OK or FG_EINVAL with *failed set to the first
+ * bad step.  (Operand ranges are computed by the builder from live arrays.) */
+int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed);
+
+/* NumPy's pairwise summation order (np.sum of a contiguous vector of n <= 8192), so a
+ * replayed loss equals the eager one bit for bit. */
+float fg_pairwise_sum_f32(const float *a, int64_t n);
+double fg_pairwise_sum_f64(const double *a, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTGRAD_PLAN_H */

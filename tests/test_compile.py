@@ -1,0 +1,612 @@
+"""fastgrad.compile: compiled training steps against eager execution (the oracle: the
+same step run eagerly on an identical model), guards and retracing, errors, fallback,
+steady-state memory, threads."""
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastgrad as fg
+from fastgrad import nn, optim
+from fastgrad.compile import CompileError, CompiledFunction
+from fastgrad.nn import functional as F
+
+IN, HID, OUT, BS = 12, 16, 5, 8
+
+
+class Explicit(nn.Module):
+    """An MLP whose activations run as separate ops (not fused into the GEMM)."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.l1 = nn.Linear(IN, HID)
+        self.l2 = nn.Linear(HID, OUT)
+        self.act = act
+
+    def forward(self, x):
+        return self.l2(self.act(self.l1(x)))
+
+
+def make_model(kind, seed=0, dtype=fg.float32):
+    fg.manual_seed(seed)
+    if kind == "explicit_tanh":
+        m = Explicit(fg.tanh)
+    elif kind == "explicit_sigmoid":
+        m = Explicit(F.sigmoid)
+    else:
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[kind]
+        m = nn.Sequential(nn.Linear(IN, HID), act(), nn.Linear(HID, HID), act(),
+                          nn.Linear(HID, OUT))
+    return m.to(dtype) if dtype != fg.float32 else m
+
+
+def make_opt(name, params):
+    return {"sgd": lambda: optim.SGD(params, lr=0.1),
+            "momentum": lambda: optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True),
+            "adam": lambda: optim.Adam(params, lr=1e-2),
+            "adamw": lambda: optim.AdamW(params, lr=1e-2, weight_decay=0.1),
+            "rmsprop": lambda: optim.RMSprop(params, lr=1e-3, momentum=0.5, centered=True),
+            "adagrad": lambda: optim.Adagrad(params, lr=0.05)}[name]()
+
+
+def make_step(model, opt, loss):
+    def step(x, y):
+        opt.zero_grad()
+        out = model(x)
+        if loss == "xent":
+            l = F.cross_entropy(out, y)
+        elif loss == "xent_sum":
+            l = F.cross_entropy(out, y, reduction="sum")
+        elif loss == "xent_none":
+            l = F.cross_entropy(out, y, reduction="none").mean()
+        else:
+            l = F.mse_loss(out, y)
+        l.backward()
+        opt.step()
+        return l
+    return step
+
+
+def batches(n, loss, seed=1, dtype=np.float32, bs=BS):
+    r = np.random.default_rng(seed)
+    for _ in range(n):
+        x = fg.tensor(r.standard_normal((bs, IN)).astype(dtype))
+        if loss == "mse":
+            y = fg.tensor(r.standard_normal((bs, OUT)).astype(dtype))
+        else:
+            y = fg.tensor(r.integers(0, OUT, bs))
+        yield x, y
+
+
+def pair(kind, opt, loss, dtype=fg.float32):
+    """(eager step, compiled step, eager model, compiled model) on identical models."""
+    m1, m2 = make_model(kind, dtype=dtype), make_model(kind, dtype=dtype)
+    o1, o2 = make_opt(opt, m1.parameters()), make_opt(opt, m2.parameters())
+    return make_step(m1, o1, loss), fg.compile(make_step(m2, o2, loss)), m1, m2
+
+
+def assert_same_params(m1, m2, grads=True):
+    for (n, a), b in zip(m1.named_parameters(), m2.parameters()):
+        assert np.array_equal(a.data, b.data), f"parameter {n} differs"
+        if grads:
+            assert np.array_equal(a.grad.data, b.grad.data), f"gradient of {n} differs"
+
+
+@pytest.mark.parametrize("kind,opt,loss", [
+    ("relu", "sgd", "xent"), ("relu", "momentum", "xent"), ("relu", "adam", "xent"),
+    ("tanh", "adam", "mse"), ("sigmoid", "adamw", "xent_sum"),
+    ("explicit_tanh", "sgd", "mse"), ("explicit_sigmoid", "momentum", "xent_none"),
+    ("relu", "sgd", "mse"), ("tanh", "rmsprop", "xent"), ("relu", "adagrad", "mse"),
+])
+def test_compiled_matches_eager_100_steps(kind, opt, loss):
+    eager, comp, m1, m2 = pair(kind, opt, loss)
+    for x, y in batches(100, loss):
+        l1, l2 = eager(x, y), comp(x, y)
+        assert l1.data.tobytes() == l2.data.tobytes()
+    assert_same_params(m1, m2)
+    assert comp.stats["traces"] == 1 and comp.stats["replays"] == 99
+
+
+def test_float64_and_two_threads():
+    fg.set_num_threads(2)
+    eager, comp, m1, m2 = pair("relu", "adam", "xent", dtype=fg.float64)
+    for x, y in batches(30, "xent", dtype=np.float64):
+        eager(x, y)
+        comp(x, y)
+    assert_same_params(m1, m2)
+
+
+def test_returned_tensors_are_fresh_and_detached():
+    eager, comp, m1, m2 = pair("relu", "sgd", "xent")
+    it = batches(3, "xent")
+    x, y = next(it)
+    comp(x, y)
+    x, y = next(it)
+    a = comp(x, y)
+    x, y = next(it)
+    b = comp(x, y)
+    assert isinstance(a, fg.Tensor) and not a.requires_grad and a.grad_fn is None
+    assert a.data is not b.data and not np.shares_memory(a.data, b.data)
+    assert a.item() != b.item()
+
+
+def test_tuple_outputs_and_python_constants():
+    model = make_model("relu")
+    opt = make_opt("sgd", model.parameters())
+
+    @fg.compile
+    def step(x, y):
+        opt.zero_grad()
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+        return {"loss": loss, "logits": out, "tag": "ok"}
+
+    ref_m = make_model("relu")
+    ref_o = make_opt("sgd", ref_m.parameters())
+    for x, y in batches(5, "xent"):
+        r = step(x, y)
+        ref_o.zero_grad()
+        out = ref_m(x)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        ref_o.step()
+        assert r["tag"] == "ok"
+        assert np.array_equal(r["logits"].data, out.data)
+        assert np.array_equal(r["loss"].data, loss.data)
+
+
+def test_lr_scheduler_is_honoured_without_retrace():
+    eager, comp, m1, m2 = pair("relu", "momentum", "xent")
+    s1 = optim.lr_scheduler.StepLR(_opt_of(eager), step_size=3, gamma=0.5)
+    s2 = optim.lr_scheduler.StepLR(_opt_of(comp.fn), step_size=3, gamma=0.5)
+    for x, y in batches(12, "xent"):
+        eager(x, y)
+        comp(x, y)
+        s1.step()
+        s2.step()
+    assert_same_params(m1, m2)
+    assert comp.stats["traces"] == 1
+
+
+def _opt_of(step):
+    return next(c.cell_contents for c in step.__closure__
+                if isinstance(c.cell_contents, optim.Optimizer))
+
+
+def test_retrace_on_new_shape_and_training_mode():
+    eager, comp, m1, m2 = pair("relu", "adam", "xent")
+    for bs in (8, 4, 8, 4):
+        for x, y in batches(2, "xent", bs=bs):
+            eager(x, y)
+            comp(x, y)
+    assert comp.stats["traces"] == 2
+    m1.eval()
+    m2.eval()
+    for x, y in batches(2, "xent"):
+        eager(x, y)
+        comp(x, y)
+    assert comp.stats["traces"] == 3
+    assert_same_params(m1, m2)
+    assert len(comp.plan_info()) == 3
+
+
+def test_replaced_parameter_retraces():
+    eager, comp, m1, m2 = pair("relu", "sgd", "xent")
+    it = batches(6, "xent")
+    for _ in range(3):
+        x, y = next(it)
+        eager(x, y)
+        comp(x, y)
+    p1, p2 = next(iter(m1.parameters())), next(iter(m2.parameters()))
+    p1.data = p1.data.copy()
+    p2.data = p2.data.copy()
+    for x, y in it:
+        eager(x, y)
+        comp(x, y)
+    assert comp.stats["traces"] == 2
+    assert_same_params(m1, m2)
+
+
+def test_retrace_warning_and_bounded_cache():
+    model = nn.Linear(3, 2)
+
+    def f(x):
+        return model(x).sum()
+    c = CompiledFunction(f, max_plans=3, warn_after=4)
+    with pytest.warns(RuntimeWarning, match="retrac"):
+        for n in range(1, 7):
+            c(fg.ones((n, 3)))
+    assert len(c.plan_info()) == 3
+
+
+def test_accumulating_grads_without_zero_grad():
+    """No zero_grad: eager accumulates into .grad; the compiled step must too."""
+    m1, m2 = make_model("relu"), make_model("relu")
+
+    def mk(m):
+        def f(x, y):
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            return loss
+        return f
+    f1, f2 = mk(m1), fg.compile(mk(m2))
+    for x, y in batches(5, "xent"):
+        f1(x, y)
+        f2(x, y)
+        assert_same_params(m1, m2)
+
+
+def test_zero_grad_keep_buffers():
+    m1, m2 = make_model("tanh"), make_model("tanh")
+    o1, o2 = make_opt("sgd", m1.parameters()), make_opt("sgd", m2.parameters())
+
+    def mk(m, o):
+        def f(x, y):
+            o.zero_grad(set_to_none=False)
+            loss = F.mse_loss(m(x), y)
+            loss.backward()
+            o.step()
+            return loss
+        return f
+    f1, f2 = mk(m1, o1), fg.compile(mk(m2, o2))
+    for x, y in batches(6, "mse"):
+        f1(x, y)
+        f2(x, y)
+    assert_same_params(m1, m2)
+
+
+@pytest.mark.parametrize("conv,name", [
+    (lambda t: t.item(), "item"), (lambda t: float(t), "float"),
+    (lambda t: t.tolist(), "tolist"), (lambda t: bool(t), "bool"),
+    (lambda t: t.detach().numpy(), "numpy"),
+])
+def test_conversion_inside_raises_naming_the_call(conv, name):
+    model = nn.Linear(3, 1)
+
+    @fg.compile
+    def f(x):
+        loss = model(x).sum()
+        conv(loss)
+        return loss
+    with pytest.raises(CompileError, match=name):
+        f(fg.ones((2, 3)))
+
+
+def test_fallback_eager_runs_conversions_eagerly():
+    eager_m, comp_m = make_model("relu"), make_model("relu")
+    o1, o2 = make_opt("adam", eager_m.parameters()), make_opt("adam", comp_m.parameters())
+
+    def mk(m, o):
+        def f(x, y):
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            o.step()
+            return loss.item()
+        return f
+    f1, f2 = mk(eager_m, o1), fg.compile(mk(comp_m, o2), fallback="eager")
+    for x, y in batches(4, "xent"):
+        assert f1(x, y) == f2(x, y)
+    assert f2.stats["eager_calls"] == 3 and f2.stats["plans"] == 0
+    assert_same_params(eager_m, comp_m)
+
+
+def test_dropout_unsupported_or_eager_fallback():
+    def mk():
+        fg.manual_seed(0)
+        return nn.Sequential(nn.Linear(IN, HID), nn.ReLU(), nn.Dropout(0.3), nn.Linear(HID, OUT))
+    m = mk()
+    o = make_opt("sgd", m.parameters())
+    with pytest.raises(CompileError, match="dropout"):
+        fg.compile(make_step(m, o, "xent"))(*next(batches(1, "xent")))
+    # fallback: same seeded generator as eager, so the same masks and parameters
+    m1, m2 = mk(), mk()
+    f1 = make_step(m1, make_opt("sgd", m1.parameters()), "xent")
+    f2 = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"), fallback="eager")
+    for x, y in batches(3, "xent"):
+        fg.manual_seed(5)
+        f1(x, y)
+        fg.manual_seed(5)
+        f2(x, y)
+    assert_same_params(m1, m2)
+    # eval mode: dropout is the identity and the step compiles
+    m2.eval()
+    f2(*next(batches(1, "xent")))
+    assert f2.stats["plans"] == 1
+
+
+def test_unsupported_kernel_and_untracked_arrays_raise():
+    model = nn.Linear(4, 3)
+
+    @fg.compile
+    def uses_argmax(x):
+        return fg.max(model(x), 1).values.sum()
+    with pytest.raises(CompileError, match="argreduce"):
+        uses_argmax(fg.ones((2, 4)))
+
+    @fg.compile
+    def makes_noise(x):
+        return (model(x) + fg.randn(2, 3)).sum()
+    with pytest.raises(CompileError, match="no traced kernel produced"):
+        makes_noise(fg.ones((2, 4)))
+
+
+def test_bad_target_at_replay_raises_clearly():
+    eager, comp, m1, m2 = pair("relu", "sgd", "xent")
+    x, y = next(batches(1, "xent"))
+    comp(x, y)
+    comp(x, y)
+    bad = fg.tensor(np.full(BS, OUT + 3))
+    with pytest.raises(IndexError, match="cross_entropy.*out of bounds"):
+        comp(x, bad)
+
+
+def test_ignore_index_count_is_recomputed_per_call():
+    """The mean over non-ignored targets depends on the targets: not frozen at trace."""
+    m1, m2 = make_model("relu"), make_model("relu")
+    o1, o2 = make_opt("sgd", m1.parameters()), make_opt("sgd", m2.parameters())
+
+    def mk(m, o):
+        def f(x, y):
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y, ignore_index=0)
+            loss.backward()
+            o.step()
+            return loss
+        return f
+    f1, f2 = mk(m1, o1), fg.compile(mk(m2, o2))
+    for x, y in batches(8, "xent", seed=3):
+        assert f1(x, y).data.tobytes() == f2(x, y).data.tobytes()
+    assert_same_params(m1, m2)
+
+
+def test_arena_reuses_memory_and_steady_state_allocates_nothing():
+    fg.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(64, 64), nn.Tanh())],
+                          nn.Linear(64, 10))
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    step = fg.compile(make_step(model, opt, "xent"))
+    x, y = fg.randn(32, 64), fg.randint(0, 10, (32,))
+    step(x, y)
+    info = step.plan_info()[0]
+    assert 0 < info["arena_bytes"] < info["intermediate_bytes_without_reuse"]
+    tracemalloc.start()
+    try:
+        # warm up past Python's free lists (freed small objects stay 'traced' there)
+        for _ in range(3000):
+            step(x, y)
+        a = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            step(x, y)
+        b = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert b - a < 4096, f"memory grew by {b - a} bytes over 1000 replays"
+
+
+def test_threads_each_with_its_own_compiled_step():
+    results = {}
+    seed_lock = threading.Lock()       # manual_seed + init use the one global generator
+
+    def worker(i):
+        with seed_lock:
+            eager, comp, m1, m2 = pair("relu", "adam", "xent")
+        for x, y in batches(20, "xent", seed=i):
+            eager(x, y)
+            comp(x, y)
+        results[i] = all(np.array_equal(a.data, b.data)
+                         for a, b in zip(m1.parameters(), m2.parameters()))
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results == {0: True, 1: True, 2: True}
+
+
+def test_reference_backend_runs_eagerly():
+    eager, comp, m1, m2 = pair("relu", "sgd", "xent")
+    with fg.use_backend("numpy"):
+        for x, y in batches(2, "xent"):
+            eager(x, y)
+            comp(x, y)
+    assert comp.stats["eager_calls"] == 2
+    assert_same_params(m1, m2)
+
+
+def test_decorator_forms_and_bad_fallback():
+    @fg.compile(fallback="eager")
+    def f(x):
+        return x * 2.0
+    assert np.array_equal(f(fg.ones(3)).data, np.full(3, 2.0, np.float32))
+    with pytest.raises(ValueError, match="fallback"):
+        fg.compile(lambda x: x, fallback="sometimes")
+
+
+def test_cli_train_compile_matches_eager():
+    import io
+
+    from fastgrad import cli
+    res = []
+    for extra in ([], ["--compile"]):
+        args = cli.build_parser().parse_args(
+            ["train", "--quiet", "--dataset", "blobs", "--samples", "300", "--epochs", "3",
+             "--hidden", "16,8", "--optimizer", "sgd"] + extra)
+        r = cli.train(args, out=io.StringIO())
+        res.append((r["test_accuracy"], r["test_loss"],
+                    [p.data.copy() for p in r["model"].parameters()]))
+    assert res[0][:2] == res[1][:2]
+    assert all(np.array_equal(a, b) for a, b in zip(res[0][2], res[1][2]))
+
+
+def _manual_sgd_step(model):
+    def step(x):
+        loss = model(x).sum()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= 0.1 * p.grad.data      # NumPy on .data: invisible to the tracer
+            p.grad = None
+        return loss
+    return step
+
+
+def test_untraced_numpy_work_is_caught_at_the_second_call():
+    fg.manual_seed(0)
+    model = nn.Linear(4, 2)
+    step = fg.compile(_manual_sgd_step(model))
+    xs = [fg.randn(3, 4) for _ in range(4)]
+    step(xs[0])
+    with pytest.raises(CompileError, match="disagree on parameters"):
+        step(xs[1])
+    # fallback: the same sequence of parameters as eager execution
+    fg.manual_seed(0)
+    m1, m2 = nn.Linear(4, 2), nn.Linear(4, 2)
+    m2.load_state_dict(m1.state_dict())
+    e, c = _manual_sgd_step(m1), fg.compile(_manual_sgd_step(m2), fallback="eager")
+    for x in xs:
+        assert e(x).data.tobytes() == c(x).data.tobytes()
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(m1.parameters(), m2.parameters()))
+    assert c.stats["plans"] == 0 and c.plan_info()[0]["mode"] == "eager"
+
+
+def test_python_value_read_from_data_is_caught():
+    model = nn.Linear(4, 2)
+
+    @fg.compile
+    def f(x):
+        scale = float(x.data.mean())         # not a Tensor conversion: frozen by the trace
+        return (model(x) * scale).sum()
+    f(fg.ones((3, 4)))
+    with pytest.raises(CompileError, match="disagree on the returned tensors"):
+        f(fg.full((3, 4), 2.0))
+
+
+class Counting(nn.Module):
+    """Updates a buffer with NumPy in place: work the tracer does not see."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self.register_buffer("calls", fg.zeros(1))
+
+    def forward(self, x):
+        self.calls.data += 1
+        return self.lin(x)
+
+
+def test_untraced_buffer_update_is_caught_and_batch_norm_is_refused():
+    m = Counting()
+
+    @fg.compile
+    def f(x):
+        return m(x).sum()
+    f(fg.ones((3, 4)))
+    with pytest.raises(CompileError, match="buffers"):
+        f(fg.ones((3, 4)))
+    assert m.calls.item() == 2.0          # the failing call itself ran eagerly
+
+    def mk():
+        fg.manual_seed(0)
+        return nn.Sequential(nn.Linear(IN, HID), nn.BatchNorm1d(HID), nn.ReLU(),
+                             nn.Linear(HID, OUT))
+    m1, m2 = mk(), mk()
+    with pytest.raises(CompileError, match="batch_norm"):
+        step = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))
+        step(*next(batches(1, "xent")))
+    m1, m2 = mk(), mk()
+    f1 = make_step(m1, make_opt("adam", m1.parameters()), "xent")
+    f2 = fg.compile(make_step(m2, make_opt("adam", m2.parameters()), "xent"), fallback="eager")
+    for x, y in batches(4, "xent"):
+        f1(x, y)
+        f2(x, y)
+    assert_same_params(m1, m2)
+    assert np.array_equal(m1[1].running_mean.data, m2[1].running_mean.data)
+    m1.eval()
+    m2.eval()                              # eval: running statistics are only read
+    for x, y in batches(4, "xent"):
+        f1(x, y)
+        f2(x, y)
+    assert_same_params(m1, m2)
+    assert f2.stats["plans"] == 1
+
+
+def test_functional_weights_replaced_in_closure_tensor_retrace():
+    fg.manual_seed(0)
+    w = fg.randn(3, 4, requires_grad=True)
+
+    @fg.compile
+    def f(x):
+        return F.linear(x, w).sum()
+    x = fg.ones((2, 4))
+    a = f(x)
+    f(x)
+    w.data = w.data * 2                # a new array: the plan must not read the old one
+    b = f(x)
+    assert np.allclose(b.data, 2 * a.data)
+    assert f.stats["traces"] == 2
+
+
+def test_plan_builder_rejects_malformed_steps():
+    from fastgrad._C import _kernels as K
+    arena = np.zeros(64, np.uint8)
+    good = {"kind": "unary", "op": K.U["tanh"], "ins": [(0, 0)], "outs": [(0, 32)], "n": [4]}
+    K.Plan([arena], [], [good], ["tanh"]).run(())
+    for bad in ({**good, "op": 999}, {**good, "ins": [(3, 0)]},
+                {"kind": "reduce", "op": K.R["max"], "ins": [(0, 0)], "outs": [(0, 32)],
+                 "n": [1, 4, 1]},
+                {"kind": "xent_red_bwd", "ins": [(0, 0)], "outs": [(0, 32)], "n": [1, 1, 0, 5]}):
+        with pytest.raises(ValueError, match="malformed"):
+            K.Plan([arena], [], [bad], ["bad"])
+    with pytest.raises(ValueError, match="input 0 must be"):
+        K.Plan([arena, None], [(1, np.float32, (4,))], [{**good, "ins": [(1, 0)]}],
+               ["tanh"]).run((np.zeros(5, np.float32),))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_loss_sum_is_numpy_pairwise_sum(dtype):
+    from fastgrad._C import _kernels as K
+    r = np.random.default_rng(0)
+    for n in list(range(0, 140)) + [255, 256, 257, 1000, 4099]:
+        x = (r.standard_normal(n) * 10).astype(dtype)
+        assert K.pairwise_sum(x).tobytes() == np.asarray(x.sum(), dtype).tobytes(), n
+
+
+def test_method_decorator():
+    class Trainer:
+        def __init__(self):
+            self.model = make_model("relu")
+            self.opt = make_opt("adam", self.model.parameters())
+
+        @fg.compile
+        def step(self, x, y):
+            return make_step(self.model, self.opt, "xent")(x, y)
+    a, b = Trainer(), Trainer()
+    ref_m = make_model("relu")
+    ref = make_step(ref_m, make_opt("adam", ref_m.parameters()), "xent")
+    for x, y in batches(5, "xent"):
+        a.step(x, y)
+        ref(x, y)
+    assert_same_params(ref_m, a.model)
+    assert all(np.array_equal(p.data, q.data) for p, q in
+               zip(b.model.parameters(), make_model("relu").parameters()))
+
+
+def test_graph_made_while_tracing_is_not_recorded_later():
+    """A loss returned without backward: every call returns a detached tensor; a graph the
+    trace built and kept elsewhere can still be used after the trace, eagerly."""
+    model = nn.Linear(4, 3)
+    kept = []
+
+    @fg.compile
+    def f(x, y):
+        loss = F.cross_entropy(model(x), y)
+        kept.append(loss)
+        return loss
+    x, y = fg.ones((2, 4)), fg.tensor([0, 2])
+    r = f(x, y)
+    assert not r.requires_grad
+    kept[0].backward()                    # outside the trace: plain eager backward
+    assert model.weight.grad is not None
