@@ -184,3 +184,4 @@ int fg_gemm_f64(const fg_gemm_desc *d, int nthreads);
 #endif
 #endif /* FASTGRAD_H */
 #include "optim.h"   /* optimizer kernels */
+#include "conv.h"   /* convolution, pooling, normalization (conv.c) */

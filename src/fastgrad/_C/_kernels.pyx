@@ -724,3 +724,4 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
 include "_optim.pxi"
 include "_index.pxi"
 include "_scan_sort.pxi"
+include "_conv.pxi"
