@@ -4,6 +4,42 @@
 #define CV_CAT(a, b) CV_CAT2(a, b)
 #define F(name) CV_CAT(name, SUF)
 
+/* ---- sums with 8 independent accumulators (no serial add chain; vectorisable) ------ */
+static inline double F(sum_d)(const T *x, int64_t n)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) a[u] += (double)x[i + u];
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) r += (double)x[i];
+    return r;
+}
+
+/* sum (x - m)^2 */
+static inline double F(sumsq_d)(const T *x, int64_t n, double m)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) { const double e = (double)x[i + u] - m; a[u] += e * e; }
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) { const double e = (double)x[i] - m; r += e * e; }
+    return r;
+}
+
+/* sum g * (x - m) */
+static inline double F(dotc_d)(const T *g, const T *x, int64_t n, double m)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) a[u] += (double)g[i + u] * ((double)x[i + u] - m);
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) r += (double)g[i] * ((double)x[i] - m);
+    return r;
+}
+
 /* ---- im2col / col2im for one image and one group --------------------------------------- */
 /* col (cg * kh * kw, oh * ow) from x (cg, h, w); zeros where a window leaves the input */
 static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
@@ -85,6 +121,82 @@ static int F(gemm1)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a,
     return GEMM(&d, nt);
 }
 
+/* ---- depthwise (one input channel per group): direct loops, no im2col --------------- */
+static inline int F(conv_depthwise)(const fg_conv2d_shape *s)
+{
+    return s->groups > 1 && s->c_in == s->groups;
+}
+
+/* y_n (c_out, oh, ow) = depthwise conv of x_n (c_in, h, w) (+ bias) */
+static void F(dw_fwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *b, T *yn)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t og = s->c_out / s->groups;
+    for (int64_t oc = 0; oc < s->c_out; oc++) {
+        const T *xg = xn + (oc / og) * H * W;
+        T *yo = yn + oc * P;
+        const T b0 = b ? b[oc] : (T)0;
+        for (int64_t p = 0; p < P; p++) yo[p] = b0;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                const T wv = w[(oc * s->kh + i) * s->kw + j];
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *r = xg + ih * W + woff;
+                    T *d = yo + oy * OW;
+                    if (s->sw == 1) {
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox] += wv * r[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox] += wv * r[ox * s->sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* gx_n (zeroed here; may be NULL) and gw_part += (may be NULL) for one image */
+static void F(dw_bwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *gn, T *gxn,
+                          T *gwp)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t og = s->c_out / s->groups;
+    if (gxn) memset(gxn, 0, (size_t)(s->c_in * H * W) * sizeof(T));
+    for (int64_t oc = 0; oc < s->c_out; oc++) {
+        const int64_t ic = oc / og;
+        const T *go = gn + oc * P;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                const int64_t wi = (oc * s->kh + i) * s->kw + j;
+                const T wv = w ? w[wi] : (T)0;
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                T acc = 0;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *q = go + oy * OW;
+                    const int64_t off = (ic * H + ih) * W + woff;
+                    if (gxn) {
+                        T *r = gxn + off;
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox * s->sw] += wv * q[ox];
+                    }
+                    if (gwp) {
+                        const T *r = xn + off;
+                        for (int64_t ox = lo; ox < hi; ox++) acc += q[ox] * r[ox * s->sw];
+                    }
+                }
+                if (gwp) gwp[wi] += acc;
+            }
+        }
+    }
+}
+
 /* ---- forward ------------------------------------------------------------------------- */
 typedef struct {
     const fg_conv2d_shape *s;
@@ -103,6 +215,10 @@ static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
     (void)tid;
     const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
     const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow;
+    if (F(conv_depthwise)(s)) {
+        F(dw_fwd_img)(s, c->x + n * s->c_in * s->h * s->w, c->w, c->b, c->y + n * s->c_out * P);
+        return;
+    }
     const int direct = F(conv_direct)(s);
     T *col = NULL;
     if (!direct) {
@@ -163,9 +279,10 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
     const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
     const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     const int64_t nw = s->c_out * K;
+    const int dwise = F(conv_depthwise)(s);
     const int direct = F(conv_direct)(s);
     T *col = NULL;
-    if (!direct) {
+    if (!direct && !dwise) {
         col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
         if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
     }
@@ -180,9 +297,12 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
         }
     }
     int rc;
+    if (dwise && (c->gx || c->want_gw))
+        F(dw_bwd_img)(s, c->x ? c->x + n * s->c_in * HW : NULL, c->w, c->g + n * s->c_out * P,
+                      c->gx ? c->gx + n * s->c_in * HW : NULL, c->want_gw ? part : NULL);
     for (int64_t g = 0; g < G; g++) {
         const T *gg = c->g + (n * s->c_out + g * og) * P;
-        if (c->want_gw) {
+        if (c->want_gw && !dwise) {
             const T *xg = c->x + (n * s->c_in + g * cg) * HW;
             const T *B = xg;
             if (!direct) {
@@ -195,13 +315,10 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
         if (c->want_gb) {
             T *pb = part + nw + g * og;
             for (int64_t o = 0; o < og; o++) {
-                const T *row = gg + o * P;
-                T acc = 0;
-                for (int64_t p = 0; p < P; p++) acc += row[p];
-                pb[o] += acc;
+                pb[o] += (T)F(sum_d)(gg + o * P, P);
             }
         }
-        if (c->gx) {
+        if (c->gx && !dwise) {
             T *gxg = c->gx + (n * s->c_in + g * cg) * HW;
             const T *wg = c->w + g * og * K;
             if (direct) {
@@ -434,20 +551,11 @@ static void F(bn_stats_task)(void *vctx, int64_t ch, int tid)
     (void)tid;
     const int64_t S = c->s;
     double acc = 0.0;
-    for (int64_t i = 0; i < c->n; i++) {
-        const T *r = c->x + (i * c->c + ch) * S;
-        for (int64_t j = 0; j < S; j++) acc += r[j];
-    }
+    for (int64_t i = 0; i < c->n; i++) acc += F(sum_d)(c->x + (i * c->c + ch) * S, S);
     const double cnt = (double)(c->n * S);
     const double m = cnt > 0 ? acc / cnt : 0.0;
     double v = 0.0;
-    for (int64_t i = 0; i < c->n; i++) {
-        const T *r = c->x + (i * c->c + ch) * S;
-        for (int64_t j = 0; j < S; j++) {
-            const double d = (double)r[j] - m;
-            v += d * d;
-        }
-    }
+    for (int64_t i = 0; i < c->n; i++) v += F(sumsq_d)(c->x + (i * c->c + ch) * S, S, m);
     c->out1[ch] = (T)m;
     c->out2[ch] = (T)(cnt > 0 ? v / cnt : 0.0);
 }
@@ -500,11 +608,10 @@ static void F(bn_bwd_task)(void *vctx, int64_t ch, int tid)
     for (int64_t i = 0; i < c->n; i++) {
         const T *r = c->x + (i * c->c + ch) * S;
         const T *q = c->g + (i * c->c + ch) * S;
-        for (int64_t j = 0; j < S; j++) {
-            sg += q[j];
-            sgx += (double)q[j] * (((double)r[j] - m) * is);
-        }
+        sg += F(sum_d)(q, S);
+        sgx += F(dotc_d)(q, r, S, m);
     }
+    sgx *= is;
     if (c->out1) c->out1[ch] = (T)sgx;
     if (c->out2) c->out2[ch] = (T)sg;
     if (!c->gx) return;
@@ -561,11 +668,8 @@ static void F(rn_fwd_task)(void *vctx, int64_t task, int tid)
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = c->x + r * D;
         T *yr = c->y + r * D;
-        double acc = 0.0;
-        for (int64_t j = 0; j < D; j++) acc += xr[j];
-        const double m = D > 0 ? acc / (double)D : 0.0;
-        double v = 0.0;
-        for (int64_t j = 0; j < D; j++) { const double e = (double)xr[j] - m; v += e * e; }
+        const double m = D > 0 ? F(sum_d)(xr, D) / (double)D : 0.0;
+        const double v = F(sumsq_d)(xr, D, m);
         const double rs = 1.0 / sqrt((D > 0 ? v / (double)D : 0.0) + c->eps);
         c->omean[r] = (T)m;
         c->orstd[r] = (T)rs;
@@ -603,12 +707,8 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
         double s1 = 0.0, s2 = 0.0;
         for (int64_t jc = 0; jc < D / S; jc++) {
             const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
-            double pg = 0.0, pgx = 0.0;
-            for (int64_t t = 0; t < S; t++) {
-                const double gv = gr[jc * S + t], xh = ((double)xr[jc * S + t] - m) * rs;
-                pg += gv;
-                pgx += gv * xh;
-            }
+            const double pg = F(sum_d)(gr + jc * S, S);
+            const double pgx = F(dotc_d)(gr + jc * S, xr + jc * S, S, m) * rs;
             s1 += wv * pg;
             s2 += wv * pgx;
             if (part) { part[a0 + jc] += pgx; part[A + a0 + jc] += pg; }

@@ -85,6 +85,10 @@ def _conv2d_samples(rng):
                "large (threaded)", grad=False),
         Sample([_x(rng, 3, 4, 10, 9), _x(rng, 6, 2, 3, 3)], {"groups": 2, "stride": 2, "padding": 2},
                "large strided groups", grad=False),
+        Sample([_x(rng, 6, 6, 11, 9), _x(rng, 12, 1, 3, 3), _x(rng, 12)],
+               {"groups": 6, "stride": (2, 1), "padding": 1, "dilation": (1, 2)}, "large depthwise x2", grad=False),
+        Sample([_x(rng, 1, 2, 5, 5), _x(rng, 4, 1, 2, 3), _x(rng, 4)], {"groups": 2, "padding": 1},
+               "depthwise multiplier 2"),
     ]
 
 
