@@ -41,6 +41,28 @@ static inline double F(dotc_d)(const T *g, const T *x, int64_t n, double m)
 }
 
 /* ---- im2col / col2im for one image and one group --------------------------------------- */
+/* Stride 1 with ow == w ("same" width): the (oh, ow) block of one kernel offset is the
+ * input plane shifted by (ioff, woff) rows/columns, so it is one contiguous copy of the
+ * valid rows, after which the columns that wrapped round a row edge are zeroed. */
+static inline int F(im2col_shift)(const fg_conv2d_shape *s)
+{
+    return s->sh == 1 && s->sw == 1 && s->ow == s->w;
+}
+
+static inline void F(shift_range)(const fg_conv2d_shape *s, int64_t ioff, int64_t woff,
+                                  int64_t *oy_lo, int64_t *oy_hi, int64_t *qs, int64_t *qe)
+{
+    const int64_t H = s->h, W = s->w;
+    int64_t a = ioff < 0 ? -ioff : 0, b = imin(s->oh, H - ioff);
+    if (a > s->oh) a = s->oh;
+    if (b < a) b = a;
+    const int64_t shift = ioff * W + woff;
+    int64_t q0 = imax(a * W, -shift), q1 = imin(b * W, H * W - shift);
+    if (q0 > b * W) q0 = b * W;
+    if (q1 < q0) q1 = q0;
+    *oy_lo = a; *oy_hi = b; *qs = q0; *qe = q1;
+}
+
 /* col (cg * kh * kw, oh * ow) from x (cg, h, w); zeros where a window leaves the input */
 static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
 {
@@ -53,6 +75,24 @@ static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
                 const int64_t woff = j * s->dw - s->pw;
                 int64_t lo, hi;
                 col_range(woff, s->sw, W, OW, &lo, &hi);
+                if (F(im2col_shift)(s)) {
+                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
+                    int64_t a, b, qs, qe;
+                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                    if (a > 0) memset(dst, 0, (size_t)(a * OW) * sizeof(T));
+                    if (qs > a * OW) memset(dst + a * OW, 0, (size_t)(qs - a * OW) * sizeof(T));
+                    if (qe > qs) memcpy(dst + qs, src + qs + shift, (size_t)(qe - qs) * sizeof(T));
+                    if (b * OW > qe) memset(dst + qe, 0, (size_t)(b * OW - qe) * sizeof(T));
+                    if (OH > b) memset(dst + b * OW, 0, (size_t)((OH - b) * OW) * sizeof(T));
+                    if (lo > 0 || hi < OW) {
+                        for (int64_t oy = a; oy < b; oy++) {
+                            T *d = dst + oy * OW;
+                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                        }
+                    }
+                    continue;
+                }
                 for (int64_t oy = 0; oy < OH; oy++) {
                     const int64_t ih = oy * s->sh - s->ph + i * s->dh;
                     T *d = dst + oy * OW;
@@ -74,18 +114,34 @@ static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
     }
 }
 
-/* gx (cg, h, w) += the columns folded back onto the image (gx zeroed by the caller) */
-static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, const T *col, T *gx)
+/* gx (cg, h, w) += the columns folded back onto the image (gx zeroed by the caller);
+ * col is scratch (the shifted path zeroes its wrapped columns) */
+static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, T *gx)
 {
     const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
     for (int64_t c = 0; c < cg; c++) {
         T *dstimg = gx + c * H * W;
         for (int64_t i = 0; i < s->kh; i++) {
             for (int64_t j = 0; j < s->kw; j++) {
-                const T *src = col + ((c * s->kh + i) * s->kw + j) * P;
+                T *src = col + ((c * s->kh + i) * s->kw + j) * P;
                 const int64_t woff = j * s->dw - s->pw;
                 int64_t lo, hi;
                 col_range(woff, s->sw, W, OW, &lo, &hi);
+                if (F(im2col_shift)(s)) {
+                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
+                    int64_t a, b, qs, qe;
+                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                    if (lo > 0 || hi < OW) {
+                        for (int64_t oy = a; oy < b; oy++) {
+                            T *d = src + oy * OW;
+                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                        }
+                    }
+                    T *o = dstimg + shift;
+                    for (int64_t q = qs; q < qe; q++) o[q] += src[q];
+                    continue;
+                }
                 for (int64_t oy = 0; oy < OH; oy++) {
                     const int64_t ih = oy * s->sh - s->ph + i * s->dh;
                     if (ih < 0 || ih >= H) continue;
