@@ -64,14 +64,14 @@ static inline void F(shift_range)(const fg_conv2d_shape *s, int64_t ioff, int64_
 }
 
 /* col (cg * kh * kw, oh * ow) from x (cg, h, w); zeros where a window leaves the input */
-static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
+static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col, int64_t ld)
 {
-    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (int64_t c = 0; c < cg; c++) {
         const T *src = x + c * H * W;
         for (int64_t i = 0; i < s->kh; i++) {
             for (int64_t j = 0; j < s->kw; j++) {
-                T *dst = col + ((c * s->kh + i) * s->kw + j) * P;
+                T *dst = col + ((c * s->kh + i) * s->kw + j) * ld;
                 const int64_t woff = j * s->dw - s->pw;
                 int64_t lo, hi;
                 col_range(woff, s->sw, W, OW, &lo, &hi);
@@ -116,14 +116,14 @@ static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col)
 
 /* gx (cg, h, w) += the columns folded back onto the image (gx zeroed by the caller);
  * col is scratch (the shifted path zeroes its wrapped columns) */
-static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, T *gx)
+static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld, T *gx)
 {
-    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (int64_t c = 0; c < cg; c++) {
         T *dstimg = gx + c * H * W;
         for (int64_t i = 0; i < s->kh; i++) {
             for (int64_t j = 0; j < s->kw; j++) {
-                T *src = col + ((c * s->kh + i) * s->kw + j) * P;
+                T *src = col + ((c * s->kh + i) * s->kw + j) * ld;
                 const int64_t woff = j * s->dw - s->pw;
                 int64_t lo, hi;
                 col_range(woff, s->sw, W, OW, &lo, &hi);
@@ -261,6 +261,7 @@ typedef struct {
     int want_gw, want_gb;
     T *part[FG_POOL_MAX];
     int gemm_nt;
+    int64_t nb;                 /* images per task (chunked path when > 1) */
     int err;
 } F(conv_ctx);
 
@@ -295,12 +296,102 @@ static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
         }
         const T *B = xg;
         if (!direct) {
-            F(im2col)(s, cg, xg, col);
+            F(im2col)(s, cg, xg, col, P);
             B = col;
         }
         int rc = F(gemm1)(0, 0, og, P, K, c->w + g * og * K, K, B, P, beta, yg, P, c->gemm_nt);
         if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
     }
+}
+
+/* ---- several small images per GEMM ------------------------------------------------------
+ * With few output positions per image (1-D signals, late 2-D layers) a GEMM per image is
+ * too narrow to run fast; a task then packs nb images side by side (columns
+ * [b * P, (b + 1) * P) of a (K, nb * P) matrix) and runs one GEMM for all of them. */
+static void F(conv_fwd_chunk)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    (void)tid;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
+    T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
+    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    T *tmp = col + K * L;
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t b = 0; b < m; b++)
+            F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+        int rc = F(gemm1)(0, 0, og, L, K, c->w + g * og * K, K, col, L, 0.0, tmp, L, c->gemm_nt);
+        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        for (int64_t b = 0; b < m; b++) {
+            for (int64_t o = 0; o < og; o++) {
+                const T bv = c->b ? c->b[g * og + o] : (T)0;
+                const T *src = tmp + o * L + b * P;
+                T *dst = c->y + ((n0 + b) * s->c_out + g * og + o) * P;
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
+            }
+        }
+    }
+}
+
+static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    const int64_t nw = s->c_out * K;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
+    T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
+    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    T *gch = col + K * L;
+    T *part = NULL;
+    if (c->want_gw || c->want_gb) {
+        part = c->part[tid];
+        if (!part) {
+            part = (T *)fg_workspace(1, (size_t)(nw + s->c_out) * sizeof(T) + 64);
+            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+            memset(part, 0, (size_t)(nw + s->c_out) * sizeof(T));
+            c->part[tid] = part;
+        }
+    }
+    int rc;
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t b = 0; b < m; b++) {
+            for (int64_t o = 0; o < og; o++) {
+                const T *src = c->g + ((n0 + b) * s->c_out + g * og + o) * P;
+                memcpy(gch + o * L + b * P, src, (size_t)P * sizeof(T));
+                if (c->want_gb) part[nw + g * og + o] += (T)F(sum_d)(src, P);
+            }
+        }
+        if (c->want_gw) {
+            for (int64_t b = 0; b < m; b++)
+                F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+            rc = F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        }
+        if (c->gx) {
+            rc = F(gemm1)(1, 0, K, L, og, c->w + g * og * K, K, gch, L, 0.0, col, L, c->gemm_nt);
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            for (int64_t b = 0; b < m; b++) {
+                T *gxg = c->gx + ((n0 + b) * s->c_in + g * cg) * HW;
+                memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
+                F(col2im)(s, cg, col + b * P, L, gxg);
+            }
+        }
+    }
+}
+
+/* images per task: enough columns for an efficient GEMM, but work for every thread */
+static int64_t F(conv_chunk)(const fg_conv2d_shape *s, int nt)
+{
+    const int64_t P = s->oh * s->ow;
+    if (F(conv_depthwise)(s) || F(conv_direct)(s) || P >= 192 || s->n < 2) return 1;
+    int64_t nb = (384 + P - 1) / P;
+    const int64_t per = (s->n + nt - 1) / nt;
+    if (nb > per) nb = per;
+    return nb < 1 ? 1 : nb;
 }
 
 int F(fg_conv2d)(const fg_conv2d_shape *s, const T *x, const T *w, const T *bias, T *y,
@@ -317,12 +408,15 @@ int F(fg_conv2d)(const fg_conv2d_shape *s, const T *x, const T *w, const T *bias
                         (double)(s->c_in / s->groups * s->kh * s->kw);
     int nt = nthreads < 1 ? 1 : nthreads;
     if (work < FG_CONV_PAR_MIN) nt = 1;
-    if (nt > 1 && s->n >= nt) {
+    c.nb = F(conv_chunk)(s, nt);
+    const int64_t ntask = (s->n + c.nb - 1) / c.nb;
+    fg_task_fn fn = c.nb > 1 ? F(conv_fwd_chunk) : F(conv_fwd_task);
+    if (nt > 1 && ntask >= nt) {
         c.gemm_nt = 1;
-        fg_parallel_for(nt, s->n, F(conv_fwd_task), &c);
+        fg_parallel_for(nt, ntask, fn, &c);
     } else {
         c.gemm_nt = nt;
-        for (int64_t n = 0; n < s->n && c.err == FG_OK; n++) F(conv_fwd_task)(&c, n, 0);
+        for (int64_t t = 0; t < ntask && c.err == FG_OK; t++) fn(&c, t, 0);
     }
     return c.err;
 }
@@ -362,7 +456,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
             const T *xg = c->x + (n * s->c_in + g * cg) * HW;
             const T *B = xg;
             if (!direct) {
-                F(im2col)(s, cg, xg, col);
+                F(im2col)(s, cg, xg, col, P);
                 B = col;
             }
             rc = F(gemm1)(0, 1, og, K, P, gg, P, B, P, 1.0, part + g * og * K, K, c->gemm_nt);
@@ -382,7 +476,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
             } else {
                 rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, col, P, c->gemm_nt);
                 memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
-                if (rc == FG_OK) F(col2im)(s, cg, col, gxg);
+                if (rc == FG_OK) F(col2im)(s, cg, col, P, gxg);
             }
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
         }
@@ -411,12 +505,15 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     int nt = nthreads < 1 ? 1 : nthreads;
     if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
     if (work < FG_CONV_PAR_MIN) nt = 1;
-    if (nt > 1 && s->n >= nt) {
+    c.nb = F(conv_chunk)(s, nt);
+    const int64_t ntask = (s->n + c.nb - 1) / c.nb;
+    fg_task_fn fn = c.nb > 1 ? F(conv_bwd_chunk) : F(conv_bwd_task);
+    if (nt > 1 && ntask >= nt) {
         c.gemm_nt = 1;
-        fg_parallel_for(nt, s->n, F(conv_bwd_task), &c);
+        fg_parallel_for(nt, ntask, fn, &c);
     } else {
         c.gemm_nt = nt;
-        for (int64_t n = 0; n < s->n && c.err == FG_OK; n++) F(conv_bwd_task)(&c, n, 0);
+        for (int64_t t = 0; t < ntask && c.err == FG_OK; t++) fn(&c, t, 0);
     }
     if (c.err != FG_OK) return c.err;
     if (gw || gb) {
