@@ -557,6 +557,14 @@ static inline void F(pool_win)(int op, int64_t o, int64_t n_in, int64_t n_out, i
     *b = imin(e0, n_in);
 }
 
+/* no padding and every window ends inside the plane */
+static inline int F(pool_inside)(const fg_pool2d_shape *s)
+{
+    return s->ph == 0 && s->pw == 0 && s->oh > 0 && s->ow > 0 &&
+           (s->oh - 1) * s->sh + (s->kh - 1) * s->dh < s->h &&
+           (s->ow - 1) * s->sw + (s->kw - 1) * s->dw < s->w;
+}
+
 static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
 {
     F(pool_ctx) *c = (F(pool_ctx) *)vctx;
@@ -567,7 +575,37 @@ static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = c->x + p * H * W;
         T *yp = c->y + p * OH * OW;
-        if (c->op == FG_POOLING_MAX) {
+        if (c->op == FG_POOLING_MAX && F(pool_inside)(s)) {
+            /* every window lies inside the plane: no bounds tests */
+            int64_t *ip = c->idx + p * OH * OW;
+            for (int64_t oy = 0; oy < OH; oy++) {
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const int64_t base = oy * s->sh * W + ox * s->sw;
+                    const T *w0 = xp + base;
+                    T best = w0[0];
+                    int64_t bi = 0;
+                    if (s->kh == 2 && s->kw == 2 && s->dh == 1 && s->dw == 1) {
+                        const T v1 = w0[1], v2 = w0[W], v3 = w0[W + 1];
+                        if (v1 > best || (v1 != v1 && best == best)) { best = v1; bi = 1; }
+                        if (v2 > best || (v2 != v2 && best == best)) { best = v2; bi = W; }
+                        if (v3 > best || (v3 != v3 && best == best)) { best = v3; bi = W + 1; }
+                    } else {
+                        for (int64_t i = 0; i < s->kh; i++) {
+                            const T *row = w0 + i * s->dh * W;
+                            for (int64_t j = 0; j < s->kw; j++) {
+                                const T v = row[j * s->dw];
+                                if (v > best || (v != v && best == best)) {
+                                    best = v;
+                                    bi = i * s->dh * W + j * s->dw;
+                                }
+                            }
+                        }
+                    }
+                    yp[oy * OW + ox] = best;
+                    ip[oy * OW + ox] = base + bi;
+                }
+            }
+        } else if (c->op == FG_POOLING_MAX) {
             int64_t *ip = c->idx + p * OH * OW;
             for (int64_t oy = 0; oy < OH; oy++) {
                 const int64_t hs = oy * s->sh - s->ph;
