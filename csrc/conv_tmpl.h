@@ -217,7 +217,7 @@ static void F(dw_fwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, con
 
 /* gx_n (zeroed here; may be NULL) and gw_part += (may be NULL) for one image */
 static void F(dw_bwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *gn, T *gxn,
-                          T *gwp)
+                          T *gwp, int gw_t)
 {
     const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
     const int64_t og = s->c_out / s->groups;
@@ -247,7 +247,7 @@ static void F(dw_bwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, con
                         for (int64_t ox = lo; ox < hi; ox++) acc += q[ox] * r[ox * s->sw];
                     }
                 }
-                if (gwp) gwp[wi] += acc;
+                if (gwp) gwp[gw_t ? (ic * s->kh * s->kw + i * s->kw + j) * og + (oc - ic * og) : wi] += acc;
             }
         }
     }
@@ -262,6 +262,7 @@ typedef struct {
     T *part[FG_POOL_MAX];
     int gemm_nt;
     int64_t nb;                 /* images per task (chunked path when > 1) */
+    int gw_t;                   /* weight-gradient partial sums stored (groups, K, og) */
     int err;
 } F(conv_ctx);
 
@@ -368,7 +369,8 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
         if (c->want_gw) {
             for (int64_t b = 0; b < m; b++)
                 F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
-            rc = F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
+            rc = c->gw_t ? F(gemm1)(0, 1, K, og, L, col, L, gch, L, 1.0, part + g * K * og, og, c->gemm_nt)
+                         : F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
         }
         if (c->gx) {
@@ -449,7 +451,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
     int rc;
     if (dwise && (c->gx || c->want_gw))
         F(dw_bwd_img)(s, c->x ? c->x + n * s->c_in * HW : NULL, c->w, c->g + n * s->c_out * P,
-                      c->gx ? c->gx + n * s->c_in * HW : NULL, c->want_gw ? part : NULL);
+                      c->gx ? c->gx + n * s->c_in * HW : NULL, c->want_gw ? part : NULL, c->gw_t);
     for (int64_t g = 0; g < G; g++) {
         const T *gg = c->g + (n * s->c_out + g * og) * P;
         if (c->want_gw && !dwise) {
@@ -459,7 +461,8 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
                 F(im2col)(s, cg, xg, col, P);
                 B = col;
             }
-            rc = F(gemm1)(0, 1, og, K, P, gg, P, B, P, 1.0, part + g * og * K, K, c->gemm_nt);
+            rc = c->gw_t ? F(gemm1)(0, 1, K, og, P, B, P, gg, P, 1.0, part + g * K * og, og, c->gemm_nt)
+                         : F(gemm1)(0, 1, og, K, P, gg, P, B, P, 1.0, part + g * og * K, K, c->gemm_nt);
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
         }
         if (c->want_gb) {
@@ -501,6 +504,7 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     c.s = s; c.x = x; c.w = w; c.g = g; c.gx = gx;
     c.want_gw = gw != NULL;
     c.want_gb = gb != NULL;
+    c.gw_t = K >= s->c_out / s->groups;
     const double work = (double)s->n * (double)s->c_out * (double)(s->oh * s->ow) * (double)K;
     int nt = nthreads < 1 ? 1 : nthreads;
     if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
@@ -522,7 +526,19 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
         for (int t = 0; t < FG_POOL_MAX; t++) {
             const T *p = c.part[t];
             if (!p) continue;
-            if (gw) for (int64_t i = 0; i < nw; i++) gw[i] += p[i];
+            if (gw && !c.gw_t) {
+                for (int64_t i = 0; i < nw; i++) gw[i] += p[i];
+            } else if (gw) {
+                /* partial sums are (groups, K, og): with K >= og the GEMM then runs with
+                 * the big column matrix as its untransposed A (faster) */
+                const int64_t G = s->groups, og = s->c_out / G;
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t o = 0; o < og; o++) {
+                        T *dst = gw + (g * og + o) * K;
+                        const T *src = p + g * K * og + o;
+                        for (int64_t k = 0; k < K; k++) dst[k] += src[k * og];
+                    }
+            }
             if (gb) for (int64_t i = 0; i < s->c_out; i++) gb[i] += p[nw + i];
         }
     }
