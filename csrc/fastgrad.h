@@ -185,3 +185,4 @@ int fg_gemm_f64(const fg_gemm_desc *d, int nthreads);
 #endif /* FASTGRAD_H */
 #include "optim.h"   /* optimizer kernels */
 #include "plan.h"   /* compiled-step plans (plan.c) */
+#include "conv.h"   /* convolution, pooling, normalization (conv.c) */

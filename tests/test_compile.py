@@ -530,7 +530,9 @@ def test_untraced_buffer_update_is_caught_and_batch_norm_is_refused():
         f1(x, y)
         f2(x, y)
     assert_same_params(m1, m2)
-    assert f2.stats["plans"] == 1
+    # batch_norm runs the fused C normalization kernels, which plans do not record yet:
+    # the eval-mode step runs eagerly too
+    assert f2.stats["plans"] == 0
 
 
 def test_functional_weights_replaced_in_closure_tensor_retrace():

@@ -197,12 +197,43 @@ def test_every_backward_function_has_a_forward_rule():
     function of the op modules is registered in JVP (ops built by factories, such as the
     unary ones, are covered through the registry test)."""
     import inspect
-    from fastgrad import _ops, _ops_math
+    from fastgrad import _ops, _ops_conv, _ops_math
     from fastgrad.autograd.engine import JVP
     missing = []
-    for mod in (_ops, _ops_math, F):
+    for mod in (_ops, _ops_math, _ops_conv, F):
         for n, f in vars(mod).items():
             if n.endswith("_bwd") and inspect.isfunction(f) and f.__module__ == mod.__name__:
                 if f not in JVP:
                     missing.append(f"{mod.__name__}.{n}")
     assert not missing, f"backward functions without a JVP rule: {missing}"
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_cnn_forward_tangent_matches_finite_differences(train):
+    """Convolution, pooling and the fused normalization kernels carry tangents."""
+    fg.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.GroupNorm(2, 4), nn.ConvTranspose2d(4, 3, 2, stride=2),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.LayerNorm(12), nn.Linear(12, 5))
+    model.double()
+    model.train(train)
+    rng = np.random.default_rng(7)
+    x, v = rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((3, 2, 4, 4))
+    if not train:                      # non-trivial running statistics
+        with fg.no_grad():
+            model.train(True)
+            model(fg.tensor(rng.standard_normal((3, 2, 4, 4))))
+            model.train(False)
+
+    def f(a):
+        with fg.no_grad():
+            bn = model[1]
+            saved = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy())
+            y = model(fg.tensor(a)).numpy()
+            bn.running_mean.numpy()[:], bn.running_var.numpy()[:] = saved
+            return y
+    want = _fd_dir(f, x, v)
+    with fwad.dual_level():
+        y = model(fwad.make_dual(fg.tensor(x), fg.tensor(v)))
+        t = fwad.unpack_dual(y).tangent.numpy()
+    np.testing.assert_allclose(t, want, rtol=1e-5, atol=1e-7)

@@ -847,3 +847,4 @@ _simple("to_float64", lambda x: O.to(x, np.float64), lambda x: x,
         lambda rng: [Sample([_x(rng, 3, 2)])], keeps_dtype=False)
 
 from fastgrad import _registry_math  # noqa: E402,F401  (registers the issue-3B ops)
+from fastgrad import _registry_conv  # noqa: E402,F401  (registers the issue-6 ops)

@@ -506,3 +506,210 @@ def topk(x, k, dim, largest=True):
     v, i = sort(x, dim, largest)
     sl = (slice(None),) * dim + (slice(0, k),)
     return np.ascontiguousarray(v[sl]), np.ascontiguousarray(i[sl])
+
+
+# ---- convolution, pooling, normalization (issue 6) ------------------------------------------
+# Direct formulas (a sum over kernel offsets, explicit windows), independent of the C
+# kernels' im2col + GEMM.  Same signatures as fastgrad._C._kernels (see _conv.pxi).
+from fastgrad._C._kernels import POOL  # noqa: E402
+
+
+def _conv_pad(x, ph, pw, hp, wp):
+    out = np.zeros(x.shape[:2] + (hp, wp), dtype=np.float64)
+    h, w = x.shape[2:]
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _conv_extent(n, p, o, s, k, d):
+    return max(n + p, (o - 1) * s + (k - 1) * d + 1)
+
+
+def conv2d(x, w, bias, stride, padding, dilation, groups, oh, ow):
+    n, ci, h, wd = x.shape
+    co, cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = _conv_pad(x, ph, pw, _conv_extent(h, ph, oh, sh, kh, dh), _conv_extent(wd, pw, ow, sw, kw, dw))
+    y = np.zeros((n, co, oh, ow))
+    og = co // groups
+    w64 = w.astype(np.float64)
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                           j * dw:j * dw + (ow - 1) * sw + 1:sw]
+                y[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, w64[g * og:(g + 1) * og, :, i, j])
+    if bias is not None:
+        y += bias.astype(np.float64)[None, :, None, None]
+    return y.astype(x.dtype)
+
+
+def conv2d_bwd(g, x, w, xshape, wshape, stride, padding, dilation, groups, want_gx, want_gw, want_gb):
+    n, ci, h, wd = xshape
+    co, cg, kh, kw = wshape
+    oh, ow = g.shape[2:]
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    hp, wp = _conv_extent(h, ph, oh, sh, kh, dh), _conv_extent(wd, pw, ow, sw, kw, dw)
+    og = co // groups
+    g64 = g.astype(np.float64)
+    gx = gw = gb = None
+    if want_gx:
+        gxp = np.zeros((n, ci, hp, wp))
+        w64 = w.astype(np.float64)
+        for gi in range(groups):
+            for i in range(kh):
+                for j in range(kw):
+                    gxp[:, gi * cg:(gi + 1) * cg, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                        j * dw:j * dw + (ow - 1) * sw + 1:sw] += np.einsum(
+                            "nohw,oc->nchw", g64[:, gi * og:(gi + 1) * og], w64[gi * og:(gi + 1) * og, :, i, j])
+        gx = gxp[:, :, ph:ph + h, pw:pw + wd].astype(g.dtype)
+    if want_gw:
+        xp = _conv_pad(x, ph, pw, hp, wp)
+        gw = np.zeros(wshape)
+        for gi in range(groups):
+            for i in range(kh):
+                for j in range(kw):
+                    patch = xp[:, gi * cg:(gi + 1) * cg, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                               j * dw:j * dw + (ow - 1) * sw + 1:sw]
+                    gw[gi * og:(gi + 1) * og, :, i, j] = np.einsum("nohw,nchw->oc", g64[:, gi * og:(gi + 1) * og], patch)
+        gw = gw.astype(g.dtype)
+    if want_gb:
+        gb = g64.sum((0, 2, 3)).astype(g.dtype)
+    return gx, gw, gb
+
+
+def _pool_windows(op, n, o, k, s, p, d):
+    """Per output index: (input indices inside the input, divisor for count_include_pad)."""
+    out = []
+    for i in range(o):
+        if op == POOL["adaptive_avg"]:
+            a, b = (i * n) // o, -((-(i + 1) * n) // o)
+            out.append((list(range(a, b)), b - a))
+        elif op == POOL["max"]:
+            out.append(([i * s - p + t * d for t in range(k) if 0 <= i * s - p + t * d < n], 0))
+        else:
+            a = i * s - p
+            e = min(a + k, n + p)
+            out.append((list(range(max(a, 0), min(e, n))), e - a))
+    return out
+
+
+def pool2d(op, x, oh, ow, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+           count_include_pad=True):
+    h, w = x.shape[-2:]
+    rows = _pool_windows(op, h, oh, kernel[0], stride[0], padding[0], dilation[0])
+    cols = _pool_windows(op, w, ow, kernel[1], stride[1], padding[1], dilation[1])
+    lead = x.shape[:-2]
+    x2 = x.reshape((-1, h, w)).astype(np.float64)
+    y = np.zeros((x2.shape[0], oh, ow))
+    idx = np.zeros((x2.shape[0], oh, ow), dtype=np.int64) if op == POOL["max"] else None
+    for a, (ri, rf) in enumerate(rows):
+        for b, (ci, cf) in enumerate(cols):
+            win = x2[:, ri][:, :, ci].reshape(x2.shape[0], -1)
+            if op == POOL["max"]:
+                k = np.argmax(win, axis=1)
+                y[:, a, b] = win[np.arange(win.shape[0]), k]
+                idx[:, a, b] = np.array(ri)[k // len(ci)] * w + np.array(ci)[k % len(ci)]
+            else:
+                div = rf * cf if (op == POOL["avg"] and count_include_pad) else len(ri) * len(ci)
+                y[:, a, b] = win.sum(1) / div
+    y = y.reshape(lead + (oh, ow)).astype(x.dtype)
+    return y, (idx.reshape(lead + (oh, ow)) if idx is not None else None)
+
+
+def pool2d_bwd(op, g, idx, xshape, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+               count_include_pad=True):
+    h, w = xshape[-2:]
+    oh, ow = g.shape[-2:]
+    g2 = g.reshape((-1, oh, ow)).astype(np.float64)
+    gx = np.zeros((g2.shape[0], h * w))
+    if op == POOL["max"]:
+        i2 = np.asarray(idx).reshape(g2.shape[0], -1)
+        if i2.size and (i2.min() < 0 or i2.max() >= h * w):
+            raise IndexError(f"max_pool2d_backward: an index lies outside the {h}x{w} input plane")
+        for pl in range(g2.shape[0]):
+            np.add.at(gx[pl], i2[pl], g2[pl].reshape(-1))
+        return gx.reshape(xshape).astype(g.dtype)
+    gx = gx.reshape(-1, h, w)
+    rows = _pool_windows(op, h, oh, kernel[0], stride[0], padding[0], dilation[0])
+    cols = _pool_windows(op, w, ow, kernel[1], stride[1], padding[1], dilation[1])
+    for a, (ri, rf) in enumerate(rows):
+        for b, (ci, cf) in enumerate(cols):
+            div = rf * cf if (op == POOL["avg"] and count_include_pad) else len(ri) * len(ci)
+            if div:
+                gx[:, ri[0]:ri[-1] + 1, ci[0]:ci[-1] + 1] += (g2[:, a, b] / div)[:, None, None]
+    return gx.reshape(xshape).astype(g.dtype)
+
+
+def _bn_axes(x):
+    return (0,) + tuple(range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def bn_stats(x):
+    ax, _ = _bn_axes(x)
+    x64 = x.astype(np.float64)
+    return x64.mean(ax).astype(x.dtype), x64.var(ax).astype(x.dtype)
+
+
+def bn_apply(x, mean, invstd, w, b):
+    _, bs = _bn_axes(x)
+    y = (x.astype(np.float64) - mean.reshape(bs)) * invstd.reshape(bs)
+    if w is not None:
+        y = y * w.reshape(bs)
+    if b is not None:
+        y = y + b.reshape(bs)
+    return y.astype(x.dtype)
+
+
+def bn_bwd(x, g, mean, invstd, w, training, want_gx, want_gw, want_gb):
+    ax, bs = _bn_axes(x)
+    g64 = g.astype(np.float64)
+    inv = invstd.astype(np.float64).reshape(bs)
+    xhat = (x.astype(np.float64) - mean.reshape(bs)) * inv
+    gw = (g64 * xhat).sum(ax).astype(x.dtype) if want_gw else None
+    gb = g64.sum(ax).astype(x.dtype) if want_gb else None
+    gx = None
+    if want_gx:
+        k = inv * (w.reshape(bs) if w is not None else 1.0)
+        if training:
+            gx = k * (g64 - g64.mean(ax, keepdims=True) - xhat * (g64 * xhat).mean(ax, keepdims=True))
+        else:
+            gx = k * g64
+        gx = gx.astype(x.dtype)
+    return gx, gw, gb
+
+
+def _rn_affine_index(rows, d, groups, s):
+    r = np.arange(rows)[:, None]
+    j = np.arange(d)[None, :]
+    return ((r % groups) * d + j) // s
+
+
+def rownorm(x, d, groups, s, w, b, eps):
+    x2 = x.reshape(-1, d).astype(np.float64)
+    mean = x2.mean(1)
+    rstd = 1.0 / np.sqrt(x2.var(1) + eps)
+    y = (x2 - mean[:, None]) * rstd[:, None]
+    a = _rn_affine_index(x2.shape[0], d, groups, s)
+    if w is not None:
+        y = y * np.reshape(w, -1)[a]
+    if b is not None:
+        y = y + np.reshape(b, -1)[a]
+    return y.reshape(x.shape).astype(x.dtype), mean.astype(x.dtype), rstd.astype(x.dtype)
+
+
+def rownorm_bwd(x, g, mean, rstd, w, d, groups, s, want_gx, want_gw, want_gb):
+    x2 = x.reshape(-1, d).astype(np.float64)
+    g2 = g.reshape(-1, d).astype(np.float64)
+    rs = rstd.astype(np.float64)[:, None]
+    xhat = (x2 - mean.astype(np.float64)[:, None]) * rs
+    a = _rn_affine_index(x2.shape[0], d, groups, s)
+    na = groups * d // s
+    gh = g2 * (np.reshape(w, -1)[a] if w is not None else 1.0)
+    gx = None
+    if want_gx:
+        gx = rs * (gh - gh.mean(1, keepdims=True) - xhat * (gh * xhat).mean(1, keepdims=True))
+        gx = gx.reshape(x.shape).astype(x.dtype)
+    gw = np.bincount(a.ravel(), (g2 * xhat).ravel(), na).astype(x.dtype) if want_gw else None
+    gb = np.bincount(a.ravel(), g2.ravel(), na).astype(x.dtype) if want_gb else None
+    return gx, gw, gb

@@ -76,3 +76,30 @@ cdef extern from "fastgrad.h" nogil:
         int64_t batch, stride_a, stride_b, stride_c
     int fg_gemm_f32(const fg_gemm_desc *d, int nthreads)
     int fg_gemm_f64(const fg_gemm_desc *d, int nthreads)
+
+    # convolution, pooling, normalization (csrc/conv.h)
+    ctypedef struct fg_conv2d_shape:
+        int64_t n, c_in, h, w, c_out, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups
+    int fg_conv2d_f32(const fg_conv2d_shape *s, const float *x, const float *w, const float *bias, float *y, int nthreads)
+    int fg_conv2d_f64(const fg_conv2d_shape *s, const double *x, const double *w, const double *bias, double *y, int nthreads)
+    int fg_conv2d_bwd_f32(const fg_conv2d_shape *s, const float *x, const float *w, const float *g, float *gx, float *gw, float *gb, int nthreads)
+    int fg_conv2d_bwd_f64(const fg_conv2d_shape *s, const double *x, const double *w, const double *g, double *gx, double *gw, double *gb, int nthreads)
+    enum:
+        FG_POOLING_MAX, FG_POOLING_AVG, FG_POOLING_ADAPTIVE_AVG, FG_POOLING_COUNT
+    ctypedef struct fg_pool2d_shape:
+        int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw
+        int count_include_pad
+    int fg_pool2d_f32(int op, const fg_pool2d_shape *s, const float *x, float *y, int64_t *idx, int nthreads)
+    int fg_pool2d_f64(int op, const fg_pool2d_shape *s, const double *x, double *y, int64_t *idx, int nthreads)
+    int fg_pool2d_bwd_f32(int op, const fg_pool2d_shape *s, const float *g, const int64_t *idx, float *gx, int nthreads)
+    int fg_pool2d_bwd_f64(int op, const fg_pool2d_shape *s, const double *g, const int64_t *idx, double *gx, int nthreads)
+    int fg_bn_stats_f32(int64_t n, int64_t c, int64_t s, const float *x, float *mean, float *var, int nthreads)
+    int fg_bn_stats_f64(int64_t n, int64_t c, int64_t s, const double *x, double *mean, double *var, int nthreads)
+    int fg_bn_apply_f32(int64_t n, int64_t c, int64_t s, const float *x, const float *mean, const float *invstd, const float *w, const float *b, float *y, int nthreads)
+    int fg_bn_apply_f64(int64_t n, int64_t c, int64_t s, const double *x, const double *mean, const double *invstd, const double *w, const double *b, double *y, int nthreads)
+    int fg_bn_bwd_f32(int64_t n, int64_t c, int64_t s, const float *x, const float *g, const float *mean, const float *invstd, const float *w, int training, float *gx, float *gw, float *gb, int nthreads)
+    int fg_bn_bwd_f64(int64_t n, int64_t c, int64_t s, const double *x, const double *g, const double *mean, const double *invstd, const double *w, int training, double *gx, double *gw, double *gb, int nthreads)
+    int fg_rownorm_f32(int64_t rows, int64_t d, int64_t groups, int64_t s, const float *x, const float *w, const float *b, double eps, float *y, float *mean, float *rstd, int nthreads)
+    int fg_rownorm_f64(int64_t rows, int64_t d, int64_t groups, int64_t s, const double *x, const double *w, const double *b, double eps, double *y, double *mean, double *rstd, int nthreads)
+    int fg_rownorm_bwd_f32(int64_t rows, int64_t d, int64_t groups, int64_t s, const float *x, const float *g, const float *mean, const float *rstd, const float *w, float *gx, float *gw, float *gb, int nthreads)
+    int fg_rownorm_bwd_f64(int64_t rows, int64_t d, int64_t groups, int64_t s, const double *x, const double *g, const double *mean, const double *rstd, const double *w, double *gx, double *gw, double *gb, int nthreads)

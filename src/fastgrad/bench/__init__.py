@@ -164,7 +164,16 @@ def train_cases(quick, against):
             bs, sizes = W.TRAIN_CONFIGS[cfg]
             cases.append(Case("train", f"MLP {cfg} batch {bs} {'-'.join(map(str, sizes))} {opt}",
                               impls, rtol=1e-5, atol=1e-6))
-    cases.append(_skipped("train", "small CNN step", "convolution layers are not in fastgrad yet"))
+    def cnn(maker):
+        def factory():
+            return maker(), lambda: _as_float(maker()())    # a fresh model's first loss
+        return factory
+    impls = {"fastgrad": cnn(W.fastgrad_cnn_step)}
+    if "torch" in against:
+        impls["torch"] = cnn(W.torch_cnn_step)
+    bs, c, side, k = W.CNN_CONFIG
+    cases.append(Case("train", f"CNN batch {bs} {c}x{side}x{side} conv16-pool-conv32-pool-linear{k} sgd",
+                      impls, rtol=1e-4, atol=1e-5))
     return cases
 
 

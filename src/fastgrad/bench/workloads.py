@@ -199,6 +199,65 @@ def torch_train_step(cfg, opt="sgd"):
     return step
 
 
+CNN_CONFIG = (64, 1, 28, 10)    # batch, channels, image side, classes
+
+
+def cnn_data(seed=0):
+    """Data and weights for conv(1->16) relu maxpool conv(16->32) relu maxpool linear."""
+    r = np.random.default_rng(seed)
+    bs, c, s, k = CNN_CONFIG
+    x = r.standard_normal((bs, c, s, s)).astype(np.float32)
+    y = r.integers(0, k, bs)
+    w1 = (r.standard_normal((16, c, 3, 3)) / 3).astype(np.float32)
+    w2 = (r.standard_normal((32, 16, 3, 3)) / 12).astype(np.float32)
+    w3 = (r.standard_normal((k, 32 * (s // 4) ** 2)) / np.sqrt(32 * (s // 4) ** 2)).astype(np.float32)
+    return x, y, [w1, np.zeros(16, np.float32), w2, np.zeros(32, np.float32), w3, np.zeros(k, np.float32)]
+
+
+def fastgrad_cnn_step(opt="sgd"):
+    """One step of the small CNN; the step callable returns the loss."""
+    from fastgrad import nn, optim
+    from fastgrad.nn import functional as F
+    x, y, ps = cnn_data()
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(ps[4].shape[1], ps[4].shape[0]))
+    for p, v in zip(model.parameters(), ps):
+        p.data[...] = v
+    o = optim.SGD(model.parameters(), lr=0.01) if opt == "sgd" else optim.Adam(model.parameters(), lr=1e-3)
+    X, Y = fg.tensor(x), fg.tensor(y)
+
+    def step():
+        o.zero_grad()
+        loss = F.cross_entropy(model(X), Y)
+        loss.backward()
+        o.step()
+        return loss
+    return step
+
+
+def torch_cnn_step(opt="sgd"):
+    import torch
+    x, y, ps = cnn_data()
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(ps[4].shape[1], ps[4].shape[0]))
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), ps):
+            p.copy_(torch.from_numpy(v))
+    o = torch.optim.SGD(model.parameters(), lr=0.01) if opt == "sgd" else torch.optim.Adam(model.parameters(), lr=1e-3)
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        o.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X), Y)
+        loss.backward()
+        o.step()
+        return loss
+    return step
+
+
 def numpy_train_step(cfg, opt="sgd"):
     """Hand-written forward/backward/SGD in NumPy (a floor for what Python + BLAS costs);
     None for other optimizers."""

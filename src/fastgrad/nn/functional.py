@@ -13,6 +13,11 @@ from fastgrad._ops import (gelu, leaky_relu, linear, log_softmax, one_hot, pad, 
                            sigmoid, silu, softmax, softplus, tanh)
 from fastgrad._ops_math import (elu, hardsigmoid, hardswish, hardtanh, mish, relu6,  # noqa: F401
                                 selu)
+from fastgrad._ops_conv import (adaptive_avg_pool1d, adaptive_avg_pool2d,  # noqa: F401
+                                avg_pool1d, avg_pool2d, batch_norm, conv1d, conv2d,
+                                conv_transpose1d, conv_transpose2d, dropout1d, dropout2d,
+                                group_norm, interpolate, layer_norm, max_pool1d, max_pool2d,
+                                upsample)
 
 _make = Tensor._make
 _REDUCTIONS = ("mean", "sum", "none")
@@ -401,85 +406,6 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if inplace:
         return O.mul_(x, _make(mask))
     return O.mul(x, _make(mask))
-
-
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
-    """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
-    biased variance, then * weight + bias."""
-    who = "layer_norm"
-    x = O._float_in(input, who)
-    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
-          else tuple(int(n) for n in normalized_shape))
-    k = len(ns)
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.data.shape) != ns:
-            raise ValueError(f"{who}: {name} shape {tuple(p.data.shape)} must equal normalized_shape {ns}")
-    if k == 0 or tuple(x.data.shape[x.data.ndim - k:]) != ns or x.data.ndim < k:
-        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
-                         f"of input shape {tuple(x.data.shape)}")
-    dims = tuple(range(-k, 0))
-    mu = O.mean(x, dims, keepdim=True)
-    xc = O.sub(x, mu)
-    var = O.mean(O.mul(xc, xc), dims, keepdim=True)
-    y = O.mul(xc, O.rsqrt(O.add(var, eps)))
-    if weight is not None:
-        y = O.mul(y, weight)
-    if bias is not None:
-        y = O.add(y, bias)
-    return y
-
-
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
-               momentum=0.1, eps=1e-5):
-    """Batch normalisation over (N, C) or (N, C, L) input, per channel C.  In training
-    the batch statistics normalise (biased variance) and the running statistics are
-    updated in place with the unbiased variance: r = (1 - momentum) r + momentum * b."""
-    who = "batch_norm"
-    x = O._float_in(input, who)
-    nd = x.data.ndim
-    if nd < 2:
-        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
-                         f"{tuple(x.data.shape)}")
-    c = x.data.shape[1]
-    dims = (0,) + tuple(range(2, nd))
-    bshape = (1, c) + (1,) * (nd - 2)
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.data.shape) != (c,):
-            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape "
-                             f"{tuple(x.data.shape)}, got {tuple(t.data.shape)}")
-    if training:
-        n = x.data.size // c if c else 0
-        if n <= 1:
-            raise ValueError(f"{who}: expected more than 1 value per channel when training, got "
-                             f"input shape {tuple(x.data.shape)}")
-        mu = O.mean(x, dims, keepdim=True)
-        xc = O.sub(x, mu)
-        var = O.mean(O.mul(xc, xc), dims, keepdim=True)
-        if running_mean is not None:
-            m = x.data.dtype.type(momentum)
-            bm = mu.data.reshape(c)
-            running_mean.data *= (1 - m)
-            running_mean.data += m * bm.astype(running_mean.data.dtype)
-            running_mean._version[0] += 1
-        if running_var is not None:
-            m = x.data.dtype.type(momentum)
-            bv = var.data.reshape(c) * (n / (n - 1))
-            running_var.data *= (1 - m)
-            running_var.data += m * bv.astype(running_var.data.dtype)
-            running_var._version[0] += 1
-        y = O.mul(xc, O.rsqrt(O.add(var, eps)))
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{who}: running_mean and running_var are required when not training")
-        rm = _make(running_mean.data.reshape(bshape).astype(x.data.dtype, copy=False))
-        rv = _make(running_var.data.reshape(bshape).astype(x.data.dtype, copy=False))
-        y = O.mul(O.sub(x, rm), O.rsqrt(O.add(rv, eps)))
-    if weight is not None:
-        y = O.mul(y, O.reshape(weight, bshape))
-    if bias is not None:
-        y = O.add(y, O.reshape(bias, bshape))
-    return y
 
 
 def embedding(input, weight, padding_idx=None):  # noqa: A002

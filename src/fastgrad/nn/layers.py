@@ -194,15 +194,18 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation over (N, C) or (N, C, L) input.  Training mode normalises with
-    the batch statistics and updates running_mean / running_var (momentum; momentum=None
-    is a cumulative average); eval mode uses the running statistics."""
+class _BatchNorm(Module):
+    """Batch normalisation per channel C.  Training mode normalises with the batch
+    statistics and updates running_mean / running_var (momentum; momentum=None is a
+    cumulative average); eval mode uses the running statistics.  Fused C kernels
+    (F.batch_norm)."""
+    _NDIMS = ()
+    _SHAPES = ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=None):
         super().__init__()
-        self.num_features = _positive_int(num_features, "num_features", "BatchNorm1d")
+        self.num_features = _positive_int(num_features, "num_features", type(self).__name__)
         self.eps = float(eps)
         self.momentum = momentum
         self.affine = affine
@@ -237,13 +240,16 @@ class BatchNorm1d(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
-        x = O._float_in(x, "BatchNorm1d")
+        who = type(self).__name__
+        x = O._float_in(x, who)
         nd = x.data.ndim
-        if nd not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected 2-D or 3-D input (N, C) or (N, C, L), got "
-                             f"{nd}-D input")
+        if nd not in self._NDIMS:
+            raise ValueError(f"{who}: expected {self._SHAPES}, got {nd}-D input")
+        if x.data.shape[1] != self.num_features:
+            raise ValueError(f"{who}({self.num_features}): expected input with {self.num_features} "
+                             f"channels, got {x.data.shape[1]} channels (input shape {tuple(x.data.shape)})")
         if self.training and x.data.size // max(x.data.shape[1], 1) <= 1:
-            raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when training, "
+            raise ValueError(f"{who}: expected more than 1 value per channel when training, "
                              f"got input shape {tuple(x.data.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -257,6 +263,68 @@ class BatchNorm1d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L) input."""
+    _NDIMS = (2, 3)
+    _SHAPES = "2-D or 3-D input (N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over (N, C, H, W) input, per channel C."""
+    _NDIMS = (4,)
+    _SHAPES = "4-D input (N, C, H, W)"
+
+
+class GroupNorm(Module):
+    """Normalise (N, C, ...) over groups of C / num_groups channels, then a per-channel
+    affine weight (ones) and bias (zeros).  Fused C kernels (F.group_norm)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        self.num_groups = _positive_int(num_groups, "num_groups", "GroupNorm")
+        self.num_channels = _positive_int(num_channels, "num_channels", "GroupNorm")
+        if self.num_groups == 0 or self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
+        self.eps = float(eps)
+        self.affine = affine
+        if affine:
+            self.weight = _param((self.num_channels,), dtype)
+            self.bias = _param((self.num_channels,), dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        x = O._float_in(x, "GroupNorm")
+        if x.data.ndim < 2 or x.data.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
+                             f"{self.num_channels}, ...), got shape {tuple(x.data.shape)}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) input with probability p (scale the rest)."""
+
+    def forward(self, x):
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zero whole feature maps of (N, C, H, W) input with probability p (scale the rest)."""
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
 
 
 class Flatten(Module):

@@ -1,0 +1,1004 @@
+/* Body of conv.c for one element type T (float or double); SUF is the name suffix and
+ * GEMM the matching fg_gemm entry point.  Included twice by conv.c. */
+#define CV_CAT2(a, b) a##b
+#define CV_CAT(a, b) CV_CAT2(a, b)
+#define F(name) CV_CAT(name, SUF)
+
+/* ---- sums with 8 independent accumulators (no serial add chain; vectorisable) ------ */
+static inline double F(sum_d)(const T *x, int64_t n)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) a[u] += (double)x[i + u];
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) r += (double)x[i];
+    return r;
+}
+
+/* sum (x - m)^2 */
+static inline double F(sumsq_d)(const T *x, int64_t n, double m)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) { const double e = (double)x[i + u] - m; a[u] += e * e; }
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) { const double e = (double)x[i] - m; r += e * e; }
+    return r;
+}
+
+/* sum g * (x - m) */
+static inline double F(dotc_d)(const T *g, const T *x, int64_t n, double m)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) a[u] += (double)g[i + u] * ((double)x[i + u] - m);
+    double r = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (; i < n; i++) r += (double)g[i] * ((double)x[i] - m);
+    return r;
+}
+
+/* ---- im2col / col2im for one image and one group --------------------------------------- */
+/* Stride 1 with ow == w ("same" width): the (oh, ow) block of one kernel offset is the
+ * input plane shifted by (ioff, woff) rows/columns, so it is one contiguous copy of the
+ * valid rows, after which the columns that wrapped round a row edge are zeroed. */
+static inline int F(im2col_shift)(const fg_conv2d_shape *s)
+{
+    return s->sh == 1 && s->sw == 1 && s->ow == s->w;
+}
+
+static inline void F(shift_range)(const fg_conv2d_shape *s, int64_t ioff, int64_t woff,
+                                  int64_t *oy_lo, int64_t *oy_hi, int64_t *qs, int64_t *qe)
+{
+    const int64_t H = s->h, W = s->w;
+    int64_t a = ioff < 0 ? -ioff : 0, b = imin(s->oh, H - ioff);
+    if (a > s->oh) a = s->oh;
+    if (b < a) b = a;
+    const int64_t shift = ioff * W + woff;
+    int64_t q0 = imax(a * W, -shift), q1 = imin(b * W, H * W - shift);
+    if (q0 > b * W) q0 = b * W;
+    if (q1 < q0) q1 = q0;
+    *oy_lo = a; *oy_hi = b; *qs = q0; *qe = q1;
+}
+
+/* col (cg * kh * kw, oh * ow) from x (cg, h, w); zeros where a window leaves the input */
+static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col, int64_t ld)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (int64_t c = 0; c < cg; c++) {
+        const T *src = x + c * H * W;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                T *dst = col + ((c * s->kh + i) * s->kw + j) * ld;
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                if (F(im2col_shift)(s)) {
+                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
+                    int64_t a, b, qs, qe;
+                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                    if (a > 0) memset(dst, 0, (size_t)(a * OW) * sizeof(T));
+                    if (qs > a * OW) memset(dst + a * OW, 0, (size_t)(qs - a * OW) * sizeof(T));
+                    if (qe > qs) memcpy(dst + qs, src + qs + shift, (size_t)(qe - qs) * sizeof(T));
+                    if (b * OW > qe) memset(dst + qe, 0, (size_t)(b * OW - qe) * sizeof(T));
+                    if (OH > b) memset(dst + b * OW, 0, (size_t)((OH - b) * OW) * sizeof(T));
+                    if (lo > 0 || hi < OW) {
+                        for (int64_t oy = a; oy < b; oy++) {
+                            T *d = dst + oy * OW;
+                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                        }
+                    }
+                    continue;
+                }
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    T *d = dst + oy * OW;
+                    if (ih < 0 || ih >= H) {
+                        memset(d, 0, (size_t)OW * sizeof(T));
+                        continue;
+                    }
+                    const T *r = src + ih * W + woff;
+                    for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                    if (s->sw == 1) {
+                        if (hi > lo) memcpy(d + lo, r + lo, (size_t)(hi - lo) * sizeof(T));
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox] = r[ox * s->sw];
+                    }
+                    for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* gx (cg, h, w) += the columns folded back onto the image (gx zeroed by the caller);
+ * col is scratch (the shifted path zeroes its wrapped columns) */
+static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld, T *gx)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (int64_t c = 0; c < cg; c++) {
+        T *dstimg = gx + c * H * W;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                T *src = col + ((c * s->kh + i) * s->kw + j) * ld;
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                if (F(im2col_shift)(s)) {
+                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
+                    int64_t a, b, qs, qe;
+                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                    if (lo > 0 || hi < OW) {
+                        for (int64_t oy = a; oy < b; oy++) {
+                            T *d = src + oy * OW;
+                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                        }
+                    }
+                    T *o = dstimg + shift;
+                    for (int64_t q = qs; q < qe; q++) o[q] += src[q];
+                    continue;
+                }
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *d = src + oy * OW;
+                    T *r = dstimg + ih * W + woff;
+                    if (s->sw == 1) {
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox] += d[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox * s->sw] += d[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline int F(conv_direct)(const fg_conv2d_shape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0 &&
+           s->oh == s->h && s->ow == s->w;
+}
+
+static int F(gemm1)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                    const T *b, int64_t ldb, double beta, T *c, int64_t ldc, int nt)
+{
+    fg_gemm_desc d;
+    d.transa = ta; d.transb = tb;
+    d.m = m; d.n = n; d.k = k;
+    d.alpha = 1.0; d.beta = beta;
+    d.a = a; d.lda = lda; d.b = b; d.ldb = ldb; d.c = c; d.ldc = ldc;
+    d.bias = NULL; d.act = FG_ACT_NONE;
+    d.batch = 1; d.stride_a = 0; d.stride_b = 0; d.stride_c = 0;
+    return GEMM(&d, nt);
+}
+
+/* ---- depthwise (one input channel per group): direct loops, no im2col --------------- */
+static inline int F(conv_depthwise)(const fg_conv2d_shape *s)
+{
+    return s->groups > 1 && s->c_in == s->groups;
+}
+
+/* y_n (c_out, oh, ow) = depthwise conv of x_n (c_in, h, w) (+ bias) */
+static void F(dw_fwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *b, T *yn)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t og = s->c_out / s->groups;
+    for (int64_t oc = 0; oc < s->c_out; oc++) {
+        const T *xg = xn + (oc / og) * H * W;
+        T *yo = yn + oc * P;
+        const T b0 = b ? b[oc] : (T)0;
+        for (int64_t p = 0; p < P; p++) yo[p] = b0;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                const T wv = w[(oc * s->kh + i) * s->kw + j];
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *r = xg + ih * W + woff;
+                    T *d = yo + oy * OW;
+                    if (s->sw == 1) {
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox] += wv * r[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox] += wv * r[ox * s->sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* gx_n (zeroed here; may be NULL) and gw_part += (may be NULL) for one image */
+static void F(dw_bwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *gn, T *gxn,
+                          T *gwp, int gw_t)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
+    const int64_t og = s->c_out / s->groups;
+    if (gxn) memset(gxn, 0, (size_t)(s->c_in * H * W) * sizeof(T));
+    for (int64_t oc = 0; oc < s->c_out; oc++) {
+        const int64_t ic = oc / og;
+        const T *go = gn + oc * P;
+        for (int64_t i = 0; i < s->kh; i++) {
+            for (int64_t j = 0; j < s->kw; j++) {
+                const int64_t wi = (oc * s->kh + i) * s->kw + j;
+                const T wv = w ? w[wi] : (T)0;
+                const int64_t woff = j * s->dw - s->pw;
+                int64_t lo, hi;
+                col_range(woff, s->sw, W, OW, &lo, &hi);
+                T acc = 0;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *q = go + oy * OW;
+                    const int64_t off = (ic * H + ih) * W + woff;
+                    if (gxn) {
+                        T *r = gxn + off;
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox * s->sw] += wv * q[ox];
+                    }
+                    if (gwp) {
+                        const T *r = xn + off;
+                        for (int64_t ox = lo; ox < hi; ox++) acc += q[ox] * r[ox * s->sw];
+                    }
+                }
+                if (gwp) gwp[gw_t ? (ic * s->kh * s->kw + i * s->kw + j) * og + (oc - ic * og) : wi] += acc;
+            }
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------- */
+typedef struct {
+    const fg_conv2d_shape *s;
+    const T *x, *w, *b, *g;
+    T *y, *gx;
+    int want_gw, want_gb;
+    T *part[FG_POOL_MAX];
+    int gemm_nt;
+    int64_t nb;                 /* images per task (chunked path when > 1) */
+    int gw_t;                   /* weight-gradient partial sums stored (groups, K, og) */
+    int err;
+} F(conv_ctx);
+
+static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    (void)tid;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow;
+    if (F(conv_depthwise)(s)) {
+        F(dw_fwd_img)(s, c->x + n * s->c_in * s->h * s->w, c->w, c->b, c->y + n * s->c_out * P);
+        return;
+    }
+    const int direct = F(conv_direct)(s);
+    T *col = NULL;
+    if (!direct) {
+        col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
+        if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    }
+    for (int64_t g = 0; g < G; g++) {
+        const T *xg = c->x + (n * s->c_in + g * cg) * s->h * s->w;
+        T *yg = c->y + (n * s->c_out + g * og) * P;
+        double beta = 0.0;
+        if (c->b) {
+            for (int64_t o = 0; o < og; o++) {
+                const T v = c->b[g * og + o];
+                T *row = yg + o * P;
+                for (int64_t p = 0; p < P; p++) row[p] = v;
+            }
+            beta = 1.0;
+        }
+        const T *B = xg;
+        if (!direct) {
+            F(im2col)(s, cg, xg, col, P);
+            B = col;
+        }
+        int rc = F(gemm1)(0, 0, og, P, K, c->w + g * og * K, K, B, P, beta, yg, P, c->gemm_nt);
+        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+    }
+}
+
+/* ---- several small images per GEMM ------------------------------------------------------
+ * With few output positions per image (1-D signals, late 2-D layers) a GEMM per image is
+ * too narrow to run fast; a task then packs nb images side by side (columns
+ * [b * P, (b + 1) * P) of a (K, nb * P) matrix) and runs one GEMM for all of them. */
+static void F(conv_fwd_chunk)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    (void)tid;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
+    T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
+    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    T *tmp = col + K * L;
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t b = 0; b < m; b++)
+            F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+        int rc = F(gemm1)(0, 0, og, L, K, c->w + g * og * K, K, col, L, 0.0, tmp, L, c->gemm_nt);
+        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        for (int64_t b = 0; b < m; b++) {
+            for (int64_t o = 0; o < og; o++) {
+                const T bv = c->b ? c->b[g * og + o] : (T)0;
+                const T *src = tmp + o * L + b * P;
+                T *dst = c->y + ((n0 + b) * s->c_out + g * og + o) * P;
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
+            }
+        }
+    }
+}
+
+static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    const int64_t nw = s->c_out * K;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
+    T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
+    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    T *gch = col + K * L;
+    T *part = NULL;
+    if (c->want_gw || c->want_gb) {
+        part = c->part[tid];
+        if (!part) {
+            part = (T *)fg_workspace(1, (size_t)(nw + s->c_out) * sizeof(T) + 64);
+            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+            memset(part, 0, (size_t)(nw + s->c_out) * sizeof(T));
+            c->part[tid] = part;
+        }
+    }
+    int rc;
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t b = 0; b < m; b++) {
+            for (int64_t o = 0; o < og; o++) {
+                const T *src = c->g + ((n0 + b) * s->c_out + g * og + o) * P;
+                memcpy(gch + o * L + b * P, src, (size_t)P * sizeof(T));
+                if (c->want_gb) part[nw + g * og + o] += (T)F(sum_d)(src, P);
+            }
+        }
+        if (c->want_gw) {
+            for (int64_t b = 0; b < m; b++)
+                F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+            rc = c->gw_t ? F(gemm1)(0, 1, K, og, L, col, L, gch, L, 1.0, part + g * K * og, og, c->gemm_nt)
+                         : F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        }
+        if (c->gx) {
+            rc = F(gemm1)(1, 0, K, L, og, c->w + g * og * K, K, gch, L, 0.0, col, L, c->gemm_nt);
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            for (int64_t b = 0; b < m; b++) {
+                T *gxg = c->gx + ((n0 + b) * s->c_in + g * cg) * HW;
+                memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
+                F(col2im)(s, cg, col + b * P, L, gxg);
+            }
+        }
+    }
+}
+
+/* images per task: enough columns for an efficient GEMM, but work for every thread */
+static int64_t F(conv_chunk)(const fg_conv2d_shape *s, int nt)
+{
+    const int64_t P = s->oh * s->ow;
+    if (F(conv_depthwise)(s) || F(conv_direct)(s) || P >= 192 || s->n < 2) return 1;
+    int64_t nb = (384 + P - 1) / P;
+    const int64_t per = (s->n + nt - 1) / nt;
+    if (nb > per) nb = per;
+    return nb < 1 ? 1 : nb;
+}
+
+int F(fg_conv2d)(const fg_conv2d_shape *s, const T *x, const T *w, const T *bias, T *y,
+                 int nthreads)
+{
+    int rc = conv_check(s);
+    if (rc != FG_OK) return rc;
+    if (!x || !w || !y) return FG_EINVAL;
+    if (s->n == 0 || s->oh == 0 || s->ow == 0) return FG_OK;
+    F(conv_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.s = s; c.x = x; c.w = w; c.b = bias; c.y = y;
+    const double work = (double)s->n * (double)s->c_out * (double)(s->oh * s->ow) *
+                        (double)(s->c_in / s->groups * s->kh * s->kw);
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if (work < FG_CONV_PAR_MIN) nt = 1;
+    c.nb = F(conv_chunk)(s, nt);
+    const int64_t ntask = (s->n + c.nb - 1) / c.nb;
+    fg_task_fn fn = c.nb > 1 ? F(conv_fwd_chunk) : F(conv_fwd_task);
+    if (nt > 1 && ntask >= nt) {
+        c.gemm_nt = 1;
+        fg_parallel_for(nt, ntask, fn, &c);
+    } else {
+        c.gemm_nt = nt;
+        for (int64_t t = 0; t < ntask && c.err == FG_OK; t++) fn(&c, t, 0);
+    }
+    return c.err;
+}
+
+/* ---- backward ------------------------------------------------------------------------ */
+static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    const int64_t G = s->groups, cg = s->c_in / G, og = s->c_out / G;
+    const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    const int64_t nw = s->c_out * K;
+    const int dwise = F(conv_depthwise)(s);
+    const int direct = F(conv_direct)(s);
+    T *col = NULL;
+    if (!direct && !dwise) {
+        col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
+        if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    }
+    T *part = NULL;
+    if (c->want_gw || c->want_gb) {
+        part = c->part[tid];
+        if (!part) {
+            part = (T *)fg_workspace(1, (size_t)(nw + s->c_out) * sizeof(T) + 64);
+            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+            memset(part, 0, (size_t)(nw + s->c_out) * sizeof(T));
+            c->part[tid] = part;
+        }
+    }
+    int rc;
+    if (dwise && (c->gx || c->want_gw))
+        F(dw_bwd_img)(s, c->x ? c->x + n * s->c_in * HW : NULL, c->w, c->g + n * s->c_out * P,
+                      c->gx ? c->gx + n * s->c_in * HW : NULL, c->want_gw ? part : NULL, c->gw_t);
+    for (int64_t g = 0; g < G; g++) {
+        const T *gg = c->g + (n * s->c_out + g * og) * P;
+        if (c->want_gw && !dwise) {
+            const T *xg = c->x + (n * s->c_in + g * cg) * HW;
+            const T *B = xg;
+            if (!direct) {
+                F(im2col)(s, cg, xg, col, P);
+                B = col;
+            }
+            rc = c->gw_t ? F(gemm1)(0, 1, K, og, P, B, P, gg, P, 1.0, part + g * K * og, og, c->gemm_nt)
+                         : F(gemm1)(0, 1, og, K, P, gg, P, B, P, 1.0, part + g * og * K, K, c->gemm_nt);
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        }
+        if (c->want_gb) {
+            T *pb = part + nw + g * og;
+            for (int64_t o = 0; o < og; o++) {
+                pb[o] += (T)F(sum_d)(gg + o * P, P);
+            }
+        }
+        if (c->gx && !dwise) {
+            T *gxg = c->gx + (n * s->c_in + g * cg) * HW;
+            const T *wg = c->w + g * og * K;
+            if (direct) {
+                rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, gxg, P, c->gemm_nt);
+            } else {
+                rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, col, P, c->gemm_nt);
+                memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
+                if (rc == FG_OK) F(col2im)(s, cg, col, P, gxg);
+            }
+            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        }
+    }
+}
+
+int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *g, T *gx,
+                     T *gw, T *gb, int nthreads)
+{
+    int rc = conv_check(s);
+    if (rc != FG_OK) return rc;
+    if (!g || (gx && !w) || (gw && !x)) return FG_EINVAL;
+    const int64_t K = s->c_in / s->groups * s->kh * s->kw, nw = s->c_out * K;
+    if (s->n == 0 || s->oh == 0 || s->ow == 0) {
+        if (gx) memset(gx, 0, (size_t)(s->n * s->c_in * s->h * s->w) * sizeof(T));
+        if (gw) memset(gw, 0, (size_t)nw * sizeof(T));
+        if (gb) memset(gb, 0, (size_t)s->c_out * sizeof(T));
+        return FG_OK;
+    }
+    F(conv_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.s = s; c.x = x; c.w = w; c.g = g; c.gx = gx;
+    c.want_gw = gw != NULL;
+    c.want_gb = gb != NULL;
+    c.gw_t = K >= s->c_out / s->groups;
+    const double work = (double)s->n * (double)s->c_out * (double)(s->oh * s->ow) * (double)K;
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
+    if (work < FG_CONV_PAR_MIN) nt = 1;
+    c.nb = F(conv_chunk)(s, nt);
+    const int64_t ntask = (s->n + c.nb - 1) / c.nb;
+    fg_task_fn fn = c.nb > 1 ? F(conv_bwd_chunk) : F(conv_bwd_task);
+    if (nt > 1 && ntask >= nt) {
+        c.gemm_nt = 1;
+        fg_parallel_for(nt, ntask, fn, &c);
+    } else {
+        c.gemm_nt = nt;
+        for (int64_t t = 0; t < ntask && c.err == FG_OK; t++) fn(&c, t, 0);
+    }
+    if (c.err != FG_OK) return c.err;
+    if (gw || gb) {
+        if (gw) memset(gw, 0, (size_t)nw * sizeof(T));
+        if (gb) memset(gb, 0, (size_t)s->c_out * sizeof(T));
+        for (int t = 0; t < FG_POOL_MAX; t++) {
+            const T *p = c.part[t];
+            if (!p) continue;
+            if (gw && !c.gw_t) {
+                for (int64_t i = 0; i < nw; i++) gw[i] += p[i];
+            } else if (gw) {
+                /* partial sums are (groups, K, og): with K >= og the GEMM then runs with
+                 * the big column matrix as its untransposed A (faster) */
+                const int64_t G = s->groups, og = s->c_out / G;
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t o = 0; o < og; o++) {
+                        T *dst = gw + (g * og + o) * K;
+                        const T *src = p + g * K * og + o;
+                        for (int64_t k = 0; k < K; k++) dst[k] += src[k * og];
+                    }
+            }
+            if (gb) for (int64_t i = 0; i < s->c_out; i++) gb[i] += p[nw + i];
+        }
+    }
+    return FG_OK;
+}
+
+/* ---- pooling ------------------------------------------------------------------------- */
+typedef struct {
+    int op;
+    const fg_pool2d_shape *s;
+    const T *x;
+    T *y;
+    int64_t *idx;
+    const int64_t *cidx;
+    int64_t chunk;
+    int err;
+} F(pool_ctx);
+
+/* window rows [*a, *b) of output row o, and the divisor part of it (avg) */
+static inline void F(pool_win)(int op, int64_t o, int64_t n_in, int64_t n_out, int64_t k,
+                               int64_t st, int64_t pad, int64_t *a, int64_t *b, int64_t *full)
+{
+    if (op == FG_POOLING_ADAPTIVE_AVG) {
+        *a = (o * n_in) / n_out;
+        *b = ((o + 1) * n_in + n_out - 1) / n_out;
+        *full = *b - *a;
+        return;
+    }
+    int64_t s0 = o * st - pad, e0 = imin(s0 + k, n_in + pad);
+    *full = e0 - s0;
+    *a = imax(s0, 0);
+    *b = imin(e0, n_in);
+}
+
+/* no padding and every window ends inside the plane */
+static inline int F(pool_inside)(const fg_pool2d_shape *s)
+{
+    return s->ph == 0 && s->pw == 0 && s->oh > 0 && s->ow > 0 &&
+           (s->oh - 1) * s->sh + (s->kh - 1) * s->dh < s->h &&
+           (s->ow - 1) * s->sw + (s->kw - 1) * s->dw < s->w;
+}
+
+static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
+{
+    F(pool_ctx) *c = (F(pool_ctx) *)vctx;
+    const fg_pool2d_shape *s = c->s;
+    (void)tid;
+    const int64_t p0 = task * c->chunk, p1 = imin(p0 + c->chunk, s->planes);
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = c->x + p * H * W;
+        T *yp = c->y + p * OH * OW;
+        if (c->op == FG_POOLING_MAX && F(pool_inside)(s)) {
+            /* every window lies inside the plane: no bounds tests */
+            int64_t *ip = c->idx + p * OH * OW;
+            for (int64_t oy = 0; oy < OH; oy++) {
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const int64_t base = oy * s->sh * W + ox * s->sw;
+                    const T *w0 = xp + base;
+                    T best = w0[0];
+                    int64_t bi = 0;
+                    if (s->kh == 2 && s->kw == 2 && s->dh == 1 && s->dw == 1) {
+                        const T v1 = w0[1], v2 = w0[W], v3 = w0[W + 1];
+                        if (v1 > best || (v1 != v1 && best == best)) { best = v1; bi = 1; }
+                        if (v2 > best || (v2 != v2 && best == best)) { best = v2; bi = W; }
+                        if (v3 > best || (v3 != v3 && best == best)) { best = v3; bi = W + 1; }
+                    } else {
+                        for (int64_t i = 0; i < s->kh; i++) {
+                            const T *row = w0 + i * s->dh * W;
+                            for (int64_t j = 0; j < s->kw; j++) {
+                                const T v = row[j * s->dw];
+                                if (v > best || (v != v && best == best)) {
+                                    best = v;
+                                    bi = i * s->dh * W + j * s->dw;
+                                }
+                            }
+                        }
+                    }
+                    yp[oy * OW + ox] = best;
+                    ip[oy * OW + ox] = base + bi;
+                }
+            }
+        } else if (c->op == FG_POOLING_MAX) {
+            int64_t *ip = c->idx + p * OH * OW;
+            for (int64_t oy = 0; oy < OH; oy++) {
+                const int64_t hs = oy * s->sh - s->ph;
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const int64_t ws = ox * s->sw - s->pw;
+                    T best = (T)-INFINITY;
+                    int64_t bi = -1;
+                    for (int64_t i = 0; i < s->kh; i++) {
+                        const int64_t ih = hs + i * s->dh;
+                        if (ih < 0 || ih >= H) continue;
+                        for (int64_t j = 0; j < s->kw; j++) {
+                            const int64_t iw = ws + j * s->dw;
+                            if (iw < 0 || iw >= W) continue;
+                            const T v = xp[ih * W + iw];
+                            if (bi < 0 || v > best || (v != v && best == best)) {
+                                best = v;
+                                bi = ih * W + iw;
+                            }
+                        }
+                    }
+                    yp[oy * OW + ox] = best;
+                    ip[oy * OW + ox] = bi < 0 ? 0 : bi;
+                }
+            }
+        } else {
+            for (int64_t oy = 0; oy < OH; oy++) {
+                int64_t ha, hb, hf;
+                F(pool_win)(c->op, oy, H, OH, s->kh, s->sh, s->ph, &ha, &hb, &hf);
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    int64_t wa, wb, wf;
+                    F(pool_win)(c->op, ox, W, OW, s->kw, s->sw, s->pw, &wa, &wb, &wf);
+                    double acc = 0.0;
+                    for (int64_t ih = ha; ih < hb; ih++)
+                        for (int64_t iw = wa; iw < wb; iw++) acc += xp[ih * W + iw];
+                    int64_t div = (c->op == FG_POOLING_AVG && s->count_include_pad)
+                                      ? hf * wf : (hb - ha) * (wb - wa);
+                    yp[oy * OW + ox] = div > 0 ? (T)(acc / (double)div) : (T)0;
+                }
+            }
+        }
+    }
+}
+
+static void F(pool_bwd_task)(void *vctx, int64_t task, int tid)
+{
+    F(pool_ctx) *c = (F(pool_ctx) *)vctx;
+    const fg_pool2d_shape *s = c->s;
+    (void)tid;
+    const int64_t p0 = task * c->chunk, p1 = imin(p0 + c->chunk, s->planes);
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (int64_t p = p0; p < p1; p++) {
+        const T *gp = c->x + p * OH * OW;         /* x holds g here */
+        T *gxp = c->y + p * H * W;                /* y holds gx here */
+        memset(gxp, 0, (size_t)(H * W) * sizeof(T));
+        if (c->op == FG_POOLING_MAX) {
+            const int64_t *ip = c->cidx + p * OH * OW;
+            for (int64_t q = 0; q < OH * OW; q++) {
+                const int64_t k = ip[q];
+                if (k < 0 || k >= H * W) { __atomic_store_n(&c->err, FG_EINVAL, __ATOMIC_RELAXED); return; }
+                gxp[k] += gp[q];
+            }
+        } else {
+            for (int64_t oy = 0; oy < OH; oy++) {
+                int64_t ha, hb, hf;
+                F(pool_win)(c->op, oy, H, OH, s->kh, s->sh, s->ph, &ha, &hb, &hf);
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    int64_t wa, wb, wf;
+                    F(pool_win)(c->op, ox, W, OW, s->kw, s->sw, s->pw, &wa, &wb, &wf);
+                    int64_t div = (c->op == FG_POOLING_AVG && s->count_include_pad)
+                                      ? hf * wf : (hb - ha) * (wb - wa);
+                    if (div <= 0) continue;
+                    const T v = (T)((double)gp[oy * OW + ox] / (double)div);
+                    for (int64_t ih = ha; ih < hb; ih++)
+                        for (int64_t iw = wa; iw < wb; iw++) gxp[ih * W + iw] += v;
+                }
+            }
+        }
+    }
+}
+
+static int F(pool_run)(F(pool_ctx) *c, fg_task_fn fn, int nthreads)
+{
+    const fg_pool2d_shape *s = c->s;
+    const int64_t per = imax(s->h * s->w, s->oh * s->ow) + 1;
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if (s->planes * per < FG_NORM_PAR_MIN) nt = 1;
+    int64_t ntask = nt == 1 ? 1 : imin(s->planes, 8 * (int64_t)nt);
+    if (ntask < 1) ntask = 1;
+    c->chunk = (s->planes + ntask - 1) / ntask;
+    if (c->chunk < 1) c->chunk = 1;
+    ntask = (s->planes + c->chunk - 1) / c->chunk;
+    if (ntask <= 1) {
+        if (s->planes > 0) fn(c, 0, 0);
+    } else {
+        fg_parallel_for(nt, ntask, fn, c);
+    }
+    return c->err;
+}
+
+int F(fg_pool2d)(int op, const fg_pool2d_shape *s, const T *x, T *y, int64_t *idx, int nthreads)
+{
+    int rc = pool_check(op, s);
+    if (rc != FG_OK) return rc;
+    if (!x || !y || (op == FG_POOLING_MAX && !idx)) return FG_EINVAL;
+    F(pool_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.op = op; c.s = s; c.x = x; c.y = y; c.idx = idx;
+    return F(pool_run)(&c, F(pool_fwd_task), nthreads);
+}
+
+int F(fg_pool2d_bwd)(int op, const fg_pool2d_shape *s, const T *g, const int64_t *idx, T *gx,
+                     int nthreads)
+{
+    int rc = pool_check(op, s);
+    if (rc != FG_OK) return rc;
+    if (!g || !gx || (op == FG_POOLING_MAX && !idx)) return FG_EINVAL;
+    F(pool_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.op = op; c.s = s; c.x = g; c.y = gx; c.cidx = idx;
+    return F(pool_run)(&c, F(pool_bwd_task), nthreads);
+}
+
+/* ---- batch normalization ------------------------------------------------------------- */
+typedef struct {
+    int64_t n, c, s;
+    const T *x, *g, *mean, *invstd, *w, *b;
+    T *y, *out1, *out2, *gx;
+    int training;
+} F(bn_ctx);
+
+static void F(bn_stats_task)(void *vctx, int64_t ch, int tid)
+{
+    F(bn_ctx) *c = (F(bn_ctx) *)vctx;
+    (void)tid;
+    const int64_t S = c->s;
+    double acc = 0.0;
+    for (int64_t i = 0; i < c->n; i++) acc += F(sum_d)(c->x + (i * c->c + ch) * S, S);
+    const double cnt = (double)(c->n * S);
+    const double m = cnt > 0 ? acc / cnt : 0.0;
+    double v = 0.0;
+    for (int64_t i = 0; i < c->n; i++) v += F(sumsq_d)(c->x + (i * c->c + ch) * S, S, m);
+    c->out1[ch] = (T)m;
+    c->out2[ch] = (T)(cnt > 0 ? v / cnt : 0.0);
+}
+
+int F(fg_bn_stats)(int64_t n, int64_t c, int64_t s, const T *x, T *mean, T *var, int nthreads)
+{
+    if (n < 0 || c < 0 || s < 0 || !x || !mean || !var) return FG_EINVAL;
+    F(bn_ctx) b;
+    memset(&b, 0, sizeof(b));
+    b.n = n; b.c = c; b.s = s; b.x = x; b.out1 = mean; b.out2 = var;
+    int nt = bn_threads(n * c * s, nthreads, c);
+    if (nt == 1) { for (int64_t ch = 0; ch < c; ch++) F(bn_stats_task)(&b, ch, 0); }
+    else fg_parallel_for(nt, c, F(bn_stats_task), &b);
+    return FG_OK;
+}
+
+static void F(bn_apply_task)(void *vctx, int64_t row, int tid)
+{
+    F(bn_ctx) *c = (F(bn_ctx) *)vctx;
+    (void)tid;
+    const int64_t ch = row % c->c, S = c->s;
+    const T sc = c->invstd[ch] * (c->w ? c->w[ch] : (T)1);
+    const T sh = (c->b ? c->b[ch] : (T)0) - c->mean[ch] * sc;
+    const T *r = c->x + row * S;
+    T *o = c->y + row * S;
+    for (int64_t j = 0; j < S; j++) o[j] = r[j] * sc + sh;
+}
+
+int F(fg_bn_apply)(int64_t n, int64_t c, int64_t s, const T *x, const T *mean, const T *invstd,
+                   const T *w, const T *b, T *y, int nthreads)
+{
+    if (n < 0 || c < 0 || s < 0 || !x || !mean || !invstd || !y) return FG_EINVAL;
+    F(bn_ctx) k;
+    memset(&k, 0, sizeof(k));
+    k.n = n; k.c = c; k.s = s; k.x = x; k.mean = mean; k.invstd = invstd; k.w = w; k.b = b;
+    k.y = y;
+    int nt = bn_threads(n * c * s, nthreads, n * c);
+    if (nt == 1) { for (int64_t r = 0; r < n * c; r++) F(bn_apply_task)(&k, r, 0); }
+    else fg_parallel_for(nt, n * c, F(bn_apply_task), &k);
+    return FG_OK;
+}
+
+static void F(bn_bwd_task)(void *vctx, int64_t ch, int tid)
+{
+    F(bn_ctx) *c = (F(bn_ctx) *)vctx;
+    (void)tid;
+    const int64_t S = c->s;
+    const double m = (double)c->mean[ch], is = (double)c->invstd[ch];
+    double sg = 0.0, sgx = 0.0;
+    for (int64_t i = 0; i < c->n; i++) {
+        const T *r = c->x + (i * c->c + ch) * S;
+        const T *q = c->g + (i * c->c + ch) * S;
+        sg += F(sum_d)(q, S);
+        sgx += F(dotc_d)(q, r, S, m);
+    }
+    sgx *= is;
+    if (c->out1) c->out1[ch] = (T)sgx;
+    if (c->out2) c->out2[ch] = (T)sg;
+    if (!c->gx) return;
+    const double w = c->w ? (double)c->w[ch] : 1.0;
+    const double cnt = (double)(c->n * S);
+    const double k = w * is;
+    const double mg = c->training && cnt > 0 ? sg / cnt : 0.0;
+    const double mgx = c->training && cnt > 0 ? sgx / cnt : 0.0;
+    for (int64_t i = 0; i < c->n; i++) {
+        const T *r = c->x + (i * c->c + ch) * S;
+        const T *q = c->g + (i * c->c + ch) * S;
+        T *o = c->gx + (i * c->c + ch) * S;
+        if (c->training) {
+            const T a = (T)k, b = (T)(-k * mg + k * mgx * m * is), e = (T)(-k * mgx * is);
+            /* gx = k (g - mg - xhat mgx), xhat = (x - m) is */
+            for (int64_t j = 0; j < S; j++) o[j] = a * q[j] + e * r[j] + b;
+        } else {
+            const T a = (T)k;
+            for (int64_t j = 0; j < S; j++) o[j] = a * q[j];
+        }
+    }
+}
+
+int F(fg_bn_bwd)(int64_t n, int64_t c, int64_t s, const T *x, const T *g, const T *mean,
+                 const T *invstd, const T *w, int training, T *gx, T *gw, T *gb, int nthreads)
+{
+    if (n < 0 || c < 0 || s < 0 || !x || !g || !mean || !invstd) return FG_EINVAL;
+    F(bn_ctx) k;
+    memset(&k, 0, sizeof(k));
+    k.n = n; k.c = c; k.s = s; k.x = x; k.g = g; k.mean = mean; k.invstd = invstd; k.w = w;
+    k.training = training; k.gx = gx; k.out1 = gw; k.out2 = gb;
+    int nt = bn_threads(n * c * s, nthreads, c);
+    if (nt == 1) { for (int64_t ch = 0; ch < c; ch++) F(bn_bwd_task)(&k, ch, 0); }
+    else fg_parallel_for(nt, c, F(bn_bwd_task), &k);
+    return FG_OK;
+}
+
+/* ---- row normalization --------------------------------------------------------------- */
+typedef struct {
+    int64_t rows, d, groups, s, chunk;
+    const T *x, *g, *w, *b, *mean, *rstd;
+    T *y, *omean, *orstd, *gx;
+    double eps;
+    int want_w;
+    double *part[FG_POOL_MAX];
+    int err;
+} F(rn_ctx);
+
+static void F(rn_fwd_task)(void *vctx, int64_t task, int tid)
+{
+    F(rn_ctx) *c = (F(rn_ctx) *)vctx;
+    (void)tid;
+    const int64_t r0 = task * c->chunk, r1 = imin(r0 + c->chunk, c->rows), D = c->d, S = c->s;
+    for (int64_t r = r0; r < r1; r++) {
+        const T *xr = c->x + r * D;
+        T *yr = c->y + r * D;
+        const double m = D > 0 ? F(sum_d)(xr, D) / (double)D : 0.0;
+        const double v = F(sumsq_d)(xr, D, m);
+        const double rs = 1.0 / sqrt((D > 0 ? v / (double)D : 0.0) + c->eps);
+        c->omean[r] = (T)m;
+        c->orstd[r] = (T)rs;
+        const int64_t a0 = (r % c->groups) * D / S;
+        const T tm = (T)m, trs = (T)rs;
+        for (int64_t jc = 0; jc < D / S; jc++) {
+            const T wv = c->w ? c->w[a0 + jc] : (T)1, bv = c->b ? c->b[a0 + jc] : (T)0;
+            const T sc = trs * wv;
+            const T *xs = xr + jc * S;
+            T *ys = yr + jc * S;
+            for (int64_t t = 0; t < S; t++) ys[t] = (xs[t] - tm) * sc + bv;
+        }
+    }
+}
+
+static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
+{
+    F(rn_ctx) *c = (F(rn_ctx) *)vctx;
+    const int64_t r0 = task * c->chunk, r1 = imin(r0 + c->chunk, c->rows), D = c->d, S = c->s;
+    const int64_t A = c->groups * D / S;
+    double *part = NULL;
+    if (c->want_w) {
+        part = c->part[tid];
+        if (!part) {
+            part = (double *)fg_workspace(1, (size_t)(2 * A) * sizeof(double) + 64);
+            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+            memset(part, 0, (size_t)(2 * A) * sizeof(double));
+            c->part[tid] = part;
+        }
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const T *xr = c->x + r * D, *gr = c->g + r * D;
+        const double m = (double)c->mean[r], rs = (double)c->rstd[r];
+        const int64_t a0 = (r % c->groups) * D / S;
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t jc = 0; jc < D / S; jc++) {
+            const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
+            const double pg = F(sum_d)(gr + jc * S, S);
+            const double pgx = F(dotc_d)(gr + jc * S, xr + jc * S, S, m) * rs;
+            s1 += wv * pg;
+            s2 += wv * pgx;
+            if (part) { part[a0 + jc] += pgx; part[A + a0 + jc] += pg; }
+        }
+        if (!c->gx) continue;
+        T *o = c->gx + r * D;
+        const double m1 = D > 0 ? s1 / (double)D : 0.0, m2 = D > 0 ? s2 / (double)D : 0.0;
+        for (int64_t jc = 0; jc < D / S; jc++) {
+            const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
+            /* o = rs (g wv - m1 - xhat m2) = a g + e x + f */
+            const T a = (T)(rs * wv), e = (T)(-rs * rs * m2), f = (T)(-rs * m1 + rs * rs * m2 * m);
+            const T *xs = xr + jc * S, *gs = gr + jc * S;
+            T *os = o + jc * S;
+            for (int64_t t = 0; t < S; t++) os[t] = a * gs[t] + e * xs[t] + f;
+        }
+    }
+}
+
+static int F(rn_check)(int64_t rows, int64_t d, int64_t groups, int64_t s)
+{
+    if (rows < 0 || d < 0 || groups < 1 || s < 1 || d % s) return FG_EINVAL;
+    return FG_OK;
+}
+
+static int F(rn_run)(F(rn_ctx) *c, fg_task_fn fn, int nthreads)
+{
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
+    if (c->rows * c->d < FG_NORM_PAR_MIN || c->rows < 2) nt = 1;
+    int64_t ntask = nt == 1 ? 1 : imin(c->rows, 8 * (int64_t)nt);
+    if (ntask < 1) ntask = 1;
+    c->chunk = (c->rows + ntask - 1) / ntask;
+    if (c->chunk < 1) c->chunk = 1;
+    ntask = (c->rows + c->chunk - 1) / c->chunk;
+    if (ntask <= 1) { if (c->rows > 0) fn(c, 0, 0); }
+    else fg_parallel_for(nt, ntask, fn, c);
+    return c->err;
+}
+
+int F(fg_rownorm)(int64_t rows, int64_t d, int64_t groups, int64_t s, const T *x, const T *w,
+                  const T *b, double eps, T *y, T *mean, T *rstd, int nthreads)
+{
+    int rc = F(rn_check)(rows, d, groups, s);
+    if (rc != FG_OK) return rc;
+    if (!x || !y || !mean || !rstd) return FG_EINVAL;
+    F(rn_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.rows = rows; c.d = d; c.groups = groups; c.s = s; c.x = x; c.w = w; c.b = b;
+    c.eps = eps; c.y = y; c.omean = mean; c.orstd = rstd;
+    return F(rn_run)(&c, F(rn_fwd_task), nthreads);
+}
+
+int F(fg_rownorm_bwd)(int64_t rows, int64_t d, int64_t groups, int64_t s, const T *x,
+                      const T *g, const T *mean, const T *rstd, const T *w, T *gx, T *gw,
+                      T *gb, int nthreads)
+{
+    int rc = F(rn_check)(rows, d, groups, s);
+    if (rc != FG_OK) return rc;
+    if (!x || !g || !mean || !rstd) return FG_EINVAL;
+    F(rn_ctx) c;
+    memset(&c, 0, sizeof(c));
+    c.rows = rows; c.d = d; c.groups = groups; c.s = s; c.x = x; c.g = g; c.mean = mean;
+    c.rstd = rstd; c.w = w; c.gx = gx; c.want_w = gw != NULL || gb != NULL;
+    rc = F(rn_run)(&c, F(rn_bwd_task), nthreads);
+    if (rc != FG_OK) return rc;
+    const int64_t A = groups * d / s;
+    if (gw) for (int64_t a = 0; a < A; a++) gw[a] = 0;
+    if (gb) for (int64_t a = 0; a < A; a++) gb[a] = 0;
+    if (c.want_w) {
+        double *acc = (double *)fg_workspace(0, (size_t)(2 * A) * sizeof(double) + 64);
+        if (!acc) return FG_ENOMEM;
+        memset(acc, 0, (size_t)(2 * A) * sizeof(double));
+        for (int t = 0; t < FG_POOL_MAX; t++) {
+            const double *p = c.part[t];
+            if (!p) continue;
+            for (int64_t a = 0; a < 2 * A; a++) acc[a] += p[a];
+        }
+        if (gw) for (int64_t a = 0; a < A; a++) gw[a] = (T)acc[a];
+        if (gb) for (int64_t a = 0; a < A; a++) gb[a] = (T)acc[A + a];
+    }
+    return FG_OK;
+}
+
+#undef F
+#undef CV_CAT
+#undef CV_CAT2

@@ -1,0 +1,236 @@
+"""Convolution, pooling and resampling modules with torch.nn's names, arguments and
+initialisation (weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
+C_in / groups * prod(kernel))."""
+import math
+
+from fastgrad import _ops as O
+from fastgrad._ops_conv import _ntuple
+from fastgrad.nn import functional as F
+from fastgrad.nn import init
+from fastgrad.nn.layers import _param, _positive_int
+from fastgrad.nn.module import Module
+
+
+class _ConvNd(Module):
+    _NSP = 2
+    _TRANSPOSED = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", output_padding=0, dtype=None):
+        super().__init__()
+        who = type(self).__name__
+        n = self._NSP
+        self.in_channels = _positive_int(in_channels, "in_channels", who)
+        self.out_channels = _positive_int(out_channels, "out_channels", who)
+        self.groups = _positive_int(groups, "groups", who)
+        if self.groups == 0 or self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{who}: in_channels {in_channels} and out_channels {out_channels} must "
+                             f"be divisible by groups {groups}")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size", who, 1)
+        self.stride = _ntuple(stride, n, "stride", who, 1)
+        self.dilation = _ntuple(dilation, n, "dilation", who, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid") or self._TRANSPOSED:
+                raise ValueError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{who}: padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _ntuple(padding, n, "padding", who, 0)
+        self.output_padding = _ntuple(output_padding, n, "output_padding", who, 0)
+        self.padding_mode = padding_mode
+        if self._TRANSPOSED:
+            wshape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        else:
+            wshape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = _param(wshape, dtype)
+        if bias:
+            self.bias = _param((self.out_channels,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def _check(self, x):
+        x = O._float_in(x, type(self).__name__)
+        n = self._NSP
+        if x.data.ndim not in (n + 1, n + 2):
+            raise ValueError(f"{self._name()}: expected {n + 1}-D (unbatched) or {n + 2}-D (batched) "
+                             f"input, got shape {tuple(x.data.shape)}")
+        c = x.data.shape[x.data.ndim - n - 1]
+        if c != self.in_channels:
+            raise ValueError(f"{self._name()}: expected input with {self.in_channels} channels, got "
+                             f"{c} channels (input shape {tuple(x.data.shape)})")
+        return x
+
+    def _name(self):
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._NSP:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._NSP:
+            s += f", dilation={self.dilation}"
+        if self._TRANSPOSED and self.output_padding != (0,) * self._NSP:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L); weight (C_out, C_in / groups, K)."""
+    _NSP = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, 0, dtype)
+
+    def forward(self, x):
+        return F.conv1d(self._check(x), self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W); weight (C_out, C_in / groups, KH, KW)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, 0, dtype)
+
+    def forward(self, x):
+        return F.conv2d(self._check(x), self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class ConvTranspose1d(_ConvNd):
+    """Transposed 1-D convolution; weight (C_in, C_out / groups, K)."""
+    _NSP = 1
+    _TRANSPOSED = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, output_padding, dtype)
+
+    def forward(self, x):
+        return F.conv_transpose1d(self._check(x), self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
+    _TRANSPOSED = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, output_padding, dtype)
+
+    def forward(self, x):
+        return F.conv_transpose2d(self._check(x), self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+
+# ---- pooling --------------------------------------------------------------------------------
+class _MaxPoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
+class AvgPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(AvgPool1d):
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+
+class AdaptiveAvgPool1d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(AdaptiveAvgPool1d):
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+
+class GlobalAvgPool2d(Module):
+    """Mean over H and W of (N, C, H, W): (N, C) (keepdim=True: (N, C, 1, 1))."""
+
+    def __init__(self, keepdim=False):
+        super().__init__()
+        self.keepdim = keepdim
+
+    def forward(self, x):
+        y = F.adaptive_avg_pool2d(x, 1)
+        return y if self.keepdim else O.flatten(y, -3)
+
+    def extra_repr(self):
+        return f"keepdim={self.keepdim}"
+
+
+class Upsample(Module):
+    """Resize with F.interpolate: mode 'nearest', 'linear' or 'bilinear'."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self):
+        return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"
