@@ -21,9 +21,11 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
 from fastgrad.autograd.engine import _FREED, FRESH, Node
+from fastgrad.autograd import anomaly as _anomaly
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
+_anomaly_mode = _anomaly._mode
 _max = builtins.max      # the module defines its own max/min/sum/abs ops
 
 
@@ -43,6 +45,8 @@ def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=No
     else:
         edges = tuple([_edge(t) for t in inputs])
     node = Node(fn, name, edges, shapes, saved, out_saved, ctx)
+    if _anomaly_mode[0]:                  # anomaly mode: remember the forward call's stack
+        _anomaly._remember(node)
     if saved:
         v = 0
         for s in saved:
