@@ -1232,6 +1232,8 @@ def _narrow_bwd(node, g):
 
 
 def narrow(x, dim, start, length):
+    if x.data.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-d tensor")
     d = _norm_dim(dim, x.data.ndim, "narrow")
     n = x.data.shape[d]
     if start < 0:
@@ -1779,6 +1781,8 @@ def _scatter_check(x, dim, idx, src, who):
     if idx.ndim != nd:
         raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
                          "have the same number of dimensions")
+    if src is not None and src.data.ndim != nd:
+        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
     for k in range(nd):
         if k != d and idx.shape[k] > x.data.shape[k]:
             raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
@@ -1936,6 +1940,9 @@ def one_hot(tensor, num_classes=-1):
             raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
             raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
+    if a.size * num_classes * 8 > 2 ** 62:
+        raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
+                         f"({a.size * num_classes} elements) is larger than any array that can be allocated")
     out = np.zeros(a.size * num_classes, dtype=np.int64)
     out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
     return _make(out.reshape(a.shape + (num_classes,)))
@@ -1946,6 +1953,8 @@ def split(tensor, split_size_or_sections, dim=0):
     """Views of consecutive pieces along dim: pieces of one size (the last may be
     smaller) or the given list of sizes."""
     x = tensor
+    if x.data.ndim == 0:
+        raise ValueError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, x.data.ndim, "split")
     n = x.data.shape[d]
     s = split_size_or_sections
@@ -1968,6 +1977,8 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):  # noqa: A002
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if input.data.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, input.data.ndim, "chunk")
     n = input.data.shape[d]
     if n == 0:
@@ -1976,6 +1987,8 @@ def chunk(input, chunks, dim=0):  # noqa: A002
 
 
 def unbind(input, dim=0):  # noqa: A002
+    if input.data.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
     d = _norm_dim(dim, input.data.ndim, "unbind")
     pre = (slice(None),) * d
     return tuple(getitem(input, pre + (i,)) for i in range(input.data.shape[d]))
