@@ -2140,7 +2140,8 @@ def _tri(x, diagonal, upper):
     who = "triu" if upper else "tril"
     if x.data.ndim < 2:
         raise ValueError(f"{who}: input must have at least 2 dimensions, got {x.data.ndim}")
-    k = int(diagonal)
+    # clamped to the matrix (same result): NumPy cannot take offsets beyond a C long
+    k = _max(-x.data.shape[-2], builtins.min(int(diagonal), x.data.shape[-1]))
     out = np.triu(x.data, k) if upper else np.tril(x.data, k)
     if _needs(x):
         return _record(out, who, _tri_bwd, (x,), ctx=(upper, k))
@@ -2169,9 +2170,12 @@ def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
     d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
-    out = np.diagonal(x.data, int(offset), d1, d2)
+    # an offset beyond the plane gives an empty diagonal: clamp it first, because NumPy
+    # overflows (and reads out of bounds) for offsets near the C int limits
+    offset = _max(-x.data.shape[d1], builtins.min(int(offset), x.data.shape[d2]))
+    out = np.diagonal(x.data, offset, d1, d2)
     if _needs(x):
-        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(int(offset), d1, d2, x.data.shape)), x)
+        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(offset, d1, d2, x.data.shape)), x)
     return _view(_make(out), x)
 
 
