@@ -17,10 +17,12 @@ log="${MEMCHECK_LOG:-$(mktemp /tmp/fastgrad-memcheck.XXXXXX.log)}"
 export PYTHONMALLOC=malloc
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_WAIT_POLICY=passive
+# the interpreter itself, not a wrapper script (pyenv shims exec it: valgrind would trace the shell)
+py="$(python -c 'import sys; print(sys.executable)')"
 start=$(date +%s)
 set +e
 valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-    --num-callers=30 --log-file="$log" python "$root/tools/memcheck_driver.py" scalar avx2
+    --num-callers=30 --log-file="$log" "$py" "$root/tools/memcheck_driver.py" scalar avx2
 rc=$?
 set -e
 echo "memcheck: driver exit status $rc, $(( $(date +%s) - start )) s, log $log"
@@ -30,12 +32,14 @@ text = open(sys.argv[1]).read()
 blocks = re.split(r"\n==\d+== \n", text)
 def ours(b):
     return "_kernels" in b or "fastgrad" in b or "fg_" in b
-invalid = [b for b in blocks if re.search(r"Invalid (read|write|free)|Mismatched free|overlap", b)]
+bad = [b for b in blocks if re.search(r"Invalid (read|write|free)|Mismatched free|overlap", b)]
+invalid = [b for b in bad if ours(b)]
+others = len(bad) - len(invalid)     # e.g. ld.so's strncmp reading past a strdup'ed rpath
 uninit = [b for b in blocks if re.search(r"uninitialised", b) and ours(b)]
 definite = [b for b in blocks if "definitely lost in loss record" in b]
 ours_def = [b for b in definite if ours(b)]
 summary = re.findall(r"ERROR SUMMARY: (\d+) errors", text)
-print(f"memcheck: invalid reads/writes/frees: {len(invalid)}")
+print(f"memcheck: invalid reads/writes/frees in fastgrad: {len(invalid)} (elsewhere, e.g. ld.so: {others})")
 print(f"memcheck: uninitialised-value errors in fastgrad: {len(uninit)}")
 print(f"memcheck: definite leaks: {len(definite)} (through fastgrad: {len(ours_def)})")
 print(f"memcheck: valgrind ERROR SUMMARY: {summary[-1] if summary else '?'}")
