@@ -410,7 +410,7 @@ def _load_bytes(b):
 def test_fuzz_random_bytes_are_rejected():
     from hypothesis import given, settings, strategies as st
 
-    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(st.binary(max_size=600), st.booleans())
     def run(b, with_magic):
         if with_magic:
@@ -429,7 +429,7 @@ def test_fuzz_damaged_checkpoints_with_valid_checksum(tmp_path):
     good = _good_bytes(tmp_path)
     body = good[:-serialization._TRAILER]
 
-    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(st.lists(st.tuples(st.integers(0, len(body) - 1), st.integers(0, 255)), min_size=1, max_size=8),
            st.integers(0, len(body)))
     def run(edits, cut):
@@ -458,7 +458,7 @@ def test_fuzz_crafted_headers(tmp_path):
     from hypothesis import given, settings, strategies as st
     good = _good_bytes(tmp_path)
 
-    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(_json_values(), st.one_of(st.none(), st.lists(_json_values(), max_size=3)))
     def run(tree, arrays):
         def edit(h):
