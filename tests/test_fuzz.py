@@ -9,7 +9,7 @@ and integer arguments at the limits (-1, the size, +-2**63).  Every case must ei
   * return the NumPy reference's result (same shape; values within the op's float32
     tolerance, or exactly for integer results; nan where the reference has nan), or
   * raise a fastgrad exception: a ValueError, TypeError, RuntimeError or IndexError
-    whose message names the op.
+    (or a MemoryError for a result too big to allocate) whose message names the op.
 
 Whenever the op returns and the case differentiates (float inputs with
 requires_grad), ``backward`` must run and give gradients of the inputs' shapes.
@@ -36,7 +36,9 @@ import pytest
 
 EXAMPLES = int(os.environ.get("FASTGRAD_FUZZ_EXAMPLES", "30"))
 GROUPS = 8
-ACCEPTED = (ValueError, TypeError, RuntimeError, IndexError)
+ACCEPTED = (ValueError, TypeError, RuntimeError, IndexError, MemoryError)   # MemoryError: a size
+# that cannot be allocated (e.g. one_hot of class 2**31), which tests/test_resources.py covers
+CHILD_MEMORY = 16 * 2 ** 30        # address-space cap of a child: huge requests fail fast
 MAX_ELEMS = 4096            # registry samples bigger than this ("large (threaded)") are skipped
 
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e38, -1e38, 1e-40, -1e-40, 5e-324, 1e-30,
@@ -331,6 +333,12 @@ def child(names, examples, progress_path, seed):
     from fastgrad._registry import REGISTRY
 
     warnings.simplefilter("ignore")          # e.g. mse_loss's broadcast warning on fuzzed shapes
+    if not os.environ.get("FASTGRAD_SANITIZED"):      # (ASan reserves terabytes of address space)
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+        except (ImportError, ValueError, OSError):
+            pass
     simds = fg.available_simd()
     prog = open(progress_path, "w")
     for name in names:

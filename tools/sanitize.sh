@@ -36,7 +36,7 @@ rm -rf reports && mkdir reports
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 export LD_PRELOAD
 export PYTHONMALLOC=malloc
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=0:log_path=$work/reports/asan"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:max_allocation_size_mb=16384:detect_stack_use_after_return=0:log_path=$work/reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/reports/ubsan"
 export PYTHONPATH="$work/src"
 export FASTGRAD_SANITIZED=1     # tests that measure RSS skip (ASan's quarantine and shadow memory)

@@ -1929,6 +1929,8 @@ def one_hot(tensor, num_classes=-1):
         raise TypeError("one_hot: expected an int64 tensor, got "
                         f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
     a = tensor.data
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
     if num_classes == -1:
         if a.size == 0:
             raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; "
@@ -1943,7 +1945,11 @@ def one_hot(tensor, num_classes=-1):
     if a.size * num_classes * 8 > 2 ** 62:
         raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
                          f"({a.size * num_classes} elements) is larger than any array that can be allocated")
-    out = np.zeros(a.size * num_classes, dtype=np.int64)
+    try:
+        out = np.zeros(a.size * num_classes, dtype=np.int64)
+    except MemoryError:
+        raise MemoryError(f"one_hot: cannot allocate the result of shape {tuple(a.shape) + (num_classes,)} "
+                          f"({a.size * num_classes * 8} bytes): out of memory") from None
     out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
     return _make(out.reshape(a.shape + (num_classes,)))
 

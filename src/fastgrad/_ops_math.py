@@ -101,7 +101,10 @@ def round(x, decimals=0):  # noqa: A001 - torch.round
         return _make(x.data.copy())
     if decimals == 0:
         return _round(x)
-    s = 10.0 ** decimals
+    try:
+        s = 10.0 ** decimals
+    except OverflowError:
+        raise ValueError(f"round: decimals={decimals} is out of range for floating point") from None
     return div(_round(mul(_float_in(x, "round"), s)), s)
 
 
