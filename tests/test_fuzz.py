@@ -20,11 +20,11 @@ run: the child writes each case to a progress file before running it.  New regis
 entries are fuzzed automatically.
 
 FASTGRAD_FUZZ_EXAMPLES (default 30) sets the number of cases per op;
-FASTGRAD_FUZZ_SEED fixes the seed (default: derandomized, so CI runs are repeatable).
+FASTGRAD_FUZZ_SEED fixes the seed (default: derandomized, so CI runs are repeatable);
+FASTGRAD_FUZZ_REPORT=path appends each op's counts (cases, matched, raised, failures).
 Long run:  FASTGRAD_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py -n 2
 """
 import json
-import math
 import os
 import re
 import subprocess
@@ -422,6 +422,10 @@ def test_fuzz_registry_ops(group, tmp_path):
             failures.append(f"child stopped early without reporting {remaining}: {r.stderr[-2000:]}")
             break
     cases = sum(r["cases"] for r in reports)
+    if os.environ.get("FASTGRAD_FUZZ_REPORT"):        # long runs: per-op counts, one JSON line each
+        with open(os.environ["FASTGRAD_FUZZ_REPORT"], "a") as f:
+            for r in reports:
+                f.write(json.dumps(r) + "\n")
     print(f"\nfuzz group {group}: {len(reports)} ops, {cases} cases, "
           f"{sum(r['matched'] for r in reports)} matched the reference, "
           f"{sum(r['raised'] for r in reports)} raised a fastgrad error, "
