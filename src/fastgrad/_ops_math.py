@@ -97,8 +97,8 @@ arcsin, arccos, arctan = asin, acos, atan
 def round(x, decimals=0):  # noqa: A001 - torch.round
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
-    if _int_passthrough(x):
-        return _make(x.data.copy())
+    if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
+        return _make(x.data.copy() if decimals >= 0 else np.round(x.data, max(int(decimals), -30)))
     if decimals == 0:
         return _round(x)
     try:
