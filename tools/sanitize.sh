@@ -49,10 +49,11 @@ set -e
 echo "sanitize: tests took $(( $(date +%s) - start )) s, pytest exit status $rc"
 # a report is an ASan/UBSan error; with allocator_may_return_null=1 ASan also logs a
 # warning for each refused huge allocation (tests/test_resources.py), which is not one
-n=$(grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" reports/* 2>/dev/null | wc -l)
+pattern="ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:"
+n=$( (grep -l -E "$pattern" reports/* 2>/dev/null || true) | wc -l)
 echo "sanitize: $n sanitizer report(s)"
 if [ "$n" -gt 0 ]; then
-    for f in $(grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" reports/*); do
+    for f in $(grep -l -E "$pattern" reports/*); do
         echo "==== $f"; head -60 "$f"
     done
     exit 1
