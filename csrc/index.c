@@ -143,7 +143,9 @@ int fg_index_select(int esize, int64_t outer, int64_t n, int64_t inner, const vo
         if (bad) *bad = idx[0];
         return FG_EINVAL;
     }
-    if (outer != 1) {                          /* indices are reused per row: check once */
+    /* indices are reused per row: check them once; also when no row would read them
+     * (inner == 0: zero-width slices), so a bad index is an error whatever the shape */
+    if (outer != 1 || inner == 0) {
         int rc = check_idx(m, idx, n, wrap, bad);
         if (rc != FG_OK) return rc;
     }

@@ -77,7 +77,9 @@ from fastgrad._C import _kernels as K
 cases = [
     lambda: fg.ones(2 ** 62, 4),
     lambda: fg.zeros(3).reshape(-1, -1),
-    lambda: K.unary(K.U["exp"], np.lib.stride_tricks.as_strided(np.ones(4, np.float32), (4,), (-4,))[::-1]),
+    # a negative-stride view (inside its buffer: a view reaching outside it is invalid memory
+    # that no library can check, and AddressSanitizer rightly reports reading it)
+    lambda: K.unary(K.U["exp"], np.lib.stride_tricks.as_strided(np.ones(4, np.float32)[3:], (4,), (-4,))),
     lambda: fg.ones(*([1] * 40)) + 1,
     lambda: fg.tensor([[1.0, 2.0], [3.0]]),
     lambda: fg.tensor(object()),

@@ -58,11 +58,17 @@ def _dt(dtype, default=None):
 
 
 def _alloc(fn, who, size, *args):
+    """fn(size, *args) (size already checked by _size), with an out-of-memory error that
+    names the op, the shape and the bytes requested."""
     try:
         return fn(size, *args)
     except MemoryError:
-        n = int(np.prod(size, dtype=np.float64))
-        raise MemoryError(f"{who}: cannot allocate a tensor of shape {tuple(size)} ({n} elements)") from None
+        n = 1
+        for s in size:
+            n *= s
+        dt = next((np.dtype(a) for a in args if isinstance(a, (np.dtype, type))), np.dtype(_default[0]))
+        raise MemoryError(f"{who}: cannot allocate a tensor of shape {tuple(size)} ({n} elements, "
+                          f"{n * dt.itemsize} bytes): out of memory") from None
 
 
 def _finish(arr, requires_grad):
@@ -87,8 +93,10 @@ def empty(*size, dtype=None, requires_grad=False):
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else (int64 if isinstance(fill_value, int) else _default[0])
-    return _finish(np.full(_size((size,) if not isinstance(size, (tuple, list)) else (tuple(size),), "full"),
-                           fill_value, _dt(dtype)), requires_grad)
+    dt = _dt(dtype)
+    return _finish(_alloc(lambda s, d: np.full(s, fill_value, d), "full",
+                          _size((size,) if not isinstance(size, (tuple, list)) else (tuple(size),), "full"),
+                          dt), requires_grad)
 
 
 def _like(x, dtype):
@@ -97,22 +105,22 @@ def _like(x, dtype):
 
 def zeros_like(x, dtype=None, requires_grad=False):
     s, d = _like(x, dtype)
-    return _finish(np.zeros(s, d), requires_grad)
+    return _finish(_alloc(np.zeros, "zeros_like", s, d), requires_grad)
 
 
 def ones_like(x, dtype=None, requires_grad=False):
     s, d = _like(x, dtype)
-    return _finish(np.ones(s, d), requires_grad)
+    return _finish(_alloc(np.ones, "ones_like", s, d), requires_grad)
 
 
 def empty_like(x, dtype=None, requires_grad=False):
     s, d = _like(x, dtype)
-    return _finish(np.empty(s, d), requires_grad)
+    return _finish(_alloc(np.empty, "empty_like", s, d), requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, requires_grad=False):
     s, d = _like(x, dtype)
-    return _finish(np.full(s, fill_value, d), requires_grad)
+    return _finish(_alloc(lambda s_, d_: np.full(s_, fill_value, d_), "full_like", s, d), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
@@ -125,23 +133,29 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     all_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
     d = _dt(dtype, int64 if all_int else None)
     if all_int:
-        arr = np.arange(start, end, step, dtype=np.int64).astype(d)
+        n = len(range(int(start), int(end), int(step)))
+        _size((n,), "arange")
+        arr = _alloc(lambda s, dt: np.arange(start, end, step, dtype=np.int64).astype(dt), "arange", (n,), d)
     else:
         n = max(0, int(np.ceil((end - start) / step)))
-        arr = (start + step * np.arange(n, dtype=np.float64)).astype(d)
+        _size((n,), "arange")
+        arr = _alloc(lambda s, dt: (start + step * np.arange(n, dtype=np.float64)).astype(dt), "arange", (n,), d)
     return _finish(arr, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
-    return _finish(np.linspace(start, end, int(steps), dtype=np.float64).astype(_dt(dtype)), requires_grad)
+    size = _size((int(steps),), "linspace")
+    return _finish(_alloc(lambda s, d: np.linspace(start, end, s[0], dtype=np.float64).astype(d), "linspace",
+                          size, _dt(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
     if n < 0 or (m is not None and m < 0):
         raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
-    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
+    size = _size((n, n if m is None else m), "eye")
+    return _finish(_alloc(lambda s, d: np.eye(s[0], s[1], dtype=d), "eye", size, _dt(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None):
@@ -149,7 +163,7 @@ def rand(*size, dtype=None, requires_grad=False, generator=None):
     d = _dt(dtype)
     if d.kind != "f":
         raise TypeError(f"rand: dtype must be floating point, got {d}")
-    return _finish(g.random(_size(size, "rand"), dtype=d), requires_grad)
+    return _finish(_alloc(lambda s, dt: g.random(s, dtype=dt), "rand", _size(size, "rand"), d), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None):
@@ -157,7 +171,8 @@ def randn(*size, dtype=None, requires_grad=False, generator=None):
     d = _dt(dtype)
     if d.kind != "f":
         raise TypeError(f"randn: dtype must be floating point, got {d}")
-    return _finish(g.standard_normal(_size(size, "randn"), dtype=d), requires_grad)
+    return _finish(_alloc(lambda s, dt: g.standard_normal(s, dtype=dt), "randn", _size(size, "randn"), d),
+                   requires_grad)
 
 
 def randint(low, high=None, size=None, dtype=None, generator=None):
@@ -171,7 +186,8 @@ def randint(low, high=None, size=None, dtype=None, generator=None):
     if high <= low:
         raise ValueError(f"randint: empty range [{low}, {high})")
     g = (generator or default_generator).rng
-    return _make(g.integers(low, high, _size((tuple(size),), "randint"), dtype=np.int64).astype(_dt(dtype, int64)))
+    return _make(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
+                        _size((tuple(size),), "randint"), _dt(dtype, int64)))
 
 
 def rand_like(x, dtype=None, requires_grad=False):

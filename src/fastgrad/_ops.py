@@ -20,11 +20,13 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
+from fastgrad.autograd import anomaly as _anomaly
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import _FREED, FRESH, Node, jvp_rule
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
+_anomaly_mode = _anomaly._mode
 _max = builtins.max      # the module defines its own max/min/sum/abs ops
 
 
@@ -44,6 +46,8 @@ def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=No
     else:
         edges = tuple([_edge(t) for t in inputs])
     node = Node(fn, name, edges, shapes, saved, out_saved, ctx)
+    if _anomaly_mode[0]:                  # anomaly mode: remember the forward call's stack
+        _anomaly._remember(node)
     if saved:
         v = 0
         for s in saved:
@@ -1415,6 +1419,8 @@ def _narrow_jvp(node, xs, ts, out):
 
 
 def narrow(x, dim, start, length):
+    if x.data.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-d tensor")
     d = _norm_dim(dim, x.data.ndim, "narrow")
     n = x.data.shape[d]
     if start < 0:
@@ -2025,6 +2031,8 @@ def _scatter_check(x, dim, idx, src, who):
     if idx.ndim != nd:
         raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
                          "have the same number of dimensions")
+    if src is not None and src.data.ndim != nd:
+        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
     for k in range(nd):
         if k != d and idx.shape[k] > x.data.shape[k]:
             raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
@@ -2179,6 +2187,8 @@ def one_hot(tensor, num_classes=-1):
         raise TypeError("one_hot: expected an int64 tensor, got "
                         f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
     a = tensor.data
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
     if num_classes == -1:
         if a.size == 0:
             raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; "
@@ -2190,7 +2200,14 @@ def one_hot(tensor, num_classes=-1):
             raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
             raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
-    out = np.zeros(a.size * num_classes, dtype=np.int64)
+    if a.size * num_classes * 8 > 2 ** 62:
+        raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
+                         f"({a.size * num_classes} elements) is larger than any array that can be allocated")
+    try:
+        out = np.zeros(a.size * num_classes, dtype=np.int64)
+    except MemoryError:
+        raise MemoryError(f"one_hot: cannot allocate the result of shape {tuple(a.shape) + (num_classes,)} "
+                          f"({a.size * num_classes * 8} bytes): out of memory") from None
     out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
     return _make(out.reshape(a.shape + (num_classes,)))
 
@@ -2200,6 +2217,8 @@ def split(tensor, split_size_or_sections, dim=0):
     """Views of consecutive pieces along dim: pieces of one size (the last may be
     smaller) or the given list of sizes."""
     x = tensor
+    if x.data.ndim == 0:
+        raise ValueError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, x.data.ndim, "split")
     n = x.data.shape[d]
     s = split_size_or_sections
@@ -2222,6 +2241,8 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):  # noqa: A002
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if input.data.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, input.data.ndim, "chunk")
     n = input.data.shape[d]
     if n == 0:
@@ -2230,6 +2251,8 @@ def chunk(input, chunks, dim=0):  # noqa: A002
 
 
 def unbind(input, dim=0):  # noqa: A002
+    if input.data.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
     d = _norm_dim(dim, input.data.ndim, "unbind")
     pre = (slice(None),) * d
     return tuple(getitem(input, pre + (i,)) for i in range(input.data.shape[d]))
@@ -2404,7 +2427,8 @@ def _tri(x, diagonal, upper):
     who = "triu" if upper else "tril"
     if x.data.ndim < 2:
         raise ValueError(f"{who}: input must have at least 2 dimensions, got {x.data.ndim}")
-    k = int(diagonal)
+    # clamped to the matrix (same result): NumPy cannot take offsets beyond a C long
+    k = _max(-x.data.shape[-2], builtins.min(int(diagonal), x.data.shape[-1]))
     out = np.triu(x.data, k) if upper else np.tril(x.data, k)
     if _needs(x):
         return _record(out, who, _tri_bwd, (x,), ctx=(upper, k))
@@ -2438,9 +2462,12 @@ def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
     d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
-    out = np.diagonal(x.data, int(offset), d1, d2)
+    # an offset beyond the plane gives an empty diagonal: clamp it first, because NumPy
+    # overflows (and reads out of bounds) for offsets near the C int limits
+    offset = _max(-x.data.shape[d1], builtins.min(int(offset), x.data.shape[d2]))
+    out = np.diagonal(x.data, offset, d1, d2)
     if _needs(x):
-        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(int(offset), d1, d2, x.data.shape)), x)
+        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(offset, d1, d2, x.data.shape)), x)
     return _view(_make(out), x)
 
 

@@ -98,11 +98,14 @@ arcsin, arccos, arctan = asin, acos, atan
 def round(x, decimals=0):  # noqa: A001 - torch.round
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
-    if _int_passthrough(x):
-        return _make(x.data.copy())
+    if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
+        return _make(x.data.copy() if decimals >= 0 else np.round(x.data, max(int(decimals), -30)))
     if decimals == 0:
         return _round(x)
-    s = 10.0 ** decimals
+    try:
+        s = 10.0 ** decimals
+    except OverflowError:
+        raise ValueError(f"round: decimals={decimals} is out of range for floating point") from None
     return div(_round(mul(_float_in(x, "round"), s)), s)
 
 
@@ -170,6 +173,11 @@ def _fmod_bwd(node, g):
 jvp_rule(_atan2_bwd, _fmod_bwd)(_elementwise_jvp)
 
 
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """Integer fmod/remainder by zero: a ZeroDivisionError, and a RuntimeError like every
+    other error a fastgrad kernel reports (PyTorch raises RuntimeError here)."""
+
+
 _BIN_MATH = {"atan2": (_atan2_bwd, np.arctan2), "fmod": (_fmod_bwd, np.fmod),
              "remainder": (_fmod_bwd, np.remainder)}
 
@@ -182,7 +190,7 @@ def _binary_math(name, a, b):
             a, b = to(a, _default[0]), to(b, _default[0])
         else:
             if a.data.dtype.kind in "iu" and np.any(b.data == 0):
-                raise ZeroDivisionError(f"{name}: integer division by zero")
+                raise IntegerDivisionByZero(f"{name}: integer division by zero")
             try:
                 return _make(np.asarray(_BIN_MATH[name][1](a.data, b.data)))
             except ValueError:
@@ -634,7 +642,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's argum
     nd = xt.data.ndim
     d = _norm_dim(dim, nd, "topk")
     n = xt.data.shape[d] if nd else 1
-    if not 0 <= k <= n:
+    if not 0 <= k <= n or (nd == 0 and k == 0):        # a 0-d tensor has no empty top-k shape
         raise IndexError(f"topk: k={k} is out of range for dimension {d} of size {n} "
                          f"(input shape {tuple(xt.data.shape)})")
     x, d, v, i = _sorted("topk", xt, dim, bool(largest), int(k))

@@ -234,13 +234,23 @@ register(OpInfo("sum", O.sum, lambda x, dim=None, keepdim=False: np.sum(x, axis=
                 _red_samples(), _dim_errors("sum")))
 register(OpInfo("mean", O.mean, lambda x, dim=None, keepdim=False: np.mean(x, axis=_np_dims(dim), keepdims=keepdim),
                 _red_samples(), _dim_errors("mean")))
-register(OpInfo("var", O.var,
-                lambda x, dim=None, keepdim=False, correction=1: np.var(x, axis=_np_dims(dim), keepdims=keepdim, ddof=correction),
+def _var_ref(x, dim=None, keepdim=False, correction=1):
+    """np.var with the divisor n - correction computed exactly (np.var's ddof overflows
+    at correction = -2**63)."""
+    ax = _np_dims(dim)
+    axes = range(x.ndim) if ax is None else (ax if isinstance(ax, tuple) else (ax,))
+    n = math.prod(x.shape[a] for a in axes)
+    ss = np.sum((x - x.mean(axis=ax, keepdims=True)) ** 2, axis=ax, keepdims=keepdim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ss / float(max(n - correction, 0))
+
+
+register(OpInfo("var", O.var, _var_ref,
                 lambda rng: [s for s in _red_samples()(rng) if s.desc != "0-d"] +
                 [Sample([_u(rng, (6, 3), -2, 2)], {"dim": 0, "correction": 0}, "correction=0")],
                 _dim_errors("var"), rtol32=1e-4, atol32=1e-5))
 register(OpInfo("std", O.std,
-                lambda x, dim=None, keepdim=False, correction=1: np.std(x, axis=_np_dims(dim), keepdims=keepdim, ddof=correction),
+                lambda x, dim=None, keepdim=False, correction=1: np.sqrt(_var_ref(x, dim, keepdim, correction)),
                 lambda rng: [s for s in _red_samples()(rng) if s.desc != "0-d"], _dim_errors("std"),
                 rtol32=1e-4, atol32=1e-5))
 
@@ -735,7 +745,9 @@ _simple("tril", O.tril, lambda x, diagonal=0: np.tril(x, diagonal),
 _simple("triu", O.triu, lambda x, diagonal=0: np.triu(x, diagonal),
         lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 2, 3, 4)], {"diagonal": 1}, "batched")],
         lambda: [ErrorInput([np.zeros(3)], {}, ValueError, "triu: input must have at least 2 dimensions")])
-_simple("diagonal", O.diagonal, lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2),
+# (the offset clamped to the plane, same result: NumPy overflows on offsets near -2**31)
+_simple("diagonal", O.diagonal, lambda x, offset=0, dim1=0, dim2=1: np.diagonal(
+            x, max(-x.shape[dim1], min(offset, x.shape[dim2])), dim1, dim2),
         lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 3, 4)], {"offset": 1}, "offset 1"),
                      Sample([_x(rng, 3, 4)], {"offset": -2}, "offset -2"),
                      Sample([_x(rng, 2, 3, 4)], {"dim1": -1, "dim2": 0}, "3-d"),

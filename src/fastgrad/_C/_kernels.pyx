@@ -254,12 +254,31 @@ cdef int _broadcast(str op, cnp.ndarray a, cnp.ndarray b, int *ndim, int64_t *sh
     ndim[0] = nd
     return 1
 
-cdef inline cnp.ndarray _alloc(int nd, int64_t *shape, int typenum):
+def _too_big(str op, shape, itemsize, exc=ValueError):
+    """The error for a result that cannot exist (size overflows) or cannot be allocated."""
+    n = 1
+    for s in shape:
+        n *= int(s)
+    why = ("is larger than any array that can be allocated" if exc is ValueError
+           else "cannot be allocated (out of memory)")
+    return exc(f"{op}: the result of shape {tuple(int(s) for s in shape)} ({n} elements, "
+               f"{n * itemsize} bytes) {why}")
+
+cdef cnp.ndarray _alloc(str op, int nd, int64_t *shape, int typenum):
+    """A dense result array; its size is checked before anything is allocated."""
     cdef cnp.npy_intp dims[FG_MAX_DIMS]
     cdef int i
+    cdef double total = 1.0
     for i in range(nd):
         dims[i] = shape[i]
-    return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+        total *= <double>shape[i]
+    if total * 8.0 > 4.6e18:            # 2**62 bytes: beyond any address space
+        raise _too_big(op, [shape[i] for i in range(nd)], 8)
+    try:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+    except MemoryError:
+        raise _too_big(op, [shape[i] for i in range(nd)], 1 if typenum == cnp.NPY_BOOL else
+                       (8 if typenum == cnp.NPY_FLOAT64 else 4), MemoryError) from None
 
 cdef cnp.ndarray _binary_like(int op, cnp.ndarray a, cnp.ndarray b, bint cmp):
     """Shared body of binary() and compare(): broadcast, allocate, call the kernel."""
@@ -273,7 +292,7 @@ cdef cnp.ndarray _binary_like(int op, cnp.ndarray a, cnp.ndarray b, bint cmp):
     cdef int64_t sb[FG_MAX_DIMS]
     if not _broadcast(name, a, b, &nd, shape, sa, sb):
         return _binary_like(op, np.ascontiguousarray(a), np.ascontiguousarray(b), cmp)
-    cdef cnp.ndarray out = _alloc(nd, shape, cnp.NPY_BOOL if cmp else cnp.PyArray_TYPE(a))
+    cdef cnp.ndarray out = _alloc(name, nd, shape, cnp.NPY_BOOL if cmp else cnp.PyArray_TYPE(a))
     cdef int64_t n = cnp.PyArray_SIZE(out)
     cdef void *ap = cnp.PyArray_DATA(a)
     cdef void *bp = cnp.PyArray_DATA(b)
@@ -346,7 +365,7 @@ def where(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b):
     _align_strides(c, tc, sc, nd)
     _align_strides(a, ta, sa, nd)
     _align_strides(b, tb, sb, nd)
-    cdef cnp.ndarray out = _alloc(nd, sh, cnp.PyArray_TYPE(a))
+    cdef cnp.ndarray out = _alloc("where", nd, sh, cnp.PyArray_TYPE(a))
     cdef int64_t n = cnp.PyArray_SIZE(out)
     cdef int nt = NT if n >= NOGIL_MIN else 1
     cdef uint8_t *cp = <uint8_t*>cnp.PyArray_DATA(c)
@@ -606,15 +625,27 @@ def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of {_sh(a)} and {_sh(b)} cannot be broadcast") from None
     cdef fg_gemm_desc d
+    cdef bint fresh = out is None
+    cdef double total
+    if fresh:                       # the result first: its size is checked before any copy
+        total = <double>m * <double>n
+        for s in bshape:
+            total *= <double>s
+        if total * 8.0 > 4.6e18:
+            raise _too_big("matmul", bshape + (m, n), 8)
+        try:
+            out = np.empty(bshape + (m, n), dtype=(<object>a).dtype)
+        except MemoryError:
+            raise _too_big("matmul", bshape + (m, n), (<object>a).dtype.itemsize, MemoryError) from None
+        beta = 0.0
     if not _operand(a, &d.transa, &d.lda):
         a = np.ascontiguousarray(a)
         _operand(a, &d.transa, &d.lda)
     if not _operand(b, &d.transb, &d.ldb):
         b = np.ascontiguousarray(b)
         _operand(b, &d.transb, &d.ldb)
-    if out is None:
-        out = np.empty(bshape + (m, n), dtype=(<object>a).dtype)
-        beta = 0.0
+    if fresh:
+        pass
     elif (not isinstance(out, np.ndarray) or out.shape != bshape + (m, n) or out.dtype != (<object>a).dtype
           or not out.flags.c_contiguous or not out.flags.writeable):
         raise ValueError(f"matmul: out must be a writable C-contiguous {(<object>a).dtype} array of shape "

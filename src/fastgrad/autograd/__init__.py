@@ -11,3 +11,7 @@ from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 __all__ += ["gradcheck", "gradgradcheck", "GradcheckError"]
 from fastgrad.autograd import functional  # noqa: E402,F401
 from fastgrad.autograd import forward_ad  # noqa: E402,F401
+from fastgrad.autograd.anomaly import (detect_anomaly, is_anomaly_enabled,  # noqa: E402
+                                       set_detect_anomaly)
+
+__all__ += ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]

@@ -15,6 +15,7 @@ is written with fastgrad ops, the result is differentiable again.
 import weakref
 
 from fastgrad._state import grad_mode
+from fastgrad.autograd import anomaly as _anomaly
 
 _FREED = object()   # marks saved values released after a backward without retain_graph
 _ops = None         # fastgrad._ops, bound at import time by that module (avoids a cycle)
@@ -401,6 +402,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 elif node.outver is not None and node.outver[0] != node.outv:
                     _check_versions(node)
                 grads = node.fn(node, g)
+                if _anomaly._mode[0]:
+                    _anomaly._check(node, grads)
                 if not retain_graph and (saved or node.out is not None):
                     node.saved = _FREED
                     node.out = None

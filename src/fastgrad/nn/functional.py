@@ -170,6 +170,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
         raise IndexError(f"{who}: target {t[r]} at position {r} is out of bounds for {c} classes")
     safe = np.where(keep, t, 0)
     picked = O.squeeze(O._take_along(x, safe[:, None], 1), 1)
+    if not keep.all():          # ignored rows contribute 0, even where the input is inf or nan
+        picked = O.where(_make(keep), picked, 0.0)
     w = _class_weights(weight, c, x.data.dtype, who)
     if w is None:
         wt = _make(keep.astype(x.data.dtype))
