@@ -611,6 +611,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.data.dtype != dt:
             raise TypeError(f"{who}: {name} has dtype {t.data.dtype}, expected {dt} like the input")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.data.dtype.kind != "f":
+            raise TypeError(f"{who}: {name} must be a float tensor, got dtype {t.data.dtype}")
     k = backend.k
     if training:
         n = x.data.size // c if c else 0

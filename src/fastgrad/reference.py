@@ -613,7 +613,8 @@ def pool2d(op, x, oh, ow, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation
             else:
                 div = rf * cf if (op == POOL["avg"] and count_include_pad) else len(ri) * len(ci)
                 y[:, a, b] = win.sum(1) / div
-    y = y.reshape(lead + (oh, ow)).astype(x.dtype)
+    # integer input is pooled as float (the op converts it first), not truncated back
+    y = y.reshape(lead + (oh, ow)).astype(x.dtype if x.dtype.kind == "f" else np.float64)
     return y, (idx.reshape(lead + (oh, ow)) if idx is not None else None)
 
 

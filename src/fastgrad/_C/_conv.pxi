@@ -43,6 +43,20 @@ cdef int _conv_shape(fg_conv2d_shape *s, tuple xshape, tuple wshape, tuple strid
     return 0
 
 
+
+cdef cnp.ndarray _empty_checked(str op, shape, dtype):
+    """np.empty(shape, dtype) with the size checked first: an impossible size is a
+    ValueError and an allocation failure a MemoryError, both naming the op."""
+    cdef double total = 8.0
+    for d in shape:
+        total *= <double>d
+    if total > 4.6e18:                  # 2**62 bytes: beyond any address space
+        raise _too_big(op, shape, 8)
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise _too_big(op, shape, np.dtype(dtype).itemsize, MemoryError) from None
+
 def conv2d(cnp.ndarray x, cnp.ndarray w, bias, tuple stride, tuple padding, tuple dilation,
            int64_t groups, int64_t oh, int64_t ow):
     """y (n, c_out, oh, ow) = conv(x (n, c_in, h, w), w (c_out, c_in/groups, kh, kw)) + bias;
@@ -53,7 +67,7 @@ def conv2d(cnp.ndarray x, cnp.ndarray w, bias, tuple stride, tuple padding, tupl
     cdef fg_conv2d_shape s
     _conv_shape(&s, _sh(x), _sh(w), stride, padding, dilation, groups, oh, ow, "conv2d")
     cdef cnp.ndarray b = _same(bias, x, (s.c_out,), "conv2d", "bias")
-    cdef cnp.ndarray y = np.empty((s.n, s.c_out, oh, ow), dtype=(<object>x).dtype)
+    cdef cnp.ndarray y = _empty_checked("conv2d", (s.n, s.c_out, oh, ow), (<object>x).dtype)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *wp = cnp.PyArray_DATA(w)
     cdef void *bp = _ptr(b)
@@ -135,8 +149,8 @@ def pool2d(int op, cnp.ndarray x, int64_t oh, int64_t ow, tuple kernel=(1, 1), t
     cdef fg_pool2d_shape s
     _pool_shape(&s, _sh(x), oh, ow, kernel, stride, padding, dilation, count_include_pad, name)
     oshape = _sh(x)[:-2] + (oh, ow)
-    cdef cnp.ndarray y = np.empty(oshape, dtype=(<object>x).dtype)
-    cdef cnp.ndarray idx = np.empty(oshape, dtype=np.int64) if op == FG_POOLING_MAX else None
+    cdef cnp.ndarray y = _empty_checked(name, oshape, (<object>x).dtype)
+    cdef cnp.ndarray idx = _empty_checked(name, oshape, np.int64) if op == FG_POOLING_MAX else None
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int64_t *ip = <int64_t*>_ptr(idx)
