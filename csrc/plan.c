@@ -66,6 +66,90 @@ static int64_t count_kept(const int64_t *t, int64_t rows, int64_t ignore)
     return c;
 }
 
+/* batch_norm's per-channel NumPy work, replayed with the same float operations in the same
+ * order and precision as the eager NumPy expressions (each product and sum rounded to T;
+ * no contraction into fused multiply-adds, which would round once instead of twice). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define FG_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define FG_NO_CONTRACT
+#endif
+
+FG_NO_CONTRACT static void bn_prep_f32(int64_t c, const float *ms, const float *vs, float *mo,
+                                       float *io, double eps)
+{
+    for (int64_t i = 0; i < c; i++) {
+        if (mo)
+            mo[i] = ms[i];
+        io[i] = (float)(1.0 / sqrt((double)vs[i] + eps));
+    }
+}
+
+FG_NO_CONTRACT static void bn_prep_f64(int64_t c, const double *ms, const double *vs,
+                                       double *mo, double *io, double eps)
+{
+    for (int64_t i = 0; i < c; i++) {
+        if (mo)
+            mo[i] = ms[i];
+        io[i] = 1.0 / sqrt(vs[i] + eps);
+    }
+}
+
+/* rm = rm * (1 - m); rm = rm + m * mean;  rv = rv * (1 - m); rv = rv + (m * var) * unbias */
+FG_NO_CONTRACT static void bn_running_f32(int64_t c, const float *mean, const float *var,
+                                          float *rm, float *rv, double keep, double m,
+                                          double unbias)
+{
+    float k = (float)keep, mf = (float)m, u = (float)unbias;
+    for (int64_t i = 0; i < c; i++) {
+        if (rm) {
+            float a = rm[i] * k;
+            float b = mf * mean[i];
+            rm[i] = a + b;
+        }
+        if (rv) {
+            float a = rv[i] * k;
+            float b = mf * var[i];
+            b = b * u;
+            rv[i] = a + b;
+        }
+    }
+}
+
+FG_NO_CONTRACT static void bn_running_f64(int64_t c, const double *mean, const double *var,
+                                          double *rm, double *rv, double keep, double m,
+                                          double unbias)
+{
+    for (int64_t i = 0; i < c; i++) {
+        if (rm) {
+            double a = rm[i] * keep;
+            double b = m * mean[i];
+            rm[i] = a + b;
+        }
+        if (rv) {
+            double a = rv[i] * keep;
+            double b = m * var[i];
+            b = b * unbias;
+            rv[i] = a + b;
+        }
+    }
+}
+
+static void conv_shape(fg_conv2d_shape *c, const int64_t *v)
+{
+    c->n = v[0]; c->c_in = v[1]; c->h = v[2]; c->w = v[3];
+    c->c_out = v[4]; c->kh = v[5]; c->kw = v[6]; c->oh = v[7]; c->ow = v[8];
+    c->sh = v[9]; c->sw = v[10]; c->ph = v[11]; c->pw = v[12]; c->dh = v[13]; c->dw = v[14];
+    c->groups = v[15];
+}
+
+static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
+{
+    p->planes = v[0]; p->h = v[1]; p->w = v[2]; p->oh = v[3]; p->ow = v[4];
+    p->kh = v[5]; p->kw = v[6]; p->sh = v[7]; p->sw = v[8]; p->ph = v[9]; p->pw = v[10];
+    p->dh = v[11]; p->dw = v[12]; p->count_include_pad = (int)v[13];
+}
+
 #define IN(i) ((void *)(st->in_base[i] < 0 ? NULL : bases[st->in_base[i]] + st->in_off[i]))
 #define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
 
@@ -173,6 +257,68 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
                     : fg_optim_step_f32(st->alg, &st->hyper, st->ntensors, st->numel,
                                         (float *const *)st->param, (const float *const *)st->grad,
                                         (float *const *)st->state, st->step, nt);
+    case FG_P_CONV: {
+        fg_conv2d_shape cs;
+        conv_shape(&cs, st->shape);
+        return is64 ? fg_conv2d_f64(&cs, IN(0), IN(1), IN(2), OUT(0), nt)
+                    : fg_conv2d_f32(&cs, IN(0), IN(1), IN(2), OUT(0), nt);
+    }
+    case FG_P_CONV_BWD: {
+        fg_conv2d_shape cs;
+        conv_shape(&cs, st->shape);
+        return is64 ? fg_conv2d_bwd_f64(&cs, IN(0), IN(1), IN(2), OUT(0), OUT(1), OUT(2), nt)
+                    : fg_conv2d_bwd_f32(&cs, IN(0), IN(1), IN(2), OUT(0), OUT(1), OUT(2), nt);
+    }
+    case FG_P_POOL: {
+        fg_pool2d_shape ps;
+        pool_shape(&ps, st->shape);
+        return is64 ? fg_pool2d_f64(st->op, &ps, IN(0), OUT(0), OUT(1), nt)
+                    : fg_pool2d_f32(st->op, &ps, IN(0), OUT(0), OUT(1), nt);
+    }
+    case FG_P_POOL_BWD: {
+        fg_pool2d_shape ps;
+        pool_shape(&ps, st->shape);
+        return is64 ? fg_pool2d_bwd_f64(st->op, &ps, IN(0), IN(1), OUT(0), nt)
+                    : fg_pool2d_bwd_f32(st->op, &ps, IN(0), IN(1), OUT(0), nt);
+    }
+    case FG_P_BN_STATS:
+        return is64 ? fg_bn_stats_f64(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt)
+                    : fg_bn_stats_f32(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt);
+    case FG_P_BN_APPLY:
+        return is64 ? fg_bn_apply_f64(st->n[0], st->n[1], st->n[2], IN(0), IN(1), IN(2), IN(3),
+                                      IN(4), OUT(0), nt)
+                    : fg_bn_apply_f32(st->n[0], st->n[1], st->n[2], IN(0), IN(1), IN(2), IN(3),
+                                      IN(4), OUT(0), nt);
+    case FG_P_BN_BWD:
+        return is64 ? fg_bn_bwd_f64(st->n[0], st->n[1], st->n[2], IN(0), IN(1), IN(2), IN(3),
+                                    IN(4), st->op, OUT(0), OUT(1), OUT(2), nt)
+                    : fg_bn_bwd_f32(st->n[0], st->n[1], st->n[2], IN(0), IN(1), IN(2), IN(3),
+                                    IN(4), st->op, OUT(0), OUT(1), OUT(2), nt);
+    case FG_P_BN_PREP:
+        if (is64)
+            bn_prep_f64(st->n[0], IN(0), IN(1), OUT(0), OUT(1), st->s[0]);
+        else
+            bn_prep_f32(st->n[0], IN(0), IN(1), OUT(0), OUT(1), st->s[0]);
+        return FG_OK;
+    case FG_P_BN_RUNNING:
+        if (is64)
+            bn_running_f64(st->n[0], IN(0), IN(1), OUT(0), OUT(1), st->s[0], st->s[1], st->s[2]);
+        else
+            bn_running_f32(st->n[0], IN(0), IN(1), OUT(0), OUT(1), st->s[0], st->s[1], st->s[2]);
+        return FG_OK;
+    case FG_P_ROWNORM:
+        return is64 ? fg_rownorm_f64(st->n[0], st->n[1], st->n[2], st->n[3], IN(0), IN(1), IN(2),
+                                     st->s[0], OUT(0), OUT(1), OUT(2), nt)
+                    : fg_rownorm_f32(st->n[0], st->n[1], st->n[2], st->n[3], IN(0), IN(1), IN(2),
+                                     st->s[0], OUT(0), OUT(1), OUT(2), nt);
+    case FG_P_ROWNORM_BWD:
+        return is64 ? fg_rownorm_bwd_f64(st->n[0], st->n[1], st->n[2], st->n[3], IN(0), IN(1),
+                                         IN(2), IN(3), IN(4), OUT(0), OUT(1), OUT(2), nt)
+                    : fg_rownorm_bwd_f32(st->n[0], st->n[1], st->n[2], st->n[3], IN(0), IN(1),
+                                         IN(2), IN(3), IN(4), OUT(0), OUT(1), OUT(2), nt);
+    case FG_P_COUNTER:
+        *(int64_t *)OUT(0) += st->n[0];
+        return FG_OK;
     default:
         return FG_EINVAL;
     }
@@ -216,6 +362,17 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
         if (ok && st->kind == FG_P_OPTIM)
             ok = st->alg >= 0 && st->alg < FG_OPT_COUNT && st->ntensors >= 0 && st->numel &&
                  st->param && st->grad;
+        if (ok && (st->kind == FG_P_POOL || st->kind == FG_P_POOL_BWD))
+            ok = st->op >= 0 && st->op < FG_POOLING_COUNT &&
+                 (st->op != FG_POOLING_MAX ||
+                  (st->kind == FG_P_POOL ? st->out_base[1] >= 0 : st->in_base[1] >= 0));
+        if (ok && st->kind == FG_P_BN_PREP)
+            ok = st->n[0] >= 0 && st->in_base[1] >= 0 && st->out_base[1] >= 0 &&
+                 (st->in_base[0] >= 0) == (st->out_base[0] >= 0);
+        if (ok && st->kind == FG_P_BN_RUNNING)
+            ok = st->n[0] >= 0 && st->in_base[0] >= 0 && st->in_base[1] >= 0;
+        if (ok && st->kind == FG_P_COUNTER)
+            ok = st->out_base[0] >= 0;
         if (!ok) {
             if (failed)
                 *failed = i;

@@ -41,10 +41,30 @@ enum {
                            rows: g rows = (T)(g * scale of step n[3]); then XENT_BWD     */
     FG_P_GEMM,          /* gemm desc (pointers filled at run): in0=a in1=b in2=bias (or none), out0=c */
     FG_P_OPTIM,         /* multi-tensor optimizer step over absolute pointer arrays */
+    /* convolution, pooling, normalization (conv.h); the conv and pool geometry is kept in
+       shape[]: conv: n c_in h w c_out kh kw oh ow sh sw ph pw dh dw groups (in that
+       order); pool: planes h w oh ow kh kw sh sw ph pw dh dw count_include_pad */
+    FG_P_CONV,          /* in0=x in1=w in2=bias (or none); out0=y */
+    FG_P_CONV_BWD,      /* in0=x (or none) in1=w (or none) in2=g; out0=gx out1=gw out2=gb (each or none) */
+    FG_P_POOL,          /* op=FG_POOLING_*; in0=x; out0=y, out1=idx (int64, max) */
+    FG_P_POOL_BWD,      /* op; in0=g in1=idx (max); out0=gx */
+    FG_P_BN_STATS,      /* n[0..2]=n,c,s; in0=x; out0=mean out1=var */
+    FG_P_BN_APPLY,      /* n[0..2]; in0=x in1=mean in2=invstd in3=w in4=b (w, b or none); out0=y */
+    FG_P_BN_BWD,        /* n[0..2], op=training; in0=x in1=g in2=mean in3=invstd in4=w; out0..2=gx gw gb */
+    FG_P_BN_PREP,       /* batch_norm's per-channel NumPy work before bn_apply, n[0]=c, s[0]=eps:
+                           out0[i] = in0[i] (a copy, both or neither given);
+                           out1[i] = (T)(1.0 / sqrt((double)in1[i] + eps))              */
+    FG_P_BN_RUNNING,    /* batch_norm's running-statistics update, n[0]=c, in0=mean in1=var:
+                           out0 = out0 * (T)s[0] + (T)s[1] * in0                      (or none)
+                           out1 = out1 * (T)s[0] + ((T)s[1] * in1) * (T)s[2]          (or none)
+                           rounded after each operation in T, as NumPy does            */
+    FG_P_ROWNORM,       /* n[0..3]=rows,d,groups,s, s[0]=eps; in0=x in1=w in2=b; out0=y out1=mean out2=rstd */
+    FG_P_ROWNORM_BWD,   /* n[0..3]; in0=x in1=g in2=mean in3=rstd in4=w; out0..2=gx gw gb */
+    FG_P_COUNTER,       /* *(int64 *)out0 += n[0] (a module's step counter) */
     FG_P_COUNT
 };
 
-#define FG_P_MAXOPS 3   /* operands per step: in[0..2], out[0..2] */
+#define FG_P_MAXOPS 5   /* operands per step: in[0..4], out[0..4] */
 
 typedef struct {
     int kind, op, is64, par, ndim;

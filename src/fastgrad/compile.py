@@ -25,9 +25,13 @@ makes the trace unsupported: a ``CompileError`` naming the op, or with
 ``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
 kernels outside the supported set (GEMM/linear with fused epilogues, unary and binary
 elementwise ops and their backward kernels, sum/mean/logsumexp reductions, softmax and
-log-softmax, cross-entropy, strided copies, the optimizers), in-place tensor ops,
-``create_graph=True``, ``Optimizer.step(closure)``, dropout in training mode and
-``batch_norm``'s running-statistics update in training mode (both NumPy work).
+log-softmax, cross-entropy, strided copies, the optimizers, 1-D/2-D convolution and its
+backward (any subset of input/weight/bias gradients; also transposed convolution), max,
+average and adaptive average pooling and their backward, batch/layer/group normalization
+and their backward), in-place tensor ops, ``create_graph=True``,
+``Optimizer.step(closure)``, dropout in training mode (NumPy work) and BatchNorm modules
+with ``momentum=None`` in training mode (the momentum is computed in Python from the
+step count).
 Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
 ``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
 with ``fallback="eager"``).  Python control flow is captured as traced (as
@@ -45,7 +49,12 @@ call's results are the eager ones) and the signature runs eagerly from then on. 
 frozen this way that happens to be equal on the first two calls is not caught; keep
 Python-level reads of tensor data out of compiled functions.)
 
-Three places where eager code works on Python values are traced at the op level instead:
+Four places where eager code works on Python values are traced at the op level instead:
+``batch_norm``'s NumPy work around its C kernels (the inverse standard deviation, the
+copy of the running mean in eval mode, the running-statistics update in training mode,
+and a BatchNorm module's ``num_batches_tracked`` count) is replayed by small C steps that
+do the same floating-point operations in the same order and precision as the NumPy
+expressions (so running statistics stay bitwise equal to eager ones);
 the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
 recomputed at each replay, the loss summed in NumPy's pairwise order), the gradient
 store into ``.grad`` (adopt, copy or accumulate), and ``Optimizer.step`` (one fused
@@ -95,7 +104,7 @@ plan does not replay, so dropout in training mode is unsupported: ``CompileError
 with ``fallback="eager"`` the whole call runs eagerly (the same generator, the same masks
 as eager execution).  In eval mode dropout is the identity and the step compiles.  Only
 the C backend compiles; under the NumPy reference backend a compiled function runs
-eagerly.  Convolution layers are not covered yet.
+eagerly.
 """
 import collections
 import sys
@@ -173,6 +182,7 @@ class _Tracer:
         self.owners = {}
         self.names = []            # per step, the op name for error messages
         self.keep = []             # arrays whose ids the trace relies on
+        self.bn = None             # the arguments of the batch_norm call being traced
 
     def mine(self):
         """True while this tracer records: during the trace, in the tracing thread, and
@@ -472,6 +482,60 @@ class _Recorder:
         return out
 
 
+    # convolution, pooling, normalization (conv.h): each wrapper calls its C kernel with
+    # the full thread count, so every step is recorded with par = 1
+    def conv2d(self, x, w, bias, stride, padding, dilation, groups, oh, ow):
+        y = _K.conv2d(x, w, bias, stride, padding, dilation, groups, oh, ow)
+        self._rec(_r_conv, y, x, w, bias, stride, padding, dilation, groups)
+        return y
+
+    def conv2d_bwd(self, g, x, w, xshape, wshape, stride, padding, dilation, groups,
+                   want_gx, want_gw, want_gb):
+        res = _K.conv2d_bwd(g, x, w, xshape, wshape, stride, padding, dilation, groups,
+                            want_gx, want_gw, want_gb)
+        self._rec(_r_conv_bwd, res, g, x, w, xshape, wshape, stride, padding, dilation, groups)
+        return res
+
+    def pool2d(self, op, x, oh, ow, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+               dilation=(1, 1), count_include_pad=True):
+        res = _K.pool2d(op, x, oh, ow, kernel, stride, padding, dilation, count_include_pad)
+        self._rec(_r_pool, res, op, x, kernel, stride, padding, dilation, count_include_pad)
+        return res
+
+    def pool2d_bwd(self, op, g, idx, xshape, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+                   dilation=(1, 1), count_include_pad=True):
+        gx = _K.pool2d_bwd(op, g, idx, xshape, kernel, stride, padding, dilation,
+                           count_include_pad)
+        self._rec(_r_pool_bwd, gx, op, g, idx, kernel, stride, padding, dilation,
+                  count_include_pad)
+        return gx
+
+    def bn_stats(self, x):
+        res = _K.bn_stats(x)
+        self._rec(_r_bn_stats, res, x)
+        return res
+
+    def bn_apply(self, x, mean, invstd, w, b):
+        y = _K.bn_apply(x, mean, invstd, w, b)
+        self._rec(_r_bn_apply, y, x, mean, invstd, w, b)
+        return y
+
+    def bn_bwd(self, x, g, mean, invstd, w, training, want_gx, want_gw, want_gb):
+        res = _K.bn_bwd(x, g, mean, invstd, w, training, want_gx, want_gw, want_gb)
+        self._rec(_r_bn_bwd, res, x, g, mean, invstd, w, training)
+        return res
+
+    def rownorm(self, x, d, groups, s, w, b, eps):
+        res = _K.rownorm(x, d, groups, s, w, b, eps)
+        self._rec(_r_rownorm, res, x, d, groups, s, w, b, eps)
+        return res
+
+    def rownorm_bwd(self, x, g, mean, rstd, w, d, groups, s, want_gx, want_gw, want_gb):
+        res = _K.rownorm_bwd(x, g, mean, rstd, w, d, groups, s, want_gx, want_gw, want_gb)
+        self._rec(_r_rownorm_bwd, res, x, g, mean, rstd, w, d, groups, s)
+        return res
+
+
 def _r_unary(tr, y, op, x, alpha, beta):
     name = _K.U_NAMES.get(op, "unary")
     xd = tr.dense(x, name)
@@ -632,6 +696,175 @@ def _r_linear(tr, out, x, w, bias, act):
                      lda=lda, ldb=ldb, ldc=n, act=_K.ACT[act]))
 
 
+# ---- convolution, pooling, normalization ---------------------------------------------------
+def _opt_ref(tr, a, name):
+    """A dense operand that may be absent (None)."""
+    return None if a is None else tr.ref(tr.dense(a, name), name)
+
+
+def _opt_new(tr, a):
+    return None if a is None else tr.new(a)
+
+
+def _conv_geo(xshape, wshape, oh, ow, stride, padding, dilation, groups):
+    n, c_in, h, w = xshape
+    c_out, _, kh, kw = wshape
+    return [n, c_in, h, w, c_out, kh, kw, oh, ow, stride[0], stride[1], padding[0], padding[1],
+            dilation[0], dilation[1], groups]
+
+
+def _r_conv(tr, y, x, w, bias, stride, padding, dilation, groups):
+    name = "conv2d"
+    xd, wd = tr.dense(x, name), tr.dense(w, name)
+    tr.add("conv", name, ins=[tr.ref(xd, name), tr.ref(wd, name), _opt_ref(tr, bias, name)],
+           outs=[tr.new(y)], is64=_is64(y), par=1,
+           shape=_conv_geo(xd.shape, wd.shape, y.shape[2], y.shape[3], stride, padding,
+                           dilation, groups))
+
+
+def _r_conv_bwd(tr, res, g, x, w, xshape, wshape, stride, padding, dilation, groups):
+    name = "conv2d_backward"
+    gx, gw, gb = res
+    gd = tr.dense(g, name)
+    tr.add("conv_bwd", name,
+           ins=[_opt_ref(tr, x if gw is not None else None, name),
+                _opt_ref(tr, w if gx is not None else None, name), tr.ref(gd, name)],
+           outs=[_opt_new(tr, gx), _opt_new(tr, gw), _opt_new(tr, gb)], is64=_is64(gd), par=1,
+           shape=_conv_geo(tuple(xshape), tuple(wshape), gd.shape[2], gd.shape[3], stride,
+                           padding, dilation, groups))
+
+
+def _pool_geo(xshape, oh, ow, kernel, stride, padding, dilation, cip):
+    planes = 1
+    for v in xshape[:-2]:
+        planes *= v
+    return [planes, xshape[-2], xshape[-1], oh, ow, kernel[0], kernel[1], stride[0], stride[1],
+            padding[0], padding[1], dilation[0], dilation[1], int(bool(cip))]
+
+
+def _pool_name(op):
+    return "max_pool2d" if op == _K.POOL["max"] else "avg_pool2d"
+
+
+def _r_pool(tr, res, op, x, kernel, stride, padding, dilation, cip):
+    name = _pool_name(op)
+    y, idx = res
+    xd = tr.dense(x, name)
+    tr.add("pool", name, op=op, ins=[tr.ref(xd, name)], outs=[tr.new(y), _opt_new(tr, idx)],
+           is64=_is64(y), par=1,
+           shape=_pool_geo(xd.shape, y.shape[-2], y.shape[-1], kernel, stride, padding,
+                           dilation, cip))
+
+
+def _r_pool_bwd(tr, gx, op, g, idx, kernel, stride, padding, dilation, cip):
+    name = _pool_name(op) + "_backward"
+    gd = tr.dense(g, name)
+    iref = None
+    if op == _K.POOL["max"]:
+        if not isinstance(idx, np.ndarray) or idx.dtype != np.int64 or not idx.flags.c_contiguous:
+            tr.fail(f"{name}: the indices must be a contiguous int64 array")
+        iref = tr.ref(idx, name)
+    tr.add("pool_bwd", name, op=op, ins=[tr.ref(gd, name), iref], outs=[tr.new(gx)],
+           is64=_is64(gx), par=1,
+           shape=_pool_geo(gx.shape, gd.shape[-2], gd.shape[-1], kernel, stride, padding,
+                           dilation, cip))
+
+
+def _ncs(x):
+    s = 1
+    for v in x.shape[2:]:
+        s *= v
+    return [x.shape[0], x.shape[1], s]
+
+
+def _bn_ctx(tr, name):
+    ctx = tr.bn
+    if ctx is None:
+        tr.fail(f"{name}: batch normalization kernels called outside F.batch_norm")
+    return ctx
+
+
+def _r_bn_stats(tr, res, x):
+    """The batch statistics; in training mode with running statistics, also their update
+    (NumPy work in F.batch_norm, replayed by a C step with the same rounding)."""
+    name = "batch_norm"
+    ctx = _bn_ctx(tr, name)
+    mean, var = res
+    xd = tr.dense(x, name)
+    ncs = _ncs(xd)
+    tr.add("bn_stats", name, ins=[tr.ref(xd, name)], outs=[tr.new(mean), tr.new(var)], n=ncs,
+           is64=_is64(mean), par=1)
+    ctx["var"] = var
+    rm, rv = ctx["rm"], ctx["rv"]
+    if rm is None and rv is None:
+        return
+    for t in (rm, rv):
+        if t is not None and (t.data.dtype != mean.dtype or not t.data.flags.c_contiguous):
+            tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {mean.dtype} input "
+                    "(or non-contiguous ones) are not supported in compiled functions")
+    m = float(ctx["momentum"])
+    n = ncs[0] * ncs[2]
+    tr.add("bn_running", name + " (running statistics)",
+           ins=[tr.ref(mean, name), tr.ref(var, name)],
+           outs=[None if rm is None else tr.ref(rm.data, name),
+                 None if rv is None else tr.ref(rv.data, name)],
+           n=[ncs[1]], s=[1 - m, m, n / (n - 1)], is64=_is64(mean))
+
+
+def _r_bn_apply(tr, y, x, mean, invstd, w, b):
+    """bn_apply, preceded by the NumPy work that made its mean and invstd: invstd from the
+    variance (the batch's or the running one), and in eval mode the copy of the running
+    mean."""
+    name = "batch_norm"
+    ctx = _bn_ctx(tr, name)
+    if ctx["training"]:
+        var = ctx.get("var")
+        if var is None:
+            tr.fail(f"{name}: batch statistics not traced")
+        pin, pout = [None, tr.ref(var, name)], [None, tr.new(invstd)]
+    else:
+        rm, rv = ctx["rm"], ctx["rv"]
+        for t in (rm, rv):
+            if t.data.dtype != y.dtype or not t.data.flags.c_contiguous:
+                tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {y.dtype} "
+                        "input (or non-contiguous ones) are not supported in compiled "
+                        "functions")
+        pin, pout = [tr.ref(rm.data, name), tr.ref(rv.data, name)], [tr.new(mean), tr.new(invstd)]
+    tr.add("bn_prep", name + " (inverse std)", ins=pin, outs=pout, n=[mean.shape[0]],
+           s=[float(ctx["eps"])], is64=_is64(y))
+    xd = tr.dense(x, name)
+    tr.add("bn_apply", name, ins=[tr.ref(xd, name), tr.ref(mean, name), tr.ref(invstd, name),
+                                  _opt_ref(tr, w, name), _opt_ref(tr, b, name)],
+           outs=[tr.new(y)], n=_ncs(xd), is64=_is64(y), par=1)
+
+
+def _r_bn_bwd(tr, res, x, g, mean, invstd, w, training):
+    name = "batch_norm_backward"
+    xd = tr.dense(x, name)
+    tr.add("bn_bwd", name, op=int(bool(training)),
+           ins=[tr.ref(xd, name), tr.ref(tr.dense(g, name), name), tr.ref(mean, name),
+                tr.ref(invstd, name), _opt_ref(tr, w, name)],
+           outs=[_opt_new(tr, r) for r in res], n=_ncs(xd), is64=_is64(xd), par=1)
+
+
+def _r_rownorm(tr, res, x, d, groups, s, w, b, eps):
+    name = "layer_norm"
+    y, mean, rstd = res
+    xd = tr.dense(x, name)
+    tr.add("rownorm", name, ins=[tr.ref(xd, name), _opt_ref(tr, w, name), _opt_ref(tr, b, name)],
+           outs=[tr.new(y), tr.new(mean), tr.new(rstd)], n=[xd.size // d, d, groups, s],
+           s=[float(eps)], is64=_is64(y), par=1)
+
+
+def _r_rownorm_bwd(tr, res, x, g, mean, rstd, w, d, groups, s):
+    name = "layer_norm_backward"
+    xd = tr.dense(x, name)
+    tr.add("rownorm_bwd", name,
+           ins=[tr.ref(xd, name), tr.ref(tr.dense(g, name), name), tr.ref(mean, name),
+                tr.ref(rstd, name), _opt_ref(tr, w, name)],
+           outs=[_opt_new(tr, r) for r in res], n=[xd.size // d, d, groups, s],
+           is64=_is64(xd), par=1)
+
 # ---- op-level hooks installed while tracing ------------------------------------------------
 def _soft(tr, fn, *a):
     """Record with fn unless that fails in fallback mode (then the signature runs eagerly)."""
@@ -734,16 +967,50 @@ def _install(tr):
         return orig_dropout(input, p, training, inplace)
     patch(F, "dropout", dropout)
 
+    # batch_norm: its NumPy work (the running-statistics update in training mode, the
+    # inverse standard deviation, the copy of the running mean in eval mode) is recorded
+    # by the bn_stats / bn_apply recorders, which read this call's arguments from tr.bn
     orig_bn = F.batch_norm
 
     def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
                    training=False, momentum=0.1, eps=1e-5):
-        if tr.mine() and training and (running_mean is not None or running_var is not None):
-            _soft(tr, tr.fail, "batch_norm in training mode updates its running statistics "
-                  "with NumPy in place, which a plan does not replay; use "
-                  "compile(fn, fallback='eager') or track_running_stats=False")
-        return orig_bn(input, running_mean, running_var, weight, bias, training, momentum, eps)
+        if not tr.mine():
+            return orig_bn(input, running_mean, running_var, weight, bias, training, momentum,
+                           eps)
+        prev = tr.bn
+        tr.bn = {"rm": running_mean, "rv": running_var, "training": bool(training),
+                 "momentum": momentum, "eps": eps}
+        try:
+            return orig_bn(input, running_mean, running_var, weight, bias, training, momentum,
+                           eps)
+        finally:
+            tr.bn = prev
     patch(F, "batch_norm", batch_norm)
+
+    # BatchNorm modules count their training steps in a NumPy buffer (a counter step);
+    # momentum=None derives the momentum from that count in Python, which a plan would
+    # freeze
+    from fastgrad.nn import layers as L
+    orig_bn_fwd = L._BatchNorm.forward
+
+    def bn_forward(self, x):
+        counting = tr.mine() and self.training and self.track_running_stats
+        if counting and self.momentum is None:
+            _soft(tr, tr.fail, f"{type(self).__name__}(momentum=None) computes its momentum in "
+                  "Python from the step count, which a plan would freeze; give a momentum or "
+                  "use compile(fn, fallback='eager')")
+        nbt = self.num_batches_tracked
+        out = orig_bn_fwd(self, x)
+        if counting and tr.mine():
+            def rec():
+                d = nbt.data
+                if d.dtype != np.int64 or d.size != 1:
+                    tr.fail(f"{type(self).__name__}: unexpected num_batches_tracked")
+                tr.add("counter", type(self).__name__ + ".num_batches_tracked",
+                       outs=[tr.ref(d, "num_batches_tracked")], n=[1])
+            _soft(tr, rec)
+        return out
+    patch(L._BatchNorm, "forward", bn_forward)
 
     orig_inplace = _ops._inplace_apply
 
@@ -938,6 +1205,7 @@ class _Plan:
                 d["grads"] = [conv(r) for r in d["grads"]]
             steps.append(d)
         self.plan = _K.Plan(bases, inputs, steps, list(tr.names))
+        self.conv_bwd = any(d["kind"] == "conv_bwd" for d in tr.steps)
         self.nsteps = nsteps
         self.arena_bytes = total
         self.naive_bytes = sum(b.nbytes for b in inter)
@@ -1275,6 +1543,11 @@ class CompiledFunction:
         msg = (f"the compiled plan and eager execution disagree on {bad} at the second call; "
                "the function does work the traced kernels do not see (NumPy operations on "
                "tensor .data, or Python values read from tensor data that the trace froze)")
+        if plan.conv_bwd and _K.get_num_threads() > 1:
+            msg += ("; or: with more than one thread the convolution backward kernel sums "
+                    "its weight and bias gradients in an order that may depend on thread "
+                    "scheduling, so eager execution itself is not bit-reproducible (compile "
+                    "convolutional steps with fastgrad.set_num_threads(1))")
         self._store(key, _EagerVariant([m for m, tr in plan.modules], msg))
         if self.fallback != "eager":
             raise CompileError(f"compile({self.__name__}): {msg}; this call ran eagerly, and "

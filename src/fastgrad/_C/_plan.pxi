@@ -11,15 +11,17 @@ cdef extern from "plan.h" nogil:
     enum:
         FG_P_UNARY, FG_P_UNARY_BWD, FG_P_BINARY, FG_P_REDUCE, FG_P_COPY, FG_P_FILL,
         FG_P_SOFTMAX, FG_P_SOFTMAX_BWD, FG_P_XENT, FG_P_XENT_BWD, FG_P_XENT_RED,
-        FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_COUNT
+        FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
+        FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
+        FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_COUNT, FG_P_MAXOPS
     ctypedef struct fg_plan_step:
         int kind, op, is64, par, ndim
         int64_t n[4]
         double s[4]
-        int in_base[3]
-        int out_base[3]
-        int64_t in_off[3]
-        int64_t out_off[3]
+        int in_base[5]
+        int out_base[5]
+        int64_t in_off[5]
+        int64_t out_off[5]
         int64_t shape[16]
         int64_t sa[16]
         int64_t sb[16]
@@ -42,7 +44,12 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "reduce": FG_P_REDUCE, "copy": FG_P_COPY, "fill": FG_P_FILL,
               "softmax": FG_P_SOFTMAX, "softmax_bwd": FG_P_SOFTMAX_BWD, "xent": FG_P_XENT,
               "xent_bwd": FG_P_XENT_BWD, "xent_red": FG_P_XENT_RED,
-              "xent_red_bwd": FG_P_XENT_RED_BWD, "gemm": FG_P_GEMM, "optim": FG_P_OPTIM}
+              "xent_red_bwd": FG_P_XENT_RED_BWD, "gemm": FG_P_GEMM, "optim": FG_P_OPTIM,
+              "conv": FG_P_CONV, "conv_bwd": FG_P_CONV_BWD, "pool": FG_P_POOL,
+              "pool_bwd": FG_P_POOL_BWD, "bn_stats": FG_P_BN_STATS, "bn_apply": FG_P_BN_APPLY,
+              "bn_bwd": FG_P_BN_BWD, "bn_prep": FG_P_BN_PREP, "bn_running": FG_P_BN_RUNNING,
+              "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
+              "counter": FG_P_COUNTER}
 
 
 def pairwise_sum(cnp.ndarray x):
@@ -128,7 +135,11 @@ cdef class Plan:
                 st.n[j] = v
             for j, v in enumerate(d.get("s", ())):
                 st.s[j] = v
-            for j in range(3):
+            if len(d.get("ins", ())) > FG_P_MAXOPS or len(d.get("outs", ())) > FG_P_MAXOPS:
+                raise ValueError(f"compile: internal error, step {i} has too many operands")
+            if len(d.get("shape", ())) > 16:
+                raise ValueError(f"compile: internal error, step {i} has too many dimensions")
+            for j in range(FG_P_MAXOPS):
                 st.in_base[j] = -1
                 st.out_base[j] = -1
             for j, ref in enumerate(d.get("ins", ())):
