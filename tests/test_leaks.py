@@ -1,5 +1,5 @@
-"""Memory: long eager training runs keep a flat footprint, and ops do not hold on to
-their inputs.
+"""Memory: long training runs, eager and compiled (fastgrad.compile), keep a flat
+footprint, and ops do not hold on to their inputs.
 
 * 100,000 steps of a tiny MLP (forward, backward, SGD step): the resident set size is
   sampled every 10,000 steps after a warm-up, and the least-squares slope must stay under
@@ -36,7 +36,7 @@ def _slope(xs, ys):
     return float(np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)[0])
 
 
-def _trainer(seed=0):
+def _trainer(seed=0, compiled=False):
     fg.manual_seed(seed)
     model = fg.nn.Sequential(fg.nn.Linear(4, 8), fg.nn.Tanh(), fg.nn.Linear(8, 1))
     opt = fg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -50,15 +50,16 @@ def _trainer(seed=0):
         loss.backward()
         opt.step()
         return loss
-    return model, step
+    return model, (fg.compile(step) if compiled else step)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 @pytest.mark.skipif(bool(os.environ.get("FASTGRAD_SANITIZED")),
                     reason="RSS is meaningless under AddressSanitizer (quarantine, shadow memory)")
-def test_rss_flat_over_100k_training_steps():
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_rss_flat_over_100k_training_steps(compiled):
     fg.set_num_threads(1)
-    _, step = _trainer()
+    _, step = _trainer(compiled=compiled)
     for _ in range(5000):                         # warm-up: caches, allocator pools
         step()
     gc.collect()
@@ -70,6 +71,8 @@ def test_rss_flat_over_100k_training_steps():
             xs.append(i)
             ys.append(_rss())
     assert np.isfinite(loss.item())
+    if compiled:                                  # the steps really were replayed plans
+        assert step.stats["replays"] >= STEPS and step.stats["eager_calls"] == 0
     slope = _slope(xs, ys) * 1000
     print(f"\nRSS over {STEPS} steps: {ys[0] / 2**20:.1f} -> {ys[-1] / 2**20:.1f} MiB, "
           f"slope {slope:.0f} bytes per 1000 steps")
@@ -77,9 +80,10 @@ def test_rss_flat_over_100k_training_steps():
     assert ys[-1] - ys[0] < 8 * 2**20
 
 
-def test_tracemalloc_flat_over_training_steps():
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_tracemalloc_flat_over_training_steps(compiled):
     fg.set_num_threads(1)
-    _, step = _trainer(1)
+    _, step = _trainer(1, compiled)
     for _ in range(2000):
         step()
     gc.collect()
