@@ -2,6 +2,9 @@
  * float32 and float64 bodies come from conv_tmpl.h, included once per type. */
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include "fastgrad.h"
 #include "pool.h"
 
@@ -78,17 +81,21 @@ static int bn_threads(int64_t total, int nthreads, int64_t ntasks)
 }
 
 #define T float
+#define CV_F64 0
 #define SUF _f32
 #define GEMM fg_gemm_f32
 #include "conv_tmpl.h"
 #undef T
+#undef CV_F64
 #undef SUF
 #undef GEMM
 
 #define T double
+#define CV_F64 1
 #define SUF _f64
 #define GEMM fg_gemm_f64
 #include "conv_tmpl.h"
 #undef T
+#undef CV_F64
 #undef SUF
 #undef GEMM

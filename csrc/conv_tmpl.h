@@ -67,6 +67,7 @@ static inline void F(shift_range)(const fg_conv2d_shape *s, int64_t ioff, int64_
 #define CV_CAT3(a, b, c) a##b##c
 #define CV_ICAT(a, b, c) CV_CAT3(a, b, c)
 #define FI(name) CV_ICAT(name, SUF, CV_ISA)
+#define CV_ISA_AVX512_BODY 0
 #define CV_ISA _base
 #include "conv_cols_tmpl.h"
 #undef CV_ISA
@@ -76,9 +77,12 @@ CV_ISA_BEGIN_AVX2
 #undef CV_ISA
 CV_ISA_END
 CV_ISA_BEGIN_AVX512
+#undef CV_ISA_AVX512_BODY
+#define CV_ISA_AVX512_BODY 1
 #define CV_ISA _avx512
 #include "conv_cols_tmpl.h"
 #undef CV_ISA
+#undef CV_ISA_AVX512_BODY
 CV_ISA_END
 #undef FI
 
