@@ -196,3 +196,37 @@ static CV_NOINLINE void FI(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col,
         }
     }
 }
+
+/* Several-images-per-GEMM path (P = oh * ow positions per image, L = nimg * P columns):
+ * y + b * ys + o * P  =  columns [b * P, (b + 1) * P) of row o of tmp (og, L) + bias[o]
+ * (bias may be NULL) */
+static CV_NOINLINE void FI(cols_out)(const T *tmp, int64_t L, int64_t nimg, int64_t og, int64_t P,
+                                     const T *bias, T *y, int64_t ys)
+{
+    for (int64_t b = 0; b < nimg; b++) {
+        for (int64_t o = 0; o < og; o++) {
+            const T *src = tmp + o * L + b * P;
+            T *dst = y + b * ys + o * P;
+            if (!bias) {
+                FI(copy)(dst, src, P);
+            } else {
+                const T bv = bias[o];
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
+            }
+        }
+    }
+}
+
+/* the reverse gather: row o of gch (og, L) = g + b * gs + o * P for each image b, and
+ * sums[o] += the sum of each such row (per image, accumulated in double; sums may be NULL) */
+static CV_NOINLINE void FI(cols_in)(const T *g, int64_t gs, int64_t nimg, int64_t og, int64_t P,
+                                    T *gch, int64_t L, T *sums)
+{
+    for (int64_t b = 0; b < nimg; b++) {
+        for (int64_t o = 0; o < og; o++) {
+            const T *src = g + b * gs + o * P;
+            FI(copy)(gch + o * L + b * P, src, P);
+            if (sums) sums[o] += (T)F(sum_d)(src, P);
+        }
+    }
+}

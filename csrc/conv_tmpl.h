@@ -86,6 +86,26 @@ CV_ISA_BEGIN_AVX512
 CV_ISA_END
 #undef FI
 
+static void F(cols_out)(const T *tmp, int64_t L, int64_t nimg, int64_t og, int64_t P,
+                       const T *bias, T *y, int64_t ys)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(cols_out, SUF, _avx512)(tmp, L, nimg, og, P, bias, y, ys); break;
+    case FG_ISA_AVX2: CV_ICAT(cols_out, SUF, _avx2)(tmp, L, nimg, og, P, bias, y, ys); break;
+    default: CV_ICAT(cols_out, SUF, _base)(tmp, L, nimg, og, P, bias, y, ys);
+    }
+}
+
+static void F(cols_in)(const T *g, int64_t gs, int64_t nimg, int64_t og, int64_t P, T *gch,
+                       int64_t L, T *sums)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(cols_in, SUF, _avx512)(g, gs, nimg, og, P, gch, L, sums); break;
+    case FG_ISA_AVX2: CV_ICAT(cols_in, SUF, _avx2)(g, gs, nimg, og, P, gch, L, sums); break;
+    default: CV_ICAT(cols_in, SUF, _base)(g, gs, nimg, og, P, gch, L, sums);
+    }
+}
+
 /* For nimg images b: columns [b * P, (b + 1) * P) of col (ld) from x + b * xs (cg, h, w) */
 static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, int64_t xs, int64_t nimg,
                       T *col, int64_t ld)
@@ -275,14 +295,8 @@ static void F(conv_fwd_chunk)(void *vctx, int64_t t, int tid)
         F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
         int rc = F(gemm1)(0, 0, og, L, K, c->w + g * og * K, K, col, L, 0.0, tmp, L, c->gemm_nt);
         if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
-        for (int64_t b = 0; b < m; b++) {
-            for (int64_t o = 0; o < og; o++) {
-                const T bv = c->b ? c->b[g * og + o] : (T)0;
-                const T *src = tmp + o * L + b * P;
-                T *dst = c->y + ((n0 + b) * s->c_out + g * og + o) * P;
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
-            }
-        }
+        F(cols_out)(tmp, L, m, og, P, c->b ? c->b + g * og : NULL,
+                    c->y + (n0 * s->c_out + g * og) * P, s->c_out * P);
     }
 }
 
@@ -309,13 +323,8 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
     }
     int rc;
     for (int64_t g = 0; g < G; g++) {
-        for (int64_t b = 0; b < m; b++) {
-            for (int64_t o = 0; o < og; o++) {
-                const T *src = c->g + ((n0 + b) * s->c_out + g * og + o) * P;
-                memcpy(gch + o * L + b * P, src, (size_t)P * sizeof(T));
-                if (c->want_gb) part[nw + g * og + o] += (T)F(sum_d)(src, P);
-            }
-        }
+        F(cols_in)(c->g + (n0 * s->c_out + g * og) * P, s->c_out * P, m, og, P, gch, L,
+                   c->want_gb ? part + nw + g * og : NULL);
         if (c->want_gw) {
             F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
             rc = c->gw_t ? F(gemm1)(0, 1, K, og, L, col, L, gch, L, 1.0, part + g * K * og, og, c->gemm_nt)
