@@ -14,11 +14,13 @@
  * of a few dozen elements: the rewrite is off in this file. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
 #define CV_ISA_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
 #define CV_ISA_BEGIN_AVX512 _Pragma("GCC push_options") \
     _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
 #define CV_ISA_END _Pragma("GCC pop_options")
-#elif defined(__clang__)
+#elif (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
 #define CV_ISA_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
 #define CV_ISA_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\"))), apply_to = function)")
 #define CV_ISA_END _Pragma("clang attribute pop")
