@@ -254,7 +254,7 @@ def test_float32_conv_at_benchmark_size_matches_reference_threads():
 
 # ---- the C convolution's column paths on every SIMD path ------------------------------------------
 # (x shape, w shape, stride, top/left padding, dilation, groups, (oh, ow) or None for symmetric
-# padding).  They reach: several images per GEMM (oh * ow < 192) and one image per GEMM, the
+# padding).  They reach: several images per GEMM (oh * ow < 256) and one image per GEMM, the
 # shifted-plane im2col (stride 1, ow == w) with and without dilation, strided and dilated
 # windows, kernels wider than the input, asymmetric ("same" with an even kernel) padding,
 # groups, a single image, an odd image count that does not split evenly over threads, 1x1.
@@ -269,6 +269,8 @@ _COL_CASES = [
     ((6, 3, 9, 9), (5, 3, 3, 3), (1, 1), (2, 2), (2, 2), 1, None),
     ((3, 4, 5, 5), (6, 4, 1, 1), (1, 1), (0, 0), (1, 1), 1, None),
     ((11, 3, 1, 9), (3, 1, 1, 4), (1, 3), (0, 3), (1, 1), 3, None),
+    ((2, 3, 18, 16), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 20, 30), (4, 2, 3, 3), (1, 2), (1, 1), (1, 1), 1, None),
 ]
 
 
