@@ -7,7 +7,10 @@ By default both frameworks run in this process, timed alternately.  At 2 threads
 2-core machine the two thread pools (fastgrad's and PyTorch's OpenMP) then spin-wait
 against each other, which mostly slows PyTorch down; --separate times each framework
 alone in its own fresh process (fastgrad, torch, fastgrad, ... for --rounds rounds,
-median over rounds), which measures each at its best.
+median over rounds), which measures each at its best.  Alone in a process both frameworks pay page faults on
+every fresh output array (glibc returns large blocks to the OS): add
+MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456 to the environment to
+time the kernels without them (measured: the 1->16 28x28 case 2.5 ms -> 0.6 ms).
 
 Targets (issue 6): the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
 <= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio is fastgrad's median time / PyTorch's median time.

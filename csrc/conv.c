@@ -2,8 +2,34 @@
  * float32 and float64 bodies come from conv_tmpl.h, included once per type. */
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include "fastgrad.h"
 #include "pool.h"
+
+/* im2col / col2im are compiled once per SIMD path (conv_cols_tmpl.h, instantiated from
+ * conv_tmpl.h between these brackets); fg_get_isa picks one at run time.  GCC would turn
+ * their short copy loops back into memcpy calls, which cost more than the copy for rows
+ * of a few dozen elements: the rewrite is off in this file. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#define CV_ISA_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
+#define CV_ISA_BEGIN_AVX512 _Pragma("GCC push_options") \
+    _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
+#define CV_ISA_END _Pragma("GCC pop_options")
+#elif (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+#define CV_ISA_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
+#define CV_ISA_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\"))), apply_to = function)")
+#define CV_ISA_END _Pragma("clang attribute pop")
+#else
+#define CV_ISA_BEGIN_AVX2
+#define CV_ISA_BEGIN_AVX512
+#define CV_ISA_END
+#endif
+#define CV_NOINLINE __attribute__((noinline))
 
 #define FG_CONV_PAR_MIN 200000.0     /* multiply-adds below which a conv runs on one thread */
 #define FG_NORM_PAR_MIN 32768        /* elements below which pooling / norms use one thread */
@@ -57,17 +83,21 @@ static int bn_threads(int64_t total, int nthreads, int64_t ntasks)
 }
 
 #define T float
+#define CV_F64 0
 #define SUF _f32
 #define GEMM fg_gemm_f32
 #include "conv_tmpl.h"
 #undef T
+#undef CV_F64
 #undef SUF
 #undef GEMM
 
 #define T double
+#define CV_F64 1
 #define SUF _f64
 #define GEMM fg_gemm_f64
 #include "conv_tmpl.h"
 #undef T
+#undef CV_F64
 #undef SUF
 #undef GEMM

@@ -63,98 +63,69 @@ static inline void F(shift_range)(const fg_conv2d_shape *s, int64_t ioff, int64_
     *oy_lo = a; *oy_hi = b; *qs = q0; *qe = q1;
 }
 
-/* col (cg * kh * kw, oh * ow) from x (cg, h, w); zeros where a window leaves the input */
-static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, T *col, int64_t ld)
+/* ---- im2col / col2im, one copy per SIMD path (conv_cols_tmpl.h) ---------------------- */
+#define CV_CAT3(a, b, c) a##b##c
+#define CV_ICAT(a, b, c) CV_CAT3(a, b, c)
+#define FI(name) CV_ICAT(name, SUF, CV_ISA)
+#define CV_ISA_AVX512_BODY 0
+#define CV_ISA _base
+#include "conv_cols_tmpl.h"
+#undef CV_ISA
+CV_ISA_BEGIN_AVX2
+#define CV_ISA _avx2
+#include "conv_cols_tmpl.h"
+#undef CV_ISA
+CV_ISA_END
+CV_ISA_BEGIN_AVX512
+#undef CV_ISA_AVX512_BODY
+#define CV_ISA_AVX512_BODY 1
+#define CV_ISA _avx512
+#include "conv_cols_tmpl.h"
+#undef CV_ISA
+#undef CV_ISA_AVX512_BODY
+CV_ISA_END
+#undef FI
+
+static void F(cols_out)(const T *tmp, int64_t L, int64_t nimg, int64_t og, int64_t P,
+                       const T *bias, T *y, int64_t ys)
 {
-    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
-    for (int64_t c = 0; c < cg; c++) {
-        const T *src = x + c * H * W;
-        for (int64_t i = 0; i < s->kh; i++) {
-            for (int64_t j = 0; j < s->kw; j++) {
-                T *dst = col + ((c * s->kh + i) * s->kw + j) * ld;
-                const int64_t woff = j * s->dw - s->pw;
-                int64_t lo, hi;
-                col_range(woff, s->sw, W, OW, &lo, &hi);
-                if (F(im2col_shift)(s)) {
-                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
-                    int64_t a, b, qs, qe;
-                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
-                    if (a > 0) memset(dst, 0, (size_t)(a * OW) * sizeof(T));
-                    if (qs > a * OW) memset(dst + a * OW, 0, (size_t)(qs - a * OW) * sizeof(T));
-                    if (qe > qs) memcpy(dst + qs, src + qs + shift, (size_t)(qe - qs) * sizeof(T));
-                    if (b * OW > qe) memset(dst + qe, 0, (size_t)(b * OW - qe) * sizeof(T));
-                    if (OH > b) memset(dst + b * OW, 0, (size_t)((OH - b) * OW) * sizeof(T));
-                    if (lo > 0 || hi < OW) {
-                        for (int64_t oy = a; oy < b; oy++) {
-                            T *d = dst + oy * OW;
-                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
-                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
-                        }
-                    }
-                    continue;
-                }
-                for (int64_t oy = 0; oy < OH; oy++) {
-                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
-                    T *d = dst + oy * OW;
-                    if (ih < 0 || ih >= H) {
-                        memset(d, 0, (size_t)OW * sizeof(T));
-                        continue;
-                    }
-                    const T *r = src + ih * W + woff;
-                    for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
-                    if (s->sw == 1) {
-                        if (hi > lo) memcpy(d + lo, r + lo, (size_t)(hi - lo) * sizeof(T));
-                    } else {
-                        for (int64_t ox = lo; ox < hi; ox++) d[ox] = r[ox * s->sw];
-                    }
-                    for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
-                }
-            }
-        }
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(cols_out, SUF, _avx512)(tmp, L, nimg, og, P, bias, y, ys); break;
+    case FG_ISA_AVX2: CV_ICAT(cols_out, SUF, _avx2)(tmp, L, nimg, og, P, bias, y, ys); break;
+    default: CV_ICAT(cols_out, SUF, _base)(tmp, L, nimg, og, P, bias, y, ys);
     }
 }
 
-/* gx (cg, h, w) += the columns folded back onto the image (gx zeroed by the caller);
- * col is scratch (the shifted path zeroes its wrapped columns) */
-static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld, T *gx)
+static void F(cols_in)(const T *g, int64_t gs, int64_t nimg, int64_t og, int64_t P, T *gch,
+                       int64_t L, T *sums)
 {
-    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow;
-    for (int64_t c = 0; c < cg; c++) {
-        T *dstimg = gx + c * H * W;
-        for (int64_t i = 0; i < s->kh; i++) {
-            for (int64_t j = 0; j < s->kw; j++) {
-                T *src = col + ((c * s->kh + i) * s->kw + j) * ld;
-                const int64_t woff = j * s->dw - s->pw;
-                int64_t lo, hi;
-                col_range(woff, s->sw, W, OW, &lo, &hi);
-                if (F(im2col_shift)(s)) {
-                    const int64_t ioff = i * s->dh - s->ph, shift = ioff * W + woff;
-                    int64_t a, b, qs, qe;
-                    F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
-                    if (lo > 0 || hi < OW) {
-                        for (int64_t oy = a; oy < b; oy++) {
-                            T *d = src + oy * OW;
-                            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
-                            for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
-                        }
-                    }
-                    T *o = dstimg + shift;
-                    for (int64_t q = qs; q < qe; q++) o[q] += src[q];
-                    continue;
-                }
-                for (int64_t oy = 0; oy < OH; oy++) {
-                    const int64_t ih = oy * s->sh - s->ph + i * s->dh;
-                    if (ih < 0 || ih >= H) continue;
-                    const T *d = src + oy * OW;
-                    T *r = dstimg + ih * W + woff;
-                    if (s->sw == 1) {
-                        for (int64_t ox = lo; ox < hi; ox++) r[ox] += d[ox];
-                    } else {
-                        for (int64_t ox = lo; ox < hi; ox++) r[ox * s->sw] += d[ox];
-                    }
-                }
-            }
-        }
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(cols_in, SUF, _avx512)(g, gs, nimg, og, P, gch, L, sums); break;
+    case FG_ISA_AVX2: CV_ICAT(cols_in, SUF, _avx2)(g, gs, nimg, og, P, gch, L, sums); break;
+    default: CV_ICAT(cols_in, SUF, _base)(g, gs, nimg, og, P, gch, L, sums);
+    }
+}
+
+/* For nimg images b: columns [b * P, (b + 1) * P) of col (ld) from x + b * xs (cg, h, w) */
+static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, int64_t xs, int64_t nimg,
+                      T *col, int64_t ld)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(im2col, SUF, _avx512)(s, cg, x, xs, nimg, col, ld); break;
+    case FG_ISA_AVX2: CV_ICAT(im2col, SUF, _avx2)(s, cg, x, xs, nimg, col, ld); break;
+    default: CV_ICAT(im2col, SUF, _base)(s, cg, x, xs, nimg, col, ld);
+    }
+}
+
+/* gx + b * gxs (cg, h, w) += columns [b * P, (b + 1) * P) of col folded back (gx zeroed by
+ * the caller; col is scratch) */
+static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld, int64_t nimg,
+                      T *gx, int64_t gxs)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512: CV_ICAT(col2im, SUF, _avx512)(s, cg, col, ld, nimg, gx, gxs); break;
+    case FG_ISA_AVX2: CV_ICAT(col2im, SUF, _avx2)(s, cg, col, ld, nimg, gx, gxs); break;
+    default: CV_ICAT(col2im, SUF, _base)(s, cg, col, ld, nimg, gx, gxs);
     }
 }
 
@@ -297,7 +268,7 @@ static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
         }
         const T *B = xg;
         if (!direct) {
-            F(im2col)(s, cg, xg, col, P);
+            F(im2col)(s, cg, xg, 0, 1, col, P);
             B = col;
         }
         int rc = F(gemm1)(0, 0, og, P, K, c->w + g * og * K, K, B, P, beta, yg, P, c->gemm_nt);
@@ -321,18 +292,11 @@ static void F(conv_fwd_chunk)(void *vctx, int64_t t, int tid)
     if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
     T *tmp = col + K * L;
     for (int64_t g = 0; g < G; g++) {
-        for (int64_t b = 0; b < m; b++)
-            F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+        F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
         int rc = F(gemm1)(0, 0, og, L, K, c->w + g * og * K, K, col, L, 0.0, tmp, L, c->gemm_nt);
         if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
-        for (int64_t b = 0; b < m; b++) {
-            for (int64_t o = 0; o < og; o++) {
-                const T bv = c->b ? c->b[g * og + o] : (T)0;
-                const T *src = tmp + o * L + b * P;
-                T *dst = c->y + ((n0 + b) * s->c_out + g * og + o) * P;
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
-            }
-        }
+        F(cols_out)(tmp, L, m, og, P, c->b ? c->b + g * og : NULL,
+                    c->y + (n0 * s->c_out + g * og) * P, s->c_out * P);
     }
 }
 
@@ -359,16 +323,10 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
     }
     int rc;
     for (int64_t g = 0; g < G; g++) {
-        for (int64_t b = 0; b < m; b++) {
-            for (int64_t o = 0; o < og; o++) {
-                const T *src = c->g + ((n0 + b) * s->c_out + g * og + o) * P;
-                memcpy(gch + o * L + b * P, src, (size_t)P * sizeof(T));
-                if (c->want_gb) part[nw + g * og + o] += (T)F(sum_d)(src, P);
-            }
-        }
+        F(cols_in)(c->g + (n0 * s->c_out + g * og) * P, s->c_out * P, m, og, P, gch, L,
+                   c->want_gb ? part + nw + g * og : NULL);
         if (c->want_gw) {
-            for (int64_t b = 0; b < m; b++)
-                F(im2col)(s, cg, c->x + ((n0 + b) * s->c_in + g * cg) * HW, col + b * P, L);
+            F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
             rc = c->gw_t ? F(gemm1)(0, 1, K, og, L, col, L, gch, L, 1.0, part + g * K * og, og, c->gemm_nt)
                          : F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
@@ -376,11 +334,9 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
         if (c->gx) {
             rc = F(gemm1)(1, 0, K, L, og, c->w + g * og * K, K, gch, L, 0.0, col, L, c->gemm_nt);
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
-            for (int64_t b = 0; b < m; b++) {
-                T *gxg = c->gx + ((n0 + b) * s->c_in + g * cg) * HW;
-                memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
-                F(col2im)(s, cg, col + b * P, L, gxg);
-            }
+            for (int64_t b = 0; b < m; b++)
+                memset(c->gx + ((n0 + b) * s->c_in + g * cg) * HW, 0, (size_t)(cg * HW) * sizeof(T));
+            F(col2im)(s, cg, col, L, m, c->gx + (n0 * s->c_in + g * cg) * HW, s->c_in * HW);
         }
     }
 }
@@ -389,10 +345,14 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
 static int64_t F(conv_chunk)(const fg_conv2d_shape *s, int nt)
 {
     const int64_t P = s->oh * s->ow;
-    if (F(conv_depthwise)(s) || F(conv_direct)(s) || P >= 192 || s->n < 2) return 1;
+    /* up to 255 positions: even two images per GEMM pay (the 14x14 planes of a small
+     * CNN: 392 columns fill the 32-wide register tiles better than 196) */
+    if (F(conv_depthwise)(s) || F(conv_direct)(s) || P >= 256 || s->n < 2) return 1;
     int64_t nb = (384 + P - 1) / P;
-    const int64_t per = (s->n + nt - 1) / nt;
-    if (nb > per) nb = per;
+    /* a multiple of nt tasks, so that no thread idles while another runs the last one */
+    int64_t ntask = (s->n + nb - 1) / nb;
+    ntask = (ntask + nt - 1) / nt * nt;
+    nb = (s->n + ntask - 1) / ntask;
     return nb < 1 ? 1 : nb;
 }
 
@@ -458,7 +418,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
             const T *xg = c->x + (n * s->c_in + g * cg) * HW;
             const T *B = xg;
             if (!direct) {
-                F(im2col)(s, cg, xg, col, P);
+                F(im2col)(s, cg, xg, 0, 1, col, P);
                 B = col;
             }
             rc = c->gw_t ? F(gemm1)(0, 1, K, og, P, B, P, gg, P, 1.0, part + g * K * og, og, c->gemm_nt)
@@ -479,7 +439,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
             } else {
                 rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, col, P, c->gemm_nt);
                 memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
-                if (rc == FG_OK) F(col2im)(s, cg, col, P, gxg);
+                if (rc == FG_OK) F(col2im)(s, cg, col, P, 1, gxg, 0);
             }
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
         }

@@ -252,6 +252,64 @@ def test_float32_conv_at_benchmark_size_matches_reference_threads():
             np.testing.assert_allclose(u, v, rtol=1e-4, atol=2e-3)
 
 
+# ---- the C convolution's column paths on every SIMD path ------------------------------------------
+# (x shape, w shape, stride, top/left padding, dilation, groups, (oh, ow) or None for symmetric
+# padding).  They reach: several images per GEMM (oh * ow < 256) and one image per GEMM, the
+# shifted-plane im2col (stride 1, ow == w) with and without dilation, strided and dilated
+# windows, kernels wider than the input, asymmetric ("same" with an even kernel) padding,
+# groups, a single image, an odd image count that does not split evenly over threads, 1x1.
+_COL_CASES = [
+    ((7, 6, 1, 20), (4, 6, 1, 3), (1, 1), (0, 1), (1, 1), 1, None),
+    ((5, 4, 1, 23), (6, 2, 1, 3), (1, 2), (0, 2), (1, 2), 2, None),
+    ((3, 5, 15, 14), (6, 5, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((9, 4, 6, 7), (8, 2, 2, 2), (1, 1), (0, 0), (1, 1), 2, (6, 7)),
+    ((2, 3, 17, 19), (4, 3, 3, 3), (2, 2), (2, 2), (2, 2), 1, None),
+    ((4, 2, 3, 3), (3, 2, 5, 5), (1, 1), (2, 2), (1, 1), 1, None),
+    ((1, 3, 5, 40), (2, 3, 3, 3), (1, 1), (1, 0), (1, 1), 1, None),
+    ((6, 3, 9, 9), (5, 3, 3, 3), (1, 1), (2, 2), (2, 2), 1, None),
+    ((3, 4, 5, 5), (6, 4, 1, 1), (1, 1), (0, 0), (1, 1), 1, None),
+    ((11, 3, 1, 9), (3, 1, 1, 4), (1, 3), (0, 3), (1, 1), 3, None),
+    ((2, 3, 18, 16), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 20, 30), (4, 2, 3, 3), (1, 2), (1, 1), (1, 1), 1, None),
+]
+
+
+def _col_case_ids():
+    return [f"x{c[0]}w{c[1]}s{c[2]}p{c[3]}d{c[4]}g{c[5]}" for c in _COL_CASES]
+
+
+@pytest.mark.parametrize("case", _COL_CASES, ids=_col_case_ids())
+def test_conv_kernels_match_reference_on_every_simd_path(case):
+    xs, ws, st, pad, dil, groups, osz = case
+    if osz is None:
+        osz = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                    for n, k, s, p, d in zip(xs[2:], ws[2:], st, pad, dil))
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0])
+    g = rng.standard_normal((xs[0], ws[0]) + osz)
+    ref = R.conv2d(x, w, b, st, pad, dil, groups, *osz)
+    rg = R.conv2d_bwd(g, x, w, xs, ws, st, pad, dil, groups, True, True, True)
+    best = K.cpu_best_isa()
+    paths = [p for p in ("scalar", "avx2", "avx512") if p == "scalar" or p == "avx2" and best in ("avx2", "avx512") or p == best]
+    for path in paths:
+        fg.set_simd(path)
+        for nt in (1, 2):
+            fg.set_num_threads(nt)
+            for dt, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+                what = f"{path} threads={nt} {np.dtype(dt).name}"
+                y = K.conv2d(x.astype(dt), w.astype(dt), b.astype(dt), st, pad, dil, groups, *osz)
+                np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * 10, err_msg="forward " + what)
+                out = K.conv2d_bwd(g.astype(dt), x.astype(dt), w.astype(dt), xs, ws, st, pad, dil,
+                                   groups, True, True, True)
+                for name, u, v in zip(("gx", "gw", "gb"), out, rg):
+                    np.testing.assert_allclose(u, v, rtol=tol, atol=tol * 30, err_msg=f"{name} {what}")
+                # the input gradient alone (no column reuse with the weight gradient)
+                gx = K.conv2d_bwd(g.astype(dt), None, w.astype(dt), xs, ws, st, pad, dil, groups,
+                                  True, False, False)[0]
+                np.testing.assert_allclose(gx, rg[0], rtol=tol, atol=tol * 30, err_msg="gx alone " + what)
+
+
 # ---- examples ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("script,epochs,floor", [("cnn_digits.py", 6, 0.95), ("cnn1d_signals.py", 6, 0.85)])
 def test_cnn_examples_run(script, epochs, floor, tmp_path):

@@ -1,0 +1,232 @@
+/* im2col / col2im for one element type T and one SIMD path: included by conv_tmpl.h once
+ * per path (scalar baseline, AVX2+FMA, AVX-512) under that path's target pragma, so the
+ * row copies, zero fills and the col2im accumulation vectorise for the active ISA
+ * (fg_get_isa picks the path, as for the other kernel families).  FI(name) is
+ * name_<type>_<isa>.  Short rows (1-D signals, small planes) are copied by inline loops
+ * rather than libc calls: conv.c disables the loop-to-memcpy rewrite for this reason. */
+
+/* d[0, n) = 0,  d[0, n) = s[0, n)  and  d[0, n) += s[0, n).  On the AVX-512 path whole
+ * vectors then one masked vector (copies and zero fills): a 1-D row of ~20 elements is
+ * two vector moves instead of a vector and a scalar tail loop. */
+#if CV_ISA_AVX512_BODY && (defined(__x86_64__) || defined(__i386__))
+#if CV_F64
+#define CV_VL 8
+#define CV_V __m512d
+#define CV_MASK __mmask8
+#define CV_LD _mm512_loadu_pd
+#define CV_ST _mm512_storeu_pd
+#define CV_LDM _mm512_maskz_loadu_pd
+#define CV_STM _mm512_mask_storeu_pd
+#define CV_ZERO _mm512_setzero_pd
+#else
+#define CV_VL 16
+#define CV_V __m512
+#define CV_MASK __mmask16
+#define CV_LD _mm512_loadu_ps
+#define CV_ST _mm512_storeu_ps
+#define CV_LDM _mm512_maskz_loadu_ps
+#define CV_STM _mm512_mask_storeu_ps
+#define CV_ZERO _mm512_setzero_ps
+#endif
+static inline void FI(zero)(T *d, int64_t n)
+{
+    const CV_V z = CV_ZERO();
+    for (; n >= CV_VL; n -= CV_VL, d += CV_VL) CV_ST(d, z);
+    if (n > 0) CV_STM(d, (CV_MASK)((1u << n) - 1u), z);
+}
+
+static inline void FI(copy)(T *restrict d, const T *restrict s, int64_t n)
+{
+    if (n >= 256) { memcpy(d, s, (size_t)n * sizeof(T)); return; }
+    for (; n >= CV_VL; n -= CV_VL, d += CV_VL, s += CV_VL) CV_ST(d, CV_LD(s));
+    if (n > 0) {
+        const CV_MASK m = (CV_MASK)((1u << n) - 1u);
+        CV_STM(d, m, CV_LDM(m, s));
+    }
+}
+
+/* no masked tail here: col2im's next kernel offset re-reads the elements just stored,
+ * and a masked store does not forward to that load (measured slower than a scalar tail) */
+static inline void FI(acc)(T *restrict d, const T *restrict s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) d[i] += s[i];
+}
+#undef CV_VL
+#undef CV_V
+#undef CV_MASK
+#undef CV_LD
+#undef CV_ST
+#undef CV_LDM
+#undef CV_STM
+#undef CV_ZERO
+#else
+static inline void FI(zero)(T *d, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) d[i] = 0;
+}
+
+static inline void FI(copy)(T *restrict d, const T *restrict s, int64_t n)
+{
+    if (n >= 256) { memcpy(d, s, (size_t)n * sizeof(T)); return; }
+    for (int64_t i = 0; i < n; i++) d[i] = s[i];
+}
+
+static inline void FI(acc)(T *restrict d, const T *restrict s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) d[i] += s[i];
+}
+#endif
+
+/* For nimg images b: columns [b * P, (b + 1) * P) (P = oh * ow) of col (cg * kh * kw rows,
+ * leading dimension ld) from the image x + b * xs (cg, h, w); zeros where a window leaves
+ * the input.  The geometry of a kernel offset (i, j) is worked out once for all channels
+ * and images: with short rows (1-D signals) it costs more than the copies. */
+static CV_NOINLINE void FI(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, int64_t xs,
+                                   int64_t nimg, T *col, int64_t ld)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW, HW = H * W;
+    const int64_t KK = s->kh * s->kw;
+    const int shifted = F(im2col_shift)(s);
+    for (int64_t i = 0; i < s->kh; i++) {
+        for (int64_t j = 0; j < s->kw; j++) {
+            const int64_t woff = j * s->dw - s->pw, ioff = i * s->dh - s->ph;
+            int64_t lo, hi;
+            col_range(woff, s->sw, W, OW, &lo, &hi);
+            if (shifted) {
+                const int64_t shift = ioff * W + woff;
+                int64_t a, b, qs, qe;
+                F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                const int edge = lo > 0 || hi < OW;
+                for (int64_t n = 0; n < nimg; n++) {
+                    for (int64_t c = 0; c < cg; c++) {
+                        const T *src = x + n * xs + c * HW;
+                        T *dst = col + (c * KK + i * s->kw + j) * ld + n * P;
+                        if (qs > 0) FI(zero)(dst, qs);
+                        if (qe > qs) FI(copy)(dst + qs, src + qs + shift, qe - qs);
+                        if (P > qe) FI(zero)(dst + qe, P - qe);
+                        if (edge) {
+                            for (int64_t oy = a; oy < b; oy++) {
+                                T *d = dst + oy * OW;
+                                for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                                for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            for (int64_t n = 0; n < nimg; n++) {
+                for (int64_t c = 0; c < cg; c++) {
+                    const T *src = x + n * xs + c * HW;
+                    T *dst = col + (c * KK + i * s->kw + j) * ld + n * P;
+                    for (int64_t oy = 0; oy < OH; oy++) {
+                        const int64_t ih = oy * s->sh + ioff;
+                        T *d = dst + oy * OW;
+                        if (ih < 0 || ih >= H) {
+                            FI(zero)(d, OW);
+                            continue;
+                        }
+                        const T *r = src + ih * W + woff;
+                        for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                        if (s->sw == 1) {
+                            if (hi > lo) FI(copy)(d + lo, r + lo, hi - lo);
+                        } else {
+                            for (int64_t ox = lo; ox < hi; ox++) d[ox] = r[ox * s->sw];
+                        }
+                        for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* For nimg images b: gx + b * gxs (cg, h, w) += columns [b * P, (b + 1) * P) of col
+ * folded back onto the image (gx zeroed by the caller); col is scratch (the shifted
+ * path zeroes its wrapped columns) */
+static CV_NOINLINE void FI(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld,
+                                   int64_t nimg, T *gx, int64_t gxs)
+{
+    const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW, HW = H * W;
+    const int64_t KK = s->kh * s->kw;
+    const int shifted = F(im2col_shift)(s);
+    for (int64_t i = 0; i < s->kh; i++) {
+        for (int64_t j = 0; j < s->kw; j++) {
+            const int64_t woff = j * s->dw - s->pw, ioff = i * s->dh - s->ph;
+            int64_t lo, hi;
+            col_range(woff, s->sw, W, OW, &lo, &hi);
+            if (shifted) {
+                const int64_t shift = ioff * W + woff;
+                int64_t a, b, qs, qe;
+                F(shift_range)(s, ioff, woff, &a, &b, &qs, &qe);
+                const int edge = lo > 0 || hi < OW;
+                for (int64_t n = 0; n < nimg; n++) {
+                    for (int64_t c = 0; c < cg; c++) {
+                        T *src = col + (c * KK + i * s->kw + j) * ld + n * P;
+                        if (edge) {
+                            for (int64_t oy = a; oy < b; oy++) {
+                                T *d = src + oy * OW;
+                                for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+                                for (int64_t ox = hi; ox < OW; ox++) d[ox] = 0;
+                            }
+                        }
+                        T *o = gx + n * gxs + c * HW + shift;
+                        if (qe > qs) FI(acc)(o + qs, src + qs, qe - qs);
+                    }
+                }
+                continue;
+            }
+            for (int64_t n = 0; n < nimg; n++) {
+                for (int64_t c = 0; c < cg; c++) {
+                    const T *src = col + (c * KK + i * s->kw + j) * ld + n * P;
+                    T *dstimg = gx + n * gxs + c * HW;
+                    for (int64_t oy = 0; oy < OH; oy++) {
+                        const int64_t ih = oy * s->sh + ioff;
+                        if (ih < 0 || ih >= H) continue;
+                        const T *d = src + oy * OW;
+                        T *r = dstimg + ih * W + woff;
+                        if (s->sw == 1) {
+                            if (hi > lo) FI(acc)(r + lo, d + lo, hi - lo);
+                        } else {
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox * s->sw] += d[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Several-images-per-GEMM path (P = oh * ow positions per image, L = nimg * P columns):
+ * y + b * ys + o * P  =  columns [b * P, (b + 1) * P) of row o of tmp (og, L) + bias[o]
+ * (bias may be NULL) */
+static CV_NOINLINE void FI(cols_out)(const T *tmp, int64_t L, int64_t nimg, int64_t og, int64_t P,
+                                     const T *bias, T *y, int64_t ys)
+{
+    for (int64_t b = 0; b < nimg; b++) {
+        for (int64_t o = 0; o < og; o++) {
+            const T *src = tmp + o * L + b * P;
+            T *dst = y + b * ys + o * P;
+            if (!bias) {
+                FI(copy)(dst, src, P);
+            } else {
+                const T bv = bias[o];
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] + bv;
+            }
+        }
+    }
+}
+
+/* the reverse gather: row o of gch (og, L) = g + b * gs + o * P for each image b, and
+ * sums[o] += the sum of each such row (per image, accumulated in double; sums may be NULL) */
+static CV_NOINLINE void FI(cols_in)(const T *g, int64_t gs, int64_t nimg, int64_t og, int64_t P,
+                                    T *gch, int64_t L, T *sums)
+{
+    for (int64_t b = 0; b < nimg; b++) {
+        for (int64_t o = 0; o < og; o++) {
+            const T *src = g + b * gs + o * P;
+            FI(copy)(gch + o * L + b * P, src, P);
+            if (sums) sums[o] += (T)F(sum_d)(src, P);
+        }
+    }
+}
