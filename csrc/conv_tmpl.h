@@ -230,7 +230,8 @@ typedef struct {
     const T *x, *w, *b, *g;
     T *y, *gx;
     int want_gw, want_gb;
-    T *part[FG_POOL_MAX];
+    T *parts;                   /* weight/bias-gradient partial sums, one block per range */
+    int64_t pstride;
     int gemm_nt;
     int64_t nb;                 /* images per task (chunked path when > 1) */
     int gw_t;                   /* weight-gradient partial sums stored (groups, K, og) */
@@ -311,16 +312,9 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
     T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
     if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
     T *gch = col + K * L;
-    T *part = NULL;
-    if (c->want_gw || c->want_gb) {
-        part = c->part[tid];
-        if (!part) {
-            part = (T *)fg_workspace(1, (size_t)(nw + s->c_out) * sizeof(T) + 64);
-            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
-            memset(part, 0, (size_t)(nw + s->c_out) * sizeof(T));
-            c->part[tid] = part;
-        }
-    }
+    /* tid is the range index (fg_parallel_ranges): this range's partial sums */
+    T *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
+    (void)nw;
     int rc;
     for (int64_t g = 0; g < G; g++) {
         F(cols_in)(c->g + (n0 * s->c_out + g * og) * P, s->c_out * P, m, og, P, gch, L,
@@ -398,16 +392,9 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
         col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
         if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
     }
-    T *part = NULL;
-    if (c->want_gw || c->want_gb) {
-        part = c->part[tid];
-        if (!part) {
-            part = (T *)fg_workspace(1, (size_t)(nw + s->c_out) * sizeof(T) + 64);
-            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
-            memset(part, 0, (size_t)(nw + s->c_out) * sizeof(T));
-            c->part[tid] = part;
-        }
-    }
+    /* tid is the range index (fg_parallel_ranges): this range's partial sums */
+    T *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
+    (void)nw;
     int rc;
     if (dwise && (c->gx || c->want_gw))
         F(dw_bwd_img)(s, c->x ? c->x + n * s->c_in * HW : NULL, c->w, c->g + n * s->c_out * P,
@@ -472,9 +459,18 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     c.nb = F(conv_chunk)(s, nt);
     const int64_t ntask = (s->n + c.nb - 1) / c.nb;
     fg_task_fn fn = c.nb > 1 ? F(conv_bwd_chunk) : F(conv_bwd_task);
-    if (nt > 1 && ntask >= nt) {
+    const int nr = (nt > 1 && ntask >= nt) ? nt : 1;
+    if (gw || gb) {
+        /* one block of partial sums per range, combined in range order below: the same
+         * bits on every run at a given thread count */
+        c.pstride = (nw + s->c_out + 15) / 16 * 16;
+        c.parts = (T *)fg_workspace(FG_WS_SLOT_PARTS, (size_t)(nr * c.pstride) * sizeof(T) + 64);
+        if (!c.parts) return FG_ENOMEM;
+        memset(c.parts, 0, (size_t)(nr * c.pstride) * sizeof(T));
+    }
+    if (nr > 1) {
         c.gemm_nt = 1;
-        fg_parallel_for(nt, ntask, fn, &c);
+        fg_parallel_ranges(nt, ntask, fn, &c);
     } else {
         c.gemm_nt = nt;
         for (int64_t t = 0; t < ntask && c.err == FG_OK; t++) fn(&c, t, 0);
@@ -483,9 +479,8 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     if (gw || gb) {
         if (gw) memset(gw, 0, (size_t)nw * sizeof(T));
         if (gb) memset(gb, 0, (size_t)s->c_out * sizeof(T));
-        for (int t = 0; t < FG_POOL_MAX; t++) {
-            const T *p = c.part[t];
-            if (!p) continue;
+        for (int t = 0; t < nr; t++) {
+            const T *p = c.parts + (int64_t)t * c.pstride;
             if (gw && !c.gw_t) {
                 for (int64_t i = 0; i < nw; i++) gw[i] += p[i];
             } else if (gw) {
@@ -823,7 +818,8 @@ typedef struct {
     T *y, *omean, *orstd, *gx;
     double eps;
     int want_w;
-    double *part[FG_POOL_MAX];
+    double *parts;              /* weight/bias-gradient partial sums, one block per range */
+    int64_t pstride, nranges;
     int err;
 } F(rn_ctx);
 
@@ -857,16 +853,9 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
     F(rn_ctx) *c = (F(rn_ctx) *)vctx;
     const int64_t r0 = task * c->chunk, r1 = imin(r0 + c->chunk, c->rows), D = c->d, S = c->s;
     const int64_t A = c->groups * D / S;
-    double *part = NULL;
-    if (c->want_w) {
-        part = c->part[tid];
-        if (!part) {
-            part = (double *)fg_workspace(1, (size_t)(2 * A) * sizeof(double) + 64);
-            if (!part) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
-            memset(part, 0, (size_t)(2 * A) * sizeof(double));
-            c->part[tid] = part;
-        }
-    }
+    /* tid is the range index (fg_parallel_ranges): this range's partial sums */
+    double *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
+    (void)A;
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = c->x + r * D, *gr = c->g + r * D;
         const double m = (double)c->mean[r], rs = (double)c->rstd[r];
@@ -910,8 +899,18 @@ static int F(rn_run)(F(rn_ctx) *c, fg_task_fn fn, int nthreads)
     c->chunk = (c->rows + ntask - 1) / ntask;
     if (c->chunk < 1) c->chunk = 1;
     ntask = (c->rows + c->chunk - 1) / c->chunk;
+    const int nr = (ntask > 1 && nt > 1) ? nt : 1;
+    if (c->want_w) {            /* backward: per-range partial sums, see fg_parallel_ranges */
+        c->pstride = (2 * (c->groups * c->d / c->s) + 7) / 8 * 8;
+        c->parts = (double *)fg_workspace(FG_WS_SLOT_PARTS,
+                                          (size_t)(nr * c->pstride) * sizeof(double) + 64);
+        if (!c->parts) return FG_ENOMEM;
+        memset(c->parts, 0, (size_t)(nr * c->pstride) * sizeof(double));
+        c->nranges = nr;
+    }
     if (ntask <= 1) { if (c->rows > 0) fn(c, 0, 0); }
-    else fg_parallel_for(nt, ntask, fn, c);
+    else if (nr == 1) { for (int64_t t = 0; t < ntask; t++) fn(c, t, 0); }
+    else fg_parallel_ranges(nt, ntask, fn, c);
     return c->err;
 }
 
@@ -948,9 +947,8 @@ int F(fg_rownorm_bwd)(int64_t rows, int64_t d, int64_t groups, int64_t s, const 
         double *acc = (double *)fg_workspace(0, (size_t)(2 * A) * sizeof(double) + 64);
         if (!acc) return FG_ENOMEM;
         memset(acc, 0, (size_t)(2 * A) * sizeof(double));
-        for (int t = 0; t < FG_POOL_MAX; t++) {
-            const double *p = c.part[t];
-            if (!p) continue;
+        for (int64_t t = 0; t < c.nranges; t++) {
+            const double *p = c.parts + t * c.pstride;
             for (int64_t a = 0; a < 2 * A; a++) acc[a] += p[a];
         }
         if (gw) for (int64_t a = 0; a < A; a++) gw[a] = (T)acc[a];

@@ -48,7 +48,10 @@ int fg_omp_max_threads(void);       /* what the OpenMP runtime would use; 1 with
 /* ---- scratch memory (alloc.c) --------------------------------------------------- */
 /* 64-byte aligned, thread-local, grow-only buffer; slot in [0, FG_WS_SLOTS).
  * Valid until the next fg_workspace call with the same slot on the same thread. */
-#define FG_WS_SLOTS 4
+#define FG_WS_SLOTS 5
+/* slot 4: partial sums a kernel's caller owns for a deterministic parallel reduction
+ * (slots 2 and 3 are the GEMM's packing buffers, 0 and 1 kernels' own scratch) */
+#define FG_WS_SLOT_PARTS 4
 void *fg_workspace(int slot, size_t bytes);
 void fg_workspace_release(void);    /* frees this thread's buffers */
 

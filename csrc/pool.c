@@ -145,3 +145,27 @@ int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
     pthread_mutex_unlock(&submit_mu);
     return FG_OK;
 }
+
+
+typedef struct {
+    fg_task_fn fn;
+    void *ctx;
+    int64_t ntasks, nranges;
+} fg_range_ctx;
+
+static void fg_range_task(void *vctx, int64_t r, int tid)
+{
+    const fg_range_ctx *rc = (const fg_range_ctx *)vctx;
+    (void)tid;
+    const int64_t lo = r * rc->ntasks / rc->nranges, hi = (r + 1) * rc->ntasks / rc->nranges;
+    for (int64_t t = lo; t < hi; t++) rc->fn(rc->ctx, t, (int)r);
+}
+
+int fg_parallel_ranges(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
+{
+    if (ntasks <= 0) return 0;
+    int64_t nr = nthreads < 1 ? 1 : nthreads;
+    if (nr > ntasks) nr = ntasks;
+    fg_range_ctx rc = {fn, ctx, ntasks, nr};
+    return fg_parallel_for((int)nr, nr, fg_range_task, &rc);
+}

@@ -321,3 +321,31 @@ def test_cnn_examples_run(script, epochs, floor, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     acc = float(r.stdout.split("test accuracy ")[1].split(",")[0])
     assert acc > floor, r.stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threaded_backward_reductions_are_deterministic(threads):
+    """Weight/bias gradients of conv and layer/group norm sum per-thread partials; they
+    are combined in a fixed order, so repeated runs give the same bits (compiled steps
+    check replays against eager bit for bit)."""
+    fg.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x = fg.tensor(rng.standard_normal((64, 16, 14, 14)).astype(np.float32))
+    w = fg.tensor(rng.standard_normal((32, 16, 3, 3)).astype(np.float32), requires_grad=True)
+    b = fg.tensor(rng.standard_normal(32).astype(np.float32), requires_grad=True)
+    xl = fg.tensor(rng.standard_normal((256, 512)).astype(np.float32))
+    wl = fg.tensor(rng.standard_normal(512).astype(np.float32), requires_grad=True)
+    xg = fg.tensor(rng.standard_normal((64, 8, 16, 16)).astype(np.float32))
+    wg = fg.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+
+    def grads():
+        for t in (w, b, wl, wg):
+            t.grad = None
+        (F.conv2d(x, w, b, padding=1) ** 2).sum().backward()
+        (F.layer_norm(xl, (512,), wl) ** 2).sum().backward()
+        (F.group_norm(xg, 4, wg) ** 2).sum().backward()
+        return [t.grad.numpy().copy() for t in (w, b, wl, wg)]
+    first = grads()
+    for _ in range(10):
+        for a, c in zip(first, grads()):
+            assert np.array_equal(a, c)

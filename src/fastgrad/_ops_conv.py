@@ -846,6 +846,19 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if any(o < 1 for o in out):
             raise ValueError(f"{who}: output size {out} is empty")
         scales = sf
+    oshape = _shape(x)[:2] + tuple(out)
+    nel = math.prod(oshape)
+    if nel * x.data.dtype.itemsize > 2 ** 62:
+        raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
+                         "array that can be allocated")
+    try:
+        return _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who)
+    except MemoryError:
+        raise MemoryError(f"{who}: the output of shape {oshape} ({nel} elements, "
+                          f"{nel * x.data.dtype.itemsize} bytes) cannot be allocated") from None
+
+
+def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
     y = x
     for a in range(nsp):
         axis = 2 + a
