@@ -20,7 +20,8 @@ run: the child writes each case to a progress file before running it.  New regis
 entries are fuzzed automatically.
 
 FASTGRAD_FUZZ_EXAMPLES (default 30) sets the number of cases per op;
-FASTGRAD_FUZZ_SEED fixes the seed (default: derandomized, so CI runs are repeatable);
+FASTGRAD_FUZZ_SEED fixes the seed (default: derandomized, so CI runs are repeatable;
+the derandomized cases also depend on the hypothesis version, which the test extra pins);
 FASTGRAD_FUZZ_REPORT=path appends each op's counts (cases, matched, raised, failures).
 Long run:  FASTGRAD_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py -n 2
 """
