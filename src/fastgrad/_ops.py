@@ -2200,7 +2200,7 @@ def one_hot(tensor, num_classes=-1):
             raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
             raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
-    if a.size * num_classes * 8 > 2 ** 62:
+    if _max(a.size, 1) * num_classes * 8 > 2 ** 62:     # an empty result too (its shape)
         raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
                          f"({a.size * num_classes} elements) is larger than any array that can be allocated")
     try:

@@ -204,6 +204,9 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who): 
         ptot = tuple(2 * p for p in top)
     sp = xs[2:]
     osz = tuple(_out_size(n, k, s, p, d) for n, k, s, p, d in zip(sp, ks, st, ptot, dl))
+    # a stride beyond the padded input gives one output position either way; clamping it
+    # keeps the kernels' index arithmetic far from overflow
+    st = tuple(min(s, n + p + 1) for s, n, p in zip(st, sp, ptot))
     if any(o < 1 for o in osz):
         raise ValueError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
                          f"kernel size {tuple(d * (k - 1) + 1 for d, k in zip(dl, ks))} (dilated)")
@@ -265,6 +268,10 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
                 for n, s, p, d, k, o in zip(sp, st, pd, dl, ks, op))
     if any(o < 1 for o in osz):
         raise ValueError(f"{who}: the output size {osz} for input {xs} is not positive")
+    nel = xs[0] * cout * math.prod(osz)
+    if max(nel, math.prod(osz)) * x.data.dtype.itemsize > 2 ** 62:
+        raise ValueError(f"{who}: the output of shape {(xs[0], cout) + osz} ({nel} elements) is "
+                         "larger than any array that can be allocated")
     if nsp == 1:
         geo = Geo((1, st[0]), (0, pd[0]), (1, dl[0]), groups, (xs[0], cout, 1, osz[0]),
                   (cin, cog, 1, ks[0]), (xs[0], cin, 1, xs[2]))
@@ -400,10 +407,15 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
             raise ValueError(f"{who}: padding should be at most half of the kernel size, got padding "
                              f"{p} for kernel size {k}")
     sp = _shape(x)[-nsp:]
+    if 0 in sp:
+        raise ValueError(f"{who}: input spatial size {sp} is empty (input shape {_shape(x)})")
     o = tuple(_pool_out(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(sp, k, s, p, d))
     if any(v < 1 for v in o):
         raise ValueError(f"{who}: input spatial size {sp} is too small for kernel size {k} "
                          f"(padding {p}, dilation {d}): output size {o}")
+    # a stride beyond the padded input gives one window either way; clamping it keeps the
+    # kernel's index arithmetic far from overflow
+    s = tuple(min(ss, n + 2 * pp + 1) for ss, n, pp in zip(s, sp, p))
     if nsp == 1:
         x = O.unsqueeze(x, -2)
         k, s, p, d, o = (1,) + k, (1,) + s, (0,) + p, (1,) + d, (1,) + o
@@ -848,7 +860,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = sf
     oshape = _shape(x)[:2] + tuple(out)
     nel = math.prod(oshape)
-    if nel * x.data.dtype.itemsize > 2 ** 62:
+    if max(nel, math.prod(out)) * x.data.dtype.itemsize > 2 ** 62:
         raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
                          "array that can be allocated")
     try:
