@@ -471,6 +471,20 @@ assert np.array_equal(x.grad.numpy(), np.zeros((3, 4)))
 from fastgrad._ops_math import round as fround
 assert fround(fg.tensor([3, 35, -45]), -1).tolist() == [0, 40, -40]    # decimals < 0 on ints
 raises(ValueError, "round", lambda: fround(fg.tensor(1.5), 2 ** 63 - 1))
+# found after the convolution ops were merged
+xi = fg.tensor(np.arange(36, dtype=np.int64).reshape(2, 2, 9) % 3)
+np.testing.assert_allclose(F.avg_pool1d(xi, 2).numpy(),
+                           (xi.numpy()[..., 0:8:2] + xi.numpy()[..., 1:8:2]) / 2)  # pooled as float
+raises(ValueError, "pool", lambda: F.adaptive_avg_pool1d(xi, 2 ** 62))   # beyond any memory
+raises(ValueError, "interpolate", lambda: F.interpolate(fg.randn(2, 3, 4), scale_factor=2 ** 61))
+raises(ValueError, "interpolate", lambda: F.interpolate(fg.zeros(1, 0, 1), scale_factor=2 ** 63 - 1, mode="linear"))
+raises(ValueError, "one_hot", lambda: F.one_hot(fg.tensor([], dtype=fg.int64), num_classes=2 ** 63 - 1))
+raises(ValueError, "max_pool1d", lambda: F.max_pool1d(fg.zeros(2, 0), 3, 2, 1, ceil_mode=True))
+raises(TypeError, "batch_norm", lambda: F.batch_norm(fg.randn(5, 3), fg.zeros(3, dtype=fg.int64),
+                                                     fg.ones(3, dtype=fg.int64), training=True))
+xc, wc = fg.randn(2, 4, 5), fg.randn(2, 2, 2, 2)
+for _ in range(20):          # returned zeros now and then before strides were clamped
+    assert np.array_equal(F.conv2d(xc, wc, stride=2 ** 63 - 1).numpy(), F.conv2d(xc, wc, stride=9).numpy())
 print("ok")
 """
 
