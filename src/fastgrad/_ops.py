@@ -199,6 +199,7 @@ def _norm_dims(dim, nd, who):
 def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
+
 @jvp_rule(_to_bwd)
 def _to_jvp(node, xs, ts, out):
     return to(ts[0], out.data.dtype)
@@ -430,6 +431,7 @@ def _bin_shapes(a, b, out):
 def _add_bwd(node, g):
     return (g, g)
 
+
 @jvp_rule(_add_bwd)
 def _add_jvp(node, xs, ts, out):
     return _tplus(ts[0], ts[1])
@@ -437,6 +439,7 @@ def _add_jvp(node, xs, ts, out):
 
 def _sub_bwd(node, g):
     return (g, neg(g) if node.edges[1] is not None else None)
+
 
 @jvp_rule(_sub_bwd)
 def _sub_jvp(node, xs, ts, out):
@@ -447,6 +450,7 @@ def _mul_bwd(node, g):
     a, b = node.saved
     return (mul(g, b) if node.edges[0] is not None else None,
             mul(g, a) if node.edges[1] is not None else None)
+
 
 @jvp_rule(_mul_bwd)
 def _mul_jvp(node, xs, ts, out):
@@ -459,6 +463,7 @@ def _div_bwd(node, g):
     ga = div(g, b) if node.edges[0] is not None else None
     gb = neg(div(mul(g, a), square(b))) if node.edges[1] is not None else None
     return (ga, gb)
+
 
 @jvp_rule(_div_bwd)
 def _div_jvp(node, xs, ts, out):
@@ -490,6 +495,7 @@ def _maxmin_bwd(node, g):
     ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
     gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
     return (ga, gb)
+
 
 jvp_rule(_pow_bwd, _maxmin_bwd)(_elementwise_jvp)
 
@@ -658,6 +664,7 @@ def _where_bwd(node, g):
             where(c, g, zero) if node.edges[1] is not None else None,
             where(c, zero, g) if node.edges[2] is not None else None)
 
+
 @jvp_rule(_where_bwd)
 def _where_jvp(node, xs, ts, out):
     z = _scalar(0.0, out.data.dtype)
@@ -698,6 +705,7 @@ def _sum_bwd(node, g):
     shape, dims, keepdim = node.ctx
     return (_expand_back(g, shape, dims, keepdim),)
 
+
 @jvp_rule(_sum_bwd)
 def _sum_jvp(node, xs, ts, out):
     shape, dims, keepdim = node.ctx
@@ -710,6 +718,7 @@ def _mean_bwd(node, g):
     for d in dims:
         n *= shape[d]
     return (_expand_back(div(g, float(n)), shape, dims, keepdim),)
+
 
 @jvp_rule(_mean_bwd)
 def _mean_jvp(node, xs, ts, out):
@@ -770,6 +779,7 @@ def _lse_bwd(node, g):
         g = reshape(g, _keep_shape(shape, dims))
     return (mul(g, exp(sub(x, out))),)
 
+
 jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 
@@ -794,6 +804,7 @@ def _full_maxmin_bwd(node, g):
     m = _mask(eq(x, out), x)
     return (mul(div(m, sum(m)), g),)
 
+
 @jvp_rule(_full_maxmin_bwd)
 def _full_maxmin_jvp(node, xs, ts, out):
     # ties share the tangent evenly, as the gradient is shared in backward
@@ -806,6 +817,7 @@ def _dim_maxmin_bwd(node, g):
     if not keepdim:
         g = unsqueeze(g, dim)
     return (_put_along(g, idx, dim, shape),)
+
 
 @jvp_rule(_dim_maxmin_bwd)
 def _dim_maxmin_jvp(node, xs, ts, out):
@@ -900,6 +912,7 @@ def _put_along_bwd(node, g):
     idx, dim, shape = node.ctx
     return (_take_along(g, idx, dim),)
 
+
 @jvp_rule(_put_along_bwd)
 def _put_along_jvp(node, xs, ts, out):
     idx, dim, shape = node.ctx
@@ -918,6 +931,7 @@ def _put_along(g, idx, dim, shape):
 def _take_along_bwd(node, g):
     idx, dim, shape = node.ctx
     return (_put_along(g, idx, dim, shape),)
+
 
 @jvp_rule(_take_along_bwd)
 def _take_along_jvp(node, xs, ts, out):
@@ -941,6 +955,7 @@ def _softmax_bwd(node, g):
             return (sub(g, mul(exp(y), sum(g, dim, keepdim=True))),)
         return (mul(y, sub(g, sum(mul(g, y), dim, keepdim=True))),)
     return (_make(backend.k.softmax_bwd(g.data, node.out, dim, lg)),)
+
 
 @jvp_rule(_softmax_bwd)
 def _softmax_jvp(node, xs, ts, out):
@@ -1013,6 +1028,7 @@ def _matmul_bwd(node, g):
     ga = matmul(g, _mT(b)) if node.edges[0] is not None else None
     gb = matmul(_mT(a), g) if node.edges[1] is not None else None
     return (ga, gb)
+
 
 @jvp_rule(_matmul_bwd)
 def _matmul_jvp(node, xs, ts, out):
@@ -1109,6 +1125,7 @@ def _linear_bwd(node, g):
         gb = sum(g2, 0)
     return (gx, gw, gb)
 
+
 @jvp_rule(_linear_bwd)
 def _linear_jvp(node, xs, ts, out):
     x, w = xs[0], xs[1]
@@ -1174,6 +1191,7 @@ def _view(t, x):
 
 def _reshape_bwd(node, g):
     return (reshape(g, node.ctx),)
+
 
 @jvp_rule(_reshape_bwd)
 def _reshape_jvp(node, xs, ts, out):
@@ -1256,6 +1274,7 @@ def _permute_bwd(node, g):
         inv[d] = i
     return (permute(g, tuple(inv)),)
 
+
 @jvp_rule(_permute_bwd)
 def _permute_jvp(node, xs, ts, out):
     return permute(ts[0], node.ctx)
@@ -1293,6 +1312,7 @@ def t(x):
 
 def _expand_bwd(node, g):
     return (sum_to(g, node.ctx),)
+
 
 @jvp_rule(_expand_bwd)
 def _expand_jvp(node, xs, ts, out):
@@ -1336,6 +1356,7 @@ def sum_to(g, shape):
 def _contig_bwd(node, g):
     return (g,)
 
+
 @jvp_rule(_contig_bwd)
 def _contig_jvp(node, xs, ts, out):
     return ts[0]
@@ -1364,6 +1385,7 @@ def _cat_bwd(node, g):
         res.append(narrow(g, dim, start, s) if node.edges[i] is not None else None)
         start += s
     return tuple(res)
+
 
 @jvp_rule(_cat_bwd)
 def _cat_jvp(node, xs, ts, out):
@@ -1412,6 +1434,7 @@ def _narrow_bwd(node, g):
     dim, start, full = node.ctx
     return (_unnarrow(g, dim, start, full),)
 
+
 @jvp_rule(_narrow_bwd)
 def _narrow_jvp(node, xs, ts, out):
     dim, start, full = node.ctx
@@ -1438,6 +1461,7 @@ def narrow(x, dim, start, length):
 def _unnarrow_bwd(node, g):
     dim, start, length = node.ctx
     return (narrow(g, dim, start, length),)
+
 
 @jvp_rule(_unnarrow_bwd)
 def _unnarrow_jvp(node, xs, ts, out):
@@ -1503,6 +1527,7 @@ def _getitem_bwd(node, g):
     idx, shape = node.ctx
     return (_index_backward(g, idx, shape),)
 
+
 @jvp_rule(_getitem_bwd)
 def _getitem_jvp(node, xs, ts, out):
     return getitem(ts[0], node.ctx[0])
@@ -1534,6 +1559,7 @@ def getitem(x, idx):
 def _index_backward_bwd(node, g):
     idx, shape = node.ctx
     return (getitem(g, idx),)
+
 
 @jvp_rule(_index_backward_bwd)
 def _index_backward_jvp(node, xs, ts, out):
@@ -1584,6 +1610,7 @@ def _isel_bwd(node, g):
     d, idx, n, wrap = node.ctx
     return (_index_add_zeros(g, d, idx, n, wrap),)
 
+
 @jvp_rule(_isel_bwd)
 def _isel_jvp(node, xs, ts, out):
     d, idx, n, wrap = node.ctx
@@ -1601,6 +1628,7 @@ def _index_select(x, d, idx, wrap, who):
 def _iadd_bwd(node, g):
     d, idx, wrap = node.ctx
     return (_index_select(g, d, idx, wrap, "index_select"),)
+
 
 @jvp_rule(_iadd_bwd)
 def _iadd_jvp(node, xs, ts, out):
@@ -1622,6 +1650,7 @@ def _index_add_zeros(g, d, idx, n, wrap):
 def _msel_bwd(node, g):
     return (_masked_expand(g, node.ctx),)
 
+
 @jvp_rule(_msel_bwd)
 def _msel_jvp(node, xs, ts, out):
     return _masked_select(ts[0], node.ctx)
@@ -1636,6 +1665,7 @@ def _masked_select(x, m):
 
 def _mexp_bwd(node, g):
     return (_masked_select(g, node.ctx),)
+
 
 @jvp_rule(_mexp_bwd)
 def _mexp_jvp(node, xs, ts, out):
@@ -1652,6 +1682,7 @@ def _masked_expand(g, m):
 # ---- setitem ----------------------------------------------------------------------------------
 def _izero_bwd(node, g):
     return (_index_zero(g, node.ctx),)
+
 
 @jvp_rule(_izero_bwd)
 def _izero_jvp(node, xs, ts, out):
@@ -1671,6 +1702,7 @@ def _iput_bwd(node, g):
     idx = node.ctx
     return (_index_zero(g, idx) if node.edges[0] is not None else None,
             getitem(g, idx) if node.edges[1] is not None else None)
+
 
 @jvp_rule(_iput_bwd)
 def _iput_jvp(node, xs, ts, out):
@@ -1870,6 +1902,7 @@ def _overwrite_bwd(node, g):
     gx = _make(np.zeros(g.data.shape, g.data.dtype)) if node.edges[0] is not None else None
     return (gx, g if len(node.edges) > 1 else None)
 
+
 @jvp_rule(_overwrite_bwd)
 def _overwrite_jvp(node, xs, ts, out):
     return None if ts[1] is None else expand(ts[1], out.data.shape)
@@ -1975,6 +2008,7 @@ def _gather_bwd(node, g):
     d, idx, shape = node.ctx
     return (_scatter_add_zeros(g, d, idx, shape),)
 
+
 @jvp_rule(_gather_bwd)
 def _gather_jvp(node, xs, ts, out):
     d, idx, shape = node.ctx
@@ -2010,6 +2044,7 @@ def _scatter_into(out, d, idx, src, accumulate, who):
 def _sadd0_bwd(node, g):
     d, idx = node.ctx
     return (_gather(g, d, idx),)
+
 
 @jvp_rule(_sadd0_bwd)
 def _sadd0_jvp(node, xs, ts, out):
@@ -2065,6 +2100,7 @@ def _scatter_bwd(node, g):
         gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False)
     gs = _gather(g, d, idx) if len(node.edges) > 1 and node.edges[1] is not None else None
     return (gx, gs)
+
 
 @jvp_rule(_scatter_bwd)
 def _scatter_jvp(node, xs, ts, out):
@@ -2261,6 +2297,7 @@ def unbind(input, dim=0):  # noqa: A002
 def _flip_bwd(node, g):
     return (flip(g, node.ctx),)
 
+
 @jvp_rule(_flip_bwd)
 def _flip_jvp(node, xs, ts, out):
     return flip(ts[0], node.ctx)
@@ -2283,6 +2320,7 @@ def flip(input, dims):  # noqa: A002
 def _roll_bwd(node, g):
     shifts, dims = node.ctx
     return (roll(g, tuple(-s for s in shifts), dims),)
+
 
 @jvp_rule(_roll_bwd)
 def _roll_jvp(node, xs, ts, out):
@@ -2316,6 +2354,7 @@ def _repeat_bwd(node, g):
     gi = reshape(g, tuple(inter))
     gs = sum(gi, tuple(range(0, len(inter), 2)))
     return (reshape(gs, xshape),)
+
 
 @jvp_rule(_repeat_bwd)
 def _repeat_jvp(node, xs, ts, out):
@@ -2352,6 +2391,7 @@ def tile(input, dims):  # noqa: A002
 
 def _padc_bwd(node, g):
     return (getitem(g, node.ctx),)
+
 
 @jvp_rule(_padc_bwd)
 def _padc_jvp(node, xs, ts, out):
@@ -2417,6 +2457,7 @@ def _tri_bwd(node, g):
     upper, k = node.ctx
     return (_tri(g, k, upper),)
 
+
 @jvp_rule(_tri_bwd)
 def _tri_jvp(node, xs, ts, out):
     upper, k = node.ctx
@@ -2447,6 +2488,7 @@ def _diag_bwd(node, g):
     offset, d1, d2, shape = node.ctx
     return (_diag_embed(g, offset, d1, d2, shape),)
 
+
 @jvp_rule(_diag_bwd)
 def _diag_jvp(node, xs, ts, out):
     offset, d1, d2, shape = node.ctx
@@ -2474,6 +2516,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
 def _dembed_bwd(node, g):
     offset, d1, d2 = node.ctx
     return (diagonal(g, offset, d1, d2),)
+
 
 @jvp_rule(_dembed_bwd)
 def _dembed_jvp(node, xs, ts, out):

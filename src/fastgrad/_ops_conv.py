@@ -73,6 +73,7 @@ def _conv2d_bwd(node, g):
     gb = O.sum(g, (0, 2, 3)) if wb else None
     return (gx, gw, gb)
 
+
 @jvp_rule(_conv2d_bwd)
 def _conv2d_jvp(node, xs, ts, out):
     # bilinear in (x, w), plus the bias broadcast over the batch and positions
@@ -105,6 +106,7 @@ def _conv_input_grad_bwd(node, v):
     return (_conv_fwd(v, w, None, geo) if wg else None,
             _conv_weight_grad(v, g, geo) if ww else None)
 
+
 @jvp_rule(_conv_input_grad_bwd)
 def _conv_input_grad_jvp(node, xs, ts, out):
     (g, w), geo = xs, node.ctx
@@ -129,6 +131,7 @@ def _conv_weight_grad_bwd(node, v):
         dg = _fresh(_conv_k(x.data, v.data, None, geo)) if wg else None
         return (dx, dg)
     return (_conv_input_grad(g, v, geo) if wx else None, _conv_fwd(x, v, None, geo) if wg else None)
+
 
 @jvp_rule(_conv_weight_grad_bwd)
 def _conv_weight_grad_jvp(node, xs, ts, out):
@@ -315,6 +318,7 @@ def _lin_pool_bwd(node, g):
         return (_fresh(_pool_adj_k(g.data, None, p)),)
     return (_lin_pool_adj(g, p),)
 
+
 @jvp_rule(_lin_pool_bwd)
 def _lin_pool_jvp(node, xs, ts, out):
     return _lin_pool(ts[0], node.ctx, node.name)
@@ -334,6 +338,7 @@ def _lin_pool_adj_bwd(node, v):
         return (_fresh(_pool_k(v.data, p)[0]),)
     return (_lin_pool(v, p, "avg_pool2d"),)
 
+
 @jvp_rule(_lin_pool_adj_bwd)
 def _lin_pool_adj_jvp(node, xs, ts, out):
     return _lin_pool_adj(ts[0], node.ctx)
@@ -352,6 +357,7 @@ def _max_pool_bwd(node, g):
         return (_fresh(_pool_adj_k(g.data, idx, p)),)
     return (_max_unpool(g, idx, p),)
 
+
 @jvp_rule(_max_pool_bwd)
 def _max_pool_jvp(node, xs, ts, out):
     idx, p = node.ctx
@@ -369,6 +375,7 @@ def _take_at(v, idx, p):
 def _max_unpool_bwd(node, v):
     idx, p = node.ctx
     return (_take_at(v, idx, p),)
+
 
 @jvp_rule(_max_unpool_bwd)
 def _max_unpool_jvp(node, xs, ts, out):
@@ -587,6 +594,7 @@ def _batch_norm_bwd(node, g):
     gb = O.sum(g, dims) if wb else None
     return _affine_outputs(node, (gx if wx else None, gw, gb))
 
+
 @jvp_rule(_batch_norm_bwd)
 def _batch_norm_jvp(node, xs, ts, out):
     x = xs[0]
@@ -694,6 +702,7 @@ def _rownorm_bwd(node, g):
     gw = O.sum(O.mul(g, xhat), red) if ww else None
     gb = O.sum(g, red) if wb else None
     return _affine_outputs(node, (O.reshape(gx3, xs) if wx else None, gw, gb))
+
 
 @jvp_rule(_rownorm_bwd)
 def _rownorm_jvp(node, xs, ts, out):

@@ -14,11 +14,12 @@ import numpy as np
 
 from fastgrad import reference as _reference
 from fastgrad._C._kernels import B, R, SCAN, U
-from fastgrad._ops import (_bin_shapes, _elementwise_jvp, _float_in, _make, _mask, _needs, _norm_dim, _norm_dims,
-                           _ones_of, _pair, _record, _scalar, _slice_reduce_jvp, _zeros_of, _to_tensor, _unary, abs, add, cat, div, eq,
-                           exp, expand, flip, ge, gt, le, logical_and, lt, matmul, mul, narrow, neg,
-                           permute, pow, reciprocal, reshape, rsqrt, sigmoid, softplus, square,
-                           sub, sum, tanh, to, unsqueeze, where)
+from fastgrad._ops import (_bin_shapes, _elementwise_jvp, _float_in, _make, _mask, _needs,
+                           _norm_dim, _norm_dims, _ones_of, _pair, _put_along, _record, _scalar,
+                           _slice_reduce_jvp, _take_along, _to_tensor, _unary, _zeros_of, abs, add,
+                           cat, div, eq, exp, expand, flip, ge, gt, le, logical_and, lt, matmul, mul,
+                           narrow, neg, permute, pow, reciprocal, reshape, rsqrt, sigmoid, softplus,
+                           square, sub, sum, tanh, to, unsqueeze, where)
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad._tensor import Tensor, _default
@@ -170,6 +171,7 @@ def _fmod_bwd(node, g):
     return (g if node.edges[0] is not None else None,
             neg(mul(g, q)) if node.edges[1] is not None else None)
 
+
 jvp_rule(_atan2_bwd, _fmod_bwd)(_elementwise_jvp)
 
 
@@ -233,6 +235,7 @@ def _cumsum_bwd(node, g):
     d, reverse = node.ctx
     return (_cumsum(g, d, not reverse),)
 
+
 @jvp_rule(_cumsum_bwd)
 def _cumsum_jvp(node, xs, ts, out):
     d, reverse = node.ctx
@@ -271,6 +274,7 @@ def _cumprod_bwd(node, g):
     s = sum(where(used, mul(rows, unsqueeze(gl, -2)), _scalar(0.0, dt)), -1)
     excl = _shift_ones(_cumprod(xl, nd - 1, rev), nd - 1, not rev)
     return (permute(mul(excl, s), inv),)
+
 
 @jvp_rule(_cumprod_bwd)
 def _cumprod_jvp(node, xs, ts, out):
@@ -350,6 +354,7 @@ def _prod_bwd(node, g):
         r = mul(g, mul(left, right))
     return (reshape(r, x.data.shape) if flat else r,)
 
+
 @jvp_rule(_prod_bwd)
 def _prod_jvp(node, xs, ts, out):
     d, keepdim, flat = node.ctx
@@ -401,6 +406,7 @@ def _amaxmin_bwd(node, g):
         g = reshape(g, keep)
     m = _mask(eq(x, out), x)
     return (mul(div(m, sum(m, dims if dims else None, keepdim=True)), g),)
+
 
 jvp_rule(_amaxmin_bwd)(_slice_reduce_jvp)
 
@@ -468,6 +474,7 @@ def _norm2_bwd(node, g):
     safe = where(eq(n, 0.0), _scalar(1.0, x.data.dtype), n)
     return (mul(g, div(x, safe)),)
 
+
 jvp_rule(_norm2_bwd)(_slice_reduce_jvp)
 
 
@@ -493,6 +500,7 @@ def _norm2(x, dims, keepdim):
 
 def _zero_grad(node, g):
     return (_make(np.zeros(node.ctx, dtype=g.data.dtype)),)
+
 
 @jvp_rule(_zero_grad)
 def _zero_jvp(node, xs, ts, out):
@@ -547,40 +555,10 @@ SortResult = collections.namedtuple("sort", ["values", "indices"])
 TopkResult = collections.namedtuple("topk", ["values", "indices"])
 
 
-def _scatter_bwd(node, g):
-    idx, d, shape = node.ctx
-    return (_gather_along(g, idx, d),)
-
-@jvp_rule(_scatter_bwd)
-def _scatter_jvp(node, xs, ts, out):
-    idx, d, shape = node.ctx
-    return _scatter_along(ts[0], idx, d, shape)
-
-
-def _scatter_along(g, idx, d, shape):
-    """Zeros of `shape` with g put at idx along d (idx holds distinct positions per line)."""
-    out = np.zeros(shape, dtype=g.data.dtype)
-    np.put_along_axis(out, idx, g.data, d)
-    if _needs(g):
-        return _record(out, "scatter_along", _scatter_bwd, (g,), (), None, (idx, d, shape))
-    return _make(out)
-
-
-def _gather_bwd(node, g):
-    idx, d, shape = node.ctx
-    return (_scatter_along(g, idx, d, shape),)
-
-@jvp_rule(_gather_bwd)
-def _gather_jvp(node, xs, ts, out):
-    idx, d, shape = node.ctx
-    return _gather_along(ts[0], idx, d)
-
-
-def _gather_along(x, idx, d):
-    out = np.take_along_axis(x.data, idx, d)
-    if _needs(x):
-        return _record(out, "gather_along", _gather_bwd, (x,), (), None, (idx, d, x.data.shape))
-    return _make(out)
+# values of sort/topk at their indices and the scatter back are _ops' take-along /
+# put-along pair (each other's backward and forward rule)
+_scatter_along = _put_along
+_gather_along = _take_along
 
 
 def _sorted(name, x, dim, flag, k):
@@ -612,6 +590,7 @@ def _values_bwd(node, g):
     if len(shape) == 0:
         return (reshape(_scatter_along(reshape(g, (1,)), idx, d, (1,)), ()),)
     return (_scatter_along(g, idx, d, shape),)
+
 
 @jvp_rule(_values_bwd)
 def _values_jvp(node, xs, ts, out):
@@ -721,6 +700,7 @@ def _diag_bwd(node, g):
     a1, a2, shape = node.ctx
     return (_embed_diag(g, a1, a2, shape),)
 
+
 @jvp_rule(_diag_bwd)
 def _diag_jvp(node, xs, ts, out):
     a1, a2, shape = node.ctx
@@ -738,6 +718,7 @@ def _take_diag(x, a1, a2):
 def _embed_bwd(node, g):
     a1, a2 = node.ctx
     return (_take_diag(g, a1, a2),)
+
 
 @jvp_rule(_embed_bwd)
 def _embed_jvp(node, xs, ts, out):

@@ -64,6 +64,7 @@ def _xent_reduced_bwd(node, g):
     g_rows = np.full(rows, float(g.data) * scale, dtype=node.out.dtype)
     return (_make(backend.k.xent_bwd(g_rows, node.out, target, ignore_index, ls)),)
 
+
 @jvp_rule(_xent_bwd, _xent_reduced_bwd)
 def _xent_jvp(node, xs, ts, out):
     # each row's loss depends on its own row of logits: contract the backward of ones
@@ -354,6 +355,7 @@ def _bce_bwd(node, g):
         lp, lq = _clamped_logs(p.data)
         gt = O.mul(g, _make((lq - lp).astype(p.data.dtype)))
     return (gp, gt)
+
 
 jvp_rule(_bce_bwd)(O._elementwise_jvp)
 
