@@ -6,57 +6,36 @@
 
 #define PW_BLOCK 128
 
-float fg_pairwise_sum_f32(const float *a, int64_t n)
-{
-    if (n < 8) {
-        float r = 0.0f;
-        for (int64_t i = 0; i < n; i++)
-            r += a[i];
-        return r;
+/* NumPy's pairwise summation (8 accumulators in blocks of PW_BLOCK), one body per dtype */
+#define FG_PAIRWISE_SUM(NAME, T)                                                         \
+    T NAME(const T *a, int64_t n)                                                        \
+    {                                                                                    \
+        if (n < 8) {                                                                     \
+            T r = 0;                                                                     \
+            for (int64_t i = 0; i < n; i++)                                              \
+                r += a[i];                                                               \
+            return r;                                                                    \
+        }                                                                                \
+        if (n <= PW_BLOCK) {                                                             \
+            T r[8];                                                                      \
+            int64_t i;                                                                   \
+            for (int j = 0; j < 8; j++)                                                  \
+                r[j] = a[j];                                                             \
+            for (i = 8; i < n - (n % 8); i += 8)                                         \
+                for (int j = 0; j < 8; j++)                                              \
+                    r[j] += a[i + j];                                                    \
+            T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));   \
+            for (; i < n; i++)                                                           \
+                res += a[i];                                                             \
+            return res;                                                                  \
+        }                                                                                \
+        int64_t n2 = n / 2;                                                              \
+        n2 -= n2 % 8;                                                                    \
+        return NAME(a, n2) + NAME(a + n2, n - n2);                                       \
     }
-    if (n <= PW_BLOCK) {
-        float r[8];
-        int64_t i;
-        for (int j = 0; j < 8; j++)
-            r[j] = a[j];
-        for (i = 8; i < n - (n % 8); i += 8)
-            for (int j = 0; j < 8; j++)
-                r[j] += a[i + j];
-        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++)
-            res += a[i];
-        return res;
-    }
-    int64_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return fg_pairwise_sum_f32(a, n2) + fg_pairwise_sum_f32(a + n2, n - n2);
-}
 
-double fg_pairwise_sum_f64(const double *a, int64_t n)
-{
-    if (n < 8) {
-        double r = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            r += a[i];
-        return r;
-    }
-    if (n <= PW_BLOCK) {
-        double r[8];
-        int64_t i;
-        for (int j = 0; j < 8; j++)
-            r[j] = a[j];
-        for (i = 8; i < n - (n % 8); i += 8)
-            for (int j = 0; j < 8; j++)
-                r[j] += a[i + j];
-        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++)
-            res += a[i];
-        return res;
-    }
-    int64_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return fg_pairwise_sum_f64(a, n2) + fg_pairwise_sum_f64(a + n2, n - n2);
-}
+FG_PAIRWISE_SUM(fg_pairwise_sum_f32, float)
+FG_PAIRWISE_SUM(fg_pairwise_sum_f64, double)
 
 static int64_t count_kept(const int64_t *t, int64_t rows, int64_t ignore)
 {
