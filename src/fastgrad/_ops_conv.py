@@ -169,16 +169,22 @@ def _out_size(n, k, s, ptot, d):
     return (n + ptot - d * (k - 1) - 1) // s + 1
 
 
-def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):  # noqa: A002
+def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):  # noqa: A002
+    """The checks and normalised arguments conv and conv_transpose share: (x batched,
+    whether it was unbatched, groups, stride tuple, dilation tuple)."""
     x = _conv_args(input, weight, bias, who, nsp)
     unbatched = x.data.ndim == nsp + 1
     if unbatched:
         x = O.unsqueeze(x, 0)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{who}: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
-    st = _ntuple(stride, nsp, "stride", who, 1)
-    dl = _ntuple(dilation, nsp, "dilation", who, 1)
+    return (x, unbatched, int(groups), _ntuple(stride, nsp, "stride", who, 1),
+            _ntuple(dilation, nsp, "dilation", who, 1))
+
+
+def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):  # noqa: A002
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
+                                                nsp, who)
     ws = _shape(weight)
     xs = _shape(x)
     cout, cg, ks = ws[0], ws[1], ws[2:]
@@ -239,15 +245,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation,  # noqa: A002
                        nsp, who):
-    x = _conv_args(input, weight, bias, who, nsp)
-    unbatched = x.data.ndim == nsp + 1
-    if unbatched:
-        x = O.unsqueeze(x, 0)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{who}: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
-    st = _ntuple(stride, nsp, "stride", who, 1)
-    dl = _ntuple(dilation, nsp, "dilation", who, 1)
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
+                                                nsp, who)
     pd = _ntuple(padding, nsp, "padding", who, 0)
     op = _ntuple(output_padding, nsp, "output_padding", who, 0)
     for o, s, d in zip(op, st, dl):
