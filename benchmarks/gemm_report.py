@@ -2,6 +2,7 @@
 (medians), at 1 and 2 threads, float32 and float64; plus the fused linear+ReLU layer.
 
     python benchmarks/gemm_report.py [--dtypes float32,float64] [--threads 1,2] [--quick]
+    python benchmarks/gemm_report.py --peak     # 1024^3 float32, 1 thread, as % of peak
 
 NumPy's BLAS threads are limited with threadpoolctl (pip install threadpoolctl).
 """
@@ -74,12 +75,63 @@ def coexistence(a):
                   f"interleaved {fl/mix_n/1e9:.0f}")
 
 
+def peak_fraction(rounds=7, n=1024):
+    """fastgrad's and NumPy's single-thread 1024^3 float32 GEMM as a fraction of this core's
+    FMA peak (tools/peak_fma.c, compiled here with gcc).  Everything is timed with the
+    thread's CPU clock (on a shared machine the wall clock also counts time spent
+    descheduled, which would understate both throughputs by different amounts),
+    alternating peak, fastgrad and NumPy (best of 5 calls each) for `rounds` rounds; each
+    GEMM is divided by the peak of its own round (the core's clock drifts with the load on
+    the other core), and the median is reported."""
+    import os
+    import subprocess
+    import tempfile
+    from threadpoolctl import threadpool_limits
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "peak_fma.c")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "peak_fma")
+        subprocess.run(["gcc", "-O2", "-mavx512f", "-mfma", src, "-o", exe], check=True)
+        fg.set_num_threads(1)
+        x, y = operands(n, n, n, "NN", np.float32)
+        fl = 2.0 * n ** 3
+
+        def best(f, reps=5):
+            f()
+            b = 1e9
+            for _ in range(reps):
+                t0 = time.thread_time()
+                f()
+                b = min(b, time.thread_time() - t0)
+            return fl / b / 1e9
+        rows = []
+        with threadpool_limits(1):
+            for _ in range(rounds):
+                out = subprocess.run([exe, "cpu", "-q"], check=True, capture_output=True, text=True)
+                rows.append((float(out.stdout), best(lambda: K.matmul(x, y)),
+                             best(lambda: np.matmul(x, y))))
+    med = statistics.median
+    peak = med(r[0] for r in rows)
+    ff = [r[1] / r[0] for r in rows]
+    fn = [r[2] / r[0] for r in rows]
+    print(f"peak (12 FMA chains, thread CPU clock): median {peak:.1f} GFLOP/s per core "
+          f"(range {min(r[0] for r in rows):.1f}-{max(r[0] for r in rows):.1f}, {rounds} rounds)")
+    print(f"{n}^3 float32, 1 thread, fraction of the peak measured in the same round "
+          f"(median, range): fastgrad {100 * med(ff):.1f}% ({100 * min(ff):.1f}-{100 * max(ff):.1f}), "
+          f"{med(r[1] for r in rows):.1f} GFLOP/s; numpy {100 * med(fn):.1f}% "
+          f"({100 * min(fn):.1f}-{100 * max(fn):.1f}), {med(r[2] for r in rows):.1f} GFLOP/s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--peak", action="store_true",
+                    help="only the 1024^3 single-thread fraction of peak (needs gcc)")
     a = ap.parse_args()
+    if a.peak:
+        peak_fraction()
+        return
     from threadpoolctl import threadpool_info, threadpool_limits
     blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')})" for i in threadpool_info()
             if i["user_api"] == "blas"]

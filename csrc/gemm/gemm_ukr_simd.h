@@ -47,7 +47,8 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
         _Pragma("GCC unroll 16")                                                      \
         for (int i = 0; i < MR; i++)                                                  \
             if (i < mr) {                                                             \
-                __builtin_prefetch(c + i * ldc, 1, LOC);                              \
+                for (int j = 0; j < nr; j += 64 / (int)sizeof(T))                     \
+                    __builtin_prefetch(c + i * ldc + j, 1, LOC);                      \
                 __builtin_prefetch(c + i * ldc + nr - 1, 1, LOC);                     \
             }                                                                         \
     } while (0)
