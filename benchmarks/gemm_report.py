@@ -3,6 +3,7 @@
 
     python benchmarks/gemm_report.py [--dtypes float32,float64] [--threads 1,2] [--quick]
     python benchmarks/gemm_report.py --peak     # 1024^3 float32, 1 thread, as % of peak
+    python benchmarks/gemm_report.py --threads 1 --cpu-time   # robust on a busy machine
 
 NumPy's BLAS threads are limited with threadpoolctl (pip install threadpoolctl).
 """
@@ -19,13 +20,14 @@ from fastgrad._C import _kernels as K  # noqa: E402
 from gemm_workloads import SHAPES, operands  # noqa: E402
 
 
-def interleaved(fns, budget, block=0.03, settle=0.12):
+def interleaved(fns, budget, block=0.03, settle=0.12, clock=time.perf_counter):
     """Median seconds per call of each fn.  Calls run in blocks of about `block` seconds,
     the fns' blocks alternating until `budget` is spent, so a drift of the machine's
     speed hits every fn alike.  Before each block the process sleeps `settle` seconds so
     the other library's worker threads stop spinning (OpenBLAS spins for tens of ms
     after a call and would otherwise hold the second core); call-by-call alternation is
-    measured separately, in coexistence()."""
+    measured separately, in coexistence().  `clock` times the blocks (time.thread_time for
+    single-thread runs with --cpu-time); the budget is always wall time."""
     reps = []
     for f in fns:
         f()
@@ -39,10 +41,10 @@ def interleaved(fns, budget, block=0.03, settle=0.12):
             if len(fns) > 1:
                 time.sleep(settle)
             f()                                   # first call after a switch: not timed
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(reps[i]):
                 f()
-            samples[i].append((time.perf_counter() - t0) / reps[i])
+            samples[i].append((clock() - t0) / reps[i])
     return [statistics.median(s) for s in samples]
 
 
@@ -126,6 +128,9 @@ def main():
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time 1-thread runs with the thread's CPU clock: on a busy machine "
+                         "time spent descheduled then counts for neither library")
     ap.add_argument("--peak", action="store_true",
                     help="only the 1024^3 single-thread fraction of peak (needs gcc)")
     a = ap.parse_args()
@@ -149,7 +154,9 @@ def main():
                     tol = 1e-3 if dt == "float32" else 1e-9
                     assert np.allclose(got, want, rtol=tol, atol=tol * np.sqrt(k)), "wrong result"
                     budget = 1.0 if a.quick else 2.5
-                    tf, tn = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], budget)
+                    clk = time.thread_time if a.cpu_time and t == 1 else time.perf_counter
+                    tf, tn = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], budget,
+                                         clock=clk)
                     fl = 2.0 * m * n * k
                     print(f"{f'{m}x{k}x{n} {layout}':>20s} {dt:>7s} {t:3d} {fl/tf/1e9:13.1f} "
                           f"{fl/tn/1e9:11.1f} {tn/tf:6.2f}")
