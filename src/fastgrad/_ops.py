@@ -2402,7 +2402,8 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
     "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
-    the edge).  Unlike PyTorch, reflect/replicate pad any number of dims of any tensor."""
+    the edge), "circular" (wrap around; pads <= dim size).  Unlike PyTorch, the
+    non-constant modes pad any number of dims of any tensor."""
     x = input if type(input) is Tensor else _to_tensor(input, "pad")
     p = [int(v) for v in pad]
     nd = x.data.ndim
@@ -2429,8 +2430,9 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
         if _needs(x):
             return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
         return _make(out)
-    if mode not in ("reflect", "replicate"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'replicate', got {mode!r}")
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
     if value is not None and value != 0:
         raise ValueError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
     out = x
@@ -2445,6 +2447,11 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
                 raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
                                  f"{n} of dimension {d}")
             idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
+        elif mode == "circular":
+            if lo > n or hi > n:
+                raise ValueError(f"pad: circular padding {(lo, hi)} wraps around more than once "
+                                 f"(at most the size {n} of dimension {d})")
+            idx = np.arange(-lo, n + hi) % n
         else:
             if n == 0:
                 raise ValueError(f"pad: replicate padding of dimension {d} of size 0")

@@ -722,7 +722,7 @@ def _np_pad(x, pad, mode="constant", value=None):
     widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     if mode == "constant":
         return np.pad(x, widths, mode="constant", constant_values=0 if value is None else value)
-    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[mode])
+    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
 
 
 _simple("pad", O.pad, _np_pad,
@@ -732,11 +732,15 @@ _simple("pad", O.pad, _np_pad,
                      Sample([_x(rng, 2, 3, 4)], {"pad": (3, 2, 1, 2), "mode": "reflect"}, "reflect"),
                      Sample([_x(rng, 4, 3).T], {"pad": (2, 1), "mode": "reflect"}, "reflect view"),
                      Sample([_x(rng, 2, 3, 4)], {"pad": (2, 3, 0, 1), "mode": "replicate"}, "replicate"),
+                     Sample([_x(rng, 2, 3, 4)], {"pad": (4, 1, 3, 2), "mode": "circular"}, "circular, whole dims"),
+                     Sample([_x(rng, 4, 3).T], {"pad": (0, 2), "mode": "circular"}, "circular view"),
                      Sample([np.zeros((0, 3))], {"pad": (1, 1)}, "zero-size")],
         lambda: [ErrorInput([np.zeros((3, 4))], {"pad": (4, 0), "mode": "reflect"}, ValueError,
                             r"pad: reflect padding \(4, 0\) must be smaller than the size 4 of dimension 1"),
                  ErrorInput([np.zeros((3, 4))], {"pad": (1,)}, ValueError, "pad: the pad tuple"),
-                 ErrorInput([np.zeros((3, 4))], {"pad": (1, 1), "mode": "circular"}, ValueError,
+                 ErrorInput([np.zeros((3, 4))], {"pad": (5, 0), "mode": "circular"}, ValueError,
+                            r"pad: circular padding \(5, 0\) wraps around more than once \(at most the size 4"),
+                 ErrorInput([np.zeros((3, 4))], {"pad": (1, 1), "mode": "wrap"}, ValueError,
                             "pad: mode must be")])
 _simple("tril", O.tril, lambda x, diagonal=0: np.tril(x, diagonal),
         lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 2, 3, 4)], {"diagonal": -1}, "batched"),

@@ -11,6 +11,9 @@ from fastgrad.nn.layers import _param, _positive_int
 from fastgrad.nn.module import Module
 
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     _NSP = 2
     _TRANSPOSED = False
@@ -26,8 +29,11 @@ class _ConvNd(Module):
         if self.groups == 0 or self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"{who}: in_channels {in_channels} and out_channels {out_channels} must "
                              f"be divisible by groups {groups}")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{who}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{who}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        if self._TRANSPOSED and padding_mode != "zeros":
+            raise ValueError(f"{who}: only padding_mode='zeros' is supported for transposed "
+                             f"convolutions, got {padding_mode!r}")
         self.kernel_size = _ntuple(kernel_size, n, "kernel_size", who, 1)
         self.stride = _ntuple(stride, n, "stride", who, 1)
         self.dilation = _ntuple(dilation, n, "dilation", who, 1)
@@ -41,6 +47,18 @@ class _ConvNd(Module):
             self.padding = _ntuple(padding, n, "padding", who, 0)
         self.output_padding = _ntuple(output_padding, n, "output_padding", who, 0)
         self.padding_mode = padding_mode
+        # non-zero padding modes pad the input explicitly (pad's order: last dim first),
+        # then convolve without padding; "same" may pad one more on the high side
+        pads = []
+        for d in reversed(range(n)):
+            if self.padding == "same":
+                total = self.dilation[d] * (self.kernel_size[d] - 1)
+                pads += [total // 2, total - total // 2]
+            elif self.padding == "valid":
+                pads += [0, 0]
+            else:
+                pads += [self.padding[d], self.padding[d]]
+        self._mode_pad = tuple(pads)
         if self._TRANSPOSED:
             wshape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         else:
@@ -71,6 +89,13 @@ class _ConvNd(Module):
                              f"{c} channels (input shape {tuple(x.data.shape)})")
         return x
 
+    def _padded(self, x):
+        """(input, padding) for the functional convolution: with a non-zero padding mode
+        the input padded by that mode and no further padding."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        return O.pad(x, self._mode_pad, mode=self.padding_mode), 0
+
     def _name(self):
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
 
@@ -86,6 +111,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -99,8 +126,8 @@ class Conv1d(_ConvNd):
                          bias, padding_mode, 0, dtype)
 
     def forward(self, x):
-        return F.conv1d(self._check(x), self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        x, padding = self._padded(self._check(x))
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -112,8 +139,8 @@ class Conv2d(_ConvNd):
                          bias, padding_mode, 0, dtype)
 
     def forward(self, x):
-        return F.conv2d(self._check(x), self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        x, padding = self._padded(self._check(x))
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose1d(_ConvNd):
