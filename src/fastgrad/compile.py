@@ -1056,6 +1056,18 @@ def _install(tr):
         _soft(tr, rec)
     patch(_engine, "_store_grad", store_grad)
 
+    # a backward adding a gradient straight into an existing .grad (engine.accum_target):
+    # the GEMM that does it records itself (beta=1 into the .grad buffer); the .grad is
+    # touched here as the store above would touch it, so replays guard it the same way
+    orig_target = _engine.accum_target
+
+    def accum_target(e, dtype, shape, operands):
+        t = orig_target(e, dtype, shape, operands)
+        if t is not None and tr.mine():
+            tr.touch(e, "store")
+        return t
+    patch(_engine, "accum_target", accum_target)
+
     def zero_grad_hook(orig, is_opt):
         def zero_grad(self, set_to_none=True):
             if not tr.mine():
