@@ -342,6 +342,24 @@ def test_tensor_hook_and_post_accumulate_hook_take_the_ordinary_path(stores):
     np.testing.assert_allclose(post[0], g0 + 2 * (c.T @ x), rtol=1e-12, atol=1e-12)
 
 
+def test_post_accumulate_hook_elsewhere(stores):
+    """A post-accumulate-grad hook on another leaf of the same graph runs mid-backward
+    (it may read w.grad): ordinary path.  One on a tensor outside the graph: no effect."""
+    w, x, c, g0 = _setup("plain")
+    other = leaf(np.ones(6), np.float64)
+    h = other.register_post_accumulate_grad_hook(lambda t: None)
+    _loss(w, x, c).backward()
+    assert not stored(stores, w)
+    post = []
+    b = leaf(np.zeros(6), np.float64)
+    b.register_post_accumulate_grad_hook(lambda t: post.append(w.grad.data.copy()))
+    fg.linear(fg.tensor(x), w, b).mul(fg.tensor(c)).sum().backward()
+    assert stored(stores, w)
+    np.testing.assert_allclose(w.grad.data, g0 + 2 * (c.T @ x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(post[0], g0 + c.T @ x, rtol=1e-12, atol=1e-12)   # as before
+    h.remove()
+
+
 def test_autograd_grad_and_backward_inputs_leave_grad_alone(stores):
     w, x, c, g0 = _setup("plain")
     arr = w.grad.data

@@ -306,11 +306,11 @@ def accum_target(e, dtype, shape, operands):
 
     The gradient then lands in .grad while backward runs rather than at its end, one
     edge at a time.  Only user code running mid-backward could tell, so the path is off
-    while any post-accumulate-grad hook is registered and for a graph where a tensor
-    hook runs after the root (a hook that reads or replaces a leaf's .grad sees what it
+    for a graph with a leaf that has post-accumulate-grad hooks or a tensor hook on a
+    node below the root (such a hook that reads or replaces a leaf's .grad sees what it
     would have seen before)."""
     into = _into
-    if not into.on or not _ACCUM_INTO or _anomaly._mode[0] or _post_hooks:
+    if not into.on or not _ACCUM_INTO or _anomaly._mode[0]:
         return None
     if into.hooked is None:     # once per backward, and only when a .grad exists
         into.hooked = any(n.hooks for n in into.nodes)
@@ -449,10 +449,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 slot = leaf.setdefault(id(r), [r, None])
                 slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
         deps = _collect(buf)
-        if capture is None and not create_graph:        # see accum_target
-            into.on, into.nodes, into.hooked = True, deps, None
         # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
         ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
+        if capture is None and not create_graph:        # see accum_target
+            into.on, into.nodes, into.hooked = True, deps, True if ldeps else None
         needed = _needed(list(buf), capture) if capture is not None else None
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
