@@ -192,11 +192,15 @@ def test_linear_1d_input():
     r = np.random.default_rng(4)
     x = leaf(r.standard_normal(9), np.float64)
     w = leaf(r.standard_normal((6, 9)), np.float64)
+    b = leaf(r.standard_normal(6), np.float64)
     c = r.standard_normal(6)
     for _ in range(2):
-        fg.linear(x, w).mul(fg.tensor(c)).sum().backward()
-    np.testing.assert_allclose(w.grad.data, 2 * np.outer(c, x.data), rtol=1e-12)
-    np.testing.assert_allclose(x.grad.data, 2 * (c @ w.data), rtol=1e-12)
+        fg.linear(x, w, b, "sigmoid").mul(fg.tensor(c)).sum().backward()
+    gx, gw, gb = linear_grads_np(x.data, w.data, b.data, c, "sigmoid")
+    np.testing.assert_allclose(w.grad.data, 2 * gw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, 2 * gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad.data, 2 * gb, rtol=1e-12, atol=1e-12)
+    assert x.grad.shape == (9,)
 
 
 @pytest.mark.parametrize("xshape", [(0, 9), (2, 0, 9)])

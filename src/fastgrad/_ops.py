@@ -1043,12 +1043,13 @@ def _matmul_bwd(node, g):
 
 
 def _matmul_into(e, p, q, shape):
-    """For matmul's backward: add p @ q into the existing .grad of leaf `e` (of `shape`)
-    with one accumulating GEMM, if the engine allows it (engine.accum_target) and it is
-    exact: the product has e's shape, or e is 2-D and p @ q is a batch of products whose
-    sum over the batch (what broadcasting e calls for) is one GEMM over the flattened
-    batch (p (..., r, K) @ q (..., K, c) with p's batch dims on the left of q's rows).
-    Returns True when done."""
+    """For matmul's backward: add the gradient p @ q into the existing .grad of leaf `e`
+    (of `shape`) with one accumulating GEMM, if the engine allows it (accum_target) and
+    it is exact: p @ q has e's shape (no batch dim of e was broadcast), or e is 2-D and
+    p, q (..., r, K), (..., K, c) share their batch dims, whose sum over the batch (what
+    undoing e's broadcast calls for) is one (r, n*K) @ (n*K, c) GEMM.  Anything else
+    (e broadcast along a size-1 batch dim, empty operands) returns False: the caller
+    takes the ordinary path.  Returns True when done."""
     if p.dtype != q.dtype or p.ndim < 2 or q.ndim < 2 or p.size == 0 or q.size == 0:
         return False
     pb, qb = p.shape[:-2], q.shape[:-2]
