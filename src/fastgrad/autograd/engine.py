@@ -283,10 +283,10 @@ _ACCUM_INTO = True             # private switch (benchmarks and tests turn the p
 
 
 class _Into(threading.local):
-    # class attributes, so every thread starts with them
-    on = False      # this thread runs an ordinary backward() (set by _run)
-    nodes = None    # ... over these graph nodes (its consumer counts: every node but roots)
-    hooked = None   # ... some of which have tensor hooks (None: not looked yet)
+    # None (class attribute, so every thread starts with it), or while this thread runs
+    # an ordinary backward(): [its graph's nodes (the consumer counts: every node but the
+    # roots), whether the path is off for the graph (None: not looked yet)]
+    run = None
 
 
 _into = _Into()
@@ -309,12 +309,12 @@ def accum_target(e, dtype, shape, operands):
     for a graph with a leaf that has post-accumulate-grad hooks or a tensor hook on a
     node below the root (such a hook that reads or replaces a leaf's .grad sees what it
     would have seen before)."""
-    into = _into
-    if not into.on or not _ACCUM_INTO or _anomaly._mode[0]:
+    run = _into.run
+    if run is None or not _ACCUM_INTO or _anomaly._mode[0]:
         return None
-    if into.hooked is None:     # once per backward, and only when a .grad exists
-        into.hooked = any(n.hooks for n in into.nodes)
-    if into.hooked:
+    if run[1] is None:          # once per backward, and only when a .grad exists
+        run[1] = any(n.hooks for n in run[0])
+    if run[1]:
         return None
     if e._hooks or e.grad_fn is not None or not e.requires_grad or id(e) in _post_hooks:
         return None
@@ -435,8 +435,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     prev_mode = grad_mode.enabled
     grad_mode.enabled = create_graph
     into = _into
-    prev_into = into.on, into.nodes, into.hooked
-    into.on = False
+    prev_run = into.run
+    into.run = None
     queued = []
     _callbacks.append(queued)
     try:
@@ -452,7 +452,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
         # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
         ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
         if capture is None and not create_graph:        # see accum_target
-            into.on, into.nodes, into.hooked = True, deps, True if ldeps else None
+            into.run = [deps, True if ldeps else None]
         needed = _needed(list(buf), capture) if capture is not None else None
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
@@ -539,7 +539,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             queued.pop(0)()
     finally:
         grad_mode.enabled = prev_mode
-        into.on, into.nodes, into.hooked = prev_into
+        into.run = prev_run
         _callbacks.pop()
 
 
