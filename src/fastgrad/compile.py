@@ -57,7 +57,8 @@ do the same floating-point operations in the same order and precision as the Num
 expressions (so running statistics stay bitwise equal to eager ones);
 the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
 recomputed at each replay, the loss summed in NumPy's pairwise order), the gradient
-store into ``.grad`` (adopt, copy or accumulate), and ``Optimizer.step`` (one fused
+store into ``.grad`` (adopt, copy or accumulate; a weight gradient that the linear or
+matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=1 step), and ``Optimizer.step`` (one fused
 multi-tensor update per group and dtype: the optimizer's own ``OptimPlan`` with the
 plan's gradient buffers; hyperparameters such as ``lr`` are read at every call, so
 learning-rate schedulers work without retracing).  ``zero_grad`` is traced as well.
