@@ -106,6 +106,29 @@ def interleaved(fns, reps, inner, clock):
     return [statistics.median(s) for s in samples]
 
 
+def kernel_rows(reps, inner, clock):
+    """The weight-gradient product alone, per layer shape of the MLP: one accumulating
+    GEMM (.grad += g^T x, beta=1) against a new product then NumPy's in-place add (what
+    the engine does with the path off).  Median microseconds and their ratio."""
+    from fastgrad._C import _kernels as k
+    r = np.random.default_rng(1)
+    rows = []
+    for a, b in zip(SIZES, SIZES[1:]):
+        g = r.standard_normal((BATCH, b)).astype(np.float32)
+        x = r.standard_normal((BATCH, a)).astype(np.float32)
+        acc = np.zeros((b, a), np.float32)
+
+        def in_place():
+            k.matmul(g.T, x, out=acc, beta=1.0)
+
+        def off():
+            np.add(acc, k.matmul(g.T, x), out=acc)
+        t_in, t_off = interleaved([in_place, off], reps, inner, clock)
+        rows.append(f"{b}x{a}: in_place {t_in * 1e6:.0f} us  off {t_off * 1e6:.0f} us  "
+                    f"in_place/off {t_in / t_off:.3f}")
+    return rows
+
+
 def check_same(micro):
     """The two fastgrad paths give the same parameters after a few steps (to rounding)."""
     s1, m1 = fastgrad_step(micro, True, False)
@@ -137,6 +160,8 @@ def main(argv=None):
           "faster")
     for th in (int(t) for t in a.threads.split(",")):
         set_threads(th)
+        for row in kernel_rows(a.reps, 5, clock):
+            print(f"threads {th}  weight gradient {row}")
         for stn in (True, False):
             fns = {"in_place": fastgrad_step(a.micro, True, stn)[0],
                    "off": fastgrad_step(a.micro, False, stn)[0]}
