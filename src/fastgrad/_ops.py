@@ -22,7 +22,7 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
 from fastgrad.autograd import engine as _engine
-from fastgrad.autograd.engine import _FREED, FRESH, Node, jvp_rule
+from fastgrad.autograd.engine import _FREED, ACCUMULATED, FRESH, Node, jvp_rule
 from fastgrad._C._kernels import B, CMP, R, U
 
 _make = Tensor._make
@@ -1025,9 +1025,47 @@ def _mT(x):
 
 def _matmul_bwd(node, g):
     a, b = node.saved
-    ga = matmul(g, _mT(b)) if node.edges[0] is not None else None
-    gb = matmul(_mT(a), g) if node.edges[1] is not None else None
+    ea, eb = node.edges
+    ga = gb = None
+    if ea is not None:
+        if (type(ea) is not Node and ea.grad is not None and not grad_mode.enabled
+                and _matmul_into(ea, g.data, b.data.swapaxes(-1, -2), a.data.shape)):
+            ga = ACCUMULATED
+        else:
+            ga = matmul(g, _mT(b))
+    if eb is not None:
+        if (type(eb) is not Node and eb.grad is not None and not grad_mode.enabled
+                and _matmul_into(eb, a.data.swapaxes(-1, -2), g.data, b.data.shape)):
+            gb = ACCUMULATED
+        else:
+            gb = matmul(_mT(a), g)
     return (ga, gb)
+
+
+def _matmul_into(e, p, q, shape):
+    """For matmul's backward: add the gradient p @ q into the existing .grad of leaf `e`
+    (of `shape`) with one accumulating GEMM, if the engine allows it (accum_target) and
+    it is exact: p @ q has e's shape (no batch dim of e was broadcast), or e is 2-D and
+    p, q (..., r, K), (..., K, c) share their batch dims, whose sum over the batch (what
+    undoing e's broadcast calls for) is one (r, n*K) @ (n*K, c) GEMM.  Anything else
+    (e broadcast along a size-1 batch dim, empty operands) returns False: the caller
+    takes the ordinary path.  Returns True when done."""
+    if p.dtype != q.dtype or p.ndim < 2 or q.ndim < 2 or p.size == 0 or q.size == 0:
+        return False
+    pb, qb = p.shape[:-2], q.shape[:-2]
+    if (pb if len(pb) >= len(qb) else qb) == shape[:-2] and (not pb or not qb or pb == qb):
+        pass                    # the product has e's shape
+    elif len(shape) == 2 and pb and pb == qb:
+        # sum_i p_i @ q_i = [p_1 .. p_n] @ [q_1; ..; q_n]: columns of p, rows of q
+        p = p.swapaxes(-1, -2).reshape(-1, p.shape[-2]).T
+        q = q.reshape(-1, q.shape[-1])
+    else:
+        return False
+    t = _engine.accum_target(e, p.dtype, shape, (p, q))
+    if t is None:
+        return False
+    backend.k.matmul(p, q, out=t.data, beta=1.0)
+    return True
 
 
 @jvp_rule(_matmul_bwd)
@@ -1090,7 +1128,7 @@ def _fresh(arr):
 def _linear_bwd(node, g):
     x, w, b = node.saved
     act = node.ctx
-    if not grad_mode.enabled and x.data.ndim == 2 and g.data.dtype == w.data.dtype:
+    if not grad_mode.enabled and g.data.dtype == w.data.dtype:
         # the usual case, straight to the kernels: no graph, no intermediate Tensors
         k = backend.k
         gd = g.data
@@ -1098,8 +1136,23 @@ def _linear_bwd(node, g):
             y = node.out
             gd = (k.unary_bwd(U["relu"], gd, y, None) if act == "relu"
                   else k.unary_bwd(U[act], gd, None, y))
-        gx = _fresh(k.matmul(gd, w.data)) if node.edges[0] is not None else None
-        gw = _fresh(k.matmul(gd.T, x.data)) if node.edges[1] is not None else None
+        xd = x.data
+        if xd.ndim != 2:            # (..., in) input: rows of one 2-D product
+            xd = xd.reshape(-1, xd.shape[-1])
+            gd = gd.reshape(-1, gd.shape[-1])
+            gx = (_fresh(k.matmul(gd, w.data).reshape(x.data.shape))
+                  if node.edges[0] is not None else None)
+        else:
+            gx = _fresh(k.matmul(gd, w.data)) if node.edges[0] is not None else None
+        ew = node.edges[1]
+        if ew is None:
+            gw = None
+        elif (type(ew) is not Node and ew.grad is not None and (t := _engine.accum_target(
+                ew, gd.dtype, w.data.shape, (gd, xd))) is not None):
+            k.matmul(gd.T, xd, out=t.data, beta=1.0)    # .grad += g^T x, no new array
+            gw = ACCUMULATED
+        else:
+            gw = _fresh(k.matmul(gd.T, xd))
         gb = None
         if len(node.edges) > 2 and node.edges[2] is not None:
             gb = _fresh(k.reduce(R["sum"], gd, (0,)))

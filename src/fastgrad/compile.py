@@ -57,7 +57,8 @@ do the same floating-point operations in the same order and precision as the Num
 expressions (so running statistics stay bitwise equal to eager ones);
 the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
 recomputed at each replay, the loss summed in NumPy's pairwise order), the gradient
-store into ``.grad`` (adopt, copy or accumulate), and ``Optimizer.step`` (one fused
+store into ``.grad`` (adopt, copy or accumulate; a weight gradient that the linear or
+matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=1 step), and ``Optimizer.step`` (one fused
 multi-tensor update per group and dtype: the optimizer's own ``OptimPlan`` with the
 plan's gradient buffers; hyperparameters such as ``lr`` are read at every call, so
 learning-rate schedulers work without retracing).  ``zero_grad`` is traced as well.
@@ -1055,6 +1056,18 @@ def _install(tr):
                 tr._copy_step(gd, new, "store_grad")
         _soft(tr, rec)
     patch(_engine, "_store_grad", store_grad)
+
+    # a backward adding a gradient straight into an existing .grad (engine.accum_target):
+    # the GEMM that does it records itself (beta=1 into the .grad buffer); the .grad is
+    # touched here as the store above would touch it, so replays guard it the same way
+    orig_target = _engine.accum_target
+
+    def accum_target(e, dtype, shape, operands):
+        t = orig_target(e, dtype, shape, operands)
+        if t is not None and tr.mine():
+            tr.touch(e, "store")
+        return t
+    patch(_engine, "accum_target", accum_target)
 
     def zero_grad_hook(orig, is_opt):
         def zero_grad(self, set_to_none=True):

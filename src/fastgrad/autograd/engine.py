@@ -12,6 +12,7 @@ With ``create_graph=False`` the backward formulas run in no-grad mode, so no gra
 built; with ``create_graph=True`` they run with grad enabled and, because every formula
 is written with fastgrad ops, the result is differentiable again.
 """
+import threading
 import weakref
 
 from fastgrad._state import grad_mode
@@ -262,6 +263,77 @@ def _store_grad(t, g, create_graph):
         t.grad = _ops.Tensor._make(g.data.copy())
 
 
+# ---- accumulating straight into .grad ------------------------------------------------------
+# With gradient accumulation (several backward() calls per optimizer step, or
+# zero_grad(set_to_none=False)) a leaf's .grad already exists when its gradient arrives.
+# A backward whose gradient comes out of a GEMM (linear, matmul) can then add it into
+# .grad in the GEMM's epilogue (beta=1) instead of making a weight-sized array that
+# _store_grad adds afterwards: it asks accum_target() for the .grad to write into and
+# returns ACCUMULATED in that input's place, and the engine skips the store for it.
+
+class _Accumulated:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "ACCUMULATED"
+
+
+ACCUMULATED = _Accumulated()   # "this input's gradient is already in its .grad"
+_ACCUM_INTO = True             # private switch (benchmarks and tests turn the path off)
+
+
+class _Into(threading.local):
+    # None (class attribute, so every thread starts with it), or while this thread runs
+    # an ordinary backward(): [its graph's nodes (the consumer counts: every node but the
+    # roots), whether the path is off for the graph (None: not looked yet)]
+    run = None
+
+
+_into = _Into()
+
+
+def accum_target(e, dtype, shape, operands):
+    """The .grad Tensor of edge `e` that a backward may add an input's gradient into in
+    place (then it returns ACCUMULATED for that input), or None: use the ordinary path.
+
+    Only when the engine runs an ordinary ``backward()`` (not ``autograd.grad``, not
+    create_graph, not in anomaly mode, whose nan check must see each gradient), `e` is a
+    leaf without tensor hooks or post-accumulate-grad hooks, and its .grad is a plain
+    Tensor (no grad_fn) over a writable C-contiguous ndarray of the gradient's `dtype`
+    and `shape` that shares no memory with the leaf itself or with the GEMM's
+    `operands` (arrays).  Callers test ``type(e) is not Node and e.grad is not None``
+    first, so a backward with no .grad to accumulate into pays two comparisons.
+
+    The gradient then lands in .grad while backward runs rather than at its end, one
+    edge at a time.  Only user code running mid-backward could tell, so the path is off
+    for a graph with a leaf that has post-accumulate-grad hooks or a tensor hook on a
+    node below the root (such a hook that reads or replaces a leaf's .grad sees what it
+    would have seen before)."""
+    run = _into.run
+    if run is None or not _ACCUM_INTO or _anomaly._mode[0]:
+        return None
+    if run[1] is None:          # once per backward, and only when a .grad exists
+        run[1] = any(n.hooks for n in run[0])
+    if run[1]:
+        return None
+    if e._hooks or e.grad_fn is not None or not e.requires_grad or id(e) in _post_hooks:
+        return None
+    gt = e.grad
+    if type(gt) is not _ops.Tensor or gt.grad_fn is not None:
+        return None
+    a = gt.data
+    if (type(a) is not _ops.np.ndarray or a.dtype != dtype or a.shape != shape
+            or not a.flags.c_contiguous or not a.flags.writeable):
+        return None
+    msm = _ops.np.may_share_memory
+    if msm(a, e.data):
+        return None
+    for o in operands:
+        if msm(a, o):
+            return None
+    return gt
+
+
 # ---- post-accumulate-grad hooks and end-of-backward callbacks --------------------------------
 # Both exist for code that must act while backward() is still running, e.g. data-parallel
 # training starting a gradient all-reduce as soon as a parameter's .grad is final.
@@ -362,6 +434,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     gradients reaching those targets are stored there instead and ``.grad`` is untouched."""
     prev_mode = grad_mode.enabled
     grad_mode.enabled = create_graph
+    into = _into
+    prev_run = into.run
+    into.run = None
     queued = []
     _callbacks.append(queued)
     try:
@@ -376,6 +451,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
         deps = _collect(buf)
         # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
         ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
+        if capture is None and not create_graph:        # see accum_target
+            into.run = [deps, True if ldeps else None]
         needed = _needed(list(buf), capture) if capture is not None else None
         ready = [n for n in buf if deps.get(n, 0) == 0]
         sum_to = _ops.sum_to
@@ -409,7 +486,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     node.out = None
                 shapes = node.shapes
                 if shapes is not None:
-                    grads = [gi if gi is None or gi.data.shape == sh else sum_to(gi, sh)
+                    grads = [gi if gi is None or gi is ACCUMULATED or gi.data.shape == sh
+                             else sum_to(gi, sh)
                              for gi, sh in zip(grads, shapes)]
             else:
                 grads = (None,) * len(edges)
@@ -426,11 +504,14 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                         ready.append(e)
                 else:
                     if gi is not None:
-                        slot = leaf.get(id(e))
-                        if slot is None:
-                            leaf[id(e)] = [e, gi]
+                        if gi is ACCUMULATED:       # already added into e.grad
+                            e.grad._version[0] += 1
                         else:
-                            slot[1] = add(slot[1], gi)
+                            slot = leaf.get(id(e))
+                            if slot is None:
+                                leaf[id(e)] = [e, gi]
+                            else:
+                                slot[1] = add(slot[1], gi)
                     if ldeps and id(e) in ldeps:
                         d = ldeps[id(e)] - 1
                         ldeps[id(e)] = d
@@ -458,6 +539,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             queued.pop(0)()
     finally:
         grad_mode.enabled = prev_mode
+        into.run = prev_run
         _callbacks.pop()
 
 
