@@ -569,3 +569,27 @@ def test_compiled_micro_batches_after_zero_grad_set_to_none(monkeypatch):
     monkeypatch.setattr(E, "_ACCUM_INTO", False)
     n_old = _compiled_vs_eager(3, set_to_none=True)
     assert n_new == n_old - 2, (n_new, n_old)
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 4, 0), (5, 0)])
+def test_linear_with_zero_in_features(shape):
+    # in_features 0: every output is the bias, and the weight gradient is empty
+    x = fg.zeros(*shape, requires_grad=True)
+    w = fg.zeros(3, 0, requires_grad=True)
+    b = fg.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    y = fg.nn.functional.linear(x, w, b)
+    assert y.shape == shape[:-1] + (3,)
+    np.testing.assert_array_equal(y.data, np.broadcast_to([1.0, 2.0, 3.0], shape[:-1] + (3,)))
+    y.sum().backward()
+    assert w.grad.shape == (3, 0) and x.grad.shape == shape
+    np.testing.assert_array_equal(b.grad.data, np.full(3, float(np.prod(shape[:-1]))))
+
+
+def test_reference_matmul_out_is_checked():
+    from fastgrad import reference
+    a, b = np.ones((1, 5)), np.ones((5, 5))
+    with pytest.raises(ValueError, match=r"matmul: out must be .* of shape \(1, 5\)"):
+        reference.matmul(a, b, out=np.zeros((4, 5)), beta=1.0)
+    out = np.full((1, 5), np.nan)
+    reference.matmul(a, b, out=out, beta=0.0)            # beta 0: old values not read
+    np.testing.assert_array_equal(out, np.full((1, 5), 5.0))

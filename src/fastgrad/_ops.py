@@ -1138,8 +1138,9 @@ def _linear_bwd(node, g):
                   else k.unary_bwd(U[act], gd, None, y))
         xd = x.data
         if xd.ndim != 2:            # (..., in) input: rows of one 2-D product
-            xd = xd.reshape(-1, xd.shape[-1])
-            gd = gd.reshape(-1, gd.shape[-1])
+            rows = math.prod(xd.shape[:-1])
+            xd = xd.reshape(rows, xd.shape[-1])
+            gd = gd.reshape(rows, gd.shape[-1])
             gx = (_fresh(k.matmul(gd, w.data).reshape(x.data.shape))
                   if node.edges[0] is not None else None)
         else:
@@ -1167,8 +1168,9 @@ def _linear_bwd(node, g):
             g = _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
         else:
             g = _make(backend.k.unary_bwd(U[act], g.data, None, y.data))
-    x2 = reshape(x, (-1, x.data.shape[-1])) if x.data.ndim != 2 else x
-    g2 = reshape(g, (-1, g.data.shape[-1])) if g.data.ndim != 2 else g
+    rows = math.prod(x.data.shape[:-1])
+    x2 = reshape(x, (rows, x.data.shape[-1])) if x.data.ndim != 2 else x
+    g2 = reshape(g, (rows, g.data.shape[-1])) if g.data.ndim != 2 else g
     gx = gw = gb = None
     if node.edges[0] is not None:
         gx = matmul(g, w)
@@ -1222,7 +1224,8 @@ def linear(x, weight, bias=None, activation=None):
         raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
                         f"{dt}, {weight.data.dtype}, {None if bias is None else bias.data.dtype}")
     lead = x.data.shape[:-1]
-    x2 = x.data.reshape(-1, x.data.shape[-1]) if x.data.ndim != 2 else x.data
+    # explicit row count: -1 is ambiguous when in_features is 0
+    x2 = x.data.reshape(math.prod(lead), x.data.shape[-1]) if x.data.ndim != 2 else x.data
     out = backend.k.linear(x2, weight.data, None if bias is None else bias.data, activation)
     if x.data.ndim != 2:
         out = out.reshape(lead + (weight.data.shape[0],))

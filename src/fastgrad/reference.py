@@ -275,7 +275,16 @@ def matmul(a, b, out=None, beta=0.0):
                          f"{a.shape[-1]} != {b.shape[-2]}")
     if out is None:
         return np.matmul(a, b)
-    out[...] = np.matmul(a, b) + beta * out
+    want = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    if (not isinstance(out, np.ndarray) or out.shape != want or out.dtype != a.dtype
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"matmul: out must be a writable C-contiguous {a.dtype} array of shape "
+                         f"{want}")
+    p = np.matmul(a, b)
+    if beta == 0:                   # out's old values are not read (a nan there is dropped)
+        out[...] = p
+    else:
+        out[...] = p + beta * out
     return out
 
 
