@@ -117,12 +117,23 @@ static void F(im2col)(const fg_conv2d_shape *s, int64_t cg, const T *x, int64_t 
     }
 }
 
-/* gx + b * gxs (cg, h, w) += columns [b * P, (b + 1) * P) of col folded back (gx zeroed by
- * the caller; col is scratch) */
+/* gx + b * gxs (cg, h, w) = columns [b * P, (b + 1) * P) of col folded back (written,
+ * not accumulated; col is scratch).  With unit column stride and short rows the AVX-512
+ * path gathers each output vector in registers (col2im_vec); the others zero gx and
+ * scatter-add. */
 static void F(col2im)(const fg_conv2d_shape *s, int64_t cg, T *col, int64_t ld, int64_t nimg,
                       T *gx, int64_t gxs)
 {
-    switch (fg_get_isa()) {
+    const int isa = fg_get_isa();
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == FG_ISA_AVX512 && CV_ICAT(vec_ok, SUF, _avx512)(s)) {
+        CV_ICAT(col2im_vec, SUF, _avx512)(s, cg, col, ld, nimg, gx, gxs);
+        return;
+    }
+#endif
+    for (int64_t b = 0; b < nimg; b++)
+        memset(gx + b * gxs, 0, (size_t)(cg * s->h * s->w) * sizeof(T));
+    switch (isa) {
     case FG_ISA_AVX512: CV_ICAT(col2im, SUF, _avx512)(s, cg, col, ld, nimg, gx, gxs); break;
     case FG_ISA_AVX2: CV_ICAT(col2im, SUF, _avx2)(s, cg, col, ld, nimg, gx, gxs); break;
     default: CV_ICAT(col2im, SUF, _base)(s, cg, col, ld, nimg, gx, gxs);
@@ -328,8 +339,6 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
         if (c->gx) {
             rc = F(gemm1)(1, 0, K, L, og, c->w + g * og * K, K, gch, L, 0.0, col, L, c->gemm_nt);
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
-            for (int64_t b = 0; b < m; b++)
-                memset(c->gx + ((n0 + b) * s->c_in + g * cg) * HW, 0, (size_t)(cg * HW) * sizeof(T));
             F(col2im)(s, cg, col, L, m, c->gx + (n0 * s->c_in + g * cg) * HW, s->c_in * HW);
         }
     }
@@ -425,7 +434,6 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
                 rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, gxg, P, c->gemm_nt);
             } else {
                 rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, col, P, c->gemm_nt);
-                memset(gxg, 0, (size_t)(cg * HW) * sizeof(T));
                 if (rc == FG_OK) F(col2im)(s, cg, col, P, 1, gxg, 0);
             }
             if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
