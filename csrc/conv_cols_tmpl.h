@@ -173,6 +173,161 @@ static void FI(col2im_vec)(const fg_conv2d_shape *s, int64_t cg, const T *col, i
     }
 }
 #undef CV_MAXTAB
+#if !CV_F64
+/* ---- Winograd F(2x2, 3x3), float32: 3x3 kernel, unit stride and dilation, one group,
+ * input and output rows of at most 16 columns (so one tile row is one vector of up to
+ * 8 tiles).  For a 2x2 output tile and its 4x4 input patch d (top-left at
+ * (2 ty - ph, 2 tx - pw), zero outside the image):  y = A^T [U (.) (B^T d B)] A with
+ * U = G w G^T, so the 16 products per tile replace 36 multiply-adds, and the sums over
+ * input channels are 16 GEMMs (c_out x c_in) @ (c_in x tiles).
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * The transforms run on vectors of the tiles of one tile row (lane = tile column). */
+
+/* U (16, c_out, c_in) = G w G^T of w (c_out, c_in, 3, 3); flip: w is read as the kernel
+ * of the input gradient (wt[c][o][i][j] = w[o][c][2 - i][2 - j], c_in and c_out swapped
+ * in the arguments' meaning: U is then (16, c_in of w, c_out of w)) */
+static void FI(wino_weights)(int64_t cout, int64_t cin, const T *w, int flip, T *U)
+{
+    const int64_t no = flip ? cin : cout, ni = flip ? cout : cin;
+    for (int64_t o = 0; o < no; o++)
+        for (int64_t c = 0; c < ni; c++) {
+            double g[3][3], t[4][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j] = flip ? (double)w[((c * cin + o) * 3 + 2 - i) * 3 + 2 - j]
+                                   : (double)w[((o * cin + c) * 3 + i) * 3 + j];
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = g[0][j];
+                t[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
+                t[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
+                t[3][j] = g[2][j];
+            }
+            for (int r = 0; r < 4; r++) {
+                const double u[4] = {t[r][0], 0.5 * (t[r][0] + t[r][1] + t[r][2]),
+                                     0.5 * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+                for (int k = 0; k < 4; k++) U[((r * 4 + k) * no + o) * ni + c] = (T)u[k];
+            }
+        }
+}
+
+/* input and output rows of at most one vector */
+static inline int FI(wino_ok)(int64_t W, int64_t OW)
+{
+    return W <= CV_VL && OW <= CV_VL;
+}
+
+/* floats of workspace wino_chunk needs for m images */
+static inline int64_t FI(wino_ws)(int64_t m, int64_t cin, int64_t cout, int64_t OH, int64_t OW)
+{
+    const int64_t ld = (m * ((OH + 1) / 2) * ((OW + 1) / 2) + 15) / 16 * 16;
+    return 16 * (cin + cout) * ld;
+}
+
+/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias) */
+static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
+                          int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
+                          const T *U, const T *bias, T *y, int64_t ys, T *ws)
+{
+    const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, HW = H * W, P = OH * OW;
+    const int64_t ld = (m * TT + 15) / 16 * 16;
+    T *V = ws, *M = ws + 16 * cin * ld;
+    const CV_MASK lw = FI(lanes)(0, W), lt = FI(lanes)(0, TX), lo = FI(lanes)(0, OW);
+    __m512i ik[4];
+    CV_MASK zk[4];
+    for (int k = 0; k < 4; k++) {
+        CV_IT t[CV_VL];
+        unsigned zmask = 0;
+        for (int l = 0; l < CV_VL; l++) {
+            const int64_t iw = 2 * l + k - pw;
+            t[l] = (CV_IT)(iw & (CV_VL - 1));
+            if (l < TX && iw >= 0 && iw < W) zmask |= 1u << l;
+        }
+        ik[k] = _mm512_loadu_si512((const void *)t);
+        zk[k] = (CV_MASK)zmask;
+    }
+    /* input transform: V[e][c][b * TT + ty * TX + tx] */
+    for (int64_t b = 0; b < m; b++)
+        for (int64_t c = 0; c < cin; c++) {
+            const T *xc = x + b * xs + c * HW;
+            T *vc = V + c * ld + b * TT;
+            for (int64_t ty = 0; ty < TY; ty++) {
+                CV_V q[4][4];
+                for (int r = 0; r < 4; r++) {
+                    const int64_t ih = 2 * ty + r - ph;
+                    CV_V p0, p1, p2, p3;
+                    if (ih < 0 || ih >= H) {
+                        p0 = p1 = p2 = p3 = CV_ZERO();
+                    } else {
+                        const CV_V row = CV_LDM(lw, xc + ih * W);
+                        p0 = CV_PERMZ(zk[0], ik[0], row);
+                        p1 = CV_PERMZ(zk[1], ik[1], row);
+                        p2 = CV_PERMZ(zk[2], ik[2], row);
+                        p3 = CV_PERMZ(zk[3], ik[3], row);
+                    }
+                    q[r][0] = _mm512_sub_ps(p0, p2);
+                    q[r][1] = _mm512_add_ps(p1, p2);
+                    q[r][2] = _mm512_sub_ps(p2, p1);
+                    q[r][3] = _mm512_sub_ps(p1, p3);
+                }
+                T *vt = vc + ty * TX;
+                for (int k = 0; k < 4; k++) {
+                    CV_STM(vt + (0 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[0][k], q[2][k]));
+                    CV_STM(vt + (1 * 4 + k) * cin * ld, lt, _mm512_add_ps(q[1][k], q[2][k]));
+                    CV_STM(vt + (2 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[2][k], q[1][k]));
+                    CV_STM(vt + (3 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[1][k], q[3][k]));
+                }
+            }
+        }
+    /* lanes past m * TT of V are never read into y; zero them so the GEMM sees numbers */
+    if (ld > m * TT)
+        for (int64_t r = 0; r < 16 * cin; r++)
+            for (int64_t t = m * TT; t < ld; t++) V[r * ld + t] = 0;
+    fg_gemm_desc d;
+    d.transa = 0; d.transb = 0;
+    d.m = cout; d.n = ld; d.k = cin;
+    d.alpha = 1.0; d.beta = 0.0;
+    d.a = U; d.lda = cin; d.b = V; d.ldb = ld; d.c = M; d.ldc = ld;
+    d.bias = NULL; d.act = FG_ACT_NONE;
+    d.batch = 16; d.stride_a = cout * cin; d.stride_b = cin * ld; d.stride_c = cout * ld;
+    const int rc = fg_gemm_f32(&d, 1);
+    if (rc != FG_OK) return rc;
+    /* output transform; lane l of an output row: tile l / 2, column l % 2 of the tile */
+    CV_IT il[CV_VL];
+    for (int l = 0; l < CV_VL; l++) il[l] = (CV_IT)((l / 2) + (l % 2) * CV_VL);
+    const __m512i iil = _mm512_loadu_si512((const void *)il);
+    for (int64_t b = 0; b < m; b++)
+        for (int64_t o = 0; o < cout; o++) {
+            const T *mo = M + o * ld + b * TT;
+            T *yo = y + b * ys + o * P;
+            const CV_V bv = bias ? _mm512_set1_ps(bias[o]) : CV_ZERO();
+            for (int64_t ty = 0; ty < TY; ty++) {
+                CV_V sr[4][2];
+                for (int r = 0; r < 4; r++) {
+                    const T *mr = mo + ty * TX + r * 4 * cout * ld;
+                    const CV_V m0 = CV_LDM(lt, mr), m1 = CV_LDM(lt, mr + cout * ld);
+                    const CV_V m2 = CV_LDM(lt, mr + 2 * cout * ld), m3 = CV_LDM(lt, mr + 3 * cout * ld);
+                    sr[r][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                    sr[r][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                }
+                for (int i = 0; i < 2; i++) {
+                    const int64_t oy = 2 * ty + i;
+                    if (oy >= OH) break;
+                    CV_V e0, e1;
+                    if (i == 0) {
+                        e0 = _mm512_add_ps(_mm512_add_ps(sr[0][0], sr[1][0]), sr[2][0]);
+                        e1 = _mm512_add_ps(_mm512_add_ps(sr[0][1], sr[1][1]), sr[2][1]);
+                    } else {
+                        e0 = _mm512_sub_ps(_mm512_sub_ps(sr[1][0], sr[2][0]), sr[3][0]);
+                        e1 = _mm512_sub_ps(_mm512_sub_ps(sr[1][1], sr[2][1]), sr[3][1]);
+                    }
+                    CV_STM(yo + oy * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e0, iil, e1), bv));
+                }
+            }
+        }
+    return FG_OK;
+}
+#endif
 #undef CV_VL
 #undef CV_V
 #undef CV_MASK

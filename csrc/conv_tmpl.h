@@ -246,8 +246,87 @@ typedef struct {
     int gemm_nt;
     int64_t nb;                 /* images per task (chunked path when > 1) */
     int gw_t;                   /* weight-gradient partial sums stored (groups, K, og) */
+    const T *wino;              /* Winograd-transformed weights (16, c_out, c_in), or NULL */
     int err;
 } F(conv_ctx);
+
+/* ---- Winograd F(2x2, 3x3) (float32, AVX-512; conv_cols_tmpl.h) -------------------------
+ * For 3x3 kernels with unit stride and dilation on small planes it replaces im2col + GEMM
+ * in the forward and in the input gradient (the input gradient of such a convolution is
+ * itself one: the output gradient correlated with the flipped, transposed kernel, top/left
+ * padding 2 - p).  Rounding: float32 products of transformed values, within a few ulps of
+ * the direct sums at these sizes (the transforms' coefficients are 0, +-1, +-1/2). */
+#undef CV_WINO
+#if !CV_F64 && (defined(__x86_64__) || defined(__i386__))
+#define CV_WINO 1
+#define WINO(name) CV_ICAT(name, SUF, _avx512)
+
+static int F(wino_use)(const fg_conv2d_shape *s, int for_gx)
+{
+    if (fg_get_isa() != FG_ISA_AVX512) return 0;
+    /* 8+ channels each way: with fewer the 16 GEMMs are too shallow to pay for the
+     * transforms */
+    if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 ||
+        s->groups != 1 || s->c_in < 8 || s->c_out < 8)
+        return 0;
+    if (for_gx && (s->ph > 2 || s->pw > 2)) return 0;
+    return WINO(wino_ok)(s->w, s->ow);
+}
+
+static void F(conv_wino_task)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    (void)tid;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0);
+    const int64_t HW = s->h * s->w, P = s->oh * s->ow;
+    const int64_t need = c->gx ? WINO(wino_ws)(m, s->c_out, s->c_in, s->h, s->w)
+                               : WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow);
+    T *ws = (T *)fg_workspace(0, (size_t)need * sizeof(T) + 64);
+    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    int rc;
+    if (c->gx)                 /* input gradient: g (c_out, oh, ow) -> gx (c_in, h, w) */
+        rc = WINO(wino_chunk)(m, s->c_out, s->oh, s->ow, c->g + n0 * s->c_out * P, s->c_out * P,
+                              s->c_in, s->h, s->w, 2 - s->ph, 2 - s->pw, c->wino, NULL,
+                              c->gx + n0 * s->c_in * HW, s->c_in * HW, ws);
+    else
+        rc = WINO(wino_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
+                              s->c_out, s->oh, s->ow, s->ph, s->pw, c->wino, c->b,
+                              c->y + n0 * s->c_out * P, s->c_out * P, ws);
+    if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
+}
+
+/* runs conv_wino_task over all images: the forward when c->gx is NULL, else the input
+ * gradient.  The transformed weights go to this thread's workspace slot 1 (read by all
+ * tasks; the tasks use slot 0, their GEMMs slots 2 and 3). */
+static int F(conv_wino_run)(F(conv_ctx) *c, int nt)
+{
+    const fg_conv2d_shape *s = c->s;
+    const int fwd = c->gx == NULL;
+    T *U = (T *)fg_workspace(1, (size_t)(16 * s->c_in * s->c_out) * sizeof(T) + 64);
+    if (!U) return FG_ENOMEM;
+    WINO(wino_weights)(s->c_out, s->c_in, c->w, !fwd, U);
+    c->wino = U;
+    /* images per task: about 384 tiles per GEMM (measured: 4-16 images of 49 tiles
+     * alike, 2 slower), a multiple of nt tasks */
+    const int64_t tiles = fwd ? ((s->oh + 1) / 2) * ((s->ow + 1) / 2)
+                              : ((s->h + 1) / 2) * ((s->w + 1) / 2);
+    int64_t nb = imin((384 + tiles - 1) / imax(tiles, 1), s->n);
+    int64_t ntask = (s->n + nb - 1) / nb;
+    ntask = (ntask + nt - 1) / nt * nt;
+    c->nb = imax((s->n + ntask - 1) / ntask, 1);
+    ntask = (s->n + c->nb - 1) / c->nb;
+    if (nt > 1 && ntask >= nt) fg_parallel_for(nt, ntask, F(conv_wino_task), c);
+    else for (int64_t t = 0; t < ntask && c->err == FG_OK; t++) F(conv_wino_task)(c, t, 0);
+    c->wino = NULL;
+    return c->err;
+}
+#undef WINO
+#else
+#define CV_WINO 0
+static int F(wino_use)(const fg_conv2d_shape *s, int for_gx) { (void)s; (void)for_gx; return 0; }
+static int F(conv_wino_run)(F(conv_ctx) *c, int nt) { (void)c; (void)nt; return FG_EINVAL; }
+#endif
 
 static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
 {
@@ -373,6 +452,7 @@ int F(fg_conv2d)(const fg_conv2d_shape *s, const T *x, const T *w, const T *bias
                         (double)(s->c_in / s->groups * s->kh * s->kw);
     int nt = nthreads < 1 ? 1 : nthreads;
     if (work < FG_CONV_PAR_MIN) nt = 1;
+    if (F(wino_use)(s, 0)) return F(conv_wino_run)(&c, nt);
     c.nb = F(conv_chunk)(s, nt);
     const int64_t ntask = (s->n + c.nb - 1) / c.nb;
     fg_task_fn fn = c.nb > 1 ? F(conv_fwd_chunk) : F(conv_fwd_task);
@@ -464,6 +544,15 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     int nt = nthreads < 1 ? 1 : nthreads;
     if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
     if (work < FG_CONV_PAR_MIN) nt = 1;
+    if (gx && F(wino_use)(s, 1)) {
+        /* the input gradient on its own pass (Winograd); the columns below then serve
+         * the weight gradient only */
+        F(conv_ctx) cx = c;
+        rc = F(conv_wino_run)(&cx, nt);
+        if (rc != FG_OK) return rc;
+        c.gx = NULL;
+        if (!gw && !gb) return FG_OK;
+    }
     c.nb = F(conv_chunk)(s, nt);
     const int64_t ntask = (s->n + c.nb - 1) / c.nb;
     fg_task_fn fn = c.nb > 1 ? F(conv_bwd_chunk) : F(conv_bwd_task);
