@@ -224,62 +224,65 @@ static inline int64_t FI(wino_ws)(int64_t m, int64_t cin, int64_t cout, int64_t 
     return 16 * (cin + cout) * ld;
 }
 
-/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias) */
+/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias).
+ * Two tile rows share a vector (lanes [0, TX): tile row ty, [TX, 2 TX): ty + 1; TX <= 8),
+ * so the transforms use 14 of 16 lanes for 14-column planes, and the input transform runs
+ * B^T across rows on whole image rows before the lane permutes pick each tile's columns
+ * (both steps are linear; out-of-image columns are zero in every row, so masking after
+ * the row step is exact). */
 static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
                           int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
                           const T *U, const T *bias, T *y, int64_t ys, T *ws)
 {
     const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, HW = H * W, P = OH * OW;
-    const int64_t ld = (m * TT + 15) / 16 * 16;
-    T *V = ws, *M = ws + 16 * cin * ld;
-    const CV_MASK lw = FI(lanes)(0, W), lt = FI(lanes)(0, TX), lo = FI(lanes)(0, OW);
+    const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, em = cout * ld;
+    T *V = ws, *M = ws + 16 * ev;
+    const CV_MASK lw = FI(lanes)(0, W), one = FI(lanes)(0, TX), two = FI(lanes)(0, 2 * TX);
+    const CV_MASK lo = FI(lanes)(0, OW);
     __m512i ik[4];
     CV_MASK zk[4];
     for (int k = 0; k < 4; k++) {
         CV_IT t[CV_VL];
         unsigned zmask = 0;
         for (int l = 0; l < CV_VL; l++) {
-            const int64_t iw = 2 * l + k - pw;
-            t[l] = (CV_IT)(iw & (CV_VL - 1));
-            if (l < TX && iw >= 0 && iw < W) zmask |= 1u << l;
+            const int64_t tx = l < TX ? l : l - TX, iw = 2 * tx + k - pw;
+            t[l] = (CV_IT)((iw & (CV_VL - 1)) + (l < TX ? 0 : CV_VL));
+            if (l < 2 * TX && iw >= 0 && iw < W) zmask |= 1u << l;
         }
         ik[k] = _mm512_loadu_si512((const void *)t);
         zk[k] = (CV_MASK)zmask;
     }
-    /* input transform: V[e][c][b * TT + ty * TX + tx] */
+    /* input transform: V[e][c][b * TT + ty * TX + tx], e = 4 r + k */
     for (int64_t b = 0; b < m; b++)
         for (int64_t c = 0; c < cin; c++) {
             const T *xc = x + b * xs + c * HW;
             T *vc = V + c * ld + b * TT;
-            for (int64_t ty = 0; ty < TY; ty++) {
-                CV_V q[4][4];
-                for (int r = 0; r < 4; r++) {
+            for (int64_t ty = 0; ty < TY; ty += 2) {
+                const int pair = ty + 1 < TY;
+                CV_V R[6];
+                for (int r = 0; r < 6; r++) {
                     const int64_t ih = 2 * ty + r - ph;
-                    CV_V p0, p1, p2, p3;
-                    if (ih < 0 || ih >= H) {
-                        p0 = p1 = p2 = p3 = CV_ZERO();
-                    } else {
-                        const CV_V row = CV_LDM(lw, xc + ih * W);
-                        p0 = CV_PERMZ(zk[0], ik[0], row);
-                        p1 = CV_PERMZ(zk[1], ik[1], row);
-                        p2 = CV_PERMZ(zk[2], ik[2], row);
-                        p3 = CV_PERMZ(zk[3], ik[3], row);
-                    }
-                    q[r][0] = _mm512_sub_ps(p0, p2);
-                    q[r][1] = _mm512_add_ps(p1, p2);
-                    q[r][2] = _mm512_sub_ps(p2, p1);
-                    q[r][3] = _mm512_sub_ps(p1, p3);
+                    R[r] = (ih >= 0 && ih < H && (r < 4 || pair)) ? CV_LDM(lw, xc + ih * W) : CV_ZERO();
                 }
+                const CV_V Sa[4] = {_mm512_sub_ps(R[0], R[2]), _mm512_add_ps(R[1], R[2]),
+                                    _mm512_sub_ps(R[2], R[1]), _mm512_sub_ps(R[1], R[3])};
+                const CV_V Sb[4] = {_mm512_sub_ps(R[2], R[4]), _mm512_add_ps(R[3], R[4]),
+                                    _mm512_sub_ps(R[4], R[3]), _mm512_sub_ps(R[3], R[5])};
+                const CV_MASK sm = pair ? two : one;
                 T *vt = vc + ty * TX;
-                for (int k = 0; k < 4; k++) {
-                    CV_STM(vt + (0 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[0][k], q[2][k]));
-                    CV_STM(vt + (1 * 4 + k) * cin * ld, lt, _mm512_add_ps(q[1][k], q[2][k]));
-                    CV_STM(vt + (2 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[2][k], q[1][k]));
-                    CV_STM(vt + (3 * 4 + k) * cin * ld, lt, _mm512_sub_ps(q[1][k], q[3][k]));
+                for (int r = 0; r < 4; r++) {
+                    const CV_V p0 = _mm512_maskz_permutex2var_ps(zk[0], Sa[r], ik[0], Sb[r]);
+                    const CV_V p1 = _mm512_maskz_permutex2var_ps(zk[1], Sa[r], ik[1], Sb[r]);
+                    const CV_V p2 = _mm512_maskz_permutex2var_ps(zk[2], Sa[r], ik[2], Sb[r]);
+                    const CV_V p3 = _mm512_maskz_permutex2var_ps(zk[3], Sa[r], ik[3], Sb[r]);
+                    CV_STM(vt + (4 * r + 0) * ev, sm, _mm512_sub_ps(p0, p2));
+                    CV_STM(vt + (4 * r + 1) * ev, sm, _mm512_add_ps(p1, p2));
+                    CV_STM(vt + (4 * r + 2) * ev, sm, _mm512_sub_ps(p2, p1));
+                    CV_STM(vt + (4 * r + 3) * ev, sm, _mm512_sub_ps(p1, p3));
                 }
             }
         }
-    /* lanes past m * TT of V are never read into y; zero them so the GEMM sees numbers */
+    /* columns past m * TT never reach y; zero them so the GEMM reads numbers */
     if (ld > m * TT)
         for (int64_t r = 0; r < 16 * cin; r++)
             for (int64_t t = m * TT; t < ld; t++) V[r * ld + t] = 0;
@@ -289,39 +292,45 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
     d.alpha = 1.0; d.beta = 0.0;
     d.a = U; d.lda = cin; d.b = V; d.ldb = ld; d.c = M; d.ldc = ld;
     d.bias = NULL; d.act = FG_ACT_NONE;
-    d.batch = 16; d.stride_a = cout * cin; d.stride_b = cin * ld; d.stride_c = cout * ld;
+    d.batch = 16; d.stride_a = cout * cin; d.stride_b = ev; d.stride_c = em;
     const int rc = fg_gemm_f32(&d, 1);
     if (rc != FG_OK) return rc;
-    /* output transform; lane l of an output row: tile l / 2, column l % 2 of the tile */
-    CV_IT il[CV_VL];
-    for (int l = 0; l < CV_VL; l++) il[l] = (CV_IT)((l / 2) + (l % 2) * CV_VL);
-    const __m512i iil = _mm512_loadu_si512((const void *)il);
+    /* output transform; lane ox of an output row of tile row ty (+ 1): tile ox / 2 (+ TX),
+     * column ox % 2 of the tile (the second source holds the odd columns) */
+    CV_IT i0[CV_VL], i1[CV_VL];
+    for (int l = 0; l < CV_VL; l++) {
+        i0[l] = (CV_IT)(((l / 2) & (CV_VL - 1)) + (l % 2) * CV_VL);
+        i1[l] = (CV_IT)(((l / 2 + TX) & (CV_VL - 1)) + (l % 2) * CV_VL);
+    }
+    const __m512i ii0 = _mm512_loadu_si512((const void *)i0), ii1 = _mm512_loadu_si512((const void *)i1);
     for (int64_t b = 0; b < m; b++)
         for (int64_t o = 0; o < cout; o++) {
             const T *mo = M + o * ld + b * TT;
             T *yo = y + b * ys + o * P;
             const CV_V bv = bias ? _mm512_set1_ps(bias[o]) : CV_ZERO();
-            for (int64_t ty = 0; ty < TY; ty++) {
+            for (int64_t ty = 0; ty < TY; ty += 2) {
+                const int pair = ty + 1 < TY;
+                const CV_MASK lm = pair ? two : one;
                 CV_V sr[4][2];
                 for (int r = 0; r < 4; r++) {
-                    const T *mr = mo + ty * TX + r * 4 * cout * ld;
-                    const CV_V m0 = CV_LDM(lt, mr), m1 = CV_LDM(lt, mr + cout * ld);
-                    const CV_V m2 = CV_LDM(lt, mr + 2 * cout * ld), m3 = CV_LDM(lt, mr + 3 * cout * ld);
+                    const T *mr = mo + ty * TX + 4 * r * em;
+                    const CV_V m0 = CV_LDM(lm, mr), m1 = CV_LDM(lm, mr + em);
+                    const CV_V m2 = CV_LDM(lm, mr + 2 * em), m3 = CV_LDM(lm, mr + 3 * em);
                     sr[r][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
                     sr[r][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
                 }
-                for (int i = 0; i < 2; i++) {
-                    const int64_t oy = 2 * ty + i;
-                    if (oy >= OH) break;
-                    CV_V e0, e1;
-                    if (i == 0) {
-                        e0 = _mm512_add_ps(_mm512_add_ps(sr[0][0], sr[1][0]), sr[2][0]);
-                        e1 = _mm512_add_ps(_mm512_add_ps(sr[0][1], sr[1][1]), sr[2][1]);
-                    } else {
-                        e0 = _mm512_sub_ps(_mm512_sub_ps(sr[1][0], sr[2][0]), sr[3][0]);
-                        e1 = _mm512_sub_ps(_mm512_sub_ps(sr[1][1], sr[2][1]), sr[3][1]);
-                    }
-                    CV_STM(yo + oy * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e0, iil, e1), bv));
+                const CV_V e00 = _mm512_add_ps(_mm512_add_ps(sr[0][0], sr[1][0]), sr[2][0]);
+                const CV_V e01 = _mm512_add_ps(_mm512_add_ps(sr[0][1], sr[1][1]), sr[2][1]);
+                const CV_V e10 = _mm512_sub_ps(_mm512_sub_ps(sr[1][0], sr[2][0]), sr[3][0]);
+                const CV_V e11 = _mm512_sub_ps(_mm512_sub_ps(sr[1][1], sr[2][1]), sr[3][1]);
+                const int64_t oy = 2 * ty;
+                CV_STM(yo + oy * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e00, ii0, e01), bv));
+                if (oy + 1 < OH)
+                    CV_STM(yo + (oy + 1) * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e10, ii0, e11), bv));
+                if (pair) {
+                    CV_STM(yo + (oy + 2) * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e00, ii1, e01), bv));
+                    if (oy + 3 < OH)
+                        CV_STM(yo + (oy + 3) * OW, lo, _mm512_add_ps(_mm512_permutex2var_ps(e10, ii1, e11), bv));
                 }
             }
         }
