@@ -224,21 +224,13 @@ static inline int64_t FI(wino_ws)(int64_t m, int64_t cin, int64_t cout, int64_t 
     return 16 * (cin + cout) * ld;
 }
 
-/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias).
- * Two tile rows share a vector (lanes [0, TX): tile row ty, [TX, 2 TX): ty + 1; TX <= 8),
- * so the transforms use 14 of 16 lanes for 14-column planes, and the input transform runs
- * B^T across rows on whole image rows before the lane permutes pick each tile's columns
- * (both steps are linear; out-of-image columns are zero in every row, so masking after
- * the row step is exact). */
-static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
-                          int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
-                          const T *U, const T *bias, T *y, int64_t ys, T *ws)
+/* input transform of m images x + b * xs (cin, H, W): V[e][c][b * TT + ty * TX + tx] =
+ * (B^T d B)[e] of the tile's 4x4 patch, e = 4 r + k (row stride of V: ld) */
+static void FI(wino_in)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
+                        int64_t TY, int64_t TX, int64_t ph, int64_t pw, T *V, int64_t ld)
 {
-    const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, HW = H * W, P = OH * OW;
-    const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, em = cout * ld;
-    T *V = ws, *M = ws + 16 * ev;
+    const int64_t TT = TY * TX, HW = H * W, ev = cin * ld;
     const CV_MASK lw = FI(lanes)(0, W), one = FI(lanes)(0, TX), two = FI(lanes)(0, 2 * TX);
-    const CV_MASK lo = FI(lanes)(0, OW);
     __m512i ik[4];
     CV_MASK zk[4];
     for (int k = 0; k < 4; k++) {
@@ -252,7 +244,6 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
         ik[k] = _mm512_loadu_si512((const void *)t);
         zk[k] = (CV_MASK)zmask;
     }
-    /* input transform: V[e][c][b * TT + ty * TX + tx], e = 4 r + k */
     for (int64_t b = 0; b < m; b++)
         for (int64_t c = 0; c < cin; c++) {
             const T *xc = x + b * xs + c * HW;
@@ -282,6 +273,23 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
                 }
             }
         }
+}
+
+/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias).
+ * Two tile rows share a vector (lanes [0, TX): tile row ty, [TX, 2 TX): ty + 1; TX <= 8),
+ * so the transforms use 14 of 16 lanes for 14-column planes, and the input transform runs
+ * B^T across rows on whole image rows before the lane permutes pick each tile's columns
+ * (both steps are linear; out-of-image columns are zero in every row, so masking after
+ * the row step is exact). */
+static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
+                          int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
+                          const T *U, const T *bias, T *y, int64_t ys, T *ws)
+{
+    const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, P = OH * OW;
+    const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, em = cout * ld;
+    T *V = ws, *M = ws + 16 * ev;
+    const CV_MASK one = FI(lanes)(0, TX), two = FI(lanes)(0, 2 * TX), lo = FI(lanes)(0, OW);
+    FI(wino_in)(m, cin, H, W, x, xs, TY, TX, ph, pw, V, ld);
     /* columns past m * TT never reach y; zero them so the GEMM reads numbers */
     if (ld > m * TT)
         for (int64_t r = 0; r < 16 * cin; r++)
@@ -335,6 +343,104 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
             }
         }
     return FG_OK;
+}
+
+/* Weight gradient.  The forward's tile sum y = A^T [(G w G^T) (.) (B^T d B)] A gives
+ *   dL/dw = G^T [ sum over tiles (A dy A^T) (.) (B^T d B) ] G
+ * (dy the tile's 2x2 output gradient, zero past the output's edge): per transform
+ * element e one GEMM S_e (cin x cout) += V_e (cin x tiles) @ Z_e^T, Z = A dy A^T, then
+ * one 4x4 -> 3x3 transform per (o, c) at the end (wino_gw_out).
+ *   A = [1 0; 1 1; 1 -1; 0 -1] */
+
+/* part (16, cin, cout) += the tile sums of m images (x: cin channels, g: cout channels of
+ * OH x OW); ws as for wino_chunk */
+static int FI(wino_gw_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
+                             int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
+                             const T *g, int64_t gs, T *part, T *ws)
+{
+    const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, P = OH * OW;
+    const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, ez = cout * ld;
+    T *V = ws, *Z = ws + 16 * ev;
+    FI(wino_in)(m, cin, H, W, x, xs, TY, TX, ph, pw, V, ld);
+    /* Z[e][o][b * TT + ty * TX + tx]: rows of dy first (A across rows on whole rows), then
+     * the tile columns 2 tx, 2 tx + 1 by lane permutes (two tile rows per vector) */
+    const CV_MASK lg = FI(lanes)(0, OW), one = FI(lanes)(0, TX), two = FI(lanes)(0, 2 * TX);
+    __m512i ij[2];
+    CV_MASK zj[2];
+    for (int k = 0; k < 2; k++) {
+        CV_IT t[CV_VL];
+        unsigned zmask = 0;
+        for (int l = 0; l < CV_VL; l++) {
+            const int64_t tx = l < TX ? l : l - TX, ox = 2 * tx + k;
+            t[l] = (CV_IT)((ox & (CV_VL - 1)) + (l < TX ? 0 : CV_VL));
+            if (l < 2 * TX && ox < OW) zmask |= 1u << l;
+        }
+        ij[k] = _mm512_loadu_si512((const void *)t);
+        zj[k] = (CV_MASK)zmask;
+    }
+    for (int64_t b = 0; b < m; b++)
+        for (int64_t o = 0; o < cout; o++) {
+            const T *go = g + b * gs + o * P;
+            T *zo = Z + o * ld + b * TT;
+            for (int64_t ty = 0; ty < TY; ty += 2) {
+                const int pair = ty + 1 < TY;
+                CV_V R[4];
+                for (int r = 0; r < 4; r++) {
+                    const int64_t oy = 2 * ty + r;
+                    R[r] = (oy < OH && (r < 2 || pair)) ? CV_LDM(lg, go + oy * OW) : CV_ZERO();
+                }
+                const CV_V Ya[4] = {R[0], _mm512_add_ps(R[0], R[1]), _mm512_sub_ps(R[0], R[1]),
+                                    _mm512_sub_ps(CV_ZERO(), R[1])};
+                const CV_V Yb[4] = {R[2], _mm512_add_ps(R[2], R[3]), _mm512_sub_ps(R[2], R[3]),
+                                    _mm512_sub_ps(CV_ZERO(), R[3])};
+                const CV_MASK sm = pair ? two : one;
+                T *zt = zo + ty * TX;
+                for (int r = 0; r < 4; r++) {
+                    const CV_V c0 = _mm512_maskz_permutex2var_ps(zj[0], Ya[r], ij[0], Yb[r]);
+                    const CV_V c1 = _mm512_maskz_permutex2var_ps(zj[1], Ya[r], ij[1], Yb[r]);
+                    CV_STM(zt + (4 * r + 0) * ez, sm, c0);
+                    CV_STM(zt + (4 * r + 1) * ez, sm, _mm512_add_ps(c0, c1));
+                    CV_STM(zt + (4 * r + 2) * ez, sm, _mm512_sub_ps(c0, c1));
+                    CV_STM(zt + (4 * r + 3) * ez, sm, _mm512_sub_ps(CV_ZERO(), c1));
+                }
+            }
+        }
+    /* columns past m * TT: zero in both operands (0 * garbage could be NaN) */
+    if (ld > m * TT) {
+        for (int64_t r = 0; r < 16 * cin; r++)
+            for (int64_t t = m * TT; t < ld; t++) V[r * ld + t] = 0;
+        for (int64_t r = 0; r < 16 * cout; r++)
+            for (int64_t t = m * TT; t < ld; t++) Z[r * ld + t] = 0;
+    }
+    fg_gemm_desc d;
+    d.transa = 0; d.transb = 1;
+    d.m = cin; d.n = cout; d.k = ld;
+    d.alpha = 1.0; d.beta = 1.0;
+    d.a = V; d.lda = ld; d.b = Z; d.ldb = ld; d.c = part; d.ldc = cout;
+    d.bias = NULL; d.act = FG_ACT_NONE;
+    d.batch = 16; d.stride_a = ev; d.stride_b = ez; d.stride_c = cin * cout;
+    return fg_gemm_f32(&d, 1);
+}
+
+/* gw (cout, cin, 3, 3) = G^T S G of S (16, cin, cout) */
+static void FI(wino_gw_out)(int64_t cin, int64_t cout, const T *S, T *gw)
+{
+    for (int64_t o = 0; o < cout; o++)
+        for (int64_t c = 0; c < cin; c++) {
+            double q[4][4], t[3][4];
+            for (int e = 0; e < 16; e++) q[e / 4][e % 4] = (double)S[(e * cin + c) * cout + o];
+            for (int k = 0; k < 4; k++) {
+                t[0][k] = q[0][k] + 0.5 * (q[1][k] + q[2][k]);
+                t[1][k] = 0.5 * (q[1][k] - q[2][k]);
+                t[2][k] = 0.5 * (q[1][k] + q[2][k]) + q[3][k];
+            }
+            T *dst = gw + (o * cin + c) * 9;
+            for (int i = 0; i < 3; i++) {
+                dst[i * 3 + 0] = (T)(t[i][0] + 0.5 * (t[i][1] + t[i][2]));
+                dst[i * 3 + 1] = (T)(0.5 * (t[i][1] - t[i][2]));
+                dst[i * 3 + 2] = (T)(0.5 * (t[i][1] + t[i][2]) + t[i][3]);
+            }
+        }
 }
 #endif
 #undef CV_VL

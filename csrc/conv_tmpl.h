@@ -321,9 +321,67 @@ static int F(conv_wino_run)(F(conv_ctx) *c, int nt)
     c->wino = NULL;
     return c->err;
 }
+
+/* weight (and bias) gradient: per-range partial sums (16, c_in, c_out) + (c_out) */
+static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
+{
+    F(conv_ctx) *c = (F(conv_ctx) *)vctx;
+    const fg_conv2d_shape *s = c->s;
+    const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0);
+    const int64_t HW = s->h * s->w, P = s->oh * s->ow, nw = 16 * s->c_in * s->c_out;
+    /* tid is the range index (fg_parallel_ranges): this range's partial sums */
+    T *part = c->parts + (int64_t)tid * c->pstride;
+    if (c->want_gb)
+        for (int64_t b = 0; b < m; b++)
+            for (int64_t o = 0; o < s->c_out; o++)
+                part[nw + o] += (T)F(sum_d)(c->g + ((n0 + b) * s->c_out + o) * P, P);
+    T *ws = (T *)fg_workspace(0, (size_t)WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow) * sizeof(T) + 64);
+    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    const int rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
+                                       s->c_out, s->oh, s->ow, s->ph, s->pw,
+                                       c->g + n0 * s->c_out * P, s->c_out * P, part, ws);
+    if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
+}
+
+static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
+{
+    const fg_conv2d_shape *s = c->s;
+    const int64_t nw = 16 * s->c_in * s->c_out;
+    const int64_t tiles = ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+    int64_t nb = imin((384 + tiles - 1) / imax(tiles, 1), s->n);
+    int64_t ntask = (s->n + nb - 1) / nb;
+    ntask = (ntask + nt - 1) / nt * nt;
+    c->nb = imax((s->n + ntask - 1) / ntask, 1);
+    ntask = (s->n + c->nb - 1) / c->nb;
+    const int nr = (nt > 1 && ntask >= nt) ? nt : 1;
+    /* one block of partial sums per range, combined in range order: the same bits on
+     * every run at a given thread count */
+    c->pstride = (nw + s->c_out + 15) / 16 * 16;
+    c->parts = (T *)fg_workspace(FG_WS_SLOT_PARTS, (size_t)(nr * c->pstride) * sizeof(T) + 64);
+    if (!c->parts) return FG_ENOMEM;
+    memset(c->parts, 0, (size_t)(nr * c->pstride) * sizeof(T));
+    c->want_gb = gb != NULL;
+    if (nr > 1) fg_parallel_ranges(nt, ntask, F(conv_wino_gw_task), c);
+    else for (int64_t t = 0; t < ntask && c->err == FG_OK; t++) F(conv_wino_gw_task)(c, t, 0);
+    if (c->err != FG_OK) return c->err;
+    T *S = c->parts;
+    for (int r = 1; r < nr; r++) {
+        const T *p = c->parts + (int64_t)r * c->pstride;
+        for (int64_t i = 0; i < nw + s->c_out; i++) S[i] += p[i];
+    }
+    WINO(wino_gw_out)(s->c_in, s->c_out, S, gw);
+    if (gb) for (int64_t o = 0; o < s->c_out; o++) gb[o] = S[nw + o];
+    c->parts = NULL;
+    return FG_OK;
+}
 #undef WINO
 #else
 #define CV_WINO 0
+static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
+{
+    (void)c; (void)nt; (void)gw; (void)gb;
+    return FG_EINVAL;
+}
 static int F(wino_use)(const fg_conv2d_shape *s, int for_gx) { (void)s; (void)for_gx; return 0; }
 static int F(conv_wino_run)(F(conv_ctx) *c, int nt) { (void)c; (void)nt; return FG_EINVAL; }
 #endif
@@ -552,6 +610,16 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
         if (rc != FG_OK) return rc;
         c.gx = NULL;
         if (!gw && !gb) return FG_OK;
+    }
+    if (gw && F(wino_use)(s, 0)) {
+        /* weight and bias gradients by Winograd tile sums */
+        F(conv_ctx) cw = c;
+        rc = F(conv_wino_gw_run)(&cw, nt, gw, gb);
+        if (rc != FG_OK) return rc;
+        gw = NULL;
+        gb = NULL;
+        c.want_gw = c.want_gb = 0;
+        if (!c.gx) return FG_OK;
     }
     c.nb = F(conv_chunk)(s, nt);
     const int64_t ntask = (s->n + c.nb - 1) / c.nb;
