@@ -356,7 +356,7 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
  * OH x OW); ws as for wino_chunk */
 static int FI(wino_gw_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
                              int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
-                             const T *g, int64_t gs, T *part, T *ws)
+                             const T *g, int64_t gs, T *part, T *gbp, T *ws)
 {
     const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, P = OH * OW;
     const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, ez = cout * ld;
@@ -405,6 +405,21 @@ static int FI(wino_gw_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const
                 }
             }
         }
+    /* bias gradient: Z[5] = (A dy A^T)[1][1] is the sum of the tile's four values */
+    if (gbp) {
+        const int64_t nt = m * TT;
+        for (int64_t o = 0; o < cout; o++) {
+            const T *z = Z + 5 * ez + o * ld;
+            CV_V a0 = CV_ZERO(), a1 = CV_ZERO();
+            int64_t t = 0;
+            for (; t + 2 * CV_VL <= nt; t += 2 * CV_VL) {
+                a0 = _mm512_add_ps(a0, CV_LD(z + t));
+                a1 = _mm512_add_ps(a1, CV_LD(z + t + CV_VL));
+            }
+            for (; t < nt; t += CV_VL) a0 = _mm512_add_ps(a0, CV_LDM(FI(lanes)(0, nt - t), z + t));
+            gbp[o] += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+    }
     /* columns past m * TT: zero in both operands (0 * garbage could be NaN) */
     if (ld > m * TT) {
         for (int64_t r = 0; r < 16 * cin; r++)

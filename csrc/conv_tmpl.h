@@ -331,15 +331,12 @@ static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
     const int64_t HW = s->h * s->w, P = s->oh * s->ow, nw = 16 * s->c_in * s->c_out;
     /* tid is the range index (fg_parallel_ranges): this range's partial sums */
     T *part = c->parts + (int64_t)tid * c->pstride;
-    if (c->want_gb)
-        for (int64_t b = 0; b < m; b++)
-            for (int64_t o = 0; o < s->c_out; o++)
-                part[nw + o] += (T)F(sum_d)(c->g + ((n0 + b) * s->c_out + o) * P, P);
     T *ws = (T *)fg_workspace(0, (size_t)WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow) * sizeof(T) + 64);
     if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
     const int rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                                        s->c_out, s->oh, s->ow, s->ph, s->pw,
-                                       c->g + n0 * s->c_out * P, s->c_out * P, part, ws);
+                                       c->g + n0 * s->c_out * P, s->c_out * P, part,
+                                       c->want_gb ? part + nw : NULL, ws);
     if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
 }
 
