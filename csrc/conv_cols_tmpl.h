@@ -275,7 +275,8 @@ static void FI(wino_in)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x
         }
 }
 
-/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias).
+/* y + b * ys (cout, OH, OW) = conv of x + b * xs (cin, H, W) for m images (+ bias);
+ * gnt: threads for the GEMMs (more than 1 when the images are fewer than the threads).
  * Two tile rows share a vector (lanes [0, TX): tile row ty, [TX, 2 TX): ty + 1; TX <= 8),
  * so the transforms use 14 of 16 lanes for 14-column planes, and the input transform runs
  * B^T across rows on whole image rows before the lane permutes pick each tile's columns
@@ -283,7 +284,7 @@ static void FI(wino_in)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x
  * the row step is exact). */
 static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
                           int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
-                          const T *U, const T *bias, T *y, int64_t ys, T *ws)
+                          const T *U, const T *bias, T *y, int64_t ys, T *ws, int gnt)
 {
     const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, P = OH * OW;
     const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, em = cout * ld;
@@ -301,7 +302,7 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
     d.a = U; d.lda = cin; d.b = V; d.ldb = ld; d.c = M; d.ldc = ld;
     d.bias = NULL; d.act = FG_ACT_NONE;
     d.batch = 16; d.stride_a = cout * cin; d.stride_b = ev; d.stride_c = em;
-    const int rc = fg_gemm_f32(&d, 1);
+    const int rc = fg_gemm_f32(&d, gnt);
     if (rc != FG_OK) return rc;
     /* output transform; lane ox of an output row of tile row ty (+ 1): tile ox / 2 (+ TX),
      * column ox % 2 of the tile (the second source holds the odd columns) */
@@ -356,7 +357,7 @@ static int FI(wino_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T 
  * OH x OW); ws as for wino_chunk */
 static int FI(wino_gw_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const T *x, int64_t xs,
                              int64_t cout, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
-                             const T *g, int64_t gs, T *part, T *gbp, T *ws)
+                             const T *g, int64_t gs, T *part, T *gbp, T *ws, int gnt)
 {
     const int64_t TY = (OH + 1) / 2, TX = (OW + 1) / 2, TT = TY * TX, P = OH * OW;
     const int64_t ld = (m * TT + 15) / 16 * 16, ev = cin * ld, ez = cout * ld;
@@ -434,7 +435,7 @@ static int FI(wino_gw_chunk)(int64_t m, int64_t cin, int64_t H, int64_t W, const
     d.a = V; d.lda = ld; d.b = Z; d.ldb = ld; d.c = part; d.ldc = cout;
     d.bias = NULL; d.act = FG_ACT_NONE;
     d.batch = 16; d.stride_a = ev; d.stride_b = ez; d.stride_c = cin * cout;
-    return fg_gemm_f32(&d, 1);
+    return fg_gemm_f32(&d, gnt);
 }
 
 /* gw (cout, cin, 3, 3) = G^T S G of S (16, cin, cout) */

@@ -288,11 +288,11 @@ static void F(conv_wino_task)(void *vctx, int64_t t, int tid)
     if (c->gx)                 /* input gradient: g (c_out, oh, ow) -> gx (c_in, h, w) */
         rc = WINO(wino_chunk)(m, s->c_out, s->oh, s->ow, c->g + n0 * s->c_out * P, s->c_out * P,
                               s->c_in, s->h, s->w, 2 - s->ph, 2 - s->pw, c->wino, NULL,
-                              c->gx + n0 * s->c_in * HW, s->c_in * HW, ws);
+                              c->gx + n0 * s->c_in * HW, s->c_in * HW, ws, c->gemm_nt);
     else
         rc = WINO(wino_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                               s->c_out, s->oh, s->ow, s->ph, s->pw, c->wino, c->b,
-                              c->y + n0 * s->c_out * P, s->c_out * P, ws);
+                              c->y + n0 * s->c_out * P, s->c_out * P, ws, c->gemm_nt);
     if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
 }
 
@@ -316,6 +316,8 @@ static int F(conv_wino_run)(F(conv_ctx) *c, int nt)
     ntask = (ntask + nt - 1) / nt * nt;
     c->nb = imax((s->n + ntask - 1) / ntask, 1);
     ntask = (s->n + c->nb - 1) / c->nb;
+    /* fewer images than threads: the images one after the other, the GEMMs threaded */
+    c->gemm_nt = (nt > 1 && ntask >= nt) ? 1 : nt;
     if (nt > 1 && ntask >= nt) fg_parallel_for(nt, ntask, F(conv_wino_task), c);
     else for (int64_t t = 0; t < ntask && c->err == FG_OK; t++) F(conv_wino_task)(c, t, 0);
     c->wino = NULL;
@@ -336,7 +338,7 @@ static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
     const int rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                                        s->c_out, s->oh, s->ow, s->ph, s->pw,
                                        c->g + n0 * s->c_out * P, s->c_out * P, part,
-                                       c->want_gb ? part + nw : NULL, ws);
+                                       c->want_gb ? part + nw : NULL, ws, c->gemm_nt);
     if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
 }
 
@@ -358,6 +360,7 @@ static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
     if (!c->parts) return FG_ENOMEM;
     memset(c->parts, 0, (size_t)(nr * c->pstride) * sizeof(T));
     c->want_gb = gb != NULL;
+    c->gemm_nt = nr > 1 ? 1 : nt;
     if (nr > 1) fg_parallel_ranges(nt, ntask, F(conv_wino_gw_task), c);
     else for (int64_t t = 0; t < ntask && c->err == FG_OK; t++) F(conv_wino_gw_task)(c, t, 0);
     if (c->err != FG_OK) return c->err;
