@@ -254,11 +254,11 @@ typedef struct {
  * For 3x3 kernels with unit stride and dilation on small planes it replaces im2col + GEMM
  * in the forward and in the input gradient (the input gradient of such a convolution is
  * itself one: the output gradient correlated with the flipped, transposed kernel, top/left
- * padding 2 - p).  Rounding: float32 products of transformed values, within a few ulps of
- * the direct sums at these sizes (the transforms' coefficients are 0, +-1, +-1/2). */
-#undef CV_WINO
+ * padding 2 - p), and the weight gradient a sum over the same tiles.  The transforms'
+ * coefficients are 0, +-1, +-1/2: against a float64 reference the 16->32 14x14 layer's
+ * forward, input and weight gradients came out with max relative errors 1.6e-7, 2.3e-7,
+ * 7.6e-7 (the column path: 3.5e-7, 1.7e-7, 5.1e-7). */
 #if !CV_F64 && (defined(__x86_64__) || defined(__i386__))
-#define CV_WINO 1
 #define WINO(name) CV_ICAT(name, SUF, _avx512)
 
 static int F(wino_use)(const fg_conv2d_shape *s, int for_gx)
@@ -376,7 +376,6 @@ static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
 }
 #undef WINO
 #else
-#define CV_WINO 0
 static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
 {
     (void)c; (void)nt; (void)gw; (void)gb;
