@@ -333,19 +333,37 @@ static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
     const int64_t HW = s->h * s->w, P = s->oh * s->ow, nw = 16 * s->c_in * s->c_out;
     /* tid is the range index (fg_parallel_ranges): this range's partial sums */
     T *part = c->parts + (int64_t)tid * c->pstride;
-    T *ws = (T *)fg_workspace(0, (size_t)WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow) * sizeof(T) + 64);
+    const int64_t need = imax(WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow),
+                              c->gx ? WINO(wino_ws)(m, s->c_out, s->c_in, s->h, s->w) : 0);
+    T *ws = (T *)fg_workspace(0, (size_t)need * sizeof(T) + 64);
     if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
-    const int rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
+    int rc;
+    if (c->gx) {
+        /* the input gradient of the same images first: their g is then read again from
+         * this core's cache by the weight-gradient transform below */
+        rc = WINO(wino_chunk)(m, s->c_out, s->oh, s->ow, c->g + n0 * s->c_out * P, s->c_out * P,
+                              s->c_in, s->h, s->w, 2 - s->ph, 2 - s->pw, c->wino, NULL,
+                              c->gx + n0 * s->c_in * HW, s->c_in * HW, ws, c->gemm_nt);
+        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+    }
+    rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                                        s->c_out, s->oh, s->ow, s->ph, s->pw,
                                        c->g + n0 * s->c_out * P, s->c_out * P, part,
                                        c->want_gb ? part + nw : NULL, ws, c->gemm_nt);
     if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
 }
 
+/* weight and bias gradients, and the input gradient too when c->gx is set */
 static int F(conv_wino_gw_run)(F(conv_ctx) *c, int nt, T *gw, T *gb)
 {
     const fg_conv2d_shape *s = c->s;
     const int64_t nw = 16 * s->c_in * s->c_out;
+    if (c->gx) {
+        T *U = (T *)fg_workspace(1, (size_t)(16 * s->c_in * s->c_out) * sizeof(T) + 64);
+        if (!U) return FG_ENOMEM;
+        WINO(wino_weights)(s->c_out, s->c_in, c->w, 1, U);
+        c->wino = U;
+    }
     const int64_t tiles = ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
     int64_t nb = imin((384 + tiles - 1) / imax(tiles, 1), s->n);
     int64_t ntask = (s->n + nb - 1) / nb;
@@ -601,7 +619,20 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
     int nt = nthreads < 1 ? 1 : nthreads;
     if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
     if (work < FG_CONV_PAR_MIN) nt = 1;
-    if (gx && F(wino_use)(s, 1)) {
+    const int wino_gx = gx && F(wino_use)(s, 1);
+    if (gw && F(wino_use)(s, 0)) {
+        /* weight and bias gradients by Winograd tile sums, in the same tasks the input
+         * gradient when it takes Winograd too */
+        F(conv_ctx) cw = c;
+        cw.gx = wino_gx ? gx : NULL;
+        rc = F(conv_wino_gw_run)(&cw, nt, gw, gb);
+        if (rc != FG_OK) return rc;
+        gw = NULL;
+        gb = NULL;
+        c.want_gw = c.want_gb = 0;
+        if (wino_gx) c.gx = NULL;
+        if (!c.gx) return FG_OK;
+    } else if (wino_gx) {
         /* the input gradient on its own pass (Winograd); the columns below then serve
          * the weight gradient only */
         F(conv_ctx) cx = c;
@@ -609,16 +640,6 @@ int F(fg_conv2d_bwd)(const fg_conv2d_shape *s, const T *x, const T *w, const T *
         if (rc != FG_OK) return rc;
         c.gx = NULL;
         if (!gw && !gb) return FG_OK;
-    }
-    if (gw && F(wino_use)(s, 0)) {
-        /* weight and bias gradients by Winograd tile sums */
-        F(conv_ctx) cw = c;
-        rc = F(conv_wino_gw_run)(&cw, nt, gw, gb);
-        if (rc != FG_OK) return rc;
-        gw = NULL;
-        gb = NULL;
-        c.want_gw = c.want_gb = 0;
-        if (!c.gx) return FG_OK;
     }
     c.nb = F(conv_chunk)(s, nt);
     const int64_t ntask = (s->n + c.nb - 1) / c.nb;

@@ -339,6 +339,11 @@ def test_conv_kernels_match_reference_on_every_simd_path(case):
                 gx = K.conv2d_bwd(g.astype(dt), None, w.astype(dt), xs, ws, st, pad, dil, groups,
                                   True, False, False)[0]
                 np.testing.assert_allclose(gx, rg[0], rtol=tol, atol=tol * 30, err_msg="gx alone " + what)
+                # the weight and bias gradients alone (an input that needs no gradient)
+                _, gw, gb = K.conv2d_bwd(g.astype(dt), x.astype(dt), None, xs, ws, st, pad, dil, groups,
+                                         False, True, True)
+                np.testing.assert_allclose(gw, rg[1], rtol=tol, atol=tol * 30, err_msg="gw alone " + what)
+                np.testing.assert_allclose(gb, rg[2], rtol=tol, atol=tol * 30, err_msg="gb alone " + what)
 
 
 # ---- examples ------------------------------------------------------------------------------------
