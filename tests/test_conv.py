@@ -289,19 +289,19 @@ _COL_CASES = [
     ((2, 1, 1, 10), (2, 1, 1, 70), (1, 1), (0, 34), (1, 1), 1, None),
     ((4, 2, 7, 7), (3, 2, 4, 4), (1, 1), (1, 1), (1, 1), 1, (7, 7)),
     ((3, 2, 10, 9), (4, 2, 1, 3), (3, 1), (0, 1), (1, 1), 1, None),
-    # 3x3, unit stride, 8+ channels, rows of at most 16: Winograd F(2x2, 3x3) on the AVX-512
-    # float32 path (forward and input gradient); odd sizes (edge tiles), padding 0..3 (3:
-    # the input gradient falls back to columns), a 1x1 image, an asymmetric output size,
-    # 17 columns (columns), an image count that leaves a short last task
-    ((3, 8, 14, 14), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
-    ((5, 9, 7, 13), (10, 9, 3, 3), (1, 1), (2, 0), (1, 1), 1, None),
-    ((2, 8, 6, 16), (8, 8, 3, 3), (1, 1), (3, 1), (1, 1), 1, None),
-    ((1, 8, 1, 1), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
-    ((3, 8, 9, 9), (12, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 8)),
+    # 3x3, unit stride, 16+ input and 8+ output channels, rows of at most 16, 512+ output
+    # tiles of 2x2: Winograd F(2x2, 3x3) on the AVX-512 float32 path (forward, input and
+    # weight gradients); odd sizes (edge tiles), padding 0..3 (3: the input gradient falls
+    # back to columns), 1x1 images, an asymmetric output size, 17 columns (columns), an
+    # image count that leaves a short last task, one tall image (the GEMMs threaded)
+    ((11, 16, 14, 14), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((40, 17, 7, 13), (10, 17, 3, 3), (1, 1), (2, 0), (1, 1), 1, None),
+    ((22, 16, 6, 16), (8, 16, 3, 3), (1, 1), (3, 1), (1, 1), 1, None),
+    ((520, 16, 1, 1), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((32, 16, 9, 9), (12, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 8)),
     ((4, 8, 5, 17), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
-    ((17, 8, 4, 4), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
-    # one image, 64 channels: the Winograd GEMMs themselves threaded
-    ((1, 64, 14, 14), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((129, 16, 4, 4), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((1, 32, 128, 16), (16, 32, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
 ]
 
 
