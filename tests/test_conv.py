@@ -97,7 +97,8 @@ def test_max_pool_indices_and_first_maximum_gets_the_gradient():
 
 def test_global_pooling_modules_and_interpolate_nearest():
     x = fg.randn(2, 3, 4, 5)
-    np.testing.assert_allclose(nn.GlobalAvgPool2d()(x).numpy(), x.numpy().mean((2, 3)), rtol=1e-6)
+    # atol: a mean of 20 float32 values near zero carries absolute, not relative, rounding
+    np.testing.assert_allclose(nn.GlobalAvgPool2d()(x).numpy(), x.numpy().mean((2, 3)), rtol=1e-6, atol=1e-7)
     assert nn.GlobalAvgPool2d(keepdim=True)(x).shape == (2, 3, 1, 1)
     np.testing.assert_allclose(nn.AdaptiveAvgPool1d(1)(x[:, :, 0]).numpy()[..., 0],
                                x.numpy()[:, :, 0].mean(-1), rtol=1e-6)
@@ -271,6 +272,36 @@ _COL_CASES = [
     ((11, 3, 1, 9), (3, 1, 1, 4), (1, 3), (0, 3), (1, 1), 3, None),
     ((2, 3, 18, 16), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
     ((3, 2, 20, 30), (4, 2, 3, 3), (1, 2), (1, 1), (1, 1), 1, None),
+    # unit column stride with rows of at most one vector (16 float32 / 8 float64 lanes):
+    # the AVX-512 register im2col / gather col2im, at and just past the vector width,
+    # with row stride, dilation, windows narrower and wider than the input, a kernel
+    # wider than its table (70 > 64 offsets: the copy loops), rows no window reaches
+    ((4, 3, 11, 13), (5, 3, 3, 3), (2, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 12, 9), (4, 2, 3, 3), (1, 1), (2, 3), (3, 2), 1, None),
+    ((5, 3, 8, 16), (4, 3, 2, 5), (1, 1), (0, 0), (1, 1), 1, None),
+    ((3, 2, 5, 6), (3, 2, 3, 3), (1, 1), (1, 3), (1, 1), 1, None),
+    ((2, 2, 4, 5), (3, 2, 1, 7), (1, 1), (0, 4), (1, 1), 1, None),
+    ((3, 2, 6, 16), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 2, 6, 17), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((3, 4, 5, 8), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2, None),
+    ((3, 2, 5, 9), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((4, 3, 1, 1), (2, 3, 1, 3), (1, 1), (0, 1), (1, 1), 1, None),
+    ((2, 1, 1, 10), (2, 1, 1, 70), (1, 1), (0, 34), (1, 1), 1, None),
+    ((4, 2, 7, 7), (3, 2, 4, 4), (1, 1), (1, 1), (1, 1), 1, (7, 7)),
+    ((3, 2, 10, 9), (4, 2, 1, 3), (3, 1), (0, 1), (1, 1), 1, None),
+    # 3x3, unit stride, 16+ input and 8+ output channels, rows of at most 16, 512+ output
+    # tiles of 2x2: Winograd F(2x2, 3x3) on the AVX-512 float32 path (forward, input and
+    # weight gradients); odd sizes (edge tiles), padding 0..3 (3: the input gradient falls
+    # back to columns), 1x1 images, an asymmetric output size, 17 columns (columns), an
+    # image count that leaves a short last task, one tall image (the GEMMs threaded)
+    ((11, 16, 14, 14), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((40, 17, 7, 13), (10, 17, 3, 3), (1, 1), (2, 0), (1, 1), 1, None),
+    ((22, 16, 6, 16), (8, 16, 3, 3), (1, 1), (3, 1), (1, 1), 1, None),
+    ((520, 16, 1, 1), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((32, 16, 9, 9), (12, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 8)),
+    ((4, 8, 5, 17), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((129, 16, 4, 4), (8, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
+    ((1, 32, 128, 16), (16, 32, 3, 3), (1, 1), (1, 1), (1, 1), 1, None),
 ]
 
 
@@ -308,6 +339,11 @@ def test_conv_kernels_match_reference_on_every_simd_path(case):
                 gx = K.conv2d_bwd(g.astype(dt), None, w.astype(dt), xs, ws, st, pad, dil, groups,
                                   True, False, False)[0]
                 np.testing.assert_allclose(gx, rg[0], rtol=tol, atol=tol * 30, err_msg="gx alone " + what)
+                # the weight and bias gradients alone (an input that needs no gradient)
+                _, gw, gb = K.conv2d_bwd(g.astype(dt), x.astype(dt), None, xs, ws, st, pad, dil, groups,
+                                         False, True, True)
+                np.testing.assert_allclose(gw, rg[1], rtol=tol, atol=tol * 30, err_msg="gw alone " + what)
+                np.testing.assert_allclose(gb, rg[2], rtol=tol, atol=tol * 30, err_msg="gb alone " + what)
 
 
 # ---- examples ------------------------------------------------------------------------------------
