@@ -4,15 +4,21 @@
  * Layouts are PyTorch's and dense (C-contiguous): images NCHW, convolution weights
  * (C_out, C_in / groups, KH, KW).  1-D ops are the 2-D ones with H = 1.
  *
- * Convolution is im2col + the fastgrad GEMM, one image per task on fastgrad's pool
- * (each thread packs its image into its own fg_workspace slot 0 and calls a
- * single-threaded GEMM); with fewer images than threads the images run one after the
- * other and the GEMM itself is threaded.  A 1x1 kernel with stride 1 and no padding
- * skips im2col (the image is the column matrix).  Padding is given for the top/left
- * edges only: the output size (oh, ow) fixes how far the windows run past the
- * bottom/right edge, so asymmetric padding ("same" with an even kernel) needs nothing
- * special.  Workspace: slot 0 (columns) and slot 1 (per-thread weight-gradient sums);
- * the GEMM uses slots 2 and 3. */
+ * Convolution is im2col + the fastgrad GEMM, one image (or, for small planes, a chunk
+ * of images side by side in one column matrix) per task on fastgrad's pool (each thread
+ * packs its columns into its own fg_workspace slot 0 and calls a single-threaded GEMM);
+ * with fewer tasks than threads they run one after the other and the GEMM itself is
+ * threaded.  A 1x1 kernel with stride 1 and no padding skips im2col (the image is the
+ * column matrix); depthwise convolutions run as direct loops.  float32 3x3 convolutions
+ * with unit stride and dilation, one group and enough channels and tiles run as
+ * Winograd F(2x2, 3x3) on AVX-512 (forward, input gradient and weight/bias gradients;
+ * the transformed weights live in the caller's slot 1 during a call).  Weight and bias
+ * gradients are summed per fixed range of images (fg_parallel_ranges, slot
+ * FG_WS_SLOT_PARTS) and the ranges combined in order: the same bits on every run at a
+ * given thread count.  Padding is given for the top/left edges only: the output size
+ * (oh, ow) fixes how far the windows run past the bottom/right edge, so asymmetric
+ * padding ("same" with an even kernel) needs nothing special.  The GEMM uses slots 2
+ * and 3. */
 #ifndef FG_CONV_H
 #define FG_CONV_H
 #include <stdint.h>

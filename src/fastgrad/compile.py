@@ -1218,7 +1218,6 @@ class _Plan:
                 d["grads"] = [conv(r) for r in d["grads"]]
             steps.append(d)
         self.plan = _K.Plan(bases, inputs, steps, list(tr.names))
-        self.conv_bwd = any(d["kind"] == "conv_bwd" for d in tr.steps)
         self.nsteps = nsteps
         self.arena_bytes = total
         self.naive_bytes = sum(b.nbytes for b in inter)
@@ -1556,11 +1555,6 @@ class CompiledFunction:
         msg = (f"the compiled plan and eager execution disagree on {bad} at the second call; "
                "the function does work the traced kernels do not see (NumPy operations on "
                "tensor .data, or Python values read from tensor data that the trace froze)")
-        if plan.conv_bwd and _K.get_num_threads() > 1:
-            msg += ("; or: with more than one thread the convolution backward kernel sums "
-                    "its weight and bias gradients in an order that may depend on thread "
-                    "scheduling, so eager execution itself is not bit-reproducible (compile "
-                    "convolutional steps with fastgrad.set_num_threads(1))")
         self._store(key, _EagerVariant([m for m, tr in plan.modules], msg))
         if self.fallback != "eager":
             raise CompileError(f"compile({self.__name__}): {msg}; this call ran eagerly, and "
