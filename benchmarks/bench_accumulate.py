@@ -16,7 +16,6 @@ shared machine at one thread (at two it also counts the OpenMP workers' spinning
 """
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -28,7 +27,7 @@ import fastgrad as fg  # noqa: E402
 from fastgrad import nn, optim  # noqa: E402
 from fastgrad.autograd import engine as E  # noqa: E402
 from fastgrad.nn import functional as F  # noqa: E402
-from _timing import set_threads  # noqa: E402
+from _timing import interleaved, set_threads  # noqa: E402
 
 SIZES = (784, 512, 512, 10)
 BATCH = 64
@@ -89,21 +88,6 @@ def torch_step(micro, set_to_none):
             torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     return step
-
-
-def interleaved(fns, reps, inner, clock):
-    """Median seconds per call of each fn, timed alternately in rotating order."""
-    for f in fns:
-        f()
-    samples = [[] for _ in fns]
-    k = len(fns)
-    for r in range(reps):
-        for i in [(r + o) % k for o in range(k)]:
-            t0 = clock()
-            for _ in range(inner):
-                fns[i]()
-            samples[i].append((clock() - t0) / inner)
-    return [statistics.median(s) for s in samples]
 
 
 def kernel_rows(reps, inner, clock):
