@@ -74,17 +74,22 @@ def _conv2d_bwd(node, g):
     return (gx, gw, gb)
 
 
-@jvp_rule(_conv2d_bwd)
-def _conv2d_jvp(node, xs, ts, out):
-    # bilinear in (x, w), plus the bias broadcast over the batch and positions
+def _conv_jvp(fwd, node, xs, ts, out):
+    """Tangent of y = fwd(x, w) + bias: bilinear in (x, w), plus the bias broadcast over
+    the batch and positions."""
     x, w = xs[0], xs[1]
     geo = node.ctx
-    t = None if ts[0] is None else _conv_fwd(ts[0], w, None, geo)
+    t = None if ts[0] is None else fwd(ts[0], w, None, geo)
     if ts[1] is not None:
-        t = O._tplus(t, _conv_fwd(x, ts[1], None, geo))
+        t = O._tplus(t, fwd(x, ts[1], None, geo))
     if len(ts) > 2 and ts[2] is not None:
         t = O._tplus(t, O.reshape(ts[2], (1, -1) + (1,) * (out.data.ndim - 2)))
     return t
+
+
+@jvp_rule(_conv2d_bwd)
+def _conv2d_jvp(node, xs, ts, out):
+    return _conv_jvp(_conv_fwd, node, xs, ts, out)
 
 
 def _conv_fwd(x, w, b, geo, name="conv2d"):
@@ -121,14 +126,7 @@ def _conv1d_bwd(node, g):
 
 @jvp_rule(_conv1d_bwd)
 def _conv1d_jvp(node, xs, ts, out):
-    x, w = xs[0], xs[1]
-    geo = node.ctx
-    t = None if ts[0] is None else _conv1d_fwd(ts[0], w, None, geo)
-    if ts[1] is not None:
-        t = O._tplus(t, _conv1d_fwd(x, ts[1], None, geo))
-    if len(ts) > 2 and ts[2] is not None:
-        t = O._tplus(t, O.reshape(ts[2], (1, -1, 1)))
-    return t
+    return _conv_jvp(_conv1d_fwd, node, xs, ts, out)
 
 
 def _conv1d_fwd(x, w, b, geo):
