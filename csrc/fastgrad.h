@@ -54,6 +54,9 @@ int fg_omp_max_threads(void);       /* what the OpenMP runtime would use; 1 with
 #define FG_WS_SLOT_PARTS 4
 void *fg_workspace(int slot, size_t bytes);
 void fg_workspace_release(void);    /* frees this thread's buffers */
+/* The C library's malloc: arrays below mmap_threshold bytes from the heap, up to
+ * trim_threshold freed bytes kept for reuse (glibc; FG_EUNSUPPORTED elsewhere). */
+int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold);
 
 /* ---- elementwise unary (eltwise_impl.h) ----------------------------------------- */
 /* y[i] = f(x[i]) over n contiguous elements.  alpha/beta are op parameters

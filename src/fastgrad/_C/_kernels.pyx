@@ -69,6 +69,12 @@ def have_openmp():
 def omp_max_threads():
     return fg_omp_max_threads()
 
+def malloc_tune(int64_t mmap_threshold, int64_t trim_threshold):
+    """See fg_malloc_tune (csrc/alloc.c): "applied", "unsupported" (not glibc) or
+    "refused" (the C library rejected a value)."""
+    cdef int s = fg_malloc_tune(mmap_threshold, trim_threshold)
+    return "applied" if s == FG_OK else "unsupported" if s == FG_EUNSUPPORTED else "refused"
+
 def cpu_best_isa():
     return fg_isa_name(fg_cpu_best_isa()).decode()
 

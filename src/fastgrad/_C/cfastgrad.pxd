@@ -37,6 +37,7 @@ cdef extern from "fastgrad.h" nogil:
     int fg_have_openmp()
     int fg_omp_max_threads()
     void fg_workspace_release()
+    int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold)
 
     int fg_unary_f32(int op, int64_t n, const float *x, float *y, double alpha, double beta, int nthreads)
     int fg_unary_f64(int op, int64_t n, const double *x, double *y, double alpha, double beta, int nthreads)
