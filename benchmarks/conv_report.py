@@ -7,10 +7,15 @@ By default both frameworks run in this process, timed alternately.  At 2 threads
 2-core machine the two thread pools (fastgrad's and PyTorch's OpenMP) then spin-wait
 against each other, which mostly slows PyTorch down; --separate times each framework
 alone in its own fresh process (fastgrad, torch, fastgrad, ... for --rounds rounds,
-median over rounds), which measures each at its best.  Alone in a process both frameworks pay page faults on
-every fresh output array (glibc returns large blocks to the OS): add
-MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456 to the environment to
-time the kernels without them (measured: the 1->16 28x28 case 2.5 ms -> 0.6 ms).
+median over rounds), which measures each at its best.
+
+Memory: importing fastgrad sets glibc's malloc thresholds (README, "Memory reuse"), so
+freed arrays are reused instead of being unmapped and faulted in again.  In the default
+mode PyTorch runs in the same process and gets that setting too (kernels against
+kernels).  With --separate PyTorch's processes run with FASTGRAD_MALLOC_TUNING=0, as a
+PyTorch user's process runs by default (page faults on every large fresh tensor: the
+1->16 28x28 case measured 5.4 ms that way and 1.0 ms tuned); add --torch-tuned to give
+them fastgrad's setting instead.
 
 Targets (issue 6): the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
 <= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio is fastgrad's median time / PyTorch's median time.
@@ -42,9 +47,12 @@ def _separate(args):
     times = {"fastgrad": [], "torch": []}
     for _ in range(args.rounds):
         for fw in times:
+            env = dict(os.environ)
+            if fw == "torch" and not args.torch_tuned:
+                env["FASTGRAD_MALLOC_TUNING"] = "0"
             r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", fw,
                                 "--threads", str(args.threads), "--reps", str(args.reps)],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True, check=True, env=env)
             times[fw].append(json.loads(r.stdout.strip().splitlines()[-1]))
     rows = []
     for name in times["fastgrad"][0]:
@@ -60,6 +68,8 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--separate", action="store_true", help="each framework in its own process")
     ap.add_argument("--rounds", type=int, default=3, help="processes per framework with --separate")
+    ap.add_argument("--torch-tuned", action="store_true",
+                    help="with --separate: PyTorch's processes get fastgrad's malloc setting too")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -73,7 +83,9 @@ def main():
         return
     if args.separate:
         rows = _separate(args)
-        how = f"each framework in its own process, median of {args.rounds} rounds of {args.reps} samples"
+        how = (f"each framework in its own process, median of {args.rounds} rounds of {args.reps} "
+               f"samples; PyTorch with "
+               f"{'fastgrad' if args.torch_tuned else 'the C library'}'s malloc settings")
     else:
         rows = []
         for case in W.CONV_CASES:
@@ -83,7 +95,8 @@ def main():
         f, t = W.fastgrad_cnn_step(), W.torch_cnn_step()
         tf, tt = interleaved([f, t], args.reps)
         rows.append((f"CNN train step b{W.CNN_BATCH}", tf, tt))
-        how = f"one process, medians of {args.reps} interleaved samples"
+        how = (f"one process, medians of {args.reps} interleaved samples; both with "
+               "fastgrad's malloc settings")
     print(f"threads={args.threads}, float32, {how}")
     print(f"{'case':48s} {'fastgrad':>11s} {'torch':>11s} {'ratio':>7s}")
     for name, tf, tt in rows:
