@@ -647,3 +647,101 @@ static CV_NOINLINE void FI(cols_in)(const T *g, int64_t gs, int64_t nimg, int64_
         }
     }
 }
+
+/* ---- depthwise planes, stride 1 and dilation 1 ------------------------------------------
+ * The plane is copied into a zero-padded buffer of Hp = oh + kh - 1 rows of Wp = ow + kw - 1
+ * (top/left padding pt/pl; what lies outside is dropped); an output row is then a run of
+ * the padded buffer, and so is every kernel tap's view of the whole output at row stride
+ * Wp: each tap is one long contiguous multiply-add (vectorised on every SIMD path), not
+ * kh * kw * oh short row loops.  The Wp - ow extra columns per row are computed and
+ * thrown away. */
+/* returns 0 when a copied value is infinite or nan (x * 0 is then nan), else 1 */
+static inline int FI(dw_pad)(const T *in, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                             int64_t Hp, int64_t Wp, int64_t slack, T *restrict buf)
+{
+    FI(zero)(buf, Hp * Wp + slack);
+    T chk = 0;
+    for (int64_t r = 0; r < ih; r++) {
+        const int64_t pr = r + pt;
+        if (pr < 0 || pr >= Hp) continue;
+        const int64_t c0 = pl < 0 ? -pl : 0, c1 = iw < Wp - pl ? iw : Wp - pl;
+        T *restrict d = buf + pr * Wp + pl;
+        const T *restrict src = in + r * iw;
+        for (int64_t c = c0; c < c1; c++) {
+            d[c] = src[c];
+            chk += src[c] * (T)0;
+        }
+    }
+    return chk == chk;
+}
+
+/* out (oh, ow) = bias + correlation of in (ih, iw), padded by pt/pl, with w (kh, kw)
+ * (flipped when `flip`: the input gradient).  buf: dw_plane_ws elements. */
+static inline int64_t FI(dw_plane_ws)(int64_t oh, int64_t ow, int64_t kh, int64_t kw)
+{
+    const int64_t Wp = ow + kw - 1;
+    return (oh + kh - 1) * Wp + kw + oh * Wp;
+}
+
+static CV_NOINLINE void FI(dw_plane)(const T *in, int64_t ih, int64_t iw, int64_t pt,
+                                     int64_t pl, int64_t oh, int64_t ow, int64_t kh,
+                                     int64_t kw, const T *w, int flip, T bias, T *out, T *buf)
+{
+    const int64_t Hp = oh + kh - 1, Wp = ow + kw - 1, L = oh * Wp;
+    T *restrict xp = buf;
+    T *restrict acc = buf + Hp * Wp + kw;
+    FI(dw_pad)(in, ih, iw, pt, pl, Hp, Wp, kw, xp);
+    for (int64_t p = 0; p < L; p++) acc[p] = bias;
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++) {
+            const T wv = flip ? w[(kh - 1 - i) * kw + (kw - 1 - j)] : w[i * kw + j];
+            const T *restrict src = xp + i * Wp + j;
+            for (int64_t p = 0; p < L; p++) acc[p] += wv * src[p];
+        }
+    for (int64_t r = 0; r < oh; r++) FI(copy)(out + r * ow, acc + r * Wp, ow);
+}
+
+/* gw (kh, kw) += sum over positions of g (oh, ow) times the in-plane (ih, iw, padded by
+ * pt/pl) under each tap.  buf: dw_plane_ws elements.  The runs also pass the Wp - ow
+ * columns between output rows, where g is zero: exact unless the plane holds an inf or
+ * nan (0 * inf is nan), so then it returns 0 without touching gw (the caller takes the
+ * row loops). */
+static CV_NOINLINE int FI(dw_plane_gw)(const T *in, int64_t ih, int64_t iw, int64_t pt,
+                                       int64_t pl, const T *g, int64_t oh, int64_t ow,
+                                       int64_t kh, int64_t kw, T *gw, T *buf)
+{
+    const int64_t Hp = oh + kh - 1, Wp = ow + kw - 1, L = oh * Wp;
+    T *restrict xp = buf;
+    T *restrict gp = buf + Hp * Wp + kw;
+    if (!FI(dw_pad)(in, ih, iw, pt, pl, Hp, Wp, kw, xp)) return 0;
+    for (int64_t r = 0; r < oh; r++) {          /* g at row stride Wp, zeros between rows */
+        FI(copy)(gp + r * Wp, g + r * ow, ow);
+        FI(zero)(gp + r * Wp + ow, Wp - ow);
+    }
+    if (kh == 3 && kw == 3) {
+        /* the nine taps in one pass: nine independent sums, not one chain per tap */
+        const T *restrict x0 = xp, *restrict x1 = xp + Wp, *restrict x2 = xp + 2 * Wp;
+        T a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
+        for (int64_t p = 0; p < L; p++) {
+            const T gv = gp[p];
+            a0 += gv * x0[p]; a1 += gv * x0[p + 1]; a2 += gv * x0[p + 2];
+            a3 += gv * x1[p]; a4 += gv * x1[p + 1]; a5 += gv * x1[p + 2];
+            a6 += gv * x2[p]; a7 += gv * x2[p + 1]; a8 += gv * x2[p + 2];
+        }
+        gw[0] += a0; gw[1] += a1; gw[2] += a2; gw[3] += a3; gw[4] += a4;
+        gw[5] += a5; gw[6] += a6; gw[7] += a7; gw[8] += a8;
+        return 1;
+    }
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++) {
+            const T *restrict src = xp + i * Wp + j;
+            /* vector partial sums (the SIMD path's width), added in a fixed order: the
+             * same bits on every run on a given SIMD path */
+            T acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t p = 0; p < L; p++) acc += gp[p] * src[p];
+            gw[i * kw + j] += acc;
+        }
+    return 1;
+}

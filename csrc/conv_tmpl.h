@@ -165,11 +165,64 @@ static inline int F(conv_depthwise)(const fg_conv2d_shape *s)
     return s->groups > 1 && s->c_in == s->groups;
 }
 
+/* depthwise planes (conv_cols_tmpl.h), per SIMD path */
+static int64_t F(dw_plane_ws)(int64_t oh, int64_t ow, int64_t kh, int64_t kw)
+{
+    return CV_ICAT(dw_plane_ws, SUF, _base)(oh, ow, kh, kw);
+}
+
+static void F(dw_plane)(const T *in, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int64_t oh,
+                        int64_t ow, int64_t kh, int64_t kw, const T *w, int flip, T bias, T *out,
+                        T *buf)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512:
+        CV_ICAT(dw_plane, SUF, _avx512)(in, ih, iw, pt, pl, oh, ow, kh, kw, w, flip, bias, out, buf);
+        break;
+    case FG_ISA_AVX2:
+        CV_ICAT(dw_plane, SUF, _avx2)(in, ih, iw, pt, pl, oh, ow, kh, kw, w, flip, bias, out, buf);
+        break;
+    default:
+        CV_ICAT(dw_plane, SUF, _base)(in, ih, iw, pt, pl, oh, ow, kh, kw, w, flip, bias, out, buf);
+    }
+}
+
+static int F(dw_plane_gw)(const T *in, int64_t ih, int64_t iw, int64_t pt, int64_t pl, const T *g,
+                          int64_t oh, int64_t ow, int64_t kh, int64_t kw, T *gw, T *buf)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512:
+        return CV_ICAT(dw_plane_gw, SUF, _avx512)(in, ih, iw, pt, pl, g, oh, ow, kh, kw, gw, buf);
+    case FG_ISA_AVX2:
+        return CV_ICAT(dw_plane_gw, SUF, _avx2)(in, ih, iw, pt, pl, g, oh, ow, kh, kw, gw, buf);
+    default:
+        return CV_ICAT(dw_plane_gw, SUF, _base)(in, ih, iw, pt, pl, g, oh, ow, kh, kw, gw, buf);
+    }
+}
+
+/* the plane path: unit stride and dilation, planes small enough for a scratch buffer */
+static T *F(dw_plane_buf)(const fg_conv2d_shape *s, int for_gx)
+{
+    if (s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1) return NULL;
+    if (for_gx && (s->ph > s->kh - 1 || s->pw > s->kw - 1)) return NULL;
+    const int64_t need = for_gx ? F(dw_plane_ws)(s->h, s->w, s->kh, s->kw)
+                                : F(dw_plane_ws)(s->oh, s->ow, s->kh, s->kw);
+    if (need > ((int64_t)1 << 22)) return NULL;          /* 16 MB of float: the row loops */
+    return (T *)fg_workspace(0, (size_t)need * sizeof(T) + 64);   /* NULL: the row loops */
+}
+
 /* y_n (c_out, oh, ow) = depthwise conv of x_n (c_in, h, w) (+ bias) */
 static void F(dw_fwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, const T *b, T *yn)
 {
     const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
     const int64_t og = s->c_out / s->groups;
+    T *buf = F(dw_plane_buf)(s, 0);
+    if (buf) {
+        for (int64_t oc = 0; oc < s->c_out; oc++)
+            F(dw_plane)(xn + (oc / og) * H * W, H, W, s->ph, s->pw, OH, OW, s->kh, s->kw,
+                        w + oc * s->kh * s->kw, 0, b ? b[oc] : (T)0, yn + oc * P, buf);
+        return;
+    }
     for (int64_t oc = 0; oc < s->c_out; oc++) {
         const T *xg = xn + (oc / og) * H * W;
         T *yo = yn + oc * P;
@@ -202,7 +255,42 @@ static void F(dw_bwd_img)(const fg_conv2d_shape *s, const T *xn, const T *w, con
                           T *gwp, int gw_t)
 {
     const int64_t H = s->h, W = s->w, OH = s->oh, OW = s->ow, P = OH * OW;
-    const int64_t og = s->c_out / s->groups;
+    const int64_t og = s->c_out / s->groups, KK = s->kh * s->kw;
+    /* the plane path: the input gradient as the correlation of g, padded by kh - 1 - ph
+     * and kw - 1 - pw, with the flipped kernel (one output channel per input channel:
+     * with a channel multiplier the row loops below sum the og outputs); the weight
+     * gradient per plane; each falls back to the row loops where it cannot be used */
+    T *buf = F(dw_plane_buf)(s, 1);
+    if (buf && og == 1 && gxn) {
+        for (int64_t c = 0; c < s->c_in; c++)
+            F(dw_plane)(gn + c * P, OH, OW, s->kh - 1 - s->ph, s->kw - 1 - s->pw, H, W, s->kh,
+                        s->kw, w + c * KK, 1, (T)0, gxn + c * H * W, buf);
+        gxn = NULL;                         /* done */
+    }
+    if (gwp && (!gw_t || og == 1) && (buf = F(dw_plane_buf)(s, 0)) != NULL) {
+        for (int64_t oc = 0; oc < s->c_out; oc++) {
+            const T *xc = xn + (oc / og) * H * W, *go = gn + oc * P;
+            T *gwo = gwp + oc * KK;
+            if (F(dw_plane_gw)(xc, H, W, s->ph, s->pw, go, OH, OW, s->kh, s->kw, gwo, buf))
+                continue;
+            /* an inf or nan in the plane: this channel by rows (unit stride here) */
+            for (int64_t i = 0; i < s->kh; i++)
+                for (int64_t j = 0; j < s->kw; j++) {
+                    int64_t lo, hi;
+                    col_range(j - s->pw, 1, W, OW, &lo, &hi);
+                    T acc = 0;
+                    for (int64_t oy = 0; oy < OH; oy++) {
+                        const int64_t ihh = oy - s->ph + i;
+                        if (ihh < 0 || ihh >= H) continue;
+                        const T *r = xc + ihh * W + j - s->pw;
+                        for (int64_t ox = lo; ox < hi; ox++) acc += go[oy * OW + ox] * r[ox];
+                    }
+                    gwo[i * s->kw + j] += acc;
+                }
+        }
+        gwp = NULL;                         /* done */
+    }
+    if (!gxn && !gwp) return;
     if (gxn) memset(gxn, 0, (size_t)(s->c_in * H * W) * sizeof(T));
     for (int64_t oc = 0; oc < s->c_out; oc++) {
         const int64_t ic = oc / og;
