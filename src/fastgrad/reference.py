@@ -6,6 +6,7 @@ through this module, so tests and benchmarks compare the two on identical code p
 Formulas are written for clarity, in the input dtype, with ``np.errstate`` silencing the
 warnings that NumPy would raise for the same inf/nan results the C kernels produce.
 """
+import functools
 import math
 
 import numpy as np
@@ -15,11 +16,25 @@ from fastgrad._C._kernels import ACT, B, CMP, R, U, TargetIndexError
 _SQRT1_2 = 0.70710678118654752440
 _SQRT_2_OVER_PI = 0.79788456080286535588
 
-try:  # erf/erfc as NumPy ufuncs when SciPy is around, else a vectorised math.erf
-    from scipy.special import erf as _erf, erfc as _erfc
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
-    _erfc = np.vectorize(math.erfc, otypes=[np.float64])
+@functools.lru_cache(maxsize=None)
+def _special():
+    """(erf, erfc): SciPy's ufuncs when SciPy is around, else a vectorised math.erf.
+    Looked up on first use: importing scipy.special takes longer than importing the rest
+    of fastgrad, and only the reference backend's erf/gelu need it."""
+    try:
+        from scipy.special import erf, erfc
+    except ImportError:  # pragma: no cover - depends on the environment
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+        erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    return erf, erfc
+
+
+def _erf(x):
+    return _special()[0](x)
+
+
+def _erfc(x):
+    return _special()[1](x)
 
 
 def _cast(fn):
