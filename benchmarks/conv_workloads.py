@@ -1,6 +1,10 @@
 """Convolution workloads shared by bench_conv.py and conv_report.py: the same forward +
-backward (or training step) in fastgrad and in PyTorch eager, float32, on the same data."""
+backward (or training step) in fastgrad and in PyTorch eager, float32, on the same data.
+The small-CNN training step is the one `fastgrad bench` and bench_train_step.py time
+(fastgrad.bench.workloads: the same weights and data in both frameworks, plain SGD)."""
 import numpy as np
+
+from fastgrad.bench.workloads import CNN_CONFIG, fastgrad_cnn_step, torch_cnn_step  # noqa: F401
 
 # name -> (kind, batch, c_in, c_out, spatial, kernel, padding[, groups])
 CONV_CASES = {
@@ -11,7 +15,7 @@ CONV_CASES = {
     "conv2d b64 32->32 14x14 k3 depthwise": ("2d", 64, 32, 32, 14, 3, 1, 32),
     "conv2d b64 32->64 14x14 1x1": ("2d", 64, 32, 64, 14, 1, 0),
 }
-CNN_BATCH = 64
+CNN_BATCH = CNN_CONFIG[0]
 
 
 def _data(case):
@@ -54,51 +58,3 @@ def torch_conv(case):
         y = conv(xt, wt, bt, padding=p, groups=groups)
         y.backward(torch.ones_like(y))
     return run
-
-
-def _cnn_data():
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((CNN_BATCH, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, CNN_BATCH).astype(np.int64)
-    return x, y
-
-
-def fastgrad_cnn_step():
-    """One SGD step of conv(1->16) relu maxpool conv(16->32) relu maxpool linear(10)."""
-    import fastgrad as fg
-    from fastgrad import nn
-    fg.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
-    opt = fg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xa, ya = _cnn_data()
-    x, y = fg.tensor(xa), fg.tensor(ya)
-    lossf = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = lossf(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
-
-
-def torch_cnn_step():
-    import torch
-    from torch import nn
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xa, ya = _cnn_data()
-    x, y = torch.tensor(xa), torch.tensor(ya)
-    lossf = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = lossf(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
