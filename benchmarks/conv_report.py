@@ -17,7 +17,7 @@ PyTorch user's process runs by default (page faults on every large fresh tensor:
 1->16 28x28 case measured 5.4 ms that way and 1.0 ms tuned); add --torch-tuned to give
 them fastgrad's setting instead.
 
-Targets (issue 6): the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
+Targets: the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
 <= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio is fastgrad's median time / PyTorch's median time.
 """
 import argparse

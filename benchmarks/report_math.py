@@ -1,4 +1,5 @@
-"""Issue-3B ops against NumPy, interleaved in one process (medians), float32.
+"""The extended math ops (special functions, scans, sort, einsum) against NumPy,
+interleaved in one process (medians), float32.
 
     python benchmarks/report_math.py [--threads 2] [--n 1000000] [--quick]
 

@@ -1,4 +1,4 @@
-"""Convolution, pooling, normalization and resampling (issue 6) beyond the generic
+"""Convolution, pooling, normalization and resampling beyond the generic
 registry tests (tests/test_registry.py walks their REGISTRY entries): modules, shape
 errors naming the layer, max-pool indices, running statistics, channel dropout, the C
 layer's own argument checks, agreement with PyTorch (when installed) and the examples."""

@@ -1,6 +1,6 @@
-"""Issue 3B ops: what the registry-driven tests cannot express (tie splitting, zeros in
+"""The extended math ops: what the registry-driven tests cannot express (tie splitting, zeros in
 products, sort stability and NaN order, einsum against np.einsum, float32 accuracy of the
-new vectorised math over dense grids, sign conventions), plus optional PyTorch checks."""
+vectorised math over dense grids, sign conventions), plus optional PyTorch checks."""
 import itertools
 import math
 

@@ -366,7 +366,7 @@ def test_file_layout_has_marker_version_and_checksum(tmp_path):
     assert hashlib.sha256(good[:-40]).digest() == good[-40:-8]
 
 
-# ---- issue 9: loading never runs code; fuzzed and crafted files; killed saves ----------------
+# ---- loading never runs code; fuzzed and crafted files; killed saves ----------------
 def test_npz_with_object_array_is_rejected_without_unpickling(tmp_path, monkeypatch):
     class Boom:
         def __reduce__(self):

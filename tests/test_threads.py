@@ -47,7 +47,7 @@ def test_pool_works_in_a_forked_child():
     assert os.WEXITSTATUS(status) == 0
 
 
-# ---- issue 9: Python threads training and inferring concurrently -------------------------------
+# ---- Python threads training and inferring concurrently -------------------------------
 def _train(seed, steps=150, out=None):
     """A small MLP trained with Adam on fixed data; returns the final parameters."""
     fg.manual_seed(seed)

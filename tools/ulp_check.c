@@ -20,7 +20,7 @@
  *   /tmp/ulp_check -s 101          every 101st bit pattern (quick run)
  *   /tmp/ulp_check -b              throughput only (ns/element, 1e6 elements, 1 thread)
  *
- * exp2 ... logit (issue 3B) evaluate in double inside (see vecmath.h); tan is checked
+ * exp2 ... logit evaluate in double inside (see vecmath.h); tan is checked
  * through the same vector pass + scalar big-|x| fix-up as the kernels use.
  *   /tmp/ulp_check -n              accuracy only
  *
