@@ -757,3 +757,41 @@ def test_benchmark_cnn_step_compiles_and_matches_eager(threads):
         for _ in range(4):
             assert eager().data.tobytes() == comp().data.tobytes()
         assert comp.stats["replays"] == 3
+
+
+def test_kernel_backends_implement_the_interface():
+    """The C kernels, the NumPy reference and compile's recorder each implement every
+    function of fastgrad._backend.KernelBackend, with the interface's signature."""
+    import inspect
+    from fastgrad import reference
+    from fastgrad._backend import KERNEL_FUNCTIONS, KernelBackend
+    from fastgrad._C import _kernels
+    import importlib
+    recording = importlib.import_module("fastgrad.compile")
+    rec = recording.Recorder(None)
+    assert len(KERNEL_FUNCTIONS) >= 30
+    for impl in (_kernels, reference, rec):
+        assert isinstance(impl, KernelBackend), impl
+        for name in KERNEL_FUNCTIONS:
+            want = list(inspect.signature(getattr(KernelBackend, name)).parameters.values())[1:]
+            got = list(inspect.signature(getattr(impl, name)).parameters.values())
+            assert [(p.name, p.default) for p in got] == [(p.name, p.default) for p in want], \
+                (impl, name)
+    # the recorder defines each one itself (not through its fallback for other names)
+    for name in KERNEL_FUNCTIONS:
+        assert name in vars(recording.Recorder), name
+
+
+def test_tracing_activates_the_recorder_as_backend_and_restores_it():
+    from fastgrad._state import backend
+    before = (backend.k, backend.name)
+    seen = []
+
+    def step(x):
+        seen.append((type(backend.k).__name__, backend.name))
+        return (x * 2.0).sum()
+
+    f = fg.compile(step)
+    f(fg.ones(3))
+    assert seen == [("Recorder", "c")]
+    assert (backend.k, backend.name) == before

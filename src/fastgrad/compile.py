@@ -385,13 +385,14 @@ def _operand(x):
     return None
 
 
-class _Recorder:
-    """Stands in for the kernel module while tracing: calls the real kernel, then records
-    the call (only for the tracing thread).  Kernels outside the supported set make the
-    trace unsupported."""
+class Recorder:
+    """The kernel backend while tracing (an implementation of
+    ``fastgrad._backend.KernelBackend``): each function calls the C kernel, then, for the
+    tracing thread, records the call.  Kernels outside the supported set make the trace
+    unsupported.  Names outside the interface (the C module's op-code tables, its
+    configuration functions) are the C module's."""
 
-    _PASS = {"get_num_threads", "have_openmp", "omp_max_threads", "get_isa", "cpu_best_isa",
-             "TargetIndexError"}
+    _PASS = {"have_openmp", "omp_max_threads", "get_isa", "cpu_best_isa", "TargetIndexError"}
 
     def __init__(self, tr):
         self._tr = tr
@@ -400,17 +401,19 @@ class _Recorder:
         real = getattr(_K, name)
         if name in self._PASS or not callable(real) or isinstance(real, type):
             return real
-        tr = self._tr
 
         def unsupported(*a, **k):
-            res = real(*a, **k)
-            if tr.mine():
-                try:
-                    tr.fail(f"kernel {name!r} is not supported in compiled functions yet")
-                except _Unsupported:
-                    pass
-            return res
+            return self._refuse(name, real(*a, **k))
         return unsupported
+
+    def _refuse(self, name, res):
+        tr = self._tr
+        if tr.mine():
+            try:
+                tr.fail(f"kernel {name!r} is not supported in compiled functions yet")
+            except _Unsupported:
+                pass
+        return res
 
     def _rec(self, fn, *a):
         tr = self._tr
@@ -419,6 +422,53 @@ class _Recorder:
                 fn(tr, *a)
             except _Unsupported:
                 pass          # fallback mode: the eager run goes on, the signature runs eagerly
+
+    # threads
+    def get_num_threads(self):
+        return _K.get_num_threads()
+
+    def set_num_threads(self, n):
+        return _K.set_num_threads(n)
+
+    # kernels no plan step replays: run, and make the trace unsupported
+    def compare(self, op, a, b):
+        return self._refuse("compare", _K.compare(op, a, b))
+
+    def where(self, c, a, b):
+        return self._refuse("where", _K.where(c, a, b))
+
+    def argreduce(self, op, x, dim):
+        return self._refuse("argreduce", _K.argreduce(op, x, dim))
+
+    def prod(self, x, dim):
+        return self._refuse("prod", _K.prod(x, dim))
+
+    def scan(self, op, x, dim, reverse=False):
+        return self._refuse("scan", _K.scan(op, x, dim, reverse))
+
+    def sort(self, x, dim, descending=False):
+        return self._refuse("sort", _K.sort(x, dim, descending))
+
+    def topk(self, x, k, dim, largest=True):
+        return self._refuse("topk", _K.topk(x, k, dim, largest))
+
+    def index_select(self, x, dim, idx, wrap=False, op="index_select"):
+        return self._refuse("index_select", _K.index_select(x, dim, idx, wrap, op))
+
+    def index_add(self, out, dim, idx, src, wrap=False, op="index_add"):
+        return self._refuse("index_add", _K.index_add(out, dim, idx, src, wrap, op))
+
+    def gather(self, x, dim, idx, op="gather"):
+        return self._refuse("gather", _K.gather(x, dim, idx, op))
+
+    def scatter_add(self, out, dim, idx, src, accumulate=True, op="scatter_add"):
+        return self._refuse("scatter_add", _K.scatter_add(out, dim, idx, src, accumulate, op))
+
+    def masked_select(self, x, mask, op="masked_select"):
+        return self._refuse("masked_select", _K.masked_select(x, mask, op))
+
+    def masked_expand(self, src, mask, op="masked_expand"):
+        return self._refuse("masked_expand", _K.masked_expand(src, mask, op))
 
     # elementwise
     def unary(self, op, x, alpha=0.0, beta=0.0):
@@ -1140,7 +1190,6 @@ def _install(tr):
         return orig_call(self, *a, **k)
     patch(M.Module, "__call__", call)
 
-    patch(backend, "k", _Recorder(tr))
     return undo
 
 
@@ -1497,12 +1546,14 @@ class CompiledFunction:
             tr.pre, tr.owners = _existing_arrays(self.fn, args, kwargs)
             undo = _install(tr)
             prev = _trace_state.active
+            prev_backend = backend.activate(Recorder(tr))
             _trace_state.active = tr
             try:
                 result = self.fn(*args, **kwargs)
             finally:
                 tr.active = False
                 _trace_state.active = prev
+                backend.activate(*prev_backend)
                 for obj, attr, old in reversed(undo):
                     setattr(obj, attr, old)
             plan = None
