@@ -6,10 +6,12 @@
 
 How it works
 ------------
-Tracing runs ``fn`` eagerly once with the kernel backend (``fastgrad._state.backend.k``)
-swapped for a recorder.  Every kernel call the ops, the backward pass and the optimizer
-make is recorded with its operands; the eager results are what the first call returns, so
-a traced call is an ordinary eager call.  Because the plan replays exactly the kernels
+Tracing runs ``fn`` eagerly once with a recorder as the active kernel backend
+(``fastgrad._state.backend.activate``; the recorder implements the interface
+``fastgrad._backend.KernelBackend`` as the C kernels and the NumPy reference do, calling
+the C kernel and recording the call).  Every kernel call the ops, the backward pass and
+the optimizer make is recorded with its operands; the eager results are what the first
+call returns, so a traced call is an ordinary eager call.  Because the plan replays exactly the kernels
 eager execution called, with the same arguments and thread counts, a compiled step gives
 the same parameters as eager execution, bit for bit.
 
@@ -29,9 +31,11 @@ log-softmax, cross-entropy, strided copies, the optimizers, 1-D/2-D convolution 
 backward (any subset of input/weight/bias gradients; also transposed convolution), max,
 average and adaptive average pooling and their backward, batch/layer/group normalization
 and their backward), in-place tensor ops, ``create_graph=True``,
-``Optimizer.step(closure)``, dropout in training mode (NumPy work) and BatchNorm modules
+``Optimizer.step(closure)``, dropout in training mode (NumPy work), BatchNorm modules
 with ``momentum=None`` in training mode (the momentum is computed in Python from the
-step count).
+step count) and gradient clipping (``nn.utils.clip_grad_norm_`` and
+``clip_grad_value_`` decide in Python from the gradients' values whether and how much
+to change them, so a plan would replay the decision of the traced call).
 Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
 ``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
 with ``fallback="eager"``).  Python control flow is captured as traced (as
@@ -49,7 +53,9 @@ call's results are the eager ones) and the signature runs eagerly from then on. 
 frozen this way that happens to be equal on the first two calls is not caught; keep
 Python-level reads of tensor data out of compiled functions.)
 
-Four places where eager code works on Python values are traced at the op level instead:
+The eager code paths that work on Python values report to named hooks
+(``fastgrad._hooks``), which the trace installs for its duration; through them the
+unsupported ones above make the trace fail, and four are traced at the op level:
 ``batch_norm``'s NumPy work around its C kernels (the inverse standard deviation, the
 copy of the running mean in eval mode, the running-statistics update in training mode,
 and a BatchNorm module's ``num_batches_tracked`` count) is replayed by small C steps that
@@ -108,14 +114,14 @@ the C backend compiles; under the NumPy reference backend a compiled function ru
 eagerly.
 """
 import collections
-import sys
+import contextlib
 import threading
 import types
 import warnings
 
 import numpy as np
 
-from fastgrad import _ops
+from fastgrad import _hooks, _ops
 from fastgrad._C import _kernels as _K
 from fastgrad._state import backend, grad_mode, trace as _trace_state
 from fastgrad._tensor import Tensor
@@ -129,6 +135,7 @@ _NOGIL_MIN = 16384                 # the wrappers' thresholds for using nthreads
 _GEMM_PAR = 32768
 _LOCK = threading.RLock()          # one trace at a time (the backend swap is per process)
 _RETRACE = object()
+_CURRENT = object()
 
 
 class CompileError(RuntimeError):
@@ -190,10 +197,11 @@ class _Tracer:
         no failure yet (a graph made while tracing may be used after it: not recorded)."""
         return self.active and self.failure is None and threading.get_ident() == self.thread
 
-    def touch(self, t, how):
-        """First touch of t's .grad in this trace: remember what it held and how."""
+    def touch(self, t, how, entry=_CURRENT):
+        """First touch of t's .grad in this trace: remember what it held (`entry`, by
+        default t.grad now) and how."""
         if id(t) not in self.touched:
-            self.touched[id(t)] = [t, t.grad, how]
+            self.touched[id(t)] = [t, t.grad if entry is _CURRENT else entry, how]
 
     # failures: raise now (strict) or remember and let the eager run finish (fallback)
     def fail(self, msg):
@@ -831,7 +839,7 @@ def _ncs(x):
 def _bn_ctx(tr, name):
     ctx = tr.bn
     if ctx is None:
-        tr.fail(f"{name}: batch normalization kernels called outside F.batch_norm")
+        tr.fail(f"{name}: batch normalization kernels called outside batch_norm")
     return ctx
 
 
@@ -868,6 +876,7 @@ def _r_bn_apply(tr, y, x, mean, invstd, w, b):
     mean."""
     name = "batch_norm"
     ctx = _bn_ctx(tr, name)
+    tr.bn = None                  # the call's last kernel
     if ctx["training"]:
         var = ctx.get("var")
         if var is None:
@@ -925,49 +934,54 @@ def _soft(tr, fn, *a):
         pass
 
 
-def _install(tr):
-    """Patch the few eager paths that work on Python values, and the backend; returns the
-    undo list.  Every patched path computes exactly what the eager one does."""
+@contextlib.contextmanager
+def _tracing(tr):
+    """Within the block, `tr` traces: its hook handlers are installed, its recorder is
+    the active kernel backend and it is the process's tracer (tensor conversions report
+    to it).  Everything is restored when the block ends, also by an exception or
+    KeyboardInterrupt."""
+    prev_trace = _trace_state.active
+    prev_backend = (backend.k, backend.name)
+    try:
+        with _hooks.installed(_handlers(tr)):
+            backend.activate(Recorder(tr))
+            _trace_state.active = tr
+            yield
+    finally:
+        tr.active = False
+        _trace_state.active = prev_trace
+        backend.activate(*prev_backend)
+
+
+def _handlers(tr):
+    """The hook handlers of one trace ({slot name: handler}, for fastgrad._hooks): each
+    records the work of the eager path that reported to it, for the tracing thread only.
+    The eager path itself runs unchanged (cross-entropy's mean/sum reduction excepted: its
+    handler computes the same loss with a node whose backward it records)."""
     from fastgrad.nn import functional as F
-    from fastgrad.nn import module as M
-    from fastgrad.optim import optimizer as OPT
-
-    undo = []
-
-    def patch(obj, name, new):
-        undo.append((obj, name, getattr(obj, name)))
-        setattr(obj, name, new)
 
     # the ones that seed backward(): a constant of the program
-    orig_ones = _ops.ones_like
-
-    def ones_like(x, *a, **k):
-        t = orig_ones(x, *a, **k)
+    def grad_seed(t):
         if tr.mine():
             tr.consts.add(id(_root(t.data)))
             tr.keep.append(t.data)
-        return t
-    patch(_ops, "ones_like", ones_like)
 
     # cross_entropy with 'mean'/'sum': the eager path computes the count of kept targets
     # and the gradient scale in Python; the plan recomputes them at each replay
-    orig_xent_rows = F._xent_rows
-
-    def xent_rows(x, target, ignore_index, label_smoothing, scale=None):
-        if scale is None or not tr.mine():
-            return orig_xent_rows(x, target, ignore_index, label_smoothing, scale)
-        red = sys._getframe(1).f_locals.get("reduction")
+    def xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction):
+        if not tr.mine():
+            return None
         loss_rows, lsm = _K.xent(x.data, target, ignore_index, label_smoothing)
         loss = np.asarray(loss_rows.sum() * loss_rows.dtype.type(scale) if scale != 1.0
                           else loss_rows.sum(), dtype=loss_rows.dtype)
         sidx = [-1]
 
         def rec():
-            if red not in ("mean", "sum"):
-                tr.fail("cross_entropy: reduction could not be identified")
+            if reduction not in ("mean", "sum"):
+                tr.fail(f"cross_entropy: reduction {reduction!r} with a scale")
             xd = tr.dense(x.data, "cross_entropy")
             rows, c = xd.shape
-            sidx[0] = tr.add("xent_red", "cross_entropy", op=0 if red == "mean" else 1,
+            sidx[0] = tr.add("xent_red", "cross_entropy", op=0 if reduction == "mean" else 1,
                              ins=[tr.ref(xd, "cross_entropy"),
                                   _target_ref(tr, target, "cross_entropy")],
                              outs=[tr.new(loss_rows), tr.new(lsm), tr.new(loss)],
@@ -1006,83 +1020,53 @@ def _install(tr):
         if tr.mine():
             _soft(tr, rec)
         return (_make(gx),)
-    patch(F, "_xent_rows", xent_rows)
 
-    orig_dropout = F.dropout
-
-    def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
-        if tr.mine() and training and p > 0.0:
+    def dropout(x, p):
+        if tr.mine():
             _soft(tr, tr.fail, "dropout draws a random mask with NumPy's generator at every "
                   "call, which a plan cannot replay; use compile(fn, fallback='eager') or "
                   "eval mode")
-        return orig_dropout(input, p, training, inplace)
-    patch(F, "dropout", dropout)
 
     # batch_norm: its NumPy work (the running-statistics update in training mode, the
     # inverse standard deviation, the copy of the running mean in eval mode) is recorded
     # by the bn_stats / bn_apply recorders, which read this call's arguments from tr.bn
-    orig_bn = F.batch_norm
-
-    def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
-                   training=False, momentum=0.1, eps=1e-5):
-        if not tr.mine():
-            return orig_bn(input, running_mean, running_var, weight, bias, training, momentum,
-                           eps)
-        prev = tr.bn
-        tr.bn = {"rm": running_mean, "rv": running_var, "training": bool(training),
-                 "momentum": momentum, "eps": eps}
-        try:
-            return orig_bn(input, running_mean, running_var, weight, bias, training, momentum,
-                           eps)
-        finally:
-            tr.bn = prev
-    patch(F, "batch_norm", batch_norm)
+    # (bn_apply, the call's last kernel, clears it)
+    def batch_norm(running_mean, running_var, training, momentum, eps):
+        if tr.mine():
+            tr.bn = {"rm": running_mean, "rv": running_var, "training": bool(training),
+                     "momentum": momentum, "eps": eps}
 
     # BatchNorm modules count their training steps in a NumPy buffer (a counter step);
     # momentum=None derives the momentum from that count in Python, which a plan would
     # freeze
-    from fastgrad.nn import layers as L
-    orig_bn_fwd = L._BatchNorm.forward
+    def batch_count(module):
+        if not tr.mine():
+            return
+        who = type(module).__name__
+        if module.momentum is None:
+            _soft(tr, tr.fail, f"{who}(momentum=None) computes its momentum in Python from the "
+                  "step count, which a plan would freeze; give a momentum or use "
+                  "compile(fn, fallback='eager')")
 
-    def bn_forward(self, x):
-        counting = tr.mine() and self.training and self.track_running_stats
-        if counting and self.momentum is None:
-            _soft(tr, tr.fail, f"{type(self).__name__}(momentum=None) computes its momentum in "
-                  "Python from the step count, which a plan would freeze; give a momentum or "
-                  "use compile(fn, fallback='eager')")
-        nbt = self.num_batches_tracked
-        out = orig_bn_fwd(self, x)
-        if counting and tr.mine():
-            def rec():
-                d = nbt.data
-                if d.dtype != np.int64 or d.size != 1:
-                    tr.fail(f"{type(self).__name__}: unexpected num_batches_tracked")
-                tr.add("counter", type(self).__name__ + ".num_batches_tracked",
-                       outs=[tr.ref(d, "num_batches_tracked")], n=[1])
-            _soft(tr, rec)
-        return out
-    patch(L._BatchNorm, "forward", bn_forward)
+        def rec():
+            d = module.num_batches_tracked.data
+            if d.dtype != np.int64 or d.size != 1:
+                tr.fail(f"{who}: unexpected num_batches_tracked")
+            tr.add("counter", who + ".num_batches_tracked",
+                   outs=[tr.ref(d, "num_batches_tracked")], n=[1])
+        _soft(tr, rec)
 
-    orig_inplace = _ops._inplace_apply
-
-    def inplace_apply(x, name, *a, **k):
+    def inplace(x, name):
         if tr.mine():
             _soft(tr, tr.fail, f"{name}: in-place tensor ops are not supported in compiled "
                   "functions")
-        return orig_inplace(x, name, *a, **k)
-    patch(_ops, "_inplace_apply", inplace_apply)
 
-    # the gradient store: adopt, copy or accumulate, as the engine does
-    orig_store = _engine._store_grad
-
-    def store_grad(t, g, create_graph):
+    # the gradient store: adopt, copy or accumulate, as the engine did
+    def grad_store(t, g, old, tag, create_graph):
         if not tr.mine():
-            return orig_store(t, g, create_graph)
-        tr.touch(t, "store")
-        old = t.grad
-        tag = g._name
+            return
+        tr.touch(t, "store", old)
         gd = g.data
-        orig_store(t, g, create_graph)
 
         def rec():
             if create_graph:
@@ -1105,64 +1089,48 @@ def _install(tr):
             else:
                 tr._copy_step(gd, new, "store_grad")
         _soft(tr, rec)
-    patch(_engine, "_store_grad", store_grad)
 
     # a backward adding a gradient straight into an existing .grad (engine.accum_target):
     # the GEMM that does it records itself (beta=1 into the .grad buffer); the .grad is
-    # touched here as the store above would touch it, so replays guard it the same way
-    orig_target = _engine.accum_target
-
-    def accum_target(e, dtype, shape, operands):
-        t = orig_target(e, dtype, shape, operands)
-        if t is not None and tr.mine():
+    # touched here as the store above touches it, so replays guard it the same way
+    def accum_target(e):
+        if tr.mine():
             tr.touch(e, "store")
-        return t
-    patch(_engine, "accum_target", accum_target)
 
-    def zero_grad_hook(orig, is_opt):
-        def zero_grad(self, set_to_none=True):
-            if not tr.mine():
-                return orig(self, set_to_none)
-            ps = ([p for g in self.param_groups for p in g["params"]] if is_opt
-                  else list(self.parameters()))
-
-            def rec():
-                for p in ps:
-                    tr.touch(p, "none" if set_to_none else "zero")
-                    if p.grad is not None and not set_to_none:
-                        gd = p.grad.data
-                        if not gd.flags.c_contiguous or gd.dtype.kind != "f":
-                            tr.fail("zero_grad: a non-contiguous .grad")
-                        tr.add("fill", "zero_grad", outs=[tr.ref(gd, "zero_grad")],
-                               n=[gd.size], s=[0.0], is64=_is64(gd))
-            _soft(tr, rec)
-            return orig(self, set_to_none)
-        return zero_grad
-    patch(OPT.Optimizer, "zero_grad", zero_grad_hook(OPT.Optimizer.zero_grad, True))
-    patch(M.Module, "zero_grad", zero_grad_hook(M.Module.zero_grad, False))
-
-    # the optimizer: its own multi-tensor plans, with the plan's gradient buffers
-    orig_step = OPT.Optimizer.step
-
-    def step(self, closure=None):
+    def zero_grad(params, set_to_none):
         if not tr.mine():
-            return orig_step(self, closure)
-        if closure is not None:
-            _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")
-            return orig_step(self, closure)
-        for p in (p for g in self.param_groups for p in g["params"]):
-            tr.touch(p, "read")
-        res = orig_step(self)
-        who = type(self).__name__
+            return
 
         def rec():
-            for gi, group in enumerate(self.param_groups):
-                entry = self._plans[gi]
+            for p in params:
+                tr.touch(p, "none" if set_to_none else "zero")
+                if p.grad is not None and not set_to_none:
+                    gd = p.grad.data
+                    if not gd.flags.c_contiguous or gd.dtype.kind != "f":
+                        tr.fail("zero_grad: a non-contiguous .grad")
+                    tr.add("fill", "zero_grad", outs=[tr.ref(gd, "zero_grad")],
+                           n=[gd.size], s=[0.0], is64=_is64(gd))
+        _soft(tr, rec)
+
+    # the optimizer: its own multi-tensor plans, with the plan's gradient buffers
+    def optim_step(opt, closure):
+        if not tr.mine():
+            return None
+        if closure is not None:
+            _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")
+            return None
+        for p in (p for g in opt.param_groups for p in g["params"]):
+            tr.touch(p, "read")
+        who = type(opt).__name__
+
+        def rec():
+            for gi, group in enumerate(opt.param_groups):
+                entry = opt._plans[gi]
                 layout, params, n, plans = entry
                 per_dtype = {}
                 for p in params:
                     per_dtype.setdefault(p.data.dtype, []).append(p)
-                args = self._args(group)
+                args = opt._args(group)
                 for pl, ps in zip(plans, per_dtype.values()):
                     grads = []
                     for p in ps:
@@ -1177,20 +1145,26 @@ def _install(tr):
                     total = sum(p.data.size for p in ps if p.grad is not None)
                     si = tr.add("optim", f"{who}.step", optim=pl, grads=grads, hyper=args,
                                 par=int(total >= _NOGIL_MIN))
-                    tr.optims.append((self, gi, entry, layout, args, si))
-        _soft(tr, rec)
-        return res
-    patch(OPT.Optimizer, "step", step)
+                    tr.optims.append((opt, gi, entry, layout, args, si))
+        return lambda: _soft(tr, rec) if tr.mine() else None
 
-    orig_call = M.Module.__call__
-
-    def call(self, *a, **k):
+    def module_call(module):
         if tr.mine():
-            tr.modules[id(self)] = self
-        return orig_call(self, *a, **k)
-    patch(M.Module, "__call__", call)
+            tr.modules[id(module)] = module
 
-    return undo
+    # gradient clipping computes its scale from the gradients' norm in NumPy and Python,
+    # and applies it only when the norm is over the limit: a plan would replay the
+    # decision taken while tracing
+    def clip_grad(name, grads):
+        if tr.mine():
+            _soft(tr, tr.fail, f"{name} decides in Python from the gradients' values whether "
+                  "and by how much to change them, which a plan cannot replay; use "
+                  "compile(fn, fallback='eager') or clip outside the compiled function")
+
+    return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
+            "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
+            "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
+            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad}
 
 
 # ---- plans ------------------------------------------------------------------------------------
@@ -1544,18 +1518,8 @@ class CompiledFunction:
             # arrays that existed before the call (parameters, optimizer state, tensors
             # captured from the enclosing scope), kept alive so their ids stay unique
             tr.pre, tr.owners = _existing_arrays(self.fn, args, kwargs)
-            undo = _install(tr)
-            prev = _trace_state.active
-            prev_backend = backend.activate(Recorder(tr))
-            _trace_state.active = tr
-            try:
+            with _tracing(tr):
                 result = self.fn(*args, **kwargs)
-            finally:
-                tr.active = False
-                _trace_state.active = prev
-                backend.activate(*prev_backend)
-                for obj, attr, old in reversed(undo):
-                    setattr(obj, attr, old)
             plan = None
             if tr.failure is None:
                 try:
