@@ -766,8 +766,7 @@ def test_kernel_backends_implement_the_interface():
     from fastgrad import reference
     from fastgrad._backend import KERNEL_FUNCTIONS, KernelBackend
     from fastgrad._C import _kernels
-    import importlib
-    recording = importlib.import_module("fastgrad.compile")
+    from fastgrad.compile import recording
     rec = recording.Recorder(None)
     assert len(KERNEL_FUNCTIONS) >= 30
     for impl in (_kernels, reference, rec):
