@@ -779,6 +779,13 @@ def test_kernel_backends_implement_the_interface():
     # the recorder defines each one itself (not through its fallback for other names)
     for name in KERNEL_FUNCTIONS:
         assert name in vars(recording.Recorder), name
+    # every kernel function an op calls as backend.k.<name> is in the interface
+    import pathlib
+    import re
+    root = pathlib.Path(fg.__file__).parent
+    called = {m for f in root.rglob("*.py")
+              for m in re.findall(r"backend\.k\.(\w+)", f.read_text())}
+    assert called and called <= set(KERNEL_FUNCTIONS), called - set(KERNEL_FUNCTIONS)
 
 
 def test_tracing_activates_the_recorder_as_backend_and_restores_it():

@@ -11,9 +11,9 @@ Tracing runs ``fn`` eagerly once with a recorder as the active kernel backend
 ``fastgrad._backend.KernelBackend`` as the C kernels and the NumPy reference do, calling
 the C kernel and recording the call).  Every kernel call the ops, the backward pass and
 the optimizer make is recorded with its operands; the eager results are what the first
-call returns, so a traced call is an ordinary eager call.  Because the plan replays exactly the kernels
-eager execution called, with the same arguments and thread counts, a compiled step gives
-the same parameters as eager execution, bit for bit.
+call returns, so a traced call is an ordinary eager call.  Because the plan replays
+exactly the kernels eager execution called, with the same arguments and thread counts, a
+compiled step gives the same parameters as eager execution, bit for bit.
 
 Each array a kernel touches must be known to the recorder: the output of an earlier
 recorded kernel, an input tensor passed to ``fn`` (positionally; replays read the new
@@ -64,10 +64,11 @@ expressions (so running statistics stay bitwise equal to eager ones);
 the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
 recomputed at each replay, the loss summed in NumPy's pairwise order), the gradient
 store into ``.grad`` (adopt, copy or accumulate; a weight gradient that the linear or
-matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=1 step), and ``Optimizer.step`` (one fused
-multi-tensor update per group and dtype: the optimizer's own ``OptimPlan`` with the
-plan's gradient buffers; hyperparameters such as ``lr`` are read at every call, so
-learning-rate schedulers work without retracing).  ``zero_grad`` is traced as well.
+matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=1
+step), and ``Optimizer.step`` (one fused multi-tensor update per group and dtype: the
+optimizer's own ``OptimPlan`` with the plan's gradient buffers; hyperparameters such as
+``lr`` are read at every call, so learning-rate schedulers work without retracing).
+``zero_grad`` is traced as well.
 
 Why record kernels rather than compile the graph: every fastgrad op, backward formula and
 optimizer already ends in one call of a C kernel with a uniform argument convention, so

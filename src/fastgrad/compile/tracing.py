@@ -23,6 +23,10 @@ _CURRENT = object()
 
 
 class _Tracer:
+    """The state of one trace: the steps recorded so far, the buffers they read and
+    write, and what the replay guards need (modules run, .grad entries touched,
+    optimizer plans)."""
+
     def __init__(self, strict, fname):
         self.strict = strict
         self.active = True
