@@ -757,3 +757,112 @@ def test_benchmark_cnn_step_compiles_and_matches_eager(threads):
         for _ in range(4):
             assert eager().data.tobytes() == comp().data.tobytes()
         assert comp.stats["replays"] == 3
+
+
+def test_kernel_backends_implement_the_interface():
+    """The C kernels, the NumPy reference and compile's recorder each implement every
+    function of fastgrad._backend.KernelBackend, with the interface's signature."""
+    import inspect
+    from fastgrad import reference
+    from fastgrad._backend import KERNEL_FUNCTIONS, KernelBackend
+    from fastgrad._C import _kernels
+    from fastgrad.compile import recording
+    rec = recording.Recorder(None)
+    assert len(KERNEL_FUNCTIONS) >= 30
+    for impl in (_kernels, reference, rec):
+        assert isinstance(impl, KernelBackend), impl
+        for name in KERNEL_FUNCTIONS:
+            want = list(inspect.signature(getattr(KernelBackend, name)).parameters.values())[1:]
+            got = list(inspect.signature(getattr(impl, name)).parameters.values())
+            assert [(p.name, p.default) for p in got] == [(p.name, p.default) for p in want], \
+                (impl, name)
+    # the recorder defines each one itself (not through its fallback for other names)
+    for name in KERNEL_FUNCTIONS:
+        assert name in vars(recording.Recorder), name
+    # every kernel function an op calls as backend.k.<name> is in the interface
+    import pathlib
+    import re
+    root = pathlib.Path(fg.__file__).parent
+    called = {m for f in root.rglob("*.py")
+              for m in re.findall(r"backend\.k\.(\w+)", f.read_text())}
+    assert called and called <= set(KERNEL_FUNCTIONS), called - set(KERNEL_FUNCTIONS)
+
+
+def test_tracing_activates_the_recorder_as_backend_and_restores_it():
+    from fastgrad._state import backend
+    before = (backend.k, backend.name)
+    seen = []
+
+    def step(x):
+        seen.append((type(backend.k).__name__, backend.name))
+        return (x * 2.0).sum()
+
+    f = fg.compile(step)
+    f(fg.ones(3))
+    assert seen == [("Recorder", "c")]
+    assert (backend.k, backend.name) == before
+
+
+def _clip_step(model, opt, clip, limit, log=None):
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        if log is not None:             # the gradients before clipping (eager step only)
+            gs = [p.grad.data.astype(np.float64) for p in model.parameters()]
+            log.append(np.sqrt(sum((g * g).sum() for g in gs)) if clip is nn.utils.clip_grad_norm_
+                       else max(np.abs(g).max() for g in gs))
+        clip(model.parameters(), limit)
+        opt.step()
+        return loss
+    return step
+
+
+@pytest.mark.parametrize("clip,limit", [(nn.utils.clip_grad_norm_, 5.0),
+                                        (nn.utils.clip_grad_value_, 0.5)])
+def test_gradient_clipping_inactive_then_active_matches_eager(clip, limit):
+    """Clipping decides from the gradients' values whether to change them: a plan traced
+    while it was inactive would replay stale.  compile refuses it (CompileError, or eager
+    execution with fallback='eager'), so the parameters stay those of eager execution."""
+    name = clip.__name__
+    m = make_model("tanh")
+    with pytest.raises(CompileError, match=name):
+        fg.compile(_clip_step(m, make_opt("sgd", m.parameters()), clip, limit))(
+            *next(batches(1, "mse")))
+    m1, m2 = make_model("tanh"), make_model("tanh")
+    log = []
+    f1 = _clip_step(m1, make_opt("momentum", m1.parameters()), clip, limit, log)
+    f2 = fg.compile(_clip_step(m2, make_opt("momentum", m2.parameters()), clip, limit),
+                    fallback="eager")
+    for i, (x, y) in enumerate(batches(8, "mse")):
+        if i >= 3:                          # large targets: large gradients, clipped
+            y = fg.tensor(y.data * 1000)
+        f1(x, y)
+        f2(x, y)
+        assert_same_params(m1, m2)
+    active = [v > limit for v in log]
+    assert active == [False] * 3 + [True] * 5, log
+    assert f2.stats["plans"] == 0 and f2.stats["eager_calls"] == 7
+    assert name in f2.plan_info()[0]["reason"]
+
+
+def test_hooks_and_backend_restored_after_a_failing_trace():
+    from fastgrad._hooks import HOOK_NAMES, hooks
+    from fastgrad._state import backend
+    from fastgrad.optim.optimizer import Optimizer
+    before = (backend.k, backend.name)
+    funcs = (F.dropout, F.batch_norm, Optimizer.step, Optimizer.zero_grad, nn.Module.__call__,
+             nn.Module.zero_grad, nn.utils.clip_grad_norm_)
+    seen = []
+
+    def step(x):
+        seen.append(sorted(n for n in HOOK_NAMES if getattr(hooks, n) is not None))
+        assert (F.dropout, F.batch_norm, Optimizer.step, Optimizer.zero_grad,
+                nn.Module.__call__, nn.Module.zero_grad, nn.utils.clip_grad_norm_) == funcs
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fg.compile(step)(fg.ones(3))
+    assert seen == [sorted(HOOK_NAMES)]
+    assert all(getattr(hooks, n) is None for n in HOOK_NAMES)
+    assert (backend.k, backend.name) == before

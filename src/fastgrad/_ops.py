@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, bool_, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
@@ -1876,6 +1877,8 @@ def _saves(node, alias, stop):
 
 
 def _inplace_apply(x, name, fn, args=(), kwargs=None):
+    if hooks.inplace is not None:
+        hooks.inplace(x, name)
     _writable(x, name)
     kwargs = kwargs or {}
     track = grad_mode.enabled and (x.requires_grad or any(

@@ -23,6 +23,7 @@ import numpy as np
 from fastgrad import _ops as O
 from fastgrad._C._kernels import POOL
 from fastgrad._ops import _float_in, _fresh, _make, _needs, _record
+from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
@@ -675,6 +676,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.data.dtype.kind != "f":
             raise TypeError(f"{who}: {name} must be a float tensor, got dtype {t.data.dtype}")
+    if hooks.batch_norm is not None:
+        hooks.batch_norm(running_mean, running_var, training, momentum, eps)
     k = backend.k
     if training:
         n = x.data.size // c if c else 0

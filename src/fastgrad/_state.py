@@ -13,19 +13,32 @@ grad_mode = _GradMode()
 
 
 class _Backend:
-    """The kernel module every op calls: fastgrad._C._kernels or fastgrad.reference."""
+    """The active kernel backend: ``k`` is the object every op calls kernels on (an
+    implementation of ``fastgrad._backend.KernelBackend``: fastgrad._C._kernels,
+    fastgrad.reference, or while fastgrad.compile traces, its recorder), ``name`` what
+    ``fastgrad.get_backend()`` reports ('c' or 'numpy')."""
     __slots__ = ("k", "name")
 
     def __init__(self):
         self.k = _ckernels
         self.name = "c"
 
+    def activate(self, k, name=None):
+        """Make `k` the active backend (named `name`; None keeps the current name, as for
+        the compile recorder, which stands in for the C kernels).  Returns the previous
+        ``(k, name)``, which ``activate(*prev)`` restores."""
+        prev = (self.k, self.name)
+        self.k = k
+        if name is not None:
+            self.name = name
+        return prev
+
 
 backend = _Backend()
 
 
 class _Trace:
-    """The fastgrad.compile tracer running in this process, or None (see compile.py).
+    """The fastgrad.compile tracer running in this process, or None (fastgrad.compile).
     Tensor-to-Python conversions report to it, so a traced function cannot silently
     freeze a value read from tensor data."""
     __slots__ = ("active",)

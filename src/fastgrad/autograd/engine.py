@@ -15,6 +15,7 @@ is written with fastgrad ops, the result is differentiable again.
 import threading
 import weakref
 
+from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
 from fastgrad.autograd import anomaly as _anomaly
 
@@ -261,6 +262,8 @@ def _store_grad(t, g, create_graph):
         t.grad = g
     else:
         t.grad = _ops.Tensor._make(g.data.copy())
+    if hooks.grad_store is not None:
+        hooks.grad_store(t, g, old, tag, create_graph)
 
 
 # ---- accumulating straight into .grad ------------------------------------------------------
@@ -331,6 +334,8 @@ def accum_target(e, dtype, shape, operands):
     for o in operands:
         if msm(a, o):
             return None
+    if hooks.accum_target is not None:
+        hooks.accum_target(e)
     return gt
 
 
@@ -556,6 +561,8 @@ def _root_grads(outputs, grad_outputs, who):
                 raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
                                    f"(output {i} has shape {tuple(out.data.shape)}); pass gradient=")
             go = _ops.ones_like(out)
+            if hooks.grad_seed is not None:
+                hooks.grad_seed(go)
         else:
             go = go if isinstance(go, Tensor) else _ops.tensor(go, dtype=out.dtype)
             if go.data.shape != out.data.shape:

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from fastgrad import _ops as O
+from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
@@ -74,10 +75,14 @@ def _xent_jvp(node, xs, ts, out):
     return O.sum(p, tuple(range(out.data.ndim, p.data.ndim))) if p.data.ndim > out.data.ndim else p
 
 
-def _xent_rows(x, target, ignore_index, label_smoothing, scale=None):
+def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="none"):
     """Loss of logits x (rows, C), fused softmax + NLL in one kernel: per row, or (with
-    `scale`) the scalar scale * sum over rows, recorded as one graph node (a mean or
-    sum reduction costs no extra nodes)."""
+    `scale`, for `reduction` 'mean' or 'sum') the scalar scale * sum over rows, recorded
+    as one graph node (a mean or sum reduction costs no extra nodes)."""
+    if scale is not None and hooks.xent_reduce is not None:
+        r = hooks.xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction)
+        if r is not None:
+            return r
     loss, lsm = backend.k.xent(x.data, target, ignore_index, label_smoothing)
     if scale is not None:
         loss = np.asarray(loss.sum() * loss.dtype.type(scale) if scale != 1.0 else loss.sum(),
@@ -132,10 +137,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if reduction == "none":
         return O.reshape(_xent_rows(x2, t2, int(ignore_index), float(label_smoothing)), tshape)
     if reduction == "sum":
-        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0)
+        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0, "sum")
     count = int(np.count_nonzero(t2 != ignore_index))
     return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing),
-                      1.0 / count if count else math.nan)
+                      1.0 / count if count else math.nan, "mean")
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):  # noqa: A002
@@ -398,6 +403,8 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     x = O._float_in(input, "dropout")
     if not training or p == 0.0:
         return x
+    if hooks.dropout is not None:
+        hooks.dropout(x, p)
     from fastgrad._factory import default_generator
     dt = x.data.dtype
     if p == 1.0:

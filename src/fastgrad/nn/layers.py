@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from fastgrad import _factory, _ops as O
+from fastgrad._hooks import hooks
 from fastgrad._tensor import FLOAT_DTYPES, canonical_dtype, get_default_dtype
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
@@ -253,6 +254,8 @@ class _BatchNorm(Module):
                              f"got input shape {tuple(x.data.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
+            if hooks.batch_count is not None:
+                hooks.batch_count(self)
             self.num_batches_tracked.data[...] += 1
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.data)

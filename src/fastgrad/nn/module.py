@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastgrad._hooks import hooks
 from fastgrad._tensor import FLOAT_DTYPES, Tensor, canonical_dtype
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn.parameter import Buffer, Parameter
@@ -153,6 +154,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        if hooks.module_call is not None:
+            hooks.module_call(self)
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
@@ -255,6 +258,8 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
+        if hooks.zero_grad is not None:
+            hooks.zero_grad(list(self.parameters()), set_to_none)
         for p in self.parameters():
             if p.grad is None:
                 continue

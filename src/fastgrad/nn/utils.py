@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad._C import _kernels as _ck
 
@@ -41,6 +42,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if math.isnan(norm_type) or norm_type < 0 and norm_type != -math.inf:
         raise ValueError(f"clip_grad_norm_: norm_type must be >= 0, inf or -inf, got {norm_type}")
+    if hooks.clip_grad is not None:
+        hooks.clip_grad("clip_grad_norm_", grads)
     if not grads:
         return Tensor._make(np.array(0.0, dtype=np.float32))
     groups = _by_dtype(grads)
@@ -82,6 +85,9 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     if math.isnan(clip_value):
         raise ValueError("clip_grad_value_: clip_value is NaN")
-    for g in _grads(parameters, "clip_grad_value_"):
+    grads = _grads(parameters, "clip_grad_value_")
+    if hooks.clip_grad is not None:
+        hooks.clip_grad("clip_grad_value_", grads)
+    for g in grads:
         np.clip(g.data, -clip_value, clip_value, out=g.data)
         g._version[0] += 1

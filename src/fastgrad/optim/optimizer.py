@@ -15,6 +15,7 @@ import numpy as np
 from fastgrad._tensor import Tensor
 from fastgrad._C import _kernels as _ck
 from fastgrad.autograd.grad_mode import enable_grad
+from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
 
 __all__ = ["Optimizer", "required"]
@@ -130,6 +131,8 @@ class Optimizer:
 
     # ---- gradients -------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
+        if hooks.zero_grad is not None:
+            hooks.zero_grad([p for g in self.param_groups for p in g["params"]], set_to_none)
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad
@@ -261,6 +264,7 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter with a gradient; returns closure()'s loss."""
+        after = None if hooks.optim_step is None else hooks.optim_step(self, closure)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -282,6 +286,8 @@ class Optimizer:
                     pl.step(*args)
         finally:
             grad_mode.enabled = prev
+        if after is not None:
+            after()
         return loss
 
     def __getstate__(self):

@@ -1,0 +1,126 @@
+"""fastgrad.compile: trace a training step once, replay it in C with no Python per op.
+
+    step = fastgrad.compile(step_fn)          # or @fastgrad.compile, compile(fn, fallback="eager")
+    loss = step(x, y)                         # first call: traced (runs eagerly, records)
+    loss = step(x, y)                         # later calls: one C call replays the plan
+
+How it works
+------------
+Tracing runs ``fn`` eagerly once with a recorder as the active kernel backend
+(``fastgrad._state.backend.activate``; the recorder implements the interface
+``fastgrad._backend.KernelBackend`` as the C kernels and the NumPy reference do, calling
+the C kernel and recording the call).  Every kernel call the ops, the backward pass and
+the optimizer make is recorded with its operands; the eager results are what the first
+call returns, so a traced call is an ordinary eager call.  Because the plan replays
+exactly the kernels eager execution called, with the same arguments and thread counts, a
+compiled step gives the same parameters as eager execution, bit for bit.
+
+Each array a kernel touches must be known to the recorder: the output of an earlier
+recorded kernel, an input tensor passed to ``fn`` (positionally; replays read the new
+arguments in place, no copy), a tensor ``fn`` reaches when the trace starts through its
+closure, the globals its code names, its bound object or its arguments (parameters,
+buffers and gradients of modules, optimizer parameters and state, tensors in containers:
+read in place at each replay), or a constant fixed by the program (Python scalars, the
+ones that seed ``backward()``).  An array made by NumPy code outside the kernels (a
+dropout mask, a tensor factory called inside ``fn``, an op with untraced NumPy work)
+makes the trace unsupported: a ``CompileError`` naming the op, or with
+``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
+kernels outside the supported set (GEMM/linear with fused epilogues, unary and binary
+elementwise ops and their backward kernels, sum/mean/logsumexp reductions, softmax and
+log-softmax, cross-entropy, strided copies, the optimizers, 1-D/2-D convolution and its
+backward (any subset of input/weight/bias gradients; also transposed convolution), max,
+average and adaptive average pooling and their backward, batch/layer/group normalization
+and their backward), in-place tensor ops, ``create_graph=True``,
+``Optimizer.step(closure)``, dropout in training mode (NumPy work), BatchNorm modules
+with ``momentum=None`` in training mode (the momentum is computed in Python from the
+step count) and gradient clipping (``nn.utils.clip_grad_norm_`` and
+``clip_grad_value_`` decide in Python from the gradients' values whether and how much
+to change them, so a plan would replay the decision of the traced call).
+Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
+``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
+with ``fallback="eager"``).  Python control flow is captured as traced (as
+``torch.jit.trace`` does): a branch on a Python value is taken the way it was taken while
+tracing, and Python side effects in ``fn`` (appending to a list, printing, counters) happen
+only when ``fn`` actually runs (tracing, the second-call check, eager fallback), not on
+replays.
+
+What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor.data`` (a manual
+``p.data -= lr * p.grad.data``, an in-place buffer update), a Python number computed from
+``x.data`` -- is caught by a check: the second call of every plan runs the plan, restores
+the state, runs ``fn`` eagerly and compares parameters, buffers, optimizer state,
+gradients and returned tensors bit for bit.  A mismatch raises ``CompileError`` (that
+call's results are the eager ones) and the signature runs eagerly from then on.  (A value
+frozen this way that happens to be equal on the first two calls is not caught; keep
+Python-level reads of tensor data out of compiled functions.)
+
+The eager code paths that work on Python values report to named hooks
+(``fastgrad._hooks``), which the trace installs for its duration; through them the
+unsupported ones above make the trace fail, and four are traced at the op level:
+``batch_norm``'s NumPy work around its C kernels (the inverse standard deviation, the
+copy of the running mean in eval mode, the running-statistics update in training mode,
+and a BatchNorm module's ``num_batches_tracked`` count) is replayed by small C steps that
+do the same floating-point operations in the same order and precision as the NumPy
+expressions (so running statistics stay bitwise equal to eager ones);
+the mean/sum reduction of ``cross_entropy`` (the count of non-ignored targets is
+recomputed at each replay, the loss summed in NumPy's pairwise order), the gradient
+store into ``.grad`` (adopt, copy or accumulate; a weight gradient that the linear or
+matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=1
+step), and ``Optimizer.step`` (one fused multi-tensor update per group and dtype: the
+optimizer's own ``OptimPlan`` with the plan's gradient buffers; hyperparameters such as
+``lr`` are read at every call, so learning-rate schedulers work without retracing).
+``zero_grad`` is traced as well.
+
+Why record kernels rather than compile the graph: every fastgrad op, backward formula and
+optimizer already ends in one call of a C kernel with a uniform argument convention, so
+recording those calls reuses all of them unchanged (including the fused ones: Linear with
+its bias and activation in the GEMM epilogue, softmax cross-entropy forward and backward
+in one kernel each, one multi-tensor kernel for all parameters of an optimizer group), and
+replaying the same calls with the same arguments makes compiled and eager results
+identical, which keeps the tests exact.  The price is that work done outside the kernels
+must be found (the reachability rule, the op-level hooks above, the second-call check).
+No further fusion is done at plan level: fusing kernels eager mode runs separately would
+change rounding and lose bitwise agreement, and on the small networks this targets the
+time went to Python, which the replay removes.
+
+Memory: intermediates live in one arena.  A liveness pass gives each buffer an offset,
+reusing memory whose last reader has run (greedy, largest first), so a replay allocates
+nothing but the returned tensors.  ``plan_info()`` reports the arena size.
+
+Semantics after a replay
+------------------------
+* Parameters and optimizer state are updated in place, as in eager mode.
+* ``p.grad`` is a tensor over the plan's gradient buffer: the same tensor object at every
+  call, overwritten by the next call (eager mode with ``zero_grad(set_to_none=True)``
+  makes a new tensor per step; copy ``.grad`` if you keep it across steps).
+* Returned tensors are new tensors holding copies of the results, detached from any
+  graph (``requires_grad`` False).
+* Tensor version counters are not bumped by a replay.
+
+Signature and guards: a plan is keyed by the tensor arguments' shapes, dtypes,
+requires_grad flags and contiguity, the other arguments' values, and grad mode; before a
+replay it checks that the modules it ran are in the same training mode, parameters still
+hold the arrays it points at, optimizer plans and state layouts are unchanged, and
+``.grad`` entries are as traced (a step without ``zero_grad`` accumulates, as in eager
+mode).  A failed guard traces a new variant of the signature (so train and eval steps
+each keep a plan); at most ``max_plans`` variants are cached (oldest dropped), and a
+warning is issued when a function keeps retracing.  Tensor arguments must not be views
+into a larger array (pass a contiguous tensor).  A compiled function serves one call at a
+time (a lock; its arena is shared by its calls).
+
+Randomness: dropout draws its mask from fastgrad's global generator with NumPy, which a
+plan does not replay, so dropout in training mode is unsupported: ``CompileError``, or
+with ``fallback="eager"`` the whole call runs eagerly (the same generator, the same masks
+as eager execution).  In eval mode dropout is the identity and the step compiles.  Only
+the C backend compiles; under the NumPy reference backend a compiled function runs
+eagerly.
+
+Modules
+-------
+``api`` (compile, CompiledFunction, CompileError), ``tracing`` (the tracer, the arrays a
+call may read in place, the hook handlers), ``recording`` (the recorder backend and the
+record of each kernel as a plan step), ``plan`` (arena layout, the C plan, guards,
+the second-call check, replay).
+"""
+from fastgrad.compile.api import CompiledFunction, CompileError, compile
+
+__all__ = ["compile", "CompileError", "CompiledFunction"]

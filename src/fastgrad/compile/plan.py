@@ -1,0 +1,265 @@
+"""Plans of fastgrad.compile: from a finished trace, the arena layout of the
+intermediates, the C plan (fastgrad._C._kernels.Plan) and the guards a replay checks;
+the second-call check against eager execution; the replay."""
+import numpy as np
+
+from fastgrad._C import _kernels as _K
+from fastgrad._tensor import Tensor
+from fastgrad.compile._common import _ALIGN, _RETRACE, _make, _ptr, _root, _Unsupported
+
+
+def _layout_arena(bufs, nsteps):
+    """Offsets for the intermediates: greedy by size, an offset is free for a buffer when no
+    placed buffer overlapping it in memory is live at an overlapping time."""
+    placed = []
+    total = 0
+    for b in sorted(bufs, key=lambda b: (-b.nbytes, b.first)):
+        last = nsteps if b.persist else b.last
+        size = (b.nbytes + _ALIGN - 1) // _ALIGN * _ALIGN or _ALIGN
+        conflicts = sorted((o.offset, o.offset + o.size_) for o in placed
+                           if not (o.last_ < b.first or last < o.first))
+        off = 0
+        for lo, hi in conflicts:
+            if off + size <= lo:
+                break
+            off = max(off, hi)
+        b.offset = off
+        b.size_ = size
+        b.last_ = last
+        placed.append(b)
+        total = max(total, off + size)
+    return total
+
+
+class _Plan:
+    """One traced signature: the C plan plus what a replay must check and restore."""
+
+    def __init__(self, tr, out_struct, out_refs, arg_inputs):
+        self.name = tr.fname
+        bufs = list(tr.bufs.values())
+        nsteps = len(tr.steps)
+        inter = [b for b in bufs if b.kind == "inter"]
+        total = _layout_arena(inter, nsteps)
+        raw = np.empty(total + _ALIGN, np.uint8)
+        start = (-_ptr(raw)) % _ALIGN
+        self.arena = raw[start:start + total] if total else raw[:0]
+        bases = [self.arena]
+        inputs = []
+        for b in bufs:
+            if b.kind == "inter":
+                b.base = 0
+            elif b.kind == "input":
+                b.base = len(bases)
+                bases.append(None)
+            else:
+                b.base = len(bases)
+                bases.append(b.arr)
+        # input slots in argument order
+        slot_of = {id(b.arr): b for b in bufs if b.kind == "input"}
+        self.input_pos = []
+        for pos, t in arg_inputs:
+            b = slot_of.get(id(_root(t.data)))
+            if b is None:
+                continue          # an input no kernel read
+            if t.data is not b.arr:
+                raise _Unsupported("an input tensor is a view into a larger array")
+            inputs.append((b.base, t.data.dtype, t.data.shape))
+            self.input_pos.append(pos)
+
+        def conv(ref):
+            if ref is None:
+                return None
+            b, off = ref
+            return (b.base, (b.offset if b.kind == "inter" else 0) + off)
+        steps = []
+        for d in tr.steps:
+            d = dict(d)
+            for key in ("ins", "outs"):
+                if key in d:
+                    d[key] = [conv(r) for r in d[key]]
+            if "grads" in d:
+                d["grads"] = [conv(r) for r in d["grads"]]
+            steps.append(d)
+        self.plan = _K.Plan(bases, inputs, steps, list(tr.names))
+        self.nsteps = nsteps
+        self.arena_bytes = total
+        self.naive_bytes = sum(b.nbytes for b in inter)
+
+        def view(ref, like):
+            b, off = ref
+            if b.kind == "inter":
+                return np.ndarray(like.shape, like.dtype, self.arena, b.offset + off, like.strides)
+            return like
+        # outputs
+        self.out_struct = out_struct
+        self.outs = [(view(ref, arr), t) for ref, arr, t in out_refs]
+        # grads: final .grad of every touched tensor
+        self.grads = []
+        self.grad_guards = []
+        for t, entry, how in tr.touched.values():
+            g = t.grad
+            if g is None:
+                final = None
+            else:
+                gb = tr.bufs.get(id(_root(g.data)))
+                if gb is None:
+                    raise _Unsupported(".grad set outside the traced kernels")
+                final = g
+                if gb.kind == "inter":
+                    final = _make(view((gb, _ptr(g.data) - _ptr(gb.arr)), g.data))
+            self.grads.append((t, final))
+            if how != "none":
+                # zero_grad(set_to_none=False) first: a .grad left by the previous replay
+                # gives the same values (0 + g); otherwise the entry must be as traced
+                self.grad_guards.append((t, entry, final if how == "zero" else None))
+        # guards
+        self.modules = [(m, m.training) for m in tr.modules.values()]
+        ext = {}
+        for m in tr.modules.values():
+            for p in list(m._parameters.values()) + list(m._buffers.values()):
+                if p is not None:
+                    ext[id(p)] = (p, p.data)
+        for opt, gi, entry, layout, a, si in tr.optims:
+            for p in entry[1]:
+                ext[id(p)] = (p, p.data)
+        for b in bufs:                  # tensors whose arrays the plan reads in place
+            if b.kind == "ext":
+                for t, arr in tr.owners.get(id(b.arr), ()):
+                    ext[id(t)] = (t, arr)
+        self.ext = list(ext.values())
+        self.optims = [list(o) for o in tr.optims]
+        # what a replay may write besides its arena: checked against eager on the 2nd call
+        mutable = {id(b.arr): b.arr for b in bufs if b.kind == "ext" and b.arr.flags.writeable}
+        for k, a in tr.pre.items():     # everything the call could reach when it started
+            if a.flags.writeable:
+                mutable[k] = a
+        for opt, gi, entry, layout, a, si in tr.optims:
+            for p in entry[1]:
+                mutable[id(_root(p.data))] = _root(p.data)
+                for v in opt.state.get(p, {}).values():
+                    if isinstance(v, Tensor):
+                        mutable[id(_root(v.data))] = _root(v.data)
+        self.mutable = list(mutable.values())
+        self.verified = False
+
+    def verify(self, fn, args, kwargs):
+        """First replay: run the plan, then restore the state and run fn eagerly; both must
+        agree bit for bit (parameters, optimizer state, gradients, outputs).  A mismatch
+        means the function does work the kernels do not see (NumPy on .data, values read
+        into Python): returns (False, eager result, what differed).  Else (True, result)."""
+        saved = [a.copy() for a in self.mutable]
+        grads0 = [t.grad for t, final in self.grads]
+        gvals0 = [None if g is None else g.data.copy() for g in grads0]
+        r = self.replay(args)
+        if r is _RETRACE:
+            return True, r, None
+        after = [a.copy() for a in self.mutable]
+        gafter = [None if final is None else final.data.copy() for t, final in self.grads]
+        leaves = []
+        _flatten(r, leaves)
+        for a, v in zip(self.mutable, saved):
+            np.copyto(a, v)
+        for (t, final), g, v in zip(self.grads, grads0, gvals0):
+            t.grad = g
+            if g is not None:
+                np.copyto(g.data, v)
+        re = fn(*args, **kwargs)
+        eleaves = []
+        try:
+            _flatten(re, eleaves)
+        except _Unsupported:
+            return False, re, "the returned values"
+        self.verified = True
+        bad = None
+        if len(eleaves) != len(leaves) or any(
+                a.data.shape != b.data.shape or a.data.tobytes() != b.data.tobytes()
+                for a, b in zip(leaves, eleaves)):
+            bad = "the returned tensors"
+        elif any(not np.array_equal(a, b, equal_nan=True) or a.tobytes() != b.tobytes()
+                 for a, b in zip(self.mutable, after)):
+            bad = "parameters, buffers or optimizer state"
+        else:
+            for (t, final), ga in zip(self.grads, gafter):
+                g = t.grad
+                if (g is None) != (ga is None) or (
+                        ga is not None and g.data.tobytes() != ga.tobytes()):
+                    bad = "gradients"
+                    break
+        if bad is not None:
+            return False, re, bad
+        for t, final in self.grads:       # the same values; keep the plan's tensors
+            t.grad = final
+        return True, r, None
+
+    def replay(self, args):
+        for m, training in self.modules:
+            if m.training != training:
+                return _RETRACE
+        for t, arr in self.ext:
+            if t.data is not arr:
+                return _RETRACE
+        for t, entry, final in self.grad_guards:
+            g = t.grad
+            if g is not entry and (final is None or g is not final):
+                return _RETRACE
+        plan = self.plan
+        for o in self.optims:
+            opt, gi, entry, layout, a, si = o
+            if opt._plans[gi] is not entry:
+                return _RETRACE
+            group = opt.param_groups[gi]
+            if opt._layout(group) != layout:
+                return _RETRACE
+            for pl in entry[3]:
+                if not pl.valid():
+                    return _RETRACE
+            na = opt._args(group)
+            if na != a:
+                plan.set_hyper(si, na)
+                o[4] = na
+        plan.run(tuple([args[i].data for i in self.input_pos]))
+        for t, final in self.grads:
+            t.grad = final
+        outs = [t if arr is None else _make(arr.copy()) for arr, t in self.outs]
+        return _rebuild(self.out_struct, outs)
+
+
+
+class _EagerVariant:
+    """A signature that runs eagerly (its trace was unsupported), while the modules it
+    ran are in the training modes they had then."""
+
+    def __init__(self, modules, reason):
+        self.modules = [(m, m.training) for m in modules]
+        self.reason = reason
+
+    def matches(self):
+        for m, training in self.modules:
+            if m.training != training:
+                return False
+        return True
+
+
+def _flatten(obj, leaves):
+    """Structure of fn's return value with tensors replaced by leaf indices."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("T", len(leaves) - 1)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), [_flatten(o, leaves) for o in obj])
+    if isinstance(obj, dict):
+        return (dict, [(k, _flatten(v, leaves)) for k, v in obj.items()])
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return ("C", obj)
+    raise _Unsupported(f"returning a {type(obj).__name__}")
+
+
+def _rebuild(s, outs):
+    tag, v = s
+    if tag == "T":
+        return outs[v]
+    if tag == "C":
+        return v
+    if tag is dict:
+        return {k: _rebuild(x, outs) for k, x in v}
+    return tag(_rebuild(x, outs) for x in v)

@@ -1,0 +1,560 @@
+"""The recorder of fastgrad.compile: the kernel backend while a trace runs.  Each kernel
+function calls the C kernel and, for the tracing thread, records the call as a plan step
+(its ``_r_*`` record function: operands as buffer references, the geometry and thread
+flag the C wrapper used), so that the plan replays exactly the kernels eager execution
+ran."""
+import numpy as np
+
+from fastgrad._C import _kernels as _K
+from fastgrad.compile._common import _GEMM_PAR, _NOGIL_MIN, _is64, _root, _Unsupported
+
+
+def _operand(x):
+    """(trans, ld) for the GEMM's view of a 2-D array, as the C wrapper decides, or None."""
+    isz = x.itemsize
+    r, c = x.shape[-2:]
+    sr, sc = x.strides[-2:]
+    if sr % isz or sc % isz:
+        return None
+    sr //= isz
+    sc //= isz
+    if (sc == 1 or c <= 1) and (sr >= c or r <= 1) and sr >= 0:
+        ld = sr if r > 1 else (c if c > 1 else 1)
+        return 0, max(ld, c, 1)
+    if (sr == 1 or r <= 1) and (sc >= r or c <= 1) and sc >= 0:
+        ld = sc if c > 1 else (r if r > 1 else 1)
+        return 1, max(ld, r, 1)
+    return None
+
+
+class Recorder:
+    """The kernel backend while tracing (an implementation of
+    ``fastgrad._backend.KernelBackend``): each function calls the C kernel, then, for the
+    tracing thread, records the call.  Kernels outside the supported set make the trace
+    unsupported.  Names outside the interface (the C module's op-code tables, its
+    configuration functions) are the C module's."""
+
+    _PASS = {"have_openmp", "omp_max_threads", "get_isa", "cpu_best_isa", "TargetIndexError"}
+
+    def __init__(self, tr):
+        self._tr = tr
+
+    def __getattr__(self, name):
+        real = getattr(_K, name)
+        if name in self._PASS or not callable(real) or isinstance(real, type):
+            return real
+
+        def unsupported(*a, **k):
+            return self._refuse(name, real(*a, **k))
+        return unsupported
+
+    def _refuse(self, name, res):
+        tr = self._tr
+        if tr.mine():
+            try:
+                tr.fail(f"kernel {name!r} is not supported in compiled functions yet")
+            except _Unsupported:
+                pass
+        return res
+
+    def _rec(self, fn, *a):
+        tr = self._tr
+        if tr.mine():
+            try:
+                fn(tr, *a)
+            except _Unsupported:
+                pass          # fallback mode: the eager run goes on, the signature runs eagerly
+
+    # threads
+    def get_num_threads(self):
+        return _K.get_num_threads()
+
+    def set_num_threads(self, n):
+        return _K.set_num_threads(n)
+
+    # kernels no plan step replays: run, and make the trace unsupported
+    def compare(self, op, a, b):
+        return self._refuse("compare", _K.compare(op, a, b))
+
+    def where(self, c, a, b):
+        return self._refuse("where", _K.where(c, a, b))
+
+    def argreduce(self, op, x, dim):
+        return self._refuse("argreduce", _K.argreduce(op, x, dim))
+
+    def prod(self, x, dim):
+        return self._refuse("prod", _K.prod(x, dim))
+
+    def scan(self, op, x, dim, reverse=False):
+        return self._refuse("scan", _K.scan(op, x, dim, reverse))
+
+    def sort(self, x, dim, descending=False):
+        return self._refuse("sort", _K.sort(x, dim, descending))
+
+    def topk(self, x, k, dim, largest=True):
+        return self._refuse("topk", _K.topk(x, k, dim, largest))
+
+    def index_select(self, x, dim, idx, wrap=False, op="index_select"):
+        return self._refuse("index_select", _K.index_select(x, dim, idx, wrap, op))
+
+    def index_add(self, out, dim, idx, src, wrap=False, op="index_add"):
+        return self._refuse("index_add", _K.index_add(out, dim, idx, src, wrap, op))
+
+    def gather(self, x, dim, idx, op="gather"):
+        return self._refuse("gather", _K.gather(x, dim, idx, op))
+
+    def scatter_add(self, out, dim, idx, src, accumulate=True, op="scatter_add"):
+        return self._refuse("scatter_add", _K.scatter_add(out, dim, idx, src, accumulate, op))
+
+    def masked_select(self, x, mask, op="masked_select"):
+        return self._refuse("masked_select", _K.masked_select(x, mask, op))
+
+    def masked_expand(self, src, mask, op="masked_expand"):
+        return self._refuse("masked_expand", _K.masked_expand(src, mask, op))
+
+    # elementwise
+    def unary(self, op, x, alpha=0.0, beta=0.0):
+        y = _K.unary(op, x, alpha, beta)
+        self._rec(_r_unary, y, op, x, alpha, beta)
+        return y
+
+    def unary_bwd(self, op, g, x, y, alpha=0.0, beta=0.0):
+        gx = _K.unary_bwd(op, g, x, y, alpha, beta)
+        self._rec(_r_unary_bwd, gx, op, g, x, y, alpha, beta)
+        return gx
+
+    def binary(self, op, a, b):
+        out = _K.binary(op, a, b)
+        self._rec(_r_binary, out, op, a, b)
+        return out
+
+    def copy(self, x):
+        out = _K.copy(x)
+        self._rec(lambda tr, out, x: tr._copy_step(x, out, "copy"), out, x)
+        return out
+
+    def contiguous(self, x):
+        out = _K.contiguous(x)
+        if out is not x:
+            self._rec(lambda tr, out, x: tr._copy_step(x, out, "contiguous"), out, x)
+        return out
+
+    def reduce(self, op, x, dims):
+        out = _K.reduce(op, x, dims)
+        self._rec(_r_reduce, out, op, x, dims)
+        return out
+
+    def softmax(self, x, dim, log):
+        y = _K.softmax(x, dim, log)
+        self._rec(_r_softmax, y, x, dim, log)
+        return y
+
+    def softmax_bwd(self, g, y, dim, log):
+        gx = _K.softmax_bwd(g, y, dim, log)
+        self._rec(_r_softmax_bwd, gx, g, y, dim, log)
+        return gx
+
+    def xent(self, x, target, ignore_index, label_smoothing):
+        loss, lsm = _K.xent(x, target, ignore_index, label_smoothing)
+        self._rec(_r_xent, (loss, lsm), x, target, ignore_index, label_smoothing)
+        return loss, lsm
+
+    def xent_bwd(self, g, lsm, target, ignore_index, label_smoothing):
+        gx = _K.xent_bwd(g, lsm, target, ignore_index, label_smoothing)
+        self._rec(_r_xent_bwd, gx, g, lsm, target, ignore_index, label_smoothing)
+        return gx
+
+    def matmul(self, a, b, out=None, beta=0.0):
+        res = _K.matmul(a, b, out, beta)
+        self._rec(_r_matmul, res, a, b, out, beta)
+        return res
+
+    def linear(self, x, w, bias, act=None):
+        out = _K.linear(x, w, bias, act)
+        self._rec(_r_linear, out, x, w, bias, act)
+        return out
+
+
+    # convolution, pooling, normalization (conv.h): each wrapper calls its C kernel with
+    # the full thread count, so every step is recorded with par = 1
+    def conv2d(self, x, w, bias, stride, padding, dilation, groups, oh, ow):
+        y = _K.conv2d(x, w, bias, stride, padding, dilation, groups, oh, ow)
+        self._rec(_r_conv, y, x, w, bias, stride, padding, dilation, groups)
+        return y
+
+    def conv2d_bwd(self, g, x, w, xshape, wshape, stride, padding, dilation, groups,
+                   want_gx, want_gw, want_gb):
+        res = _K.conv2d_bwd(g, x, w, xshape, wshape, stride, padding, dilation, groups,
+                            want_gx, want_gw, want_gb)
+        self._rec(_r_conv_bwd, res, g, x, w, xshape, wshape, stride, padding, dilation, groups)
+        return res
+
+    def pool2d(self, op, x, oh, ow, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+               dilation=(1, 1), count_include_pad=True):
+        res = _K.pool2d(op, x, oh, ow, kernel, stride, padding, dilation, count_include_pad)
+        self._rec(_r_pool, res, op, x, kernel, stride, padding, dilation, count_include_pad)
+        return res
+
+    def pool2d_bwd(self, op, g, idx, xshape, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+                   dilation=(1, 1), count_include_pad=True):
+        gx = _K.pool2d_bwd(op, g, idx, xshape, kernel, stride, padding, dilation,
+                           count_include_pad)
+        self._rec(_r_pool_bwd, gx, op, g, idx, kernel, stride, padding, dilation,
+                  count_include_pad)
+        return gx
+
+    def bn_stats(self, x):
+        res = _K.bn_stats(x)
+        self._rec(_r_bn_stats, res, x)
+        return res
+
+    def bn_apply(self, x, mean, invstd, w, b):
+        y = _K.bn_apply(x, mean, invstd, w, b)
+        self._rec(_r_bn_apply, y, x, mean, invstd, w, b)
+        return y
+
+    def bn_bwd(self, x, g, mean, invstd, w, training, want_gx, want_gw, want_gb):
+        res = _K.bn_bwd(x, g, mean, invstd, w, training, want_gx, want_gw, want_gb)
+        self._rec(_r_bn_bwd, res, x, g, mean, invstd, w, training)
+        return res
+
+    def rownorm(self, x, d, groups, s, w, b, eps):
+        res = _K.rownorm(x, d, groups, s, w, b, eps)
+        self._rec(_r_rownorm, res, x, d, groups, s, w, b, eps)
+        return res
+
+    def rownorm_bwd(self, x, g, mean, rstd, w, d, groups, s, want_gx, want_gw, want_gb):
+        res = _K.rownorm_bwd(x, g, mean, rstd, w, d, groups, s, want_gx, want_gw, want_gb)
+        self._rec(_r_rownorm_bwd, res, x, g, mean, rstd, w, d, groups, s)
+        return res
+
+
+def _r_unary(tr, y, op, x, alpha, beta):
+    name = _K.U_NAMES.get(op, "unary")
+    xd = tr.dense(x, name)
+    tr.add("unary", name, op=op, ins=[tr.ref(xd, name)], outs=[tr.new(y)], n=[y.size],
+           s=[alpha, beta], is64=_is64(y), par=int(y.size >= _NOGIL_MIN))
+
+
+def _r_unary_bwd(tr, gx, op, g, x, y, alpha, beta):
+    name = _K.U_NAMES.get(op, "unary") + "_backward"
+    ins = [tr.ref(tr.dense(g, name), name),
+           None if x is None else tr.ref(tr.dense(x, name), name),
+           None if y is None else tr.ref(tr.dense(y, name), name)]
+    tr.add("unary_bwd", name, op=op, ins=ins, outs=[tr.new(gx)], n=[gx.size],
+           s=[alpha, beta], is64=_is64(gx), par=int(gx.size >= _NOGIL_MIN))
+
+
+def _bstrides(x, nd):
+    isz = x.itemsize
+    st = []
+    for i in range(nd):
+        j = i - (nd - x.ndim)
+        st.append(x.strides[j] // isz if j >= 0 and x.shape[j] != 1 else 0)
+    return st
+
+
+def _r_binary(tr, out, op, a, b):
+    name = _K.B_NAMES.get(op, "binary")
+    nd = out.ndim
+    if any(s % a.itemsize for s in a.strides + b.strides) or nd > 16:
+        tr.fail(f"{name}: operand layout not supported")
+    tr.add("binary", name, op=op, ins=[tr.ref(a, name), tr.ref(b, name)], outs=[tr.new(out)],
+           ndim=nd, shape=list(out.shape), sa=_bstrides(a, nd), sb=_bstrides(b, nd),
+           is64=_is64(out), par=int(out.size >= _NOGIL_MIN))
+
+
+def _r_reduce(tr, out, op, x, dims):
+    name = [k for k, v in _K.R.items() if v == op][0]
+    if len(dims) and dims[-1] - dims[0] != len(dims) - 1:
+        tr.fail(f"{name}: reduction over non-adjacent dims {dims}")
+    if x.size == 0:
+        tr.fail(f"{name}: reduction of an empty tensor")
+    xd = tr.dense(x, name)
+    shape = x.shape
+    outer = n = inner = 1
+    if len(dims):
+        for d in range(dims[0]):
+            outer *= shape[d]
+        for d in dims:
+            n *= shape[d]
+        for d in range(dims[-1] + 1, x.ndim):
+            inner *= shape[d]
+    else:
+        for s in shape:
+            outer *= s
+    tr.add("reduce", name, op=op, ins=[tr.ref(xd, name)], outs=[tr.new(out)],
+           n=[outer, n, inner], is64=_is64(out), par=int(outer * n * inner >= _NOGIL_MIN))
+
+
+def _split(x, dim):
+    outer = inner = 1
+    for d in range(dim):
+        outer *= x.shape[d]
+    for d in range(dim + 1, x.ndim):
+        inner *= x.shape[d]
+    return [outer, x.shape[dim], inner]
+
+
+def _r_softmax(tr, y, x, dim, log):
+    name = "log_softmax" if log else "softmax"
+    xd = tr.dense(x, name)
+    n = _split(x, dim)
+    tr.add("softmax", name, op=int(bool(log)), ins=[tr.ref(xd, name)], outs=[tr.new(y)],
+           n=n, is64=_is64(y), par=int(n[0] * n[1] * n[2] >= _NOGIL_MIN))
+
+
+def _r_softmax_bwd(tr, gx, g, y, dim, log):
+    name = "log_softmax_backward" if log else "softmax_backward"
+    n = _split(g, dim)
+    tr.add("softmax_bwd", name, op=int(bool(log)),
+           ins=[tr.ref(tr.dense(g, name), name), tr.ref(tr.dense(y, name), name)],
+           outs=[tr.new(gx)], n=n, is64=_is64(gx), par=int(n[0] * n[1] * n[2] >= _NOGIL_MIN))
+
+
+def _target_ref(tr, target, name):
+    t = np.ascontiguousarray(target, dtype=np.int64)
+    if not isinstance(target, np.ndarray) or _root(t) is not _root(target):
+        tr.fail(f"{name}: the target must be an int64 tensor")
+    return tr.ref(t, name)
+
+
+def _r_xent(tr, res, x, target, ignore_index, label_smoothing):
+    loss, lsm = res
+    xd = tr.dense(x, "cross_entropy")
+    rows, c = xd.shape
+    tr.add("xent", "cross_entropy",
+           ins=[tr.ref(xd, "cross_entropy"), _target_ref(tr, target, "cross_entropy")],
+           outs=[tr.new(loss), tr.new(lsm)], n=[rows, c, ignore_index], s=[label_smoothing],
+           is64=_is64(lsm), par=int(rows * c >= _NOGIL_MIN))
+
+
+def _r_xent_bwd(tr, gx, g, lsm, target, ignore_index, label_smoothing):
+    name = "cross_entropy_backward"
+    if g.dtype != lsm.dtype:
+        tr.fail(f"{name}: gradient dtype {g.dtype} differs from {lsm.dtype}")
+    rows, c = lsm.shape
+    tr.add("xent_bwd", name, ins=[tr.ref(tr.dense(g, name), name),
+                                  tr.ref(tr.dense(lsm, name), name),
+                                  _target_ref(tr, target, name)],
+           outs=[tr.new(gx)], n=[rows, c, ignore_index], s=[label_smoothing],
+           is64=_is64(gx), par=int(rows * c >= _NOGIL_MIN))
+
+
+def _lay(tr, x, name):
+    """(array the GEMM reads, trans, ld): x itself, or a recorded dense copy where the
+    wrapper copies (np.ascontiguousarray) a layout the GEMM cannot read."""
+    lay = _operand(x)
+    if lay is None:
+        if x.flags.c_contiguous:
+            tr.fail(f"{name}: an operand with strides {x.strides} is not supported")
+        x = tr.dense(x, name)
+        lay = _operand(x)
+    return x, lay[0], lay[1]
+
+
+def _r_matmul(tr, res, a, b, out, beta):
+    if a.ndim != 2 or b.ndim != 2:
+        tr.fail("matmul: batched products are not supported in compiled functions yet")
+    a, ta, lda = _lay(tr, a, "matmul")
+    b, tb, ldb = _lay(tr, b, "matmul")
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    ins = [tr.ref(a, "matmul"), tr.ref(b, "matmul"), None]
+    outs = [tr.ref(res, "matmul") if out is not None else tr.new(res)]
+    tr.add("gemm", "matmul", ins=ins, outs=outs, is64=_is64(res),
+           par=int(m * n * k >= _GEMM_PAR),
+           gemm=dict(transa=ta, transb=tb, m=m, n=n, k=k, alpha=1.0,
+                     beta=float(beta) if out is not None else 0.0, lda=lda, ldb=ldb,
+                     ldc=max(n, 1), act=0))
+
+
+def _r_linear(tr, out, x, w, bias, act):
+    if x.ndim != 2 or w.ndim != 2:
+        tr.fail("linear: only 2-D inputs are supported in compiled functions")
+    x, ta, lda = _lay(tr, x, "linear")
+    w, tw, ldb = _lay(tr, w, "linear")
+    m, k = x.shape
+    n = w.shape[0]
+    if m == 0 or n == 0:
+        return
+    bref = None
+    if bias is not None:
+        bref = tr.ref(tr.dense(bias, "linear"), "linear")
+    tr.add("gemm", "linear", ins=[tr.ref(x, "linear"), tr.ref(w, "linear"), bref],
+           outs=[tr.new(out)], is64=_is64(out), par=int(m * n * k >= _GEMM_PAR),
+           gemm=dict(transa=ta, transb=1 - tw, m=m, n=n, k=k, alpha=1.0, beta=0.0,
+                     lda=lda, ldb=ldb, ldc=n, act=_K.ACT[act]))
+
+
+# ---- convolution, pooling, normalization ---------------------------------------------------
+def _opt_ref(tr, a, name):
+    """A dense operand that may be absent (None)."""
+    return None if a is None else tr.ref(tr.dense(a, name), name)
+
+
+def _opt_new(tr, a):
+    return None if a is None else tr.new(a)
+
+
+def _conv_geo(xshape, wshape, oh, ow, stride, padding, dilation, groups):
+    n, c_in, h, w = xshape
+    c_out, _, kh, kw = wshape
+    return [n, c_in, h, w, c_out, kh, kw, oh, ow, stride[0], stride[1], padding[0], padding[1],
+            dilation[0], dilation[1], groups]
+
+
+def _r_conv(tr, y, x, w, bias, stride, padding, dilation, groups):
+    name = "conv2d"
+    xd, wd = tr.dense(x, name), tr.dense(w, name)
+    tr.add("conv", name, ins=[tr.ref(xd, name), tr.ref(wd, name), _opt_ref(tr, bias, name)],
+           outs=[tr.new(y)], is64=_is64(y), par=1,
+           shape=_conv_geo(xd.shape, wd.shape, y.shape[2], y.shape[3], stride, padding,
+                           dilation, groups))
+
+
+def _r_conv_bwd(tr, res, g, x, w, xshape, wshape, stride, padding, dilation, groups):
+    name = "conv2d_backward"
+    gx, gw, gb = res
+    gd = tr.dense(g, name)
+    tr.add("conv_bwd", name,
+           ins=[_opt_ref(tr, x if gw is not None else None, name),
+                _opt_ref(tr, w if gx is not None else None, name), tr.ref(gd, name)],
+           outs=[_opt_new(tr, gx), _opt_new(tr, gw), _opt_new(tr, gb)], is64=_is64(gd), par=1,
+           shape=_conv_geo(tuple(xshape), tuple(wshape), gd.shape[2], gd.shape[3], stride,
+                           padding, dilation, groups))
+
+
+def _pool_geo(xshape, oh, ow, kernel, stride, padding, dilation, cip):
+    planes = 1
+    for v in xshape[:-2]:
+        planes *= v
+    return [planes, xshape[-2], xshape[-1], oh, ow, kernel[0], kernel[1], stride[0], stride[1],
+            padding[0], padding[1], dilation[0], dilation[1], int(bool(cip))]
+
+
+def _pool_name(op):
+    return "max_pool2d" if op == _K.POOL["max"] else "avg_pool2d"
+
+
+def _r_pool(tr, res, op, x, kernel, stride, padding, dilation, cip):
+    name = _pool_name(op)
+    y, idx = res
+    xd = tr.dense(x, name)
+    tr.add("pool", name, op=op, ins=[tr.ref(xd, name)], outs=[tr.new(y), _opt_new(tr, idx)],
+           is64=_is64(y), par=1,
+           shape=_pool_geo(xd.shape, y.shape[-2], y.shape[-1], kernel, stride, padding,
+                           dilation, cip))
+
+
+def _r_pool_bwd(tr, gx, op, g, idx, kernel, stride, padding, dilation, cip):
+    name = _pool_name(op) + "_backward"
+    gd = tr.dense(g, name)
+    iref = None
+    if op == _K.POOL["max"]:
+        if not isinstance(idx, np.ndarray) or idx.dtype != np.int64 or not idx.flags.c_contiguous:
+            tr.fail(f"{name}: the indices must be a contiguous int64 array")
+        iref = tr.ref(idx, name)
+    tr.add("pool_bwd", name, op=op, ins=[tr.ref(gd, name), iref], outs=[tr.new(gx)],
+           is64=_is64(gx), par=1,
+           shape=_pool_geo(gx.shape, gd.shape[-2], gd.shape[-1], kernel, stride, padding,
+                           dilation, cip))
+
+
+def _ncs(x):
+    s = 1
+    for v in x.shape[2:]:
+        s *= v
+    return [x.shape[0], x.shape[1], s]
+
+
+def _bn_ctx(tr, name):
+    ctx = tr.bn
+    if ctx is None:
+        tr.fail(f"{name}: batch normalization kernels called outside batch_norm")
+    return ctx
+
+
+def _r_bn_stats(tr, res, x):
+    """The batch statistics; in training mode with running statistics, also their update
+    (NumPy work in F.batch_norm, replayed by a C step with the same rounding)."""
+    name = "batch_norm"
+    ctx = _bn_ctx(tr, name)
+    mean, var = res
+    xd = tr.dense(x, name)
+    ncs = _ncs(xd)
+    tr.add("bn_stats", name, ins=[tr.ref(xd, name)], outs=[tr.new(mean), tr.new(var)], n=ncs,
+           is64=_is64(mean), par=1)
+    ctx["var"] = var
+    rm, rv = ctx["rm"], ctx["rv"]
+    if rm is None and rv is None:
+        return
+    for t in (rm, rv):
+        if t is not None and (t.data.dtype != mean.dtype or not t.data.flags.c_contiguous):
+            tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {mean.dtype} input "
+                    "(or non-contiguous ones) are not supported in compiled functions")
+    m = float(ctx["momentum"])
+    n = ncs[0] * ncs[2]
+    tr.add("bn_running", name + " (running statistics)",
+           ins=[tr.ref(mean, name), tr.ref(var, name)],
+           outs=[None if rm is None else tr.ref(rm.data, name),
+                 None if rv is None else tr.ref(rv.data, name)],
+           n=[ncs[1]], s=[1 - m, m, n / (n - 1)], is64=_is64(mean))
+
+
+def _r_bn_apply(tr, y, x, mean, invstd, w, b):
+    """bn_apply, preceded by the NumPy work that made its mean and invstd: invstd from the
+    variance (the batch's or the running one), and in eval mode the copy of the running
+    mean."""
+    name = "batch_norm"
+    ctx = _bn_ctx(tr, name)
+    tr.bn = None                  # the call's last kernel
+    if ctx["training"]:
+        var = ctx.get("var")
+        if var is None:
+            tr.fail(f"{name}: batch statistics not traced")
+        pin, pout = [None, tr.ref(var, name)], [None, tr.new(invstd)]
+    else:
+        rm, rv = ctx["rm"], ctx["rv"]
+        for t in (rm, rv):
+            if t.data.dtype != y.dtype or not t.data.flags.c_contiguous:
+                tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {y.dtype} "
+                        "input (or non-contiguous ones) are not supported in compiled "
+                        "functions")
+        pin, pout = [tr.ref(rm.data, name), tr.ref(rv.data, name)], [tr.new(mean), tr.new(invstd)]
+    tr.add("bn_prep", name + " (inverse std)", ins=pin, outs=pout, n=[mean.shape[0]],
+           s=[float(ctx["eps"])], is64=_is64(y))
+    xd = tr.dense(x, name)
+    tr.add("bn_apply", name, ins=[tr.ref(xd, name), tr.ref(mean, name), tr.ref(invstd, name),
+                                  _opt_ref(tr, w, name), _opt_ref(tr, b, name)],
+           outs=[tr.new(y)], n=_ncs(xd), is64=_is64(y), par=1)
+
+
+def _r_bn_bwd(tr, res, x, g, mean, invstd, w, training):
+    name = "batch_norm_backward"
+    xd = tr.dense(x, name)
+    tr.add("bn_bwd", name, op=int(bool(training)),
+           ins=[tr.ref(xd, name), tr.ref(tr.dense(g, name), name), tr.ref(mean, name),
+                tr.ref(invstd, name), _opt_ref(tr, w, name)],
+           outs=[_opt_new(tr, r) for r in res], n=_ncs(xd), is64=_is64(xd), par=1)
+
+
+def _r_rownorm(tr, res, x, d, groups, s, w, b, eps):
+    name = "layer_norm"
+    y, mean, rstd = res
+    xd = tr.dense(x, name)
+    tr.add("rownorm", name, ins=[tr.ref(xd, name), _opt_ref(tr, w, name), _opt_ref(tr, b, name)],
+           outs=[tr.new(y), tr.new(mean), tr.new(rstd)], n=[xd.size // d, d, groups, s],
+           s=[float(eps)], is64=_is64(y), par=1)
+
+
+def _r_rownorm_bwd(tr, res, x, g, mean, rstd, w, d, groups, s):
+    name = "layer_norm_backward"
+    xd = tr.dense(x, name)
+    tr.add("rownorm_bwd", name,
+           ins=[tr.ref(xd, name), tr.ref(tr.dense(g, name), name), tr.ref(mean, name),
+                tr.ref(rstd, name), _opt_ref(tr, w, name)],
+           outs=[_opt_new(tr, r) for r in res], n=[xd.size // d, d, groups, s],
+           is64=_is64(xd), par=1)

@@ -1,0 +1,459 @@
+"""The tracer of fastgrad.compile: the state of one trace (the recorded steps and the
+buffers they touch), the arrays a traced call may read in place, and the handlers of the
+named hooks (fastgrad._hooks) through which the eager paths that work outside the
+kernels report to the trace.  ``_tracing(tr)`` installs a trace: its handlers, its
+recorder as the active kernel backend, and the trace as the process's tracer."""
+import contextlib
+import threading
+import types
+
+import numpy as np
+
+from fastgrad import _hooks, _ops
+from fastgrad._C import _kernels as _K
+from fastgrad._state import backend, grad_mode, trace as _trace_state
+from fastgrad._tensor import Tensor
+from fastgrad.autograd import engine as _engine
+from fastgrad.compile._common import (_NOGIL_MIN, CompileError, _Buf, _is64, _make, _ptr,
+                                      _root, _soft, _Unsupported)
+from fastgrad.compile.recording import Recorder, _bstrides, _target_ref
+
+_LOCK = threading.RLock()          # one trace at a time (hooks and backend are per process)
+_CURRENT = object()
+
+
+class _Tracer:
+    """The state of one trace: the steps recorded so far, the buffers they read and
+    write, and what the replay guards need (modules run, .grad entries touched,
+    optimizer plans)."""
+
+    def __init__(self, strict, fname):
+        self.strict = strict
+        self.active = True
+        self.fname = fname
+        self.thread = threading.get_ident()
+        self.steps = []            # step dicts for _K.Plan (operands as (_Buf, offset))
+        self.bufs = {}             # id(root) -> _Buf
+        self.failure = None
+        self.inputs = {}           # id(root) -> input position
+        self.modules = {}          # id -> module run during the trace
+        self.touched = {}          # id(tensor) -> [tensor, entry grad, first touch]
+        self.optims = []           # (optimizer, group index, plans entry, layout, args, step index)
+        self.consts = set()
+        self.pre = {}
+        self.owners = {}
+        self.names = []            # per step, the op name for error messages
+        self.keep = []             # arrays whose ids the trace relies on
+        self.bn = None             # the arguments of the batch_norm call being traced
+
+    def mine(self):
+        """True while this tracer records: during the trace, in the tracing thread, and
+        no failure yet (a graph made while tracing may be used after it: not recorded)."""
+        return self.active and self.failure is None and threading.get_ident() == self.thread
+
+    def touch(self, t, how, entry=_CURRENT):
+        """First touch of t's .grad in this trace: remember what it held (`entry`, by
+        default its current .grad) and how."""
+        if id(t) not in self.touched:
+            self.touched[id(t)] = [t, t.grad if entry is _CURRENT else entry, how]
+
+    # failures: raise now (strict) or remember and let the eager run finish (fallback)
+    def fail(self, msg):
+        if self.failure is None:
+            self.failure = msg
+        if self.strict:
+            raise CompileError(f"compile({self.fname}): {msg}")
+        raise _Unsupported(msg)
+
+    def conversion(self, what):
+        if (not self.active or threading.get_ident() != self.thread
+                or (self.failure is not None and not self.strict)):
+            return
+        call = {"float": "float(tensor)", "int": "int(tensor)", "bool": "bool(tensor)",
+                "numpy": "tensor.numpy()", "tolist": "tensor.tolist()", "item": "tensor.item()",
+                "__array__": "np.asarray(tensor)", "__index__": "using a tensor as an index"}[what]
+        msg = (f"{call} inside a compiled function would freeze a value read from tensor data "
+               "into the plan; move it outside the compiled function (return the tensor and "
+               "convert it after the call) or use compile(fn, fallback='eager')")
+        if self.failure is None:
+            self.failure = msg
+        if self.strict:
+            raise CompileError(f"compile({self.fname}): {msg}")
+        # fallback: the eager run goes on; this signature will run eagerly
+
+    # operands
+    def ref(self, a, what):
+        r = _root(a)
+        b = self.bufs.get(id(r))
+        i = len(self.steps)
+        if b is None:
+            if id(r) in self.inputs:
+                b = _Buf(r, "input", i)
+            elif id(r) in self.consts or _is_scalar_const(r):
+                b = _Buf(r, "const", i)
+            elif id(r) in self.pre:      # existed before the call
+                b = _Buf(r, "ext", i)
+            else:
+                self.fail(f"{what}: reads an array that no traced kernel produced and that is not "
+                          "an input or a tensor the function reaches through its closure, "
+                          "globals, modules or optimizers (NumPy work outside the kernels, a "
+                          "random mask, or a tensor created inside the function); this op "
+                          "cannot be replayed")
+            self.bufs[id(r)] = b
+        b.last = i
+        return (b, _ptr(a) - _ptr(r))
+
+    def new(self, a):
+        r = _root(a)
+        b = self.bufs.get(id(r))
+        i = len(self.steps)
+        if b is None:
+            b = _Buf(r, "inter", i)
+            self.bufs[id(r)] = b
+        b.last = i
+        return (b, _ptr(a) - _ptr(r))
+
+    def add(self, kind, name, **d):
+        d["kind"] = kind
+        self.steps.append(d)
+        self.names.append(name)
+        return len(self.steps) - 1
+
+    def dense(self, a, what):
+        """a as a dense array: a itself, or a recorded strided copy (as the wrappers do)."""
+        if a.flags.c_contiguous:
+            return a
+        if a.dtype.kind != "f":
+            self.fail(f"{what}: a non-contiguous {a.dtype} operand")
+        out = np.ascontiguousarray(a)
+        self._copy_step(a, out, what)
+        return out
+
+    def _copy_step(self, src, out, what):
+        isz = src.itemsize
+        if any(s % isz for s in src.strides) or src.ndim > 16:
+            self.fail(f"{what}: operand layout not supported")
+        ins = [self.ref(src, what)]
+        self.add("copy", what + " (copy)", ins=ins, outs=[self.new(out)], ndim=src.ndim,
+                 shape=list(src.shape), sa=[s // isz for s in src.strides],
+                 is64=int(src.dtype == np.float64), par=int(src.size >= _NOGIL_MIN))
+
+
+def _existing_arrays(fn, args, kwargs):
+    """{id(root array): root array} for the tensors a traced call may read in place: those
+    reachable, when the trace starts, from the function's closure, the globals its code
+    names, its bound object, and its arguments -- through modules (parameters, buffers,
+    gradients), optimizers (parameters and state), containers and plain objects' attributes
+    (two levels deep).  A kernel reading any other array that no traced kernel produced
+    makes the trace unsupported (a tensor made inside the function would be frozen)."""
+    from fastgrad.nn.module import Module
+    from fastgrad.optim.optimizer import Optimizer
+    res = {}
+    owners = {}        # id(root) -> [(tensor, its data array)], for the replay's guards
+    seen = set()
+
+    def add_tensor(t):
+        for a in (t.data, t.grad.data if t.grad is not None else None):
+            if isinstance(a, np.ndarray):
+                r = _root(a)
+                res[id(r)] = r
+        if isinstance(t.data, np.ndarray):
+            owners.setdefault(id(_root(t.data)), []).append((t, t.data))
+
+    def walk(o, depth):
+        if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
+            return
+        seen.add(id(o))
+        if isinstance(o, Tensor):
+            add_tensor(o)
+        elif isinstance(o, Module):
+            for t in o.parameters():
+                add_tensor(t)
+            for t in o.buffers():
+                if t is not None:
+                    add_tensor(t)
+            if depth > 0:
+                for v in vars(o).values():
+                    if not isinstance(v, (dict, Module)):
+                        walk(v, depth - 1)
+        elif isinstance(o, Optimizer):
+            for g in o.param_groups:
+                for t in g["params"]:
+                    add_tensor(t)
+            for st in o.state.values():
+                for v in st.values():
+                    if isinstance(v, Tensor):
+                        add_tensor(v)
+        elif depth > 0:
+            if isinstance(o, (list, tuple, set, frozenset)):
+                for v in o:
+                    walk(v, depth - 1)
+            elif isinstance(o, dict):
+                for v in o.values():
+                    walk(v, depth - 1)
+            elif (hasattr(o, "__dict__") and not isinstance(o, (type, types.ModuleType))
+                  and not callable(o)):
+                for v in vars(o).values():
+                    walk(v, depth - 1)
+
+    roots = list(args) + list(kwargs.values())
+    f = fn
+    while f is not None:
+        for c in getattr(f, "__closure__", None) or ():
+            try:
+                roots.append(c.cell_contents)
+            except ValueError:
+                pass
+        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+        if code is not None and g is not None:
+            roots.extend(g[n] for n in code.co_names if n in g)
+        if getattr(f, "__self__", None) is not None:
+            roots.append(f.__self__)
+        f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
+    for o in roots:
+        walk(o, 2)
+    return res, owners
+
+
+def _is_scalar_const(r):
+    """A 0-d read-only array from fastgrad's Python-scalar cache: a program constant."""
+    if r.ndim != 0 or r.flags.writeable:
+        return False
+    for t in _ops._scalar_cache.values():
+        if t.data is r:
+            return True
+    return False
+
+
+# ---- the hook handlers installed while tracing ----------------------------------------------
+@contextlib.contextmanager
+def _tracing(tr):
+    """Within the block, `tr` traces: its hook handlers are installed, its recorder is
+    the active kernel backend and it is the process's tracer (tensor conversions report
+    to it).  Everything is restored when the block ends, also by an exception or
+    KeyboardInterrupt."""
+    prev_trace = _trace_state.active
+    prev_backend = (backend.k, backend.name)
+    try:
+        with _hooks.installed(_handlers(tr)):
+            backend.activate(Recorder(tr))
+            _trace_state.active = tr
+            yield
+    finally:
+        tr.active = False
+        _trace_state.active = prev_trace
+        backend.activate(*prev_backend)
+
+
+def _handlers(tr):
+    """The hook handlers of one trace ({slot name: handler}, for fastgrad._hooks): each
+    records the work of the eager path that reported to it, for the tracing thread only.
+    The eager path itself runs unchanged (cross-entropy's mean/sum reduction excepted: its
+    handler computes the same loss with a node whose backward it records)."""
+    from fastgrad.nn import functional as F
+
+    # the ones that seed backward(): a constant of the program
+    def grad_seed(t):
+        if tr.mine():
+            tr.consts.add(id(_root(t.data)))
+            tr.keep.append(t.data)
+
+    # cross_entropy with 'mean'/'sum': the eager path computes the count of kept targets
+    # and the gradient scale in Python; the plan recomputes them at each replay
+    def xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction):
+        if not tr.mine():
+            return None
+        loss_rows, lsm = _K.xent(x.data, target, ignore_index, label_smoothing)
+        loss = np.asarray(loss_rows.sum() * loss_rows.dtype.type(scale) if scale != 1.0
+                          else loss_rows.sum(), dtype=loss_rows.dtype)
+        sidx = [-1]
+
+        def rec():
+            if reduction not in ("mean", "sum"):
+                tr.fail(f"cross_entropy: reduction {reduction!r} with a scale")
+            xd = tr.dense(x.data, "cross_entropy")
+            rows, c = xd.shape
+            sidx[0] = tr.add("xent_red", "cross_entropy", op=0 if reduction == "mean" else 1,
+                             ins=[tr.ref(xd, "cross_entropy"),
+                                  _target_ref(tr, target, "cross_entropy")],
+                             outs=[tr.new(loss_rows), tr.new(lsm), tr.new(loss)],
+                             n=[rows, c, ignore_index], s=[label_smoothing, scale],
+                             is64=_is64(lsm), par=int(rows * c >= _NOGIL_MIN))
+        _soft(tr, rec)
+        if x.requires_grad and grad_mode.enabled:
+            return _ops._record(loss, "cross_entropy", xent_red_bwd, (x,), (x,), lsm,
+                                (target, ignore_index, label_smoothing, scale, sidx[0]))
+        return _make(loss)
+
+    def xent_red_bwd(node, g):
+        target, ignore_index, ls, scale, sidx = node.ctx
+        if grad_mode.enabled:           # create_graph: the eager composite formula
+            if tr.mine():
+                _soft(tr, tr.fail, "backward(create_graph=True) is not supported in compiled "
+                      "functions")
+            rows = target.shape[0]
+            g_rows = _ops.mul(_ops.expand(_ops.reshape(g, (1,)), rows), scale)
+            return (F._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
+        lsm = node.out
+        rows, c = lsm.shape
+        gd = g.data
+        g_rows = np.full(rows, float(gd) * scale, dtype=lsm.dtype)
+        gx = _K.xent_bwd(g_rows, lsm, target, ignore_index, ls)
+
+        def rec():
+            if sidx < 0 or gd.size != 1 or gd.dtype != lsm.dtype:
+                tr.fail("cross_entropy backward: unexpected gradient")
+            tr.add("xent_red_bwd", "cross_entropy_backward",
+                   ins=[tr.ref(gd, "cross_entropy_backward"),
+                        tr.ref(lsm, "cross_entropy_backward"),
+                        _target_ref(tr, target, "cross_entropy_backward")],
+                   outs=[tr.new(gx), tr.new(g_rows)], n=[rows, c, ignore_index, sidx], s=[ls],
+                   is64=_is64(gx), par=int(rows * c >= _NOGIL_MIN))
+        if tr.mine():
+            _soft(tr, rec)
+        return (_make(gx),)
+
+    def dropout(x, p):
+        if tr.mine():
+            _soft(tr, tr.fail, "dropout draws a random mask with NumPy's generator at every "
+                  "call, which a plan cannot replay; use compile(fn, fallback='eager') or "
+                  "eval mode")
+
+    # batch_norm: its NumPy work (the running-statistics update in training mode, the
+    # inverse standard deviation, the copy of the running mean in eval mode) is recorded
+    # by the bn_stats / bn_apply recorders, which read this call's arguments from tr.bn
+    # (bn_apply, the call's last kernel, clears it)
+    def batch_norm(running_mean, running_var, training, momentum, eps):
+        if tr.mine():
+            tr.bn = {"rm": running_mean, "rv": running_var, "training": bool(training),
+                     "momentum": momentum, "eps": eps}
+
+    # BatchNorm modules count their training steps in a NumPy buffer (a counter step);
+    # momentum=None derives the momentum from that count in Python, which a plan would
+    # freeze
+    def batch_count(module):
+        if not tr.mine():
+            return
+        who = type(module).__name__
+        if module.momentum is None:
+            _soft(tr, tr.fail, f"{who}(momentum=None) computes its momentum in Python from the "
+                  "step count, which a plan would freeze; give a momentum or use "
+                  "compile(fn, fallback='eager')")
+
+        def rec():
+            d = module.num_batches_tracked.data
+            if d.dtype != np.int64 or d.size != 1:
+                tr.fail(f"{who}: unexpected num_batches_tracked")
+            tr.add("counter", who + ".num_batches_tracked",
+                   outs=[tr.ref(d, "num_batches_tracked")], n=[1])
+        _soft(tr, rec)
+
+    def inplace(x, name):
+        if tr.mine():
+            _soft(tr, tr.fail, f"{name}: in-place tensor ops are not supported in compiled "
+                  "functions")
+
+    # the gradient store: adopt, copy or accumulate, as the engine does
+    def grad_store(t, g, old, tag, create_graph):
+        if not tr.mine():
+            return
+        tr.touch(t, "store", old)
+        gd = g.data
+
+        def rec():
+            if create_graph:
+                tr.fail("backward(create_graph=True) is not supported in compiled functions")
+            if old is not None:
+                od = old.data
+                if (t.grad is not old or od.shape != gd.shape or od.dtype != gd.dtype
+                        or not od.flags.c_contiguous):
+                    tr.fail("accumulating into an existing .grad of another shape or kind")
+                tr.add("binary", "accumulate_grad", op=0,
+                       ins=[tr.ref(od, "accumulate_grad"), tr.ref(gd, "accumulate_grad")],
+                       outs=[tr.ref(od, "accumulate_grad")], ndim=od.ndim,
+                       shape=list(od.shape), sa=_bstrides(od, od.ndim),
+                       sb=_bstrides(gd, od.ndim), is64=_is64(od),
+                       par=int(od.size >= _NOGIL_MIN))
+                return
+            new = t.grad.data
+            if tag is _engine.FRESH and new is gd:
+                tr.ref(new, "store_grad")
+            else:
+                tr._copy_step(gd, new, "store_grad")
+        _soft(tr, rec)
+
+    # a backward adding a gradient straight into an existing .grad (engine.accum_target):
+    # the GEMM that does it records itself (beta=1 into the .grad buffer); the .grad is
+    # touched here as the store above touches it, so replays guard it the same way
+    def accum_target(e):
+        if tr.mine():
+            tr.touch(e, "store")
+
+    def zero_grad(params, set_to_none):
+        if not tr.mine():
+            return
+
+        def rec():
+            for p in params:
+                tr.touch(p, "none" if set_to_none else "zero")
+                if p.grad is not None and not set_to_none:
+                    gd = p.grad.data
+                    if not gd.flags.c_contiguous or gd.dtype.kind != "f":
+                        tr.fail("zero_grad: a non-contiguous .grad")
+                    tr.add("fill", "zero_grad", outs=[tr.ref(gd, "zero_grad")],
+                           n=[gd.size], s=[0.0], is64=_is64(gd))
+        _soft(tr, rec)
+
+    # the optimizer: its own multi-tensor plans, with the plan's gradient buffers
+    def optim_step(opt, closure):
+        if not tr.mine():
+            return None
+        if closure is not None:
+            _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")
+            return None
+        for p in (p for g in opt.param_groups for p in g["params"]):
+            tr.touch(p, "read")
+        who = type(opt).__name__
+
+        def rec():
+            for gi, group in enumerate(opt.param_groups):
+                entry = opt._plans[gi]
+                layout, params, n, plans = entry
+                per_dtype = {}
+                for p in params:
+                    per_dtype.setdefault(p.data.dtype, []).append(p)
+                args = opt._args(group)
+                for pl, ps in zip(plans, per_dtype.values()):
+                    grads = []
+                    for p in ps:
+                        tr.ref(p.data, who)
+                        if p.grad is None:
+                            grads.append(None)
+                            continue
+                        gd = p.grad.data
+                        if not gd.flags.c_contiguous or gd.dtype != p.data.dtype:
+                            tr.fail(f"{who}.step: a non-contiguous or mistyped .grad")
+                        grads.append(tr.ref(gd, who))
+                    total = sum(p.data.size for p in ps if p.grad is not None)
+                    si = tr.add("optim", f"{who}.step", optim=pl, grads=grads, hyper=args,
+                                par=int(total >= _NOGIL_MIN))
+                    tr.optims.append((opt, gi, entry, layout, args, si))
+        return lambda: _soft(tr, rec) if tr.mine() else None
+
+    def module_call(module):
+        if tr.mine():
+            tr.modules[id(module)] = module
+
+    # gradient clipping computes its scale from the gradients' norm in NumPy and Python,
+    # and applies it only when the norm is over the limit: a plan would replay the
+    # decision taken while tracing
+    def clip_grad(name, grads):
+        if tr.mine():
+            _soft(tr, tr.fail, f"{name} decides in Python from the gradients' values whether "
+                  "and by how much to change them, which a plan cannot replay; use "
+                  "compile(fn, fallback='eager') or clip outside the compiled function")
+
+    return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
+            "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
+            "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
+            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad}
