@@ -18,6 +18,7 @@ import numpy as np
 from fastgrad import _ops as O
 from fastgrad import reference as R
 from fastgrad.nn import functional as F
+from fastgrad.reference.elementwise import _erf
 
 
 class Sample:
@@ -141,7 +142,6 @@ def _reg_unary(name, op, ref, lo=-3.0, hi=3.0, away=0.0, kernel=None, gradgrad=T
                     gradgrad=gradgrad, unary_kernel=kernel or name, domain=(lo, hi)))
 
 
-_erf = R._erf
 _reg_unary("neg", O.neg, np.negative)
 _reg_unary("abs", O.abs, np.abs, away=0.05)
 _reg_unary("exp", O.exp, np.exp, -10, 10)
