@@ -10,7 +10,7 @@ import pytest
 import fastgrad as fg
 from fastgrad import _ops_math
 from fastgrad._C import _kernels as K
-from fastgrad._registry import REGISTRY
+from fastgrad.testing import REGISTRY
 from fastgrad.autograd import gradcheck, gradgradcheck
 
 SIMD = fg.available_simd()

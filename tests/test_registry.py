@@ -1,9 +1,9 @@
-"""Generic tests driven by the op registry (fastgrad._registry.REGISTRY)."""
+"""Generic tests driven by the op registry (fastgrad.testing.REGISTRY)."""
 import numpy as np
 import pytest
 
 import fastgrad as fg
-from fastgrad._registry import REGISTRY
+from fastgrad.testing import REGISTRY
 from fastgrad.autograd import gradcheck, gradgradcheck
 
 from conftest import assert_close, materialize, ref_args

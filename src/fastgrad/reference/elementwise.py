@@ -17,6 +17,7 @@ _SQRT1_2 = 0.70710678118654752440
 _SQRT_2_OVER_PI = 0.79788456080286535588
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
+
 @functools.lru_cache(maxsize=None)
 def _special():
     """(erf, erfc): SciPy's ufuncs when SciPy is around, else a vectorised math.erf.

@@ -51,7 +51,6 @@ def softmax_bwd(g, y, dim, log):
     return (y * (g - np.sum(g * y, axis=dim, keepdims=True))).astype(g.dtype)
 
 
-
 def scan(op, x, dim, reverse=False):
     """cumsum/cumprod along dim (accumulated in float64, like the C kernel)."""
     fn = np.cumsum if op == SCAN["cumsum"] else np.cumprod
