@@ -7,7 +7,8 @@ import numpy as np
 import fastgrad as fg
 from fastgrad.reference.elementwise import _erf
 from fastgrad.testing.opinfo import (
-    ErrorInput, OpInfo, OpTable, Sample, _u, binary_errors, binary_samples, unary_samples)
+    BIN_SHAPES, ErrorInput, OpInfo, OpTable, Sample, _u, binary_errors, binary_samples, unary_errors,
+    unary_samples)
 
 OPS = OpTable()
 register, _simple, _unary = OPS.register, OPS.simple, OPS.unary
@@ -121,4 +122,82 @@ register(OpInfo("where", fg.where, lambda c, a, b: np.where(c, a, b), _where_sam
 
 # ---- conversion -----------------------------------------------------------------------------
 _simple("to_float64", lambda x: fg.to(x, np.float64), lambda x: x,
-        lambda rng: [Sample([_u(rng, (3, 2), -2, 2)])], keeps_dtype=False)
+        lambda rng: [Sample([_u(rng, (3, 2), -2, 2)])], keeps_dtype=False, covers=("to",))
+
+
+# ---- comparisons, logic and predicates (bool results, no gradient) ---------------------------
+def _ties(rng, shape):
+    """Values on a coarse grid, so that comparisons meet equal pairs."""
+    return np.round(_u(rng, shape, -2, 2) * 2) / 2
+
+
+def _compare_samples(rng):
+    out = [Sample([_ties(rng, sa), _ties(rng, sb)], desc=f"{sa} {sb}") for sa, sb in BIN_SHAPES]
+    out += [Sample([_ties(rng, (4, 3)).T, _ties(rng, (3, 4))[:, ::-1]], desc="views"),
+            Sample([_ties(rng, (3, 4)), 0.5], desc="tensor-scalar"),
+            Sample([np.array([np.nan, 1.0, np.inf, -np.inf, -0.0]), np.array([np.nan, np.nan, np.inf, 1.0, 0.0])],
+                   desc="nan, inf, -0"),
+            Sample([_ties(rng, (200, 300)), _ties(rng, (300,))], desc="large broadcast")]
+    return out
+
+
+for _n, _r in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+               ("gt", np.greater), ("ge", np.greater_equal)]:
+    register(OpInfo(_n, getattr(fg, _n), _r, _compare_samples, binary_errors(_n), grad=False, keeps_dtype=False))
+
+
+def _logic_samples(rng):
+    return [Sample([rng.random((3, 4)) > 0.5, rng.random((3, 4)) > 0.5], desc="bool"),
+            Sample([rng.random((3, 1)) > 0.5, rng.random((4,)) > 0.5], desc="broadcast"),
+            Sample([_ties(rng, (3, 4)), _ties(rng, (3, 4))], desc="float: nonzero is true"),
+            Sample([np.array([np.nan, 0.0, -0.0, 1.0]), np.array([0.0, np.nan, 1.0, 1.0])], desc="nan and -0")]
+
+
+def _logic_errors(name):
+    return lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4)], {}, ValueError, rf"{name}: shapes .* cannot be broadcast")]
+
+
+for _n, _r in [("logical_and", np.logical_and), ("logical_or", np.logical_or)]:
+    register(OpInfo(_n, getattr(fg, _n), _r, _logic_samples, _logic_errors(_n), grad=False, keeps_dtype=False))
+register(OpInfo("logical_not", fg.logical_not, np.logical_not,
+                lambda rng: [Sample([s.args[0]], desc=s.desc) for s in _logic_samples(rng)],
+                lambda: [ErrorInput(["not a tensor"], {}, TypeError, "logical_not")], grad=False, keeps_dtype=False))
+
+
+def _special_values(rng):
+    x = _u(rng, (3, 4), -2, 2)
+    x[0, 1], x[1, 2], x[2, 0], x[2, 3] = np.nan, np.inf, -np.inf, -0.0
+    return x
+
+
+for _n, _r in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isfinite)]:
+    register(OpInfo(_n, getattr(fg, _n), _r,
+                    lambda rng: [Sample([_special_values(rng)], desc="nan, inf, -0"),
+                                 Sample([_special_values(rng).T], desc="view"),
+                                 Sample([np.array(np.nan)], desc="0-d"), Sample([np.zeros((0, 3))], desc="zero-size")],
+                    unary_errors(_n, {}), grad=False, keeps_dtype=False))
+
+
+def _close_samples(rng):
+    a = _u(rng, (3, 4), -2, 2)
+    return [Sample([a, a + 1e-9], desc="close"), Sample([a, a + 1e-3], desc="not close"),
+            Sample([a, a + 1e-3], {"atol": 1e-2}, "atol"), Sample([a, a[0] * (1 + 1e-6)], {"rtol": 1e-3}, "broadcast"),
+            Sample([np.array([np.nan, 1.0]), np.array([np.nan, 1.0])], desc="nan"),
+            Sample([np.array([np.nan, 1.0]), np.array([np.nan, 1.0])], {"equal_nan": True}, "equal_nan")]
+
+
+def _equal_samples(rng):
+    a = _ties(rng, (3, 4))
+    return [Sample([a, a.copy()], desc="equal"), Sample([a, a + 0.5], desc="different values"),
+            Sample([a, a[0]], desc="different shapes"), Sample([a.T, a.T.copy()], desc="view")]
+
+
+# allclose and equal answer with one Python bool: the entries wrap it in a 0-d tensor
+register(OpInfo("allclose", lambda a, b, **kw: fg.tensor(fg.allclose(a, b, **kw)),
+                lambda a, b, **kw: np.array(np.allclose(a, b, **kw)), _close_samples,
+                lambda: [ErrorInput(["x", np.zeros(2)], {}, TypeError, "allclose")],
+                grad=False, keeps_dtype=False, extreme=False))
+register(OpInfo("equal", lambda a, b: fg.tensor(fg.equal(a, b)),
+                lambda a, b: np.array(a.shape == b.shape and np.array_equal(a, b)), _equal_samples,
+                lambda: [ErrorInput(["x", np.zeros(2)], {}, TypeError, "equal")],
+                grad=False, keeps_dtype=False, extreme=False))

@@ -5,6 +5,7 @@ import numpy as np
 
 import fastgrad as fg
 from fastgrad import reference as R
+from fastgrad.nn import functional as F
 from fastgrad.testing.opinfo import ErrorInput, OpTable, Sample, _i, _u
 
 OPS = OpTable()
@@ -138,6 +139,24 @@ _simple("masked_fill", fg.masked_fill, lambda x, mask, value: np.where(mask, val
                             "masked_fill: mask must be a bool tensor"),
                  ErrorInput([np.zeros((3, 4)), np.zeros((2, 4), bool)], {"value": 1.0}, ValueError,
                             r"masked_fill: mask shape \(2, 4\) cannot be broadcast")])
+def _emb_samples(rng):
+    return [Sample([_i(0, 2, 0, 5), _x(rng, 6, 3)], {}, "repeated indices"),
+            Sample([_i(1, 4, 4, 0, 2, 1).reshape(2, 3), _x(rng, 5, 2)], {}, "2-d indices"),
+            Sample([_i(1, 0), _x(rng, 3, 4).T], {}, "view weight"),
+            Sample([np.zeros(0, np.int64), _x(rng, 4, 3)], {}, "no indices"),
+            # the padding row is read but gets no gradient: forward only
+            Sample([_i(0, 1, 2, 1), _x(rng, 3, 2)], {"padding_idx": 1}, "padding_idx", grad=False),
+            Sample([_rand_idx(rng, 1000, 500), _x(rng, 1000, 64)], {}, "large", grad=False)]
+
+
+_simple("embedding", F.embedding, lambda idx, w, padding_idx=None: w[idx], _emb_samples,
+        lambda: [ErrorInput([np.array([0.0, 1.0]), np.zeros((3, 2))], {}, TypeError,
+                            "embedding: indices must be integers"),
+                 ErrorInput([_i(0, 3), np.zeros((3, 2))], {}, IndexError,
+                            "embedding: index 3 is out of range for 3 embeddings"),
+                 ErrorInput([_i(0), np.zeros((3, 2, 2))], {}, ValueError, "embedding: weight must be 2-D"),
+                 ErrorInput([_i(0), np.zeros((3, 2))], {"padding_idx": 3}, ValueError,
+                            r"embedding: padding_idx 3 must be within \[-3, 3\)")])
 _simple("one_hot", fg.one_hot, lambda t, num_classes=-1: np.eye(
             num_classes if num_classes != -1 else t.max() + 1, dtype=np.int64)[t],
         lambda rng: [Sample([_i(0, 2, 1, 2)]), Sample([_i(1, 0, 3, 3, 2, 0).reshape(2, 3)], {"num_classes": 5}),

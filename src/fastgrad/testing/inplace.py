@@ -35,13 +35,14 @@ def _inplace_samples(rng, lo=-2.0):
 
 for _n, _f, _r in [("add_", fg.add_, np.add), ("sub_", fg.sub_, np.subtract),
                    ("mul_", fg.mul_, np.multiply), ("div_", fg.div_, np.true_divide)]:
-    _simple(f"inplace_{_n}", _inplace_binary(_f), _r, _inplace_samples)
-_simple("inplace_self_mul_", lambda a: (lambda c: fg.mul_(c, c))(fg.clone(a)), np.square, lambda rng: [Sample([_x(rng, 3, 4)])])
+    _simple(f"inplace_{_n}", _inplace_binary(_f), _r, _inplace_samples, covers=(_n,))
+_simple("inplace_self_mul_", lambda a: (lambda c: fg.mul_(c, c))(fg.clone(a)), np.square,
+        lambda rng: [Sample([_x(rng, 3, 4)])], covers=("mul_",))
 _simple("inplace_clamp_", lambda a: fg.clamp_(fg.clone(a), -0.5, 1.0), lambda a: np.clip(a, -0.5, 1.0),
-        lambda rng: [Sample([_x(rng, 3, 4)])])
+        lambda rng: [Sample([_x(rng, 3, 4)])], covers=("clamp_",))
 _simple("inplace_copy_", lambda a, b: fg.mul(fg.copy_(fg.mul(a, 1.0), b), a), lambda a, b: b * a,
-        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 4)], desc="broadcast src")])
+        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 4)], desc="broadcast src")], covers=("copy_",))
 _simple("inplace_fill_", lambda a, v: fg.mul(fg.fill_(fg.mul(a, 1.0), fg.sum(v)), a), lambda a, v: v.sum() * a,
-        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 2)])])
+        lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 2)])], covers=("fill_",))
 _simple("inplace_zero_", lambda a: fg.add(fg.zero_(fg.mul(a, 2.0)), a), lambda a: a,
-        lambda rng: [Sample([_x(rng, 3, 4)])])
+        lambda rng: [Sample([_x(rng, 3, 4)])], covers=("zero_",))

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 import fastgrad as fg
+from fastgrad.nn import functional as F
 from fastgrad.reference.elementwise import _erf
 from fastgrad.testing.opinfo import ErrorInput, OpInfo, OpTable, Sample, _u
 
@@ -34,6 +35,10 @@ def _mm_errors():
 
 
 register(OpInfo("matmul", fg.matmul, np.matmul, _mm_samples, _mm_errors, rtol32=1e-4, atol32=1e-5))
+register(OpInfo("mm", fg.mm, np.matmul,
+                lambda rng: [s for s in _mm_samples(rng) if len(s.args[0].shape) == len(s.args[1].shape) == 2],
+                lambda: [ErrorInput([np.zeros(3), np.zeros((3, 2))], {}, ValueError, r"mm: expected 2-D tensors")],
+                rtol32=1e-4, atol32=1e-5))
 
 
 def _np_linear(x, w, b=None, activation=None):
@@ -140,4 +145,28 @@ register(OpInfo("einsum", fg.einsum, np.einsum, _einsum_samples,
                          ErrorInput(["ijk->i", np.zeros((2, 3))], {}, ValueError, r"einsum: operand 0 has 2 dimensions"),
                          ErrorInput(["ij,jk", np.zeros((2, 3))], {}, ValueError, r"einsum: equation 'ij,jk' names 2 operands"),
                          ErrorInput(["i1->i", np.zeros(3)], {}, ValueError, r"einsum: invalid subscripts")],
+                rtol32=1e-4, atol32=1e-5))
+
+
+def _np_bilinear(x1, x2, w, b=None):
+    y = np.einsum("...i,kij,...j->...k", x1, w, x2)
+    return y if b is None else y + b
+
+
+def _bilinear_samples(rng):
+    return [Sample([_m(rng, 4, 3), _m(rng, 4, 2), _m(rng, 5, 3, 2), _m(rng, 5)], {}, "bias"),
+            Sample([_m(rng, 4, 3), _m(rng, 4, 2), _m(rng, 5, 3, 2)], {}, "no bias"),
+            Sample([_m(rng, 2, 3, 3), _m(rng, 2, 3, 2), _m(rng, 2, 3, 2), _m(rng, 2)], {}, "batch dims"),
+            Sample([_m(rng, 3), _m(rng, 2), _m(rng, 4, 3, 2)], {}, "unbatched"),
+            Sample([_m(rng, 3, 4).T, _m(rng, 2, 8)[:, ::2].T, _m(rng, 2, 2, 3).transpose(0, 2, 1)], {}, "views"),
+            Sample([_m(rng, 64, 30), _m(rng, 64, 20), _m(rng, 16, 30, 20), _m(rng, 16)], {}, "large", grad=False)]
+
+
+register(OpInfo("bilinear", F.bilinear, _np_bilinear, _bilinear_samples,
+                lambda: [ErrorInput([np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((3, 2))], {}, ValueError,
+                                    r"bilinear: weight must be 3-D"),
+                         ErrorInput([np.zeros((4, 3)), np.zeros((5, 2)), np.zeros((2, 3, 2))], {}, ValueError,
+                                    r"bilinear: input shapes \(4, 3\) and \(5, 2\) do not match weight shape"),
+                         ErrorInput([np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((2, 3, 2)), np.zeros(3)], {},
+                                    ValueError, r"bilinear: bias shape \(3,\) does not match")],
                 rtol32=1e-4, atol32=1e-5))

@@ -137,15 +137,23 @@ def _np_interp(x, size=None, scale_factor=None, mode="nearest", align_corners=No
     return y
 
 
-register(OpInfo("interpolate", F.interpolate, _np_interp,
-                lambda rng: [Sample([_x(rng, 1, 2, 3, 4)], {"scale_factor": 2}, "nearest x2"),
-                             Sample([_x(rng, 1, 2, 5, 4)], {"size": (3, 7)}, "nearest to size"),
-                             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 6), "mode": "bilinear"}, "bilinear"),
-                             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7), "mode": "bilinear",
-                                                            "align_corners": True}, "bilinear align corners"),
-                             Sample([_x(rng, 2, 2, 5)], {"scale_factor": 2, "mode": "linear"}, "linear 1-d")],
-                lambda: [ErrorInput([np.zeros((1, 2, 3, 3))], {"size": 4, "mode": "linear"}, ValueError,
-                                    r"interpolate: mode 'linear' expects 3-d input"),
-                         ErrorInput([np.zeros((1, 2, 3, 3))], {}, ValueError,
-                                    r"interpolate: give exactly one of size and scale_factor")],
+def _interp_samples(rng):
+    return [Sample([_x(rng, 1, 2, 3, 4)], {"scale_factor": 2}, "nearest x2"),
+            Sample([_x(rng, 1, 2, 5, 4)], {"size": (3, 7)}, "nearest to size"),
+            Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 6), "mode": "bilinear"}, "bilinear"),
+            Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7), "mode": "bilinear", "align_corners": True},
+                   "bilinear align corners"),
+            Sample([_x(rng, 2, 2, 5)], {"scale_factor": 2, "mode": "linear"}, "linear 1-d")]
+
+
+def _interp_errors():
+    return [ErrorInput([np.zeros((1, 2, 3, 3))], {"size": 4, "mode": "linear"}, ValueError,
+                       r"interpolate: mode 'linear' expects 3-d input"),
+            ErrorInput([np.zeros((1, 2, 3, 3))], {}, ValueError,
+                       r"interpolate: give exactly one of size and scale_factor")]
+
+
+register(OpInfo("interpolate", F.interpolate, _np_interp, _interp_samples, _interp_errors,
+                rtol32=1e-5, atol32=1e-6, extreme=False))
+register(OpInfo("upsample", F.upsample, _np_interp, _interp_samples, _interp_errors,
                 rtol32=1e-5, atol32=1e-6, extreme=False))

@@ -51,6 +51,16 @@ _simple("stack", lambda *ts, dim=0: fg.stack(ts, dim), lambda *xs, dim=0: np.sta
         lambda: [ErrorInput([np.zeros((2, 3)), np.zeros((3, 2))], {}, ValueError, r"stack: tensor 1 has shape \(3, 2\)")])
 _simple("narrow", fg.narrow, lambda x, dim, start, length: np.take(x, range(start, start + length), axis=dim),
         lambda rng: [Sample([_x(rng, 5, 3)], {"dim": 0, "start": 1, "length": 3})])
+_simple("broadcast_to", fg.broadcast_to, lambda x, shape: np.broadcast_to(x, shape),
+        lambda rng: [Sample([_x(rng, 3, 1)], {"shape": (3, 4)}), Sample([_x(rng, 4)], {"shape": (2, 3, 4)}, "new dims"),
+                     Sample([_x(rng)], {"shape": (2, 2)}, "0-d")],
+        lambda: [ErrorInput([np.zeros((3, 2))], {"shape": (3, 4)}, ValueError, r"cannot expand shape \(3, 2\)")])
+
+
+_simple("t", fg.t, lambda x: x.T,
+        lambda rng: [Sample([_x(rng, 3, 4)]), Sample([_x(rng, 4, 3).T], {}, "view"), Sample([_x(rng, 5)], {}, "1-d"),
+                     Sample([_x(rng)], {}, "0-d")],
+        lambda: [ErrorInput([np.zeros((2, 3, 4))], {}, ValueError, "t: expects a tensor with <= 2 dimensions")])
 _simple("contiguous", fg.contiguous, lambda x: x, lambda rng: [Sample([_x(rng, 4, 3).T])])
 _simple("clone", fg.clone, lambda x: x.copy(), lambda rng: [Sample([_x(rng, 4, 3)])])
 
