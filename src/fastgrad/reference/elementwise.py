@@ -231,9 +231,8 @@ UNARY_DERIV = {
     U["logit"]: lambda x, y, a, b: _logit_grad(x, a, b != 0),
 }
 
-# Which unary ops' backward reads the saved output y instead of the input x (the C kernels
-# make the same choice).  A copy of the C table's list: the one list to replace if the C
-# extension exports its own.
+# The unary ops whose backward reads the saved output y instead of the input x (the same
+# set as the C kernels' table).
 USES_Y = {U["exp"], U["sqrt"], U["rsqrt"], U["tanh"], U["sigmoid"]}
 
 

@@ -154,7 +154,8 @@ def _logic_samples(rng):
 
 
 def _logic_errors(name):
-    return lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4)], {}, ValueError, rf"{name}: shapes .* cannot be broadcast")]
+    return lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4)], {}, ValueError,
+                               rf"{name}: shapes .* cannot be broadcast")]
 
 
 for _n, _r in [("logical_and", np.logical_and), ("logical_or", np.logical_or)]:

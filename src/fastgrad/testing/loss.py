@@ -198,7 +198,8 @@ def _kl_samples(rng):
     z[1, 2] = z[3, 0] = 0.0
     return [Sample([_u(rng, (4, 3), -3, 0), rng.uniform(0.1, 1.0, (4, 3))], {}, "mean"),
             Sample([_u(rng, (4, 3), -3, 0), rng.uniform(0.1, 1.0, (4, 3))], {"reduction": "batchmean"}, "batchmean"),
-            Sample([_u(rng, (5,), -3, 0), _u(rng, (5,), -3, 0)], {"log_target": True, "reduction": "sum"}, "log target"),
+            Sample([_u(rng, (5,), -3, 0), _u(rng, (5,), -3, 0)], {"log_target": True, "reduction": "sum"},
+                   "log target"),
             Sample([_u(rng, (3, 4), -3, 0).T, rng.uniform(0.1, 1.0, (4, 3))], {"reduction": "none"}, "view"),
             # d/dt of t log t is unbounded at t = 0: forward only
             Sample([_u(rng, (4, 3), -3, 0), z], {"reduction": "none"}, "zero targets", grad=False),
