@@ -1,4 +1,4 @@
-"""Fuzzing every op in the registry (fastgrad._registry.REGISTRY) with hypothesis.
+"""Fuzzing every op in the registry (fastgrad.testing.REGISTRY) with hypothesis.
 
 Each case starts from one of the op's registry samples and mutates it: random shapes
 (0-size and 0-d included, broadcast combinations, shapes the op must reject), dtypes
@@ -331,7 +331,7 @@ def child(names, examples, progress_path, seed):
     from hypothesis import seed as fixed_seed
 
     import fastgrad as fg
-    from fastgrad._registry import REGISTRY
+    from fastgrad.testing import REGISTRY
 
     warnings.simplefilter("ignore")          # e.g. mse_loss's broadcast warning on fuzzed shapes
     if not os.environ.get("FASTGRAD_SANITIZED"):      # (ASan reserves terabytes of address space)
@@ -383,7 +383,7 @@ def child(names, examples, progress_path, seed):
 
 # ---- the parent: one pytest case per group of ops ---------------------------------------------
 def _groups():
-    from fastgrad._registry import REGISTRY
+    from fastgrad.testing import REGISTRY
     names = sorted(REGISTRY)
     return [names[i::GROUPS] for i in range(GROUPS)]
 

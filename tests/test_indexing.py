@@ -309,7 +309,7 @@ _NEW_OPS = ["index_select", "gather", "scatter_add", "scatter", "scatter_value",
 @pytest.mark.parametrize("name", _NEW_OPS)
 def test_new_ops_match_pytorch(name):
     torch, ops = _torch_ops()
-    from fastgrad._registry import REGISTRY
+    from fastgrad.testing import REGISTRY
     from conftest import materialize
     info = REGISTRY[name]
     for s in info.samples(np.random.default_rng(3)):

@@ -10,8 +10,8 @@ import pytest
 import fastgrad as fg
 from fastgrad import _ops_math
 from fastgrad._C import _kernels as K
-from fastgrad._registry import REGISTRY
 from fastgrad.autograd import gradcheck, gradgradcheck
+from fastgrad.testing import REGISTRY
 
 SIMD = fg.available_simd()
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastgrad as fg
-from fastgrad._registry import REGISTRY
+from fastgrad.testing import REGISTRY
 
 from conftest import materialize
 

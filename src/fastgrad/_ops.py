@@ -648,8 +648,11 @@ def isfinite(x):
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
-    return bool(np.allclose(_to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data,
-                            rtol=rtol, atol=atol, equal_nan=equal_nan))
+    a, b = _to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data
+    try:
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError:
+        raise ValueError(f"allclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
 
 def equal(a, b):

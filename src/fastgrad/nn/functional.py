@@ -358,7 +358,7 @@ def _bce_bwd(node, g):
     gt = None
     if node.edges[1] is not None:
         lp, lq = _clamped_logs(p.data)
-        gt = O.mul(g, _make((lq - lp).astype(p.data.dtype)))
+        gt = O.mul(g, _make(np.asarray(lq - lp, dtype=p.data.dtype)))
     return (gp, gt)
 
 
@@ -368,7 +368,7 @@ jvp_rule(_bce_bwd)(O._elementwise_jvp)
 def _bce(p, t):
     """Elementwise -(t log p + (1 - t) log(1 - p)), logs clamped at -100."""
     lp, lq = _clamped_logs(p.data)
-    out = (-(t.data * lp + (1 - t.data) * lq)).astype(p.data.dtype)
+    out = np.asarray(-(t.data * lp + (1 - t.data) * lq), dtype=p.data.dtype)   # 0-d stays an array
     if (p.requires_grad or t.requires_grad) and grad_mode.enabled:
         return O._record(out, "binary_cross_entropy", _bce_bwd, (p, t), (p, t))
     return _make(out)

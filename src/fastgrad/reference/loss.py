@@ -1,0 +1,36 @@
+"""Losses: softmax cross-entropy over rows (forward and backward)."""
+import numpy as np
+
+from fastgrad._C._kernels import TargetIndexError
+from fastgrad.reference.reduce import softmax
+
+
+def _check_targets(target, c, ignore_index):
+    t = np.asarray(target, dtype=np.int64)
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise TargetIndexError(f"cross_entropy: target {t[r]} at position {r} is out of bounds "
+                               f"for {c} classes (valid: 0..{c - 1} or ignore_index={ignore_index})")
+    return t
+
+
+def xent(x, target, ignore_index, label_smoothing):
+    rows, c = x.shape
+    t = _check_targets(target, c, ignore_index)
+    lsm = softmax(x, 1, True)
+    keep = t != ignore_index
+    tt = np.where(keep, t, 0)
+    nll = -lsm[np.arange(rows), tt] if rows else np.zeros(0, x.dtype)
+    loss = (1 - label_smoothing) * nll - label_smoothing / c * lsm.sum(1)
+    return np.where(keep, loss, 0).astype(x.dtype), lsm
+
+
+def xent_bwd(g, lsm, target, ignore_index, label_smoothing):
+    rows, c = lsm.shape
+    t = _check_targets(target, c, ignore_index)
+    keep = t != ignore_index
+    q = np.full((rows, c), label_smoothing / c, dtype=lsm.dtype)
+    q[np.arange(rows)[keep], t[keep]] += 1 - label_smoothing
+    gx = np.asarray(g, dtype=lsm.dtype)[:, None] * (np.exp(lsm) - q)
+    return np.where(keep[:, None], gx, 0).astype(lsm.dtype)
