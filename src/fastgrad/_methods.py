@@ -1,6 +1,15 @@
-"""Tensor methods and Python operators, bound to the functions in fastgrad._ops."""
-from fastgrad import _factory, _ops as O
+"""Tensor methods and Python operators, bound to the ops of fastgrad.ops."""
+import types
+
+from fastgrad import _factory, ops
 from fastgrad._tensor import Tensor, bool_, float32, float64, int64
+
+# the public ops of every general kind by name
+O = types.SimpleNamespace(type_=ops._record.type_, setitem=ops.inplace.setitem,
+                          clip_=ops.inplace.clip_, moveaxis=ops.shape.moveaxis)
+for _m in ops.GENERAL:
+    for _k in _m.__all__:
+        setattr(O, _k, getattr(_m, _k))
 
 
 def _r(fn):
@@ -21,7 +30,12 @@ def _bind():
                  "softplus", "broadcast_to", "relu_", "masked_fill_", "clip_", "split", "chunk",
                  "unbind", "flip", "roll", "repeat", "tile", "tril", "triu", "diagonal",
                  "movedim", "moveaxis", "gather", "scatter_add", "scatter", "index_select",
-                 "take_along_dim", "masked_fill"]:
+                 "take_along_dim", "masked_fill",
+                 "exp2", "log2", "log10", "expm1", "tan", "asin", "acos", "atan", "arcsin",
+                 "arccos", "arctan", "atan2", "arctan2", "sinh", "cosh", "floor", "ceil", "round",
+                 "trunc", "fix", "fmod", "remainder", "logit", "cumsum", "cumprod", "prod",
+                 "norm", "amax", "amin", "all", "any", "sort", "argsort", "topk", "dot", "outer",
+                 "ger", "bmm", "addmm"]:
         setattr(T, name, getattr(O, name))
     T.__add__ = O.add
     T.__radd__ = _r(O.add)
@@ -47,6 +61,8 @@ def _bind():
     T.__and__ = O.logical_and
     T.__or__ = O.logical_or
     T.__invert__ = O.logical_not
+    T.__mod__ = O.remainder
+    T.__rmod__ = _r(O.remainder)
     T.__getitem__ = O.getitem
     T.__setitem__ = O.setitem
     T.__iadd__ = O.add_

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from fastgrad import _ops as O
+import fastgrad as O
 from fastgrad import reference as R
 from fastgrad.nn import functional as F
 

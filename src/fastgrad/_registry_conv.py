@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from fastgrad import _ops_conv as C
+from fastgrad.nn import functional as C
 from fastgrad import reference as R
 from fastgrad._registry import ErrorInput, OpInfo, Sample, _u, register
 

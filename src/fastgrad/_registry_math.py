@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from fastgrad import _ops_math as M
+import fastgrad as M
 from fastgrad._registry import ErrorInput, OpInfo, Sample, _u, _unary_errors, binary_samples, register, \
     unary_samples, _binary_errors, _np_dims
 

@@ -1,7 +1,7 @@
 """The Tensor: a NumPy array plus autograd metadata.
 
 Storage is a NumPy ``ndarray`` (``Tensor.data``), so ``from_numpy`` and ``numpy()`` are
-zero-copy and NumPy owns the memory.  Ops live in ``fastgrad._ops`` and are attached to
+zero-copy and NumPy owns the memory.  Ops live in ``fastgrad.ops`` and are attached to
 the class there as methods and operators.
 
 dtypes: float32 (the default) and float64 carry gradients; int64 and bool are for indices

@@ -115,7 +115,9 @@ import warnings
 
 import numpy as np
 
-from fastgrad import _ops
+from fastgrad import _factory
+from fastgrad.ops import _record as _rec, elementwise as _ew, inplace as _inp, loss as _ls
+from fastgrad.ops import shape as _sh
 from fastgrad._C import _kernels as _K
 from fastgrad._state import backend, grad_mode, trace as _trace_state
 from fastgrad._tensor import Tensor
@@ -357,7 +359,7 @@ def _is_scalar_const(r):
     """A 0-d read-only array from fastgrad's Python-scalar cache: a program constant."""
     if r.ndim != 0 or r.flags.writeable:
         return False
-    for t in _ops._scalar_cache.values():
+    for t in _rec._scalar_cache.values():
         if t.data is r:
             return True
     return False
@@ -889,7 +891,7 @@ def _install(tr):
         setattr(obj, name, new)
 
     # the ones that seed backward(): a constant of the program
-    orig_ones = _ops.ones_like
+    orig_ones = _factory.ones_like
 
     def ones_like(x, *a, **k):
         t = orig_ones(x, *a, **k)
@@ -897,11 +899,11 @@ def _install(tr):
             tr.consts.add(id(_root(t.data)))
             tr.keep.append(t.data)
         return t
-    patch(_ops, "ones_like", ones_like)
+    patch(_factory, "ones_like", ones_like)
 
     # cross_entropy with 'mean'/'sum': the eager path computes the count of kept targets
     # and the gradient scale in Python; the plan recomputes them at each replay
-    orig_xent_rows = F._xent_rows
+    orig_xent_rows = _ls._xent_rows
 
     def xent_rows(x, target, ignore_index, label_smoothing, scale=None):
         if scale is None or not tr.mine():
@@ -925,7 +927,7 @@ def _install(tr):
                              is64=_is64(lsm), par=int(rows * c >= _NOGIL_MIN))
         _soft(tr, rec)
         if x.requires_grad and grad_mode.enabled:
-            return _ops._record(loss, "cross_entropy", xent_red_bwd, (x,), (x,), lsm,
+            return _rec._record(loss, "cross_entropy", xent_red_bwd, (x,), (x,), lsm,
                                 (target, ignore_index, label_smoothing, scale, sidx[0]))
         return _make(loss)
 
@@ -936,8 +938,8 @@ def _install(tr):
                 _soft(tr, tr.fail, "backward(create_graph=True) is not supported in compiled "
                       "functions")
             rows = target.shape[0]
-            g_rows = _ops.mul(_ops.expand(_ops.reshape(g, (1,)), rows), scale)
-            return (F._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
+            g_rows = _ew.mul(_sh.expand(_sh.reshape(g, (1,)), rows), scale)
+            return (_ls._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
         lsm = node.out
         rows, c = lsm.shape
         gd = g.data
@@ -956,7 +958,7 @@ def _install(tr):
         if tr.mine():
             _soft(tr, rec)
         return (_make(gx),)
-    patch(F, "_xent_rows", xent_rows)
+    patch(_ls, "_xent_rows", xent_rows)
 
     orig_dropout = F.dropout
 
@@ -1013,14 +1015,14 @@ def _install(tr):
         return out
     patch(L._BatchNorm, "forward", bn_forward)
 
-    orig_inplace = _ops._inplace_apply
+    orig_inplace = _inp._inplace_apply
 
     def inplace_apply(x, name, *a, **k):
         if tr.mine():
             _soft(tr, tr.fail, f"{name}: in-place tensor ops are not supported in compiled "
                   "functions")
         return orig_inplace(x, name, *a, **k)
-    patch(_ops, "_inplace_apply", inplace_apply)
+    patch(_inp, "_inplace_apply", inplace_apply)
 
     # the gradient store: adopt, copy or accumulate, as the engine does
     orig_store = _engine._store_grad

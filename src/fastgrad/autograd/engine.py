@@ -15,11 +15,30 @@ is written with fastgrad ops, the result is differentiable again.
 import threading
 import weakref
 
+import numpy as np
+
+from fastgrad import _factory
 from fastgrad._state import grad_mode
+from fastgrad._tensor import Tensor, tensor
 from fastgrad.autograd import anomaly as _anomaly
 
 _FREED = object()   # marks saved values released after a backward without retain_graph
-_ops = None         # fastgrad._ops, bound at import time by that module (avoids a cycle)
+
+
+class _GraphOps:
+    """The ops the walk itself applies to gradients and tangents: ``add`` (accumulation),
+    ``sum_to`` (broadcast reduction), ``clone`` (a create_graph .grad), ``to`` and
+    ``expand`` (a tangent brought to its output's dtype and shape).  The engine imports
+    no op module; ``fastgrad.ops`` fills these in with ``use_ops`` when it is imported."""
+    __slots__ = ("add", "sum_to", "clone", "to", "expand")
+
+
+_ops = _GraphOps()
+
+
+def use_ops(add, sum_to, clone, to, expand):
+    """Give the engine the ops it applies to gradients (see ``_GraphOps``)."""
+    _ops.add, _ops.sum_to, _ops.clone, _ops.to, _ops.expand = add, sum_to, clone, to, expand
 
 
 class Node:
@@ -45,7 +64,7 @@ class Node:
         connected to this node so second derivatives flow through it."""
         if self.saved is _FREED:
             _raise_freed(self)
-        t = _ops.Tensor._make(self.out)
+        t = Tensor._make(self.out)
         if grad_mode.enabled:
             t.requires_grad = True
             t.grad_fn = self
@@ -251,7 +270,7 @@ def _store_grad(t, g, create_graph):
     if old is not None:
         if (not create_graph and old.grad_fn is None and old.data.shape == g.data.shape
                 and old.data.dtype == g.data.dtype and old.data.flags.writeable):
-            _ops.np.add(old.data, g.data, out=old.data)
+            np.add(old.data, g.data, out=old.data)
             old._version[0] += 1
         else:
             t.grad = _ops.add(old, g)
@@ -260,7 +279,7 @@ def _store_grad(t, g, create_graph):
     elif tag is FRESH:
         t.grad = g
     else:
-        t.grad = _ops.Tensor._make(g.data.copy())
+        t.grad = Tensor._make(g.data.copy())
 
 
 # ---- accumulating straight into .grad ------------------------------------------------------
@@ -319,13 +338,13 @@ def accum_target(e, dtype, shape, operands):
     if e._hooks or e.grad_fn is not None or not e.requires_grad or id(e) in _post_hooks:
         return None
     gt = e.grad
-    if type(gt) is not _ops.Tensor or gt.grad_fn is not None:
+    if type(gt) is not Tensor or gt.grad_fn is not None:
         return None
     a = gt.data
-    if (type(a) is not _ops.np.ndarray or a.dtype != dtype or a.shape != shape
+    if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
             or not a.flags.c_contiguous or not a.flags.writeable):
         return None
-    msm = _ops.np.may_share_memory
+    msm = np.may_share_memory
     if msm(a, e.data):
         return None
     for o in operands:
@@ -544,7 +563,6 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
 
 
 def _root_grads(outputs, grad_outputs, who):
-    Tensor = _ops.Tensor
     grads = []
     for i, out in enumerate(outputs):
         go = grad_outputs[i] if grad_outputs is not None else None
@@ -555,9 +573,9 @@ def _root_grads(outputs, grad_outputs, who):
             if out.data.size != 1:
                 raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
                                    f"(output {i} has shape {tuple(out.data.shape)}); pass gradient=")
-            go = _ops.ones_like(out)
+            go = _factory.ones_like(out)
         else:
-            go = go if isinstance(go, Tensor) else _ops.tensor(go, dtype=out.dtype)
+            go = go if isinstance(go, Tensor) else tensor(go, dtype=out.dtype)
             if go.data.shape != out.data.shape:
                 raise RuntimeError(f"{who}: gradient shape {tuple(go.data.shape)} does not match "
                                    f"output shape {tuple(out.data.shape)}")
@@ -569,7 +587,6 @@ def _root_grads(outputs, grad_outputs, who):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaf) into every reachable leaf's ``.grad``."""
-    Tensor = _ops.Tensor
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
     tensors = tuple(tensors)
@@ -601,7 +618,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """Gradients of `outputs` with respect to `inputs`, returned (not accumulated)."""
-    Tensor = _ops.Tensor
     single = isinstance(inputs, Tensor)
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     inputs = (inputs,) if single else tuple(inputs)

@@ -89,12 +89,12 @@ def _preprocess(inputs, create_graph, need_graph):
     """Fresh tensors for the user function, so gradients are taken with respect to
     exactly these objects.  With create_graph an input that requires grad is passed as a
     differentiable view, so results stay connected to the caller's graph."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     res = []
     for t in inputs:
         if create_graph and t.requires_grad:
             with enable_grad():
-                res.append(_ops.view(t, t.data.shape))
+                res.append(_sh.view(t, t.data.shape))
         else:
             d = t.detach()
             if need_graph:
@@ -254,7 +254,7 @@ def _check_strategy(strategy, name, fn_name):
 def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     """The Jacobian blocks of one output with respect to every input, one backward pass
     per output element seeded with a one-hot output gradient."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     from fastgrad._factory import zeros_like
     Tensor = _tensor_cls()
     n_out = out.data.size
@@ -295,7 +295,7 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     for k, inp in enumerate(inputs):
         shape = out.data.shape + inp.data.shape
         if create_graph:
-            res.append(_ops.reshape(_ops.stack(rows[k], 0), shape) if n_out else
+            res.append(_sh.reshape(_sh.stack(rows[k], 0), shape) if n_out else
                        Tensor._make(np.zeros(shape, inp.data.dtype)))
         else:
             res.append(Tensor._make(mats[k].reshape(shape)))
@@ -316,44 +316,44 @@ def _bsum_to(G, shape):
 
 
 def _is_elementwise(fn):
-    from fastgrad import _ops
-    if fn in (_ops._add_bwd, _ops._sub_bwd, _ops._mul_bwd, _ops._div_bwd):
+    from fastgrad.ops import elementwise as _ew
+    if fn in (_ew._add_bwd, _ew._sub_bwd, _ew._mul_bwd, _ew._div_bwd):
         return True
-    return (getattr(fn, "__module__", None) == "fastgrad._ops"
+    return (getattr(fn, "__module__", None) == "fastgrad.ops.elementwise"
             and getattr(fn, "__qualname__", "") == "_unary.<locals>.bwd")
 
 
 def _batched_rule(node, G):
     """Input gradients of `node` for a batch G of output gradients (ndarrays, or None),
     before the broadcast reduction; None when the node has no batching rule."""
-    from fastgrad import _ops
+    from fastgrad.ops import linalg as _la, reduce as _red, shape as _sh
     Tensor = _tensor_cls()
     fn = node.fn
-    if fn is _ops._reshape_bwd:
+    if fn is _sh._reshape_bwd:
         return (G.reshape((G.shape[0],) + tuple(node.ctx)),)
-    if fn is _ops._contig_bwd:
+    if fn is _sh._contig_bwd:
         return (G,)
-    if fn is _ops._permute_bwd:
+    if fn is _sh._permute_bwd:
         inv = np.argsort(node.ctx)
         return (G.transpose((0,) + tuple(int(i) + 1 for i in inv)),)
-    if fn is _ops._expand_bwd:
+    if fn is _sh._expand_bwd:
         return (_bsum_to(G, node.ctx),)
-    if fn is _ops._sum_bwd or fn is _ops._mean_bwd:
+    if fn is _red._sum_bwd or fn is _red._mean_bwd:
         shape, dims, keepdim = node.ctx
         if not keepdim:
-            G = G.reshape((G.shape[0],) + _ops._keep_shape(shape, dims))
-        if fn is _ops._mean_bwd:
+            G = G.reshape((G.shape[0],) + _red._keep_shape(shape, dims))
+        if fn is _red._mean_bwd:
             n = 1
             for d in dims:
                 n *= shape[d]
             G = G / n
         return (np.broadcast_to(G, (G.shape[0],) + tuple(shape)),)
-    if fn is _ops._matmul_bwd:
+    if fn is _la._matmul_bwd:
         a, b = node.saved
         ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
         gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
         return (ga, gb)
-    if fn is _ops._linear_bwd:
+    if fn is _la._linear_bwd:
         x, w, bias = node.saved
         act = node.ctx
         if act is not None:             # the activation's derivative from the saved output
@@ -474,7 +474,7 @@ def _jacobian_batched(out, inputs):
 def _jacobian_forward(func, inputs, create_graph, strict):
     """(out_tuple, Jacobian blocks) by forward mode: one pass per input element with a
     one-hot tangent on that input; its output tangents are one column of every block."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     from fastgrad.autograd import forward_ad as fwad
     Tensor = _tensor_cls()
     cols = None
@@ -513,7 +513,7 @@ def _jacobian_forward(func, inputs, create_graph, strict):
             if not c:
                 row.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
             elif create_graph:
-                row.append(_ops.reshape(_ops.stack(c, -1), shape))
+                row.append(_sh.reshape(_sh.stack(c, -1), shape))
             else:
                 row.append(Tensor._make(np.stack(c, -1).reshape(shape)))
         jac.append(tuple(row))
