@@ -59,20 +59,16 @@ def _walk(root_node):
 
 def _input_shape(node, i, out_shape):
     """The shape of input i of `node` from its output shape and what backward keeps
-    (no saved values needed), for the dtype-preserving ops that allow it; else None."""
-    from fastgrad.ops import reduce as _red, shape as _sh
-    from fastgrad.autograd.functional import _is_elementwise
-    fn = node.fn
+    (no saved values needed), for the ops whose declaration tells it; else None."""
+    from fastgrad.autograd.engine import TRAITS
     if node.shapes is not None:
         return tuple(node.shapes[i])
-    if fn is _sh._reshape_bwd or fn is _sh._expand_bwd:
-        return tuple(node.ctx)
-    if fn is _red._sum_bwd or fn is _red._mean_bwd:
-        return tuple(node.ctx[0])
-    if fn is _sh._permute_bwd:
-        inv = np.argsort(node.ctx)
-        return tuple(out_shape[int(j)] for j in inv)
-    if fn is _sh._contig_bwd or _is_elementwise(fn):
+    traits = TRAITS.get(node.fn)
+    if traits is None:
+        return None
+    if traits.input_shape is not None:
+        return traits.input_shape(node, i, out_shape)
+    if traits.elementwise:
         return tuple(out_shape)
     return None
 

@@ -204,6 +204,41 @@ def jvp_rule(*bwds):
     return deco
 
 
+# ---- what a declaration says about an op, for the graph's other readers -------------------
+class Traits:
+    """What an op's declaration says beyond its derivatives, kept in ``TRAITS`` under its
+    backward function.  ``elementwise``: output element k depends only on element k of
+    each (broadcast) input, so an input has the output's shape and a batch of output
+    gradients maps to input gradients pointwise through backward(ones).
+    ``input_shape(node, i, out_shape)``: the shape of input i (graph pictures).
+    ``batched(node, G)``: the input gradients (ndarrays) for a batch G of output
+    gradients stacked on a leading axis (vectorised Jacobians)."""
+    __slots__ = ("elementwise", "input_shape", "batched")
+
+    def __init__(self, elementwise=False, input_shape=None, batched=None):
+        self.elementwise = elementwise
+        self.input_shape = input_shape
+        self.batched = batched
+
+
+TRAITS = {}
+
+
+def declare(*bwds, jvp=None, linear=None, elementwise=False, input_shape=None, batched=None):
+    """Register what the op behind these backward functions declares: its forward-mode
+    rule ``jvp`` (see ``JVP``) or, for an op linear in its one input, ``linear(node, t,
+    out)``: the op applied to the tangent t, from which the rule follows; and its
+    ``Traits``."""
+    if linear is not None:
+        def jvp(node, xs, ts, out):
+            return linear(node, ts[0], out)
+    traits = Traits(elementwise, input_shape, batched)
+    for b in bwds:
+        if jvp is not None:
+            JVP[b] = jvp
+        TRAITS[b] = traits
+
+
 def tangent_of(t):
     e = fw.tangents.get(id(t)) if fw.tangents else None
     return e[1] if e is not None and e[0] is t else None

@@ -303,80 +303,21 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
 
 
 # ---- vectorized (batched) reverse pass ---------------------------------------------------
-def _bsum_to(G, shape):
-    """Sum a batch of gradients G (rows,) + broadcast shape back to (rows,) + shape."""
-    gs = G.shape[1:]
-    if gs == tuple(shape):
-        return G
-    lead = len(gs) - len(shape)
-    dims = tuple(range(1, lead + 1)) + tuple(
-        1 + lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
-    r = G.sum(axis=dims, keepdims=True) if dims else G
-    return r.reshape((G.shape[0],) + tuple(shape))
-
-
-def _is_elementwise(fn):
-    from fastgrad.ops import elementwise as _ew
-    if fn in (_ew._add_bwd, _ew._sub_bwd, _ew._mul_bwd, _ew._div_bwd):
-        return True
-    return (getattr(fn, "__module__", None) == "fastgrad.ops.elementwise"
-            and getattr(fn, "__qualname__", "") == "_unary.<locals>.bwd")
-
-
 def _batched_rule(node, G):
     """Input gradients of `node` for a batch G of output gradients (ndarrays, or None),
-    before the broadcast reduction; None when the node has no batching rule."""
-    from fastgrad.ops import linalg as _la, reduce as _red, shape as _sh
-    Tensor = _tensor_cls()
-    fn = node.fn
-    if fn is _sh._reshape_bwd:
-        return (G.reshape((G.shape[0],) + tuple(node.ctx)),)
-    if fn is _sh._contig_bwd:
-        return (G,)
-    if fn is _sh._permute_bwd:
-        inv = np.argsort(node.ctx)
-        return (G.transpose((0,) + tuple(int(i) + 1 for i in inv)),)
-    if fn is _sh._expand_bwd:
-        return (_bsum_to(G, node.ctx),)
-    if fn is _red._sum_bwd or fn is _red._mean_bwd:
-        shape, dims, keepdim = node.ctx
-        if not keepdim:
-            G = G.reshape((G.shape[0],) + _red._keep_shape(shape, dims))
-        if fn is _red._mean_bwd:
-            n = 1
-            for d in dims:
-                n *= shape[d]
-            G = G / n
-        return (np.broadcast_to(G, (G.shape[0],) + tuple(shape)),)
-    if fn is _la._matmul_bwd:
-        a, b = node.saved
-        ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
-        gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
-        return (ga, gb)
-    if fn is _la._linear_bwd:
-        x, w, bias = node.saved
-        act = node.ctx
-        if act is not None:             # the activation's derivative from the saved output
-            from fastgrad._state import backend
-            from fastgrad._C._kernels import U
-            ones = np.ones(node.out.shape, node.out.dtype)
-            d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
-                 else backend.k.unary_bwd(U[act], ones, None, node.out))
-            G = G * d
-        rows, n_in = G.shape[0], x.data.shape[-1]
-        G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
-        gx = np.matmul(G, w.data) if node.edges[0] is not None else None
-        gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
-              if node.edges[1] is not None else None)
-        gb = None
-        if len(node.edges) > 2 and node.edges[2] is not None:
-            gb = G2.sum(axis=1)
-        return (gx, gw, gb)
-    if _is_elementwise(fn):
+    before the broadcast reduction; None when the op's declaration gives no batching rule
+    (``fastgrad.autograd.engine.Traits``)."""
+    from fastgrad.autograd.engine import TRAITS
+    traits = TRAITS.get(node.fn)
+    if traits is None:
+        return None
+    if traits.batched is not None:
+        return traits.batched(node, G)
+    if traits.elementwise:
         # out_k depends on the inputs' elements at k only (after broadcasting), so the
         # backward is a pointwise product: g -> g * d, with d = backward(ones)
-        ones = Tensor._make(np.ones(G.shape[1:], G.dtype))
-        ds = fn(node, ones)
+        ones = _tensor_cls()._make(np.ones(G.shape[1:], G.dtype))
+        ds = node.fn(node, ones)
         return tuple(None if d is None else G * d.data for d in ds)
     return None
 
@@ -386,6 +327,7 @@ def _batched_backward(out, inputs, G):
     of the graph: [ndarray (rows,) + in.shape or None per input]."""
     from fastgrad.autograd import engine
     from fastgrad._state import grad_mode
+    from fastgrad.ops.shape import _batched_sum_to
     Tensor = _tensor_cls()
     rows = G.shape[0]
     want = {id(t): k for k, t in enumerate(inputs)}
@@ -425,7 +367,7 @@ def _batched_backward(out, inputs, G):
                         grads.append(None if parts[0] is None else np.stack(
                             [np.asarray(q.data) for q in parts]))
                 if node.shapes is not None:
-                    grads = [gi if gi is None else _bsum_to(gi, sh)
+                    grads = [gi if gi is None else _batched_sum_to(gi, sh)
                              for gi, sh in zip(grads, node.shapes)]
             for k, e in enumerate(edges):
                 if e is None:

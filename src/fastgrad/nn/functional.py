@@ -13,16 +13,13 @@ from fastgrad.ops._record import _float_in, _make
 from fastgrad.ops.elementwise import (elu, gelu, hardsigmoid, hardswish, hardtanh,  # noqa: F401
                                       leaky_relu, mish, relu, relu6, selu, sigmoid, silu,
                                       softplus, tanh)
-from fastgrad.ops.conv import (_shape, conv1d, conv2d, conv_transpose1d,  # noqa: F401
-                               conv_transpose2d)
+from fastgrad.ops.conv import _shape
+from fastgrad.ops.conv import *  # noqa: F401,F403
 from fastgrad.ops.indexing import one_hot  # noqa: F401
 from fastgrad.ops.linalg import linear  # noqa: F401
-from fastgrad.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                               cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
-                               smooth_l1_loss)
-from fastgrad.ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
-from fastgrad.ops.pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d,  # noqa: F401
-                               avg_pool2d, interpolate, max_pool1d, max_pool2d, upsample)
+from fastgrad.ops.loss import *  # noqa: F401,F403
+from fastgrad.ops.norm import *  # noqa: F401,F403
+from fastgrad.ops.pool import *  # noqa: F401,F403
 from fastgrad.ops.reduce import log_softmax, softmax  # noqa: F401
 from fastgrad.ops.shape import pad  # noqa: F401
 

@@ -10,8 +10,14 @@ Backward functions check ``grad_mode.enabled``: the engine turns it on only for
 ``create_graph=True``.  Off, they call fused backward kernels on raw arrays (fast path);
 on, they use a composite formula of fastgrad ops, so second and higher derivatives work
 for every op.  A forward-mode rule (``jvp_rule``) sits beside each backward function.
+
+Every public op is declared once, where it is defined, with ``public`` (or through a
+declaration helper such as ``elementwise.unary`` that calls it): the declaration puts
+its names in its module's ``__all__`` (``exports``) and in ``METHODS``, the Tensor
+methods that ``fastgrad._methods`` binds.
 """
 import builtins
+import sys
 
 import numpy as np
 
@@ -25,9 +31,51 @@ _make = Tensor._make
 _anomaly_mode = _anomaly._mode
 _max = builtins.max      # the ops define their own max/min/sum/abs
 
-__all__ = [
-    "to",
-]
+
+# ---- declarations ----------------------------------------------------------------------
+_EXPORTS = {}     # module name -> the public names declared in it
+METHODS = {}      # Tensor attribute -> function, from the declarations
+
+
+def _reflected(fn):
+    def r(self, other):
+        return fn(other, self)
+    r.__name__ = "r" + fn.__name__
+    return r
+
+
+def public(fn=None, *, name=None, aliases=(), method=False, dunder=(), reflected=None,
+           export=True):
+    """Declare ``fn`` a public op of the module that defines it: exported (``__all__``)
+    as ``name`` (default: its own) and each of ``aliases``, which are bound in that
+    module too.  ``method``: True binds the same names as Tensor methods, a string or a
+    tuple binds those method names instead.  ``dunder``: Python operators bound to
+    ``fn`` (``"__add__"``); ``reflected``: the operator bound to ``fn(other, self)``
+    (``"__radd__"``).  ``export=False``: a Tensor method only.  Returns ``fn``, so it
+    works as a decorator too."""
+    def declare(f):
+        names = (name or f.__name__,) + tuple(aliases)
+        mod = f.__module__
+        if export:
+            _EXPORTS.setdefault(mod, []).extend(names)
+        g = sys.modules[mod].__dict__
+        for a in names[1:]:
+            g.setdefault(a, f)
+        if method:
+            ms = names if method is True else (method,) if isinstance(method, str) else method
+            for m in ms:
+                METHODS[m] = f
+        for d in dunder:
+            METHODS[d] = f
+        if reflected:
+            METHODS[reflected] = _reflected(f)
+        return f
+    return declare if fn is None else declare(fn)
+
+
+def exports(module_name):
+    """The ``__all__`` of an op module: the names its declarations made public."""
+    return sorted(set(_EXPORTS.get(module_name, ())))
 
 
 # ---- graph recording ------------------------------------------------------------------
@@ -177,6 +225,7 @@ def _to_jvp(node, xs, ts, out):
     return to(ts[0], out.data.dtype)
 
 
+@public(method=True)
 def to(x, *args, dtype=None, copy=False, **kwargs):
     """Cast to a dtype: to(dtype), to(other_tensor) (its dtype), to("cpu"[, dtype]) or
     to(dtype=...).  Differentiable between float dtypes; casts to int64/bool carry no
@@ -219,6 +268,7 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "Lo
                "bool": "BoolTensor"}
 
 
+@public(method="type", export=False)
 def type_(x, dtype=None):
     """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
     a cast to dtype (a dtype or one of those names)."""
@@ -231,6 +281,9 @@ def type_(x, dtype=None):
                 dtype = k
                 break
     return to(x, dtype)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

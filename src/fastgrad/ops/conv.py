@@ -20,11 +20,8 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
 
-__all__ = [
-    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-]
 
 
 Geo = collections.namedtuple("Geo", "stride pad dil groups xshape wshape oshape")
@@ -271,12 +268,14 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who): 
     return squeeze(y, 0) if unbatched else y
 
 
+@public
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
     """1-D convolution (cross-correlation) of input (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' or 'valid'."""
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
+@public
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
     """2-D convolution (cross-correlation) of input (N, C_in, H, W) or (C_in, H, W) with
     weight (C_out, C_in / groups, KH, KW).  'same' padding with an even kernel puts the
@@ -327,6 +326,7 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
     return squeeze(y, 0) if unbatched else y
 
 
+@public
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
                      dilation=1):
     """Transposed 1-D convolution (the gradient of conv1d with respect to its input);
@@ -335,11 +335,15 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                               dilation, 1, "conv_transpose1d")
 
 
+@public
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
                      dilation=1):
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
                               dilation, 2, "conv_transpose2d")
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

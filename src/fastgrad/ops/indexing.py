@@ -8,12 +8,8 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
-                                  _zeros_of, to)
+                                  _zeros_of, exports, public, to)
 
-__all__ = [
-    "gather", "getitem", "index_select", "masked_fill", "one_hot", "scatter", "scatter_add",
-    "take_along_dim",
-]
 
 
 # ---- indexing -------------------------------------------------------------------------------
@@ -71,6 +67,7 @@ def _getitem_jvp(node, xs, ts, out):
     return getitem(ts[0], node.ctx[0])
 
 
+@public(dunder=("__getitem__",))
 def getitem(x, idx):
     """x[idx]: basic indices give a view (sharing memory and version counter); advanced
     ones a copy.  Negative indices (and negative slice steps) count from the end."""
@@ -234,6 +231,7 @@ def _index_tensor(index, who):
     return a
 
 
+@public(method=True)
 def index_select(input, dim, index):  # noqa: A002 - torch's names
     """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
     accumulate in backward).  Negative indices are an error, as in PyTorch."""
@@ -325,6 +323,7 @@ def _scatter_check(x, dim, idx, src, who):
     return d
 
 
+@public(method=True)
 def gather(input, dim, index):  # noqa: A002
     """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
     x = input if type(input) is Tensor else _to_tensor(input, "gather")
@@ -380,6 +379,7 @@ def _scatter_src(x, src, who):
     return src
 
 
+@public(method=True)
 def scatter_add(input, dim, index, src):  # noqa: A002
     """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
     repeated indices accumulate."""
@@ -392,6 +392,7 @@ def scatter_add(input, dim, index, src):  # noqa: A002
     return _scatter_value(x, d, idx, src, None, True)
 
 
+@public(method=True)
 def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
     """A copy of input with src (a tensor, or the scalar `value`) written at index along
     dim.  With repeated indices the last write (in memory order) wins, and src's gradient
@@ -412,6 +413,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
     return _scatter_value(x, d, idx, src, value, False)
 
 
+@public(method=True)
 def take_along_dim(input, indices, dim=None):  # noqa: A002
     """Values of input at indices along dim; input and indices broadcast in the other
     dims.  dim=None: indices into the flattened input."""
@@ -439,6 +441,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
     return _gather(x, d, idx, "take_along_dim")
 
 
+@public(method=True)
 def masked_fill(input, mask, value):  # noqa: A002
     """input with value written where the bool mask (broadcast) is True."""
     x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
@@ -462,6 +465,7 @@ def masked_fill(input, mask, value):  # noqa: A002
     return where(mask, v, x)
 
 
+@public
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
     if type(tensor) is not Tensor or tensor.data.dtype != np.int64:
@@ -491,6 +495,9 @@ def one_hot(tensor, num_classes=-1):
                           f"({a.size * num_classes * 8} bytes): out of memory") from None
     out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
     return _make(out.reshape(a.shape + (num_classes,)))
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

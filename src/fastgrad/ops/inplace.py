@@ -8,12 +8,9 @@ from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, as_tensor
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import _FREED, Node, jvp_rule
-from fastgrad.ops._record import (_fw, _make, _needs, _record, _scalar, _to_tensor, _zeros_of, to)
+from fastgrad.ops._record import (_fw, _make, _needs, _record, _scalar, _to_tensor, _zeros_of,
+                                  exports, public, to)
 
-__all__ = [
-    "add_", "clamp_", "copy_", "div_", "fill_", "masked_fill_", "mul_", "relu_", "sub_",
-    "zero_",
-]
 
 
 # ---- in-place ops -----------------------------------------------------------------------------
@@ -192,49 +189,57 @@ def _overwrite(x, value, who):
     return _record(out, who, _overwrite_bwd, (x, v), ctx=None, shapes=(x.data.shape, v.data.shape))
 
 
+@public(method=True, dunder=("__iadd__",))
 def add_(x, other, alpha=1):
     return _inplace_apply(x, "add_", add, (other,), {"alpha": alpha} if alpha != 1 else None)
 
 
+@public(method=True, dunder=("__isub__",))
 def sub_(x, other, alpha=1):
     return _inplace_apply(x, "sub_", sub, (other,), {"alpha": alpha} if alpha != 1 else None)
 
 
+@public(method=True, dunder=("__imul__",))
 def mul_(x, other):
     return _inplace_apply(x, "mul_", mul, (other,))
 
 
+@public(method=True, dunder=("__itruediv__",))
 def div_(x, other, rounding_mode=None):
     return _inplace_apply(x, "div_", div, (other,),
                           {"rounding_mode": rounding_mode} if rounding_mode is not None else None)
 
 
+@public(method=("clamp_", "clip_"))
 def clamp_(x, min=None, max=None):  # noqa: A002
     return _inplace_apply(x, "clamp_", clamp, (min, max))
 
 
-clip_ = clamp_
 
-
+@public(method=True)
 def relu_(x):
     return _inplace_apply(x, "relu_", relu)
 
 
+@public(method=True)
 def masked_fill_(x, mask, value):
     return _inplace_apply(x, "masked_fill_", masked_fill, (mask, value))
 
 
+@public(method=True)
 def copy_(x, src):
     """Copy src (broadcast, cast to x's dtype) into x; gradients flow to src."""
     return _inplace_apply(x, "copy_", _overwrite, (_to_tensor(src, "copy_"), "copy_"))
 
 
+@public(method=True)
 def fill_(x, value):
     if type(value) is Tensor and value.data.ndim:
         raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value.data.shape)}")
     return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
 
 
+@public(method=True)
 def zero_(x):
     return _inplace_apply(x, "zero_", _overwrite, (0, "zero_"))
 
@@ -290,6 +295,7 @@ def _index_put(x, idx, value):
     return _make(out)
 
 
+@public(dunder=("__setitem__",), export=False)
 def setitem(x, idx, value):
     """x[idx] = value, in place (Tensor.__setitem__).  With autograd recording (x is part
     of a graph or value requires grad) x's history is rebased like any in-place op: the
@@ -307,6 +313,9 @@ def setitem(x, idx, value):
     except (ValueError, TypeError) as e:
         raise type(e)(f"setitem: {e}") from None
     _bump(x, "setitem")
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

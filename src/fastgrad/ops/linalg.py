@@ -9,13 +9,10 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
 from fastgrad.autograd import engine as _engine
-from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, jvp_rule
+from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
-from fastgrad.ops._record import (_make, _needs, _pair, _record, _to_tensor, to)
+from fastgrad.ops._record import (_make, _needs, _pair, _record, _to_tensor, exports, public, to)
 
-__all__ = [
-    "addmm", "bmm", "dot", "einsum", "ger", "linear", "matmul", "mm", "outer",
-]
 
 
 # ---- matmul and linear ----------------------------------------------------------------------
@@ -84,12 +81,22 @@ def _matmul_into(e, p, q, shape):
     return True
 
 
-@jvp_rule(_matmul_bwd)
 def _matmul_jvp(node, xs, ts, out):
     a, b = xs
     return _tplus(None if ts[0] is None else matmul(ts[0], b), None if ts[1] is None else matmul(a, ts[1]))
 
 
+def _matmul_batched(node, G):
+    a, b = node.saved
+    ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
+    gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
+
+
+@public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
 def matmul(a, b):
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
     if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
@@ -127,6 +134,7 @@ def matmul(a, b):
     return _make(out)
 
 
+@public(method=True)
 def mm(a, b):
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
         raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and {tuple(np.shape(b.data))}")
@@ -197,7 +205,6 @@ def _linear_bwd(node, g):
     return (gx, gw, gb)
 
 
-@jvp_rule(_linear_bwd)
 def _linear_jvp(node, xs, ts, out):
     x, w = xs[0], xs[1]
     z = _tplus(None if ts[0] is None else matmul(ts[0], _mT(w)),
@@ -208,6 +215,28 @@ def _linear_jvp(node, xs, ts, out):
     return mul(z, _LINEAR_ACT_DERIV[node.ctx](out))    # the activation's slope from its output
 
 
+def _linear_batched(node, G):
+    x, w, bias = node.saved
+    act = node.ctx
+    if act is not None:             # the activation's derivative from the saved output
+        ones = np.ones(node.out.shape, node.out.dtype)
+        d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
+             else backend.k.unary_bwd(U[act], ones, None, node.out))
+        G = G * d
+    rows, n_in = G.shape[0], x.data.shape[-1]
+    G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
+    gx = np.matmul(G, w.data) if node.edges[0] is not None else None
+    gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
+          if node.edges[1] is not None else None)
+    gb = None
+    if len(node.edges) > 2 and node.edges[2] is not None:
+        gb = G2.sum(axis=1)
+    return (gx, gw, gb)
+
+
+declare(_linear_bwd, jvp=_linear_jvp, batched=_linear_batched)
+
+
 _LINEAR_ACT_DERIV = {
     "relu": lambda y: _mask(gt(y, 0.0), y),
     "tanh": lambda y: sub(1.0, square(y)),
@@ -215,6 +244,7 @@ _LINEAR_ACT_DERIV = {
 }
 
 
+@public
 def linear(x, weight, bias=None, activation=None):
     """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
     the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass
@@ -257,6 +287,7 @@ def _shape(t):
     return tuple(t.data.shape)
 
 
+@public(method=True)
 def dot(input, other):  # noqa: A002
     """Inner product of two 1-D tensors of the same size and dtype."""
     a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
@@ -271,6 +302,7 @@ def dot(input, other):  # noqa: A002
     return matmul(a, b)
 
 
+@public(method=True, aliases=("ger",))
 def outer(input, vec2):  # noqa: A002
     """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
     a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
@@ -279,9 +311,8 @@ def outer(input, vec2):  # noqa: A002
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
 
-ger = outer
 
-
+@public(method=True)
 def bmm(input, mat2):  # noqa: A002
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
@@ -293,6 +324,7 @@ def bmm(input, mat2):  # noqa: A002
     return matmul(a, b)
 
 
+@public(method=True)
 def addmm(input, mat1, mat2, beta=1, alpha=1):  # noqa: A002
     """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape.
     With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
@@ -475,6 +507,7 @@ def _contract(a, la, b, lb, keep, sizes):
     return r, batch + fa + fb
 
 
+@public
 def einsum(equation, *operands):
     """Einstein summation, as ``torch.einsum`` (letters, '...' for broadcast dims, implicit
     output in alphabetical order when '->' is absent).  Repeated subscripts take
@@ -512,6 +545,9 @@ def einsum(equation, *operands):
     if res.data.shape != want:
         res = expand(res, want)
     return res
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

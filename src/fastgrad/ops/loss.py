@@ -11,12 +11,8 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
-from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, to)
+from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
 
-__all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
-    "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
-]
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -99,6 +95,7 @@ def _targets(target, who):
     return np.asarray(t, dtype=np.int64, order="C")
 
 
+@public
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
                   label_smoothing=0.0):
     """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
@@ -137,6 +134,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                       1.0 / count if count else math.nan)
 
 
+@public
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):  # noqa: A002
     """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
     (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
@@ -241,6 +239,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
     return div(sum(rows), sum(mul(getitem(w, safe), keep)))
 
 
+@public
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
@@ -252,6 +251,7 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002
     return _reduce(mul(d, d), reduction)
 
 
+@public
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy in one numerically stable expression:
@@ -282,12 +282,14 @@ def _pair_same_shape(input, target, who, warn=True):
     return x, y
 
 
+@public
 def l1_loss(input, target, reduction="mean"):  # noqa: A002
     _check_reduction(reduction, "l1_loss")
     x, y = _pair_same_shape(input, target, "l1_loss")
     return _reduce(abs(sub(x, y)), reduction)
 
 
+@public
 def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
     who = "huber_loss"
@@ -302,6 +304,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     return _reduce(loss, reduction)
 
 
+@public
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
     who = "smooth_l1_loss"
@@ -317,6 +320,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
     return _reduce(loss, reduction)
 
 
+@public
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
     as PyTorch does, so p = 0 or 1 gives a finite loss."""
@@ -364,6 +368,7 @@ def _bce(p, t):
     return _make(out)
 
 
+@public
 def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
     """Pointwise KL divergence target * (log target - input), input being
     log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by
@@ -382,6 +387,9 @@ def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
         n = x.data.shape[0] if x.data.ndim else 1
         return div(sum(loss), float(n))
     return _reduce(loss, reduction)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

@@ -6,11 +6,8 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
 
-__all__ = [
-    "batch_norm", "group_norm", "layer_norm",
-]
 
 
 # ---- normalization -------------------------------------------------------------------------
@@ -111,6 +108,7 @@ def _batch_norm_jvp(node, xs, ts, out):
     return _affine_tangent(node, dxh, xhat, ts, bshape)
 
 
+@public
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
                momentum=0.1, eps=1e-5):
     """Batch normalisation over (N, C, ...) input, per channel C, by fused C kernels.  In
@@ -236,6 +234,7 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
     return _make(out)
 
 
+@public
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
     """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
     biased variance, then * weight + bias (one fused C kernel each way)."""
@@ -266,6 +265,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     return _rownorm(x, weight, bias, d, 1, 1, eps, who, k)
 
 
+@public
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
     """Normalise x (N, C, ...) over each group of C / num_groups channels (and all
     spatial positions), then a per-channel affine weight/bias."""
@@ -290,6 +290,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A0
         raise ValueError(f"{who}: input shape {xs} is empty")
     g = int(num_groups)
     return _rownorm(x, weight, bias, (c // g) * s, g, s, eps, who)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

@@ -10,12 +10,8 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad._C._kernels import POOL
-from fastgrad.ops._record import (_float_in, _make, _needs, _record)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
 
-__all__ = [
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "interpolate",
-    "max_pool1d", "max_pool2d", "upsample",
-]
 
 
 # ---- pooling ------------------------------------------------------------------------------
@@ -158,6 +154,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     return y
 
 
+@public
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
                return_indices=False):
     """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
@@ -165,6 +162,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      "max_pool1d")
 
 
+@public
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
                return_indices=False):
     """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
@@ -183,11 +181,13 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     return squeeze(y, -2) if nsp == 1 else y
 
 
+@public
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
                      "avg_pool1d")
 
 
+@public
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
                divisor_override=None):
     """Mean over windows; count_include_pad counts the zero padding in the divisor."""
@@ -218,10 +218,12 @@ def _adaptive(input, output_size, nsp, who):  # noqa: A002
     return squeeze(y, -2) if nsp == 1 else y
 
 
+@public
 def adaptive_avg_pool1d(input, output_size):  # noqa: A002
     return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
 
 
+@public
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
     likewise columns); an output_size entry None keeps that input size."""
@@ -240,6 +242,7 @@ def _src_index(o, n, scale, align_corners, nearest):
     return np.maximum((i + 0.5) * f - 0.5, 0.0)
 
 
+@public
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
     """Resize the spatial dims of (N, C, L) / (N, C, H, W) input: mode 'nearest' (PyTorch's
     legacy nearest: source index floor(i * in / out)), 'linear' (3-d) or 'bilinear' (4-d),
@@ -307,8 +310,12 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
     return y
 
 
+@public
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

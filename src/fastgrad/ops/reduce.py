@@ -8,15 +8,11 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
-from fastgrad.autograd.engine import jvp_rule
+from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import R, SCAN, U
 from fastgrad.ops._record import (_float_in, _make, _max, _needs, _norm_dim, _norm_dims, _ones_of,
-                                  _record, _scalar, _to_tensor, _zeros_of, to)
+                                  _record, _scalar, _to_tensor, _zeros_of, exports, public, to)
 
-__all__ = [
-    "all", "amax", "amin", "any", "argmax", "argmin", "cumprod", "cumsum", "log_softmax",
-    "logsumexp", "max", "mean", "min", "norm", "prod", "softmax", "std", "sum", "var",
-]
 
 
 def _slice_reduce_jvp(node, xs, ts, out):
@@ -46,10 +42,20 @@ def _sum_bwd(node, g):
     return (_expand_back(g, shape, dims, keepdim),)
 
 
-@jvp_rule(_sum_bwd)
-def _sum_jvp(node, xs, ts, out):
+def _batched_reduce_grad(node, G, scale=False):
     shape, dims, keepdim = node.ctx
-    return sum(ts[0], dims, keepdim) if dims else ts[0]
+    if not keepdim:
+        G = G.reshape((G.shape[0],) + _keep_shape(shape, dims))
+    if scale:
+        n = 1
+        for d in dims:
+            n *= shape[d]
+        G = G / n
+    return (np.broadcast_to(G, (G.shape[0],) + tuple(shape)),)
+
+
+declare(_sum_bwd, linear=lambda node, t, out: sum(t, node.ctx[1], node.ctx[2]) if node.ctx[1] else t,
+        input_shape=lambda node, i, out_shape: tuple(node.ctx[0]), batched=_batched_reduce_grad)
 
 
 def _mean_bwd(node, g):
@@ -60,10 +66,9 @@ def _mean_bwd(node, g):
     return (_expand_back(div(g, float(n)), shape, dims, keepdim),)
 
 
-@jvp_rule(_mean_bwd)
-def _mean_jvp(node, xs, ts, out):
-    shape, dims, keepdim = node.ctx
-    return mean(ts[0], dims, keepdim) if dims else ts[0]
+declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2]) if node.ctx[1] else t,
+        input_shape=lambda node, i, out_shape: tuple(node.ctx[0]),
+        batched=lambda node, G: _batched_reduce_grad(node, G, scale=True))
 
 
 def _reduce(name, x, dim, keepdim, bwd):
@@ -77,6 +82,7 @@ def _reduce(name, x, dim, keepdim, bwd):
     return _make(out)
 
 
+@public(method=True)
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
     if dtype is not None:
         x = to(x, dtype)
@@ -86,6 +92,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
     return _reduce("sum", x, dim, keepdim, _sum_bwd)
 
 
+@public(method=True)
 def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
@@ -94,6 +101,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
 
 
+@public(method=True)
 def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
     if unbiased is not None:
         correction = 1 if unbiased else 0
@@ -106,6 +114,7 @@ def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
     return div(sum(mul(d, d), dims if dims else None, keepdim=keepdim), float(_max(n - correction, 0)))
 
 
+@public(method=True)
 def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
     return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
 
@@ -123,6 +132,7 @@ def _lse_bwd(node, g):
 jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 
+@public(method=True)
 def logsumexp(x, dim, keepdim=False):
     x = _float_in(x, "logsumexp")
     dims = _norm_dims(dim, x.data.ndim, "logsumexp")
@@ -204,6 +214,7 @@ def _maxmin(name, x, dim, keepdim):
     return (MaxResult if name == "max" else MinResult)(v, _make(idx))
 
 
+@public(method=True)
 def max(x, dim=None, keepdim=False):  # noqa: A001 - torch.max
     """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
     if isinstance(dim, Tensor):
@@ -211,6 +222,7 @@ def max(x, dim=None, keepdim=False):  # noqa: A001 - torch.max
     return _maxmin("max", x, dim, keepdim)
 
 
+@public(method=True)
 def min(x, dim=None, keepdim=False):  # noqa: A001 - torch.min
     if isinstance(dim, Tensor):
         return minimum(x, dim)
@@ -239,10 +251,12 @@ def _argmaxmin(name, x, dim, keepdim):
     return _make(np.expand_dims(idx, d) if keepdim else idx)
 
 
+@public(method=True)
 def argmax(x, dim=None, keepdim=False):
     return _argmaxmin("argmax", x, dim, keepdim)
 
 
+@public(method=True)
 def argmin(x, dim=None, keepdim=False):
     return _argmaxmin("argmin", x, dim, keepdim)
 
@@ -334,10 +348,12 @@ def _softmax(name, x, dim, lg, dtype):
     return _make(out)
 
 
+@public(method=True)
 def softmax(x, dim=None, dtype=None):
     return _softmax("softmax", x, dim, False, dtype)
 
 
+@public(method=True)
 def log_softmax(x, dim=None, dtype=None):
     return _softmax("log_softmax", x, dim, True, dtype)
 
@@ -430,11 +446,13 @@ def _scan_public(name, x, dim, dtype):
     return (_cumsum if name == "cumsum" else _cumprod)(x, d, False)
 
 
+@public(method=True)
 def cumsum(x, dim, dtype=None):
     """Inclusive cumulative sum along dim (float32 accumulates in double)."""
     return _scan_public("cumsum", x, dim, dtype)
 
 
+@public(method=True)
 def cumprod(x, dim, dtype=None):
     """Inclusive cumulative product along dim; the gradient is exact with zeros in x."""
     return _scan_public("cumprod", x, dim, dtype)
@@ -481,6 +499,7 @@ def _prod_jvp(node, xs, ts, out):
     return reshape(sum(p), out.data.shape) if flat else sum(p, d, keepdim)
 
 
+@public(method=True)
 def prod(x, dim=None, keepdim=False, dtype=None):
     """Product over one dim (or all elements when dim is None; keepdim applies to dim
     only, as in PyTorch).  The gradient is exact with zeros (no division by x)."""
@@ -551,12 +570,14 @@ def _amaxmin(name, x, dim, keepdim):
     return _make(out)
 
 
+@public(method=True)
 def amax(x, dim=None, keepdim=False):
     """Maximum over dim (an int, a tuple, or None / () for all dims).  NaN propagates.
     The gradient is split evenly among tied maxima, as in PyTorch."""
     return _amaxmin("amax", x, dim, keepdim)
 
 
+@public(method=True)
 def amin(x, dim=None, keepdim=False):
     """Minimum over dim; see amax."""
     return _amaxmin("amin", x, dim, keepdim)
@@ -571,11 +592,13 @@ def _allany(name, x, dim, keepdim):
     return _make(np.asarray(fn(x.data != 0, axis=dims, keepdims=keepdim), dtype=bool))
 
 
+@public(method=True)
 def all(x, dim=None, keepdim=False):  # noqa: A001 - torch.all
     """True where every element (over dim, an int or tuple; all when None) is non-zero."""
     return _allany("all", x, dim, keepdim)
 
 
+@public(method=True)
 def any(x, dim=None, keepdim=False):  # noqa: A001 - torch.any
     return _allany("any", x, dim, keepdim)
 
@@ -633,6 +656,7 @@ def _count_nonzero(x, dims, keepdim):
     return _make(out)
 
 
+@public(method=True)
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector norm over dim (an int, a tuple, or None for all elements), as
     ``torch.linalg.vector_norm``: p = 2 or "fro" (the default, the same thing for
@@ -666,6 +690,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if p < 0 or math.isnan(p):
         raise ValueError(f"norm: p={p} is not supported (expected p > 0, 0, inf or -inf)")
     return pow(sum(pow(abs(x), float(p)), red, keepdim=keepdim), 1.0 / p)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

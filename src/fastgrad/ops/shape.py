@@ -9,16 +9,10 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
-from fastgrad.autograd.engine import jvp_rule
+from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
-                                  _to_tensor, _zeros_of)
+                                  _to_tensor, _zeros_of, exports, public)
 
-__all__ = [
-    "broadcast_to", "cat", "chunk", "clone", "concat", "concatenate", "contiguous", "diagonal",
-    "expand", "flatten", "flip", "meshgrid", "movedim", "narrow", "pad", "permute", "repeat",
-    "reshape", "roll", "split", "squeeze", "stack", "sum_to", "t", "tile", "transpose", "tril",
-    "triu", "unbind", "unsqueeze", "view",
-]
 
 
 # ---- shape and view ops ---------------------------------------------------------------------
@@ -34,9 +28,9 @@ def _reshape_bwd(node, g):
     return (reshape(g, node.ctx),)
 
 
-@jvp_rule(_reshape_bwd)
-def _reshape_jvp(node, xs, ts, out):
-    return reshape(ts[0], out.data.shape)
+declare(_reshape_bwd, linear=lambda node, t, out: reshape(t, out.data.shape),
+        input_shape=lambda node, i, out_shape: tuple(node.ctx),
+        batched=lambda node, G: (G.reshape((G.shape[0],) + tuple(node.ctx)),))
 
 
 def _shape_arg(shape, who):
@@ -48,6 +42,7 @@ def _shape_arg(shape, who):
     return tuple(int(s) for s in shape)
 
 
+@public(method=True)
 def reshape(x, *shape):
     shape = _shape_arg(shape, "reshape")
     try:
@@ -60,6 +55,7 @@ def reshape(x, *shape):
     return _view(_make(out), x)
 
 
+@public(method=True)
 def view(x, *shape):
     """Like reshape, but never copies: raises if the memory layout does not allow it."""
     shape = _shape_arg(shape, "view")
@@ -74,6 +70,7 @@ def view(x, *shape):
     return _view(_make(out), x)
 
 
+@public(method=True)
 def flatten(x, start_dim=0, end_dim=-1):
     nd = x.data.ndim
     if nd == 0:
@@ -88,6 +85,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, sh[:s] + (n,) + sh[e + 1:])
 
 
+@public(method=True)
 def squeeze(x, dim=None):
     sh = x.data.shape
     if dim is None:
@@ -98,6 +96,7 @@ def squeeze(x, dim=None):
     return x if new == sh else reshape(x, new)
 
 
+@public(method=True)
 def unsqueeze(x, dim):
     nd = x.data.ndim
     if not -nd - 1 <= dim <= nd:
@@ -116,11 +115,16 @@ def _permute_bwd(node, g):
     return (permute(g, tuple(inv)),)
 
 
-@jvp_rule(_permute_bwd)
-def _permute_jvp(node, xs, ts, out):
-    return permute(ts[0], node.ctx)
+def _inverse(perm):
+    return tuple(int(i) for i in np.argsort(perm))
 
 
+declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
+        input_shape=lambda node, i, out_shape: tuple(out_shape[j] for j in _inverse(node.ctx)),
+        batched=lambda node, G: (G.transpose((0,) + tuple(i + 1 for i in _inverse(node.ctx))),))
+
+
+@public(method=True)
 def permute(x, *dims):
     dims = _shape_arg(dims, "permute")
     nd = x.data.ndim
@@ -135,6 +139,7 @@ def permute(x, *dims):
     return _view(_make(out), x)
 
 
+@public(method=True)
 def transpose(x, dim0, dim1):
     nd = x.data.ndim
     if nd == 0:
@@ -145,6 +150,7 @@ def transpose(x, dim0, dim1):
     return permute(x, tuple(p))
 
 
+@public(method=True)
 def t(x):
     if x.data.ndim > 2:
         raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x.data.ndim}")
@@ -155,11 +161,24 @@ def _expand_bwd(node, g):
     return (sum_to(g, node.ctx),)
 
 
-@jvp_rule(_expand_bwd)
-def _expand_jvp(node, xs, ts, out):
-    return expand(ts[0], out.data.shape)
+def _batched_sum_to(G, shape):
+    """Sum a batch of gradients G (rows,) + broadcast shape back to (rows,) + shape."""
+    gs = G.shape[1:]
+    if gs == tuple(shape):
+        return G
+    lead = len(gs) - len(shape)
+    dims = tuple(range(1, lead + 1)) + tuple(
+        1 + lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
+    r = G.sum(axis=dims, keepdims=True) if dims else G
+    return r.reshape((G.shape[0],) + tuple(shape))
 
 
+declare(_expand_bwd, linear=lambda node, t, out: expand(t, out.data.shape),
+        input_shape=lambda node, i, out_shape: tuple(node.ctx),
+        batched=lambda node, G: (_batched_sum_to(G, node.ctx),))
+
+
+@public(method=True)
 def expand(x, *sizes):
     sizes = _shape_arg(sizes, "expand")
     sh = x.data.shape
@@ -179,10 +198,12 @@ def expand(x, *sizes):
     return _view(_make(out), x)
 
 
+@public(method=True)
 def broadcast_to(x, shape):
     return expand(x, tuple(shape))
 
 
+@public
 def sum_to(g, shape):
     """Sum g over the broadcast dimensions so it has `shape` (the inverse of expand)."""
     gs = g.data.shape
@@ -198,11 +219,11 @@ def _contig_bwd(node, g):
     return (g,)
 
 
-@jvp_rule(_contig_bwd)
-def _contig_jvp(node, xs, ts, out):
-    return ts[0]
+declare(_contig_bwd, linear=lambda node, t, out: t,
+        input_shape=lambda node, i, out_shape: tuple(out_shape), batched=lambda node, G: (G,))
 
 
+@public(method=True)
 def contiguous(x):
     if x.data.flags.c_contiguous:
         return x
@@ -212,6 +233,7 @@ def contiguous(x):
     return _make(out)
 
 
+@public(method=True)
 def clone(x):
     out = backend.k.copy(x.data) if x.data.dtype.kind == "f" else x.data.copy()
     if _needs(x):
@@ -233,6 +255,7 @@ def _cat_jvp(node, xs, ts, out):
     return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
 
 
+@public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
     """Concatenate along an existing dim."""
     ts = [_to_tensor(t, "cat") for t in tensors]
@@ -254,9 +277,8 @@ def cat(tensors, dim=0):
     return _make(out)
 
 
-concat = concatenate = cat
 
-
+@public
 def stack(tensors, dim=0):
     ts = [_to_tensor(t, "stack") for t in tensors]
     if not ts:
@@ -282,6 +304,7 @@ def _narrow_jvp(node, xs, ts, out):
     return narrow(ts[0], dim, start, out.data.shape[dim])
 
 
+@public(method=True)
 def narrow(x, dim, start, length):
     if x.data.ndim == 0:
         raise ValueError("narrow: cannot be applied to a 0-d tensor")
@@ -320,6 +343,7 @@ def _unnarrow(g, dim, start, full):
 
 
 # ---- movement ops ----------------------------------------------------------------------------
+@public(method=True)
 def split(tensor, split_size_or_sections, dim=0):
     """Views of consecutive pieces along dim: pieces of one size (the last may be
     smaller) or the given list of sizes."""
@@ -345,6 +369,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(out)
 
 
+@public(method=True)
 def chunk(input, chunks, dim=0):  # noqa: A002
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
@@ -357,6 +382,7 @@ def chunk(input, chunks, dim=0):  # noqa: A002
     return split(input, -(-n // chunks), d)
 
 
+@public(method=True)
 def unbind(input, dim=0):  # noqa: A002
     if input.data.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
@@ -374,6 +400,7 @@ def _flip_jvp(node, xs, ts, out):
     return flip(ts[0], node.ctx)
 
 
+@public(method=True)
 def flip(input, dims):  # noqa: A002
     """A copy with the order of elements reversed along dims."""
     x = input
@@ -399,6 +426,7 @@ def _roll_jvp(node, xs, ts, out):
     return roll(ts[0], shifts, dims)
 
 
+@public(method=True)
 def roll(input, shifts, dims=None):  # noqa: A002
     """Elements shifted cyclically by shifts along dims (None: over the flattened tensor)."""
     x = input
@@ -433,6 +461,7 @@ def _repeat_jvp(node, xs, ts, out):
     return repeat(reshape(ts[0], shape), reps)
 
 
+@public(method=True)
 def repeat(input, *sizes):  # noqa: A002
     """Tensor.repeat: the tensor tiled sizes[k] times along dim k (sizes may have more
     entries than the tensor has dims: leading dims are added)."""
@@ -451,6 +480,7 @@ def repeat(input, *sizes):  # noqa: A002
     return _make(out)
 
 
+@public(method=True)
 def tile(input, dims):  # noqa: A002
     """torch.tile: like repeat, with missing leading repeats taken as 1."""
     reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
@@ -469,6 +499,7 @@ def _padc_jvp(node, xs, ts, out):
     return _index_backward(ts[0], node.ctx, out.data.shape)    # the padding is constant
 
 
+@public
 def pad(input, pad, mode="constant", value=None):  # noqa: A002
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
@@ -554,10 +585,12 @@ def _tri(x, diagonal, upper):
     return _make(out)
 
 
+@public(method=True)
 def tril(input, diagonal=0):  # noqa: A002
     return _tri(input, diagonal, False)
 
 
+@public(method=True)
 def triu(input, diagonal=0):  # noqa: A002
     return _tri(input, diagonal, True)
 
@@ -573,6 +606,7 @@ def _diag_jvp(node, xs, ts, out):
     return diagonal(ts[0], offset, d1, d2)
 
 
+@public(method=True)
 def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
     """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
     x = input
@@ -615,6 +649,7 @@ def _diag_embed(g, offset, d1, d2, shape):
     return _make(out)
 
 
+@public(method=("movedim", "moveaxis"))
 def movedim(input, source, destination):  # noqa: A002
     x = input
     nd = x.data.ndim
@@ -632,9 +667,8 @@ def movedim(input, source, destination):  # noqa: A002
     return permute(x, tuple(order)) if nd else x
 
 
-moveaxis = movedim
 
-
+@public
 def meshgrid(*tensors, indexing="ij"):
     """Coordinate grids (expanded views) from 1-d tensors.  indexing="ij": output k
     varies along dim k; "xy": the first two dims are swapped (Cartesian)."""
@@ -663,6 +697,9 @@ def meshgrid(*tensors, indexing="ij"):
         s[pos[i]] = sizes[i]
         out.append(expand(reshape(t, tuple(s)), tuple(shape)))
     return tuple(out)
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

@@ -6,11 +6,8 @@ import numpy as np
 from fastgrad import reference as _reference
 from fastgrad._state import backend
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_make, _needs, _norm_dim, _record, _to_tensor)
+from fastgrad.ops._record import (_make, _needs, _norm_dim, _record, _to_tensor, exports, public)
 
-__all__ = [
-    "argsort", "sort", "topk",
-]
 
 
 # ---- sort / topk / argsort ----------------------------------------------------------------
@@ -56,6 +53,7 @@ def _values_jvp(node, xs, ts, out):
     return reshape(_take_along(t, idx, d), out.data.shape)
 
 
+@public(method=True)
 def sort(x, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along dim.  The sort is always stable (``stable`` is
     accepted for PyTorch compatibility); NaN sorts as the largest value."""
@@ -63,11 +61,13 @@ def sort(x, dim=-1, descending=False, stable=False):
     return SortResult(_values(x, v, i, d, "sort"), _make(i))
 
 
+@public(method=True)
 def argsort(x, dim=-1, descending=False, stable=False):
     """Indices that sort x along dim (stable; NaN largest)."""
     return _make(_sorted("argsort", x, dim, bool(descending), None)[3])
 
 
+@public(method=True)
 def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's argument name
     """The k largest (largest=True) or smallest elements along dim, as (values, indices).
     Results are always in sorted order (PyTorch leaves the order unspecified when
@@ -83,6 +83,9 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's argum
                          f"(input shape {tuple(xt.data.shape)})")
     x, d, v, i = _sorted("topk", xt, dim, bool(largest), int(k))
     return TopkResult(_values(x, v, i, d, "topk"), _make(i))
+
+
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
