@@ -1,16 +1,26 @@
-"""The backward engine: graph nodes and an iterative reverse walk.
+"""The graph core: graph nodes, the one walk of the graph, the reverse pass and
+forward-mode tangent propagation.
 
 A ``Node`` is the record one differentiable op leaves behind.  Its ``edges`` point at
 whatever produced its inputs: another Node, a leaf Tensor that wants ``.grad``, or
-None.  ``backward``/``grad`` discover the reachable graph with an explicit stack (no
-recursion, so chains of any length work), count each node's consumers, and run nodes in
-an order where every node runs after all of its consumers have sent their gradients
-(Kahn's algorithm).  Broadcasting is undone here, once, for every op: a gradient whose
-shape differs from the input's is summed back to it (``sum_to``).
+None.  ``backward``/``grad`` discover the reachable graph with one explicit-stack walk
+(``_consumers``: no recursion, so chains of any length work) that counts each node's
+consumers, and run nodes in an order where every node runs after all of its consumers
+have sent their gradients (Kahn's algorithm; ``topological`` gives the same order to
+other readers of the graph, such as ``fastgrad.viz``).  Broadcasting is undone here,
+once, for every op: a gradient whose shape differs from the input's is summed back to
+it (``sum_to``).
 
 With ``create_graph=False`` the backward formulas run in no-grad mode, so no graph is
 built; with ``create_graph=True`` they run with grad enabled and, because every formula
 is written with fastgrad ops, the result is differentiable again.
+
+Layering: this module imports nothing above ``fastgrad._tensor`` and
+``fastgrad._factory``.  The few ops the walk applies to gradients itself (accumulation,
+broadcast reduction, a create_graph copy, a tangent's dtype and shape) are given to it
+by ``fastgrad.ops`` at import through ``use_ops``, and what each op declares beyond its
+backward function (its forward-mode rule ``JVP``, its ``Traits``) is registered here by
+the op modules with ``declare`` / ``jvp_rule``.
 """
 import threading
 import weakref
@@ -141,9 +151,13 @@ def _needed(root_nodes, capture):
     return memo
 
 
-def _collect(root_nodes):
-    """Number of consumers of every node reachable from root_nodes (iterative DFS)."""
+def _consumers(root_nodes, counted=None):
+    """The one walk of the graph below root_nodes (iterative DFS, so chains of any
+    length work): for every Node reachable from them, how many edges point at it (its
+    consumers, the in-degree of Kahn's algorithm).  With `counted` (a container of leaf
+    ids) also how many edges reach each of those leaves.  Returns (nodes, leaves)."""
     deps = {}
+    leaves = {} if counted is not None else None
     stack = list(root_nodes)
     seen = set(stack)
     while stack:
@@ -154,7 +168,26 @@ def _collect(root_nodes):
                 if e not in seen:
                     seen.add(e)
                     stack.append(e)
-    return deps
+            elif leaves is not None and e is not None and id(e) in counted:
+                leaves[id(e)] = leaves.get(id(e), 0) + 1
+    return deps, leaves
+
+
+def topological(root_nodes):
+    """Every Node reachable from root_nodes, each after all of its consumers: the order
+    in which backward runs them."""
+    deps, _ = _consumers(root_nodes)
+    order, ready = [], [n for n in root_nodes if deps.get(n, 0) == 0]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for e in node.edges:
+            if type(e) is Node:
+                d = deps[e] - 1
+                deps[e] = d
+                if d == 0:
+                    ready.append(e)
+    return order
 
 
 def _node_hooks(node, g, create_graph):
@@ -444,23 +477,6 @@ def queue_callback(fn):
     _callbacks[-1].append(fn)
 
 
-def _leaf_deps(root_nodes):
-    """For leaves with post-accumulate-grad hooks: how many edges reach them."""
-    cnt = {}
-    stack = list(root_nodes)
-    seen = set(stack)
-    while stack:
-        node = stack.pop()
-        for e in node.edges:
-            if type(e) is Node:
-                if e not in seen:
-                    seen.add(e)
-                    stack.append(e)
-            elif e is not None and id(e) in _post_hooks:
-                cnt[id(e)] = cnt.get(id(e), 0) + 1
-    return cnt
-
-
 def _finish_leaf(t, g, create_graph):
     """Leaf tensor hooks, then t.grad += g, then its post-accumulate-grad hooks."""
     hooks = t._hooks
@@ -502,9 +518,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             elif r.requires_grad:
                 slot = leaf.setdefault(id(r), [r, None])
                 slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
-        deps = _collect(buf)
-        # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
-        ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
+        # leaves with post-accumulate-grad hooks get their .grad as soon as it is final:
+        # the walk counts the edges that reach them
+        deps, ldeps = _consumers(buf, _post_hooks if capture is None and _post_hooks else None)
         if capture is None and not create_graph:        # see accum_target
             into.run = [deps, True if ldeps else None]
         needed = _needed(list(buf), capture) if capture is not None else None

@@ -339,7 +339,7 @@ def _batched_backward(out, inputs, G):
     root = out.grad_fn
     capture = dict.fromkeys(want)
     needed = engine._needed([root], capture)
-    deps = engine._collect([root])
+    deps, _ = engine._consumers([root])
     buf = {root: G}
     ready = [root]
     prev_mode = grad_mode.enabled
