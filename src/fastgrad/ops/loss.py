@@ -9,7 +9,7 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
-from fastgrad.autograd.engine import jvp_rule
+from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
 from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
 
@@ -356,7 +356,7 @@ def _bce_bwd(node, g):
     return (gp, gt)
 
 
-jvp_rule(_bce_bwd)(_elementwise_jvp)
+declare(_bce_bwd, jvp=_elementwise_jvp, elementwise=True)
 
 
 def _bce(p, t):
