@@ -2,7 +2,8 @@
 
 The differentiable ops live in ``fastgrad.ops`` by kind (conv, pool, norm, loss and the
 activations of elementwise); this module gathers their public names and adds the
-layers' functional forms built from them (dropout, embedding, bilinear).
+layers' functional forms built from them (relu_, dropout, dropout1d/2d, embedding,
+bilinear).
 """
 import numpy as np
 

@@ -25,7 +25,7 @@ from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
 from fastgrad.autograd import engine as _engine
-from fastgrad.autograd.engine import Node, jvp_rule
+from fastgrad.autograd.engine import Node, declare
 
 _make = Tensor._make
 _anomaly_mode = _anomaly._mode
@@ -220,9 +220,7 @@ def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
 
-@jvp_rule(_to_bwd)
-def _to_jvp(node, xs, ts, out):
-    return to(ts[0], out.data.dtype)
+declare(_to_bwd, linear=lambda node, t, out: to(t, out.data.dtype))
 
 
 @public(method=True)

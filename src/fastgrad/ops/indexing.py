@@ -6,7 +6,7 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
-from fastgrad.autograd.engine import jvp_rule
+from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
 
@@ -62,9 +62,7 @@ def _getitem_bwd(node, g):
     return (_index_backward(g, idx, shape),)
 
 
-@jvp_rule(_getitem_bwd)
-def _getitem_jvp(node, xs, ts, out):
-    return getitem(ts[0], node.ctx[0])
+declare(_getitem_bwd, linear=lambda node, t, out: getitem(t, node.ctx[0]))
 
 
 @public(dunder=("__getitem__",))
@@ -96,9 +94,8 @@ def _index_backward_bwd(node, g):
     return (getitem(g, idx),)
 
 
-@jvp_rule(_index_backward_bwd)
-def _index_backward_jvp(node, xs, ts, out):
-    return _index_backward(ts[0], node.ctx[0], out.data.shape)
+declare(_index_backward_bwd,
+        linear=lambda node, t, out: _index_backward(t, node.ctx[0], out.data.shape))
 
 
 def _index_backward(g, idx, shape):
@@ -186,9 +183,7 @@ def _msel_bwd(node, g):
     return (_masked_expand(g, node.ctx),)
 
 
-@jvp_rule(_msel_bwd)
-def _msel_jvp(node, xs, ts, out):
-    return _masked_select(ts[0], node.ctx)
+declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
 
 
 def _masked_select(x, m):
@@ -202,9 +197,7 @@ def _mexp_bwd(node, g):
     return (_masked_select(g, node.ctx),)
 
 
-@jvp_rule(_mexp_bwd)
-def _mexp_jvp(node, xs, ts, out):
-    return _masked_expand(ts[0], node.ctx)
+declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
 
 
 def _masked_expand(g, m):

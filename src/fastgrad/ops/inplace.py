@@ -7,7 +7,7 @@ import numpy as np
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, as_tensor
 from fastgrad.autograd import engine as _engine
-from fastgrad.autograd.engine import _FREED, Node, jvp_rule
+from fastgrad.autograd.engine import _FREED, Node, declare, jvp_rule
 from fastgrad.ops._record import (_fw, _make, _needs, _record, _scalar, _to_tensor, _zeros_of,
                                   exports, public, to)
 
@@ -249,9 +249,7 @@ def _izero_bwd(node, g):
     return (_index_zero(g, node.ctx),)
 
 
-@jvp_rule(_izero_bwd)
-def _izero_jvp(node, xs, ts, out):
-    return _index_zero(ts[0], node.ctx)
+declare(_izero_bwd, linear=lambda node, t, out: _index_zero(t, node.ctx))
 
 
 def _index_zero(g, idx):

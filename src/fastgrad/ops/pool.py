@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from fastgrad._state import backend, grad_mode
-from fastgrad.autograd.engine import jvp_rule
+from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import POOL
 from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
 
@@ -31,9 +31,7 @@ def _lin_pool_bwd(node, g):
     return (_lin_pool_adj(g, p),)
 
 
-@jvp_rule(_lin_pool_bwd)
-def _lin_pool_jvp(node, xs, ts, out):
-    return _lin_pool(ts[0], node.ctx, node.name)
+declare(_lin_pool_bwd, linear=lambda node, t, out: _lin_pool(t, node.ctx, node.name))
 
 
 def _lin_pool(x, p, name):
@@ -51,9 +49,7 @@ def _lin_pool_adj_bwd(node, v):
     return (_lin_pool(v, p, "avg_pool2d"),)
 
 
-@jvp_rule(_lin_pool_adj_bwd)
-def _lin_pool_adj_jvp(node, xs, ts, out):
-    return _lin_pool_adj(ts[0], node.ctx)
+declare(_lin_pool_adj_bwd, linear=lambda node, t, out: _lin_pool_adj(t, node.ctx))
 
 
 def _lin_pool_adj(g, p):

@@ -395,9 +395,7 @@ def _flip_bwd(node, g):
     return (flip(g, node.ctx),)
 
 
-@jvp_rule(_flip_bwd)
-def _flip_jvp(node, xs, ts, out):
-    return flip(ts[0], node.ctx)
+declare(_flip_bwd, linear=lambda node, t, out: flip(t, node.ctx))
 
 
 @public(method=True)
@@ -494,9 +492,8 @@ def _padc_bwd(node, g):
     return (getitem(g, node.ctx),)
 
 
-@jvp_rule(_padc_bwd)
-def _padc_jvp(node, xs, ts, out):
-    return _index_backward(ts[0], node.ctx, out.data.shape)    # the padding is constant
+# the padding is constant: the tangent is padded with zeros
+declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out.data.shape))
 
 
 @public
