@@ -189,7 +189,7 @@ def test_numpy_refuses_tensor_requiring_grad():
 
 def test_gradcheck_reports_a_wrong_derivative():
     """The checker itself must be able to fail: a deliberately wrong backward."""
-    from fastgrad._ops import _record
+    from fastgrad.ops._record import _record
 
     def bad_square(x):
         out = x.data * x.data

@@ -468,7 +468,7 @@ for off in (-2 ** 31, 2 ** 31, -2 ** 63, 2 ** 63 - 1, -3, 4):
 x.requires_grad_(True)
 fg.diagonal(x, -2 ** 31).sum().backward()
 assert np.array_equal(x.grad.numpy(), np.zeros((3, 4)))
-from fastgrad._ops_math import round as fround
+from fastgrad.ops.elementwise import round as fround
 assert fround(fg.tensor([3, 35, -45]), -1).tolist() == [0, 40, -40]    # decimals < 0 on ints
 raises(ValueError, "round", lambda: fround(fg.tensor(1.5), 2 ** 63 - 1))
 # found after the convolution ops were merged

@@ -129,7 +129,7 @@ NOT_OPS = {
     "save", "load", "compile",
 }
 # Public functions of fastgrad.nn.functional that are not ops of their own.
-F_NOT_OPS = {"jvp_rule"}            # the autograd decorator, imported there for the losses
+F_NOT_OPS = set()
 # Ops without an entry of their own, and what covers them instead.
 TESTED_ELSEWHERE = {
     # random: no NumPy reference can match their masks

@@ -17,10 +17,17 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
 from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,  # noqa: E402
                               set_default_dtype, tensor, result_dtype)
 from fastgrad._tensor import float32, float64, int64, bool_  # noqa: E402
-from fastgrad import _ops  # noqa: E402
-from fastgrad._ops import *  # noqa: E402,F401,F403
-from fastgrad._ops import abs, max, min, pow, sum  # noqa: E402,F401,A004
-from fastgrad._ops_math import *  # noqa
+from fastgrad import ops  # noqa: E402
+from fastgrad.ops._record import *  # noqa: E402,F401,F403
+from fastgrad.ops.elementwise import *  # noqa: E402,F401,F403
+from fastgrad.ops.reduce import *  # noqa: E402,F401,F403
+from fastgrad.ops.linalg import *  # noqa: E402,F401,F403
+from fastgrad.ops.shape import *  # noqa: E402,F401,F403
+from fastgrad.ops.indexing import *  # noqa: E402,F401,F403
+from fastgrad.ops.inplace import *  # noqa: E402,F401,F403
+from fastgrad.ops.sort import *  # noqa: E402,F401,F403
+from fastgrad.ops.elementwise import abs, pow, round  # noqa: E402,F401,A004
+from fastgrad.ops.reduce import all, any, max, min, sum  # noqa: E402,F401,A004
 from fastgrad import _methods  # noqa: E402,F401
 from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,  # noqa: E402
                                initial_seed, linspace, manual_seed, ones, ones_like, rand,
@@ -31,18 +38,11 @@ from fastgrad._config import (available_simd, get_backend, get_num_threads, get_
 from fastgrad._config import _init as _config_init  # noqa: E402
 from fastgrad import autograd  # noqa: E402
 from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from fastgrad.autograd import engine as _engine  # noqa: E402
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
 long = int64
 bool = bool_  # noqa: A001
-
-# the engine reaches ops through this module object (breaks an import cycle)
-_ops.Tensor = Tensor
-_ops.ones_like = _factory.ones_like
-_ops.tensor = tensor
-_engine._ops = _ops
 
 from fastgrad import nn  # noqa: E402,F401
 from fastgrad import reference  # noqa: E402,F401

@@ -1,65 +1,22 @@
-"""Tensor methods and Python operators, bound to the functions in fastgrad._ops."""
-from fastgrad import _factory, _ops as O
+"""Tensor methods and Python operators: the ones the op declarations name
+(``fastgrad.ops._record.METHODS``), and the conversions and properties that are not ops."""
+from fastgrad import _factory, ops
 from fastgrad._tensor import Tensor, bool_, float32, float64, int64
-
-
-def _r(fn):
-    return lambda self, other: fn(other, self)
+from fastgrad.ops._record import METHODS
 
 
 def _bind():
     T = Tensor
-    for name in ["exp", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-                 "sign", "square", "reciprocal", "erf", "neg", "abs", "clamp", "clip", "pow",
-                 "add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-                 "ge", "sum", "mean", "var", "std", "logsumexp", "max", "min", "argmax", "argmin",
-                 "softmax", "log_softmax", "matmul", "mm", "reshape", "view", "flatten", "squeeze",
-                 "unsqueeze", "permute", "transpose", "t", "expand", "contiguous", "clone", "to",
-                 "narrow", "add_", "sub_", "mul_", "div_", "clamp_", "copy_", "fill_", "zero_",
-                 "logical_and", "logical_or", "logical_not", "isnan", "isinf", "isfinite",
-                 "true_divide", "multiply", "subtract", "divide", "silu", "gelu", "leaky_relu",
-                 "softplus", "broadcast_to", "relu_", "masked_fill_", "clip_", "split", "chunk",
-                 "unbind", "flip", "roll", "repeat", "tile", "tril", "triu", "diagonal",
-                 "movedim", "moveaxis", "gather", "scatter_add", "scatter", "index_select",
-                 "take_along_dim", "masked_fill"]:
-        setattr(T, name, getattr(O, name))
-    T.__add__ = O.add
-    T.__radd__ = _r(O.add)
-    T.__sub__ = O.sub
-    T.__rsub__ = _r(O.sub)
-    T.__mul__ = O.mul
-    T.__rmul__ = _r(O.mul)
-    T.__truediv__ = O.div
-    T.__rtruediv__ = _r(O.div)
-    T.__pow__ = O.pow
-    T.__rpow__ = _r(O.pow)
-    T.__matmul__ = O.matmul
-    T.__rmatmul__ = _r(O.matmul)
-    T.__neg__ = O.neg
+    for name, fn in METHODS.items():
+        setattr(T, name, fn)
+    permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
-    T.__abs__ = O.abs
-    T.__eq__ = O.eq
-    T.__ne__ = O.ne
-    T.__lt__ = O.lt
-    T.__le__ = O.le
-    T.__gt__ = O.gt
-    T.__ge__ = O.ge
-    T.__and__ = O.logical_and
-    T.__or__ = O.logical_or
-    T.__invert__ = O.logical_not
-    T.__getitem__ = O.getitem
-    T.__setitem__ = O.setitem
-    T.__iadd__ = O.add_
-    T.__isub__ = O.sub_
-    T.__imul__ = O.mul_
-    T.__itruediv__ = O.div_
-    T.T = property(lambda self: O.permute(self, tuple(reversed(range(self.data.ndim)))))
-    T.mT = property(lambda self: O.transpose(self, -1, -2))
-    T.float = lambda self: O.to(self, float32)
-    T.double = lambda self: O.to(self, float64)
-    T.long = lambda self: O.to(self, int64)
-    T.bool = lambda self: O.to(self, bool_)
-    T.type = O.type_
+    T.T = property(lambda self: permute(self, tuple(reversed(range(self.data.ndim)))))
+    T.mT = property(lambda self: transpose(self, -1, -2))
+    T.float = lambda self: to(self, float32)
+    T.double = lambda self: to(self, float64)
+    T.long = lambda self: to(self, int64)
+    T.bool = lambda self: to(self, bool_)
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self.data.dtype)
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self.data.dtype)
 

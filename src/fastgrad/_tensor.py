@@ -1,8 +1,8 @@
 """The Tensor: a NumPy array plus autograd metadata.
 
 Storage is a NumPy ``ndarray`` (``Tensor.data``), so ``from_numpy`` and ``numpy()`` are
-zero-copy and NumPy owns the memory.  Ops live in ``fastgrad._ops`` and are attached to
-the class there as methods and operators.
+zero-copy and NumPy owns the memory.  Ops live in ``fastgrad.ops``; ``fastgrad._methods``
+attaches them to the class as the methods and operators their declarations name.
 
 dtypes: float32 (the default) and float64 carry gradients; int64 and bool are for indices
 and masks.  Type promotion follows PyTorch: the category order is bool < int < float;

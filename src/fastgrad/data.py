@@ -31,8 +31,8 @@ import numbers
 import numpy as np
 
 from fastgrad import _factory
-from fastgrad._ops import getitem as _getitem
-from fastgrad._ops import stack as _stack
+from fastgrad.ops.indexing import getitem as _getitem
+from fastgrad.ops.shape import stack as _stack
 from fastgrad._tensor import Tensor, bool_, canonical_dtype, float64, int64
 
 _make = Tensor._make

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from fastgrad.autograd.engine import _FREED, Node
+from fastgrad.autograd.engine import _FREED, Node, topological
 
 __all__ = ["draw_graph", "render", "print_graph"]
 
@@ -33,46 +33,18 @@ def _check_tensor(t, who):
         raise TypeError(f"fastgrad.viz.{who}: expected a Tensor, got {type(t).__name__}")
 
 
-def _walk(root_node):
-    """Every Node reachable from root_node, each after all of its consumers (iterative
-    topological order, as the backward engine runs them)."""
-    deps, seen, stack = {}, {root_node}, [root_node]
-    while stack:
-        node = stack.pop()
-        for e in node.edges:
-            if type(e) is Node:
-                deps[e] = deps.get(e, 0) + 1
-                if e not in seen:
-                    seen.add(e)
-                    stack.append(e)
-    order, ready = [], [root_node]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for e in node.edges:
-            if type(e) is Node:
-                deps[e] -= 1
-                if deps[e] == 0:
-                    ready.append(e)
-    return order
-
-
 def _input_shape(node, i, out_shape):
     """The shape of input i of `node` from its output shape and what backward keeps
-    (no saved values needed), for the dtype-preserving ops that allow it; else None."""
-    from fastgrad import _ops
-    from fastgrad.autograd.functional import _is_elementwise
-    fn = node.fn
+    (no saved values needed), for the ops whose declaration tells it; else None."""
+    from fastgrad.autograd.engine import TRAITS
     if node.shapes is not None:
         return tuple(node.shapes[i])
-    if fn is _ops._reshape_bwd or fn is _ops._expand_bwd:
-        return tuple(node.ctx)
-    if fn is _ops._sum_bwd or fn is _ops._mean_bwd:
-        return tuple(node.ctx[0])
-    if fn is _ops._permute_bwd:
-        inv = np.argsort(node.ctx)
-        return tuple(out_shape[int(j)] for j in inv)
-    if fn is _ops._contig_bwd or _is_elementwise(fn):
+    traits = TRAITS.get(node.fn)
+    if traits is None:
+        return None
+    if traits.input_shape is not None:
+        return traits.input_shape(node, i, out_shape)
+    if traits.elementwise:
         return tuple(out_shape)
     return None
 
@@ -189,7 +161,7 @@ def draw_graph(tensor, show_grads=True, max_values=8, names=None):
     if tensor.grad_fn is None:
         lines.append("}")
         return "\n".join(lines) + "\n"
-    nodes = _walk(tensor.grad_fn)
+    nodes = topological([tensor.grad_fn])
     meta = _node_meta(nodes, tensor)
     edges = [f"  {nid(tensor.grad_fn, 'op')} -> {out_id};"]
     leaves = {}
@@ -254,7 +226,7 @@ def print_graph(tensor, show_grads=True, max_values=8, names=None, file=None):
     A node used more than once is expanded the first time and referred to afterwards."""
     _check_tensor(tensor, "print_graph")
     leaf_name = _leaf_names(names)
-    meta = _node_meta(_walk(tensor.grad_fn), tensor) if tensor.grad_fn is not None else {}
+    meta = _node_meta(topological([tensor.grad_fn]), tensor) if tensor.grad_fn is not None else {}
     ids = {}
 
     def label(obj):

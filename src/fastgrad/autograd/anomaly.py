@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "is_anomaly_check_nan_enabled"]
 
-# [enabled, check_nan]: read by the node-recording path (fastgrad._ops._record) and the
+# [enabled, check_nan]: read by the node-recording path (fastgrad.ops._record._record) and the
 # backward loop (fastgrad.autograd.engine._run); a list so both can bind it once.
 _mode = [False, True]
 _traces = weakref.WeakKeyDictionary()      # Node -> traceback.StackSummary of its forward

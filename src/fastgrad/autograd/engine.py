@@ -1,26 +1,55 @@
-"""The backward engine: graph nodes and an iterative reverse walk.
+"""The graph core: graph nodes, the one walk of the graph, the reverse pass and
+forward-mode tangent propagation.
 
 A ``Node`` is the record one differentiable op leaves behind.  Its ``edges`` point at
 whatever produced its inputs: another Node, a leaf Tensor that wants ``.grad``, or
-None.  ``backward``/``grad`` discover the reachable graph with an explicit stack (no
-recursion, so chains of any length work), count each node's consumers, and run nodes in
-an order where every node runs after all of its consumers have sent their gradients
-(Kahn's algorithm).  Broadcasting is undone here, once, for every op: a gradient whose
-shape differs from the input's is summed back to it (``sum_to``).
+None.  ``backward``/``grad`` discover the reachable graph with one explicit-stack walk
+(``_consumers``: no recursion, so chains of any length work) that counts each node's
+consumers, and run nodes in an order where every node runs after all of its consumers
+have sent their gradients (Kahn's algorithm; ``topological`` gives the same order to
+other readers of the graph, such as ``fastgrad.viz``).  Broadcasting is undone here,
+once, for every op: a gradient whose shape differs from the input's is summed back to
+it (``sum_to``).
 
 With ``create_graph=False`` the backward formulas run in no-grad mode, so no graph is
 built; with ``create_graph=True`` they run with grad enabled and, because every formula
 is written with fastgrad ops, the result is differentiable again.
+
+Layering: this module imports nothing above ``fastgrad._tensor`` and
+``fastgrad._factory``.  The few ops the walk applies to gradients itself (accumulation,
+broadcast reduction, a create_graph copy, a tangent's dtype and shape) are given to it
+by ``fastgrad.ops`` at import through ``use_ops``, and what each op declares beyond its
+backward function (its forward-mode rule ``JVP``, its ``Traits``) is registered here by
+the op modules with ``declare`` / ``jvp_rule``.
 """
 import threading
 import weakref
 
+import numpy as np
+
+from fastgrad import _factory
 from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
+from fastgrad._tensor import Tensor, tensor
 from fastgrad.autograd import anomaly as _anomaly
 
 _FREED = object()   # marks saved values released after a backward without retain_graph
-_ops = None         # fastgrad._ops, bound at import time by that module (avoids a cycle)
+
+
+class _GraphOps:
+    """The ops the walk itself applies to gradients and tangents: ``add`` (accumulation),
+    ``sum_to`` (broadcast reduction), ``clone`` (a create_graph .grad), ``to`` and
+    ``expand`` (a tangent brought to its output's dtype and shape).  The engine imports
+    no op module; ``fastgrad.ops`` fills these in with ``use_ops`` when it is imported."""
+    __slots__ = ("add", "sum_to", "clone", "to", "expand")
+
+
+_ops = _GraphOps()
+
+
+def use_ops(add, sum_to, clone, to, expand):
+    """Give the engine the ops it applies to gradients (see ``_GraphOps``)."""
+    _ops.add, _ops.sum_to, _ops.clone, _ops.to, _ops.expand = add, sum_to, clone, to, expand
 
 
 class Node:
@@ -46,7 +75,7 @@ class Node:
         connected to this node so second derivatives flow through it."""
         if self.saved is _FREED:
             _raise_freed(self)
-        t = _ops.Tensor._make(self.out)
+        t = Tensor._make(self.out)
         if grad_mode.enabled:
             t.requires_grad = True
             t.grad_fn = self
@@ -123,9 +152,13 @@ def _needed(root_nodes, capture):
     return memo
 
 
-def _collect(root_nodes):
-    """Number of consumers of every node reachable from root_nodes (iterative DFS)."""
+def _consumers(root_nodes, counted=None):
+    """The one walk of the graph below root_nodes (iterative DFS, so chains of any
+    length work): for every Node reachable from them, how many edges point at it (its
+    consumers, the in-degree of Kahn's algorithm).  With `counted` (a container of leaf
+    ids) also how many edges reach each of those leaves.  Returns (nodes, leaves)."""
     deps = {}
+    leaves = {} if counted is not None else None
     stack = list(root_nodes)
     seen = set(stack)
     while stack:
@@ -136,7 +169,26 @@ def _collect(root_nodes):
                 if e not in seen:
                     seen.add(e)
                     stack.append(e)
-    return deps
+            elif leaves is not None and e is not None and id(e) in counted:
+                leaves[id(e)] = leaves.get(id(e), 0) + 1
+    return deps, leaves
+
+
+def topological(root_nodes):
+    """Every Node reachable from root_nodes, each after all of its consumers: the order
+    in which backward runs them."""
+    deps, _ = _consumers(root_nodes)
+    order, ready = [], [n for n in root_nodes if deps.get(n, 0) == 0]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for e in node.edges:
+            if type(e) is Node:
+                d = deps[e] - 1
+                deps[e] = d
+                if d == 0:
+                    ready.append(e)
+    return order
 
 
 def _node_hooks(node, g, create_graph):
@@ -184,6 +236,41 @@ def jvp_rule(*bwds):
             JVP[b] = rule
         return rule
     return deco
+
+
+# ---- what a declaration says about an op, for the graph's other readers -------------------
+class Traits:
+    """What an op's declaration says beyond its derivatives, kept in ``TRAITS`` under its
+    backward function.  ``elementwise``: output element k depends only on element k of
+    each (broadcast) input, so an input has the output's shape and a batch of output
+    gradients maps to input gradients pointwise through backward(ones).
+    ``input_shape(node, i, out_shape)``: the shape of input i (graph pictures).
+    ``batched(node, G)``: the input gradients (ndarrays) for a batch G of output
+    gradients stacked on a leading axis (vectorised Jacobians)."""
+    __slots__ = ("elementwise", "input_shape", "batched")
+
+    def __init__(self, elementwise=False, input_shape=None, batched=None):
+        self.elementwise = elementwise
+        self.input_shape = input_shape
+        self.batched = batched
+
+
+TRAITS = {}
+
+
+def declare(*bwds, jvp=None, linear=None, elementwise=False, input_shape=None, batched=None):
+    """Register what the op behind these backward functions declares: its forward-mode
+    rule ``jvp`` (see ``JVP``) or, for an op linear in its one input, ``linear(node, t,
+    out)``: the op applied to the tangent t, from which the rule follows; and its
+    ``Traits``."""
+    if linear is not None:
+        def jvp(node, xs, ts, out):
+            return linear(node, ts[0], out)
+    traits = Traits(elementwise, input_shape, batched)
+    for b in bwds:
+        if jvp is not None:
+            JVP[b] = jvp
+        TRAITS[b] = traits
 
 
 def tangent_of(t):
@@ -252,7 +339,7 @@ def _store_grad(t, g, create_graph):
     if old is not None:
         if (not create_graph and old.grad_fn is None and old.data.shape == g.data.shape
                 and old.data.dtype == g.data.dtype and old.data.flags.writeable):
-            _ops.np.add(old.data, g.data, out=old.data)
+            np.add(old.data, g.data, out=old.data)
             old._version[0] += 1
         else:
             t.grad = _ops.add(old, g)
@@ -261,7 +348,7 @@ def _store_grad(t, g, create_graph):
     elif tag is FRESH:
         t.grad = g
     else:
-        t.grad = _ops.Tensor._make(g.data.copy())
+        t.grad = Tensor._make(g.data.copy())
     if hooks.grad_store is not None:
         hooks.grad_store(t, g, old, tag, create_graph)
 
@@ -322,13 +409,13 @@ def accum_target(e, dtype, shape, operands):
     if e._hooks or e.grad_fn is not None or not e.requires_grad or id(e) in _post_hooks:
         return None
     gt = e.grad
-    if type(gt) is not _ops.Tensor or gt.grad_fn is not None:
+    if type(gt) is not Tensor or gt.grad_fn is not None:
         return None
     a = gt.data
-    if (type(a) is not _ops.np.ndarray or a.dtype != dtype or a.shape != shape
+    if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
             or not a.flags.c_contiguous or not a.flags.writeable):
         return None
-    msm = _ops.np.may_share_memory
+    msm = np.may_share_memory
     if msm(a, e.data):
         return None
     for o in operands:
@@ -395,23 +482,6 @@ def queue_callback(fn):
     _callbacks[-1].append(fn)
 
 
-def _leaf_deps(root_nodes):
-    """For leaves with post-accumulate-grad hooks: how many edges reach them."""
-    cnt = {}
-    stack = list(root_nodes)
-    seen = set(stack)
-    while stack:
-        node = stack.pop()
-        for e in node.edges:
-            if type(e) is Node:
-                if e not in seen:
-                    seen.add(e)
-                    stack.append(e)
-            elif e is not None and id(e) in _post_hooks:
-                cnt[id(e)] = cnt.get(id(e), 0) + 1
-    return cnt
-
-
 def _finish_leaf(t, g, create_graph):
     """Leaf tensor hooks, then t.grad += g, then its post-accumulate-grad hooks."""
     hooks = t._hooks
@@ -453,9 +523,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             elif r.requires_grad:
                 slot = leaf.setdefault(id(r), [r, None])
                 slot[1] = g if slot[1] is None else _ops.add(slot[1], g)
-        deps = _collect(buf)
-        # leaves with post-accumulate-grad hooks get their .grad as soon as it is final
-        ldeps = _leaf_deps(buf) if capture is None and _post_hooks else None
+        # leaves with post-accumulate-grad hooks get their .grad as soon as it is final:
+        # the walk counts the edges that reach them
+        deps, ldeps = _consumers(buf, _post_hooks if capture is None and _post_hooks else None)
         if capture is None and not create_graph:        # see accum_target
             into.run = [deps, True if ldeps else None]
         needed = _needed(list(buf), capture) if capture is not None else None
@@ -549,7 +619,6 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
 
 
 def _root_grads(outputs, grad_outputs, who):
-    Tensor = _ops.Tensor
     grads = []
     for i, out in enumerate(outputs):
         go = grad_outputs[i] if grad_outputs is not None else None
@@ -560,11 +629,11 @@ def _root_grads(outputs, grad_outputs, who):
             if out.data.size != 1:
                 raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
                                    f"(output {i} has shape {tuple(out.data.shape)}); pass gradient=")
-            go = _ops.ones_like(out)
+            go = _factory.ones_like(out)
             if hooks.grad_seed is not None:
                 hooks.grad_seed(go)
         else:
-            go = go if isinstance(go, Tensor) else _ops.tensor(go, dtype=out.dtype)
+            go = go if isinstance(go, Tensor) else tensor(go, dtype=out.dtype)
             if go.data.shape != out.data.shape:
                 raise RuntimeError(f"{who}: gradient shape {tuple(go.data.shape)} does not match "
                                    f"output shape {tuple(out.data.shape)}")
@@ -576,7 +645,6 @@ def _root_grads(outputs, grad_outputs, who):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaf) into every reachable leaf's ``.grad``."""
-    Tensor = _ops.Tensor
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
     tensors = tuple(tensors)
@@ -608,7 +676,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """Gradients of `outputs` with respect to `inputs`, returned (not accumulated)."""
-    Tensor = _ops.Tensor
     single = isinstance(inputs, Tensor)
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     inputs = (inputs,) if single else tuple(inputs)

@@ -62,7 +62,7 @@ class dual_level:
 def make_dual(tensor, tangent, level=None):
     """A tensor with `tensor`'s values (sharing memory and any reverse-mode history) that
     carries `tangent` (same shape, a float dtype) through the ops applied to it."""
-    from fastgrad import _ops
+    from fastgrad.ops import _record, shape as _shape
     from fastgrad._tensor import Tensor
     fw = _engine.fw
     if not fw.level:
@@ -77,11 +77,11 @@ def make_dual(tensor, tangent, level=None):
         raise ValueError(f"make_dual: tangent shape {tuple(tangent.data.shape)} does not match "
                          f"primal shape {tuple(tensor.data.shape)}")
     if tangent.data.dtype != tensor.data.dtype:
-        tangent = _ops.to(tangent, tensor.data.dtype)
+        tangent = _record.to(tangent, tensor.data.dtype)
     if tensor.requires_grad or tangent.requires_grad:
         fw.grad = True          # reverse mode through the tangents may be wanted
     if tensor.requires_grad:
-        d = _ops.reshape(tensor, tensor.data.shape)       # an alias with the same history
+        d = _shape.reshape(tensor, tensor.data.shape)       # an alias with the same history
     else:
         d = Tensor._make(tensor.data)
         d._version = tensor._version

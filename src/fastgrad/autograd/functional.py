@@ -89,12 +89,12 @@ def _preprocess(inputs, create_graph, need_graph):
     """Fresh tensors for the user function, so gradients are taken with respect to
     exactly these objects.  With create_graph an input that requires grad is passed as a
     differentiable view, so results stay connected to the caller's graph."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     res = []
     for t in inputs:
         if create_graph and t.requires_grad:
             with enable_grad():
-                res.append(_ops.view(t, t.data.shape))
+                res.append(_sh.view(t, t.data.shape))
         else:
             d = t.detach()
             if need_graph:
@@ -254,7 +254,7 @@ def _check_strategy(strategy, name, fn_name):
 def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     """The Jacobian blocks of one output with respect to every input, one backward pass
     per output element seeded with a one-hot output gradient."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     from fastgrad._factory import zeros_like
     Tensor = _tensor_cls()
     n_out = out.data.size
@@ -295,7 +295,7 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     for k, inp in enumerate(inputs):
         shape = out.data.shape + inp.data.shape
         if create_graph:
-            res.append(_ops.reshape(_ops.stack(rows[k], 0), shape) if n_out else
+            res.append(_sh.reshape(_sh.stack(rows[k], 0), shape) if n_out else
                        Tensor._make(np.zeros(shape, inp.data.dtype)))
         else:
             res.append(Tensor._make(mats[k].reshape(shape)))
@@ -303,80 +303,21 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
 
 
 # ---- vectorized (batched) reverse pass ---------------------------------------------------
-def _bsum_to(G, shape):
-    """Sum a batch of gradients G (rows,) + broadcast shape back to (rows,) + shape."""
-    gs = G.shape[1:]
-    if gs == tuple(shape):
-        return G
-    lead = len(gs) - len(shape)
-    dims = tuple(range(1, lead + 1)) + tuple(
-        1 + lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
-    r = G.sum(axis=dims, keepdims=True) if dims else G
-    return r.reshape((G.shape[0],) + tuple(shape))
-
-
-def _is_elementwise(fn):
-    from fastgrad import _ops
-    if fn in (_ops._add_bwd, _ops._sub_bwd, _ops._mul_bwd, _ops._div_bwd):
-        return True
-    return (getattr(fn, "__module__", None) == "fastgrad._ops"
-            and getattr(fn, "__qualname__", "") == "_unary.<locals>.bwd")
-
-
 def _batched_rule(node, G):
     """Input gradients of `node` for a batch G of output gradients (ndarrays, or None),
-    before the broadcast reduction; None when the node has no batching rule."""
-    from fastgrad import _ops
-    Tensor = _tensor_cls()
-    fn = node.fn
-    if fn is _ops._reshape_bwd:
-        return (G.reshape((G.shape[0],) + tuple(node.ctx)),)
-    if fn is _ops._contig_bwd:
-        return (G,)
-    if fn is _ops._permute_bwd:
-        inv = np.argsort(node.ctx)
-        return (G.transpose((0,) + tuple(int(i) + 1 for i in inv)),)
-    if fn is _ops._expand_bwd:
-        return (_bsum_to(G, node.ctx),)
-    if fn is _ops._sum_bwd or fn is _ops._mean_bwd:
-        shape, dims, keepdim = node.ctx
-        if not keepdim:
-            G = G.reshape((G.shape[0],) + _ops._keep_shape(shape, dims))
-        if fn is _ops._mean_bwd:
-            n = 1
-            for d in dims:
-                n *= shape[d]
-            G = G / n
-        return (np.broadcast_to(G, (G.shape[0],) + tuple(shape)),)
-    if fn is _ops._matmul_bwd:
-        a, b = node.saved
-        ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
-        gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
-        return (ga, gb)
-    if fn is _ops._linear_bwd:
-        x, w, bias = node.saved
-        act = node.ctx
-        if act is not None:             # the activation's derivative from the saved output
-            from fastgrad._state import backend
-            from fastgrad._C._kernels import U
-            ones = np.ones(node.out.shape, node.out.dtype)
-            d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
-                 else backend.k.unary_bwd(U[act], ones, None, node.out))
-            G = G * d
-        rows, n_in = G.shape[0], x.data.shape[-1]
-        G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
-        gx = np.matmul(G, w.data) if node.edges[0] is not None else None
-        gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
-              if node.edges[1] is not None else None)
-        gb = None
-        if len(node.edges) > 2 and node.edges[2] is not None:
-            gb = G2.sum(axis=1)
-        return (gx, gw, gb)
-    if _is_elementwise(fn):
+    before the broadcast reduction; None when the op's declaration gives no batching rule
+    (``fastgrad.autograd.engine.Traits``)."""
+    from fastgrad.autograd.engine import TRAITS
+    traits = TRAITS.get(node.fn)
+    if traits is None:
+        return None
+    if traits.batched is not None:
+        return traits.batched(node, G)
+    if traits.elementwise:
         # out_k depends on the inputs' elements at k only (after broadcasting), so the
         # backward is a pointwise product: g -> g * d, with d = backward(ones)
-        ones = Tensor._make(np.ones(G.shape[1:], G.dtype))
-        ds = fn(node, ones)
+        ones = _tensor_cls()._make(np.ones(G.shape[1:], G.dtype))
+        ds = node.fn(node, ones)
         return tuple(None if d is None else G * d.data for d in ds)
     return None
 
@@ -386,6 +327,7 @@ def _batched_backward(out, inputs, G):
     of the graph: [ndarray (rows,) + in.shape or None per input]."""
     from fastgrad.autograd import engine
     from fastgrad._state import grad_mode
+    from fastgrad.ops.shape import _batched_sum_to
     Tensor = _tensor_cls()
     rows = G.shape[0]
     want = {id(t): k for k, t in enumerate(inputs)}
@@ -397,7 +339,7 @@ def _batched_backward(out, inputs, G):
     root = out.grad_fn
     capture = dict.fromkeys(want)
     needed = engine._needed([root], capture)
-    deps = engine._collect([root])
+    deps, _ = engine._consumers([root])
     buf = {root: G}
     ready = [root]
     prev_mode = grad_mode.enabled
@@ -425,7 +367,7 @@ def _batched_backward(out, inputs, G):
                         grads.append(None if parts[0] is None else np.stack(
                             [np.asarray(q.data) for q in parts]))
                 if node.shapes is not None:
-                    grads = [gi if gi is None else _bsum_to(gi, sh)
+                    grads = [gi if gi is None else _batched_sum_to(gi, sh)
                              for gi, sh in zip(grads, node.shapes)]
             for k, e in enumerate(edges):
                 if e is None:
@@ -474,7 +416,7 @@ def _jacobian_batched(out, inputs):
 def _jacobian_forward(func, inputs, create_graph, strict):
     """(out_tuple, Jacobian blocks) by forward mode: one pass per input element with a
     one-hot tangent on that input; its output tangents are one column of every block."""
-    from fastgrad import _ops
+    from fastgrad.ops import shape as _sh
     from fastgrad.autograd import forward_ad as fwad
     Tensor = _tensor_cls()
     cols = None
@@ -513,7 +455,7 @@ def _jacobian_forward(func, inputs, create_graph, strict):
             if not c:
                 row.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
             elif create_graph:
-                row.append(_ops.reshape(_ops.stack(c, -1), shape))
+                row.append(_sh.reshape(_sh.stack(c, -1), shape))
             else:
                 row.append(Tensor._make(np.stack(c, -1).reshape(shape)))
         jac.append(tuple(row))

@@ -9,7 +9,8 @@ import types
 
 import numpy as np
 
-from fastgrad import _hooks, _ops
+from fastgrad import _hooks
+from fastgrad.ops import _record as _rec, elementwise as _ew, loss as _loss, shape as _sh
 from fastgrad._C import _kernels as _K
 from fastgrad._state import backend, grad_mode, trace as _trace_state
 from fastgrad._tensor import Tensor
@@ -219,7 +220,7 @@ def _is_scalar_const(r):
     """A 0-d read-only array from fastgrad's Python-scalar cache: a program constant."""
     if r.ndim != 0 or r.flags.writeable:
         return False
-    for t in _ops._scalar_cache.values():
+    for t in _rec._scalar_cache.values():
         if t.data is r:
             return True
     return False
@@ -250,7 +251,6 @@ def _handlers(tr):
     records the work of the eager path that reported to it, for the tracing thread only.
     The eager path itself runs unchanged (cross-entropy's mean/sum reduction excepted: its
     handler computes the same loss with a node whose backward it records)."""
-    from fastgrad.nn import functional as F
 
     # the ones that seed backward(): a constant of the program
     def grad_seed(t):
@@ -281,7 +281,7 @@ def _handlers(tr):
                              is64=_is64(lsm), par=int(rows * c >= _NOGIL_MIN))
         _soft(tr, rec)
         if x.requires_grad and grad_mode.enabled:
-            return _ops._record(loss, "cross_entropy", xent_red_bwd, (x,), (x,), lsm,
+            return _rec._record(loss, "cross_entropy", xent_red_bwd, (x,), (x,), lsm,
                                 (target, ignore_index, label_smoothing, scale, sidx[0]))
         return _make(loss)
 
@@ -292,8 +292,8 @@ def _handlers(tr):
                 _soft(tr, tr.fail, "backward(create_graph=True) is not supported in compiled "
                       "functions")
             rows = target.shape[0]
-            g_rows = _ops.mul(_ops.expand(_ops.reshape(g, (1,)), rows), scale)
-            return (F._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
+            g_rows = _ew.mul(_sh.expand(_sh.reshape(g, (1,)), rows), scale)
+            return (_loss._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
         lsm = node.out
         rows, c = lsm.shape
         gd = g.data

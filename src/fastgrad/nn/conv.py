@@ -3,8 +3,8 @@ initialisation (weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in 
 C_in / groups * prod(kernel))."""
 import math
 
-from fastgrad import _ops as O
-from fastgrad._ops_conv import _ntuple
+from fastgrad.ops import _record as _rec, shape as _sh
+from fastgrad.ops.conv import _ntuple
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.layers import _param, _positive_int
@@ -78,7 +78,7 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def _check(self, x):
-        x = O._float_in(x, type(self).__name__)
+        x = _rec._float_in(x, type(self).__name__)
         n = self._NSP
         if x.data.ndim not in (n + 1, n + 2):
             raise ValueError(f"{self._name()}: expected {n + 1}-D (unbatched) or {n + 2}-D (batched) "
@@ -94,7 +94,7 @@ class _ConvNd(Module):
         the input padded by that mode and no further padding."""
         if self.padding_mode == "zeros":
             return x, self.padding
-        return O.pad(x, self._mode_pad, mode=self.padding_mode), 0
+        return _sh.pad(x, self._mode_pad, mode=self.padding_mode), 0
 
     def _name(self):
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
@@ -243,7 +243,7 @@ class GlobalAvgPool2d(Module):
 
     def forward(self, x):
         y = F.adaptive_avg_pool2d(x, 1)
-        return y if self.keepdim else O.flatten(y, -3)
+        return y if self.keepdim else _sh.flatten(y, -3)
 
     def extra_repr(self):
         return f"keepdim={self.keepdim}"

@@ -5,8 +5,10 @@ import math
 
 import numpy as np
 
-from fastgrad import _factory, _ops as O
+from fastgrad import _factory
 from fastgrad._hooks import hooks
+from fastgrad.ops import _record as _rec, elementwise as _ew, linalg as _la, reduce as _red
+from fastgrad.ops import shape as _sh
 from fastgrad._tensor import FLOAT_DTYPES, canonical_dtype, get_default_dtype
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
@@ -63,10 +65,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        return O.linear(x, self.weight, self.bias)
+        return _la.linear(x, self.weight, self.bias)
 
     def _fused(self, x, activation):
-        return O.linear(x, self.weight, self.bias, activation)
+        return _la.linear(x, self.weight, self.bias, activation)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -242,7 +244,7 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         who = type(self).__name__
-        x = O._float_in(x, who)
+        x = _rec._float_in(x, who)
         nd = x.data.ndim
         if nd not in self._NDIMS:
             raise ValueError(f"{who}: expected {self._SHAPES}, got {nd}-D input")
@@ -306,7 +308,7 @@ class GroupNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
-        x = O._float_in(x, "GroupNorm")
+        x = _rec._float_in(x, "GroupNorm")
         if x.data.ndim < 2 or x.data.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
                              f"{self.num_channels}, ...), got shape {tuple(x.data.shape)}")
@@ -336,7 +338,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return O.flatten(x, self.start_dim, self.end_dim)
+        return _sh.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -350,7 +352,7 @@ class Unflatten(Module):
     def forward(self, x):
         shape = list(x.shape)
         d = self.dim % len(shape)
-        return O.reshape(x, tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1:]))
+        return _sh.reshape(x, tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1:]))
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -363,7 +365,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, x):
-        return F.relu_(x) if self.inplace else O.relu(x)
+        return F.relu_(x) if self.inplace else _ew.relu(x)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -371,12 +373,12 @@ class ReLU(Module):
 
 class Sigmoid(Module):
     def forward(self, x):
-        return O.sigmoid(x)
+        return _ew.sigmoid(x)
 
 
 class Tanh(Module):
     def forward(self, x):
-        return O.tanh(x)
+        return _ew.tanh(x)
 
 
 class LeakyReLU(Module):
@@ -386,7 +388,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, x):
-        return O.leaky_relu(x, self.negative_slope)
+        return _ew.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -400,7 +402,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x):
-        return O.gelu(x, self.approximate)
+        return _ew.gelu(x, self.approximate)
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
@@ -408,7 +410,7 @@ class GELU(Module):
 
 class SiLU(Module):
     def forward(self, x):
-        return O.silu(x)
+        return _ew.silu(x)
 
 
 class Softplus(Module):
@@ -417,7 +419,7 @@ class Softplus(Module):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        return O.softplus(x, self.beta, self.threshold)
+        return _ew.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -438,11 +440,11 @@ class _AlongDim(Module):
 
 
 class Softmax(_AlongDim):
-    _op = staticmethod(O.softmax)
+    _op = staticmethod(_red.softmax)
 
 
 class LogSoftmax(_AlongDim):
-    _op = staticmethod(O.log_softmax)
+    _op = staticmethod(_red.log_softmax)
 
 
 class ELU(Module):

@@ -1,12 +1,13 @@
 """Loss modules: thin wrappers holding the options of the functional losses."""
 from fastgrad.nn import functional as F
 from fastgrad.nn.module import Module
+from fastgrad.ops import loss as _loss
 
 
 class _Loss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()
-        F._check_reduction(reduction, type(self).__name__)
+        _loss._check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 
     def extra_repr(self):

@@ -1,0 +1,288 @@
+"""What every op shares: graph recording, input coercion and dtype casts.
+
+Pattern of an op:
+  1. coerce inputs (Python scalars, dtype promotion by differentiable casts);
+  2. call one kernel of the active backend (``backend.k``: C or NumPy reference);
+  3. if grad mode is on and an input requires grad, leave a ``Node`` (``_record``) whose
+     backward function maps the output gradient to input gradients.
+
+Backward functions check ``grad_mode.enabled``: the engine turns it on only for
+``create_graph=True``.  Off, they call fused backward kernels on raw arrays (fast path);
+on, they use a composite formula of fastgrad ops, so second and higher derivatives work
+for every op.  A forward-mode rule (``jvp_rule``) sits beside each backward function.
+
+Every public op is declared once, where it is defined, with ``public`` (or through a
+declaration helper such as ``elementwise.unary`` that calls it): the declaration puts
+its names in its module's ``__all__`` (``exports``) and in ``METHODS``, the Tensor
+methods that ``fastgrad._methods`` binds.
+"""
+import builtins
+import sys
+
+import numpy as np
+
+from fastgrad._state import grad_mode
+from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
+from fastgrad.autograd import anomaly as _anomaly
+from fastgrad.autograd import engine as _engine
+from fastgrad.autograd.engine import Node, declare
+
+_make = Tensor._make
+_anomaly_mode = _anomaly._mode
+_max = builtins.max      # the ops define their own max/min/sum/abs
+
+
+# ---- declarations ----------------------------------------------------------------------
+_EXPORTS = {}     # module name -> the public names declared in it
+METHODS = {}      # Tensor attribute -> function, from the declarations
+
+
+def _reflected(fn):
+    def r(self, other):
+        return fn(other, self)
+    r.__name__ = "r" + fn.__name__
+    return r
+
+
+def public(fn=None, *, name=None, aliases=(), method=False, dunder=(), reflected=None,
+           export=True):
+    """Declare ``fn`` a public op of the module that defines it: exported (``__all__``)
+    as ``name`` (default: its own) and each of ``aliases``, which are bound in that
+    module too.  ``method``: True binds the same names as Tensor methods, a string or a
+    tuple binds those method names instead.  ``dunder``: Python operators bound to
+    ``fn`` (``"__add__"``); ``reflected``: the operator bound to ``fn(other, self)``
+    (``"__radd__"``).  ``export=False``: a Tensor method only.  Returns ``fn``, so it
+    works as a decorator too."""
+    def declare(f):
+        names = (name or f.__name__,) + tuple(aliases)
+        mod = f.__module__
+        if export:
+            _EXPORTS.setdefault(mod, []).extend(names)
+        g = sys.modules[mod].__dict__
+        for a in names[1:]:
+            g.setdefault(a, f)
+        if method:
+            ms = names if method is True else (method,) if isinstance(method, str) else method
+            for m in ms:
+                METHODS[m] = f
+        for d in dunder:
+            METHODS[d] = f
+        if reflected:
+            METHODS[reflected] = _reflected(f)
+        return f
+    return declare if fn is None else declare(fn)
+
+
+def exports(module_name):
+    """The ``__all__`` of an op module: the names its declarations made public."""
+    return sorted(set(_EXPORTS.get(module_name, ())))
+
+
+# ---- graph recording ------------------------------------------------------------------
+def _edge(t):
+    if t.grad_fn is not None:
+        return t.grad_fn
+    return t if t.requires_grad else None
+
+
+def _record(out, name, fn, inputs, saved=(), out_saved=None, ctx=None, shapes=None):
+    """Wrap ndarray `out` in a Tensor whose grad_fn is a new Node."""
+    if len(inputs) == 1:
+        t0 = inputs[0]
+        e0 = t0.grad_fn
+        edges = (e0 if e0 is not None else (t0 if t0.requires_grad else None),)
+    else:
+        edges = tuple([_edge(t) for t in inputs])
+    node = Node(fn, name, edges, shapes, saved, out_saved, ctx)
+    if _anomaly_mode[0]:                  # anomaly mode: remember the forward call's stack
+        _anomaly._remember(node)
+    if saved:
+        v = 0
+        for s in saved:
+            if s is not None:
+                v += s._version[0]
+        node.ver = v
+    t = _make(out)
+    if out_saved is not None:
+        node.outver = t._version          # an in-place change of the output is caught too
+    t.requires_grad = True
+    t.grad_fn = node
+    if _fw.level:
+        _engine.propagate_tangent(t, node, inputs)
+    return t
+
+
+_fw = _engine.fw
+
+
+def _needs(*ts):
+    if not grad_mode.enabled:
+        return False
+    for t in ts:
+        if t.requires_grad:
+            return True
+    return False
+
+
+def _zeros_of(x):
+    return _make(np.zeros(x.data.shape, x.data.dtype))
+
+
+def _ones_of(x):
+    return _make(np.ones(x.data.shape, x.data.dtype))
+
+
+# ---- input coercion -------------------------------------------------------------------
+_scalar_cache = {}
+
+
+def _scalar(v, dtype):
+    """A 0-d tensor for a Python scalar (cached: scalars repeat in training loops)."""
+    key = (v, dtype, type(v))
+    t = _scalar_cache.get(key)
+    if t is None:
+        if len(_scalar_cache) > 512:
+            _scalar_cache.clear()
+        arr = np.array(v, dtype=dtype)
+        arr.flags.writeable = False
+        t = _make(arr)
+        _scalar_cache[key] = t
+    return t
+
+
+def _to_tensor(x, who):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, bool, np.number, np.bool_, list, tuple, np.ndarray)):
+        return as_tensor(x)
+    raise TypeError(f"{who}: expected a Tensor or a number, got {type(x).__name__}")
+
+
+def _float_in(x, who):
+    """x as a floating tensor (ints and bools become the default float dtype)."""
+    if type(x) is not Tensor:
+        x = _to_tensor(x, who)
+    if x.data.dtype.kind != "f":
+        return _make(x.data.astype(_default[0]))
+    return x
+
+
+def _pair(a, b, who):
+    """Bring a and b (Tensors or Python scalars) to one dtype, by PyTorch's promotion."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)     # Parameter is a Tensor too
+    if ta and tb and a.data.dtype is b.data.dtype:
+        return a, b
+    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a.data.dtype.kind == "f":
+        return a, _scalar(b, a.data.dtype)
+    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b.data.dtype.kind == "f":
+        return _scalar(a, b.data.dtype), b
+    if not ta:
+        if not isinstance(a, (int, float, bool, np.number, np.bool_)):
+            a = _to_tensor(a, who)
+    if not tb:
+        if not isinstance(b, (int, float, bool, np.number, np.bool_)):
+            b = _to_tensor(b, who)
+    dt = result_dtype(a, b)
+    a = _cast_to(a, dt)
+    b = _cast_to(b, dt)
+    return a, b
+
+
+def _cast_to(x, dt):
+    if isinstance(x, Tensor):
+        return x if x.data.dtype == dt else to(x, dt)
+    return _scalar(x.item() if isinstance(x, (np.number, np.bool_)) else x, dt)
+
+
+def _norm_dim(d, nd, who):
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+        raise TypeError(f"{who}: dim must be an int, got {type(d).__name__}")
+    n = _max(nd, 1)
+    if d < -n or d >= n:
+        raise IndexError(f"{who}: dimension {d} is out of range for a tensor with {nd} dimensions "
+                         f"(expected {-n}..{n - 1})")
+    return d % n
+
+
+def _norm_dims(dim, nd, who):
+    if dim is None:
+        return tuple(range(nd))
+    if isinstance(dim, (list, tuple)):
+        ds = tuple(sorted(_norm_dim(d, nd, who) for d in dim))
+        if len(set(ds)) != len(ds):
+            raise ValueError(f"{who}: dim {tuple(dim)} names a dimension twice")
+        return ds if nd else ()
+    return (_norm_dim(dim, nd, who),) if nd else ()
+
+
+# ---- casts ------------------------------------------------------------------------------
+def _to_bwd(node, g):
+    return (to(g, node.ctx),)
+
+
+declare(_to_bwd, linear=lambda node, t, out: to(t, out.data.dtype))
+
+
+@public(method=True)
+def to(x, *args, dtype=None, copy=False, **kwargs):
+    """Cast to a dtype: to(dtype), to(other_tensor) (its dtype), to("cpu"[, dtype]) or
+    to(dtype=...).  Differentiable between float dtypes; casts to int64/bool carry no
+    gradient.  Returns x itself when nothing changes (unless copy=True)."""
+    unknown = set(kwargs) - {"non_blocking", "device"}
+    if unknown:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(unknown)}")
+    dev = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.data.dtype if dtype is None else dtype
+        elif isinstance(a, str) and not _is_dtype_name(a):
+            dev = a
+        elif dtype is None and a is not None:
+            dtype = a
+        else:
+            raise TypeError(f"to: unexpected argument {a!r}")
+    if dev is not None and str(dev).split(":")[0] != "cpu":
+        raise ValueError(f"to: fastgrad only supports the 'cpu' device, got {dev!r}")
+    if dtype is None:
+        return clone(x) if copy else x
+    dt = canonical_dtype(dtype, "to")
+    if x.data.dtype == dt:
+        return clone(x) if copy else x
+    out = x.data.astype(dt)
+    if dt.kind == "f" and _needs(x):
+        return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
+    return _make(out)
+
+
+def _is_dtype_name(s):
+    try:
+        np.dtype(s)
+        return True
+    except TypeError:
+        return False
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+               "bool": "BoolTensor"}
+
+
+@public(method="type", export=False)
+def type_(x, dtype=None):
+    """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
+    a cast to dtype (a dtype or one of those names)."""
+    if dtype is None:
+        return "fastgrad." + _TYPE_NAMES[x.data.dtype.name]
+    if isinstance(dtype, str):
+        name = dtype.split(".")[-1]
+        for k, v in _TYPE_NAMES.items():
+            if v == name:
+                dtype = k
+                break
+    return to(x, dtype)
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.shape import clone  # noqa: E402

@@ -1,0 +1,652 @@
+"""Elementwise ops: unary math and activations, binary arithmetic, comparisons, logic
+and ``where``.  Each output element depends on the same element of each (broadcast)
+input; the engine sums a broadcast input's gradient back to its shape.
+
+A C-backed op is one declaration: ``unary(name, deriv)`` or ``binary(name, vjp)``
+builds the op function, its backward (the fused C backward kernel, or the derivative
+written with fastgrad ops under ``create_graph``), its forward-mode rule, its place in
+``__all__`` and its Tensor method from the kernel's name and the derivative.
+"""
+import math
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor, _default, bool_
+from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad._C._kernels import B, CMP, U
+from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, _scalar, _to_tensor,
+                                  exports, public, to)
+
+
+# ---- forward mode: helpers for the JVP rules that sit beside each backward --------------
+# A rule is rule(node, inputs, tangents, out) -> the output's tangent or None (zero); see
+# fastgrad.autograd.engine.JVP.
+def _tplus(a, b):
+    return b if a is None else a if b is None else add(a, b)
+
+
+def _elementwise_jvp(node, xs, ts, out):
+    """For ops whose output element k depends only on element k of each (broadcast)
+    input: the backward of ones gives every partial derivative elementwise, and the
+    tangent is their tangent-weighted sum."""
+    gs = node.fn(node, _ones_of(out))
+    tan = None
+    for gi, ti in zip(gs, ts):
+        if gi is not None and ti is not None:
+            tan = _tplus(tan, mul(gi, ti))
+    return tan
+
+
+# ---- the declarations ---------------------------------------------------------------------
+_NO_ARGS = (0.0, 0.0)
+
+
+def unary(name, deriv, *, uses_y=False, params=False, method=True, aliases=(), dunder=(),
+          export=True, doc=None):
+    """Declare the unary op on C kernel ``U[name]``.
+
+    ``deriv(x, y, a, b)`` is f'(x) written with fastgrad ops (x the input, y the output,
+    a and b the op's two scalar parameters): the backward under ``create_graph`` is
+    ``g * deriv`` and the forward-mode rule ``t * deriv``; without ``create_graph`` the
+    backward is the fused kernel, which reads the output (``uses_y``) or the input.
+    ``params``: the op takes the scalars, op(x, a, b) -- the private form that a public
+    wrapper with PyTorch's arguments calls; else op(x).  ``method``, ``aliases``,
+    ``dunder``, ``export``: see ``public``."""
+    opid = U[name]
+
+    def bwd(node, g):
+        a, b = node.ctx
+        if grad_mode.enabled:
+            x = node.saved[0] if node.saved else None
+            y = node.output() if uses_y else None
+            return (mul(g, deriv(x, y, a, b)),)
+        x = node.saved[0].data if node.saved else None
+        return (_make(backend.k.unary_bwd(opid, g.data, x, node.out, a, b)),)
+
+    def jvp(node, xs, ts, out):
+        a, b = node.ctx
+        return mul(ts[0], deriv(xs[0], out, a, b))
+
+    declare(bwd, jvp=jvp, elementwise=True)
+
+    if params:
+        def op(x, a, b):
+            if type(x) is not Tensor or x.data.dtype.kind != "f":
+                x = _float_in(x, name)
+            out = backend.k.unary(opid, x.data, a, b)
+            if x.requires_grad and grad_mode.enabled:
+                if uses_y:
+                    return _record(out, name, bwd, (x,), (), out, (a, b))
+                return _record(out, name, bwd, (x,), (x,), None, (a, b))
+            return _make(out)
+    else:
+        def op(x):
+            if type(x) is not Tensor or x.data.dtype.kind != "f":
+                x = _float_in(x, name)
+            out = backend.k.unary(opid, x.data, 0.0, 0.0)
+            if x.requires_grad and grad_mode.enabled:
+                if uses_y:
+                    return _record(out, name, bwd, (x,), (), out, _NO_ARGS)
+                return _record(out, name, bwd, (x,), (x,), None, _NO_ARGS)
+            return _make(out)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    bwd.__qualname__ = name + "_backward"
+    if export and not params:
+        public(op, aliases=aliases, method=method, dunder=dunder)
+    return op
+
+
+def _bin_shapes(a, b, out):
+    sa, sb, so = a.data.shape, b.data.shape, out.shape
+    return None if (sa == so and sb == so) else (sa, sb)
+
+
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """Integer fmod/remainder by zero: a ZeroDivisionError, and a RuntimeError like every
+    other error a fastgrad kernel reports (PyTorch raises RuntimeError here)."""
+
+
+def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=False, ctx=None,
+           ints="numpy", bools=None, zero_division=False, method=True, aliases=(), dunder=(),
+           reflected=None, export=True, doc=None):
+    """Declare the binary op on C kernel ``B[name]``, op(input, other), broadcasting.
+
+    ``vjp = (da, db)``: each input's gradient, ``d(a, b, out, g)`` written with fastgrad
+    ops (``out`` is the output when ``uses_out``, else None), run only for an input that
+    needs it; the forward-mode rule is derived from them (the op is elementwise).  An op
+    may give its own ``bwd(node, g)`` (and ``jvp``) instead, with ``saves`` (whether
+    backward reads the inputs) and ``ctx`` (stored on the node).
+
+    Inputs are brought to one dtype by PyTorch's promotion.  Integer inputs: ``ints``
+    "numpy" computes ``ref`` (the NumPy function) on them, "float" casts them to the
+    default float dtype first; ``bools`` does the same for bool inputs (default: as
+    ``ints``); ``zero_division`` raises ``IntegerDivisionByZero`` for an integer zero
+    divisor.  ``method``, ``aliases``, ``dunder``, ``reflected``, ``export``: see
+    ``public``."""
+    opid = B[name]
+    ints_float = ints == "float"
+    bools_float = (bools or ints) == "float"
+    if bwd is None:
+        da, db = vjp
+
+        def bwd(node, g):
+            a, b = node.saved
+            out = node.output() if uses_out else None
+            return (da(a, b, out, g) if da is not None and node.edges[0] is not None else None,
+                    db(a, b, out, g) if db is not None and node.edges[1] is not None else None)
+    declare(bwd, jvp=jvp or _elementwise_jvp, elementwise=True)
+
+    def op(input, other):  # noqa: A002 - torch's argument names
+        a, b = input, other
+        if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+            a, b = _pair(a, b, name)
+        kind = a.data.dtype.kind
+        if kind != "f":
+            if bools_float if kind == "b" else ints_float:
+                a, b = to(a, _default[0]), to(b, _default[0])
+            else:
+                if zero_division and kind in "iu" and np.any(b.data == 0):
+                    raise IntegerDivisionByZero(f"{name}: integer division by zero")
+                try:
+                    return _make(np.asarray(ref(a.data, b.data)))
+                except ValueError:
+                    raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and "
+                                     f"{tuple(b.data.shape)} cannot be broadcast") from None
+        out = backend.k.binary(opid, a.data, b.data)
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, name, bwd, (a, b), (a, b) if saves else (),
+                           out if uses_out else None, ctx, _bin_shapes(a, b, out))
+        return _make(out)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    if export:
+        public(op, aliases=aliases, method=method, dunder=dunder, reflected=reflected)
+    return op
+
+
+# ---- unary ops ---------------------------------------------------------------------------
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def _mask(cond, like):
+    return _make(cond.data.astype(like.data.dtype))
+
+
+def _zero_deriv(x, y, a, b):
+    return _scalar(0.0, x.data.dtype)
+
+
+def _erf_deriv(x, y, a, b):
+    return mul(exp(mul(square(x), -1.0)), 2.0 / math.sqrt(math.pi))
+
+
+def _gelu_deriv(x, y, a, b):
+    cdf = mul(add(erf(mul(x, 0.7071067811865476)), 1.0), 0.5)
+    pdf = mul(exp(mul(square(x), -0.5)), 1.0 / math.sqrt(2 * math.pi))
+    return add(cdf, mul(x, pdf))
+
+
+def _gelu_tanh_deriv(x, y, a, b):
+    k, c = 0.7978845608028654, 0.044715
+    t = tanh(mul(add(x, mul(pow(x, 3.0), c)), k))
+    left = mul(add(t, 1.0), 0.5)
+    right = mul(mul(mul(x, 0.5), sub(1.0, square(t))), mul(add(mul(square(x), 3 * c), 1.0), k))
+    return add(left, right)
+
+
+def _silu_deriv(x, y, a, b):
+    s = sigmoid(x)
+    return mul(s, add(mul(x, sub(1.0, s)), 1.0))
+
+
+def _softplus_deriv(x, y, a, b):
+    return where(gt(mul(x, a), b), _scalar(1.0, x.data.dtype), sigmoid(mul(x, a)))
+
+
+def _mish_deriv(x, y, a, b):
+    t = tanh(softplus(x))
+    return add(t, mul(mul(x, sub(1.0, square(t))), sigmoid(x)))
+
+
+def _hardswish_deriv(x, y, a, b):
+    dt = x.data.dtype
+    mid = add(div(x, 3.0), 0.5)
+    return where(lt(x, -3.0), _scalar(0.0, dt), where(gt(x, 3.0), _scalar(1.0, dt), mid))
+
+
+def _logit_deriv(x, y, a, b):
+    d = reciprocal(mul(x, sub(1.0, x)))
+    if b:
+        return mul(d, _mask(logical_and(ge(x, a), le(x, 1.0 - a)), x))
+    return d
+
+
+neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x.data.dtype), dunder=("__neg__",))
+abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))  # noqa: A001 - torch.abs
+exp = unary("exp", lambda x, y, a, b: y, uses_y=True)
+log = unary("log", lambda x, y, a, b: reciprocal(x))
+log1p = unary("log1p", lambda x, y, a, b: reciprocal(add(x, 1.0)))
+sqrt = unary("sqrt", lambda x, y, a, b: div(0.5, y), uses_y=True)
+rsqrt = unary("rsqrt", lambda x, y, a, b: mul(pow(y, 3.0), -0.5), uses_y=True)
+sin = unary("sin", lambda x, y, a, b: cos(x))
+cos = unary("cos", lambda x, y, a, b: neg(sin(x)))
+tanh = unary("tanh", lambda x, y, a, b: sub(1.0, square(y)), uses_y=True)
+sigmoid = unary("sigmoid", lambda x, y, a, b: mul(y, sub(1.0, y)), uses_y=True)
+relu = unary("relu", lambda x, y, a, b: _mask(gt(x, 0.0), x))
+silu = unary("silu", _silu_deriv)
+sign = unary("sign", lambda x, y, a, b: mul(x, 0.0))
+square = unary("square", lambda x, y, a, b: mul(x, 2.0))
+reciprocal = unary("reciprocal", lambda x, y, a, b: neg(square(reciprocal(x))))
+erf = unary("erf", _erf_deriv)
+exp2 = unary("exp2", lambda x, y, a, b: mul(exp2(x), _LN2))
+log2 = unary("log2", lambda x, y, a, b: reciprocal(mul(x, _LN2)))
+log10 = unary("log10", lambda x, y, a, b: reciprocal(mul(x, _LN10)))
+expm1 = unary("expm1", lambda x, y, a, b: exp(x))
+tan = unary("tan", lambda x, y, a, b: add(square(tan(x)), 1.0))
+asin = unary("asin", lambda x, y, a, b: rsqrt(sub(1.0, square(x))), aliases=("arcsin",))
+acos = unary("acos", lambda x, y, a, b: neg(rsqrt(sub(1.0, square(x)))), aliases=("arccos",))
+atan = unary("atan", lambda x, y, a, b: reciprocal(add(square(x), 1.0)), aliases=("arctan",))
+sinh = unary("sinh", lambda x, y, a, b: cosh(x))
+cosh = unary("cosh", lambda x, y, a, b: sinh(x))
+mish = unary("mish", _mish_deriv, method=False,
+             doc="x * tanh(softplus(x)); mish(-inf) is the limit -0 (PyTorch gives nan).")
+hardswish = unary("hardswish", _hardswish_deriv, method=False)
+hardsigmoid = unary("hardsigmoid", method=False,
+                    deriv=lambda x, y, a, b: div(_mask(logical_and(gt(x, -3.0), lt(x, 3.0)), x), 6.0))
+
+# the kernels behind public ops with PyTorch's arguments (below)
+_floor = unary("floor", _zero_deriv, export=False)
+_ceil = unary("ceil", _zero_deriv, export=False)
+_trunc = unary("trunc", _zero_deriv, export=False)
+_round = unary("round", _zero_deriv, export=False)
+_leaky_relu = unary("leaky_relu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x.data.dtype),
+                                                           _scalar(a, x.data.dtype)), params=True)
+_gelu = unary("gelu", _gelu_deriv, export=False)
+_gelu_tanh = unary("gelu_tanh", _gelu_tanh_deriv, export=False)
+_softplus = unary("softplus", _softplus_deriv, params=True)
+_clamp = unary("clamp", lambda x, y, a, b: _mask(logical_and(ge(x, a), le(x, b)), x), params=True)
+_pow_scalar = unary("pow_scalar", lambda x, y, a, b: mul(pow(x, a - 1.0), a) if a != 0 else mul(x, 0.0),
+                    params=True)
+_hardtanh = unary("hardtanh", lambda x, y, a, b: _mask(logical_and(gt(x, a), lt(x, b)), x), params=True)
+_elu = unary("elu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(b, x.data.dtype), mul(exp(x), a * b)),
+             params=True)
+_logit = unary("logit", _logit_deriv, params=True)
+
+
+@public(method=True)
+def leaky_relu(x, negative_slope=0.01):
+    return _leaky_relu(x, float(negative_slope), 0.0)
+
+
+@public(method=True)
+def gelu(x, approximate="none"):
+    if approximate == "none":
+        return _gelu(x)
+    if approximate == "tanh":
+        return _gelu_tanh(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+@public(method=True)
+def softplus(x, beta=1.0, threshold=20.0):
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return _softplus(x, float(beta), float(threshold))
+
+
+@public(method=True, aliases=("clip",))
+def clamp(x, min=None, max=None):  # noqa: A002 - torch's argument names
+    """Clamp into [min, max]; either bound may be None or a tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    lo = -math.inf if min is None else float(min)
+    hi = math.inf if max is None else float(max)
+    return _clamp(x, lo, hi)
+
+
+@public(method=True, dunder=("__pow__",), reflected="__rpow__")
+def pow(x, exponent):  # noqa: A001 - torch.pow
+    """x ** exponent for tensor/scalar combinations."""
+    if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if x.data.dtype.kind == "f":
+            return _pow_scalar(x, float(exponent), 0.0)
+        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
+            else _pow_scalar(_float_in(x, "pow"), float(exponent), 0.0)
+    return _pow(x, exponent)
+
+
+def _int_passthrough(x):
+    """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
+    return type(x) is Tensor and x.data.dtype.kind in "iub"
+
+
+@public(method=True)
+def floor(x):
+    """Largest integer <= x (zero gradient); integer tensors come back unchanged."""
+    return _make(x.data.copy()) if _int_passthrough(x) else _floor(x)
+
+
+@public(method=True)
+def ceil(x):
+    return _make(x.data.copy()) if _int_passthrough(x) else _ceil(x)
+
+
+@public(method=True, aliases=("fix",))
+def trunc(x):
+    return _make(x.data.copy()) if _int_passthrough(x) else _trunc(x)
+
+
+@public(method=True)
+def round(x, decimals=0):  # noqa: A001 - torch.round
+    """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
+    x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
+    if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
+        return _make(x.data.copy() if decimals >= 0 else np.round(x.data, max(int(decimals), -30)))
+    if decimals == 0:
+        return _round(x)
+    try:
+        s = 10.0 ** decimals
+    except OverflowError:
+        raise ValueError(f"round: decimals={decimals} is out of range for floating point") from None
+    return div(_round(mul(_float_in(x, "round"), s)), s)
+
+
+@public
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """Clamp into [min_val, max_val]; the gradient is 1 strictly inside (PyTorch's rule;
+    clamp's gradient includes the end points)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _hardtanh(x, float(min_val), float(max_val))
+
+
+@public
+def relu6(x):
+    return _hardtanh(_float_in(x, "relu6"), 0.0, 6.0)
+
+
+@public
+def elu(x, alpha=1.0):
+    return _elu(x, float(alpha), 1.0)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+@public
+def selu(x):
+    return _elu(_float_in(x, "selu"), _SELU_ALPHA, _SELU_SCALE)
+
+
+@public(method=True)
+def logit(x, eps=None):
+    """log(x / (1 - x)); with eps, x is first clamped into [eps, 1 - eps] (gradient 0
+    outside).  Without eps the gradient outside [0, 1] is nan, as in PyTorch."""
+    if eps is None:
+        return _logit(x, 0.0, 0.0)
+    if not 0.0 <= eps <= 0.5:
+        raise ValueError(f"logit: eps must be in [0, 0.5], got {eps}")
+    return _logit(x, float(eps), 1.0)
+
+
+# ---- binary ops --------------------------------------------------------------------------
+def _add_bwd(node, g):
+    return (g, g)
+
+
+def _add_jvp(node, xs, ts, out):
+    return _tplus(ts[0], ts[1])
+
+
+def _sub_bwd(node, g):
+    return (g, neg(g) if node.edges[1] is not None else None)
+
+
+def _sub_jvp(node, xs, ts, out):
+    return _tplus(ts[0], None if ts[1] is None else neg(ts[1]))
+
+
+def _mul_bwd(node, g):
+    a, b = node.saved
+    return (mul(g, b) if node.edges[0] is not None else None,
+            mul(g, a) if node.edges[1] is not None else None)
+
+
+def _mul_jvp(node, xs, ts, out):
+    a, b = xs
+    return _tplus(None if ts[0] is None else mul(ts[0], b), None if ts[1] is None else mul(a, ts[1]))
+
+
+def _div_jvp(node, xs, ts, out):
+    # d(a/b) = (da - (a/b) db) / b
+    num = _tplus(ts[0], None if ts[1] is None else neg(mul(ts[1], out)))
+    return div(num, xs[1])
+
+
+def _maxmin_bwd(node, g):
+    a, b = node.saved
+    is_max = node.ctx
+    sel = gt(a, b) if is_max else lt(a, b)
+    tie = eq(a, b)
+    zero = _scalar(0.0, g.data.dtype)
+    half = mul(g, 0.5)
+    ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
+    gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+def _pow_db(a, b, out, g):
+    # d/db a^b = a^b log a; define it as 0 where a == 0 and b >= 0 (as PyTorch does)
+    safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a.data.dtype), a)
+    return mul(g, mul(out, log(safe)))
+
+
+def _fmod_db(rounding):
+    return lambda a, b, out, g: neg(mul(g, rounding(div(a, b))))
+
+
+# the general forms (any dtypes, Python scalars) behind the public functions with fast
+# paths or extra arguments below
+_add = binary("add", bwd=_add_bwd, jvp=_add_jvp, saves=False, ref=np.add, export=False)
+_sub = binary("sub", bwd=_sub_bwd, jvp=_sub_jvp, saves=False, ref=np.subtract, export=False)
+_mul = binary("mul", bwd=_mul_bwd, jvp=_mul_jvp, ref=np.multiply, export=False)
+_div = binary("div", (lambda a, b, out, g: div(g, b), lambda a, b, out, g: neg(div(mul(g, a), square(b)))),
+              jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
+_pow = binary("pow", (lambda a, b, out, g: mul(g, mul(b, pow(a, sub(b, 1.0)))), _pow_db), uses_out=True,
+              ref=np.power, bools="float", export=False)
+maximum = binary("maximum", bwd=_maxmin_bwd, ctx=True, ref=np.maximum)
+minimum = binary("minimum", bwd=_maxmin_bwd, ctx=False, ref=np.minimum)
+atan2 = binary("atan2", (lambda y, x, out, g: div(mul(g, x), add(square(x), square(y))),
+                         lambda y, x, out, g: neg(div(mul(g, y), add(square(x), square(y))))),
+               ref=np.arctan2, ints="float", aliases=("arctan2",),
+               doc="Angle of (other, input) in radians, atan2(y=input, x=other), with C99's "
+                   "signed-zero and infinity cases.")
+fmod = binary("fmod", (lambda a, b, out, g: g, _fmod_db(trunc)), ref=np.fmod, zero_division=True,
+              doc="C-style remainder: the result has the sign of the dividend (input).")
+remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=np.remainder,
+                   zero_division=True, dunder=("__mod__",), reflected="__rmod__",
+                   doc="Python-style remainder: the result has the sign of the divisor (other).")
+
+
+@public(method=True, dunder=("__add__",), reflected="__radd__")
+def add(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+        out = backend.k.binary(0, a.data, b.data)          # B["add"] == 0
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
+        return _make(out)
+    return _add(a, b)
+
+
+@public(method=True, aliases=("subtract",), dunder=("__sub__",), reflected="__rsub__")
+def sub(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    return _sub(a, b)
+
+
+@public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
+def mul(a, b):
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+        out = backend.k.binary(2, a.data, b.data)          # B["mul"] == 2
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
+        return _make(out)
+    return _mul(a, b)
+
+
+@public(method=True, aliases=("true_divide", "divide"), dunder=("__truediv__",),
+        reflected="__rtruediv__")
+def div(a, b, rounding_mode=None):
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
+                         "on integer tensors or torch-style true division")
+    return _div(a, b)
+
+
+# ---- comparisons and logic (no gradient) -------------------------------------------------
+def _compare(name, a, b):
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        a, b = _pair(a, b, name)
+    if a.data.dtype.kind == "f":
+        return _make(backend.k.compare(CMP[name], a.data, b.data))
+    fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+          "gt": np.greater, "ge": np.greater_equal}[name]
+    try:
+        return _make(np.asarray(fn(a.data, b.data)))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+                         "broadcast") from None
+
+
+@public(method=True, dunder=("__eq__",))
+def eq(a, b):
+    return _compare("eq", a, b)
+
+
+@public(method=True, dunder=("__ne__",))
+def ne(a, b):
+    return _compare("ne", a, b)
+
+
+@public(method=True, dunder=("__lt__",))
+def lt(a, b):
+    return _compare("lt", a, b)
+
+
+@public(method=True, dunder=("__le__",))
+def le(a, b):
+    return _compare("le", a, b)
+
+
+@public(method=True, dunder=("__gt__",))
+def gt(a, b):
+    return _compare("gt", a, b)
+
+
+@public(method=True, dunder=("__ge__",))
+def ge(a, b):
+    return _compare("ge", a, b)
+
+
+def _logic(fn, name, a, b=None):
+    arrs = [(_to_tensor(x, name)).data for x in ((a,) if b is None else (a, b))]
+    try:
+        return _make(np.asarray(fn(*arrs)))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
+
+
+@public(method=True, dunder=("__and__",))
+def logical_and(a, b):
+    return _logic(np.logical_and, "logical_and", a, b)
+
+
+@public(method=True, dunder=("__or__",))
+def logical_or(a, b):
+    return _logic(np.logical_or, "logical_or", a, b)
+
+
+@public(method=True, dunder=("__invert__",))
+def logical_not(a):
+    return _logic(np.logical_not, "logical_not", a)
+
+
+@public(method=True)
+def isnan(x):
+    return _make(np.isnan(_to_tensor(x, "isnan").data))
+
+
+@public(method=True)
+def isinf(x):
+    return _make(np.isinf(_to_tensor(x, "isinf").data))
+
+
+@public(method=True)
+def isfinite(x):
+    return _make(np.isfinite(_to_tensor(x, "isfinite").data))
+
+
+@public
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    a, b = _to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data
+    try:
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError:
+        raise ValueError(f"allclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
+
+
+@public
+def equal(a, b):
+    a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
+    return a.data.shape == b.data.shape and bool(np.array_equal(a.data, b.data))
+
+
+# ---- where ------------------------------------------------------------------------------
+def _where_bwd(node, g):
+    (c,) = node.saved
+    zero = _scalar(0.0, g.data.dtype)
+    return (None,
+            where(c, g, zero) if node.edges[1] is not None else None,
+            where(c, zero, g) if node.edges[2] is not None else None)
+
+
+@jvp_rule(_where_bwd)
+def _where_jvp(node, xs, ts, out):
+    z = _scalar(0.0, out.data.dtype)
+    return where(xs[0], z if ts[1] is None else ts[1], z if ts[2] is None else ts[2])
+
+
+@public
+def where(condition, input, other):  # noqa: A002
+    """condition ? input : other, broadcasting all three."""
+    c = _to_tensor(condition, "where")
+    if c.data.dtype != bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {c.data.dtype}")
+    a, b = _pair(input, other, "where")
+    if not isinstance(a, Tensor):
+        a = _scalar(a, b.data.dtype)
+    if a.data.dtype.kind != "f":
+        return _make(np.where(c.data, a.data, b.data))
+    out = backend.k.where(c.data, a.data, b.data)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        shapes = (c.data.shape, a.data.shape, b.data.shape)
+        shapes = None if all(s == out.shape for s in shapes) else shapes
+        return _record(out, "where", _where_bwd, (c, a, b), (c,), None, None, shapes)
+    return _make(out)
+
+
+__all__ = exports(__name__)

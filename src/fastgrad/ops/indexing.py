@@ -1,0 +1,498 @@
+"""Indexing: ``x[idx]`` and ``x[idx] = v`` for every NumPy/PyTorch index form, gather,
+scatter, index_select, take_along_dim, masked_fill and one_hot.
+"""
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor, bool_
+from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
+                                  _zeros_of, exports, public, to)
+
+
+
+# ---- indexing -------------------------------------------------------------------------------
+# x[idx] for every NumPy/PyTorch index form.  Basic indices (ints, slices with any step,
+# None, Ellipsis) give a view whose backward writes g into zeros.  Advanced indices (int
+# and bool tensors/lists/arrays) run the C index kernels: a lone int array next to full
+# slices is index_select along its dim, a lone bool mask is a masked select, and any
+# other mix is turned into flat element numbers (NumPy applies the index to an arange)
+# and gathered.  Every advanced backward is a scatter-add, so repeated indices accumulate.
+def _unwrap_index(v):
+    if isinstance(v, Tensor):
+        return v.data
+    if isinstance(v, (list, tuple)):
+        return [_unwrap_index(i) for i in v]
+    return v
+
+
+def _idx_array(v, who):
+    a = v.data if isinstance(v, Tensor) else np.asarray(_unwrap_index(v))
+    if a.dtype == np.bool_ or a.dtype == np.int64:
+        return a
+    if a.dtype.kind in "iu" or a.size == 0:
+        return a.astype(np.int64)
+    raise IndexError(f"{who}: tensors used as indices must be int64 or bool, got {a.dtype}")
+
+
+def _index_arg(idx, who="index"):
+    if isinstance(idx, tuple):
+        return tuple(_index_arg(i, who) for i in idx)
+    if isinstance(idx, (Tensor, list, np.ndarray)):
+        return _idx_array(idx, who)
+    if isinstance(idx, (bool, np.bool_)):
+        return np.asarray(idx)
+    if idx is None or idx is Ellipsis or isinstance(idx, (int, np.integer, slice)):
+        return idx
+    raise IndexError(f"{who}: unsupported index of type {type(idx).__name__} (expected ints, "
+                     "slices, None, Ellipsis, int64/bool tensors or lists)")
+
+
+def _is_basic(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if not (p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))) or isinstance(p, bool):
+            return False
+    return True
+
+
+def _getitem_bwd(node, g):
+    idx, shape = node.ctx
+    return (_index_backward(g, idx, shape),)
+
+
+declare(_getitem_bwd, linear=lambda node, t, out: getitem(t, node.ctx[0]))
+
+
+@public(dunder=("__getitem__",))
+def getitem(x, idx):
+    """x[idx]: basic indices give a view (sharing memory and version counter); advanced
+    ones a copy.  Negative indices (and negative slice steps) count from the end."""
+    if type(x) is not Tensor:
+        raise TypeError(f"index: expected a Tensor, got {type(x).__name__}")
+    idx = _index_arg(idx, "index")
+    if not _is_basic(idx):
+        return _advanced_index(x, idx)
+    try:
+        out = x.data[idx]
+        if not isinstance(out, np.ndarray):       # all ints: keep a 0-d view, not a copy
+            out = x.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor shape {tuple(x.data.shape)})") from None
+    if x.requires_grad and grad_mode.enabled:
+        t = _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
+    else:
+        t = _view(_make(out), x)
+    if t._base is x:                     # lets an in-place op on t rebase x (see below)
+        t._vidx = (x, idx)
+    return t
+
+
+def _index_backward_bwd(node, g):
+    idx, shape = node.ctx
+    return (getitem(g, idx),)
+
+
+declare(_index_backward_bwd,
+        linear=lambda node, t, out: _index_backward(t, node.ctx[0], out.data.shape))
+
+
+def _index_backward(g, idx, shape):
+    """Zeros of `shape` with g written at the basic index idx."""
+    out = np.zeros(shape, dtype=g.data.dtype)
+    out[idx] = g.data
+    if _needs(g):
+        return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g.data.shape))
+    return _make(out)
+
+
+def _advanced_index(x, idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    sh = x.data.shape
+    arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray)]
+    if len(parts) == 1 and parts[0].dtype == np.bool_ and parts[0].ndim >= 1:
+        m = parts[0]
+        if m.shape != sh[:m.ndim]:
+            raise IndexError(f"index: the shape of the mask {tuple(m.shape)} does not match the "
+                             f"shape of the indexed tensor {tuple(sh)} in its first {m.ndim} dimensions")
+        if m.ndim == x.data.ndim:
+            return _masked_select(x, m)
+        rows = np.flatnonzero(m)
+        return _index_select(reshape(x, (-1,) + sh[m.ndim:]), 0, rows, False, "index")
+    if len(arrays) == 1 and parts[arrays[0]].dtype != np.bool_:
+        k = arrays[0]
+        others = [p for p in parts if not isinstance(p, np.ndarray)]
+        ell = [i for i, p in enumerate(parts) if p is Ellipsis]
+        if len(ell) <= 1 and all(p is Ellipsis or (isinstance(p, slice) and p == slice(None)) for p in others):
+            d = k if (not ell or k < ell[0]) else x.data.ndim - (len(parts) - k)
+            if 0 <= d < x.data.ndim and len(parts) - len(ell) <= x.data.ndim:
+                a = parts[k]
+                out = _index_select(x, d, a.reshape(-1), True, "index")
+                return reshape(out, sh[:d] + a.shape + sh[d + 1:])
+    lin = np.arange(x.data.size, dtype=np.int64).reshape(sh)
+    try:
+        lin = np.asarray(lin[idx])
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor shape {tuple(sh)})") from None
+    return reshape(_index_select(reshape(x, -1), 0, lin.reshape(-1), False, "index"), lin.shape)
+
+
+def _isel_bwd(node, g):
+    d, idx, n, wrap = node.ctx
+    return (_index_add_zeros(g, d, idx, n, wrap),)
+
+
+@jvp_rule(_isel_bwd)
+def _isel_jvp(node, xs, ts, out):
+    d, idx, n, wrap = node.ctx
+    return _index_select(ts[0], d, idx, wrap, "index_select")
+
+
+def _index_select(x, d, idx, wrap, who):
+    out = backend.k.index_select(x.data, d, idx, wrap, who)
+    if _needs(x):
+        return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
+                       ctx=(d, idx, x.data.shape[d], wrap))
+    return _make(out)
+
+
+def _iadd_bwd(node, g):
+    d, idx, wrap = node.ctx
+    return (_index_select(g, d, idx, wrap, "index_select"),)
+
+
+@jvp_rule(_iadd_bwd)
+def _iadd_jvp(node, xs, ts, out):
+    d, idx, wrap = node.ctx
+    return _index_add_zeros(ts[0], d, idx, out.data.shape[d], wrap)
+
+
+def _index_add_zeros(g, d, idx, n, wrap):
+    """Zeros with g's shape except n along d, g's slices added at idx (repeats add)."""
+    shape = list(g.data.shape)
+    shape[d] = n
+    out = np.zeros(shape, dtype=g.data.dtype)
+    backend.k.index_add(out, d, idx, g.data, wrap, "index_backward")
+    if _needs(g):
+        return _record(out, "index_add", _iadd_bwd, (g,), ctx=(d, idx, wrap))
+    return _make(out)
+
+
+def _msel_bwd(node, g):
+    return (_masked_expand(g, node.ctx),)
+
+
+declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
+
+
+def _masked_select(x, m):
+    out = backend.k.masked_select(x.data, m, "index")
+    if _needs(x):
+        return _record(out, "masked_select", _msel_bwd, (x,), ctx=m)
+    return _make(out)
+
+
+def _mexp_bwd(node, g):
+    return (_masked_select(g, node.ctx),)
+
+
+declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
+
+
+def _masked_expand(g, m):
+    out = backend.k.masked_expand(g.data, m, "index_backward")
+    if _needs(g):
+        return _record(out, "masked_expand", _mexp_bwd, (g,), ctx=m)
+    return _make(out)
+
+
+# ---- gather / scatter / index_select ---------------------------------------------------------
+def _index_tensor(index, who):
+    if type(index) is Tensor:
+        a = index.data
+    elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
+        a = np.asarray(_unwrap_index(index))
+    else:
+        raise TypeError(f"{who}: index must be an int64 tensor, got {type(index).__name__}")
+    if a.dtype != np.int64:
+        if a.dtype.kind in "iu" and a.dtype != np.uint64:
+            return a.astype(np.int64)
+        if a.size == 0 and a.dtype.kind == "f" and type(index) is not Tensor:
+            return a.astype(np.int64)
+        raise TypeError(f"{who}: index must be an int64 tensor, got {a.dtype}")
+    return a
+
+
+@public(method=True)
+def index_select(input, dim, index):  # noqa: A002 - torch's names
+    """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
+    accumulate in backward).  Negative indices are an error, as in PyTorch."""
+    x = input if type(input) is Tensor else _to_tensor(input, "index_select")
+    idx = _index_tensor(index, "index_select")
+    if idx.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
+    if x.data.ndim == 0:
+        _norm_dim(dim, 0, "index_select")
+        out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select")
+        return reshape(out, idx.shape)
+    d = _norm_dim(dim, x.data.ndim, "index_select")
+    return _index_select(x, d, idx.reshape(-1), False, "index_select")
+
+
+def _gather_bwd(node, g):
+    d, idx, shape = node.ctx
+    return (_scatter_add_zeros(g, d, idx, shape),)
+
+
+@jvp_rule(_gather_bwd)
+def _gather_jvp(node, xs, ts, out):
+    d, idx, shape = node.ctx
+    return _gather(ts[0], d, idx)
+
+
+def _gather(x, d, idx, who="gather"):
+    out = backend.k.gather(x.data, d, idx, who)
+    if _needs(x):
+        return _record(out, "gather", _gather_bwd, (x,), ctx=(d, idx, x.data.shape))
+    return _make(out)
+
+
+def _block(shape, idx, d):
+    """Slices of an array of `shape` covering idx's extent in every dim but d (None if
+    idx already spans it)."""
+    if all(shape[k] == idx.shape[k] for k in range(len(shape)) if k != d):
+        return None
+    return tuple(slice(None) if k == d else slice(0, idx.shape[k]) for k in range(len(shape)))
+
+
+def _scatter_into(out, d, idx, src, accumulate, who):
+    """out (dense, modified) += / = src at idx along d; idx may cover a leading block."""
+    blk = _block(out.shape, idx, d)
+    if blk is None:
+        backend.k.scatter_add(out, d, idx, src, accumulate, who)
+    else:
+        sub = np.ascontiguousarray(out[blk])
+        backend.k.scatter_add(sub, d, idx, src, accumulate, who)
+        out[blk] = sub
+
+
+def _sadd0_bwd(node, g):
+    d, idx = node.ctx
+    return (_gather(g, d, idx),)
+
+
+@jvp_rule(_sadd0_bwd)
+def _sadd0_jvp(node, xs, ts, out):
+    d, idx = node.ctx
+    return _scatter_add_zeros(ts[0], d, idx, out.data.shape)
+
+
+def _scatter_add_zeros(g, d, idx, shape):
+    out = np.zeros(shape, dtype=g.data.dtype)
+    _scatter_into(out, d, idx, g.data, True, "gather_backward")
+    if _needs(g):
+        return _record(out, "scatter_add", _sadd0_bwd, (g,), ctx=(d, idx))
+    return _make(out)
+
+
+def _scatter_check(x, dim, idx, src, who):
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, who)
+    if idx.ndim != nd:
+        raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
+                         "have the same number of dimensions")
+    if src is not None and src.data.ndim != nd:
+        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
+    for k in range(nd):
+        if k != d and idx.shape[k] > x.data.shape[k]:
+            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
+                             f"{tuple(x.data.shape)} in dimension {k}")
+        if src is not None and idx.shape[k] > src.data.shape[k]:
+            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than src shape "
+                             f"{tuple(src.data.shape)} in dimension {k}")
+    if src is not None and src.data.ndim != nd:
+        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
+    return d
+
+
+@public(method=True)
+def gather(input, dim, index):  # noqa: A002
+    """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
+    x = input if type(input) is Tensor else _to_tensor(input, "gather")
+    idx = _index_tensor(index, "gather")
+    if x.data.ndim == 0:
+        if idx.ndim != 0:
+            raise ValueError(f"gather: index has {idx.ndim} dimensions but input has 0")
+        _norm_dim(dim, 0, "gather")
+        return reshape(_gather(reshape(x, 1), 0, idx.reshape(1)), ())
+    d = _scatter_check(x, dim, idx, None, "gather")
+    return _gather(x, d, idx)
+
+
+def _scatter_bwd(node, g):
+    d, idx, acc = node.ctx
+    gx = None
+    if node.edges[0] is not None:
+        gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False)
+    gs = _gather(g, d, idx) if len(node.edges) > 1 and node.edges[1] is not None else None
+    return (gx, gs)
+
+
+@jvp_rule(_scatter_bwd)
+def _scatter_jvp(node, xs, ts, out):
+    d, idx, acc = node.ctx
+    tx = _zeros_of(xs[0]) if ts[0] is None else ts[0]
+    if len(xs) == 1:            # a scalar value was written: zero tangent there
+        return _scatter_value(tx, d, idx, None, 0.0, False)
+    return _scatter_value(tx, d, idx, _zeros_of(xs[1]) if ts[1] is None else ts[1], None, acc)
+
+
+def _scatter_value(x, d, idx, src, value, acc):
+    who = "scatter_add" if acc else "scatter"
+    out = np.array(x.data, order="C")
+    if src is not None:
+        if src.data.shape != idx.shape:
+            src = getitem(src, tuple(slice(0, s) for s in idx.shape))
+        _scatter_into(out, d, idx, src.data, acc, who)
+        inputs = (x, src)
+    else:
+        _scatter_into(out, d, idx, np.full(idx.shape, value, dtype=out.dtype), acc, who)
+        inputs = (x,)
+    if _needs(*inputs):
+        return _record(out, who, _scatter_bwd, inputs, ctx=(d, idx, acc))
+    return _make(out)
+
+
+def _scatter_src(x, src, who):
+    if type(src) is not Tensor:
+        raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
+    if src.data.dtype != x.data.dtype:
+        raise TypeError(f"{who}: src dtype {src.data.dtype} does not match input dtype {x.data.dtype}")
+    return src
+
+
+@public(method=True)
+def scatter_add(input, dim, index, src):  # noqa: A002
+    """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
+    repeated indices accumulate."""
+    x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
+    idx = _index_tensor(index, "scatter_add")
+    src = _scatter_src(x, src, "scatter_add")
+    if x.data.ndim == 0:
+        raise ValueError("scatter_add: input must have at least one dimension")
+    d = _scatter_check(x, dim, idx, src, "scatter_add")
+    return _scatter_value(x, d, idx, src, None, True)
+
+
+@public(method=True)
+def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
+    """A copy of input with src (a tensor, or the scalar `value`) written at index along
+    dim.  With repeated indices the last write (in memory order) wins, and src's gradient
+    is gathered at every position (PyTorch leaves both undefined)."""
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add")
+    x = input if type(input) is Tensor else _to_tensor(input, "scatter")
+    idx = _index_tensor(index, "scatter")
+    if src is not None and type(src) is not Tensor:
+        src, value = None, src
+    if src is None and value is None:
+        raise ValueError("scatter: give src (a tensor) or value (a number)")
+    if x.data.ndim == 0:
+        raise ValueError("scatter: input must have at least one dimension")
+    if src is not None:
+        src = _scatter_src(x, src, "scatter")
+    d = _scatter_check(x, dim, idx, src, "scatter")
+    return _scatter_value(x, d, idx, src, value, False)
+
+
+@public(method=True)
+def take_along_dim(input, indices, dim=None):  # noqa: A002
+    """Values of input at indices along dim; input and indices broadcast in the other
+    dims.  dim=None: indices into the flattened input."""
+    x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
+    idx = _index_tensor(indices, "take_along_dim")
+    if dim is None:
+        return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim")
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, "take_along_dim")
+    if idx.ndim != nd:
+        raise ValueError(f"take_along_dim: input and indices must have the same number of "
+                         f"dimensions, got {nd} and {idx.ndim}")
+    xs, ish = list(x.data.shape), list(idx.shape)
+    for k in range(nd):
+        if k == d:
+            continue
+        if xs[k] != ish[k] and xs[k] != 1 and ish[k] != 1:
+            raise ValueError(f"take_along_dim: input shape {tuple(x.data.shape)} and indices shape "
+                             f"{tuple(idx.shape)} cannot be broadcast in dimension {k}")
+        xs[k] = ish[k] = _max(xs[k], ish[k])
+    if tuple(xs) != x.data.shape:
+        x = expand(x, tuple(xs))
+    if tuple(ish) != idx.shape:
+        idx = np.broadcast_to(idx, tuple(ish))
+    return _gather(x, d, idx, "take_along_dim")
+
+
+@public(method=True)
+def masked_fill(input, mask, value):  # noqa: A002
+    """input with value written where the bool mask (broadcast) is True."""
+    x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
+    if type(mask) is not Tensor or mask.data.dtype != bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+                        f"{mask.data.dtype if type(mask) is Tensor else type(mask).__name__}")
+    if type(value) is Tensor:
+        if value.data.ndim:
+            raise ValueError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
+                             f"{tuple(value.data.shape)}")
+        v = value if value.data.dtype == x.data.dtype else to(value, x.data.dtype)
+    else:
+        v = _scalar(np.asarray(value).astype(x.data.dtype).item(), x.data.dtype)
+    try:
+        np.broadcast_shapes(mask.data.shape, x.data.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill: mask shape {tuple(mask.data.shape)} cannot be broadcast "
+                         f"to input shape {tuple(x.data.shape)}") from None
+    if x.data.dtype.kind != "f":
+        return _make(np.where(mask.data, v.data, x.data))
+    return where(mask, v, x)
+
+
+@public
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
+    if type(tensor) is not Tensor or tensor.data.dtype != np.int64:
+        raise TypeError("one_hot: expected an int64 tensor, got "
+                        f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
+    a = tensor.data
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
+    if num_classes == -1:
+        if a.size == 0:
+            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; "
+                             "pass num_classes")
+        num_classes = int(a.max()) + 1
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
+        if hi >= num_classes:
+            raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
+    if _max(a.size, 1) * num_classes * 8 > 2 ** 62:     # an empty result too (its shape)
+        raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
+                         f"({a.size * num_classes} elements) is larger than any array that can be allocated")
+    try:
+        out = np.zeros(a.size * num_classes, dtype=np.int64)
+    except MemoryError:
+        raise MemoryError(f"one_hot: cannot allocate the result of shape {tuple(a.shape) + (num_classes,)} "
+                          f"({a.size * num_classes * 8} bytes): out of memory") from None
+    out[np.arange(a.size) * num_classes + a.reshape(-1)] = 1
+    return _make(out.reshape(a.shape + (num_classes,)))
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.elementwise import where  # noqa: E402
+from fastgrad.ops.shape import _view, expand, reshape  # noqa: E402

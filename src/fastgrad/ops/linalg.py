@@ -1,0 +1,557 @@
+"""Linear algebra: matmul, linear (with its fused bias and activation), dot, outer,
+bmm, addmm and einsum.
+"""
+import collections
+import math
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor, _default
+from fastgrad.autograd import engine as _engine
+from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
+from fastgrad._C._kernels import R, U
+from fastgrad.ops._record import (_make, _needs, _pair, _record, _to_tensor, exports, public, to)
+
+
+
+# ---- matmul and linear ----------------------------------------------------------------------
+_SWAP_LAST = {}
+
+
+def _mT(x):
+    """x with its last two dims swapped: a view (the backward formulas of matmul and
+    linear use it, so it skips permute's argument checks)."""
+    nd = x.data.ndim
+    if nd < 2:
+        return transpose(x, -1, -2)
+    p = _SWAP_LAST.get(nd)
+    if p is None:
+        p = _SWAP_LAST[nd] = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    out = x.data.transpose(p)
+    t = _record(out, "permute", _permute_bwd, (x,), (), None, p) if (
+        x.requires_grad and grad_mode.enabled) else _make(out)
+    t._version = x._version
+    t._base = x if x._base is None else x._base
+    return t
+
+
+def _matmul_bwd(node, g):
+    a, b = node.saved
+    ea, eb = node.edges
+    ga = gb = None
+    if ea is not None:
+        if (type(ea) is not Node and ea.grad is not None and not grad_mode.enabled
+                and _matmul_into(ea, g.data, b.data.swapaxes(-1, -2), a.data.shape)):
+            ga = ACCUMULATED
+        else:
+            ga = matmul(g, _mT(b))
+    if eb is not None:
+        if (type(eb) is not Node and eb.grad is not None and not grad_mode.enabled
+                and _matmul_into(eb, a.data.swapaxes(-1, -2), g.data, b.data.shape)):
+            gb = ACCUMULATED
+        else:
+            gb = matmul(_mT(a), g)
+    return (ga, gb)
+
+
+def _matmul_into(e, p, q, shape):
+    """For matmul's backward: add the gradient p @ q into the existing .grad of leaf `e`
+    (of `shape`) with one accumulating GEMM, if the engine allows it (accum_target) and
+    it is exact: p @ q has e's shape (no batch dim of e was broadcast), or e is 2-D and
+    p, q (..., r, K), (..., K, c) share their batch dims, whose sum over the batch (what
+    undoing e's broadcast calls for) is one (r, n*K) @ (n*K, c) GEMM.  Anything else
+    (e broadcast along a size-1 batch dim, empty operands) returns False: the caller
+    takes the ordinary path.  Returns True when done."""
+    if p.dtype != q.dtype or p.ndim < 2 or q.ndim < 2 or p.size == 0 or q.size == 0:
+        return False
+    pb, qb = p.shape[:-2], q.shape[:-2]
+    if (pb if len(pb) >= len(qb) else qb) == shape[:-2] and (not pb or not qb or pb == qb):
+        pass                    # the product has e's shape
+    elif len(shape) == 2 and pb and pb == qb:
+        # sum_i p_i @ q_i = [p_1 .. p_n] @ [q_1; ..; q_n]: columns of p, rows of q
+        p = p.swapaxes(-1, -2).reshape(-1, p.shape[-2]).T
+        q = q.reshape(-1, q.shape[-1])
+    else:
+        return False
+    t = _engine.accum_target(e, p.dtype, shape, (p, q))
+    if t is None:
+        return False
+    backend.k.matmul(p, q, out=t.data, beta=1.0)
+    return True
+
+
+def _matmul_jvp(node, xs, ts, out):
+    a, b = xs
+    return _tplus(None if ts[0] is None else matmul(ts[0], b), None if ts[1] is None else matmul(a, ts[1]))
+
+
+def _matmul_batched(node, G):
+    a, b = node.saved
+    ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
+    gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
+
+
+@public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
+def matmul(a, b):
+    """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
+    na, nb = a.data.ndim, b.data.ndim
+    if na == 0 or nb == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(a.data.shape)} and {tuple(b.data.shape)}")
+    if na == 1 or nb == 1:
+        ka = a.data.shape[-1]
+        kb = b.data.shape[0] if nb == 1 else b.data.shape[-2]
+        if ka != kb:
+            raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
+                             f"{tuple(b.data.shape)}: {ka} != {kb}")
+        a2 = unsqueeze(a, 0) if na == 1 else a
+        b2 = unsqueeze(b, -1) if nb == 1 else b
+        r = matmul(a2, b2)
+        if nb == 1:
+            r = squeeze(r, -1)
+        if na == 1:
+            r = squeeze(r, -2 if nb > 1 else 0) if nb > 1 else squeeze(r, -1)
+        return r
+    if a.data.shape[-1] != b.data.shape[-2]:
+        raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
+                         f"{tuple(b.data.shape)}: {a.data.shape[-1]} != {b.data.shape[-2]}")
+    if a.data.dtype.kind != "f":
+        return _make(np.matmul(a.data, b.data))
+    out = backend.k.matmul(a.data, b.data)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        bs = out.shape[:-2]
+        shapes = None
+        if a.data.shape[:-2] != bs or b.data.shape[:-2] != bs:
+            shapes = (a.data.shape, b.data.shape)
+        return _record(out, "matmul", _matmul_bwd, (a, b), (a, b), None, None, shapes)
+    return _make(out)
+
+
+@public(method=True)
+def mm(a, b):
+    if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and {tuple(np.shape(b.data))}")
+    return matmul(a, b)
+
+
+def _fresh(arr):
+    """A Tensor over a new array that no one else references: the engine may adopt it as
+    a leaf's .grad without copying (see autograd.engine._store_grad)."""
+    t = _make(arr)
+    t._name = FRESH
+    return t
+
+
+def _linear_bwd(node, g):
+    x, w, b = node.saved
+    act = node.ctx
+    if not grad_mode.enabled and g.data.dtype == w.data.dtype:
+        # the usual case, straight to the kernels: no graph, no intermediate Tensors
+        k = backend.k
+        gd = g.data
+        if act is not None:
+            y = node.out
+            gd = (k.unary_bwd(U["relu"], gd, y, None) if act == "relu"
+                  else k.unary_bwd(U[act], gd, None, y))
+        xd = x.data
+        if xd.ndim != 2:            # (..., in) input: rows of one 2-D product
+            rows = math.prod(xd.shape[:-1])
+            xd = xd.reshape(rows, xd.shape[-1])
+            gd = gd.reshape(rows, gd.shape[-1])
+            gx = (_fresh(k.matmul(gd, w.data).reshape(x.data.shape))
+                  if node.edges[0] is not None else None)
+        else:
+            gx = _fresh(k.matmul(gd, w.data)) if node.edges[0] is not None else None
+        ew = node.edges[1]
+        if ew is None:
+            gw = None
+        elif (type(ew) is not Node and ew.grad is not None and (t := _engine.accum_target(
+                ew, gd.dtype, w.data.shape, (gd, xd))) is not None):
+            k.matmul(gd.T, xd, out=t.data, beta=1.0)    # .grad += g^T x, no new array
+            gw = ACCUMULATED
+        else:
+            gw = _fresh(k.matmul(gd.T, xd))
+        gb = None
+        if len(node.edges) > 2 and node.edges[2] is not None:
+            gb = _fresh(k.reduce(R["sum"], gd, (0,)))
+        return (gx, gw, gb)
+    if act is not None:
+        # the activation's derivative from the saved output y = act(z): relu' = [y > 0],
+        # tanh' = 1 - y^2, sigmoid' = y (1 - y)
+        y = node.output()
+        if grad_mode.enabled:
+            g = mul(g, _LINEAR_ACT_DERIV[act](y))
+        elif act == "relu":
+            g = _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
+        else:
+            g = _make(backend.k.unary_bwd(U[act], g.data, None, y.data))
+    rows = math.prod(x.data.shape[:-1])
+    x2 = reshape(x, (rows, x.data.shape[-1])) if x.data.ndim != 2 else x
+    g2 = reshape(g, (rows, g.data.shape[-1])) if g.data.ndim != 2 else g
+    gx = gw = gb = None
+    if node.edges[0] is not None:
+        gx = matmul(g, w)
+    if node.edges[1] is not None:
+        gw = matmul(_mT(g2), x2)
+    if len(node.edges) > 2 and node.edges[2] is not None:
+        gb = sum(g2, 0)
+    return (gx, gw, gb)
+
+
+def _linear_jvp(node, xs, ts, out):
+    x, w = xs[0], xs[1]
+    z = _tplus(None if ts[0] is None else matmul(ts[0], _mT(w)),
+               None if ts[1] is None else matmul(x, _mT(ts[1])))
+    z = _tplus(z, ts[2] if len(ts) > 2 else None)
+    if z is None or node.ctx is None:
+        return z
+    return mul(z, _LINEAR_ACT_DERIV[node.ctx](out))    # the activation's slope from its output
+
+
+def _linear_batched(node, G):
+    x, w, bias = node.saved
+    act = node.ctx
+    if act is not None:             # the activation's derivative from the saved output
+        ones = np.ones(node.out.shape, node.out.dtype)
+        d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
+             else backend.k.unary_bwd(U[act], ones, None, node.out))
+        G = G * d
+    rows, n_in = G.shape[0], x.data.shape[-1]
+    G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
+    gx = np.matmul(G, w.data) if node.edges[0] is not None else None
+    gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
+          if node.edges[1] is not None else None)
+    gb = None
+    if len(node.edges) > 2 and node.edges[2] is not None:
+        gb = G2.sum(axis=1)
+    return (gx, gw, gb)
+
+
+declare(_linear_bwd, jvp=_linear_jvp, batched=_linear_batched)
+
+
+_LINEAR_ACT_DERIV = {
+    "relu": lambda y: _mask(gt(y, 0.0), y),
+    "tanh": lambda y: sub(1.0, square(y)),
+    "sigmoid": lambda y: mul(y, sub(1.0, y)),
+}
+
+
+@public
+def linear(x, weight, bias=None, activation=None):
+    """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
+    the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass
+    because its backward needs the pre-activation).  x (..., in), weight (out, in),
+    bias (out,).  Backward reuses the saved output for the activation's derivative."""
+    x = _to_tensor(x, "linear")
+    if activation == "gelu":
+        return gelu(linear(x, weight, bias))
+    if activation is not None and activation not in _LINEAR_ACT_DERIV:
+        raise ValueError(f"linear: activation must be None, 'relu', 'gelu', 'tanh' or 'sigmoid', "
+                         f"got {activation!r}")
+    if weight.data.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(weight.data.shape)}")
+    if x.data.ndim == 0 or x.data.shape[-1] != weight.data.shape[1]:
+        raise ValueError(f"linear: input shape {tuple(x.data.shape)} does not match weight shape "
+                         f"{tuple(weight.data.shape)}: last dimension must be {weight.data.shape[1]}")
+    if bias is not None and (bias.data.ndim != 1 or bias.data.shape[0] != weight.data.shape[0]):
+        raise ValueError(f"linear: bias shape {tuple(bias.data.shape)} does not match weight shape "
+                         f"{tuple(weight.data.shape)}: expected ({weight.data.shape[0]},)")
+    dt = x.data.dtype
+    if weight.data.dtype != dt or (bias is not None and bias.data.dtype != dt) or dt.kind != "f":
+        raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
+                        f"{dt}, {weight.data.dtype}, {None if bias is None else bias.data.dtype}")
+    lead = x.data.shape[:-1]
+    # explicit row count: -1 is ambiguous when in_features is 0
+    x2 = x.data.reshape(math.prod(lead), x.data.shape[-1]) if x.data.ndim != 2 else x.data
+    out = backend.k.linear(x2, weight.data, None if bias is None else bias.data, activation)
+    if x.data.ndim != 2:
+        out = out.reshape(lead + (weight.data.shape[0],))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    if grad_mode.enabled and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+        return _record(out, "linear", _linear_bwd, inputs, (x, weight, bias),
+                       out if activation else None, activation)
+    return _make(out)
+
+
+# ---- products -----------------------------------------------------------------------------
+def _shape(t):
+    return tuple(t.data.shape)
+
+
+@public(method=True)
+def dot(input, other):  # noqa: A002
+    """Inner product of two 1-D tensors of the same size and dtype."""
+    a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
+    if a.data.ndim != 1 or b.data.ndim != 1:
+        raise ValueError(f"dot: 1D tensors expected, but got {a.data.ndim}D and {b.data.ndim}D tensors")
+    if a.data.shape[0] != b.data.shape[0]:
+        raise ValueError(f"dot: inconsistent tensor size, expected tensors of shapes {_shape(a)} and "
+                         f"{_shape(b)} to have the same number of elements")
+    if a.data.dtype != b.data.dtype:
+        raise TypeError(f"dot: expected both vectors to have same dtype, but found {a.data.dtype} "
+                        f"and {b.data.dtype}")
+    return matmul(a, b)
+
+
+@public(method=True, aliases=("ger",))
+def outer(input, vec2):  # noqa: A002
+    """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
+    a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
+    if a.data.ndim != 1 or b.data.ndim != 1:
+        raise ValueError(f"outer: 1D tensors expected, but got shapes {_shape(a)} and {_shape(b)}")
+    return mul(unsqueeze(a, 1), unsqueeze(b, 0))
+
+
+
+@public(method=True)
+def bmm(input, mat2):  # noqa: A002
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
+    a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
+    if a.data.ndim != 3 or b.data.ndim != 3:
+        raise ValueError(f"bmm: expected 3-D tensors, got shapes {_shape(a)} and {_shape(b)}")
+    if a.data.shape[0] != b.data.shape[0] or a.data.shape[2] != b.data.shape[1]:
+        raise ValueError(f"bmm: cannot multiply batches of shapes {_shape(a)} and {_shape(b)} "
+                         "(expected (b, n, m) and (b, m, p))")
+    return matmul(a, b)
+
+
+@public(method=True)
+def addmm(input, mat1, mat2, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape.
+    With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
+    m1, m2 = _to_tensor(mat1, "addmm"), _to_tensor(mat2, "addmm")
+    if m1.data.ndim != 2 or m2.data.ndim != 2:
+        raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {_shape(m1)} and {_shape(m2)}")
+    if m1.data.shape[1] != m2.data.shape[0]:
+        raise ValueError(f"addmm: cannot multiply shapes {_shape(m1)} and {_shape(m2)}: "
+                         f"{m1.data.shape[1]} != {m2.data.shape[0]}")
+    inp = _to_tensor(input, "addmm")
+    oshape = (m1.data.shape[0], m2.data.shape[1])
+    try:
+        ok = np.broadcast_shapes(inp.data.shape, oshape) == oshape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"addmm: input of shape {_shape(inp)} cannot be broadcast to the product's "
+                         f"shape {oshape}")
+    p = matmul(m1, m2)
+    if alpha != 1:
+        p = mul(p, alpha)
+    if beta == 0:
+        return p if p.data.shape == oshape else expand(p, oshape)
+    return add(mul(inp, beta) if beta != 1 else inp, p)
+
+
+# ---- einsum -------------------------------------------------------------------------------
+def _diag_bwd(node, g):
+    a1, a2, shape = node.ctx
+    return (_embed_diag(g, a1, a2, shape),)
+
+
+@jvp_rule(_diag_bwd)
+def _diag_jvp(node, xs, ts, out):
+    a1, a2, shape = node.ctx
+    return _take_diag(ts[0], a1, a2)
+
+
+def _take_diag(x, a1, a2):
+    """The diagonal over axes a1 < a2, as a new last axis (like np.diagonal)."""
+    out = np.ascontiguousarray(np.diagonal(x.data, axis1=a1, axis2=a2))
+    if _needs(x):
+        return _record(out, "diagonal", _diag_bwd, (x,), (), None, (a1, a2, x.data.shape))
+    return _make(out)
+
+
+def _embed_bwd(node, g):
+    a1, a2 = node.ctx
+    return (_take_diag(g, a1, a2),)
+
+
+@jvp_rule(_embed_bwd)
+def _embed_jvp(node, xs, ts, out):
+    a1, a2 = node.ctx
+    return _embed_diag(ts[0], a1, a2, out.data.shape)
+
+
+def _embed_diag(g, a1, a2, shape):
+    out = np.zeros(shape, dtype=g.data.dtype)
+    n = _builtin_min(shape[a1], shape[a2])
+    r = np.arange(n)
+    np.moveaxis(out, (a1, a2), (-2, -1))[..., r, r] = g.data
+    if _needs(g):
+        return _record(out, "diag_embed", _embed_bwd, (g,), (), None, (a1, a2))
+    return _make(out)
+
+
+_builtin_min = min
+
+
+def _parse_einsum(equation, ndims):
+    eq_ = equation.replace(" ", "")
+    if eq_.count("->") > 1:
+        raise ValueError(f"einsum: equation {equation!r} has more than one '->'")
+    lhs, arrow, rhs = eq_.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum: equation {equation!r} names {len(terms)} operands, "
+                         f"but {len(ndims)} were given")
+    ell = 0
+    parsed = []
+    for k, (t, nd) in enumerate(zip(terms, ndims)):
+        if t.count("...") > 1 or t.replace("...", "").count(".") or \
+                not t.replace("...", "").isalpha() and t.replace("...", "") != "":
+            raise ValueError(f"einsum: invalid subscripts {t!r} for operand {k} in {equation!r} "
+                             "(letters and at most one '...')")
+        left, dots, right = t.partition("...")
+        ne = nd - len(left) - len(right) if dots else 0
+        if ne < 0 or (not dots and len(t) != nd):
+            raise ValueError(f"einsum: operand {k} has {nd} dimensions but the subscripts {t!r} "
+                             f"in {equation!r} give {len(left) + len(right)}")
+        ell = max(ell, ne)
+        parsed.append((left, ne, right))
+    labels = []
+    for left, ne, right in parsed:
+        labels.append(list(left) + [("...", ell - ne + i) for i in range(ne)] + list(right))
+    ell_labels = [("...", i) for i in range(ell)]
+    if arrow:
+        if rhs.count("...") > 1 or not (rhs.replace("...", "").isalpha() or rhs.replace("...", "") == ""):
+            raise ValueError(f"einsum: invalid output subscripts {rhs!r} in {equation!r}")
+        left, dots, right = rhs.partition("...")
+        out = list(left) + (ell_labels if dots else []) + list(right)
+        letters = [c for c in out if isinstance(c, str)]
+        if len(set(letters)) != len(letters):
+            raise ValueError(f"einsum: output subscript repeated in {equation!r}")
+        seen = {c for lab in labels for c in lab}
+        for c in letters:
+            if c not in seen:
+                raise ValueError(f"einsum: output subscript {c!r} does not appear in the inputs of "
+                                 f"{equation!r}")
+    else:
+        counts = collections.Counter(c for lab in labels for c in lab if isinstance(c, str))
+        out = ell_labels + sorted(c for c, n in counts.items() if n == 1)
+    return labels, out
+
+
+def _einsum_sizes(labels, ops, equation):
+    sizes = {}
+    for k, (lab, t) in enumerate(zip(labels, ops)):
+        for c, s in zip(lab, t.data.shape):
+            prev = sizes.get(c)
+            if prev is None or prev == 1:
+                sizes[c] = s
+            elif s != 1 and s != prev:
+                name = "..." if isinstance(c, tuple) else c
+                raise ValueError(f"einsum: subscript {name!r} has size {s} for operand {k} but size "
+                                 f"{prev} elsewhere in {equation!r}")
+    return sizes
+
+
+def _reduce_unneeded(t, lab, keep):
+    """Take diagonals for repeated labels, then sum labels not in `keep`."""
+    while True:
+        rep = next((c for c in lab if lab.count(c) > 1), None)
+        if rep is None:
+            break
+        i1 = lab.index(rep)
+        i2 = lab.index(rep, i1 + 1)
+        t = _take_diag(t, i1, i2)
+        lab = [c for j, c in enumerate(lab) if j not in (i1, i2)] + [rep]
+    drop = [j for j, c in enumerate(lab) if c not in keep]
+    if drop:
+        t = sum(t, tuple(drop))
+        lab = [c for j, c in enumerate(lab) if j not in drop]
+    return t, lab
+
+
+def _contract(a, la, b, lb, keep, sizes):
+    batch = [c for c in la if c in lb and c in keep]
+    contr = [c for c in la if c in lb and c not in keep]
+    fa = [c for c in la if c not in lb]
+    fb = [c for c in lb if c not in la]
+    a = permute(a, tuple(la.index(c) for c in batch + fa + contr))
+    b = permute(b, tuple(lb.index(c) for c in batch + contr + fb))
+    # a size-1 contracted dim on one side broadcasts against the other
+    ash, bsh = list(a.data.shape), list(b.data.shape)
+    nb_ = len(batch)
+    for j, c in enumerate(contr):
+        ash[nb_ + len(fa) + j] = sizes[c]
+        bsh[nb_ + j] = sizes[c]
+    if tuple(ash) != a.data.shape:
+        a = expand(a, tuple(ash))
+    if tuple(bsh) != b.data.shape:
+        b = expand(b, tuple(bsh))
+    ba, bb = a.data.shape[:nb_], b.data.shape[:nb_]
+    sfa = a.data.shape[nb_:nb_ + len(fa)]
+    sfb = b.data.shape[nb_ + len(contr):]
+    na, nbf = int(np.prod(sfa)), int(np.prod(sfb))
+    nc = int(np.prod([sizes[c] for c in contr]))
+    a3 = reshape(a, ba + (na, nc))
+    b3 = reshape(b, bb + (nc, nbf))
+    if nc == 1:                        # outer product: elementwise broadcast multiply
+        r = mul(a3, reshape(b3, bb + (1, nbf)))
+    elif na == 1 and nbf == 1:         # a dot product per batch entry: multiply and sum
+        r = sum(mul(a3, reshape(b3, bb + (1, nc))), -1, keepdim=True)
+    else:
+        r = matmul(a3, b3)             # the GEMM
+    rb = r.data.shape[:nb_]
+    r = reshape(r, rb + sfa + sfb)
+    return r, batch + fa + fb
+
+
+@public
+def einsum(equation, *operands):
+    """Einstein summation, as ``torch.einsum`` (letters, '...' for broadcast dims, implicit
+    output in alphabetical order when '->' is absent).  Repeated subscripts take
+    diagonals, subscripts used once are summed, and every pairwise contraction (left to
+    right) is one batched GEMM via permute/reshape, or a broadcast multiply when nothing
+    is contracted.  Size-1 dims broadcast against any size."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation must be a string, got {type(equation).__name__}")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum: at least one operand is required")
+    ops = [_to_tensor(t, "einsum") for t in operands]
+    if len(ops) > 1:
+        dt = np.result_type(*[t.data.dtype for t in ops])
+        if dt.kind != "f" and any(t.data.dtype.kind == "f" for t in ops):
+            dt = _default[0]
+        ops = [t if t.data.dtype == dt else to(t, dt) for t in ops]
+    labels, out = _parse_einsum(equation, [t.data.ndim for t in ops])
+    sizes = _einsum_sizes(labels, ops, equation)
+    outset = set(out)
+    cur, lab = None, None
+    for k, (t, lb) in enumerate(zip(ops, labels)):
+        keep = outset | {c for l2 in labels[k + 1:] for c in l2}    # needed later
+        if cur is None:
+            cur, lab = _reduce_unneeded(t, list(lb), keep)
+            continue
+        t, lb = _reduce_unneeded(t, list(lb), keep | set(lab))
+        cur, lab = _reduce_unneeded(cur, lab, keep | set(lb))
+        cur, lab = _contract(cur, lab, t, lb, keep, sizes)
+    cur, lab = _reduce_unneeded(cur, lab, outset)
+    perm = tuple(lab.index(c) for c in out)
+    res = permute(cur, perm) if perm != tuple(range(len(perm))) else cur
+    want = tuple(sizes[c] for c in out)
+    if res.data.shape != want:
+        res = expand(res, want)
+    return res
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.elementwise import _mask, _tplus, add, gelu, gt, mul, square, sub  # noqa: E402
+from fastgrad.ops.reduce import sum  # noqa: E402
+from fastgrad.ops.shape import (_permute_bwd, expand, permute, reshape, squeeze, transpose,  # noqa: E402
+    unsqueeze)

@@ -1,0 +1,405 @@
+"""Losses with PyTorch's names, arguments and reductions: cross_entropy and nll_loss
+(fused softmax-cross-entropy kernels), mse, l1, huber, smooth_l1, binary cross-entropy
+(with and without logits) and kl_div.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from fastgrad._hooks import hooks
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor
+from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad.ops.elementwise import _elementwise_jvp
+from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
+
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction, who):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    return loss
+
+
+# ---- cross-entropy --------------------------------------------------------------------------
+def _xent_grad_composite(x, g_rows, target, ignore_index, ls):
+    """d loss / d x written with fastgrad ops (used under create_graph)."""
+    rows, c = x.data.shape
+    keep = target != ignore_index
+    q = np.full((rows, c), ls / c, dtype=x.data.dtype)
+    q[np.arange(rows)[keep], target[keep]] += 1 - ls
+    q[~keep] = 0
+    p = mul(softmax(x, 1), _make(keep[:, None].astype(x.data.dtype)))
+    return mul(sub(p, _make(q)), unsqueeze(g_rows, 1))
+
+
+def _xent_bwd(node, g):
+    target, ignore_index, ls = node.ctx
+    if grad_mode.enabled:
+        return (_xent_grad_composite(node.saved[0], g, target, ignore_index, ls),)
+    return (_make(backend.k.xent_bwd(g.data, node.out, target, ignore_index, ls)),)
+
+
+def _xent_reduced_bwd(node, g):
+    target, ignore_index, ls, scale = node.ctx
+    rows = target.shape[0]
+    if grad_mode.enabled:
+        g_rows = mul(expand(reshape(g, (1,)), rows), scale)
+        return (_xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
+    g_rows = np.full(rows, float(g.data) * scale, dtype=node.out.dtype)
+    return (_make(backend.k.xent_bwd(g_rows, node.out, target, ignore_index, ls)),)
+
+
+@jvp_rule(_xent_bwd, _xent_reduced_bwd)
+def _xent_jvp(node, xs, ts, out):
+    # each row's loss depends on its own row of logits: contract the backward of ones
+    # (softmax minus the smoothed target) with the tangent over the class dim
+    (gx,) = node.fn(node, _ones_of(out))
+    p = mul(gx, ts[0])
+    return sum(p, tuple(range(out.data.ndim, p.data.ndim))) if p.data.ndim > out.data.ndim else p
+
+
+def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="none"):
+    """Loss of logits x (rows, C), fused softmax + NLL in one kernel: per row, or (with
+    `scale`, for `reduction` 'mean' or 'sum') the scalar scale * sum over rows, recorded
+    as one graph node (a mean or sum reduction costs no extra nodes)."""
+    if scale is not None and hooks.xent_reduce is not None:
+        r = hooks.xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction)
+        if r is not None:
+            return r
+    loss, lsm = backend.k.xent(x.data, target, ignore_index, label_smoothing)
+    if scale is not None:
+        loss = np.asarray(loss.sum() * loss.dtype.type(scale) if scale != 1.0 else loss.sum(),
+                          dtype=loss.dtype)
+        if x.requires_grad and grad_mode.enabled:
+            return _record(loss, "cross_entropy", _xent_reduced_bwd, (x,), (x,), lsm,
+                             (target, ignore_index, label_smoothing, scale))
+        return _make(loss)
+    if x.requires_grad and grad_mode.enabled:
+        return _record(loss, "cross_entropy", _xent_bwd, (x,), (x,), lsm,
+                         (target, ignore_index, label_smoothing))
+    return _make(loss)
+
+
+def _targets(target, who):
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
+                        "probability targets are not supported")
+    return np.asarray(t, dtype=np.int64, order="C")
+
+
+@public
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
+                  label_smoothing=0.0):
+    """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
+    class-index `target` (N,), () or (N, d1, ...).  'mean' averages over the targets
+    that are not ignore_index."""
+    who = "cross_entropy"
+    _check_reduction(reduction, who)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x = _float_in(input, who)
+    t = _targets(target, who)
+    if weight is not None:
+        return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing)
+    nd = x.data.ndim
+    if nd == 0:
+        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+    if nd == 1:
+        if t.ndim != 0:
+            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+                             f"0-d, got shape {tuple(t.shape)}")
+        x2, t2, tshape = unsqueeze(x, 0), t.reshape(1), ()
+    else:
+        expect = (x.data.shape[0],) + x.data.shape[2:]
+        if t.shape != expect:
+            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                             f"{expect}, got {tuple(t.shape)}")
+        c = x.data.shape[1]
+        x2 = x if nd == 2 else reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
+        t2, tshape = t.reshape(-1), t.shape
+    if reduction == "none":
+        return reshape(_xent_rows(x2, t2, int(ignore_index), float(label_smoothing)), tshape)
+    if reduction == "sum":
+        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0, "sum")
+    count = int(np.count_nonzero(t2 != ignore_index))
+    return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing),
+                      1.0 / count if count else math.nan, "mean")
+
+
+@public
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):  # noqa: A002
+    """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
+    (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
+    who = _who
+    _check_reduction(reduction, who)
+    x = _float_in(input, who)
+    t = _targets(target, who)
+    if x.data.ndim > 2:
+        expect = (x.data.shape[0],) + x.data.shape[2:]
+        if t.shape != expect:
+            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                             f"{expect}, got {tuple(t.shape)}")
+        nd, c = x.data.ndim, x.data.shape[1]
+        x2 = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
+        out = nll_loss(x2, t.reshape(-1), weight, ignore_index, reduction, who)
+        return reshape(out, t.shape) if reduction == "none" else out
+    if x.data.ndim == 1:
+        if t.ndim != 0:
+            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+                             f"0-d, got shape {tuple(t.shape)}")
+        out = nll_loss(unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who)
+        return squeeze(out, 0) if reduction == "none" else out
+    if x.data.ndim != 2 or t.shape != (x.data.shape[0],):
+        raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x.data.shape)} "
+                         f"and {tuple(t.shape)}")
+    c = x.data.shape[1]
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= c))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise IndexError(f"{who}: target {t[r]} at position {r} is out of bounds for {c} classes")
+    safe = np.where(keep, t, 0)
+    picked = squeeze(_take_along(x, safe[:, None], 1), 1)
+    if not keep.all():          # ignored rows contribute 0, even where the input is inf or nan
+        picked = where(_make(keep), picked, 0.0)
+    w = _class_weights(weight, c, x.data.dtype, who)
+    if w is None:
+        wt = _make(keep.astype(x.data.dtype))
+    else:
+        wt = mul(getitem(w, safe), _make(keep.astype(x.data.dtype)))
+    loss = neg(mul(picked, wt))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return sum(loss)
+    if w is None:
+        count = int(np.count_nonzero(keep))
+        return div(sum(loss), float(count) if count else math.nan)
+    return div(sum(loss), sum(wt))
+
+
+def _class_weights(weight, c, dtype, who):
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight, dtype=dtype))
+    if w.data.shape != (c,):
+        raise ValueError(f"{who}: weight must have shape ({c},) (one entry per class), got "
+                         f"{tuple(w.data.shape)}")
+    if w.data.dtype != dtype:
+        w = to(w, dtype)
+    return w
+
+
+def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
+    """Cross-entropy with class weights: log_softmax, then weighted NLL; with label
+    smoothing the smoothing term is -sum_c w_c log p_c / C, normalised like the NLL term."""
+    who = "cross_entropy"
+    nd = x.data.ndim
+    if nd == 0:
+        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+    tshape = t.shape
+    if nd == 1:
+        if t.ndim != 0:
+            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+                             f"0-d, got shape {tuple(t.shape)}")
+        x, t = unsqueeze(x, 0), t.reshape(1)
+    elif nd == 2 and t.shape != (x.data.shape[0],):
+        raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                         f"({x.data.shape[0]},), got {tuple(t.shape)}")
+    elif nd > 2:
+        c = x.data.shape[1]
+        if t.shape != (x.data.shape[0],) + x.data.shape[2:]:
+            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+                             f"{(x.data.shape[0],) + x.data.shape[2:]}, got {tuple(t.shape)}")
+        x = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
+        t = t.reshape(-1)
+    c = x.data.shape[1]
+    w = _class_weights(weight, c, x.data.dtype, who)
+    logp = log_softmax(x, 1)
+    nll = nll_loss(logp, t, w, ignore_index, "none", who)
+    keep = _make((t != ignore_index).astype(x.data.dtype))
+    if ls > 0:
+        smooth = mul(neg(sum(mul(logp, w), 1)), keep)
+        rows = add(mul(nll, 1.0 - ls), mul(smooth, ls / c))
+    else:
+        rows = nll
+    if reduction == "none":
+        return squeeze(rows, 0) if nd == 1 else reshape(rows, tshape)
+    if reduction == "sum":
+        return sum(rows)
+    safe = np.where(t != ignore_index, t, 0)
+    return div(sum(rows), sum(mul(getitem(w, safe), keep)))
+
+
+@public
+def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    _check_reduction(reduction, "mse_loss")
+    x, y = _pair(input, target, "mse_loss")
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
+        # as PyTorch: broadcast, but warn, since it is usually a bug ((N,) vs (N, 1))
+        warnings.warn(f"mse_loss: target shape {tuple(y.data.shape)} differs from input shape "
+                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=2)
+    d = sub(x, y)
+    return _reduce(mul(d, d), reduction)
+
+
+@public
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
+                                     pos_weight=None):
+    """Sigmoid + binary cross-entropy in one numerically stable expression:
+    loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus(-x)."""
+    who = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, who)
+    x, t = _pair(input, target, who)
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x.data.shape != t.data.shape:
+        raise ValueError(f"{who}: target shape {tuple(np.shape(target))} must match input shape "
+                         f"{tuple(np.shape(input.data if isinstance(input, Tensor) else input))}")
+    sp = softplus(neg(x), 1.0, math.inf)          # log(1 + exp(-x)), exact for every x
+    if pos_weight is None:
+        loss = add(mul(sub(1.0, t), x), sp)
+    else:
+        coef = add(mul(sub(pos_weight, 1.0), t), 1.0)
+        loss = add(mul(sub(1.0, t), x), mul(coef, sp))
+    if weight is not None:
+        loss = mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+# ---- more losses -------------------------------------------------------------------------------
+def _pair_same_shape(input, target, who, warn=True):
+    x, y = _pair(input, target, who)
+    if warn and isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
+        warnings.warn(f"{who}: target shape {tuple(y.data.shape)} differs from input shape "
+                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=3)
+    return x, y
+
+
+@public
+def l1_loss(input, target, reduction="mean"):  # noqa: A002
+    _check_reduction(reduction, "l1_loss")
+    x, y = _pair_same_shape(input, target, "l1_loss")
+    return _reduce(abs(sub(x, y)), reduction)
+
+
+@public
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
+    who = "huber_loss"
+    _check_reduction(reduction, who)
+    if not delta > 0:
+        raise ValueError(f"{who}: delta must be positive, got {delta}")
+    x, y = _pair_same_shape(input, target, who)
+    d = sub(x, y)
+    a = abs(d)
+    small = lt(a, delta)
+    loss = where(small, mul(mul(d, d), 0.5), mul(sub(a, 0.5 * delta), delta))
+    return _reduce(loss, reduction)
+
+
+@public
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
+    who = "smooth_l1_loss"
+    _check_reduction(reduction, who)
+    if beta < 0:
+        raise ValueError(f"{who}: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    x, y = _pair_same_shape(input, target, who)
+    d = sub(x, y)
+    a = abs(d)
+    loss = where(lt(a, beta), mul(mul(d, d), 0.5 / beta), sub(a, 0.5 * beta))
+    return _reduce(loss, reduction)
+
+
+@public
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
+    as PyTorch does, so p = 0 or 1 gives a finite loss."""
+    who = "binary_cross_entropy"
+    _check_reduction(reduction, who)
+    x, t = _pair(input, target, who)
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x.data.shape != t.data.shape:
+        raise ValueError(f"{who}: target shape {tuple(np.shape(getattr(target, 'data', target)))} "
+                         f"must match input shape {tuple(np.shape(getattr(input, 'data', input)))}")
+    if x.data.size and (np.any(x.data < 0) or np.any(x.data > 1) or np.any(np.isnan(x.data))):
+        raise ValueError(f"{who}: all elements of input should be between 0 and 1")
+    loss = _bce(x, t)
+    if weight is not None:
+        loss = mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def _clamped_logs(p):
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
+
+
+def _bce_bwd(node, g):
+    p, t = node.saved
+    eps = 1e-12
+    # d/dp = (p - t) / max(p (1 - p), eps): finite at p = 0 and p = 1, where the
+    # clamped logs have zero slope and a log-based formula would give 0 * inf
+    gp = mul(g, div(sub(p, t), clamp(mul(p, sub(1.0, p)), eps)))
+    gt = None
+    if node.edges[1] is not None:
+        lp, lq = _clamped_logs(p.data)
+        gt = mul(g, _make(np.asarray(lq - lp, dtype=p.data.dtype)))
+    return (gp, gt)
+
+
+declare(_bce_bwd, jvp=_elementwise_jvp, elementwise=True)
+
+
+def _bce(p, t):
+    """Elementwise -(t log p + (1 - t) log(1 - p)), logs clamped at -100."""
+    lp, lq = _clamped_logs(p.data)
+    out = np.asarray(-(t.data * lp + (1 - t.data) * lq), dtype=p.data.dtype)   # 0-d stays an array
+    if (p.requires_grad or t.requires_grad) and grad_mode.enabled:
+        return _record(out, "binary_cross_entropy", _bce_bwd, (p, t), (p, t))
+    return _make(out)
+
+
+@public
+def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
+    """Pointwise KL divergence target * (log target - input), input being
+    log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by
+    the batch size (the mathematically correct KL); 'mean' averages over elements."""
+    who = "kl_div"
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"{who}: reduction must be 'mean', 'sum', 'none' or 'batchmean', got {reduction!r}")
+    x, t = _pair_same_shape(input, target, who)
+    if log_target:
+        loss = mul(exp(t), sub(t, x))
+    else:
+        pos = gt(t, 0.0)
+        safe_t = where(pos, t, 1.0)
+        loss = where(pos, mul(t, sub(log(safe_t), x)), mul(x, 0.0))
+    if reduction == "batchmean":
+        n = x.data.shape[0] if x.data.ndim else 1
+        return div(sum(loss), float(n))
+    return _reduce(loss, reduction)
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,  # noqa: E402
+    mul, neg, softplus, sub, where)
+from fastgrad.ops.indexing import getitem  # noqa: E402
+from fastgrad.ops.reduce import _take_along, log_softmax, mean, softmax, sum  # noqa: E402
+from fastgrad.ops.shape import expand, permute, reshape, squeeze, unsqueeze  # noqa: E402

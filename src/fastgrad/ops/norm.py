@@ -1,0 +1,306 @@
+"""Normalisation: batch_norm, layer_norm and group_norm, on fused C kernels with
+composite formulas for ``create_graph=True``.
+"""
+
+import numpy as np
+
+from fastgrad._hooks import hooks
+from fastgrad._state import backend, grad_mode
+from fastgrad.autograd.engine import jvp_rule
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+
+
+
+# ---- normalization -------------------------------------------------------------------------
+def _norm_grad_composite(x, gh, dims, eps):
+    """d/dx of xhat = (x - mean) / sqrt(var + eps) (stats over dims) applied to gh,
+    written with fastgrad ops; returns (gx, xhat)."""
+    mu = mean(x, dims, keepdim=True)
+    xc = sub(x, mu)
+    rs = rsqrt(add(mean(mul(xc, xc), dims, keepdim=True), eps))
+    xhat = mul(xc, rs)
+    m1 = mean(gh, dims, keepdim=True)
+    m2 = mean(mul(gh, xhat), dims, keepdim=True)
+    return mul(rs, sub(sub(gh, m1), mul(xhat, m2))), xhat
+
+def _norm_tangent(x, tx, dims, eps):
+    """(d xhat, xhat) for xhat = (x - mean) / sqrt(var + eps) over dims, along tx.  The
+    map tx -> d xhat is self-adjoint, so it is the backward formula applied to tx."""
+    if tx is not None:
+        return _norm_grad_composite(x, tx, dims, eps)
+    mu = mean(x, dims, keepdim=True)
+    xc = sub(x, mu)
+    return None, mul(xc, rsqrt(add(mean(mul(xc, xc), dims, keepdim=True), eps)))
+
+
+def _affine_tangent(node, dxh, xhat, ts, w_shape):
+    """d(xhat * w + b) given d xhat; ts are the tangents of (x[, w][, b])."""
+    has_w, has_b = node.ctx[-2], node.ctx[-1]
+    w = node.saved[1]
+    t = None
+    if dxh is not None:
+        t = mul(dxh, reshape(w, w_shape)) if has_w else dxh
+    tw = ts[1] if has_w else None
+    tb = ts[1 + has_w] if has_b else None
+    if tw is not None:
+        t = _tplus(t, mul(xhat, reshape(tw, w_shape)))
+    if tb is not None:
+        t = _tplus(t, reshape(tb, w_shape))
+    return t
+
+
+def _affine_outputs(node, vals):
+    """Map (gx, gw, gb) onto the node's inputs (x[, weight][, bias])."""
+    has_w, has_b = node.ctx[-2], node.ctx[-1]
+    out = [vals[0]]
+    if has_w:
+        out.append(vals[1])
+    if has_b:
+        out.append(vals[2])
+    return tuple(out)
+
+
+def _wanted(node):
+    has_w, has_b = node.ctx[-2], node.ctx[-1]
+    e = node.edges
+    wx = e[0] is not None
+    ww = has_w and e[1] is not None
+    wb = has_b and e[1 + has_w] is not None
+    return wx, ww, wb
+
+
+def _batch_norm_bwd(node, g):
+    x, w = node.saved
+    mean, invstd, training, eps, has_w, has_b = node.ctx
+    wx, ww, wb = _wanted(node)
+    if not grad_mode.enabled:
+        gx, gw, gb = backend.k.bn_bwd(x.data, g.data, mean, invstd, None if w is None else w.data,
+                                      training, wx, ww, wb)
+        return _affine_outputs(node, (_fresh(gx) if wx else None, _fresh(gw) if ww else None,
+                                      _fresh(gb) if wb else None))
+    nd = x.data.ndim
+    c = x.data.shape[1]
+    dims = (0,) + tuple(range(2, nd))
+    bshape = (1, c) + (1,) * (nd - 2)
+    gh = mul(g, reshape(w, bshape)) if w is not None else g
+    if training:
+        gx, xhat = _norm_grad_composite(x, gh, dims, eps)
+    else:
+        inv = _make(invstd.reshape(bshape))
+        gx = mul(gh, inv)
+        xhat = mul(sub(x, _make(mean.reshape(bshape))), inv)
+    gw = sum(mul(g, xhat), dims) if ww else None
+    gb = sum(g, dims) if wb else None
+    return _affine_outputs(node, (gx if wx else None, gw, gb))
+
+
+@jvp_rule(_batch_norm_bwd)
+def _batch_norm_jvp(node, xs, ts, out):
+    x = xs[0]
+    mean, invstd, training, eps, has_w, has_b = node.ctx
+    nd = x.data.ndim
+    bshape = (1, x.data.shape[1]) + (1,) * (nd - 2)
+    if training:
+        dxh, xhat = _norm_tangent(x, ts[0], (0,) + tuple(range(2, nd)), eps)
+    else:                                  # the running statistics are constants
+        inv = _make(invstd.reshape(bshape))
+        dxh = None if ts[0] is None else mul(ts[0], inv)
+        xhat = mul(sub(x, _make(mean.reshape(bshape))), inv)
+    return _affine_tangent(node, dxh, xhat, ts, bshape)
+
+
+@public
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over (N, C, ...) input, per channel C, by fused C kernels.  In
+    training the batch statistics normalise (biased variance) and the running statistics
+    are updated in place with the unbiased variance: r = (1 - momentum) r + momentum * b."""
+    who = "batch_norm"
+    x = _float_in(input, who)
+    nd = x.data.ndim
+    if nd < 2:
+        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
+                         f"{tuple(x.data.shape)}")
+    c = x.data.shape[1]
+    dt = x.data.dtype
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.data.shape) != (c,):
+            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape "
+                             f"{tuple(x.data.shape)}, got {tuple(t.data.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.data.dtype != dt:
+            raise TypeError(f"{who}: {name} has dtype {t.data.dtype}, expected {dt} like the input")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.data.dtype.kind != "f":
+            raise TypeError(f"{who}: {name} must be a float tensor, got dtype {t.data.dtype}")
+    if hooks.batch_norm is not None:
+        hooks.batch_norm(running_mean, running_var, training, momentum, eps)
+    k = backend.k
+    if training:
+        n = x.data.size // c if c else 0
+        if n <= 1:
+            raise ValueError(f"{who}: expected more than 1 value per channel when training, got "
+                             f"input shape {tuple(x.data.shape)}")
+        mean, var = k.bn_stats(x.data)
+        m = float(momentum)
+        if running_mean is not None:
+            rm = running_mean.data
+            rm *= (1 - m)
+            rm += (m * mean).astype(rm.dtype)
+            running_mean._version[0] += 1
+        if running_var is not None:
+            rv = running_var.data
+            rv *= (1 - m)
+            rv += (m * var * (n / (n - 1))).astype(rv.dtype)
+            running_var._version[0] += 1
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{who}: running_mean and running_var are required when not training")
+        mean = running_mean.data.astype(dt, copy=True)
+        var = running_var.data.astype(dt, copy=False)
+    invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
+    out = k.bn_apply(x.data, mean, invstd, None if weight is None else weight.data,
+                     None if bias is None else bias.data)
+    inputs = [x]
+    if weight is not None:
+        inputs.append(weight)
+    if bias is not None:
+        inputs.append(bias)
+    if _needs(*inputs):
+        return _record(out, who, _batch_norm_bwd, tuple(inputs), (x, weight), None,
+                       (mean, invstd, bool(training), float(eps), weight is not None, bias is not None))
+    return _make(out)
+
+
+def _rownorm_bwd(node, g):
+    x, w = node.saved
+    mean, rstd, d, groups, s, eps, knorm, ashape, has_w, has_b = node.ctx
+    wx, ww, wb = _wanted(node)
+    if not grad_mode.enabled:
+        gx, gw, gb = backend.k.rownorm_bwd(x.data, g.data, mean, rstd, None if w is None else w.data,
+                                           d, groups, s, wx, ww, wb)
+        return _affine_outputs(node, (_fresh(gx) if wx else None,
+                                      _fresh(gw.reshape(ashape)) if ww else None,
+                                      _fresh(gb.reshape(ashape)) if wb else None))
+    xs = _shape(x)
+    if knorm > 0:                       # layer norm over the trailing knorm dims
+        nd_norm = knorm
+        dims = tuple(range(len(xs) - nd_norm, len(xs)))
+        gh = mul(g, w) if w is not None else g
+        gx, xhat = _norm_grad_composite(x, gh, dims, eps)
+        lead = tuple(range(len(xs) - nd_norm))
+        gw = sum(mul(g, xhat), lead) if ww else None
+        gb = sum(g, lead) if wb else None
+        return _affine_outputs(node, (gx if wx else None, gw, gb))
+    # group norm: x (N, C, ...), rows (N, G)
+    n, c = xs[0], xs[1]
+    bshape = (1, c) + (1,) * (len(xs) - 2)
+    gh = mul(g, reshape(w, bshape)) if w is not None else g
+    x3 = reshape(x, (n, groups, -1))
+    gx3, xhat3 = _norm_grad_composite(x3, reshape(gh, (n, groups, -1)), (2,), eps)
+    xhat = reshape(xhat3, xs)
+    red = (0,) + tuple(range(2, len(xs)))
+    gw = sum(mul(g, xhat), red) if ww else None
+    gb = sum(g, red) if wb else None
+    return _affine_outputs(node, (reshape(gx3, xs) if wx else None, gw, gb))
+
+
+@jvp_rule(_rownorm_bwd)
+def _rownorm_jvp(node, xs, ts, out):
+    x = xs[0]
+    mean, rstd, d, groups, s, eps, knorm, ashape, has_w, has_b = node.ctx
+    sh = _shape(x)
+    if knorm > 0:                          # layer norm over the trailing knorm dims
+        dxh, xhat = _norm_tangent(x, ts[0], tuple(range(len(sh) - knorm, len(sh))), eps)
+        return _affine_tangent(node, dxh, xhat, ts, sh[len(sh) - knorm:])
+    n = sh[0]                              # group norm: rows (N, G)
+    t3 = None if ts[0] is None else reshape(ts[0], (n, groups, -1))
+    dxh, xhat = _norm_tangent(reshape(x, (n, groups, -1)), t3, (2,), eps)
+    dxh = None if dxh is None else reshape(dxh, sh)
+    return _affine_tangent(node, dxh, reshape(xhat, sh), ts, (1, sh[1]) + (1,) * (len(sh) - 2))
+
+
+def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
+    out, mean, rstd = backend.k.rownorm(x.data, d, groups, s, None if weight is None else weight.data,
+                                        None if bias is None else bias.data, float(eps))
+    inputs = [x]
+    if weight is not None:
+        inputs.append(weight)
+    if bias is not None:
+        inputs.append(bias)
+    if _needs(*inputs):
+        return _record(out, who, _rownorm_bwd, tuple(inputs), (x, weight), None,
+                       (mean, rstd, d, groups, s, float(eps), knorm,
+                        _shape(weight if weight is not None else bias) if weight is not None or bias is not None else None,
+                        weight is not None, bias is not None))
+    return _make(out)
+
+
+@public
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
+    biased variance, then * weight + bias (one fused C kernel each way)."""
+    who = "layer_norm"
+    x = _float_in(input, who)
+    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+          else tuple(int(n) for n in normalized_shape))
+    k = len(ns)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.data.shape) != ns:
+            raise ValueError(f"{who}: {name} shape {tuple(p.data.shape)} must equal normalized_shape {ns}")
+        if p is not None and p.data.dtype != x.data.dtype:
+            raise TypeError(f"{who}: {name} has dtype {p.data.dtype}, expected {x.data.dtype} like the input")
+    if k == 0 or tuple(x.data.shape[x.data.ndim - k:]) != ns or x.data.ndim < k:
+        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
+                         f"of input shape {tuple(x.data.shape)}")
+    d = int(np.prod(ns, dtype=np.int64))
+    if d == 0 or x.data.size == 0:
+        # nothing to normalise: the composite form handles empty tensors
+        dims = tuple(range(-k, 0))
+        mu = mean(x, dims, keepdim=True)
+        y = mul(sub(x, mu), rsqrt(add(mean(mul(sub(x, mu), sub(x, mu)), dims, keepdim=True), eps)))
+        if weight is not None:
+            y = mul(y, weight)
+        if bias is not None:
+            y = add(y, bias)
+        return y
+    return _rownorm(x, weight, bias, d, 1, 1, eps, who, k)
+
+
+@public
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise x (N, C, ...) over each group of C / num_groups channels (and all
+    spatial positions), then a per-channel affine weight/bias."""
+    who = "group_norm"
+    x = _float_in(input, who)
+    xs = _shape(x)
+    if x.data.ndim < 2:
+        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape {xs}")
+    c = xs[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1 \
+            or c % num_groups:
+        raise ValueError(f"{who}: num_groups {num_groups!r} must be a positive divisor of the "
+                         f"{c} channels (input shape {xs})")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.data.shape) != (c,):
+            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape {xs}, got "
+                             f"{tuple(p.data.shape)}")
+        if p is not None and p.data.dtype != x.data.dtype:
+            raise TypeError(f"{who}: {name} has dtype {p.data.dtype}, expected {x.data.dtype} like the input")
+    s = int(np.prod(xs[2:], dtype=np.int64))
+    if x.data.size == 0 or s == 0:
+        raise ValueError(f"{who}: input shape {xs} is empty")
+    g = int(num_groups)
+    return _rownorm(x, weight, bias, (c // g) * s, g, s, eps, who)
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.conv import _shape  # noqa: E402
+from fastgrad.ops.elementwise import _tplus, add, mul, rsqrt, sub  # noqa: E402
+from fastgrad.ops.linalg import _fresh  # noqa: E402
+from fastgrad.ops.reduce import mean, sum  # noqa: E402
+from fastgrad.ops.shape import reshape  # noqa: E402

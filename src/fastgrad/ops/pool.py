@@ -1,0 +1,322 @@
+"""Pooling (max, average, adaptive average) and resampling (interpolate/upsample).
+
+Pooling pairs a linear op with its adjoint, as convolution does (``fastgrad.ops.conv``);
+max pooling's adjoint is a scatter by the saved argmax indices (its derivative a gather).
+"""
+import math
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad._C._kernels import POOL
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+
+
+
+# ---- pooling ------------------------------------------------------------------------------
+# params: (op, xshape, oh, ow, kernel, stride, padding, dilation, count_include_pad)
+def _pool_k(x, p):
+    return backend.k.pool2d(p[0], x, p[2], p[3], p[4], p[5], p[6], p[7], p[8])
+
+
+def _pool_adj_k(g, idx, p):
+    return backend.k.pool2d_bwd(p[0], g, idx, p[1], p[4], p[5], p[6], p[7], p[8])
+
+
+def _lin_pool_bwd(node, g):
+    p = node.ctx
+    if not grad_mode.enabled:
+        return (_fresh(_pool_adj_k(g.data, None, p)),)
+    return (_lin_pool_adj(g, p),)
+
+
+declare(_lin_pool_bwd, linear=lambda node, t, out: _lin_pool(t, node.ctx, node.name))
+
+
+def _lin_pool(x, p, name):
+    """Average pooling (plain or adaptive): linear in x."""
+    out = _pool_k(x.data, p)[0]
+    if _needs(x):
+        return _record(out, name, _lin_pool_bwd, (x,), (), None, p)
+    return _make(out)
+
+
+def _lin_pool_adj_bwd(node, v):
+    p = node.ctx
+    if not grad_mode.enabled:
+        return (_fresh(_pool_k(v.data, p)[0]),)
+    return (_lin_pool(v, p, "avg_pool2d"),)
+
+
+declare(_lin_pool_adj_bwd, linear=lambda node, t, out: _lin_pool_adj(t, node.ctx))
+
+
+def _lin_pool_adj(g, p):
+    out = _pool_adj_k(g.data, None, p)
+    if _needs(g):
+        return _record(out, "avg_pool2d_backward", _lin_pool_adj_bwd, (g,), (), None, p)
+    return _make(out)
+
+
+def _max_pool_bwd(node, g):
+    idx, p = node.ctx
+    if not grad_mode.enabled:
+        return (_fresh(_pool_adj_k(g.data, idx, p)),)
+    return (_max_unpool(g, idx, p),)
+
+
+@jvp_rule(_max_pool_bwd)
+def _max_pool_jvp(node, xs, ts, out):
+    idx, p = node.ctx
+    return _take_at(ts[0], idx, p)       # the tangent at each window's maximum
+
+
+def _take_at(v, idx, p):
+    """The values of v (the pooled input's shape) at the window maxima idx."""
+    xs = p[1]
+    planes = int(np.prod(xs[:-2], dtype=np.int64))
+    flat = reshape(v, (planes, xs[-2] * xs[-1]))
+    return reshape(gather(flat, 1, idx.reshape(planes, -1)), idx.shape)
+
+
+def _max_unpool_bwd(node, v):
+    idx, p = node.ctx
+    return (_take_at(v, idx, p),)
+
+
+@jvp_rule(_max_unpool_bwd)
+def _max_unpool_jvp(node, xs, ts, out):
+    idx, p = node.ctx
+    return _max_unpool(ts[0], idx, p)
+
+
+def _max_unpool(g, idx, p):
+    """The adjoint of max pooling: g scattered (added) to the argmax positions."""
+    out = _pool_adj_k(g.data, idx, p)
+    if _needs(g):
+        return _record(out, "max_pool2d_backward", _max_unpool_bwd, (g,), (), None, (idx, p))
+    return _make(out)
+
+
+def _pool_out(n, k, s, p, d, ceil):
+    num = n + 2 * p - d * (k - 1) - 1
+    o = (num + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who):  # noqa: A002
+    x = _float_in(input, who)
+    if x.data.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+                         f"got shape {_shape(x)}")
+    k = _ntuple(kernel_size, nsp, "kernel_size", who, 1)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
+        _ntuple(stride, nsp, "stride", who, 1)
+    p = _ntuple(padding, nsp, "padding", who, 0)
+    d = _ntuple(dilation, nsp, "dilation", who, 1)
+    for kk, pp in zip(k, p):
+        if pp > kk // 2:
+            raise ValueError(f"{who}: padding should be at most half of the kernel size, got padding "
+                             f"{p} for kernel size {k}")
+    sp = _shape(x)[-nsp:]
+    if 0 in sp:
+        raise ValueError(f"{who}: input spatial size {sp} is empty (input shape {_shape(x)})")
+    o = tuple(_pool_out(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(sp, k, s, p, d))
+    if any(v < 1 for v in o):
+        raise ValueError(f"{who}: input spatial size {sp} is too small for kernel size {k} "
+                         f"(padding {p}, dilation {d}): output size {o}")
+    # a stride beyond the padded input gives one window either way; clamping it keeps the
+    # kernel's index arithmetic far from overflow
+    s = tuple(min(ss, n + 2 * pp + 1) for ss, n, pp in zip(s, sp, p))
+    if nsp == 1:
+        x = unsqueeze(x, -2)
+        k, s, p, d, o = (1,) + k, (1,) + s, (0,) + p, (1,) + d, (1,) + o
+    return x, k, s, p, d, o
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):  # noqa: A002
+    x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
+    params = (POOL["max"], _shape(x), o[0], o[1], k, s, p, d, True)
+    out, idx = _pool_k(x.data, params)
+    y = _record(out, who, _max_pool_bwd, (x,), (), None, (idx, params)) if _needs(x) else _make(out)
+    if nsp == 1:
+        y = squeeze(y, -2)
+        idx = idx.reshape(idx.shape[:-2] + idx.shape[-1:])
+    if return_indices:
+        return y, _make(idx)
+    return y
+
+
+@public
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+               return_indices=False):
+    """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1,
+                     "max_pool1d")
+
+
+@public
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+               return_indices=False):
+    """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
+    maximum of each window.  Indices (return_indices) are flat positions h * W + w."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2,
+                     "max_pool2d")
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,  # noqa: A002
+              nsp, who):
+    if divisor_override is not None:
+        raise NotImplementedError(f"{who}: divisor_override is not supported")
+    x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, 1, ceil_mode, nsp, who)
+    params = (POOL["avg"], _shape(x), o[0], o[1], k, s, p, d, bool(count_include_pad))
+    y = _lin_pool(x, params, who)
+    return squeeze(y, -2) if nsp == 1 else y
+
+
+@public
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
+                     "avg_pool1d")
+
+
+@public
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
+               divisor_override=None):
+    """Mean over windows; count_include_pad counts the zero padding in the divisor."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, 2, "avg_pool2d")
+
+
+def _adaptive(input, output_size, nsp, who):  # noqa: A002
+    x = _float_in(input, who)
+    if x.data.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+                         f"got shape {_shape(x)}")
+    sp = _shape(x)[-nsp:]
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != nsp:
+            raise ValueError(f"{who}: output_size must have {nsp} entries, got {output_size!r}")
+        o = tuple(n if v is None else v for v, n in zip(output_size, sp))
+    else:
+        o = (output_size,) * nsp
+    o = _ntuple(o, nsp, "output_size", who, 1)
+    if any(n < 1 for n in sp):
+        raise ValueError(f"{who}: input shape {_shape(x)} has an empty spatial dimension")
+    if nsp == 1:
+        x = unsqueeze(x, -2)
+        o = (1,) + o
+    params = (POOL["adaptive_avg"], _shape(x), o[0], o[1], (1, 1), (1, 1), (0, 0), (1, 1), True)
+    y = _lin_pool(x, params, who)
+    return squeeze(y, -2) if nsp == 1 else y
+
+
+@public
+def adaptive_avg_pool1d(input, output_size):  # noqa: A002
+    return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+@public
+def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+    """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
+    likewise columns); an output_size entry None keeps that input size."""
+    return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def _src_index(o, n, scale, align_corners, nearest):
+    """Source coordinates of the o output positions along an axis of n inputs."""
+    i = np.arange(o, dtype=np.float64)
+    if nearest:
+        f = (n / o) if scale is None else 1.0 / scale
+        return np.minimum(np.floor(i * f).astype(np.int64), n - 1)
+    if align_corners:
+        return i * ((n - 1) / (o - 1)) if o > 1 else np.zeros(o)
+    f = (n / o) if scale is None else 1.0 / scale
+    return np.maximum((i + 0.5) * f - 0.5, 0.0)
+
+
+@public
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
+    """Resize the spatial dims of (N, C, L) / (N, C, H, W) input: mode 'nearest' (PyTorch's
+    legacy nearest: source index floor(i * in / out)), 'linear' (3-d) or 'bilinear' (4-d),
+    with align_corners as PyTorch.  Built from index_select and elementwise ops, so it is
+    differentiable to any order."""
+    who = "interpolate"
+    x = _float_in(input, who)
+    nd = x.data.ndim
+    if nd not in (3, 4):
+        raise ValueError(f"{who}: expected 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {_shape(x)}")
+    nsp = nd - 2
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise ValueError(f"{who}: mode must be 'nearest', 'linear' or 'bilinear', got {mode!r}")
+    if (mode == "linear" and nsp != 1) or (mode == "bilinear" and nsp != 2):
+        raise ValueError(f"{who}: mode {mode!r} expects {'3' if mode == 'linear' else '4'}-d input, "
+                         f"got shape {_shape(x)}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(f"{who}: align_corners only applies to the linear modes")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{who}: give exactly one of size and scale_factor")
+    sp = _shape(x)[2:]
+    if size is not None:
+        out = _ntuple(size, nsp, "size", who, 1)
+        scales = (None,) * nsp
+    else:
+        sf = (float(scale_factor),) * nsp if not isinstance(scale_factor, (tuple, list)) \
+            else tuple(float(v) for v in scale_factor)
+        if len(sf) != nsp or any(v <= 0 for v in sf):
+            raise ValueError(f"{who}: scale_factor must be positive with {nsp} entries, got {scale_factor!r}")
+        out = tuple(int(math.floor(n * f)) for n, f in zip(sp, sf))
+        if any(o < 1 for o in out):
+            raise ValueError(f"{who}: output size {out} is empty")
+        scales = sf
+    oshape = _shape(x)[:2] + tuple(out)
+    nel = math.prod(oshape)
+    if max(nel, math.prod(out)) * x.data.dtype.itemsize > 2 ** 62:
+        raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
+                         "array that can be allocated")
+    try:
+        return _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who)
+    except MemoryError:
+        raise MemoryError(f"{who}: the output of shape {oshape} ({nel} elements, "
+                          f"{nel * x.data.dtype.itemsize} bytes) cannot be allocated") from None
+
+
+def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
+    y = x
+    for a in range(nsp):
+        axis = 2 + a
+        n, o = sp[a], out[a]
+        if mode == "nearest":
+            idx = _src_index(o, n, scales[a], False, True)
+            y = _index_select(y, axis, idx, False, who)
+            continue
+        src = _src_index(o, n, scales[a], bool(align_corners), False)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        lam = (src - i0).astype(x.data.dtype)
+        shp = [1] * nd
+        shp[axis] = o
+        lam_t = _make(lam.reshape(shp))
+        a0 = _index_select(y, axis, i0, False, who)
+        a1 = _index_select(y, axis, i1, False, who)
+        y = add(a0, mul(sub(a1, a0), lam_t))
+    return y
+
+
+@public
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.conv import _ntuple, _shape  # noqa: E402
+from fastgrad.ops.elementwise import add, mul, sub  # noqa: E402
+from fastgrad.ops.indexing import _index_select, gather  # noqa: E402
+from fastgrad.ops.linalg import _fresh  # noqa: E402
+from fastgrad.ops.shape import reshape, squeeze, unsqueeze  # noqa: E402

@@ -1,0 +1,704 @@
+"""Shape and movement ops: views (reshape, permute, expand, narrow, ...), copies
+(contiguous, clone), joins and splits (cat, stack, split, chunk), and flip, roll, repeat,
+pad, tril/triu, diagonal, movedim, meshgrid.  ``sum_to`` (the adjoint of broadcasting)
+lives here too.
+"""
+import builtins
+
+import numpy as np
+
+from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor, result_dtype
+from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
+                                  _to_tensor, _zeros_of, exports, public)
+
+
+
+# ---- shape and view ops ---------------------------------------------------------------------
+def _view(t, x):
+    """t shares memory with x: share x's version counter, so an in-place change through
+    either is seen by the saved-tensor checks of both."""
+    if np.may_share_memory(t.data, x.data):
+        t._version = x._version
+        t._base = x if x._base is None else x._base
+    return t
+
+def _reshape_bwd(node, g):
+    return (reshape(g, node.ctx),)
+
+
+declare(_reshape_bwd, linear=lambda node, t, out: reshape(t, out.data.shape),
+        input_shape=lambda node, i, out_shape: tuple(node.ctx),
+        batched=lambda node, G: (G.reshape((G.shape[0],) + tuple(node.ctx)),))
+
+
+def _shape_arg(shape, who):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"{who}: shape entries must be ints, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+@public(method=True)
+def reshape(x, *shape):
+    shape = _shape_arg(shape, "reshape")
+    try:
+        out = x.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
+                         f"{tuple(x.data.shape)} ({x.data.size} elements)") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape), x)
+    return _view(_make(out), x)
+
+
+@public(method=True)
+def view(x, *shape):
+    """Like reshape, but never copies: raises if the memory layout does not allow it."""
+    shape = _shape_arg(shape, "view")
+    try:
+        out = x.data.view()
+        out.shape = shape
+    except (AttributeError, ValueError):
+        raise RuntimeError(f"view: shape {shape} is not compatible with input shape "
+                           f"{tuple(x.data.shape)} and its strides; use reshape() instead") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _view(_record(out, "view", _reshape_bwd, (x,), (), None, x.data.shape), x)
+    return _view(_make(out), x)
+
+
+@public(method=True)
+def flatten(x, start_dim=0, end_dim=-1):
+    nd = x.data.ndim
+    if nd == 0:
+        return reshape(x, 1)
+    s, e = _norm_dim(start_dim, nd, "flatten"), _norm_dim(end_dim, nd, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    sh = x.data.shape
+    n = 1
+    for d in range(s, e + 1):
+        n *= sh[d]
+    return reshape(x, sh[:s] + (n,) + sh[e + 1:])
+
+
+@public(method=True)
+def squeeze(x, dim=None):
+    sh = x.data.shape
+    if dim is None:
+        new = tuple(s for s in sh if s != 1)
+    else:
+        dims = _norm_dims(dim, x.data.ndim, "squeeze")
+        new = tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1))
+    return x if new == sh else reshape(x, new)
+
+
+@public(method=True)
+def unsqueeze(x, dim):
+    nd = x.data.ndim
+    if not -nd - 1 <= dim <= nd:
+        raise IndexError(f"unsqueeze: dimension {dim} is out of range for a tensor with {nd} "
+                         f"dimensions (expected {-nd - 1}..{nd})")
+    d = dim % (nd + 1)
+    sh = x.data.shape
+    return reshape(x, sh[:d] + (1,) + sh[d:])
+
+
+def _permute_bwd(node, g):
+    p = node.ctx
+    inv = [0] * len(p)
+    for i, d in enumerate(p):
+        inv[d] = i
+    return (permute(g, tuple(inv)),)
+
+
+def _inverse(perm):
+    return tuple(int(i) for i in np.argsort(perm))
+
+
+declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
+        input_shape=lambda node, i, out_shape: tuple(out_shape[j] for j in _inverse(node.ctx)),
+        batched=lambda node, G: (G.transpose((0,) + tuple(i + 1 for i in _inverse(node.ctx))),))
+
+
+@public(method=True)
+def permute(x, *dims):
+    dims = _shape_arg(dims, "permute")
+    nd = x.data.ndim
+    if len(dims) != nd:
+        raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
+    norm = tuple(_norm_dim(d, nd, "permute") for d in dims)
+    if sorted(norm) != list(range(nd)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
+    out = x.data.transpose(norm)
+    if x.requires_grad and grad_mode.enabled:
+        return _view(_record(out, "permute", _permute_bwd, (x,), (), None, norm), x)
+    return _view(_make(out), x)
+
+
+@public(method=True)
+def transpose(x, dim0, dim1):
+    nd = x.data.ndim
+    if nd == 0:
+        return x
+    d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
+    p = list(range(nd))
+    p[d0], p[d1] = p[d1], p[d0]
+    return permute(x, tuple(p))
+
+
+@public(method=True)
+def t(x):
+    if x.data.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x.data.ndim}")
+    return transpose(x, 0, 1) if x.data.ndim == 2 else x
+
+
+def _expand_bwd(node, g):
+    return (sum_to(g, node.ctx),)
+
+
+def _batched_sum_to(G, shape):
+    """Sum a batch of gradients G (rows,) + broadcast shape back to (rows,) + shape."""
+    gs = G.shape[1:]
+    if gs == tuple(shape):
+        return G
+    lead = len(gs) - len(shape)
+    dims = tuple(range(1, lead + 1)) + tuple(
+        1 + lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
+    r = G.sum(axis=dims, keepdims=True) if dims else G
+    return r.reshape((G.shape[0],) + tuple(shape))
+
+
+declare(_expand_bwd, linear=lambda node, t, out: expand(t, out.data.shape),
+        input_shape=lambda node, i, out_shape: tuple(node.ctx),
+        batched=lambda node, G: (_batched_sum_to(G, node.ctx),))
+
+
+@public(method=True)
+def expand(x, *sizes):
+    sizes = _shape_arg(sizes, "expand")
+    sh = x.data.shape
+    if len(sizes) < len(sh):
+        raise ValueError(f"expand: the number of sizes {sizes} must be at least the number of "
+                         f"dimensions of shape {tuple(sh)}")
+    lead = len(sizes) - len(sh)
+    target = tuple(sh[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
+    if target == sh:
+        return x
+    try:
+        out = np.broadcast_to(x.data, target)
+    except ValueError:
+        raise ValueError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
+    if x.requires_grad and grad_mode.enabled:
+        return _view(_record(out, "expand", _expand_bwd, (x,), (), None, sh), x)
+    return _view(_make(out), x)
+
+
+@public(method=True)
+def broadcast_to(x, shape):
+    return expand(x, tuple(shape))
+
+
+@public
+def sum_to(g, shape):
+    """Sum g over the broadcast dimensions so it has `shape` (the inverse of expand)."""
+    gs = g.data.shape
+    if gs == shape:
+        return g
+    lead = len(gs) - len(shape)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    r = sum(g, dims, keepdim=True) if dims else g
+    return reshape(r, shape)
+
+
+def _contig_bwd(node, g):
+    return (g,)
+
+
+declare(_contig_bwd, linear=lambda node, t, out: t,
+        input_shape=lambda node, i, out_shape: tuple(out_shape), batched=lambda node, G: (G,))
+
+
+@public(method=True)
+def contiguous(x):
+    if x.data.flags.c_contiguous:
+        return x
+    out = backend.k.contiguous(x.data)
+    if _needs(x):
+        return _record(out, "contiguous", _contig_bwd, (x,))
+    return _make(out)
+
+
+@public(method=True)
+def clone(x):
+    out = backend.k.copy(x.data) if x.data.dtype.kind == "f" else x.data.copy()
+    if _needs(x):
+        return _record(out, "clone", _contig_bwd, (x,))
+    return _make(out)
+
+
+def _cat_bwd(node, g):
+    dim, sizes = node.ctx
+    res, start = [], 0
+    for i, s in enumerate(sizes):
+        res.append(narrow(g, dim, start, s) if node.edges[i] is not None else None)
+        start += s
+    return tuple(res)
+
+
+@jvp_rule(_cat_bwd)
+def _cat_jvp(node, xs, ts, out):
+    return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
+
+
+@public(aliases=("concat", "concatenate"))
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim."""
+    ts = [_to_tensor(t, "cat") for t in tensors]
+    if not ts:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    dt = result_dtype(*ts)
+    ts = [_cast_to(t, dt) for t in ts]
+    nd = ts[0].data.ndim
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    d = _norm_dim(dim, nd, "cat")
+    for i, t in enumerate(ts):
+        if t.data.ndim != nd or t.data.shape[:d] + t.data.shape[d + 1:] != ts[0].data.shape[:d] + ts[0].data.shape[d + 1:]:
+            raise ValueError(f"cat: tensor {i} has shape {tuple(t.data.shape)}, which does not match "
+                             f"{tuple(ts[0].data.shape)} except in dimension {d}")
+    out = np.concatenate([t.data for t in ts], axis=d)
+    if _needs(*ts):
+        return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t.data.shape[d] for t in ts)))
+    return _make(out)
+
+
+
+@public
+def stack(tensors, dim=0):
+    ts = [_to_tensor(t, "stack") for t in tensors]
+    if not ts:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    for i, t in enumerate(ts):
+        if t.data.shape != ts[0].data.shape:
+            raise ValueError(f"stack: tensor {i} has shape {tuple(t.data.shape)}, expected "
+                             f"{tuple(ts[0].data.shape)} (all inputs must have the same shape)")
+    nd = ts[0].data.ndim + 1
+    if not -nd <= dim < nd:
+        raise IndexError(f"stack: dimension {dim} is out of range (expected {-nd}..{nd - 1})")
+    return cat([unsqueeze(t, dim % nd) for t in ts], dim % nd)
+
+
+def _narrow_bwd(node, g):
+    dim, start, full = node.ctx
+    return (_unnarrow(g, dim, start, full),)
+
+
+@jvp_rule(_narrow_bwd)
+def _narrow_jvp(node, xs, ts, out):
+    dim, start, full = node.ctx
+    return narrow(ts[0], dim, start, out.data.shape[dim])
+
+
+@public(method=True)
+def narrow(x, dim, start, length):
+    if x.data.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-d tensor")
+    d = _norm_dim(dim, x.data.ndim, "narrow")
+    n = x.data.shape[d]
+    if start < 0:
+        start += n
+    if start < 0 or length < 0 or start + length > n:
+        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+                         f"dimension {d} of size {n}")
+    idx = (slice(None),) * d + (slice(start, start + length),)
+    out = x.data[idx]
+    if _needs(x):
+        return _view(_record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x.data.shape)), x)
+    return _view(_make(out), x)
+
+
+def _unnarrow_bwd(node, g):
+    dim, start, length = node.ctx
+    return (narrow(g, dim, start, length),)
+
+
+@jvp_rule(_unnarrow_bwd)
+def _unnarrow_jvp(node, xs, ts, out):
+    dim, start, length = node.ctx
+    return _unnarrow(ts[0], dim, start, out.data.shape)
+
+
+def _unnarrow(g, dim, start, full):
+    out = np.zeros(full, dtype=g.data.dtype)
+    length = g.data.shape[dim]
+    out[(slice(None),) * dim + (slice(start, start + length),)] = g.data
+    if _needs(g):
+        return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
+    return _make(out)
+
+
+# ---- movement ops ----------------------------------------------------------------------------
+@public(method=True)
+def split(tensor, split_size_or_sections, dim=0):
+    """Views of consecutive pieces along dim: pieces of one size (the last may be
+    smaller) or the given list of sizes."""
+    x = tensor
+    if x.data.ndim == 0:
+        raise ValueError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
+    d = _norm_dim(dim, x.data.ndim, "split")
+    n = x.data.shape[d]
+    s = split_size_or_sections
+    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+        if s <= 0 and not (s == 0 and n == 0):
+            raise ValueError(f"split: split_size must be positive, got {s}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = [int(v) for v in s]
+        if builtins.sum(sizes) != n or any(v < 0 for v in sizes):
+            raise ValueError(f"split: sections {tuple(sizes)} do not sum to the size {n} of "
+                             f"dimension {d}")
+    out, start = [], 0
+    for v in sizes:
+        out.append(narrow(x, d, start, v))
+        start += v
+    return tuple(out)
+
+
+@public(method=True)
+def chunk(input, chunks, dim=0):  # noqa: A002
+    if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if input.data.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
+    d = _norm_dim(dim, input.data.ndim, "chunk")
+    n = input.data.shape[d]
+    if n == 0:
+        return tuple(narrow(input, d, 0, 0) for _ in range(chunks))
+    return split(input, -(-n // chunks), d)
+
+
+@public(method=True)
+def unbind(input, dim=0):  # noqa: A002
+    if input.data.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
+    d = _norm_dim(dim, input.data.ndim, "unbind")
+    pre = (slice(None),) * d
+    return tuple(getitem(input, pre + (i,)) for i in range(input.data.shape[d]))
+
+
+def _flip_bwd(node, g):
+    return (flip(g, node.ctx),)
+
+
+declare(_flip_bwd, linear=lambda node, t, out: flip(t, node.ctx))
+
+
+@public(method=True)
+def flip(input, dims):  # noqa: A002
+    """A copy with the order of elements reversed along dims."""
+    x = input
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    ds = _norm_dims(dims, x.data.ndim, "flip")
+    sl = tuple(slice(None, None, -1) if k in ds else slice(None) for k in range(x.data.ndim))
+    out = backend.k.contiguous(x.data[sl]) if x.data.ndim else x.data.copy()
+    if out is x.data or np.may_share_memory(out, x.data):
+        out = out.copy()
+    if _needs(x):
+        return _record(out, "flip", _flip_bwd, (x,), ctx=ds)
+    return _make(out)
+
+
+def _roll_bwd(node, g):
+    shifts, dims = node.ctx
+    return (roll(g, tuple(-s for s in shifts), dims),)
+
+
+@jvp_rule(_roll_bwd)
+def _roll_jvp(node, xs, ts, out):
+    shifts, dims = node.ctx
+    return roll(ts[0], shifts, dims)
+
+
+@public(method=True)
+def roll(input, shifts, dims=None):  # noqa: A002
+    """Elements shifted cyclically by shifts along dims (None: over the flattened tensor)."""
+    x = input
+    sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise ValueError(f"roll: with dims=None shifts must be one int, got {shifts!r}")
+        return reshape(roll(reshape(x, -1), sh, 0), x.data.shape)
+    ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(ds) != len(sh):
+        raise ValueError(f"roll: shifts {sh} and dims {ds} must have the same length")
+    ds = tuple(_norm_dim(d, x.data.ndim, "roll") for d in ds)
+    out = np.roll(x.data, sh, ds) if x.data.ndim else x.data.copy()
+    if _needs(x):
+        return _record(out, "roll", _roll_bwd, (x,), ctx=(sh, ds))
+    return _make(out)
+
+
+def _repeat_bwd(node, g):
+    shape, reps, xshape = node.ctx
+    inter = []
+    for r, s in zip(reps, shape):
+        inter += [r, s]
+    gi = reshape(g, tuple(inter))
+    gs = sum(gi, tuple(range(0, len(inter), 2)))
+    return (reshape(gs, xshape),)
+
+
+@jvp_rule(_repeat_bwd)
+def _repeat_jvp(node, xs, ts, out):
+    shape, reps, xshape = node.ctx
+    return repeat(reshape(ts[0], shape), reps)
+
+
+@public(method=True)
+def repeat(input, *sizes):  # noqa: A002
+    """Tensor.repeat: the tensor tiled sizes[k] times along dim k (sizes may have more
+    entries than the tensor has dims: leading dims are added)."""
+    x = input
+    reps = _shape_arg(sizes, "repeat")
+    nd = x.data.ndim
+    if len(reps) < nd:
+        raise ValueError(f"repeat: the number of repeats {reps} must be at least the number of "
+                         f"dimensions of the tensor ({nd})")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"repeat: repeats must be non-negative, got {reps}")
+    shape = (1,) * (len(reps) - nd) + x.data.shape
+    out = np.tile(x.data.reshape(shape), reps)
+    if _needs(x):
+        return _record(out, "repeat", _repeat_bwd, (x,), ctx=(shape, reps, x.data.shape))
+    return _make(out)
+
+
+@public(method=True)
+def tile(input, dims):  # noqa: A002
+    """torch.tile: like repeat, with missing leading repeats taken as 1."""
+    reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
+    nd = input.data.ndim
+    if len(reps) < nd:
+        reps = (1,) * (nd - len(reps)) + reps
+    return repeat(input, reps)
+
+
+def _padc_bwd(node, g):
+    return (getitem(g, node.ctx),)
+
+
+# the padding is constant: the tangent is padded with zeros
+declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out.data.shape))
+
+
+@public
+def pad(input, pad, mode="constant", value=None):  # noqa: A002
+    """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
+    the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
+    "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
+    the edge), "circular" (wrap around; pads <= dim size).  Unlike PyTorch, the
+    non-constant modes pad any number of dims of any tensor."""
+    x = input if type(input) is Tensor else _to_tensor(input, "pad")
+    p = [int(v) for v in pad]
+    nd = x.data.ndim
+    if len(p) % 2 or len(p) // 2 > nd:
+        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+                         f"2 * {nd} (the tensor's dims)")
+    pairs = [(nd - 1 - i, p[2 * i], p[2 * i + 1]) for i in range(len(p) // 2)]
+    if mode == "constant":
+        crop = [slice(None)] * nd
+        for d, lo, hi in pairs:
+            n = x.data.shape[d]
+            if -lo - hi > n or (lo < 0 and -lo > n) or (hi < 0 and -hi > n):
+                raise ValueError(f"pad: negative padding {(lo, hi)} removes more than the size "
+                                 f"{n} of dimension {d}")
+            crop[d] = slice(_max(-lo, 0), n - _max(-hi, 0))
+        if any(lo < 0 or hi < 0 for _, lo, hi in pairs):
+            x = getitem(x, tuple(crop))
+        widths = [(0, 0)] * nd
+        for d, lo, hi in pairs:
+            widths[d] = (_max(lo, 0), _max(hi, 0))
+        v = 0 if value is None else value
+        out = np.pad(x.data, widths, mode="constant", constant_values=v)
+        inner = tuple(slice(lo, lo + x.data.shape[k]) for k, (lo, _) in enumerate(widths))
+        if _needs(x):
+            return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
+        return _make(out)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    if value is not None and value != 0:
+        raise ValueError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
+    out = x
+    for d, lo, hi in pairs:
+        n = x.data.shape[d]
+        if lo < 0 or hi < 0:
+            raise ValueError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
+        if lo == 0 and hi == 0:
+            continue
+        if mode == "reflect":
+            if lo >= n or hi >= n:
+                raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
+                                 f"{n} of dimension {d}")
+            idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
+        elif mode == "circular":
+            if lo > n or hi > n:
+                raise ValueError(f"pad: circular padding {(lo, hi)} wraps around more than once "
+                                 f"(at most the size {n} of dimension {d})")
+            idx = np.arange(-lo, n + hi) % n
+        else:
+            if n == 0:
+                raise ValueError(f"pad: replicate padding of dimension {d} of size 0")
+            idx = np.concatenate([np.zeros(lo, np.int64), np.arange(n), np.full(hi, n - 1)])
+        out = _index_select(out, d, idx.astype(np.int64), False, "pad")
+    return out if out is not x else clone(x)
+
+
+def _tri_bwd(node, g):
+    upper, k = node.ctx
+    return (_tri(g, k, upper),)
+
+
+@jvp_rule(_tri_bwd)
+def _tri_jvp(node, xs, ts, out):
+    upper, k = node.ctx
+    return _tri(ts[0], k, upper)
+
+
+def _tri(x, diagonal, upper):
+    who = "triu" if upper else "tril"
+    if x.data.ndim < 2:
+        raise ValueError(f"{who}: input must have at least 2 dimensions, got {x.data.ndim}")
+    # clamped to the matrix (same result): NumPy cannot take offsets beyond a C long
+    k = _max(-x.data.shape[-2], builtins.min(int(diagonal), x.data.shape[-1]))
+    out = np.triu(x.data, k) if upper else np.tril(x.data, k)
+    if _needs(x):
+        return _record(out, who, _tri_bwd, (x,), ctx=(upper, k))
+    return _make(out)
+
+
+@public(method=True)
+def tril(input, diagonal=0):  # noqa: A002
+    return _tri(input, diagonal, False)
+
+
+@public(method=True)
+def triu(input, diagonal=0):  # noqa: A002
+    return _tri(input, diagonal, True)
+
+
+def _diag_bwd(node, g):
+    offset, d1, d2, shape = node.ctx
+    return (_diag_embed(g, offset, d1, d2, shape),)
+
+
+@jvp_rule(_diag_bwd)
+def _diag_jvp(node, xs, ts, out):
+    offset, d1, d2, shape = node.ctx
+    return diagonal(ts[0], offset, d1, d2)
+
+
+@public(method=True)
+def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
+    x = input
+    nd = x.data.ndim
+    if nd < 2:
+        raise ValueError(f"diagonal: input must have at least 2 dimensions, got {nd}")
+    d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
+    # an offset beyond the plane gives an empty diagonal: clamp it first, because NumPy
+    # overflows (and reads out of bounds) for offsets near the C int limits
+    offset = _max(-x.data.shape[d1], builtins.min(int(offset), x.data.shape[d2]))
+    out = np.diagonal(x.data, offset, d1, d2)
+    if _needs(x):
+        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(offset, d1, d2, x.data.shape)), x)
+    return _view(_make(out), x)
+
+
+def _dembed_bwd(node, g):
+    offset, d1, d2 = node.ctx
+    return (diagonal(g, offset, d1, d2),)
+
+
+@jvp_rule(_dembed_bwd)
+def _dembed_jvp(node, xs, ts, out):
+    offset, d1, d2 = node.ctx
+    return _diag_embed(ts[0], offset, d1, d2, out.data.shape)
+
+
+def _diag_embed(g, offset, d1, d2, shape):
+    out = np.zeros(shape, dtype=g.data.dtype)
+    L = g.data.shape[-1]
+    if L:
+        plane = np.moveaxis(out, (d1, d2), (-2, -1))
+        r = np.arange(L) + _max(-offset, 0)
+        c = np.arange(L) + _max(offset, 0)
+        plane[..., r, c] = g.data
+    if _needs(g):
+        return _record(out, "diagonal_backward", _dembed_bwd, (g,), ctx=(offset, d1, d2))
+    return _make(out)
+
+
+@public(method=("movedim", "moveaxis"))
+def movedim(input, source, destination):  # noqa: A002
+    x = input
+    nd = x.data.ndim
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {src} and destination {dst} must have the same length")
+    src = tuple(_norm_dim(d, nd, "movedim") for d in src)
+    dst = tuple(_norm_dim(d, nd, "movedim") for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {src} or destination {dst}")
+    order = [d for d in range(nd) if d not in src]
+    for s, t in sorted(zip(dst, src)):
+        order.insert(s, t)
+    return permute(x, tuple(order)) if nd else x
+
+
+
+@public
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids (expanded views) from 1-d tensors.  indexing="ij": output k
+    varies along dim k; "xy": the first two dims are swapped (Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [_to_tensor(t, "meshgrid") for t in tensors]
+    if not ts:
+        raise ValueError("meshgrid: expected at least one tensor")
+    for i, t in enumerate(ts):
+        if t.data.ndim > 1:
+            raise ValueError(f"meshgrid: expected 0-d or 1-d tensors, tensor {i} has shape "
+                             f"{tuple(t.data.shape)}")
+    k = len(ts)
+    sizes = [t.data.size for t in ts]
+    pos = list(range(k))
+    if indexing == "xy" and k >= 2:
+        pos[0], pos[1] = 1, 0
+    shape = [0] * k
+    for i in range(k):
+        shape[pos[i]] = sizes[i]
+    out = []
+    for i, t in enumerate(ts):
+        s = [1] * k
+        s[pos[i]] = sizes[i]
+        out.append(expand(reshape(t, tuple(s)), tuple(shape)))
+    return tuple(out)
+
+
+__all__ = exports(__name__)
+
+
+# ops of other kinds, bound once this module's own names exist (the kinds call each other)
+from fastgrad.ops.indexing import _index_backward, _index_select, getitem  # noqa: E402
+from fastgrad.ops.reduce import sum  # noqa: E402
