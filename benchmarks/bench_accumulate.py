@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import fastgrad as fg  # noqa: E402
-from fastgrad import nn, optim  # noqa: E402
-from fastgrad.autograd import engine as E  # noqa: E402
-from fastgrad.nn import functional as F  # noqa: E402
-from _timing import interleaved, set_threads  # noqa: E402
+import fastgrad as fg
+from fastgrad import nn, optim
+from fastgrad.autograd import engine as E
+from fastgrad.nn import functional as F
+from _timing import interleaved, set_threads
 
 SIZES = (784, 512, 512, 10)
 BATCH = 64

@@ -195,7 +195,8 @@ def main():
     print(f"\ntraining step, MLP 784-512-512-10, global batch {args.batch}, "
           f"{ddp['grad_bytes'] / 1e6:.2f} MB of gradients, DDP buckets of {args.bucket_mb:g} MB (medians)")
     print(f"  1 process, 1 thread       {one['step_s'] * 1e3:8.2f} ms")
-    print(f"  1 process, {n} threads      {one_t['step_s'] * 1e3:8.2f} ms   speed-up {one['step_s'] / one_t['step_s']:.2f}x")
+    print(f"  1 process, {n} threads      {one_t['step_s'] * 1e3:8.2f} ms   "
+          f"speed-up {one['step_s'] / one_t['step_s']:.2f}x")
     print(f"  {n} processes (DDP), 1 thread each {ddp['step_s'] * 1e3:8.2f} ms   speed-up "
           f"{one['step_s'] / ddp['step_s']:.2f}x, scaling efficiency {eff:.0%}")
     print(f"    of which without the all-reduce (no_sync) {ddp['local_step_s'] * 1e3:8.2f} ms, "

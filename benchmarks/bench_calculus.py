@@ -20,9 +20,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import fastgrad as fg  # noqa: E402
-from fastgrad.autograd import functional as AF  # noqa: E402
-from _timing import interleaved, set_threads  # noqa: E402
+import fastgrad as fg
+from fastgrad.autograd import functional as AF
+from _timing import interleaved, set_threads
 
 try:
     import torch

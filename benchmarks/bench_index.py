@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 import fastgrad as fg
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved
 
 N = 1_000_000
 
@@ -81,7 +81,8 @@ def cases():
         "scatter_add fwd": (lambda: fg.scatter_add(x2, 1, i2, s2),
                             [("copy + np.add.at", np_scatter_add),
                              ("copy + np.bincount", lambda: a2 + np.bincount(
-                                 (rows * 1000 + idx2).ravel(), src2.ravel(), N).astype(np.float32).reshape(1000, 1000))]),
+                                 (rows * 1000 + idx2).ravel(), src2.ravel(), N)
+                              .astype(np.float32).reshape(1000, 1000))]),
         "scatter_add bwd": (grad_of(fg.scatter_add(x2g, 1, i2, s2g), [x2g, s2g], g2),
                             [("g.copy + take_along_axis", lambda: (g2.copy(), np.take_along_axis(g2, idx2, 1)))]),
         "index_select fwd": (lambda: fg.index_select(x2, 0, ri), [("np.take", lambda: np.take(a2, ridx, 0))]),

@@ -18,7 +18,8 @@ PyTorch user's process runs by default (page faults on every large fresh tensor:
 them fastgrad's setting instead.
 
 Targets: the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
-<= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio is fastgrad's median time / PyTorch's median time.
+<= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio
+is fastgrad's median time / PyTorch's median time.
 """
 import argparse
 import json
@@ -28,8 +29,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import conv_workloads as W  # noqa: E402
-from _timing import interleaved, set_threads  # noqa: E402
+import conv_workloads as W
+from _timing import interleaved, set_threads
 
 
 def _child(fw, threads, reps):

@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import fastgrad as fg  # noqa: E402
-from fastgrad._C import _kernels as K  # noqa: E402
-from gemm_workloads import SHAPES, operands  # noqa: E402
+import fastgrad as fg
+from fastgrad._C import _kernels as K
+from gemm_workloads import SHAPES, operands
 
 
 def interleaved(fns, budget, block=0.03, settle=0.12, clock=time.perf_counter):

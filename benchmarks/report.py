@@ -9,9 +9,9 @@ import argparse
 import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import fastgrad as fg  # noqa: E402
-from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain  # noqa: E402
-from _timing import interleaved, set_threads  # noqa: E402
+import fastgrad as fg
+from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain
+from _timing import interleaved, set_threads
 
 
 def with_backend(name, fn):
@@ -34,13 +34,15 @@ def main():
     set_threads(a.threads)
     reps = 5 if a.quick else 15
     print(f"fastgrad {fg.__version__}  simd={fg.get_simd()}  threads={a.threads}  n={a.n}")
-    print(f"{'op':18s} {'fg fwd':>10s} {'numpy fwd':>10s} {'ratio':>7s}   {'fg f+b':>10s} {'np-backend f+b':>14s} {'ratio':>7s}")
+    print(f"{'op':18s} {'fg fwd':>10s} {'numpy fwd':>10s} {'ratio':>7s}   "
+          f"{'fg f+b':>10s} {'np-backend f+b':>14s} {'ratio':>7s}")
     for op in sorted(OPS):
         inner = 3 if a.n >= 1_000_000 else 100
         tf, tn = interleaved([make_fwd(op, a.n), numpy_fwd(op, a.n)], reps, inner)
         fb = make_fwd_bwd(op, a.n)
         tb, tbn = interleaved([fb, with_backend("numpy", make_fwd_bwd(op, a.n))], reps, inner)
-        print(f"{op:18s} {tf*1e6:9.1f}us {tn*1e6:9.1f}us {tn/tf:6.2f}x   {tb*1e6:9.1f}us {tbn*1e6:13.1f}us {tbn/tb:6.2f}x")
+        print(f"{op:18s} {tf*1e6:9.1f}us {tn*1e6:9.1f}us {tn/tf:6.2f}x   "
+              f"{tb*1e6:9.1f}us {tbn*1e6:13.1f}us {tbn/tb:6.2f}x")
     chain = tanh_chain()
     (t,) = interleaved([chain], reps, 200)
     line = f"eager overhead (50 tanh + sum, 16 elements, fwd+bwd): {t/51*1e6:.2f} us/op"

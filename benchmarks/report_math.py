@@ -15,9 +15,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import fastgrad as fg  # noqa: E402
-from report import interleaved, with_backend  # noqa: E402
-from _timing import set_threads  # noqa: E402
+import fastgrad as fg
+from report import interleaved, with_backend
+from _timing import set_threads
 
 
 def _np_mish(v):

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_workloads as W  # noqa: E402
+import train_workloads as W
 
 
 def _rss_kib():
@@ -119,7 +119,8 @@ def main():
         have_torch = True
     except ImportError:
         have_torch = False
-    print(f"threads={a.threads}, blocks={a.blocks}, mode={'same process' if a.same_process else f'own processes x {a.rounds} rounds'}, "
+    mode = "same process" if a.same_process else f"own processes x {a.rounds} rounds"
+    print(f"threads={a.threads}, blocks={a.blocks}, mode={mode}, "
           f"torch={'yes ' + torch.__version__ if have_torch else 'no'}")
     print(f"{'cfg':<4}{'opt':<6}{'fastgrad us':>12}{'torch us':>10}{'numpy us':>10}{'fg/torch':>10}{'fg/numpy':>10}")
     for cfg in W.CONFIGS:

@@ -55,16 +55,16 @@ def make_step(model, opt, loss):
         opt.zero_grad()
         out = model(x)
         if loss == "xent":
-            l = F.cross_entropy(out, y)
+            lv = F.cross_entropy(out, y)
         elif loss == "xent_sum":
-            l = F.cross_entropy(out, y, reduction="sum")
+            lv = F.cross_entropy(out, y, reduction="sum")
         elif loss == "xent_none":
-            l = F.cross_entropy(out, y, reduction="none").mean()
+            lv = F.cross_entropy(out, y, reduction="none").mean()
         else:
-            l = F.mse_loss(out, y)
-        l.backward()
+            lv = F.mse_loss(out, y)
+        lv.backward()
         opt.step()
-        return l
+        return lv
     return step
 
 

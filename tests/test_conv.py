@@ -322,7 +322,8 @@ def test_conv_kernels_match_reference_on_every_simd_path(case):
     ref = R.conv2d(x, w, b, st, pad, dil, groups, *osz)
     rg = R.conv2d_bwd(g, x, w, xs, ws, st, pad, dil, groups, True, True, True)
     best = K.cpu_best_isa()
-    paths = [p for p in ("scalar", "avx2", "avx512") if p == "scalar" or p == "avx2" and best in ("avx2", "avx512") or p == best]
+    paths = [p for p in ("scalar", "avx2", "avx512")
+             if p == "scalar" or p == "avx2" and best in ("avx2", "avx512") or p == best]
     for path in paths:
         fg.set_simd(path)
         for nt in (1, 2):

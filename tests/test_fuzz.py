@@ -133,11 +133,13 @@ def _draw_case(data, name, info, samples, simds):
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
             shape = a.shape
             if mode == "shape":
-                kind = data.draw(st.sampled_from(["random", "zero-dim", "0-d", "extra-dim", "drop-dim"]), label="shape kind")
+                kind = data.draw(st.sampled_from(["random", "zero-dim", "0-d", "extra-dim", "drop-dim"]),
+                                 label="shape kind")
                 if kind == "random":
                     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5), label="shape")
                 elif kind == "zero-dim" and shape:
-                    shape = tuple(0 if i == data.draw(st.integers(0, len(shape) - 1)) else n for i, n in enumerate(shape))
+                    zero = data.draw(st.integers(0, len(shape) - 1))
+                    shape = tuple(0 if i == zero else n for i, n in enumerate(shape))
                 elif kind == "0-d":
                     shape = ()
                 elif kind == "extra-dim":
@@ -281,7 +283,9 @@ def _compare(got, want, info, case):
         nan_g, nan_w = np.isnan(g), np.isnan(w)
     if not np.array_equal(nan_g, nan_w):
         pos = np.argwhere(nan_g != nan_w)[:3].tolist()
-        return f"nan where the reference has none (or the reverse) at {pos}: got {g[tuple(np.array(pos).T)] if pos else ''}, want {w[tuple(np.array(pos).T)] if pos else ''}"
+        at = tuple(np.array(pos).T)
+        return (f"nan where the reference has none (or the reverse) at {pos}: "
+                f"got {g[at] if pos else ''}, want {w[at] if pos else ''}")
     fin = np.isfinite(w) & np.isfinite(g)
     inf_mismatch = ~nan_w & ~fin & (g != w)
     if inf_mismatch.any():

@@ -160,11 +160,14 @@ def test_gather_large_and_masks(threads):
 def test_c_kernels_reject_bad_indices():
     x = fg.zeros(3, 4)
     cases = [
-        (lambda: fg.index_select(x, 1, fg.tensor([0, 4])), r"index_select: index 4 is out of bounds for dimension 1 with size 4"),
-        (lambda: fg.index_select(x, 0, fg.tensor([-1])), r"index_select: index -1 is out of bounds for dimension 0 with size 3"),
+        (lambda: fg.index_select(x, 1, fg.tensor([0, 4])),
+         r"index_select: index 4 is out of bounds for dimension 1 with size 4"),
+        (lambda: fg.index_select(x, 0, fg.tensor([-1])),
+         r"index_select: index -1 is out of bounds for dimension 0 with size 3"),
         (lambda: fg.gather(x, 0, fg.tensor([[3, 0]])), r"gather: index 3 is out of bounds for dimension 0 with size 3"),
         (lambda: fg.scatter_add(x, 1, fg.tensor([[0, -2]]), fg.ones(1, 2)), r"scatter_add: index -2 is out of bounds"),
-        (lambda: fg.scatter(x, 0, fg.tensor([[5]]), 1.0), r"scatter: index 5 is out of bounds for dimension 0 with size 3"),
+        (lambda: fg.scatter(x, 0, fg.tensor([[5]]), 1.0),
+         r"scatter: index 5 is out of bounds for dimension 0 with size 3"),
         (lambda: fg.take_along_dim(x, fg.tensor([[0, 12]])), r"take_along_dim: index 12 is out of bounds"),
     ]
     for backend in BACKENDS:

@@ -88,7 +88,8 @@ def test_float32_accuracy_dense_grid(name, simd):
     err = _ulp_err(got, want)
     worst = int(np.argmax(err))
     limit = 2.0 if name == "expm1" else 1.0
-    assert err[worst] <= limit, f"{name}[{simd}]: {err[worst]:.2f} ulp at x={x[worst]!r}: {got[worst]!r} vs {want[worst]!r}"
+    assert err[worst] <= limit, (f"{name}[{simd}]: {err[worst]:.2f} ulp at x={x[worst]!r}: "
+                                 f"{got[worst]!r} vs {want[worst]!r}")
 
 
 @pytest.mark.parametrize("simd", SIMD)

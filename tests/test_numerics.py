@@ -44,7 +44,8 @@ def _ulp_error_raw(y, ref):
     ulp = np.where(mag >= np.finfo(np.float32).max, np.spacing(np.finfo(np.float32).max), ulp)
     with np.errstate(all="ignore"):
         err = np.abs(y.astype(np.float64) - ref) / ulp
-    same = (y.astype(np.float64) == ref) | (np.isnan(y) & np.isnan(ref)) | (np.isinf(ref) & (y.astype(np.float64) == ref))
+    y64 = y.astype(np.float64)
+    same = (y64 == ref) | (np.isnan(y) & np.isnan(ref)) | (np.isinf(ref) & (y64 == ref))
     # results that overflow float32 must be inf with the right sign
     over = np.abs(ref) > np.finfo(np.float32).max
     err = np.where(over, np.where(y.astype(np.float64) == np.sign(ref) * np.inf, 0, np.inf), err)
@@ -163,9 +164,11 @@ def test_broadcast_gradients_sum_back_to_input_shapes(shapes, data):
     ga = np.broadcast_to(b, full).copy()
     gb = np.broadcast_to(a, full).copy()
     lead = len(full) - a.ndim
-    ga = ga.sum(tuple(range(lead)) + tuple(i + lead for i, s in enumerate(a.shape) if s == 1), keepdims=True).reshape(a.shape)
+    ga = ga.sum(tuple(range(lead)) + tuple(i + lead for i, s in enumerate(a.shape) if s == 1),
+                keepdims=True).reshape(a.shape)
     lead = len(full) - b.ndim
-    gb = gb.sum(tuple(range(lead)) + tuple(i + lead for i, s in enumerate(b.shape) if s == 1), keepdims=True).reshape(b.shape)
+    gb = gb.sum(tuple(range(lead)) + tuple(i + lead for i, s in enumerate(b.shape) if s == 1),
+                keepdims=True).reshape(b.shape)
     np.testing.assert_allclose(ta.grad.numpy(), ga, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), gb, rtol=1e-12, atol=1e-12)
 

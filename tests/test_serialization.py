@@ -490,7 +490,8 @@ def test_save_killed_midway_leaves_a_complete_checkpoint(tmp_path):
     p = tmp_path / "ckpt.fg"
     save({"w": np.full(10, 1.0, np.float32), "step": 1}, p)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(x for x in [os.path.dirname(os.path.dirname(fg.__file__))] + [env.get("PYTHONPATH", "")] if x)
+    paths = [os.path.dirname(os.path.dirname(fg.__file__)), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(x for x in paths if x)
     for delay in (0.05, 0.2, 0.4):
         proc = subprocess.Popen([sys.executable, "-c", _KILL_WRITER, str(p)], stdout=subprocess.PIPE, env=env)
         assert proc.stdout.readline().strip() == b"ready"

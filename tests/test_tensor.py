@@ -95,7 +95,9 @@ def test_show_config_prints_build_facts(capsys):
 
 
 def test_default_threads_respect_omp_num_threads():
-    import subprocess, sys, os
+    import subprocess
+    import sys
+    import os
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-c", "import fastgrad; print(fastgrad.get_num_threads())"],
                        env=env, capture_output=True, text=True, check=True)
@@ -103,7 +105,9 @@ def test_default_threads_respect_omp_num_threads():
 
 
 def test_forced_simd_by_environment():
-    import subprocess, sys, os
+    import subprocess
+    import sys
+    import os
     env = dict(os.environ, FASTGRAD_SIMD="scalar")
     r = subprocess.run([sys.executable, "-c", "import fastgrad; print(fastgrad.get_simd())"],
                        env=env, capture_output=True, text=True, check=True)

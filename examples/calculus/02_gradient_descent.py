@@ -20,8 +20,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fastgrad as fg  # noqa: E402
-from _tour import Checks, parse_args, pyplot, save  # noqa: E402
+import fastgrad as fg
+from _tour import Checks, parse_args, pyplot, save
 
 START = (-1.5, 2.0)
 

@@ -25,9 +25,9 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fastgrad as fg  # noqa: E402
-from fastgrad import viz  # noqa: E402
-from _tour import Checks, parse_args, pyplot, save  # noqa: E402
+import fastgrad as fg
+from fastgrad import viz
+from _tour import Checks, parse_args, pyplot, save
 
 VALUES = dict(x=0.8, w1=1.5, b1=-0.3, w2=-2.0, b2=0.4)
 

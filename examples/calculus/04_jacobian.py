@@ -20,9 +20,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fastgrad as fg  # noqa: E402
-from fastgrad.autograd.functional import jacobian  # noqa: E402
-from _tour import Checks, parse_args, pyplot, save  # noqa: E402
+import fastgrad as fg
+from fastgrad.autograd.functional import jacobian
+from _tour import Checks, parse_args, pyplot, save
 
 
 def t64(a):

@@ -21,9 +21,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fastgrad as fg  # noqa: E402
-from fastgrad.autograd.functional import hessian, hvp  # noqa: E402
-from _tour import Checks, parse_args, pyplot, save  # noqa: E402
+import fastgrad as fg
+from fastgrad.autograd.functional import hessian, hvp
+from _tour import Checks, parse_args, pyplot, save
 
 SHAPES = [("W1", (3, 2)), ("b1", (3,)), ("W2", (1, 3)), ("b2", (1,))]
 SIZES = [int(np.prod(s)) for _, s in SHAPES]

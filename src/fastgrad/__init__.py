@@ -14,43 +14,43 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "20000"
 
-from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,  # noqa: E402
+from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,
                               set_default_dtype, tensor, result_dtype)
-from fastgrad._tensor import float32, float64, int64, bool_  # noqa: E402
-from fastgrad import ops  # noqa: E402
-from fastgrad.ops._record import *  # noqa: E402,F401,F403
-from fastgrad.ops.elementwise import *  # noqa: E402,F401,F403
-from fastgrad.ops.reduce import *  # noqa: E402,F401,F403
-from fastgrad.ops.linalg import *  # noqa: E402,F401,F403
-from fastgrad.ops.shape import *  # noqa: E402,F401,F403
-from fastgrad.ops.indexing import *  # noqa: E402,F401,F403
-from fastgrad.ops.inplace import *  # noqa: E402,F401,F403
-from fastgrad.ops.sort import *  # noqa: E402,F401,F403
-from fastgrad.ops.elementwise import abs, pow, round  # noqa: E402,F401,A004
-from fastgrad.ops.reduce import all, any, max, min, sum  # noqa: E402,F401,A004
-from fastgrad import _methods  # noqa: E402,F401
-from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,  # noqa: E402
+from fastgrad._tensor import float32, float64, int64, bool_
+from fastgrad import ops
+from fastgrad.ops._record import *
+from fastgrad.ops.elementwise import *
+from fastgrad.ops.reduce import *
+from fastgrad.ops.linalg import *
+from fastgrad.ops.shape import *
+from fastgrad.ops.indexing import *
+from fastgrad.ops.inplace import *
+from fastgrad.ops.sort import *
+from fastgrad.ops.elementwise import abs, pow, round
+from fastgrad.ops.reduce import all, any, max, min, sum
+from fastgrad import _methods
+from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,
                                initial_seed, linspace, manual_seed, ones, ones_like, rand,
                                rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
-from fastgrad import _factory  # noqa: E402
-from fastgrad._config import (available_simd, get_backend, get_num_threads, get_simd,  # noqa: E402
+from fastgrad import _factory
+from fastgrad._config import (available_simd, get_backend, get_num_threads, get_simd,
                               set_backend, set_num_threads, set_simd, show_config, use_backend)
-from fastgrad._config import _init as _config_init  # noqa: E402
-from fastgrad import autograd  # noqa: E402
-from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from fastgrad._config import _init as _config_init
+from fastgrad import autograd
+from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
 long = int64
 bool = bool_  # noqa: A001
 
-from fastgrad import nn  # noqa: E402,F401
-from fastgrad import reference  # noqa: E402,F401
-from fastgrad import data, datasets, optim  # noqa: E402,F401
-from fastgrad.data import Generator  # noqa: E402,F401
-from fastgrad.serialization import load, save  # noqa: E402,F401
+from fastgrad import nn
+from fastgrad import reference
+from fastgrad import data, datasets, optim
+from fastgrad.data import Generator
+from fastgrad.serialization import load, save
 
-from fastgrad import viz  # noqa: E402,F401
-from fastgrad.compile import compile, CompileError  # noqa: E402,F401,A004
+from fastgrad import viz
+from fastgrad.compile import compile, CompileError
 
 _config_init()

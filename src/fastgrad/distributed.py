@@ -336,7 +336,7 @@ def save_on_rank0(obj, path):
     if _group.rank == 0:
         try:
             save(obj, path)
-        except Exception as e:               # reported on every rank by _agree
+        except Exception as e:  # noqa: BLE001 - any failure is reported on every rank by _agree
             err = f"{type(e).__name__}: {e}"
     _agree(err is None, err, who)
 
@@ -419,7 +419,7 @@ def load_and_broadcast(path, src=0):
         try:
             obj = load(path)
             header = ("ok", _strip(obj, arrays, {}))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure is sent to the other ranks
             header = ("error", f"{type(e).__name__}: {e}")
     else:
         header = None

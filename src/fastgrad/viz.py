@@ -191,7 +191,7 @@ def draw_graph(tensor, show_grads=True, max_values=8, names=None):
     return "\n".join(lines) + "\n"
 
 
-def render(dot_or_tensor, path, format="svg", **draw_kwargs):  # noqa: A002 - Graphviz's name
+def render(dot_or_tensor, path, format="svg", **draw_kwargs):
     """Write an image of a graph (DOT text, or a Tensor whose graph is drawn) to `path`
     with the Graphviz ``dot`` program.  Returns `path`."""
     Tensor = _tensor_cls()

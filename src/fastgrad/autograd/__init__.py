@@ -6,7 +6,7 @@ from fastgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, s
 __all__ = ["Node", "backward", "grad", "queue_callback", "register_post_accumulate_grad_hook",
            "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled"]
-from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ += ["gradcheck", "gradgradcheck", "GradcheckError"]
 from fastgrad.autograd import functional  # noqa: E402,F401

@@ -121,6 +121,6 @@ call may read in place, the hook handlers), ``recording`` (the recorder backend 
 record of each kernel as a plan step), ``plan`` (arena layout, the C plan, guards,
 the second-call check, replay).
 """
-from fastgrad.compile.api import CompiledFunction, CompileError, compile
+from fastgrad.compile.api import CompiledFunction, CompileError, compile  # noqa: A004 - torch.compile's name
 
 __all__ = ["compile", "CompileError", "CompiledFunction"]

@@ -14,7 +14,7 @@ from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Hube
                               L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Buffer, Parameter
-from fastgrad.nn import parallel  # noqa: E402  (DistributedDataParallel, as in torch.nn.parallel)
+from fastgrad.nn import parallel
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",

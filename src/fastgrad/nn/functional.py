@@ -12,18 +12,18 @@ from fastgrad._tensor import Tensor
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
 from fastgrad.ops import reduce as _R, shape as _S
 from fastgrad.ops._record import _float_in, _make
-from fastgrad.ops.elementwise import (elu, gelu, hardsigmoid, hardswish, hardtanh,  # noqa: F401
+from fastgrad.ops.elementwise import (elu, gelu, hardsigmoid, hardswish, hardtanh,
                                       leaky_relu, mish, relu, relu6, selu, sigmoid, silu,
                                       softplus, tanh)
 from fastgrad.ops.conv import _shape
-from fastgrad.ops.conv import *  # noqa: F401,F403
-from fastgrad.ops.indexing import one_hot  # noqa: F401
-from fastgrad.ops.linalg import linear  # noqa: F401
-from fastgrad.ops.loss import *  # noqa: F401,F403
-from fastgrad.ops.norm import *  # noqa: F401,F403
-from fastgrad.ops.pool import *  # noqa: F401,F403
-from fastgrad.ops.reduce import log_softmax, softmax  # noqa: F401
-from fastgrad.ops.shape import pad  # noqa: F401
+from fastgrad.ops.conv import *
+from fastgrad.ops.indexing import one_hot
+from fastgrad.ops.linalg import linear
+from fastgrad.ops.loss import *
+from fastgrad.ops.norm import *
+from fastgrad.ops.pool import *
+from fastgrad.ops.reduce import log_softmax, softmax
+from fastgrad.ops.shape import pad
 
 
 def relu_(x):
@@ -31,7 +31,7 @@ def relu_(x):
 
 
 # ---- layers' functional forms ------------------------------------------------------------------
-def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
+def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
     dropout), using fastgrad's global generator; identity when not training or p == 0."""
     if not 0.0 <= p <= 1.0:
@@ -55,7 +55,7 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     return _E.mul(x, _make(mask))
 
 
-def embedding(input, weight, padding_idx=None):  # noqa: A002
+def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
     repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
     who = "embedding"
@@ -109,7 +109,7 @@ def bilinear(input1, input2, weight, bias=None):
     return _S.reshape(y, lead + (out_f,))
 
 
-def _channel_dropout(input, p, training, nsp, who):  # noqa: A002
+def _channel_dropout(input, p, training, nsp, who):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{who}: probability must be in [0, 1], got {p}")
     x = _float_in(input, who)
@@ -128,12 +128,12 @@ def _channel_dropout(input, p, training, nsp, who):  # noqa: A002
     return _E.mul(x, _make(mask.reshape(lead + (1,) * nsp)))
 
 
-def dropout1d(input, p=0.5, training=True, inplace=False):  # noqa: A002
+def dropout1d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, L) with probability p, scale the rest by 1 / (1 - p)."""
     return _channel_dropout(input, p, training, 1, "dropout1d")
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False):  # noqa: A002
+def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (feature maps) of (N, C, H, W) with probability p, scale the
     rest by 1 / (1 - p)."""
     return _channel_dropout(input, p, training, 2, "dropout2d")

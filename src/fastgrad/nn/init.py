@@ -86,7 +86,9 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if not a < b:
         raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
     # rejection sampling; refuse intervals so far in the tail that it would not finish
-    cdf = lambda v: 0.5 * (1 + math.erf((v - mean) / (std * math.sqrt(2)))) if std > 0 else float(v >= mean)
+    def cdf(v):
+        return 0.5 * (1 + math.erf((v - mean) / (std * math.sqrt(2)))) if std > 0 else float(v >= mean)
+
     if cdf(b) - cdf(a) < 1e-4:
         raise ValueError(f"trunc_normal_: [{a}, {b}] holds less than 1e-4 of the mass of "
                          f"N({mean}, {std}^2); choose an interval nearer the mean")

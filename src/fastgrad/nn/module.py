@@ -353,7 +353,7 @@ class Module:
             if not isinstance(arr, np.ndarray):
                 try:
                     arr = np.asarray(arr)
-                except Exception:
+                except Exception:  # noqa: BLE001 - whatever NumPy cannot convert is reported
                     errors.append(f'value for "{k}" is a {type(v).__name__}, not a tensor')
                     continue
                 if arr.dtype == object:

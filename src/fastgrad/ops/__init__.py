@@ -12,7 +12,7 @@ The public names of a kind are its ``__all__``, derived from its declarations;
 ``fastgrad.nn.functional`` those of the network kinds (conv, pool, norm, loss).  This
 package also gives the graph engine the ops it applies to gradients (``use_ops``).
 """
-from fastgrad.ops import _record, elementwise, reduce, shape, linalg, indexing  # noqa: F401
+from fastgrad.ops import _record, elementwise, reduce, shape, linalg, indexing
 from fastgrad.ops import inplace, sort, conv, pool, norm, loss  # noqa: F401
 
 from fastgrad.autograd import engine as _engine

@@ -285,4 +285,4 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.shape import clone  # noqa: E402
+from fastgrad.ops.shape import clone

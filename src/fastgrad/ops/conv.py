@@ -208,7 +208,7 @@ def _out_size(n, k, s, ptot, d):
     return (n + ptot - d * (k - 1) - 1) // s + 1
 
 
-def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):  # noqa: A002
+def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):
     """The checks and normalised arguments conv and conv_transpose share: (x batched,
     whether it was unbatched, groups, stride tuple, dilation tuple)."""
     x = _conv_args(input, weight, bias, who, nsp)
@@ -221,7 +221,7 @@ def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):  # no
             _ntuple(dilation, nsp, "dilation", who, 1))
 
 
-def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):  # noqa: A002
+def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
     x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
                                                 nsp, who)
     ws = _shape(weight)
@@ -269,21 +269,21 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who): 
 
 
 @public
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) of input (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' or 'valid'."""
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
 @public
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of input (N, C_in, H, W) or (C_in, H, W) with
     weight (C_out, C_in / groups, KH, KW).  'same' padding with an even kernel puts the
     extra row/column at the bottom/right, as PyTorch does."""
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
-def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation,  # noqa: A002
+def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation,
                        nsp, who):
     x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
                                                 nsp, who)
@@ -327,7 +327,7 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
 
 
 @public
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 1-D convolution (the gradient of conv1d with respect to its input);
     weight (C_in, C_out / groups, K)."""
@@ -336,7 +336,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @public
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
@@ -347,7 +347,7 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import _tplus, add  # noqa: E402
-from fastgrad.ops.linalg import _fresh  # noqa: E402
-from fastgrad.ops.reduce import sum  # noqa: E402
-from fastgrad.ops.shape import reshape, squeeze, unsqueeze  # noqa: E402
+from fastgrad.ops.elementwise import _tplus, add
+from fastgrad.ops.linalg import _fresh
+from fastgrad.ops.reduce import sum
+from fastgrad.ops.shape import reshape, squeeze, unsqueeze

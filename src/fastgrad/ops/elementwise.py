@@ -139,7 +139,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
                     db(a, b, out, g) if db is not None and node.edges[1] is not None else None)
     declare(bwd, jvp=jvp or _elementwise_jvp, elementwise=True)
 
-    def op(input, other):  # noqa: A002 - torch's argument names
+    def op(input, other):
         a, b = input, other
         if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
             a, b = _pair(a, b, name)
@@ -226,7 +226,7 @@ def _logit_deriv(x, y, a, b):
 
 
 neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x.data.dtype), dunder=("__neg__",))
-abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))  # noqa: A001 - torch.abs
+abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))
 exp = unary("exp", lambda x, y, a, b: y, uses_y=True)
 log = unary("log", lambda x, y, a, b: reciprocal(x))
 log1p = unary("log1p", lambda x, y, a, b: reciprocal(add(x, 1.0)))
@@ -299,7 +299,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 @public(method=True, aliases=("clip",))
-def clamp(x, min=None, max=None):  # noqa: A002 - torch's argument names
+def clamp(x, min=None, max=None):
     """Clamp into [min, max]; either bound may be None or a tensor."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
@@ -316,7 +316,7 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's argument names
 
 
 @public(method=True, dunder=("__pow__",), reflected="__rpow__")
-def pow(x, exponent):  # noqa: A001 - torch.pow
+def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
     if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         if x.data.dtype.kind == "f":
@@ -348,7 +348,7 @@ def trunc(x):
 
 
 @public(method=True)
-def round(x, decimals=0):  # noqa: A001 - torch.round
+def round(x, decimals=0):
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
     if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
@@ -631,7 +631,7 @@ def _where_jvp(node, xs, ts, out):
 
 
 @public
-def where(condition, input, other):  # noqa: A002
+def where(condition, input, other):
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
     if c.data.dtype != bool_:

@@ -225,7 +225,7 @@ def _index_tensor(index, who):
 
 
 @public(method=True)
-def index_select(input, dim, index):  # noqa: A002 - torch's names
+def index_select(input, dim, index):
     """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
     accumulate in backward).  Negative indices are an error, as in PyTorch."""
     x = input if type(input) is Tensor else _to_tensor(input, "index_select")
@@ -317,7 +317,7 @@ def _scatter_check(x, dim, idx, src, who):
 
 
 @public(method=True)
-def gather(input, dim, index):  # noqa: A002
+def gather(input, dim, index):
     """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
     x = input if type(input) is Tensor else _to_tensor(input, "gather")
     idx = _index_tensor(index, "gather")
@@ -373,7 +373,7 @@ def _scatter_src(x, src, who):
 
 
 @public(method=True)
-def scatter_add(input, dim, index, src):  # noqa: A002
+def scatter_add(input, dim, index, src):
     """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
     repeated indices accumulate."""
     x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
@@ -386,7 +386,7 @@ def scatter_add(input, dim, index, src):  # noqa: A002
 
 
 @public(method=True)
-def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
+def scatter(input, dim, index, src=None, value=None, reduce=None):
     """A copy of input with src (a tensor, or the scalar `value`) written at index along
     dim.  With repeated indices the last write (in memory order) wins, and src's gradient
     is gathered at every position (PyTorch leaves both undefined)."""
@@ -407,7 +407,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):  # noqa: A002
 
 
 @public(method=True)
-def take_along_dim(input, indices, dim=None):  # noqa: A002
+def take_along_dim(input, indices, dim=None):
     """Values of input at indices along dim; input and indices broadcast in the other
     dims.  dim=None: indices into the flattened input."""
     x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
@@ -435,7 +435,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
 
 
 @public(method=True)
-def masked_fill(input, mask, value):  # noqa: A002
+def masked_fill(input, mask, value):
     """input with value written where the bool mask (broadcast) is True."""
     x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
     if type(mask) is not Tensor or mask.data.dtype != bool_:
@@ -494,5 +494,5 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import where  # noqa: E402
-from fastgrad.ops.shape import _view, expand, reshape  # noqa: E402
+from fastgrad.ops.elementwise import where
+from fastgrad.ops.shape import _view, expand, reshape

@@ -214,7 +214,7 @@ def div_(x, other, rounding_mode=None):
 
 
 @public(method=("clamp_", "clip_"))
-def clamp_(x, min=None, max=None):  # noqa: A002
+def clamp_(x, min=None, max=None):
     return _inplace_apply(x, "clamp_", clamp, (min, max))
 
 
@@ -320,6 +320,6 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub  # noqa: E402
-from fastgrad.ops.indexing import _index_arg, getitem, masked_fill  # noqa: E402
-from fastgrad.ops.shape import expand  # noqa: E402
+from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub
+from fastgrad.ops.indexing import _index_arg, getitem, masked_fill
+from fastgrad.ops.shape import expand

@@ -137,7 +137,8 @@ def matmul(a, b):
 @public(method=True)
 def mm(a, b):
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
-        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and {tuple(np.shape(b.data))}")
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and "
+                         f"{tuple(np.shape(b.data))}")
     return matmul(a, b)
 
 
@@ -288,7 +289,7 @@ def _shape(t):
 
 
 @public(method=True)
-def dot(input, other):  # noqa: A002
+def dot(input, other):
     """Inner product of two 1-D tensors of the same size and dtype."""
     a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
     if a.data.ndim != 1 or b.data.ndim != 1:
@@ -303,7 +304,7 @@ def dot(input, other):  # noqa: A002
 
 
 @public(method=True, aliases=("ger",))
-def outer(input, vec2):  # noqa: A002
+def outer(input, vec2):
     """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
     a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
     if a.data.ndim != 1 or b.data.ndim != 1:
@@ -313,7 +314,7 @@ def outer(input, vec2):  # noqa: A002
 
 
 @public(method=True)
-def bmm(input, mat2):  # noqa: A002
+def bmm(input, mat2):
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
     if a.data.ndim != 3 or b.data.ndim != 3:
@@ -325,7 +326,7 @@ def bmm(input, mat2):  # noqa: A002
 
 
 @public(method=True)
-def addmm(input, mat1, mat2, beta=1, alpha=1):  # noqa: A002
+def addmm(input, mat1, mat2, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape.
     With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
     m1, m2 = _to_tensor(mat1, "addmm"), _to_tensor(mat2, "addmm")
@@ -551,7 +552,7 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import _mask, _tplus, add, gelu, gt, mul, square, sub  # noqa: E402
-from fastgrad.ops.reduce import sum  # noqa: E402
-from fastgrad.ops.shape import (_permute_bwd, expand, permute, reshape, squeeze, transpose,  # noqa: E402
+from fastgrad.ops.elementwise import _mask, _tplus, add, gelu, gt, mul, square, sub
+from fastgrad.ops.reduce import sum
+from fastgrad.ops.shape import (_permute_bwd, expand, permute, reshape, squeeze, transpose,
     unsqueeze)

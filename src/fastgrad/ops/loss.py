@@ -101,7 +101,7 @@ def _targets(target, who):
 
 
 @public
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
     class-index `target` (N,), () or (N, d1, ...).  'mean' averages over the targets
@@ -140,7 +140,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 @public
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):  # noqa: A002
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):
     """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
     (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
     who = _who
@@ -245,7 +245,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
 
 
 @public
-def mse_loss(input, target, reduction="mean"):  # noqa: A002
+def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
@@ -257,7 +257,7 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002
 
 
 @public
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy in one numerically stable expression:
     loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus(-x)."""
@@ -288,14 +288,14 @@ def _pair_same_shape(input, target, who, warn=True):
 
 
 @public
-def l1_loss(input, target, reduction="mean"):  # noqa: A002
+def l1_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "l1_loss")
     x, y = _pair_same_shape(input, target, "l1_loss")
     return _reduce(abs(sub(x, y)), reduction)
 
 
 @public
-def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
     who = "huber_loss"
     _check_reduction(reduction, who)
@@ -310,7 +310,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 
 
 @public
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
     who = "smooth_l1_loss"
     _check_reduction(reduction, who)
@@ -326,7 +326,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
 
 
 @public
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
     as PyTorch does, so p = 0 or 1 gives a finite loss."""
     who = "binary_cross_entropy"
@@ -374,7 +374,7 @@ def _bce(p, t):
 
 
 @public
-def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
+def kl_div(input, target, reduction="mean", log_target=False):
     """Pointwise KL divergence target * (log target - input), input being
     log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by
     the batch size (the mathematically correct KL); 'mean' averages over elements."""
@@ -398,8 +398,8 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,  # noqa: E402
+from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,
     mul, neg, softplus, sub, where)
-from fastgrad.ops.indexing import getitem  # noqa: E402
-from fastgrad.ops.reduce import _take_along, log_softmax, mean, softmax, sum  # noqa: E402
-from fastgrad.ops.shape import expand, permute, reshape, squeeze, unsqueeze  # noqa: E402
+from fastgrad.ops.indexing import getitem
+from fastgrad.ops.reduce import _take_along, log_softmax, mean, softmax, sum
+from fastgrad.ops.shape import expand, permute, reshape, squeeze, unsqueeze

@@ -110,7 +110,7 @@ def _batch_norm_jvp(node, xs, ts, out):
 
 
 @public
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over (N, C, ...) input, per channel C, by fused C kernels.  In
     training the batch statistics normalise (biased variance) and the running statistics
@@ -232,13 +232,14 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
     if _needs(*inputs):
         return _record(out, who, _rownorm_bwd, tuple(inputs), (x, weight), None,
                        (mean, rstd, d, groups, s, float(eps), knorm,
-                        _shape(weight if weight is not None else bias) if weight is not None or bias is not None else None,
+                        _shape(weight if weight is not None else bias)
+                        if weight is not None or bias is not None else None,
                         weight is not None, bias is not None))
     return _make(out)
 
 
 @public
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
     biased variance, then * weight + bias (one fused C kernel each way)."""
     who = "layer_norm"
@@ -269,7 +270,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
 
 
 @public
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise x (N, C, ...) over each group of C / num_groups channels (and all
     spatial positions), then a per-channel affine weight/bias."""
     who = "group_norm"
@@ -299,8 +300,8 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.conv import _shape  # noqa: E402
-from fastgrad.ops.elementwise import _tplus, add, mul, rsqrt, sub  # noqa: E402
-from fastgrad.ops.linalg import _fresh  # noqa: E402
-from fastgrad.ops.reduce import mean, sum  # noqa: E402
-from fastgrad.ops.shape import reshape  # noqa: E402
+from fastgrad.ops.conv import _shape
+from fastgrad.ops.elementwise import _tplus, add, mul, rsqrt, sub
+from fastgrad.ops.linalg import _fresh
+from fastgrad.ops.reduce import mean, sum
+from fastgrad.ops.shape import reshape

@@ -107,7 +107,7 @@ def _pool_out(n, k, s, p, d, ceil):
     return o
 
 
-def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who):  # noqa: A002
+def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who):
     x = _float_in(input, who)
     if x.data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
@@ -137,7 +137,7 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     return x, k, s, p, d, o
 
 
-def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):  # noqa: A002
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
     x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     params = (POOL["max"], _shape(x), o[0], o[1], k, s, p, d, True)
     out, idx = _pool_k(x.data, params)
@@ -151,7 +151,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
 
 
 @public
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1,
@@ -159,7 +159,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @public
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
     maximum of each window.  Indices (return_indices) are flat positions h * W + w."""
@@ -167,7 +167,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      "max_pool2d")
 
 
-def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,  # noqa: A002
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
               nsp, who):
     if divisor_override is not None:
         raise NotImplementedError(f"{who}: divisor_override is not supported")
@@ -178,20 +178,20 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 
 
 @public
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
                      "avg_pool1d")
 
 
 @public
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows; count_include_pad counts the zero padding in the divisor."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override, 2, "avg_pool2d")
 
 
-def _adaptive(input, output_size, nsp, who):  # noqa: A002
+def _adaptive(input, output_size, nsp, who):
     x = _float_in(input, who)
     if x.data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
@@ -215,12 +215,12 @@ def _adaptive(input, output_size, nsp, who):  # noqa: A002
 
 
 @public
-def adaptive_avg_pool1d(input, output_size):  # noqa: A002
+def adaptive_avg_pool1d(input, output_size):
     return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
 
 
 @public
-def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+def adaptive_avg_pool2d(input, output_size):
     """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
     likewise columns); an output_size entry None keeps that input size."""
     return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
@@ -239,7 +239,7 @@ def _src_index(o, n, scale, align_corners, nearest):
 
 
 @public
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """Resize the spatial dims of (N, C, L) / (N, C, H, W) input: mode 'nearest' (PyTorch's
     legacy nearest: source index floor(i * in / out)), 'linear' (3-d) or 'bilinear' (4-d),
     with align_corners as PyTorch.  Built from index_select and elementwise ops, so it is
@@ -307,7 +307,7 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
 
 
 @public
-def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
@@ -315,8 +315,8 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.conv import _ntuple, _shape  # noqa: E402
-from fastgrad.ops.elementwise import add, mul, sub  # noqa: E402
-from fastgrad.ops.indexing import _index_select, gather  # noqa: E402
-from fastgrad.ops.linalg import _fresh  # noqa: E402
-from fastgrad.ops.shape import reshape, squeeze, unsqueeze  # noqa: E402
+from fastgrad.ops.conv import _ntuple, _shape
+from fastgrad.ops.elementwise import add, mul, sub
+from fastgrad.ops.indexing import _index_select, gather
+from fastgrad.ops.linalg import _fresh
+from fastgrad.ops.shape import reshape, squeeze, unsqueeze

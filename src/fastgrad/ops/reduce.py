@@ -83,7 +83,7 @@ def _reduce(name, x, dim, keepdim, bwd):
 
 
 @public(method=True)
-def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch.sum
+def sum(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x.data.dtype.kind != "f":
@@ -215,7 +215,7 @@ def _maxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def max(x, dim=None, keepdim=False):  # noqa: A001 - torch.max
+def max(x, dim=None, keepdim=False):
     """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
     if isinstance(dim, Tensor):
         return maximum(x, dim)
@@ -223,7 +223,7 @@ def max(x, dim=None, keepdim=False):  # noqa: A001 - torch.max
 
 
 @public(method=True)
-def min(x, dim=None, keepdim=False):  # noqa: A001 - torch.min
+def min(x, dim=None, keepdim=False):
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return _maxmin("min", x, dim, keepdim)
@@ -591,13 +591,13 @@ def _allany(name, x, dim, keepdim):
 
 
 @public(method=True)
-def all(x, dim=None, keepdim=False):  # noqa: A001 - torch.all
+def all(x, dim=None, keepdim=False):
     """True where every element (over dim, an int or tuple; all when None) is non-zero."""
     return _allany("all", x, dim, keepdim)
 
 
 @public(method=True)
-def any(x, dim=None, keepdim=False):  # noqa: A001 - torch.any
+def any(x, dim=None, keepdim=False):
     return _allany("any", x, dim, keepdim)
 
 
@@ -694,6 +694,6 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import (_mask, abs, add, div, eq, exp, maximum, minimum, mul,  # noqa: E402
+from fastgrad.ops.elementwise import (_mask, abs, add, div, eq, exp, maximum, minimum, mul,
     pow, sqrt, sub, where)
-from fastgrad.ops.shape import (cat, clone, expand, flip, narrow, permute, reshape, unsqueeze)  # noqa: E402
+from fastgrad.ops.shape import (cat, clone, expand, flip, narrow, permute, reshape, unsqueeze)

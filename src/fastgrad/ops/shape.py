@@ -267,8 +267,9 @@ def cat(tensors, dim=0):
     if nd == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
     d = _norm_dim(dim, nd, "cat")
+    rest = ts[0].data.shape[:d] + ts[0].data.shape[d + 1:]
     for i, t in enumerate(ts):
-        if t.data.ndim != nd or t.data.shape[:d] + t.data.shape[d + 1:] != ts[0].data.shape[:d] + ts[0].data.shape[d + 1:]:
+        if t.data.ndim != nd or t.data.shape[:d] + t.data.shape[d + 1:] != rest:
             raise ValueError(f"cat: tensor {i} has shape {tuple(t.data.shape)}, which does not match "
                              f"{tuple(ts[0].data.shape)} except in dimension {d}")
     out = np.concatenate([t.data for t in ts], axis=d)
@@ -370,7 +371,7 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 @public(method=True)
-def chunk(input, chunks, dim=0):  # noqa: A002
+def chunk(input, chunks, dim=0):
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     if input.data.ndim == 0:
@@ -383,7 +384,7 @@ def chunk(input, chunks, dim=0):  # noqa: A002
 
 
 @public(method=True)
-def unbind(input, dim=0):  # noqa: A002
+def unbind(input, dim=0):
     if input.data.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
     d = _norm_dim(dim, input.data.ndim, "unbind")
@@ -399,7 +400,7 @@ declare(_flip_bwd, linear=lambda node, t, out: flip(t, node.ctx))
 
 
 @public(method=True)
-def flip(input, dims):  # noqa: A002
+def flip(input, dims):
     """A copy with the order of elements reversed along dims."""
     x = input
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
@@ -425,7 +426,7 @@ def _roll_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def roll(input, shifts, dims=None):  # noqa: A002
+def roll(input, shifts, dims=None):
     """Elements shifted cyclically by shifts along dims (None: over the flattened tensor)."""
     x = input
     sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
@@ -460,7 +461,7 @@ def _repeat_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def repeat(input, *sizes):  # noqa: A002
+def repeat(input, *sizes):
     """Tensor.repeat: the tensor tiled sizes[k] times along dim k (sizes may have more
     entries than the tensor has dims: leading dims are added)."""
     x = input
@@ -479,7 +480,7 @@ def repeat(input, *sizes):  # noqa: A002
 
 
 @public(method=True)
-def tile(input, dims):  # noqa: A002
+def tile(input, dims):
     """torch.tile: like repeat, with missing leading repeats taken as 1."""
     reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
     nd = input.data.ndim
@@ -497,7 +498,7 @@ declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out.
 
 
 @public
-def pad(input, pad, mode="constant", value=None):  # noqa: A002
+def pad(input, pad, mode="constant", value=None):
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
     "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
@@ -583,12 +584,12 @@ def _tri(x, diagonal, upper):
 
 
 @public(method=True)
-def tril(input, diagonal=0):  # noqa: A002
+def tril(input, diagonal=0):
     return _tri(input, diagonal, False)
 
 
 @public(method=True)
-def triu(input, diagonal=0):  # noqa: A002
+def triu(input, diagonal=0):
     return _tri(input, diagonal, True)
 
 
@@ -604,7 +605,7 @@ def _diag_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
+def diagonal(input, offset=0, dim1=0, dim2=1):
     """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
     x = input
     nd = x.data.ndim
@@ -647,7 +648,7 @@ def _diag_embed(g, offset, d1, d2, shape):
 
 
 @public(method=("movedim", "moveaxis"))
-def movedim(input, source, destination):  # noqa: A002
+def movedim(input, source, destination):
     x = input
     nd = x.data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
@@ -700,5 +701,5 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.indexing import _index_backward, _index_select, getitem  # noqa: E402
-from fastgrad.ops.reduce import sum  # noqa: E402
+from fastgrad.ops.indexing import _index_backward, _index_select, getitem
+from fastgrad.ops.reduce import sum

@@ -68,7 +68,7 @@ def argsort(x, dim=-1, descending=False, stable=False):
 
 
 @public(method=True)
-def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's argument name
+def topk(x, k, dim=-1, largest=True, sorted=True):
     """The k largest (largest=True) or smallest elements along dim, as (values, indices).
     Results are always in sorted order (PyTorch leaves the order unspecified when
     sorted=False); ties keep their input order."""
@@ -89,5 +89,5 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.reduce import _put_along, _take_along  # noqa: E402
-from fastgrad.ops.shape import reshape  # noqa: E402
+from fastgrad.ops.reduce import _put_along, _take_along
+from fastgrad.ops.shape import reshape

@@ -61,7 +61,8 @@ def conv2d_bwd(g, x, w, xshape, wshape, stride, padding, dilation, groups, want_
                 for j in range(kw):
                     patch = xp[:, gi * cg:(gi + 1) * cg, i * dh:i * dh + (oh - 1) * sh + 1:sh,
                                j * dw:j * dw + (ow - 1) * sw + 1:sw]
-                    gw[gi * og:(gi + 1) * og, :, i, j] = np.einsum("nohw,nchw->oc", g64[:, gi * og:(gi + 1) * og], patch)
+                    gw[gi * og:(gi + 1) * og, :, i, j] = np.einsum("nohw,nchw->oc",
+                                                                   g64[:, gi * og:(gi + 1) * og], patch)
         gw = gw.astype(g.dtype)
     if want_gb:
         gb = g64.sum((0, 2, 3)).astype(g.dtype)

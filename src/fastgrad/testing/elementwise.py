@@ -39,7 +39,8 @@ _unary("softplus", fg.softplus,
        lambda x, beta=1.0, threshold=20.0: np.where(beta * x > threshold, x,
                                                     np.log1p(np.exp(beta * x)) / beta),
        -6, 6, beta=2.0, threshold=5.0)
-_unary("clamp", fg.clamp, lambda x, min, max: np.clip(x, min, max), away=0.0, min=-1.0, max=0.5)
+_unary("clamp", fg.clamp, lambda x, min, max: np.clip(x, min, max),  # noqa: A006 - fg.clamp's keywords
+       away=0.0, min=-1.0, max=0.5)
 _unary("pow_scalar", fg.pow, lambda x, exponent: np.power(x, exponent), 0.2, 3,
        public="pow", exponent=2.5)
 _unary("sign", fg.sign, np.sign, away=0.05, gradgrad=True)

@@ -53,7 +53,8 @@ def _bn_samples(rng):
 register(OpInfo("batch_norm", _bn_op, _np_bn, _bn_samples,
                 lambda: [ErrorInput([np.zeros((2, 3, 4))], {"rm": np.zeros(4), "rv": np.ones(4)}, ValueError,
                                     r"batch_norm: running_mean must have shape \(3,\) for input shape \(2, 3, 4\)"),
-                         ErrorInput([np.zeros((1, 3))], {"rm": np.zeros(3), "rv": np.ones(3), "training": True}, ValueError,
+                         ErrorInput([np.zeros((1, 3))], {"rm": np.zeros(3), "rv": np.ones(3), "training": True},
+                                    ValueError,
                                     r"batch_norm: expected more than 1 value per channel")],
                 rtol32=1e-4, atol32=1e-4, extreme=False))
 

@@ -21,7 +21,8 @@ _simple("reshape", lambda x, shape: fg.reshape(x, shape), lambda x, shape: np.re
                             r"reshape: shape \(5, 3\) is invalid for input of shape \(3, 4\)")])
 _simple("view", lambda x, shape: fg.view(x, shape), lambda x, shape: np.reshape(x, shape),
         lambda rng: [Sample([_x(rng, 3, 4)], {"shape": (2, 6)}), Sample([_x(rng, 2, 3, 4)], {"shape": (6, 4)})],
-        lambda: [ErrorInput([np.zeros((3, 4)).T], {"shape": (12,)}, RuntimeError, r"view: shape \(12,\) is not compatible")])
+        lambda: [ErrorInput([np.zeros((3, 4)).T], {"shape": (12,)}, RuntimeError,
+                            r"view: shape \(12,\) is not compatible")])
 _simple("transpose", fg.transpose, lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1),
         lambda rng: [Sample([_x(rng, 3, 4)], {"dim0": 0, "dim1": 1}),
                      Sample([_x(rng, 2, 3, 4)], {"dim0": -1, "dim1": 0})],
@@ -41,14 +42,16 @@ _simple("unsqueeze", fg.unsqueeze, lambda x, dim: np.expand_dims(x, dim),
 _simple("expand", lambda x, sizes: fg.expand(x, sizes), lambda x, sizes: np.broadcast_to(x, tuple(
             x.shape[i - (len(sizes) - x.ndim)] if s == -1 else s for i, s in enumerate(sizes))),
         lambda rng: [Sample([_x(rng, 3, 1)], {"sizes": (3, 4)}), Sample([_x(rng, 4)], {"sizes": (2, 3, -1)})],
-        lambda: [ErrorInput([np.zeros((3, 2))], {"sizes": (3, 4)}, ValueError, r"expand: cannot expand shape \(3, 2\)")])
+        lambda: [ErrorInput([np.zeros((3, 2))], {"sizes": (3, 4)}, ValueError,
+                            r"expand: cannot expand shape \(3, 2\)")])
 _simple("cat", lambda *ts, dim=0: fg.cat(ts, dim), lambda *xs, dim=0: np.concatenate(xs, dim),
         lambda rng: [Sample([_x(rng, 2, 3), _x(rng, 4, 3)]), Sample([_x(rng, 2, 3), _x(rng, 2, 1)], {"dim": 1})],
         lambda: [ErrorInput([np.zeros((2, 3)), np.zeros((2, 4))], {}, ValueError,
                             r"cat: tensor 1 has shape \(2, 4\), which does not match \(2, 3\)")])
 _simple("stack", lambda *ts, dim=0: fg.stack(ts, dim), lambda *xs, dim=0: np.stack(xs, dim),
         lambda rng: [Sample([_x(rng, 2, 3), _x(rng, 2, 3)]), Sample([_x(rng, 2, 3), _x(rng, 2, 3)], {"dim": -1})],
-        lambda: [ErrorInput([np.zeros((2, 3)), np.zeros((3, 2))], {}, ValueError, r"stack: tensor 1 has shape \(3, 2\)")])
+        lambda: [ErrorInput([np.zeros((2, 3)), np.zeros((3, 2))], {}, ValueError,
+                            r"stack: tensor 1 has shape \(3, 2\)")])
 _simple("narrow", fg.narrow, lambda x, dim, start, length: np.take(x, range(start, start + length), axis=dim),
         lambda rng: [Sample([_x(rng, 5, 3)], {"dim": 0, "start": 1, "length": 3})])
 _simple("broadcast_to", fg.broadcast_to, lambda x, shape: np.broadcast_to(x, shape),

@@ -79,7 +79,8 @@ def _topk_samples(rng):
 register(OpInfo("topk", lambda x, k, dim=-1, largest=True: fg.topk(x, k, dim, largest).values,
                 lambda x, k, dim=-1, largest=True: np.take_along_axis(x, _np_topk_idx(x, k, dim, largest), dim),
                 _topk_samples,
-                lambda: [ErrorInput([np.zeros((2, 3))], {"k": 4}, IndexError, r"topk: k=4 is out of range for dimension 1 of size 3"),
+                lambda: [ErrorInput([np.zeros((2, 3))], {"k": 4}, IndexError,
+                                    r"topk: k=4 is out of range for dimension 1 of size 3"),
                          ErrorInput([np.zeros((2, 3))], {"k": 1.5}, TypeError, r"topk: k must be an int")]))
 register(OpInfo("topk_indices", lambda x, k, dim=-1, largest=True: fg.topk(x, k, dim, largest).indices,
                 _np_topk_idx, _topk_samples, grad=False, returns_index=True))
