@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #endif
 #include "fastgrad.h"
-#include "pool.h"
+#include "threadpool.h"
 
 /* im2col / col2im are compiled once per SIMD path (conv_cols_tmpl.h, instantiated from
  * conv_tmpl.h between these brackets); fg_get_isa picks one at run time.  GCC would turn

@@ -1,7 +1,7 @@
 /* Public entry points (fastgrad.h): each forwards to the kernel of the active SIMD path
  * (cpu.c), compiled from the same templates in kern_scalar.c / kern_avx2.c / kern_avx512.c. */
 #include "fastgrad.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #define CAT4(a, b, c, d) a##_##b##_##c##_##d
 #define KNAME(name, ts, isa) CAT4(fgk, name, ts, isa)
@@ -21,10 +21,10 @@
         }                                                                        \
     }
 
-/* The elementwise and row-wise families are split across threads here, on fastgrad's task pool
- * (pool.c), and each chunk runs the single-threaded kernel: unlike an OpenMP region,
- * a pool job never waits for a worker that is not scheduled (see pool.c), so these
- * kernels keep their speed when NumPy's BLAS threads spin on the other cores.  The
+/* The elementwise and row-wise families are split across threads here, on fastgrad's task
+ * pool (threadpool.c), and each chunk runs the single-threaded kernel: unlike an OpenMP
+ * region, a pool job never waits for a worker that is not scheduled (see threadpool.c), so
+ * these kernels keep their speed when NumPy's BLAS threads spin on the other cores.  The
  * generated entry points for them are internal (fgi_*); the public ones follow.  What
  * cannot be split by rows (a reduction over the leading axis, one long vector) still
  * runs the kernel's own OpenMP loop. */

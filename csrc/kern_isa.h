@@ -8,7 +8,7 @@ FG_ISA_BEGIN(ISA_SFX)
 #include <stdint.h>
 #include "fastgrad.h"
 #include "dispatch.h"
-#include "pool.h"
+#include "threadpool.h"
 #include "fg_math.h"
 
 #define FN_(name, ts, isa) fgk_##name##_##ts##_##isa
