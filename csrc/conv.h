@@ -1,5 +1,5 @@
-/* Convolution, pooling and normalization kernels (conv.c, conv_tmpl.h).  Included at
- * the end of fastgrad.h.
+/* Convolution, pooling and normalization kernels (conv.c; conv_tmpl.h, pooling_tmpl.h,
+ * norm_tmpl.h).  Included at the end of fastgrad.h.
  *
  * Layouts are PyTorch's and dense (C-contiguous): images NCHW, convolution weights
  * (C_out, C_in / groups, KH, KW).  1-D ops are the 2-D ones with H = 1.
