@@ -72,7 +72,6 @@ macros.append(("FG_COMPILER", '"%s"' % _compiler().replace('"', "")))
 macros.append(("FG_OPENMP_FLAG", '"%s"' % " ".join(omp_c)))
 
 csrc = sorted(glob.glob("csrc/*.c") + glob.glob("csrc/gemm/*.c"))
-csrc = [s for s in csrc if not os.path.basename(s).startswith("test_")]
 
 ext = Extension(
     "fastgrad._C._kernels",
