@@ -10,8 +10,8 @@
  * Threads: below FG_OPTIM_PAR_THRESHOLD updated elements (or with nthreads <= 1) one
  * plain loop over the tensors runs on the caller's thread: no task, no atomics.  Above it
  * the concatenation of all tensors is cut into equal chunks that the task pool
- * (threadpool.c) hands out; a chunk may span several tensors.  Step counters are advanced once, after
- * every chunk is done, so all chunks of a tensor see the same coefficients. */
+ * (threadpool.c) hands out; a chunk may span several tensors.  Step counters are advanced
+ * once, after every chunk is done, so all chunks of a tensor see the same coefficients. */
 #include <math.h>
 #include <stdint.h>
 #include "fastgrad.h"
