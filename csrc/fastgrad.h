@@ -61,8 +61,11 @@ int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold);
 /* ---- op tables (csrc/ops/) ---------------------------------------------------------- */
 /* Each op family is one table of rows in csrc/ops/; the enums below, the kernels'
  * switches (eltwise_tmpl.h) and the Python name tables (fastgrad._C._kernels.U, B, CMP,
- * R) are generated from it.  ops.c exports the tables to Python: */
-enum { FG_OPS_UNARY = 0, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE, FG_OPS_COUNT };
+ * R, SCAN, POOL, ACT) are generated from it.  ops.c exports the tables to Python: */
+enum {
+    FG_OPS_UNARY = 0, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE, FG_OPS_SCAN, FG_OPS_POOLING,
+    FG_OPS_GEMM_ACT, FG_OPS_COUNT
+};
 int fg_op_count(int family);                  /* number of ops; -1 for a bad family */
 const char *fg_op_name(int family, int op);   /* Python name; NULL if out of range */
 int fg_unary_uses_y(int op);                  /* 1: the backward reads y, not x */
@@ -174,7 +177,11 @@ int fg_xent_bwd_f64(int64_t rows, int64_t c, const double *g, const double *lsm,
  * n x k).  C_p = c + p*stride_c is m x n with leading dimension ldc.  Batch strides
  * may be 0 (broadcast A or B).  beta == 0 means C is write-only (NaNs in C ignored).
  * bias: NULL or n values added to every row.  act: FG_ACT_*.                         */
-enum { FG_ACT_NONE = 0, FG_ACT_RELU, FG_ACT_GELU, FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_COUNT };
+enum {
+#define FG_GEMM_ACT(ID, NAME) FG_ACT_##ID,
+#include "ops/gemm_act.def"
+    FG_ACT_COUNT
+};
 typedef struct {
     int transa, transb;
     int64_t m, n, k;

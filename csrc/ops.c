@@ -25,6 +25,18 @@ static const char *const reduce_names[] = {
 #define FG_REDUCE(ID, NAME) #NAME,
 #include "ops/reduce.def"
 };
+static const char *const scan_names[] = {
+#define FG_SCAN(ID, NAME) #NAME,
+#include "ops/scan.def"
+};
+static const char *const pooling_names[] = {
+#define FG_POOLING(ID, NAME) #NAME,
+#include "ops/pooling.def"
+};
+static const char *const gemm_act_names[] = {
+#define FG_GEMM_ACT(ID, NAME) #NAME,
+#include "ops/gemm_act.def"
+};
 
 int fg_op_count(int family)
 {
@@ -33,6 +45,9 @@ int fg_op_count(int family)
     case FG_OPS_BINARY: return FG_B_COUNT;
     case FG_OPS_COMPARE: return FG_C_COUNT;
     case FG_OPS_REDUCE: return FG_R_COUNT;
+    case FG_OPS_SCAN: return FG_SCAN_COUNT;
+    case FG_OPS_POOLING: return FG_POOLING_COUNT;
+    case FG_OPS_GEMM_ACT: return FG_ACT_COUNT;
     default: return -1;
     }
 }
@@ -44,7 +59,10 @@ const char *fg_op_name(int family, int op)
     case FG_OPS_UNARY: return unary_names[op];
     case FG_OPS_BINARY: return binary_names[op];
     case FG_OPS_COMPARE: return compare_names[op];
-    default: return reduce_names[op];
+    case FG_OPS_REDUCE: return reduce_names[op];
+    case FG_OPS_SCAN: return scan_names[op];
+    case FG_OPS_POOLING: return pooling_names[op];
+    default: return gemm_act_names[op];
     }
 }
 

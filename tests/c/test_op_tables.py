@@ -15,6 +15,9 @@ def test_tables_are_dense_and_named():
     assert K.B["add"] == 0 and K.B["mul"] == 2          # the ids _ops uses as literals
     assert list(K.CMP) == ["eq", "ne", "lt", "le", "gt", "ge"]
     assert list(K.R) == ["sum", "mean", "max", "min", "logsumexp"]
+    assert K.SCAN == {"cumsum": 0, "cumprod": 1}
+    assert K.POOL == {"max": 0, "avg": 1, "adaptive_avg": 2}
+    assert K.ACT == {None: 0, "none": 0, "relu": 1, "gelu": 2, "tanh": 3, "sigmoid": 4}
 
 
 def test_unary_uses_y():

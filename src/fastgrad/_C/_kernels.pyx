@@ -34,8 +34,7 @@ R = _op_table(FG_OPS_REDUCE)
 # unary ops whose backward reads the output y instead of the input x
 UNARY_USES_Y = frozenset(i for i in U.values() if fg_unary_uses_y(i))
 cdef int R_MAX = R["max"], R_MIN = R["min"], R_COUNT = len(R)
-ACT = {None: FG_ACT_NONE, "none": FG_ACT_NONE, "relu": FG_ACT_RELU, "gelu": FG_ACT_GELU,
-       "tanh": FG_ACT_TANH, "sigmoid": FG_ACT_SIGMOID}
+ACT = {None: FG_ACT_NONE, **_op_table(FG_OPS_GEMM_ACT)}
 ISA = {"scalar": FG_ISA_SCALAR, "avx2": FG_ISA_AVX2, "avx512": FG_ISA_AVX512}
 U_NAMES = {v: k for k, v in U.items()}
 B_NAMES = {v: k for k, v in B.items()}

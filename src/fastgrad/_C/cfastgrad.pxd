@@ -12,9 +12,10 @@ cdef extern from "fastgrad.h" nogil:
         FG_ISA_AVX2
         FG_ISA_AVX512
     enum:
-        FG_OPS_UNARY, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE
+        FG_OPS_UNARY, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE, FG_OPS_SCAN,
+        FG_OPS_POOLING, FG_OPS_GEMM_ACT
     enum:
-        FG_ACT_NONE, FG_ACT_RELU, FG_ACT_GELU, FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_COUNT
+        FG_ACT_NONE
 
     int fg_cpu_best_isa()
     int fg_set_isa(int isa)
@@ -77,7 +78,7 @@ cdef extern from "fastgrad.h" nogil:
     int fg_conv2d_bwd_f32(const fg_conv2d_shape *s, const float *x, const float *w, const float *g, float *gx, float *gw, float *gb, int nthreads)
     int fg_conv2d_bwd_f64(const fg_conv2d_shape *s, const double *x, const double *w, const double *g, double *gx, double *gw, double *gb, int nthreads)
     enum:
-        FG_POOLING_MAX, FG_POOLING_AVG, FG_POOLING_ADAPTIVE_AVG, FG_POOLING_COUNT
+        FG_POOLING_MAX
     ctypedef struct fg_pool2d_shape:
         int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw
         int count_include_pad
