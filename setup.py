@@ -72,15 +72,14 @@ macros.append(("FG_COMPILER", '"%s"' % _compiler().replace('"', "")))
 macros.append(("FG_OPENMP_FLAG", '"%s"' % " ".join(omp_c)))
 
 csrc = sorted(glob.glob("csrc/*.c") + glob.glob("csrc/gemm/*.c"))
-csrc = [s for s in csrc if not os.path.basename(s).startswith("test_")]
 
 ext = Extension(
     "fastgrad._C._kernels",
     sources=["src/fastgrad/_C/_kernels.pyx", *csrc],
     include_dirs=["csrc", np.get_include()],
-    # headers and included Cython files: a change to any of them rebuilds (without this
+    # headers, op tables and included Cython files: a change to any of them rebuilds (without this
     # an in-place build silently keeps objects compiled against an older header)
-    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/gemm/*.h")
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/gemm/*.h") + glob.glob("csrc/ops/*.def")
                    + glob.glob("src/fastgrad/_C/*.pxi") + glob.glob("src/fastgrad/_C/*.pxd")),
     define_macros=macros,
     extra_compile_args=cflags + omp_c,

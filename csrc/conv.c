@@ -1,33 +1,22 @@
 /* Convolution, pooling and normalization kernels: see conv.h for the contracts.  The
- * float32 and float64 bodies come from conv_tmpl.h, included once per type. */
+ * float32 and float64 bodies come from conv_tmpl.h (convolution), pooling_tmpl.h and
+ * norm_tmpl.h, each included once per type. */
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 #include "fastgrad.h"
-#include "pool.h"
+#include "isa.h"
+#include "threadpool.h"
 
 /* im2col / col2im are compiled once per SIMD path (conv_cols_tmpl.h, instantiated from
- * conv_tmpl.h between these brackets); fg_get_isa picks one at run time.  GCC would turn
+ * conv_tmpl.h between FG_ISA_BEGIN and FG_ISA_END, isa.h); fg_get_isa picks one at run
+ * time.  GCC would turn
  * their short copy loops back into memcpy calls, which cost more than the copy for rows
  * of a few dozen elements: the rewrite is off in this file. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
-#endif
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-#define CV_ISA_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
-#define CV_ISA_BEGIN_AVX512 _Pragma("GCC push_options") \
-    _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
-#define CV_ISA_END _Pragma("GCC pop_options")
-#elif (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
-#define CV_ISA_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
-#define CV_ISA_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\"))), apply_to = function)")
-#define CV_ISA_END _Pragma("clang attribute pop")
-#else
-#define CV_ISA_BEGIN_AVX2
-#define CV_ISA_BEGIN_AVX512
-#define CV_ISA_END
 #endif
 #define CV_NOINLINE __attribute__((noinline))
 
@@ -82,11 +71,17 @@ static int bn_threads(int64_t total, int nthreads, int64_t ntasks)
     return nt;
 }
 
+#define CV_CAT2(a, b) a##b
+#define CV_CAT(a, b) CV_CAT2(a, b)
+#define F(name) CV_CAT(name, SUF)
+
 #define T float
 #define CV_F64 0
 #define SUF _f32
 #define GEMM fg_gemm_f32
 #include "conv_tmpl.h"
+#include "pooling_tmpl.h"
+#include "norm_tmpl.h"
 #undef T
 #undef CV_F64
 #undef SUF
@@ -97,6 +92,8 @@ static int bn_threads(int64_t total, int nthreads, int64_t ntasks)
 #define SUF _f64
 #define GEMM fg_gemm_f64
 #include "conv_tmpl.h"
+#include "pooling_tmpl.h"
+#include "norm_tmpl.h"
 #undef T
 #undef CV_F64
 #undef SUF

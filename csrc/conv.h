@@ -1,5 +1,5 @@
-/* Convolution, pooling and normalization kernels (conv.c, conv_tmpl.h).  Included at
- * the end of fastgrad.h.
+/* Convolution, pooling and normalization kernels (conv.c; conv_tmpl.h, pooling_tmpl.h,
+ * norm_tmpl.h).  Included at the end of fastgrad.h.
  *
  * Layouts are PyTorch's and dense (C-contiguous): images NCHW, convolution weights
  * (C_out, C_in / groups, KH, KW).  1-D ops are the 2-D ones with H = 1.
@@ -49,7 +49,11 @@ int fg_conv2d_bwd_f64(const fg_conv2d_shape *s, const double *x, const double *w
                       const double *g, double *gx, double *gw, double *gb, int nthreads);
 
 /* ---- pooling over the last two dims of (planes, h, w) -------------------------------- */
-enum { FG_POOLING_MAX = 0, FG_POOLING_AVG = 1, FG_POOLING_ADAPTIVE_AVG = 2, FG_POOLING_COUNT };
+enum {
+#define FG_POOLING(ID, NAME) FG_POOLING_##ID,
+#include "ops/pooling.def"
+    FG_POOLING_COUNT
+};
 typedef struct {
     int64_t planes, h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;   /* unused by FG_POOLING_ADAPTIVE_AVG */

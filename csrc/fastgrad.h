@@ -58,26 +58,28 @@ void fg_workspace_release(void);    /* frees this thread's buffers */
  * trim_threshold freed bytes kept for reuse (glibc; FG_EUNSUPPORTED elsewhere). */
 int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold);
 
-/* ---- elementwise unary (eltwise_impl.h) ----------------------------------------- */
-/* y[i] = f(x[i]) over n contiguous elements.  alpha/beta are op parameters
- * (leaky_relu slope, softplus beta/threshold, clamp lo/hi, pow exponent).          */
+/* ---- op tables (csrc/ops/) ---------------------------------------------------------- */
+/* Each op family is one table of rows in csrc/ops/; the enums below, the kernels'
+ * switches (eltwise_tmpl.h) and the Python name tables (fastgrad._C._kernels.U, B, CMP,
+ * R, SCAN, POOL, ACT) are generated from it.  ops.c exports the tables to Python: */
 enum {
-    FG_U_NEG = 0, FG_U_ABS, FG_U_EXP, FG_U_LOG, FG_U_LOG1P, FG_U_SQRT, FG_U_RSQRT,
-    FG_U_SIN, FG_U_COS, FG_U_TANH, FG_U_SIGMOID, FG_U_RELU, FG_U_LEAKY_RELU,
-    FG_U_GELU, FG_U_GELU_TANH, FG_U_SILU, FG_U_SOFTPLUS, FG_U_CLAMP, FG_U_POW_SCALAR,
-    FG_U_SIGN, FG_U_SQUARE, FG_U_RECIPROCAL, FG_U_ERF,
-    /* issue 3B: more math.  alpha/beta: HARDTANH lo/hi (relu6 = hardtanh(0, 6)),
-     * ELU alpha/scale (selu = elu with its constants), LOGIT eps/clamp flag (beta != 0:
-     * clamp x into [eps, 1 - eps] first).  ROUND rounds half to even. */
-    FG_U_EXP2, FG_U_LOG2, FG_U_LOG10, FG_U_EXPM1, FG_U_TAN, FG_U_ASIN, FG_U_ACOS,
-    FG_U_ATAN, FG_U_SINH, FG_U_COSH, FG_U_FLOOR, FG_U_CEIL, FG_U_ROUND, FG_U_TRUNC,
-    FG_U_HARDTANH, FG_U_ELU, FG_U_MISH, FG_U_HARDSWISH, FG_U_HARDSIGMOID, FG_U_LOGIT,
+    FG_OPS_UNARY = 0, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE, FG_OPS_SCAN, FG_OPS_POOLING,
+    FG_OPS_GEMM_ACT, FG_OPS_COUNT
+};
+int fg_op_count(int family);                  /* number of ops; -1 for a bad family */
+const char *fg_op_name(int family, int op);   /* Python name; NULL if out of range */
+int fg_unary_uses_y(int op);                  /* 1: the backward reads y, not x */
+
+/* ---- elementwise unary (eltwise_tmpl.h) ----------------------------------------- */
+/* y[i] = f(x[i]) over n contiguous elements.  alpha/beta are op parameters (see
+ * ops/unary.def). */
+enum {
+#define FG_UNARY(ID, NAME, SRC, FWD, BWD) FG_U_##ID,
+#include "ops/unary.def"
     FG_U_COUNT
 };
-/* Backward: gx[i] = g[i] * f'(.) using x (input) and/or y (output) as the op needs;
- * the unused one may be NULL.  Which one each op reads is fixed:
- *   uses y: EXP, SQRT, RSQRT, TANH, SIGMOID
- *   uses x: everything else.                                                          */
+/* Backward: gx[i] = g[i] * f'(.) using x (input) or y (output), as the op's row in
+ * ops/unary.def says (fg_unary_uses_y); the unused one may be NULL. */
 int fg_unary_f32(int op, int64_t n, const float *x, float *y, double alpha, double beta,
                  int nthreads);
 int fg_unary_f64(int op, int64_t n, const double *x, double *y, double alpha, double beta,
@@ -87,16 +89,20 @@ int fg_unary_bwd_f32(int op, int64_t n, const float *g, const float *x, const fl
 int fg_unary_bwd_f64(int op, int64_t n, const double *g, const double *x, const double *y,
                      double *gx, double alpha, double beta, int nthreads);
 
-/* ---- elementwise binary with broadcasting (eltwise_impl.h) ---------------------- */
+/* ---- elementwise binary with broadcasting (eltwise_tmpl.h) ---------------------- */
 /* out[idx] = a[idx . sa] op b[idx . sb] for every idx in shape[0..ndim); out is dense.
  * Strides are in elements and may be 0 (broadcast) or negative.  ndim <= FG_MAX_DIMS. */
 enum {
-    FG_B_ADD = 0, FG_B_SUB, FG_B_MUL, FG_B_DIV, FG_B_POW, FG_B_MAX, FG_B_MIN,
-    FG_B_ATAN2, FG_B_FMOD, FG_B_REMAINDER, /* remainder: result has the divisor's sign */
+#define FG_BINARY(ID, NAME, BODY) FG_B_##ID,
+#include "ops/binary.def"
     FG_B_COUNT
 };
 /* comparisons write uint8 (0/1) */
-enum { FG_C_EQ = 0, FG_C_NE, FG_C_LT, FG_C_LE, FG_C_GT, FG_C_GE, FG_C_COUNT };
+enum {
+#define FG_COMPARE(ID, NAME, EXPR) FG_C_##ID,
+#include "ops/compare.def"
+    FG_C_COUNT
+};
 
 int fg_binary_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *sa,
                   const float *b, const int64_t *sb, float *out, int nthreads);
@@ -119,17 +125,21 @@ int fg_copy_f32(int ndim, const int64_t *shape, const float *x, const int64_t *s
 int fg_copy_f64(int ndim, const int64_t *shape, const double *x, const int64_t *sx,
                 double *out, int nthreads);
 
-/* ---- reductions (reduce_impl.h) -------------------------------------------------- */
+/* ---- reductions (reduce_tmpl.h) -------------------------------------------------- */
 /* x is dense with logical shape (outer, n, inner); reduce over the middle axis.
  * out has (outer, inner) elements; idx (int64, may be NULL) receives arg-max/min
  * positions for FG_R_MAX / FG_R_MIN (first occurrence; NaN wins, like NumPy).        */
-enum { FG_R_SUM = 0, FG_R_MEAN, FG_R_MAX, FG_R_MIN, FG_R_LOGSUMEXP, FG_R_COUNT };
+enum {
+#define FG_REDUCE(ID, NAME) FG_R_##ID,
+#include "ops/reduce.def"
+    FG_R_COUNT
+};
 int fg_reduce_f32(int op, int64_t outer, int64_t n, int64_t inner, const float *x, float *out,
                   int64_t *idx, int nthreads);
 int fg_reduce_f64(int op, int64_t outer, int64_t n, int64_t inner, const double *x,
                   double *out, int64_t *idx, int nthreads);
 
-/* ---- softmax family (softmax_impl.h) --------------------------------------------- */
+/* ---- softmax family (reduce_tmpl.h) ---------------------------------------------- */
 /* Over the middle axis of (outer, n, inner), dense. log != 0 gives log_softmax.      */
 int fg_softmax_f32(int log, int64_t outer, int64_t n, int64_t inner, const float *x, float *y,
                    int nthreads);
@@ -167,7 +177,11 @@ int fg_xent_bwd_f64(int64_t rows, int64_t c, const double *g, const double *lsm,
  * n x k).  C_p = c + p*stride_c is m x n with leading dimension ldc.  Batch strides
  * may be 0 (broadcast A or B).  beta == 0 means C is write-only (NaNs in C ignored).
  * bias: NULL or n values added to every row.  act: FG_ACT_*.                         */
-enum { FG_ACT_NONE = 0, FG_ACT_RELU, FG_ACT_GELU, FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_COUNT };
+enum {
+#define FG_GEMM_ACT(ID, NAME) FG_ACT_##ID,
+#include "ops/gemm_act.def"
+    FG_ACT_COUNT
+};
 typedef struct {
     int transa, transb;
     int64_t m, n, k;

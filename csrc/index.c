@@ -13,7 +13,7 @@
  * thread count. */
 #include <string.h>
 #include "fastgrad.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #define FG_IDX_PAR_MIN 65536      /* elements moved below which one thread is used */
 

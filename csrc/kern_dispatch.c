@@ -1,18 +1,21 @@
 /* Public entry points (fastgrad.h): each forwards to the kernel of the active SIMD path
  * (cpu.c), compiled from the same templates in kern_scalar.c / kern_avx2.c / kern_avx512.c. */
 #include "fastgrad.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #define CAT4(a, b, c, d) a##_##b##_##c##_##d
 #define KNAME(name, ts, isa) CAT4(fgk, name, ts, isa)
-#define PNAME_(name, ts) fg_##name##_##ts
-#define PNAME(name, ts) PNAME_(name, ts)
+#define PNAME_(pfx, name, ts) pfx##_##name##_##ts
+#define PNAME(pfx, name, ts) PNAME_(pfx, name, ts)
 
-#define DISPATCH(name, PARAMS, ARGS)                                             \
+/* One row of dispatch_list.h: PFX_name_TS forwards to the kernel of the active path.
+ * PFX is fg (the public entry point itself) or fgi (an internal one, which the public
+ * entry point below calls once per chunk of a split problem). */
+#define DISPATCH(PFX, name, PARAMS, ARGS)                                        \
     int KNAME(name, TS, scalar) PARAMS;                                          \
     int KNAME(name, TS, avx2) PARAMS;                                            \
     int KNAME(name, TS, avx512) PARAMS;                                          \
-    int PNAME(name, TS) PARAMS                                                   \
+    int PNAME(PFX, name, TS) PARAMS                                              \
     {                                                                            \
         switch (fg_get_isa()) {                                                  \
         case FG_ISA_AVX512: return KNAME(name, TS, avx512) ARGS;                 \
@@ -21,31 +24,13 @@
         }                                                                        \
     }
 
-/* The elementwise and row-wise families are split across threads here, on fastgrad's task pool
- * (pool.c), and each chunk runs the single-threaded kernel: unlike an OpenMP region,
- * a pool job never waits for a worker that is not scheduled (see pool.c), so these
- * kernels keep their speed when NumPy's BLAS threads spin on the other cores.  The
- * generated entry points for them are internal (fgi_*); the public ones follow.  What
+/* The elementwise and row-wise families (rows with PFX fgi) are split across threads
+ * here, on fastgrad's task pool (threadpool.c), and each chunk runs the single-threaded
+ * kernel: unlike an OpenMP region, a pool job never waits for a worker that is not
+ * scheduled (see threadpool.c), so these kernels keep their speed when NumPy's BLAS
+ * threads spin on the other cores.  The public entry points for them follow.  What
  * cannot be split by rows (a reduction over the leading axis, one long vector) still
  * runs the kernel's own OpenMP loop. */
-#define fg_unary_f32 fgi_unary_f32
-#define fg_unary_f64 fgi_unary_f64
-#define fg_unary_bwd_f32 fgi_unary_bwd_f32
-#define fg_unary_bwd_f64 fgi_unary_bwd_f64
-#define fg_binary_f32 fgi_binary_f32
-#define fg_binary_f64 fgi_binary_f64
-#define fg_compare_f32 fgi_compare_f32
-#define fg_compare_f64 fgi_compare_f64
-#define fg_reduce_f32 fgi_reduce_f32
-#define fg_reduce_f64 fgi_reduce_f64
-#define fg_softmax_f32 fgi_softmax_f32
-#define fg_softmax_f64 fgi_softmax_f64
-#define fg_softmax_bwd_f32 fgi_softmax_bwd_f32
-#define fg_softmax_bwd_f64 fgi_softmax_bwd_f64
-#define fg_xent_f32 fgi_xent_f32
-#define fg_xent_f64 fgi_xent_f64
-#define fg_xent_bwd_f32 fgi_xent_bwd_f32
-#define fg_xent_bwd_f64 fgi_xent_bwd_f64
 #define T float
 #define TS f32
 #include "dispatch_list.h"
@@ -56,24 +41,7 @@
 #include "dispatch_list.h"
 #undef T
 #undef TS
-#undef fg_unary_f32
-#undef fg_unary_f64
-#undef fg_unary_bwd_f32
-#undef fg_unary_bwd_f64
-#undef fg_binary_f32
-#undef fg_binary_f64
-#undef fg_compare_f32
-#undef fg_compare_f64
-#undef fg_reduce_f32
-#undef fg_reduce_f64
-#undef fg_softmax_f32
-#undef fg_softmax_f64
-#undef fg_softmax_bwd_f32
-#undef fg_softmax_bwd_f64
-#undef fg_xent_f32
-#undef fg_xent_f64
-#undef fg_xent_bwd_f32
-#undef fg_xent_bwd_f64
+#undef DISPATCH
 
 /* ---- contiguous unary forward/backward: chunks of the flat range ------------------- */
 typedef struct {

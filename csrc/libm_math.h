@@ -45,7 +45,6 @@ static inline float fg_cosf(float x) { return (float)cos((double)x); }
 #define FG_SINCOS_BIG 3.4e38f
 static inline float fg_sinf_big(float x) { return fg_sinf(x); }
 static inline float fg_cosf_big(float x) { return fg_cosf(x); }
-/* issue 3B functions */
 static inline float fg_exp2f(float x) { return (float)exp2((double)x); }
 static inline float fg_log2f(float x) { return (float)log2((double)x); }
 static inline float fg_log10f(float x) { return (float)log10((double)x); }

@@ -9,13 +9,14 @@
  *
  * Threads: below FG_OPTIM_PAR_THRESHOLD updated elements (or with nthreads <= 1) one
  * plain loop over the tensors runs on the caller's thread: no task, no atomics.  Above it
- * the concatenation of all tensors is cut into equal chunks that the task pool (pool.c)
- * hands out; a chunk may span several tensors.  Step counters are advanced once, after
- * every chunk is done, so all chunks of a tensor see the same coefficients. */
+ * the concatenation of all tensors is cut into equal chunks that the task pool
+ * (threadpool.c) hands out; a chunk may span several tensors.  Step counters are advanced
+ * once, after every chunk is done, so all chunks of a tensor see the same coefficients. */
 #include <math.h>
 #include <stdint.h>
 #include "fastgrad.h"
-#include "pool.h"
+#include "isa.h"
+#include "threadpool.h"
 
 typedef struct {
     double lr, wd, mom, damp, b1, b2, eps, alpha;
@@ -31,25 +32,7 @@ typedef void (*opt_seg_f64)(int64_t, double *, const double *, double *, double 
                             const opt_coef *);
 
 /* ---- per-ISA instantiation -------------------------------------------------------- */
-#if defined(__GNUC__) && !defined(__clang__)
-#define OPT_ISA_BEGIN_SCALAR _Pragma("GCC push_options") _Pragma("GCC optimize(\"no-tree-vectorize\")")
-#define OPT_ISA_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
-#define OPT_ISA_BEGIN_AVX512 _Pragma("GCC push_options") \
-    _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
-#define OPT_ISA_END _Pragma("GCC pop_options")
-#elif defined(__clang__)
-#define OPT_ISA_BEGIN_SCALAR _Pragma("clang attribute push(__attribute__((target(\"default\"))), apply_to = function)")
-#define OPT_ISA_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
-#define OPT_ISA_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\"))), apply_to = function)")
-#define OPT_ISA_END _Pragma("clang attribute pop")
-#else
-#define OPT_ISA_BEGIN_SCALAR
-#define OPT_ISA_BEGIN_AVX2
-#define OPT_ISA_BEGIN_AVX512
-#define OPT_ISA_END
-#endif
-
-OPT_ISA_BEGIN_SCALAR
+FG_ISA_BEGIN(scalar)
 #define SFX scalar
 #define T float
 #define TS f32
@@ -66,10 +49,10 @@ OPT_ISA_BEGIN_SCALAR
 #undef TS
 #undef OPT_SEG_T
 #undef SFX
-OPT_ISA_END
+FG_ISA_END
 
 #if defined(__x86_64__) || defined(__i386__)
-OPT_ISA_BEGIN_AVX2
+FG_ISA_BEGIN(avx2)
 #define SFX avx2
 #define T float
 #define TS f32
@@ -86,9 +69,9 @@ OPT_ISA_BEGIN_AVX2
 #undef TS
 #undef OPT_SEG_T
 #undef SFX
-OPT_ISA_END
+FG_ISA_END
 
-OPT_ISA_BEGIN_AVX512
+FG_ISA_BEGIN(avx512)
 #define SFX avx512
 #define T float
 #define TS f32
@@ -105,7 +88,7 @@ OPT_ISA_BEGIN_AVX512
 #undef TS
 #undef OPT_SEG_T
 #undef SFX
-OPT_ISA_END
+FG_ISA_END
 #endif
 
 /* ---- argument checks and per-tensor coefficients ----------------------------------- */

@@ -1,13 +1,13 @@
 /* Scans (cumsum/cumprod), product reduction, stable sort and top-k along one axis.
  * Declarations and layout conventions: scan_sort.h.  Plain C; lines are spread over
- * fastgrad's task pool (pool.c).  Not SIMD-dispatched: scans are a dependency chain
+ * fastgrad's task pool (threadpool.c).  Not SIMD-dispatched: scans are a dependency chain
  * along the line (vectorized across `inner` by the compiler where inner > 1), and the
  * sort is an LSD radix sort whose cost is memory traffic. */
 #include <stdint.h>
 #include <string.h>
 #include "fastgrad.h"
 #include "dispatch.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #define FG_SCAN_ICHUNK 256     /* inner columns per task (double accumulators on the stack) */
 

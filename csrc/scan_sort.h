@@ -9,7 +9,11 @@
 #define FG_SCAN_SORT_H
 #include <stdint.h>
 
-enum { FG_SCAN_SUM = 0, FG_SCAN_PROD = 1, FG_SCAN_COUNT };
+enum {
+#define FG_SCAN(ID, NAME) FG_SCAN_##ID,
+#include "ops/scan.def"
+    FG_SCAN_COUNT
+};
 
 /* out[o, j, i] = x[o, 0, i] op ... op x[o, j, i]   (reverse: x[o, j, i] op ... op x[o, n-1, i]) */
 int fg_scan_f32(int op, int reverse, int64_t outer, int64_t n, int64_t inner, const float *x,

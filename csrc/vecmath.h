@@ -7,7 +7,7 @@
  *     for (long i = 0; i < n; i++) y[i] = fg_tanhf(x[i]);
  *
  * when the including file is compiled for AVX2+FMA or AVX-512 (e.g. with
- * `#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")` placed BEFORE
+ * FG_ISA_BEGIN(avx512) of isa.h, or `#pragma GCC target("avx512f,...")`, placed BEFORE
  * the #include), and still computes the same results as plain scalar code.
  * Do not compile with -ffast-math: NaN/inf handling relies on IEEE semantics
  * (-fno-math-errno is fine and is what the kernels use).

@@ -1,9 +1,9 @@
 /* fg_gemm_f32 / fg_gemm_f64: argument checks, ISA dispatch, batch loop, threading
- * (tasks on fastgrad's pool, csrc/pool.c).
+ * (tasks on fastgrad's pool, csrc/threadpool.c).
  * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512}.c. */
 #include <math.h>
 #include "gemm_internal.h"
-#include "../pool.h"
+#include "../threadpool.h"
 
 int fg_gemm_force_path = FG_GEMM_PATH_AUTO;
 int64_t fg_gemm_par_min_override = 0;

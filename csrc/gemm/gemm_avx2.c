@@ -1,8 +1,9 @@
 /* AVX2+FMA GEMM: micro-kernels (f32 6x16, f64 6x8, 12 ymm accumulators),
  * vectorised epilogue activations for f32. */
 #include "gemm_internal.h"
+#include "../isa.h"
 #if FG_GEMM_X86
-#pragma GCC target("avx2,fma")
+FG_ISA_BEGIN(avx2)
 #include <immintrin.h>
 
 /* ---------------- f32 vector math (|rel err| ~ 1e-7) ------------------------------ */
@@ -168,5 +169,5 @@ static inline __m256d fg256_act_pd(__m256d x, int act)
 #define vact_d256 fg256_act_pd
 #include "gemm_ukr_simd.h"
 #include "gemm_driver.h"
-
+FG_ISA_END
 #endif /* FG_GEMM_X86 */

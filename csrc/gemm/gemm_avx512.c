@@ -1,8 +1,9 @@
 /* AVX-512 GEMM: micro-kernels (f32 8x32, f64 8x16, 16 zmm accumulators, FMA),
  * vectorised epilogue activations for f32, fast transposing pack routines. */
 #include "gemm_internal.h"
+#include "../isa.h"
 #if FG_GEMM_X86
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+FG_ISA_BEGIN(avx512)
 #include <immintrin.h>
 
 /* ---------------- f32 vector math (|rel err| ~ 1e-7) ------------------------------ */
@@ -247,5 +248,5 @@ static void fg512_packa_n_s(int64_t kc, const float *src, int64_t lda, float *ds
 #define vact_d512 fg512_act_pd
 #include "gemm_ukr_simd.h"
 #include "gemm_driver.h"
-
+FG_ISA_END
 #endif /* FG_GEMM_X86 */

@@ -1,4 +1,6 @@
 /* Portable C GEMM micro-kernels (any CPU) and the scalar activation helpers. */
+#include "../isa.h"
+FG_ISA_BEGIN(base)
 #include <math.h>
 #include "gemm_internal.h"
 #include "gemm_tmpl.h"
@@ -115,3 +117,4 @@ FGD_SCALAR_UKR(double, d0, FG_GEMM_DSC_MR, FG_GEMM_DSC_NR, fg_gemm_act_rows_f64)
 #define FGD_SFX d0
 #define FGD_FNAME fg_gemm_seq_f64_scalar
 #include "gemm_driver.h"
+FG_ISA_END

@@ -4,7 +4,7 @@
 # and allocates its outputs.  Shapes are checked by the Python ops (which name the layer
 # and the shapes); the checks here keep the C layer safe whatever the caller passes.
 
-POOL = {"max": FG_POOLING_MAX, "avg": FG_POOLING_AVG, "adaptive_avg": FG_POOLING_ADAPTIVE_AVG}
+POOL = _op_table(FG_OPS_POOLING)
 
 
 cdef inline void* _ptr(cnp.ndarray a):

@@ -22,27 +22,19 @@ cnp.import_array()
 cdef int NT = 1                  # threads for every kernel call
 cdef int64_t NOGIL_MIN = 16384   # release the GIL only for work this large
 
-U = {"neg": FG_U_NEG, "abs": FG_U_ABS, "exp": FG_U_EXP, "log": FG_U_LOG, "log1p": FG_U_LOG1P,
-     "sqrt": FG_U_SQRT, "rsqrt": FG_U_RSQRT, "sin": FG_U_SIN, "cos": FG_U_COS,
-     "tanh": FG_U_TANH, "sigmoid": FG_U_SIGMOID, "relu": FG_U_RELU,
-     "leaky_relu": FG_U_LEAKY_RELU, "gelu": FG_U_GELU, "gelu_tanh": FG_U_GELU_TANH,
-     "silu": FG_U_SILU, "softplus": FG_U_SOFTPLUS, "clamp": FG_U_CLAMP,
-     "pow_scalar": FG_U_POW_SCALAR, "sign": FG_U_SIGN, "square": FG_U_SQUARE,
-     "reciprocal": FG_U_RECIPROCAL, "erf": FG_U_ERF,
-     "exp2": FG_U_EXP2, "log2": FG_U_LOG2, "log10": FG_U_LOG10, "expm1": FG_U_EXPM1,
-     "tan": FG_U_TAN, "asin": FG_U_ASIN, "acos": FG_U_ACOS, "atan": FG_U_ATAN,
-     "sinh": FG_U_SINH, "cosh": FG_U_COSH, "floor": FG_U_FLOOR, "ceil": FG_U_CEIL,
-     "round": FG_U_ROUND, "trunc": FG_U_TRUNC, "hardtanh": FG_U_HARDTANH, "elu": FG_U_ELU,
-     "mish": FG_U_MISH, "hardswish": FG_U_HARDSWISH, "hardsigmoid": FG_U_HARDSIGMOID,
-     "logit": FG_U_LOGIT}
-B = {"add": FG_B_ADD, "sub": FG_B_SUB, "mul": FG_B_MUL, "div": FG_B_DIV, "pow": FG_B_POW,
-     "maximum": FG_B_MAX, "minimum": FG_B_MIN, "atan2": FG_B_ATAN2, "fmod": FG_B_FMOD,
-     "remainder": FG_B_REMAINDER}
-CMP = {"eq": FG_C_EQ, "ne": FG_C_NE, "lt": FG_C_LT, "le": FG_C_LE, "gt": FG_C_GT, "ge": FG_C_GE}
-R = {"sum": FG_R_SUM, "mean": FG_R_MEAN, "max": FG_R_MAX, "min": FG_R_MIN,
-     "logsumexp": FG_R_LOGSUMEXP}
-ACT = {None: FG_ACT_NONE, "none": FG_ACT_NONE, "relu": FG_ACT_RELU, "gelu": FG_ACT_GELU,
-       "tanh": FG_ACT_TANH, "sigmoid": FG_ACT_SIGMOID}
+
+cdef dict _op_table(int family):
+    """{Python name: op id} of one op table of csrc/ops/, in id order."""
+    return {fg_op_name(family, i).decode(): i for i in range(fg_op_count(family))}
+
+U = _op_table(FG_OPS_UNARY)
+B = _op_table(FG_OPS_BINARY)
+CMP = _op_table(FG_OPS_COMPARE)
+R = _op_table(FG_OPS_REDUCE)
+# unary ops whose backward reads the output y instead of the input x
+UNARY_USES_Y = frozenset(i for i in U.values() if fg_unary_uses_y(i))
+cdef int R_MAX = R["max"], R_MIN = R["min"], R_COUNT = len(R)
+ACT = {None: FG_ACT_NONE, **_op_table(FG_OPS_GEMM_ACT)}
 ISA = {"scalar": FG_ISA_SCALAR, "avx2": FG_ISA_AVX2, "avx512": FG_ISA_AVX512}
 U_NAMES = {v: k for k, v in U.items()}
 B_NAMES = {v: k for k, v in B.items()}
@@ -428,7 +420,7 @@ cdef tuple _reduce_call(int op, cnp.ndarray x, tuple dims, bint want_idx, str na
     xd, outer_, n_, inner_, kept = _reduce_layout(x, dims)
     cdef cnp.ndarray xc = xd
     cdef int64_t outer = outer_, n = n_, inner = inner_
-    if n == 0 and (op == FG_R_MAX or op == FG_R_MIN) and (want_idx or outer * inner > 0):
+    if n == 0 and (op == R_MAX or op == R_MIN) and (want_idx or outer * inner > 0):
         raise ValueError(f"{name}: cannot reduce over a zero-size dimension {dims} (input shape {_sh(x)})")
     cdef cnp.ndarray out = np.empty(kept, dtype=(<object>x).dtype)
     cdef cnp.ndarray idx = np.empty(kept, dtype=np.int64) if want_idx else None
@@ -448,12 +440,12 @@ cdef tuple _reduce_call(int op, cnp.ndarray x, tuple dims, bint want_idx, str na
 def reduce(int op, cnp.ndarray x, tuple dims):
     """Reduce x over `dims` (sorted, unique, non-negative ints); the reduced dims are
     removed from the result's shape."""
-    cdef str name = [k for k, v in R.items() if v == op][0] if 0 <= op < FG_R_COUNT else "reduce"
+    cdef str name = [k for k, v in R.items() if v == op][0] if 0 <= op < R_COUNT else "reduce"
     return _reduce_call(op, x, dims, False, name)[0]
 
 def argreduce(int op, cnp.ndarray x, int dim):
     """(values, int64 indices) of max/min over one dim (non-negative), dim removed."""
-    return _reduce_call(op, x, (dim,), True, "max" if op == FG_R_MAX else "min")
+    return _reduce_call(op, x, (dim,), True, "max" if op == R_MAX else "min")
 
 
 # ---- softmax and cross-entropy ------------------------------------------------------------

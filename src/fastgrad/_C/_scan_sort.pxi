@@ -5,7 +5,7 @@
 
 cdef extern from "fastgrad.h" nogil:
     enum:
-        FG_SCAN_SUM, FG_SCAN_PROD, FG_SCAN_COUNT
+        FG_SCAN_SUM, FG_SCAN_COUNT
     int fg_scan_f32(int op, int reverse, int64_t outer, int64_t n, int64_t inner, const float *x, float *out, int nthreads)
     int fg_scan_f64(int op, int reverse, int64_t outer, int64_t n, int64_t inner, const double *x, double *out, int nthreads)
     int fg_prod_f32(int64_t outer, int64_t n, int64_t inner, const float *x, float *out, int nthreads)
@@ -15,7 +15,7 @@ cdef extern from "fastgrad.h" nogil:
     int fg_topk_f32(int largest, int64_t k, int64_t outer, int64_t n, int64_t inner, const float *x, float *vals, int64_t *idx, int nthreads)
     int fg_topk_f64(int largest, int64_t k, int64_t outer, int64_t n, int64_t inner, const double *x, double *vals, int64_t *idx, int nthreads)
 
-SCAN = {"cumsum": FG_SCAN_SUM, "cumprod": FG_SCAN_PROD}
+SCAN = _op_table(FG_OPS_SCAN)
 
 
 def scan(int op, cnp.ndarray x, int dim, bint reverse=False):

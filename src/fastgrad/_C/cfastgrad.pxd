@@ -12,23 +12,10 @@ cdef extern from "fastgrad.h" nogil:
         FG_ISA_AVX2
         FG_ISA_AVX512
     enum:
-        FG_U_NEG, FG_U_ABS, FG_U_EXP, FG_U_LOG, FG_U_LOG1P, FG_U_SQRT, FG_U_RSQRT,
-        FG_U_SIN, FG_U_COS, FG_U_TANH, FG_U_SIGMOID, FG_U_RELU, FG_U_LEAKY_RELU,
-        FG_U_GELU, FG_U_GELU_TANH, FG_U_SILU, FG_U_SOFTPLUS, FG_U_CLAMP, FG_U_POW_SCALAR,
-        FG_U_SIGN, FG_U_SQUARE, FG_U_RECIPROCAL, FG_U_ERF,
-        FG_U_EXP2, FG_U_LOG2, FG_U_LOG10, FG_U_EXPM1, FG_U_TAN, FG_U_ASIN, FG_U_ACOS,
-        FG_U_ATAN, FG_U_SINH, FG_U_COSH, FG_U_FLOOR, FG_U_CEIL, FG_U_ROUND, FG_U_TRUNC,
-        FG_U_HARDTANH, FG_U_ELU, FG_U_MISH, FG_U_HARDSWISH, FG_U_HARDSIGMOID, FG_U_LOGIT,
-        FG_U_COUNT
+        FG_OPS_UNARY, FG_OPS_BINARY, FG_OPS_COMPARE, FG_OPS_REDUCE, FG_OPS_SCAN,
+        FG_OPS_POOLING, FG_OPS_GEMM_ACT
     enum:
-        FG_B_ADD, FG_B_SUB, FG_B_MUL, FG_B_DIV, FG_B_POW, FG_B_MAX, FG_B_MIN,
-        FG_B_ATAN2, FG_B_FMOD, FG_B_REMAINDER, FG_B_COUNT
-    enum:
-        FG_C_EQ, FG_C_NE, FG_C_LT, FG_C_LE, FG_C_GT, FG_C_GE, FG_C_COUNT
-    enum:
-        FG_R_SUM, FG_R_MEAN, FG_R_MAX, FG_R_MIN, FG_R_LOGSUMEXP, FG_R_COUNT
-    enum:
-        FG_ACT_NONE, FG_ACT_RELU, FG_ACT_GELU, FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_COUNT
+        FG_ACT_NONE
 
     int fg_cpu_best_isa()
     int fg_set_isa(int isa)
@@ -38,6 +25,11 @@ cdef extern from "fastgrad.h" nogil:
     int fg_omp_max_threads()
     void fg_workspace_release()
     int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold)
+
+    # the op tables (csrc/ops/)
+    int fg_op_count(int family)
+    const char *fg_op_name(int family, int op)
+    int fg_unary_uses_y(int op)
 
     int fg_unary_f32(int op, int64_t n, const float *x, float *y, double alpha, double beta, int nthreads)
     int fg_unary_f64(int op, int64_t n, const double *x, double *y, double alpha, double beta, int nthreads)
@@ -86,7 +78,7 @@ cdef extern from "fastgrad.h" nogil:
     int fg_conv2d_bwd_f32(const fg_conv2d_shape *s, const float *x, const float *w, const float *g, float *gx, float *gw, float *gb, int nthreads)
     int fg_conv2d_bwd_f64(const fg_conv2d_shape *s, const double *x, const double *w, const double *g, double *gx, double *gw, double *gb, int nthreads)
     enum:
-        FG_POOLING_MAX, FG_POOLING_AVG, FG_POOLING_ADAPTIVE_AVG, FG_POOLING_COUNT
+        FG_POOLING_MAX
     ctypedef struct fg_pool2d_shape:
         int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw
         int count_include_pad

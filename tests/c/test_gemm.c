@@ -1,12 +1,14 @@
-/* Standalone test + benchmark for fg_gemm_f32 / fg_gemm_f64.
+/* Standalone test + benchmark for fg_gemm_f32 / fg_gemm_f64 (csrc/gemm/).
  *
- *   gcc -O3 -fopenmp -I/work/main/csrc /work/main/csrc/gemm/[a-z]*.c /work/main/csrc/cpu.c \
- *       /work/main/csrc/alloc.c -lm -o /tmp/test_gemm
- *   /tmp/test_gemm              run the correctness tests
- *   /tmp/test_gemm bench [f64]  GFLOP/s table (1 and 2 threads)
- *   /tmp/test_gemm shape M K N TA TB [threads] [path: 0 auto, 1 packed, 2 direct] [f64]
+ *   tests/c/run.sh [full]          build (plain gcc) and run the correctness tests
+ *   build/ctest/test_gemm          after run.sh, the binary: every correctness test
+ *   build/ctest/test_gemm quick    the same on a sample of the size and transpose
+ *                                  combinations (what run.sh runs without "full")
+ *   build/ctest/test_gemm bench [f64]  GFLOP/s table (1 and 2 threads)
+ *   build/ctest/test_gemm shape M K N TA TB [threads] [path: 0 auto, 1 packed, 2 direct] [f64]
  * env: FG_GEMM_ISA=0|1|2 forces scalar/avx2/avx512 for bench and shape modes;
  *      FG_GEMM_PARMIN=<m*n*k> overrides the single-thread threshold in shape mode.
+ * Exit status: 0 when every check passes, 1 otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -50,6 +52,7 @@ typedef struct {
 } tcase;
 
 static int n_fail = 0, n_run = 0;
+static int quick = 0;   /* "quick": a sample of the size and transpose combinations */
 static const double SENTINEL = 12345.0;
 
 /* Runs one case for the given dtype against a double reference; ISA/threads/path set
@@ -255,6 +258,7 @@ static void run_tests(void)
                 t.pad_c = rng_int(3) ? 0 : 1 + rng_int(9);
                 t.bias = rng_int(2);
                 t.act = rng_int(3) ? 0 : rng_int(FG_ACT_COUNT);
+                if (quick && idx % 8 != 0) continue;
                 run_all(&t, "sizes", (idx % 3) == 0);
             }
     printf("size combos: %d runs, %d failures\n", n_run, n_fail);
@@ -264,6 +268,7 @@ static void run_tests(void)
         for (int b = 0; b < 5; b++)
             for (int c = 0; c < 5; c++)
                 for (int tr = 0; tr < 4; tr++) {
+                    if (quick && (a + b + c + tr) % 4 != 0) continue;
                     tcase t = base_case(ts[a], ts[b], ts[c]);
                     t.ta = tr & 1; t.tb = tr >> 1;
                     t.pad_a = 3; t.pad_b = 17; t.pad_c = 5;
@@ -312,13 +317,13 @@ static void run_tests(void)
     {
         tcase t = base_case(211, 2100, 700);
         t.bias = 1; t.act = FG_ACT_GELU; t.beta = 0.5; t.pad_c = 3;
-        for (int tr = 0; tr < 4; tr++) {
+        for (int tr = 0; tr < 4; tr += quick ? 3 : 1) {
             t.ta = tr & 1; t.tb = tr >> 1;
-            run_all(&t, "blocking", 1);
+            run_all(&t, "blocking", !quick);
         }
         t = base_case(600, 70, 530);
         t.beta = 0; t.act = FG_ACT_SIGMOID; t.ta = 1;
-        run_all(&t, "blocking2", 1);
+        run_all(&t, "blocking2", !quick);
     }
     printf("TOTAL: %d runs, %d failures -> %s\n", n_run, n_fail, n_fail ? "FAILED" : "PASSED");
 }
@@ -389,6 +394,7 @@ int main(int argc, char **argv)
                fg_gemm_force_path, is64 ? "f64" : "f32", bench_one(m, k, n, ta, tb, nt, is64));
         return 0;
     }
+    quick = argc > 1 && !strcmp(argv[1], "quick");
     run_tests();
     return n_fail ? 1 : 0;
 }

@@ -1,6 +1,6 @@
-/* Internal: fastgrad's task pool (pool.c). */
-#ifndef FG_POOL_H
-#define FG_POOL_H
+/* Internal: fastgrad's task pool (threadpool.c). */
+#ifndef FG_THREADPOOL_H
+#define FG_THREADPOOL_H
 #include <stdint.h>
 
 #define FG_POOL_MAX 64

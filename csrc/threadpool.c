@@ -20,7 +20,7 @@
 #include <sched.h>
 #include <unistd.h>
 #include "fastgrad.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #define FG_RING 4
 #define FG_SPIN 20000            /* polls (~20-50 us) before a worker sleeps */

@@ -1,0 +1,56 @@
+/* Compiling code for one SIMD path: FG_ISA_BEGIN(isa) ... FG_ISA_END around the code (the
+ * includes of the headers it needs too: vecmath.h and <immintrin.h> pick their code by the
+ * target macros, __AVX2__, __FMA__, ..., in force where they are included).  isa is one of
+ *
+ *   base     the baseline target, default optimisation
+ *   scalar   the baseline target, no auto-vectorisation (the plain reference that the
+ *            kernels' scalar path keeps)
+ *   avx2     AVX2 + FMA
+ *   avx512   AVX-512 F/DQ/BW/VL + AVX2 + FMA
+ *
+ * and may be a macro that expands to one of these.  The pair is used by every per-ISA
+ * translation unit (kern_*.c, gemm/gemm_*.c) and by the per-ISA sections of conv.c and
+ * optim.c; fg_get_isa (cpu.c) picks the path at run time.  On other architectures than
+ * x86 the SIMD sections compile for the baseline. */
+#ifndef FG_ISA_H
+#define FG_ISA_H
+
+#define FG_ISA_BEGIN(isa) FG_ISA_BEGIN_(isa)
+#define FG_ISA_BEGIN_(isa) FG_ISA_BEGIN_##isa
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FG_ISA_BEGIN_base _Pragma("GCC push_options")
+#define FG_ISA_BEGIN_scalar _Pragma("GCC push_options") _Pragma("GCC optimize(\"no-tree-vectorize\")")
+#if defined(__x86_64__) || defined(__i386__)
+#define FG_ISA_BEGIN_avx2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
+#define FG_ISA_BEGIN_avx512 _Pragma("GCC push_options") \
+    _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
+#else
+#define FG_ISA_BEGIN_avx2 FG_ISA_BEGIN_base
+#define FG_ISA_BEGIN_avx512 FG_ISA_BEGIN_base
+#endif
+#define FG_ISA_END _Pragma("GCC pop_options")
+
+#elif defined(__clang__)
+#define FG_ISA_BEGIN_base \
+    _Pragma("clang attribute push(__attribute__((target(\"default\"))), apply_to = function)")
+#define FG_ISA_BEGIN_scalar FG_ISA_BEGIN_base
+#if defined(__x86_64__) || defined(__i386__)
+#define FG_ISA_BEGIN_avx2 \
+    _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
+#define FG_ISA_BEGIN_avx512 \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\"))), apply_to = function)")
+#else
+#define FG_ISA_BEGIN_avx2 FG_ISA_BEGIN_base
+#define FG_ISA_BEGIN_avx512 FG_ISA_BEGIN_base
+#endif
+#define FG_ISA_END _Pragma("clang attribute pop")
+
+#else
+#define FG_ISA_BEGIN_base
+#define FG_ISA_BEGIN_scalar
+#define FG_ISA_BEGIN_avx2
+#define FG_ISA_BEGIN_avx512
+#define FG_ISA_END
+#endif
+#endif
