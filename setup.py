@@ -12,7 +12,6 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import warnings
@@ -32,7 +31,8 @@ def openmp_flags():
     """Compile-and-link probe: returns (cflags, ldflags) for OpenMP or ([], [])."""
     if os.environ.get("FASTGRAD_NO_OPENMP"):
         return [], []
-    src = "#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\nreturn n>0 && omp_get_max_threads()>0 ? 0 : 1;}\n"
+    src = ("#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\n"
+           "return n>0 && omp_get_max_threads()>0 ? 0 : 1;}\n")
     cc = _compiler()
     for cflags, ldflags in ((["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])):
         d = tempfile.mkdtemp()

@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from fastgrad._C._kernels import B, CMP, U
+# the unary ops whose backward reads the output y instead of the input x (the C op table's)
+from fastgrad._C._kernels import UNARY_USES_Y as USES_Y  # noqa: F401
 
 _SQRT1_2 = 0.70710678118654752440
 _SQRT_2_OVER_PI = 0.79788456080286535588
@@ -232,10 +234,6 @@ UNARY_DERIV = {
     U["logit"]: lambda x, y, a, b: _logit_grad(x, a, b != 0),
 }
 
-# The unary ops whose backward reads the saved output y instead of the input x (the same
-# set as the C kernels' table).
-USES_Y = {U["exp"], U["sqrt"], U["rsqrt"], U["tanh"], U["sigmoid"]}
-
 
 def unary(op, x, alpha=0.0, beta=0.0):
     with np.errstate(all="ignore"):
@@ -264,7 +262,7 @@ def _remainder(a, b):
 BINARY = {B["add"]: np.add, B["sub"]: np.subtract, B["mul"]: np.multiply,
           B["div"]: np.true_divide, B["pow"]: np.power, B["maximum"]: _maximum,
           B["minimum"]: _minimum, B["atan2"]: np.arctan2, B["fmod"]: np.fmod,
-          B["remainder"]: _remainder}
+          B["remainder"]: _remainder, B["hypot"]: np.hypot}
 COMPARE = {CMP["eq"]: np.equal, CMP["ne"]: np.not_equal, CMP["lt"]: np.less,
            CMP["le"]: np.less_equal, CMP["gt"]: np.greater, CMP["ge"]: np.greater_equal}
 
