@@ -21,6 +21,9 @@ TORCH = {
     "silu": TF.silu, "softplus": TF.softplus, "clamp": torch.clamp, "pow_scalar": torch.pow,
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
     "maximum": torch.maximum, "minimum": torch.minimum, "where": torch.where,
+    # torch.hypot takes tensors only; fastgrad's also takes a Python number
+    "hypot": lambda a, b: torch.hypot(*(v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.float64)
+                                        for v in (a, b))),
     "sum": torch.sum, "mean": torch.mean, "var": torch.var, "std": torch.std,
     "logsumexp": torch.logsumexp, "softmax": torch.softmax, "log_softmax": torch.log_softmax,
     "cross_entropy": TF.cross_entropy, "nll_loss": TF.nll_loss, "mse_loss": TF.mse_loss,

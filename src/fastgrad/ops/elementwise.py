@@ -472,6 +472,9 @@ atan2 = binary("atan2", (lambda y, x, out, g: div(mul(g, x), add(square(x), squa
                ref=np.arctan2, ints="float", aliases=("arctan2",),
                doc="Angle of (other, input) in radians, atan2(y=input, x=other), with C99's "
                    "signed-zero and infinity cases.")
+hypot = binary("hypot", (lambda a, b, out, g: mul(g, div(a, out)), lambda a, b, out, g: mul(g, div(b, out))),
+               uses_out=True, ref=np.hypot, ints="float",
+               doc="sqrt(input**2 + other**2) without overflow or underflow in the squares.")
 fmod = binary("fmod", (lambda a, b, out, g: g, _fmod_db(trunc)), ref=np.fmod, zero_division=True,
               doc="C-style remainder: the result has the sign of the dividend (input).")
 remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=np.remainder,

@@ -100,6 +100,7 @@ register(OpInfo("pow", fg.pow, np.power, binary_samples(lo=0.3, hi=3.0), binary_
 register(OpInfo("maximum", fg.maximum, np.maximum, binary_samples(), binary_errors("maximum")))
 register(OpInfo("minimum", fg.minimum, np.minimum, binary_samples(), binary_errors("minimum")))
 register(OpInfo("atan2", fg.atan2, np.arctan2, binary_samples(away=0.1), binary_errors("atan2")))
+register(OpInfo("hypot", fg.hypot, np.hypot, binary_samples(away=0.1), binary_errors("hypot")))
 register(OpInfo("fmod", fg.fmod, np.fmod, binary_samples(lo=-5, hi=5, blo=0.4, bhi=2.0), binary_errors("fmod")))
 register(OpInfo("remainder", fg.remainder, _np_remainder, binary_samples(lo=-5, hi=5, blo=0.4, bhi=2.0),
                 binary_errors("remainder")))
