@@ -62,13 +62,12 @@ def set_backend(name):
     """Route every op through the C kernels ('c', the default) or the pure-NumPy
     reference ('numpy')."""
     if name == "c":
-        backend.k = _ck
+        backend.activate(_ck, name)
     elif name == "numpy":
         from fastgrad import reference
-        backend.k = reference
+        backend.activate(reference, name)
     else:
         raise ValueError(f"set_backend: unknown backend {name!r}; expected 'c' or 'numpy'")
-    backend.name = name
 
 
 def get_backend():
