@@ -86,5 +86,4 @@ static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
 /* fmod: a vectorisable exact formula where M_FMOD_OK(a, b) holds (float32, vecmath.h) */
 #define M_FMOD_FAST FG_MT(fg_fmodf, fmod)
 #define M_FMOD_OK FG_MT(fg_fmodf_ok, fgd_fmod_ok)
-#define M_COPYSIGN FG_MT(copysignf, copysign)
 #endif

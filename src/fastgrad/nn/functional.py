@@ -15,7 +15,7 @@ from fastgrad.ops._record import _float_in, _make
 from fastgrad.ops.elementwise import (elu, gelu, hardsigmoid, hardswish, hardtanh,
                                       leaky_relu, mish, relu, relu6, selu, sigmoid, silu,
                                       softplus, tanh)
-from fastgrad.ops.conv import _shape
+from fastgrad.ops._record import _shape
 from fastgrad.ops.conv import *
 from fastgrad.ops.indexing import one_hot
 from fastgrad.ops.linalg import linear

@@ -9,7 +9,10 @@ Pattern of an op:
 Backward functions check ``grad_mode.enabled``: the engine turns it on only for
 ``create_graph=True``.  Off, they call fused backward kernels on raw arrays (fast path);
 on, they use a composite formula of fastgrad ops, so second and higher derivatives work
-for every op.  A forward-mode rule (``jvp_rule``) sits beside each backward function.
+for every op.  Beside each backward function sits its forward-mode rule: declared with
+``engine.declare(bwd, jvp=..., linear=..., elementwise=...)``, which also records the
+op's traits (what viz and the vectorised Jacobians read), or, for a rule alone, with the
+``jvp_rule(bwd)`` decorator.
 
 Every public op is declared once, where it is defined, with ``public`` (or through a
 declaration helper such as ``elementwise.unary`` that calls it): the declaration puts
@@ -44,17 +47,16 @@ def _reflected(fn):
     return r
 
 
-def public(fn=None, *, name=None, aliases=(), method=False, dunder=(), reflected=None,
-           export=True):
+def public(fn=None, *, aliases=(), method=False, dunder=(), reflected=None, export=True):
     """Declare ``fn`` a public op of the module that defines it: exported (``__all__``)
-    as ``name`` (default: its own) and each of ``aliases``, which are bound in that
+    under its own name and each of ``aliases``, which are bound in that
     module too.  ``method``: True binds the same names as Tensor methods, a string or a
     tuple binds those method names instead.  ``dunder``: Python operators bound to
     ``fn`` (``"__add__"``); ``reflected``: the operator bound to ``fn(other, self)``
     (``"__radd__"``).  ``export=False``: a Tensor method only.  Returns ``fn``, so it
     works as a decorator too."""
     def declare(f):
-        names = (name or f.__name__,) + tuple(aliases)
+        names = (f.__name__,) + tuple(aliases)
         mod = f.__module__
         if export:
             _EXPORTS.setdefault(mod, []).extend(names)
@@ -76,6 +78,10 @@ def public(fn=None, *, name=None, aliases=(), method=False, dunder=(), reflected
 def exports(module_name):
     """The ``__all__`` of an op module: the names its declarations made public."""
     return sorted(set(_EXPORTS.get(module_name, ())))
+
+
+def _shape(t):
+    return tuple(t.data.shape)
 
 
 # ---- graph recording ------------------------------------------------------------------

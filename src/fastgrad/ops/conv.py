@@ -20,15 +20,11 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
 
 
 
 Geo = collections.namedtuple("Geo", "stride pad dil groups xshape wshape oshape")
-
-
-def _shape(t):
-    return tuple(t.data.shape)
 
 
 def _ntuple(v, n, name, who, minimum=0):

@@ -14,7 +14,7 @@ import numpy as np
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, bool_
 from fastgrad.autograd.engine import declare, jvp_rule
-from fastgrad._C._kernels import B, CMP, U
+from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
 from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, _scalar, _to_tensor,
                                   exports, public, to)
 
@@ -40,20 +40,22 @@ def _elementwise_jvp(node, xs, ts, out):
 
 # ---- the declarations ---------------------------------------------------------------------
 _NO_ARGS = (0.0, 0.0)
+_ADD, _MUL = B["add"], B["mul"]       # the fast paths of add and mul
 
 
-def unary(name, deriv, *, uses_y=False, params=False, method=True, aliases=(), dunder=(),
-          export=True, doc=None):
+def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), export=True, doc=None):
     """Declare the unary op on C kernel ``U[name]``.
 
     ``deriv(x, y, a, b)`` is f'(x) written with fastgrad ops (x the input, y the output,
     a and b the op's two scalar parameters): the backward under ``create_graph`` is
     ``g * deriv`` and the forward-mode rule ``t * deriv``; without ``create_graph`` the
-    backward is the fused kernel, which reads the output (``uses_y``) or the input.
+    backward is the fused kernel, which reads the output or the input as the C op table's
+    row says (``UNARY_USES_Y``); ``deriv`` gets that one, the other is None.
     ``params``: the op takes the scalars, op(x, a, b) -- the private form that a public
-    wrapper with PyTorch's arguments calls; else op(x).  ``method``, ``aliases``,
-    ``dunder``, ``export``: see ``public``."""
+    wrapper with PyTorch's arguments calls; else op(x).  ``export=False``: not public
+    either (a private form).  ``method``, ``aliases``, ``dunder``: see ``public``."""
     opid = U[name]
+    uses_y = opid in UNARY_USES_Y
 
     def bwd(node, g):
         a, b = node.ctx
@@ -137,6 +139,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
             out = node.output() if uses_out else None
             return (da(a, b, out, g) if da is not None and node.edges[0] is not None else None,
                     db(a, b, out, g) if db is not None and node.edges[1] is not None else None)
+        bwd.__qualname__ = name + "_backward"
     declare(bwd, jvp=jvp or _elementwise_jvp, elementwise=True)
 
     def op(input, other):
@@ -227,15 +230,15 @@ def _logit_deriv(x, y, a, b):
 
 neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x.data.dtype), dunder=("__neg__",))
 abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))
-exp = unary("exp", lambda x, y, a, b: y, uses_y=True)
+exp = unary("exp", lambda x, y, a, b: y)
 log = unary("log", lambda x, y, a, b: reciprocal(x))
 log1p = unary("log1p", lambda x, y, a, b: reciprocal(add(x, 1.0)))
-sqrt = unary("sqrt", lambda x, y, a, b: div(0.5, y), uses_y=True)
-rsqrt = unary("rsqrt", lambda x, y, a, b: mul(pow(y, 3.0), -0.5), uses_y=True)
+sqrt = unary("sqrt", lambda x, y, a, b: div(0.5, y))
+rsqrt = unary("rsqrt", lambda x, y, a, b: mul(pow(y, 3.0), -0.5))
 sin = unary("sin", lambda x, y, a, b: cos(x))
 cos = unary("cos", lambda x, y, a, b: neg(sin(x)))
-tanh = unary("tanh", lambda x, y, a, b: sub(1.0, square(y)), uses_y=True)
-sigmoid = unary("sigmoid", lambda x, y, a, b: mul(y, sub(1.0, y)), uses_y=True)
+tanh = unary("tanh", lambda x, y, a, b: sub(1.0, square(y)))
+sigmoid = unary("sigmoid", lambda x, y, a, b: mul(y, sub(1.0, y)))
 relu = unary("relu", lambda x, y, a, b: _mask(gt(x, 0.0), x))
 silu = unary("silu", _silu_deriv)
 sign = unary("sign", lambda x, y, a, b: mul(x, 0.0))
@@ -428,6 +431,21 @@ def _mul_jvp(node, xs, ts, out):
     return _tplus(None if ts[0] is None else mul(ts[0], b), None if ts[1] is None else mul(a, ts[1]))
 
 
+def _div_bwd(node, g):
+    a, b = node.saved
+    ga = div(g, b) if node.edges[0] is not None else None
+    gb = neg(div(mul(g, a), square(b))) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
+def _atan2_bwd(node, g):
+    y, x = node.saved
+    den = add(square(x), square(y))
+    ga = div(mul(g, x), den) if node.edges[0] is not None else None
+    gb = neg(div(mul(g, y), den)) if node.edges[1] is not None else None
+    return (ga, gb)
+
+
 def _div_jvp(node, xs, ts, out):
     # d(a/b) = (da - (a/b) db) / b
     num = _tplus(ts[0], None if ts[1] is None else neg(mul(ts[1], out)))
@@ -461,15 +479,12 @@ def _fmod_db(rounding):
 _add = binary("add", bwd=_add_bwd, jvp=_add_jvp, saves=False, ref=np.add, export=False)
 _sub = binary("sub", bwd=_sub_bwd, jvp=_sub_jvp, saves=False, ref=np.subtract, export=False)
 _mul = binary("mul", bwd=_mul_bwd, jvp=_mul_jvp, ref=np.multiply, export=False)
-_div = binary("div", (lambda a, b, out, g: div(g, b), lambda a, b, out, g: neg(div(mul(g, a), square(b)))),
-              jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
+_div = binary("div", bwd=_div_bwd, jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
 _pow = binary("pow", (lambda a, b, out, g: mul(g, mul(b, pow(a, sub(b, 1.0)))), _pow_db), uses_out=True,
               ref=np.power, bools="float", export=False)
 maximum = binary("maximum", bwd=_maxmin_bwd, ctx=True, ref=np.maximum)
 minimum = binary("minimum", bwd=_maxmin_bwd, ctx=False, ref=np.minimum)
-atan2 = binary("atan2", (lambda y, x, out, g: div(mul(g, x), add(square(x), square(y))),
-                         lambda y, x, out, g: neg(div(mul(g, y), add(square(x), square(y))))),
-               ref=np.arctan2, ints="float", aliases=("arctan2",),
+atan2 = binary("atan2", bwd=_atan2_bwd, ref=np.arctan2, ints="float", aliases=("arctan2",),
                doc="Angle of (other, input) in radians, atan2(y=input, x=other), with C99's "
                    "signed-zero and infinity cases.")
 hypot = binary("hypot", (lambda a, b, out, g: mul(g, div(a, out)), lambda a, b, out, g: mul(g, div(b, out))),
@@ -487,7 +502,7 @@ def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
-        out = backend.k.binary(0, a.data, b.data)          # B["add"] == 0
+        out = backend.k.binary(_ADD, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
         return _make(out)
@@ -504,7 +519,7 @@ def sub(a, b, alpha=1):
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
     if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
-        out = backend.k.binary(2, a.data, b.data)          # B["mul"] == 2
+        out = backend.k.binary(_MUL, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
         return _make(out)

@@ -11,7 +11,8 @@ from fastgrad._tensor import Tensor, _default
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
-from fastgrad.ops._record import (_make, _needs, _pair, _record, _to_tensor, exports, public, to)
+from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
+                                  to)
 
 
 
@@ -284,10 +285,6 @@ def linear(x, weight, bias=None, activation=None):
 
 
 # ---- products -----------------------------------------------------------------------------
-def _shape(t):
-    return tuple(t.data.shape)
-
-
 @public(method=True)
 def dot(input, other):
     """Inner product of two 1-D tensors of the same size and dtype."""

@@ -7,7 +7,7 @@ import numpy as np
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
 
 
 
@@ -300,7 +300,6 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.conv import _shape
 from fastgrad.ops.elementwise import _tplus, add, mul, rsqrt, sub
 from fastgrad.ops.linalg import _fresh
 from fastgrad.ops.reduce import mean, sum

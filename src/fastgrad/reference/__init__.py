@@ -16,7 +16,7 @@ the kernel; reach those modules with ``from fastgrad.reference.reduce import ...
 from fastgrad._C._kernels import ACT, B, CMP, POOL, R, SCAN, U, TargetIndexError  # noqa: F401
 from fastgrad.reference.conv import conv2d, conv2d_bwd  # noqa: F401
 from fastgrad.reference.elementwise import (  # noqa: F401
-    BINARY, COMPARE, UNARY, UNARY_DERIV, USES_Y, binary, compare, gelu, gelu_tanh, sigmoid, silu,
+    BINARY, COMPARE, UNARY, UNARY_DERIV, binary, compare, gelu, gelu_tanh, sigmoid, silu,
     softplus, unary, unary_bwd, where)
 from fastgrad.reference.indexing import (  # noqa: F401
     gather, index_add, index_select, masked_expand, masked_select, scatter_add)

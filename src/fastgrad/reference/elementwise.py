@@ -12,8 +12,6 @@ import math
 import numpy as np
 
 from fastgrad._C._kernels import B, CMP, U
-# the unary ops whose backward reads the output y instead of the input x (the C op table's)
-from fastgrad._C._kernels import UNARY_USES_Y as USES_Y  # noqa: F401
 
 _SQRT1_2 = 0.70710678118654752440
 _SQRT_2_OVER_PI = 0.79788456080286535588
