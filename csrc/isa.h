@@ -4,7 +4,8 @@
  *
  *   base     the baseline target, default optimisation
  *   scalar   the baseline target, no auto-vectorisation (the plain reference that the
- *            kernels' scalar path keeps)
+ *            kernels' scalar path keeps; under clang, whose pragmas cannot switch the
+ *            vectoriser off per region, the same as base)
  *   avx2     AVX2 + FMA
  *   avx512   AVX-512 F/DQ/BW/VL + AVX2 + FMA
  *
@@ -32,8 +33,11 @@
 #define FG_ISA_END _Pragma("GCC pop_options")
 
 #elif defined(__clang__)
+/* the baseline needs no target attribute; annotate (no effect on code) keeps the
+ * push/pop pairing of FG_ISA_END.  target("default") would mark every function of the
+ * section, system headers' included, for multiversioning, which clang rejects. */
 #define FG_ISA_BEGIN_base \
-    _Pragma("clang attribute push(__attribute__((target(\"default\"))), apply_to = function)")
+    _Pragma("clang attribute push(__attribute__((annotate(\"fastgrad-base\"))), apply_to = function)")
 #define FG_ISA_BEGIN_scalar FG_ISA_BEGIN_base
 #if defined(__x86_64__) || defined(__i386__)
 #define FG_ISA_BEGIN_avx2 \
