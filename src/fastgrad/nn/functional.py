@@ -59,7 +59,7 @@ def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
     repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
     who = "embedding"
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.data if isinstance(input, Tensor) else np.array(input)  # a copy of an array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
     if weight.data.ndim != 2:
@@ -75,7 +75,9 @@ def embedding(input, weight, padding_idx=None):
         padding_idx = padding_idx % n
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     # a row gather whose backward is a scatter-add (repeated indices accumulate)
-    out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who),
+    # (an index Tensor is saved so that backward version-checks it)
+    out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who,
+                                      _X._index_tensors(input)),
                      idx.shape + (weight.data.shape[1],))
     if padding_idx is not None and out.requires_grad:
         # the padding row's value is used but gets no gradient: take it from a detached copy
