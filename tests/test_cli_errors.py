@@ -138,3 +138,21 @@ def test_closed_pipe_exits_quietly():
     assert first.startswith(b"fastgrad ")
     assert p.returncode == 1, err
     assert err == b"", err.decode()
+
+
+def test_bench_compare_unreadable_results_is_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    for path in (tmp_path / "missing.json", bad, tmp_path):
+        r = subprocess.run([sys.executable, "-m", "fastgrad", "bench", "compare", str(path), str(path)],
+                           capture_output=True, text=True, timeout=120, env=ENV)
+        _one_line_error(r, "fastgrad bench compare", str(path))
+
+
+@pytest.mark.parametrize("opt", ["--json", "--plot"])
+def test_bench_output_paths_are_checked_before_timing(tmp_path, opt):
+    # checked in-process: the check itself, so that no benchmark can start here
+    for path, needle in ((tmp_path / "nope" / "x.out", "does not exist"), (tmp_path, "is a directory")):
+        args = cli.build_parser().parse_args(["bench", "--quick", opt, str(path)])
+        with pytest.raises(SystemExit, match=f"fastgrad bench: {opt} .*{needle}"):
+            cli._check_bench_args(args)

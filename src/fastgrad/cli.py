@@ -496,11 +496,38 @@ def _main(argv):
         return 0
     if args.command == "bench":
         from fastgrad import bench
+        _check_bench_args(args)
         return bench.main(args)
     if getattr(args, "distributed", False):
         return _train_distributed(args)
     train(args)
     return 0
+
+
+def _check_bench_args(args):
+    """The bench options that can fail: checked before any timing starts."""
+    if args.bench_command == "compare":
+        from fastgrad.bench.harness import load_run
+        for path in (args.old, args.new):
+            try:
+                load_run(path)
+            except (OSError, ValueError) as e:
+                raise SystemExit(f"fastgrad bench compare: cannot read {path}: "
+                                 f"{getattr(e, 'strerror', None) or e}") from None
+        return
+    for opt in ("json", "plot"):
+        path = getattr(args, opt)
+        if path is None:
+            continue
+        d = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(d):
+            raise SystemExit(f"fastgrad bench: --{opt} {path}: "
+                             + ("is a directory" if os.path.isdir(path)
+                                else f"directory {d} does not exist"))
+    if args.plot is not None:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise SystemExit("fastgrad bench: --plot needs matplotlib: pip install matplotlib")
 
 
 def _train_distributed(args):
