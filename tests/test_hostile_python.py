@@ -92,9 +92,31 @@ def _scatter_add(lib, x):
     return lib.scatter_add(x, 1, i, x[:, 1:3] * 3.0), lambda: i.fill_(2)
 
 
+def _setitem(lib, x):
+    i = lib.tensor([0, 2])
+    y = x * 1.0
+    y[i] = x[1:3] * 2.0
+    return y, lambda: i.fill_(1)
+
+
+def _setitem_mask(lib, x):
+    m = lib.tensor([True, False, True])
+    y = x * 1.0
+    y[m] = 0.0
+    return y, lambda: m.fill_(False)
+
+
+def _masked_fill_inplace(lib, x):
+    m = lib.tensor(_MASK)
+    y = x * 1.0
+    y.masked_fill_(m, 0.0)
+    return y, lambda: m.fill_(False)
+
+
 CASES = [_mask_getitem, _mask_rows, _int_getitem, _int_getitem_slice, _int_pair_getitem,
          _index_select, _gather, _masked_fill, _embedding, _cross_entropy,
-         _cross_entropy_weighted, _cross_entropy_none, _nll_loss, _scatter, _scatter_add]
+         _cross_entropy_weighted, _cross_entropy_none, _nll_loss, _scatter, _scatter_add,
+         _setitem, _setitem_mask, _masked_fill_inplace]
 
 
 def _leaf(lib, case):
