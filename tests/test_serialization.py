@@ -640,3 +640,9 @@ class _Hash:
         self.n += 1
         if self.n == 3:
             raise self.exc
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this system")
+def test_loading_a_device_is_an_error_not_an_endless_read():
+    with pytest.raises(CheckpointError, match="/dev/zero.*is a device"):
+        load("/dev/zero")

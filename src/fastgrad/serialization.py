@@ -48,6 +48,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import struct
 
 import numpy as np
@@ -410,6 +411,9 @@ def _read_all(f, who):
     path = _fspath(f)
     if path is not None:
         with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):     # /dev/zero would never end
+                raise CheckpointError(f"{who}: {path!r} is a device, not a checkpoint file")
             return path, fh.read()
     if not hasattr(f, "read"):
         raise TypeError(f"{who}: f must be a path or a binary file object, got {type(f).__name__}")
