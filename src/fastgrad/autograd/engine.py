@@ -486,14 +486,14 @@ class _PostHookHandle:
 
 def queue_callback(fn):
     """Run ``fn()`` once when the innermost ``backward()``/``autograd.grad()`` call running
-    in this thread has finished its graph walk and stored every gradient (callable only from code that
-    runs during backward: hooks and backward formulas).  Callbacks run in the order
-    queued; one queued by a callback runs too."""
+    in this thread has finished its graph walk and stored every gradient (callable only
+    from code that runs during backward: hooks and backward formulas).  Callbacks run in
+    the order queued; one queued by a callback runs too.  Each thread has its own queues,
+    so backward calls running at once in several threads keep their callbacks apart."""
     stack = _callbacks()
     if not stack:
         raise RuntimeError("queue_callback: no backward pass is running in this thread; "
-                           "callbacks can only be "
-                           "queued from hooks or backward functions")
+                           "callbacks can only be queued from hooks or backward functions")
     if not callable(fn):
         raise TypeError(f"queue_callback: expected a callable, got {type(fn).__name__}")
     stack[-1].append(fn)
