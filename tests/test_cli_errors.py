@@ -54,9 +54,17 @@ def _good_checkpoint(tmp_path, *extra):
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncated", "directory", "missing", "empty",
-                                  "other_object", "pickle"])
+                                  "other_object", "pickle", "bad_epoch", "epoch_out_of_range",
+                                  "bad_model"])
 def test_resume_from_unusable_paths(tmp_path, kind):
-    if kind == "truncated":
+    if kind in ("bad_epoch", "epoch_out_of_range", "bad_model"):
+        ck = fg.load(str(_good_checkpoint(tmp_path)))
+        ck["config"] = [1, 2]           # not the mapping a run writes: ignored
+        ck.update({"bad_epoch": {"epoch": "abc"}, "epoch_out_of_range": {"epoch": 7},
+                   "bad_model": {"model": 5}}[kind])
+        path = tmp_path / f"{kind}.fg"
+        fg.save(ck, str(path))
+    elif kind == "truncated":
         good = _good_checkpoint(tmp_path).read_bytes()
         path = tmp_path / "cut.fg"
         path.write_bytes(good[:len(good) // 2])
@@ -72,7 +80,7 @@ def test_resume_from_unusable_paths(tmp_path, kind):
             path.write_bytes({"garbage": os.urandom(500), "empty": b"",
                               "pickle": b"\x80\x04\x95" + b"\0" * 40}[kind])
     r = _train(*SMALL, "--resume", str(path))
-    _one_line_error(r, "--resume", str(path))
+    _one_line_error(r, "resume", str(path))
     _no_training(r)
 
 

@@ -343,7 +343,8 @@ def train(args, out=sys.stdout):
                 raise SystemExit(f"fastgrad train: --resume {args.resume}: {e}") from None
         else:
             ck = _read_checkpoint(args.resume)
-        saved = ck.get("config", {}) if isinstance(ck, dict) else {}
+        saved = ck.get("config") if isinstance(ck, dict) else None
+        saved = saved if isinstance(saved, dict) else {}
         # the run must be the one that wrote the checkpoint: the model, the optimizer and
         # the lr schedule (laid out over --epochs) all come from these settings
         same = ("dataset", "samples", "hidden", "activation", "dropout", "epochs", "batch_size",
