@@ -646,3 +646,18 @@ class _Hash:
 def test_loading_a_device_is_an_error_not_an_endless_read():
     with pytest.raises(CheckpointError, match="/dev/zero.*is a device"):
         load("/dev/zero")
+
+
+def test_shared_containers_cannot_blow_up_a_save(tmp_path, monkeypatch):
+    # 2**60 list references in 60 levels: refused after MAX_ITEMS items, not an endless save
+    monkeypatch.setattr(serialization, "MAX_ITEMS", 10_000)
+    obj = [1.0]
+    for _ in range(60):
+        obj = [obj, obj]
+    with pytest.raises(ValueError, match="more than 10000 items"):
+        save(obj, tmp_path / "big.fg")
+    assert os.listdir(tmp_path) == []
+    small = [1.0]
+    for _ in range(8):
+        small = [small, small]
+    assert_same(small, roundtrip(small, tmp_path))

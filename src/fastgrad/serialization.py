@@ -55,7 +55,8 @@ import numpy as np
 
 from fastgrad._tensor import SUPPORTED, Tensor
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM"]
+__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
+           "MAX_ITEMS"]
 
 MAGIC = b"\x89FGCKPT\n"
 END = b"FGCKEND\n"
@@ -64,6 +65,7 @@ _ALIGN = 64
 _PREFIX = struct.Struct("<8sIIQ")          # magic, version, reserved, header length
 _TRAILER = 32 + len(END)
 MAX_DEPTH = 100            # containers nested in one another (save refuses more, load too)
+MAX_ITEMS = 10_000_000     # items in all containers together, counted per reference
 MAX_NDIM = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
 _BIG_INT_BITS = 2000       # larger ints are stored in hex: Python limits int <-> decimal str
 _MAX_BYTES = 2 ** 62       # no array is larger; bounds every shape product
@@ -103,6 +105,8 @@ class _Encoder:
         self.seen = {}              # id(Tensor or ndarray) -> array index
         self.keep = []              # keeps the ids above valid while encoding
         self.active = set()         # ids of the containers on the current path (cycles)
+        self.budget = MAX_ITEMS     # items left to write (a container shared n times is
+                                    # written n times: this bounds the blow-up)
 
     def _array(self, obj, arr):
         key = id(obj)
@@ -135,6 +139,11 @@ class _Encoder:
         if t in (dict, collections.OrderedDict, list, tuple):
             if len(path) >= MAX_DEPTH:
                 raise _too_deep(path)
+            self.budget -= len(obj)
+            if self.budget < 0:
+                raise ValueError(f"save: obj holds more than {MAX_ITEMS} items in its containers "
+                                 f"(at {_where(path[:8])}; a container reachable n times counts "
+                                 "n times, since each reference is stored)")
             if id(obj) in self.active:
                 raise ValueError(f"save: circular reference at {_where(path)}")
             self.active.add(id(obj))
