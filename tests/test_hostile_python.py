@@ -254,3 +254,27 @@ def test_queue_callback_outside_backward_in_another_thread_raises():
     y.register_hook(hook)
     y.sum().backward()
     assert len(out) == 1 and "no backward pass is running" in out[0]
+
+
+# ---- index and target arguments that are not what the op needs: clear errors ----------------
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda x: fg.gather(x, 1, [[0, 1], [1]]), ValueError, "gather: index must be a rectangular"),
+    (lambda x: fg.index_select(x, 0, [[0], [1, 2]]), ValueError, "index_select: index must be"),
+    (lambda x: x[[[0, 1], [1]]], ValueError, "index: index must be a rectangular"),
+    (lambda x: F.embedding([[0, 1], [1]], x), ValueError, "embedding: indices must be a rectangular"),
+    (lambda x: F.cross_entropy(x, [[0], [1, 2]]), ValueError, "cross_entropy: target must be"),
+    (lambda x: F.cross_entropy(x, fg.tensor([0, 1, 1]), ignore_index=2 ** 70), ValueError,
+     "cross_entropy: ignore_index .* int64"),
+    (lambda x: F.nll_loss(x, fg.tensor([0, 1, 1]), ignore_index=1.5), TypeError,
+     "nll_loss: ignore_index must be an int"),
+    (lambda x: F.embedding(fg.tensor([0]), np.ones((3, 2))), TypeError,
+     "embedding: weight must be a Tensor"),
+    (lambda x: F.embedding(fg.tensor([0]), x, padding_idx=1.5), TypeError,
+     "embedding: padding_idx must be an int"),
+    (lambda x: F.embedding(fg.tensor([0]), x, padding_idx=True), TypeError,
+     "embedding: padding_idx must be an int"),
+])
+def test_bad_index_arguments_name_the_op(call, exc, msg):
+    x = fg.randn(3, 4, requires_grad=True)
+    with pytest.raises(exc, match=msg):
+        call(x)

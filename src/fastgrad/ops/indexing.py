@@ -42,10 +42,19 @@ def _unwrap_index(v):
     return v
 
 
+def _index_copy(v, who, what="index"):
+    """A NumPy copy of an index given as a list, tuple, array or number."""
+    try:
+        return np.array(_unwrap_index(v))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{who}: {what} must be a rectangular array or nested list of ints "
+                         f"({e})") from None
+
+
 def _idx_array(v, who):
     # a Tensor index is used as is (backward version-checks it); a list or an array is
     # copied, so changing it after the op cannot change the op's gradient
-    a = v.data if isinstance(v, Tensor) else np.array(_unwrap_index(v))
+    a = v.data if isinstance(v, Tensor) else _index_copy(v, who)
     if a.dtype == np.bool_ or a.dtype == np.int64:
         return a
     if a.dtype.kind in "iu" or a.size == 0:
@@ -232,7 +241,7 @@ def _index_tensor(index, who):
     if type(index) is Tensor:
         a = index.data
     elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
-        a = np.array(_unwrap_index(index))     # a copy: see _idx_array
+        a = _index_copy(index, who)     # a copy: see _idx_array
     else:
         raise TypeError(f"{who}: index must be an int64 tensor, got {type(index).__name__}")
     if a.dtype != np.int64:

@@ -94,11 +94,19 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
 
 
 def _targets(target, who):
-    t = target.data if isinstance(target, Tensor) else np.array(target)   # a copy of an array
+    t = target.data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
                         "probability targets are not supported")
     return np.asarray(t, dtype=np.int64, order="C")
+
+
+def _check_ignore_index(v, who):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{who}: ignore_index must be an int, got {type(v).__name__}")
+    if not -2 ** 63 <= int(v) < 2 ** 63:
+        raise ValueError(f"{who}: ignore_index {v} is outside the int64 range")
+    return int(v)
 
 
 @public
@@ -111,6 +119,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, who)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
     t = _targets(target, who)
     tv = target if isinstance(target, Tensor) else None
@@ -149,6 +158,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
     (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
     who = _who
     _check_reduction(reduction, who)
+    ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
     t = _targets(target, who)
     tv = target if isinstance(target, Tensor) else _tv   # backward version-checks it
@@ -405,6 +415,6 @@ __all__ = exports(__name__)
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,
     mul, neg, softplus, sub, where)
-from fastgrad.ops.indexing import _gather, getitem
+from fastgrad.ops.indexing import _gather, _index_copy, getitem
 from fastgrad.ops.reduce import log_softmax, mean, softmax, sum
 from fastgrad.ops.shape import expand, permute, reshape, squeeze, unsqueeze
