@@ -95,6 +95,9 @@ def test_resume_from_unusable_paths(tmp_path, kind):
     (["--test-size", "0"], "--test-size"),
     (["--lr", "inf"], "--lr"),
     (["--optimizer", "lbfgs"], "--optimizer"),
+    (["--seed", "-1"], "--seed"),
+    (["--samples", "1"], "train_test_split"),
+    (["--samples", "1000000000000"], "--samples"),      # terabytes: never allocated
 ])
 def test_bad_options_are_one_line(argv, needle):
     r = _train(*SMALL, *argv)

@@ -210,6 +210,8 @@ def _check_args(args):
         _fail(f"--test-size must be in (0, 1), got {args.test_size}")
     if not 0.0 <= args.dropout < 1.0:
         _fail(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not 0 <= args.seed < 2 ** 64:
+        _fail(f"--seed must be in [0, 2**64), got {args.seed}")
     for name in ("momentum", "weight_decay"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v >= 0):
@@ -303,6 +305,10 @@ def train(args, out=sys.stdout):
         Xtr, Xte, ytr, yte = _load_data(args)
     except ImportError as e:
         raise SystemExit(f"fastgrad train: {e}") from None
+    except ValueError as e:         # e.g. too few --samples for the --test-size split
+        _fail(f"--dataset {args.dataset}: {e}")
+    except MemoryError:
+        _fail(f"--samples {args.samples}: the data set does not fit in memory")
     n_classes = int(max(ytr.data.max(), yte.data.max())) + 1
     try:
         model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
