@@ -505,3 +505,159 @@ def test_save_killed_midway_leaves_a_complete_checkpoint(tmp_path):
     # temporary files of killed writers may remain (nothing can remove them after SIGKILL),
     # but they are hidden dot-files and never the checkpoint itself
     assert all(n == "ckpt.fg" or n.startswith(".ckpt.fg.") for n in os.listdir(tmp_path))
+
+
+# ---- crafted headers with a valid checksum name the file and the field; depth limit ----------
+def _crafted(tmp_path, edit):
+    p = tmp_path / "crafted.fg"
+    p.write_bytes(_rewrite(_good_bytes(tmp_path), edit_header=edit))
+    return p
+
+
+def _set(**kw):
+    return lambda h: h["arrays"][0].update(**kw)
+
+
+@pytest.mark.parametrize("edit,field", [
+    (_set(shape=[1] * 65, nbytes=4), r"arrays\[0\]\.shape: 65 dimensions"),
+    (_set(shape=[1] * 200, nbytes=4), r"arrays\[0\]\.shape: 200 dimensions"),
+    (_set(shape=[0, 2 ** 63], nbytes=0), r"arrays\[0\]\.shape"),
+    (_set(shape=[0, 2 ** 62, 4], nbytes=0), r"arrays\[0\]\.shape: .*too large"),
+    (_set(shape=[2 ** 40, 0, 2 ** 40], nbytes=0), r"arrays\[0\]\.shape: .*too large"),
+    (_set(shape=[-300], nbytes=-1200), r"arrays\[0\]\.shape: invalid dimension -300"),
+    (_set(shape=[-1, -300]), r"arrays\[0\]\.shape: invalid dimension -1"),
+    (_set(shape=[300.0]), r"arrays\[0\]\.shape: invalid dimension 300\.0"),
+    (_set(shape=[True, 300]), r"arrays\[0\]\.shape: invalid dimension True"),
+    (_set(shape="300"), r"arrays\[0\]\.shape"),
+    (_set(shape=None), r"arrays\[0\]\.shape"),
+    (_set(dtype="float32"), r"arrays\[0\]\.dtype: disallowed dtype 'float32'"),
+    (_set(dtype="f4"), r"arrays\[0\]\.dtype"),
+    (_set(dtype="<M8[ns]"), r"arrays\[0\]\.dtype"),
+    (_set(dtype="<U1"), r"arrays\[0\]\.dtype"),
+    (_set(dtype="V4"), r"arrays\[0\]\.dtype"),
+    (_set(dtype=["<f4"]), r"arrays\[0\]\.dtype"),
+    (_set(offset=2 ** 70), r"arrays\[0\].*does not fit"),
+    (_set(offset="0"), r"arrays\[0\]\.offset"),
+    (_set(nbytes=None), r"arrays\[0\]\.nbytes"),
+    (lambda h: h["arrays"].__setitem__(0, [1, 2]), r"arrays\[0\]: expected an object"),
+    (lambda h: h["tree"]["v"].__setitem__(0, {"$": "int", "v": "zz!"}), "invalid int"),
+])
+def test_crafted_header_fields_raise_checkpoint_error_naming_file_and_field(tmp_path, edit, field):
+    p = _crafted(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=r"crafted\.fg.*" + field):
+        load(p)
+
+
+def _nested(depth, kind):
+    obj = 1
+    for _ in range(depth):
+        obj = {"k": obj} if kind == "dict" else [obj] if kind == "list" else (obj,)
+    return obj
+
+
+def _call_at_depth(frames, fn):
+    """fn() called from `frames` nested Python frames (as from deep inside an application)."""
+    def down(n):
+        return fn() if n == 0 else down(n - 1)
+    return down(frames)
+
+
+@pytest.mark.parametrize("kind", ["dict", "list", "tuple"])
+def test_save_accepts_exactly_the_depth_load_reads_from_any_call_depth(tmp_path, kind):
+    p = tmp_path / "deep.fg"
+    limit = serialization.MAX_DEPTH
+    deepest = _nested(limit, kind)
+    save(deepest, p)
+    out = _call_at_depth(600, lambda: load(p))       # 600 frames deep: load still works
+    assert_same(deepest, out)
+    for depth in (limit + 1, 497, 5000):
+        with pytest.raises(ValueError, match=f"nesting deeper than {limit} levels"):
+            save(_nested(depth, kind), tmp_path / "too_deep.fg")
+    assert sorted(os.listdir(tmp_path)) == ["deep.fg"]
+
+
+def test_tuple_dict_keys_count_toward_the_depth(tmp_path):
+    key = _nested(serialization.MAX_DEPTH + 5, "tuple")
+    with pytest.raises(ValueError, match="nesting deeper.*tuple dict key"):
+        save({key: 1}, tmp_path / "k.fg")
+    ok = _nested(serialization.MAX_DEPTH - 2, "tuple")
+    assert_same({ok: 1}, roundtrip({ok: 1}, tmp_path))
+
+
+def test_crafted_deep_tree_is_a_checkpoint_error(tmp_path):
+    deep = 1
+    for _ in range(serialization.MAX_DEPTH + 1):
+        deep = {"$": "list", "v": [deep]}
+    p = _crafted(tmp_path, lambda h: h["tree"]["v"].__setitem__(0, deep))
+    with pytest.raises(CheckpointError, match=r"crafted\.fg.*nested deeper than"):
+        _call_at_depth(600, lambda: load(p))
+
+
+def test_huge_ints_roundtrip(tmp_path):
+    big = 7 ** 20000                     # more digits than Python converts to a decimal str
+    obj = {"big": big, "neg": -big, big: [-(2 ** 3000)]}
+    out = roundtrip(obj, tmp_path)
+    assert out == obj and list(out) == list(obj)
+
+
+def test_every_dtype_save_accepts_loads(tmp_path):
+    arrays = {np.dtype(c).name + o: np.arange(3).astype(np.dtype(c).newbyteorder(o))
+              for c in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"] for o in "<>"}
+    assert_same(arrays, roundtrip(arrays, tmp_path))
+
+
+class _RaisesMidSave:
+    """A file system operation that fails after the temporary file exists."""
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __call__(self, *a, **k):
+        raise self.exc
+
+
+@pytest.mark.parametrize("where", ["fdopen", "fsync", "write"])
+@pytest.mark.parametrize("exc", [OSError("simulated"), KeyboardInterrupt(), SystemExit(3)])
+def test_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch, where, exc):
+    p = tmp_path / "m.fg"
+    save({"w": np.ones(3)}, p)
+    before = p.read_bytes()
+    if where == "write":      # the checksum object raises while the data is being written
+        monkeypatch.setattr(serialization.hashlib, "sha256", lambda: _Hash(exc))
+    else:
+        monkeypatch.setattr(serialization.os, where, _RaisesMidSave(exc))
+    with pytest.raises(type(exc)):
+        save({"w": np.zeros(3)}, p)
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["m.fg"] and p.read_bytes() == before
+
+
+class _Hash:
+    """A checksum that raises on its third chunk of data (mid-write)."""
+    def __init__(self, exc):
+        self.exc, self.n = exc, 0
+
+    def update(self, c):
+        self.n += 1
+        if self.n == 3:
+            raise self.exc
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this system")
+def test_loading_a_device_is_an_error_not_an_endless_read():
+    with pytest.raises(CheckpointError, match="/dev/zero.*is a device"):
+        load("/dev/zero")
+
+
+def test_shared_containers_cannot_blow_up_a_save(tmp_path, monkeypatch):
+    # 2**60 list references in 60 levels: refused after MAX_ITEMS items, not an endless save
+    monkeypatch.setattr(serialization, "MAX_ITEMS", 10_000)
+    obj = [1.0]
+    for _ in range(60):
+        obj = [obj, obj]
+    with pytest.raises(ValueError, match="more than 10000 items"):
+        save(obj, tmp_path / "big.fg")
+    assert os.listdir(tmp_path) == []
+    small = [1.0]
+    for _ in range(8):
+        small = [small, small]
+    assert_same(small, roundtrip(small, tmp_path))

@@ -2,6 +2,10 @@
 
 ``fastgrad train`` with no options trains an MLP on the 8x8 digits data set (1797
 images, 10 classes) and prints the test accuracy and the training throughput.
+
+A user error (a bad option, an unwritable ``--checkpoint``, an unreadable ``--resume``)
+is one line on stderr and a non-zero exit status, found before training starts wherever
+it can be; output to a closed pipe (``fastgrad train | head``) ends the run quietly.
 """
 import argparse
 import math
@@ -15,11 +19,22 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu")
 DEFAULT_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line: the message and where to find the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _hidden(text):
+    items = [s.strip() for s in text.split(",")]
+    if not text.strip() or not all(items):
+        raise argparse.ArgumentTypeError(f"expects comma-separated layer sizes such as 128,64, "
+                                         f"got {text!r}")
     try:
-        sizes = [int(s) for s in text.split(",") if s.strip()] if text.strip() else []
+        sizes = [int(s) for s in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden expects comma-separated ints, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expects comma-separated ints, got {text!r}") from None
     if any(s <= 0 for s in sizes):
         raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
     return sizes
@@ -38,7 +53,7 @@ def _positive(kind):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="fastgrad", description="fastgrad: fast small-network training on the CPU")
+    p = _Parser(prog="fastgrad", description="fastgrad: fast small-network training on the CPU")
     sub = p.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train an MLP classifier on a bundled or generated data set",
                        description="Train an MLP classifier and report test accuracy and throughput.")
@@ -184,6 +199,57 @@ def _optimizer(args, params):
     return optim.Adagrad(params, lr=lr, weight_decay=wd)
 
 
+def _fail(msg):
+    """A user error: one line on stderr, exit status 1."""
+    raise SystemExit(f"fastgrad train: {msg}")
+
+
+def _check_args(args):
+    """The option errors that can be found before any data is loaded."""
+    if not 0.0 < args.test_size < 1.0:
+        _fail(f"--test-size must be in (0, 1), got {args.test_size}")
+    if not 0.0 <= args.dropout < 1.0:
+        _fail(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not 0 <= args.seed < 2 ** 64:
+        _fail(f"--seed must be in [0, 2**64), got {args.seed}")
+    for name in ("momentum", "weight_decay"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            _fail(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+    if args.checkpoint is not None:
+        _check_writable(args.checkpoint)
+    if args.resume is not None:
+        if not os.path.exists(args.resume):
+            _fail(f"--resume {args.resume}: no such file")
+        if os.path.isdir(args.resume):
+            _fail(f"--resume {args.resume}: is a directory, not a checkpoint file")
+
+
+def _check_writable(path):
+    if not path:
+        _fail("--checkpoint: empty path")
+    if os.path.isdir(path):
+        _fail(f"--checkpoint {path}: is a directory; give a file name")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        _fail(f"--checkpoint {path}: directory {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        _fail(f"--checkpoint {path}: directory {d} is not writable")
+
+
+def _read_checkpoint(path):
+    import fastgrad as fg
+    from fastgrad.serialization import CheckpointError
+    try:
+        ck = fg.load(path)
+    except (CheckpointError, OSError) as e:
+        _fail(f"--resume {path}: {str(e).removeprefix('load: ')}")
+    if not isinstance(ck, dict) or not {"model", "optimizer", "epoch"} <= set(ck):
+        _fail(f"--resume {path}: not a checkpoint written by 'fastgrad train --checkpoint' "
+              "(no model, optimizer and epoch entries)")
+    return ck
+
+
 def _evaluate(model, X, y, batch=1024):
     import fastgrad as fg
     from fastgrad.nn import functional as F
@@ -216,10 +282,7 @@ def train(args, out=sys.stdout):
     from fastgrad.data import DataLoader, Generator, TensorDataset
     from fastgrad.nn import functional as F
 
-    if not 0.0 < args.test_size < 1.0:
-        raise SystemExit(f"fastgrad train: --test-size must be in (0, 1), got {args.test_size}")
-    if not 0.0 <= args.dropout < 1.0:
-        raise SystemExit(f"fastgrad train: --dropout must be in [0, 1), got {args.dropout}")
+    _check_args(args)
     dist, rank, world = None, 0, 1
     if getattr(args, "distributed", False):
         from fastgrad import distributed as dist
@@ -242,9 +305,19 @@ def train(args, out=sys.stdout):
         Xtr, Xte, ytr, yte = _load_data(args)
     except ImportError as e:
         raise SystemExit(f"fastgrad train: {e}") from None
+    except ValueError as e:         # e.g. too few --samples for the --test-size split
+        _fail(f"--dataset {args.dataset}: {e}")
+    except MemoryError:
+        _fail(f"--samples {args.samples}: the data set does not fit in memory")
     n_classes = int(max(ytr.data.max(), yte.data.max())) + 1
-    model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
-    opt = _optimizer(args, model.parameters())
+    try:
+        model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
+    except MemoryError:
+        _fail(f"--hidden {','.join(map(str, args.hidden))}: the model does not fit in memory")
+    try:
+        opt = _optimizer(args, model.parameters())
+    except ValueError as e:
+        _fail(f"--optimizer {args.optimizer}: {e}")
     gen = Generator()
     if dist is not None:
         from fastgrad.data import DistributedSampler
@@ -261,7 +334,10 @@ def train(args, out=sys.stdout):
     if args.schedule == "cosine":
         sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_total)
     elif args.schedule == "onecycle":
-        sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"], total_steps=steps_total)
+        # momentum (or Adam's beta1) cycles too where the optimizer has one (not Adagrad)
+        cycle = "momentum" in opt.defaults or "betas" in opt.defaults
+        sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"],
+                                              total_steps=steps_total, cycle_momentum=cycle)
     else:
         sched = None
     start_epoch = 0
@@ -271,11 +347,10 @@ def train(args, out=sys.stdout):
                 ck = dist.load_and_broadcast(args.resume)
             except RuntimeError as e:
                 raise SystemExit(f"fastgrad train: --resume {args.resume}: {e}") from None
-        elif not os.path.exists(args.resume):
-            raise SystemExit(f"fastgrad train: --resume {args.resume}: no such file")
         else:
-            ck = fg.load(args.resume)
-        saved = ck.get("config", {}) if isinstance(ck, dict) else {}
+            ck = _read_checkpoint(args.resume)
+        saved = ck.get("config") if isinstance(ck, dict) else None
+        saved = saved if isinstance(saved, dict) else {}
         # the run must be the one that wrote the checkpoint: the model, the optimizer and
         # the lr schedule (laid out over --epochs) all come from these settings
         same = ("dataset", "samples", "hidden", "activation", "dropout", "epochs", "batch_size",
@@ -292,8 +367,11 @@ def train(args, out=sys.stdout):
             if sched is not None and "scheduler" in ck:
                 sched.load_state_dict(ck["scheduler"])
             start_epoch = int(ck["epoch"])
-        except (KeyError, RuntimeError, ValueError) as e:
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as e:
             raise SystemExit(f"fastgrad train: cannot resume from {args.resume}: {e}") from None
+        if not 0 <= start_epoch <= args.epochs:
+            _fail(f"cannot resume from {args.resume}: its epoch {start_epoch} is outside "
+                  f"0..{args.epochs}")
     say = (lambda *a: None) if args.quiet or rank else (lambda *a: print(*a, file=out, flush=True))
     say(f"fastgrad {fg.__version__}: {args.dataset} ({Xtr.shape[0]} train / {Xte.shape[0]} test, "
         f"{Xtr.shape[1]} features, {n_classes} classes), MLP {Xtr.shape[1]}-"
@@ -314,6 +392,11 @@ def train(args, out=sys.stdout):
     if getattr(args, "compile", False):
         step = fg.compile(step, fallback="eager")
     end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
+    if start_epoch >= end_epoch:
+        say(f"{args.resume}: all {args.epochs} epochs are already trained; nothing to do")
+    lr0 = opt.param_groups[0]["lr"]
+    diverging = 1e3 * max(math.log(n_classes), 1.0)     # mean loss far above an untrained net's
+    warned = False
     for epoch in range(start_epoch, end_epoch):
         # every epoch's shuffle and dropout masks depend only on (seed, epoch), so a run
         # resumed from a checkpoint continues exactly as the uninterrupted run would
@@ -330,6 +413,9 @@ def train(args, out=sys.stdout):
                 sched.step()
             n = yb.shape[0]
             lv = float(loss.data)
+            if not math.isfinite(lv):
+                _fail(f"the loss became {lv} at step {steps_done + 1} (epoch {epoch + 1}): training "
+                      f"diverged; try a smaller --lr (this run's: {lr0:g})")
             loss_sum += lv * n
             correct += int((logits.data.argmax(1) == yb.data).sum())
             seen += n
@@ -349,8 +435,14 @@ def train(args, out=sys.stdout):
         if bar is not None:
             bar.close()
         if not math.isfinite(loss_sum):
-            raise SystemExit(f"fastgrad train: the loss diverged (non-finite) in epoch {epoch + 1}; "
-                             "try a smaller --lr")
+            _fail(f"the loss diverged (non-finite) in epoch {epoch + 1}; try a smaller --lr "
+                  f"(this run's: {lr0:g})")
+        if not warned and rank == 0 and loss_sum / max(seen, 1) > diverging:
+            warned = True
+            print(f"fastgrad train: warning: the mean loss {loss_sum / max(seen, 1):.4g} in epoch "
+                  f"{epoch + 1} is far above an untrained model's (about {math.log(n_classes):.2f}); "
+                  f"training is diverging: try a smaller --lr (this run's: {lr0:g})",
+                  file=sys.stderr, flush=True)
         test_acc, test_loss = _evaluate(model, Xte, yte)
         say(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss_sum / max(seen, 1):.4f}  "
             f"train acc {correct / max(seen, 1):.4f}  test acc {test_acc:.4f}  "
@@ -361,17 +453,21 @@ def train(args, out=sys.stdout):
                                 for k, v in vars(args).items() if k != "func"}}
             if sched is not None:
                 state["scheduler"] = sched.state_dict()
-            if dist is not None:
-                dist.save_on_rank0(state, args.checkpoint)
-            else:
-                fg.save(state, args.checkpoint)
+            try:
+                if dist is not None:
+                    dist.save_on_rank0(state, args.checkpoint)
+                else:
+                    fg.save(state, args.checkpoint)
+            except OSError as e:
+                _fail(f"--checkpoint {args.checkpoint}: cannot write it after epoch {epoch + 1}: "
+                      f"{e.strerror or e}")
     test_acc, test_loss = _evaluate(model, Xte, yte)
     thr = samples_done / train_time if train_time > 0 else float("nan")
     sps = steps_done / train_time if train_time > 0 else float("nan")
     if rank == 0:
-        print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}); training {train_time:.2f} s, "
-              f"{sps:.0f} steps/s, {thr:.0f} samples/s"
-              + (f" over {world} processes" if dist else ""), file=out, flush=True)
+        speed = (f"training {train_time:.2f} s, {sps:.0f} steps/s, {thr:.0f} samples/s"
+                 + (f" over {world} processes" if dist else "")) if steps_done else "no training steps run"
+        print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}); {speed}", file=out, flush=True)
         if args.checkpoint:
             print(f"checkpoint: {os.path.abspath(args.checkpoint)}", file=out, flush=True)
     return {"test_accuracy": test_acc, "test_loss": test_loss, "train_time": train_time,
@@ -379,6 +475,23 @@ def train(args, out=sys.stdout):
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader went away (``fastgrad train | head``): stop quietly; stdout goes to
+        # /dev/null so that the interpreter's final flush does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+    except KeyboardInterrupt:
+        print("fastgrad: interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -390,11 +503,38 @@ def main(argv=None):
         return 0
     if args.command == "bench":
         from fastgrad import bench
+        _check_bench_args(args)
         return bench.main(args)
     if getattr(args, "distributed", False):
         return _train_distributed(args)
     train(args)
     return 0
+
+
+def _check_bench_args(args):
+    """The bench options that can fail: checked before any timing starts."""
+    if args.bench_command == "compare":
+        from fastgrad.bench.harness import load_run
+        for path in (args.old, args.new):
+            try:
+                load_run(path)
+            except (OSError, ValueError) as e:
+                raise SystemExit(f"fastgrad bench compare: cannot read {path}: "
+                                 f"{getattr(e, 'strerror', None) or e}") from None
+        return
+    for opt in ("json", "plot"):
+        path = getattr(args, opt)
+        if path is None:
+            continue
+        d = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(d):
+            raise SystemExit(f"fastgrad bench: --{opt} {path}: "
+                             + ("is a directory" if os.path.isdir(path)
+                                else f"directory {d} does not exist"))
+    if args.plot is not None:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise SystemExit("fastgrad bench: --plot needs matplotlib: pip install matplotlib")
 
 
 def _train_distributed(args):

@@ -3,7 +3,10 @@
 What can be saved: dicts (any hashable-leaf keys: str, int, float, bool, None, tuples of
 those), OrderedDicts, lists, tuples, str, bytes, int, float, bool, None, NumPy scalars,
 ``numpy.ndarray`` (numeric or bool dtypes) and ``fastgrad.Tensor`` (data and
-``requires_grad``; gradients and graphs are not saved), nested to any depth.  A model or
+``requires_grad``; gradients and graphs are not saved), nested up to ``MAX_DEPTH``
+containers deep (dict keys that are tuples count as levels too).  That limit sits far
+below Python's recursion limit, so whatever ``save`` accepts ``load`` reads back, from any
+call depth; ``save`` refuses anything deeper with a ``ValueError``.  A model or
 optimizer ``state_dict()`` round-trips exactly: int keys stay ints, tuples stay tuples,
 Python scalar types are kept.  The same Tensor (or array) object reachable twice is
 stored once and loads as one object; distinct tensors that are views of one buffer load
@@ -30,6 +33,12 @@ a checkpoint can never run code.  The checksum catches truncation and bit flips.
 Saving to a path is atomic: the bytes go to a temporary file in the same directory,
 which is flushed, fsync'ed and then renamed over ``path`` (``os.replace``); if anything
 fails midway, ``path`` keeps its previous content and the temporary file is removed.
+(A process killed outright, e.g. by SIGKILL, can still leave the hidden ``.NAME.*.tmp``.)
+
+``load`` checks every field of the header against what ``save`` writes (dtypes from an
+allow-list, shapes of at most ``MAX_NDIM`` non-negative dimensions whose sizes fit the
+data section, offsets inside it) and raises :class:`CheckpointError` naming the file and
+the field for anything else.
 """
 import base64
 import collections
@@ -39,13 +48,15 @@ import json
 import math
 import os
 import secrets
+import stat
 import struct
 
 import numpy as np
 
 from fastgrad._tensor import SUPPORTED, Tensor
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
+           "MAX_ITEMS"]
 
 MAGIC = b"\x89FGCKPT\n"
 END = b"FGCKEND\n"
@@ -53,7 +64,25 @@ FORMAT_VERSION = 1
 _ALIGN = 64
 _PREFIX = struct.Struct("<8sIIQ")          # magic, version, reserved, header length
 _TRAILER = 32 + len(END)
-_MAX_DEPTH = 500
+MAX_DEPTH = 100            # containers nested in one another (save refuses more, load too)
+MAX_ITEMS = 10_000_000     # items in all containers together, counted per reference
+MAX_NDIM = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
+_BIG_INT_BITS = 2000       # larger ints are stored in hex: Python limits int <-> decimal str
+_MAX_BYTES = 2 ** 62       # no array is larger; bounds every shape product
+
+
+def _dtype_strings():
+    """The dtype strings an array in a checkpoint may have: bool, the integers, the floats
+    and the complex types, in either byte order (exactly what ``save`` writes)."""
+    out = set()
+    for c in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]:
+        dt = np.dtype(c)
+        out.add(dt.str)
+        out.add(dt.newbyteorder().str)
+    return frozenset(out)
+
+
+_DTYPES = _dtype_strings()
 
 
 class CheckpointError(RuntimeError):
@@ -76,12 +105,14 @@ class _Encoder:
         self.seen = {}              # id(Tensor or ndarray) -> array index
         self.keep = []              # keeps the ids above valid while encoding
         self.active = set()         # ids of the containers on the current path (cycles)
+        self.budget = MAX_ITEMS     # items left to write (a container shared n times is
+                                    # written n times: this bounds the blow-up)
 
     def _array(self, obj, arr):
         key = id(obj)
         if key in self.seen:
             return self.seen[key]
-        if arr.dtype.kind not in "biufc" or arr.dtype.fields is not None or arr.dtype.subdtype:
+        if arr.dtype.str not in _DTYPES or arr.dtype.fields is not None or arr.dtype.subdtype:
             raise TypeError(f"unsupported array dtype {arr.dtype}")
         i = len(self.arrays)
         self.arrays.append(arr if arr.flags.c_contiguous else arr.copy(order="C"))   # keeps 0-d
@@ -94,7 +125,7 @@ class _Encoder:
         if obj is None or t is bool or t is str:
             return obj
         if t is int:
-            return obj
+            return _int_node(obj)
         if t is float:
             return obj if math.isfinite(obj) else {"$": "float", "v": repr(obj)}
         if isinstance(obj, Tensor):
@@ -106,8 +137,13 @@ class _Encoder:
         if t is bytes:
             return {"$": "bytes", "v": base64.b64encode(obj).decode("ascii")}
         if t in (dict, collections.OrderedDict, list, tuple):
-            if len(path) > _MAX_DEPTH:
-                raise ValueError(f"save: {_where(path[:8])}...: nesting deeper than {_MAX_DEPTH} levels")
+            if len(path) >= MAX_DEPTH:
+                raise _too_deep(path)
+            self.budget -= len(obj)
+            if self.budget < 0:
+                raise ValueError(f"save: obj holds more than {MAX_ITEMS} items in its containers "
+                                 f"(at {_where(path[:8])}; a container reachable n times counts "
+                                 "n times, since each reference is stored)")
             if id(obj) in self.active:
                 raise ValueError(f"save: circular reference at {_where(path)}")
             self.active.add(id(obj))
@@ -116,7 +152,7 @@ class _Encoder:
                     return {"$": t.__name__, "v": [self.node(v, path + (i,)) for i, v in enumerate(obj)]}
                 keys, vals = [], []
                 for k, v in obj.items():
-                    keys.append(self.key(k, path))
+                    keys.append(self.key(k, path, len(path) + 1))
                     vals.append(self.node(v, path + (k,)))
                 return {"$": "dict" if t is dict else "odict", "k": keys, "v": vals}
             finally:
@@ -131,25 +167,39 @@ class _Encoder:
         except TypeError as e:
             raise TypeError(f"save: {e} at {_where(path)}") from None
 
-    def key(self, k, path):
+    def key(self, k, path, depth):
         t = type(k)
-        if k is None or t in (bool, int, str):
+        if k is None or t in (bool, str):
             return k
+        if t is int:
+            return _int_node(k)
         if t is float:
             return k if math.isfinite(k) else {"$": "float", "v": repr(k)}
         if t is tuple:
-            return {"$": "tuple", "v": [self.key(x, path) for x in k]}
+            if depth >= MAX_DEPTH:
+                raise _too_deep(path, " (in a tuple dict key)")
+            return {"$": "tuple", "v": [self.key(x, path, depth + 1) for x in k]}
         raise TypeError(f"save: cannot save a dict key of type {t.__qualname__} ({k!r}) in {_where(path)}; "
                         "keys must be str, int, float, bool, None or tuples of those")
 
 
+def _int_node(v):
+    return v if v.bit_length() <= _BIG_INT_BITS else {"$": "int", "v": format(v, "x")}
+
+
+def _too_deep(path, what=""):
+    return ValueError(f"save: {_where(path[:8])}{'...' if len(path) > 8 else ''}: nesting "
+                      f"deeper than {MAX_DEPTH} levels{what}; checkpoints hold at most "
+                      f"{MAX_DEPTH} nested containers (fastgrad.serialization.MAX_DEPTH)")
+
+
 def _serialize(obj):
-    """-> (list of byte chunks, total length) of the whole file."""
+    """-> list of byte chunks of the whole file but its checksum and end marker."""
     enc = _Encoder()
     try:
         tree = enc.node(obj, ())
-    except RecursionError:
-        raise ValueError("save: obj is nested too deeply") from None
+    except RecursionError:      # only when save itself is called from very deep recursion
+        raise ValueError("save: obj is nested too deeply for the current call depth") from None
     arrays, offset = [], 0
     for a in enc.arrays:
         arrays.append({"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes})
@@ -201,19 +251,22 @@ def save(obj, f):
     if not os.path.isdir(d):
         raise FileNotFoundError(f"save: cannot write {path!r}: directory {d!r} does not exist")
     tmp = os.path.join(d, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    created = False             # whether `tmp` exists (and must go unless it was renamed)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
         with os.fdopen(fd, "wb") as fh:
             _write_chunks(fh, chunks)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        created = False
+    finally:
+        if created:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     _fsync_dir(d)
 
 
@@ -260,33 +313,54 @@ class _Decoder:
         if i in self.loaded:
             return self.loaded[i]
         m = self.meta[i]
+        f = f"arrays[{i}]"
+        if type(m) is not dict:
+            raise self.bad(f"{f}: expected an object, got {type(m).__name__}")
+        ds = m.get("dtype")
+        if type(ds) is not str or ds not in _DTYPES:
+            raise self.bad(f"{f}.dtype: disallowed dtype {ds!r} (a checkpoint holds bool, "
+                           "integer, float and complex arrays, e.g. '<f4')")
+        dt = np.dtype(ds)
+        shape, off, nbytes = m.get("shape"), m.get("offset"), m.get("nbytes")
+        if type(shape) is not list:
+            raise self.bad(f"{f}.shape: expected a list of dimensions, got {shape!r:.80}")
+        if len(shape) > MAX_NDIM:
+            raise self.bad(f"{f}.shape: {len(shape)} dimensions (at most {MAX_NDIM})")
+        for s in shape:
+            if type(s) is not int or not 0 <= s <= _MAX_BYTES:
+                raise self.bad(f"{f}.shape: invalid dimension {s!r:.80} in a shape of "
+                               f"{len(shape)} dimensions")
+        if math.prod(max(s, 1) for s in shape) * dt.itemsize > _MAX_BYTES:
+            raise self.bad(f"{f}.shape: {shape} is too large")
+        for name, v in (("offset", off), ("nbytes", nbytes)):
+            if type(v) is not int:
+                raise self.bad(f"{f}.{name}: invalid value {v!r:.80}")
+            if v < 0:
+                raise self.bad(f"{f}.{name}: {v} does not fit the data section")
+        count = math.prod(shape)
+        if count * dt.itemsize != nbytes or off + nbytes > len(self.payload):
+            raise self.bad(f"{f} (shape {tuple(shape)}, dtype {dt}) does not fit the data section "
+                           f"(offset {off}, nbytes {nbytes}, data section {len(self.payload)} bytes)")
         try:
-            dt = np.dtype(m["dtype"])
-            shape = tuple(m["shape"])
-            off, nbytes = m["offset"], m["nbytes"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise self.bad(f"invalid description of array {i} ({e})") from None
-        if dt.kind not in "biufc" or dt.fields is not None or dt.subdtype is not None:
-            raise self.bad(f"array {i} has disallowed dtype {m['dtype']!r}")
-        if not all(type(s) is int and s >= 0 for s in shape) or type(off) is not int or type(nbytes) is not int:
-            raise self.bad(f"array {i} has an invalid shape or offset")
-        if math.prod(shape) * dt.itemsize != nbytes or off < 0 or off + nbytes > len(self.payload):
-            raise self.bad(f"array {i} (shape {shape}, dtype {dt}) does not fit the data section")
-        arr = np.frombuffer(self.payload, dtype=dt, count=math.prod(shape), offset=off).reshape(shape).copy()
+            arr = np.frombuffer(self.payload, dtype=dt, count=count, offset=off).reshape(shape).copy()
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:
+            raise self.bad(f"{f}: cannot be read ({e})") from None
         self.loaded[i] = arr
         return arr
 
-    def node(self, n):
+    def node(self, n, depth=0):
         if n is None or type(n) in (bool, int, float, str):
             return n
         if type(n) is not dict:
             raise self.bad(f"unexpected node {type(n).__name__}")
         tag = n.get("$")
+        if tag in ("list", "tuple", "dict", "odict") and depth >= MAX_DEPTH:
+            raise self.bad(f"tree: containers nested deeper than {MAX_DEPTH} levels")
         if tag == "list" or tag == "tuple":
             v = n.get("v")
             if type(v) is not list:
                 raise self.bad(f"{tag} node without items")
-            items = [self.node(x) for x in v]
+            items = [self.node(x, depth + 1) for x in v]
             return items if tag == "list" else tuple(items)
         if tag == "dict" or tag == "odict":
             ks, vs = n.get("k"), n.get("v")
@@ -294,9 +368,9 @@ class _Decoder:
                 raise self.bad("dict node with mismatched keys and values")
             d = {} if tag == "dict" else collections.OrderedDict()
             for k, v in zip(ks, vs):
-                k = self.node(k)
+                k = self.node(k, depth + 1)
                 try:
-                    d[k] = self.node(v)
+                    d[k] = self.node(v, depth + 1)
                 except TypeError:
                     raise self.bad(f"unhashable dict key {k!r}") from None
             return d
@@ -324,8 +398,16 @@ class _Decoder:
         if tag == "float":
             v = n.get("v")
             if v not in ("nan", "inf", "-inf"):
-                raise self.bad(f"invalid float {v!r}")
+                raise self.bad(f"invalid float {v!r:.80}")
             return float(v)
+        if tag == "int":
+            v = n.get("v")
+            try:
+                if type(v) is not str or not v.lstrip("-").isalnum():
+                    raise ValueError
+                return int(v, 16)
+            except ValueError:
+                raise self.bad(f"invalid int {v!r:.80}") from None
         if tag == "bytes":
             try:
                 return base64.b64decode(n.get("v"), validate=True)
@@ -338,6 +420,9 @@ def _read_all(f, who):
     path = _fspath(f)
     if path is not None:
         with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):     # /dev/zero would never end
+                raise CheckpointError(f"{who}: {path!r} is a device, not a checkpoint file")
             return path, fh.read()
     if not hasattr(f, "read"):
         raise TypeError(f"{who}: f must be a path or a binary file object, got {type(f).__name__}")

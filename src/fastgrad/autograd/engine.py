@@ -430,7 +430,22 @@ def accum_target(e, dtype, shape, operands):
 # Both exist for code that must act while backward() is still running, e.g. data-parallel
 # training starting a gradient all-reduce as soon as a parameter's .grad is final.
 _post_hooks = {}     # id(leaf Tensor) -> [hook(tensor)], see register_post_accumulate_grad_hook
-_callbacks = []      # one list per running backward/grad call (innermost last)
+
+
+class _Callbacks(threading.local):
+    # this thread's stack: one list per running backward/grad call (innermost last), so
+    # backward calls in other threads neither see nor run this thread's callbacks
+    stack = None
+
+
+_callbacks_local = _Callbacks()
+
+
+def _callbacks():
+    st = _callbacks_local.stack
+    if st is None:
+        st = _callbacks_local.stack = []
+    return st
 
 
 def register_post_accumulate_grad_hook(tensor, hook):
@@ -470,16 +485,18 @@ class _PostHookHandle:
 
 
 def queue_callback(fn):
-    """Run ``fn()`` once when the innermost running ``backward()``/``autograd.grad()`` call
-    has finished its graph walk and stored every gradient (callable only from code that
-    runs during backward: hooks and backward formulas).  Callbacks run in the order
-    queued; one queued by a callback runs too."""
-    if not _callbacks:
-        raise RuntimeError("queue_callback: no backward pass is running; callbacks can only be "
-                           "queued from hooks or backward functions")
+    """Run ``fn()`` once when the innermost ``backward()``/``autograd.grad()`` call running
+    in this thread has finished its graph walk and stored every gradient (callable only
+    from code that runs during backward: hooks and backward formulas).  Callbacks run in
+    the order queued; one queued by a callback runs too.  Each thread has its own queues,
+    so backward calls running at once in several threads keep their callbacks apart."""
+    stack = _callbacks()
+    if not stack:
+        raise RuntimeError("queue_callback: no backward pass is running in this thread; "
+                           "callbacks can only be queued from hooks or backward functions")
     if not callable(fn):
         raise TypeError(f"queue_callback: expected a callable, got {type(fn).__name__}")
-    _callbacks[-1].append(fn)
+    stack[-1].append(fn)
 
 
 def _finish_leaf(t, g, create_graph):
@@ -513,7 +530,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     prev_run = into.run
     into.run = None
     queued = []
-    _callbacks.append(queued)
+    callbacks = _callbacks()
+    callbacks.append(queued)
     try:
         buf = {}
         leaf = {}                                  # id(leaf) -> [leaf, grad]
@@ -615,7 +633,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     finally:
         grad_mode.enabled = prev_mode
         into.run = prev_run
-        _callbacks.pop()
+        callbacks.pop()
 
 
 def _root_grads(outputs, grad_outputs, who):
@@ -658,7 +676,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         res = grad(tensors, inputs, grads, retain_graph=retain_graph,
                    create_graph=create_graph, allow_unused=True)
         queued = []
-        _callbacks.append(queued)
+        callbacks = _callbacks()
+        callbacks.append(queued)
         try:
             for t, g in zip(inputs, res):
                 if g is not None:
@@ -668,7 +687,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             while queued:
                 queued.pop(0)()
         finally:
-            _callbacks.pop()
+            callbacks.pop()
         return
     _run(tensors, grads, retain_graph, create_graph)
 

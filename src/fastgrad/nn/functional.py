@@ -59,9 +59,11 @@ def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
     repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
     who = "embedding"
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.data if isinstance(input, Tensor) else _X._index_copy(input, who, "indices")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
     if weight.data.ndim != 2:
         raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight.data.shape)}")
@@ -70,12 +72,16 @@ def embedding(input, weight, padding_idx=None):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
         raise IndexError(f"{who}: index {bad} is out of range for {n} embeddings")
     if padding_idx is not None:
+        if not isinstance(padding_idx, (int, np.integer)) or isinstance(padding_idx, (bool, np.bool_)):
+            raise TypeError(f"{who}: padding_idx must be an int, got {type(padding_idx).__name__}")
         if not -n <= padding_idx < n:
             raise ValueError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx = padding_idx % n
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     # a row gather whose backward is a scatter-add (repeated indices accumulate)
-    out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who),
+    # (an index Tensor is saved so that backward version-checks it)
+    out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who,
+                                      _X._index_tensors(input)),
                      idx.shape + (weight.data.shape[1],))
     if padding_idx is not None and out.requires_grad:
         # the padding row's value is used but gets no gradient: take it from a detached copy

@@ -19,6 +19,21 @@ from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scal
 # slices is index_select along its dim, a lone bool mask is a masked select, and any
 # other mix is turned into flat element numbers (NumPy applies the index to an arange)
 # and gathered.  Every advanced backward is a scatter-add, so repeated indices accumulate.
+def _index_tensors(v, found=None):
+    """The Tensors in an index argument (nested in tuples and lists).  The ops that keep an
+    index for backward save these, so backward checks their versions like any saved
+    tensor: an index modified in place between forward and backward is an error, never a
+    silently wrong gradient.  Indices given as lists or NumPy arrays carry no version."""
+    if found is None:
+        found = []
+    if isinstance(v, Tensor):
+        found.append(v)
+    elif isinstance(v, (list, tuple)):
+        for i in v:
+            _index_tensors(i, found)
+    return tuple(found)
+
+
 def _unwrap_index(v):
     if isinstance(v, Tensor):
         return v.data
@@ -27,8 +42,19 @@ def _unwrap_index(v):
     return v
 
 
+def _index_copy(v, who, what="index"):
+    """A NumPy copy of an index given as a list, tuple, array or number."""
+    try:
+        return np.array(_unwrap_index(v))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{who}: {what} must be a rectangular array or nested list of ints "
+                         f"({e})") from None
+
+
 def _idx_array(v, who):
-    a = v.data if isinstance(v, Tensor) else np.asarray(_unwrap_index(v))
+    # a Tensor index is used as is (backward version-checks it); a list or an array is
+    # copied, so changing it after the op cannot change the op's gradient
+    a = v.data if isinstance(v, Tensor) else _index_copy(v, who)
     if a.dtype == np.bool_ or a.dtype == np.int64:
         return a
     if a.dtype.kind in "iu" or a.size == 0:
@@ -71,9 +97,10 @@ def getitem(x, idx):
     ones a copy.  Negative indices (and negative slice steps) count from the end."""
     if type(x) is not Tensor:
         raise TypeError(f"index: expected a Tensor, got {type(x).__name__}")
+    keep = _index_tensors(idx)
     idx = _index_arg(idx, "index")
     if not _is_basic(idx):
-        return _advanced_index(x, idx)
+        return _advanced_index(x, idx, keep)
     try:
         out = x.data[idx]
         if not isinstance(out, np.ndarray):       # all ints: keep a 0-d view, not a copy
@@ -107,7 +134,7 @@ def _index_backward(g, idx, shape):
     return _make(out)
 
 
-def _advanced_index(x, idx):
+def _advanced_index(x, idx, keep=()):
     parts = idx if isinstance(idx, tuple) else (idx,)
     sh = x.data.shape
     arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray)]
@@ -117,9 +144,9 @@ def _advanced_index(x, idx):
             raise IndexError(f"index: the shape of the mask {tuple(m.shape)} does not match the "
                              f"shape of the indexed tensor {tuple(sh)} in its first {m.ndim} dimensions")
         if m.ndim == x.data.ndim:
-            return _masked_select(x, m)
+            return _masked_select(x, m, keep)
         rows = np.flatnonzero(m)
-        return _index_select(reshape(x, (-1,) + sh[m.ndim:]), 0, rows, False, "index")
+        return _index_select(reshape(x, (-1,) + sh[m.ndim:]), 0, rows, False, "index", keep)
     if len(arrays) == 1 and parts[arrays[0]].dtype != np.bool_:
         k = arrays[0]
         others = [p for p in parts if not isinstance(p, np.ndarray)]
@@ -128,19 +155,20 @@ def _advanced_index(x, idx):
             d = k if (not ell or k < ell[0]) else x.data.ndim - (len(parts) - k)
             if 0 <= d < x.data.ndim and len(parts) - len(ell) <= x.data.ndim:
                 a = parts[k]
-                out = _index_select(x, d, a.reshape(-1), True, "index")
+                out = _index_select(x, d, a.reshape(-1), True, "index", keep)
                 return reshape(out, sh[:d] + a.shape + sh[d + 1:])
     lin = np.arange(x.data.size, dtype=np.int64).reshape(sh)
     try:
         lin = np.asarray(lin[idx])
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor shape {tuple(sh)})") from None
-    return reshape(_index_select(reshape(x, -1), 0, lin.reshape(-1), False, "index"), lin.shape)
+    return reshape(_index_select(reshape(x, -1), 0, lin.reshape(-1), False, "index", keep),
+                   lin.shape)
 
 
 def _isel_bwd(node, g):
     d, idx, n, wrap = node.ctx
-    return (_index_add_zeros(g, d, idx, n, wrap),)
+    return (_index_add_zeros(g, d, idx, n, wrap, node.saved),)
 
 
 @jvp_rule(_isel_bwd)
@@ -149,17 +177,18 @@ def _isel_jvp(node, xs, ts, out):
     return _index_select(ts[0], d, idx, wrap, "index_select")
 
 
-def _index_select(x, d, idx, wrap, who):
+def _index_select(x, d, idx, wrap, who, keep=()):
+    """Slices of x along d at idx; `keep`: the index Tensors backward version-checks."""
     out = backend.k.index_select(x.data, d, idx, wrap, who)
     if _needs(x):
         return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
-                       ctx=(d, idx, x.data.shape[d], wrap))
+                       keep, ctx=(d, idx, x.data.shape[d], wrap))
     return _make(out)
 
 
 def _iadd_bwd(node, g):
     d, idx, wrap = node.ctx
-    return (_index_select(g, d, idx, wrap, "index_select"),)
+    return (_index_select(g, d, idx, wrap, "index_select", node.saved),)
 
 
 @jvp_rule(_iadd_bwd)
@@ -168,42 +197,42 @@ def _iadd_jvp(node, xs, ts, out):
     return _index_add_zeros(ts[0], d, idx, out.data.shape[d], wrap)
 
 
-def _index_add_zeros(g, d, idx, n, wrap):
+def _index_add_zeros(g, d, idx, n, wrap, keep=()):
     """Zeros with g's shape except n along d, g's slices added at idx (repeats add)."""
     shape = list(g.data.shape)
     shape[d] = n
     out = np.zeros(shape, dtype=g.data.dtype)
     backend.k.index_add(out, d, idx, g.data, wrap, "index_backward")
     if _needs(g):
-        return _record(out, "index_add", _iadd_bwd, (g,), ctx=(d, idx, wrap))
+        return _record(out, "index_add", _iadd_bwd, (g,), keep, ctx=(d, idx, wrap))
     return _make(out)
 
 
 def _msel_bwd(node, g):
-    return (_masked_expand(g, node.ctx),)
+    return (_masked_expand(g, node.ctx, node.saved),)
 
 
 declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
 
 
-def _masked_select(x, m):
+def _masked_select(x, m, keep=()):
     out = backend.k.masked_select(x.data, m, "index")
     if _needs(x):
-        return _record(out, "masked_select", _msel_bwd, (x,), ctx=m)
+        return _record(out, "masked_select", _msel_bwd, (x,), keep, ctx=m)
     return _make(out)
 
 
 def _mexp_bwd(node, g):
-    return (_masked_select(g, node.ctx),)
+    return (_masked_select(g, node.ctx, node.saved),)
 
 
 declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
 
 
-def _masked_expand(g, m):
+def _masked_expand(g, m, keep=()):
     out = backend.k.masked_expand(g.data, m, "index_backward")
     if _needs(g):
-        return _record(out, "masked_expand", _mexp_bwd, (g,), ctx=m)
+        return _record(out, "masked_expand", _mexp_bwd, (g,), keep, ctx=m)
     return _make(out)
 
 
@@ -212,7 +241,7 @@ def _index_tensor(index, who):
     if type(index) is Tensor:
         a = index.data
     elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
-        a = np.asarray(_unwrap_index(index))
+        a = _index_copy(index, who)     # a copy: see _idx_array
     else:
         raise TypeError(f"{who}: index must be an int64 tensor, got {type(index).__name__}")
     if a.dtype != np.int64:
@@ -234,15 +263,16 @@ def index_select(input, dim, index):
         raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
     if x.data.ndim == 0:
         _norm_dim(dim, 0, "index_select")
-        out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select")
+        out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select",
+                            _index_tensors(index))
         return reshape(out, idx.shape)
     d = _norm_dim(dim, x.data.ndim, "index_select")
-    return _index_select(x, d, idx.reshape(-1), False, "index_select")
+    return _index_select(x, d, idx.reshape(-1), False, "index_select", _index_tensors(index))
 
 
 def _gather_bwd(node, g):
     d, idx, shape = node.ctx
-    return (_scatter_add_zeros(g, d, idx, shape),)
+    return (_scatter_add_zeros(g, d, idx, shape, node.saved),)
 
 
 @jvp_rule(_gather_bwd)
@@ -251,10 +281,11 @@ def _gather_jvp(node, xs, ts, out):
     return _gather(ts[0], d, idx)
 
 
-def _gather(x, d, idx, who="gather"):
+def _gather(x, d, idx, who="gather", keep=()):
+    """x's values at idx along d; `keep`: the index Tensors backward version-checks."""
     out = backend.k.gather(x.data, d, idx, who)
     if _needs(x):
-        return _record(out, "gather", _gather_bwd, (x,), ctx=(d, idx, x.data.shape))
+        return _record(out, "gather", _gather_bwd, (x,), keep, ctx=(d, idx, x.data.shape))
     return _make(out)
 
 
@@ -279,7 +310,7 @@ def _scatter_into(out, d, idx, src, accumulate, who):
 
 def _sadd0_bwd(node, g):
     d, idx = node.ctx
-    return (_gather(g, d, idx),)
+    return (_gather(g, d, idx, "gather", node.saved),)
 
 
 @jvp_rule(_sadd0_bwd)
@@ -288,11 +319,11 @@ def _sadd0_jvp(node, xs, ts, out):
     return _scatter_add_zeros(ts[0], d, idx, out.data.shape)
 
 
-def _scatter_add_zeros(g, d, idx, shape):
+def _scatter_add_zeros(g, d, idx, shape, keep=()):
     out = np.zeros(shape, dtype=g.data.dtype)
     _scatter_into(out, d, idx, g.data, True, "gather_backward")
     if _needs(g):
-        return _record(out, "scatter_add", _sadd0_bwd, (g,), ctx=(d, idx))
+        return _record(out, "scatter_add", _sadd0_bwd, (g,), keep, ctx=(d, idx))
     return _make(out)
 
 
@@ -325,17 +356,20 @@ def gather(input, dim, index):
         if idx.ndim != 0:
             raise ValueError(f"gather: index has {idx.ndim} dimensions but input has 0")
         _norm_dim(dim, 0, "gather")
-        return reshape(_gather(reshape(x, 1), 0, idx.reshape(1)), ())
+        return reshape(_gather(reshape(x, 1), 0, idx.reshape(1), "gather", _index_tensors(index)),
+                       ())
     d = _scatter_check(x, dim, idx, None, "gather")
-    return _gather(x, d, idx)
+    return _gather(x, d, idx, "gather", _index_tensors(index))
 
 
 def _scatter_bwd(node, g):
     d, idx, acc = node.ctx
+    keep = node.saved
     gx = None
     if node.edges[0] is not None:
-        gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False)
-    gs = _gather(g, d, idx) if len(node.edges) > 1 and node.edges[1] is not None else None
+        gx = g if acc else _scatter_value(g, d, idx, None, 0.0, False, keep)
+    gs = (_gather(g, d, idx, "gather", keep) if len(node.edges) > 1 and node.edges[1] is not None
+          else None)
     return (gx, gs)
 
 
@@ -348,7 +382,7 @@ def _scatter_jvp(node, xs, ts, out):
     return _scatter_value(tx, d, idx, _zeros_of(xs[1]) if ts[1] is None else ts[1], None, acc)
 
 
-def _scatter_value(x, d, idx, src, value, acc):
+def _scatter_value(x, d, idx, src, value, acc, keep=()):
     who = "scatter_add" if acc else "scatter"
     out = np.array(x.data, order="C")
     if src is not None:
@@ -360,7 +394,7 @@ def _scatter_value(x, d, idx, src, value, acc):
         _scatter_into(out, d, idx, np.full(idx.shape, value, dtype=out.dtype), acc, who)
         inputs = (x,)
     if _needs(*inputs):
-        return _record(out, who, _scatter_bwd, inputs, ctx=(d, idx, acc))
+        return _record(out, who, _scatter_bwd, inputs, keep, ctx=(d, idx, acc))
     return _make(out)
 
 
@@ -382,7 +416,7 @@ def scatter_add(input, dim, index, src):
     if x.data.ndim == 0:
         raise ValueError("scatter_add: input must have at least one dimension")
     d = _scatter_check(x, dim, idx, src, "scatter_add")
-    return _scatter_value(x, d, idx, src, None, True)
+    return _scatter_value(x, d, idx, src, None, True, _index_tensors(index))
 
 
 @public(method=True)
@@ -403,7 +437,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     if src is not None:
         src = _scatter_src(x, src, "scatter")
     d = _scatter_check(x, dim, idx, src, "scatter")
-    return _scatter_value(x, d, idx, src, value, False)
+    return _scatter_value(x, d, idx, src, value, False, _index_tensors(index))
 
 
 @public(method=True)
@@ -412,8 +446,9 @@ def take_along_dim(input, indices, dim=None):
     dims.  dim=None: indices into the flattened input."""
     x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
     idx = _index_tensor(indices, "take_along_dim")
+    keep = _index_tensors(indices)
     if dim is None:
-        return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim")
+        return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim", keep)
     nd = x.data.ndim
     d = _norm_dim(dim, nd, "take_along_dim")
     if idx.ndim != nd:
@@ -431,7 +466,7 @@ def take_along_dim(input, indices, dim=None):
         x = expand(x, tuple(xs))
     if tuple(ish) != idx.shape:
         idx = np.broadcast_to(idx, tuple(ish))
-    return _gather(x, d, idx, "take_along_dim")
+    return _gather(x, d, idx, "take_along_dim", keep)
 
 
 @public(method=True)

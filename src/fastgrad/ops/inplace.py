@@ -278,7 +278,7 @@ def _iput_jvp(node, xs, ts, out):
     return _index_put(_zeros_of(out) if tx is None else tx, node.ctx, tv)
 
 
-def _index_put(x, idx, value):
+def _index_put(x, idx, value, keep=()):
     v = value if type(value) is Tensor else as_tensor(value)
     if v.data.dtype != x.data.dtype:
         v = to(v, x.data.dtype)
@@ -291,7 +291,7 @@ def _index_put(x, idx, value):
         raise ValueError(f"setitem: cannot assign a value of shape {tuple(v.data.shape)} to "
                          f"the indexed part of a tensor of shape {tuple(x.data.shape)}: {e}") from None
     if _needs(x, v):
-        return _record(out, "setitem", _iput_bwd, (x, v), ctx=idx,
+        return _record(out, "setitem", _iput_bwd, (x, v), keep, ctx=idx,
                        shapes=(x.data.shape, v.data.shape))
     return _make(out)
 
@@ -302,9 +302,10 @@ def setitem(x, idx, value):
     of a graph or value requires grad) x's history is rebased like any in-place op: the
     overwritten part gets zero gradient and value gets the gradient of the positions it
     was written to (summed over broadcasting)."""
+    keep = _index_tensors(idx)          # index tensors: backward version-checks them
     idx = _index_arg(idx, "setitem")
     if grad_mode.enabled and (x.requires_grad or (type(value) is Tensor and value.requires_grad)):
-        _inplace_apply(x, "setitem", _index_put, (idx, value))
+        _inplace_apply(x, "setitem", _index_put, (idx, value, keep))
         return
     _writable(x, "setitem")
     try:
@@ -321,5 +322,5 @@ __all__ = exports(__name__)
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub
-from fastgrad.ops.indexing import _index_arg, getitem, masked_fill
+from fastgrad.ops.indexing import _index_arg, _index_tensors, getitem, masked_fill
 from fastgrad.ops.shape import expand

@@ -70,10 +70,11 @@ def _xent_jvp(node, xs, ts, out):
     return sum(p, tuple(range(out.data.ndim, p.data.ndim))) if p.data.ndim > out.data.ndim else p
 
 
-def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="none"):
+def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="none", tv=None):
     """Loss of logits x (rows, C), fused softmax + NLL in one kernel: per row, or (with
     `scale`, for `reduction` 'mean' or 'sum') the scalar scale * sum over rows, recorded
-    as one graph node (a mean or sum reduction costs no extra nodes)."""
+    as one graph node (a mean or sum reduction costs no extra nodes).  `tv`: the target
+    Tensor (or None), saved beside x so that backward version-checks it."""
     if scale is not None and hooks.xent_reduce is not None:
         r = hooks.xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction)
         if r is not None:
@@ -83,21 +84,29 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
         loss = np.asarray(loss.sum() * loss.dtype.type(scale) if scale != 1.0 else loss.sum(),
                           dtype=loss.dtype)
         if x.requires_grad and grad_mode.enabled:
-            return _record(loss, "cross_entropy", _xent_reduced_bwd, (x,), (x,), lsm,
+            return _record(loss, "cross_entropy", _xent_reduced_bwd, (x,), (x, tv), lsm,
                              (target, ignore_index, label_smoothing, scale))
         return _make(loss)
     if x.requires_grad and grad_mode.enabled:
-        return _record(loss, "cross_entropy", _xent_bwd, (x,), (x,), lsm,
+        return _record(loss, "cross_entropy", _xent_bwd, (x,), (x, tv), lsm,
                          (target, ignore_index, label_smoothing))
     return _make(loss)
 
 
 def _targets(target, who):
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
                         "probability targets are not supported")
     return np.asarray(t, dtype=np.int64, order="C")
+
+
+def _check_ignore_index(v, who):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{who}: ignore_index must be an int, got {type(v).__name__}")
+    if not -2 ** 63 <= int(v) < 2 ** 63:
+        raise ValueError(f"{who}: ignore_index {v} is outside the int64 range")
+    return int(v)
 
 
 @public
@@ -110,10 +119,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, who)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
     t = _targets(target, who)
+    tv = target if isinstance(target, Tensor) else None
     if weight is not None:
-        return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing)
+        return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing, tv)
     nd = x.data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
@@ -131,22 +142,26 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         x2 = x if nd == 2 else reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         t2, tshape = t.reshape(-1), t.shape
     if reduction == "none":
-        return reshape(_xent_rows(x2, t2, int(ignore_index), float(label_smoothing)), tshape)
+        return reshape(_xent_rows(x2, t2, int(ignore_index), float(label_smoothing), tv=tv),
+                       tshape)
     if reduction == "sum":
-        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0, "sum")
+        return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing), 1.0, "sum", tv)
     count = int(np.count_nonzero(t2 != ignore_index))
     return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing),
-                      1.0 / count if count else math.nan, "mean")
+                      1.0 / count if count else math.nan, "mean", tv)
 
 
 @public
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss"):
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss",
+             _tv=None):
     """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
     (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
     who = _who
     _check_reduction(reduction, who)
+    ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
     t = _targets(target, who)
+    tv = target if isinstance(target, Tensor) else _tv   # backward version-checks it
     if x.data.ndim > 2:
         expect = (x.data.shape[0],) + x.data.shape[2:]
         if t.shape != expect:
@@ -154,13 +169,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
                              f"{expect}, got {tuple(t.shape)}")
         nd, c = x.data.ndim, x.data.shape[1]
         x2 = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
-        out = nll_loss(x2, t.reshape(-1), weight, ignore_index, reduction, who)
+        out = nll_loss(x2, t.reshape(-1), weight, ignore_index, reduction, who, tv)
         return reshape(out, t.shape) if reduction == "none" else out
     if x.data.ndim == 1:
         if t.ndim != 0:
             raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
-        out = nll_loss(unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who)
+        out = nll_loss(unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who, tv)
         return squeeze(out, 0) if reduction == "none" else out
     if x.data.ndim != 2 or t.shape != (x.data.shape[0],):
         raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x.data.shape)} "
@@ -172,7 +187,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
         r = int(np.argmax(bad))
         raise IndexError(f"{who}: target {t[r]} at position {r} is out of bounds for {c} classes")
     safe = np.where(keep, t, 0)
-    picked = squeeze(_take_along(x, safe[:, None], 1), 1)
+    picked = squeeze(_gather(x, 1, safe[:, None], who, (tv,) if tv is not None else ()), 1)
     if not keep.all():          # ignored rows contribute 0, even where the input is inf or nan
         picked = where(_make(keep), picked, 0.0)
     w = _class_weights(weight, c, x.data.dtype, who)
@@ -203,7 +218,7 @@ def _class_weights(weight, c, dtype, who):
     return w
 
 
-def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
+def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
     """Cross-entropy with class weights: log_softmax, then weighted NLL; with label
     smoothing the smoothing term is -sum_c w_c log p_c / C, normalised like the NLL term."""
     who = "cross_entropy"
@@ -229,7 +244,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls):
     c = x.data.shape[1]
     w = _class_weights(weight, c, x.data.dtype, who)
     logp = log_softmax(x, 1)
-    nll = nll_loss(logp, t, w, ignore_index, "none", who)
+    nll = nll_loss(logp, t, w, ignore_index, "none", who, tv)
     keep = _make((t != ignore_index).astype(x.data.dtype))
     if ls > 0:
         smooth = mul(neg(sum(mul(logp, w), 1)), keep)
@@ -400,6 +415,6 @@ __all__ = exports(__name__)
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,
     mul, neg, softplus, sub, where)
-from fastgrad.ops.indexing import getitem
-from fastgrad.ops.reduce import _take_along, log_softmax, mean, softmax, sum
+from fastgrad.ops.indexing import _gather, _index_copy, getitem
+from fastgrad.ops.reduce import log_softmax, mean, softmax, sum
 from fastgrad.ops.shape import expand, permute, reshape, squeeze, unsqueeze
