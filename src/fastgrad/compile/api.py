@@ -106,7 +106,8 @@ class CompiledFunction:
                 raise CompileError(f"compile({name}): {tr.failure}")
             # arrays that existed before the call (parameters, optimizer state, tensors
             # captured from the enclosing scope), kept alive so their ids stay unique
-            tr.pre, tr.owners = _existing_arrays(self.fn, args, kwargs)
+            tr.fn = self.fn
+            tr.pre, tr.owners, tr.reach = _existing_arrays(self.fn, args, kwargs)
             with _tracing(tr):
                 result = self.fn(*args, **kwargs)
             plan = None
@@ -115,7 +116,7 @@ class CompiledFunction:
                     plan = self._build(tr, result, arg_inputs)
                 except _Unsupported as e:
                     tr.failure = str(e)
-            tr.pre = tr.owners = None
+            tr.pre = tr.owners = tr.reach = None
         if plan is None:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastgrad._C import _kernels as _K
 from fastgrad._tensor import Tensor
+from fastgrad.compile import guards as _guards
 from fastgrad.compile._common import _ALIGN, _RETRACE, _make, _ptr, _root, _Unsupported
 
 
@@ -141,6 +142,7 @@ class _Plan:
                         mutable[id(_root(v.data))] = _root(v.data)
         self.mutable = list(mutable.values())
         self.verified = False
+        self.guard = _guards.build(tr, self)
 
     def verify(self, fn, args, kwargs):
         """First replay: run the plan, then restore the state and run fn eagerly; both must
@@ -192,29 +194,16 @@ class _Plan:
         return True, r, None
 
     def replay(self, args):
-        for m, training in self.modules:
-            if m.training != training:
-                return _RETRACE
-        for t, arr in self.ext:
-            if t.data is not arr:
-                return _RETRACE
-        for t, entry, final in self.grad_guards:
-            g = t.grad
-            if g is not entry and (final is None or g is not final):
-                return _RETRACE
+        if not self.guard():
+            return _RETRACE
         plan = self.plan
-        for o in self.optims:
+        for o in self.optims:           # hyperparameters (lr, ...) read at every call
             opt, gi, entry, layout, a, si = o
-            if opt._plans[gi] is not entry:
-                return _RETRACE
             group = opt.param_groups[gi]
-            if opt._layout(group) != layout:
-                return _RETRACE
-            for pl in entry[3]:
-                if not pl.valid():
-                    return _RETRACE
             na = opt._args(group)
             if na != a:
+                if opt._layout(group) != layout:        # momentum on/off, amsgrad, ...
+                    return _RETRACE
                 plan.set_hyper(si, na)
                 o[4] = na
         plan.run(tuple([args[i].data for i in self.input_pos]))

@@ -43,6 +43,8 @@ class _Tracer:
         self.consts = set()
         self.pre = {}
         self.owners = {}
+        self.reach = {}            # id -> (object, where the trace found it), for the guards
+        self.fn = None
         self.names = []            # per step, the op name for error messages
         self.keep = []             # arrays whose ids the trace relies on
         self.bn = None             # the arguments of the batch_norm call being traced
@@ -146,12 +148,19 @@ def _existing_arrays(fn, args, kwargs):
     names, its bound object, and its arguments -- through modules (parameters, buffers,
     gradients), optimizers (parameters and state), containers and plain objects' attributes
     (two levels deep).  A kernel reading any other array that no traced kernel produced
-    makes the trace unsupported (a tensor made inside the function would be frozen)."""
+    makes the trace unsupported (a tensor made inside the function would be frozen).
+
+    Also returns ``reach``: {id(object): (object, how)} for every object walked, ``how``
+    saying where the walk found it -- ("global", globals dict, name), ("cell", cell),
+    ("item", container, key), ("attr", owner, name) or ("const",) (an argument, a bound
+    object) -- from which the guards (fastgrad.compile.guards) check at every call that
+    the same objects are still bound where the trace found them."""
     from fastgrad.nn.module import Module
     from fastgrad.optim.optimizer import Optimizer
     res = {}
     owners = {}        # id(root) -> [(tensor, its data array)], for the replay's guards
     seen = set()
+    reach = {}
 
     def add_tensor(t):
         for a in (t.data, t.grad.data if t.grad is not None else None):
@@ -161,10 +170,11 @@ def _existing_arrays(fn, args, kwargs):
         if isinstance(t.data, np.ndarray):
             owners.setdefault(id(_root(t.data)), []).append((t, t.data))
 
-    def walk(o, depth):
+    def walk(o, depth, how):
         if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
             return
         seen.add(id(o))
+        reach[id(o)] = (o, how)
         if isinstance(o, Tensor):
             add_tensor(o)
         elif isinstance(o, Module):
@@ -174,9 +184,9 @@ def _existing_arrays(fn, args, kwargs):
                 if t is not None:
                     add_tensor(t)
             if depth > 0:
-                for v in vars(o).values():
+                for k, v in vars(o).items():
                     if not isinstance(v, (dict, Module)):
-                        walk(v, depth - 1)
+                        walk(v, depth - 1, ("attr", o, k))
         elif isinstance(o, Optimizer):
             for g in o.param_groups:
                 for t in g["params"]:
@@ -186,34 +196,60 @@ def _existing_arrays(fn, args, kwargs):
                     if isinstance(v, Tensor):
                         add_tensor(v)
         elif depth > 0:
-            if isinstance(o, (list, tuple, set, frozenset)):
+            if isinstance(o, (list, tuple)):
+                for i, v in enumerate(o):
+                    walk(v, depth - 1, ("item", o, i))
+            elif isinstance(o, (set, frozenset)):
                 for v in o:
-                    walk(v, depth - 1)
+                    walk(v, depth - 1, ("const",))
             elif isinstance(o, dict):
-                for v in o.values():
-                    walk(v, depth - 1)
+                for k, v in o.items():
+                    walk(v, depth - 1, ("item", o, k))
             elif (hasattr(o, "__dict__") and not isinstance(o, (type, types.ModuleType))
                   and not callable(o)):
-                for v in vars(o).values():
-                    walk(v, depth - 1)
+                for k, v in vars(o).items():
+                    walk(v, depth - 1, ("attr", o, k))
 
-    roots = list(args) + list(kwargs.values())
+    roots = [(a, ("const",)) for a in list(args) + list(kwargs.values())]
+    for o, how in _bindings(fn):
+        if how[0] == "const" or not isinstance(o, (int, float, str, bytes, bool)):
+            roots.append((o, how))
+    for o, how in roots:
+        walk(o, 2, how)
+    return res, owners, reach
+
+
+def _code_names(code, out):
+    """The global names a code object and the code objects nested in it use."""
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _code_names(c, out)
+    return out
+
+
+def _bindings(fn):
+    """(object, how) for what fn's code can reach by name: its closure cells (how =
+    ("cell", cell)), the globals its code (and the code nested in it) names (("global",
+    globals dict, name)), its bound object (("const",)); through __wrapped__ and
+    functools.partial's func."""
+    res = []
     f = fn
     while f is not None:
         for c in getattr(f, "__closure__", None) or ():
             try:
-                roots.append(c.cell_contents)
+                res.append((c.cell_contents, ("cell", c)))
             except ValueError:
                 pass
         code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
         if code is not None and g is not None:
-            roots.extend(g[n] for n in code.co_names if n in g)
+            for n in sorted(_code_names(code, set())):
+                if n in g:
+                    res.append((g[n], ("global", g, n)))
         if getattr(f, "__self__", None) is not None:
-            roots.append(f.__self__)
+            res.append((f.__self__, ("const",)))
         f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
-    for o in roots:
-        walk(o, 2)
-    return res, owners
+    return res
 
 
 def _is_scalar_const(r):

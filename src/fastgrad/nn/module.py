@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from fastgrad._hooks import hooks
+from fastgrad._state import module_gen as _MODULE_GEN
 from fastgrad._tensor import FLOAT_DTYPES, Tensor, canonical_dtype
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn.parameter import Buffer, Parameter
@@ -51,6 +52,7 @@ class Module:
                                  f"(call super().__init__() first in {type(self).__name__})")
 
     def __setattr__(self, name, value):
+        _MODULE_GEN[0] += 1         # structure generation (fastgrad._state.module_gen)
         d = self.__dict__
         if isinstance(value, Parameter):
             self._check_init("parameters")
@@ -85,12 +87,14 @@ class Module:
         _setattr(self, name, value)
 
     def _discard(self, name):
+        _MODULE_GEN[0] += 1
         d = self.__dict__
         for reg in ("_parameters", "_modules", "_buffers"):
             d[reg].pop(name, None)
         d["_non_persistent"].discard(name)
 
     def __delattr__(self, name):
+        _MODULE_GEN[0] += 1
         if "_parameters" in self.__dict__ and name in self.__dict__:
             self._discard(name)
         object.__delattr__(self, name)
@@ -245,6 +249,7 @@ class Module:
     def train(self, mode=True):
         if not isinstance(mode, bool):
             raise ValueError(f"train: mode must be a bool, got {mode!r}")
+        _MODULE_GEN[0] += 1
         for m in self.modules():
             _setattr(m, "training", mode)
         return self
