@@ -9,6 +9,7 @@ import warnings
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.compile._common import _RETRACE, CompileError, _ptr, _root, _Unsupported
+from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
 from fastgrad.compile.tracing import _LOCK, _existing_arrays, _Tracer, _tracing
 
@@ -41,6 +42,7 @@ class CompiledFunction:
         self.eager_calls = 0
         self._plans = collections.OrderedDict()
         self._warned = False
+        self._missed = None                # the plan whose guard failed at this call
         self._lock = threading.Lock()      # a plan's arena serves one call at a time
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -58,6 +60,7 @@ class CompiledFunction:
         key = (tuple(_key_of(a) for a in args),
                tuple(sorted((k, _key_of(v)) for k, v in kwargs.items())), grad_mode.enabled)
         entry = self._plans.get(key)
+        self._missed = None
         if entry is not None:
             eager = False
             with self._lock:
@@ -77,6 +80,7 @@ class CompiledFunction:
                     if r is not _RETRACE:
                         self.replays += 1
                         return r
+                    self._missed = plan
             if eager:
                 self.eager_calls += 1
                 return self.fn(*args, **kwargs)
@@ -87,10 +91,13 @@ class CompiledFunction:
         self.traces += 1
         if self.traces > self.warn_after and not self._warned:
             self._warned = True
+            why = ""
+            if self._missed is not None:
+                why = f"; the last retrace was caused by the failed guard check `{_failing(self._missed.guard)}`"
             warnings.warn(f"compile({name}): traced {self.traces} times; the function is "
                           "being retraced (new shapes, dtypes, argument values, training "
-                          "modes or replaced parameters at each call?)", RuntimeWarning,
-                          stacklevel=3)
+                          "modes, replaced modules, parameters or optimizers, rebound "
+                          f"globals at each call?){why}", RuntimeWarning, stacklevel=3)
         strict = self.fallback != "eager"
         with _LOCK:
             tr = _Tracer(strict, name)

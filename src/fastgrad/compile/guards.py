@@ -75,7 +75,22 @@ class _Builder:
         fn = ns[name]
         fn.source = src
         fn.nchecks = len(self.exprs)
+        fn.checks = (list(self.exprs), dict(self.values))
         return fn
+
+
+def failing(guard):
+    """The first check of a guard function that fails now (its source text), or None:
+    what a retrace warning names."""
+    exprs, values = guard.checks
+    for e in exprs:
+        try:
+            ok = eval(e, dict(values))        # noqa: S307 - our own generated text
+        except Exception:                     # noqa: BLE001 - a check that raises fails
+            ok = False
+        if not ok:
+            return e
+    return None
 
 
 def _generation_checked(tree, seen):

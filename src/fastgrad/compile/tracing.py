@@ -228,27 +228,42 @@ def _code_names(code, out):
     return out
 
 
+def _user_function(o):
+    m = getattr(o, "__module__", None) or ""
+    return (isinstance(o, types.FunctionType)
+            and not m.startswith(("fastgrad.", "numpy", "torch", "builtins")))
+
+
 def _bindings(fn):
     """(object, how) for what fn's code can reach by name: its closure cells (how =
     ("cell", cell)), the globals its code (and the code nested in it) names (("global",
     globals dict, name)), its bound object (("const",)); through __wrapped__ and
-    functools.partial's func."""
+    functools.partial's func, and the same for the user functions (not fastgrad's,
+    NumPy's or torch's) found that way, two levels deep."""
     res = []
-    f = fn
-    while f is not None:
-        for c in getattr(f, "__closure__", None) or ():
-            try:
-                res.append((c.cell_contents, ("cell", c)))
-            except ValueError:
-                pass
-        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
-        if code is not None and g is not None:
-            for n in sorted(_code_names(code, set())):
-                if n in g:
-                    res.append((g[n], ("global", g, n)))
-        if getattr(f, "__self__", None) is not None:
-            res.append((f.__self__, ("const",)))
-        f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
+    seen = set()
+    todo = [(fn, 0)]
+    while todo:
+        f, depth = todo.pop(0)
+        while f is not None and id(f) not in seen:
+            seen.add(id(f))
+            found = []
+            for c in getattr(f, "__closure__", None) or ():
+                try:
+                    found.append((c.cell_contents, ("cell", c)))
+                except ValueError:
+                    pass
+            code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+            if code is not None and g is not None:
+                for n in sorted(_code_names(code, set())):
+                    if n in g:
+                        found.append((g[n], ("global", g, n)))
+            if getattr(f, "__self__", None) is not None:
+                found.append((f.__self__, ("const",)))
+            res.extend(found)
+            if depth < 2:
+                todo.extend((o, depth + 1) for o, how in found if _user_function(o))
+            f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
     return res
 
 

@@ -56,15 +56,15 @@ class Module:
         d = self.__dict__
         if isinstance(value, Parameter):
             self._check_init("parameters")
-            self._discard(name)
+            self._discard(name, "_parameters")
             d["_parameters"][name] = value
         elif isinstance(value, Module):
             self._check_init("submodules")
-            self._discard(name)
+            self._discard(name, "_modules")
             d["_modules"][name] = value
         elif isinstance(value, Buffer):
             self._check_init("buffers")
-            self._discard(name)
+            self._discard(name, "_buffers")
             d["_buffers"][name] = value.tensor
             if not value.persistent:
                 d["_non_persistent"].add(name)
@@ -86,11 +86,14 @@ class Module:
             d["_buffers"][name] = value
         _setattr(self, name, value)
 
-    def _discard(self, name):
+    def _discard(self, name, keep=None):
+        """Unregister name from every registry but `keep` (which the caller assigns in
+        place, so a replaced entry keeps its position, as in torch)."""
         _MODULE_GEN[0] += 1
         d = self.__dict__
         for reg in ("_parameters", "_modules", "_buffers"):
-            d[reg].pop(name, None)
+            if reg != keep:
+                d[reg].pop(name, None)
         d["_non_persistent"].discard(name)
 
     def __delattr__(self, name):
@@ -106,7 +109,7 @@ class Module:
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
         self._check_init("parameters")
-        self._discard(name)
+        self._discard(name, "_parameters")
         self._parameters[name] = param
         _setattr(self, name, param)
 
@@ -117,7 +120,7 @@ class Module:
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
                             f"{type(tensor).__name__}")
         self._check_init("buffers")
-        self._discard(name)
+        self._discard(name, "_buffers")
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -129,7 +132,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._check_init("submodules")
-        self._discard(name)
+        self._discard(name, "_modules")
         self._modules[name] = module
         _setattr(self, name, module)
 
