@@ -5,13 +5,15 @@ import collections
 import threading
 import types
 import warnings
+import weakref
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.compile._common import _RETRACE, CompileError, _ptr, _root, _Unsupported
 from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
-from fastgrad.compile.tracing import _LOCK, _existing_arrays, _Tracer, _tracing
+from fastgrad.compile import tracing as _tracing_mod
+from fastgrad.compile.tracing import _existing_arrays, _Tracer, _tracing
 
 __all__ = ["compile", "CompileError", "CompiledFunction"]
 
@@ -25,6 +27,19 @@ def _key_of(v):
     if isinstance(v, (tuple, list)):
         return ("L", type(v), tuple(_key_of(x) for x in v))
     return ("O", id(v))
+
+
+_INSTANCES = weakref.WeakSet()
+
+
+def _new_locks():
+    """After fork, in the child: every compiled function gets a fresh lock (a lock another
+    thread held at fork time would never be released there)."""
+    for f in list(_INSTANCES):
+        f._lock = threading.Lock()
+
+
+_tracing_mod._FORK_HOOKS.append(_new_locks)
 
 
 class CompiledFunction:
@@ -44,6 +59,7 @@ class CompiledFunction:
         self._warned = False
         self._missed = None                # the plan whose guard failed at this call
         self._lock = threading.Lock()      # a plan's arena serves one call at a time
+        _INSTANCES.add(self)
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -99,7 +115,8 @@ class CompiledFunction:
                           "modes, replaced modules, parameters or optimizers, rebound "
                           f"globals at each call?){why}", RuntimeWarning, stacklevel=3)
         strict = self.fallback != "eager"
-        with _LOCK:
+        with _tracing_mod._LOCK:
+            _tracing_mod._repair()
             tr = _Tracer(strict, name)
             arg_inputs = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
             for i, a in arg_inputs:

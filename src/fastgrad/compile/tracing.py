@@ -4,6 +4,7 @@ named hooks (fastgrad._hooks) through which the eager paths that work outside th
 kernels report to the trace.  ``_tracing(tr)`` installs a trace: its handlers, its
 recorder as the active kernel backend, and the trace as the process's tracer."""
 import contextlib
+import os
 import threading
 import types
 
@@ -21,6 +22,9 @@ from fastgrad.compile.recording import Recorder, _bstrides, _target_ref
 
 _LOCK = threading.RLock()          # one trace at a time (hooks and backend are per process)
 _CURRENT = object()
+# the traces running in this process, outermost first: (tracer, the hooks, backend and
+# tracer to restore); what a forked child undoes for traces of threads it does not have
+_ACTIVE = []
 
 
 class _Tracer:
@@ -284,17 +288,56 @@ def _tracing(tr):
     the active kernel backend and it is the process's tracer (tensor conversions report
     to it).  Everything is restored when the block ends, also by an exception or
     KeyboardInterrupt."""
-    prev_trace = _trace_state.active
-    prev_backend = (backend.k, backend.name)
+    saved = (tr, {n: getattr(_hooks.hooks, n) for n in _hooks.HOOK_NAMES},
+             (backend.k, backend.name), _trace_state.active)
     try:
+        _ACTIVE.append(saved)
         with _hooks.installed(_handlers(tr)):
             backend.activate(Recorder(tr))
             _trace_state.active = tr
             yield
     finally:
-        tr.active = False
-        _trace_state.active = prev_trace
-        backend.activate(*prev_backend)
+        _restore(saved)
+
+
+def _restore(saved):
+    """Undo one trace's process state (idempotent, so an interrupt arriving in the middle
+    of an earlier restore is repaired by the next)."""
+    tr, hooks, prev_backend, prev_trace = saved
+    tr.active = False
+    for n, fn in hooks.items():
+        setattr(_hooks.hooks, n, fn)
+    _trace_state.active = prev_trace
+    backend.activate(*prev_backend)
+    if saved in _ACTIVE:
+        _ACTIVE.remove(saved)
+
+
+def _repair():
+    """Finish the restore of any trace that ended without completing it (an interrupt
+    inside the restore itself); called before each new trace."""
+    for saved in reversed(list(_ACTIVE)):
+        if not saved[0].active:
+            _restore(saved)
+
+
+def _after_fork_in_child():
+    """In a forked child only the forking thread exists: a trace another thread was
+    running is gone (its hooks, recorder and tracer are undone), and the locks are new
+    (one held by another thread at fork time would never be released)."""
+    global _LOCK
+    me = threading.get_ident()
+    for saved in reversed(list(_ACTIVE)):
+        if saved[0].thread != me:
+            _restore(saved)
+    _LOCK = threading.RLock()
+    for hook in list(_FORK_HOOKS):
+        hook()
+
+
+_FORK_HOOKS = []                   # more after-fork resets (the compiled functions' locks)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _handlers(tr):
