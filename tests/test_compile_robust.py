@@ -220,11 +220,12 @@ def test_two_threads_tracing_two_functions():
     n_steps = 6
     results = {}
     barrier = threading.Barrier(2)
+    # made here: manual_seed seeds one process-wide generator
+    made = {k: (make(k), make(k)) for k in range(2)}
 
     def worker(k):
         try:
-            model, opt = make(k)
-            ref, ref_opt = make(k)
+            (model, opt), (ref, ref_opt) = made[k]
 
             def step(x, y):
                 opt.zero_grad()
