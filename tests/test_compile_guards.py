@@ -263,13 +263,15 @@ def _program(seed):
     widths = [5] + [r.choice([4, 7, 8]) for _ in range(r.randint(1, 3))] + [3]
     acts = [r.choice(["relu", "tanh", "sigmoid", "bn"]) for _ in widths[1:-1]]
     opt_kind = r.choice(["sgd", "momentum", "adam"])
+    clip = r.choice([None, ("norm", 2.0), ("norm", float("inf")), ("norm", 1.0), ("value",)])
+    clip_limit = r.choice([0.05, 0.5, 5.0])
     set_to_none = r.random() < 0.7
     steps = r.randint(24, 36)
     actions = {}
     for _ in range(r.randint(3, 7)):
         k = r.randrange(1, steps)
         actions.setdefault(k, []).append(
-            (r.choice(["freeze", "unfreeze", "swap", "mode", "lr", "momentum"]),
+            (r.choice(["freeze", "unfreeze", "swap", "mode", "lr", "momentum", "scale"]),
              r.randrange(len(widths) - 1), r.randrange(1000)))
 
     def build():
@@ -288,6 +290,10 @@ def _program(seed):
             w["opt"].zero_grad(set_to_none=set_to_none)
             loss = F.cross_entropy(w["model"](x), y)
             loss.backward()
+            if clip is not None and clip[0] == "norm":
+                nn.utils.clip_grad_norm_(w["model"].parameters(), clip_limit, clip[1])
+            elif clip is not None:
+                nn.utils.clip_grad_value_(w["model"].parameters(), clip_limit / 10)
             w["opt"].step()
             return loss
         return model, opt, step, w
@@ -313,6 +319,8 @@ def _apply(w, action):
                                                     for q in g["params"])]
     elif what == "mode":
         model.train(not model.training)
+    elif what == "scale":           # larger inputs: larger gradients (clipping turns on)
+        w["x_scale"] = w.get("x_scale", 1.0) * 4.0
     elif what == "lr":
         for g in opt.param_groups:
             g["lr"] *= 0.7
@@ -338,6 +346,8 @@ def test_random_programs_compiled_equals_eager(seed):
                 for a in actions.get(i, ()):
                     _apply(w, a)
                 x, y = data[i % len(data)]
+                if w.get("x_scale", 1.0) != 1.0:
+                    x = fg.from_numpy(x.data * np.float32(w["x_scale"]))
                 losses.append(step(x, y))
             assert same(losses[0].data, losses[1].data), f"seed {seed}: loss at step {i}"
             se = state_of(worlds[0][0]["model"], worlds[0][0]["opt"])

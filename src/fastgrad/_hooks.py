@@ -33,8 +33,11 @@ zero_grad      Optimizer.zero_grad / Module.zero_grad,      ``zero_grad(params, 
 optim_step     Optimizer.step, before the update; a         ``optim_step(optimizer, closure)``
                callable returned runs after it
 module_call    Module.__call__                              ``module_call(module)``
-clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, grads)``
-               before changing the gradients
+clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, grads, limit,
+               before changing the gradients; a callable   norm_type, error_if_nonfinite)``
+               returned runs after, with the returned      (norm_type None for
+               total norm's array (None for clip_grad_     clip_grad_value_)
+               value_)
 =============  ==========================================  =====================================
 
 Hooks are process-wide (a handler checks the thread itself).  ``installed(handlers)``

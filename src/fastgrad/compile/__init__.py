@@ -33,9 +33,11 @@ average and adaptive average pooling and their backward, batch/layer/group norma
 and their backward), in-place tensor ops, ``create_graph=True``,
 ``Optimizer.step(closure)``, dropout in training mode (NumPy work), BatchNorm modules
 with ``momentum=None`` in training mode (the momentum is computed in Python from the
-step count) and gradient clipping (``nn.utils.clip_grad_norm_`` and
-``clip_grad_value_`` decide in Python from the gradients' values whether and how much
-to change them, so a plan would replay the decision of the traced call).
+step count), and ``clip_grad_norm_`` with ``error_if_nonfinite=True``, a norm_type other
+than 1, 2 or inf, or gradients of several dtypes.  Gradient clipping itself is recorded
+as one plan step that computes the norm and the scale from the gradients at every
+replay, with the floating-point operations of the eager code, so it clips exactly
+when eager execution would.
 Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
 ``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
 with ``fallback="eager"``).  Python control flow is captured as traced (as

@@ -538,14 +538,50 @@ def _handlers(tr):
         if tr.mine():
             tr.modules[id(module)] = module
 
-    # gradient clipping computes its scale from the gradients' norm in NumPy and Python,
-    # and applies it only when the norm is over the limit: a plan would replay the
-    # decision taken while tracing
-    def clip_grad(name, grads):
-        if tr.mine():
-            _soft(tr, tr.fail, f"{name} decides in Python from the gradients' values whether "
-                  "and by how much to change them, which a plan cannot replay; use "
-                  "compile(fn, fallback='eager') or clip outside the compiled function")
+    # gradient clipping: one plan step (FG_P_CLIP) that computes the norm and the scale
+    # and applies it at every replay with the floating-point operations of the eager
+    # NumPy code, so the decision whether to clip is taken anew at each call
+    def clip_grad(name, grads, limit, norm_type, error_if_nonfinite):
+        if not tr.mine() or not grads:
+            return None
+        arrays = [g.data for g in grads]
+        refs = []
+
+        def check():
+            if error_if_nonfinite:
+                tr.fail(f"{name}(error_if_nonfinite=True) raises or not from the gradients' "
+                        "values, which a plan cannot replay")
+            if norm_type is not None and norm_type not in (1.0, 2.0, float("inf")):
+                tr.fail(f"{name}: norm_type {norm_type} (compiled steps clip with norm_type "
+                        "1, 2 or inf)")
+            if len({a.dtype for a in arrays}) != 1 or arrays[0].dtype.kind != "f":
+                tr.fail(f"{name}: gradients of several dtypes")
+            if any(not a.flags.c_contiguous or a.size == 0 for a in arrays):
+                tr.fail(f"{name}: a non-contiguous or empty gradient")
+            refs.extend(tr.ref(a, name) for a in arrays)
+        try:
+            check()
+        except _Unsupported:
+            return None
+
+        def after(total):
+            if not tr.mine():
+                return
+
+            def rec():
+                if norm_type is not None and (total is None or total.dtype != arrays[0].dtype):
+                    tr.fail(f"{name}: unexpected total norm")
+                scratch = np.empty(len(arrays), np.float64)
+                tr.keep.append(scratch)
+                outs = ([tr.new(total), tr.new(scratch)] if norm_type is not None
+                        else [None, None])
+                for a in arrays:
+                    tr.ref(a, name)
+                tr.add("clip", name, op=0 if norm_type is not None else 1, grads=refs,
+                       numel=[a.size for a in arrays], outs=outs,
+                       s=[float(limit), float(norm_type or 0.0)], is64=_is64(arrays[0]))
+            _soft(tr, rec)
+        return after
 
     return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
