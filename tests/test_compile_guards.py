@@ -209,6 +209,32 @@ def test_train_eval_switch(opt):
     assert step.stats["traces"] == 2          # one plan per mode, reused
 
 
+def test_rebound_global_scalar_retraces_and_the_warning_names_it():
+    src = ("def step(x, y):\n"
+           "    opt.zero_grad()\n"
+           "    loss = F.cross_entropy(model(x), y) * scale\n"
+           "    loss.backward()\n"
+           "    opt.step()\n"
+           "    return loss\n")
+    worlds = []
+    for compiled in (False, True):
+        g = {"F": F, "scale": 1.0}
+        exec(src, g)                 # noqa: S102 - the function's globals are g
+        g["model"] = mlp(0)
+        g["opt"] = optim.SGD(g["model"].parameters(), lr=0.1)
+        worlds.append((g, fg.compile(g["step"]) if compiled else g["step"]))
+    with pytest.warns(RuntimeWarning, match=r"retraced.*\['scale'\] == "):
+        for i in range(7):
+            for g, _ in worlds:
+                g["scale"] = 1.0 + i
+            losses = [s(X[i % 4], Y[i % 4]) for g, s in worlds]
+            assert same(losses[0].data, losses[1].data), i
+            for a, b in zip(worlds[0][0]["model"].parameters(),
+                            worlds[1][0]["model"].parameters()):
+                assert same(a.data, b.data), i
+    assert worlds[1][1].stats["traces"] == 7
+
+
 def test_momentum_switched_on():
     def on(w, i):
         w["opt"].param_groups[0]["momentum"] = 0.9

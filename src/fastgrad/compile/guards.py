@@ -176,8 +176,8 @@ def build(tr, plan):
             where = f"{b.c(how[1])}.cell_contents"
         else:
             continue
-        if o is None or type(o) is bool:
-            b.add(f"{where} is {o!r}")
+        if o is None or type(o) is bool or (type(o) is float and o != o):
+            b.add(f"{where} is {b.c(o)}")
         elif isinstance(o, _SCALARS):
             b.add(f"{where} == {b.c(o)}")
         elif isinstance(o, (types.FunctionType, types.BuiltinFunctionType, type,
