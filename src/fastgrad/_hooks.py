@@ -27,7 +27,10 @@ batch_norm     batch_norm, before its kernels               ``batch_norm(running
                                                             eps)``
 batch_count    nn BatchNorm modules, before counting a      ``batch_count(module)``
                training step in num_batches_tracked
-inplace        in-place tensor ops (_ops._inplace_apply)    ``inplace(x, name)``
+inplace        in-place tensor ops (_inplace_apply), before  ``inplace(x, name)``
+               the op; a callable returned is called
+               with the result tensor after each copy
+               of a result into x
 zero_grad      Optimizer.zero_grad / Module.zero_grad,      ``zero_grad(params, set_to_none)``
                before clearing
 optim_step     Optimizer.step, before the update; a         ``optim_step(optimizer, closure)``

@@ -30,7 +30,8 @@ elementwise ops and their backward kernels, sum/mean/logsumexp reductions, softm
 log-softmax, cross-entropy, strided copies, the optimizers, 1-D/2-D convolution and its
 backward (any subset of input/weight/bias gradients; also transposed convolution), max,
 average and adaptive average pooling and their backward, batch/layer/group normalization
-and their backward), in-place tensor ops, ``create_graph=True``,
+and their backward), in-place ops that cast dtypes or write into non-contiguous
+tensors, ``create_graph=True``,
 ``Optimizer.step(closure)``, dropout in training mode (NumPy work), BatchNorm modules
 with ``momentum=None`` in training mode (the momentum is computed in Python from the
 step count), and ``clip_grad_norm_`` with ``error_if_nonfinite=True``, a norm_type other
@@ -70,7 +71,8 @@ matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=
 step), and ``Optimizer.step`` (one fused multi-tensor update per group and dtype: the
 optimizer's own ``OptimPlan`` with the plan's gradient buffers; hyperparameters such as
 ``lr`` are read at every call, so learning-rate schedulers work without retracing).
-``zero_grad`` is traced as well.
+``zero_grad`` is traced as well, and so are in-place ops (their result, computed by
+the kernels, is copied into the tensor by a recorded strided copy).
 
 Why record kernels rather than compile the graph: every fastgrad op, backward formula and
 optimizer already ends in one call of a C kernel with a uniform argument convention, so

@@ -442,10 +442,26 @@ def _handlers(tr):
                    outs=[tr.ref(d, "num_batches_tracked")], n=[1])
         _soft(tr, rec)
 
+    # in-place ops compute their result with the kernels, then copy it into x with
+    # NumPy: recorded as a strided copy (a dtype cast or a non-contiguous target is not)
     def inplace(x, name):
-        if tr.mine():
-            _soft(tr, tr.fail, f"{name}: in-place tensor ops are not supported in compiled "
-                  "functions")
+        if not tr.mine():
+            return None
+
+        def after(r):
+            if not tr.mine():
+                return
+
+            def rec():
+                xd = x.data
+                src = np.broadcast_to(r.data, xd.shape)
+                if src.dtype != xd.dtype or xd.dtype.kind != "f" or not xd.flags.c_contiguous:
+                    tr.fail(f"{name}: an in-place op with a dtype cast or into a non-contiguous "
+                            "or non-float tensor")
+                tr.ref(xd, name)
+                tr._copy_step(src, xd, name)
+            _soft(tr, rec)
+        return after
 
     # the gradient store: adopt, copy or accumulate, as the engine does
     def grad_store(t, g, old, tag, create_graph):
