@@ -119,3 +119,70 @@ def test_clip_grad_norm_error_if_nonfinite_is_refused_by_name():
         opt.step()
     with pytest.raises(CompileError, match="error_if_nonfinite"):
         fg.compile(step)(*data(0))
+
+
+SCHEDS = {
+    "step": lambda o: optim.lr_scheduler.StepLR(o, 2, 0.5),
+    "cosine": lambda o: optim.lr_scheduler.CosineAnnealingLR(o, T_max=5),
+    "lambda": lambda o: optim.lr_scheduler.LambdaLR(o, lambda k: 1.0 / (1 + k)),
+    "onecycle": lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=20),
+}
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+@pytest.mark.parametrize("kind", sorted(SCHEDS))
+def test_scheduler_stepped_inside_the_compiled_function(kind, where):
+    made = []
+
+    def make_step(m):
+        opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        sched = SCHEDS[kind](opt)
+        made.append(opt)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            if where == "before":
+                sched.step()
+            opt.step()
+            if where == "after":
+                sched.step()
+            return loss
+        return step
+    c = check_pair(make_step, steps=10)
+    assert c.stats["traces"] == 1 and c.stats["replays"] == 9
+    e_opt, c_opt = made
+    assert e_opt.param_groups[0]["lr"] == c_opt.param_groups[0]["lr"]
+    assert e_opt.param_groups[0]["momentum"] == c_opt.param_groups[0]["momentum"]
+
+
+def test_reduce_on_plateau_inside_is_refused_by_name():
+    m = mk()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        sched.step(1.0)
+        return loss
+    with pytest.raises(CompileError, match="ReduceLROnPlateau"):
+        fg.compile(step)(*data(0))
+
+
+def test_scheduler_made_inside_is_refused():
+    m = mk()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        optim.lr_scheduler.StepLR(opt, 1).step()
+        return loss
+    with pytest.raises(CompileError, match="StepLR"):
+        fg.compile(step)(*data(0))

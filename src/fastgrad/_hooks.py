@@ -41,6 +41,9 @@ clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, gr
                returned runs after, with the returned      (norm_type None for
                total norm's array (None for clip_grad_     clip_grad_value_)
                value_)
+sched_step     LRScheduler.step (and ReduceLROnPlateau's),  ``sched_step(scheduler, args)``
+               before stepping; ``args``: the arguments
+               given to step(), () for none
 =============  ==========================================  =====================================
 
 Hooks are process-wide (a handler checks the thread itself).  ``installed(handlers)``
@@ -53,7 +56,7 @@ __all__ = ["hooks", "installed", "HOOK_NAMES"]
 
 HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout",
               "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
-              "module_call", "clip_grad")
+              "module_call", "clip_grad", "sched_step")
 
 
 class _Hooks:

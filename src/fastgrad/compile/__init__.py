@@ -71,7 +71,9 @@ matmul backward adds straight into an existing ``.grad`` is the GEMM's own beta=
 step), and ``Optimizer.step`` (one fused multi-tensor update per group and dtype: the
 optimizer's own ``OptimPlan`` with the plan's gradient buffers; hyperparameters such as
 ``lr`` are read at every call, so learning-rate schedulers work without retracing).
-``zero_grad`` is traced as well, and so are in-place ops (their result, computed by
+``zero_grad`` is traced as well; a learning-rate scheduler stepped inside the function
+(reachable from it, ``step()`` without arguments) is stepped again by every replay,
+before the plan or after it as in the traced call; and so are in-place ops (their result, computed by
 the kernels, is copied into the tensor by a recorded strided copy).
 
 Why record kernels rather than compile the graph: every fastgrad op, backward formula and

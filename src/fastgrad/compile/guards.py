@@ -221,6 +221,9 @@ def build(tr, plan):
         b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
         for pl in entry[3]:         # parameters' and state's arrays
             b.add(f"{b.c(pl)}.valid()")
+    # schedulers the replay steps
+    for sched in plan.pre_scheds + plan.post_scheds:
+        _path(b, sched, reach)
     # tensors read in place
     for tn, arr in plan.ext:
         _path(b, tn, reach)

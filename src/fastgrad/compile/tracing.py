@@ -48,6 +48,7 @@ class _Tracer:
         self.pre = {}
         self.owners = {}
         self.reach = {}            # id -> (object, where the trace found it), for the guards
+        self.scheds = []           # (scheduler, optimizer steps recorded before its step)
         self.fn = None
         self.names = []            # per step, the op name for error messages
         self.keep = []             # arrays whose ids the trace relies on
@@ -599,7 +600,24 @@ def _handlers(tr):
             _soft(tr, rec)
         return after
 
+    # a scheduler's step is Python arithmetic on the optimizer's hyperparameters: a replay
+    # calls it again, before the plan (before the optimizer steps read the learning rate)
+    # or after it, where the traced call stepped it
+    def sched_step(sched, args):
+        if not tr.mine():
+            return
+        who = type(sched).__name__
+        if args:
+            _soft(tr, tr.fail, f"{who}.step() with arguments (a metric, an epoch): a plan would "
+                  "freeze them; step the scheduler outside the compiled function")
+        elif id(sched) not in tr.reach:
+            _soft(tr, tr.fail, f"{who} made inside the compiled function (a replay would step "
+                  "one scheduler; eager execution makes a new one per call)")
+        else:
+            tr.scheds.append((sched, len(tr.optims)))
+
     return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
-            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad}
+            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad,
+            "sched_step": sched_step}
