@@ -291,6 +291,7 @@ def _program(seed):
     opt_kind = r.choice(["sgd", "momentum", "adam"])
     clip = r.choice([None, ("norm", 2.0), ("norm", float("inf")), ("norm", 1.0), ("value",)])
     clip_limit = r.choice([0.05, 0.5, 5.0])
+    sched_kind = r.choice([None, None, "step", "cosine"])
     set_to_none = r.random() < 0.7
     steps = r.randint(24, 36)
     actions = {}
@@ -311,6 +312,10 @@ def _program(seed):
         model = nn.Sequential(*layers)
         opt = OPTS[opt_kind](model)
         w = {"model": model, "opt": opt}
+        if sched_kind == "step":
+            w["sched"] = optim.lr_scheduler.StepLR(opt, 3, 0.7)
+        elif sched_kind == "cosine":
+            w["sched"] = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
 
         def step(x, y):
             w["opt"].zero_grad(set_to_none=set_to_none)
@@ -321,6 +326,8 @@ def _program(seed):
             elif clip is not None:
                 nn.utils.clip_grad_value_(w["model"].parameters(), clip_limit / 10)
             w["opt"].step()
+            if "sched" in w:
+                w["sched"].step()
             return loss
         return model, opt, step, w
     return build, actions, steps
