@@ -186,3 +186,20 @@ def test_scheduler_made_inside_is_refused():
         return loss
     with pytest.raises(CompileError, match="StepLR"):
         fg.compile(step)(*data(0))
+
+
+def test_gradient_scaling_by_inplace_ops_on_grads():
+    def make_step(m):
+        opt = optim.Adam(m.parameters(), lr=0.01)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y) * 128.0
+            loss.backward()
+            for p in m.parameters():
+                p.grad.div_(128.0)
+            opt.step()
+            return loss
+        return step
+    c = check_pair(make_step)
+    assert c.stats["traces"] == 1 and c.stats["replays"] == 7
