@@ -96,12 +96,6 @@ def test_freeze_after_first_calls(opt, set_to_none):
     assert step.stats["traces"] == step.traces_before + 1
 
 
-@pytest.mark.parametrize("opt", sorted(OPTS))
-def test_zero_grad_keeping_tensors_traces_once(opt):
-    step = run_both(standard(lambda: mlp(0), OPTS[opt], set_to_none=False), None, at=())
-    assert step.stats["traces"] == 1 and step.stats["replays"] == 7
-
-
 def test_unfreeze_and_add_param_group():
     models = []
 

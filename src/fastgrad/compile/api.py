@@ -148,7 +148,6 @@ class CompiledFunction:
             self._store(key, _EagerVariant(tr.modules.values(), tr.failure))
             return result
         self._store(key, plan)
-        plan.adopt_grads()
         # as every replay: results detached from the graph (the trace made one)
         leaves = []
         struct = _flatten(result, leaves)

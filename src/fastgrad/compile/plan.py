@@ -207,17 +207,6 @@ class _Plan:
             t.grad = final
         return True, r, None
 
-    def adopt_grads(self):
-        """After the trace: a .grad that zero_grad(set_to_none=False) will clear at the next
-        call takes the plan's gradient tensor (holding the traced values), so the next
-        call's guard finds the .grad the plan leaves behind rather than tracing again."""
-        for t, entry, final in self.grad_guards:
-            g = t.grad
-            if (final is not None and g is not None and g is not final
-                    and g.data.shape == final.data.shape and g.data.dtype == final.data.dtype):
-                np.copyto(final.data, g.data)
-                t.grad = final
-
     def _save_scheds(self):
         scheds = self.pre_scheds + self.post_scheds
         if not scheds:
