@@ -132,6 +132,8 @@ static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
 #define IN(i) ((void *)(st->in_base[i] < 0 ? NULL : bases[st->in_base[i]] + st->in_off[i]))
 #define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
 
+static int run_clip(fg_plan_step *st, char *const *bases);
+
 static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
                     int64_t *info)
 {
@@ -298,9 +300,82 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     case FG_P_COUNTER:
         *(int64_t *)OUT(0) += st->n[0];
         return FG_OK;
+    case FG_P_CLIP:
+        return run_clip(st, bases);
     default:
         return FG_EINVAL;
     }
+}
+
+/* nn.utils.clip_grad_norm_ / clip_grad_value_, with the floating-point operations of
+ * their eager NumPy expressions (see FG_P_CLIP in plan.h) */
+#define FG_CLIP_VALUE(NAME, T)                                                           \
+    static void NAME(int64_t n, const int64_t *numel, void *const *x, double v)          \
+    {                                                                                    \
+        const T hi = (T)v, lo = (T)-v;                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                \
+            T *a = x[i];                                                                 \
+            for (int64_t j = 0; j < numel[i]; j++) {                                     \
+                T e = a[j];                                                              \
+                if (isnan(e))                                                            \
+                    continue;                                                            \
+                e = e < lo ? lo : e;                                                     \
+                a[j] = e > hi ? hi : e;                                                  \
+            }                                                                            \
+        }                                                                                \
+    }
+FG_CLIP_VALUE(clip_value_f32, float)
+FG_CLIP_VALUE(clip_value_f64, double)
+
+static double clip_total(double *norms, int64_t n, double p)
+{
+    if (isinf(p)) {
+        double m = norms[0];
+        for (int64_t i = 1; i < n; i++) {
+            if (isnan(m))
+                break;
+            if (isnan(norms[i]) || norms[i] > m)
+                m = norms[i];
+        }
+        return m;
+    }
+    if (p == 2.0)
+        for (int64_t i = 0; i < n; i++)
+            norms[i] = norms[i] * norms[i];
+    return pow(fg_pairwise_sum_f64(norms, n), 1.0 / p);
+}
+
+FG_NO_CONTRACT static int run_clip(fg_plan_step *st, char *const *bases)
+{
+    int64_t n = st->ntensors;
+    void *const *x = (void *const *)st->grad;
+    if (st->op == 1) {
+        if (st->is64)
+            clip_value_f64(n, st->numel, x, st->s[0]);
+        else
+            clip_value_f32(n, st->numel, x, st->s[0]);
+        return FG_OK;
+    }
+    double *norms = OUT(1);
+    int s = st->is64 ? fg_multi_norm_f64(n, st->numel, (const double *const *)x, st->s[1],
+                                         norms, 1)
+                     : fg_multi_norm_f32(n, st->numel, (const float *const *)x, st->s[1],
+                                         norms, 1);
+    if (s != FG_OK)
+        return s;
+    double total = clip_total(norms, n, st->s[1]);
+    if (st->is64) {
+        double t = total, coef = st->s[0] / (t + 1e-6);
+        *(double *)OUT(0) = t;
+        if (coef < 1.0 || isnan(coef))
+            return fg_multi_scale_f64(n, st->numel, (double *const *)x, coef, 1);
+    } else {
+        float t = (float)total, coef = (float)st->s[0] / (t + (float)1e-6);
+        *(float *)OUT(0) = t;
+        if (coef < 1.0f || isnan(coef))
+            return fg_multi_scale_f32(n, st->numel, (float *const *)x, (double)coef, 1);
+    }
+    return FG_OK;
 }
 
 int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char *const *bases, int nbases,
@@ -352,6 +427,10 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
             ok = st->n[0] >= 0 && st->in_base[0] >= 0 && st->in_base[1] >= 0;
         if (ok && st->kind == FG_P_COUNTER)
             ok = st->out_base[0] >= 0;
+        if (ok && st->kind == FG_P_CLIP)
+            ok = st->ntensors > 0 && st->numel && st->grad && (st->op == 1 ||
+                 (st->op == 0 && st->out_base[0] >= 0 && st->out_base[1] >= 0 &&
+                  (isinf(st->s[1]) || st->s[1] == 1.0 || st->s[1] == 2.0)));
         if (!ok) {
             if (failed)
                 *failed = i;

@@ -61,6 +61,14 @@ enum {
     FG_P_ROWNORM,       /* n[0..3]=rows,d,groups,s, s[0]=eps; in0=x in1=w in2=b; out0=y out1=mean out2=rstd */
     FG_P_ROWNORM_BWD,   /* n[0..3]; in0=x in1=g in2=mean in3=rstd in4=w; out0..2=gx gw gb */
     FG_P_COUNTER,       /* *(int64 *)out0 += n[0] (a module's step counter) */
+    FG_P_CLIP,          /* gradient clipping over the ntensors arrays grad[i] (numel[i] each,
+                           written in place), as nn.utils computes it eagerly:
+                           op=0 clip_grad_norm_: out1 (ntensors doubles, scratch) = per-array
+                           norms (fg_multi_norm, one thread); total = max of them (s[1] =
+                           inf), or pairwise_sum(norms^s[1]) ^ (1/s[1]) (s[1] = 1 or 2), in
+                           double; out0 (one T) = (T)total; coef = (T)s[0] / (t + (T)1e-6)
+                           in T; when coef < 1 the arrays are scaled by it;
+                           op=1 clip_grad_value_: every element clamped to [-s[0], s[0]] */
     FG_P_COUNT
 };
 

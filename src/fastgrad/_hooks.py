@@ -27,14 +27,23 @@ batch_norm     batch_norm, before its kernels               ``batch_norm(running
                                                             eps)``
 batch_count    nn BatchNorm modules, before counting a      ``batch_count(module)``
                training step in num_batches_tracked
-inplace        in-place tensor ops (_ops._inplace_apply)    ``inplace(x, name)``
+inplace        in-place tensor ops (_inplace_apply), before  ``inplace(x, name)``
+               the op; a callable returned is called
+               with the result tensor after each copy
+               of a result into x
 zero_grad      Optimizer.zero_grad / Module.zero_grad,      ``zero_grad(params, set_to_none)``
                before clearing
 optim_step     Optimizer.step, before the update; a         ``optim_step(optimizer, closure)``
                callable returned runs after it
 module_call    Module.__call__                              ``module_call(module)``
-clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, grads)``
-               before changing the gradients
+clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, grads, limit,
+               before changing the gradients; a callable   norm_type, error_if_nonfinite)``
+               returned runs after, with the returned      (norm_type None for
+               total norm's array (None for clip_grad_     clip_grad_value_)
+               value_)
+sched_step     LRScheduler.step (and ReduceLROnPlateau's),  ``sched_step(scheduler, args)``
+               before stepping; ``args``: the arguments
+               given to step(), () for none
 =============  ==========================================  =====================================
 
 Hooks are process-wide (a handler checks the thread itself).  ``installed(handlers)``
@@ -47,7 +56,7 @@ __all__ = ["hooks", "installed", "HOOK_NAMES"]
 
 HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout",
               "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
-              "module_call", "clip_grad")
+              "module_call", "clip_grad", "sched_step")
 
 
 class _Hooks:

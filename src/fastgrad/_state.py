@@ -1,5 +1,6 @@
-"""Process and thread state: grad mode (per thread, as users expect from no_grad) and the
-active kernel backend (per process)."""
+"""Process and thread state: grad mode (per thread, as users expect from no_grad), the
+active kernel backend (per process), the compile tracer and the module-structure
+generation."""
 import threading
 
 from fastgrad._C import _kernels as _ckernels
@@ -48,3 +49,11 @@ class _Trace:
 
 
 trace = _Trace()
+
+
+# The module-structure generation: nn.Module bumps it whenever an attribute of any module
+# is set or deleted, a parameter, buffer or submodule is registered or removed, or
+# train()/eval() runs.  fastgrad.compile's guards compare it instead of rescanning module
+# trees at every call (one list item, read and bumped without a lock: a bump is the
+# only write, and a reader seeing an old value only rescans).
+module_gen = [0]

@@ -389,8 +389,9 @@ def train(args, out=sys.stdout):
         loss.backward()
         opt.step()
         return loss, logits
+    compiled, told, traced = None, set(), 0   # --compile: say when steps run eagerly, and why
     if getattr(args, "compile", False):
-        step = fg.compile(step, fallback="eager")
+        step = compiled = fg.compile(step, fallback="eager")
     end_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     if start_epoch >= end_epoch:
         say(f"{args.resume}: all {args.epochs} epochs are already trained; nothing to do")
@@ -409,6 +410,13 @@ def train(args, out=sys.stdout):
         t0 = time.perf_counter()
         for xb, yb in loader:
             loss, logits = step(xb, yb)
+            if compiled is not None and compiled.traces != traced:
+                traced = compiled.traces
+                for why in (v["reason"] for v in compiled.plan_info() if v["mode"] == "eager"):
+                    if why not in told:
+                        told.add(why)
+                        print(f"fastgrad train: --compile: training steps run eagerly (not "
+                              f"compiled): {why}", file=sys.stderr, flush=True)
             if sched is not None:
                 sched.step()
             n = yb.shape[0]

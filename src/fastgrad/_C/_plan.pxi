@@ -13,7 +13,8 @@ cdef extern from "plan.h" nogil:
         FG_P_SOFTMAX, FG_P_SOFTMAX_BWD, FG_P_XENT, FG_P_XENT_BWD, FG_P_XENT_RED,
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
-        FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_COUNT, FG_P_MAXOPS
+        FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_COUNT,
+        FG_P_MAXOPS
     ctypedef struct fg_plan_step:
         int kind, op, is64, par, ndim
         int64_t n[4]
@@ -49,7 +50,7 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "pool_bwd": FG_P_POOL_BWD, "bn_stats": FG_P_BN_STATS, "bn_apply": FG_P_BN_APPLY,
               "bn_bwd": FG_P_BN_BWD, "bn_prep": FG_P_BN_PREP, "bn_running": FG_P_BN_RUNNING,
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
-              "counter": FG_P_COUNTER}
+              "counter": FG_P_COUNTER, "clip": FG_P_CLIP}
 
 
 def pairwise_sum(cnp.ndarray x):
@@ -85,17 +86,20 @@ cdef class Plan:
     cdef int nbases
     cdef list keep, names, in_slots, gps
     cdef void **gp_all
+    cdef int64_t *numel_all
     cdef readonly int64_t arena_bytes
 
     def __cinit__(self):
         self.steps = NULL
         self.bases = NULL
         self.gp_all = NULL
+        self.numel_all = NULL
 
     def __dealloc__(self):
         free(self.steps)
         free(self.bases)
         free(self.gp_all)
+        free(self.numel_all)
 
     def __init__(self, list bases, list inputs, list steps, list names):
         cdef int64_t i, j, ngrads = 0, gi = 0, failed = -1
@@ -110,10 +114,11 @@ cdef class Plan:
         self.steps = <fg_plan_step *>calloc(max(self.nsteps, 1), sizeof(fg_plan_step))
         self.bases = <char **>calloc(max(self.nbases, 1), sizeof(char *))
         for d in steps:
-            if d["kind"] == "optim":
+            if d["kind"] in ("optim", "clip"):
                 ngrads += len(d["grads"])
         self.gp_all = <void **>calloc(max(ngrads, 1), sizeof(void *))
-        if not self.steps or not self.bases or not self.gp_all:
+        self.numel_all = <int64_t *>calloc(max(ngrads, 1), sizeof(int64_t))
+        if not self.steps or not self.bases or not self.gp_all or not self.numel_all:
             raise MemoryError("compile: out of memory building the plan")
         for i in range(self.nbases):
             if bases[i] is not None:
@@ -184,6 +189,16 @@ cdef class Plan:
                     self.gp_all[gi] = NULL if ref is None else <void *>(self.bases[ref[0]] + <int64_t>ref[1])
                     gi += 1
                 _hyper(&st.hyper, d["hyper"])
+            elif d["kind"] == "clip":
+                if len(d["grads"]) != len(d["numel"]) or any(r is None for r in d["grads"]):
+                    raise ValueError("compile: clipping step with a malformed gradient list")
+                st.ntensors = len(d["grads"])
+                st.numel = &self.numel_all[gi]
+                st.grad = <const void **>&self.gp_all[gi]
+                for ref, k in zip(d["grads"], d["numel"]):
+                    self.gp_all[gi] = <void *>(self.bases[ref[0]] + <int64_t>ref[1])
+                    self.numel_all[gi] = k
+                    gi += 1
         if fg_plan_check(self.steps, self.nsteps, self.nbases, &failed) != FG_OK:
             raise ValueError(f"compile: internal error, the plan's step {failed} "
                              f"({self.names[failed]}) is malformed")

@@ -5,12 +5,15 @@ import collections
 import threading
 import types
 import warnings
+import weakref
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.compile._common import _RETRACE, CompileError, _ptr, _root, _Unsupported
+from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
-from fastgrad.compile.tracing import _LOCK, _existing_arrays, _Tracer, _tracing
+from fastgrad.compile import tracing as _tracing_mod
+from fastgrad.compile.tracing import _existing_arrays, _Tracer, _tracing
 
 __all__ = ["compile", "CompileError", "CompiledFunction"]
 
@@ -24,6 +27,19 @@ def _key_of(v):
     if isinstance(v, (tuple, list)):
         return ("L", type(v), tuple(_key_of(x) for x in v))
     return ("O", id(v))
+
+
+_INSTANCES = weakref.WeakSet()
+
+
+def _new_locks():
+    """After fork, in the child: every compiled function gets a fresh lock (a lock another
+    thread held at fork time would never be released there)."""
+    for f in list(_INSTANCES):
+        f._lock = threading.Lock()
+
+
+_tracing_mod._FORK_HOOKS.append(_new_locks)
 
 
 class CompiledFunction:
@@ -41,7 +57,9 @@ class CompiledFunction:
         self.eager_calls = 0
         self._plans = collections.OrderedDict()
         self._warned = False
+        self._missed = None                # the plan whose guard failed at this call
         self._lock = threading.Lock()      # a plan's arena serves one call at a time
+        _INSTANCES.add(self)
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -58,6 +76,7 @@ class CompiledFunction:
         key = (tuple(_key_of(a) for a in args),
                tuple(sorted((k, _key_of(v)) for k, v in kwargs.items())), grad_mode.enabled)
         entry = self._plans.get(key)
+        self._missed = None
         if entry is not None:
             eager = False
             with self._lock:
@@ -77,6 +96,7 @@ class CompiledFunction:
                     if r is not _RETRACE:
                         self.replays += 1
                         return r
+                    self._missed = plan
             if eager:
                 self.eager_calls += 1
                 return self.fn(*args, **kwargs)
@@ -87,12 +107,16 @@ class CompiledFunction:
         self.traces += 1
         if self.traces > self.warn_after and not self._warned:
             self._warned = True
+            why = ""
+            if self._missed is not None:
+                why = f"; the last retrace was caused by the failed guard check `{_failing(self._missed.guard)}`"
             warnings.warn(f"compile({name}): traced {self.traces} times; the function is "
                           "being retraced (new shapes, dtypes, argument values, training "
-                          "modes or replaced parameters at each call?)", RuntimeWarning,
-                          stacklevel=3)
+                          "modes, replaced modules, parameters or optimizers, rebound "
+                          f"globals at each call?){why}", RuntimeWarning, stacklevel=3)
         strict = self.fallback != "eager"
-        with _LOCK:
+        with _tracing_mod._LOCK:
+            _tracing_mod._repair()
             tr = _Tracer(strict, name)
             arg_inputs = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
             for i, a in arg_inputs:
@@ -106,7 +130,8 @@ class CompiledFunction:
                 raise CompileError(f"compile({name}): {tr.failure}")
             # arrays that existed before the call (parameters, optimizer state, tensors
             # captured from the enclosing scope), kept alive so their ids stay unique
-            tr.pre, tr.owners = _existing_arrays(self.fn, args, kwargs)
+            tr.fn = self.fn
+            tr.pre, tr.owners, tr.reach = _existing_arrays(self.fn, args, kwargs)
             with _tracing(tr):
                 result = self.fn(*args, **kwargs)
             plan = None
@@ -115,7 +140,7 @@ class CompiledFunction:
                     plan = self._build(tr, result, arg_inputs)
                 except _Unsupported as e:
                     tr.failure = str(e)
-            tr.pre = tr.owners = None
+            tr.pre = tr.owners = tr.reach = None
         if plan is None:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "

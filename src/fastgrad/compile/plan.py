@@ -1,10 +1,13 @@
 """Plans of fastgrad.compile: from a finished trace, the arena layout of the
 intermediates, the C plan (fastgrad._C._kernels.Plan) and the guards a replay checks;
 the second-call check against eager execution; the replay."""
+import copy
+
 import numpy as np
 
 from fastgrad._C import _kernels as _K
 from fastgrad._tensor import Tensor
+from fastgrad.compile import guards as _guards
 from fastgrad.compile._common import _ALIGN, _RETRACE, _make, _ptr, _root, _Unsupported
 
 
@@ -140,7 +143,18 @@ class _Plan:
                     if isinstance(v, Tensor):
                         mutable[id(_root(v.data))] = _root(v.data)
         self.mutable = list(mutable.values())
+        # scheduler steps: replayed before the plan (stepped before any optimizer step) or
+        # after it (after the last one)
+        self.pre_scheds, self.post_scheds = [], []
+        for sched, n_before in tr.scheds:
+            if n_before == 0:
+                self.pre_scheds.append(sched)
+            elif n_before == len(tr.optims):
+                self.post_scheds.append(sched)
+            else:
+                raise _Unsupported(f"{type(sched).__name__}.step between two optimizer steps")
         self.verified = False
+        self.guard = _guards.build(tr, self)
 
     def verify(self, fn, args, kwargs):
         """First replay: run the plan, then restore the state and run fn eagerly; both must
@@ -148,6 +162,7 @@ class _Plan:
         means the function does work the kernels do not see (NumPy on .data, values read
         into Python): returns (False, eager result, what differed).  Else (True, result)."""
         saved = [a.copy() for a in self.mutable]
+        sched_state = self._save_scheds()
         grads0 = [t.grad for t, final in self.grads]
         gvals0 = [None if g is None else g.data.copy() for g in grads0]
         r = self.replay(args)
@@ -159,6 +174,7 @@ class _Plan:
         _flatten(r, leaves)
         for a, v in zip(self.mutable, saved):
             np.copyto(a, v)
+        _restore_scheds(sched_state)
         for (t, final), g, v in zip(self.grads, grads0, gvals0):
             t.grad = g
             if g is not None:
@@ -191,38 +207,55 @@ class _Plan:
             t.grad = final
         return True, r, None
 
+    def _save_scheds(self):
+        scheds = self.pre_scheds + self.post_scheds
+        if not scheds:
+            return None
+        opts = {id(s.optimizer): s.optimizer for s in scheds}
+        return ([(s, {k: copy.deepcopy(v) for k, v in vars(s).items() if k != "optimizer"})
+                 for s in scheds],
+                [(g, {k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
+                 for o in opts.values() for g in o.param_groups])
+
     def replay(self, args):
-        for m, training in self.modules:
-            if m.training != training:
-                return _RETRACE
-        for t, arr in self.ext:
-            if t.data is not arr:
-                return _RETRACE
-        for t, entry, final in self.grad_guards:
-            g = t.grad
-            if g is not entry and (final is None or g is not final):
-                return _RETRACE
+        if not self.guard():
+            return _RETRACE
         plan = self.plan
-        for o in self.optims:
+        undo = None
+        if self.pre_scheds:
+            undo = self._save_scheds()
+            for s in self.pre_scheds:
+                s.step()
+        for o in self.optims:           # hyperparameters (lr, ...) read at every call
             opt, gi, entry, layout, a, si = o
-            if opt._plans[gi] is not entry:
-                return _RETRACE
             group = opt.param_groups[gi]
-            if opt._layout(group) != layout:
-                return _RETRACE
-            for pl in entry[3]:
-                if not pl.valid():
-                    return _RETRACE
             na = opt._args(group)
             if na != a:
+                if opt._layout(group) != layout:        # momentum on/off, amsgrad, ...
+                    _restore_scheds(undo)
+                    return _RETRACE
                 plan.set_hyper(si, na)
                 o[4] = na
         plan.run(tuple([args[i].data for i in self.input_pos]))
         for t, final in self.grads:
             t.grad = final
+        for s in self.post_scheds:
+            s.step()
         outs = [t if arr is None else _make(arr.copy()) for arr, t in self.outs]
         return _rebuild(self.out_struct, outs)
 
+
+
+def _restore_scheds(saved):
+    """Put schedulers and their optimizers' hyperparameters back as _save_scheds found
+    them (None: nothing saved)."""
+    if saved is None:
+        return
+    scheds, groups = saved
+    for s, d in scheds:
+        vars(s).update(d)
+    for g, d in groups:
+        g.update(d)
 
 
 class _EagerVariant:

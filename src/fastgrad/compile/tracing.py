@@ -4,6 +4,7 @@ named hooks (fastgrad._hooks) through which the eager paths that work outside th
 kernels report to the trace.  ``_tracing(tr)`` installs a trace: its handlers, its
 recorder as the active kernel backend, and the trace as the process's tracer."""
 import contextlib
+import os
 import threading
 import types
 
@@ -21,6 +22,9 @@ from fastgrad.compile.recording import Recorder, _bstrides, _target_ref
 
 _LOCK = threading.RLock()          # one trace at a time (hooks and backend are per process)
 _CURRENT = object()
+# the traces running in this process, outermost first: (tracer, the hooks, backend and
+# tracer to restore); what a forked child undoes for traces of threads it does not have
+_ACTIVE = []
 
 
 class _Tracer:
@@ -43,6 +47,9 @@ class _Tracer:
         self.consts = set()
         self.pre = {}
         self.owners = {}
+        self.reach = {}            # id -> (object, where the trace found it), for the guards
+        self.scheds = []           # (scheduler, optimizer steps recorded before its step)
+        self.fn = None
         self.names = []            # per step, the op name for error messages
         self.keep = []             # arrays whose ids the trace relies on
         self.bn = None             # the arguments of the batch_norm call being traced
@@ -146,12 +153,19 @@ def _existing_arrays(fn, args, kwargs):
     names, its bound object, and its arguments -- through modules (parameters, buffers,
     gradients), optimizers (parameters and state), containers and plain objects' attributes
     (two levels deep).  A kernel reading any other array that no traced kernel produced
-    makes the trace unsupported (a tensor made inside the function would be frozen)."""
+    makes the trace unsupported (a tensor made inside the function would be frozen).
+
+    Also returns ``reach``: {id(object): (object, how)} for every object walked, ``how``
+    saying where the walk found it -- ("global", globals dict, name), ("cell", cell),
+    ("item", container, key), ("attr", owner, name) or ("const",) (an argument, a bound
+    object) -- from which the guards (fastgrad.compile.guards) check at every call that
+    the same objects are still bound where the trace found them."""
     from fastgrad.nn.module import Module
     from fastgrad.optim.optimizer import Optimizer
     res = {}
     owners = {}        # id(root) -> [(tensor, its data array)], for the replay's guards
     seen = set()
+    reach = {}
 
     def add_tensor(t):
         for a in (t.data, t.grad.data if t.grad is not None else None):
@@ -161,10 +175,11 @@ def _existing_arrays(fn, args, kwargs):
         if isinstance(t.data, np.ndarray):
             owners.setdefault(id(_root(t.data)), []).append((t, t.data))
 
-    def walk(o, depth):
+    def walk(o, depth, how):
         if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
             return
         seen.add(id(o))
+        reach[id(o)] = (o, how)
         if isinstance(o, Tensor):
             add_tensor(o)
         elif isinstance(o, Module):
@@ -174,9 +189,9 @@ def _existing_arrays(fn, args, kwargs):
                 if t is not None:
                     add_tensor(t)
             if depth > 0:
-                for v in vars(o).values():
+                for k, v in vars(o).items():
                     if not isinstance(v, (dict, Module)):
-                        walk(v, depth - 1)
+                        walk(v, depth - 1, ("attr", o, k))
         elif isinstance(o, Optimizer):
             for g in o.param_groups:
                 for t in g["params"]:
@@ -186,34 +201,75 @@ def _existing_arrays(fn, args, kwargs):
                     if isinstance(v, Tensor):
                         add_tensor(v)
         elif depth > 0:
-            if isinstance(o, (list, tuple, set, frozenset)):
+            if isinstance(o, (list, tuple)):
+                for i, v in enumerate(o):
+                    walk(v, depth - 1, ("item", o, i))
+            elif isinstance(o, (set, frozenset)):
                 for v in o:
-                    walk(v, depth - 1)
+                    walk(v, depth - 1, ("const",))
             elif isinstance(o, dict):
-                for v in o.values():
-                    walk(v, depth - 1)
+                for k, v in o.items():
+                    walk(v, depth - 1, ("item", o, k))
             elif (hasattr(o, "__dict__") and not isinstance(o, (type, types.ModuleType))
                   and not callable(o)):
-                for v in vars(o).values():
-                    walk(v, depth - 1)
+                for k, v in vars(o).items():
+                    walk(v, depth - 1, ("attr", o, k))
 
-    roots = list(args) + list(kwargs.values())
-    f = fn
-    while f is not None:
-        for c in getattr(f, "__closure__", None) or ():
-            try:
-                roots.append(c.cell_contents)
-            except ValueError:
-                pass
-        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
-        if code is not None and g is not None:
-            roots.extend(g[n] for n in code.co_names if n in g)
-        if getattr(f, "__self__", None) is not None:
-            roots.append(f.__self__)
-        f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
-    for o in roots:
-        walk(o, 2)
-    return res, owners
+    roots = [(a, ("const",)) for a in list(args) + list(kwargs.values())]
+    for o, how in _bindings(fn):
+        if how[0] == "const" or not isinstance(o, (int, float, str, bytes, bool)):
+            roots.append((o, how))
+    for o, how in roots:
+        walk(o, 2, how)
+    return res, owners, reach
+
+
+def _code_names(code, out):
+    """The global names a code object and the code objects nested in it use."""
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _code_names(c, out)
+    return out
+
+
+def _user_function(o):
+    m = getattr(o, "__module__", None) or ""
+    return (isinstance(o, types.FunctionType)
+            and not m.startswith(("fastgrad.", "numpy", "torch", "builtins")))
+
+
+def _bindings(fn):
+    """(object, how) for what fn's code can reach by name: its closure cells (how =
+    ("cell", cell)), the globals its code (and the code nested in it) names (("global",
+    globals dict, name)), its bound object (("const",)); through __wrapped__ and
+    functools.partial's func, and the same for the user functions (not fastgrad's,
+    NumPy's or torch's) found that way, two levels deep."""
+    res = []
+    seen = set()
+    todo = [(fn, 0)]
+    while todo:
+        f, depth = todo.pop(0)
+        while f is not None and id(f) not in seen:
+            seen.add(id(f))
+            found = []
+            for c in getattr(f, "__closure__", None) or ():
+                try:
+                    found.append((c.cell_contents, ("cell", c)))
+                except ValueError:
+                    pass
+            code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+            if code is not None and g is not None:
+                for n in sorted(_code_names(code, set())):
+                    if n in g:
+                        found.append((g[n], ("global", g, n)))
+            if getattr(f, "__self__", None) is not None:
+                found.append((f.__self__, ("const",)))
+            res.extend(found)
+            if depth < 2:
+                todo.extend((o, depth + 1) for o, how in found if _user_function(o))
+            f = getattr(f, "__wrapped__", None) or getattr(f, "func", None)
+    return res
 
 
 def _is_scalar_const(r):
@@ -233,17 +289,56 @@ def _tracing(tr):
     the active kernel backend and it is the process's tracer (tensor conversions report
     to it).  Everything is restored when the block ends, also by an exception or
     KeyboardInterrupt."""
-    prev_trace = _trace_state.active
-    prev_backend = (backend.k, backend.name)
+    saved = (tr, {n: getattr(_hooks.hooks, n) for n in _hooks.HOOK_NAMES},
+             (backend.k, backend.name), _trace_state.active)
     try:
+        _ACTIVE.append(saved)
         with _hooks.installed(_handlers(tr)):
             backend.activate(Recorder(tr))
             _trace_state.active = tr
             yield
     finally:
-        tr.active = False
-        _trace_state.active = prev_trace
-        backend.activate(*prev_backend)
+        _restore(saved)
+
+
+def _restore(saved):
+    """Undo one trace's process state (idempotent, so an interrupt arriving in the middle
+    of an earlier restore is repaired by the next)."""
+    tr, hooks, prev_backend, prev_trace = saved
+    tr.active = False
+    for n, fn in hooks.items():
+        setattr(_hooks.hooks, n, fn)
+    _trace_state.active = prev_trace
+    backend.activate(*prev_backend)
+    if saved in _ACTIVE:
+        _ACTIVE.remove(saved)
+
+
+def _repair():
+    """Finish the restore of any trace that ended without completing it (an interrupt
+    inside the restore itself); called before each new trace."""
+    for saved in reversed(list(_ACTIVE)):
+        if not saved[0].active:
+            _restore(saved)
+
+
+def _after_fork_in_child():
+    """In a forked child only the forking thread exists: a trace another thread was
+    running is gone (its hooks, recorder and tracer are undone), and the locks are new
+    (one held by another thread at fork time would never be released)."""
+    global _LOCK
+    me = threading.get_ident()
+    for saved in reversed(list(_ACTIVE)):
+        if saved[0].thread != me:
+            _restore(saved)
+    _LOCK = threading.RLock()
+    for hook in list(_FORK_HOOKS):
+        hook()
+
+
+_FORK_HOOKS = []                   # more after-fork resets (the compiled functions' locks)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _handlers(tr):
@@ -348,10 +443,26 @@ def _handlers(tr):
                    outs=[tr.ref(d, "num_batches_tracked")], n=[1])
         _soft(tr, rec)
 
+    # in-place ops compute their result with the kernels, then copy it into x with
+    # NumPy: recorded as a strided copy (a dtype cast or a non-contiguous target is not)
     def inplace(x, name):
-        if tr.mine():
-            _soft(tr, tr.fail, f"{name}: in-place tensor ops are not supported in compiled "
-                  "functions")
+        if not tr.mine():
+            return None
+
+        def after(r):
+            if not tr.mine():
+                return
+
+            def rec():
+                xd = x.data
+                src = np.broadcast_to(r.data, xd.shape)
+                if src.dtype != xd.dtype or xd.dtype.kind != "f" or not xd.flags.c_contiguous:
+                    tr.fail(f"{name}: an in-place op with a dtype cast or into a non-contiguous "
+                            "or non-float tensor")
+                tr.ref(xd, name)
+                tr._copy_step(src, xd, name)
+            _soft(tr, rec)
+        return after
 
     # the gradient store: adopt, copy or accumulate, as the engine does
     def grad_store(t, g, old, tag, create_graph):
@@ -444,16 +555,69 @@ def _handlers(tr):
         if tr.mine():
             tr.modules[id(module)] = module
 
-    # gradient clipping computes its scale from the gradients' norm in NumPy and Python,
-    # and applies it only when the norm is over the limit: a plan would replay the
-    # decision taken while tracing
-    def clip_grad(name, grads):
-        if tr.mine():
-            _soft(tr, tr.fail, f"{name} decides in Python from the gradients' values whether "
-                  "and by how much to change them, which a plan cannot replay; use "
-                  "compile(fn, fallback='eager') or clip outside the compiled function")
+    # gradient clipping: one plan step (FG_P_CLIP) that computes the norm and the scale
+    # and applies it at every replay with the floating-point operations of the eager
+    # NumPy code, so the decision whether to clip is taken anew at each call
+    def clip_grad(name, grads, limit, norm_type, error_if_nonfinite):
+        if not tr.mine() or not grads:
+            return None
+        arrays = [g.data for g in grads]
+        refs = []
+
+        def check():
+            if error_if_nonfinite:
+                tr.fail(f"{name}(error_if_nonfinite=True) raises or not from the gradients' "
+                        "values, which a plan cannot replay")
+            if norm_type is not None and norm_type not in (1.0, 2.0, float("inf")):
+                tr.fail(f"{name}: norm_type {norm_type} (compiled steps clip with norm_type "
+                        "1, 2 or inf)")
+            if len({a.dtype for a in arrays}) != 1 or arrays[0].dtype.kind != "f":
+                tr.fail(f"{name}: gradients of several dtypes")
+            if any(not a.flags.c_contiguous or a.size == 0 for a in arrays):
+                tr.fail(f"{name}: a non-contiguous or empty gradient")
+            refs.extend(tr.ref(a, name) for a in arrays)
+        try:
+            check()
+        except _Unsupported:
+            return None
+
+        def after(total):
+            if not tr.mine():
+                return
+
+            def rec():
+                if norm_type is not None and (total is None or total.dtype != arrays[0].dtype):
+                    tr.fail(f"{name}: unexpected total norm")
+                scratch = np.empty(len(arrays), np.float64)
+                tr.keep.append(scratch)
+                outs = ([tr.new(total), tr.new(scratch)] if norm_type is not None
+                        else [None, None])
+                for a in arrays:
+                    tr.ref(a, name)
+                tr.add("clip", name, op=0 if norm_type is not None else 1, grads=refs,
+                       numel=[a.size for a in arrays], outs=outs,
+                       s=[float(limit), float(norm_type or 0.0)], is64=_is64(arrays[0]))
+            _soft(tr, rec)
+        return after
+
+    # a scheduler's step is Python arithmetic on the optimizer's hyperparameters: a replay
+    # calls it again, before the plan (before the optimizer steps read the learning rate)
+    # or after it, where the traced call stepped it
+    def sched_step(sched, args):
+        if not tr.mine():
+            return
+        who = type(sched).__name__
+        if args:
+            _soft(tr, tr.fail, f"{who}.step() with arguments (a metric, an epoch): a plan would "
+                  "freeze them; step the scheduler outside the compiled function")
+        elif id(sched) not in tr.reach:
+            _soft(tr, tr.fail, f"{who} made inside the compiled function (a replay would step "
+                  "one scheduler; eager execution makes a new one per call)")
+        else:
+            tr.scheds.append((sched, len(tr.optims)))
 
     return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
-            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad}
+            "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad,
+            "sched_step": sched_step}

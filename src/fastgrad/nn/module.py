@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from fastgrad._hooks import hooks
+from fastgrad._state import module_gen as _MODULE_GEN
 from fastgrad._tensor import FLOAT_DTYPES, Tensor, canonical_dtype
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn.parameter import Buffer, Parameter
@@ -51,18 +52,19 @@ class Module:
                                  f"(call super().__init__() first in {type(self).__name__})")
 
     def __setattr__(self, name, value):
+        _MODULE_GEN[0] += 1         # structure generation (fastgrad._state.module_gen)
         d = self.__dict__
         if isinstance(value, Parameter):
             self._check_init("parameters")
-            self._discard(name)
+            self._discard(name, "_parameters")
             d["_parameters"][name] = value
         elif isinstance(value, Module):
             self._check_init("submodules")
-            self._discard(name)
+            self._discard(name, "_modules")
             d["_modules"][name] = value
         elif isinstance(value, Buffer):
             self._check_init("buffers")
-            self._discard(name)
+            self._discard(name, "_buffers")
             d["_buffers"][name] = value.tensor
             if not value.persistent:
                 d["_non_persistent"].add(name)
@@ -84,13 +86,18 @@ class Module:
             d["_buffers"][name] = value
         _setattr(self, name, value)
 
-    def _discard(self, name):
+    def _discard(self, name, keep=None):
+        """Unregister name from every registry but `keep` (which the caller assigns in
+        place, so a replaced entry keeps its position, as in torch)."""
+        _MODULE_GEN[0] += 1
         d = self.__dict__
         for reg in ("_parameters", "_modules", "_buffers"):
-            d[reg].pop(name, None)
+            if reg != keep:
+                d[reg].pop(name, None)
         d["_non_persistent"].discard(name)
 
     def __delattr__(self, name):
+        _MODULE_GEN[0] += 1
         if "_parameters" in self.__dict__ and name in self.__dict__:
             self._discard(name)
         object.__delattr__(self, name)
@@ -102,7 +109,7 @@ class Module:
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
         self._check_init("parameters")
-        self._discard(name)
+        self._discard(name, "_parameters")
         self._parameters[name] = param
         _setattr(self, name, param)
 
@@ -113,7 +120,7 @@ class Module:
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
                             f"{type(tensor).__name__}")
         self._check_init("buffers")
-        self._discard(name)
+        self._discard(name, "_buffers")
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -125,7 +132,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._check_init("submodules")
-        self._discard(name)
+        self._discard(name, "_modules")
         self._modules[name] = module
         _setattr(self, name, module)
 
@@ -245,6 +252,7 @@ class Module:
     def train(self, mode=True):
         if not isinstance(mode, bool):
             raise ValueError(f"train: mode must be a bool, got {mode!r}")
+        _MODULE_GEN[0] += 1
         for m in self.modules():
             _setattr(m, "training", mode)
         return self

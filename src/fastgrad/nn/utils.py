@@ -42,8 +42,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if math.isnan(norm_type) or norm_type < 0 and norm_type != -math.inf:
         raise ValueError(f"clip_grad_norm_: norm_type must be >= 0, inf or -inf, got {norm_type}")
-    if hooks.clip_grad is not None:
-        hooks.clip_grad("clip_grad_norm_", grads)
+    after = None if hooks.clip_grad is None else hooks.clip_grad(
+        "clip_grad_norm_", grads, max_norm, norm_type, error_if_nonfinite)
     if not grads:
         return Tensor._make(np.array(0.0, dtype=np.float32))
     groups = _by_dtype(grads)
@@ -77,7 +77,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             _ck.multi_scale(arrays, float(arrays[0].dtype.type(coef)))
         for g in grads:
             g._version[0] += 1
-    return Tensor._make(np.array(total, dtype=dt))
+    out = Tensor._make(np.array(total, dtype=dt))
+    if after is not None:
+        after(out.data)
+    return out
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
@@ -86,8 +89,10 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     if math.isnan(clip_value):
         raise ValueError("clip_grad_value_: clip_value is NaN")
     grads = _grads(parameters, "clip_grad_value_")
-    if hooks.clip_grad is not None:
-        hooks.clip_grad("clip_grad_value_", grads)
+    after = None if hooks.clip_grad is None else hooks.clip_grad(
+        "clip_grad_value_", grads, clip_value, None, False)
     for g in grads:
         np.clip(g.data, -clip_value, clip_value, out=g.data)
         g._version[0] += 1
+    if after is not None:
+        after(None)

@@ -85,8 +85,9 @@ def _saves(node, alias, stop):
 
 
 def _inplace_apply(x, name, fn, args=(), kwargs=None):
-    if hooks.inplace is not None:
-        hooks.inplace(x, name)
+    # a tracer's handler (fastgrad._hooks) returns a callable that records the copy of
+    # the op's result into x, called after each such copy below
+    after = None if hooks.inplace is None else hooks.inplace(x, name)
     _writable(x, name)
     kwargs = kwargs or {}
     track = grad_mode.enabled and (x.requires_grad or any(
@@ -103,6 +104,8 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         except TypeError:
             raise TypeError(f"{name}: result dtype {r.data.dtype} cannot be stored in a "
                             f"{x.data.dtype} tensor") from None
+        if after is not None:
+            after(r)
         _bump(x, name)
         return x
     if x.requires_grad and x.grad_fn is None:
@@ -143,6 +146,8 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         return x
     if y is not alias:
         np.copyto(x.data, y.data)
+        if after is not None:
+            after(y)
     _bump(x, name)
     x.grad_fn = node
     x.requires_grad = y.requires_grad

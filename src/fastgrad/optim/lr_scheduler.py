@@ -8,6 +8,7 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
+from fastgrad._hooks import hooks
 from fastgrad.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
@@ -50,6 +51,8 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch=None):
+        if hooks.sched_step is not None:
+            hooks.sched_step(self, () if epoch is None else (epoch,))
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
@@ -345,6 +348,8 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = 0
 
     def step(self, metrics, epoch=None):
+        if hooks.sched_step is not None:
+            hooks.sched_step(self, (metrics,) if epoch is None else (metrics, epoch))
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1

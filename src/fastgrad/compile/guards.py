@@ -1,0 +1,238 @@
+"""Guards of fastgrad.compile: what a plan assumed when it was traced, checked before
+every replay by one generated function.
+
+A plan reads parameters, buffers, gradients and optimizer state in place and replays the
+kernels the traced call ran, so it is right for a later call only while the program
+still reaches the same objects in the same shapes.  At the end of a trace ``build``
+turns that situation into one Python function with a single boolean expression of
+identity and value tests on constants bound as its default arguments (torch.compile
+generates its guards the same way), so a check costs a few dozen attribute loads and
+``is`` tests and no per-call allocation:
+
+* the objects that the function's globals and closure cells name (tensors, modules,
+  optimizers, containers leading to them, functions and classes: by identity; Python
+  scalars and strings: by value, since a traced call froze the values it read), and
+  every link of the path by which the trace reached a tensor, module or optimizer
+  (``cfg['model']``, ``trainer.__dict__['opt']``);
+* every module tree the trace ran: each module's training flag, its submodules,
+  parameters and buffers (names, count, identity), and the process's forward-hook
+  generation (a hook registered or removed anywhere retraces);
+* every tensor whose array the plan reads in place: the array (``t.data is arr``) and
+  ``requires_grad``;
+* every optimizer group the trace stepped: the groups list (count, order), the group's
+  parameter list (identity, length, each parameter), the optimizer's multi-tensor plans
+  and the state layout its hyperparameters select (momentum on/off, amsgrad, centered).
+  Numeric hyperparameters (``lr`` from a scheduler, betas, weight decay) and flags
+  passed to the update kernel (nesterov, maximize) are read at every replay instead;
+* the ``.grad`` entries the trace read or replaced: what they held when traced, or the
+  plan's own gradient tensors left by the previous replay.
+
+Array contents are not guarded: the plan reads every captured array in place at each
+replay, so an in-place change between calls (what a version counter would record)
+needs no retrace; only a different array does.
+"""
+import builtins
+import types
+
+from fastgrad import _state
+
+_SCALARS = (int, float, str, bytes, bool, type(None))
+
+
+class _Builder:
+    """Collects guard expressions over named constants and compiles them into one
+    function."""
+
+    def __init__(self):
+        self.names = {}            # id(object) -> constant name
+        self.values = {}           # constant name -> object
+        self.exprs = []
+        self.seen = set()
+
+    def c(self, o):
+        n = self.names.get(id(o))
+        if n is None:
+            n = f"c{len(self.names)}"
+            self.names[id(o)] = n
+            self.values[n] = o
+        return n
+
+    def key(self, k):
+        return repr(k) if type(k) in (str, int) else self.c(k)
+
+    def add(self, e):
+        if e not in self.seen:
+            self.seen.add(e)
+            self.exprs.append(e)
+
+    def build(self, name="guard"):
+        body = " and\n            ".join(self.exprs) or "True"
+        params = ", ".join(f"{n}={n}" for n in self.values)
+        src = (f"def {name}({params}):\n    try:\n        return ({body})\n"
+               "    except Exception:\n        return False\n")
+        ns = dict(self.values)
+        exec(builtins.compile(src, f"<fastgrad.compile {name}>", "exec"), ns)  # noqa: S102
+        fn = ns[name]
+        fn.source = src
+        fn.nchecks = len(self.exprs)
+        fn.checks = (list(self.exprs), dict(self.values))
+        return fn
+
+
+def failing(guard):
+    """The first check of a guard function that fails now (its source text), or None:
+    what a retrace warning names."""
+    exprs, values = guard.checks
+    for e in exprs:
+        try:
+            ok = eval(e, dict(values))        # noqa: S307 - our own generated text
+        except Exception:                     # noqa: BLE001 - a check that raises fails
+            ok = False
+        if not ok:
+            return e
+    return None
+
+
+def _generation_checked(tree, seen):
+    """The module-tree check behind the structure generation: runs `tree` only when some
+    module changed since the last passing check, and remembers the generation it
+    passed at."""
+    def check():
+        g = _state.module_gen[0]
+        if tree():
+            seen[0] = g
+            return True
+        return False
+    return check
+
+
+def _path(b, o, reach):
+    """Guard each link of the path by which the walk found o (up to a global, a cell or
+    a constant root)."""
+    while True:
+        ent = reach.get(id(o))
+        if ent is None or ent[0] is not o:
+            return
+        how = ent[1]
+        kind = how[0]
+        if kind == "global":
+            b.add(f"{b.c(how[1])}[{how[2]!r}] is {b.c(o)}")
+            return
+        if kind == "cell":
+            b.add(f"{b.c(how[1])}.cell_contents is {b.c(o)}")
+            return
+        if kind == "item":
+            b.add(f"{b.c(how[1])}[{b.key(how[2])}] is {b.c(o)}")
+        elif kind == "attr":
+            b.add(f"{b.c(how[1])}.__dict__[{how[2]!r}] is {b.c(o)}")
+        else:
+            return
+        o = how[1]
+
+
+def _tensor(b, t, arr=None):
+    ct = b.c(t)
+    b.add(f"{ct}.data is {b.c(t.data if arr is None else arr)}")
+    b.add(f"{ct}.requires_grad is {bool(t.requires_grad)}")
+
+
+def _entries(b, d):
+    cd = b.c(d)
+    b.add(f"len({cd}) == {len(d)}" if d else f"not {cd}")
+    return cd
+
+
+def _tree(b, m, done):
+    """The module tree under m: training flags, submodules, parameters, buffers."""
+    if id(m) in done:
+        return
+    done.add(id(m))
+    cm = b.c(m)
+    b.add(f"{cm}.training is {bool(m.training)}")
+    cd = _entries(b, m._modules)
+    for k, sub in m._modules.items():
+        b.add(f"{cd}[{b.key(k)}] is {b.c(sub)}")
+        if sub is not None:
+            _tree(b, sub, done)
+    for d in (m._parameters, m._buffers):
+        cd = _entries(b, d)
+        for k, t in d.items():
+            b.add(f"{cd}[{b.key(k)}] is {b.c(t)}")
+
+
+def build(tr, plan):
+    """The guard function of a plan traced by `tr` (see the module docstring)."""
+    from fastgrad.nn import module as _module
+    from fastgrad.nn.module import Module
+    from fastgrad.compile.tracing import _bindings
+    b = _Builder()                  # checked at every call
+    t = _Builder()                  # module trees: checked when the generation moved
+    reach = tr.reach or {}
+    # names the function's code binds: scalars by value, callables by identity
+    for o, how in _bindings(tr.fn):
+        if how[0] == "global":
+            where = f"{b.c(how[1])}[{how[2]!r}]"
+        elif how[0] == "cell":
+            where = f"{b.c(how[1])}.cell_contents"
+        else:
+            continue
+        if o is None or type(o) is bool or (type(o) is float and o != o):
+            b.add(f"{where} is {b.c(o)}")
+        elif isinstance(o, _SCALARS):
+            b.add(f"{where} == {b.c(o)}")
+        elif isinstance(o, (types.FunctionType, types.BuiltinFunctionType, type,
+                            types.MethodType)):
+            b.add(f"{where} is {b.c(o)}")
+    # module trees: every walked module whose tree ran in the trace
+    ran = set(tr.modules)
+    done = set()
+    if ran:
+        b.add(f"{b.c(_module.HOOK_GEN)}[0] == {_module.HOOK_GEN[0]}")
+        seen = [_state.module_gen[0]]
+        for o, how in list(reach.values()):
+            if isinstance(o, Module) and any(id(s) in ran for s in o.modules()):
+                _path(b, o, reach)
+                _tree(t, o, done)
+                for p in o.parameters():
+                    _tensor(b, p)
+        for m in tr.modules.values():       # run but not reachable from the function
+            t.add(f"{t.c(m)}.training is {bool(m.training)}")
+        check = _generation_checked(t.build("module_trees"), seen)
+        b.add(f"({b.c(_state.module_gen)}[0] == {b.c(seen)}[0] or {b.c(check)}())")
+    # optimizer groups the trace stepped (their state layout: checked at the replay,
+    # when the hyperparameters it depends on change)
+    for opt, gi, entry, layout, _a, _si in plan.optims:
+        _path(b, opt, reach)
+        co = b.c(opt)
+        groups = opt.param_groups
+        cg = b.c(groups)
+        b.add(f"{co}.param_groups is {cg}")
+        b.add(f"len({cg}) == {len(groups)}")
+        group = groups[gi]
+        cgr = b.c(group)
+        b.add(f"{cg}[{gi}] is {cgr}")
+        params = group["params"]
+        cp = b.c(params)
+        b.add(f"{cgr}['params'] is {cp}")
+        b.add(f"len({cp}) == {len(params)}")
+        for j, p in enumerate(params):
+            b.add(f"{cp}[{j}] is {b.c(p)}")
+            b.add(f"{b.c(p)}.requires_grad is {bool(p.requires_grad)}")
+        b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
+        for pl in entry[3]:         # parameters' and state's arrays
+            b.add(f"{b.c(pl)}.valid()")
+    # schedulers the replay steps
+    for sched in plan.pre_scheds + plan.post_scheds:
+        _path(b, sched, reach)
+    # tensors read in place
+    for tn, arr in plan.ext:
+        _path(b, tn, reach)
+        _tensor(b, tn, arr)
+    # .grad entries
+    for tn, entry, final in plan.grad_guards:
+        ct = b.c(tn)
+        if final is None:
+            b.add(f"{ct}.grad is {b.c(entry)}")
+        else:
+            b.add(f"({ct}.grad is {b.c(entry)} or {ct}.grad is {b.c(final)})")
+    return b.build()
