@@ -89,6 +89,17 @@ def test_conv_backward_shape_overflow():
                      (0, 0), (1, 1), 1, True, False, False)
 
 
+@pytest.mark.parametrize("oh, ow, stride, dilation", [
+    (2 ** 40, 2 ** 40, (1, 1), (1, 1)),          # output of 2**80 elements
+    (1, 1, (2 ** 62, 1), (1, 1)),                # window positions beyond int64
+    (1, 1, (1, 1), (2 ** 61, 2 ** 61)),
+])
+def test_conv_geometry_overflow(oh, ow, stride, dilation):
+    x = np.ones((1, 1, 3, 3))
+    with pytest.raises(ValueError, match="conv2d: sizes overflow"):
+        K.conv2d(x, np.ones((1, 1, 2, 2)), None, stride, (0, 0), dilation, 1, oh, ow)
+
+
 def test_matmul_result_size_overflow():
     a = np.lib.stride_tricks.as_strided(np.ones(1), (2 ** 20, 2 ** 20, 1, 1), (0, 0, 8, 8))
     b = np.lib.stride_tricks.as_strided(np.ones(1), (1, 2 ** 30), (8, 0))

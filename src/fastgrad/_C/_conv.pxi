@@ -23,11 +23,30 @@ cdef cnp.ndarray _same(object a, cnp.ndarray like, tuple shape, str op, str what
     return b
 
 
+def _conv_geometry(str op, tuple xshape, tuple wshape, tuple stride, tuple padding,
+                   tuple dilation, oh, ow):
+    """Every size and index a convolution kernel forms (its tensors, its im2col
+    workspace, its window positions) stays far from int64 overflow (Python ints here)."""
+    lim = 2 ** 62
+    vals = [int(v) for v in xshape + wshape + stride + padding + dilation] + [int(oh), int(ow)]
+    if (max(vals) >= lim or min(vals) <= -lim
+            or max(_prod(xshape), _prod(wshape), _prod(xshape[:2] + (oh, ow)),
+                   _prod(wshape[:2] + (oh, ow)), _prod(xshape[1:2] + wshape[2:] + (oh, ow))) >= lim
+            or abs(oh * stride[0]) + abs(wshape[2] * dilation[0]) + abs(padding[0]) >= lim
+            or abs(ow * stride[1]) + abs(wshape[3] * dilation[1]) + abs(padding[1]) >= lim):
+        raise ValueError(f"{op}: sizes overflow: input {xshape}, weight {wshape}, output "
+                         f"{(oh, ow)}, stride {stride}, padding {padding}, dilation {dilation}")
+
+
 cdef int _conv_shape(fg_conv2d_shape *s, tuple xshape, tuple wshape, tuple stride,
                      tuple padding, tuple dilation, int64_t groups, int64_t oh, int64_t ow,
                      str op) except -1:
     if len(xshape) != 4 or len(wshape) != 4:
         raise ValueError(f"{op}: expected 4-d input and weight, got {xshape} and {wshape}")
+    if len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
+        raise ValueError(f"{op}: stride {stride}, padding {padding} and dilation {dilation} "
+                         f"must be pairs")
+    _conv_geometry(op, xshape, wshape, stride, padding, dilation, oh, ow)
     s.n, s.c_in, s.h, s.w = xshape
     s.c_out, _, s.kh, s.kw = wshape
     s.oh = oh; s.ow = ow

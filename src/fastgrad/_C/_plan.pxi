@@ -163,6 +163,8 @@ def _step_operands(int kind, d):
         groups = shape[15]
         if groups < 1 or ci % groups or co % groups:
             raise ValueError(f"conv groups {groups} do not divide channels {ci} and {co}")
+        _conv_geometry("plan", (cn, ci, h, w), (co, ci // groups, kh, kw), tuple(shape[9:11]),
+                       tuple(shape[11:13]), tuple(shape[13:15]), oh, ow)
         xs, ws, ys = cn * ci * h * w, co * (ci // groups) * kh * kw, cn * co * oh * ow
         if kind == FG_P_CONV:
             lin(("in", 0), xs); lin(("in", 1), ws); lin(("in", 2), co, req=False); lin(("out", 0), ys)
