@@ -225,6 +225,11 @@ def test_plan_input_slots_are_sized_by_their_declaration():
         K.Plan([arena, None], [(1, np.float64, (3,))], [step], ["exp"])
     with pytest.raises(ValueError, match="must be a C-contiguous"):
         p.run((np.zeros(3),))
+    with pytest.raises(ValueError, match="aligned, native-endian"):
+        p.run((np.zeros(4, ">f8"),))
+    rec = np.zeros(4, dtype=[("a", "u1"), ("v", "<f8")])
+    with pytest.raises(ValueError, match="aligned, native-endian"):
+        p.run((rec["v"],))
 
 
 def test_plan_strided_binary_extent():

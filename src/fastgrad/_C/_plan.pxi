@@ -452,15 +452,16 @@ cdef class Plan:
             slot = self.in_slots[i]
             a = inputs[i]
             shape = slot[3]
-            ok = (cnp.PyArray_TYPE(a) == <int>slot[2] and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            ok = (cnp.PyArray_TYPE(a) == <int>slot[2] and _layout_ok(a, True)
                   and cnp.PyArray_NDIM(a) == len(shape))
             d = 0
             while ok and d < len(shape):
                 ok = cnp.PyArray_DIMS(a)[d] == <cnp.npy_intp>shape[d]
                 d += 1
             if not ok:
-                raise ValueError(f"compile: input {i} must be a C-contiguous {slot[1]} array of "
-                                 f"shape {shape}, got {(<object>a).dtype} {(<object>a).shape}")
+                raise ValueError(f"compile: input {i} must be a C-contiguous, aligned, native-endian "
+                                 f"{slot[1]} array of shape {shape}, got {(<object>a).dtype} "
+                                 f"{(<object>a).shape} strides {(<object>a).strides}")
             self.bases[<int>slot[0]] = <char *>cnp.PyArray_DATA(a)
         with nogil:
             s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed, &info)
