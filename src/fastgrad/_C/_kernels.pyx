@@ -172,7 +172,7 @@ cdef cnp.ndarray _arr(object x, str op, bint dense):
                           f"dense and aligned")
     return a
 
-cdef inline cnp.ndarray _dense(object x, str op="fastgrad"):
+cdef inline cnp.ndarray _dense(object x, str op):
     return _arr(x, op, True)
 
 cdef inline int _elem_strides(cnp.ndarray x, int64_t *st) except -1:
