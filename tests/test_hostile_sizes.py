@@ -268,3 +268,24 @@ def test_optim_plan_unknown_algorithm():
 def test_optim_plan_states_length():
     with pytest.raises(ValueError, match="1 parameters but 0 states"):
         K.OptimPlan("Adagrad", K.OPT_ALGS["adagrad"], [_P(np.zeros(3))], [], ["sum"], "step")
+
+
+# ---- index kernels check what their callers usually check ---------------------------
+@pytest.mark.parametrize("call", [
+    lambda x: K.index_select(x, 5, np.zeros(1, np.int64)),
+    lambda x: K.index_select(x, -1, np.zeros(1, np.int64)),
+    lambda x: K.gather(x, 9, np.zeros((1, 1), np.int64)),
+    lambda x: K.index_add(np.zeros((2, 3)), 7, np.zeros(1, np.int64), np.ones((1, 3))),
+    lambda x: K.scatter_add(np.zeros((2, 3)), 2, np.zeros((1, 1), np.int64), np.ones((1, 1))),
+    lambda x: K.index_select(np.ones(()), 0, np.zeros(3, np.int64)),
+])
+def test_index_kernels_reject_bad_dims(call):
+    with pytest.raises(IndexError, match="index_select|gather|index_add|scatter_add"):
+        call(np.ones((2, 3)))
+
+
+def test_gather_index_larger_than_input_is_refused():
+    with pytest.raises(ValueError, match="gather: index shape"):
+        K.gather(np.ones((2, 3)), 0, np.zeros((2, 5), np.int64))
+    with pytest.raises(ValueError, match="gather: index shape"):
+        K.gather(np.ones((2, 3)), 0, np.zeros((2,), np.int64))

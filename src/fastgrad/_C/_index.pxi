@@ -31,8 +31,13 @@ cdef inline int _idx_chk(int st, str op, int64_t bad, int dim, int64_t n) except
         raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
     return _chk(st, op)
 
-cdef inline void _split3(cnp.ndarray x, int dim, int64_t *outer, int64_t *n, int64_t *inner):
+cdef inline int _split3(cnp.ndarray x, int dim, int64_t *outer, int64_t *n, int64_t *inner,
+                        str op) except -1:
+    """(outer, n, inner) of x around dim; a dim outside x's dimensions (0 for a 0-d x)
+    is an IndexError naming the op."""
     cdef int d, nd = cnp.PyArray_NDIM(x)
+    if dim < 0 or dim >= (nd if nd else 1):
+        raise IndexError(f"{op}: dimension {dim} is out of range for an array of shape {_sh(x)}")
     outer[0] = 1
     inner[0] = 1
     for d in range(dim):
@@ -40,6 +45,7 @@ cdef inline void _split3(cnp.ndarray x, int dim, int64_t *outer, int64_t *n, int
     for d in range(dim + 1, nd):
         inner[0] *= cnp.PyArray_DIMS(x)[d]
     n[0] = cnp.PyArray_DIMS(x)[dim] if nd else 1
+    return 0
 
 cdef inline cnp.ndarray _idx_arr(idx, str op):
     return _dense(np.asarray(idx, dtype=np.int64), op)
@@ -67,11 +73,13 @@ def index_select(cnp.ndarray x, int dim, idx, bint wrap=False, str op="index_sel
     x = _dense(x, op)
     cdef cnp.ndarray ix = _idx_arr(idx, op).reshape(-1)
     cdef int64_t outer, n, inner, bad = 0
-    _split3(x, dim, &outer, &n, &inner)
+    _split3(x, dim, &outer, &n, &inner, op)
     cdef int64_t m = cnp.PyArray_SIZE(ix)
     shape = list(_sh(x))
     if shape:
         shape[dim] = m
+    elif m != 1:
+        raise IndexError(f"{op}: a 0-d input takes exactly one index, got {m}")
     cdef cnp.ndarray out = _empty_checked(op, shape, x.dtype)
     cdef int es = _esize(x, op), s, nt = _nt(outer * m * inner)
     cdef const void *xp = cnp.PyArray_DATA(x)
@@ -90,7 +98,7 @@ def index_add(cnp.ndarray out, int dim, idx, cnp.ndarray src, bint wrap=False, s
     src = _dense(np.asarray(src, dtype=out.dtype), op)
     cdef cnp.ndarray ix = _idx_arr(idx, op).reshape(-1)
     cdef int64_t outer, n, inner, bad = 0
-    _split3(out, dim, &outer, &n, &inner)
+    _split3(out, dim, &outer, &n, &inner, op)
     cdef int64_t m = cnp.PyArray_SIZE(ix)
     if cnp.PyArray_SIZE(src) != outer * m * inner:
         raise ValueError(f"{op}: source shape {_sh(src)} does not match {m} indices into "
@@ -121,10 +129,13 @@ def gather(cnp.ndarray x, int dim, idx, str op="gather"):
     """out[..., j, ...] = x[..., idx[..., j, ...], ...] along dim; out has idx's shape
     (idx.shape[d] <= x.shape[d] for d != dim, checked by the caller)."""
     cdef cnp.ndarray ix = _idx_arr(idx, op)
+    if ix.ndim != x.ndim or any(_sh(ix)[d] > _sh(x)[d] for d in range(x.ndim) if d != dim):
+        raise ValueError(f"{op}: index shape {_sh(ix)} must have the input's {x.ndim} dimensions "
+                         f"and at most its extent {_sh(x)} in every dimension but {dim}")
     x = _gather_src(x, dim, _sh(ix), op)
     cdef int64_t outer, n, inner, mo, m, mi, bad = 0
-    _split3(x, dim, &outer, &n, &inner)
-    _split3(ix, dim, &mo, &m, &mi)
+    _split3(x, dim, &outer, &n, &inner, op)
+    _split3(ix, dim, &mo, &m, &mi, op)
     cdef cnp.ndarray out = _empty_checked(op, _sh(ix), x.dtype)
     cdef int es = _esize(x, op), s, nt = _nt(cnp.PyArray_SIZE(ix))
     cdef const void *xp = cnp.PyArray_DATA(x)
@@ -147,8 +158,8 @@ def scatter_add(cnp.ndarray out, int dim, idx, cnp.ndarray src, bint accumulate=
     if _sh(src) != _sh(ix):
         raise ValueError(f"{op}: source shape {_sh(src)} does not match index shape {_sh(ix)}")
     cdef int64_t outer, n, inner, mo, m, mi, bad = 0
-    _split3(out, dim, &outer, &n, &inner)
-    _split3(ix, dim, &mo, &m, &mi)
+    _split3(out, dim, &outer, &n, &inner, op)
+    _split3(ix, dim, &mo, &m, &mi, op)
     if mo != outer or mi != inner:
         raise ValueError(f"{op}: index shape {_sh(ix)} must match the output shape {_sh(out)} "
                          f"in every dimension but {dim}")
