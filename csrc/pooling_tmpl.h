@@ -22,18 +22,44 @@ static inline void F(pool_win)(int op, int64_t o, int64_t n_in, int64_t n_out, i
         *full = *b - *a;
         return;
     }
-    int64_t s0 = o * st - pad, e0 = imin(s0 + k, n_in + pad);
+    const int64_t s0 = o * st - pad, room = n_in + pad - s0;   /* room >= 0 */
+    const int64_t e0 = k < room ? s0 + k : n_in + pad;
     *full = e0 - s0;
     *a = imax(s0, 0);
     *b = imin(e0, n_in);
 }
 
-/* no padding and every window ends inside the plane */
+/* no padding and every window ends inside the plane (each product is compared by
+   division first, so no huge kernel, stride or dilation overflows) */
 static inline int F(pool_inside)(const fg_pool2d_shape *s)
 {
-    return s->ph == 0 && s->pw == 0 && s->oh > 0 && s->ow > 0 &&
-           (s->oh - 1) * s->sh + (s->kh - 1) * s->dh < s->h &&
+    if (s->ph != 0 || s->pw != 0 || s->oh <= 0 || s->ow <= 0) return 0;
+    if (s->kh - 1 > (s->h - 1) / s->dh || s->kw - 1 > (s->w - 1) / s->dw) return 0;
+    if (s->oh - 1 > (s->h - 1) / s->sh || s->ow - 1 > (s->w - 1) / s->sw) return 0;
+    return (s->oh - 1) * s->sh + (s->kh - 1) * s->dh < s->h &&
            (s->ow - 1) * s->sw + (s->kw - 1) * s->dw < s->w;
+}
+
+/* the taps t in [*t0, *t1) of a k-tap window starting at `start` with dilation d that
+   land inside [0, n): the work per window is bounded by the input, whatever k is */
+static inline void F(pool_taps)(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *t0,
+                                int64_t *t1)
+{
+    int64_t a = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t b = n - 1 - start < 0 ? 0 : (n - 1 - start) / d + 1;
+    if (b > k) b = k;
+    if (a > b) a = b;
+    *t0 = a;
+    *t1 = b;
+}
+
+/* the count_include_pad divisor hf * wf, in double: each factor is at most the padded
+   input's extent, but their product can exceed int64 */
+static inline double F(pool_div)(int op, const fg_pool2d_shape *s, int64_t hf, int64_t wf,
+                                 int64_t ha, int64_t hb, int64_t wa, int64_t wb)
+{
+    if (op == FG_POOLING_AVG && s->count_include_pad) return (double)hf * (double)wf;
+    return (double)(hb - ha) * (double)(wb - wa);
 }
 
 static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
@@ -84,12 +110,13 @@ static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
                     const int64_t ws = ox * s->sw - s->pw;
                     T best = (T)-INFINITY;
                     int64_t bi = -1;
-                    for (int64_t i = 0; i < s->kh; i++) {
+                    int64_t i0, i1, j0, j1;
+                    F(pool_taps)(hs, s->kh, s->dh, H, &i0, &i1);
+                    F(pool_taps)(ws, s->kw, s->dw, W, &j0, &j1);
+                    for (int64_t i = i0; i < i1; i++) {
                         const int64_t ih = hs + i * s->dh;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int64_t j = 0; j < s->kw; j++) {
+                        for (int64_t j = j0; j < j1; j++) {
                             const int64_t iw = ws + j * s->dw;
-                            if (iw < 0 || iw >= W) continue;
                             const T v = xp[ih * W + iw];
                             if (bi < 0 || v > best || (v != v && best == best)) {
                                 best = v;
@@ -111,9 +138,8 @@ static void F(pool_fwd_task)(void *vctx, int64_t task, int tid)
                     double acc = 0.0;
                     for (int64_t ih = ha; ih < hb; ih++)
                         for (int64_t iw = wa; iw < wb; iw++) acc += xp[ih * W + iw];
-                    int64_t div = (c->op == FG_POOLING_AVG && s->count_include_pad)
-                                      ? hf * wf : (hb - ha) * (wb - wa);
-                    yp[oy * OW + ox] = div > 0 ? (T)(acc / (double)div) : (T)0;
+                    const double div = F(pool_div)(c->op, s, hf, wf, ha, hb, wa, wb);
+                    yp[oy * OW + ox] = div > 0 ? (T)(acc / div) : (T)0;
                 }
             }
         }
@@ -145,10 +171,9 @@ static void F(pool_bwd_task)(void *vctx, int64_t task, int tid)
                 for (int64_t ox = 0; ox < OW; ox++) {
                     int64_t wa, wb, wf;
                     F(pool_win)(c->op, ox, W, OW, s->kw, s->sw, s->pw, &wa, &wb, &wf);
-                    int64_t div = (c->op == FG_POOLING_AVG && s->count_include_pad)
-                                      ? hf * wf : (hb - ha) * (wb - wa);
+                    const double div = F(pool_div)(c->op, s, hf, wf, ha, hb, wa, wb);
                     if (div <= 0) continue;
-                    const T v = (T)((double)gp[oy * OW + ox] / (double)div);
+                    const T v = (T)((double)gp[oy * OW + ox] / div);
                     for (int64_t ih = ha; ih < hb; ih++)
                         for (int64_t iw = wa; iw < wb; iw++) gxp[ih * W + iw] += v;
                 }

@@ -501,6 +501,60 @@ def test_fuzzer_findings_stay_fixed():
     assert r.returncode == 0 and r.stdout.strip() == "ok", f"exit {r.returncode}: {r.stderr[-3000:]}"
 
 
+_HOSTILE = r"""
+import numpy as np, fastgrad as fg
+from fastgrad.nn import functional as F
+from fastgrad._C import _kernels as K
+
+def raises(exc, op, fn):
+    try:
+        fn()
+    except exc as e:
+        assert op in str(e), (op, str(e))
+        return
+    raise AssertionError(f"{op}: no {exc.__name__}")
+
+# layouts NumPy produces that once crashed the C layer (through the public API)
+rec = np.zeros(3, dtype=[("a", "<f4"), ("b", "<f8")])
+rec["b"] = [1.0, 2.0, 3.0]
+f = fg.from_numpy(rec["b"])
+assert (f + f).tolist() == [2.0, 4.0, 6.0]
+one = fg.from_numpy(rec[:1]["b"])
+assert (one * one).tolist() == [1.0]
+row = fg.from_numpy(np.zeros((1, 3), dtype=[("a", "<f4"), ("b", "<f8")])["b"])
+assert fg.matmul(row + 1, fg.ones(3, 2, dtype=fg.float64)).tolist() == [[3.0, 3.0]]
+assert F.linear(row + 1, fg.ones(2, 3, dtype=fg.float64)).tolist() == [[3.0, 3.0]]
+assert fg.matmul(row, fg.ones(3, 2, dtype=fg.float64)).tolist() == [[0.0, 0.0]]
+huge = np.lib.stride_tricks.as_strided(np.arange(3.0), (1, 3), (np.iinfo(np.intp).max, 8))
+h = fg.from_numpy(huge)
+assert fg.exp(h).shape == (1, 3) and fg.matmul(h, fg.ones(3, 1, dtype=fg.float64)).tolist() == [[3.0]]
+assert F.softmax(h, dim=-1).shape == (1, 3) and fg.sum(h, dim=0).tolist() == [0.0, 1.0, 2.0]
+# hostile sizes: bounded work and exact divisors
+x = fg.arange(12.0).reshape(1, 1, 3, 4)
+assert F.max_pool2d(x, 2 ** 40, 2 ** 40, 2 ** 39).item() == 11.0
+assert F.avg_pool2d(x, 2 ** 40, 2 ** 40, 2 ** 39).item() == 66.0 / 2.0 ** 80
+a = np.arange(4.0).reshape(2, 2)
+assert K.matmul(a, a, out=a).tolist() == [[2.0, 3.0], [6.0, 11.0]]
+# hand-built plans and optimizer plans validate like every other wrapper
+arena = np.zeros(4)
+raises(ValueError, "outside base", lambda: K.Plan([arena, np.ones(4)], [], [
+    {"kind": "unary", "op": 0, "is64": 1, "n": [1 << 20], "ins": [(1, 0)], "outs": [(0, 0)]}], ["exp"]))
+class P:
+    data, grad, _version = np.zeros(3), None, [0]
+raises(ValueError, "state slots", lambda: K.OptimPlan("Adam", K.OPT_ALGS["adam"], [P()], [None], [""], "step"))
+print("ok")
+"""
+
+
+def test_hostile_inputs_stay_fixed():
+    """Each class of hostile input (layouts, sizes, plans) in a child: a crash fails here."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run([sys.executable, "-c", _HOSTILE], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", f"exit {r.returncode}: {r.stderr[-3000:]}"
+
+
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--child":
     _n, _prog, _seed = int(sys.argv[2]), sys.argv[3], sys.argv[4]
     child(sys.argv[5:], _n, _prog, int(_seed) if _seed else None)

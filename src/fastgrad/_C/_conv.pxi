@@ -15,7 +15,7 @@ cdef cnp.ndarray _same(object a, cnp.ndarray like, tuple shape, str op, str what
     """a as a dense array of like's dtype and the given shape (None stays None)."""
     if a is None:
         return None
-    cdef cnp.ndarray b = _dense(a)
+    cdef cnp.ndarray b = _dense(a, op)
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(like):
         raise TypeError(f"{op}: {what} has dtype {b.dtype}, expected {like.dtype}")
     if _sh(b) != shape:
@@ -23,11 +23,30 @@ cdef cnp.ndarray _same(object a, cnp.ndarray like, tuple shape, str op, str what
     return b
 
 
+def _conv_geometry(str op, tuple xshape, tuple wshape, tuple stride, tuple padding,
+                   tuple dilation, oh, ow):
+    """Every size and index a convolution kernel forms (its tensors, its im2col
+    workspace, its window positions) stays far from int64 overflow (Python ints here)."""
+    lim = 2 ** 62
+    vals = [int(v) for v in xshape + wshape + stride + padding + dilation] + [int(oh), int(ow)]
+    if (max(vals) >= lim or min(vals) <= -lim
+            or max(_prod(xshape), _prod(wshape), _prod(xshape[:2] + (oh, ow)),
+                   _prod(wshape[:2] + (oh, ow)), _prod(xshape[1:2] + wshape[2:] + (oh, ow))) >= lim
+            or abs(oh * stride[0]) + abs(wshape[2] * dilation[0]) + abs(padding[0]) >= lim
+            or abs(ow * stride[1]) + abs(wshape[3] * dilation[1]) + abs(padding[1]) >= lim):
+        raise ValueError(f"{op}: sizes overflow: input {xshape}, weight {wshape}, output "
+                         f"{(oh, ow)}, stride {stride}, padding {padding}, dilation {dilation}")
+
+
 cdef int _conv_shape(fg_conv2d_shape *s, tuple xshape, tuple wshape, tuple stride,
                      tuple padding, tuple dilation, int64_t groups, int64_t oh, int64_t ow,
                      str op) except -1:
     if len(xshape) != 4 or len(wshape) != 4:
         raise ValueError(f"{op}: expected 4-d input and weight, got {xshape} and {wshape}")
+    if len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
+        raise ValueError(f"{op}: stride {stride}, padding {padding} and dilation {dilation} "
+                         f"must be pairs")
+    _conv_geometry(op, xshape, wshape, stride, padding, dilation, oh, ow)
     s.n, s.c_in, s.h, s.w = xshape
     s.c_out, _, s.kh, s.kw = wshape
     s.oh = oh; s.ow = ow
@@ -44,25 +63,12 @@ cdef int _conv_shape(fg_conv2d_shape *s, tuple xshape, tuple wshape, tuple strid
 
 
 
-cdef cnp.ndarray _empty_checked(str op, shape, dtype):
-    """np.empty(shape, dtype) with the size checked first: an impossible size is a
-    ValueError and an allocation failure a MemoryError, both naming the op."""
-    cdef double total = 8.0
-    for d in shape:
-        total *= <double>d
-    if total > 4.6e18:                  # 2**62 bytes: beyond any address space
-        raise _too_big(op, shape, 8)
-    try:
-        return np.empty(shape, dtype=dtype)
-    except MemoryError:
-        raise _too_big(op, shape, np.dtype(dtype).itemsize, MemoryError) from None
-
 def conv2d(cnp.ndarray x, cnp.ndarray w, bias, tuple stride, tuple padding, tuple dilation,
            int64_t groups, int64_t oh, int64_t ow):
     """y (n, c_out, oh, ow) = conv(x (n, c_in, h, w), w (c_out, c_in/groups, kh, kw)) + bias;
     padding is the top/left one, (oh, ow) fix the bottom/right extent."""
     cdef int is64 = _is64(x, "conv2d")
-    x = _dense(x)
+    x = _dense(x, "conv2d")
     w = _same(w, x, _sh(w), "conv2d", "weight")
     cdef fg_conv2d_shape s
     _conv_shape(&s, _sh(x), _sh(w), stride, padding, dilation, groups, oh, ow, "conv2d")
@@ -87,7 +93,7 @@ def conv2d_bwd(cnp.ndarray g, x, w, tuple xshape, tuple wshape, tuple stride, tu
     """(gx, gw, gb) of conv2d for the output gradient g; each None unless wanted.  gx needs
     w, gw needs x.  gx alone is the transposed convolution of g."""
     cdef int is64 = _is64(g, "conv2d_backward")
-    g = _dense(g)
+    g = _dense(g, "conv2d_backward")
     cdef fg_conv2d_shape s
     _conv_shape(&s, xshape, wshape, stride, padding, dilation, groups, g.shape[2] if g.ndim == 4 else -1,
                 g.shape[3] if g.ndim == 4 else -1, "conv2d_backward")
@@ -99,9 +105,9 @@ def conv2d_bwd(cnp.ndarray g, x, w, tuple xshape, tuple wshape, tuple stride, tu
     if want_gw and xa is None or want_gx and wa is None:
         raise ValueError("conv2d_backward: the input is needed for gw and the weight for gx")
     dt = (<object>g).dtype
-    cdef cnp.ndarray gx = np.empty(xshape, dtype=dt) if want_gx else None
-    cdef cnp.ndarray gw = np.empty(wshape, dtype=dt) if want_gw else None
-    cdef cnp.ndarray gb = np.empty((s.c_out,), dtype=dt) if want_gb else None
+    cdef cnp.ndarray gx = _empty_checked("conv2d_backward", xshape, dt) if want_gx else None
+    cdef cnp.ndarray gw = _empty_checked("conv2d_backward", wshape, dt) if want_gw else None
+    cdef cnp.ndarray gb = _empty_checked("conv2d_backward", (s.c_out,), dt) if want_gb else None
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *xp = _ptr(xa)
     cdef void *wp = _ptr(wa)
@@ -120,13 +126,32 @@ def conv2d_bwd(cnp.ndarray g, x, w, tuple xshape, tuple wshape, tuple stride, tu
     return gx, gw, gb
 
 
+def _pool_geometry(str op, tuple xshape, oh, ow, tuple kernel, tuple stride, tuple padding,
+                   tuple dilation):
+    """Check a pooling geometry (Python ints: nothing overflows here) so that every index
+    the kernel forms stays far from int64 overflow; returns the number of planes.  Values
+    below their minimum (a kernel of 0, a negative padding) are the C kernel's to reject."""
+    if len(kernel) != 2 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
+        raise ValueError(f"{op}: kernel {kernel}, stride {stride}, padding {padding} and "
+                         f"dilation {dilation} must be pairs")
+    planes = _prod(xshape[:-2])
+    h, w, oh, ow = int(xshape[-2]), int(xshape[-1]), int(oh), int(ow)
+    lim = 2 ** 62
+    if (min(xshape) < 0 or max(kernel + stride + dilation + padding) >= lim
+            or min(kernel + stride + dilation + padding) <= -lim
+            or h + 2 * padding[0] >= lim or w + 2 * padding[1] >= lim
+            or (oh + 1) * stride[0] >= lim or (ow + 1) * stride[1] >= lim
+            or planes * max(h * w, oh * ow, 1) >= lim):
+        raise ValueError(f"{op}: invalid geometry: input {xshape}, output {(oh, ow)}, kernel "
+                         f"{kernel}, stride {stride}, padding {padding}, dilation {dilation}")
+    return planes
+
+
 cdef int _pool_shape(fg_pool2d_shape *s, tuple xshape, int64_t oh, int64_t ow, tuple kernel,
                      tuple stride, tuple padding, tuple dilation, bint cip, str op) except -1:
     if len(xshape) < 2:
         raise ValueError(f"{op}: expected at least 2 dimensions, got shape {xshape}")
-    cdef int64_t planes = 1
-    for v in xshape[:-2]:
-        planes *= v
+    planes = _pool_geometry(op, xshape, oh, ow, kernel, stride, padding, dilation)
     s.planes = planes
     s.h = xshape[len(xshape) - 2]
     s.w = xshape[len(xshape) - 1]
@@ -145,7 +170,7 @@ def pool2d(int op, cnp.ndarray x, int64_t oh, int64_t ow, tuple kernel=(1, 1), t
     argmax positions (h * w_in + w) for POOL["max"], else None."""
     name = "max_pool2d" if op == FG_POOLING_MAX else "avg_pool2d"
     cdef int is64 = _is64(x, name)
-    x = _dense(x)
+    x = _dense(x, name)
     cdef fg_pool2d_shape s
     _pool_shape(&s, _sh(x), oh, ow, kernel, stride, padding, dilation, count_include_pad, name)
     oshape = _sh(x)[:-2] + (oh, ow)
@@ -169,7 +194,7 @@ def pool2d_bwd(int op, cnp.ndarray g, idx, tuple xshape, tuple kernel=(1, 1), tu
     """gx (xshape) = the adjoint of pool2d applied to g (..., oh, ow)."""
     name = "max_pool2d_backward" if op == FG_POOLING_MAX else "avg_pool2d_backward"
     cdef int is64 = _is64(g, name)
-    g = _dense(g)
+    g = _dense(g, name)
     if g.ndim != len(xshape) or _sh(g)[:-2] != xshape[:-2]:
         raise ValueError(f"{name}: gradient shape {_sh(g)} does not match input shape {xshape}")
     cdef fg_pool2d_shape s
@@ -177,10 +202,10 @@ def pool2d_bwd(int op, cnp.ndarray g, idx, tuple xshape, tuple kernel=(1, 1), tu
                 dilation, count_include_pad, name)
     cdef cnp.ndarray ia = None
     if op == FG_POOLING_MAX:
-        ia = np.ascontiguousarray(idx, dtype=np.int64)
+        ia = _dense(np.asarray(idx, dtype=np.int64), name)
         if _sh(ia) != _sh(g):
             raise ValueError(f"{name}: indices shape {_sh(ia)} does not match gradient {_sh(g)}")
-    cdef cnp.ndarray gx = np.empty(xshape, dtype=(<object>g).dtype)
+    cdef cnp.ndarray gx = _empty_checked(name, xshape, (<object>g).dtype)
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *gxp = cnp.PyArray_DATA(gx)
     cdef int64_t *ip = <int64_t*>_ptr(ia)
@@ -208,12 +233,12 @@ cdef tuple _ncs(cnp.ndarray x, str op):
 def bn_stats(cnp.ndarray x):
     """Per-channel mean and biased variance of x (N, C, ...)."""
     cdef int is64 = _is64(x, "batch_norm")
-    x = _dense(x)
+    x = _dense(x, "batch_norm")
     cdef int64_t n, c, s
     n, c, s = _ncs(x, "batch_norm")
     dt = (<object>x).dtype
-    cdef cnp.ndarray mean = np.empty(c, dtype=dt)
-    cdef cnp.ndarray var = np.empty(c, dtype=dt)
+    cdef cnp.ndarray mean = _empty_checked("batch_norm", (c,), dt)
+    cdef cnp.ndarray var = _empty_checked("batch_norm", (c,), dt)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *mp = cnp.PyArray_DATA(mean)
     cdef void *vp = cnp.PyArray_DATA(var)
@@ -230,14 +255,14 @@ def bn_stats(cnp.ndarray x):
 def bn_apply(cnp.ndarray x, cnp.ndarray mean, cnp.ndarray invstd, w, b):
     """y = (x - mean[c]) * invstd[c] * w[c] + b[c] for x (N, C, ...)."""
     cdef int is64 = _is64(x, "batch_norm")
-    x = _dense(x)
+    x = _dense(x, "batch_norm")
     cdef int64_t n, c, s
     n, c, s = _ncs(x, "batch_norm")
     mean = _same(mean, x, (c,), "batch_norm", "mean")
     invstd = _same(invstd, x, (c,), "batch_norm", "invstd")
     cdef cnp.ndarray wa = _same(w, x, (c,), "batch_norm", "weight")
     cdef cnp.ndarray ba = _same(b, x, (c,), "batch_norm", "bias")
-    cdef cnp.ndarray y = _empty_like(x)
+    cdef cnp.ndarray y = _empty_like(x, "batch_norm")
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *mp = cnp.PyArray_DATA(mean)
     cdef void *ip = cnp.PyArray_DATA(invstd)
@@ -261,7 +286,7 @@ def bn_bwd(cnp.ndarray x, cnp.ndarray g, cnp.ndarray mean, cnp.ndarray invstd, w
     """(gx, gw, gb) of bn_apply; training: mean/invstd are the batch's (their gradient
     flows into gx).  Unwanted outputs are None."""
     cdef int is64 = _is64(x, "batch_norm_backward")
-    x = _dense(x)
+    x = _dense(x, "batch_norm_backward")
     cdef int64_t n, c, s
     n, c, s = _ncs(x, "batch_norm_backward")
     g = _same(g, x, _sh(x), "batch_norm_backward", "gradient")
@@ -269,9 +294,9 @@ def bn_bwd(cnp.ndarray x, cnp.ndarray g, cnp.ndarray mean, cnp.ndarray invstd, w
     invstd = _same(invstd, x, (c,), "batch_norm_backward", "invstd")
     cdef cnp.ndarray wa = _same(w, x, (c,), "batch_norm_backward", "weight")
     dt = (<object>x).dtype
-    cdef cnp.ndarray gx = _empty_like(x) if want_gx else None
-    cdef cnp.ndarray gw = np.empty(c, dtype=dt) if want_gw else None
-    cdef cnp.ndarray gb = np.empty(c, dtype=dt) if want_gb else None
+    cdef cnp.ndarray gx = _empty_like(x, "batch_norm_backward") if want_gx else None
+    cdef cnp.ndarray gw = _empty_checked("batch_norm_backward", (c,), dt) if want_gw else None
+    cdef cnp.ndarray gb = _empty_checked("batch_norm_backward", (c,), dt) if want_gb else None
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *mp = cnp.PyArray_DATA(mean)
@@ -306,15 +331,15 @@ def rownorm(cnp.ndarray x, int64_t d, int64_t groups, int64_t s, w, b, double ep
     """(y, mean, rstd): x viewed as (rows, d) normalized per row, then the affine w/b
     indexed by ((row % groups) * d + j) // s (layer norm: groups = s = 1)."""
     cdef int is64 = _is64(x, "layer_norm")
-    x = _dense(x)
+    x = _dense(x, "layer_norm")
     _rn_check(x, d, groups, s, "layer_norm")
     cdef int64_t rows = x.size // d, na = groups * d // s
     cdef cnp.ndarray wa = None if w is None else _same(np.reshape(w, -1), x, (na,), "layer_norm", "weight")
     cdef cnp.ndarray ba = None if b is None else _same(np.reshape(b, -1), x, (na,), "layer_norm", "bias")
     dt = (<object>x).dtype
-    cdef cnp.ndarray y = _empty_like(x)
-    cdef cnp.ndarray mean = np.empty(rows, dtype=dt)
-    cdef cnp.ndarray rstd = np.empty(rows, dtype=dt)
+    cdef cnp.ndarray y = _empty_like(x, "layer_norm")
+    cdef cnp.ndarray mean = _empty_checked("layer_norm", (rows,), dt)
+    cdef cnp.ndarray rstd = _empty_checked("layer_norm", (rows,), dt)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *wp = _ptr(wa)
     cdef void *bp = _ptr(ba)
@@ -337,7 +362,7 @@ def rownorm_bwd(cnp.ndarray x, cnp.ndarray g, cnp.ndarray mean, cnp.ndarray rstd
                 int64_t groups, int64_t s, bint want_gx, bint want_gw, bint want_gb):
     """(gx, gw, gb) of rownorm (gw, gb flat, groups * d // s values); unwanted are None."""
     cdef int is64 = _is64(x, "layer_norm_backward")
-    x = _dense(x)
+    x = _dense(x, "layer_norm_backward")
     _rn_check(x, d, groups, s, "layer_norm_backward")
     cdef int64_t rows = x.size // d, na = groups * d // s
     g = _same(g, x, _sh(x), "layer_norm_backward", "gradient")
@@ -345,9 +370,9 @@ def rownorm_bwd(cnp.ndarray x, cnp.ndarray g, cnp.ndarray mean, cnp.ndarray rstd
     rstd = _same(rstd, x, (rows,), "layer_norm_backward", "rstd")
     cdef cnp.ndarray wa = None if w is None else _same(np.reshape(w, -1), x, (na,), "layer_norm_backward", "weight")
     dt = (<object>x).dtype
-    cdef cnp.ndarray gx = _empty_like(x) if want_gx else None
-    cdef cnp.ndarray gw = np.empty(na, dtype=dt) if want_gw else None
-    cdef cnp.ndarray gb = np.empty(na, dtype=dt) if want_gb else None
+    cdef cnp.ndarray gx = _empty_like(x, "layer_norm_backward") if want_gx else None
+    cdef cnp.ndarray gw = _empty_checked("layer_norm_backward", (na,), dt) if want_gw else None
+    cdef cnp.ndarray gb = _empty_checked("layer_norm_backward", (na,), dt) if want_gb else None
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *mp = cnp.PyArray_DATA(mean)

@@ -110,35 +110,106 @@ cdef inline int _chk(int st, str op) except -1:
         raise MemoryError(f"{op}: out of memory in the C kernel")
     raise ValueError(f"{op}: the C kernel rejected its arguments (status {st})")
 
-cdef inline cnp.ndarray _empty_like(cnp.ndarray x):
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+cdef inline cnp.ndarray _empty_like(cnp.ndarray x, str op):
+    """A dense native-endian array of x's shape and dtype; a failed allocation is a
+    MemoryError naming the op, the shape and the bytes."""
+    try:
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+    except MemoryError:
+        raise _too_big(op, _sh(x), cnp.PyArray_ITEMSIZE(x), MemoryError) from None
+
+# ---- the operand path ----------------------------------------------------------------
+# Every array a kernel reads or writes passes through _arr (or _dense, its dense form).
+# It accepts any layout NumPy can produce -- any strides (0, negative, huge, not a
+# multiple of the item size), unaligned data, structured-array fields, byte-swapped
+# dtypes, read-only and F-order arrays -- and copies only when the kernel cannot read the
+# array as it is.  The layout test reads the strides itself (NumPy's contiguity flags
+# ignore the stride of a size-1 dimension and call a one-element packed field
+# contiguous), and the copy is a fresh C-ordered native-endian allocation, which always
+# passes the test: there is no second attempt and no recursion.
+cdef inline int _align_of(cnp.npy_intp isz) noexcept:
+    return <int>isz if isz == 1 or isz == 2 or isz == 4 or isz == 8 else (8 if isz == 16 else 1)
+
+cdef int _layout_ok(cnp.ndarray x, bint dense) noexcept:
+    """1 if a kernel can read x in place: native byte order, aligned data, every stride
+    of a dimension longer than 1 a multiple of the alignment and, for dense, C order."""
+    cdef int d, nd = cnp.PyArray_NDIM(x)
+    cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(x), expect = cnp.PyArray_ITEMSIZE(x)
+    cdef cnp.npy_intp al = _align_of(isz)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(x)
+    cdef cnp.npy_intp *bs = cnp.PyArray_STRIDES(x)
+    if not cnp.PyArray_ISNOTSWAPPED(x):
+        return 0
+    if cnp.PyArray_SIZE(x) == 0:
+        return 1
+    if (<size_t>cnp.PyArray_DATA(x)) % <size_t>al:
+        return 0
+    for d in range(nd - 1, -1, -1):
+        if dims[d] == 1:
+            continue
+        if bs[d] % al:
+            return 0
+        if dense:
+            if bs[d] != expect:
+                return 0
+            expect *= dims[d]
+    return 1
+
+cdef cnp.ndarray _arr(object x, str op, bint dense):
+    """x as an array a kernel can read in place (dense: C-contiguous), copying only when
+    its layout requires it.  Allocation failures are MemoryErrors naming the op."""
+    cdef cnp.ndarray a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if _layout_ok(a, dense):
+        return a
+    dt = (<object>a).dtype
+    try:
+        a = np.array(a, dtype=dt.newbyteorder("=") if dt.byteorder not in "=|" else dt,
+                     order="C", copy=True)
+    except MemoryError:
+        raise _too_big(op, _sh(a), dt.itemsize, MemoryError) from None
+    if not _layout_ok(a, True):
+        raise SystemError(f"{op}: a fresh copy of an operand of shape {_sh(a)} {dt} is not "
+                          f"dense and aligned")
+    return a
+
+cdef inline cnp.ndarray _dense(object x, str op):
+    return _arr(x, op, True)
 
 cdef inline int _elem_strides(cnp.ndarray x, int64_t *st) except -1:
-    """element strides of x; returns 0 if some stride is not a multiple of the item size"""
+    """element strides of x (an array that passed _layout_ok); 0 for a dimension of
+    length 1 (its stride is never used, and may be any value)"""
     cdef int d, nd = cnp.PyArray_NDIM(x)
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(x)
     cdef cnp.npy_intp *bs = cnp.PyArray_STRIDES(x)
+    cdef bint empty = cnp.PyArray_SIZE(x) == 0
     for d in range(nd):
-        if bs[d] % isz != 0:
-            return 0
-        st[d] = bs[d] // isz
+        if empty or cnp.PyArray_DIMS(x)[d] == 1:
+            st[d] = 0
+        elif bs[d] % isz != 0:
+            raise SystemError("operand strides are not a multiple of the item size")
+        else:
+            st[d] = bs[d] // isz
     return 1
 
-def copy(cnp.ndarray x):
+def copy(x):
     """Dense (C-contiguous) copy of a float array view, by the strided C kernel."""
-    cdef int is64 = _is64(x, "copy")
-    cdef int nd = cnp.PyArray_NDIM(x)
+    cdef cnp.ndarray xa = _arr(x, "copy", False)
+    cdef int is64 = _is64(xa, "copy")
+    cdef int nd = cnp.PyArray_NDIM(xa)
     cdef int64_t shape[FG_MAX_DIMS]
     cdef int64_t st[FG_MAX_DIMS]
     cdef int d, s
-    if nd > FG_MAX_DIMS or not _elem_strides(x, st):
-        return np.ascontiguousarray(x)
+    if nd > FG_MAX_DIMS:
+        return _arr(np.array(xa, order="C", copy=True), "copy", True)
+    if xa is not x:                  # _arr copied it already
+        return xa
+    _elem_strides(xa, st)
     for d in range(nd):
-        shape[d] = cnp.PyArray_DIMS(x)[d]
-    cdef cnp.ndarray out = _empty_like(x)
-    cdef void *xp = cnp.PyArray_DATA(x)
+        shape[d] = cnp.PyArray_DIMS(xa)[d]
+    cdef cnp.ndarray out = _alloc("copy", nd, shape, cnp.PyArray_TYPE(xa))
+    cdef void *xp = cnp.PyArray_DATA(xa)
     cdef void *op = cnp.PyArray_DATA(out)
-    cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
     with nogil:
         if is64:
             s = fg_copy_f64(nd, shape, <double*>xp, st, <double*>op, NT if n >= NOGIL_MIN else 1)
@@ -147,25 +218,23 @@ def copy(cnp.ndarray x):
     _chk(s, "copy")
     return out
 
-cdef inline cnp.ndarray _dense(cnp.ndarray x):
-    if cnp.PyArray_IS_C_CONTIGUOUS(x):
-        return x
-    return copy(x)
-
-def contiguous(cnp.ndarray x):
-    if cnp.PyArray_IS_C_CONTIGUOUS(x):
-        return x
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 or cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT64:
-        return copy(x)
-    return np.ascontiguousarray(x)
+def contiguous(x):
+    """x itself if a kernel can read it densely, else a dense native-endian copy."""
+    cdef cnp.ndarray a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if _layout_ok(a, True):
+        return a
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 or cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64:
+        return copy(a)
+    return _arr(a, "contiguous", True)
 
 
 # ---- elementwise -----------------------------------------------------------------------
 def unary(int op, cnp.ndarray x, double alpha=0.0, double beta=0.0):
     """y = f_op(x) for a float array; returns a new dense array of the same shape."""
-    cdef int is64 = _is64(x, U_NAMES.get(op, "unary"))
-    x = _dense(x)
-    cdef cnp.ndarray y = _empty_like(x)
+    cdef str name = U_NAMES.get(op, "unary")
+    cdef int is64 = _is64(x, name)
+    x = _dense(x, name)
+    cdef cnp.ndarray y = _empty_like(x, name)
     cdef int64_t n = cnp.PyArray_SIZE(x)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
@@ -182,29 +251,29 @@ def unary(int op, cnp.ndarray x, double alpha=0.0, double beta=0.0):
             else:
                 s = fg_unary_f32(op, n, <float*>xp, <float*>yp, alpha, beta, NT)
     if s != FG_OK:
-        _chk(s, U_NAMES.get(op, f"unary op {op}"))
+        _chk(s, name)
     return y
 
 def unary_bwd(int op, cnp.ndarray g, x, y, double alpha=0.0, double beta=0.0):
     """gx = g * f_op'(.), reading the saved input x or output y (whichever the op uses)."""
     cdef str name = U_NAMES.get(op, "unary") + "_backward"
     cdef int is64 = _is64(g, name)
-    g = _dense(g)
+    g = _dense(g, name)
     cdef cnp.ndarray xa, ya
     cdef void *xp = NULL
     cdef void *yp = NULL
     cdef int64_t n = cnp.PyArray_SIZE(g)
     if x is not None:
-        xa = _dense(x)
+        xa = _dense(x, name)
         if cnp.PyArray_TYPE(xa) != cnp.PyArray_TYPE(g) or cnp.PyArray_SIZE(xa) != n:
             raise ValueError(f"{name}: saved input {_sh(xa)} {xa.dtype} does not match grad {_sh(g)} {g.dtype}")
         xp = cnp.PyArray_DATA(xa)
     if y is not None:
-        ya = _dense(y)
+        ya = _dense(y, name)
         if cnp.PyArray_TYPE(ya) != cnp.PyArray_TYPE(g) or cnp.PyArray_SIZE(ya) != n:
             raise ValueError(f"{name}: saved output {_sh(ya)} {ya.dtype} does not match grad {_sh(g)} {g.dtype}")
         yp = cnp.PyArray_DATA(ya)
-    cdef cnp.ndarray gx = _empty_like(g)
+    cdef cnp.ndarray gx = _empty_like(g, name)
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *op_ = cnp.PyArray_DATA(gx)
     cdef int s
@@ -233,8 +302,8 @@ cdef int _broadcast(str op, cnp.ndarray a, cnp.ndarray b, int *ndim, int64_t *sh
     cdef int64_t tb[FG_MAX_DIMS]
     if nd > FG_MAX_DIMS:
         raise ValueError(f"{op}: at most {FG_MAX_DIMS} dimensions are supported, got {nd}")
-    if not _elem_strides(a, ta) or not _elem_strides(b, tb):
-        return 0
+    _elem_strides(a, ta)
+    _elem_strides(b, tb)
     for i in range(nd):
         ia = i - (nd - na)
         ib = i - (nd - nb)
@@ -262,6 +331,22 @@ def _too_big(str op, shape, itemsize, exc=ValueError):
     return exc(f"{op}: the result of shape {tuple(int(s) for s in shape)} ({n} elements, "
                f"{n * itemsize} bytes) {why}")
 
+cdef cnp.ndarray _empty_checked(str op, shape, dtype):
+    """np.empty(shape, dtype), dense and native-endian, with the size checked first: an
+    impossible size is a ValueError and an allocation failure a MemoryError, both naming
+    the op, the shape and the bytes.  Every result array of the wrappers comes from here,
+    _alloc or _empty_like."""
+    cdef double total = 8.0
+    for d in shape:
+        total *= <double>d
+    if total > 4.6e18:                  # 2**62 bytes: beyond any address space
+        raise _too_big(op, shape, 8)
+    dt = cnp.PyArray_DescrFromType(dtype) if isinstance(dtype, int) else np.dtype(dtype)
+    try:
+        return np.empty(shape, dtype=dt)
+    except MemoryError:
+        raise _too_big(op, shape, dt.itemsize, MemoryError) from None
+
 cdef cnp.ndarray _alloc(str op, int nd, int64_t *shape, int typenum):
     """A dense result array; its size is checked before anything is allocated."""
     cdef cnp.npy_intp dims[FG_MAX_DIMS]
@@ -282,14 +367,15 @@ cdef cnp.ndarray _binary_like(int op, cnp.ndarray a, cnp.ndarray b, bint cmp):
     """Shared body of binary() and compare(): broadcast, allocate, call the kernel."""
     cdef str name = (CMP_NAMES if cmp else B_NAMES).get(op, "binary")
     cdef int is64 = _is64(a, name)
+    a = _arr(a, name, False)
+    b = _arr(b, name, False)
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
         raise TypeError(f"{name}: dtypes differ ({a.dtype} and {b.dtype})")
     cdef int nd
     cdef int64_t shape[FG_MAX_DIMS]
     cdef int64_t sa[FG_MAX_DIMS]
     cdef int64_t sb[FG_MAX_DIMS]
-    if not _broadcast(name, a, b, &nd, shape, sa, sb):
-        return _binary_like(op, np.ascontiguousarray(a), np.ascontiguousarray(b), cmp)
+    _broadcast(name, a, b, &nd, shape, sa, sb)
     cdef cnp.ndarray out = _alloc(name, nd, shape, cnp.NPY_BOOL if cmp else cnp.PyArray_TYPE(a))
     cdef int64_t n = cnp.PyArray_SIZE(out)
     cdef void *ap = cnp.PyArray_DATA(a)
@@ -334,6 +420,9 @@ cdef void _align_strides(cnp.ndarray arr, int64_t *src, int64_t *dst, int nd):
 def where(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b):
     """c ? a : b with three-way broadcasting; c bool, a and b the same float dtype."""
     cdef int is64 = _is64(a, "where")
+    c = _arr(c, "where", False)
+    a = _arr(a, "where", False)
+    b = _arr(b, "where", False)
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
         raise TypeError(f"where: dtypes differ ({a.dtype} and {b.dtype})")
     if cnp.PyArray_TYPE(c) != cnp.NPY_BOOL:
@@ -355,8 +444,9 @@ def where(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b):
     nd = len(oshape)
     if nd > FG_MAX_DIMS:
         raise ValueError(f"where: at most {FG_MAX_DIMS} dimensions are supported")
-    if not (_elem_strides(c, tc) and _elem_strides(a, ta) and _elem_strides(b, tb)):
-        return where(np.ascontiguousarray(c), np.ascontiguousarray(a), np.ascontiguousarray(b))
+    _elem_strides(c, tc)
+    _elem_strides(a, ta)
+    _elem_strides(b, tb)
     cdef int i
     for i in range(nd):
         sh[i] = oshape[i]
@@ -381,7 +471,7 @@ def where(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b):
 
 
 # ---- reductions ------------------------------------------------------------------------
-cdef tuple _reduce_layout(cnp.ndarray x, tuple dims):
+cdef tuple _reduce_layout(cnp.ndarray x, tuple dims, str name):
     """Map a reduction over `dims` (sorted, unique, non-negative) of x to a dense
     (outer, n, inner) problem.  Returns (dense array, outer, n, inner, kept shape)."""
     cdef int nd = cnp.PyArray_NDIM(x)
@@ -393,7 +483,7 @@ cdef tuple _reduce_layout(cnp.ndarray x, tuple dims):
     cdef int d
     adjacent = len(dims) == 0 or dims[-1] - dims[0] == len(dims) - 1
     if adjacent:
-        x = _dense(x)
+        x = _dense(x, name)
         if len(dims):
             for d in range(dims[0]):
                 outer *= shape[d]
@@ -406,7 +496,7 @@ cdef tuple _reduce_layout(cnp.ndarray x, tuple dims):
                 outer *= shape[d]
         return x, outer, n, inner, kept
     perm = [d for d in range(nd) if d not in dims] + list(dims)
-    x = copy(x.transpose(perm))
+    x = copy(_arr(x, name, False).transpose(perm))
     for d in range(nd):
         if d in dims:
             n *= shape[d]
@@ -417,13 +507,13 @@ cdef tuple _reduce_layout(cnp.ndarray x, tuple dims):
 cdef tuple _reduce_call(int op, cnp.ndarray x, tuple dims, bint want_idx, str name):
     """Shared body of reduce() and argreduce(): layout, allocate, call the kernel."""
     cdef int is64 = _is64(x, name)
-    xd, outer_, n_, inner_, kept = _reduce_layout(x, dims)
+    xd, outer_, n_, inner_, kept = _reduce_layout(x, dims, name)
     cdef cnp.ndarray xc = xd
     cdef int64_t outer = outer_, n = n_, inner = inner_
     if n == 0 and (op == R_MAX or op == R_MIN) and (want_idx or outer * inner > 0):
         raise ValueError(f"{name}: cannot reduce over a zero-size dimension {dims} (input shape {_sh(x)})")
-    cdef cnp.ndarray out = np.empty(kept, dtype=(<object>x).dtype)
-    cdef cnp.ndarray idx = np.empty(kept, dtype=np.int64) if want_idx else None
+    cdef cnp.ndarray out = _empty_checked(name, kept, cnp.PyArray_TYPE(xc))
+    cdef cnp.ndarray idx = _empty_checked(name, kept, cnp.NPY_INT64) if want_idx else None
     cdef void *xp = cnp.PyArray_DATA(xc)
     cdef void *op_ = cnp.PyArray_DATA(out)
     cdef int64_t *ip = <int64_t*>cnp.PyArray_DATA(idx) if want_idx else NULL
@@ -466,10 +556,10 @@ def softmax(cnp.ndarray x, int dim, bint log):
     """softmax (log=False) or log_softmax over dim (non-negative)."""
     cdef str name = "log_softmax" if log else "softmax"
     cdef int is64 = _is64(x, name)
-    x = _dense(x)
+    x = _dense(x, name)
     cdef int64_t outer, n, inner
     _split(x, dim, &outer, &n, &inner)
-    cdef cnp.ndarray y = _empty_like(x)
+    cdef cnp.ndarray y = _empty_like(x, name)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int nt = NT if outer * n * inner >= NOGIL_MIN else 1
@@ -485,13 +575,13 @@ def softmax(cnp.ndarray x, int dim, bint log):
 def softmax_bwd(cnp.ndarray g, cnp.ndarray y, int dim, bint log):
     cdef str name = "log_softmax_backward" if log else "softmax_backward"
     cdef int is64 = _is64(g, name)
-    g = _dense(g)
-    y = _dense(y)
+    g = _dense(g, name)
+    y = _dense(y, name)
     if cnp.PyArray_TYPE(y) != cnp.PyArray_TYPE(g) or _sh(g) != _sh(y):
         raise ValueError(f"{name}: grad {_sh(g)} {g.dtype} does not match output {_sh(y)} {y.dtype}")
     cdef int64_t outer, n, inner
     _split(g, dim, &outer, &n, &inner)
-    cdef cnp.ndarray gx = _empty_like(g)
+    cdef cnp.ndarray gx = _empty_like(g, name)
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef void *op_ = cnp.PyArray_DATA(gx)
@@ -506,7 +596,7 @@ def softmax_bwd(cnp.ndarray g, cnp.ndarray y, int dim, bint log):
     return gx
 
 cdef cnp.ndarray _targets(object target, int64_t rows, str name):
-    cdef cnp.ndarray t = np.ascontiguousarray(target, dtype=np.int64)
+    cdef cnp.ndarray t = _arr(np.asarray(target, dtype=np.int64), name, True)
     if t.ndim != 1 or t.shape[0] != rows:
         raise ValueError(f"{name}: expected {rows} targets, got shape {tuple(np.shape(target))}")
     return t
@@ -515,15 +605,15 @@ def xent(cnp.ndarray x, target, int64_t ignore_index, double label_smoothing):
     """Per-row softmax cross-entropy of logits x (rows, C) with class-index targets.
     Returns (loss (rows,), log_softmax (rows, C))."""
     cdef int is64 = _is64(x, "cross_entropy")
-    x = _dense(x)
+    x = _dense(x, "cross_entropy")
     if x.ndim != 2 or x.shape[1] < 1:
         raise ValueError(f"cross_entropy: expected logits of shape (rows, classes >= 1), got {_sh(x)}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     cdef int64_t rows = x.shape[0], c = x.shape[1], bad = -1
     cdef cnp.ndarray t = _targets(target, rows, "cross_entropy")
-    cdef cnp.ndarray loss = np.empty(rows, dtype=x.dtype)
-    cdef cnp.ndarray lsm = _empty_like(x)
+    cdef cnp.ndarray loss = _empty_checked("cross_entropy", (rows,), cnp.PyArray_TYPE(x))
+    cdef cnp.ndarray lsm = _empty_like(x, "cross_entropy")
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef int64_t *tp = <int64_t*>cnp.PyArray_DATA(t)
     cdef void *lp = cnp.PyArray_DATA(loss)
@@ -543,15 +633,15 @@ def xent(cnp.ndarray x, target, int64_t ignore_index, double label_smoothing):
 
 def xent_bwd(cnp.ndarray g, cnp.ndarray lsm, target, int64_t ignore_index, double label_smoothing):
     cdef int is64 = _is64(lsm, "cross_entropy_backward")
-    lsm = _dense(lsm)
-    g = np.ascontiguousarray(g, dtype=(<object>lsm).dtype)
+    lsm = _dense(lsm, "cross_entropy_backward")
+    g = _dense(np.asarray(g, dtype=(<object>lsm).dtype), "cross_entropy_backward")
     if lsm.ndim != 2 or lsm.shape[1] < 1:
         raise ValueError(f"cross_entropy_backward: expected (rows, classes) log-probabilities, got {_sh(lsm)}")
     cdef int64_t rows = lsm.shape[0], c = lsm.shape[1]
     if g.ndim != 1 or g.shape[0] != rows:
         raise ValueError(f"cross_entropy_backward: grad shape {_sh(g)} does not match {rows} rows")
     cdef cnp.ndarray t = _targets(target, rows, "cross_entropy_backward")
-    cdef cnp.ndarray gx = _empty_like(lsm)
+    cdef cnp.ndarray gx = _empty_like(lsm, "cross_entropy_backward")
     cdef void *gp = cnp.PyArray_DATA(g)
     cdef void *sp = cnp.PyArray_DATA(lsm)
     cdef int64_t *tp = <int64_t*>cnp.PyArray_DATA(t)
@@ -569,31 +659,44 @@ def xent_bwd(cnp.ndarray g, cnp.ndarray lsm, target, int64_t ignore_index, doubl
 
 # ---- GEMM ---------------------------------------------------------------------------------
 cdef int _operand(cnp.ndarray x, int *trans, int64_t *ld) except -1:
-    """Layout of the last two dims of x for the GEMM: 1 if usable as is (row-major or
-    transposed, any leading dimension), 0 if it must be copied first."""
+    """Layout of the last two dims of x (an array that passed _layout_ok) for the GEMM:
+    1 if usable as is (row-major or transposed, any leading dimension; the stride of a
+    dimension of length 1 is never read), 0 if it must be copied first."""
     cdef int nd = cnp.PyArray_NDIM(x)
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(x)
     cdef int64_t r = cnp.PyArray_DIMS(x)[nd - 2], c = cnp.PyArray_DIMS(x)[nd - 1]
     cdef int64_t sr = cnp.PyArray_STRIDES(x)[nd - 2], sc = cnp.PyArray_STRIDES(x)[nd - 1]
-    if sr % isz or sc % isz:
+    cdef int64_t r1 = r if r > 1 else 1, c1 = c if c > 1 else 1
+    if cnp.PyArray_SIZE(x) == 0:     # nothing is read: any leading dimension >= 1 will do
+        trans[0] = 0
+        ld[0] = c1
+        return 1
+    if (r > 1 and sr % isz) or (c > 1 and sc % isz):
         return 0
     sr //= isz
     sc //= isz
-    if (sc == 1 or c <= 1) and (sr >= c or r <= 1) and sr >= 0:
+    if (c <= 1 or sc == 1) and (r <= 1 or sr >= c1):
         trans[0] = 0
-        ld[0] = sr if r > 1 else (c if c > 1 else 1)
-        if ld[0] < c: ld[0] = c
-        if ld[0] < 1: ld[0] = 1
+        ld[0] = sr if r > 1 else c1
         return 1
-    if (sr == 1 or r <= 1) and (sc >= r or c <= 1) and sc >= 0:
+    if (r <= 1 or sr == 1) and (c <= 1 or sc >= r1):
         trans[0] = 1
-        ld[0] = sc if c > 1 else (r if r > 1 else 1)
-        if ld[0] < r: ld[0] = r
-        if ld[0] < 1: ld[0] = 1
+        ld[0] = sc if c > 1 else r1
         return 1
     return 0
 
-cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work) except -1:
+cdef cnp.ndarray _gemm_operand(object x, str op, int *trans, int64_t *ld):
+    """x normalised for the GEMM, its transpose flag and leading dimension set: used in
+    place when _operand accepts it, else one dense copy (which it always accepts)."""
+    cdef cnp.ndarray a = _arr(x, op, False)
+    if _operand(a, trans, ld):
+        return a
+    a = _arr(np.array(a, order="C", copy=True), op, True)
+    if not _operand(a, trans, ld):
+        raise SystemError(f"{op}: a dense copy of an operand of shape {_sh(a)} was refused by the GEMM")
+    return a
+
+cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work, str op="matmul") except -1:
     cdef int s
     cdef int nt = NT if work >= 32768 else 1
     with nogil:
@@ -601,14 +704,16 @@ cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work) except -1:
             s = fg_gemm_f64(d, nt)
         else:
             s = fg_gemm_f32(d, nt)
-    _chk(s, "matmul")
+    _chk(s, op)
     return 0
 
 def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
     """a @ b for arrays with ndim >= 2, batch dims broadcast (torch.matmul semantics for
     that case; 1-D operands are handled by the caller).  With `out` (a C-contiguous
     array of the result's shape and dtype) the product is written there as
-    out = a @ b + beta * out, so accumulation (beta=1) allocates nothing."""
+    out = a @ b + beta * out, so accumulation (beta=1) allocates nothing.  An `out` that
+    shares memory with an operand gets the same answer: the product is computed into a
+    temporary first."""
     cdef int is64 = _is64(a, "matmul")
     if cnp.PyArray_TYPE(b) != cnp.PyArray_TYPE(a):
         raise TypeError(f"matmul: dtypes differ ({a.dtype} and {b.dtype})")
@@ -624,30 +729,24 @@ def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
         raise ValueError(f"matmul: batch dimensions of {_sh(a)} and {_sh(b)} cannot be broadcast") from None
     cdef fg_gemm_desc d
     cdef bint fresh = out is None
-    cdef double total
     if fresh:                       # the result first: its size is checked before any copy
-        total = <double>m * <double>n
-        for s in bshape:
-            total *= <double>s
-        if total * 8.0 > 4.6e18:
-            raise _too_big("matmul", bshape + (m, n), 8)
-        try:
-            out = np.empty(bshape + (m, n), dtype=(<object>a).dtype)
-        except MemoryError:
-            raise _too_big("matmul", bshape + (m, n), (<object>a).dtype.itemsize, MemoryError) from None
+        out = _empty_checked("matmul", bshape + (m, n), cnp.PyArray_TYPE(a))
         beta = 0.0
-    if not _operand(a, &d.transa, &d.lda):
-        a = np.ascontiguousarray(a)
-        _operand(a, &d.transa, &d.lda)
-    if not _operand(b, &d.transb, &d.ldb):
-        b = np.ascontiguousarray(b)
-        _operand(b, &d.transb, &d.ldb)
-    if fresh:
-        pass
-    elif (not isinstance(out, np.ndarray) or out.shape != bshape + (m, n) or out.dtype != (<object>a).dtype
-          or not out.flags.c_contiguous or not out.flags.writeable):
-        raise ValueError(f"matmul: out must be a writable C-contiguous {(<object>a).dtype} array of shape "
-                         f"{bshape + (m, n)}")
+    elif (not isinstance(out, np.ndarray) or out.shape != bshape + (m, n)
+          or cnp.PyArray_TYPE(out) != cnp.PyArray_TYPE(a) or not _layout_ok(out, True)
+          or not out.flags.writeable):
+        raise ValueError(f"matmul: out must be a writable C-contiguous native-endian "
+                         f"{(<object>a).dtype.newbyteorder('=')} array of shape {bshape + (m, n)}")
+    elif np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        prod = matmul(a, b)
+        if beta == 0.0:
+            out[...] = prod
+        else:
+            out *= beta
+            out += prod
+        return out
+    a = _gemm_operand(a, "matmul", &d.transa, &d.lda)
+    b = _gemm_operand(b, "matmul", &d.transb, &d.ldb)
     cdef cnp.ndarray o = out
     cdef int64_t batch = 1
     for s in bshape:
@@ -666,23 +765,24 @@ def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
         d.batch = 1; d.stride_a = 0; d.stride_b = 0; d.stride_c = 0
         _gemm_call(is64, &d, m * n * k)
         return out
-    # batch strides (elements; 0 where broadcast), one gemm call per leading index when
-    # the batch dims do not collapse to one
+    # batch strides (elements; 0 where broadcast or of length 1), one gemm call per
+    # leading index when the batch dims do not collapse to one
+    cdef int64_t ea[FG_MAX_DIMS]
+    cdef int64_t eb[FG_MAX_DIMS]
+    if na > FG_MAX_DIMS or nb > FG_MAX_DIMS:
+        raise ValueError(f"matmul: at most {FG_MAX_DIMS} dimensions are supported, got "
+                         f"{_sh(a)} and {_sh(b)}")
+    _elem_strides(a, ea)
+    _elem_strides(b, eb)
     bsa = [0] * nbd
     bsb = [0] * nbd
     for i in range(nbd):
         ia = i - (nbd - (na - 2))
         ib = i - (nbd - (nb - 2))
-        if ia >= 0 and a.shape[ia] != 1:
-            if cnp.PyArray_STRIDES(a)[ia] % isz:
-                a = np.ascontiguousarray(a)
-                return matmul(a, b, out, beta)
-            bsa[i] = cnp.PyArray_STRIDES(a)[ia] // isz
-        if ib >= 0 and b.shape[ib] != 1:
-            if cnp.PyArray_STRIDES(b)[ib] % isz:
-                b = np.ascontiguousarray(b)
-                return matmul(a, b, out, beta)
-            bsb[i] = cnp.PyArray_STRIDES(b)[ib] // isz
+        if ia >= 0:
+            bsa[i] = ea[ia]
+        if ib >= 0:
+            bsb[i] = eb[ib]
     bsc = [0] * nbd
     acc = m * n
     for i in range(nbd - 1, -1, -1):
@@ -722,33 +822,28 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
     cdef cnp.ndarray bb
     d.bias = NULL
     if bias is not None:
-        bb = np.ascontiguousarray(bias)
+        bb = _dense(bias, "linear")
         if cnp.PyArray_TYPE(bb) != cnp.PyArray_TYPE(x) or bb.ndim != 1 or bb.shape[0] != w.shape[0]:
             raise ValueError(f"linear: bias {_sh(bb)} {bb.dtype} does not match weight {_sh(w)}")
         d.bias = cnp.PyArray_DATA(bb)
     if act not in ACT:
         raise ValueError(f"linear: unknown activation {act!r}")
     d.act = ACT[act]
-    if not _operand(x, &d.transa, &d.lda):
-        x = np.ascontiguousarray(x)
-        _operand(x, &d.transa, &d.lda)
-    cdef int tw
-    if not _operand(w, &tw, &d.ldb):
-        w = np.ascontiguousarray(w)
-        _operand(w, &tw, &d.ldb)
-    d.transb = 1 - tw                 # we need op(B) = w^T
     cdef int64_t m = x.shape[0], k = x.shape[1], n = w.shape[0]
-    out = np.empty((m, n), dtype=x.dtype)
+    cdef cnp.ndarray o = _empty_checked("linear", (m, n), cnp.PyArray_TYPE(x))
+    x = _gemm_operand(x, "linear", &d.transa, &d.lda)
+    cdef int tw
+    w = _gemm_operand(w, "linear", &tw, &d.ldb)
+    d.transb = 1 - tw                 # we need op(B) = w^T
     if m == 0 or n == 0:
-        return out
-    cdef cnp.ndarray o = out
+        return o
     d.m = m; d.n = n; d.k = k
     d.alpha = 1.0; d.beta = 0.0
     d.a = cnp.PyArray_DATA(x); d.b = cnp.PyArray_DATA(w)
     d.c = cnp.PyArray_DATA(o); d.ldc = n
     d.batch = 1; d.stride_a = 0; d.stride_b = 0; d.stride_c = 0
-    _gemm_call(is64, &d, m * n * k)
-    return out
+    _gemm_call(is64, &d, m * n * k, "linear")
+    return o
 
 include "_optim.pxi"
 include "_index.pxi"

@@ -35,11 +35,14 @@ cdef extern from "optim.h" nogil:
 
 OPT_ALGS = {"sgd": FG_OPT_SGD, "adam": FG_OPT_ADAM, "rmsprop": FG_OPT_RMSPROP,
             "adagrad": FG_OPT_ADAGRAD}
+# the number of state slots each algorithm's kernel reads (csrc/optim.h)
+OPT_NSLOTS = {FG_OPT_SGD: 1, FG_OPT_ADAM: 3, FG_OPT_RMSPROP: 3, FG_OPT_ADAGRAD: 1}
+OPT_NAMES = {v: k for k, v in OPT_ALGS.items()}
 
 
 cdef inline int _dense_float(cnp.ndarray a, int is64):
     return (cnp.PyArray_TYPE(a) == <int>(cnp.NPY_FLOAT64 if is64 else cnp.NPY_FLOAT32)
-            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a))
+            and _layout_ok(a, True) and cnp.PyArray_ISWRITEABLE(a))
 
 
 cdef class OptimPlan:
@@ -77,6 +80,15 @@ cdef class OptimPlan:
                  fresh=None):
         cdef int i, k, n = len(params)
         cdef cnp.ndarray a, s
+        if alg not in OPT_NSLOTS:
+            raise ValueError(f"{who}: unknown optimizer algorithm {alg} (expected one of "
+                             f"{sorted(OPT_NSLOTS)})")
+        if len(keys) != OPT_NSLOTS[alg] or not all(isinstance(key, str) for key in keys):
+            raise ValueError(f"{who}: the {OPT_NAMES[alg]} kernel reads {OPT_NSLOTS[alg]} state "
+                             f"slots, got keys {keys!r}")
+        if len(states) != n or (fresh is not None and len(fresh) != n):
+            raise ValueError(f"{who}: {n} parameters but {len(states)} states"
+                             + ("" if fresh is None else f" and {len(fresh)} fresh flags"))
         self.who = who
         self.alg = alg
         self.n = n
@@ -112,8 +124,8 @@ cdef class OptimPlan:
             if not cnp.PyArray_ISWRITEABLE(a):
                 raise ValueError(f"{who}: parameter {i} of shape {_sh(a)} is read-only")
             self.views.append(a)
-            if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-                a = np.ascontiguousarray(a)      # updated here, copied back after each step
+            if not _layout_ok(a, True):
+                a = _dense(a, who)               # updated here, copied back after each step
                 self.scratch.append((i, a))
             self.kernel_arrays.append(a)
             self.numel[i] = cnp.PyArray_SIZE(a)
@@ -192,8 +204,8 @@ cdef class OptimPlan:
             if _sh(g) != _sh(a):
                 raise ValueError(f"{self.who}: gradient of parameter {i} has shape "
                                  f"{_sh(g)} but the parameter has shape {_sh(a)}")
-            if not cnp.PyArray_IS_C_CONTIGUOUS(g):
-                g = np.ascontiguousarray(g)
+            if not _layout_ok(g, True):
+                g = _dense(g, self.who)
                 if keep is None:
                     keep = []
                 keep.append(g)
@@ -213,6 +225,9 @@ cdef class OptimPlan:
                 st = self._call(&h, nt)
         else:
             st = self._call(&h, nt)
+        if st == FG_EINVAL:
+            raise ValueError(f"{self.who}: the {OPT_NAMES[self.alg]} kernel rejected the plan: a "
+                             f"state slot these options need is missing (slots {self.keys!r})")
         _chk(st, self.who)
         for i, a in self.scratch:
             if self.gp[i] != NULL:
@@ -251,8 +266,7 @@ def multi_norm(list arrays, double p):
             a = arrays[i]
             if _is64(a, "multi_norm") != is64:
                 raise TypeError("multi_norm: arrays must share a dtype")
-            if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-                a = np.ascontiguousarray(a)
+            a = _dense(a, "multi_norm")
             keep.append(a)
             numel[i] = cnp.PyArray_SIZE(a)
             xp[i] = cnp.PyArray_DATA(a)
@@ -286,7 +300,7 @@ def multi_scale(list arrays, double s):
                 raise TypeError("multi_scale: arrays must share a dtype")
             if not cnp.PyArray_ISWRITEABLE(a):
                 raise ValueError(f"multi_scale: array {i} is read-only")
-            if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            if not _layout_ok(a, True):
                 np.multiply(a, a.dtype.type(s), out=a)
                 continue
             numel[m] = cnp.PyArray_SIZE(a)

@@ -6,6 +6,7 @@
 # shape, C-contiguity), points their bases at the new arrays (no copy) and executes all
 # steps in one C call with the GIL released.
 from libc.stdlib cimport calloc
+from numpy.lib.array_utils import byte_bounds
 
 cdef extern from "plan.h" nogil:
     enum:
@@ -56,10 +57,171 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
 def pairwise_sum(cnp.ndarray x):
     """(tests) the plan's loss summation, which must equal np.sum bit for bit."""
     cdef int is64 = _is64(x, "pairwise_sum")
-    x = _dense(x)
+    x = _dense(x, "pairwise_sum")
     if is64:
         return np.float64(fg_pairwise_sum_f64(<double*>cnp.PyArray_DATA(x), cnp.PyArray_SIZE(x)))
     return np.float32(fg_pairwise_sum_f32(<float*>cnp.PyArray_DATA(x), cnp.PyArray_SIZE(x)))
+
+
+# ---- plan validation ----------------------------------------------------------------
+# What each step kind reads and writes, in elements: per operand slot a pair (count, kind)
+# with kind "T" (the step's float type), "I" (int64), "D" (float64 whatever the step's
+# type), or None where the slot is unused.
+# A count is a Python int, so no product overflows.  Operands marked required must be
+# present; the others may be absent (base -1).
+def _prod(v):
+    r = 1
+    for x in v:
+        r *= int(x)
+    return r
+
+def _strided_span(shape, strides):
+    """(lowest, highest) element offset a strided operand touches, or None if empty."""
+    lo = hi = 0
+    for n, st in zip(shape, strides):
+        if n == 0:
+            return None
+        lo += min(0, (n - 1) * st)
+        hi += max(0, (n - 1) * st)
+    return lo, hi
+
+def _step_operands(int kind, d):
+    """({slot: (lo, hi, type, required)}, geometry error or None) for one step; slots are
+    ("in", j) / ("out", j); lo/hi the element offsets touched (hi exclusive)."""
+    n = [int(v) for v in d.get("n", ())] + [0] * 4
+    nd = int(d.get("ndim", 0))
+    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY) else \
+        [int(v) for v in d.get("shape", ())]
+    ops = {}
+    counts = {FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+              FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
+              FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
+    if any(v < 0 for v in n[:counts]):
+        raise ValueError(f"field 'n' {n[:counts]} has a negative size")
+    def lin(slot, cnt, t="T", req=True):
+        if cnt < 0:
+            raise ValueError(f"operand {slot[0]}{slot[1]} has a negative size {cnt}")
+        ops[slot] = (0, cnt, t, req)
+    def strided(slot, strides):
+        sp = _strided_span(shape, [int(v) for v in strides][:nd])
+        ops[slot] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
+    if kind in (FG_P_BINARY, FG_P_COPY):
+        if len(shape) != nd or any(v < 0 for v in shape):
+            raise ValueError(f"shape {shape} does not have ndim={nd} non-negative entries")
+    if kind == FG_P_UNARY:
+        lin(("in", 0), n[0]); lin(("out", 0), n[0])
+    elif kind == FG_P_UNARY_BWD:
+        lin(("in", 0), n[0]); lin(("in", 1), n[0], req=False); lin(("in", 2), n[0], req=False)
+        lin(("out", 0), n[0])
+    elif kind == FG_P_BINARY:
+        strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
+        lin(("out", 0), _prod(shape))
+    elif kind == FG_P_REDUCE:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
+    elif kind == FG_P_COPY:
+        strided(("in", 0), d.get("sa", ())); lin(("out", 0), _prod(shape))
+    elif kind == FG_P_FILL:
+        lin(("out", 0), n[0])
+    elif kind == FG_P_SOFTMAX:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[1] * n[2])
+    elif kind == FG_P_SOFTMAX_BWD:
+        for slot in (("in", 0), ("in", 1), ("out", 0)):
+            lin(slot, n[0] * n[1] * n[2])
+    elif kind in (FG_P_XENT, FG_P_XENT_RED):
+        lin(("in", 0), n[0] * n[1]); lin(("in", 1), n[0], "I")
+        lin(("out", 0), n[0]); lin(("out", 1), n[0] * n[1])
+        if kind == FG_P_XENT_RED:
+            lin(("out", 2), 1)
+    elif kind == FG_P_XENT_BWD:
+        lin(("in", 0), n[0]); lin(("in", 1), n[0] * n[1]); lin(("in", 2), n[0], "I")
+        lin(("out", 0), n[0] * n[1])
+    elif kind == FG_P_XENT_RED_BWD:
+        lin(("in", 0), 1); lin(("in", 1), n[0] * n[1]); lin(("in", 2), n[0], "I")
+        lin(("out", 0), n[0] * n[1]); lin(("out", 1), n[0])
+    elif kind == FG_P_GEMM:
+        g = d.get("gemm")
+        if g is None:
+            raise ValueError("a gemm step needs its 'gemm' descriptor")
+        m, nn, k = int(g["m"]), int(g["n"]), int(g["k"])
+        ta, tb = int(g["transa"]), int(g["transb"])
+        lda, ldb, ldc = int(g["lda"]), int(g["ldb"]), int(g["ldc"])
+        if min(m, nn, k) < 0 or ta not in (0, 1) or tb not in (0, 1):
+            raise ValueError(f"gemm m={m} n={nn} k={k} transa={ta} transb={tb} is invalid")
+        ar, ac = (k, m) if ta else (m, k)
+        br, bc = (nn, k) if tb else (k, nn)
+        if lda < max(ac, 1) or ldb < max(bc, 1) or ldc < max(nn, 1):
+            raise ValueError(f"gemm leading dimensions lda={lda} ldb={ldb} ldc={ldc} are too small "
+                             f"for m={m} n={nn} k={k}")
+        if g["act"] not in ACT.values():
+            raise ValueError(f"gemm activation {g['act']} is unknown")
+        ops[("in", 0)] = (0, (ar - 1) * lda + ac if ar and ac else 0, "T", True)
+        ops[("in", 1)] = (0, (br - 1) * ldb + bc if br and bc else 0, "T", True)
+        lin(("in", 2), nn, req=False)
+        ops[("out", 0)] = (0, (m - 1) * ldc + nn if m and nn else 0, "T", True)
+    elif kind in (FG_P_CONV, FG_P_CONV_BWD):
+        if len(shape) < 16 or any(v < 0 for v in shape[:16]):
+            raise ValueError(f"conv geometry {shape} needs 16 non-negative values")
+        cn, ci, h, w, co, kh, kw, oh, ow = shape[:9]
+        groups = shape[15]
+        if groups < 1 or ci % groups or co % groups:
+            raise ValueError(f"conv groups {groups} do not divide channels {ci} and {co}")
+        _conv_geometry("plan", (cn, ci, h, w), (co, ci // groups, kh, kw), tuple(shape[9:11]),
+                       tuple(shape[11:13]), tuple(shape[13:15]), oh, ow)
+        xs, ws, ys = cn * ci * h * w, co * (ci // groups) * kh * kw, cn * co * oh * ow
+        if kind == FG_P_CONV:
+            lin(("in", 0), xs); lin(("in", 1), ws); lin(("in", 2), co, req=False); lin(("out", 0), ys)
+        else:
+            lin(("in", 0), xs, req=False); lin(("in", 1), ws, req=False); lin(("in", 2), ys)
+            lin(("out", 0), xs, req=False); lin(("out", 1), ws, req=False); lin(("out", 2), co, req=False)
+    elif kind in (FG_P_POOL, FG_P_POOL_BWD):
+        if len(shape) < 14:
+            raise ValueError(f"pool geometry {shape} needs 14 values")
+        planes, h, w, oh, ow, kh, kw, sh_, sw_, ph, pw, dh, dw = shape[:13]
+        if planes < 0 or h < 0 or w < 0:
+            raise ValueError(f"pool input planes={planes} h={h} w={w} is invalid")
+        _pool_geometry("plan", (planes, h, w), oh, ow, (kh, kw), (sh_, sw_), (ph, pw), (dh, dw))
+        mx = int(d.get("op", 0)) == FG_POOLING_MAX
+        if kind == FG_P_POOL:
+            lin(("in", 0), planes * h * w); lin(("out", 0), planes * oh * ow)
+            lin(("out", 1), planes * oh * ow, "I", req=mx)
+        else:
+            lin(("in", 0), planes * oh * ow); lin(("in", 1), planes * oh * ow, "I", req=mx)
+            lin(("out", 0), planes * h * w)
+    elif kind in (FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD):
+        ncs, c = n[0] * n[1] * n[2], n[1]
+        if kind == FG_P_BN_STATS:
+            lin(("in", 0), ncs); lin(("out", 0), c); lin(("out", 1), c)
+        elif kind == FG_P_BN_APPLY:
+            lin(("in", 0), ncs); lin(("in", 1), c); lin(("in", 2), c)
+            lin(("in", 3), c, req=False); lin(("in", 4), c, req=False); lin(("out", 0), ncs)
+        else:
+            lin(("in", 0), ncs); lin(("in", 1), ncs); lin(("in", 2), c); lin(("in", 3), c)
+            lin(("in", 4), c, req=False); lin(("out", 0), ncs, req=False)
+            lin(("out", 1), c, req=False); lin(("out", 2), c, req=False)
+    elif kind == FG_P_BN_PREP:
+        lin(("in", 0), n[0], req=False); lin(("in", 1), n[0])
+        lin(("out", 0), n[0], req=False); lin(("out", 1), n[0])
+    elif kind == FG_P_BN_RUNNING:
+        lin(("in", 0), n[0]); lin(("in", 1), n[0])
+        lin(("out", 0), n[0], req=False); lin(("out", 1), n[0], req=False)
+    elif kind in (FG_P_ROWNORM, FG_P_ROWNORM_BWD):
+        rows, dd, groups, ss = n[0], n[1], n[2], n[3]
+        if rows < 0 or dd < 1 or groups < 1 or ss < 1 or dd % ss or rows % groups:
+            raise ValueError(f"rownorm rows={rows} d={dd} groups={groups} s={ss} is inconsistent")
+        na = groups * dd // ss
+        if kind == FG_P_ROWNORM:
+            lin(("in", 0), rows * dd); lin(("in", 1), na, req=False); lin(("in", 2), na, req=False)
+            lin(("out", 0), rows * dd); lin(("out", 1), rows); lin(("out", 2), rows)
+        else:
+            lin(("in", 0), rows * dd); lin(("in", 1), rows * dd); lin(("in", 2), rows)
+            lin(("in", 3), rows); lin(("in", 4), na, req=False)
+            lin(("out", 0), rows * dd, req=False); lin(("out", 1), na, req=False)
+            lin(("out", 2), na, req=False)
+    elif kind == FG_P_COUNTER:
+        lin(("out", 0), 1, "I")
+    elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
+        lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
+    return ops
 
 
 cdef void _hyper(fg_optim_hyper *h, tuple a):
@@ -131,6 +293,14 @@ cdef class Plan:
         for i in range(self.nsteps):
             d = steps[i]
             st = &self.steps[i]
+            if not isinstance(d, dict) or d.get("kind") not in PLAN_KINDS:
+                raise ValueError(f"Plan: step {i} is malformed: it must be a dict whose 'kind' is one of "
+                                 f"{sorted(PLAN_KINDS)}")
+            for key, most in (("n", 4), ("s", 4), ("shape", FG_MAX_DIMS), ("sa", FG_MAX_DIMS),
+                              ("sb", FG_MAX_DIMS), ("ins", FG_P_MAXOPS), ("outs", FG_P_MAXOPS)):
+                if len(d.get(key, ())) > most:
+                    raise ValueError(f"Plan: step {i} ({d['kind']}) is malformed: field {key!r} has "
+                                     f"{len(d[key])} entries, at most {most} allowed")
             st.kind = PLAN_KINDS[d["kind"]]
             st.op = d.get("op", 0)
             st.is64 = d.get("is64", 0)
@@ -199,9 +369,99 @@ cdef class Plan:
                     self.gp_all[gi] = <void *>(self.bases[ref[0]] + <int64_t>ref[1])
                     self.numel_all[gi] = k
                     gi += 1
+        self._validate(bases, inputs, steps)
         if fg_plan_check(self.steps, self.nsteps, self.nbases, &failed) != FG_OK:
             raise ValueError(f"compile: internal error, the plan's step {failed} "
                              f"({self.names[failed]}) is malformed")
+
+    cdef int _validate(self, list bases, list inputs, list steps) except -1:
+        """Every operand of every step lies inside its buffer, aligned for its type; every
+        required operand is present; written buffers are writable; sizes and geometry are
+        consistent.  Raises ValueError naming the step and the field."""
+        cdef int64_t i, j, off
+        cdef fg_plan_step *st
+        cdef OptimPlan op
+        span = {}                 # base -> (lowest, highest byte offset, writable)
+        for i in range(self.nbases):
+            a = bases[i]
+            if a is None:
+                continue
+            if not isinstance(a, np.ndarray):
+                raise ValueError(f"Plan: base {i} must be an ndarray or None, got {type(a).__name__}")
+            lo, hi = byte_bounds(a)
+            ptr = (<object>a).ctypes.data
+            span[i] = (lo - ptr, hi - ptr, bool((<object>a).flags.writeable))
+        for slot in self.in_slots:
+            b, dt, _, shape = slot
+            if not 0 <= b < self.nbases or bases[b] is not None or b in span:
+                raise ValueError(f"Plan: input slot {b} must name a distinct base that is None")
+            if any(int(v) < 0 for v in shape):
+                raise ValueError(f"Plan: input slot {b} has a negative dimension in {shape}")
+            span[b] = (0, _prod(shape) * dt.itemsize, True)
+        for i in range(self.nsteps):
+            d = steps[i]
+            st = &self.steps[i]
+            where = (f"Plan: step {i} ({self.names[i] if i < len(self.names) else '?'}, "
+                     f"kind {d['kind']!r}) is malformed")
+            if st.is64 not in (0, 1):
+                raise ValueError(f"{where}: is64 must be 0 or 1, got {st.is64}")
+            if st.ndim < 0 or st.ndim > FG_MAX_DIMS:
+                raise ValueError(f"{where}: ndim {st.ndim} is outside [0, {FG_MAX_DIMS}]")
+            for j in range(FG_P_MAXOPS):
+                for io, bj in (("in", st.in_base[j]), ("out", st.out_base[j])):
+                    if bj != -1 and bj not in span:
+                        raise ValueError(f"{where}: operand {io}[{j}] names base {bj}, which does "
+                                         f"not exist (bases 0..{self.nbases - 1})")
+            try:
+                ops = _step_operands(st.kind, d)
+            except (ValueError, KeyError, TypeError, IndexError) as e:
+                raise ValueError(f"{where}: {e}") from None
+            fsz = 8 if st.is64 else 4
+            for (io, j), (lo, hi, t, req) in ops.items():
+                bj = st.in_base[j] if io == "in" else st.out_base[j]
+                off = st.in_off[j] if io == "in" else st.out_off[j]
+                isz = 8 if t in ("I", "D") else fsz
+                if bj < 0:
+                    if req and hi > lo:
+                        raise ValueError(f"{where}: operand {io}[{j}] is required but absent")
+                    continue
+                if hi <= lo:
+                    continue
+                blo, bhi, wr = span[bj]
+                if off % isz:
+                    raise ValueError(f"{where}: operand {io}[{j}] offset {off} is not aligned to "
+                                     f"{isz} bytes")
+                if off + lo * isz < blo or off + hi * isz > bhi:
+                    raise ValueError(f"{where}: operand {io}[{j}] bytes [{off + lo * isz}, "
+                                     f"{off + hi * isz}) lie outside base {bj} [{blo}, {bhi})")
+                if io == "out" and not wr:
+                    raise ValueError(f"{where}: operand out[{j}] writes base {bj}, which is read-only")
+            if st.kind == FG_P_OPTIM:
+                op = d["optim"]
+                for j, ref in enumerate(d["grads"]):
+                    if ref is None:
+                        continue
+                    bj, off = int(ref[0]), int(ref[1])
+                    if bj not in span or self.bases[bj] == NULL:
+                        raise ValueError(f"{where}: gradient {j} names base {bj}, which is not a "
+                                         f"fixed buffer")
+                    blo, bhi, wr = span[bj]
+                    if off % fsz or off < blo or off + op.numel[j] * fsz > bhi:
+                        raise ValueError(f"{where}: gradient {j} ({op.numel[j]} elements at offset "
+                                         f"{off}) lies outside base {bj} [{blo}, {bhi})")
+            elif st.kind == FG_P_CLIP:
+                for j, (ref, k) in enumerate(zip(d["grads"], d["numel"])):
+                    bj, off, k = int(ref[0]), int(ref[1]), int(k)
+                    if bj not in span or self.bases[bj] == NULL:
+                        raise ValueError(f"{where}: gradient {j} names base {bj}, which is not a "
+                                         f"fixed buffer")
+                    blo, bhi, wr = span[bj]
+                    if k < 0 or off % fsz or off < blo or off + k * fsz > bhi:
+                        raise ValueError(f"{where}: gradient {j} ({k} elements at offset {off}) lies "
+                                         f"outside base {bj} [{blo}, {bhi})")
+                    if not wr:
+                        raise ValueError(f"{where}: gradient {j} is in base {bj}, which is read-only")
+        return 0
 
     def set_hyper(self, int64_t i, tuple args):
         """New optimizer hyperparameters (OptimPlan.step's argument order) for step i."""
@@ -222,15 +482,16 @@ cdef class Plan:
             slot = self.in_slots[i]
             a = inputs[i]
             shape = slot[3]
-            ok = (cnp.PyArray_TYPE(a) == <int>slot[2] and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            ok = (cnp.PyArray_TYPE(a) == <int>slot[2] and _layout_ok(a, True)
                   and cnp.PyArray_NDIM(a) == len(shape))
             d = 0
             while ok and d < len(shape):
                 ok = cnp.PyArray_DIMS(a)[d] == <cnp.npy_intp>shape[d]
                 d += 1
             if not ok:
-                raise ValueError(f"compile: input {i} must be a C-contiguous {slot[1]} array of "
-                                 f"shape {shape}, got {(<object>a).dtype} {(<object>a).shape}")
+                raise ValueError(f"compile: input {i} must be a C-contiguous, aligned, native-endian "
+                                 f"{slot[1]} array of shape {shape}, got {(<object>a).dtype} "
+                                 f"{(<object>a).shape} strides {(<object>a).strides}")
             self.bases[<int>slot[0]] = <char *>cnp.PyArray_DATA(a)
         with nogil:
             s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed, &info)

@@ -25,10 +25,10 @@ def scan(int op, cnp.ndarray x, int dim, bint reverse=False):
     cdef int is64 = _is64(x, name)
     if op < 0 or op >= FG_SCAN_COUNT:
         raise ValueError(f"scan: unknown op {op}")
-    x = _dense(x)
+    x = _dense(x, name)
     cdef int64_t outer, n, inner
     _split(x, dim, &outer, &n, &inner)
-    cdef cnp.ndarray y = _empty_like(x)
+    cdef cnp.ndarray y = _empty_like(x, name)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int nt = NT if outer * n * inner >= NOGIL_MIN else 1
@@ -45,11 +45,11 @@ def scan(int op, cnp.ndarray x, int dim, bint reverse=False):
 def prod(cnp.ndarray x, int dim):
     """Product over dim (removed from the shape); 1 over an empty dim."""
     cdef int is64 = _is64(x, "prod")
-    x = _dense(x)
+    x = _dense(x, "prod")
     cdef int64_t outer, n, inner
     _split(x, dim, &outer, &n, &inner)
     shape = _sh(x)
-    cdef cnp.ndarray y = np.empty(shape[:dim] + shape[dim + 1:], dtype=(<object>x).dtype)
+    cdef cnp.ndarray y = _empty_checked("prod", shape[:dim] + shape[dim + 1:], (<object>x).dtype)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int nt = NT if outer * n * inner >= NOGIL_MIN else 1
@@ -65,15 +65,15 @@ def prod(cnp.ndarray x, int dim):
 
 cdef tuple _sort_call(cnp.ndarray x, int dim, int64_t k, bint flag, bint full, str name):
     cdef int is64 = _is64(x, name)
-    x = _dense(x)
+    x = _dense(x, name)
     cdef int64_t outer, n, inner
     _split(x, dim, &outer, &n, &inner)
     if k < 0 or k > n:
         raise IndexError(f"{name}: k={k} is out of range for dimension {dim} of size {n} (shape {_sh(x)})")
     shape = _sh(x)
     oshape = shape[:dim] + (k,) + shape[dim + 1:]
-    cdef cnp.ndarray vals = np.empty(oshape, dtype=(<object>x).dtype)
-    cdef cnp.ndarray idx = np.empty(oshape, dtype=np.int64)
+    cdef cnp.ndarray vals = _empty_checked(name, oshape, (<object>x).dtype)
+    cdef cnp.ndarray idx = _empty_checked(name, oshape, np.int64)
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *vp = cnp.PyArray_DATA(vals)
     cdef int64_t *ip = <int64_t*>cnp.PyArray_DATA(idx)

@@ -13,7 +13,10 @@ def _pool_windows(op, n, o, k, s, p, d):
             a, b = (i * n) // o, -((-(i + 1) * n) // o)
             out.append((list(range(a, b)), b - a))
         elif op == POOL["max"]:
-            out.append(([i * s - p + t * d for t in range(k) if 0 <= i * s - p + t * d < n], 0))
+            a = i * s - p           # only the taps inside [0, n): bounded by n, whatever k is
+            t0 = 0 if a >= 0 else (-a + d - 1) // d
+            t1 = min(k, (n - 1 - a) // d + 1) if n - 1 - a >= 0 else 0
+            out.append(([a + t * d for t in range(t0, t1)], 0))
         else:
             a = i * s - p
             e = min(a + k, n + p)
