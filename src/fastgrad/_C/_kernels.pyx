@@ -140,6 +140,13 @@ cdef int _layout_ok(cnp.ndarray x, bint dense) noexcept:
     cdef cnp.npy_intp *bs = cnp.PyArray_STRIDES(x)
     if not cnp.PyArray_ISNOTSWAPPED(x):
         return 0
+    # the common case, from NumPy's flags alone: aligned (data and the strides of every
+    # dimension longer than 1: the kernels' element types are aligned to their size) and,
+    # for dense, C order (the strides of size-1 dimensions, which both flags ignore, are
+    # never read: _elem_strides gives them 0)
+    if cnp.PyArray_CHKFLAGS(x, cnp.NPY_ARRAY_ALIGNED) and (
+            not dense or cnp.PyArray_CHKFLAGS(x, cnp.NPY_ARRAY_C_CONTIGUOUS)):
+        return 1
     if cnp.PyArray_SIZE(x) == 0:
         return 1
     if (<size_t>cnp.PyArray_DATA(x)) % <size_t>al:
@@ -158,7 +165,7 @@ cdef int _layout_ok(cnp.ndarray x, bint dense) noexcept:
 cdef cnp.ndarray _arr(object x, str op, bint dense):
     """x as an array a kernel can read in place (dense: C-contiguous), copying only when
     its layout requires it.  Allocation failures are MemoryErrors naming the op."""
-    cdef cnp.ndarray a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    cdef cnp.ndarray a = x if isinstance(x, cnp.ndarray) else np.asarray(x)
     if _layout_ok(a, dense):
         return a
     dt = (<object>a).dtype
@@ -220,7 +227,7 @@ def copy(x):
 
 def contiguous(x):
     """x itself if a kernel can read it densely, else a dense native-endian copy."""
-    cdef cnp.ndarray a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    cdef cnp.ndarray a = x if isinstance(x, cnp.ndarray) else np.asarray(x)
     if _layout_ok(a, True):
         return a
     if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 or cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64:
