@@ -16,7 +16,7 @@ grad_store     autograd.engine._store_grad, after storing   ``grad_store(t, g, o
                before, ``tag``: g's adoption tag)
 accum_target   autograd.engine.accum_target, when it hands  ``accum_target(t)``
                out t.grad for a GEMM to add into
-xent_reduce    nn.functional cross-entropy with reduction   ``xent_reduce(x, target,
+xent_reduce    ops.loss cross-entropy with reduction      ``xent_reduce(x, target,
                'mean' or 'sum', before the eager kernels;   ignore_index, label_smoothing,
                a Tensor returned is the loss, None lets     scale, reduction)``
                the eager path run
@@ -27,7 +27,7 @@ batch_norm     batch_norm, before its kernels               ``batch_norm(running
                                                             eps)``
 batch_count    nn BatchNorm modules, before counting a      ``batch_count(module)``
                training step in num_batches_tracked
-inplace        in-place tensor ops (_inplace_apply), before  ``inplace(x, name)``
+inplace        in-place tensor ops (ops.inplace), before      ``inplace(x, name)``
                the op; a callable returned is called
                with the result tensor after each copy
                of a result into x
