@@ -218,7 +218,9 @@ def _check_args(args):
             _fail(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     if args.checkpoint is not None:
         _check_writable(args.checkpoint)
-    if args.resume is not None:
+    # with --distributed only rank 0 reads the checkpoint and sends it to the others (which
+    # may not see the file); a failure there is reported on every rank by the load itself
+    if args.resume is not None and not getattr(args, "distributed", False):
         if not os.path.exists(args.resume):
             _fail(f"--resume {args.resume}: no such file")
         if os.path.isdir(args.resume):
