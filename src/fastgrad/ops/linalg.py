@@ -355,10 +355,7 @@ def _diag_bwd(node, g):
     return (_embed_diag(g, a1, a2, shape),)
 
 
-@jvp_rule(_diag_bwd)
-def _diag_jvp(node, xs, ts, out):
-    a1, a2, shape = node.ctx
-    return _take_diag(ts[0], a1, a2)
+declare(_diag_bwd, linear=lambda node, t, out: _take_diag(t, node.ctx[0], node.ctx[1]))
 
 
 def _take_diag(x, a1, a2):

@@ -85,10 +85,7 @@ def _max_unpool_bwd(node, v):
     return (_take_at(v, idx, p),)
 
 
-@jvp_rule(_max_unpool_bwd)
-def _max_unpool_jvp(node, xs, ts, out):
-    idx, p = node.ctx
-    return _max_unpool(ts[0], idx, p)
+declare(_max_unpool_bwd, linear=lambda node, t, out: _max_unpool(t, *node.ctx))
 
 
 def _max_unpool(g, idx, p):

@@ -287,10 +287,7 @@ def _take_along_bwd(node, g):
     return (_put_along(g, idx, dim, shape),)
 
 
-@jvp_rule(_take_along_bwd)
-def _take_along_jvp(node, xs, ts, out):
-    idx, dim, shape = node.ctx
-    return _take_along(ts[0], idx, dim)
+declare(_take_along_bwd, linear=lambda node, t, out: _take_along(t, node.ctx[0], node.ctx[1]))
 
 
 def _take_along(x, idx, dim):

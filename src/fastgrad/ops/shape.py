@@ -565,10 +565,7 @@ def _tri_bwd(node, g):
     return (_tri(g, k, upper),)
 
 
-@jvp_rule(_tri_bwd)
-def _tri_jvp(node, xs, ts, out):
-    upper, k = node.ctx
-    return _tri(ts[0], k, upper)
+declare(_tri_bwd, linear=lambda node, t, out: _tri(t, node.ctx[1], node.ctx[0]))
 
 
 def _tri(x, diagonal, upper):
