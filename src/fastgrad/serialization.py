@@ -235,9 +235,21 @@ def _fspath(f):
 def save(obj, f):
     """Save ``obj`` (a state dict or a nested structure of containers, numbers, strings,
     arrays and Tensors) to ``f``: a path (``str``/``os.PathLike``, written atomically) or a
-    binary file object opened for writing."""
-    chunks = _serialize(obj)
+    binary file object opened for writing.
+
+    A path ending in ``.safetensors`` is written in the safetensors format
+    (:mod:`fastgrad.safetensors`), which PyTorch and the ``safetensors`` package read;
+    ``obj`` must then be a flat dict of str -> Tensor, such as a model's ``state_dict()``.
+    """
     path = _fspath(f)
+    if path is not None and path.endswith(".safetensors"):
+        from fastgrad import safetensors
+        if not isinstance(obj, dict):
+            raise TypeError(f"save: a .safetensors file holds a flat dict of str -> Tensor, got "
+                            f"{type(obj).__name__}; save nested training state to a .fg file instead")
+        safetensors.save_file(obj, path)
+        return
+    chunks = _serialize(obj)
     if path is None:
         if not hasattr(f, "write"):
             raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
@@ -245,18 +257,26 @@ def save(obj, f):
             raise TypeError("save: f is a text-mode file; open it in binary mode ('wb')")
         _write_chunks(f, chunks)
         return
+    _atomic_write(path, lambda fh: _write_chunks(fh, chunks), "save")
+
+
+def _atomic_write(path, write, who):
+    """Write a file at ``path`` through ``write(fh)`` atomically: the bytes go to a
+    temporary file in the same directory, which is flushed, fsync'ed and renamed over
+    ``path``; on any failure ``path`` keeps its previous content and the temporary file is
+    removed."""
     d = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise IsADirectoryError(f"save: {path!r} is a directory")
+        raise IsADirectoryError(f"{who}: {path!r} is a directory")
     if not os.path.isdir(d):
-        raise FileNotFoundError(f"save: cannot write {path!r}: directory {d!r} does not exist")
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: directory {d!r} does not exist")
     tmp = os.path.join(d, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     created = False             # whether `tmp` exists (and must go unless it was renamed)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         created = True
         with os.fdopen(fd, "wb") as fh:
-            _write_chunks(fh, chunks)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -435,7 +455,8 @@ def _read_all(f, who):
 def load(f, map_location=None, weights_only=True):
     """Load an object saved by :func:`save` from a path or a binary file object.
 
-    Loading never runs code: the file holds JSON and raw array bytes, no pickle, so
+    A path ending in ``.safetensors`` is read as a safetensors file (a dict of str ->
+    Tensor).  Loading never runs code: the file holds JSON and raw array bytes, no pickle, so
     ``weights_only`` is accepted for PyTorch compatibility and is always in effect.
     ``map_location`` may be None or ``"cpu"`` (fastgrad tensors live on the CPU).
     Raises :class:`CheckpointError` (a ``RuntimeError``) for a truncated, corrupted or
@@ -444,6 +465,10 @@ def load(f, map_location=None, weights_only=True):
     if map_location not in (None, "cpu"):
         raise ValueError(f"load: map_location must be None or 'cpu' (fastgrad runs on the CPU), "
                          f"got {map_location!r}")
+    path = _fspath(f)
+    if path is not None and path.endswith(".safetensors"):
+        from fastgrad import safetensors
+        return safetensors.load_file(path)
     name, buf = _read_all(f, "load")
     name = repr(name) if isinstance(name, str) else str(name)
     if buf and MAGIC.startswith(buf[:len(MAGIC)]) and len(buf) < _PREFIX.size:
