@@ -118,7 +118,7 @@ def test_error_inputs(name):
 # configuration, save, load or compile); every other public function of fastgrad is an op.
 NOT_OPS = {
     # tensor factories and random state
-    "tensor", "as_tensor", "from_numpy", "arange", "linspace", "eye", "empty", "empty_like", "zeros",
+    "tensor", "as_tensor", "from_numpy", "from_dlpack", "arange", "linspace", "eye", "empty", "empty_like", "zeros",
     "zeros_like", "ones", "ones_like", "full", "full_like", "rand", "rand_like", "randn", "randn_like",
     "randint", "randperm", "manual_seed", "initial_seed",
     # configuration and introspection
