@@ -167,3 +167,15 @@ def test_bench_output_paths_are_checked_before_timing(tmp_path, opt):
         args = cli.build_parser().parse_args(["bench", "--quick", opt, str(path)])
         with pytest.raises(SystemExit, match=f"fastgrad bench: {opt} .*{needle}"):
             cli._check_bench_args(args)
+
+
+def test_version_flag_prints_the_package_version():
+    r = subprocess.run([sys.executable, "-m", "fastgrad", "--version"], capture_output=True, text=True,
+                       timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"fastgrad {fg.__version__}"
+    from importlib import metadata
+    try:
+        assert metadata.version("fastgrad") == fg.__version__    # installed: metadata agrees
+    except metadata.PackageNotFoundError:
+        pass                                                      # run from the source tree

@@ -54,6 +54,8 @@ def _positive(kind):
 
 def build_parser():
     p = _Parser(prog="fastgrad", description="fastgrad: fast small-network training on the CPU")
+    from fastgrad import __version__
+    p.add_argument("--version", action="version", version=f"fastgrad {__version__}")
     sub = p.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train an MLP classifier on a bundled or generated data set",
                        description="Train an MLP classifier and report test accuracy and throughput.")
