@@ -9,3 +9,10 @@ def backend(request):
     fg.set_backend(request.param)
     yield request.param
     fg.set_backend(prev)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """pytest-benchmark's JSON names the fastgrad build that produced the numbers."""
+    machine_info["fastgrad"] = {"version": fg.__version__, "simd": fg.get_simd(),
+                                "available_simd": list(fg.available_simd()),
+                                "threads": fg.get_num_threads(), "backend": fg.get_backend()}
