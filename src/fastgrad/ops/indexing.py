@@ -349,7 +349,7 @@ def _scatter_check(x, dim, idx, src, who):
 
 @public(method=True)
 def gather(input, dim, index):
-    """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (dim=1); out has index's shape."""
     x = input if type(input) is Tensor else _to_tensor(input, "gather")
     idx = _index_tensor(index, "gather")
     if x.data.ndim == 0:
@@ -408,7 +408,7 @@ def _scatter_src(x, src, who):
 
 @public(method=True)
 def scatter_add(input, dim, index, src):
-    """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
+    """A copy of input with ``src[i][j][k]`` added at ``input[i][index[i][j][k]][k]`` (dim=1);
     repeated indices accumulate."""
     x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
     idx = _index_tensor(index, "scatter_add")
