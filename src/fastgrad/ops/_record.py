@@ -166,7 +166,7 @@ def _to_tensor(x, who):
 
 def _float_in(x, who):
     """x as a floating tensor (ints and bools become the default float dtype)."""
-    if type(x) is not Tensor:
+    if (type(x) is not Tensor and not isinstance(x, Tensor)):
         x = _to_tensor(x, who)
     if x.data.dtype.kind != "f":
         return _make(x.data.astype(_default[0]))

@@ -74,7 +74,7 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
     if params:
         def op(x, a, b):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x.data.dtype.kind != "f":
                 x = _float_in(x, name)
             out = backend.k.unary(opid, x.data, a, b)
             if x.requires_grad and grad_mode.enabled:
@@ -84,7 +84,7 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
     else:
         def op(x):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x.data.dtype.kind != "f":
                 x = _float_in(x, name)
             out = backend.k.unary(opid, x.data, 0.0, 0.0)
             if x.requires_grad and grad_mode.enabled:
@@ -144,7 +144,8 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
 
     def op(input, other):
         a, b = input, other
-        if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        if ((type(a) is not Tensor and not isinstance(a, Tensor))
+                or (type(b) is not Tensor and not isinstance(b, Tensor)) or a.data.dtype is not b.data.dtype):
             a, b = _pair(a, b, name)
         kind = a.data.dtype.kind
         if kind != "f":
@@ -321,7 +322,8 @@ def clamp(x, min=None, max=None):
 @public(method=True, dunder=("__pow__",), reflected="__rpow__")
 def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
-    if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+    if ((type(x) is Tensor or isinstance(x, Tensor)) and isinstance(exponent, (int, float))
+            and not isinstance(exponent, bool)):
         if x.data.dtype.kind == "f":
             return _pow_scalar(x, float(exponent), 0.0)
         return _make(np.power(x.data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
@@ -331,7 +333,7 @@ def pow(x, exponent):
 
 def _int_passthrough(x):
     """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
-    return type(x) is Tensor and x.data.dtype.kind in "iub"
+    return (type(x) is Tensor or isinstance(x, Tensor)) and x.data.dtype.kind in "iub"
 
 
 @public(method=True)
@@ -501,7 +503,8 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+    if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
+            and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f"):
         out = backend.k.binary(_ADD, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
@@ -518,7 +521,8 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+    if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
+            and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f"):
         out = backend.k.binary(_MUL, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
@@ -537,7 +541,8 @@ def div(a, b, rounding_mode=None):
 
 # ---- comparisons and logic (no gradient) -------------------------------------------------
 def _compare(name, a, b):
-    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+    if ((type(a) is not Tensor and not isinstance(a, Tensor))
+            or (type(b) is not Tensor and not isinstance(b, Tensor)) or a.data.dtype is not b.data.dtype):
         a, b = _pair(a, b, name)
     if a.data.dtype.kind == "f":
         return _make(backend.k.compare(CMP[name], a.data, b.data))

@@ -95,7 +95,7 @@ declare(_getitem_bwd, linear=lambda node, t, out: getitem(t, node.ctx[0]))
 def getitem(x, idx):
     """x[idx]: basic indices give a view (sharing memory and version counter); advanced
     ones a copy.  Negative indices (and negative slice steps) count from the end."""
-    if type(x) is not Tensor:
+    if (type(x) is not Tensor and not isinstance(x, Tensor)):
         raise TypeError(f"index: expected a Tensor, got {type(x).__name__}")
     keep = _index_tensors(idx)
     idx = _index_arg(idx, "index")
@@ -238,7 +238,7 @@ def _masked_expand(g, m, keep=()):
 
 # ---- gather / scatter / index_select ---------------------------------------------------------
 def _index_tensor(index, who):
-    if type(index) is Tensor:
+    if (type(index) is Tensor or isinstance(index, Tensor)):
         a = index.data
     elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
         a = _index_copy(index, who)     # a copy: see _idx_array
@@ -247,7 +247,7 @@ def _index_tensor(index, who):
     if a.dtype != np.int64:
         if a.dtype.kind in "iu" and a.dtype != np.uint64:
             return a.astype(np.int64)
-        if a.size == 0 and a.dtype.kind == "f" and type(index) is not Tensor:
+        if a.size == 0 and a.dtype.kind == "f" and (type(index) is not Tensor and not isinstance(index, Tensor)):
             return a.astype(np.int64)
         raise TypeError(f"{who}: index must be an int64 tensor, got {a.dtype}")
     return a
@@ -257,7 +257,7 @@ def _index_tensor(index, who):
 def index_select(input, dim, index):
     """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
     accumulate in backward).  Negative indices are an error, as in PyTorch."""
-    x = input if type(input) is Tensor else _to_tensor(input, "index_select")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "index_select")
     idx = _index_tensor(index, "index_select")
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
@@ -350,7 +350,7 @@ def _scatter_check(x, dim, idx, src, who):
 @public(method=True)
 def gather(input, dim, index):
     """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
-    x = input if type(input) is Tensor else _to_tensor(input, "gather")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "gather")
     idx = _index_tensor(index, "gather")
     if x.data.ndim == 0:
         if idx.ndim != 0:
@@ -399,7 +399,7 @@ def _scatter_value(x, d, idx, src, value, acc, keep=()):
 
 
 def _scatter_src(x, src, who):
-    if type(src) is not Tensor:
+    if (type(src) is not Tensor and not isinstance(src, Tensor)):
         raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
     if src.data.dtype != x.data.dtype:
         raise TypeError(f"{who}: src dtype {src.data.dtype} does not match input dtype {x.data.dtype}")
@@ -410,7 +410,7 @@ def _scatter_src(x, src, who):
 def scatter_add(input, dim, index, src):
     """A copy of input with src[i][j][k] added at input[i][index[i][j][k]][k] (dim=1);
     repeated indices accumulate."""
-    x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter_add")
     idx = _index_tensor(index, "scatter_add")
     src = _scatter_src(x, src, "scatter_add")
     if x.data.ndim == 0:
@@ -426,9 +426,9 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     is gathered at every position (PyTorch leaves both undefined)."""
     if reduce is not None:
         raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add")
-    x = input if type(input) is Tensor else _to_tensor(input, "scatter")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter")
     idx = _index_tensor(index, "scatter")
-    if src is not None and type(src) is not Tensor:
+    if src is not None and (type(src) is not Tensor and not isinstance(src, Tensor)):
         src, value = None, src
     if src is None and value is None:
         raise ValueError("scatter: give src (a tensor) or value (a number)")
@@ -444,7 +444,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
 def take_along_dim(input, indices, dim=None):
     """Values of input at indices along dim; input and indices broadcast in the other
     dims.  dim=None: indices into the flattened input."""
-    x = input if type(input) is Tensor else _to_tensor(input, "take_along_dim")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "take_along_dim")
     idx = _index_tensor(indices, "take_along_dim")
     keep = _index_tensors(indices)
     if dim is None:
@@ -472,11 +472,11 @@ def take_along_dim(input, indices, dim=None):
 @public(method=True)
 def masked_fill(input, mask, value):
     """input with value written where the bool mask (broadcast) is True."""
-    x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
-    if type(mask) is not Tensor or mask.data.dtype != bool_:
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "masked_fill")
+    if not isinstance(mask, Tensor) or mask.data.dtype != bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got "
-                        f"{mask.data.dtype if type(mask) is Tensor else type(mask).__name__}")
-    if type(value) is Tensor:
+                        f"{mask.data.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+    if (type(value) is Tensor or isinstance(value, Tensor)):
         if value.data.ndim:
             raise ValueError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
                              f"{tuple(value.data.shape)}")
@@ -496,9 +496,9 @@ def masked_fill(input, mask, value):
 @public
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
-    if type(tensor) is not Tensor or tensor.data.dtype != np.int64:
+    if not isinstance(tensor, Tensor) or tensor.data.dtype != np.int64:
         raise TypeError("one_hot: expected an int64 tensor, got "
-                        f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
+                        f"{tensor.data.dtype if isinstance(tensor, Tensor) else type(tensor).__name__}")
     a = tensor.data
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")

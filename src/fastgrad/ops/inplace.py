@@ -39,7 +39,7 @@ def _bump(x, name):
 
 
 def _writable(x, name):
-    if type(x) is not Tensor:
+    if (type(x) is not Tensor and not isinstance(x, Tensor)):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     if not x.data.flags.writeable:
         raise RuntimeError(f"{name}: the tensor's memory is read-only (an expanded view, a "
@@ -91,7 +91,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
     _writable(x, name)
     kwargs = kwargs or {}
     track = grad_mode.enabled and (x.requires_grad or any(
-        type(a) is Tensor and a.requires_grad for a in (*args, *kwargs.values())))
+        (type(a) is Tensor or isinstance(a, Tensor)) and a.requires_grad for a in (*args, *kwargs.values())))
     if not track:
         with _engine_nograd():
             r = fn(x, *args, **kwargs)
@@ -131,7 +131,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
     node = y.grad_fn
     if node is not None and y is not alias:
         stop = {a.grad_fn for a in (alias, *args, *kwargs.values())
-                if type(a) is Tensor and a.grad_fn is not None}
+                if (type(a) is Tensor or isinstance(a, Tensor)) and a.grad_fn is not None}
         if _saves(node, alias, stop):
             alias.data = x.data.copy()          # the node keeps the values it was given
     if base is not None:
@@ -183,7 +183,7 @@ def _overwrite_jvp(node, xs, ts, out):
 def _overwrite(x, value, who):
     """The result of overwriting x with value (broadcast): no gradient to x's history,
     the gradient to value summed over broadcasting."""
-    v = value if type(value) is Tensor else _scalar(value, x.data.dtype) if isinstance(
+    v = value if (type(value) is Tensor or isinstance(value, Tensor)) else _scalar(value, x.data.dtype) if isinstance(
         value, (int, float, bool)) else as_tensor(value)
     if v.data.dtype != x.data.dtype:
         v = to(v, x.data.dtype)
@@ -242,7 +242,7 @@ def copy_(x, src):
 
 @public(method=True)
 def fill_(x, value):
-    if type(value) is Tensor and value.data.ndim:
+    if (type(value) is Tensor or isinstance(value, Tensor)) and value.data.ndim:
         raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value.data.shape)}")
     return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
 
@@ -284,7 +284,7 @@ def _iput_jvp(node, xs, ts, out):
 
 
 def _index_put(x, idx, value, keep=()):
-    v = value if type(value) is Tensor else as_tensor(value)
+    v = value if (type(value) is Tensor or isinstance(value, Tensor)) else as_tensor(value)
     if v.data.dtype != x.data.dtype:
         v = to(v, x.data.dtype)
     out = x.data.copy()
@@ -309,12 +309,12 @@ def setitem(x, idx, value):
     was written to (summed over broadcasting)."""
     keep = _index_tensors(idx)          # index tensors: backward version-checks them
     idx = _index_arg(idx, "setitem")
-    if grad_mode.enabled and (x.requires_grad or (type(value) is Tensor and value.requires_grad)):
+    if grad_mode.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
         _inplace_apply(x, "setitem", _index_put, (idx, value, keep))
         return
     _writable(x, "setitem")
     try:
-        x.data[idx] = value.data if type(value) is Tensor else value
+        x.data[idx] = value.data if (type(value) is Tensor or isinstance(value, Tensor)) else value
     except IndexError as e:
         raise IndexError(f"setitem: {e} (tensor shape {tuple(x.data.shape)})") from None
     except (ValueError, TypeError) as e:

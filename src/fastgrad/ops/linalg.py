@@ -100,7 +100,8 @@ declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
 def matmul(a, b):
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
-    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+    if ((type(a) is not Tensor and not isinstance(a, Tensor))
+            or (type(b) is not Tensor and not isinstance(b, Tensor)) or a.data.dtype is not b.data.dtype):
         a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
     na, nb = a.data.ndim, b.data.ndim
     if na == 0 or nb == 0:

@@ -72,7 +72,7 @@ declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2])
 
 
 def _reduce(name, x, dim, keepdim, bwd):
-    x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype.kind != "f" else x
+    x = _float_in(x, name) if (type(x) is not Tensor and not isinstance(x, Tensor)) or x.data.dtype.kind != "f" else x
     dims = _norm_dims(dim, x.data.ndim, name)
     out = backend.k.reduce(R[name], x.data, dims)
     if keepdim:
@@ -176,7 +176,7 @@ def _dim_maxmin_jvp(node, xs, ts, out):
 
 
 def _maxmin(name, x, dim, keepdim):
-    if type(x) is not Tensor:
+    if (type(x) is not Tensor and not isinstance(x, Tensor)):
         x = _to_tensor(x, name)
     if x.data.dtype.kind != "f":
         if dim is None:

@@ -504,7 +504,7 @@ def pad(input, pad, mode="constant", value=None):
     "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
     the edge), "circular" (wrap around; pads <= dim size).  Unlike PyTorch, the
     non-constant modes pad any number of dims of any tensor."""
-    x = input if type(input) is Tensor else _to_tensor(input, "pad")
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "pad")
     p = [int(v) for v in pad]
     nd = x.data.ndim
     if len(p) % 2 or len(p) // 2 > nd:
