@@ -1,6 +1,6 @@
 """nn.Parameter goes wherever a Tensor goes: every registry op gives the same values and
 gradients with its float inputs as Parameters, results are plain Tensors, and the
-update idioms of training scripts (in-place ops under no_grad, indexing, ``.data``)
+update idioms of training scripts (in-place ops under no_grad, indexing, ``._data``)
 behave as in PyTorch."""
 import numpy as np
 import pytest

@@ -21,7 +21,7 @@ class Parameter(Tensor):
 
     def _init_from(self, t):
         """Share t's memory and version counter, as ``t.detach()`` does."""
-        self.data = t.data
+        self._data = t._data
         self.grad_fn = None
         self.requires_grad = False
         self.grad = None
@@ -40,9 +40,9 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        p = Parameter(self._data.copy(), requires_grad=self.requires_grad)
         if self.grad is not None:
-            p.grad = Tensor._make(self.grad.data.copy())
+            p.grad = Tensor._make(self.grad._data.copy())
         memo[id(self)] = p
         return p
 
