@@ -11,14 +11,14 @@ def _bind():
         setattr(T, name, fn)
     permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
-    T.T = property(lambda self: permute(self, tuple(reversed(range(self.data.ndim)))))
+    T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))))
     T.mT = property(lambda self: transpose(self, -1, -2))
     T.float = lambda self: to(self, float32)
     T.double = lambda self: to(self, float64)
     T.long = lambda self: to(self, int64)
     T.bool = lambda self: to(self, bool_)
-    T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self.data.dtype)
-    T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self.data.dtype)
+    T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self._data.dtype)
+    T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self._data.dtype)
 
 
 _bind()

@@ -13,10 +13,23 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=False)
+            self._init_from(data)
+        else:
+            super().__init__(data, requires_grad=False)
         if requires_grad:
             self.requires_grad_(True)
+
+    def _init_from(self, t):
+        """Share t's memory and version counter, as ``t.detach()`` does."""
+        self._data = t._data
+        self.grad_fn = None
+        self.requires_grad = False
+        self.grad = None
+        self._version = t._version
+        self._hooks = None
+        self._name = None
+        self._base = None
+        self._vidx = None
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -27,9 +40,9 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        p = Parameter(self._data.copy(), requires_grad=self.requires_grad)
         if self.grad is not None:
-            p.grad = Tensor._make(self.grad.data.copy())
+            p.grad = Tensor._make(self.grad._data.copy())
         memo[id(self)] = p
         return p
 

@@ -81,7 +81,7 @@ def exports(module_name):
 
 
 def _shape(t):
-    return tuple(t.data.shape)
+    return tuple(t._data.shape)
 
 
 # ---- graph recording ------------------------------------------------------------------
@@ -131,11 +131,11 @@ def _needs(*ts):
 
 
 def _zeros_of(x):
-    return _make(np.zeros(x.data.shape, x.data.dtype))
+    return _make(np.zeros(x._data.shape, x._data.dtype))
 
 
 def _ones_of(x):
-    return _make(np.ones(x.data.shape, x.data.dtype))
+    return _make(np.ones(x._data.shape, x._data.dtype))
 
 
 # ---- input coercion -------------------------------------------------------------------
@@ -166,22 +166,22 @@ def _to_tensor(x, who):
 
 def _float_in(x, who):
     """x as a floating tensor (ints and bools become the default float dtype)."""
-    if type(x) is not Tensor:
+    if (type(x) is not Tensor and not isinstance(x, Tensor)):
         x = _to_tensor(x, who)
-    if x.data.dtype.kind != "f":
-        return _make(x.data.astype(_default[0]))
+    if x._data.dtype.kind != "f":
+        return _make(x._data.astype(_default[0]))
     return x
 
 
 def _pair(a, b, who):
     """Bring a and b (Tensors or Python scalars) to one dtype, by PyTorch's promotion."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)     # Parameter is a Tensor too
-    if ta and tb and a.data.dtype is b.data.dtype:
+    if ta and tb and a._data.dtype is b._data.dtype:
         return a, b
-    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a.data.dtype.kind == "f":
-        return a, _scalar(b, a.data.dtype)
-    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b.data.dtype.kind == "f":
-        return _scalar(a, b.data.dtype), b
+    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a._data.dtype.kind == "f":
+        return a, _scalar(b, a._data.dtype)
+    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b._data.dtype.kind == "f":
+        return _scalar(a, b._data.dtype), b
     if not ta:
         if not isinstance(a, (int, float, bool, np.number, np.bool_)):
             a = _to_tensor(a, who)
@@ -196,7 +196,7 @@ def _pair(a, b, who):
 
 def _cast_to(x, dt):
     if isinstance(x, Tensor):
-        return x if x.data.dtype == dt else to(x, dt)
+        return x if x._data.dtype == dt else to(x, dt)
     return _scalar(x.item() if isinstance(x, (np.number, np.bool_)) else x, dt)
 
 
@@ -226,7 +226,7 @@ def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
 
-declare(_to_bwd, linear=lambda node, t, out: to(t, out.data.dtype))
+declare(_to_bwd, linear=lambda node, t, out: to(t, out._data.dtype))
 
 
 @public(method=True)
@@ -240,7 +240,7 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     dev = kwargs.get("device")
     for a in args:
         if isinstance(a, Tensor):
-            dtype = a.data.dtype if dtype is None else dtype
+            dtype = a._data.dtype if dtype is None else dtype
         elif isinstance(a, str) and not _is_dtype_name(a):
             dev = a
         elif dtype is None and a is not None:
@@ -252,11 +252,11 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     if dtype is None:
         return clone(x) if copy else x
     dt = canonical_dtype(dtype, "to")
-    if x.data.dtype == dt:
+    if x._data.dtype == dt:
         return clone(x) if copy else x
-    out = x.data.astype(dt)
+    out = x._data.astype(dt)
     if dt.kind == "f" and _needs(x):
-        return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
+        return _record(out, "to", _to_bwd, (x,), ctx=x._data.dtype)
     return _make(out)
 
 
@@ -277,7 +277,7 @@ def type_(x, dtype=None):
     """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
     a cast to dtype (a dtype or one of those names)."""
     if dtype is None:
-        return "fastgrad." + _TYPE_NAMES[x.data.dtype.name]
+        return "fastgrad." + _TYPE_NAMES[x._data.dtype.name]
     if isinstance(dtype, str):
         name = dtype.split(".")[-1]
         for k, v in _TYPE_NAMES.items():

@@ -63,8 +63,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             x = node.saved[0] if node.saved else None
             y = node.output() if uses_y else None
             return (mul(g, deriv(x, y, a, b)),)
-        x = node.saved[0].data if node.saved else None
-        return (_make(backend.k.unary_bwd(opid, g.data, x, node.out, a, b)),)
+        x = node.saved[0]._data if node.saved else None
+        return (_make(backend.k.unary_bwd(opid, g._data, x, node.out, a, b)),)
 
     def jvp(node, xs, ts, out):
         a, b = node.ctx
@@ -74,9 +74,9 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
     if params:
         def op(x, a, b):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype.kind != "f":
                 x = _float_in(x, name)
-            out = backend.k.unary(opid, x.data, a, b)
+            out = backend.k.unary(opid, x._data, a, b)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
                     return _record(out, name, bwd, (x,), (), out, (a, b))
@@ -84,9 +84,9 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
     else:
         def op(x):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype.kind != "f":
                 x = _float_in(x, name)
-            out = backend.k.unary(opid, x.data, 0.0, 0.0)
+            out = backend.k.unary(opid, x._data, 0.0, 0.0)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
                     return _record(out, name, bwd, (x,), (), out, _NO_ARGS)
@@ -102,7 +102,7 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
 
 def _bin_shapes(a, b, out):
-    sa, sb, so = a.data.shape, b.data.shape, out.shape
+    sa, sb, so = a._data.shape, b._data.shape, out.shape
     return None if (sa == so and sb == so) else (sa, sb)
 
 
@@ -144,21 +144,22 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
 
     def op(input, other):
         a, b = input, other
-        if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        if ((type(a) is not Tensor and not isinstance(a, Tensor))
+                or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
             a, b = _pair(a, b, name)
-        kind = a.data.dtype.kind
+        kind = a._data.dtype.kind
         if kind != "f":
             if bools_float if kind == "b" else ints_float:
                 a, b = to(a, _default[0]), to(b, _default[0])
             else:
-                if zero_division and kind in "iu" and np.any(b.data == 0):
+                if zero_division and kind in "iu" and np.any(b._data == 0):
                     raise IntegerDivisionByZero(f"{name}: integer division by zero")
                 try:
-                    return _make(np.asarray(ref(a.data, b.data)))
+                    return _make(np.asarray(ref(a._data, b._data)))
                 except ValueError:
-                    raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and "
-                                     f"{tuple(b.data.shape)} cannot be broadcast") from None
-        out = backend.k.binary(opid, a.data, b.data)
+                    raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and "
+                                     f"{tuple(b._data.shape)} cannot be broadcast") from None
+        out = backend.k.binary(opid, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, name, bwd, (a, b), (a, b) if saves else (),
                            out if uses_out else None, ctx, _bin_shapes(a, b, out))
@@ -176,11 +177,11 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
 def _mask(cond, like):
-    return _make(cond.data.astype(like.data.dtype))
+    return _make(cond._data.astype(like._data.dtype))
 
 
 def _zero_deriv(x, y, a, b):
-    return _scalar(0.0, x.data.dtype)
+    return _scalar(0.0, x._data.dtype)
 
 
 def _erf_deriv(x, y, a, b):
@@ -207,7 +208,7 @@ def _silu_deriv(x, y, a, b):
 
 
 def _softplus_deriv(x, y, a, b):
-    return where(gt(mul(x, a), b), _scalar(1.0, x.data.dtype), sigmoid(mul(x, a)))
+    return where(gt(mul(x, a), b), _scalar(1.0, x._data.dtype), sigmoid(mul(x, a)))
 
 
 def _mish_deriv(x, y, a, b):
@@ -216,7 +217,7 @@ def _mish_deriv(x, y, a, b):
 
 
 def _hardswish_deriv(x, y, a, b):
-    dt = x.data.dtype
+    dt = x._data.dtype
     mid = add(div(x, 3.0), 0.5)
     return where(lt(x, -3.0), _scalar(0.0, dt), where(gt(x, 3.0), _scalar(1.0, dt), mid))
 
@@ -228,7 +229,7 @@ def _logit_deriv(x, y, a, b):
     return d
 
 
-neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x.data.dtype), dunder=("__neg__",))
+neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x._data.dtype), dunder=("__neg__",))
 abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))
 exp = unary("exp", lambda x, y, a, b: y)
 log = unary("log", lambda x, y, a, b: reciprocal(x))
@@ -266,8 +267,8 @@ _floor = unary("floor", _zero_deriv, export=False)
 _ceil = unary("ceil", _zero_deriv, export=False)
 _trunc = unary("trunc", _zero_deriv, export=False)
 _round = unary("round", _zero_deriv, export=False)
-_leaky_relu = unary("leaky_relu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x.data.dtype),
-                                                           _scalar(a, x.data.dtype)), params=True)
+_leaky_relu = unary("leaky_relu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x._data.dtype),
+                                                           _scalar(a, x._data.dtype)), params=True)
 _gelu = unary("gelu", _gelu_deriv, export=False)
 _gelu_tanh = unary("gelu_tanh", _gelu_tanh_deriv, export=False)
 _softplus = unary("softplus", _softplus_deriv, params=True)
@@ -275,7 +276,7 @@ _clamp = unary("clamp", lambda x, y, a, b: _mask(logical_and(ge(x, a), le(x, b))
 _pow_scalar = unary("pow_scalar", lambda x, y, a, b: mul(pow(x, a - 1.0), a) if a != 0 else mul(x, 0.0),
                     params=True)
 _hardtanh = unary("hardtanh", lambda x, y, a, b: _mask(logical_and(gt(x, a), lt(x, b)), x), params=True)
-_elu = unary("elu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(b, x.data.dtype), mul(exp(x), a * b)),
+_elu = unary("elu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(b, x._data.dtype), mul(exp(x), a * b)),
              params=True)
 _logit = unary("logit", _logit_deriv, params=True)
 
@@ -321,33 +322,34 @@ def clamp(x, min=None, max=None):
 @public(method=True, dunder=("__pow__",), reflected="__rpow__")
 def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
-    if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        if x.data.dtype.kind == "f":
+    if ((type(x) is Tensor or isinstance(x, Tensor)) and isinstance(exponent, (int, float))
+            and not isinstance(exponent, bool)):
+        if x._data.dtype.kind == "f":
             return _pow_scalar(x, float(exponent), 0.0)
-        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
+        return _make(np.power(x._data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
             else _pow_scalar(_float_in(x, "pow"), float(exponent), 0.0)
     return _pow(x, exponent)
 
 
 def _int_passthrough(x):
     """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
-    return type(x) is Tensor and x.data.dtype.kind in "iub"
+    return (type(x) is Tensor or isinstance(x, Tensor)) and x._data.dtype.kind in "iub"
 
 
 @public(method=True)
 def floor(x):
     """Largest integer <= x (zero gradient); integer tensors come back unchanged."""
-    return _make(x.data.copy()) if _int_passthrough(x) else _floor(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _floor(x)
 
 
 @public(method=True)
 def ceil(x):
-    return _make(x.data.copy()) if _int_passthrough(x) else _ceil(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _ceil(x)
 
 
 @public(method=True, aliases=("fix",))
 def trunc(x):
-    return _make(x.data.copy()) if _int_passthrough(x) else _trunc(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _trunc(x)
 
 
 @public(method=True)
@@ -355,7 +357,7 @@ def round(x, decimals=0):
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
     if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
-        return _make(x.data.copy() if decimals >= 0 else np.round(x.data, max(int(decimals), -30)))
+        return _make(x._data.copy() if decimals >= 0 else np.round(x._data, max(int(decimals), -30)))
     if decimals == 0:
         return _round(x)
     try:
@@ -457,7 +459,7 @@ def _maxmin_bwd(node, g):
     is_max = node.ctx
     sel = gt(a, b) if is_max else lt(a, b)
     tie = eq(a, b)
-    zero = _scalar(0.0, g.data.dtype)
+    zero = _scalar(0.0, g._data.dtype)
     half = mul(g, 0.5)
     ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
     gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
@@ -466,7 +468,7 @@ def _maxmin_bwd(node, g):
 
 def _pow_db(a, b, out, g):
     # d/db a^b = a^b log a; define it as 0 where a == 0 and b >= 0 (as PyTorch does)
-    safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a.data.dtype), a)
+    safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a._data.dtype), a)
     return mul(g, mul(out, log(safe)))
 
 
@@ -501,8 +503,9 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
-        out = backend.k.binary(_ADD, a.data, b.data)
+    if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
+            and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+        out = backend.k.binary(_ADD, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
         return _make(out)
@@ -518,8 +521,9 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
-        out = backend.k.binary(_MUL, a.data, b.data)
+    if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
+            and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+        out = backend.k.binary(_MUL, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
         return _make(out)
@@ -537,16 +541,17 @@ def div(a, b, rounding_mode=None):
 
 # ---- comparisons and logic (no gradient) -------------------------------------------------
 def _compare(name, a, b):
-    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+    if ((type(a) is not Tensor and not isinstance(a, Tensor))
+            or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
         a, b = _pair(a, b, name)
-    if a.data.dtype.kind == "f":
-        return _make(backend.k.compare(CMP[name], a.data, b.data))
+    if a._data.dtype.kind == "f":
+        return _make(backend.k.compare(CMP[name], a._data, b._data))
     fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
           "gt": np.greater, "ge": np.greater_equal}[name]
     try:
-        return _make(np.asarray(fn(a.data, b.data)))
+        return _make(np.asarray(fn(a._data, b._data)))
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+        raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
                          "broadcast") from None
 
 
@@ -581,7 +586,7 @@ def ge(a, b):
 
 
 def _logic(fn, name, a, b=None):
-    arrs = [(_to_tensor(x, name)).data for x in ((a,) if b is None else (a, b))]
+    arrs = [(_to_tensor(x, name))._data for x in ((a,) if b is None else (a, b))]
     try:
         return _make(np.asarray(fn(*arrs)))
     except ValueError:
@@ -605,22 +610,22 @@ def logical_not(a):
 
 @public(method=True)
 def isnan(x):
-    return _make(np.isnan(_to_tensor(x, "isnan").data))
+    return _make(np.isnan(_to_tensor(x, "isnan")._data))
 
 
 @public(method=True)
 def isinf(x):
-    return _make(np.isinf(_to_tensor(x, "isinf").data))
+    return _make(np.isinf(_to_tensor(x, "isinf")._data))
 
 
 @public(method=True)
 def isfinite(x):
-    return _make(np.isfinite(_to_tensor(x, "isfinite").data))
+    return _make(np.isfinite(_to_tensor(x, "isfinite")._data))
 
 
 @public
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
-    a, b = _to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data
+    a, b = _to_tensor(a, "allclose")._data, _to_tensor(b, "allclose")._data
     try:
         return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     except ValueError:
@@ -630,13 +635,13 @@ def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
 @public
 def equal(a, b):
     a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
-    return a.data.shape == b.data.shape and bool(np.array_equal(a.data, b.data))
+    return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
 
 
 # ---- where ------------------------------------------------------------------------------
 def _where_bwd(node, g):
     (c,) = node.saved
-    zero = _scalar(0.0, g.data.dtype)
+    zero = _scalar(0.0, g._data.dtype)
     return (None,
             where(c, g, zero) if node.edges[1] is not None else None,
             where(c, zero, g) if node.edges[2] is not None else None)
@@ -644,7 +649,7 @@ def _where_bwd(node, g):
 
 @jvp_rule(_where_bwd)
 def _where_jvp(node, xs, ts, out):
-    z = _scalar(0.0, out.data.dtype)
+    z = _scalar(0.0, out._data.dtype)
     return where(xs[0], z if ts[1] is None else ts[1], z if ts[2] is None else ts[2])
 
 
@@ -652,16 +657,16 @@ def _where_jvp(node, xs, ts, out):
 def where(condition, input, other):
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
-    if c.data.dtype != bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {c.data.dtype}")
+    if c._data.dtype != bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
-        a = _scalar(a, b.data.dtype)
-    if a.data.dtype.kind != "f":
-        return _make(np.where(c.data, a.data, b.data))
-    out = backend.k.where(c.data, a.data, b.data)
+        a = _scalar(a, b._data.dtype)
+    if a._data.dtype.kind != "f":
+        return _make(np.where(c._data, a._data, b._data))
+    out = backend.k.where(c._data, a._data, b._data)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
-        shapes = (c.data.shape, a.data.shape, b.data.shape)
+        shapes = (c._data.shape, a._data.shape, b._data.shape)
         shapes = None if all(s == out.shape for s in shapes) else shapes
         return _record(out, "where", _where_bwd, (c, a, b), (c,), None, None, shapes)
     return _make(out)
