@@ -626,12 +626,17 @@ def test_optimizer_pickles_and_deepcopies():
     for i, p in enumerate(ps):
         p.grad = fg.from_numpy(grad_of(p._data, 0, i))
     opt.step()
-    for make_copy in (lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy):
+    for pickled, make_copy in ((True, lambda o: pickle.loads(pickle.dumps(o))), (False, copy.deepcopy)):
         clone = make_copy(opt)
         cps = clone.param_groups[0]["params"]
         assert all(c is not p for c, p in zip(cps, ps))
         for p, c in zip(ps, cps):
             np.testing.assert_array_equal(p._data, c._data)
+            if pickled:     # as in PyTorch: a pickled tensor carries no .grad; deepcopy copies it
+                assert c.grad is None
+                c.grad = fg.from_numpy(p.grad._data.copy())
+            else:
+                np.testing.assert_array_equal(c.grad._data, p.grad._data)
         # the copy and the original continue identically, each on its own arrays
         opt_copy_before = [p._data.copy() for p in ps]
         clone.step()

@@ -174,6 +174,29 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
+    # ---- pickling and copying ----------------------------------------------------------
+    def __reduce_ex__(self, protocol):
+        """Pickles the data, the dtype and ``requires_grad``: never the graph (a non-leaf
+        loads as a leaf) nor ``.grad``.  Views pickle only the elements they show."""
+        state = getattr(self, "__dict__", None) or None      # attributes of subclasses
+        return (_rebuild_tensor, (type(self), self._data, self.requires_grad, state))
+
+    def __deepcopy__(self, memo):
+        """An independent copy of a leaf (data, ``requires_grad`` and ``.grad``).  A
+        non-leaf that requires grad cannot be copied without its graph: detach it first."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if self.grad_fn is not None:
+            raise RuntimeError("deepcopy: only leaf tensors (created by the user, not by an op that "
+                               "records gradients) support deepcopy; use t.detach().clone()")
+        import copy
+        new = _rebuild_tensor(type(self), self._data.copy(), self.requires_grad,
+                              copy.deepcopy(getattr(self, "__dict__", None) or None, memo))
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
+
     def detach(self):
         """A tensor sharing this one's data (and version counter), cut from the graph."""
         t = Tensor._make(self._data)
@@ -305,6 +328,25 @@ class Tensor:
 
 
 _new = object.__new__
+
+
+def _rebuild_tensor(cls, arr, requires_grad, state=None):
+    """Unpickling: a leaf tensor of class ``cls`` over ``arr``."""
+    if not isinstance(arr, np.ndarray) or arr.dtype not in SUPPORTED:
+        raise TypeError(f"unpickling a Tensor: expected an array of a tensor dtype, got "
+                        f"{type(arr).__name__} {getattr(arr, 'dtype', '')}")
+    t = Tensor._make(arr)
+    if cls is not Tensor:
+        t2 = _new(cls)
+        for k in Tensor.__slots__:
+            if k != "__weakref__":
+                setattr(t2, k, getattr(t, k))
+        t = t2
+    if state:
+        t.__dict__.update(state)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 class _HookHandle:

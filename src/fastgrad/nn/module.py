@@ -413,8 +413,13 @@ class Module:
         return sorted(set(object.__dir__(self)))
 
     def __getstate__(self):
-        raise TypeError(f"{type(self).__name__}: pickling modules is not supported; save "
-                        "module.state_dict() with fastgrad.save instead")
+        # a compiled plan holds raw pointers into this process: it is rebuilt on first use
+        d = self.__dict__.copy()
+        d.pop("_plan", None)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
 
     def __deepcopy__(self, memo):
         """An independent copy (parameters, buffers and submodules copied; shared ones

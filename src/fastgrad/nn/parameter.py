@@ -34,9 +34,6 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
-    def __reduce_ex__(self, proto):
-        raise TypeError("Parameter: pickling is not supported; use fastgrad.save(module.state_dict(), path)")
-
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
