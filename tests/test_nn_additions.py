@@ -248,3 +248,38 @@ def test_parameter_list_in_optimizer_trains():
     before = f.pl[1].detach().numpy().copy()
     opt.step()
     np.testing.assert_allclose(f.pl[1].detach().numpy(), before - 0.2)
+
+
+# ---- cross-entropy with probability targets ------------------------------------------------------
+@pytest.mark.parametrize("shape", [(6, 5), (2, 5, 3, 4), (5,)])
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2}, {"reduction": "sum"},
+                                {"reduction": "none", "label_smoothing": 0.1}, {"weight": True},
+                                {"weight": True, "label_smoothing": 0.3, "reduction": "none"}])
+def test_cross_entropy_probability_targets(shape, kw):
+    rng = np.random.default_rng(0)
+    kw = dict(kw)
+    fkw, tkw = dict(kw), dict(kw)
+    if kw.pop("weight", None):
+        w = rng.uniform(0.5, 2.0, 5)
+        fkw["weight"], tkw["weight"] = fg.tensor(w), torch.tensor(w)
+    x = rng.standard_normal(shape)
+    p = rng.uniform(0.1, 1.0, shape)
+    p /= p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+    fx, fp = fg.tensor(x, requires_grad=True), fg.tensor(p, requires_grad=True)
+    tx, tp = torch.tensor(x, requires_grad=True), torch.tensor(p, requires_grad=True)
+    fo = nn.CrossEntropyLoss(**fkw)(fx, fp)
+    to = torch.nn.CrossEntropyLoss(**tkw)(tx, tp)
+    assert tuple(fo.shape) == tuple(to.shape)
+    np.testing.assert_allclose(fo.detach().numpy(), to.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tuple(to.shape))
+    fo.backward(fg.tensor(g))
+    to.backward(torch.tensor(g))
+    np.testing.assert_allclose(fx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fp.grad.numpy(), tp.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_probability_target_errors():
+    with pytest.raises(ValueError, match="ignore_index is not supported"):
+        F.cross_entropy(fg.zeros(2, 3), fg.zeros(2, 3), ignore_index=0)
+    with pytest.raises(ValueError, match=r"must have the input's shape \(2, 3\)"):
+        F.cross_entropy(fg.zeros(2, 3), fg.zeros(2, 4))
