@@ -283,3 +283,11 @@ def test_cross_entropy_probability_target_errors():
         F.cross_entropy(fg.zeros(2, 3), fg.zeros(2, 3), ignore_index=0)
     with pytest.raises(ValueError, match=r"must have the input's shape \(2, 3\)"):
         F.cross_entropy(fg.zeros(2, 3), fg.zeros(2, 4))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [(1, -2, -1, 1), (2, -1, 0, -2), (-2, -3, 3, -1), (-1, -1, -1, -1),
+                                 (-2, 3, 0, 0)])
+def test_pad_negative_crops_as_torch(mode, pad):
+    x = _x(2, 3, 5, 6).astype(np.float64)
+    _check_module(_Fn(F.pad, pad=pad, mode=mode), _Tn(TF.pad, pad=pad, mode=mode), x)

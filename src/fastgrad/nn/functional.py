@@ -23,7 +23,33 @@ from fastgrad.ops.loss import *
 from fastgrad.ops.norm import *
 from fastgrad.ops.pool import *
 from fastgrad.ops.reduce import log_softmax, softmax
-from fastgrad.ops.shape import pad
+from fastgrad.ops.shape import pad as _pad
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
+    the dim before it, ...  Modes "constant", "reflect", "replicate", "circular"; a
+    negative entry crops that side (in every mode, as PyTorch): the negative entries
+    crop first, then the positive ones pad what is left (so "circular" wraps around the
+    cropped tensor)."""
+    p = [int(v) for v in pad]
+    if mode == "constant" or all(v >= 0 for v in p):
+        return _pad(input, p, mode, value)
+    y = input if isinstance(input, Tensor) else _pad(input, [0] * len(p), mode)
+    nd = y.data.ndim
+    if len(p) % 2 or len(p) // 2 > nd:
+        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+                         f"2 * {nd} (the tensor's dims)")
+    for i in range(len(p) // 2):
+        d, lo, hi = nd - 1 - i, p[2 * i], p[2 * i + 1]
+        n = y.data.shape[d]
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        if stop <= start:
+            raise ValueError(f"pad: padding {(lo, hi)} of dimension {d} (size {n}) leaves an "
+                             f"empty or negative size {stop - start}")
+        if start or stop != n:
+            y = _S.narrow(y, d, start, stop - start)
+    return _pad(y, [max(v, 0) for v in p], mode, value)
 
 
 def relu_(x):

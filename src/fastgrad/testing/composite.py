@@ -268,3 +268,32 @@ for _n in (1, 2, 3):
     register(OpInfo(f"max_unpool{_n}d", getattr(F, f"max_unpool{_n}d"),
                     (lambda nsp: lambda x, idx, **k: _np_unpool(x, idx, nsp=nsp, **k))(_n),
                     _unpool_samples(_n), _unpool_errors(f"max_unpool{_n}d", _n), extreme=False))
+
+
+# ---- nn.functional.pad: negative pads crop in every mode -----------------------------------------
+def _np_fpad(x, pad, mode="constant", value=None):
+    nd = x.ndim
+    for i in range(len(pad) // 2):
+        d, lo, hi = nd - 1 - i, pad[2 * i], pad[2 * i + 1]
+        sl = [slice(None)] * nd
+        sl[d] = slice(max(-lo, 0), x.shape[d] - max(-hi, 0))
+        x = x[tuple(sl)]
+    widths = [(0, 0)] * nd
+    for i in range(len(pad) // 2):
+        widths[nd - 1 - i] = (max(pad[2 * i], 0), max(pad[2 * i + 1], 0))
+    np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}.get(mode, "constant")
+    if np_mode == "constant":
+        return np.pad(x, widths, constant_values=0 if value is None else value)
+    return np.pad(x, widths, mode=np_mode)
+
+
+register(OpInfo("functional_pad", F.pad, _np_fpad,
+                lambda rng: [Sample([_u(rng, (2, 5, 6), -1, 1)], {"pad": (1, -2, -1, 2), "mode": m}, m)
+                             for m in ("constant", "reflect", "replicate", "circular")]
+                + [Sample([_u(rng, (2, 3, 7), -1, 1)], {"pad": (-2, 3), "mode": "circular"},
+                          "circular wraps the cropped tensor"),
+                   Sample([_u(rng, (1, 2, 4, 5, 6), -1, 1)], {"pad": (-1, 1, 2, -1, -1, 0),
+                                                               "mode": "replicate"}, "3 dims")],
+                lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -1), "mode": "reflect"},
+                                    ValueError, r"pad: padding \(-2, -1\) of dimension 1 \(size 3\)")],
+                extreme=False))
