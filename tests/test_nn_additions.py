@@ -291,3 +291,19 @@ def test_cross_entropy_probability_target_errors():
 def test_pad_negative_crops_as_torch(mode, pad):
     x = _x(2, 3, 5, 6).astype(np.float64)
     _check_module(_Fn(F.pad, pad=pad, mode=mode), _Tn(TF.pad, pad=pad, mode=mode), x)
+
+
+@pytest.mark.parametrize("shape,mode", [((2, 3, 5), "nearest-exact"), ((2, 3, 5, 6), "nearest-exact"),
+                                        ((1, 2, 3, 4, 5), "nearest-exact"), ((1, 2, 3, 4, 5), "nearest"),
+                                        ((1, 2, 3, 4, 5), "trilinear"), ((2, 3, 5, 6), "area")])
+@pytest.mark.parametrize("kw", [{"size": 7}, {"size": 3}, {"scale_factor": 1.7}, {"scale_factor": 0.6},
+                                {"scale_factor": 1.7, "recompute_scale_factor": True}])
+def test_interpolate_modes(shape, mode, kw):
+    kw = dict(kw)
+    if "size" in kw:
+        kw["size"] = (kw["size"],) * (len(shape) - 2)
+    acs = [None, True, False] if mode == "trilinear" else [None]
+    for ac in acs:
+        x = np.random.default_rng(0).standard_normal(shape)
+        _check_module(nn.Upsample(mode=mode, align_corners=ac, **kw),
+                      torch.nn.Upsample(mode=mode, align_corners=ac, **kw), x, rtol=1e-10, atol=1e-12)

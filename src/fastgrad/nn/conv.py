@@ -250,14 +250,18 @@ class GlobalAvgPool2d(Module):
 
 
 class Upsample(Module):
-    """Resize with F.interpolate: mode 'nearest', 'linear' or 'bilinear'."""
+    """Resize with F.interpolate: mode 'nearest', 'nearest-exact', 'linear', 'bilinear',
+    'trilinear' or 'area'."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, x):
-        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
     def extra_repr(self):
         return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"

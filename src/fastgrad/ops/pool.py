@@ -369,39 +369,52 @@ def adaptive_avg_pool2d(input, output_size):
     return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
 
 
-def _src_index(o, n, scale, align_corners, nearest):
+def _src_index(o, n, scale, align_corners, nearest, exact=False):
     """Source coordinates of the o output positions along an axis of n inputs."""
     i = np.arange(o, dtype=np.float64)
     if nearest:
         f = (n / o) if scale is None else 1.0 / scale
-        return np.minimum(np.floor(i * f).astype(np.int64), n - 1)
+        return np.minimum(np.floor((i + 0.5 if exact else i) * f).astype(np.int64), n - 1)
     if align_corners:
         return i * ((n - 1) / (o - 1)) if o > 1 else np.zeros(o)
     f = (n / o) if scale is None else 1.0 / scale
     return np.maximum((i + 0.5) * f - 0.5, 0.0)
 
 
+_LINEAR_DIMS = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
 @public
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Resize the spatial dims of (N, C, L) / (N, C, H, W) input: mode 'nearest' (PyTorch's
-    legacy nearest: source index floor(i * in / out)), 'linear' (3-d) or 'bilinear' (4-d),
-    with align_corners as PyTorch.  Built from index_select and elementwise ops, so it is
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims of (N, C, L) / (N, C, H, W) / (N, C, D, H, W) input: mode
+    'nearest' (PyTorch's legacy nearest: source index floor(i * in / out)),
+    'nearest-exact' (floor((i + 0.5) * in / out)), 'linear' (3-d), 'bilinear' (4-d) or
+    'trilinear' (5-d) with align_corners as PyTorch, or 'area' (adaptive average pooling,
+    3-d and 4-d).  With scale_factor the source positions use 1 / scale_factor unless
+    recompute_scale_factor=True.  Built from index_select and elementwise ops, so it is
     differentiable to any order."""
     who = "interpolate"
     x = _float_in(input, who)
     nd = x.data.ndim
-    if nd not in (3, 4):
-        raise ValueError(f"{who}: expected 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {_shape(x)}")
+    if nd not in (3, 4, 5):
+        raise ValueError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "
+                         f"input, got shape {_shape(x)}")
     nsp = nd - 2
-    if mode not in ("nearest", "linear", "bilinear"):
-        raise ValueError(f"{who}: mode must be 'nearest', 'linear' or 'bilinear', got {mode!r}")
-    if (mode == "linear" and nsp != 1) or (mode == "bilinear" and nsp != 2):
-        raise ValueError(f"{who}: mode {mode!r} expects {'3' if mode == 'linear' else '4'}-d input, "
-                         f"got shape {_shape(x)}")
-    if mode == "nearest" and align_corners is not None:
+    modes = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+    if mode not in modes:
+        raise ValueError(f"{who}: mode must be one of {modes}, got {mode!r}")
+    if mode in _LINEAR_DIMS and _LINEAR_DIMS[mode] != nd:
+        raise ValueError(f"{who}: mode {mode!r} expects {_LINEAR_DIMS[mode]}-d input, got shape "
+                         f"{_shape(x)}")
+    if mode not in _LINEAR_DIMS and align_corners is not None:
         raise ValueError(f"{who}: align_corners only applies to the linear modes")
+    if antialias:
+        raise NotImplementedError(f"{who}: antialias=True is not supported by fastgrad")
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{who}: give exactly one of size and scale_factor")
+    if mode == "area" and nsp == 3:
+        raise NotImplementedError(f"{who}: mode 'area' on 5-d input is not supported by fastgrad")
     sp = _shape(x)[2:]
     if size is not None:
         out = _ntuple(size, nsp, "size", who, 1)
@@ -414,12 +427,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out = tuple(int(math.floor(n * f)) for n, f in zip(sp, sf))
         if any(o < 1 for o in out):
             raise ValueError(f"{who}: output size {out} is empty")
-        scales = sf
+        scales = (None,) * nsp if recompute_scale_factor else sf
     oshape = _shape(x)[:2] + tuple(out)
     nel = math.prod(oshape)
     if max(nel, math.prod(out)) * x.data.dtype.itemsize > 2 ** 62:
         raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
                          "array that can be allocated")
+    if mode == "area":
+        return (adaptive_avg_pool1d if nsp == 1 else adaptive_avg_pool2d)(x, out)
     try:
         return _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who)
     except MemoryError:
@@ -432,8 +447,8 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
     for a in range(nsp):
         axis = 2 + a
         n, o = sp[a], out[a]
-        if mode == "nearest":
-            idx = _src_index(o, n, scales[a], False, True)
+        if mode in ("nearest", "nearest-exact"):
+            idx = _src_index(o, n, scales[a], False, True, mode == "nearest-exact")
             y = _index_select(y, axis, idx, False, who)
             continue
         src = _src_index(o, n, scales[a], bool(align_corners), False)
