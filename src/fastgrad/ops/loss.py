@@ -122,7 +122,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
     ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
-    if _float_target(target):
+    if _float_target(target, x):
         return _soft_xent(x, target, weight, ignore_index, reduction, float(label_smoothing))
     t = _targets(target, who)
     tv = target if isinstance(target, Tensor) else None
@@ -154,10 +154,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                       1.0 / count if count else math.nan, "mean", tv)
 
 
-def _float_target(target):
-    if isinstance(target, Tensor):
-        return target.data.dtype.kind == "f"
-    return isinstance(target, np.ndarray) and target.dtype.kind == "f"
+def _float_target(target, x):
+    """A floating target of the input's shape holds class probabilities (any other
+    target holds class indices), as in PyTorch."""
+    t = target.data if isinstance(target, Tensor) else target
+    return isinstance(t, np.ndarray) and t.dtype.kind == "f" and t.shape == x.data.shape
 
 
 def _soft_xent(x, target, weight, ignore_index, reduction, ls):
@@ -172,9 +173,6 @@ def _soft_xent(x, target, weight, ignore_index, reduction, ls):
     nd = x.data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
-    if t.data.shape != x.data.shape:
-        raise ValueError(f"{who}: probability targets must have the input's shape "
-                         f"{tuple(x.data.shape)}, got {tuple(t.data.shape)}")
     if t.data.dtype != x.data.dtype:
         t = to(t, x.data.dtype)
     cdim = 0 if nd == 1 else 1

@@ -77,8 +77,9 @@ def _xent_errors():
                        r"cross_entropy: input shape \(3, 4\) expects target shape \(3,\)"),
             ErrorInput([np.zeros((3, 4)), np.array([0, 1, 2])], {"reduction": "avg"}, ValueError,
                        r"cross_entropy: reduction must be one of"),
-            ErrorInput([np.zeros((3, 4)), np.zeros((3, 5))], {}, ValueError,
-                       r"cross_entropy: probability targets must have the input's shape \(3, 4\)"),
+            ErrorInput([np.zeros((3, 4)), np.zeros((3, 5))], {}, TypeError,
+                       r"cross_entropy: target must hold class indices \(int64\), got dtype "
+                       r"float64; probability targets must be a floating tensor of the input's shape"),
             ErrorInput([np.zeros((3, 4)), np.zeros((3, 4))], {"ignore_index": 1}, ValueError,
                        r"cross_entropy: ignore_index is not supported for probability")]
 
