@@ -307,3 +307,12 @@ def test_interpolate_modes(shape, mode, kw):
         x = np.random.default_rng(0).standard_normal(shape)
         _check_module(nn.Upsample(mode=mode, align_corners=ac, **kw),
                       torch.nn.Upsample(mode=mode, align_corners=ac, **kw), x, rtol=1e-10, atol=1e-12)
+
+
+def test_device_argument_is_cpu_only():
+    assert nn.Conv3d(1, 1, 1, device="cpu").weight.shape == (1, 1, 1, 1, 1)
+    assert nn.RMSNorm(3, device=None).weight.shape == (3,)
+    with pytest.raises(RuntimeError, match="Conv3d: device 'cuda' is not available"):
+        nn.Conv3d(1, 1, 1, device="cuda")
+    with pytest.raises(RuntimeError, match="RMSNorm: device 'cuda:0' is not available"):
+        nn.RMSNorm(3, device="cuda:0")

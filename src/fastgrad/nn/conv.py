@@ -7,7 +7,7 @@ from fastgrad.ops import _record as _rec, shape as _sh
 from fastgrad.ops.conv import _ntuple
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
-from fastgrad.nn.layers import _param, _positive_int
+from fastgrad.nn.layers import _cpu_device, _param, _positive_int
 from fastgrad.nn.module import Module
 
 
@@ -272,7 +272,8 @@ class Conv3d(_ConvNd):
     _NSP = 3
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        _cpu_device(device, "Conv3d")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 

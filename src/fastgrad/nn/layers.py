@@ -540,6 +540,13 @@ class Softmin(Module):
         return f"dim={self.dim}"
 
 
+def _cpu_device(device, who):
+    """device= of a layer: None or the CPU (fastgrad computes on the CPU only)."""
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise RuntimeError(f"{who}: device {str(device)!r} is not available; fastgrad runs on "
+                           "the CPU only (device=None or 'cpu')")
+
+
 class RMSNorm(Module):
     """Root-mean-square normalisation over the trailing normalized_shape dims with an
     optional elementwise weight (initialised to ones); eps=None takes the input dtype's
@@ -548,6 +555,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
                  dtype=None):
         super().__init__()
+        _cpu_device(device, "RMSNorm")
         ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape = tuple(_positive_int(n, "normalized_shape", "RMSNorm") for n in ns)
         self.eps = eps
