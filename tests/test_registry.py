@@ -159,9 +159,15 @@ LAYER_OPS = {
     "CrossEntropyLoss": "cross_entropy", "NLLLoss": "nll_loss", "MSELoss": "mse_loss", "L1Loss": "l1_loss",
     "HuberLoss": "huber_loss", "SmoothL1Loss": "smooth_l1_loss", "BCELoss": "binary_cross_entropy",
     "BCEWithLogitsLoss": "binary_cross_entropy_with_logits", "KLDivLoss": "kl_div",
+    "LogSigmoid": "logsigmoid", "Softsign": "softsign", "CELU": "celu", "Softmin": "softmin",
+    "RMSNorm": "rms_norm", "CosineSimilarity": "cosine_similarity",
+    "PairwiseDistance": "pairwise_distance", "Conv3d": "conv3d", "MaxPool3d": "max_pool3d",
+    "AvgPool3d": "avg_pool3d", "MaxUnpool1d": "max_unpool1d", "MaxUnpool2d": "max_unpool2d",
+    "MaxUnpool3d": "max_unpool3d",
 }
 # Classes of fastgrad.nn that compute nothing themselves: the base class, containers, identity.
-NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity"}
+NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",
+              "ParameterDict"}
 
 
 def _covered():

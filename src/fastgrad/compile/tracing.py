@@ -519,6 +519,10 @@ def _handlers(tr):
     def optim_step(opt, closure):
         if not tr.mine():
             return None
+        if getattr(opt, "_alg", None) is None:
+            _soft(tr, tr.fail, f"{type(opt).__name__}.step updates its parameters in NumPy "
+                  "(no fused kernel), which a plan cannot replay")
+            return None
         if closure is not None:
             _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")
             return None

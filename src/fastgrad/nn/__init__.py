@@ -1,15 +1,18 @@
 """Neural-network building blocks with torch.nn's names: Module, Parameter, layers,
 containers, losses, ``init`` and ``functional``."""
 from fastgrad.nn import functional, init, utils
-from fastgrad.nn.container import ModuleDict, ModuleList, Sequential
+from fastgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from fastgrad.nn.layers import (ELU, GELU, SELU, BatchNorm1d, BatchNorm2d, Bilinear, Dropout,
                                 Dropout1d, Dropout2d, Embedding, Flatten, GroupNorm, Hardsigmoid,
                                 Hardswish, Hardtanh, Identity, LayerNorm, LeakyReLU, Linear,
                                 LogSoftmax, Mish, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softplus,
                                 Tanh, Unflatten)
+from fastgrad.nn.layers import (CELU, CosineSimilarity, LogSigmoid, PairwiseDistance, RMSNorm,
+                                Softmin, Softsign)
 from fastgrad.nn.conv import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d,
                               Conv2d, ConvTranspose1d, ConvTranspose2d, GlobalAvgPool2d, MaxPool1d,
                               MaxPool2d, Upsample)
+from fastgrad.nn.conv import (AvgPool3d, Conv3d, MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
                               L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from fastgrad.nn.module import Module
@@ -24,4 +27,7 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
            "BatchNorm2d", "GroupNorm", "Dropout1d", "Dropout2d", "Conv1d", "Conv2d", "ConvTranspose1d",
            "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Upsample"]
+           "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Upsample", "ParameterList", "ParameterDict",
+           "CELU", "CosineSimilarity", "LogSigmoid", "PairwiseDistance", "RMSNorm", "Softmin",
+           "Softsign", "AvgPool3d", "Conv3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
+           "MaxUnpool3d"]

@@ -1,8 +1,10 @@
-"""Containers: Sequential, ModuleList, ModuleDict."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
 import operator
 from collections import OrderedDict
 
+from fastgrad._tensor import Tensor
 from fastgrad.nn.module import HOOK_GEN, Module
+from fastgrad.nn.parameter import Parameter
 
 
 def _index(idx, n, who):
@@ -211,3 +213,202 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward(); index it in your module's forward")
+
+
+def _as_param(value):
+    """A Tensor that is not a Parameter becomes one (sharing its memory), as PyTorch's
+    parameter containers do; other values are kept as they are."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
+
+
+class ParameterList(Module):
+    """A list of parameters registered under the keys "0", "1", ... (state_dict keys
+    "<name>.0", ...); Tensors become Parameters, other values are held unregistered."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self += values
+
+    def _key(self, idx):
+        i = _index(idx, self._size, "ParameterList")
+        return str(i)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            out = ParameterList()
+            for i in range(self._size)[idx]:
+                out.append(self[i])
+            return out
+        return getattr(self, self._key(idx))
+
+    def __setitem__(self, idx, param):
+        setattr(self, self._key(idx), _as_param(param))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return iter(self[i] for i in range(self._size))
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value):
+        new_idx = self._size
+        self._size += 1
+        setattr(self, str(new_idx), _as_param(value))
+        return self
+
+    def extend(self, values):
+        if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            + type(values).__name__)
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        lines = []
+        for i in range(self._size):
+            p = self[i]
+            if isinstance(p, Tensor):
+                lines.append(f"  ({i}): Parameter containing: [{p.dtype} of size "
+                             f"{'x'.join(str(n) for n in p.shape)}]")
+            else:
+                lines.append(f"  ({i}): Object of type: {type(p).__name__}")
+        return "\n".join(lines)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters registered under their (string) keys; Tensors
+    become Parameters, other values are held unregistered."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    def _check_key(self, key):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__}")
+
+    def __getitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        self._check_key(key)
+        self._keys[key] = None
+        setattr(self, key, _as_param(value))
+
+    def __delitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(list(self._keys))
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def copy(self):
+        return ParameterDict({k: self[k] for k in self._keys})
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self):
+        for k in list(self._keys):
+            del self[k]
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self):
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
+        k = list(self._keys)[-1]
+        v = self[k]
+        del self[k]
+        return k, v
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict((k, default) for k in keys)
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return [(k, self[k]) for k in self._keys]
+
+    def values(self):
+        return [self[k] for k in self._keys]
+
+    def update(self, parameters):
+        if isinstance(parameters, (dict, ParameterDict)) or hasattr(parameters, "keys"):
+            for k in parameters.keys():
+                self[k] = parameters[k]
+            return
+        if isinstance(parameters, Tensor) or not hasattr(parameters, "__iter__"):
+            raise TypeError("ParameterDict.update should be called with an iterable of key/value "
+                            "pairs, but got " + type(parameters).__name__)
+        for j, pair in enumerate(parameters):
+            if not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ValueError(f"ParameterDict update sequence element #{j} should be a "
+                                 "key/value pair")
+            self[pair[0]] = pair[1]
+
+    def __or__(self, other):
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other):
+        out = ParameterDict(other)
+        out.update(self)
+        return out
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def extra_repr(self):
+        lines = []
+        for k in self._keys:
+            p = self[k]
+            if isinstance(p, Tensor):
+                lines.append(f"  ({k}): Parameter containing: [{p.dtype} of size "
+                             f"{'x'.join(str(n) for n in p.shape)}]")
+            else:
+                lines.append(f"  ({k}): Object of type: {type(p).__name__}")
+        return "\n".join(lines)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")

@@ -11,7 +11,7 @@ from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
 from fastgrad.ops import reduce as _R, shape as _S
-from fastgrad.ops._record import _float_in, _make
+from fastgrad.ops._record import _float_in, _make, to
 from fastgrad.ops.elementwise import (elu, gelu, hardsigmoid, hardswish, hardtanh,
                                       leaky_relu, mish, relu, relu6, selu, sigmoid, silu,
                                       softplus, tanh)
@@ -23,7 +23,33 @@ from fastgrad.ops.loss import *
 from fastgrad.ops.norm import *
 from fastgrad.ops.pool import *
 from fastgrad.ops.reduce import log_softmax, softmax
-from fastgrad.ops.shape import pad
+from fastgrad.ops.shape import pad as _pad
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
+    the dim before it, ...  Modes "constant", "reflect", "replicate", "circular"; a
+    negative entry crops that side (in every mode, as PyTorch): the negative entries
+    crop first, then the positive ones pad what is left (so "circular" wraps around the
+    cropped tensor)."""
+    p = [int(v) for v in pad]
+    if mode == "constant" or all(v >= 0 for v in p):
+        return _pad(input, p, mode, value)
+    y = input if isinstance(input, Tensor) else _pad(input, [0] * len(p), mode)
+    nd = y._data.ndim
+    if len(p) % 2 or len(p) // 2 > nd:
+        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+                         f"2 * {nd} (the tensor's dims)")
+    for i in range(len(p) // 2):
+        d, lo, hi = nd - 1 - i, p[2 * i], p[2 * i + 1]
+        n = y._data.shape[d]
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        if stop <= start:
+            raise ValueError(f"pad: padding {(lo, hi)} of dimension {d} (size {n}) leaves an "
+                             f"empty or negative size {stop - start}")
+        if start or stop != n:
+            y = _S.narrow(y, d, start, stop - start)
+    return _pad(y, [max(v, 0) for v in p], mode, value)
 
 
 def relu_(x):
@@ -143,3 +169,109 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (feature maps) of (N, C, H, W) with probability p, scale the
     rest by 1 / (1 - p)."""
     return _channel_dropout(input, p, training, 2, "dropout2d")
+
+
+# ---- activations composed of existing ops ------------------------------------------------------
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), computed stably."""
+    x = _float_in(input, "logsigmoid")
+    return _E.neg(softplus(_E.neg(x)))
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    x = _float_in(input, "softsign")
+    return _E.div(x, _E.add(_E.abs(x), 1.0))
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), i.e. alpha * elu(x / alpha)."""
+    x = _float_in(input, "celu")
+    alpha = float(alpha)
+    if alpha == 0.0:
+        raise ValueError("celu: alpha must be non-zero (it divides the input), got 0")
+    if alpha == 1.0:
+        return elu(x)
+    return _E.mul(elu(_E.div(x, alpha)), alpha)
+
+
+def _implicit_dim(who, ndim):
+    import warnings
+    warnings.warn(f"Implicit dimension choice for {who} has been deprecated. Change the call to "
+                  "include dim=X as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along dim (with dim=None, PyTorch's implicit choice and its warning)."""
+    x = _float_in(input, "softmin")
+    if dim is None:
+        dim = _implicit_dim("softmin", x._data.ndim)
+    return softmax(_E.neg(x), dim, dtype)
+
+
+# ---- distances and normalisation -------------------------------------------------------------
+def _clamp_value_min(n, eps):
+    """n with its value clamped below at eps, its gradient that of n (as PyTorch clamps a
+    norm in place without recording)."""
+    d = np.maximum(n._data, n._data.dtype.type(eps)) - n._data
+    if not d.any():
+        return n
+    return _E.add(n, _make(d))
+
+
+def _pnorm(x, p, dim, keepdim):
+    """norm(x, p, dim) whose gradient is 0 where a norm is 0 (PyTorch's subgradient),
+    for every p."""
+    n = _R.norm(x, p, dim, keepdim)
+    if p in (1.0, 2.0) or not x.requires_grad or n._data.all():
+        return n
+    zero = n._data == 0
+    if dim is None:
+        mask = np.broadcast_to(zero, x._data.shape)
+    else:
+        mask = np.broadcast_to(zero if keepdim else np.expand_dims(zero, dim), x._data.shape)
+    safe = _R.norm(_E.where(_make(np.ascontiguousarray(mask)), 1.0, x), p, dim, keepdim)
+    return _E.where(_make(zero), 0.0, safe)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps)."""
+    if out is not None:
+        raise ValueError("normalize: out= is not supported by fastgrad")
+    x = _float_in(input, "normalize")
+    n = _pnorm(x, float(p), dim, True)
+    return _E.div(x, _E.clamp(n, min=float(eps)))
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along dim (inputs broadcast)."""
+    who = "cosine_similarity"
+    a = _float_in(x1, who)
+    b = _float_in(x2, who)
+    try:
+        shape = np.broadcast_shapes(a._data.shape, b._data.shape)
+    except ValueError:
+        raise ValueError(f"{who}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast") from None
+    if a._data.dtype != b._data.dtype:
+        dt = np.promote_types(a._data.dtype, b._data.dtype)
+        a, b = to(a, dt), to(b, dt)
+    if a._data.shape != shape:
+        a = _S.expand(a, shape)
+    if b._data.shape != shape:
+        b = _S.expand(b, shape)
+    if not -len(shape) <= dim < max(len(shape), 1):
+        raise IndexError(f"{who}: dimension {dim} is out of range for inputs of shape {shape}")
+    na = _clamp_value_min(_R.norm(a, 2.0, dim, True), eps)
+    nb = _clamp_value_min(_R.norm(b, 2.0, dim, True), eps)
+    return _R.sum(_E.mul(_E.div(a, na), _E.div(b, nb)), dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p along the last dimension (inputs broadcast)."""
+    who = "pairwise_distance"
+    a = _float_in(x1, who)
+    b = _float_in(x2, who)
+    d = _E.add(_E.sub(a, b), float(eps))
+    nd = max(a._data.ndim, b._data.ndim)
+    return _pnorm(d, float(p), None if nd == 0 else nd - 1, keepdim)

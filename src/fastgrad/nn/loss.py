@@ -16,7 +16,8 @@ class _Loss(Module):
 
 class CrossEntropyLoss(_Loss):
     """Softmax + negative log-likelihood of logits (N, C, ...) at class indices (N, ...),
-    one fused kernel when there are no class weights."""
+    one fused kernel when there are no class weights; or the cross-entropy with class
+    probabilities (a floating target of the input's shape)."""
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)

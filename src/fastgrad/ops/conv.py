@@ -279,6 +279,70 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
+@public
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation) of input (N, C_in, D, H, W) or (C_in, D, H, W)
+    with weight (C_out, C_in / groups, KD, KH, KW): the sum over the KD depth taps of 2-D
+    convolutions (conv2d kernels) of the depth slices each tap reads."""
+    who = "conv3d"
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
+                                                3, who)
+    ws = _shape(weight)
+    xs = _shape(x)
+    cout, cg, ks = ws[0], ws[1], ws[2:]
+    if cout % groups:
+        raise ValueError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
+    if xs[1] != cg * groups:
+        raise ValueError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
+                         f"groups {groups}), got {xs[1]} channels (input shape {_shape(input)})")
+    if bias is not None and _shape(bias) != (cout,):
+        raise ValueError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+                         f"expected ({cout},)")
+    if isinstance(padding, str):
+        if padding == "valid":
+            ptot = (0, 0, 0)
+        elif padding == "same":
+            if any(s != 1 for s in st):
+                raise ValueError(f"{who}: padding='same' is not supported for strided convolutions "
+                                 f"(stride {st})")
+            ptot = tuple(d * (k - 1) for d, k in zip(dl, ks))
+        else:
+            raise ValueError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+        top = tuple(p // 2 for p in ptot)
+    else:
+        top = _ntuple(padding, 3, "padding", who, 0)
+        ptot = tuple(2 * p for p in top)
+    sp = xs[2:]
+    osz = tuple(_out_size(n, k, s, p, d) for n, k, s, p, d in zip(sp, ks, st, ptot, dl))
+    if any(o < 1 for o in osz):
+        raise ValueError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
+                         f"kernel size {tuple(d * (k - 1) + 1 for d, k in zip(dl, ks))} (dilated)")
+    if any(2 * t != p for t, p in zip(top[1:], ptot[1:])):
+        # an even kernel with 'same': the extra row / column goes to the bottom / right
+        x = pad(x, (top[2], ptot[2] - top[2], top[1], ptot[1] - top[1], top[0], ptot[0] - top[0]))
+        hw_pad = (0, 0)
+    else:
+        if ptot[0]:
+            x = pad(x, (0, 0, 0, 0, top[0], ptot[0] - top[0]))
+        hw_pad = top[1:]
+    n, do = xs[0], osz[0]
+    y = None
+    for i in range(ks[0]):
+        first = i * dl[0]
+        if st[0] == 1:
+            sl = narrow(x, 2, first, do)
+        else:
+            sl = _index_select(x, 2, np.arange(first, first + st[0] * (do - 1) + 1, st[0]),
+                               False, who)
+        sl = reshape(permute(sl, (0, 2, 1, 3, 4)), (n * do, xs[1]) + _shape(sl)[3:])
+        yi = conv2d(sl, squeeze(narrow(weight, 2, i, 1), 2), None, st[1:], hw_pad, dl[1:], groups)
+        y = yi if y is None else add(y, yi)
+    y = permute(reshape(y, (n, do, cout) + osz[1:]), (0, 2, 1, 3, 4))
+    if bias is not None:
+        y = add(y, reshape(bias, (1, cout, 1, 1, 1)))
+    return squeeze(y, 0) if unbatched else y
+
+
 def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation,
                        nsp, who):
     x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
@@ -346,4 +410,5 @@ __all__ = exports(__name__)
 from fastgrad.ops.elementwise import _tplus, add
 from fastgrad.ops.linalg import _fresh
 from fastgrad.ops.reduce import sum
-from fastgrad.ops.shape import reshape, squeeze, unsqueeze
+from fastgrad.ops.indexing import _index_select
+from fastgrad.ops.shape import narrow, pad, permute, reshape, squeeze, unsqueeze

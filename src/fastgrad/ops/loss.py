@@ -97,7 +97,7 @@ def _targets(target, who):
     t = target._data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
-                        "probability targets are not supported")
+                        "probability targets must be a floating tensor of the input's shape")
     return np.asarray(t, dtype=np.int64, order="C")
 
 
@@ -113,14 +113,17 @@ def _check_ignore_index(v, who):
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
-    class-index `target` (N,), () or (N, d1, ...).  'mean' averages over the targets
-    that are not ignore_index."""
+    class-index `target` (N,), () or (N, d1, ...) ('mean' averages over the targets that
+    are not ignore_index), or class-probability `target` of the input's shape (floating;
+    'mean' averages over the N * d1 * ... rows)."""
     who = "cross_entropy"
     _check_reduction(reduction, who)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
     ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
+    if _float_target(target, x):
+        return _soft_xent(x, target, weight, ignore_index, reduction, float(label_smoothing))
     t = _targets(target, who)
     tv = target if isinstance(target, Tensor) else None
     if weight is not None:
@@ -149,6 +152,45 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     count = int(np.count_nonzero(t2 != ignore_index))
     return _xent_rows(x2, t2, int(ignore_index), float(label_smoothing),
                       1.0 / count if count else math.nan, "mean", tv)
+
+
+def _float_target(target, x):
+    """A floating target of the input's shape holds class probabilities (any other
+    target holds class indices), as in PyTorch."""
+    t = target._data if isinstance(target, Tensor) else target
+    return isinstance(t, np.ndarray) and t.dtype.kind == "f" and t.shape == x._data.shape
+
+
+def _soft_xent(x, target, weight, ignore_index, reduction, ls):
+    """Cross-entropy with class-probability targets of the input's shape:
+    -sum_c w_c t_c log_softmax(x)_c, with t smoothed to t (1 - ls) + ls / C; 'mean'
+    divides by the number of rows (input elements / C), as PyTorch does."""
+    who = "cross_entropy"
+    if ignore_index >= 0:
+        raise ValueError(f"{who}: ignore_index is not supported for probability (floating "
+                         f"point) targets, got ignore_index={ignore_index}")
+    t = _float_in(target, who)
+    nd = x._data.ndim
+    if nd == 0:
+        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+    if t._data.dtype != x._data.dtype:
+        t = to(t, x._data.dtype)
+    cdim = 0 if nd == 1 else 1
+    c = x._data.shape[cdim]
+    if ls > 0:
+        t = add(mul(t, 1.0 - ls), ls / c)
+    prod = mul(log_softmax(x, cdim), t)
+    w = _class_weights(weight, c, x._data.dtype, who)
+    if w is not None:
+        prod = mul(prod, reshape(w, (c,) + (1,) * (nd - cdim - 1)))
+    rows = neg(sum(prod, cdim))
+    if reduction == "none":
+        return rows
+    total = sum(rows)
+    if reduction == "sum":
+        return total
+    n = x._data.size // c if c else 0
+    return div(total, float(n) if n else math.nan)
 
 
 @public

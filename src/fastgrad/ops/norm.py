@@ -296,6 +296,36 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return _rownorm(x, weight, bias, (c // g) * s, g, s, eps, who)
 
 
+@public
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x * x over the trailing `normalized_shape` dims) + eps) * weight;
+    eps=None takes the machine epsilon of the input's dtype, as PyTorch does."""
+    who = "rms_norm"
+    x = _float_in(input, who)
+    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+          else tuple(int(n) for n in normalized_shape))
+    k = len(ns)
+    if weight is not None:
+        if tuple(weight._data.shape) != ns:
+            raise ValueError(f"{who}: weight shape {tuple(weight._data.shape)} must equal "
+                             f"normalized_shape {ns}")
+        if weight._data.dtype != x._data.dtype:
+            raise TypeError(f"{who}: weight has dtype {weight._data.dtype}, expected "
+                            f"{x._data.dtype} like the input")
+    if x._data.ndim < k or tuple(x._data.shape[x._data.ndim - k:]) != ns:
+        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
+                         f"of input shape {tuple(x._data.shape)}")
+    eps = float(np.finfo(x._data.dtype).eps) if eps is None else float(eps)
+    if k == 0:
+        y = mul(x, rsqrt(add(mul(x, x), eps)))
+    else:
+        dims = tuple(range(-k, 0))
+        y = mul(x, rsqrt(add(mean(mul(x, x), dims, keepdim=True), eps)))
+    if weight is not None:
+        y = mul(y, weight)
+    return y
+
+
 __all__ = exports(__name__)
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from fastgrad._state import backend, grad_mode
+from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import POOL
 from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
@@ -188,6 +189,151 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                      divisor_override, 2, "avg_pool2d")
 
 
+def _pool3d_planes(x, o):
+    """(N, C, D, H, W) as (N, C * D, H, W) for the 2-d pool over (H, W)."""
+    n, c, dd, h, w = _shape(x)
+    return reshape(x, (n, c * dd, h, w)), (n, c, dd, h, w)
+
+
+def _pool3d_depth(y2, dims, o):
+    """The 2-d pool's (N, C * D, OH, OW) as (N * C, OH * OW, D) for the 1-d pool over D."""
+    n, c, dd = dims[:3]
+    return permute(reshape(y2, (n * c, dd, o[1] * o[2])), (0, 2, 1))
+
+
+def _pool3d_out(y1, dims, o, unbatched):
+    n, c = dims[:2]
+    y = permute(reshape(y1, (n, c, o[1], o[2], o[0])), (0, 1, 4, 2, 3))
+    return squeeze(y, 0) if unbatched else y
+
+
+@public
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d max pool over (H, W) of
+    each depth slice, then a 1-d max pool over D (the maximum of a box is the maximum of
+    its slices' maxima; the gradient goes to the first maximum in (d, h, w) order).
+    Indices (return_indices) are flat positions d * H * W + h * W + w."""
+    who = "max_pool3d"
+    x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, 3, who)
+    unbatched = x._data.ndim == 4
+    if unbatched:
+        x = unsqueeze(x, 0)
+    x2, dims = _pool3d_planes(x, o)
+    y2, i2 = max_pool2d(x2, k[1:], s[1:], p[1:], d[1:], ceil_mode, True)
+    y1, i1 = max_pool1d(_pool3d_depth(y2, dims, o), k[0], s[0], p[0], d[0], ceil_mode, True)
+    y = _pool3d_out(y1, dims, o, unbatched)
+    if not return_indices:
+        return y
+    n, c, dd, h, w = dims
+    hw = np.take_along_axis(i2._data.reshape(n * c, dd, o[1] * o[2]).transpose(0, 2, 1),
+                            i1._data, 2)
+    flat = (i1._data * (h * w) + hw).reshape(n, c, o[1], o[2], o[0]).transpose(0, 1, 4, 2, 3)
+    flat = np.ascontiguousarray(flat[0] if unbatched else flat)
+    return y, _make(flat)
+
+
+@public
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d average pool over (H, W)
+    of each depth slice, then a 1-d average pool over D (the window sizes, and so the
+    divisors, are products of per-dimension sizes)."""
+    who = "avg_pool3d"
+    if divisor_override is not None:
+        raise NotImplementedError(f"{who}: divisor_override is not supported")
+    x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, 1, ceil_mode, 3, who)
+    unbatched = x._data.ndim == 4
+    if unbatched:
+        x = unsqueeze(x, 0)
+    x2, dims = _pool3d_planes(x, o)
+    y2 = avg_pool2d(x2, k[1:], s[1:], p[1:], ceil_mode, count_include_pad)
+    y1 = avg_pool1d(_pool3d_depth(y2, dims, o), k[0], s[0], p[0], ceil_mode, count_include_pad)
+    return _pool3d_out(y1, dims, o, unbatched)
+
+
+# ---- max unpooling ----------------------------------------------------------------------------
+def _unpool_bwd(node, g):
+    idx, m, xshape = node.ctx
+    planes = idx.shape[0]
+    return (reshape(gather(reshape(g, (planes, m)), 1, idx), xshape),)
+
+
+declare(_unpool_bwd, linear=lambda node, t, out: _unpool(t, *node.ctx, _shape(out)))
+
+
+def _unpool(v, idx, m, xshape, oshape):
+    planes = idx.shape[0]
+    out = np.zeros((planes, m), dtype=v._data.dtype)
+    out[np.arange(planes)[:, None], idx] = v._data.reshape(planes, -1)
+    out = out.reshape(oshape)
+    if _needs(v):
+        return _record(out, "max_unpool", _unpool_bwd, (v,), (), None, (idx, m, xshape))
+    return _make(out)
+
+
+def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, nsp, who):
+    x = _float_in(input, who)
+    if x._data.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+                         f"got shape {_shape(x)}")
+    ind = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if ind.dtype.kind not in "iu":
+        raise TypeError(f"{who}: indices must be integers (int64), got dtype {ind.dtype}")
+    if ind.shape != x._data.shape:
+        raise ValueError(f"{who}: indices shape {tuple(ind.shape)} must match the input shape "
+                         f"{_shape(x)}")
+    k = _ntuple(kernel_size, nsp, "kernel_size", who, 1)
+    s = k if stride is None else _ntuple(stride, nsp, "stride", who, 1)
+    p = _ntuple(padding, nsp, "padding", who, 0)
+    sp = _shape(x)[-nsp:]
+    if output_size is None:
+        osp = tuple((n - 1) * ss - 2 * pp + kk for n, ss, pp, kk in zip(sp, s, p, k))
+    else:
+        osp = tuple(int(v) for v in output_size)
+        if len(osp) == nsp + 2 or (len(osp) == nsp + 1 and x._data.ndim == nsp + 1):
+            osp = osp[-nsp:]
+        if len(osp) != nsp:
+            raise ValueError(f"{who}: output_size should have {nsp} or {nsp + 2} elements, got "
+                             f"{tuple(output_size)}")
+    if any(v < 1 for v in osp):
+        raise ValueError(f"{who}: the output size {osp} for input {_shape(x)} is not positive")
+    m = math.prod(osp)
+    lead = _shape(x)[:-nsp]
+    planes = math.prod(lead)
+    idx = np.ascontiguousarray(ind.reshape(planes, -1), dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= m):
+        bad = idx[(idx < 0) | (idx >= m)].flat[0]
+        raise IndexError(f"{who}: index {bad} is out of range for an output of spatial size "
+                         f"{osp} ({m} positions)")
+    return _unpool(x, idx, m, _shape(x), lead + osp)
+
+
+@public
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of max_pool1d: input values placed at their indices (positions
+    in L) of a zero output of length (L - 1) * stride - 2 * padding + kernel_size (or
+    output_size)."""
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 1,
+                          "max_unpool1d")
+
+
+@public
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of max_pool2d: input values placed at their flat indices
+    h * W + w of a zero (N, C, H, W) output (H, W from the pooling geometry or
+    output_size)."""
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 2,
+                          "max_unpool2d")
+
+
+@public
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of max_pool3d (flat indices d * H * W + h * W + w)."""
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 3,
+                          "max_unpool3d")
+
+
 def _adaptive(input, output_size, nsp, who):
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
@@ -223,39 +369,52 @@ def adaptive_avg_pool2d(input, output_size):
     return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
 
 
-def _src_index(o, n, scale, align_corners, nearest):
+def _src_index(o, n, scale, align_corners, nearest, exact=False):
     """Source coordinates of the o output positions along an axis of n inputs."""
     i = np.arange(o, dtype=np.float64)
     if nearest:
         f = (n / o) if scale is None else 1.0 / scale
-        return np.minimum(np.floor(i * f).astype(np.int64), n - 1)
+        return np.minimum(np.floor((i + 0.5 if exact else i) * f).astype(np.int64), n - 1)
     if align_corners:
         return i * ((n - 1) / (o - 1)) if o > 1 else np.zeros(o)
     f = (n / o) if scale is None else 1.0 / scale
     return np.maximum((i + 0.5) * f - 0.5, 0.0)
 
 
+_LINEAR_DIMS = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
 @public
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Resize the spatial dims of (N, C, L) / (N, C, H, W) input: mode 'nearest' (PyTorch's
-    legacy nearest: source index floor(i * in / out)), 'linear' (3-d) or 'bilinear' (4-d),
-    with align_corners as PyTorch.  Built from index_select and elementwise ops, so it is
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims of (N, C, L) / (N, C, H, W) / (N, C, D, H, W) input: mode
+    'nearest' (PyTorch's legacy nearest: source index floor(i * in / out)),
+    'nearest-exact' (floor((i + 0.5) * in / out)), 'linear' (3-d), 'bilinear' (4-d) or
+    'trilinear' (5-d) with align_corners as PyTorch, or 'area' (adaptive average pooling,
+    3-d and 4-d).  With scale_factor the source positions use 1 / scale_factor unless
+    recompute_scale_factor=True.  Built from index_select and elementwise ops, so it is
     differentiable to any order."""
     who = "interpolate"
     x = _float_in(input, who)
     nd = x._data.ndim
-    if nd not in (3, 4):
-        raise ValueError(f"{who}: expected 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {_shape(x)}")
+    if nd not in (3, 4, 5):
+        raise ValueError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "
+                         f"input, got shape {_shape(x)}")
     nsp = nd - 2
-    if mode not in ("nearest", "linear", "bilinear"):
-        raise ValueError(f"{who}: mode must be 'nearest', 'linear' or 'bilinear', got {mode!r}")
-    if (mode == "linear" and nsp != 1) or (mode == "bilinear" and nsp != 2):
-        raise ValueError(f"{who}: mode {mode!r} expects {'3' if mode == 'linear' else '4'}-d input, "
-                         f"got shape {_shape(x)}")
-    if mode == "nearest" and align_corners is not None:
+    modes = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+    if mode not in modes:
+        raise ValueError(f"{who}: mode must be one of {modes}, got {mode!r}")
+    if mode in _LINEAR_DIMS and _LINEAR_DIMS[mode] != nd:
+        raise ValueError(f"{who}: mode {mode!r} expects {_LINEAR_DIMS[mode]}-d input, got shape "
+                         f"{_shape(x)}")
+    if mode not in _LINEAR_DIMS and align_corners is not None:
         raise ValueError(f"{who}: align_corners only applies to the linear modes")
+    if antialias:
+        raise NotImplementedError(f"{who}: antialias=True is not supported by fastgrad")
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{who}: give exactly one of size and scale_factor")
+    if mode == "area" and nsp == 3:
+        raise NotImplementedError(f"{who}: mode 'area' on 5-d input is not supported by fastgrad")
     sp = _shape(x)[2:]
     if size is not None:
         out = _ntuple(size, nsp, "size", who, 1)
@@ -268,12 +427,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out = tuple(int(math.floor(n * f)) for n, f in zip(sp, sf))
         if any(o < 1 for o in out):
             raise ValueError(f"{who}: output size {out} is empty")
-        scales = sf
+        scales = (None,) * nsp if recompute_scale_factor else sf
     oshape = _shape(x)[:2] + tuple(out)
     nel = math.prod(oshape)
     if max(nel, math.prod(out)) * x._data.dtype.itemsize > 2 ** 62:
         raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
                          "array that can be allocated")
+    if mode == "area":
+        return (adaptive_avg_pool1d if nsp == 1 else adaptive_avg_pool2d)(x, out)
     try:
         return _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who)
     except MemoryError:
@@ -286,8 +447,8 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
     for a in range(nsp):
         axis = 2 + a
         n, o = sp[a], out[a]
-        if mode == "nearest":
-            idx = _src_index(o, n, scales[a], False, True)
+        if mode in ("nearest", "nearest-exact"):
+            idx = _src_index(o, n, scales[a], False, True, mode == "nearest-exact")
             y = _index_select(y, axis, idx, False, who)
             continue
         src = _src_index(o, n, scales[a], bool(align_corners), False)
@@ -316,4 +477,4 @@ from fastgrad.ops.conv import _ntuple, _shape
 from fastgrad.ops.elementwise import add, mul, sub
 from fastgrad.ops.indexing import _index_select, gather
 from fastgrad.ops.linalg import _fresh
-from fastgrad.ops.shape import reshape, squeeze, unsqueeze
+from fastgrad.ops.shape import permute, reshape, squeeze, unsqueeze

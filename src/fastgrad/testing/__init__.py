@@ -13,11 +13,12 @@ in NumPy on float64, never with fastgrad code (convolution and pooling use the d
 formulas of ``fastgrad.reference``).  Entries call ops through the public modules only
 (``fastgrad``, ``fastgrad.nn.functional``).
 """
-from fastgrad.testing import (conv, elementwise, indexing, inplace, linalg, loss, norm, pool,
-                              reduce, shape, sort)
+from fastgrad.testing import (composite, conv, elementwise, indexing, inplace, linalg, loss,
+                              norm, pool, reduce, shape, sort)
 from fastgrad.testing.opinfo import ErrorInput, OpInfo, Sample  # noqa: F401
 
-KINDS = (elementwise, reduce, loss, linalg, shape, indexing, inplace, sort, conv, pool, norm)
+KINDS = (elementwise, reduce, loss, linalg, shape, indexing, inplace, sort, conv, pool, norm,
+         composite)
 
 
 def _build():

@@ -10,6 +10,8 @@ register = OPS.register
 
 
 def _np_xent(x, t, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    if np.asarray(t).dtype.kind == "f":
+        return _np_soft_xent(x, t, reduction, label_smoothing)
     tshape = np.shape(t)
     if x.ndim == 1:
         x, t = x[None], np.asarray(t).reshape(1)
@@ -30,6 +32,23 @@ def _np_xent(x, t, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     return loss.sum() / keep.sum()
 
 
+def _np_soft_xent(x, t, reduction, ls):
+    cd = 0 if x.ndim == 1 else 1
+    c = x.shape[cd]
+    t = t * (1 - ls) + ls / c
+    m = np.max(x, axis=cd, keepdims=True)
+    lsm = x - m - np.log(np.sum(np.exp(x - m), axis=cd, keepdims=True))
+    rows = -np.sum(lsm * t, axis=cd)
+    if reduction == "none":
+        return rows
+    return rows.sum() if reduction == "sum" else rows.sum() / (x.size // c)
+
+
+def _soft_targets(rng, shape, cd=1):
+    p = rng.uniform(0.1, 1.0, shape)
+    return p / p.sum(axis=cd, keepdims=True)
+
+
 def _xent_samples(rng):
     x = _u(rng, (6, 5), -3, 3)
     t = rng.integers(0, 5, 6)
@@ -41,6 +60,12 @@ def _xent_samples(rng):
             Sample([np.asfortranarray(x), t], {}, "view"),
             Sample([_u(rng, (2, 4, 3), -3, 3), rng.integers(0, 4, (2, 3))], {}, "(N, C, d)"),
             Sample([_u(rng, (5,), -3, 3), np.array(2)], {}, "unbatched"),
+            Sample([x, _soft_targets(rng, (6, 5))], {}, "probabilities"),
+            Sample([x, _soft_targets(rng, (6, 5))], {"label_smoothing": 0.2, "reduction": "sum"},
+                   "probabilities smoothed"),
+            Sample([_u(rng, (2, 4, 3), -3, 3), _soft_targets(rng, (2, 4, 3))], {"reduction": "none"},
+                   "probabilities (N, C, d)"),
+            Sample([_u(rng, (5,), -3, 3), _soft_targets(rng, (5,), 0)], {}, "probabilities unbatched"),
             Sample([_u(rng, (6, 5), -1, 1) * 1e4, t], {}, "magnitude 1e4", grad=False),
             Sample([_u(rng, (500, 100), -3, 3), rng.integers(0, 100, 500)], {}, "large", grad=False)]
 
@@ -51,7 +76,12 @@ def _xent_errors():
             ErrorInput([np.zeros((3, 4)), np.array([0, 1])], {}, ValueError,
                        r"cross_entropy: input shape \(3, 4\) expects target shape \(3,\)"),
             ErrorInput([np.zeros((3, 4)), np.array([0, 1, 2])], {"reduction": "avg"}, ValueError,
-                       r"cross_entropy: reduction must be one of")]
+                       r"cross_entropy: reduction must be one of"),
+            ErrorInput([np.zeros((3, 4)), np.zeros((3, 5))], {}, TypeError,
+                       r"cross_entropy: target must hold class indices \(int64\), got dtype "
+                       r"float64; probability targets must be a floating tensor of the input's shape"),
+            ErrorInput([np.zeros((3, 4)), np.zeros((3, 4))], {"ignore_index": 1}, ValueError,
+                       r"cross_entropy: ignore_index is not supported for probability")]
 
 
 register(OpInfo("cross_entropy", F.cross_entropy, _np_xent, _xent_samples, _xent_errors))

@@ -120,9 +120,10 @@ def _np_interp(x, size=None, scale_factor=None, mode="nearest", align_corners=No
         ax = 2 + a
         res = []
         for i in range(o):
-            if mode == "nearest":
+            if mode in ("nearest", "nearest-exact"):
                 f = n / o if size is not None else 1.0 / scale_factor
-                res.append(np.take(y, min(int(math.floor(i * f)), n - 1), axis=ax))
+                c = i + 0.5 if mode == "nearest-exact" else i
+                res.append(np.take(y, min(int(math.floor(c * f)), n - 1), axis=ax))
                 continue
             if align_corners:
                 src = i * (n - 1) / (o - 1) if o > 1 else 0.0
@@ -143,7 +144,12 @@ def _interp_samples(rng):
             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 6), "mode": "bilinear"}, "bilinear"),
             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7), "mode": "bilinear", "align_corners": True},
                    "bilinear align corners"),
-            Sample([_x(rng, 2, 2, 5)], {"scale_factor": 2, "mode": "linear"}, "linear 1-d")]
+            Sample([_x(rng, 2, 2, 5)], {"scale_factor": 2, "mode": "linear"}, "linear 1-d"),
+            Sample([_x(rng, 1, 2, 5, 4)], {"size": (3, 7), "mode": "nearest-exact"}, "nearest-exact"),
+            Sample([_x(rng, 1, 2, 3, 4, 3)], {"size": (4, 3, 5), "mode": "trilinear"}, "trilinear"),
+            Sample([_x(rng, 1, 2, 3, 2, 3)], {"scale_factor": 1.5, "mode": "trilinear",
+                                              "align_corners": True}, "trilinear align corners"),
+            Sample([_x(rng, 1, 2, 3, 2, 3)], {"scale_factor": 2}, "nearest 3-d")]
 
 
 def _interp_errors():
