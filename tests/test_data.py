@@ -270,7 +270,7 @@ def test_loader_argument_errors():
     with pytest.raises(TypeError, match="collate_fn"):
         DataLoader(ds, collate_fn=3)
     with pytest.raises(ValueError, match="num_workers"):
-        DataLoader(ds, num_workers=2)
+        DataLoader(ds, num_workers=-1)
     assert len(DataLoader(ds, batch_size=4, num_workers=0)) == 3
 
 
