@@ -1,5 +1,5 @@
-"""Datasets, samplers and a DataLoader (the names and behaviour of ``torch.utils.data``,
-single process).
+"""Datasets, samplers and a DataLoader (the names and behaviour of ``torch.utils.data``;
+also importable as ``fastgrad.utils.data``).
 
     ds = TensorDataset(X, y)                         # X: (N, ...), y: (N,)
     g = Generator().manual_seed(0)                   # a fixed seed gives the same order every run
@@ -18,6 +18,9 @@ Fast path.  When the dataset is a :class:`TensorDataset` (or a :class:`Subset` o
 ``random_split`` makes) and no ``collate_fn`` is given, a batch is produced by one
 fancy index per tensor over the whole batch of indices, never a Python loop over the
 samples.  The result equals what ``default_collate`` would build from the samples.
+
+Workers.  ``DataLoader(num_workers=N)`` makes batches in N worker processes (see
+:class:`DataLoader`); the batches and their order are those of ``num_workers=0``.
 
 Batches are containers of the same type as the samples: a dataset returning tuples
 gives tuple batches (PyTorch's default_collate turns tuples into lists; fastgrad keeps
