@@ -236,6 +236,13 @@ class MultiProcessIter:
         self._next_worker = 0
         self._batches = None if self._iterable else iter(self._loader._index_batches())
         self._exhausted = False
+        self._primed = False
+
+    def _prime(self):
+        # the first requests go out at the first next(), not at iter(): the sampler then draws
+        # its indices at the same point as with num_workers=0, so code that uses the same
+        # generator in between (an evaluation pass, dropout) sees the same random stream
+        self._primed = True
         for _ in range(self._prefetch):
             self._dispatch()
 
@@ -275,6 +282,8 @@ class MultiProcessIter:
         return self
 
     def __next__(self):
+        if not self._primed:
+            self._prime()
         while True:
             if not self._owner:
                 self._end_epoch()
