@@ -403,3 +403,23 @@ def test_iterable_and_map_order_match_torch():
     theirs = [b.tolist() for b in tud.DataLoader(list(range(23)), batch_size=4, num_workers=2,
                                                  sampler=[3, 1, 4, 1, 5, 9, 2, 6, 5])]
     assert ours == theirs
+
+
+def test_seed_worker_idiom_sees_the_worker_seed():
+    """``worker_init_fn`` reading ``initial_seed()`` (the common reproducibility recipe)."""
+    seen = multiprocessing.get_context("fork").Queue()
+
+    def seed_worker(worker_id):
+        worker_seed = fg.initial_seed() % 2 ** 32
+        np.random.seed(worker_seed)
+        random.seed(worker_seed)
+        seen.put((worker_id, fg.initial_seed(), get_worker_info().seed))
+
+    g = fg.Generator()
+    g.manual_seed(0)
+    list(DataLoader(Squares(8), batch_size=2, num_workers=2, worker_init_fn=seed_worker, generator=g,
+                    multiprocessing_context="fork", timeout=WAIT))
+    got = sorted(seen.get(timeout=WAIT) for _ in range(2))
+    assert [w for w, _, _ in got] == [0, 1]
+    assert all(a == b for _, a, b in got)
+    assert got[1][1] == got[0][1] + 1
