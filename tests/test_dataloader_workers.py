@@ -423,3 +423,32 @@ def test_seed_worker_idiom_sees_the_worker_seed():
     assert [w for w, _, _ in got] == [0, 1]
     assert all(a == b for _, a, b in got)
     assert got[1][1] == got[0][1] + 1
+
+
+class Unpicklable(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"x": np.float32(i), "f": lambda: i}
+
+
+class LocalErrorDataset(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        class LocalError(Exception):
+            pass
+        raise LocalError(f"local failure at {i}")
+
+
+def test_a_batch_that_cannot_be_pickled_is_an_error_not_a_hang():
+    loader = DataLoader(Unpicklable(), batch_size=2, collate_fn=lambda b: b, num_workers=1,
+                        timeout=WAIT)
+    with pytest.raises(Exception, match="DataLoader worker process 0"):
+        next(iter(loader))
+    with pytest.raises(RuntimeError, match="local failure at 0"):
+        next(iter(DataLoader(LocalErrorDataset(), batch_size=2, num_workers=1, timeout=WAIT)))
+    gc.collect()
+    assert _our_children() == []

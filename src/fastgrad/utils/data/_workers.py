@@ -12,6 +12,7 @@ epoch (a persistent worker's leftovers) are dropped.
 """
 import multiprocessing
 import os
+import pickle
 import queue
 import random
 import time
@@ -63,6 +64,10 @@ class _Exhausted:
 class _WorkerError:
     def __init__(self, worker_id, exc):
         self.exc_type = type(exc)
+        try:
+            pickle.dumps(self.exc_type)
+        except Exception:  # noqa: BLE001 - a class the caller could not import (a local class)
+            self.exc_type = RuntimeError
         self.worker_id = worker_id
         self.text = "".join(traceback.format_tb(exc.__traceback__)
                             + traceback.format_exception_only(type(exc), exc))
@@ -165,10 +170,13 @@ def _worker_loop(worker_id, num_workers, seed, dataset, fetch_args, init_fn, ind
                     exhausted, payload = True, _Exhausted
                 except Exception as e:  # noqa: BLE001 - raised again in the caller
                     payload = _WorkerError(worker_id, e)
+        # pickled here, not in the queue's feeder thread, so a batch that cannot be pickled
+        # becomes an error the caller sees instead of an answer that never arrives
         try:
-            result_q.put((ep, task, worker_id, payload))
-        except Exception as e:  # noqa: BLE001 - the batch does not pickle: raised in the caller
-            result_q.put((ep, task, worker_id, _WorkerError(worker_id, e)))
+            blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # noqa: BLE001 - raised again in the caller
+            blob = pickle.dumps(_WorkerError(worker_id, e), protocol=pickle.HIGHEST_PROTOCOL)
+        result_q.put((ep, task, worker_id, blob))
 
 
 # ---- the caller's side ------------------------------------------------------------------------
@@ -322,7 +330,7 @@ class MultiProcessIter:
                     raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
                 wait = min(wait, left)
             try:
-                ep, task, _, payload = self._result_q.get(timeout=wait)
+                ep, task, _, blob = self._result_q.get(timeout=wait)
             except queue.Empty:
                 dead = [w for w in self._workers if not w.is_alive()]
                 if dead:
@@ -334,6 +342,7 @@ class MultiProcessIter:
                 continue
             if ep != self._epoch or task not in self._owner:
                 continue
+            payload = pickle.loads(blob)
             if want is None or task == want:
                 return (task, payload) if want is None else payload
             self._buffer[task] = payload
