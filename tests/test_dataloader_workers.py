@@ -14,6 +14,7 @@ from fastgrad.utils.data import (DataLoader, Dataset, IterableDataset, TensorDat
                                  get_worker_info)
 
 WAIT = 60          # loaders under test get timeout=WAIT: a hang fails the test instead of stalling it
+LOCAL_OK = "fork"  # for loaders given lambdas or local functions/classes, which only fork can pass
 
 
 def _xy(n=50):
@@ -148,7 +149,7 @@ def test_generic_datasets_samplers_and_collate_fn_match_single_process():
              dict(batch_size=None)]
     for kw in cases:
         single = list(DataLoader(ds, **kw))
-        multi = list(DataLoader(ds, num_workers=2, timeout=WAIT, **kw))
+        multi = list(DataLoader(ds, num_workers=2, timeout=WAIT, multiprocessing_context=LOCAL_OK, **kw))
         assert len(single) == len(multi)
         for a, b in zip(single, multi):
             if isinstance(a, dict):
@@ -239,7 +240,7 @@ def test_worker_init_fn_runs_in_each_worker_after_seeding():
         np.random.seed(1000 + worker_id)
 
     out = [b for b in DataLoader(RandomDraws(), batch_size=4, num_workers=2, worker_init_fn=init,
-                                 timeout=WAIT)]
+                                 multiprocessing_context=LOCAL_OK, timeout=WAIT)]
     np.random.seed(1000)
     expect0 = np.random.rand()
     assert out[0][1].numpy()[0] == pytest.approx(expect0)
@@ -255,11 +256,12 @@ def test_persistent_workers_live_across_epochs():
         def __getitem__(self, i):
             return os.getpid()
 
-    persistent = DataLoader(Pid(), batch_size=2, num_workers=2, persistent_workers=True, timeout=WAIT)
+    persistent = DataLoader(Pid(), batch_size=2, num_workers=2, persistent_workers=True, timeout=WAIT,
+                            multiprocessing_context=LOCAL_OK)
     e1 = [b.numpy().tolist() for b in persistent]
     e2 = [b.numpy().tolist() for b in persistent]
     assert e1 == e2 and len({p for b in e1 for p in b}) == 2
-    fresh = DataLoader(Pid(), batch_size=2, num_workers=2, timeout=WAIT)
+    fresh = DataLoader(Pid(), batch_size=2, num_workers=2, timeout=WAIT, multiprocessing_context=LOCAL_OK)
     f1 = {p for b in fresh for p in b.numpy().tolist()}
     f2 = {p for b in fresh for p in b.numpy().tolist()}
     assert not f1 & f2
@@ -301,7 +303,8 @@ def test_worker_init_fn_error_is_raised():
         raise ValueError(f"init failed in {worker_id}")
 
     with pytest.raises(ValueError, match="init failed in 0"):
-        list(DataLoader(Squares(), batch_size=2, num_workers=2, worker_init_fn=init, timeout=WAIT))
+        list(DataLoader(Squares(), batch_size=2, num_workers=2, worker_init_fn=init, timeout=WAIT,
+                        multiprocessing_context=LOCAL_OK))
     gc.collect()
     assert _our_children() == []
 
@@ -445,7 +448,7 @@ class LocalErrorDataset(Dataset):
 
 def test_a_batch_that_cannot_be_pickled_is_an_error_not_a_hang():
     loader = DataLoader(Unpicklable(), batch_size=2, collate_fn=lambda b: b, num_workers=1,
-                        timeout=WAIT)
+                        timeout=WAIT, multiprocessing_context=LOCAL_OK)
     with pytest.raises(Exception, match="DataLoader worker process 0"):
         next(iter(loader))
     with pytest.raises(RuntimeError, match="local failure at 0"):
