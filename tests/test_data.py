@@ -270,7 +270,7 @@ def test_loader_argument_errors():
     with pytest.raises(TypeError, match="collate_fn"):
         DataLoader(ds, collate_fn=3)
     with pytest.raises(ValueError, match="num_workers"):
-        DataLoader(ds, num_workers=2)
+        DataLoader(ds, num_workers=-1)
     assert len(DataLoader(ds, batch_size=4, num_workers=0)) == 3
 
 
@@ -340,3 +340,92 @@ def test_fixed_seed_gives_the_same_order_in_a_fresh_process():
     here = [b[0].tolist() for b in DataLoader(TensorDataset(fg.arange(50)), batch_size=16, shuffle=True,
                                               generator=Generator().manual_seed(42))]
     assert out.stdout.strip() == str(here)
+
+
+# ---- samplers as torch's ----------------------------------------------------------------------
+def test_random_sampler_with_replacement_draws_lazily():
+    import itertools
+    from fastgrad.data import WeightedRandomSampler  # noqa: F401 - exported next to it
+    s = RandomSampler(range(10), replacement=True, num_samples=10 ** 10, generator=0)
+    assert len(s) == 10 ** 10
+    first = list(itertools.islice(iter(s), 1000))
+    assert all(0 <= i < 10 for i in first) and len(set(first)) == 10
+    loader = DataLoader(TensorDataset(*_xy()), batch_size=4, sampler=s)
+    assert len(loader) == 25 * 10 ** 8
+    xb, yb = next(iter(loader))
+    assert xb.shape == (4, 3)
+
+
+def test_random_sampler_more_samples_than_data_without_replacement():
+    s = RandomSampler(range(4), num_samples=10, generator=1)
+    got = list(s)
+    assert len(got) == 10 and sorted(got[:4]) == [0, 1, 2, 3] and sorted(got[4:8]) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="num_samples"):
+        RandomSampler(range(4), num_samples=0)
+    with pytest.raises(TypeError, match="replacement"):
+        RandomSampler(range(4), replacement=1)
+
+
+def test_weighted_random_sampler():
+    from fastgrad.data import WeightedRandomSampler
+    s = WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], num_samples=20000, generator=0)
+    got = np.array(list(s))
+    assert set(got.tolist()) == {1, 3}
+    assert abs((got == 3).mean() - 0.75) < 0.02
+    u = list(WeightedRandomSampler(fg.tensor([1.0, 2.0, 3.0, 4.0]), 4, replacement=False, generator=0))
+    assert sorted(u) == [0, 1, 2, 3]
+    with pytest.raises(RuntimeError, match="without replacement"):
+        WeightedRandomSampler([1.0, 0.0], 2, replacement=False)
+    with pytest.raises(ValueError, match="num_samples"):
+        WeightedRandomSampler([1.0], 0)
+    with pytest.raises(ValueError, match="1d"):
+        WeightedRandomSampler([[1.0]], 1)
+
+
+def test_sampler_errors_are_torchs_classes():
+    torch = pytest.importorskip("torch")
+    from fastgrad.data import WeightedRandomSampler
+    tud = torch.utils.data
+    cases = [lambda m: m.RandomSampler(range(3), num_samples=0),
+             lambda m: m.WeightedRandomSampler([1.0], 0),
+             lambda m: m.WeightedRandomSampler([[1.0]], 1),
+             lambda m: m.DataLoader(range(3), num_workers=-1),
+             lambda m: m.DataLoader(range(3), prefetch_factor=2),
+             lambda m: m.DataLoader(range(3), persistent_workers=True),
+             lambda m: m.DataLoader(range(3), batch_size=2, batch_sampler=[[0]]),
+             lambda m: m.DataLoader(range(3), batch_size=None, drop_last=True),
+             lambda m: m.DataLoader(range(3), sampler=[0], shuffle=True)]
+
+    import types
+    ours_mod = types.SimpleNamespace(RandomSampler=RandomSampler, DataLoader=DataLoader,
+                                     WeightedRandomSampler=WeightedRandomSampler)
+    for make in cases:
+        with pytest.raises(Exception) as theirs:
+            make(tud)
+        with pytest.raises(Exception) as ours:
+            make(ours_mod)
+        assert type(ours.value) is type(theirs.value), (theirs.value, ours.value)
+
+
+def test_batch_size_none_yields_converted_samples():
+    ds = ListDataset([np.arange(3), {"a": np.float32(1.5)}, 7])
+    got = list(DataLoader(ds, batch_size=None))
+    assert isinstance(got[0], fg.Tensor) and got[0].numpy().tolist() == [0, 1, 2]
+    assert isinstance(got[1]["a"], fg.Tensor) and got[2] == 7
+
+
+def test_utils_data_is_fastgrad_data():
+    import fastgrad.utils.data as ud
+    from fastgrad.utils.data.dataset import Dataset as D2
+    from fastgrad.utils.data.sampler import Sampler as S2
+    import fastgrad.data as d
+    assert ud.DataLoader is d.DataLoader and D2 is d.Dataset and S2 is d.Sampler
+    torch = pytest.importorskip("torch")
+    public = [n for n in dir(torch.utils.data) if not n.startswith("_") and n[0].isupper()]
+    wanted = {"DataLoader", "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+              "ChainDataset", "Sampler", "RandomSampler", "SequentialSampler", "SubsetRandomSampler",
+              "WeightedRandomSampler", "BatchSampler", "DistributedSampler"}
+    assert wanted <= set(public)
+    assert all(hasattr(ud, n) for n in wanted)
+    for n in ("random_split", "get_worker_info", "default_collate", "default_convert"):
+        assert hasattr(torch.utils.data, n) and callable(getattr(ud, n))

@@ -48,6 +48,8 @@ from fastgrad import nn
 from fastgrad import reference
 from fastgrad import data, datasets, optim
 from fastgrad.data import Generator
+from fastgrad import amp, utils
+from fastgrad.amp import autocast
 from fastgrad.serialization import load, save
 
 from fastgrad import viz

@@ -1,5 +1,5 @@
-"""Datasets, samplers and a DataLoader (the names and behaviour of ``torch.utils.data``,
-single process).
+"""Datasets, samplers and a DataLoader (the names and behaviour of ``torch.utils.data``;
+also importable as ``fastgrad.utils.data``).
 
     ds = TensorDataset(X, y)                         # X: (N, ...), y: (N,)
     g = Generator().manual_seed(0)                   # a fixed seed gives the same order every run
@@ -19,6 +19,9 @@ Fast path.  When the dataset is a :class:`TensorDataset` (or a :class:`Subset` o
 fancy index per tensor over the whole batch of indices, never a Python loop over the
 samples.  The result equals what ``default_collate`` would build from the samples.
 
+Workers.  ``DataLoader(num_workers=N)`` makes batches in N worker processes (see
+:class:`DataLoader`); the batches and their order are those of ``num_workers=0``.
+
 Batches are containers of the same type as the samples: a dataset returning tuples
 gives tuple batches (PyTorch's default_collate turns tuples into lists; fastgrad keeps
 the type, and ``xb, yb = batch`` works with both).
@@ -37,9 +40,10 @@ from fastgrad._tensor import Tensor, bool_, canonical_dtype, float64, int64
 
 _make = Tensor._make
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-           "Generator", "Sampler", "SequentialSampler", "RandomSampler",
-           "SubsetRandomSampler", "BatchSampler", "DataLoader", "default_collate",
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+           "ChainDataset", "random_split", "Generator", "Sampler", "SequentialSampler",
+           "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
            "DistributedSampler"]
 
 
@@ -144,6 +148,38 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets: subclasses define ``__iter__`` (a stream of
+    samples).  With DataLoader workers, every worker iterates its own copy; use
+    :func:`get_worker_info` in ``__iter__`` to give each worker its share."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead of "
+                        "indexing it")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of several iterable datasets, one stream after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
 
 
 class TensorDataset(Dataset):
@@ -283,18 +319,29 @@ class SequentialSampler(Sampler):
 
 
 class RandomSampler(Sampler):
-    """A random permutation of the indices each epoch (or ``num_samples`` draws with
-    replacement)."""
+    """A random permutation of the indices each epoch, or ``num_samples`` draws with
+    replacement (``torch.utils.data.RandomSampler``).
+
+    Draws are lazy: with ``replacement=True`` the indices come in chunks as iteration
+    proceeds, so ``num_samples`` may be far larger than memory (``10**10``); without
+    replacement and ``num_samples > len(data_source)``, one permutation is drawn per pass.
+    """
+
+    _CHUNK = 1 << 16             # indices drawn at a time when sampling lazily
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError(f"RandomSampler: replacement should be a boolean value, but got "
+                            f"replacement={replacement!r}")
         self.data_source = data_source
-        self.replacement = bool(replacement)
+        self.replacement = replacement
         self._num_samples = num_samples
         self.generator = _as_generator(generator, "RandomSampler")
         if num_samples is not None:
             k = _check_count(num_samples, "RandomSampler", "num_samples")
             if k <= 0:
-                raise ValueError(f"RandomSampler: num_samples must be a positive int, got {k}")
+                raise ValueError(f"RandomSampler: num_samples should be a positive integer value, "
+                                 f"but got num_samples={k}")
 
     @property
     def num_samples(self):
@@ -304,15 +351,72 @@ class RandomSampler(Sampler):
         return self.num_samples
 
     def _index_array(self):
+        n, k = len(self.data_source), self.num_samples
+        if k > max(n, self._CHUNK):          # too many to hold at once: iterate lazily
+            return None
+        chunks = list(self._chunks())
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+
+    def _chunks(self):
         n, k, rng = len(self.data_source), self.num_samples, _rng(self.generator)
         if self.replacement:
             if n == 0:
                 raise ValueError("RandomSampler: cannot sample with replacement from an empty dataset")
-            return rng.integers(0, n, size=k, dtype=np.int64)
-        if k <= n:
-            return rng.permutation(n)[:k].astype(np.int64, copy=False)
-        reps = -(-k // n)
-        return np.concatenate([rng.permutation(n) for _ in range(reps)])[:k].astype(np.int64)
+            while k > 0:
+                m = min(k, self._CHUNK)
+                yield rng.integers(0, n, size=m, dtype=np.int64)
+                k -= m
+            return
+        if n == 0:
+            return
+        while k > 0:
+            m = min(k, n)
+            yield rng.permutation(n)[:m].astype(np.int64, copy=False)
+            k -= m
+
+    def _draw(self):
+        for c in self._chunks():
+            yield from c.tolist()
+
+    def __iter__(self):
+        return self._draw()
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probabilities proportional to ``weights``
+    (``torch.utils.data.WeightedRandomSampler``): with ``replacement`` each draw is
+    independent; without, no index repeats (``num_samples <= len(weights)``)."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        who = "WeightedRandomSampler"
+        k = _check_count(num_samples, who, "num_samples")
+        if k <= 0:
+            raise ValueError(f"{who}: num_samples should be a positive integer value, but got "
+                             f"num_samples={k}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"{who}: replacement should be a boolean value, but got "
+                             f"replacement={replacement!r}")
+        w = np.asarray(weights.numpy() if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"{who}: weights should be a 1d sequence but given weights have shape "
+                             f"{tuple(w.shape)}")
+        if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise RuntimeError(f"{who}: weights must be finite, non-negative and sum to a positive "
+                               f"value, got {w.tolist()[:8]}")
+        if not replacement and k > np.count_nonzero(w):
+            raise RuntimeError(f"{who}: cannot draw {k} samples without replacement from "
+                               f"{np.count_nonzero(w)} indices with non-zero weight")
+        self.weights = _make(w)
+        self.num_samples, self.replacement = k, replacement
+        self.generator = _as_generator(generator, who)
+
+    def __len__(self):
+        return self.num_samples
+
+    def _index_array(self):
+        w = self.weights.numpy()
+        return _rng(self.generator).choice(len(w), size=self.num_samples, replace=self.replacement,
+                                           p=w / w.sum()).astype(np.int64, copy=False)
 
     def __iter__(self):
         return iter(self._index_array().tolist())
@@ -460,6 +564,58 @@ def default_collate(batch):
 
 
 # ---- loader ----------------------------------------------------------------------------------
+def default_convert(data):
+    """Turn NumPy arrays (numeric) in ``data`` into Tensors, recursing into dicts, lists,
+    tuples and namedtuples; everything else is returned unchanged.  The ``collate_fn`` of a
+    DataLoader with ``batch_size=None`` (samples are not batched)."""
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return _make(data.astype(canonical_dtype(data.dtype), copy=False))
+    if isinstance(data, np.generic) and data.dtype.kind in "biuf":
+        return _make(np.asarray(data).astype(canonical_dtype(data.dtype), copy=False))
+    if isinstance(data, collections.abc.Mapping):
+        out = {k: default_convert(v) for k, v in data.items()}
+        if type(data) is not dict:
+            try:
+                return type(data)(out)
+            except TypeError:
+                pass
+        return out
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, (tuple, list)):
+        out = [default_convert(d) for d in data]
+        return tuple(out) if isinstance(data, tuple) else out
+    return data
+
+
+class WorkerInfo:
+    """What :func:`get_worker_info` returns inside a DataLoader worker process: ``id``
+    (0 .. num_workers-1), ``num_workers``, ``seed`` (the seed this worker's random
+    generators were given) and ``dataset`` (this process's copy of the dataset)."""
+
+    __slots__ = ("id", "num_workers", "seed", "dataset")
+
+    def __init__(self, id, num_workers, seed, dataset):  # noqa: A002 - torch's field name
+        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
+
+    def __repr__(self):
+        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, " \
+               f"dataset={type(self.dataset).__name__})"
+
+
+_worker_info = None
+
+
+def get_worker_info():
+    """In a DataLoader worker process, its :class:`WorkerInfo`; in the main process, None.
+
+    An :class:`IterableDataset` uses it to split its stream between workers (each worker
+    iterates its own copy of the dataset)."""
+    return _worker_info
+
+
 def _tensor_source(dataset):
     """(tensors, index map) when `dataset` is a TensorDataset or a chain of Subsets of one:
     a batch is then tensors[i][index_map[idx]]; else None."""
@@ -476,53 +632,226 @@ def _tensor_source(dataset):
     return dataset.tensors, imap
 
 
+class _Fetcher:
+    """Turns one batch of indices into a batch (map-style datasets), or yields the next
+    batch of an iterable dataset's stream; runs in the main process or in a worker."""
+
+    def __init__(self, dataset, collate_fn, auto_collation, batch_size, drop_last):
+        self.dataset, self.collate_fn = dataset, collate_fn
+        self.auto_collation, self.batch_size, self.drop_last = auto_collation, batch_size, drop_last
+        self.iterable = isinstance(dataset, IterableDataset)
+        self.src = (_tensor_source(dataset) if auto_collation and collate_fn is default_collate
+                    and not self.iterable else None)
+        self.it = None
+
+    def reset(self):
+        """Start the iterable dataset's stream afresh (a new epoch)."""
+        self.it = iter(self.dataset) if self.iterable else None
+
+    def fetch(self, idx):
+        if self.iterable:
+            if self.it is None:
+                self.reset()
+            if not self.auto_collation:
+                return self.collate_fn(next(self.it))
+            b = list(itertools.islice(self.it, self.batch_size))
+            if not b or (self.drop_last and len(b) < self.batch_size):
+                raise StopIteration
+            return self.collate_fn(b)
+        if not self.auto_collation:
+            return self.collate_fn(self.dataset[idx])
+        if self.src is not None:
+            return self._fetch_tensors(idx, *self.src)
+        ds = self.dataset
+        return self.collate_fn([ds[i] for i in (idx.tolist() if isinstance(idx, np.ndarray) else idx)])
+
+    @staticmethod
+    def _fetch_tensors(idx, tensors, imap):
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu":
+            if idx.size == 0:
+                idx = idx.astype(np.int64)
+            else:
+                raise TypeError(f"DataLoader: the sampler yielded indices of type {idx.dtype}; "
+                                "expected ints")
+        n = len(imap) if imap is not None else tensors[0].shape[0]
+        try:
+            j = idx if imap is None else imap[idx]
+            return tuple(_getitem(t, _make(j)) if t.requires_grad else _make(np.take(t.numpy(), j, axis=0))
+                         for t in tensors)
+        except IndexError:
+            bad = idx[(idx >= n) | (idx < -n)]
+            if bad.size:
+                raise IndexError(f"DataLoader: index {bad[0]} is out of range for a dataset of length "
+                                 f"{n}") from None
+            raise IndexError("DataLoader: a Subset's indices are out of range for the TensorDataset "
+                             f"it wraps (length {tensors[0].shape[0]})") from None
+
+
+def _check_nonneg_int(v, who, what):
+    v = _check_count(v, who, what)
+    if v < 0:
+        raise ValueError(f"{who}: {what} option should be non-negative, got {v}")
+    return v
+
+
 class DataLoader:
-    """Iterates over ``dataset`` in batches.
+    """Iterates over ``dataset`` in batches (``torch.utils.data.DataLoader``'s arguments and
+    rules).
 
     Args:
-        dataset: a map-style dataset (``__getitem__`` and ``__len__``).
-        batch_size: samples per batch (a positive int).
+        dataset: a map-style dataset (``__getitem__`` and ``__len__``) or an
+            :class:`IterableDataset`.
+        batch_size: samples per batch (a positive int), or None to yield samples one by one
+            (converted by :func:`default_convert`).
         shuffle: draw a new random order every epoch (from ``generator``).
+        sampler: an iterable of indices (a :class:`Sampler`); excludes ``shuffle``.
+        batch_sampler: an iterable of lists of indices; excludes ``batch_size``, ``shuffle``,
+            ``sampler`` and ``drop_last``.
+        num_workers: 0 makes batches in the calling process; N > 0 starts N worker
+            processes that each make whole batches (see below).
+        collate_fn: merges a list of samples into a batch (default: :func:`default_collate`).
+        pin_memory, pin_memory_device: accepted; pinned memory only matters for copies to a
+            GPU, so on the CPU they change nothing.
         drop_last: drop the last batch if it is smaller than ``batch_size``.
+        timeout: with workers, seconds to wait for a batch before raising RuntimeError
+            (0: wait as long as the workers are alive).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after seeding.
+        multiprocessing_context: ``"fork"``, ``"spawn"``, ``"forkserver"``, a
+            ``multiprocessing`` context, or None for Python's default start method.
         generator: a :class:`Generator`, ``numpy.random.Generator``, int seed, or None for
             fastgrad's global generator (``fastgrad.manual_seed``).
-        collate_fn: merges a list of samples into a batch (default: :func:`default_collate`).
-        sampler: an iterable of indices (a :class:`Sampler`); excludes ``shuffle``.
-        num_workers: accepted for PyTorch compatibility; must be 0 (batches are made in the
-            calling thread; the TensorDataset fast path needs no workers).
+        prefetch_factor: batches requested ahead per worker (default 2 with workers).
+        persistent_workers: keep the worker processes between epochs.
+        in_order: with workers, yield batches in sampler order (True) or as they are ready.
+
+    Workers.  The sampler runs in the calling process, so the batches and their order are
+    the same for every ``num_workers``.  Each epoch draws a base seed from ``generator``
+    (as the single-process path also does, which keeps the shuffle orders equal); worker
+    ``i`` seeds fastgrad's global generator, NumPy's global generator and ``random`` from
+    ``base_seed + i`` (``get_worker_info().seed``) and runs fastgrad kernels on one thread.
+    Batches cross the process boundary as NumPy arrays and arrive as Tensors (no autograd
+    graph crosses).  An exception in a worker is raised again in the caller with the same
+    type, naming the worker and carrying its traceback.  Workers stop when the epoch ends
+    (unless ``persistent_workers``), when the iterator or loader is dropped, on an error,
+    and if the calling process dies.  fastgrad's thread pool restarts itself in a forked
+    child, so forking after running threaded kernels is safe.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
-                 collate_fn=None, sampler=None, num_workers=0):
-        if num_workers != 0:
-            raise ValueError(f"DataLoader: num_workers={num_workers!r} is not supported; fastgrad's "
-                             "DataLoader runs in the calling process (num_workers=0)")
-        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-            raise TypeError(f"DataLoader: dataset must define __getitem__ and __len__, got "
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
+                 prefetch_factor=None, persistent_workers=False, pin_memory_device="",
+                 in_order=True):
+        who = "DataLoader"
+        iterable = isinstance(dataset, IterableDataset)
+        if not iterable and not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"{who}: dataset must define __getitem__ and __len__ (or be an "
+                            f"IterableDataset), got {type(dataset).__name__}")
+        if not iterable and sampler is None and batch_sampler is None and not hasattr(dataset, "__len__"):
+            raise TypeError(f"{who}: dataset must define __getitem__ and __len__, got "
                             f"{type(dataset).__name__}")
-        bs = _check_count(batch_size, "DataLoader", "batch_size")
-        if bs <= 0:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {bs}")
-        if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        num_workers = _check_nonneg_int(num_workers, who, "num_workers")
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout < 0:
+            raise ValueError(f"{who}: timeout option should be non-negative, got {timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(f"{who}: prefetch_factor option could only be specified in "
+                             "multiprocessing; let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None")
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None and _check_count(prefetch_factor, who, "prefetch_factor") <= 0:
+            raise ValueError(f"{who}: prefetch_factor option should be positive, got {prefetch_factor}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError(f"{who}: persistent_workers option needs num_workers > 0")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(f"{who}: worker_init_fn must be callable, got {type(worker_init_fn).__name__}")
         if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+            raise TypeError(f"{who}: collate_fn must be callable, got {type(collate_fn).__name__}")
+        if iterable:
+            if shuffle not in (None, False):
+                raise ValueError(f"{who}: DataLoader with IterableDataset: expected unspecified "
+                                 f"shuffle option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"{who}: DataLoader with IterableDataset: expected unspecified "
+                                 f"sampler option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"{who}: DataLoader with IterableDataset: expected unspecified "
+                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
+        if sampler is not None and shuffle:
+            raise ValueError(f"{who}: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError(f"{who}: batch_sampler option is mutually exclusive with "
+                                 "batch_size, shuffle, sampler, and drop_last")
+            if not hasattr(batch_sampler, "__iter__"):
+                raise TypeError(f"{who}: batch_sampler must be iterable, got "
+                                f"{type(batch_sampler).__name__}")
+            batch_size, drop_last = None, False
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError(f"{who}: batch_size=None option disables auto-batching and is "
+                                 "mutually exclusive with drop_last")
+        else:
+            batch_size = _check_count(batch_size, who, "batch_size")
+            if batch_size <= 0:
+                raise ValueError(f"{who}: batch_size must be a positive int, got {batch_size}")
         self.dataset = dataset
-        self.batch_size = bs
+        self.batch_size = batch_size
         self.drop_last = bool(drop_last)
-        self.generator = _as_generator(generator, "DataLoader")
-        if sampler is None:
+        self.generator = _as_generator(generator, who)
+        if sampler is None and not iterable:
             sampler = RandomSampler(dataset, generator=self.generator) if shuffle else SequentialSampler(dataset)
-        elif not hasattr(sampler, "__iter__"):
-            raise TypeError(f"DataLoader: sampler must be iterable, got {type(sampler).__name__}")
+        elif sampler is not None and not hasattr(sampler, "__iter__"):
+            raise TypeError(f"{who}: sampler must be iterable, got {type(sampler).__name__}")
         self.sampler = sampler
-        self.collate_fn = default_collate if collate_fn is None else collate_fn
+        self.batch_sampler = batch_sampler
+        self._auto_collation = batch_sampler is not None or batch_size is not None
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn = collate_fn
+        self.num_workers = num_workers
+        self.pin_memory, self.pin_memory_device = bool(pin_memory), pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
+        self.in_order = bool(in_order)
+        self._iterator = None
+        if num_workers:
+            from fastgrad.utils.data._workers import resolve_context
+            resolve_context(multiprocessing_context)        # a bad name fails here
 
     def __len__(self):
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.sampler)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    def _make_fetcher(self):
+        return _Fetcher(self.dataset, self.collate_fn, self._auto_collation, self.batch_size,
+                        self.drop_last)
+
+    def _draw_base_seed(self):
+        return int(_rng(self.generator).integers(0, 1 << 62))
+
     def _index_batches(self):
+        """The epoch's batches of indices (arrays or lists), or single indices when
+        batching is off."""
+        if self.batch_sampler is not None:
+            yield from self.batch_sampler
+            return
+        if self.batch_size is None:
+            yield from self.sampler
+            return
         bs, drop = self.batch_size, self.drop_last
         ia = self.sampler._index_array() if isinstance(self.sampler, Sampler) else None
         if ia is not None:
@@ -539,46 +868,35 @@ class DataLoader:
             yield b
 
     def __iter__(self):
-        src = _tensor_source(self.dataset) if self.collate_fn is default_collate else None
-        if src is None:
-            return self._iter_samples()
-        return self._iter_tensors(*src)
+        if self.num_workers == 0:
+            self._draw_base_seed()          # as with workers, so both give the same order
+            return self._iter_single(self._make_fetcher())
+        from fastgrad.utils.data._workers import MultiProcessIter
+        if self.persistent_workers:
+            if self._iterator is None or not self._iterator.alive():
+                self._iterator = MultiProcessIter(self)
+            else:
+                self._iterator.reset()
+            return self._iterator
+        return MultiProcessIter(self)
 
-    def _iter_samples(self):
-        ds, collate = self.dataset, self.collate_fn
+    def _iter_single(self, fetcher):
+        if fetcher.iterable:
+            fetcher.reset()
+            while True:
+                try:
+                    batch = fetcher.fetch(None)
+                except StopIteration:
+                    return
+                yield batch
         for idx in self._index_batches():
-            yield collate([ds[i] for i in (idx.tolist() if isinstance(idx, np.ndarray) else idx)])
-
-    def _iter_tensors(self, tensors, imap):
-        n = len(imap) if imap is not None else tensors[0]._data.shape[0]
-        arrays = [t._data for t in tensors]
-        grads = [t.requires_grad for t in tensors]
-        take = np.take
-        for idx in self._index_batches():
-            idx = np.asarray(idx)
-            if idx.dtype.kind not in "iu":
-                if idx.size == 0:
-                    idx = idx.astype(np.int64)
-                else:
-                    raise TypeError(f"DataLoader: the sampler yielded indices of type {idx.dtype}; "
-                                    "expected ints")
-            try:
-                j = idx if imap is None else imap[idx]
-                out = [_getitem(t, _make(j)) if g else _make(take(a, j, axis=0))
-                       for a, t, g in zip(arrays, tensors, grads)]
-            except IndexError:
-                bad = idx[(idx >= n) | (idx < -n)]
-                if bad.size:
-                    raise IndexError(f"DataLoader: index {bad[0]} is out of range for a dataset of length "
-                                     f"{n}") from None
-                raise IndexError("DataLoader: a Subset's indices are out of range for the TensorDataset "
-                                 f"it wraps (length {tensors[0]._data.shape[0]})") from None
-            yield tuple(out)
+            yield fetcher.fetch(idx)
 
     def __repr__(self):
-        return (f"DataLoader(dataset={type(self.dataset).__name__} of {len(self.dataset)}, "
+        n = len(self.dataset) if hasattr(self.dataset, "__len__") else "?"
+        return (f"DataLoader(dataset={type(self.dataset).__name__} of {n}, "
                 f"batch_size={self.batch_size}, drop_last={self.drop_last}, "
-                f"sampler={type(self.sampler).__name__})")
+                f"sampler={type(self.sampler).__name__}, num_workers={self.num_workers})")
 
 
 # ---- distributed -----------------------------------------------------------------------------
