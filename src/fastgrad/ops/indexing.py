@@ -83,6 +83,46 @@ def _is_basic(idx):
     return True
 
 
+def _is_int(p):
+    return (isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))) or \
+        (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu")
+
+
+def _split_ints(idx):
+    """PyTorch's order for an index mixing ints with index arrays: the ints select first
+    (a basic view), then the arrays index what is left, so only the arrays take part in
+    the advanced-index placement rule (arrays separated by a slice put their dims first;
+    NumPy would count the ints as arrays too).  Returns (basic, rest), or None for an
+    index without both."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    if not any(_is_int(p) for p in parts) or not any(
+            isinstance(p, np.ndarray) and not _is_int(p) for p in parts):
+        return None
+    basic, rest = [], []
+    for p in parts:
+        if _is_int(p):
+            basic.append(int(p))
+        elif isinstance(p, np.ndarray):
+            basic.extend([slice(None)] * (p.ndim if p.dtype == np.bool_ else 1))
+            rest.append(p)
+        elif p is None:
+            basic.append(None)
+            rest.append(slice(None))
+        else:                           # a slice or Ellipsis: a slice keeps its dim
+            basic.append(p)
+            rest.append(slice(None) if isinstance(p, slice) else p)
+    return tuple(basic), tuple(rest)
+
+
+def _np_setitem(arr, idx, value):
+    """arr[idx] = value with PyTorch's placement of the indexed dims (see _split_ints)."""
+    split = _split_ints(idx)
+    if split is None:
+        arr[idx] = value
+    else:
+        arr[split[0]][split[1]] = value
+
+
 def _getitem_bwd(node, g):
     idx, shape = node.ctx
     return (_index_backward(g, idx, shape),)
@@ -100,6 +140,9 @@ def getitem(x, idx):
     keep = _index_tensors(idx)
     idx = _index_arg(idx, "index")
     if not _is_basic(idx):
+        split = _split_ints(idx)
+        if split is not None:            # PyTorch applies int indices first, as a view
+            return _advanced_index(getitem(x, split[0]), split[1], keep)
         return _advanced_index(x, idx, keep)
     try:
         out = x.data[idx]
