@@ -83,7 +83,9 @@ def _reduce(name, x, dim, keepdim, bwd):
 
 
 @public(method=True)
-def sum(x, dim=None, keepdim=False, dtype=None):
+def sum(x, dim=None, keepdim=False, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x.data.dtype.kind != "f":
@@ -93,7 +95,9 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 
 
 @public(method=True)
-def mean(x, dim=None, keepdim=False, dtype=None):
+def mean(x, dim=None, keepdim=False, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x.data.dtype.kind != "f":
@@ -102,7 +106,9 @@ def mean(x, dim=None, keepdim=False, dtype=None):
 
 
 @public(method=True)
-def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
+def var(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None, _who="var"):
+    if axis is not None:
+        dim = axis
     if unbiased is not None:
         correction = 1 if unbiased else 0
     x = _float_in(x, _who)
@@ -115,7 +121,9 @@ def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
 
 
 @public(method=True)
-def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
+def std(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None):
+    if axis is not None:
+        dim = axis
     return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
 
 
@@ -133,7 +141,11 @@ jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 
 @public(method=True)
-def logsumexp(x, dim, keepdim=False):
+def logsumexp(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("logsumexp: missing the argument 'dim'")
     x = _float_in(x, "logsumexp")
     dims = _norm_dims(dim, x.data.ndim, "logsumexp")
     out = backend.k.reduce(R["logsumexp"], x.data, dims)
@@ -215,15 +227,19 @@ def _maxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def max(x, dim=None, keepdim=False):
+def max(x, dim=None, keepdim=False, axis=None):
     """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
+    if axis is not None:
+        dim = axis
     if isinstance(dim, Tensor):
         return maximum(x, dim)
     return _maxmin("max", x, dim, keepdim)
 
 
 @public(method=True)
-def min(x, dim=None, keepdim=False):
+def min(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return _maxmin("min", x, dim, keepdim)
@@ -252,12 +268,16 @@ def _argmaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def argmax(x, dim=None, keepdim=False):
+def argmax(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _argmaxmin("argmax", x, dim, keepdim)
 
 
 @public(method=True)
-def argmin(x, dim=None, keepdim=False):
+def argmin(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _argmaxmin("argmin", x, dim, keepdim)
 
 
@@ -344,12 +364,16 @@ def _softmax(name, x, dim, lg, dtype):
 
 
 @public(method=True)
-def softmax(x, dim=None, dtype=None):
+def softmax(x, dim=None, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     return _softmax("softmax", x, dim, False, dtype)
 
 
 @public(method=True)
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(x, dim=None, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     return _softmax("log_softmax", x, dim, True, dtype)
 
 
@@ -442,14 +466,22 @@ def _scan_public(name, x, dim, dtype):
 
 
 @public(method=True)
-def cumsum(x, dim, dtype=None):
+def cumsum(x, dim=None, dtype=None, axis=None):
     """Inclusive cumulative sum along dim (float32 accumulates in double)."""
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("cumsum: missing the argument 'dim'")
     return _scan_public("cumsum", x, dim, dtype)
 
 
 @public(method=True)
-def cumprod(x, dim, dtype=None):
+def cumprod(x, dim=None, dtype=None, axis=None):
     """Inclusive cumulative product along dim; the gradient is exact with zeros in x."""
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("cumprod: missing the argument 'dim'")
     return _scan_public("cumprod", x, dim, dtype)
 
 
@@ -495,9 +527,11 @@ def _prod_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def prod(x, dim=None, keepdim=False, dtype=None):
+def prod(x, dim=None, keepdim=False, dtype=None, axis=None):
     """Product over one dim (or all elements when dim is None; keepdim applies to dim
     only, as in PyTorch).  The gradient is exact with zeros (no division by x)."""
+    if axis is not None:
+        dim = axis
     x = _to_tensor(x, "prod")
     if dtype is not None:
         x = to(x, dtype)
@@ -566,15 +600,19 @@ def _amaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def amax(x, dim=None, keepdim=False):
+def amax(x, dim=None, keepdim=False, axis=None):
     """Maximum over dim (an int, a tuple, or None / () for all dims).  NaN propagates.
     The gradient is split evenly among tied maxima, as in PyTorch."""
+    if axis is not None:
+        dim = axis
     return _amaxmin("amax", x, dim, keepdim)
 
 
 @public(method=True)
-def amin(x, dim=None, keepdim=False):
+def amin(x, dim=None, keepdim=False, axis=None):
     """Minimum over dim; see amax."""
+    if axis is not None:
+        dim = axis
     return _amaxmin("amin", x, dim, keepdim)
 
 
@@ -588,13 +626,17 @@ def _allany(name, x, dim, keepdim):
 
 
 @public(method=True)
-def all(x, dim=None, keepdim=False):
+def all(x, dim=None, keepdim=False, axis=None):
     """True where every element (over dim, an int or tuple; all when None) is non-zero."""
+    if axis is not None:
+        dim = axis
     return _allany("all", x, dim, keepdim)
 
 
 @public(method=True)
-def any(x, dim=None, keepdim=False):
+def any(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _allany("any", x, dim, keepdim)
 
 

@@ -86,7 +86,9 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 @public(method=True)
-def squeeze(x, dim=None):
+def squeeze(x, dim=None, axis=None):
+    if axis is not None:
+        dim = axis
     sh = x.data.shape
     if dim is None:
         new = tuple(s for s in sh if s != 1)
@@ -97,7 +99,11 @@ def squeeze(x, dim=None):
 
 
 @public(method=True)
-def unsqueeze(x, dim):
+def unsqueeze(x, dim=None, axis=None):
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("unsqueeze: missing the argument 'dim'")
     nd = x.data.ndim
     if not -nd - 1 <= dim <= nd:
         raise IndexError(f"unsqueeze: dimension {dim} is out of range for a tensor with {nd} "
@@ -256,8 +262,10 @@ def _cat_jvp(node, xs, ts, out):
 
 
 @public(aliases=("concat", "concatenate"))
-def cat(tensors, dim=0):
+def cat(tensors, dim=0, axis=None):
     """Concatenate along an existing dim."""
+    if axis is not None:
+        dim = axis
     ts = [_to_tensor(t, "cat") for t in tensors]
     if not ts:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -280,7 +288,9 @@ def cat(tensors, dim=0):
 
 
 @public
-def stack(tensors, dim=0):
+def stack(tensors, dim=0, axis=None):
+    if axis is not None:
+        dim = axis
     ts = [_to_tensor(t, "stack") for t in tensors]
     if not ts:
         raise ValueError("stack: expected a non-empty sequence of tensors")
@@ -384,7 +394,9 @@ def chunk(input, chunks, dim=0):
 
 
 @public(method=True)
-def unbind(input, dim=0):
+def unbind(input, dim=0, axis=None):
+    if axis is not None:
+        dim = axis
     if input.data.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
     d = _norm_dim(dim, input.data.ndim, "unbind")
