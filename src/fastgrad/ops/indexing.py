@@ -466,21 +466,198 @@ def scatter_add(input, dim, index, src):
 def scatter(input, dim, index, src=None, value=None, reduce=None):
     """A copy of input with src (a tensor, or the scalar `value`) written at index along
     dim.  With repeated indices the last write (in memory order) wins, and src's gradient
-    is gathered at every position (PyTorch leaves both undefined)."""
-    if reduce is not None:
-        raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add")
-    x = input if type(input) is Tensor else _to_tensor(input, "scatter")
-    idx = _index_tensor(index, "scatter")
-    if src is not None and type(src) is not Tensor:
+    is gathered at every position (PyTorch leaves both undefined).  reduce="add" or
+    "multiply" combines instead of writing (no gradient, as in PyTorch)."""
+    if src is not None and not isinstance(src, Tensor):
         src, value = None, src
     if src is None and value is None:
         raise ValueError("scatter: give src (a tensor) or value (a number)")
+    if reduce is not None:
+        return _scatter_reduce_legacy(input, dim, index, src, value, reduce)
+    x = input if type(input) is Tensor else _to_tensor(input, "scatter")
+    idx = _index_tensor(index, "scatter")
     if x.data.ndim == 0:
         raise ValueError("scatter: input must have at least one dimension")
     if src is not None:
         src = _scatter_src(x, src, "scatter")
     d = _scatter_check(x, dim, idx, src, "scatter")
     return _scatter_value(x, d, idx, src, value, False, _index_tensors(index))
+
+
+# ---- scatter_reduce and scatter(reduce=) -----------------------------------------------------
+# Computed by NumPy's unbuffered ufunc.at on the flat positions each index entry writes
+# to; the gradients follow PyTorch's formulas, written with fastgrad ops (scatter_reduce
+# itself, gather, scatter_add), so they are differentiable again.
+_SR_UFUNC = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+
+def _sr_identity(reduce, dtype):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    big = np.inf if dtype.kind == "f" else np.iinfo(dtype).max if dtype.kind in "iu" else True
+    return -big if reduce == "amax" else big
+
+
+def _sr_forward(xa, d, idx, sa, reduce, include_self, who):
+    """(out, received, counts): the reduced array, where some index entry wrote, and how
+    many values each position reduced (include_self counts the input's own)."""
+    coords = np.indices(idx.shape, dtype=np.int64)
+    coords[d] = idx
+    if idx.size and (idx.min() < 0 or idx.max() >= xa.shape[d]):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise IndexError(f"{who}: index {bad} is out of bounds for dimension {d} with size {xa.shape[d]}")
+    flat = np.ravel_multi_index(tuple(coords), xa.shape).reshape(-1)
+    vals = sa[tuple(slice(0, k) for k in idx.shape)].reshape(-1)
+    out = np.array(xa, order="C", copy=True).reshape(-1)
+    received = np.zeros(out.size, bool)
+    received[flat] = True
+    if not include_self:
+        out[received] = _sr_identity(reduce, xa.dtype)
+    _SR_UFUNC[reduce].at(out, flat, vals)
+    counts = np.bincount(flat, minlength=out.size) + (1 if include_self else 0)
+    if reduce == "mean":
+        c = np.maximum(counts, 1).astype(out.dtype)
+        out = out / c if out.dtype.kind == "f" else np.floor_divide(out, c)
+    return out.reshape(xa.shape), received.reshape(xa.shape), counts.reshape(xa.shape)
+
+
+def _scatter_reduce_bwd(node, g):
+    x, src = node.saved[:2]
+    d, idx, reduce, include_self, received, counts = node.ctx
+    zero = _scalar(0.0, g.data.dtype)
+    rec = _make(received)
+    keep_self = None if include_self else logical_not(rec)
+    if reduce in ("sum", "mean"):
+        if reduce == "mean":
+            g = div(g, _make(np.maximum(counts, 1).astype(g.data.dtype)))
+        gx = g if include_self else where(rec, zero, g)
+        return gx, _gather(g, d, idx)
+    out = node.output()
+    if reduce in ("amax", "amin"):
+        self_is = to(eq(x, out) if include_self else keep_self, g.data.dtype)
+        src_is = to(eq(src, _gather(out, d, idx)), g.data.dtype)
+        gd = div(g, scatter_add(self_is, d, idx, src_is))
+        return mul(self_is, gd), mul(src_is, _gather(gd, d, idx))
+    one = _scalar(1.0, g.data.dtype)
+    masked_self = where(eq(x, 0.0), one, x)
+    gx = div(mul(g, scatter_reduce(masked_self, d, idx, src, "prod", include_self=include_self)), masked_self)
+    if not include_self:
+        gx = where(rec, zero, g)
+    src_zero = eq(src, 0.0)
+    nz = _gather(scatter_add(_zeros_of(x), d, idx, to(src_zero, g.data.dtype)), d, idx)
+    single = logical_and(src_zero, eq(nz, 1.0))
+    alone = scatter_reduce(x, d, idx, where(single, one, src), "prod", include_self=include_self)
+    gs = where(single, _gather(mul(g, alone), d, idx),
+               div(_gather(mul(g, out), d, idx), where(src_zero, one, src)))
+    return gx, gs
+
+
+@jvp_rule(_scatter_reduce_bwd)
+def _scatter_reduce_jvp(node, xs, ts, out):
+    # each output element depends on its own input element and the src elements written
+    # to it: the backward of ones gives those partials
+    x, src = xs
+    d, idx = node.ctx[0], node.ctx[1]
+    cx, cs = _scatter_reduce_bwd(node, _make(np.ones(out.data.shape, out.data.dtype)))
+    tan = _zeros_of(out) if ts[0] is None else mul(cx, ts[0])
+    if ts[1] is not None:
+        tan = scatter_add(tan, d, idx, mul(cs, ts[1]))
+    return tan
+
+
+_SR_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+
+
+@public(method=True)
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """A copy of input where every src[i][j][k] is reduced into position
+    input[i][index[i][j][k]][k] (dim=1) with ``reduce`` ("sum", "prod", "mean", "amax",
+    "amin"); include_self=False leaves input's own values out of the positions written
+    to.  Gradients as in PyTorch (amax/amin share the gradient among equal values)."""
+    who = "scatter_reduce"
+    if reduce not in _SR_REDUCES:
+        raise ValueError(f"{who}: reduce must be one of {_SR_REDUCES}, got {reduce!r}")
+    x = input if isinstance(input, Tensor) else _to_tensor(input, who)
+    idx = _index_tensor(index, who)
+    src = _scatter_src(x, src, who)
+    if x.data.ndim == 0:
+        x1 = reshape(x, 1)
+        out = scatter_reduce(x1, 0, idx.reshape(1), reshape(src, 1), reduce, include_self=include_self)
+        return reshape(out, ())
+    d = _scatter_check(x, dim, idx, src, who)
+    out, received, counts = _sr_forward(x.data, d, idx, src.data, reduce, include_self, who)
+    if x.data.dtype.kind == "f" and _needs(x, src):
+        if src.data.shape != idx.shape:
+            src = getitem(src, tuple(slice(0, k) for k in idx.shape))
+        return _record(out, who, _scatter_reduce_bwd, (x, src), (x, src) + _index_tensors(index),
+                       out if reduce in ("amax", "amin", "prod") else None,
+                       (d, idx, reduce, include_self, received, counts))
+    return _make(out)
+
+
+def _scatter_nograd_bwd(node, g):
+    raise RuntimeError(f"scatter: the derivative of scatter with reduce={node.ctx!r} is not "
+                       "implemented (as in PyTorch); use scatter_reduce")
+
+
+def _scatter_reduce_legacy(x, dim, index, src, value, reduce):
+    red = {"add": "sum", "multiply": "prod"}.get(reduce)
+    if red is None:
+        raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+    x = x if isinstance(x, Tensor) else _to_tensor(x, "scatter")
+    idx = _index_tensor(index, "scatter")
+    if x.data.ndim == 0:
+        raise ValueError("scatter: input must have at least one dimension")
+    if src is None:
+        src = _make(np.full(idx.shape, value, dtype=x.data.dtype))
+    src = _scatter_src(x, src, "scatter")
+    d = _scatter_check(x, dim, idx, src, "scatter")
+    out, _, _ = _sr_forward(x.data, d, idx, src.data, red, True, "scatter")
+    if _needs(x, src):
+        return _record(out, "scatter", _scatter_nograd_bwd, (x, src), ctx=reduce)
+    return _make(out)
+
+
+# ---- nonzero, argwhere, masked_select --------------------------------------------------------
+@public(method=True)
+def nonzero(input, *, as_tuple=False):
+    """The indices of the non-zero elements: an int64 tensor of shape (n, ndim), or with
+    as_tuple=True one 1-d tensor per dim (a 0-d input counts as 1-d)."""
+    a = _to_tensor(input, "nonzero").data
+    if as_tuple:
+        return tuple(_make(np.asarray(i, np.int64)) for i in np.nonzero(a.reshape(-1) if a.ndim == 0 else a))
+    return _make(np.argwhere(a).astype(np.int64))
+
+
+@public(method=True)
+def argwhere(input):
+    """nonzero(input): the (n, ndim) indices of the non-zero elements."""
+    return nonzero(input)
+
+
+@public(method=True)
+def masked_select(input, mask):
+    """The elements of input where the bool mask is True (both broadcast), as a 1-d
+    tensor in row-major order; the gradient goes back to those positions."""
+    x = _to_tensor(input, "masked_select")
+    if not isinstance(mask, Tensor) or mask.data.dtype != bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got "
+                        f"{mask.data.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+    try:
+        shape = np.broadcast_shapes(x.data.shape, mask.data.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask shape {tuple(mask.data.shape)} and input shape "
+                         f"{tuple(x.data.shape)} cannot be broadcast") from None
+    m = np.ascontiguousarray(np.broadcast_to(mask.data, shape))
+    if x.data.shape != shape:
+        x = expand(x, shape)
+    if x.data.dtype.kind != "f":
+        return _make(x.data[m])
+    if not shape:
+        return getitem(reshape(x, 1), m.reshape(1))
+    return _masked_select(contiguous(x), m, _index_tensors(mask))
 
 
 @public(method=True)
@@ -572,5 +749,5 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import where
-from fastgrad.ops.shape import _view, expand, reshape
+from fastgrad.ops.elementwise import div, eq, logical_and, logical_not, mul, where
+from fastgrad.ops.shape import _view, contiguous, expand, reshape
