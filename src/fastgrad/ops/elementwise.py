@@ -657,7 +657,8 @@ def _np_unary(name, npfn, deriv, aliases=(), doc=None):
         x = input
         if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
             x = _float_in(x, name)
-        out = np.asarray(npfn(x.data))
+        with np.errstate(all="ignore"):       # nan/inf outside the domain, like the C kernels
+            out = np.asarray(npfn(x.data))
         if x.requires_grad and grad_mode.enabled:
             return _record(out, name, bwd, (x,), (x,))
         return _make(out)
@@ -684,7 +685,8 @@ def _np_binary(name, npfn, da, db, doc=None):
         if a.data.dtype.kind != "f":
             a, b = to(a, _default[0]), to(b, _default[0])
         try:
-            out = np.asarray(npfn(a.data, b.data))
+            with np.errstate(all="ignore"):
+                out = np.asarray(npfn(a.data, b.data))
         except ValueError:
             raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} "
                              "cannot be broadcast") from None

@@ -654,7 +654,7 @@ def masked_select(input, mask):
     if x.data.shape != shape:
         x = expand(x, shape)
     if x.data.dtype.kind != "f":
-        return _make(x.data[m])
+        return _make(np.ascontiguousarray(x.data).reshape(-1)[m.reshape(-1)])
     if not shape:
         return getitem(reshape(x, 1), m.reshape(1))
     return _masked_select(contiguous(x), m, _index_tensors(mask))
