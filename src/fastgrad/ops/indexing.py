@@ -583,6 +583,9 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     idx = _index_tensor(index, who)
     src = _scatter_src(x, src, who)
     if x.data.ndim == 0:
+        if idx.ndim or src.data.ndim:
+            raise ValueError(f"{who}: input is 0-d, so index and src must be 0-d too (got shapes "
+                             f"{tuple(idx.shape)} and {tuple(src.data.shape)})")
         x1 = reshape(x, 1)
         out = scatter_reduce(x1, 0, idx.reshape(1), reshape(src, 1), reduce, include_self=include_self)
         return reshape(out, ())

@@ -235,6 +235,8 @@ def _np_scatter_reduce(x, idx, src, dim, reduce, include_self=True):
         groups.setdefault(tgt, []).append(src[pos])
     out = x.copy()
     fn = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min}[reduce]
+    if reduce == "mean" and x.dtype.kind in "iu":
+        fn = lambda v: np.sum(v) // len(v)      # noqa: E731 - PyTorch floors an integer mean
     for tgt, vals in groups.items():
         out[tgt] = fn(([x[tgt]] if include_self else []) + vals)
     return out

@@ -319,10 +319,22 @@ register(OpInfo("cummin_indices", lambda x, dim: fg.cummin(x, dim).indices,
 
 
 def _lcse_ref(x, dim):
+    """log(exp(acc) + exp(v)) element by element, from the larger term; inf and nan as
+    PyTorch has them."""
     if not x.ndim:
-        return x
-    m = np.max(x, axis=dim, keepdims=True) if x.size else 0.0
-    return np.log(np.cumsum(np.exp(x - m), axis=dim)) + m
+        return x.astype(np.float64)
+    y = np.moveaxis(x, dim, -1)
+    out = np.empty(y.shape, np.float64)
+    for pos in np.ndindex(y.shape[:-1]):
+        acc = -math.inf
+        for k, v in enumerate(y[pos].tolist()):
+            if math.isnan(acc) or math.isnan(v):
+                acc = math.nan
+            else:
+                hi, lo = max(acc, v), min(acc, v)
+                acc = hi if lo == -math.inf or hi == math.inf else hi + math.log1p(math.exp(lo - hi))
+            out[pos + (k,)] = acc
+    return np.moveaxis(out, -1, dim)
 
 
 register(OpInfo("logcumsumexp", fg.logcumsumexp, _lcse_ref, _scan_samples(-3, 3), dim_errors("logcumsumexp"),
