@@ -605,6 +605,12 @@ def _scatter_nograd_bwd(node, g):
                        "implemented (as in PyTorch); use scatter_reduce")
 
 
+@jvp_rule(_scatter_nograd_bwd)
+def _scatter_nograd_jvp(node, xs, ts, out):
+    raise RuntimeError(f"scatter: the derivative of scatter with reduce={node.ctx!r} is not "
+                       "implemented (as in PyTorch); use scatter_reduce")
+
+
 def _scatter_reduce_legacy(x, dim, index, src, value, reduce):
     red = {"add": "sum", "multiply": "prod"}.get(reduce)
     if red is None:
