@@ -450,3 +450,24 @@ def test_methods_bound():
                  "acosh", "atanh", "cummax", "cummin", "logcumsumexp", "std_mean", "var_mean", "scatter_reduce"]:
         assert hasattr(fg, name), name
         assert hasattr(torch, name), name
+
+
+@pytest.mark.parametrize("shape,wrap", [((3, 3), False), ((5, 2), True), ((5, 2), False), ((2, 5), False),
+                                        ((3, 3, 3), False), ((7, 3), True)])
+def test_fill_diagonal_vs_torch(shape, wrap):
+    a, b = fg.zeros(*shape), torch.zeros(*shape)
+    assert a.fill_diagonal_(2.5, wrap) is a
+    b.fill_diagonal_(2.5, wrap)
+    _same(a, b, f"fill_diagonal_ {shape} {wrap}")
+
+
+def test_fill_diagonal_gradient_and_errors():
+    x, t = fg.ones(3, 4, requires_grad=True), torch.ones(3, 4, requires_grad=True)
+    y, u = x * 2, t * 2
+    y.fill_diagonal_(0.0)
+    u.fill_diagonal_(0.0)
+    (y * y).sum().backward()
+    (u * u).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    with pytest.raises(ValueError, match="fill_diagonal_: input must be 2-d"):
+        fg.zeros(2, 3, 3).fill_diagonal_(1.0)

@@ -94,7 +94,9 @@ def _split_ints(idx):
     the advanced-index placement rule (arrays separated by a slice put their dims first;
     NumPy would count the ints as arrays too).  Returns (basic, rest), or None for an
     index without both."""
-    parts = idx if isinstance(idx, tuple) else (idx,)
+    if not isinstance(idx, tuple):
+        return None
+    parts = idx
     if not any(_is_int(p) for p in parts) or not any(
             isinstance(p, np.ndarray) and not _is_int(p) for p in parts):
         return None
@@ -629,6 +631,24 @@ def _scatter_reduce_legacy(x, dim, index, src, value, reduce):
     return _make(out)
 
 
+# ---- fill_diagonal_ ---------------------------------------------------------------------------
+@public(method=True, export=False)
+def fill_diagonal_(input, fill_value, wrap=False):
+    """Write fill_value on the main diagonal (all dims of equal size beyond 2-d), in place;
+    wrap=True restarts the diagonal every n + 1 rows of a tall matrix.  The overwritten
+    elements get a zero gradient."""
+    x = input
+    if not isinstance(x, Tensor):
+        raise TypeError(f"fill_diagonal_: expected a Tensor, got {type(x).__name__}")
+    sh = x.data.shape
+    if len(sh) < 2 or (len(sh) > 2 and len(set(sh)) != 1):
+        raise ValueError(f"fill_diagonal_: input must be 2-d, or have all dims of equal size, got shape {sh}")
+    mask = np.zeros(sh, bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    v = _scalar(np.asarray(fill_value).astype(x.data.dtype).item(), x.data.dtype)
+    return copy_(x, where(_make(mask), v, x))
+
+
 # ---- nonzero, argwhere, masked_select --------------------------------------------------------
 @public(method=True)
 def nonzero(input, *, as_tuple=False):
@@ -759,4 +779,5 @@ __all__ = exports(__name__)
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import div, eq, logical_and, logical_not, mul, where
+from fastgrad.ops.inplace import copy_
 from fastgrad.ops.shape import _view, contiguous, expand, reshape
