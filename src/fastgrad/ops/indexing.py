@@ -83,6 +83,9 @@ def _is_basic(idx):
     return True
 
 
+_ndarray = np.ndarray
+
+
 def _is_int(p):
     return (isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))) or \
         (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu")
@@ -94,12 +97,22 @@ def _split_ints(idx):
     the advanced-index placement rule (arrays separated by a slice put their dims first;
     NumPy would count the ints as arrays too).  Returns (basic, rest), or None for an
     index without both."""
-    if not isinstance(idx, tuple):
+    if type(idx) is not tuple:
+        return None
+    if _ndarray not in map(type, idx):     # the common case, no array at all, returns fast
+        return None
+    arrays = ints = False
+    for p in idx:
+        if isinstance(p, np.ndarray):
+            if p.ndim == 0 and p.dtype.kind in "iu":
+                ints = True
+            else:
+                arrays = True
+        elif isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)):
+            ints = True
+    if not (arrays and ints):
         return None
     parts = idx
-    if not any(_is_int(p) for p in parts) or not any(
-            isinstance(p, np.ndarray) and not _is_int(p) for p in parts):
-        return None
     basic, rest = [], []
     for p in parts:
         if _is_int(p):
