@@ -136,6 +136,8 @@ TESTED_ELSEWHERE = {
     "dropout": "tests/test_nn.py::test_dropout_scaling_seed_and_eval",
     "dropout1d": "tests/test_conv.py::test_dropout2d_zeroes_whole_channels",
     "dropout2d": "tests/test_conv.py::test_dropout2d_zeroes_whole_channels",
+    "multinomial": "tests/test_missing_ops.py::test_multinomial_*",
+    "bernoulli": "tests/test_missing_ops.py::test_bernoulli_*",
     # the engine's broadcast reduction: it trusts its caller's shapes (no checks on the
     # backward path), so the fuzzer's bad shapes are no test for it; every broadcasting
     # entry's gradient goes through it

@@ -26,6 +26,7 @@ from fastgrad.ops.shape import *
 from fastgrad.ops.indexing import *
 from fastgrad.ops.inplace import *
 from fastgrad.ops.sort import *
+from fastgrad.ops.random import *
 from fastgrad.ops.elementwise import abs, pow, round
 from fastgrad.ops.reduce import all, any, max, min, sum
 from fastgrad import _methods

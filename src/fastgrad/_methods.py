@@ -19,6 +19,15 @@ def _bind():
     T.bool = lambda self: to(self, bool_)
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self._data.dtype)
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self._data.dtype)
+    T.__format__ = _format
+
+
+def _format(self, spec):
+    """format(t, spec): a 0-d tensor formats as its Python number (f"{loss:.4f}"); any
+    other tensor only with an empty spec (its repr), as in PyTorch."""
+    if self._data.ndim == 0:
+        return format(self.item(), spec)
+    return object.__format__(self, spec)
 
 
 _bind()

@@ -218,7 +218,8 @@ def _norm_dims(dim, nd, who):
         if len(set(ds)) != len(ds):
             raise ValueError(f"{who}: dim {tuple(dim)} names a dimension twice")
         return ds if nd else ()
-    return (_norm_dim(dim, nd, who),) if nd else ()
+    d = _norm_dim(dim, nd, who)          # checked for a 0-d tensor too (dims 0 and -1)
+    return (d,) if nd else ()
 
 
 # ---- casts ------------------------------------------------------------------------------

@@ -316,6 +316,8 @@ def clamp(x, min=None, max=None):
         return out
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
+    if lo > hi:       # PyTorch's min(max(x, lo), hi): hi everywhere (nan stays), zero gradient
+        return add(mul(_clamp(x, hi, hi), 0.0), hi)
     return _clamp(x, lo, hi)
 
 
@@ -472,6 +474,12 @@ def _pow_db(a, b, out, g):
     return mul(g, mul(out, log(safe)))
 
 
+def _pow_da(a, b, out, g):
+    # d/da a^b = b a^(b-1), defined as 0 where b == 0 (so 0 at a == 0 too, as PyTorch does)
+    d = mul(b, pow(a, sub(b, 1.0)))
+    return mul(g, where(eq(b, 0.0), _scalar(0.0, d._data.dtype), d))
+
+
 def _fmod_db(rounding):
     return lambda a, b, out, g: neg(mul(g, rounding(div(a, b))))
 
@@ -482,7 +490,7 @@ _add = binary("add", bwd=_add_bwd, jvp=_add_jvp, saves=False, ref=np.add, export
 _sub = binary("sub", bwd=_sub_bwd, jvp=_sub_jvp, saves=False, ref=np.subtract, export=False)
 _mul = binary("mul", bwd=_mul_bwd, jvp=_mul_jvp, ref=np.multiply, export=False)
 _div = binary("div", bwd=_div_bwd, jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
-_pow = binary("pow", (lambda a, b, out, g: mul(g, mul(b, pow(a, sub(b, 1.0)))), _pow_db), uses_out=True,
+_pow = binary("pow", (_pow_da, _pow_db), uses_out=True,
               ref=np.power, bools="float", export=False)
 maximum = binary("maximum", bwd=_maxmin_bwd, ctx=True, ref=np.maximum)
 minimum = binary("minimum", bwd=_maxmin_bwd, ctx=False, ref=np.minimum)
@@ -623,7 +631,7 @@ def isfinite(x):
     return _make(np.isfinite(_to_tensor(x, "isfinite")._data))
 
 
-@public
+@public(method=True)
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
     a, b = _to_tensor(a, "allclose")._data, _to_tensor(b, "allclose")._data
     try:
@@ -636,6 +644,121 @@ def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
 def equal(a, b):
     a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
     return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
+
+
+# ---- ops computed by NumPy, with derivatives written with fastgrad ops ----------------------
+# (no C kernel: the forward runs NumPy's function on any backend)
+def _np_unary(name, npfn, deriv, aliases=(), doc=None):
+    """Declare the unary op ``npfn`` (a NumPy ufunc) with derivative ``deriv(x)``."""
+    def bwd(node, g):
+        return (mul(g, deriv(node.saved[0])),)
+
+    def jvp(node, xs, ts, out):
+        return mul(ts[0], deriv(xs[0]))
+
+    declare(bwd, jvp=jvp, elementwise=True)
+
+    def op(input):
+        x = input
+        if not isinstance(x, Tensor) or x._data.dtype.kind != "f":
+            x = _float_in(x, name)
+        with np.errstate(all="ignore"):       # nan/inf outside the domain, like the C kernels
+            out = np.asarray(npfn(x._data))
+        if x.requires_grad and grad_mode.enabled:
+            return _record(out, name, bwd, (x,), (x,))
+        return _make(out)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    bwd.__qualname__ = name + "_backward"
+    return public(op, aliases=aliases, method=True)
+
+
+def _np_binary(name, npfn, da, db, doc=None):
+    """Declare the broadcasting binary op ``npfn`` (a NumPy ufunc) on floats (integer and
+    bool inputs become the default float dtype) with partial derivatives ``da(a, b)``,
+    ``db(a, b)``."""
+    def bwd(node, g):
+        a, b = node.saved
+        return (mul(g, da(a, b)) if node.edges[0] is not None else None,
+                mul(g, db(a, b)) if node.edges[1] is not None else None)
+
+    declare(bwd, jvp=_elementwise_jvp, elementwise=True)
+
+    def op(input, other):
+        a, b = _pair(input, other, name)
+        if a._data.dtype.kind != "f":
+            a, b = to(a, _default[0]), to(b, _default[0])
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(npfn(a._data, b._data))
+        except ValueError:
+            raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} "
+                             "cannot be broadcast") from None
+        if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+            return _record(out, name, bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
+        return _make(out)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    bwd.__qualname__ = name + "_backward"
+    return public(op, method=True)
+
+
+def _sign_of(b, like):
+    """+1 or -1 by the sign bit of b (so -0.0 gives -1), in like's dtype."""
+    return _make(np.where(np.signbit(b._data), -1.0, 1.0).astype(like._data.dtype))
+
+
+asinh = _np_unary("asinh", np.arcsinh, lambda x: rsqrt(add(square(x), 1.0)), aliases=("arcsinh",))
+acosh = _np_unary("acosh", np.arccosh, lambda x: rsqrt(sub(square(x), 1.0)), aliases=("arccosh",))
+atanh = _np_unary("atanh", np.arctanh, lambda x: reciprocal(sub(1.0, square(x))), aliases=("arctanh",))
+logaddexp = _np_binary("logaddexp", np.logaddexp, lambda a, b: sigmoid(sub(a, b)),
+                       lambda a, b: sigmoid(sub(b, a)), doc="log(exp(input) + exp(other)), without overflow.")
+logaddexp2 = _np_binary("logaddexp2", np.logaddexp2, lambda a, b: sigmoid(mul(sub(a, b), _LN2)),
+                        lambda a, b: sigmoid(mul(sub(b, a), _LN2)),
+                        doc="log2(2**input + 2**other), without overflow.")
+copysign = _np_binary("copysign", np.copysign, lambda a, b: mul(sign(a), _sign_of(b, a)),
+                      lambda a, b: _make(np.zeros(np.broadcast_shapes(a._data.shape, b._data.shape),
+                                                  a._data.dtype)),
+                      doc="The magnitude of input with the sign (bit) of other; the gradient "
+                          "of input is 0 at input == 0, other gets a zero gradient.")
+
+
+@public(method=True)
+def lerp(input, end, weight):
+    """input + weight * (end - input), computed as PyTorch does (from end for weights of
+    magnitude >= 0.5, so weight 1 gives end exactly).  weight: a number or a tensor
+    (broadcast)."""
+    x, e = _pair(input, end, "lerp")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"lerp: input and end must be floating point, got {x._data.dtype}")
+    shapes = [x._data.shape, e._data.shape] + ([weight._data.shape] if isinstance(weight, Tensor) else [])
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"lerp: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
+                         "broadcast") from None
+    d = sub(e, x)
+    if isinstance(weight, Tensor):
+        w = weight if weight._data.dtype == x._data.dtype else to(weight, x._data.dtype)
+        small = lt(abs(w), 0.5)
+        return where(small, add(x, mul(w, d)), sub(e, mul(d, sub(1.0, w))))
+    w = float(weight)
+    if math.fabs(w) < 0.5:
+        return add(x, mul(d, w))
+    return sub(e, mul(d, 1.0 - w))
+
+
+@public(method=True)
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| elementwise (infinities equal themselves);
+    a bool tensor."""
+    a, b = _to_tensor(input, "isclose")._data, _to_tensor(other, "isclose")._data
+    try:
+        return _make(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    except ValueError:
+        raise ValueError(f"isclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
 
 # ---- where ------------------------------------------------------------------------------

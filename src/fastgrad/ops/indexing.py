@@ -83,6 +83,61 @@ def _is_basic(idx):
     return True
 
 
+_ndarray = np.ndarray
+
+
+def _is_int(p):
+    return (isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))) or \
+        (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu")
+
+
+def _split_ints(idx):
+    """PyTorch's order for an index mixing ints with index arrays: the ints select first
+    (a basic view), then the arrays index what is left, so only the arrays take part in
+    the advanced-index placement rule (arrays separated by a slice put their dims first;
+    NumPy would count the ints as arrays too).  Returns (basic, rest), or None for an
+    index without both."""
+    if type(idx) is not tuple:
+        return None
+    if _ndarray not in map(type, idx):     # the common case, no array at all, returns fast
+        return None
+    arrays = ints = False
+    for p in idx:
+        if isinstance(p, np.ndarray):
+            if p.ndim == 0 and p.dtype.kind in "iu":
+                ints = True
+            else:
+                arrays = True
+        elif isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)):
+            ints = True
+    if not (arrays and ints):
+        return None
+    parts = idx
+    basic, rest = [], []
+    for p in parts:
+        if _is_int(p):
+            basic.append(int(p))
+        elif isinstance(p, np.ndarray):
+            basic.extend([slice(None)] * (p.ndim if p.dtype == np.bool_ else 1))
+            rest.append(p)
+        elif p is None:
+            basic.append(None)
+            rest.append(slice(None))
+        else:                           # a slice or Ellipsis: a slice keeps its dim
+            basic.append(p)
+            rest.append(slice(None) if isinstance(p, slice) else p)
+    return tuple(basic), tuple(rest)
+
+
+def _np_setitem(arr, idx, value):
+    """arr[idx] = value with PyTorch's placement of the indexed dims (see _split_ints)."""
+    split = _split_ints(idx)
+    if split is None:
+        arr[idx] = value
+    else:
+        arr[split[0]][split[1]] = value
+
+
 def _getitem_bwd(node, g):
     idx, shape = node.ctx
     return (_index_backward(g, idx, shape),)
@@ -100,6 +155,9 @@ def getitem(x, idx):
     keep = _index_tensors(idx)
     idx = _index_arg(idx, "index")
     if not _is_basic(idx):
+        split = _split_ints(idx)
+        if split is not None:            # PyTorch applies int indices first, as a view
+            return _advanced_index(getitem(x, split[0]), split[1], keep)
         return _advanced_index(x, idx, keep)
     try:
         out = x._data[idx]
@@ -423,21 +481,225 @@ def scatter_add(input, dim, index, src):
 def scatter(input, dim, index, src=None, value=None, reduce=None):
     """A copy of input with src (a tensor, or the scalar `value`) written at index along
     dim.  With repeated indices the last write (in memory order) wins, and src's gradient
-    is gathered at every position (PyTorch leaves both undefined)."""
-    if reduce is not None:
-        raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add")
-    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter")
-    idx = _index_tensor(index, "scatter")
-    if src is not None and (type(src) is not Tensor and not isinstance(src, Tensor)):
+    is gathered at every position (PyTorch leaves both undefined).  reduce="add" or
+    "multiply" combines instead of writing (no gradient, as in PyTorch)."""
+    if src is not None and not isinstance(src, Tensor):
         src, value = None, src
     if src is None and value is None:
         raise ValueError("scatter: give src (a tensor) or value (a number)")
+    if reduce is not None:
+        return _scatter_reduce_legacy(input, dim, index, src, value, reduce)
+    x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter")
+    idx = _index_tensor(index, "scatter")
     if x._data.ndim == 0:
         raise ValueError("scatter: input must have at least one dimension")
     if src is not None:
         src = _scatter_src(x, src, "scatter")
     d = _scatter_check(x, dim, idx, src, "scatter")
     return _scatter_value(x, d, idx, src, value, False, _index_tensors(index))
+
+
+# ---- scatter_reduce and scatter(reduce=) -----------------------------------------------------
+# Computed by NumPy's unbuffered ufunc.at on the flat positions each index entry writes
+# to; the gradients follow PyTorch's formulas, written with fastgrad ops (scatter_reduce
+# itself, gather, scatter_add), so they are differentiable again.
+_SR_UFUNC = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+
+def _sr_identity(reduce, dtype):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    big = np.inf if dtype.kind == "f" else np.iinfo(dtype).max if dtype.kind in "iu" else True
+    return -big if reduce == "amax" else big
+
+
+def _sr_forward(xa, d, idx, sa, reduce, include_self, who):
+    """(out, received, counts): the reduced array, where some index entry wrote, and how
+    many values each position reduced (include_self counts the input's own)."""
+    coords = np.indices(idx.shape, dtype=np.int64)
+    coords[d] = idx
+    if idx.size and (idx.min() < 0 or idx.max() >= xa.shape[d]):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise IndexError(f"{who}: index {bad} is out of bounds for dimension {d} with size {xa.shape[d]}")
+    flat = np.ravel_multi_index(tuple(coords), xa.shape).reshape(-1)
+    vals = sa[tuple(slice(0, k) for k in idx.shape)].reshape(-1)
+    out = np.array(xa, order="C", copy=True).reshape(-1)
+    received = np.zeros(out.size, bool)
+    received[flat] = True
+    if not include_self:
+        out[received] = _sr_identity(reduce, xa.dtype)
+    _SR_UFUNC[reduce].at(out, flat, vals)
+    counts = np.bincount(flat, minlength=out.size) + (1 if include_self else 0)
+    if reduce == "mean":
+        c = np.maximum(counts, 1).astype(out.dtype)
+        out = out / c if out.dtype.kind == "f" else np.floor_divide(out, c)
+    return out.reshape(xa.shape), received.reshape(xa.shape), counts.reshape(xa.shape)
+
+
+def _scatter_reduce_bwd(node, g):
+    x, src = node.saved[:2]
+    d, idx, reduce, include_self, received, counts = node.ctx
+    zero = _scalar(0.0, g._data.dtype)
+    rec = _make(received)
+    keep_self = None if include_self else logical_not(rec)
+    if reduce in ("sum", "mean"):
+        if reduce == "mean":
+            g = div(g, _make(np.maximum(counts, 1).astype(g._data.dtype)))
+        gx = g if include_self else where(rec, zero, g)
+        return gx, _gather(g, d, idx)
+    out = node.output()
+    if reduce in ("amax", "amin"):
+        self_is = to(eq(x, out) if include_self else keep_self, g._data.dtype)
+        src_is = to(eq(src, _gather(out, d, idx)), g._data.dtype)
+        gd = div(g, scatter_add(self_is, d, idx, src_is))
+        return mul(self_is, gd), mul(src_is, _gather(gd, d, idx))
+    one = _scalar(1.0, g._data.dtype)
+    masked_self = where(eq(x, 0.0), one, x)
+    gx = div(mul(g, scatter_reduce(masked_self, d, idx, src, "prod", include_self=include_self)), masked_self)
+    if not include_self:
+        gx = where(rec, zero, g)
+    src_zero = eq(src, 0.0)
+    nz = _gather(scatter_add(_zeros_of(x), d, idx, to(src_zero, g._data.dtype)), d, idx)
+    single = logical_and(src_zero, eq(nz, 1.0))
+    alone = scatter_reduce(x, d, idx, where(single, one, src), "prod", include_self=include_self)
+    gs = where(single, _gather(mul(g, alone), d, idx),
+               div(_gather(mul(g, out), d, idx), where(src_zero, one, src)))
+    return gx, gs
+
+
+@jvp_rule(_scatter_reduce_bwd)
+def _scatter_reduce_jvp(node, xs, ts, out):
+    # each output element depends on its own input element and the src elements written
+    # to it: the backward of ones gives those partials
+    x, src = xs
+    d, idx = node.ctx[0], node.ctx[1]
+    cx, cs = _scatter_reduce_bwd(node, _make(np.ones(out._data.shape, out._data.dtype)))
+    tan = _zeros_of(out) if ts[0] is None else mul(cx, ts[0])
+    if ts[1] is not None:
+        tan = scatter_add(tan, d, idx, mul(cs, ts[1]))
+    return tan
+
+
+_SR_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+
+
+@public(method=True)
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """A copy of input where every src[i][j][k] is reduced into position
+    input[i][index[i][j][k]][k] (dim=1) with ``reduce`` ("sum", "prod", "mean", "amax",
+    "amin"); include_self=False leaves input's own values out of the positions written
+    to.  Gradients as in PyTorch (amax/amin share the gradient among equal values)."""
+    who = "scatter_reduce"
+    if reduce not in _SR_REDUCES:
+        raise ValueError(f"{who}: reduce must be one of {_SR_REDUCES}, got {reduce!r}")
+    x = input if isinstance(input, Tensor) else _to_tensor(input, who)
+    idx = _index_tensor(index, who)
+    src = _scatter_src(x, src, who)
+    if x._data.ndim == 0:
+        if idx.ndim or src._data.ndim:
+            raise ValueError(f"{who}: input is 0-d, so index and src must be 0-d too (got shapes "
+                             f"{tuple(idx.shape)} and {tuple(src._data.shape)})")
+        x1 = reshape(x, 1)
+        out = scatter_reduce(x1, 0, idx.reshape(1), reshape(src, 1), reduce, include_self=include_self)
+        return reshape(out, ())
+    d = _scatter_check(x, dim, idx, src, who)
+    out, received, counts = _sr_forward(x._data, d, idx, src._data, reduce, include_self, who)
+    if x._data.dtype.kind == "f" and _needs(x, src):
+        if src._data.shape != idx.shape:
+            src = getitem(src, tuple(slice(0, k) for k in idx.shape))
+        return _record(out, who, _scatter_reduce_bwd, (x, src), (x, src) + _index_tensors(index),
+                       out if reduce in ("amax", "amin", "prod") else None,
+                       (d, idx, reduce, include_self, received, counts))
+    return _make(out)
+
+
+def _scatter_nograd_bwd(node, g):
+    raise RuntimeError(f"scatter: the derivative of scatter with reduce={node.ctx!r} is not "
+                       "implemented (as in PyTorch); use scatter_reduce")
+
+
+@jvp_rule(_scatter_nograd_bwd)
+def _scatter_nograd_jvp(node, xs, ts, out):
+    raise RuntimeError(f"scatter: the derivative of scatter with reduce={node.ctx!r} is not "
+                       "implemented (as in PyTorch); use scatter_reduce")
+
+
+def _scatter_reduce_legacy(x, dim, index, src, value, reduce):
+    red = {"add": "sum", "multiply": "prod"}.get(reduce)
+    if red is None:
+        raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+    x = x if isinstance(x, Tensor) else _to_tensor(x, "scatter")
+    idx = _index_tensor(index, "scatter")
+    if x._data.ndim == 0:
+        raise ValueError("scatter: input must have at least one dimension")
+    if src is None:
+        src = _make(np.full(idx.shape, value, dtype=x._data.dtype))
+    src = _scatter_src(x, src, "scatter")
+    d = _scatter_check(x, dim, idx, src, "scatter")
+    out, _, _ = _sr_forward(x._data, d, idx, src._data, red, True, "scatter")
+    if _needs(x, src):
+        return _record(out, "scatter", _scatter_nograd_bwd, (x, src), ctx=reduce)
+    return _make(out)
+
+
+# ---- fill_diagonal_ ---------------------------------------------------------------------------
+@public(method=True, export=False)
+def fill_diagonal_(input, fill_value, wrap=False):
+    """Write fill_value on the main diagonal (all dims of equal size beyond 2-d), in place;
+    wrap=True restarts the diagonal every n + 1 rows of a tall matrix.  The overwritten
+    elements get a zero gradient."""
+    x = input
+    if not isinstance(x, Tensor):
+        raise TypeError(f"fill_diagonal_: expected a Tensor, got {type(x).__name__}")
+    sh = x._data.shape
+    if len(sh) < 2 or (len(sh) > 2 and len(set(sh)) != 1):
+        raise ValueError(f"fill_diagonal_: input must be 2-d, or have all dims of equal size, got shape {sh}")
+    mask = np.zeros(sh, bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    v = _scalar(np.asarray(fill_value).astype(x._data.dtype).item(), x._data.dtype)
+    return copy_(x, where(_make(mask), v, x))
+
+
+# ---- nonzero, argwhere, masked_select --------------------------------------------------------
+@public(method=True)
+def nonzero(input, *, as_tuple=False):
+    """The indices of the non-zero elements: an int64 tensor of shape (n, ndim), or with
+    as_tuple=True one 1-d tensor per dim (a 0-d input counts as 1-d)."""
+    a = _to_tensor(input, "nonzero")._data
+    if as_tuple:
+        return tuple(_make(np.asarray(i, np.int64)) for i in np.nonzero(a.reshape(-1) if a.ndim == 0 else a))
+    return _make(np.argwhere(a).astype(np.int64))
+
+
+@public(method=True)
+def argwhere(input):
+    """nonzero(input): the (n, ndim) indices of the non-zero elements."""
+    return nonzero(input)
+
+
+@public(method=True)
+def masked_select(input, mask):
+    """The elements of input where the bool mask is True (both broadcast), as a 1-d
+    tensor in row-major order; the gradient goes back to those positions."""
+    x = _to_tensor(input, "masked_select")
+    if not isinstance(mask, Tensor) or mask._data.dtype != bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got "
+                        f"{mask._data.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+    try:
+        shape = np.broadcast_shapes(x._data.shape, mask._data.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask shape {tuple(mask._data.shape)} and input shape "
+                         f"{tuple(x._data.shape)} cannot be broadcast") from None
+    m = np.ascontiguousarray(np.broadcast_to(mask._data, shape))
+    if x._data.shape != shape:
+        x = expand(x, shape)
+    if x._data.dtype.kind != "f":
+        return _make(np.ascontiguousarray(x._data).reshape(-1)[m.reshape(-1)])
+    if not shape:
+        return getitem(reshape(x, 1), m.reshape(1))
+    return _masked_select(contiguous(x), m, _index_tensors(mask))
 
 
 @public(method=True)
@@ -529,5 +791,6 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import where
-from fastgrad.ops.shape import _view, expand, reshape
+from fastgrad.ops.elementwise import div, eq, logical_and, logical_not, mul, where
+from fastgrad.ops.inplace import copy_
+from fastgrad.ops.shape import _view, contiguous, expand, reshape

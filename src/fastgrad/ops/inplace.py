@@ -289,7 +289,7 @@ def _index_put(x, idx, value, keep=()):
         v = to(v, x._data.dtype)
     out = x._data.copy()
     try:
-        out[idx] = v._data
+        _np_setitem(out, idx, v._data)
     except IndexError as e:
         raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except ValueError as e:
@@ -314,7 +314,7 @@ def setitem(x, idx, value):
         return
     _writable(x, "setitem")
     try:
-        x._data[idx] = value._data if (type(value) is Tensor or isinstance(value, Tensor)) else value
+        _np_setitem(x._data, idx, value._data if (type(value) is Tensor or isinstance(value, Tensor)) else value)
     except IndexError as e:
         raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except (ValueError, TypeError) as e:
@@ -327,5 +327,5 @@ __all__ = exports(__name__)
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub
-from fastgrad.ops.indexing import _index_arg, _index_tensors, getitem, masked_fill
+from fastgrad.ops.indexing import _index_arg, _index_tensors, _np_setitem, getitem, masked_fill
 from fastgrad.ops.shape import expand

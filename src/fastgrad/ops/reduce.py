@@ -83,7 +83,9 @@ def _reduce(name, x, dim, keepdim, bwd):
 
 
 @public(method=True)
-def sum(x, dim=None, keepdim=False, dtype=None):
+def sum(x, dim=None, keepdim=False, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x._data.dtype.kind != "f":
@@ -93,7 +95,9 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 
 
 @public(method=True)
-def mean(x, dim=None, keepdim=False, dtype=None):
+def mean(x, dim=None, keepdim=False, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x._data.dtype.kind != "f":
@@ -102,7 +106,9 @@ def mean(x, dim=None, keepdim=False, dtype=None):
 
 
 @public(method=True)
-def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
+def var(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None, _who="var"):
+    if axis is not None:
+        dim = axis
     if unbiased is not None:
         correction = 1 if unbiased else 0
     x = _float_in(x, _who)
@@ -115,7 +121,9 @@ def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
 
 
 @public(method=True)
-def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
+def std(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None):
+    if axis is not None:
+        dim = axis
     return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
 
 
@@ -133,7 +141,11 @@ jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 
 @public(method=True)
-def logsumexp(x, dim, keepdim=False):
+def logsumexp(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("logsumexp: missing the argument 'dim'")
     x = _float_in(x, "logsumexp")
     dims = _norm_dims(dim, x._data.ndim, "logsumexp")
     out = backend.k.reduce(R["logsumexp"], x._data, dims)
@@ -215,15 +227,19 @@ def _maxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def max(x, dim=None, keepdim=False):
+def max(x, dim=None, keepdim=False, axis=None):
     """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
+    if axis is not None:
+        dim = axis
     if isinstance(dim, Tensor):
         return maximum(x, dim)
     return _maxmin("max", x, dim, keepdim)
 
 
 @public(method=True)
-def min(x, dim=None, keepdim=False):
+def min(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return _maxmin("min", x, dim, keepdim)
@@ -252,12 +268,16 @@ def _argmaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def argmax(x, dim=None, keepdim=False):
+def argmax(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _argmaxmin("argmax", x, dim, keepdim)
 
 
 @public(method=True)
-def argmin(x, dim=None, keepdim=False):
+def argmin(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _argmaxmin("argmin", x, dim, keepdim)
 
 
@@ -344,12 +364,16 @@ def _softmax(name, x, dim, lg, dtype):
 
 
 @public(method=True)
-def softmax(x, dim=None, dtype=None):
+def softmax(x, dim=None, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     return _softmax("softmax", x, dim, False, dtype)
 
 
 @public(method=True)
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(x, dim=None, dtype=None, axis=None):
+    if axis is not None:
+        dim = axis
     return _softmax("log_softmax", x, dim, True, dtype)
 
 
@@ -442,14 +466,22 @@ def _scan_public(name, x, dim, dtype):
 
 
 @public(method=True)
-def cumsum(x, dim, dtype=None):
+def cumsum(x, dim=None, dtype=None, axis=None):
     """Inclusive cumulative sum along dim (float32 accumulates in double)."""
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("cumsum: missing the argument 'dim'")
     return _scan_public("cumsum", x, dim, dtype)
 
 
 @public(method=True)
-def cumprod(x, dim, dtype=None):
+def cumprod(x, dim=None, dtype=None, axis=None):
     """Inclusive cumulative product along dim; the gradient is exact with zeros in x."""
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("cumprod: missing the argument 'dim'")
     return _scan_public("cumprod", x, dim, dtype)
 
 
@@ -495,9 +527,11 @@ def _prod_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def prod(x, dim=None, keepdim=False, dtype=None):
+def prod(x, dim=None, keepdim=False, dtype=None, axis=None):
     """Product over one dim (or all elements when dim is None; keepdim applies to dim
     only, as in PyTorch).  The gradient is exact with zeros (no division by x)."""
+    if axis is not None:
+        dim = axis
     x = _to_tensor(x, "prod")
     if dtype is not None:
         x = to(x, dtype)
@@ -566,15 +600,19 @@ def _amaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def amax(x, dim=None, keepdim=False):
+def amax(x, dim=None, keepdim=False, axis=None):
     """Maximum over dim (an int, a tuple, or None / () for all dims).  NaN propagates.
     The gradient is split evenly among tied maxima, as in PyTorch."""
+    if axis is not None:
+        dim = axis
     return _amaxmin("amax", x, dim, keepdim)
 
 
 @public(method=True)
-def amin(x, dim=None, keepdim=False):
+def amin(x, dim=None, keepdim=False, axis=None):
     """Minimum over dim; see amax."""
+    if axis is not None:
+        dim = axis
     return _amaxmin("amin", x, dim, keepdim)
 
 
@@ -588,13 +626,17 @@ def _allany(name, x, dim, keepdim):
 
 
 @public(method=True)
-def all(x, dim=None, keepdim=False):
+def all(x, dim=None, keepdim=False, axis=None):
     """True where every element (over dim, an int or tuple; all when None) is non-zero."""
+    if axis is not None:
+        dim = axis
     return _allany("all", x, dim, keepdim)
 
 
 @public(method=True)
-def any(x, dim=None, keepdim=False):
+def any(x, dim=None, keepdim=False, axis=None):
+    if axis is not None:
+        dim = axis
     return _allany("any", x, dim, keepdim)
 
 
@@ -687,10 +729,124 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     return pow(sum(pow(abs(x), float(p)), red, keepdim=keepdim), 1.0 / p)
 
 
+# ---- std_mean / var_mean, cummax / cummin, logcumsumexp --------------------------------------
+def _stat_mean(name, x, dim, unbiased, keepdim, correction, axis):
+    if axis is not None:
+        dim = axis
+    if isinstance(dim, bool):            # std_mean(x, unbiased)
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise ValueError(f"{name}: give unbiased or correction, not both")
+    c = 1 if correction is None and unbiased is None else correction if unbiased is None else int(unbiased)
+    x = _float_in(x, name)
+    v = var(x, dim, c, keepdim, _who=name)
+    return (sqrt(v) if name == "std_mean" else v), mean(x, dim, keepdim)
+
+
+@public
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    """(std, mean) over dim; ``correction`` (default 1) or ``unbiased`` as in std."""
+    return _stat_mean("std_mean", input, dim, unbiased, keepdim, correction, axis)
+
+
+@public
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    """(var, mean) over dim; ``correction`` (default 1) or ``unbiased`` as in var."""
+    return _stat_mean("var_mean", input, dim, unbiased, keepdim, correction, axis)
+
+
+CummaxResult = collections.namedtuple("cummax", ["values", "indices"])
+CumminResult = collections.namedtuple("cummin", ["values", "indices"])
+
+
+def _cum_extreme(name, x, dim, axis):
+    if axis is not None:
+        dim = axis
+    x = _to_tensor(x, name)
+    nd = x._data.ndim
+    d = _norm_dim(dim, nd, name)
+    a = x._data if nd else x._data.reshape(1)
+    acc = np.maximum.accumulate if name == "cummax" else np.minimum.accumulate
+    vals = acc(a, axis=d) if a.dtype.kind != "b" else acc(a.astype(np.uint8), axis=d).astype(bool)
+    # the index of the last element equal to the running extreme (PyTorch's >= / <=);
+    # a nan is the extreme from where it appears on
+    mark = a == vals
+    if a.dtype.kind == "f":
+        mark |= np.isnan(a)
+    ar = np.arange(a.shape[d], dtype=np.int64).reshape([-1 if k == d else 1 for k in range(a.ndim)])
+    idx = np.maximum.accumulate(np.where(mark, ar, 0), axis=d) if a.size else np.zeros(a.shape, np.int64)
+    idx = idx.reshape(x._data.shape)
+    res = CummaxResult if name == "cummax" else CumminResult
+    if x._data.dtype.kind != "f":
+        return res(_make(vals.reshape(x._data.shape)), _make(idx))
+    if nd == 0:
+        return res(reshape(_gather(reshape(x, 1), 0, idx.reshape(1), name), ()), _make(idx))
+    return res(_gather(x, d, idx, name), _make(idx))
+
+
+@public(method=True)
+def cummax(input, dim=None, *, axis=None):
+    """(values, indices): the running maximum along dim and where it was taken (the last
+    of equal values; nan propagates).  The gradient goes to those positions."""
+    return _cum_extreme("cummax", input, dim, axis)
+
+
+@public(method=True)
+def cummin(input, dim=None, *, axis=None):
+    """(values, indices): the running minimum along dim, as cummax."""
+    return _cum_extreme("cummin", input, dim, axis)
+
+
+def _lcse_bwd(node, g):
+    # d out[j] / d x[i] = exp(x[i] - out[j]) for i <= j: the gradient is a reversed
+    # log-cumulative sum, split by the sign of g so that it stays in log space
+    (x,) = node.saved
+    d = node.ctx
+    out = node.output()
+    zero = _scalar(0.0, g._data.dtype)
+    gx = None
+    for sgn, part in ((1.0, maximum(g, zero)), (-1.0, maximum(neg(g), zero))):
+        r = flip(logcumsumexp(flip(sub(log(part), out), (d,)), d), (d,))
+        term = exp(add(x, r))
+        gx = term if gx is None else sub(gx, term)
+    return (gx,)
+
+
+@jvp_rule(_lcse_bwd)
+def _lcse_jvp(node, xs, ts, out):
+    # d out[j] = sum_{i <= j} exp(x[i] - out[j]) t[i], split by the sign of t as in backward
+    d = node.ctx
+    zero = _scalar(0.0, out._data.dtype)
+    tan = None
+    for part in (maximum(ts[0], zero), maximum(neg(ts[0]), zero)):
+        term = exp(sub(logcumsumexp(add(xs[0], log(part)), d), out))
+        tan = term if tan is None else sub(tan, term)
+    return tan
+
+
+@public(method=True)
+def logcumsumexp(input, dim=None, *, axis=None):
+    """log(cumsum(exp(input), dim)) without overflow (accumulated in double)."""
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("logcumsumexp: missing the argument 'dim'")
+    x = _float_in(input, "logcumsumexp")
+    d = _norm_dim(dim, x._data.ndim, "logcumsumexp")
+    if x._data.ndim == 0:
+        return clone(x)
+    with np.errstate(invalid="ignore"):
+        out = np.logaddexp.accumulate(x._data.astype(np.float64), axis=d).astype(x._data.dtype)
+    if _needs(x):
+        return _record(out, "logcumsumexp", _lcse_bwd, (x,), (x,), out, d)
+    return _make(out)
+
+
 __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import (_mask, abs, add, div, eq, exp, maximum, minimum, mul,
-    pow, sqrt, sub, where)
+from fastgrad.ops.elementwise import (_mask, abs, add, div, eq, exp, log, maximum, minimum, mul,
+    neg, pow, sqrt, sub, where)
+from fastgrad.ops.indexing import _gather
 from fastgrad.ops.shape import (cat, clone, expand, flip, narrow, permute, reshape, unsqueeze)

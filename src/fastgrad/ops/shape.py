@@ -86,7 +86,9 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 @public(method=True)
-def squeeze(x, dim=None):
+def squeeze(x, dim=None, axis=None):
+    if axis is not None:
+        dim = axis
     sh = x._data.shape
     if dim is None:
         new = tuple(s for s in sh if s != 1)
@@ -97,7 +99,11 @@ def squeeze(x, dim=None):
 
 
 @public(method=True)
-def unsqueeze(x, dim):
+def unsqueeze(x, dim=None, axis=None):
+    if axis is not None:
+        dim = axis
+    elif dim is None:
+        raise TypeError("unsqueeze: missing the argument 'dim'")
     nd = x._data.ndim
     if not -nd - 1 <= dim <= nd:
         raise IndexError(f"unsqueeze: dimension {dim} is out of range for a tensor with {nd} "
@@ -256,8 +262,10 @@ def _cat_jvp(node, xs, ts, out):
 
 
 @public(aliases=("concat", "concatenate"))
-def cat(tensors, dim=0):
+def cat(tensors, dim=0, axis=None):
     """Concatenate along an existing dim."""
+    if axis is not None:
+        dim = axis
     ts = [_to_tensor(t, "cat") for t in tensors]
     if not ts:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -280,7 +288,9 @@ def cat(tensors, dim=0):
 
 
 @public
-def stack(tensors, dim=0):
+def stack(tensors, dim=0, axis=None):
+    if axis is not None:
+        dim = axis
     ts = [_to_tensor(t, "stack") for t in tensors]
     if not ts:
         raise ValueError("stack: expected a non-empty sequence of tensors")
@@ -384,7 +394,9 @@ def chunk(input, chunks, dim=0):
 
 
 @public(method=True)
-def unbind(input, dim=0):
+def unbind(input, dim=0, axis=None):
+    if axis is not None:
+        dim = axis
     if input._data.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
     d = _norm_dim(dim, input._data.ndim, "unbind")
@@ -692,6 +704,142 @@ def meshgrid(*tensors, indexing="ij"):
         s[pos[i]] = sizes[i]
         out.append(expand(reshape(t, tuple(s)), tuple(shape)))
     return tuple(out)
+
+
+# ---- shapes of other tensors, unflatten, unfold, diag, repeat_interleave ----------------------
+def _other_shape(other, who):
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{who}: other must be a Tensor, got {type(other).__name__}")
+    return tuple(other._data.shape)
+
+
+@public(method=True, export=False)
+def view_as(input, other):
+    return view(input, _other_shape(other, "view_as"))
+
+
+@public(method=True, export=False)
+def reshape_as(input, other):
+    return reshape(input, _other_shape(other, "reshape_as"))
+
+
+@public(method=True, export=False)
+def expand_as(input, other):
+    return expand(input, _other_shape(other, "expand_as"))
+
+
+@public(method=True)
+def unflatten(input, dim, sizes):
+    """Dim ``dim`` split into ``sizes`` (one entry may be -1)."""
+    x = input
+    nd = x._data.ndim
+    d = _norm_dim(dim, nd, "unflatten")
+    sizes = _shape_arg(tuple(sizes), "unflatten")
+    if not sizes:
+        raise ValueError("unflatten: sizes must be non-empty")
+    sh = x._data.shape
+    n = sh[d] if nd else 1
+    known = 1
+    for s in sizes:
+        if s != -1:
+            known *= s
+    if sizes.count(-1) > 1 or (sizes.count(-1) == 0 and known != n) or \
+            (sizes.count(-1) == 1 and (known == 0 or n % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dimension {d} "
+                         f"of the input of shape {tuple(sh)}")
+    return reshape(x, sh[:d] + sizes + sh[d + 1:])
+
+
+@public(method=True, export=False)
+def unfold(input, dimension, size, step):
+    """The windows of length ``size`` along ``dimension`` taken every ``step``: that dim
+    becomes the window count and a last dim of length ``size`` is added.  A copy (PyTorch
+    gives a view); the gradient sums over overlapping windows."""
+    x = input
+    nd = x._data.ndim
+    d = _norm_dim(dimension, nd, "unfold")
+    n = x._data.shape[d] if nd else 1
+    if size < 0 or size > n:
+        raise ValueError(f"unfold: size {size} is out of range for dimension {d} of size {n}")
+    if step <= 0:
+        raise ValueError(f"unfold: step must be positive, got {step}")
+    if nd == 0:
+        return reshape(x, (1,) * size)
+    count = (n - size) // step + 1
+    idx = (np.arange(count, dtype=np.int64)[:, None] * step + np.arange(size, dtype=np.int64)).reshape(-1)
+    sh = x._data.shape
+    out = reshape(_index_select(x, d, idx, False, "index_select"), sh[:d] + (count, size) + sh[d + 1:])
+    return movedim(out, d + 1, -1)
+
+
+@public(method=True)
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Tensors whose (dim1, dim2) planes hold input's last dim on the diagonal ``offset``
+    (zeros elsewhere); the other dims come from input's leading dims."""
+    x = input
+    nd = x._data.ndim + 1
+    if nd < 2:
+        raise ValueError("diag_embed: input must have at least 1 dimension")
+    d1, d2 = _norm_dim(dim1, nd, "diag_embed"), _norm_dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise ValueError(f"diag_embed: dim1 and dim2 must differ, both are {d1}")
+    n = x._data.shape[-1] + builtins.abs(int(offset))
+    shape = list(x._data.shape[:-1])
+    for d in sorted((d1, d2)):
+        shape.insert(d, n)
+    return _diag_embed(x, int(offset), d1, d2, tuple(shape))
+
+
+_diagonal = diagonal     # diag's argument of that name hides it
+
+
+@public(method=True)
+def diag(input, diagonal=0):
+    """1-d input: the square matrix with input on diagonal ``diagonal``; 2-d input: a copy
+    of that diagonal, as a 1-d tensor."""
+    x = input
+    if x._data.ndim == 1:
+        return diag_embed(x, diagonal, 0, 1)
+    if x._data.ndim == 2:
+        return clone(_diagonal(x, diagonal))
+    raise ValueError(f"diag: expected a 1-d or 2-d tensor, got {x._data.ndim} dimensions")
+
+
+@public(method=True)
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each element (each slice along ``dim``) repeated ``repeats`` times in place;
+    ``repeats``: an int, or a tensor with one count per slice (0-d: for all).
+    dim=None works on the flattened input.  ``repeat_interleave(counts)``: each index
+    0..len-1 repeated counts[i] times."""
+    x = _to_tensor(input, "repeat_interleave")
+    if repeats is None:
+        r = x._data
+        if r.ndim > 1 or r.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave: repeats must be a 0-d or 1-d integer tensor, got "
+                             f"shape {tuple(r.shape)} dtype {r.dtype}")
+        if r.size and r.min() < 0:
+            raise ValueError("repeat_interleave: repeats must be non-negative")
+        return _make(np.repeat(np.arange(r.size, dtype=np.int64), r.reshape(-1)))
+    if dim is None:
+        x, d = reshape(x, -1), 0
+    else:
+        if x._data.ndim == 0:
+            x = reshape(x, 1)
+        d = _norm_dim(dim, x._data.ndim, "repeat_interleave")
+    n = x._data.shape[d]
+    r = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
+    if r.ndim > 1 or r.dtype.kind not in "iu":
+        raise ValueError(f"repeat_interleave: repeats must be an int or a 0-d or 1-d integer tensor, got "
+                         f"{r.dtype} of shape {tuple(r.shape)}")
+    if r.ndim == 1 and r.size != n and r.size != 1:
+        raise ValueError(f"repeat_interleave: repeats has {r.size} entries but dimension {d} has size {n}")
+    if r.size and r.min() < 0:
+        raise ValueError("repeat_interleave: repeats must be non-negative")
+    idx = np.repeat(np.arange(n, dtype=np.int64), r.reshape(-1) if r.ndim else int(r))
+    if output_size is not None and output_size != idx.size:
+        raise ValueError(f"repeat_interleave: output_size {output_size} does not match the "
+                         f"result size {idx.size}")
+    return _index_select(x, d, idx, False, "index_select")
 
 
 __all__ = exports(__name__)

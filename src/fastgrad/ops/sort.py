@@ -54,16 +54,20 @@ def _values_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def sort(x, dim=-1, descending=False, stable=False):
+def sort(x, dim=-1, descending=False, stable=False, axis=None):
     """(values, indices) sorted along dim.  The sort is always stable (``stable`` is
     accepted for PyTorch compatibility); NaN sorts as the largest value."""
+    if axis is not None:
+        dim = axis
     x, d, v, i = _sorted("sort", x, dim, bool(descending), None)
     return SortResult(_values(x, v, i, d, "sort"), _make(i))
 
 
 @public(method=True)
-def argsort(x, dim=-1, descending=False, stable=False):
+def argsort(x, dim=-1, descending=False, stable=False, axis=None):
     """Indices that sort x along dim (stable; NaN largest)."""
+    if axis is not None:
+        dim = axis
     return _make(_sorted("argsort", x, dim, bool(descending), None)[3])
 
 

@@ -4,8 +4,8 @@ import numpy as np
 
 
 def copy(x):
-    return np.ascontiguousarray(x).copy()
+    return np.array(x, order="C", copy=True)      # 0-d stays 0-d (ascontiguousarray gives 1-d)
 
 
 def contiguous(x):
-    return np.ascontiguousarray(x)
+    return x if x.flags.c_contiguous else np.array(x, order="C")

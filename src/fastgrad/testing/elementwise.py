@@ -204,3 +204,34 @@ register(OpInfo("equal", lambda a, b: fg.tensor(fg.equal(a, b)),
                 lambda a, b: np.array(a.shape == b.shape and np.array_equal(a, b)), _equal_samples,
                 lambda: [ErrorInput(["x", np.zeros(2)], {}, TypeError, "equal")],
                 grad=False, keeps_dtype=False, extreme=False))
+
+
+# ---- ops computed by NumPy (inverse hyperbolics, logaddexp, copysign), lerp, isclose ---------
+register(OpInfo("asinh", fg.asinh, np.arcsinh, unary_samples(-5, 5), unary_errors("asinh", {})))
+register(OpInfo("acosh", fg.acosh, np.arccosh, unary_samples(1.1, 5), unary_errors("acosh", {})))
+register(OpInfo("atanh", fg.atanh, np.arctanh, unary_samples(-0.9, 0.9), unary_errors("atanh", {})))
+register(OpInfo("logaddexp", fg.logaddexp, np.logaddexp, binary_samples(-20, 20), binary_errors("logaddexp")))
+register(OpInfo("logaddexp2", fg.logaddexp2, np.logaddexp2, binary_samples(-20, 20),
+                binary_errors("logaddexp2")))
+register(OpInfo("copysign", fg.copysign, np.copysign, binary_samples(away=0.1), binary_errors("copysign")))
+
+
+def _lerp_ref(a, b, w):
+    return a + w * (b - a)
+
+
+def _lerp_samples(rng):
+    out = [Sample([_u(rng, sa, -2, 2), _u(rng, sb, -2, 2), _u(rng, sb, -0.5, 1.5)], desc=f"{sa} {sb}")
+           for sa, sb in BIN_SHAPES]
+    out += [Sample([_u(rng, (3, 4), -2, 2), _u(rng, (3, 4), -2, 2), w], desc=f"scalar weight {w}")
+            for w in (0.25, 0.5, 1.0, -0.7)]
+    return out
+
+
+register(OpInfo("lerp", fg.lerp, _lerp_ref, _lerp_samples,
+                lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4), 0.5], {}, ValueError,
+                                    r"lerp: shapes \(2, 3\) and \(4,\) cannot be broadcast")]))
+register(OpInfo("isclose", fg.isclose, np.isclose, _close_samples,
+                lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4)], {}, ValueError,
+                                    r"isclose: shapes \(2, 3\) and \(4,\) cannot be broadcast")],
+                grad=False, keeps_dtype=False, extreme=False))

@@ -223,3 +223,75 @@ _simple("getitem", fg.getitem, _np_getitem,
                             r"index: tensors used as indices must be int64 or bool"),
                  ErrorInput([np.zeros((3, 4))], {"idx": np.array([True, False])}, IndexError,
                             r"index: the shape of the mask \(2,\) does not match")])
+
+
+# ---- scatter_reduce, nonzero, argwhere, masked_select ---------------------------------------
+def _np_scatter_reduce(x, idx, src, dim, reduce, include_self=True):
+    """Element by element: the values written to each position, then their reduction."""
+    d = dim % x.ndim
+    groups = {}
+    for pos in np.ndindex(idx.shape):
+        tgt = pos[:d] + (int(idx[pos]),) + pos[d + 1:]
+        groups.setdefault(tgt, []).append(src[pos])
+    out = x.copy()
+    fn = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min}[reduce]
+    if reduce == "mean" and x.dtype.kind in "iu":
+        fn = lambda v: np.sum(v) // len(v)      # noqa: E731 - PyTorch floors an integer mean
+    for tgt, vals in groups.items():
+        out[tgt] = fn(([x[tgt]] if include_self else []) + vals)
+    return out
+
+
+def _scatter_reduce_samples(rng):
+    out = []
+    for s in _scatter_samples(True)(rng)[:4]:
+        for inc in (True, False):
+            out.append(Sample(s.args, dict(s.kwargs, include_self=inc), f"{s.desc} include_self={inc}"))
+    z = _x(rng, 3, 3)
+    z[0, 0] = z[1, 1] = z[1, 2] = 0.0
+    out.append(Sample([_x(rng, 3, 4), np.array([[0, 0, 3], [1, 1, 1], [2, 0, 2]], np.int64), z], {"dim": 1},
+                      "zeros in src"))
+    out.append(Sample([_x(rng, 60, 50), _rand_idx(rng, 50, (60, 50)), _x(rng, 60, 50)], {"dim": 1},
+                      "large", grad=False))
+    return out
+
+
+for _red in ("sum", "prod", "mean", "amax", "amin"):
+    _simple(f"scatter_reduce_{_red}",
+            lambda x, idx, src, dim, _r=_red, **kw: fg.scatter_reduce(x, dim, idx, src, _r, **kw),
+            lambda x, idx, src, dim, _r=_red, **kw: _np_scatter_reduce(x, idx, src, dim, _r, **kw),
+            _scatter_reduce_samples, covers=("scatter_reduce",))
+OPS[-1].errors = lambda: [
+    ErrorInput([np.zeros((3, 4)), _i(0, 7).reshape(1, 2), np.zeros((1, 2)), 1], {}, IndexError,
+               r"scatter_reduce: index 7 is out of bounds for dimension 1 with size 4"),
+    ErrorInput([np.zeros((3, 4)), _i(0, 1).reshape(1, 2), np.zeros((1, 2)), 1], {"_r": "max"}, ValueError,
+               r"scatter_reduce: reduce must be one of")]
+
+
+def _nz_samples(rng):
+    return [Sample([np.round(_x(rng, 3, 4))], desc="2-d"), Sample([np.array(2.0)], desc="0-d nonzero"),
+            Sample([np.array(0.0)], desc="0-d zero"), Sample([np.zeros((2, 0))], desc="zero-size"),
+            Sample([rng.random((2, 3, 4)) > 0.5], desc="bool 3-d")]
+
+
+_simple("nonzero", fg.nonzero, lambda x: np.argwhere(x), _nz_samples, grad=False, returns_index=True)
+_simple("nonzero_as_tuple", lambda x: fg.stack(list(fg.nonzero(x, as_tuple=True))),
+        lambda x: np.stack(np.nonzero(np.atleast_1d(x))), _nz_samples, grad=False, returns_index=True,
+        covers=("nonzero",))
+_simple("argwhere", fg.argwhere, lambda x: np.argwhere(x), _nz_samples, grad=False, returns_index=True)
+
+
+def _msel_samples(rng):
+    return [Sample([_x(rng, 3, 4), rng.random((3, 4)) > 0.5]),
+            Sample([_x(rng, 3, 4), rng.random((4,)) > 0.5], desc="mask broadcast"),
+            Sample([_x(rng, 4, 1), rng.random((2, 4, 3)) > 0.5], desc="both broadcast"),
+            Sample([_x(rng, 4, 3).T, rng.random((3, 4)) > 0.5], desc="view"),
+            Sample([_x(rng), np.array(True)], desc="0-d"),
+            Sample([np.zeros((0, 3)), np.zeros((0, 3), bool)], desc="empty")]
+
+
+_simple("masked_select", fg.masked_select, lambda x, m: np.broadcast_to(x, np.broadcast_shapes(x.shape, m.shape))[
+            np.broadcast_to(m, np.broadcast_shapes(x.shape, m.shape))], _msel_samples,
+        lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(3)], {}, TypeError, "masked_select: mask must be a bool"),
+                 ErrorInput([np.zeros((2, 3)), np.zeros(4, bool)], {}, ValueError,
+                            r"masked_select: mask shape \(4,\) and input shape \(2, 3\) cannot be broadcast")])

@@ -252,3 +252,90 @@ register(OpInfo("norm", fg.norm, _np_norm, _norm_samples,
                          ErrorInput([np.ones(3)], {"p": -2}, ValueError, r"norm: p=-2 is not supported"),
                          ErrorInput([np.ones((2, 3))], {"dim": 2}, IndexError, r"norm: dimension 2 is out of range")],
                 rtol32=1e-5))
+
+
+# ---- std_mean / var_mean, cummax / cummin, logcumsumexp ---------------------------------------
+def _stat_samples(rng):
+    x = _u(rng, (3, 4, 5), -2, 2)
+    return [Sample([x]), Sample([x], {"dim": 1}), Sample([x], {"dim": (0, 2), "keepdim": True}),
+            Sample([x], {"dim": -1, "correction": 0}), Sample([x], {"dim": 0, "unbiased": False}),
+            Sample([x.transpose(2, 0, 1)], {"dim": 1}, "view")]
+
+
+def _stat_mean_ref(stat):
+    def ref(x, dim=None, keepdim=False, correction=None, unbiased=None):
+        c = 1 if correction is None and unbiased is None else correction if unbiased is None else int(unbiased)
+        v = _var_ref(x, dim, keepdim, c)
+        return np.stack([np.sqrt(v) if stat == "std" else v, np.mean(x, axis=np_dims(dim), keepdims=keepdim)])
+    return ref
+
+
+def _stat_mean_op(fn):
+    return lambda x, **kw: fg.stack(list(fn(x, **kw)))
+
+
+register(OpInfo("std_mean", _stat_mean_op(fg.std_mean), _stat_mean_ref("std"), _stat_samples,
+                dim_errors("std_mean")))
+register(OpInfo("var_mean", _stat_mean_op(fg.var_mean), _stat_mean_ref("var"), _stat_samples,
+                dim_errors("var_mean")))
+
+
+def _cum_arg_ref(x, dim, largest):
+    """The index of the last running extreme, element by element (nan is the extreme)."""
+    y = np.moveaxis(np.atleast_1d(x), dim if x.ndim else 0, -1)
+    out = np.zeros(y.shape, np.int64)
+    for pos in np.ndindex(y.shape[:-1]):
+        best, arg = None, 0
+        for k, v in enumerate(y[pos]):
+            if best is None or np.isnan(v) or (not np.isnan(best) and (v >= best if largest else v <= best)):
+                best, arg = v, k
+            out[pos + (k,)] = arg
+    return np.moveaxis(out, -1, dim if x.ndim else 0).reshape(x.shape)
+
+
+def _cum_ref(largest):
+    def ref(x, dim):
+        return np.take_along_axis(np.atleast_1d(x), np.atleast_1d(_cum_arg_ref(x, dim, largest)),
+                                  dim if x.ndim else 0).reshape(x.shape)
+    return ref
+
+
+def _cum_ties_samples(rng):
+    t = np.round(_u(rng, (3, 6), -2, 2))
+    t[1, 3] = np.nan
+    return _scan_samples(-2, 2)(rng)[:5] + [Sample([t], {"dim": 1}, "ties and nan", grad=False),
+                                            Sample([np.round(_u(rng, (4, 3), -2, 2))], {"dim": 0}, "ties",
+                                                   grad=False)]
+
+
+register(OpInfo("cummax", lambda x, dim: fg.cummax(x, dim).values, _cum_ref(True), _cum_ties_samples,
+                dim_errors("cummax")))
+register(OpInfo("cummin", lambda x, dim: fg.cummin(x, dim).values, _cum_ref(False), _cum_ties_samples,
+                dim_errors("cummin")))
+register(OpInfo("cummax_indices", lambda x, dim: fg.cummax(x, dim).indices,
+                lambda x, dim: _cum_arg_ref(x, dim, True), _cum_ties_samples, grad=False, returns_index=True))
+register(OpInfo("cummin_indices", lambda x, dim: fg.cummin(x, dim).indices,
+                lambda x, dim: _cum_arg_ref(x, dim, False), _cum_ties_samples, grad=False, returns_index=True))
+
+
+def _lcse_ref(x, dim):
+    """log(exp(acc) + exp(v)) element by element, from the larger term; inf and nan as
+    PyTorch has them."""
+    if not x.ndim:
+        return x.astype(np.float64)
+    y = np.moveaxis(x, dim, -1)
+    out = np.empty(y.shape, np.float64)
+    for pos in np.ndindex(y.shape[:-1]):
+        acc = -math.inf
+        for k, v in enumerate(y[pos].tolist()):
+            if math.isnan(acc) or math.isnan(v):
+                acc = math.nan
+            else:
+                hi, lo = max(acc, v), min(acc, v)
+                acc = hi if lo == -math.inf or hi == math.inf else hi + math.log1p(math.exp(lo - hi))
+            out[pos + (k,)] = acc
+    return np.moveaxis(out, -1, dim)
+
+
+register(OpInfo("logcumsumexp", fg.logcumsumexp, _lcse_ref, _scan_samples(-3, 3), dim_errors("logcumsumexp"),
+                gradgrad=False, rtol32=1e-5, atol32=1e-5))

@@ -183,3 +183,63 @@ _simple("meshgrid", lambda *xs, indexing="ij": fg.stack(fg.meshgrid(*xs, indexin
                                                                {"indexing": "xy"}, "xy 3-d")],
         lambda: [ErrorInput([np.zeros((3, 4))], {}, ValueError, "meshgrid: expected 0-d or 1-d tensors"),
                  ErrorInput([np.zeros(3)], {"indexing": "ji"}, ValueError, "meshgrid: indexing must be")])
+
+
+# ---- unflatten, diag, diag_embed, repeat_interleave ----------------------------------------
+_simple("unflatten", fg.unflatten,
+        lambda x, dim, sizes: x.reshape(x.shape[:dim % x.ndim] + tuple(
+            s if s != -1 else -1 for s in sizes) + x.shape[dim % x.ndim + 1:]),
+        lambda rng: [Sample([_x(rng, 2, 6, 3)], {"dim": 1, "sizes": (2, 3)}),
+                     Sample([_x(rng, 2, 6)], {"dim": -1, "sizes": (3, -1)}, "-1 and negative dim"),
+                     Sample([_x(rng, 4, 0)], {"dim": 0, "sizes": (2, 2)}, "zero-size")],
+        lambda: [ErrorInput([np.zeros((2, 6))], {"dim": 1, "sizes": (4, 2)}, ValueError,
+                            r"unflatten: sizes \(4, 2\) do not multiply to the size 6")])
+
+
+def _diag_ref(x, diagonal=0):
+    return np.diag(x, diagonal).copy()
+
+
+_simple("diag", fg.diag, _diag_ref,
+        lambda rng: [Sample([_x(rng, 4)]), Sample([_x(rng, 3)], {"diagonal": 2}, "vector, offset 2"),
+                     Sample([_x(rng, 3)], {"diagonal": -1}, "vector, offset -1"),
+                     Sample([_x(rng, 3, 4)], {"diagonal": 1}, "matrix"),
+                     Sample([_x(rng, 4, 3)], {"diagonal": -2}, "matrix, offset -2"),
+                     Sample([_x(rng, 3, 4)], {"diagonal": 5}, "matrix, empty diagonal"),
+                     Sample([np.zeros(0)], {}, "empty vector")],
+        lambda: [ErrorInput([np.zeros((2, 2, 2))], {}, ValueError, "diag: expected a 1-d or 2-d tensor")])
+
+
+def _diag_embed_ref(x, offset=0, dim1=-2, dim2=-1):
+    n = x.shape[-1] + abs(offset)
+    out = np.zeros(x.shape[:-1] + (n, n))
+    for k in range(x.shape[-1]):
+        r, c = (k, k + offset) if offset >= 0 else (k - offset, k)
+        out[..., r, c] = x[..., k]
+    nd = x.ndim + 1
+    return np.moveaxis(out, (-2, -1), (dim1 % nd, dim2 % nd))
+
+
+_simple("diag_embed", fg.diag_embed, _diag_embed_ref,
+        lambda rng: [Sample([_x(rng, 2, 3)]), Sample([_x(rng, 2, 3)], {"offset": 1}, "offset 1"),
+                     Sample([_x(rng, 2, 3)], {"offset": -2, "dim1": 0, "dim2": 2}, "dims 0, 2"),
+                     Sample([_x(rng, 3)], {"dim1": 1, "dim2": 0}, "swapped dims")],
+        lambda: [ErrorInput([np.zeros((2, 3))], {"dim1": 1, "dim2": -2}, ValueError,
+                            "diag_embed: dim1 and dim2 must differ")])
+
+
+def _ri_ref(x, repeats, dim=None):
+    r = repeats
+    return np.repeat(x.reshape(-1) if dim is None else x, r, axis=0 if dim is None else dim)
+
+
+_simple("repeat_interleave", fg.repeat_interleave, _ri_ref,
+        lambda rng: [Sample([_x(rng, 2, 3)], {"repeats": 2}, "flattened"),
+                     Sample([_x(rng, 2, 3)], {"repeats": 3, "dim": 1}),
+                     Sample([_x(rng, 3, 2)], {"repeats": np.array([1, 0, 2]), "dim": 0}, "tensor repeats"),
+                     Sample([_x(rng, 3, 2)], {"repeats": np.array([2, 1]), "dim": -1}, "negative dim"),
+                     Sample([_x(rng)], {"repeats": 3}, "0-d")],
+        lambda: [ErrorInput([np.zeros((3, 2))], {"repeats": np.array([1, 2]), "dim": 0}, ValueError,
+                            "repeat_interleave: repeats has 2 entries but dimension 0 has size 3"),
+                 ErrorInput([np.zeros(3)], {"repeats": -1}, ValueError,
+                            "repeat_interleave: repeats must be non-negative")])
