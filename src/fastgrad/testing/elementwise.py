@@ -217,7 +217,10 @@ register(OpInfo("copysign", fg.copysign, np.copysign, binary_samples(away=0.1), 
 
 
 def _lerp_ref(a, b, w):
-    return a + w * (b - a)
+    # PyTorch's definition: from the start below |w| = 0.5, from the end above (so w = 1
+    # gives end exactly, and an infinite end with w = 1 gives nan, as inf * 0 does)
+    d = b - a
+    return np.where(np.abs(w) < 0.5, a + w * d, b - d * (1 - w))
 
 
 def _lerp_samples(rng):
