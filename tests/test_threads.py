@@ -274,3 +274,18 @@ def test_extension_loads_no_openmp_runtime():
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"OpenMP runtime loaded: {r.stdout}"
+
+
+def test_bench_threads_suite_reports_n_over_one_thread_ratios(restore_threads):
+    from fastgrad import bench
+    res = bench.run(suites=["threads"], threads=[2], against=("numpy",), quick=True, budget=0.02,
+                    progress=False)
+    rows = [r for r in res["results"] if r["suite"] == "threads"]
+    names = {r["case"] for r in rows}
+    assert {"regress 1-64-64-1 b512 adam alone", "MLP S b32 64-128-10 sgd +numpy mm",
+            "CNN b64 1x28x28 sgd alone"} <= names
+    for r in rows:
+        assert r["impls"]["fastgrad"]["status"] == "ok", r["case"]
+        t2 = r["impls"]["t2"]
+        assert t2["status"] == "ok", r["case"]          # same loss at 2 threads as at 1
+        assert t2["ratio"] == t2["median_s"] / r["impls"]["fastgrad"]["median_s"]
