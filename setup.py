@@ -6,7 +6,10 @@ Environment knobs (build time):
   FASTGRAD_LIBM_MATH=1   use scalar libm for float32 math instead of the vectorised code
   FASTGRAD_DEBUG=1       -O0 -g
   FASTGRAD_SANITIZE=address,undefined   build with sanitizers
-  FASTGRAD_NO_OPENMP=1   build serial even if OpenMP is available
+
+Threads run on fastgrad's own pool (csrc/threadpool.c), so no OpenMP runtime is linked;
+only `-fopenmp-simd` (vectorisation hints of `#pragma omp simd`, no runtime) is used where
+the compiler accepts it.
 """
 import glob
 import os
@@ -14,7 +17,6 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
-import warnings
 
 import numpy as np
 from Cython.Build import cythonize
@@ -27,31 +29,23 @@ def _compiler():
     return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
 
 
-def openmp_flags():
-    """Compile-and-link probe: returns (cflags, ldflags) for OpenMP or ([], [])."""
-    if os.environ.get("FASTGRAD_NO_OPENMP"):
-        return [], []
-    src = ("#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\n"
-           "return n>0 && omp_get_max_threads()>0 ? 0 : 1;}\n")
+def simd_pragma_flags():
+    """-fopenmp-simd when the compiler accepts it (compile-time only: no OpenMP runtime)."""
     cc = _compiler()
-    for cflags, ldflags in ((["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])):
-        d = tempfile.mkdtemp()
-        try:
-            with open(os.path.join(d, "t.c"), "w") as f:
-                f.write(src)
-            r = subprocess.run([cc, *cflags, "t.c", "-o", "t", *ldflags], cwd=d,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if r.returncode == 0 and subprocess.run([os.path.join(d, "t")]).returncode == 0:
-                return cflags, ldflags
-        except OSError:
-            pass
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    warnings.warn("fastgrad: OpenMP not found; building serial kernels (set_num_threads has no effect)")
-    return [], []
+    d = tempfile.mkdtemp()
+    try:
+        with open(os.path.join(d, "t.c"), "w") as f:
+            f.write("int main(void){\n#pragma omp simd\nfor(int i=0;i<4;i++){}\nreturn 0;}\n")
+        r = subprocess.run([cc, "-fopenmp-simd", "-Werror", "-c", "t.c", "-o", "t.o"], cwd=d,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return ["-fopenmp-simd"] if r.returncode == 0 else []
+    except OSError:
+        return []
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
-omp_c, omp_l = openmp_flags()
+omp_c = simd_pragma_flags()
 cflags = ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-unknown-pragmas",
           "-fvisibility=hidden"]
 ldflags = []
@@ -69,7 +63,7 @@ if san:   # tools/sanitize.sh; -O1 (unless FASTGRAD_DEBUG): the sanitizers' reco
     cflags += [f"-fsanitize={san}", "-fno-omit-frame-pointer", "-g"]
     ldflags += [f"-fsanitize={san}"]
 macros.append(("FG_COMPILER", '"%s"' % _compiler().replace('"', "")))
-macros.append(("FG_OPENMP_FLAG", '"%s"' % " ".join(omp_c)))
+macros.append(("FG_OPENMP_FLAG", '"%s"' % " ".join(omp_c)))   # compile-time SIMD pragmas only
 
 csrc = sorted(glob.glob("csrc/*.c") + glob.glob("csrc/gemm/*.c"))
 
@@ -83,7 +77,7 @@ ext = Extension(
                    + glob.glob("src/fastgrad/_C/*.pxi") + glob.glob("src/fastgrad/_C/*.pxd")),
     define_macros=macros,
     extra_compile_args=cflags + omp_c,
-    extra_link_args=ldflags + omp_l,
+    extra_link_args=ldflags,
     language="c",
 )
 

@@ -1,10 +1,7 @@
-/* CPU feature detection, SIMD path selection and OpenMP facts. */
+/* CPU feature detection and SIMD path selection.  Threads: every parallel loop runs on
+ * fastgrad's own pool (threadpool.c); the build uses no OpenMP runtime. */
 #include "fastgrad.h"
 #include "dispatch.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int fg_isa_active = -1;
 
@@ -47,20 +44,7 @@ const char *fg_isa_name(int isa)
     }
 }
 
-int fg_have_openmp(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
+/* No OpenMP runtime: the extension does not link one (setup.py). */
+int fg_have_openmp(void) { return 0; }
 
-int fg_omp_max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+int fg_omp_max_threads(void) { return 1; }

@@ -3,19 +3,69 @@
 #define FG_DISPATCH_H
 #include "fastgrad.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-static inline int fg_thread_id(void) { return omp_get_thread_num(); }
-static inline int fg_team_size(void) { return omp_get_num_threads(); }
-#else
-static inline int fg_thread_id(void) { return 0; }
-static inline int fg_team_size(void) { return 1; }
-#endif
+#include "threadpool.h"
 
 #define FG_CHECK(cond) do { if (!(cond)) return FG_EINVAL; } while (0)
 
-/* Number of threads for a loop over `work` units: 1 below `threshold`, and never so
- * many that a thread gets less than threshold/2 units. */
+/* ---- cost model for splitting a kernel across fastgrad's pool ----------------------
+ * A kernel estimates its single-thread time from the bytes it moves and the arithmetic
+ * it does,
+ *     t1 = bytes / FG_COST_BYTES_PER_NS + flops / FG_COST_FLOPS_PER_NS     (ns),
+ * and uses as many threads (at most nthreads) as give each at least FG_COST_MIN_PART_NS
+ * of work; below 2 * FG_COST_MIN_PART_NS it runs on the calling thread and never touches
+ * the pool.  Sleeping workers are only woken for jobs of FG_POOL_WAKE_NS or more
+ * (threadpool.h); smaller split jobs use workers still spinning after a previous job.
+ * A worker that does not get a core in time costs only the submit: the caller runs
+ * every part nobody has claimed.
+ *
+ * Measured on the 2-vCPU AMD EPYC VM this project runs on (shared with other jobs, load
+ * average ~12 while measuring; medians of tests/c/test_pool.c "bench" and of fastgrad
+ * calls timed from Python, float32):
+ *   fork/join of an empty 2-part job, worker spinning:  0.05 us (the caller finishes
+ *     both parts before the worker reacts when it is busy elsewhere)
+ *   wake-up of a sleeping worker: ~3 us to the caller on a quiet machine, up to ~40 us
+ *     when the woken thread preempts it; the worker starts claiming 10-40 us later
+ *   a + b, one core, 256 KB - 3 MB:                    ~87 bytes/ns (L2/L3 streaming)
+ *   fastgrad's vectorised exp:                         ~0.2 ns per element beyond the
+ *                                                      bytes (65536 floats: 23 us)
+ * Hence 80 bytes/ns, 32 "flops"/ns with an exp counted as 7, and parts of at least
+ * 6 us: a float32 add splits from ~160k elements, an exp from ~40k, a column sum of a
+ * (256, 512) bias gradient (~10 us) stays on one thread and a (1024, 512) one splits.
+ * The GEMM (gemm_config.h) and the optimisers (optim.h) have their own crossovers. */
+#define FG_COST_BYTES_PER_NS 80.0
+#define FG_COST_FLOPS_PER_NS 32.0
+#define FG_COST_MIN_PART_NS 6000.0
+#define FG_COST_EXP 7.0              /* flops counted for one vectorised exp/log */
+
+/* estimated single-thread time (ns) of a kernel moving `bytes` and doing `flops` */
+static inline double fg_cost_ns(double bytes, double flops)
+{
+    return bytes / FG_COST_BYTES_PER_NS + flops / FG_COST_FLOPS_PER_NS;
+}
+
+/* threads for a kernel of estimated single-thread time t1 (ns) */
+static inline int fg_threads_ns(double t1, int nthreads)
+{
+    if (nthreads <= 1) return 1;
+    const double maxt = t1 / FG_COST_MIN_PART_NS;
+    if (maxt < 2.0) return 1;
+    return maxt < (double)nthreads ? (int)maxt : nthreads;
+}
+
+static inline int fg_cost_threads(double bytes, double flops, int nthreads)
+{
+    return fg_threads_ns(fg_cost_ns(bytes, flops), nthreads);
+}
+
+/* Threads for a loop over `n` elements of `esz` bytes, each read once and written once,
+ * with about `flops_per` operations per element. */
+static inline int fg_threads_elems(int64_t n, int esz, double flops_per, int nthreads)
+{
+    return fg_cost_threads((double)n * 2.0 * (double)esz, (double)n * flops_per, nthreads);
+}
+
+/* Element-count rule kept for the sort and scan kernels (scan_sort.c): 1 below
+ * `threshold`, and never so many threads that one gets less than threshold/2 units. */
 static inline int fg_threads_for(int64_t work, int64_t threshold, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
@@ -26,28 +76,13 @@ static inline int fg_threads_for(int64_t work, int64_t threshold, int nthreads)
     return nthreads;
 }
 
-/* Run BODY (which sees int64_t lo, hi) over [0, N) split into NT contiguous chunks,
- * each a multiple of ALIGN units (keeps vector loops and cache lines whole).  With
- * NT <= 1 no OpenMP region is entered at all (that costs microseconds). */
-#define FG_PAR_RANGE(N, NT, ALIGN, ...)                                                   \
+/* Run BODY (which sees int64_t lo, hi) once over the whole range [0, N): the loop body of
+ * a kernel whose caller does the splitting. */
+#define FG_RANGE_ALL(N, ...)                                                              \
     do {                                                                                  \
-        int64_t fg_n_ = (N);                                                              \
-        int fg_nt_ = (NT);                                                                \
-        if (fg_nt_ <= 1) {                                                                \
-            int64_t lo = 0, hi = fg_n_;                                                   \
-            (void)lo; (void)hi;                                                           \
-            __VA_ARGS__                                                                   \
-        } else {                                                                          \
-            _Pragma("omp parallel num_threads(fg_nt_)")                                   \
-            {                                                                             \
-                int64_t fg_k_ = fg_team_size(), fg_t_ = fg_thread_id();                   \
-                int64_t fg_c_ = (fg_n_ + fg_k_ - 1) / fg_k_;                              \
-                fg_c_ = (fg_c_ + (ALIGN) - 1) / (ALIGN) * (ALIGN);                        \
-                int64_t lo = fg_t_ * fg_c_, hi = lo + fg_c_;                              \
-                if (hi > fg_n_) hi = fg_n_;                                               \
-                if (lo < hi) { __VA_ARGS__ }                                              \
-            }                                                                             \
-        }                                                                                 \
+        const int64_t lo = 0, hi = (N);                                                   \
+        (void)lo; (void)hi;                                                               \
+        __VA_ARGS__                                                                       \
     } while (0)
 
 /* ---- broadcasting iterator over up to 3 strided inputs and a dense output -------- */

@@ -1,18 +1,21 @@
 /* Elementwise kernels, instantiated once per (ISA, dtype) by kern_isa.h.  The ops and
  * their bodies are the rows of ops/unary.def, ops/binary.def and ops/compare.def.
+ * Threads: unary, binary and compare run single-threaded over what they are given; the
+ * public entry points (kern_dispatch.c) split large problems on fastgrad's pool and call
+ * them once per chunk.  where and copy split themselves (fg_parallel_split).
  * Expects: T (float/double), TS (f32/f64), FN(name) (adds the dtype and ISA suffix),
  * and the math macros M_EXP, M_LOG, ... for T. */
 
 /* ---- unary forward ----------------------------------------------------------------- */
 #define UNARY_LOOP(EXPR)                                                               \
-    FG_PAR_RANGE(n, nt, 64, {                                                          \
+    FG_RANGE_ALL(n, {                                                          \
         for (int64_t i = lo; i < hi; i++) { const T v = x[i]; y[i] = (EXPR); }          \
     })
 
 /* Statement bodies named by ops/unary.def rows.
  * sin/cos/tan: vectorised on the common range, then a scalar fix-up for huge arguments. */
 #define U_TRIG_FWD(F, FBIG)                                                            \
-    FG_PAR_RANGE(n, nt, 64, {                                                          \
+    FG_RANGE_ALL(n, {                                                          \
         for (int64_t i = lo; i < hi; i++) y[i] = F(x[i]);                               \
         if (sizeof(T) == 4)                                                             \
             for (int64_t i = lo; i < hi; i++)                                           \
@@ -48,7 +51,7 @@
 int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, int nthreads)
 {
     FG_CHECK(n >= 0 && (n == 0 || (x && y)));
-    const int nt = fg_threads_for(n, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+    (void)nthreads;
     const T a = (T)alpha, b = (T)beta;
     switch (op) {
 #define FG_UNARY(ID, NAME, SRC, FWD, BWD) case FG_U_##ID: { U_FWD_##FWD; } break;
@@ -67,11 +70,11 @@ int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, in
 
 /* ---- unary backward ---------------------------------------------------------------- */
 #define BWD_LOOP_X(EXPR)                                                               \
-    FG_PAR_RANGE(n, nt, 64, {                                                          \
+    FG_RANGE_ALL(n, {                                                          \
         for (int64_t i = lo; i < hi; i++) { const T gv = g[i], v = x[i]; (void)v; (void)gv; gx[i] = (EXPR); } \
     })
 #define BWD_LOOP_Y(EXPR)                                                               \
-    FG_PAR_RANGE(n, nt, 64, {                                                          \
+    FG_RANGE_ALL(n, {                                                          \
         for (int64_t i = lo; i < hi; i++) { const T gv = g[i], u = y[i]; gx[i] = (EXPR); } \
     })
 
@@ -93,7 +96,7 @@ int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, in
     else BWD_LOOP_X(gv * a * M_POW(v, a - (T)1));
 /* 1 + tan^2; huge |x| (float) recomputed through the scalar fix-up */
 #define U_TAN_BWD                                                                      \
-    FG_PAR_RANGE(n, nt, 64, {                                                          \
+    FG_RANGE_ALL(n, {                                                          \
         for (int64_t i = lo; i < hi; i++) { const T t = M_TAN(x[i]); gx[i] = g[i] * ((T)1 + t * t); } \
         if (sizeof(T) == 4)                                                             \
             for (int64_t i = lo; i < hi; i++)                                           \
@@ -132,7 +135,7 @@ int FN(unary_bwd)(int op, int64_t n, const T *g, const T *x, const T *y, T *gx, 
                   double beta, int nthreads)
 {
     FG_CHECK(n >= 0 && (n == 0 || (g && gx)));
-    const int nt = fg_threads_for(n, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+    (void)nthreads;
     const T a = (T)alpha, b = (T)beta;
     switch (op) {
 #define FG_UNARY(ID, NAME, SRC, FWD, BWD)                                              \
@@ -164,9 +167,9 @@ int FN(unary_bwd)(int op, int64_t n, const T *g, const T *x, const T *y, T *gx, 
 /* One kernel per row: EXPR over the row's elements a and b (contiguous, one side
  * broadcast, or strided), then FIXUP (a statement over the same row, may be empty). */
 #define BIN_KERNEL(NAME, OUT_T, EXPR, FIXUP)                                               \
-    static void FN(NAME)(const fg_bcast *it, const T *A, const T *B, OUT_T *out, int nt)  \
+    static void FN(NAME)(const fg_bcast *it, const T *A, const T *B, OUT_T *out)          \
     {                                                                                      \
-        FG_PAR_RANGE(it->total, nt, 64, {                                                  \
+        FG_RANGE_ALL(it->total, {                                                          \
             FG_BCAST_ROWS(it, lo, hi, {                                                    \
                 const T *ap = A + p0, *bp = B + p1;                                        \
                 OUT_T *op = out + o;                                                       \
@@ -216,9 +219,9 @@ int FN(binary)(int op, int ndim, const int64_t *shape, const T *a, const int64_t
     if (fg_bcast_init(&it, 2, ndim, shape, sa, sb, NULL) != FG_OK) return FG_EINVAL;
     if (it.total == 0) return FG_OK;
     FG_CHECK(a && b && out);
-    const int nt = fg_threads_for(it.total, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+    (void)nthreads;
     switch (op) {
-#define FG_BINARY(ID, NAME, BODY) case FG_B_##ID: FN(b_##NAME)(&it, a, b, out, nt); break;
+#define FG_BINARY(ID, NAME, BODY) case FG_B_##ID: FN(b_##NAME)(&it, a, b, out); break;
 #include "ops/binary.def"
     default: return FG_EINVAL;
     }
@@ -232,13 +235,37 @@ int FN(compare)(int op, int ndim, const int64_t *shape, const T *a, const int64_
     if (fg_bcast_init(&it, 2, ndim, shape, sa, sb, NULL) != FG_OK) return FG_EINVAL;
     if (it.total == 0) return FG_OK;
     FG_CHECK(a && b && out);
-    const int nt = fg_threads_for(it.total, FG_PAR_THRESHOLD_ELTWISE, nthreads);
+    (void)nthreads;
     switch (op) {
-#define FG_COMPARE(ID, NAME, EXPR) case FG_C_##ID: FN(c_##NAME)(&it, a, b, out, nt); break;
+#define FG_COMPARE(ID, NAME, EXPR) case FG_C_##ID: FN(c_##NAME)(&it, a, b, out); break;
 #include "ops/compare.def"
     default: return FG_EINVAL;
     }
     return FG_OK;
+}
+
+/* where and copy: one part [lo, hi) of the flat output per call (fg_parallel_split) */
+typedef struct {
+    const fg_bcast *it;
+    const uint8_t *c;
+    const T *a, *b;
+    T *out;
+} FN(where_ctx);
+
+static void FN(where_part)(void *vctx, int64_t lo, int64_t hi, int part)
+{
+    const FN(where_ctx) *w = vctx;
+    const uint8_t *c = w->c;
+    const T *a = w->a, *b = w->b;
+    T *out = w->out;
+    (void)part;
+    FG_BCAST_ROWS(w->it, lo, hi, {
+        const uint8_t *cp = c + p0;
+        const T *ap = a + p1, *bp = b + p2;
+        T *op = out + o;
+        for (int64_t j = 0; j < len; j++)
+            op[j] = cp[j * i0] ? ap[j * i1] : bp[j * i2];
+    });
 }
 
 int FN(where)(int ndim, const int64_t *shape, const uint8_t *c, const int64_t *sc, const T *a,
@@ -248,17 +275,30 @@ int FN(where)(int ndim, const int64_t *shape, const uint8_t *c, const int64_t *s
     if (fg_bcast_init(&it, 3, ndim, shape, sc, sa, sb) != FG_OK) return FG_EINVAL;
     if (it.total == 0) return FG_OK;
     FG_CHECK(c && a && b && out);
-    const int nt = fg_threads_for(it.total, FG_PAR_THRESHOLD_ELTWISE, nthreads);
-    FG_PAR_RANGE(it.total, nt, 64, {
-        FG_BCAST_ROWS(&it, lo, hi, {
-            const uint8_t *cp = c + p0;
-            const T *ap = a + p1, *bp = b + p2;
-            T *op = out + o;
-            for (int64_t j = 0; j < len; j++)
-                op[j] = cp[j * i0] ? ap[j * i1] : bp[j * i2];
-        });
+    /* reads a condition byte and two values, writes one value per element */
+    const double t1 = fg_cost_ns((double)it.total * (3.0 * sizeof(T) + 1.0), 0.0);
+    FN(where_ctx) w = {&it, c, a, b, out};
+    return fg_parallel_split(fg_threads_ns(t1, nthreads), it.total, 64, FN(where_part), &w, t1);
+}
+
+typedef struct {
+    const fg_bcast *it;
+    const T *x;
+    T *out;
+} FN(copy_ctx);
+
+static void FN(copy_part)(void *vctx, int64_t lo, int64_t hi, int part)
+{
+    const FN(copy_ctx) *w = vctx;
+    const T *x = w->x;
+    T *out = w->out;
+    (void)part;
+    FG_BCAST_ROWS(w->it, lo, hi, {
+        const T *xp = x + p0;
+        T *op = out + o;
+        if (i0 == 1) for (int64_t j = 0; j < len; j++) op[j] = xp[j];
+        else for (int64_t j = 0; j < len; j++) op[j] = xp[j * i0];
     });
-    return FG_OK;
 }
 
 int FN(copy)(int ndim, const int64_t *shape, const T *x, const int64_t *sx, T *out, int nthreads)
@@ -267,14 +307,7 @@ int FN(copy)(int ndim, const int64_t *shape, const T *x, const int64_t *sx, T *o
     if (fg_bcast_init(&it, 1, ndim, shape, sx, NULL, NULL) != FG_OK) return FG_EINVAL;
     if (it.total == 0) return FG_OK;
     FG_CHECK(x && out);
-    const int nt = fg_threads_for(it.total, FG_PAR_THRESHOLD_ELTWISE, nthreads);
-    FG_PAR_RANGE(it.total, nt, 64, {
-        FG_BCAST_ROWS(&it, lo, hi, {
-            const T *xp = x + p0;
-            T *op = out + o;
-            if (i0 == 1) for (int64_t j = 0; j < len; j++) op[j] = xp[j];
-            else for (int64_t j = 0; j < len; j++) op[j] = xp[j * i0];
-        });
-    });
-    return FG_OK;
+    const double t1 = fg_cost_ns((double)it.total * 2.0 * sizeof(T), 0.0);
+    FN(copy_ctx) w = {&it, x, out};
+    return fg_parallel_split(fg_threads_ns(t1, nthreads), it.total, 64, FN(copy_part), &w, t1);
 }

@@ -1,6 +1,7 @@
 /* Public entry points (fastgrad.h): each forwards to the kernel of the active SIMD path
  * (cpu.c), compiled from the same templates in kern_scalar.c / kern_avx2.c / kern_avx512.c. */
 #include "fastgrad.h"
+#include "dispatch.h"
 #include "threadpool.h"
 
 #define CAT4(a, b, c, d) a##_##b##_##c##_##d
@@ -29,8 +30,9 @@
  * kernel: unlike an OpenMP region, a pool job never waits for a worker that is not
  * scheduled (see threadpool.c), so these kernels keep their speed when NumPy's BLAS
  * threads spin on the other cores.  The public entry points for them follow.  What
- * cannot be split by rows (a reduction over the leading axis, one long vector) still
- * runs the kernel's own OpenMP loop. */
+ * cannot be split by rows (a reduction over the leading axis, one long vector) is split
+ * inside the kernel (reduce_tmpl.h), on the same pool.  How many threads: dispatch.h's
+ * cost model, from the bytes each kernel moves and its arithmetic. */
 #define T float
 #define TS f32
 #include "dispatch_list.h"
@@ -74,32 +76,44 @@ static void un_task(void *ctx, int64_t t, int tid)
     if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
 }
 
+/* unary ops are costed as half an exp per element on top of the bytes (most are
+ * cheaper, the transcendental ones dearer) */
+static double un_cost(int64_t n, int is64, int bwd)
+{
+    return fg_cost_ns((double)n * (bwd ? 3.0 : 2.0) * (is64 ? 8.0 : 4.0),
+                      (double)n * (FG_COST_EXP / 2.0 + 1.0));
+}
+
+/* returns 0 (run in one call) when one thread is best */
 static int un_split(un_job *j, int nthreads)
 {
+    const double t1 = un_cost(j->n, j->is64, j->bwd);
+    nthreads = fg_threads_ns(t1, nthreads);
+    if (nthreads <= 1) return 0;
     const int64_t tasks = 2 * (int64_t)nthreads;
     j->chunk = ((j->n + tasks - 1) / tasks + 63) / 64 * 64;
     j->rc = FG_OK;
-    fg_parallel_for(nthreads, (j->n + j->chunk - 1) / j->chunk, un_task, j);
-    return j->rc;
+    fg_parallel_work(nthreads, (j->n + j->chunk - 1) / j->chunk, un_task, j, t1);
+    return 1;
 }
 
 #define UNARY_PUBLIC(TS, T, IS64)                                                          \
     int fg_unary_##TS(int op, int64_t n, const T *x, T *y, double alpha, double beta,      \
                       int nthreads)                                                        \
     {                                                                                      \
-        if (nthreads <= 1 || n < FG_PAR_THRESHOLD_ELTWISE || !x || !y)                     \
-            return fgi_unary_##TS(op, n, x, y, alpha, beta, 1);                            \
         un_job j = {op, IS64, n, 0, (const char *)x, NULL, NULL, (char *)y, alpha, beta, 0, 0}; \
-        return un_split(&j, nthreads);                                                     \
+        if (nthreads <= 1 || !x || !y || !un_split(&j, nthreads))                           \
+            return fgi_unary_##TS(op, n, x, y, alpha, beta, 1);                            \
+        return j.rc;                                                                       \
     }                                                                                      \
     int fg_unary_bwd_##TS(int op, int64_t n, const T *g, const T *x, const T *y, T *gx,    \
                           double alpha, double beta, int nthreads)                          \
     {                                                                                      \
-        if (nthreads <= 1 || n < FG_PAR_THRESHOLD_ELTWISE || !g || !gx || (!x && !y))      \
-            return fgi_unary_bwd_##TS(op, n, g, x, y, gx, alpha, beta, 1);                 \
         un_job j = {op, IS64, n, 0, (const char *)x, (const char *)y, (const char *)g,     \
                     (char *)gx, alpha, beta, 1, 0};                                        \
-        return un_split(&j, nthreads);                                                     \
+        if (nthreads <= 1 || !g || !gx || (!x && !y) || !un_split(&j, nthreads))           \
+            return fgi_unary_bwd_##TS(op, n, g, x, y, gx, alpha, beta, 1);                 \
+        return j.rc;                                                                       \
     }
 UNARY_PUBLIC(f32, float, 0)
 UNARY_PUBLIC(f64, double, 1)
@@ -112,6 +126,7 @@ typedef struct {
     const char *a, *b;
     char *out;
     int64_t inner, chunk;        /* output elements per index of dim d; indices per task */
+    double work_ns;              /* estimated single-thread time (dispatch.h) */
     int rc;
 } bin_job;
 
@@ -136,8 +151,8 @@ static void bin_task(void *ctx, int64_t t, int tid)
     if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
 }
 
-/* returns 1 and fills j when the problem is worth splitting */
-static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
+/* returns the thread count and fills j when the problem is worth splitting, else 0 */
+static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int is64, int cmp, int nthreads)
 {
     if (nthreads <= 1 || ndim < 1 || ndim > FG_MAX_DIMS) return 0;
     int64_t total = 1;
@@ -145,7 +160,11 @@ static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
         if (shape[i] < 0) return 0;
         total *= shape[i];
     }
-    if (total < FG_PAR_THRESHOLD_ELTWISE) return 0;
+    /* two operands read, one written; a few operations per element */
+    const double esz = is64 ? 8.0 : 4.0;
+    j->work_ns = fg_cost_ns((double)total * (2.0 * esz + (cmp ? 1.0 : esz)), (double)total * 2.0);
+    nthreads = fg_threads_ns(j->work_ns, nthreads);
+    if (nthreads <= 1) return 0;
     int d = 0;
     while (d < ndim && shape[d] == 1) d++;
     if (d == ndim || shape[d] < 2) return 0;
@@ -156,7 +175,7 @@ static int bin_plan(bin_job *j, int ndim, const int64_t *shape, int nthreads)
     const int64_t tasks = shape[d] < 2 * (int64_t)nthreads ? shape[d] : 2 * (int64_t)nthreads;
     j->chunk = (shape[d] + tasks - 1) / tasks;
     j->rc = FG_OK;
-    return 1;
+    return nthreads;
 }
 
 /* Splits and runs on the pool, returning 1 and the status in *rc; returns 0 when the
@@ -166,11 +185,12 @@ static int bin_split(int op, int is64, int cmp, int ndim, const int64_t *shape, 
                      int nthreads, int *rc)
 {
     bin_job j;
-    if (!a || !b || !out || !sa || !sb || !shape || !bin_plan(&j, ndim, shape, nthreads))
-        return 0;
+    if (!a || !b || !out || !sa || !sb || !shape) return 0;
+    const int nt = bin_plan(&j, ndim, shape, is64, cmp, nthreads);
+    if (!nt) return 0;
     j.op = op; j.is64 = is64; j.cmp = cmp; j.sa = sa; j.sb = sb;
     j.a = (const char *)a; j.b = (const char *)b; j.out = (char *)out;
-    fg_parallel_for(nthreads, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j);
+    fg_parallel_work(nt, (j.shape[j.d] + j.chunk - 1) / j.chunk, bin_task, &j, j.work_ns);
     *rc = j.rc;
     return 1;
 }
@@ -255,13 +275,20 @@ static void row_task(void *ctx, int64_t t, int tid)
 /* split when there are enough rows and enough work; else 0 (run in one call) */
 static int row_split(row_job *j, int nthreads)
 {
-    if (nthreads <= 1 || j->outer < 2 || j->n < 0 || j->inner < 0 ||
-        j->outer * j->n * (j->inner > 0 ? j->inner : 1) < FG_PAR_THRESHOLD_ELTWISE)
-        return 0;
+    if (nthreads <= 1 || j->outer < 2 || j->n < 0 || j->inner < 0) return 0;
+    /* bytes: the input read and (but for a reduction) an output of the same size written;
+     * flops: an exp per element for everything but plain reductions */
+    const double elems = (double)j->outer * (double)j->n * (double)(j->inner > 0 ? j->inner : 1);
+    const double esz = j->is64 ? 8.0 : 4.0;
+    const int red = j->kind == ROW_REDUCE;
+    const int expo = !red || j->op == FG_R_LOGSUMEXP;
+    const double t1 = fg_cost_ns(elems * esz * (red ? 1.0 : 2.0), elems * (expo ? FG_COST_EXP + 2.0 : 1.0));
+    nthreads = fg_threads_ns(t1, nthreads);
+    if (nthreads <= 1) return 0;
     const int64_t tasks = j->outer < 2 * (int64_t)nthreads ? j->outer : 2 * (int64_t)nthreads;
     j->chunk = (j->outer + tasks - 1) / tasks;
     j->rc = FG_OK;
-    fg_parallel_for(nthreads, (j->outer + j->chunk - 1) / j->chunk, row_task, j);
+    fg_parallel_work(nthreads, (j->outer + j->chunk - 1) / j->chunk, row_task, j, t1);
     return 1;
 }
 

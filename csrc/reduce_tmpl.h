@@ -139,6 +139,127 @@ static void FN(sum_task)(void *ctx, int64_t t, int tid)
     j->part[t] = FN(sum_contig)(j->x + lo, hi - lo);
 }
 
+/* The row-wise kernels below run their loops as parts [lo, hi) of their outer range
+ * (fg_parallel_split); every output element is computed whole by one part, so results
+ * do not depend on the thread count.  RED_PART(name, BODY) defines the part function
+ * with the kernel's arguments, from the context, under their usual names. */
+typedef struct {
+    int op, lg, is_max;
+    int64_t outer, n, inner, nch, c;
+    const T *x, *g;
+    T *y, *out, *gx, *lsm, *loss;
+    int64_t *idx;
+    const int64_t *target;
+    int64_t ignore_index;
+    T on, off, ls;
+    int status;
+} FN(red_ctx);
+
+#define RED_PART(NAME, ...)                                                               \
+    static void FN(NAME)(void *vctx_, int64_t lo, int64_t hi, int part_)                  \
+    {                                                                                     \
+        FN(red_ctx) *c_ = vctx_;                                                          \
+        const int op = c_->op, lg = c_->lg, is_max = c_->is_max;                          \
+        const int64_t outer = c_->outer, n = c_->n, inner = c_->inner, nch = c_->nch;     \
+        const int64_t c = c_->c;                                                          \
+        const T *x = c_->x, *g = c_->g;                                                   \
+        T *y = c_->y, *out = c_->out, *gx = c_->gx, *lsm = c_->lsm, *loss = c_->loss;     \
+        int64_t *idx = c_->idx;                                                           \
+        const int64_t *target = c_->target;                                               \
+        const int64_t ignore_index = c_->ignore_index;                                    \
+        const T on = c_->on, off = c_->off, ls = c_->ls;                                  \
+        int status = FG_OK;                                                               \
+        (void)part_; (void)op; (void)lg; (void)is_max; (void)outer; (void)n; (void)inner; \
+        (void)nch; (void)c; (void)x; (void)g; (void)y; (void)out; (void)gx; (void)lsm;   \
+        (void)loss; (void)idx; (void)target;                                              \
+        (void)ignore_index; (void)on; (void)off; (void)ls;                                \
+        { __VA_ARGS__ }                                                                   \
+        if (status != FG_OK) __atomic_store_n(&c_->status, status, __ATOMIC_RELAXED);    \
+    }
+
+/* runs part function fnp over [0, N), a job of estimated single-thread time t1 (ns,
+ * dispatch.h's cost model), and returns the context's status */
+static int FN(red_run)(FN(red_ctx) *c, double t1, int nthreads, int64_t N, fg_split_fn fnp)
+{
+    c->status = FG_OK;
+    const int rc = fg_parallel_split(fg_threads_ns(t1, nthreads), N, 1, fnp, c, t1);
+    return rc != FG_OK ? rc : c->status;
+}
+
+#define ICH 256                                        /* inner chunk per task */
+RED_PART(reduce_rows_part,
+    for (int64_t o = lo; o < hi; o++) {
+        const T *row = x + o * n;
+        switch (op) {
+        case FG_R_SUM: out[o] = (T)FN(sum_contig)(row, n); break;
+        case FG_R_MEAN: out[o] = (T)(FN(sum_contig)(row, n) / (double)n); break;
+        case FG_R_LOGSUMEXP: out[o] = FN(lse_contig)(row, n); break;
+        default: {
+            int64_t bi;
+            FN(maxmin_contig)(row, n, is_max, &out[o], &bi);
+            if (idx) idx[o] = bi;
+        }
+        }
+    }
+)
+
+/* inner > 1: reduce across rows of length `inner`, vectorised along inner; one task per
+ * (outer index, ICH-column chunk) */
+RED_PART(reduce_cols_part,
+    double *acc = (double *)fg_workspace(1, sizeof(double) * ICH);
+    T *mx = (T *)fg_workspace(2, sizeof(T) * ICH);
+    if (!acc || !mx) { status = FG_ENOMEM; }
+    else for (int64_t task = lo; task < hi; task++) {
+        const int64_t o = task / nch, i0 = (task % nch) * ICH;
+        const int64_t w = inner - i0 < ICH ? inner - i0 : ICH;
+        const T *base = x + o * n * inner + i0;
+        T *dst = out + o * inner + i0;
+        if (op == FG_R_SUM || op == FG_R_MEAN) {
+            /* accumulate columns in double: exact enough for any n, and the
+             * float->double widening vectorises */
+            for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
+            for (int64_t k = 0; k < n; k++) {
+                const T *r = base + k * inner;
+                for (int64_t i = 0; i < w; i++) acc[i] += (double)r[i];
+            }
+            const double sc = op == FG_R_MEAN ? 1.0 / (double)n : 1.0;
+            for (int64_t i = 0; i < w; i++) dst[i] = (T)(acc[i] * sc);
+        } else if (op == FG_R_LOGSUMEXP) {
+            for (int64_t i = 0; i < w; i++) mx[i] = base[i];
+            for (int64_t k = 1; k < n; k++) {
+                const T *r = base + k * inner;
+                for (int64_t i = 0; i < w; i++) mx[i] = r[i] > mx[i] ? r[i] : mx[i];
+            }
+            for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
+            for (int64_t k = 0; k < n; k++) {
+                const T *r = base + k * inner;
+                for (int64_t i = 0; i < w; i++) {
+                    const T m = mx[i];
+                    /* shift by 0 when the max is infinite so inf/nan come out right */
+                    const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
+                    acc[i] += (double)M_EXP(r[i] - sh);
+                }
+            }
+            for (int64_t i = 0; i < w; i++) {
+                const T m = mx[i];
+                const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
+                dst[i] = (T)((double)sh + log(acc[i]));
+            }
+        } else {
+            int64_t *ix = idx ? idx + o * inner + i0 : NULL;
+            for (int64_t i = 0; i < w; i++) { dst[i] = base[i]; if (ix) ix[i] = 0; }
+            for (int64_t k = 1; k < n; k++) {
+                const T *r = base + k * inner;
+                for (int64_t i = 0; i < w; i++) {
+                    const T v = r[i], b = dst[i];
+                    const int take = (b == b) && ((v != v) || (is_max ? v > b : v < b));
+                    if (take) { dst[i] = v; if (ix) ix[i] = k; }
+                }
+            }
+        }
+    }
+)
+
 int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *out, int64_t *idx,
                int nthreads)
 {
@@ -156,98 +277,28 @@ int FN(reduce)(int op, int64_t outer, int64_t n, int64_t inner, const T *x, T *o
     if (inner == 1 && outer == 1 && (op == FG_R_SUM || op == FG_R_MEAN)) {
         /* one long vector: chunks of whole RED_BLOCKs on the pool, partial sums (double)
          * folded in order, so the result depends only on the thread count */
-        int nt = fg_threads_for(n, FG_PAR_THRESHOLD_ELTWISE * 2, nthreads);
+        const double t1 = fg_cost_ns((double)n * sizeof(T), (double)n);
+        int nt = fg_threads_ns(t1, nthreads);
         double part[64] = {0};
         if (nt > 64) nt = 64;
         const int64_t chunk = ((n + nt - 1) / nt + RED_BLOCK - 1) / RED_BLOCK * RED_BLOCK;
         const int64_t tasks = (n + chunk - 1) / chunk;
         FN(sum_job) job = {x, n, chunk, part};
-        fg_parallel_for(nt, tasks, FN(sum_task), &job);
+        fg_parallel_work(nt, tasks, FN(sum_task), &job, t1);
         double s = 0;
         for (int64_t t = 0; t < tasks; t++) s += part[t];
         out[0] = (T)(op == FG_R_MEAN ? s / (double)n : s);
         return FG_OK;
     }
-    if (inner == 1) {
-        const int nt = fg_threads_for(outer * n, FG_PAR_THRESHOLD_ELTWISE, nthreads);
-        FG_PAR_RANGE(outer, nt, 1, {
-            for (int64_t o = lo; o < hi; o++) {
-                const T *row = x + o * n;
-                switch (op) {
-                case FG_R_SUM: out[o] = (T)FN(sum_contig)(row, n); break;
-                case FG_R_MEAN: out[o] = (T)(FN(sum_contig)(row, n) / (double)n); break;
-                case FG_R_LOGSUMEXP: out[o] = FN(lse_contig)(row, n); break;
-                default: {
-                    int64_t bi;
-                    FN(maxmin_contig)(row, n, is_max, &out[o], &bi);
-                    if (idx) idx[o] = bi;
-                }
-                }
-            }
-        });
-        return FG_OK;
-    }
-    /* inner > 1: reduce across rows of length `inner`, vectorised along inner.
-     * Parallel over (outer x inner-chunks). */
-#define ICH 256                                        /* inner chunk per task */
-    const int64_t nch = (inner + ICH - 1) / ICH;
-    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE, nthreads);
-    int status = FG_OK;
-    FG_PAR_RANGE(outer * nch, nt, 1, {
-        double *acc = (double *)fg_workspace(1, sizeof(double) * ICH);
-        T *mx = (T *)fg_workspace(2, sizeof(T) * ICH);
-        if (!acc || !mx) { status = FG_ENOMEM; }
-        else for (int64_t task = lo; task < hi; task++) {
-            const int64_t o = task / nch, i0 = (task % nch) * ICH;
-            const int64_t w = inner - i0 < ICH ? inner - i0 : ICH;
-            const T *base = x + o * n * inner + i0;
-            T *dst = out + o * inner + i0;
-            if (op == FG_R_SUM || op == FG_R_MEAN) {
-                /* accumulate columns in double: exact enough for any n, and the
-                 * float->double widening vectorises */
-                for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
-                for (int64_t k = 0; k < n; k++) {
-                    const T *r = base + k * inner;
-                    for (int64_t i = 0; i < w; i++) acc[i] += (double)r[i];
-                }
-                const double sc = op == FG_R_MEAN ? 1.0 / (double)n : 1.0;
-                for (int64_t i = 0; i < w; i++) dst[i] = (T)(acc[i] * sc);
-            } else if (op == FG_R_LOGSUMEXP) {
-                for (int64_t i = 0; i < w; i++) mx[i] = base[i];
-                for (int64_t k = 1; k < n; k++) {
-                    const T *r = base + k * inner;
-                    for (int64_t i = 0; i < w; i++) mx[i] = r[i] > mx[i] ? r[i] : mx[i];
-                }
-                for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
-                for (int64_t k = 0; k < n; k++) {
-                    const T *r = base + k * inner;
-                    for (int64_t i = 0; i < w; i++) {
-                        const T m = mx[i];
-                        /* shift by 0 when the max is infinite so inf/nan come out right */
-                        const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
-                        acc[i] += (double)M_EXP(r[i] - sh);
-                    }
-                }
-                for (int64_t i = 0; i < w; i++) {
-                    const T m = mx[i];
-                    const T sh = (m == m && m != (T)INFINITY && m != -(T)INFINITY) ? m : (T)0;
-                    dst[i] = (T)((double)sh + log(acc[i]));
-                }
-            } else {
-                int64_t *ix = idx ? idx + o * inner + i0 : NULL;
-                for (int64_t i = 0; i < w; i++) { dst[i] = base[i]; if (ix) ix[i] = 0; }
-                for (int64_t k = 1; k < n; k++) {
-                    const T *r = base + k * inner;
-                    for (int64_t i = 0; i < w; i++) {
-                        const T v = r[i], b = dst[i];
-                        const int take = (b == b) && ((v != v) || (is_max ? v > b : v < b));
-                        if (take) { dst[i] = v; if (ix) ix[i] = k; }
-                    }
-                }
-            }
-        }
-    });
-    return status;
+    /* bytes read; a logsumexp adds an exp per element (~FG_COST_EXP flops) */
+    const double elems = (double)outer * (double)n * (double)inner;
+    const double flops = elems * (op == FG_R_LOGSUMEXP ? FG_COST_EXP + 2.0 : 1.0);
+    FN(red_ctx) k = {.op = op, .is_max = is_max, .outer = outer, .n = n, .inner = inner,
+                     .x = x, .out = out, .idx = idx};
+    const double t1 = fg_cost_ns(elems * sizeof(T), flops);
+    if (inner == 1) return FN(red_run)(&k, t1, nthreads, outer, FN(reduce_rows_part));
+    k.nch = (inner + ICH - 1) / ICH;
+    return FN(red_run)(&k, t1, nthreads, outer * k.nch, FN(reduce_cols_part));
 }
 
 /* ---- softmax / log_softmax --------------------------------------------------------- */
@@ -264,20 +315,12 @@ static void FN(softmax_row)(int lg, const T *x, T *y, int64_t n)
     }
 }
 
-int FN(softmax)(int lg, int64_t outer, int64_t n, int64_t inner, const T *x, T *y, int nthreads)
-{
-    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
-    if (outer * n * inner == 0) return FG_OK;
-    FG_CHECK(x && y);
-    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
-    if (inner == 1) {
-        FG_PAR_RANGE(outer, nt, 1, {
+/* ---- part functions of softmax, its backward and the fused cross-entropy ---- */
+RED_PART(softmax_rows_part,
             for (int64_t o = lo; o < hi; o++) FN(softmax_row)(lg, x + o * n, y + o * n, n);
-        });
-        return FG_OK;
-    }
-    int status = FG_OK;
-    FG_PAR_RANGE(outer, nt, 1, {
+)
+
+RED_PART(softmax_inner_part,
         T *mx = (T *)fg_workspace(2, sizeof(T) * inner);
         double *acc = (double *)fg_workspace(1, sizeof(double) * inner);
         if (!mx || !acc) { status = FG_ENOMEM; }
@@ -304,19 +347,9 @@ int FN(softmax)(int lg, int64_t outer, int64_t n, int64_t inner, const T *x, T *
                     for (int64_t i = 0; i < inner; i++) yb[k * inner + i] *= (T)acc[i];
             }
         }
-    });
-    return status;
-}
+)
 
-int FN(softmax_bwd)(int lg, int64_t outer, int64_t n, int64_t inner, const T *g, const T *y, T *gx,
-                    int nthreads)
-{
-    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
-    if (outer * n * inner == 0) return FG_OK;
-    FG_CHECK(g && y && gx);
-    const int nt = fg_threads_for(outer * n * inner, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
-    int status = FG_OK;
-    FG_PAR_RANGE(outer, nt, 1, {
+RED_PART(softmax_bwd_part,
         double *acc = (double *)fg_workspace(1, sizeof(double) * inner);
         if (!acc) { status = FG_ENOMEM; }
         else for (int64_t o = lo; o < hi; o++) {
@@ -339,8 +372,54 @@ int FN(softmax_bwd)(int lg, int64_t outer, int64_t n, int64_t inner, const T *g,
                     ob[q] = lg ? gb[q] - M_EXP(yb[q]) * (T)acc[i] : yb[q] * (gb[q] - (T)acc[i]);
                 }
         }
-    });
-    return status;
+)
+
+RED_PART(xent_part,
+        for (int64_t r = lo; r < hi; r++) {
+            const T *xr = x + r * c;
+            T *lr = lsm + r * c;
+            FN(softmax_row)(1, xr, lr, c);
+            const int64_t t = target[r];
+            if (t == ignore_index) { loss[r] = 0; continue; }
+            T l = -on * lr[t];
+            if (ls != (T)0) l -= off * (T)FN(sum_contig)(lr, c);
+            loss[r] = l;
+        }
+)
+
+RED_PART(xent_bwd_part,
+        for (int64_t r = lo; r < hi; r++) {
+            const T *lr = lsm + r * c;
+            T *gr = gx + r * c;
+            const int64_t t = target[r];
+            if (t == ignore_index) { for (int64_t j = 0; j < c; j++) gr[j] = 0; continue; }
+            const T gv = g[r];
+            for (int64_t j = 0; j < c; j++) gr[j] = gv * (M_EXP(lr[j]) - off);
+            gr[t] -= gv * on;
+        }
+)
+
+int FN(softmax)(int lg, int64_t outer, int64_t n, int64_t inner, const T *x, T *y, int nthreads)
+{
+    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
+    if (outer * n * inner == 0) return FG_OK;
+    FG_CHECK(x && y);
+    const double elems = (double)outer * (double)n * (double)inner;
+    const double t1 = fg_cost_ns(elems * 2.0 * sizeof(T), elems * (FG_COST_EXP + 4.0));
+    FN(red_ctx) k = {.lg = lg, .outer = outer, .n = n, .inner = inner, .x = x, .y = y};
+    return FN(red_run)(&k, t1, nthreads, outer, inner == 1 ? FN(softmax_rows_part) : FN(softmax_inner_part));
+}
+
+int FN(softmax_bwd)(int lg, int64_t outer, int64_t n, int64_t inner, const T *g, const T *y, T *gx,
+                    int nthreads)
+{
+    FG_CHECK(outer >= 0 && n >= 0 && inner >= 0);
+    if (outer * n * inner == 0) return FG_OK;
+    FG_CHECK(g && y && gx);
+    const double elems = (double)outer * (double)n * (double)inner;
+    const double t1 = fg_cost_ns(elems * 3.0 * sizeof(T), elems * ((lg ? FG_COST_EXP : 0.0) + 4.0));
+    FN(red_ctx) k = {.lg = lg, .outer = outer, .n = n, .inner = inner, .g = g, .y = (T *)y, .gx = gx};
+    return FN(red_run)(&k, t1, nthreads, outer, FN(softmax_bwd_part));
 }
 
 /* ---- fused softmax cross-entropy ----------------------------------------------------- */
@@ -356,20 +435,11 @@ int FN(xent)(int64_t rows, int64_t c, const T *x, const int64_t *target, int64_t
         if (t != ignore_index && (t < 0 || t >= c)) { if (bad_row) *bad_row = r; return FG_EINVAL; }
     }
     const T ls = (T)label_smoothing, on = (T)1 - ls, off = ls / (T)c;
-    const int nt = fg_threads_for(rows * c, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
-    FG_PAR_RANGE(rows, nt, 1, {
-        for (int64_t r = lo; r < hi; r++) {
-            const T *xr = x + r * c;
-            T *lr = lsm + r * c;
-            FN(softmax_row)(1, xr, lr, c);
-            const int64_t t = target[r];
-            if (t == ignore_index) { loss[r] = 0; continue; }
-            T l = -on * lr[t];
-            if (ls != (T)0) l -= off * (T)FN(sum_contig)(lr, c);
-            loss[r] = l;
-        }
-    });
-    return FG_OK;
+    const double elems = (double)rows * (double)c;
+    const double t1 = fg_cost_ns(elems * 2.0 * sizeof(T), elems * (FG_COST_EXP + 4.0));
+    FN(red_ctx) k = {.n = c, .c = c, .x = x, .lsm = lsm, .loss = loss, .target = target,
+                     .ignore_index = ignore_index, .on = on, .off = off, .ls = ls};
+    return FN(red_run)(&k, t1, nthreads, rows, FN(xent_part));
 }
 
 int FN(xent_bwd)(int64_t rows, int64_t c, const T *g, const T *lsm, const int64_t *target,
@@ -383,20 +453,13 @@ int FN(xent_bwd)(int64_t rows, int64_t c, const T *g, const T *lsm, const int64_
         if (t != ignore_index && (t < 0 || t >= c)) return FG_EINVAL;
     }
     const T ls = (T)label_smoothing, on = (T)1 - ls, off = ls / (T)c;
-    const int nt = fg_threads_for(rows * c, FG_PAR_THRESHOLD_ELTWISE / 2, nthreads);
-    FG_PAR_RANGE(rows, nt, 1, {
-        for (int64_t r = lo; r < hi; r++) {
-            const T *lr = lsm + r * c;
-            T *gr = gx + r * c;
-            const int64_t t = target[r];
-            if (t == ignore_index) { for (int64_t j = 0; j < c; j++) gr[j] = 0; continue; }
-            const T gv = g[r];
-            for (int64_t j = 0; j < c; j++) gr[j] = gv * (M_EXP(lr[j]) - off);
-            gr[t] -= gv * on;
-        }
-    });
-    return FG_OK;
+    const double elems = (double)rows * (double)c;
+    const double t1 = fg_cost_ns(elems * 2.0 * sizeof(T), elems * (FG_COST_EXP + 2.0));
+    FN(red_ctx) k = {.n = c, .c = c, .g = g, .lsm = (T *)lsm, .gx = gx, .target = target,
+                     .ignore_index = ignore_index, .on = on, .off = off, .ls = ls};
+    return FN(red_run)(&k, t1, nthreads, rows, FN(xent_bwd_part));
 }
+#undef RED_PART
 #undef RED_LANES
 #undef RED_BLOCK
 #undef ICH

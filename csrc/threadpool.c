@@ -1,29 +1,54 @@
-/* fastgrad's own worker pool for the GEMM.
+/* fastgrad's own worker pool: every parallel loop of the library runs here (the GEMM,
+ * elementwise, reductions, softmax, norms, conv, pooling, optimisers); there is no
+ * OpenMP at run time.
  *
- * Why not OpenMP here: an OpenMP parallel region ends in a barrier, so when a worker
- * thread is kept off its core (another library's threads spinning there, e.g. NumPy's
- * BLAS called just before), the caller waits a scheduler time slice for it and a 50 us
- * GEMM takes milliseconds.  Here work is split into tasks that threads *claim*; the
- * caller claims tasks too and only waits for tasks that were actually started, so a
- * worker that is not scheduled simply gets no work: the worst case is the speed of one
- * thread, never a stall.
+ * Why not OpenMP: an OpenMP parallel region ends in a barrier, so when a worker thread
+ * is kept off its core (another library's threads spinning there, e.g. NumPy's BLAS
+ * called just before, or another process), the caller waits a scheduler time slice for
+ * it and a 50 us kernel takes milliseconds.  Here work is split into tasks that threads
+ * *claim*; the caller claims tasks too and only waits for tasks that were actually
+ * started, so a worker that is not scheduled simply gets no work: the worst case is the
+ * speed of one thread, never a stall.
  *
  * Protocol: a job lives in ring[gen % FG_RING]; `ticket` holds (gen << 32 | next task)
  * and is advanced by compare-and-swap, so a thread that wakes up late can never claim a
- * task of a newer job it has not read.  Workers spin briefly after a job (cheap
- * back-to-back kernels), then sleep on a condition variable.  One job runs at a time;
- * a caller that finds the pool busy (another Python thread inside a kernel) runs its
- * tasks itself. */
+ * task of a newer job it has not read.  One job runs at a time; a caller that finds the
+ * pool busy (another Python thread inside a kernel, or a task that itself calls a
+ * parallel kernel) runs its tasks itself.
+ *
+ * Wait policy.
+ *  - Workers: after a job a worker polls one shared word, first with the x86 `pause`
+ *    instruction for FG_SPIN_PAUSE_NS = 2 us of wall time (the clock read every 64
+ *    polls), then with sched_yield() between polls until FG_SPIN_NS = 30 us (on an idle
+ *    core the yield returns at once; on a busy one it hands the core to whatever else
+ *    wants it, our own caller included), so back-to-back kernels of one training step
+ *    find it awake; then it sleeps on a condition variable (a futex wait: no CPU at
+ *    all) until the next job.
+ *  - Waking: the submitting thread publishes the job, then broadcasts the condition
+ *    variable only when some worker is asleep (a counter) and the job is worth a wake-up
+ *    (fg_parallel_work: estimated work of at least FG_POOL_WAKE_NS); a smaller job
+ *    runs only on the workers that are awake, or entirely on the caller when none is,
+ *    without a system call.  A wake-up costs the caller ~3 us on a quiet machine and
+ *    up to ~40 us on an overloaded one (the woken thread preempts it).
+ *  - Caller: runs tasks itself from the first moment; when none are left it waits only
+ *    for the tasks other threads have claimed: 1000 `pause` polls, then sched_yield()
+ *    between polls (gives the core to a preempted worker sharing it).
+ *  A worker that cannot get a core therefore costs nothing but the claim it never made.
+ *
+ * Measured fork/join and wake-up costs of this pool (tests/c/test_pool.c "bench"): see
+ * the cost model in dispatch.h. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 #include "fastgrad.h"
 #include "threadpool.h"
 
 #define FG_RING 4
-#define FG_SPIN 20000            /* polls (~20-50 us) before a worker sleeps */
+#define FG_SPIN_PAUSE_NS 2000    /* wall time a worker polls with `pause` after a job ... */
+#define FG_SPIN_NS 30000         /* ... and polls with sched_yield() before it sleeps */
 
 typedef struct {
     fg_task_fn fn;
@@ -64,15 +89,30 @@ static void run_tasks(unsigned g, fg_job *job, int tid)
     }
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *worker_main(void *arg)
 {
     const int id = (int)(intptr_t)arg;      /* 1..: the caller is 0 */
     unsigned seen = atomic_load(&pubgen);
     for (;;) {
         int spins = 0;
+        int64_t waited = 0;
+        const int64_t t0 = now_ns();
         while (atomic_load_explicit(&pubgen, memory_order_acquire) == seen) {
-            if (++spins < FG_SPIN) {
+            if (waited < FG_SPIN_PAUSE_NS) {            /* phase 1: pause polls */
                 relax();
+                if ((++spins & 63) == 0) waited = now_ns() - t0;
+                continue;
+            }
+            if (waited < FG_SPIN_NS) {                  /* phase 2: poll, yielding the core */
+                sched_yield();
+                waited = now_ns() - t0;
                 continue;
             }
             pthread_mutex_lock(&mu);
@@ -101,12 +141,15 @@ static void after_fork_child(void)
 
 static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
 
-int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
+static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake)
 {
     if (ntasks <= 0) return FG_OK;
     if (!fn || ntasks > 0xffffffffLL) return FG_EINVAL;
     if (nthreads > FG_POOL_MAX) nthreads = FG_POOL_MAX;
-    if (nthreads <= 1 || ntasks == 1 || pthread_mutex_trylock(&submit_mu) != 0) {
+    /* not worth a wake-up and every started worker asleep: the caller alone */
+    const int started = __atomic_load_n(&nworkers, __ATOMIC_RELAXED);
+    const int alone = !wake && (started == 0 || atomic_load(&sleepers) >= started);
+    if (nthreads <= 1 || ntasks == 1 || alone || pthread_mutex_trylock(&submit_mu) != 0) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
         return FG_OK;
     }
@@ -119,7 +162,7 @@ int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
         int rc = pthread_create(&th, &at, worker_main, (void *)(intptr_t)(nworkers + 1));
         pthread_attr_destroy(&at);
         if (rc != 0) break;                    /* fewer threads; still correct */
-        nworkers++;
+        __atomic_store_n(&nworkers, nworkers + 1, __ATOMIC_RELAXED);
     }
     const unsigned g = atomic_load(&pubgen) + 1;
     fg_job *job = &ring[g % FG_RING];
@@ -130,7 +173,7 @@ int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
     atomic_store(&job->done, 0);
     atomic_store_explicit(&ticket, (unsigned long long)g << 32, memory_order_release);
     atomic_store(&pubgen, g);
-    if (atomic_load(&sleepers) > 0) {
+    if (wake && atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&mu);
         pthread_cond_broadcast(&cv);
         pthread_mutex_unlock(&mu);
@@ -159,6 +202,49 @@ static void fg_range_task(void *vctx, int64_t r, int tid)
     (void)tid;
     const int64_t lo = r * rc->ntasks / rc->nranges, hi = (r + 1) * rc->ntasks / rc->nranges;
     for (int64_t t = lo; t < hi; t++) rc->fn(rc->ctx, t, (int)r);
+}
+
+int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
+{
+    return pool_run(nthreads, ntasks, fn, ctx, 1);
+}
+
+int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns)
+{
+    return pool_run(nthreads, ntasks, fn, ctx, work_ns >= FG_POOL_WAKE_NS);
+}
+
+typedef struct {
+    fg_split_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+} fg_split_ctx;
+
+static void fg_split_task(void *vctx, int64_t r, int tid)
+{
+    const fg_split_ctx *sc = (const fg_split_ctx *)vctx;
+    (void)tid;
+    const int64_t lo = r * sc->chunk, hi = lo + sc->chunk < sc->n ? lo + sc->chunk : sc->n;
+    sc->fn(sc->ctx, lo, hi, (int)r);
+}
+
+int fg_parallel_split(int nthreads, int64_t n, int64_t align, fg_split_fn fn, void *ctx,
+                      double work_ns)
+{
+    if (n <= 0) return FG_OK;
+    if (!fn) return FG_EINVAL;
+    if (align < 1) align = 1;
+    int64_t nt = nthreads < 1 ? 1 : nthreads;
+    if (nt > FG_POOL_MAX) nt = FG_POOL_MAX;
+    int64_t chunk = (n + nt - 1) / nt;
+    chunk = (chunk + align - 1) / align * align;
+    const int64_t parts = (n + chunk - 1) / chunk;
+    if (parts <= 1) {
+        fn(ctx, 0, n, 0);
+        return FG_OK;
+    }
+    fg_split_ctx sc = {fn, ctx, n, chunk};
+    return pool_run((int)parts, parts, fg_split_task, &sc, work_ns >= FG_POOL_WAKE_NS);
 }
 
 int fg_parallel_ranges(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)

@@ -8,10 +8,25 @@
 typedef void (*fg_task_fn)(void *ctx, int64_t task, int tid);
 /* Runs every task exactly once on up to nthreads threads; returns when all are done. */
 int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
+/* The same for a job of about work_ns of single-thread work: sleeping workers are woken
+ * only when work_ns >= FG_POOL_WAKE_NS; a smaller job uses the workers that are awake
+ * (spinning after a previous job), or runs on the caller alone. */
+#define FG_POOL_WAKE_NS 60000.0
+int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns);
 /* Deterministic reductions: runs tasks [0, ntasks) as min(nthreads, ntasks) contiguous
  * ranges, calling fn(ctx, task, r) with r the range index (not the thread): per-r partial
  * sums then cover a fixed set of tasks, and combining them in r order gives the same
  * bits on every run at a given thread count (fg_parallel_for hands tasks out first come,
  * first served). */
 int fg_parallel_ranges(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
+/* fn(ctx, lo, hi, part): process elements [lo, hi) as part `part` of the split. */
+typedef void (*fg_split_fn)(void *ctx, int64_t lo, int64_t hi, int part);
+/* Splits [0, n) into at most nthreads contiguous parts, each (but the last) a multiple
+ * of `align` elements, and runs them on the pool (work_ns: as for fg_parallel_work);
+ * with one part fn runs on the calling
+ * thread without touching the pool.  The parts depend only on (n, nthreads, align), so
+ * per-part partial results combined in part order are the same bits on every run at a
+ * given thread count. */
+int fg_parallel_split(int nthreads, int64_t n, int64_t align, fg_split_fn fn, void *ctx,
+                      double work_ns);
 #endif

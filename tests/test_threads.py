@@ -160,3 +160,132 @@ def test_new_threads_start_with_grad_enabled():
         t.start()
         t.join()
     assert res == [True]
+
+
+# ---- one runtime: more threads than cores, determinism, no global side effects --------
+# Sizes large enough that the cost model (csrc/dispatch.h) splits every kernel below into
+# many parts at 8 and 16 threads on any machine (it does not look at the core count).
+_RNG = np.random.default_rng(23)
+_X = _RNG.standard_normal((1024, 1536)).astype(np.float32)
+_Y = _RNG.standard_normal((1024, 1536)).astype(np.float32)
+_V = _RNG.standard_normal(1 << 21).astype(np.float32)
+_T = _RNG.integers(0, 1536, 1024)
+
+
+def _kernels():
+    """name -> (fastgrad result as float64 arrays, NumPy reference)"""
+    x64 = _X.astype(np.float64)
+    m = x64.max(1, keepdims=True)
+    lsm = x64 - m - np.log(np.exp(x64 - m).sum(1, keepdims=True))
+    X, Y = fg.tensor(_X), fg.tensor(_Y)
+    return {
+        "sum0": (lambda: X.sum(0), x64.sum(0)),
+        "sum1": (lambda: X.sum(1), x64.sum(1)),
+        "mean0": (lambda: X.mean(0), x64.mean(0)),
+        "sum_all": (lambda: fg.tensor(_V).sum(), _V.astype(np.float64).sum()),
+        "max0": (lambda: X.max(0).values, x64.max(0)),
+        "argmax1": (lambda: X.argmax(1), x64.argmax(1)),
+        "logsumexp1": (lambda: fg.logsumexp(X, 1), m[:, 0] + np.log(np.exp(x64 - m).sum(1))),
+        "log_softmax1": (lambda: fg.log_softmax(X, 1), lsm),
+        "softmax0": (lambda: fg.softmax(X, 0), np.exp(x64 - x64.max(0)) / np.exp(x64 - x64.max(0)).sum(0)),
+        "cross_entropy": (lambda: fg.nn.functional.cross_entropy(X, fg.tensor(_T)),
+                          -lsm[np.arange(1024), _T].mean()),
+        "exp": (lambda: fg.exp(X), np.exp(x64)),
+        "add_bcast": (lambda: X + fg.tensor(_Y[:1]), x64 + _Y[:1]),
+        "where": (lambda: fg.where(X > 0, X, Y), np.where(x64 > 0, x64, _Y)),
+        "copy_T": (lambda: X.t().contiguous(), x64.T),
+    }
+
+
+@pytest.fixture
+def restore_threads():
+    n = fg.get_num_threads()
+    yield
+    fg.set_num_threads(n)
+
+
+def _run(fn):
+    return np.asarray(fn().numpy())
+
+
+@pytest.mark.parametrize("threads", [8, 16])
+def test_kernels_beyond_the_core_count_match_one_thread_and_numpy(threads, restore_threads):
+    """8 and 16 threads on a machine with fewer cores: every parallel kernel gives the
+    result it gives on one thread, bit for bit (each output element is computed whole by
+    one part), except the sum of one long vector, whose partial sums depend on the thread
+    count; that one is bit-identical across runs at a fixed count.  All match NumPy."""
+    ks = _kernels()
+    fg.set_num_threads(1)
+    one = {k: _run(f) for k, (f, _) in ks.items()}
+    fg.set_num_threads(threads)
+    for name, (f, ref) in ks.items():
+        runs = [_run(f) for _ in range(3)]
+        for r in runs[1:]:
+            assert r.tobytes() == runs[0].tobytes(), f"{name}: differs between runs at {threads} threads"
+        if name != "sum_all":
+            assert runs[0].tobytes() == one[name].tobytes(), f"{name}: {threads} threads != 1 thread"
+        np.testing.assert_allclose(runs[0].astype(np.float64), ref, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(ref).max()),
+                                   err_msg=name)
+
+
+def test_bias_gradient_threads_match_one_thread(restore_threads):
+    """The backward column sum of a linear layer's bias at 1 and 16 threads."""
+    w = fg.tensor(np.ascontiguousarray(_Y.T[:, :512]) * 0.01)
+    grads = []
+    for nt in (1, 16):
+        fg.set_num_threads(nt)
+        b = fg.zeros(512, requires_grad=True)
+        (fg.tensor(_X) @ w + b).backward(fg.tensor(_Y[:, :512]))
+        grads.append(b.grad.numpy().copy())
+    assert grads[0].tobytes() == grads[1].tobytes()
+    np.testing.assert_allclose(grads[0], _Y[:, :512].astype(np.float64).sum(0), rtol=1e-5, atol=1e-4)
+
+
+def _clean_env():
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(fg.__file__))))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": src}
+    return env
+
+
+def test_import_writes_nothing_to_os_environ():
+    import subprocess
+    import sys
+    code = ("import os, json\nbefore = dict(os.environ)\nimport fastgrad\n"
+            "fastgrad.set_num_threads(2)\nfastgrad.ones(100000).exp().sum()\n"
+            "after = dict(os.environ)\n"
+            "print(json.dumps({'added': sorted(set(after) - set(before)),"
+            " 'changed': sorted(k for k in before if after.get(k) != before[k])}))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == '{"added": [], "changed": []}'
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+def test_extension_loads_no_openmp_runtime():
+    import subprocess
+    import sys
+    code = ("import fastgrad\nfastgrad.set_num_threads(2)\n"
+            "a = fastgrad.ones(512, 512)\n(a @ a).sum(0)\n"
+            "libs = {l.split()[-1] for l in open('/proc/self/maps') if '/' in l}\n"
+            "assert any('_kernels' in p for p in libs), 'extension not mapped'\n"
+            "print('\\n'.join(sorted(p for p in libs if 'gomp' in p or 'libomp' in p or 'libiomp' in p)))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", f"OpenMP runtime loaded: {r.stdout}"
+
+
+def test_bench_threads_suite_reports_n_over_one_thread_ratios(restore_threads):
+    from fastgrad import bench
+    res = bench.run(suites=["threads"], threads=[2], against=("numpy",), quick=True, budget=0.02,
+                    progress=False)
+    rows = [r for r in res["results"] if r["suite"] == "threads"]
+    names = {r["case"] for r in rows}
+    assert {"regress 1-64-64-1 b512 adam alone", "MLP S b32 64-128-10 sgd +numpy mm",
+            "CNN b64 1x28x28 sgd alone"} <= names
+    for r in rows:
+        assert r["impls"]["fastgrad"]["status"] == "ok", r["case"]
+        t2 = r["impls"]["t2"]
+        assert t2["status"] == "ok", r["case"]          # same loss at 2 threads as at 1
+        assert t2["ratio"] == t2["median_s"] / r["impls"]["fastgrad"]["median_s"]

@@ -96,8 +96,12 @@ static int check_desc(const fg_gemm_desc *d)
 }
 
 /* split m x n among nt threads as a tm x tn grid of MR/NR-aligned blocks, minimising
- * the largest block's work plus the re-packing overhead (tn/n + tm/m) */
-static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, int *ptm, int *ptn)
+ * the largest block's work plus the re-packing overhead (tn/n + tm/m) plus the operand
+ * rows and columns each thread streams (rows + cols, weighted by FG_GEMM_GRID_LOAD):
+ * for the small-network shapes (m = 32..64, k = 784, n = 128) splitting n reads half of
+ * B per thread and beats splitting m, which reads all of it twice. */
+#define FG_GEMM_GRID_LOAD 2.5   /* ~50 multiply-adds/ns against ~80 bytes/ns, float32 */
+static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, size_t esz, int *ptm, int *ptn)
 {
     double best = -1;
     int btm = 1, btn = nt;
@@ -108,7 +112,8 @@ static void choose_grid(int64_t m, int64_t n, int nt, int mr, int nr, int *ptm, 
         if (tm > mb || tn > nb) continue;
         const double rows = (double)((mb + tm - 1) / tm) * mr;
         const double cols = (double)((nb + tn - 1) / tn) * nr;
-        const double cost = rows * cols * (1.0 + (double)tn / (double)m + (double)tm / (double)n);
+        const double cost = rows * cols * (1.0 + (double)tn / (double)m + (double)tm / (double)n)
+                            + FG_GEMM_GRID_LOAD * (double)esz / 4.0 * (rows + cols);
         if (best < 0 || cost < best) { best = cost; btm = tm; btn = tn; }
     }
     if (best < 0) {          /* fewer blocks than threads: split the longer side */
@@ -230,15 +235,17 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
     }
 
     gemm_job job = {d, &s0, g, esz, 0, 0, FG_OK};
+    /* estimated single-thread time: sleeping workers are woken only for big jobs */
+    const double work_ns = total / (double)FG_GEMM_MNK_PER_NS;
     if (batch_par && batch >= nt) {
         /* whole problems per task */
-        fg_parallel_for(nt, batch, gemm_batch_task, &job);
+        fg_parallel_work(nt, batch, gemm_batch_task, &job, work_ns);
         return job.err;
     }
     /* one task per fixed block of C (the same block for every batch index, so even
      * stride_c == 0 is race free); each runs the sequential driver on its block */
-    choose_grid(m, n, nt, g.mr, g.nr, &job.tm, &job.tn);
-    fg_parallel_for(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job);
+    choose_grid(m, n, nt, g.mr, g.nr, esz, &job.tm, &job.tn);
+    fg_parallel_work(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job, work_ns);
     return job.err;
 }
 

@@ -93,9 +93,14 @@
 #define FG_GEMM_L1_PANEL_BYTES  (32 * 1024)
 
 /* Single thread below this many multiply-adds (m*n*k, times batch when batches run in
- * parallel).  Measured on the 2-vCPU Zen 5 VM: an OpenMP fork/join costs ~2-3 us,
- * 64x128x128 (1M) gains ~15% from 2 threads, 32x64x128 (256K) loses 2x. */
+ * parallel).  Measured on the 2-vCPU Zen 5 VM: a fork/join on fastgrad's pool costs
+ * ~0.05 us with the worker spinning and ~3 us (quiet machine) to wake it (csrc/dispatch.h,
+ * tests/c/test_pool.c bench); 64x128x128 (1M, ~20 us) gains ~15% from 2 threads,
+ * 32x64x128 (256K, ~5 us) loses. */
 #define FG_GEMM_PAR_MIN_MNK     (1024 * 1024)
+/* Single-thread speed assumed when deciding whether a GEMM is worth waking sleeping
+ * workers (FG_POOL_WAKE_NS): ~50 multiply-adds/ns (112 GFLOP/s measured peak, float32). */
+#define FG_GEMM_MNK_PER_NS      50
 /* Minimum multiply-adds handed to each thread. */
 #define FG_GEMM_PAR_MNK_PER_THREAD (512 * 1024)
 

@@ -1,18 +1,9 @@
 """fastgrad: reverse-mode autodiff for small neural networks on the CPU.
 
-C kernels (SIMD, OpenMP) under a PyTorch-style Tensor API, with a pure-NumPy reference
+C kernels (SIMD, on fastgrad's own thread pool) under a PyTorch-style Tensor API, with a pure-NumPy reference
 backend as the correctness oracle.
 """
 __version__ = "0.1.0"
-
-import os as _os
-
-# Let fastgrad's OpenMP threads stop spinning soon after a kernel (a few microseconds
-# instead of GNU OpenMP's default of ~0.3 s), so they do not fight NumPy's BLAS threads
-# for the same cores.  Takes effect only if no OpenMP runtime is loaded yet and the user
-# chose no wait policy of their own.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "20000"
 
 from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,
                               set_default_dtype, tensor, result_dtype)

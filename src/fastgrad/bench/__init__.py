@@ -9,8 +9,8 @@ from fastgrad.bench import workloads as W
 from fastgrad.bench.harness import (PEERS, SCHEMA, SUITES, Case, compare, fmt_time, load_run,
                                     machine, set_threads, time_case)
 
-__all__ = ["run", "kernel_cases", "gemm_cases", "train_cases", "overhead_cases", "compare",
-           "load_run", "Case", "time_case"]
+__all__ = ["run", "kernel_cases", "gemm_cases", "train_cases", "overhead_cases", "threads_cases",
+           "compare", "load_run", "Case", "time_case"]
 
 QUICK_OPS = ["add", "exp", "tanh", "gelu", "sum", "softmax_rows"]
 QUICK_GEMM = [(32, 784, 128, "NN"), (784, 64, 128, "TN"), (256, 784, 512, "NN"), (512, 512, 512, "NN")]
@@ -223,7 +223,93 @@ def overhead_cases(against, n_ops=50):
                  rtol=1e-5, atol=1e-6, note=f"per-op time = time / {n_ops + 1}")]
 
 
-def build(suite, dtype, quick, against):
+# ---- threads: each training step at 1 and N threads, alone and beside other libraries ---
+THREAD_WORKLOADS = ("regress 1-64-64-1 b512 adam", "MLP S b32 64-128-10 sgd",
+                    "MLP L b256 784-512-512-10 sgd", "CNN b64 1x28x28 sgd")
+BESIDE_GEMM = 192          # the NumPy / PyTorch matmul run between steps: 192^3, ~0.1-0.3 ms
+
+
+class _Excluded:
+    """A clock that leaves out the time spent in the neighbours' calls: the threads suite
+    times fastgrad's step only, while NumPy's or PyTorch's thread pools run between steps
+    (and may still spin when the step starts)."""
+
+    def __init__(self):
+        self.skip = 0.0
+
+    def __call__(self):
+        return time.perf_counter() - self.skip
+
+    def around(self, fn):
+        def wrapped():
+            t0 = time.perf_counter()
+            fn()
+            self.skip += time.perf_counter() - t0
+        return wrapped
+
+
+def _thread_step(name):
+    if name.startswith("regress"):
+        return W.fastgrad_regression_step()
+    if name.startswith("CNN"):
+        return W.fastgrad_cnn_step()
+    return W.fastgrad_train_step(name.split()[1])
+
+
+def _neighbour(peer, nthreads):
+    """A zero-argument call of `peer`'s matmul at nthreads threads, or None if missing."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((BESIDE_GEMM, BESIDE_GEMM)).astype(np.float32)
+    if peer == "numpy":
+        return lambda: np.matmul(a, a)
+    if peer == "torch":
+        try:
+            import torch
+        except ImportError:
+            return None
+        torch.set_num_threads(nthreads)
+        ta = torch.from_numpy(a)
+        return lambda: torch.matmul(ta, ta)
+    return None
+
+
+def threads_cases(quick, against, nthreads, clock):
+    """Each training step at 1 thread ("fastgrad") and at nthreads (f"t{nthreads}") in the
+    same process, interleaved, alone and with NumPy's (and PyTorch's) matmul called at
+    nthreads threads between steps.  The reported ratio is the nthreads time over the
+    1-thread time: at most 1 means the threads never made the step slower."""
+    import fastgrad as fg
+    cases = []
+    workloads = THREAD_WORKLOADS[:2] + THREAD_WORKLOADS[3:] if quick else THREAD_WORKLOADS
+    for wl in workloads:
+        for beside in ("alone",) + tuple(p for p in ("numpy", "torch") if p in against):
+            def impl(nt, wl=wl, beside=beside):
+                def factory():
+                    step = _thread_step(wl)
+                    nb = None if beside == "alone" else _neighbour(beside, nthreads)
+                    if beside != "alone" and nb is None:
+                        return None
+                    nb = clock.around(nb) if nb else None
+
+                    def run():
+                        if nb:
+                            nb()
+                        fg.set_num_threads(nt)
+                        return step()
+
+                    def result():
+                        fg.set_num_threads(nt)
+                        return _as_float(_thread_step(wl)())    # a fresh model's first loss
+                    return run, result
+                return factory
+            impls = {"fastgrad": impl(1), f"t{nthreads}": impl(nthreads)}
+            where = "alone" if beside == "alone" else f"+{beside} mm"
+            cases.append(Case("threads", f"{wl} {where}", impls, rtol=1e-4, atol=1e-5,
+                              note=f"ratio = {nthreads}-thread time / 1-thread time"))
+    return cases
+
+
+def build(suite, dtype, quick, against, nthreads=1, clock=None):
     if suite == "kernels":
         return kernel_cases(dtype, quick, against)
     if suite == "gemm":
@@ -232,6 +318,8 @@ def build(suite, dtype, quick, against):
         return train_cases(quick, against) if np.dtype(dtype) == np.float32 else []
     if suite == "overhead":
         return overhead_cases(against) if np.dtype(dtype) == np.float32 else []
+    if suite == "threads":
+        return threads_cases(quick, against, nthreads, clock) if np.dtype(dtype) == np.float32 else []
     raise ValueError(f"bench: unknown suite {suite!r}; choose from {SUITES} or 'all'")
 
 
@@ -264,12 +352,14 @@ def run(suites=("all",), threads=(None,), dtypes=("float32",), against=PEERS, qu
             set_threads(th)
             for dtype in dtypes:
                 for suite in suites:
-                    for case in build(suite, dtype, quick, peers):
+                    clock = _Excluded()
+                    for case in build(suite, dtype, quick, peers, th, clock):
                         if isinstance(case, dict):
                             r = dict(case, threads=th, dtype=str(np.dtype(dtype)), impls={})
-                        else:
+                        else:            # threads: coexistence is what it measures, no settle
                             r = time_case(case, budget=budget, block=min(0.05, budget / 10),
-                                          settle=0.12 if th > 1 else 0.0)
+                                          settle=0.12 if th > 1 and suite != "threads" else 0.0,
+                                          clock=clock)
                             r.update(threads=th, dtype=str(np.dtype(dtype)))
                         results.append(r)
                         if progress:

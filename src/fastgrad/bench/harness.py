@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 SCHEMA = "fastgrad-bench/1"
-SUITES = ("kernels", "gemm", "train", "overhead")
+SUITES = ("kernels", "gemm", "train", "overhead", "threads")
 PEERS = ("numpy", "torch", "jax")
 
 

@@ -199,6 +199,34 @@ def torch_train_step(cfg, opt="sgd"):
     return step
 
 
+def fastgrad_regression_step(n=512, seed=0):
+    """examples/regression.py's step: a 1-64-64-1 tanh MLP on n points, MSE, Adam (full
+    batch); the step callable returns the loss."""
+    from fastgrad import nn, optim
+    r = np.random.default_rng(seed)
+    x = r.uniform(-3, 3, (n, 1)).astype(np.float32)
+    y = (np.sin(x) + 0.05 * r.standard_normal((n, 1))).astype(np.float32)
+    sizes = [1, 64, 64, 1]
+    Ws = [(r.standard_normal((b, a)) / np.sqrt(a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    layers = []
+    for W in Ws:
+        lin = nn.Linear(W.shape[1], W.shape[0])
+        lin.load_state_dict({"weight": W, "bias": np.zeros(W.shape[0], np.float32)})
+        layers += [lin, nn.Tanh()]
+    model = nn.Sequential(*layers[:-1])
+    o = optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.MSELoss()
+    X, Y = fg.tensor(x), fg.tensor(y)
+
+    def step():
+        o.zero_grad()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        o.step()
+        return loss
+    return step
+
+
 CNN_CONFIG = (64, 1, 28, 10)    # batch, channels, image side, classes
 
 
