@@ -1,6 +1,7 @@
 """Tensor creation: constants, ranges and seeded random numbers."""
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 
 _make = Tensor._make
@@ -42,13 +43,13 @@ def _size(size, who):
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"{who}: size must be ints, got {size!r}")
         if s < 0:
-            raise ValueError(f"{who}: negative dimension {s} in size {tuple(size)}")
+            raise ShapeError(f"{who}: negative dimension {s} in size {tuple(size)}")
         out.append(int(s))
     n = 1
     for s in out:
         n *= s
     if n * 8 > 2 ** 62:
-        raise ValueError(f"{who}: size {tuple(out)} ({n} elements) is larger than any array that "
+        raise ShapeError(f"{who}: size {tuple(out)} ({n} elements) is larger than any array that "
                          "can be allocated")
     return tuple(out)
 
@@ -129,7 +130,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("arange: step must be non-zero")
+        raise ArgumentError("arange: step must be non-zero")
     all_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
     d = _dt(dtype, int64 if all_int else None)
     if all_int:
@@ -145,7 +146,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
     size = _size((int(steps),), "linspace")
     return _finish(_alloc(lambda s, d: np.linspace(start, end, s[0], dtype=np.float64).astype(d), "linspace",
                           size, _dt(dtype)), requires_grad)
@@ -153,7 +154,7 @@ def linspace(start, end, steps, dtype=None, requires_grad=False):
 
 def eye(n, m=None, dtype=None, requires_grad=False):
     if n < 0 or (m is not None and m < 0):
-        raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+        raise ShapeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
     size = _size((n, n if m is None else m), "eye")
     return _finish(_alloc(lambda s, d: np.eye(s[0], s[1], dtype=d), "eye", size, _dt(dtype)), requires_grad)
 
@@ -184,7 +185,7 @@ def randint(low, high=None, size=None, dtype=None, generator=None):
     elif high is None:
         low, high = 0, low
     if high <= low:
-        raise ValueError(f"randint: empty range [{low}, {high})")
+        raise ArgumentError(f"randint: empty range [{low}, {high})")
     g = (generator or default_generator).rng
     return _make(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
                         _size((tuple(size),), "randint"), _dt(dtype, int64)))

@@ -13,6 +13,7 @@ float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, 
 """
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import trace as _trace
 
 
@@ -248,7 +249,7 @@ class Tensor:
         if _trace.active is not None:
             _trace.active.conversion("item")
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python scalars "
+            raise ShapeError(f"item: only one-element tensors can be converted to Python scalars "
                              f"(this one has {self._data.size} elements)")
         return self._data.reshape(()).item()
 
@@ -327,7 +328,7 @@ def _as_array(data, dtype, who):
             return np.array(data, dtype=canonical_dtype(dtype, who))
         arr = np.array(data)
     except (ValueError, OverflowError) as e:
-        raise ValueError(f"{who}: cannot make a tensor from this data: {e}") from None
+        raise ArgumentError(f"{who}: cannot make a tensor from this data: {e}") from None
     if arr.dtype == object:
         raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
     if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":

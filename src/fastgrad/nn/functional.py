@@ -7,6 +7,7 @@ bilinear).
 """
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
@@ -35,7 +36,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
     dropout), using fastgrad's global generator; identity when not training or p == 0."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: probability must be in [0, 1], got {p}")
     x = _float_in(input, "dropout")
     if not training or p == 0.0:
         return x
@@ -65,7 +66,7 @@ def embedding(input, weight, padding_idx=None):
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
     if weight._data.ndim != 2:
-        raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+        raise ShapeError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight._data.shape)}")
     n = weight._data.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -75,7 +76,7 @@ def embedding(input, weight, padding_idx=None):
         if not isinstance(padding_idx, (int, np.integer)) or isinstance(padding_idx, (bool, np.bool_)):
             raise TypeError(f"{who}: padding_idx must be an int, got {type(padding_idx).__name__}")
         if not -n <= padding_idx < n:
-            raise ValueError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
+            raise ArgumentError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx = padding_idx % n
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     # a row gather whose backward is a scatter-add (repeated indices accumulate)
@@ -96,13 +97,13 @@ def bilinear(input1, input2, weight, bias=None):
     x1 = _float_in(input1, who)
     x2 = _float_in(input2, who)
     if weight._data.ndim != 3:
-        raise ValueError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight._data.shape)}")
+        raise ShapeError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight._data.shape)}")
     out_f, in1, in2 = weight._data.shape
     if x1._data.shape[-1:] != (in1,) or x2._data.shape[-1:] != (in2,) or x1._data.shape[:-1] != x2._data.shape[:-1]:
-        raise ValueError(f"{who}: input shapes {tuple(x1._data.shape)} and {tuple(x2._data.shape)} do "
+        raise ShapeError(f"{who}: input shapes {tuple(x1._data.shape)} and {tuple(x2._data.shape)} do "
                          f"not match weight shape {tuple(weight._data.shape)}")
     if bias is not None and tuple(bias._data.shape) != (out_f,):
-        raise ValueError(f"{who}: bias shape {tuple(bias._data.shape)} does not match weight shape "
+        raise ShapeError(f"{who}: bias shape {tuple(bias._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: expected ({out_f},)")
     lead = x1._data.shape[:-1]
     a = _S.reshape(x1, (-1, in1))
@@ -117,10 +118,10 @@ def bilinear(input1, input2, weight, bias=None):
 
 def _channel_dropout(input, p, training, nsp, who):
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{who}: probability must be in [0, 1], got {p}")
+        raise ArgumentError(f"{who}: probability must be in [0, 1], got {p}")
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     if not training or p == 0.0:
         return x

@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
@@ -216,7 +217,7 @@ def _norm_dims(dim, nd, who):
     if isinstance(dim, (list, tuple)):
         ds = tuple(sorted(_norm_dim(d, nd, who) for d in dim))
         if len(set(ds)) != len(ds):
-            raise ValueError(f"{who}: dim {tuple(dim)} names a dimension twice")
+            raise ShapeError(f"{who}: dim {tuple(dim)} names a dimension twice")
         return ds if nd else ()
     return (_norm_dim(dim, nd, who),) if nd else ()
 
@@ -248,7 +249,7 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
         else:
             raise TypeError(f"to: unexpected argument {a!r}")
     if dev is not None and str(dev).split(":")[0] != "cpu":
-        raise ValueError(f"to: fastgrad only supports the 'cpu' device, got {dev!r}")
+        raise ArgumentError(f"to: fastgrad only supports the 'cpu' device, got {dev!r}")
     if dtype is None:
         return clone(x) if copy else x
     dt = canonical_dtype(dtype, "to")
