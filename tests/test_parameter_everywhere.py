@@ -142,9 +142,17 @@ def _data_setitem(p, g, lib):
     p.data[1:3] = g[0]
 
 
+def _data_isub(p, g, lib):
+    p.data -= 0.1 * g
+
+
+def _data_assign(p, g, lib):
+    p.data = p.data - 0.1 * g
+
+
 IDIOMS = [_sgd_sub, _sgd_isub, _add_alpha, _mul_add, _copy, _zero, _fill, _setitem_row,
           _setitem_tensor_index, _setitem_slice_add, _clamp, _masked_fill, _data_add, _data_copy,
-          _data_mul, _data_setitem]
+          _data_mul, _data_setitem, _data_isub, _data_assign]
 
 
 @pytest.mark.parametrize("idiom", IDIOMS, ids=lambda f: f.__name__[1:])
@@ -283,3 +291,27 @@ def test_data_assignment_in_module_weight_init_idiom():
     np.testing.assert_allclose(m(fg.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-6)
     assert list(m.parameters())[0] is m.weight
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam"])
+def test_optimizer_steps_after_data_assignment_match_torch(opt):
+    """Replacing a parameter's storage through .data between steps: the optimizer keeps
+    its state and updates the new storage, as PyTorch's does."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    w0, x, w1 = (rng.standard_normal(s) for s in ((2, 3), (5, 3), (2, 3)))
+    results = []
+    for L in (fg, torch):
+        m = L.nn.Linear(3, 2, bias=False).double()
+        with L.no_grad():
+            m.weight.copy_(L.tensor(w0))
+        kw = {"lr": 0.1, "momentum": 0.9} if opt == "SGD" else {"lr": 0.1}
+        o = getattr(L.optim, opt)(m.parameters(), **kw)
+        for step in range(4):
+            if step == 2:
+                m.weight.data = L.tensor(w1)
+            o.zero_grad()
+            (m(L.tensor(x)) ** 2).sum().backward()
+            o.step()
+        results.append(m.weight.detach().numpy().copy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-10, atol=1e-12)
