@@ -88,6 +88,77 @@ for _call in ("transpose(0, 4)", "flatten(0, 3)", "narrow(3, 0, 1)", "movedim(0,
     CASES[f"{_call} out of range"] = (lambda c: lambda L: eval(f"x.{c}", {"x": _t(L, (2, 3))}))(_call)
 
 
+def _T(L, *shape, rg=False):
+    return _t(L, shape, rg)
+
+
+CASES.update({
+    "max_pool2d 1d": lambda L: _F(L).max_pool2d(_T(L, 3), 2),
+    "avg_pool2d big kernel": lambda L: _F(L).avg_pool2d(_T(L, 1, 1, 2, 2), 5),
+    "conv1d weight dims": lambda L: _F(L).conv1d(_T(L, 1, 2, 5), _T(L, 3, 2)),
+    "conv2d groups": lambda L: _F(L).conv2d(_T(L, 1, 4, 5, 5), _T(L, 4, 2, 3, 3), groups=3),
+    "batch_norm shape": lambda L: _F(L).batch_norm(_T(L, 4, 3), _T(L, 5), _T(L, 5)),
+    "nll target": lambda L: _F(L).nll_loss(_T(L, 2, 3), L.tensor([0, 3])),
+    "bce range": lambda L: _F(L).binary_cross_entropy(_T(L, 3), _T(L, 3)),
+    "embedding float idx": lambda L: _F(L).embedding(_T(L, 2), _T(L, 3, 2)),
+    "softmax no dim 3d ok?": lambda L: _F(L).softmax(_T(L, 2, 3), dim=2),
+    "sum dims dup": lambda L: _T(L, 2, 3).sum((0, 0)),
+    "view noncontig": lambda L: _T(L, 2, 3).t().view(6),
+    "repeat few": lambda L: _T(L, 2, 3).repeat(2),
+    "expand fewer": lambda L: _T(L, 2, 3).expand(3),
+    "unflatten": lambda L: _T(L, 2, 6).reshape(2, -1, -1),
+    "narrow oob": lambda L: _T(L, 2, 3).narrow(1, 2, 4),
+    "topk k big": lambda L: _T(L, 2, 3).topk(5),
+    "kthvalue": lambda L: _T(L, 3).sort(dim=3),
+    "cumsum dim": lambda L: _T(L, 3).cumsum(1),
+    "scatter shape": lambda L: L.zeros(2, 3).scatter(1, L.tensor([[0, 1, 2, 0]]), _T(L, 1, 2)),
+    "einsum bad": lambda L: L.einsum("ij,jk->ik", _T(L, 2, 3), _T(L, 4, 2)),
+    "outer 2d": lambda L: L.outer(_T(L, 2, 2), _T(L, 2)),
+    "dot mismatch": lambda L: L.dot(_T(L, 2), _T(L, 3)),
+    "clamp none": lambda L: _T(L, 2).clamp(),
+    "split sizes": lambda L: _T(L, 5).split([2, 2]),
+    "stack empty": lambda L: L.stack([]),
+    "cat empty": lambda L: L.cat([]),
+    "pad odd": lambda L: _F(L).pad(_T(L, 2, 3), (1,)),
+    "pad reflect big": lambda L: _F(L).pad(_T(L, 1, 2, 3), (5, 5), mode="reflect"),
+    "layer_norm weight": lambda L: _F(L).layer_norm(_T(L, 2, 3), (3,), _T(L, 4)),
+    "dropout p": lambda L: _F(L).dropout(_T(L, 3), p=1.5),
+    "one_hot neg": lambda L: _F(L).one_hot(L.tensor([-1, 0])),
+    "one_hot float": lambda L: _F(L).one_hot(_T(L, 2)),
+    "mse grad twice": lambda L: (lambda loss: (loss.backward(), loss.backward()))(
+        _F(L).mse_loss(_T(L, 3, rg=True) * 2, _T(L, 3))),
+    "randint empty": lambda L: L.randint(3, 3, (2,)),
+    "arange step 0": lambda L: L.arange(0, 5, 0),
+    "full bad size": lambda L: L.full((-1,), 1.0),
+    "eye neg": lambda L: L.eye(-1),
+    "tensor ragged": lambda L: L.tensor([[1, 2], [3]]),
+    "item empty": lambda L: L.zeros(0).item(),
+    "matmul 0d": lambda L: L.tensor(1.0) @ _T(L, 2),
+    "bmm 2d": lambda L: L.bmm(_T(L, 2, 2), _T(L, 2, 2)),
+    "mm 1d": lambda L: L.mm(_T(L, 2), _T(L, 2, 2)),
+    "addmm broadcast": lambda L: L.addmm(_T(L, 3, 3), _T(L, 2, 2), _T(L, 2, 2)),
+    "where cond float": lambda L: L.where(_T(L, 2), _T(L, 2), _T(L, 2)),
+    "masked_fill shape": lambda L: _T(L, 2, 3).masked_fill(L.tensor([True, False]), 0.),
+    "index bool mask shape": lambda L: _T(L, 2, 3)[L.tensor([True, False, True])],
+    "setitem oob": lambda L: _T(L, 3).__setitem__(5, 1.0),
+    "unsqueeze big": lambda L: _T(L, 3).unsqueeze(-3),
+    "squeeze big": lambda L: _T(L, 3).squeeze(1),
+    "permute count": lambda L: _T(L, 2, 3).permute(0),
+    "transpose 1d": lambda L: _T(L, 3).transpose(0, 1),
+    "chunk dim": lambda L: _T(L, 3).chunk(2, dim=1),
+    "flip dim": lambda L: _T(L, 3).flip(1),
+    "roll mismatch": lambda L: _T(L, 3).roll((1, 2), (0,)),
+    "gather dims": lambda L: _T(L, 2, 3).gather(1, L.tensor([0, 1])),
+    "log_softmax dim": lambda L: _F(L).log_softmax(_T(L, 3), dim=1),
+    "grad non-scalar": lambda L: L.autograd.grad((_T(L, 2, rg=True) * 2), [_T(L, 2, rg=True)]),
+    "grad no-grad output": lambda L: L.autograd.grad(_T(L, 2).sum(), [_T(L, 2, rg=True)]),
+    "retain_grad nograd": lambda L: _T(L, 2).retain_grad(),
+    "hook nograd": lambda L: _T(L, 2).register_hook(lambda g: g),
+    "requires_grad nonleaf False": lambda L: (_T(L, 2, rg=True) * 2).requires_grad_(False),
+    "backward grad shape": lambda L: (_T(L, 2, rg=True) * 2).backward(_T(L, 3)),
+})
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fastgrad_raises_what_torch_code_catches(name):

@@ -7,7 +7,7 @@ bilinear).
 """
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
@@ -62,7 +62,7 @@ def embedding(input, weight, padding_idx=None):
     who = "embedding"
     idx = input._data if isinstance(input, Tensor) else _X._index_copy(input, who, "indices")
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
+        raise DtypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
     if weight._data.ndim != 2:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, bool_
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -659,7 +659,7 @@ def where(condition, input, other):
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
     if c._data.dtype != bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
+        raise DtypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
         a = _scalar(a, b._data.dtype)

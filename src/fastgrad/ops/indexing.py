@@ -498,7 +498,7 @@ def masked_fill(input, mask, value):
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
     if not isinstance(tensor, Tensor) or tensor._data.dtype != np.int64:
-        raise TypeError("one_hot: expected an int64 tensor, got "
+        raise DtypeError("one_hot: expected an int64 tensor, got "
                         f"{tensor._data.dtype if isinstance(tensor, Tensor) else type(tensor).__name__}")
     a = tensor._data
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:

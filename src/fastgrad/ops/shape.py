@@ -7,7 +7,7 @@ import builtins
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -315,7 +315,7 @@ def narrow(x, dim, start, length):
     if start < 0:
         start += n
     if start < 0 or length < 0 or start + length > n:
-        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+        raise IndexOutOfRangeError(f"narrow: start {start} and length {length} are out of range for "
                          f"dimension {d} of size {n}")
     idx = (slice(None),) * d + (slice(start, start + length),)
     out = x._data[idx]
