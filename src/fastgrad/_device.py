@@ -5,7 +5,7 @@ scripts do before checking ``cuda.is_available()``); creating or moving a tensor
 device other than the CPU raises a RuntimeError naming the device.
 """
 
-_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
           "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
 
 
@@ -26,8 +26,8 @@ class device:
         if not isinstance(type, str):
             raise TypeError(f"device: expected a string, an int or a device, got {_typename(type)}")
         name, sep, idx = type.partition(":")
-        if name not in _TYPES:
-            raise RuntimeError(f"Expected one of {', '.join(_TYPES)} device type at start of device "
+        if name not in TYPES:
+            raise RuntimeError(f"Expected one of {', '.join(TYPES)} device type at start of device "
                                f"string: {type}")
         if sep:
             if index is not None:
@@ -87,7 +87,7 @@ CPU = device("cpu")
 
 def check(dev, who):
     """Raise unless ``dev`` (None, a device, a string or an int) names the CPU."""
-    if dev is None or dev == "cpu" or type(dev) is device and dev._type == "cpu":
+    if dev is None or (dev._type == "cpu" if type(dev) is device else dev == "cpu"):
         return
     if not isinstance(dev, device):
         if isinstance(dev, int) and not isinstance(dev, bool):

@@ -245,7 +245,8 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a._data.dtype if dtype is None else dtype
-        elif isinstance(a, _device.device) or (isinstance(a, str) and not _is_dtype_name(a)) or (
+        elif isinstance(a, _device.device) or (isinstance(a, str) and (
+                a.partition(":")[0] in _device.TYPES or not _is_dtype_name(a))) or (
                 isinstance(a, int) and not isinstance(a, bool)):
             dev = a                 # an int is a CUDA device index, as in PyTorch
         elif dtype is None and a is not None and not isinstance(a, (bool, int)):
