@@ -262,7 +262,7 @@ def test_dtype_casts():
               [fg.tensor(np.array([0.5, 1.0]), requires_grad=True)], eps=1e-3, atol=1e-3)
     with pytest.raises(TypeError, match="to: unsupported dtype"):
         x.to(np.complex64)
-    with pytest.raises(ValueError, match="to: fastgrad only supports the 'cpu' device"):
+    with pytest.raises(RuntimeError, match="to: fastgrad runs on the CPU only; got device 'cuda'"):
         x.to("cuda")
 
 

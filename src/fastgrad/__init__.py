@@ -30,6 +30,10 @@ from fastgrad._config import (available_simd, get_backend, get_num_threads, get_
 from fastgrad._config import _init as _config_init
 from fastgrad import autograd
 from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from fastgrad.autograd import inference_mode, is_inference_mode_enabled
+from fastgrad._device import device
+from fastgrad import backends, cuda, errors
+from fastgrad.errors import ArgumentError, DtypeError, IndexOutOfRangeError, ShapeError
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64

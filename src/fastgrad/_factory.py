@@ -1,6 +1,11 @@
-"""Tensor creation: constants, ranges and seeded random numbers."""
+"""Tensor creation: constants, ranges and seeded random numbers.
+
+Every factory takes PyTorch's ``device=`` (the CPU only; another device raises a
+RuntimeError naming it) and ``pin_memory=`` (accepted; CPU memory needs no pinning)."""
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad import _device
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 
 _make = Tensor._make
@@ -42,15 +47,20 @@ def _size(size, who):
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"{who}: size must be ints, got {size!r}")
         if s < 0:
-            raise ValueError(f"{who}: negative dimension {s} in size {tuple(size)}")
+            raise ShapeError(f"{who}: negative dimension {s} in size {tuple(size)}")
         out.append(int(s))
     n = 1
     for s in out:
         n *= s
     if n * 8 > 2 ** 62:
-        raise ValueError(f"{who}: size {tuple(out)} ({n} elements) is larger than any array that "
+        raise ShapeError(f"{who}: size {tuple(out)} ({n} elements) is larger than any array that "
                          "can be allocated")
     return tuple(out)
+
+
+def _dev(device, who):
+    if device is not None:
+        _device.check(device, who)
 
 
 def _dt(dtype, default=None):
@@ -78,19 +88,23 @@ def _finish(arr, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "zeros")
     return _finish(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "ones")
     return _finish(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, requires_grad=False):
+def empty(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "empty")
     return _finish(_alloc(np.empty, "empty", _size(size, "empty"), _dt(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "full")
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else (int64 if isinstance(fill_value, int) else _default[0])
     dt = _dt(dtype)
@@ -103,33 +117,38 @@ def _like(x, dtype):
     return x._data.shape, (canonical_dtype(dtype) if dtype is not None else x._data.dtype)
 
 
-def zeros_like(x, dtype=None, requires_grad=False):
+def zeros_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "zeros_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.zeros, "zeros_like", s, d), requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad=False):
+def ones_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "ones_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.ones, "ones_like", s, d), requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad=False):
+def empty_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "empty_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.empty, "empty_like", s, d), requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad=False):
+def full_like(x, fill_value, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "full_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(lambda s_, d_: np.full(s_, fill_value, d_), "full_like", s, d), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None, pin_memory=False):
     """Values from start (inclusive) to end (exclusive) by step; int64 when every
     argument is an int, else the default float dtype."""
+    _dev(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("arange: step must be non-zero")
+        raise ArgumentError("arange: step must be non-zero")
     all_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
     d = _dt(dtype, int64 if all_int else None)
     if all_int:
@@ -143,22 +162,25 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _finish(arr, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "linspace")
     if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
     size = _size((int(steps),), "linspace")
     return _finish(_alloc(lambda s, d: np.linspace(start, end, s[0], dtype=np.float64).astype(d), "linspace",
                           size, _dt(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False):
+def eye(n, m=None, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "eye")
     if n < 0 or (m is not None and m < 0):
-        raise ValueError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+        raise ShapeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
     size = _size((n, n if m is None else m), "eye")
     return _finish(_alloc(lambda s, d: np.eye(s[0], s[1], dtype=d), "eye", size, _dt(dtype)), requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None):
+def rand(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
+    _dev(device, "rand")
     g = (generator or default_generator).rng
     d = _dt(dtype)
     if d.kind != "f":
@@ -166,7 +188,8 @@ def rand(*size, dtype=None, requires_grad=False, generator=None):
     return _finish(_alloc(lambda s, dt: g.random(s, dtype=dt), "rand", _size(size, "rand"), d), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None):
+def randn(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
+    _dev(device, "randn")
     g = (generator or default_generator).rng
     d = _dt(dtype)
     if d.kind != "f":
@@ -175,8 +198,9 @@ def randn(*size, dtype=None, requires_grad=False, generator=None):
                    requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, generator=None):
+def randint(low, high=None, size=None, dtype=None, generator=None, device=None, pin_memory=False):
     """Integers in [low, high) (randint(high, size) also works, as in PyTorch)."""
+    _dev(device, "randint")
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint: size is required, e.g. randint(0, 10, (3,))")
@@ -184,20 +208,23 @@ def randint(low, high=None, size=None, dtype=None, generator=None):
     elif high is None:
         low, high = 0, low
     if high <= low:
-        raise ValueError(f"randint: empty range [{low}, {high})")
+        raise ArgumentError(f"randint: empty range [{low}, {high})")
     g = (generator or default_generator).rng
     return _make(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
                         _size((tuple(size),), "randint"), _dt(dtype, int64)))
 
 
-def rand_like(x, dtype=None, requires_grad=False):
+def rand_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "rand_like")
     return rand(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, requires_grad=False):
+def randn_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+    _dev(device, "randn_like")
     return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randperm(n, dtype=None, generator=None):
+def randperm(n, dtype=None, generator=None, device=None, pin_memory=False):
+    _dev(device, "randperm")
     g = (generator or default_generator).rng
     return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))

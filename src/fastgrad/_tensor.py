@@ -1,8 +1,10 @@
 """The Tensor: a NumPy array plus autograd metadata.
 
-Storage is a NumPy ``ndarray`` (``Tensor._data``), so ``from_numpy`` and ``numpy()`` are
-zero-copy and NumPy owns the memory.  Ops live in ``fastgrad.ops``; ``fastgrad._methods``
-attaches them to the class as the methods and operators their declarations name.
+Storage is a NumPy ``ndarray`` (the ``_data`` slot, which fastgrad's own code reads
+directly), so ``from_numpy`` and ``numpy()`` are zero-copy and NumPy owns the memory.
+``Tensor.data`` is PyTorch's: a tensor sharing the memory, cut from the graph.  Ops live
+in ``fastgrad.ops``; ``fastgrad._methods`` attaches them to the class as the methods and
+operators their declarations name.
 
 dtypes: float32 (the default) and float64 carry gradients; int64 and bool are for indices
 and masks.  Type promotion follows PyTorch: the category order is bool < int < float;
@@ -13,6 +15,8 @@ float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, 
 """
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad import _device
 from fastgrad._state import trace as _trace
 
 
@@ -161,7 +165,43 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        return _device.CPU
+
+    is_cuda = False
+    is_mps = False
+    is_cpu = True
+
+    def cpu(self, memory_format=None):
+        return self
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        dev = "cuda" if device is None else device if isinstance(device, (str, _device.device)) \
+            else f"cuda:{device}"
+        _device.check(dev, "cuda")
+
+    def get_device(self):
+        """-1: the tensor is on the CPU (PyTorch's convention)."""
+        return -1
+
+    @property
+    def data(self):
+        """A tensor sharing this one's memory, with requires_grad=False, no grad_fn and
+        a version counter of its own: changes made through it are not seen by autograd
+        (as PyTorch's ``.data``).  Assigning a tensor replaces this one's storage (any
+        shape and dtype; a tensor that requires grad keeps a floating dtype)."""
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: the assigned value must be a Tensor, got {type(value).__name__}")
+        arr = value._data
+        if self.requires_grad and arr.dtype.kind != "f":
+            raise RuntimeError(f"data: a tensor that requires grad cannot take {arr.dtype} data; "
+                               "only floating point tensors can require gradients")
+        self._data = arr
+        self._base = None
+        self._vidx = None
 
     # ---- autograd ---------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -271,7 +311,7 @@ class Tensor:
         if _trace.active is not None:
             _trace.active.conversion("item")
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python scalars "
+            raise ShapeError(f"item: only one-element tensors can be converted to Python scalars "
                              f"(this one has {self._data.size} elements)")
         return self._data.reshape(()).item()
 
@@ -369,7 +409,7 @@ def _as_array(data, dtype, who):
             return np.array(data, dtype=canonical_dtype(dtype, who))
         arr = np.array(data)
     except (ValueError, OverflowError) as e:
-        raise ValueError(f"{who}: cannot make a tensor from this data: {e}") from None
+        raise ArgumentError(f"{who}: cannot make a tensor from this data: {e}") from None
     if arr.dtype == object:
         raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
     if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":
@@ -378,16 +418,20 @@ def _as_array(data, dtype, who):
     return arr if dt == arr.dtype else arr.astype(dt)
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data, dtype=None, requires_grad=False, device=None, pin_memory=False):
     """A new tensor holding a copy of `data` (nested lists, scalars, arrays, tensors)."""
+    if device is not None:
+        _device.check(device, "tensor")
     t = Tensor._make(_as_array(data, dtype, "tensor"))
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but without a copy when `data` already is a suitable array/tensor."""
+    if device is not None:
+        _device.check(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return data
     if isinstance(data, np.ndarray) and data.dtype in SUPPORTED and (dtype is None or np.dtype(dtype) == data.dtype):

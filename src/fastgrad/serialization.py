@@ -53,7 +53,9 @@ import struct
 
 import numpy as np
 
+from fastgrad import _device
 from fastgrad._tensor import SUPPORTED, Tensor
+from fastgrad.errors import ArgumentError
 
 __all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
            "MAX_ITEMS"]
@@ -452,18 +454,24 @@ def _read_all(f, who):
     return getattr(f, "name", None) or "<file object>", bytes(data)
 
 
+def _is_cpu(dev):
+    return (isinstance(dev, str) and dev.partition(":")[0] == "cpu") or (
+        isinstance(dev, _device.device) and dev.type == "cpu")
+
+
 def load(f, map_location=None, weights_only=True):
     """Load an object saved by :func:`save` from a path or a binary file object.
 
     A path ending in ``.safetensors`` is read as a safetensors file (a dict of str ->
     Tensor).  Loading never runs code: the file holds JSON and raw array bytes, no pickle, so
     ``weights_only`` is accepted for PyTorch compatibility and is always in effect.
-    ``map_location`` may be None or ``"cpu"`` (fastgrad tensors live on the CPU).
+    ``map_location`` may be None, ``"cpu"``, ``"cpu:0"`` or ``fastgrad.device("cpu")``
+    (fastgrad tensors live on the CPU).
     Raises :class:`CheckpointError` (a ``RuntimeError``) for a truncated, corrupted or
     foreign file or an unsupported format version.
     """
-    if map_location not in (None, "cpu"):
-        raise ValueError(f"load: map_location must be None or 'cpu' (fastgrad runs on the CPU), "
+    if map_location not in (None, "cpu") and not _is_cpu(map_location):
+        raise ArgumentError(f"load: map_location must be None or 'cpu' (fastgrad runs on the CPU), "
                          f"got {map_location!r}")
     path = _fspath(f)
     if path is not None and path.endswith(".safetensors"):

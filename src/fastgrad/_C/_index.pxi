@@ -1,7 +1,7 @@
 # Index kernels (csrc/index.h): index_select, index_add, gather, scatter(_add), masks.
 # Included from _kernels.pyx.  Every function names the public op in its errors (`op`)
 # and the dimension it indexes; out-of-range indices come back from C as a status code
-# with the offending value and are raised as IndexError.
+# with the offending value and are raised as IndexOutOfRangeError (an IndexError and a RuntimeError).
 
 cdef extern from "index.h" nogil:
     int fg_index_select(int esize, int64_t outer, int64_t n, int64_t inner, const void *x,
@@ -28,7 +28,7 @@ cdef inline int _idx_chk(int st, str op, int64_t bad, int dim, int64_t n) except
     if st == FG_OK:
         return 0
     if st == FG_EINVAL:
-        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise IndexOutOfRangeError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
     return _chk(st, op)
 
 cdef inline int _split3(cnp.ndarray x, int dim, int64_t *outer, int64_t *n, int64_t *inner,
@@ -167,7 +167,7 @@ def scatter_add(cnp.ndarray out, int dim, idx, cnp.ndarray src, bint accumulate=
         # integer scatter_add: no C kernel; NumPy's unbuffered add after the same checks
         if cnp.PyArray_SIZE(ix) and (ix.min() < 0 or ix.max() >= n):
             b = ix[(ix < 0) | (ix >= n)].flat[0]
-            raise IndexError(f"{op}: index {b} is out of bounds for dimension {dim} with size {n}")
+            raise IndexOutOfRangeError(f"{op}: index {b} is out of bounds for dimension {dim} with size {n}")
         full = list(np.indices(_sh(ix), sparse=True))
         full[dim] = ix
         np.add.at(out, tuple(full), src)

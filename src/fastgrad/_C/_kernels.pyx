@@ -13,6 +13,8 @@ are copied.
 """
 cimport numpy as cnp
 import numpy as np
+
+from fastgrad.errors import IndexOutOfRangeError, ShapeError
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 from fastgrad._C.cfastgrad cimport *
@@ -323,7 +325,7 @@ cdef int _broadcast(str op, cnp.ndarray a, cnp.ndarray b, int *ndim, int64_t *sh
         elif da == 1:
             shape[i] = db
         else:
-            raise ValueError(f"{op}: shapes {_sh(a)} and {_sh(b)} cannot be broadcast "
+            raise ShapeError(f"{op}: shapes {_sh(a)} and {_sh(b)} cannot be broadcast "
                              f"(dimension {i - nd}: {da} vs {db})")
     ndim[0] = nd
     return 1
@@ -446,7 +448,7 @@ def where(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b):
     try:
         oshape = np.broadcast_shapes(_sh(c), _sh(a), _sh(b))
     except ValueError:
-        raise ValueError(f"where: shapes {_sh(c)}, {_sh(a)} and {_sh(b)} "
+        raise ShapeError(f"where: shapes {_sh(c)}, {_sh(a)} and {_sh(b)} "
                          f"cannot be broadcast") from None
     nd = len(oshape)
     if nd > FG_MAX_DIMS:
@@ -729,11 +731,11 @@ def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
         raise ValueError("matmul: the C wrapper needs operands with at least 2 dimensions")
     cdef int64_t m = a.shape[na - 2], k = a.shape[na - 1], k2 = b.shape[nb - 2], n = b.shape[nb - 1]
     if k != k2:
-        raise ValueError(f"matmul: cannot multiply shapes {_sh(a)} and {_sh(b)}: {k} != {k2}")
+        raise ShapeError(f"matmul: cannot multiply shapes {_sh(a)} and {_sh(b)}: {k} != {k2}")
     try:
         bshape = () if na == 2 and nb == 2 else np.broadcast_shapes(_sh(a)[:-2], _sh(b)[:-2])
     except ValueError:
-        raise ValueError(f"matmul: batch dimensions of {_sh(a)} and {_sh(b)} cannot be broadcast") from None
+        raise ShapeError(f"matmul: batch dimensions of {_sh(a)} and {_sh(b)} cannot be broadcast") from None
     cdef fg_gemm_desc d
     cdef bint fresh = out is None
     if fresh:                       # the result first: its size is checked before any copy
@@ -823,7 +825,7 @@ def linear(cnp.ndarray x, cnp.ndarray w, bias, str act=None):
     if cnp.PyArray_TYPE(w) != cnp.PyArray_TYPE(x):
         raise TypeError(f"linear: dtypes differ (input {x.dtype}, weight {w.dtype})")
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
-        raise ValueError(f"linear: input {_sh(x)} and weight {_sh(w)} do not match "
+        raise ShapeError(f"linear: input {_sh(x)} and weight {_sh(w)} do not match "
                          f"(expected input (N, {_sh(w)[1] if w.ndim == 2 else '?'}))")
     cdef fg_gemm_desc d
     cdef cnp.ndarray bb

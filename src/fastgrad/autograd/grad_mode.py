@@ -58,3 +58,44 @@ class set_grad_enabled(_GradModeSwitch):
     def __exit__(self, *exc):
         grad_mode.enabled = self._prev
         return False
+
+
+_inference = [False]
+
+
+def is_inference_mode_enabled():
+    return _inference[0]
+
+
+class inference_mode:
+    """inference_mode(mode=True): no graph recording inside (as no_grad), and
+    ``is_inference_mode_enabled()`` is True.  A context manager or a decorator, with or
+    without the call (``@inference_mode`` and ``@inference_mode()``).  fastgrad's tensors
+    made inside are ordinary tensors that do not require grad."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):                     # @inference_mode without parentheses
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self._mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = (grad_mode.enabled, _inference[0])
+        if self._mode:
+            grad_mode.enabled = False
+        _inference[0] = self._mode
+
+    def __exit__(self, *exc):
+        grad_mode.enabled, _inference[0] = self._prev
+        return False
+
+    def __call__(self, fn):
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+        return wrapper

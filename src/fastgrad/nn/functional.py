@@ -7,6 +7,7 @@ bilinear).
 """
 import numpy as np
 
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
@@ -38,14 +39,14 @@ def pad(input, pad, mode="constant", value=None):
     y = input if isinstance(input, Tensor) else _pad(input, [0] * len(p), mode)
     nd = y._data.ndim
     if len(p) % 2 or len(p) // 2 > nd:
-        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+        raise ArgumentError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
                          f"2 * {nd} (the tensor's dims)")
     for i in range(len(p) // 2):
         d, lo, hi = nd - 1 - i, p[2 * i], p[2 * i + 1]
         n = y._data.shape[d]
         start, stop = max(-lo, 0), n - max(-hi, 0)
         if stop <= start:
-            raise ValueError(f"pad: padding {(lo, hi)} of dimension {d} (size {n}) leaves an "
+            raise ShapeError(f"pad: padding {(lo, hi)} of dimension {d} (size {n}) leaves an "
                              f"empty or negative size {stop - start}")
         if start or stop != n:
             y = _S.narrow(y, d, start, stop - start)
@@ -61,7 +62,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
     dropout), using fastgrad's global generator; identity when not training or p == 0."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: probability must be in [0, 1], got {p}")
     x = _float_in(input, "dropout")
     if not training or p == 0.0:
         return x
@@ -87,11 +88,11 @@ def embedding(input, weight, padding_idx=None):
     who = "embedding"
     idx = input._data if isinstance(input, Tensor) else _X._index_copy(input, who, "indices")
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
+        raise DtypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
     if weight._data.ndim != 2:
-        raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+        raise ShapeError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight._data.shape)}")
     n = weight._data.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -101,7 +102,7 @@ def embedding(input, weight, padding_idx=None):
         if not isinstance(padding_idx, (int, np.integer)) or isinstance(padding_idx, (bool, np.bool_)):
             raise TypeError(f"{who}: padding_idx must be an int, got {type(padding_idx).__name__}")
         if not -n <= padding_idx < n:
-            raise ValueError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
+            raise ArgumentError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx = padding_idx % n
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     # a row gather whose backward is a scatter-add (repeated indices accumulate)
@@ -122,13 +123,13 @@ def bilinear(input1, input2, weight, bias=None):
     x1 = _float_in(input1, who)
     x2 = _float_in(input2, who)
     if weight._data.ndim != 3:
-        raise ValueError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight._data.shape)}")
+        raise ShapeError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight._data.shape)}")
     out_f, in1, in2 = weight._data.shape
     if x1._data.shape[-1:] != (in1,) or x2._data.shape[-1:] != (in2,) or x1._data.shape[:-1] != x2._data.shape[:-1]:
-        raise ValueError(f"{who}: input shapes {tuple(x1._data.shape)} and {tuple(x2._data.shape)} do "
+        raise ShapeError(f"{who}: input shapes {tuple(x1._data.shape)} and {tuple(x2._data.shape)} do "
                          f"not match weight shape {tuple(weight._data.shape)}")
     if bias is not None and tuple(bias._data.shape) != (out_f,):
-        raise ValueError(f"{who}: bias shape {tuple(bias._data.shape)} does not match weight shape "
+        raise ShapeError(f"{who}: bias shape {tuple(bias._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: expected ({out_f},)")
     lead = x1._data.shape[:-1]
     a = _S.reshape(x1, (-1, in1))
@@ -143,10 +144,10 @@ def bilinear(input1, input2, weight, bias=None):
 
 def _channel_dropout(input, p, training, nsp, who):
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{who}: probability must be in [0, 1], got {p}")
+        raise ArgumentError(f"{who}: probability must be in [0, 1], got {p}")
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     if not training or p == 0.0:
         return x
@@ -189,7 +190,7 @@ def celu(input, alpha=1.0, inplace=False):
     x = _float_in(input, "celu")
     alpha = float(alpha)
     if alpha == 0.0:
-        raise ValueError("celu: alpha must be non-zero (it divides the input), got 0")
+        raise ArgumentError("celu: alpha must be non-zero (it divides the input), got 0")
     if alpha == 1.0:
         return elu(x)
     return _E.mul(elu(_E.div(x, alpha)), alpha)
@@ -238,7 +239,7 @@ def _pnorm(x, p, dim, keepdim):
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """input / max(||input||_p along dim, eps)."""
     if out is not None:
-        raise ValueError("normalize: out= is not supported by fastgrad")
+        raise ArgumentError("normalize: out= is not supported by fastgrad")
     x = _float_in(input, "normalize")
     n = _pnorm(x, float(p), dim, True)
     return _E.div(x, _E.clamp(n, min=float(eps)))
@@ -252,7 +253,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     try:
         shape = np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
-        raise ValueError(f"{who}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast") from None
+        raise ShapeError(f"{who}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast") from None
     if a._data.dtype != b._data.dtype:
         dt = np.promote_types(a._data.dtype, b._data.dtype)
         a, b = to(a, dt), to(b, dt)

@@ -10,11 +10,13 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastgrad import _device
 from fastgrad._hooks import hooks
 from fastgrad._state import module_gen as _MODULE_GEN
-from fastgrad._tensor import FLOAT_DTYPES, Tensor, canonical_dtype
+from fastgrad._tensor import Tensor, canonical_dtype
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn.parameter import Buffer, Parameter
+from fastgrad.ops._record import _is_dtype_name
 
 _setattr = object.__setattr__
 # bumped whenever any forward hook is added or removed: containers that cache a fused
@@ -284,20 +286,34 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype=None, *, device=None):
-        """Cast floating-point parameters and buffers to `dtype` (float32 / float64) in
-        place of the module's tensors (the Parameter objects are kept, so optimizers
-        built before the call must be rebuilt, as in PyTorch).  `device` other than
-        'cpu' is refused."""
-        if device is not None and str(device) != "cpu":
-            raise ValueError(f"to: fastgrad runs on the CPU only, got device {device!r}")
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
+    def to(self, *args, **kwargs):
+        """to(device), to(dtype), to(device, dtype), to(tensor) or to(device=..., dtype=...),
+        as PyTorch's.  Casts floating-point parameters and buffers to a float dtype in
+        place of the module's tensors (the Parameter objects are kept, so optimizers built
+        before the call keep working with them).  The device must be the CPU; any other
+        raises a RuntimeError naming it."""
+        unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
+        if unknown:
+            raise TypeError(f"Module.to: unexpected keyword arguments {sorted(unknown)}")
+        dev, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a._data.dtype if dtype is None else dtype
+            elif isinstance(a, _device.device) or (isinstance(a, int) and not isinstance(a, bool)):
+                dev = a
+            elif isinstance(a, str) and not _is_dtype_name(a):
+                dev = a
+            elif dtype is None and a is not None and not isinstance(a, bool):
+                dtype = a
+            else:
+                raise TypeError(f"Module.to: unexpected argument {a!r}")
+        if dev is not None:
+            _device.check(dev, "Module.to")
         if dtype is None:
             return self
         dt = canonical_dtype(dtype, "Module.to")
-        if dt not in FLOAT_DTYPES:
-            raise TypeError(f"Module.to: only float32 / float64 are allowed, got {dt}")
+        if dt.kind != "f":
+            raise TypeError(f"Module.to: nn.Module.to only accepts floating point dtypes, got {dt}")
         return self._apply_dtype(dt)
 
     def _apply_dtype(self, dt):
@@ -319,6 +335,10 @@ class Module:
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        _device.check("cuda" if device is None else device if isinstance(device, (str, _device.device))
+                      else f"cuda:{device}", "Module.cuda")
 
     # ---- state dict ----------------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):

@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from fastgrad.errors import ShapeError
+from fastgrad import _device
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
@@ -216,7 +218,7 @@ def _norm_dims(dim, nd, who):
     if isinstance(dim, (list, tuple)):
         ds = tuple(sorted(_norm_dim(d, nd, who) for d in dim))
         if len(set(ds)) != len(ds):
-            raise ValueError(f"{who}: dim {tuple(dim)} names a dimension twice")
+            raise ShapeError(f"{who}: dim {tuple(dim)} names a dimension twice")
         return ds if nd else ()
     d = _norm_dim(dim, nd, who)          # checked for a 0-d tensor too (dims 0 and -1)
     return (d,) if nd else ()
@@ -232,24 +234,28 @@ declare(_to_bwd, linear=lambda node, t, out: to(t, out._data.dtype))
 
 @public(method=True)
 def to(x, *args, dtype=None, copy=False, **kwargs):
-    """Cast to a dtype: to(dtype), to(other_tensor) (its dtype), to("cpu"[, dtype]) or
-    to(dtype=...).  Differentiable between float dtypes; casts to int64/bool carry no
+    """Cast to a dtype: to(dtype), to(other_tensor) (its dtype and device), to(device),
+    to(device, dtype) or to(dtype=..., device=...).  The device must be the CPU (a
+    ``fastgrad.device``, "cpu" or "cpu:0"); any other raises a RuntimeError naming it.
+    Differentiable between float dtypes; casts to integer or bool dtypes carry no
     gradient.  Returns x itself when nothing changes (unless copy=True)."""
-    unknown = set(kwargs) - {"non_blocking", "device"}
+    unknown = set(kwargs) - {"non_blocking", "device", "memory_format"}
     if unknown:
         raise TypeError(f"to: unexpected keyword arguments {sorted(unknown)}")
     dev = kwargs.get("device")
     for a in args:
         if isinstance(a, Tensor):
             dtype = a._data.dtype if dtype is None else dtype
-        elif isinstance(a, str) and not _is_dtype_name(a):
-            dev = a
-        elif dtype is None and a is not None:
+        elif isinstance(a, _device.device) or (isinstance(a, str) and (
+                a.partition(":")[0] in _device.TYPES or not _is_dtype_name(a))) or (
+                isinstance(a, int) and not isinstance(a, bool)):
+            dev = a                 # an int is a CUDA device index, as in PyTorch
+        elif dtype is None and a is not None and not isinstance(a, (bool, int)):
             dtype = a
         else:
             raise TypeError(f"to: unexpected argument {a!r}")
-    if dev is not None and str(dev).split(":")[0] != "cpu":
-        raise ValueError(f"to: fastgrad only supports the 'cpu' device, got {dev!r}")
+    if dev is not None:
+        _device.check(dev, "to")
     if dtype is None:
         return clone(x) if copy else x
     dt = canonical_dtype(dtype, "to")

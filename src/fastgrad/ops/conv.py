@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
@@ -36,7 +37,7 @@ def _ntuple(v, n, name, who, minimum=0):
     else:
         raise TypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     if any(e < minimum for e in v):
-        raise ValueError(f"{who}: {name} must be >= {minimum}, got {v}")
+        raise ArgumentError(f"{who}: {name} must be >= {minimum}, got {v}")
     return v
 
 
@@ -189,9 +190,9 @@ def _conv_args(x, weight, bias, who, nsp):
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
     if weight._data.ndim != nsp + 2:
-        raise ValueError(f"{who}: weight must be {nsp + 2}-d, got shape {_shape(weight)}")
+        raise ShapeError(f"{who}: weight must be {nsp + 2}-d, got shape {_shape(weight)}")
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     dt = x._data.dtype
     if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt):
@@ -212,7 +213,7 @@ def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):
     if unbatched:
         x = unsqueeze(x, 0)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{who}: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"{who}: groups must be a positive int, got {groups!r}")
     return (x, unbatched, int(groups), _ntuple(stride, nsp, "stride", who, 1),
             _ntuple(dilation, nsp, "dilation", who, 1))
 
@@ -224,12 +225,12 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
     xs = _shape(x)
     cout, cg, ks = ws[0], ws[1], ws[2:]
     if cout % groups:
-        raise ValueError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
+        raise ShapeError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
     if xs[1] != cg * groups:
-        raise ValueError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
+        raise ShapeError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
                          f"groups {groups}), got {xs[1]} channels (input shape {_shape(input)})")
     if bias is not None and _shape(bias) != (cout,):
-        raise ValueError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
                          f"expected ({cout},)")
     if isinstance(padding, str):
         if padding == "valid":
@@ -237,12 +238,12 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
             top = ptot
         elif padding == "same":
             if any(s != 1 for s in st):
-                raise ValueError(f"{who}: padding='same' is not supported for strided convolutions "
+                raise ArgumentError(f"{who}: padding='same' is not supported for strided convolutions "
                                  f"(stride {st})")
             ptot = tuple(d * (k - 1) for d, k in zip(dl, ks))
             top = tuple(p // 2 for p in ptot)
         else:
-            raise ValueError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+            raise ArgumentError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
     else:
         top = _ntuple(padding, nsp, "padding", who, 0)
         ptot = tuple(2 * p for p in top)
@@ -252,7 +253,7 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
     # keeps the kernels' index arithmetic far from overflow
     st = tuple(min(s, n + p + 1) for s, n, p in zip(st, sp, ptot))
     if any(o < 1 for o in osz):
-        raise ValueError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
+        raise ShapeError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
                          f"kernel size {tuple(d * (k - 1) + 1 for d, k in zip(dl, ks))} (dilated)")
     if nsp == 1:
         geo = Geo((1, st[0]), (0, top[0]), (1, dl[0]), groups, (xs[0], xs[1], 1, xs[2]),
@@ -291,23 +292,23 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     xs = _shape(x)
     cout, cg, ks = ws[0], ws[1], ws[2:]
     if cout % groups:
-        raise ValueError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
+        raise ShapeError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
     if xs[1] != cg * groups:
-        raise ValueError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
+        raise ShapeError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
                          f"groups {groups}), got {xs[1]} channels (input shape {_shape(input)})")
     if bias is not None and _shape(bias) != (cout,):
-        raise ValueError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
                          f"expected ({cout},)")
     if isinstance(padding, str):
         if padding == "valid":
             ptot = (0, 0, 0)
         elif padding == "same":
             if any(s != 1 for s in st):
-                raise ValueError(f"{who}: padding='same' is not supported for strided convolutions "
+                raise ArgumentError(f"{who}: padding='same' is not supported for strided convolutions "
                                  f"(stride {st})")
             ptot = tuple(d * (k - 1) for d, k in zip(dl, ks))
         else:
-            raise ValueError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+            raise ArgumentError(f"{who}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
         top = tuple(p // 2 for p in ptot)
     else:
         top = _ntuple(padding, 3, "padding", who, 0)
@@ -315,7 +316,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     sp = xs[2:]
     osz = tuple(_out_size(n, k, s, p, d) for n, k, s, p, d in zip(sp, ks, st, ptot, dl))
     if any(o < 1 for o in osz):
-        raise ValueError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
+        raise ShapeError(f"{who}: input spatial size {sp} (padding {top}) is smaller than the "
                          f"kernel size {tuple(d * (k - 1) + 1 for d, k in zip(dl, ks))} (dilated)")
     if any(2 * t != p for t, p in zip(top[1:], ptot[1:])):
         # an even kernel with 'same': the extra row / column goes to the bottom / right
@@ -351,28 +352,28 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
     op = _ntuple(output_padding, nsp, "output_padding", who, 0)
     for o, s, d in zip(op, st, dl):
         if o >= s and o >= d:
-            raise ValueError(f"{who}: output_padding {op} must be smaller than the stride {st} or "
+            raise ArgumentError(f"{who}: output_padding {op} must be smaller than the stride {st} or "
                              f"the dilation {dl}")
     ws = _shape(weight)
     xs = _shape(x)
     cin, cog, ks = ws[0], ws[1], ws[2:]
     if cin % groups:
-        raise ValueError(f"{who}: in_channels {cin} (weight shape {ws}) is not divisible by groups {groups}")
+        raise ShapeError(f"{who}: in_channels {cin} (weight shape {ws}) is not divisible by groups {groups}")
     if xs[1] != cin:
-        raise ValueError(f"{who}: expected input with {cin} channels (weight shape {ws}), got "
+        raise ShapeError(f"{who}: expected input with {cin} channels (weight shape {ws}), got "
                          f"{xs[1]} channels (input shape {_shape(input)})")
     cout = cog * groups
     if bias is not None and _shape(bias) != (cout,):
-        raise ValueError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
                          f"expected ({cout},)")
     sp = xs[2:]
     osz = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
                 for n, s, p, d, k, o in zip(sp, st, pd, dl, ks, op))
     if any(o < 1 for o in osz):
-        raise ValueError(f"{who}: the output size {osz} for input {xs} is not positive")
+        raise ShapeError(f"{who}: the output size {osz} for input {xs} is not positive")
     nel = xs[0] * cout * math.prod(osz)
     if max(nel, math.prod(osz)) * x._data.dtype.itemsize > 2 ** 62:
-        raise ValueError(f"{who}: the output of shape {(xs[0], cout) + osz} ({nel} elements) is "
+        raise ShapeError(f"{who}: the output of shape {(xs[0], cout) + osz} ({nel} elements) is "
                          "larger than any array that can be allocated")
     if nsp == 1:
         geo = Geo((1, st[0]), (0, pd[0]), (1, dl[0]), groups, (xs[0], cout, 1, osz[0]),

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, bool_
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -157,7 +158,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
                 try:
                     return _make(np.asarray(ref(a._data, b._data)))
                 except ValueError:
-                    raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and "
+                    raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and "
                                      f"{tuple(b._data.shape)} cannot be broadcast") from None
         out = backend.k.binary(opid, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
@@ -292,13 +293,13 @@ def gelu(x, approximate="none"):
         return _gelu(x)
     if approximate == "tanh":
         return _gelu_tanh(x)
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 @public(method=True)
 def softplus(x, beta=1.0, threshold=20.0):
     if beta == 0:
-        raise ValueError("softplus: beta must be non-zero")
+        raise ArgumentError("softplus: beta must be non-zero")
     return _softplus(x, float(beta), float(threshold))
 
 
@@ -306,7 +307,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 def clamp(x, min=None, max=None):
     """Clamp into [min, max]; either bound may be None or a tensor."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ArgumentError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = x
         if min is not None:
@@ -365,7 +366,7 @@ def round(x, decimals=0):
     try:
         s = 10.0 ** decimals
     except OverflowError:
-        raise ValueError(f"round: decimals={decimals} is out of range for floating point") from None
+        raise ArgumentError(f"round: decimals={decimals} is out of range for floating point") from None
     return div(_round(mul(_float_in(x, "round"), s)), s)
 
 
@@ -374,7 +375,7 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     """Clamp into [min_val, max_val]; the gradient is 1 strictly inside (PyTorch's rule;
     clamp's gradient includes the end points)."""
     if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        raise ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
     return _hardtanh(x, float(min_val), float(max_val))
 
 
@@ -403,7 +404,7 @@ def logit(x, eps=None):
     if eps is None:
         return _logit(x, 0.0, 0.0)
     if not 0.0 <= eps <= 0.5:
-        raise ValueError(f"logit: eps must be in [0, 0.5], got {eps}")
+        raise ArgumentError(f"logit: eps must be in [0, 0.5], got {eps}")
     return _logit(x, float(eps), 1.0)
 
 
@@ -542,7 +543,7 @@ def mul(a, b):
         reflected="__rtruediv__")
 def div(a, b, rounding_mode=None):
     if rounding_mode is not None:
-        raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
+        raise ArgumentError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
                          "on integer tensors or torch-style true division")
     return _div(a, b)
 
@@ -559,7 +560,7 @@ def _compare(name, a, b):
     try:
         return _make(np.asarray(fn(a._data, b._data)))
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
+        raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
                          "broadcast") from None
 
 
@@ -598,7 +599,7 @@ def _logic(fn, name, a, b=None):
     try:
         return _make(np.asarray(fn(*arrs)))
     except ValueError:
-        raise ValueError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
+        raise ShapeError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
 
 
 @public(method=True, dunder=("__and__",))
@@ -637,7 +638,7 @@ def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
     try:
         return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     except ValueError:
-        raise ValueError(f"allclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
+        raise ShapeError(f"allclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
 
 @public
@@ -693,7 +694,7 @@ def _np_binary(name, npfn, da, db, doc=None):
             with np.errstate(all="ignore"):
                 out = np.asarray(npfn(a._data, b._data))
         except ValueError:
-            raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} "
+            raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} "
                              "cannot be broadcast") from None
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, name, bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
@@ -737,7 +738,7 @@ def lerp(input, end, weight):
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"lerp: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
+        raise ShapeError(f"lerp: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
                          "broadcast") from None
     d = sub(e, x)
     if isinstance(weight, Tensor):
@@ -758,7 +759,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     try:
         return _make(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
     except ValueError:
-        raise ValueError(f"isclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
+        raise ShapeError(f"isclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
 
 # ---- where ------------------------------------------------------------------------------
@@ -781,7 +782,7 @@ def where(condition, input, other):
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
     if c._data.dtype != bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
+        raise DtypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
         a = _scalar(a, b._data.dtype)

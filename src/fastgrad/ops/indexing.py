@@ -4,6 +4,7 @@ scatter, index_select, take_along_dim, masked_fill and one_hot.
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -47,7 +48,7 @@ def _index_copy(v, who, what="index"):
     try:
         return np.array(_unwrap_index(v))
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{who}: {what} must be a rectangular array or nested list of ints "
+        raise ArgumentError(f"{who}: {what} must be a rectangular array or nested list of ints "
                          f"({e})") from None
 
 
@@ -318,7 +319,7 @@ def index_select(input, dim, index):
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "index_select")
     idx = _index_tensor(index, "index_select")
     if idx.ndim > 1:
-        raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
+        raise ShapeError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
     if x._data.ndim == 0:
         _norm_dim(dim, 0, "index_select")
         out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select",
@@ -389,19 +390,19 @@ def _scatter_check(x, dim, idx, src, who):
     nd = x._data.ndim
     d = _norm_dim(dim, nd, who)
     if idx.ndim != nd:
-        raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
+        raise ShapeError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
                          "have the same number of dimensions")
     if src is not None and src._data.ndim != nd:
-        raise ValueError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
+        raise ShapeError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
     for k in range(nd):
         if k != d and idx.shape[k] > x._data.shape[k]:
-            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
+            raise ShapeError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
                              f"{tuple(x._data.shape)} in dimension {k}")
         if src is not None and idx.shape[k] > src._data.shape[k]:
-            raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than src shape "
+            raise ShapeError(f"{who}: index shape {tuple(idx.shape)} is larger than src shape "
                              f"{tuple(src._data.shape)} in dimension {k}")
     if src is not None and src._data.ndim != nd:
-        raise ValueError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
+        raise ShapeError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
     return d
 
 
@@ -412,7 +413,7 @@ def gather(input, dim, index):
     idx = _index_tensor(index, "gather")
     if x._data.ndim == 0:
         if idx.ndim != 0:
-            raise ValueError(f"gather: index has {idx.ndim} dimensions but input has 0")
+            raise ShapeError(f"gather: index has {idx.ndim} dimensions but input has 0")
         _norm_dim(dim, 0, "gather")
         return reshape(_gather(reshape(x, 1), 0, idx.reshape(1), "gather", _index_tensors(index)),
                        ())
@@ -472,7 +473,7 @@ def scatter_add(input, dim, index, src):
     idx = _index_tensor(index, "scatter_add")
     src = _scatter_src(x, src, "scatter_add")
     if x._data.ndim == 0:
-        raise ValueError("scatter_add: input must have at least one dimension")
+        raise ArgumentError("scatter_add: input must have at least one dimension")
     d = _scatter_check(x, dim, idx, src, "scatter_add")
     return _scatter_value(x, d, idx, src, None, True, _index_tensors(index))
 
@@ -486,13 +487,13 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     if src is not None and not isinstance(src, Tensor):
         src, value = None, src
     if src is None and value is None:
-        raise ValueError("scatter: give src (a tensor) or value (a number)")
+        raise ArgumentError("scatter: give src (a tensor) or value (a number)")
     if reduce is not None:
         return _scatter_reduce_legacy(input, dim, index, src, value, reduce)
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter")
     idx = _index_tensor(index, "scatter")
     if x._data.ndim == 0:
-        raise ValueError("scatter: input must have at least one dimension")
+        raise ArgumentError("scatter: input must have at least one dimension")
     if src is not None:
         src = _scatter_src(x, src, "scatter")
     d = _scatter_check(x, dim, idx, src, "scatter")
@@ -593,13 +594,13 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     to.  Gradients as in PyTorch (amax/amin share the gradient among equal values)."""
     who = "scatter_reduce"
     if reduce not in _SR_REDUCES:
-        raise ValueError(f"{who}: reduce must be one of {_SR_REDUCES}, got {reduce!r}")
+        raise ArgumentError(f"{who}: reduce must be one of {_SR_REDUCES}, got {reduce!r}")
     x = input if isinstance(input, Tensor) else _to_tensor(input, who)
     idx = _index_tensor(index, who)
     src = _scatter_src(x, src, who)
     if x._data.ndim == 0:
         if idx.ndim or src._data.ndim:
-            raise ValueError(f"{who}: input is 0-d, so index and src must be 0-d too (got shapes "
+            raise ShapeError(f"{who}: input is 0-d, so index and src must be 0-d too (got shapes "
                              f"{tuple(idx.shape)} and {tuple(src._data.shape)})")
         x1 = reshape(x, 1)
         out = scatter_reduce(x1, 0, idx.reshape(1), reshape(src, 1), reduce, include_self=include_self)
@@ -629,11 +630,11 @@ def _scatter_nograd_jvp(node, xs, ts, out):
 def _scatter_reduce_legacy(x, dim, index, src, value, reduce):
     red = {"add": "sum", "multiply": "prod"}.get(reduce)
     if red is None:
-        raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        raise ShapeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
     x = x if isinstance(x, Tensor) else _to_tensor(x, "scatter")
     idx = _index_tensor(index, "scatter")
     if x._data.ndim == 0:
-        raise ValueError("scatter: input must have at least one dimension")
+        raise ArgumentError("scatter: input must have at least one dimension")
     if src is None:
         src = _make(np.full(idx.shape, value, dtype=x._data.dtype))
     src = _scatter_src(x, src, "scatter")
@@ -655,7 +656,7 @@ def fill_diagonal_(input, fill_value, wrap=False):
         raise TypeError(f"fill_diagonal_: expected a Tensor, got {type(x).__name__}")
     sh = x._data.shape
     if len(sh) < 2 or (len(sh) > 2 and len(set(sh)) != 1):
-        raise ValueError(f"fill_diagonal_: input must be 2-d, or have all dims of equal size, got shape {sh}")
+        raise ShapeError(f"fill_diagonal_: input must be 2-d, or have all dims of equal size, got shape {sh}")
     mask = np.zeros(sh, bool)
     np.fill_diagonal(mask, True, wrap=wrap)
     v = _scalar(np.asarray(fill_value).astype(x._data.dtype).item(), x._data.dtype)
@@ -690,7 +691,7 @@ def masked_select(input, mask):
     try:
         shape = np.broadcast_shapes(x._data.shape, mask._data.shape)
     except ValueError:
-        raise ValueError(f"masked_select: mask shape {tuple(mask._data.shape)} and input shape "
+        raise ShapeError(f"masked_select: mask shape {tuple(mask._data.shape)} and input shape "
                          f"{tuple(x._data.shape)} cannot be broadcast") from None
     m = np.ascontiguousarray(np.broadcast_to(mask._data, shape))
     if x._data.shape != shape:
@@ -714,14 +715,14 @@ def take_along_dim(input, indices, dim=None):
     nd = x._data.ndim
     d = _norm_dim(dim, nd, "take_along_dim")
     if idx.ndim != nd:
-        raise ValueError(f"take_along_dim: input and indices must have the same number of "
+        raise ArgumentError(f"take_along_dim: input and indices must have the same number of "
                          f"dimensions, got {nd} and {idx.ndim}")
     xs, ish = list(x._data.shape), list(idx.shape)
     for k in range(nd):
         if k == d:
             continue
         if xs[k] != ish[k] and xs[k] != 1 and ish[k] != 1:
-            raise ValueError(f"take_along_dim: input shape {tuple(x._data.shape)} and indices shape "
+            raise ShapeError(f"take_along_dim: input shape {tuple(x._data.shape)} and indices shape "
                              f"{tuple(idx.shape)} cannot be broadcast in dimension {k}")
         xs[k] = ish[k] = _max(xs[k], ish[k])
     if tuple(xs) != x._data.shape:
@@ -736,11 +737,11 @@ def masked_fill(input, mask, value):
     """input with value written where the bool mask (broadcast) is True."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "masked_fill")
     if not isinstance(mask, Tensor) or mask._data.dtype != bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got "
                         f"{mask._data.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
     if (type(value) is Tensor or isinstance(value, Tensor)):
         if value._data.ndim:
-            raise ValueError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
+            raise ShapeError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
                              f"{tuple(value._data.shape)}")
         v = value if value._data.dtype == x._data.dtype else to(value, x._data.dtype)
     else:
@@ -748,7 +749,7 @@ def masked_fill(input, mask, value):
     try:
         np.broadcast_shapes(mask._data.shape, x._data.shape)
     except ValueError:
-        raise ValueError(f"masked_fill: mask shape {tuple(mask._data.shape)} cannot be broadcast "
+        raise ShapeError(f"masked_fill: mask shape {tuple(mask._data.shape)} cannot be broadcast "
                          f"to input shape {tuple(x._data.shape)}") from None
     if x._data.dtype.kind != "f":
         return _make(np.where(mask._data, v._data, x._data))
@@ -759,24 +760,24 @@ def masked_fill(input, mask, value):
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
     if not isinstance(tensor, Tensor) or tensor._data.dtype != np.int64:
-        raise TypeError("one_hot: expected an int64 tensor, got "
+        raise DtypeError("one_hot: expected an int64 tensor, got "
                         f"{tensor._data.dtype if isinstance(tensor, Tensor) else type(tensor).__name__}")
     a = tensor._data
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
-        raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
+        raise ArgumentError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
     if num_classes == -1:
         if a.size == 0:
-            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; "
+            raise ArgumentError("one_hot: cannot infer the number of classes from an empty tensor; "
                              "pass num_classes")
         num_classes = int(a.max()) + 1
     if a.size:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0:
-            raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
+            raise ArgumentError(f"one_hot: class values must be non-negative, got {lo}")
         if hi >= num_classes:
-            raise ValueError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
+            raise ArgumentError(f"one_hot: class value {hi} is out of range for num_classes={num_classes}")
     if _max(a.size, 1) * num_classes * 8 > 2 ** 62:     # an empty result too (its shape)
-        raise ValueError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
+        raise ShapeError(f"one_hot: the result of shape {tuple(a.shape) + (num_classes,)} "
                          f"({a.size * num_classes} elements) is larger than any array that can be allocated")
     try:
         out = np.zeros(a.size * num_classes, dtype=np.int64)

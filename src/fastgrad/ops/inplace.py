@@ -4,6 +4,7 @@ the machinery that rebases a tensor's history when one of them is recorded.
 
 import numpy as np
 
+from fastgrad.errors import ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, as_tensor
@@ -59,7 +60,7 @@ def _fit(y, x, name):
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"{name}: result shape {tuple(y._data.shape)} cannot be written into "
+            raise ShapeError(f"{name}: result shape {tuple(y._data.shape)} cannot be written into "
                              f"a tensor of shape {tuple(x._data.shape)}")
         y = expand(y, x._data.shape)
     return y
@@ -99,7 +100,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         try:
             np.copyto(x._data, np.broadcast_to(r._data, x._data.shape), casting="same_kind")
         except ValueError:
-            raise ValueError(f"{name}: result shape {tuple(r._data.shape)} cannot be written into a "
+            raise ShapeError(f"{name}: result shape {tuple(r._data.shape)} cannot be written into a "
                              f"tensor of shape {tuple(x._data.shape)}") from None
         except TypeError:
             raise TypeError(f"{name}: result dtype {r._data.dtype} cannot be stored in a "
@@ -192,7 +193,7 @@ def _overwrite(x, value, who):
     try:
         out = np.array(np.broadcast_to(v._data, x._data.shape))
     except ValueError:
-        raise ValueError(f"{who}: a value of shape {tuple(v._data.shape)} cannot be written into "
+        raise ShapeError(f"{who}: a value of shape {tuple(v._data.shape)} cannot be written into "
                          f"a tensor of shape {tuple(x._data.shape)}") from None
     return _record(out, who, _overwrite_bwd, (x, v), ctx=None, shapes=(x._data.shape, v._data.shape))
 
@@ -243,7 +244,7 @@ def copy_(x, src):
 @public(method=True)
 def fill_(x, value):
     if (type(value) is Tensor or isinstance(value, Tensor)) and value._data.ndim:
-        raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value._data.shape)}")
+        raise ShapeError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value._data.shape)}")
     return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
 
 
@@ -293,7 +294,7 @@ def _index_put(x, idx, value, keep=()):
     except IndexError as e:
         raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except ValueError as e:
-        raise ValueError(f"setitem: cannot assign a value of shape {tuple(v._data.shape)} to "
+        raise ShapeError(f"setitem: cannot assign a value of shape {tuple(v._data.shape)} to "
                          f"the indexed part of a tensor of shape {tuple(x._data.shape)}: {e}") from None
     if _needs(x, v):
         return _record(out, "setitem", _iput_bwd, (x, v), keep, ctx=idx,
@@ -318,7 +319,7 @@ def setitem(x, idx, value):
     except IndexError as e:
         raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except (ValueError, TypeError) as e:
-        raise type(e)(f"setitem: {e}") from None
+        raise (ShapeError if isinstance(e, ValueError) else type(e))(f"setitem: {e}") from None
     _bump(x, "setitem")
 
 

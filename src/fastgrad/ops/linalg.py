@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
 from fastgrad.autograd import engine as _engine
@@ -105,13 +106,13 @@ def matmul(a, b):
         a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
     na, nb = a._data.ndim, b._data.ndim
     if na == 0 or nb == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes "
                          f"{tuple(a._data.shape)} and {tuple(b._data.shape)}")
     if na == 1 or nb == 1:
         ka = a._data.shape[-1]
         kb = b._data.shape[0] if nb == 1 else b._data.shape[-2]
         if ka != kb:
-            raise ValueError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
+            raise ShapeError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
                              f"{tuple(b._data.shape)}: {ka} != {kb}")
         a2 = unsqueeze(a, 0) if na == 1 else a
         b2 = unsqueeze(b, -1) if nb == 1 else b
@@ -122,7 +123,7 @@ def matmul(a, b):
             r = squeeze(r, -2 if nb > 1 else 0) if nb > 1 else squeeze(r, -1)
         return r
     if a._data.shape[-1] != b._data.shape[-2]:
-        raise ValueError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
+        raise ShapeError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
                          f"{tuple(b._data.shape)}: {a._data.shape[-1]} != {b._data.shape[-2]}")
     if a._data.dtype.kind != "f":
         return _make(np.matmul(a._data, b._data))
@@ -139,7 +140,7 @@ def matmul(a, b):
 @public(method=True)
 def mm(a, b):
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
-        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a._data))} and "
+        raise ShapeError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a._data))} and "
                          f"{tuple(np.shape(b._data))}")
     return matmul(a, b)
 
@@ -257,16 +258,16 @@ def linear(x, weight, bias=None, activation=None):
     if activation == "gelu":
         return gelu(linear(x, weight, bias))
     if activation is not None and activation not in _LINEAR_ACT_DERIV:
-        raise ValueError(f"linear: activation must be None, 'relu', 'gelu', 'tanh' or 'sigmoid', "
+        raise ArgumentError(f"linear: activation must be None, 'relu', 'gelu', 'tanh' or 'sigmoid', "
                          f"got {activation!r}")
     if weight._data.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{tuple(weight._data.shape)}")
     if x._data.ndim == 0 or x._data.shape[-1] != weight._data.shape[1]:
-        raise ValueError(f"linear: input shape {tuple(x._data.shape)} does not match weight shape "
+        raise ShapeError(f"linear: input shape {tuple(x._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: last dimension must be {weight._data.shape[1]}")
     if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != weight._data.shape[0]):
-        raise ValueError(f"linear: bias shape {tuple(bias._data.shape)} does not match weight shape "
+        raise ShapeError(f"linear: bias shape {tuple(bias._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: expected ({weight._data.shape[0]},)")
     dt = x._data.dtype
     if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt) or dt.kind != "f":
@@ -291,9 +292,9 @@ def dot(input, other):
     """Inner product of two 1-D tensors of the same size and dtype."""
     a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
     if a._data.ndim != 1 or b._data.ndim != 1:
-        raise ValueError(f"dot: 1D tensors expected, but got {a._data.ndim}D and {b._data.ndim}D tensors")
+        raise ArgumentError(f"dot: 1D tensors expected, but got {a._data.ndim}D and {b._data.ndim}D tensors")
     if a._data.shape[0] != b._data.shape[0]:
-        raise ValueError(f"dot: inconsistent tensor size, expected tensors of shapes {_shape(a)} and "
+        raise ShapeError(f"dot: inconsistent tensor size, expected tensors of shapes {_shape(a)} and "
                          f"{_shape(b)} to have the same number of elements")
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"dot: expected both vectors to have same dtype, but found {a._data.dtype} "
@@ -306,7 +307,7 @@ def outer(input, vec2):
     """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
     a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
     if a._data.ndim != 1 or b._data.ndim != 1:
-        raise ValueError(f"outer: 1D tensors expected, but got shapes {_shape(a)} and {_shape(b)}")
+        raise ShapeError(f"outer: 1D tensors expected, but got shapes {_shape(a)} and {_shape(b)}")
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
 
@@ -316,9 +317,9 @@ def bmm(input, mat2):
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
     if a._data.ndim != 3 or b._data.ndim != 3:
-        raise ValueError(f"bmm: expected 3-D tensors, got shapes {_shape(a)} and {_shape(b)}")
+        raise ShapeError(f"bmm: expected 3-D tensors, got shapes {_shape(a)} and {_shape(b)}")
     if a._data.shape[0] != b._data.shape[0] or a._data.shape[2] != b._data.shape[1]:
-        raise ValueError(f"bmm: cannot multiply batches of shapes {_shape(a)} and {_shape(b)} "
+        raise ShapeError(f"bmm: cannot multiply batches of shapes {_shape(a)} and {_shape(b)} "
                          "(expected (b, n, m) and (b, m, p))")
     return matmul(a, b)
 
@@ -329,9 +330,9 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
     With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
     m1, m2 = _to_tensor(mat1, "addmm"), _to_tensor(mat2, "addmm")
     if m1._data.ndim != 2 or m2._data.ndim != 2:
-        raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {_shape(m1)} and {_shape(m2)}")
+        raise ShapeError(f"addmm: mat1 and mat2 must be 2-D, got shapes {_shape(m1)} and {_shape(m2)}")
     if m1._data.shape[1] != m2._data.shape[0]:
-        raise ValueError(f"addmm: cannot multiply shapes {_shape(m1)} and {_shape(m2)}: "
+        raise ShapeError(f"addmm: cannot multiply shapes {_shape(m1)} and {_shape(m2)}: "
                          f"{m1._data.shape[1]} != {m2._data.shape[0]}")
     inp = _to_tensor(input, "addmm")
     oshape = (m1._data.shape[0], m2._data.shape[1])
@@ -340,7 +341,7 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"addmm: input of shape {_shape(inp)} cannot be broadcast to the product's "
+        raise ShapeError(f"addmm: input of shape {_shape(inp)} cannot be broadcast to the product's "
                          f"shape {oshape}")
     p = matmul(m1, m2)
     if alpha != 1:
@@ -394,23 +395,23 @@ _builtin_min = min
 def _parse_einsum(equation, ndims):
     eq_ = equation.replace(" ", "")
     if eq_.count("->") > 1:
-        raise ValueError(f"einsum: equation {equation!r} has more than one '->'")
+        raise ArgumentError(f"einsum: equation {equation!r} has more than one '->'")
     lhs, arrow, rhs = eq_.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(ndims):
-        raise ValueError(f"einsum: equation {equation!r} names {len(terms)} operands, "
+        raise ArgumentError(f"einsum: equation {equation!r} names {len(terms)} operands, "
                          f"but {len(ndims)} were given")
     ell = 0
     parsed = []
     for k, (t, nd) in enumerate(zip(terms, ndims)):
         if t.count("...") > 1 or t.replace("...", "").count(".") or \
                 not t.replace("...", "").isalpha() and t.replace("...", "") != "":
-            raise ValueError(f"einsum: invalid subscripts {t!r} for operand {k} in {equation!r} "
+            raise ArgumentError(f"einsum: invalid subscripts {t!r} for operand {k} in {equation!r} "
                              "(letters and at most one '...')")
         left, dots, right = t.partition("...")
         ne = nd - len(left) - len(right) if dots else 0
         if ne < 0 or (not dots and len(t) != nd):
-            raise ValueError(f"einsum: operand {k} has {nd} dimensions but the subscripts {t!r} "
+            raise ShapeError(f"einsum: operand {k} has {nd} dimensions but the subscripts {t!r} "
                              f"in {equation!r} give {len(left) + len(right)}")
         ell = max(ell, ne)
         parsed.append((left, ne, right))
@@ -420,16 +421,16 @@ def _parse_einsum(equation, ndims):
     ell_labels = [("...", i) for i in range(ell)]
     if arrow:
         if rhs.count("...") > 1 or not (rhs.replace("...", "").isalpha() or rhs.replace("...", "") == ""):
-            raise ValueError(f"einsum: invalid output subscripts {rhs!r} in {equation!r}")
+            raise ArgumentError(f"einsum: invalid output subscripts {rhs!r} in {equation!r}")
         left, dots, right = rhs.partition("...")
         out = list(left) + (ell_labels if dots else []) + list(right)
         letters = [c for c in out if isinstance(c, str)]
         if len(set(letters)) != len(letters):
-            raise ValueError(f"einsum: output subscript repeated in {equation!r}")
+            raise ArgumentError(f"einsum: output subscript repeated in {equation!r}")
         seen = {c for lab in labels for c in lab}
         for c in letters:
             if c not in seen:
-                raise ValueError(f"einsum: output subscript {c!r} does not appear in the inputs of "
+                raise ArgumentError(f"einsum: output subscript {c!r} does not appear in the inputs of "
                                  f"{equation!r}")
     else:
         counts = collections.Counter(c for lab in labels for c in lab if isinstance(c, str))
@@ -446,7 +447,7 @@ def _einsum_sizes(labels, ops, equation):
                 sizes[c] = s
             elif s != 1 and s != prev:
                 name = "..." if isinstance(c, tuple) else c
-                raise ValueError(f"einsum: subscript {name!r} has size {s} for operand {k} but size "
+                raise ShapeError(f"einsum: subscript {name!r} has size {s} for operand {k} but size "
                                  f"{prev} elsewhere in {equation!r}")
     return sizes
 
@@ -515,7 +516,7 @@ def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
-        raise ValueError("einsum: at least one operand is required")
+        raise ArgumentError("einsum: at least one operand is required")
     ops = [_to_tensor(t, "einsum") for t in operands]
     if len(ops) > 1:
         dt = np.result_type(*[t._data.dtype for t in ops])

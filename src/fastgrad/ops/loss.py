@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
@@ -21,7 +22,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction, who):
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _reduce(loss, reduction):
@@ -105,7 +106,7 @@ def _check_ignore_index(v, who):
     if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{who}: ignore_index must be an int, got {type(v).__name__}")
     if not -2 ** 63 <= int(v) < 2 ** 63:
-        raise ValueError(f"{who}: ignore_index {v} is outside the int64 range")
+        raise ArgumentError(f"{who}: ignore_index {v} is outside the int64 range")
     return int(v)
 
 
@@ -119,7 +120,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     who = "cross_entropy"
     _check_reduction(reduction, who)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing}")
     ignore_index = _check_ignore_index(ignore_index, who)
     x = _float_in(input, who)
     if _float_target(target, x):
@@ -130,16 +131,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing, tv)
     nd = x._data.ndim
     if nd == 0:
-        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+        raise ArgumentError(f"{who}: input must have a class dimension, got a 0-d tensor")
     if nd == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
+            raise ShapeError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         x2, t2, tshape = unsqueeze(x, 0), t.reshape(1), ()
     else:
         expect = (x._data.shape[0],) + x._data.shape[2:]
         if t.shape != expect:
-            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+            raise ShapeError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                              f"{expect}, got {tuple(t.shape)}")
         c = x._data.shape[1]
         x2 = x if nd == 2 else reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
@@ -167,12 +168,12 @@ def _soft_xent(x, target, weight, ignore_index, reduction, ls):
     divides by the number of rows (input elements / C), as PyTorch does."""
     who = "cross_entropy"
     if ignore_index >= 0:
-        raise ValueError(f"{who}: ignore_index is not supported for probability (floating "
+        raise ArgumentError(f"{who}: ignore_index is not supported for probability (floating "
                          f"point) targets, got ignore_index={ignore_index}")
     t = _float_in(target, who)
     nd = x._data.ndim
     if nd == 0:
-        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+        raise ArgumentError(f"{who}: input must have a class dimension, got a 0-d tensor")
     if t._data.dtype != x._data.dtype:
         t = to(t, x._data.dtype)
     cdim = 0 if nd == 1 else 1
@@ -207,7 +208,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
     if x._data.ndim > 2:
         expect = (x._data.shape[0],) + x._data.shape[2:]
         if t.shape != expect:
-            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+            raise ShapeError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                              f"{expect}, got {tuple(t.shape)}")
         nd, c = x._data.ndim, x._data.shape[1]
         x2 = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
@@ -215,12 +216,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
         return reshape(out, t.shape) if reduction == "none" else out
     if x._data.ndim == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
+            raise ShapeError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         out = nll_loss(unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who, tv)
         return squeeze(out, 0) if reduction == "none" else out
     if x._data.ndim != 2 or t.shape != (x._data.shape[0],):
-        raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x._data.shape)} "
+        raise ShapeError(f"{who}: expected input (N, C) and target (N,), got {tuple(x._data.shape)} "
                          f"and {tuple(t.shape)}")
     c = x._data.shape[1]
     keep = t != ignore_index
@@ -253,7 +254,7 @@ def _class_weights(weight, c, dtype, who):
         return None
     w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight, dtype=dtype))
     if w._data.shape != (c,):
-        raise ValueError(f"{who}: weight must have shape ({c},) (one entry per class), got "
+        raise ShapeError(f"{who}: weight must have shape ({c},) (one entry per class), got "
                          f"{tuple(w._data.shape)}")
     if w._data.dtype != dtype:
         w = to(w, dtype)
@@ -266,20 +267,20 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
     who = "cross_entropy"
     nd = x._data.ndim
     if nd == 0:
-        raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
+        raise ArgumentError(f"{who}: input must have a class dimension, got a 0-d tensor")
     tshape = t.shape
     if nd == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
+            raise ShapeError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         x, t = unsqueeze(x, 0), t.reshape(1)
     elif nd == 2 and t.shape != (x._data.shape[0],):
-        raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+        raise ShapeError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                          f"({x._data.shape[0]},), got {tuple(t.shape)}")
     elif nd > 2:
         c = x._data.shape[1]
         if t.shape != (x._data.shape[0],) + x._data.shape[2:]:
-            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+            raise ShapeError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                              f"{(x._data.shape[0],) + x._data.shape[2:]}, got {tuple(t.shape)}")
         x = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         t = t.reshape(-1)
@@ -322,7 +323,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_reduction(reduction, who)
     x, t = _pair(input, target, who)
     if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x._data.shape != t._data.shape:
-        raise ValueError(f"{who}: target shape {tuple(np.shape(target))} must match input shape "
+        raise ShapeError(f"{who}: target shape {tuple(np.shape(target))} must match input shape "
                          f"{tuple(np.shape(input._data if isinstance(input, Tensor) else input))}")
     sp = softplus(neg(x), 1.0, math.inf)          # log(1 + exp(-x)), exact for every x
     if pos_weight is None:
@@ -357,7 +358,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     who = "huber_loss"
     _check_reduction(reduction, who)
     if not delta > 0:
-        raise ValueError(f"{who}: delta must be positive, got {delta}")
+        raise ArgumentError(f"{who}: delta must be positive, got {delta}")
     x, y = _pair_same_shape(input, target, who)
     d = sub(x, y)
     a = abs(d)
@@ -372,7 +373,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     who = "smooth_l1_loss"
     _check_reduction(reduction, who)
     if beta < 0:
-        raise ValueError(f"{who}: beta must be non-negative, got {beta}")
+        raise ArgumentError(f"{who}: beta must be non-negative, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction)
     x, y = _pair_same_shape(input, target, who)
@@ -390,10 +391,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, who)
     x, t = _pair(input, target, who)
     if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x._data.shape != t._data.shape:
-        raise ValueError(f"{who}: target shape {tuple(np.shape(getattr(target, '_data', target)))} "
+        raise ShapeError(f"{who}: target shape {tuple(np.shape(getattr(target, '_data', target)))} "
                          f"must match input shape {tuple(np.shape(getattr(input, '_data', input)))}")
     if x._data.size and (np.any(x._data < 0) or np.any(x._data > 1) or np.any(np.isnan(x._data))):
-        raise ValueError(f"{who}: all elements of input should be between 0 and 1")
+        raise ArgumentError(f"{who}: all elements of input should be between 0 and 1")
     loss = _bce(x, t)
     if weight is not None:
         loss = mul(loss, weight)
@@ -437,7 +438,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     the batch size (the mathematically correct KL); 'mean' averages over elements."""
     who = "kl_div"
     if reduction not in ("mean", "sum", "none", "batchmean"):
-        raise ValueError(f"{who}: reduction must be 'mean', 'sum', 'none' or 'batchmean', got {reduction!r}")
+        raise ArgumentError(f"{who}: reduction must be 'mean', 'sum', 'none' or 'batchmean', got {reduction!r}")
     x, t = _pair_same_shape(input, target, who)
     if log_target:
         loss = mul(exp(t), sub(t, x))

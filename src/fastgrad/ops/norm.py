@@ -4,6 +4,7 @@ composite formulas for ``create_graph=True``.
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
@@ -119,14 +120,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x = _float_in(input, who)
     nd = x._data.ndim
     if nd < 2:
-        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
+        raise ShapeError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
                          f"{tuple(x._data.shape)}")
     c = x._data.shape[1]
     dt = x._data.dtype
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t._data.shape) != (c,):
-            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape "
+            raise ShapeError(f"{who}: {name} must have shape ({c},) for input shape "
                              f"{tuple(x._data.shape)}, got {tuple(t._data.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t._data.dtype != dt:
@@ -140,7 +141,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         n = x._data.size // c if c else 0
         if n <= 1:
-            raise ValueError(f"{who}: expected more than 1 value per channel when training, got "
+            raise ShapeError(f"{who}: expected more than 1 value per channel when training, got "
                              f"input shape {tuple(x._data.shape)}")
         mean, var = k.bn_stats(x._data)
         m = float(momentum)
@@ -156,7 +157,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_var._version[0] += 1
     else:
         if running_mean is None or running_var is None:
-            raise ValueError(f"{who}: running_mean and running_var are required when not training")
+            raise ArgumentError(f"{who}: running_mean and running_var are required when not training")
         mean = running_mean._data.astype(dt, copy=True)
         var = running_var._data.astype(dt, copy=False)
     invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
@@ -249,11 +250,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     k = len(ns)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p._data.shape) != ns:
-            raise ValueError(f"{who}: {name} shape {tuple(p._data.shape)} must equal normalized_shape {ns}")
+            raise ShapeError(f"{who}: {name} shape {tuple(p._data.shape)} must equal normalized_shape {ns}")
         if p is not None and p._data.dtype != x._data.dtype:
             raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {x._data.dtype} like the input")
     if k == 0 or tuple(x._data.shape[x._data.ndim - k:]) != ns or x._data.ndim < k:
-        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
+        raise ShapeError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
                          f"of input shape {tuple(x._data.shape)}")
     d = int(np.prod(ns, dtype=np.int64))
     if d == 0 or x._data.size == 0:
@@ -277,21 +278,21 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = _float_in(input, who)
     xs = _shape(x)
     if x._data.ndim < 2:
-        raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape {xs}")
+        raise ShapeError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape {xs}")
     c = xs[1]
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1 \
             or c % num_groups:
-        raise ValueError(f"{who}: num_groups {num_groups!r} must be a positive divisor of the "
+        raise ShapeError(f"{who}: num_groups {num_groups!r} must be a positive divisor of the "
                          f"{c} channels (input shape {xs})")
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p._data.shape) != (c,):
-            raise ValueError(f"{who}: {name} must have shape ({c},) for input shape {xs}, got "
+            raise ShapeError(f"{who}: {name} must have shape ({c},) for input shape {xs}, got "
                              f"{tuple(p._data.shape)}")
         if p is not None and p._data.dtype != x._data.dtype:
             raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {x._data.dtype} like the input")
     s = int(np.prod(xs[2:], dtype=np.int64))
     if x._data.size == 0 or s == 0:
-        raise ValueError(f"{who}: input shape {xs} is empty")
+        raise ShapeError(f"{who}: input shape {xs} is empty")
     g = int(num_groups)
     return _rownorm(x, weight, bias, (c // g) * s, g, s, eps, who)
 
@@ -307,13 +308,13 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     k = len(ns)
     if weight is not None:
         if tuple(weight._data.shape) != ns:
-            raise ValueError(f"{who}: weight shape {tuple(weight._data.shape)} must equal "
+            raise ShapeError(f"{who}: weight shape {tuple(weight._data.shape)} must equal "
                              f"normalized_shape {ns}")
         if weight._data.dtype != x._data.dtype:
             raise TypeError(f"{who}: weight has dtype {weight._data.dtype}, expected "
                             f"{x._data.dtype} like the input")
     if x._data.ndim < k or tuple(x._data.shape[x._data.ndim - k:]) != ns:
-        raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
+        raise ShapeError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
                          f"of input shape {tuple(x._data.shape)}")
     eps = float(np.finfo(x._data.dtype).eps) if eps is None else float(eps)
     if k == 0:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -108,7 +109,7 @@ def _pool_out(n, k, s, p, d, ceil):
 def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who):
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     k = _ntuple(kernel_size, nsp, "kernel_size", who, 1)
     s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
@@ -117,14 +118,14 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     d = _ntuple(dilation, nsp, "dilation", who, 1)
     for kk, pp in zip(k, p):
         if pp > kk // 2:
-            raise ValueError(f"{who}: padding should be at most half of the kernel size, got padding "
+            raise ShapeError(f"{who}: padding should be at most half of the kernel size, got padding "
                              f"{p} for kernel size {k}")
     sp = _shape(x)[-nsp:]
     if 0 in sp:
-        raise ValueError(f"{who}: input spatial size {sp} is empty (input shape {_shape(x)})")
+        raise ShapeError(f"{who}: input spatial size {sp} is empty (input shape {_shape(x)})")
     o = tuple(_pool_out(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(sp, k, s, p, d))
     if any(v < 1 for v in o):
-        raise ValueError(f"{who}: input spatial size {sp} is too small for kernel size {k} "
+        raise ShapeError(f"{who}: input spatial size {sp} is too small for kernel size {k} "
                          f"(padding {p}, dilation {d}): output size {o}")
     # a stride beyond the padded input gives one window either way; clamping it keeps the
     # kernel's index arithmetic far from overflow
@@ -275,13 +276,13 @@ def _unpool(v, idx, m, xshape, oshape):
 def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, nsp, who):
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     ind = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     if ind.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers (int64), got dtype {ind.dtype}")
     if ind.shape != x._data.shape:
-        raise ValueError(f"{who}: indices shape {tuple(ind.shape)} must match the input shape "
+        raise ShapeError(f"{who}: indices shape {tuple(ind.shape)} must match the input shape "
                          f"{_shape(x)}")
     k = _ntuple(kernel_size, nsp, "kernel_size", who, 1)
     s = k if stride is None else _ntuple(stride, nsp, "stride", who, 1)
@@ -294,10 +295,10 @@ def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, ns
         if len(osp) == nsp + 2 or (len(osp) == nsp + 1 and x._data.ndim == nsp + 1):
             osp = osp[-nsp:]
         if len(osp) != nsp:
-            raise ValueError(f"{who}: output_size should have {nsp} or {nsp + 2} elements, got "
+            raise ShapeError(f"{who}: output_size should have {nsp} or {nsp + 2} elements, got "
                              f"{tuple(output_size)}")
     if any(v < 1 for v in osp):
-        raise ValueError(f"{who}: the output size {osp} for input {_shape(x)} is not positive")
+        raise ShapeError(f"{who}: the output size {osp} for input {_shape(x)} is not positive")
     m = math.prod(osp)
     lead = _shape(x)[:-nsp]
     planes = math.prod(lead)
@@ -337,18 +338,18 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def _adaptive(input, output_size, nsp, who):
     x = _float_in(input, who)
     if x._data.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
+        raise ShapeError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     sp = _shape(x)[-nsp:]
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != nsp:
-            raise ValueError(f"{who}: output_size must have {nsp} entries, got {output_size!r}")
+            raise ShapeError(f"{who}: output_size must have {nsp} entries, got {output_size!r}")
         o = tuple(n if v is None else v for v, n in zip(output_size, sp))
     else:
         o = (output_size,) * nsp
     o = _ntuple(o, nsp, "output_size", who, 1)
     if any(n < 1 for n in sp):
-        raise ValueError(f"{who}: input shape {_shape(x)} has an empty spatial dimension")
+        raise ShapeError(f"{who}: input shape {_shape(x)} has an empty spatial dimension")
     if nsp == 1:
         x = unsqueeze(x, -2)
         o = (1,) + o
@@ -398,21 +399,21 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     x = _float_in(input, who)
     nd = x._data.ndim
     if nd not in (3, 4, 5):
-        raise ValueError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "
+        raise ShapeError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "
                          f"input, got shape {_shape(x)}")
     nsp = nd - 2
     modes = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
     if mode not in modes:
-        raise ValueError(f"{who}: mode must be one of {modes}, got {mode!r}")
+        raise ArgumentError(f"{who}: mode must be one of {modes}, got {mode!r}")
     if mode in _LINEAR_DIMS and _LINEAR_DIMS[mode] != nd:
-        raise ValueError(f"{who}: mode {mode!r} expects {_LINEAR_DIMS[mode]}-d input, got shape "
+        raise ShapeError(f"{who}: mode {mode!r} expects {_LINEAR_DIMS[mode]}-d input, got shape "
                          f"{_shape(x)}")
     if mode not in _LINEAR_DIMS and align_corners is not None:
-        raise ValueError(f"{who}: align_corners only applies to the linear modes")
+        raise ArgumentError(f"{who}: align_corners only applies to the linear modes")
     if antialias:
         raise NotImplementedError(f"{who}: antialias=True is not supported by fastgrad")
     if (size is None) == (scale_factor is None):
-        raise ValueError(f"{who}: give exactly one of size and scale_factor")
+        raise ShapeError(f"{who}: give exactly one of size and scale_factor")
     if mode == "area" and nsp == 3:
         raise NotImplementedError(f"{who}: mode 'area' on 5-d input is not supported by fastgrad")
     sp = _shape(x)[2:]
@@ -423,15 +424,15 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         sf = (float(scale_factor),) * nsp if not isinstance(scale_factor, (tuple, list)) \
             else tuple(float(v) for v in scale_factor)
         if len(sf) != nsp or any(v <= 0 for v in sf):
-            raise ValueError(f"{who}: scale_factor must be positive with {nsp} entries, got {scale_factor!r}")
+            raise ArgumentError(f"{who}: scale_factor must be positive with {nsp} entries, got {scale_factor!r}")
         out = tuple(int(math.floor(n * f)) for n, f in zip(sp, sf))
         if any(o < 1 for o in out):
-            raise ValueError(f"{who}: output size {out} is empty")
+            raise ShapeError(f"{who}: output size {out} is empty")
         scales = (None,) * nsp if recompute_scale_factor else sf
     oshape = _shape(x)[:2] + tuple(out)
     nel = math.prod(oshape)
     if max(nel, math.prod(out)) * x._data.dtype.itemsize > 2 ** 62:
-        raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
+        raise ShapeError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
                          "array that can be allocated")
     if mode == "area":
         return (adaptive_avg_pool1d if nsp == 1 else adaptive_avg_pool2d)(x, out)

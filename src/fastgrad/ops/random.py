@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._factory import default_generator
 from fastgrad._tensor import Tensor
 from fastgrad.ops._record import _make, _to_tensor, exports, public
@@ -26,7 +27,7 @@ def _probs(a, who):
     if a.dtype.kind not in "fiub":
         raise TypeError(f"{who}: expected a floating point tensor of probabilities, got {a.dtype}")
     if a.size and (not np.all(np.isfinite(a)) or np.any(a < 0)):
-        raise ValueError(f"{who}: the probability tensor contains inf, nan or an element < 0")
+        raise ArgumentError(f"{who}: the probability tensor contains inf, nan or an element < 0")
 
 
 @public(method=True)
@@ -37,19 +38,19 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     num_samples may not exceed the number of non-zero weights."""
     w = _to_tensor(input, "multinomial")._data
     if w.ndim not in (1, 2):
-        raise ValueError(f"multinomial: input must be 1-d or 2-d, got shape {tuple(w.shape)}")
+        raise ShapeError(f"multinomial: input must be 1-d or 2-d, got shape {tuple(w.shape)}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
-        raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+        raise ArgumentError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
     n = w.shape[-1]
     if n == 0:
-        raise ValueError("multinomial: input has no categories")
+        raise ArgumentError("multinomial: input has no categories")
     _probs(w, "multinomial")
     rows = w.reshape(-1, n).astype(np.float64)
     sums = rows.sum(axis=1)
     if np.any(sums <= 0):
-        raise ValueError("multinomial: the weights of a distribution sum to 0")
+        raise ArgumentError("multinomial: the weights of a distribution sum to 0")
     if not replacement and num_samples > n:
-        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+        raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from "
                          f"{n} categories")
     g = _rng(generator)
     out = np.empty((rows.shape[0], int(num_samples)), np.int64)
@@ -61,7 +62,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         else:
             nz = int(np.count_nonzero(p))
             if num_samples > nz:
-                raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement "
                                  f"from a distribution with {nz} non-zero weights")
             out[r] = g.choice(n, int(num_samples), replace=False, p=p / p.sum())
     return _make(out.reshape(w.shape[:-1] + (int(num_samples),)))
@@ -77,7 +78,7 @@ def bernoulli(input, p=None, *, generator=None):
         probs = x._data
         _probs(probs, "bernoulli")
         if probs.size and np.any(probs > 1):
-            raise ValueError("bernoulli: probabilities must be in [0, 1]")
+            raise ArgumentError("bernoulli: probabilities must be in [0, 1]")
     else:
         probs = _check_p(p, "bernoulli")
     u = _rng(generator).random(x._data.shape)
@@ -89,10 +90,10 @@ def _check_p(p, who):
         a = p._data
         _probs(a, who)
         if a.size and np.any(a > 1):
-            raise ValueError(f"{who}: probabilities must be in [0, 1]")
+            raise ArgumentError(f"{who}: probabilities must be in [0, 1]")
         return a
     if not 0 <= p <= 1:
-        raise ValueError(f"{who}: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"{who}: p must be in [0, 1], got {p}")
     return p
 
 
@@ -121,7 +122,7 @@ def bernoulli_(input, p=0.5, *, generator=None):
 def normal_(input, mean=0.0, std=1.0, *, generator=None):
     _float_only(input, "normal_")
     if std < 0:
-        raise ValueError(f"normal_: std must be >= 0, got {std}")
+        raise ArgumentError(f"normal_: std must be >= 0, got {std}")
     return _fill(input, _rng(generator).normal(mean, std, input._data.shape), "normal_")
 
 
@@ -130,7 +131,7 @@ def uniform_(input, a=0.0, b=1.0, *, generator=None):
     """Fill with numbers drawn uniformly from [a, b)."""
     _float_only(input, "uniform_")
     if a > b:
-        raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
+        raise ArgumentError(f"uniform_: expected a <= b, got a={a}, b={b}")
     return _fill(input, _rng(generator).uniform(a, b, input._data.shape), "uniform_")
 
 
@@ -138,7 +139,7 @@ def uniform_(input, a=0.0, b=1.0, *, generator=None):
 def exponential_(input, lambd=1.0, *, generator=None):
     _float_only(input, "exponential_")
     if not lambd > 0:
-        raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")
+        raise ArgumentError(f"exponential_: lambd must be > 0, got {lambd}")
     return _fill(input, _rng(generator).exponential(1.0 / lambd, input._data.shape), "exponential_")
 
 
@@ -146,7 +147,7 @@ def exponential_(input, lambd=1.0, *, generator=None):
 def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
     _float_only(input, "log_normal_")
     if not std > 0:
-        raise ValueError(f"log_normal_: std must be > 0, got {std}")
+        raise ArgumentError(f"log_normal_: std must be > 0, got {std}")
     return _fill(input, _rng(generator).lognormal(mean, std, input._data.shape), "log_normal_")
 
 
@@ -160,7 +161,7 @@ def cauchy_(input, median=0.0, sigma=1.0, *, generator=None):
 def geometric_(input, p, *, generator=None):
     """Fill with the number of Bernoulli(p) trials up to the first success (>= 1)."""
     if not 0 < p < 1:
-        raise ValueError(f"geometric_: p must be in (0, 1), got {p}")
+        raise ArgumentError(f"geometric_: p must be in (0, 1), got {p}")
     return _fill(input, _rng(generator).geometric(p, input._data.shape), "geometric_")
 
 
@@ -189,9 +190,9 @@ def random_(input, from_=None, to=None, *, generator=None, **kwargs):
     else:
         lo, hi = int(from_), int(to)
     if hi <= lo:
-        raise ValueError(f"random_: expected from < to, got from={lo}, to={hi}")
+        raise ArgumentError(f"random_: expected from < to, got from={lo}, to={hi}")
     if math.log2(max(abs(lo), abs(hi), 1)) > 64:
-        raise ValueError(f"random_: range [{lo}, {hi}) is out of range for {dt}")
+        raise ArgumentError(f"random_: range [{lo}, {hi}) is out of range for {dt}")
     vals = _rng(generator).integers(lo, hi, input._data.shape, dtype=np.int64 if hi <= 2 ** 63 else np.uint64)
     return _fill(input, vals, "random_")
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -193,19 +194,19 @@ def _maxmin(name, x, dim, keepdim):
     if x._data.dtype.kind != "f":
         if dim is None:
             if x._data.size == 0:
-                raise ValueError(f"{name}: cannot reduce an empty tensor")
+                raise ArgumentError(f"{name}: cannot reduce an empty tensor")
             return _make(np.asarray(np.max(x._data) if name == "max" else np.min(x._data)))
         d = _norm_dim(dim, x._data.ndim, name)
         f = np.argmax if name == "max" else np.argmin
         if x._data.ndim and x._data.shape[d] == 0:
-            raise ValueError(f"{name}: cannot reduce over a zero-size dimension {d}")
+            raise ShapeError(f"{name}: cannot reduce over a zero-size dimension {d}")
         idx = f(x._data, axis=d, keepdims=keepdim) if x._data.ndim else np.asarray(0)
         v = np.take_along_axis(x._data, idx if keepdim else np.expand_dims(idx, d), d) if x._data.ndim else x._data
         v = v if keepdim or not x._data.ndim else np.squeeze(v, d)
         return (MaxResult if name == "max" else MinResult)(_make(v), _make(np.asarray(idx, np.int64)))
     if dim is None:
         if x._data.size == 0:
-            raise ValueError(f"{name}: cannot reduce an empty tensor (shape {tuple(x._data.shape)}); "
+            raise ShapeError(f"{name}: cannot reduce an empty tensor (shape {tuple(x._data.shape)}); "
                              "give a dim")
         out = backend.k.reduce(R[name], x._data, tuple(range(x._data.ndim)))
         if _needs(x):
@@ -248,7 +249,7 @@ def min(x, dim=None, keepdim=False, axis=None):
 def _argmaxmin(name, x, dim, keepdim):
     x = _to_tensor(x, name)
     if x._data.size == 0:
-        raise ValueError(f"{name}: cannot take the {name} of an empty tensor")
+        raise ArgumentError(f"{name}: cannot take the {name} of an empty tensor")
     if x._data.dtype.kind != "f":
         f = np.argmax if name == "argmax" else np.argmin
         if dim is None:
@@ -583,7 +584,7 @@ def _amaxmin(name, x, dim, keepdim):
     dims = _norm_dims(None if dim is None or dim == () else dim, nd, name)
     for d in dims:
         if x._data.shape[d] == 0:
-            raise ValueError(f"{name}: cannot reduce over the zero-size dimension {d} of a tensor "
+            raise ShapeError(f"{name}: cannot reduce over the zero-size dimension {d} of a tensor "
                              f"of shape {tuple(x._data.shape)}")
     if x._data.dtype.kind != "f":
         fn = np.max if name == "amax" else np.min
@@ -710,7 +711,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     red = dims if dims else None
     if isinstance(p, str):
         if p != "fro":
-            raise ValueError(f"norm: p={p!r} is not supported (use 'fro' or a number)")
+            raise ArgumentError(f"norm: p={p!r} is not supported (use 'fro' or a number)")
         p = 2.0
     if isinstance(p, bool) or not isinstance(p, (int, float)):
         raise TypeError(f"norm: p must be a number or 'fro', got {type(p).__name__}")
@@ -725,7 +726,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if p == 0:
         return _count_nonzero(x, red, keepdim)
     if p < 0 or math.isnan(p):
-        raise ValueError(f"norm: p={p} is not supported (expected p > 0, 0, inf or -inf)")
+        raise ArgumentError(f"norm: p={p} is not supported (expected p > 0, 0, inf or -inf)")
     return pow(sum(pow(abs(x), float(p)), red, keepdim=keepdim), 1.0 / p)
 
 
@@ -736,7 +737,7 @@ def _stat_mean(name, x, dim, unbiased, keepdim, correction, axis):
     if isinstance(dim, bool):            # std_mean(x, unbiased)
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
-        raise ValueError(f"{name}: give unbiased or correction, not both")
+        raise ArgumentError(f"{name}: give unbiased or correction, not both")
     c = 1 if correction is None and unbiased is None else correction if unbiased is None else int(unbiased)
     x = _float_in(x, name)
     v = var(x, dim, c, keepdim, _who=name)

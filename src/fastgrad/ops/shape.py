@@ -7,6 +7,7 @@ import builtins
 
 import numpy as np
 
+from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -48,7 +49,7 @@ def reshape(x, *shape):
     try:
         out = x._data.reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
+        raise ShapeError(f"reshape: shape {shape} is invalid for input of shape "
                          f"{tuple(x._data.shape)} ({x._data.size} elements)") from None
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x._data.shape), x)
@@ -77,7 +78,7 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, 1)
     s, e = _norm_dim(start_dim, nd, "flatten"), _norm_dim(end_dim, nd, "flatten")
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     sh = x._data.shape
     n = 1
     for d in range(s, e + 1):
@@ -135,10 +136,10 @@ def permute(x, *dims):
     dims = _shape_arg(dims, "permute")
     nd = x._data.ndim
     if len(dims) != nd:
-        raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
+        raise ArgumentError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
     norm = tuple(_norm_dim(d, nd, "permute") for d in dims)
     if sorted(norm) != list(range(nd)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
+        raise ArgumentError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
     out = x._data.transpose(norm)
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "permute", _permute_bwd, (x,), (), None, norm), x)
@@ -159,7 +160,7 @@ def transpose(x, dim0, dim1):
 @public(method=True)
 def t(x):
     if x._data.ndim > 2:
-        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
+        raise ArgumentError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
     return transpose(x, 0, 1) if x._data.ndim == 2 else x
 
 
@@ -189,7 +190,7 @@ def expand(x, *sizes):
     sizes = _shape_arg(sizes, "expand")
     sh = x._data.shape
     if len(sizes) < len(sh):
-        raise ValueError(f"expand: the number of sizes {sizes} must be at least the number of "
+        raise ShapeError(f"expand: the number of sizes {sizes} must be at least the number of "
                          f"dimensions of shape {tuple(sh)}")
     lead = len(sizes) - len(sh)
     target = tuple(sh[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
@@ -198,7 +199,7 @@ def expand(x, *sizes):
     try:
         out = np.broadcast_to(x._data, target)
     except ValueError:
-        raise ValueError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
+        raise ShapeError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "expand", _expand_bwd, (x,), (), None, sh), x)
     return _view(_make(out), x)
@@ -268,17 +269,17 @@ def cat(tensors, dim=0, axis=None):
         dim = axis
     ts = [_to_tensor(t, "cat") for t in tensors]
     if not ts:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise ArgumentError("cat: expected a non-empty sequence of tensors")
     dt = result_dtype(*ts)
     ts = [_cast_to(t, dt) for t in ts]
     nd = ts[0]._data.ndim
     if nd == 0:
-        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+        raise ArgumentError("cat: zero-dimensional tensors cannot be concatenated")
     d = _norm_dim(dim, nd, "cat")
     rest = ts[0]._data.shape[:d] + ts[0]._data.shape[d + 1:]
     for i, t in enumerate(ts):
         if t._data.ndim != nd or t._data.shape[:d] + t._data.shape[d + 1:] != rest:
-            raise ValueError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
+            raise ShapeError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
                              f"{tuple(ts[0]._data.shape)} except in dimension {d}")
     out = np.concatenate([t._data for t in ts], axis=d)
     if _needs(*ts):
@@ -293,10 +294,10 @@ def stack(tensors, dim=0, axis=None):
         dim = axis
     ts = [_to_tensor(t, "stack") for t in tensors]
     if not ts:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+        raise ArgumentError("stack: expected a non-empty sequence of tensors")
     for i, t in enumerate(ts):
         if t._data.shape != ts[0]._data.shape:
-            raise ValueError(f"stack: tensor {i} has shape {tuple(t._data.shape)}, expected "
+            raise ShapeError(f"stack: tensor {i} has shape {tuple(t._data.shape)}, expected "
                              f"{tuple(ts[0]._data.shape)} (all inputs must have the same shape)")
     nd = ts[0]._data.ndim + 1
     if not -nd <= dim < nd:
@@ -318,13 +319,13 @@ def _narrow_jvp(node, xs, ts, out):
 @public(method=True)
 def narrow(x, dim, start, length):
     if x._data.ndim == 0:
-        raise ValueError("narrow: cannot be applied to a 0-d tensor")
+        raise ArgumentError("narrow: cannot be applied to a 0-d tensor")
     d = _norm_dim(dim, x._data.ndim, "narrow")
     n = x._data.shape[d]
     if start < 0:
         start += n
     if start < 0 or length < 0 or start + length > n:
-        raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+        raise IndexOutOfRangeError(f"narrow: start {start} and length {length} are out of range for "
                          f"dimension {d} of size {n}")
     idx = (slice(None),) * d + (slice(start, start + length),)
     out = x._data[idx]
@@ -360,18 +361,18 @@ def split(tensor, split_size_or_sections, dim=0):
     smaller) or the given list of sizes."""
     x = tensor
     if x._data.ndim == 0:
-        raise ValueError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
+        raise ArgumentError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
     s = split_size_or_sections
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
         if s <= 0 and not (s == 0 and n == 0):
-            raise ValueError(f"split: split_size must be positive, got {s}")
+            raise ShapeError(f"split: split_size must be positive, got {s}")
         sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
     else:
         sizes = [int(v) for v in s]
         if builtins.sum(sizes) != n or any(v < 0 for v in sizes):
-            raise ValueError(f"split: sections {tuple(sizes)} do not sum to the size {n} of "
+            raise ShapeError(f"split: sections {tuple(sizes)} do not sum to the size {n} of "
                              f"dimension {d}")
     out, start = [], 0
     for v in sizes:
@@ -383,9 +384,9 @@ def split(tensor, split_size_or_sections, dim=0):
 @public(method=True)
 def chunk(input, chunks, dim=0):
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
-        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        raise ArgumentError(f"chunk: chunks must be a positive int, got {chunks!r}")
     if input._data.ndim == 0:
-        raise ValueError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
+        raise ArgumentError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
     d = _norm_dim(dim, input._data.ndim, "chunk")
     n = input._data.shape[d]
     if n == 0:
@@ -444,11 +445,11 @@ def roll(input, shifts, dims=None):
     sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
     if dims is None:
         if len(sh) != 1:
-            raise ValueError(f"roll: with dims=None shifts must be one int, got {shifts!r}")
+            raise ArgumentError(f"roll: with dims=None shifts must be one int, got {shifts!r}")
         return reshape(roll(reshape(x, -1), sh, 0), x._data.shape)
     ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if len(ds) != len(sh):
-        raise ValueError(f"roll: shifts {sh} and dims {ds} must have the same length")
+        raise ArgumentError(f"roll: shifts {sh} and dims {ds} must have the same length")
     ds = tuple(_norm_dim(d, x._data.ndim, "roll") for d in ds)
     out = np.roll(x._data, sh, ds) if x._data.ndim else x._data.copy()
     if _needs(x):
@@ -480,10 +481,10 @@ def repeat(input, *sizes):
     reps = _shape_arg(sizes, "repeat")
     nd = x._data.ndim
     if len(reps) < nd:
-        raise ValueError(f"repeat: the number of repeats {reps} must be at least the number of "
+        raise ShapeError(f"repeat: the number of repeats {reps} must be at least the number of "
                          f"dimensions of the tensor ({nd})")
     if any(r < 0 for r in reps):
-        raise ValueError(f"repeat: repeats must be non-negative, got {reps}")
+        raise ArgumentError(f"repeat: repeats must be non-negative, got {reps}")
     shape = (1,) * (len(reps) - nd) + x._data.shape
     out = np.tile(x._data.reshape(shape), reps)
     if _needs(x):
@@ -520,7 +521,7 @@ def pad(input, pad, mode="constant", value=None):
     p = [int(v) for v in pad]
     nd = x._data.ndim
     if len(p) % 2 or len(p) // 2 > nd:
-        raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
+        raise ArgumentError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
                          f"2 * {nd} (the tensor's dims)")
     pairs = [(nd - 1 - i, p[2 * i], p[2 * i + 1]) for i in range(len(p) // 2)]
     if mode == "constant":
@@ -528,7 +529,7 @@ def pad(input, pad, mode="constant", value=None):
         for d, lo, hi in pairs:
             n = x._data.shape[d]
             if -lo - hi > n or (lo < 0 and -lo > n) or (hi < 0 and -hi > n):
-                raise ValueError(f"pad: negative padding {(lo, hi)} removes more than the size "
+                raise ShapeError(f"pad: negative padding {(lo, hi)} removes more than the size "
                                  f"{n} of dimension {d}")
             crop[d] = slice(_max(-lo, 0), n - _max(-hi, 0))
         if any(lo < 0 or hi < 0 for _, lo, hi in pairs):
@@ -543,30 +544,30 @@ def pad(input, pad, mode="constant", value=None):
             return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
         return _make(out)
     if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+        raise ArgumentError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
                          f"got {mode!r}")
     if value is not None and value != 0:
-        raise ValueError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
+        raise ArgumentError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
     out = x
     for d, lo, hi in pairs:
         n = x._data.shape[d]
         if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
+            raise ArgumentError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
         if lo == 0 and hi == 0:
             continue
         if mode == "reflect":
             if lo >= n or hi >= n:
-                raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
+                raise ShapeError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
                                  f"{n} of dimension {d}")
             idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
         elif mode == "circular":
             if lo > n or hi > n:
-                raise ValueError(f"pad: circular padding {(lo, hi)} wraps around more than once "
+                raise ShapeError(f"pad: circular padding {(lo, hi)} wraps around more than once "
                                  f"(at most the size {n} of dimension {d})")
             idx = np.arange(-lo, n + hi) % n
         else:
             if n == 0:
-                raise ValueError(f"pad: replicate padding of dimension {d} of size 0")
+                raise ShapeError(f"pad: replicate padding of dimension {d} of size 0")
             idx = np.concatenate([np.zeros(lo, np.int64), np.arange(n), np.full(hi, n - 1)])
         out = _index_select(out, d, idx.astype(np.int64), False, "pad")
     return out if out is not x else clone(x)
@@ -583,7 +584,7 @@ declare(_tri_bwd, linear=lambda node, t, out: _tri(t, node.ctx[1], node.ctx[0]))
 def _tri(x, diagonal, upper):
     who = "triu" if upper else "tril"
     if x._data.ndim < 2:
-        raise ValueError(f"{who}: input must have at least 2 dimensions, got {x._data.ndim}")
+        raise ArgumentError(f"{who}: input must have at least 2 dimensions, got {x._data.ndim}")
     # clamped to the matrix (same result): NumPy cannot take offsets beyond a C long
     k = _max(-x._data.shape[-2], builtins.min(int(diagonal), x._data.shape[-1]))
     out = np.triu(x._data, k) if upper else np.tril(x._data, k)
@@ -619,10 +620,10 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     x = input
     nd = x._data.ndim
     if nd < 2:
-        raise ValueError(f"diagonal: input must have at least 2 dimensions, got {nd}")
+        raise ArgumentError(f"diagonal: input must have at least 2 dimensions, got {nd}")
     d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
     if d1 == d2:
-        raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
+        raise ArgumentError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
     # an offset beyond the plane gives an empty diagonal: clamp it first, because NumPy
     # overflows (and reads out of bounds) for offsets near the C int limits
     offset = _max(-x._data.shape[d1], builtins.min(int(offset), x._data.shape[d2]))
@@ -663,11 +664,11 @@ def movedim(input, source, destination):
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: source {src} and destination {dst} must have the same length")
+        raise ArgumentError(f"movedim: source {src} and destination {dst} must have the same length")
     src = tuple(_norm_dim(d, nd, "movedim") for d in src)
     dst = tuple(_norm_dim(d, nd, "movedim") for d in dst)
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise ValueError(f"movedim: repeated dim in source {src} or destination {dst}")
+        raise ArgumentError(f"movedim: repeated dim in source {src} or destination {dst}")
     order = [d for d in range(nd) if d not in src]
     for s, t in sorted(zip(dst, src)):
         order.insert(s, t)
@@ -682,13 +683,13 @@ def meshgrid(*tensors, indexing="ij"):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     ts = [_to_tensor(t, "meshgrid") for t in tensors]
     if not ts:
-        raise ValueError("meshgrid: expected at least one tensor")
+        raise ArgumentError("meshgrid: expected at least one tensor")
     for i, t in enumerate(ts):
         if t._data.ndim > 1:
-            raise ValueError(f"meshgrid: expected 0-d or 1-d tensors, tensor {i} has shape "
+            raise ShapeError(f"meshgrid: expected 0-d or 1-d tensors, tensor {i} has shape "
                              f"{tuple(t._data.shape)}")
     k = len(ts)
     sizes = [t._data.size for t in ts]
@@ -736,7 +737,7 @@ def unflatten(input, dim, sizes):
     d = _norm_dim(dim, nd, "unflatten")
     sizes = _shape_arg(tuple(sizes), "unflatten")
     if not sizes:
-        raise ValueError("unflatten: sizes must be non-empty")
+        raise ShapeError("unflatten: sizes must be non-empty")
     sh = x._data.shape
     n = sh[d] if nd else 1
     known = 1
@@ -745,7 +746,7 @@ def unflatten(input, dim, sizes):
             known *= s
     if sizes.count(-1) > 1 or (sizes.count(-1) == 0 and known != n) or \
             (sizes.count(-1) == 1 and (known == 0 or n % known)):
-        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dimension {d} "
+        raise ShapeError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dimension {d} "
                          f"of the input of shape {tuple(sh)}")
     return reshape(x, sh[:d] + sizes + sh[d + 1:])
 
@@ -760,9 +761,9 @@ def unfold(input, dimension, size, step):
     d = _norm_dim(dimension, nd, "unfold")
     n = x._data.shape[d] if nd else 1
     if size < 0 or size > n:
-        raise ValueError(f"unfold: size {size} is out of range for dimension {d} of size {n}")
+        raise ShapeError(f"unfold: size {size} is out of range for dimension {d} of size {n}")
     if step <= 0:
-        raise ValueError(f"unfold: step must be positive, got {step}")
+        raise ArgumentError(f"unfold: step must be positive, got {step}")
     if nd == 0:
         return reshape(x, (1,) * size)
     count = (n - size) // step + 1
@@ -779,10 +780,10 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     x = input
     nd = x._data.ndim + 1
     if nd < 2:
-        raise ValueError("diag_embed: input must have at least 1 dimension")
+        raise ArgumentError("diag_embed: input must have at least 1 dimension")
     d1, d2 = _norm_dim(dim1, nd, "diag_embed"), _norm_dim(dim2, nd, "diag_embed")
     if d1 == d2:
-        raise ValueError(f"diag_embed: dim1 and dim2 must differ, both are {d1}")
+        raise ArgumentError(f"diag_embed: dim1 and dim2 must differ, both are {d1}")
     n = x._data.shape[-1] + builtins.abs(int(offset))
     shape = list(x._data.shape[:-1])
     for d in sorted((d1, d2)):
@@ -802,7 +803,7 @@ def diag(input, diagonal=0):
         return diag_embed(x, diagonal, 0, 1)
     if x._data.ndim == 2:
         return clone(_diagonal(x, diagonal))
-    raise ValueError(f"diag: expected a 1-d or 2-d tensor, got {x._data.ndim} dimensions")
+    raise ArgumentError(f"diag: expected a 1-d or 2-d tensor, got {x._data.ndim} dimensions")
 
 
 @public(method=True)
@@ -815,10 +816,10 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     if repeats is None:
         r = x._data
         if r.ndim > 1 or r.dtype.kind not in "iu":
-            raise ValueError(f"repeat_interleave: repeats must be a 0-d or 1-d integer tensor, got "
+            raise ShapeError(f"repeat_interleave: repeats must be a 0-d or 1-d integer tensor, got "
                              f"shape {tuple(r.shape)} dtype {r.dtype}")
         if r.size and r.min() < 0:
-            raise ValueError("repeat_interleave: repeats must be non-negative")
+            raise ArgumentError("repeat_interleave: repeats must be non-negative")
         return _make(np.repeat(np.arange(r.size, dtype=np.int64), r.reshape(-1)))
     if dim is None:
         x, d = reshape(x, -1), 0
@@ -829,15 +830,15 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     n = x._data.shape[d]
     r = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
     if r.ndim > 1 or r.dtype.kind not in "iu":
-        raise ValueError(f"repeat_interleave: repeats must be an int or a 0-d or 1-d integer tensor, got "
+        raise ShapeError(f"repeat_interleave: repeats must be an int or a 0-d or 1-d integer tensor, got "
                          f"{r.dtype} of shape {tuple(r.shape)}")
     if r.ndim == 1 and r.size != n and r.size != 1:
-        raise ValueError(f"repeat_interleave: repeats has {r.size} entries but dimension {d} has size {n}")
+        raise ShapeError(f"repeat_interleave: repeats has {r.size} entries but dimension {d} has size {n}")
     if r.size and r.min() < 0:
-        raise ValueError("repeat_interleave: repeats must be non-negative")
+        raise ArgumentError("repeat_interleave: repeats must be non-negative")
     idx = np.repeat(np.arange(n, dtype=np.int64), r.reshape(-1) if r.ndim else int(r))
     if output_size is not None and output_size != idx.size:
-        raise ValueError(f"repeat_interleave: output_size {output_size} does not match the "
+        raise ShapeError(f"repeat_interleave: output_size {output_size} does not match the "
                          f"result size {idx.size}")
     return _index_select(x, d, idx, False, "index_select")
 

@@ -4,6 +4,7 @@ import collections
 import numpy as np
 
 from fastgrad import reference as _reference
+from fastgrad.errors import IndexOutOfRangeError
 from fastgrad._state import backend
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_make, _needs, _norm_dim, _record, _to_tensor, exports, public)
@@ -83,7 +84,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     d = _norm_dim(dim, nd, "topk")
     n = xt._data.shape[d] if nd else 1
     if not 0 <= k <= n or (nd == 0 and k == 0):        # a 0-d tensor has no empty top-k shape
-        raise IndexError(f"topk: k={k} is out of range for dimension {d} of size {n} "
+        raise IndexOutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n} "
                          f"(input shape {tuple(xt._data.shape)})")
     x, d, v, i = _sorted("topk", xt, dim, bool(largest), int(k))
     return TopkResult(_values(x, v, i, d, "topk"), _make(i))
