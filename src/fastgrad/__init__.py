@@ -15,8 +15,10 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "20000"
 
 from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,
-                              set_default_dtype, tensor, result_dtype)
-from fastgrad._tensor import float32, float64, int64, bool_
+                              set_default_dtype, tensor, result_dtype, result_type)
+from fastgrad._dtype import (dtype, finfo, iinfo, promote_types, can_cast, DtypeNotSupported,
+                             uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+from fastgrad._dtype import bool as bool_
 from fastgrad import ops
 from fastgrad.ops._record import *
 from fastgrad.ops.elementwise import *
@@ -39,10 +41,16 @@ from fastgrad._config import _init as _config_init
 from fastgrad import autograd
 from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-float = float32  # noqa: A001 - PyTorch's aliases
-double = float64
-long = int64
+# PyTorch's other names of the dtypes, and its legacy tensor types (fastgrad.FloatTensor, ...)
 bool = bool_  # noqa: A001
+half = float16
+float = float32  # noqa: A001
+double = float64
+short = int16
+int = int32  # noqa: A001
+long = int64
+from fastgrad._dtype import TENSOR_TYPES as _TENSOR_TYPES
+globals().update(_TENSOR_TYPES)
 
 from fastgrad import nn
 from fastgrad import reference

@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from fastgrad import _dtype
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
@@ -254,8 +255,9 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     dt = canonical_dtype(dtype, "to")
     if x.data.dtype == dt:
         return clone(x) if copy else x
-    out = x.data.astype(dt)
-    if dt.kind == "f" and _needs(x):
+    with np.errstate(invalid="ignore", over="ignore"):      # nan/inf to int: as C casts
+        out = x.data.astype(dt)
+    if dt in _dtype.FLOAT_STORAGE and _needs(x):
         return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
     return _make(out)
 
@@ -268,23 +270,14 @@ def _is_dtype_name(s):
         return False
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
-               "bool": "BoolTensor"}
-
-
 @public(method="type", export=False)
-def type_(x, dtype=None):
+def type_(x, dtype=None, non_blocking=False):
     """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
-    a cast to dtype (a dtype or one of those names)."""
+    a cast to dtype (a dtype, one of those names or a tensor type such as
+    fastgrad.LongTensor)."""
     if dtype is None:
-        return "fastgrad." + _TYPE_NAMES[x.data.dtype.name]
-    if isinstance(dtype, str):
-        name = dtype.split(".")[-1]
-        for k, v in _TYPE_NAMES.items():
-            if v == name:
-                dtype = k
-                break
-    return to(x, dtype)
+        return "fastgrad." + _dtype.FROM_NUMPY[x.data.dtype]._tensor_type
+    return to(x, _dtype.tensor_type_dtype(dtype, "type"))
 
 
 __all__ = exports(__name__)
