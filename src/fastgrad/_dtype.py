@@ -53,6 +53,15 @@ class dtype:
         self._tensor_type = tensor_type    # "FloatTensor", ...
 
     @property
+    def kind(self):
+        """NumPy's kind character: "b" bool, "u" unsigned, "i" signed integer, "f" floating."""
+        return "f" if self.is_floating_point else "b" if self._category == 0 else "i" if self.is_signed else "u"
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
     def dtype(self):
         """The NumPy dtype this dtype is stored as (what ``np.dtype(d)`` reads)."""
         if self._np is None:

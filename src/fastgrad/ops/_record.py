@@ -150,7 +150,13 @@ def _scalar(v, dtype):
     if t is None:
         if len(_scalar_cache) > 512:
             _scalar_cache.clear()
-        arr = np.array(v, dtype=dtype)
+        try:
+            arr = np.array(v, dtype=dtype)
+        except OverflowError:
+            if np.dtype(dtype).kind not in "iu":
+                raise
+            # an int out of an integer dtype's range wraps around, as PyTorch casts it
+            arr = np.array(int(v) % (1 << 8 * np.dtype(dtype).itemsize), np.uint64).astype(dtype)
         arr.flags.writeable = False
         t = _make(arr)
         _scalar_cache[key] = t

@@ -11,8 +11,10 @@ import math
 
 import numpy as np
 
+from fastgrad import _dtype
+from fastgrad._dtype import DtypeNotSupported
 from fastgrad._state import backend, grad_mode
-from fastgrad._tensor import Tensor, _default, bool_
+from fastgrad._tensor import Tensor, _default, bool_, float32
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
 from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, _scalar, _to_tensor,
@@ -74,8 +76,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
     if params:
         def op(x, a, b):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
-                x = _float_in(x, name)
+            if type(x) is not Tensor or x.data.dtype not in _KF:
+                return _unary_other(lambda t: op(t, a, b), name, x)
             out = backend.k.unary(opid, x.data, a, b)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
@@ -84,8 +86,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
     else:
         def op(x):
-            if type(x) is not Tensor or x.data.dtype.kind != "f":
-                x = _float_in(x, name)
+            if type(x) is not Tensor or x.data.dtype not in _KF:
+                return _unary_other(op, name, x)
             out = backend.k.unary(opid, x.data, 0.0, 0.0)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
@@ -99,6 +101,44 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
     if export and not params:
         public(op, aliases=aliases, method=method, dunder=dunder)
     return op
+
+
+_KF = _dtype.KERNEL_FLOATS          # the dtypes the C kernels compute in
+_LOWP = _dtype.FLOAT_STORAGE - frozenset(_KF)      # float16, bfloat16: computed in float32
+
+
+def _bool_refused(what):
+    def f(x):
+        raise DtypeNotSupported(f"{what}: not supported on a bool tensor (as in PyTorch)")
+    return f
+
+
+# unary ops that keep an integer dtype (PyTorch's rule); the others compute integer and
+# bool inputs in the default float dtype.  name -> (on integers, on bool)
+_INT_UNARY = {
+    "neg": (np.negative, _bool_refused("neg: negation, the `-` operator; use `~` or logical_not() to "
+                                       "invert a mask")),
+    "abs": (np.abs, _bool_refused("abs")),
+    "sign": (np.sign, np.copy),
+    "square": (np.square, lambda x: np.square(x.astype(np.int64))),
+    "relu": (lambda x: np.maximum(x, x.dtype.type(0)), _bool_refused("relu")),
+}
+
+
+def _unary_other(op, name, x):
+    """A unary op on an input the kernels do not take: a Python number, an integer or bool
+    tensor, float16/bfloat16 (computed in float32, rounded back), or a Tensor subclass."""
+    if not isinstance(x, Tensor):
+        x = _to_tensor(x, name)
+    dt = x.data.dtype
+    if dt in _KF:
+        return op(x)
+    if dt in _LOWP:
+        return to(op(to(x, float32)), dt)
+    fns = _INT_UNARY.get(name)
+    if fns is not None:
+        return _make(np.asarray(fns[1 if dt == bool_ else 0](x.data)))
+    return op(_float_in(x, name))
 
 
 def _bin_shapes(a, b, out):
@@ -146,18 +186,24 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
         a, b = input, other
         if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
             a, b = _pair(a, b, name)
-        kind = a.data.dtype.kind
-        if kind != "f":
+        if a.data.dtype not in _KF:
+            if a.data.dtype in _LOWP:
+                return to(op(to(a, float32), to(b, float32)), a.data.dtype)
+            kind = a.data.dtype.kind
             if bools_float if kind == "b" else ints_float:
                 a, b = to(a, _default[0]), to(b, _default[0])
             else:
                 if zero_division and kind in "iu" and np.any(b.data == 0):
                     raise IntegerDivisionByZero(f"{name}: integer division by zero")
                 try:
-                    return _make(np.asarray(ref(a.data, b.data)))
+                    with np.errstate(all="ignore"):       # integer overflow wraps, as in PyTorch
+                        return _make(np.asarray(ref(a.data, b.data)))
                 except ValueError:
                     raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and "
                                      f"{tuple(b.data.shape)} cannot be broadcast") from None
+                except TypeError:
+                    raise DtypeNotSupported(f"{name}: not supported for {_dtype.of_numpy(a.data.dtype)} "
+                                            "tensors (as in PyTorch)") from None
         out = backend.k.binary(opid, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, name, bwd, (a, b), (a, b) if saves else (),
@@ -501,7 +547,7 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype in _KF:
         out = backend.k.binary(_ADD, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
@@ -518,7 +564,7 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype.kind == "f":
+    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype in _KF:
         out = backend.k.binary(_MUL, a.data, b.data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
@@ -529,17 +575,23 @@ def mul(a, b):
 @public(method=True, aliases=("true_divide", "divide"), dunder=("__truediv__",),
         reflected="__rtruediv__")
 def div(a, b, rounding_mode=None):
-    if rounding_mode is not None:
-        raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
-                         "on integer tensors or torch-style true division")
-    return _div(a, b)
+    """a / b.  ``rounding_mode``: None true-divides (integers give the default float dtype);
+    "trunc" rounds the quotient toward zero, "floor" toward -inf, keeping an integer
+    dtype (the gradient of a rounded quotient is zero, as in PyTorch).  An integer
+    division by zero raises IntegerDivisionByZero."""
+    if rounding_mode is None:
+        return _div(a, b)
+    if rounding_mode == "trunc" or rounding_mode == "floor":
+        return _rounded_div(a, b, rounding_mode, "div")
+    raise RoundingModeError(f"div: expected rounding_mode to be one of None, 'trunc', or 'floor', but "
+                            f"found {rounding_mode!r}")
 
 
 # ---- comparisons and logic (no gradient) -------------------------------------------------
 def _compare(name, a, b):
     if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
         a, b = _pair(a, b, name)
-    if a.data.dtype.kind == "f":
+    if a.data.dtype in _KF:
         return _make(backend.k.compare(CMP[name], a.data, b.data))
     fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
           "gt": np.greater, "ge": np.greater_equal}[name]
@@ -588,17 +640,17 @@ def _logic(fn, name, a, b=None):
         raise ValueError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
 
 
-@public(method=True, dunder=("__and__",))
+@public(method=True)
 def logical_and(a, b):
     return _logic(np.logical_and, "logical_and", a, b)
 
 
-@public(method=True, dunder=("__or__",))
+@public(method=True)
 def logical_or(a, b):
     return _logic(np.logical_or, "logical_or", a, b)
 
 
-@public(method=True, dunder=("__invert__",))
+@public(method=True)
 def logical_not(a):
     return _logic(np.logical_not, "logical_not", a)
 
@@ -633,6 +685,147 @@ def equal(a, b):
     return a.data.shape == b.data.shape and bool(np.array_equal(a.data, b.data))
 
 
+# ---- integer division and bitwise ops ----------------------------------------------------
+class RoundingModeError(ValueError, RuntimeError):
+    """An unknown ``rounding_mode`` (PyTorch raises RuntimeError)."""
+
+
+def _rounded_bwd(node, g):
+    # PyTorch's rule: the rounded quotient has zero gradient (not a missing one)
+    z = _make(np.zeros(g.data.shape, g.data.dtype))
+    return (z if node.edges[0] is not None else None, z if node.edges[1] is not None else None)
+
+
+def _floor_divide_bwd(node, g):
+    raise RuntimeError("floor_divide: the derivative of floor_divide (`//`) is not implemented, as "
+                       "in PyTorch; div(a, b, rounding_mode='floor') has a zero gradient")
+
+
+declare(_rounded_bwd, jvp=lambda node, xs, ts, out: None, elementwise=True)
+declare(_floor_divide_bwd, jvp=lambda node, xs, ts, out: None, elementwise=True)
+
+
+def _int_div(a, b, mode):
+    """Integer quotient rounded toward zero ("trunc") or -inf ("floor"); int_min / -1
+    wraps to int_min, as C and PyTorch do."""
+    q = np.floor_divide(a, b)
+    if mode == "trunc":
+        q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0))).astype(q.dtype)
+    return q
+
+
+def _rounded_div(a, b, mode, name, bwd=_rounded_bwd):
+    a, b = _pair(a, b, name)
+    dt = a.data.dtype
+    if dt in _LOWP:
+        return to(_rounded_div(to(a, float32), to(b, float32), mode, name, bwd), dt)
+    try:
+        np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+                         "broadcast") from None
+    with np.errstate(all="ignore"):
+        if dt.kind in "iub":
+            if dt == bool_:
+                raise DtypeNotSupported(f"{name}: rounded division of bool tensors is not supported "
+                                        "(as in PyTorch)")
+            if np.any(b.data == 0):
+                raise IntegerDivisionByZero(f"{name}: integer division by zero")
+            return _make(np.asarray(_int_div(a.data, b.data, mode)))
+        if mode == "trunc":
+            out = np.trunc(np.true_divide(a.data, b.data))
+        else:
+            out = np.floor_divide(a.data, b.data)
+    out = np.asarray(out)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        return _record(out, name, bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
+    return _make(out)
+
+
+@public(method=True, dunder=("__floordiv__",), reflected="__rfloordiv__")
+def floor_divide(input, other):
+    """input // other, rounded toward -inf (Python's rule; PyTorch's ``floor_divide``).
+    Integers stay integers; an integer division by zero raises IntegerDivisionByZero.
+    Not differentiable: backward through it raises, as in PyTorch."""
+    return _rounded_div(input, other, "floor", "floor_divide", _floor_divide_bwd)
+
+
+def _int_pair(a, b, name):
+    a, b = _pair(a, b, name)
+    if a.data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"{name}: not implemented for {_dtype.of_numpy(a.data.dtype)} tensors; "
+                                "bitwise ops take integer and bool tensors (as in PyTorch)")
+    return a, b
+
+
+def _bitwise(fn, name, a, b):
+    a, b = _int_pair(a, b, name)
+    try:
+        return _make(np.asarray(fn(a.data, b.data)))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+                         "broadcast") from None
+
+
+@public(method=True, dunder=("__and__",), reflected="__rand__")
+def bitwise_and(input, other):
+    """Bitwise AND of integer tensors; logical AND of bool tensors."""
+    return _bitwise(np.bitwise_and, "bitwise_and", input, other)
+
+
+@public(method=True, dunder=("__or__",), reflected="__ror__")
+def bitwise_or(input, other):
+    """Bitwise OR of integer tensors; logical OR of bool tensors."""
+    return _bitwise(np.bitwise_or, "bitwise_or", input, other)
+
+
+@public(method=True, dunder=("__xor__",), reflected="__rxor__")
+def bitwise_xor(input, other):
+    """Bitwise XOR of integer tensors; logical XOR of bool tensors."""
+    return _bitwise(np.bitwise_xor, "bitwise_xor", input, other)
+
+
+@public(method=True)
+def bitwise_not(input):
+    """Bitwise NOT of an integer tensor (``~x``); logical NOT of a bool tensor."""
+    x = _to_tensor(input, "bitwise_not")
+    if x.data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"bitwise_not: ~ is only implemented on integer and bool tensors, "
+                                f"got {_dtype.of_numpy(x.data.dtype)} (as in PyTorch)")
+    return _make(np.asarray(np.invert(x.data)))
+
+
+def _shift(a, b, left):
+    """a << b or a >> b in a's integer dtype (PyTorch's rules): a shift by a negative amount
+    or by the width or more gives 0 to the left, and a >> (width - 1) to the right."""
+    bits = 8 * a.dtype.itemsize
+    ok = (b >= 0) & (b < bits)
+    bs = np.where(ok, b, 0).astype(a.dtype)
+    if left:
+        return np.where(ok, np.left_shift(a, bs), a.dtype.type(0)).astype(a.dtype)
+    return np.where(ok, np.right_shift(a, bs), np.right_shift(a, a.dtype.type(bits - 1))).astype(a.dtype)
+
+
+@public(method=True, dunder=("__lshift__",), reflected="__rlshift__")
+def bitwise_left_shift(input, other):
+    """input << other on integer tensors (bits shifted out are lost; the dtype wraps)."""
+    return _bitwise(lambda x, y: _shift(x, y, True), "bitwise_left_shift", input, other)
+
+
+@public(method=True, dunder=("__rshift__",), reflected="__rrshift__")
+def bitwise_right_shift(input, other):
+    """input >> other on integer tensors (arithmetic: the sign bit is kept)."""
+    return _bitwise(lambda x, y: _shift(x, y, False), "bitwise_right_shift", input, other)
+
+
+@public(dunder=("__invert__",), export=False)
+def _invert(input):
+    if isinstance(input, Tensor) and input.data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"~ (operator.invert) is only implemented on integer and bool tensors, "
+                                f"got {_dtype.of_numpy(input.data.dtype)}")
+    return bitwise_not(input)
+
+
 # ---- where ------------------------------------------------------------------------------
 def _where_bwd(node, g):
     (c,) = node.saved
@@ -657,7 +850,9 @@ def where(condition, input, other):
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
         a = _scalar(a, b.data.dtype)
-    if a.data.dtype.kind != "f":
+    if a.data.dtype not in _KF:
+        if a.data.dtype in _LOWP and (a.requires_grad or b.requires_grad):
+            return to(where(c, to(a, float32), to(b, float32)), a.data.dtype)
         return _make(np.where(c.data, a.data, b.data))
     out = backend.k.where(c.data, a.data, b.data)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:

@@ -8,10 +8,13 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
+from fastgrad import _dtype
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import R, SCAN, U
 from fastgrad.ops._record import (_float_in, _make, _max, _needs, _norm_dim, _norm_dims, _ones_of,
                                   _record, _scalar, _to_tensor, _zeros_of, exports, public, to)
+
+_LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
 
 
@@ -72,6 +75,8 @@ declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2])
 
 
 def _reduce(name, x, dim, keepdim, bwd):
+    if isinstance(x, Tensor) and x.data.dtype in _LOWP_FLOATS:      # float16, bfloat16: in float32
+        return to(_reduce(name, to(x, _dtype.float32), dim, keepdim, bwd), x.data.dtype)
     x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype.kind != "f" else x
     dims = _norm_dims(dim, x.data.ndim, name)
     out = backend.k.reduce(R[name], x.data, dims)
