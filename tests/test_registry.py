@@ -140,6 +140,10 @@ TESTED_ELSEWHERE = {
     # backward path), so the fuzzer's bad shapes are no test for it; every broadcasting
     # entry's gradient goes through it
     "sum_to": "tests/test_grad_accumulate.py (against NumPy) and every broadcast gradcheck",
+    # the in-place integer ops (&=, |=, ^=, <<=, >>=, //=, %=), against PyTorch
+    **{n: "tests/test_integer_ops.py::test_inplace_bitwise_and_floor_division_forms"
+       for n in ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_",
+                 "bitwise_not_", "floor_divide_", "remainder_")},
 }
 # The op each loss and layer class of fastgrad.nn computes (its code names it).
 LAYER_OPS = {

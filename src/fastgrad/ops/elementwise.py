@@ -17,8 +17,8 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, bool_, float32
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
-from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, _scalar, _to_tensor,
-                                  exports, public, to)
+from fastgrad.ops._record import (_cast_to, _float_in, _make, _ones_of, _pair, _record, _scalar,
+                                  _to_tensor, exports, public, result_dtype, to)
 
 
 # ---- forward mode: helpers for the JVP rules that sit beside each backward --------------
@@ -141,6 +141,14 @@ def _unary_other(op, name, x):
     return op(_float_in(x, name))
 
 
+_BOOL_REFUSED = {       # binary ops PyTorch refuses on bool tensors
+    "sub": "subtraction, the `-` operator, with bool tensors is not supported; use `^` or "
+           "logical_xor() instead",
+    "fmod": "not implemented for bool tensors (as in PyTorch)",
+    "remainder": "not implemented for bool tensors (as in PyTorch)",
+}
+
+
 def _bin_shapes(a, b, out):
     sa, sb, so = a.data.shape, b.data.shape, out.shape
     return None if (sa == so and sb == so) else (sa, sb)
@@ -185,11 +193,17 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
     def op(input, other):
         a, b = input, other
         if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+            if ints_float:          # cast the operands themselves: a scalar must not wrap first
+                dt = result_dtype(a, b)
+                if dt not in _dtype.FLOAT_STORAGE:
+                    a, b = _cast_to(a, _default[0]), _cast_to(b, _default[0])
             a, b = _pair(a, b, name)
         if a.data.dtype not in _KF:
             if a.data.dtype in _LOWP:
                 return to(op(to(a, float32), to(b, float32)), a.data.dtype)
             kind = a.data.dtype.kind
+            if kind == "b" and name in _BOOL_REFUSED:
+                raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
             if bools_float if kind == "b" else ints_float:
                 a, b = to(a, _default[0]), to(b, _default[0])
             else:
@@ -376,8 +390,11 @@ def pow(x, exponent):
 
 
 def _int_passthrough(x):
-    """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
-    return type(x) is Tensor and x.data.dtype.kind in "iub"
+    """Integer tensors are returned as a copy, unchanged (PyTorch's rule; it refuses bool)."""
+    if type(x) is Tensor and x.data.dtype == bool_:
+        raise DtypeNotSupported("floor, ceil, trunc and round are not implemented for bool tensors "
+                                "(as in PyTorch)")
+    return type(x) is Tensor and x.data.dtype.kind in "iu"
 
 
 @public(method=True)
@@ -557,6 +574,9 @@ def add(a, b, alpha=1):
 
 @public(method=True, aliases=("subtract",), dunder=("__sub__",), reflected="__rsub__")
 def sub(a, b, alpha=1):
+    if (a.data.dtype == bool_ if isinstance(a, Tensor) else isinstance(a, (bool, np.bool_))) or \
+            (b.data.dtype == bool_ if isinstance(b, Tensor) else isinstance(b, (bool, np.bool_))):
+        raise DtypeNotSupported(f"sub: {_BOOL_REFUSED['sub']}")
     if alpha != 1:
         b = mul(b, alpha)
     return _sub(a, b)
@@ -758,8 +778,10 @@ def _int_pair(a, b, name):
     return a, b
 
 
-def _bitwise(fn, name, a, b):
+def _bitwise(fn, name, a, b, bools=True):
     a, b = _int_pair(a, b, name)
+    if not bools and a.data.dtype == bool_:
+        raise DtypeNotSupported(f"{name}: not implemented for bool tensors (as in PyTorch)")
     try:
         return _make(np.asarray(fn(a.data, b.data)))
     except ValueError:
@@ -797,25 +819,26 @@ def bitwise_not(input):
 
 def _shift(a, b, left):
     """a << b or a >> b in a's integer dtype (PyTorch's rules): a shift by a negative amount
-    or by the width or more gives 0 to the left, and a >> (width - 1) to the right."""
+    or by the width or more gives 0, or -1 for a negative signed a shifted right."""
     bits = 8 * a.dtype.itemsize
     ok = (b >= 0) & (b < bits)
     bs = np.where(ok, b, 0).astype(a.dtype)
     if left:
         return np.where(ok, np.left_shift(a, bs), a.dtype.type(0)).astype(a.dtype)
-    return np.where(ok, np.right_shift(a, bs), np.right_shift(a, a.dtype.type(bits - 1))).astype(a.dtype)
+    fill = np.right_shift(a, a.dtype.type(bits - 1)) if a.dtype.kind == "i" else a.dtype.type(0)
+    return np.where(ok, np.right_shift(a, bs), fill).astype(a.dtype)
 
 
 @public(method=True, dunder=("__lshift__",), reflected="__rlshift__")
 def bitwise_left_shift(input, other):
     """input << other on integer tensors (bits shifted out are lost; the dtype wraps)."""
-    return _bitwise(lambda x, y: _shift(x, y, True), "bitwise_left_shift", input, other)
+    return _bitwise(lambda x, y: _shift(x, y, True), "bitwise_left_shift", input, other, bools=False)
 
 
 @public(method=True, dunder=("__rshift__",), reflected="__rrshift__")
 def bitwise_right_shift(input, other):
     """input >> other on integer tensors (arithmetic: the sign bit is kept)."""
-    return _bitwise(lambda x, y: _shift(x, y, False), "bitwise_right_shift", input, other)
+    return _bitwise(lambda x, y: _shift(x, y, False), "bitwise_right_shift", input, other, bools=False)
 
 
 @public(dunder=("__invert__",), export=False)

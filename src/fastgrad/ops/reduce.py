@@ -102,7 +102,8 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
     if isinstance(x, Tensor) and x.data.dtype.kind != "f":
-        raise TypeError(f"mean: input dtype should be floating point, got {x.data.dtype}; cast it with .float()")
+        raise _dtype.DtypeNotSupported(f"mean: input dtype should be floating point, got {x.data.dtype}; "
+                                       "cast it with .float()")
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
 
 
