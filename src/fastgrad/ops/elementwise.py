@@ -149,6 +149,10 @@ _BOOL_REFUSED = {       # binary ops PyTorch refuses on bool tensors
 }
 
 
+def _is_bool(x):
+    return x.data.dtype == bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
+
+
 def _bin_shapes(a, b, out):
     sa, sb, so = a.data.shape, b.data.shape, out.shape
     return None if (sa == so and sb == so) else (sa, sb)
@@ -177,6 +181,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
     divisor.  ``method``, ``aliases``, ``dunder``, ``reflected``, ``export``: see
     ``public``."""
     opid = B[name]
+    any_bool_refused = name == "sub"          # PyTorch refuses a bool operand of sub, whatever the other
     ints_float = ints == "float"
     bools_float = (bools or ints) == "float"
     if bwd is None:
@@ -193,6 +198,8 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
     def op(input, other):
         a, b = input, other
         if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+            if any_bool_refused and (_is_bool(a) or _is_bool(b)):
+                raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
             if ints_float:          # cast the operands themselves: a scalar must not wrap first
                 dt = result_dtype(a, b)
                 if dt not in _dtype.FLOAT_STORAGE:
@@ -574,9 +581,6 @@ def add(a, b, alpha=1):
 
 @public(method=True, aliases=("subtract",), dunder=("__sub__",), reflected="__rsub__")
 def sub(a, b, alpha=1):
-    if (a.data.dtype == bool_ if isinstance(a, Tensor) else isinstance(a, (bool, np.bool_))) or \
-            (b.data.dtype == bool_ if isinstance(b, Tensor) else isinstance(b, (bool, np.bool_))):
-        raise DtypeNotSupported(f"sub: {_BOOL_REFUSED['sub']}")
     if alpha != 1:
         b = mul(b, alpha)
     return _sub(a, b)
