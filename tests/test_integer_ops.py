@@ -78,6 +78,8 @@ BINARY = {
     "eq": (fg.eq, torch.eq), "ne": (fg.ne, torch.ne), "lt": (fg.lt, torch.lt), "le": (fg.le, torch.le),
     "gt": (fg.gt, torch.gt), "ge": (fg.ge, torch.ge),
     "maximum": (fg.maximum, torch.maximum), "minimum": (fg.minimum, torch.minimum),
+    "pow": (fg.pow, torch.pow), "atan2": (fg.atan2, torch.atan2), "hypot": (fg.hypot, torch.hypot),
+    "clamp_tensors": (lambda a, b: fg.clamp(a, b, None), lambda a, b: torch.clamp(a, b, None)),
 }
 SHIFTS = {"lshift": (lambda a, b: a << b, lambda a, b: a << b),
           "rshift": (lambda a, b: a >> b, lambda a, b: a >> b),
@@ -91,6 +93,9 @@ def test_binary_ops_over_dtype_pairs_match_torch(op):
     rng = np.random.default_rng(0)
     for da, db in itertools.product(DTYPES, DTYPES):
         a, b = _values(da, rng, (3, 4)), _values(db, rng, (4,))
+        if a.dtype.kind in PERMISSIVE.get(op, "") and b.dtype.kind in PERMISSIVE.get(op, ""):
+            assert fg_fn(fg.from_numpy(a), fg.from_numpy(b)).dtype is fg.float32
+            continue
         if op in ("div_trunc", "div_floor", "floor_divide", "remainder", "fmod", "floordiv", "mod"):
             for zero_free in (False, True):
                 bb = np.where(b == 0, np.ones_like(b), b) if zero_free else b
@@ -108,8 +113,10 @@ def test_binary_ops_with_python_scalars_and_zero_dim_tensors_match_torch(op):
     for d in DTYPES:
         a = _values(d, rng, (5,))
         for s in (3, -2, 2.5, True, 0):
-            if op in ("maximum", "minimum"):
+            if op in ("maximum", "minimum", "atan2", "hypot", "clamp_tensors"):
                 continue                                # torch.maximum takes no Python scalar
+            if op == "pow" and d == "bool":
+                continue                                # PERMISSIVE: bool ** scalar computes in float
             for reflected in (False, True):
                 args = (s, "x") if reflected else ("x", s)
                 fa = [fg.from_numpy(a) if v == "x" else v for v in args]
@@ -118,6 +125,9 @@ def test_binary_ops_with_python_scalars_and_zero_dim_tensors_match_torch(op):
                     continue                            # torch.add(2, t): no such overload
                 _compare(fg_fn, t_fn, fa, ta, f"{op}{tuple(type(v).__name__ if v != 'x' else d for v in args)}")
         for d0 in DTYPES:                              # 0-d tensors take part as scalars do
+            kinds = PERMISSIVE.get(op, "b" if op == "clamp_tensors" else "")
+            if np.dtype(d).kind in kinds and np.dtype(d0).kind in kinds:
+                continue                                # PyTorch refuses, fastgrad answers
             z = _values(d0, rng, ())
             _compare(fg_fn, t_fn, [fg.from_numpy(a), fg.from_numpy(np.array(z))],
                      [torch.from_numpy(a.copy()), torch.from_numpy(np.array(z))], f"{op}({d}, 0-d {d0})")
@@ -142,8 +152,17 @@ def test_shifts_match_torch(op):
             _compare(fg_fn, t_fn, [fg.from_numpy(a), s], [torch.from_numpy(a.copy()), s], f"{op}({d}, {s})")
 
 
-UNARY = ["neg", "abs", "sign", "square", "relu", "exp", "log", "sqrt", "sigmoid", "tanh", "sin",
-         "floor", "ceil", "trunc", "round", "bitwise_not", "reciprocal", "isnan", "isfinite"]
+UNARY = sorted(n for n in fg.ops.elementwise.__all__ if hasattr(torch, n) and n not in (
+    "clamp", "clip", "where", "allclose", "equal", "pow") and len([
+        p for p in __import__("inspect").signature(getattr(fg, n)).parameters.values()
+        if p.default is p.empty]) == 1)
+# ops that PyTorch refuses on integer or bool inputs and fastgrad computes in the default
+# float dtype (more permissive, never a different value where both answer)
+PERMISSIVE = {"selu": "iub", "hypot": "iub", "pow": "b"}
+
+
+def test_unary_list_covers_the_integer_sensitive_ops():
+    assert {"neg", "abs", "sign", "square", "relu", "floor", "round", "bitwise_not", "exp", "isnan"} <= set(UNARY)
 
 
 @pytest.mark.parametrize("op", UNARY)
@@ -151,6 +170,9 @@ def test_unary_ops_over_dtypes_match_torch(op):
     rng = np.random.default_rng(3)
     for d in DTYPES:
         a = _values(d, rng, (2, 5))
+        if a.dtype.kind in PERMISSIVE.get(op, ""):
+            assert getattr(fg, op)(fg.from_numpy(a)).dtype is fg.float32
+            continue
         _compare(getattr(fg, op), getattr(torch, op), [fg.from_numpy(a)], [torch.from_numpy(a.copy())],
                  f"{op}({d})")
     for d in DTYPES:
@@ -196,6 +218,19 @@ def test_reductions_over_dtypes_match_torch(op):
                     fg_fn(fg.from_numpy(a))
             continue
         _compare(fg_fn, t_fn, [fg.from_numpy(a)], [torch.from_numpy(a.copy())], f"{op}({d})")
+
+
+def test_integer_pow_and_clamp_keep_integer_dtypes_as_torch():
+    rng = np.random.default_rng(6)
+    for d in DTYPES:
+        a = _values(d, rng, (6,))
+        for args in ((2,), (2.5,), (-1,), (0,)):
+            _compare(fg.pow, torch.pow, [fg.from_numpy(a), *args], [torch.from_numpy(a.copy()), *args],
+                     f"pow({d}, {args})")
+        _compare(lambda x: 2 ** x, lambda x: 2 ** x, [fg.from_numpy(a)], [torch.from_numpy(a.copy())], f"2 ** {d}")
+        for lo, hi in ((0, 5), (-3, None), (None, 4), (0.5, 2.5)):
+            _compare(fg.clamp, torch.clamp, [fg.from_numpy(a), lo, hi], [torch.from_numpy(a.copy()), lo, hi],
+                     f"clamp({d}, {lo}, {hi})")
 
 
 def test_integer_division_by_zero_raises_like_torch():

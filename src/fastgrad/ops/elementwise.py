@@ -373,7 +373,9 @@ def clamp(x, min=None, max=None):
     """Clamp into [min, max]; either bound may be None or a tensor."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or (
+            isinstance(x, Tensor) and x.data.dtype.kind in "iub" and not isinstance(min, float)
+            and not isinstance(max, float)):          # integer bounds keep an integer dtype
         out = x
         if min is not None:
             out = maximum(out, min)
@@ -391,7 +393,10 @@ def pow(x, exponent):
     if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         if x.data.dtype.kind == "f":
             return _pow_scalar(x, float(exponent), 0.0)
-        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
+        if isinstance(exponent, int) and exponent < 0:
+            raise IntegerPowerError(f"pow: integers to negative integer powers are not allowed "
+                                    f"({_dtype.of_numpy(x.data.dtype)} tensor ** {exponent})")
+        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) \
             else _pow_scalar(_float_in(x, "pow"), float(exponent), 0.0)
     return _pow(x, exponent)
 
@@ -540,6 +545,24 @@ def _pow_db(a, b, out, g):
     return mul(g, mul(out, log(safe)))
 
 
+class IntegerPowerError(ValueError, RuntimeError):
+    """An integer tensor to a negative Python int power (PyTorch raises RuntimeError)."""
+
+
+def _int_pow(a, b):
+    """a ** b on integer arrays, PyTorch's rule for b < 0: 1 ** b is 1, (-1) ** b is +-1, and
+    any other base gives 0 (the truncated quotient)."""
+    a, b = np.broadcast_arrays(a, b)
+    neg = b < 0
+    with np.errstate(all="ignore"):
+        out = np.power(a, np.where(neg, 0, b).astype(b.dtype))
+    if np.any(neg):
+        one = np.ones((), out.dtype)
+        odd = (-b.astype(np.int64)) % 2 == 1
+        out = np.where(neg, np.where(a == 1, one, np.where(a == -1, np.where(odd, -one, one), 0 * one)), out)
+    return out.astype(np.result_type(a, b), copy=False)
+
+
 def _fmod_db(rounding):
     return lambda a, b, out, g: neg(mul(g, rounding(div(a, b))))
 
@@ -551,7 +574,7 @@ _sub = binary("sub", bwd=_sub_bwd, jvp=_sub_jvp, saves=False, ref=np.subtract, e
 _mul = binary("mul", bwd=_mul_bwd, jvp=_mul_jvp, ref=np.multiply, export=False)
 _div = binary("div", bwd=_div_bwd, jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
 _pow = binary("pow", (lambda a, b, out, g: mul(g, mul(b, pow(a, sub(b, 1.0)))), _pow_db), uses_out=True,
-              ref=np.power, bools="float", export=False)
+              ref=_int_pow, bools="float", export=False)
 maximum = binary("maximum", bwd=_maxmin_bwd, ctx=True, ref=np.maximum)
 minimum = binary("minimum", bwd=_maxmin_bwd, ctx=False, ref=np.minimum)
 atan2 = binary("atan2", bwd=_atan2_bwd, ref=np.arctan2, ints="float", aliases=("arctan2",),
