@@ -111,6 +111,22 @@ def test_cast_methods_match_torch():
         assert a.type() == "fastgrad." + e.type().split(".")[-1]
     assert x.type(fg.LongTensor).dtype is fg.int64 and x.type("torch.ShortTensor").dtype is fg.int16
     assert x.type(fg.int8).dtype is fg.int8
+    assert [getattr(x, m)().element_size() for m in CASTS] == [getattr(t, m)().element_size() for m in CASTS]
+
+
+def test_float16_factories_and_reductions_keep_float16():
+    fg.manual_seed(0)
+    for f in (lambda: fg.randn(2, 3, dtype=fg.half), lambda: fg.rand(4, dtype=fg.float16),
+              lambda: fg.zeros(2, dtype=fg.float16), lambda: fg.randn(2, 3, dtype=fg.half).softmax(-1)):
+        assert f().dtype is fg.float16
+    h = fg.randn(2, 3).half().requires_grad_()
+    y = fg.max(h) + fg.sum(fg.softmax(h, -1)) + fg.sum(fg.prod(h, 1)) + fg.sum(fg.cumsum(h, 1))
+    y.backward()
+    th = torch.from_numpy(h.detach().numpy().copy()).requires_grad_()
+    (th.max() + th.softmax(-1).sum() + th.prod(1).sum() + th.cumsum(1).sum()).backward()
+    assert y.dtype is fg.float16 and h.grad.dtype is fg.float16
+    np.testing.assert_allclose(h.grad.numpy().astype(np.float64), th.grad.numpy().astype(np.float64),
+                               rtol=2e-2, atol=2e-2)
 
 
 def test_float16_gradients_are_float16_as_torch():

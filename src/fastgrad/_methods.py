@@ -19,6 +19,7 @@ def _bind():
                     ("short", _dtype.int16), ("char", _dtype.int8), ("byte", _dtype.uint8),
                     ("bool", _dtype.bool)):
         setattr(T, name, _cast(to, d, name))
+    T.element_size = lambda self: self.data.dtype.itemsize
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self.data.dtype)
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self.data.dtype)
 

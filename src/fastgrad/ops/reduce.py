@@ -184,6 +184,11 @@ def _dim_maxmin_jvp(node, xs, ts, out):
 def _maxmin(name, x, dim, keepdim):
     if type(x) is not Tensor:
         x = _to_tensor(x, name)
+    if x.data.dtype in _LOWP_FLOATS:                 # float16, bfloat16: in float32
+        r = _maxmin(name, to(x, _dtype.float32), dim, keepdim)
+        if isinstance(r, Tensor):
+            return to(r, x.data.dtype)
+        return (MaxResult if name == "max" else MinResult)(to(r[0], x.data.dtype), r[1])
     if x.data.dtype.kind != "f":
         if dim is None:
             if x.data.size == 0:
@@ -237,6 +242,8 @@ def min(x, dim=None, keepdim=False):
 
 def _argmaxmin(name, x, dim, keepdim):
     x = _to_tensor(x, name)
+    if x.data.dtype in _LOWP_FLOATS:
+        x = _make(x.data.astype(np.float32))
     if x.data.size == 0:
         raise ValueError(f"{name}: cannot take the {name} of an empty tensor")
     if x.data.dtype.kind != "f":
@@ -334,6 +341,8 @@ def _softmax(name, x, dim, lg, dtype):
     x = _float_in(x, name)
     if dtype is not None:
         x = to(x, dtype)
+    if x.data.dtype in _LOWP_FLOATS:
+        return to(_softmax(name, to(x, _dtype.float32), dim, lg, None), x.data.dtype)
     if dim is None:
         raise TypeError(f"{name}: dim is required (implicit dim selection is ambiguous)")
     if x.data.ndim == 0:
@@ -440,6 +449,8 @@ def _scan_public(name, x, dim, dtype):
     if dtype is not None:
         x = to(x, dtype)
     d = _norm_dim(dim, x.data.ndim, name)
+    if x.data.dtype in _LOWP_FLOATS:
+        return to(_scan_public(name, to(x, _dtype.float32), dim, None), x.data.dtype)
     if x.data.dtype.kind != "f":
         arr = x.data.astype(np.int64) if x.data.dtype.kind == "b" else x.data
         fn = np.cumsum if name == "cumsum" else np.cumprod
@@ -507,6 +518,8 @@ def prod(x, dim=None, keepdim=False, dtype=None):
     x = _to_tensor(x, "prod")
     if dtype is not None:
         x = to(x, dtype)
+    if x.data.dtype in _LOWP_FLOATS:
+        return to(prod(to(x, _dtype.float32), dim, keepdim), x.data.dtype)
     if x.data.dtype.kind != "f":
         arr = x.data.astype(np.int64)
         if dim is None:
