@@ -179,3 +179,19 @@ def test_bfloat16_is_stored_with_ml_dtypes_or_refused_with_a_clear_error():
         t = torch.tensor([1.5, -2.0, 3.0]).bfloat16()
         assert y.dtype is fg.bfloat16
         np.testing.assert_allclose(y.float().numpy(), (torch.exp(t) + t).float().numpy(), rtol=1e-2)
+
+
+def test_two_byte_and_narrow_dtypes_through_shape_index_sort_and_matmul_match_torch():
+    rng = np.random.default_rng(7)
+    for n in ("float16", "int16", "int8", "uint8", "int32"):
+        a = (rng.integers(0, 6, (3, 4))).astype(n)
+        x, t = fg.from_numpy(a), torch.from_numpy(a.copy())
+        pairs = [(x.clone(), t.clone()), (x.T.contiguous(), t.T.contiguous()), (x[1], t[1]),
+                 (x[fg.tensor([2, 0])], t[torch.tensor([2, 0])]), (x[x > 2], t[t > 2]),
+                 (fg.gather(x, 1, fg.tensor([[0], [3], [1]])), torch.gather(t, 1, torch.tensor([[0], [3], [1]]))),
+                 (fg.sort(x, 1)[0], torch.sort(t, 1)[0]), (fg.amax(x, 1), torch.amax(t, 1)),
+                 (fg.cat([x, x]), torch.cat([t, t])), (x @ x.T, t @ t.T)]
+        for i, (got, want) in enumerate(pairs):
+            assert _name(got.dtype) == _name(want.dtype), (n, i)
+            np.testing.assert_allclose(got.numpy().astype(np.float64), want.numpy().astype(np.float64),
+                                       rtol=1e-3, err_msg=f"{n} case {i}")

@@ -175,7 +175,7 @@ def _float_in(x, who):
     """x as a floating tensor (ints and bools become the default float dtype)."""
     if type(x) is not Tensor:
         x = _to_tensor(x, who)
-    if x.data.dtype.kind != "f":
+    if x.data.dtype not in _dtype.FLOAT_STORAGE:
         return _make(x.data.astype(_default[0]))
     return x
 

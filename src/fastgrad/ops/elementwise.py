@@ -391,7 +391,7 @@ def clamp(x, min=None, max=None):
 def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
     if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        if x.data.dtype.kind == "f":
+        if x.data.dtype in _dtype.FLOAT_STORAGE:
             return _pow_scalar(x, float(exponent), 0.0)
         if isinstance(exponent, int) and exponent < 0:
             raise IntegerPowerError(f"pow: integers to negative integer powers are not allowed "

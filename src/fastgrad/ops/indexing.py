@@ -6,9 +6,16 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
+from fastgrad import reference as _reference
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
+
+
+def _kern(arr):
+    """The index kernels: the C ones move 1-, 4- and 8-byte elements; 2-byte dtypes (int16,
+    float16, bfloat16) go through the NumPy reference backend."""
+    return _reference if arr.dtype.itemsize == 2 else backend.k
 
 
 
@@ -179,7 +186,7 @@ def _isel_jvp(node, xs, ts, out):
 
 def _index_select(x, d, idx, wrap, who, keep=()):
     """Slices of x along d at idx; `keep`: the index Tensors backward version-checks."""
-    out = backend.k.index_select(x.data, d, idx, wrap, who)
+    out = _kern(x.data).index_select(x.data, d, idx, wrap, who)
     if _needs(x):
         return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
                        keep, ctx=(d, idx, x.data.shape[d], wrap))
@@ -202,7 +209,7 @@ def _index_add_zeros(g, d, idx, n, wrap, keep=()):
     shape = list(g.data.shape)
     shape[d] = n
     out = np.zeros(shape, dtype=g.data.dtype)
-    backend.k.index_add(out, d, idx, g.data, wrap, "index_backward")
+    _kern(out).index_add(out, d, idx, g.data, wrap, "index_backward")
     if _needs(g):
         return _record(out, "index_add", _iadd_bwd, (g,), keep, ctx=(d, idx, wrap))
     return _make(out)
@@ -216,7 +223,7 @@ declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
 
 
 def _masked_select(x, m, keep=()):
-    out = backend.k.masked_select(x.data, m, "index")
+    out = _kern(x.data).masked_select(x.data, m, "index")
     if _needs(x):
         return _record(out, "masked_select", _msel_bwd, (x,), keep, ctx=m)
     return _make(out)
@@ -230,7 +237,7 @@ declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
 
 
 def _masked_expand(g, m, keep=()):
-    out = backend.k.masked_expand(g.data, m, "index_backward")
+    out = _kern(g.data).masked_expand(g.data, m, "index_backward")
     if _needs(g):
         return _record(out, "masked_expand", _mexp_bwd, (g,), keep, ctx=m)
     return _make(out)
@@ -283,7 +290,7 @@ def _gather_jvp(node, xs, ts, out):
 
 def _gather(x, d, idx, who="gather", keep=()):
     """x's values at idx along d; `keep`: the index Tensors backward version-checks."""
-    out = backend.k.gather(x.data, d, idx, who)
+    out = _kern(x.data).gather(x.data, d, idx, who)
     if _needs(x):
         return _record(out, "gather", _gather_bwd, (x,), keep, ctx=(d, idx, x.data.shape))
     return _make(out)
@@ -301,10 +308,10 @@ def _scatter_into(out, d, idx, src, accumulate, who):
     """out (dense, modified) += / = src at idx along d; idx may cover a leading block."""
     blk = _block(out.shape, idx, d)
     if blk is None:
-        backend.k.scatter_add(out, d, idx, src, accumulate, who)
+        _kern(out).scatter_add(out, d, idx, src, accumulate, who)
     else:
         sub = np.ascontiguousarray(out[blk])
-        backend.k.scatter_add(sub, d, idx, src, accumulate, who)
+        _kern(sub).scatter_add(sub, d, idx, src, accumulate, who)
         out[blk] = sub
 
 

@@ -8,11 +8,14 @@ import numpy as np
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
+from fastgrad import _dtype
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
                                   to)
+
+_LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
 
 
@@ -123,6 +126,8 @@ def matmul(a, b):
     if a.data.shape[-1] != b.data.shape[-2]:
         raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
                          f"{tuple(b.data.shape)}: {a.data.shape[-1]} != {b.data.shape[-2]}")
+    if a.data.dtype in _LOWP_FLOATS:              # float16, bfloat16: in float32
+        return to(matmul(to(a, np.float32), to(b, np.float32)), a.data.dtype)
     if a.data.dtype.kind != "f":
         return _make(np.matmul(a.data, b.data))
     out = backend.k.matmul(a.data, b.data)

@@ -77,7 +77,7 @@ declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2])
 def _reduce(name, x, dim, keepdim, bwd):
     if isinstance(x, Tensor) and x.data.dtype in _LOWP_FLOATS:      # float16, bfloat16: in float32
         return to(_reduce(name, to(x, _dtype.float32), dim, keepdim, bwd), x.data.dtype)
-    x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype.kind != "f" else x
+    x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype not in _dtype.FLOAT_STORAGE else x
     dims = _norm_dims(dim, x.data.ndim, name)
     out = backend.k.reduce(R[name], x.data, dims)
     if keepdim:
@@ -91,7 +91,7 @@ def _reduce(name, x, dim, keepdim, bwd):
 def sum(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x.data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x.data.dtype not in _dtype.FLOAT_STORAGE:
         dims = _norm_dims(dim, x.data.ndim, "sum")
         return _make(np.asarray(np.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)))
     return _reduce("sum", x, dim, keepdim, _sum_bwd)
@@ -101,7 +101,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x.data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x.data.dtype not in _dtype.FLOAT_STORAGE:
         raise _dtype.DtypeNotSupported(f"mean: input dtype should be floating point, got {x.data.dtype}; "
                                        "cast it with .float()")
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
@@ -570,6 +570,8 @@ def _amaxmin(name, x, dim, keepdim):
         if x.data.shape[d] == 0:
             raise ValueError(f"{name}: cannot reduce over the zero-size dimension {d} of a tensor "
                              f"of shape {tuple(x.data.shape)}")
+    if x.data.dtype in _LOWP_FLOATS:
+        return to(_amaxmin(name, to(x, _dtype.float32), dim, keepdim), x.data.dtype)
     if x.data.dtype.kind != "f":
         fn = np.max if name == "amax" else np.min
         return _make(np.asarray(fn(x.data, axis=dims, keepdims=keepdim) if nd else x.data.copy()))
