@@ -2,6 +2,7 @@
 import numpy as np
 
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
+from fastgrad._dtype import FLOAT_STORAGE as _FLOAT_STORAGE
 
 _make = Tensor._make
 
@@ -166,7 +167,7 @@ def _rng_float(dt):
 def rand(*size, dtype=None, requires_grad=False, generator=None):
     g = (generator or default_generator).rng
     d = _dt(dtype)
-    if d.kind != "f":
+    if d not in _FLOAT_STORAGE:
         raise TypeError(f"rand: dtype must be floating point, got {d}")
     return _finish(_alloc(lambda s, dt: g.random(s, dtype=_rng_float(dt)).astype(dt, copy=False), "rand",
                           _size(size, "rand"), d), requires_grad)
@@ -175,7 +176,7 @@ def rand(*size, dtype=None, requires_grad=False, generator=None):
 def randn(*size, dtype=None, requires_grad=False, generator=None):
     g = (generator or default_generator).rng
     d = _dt(dtype)
-    if d.kind != "f":
+    if d not in _FLOAT_STORAGE:
         raise TypeError(f"randn: dtype must be floating point, got {d}")
     return _finish(_alloc(lambda s, dt: g.standard_normal(s, dtype=_rng_float(dt)).astype(dt, copy=False),
                           "randn", _size(size, "randn"), d),
