@@ -121,7 +121,7 @@ def check_same(micro):
         s1()
         s2()
     for a, b in zip(m1.parameters(), m2.parameters()):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a._data, b._data, rtol=1e-5, atol=1e-6)
 
 
 def main(argv=None):

@@ -110,7 +110,7 @@ def worker_train(global_batch, steps, threads, distributed, bucket_mb):
             (local_times if local else times).append(time.perf_counter() - t0)
         if not distributed and i >= steps + 5:
             break
-    grad_bytes = sum(p.data.nbytes for p in model.parameters())
+    grad_bytes = sum(p._data.nbytes for p in model.parameters())
     if rank == 0:
         print("RESULT " + json.dumps({"size": size, "threads": threads, "step_s": statistics.median(times),
                                       "local_step_s": statistics.median(local_times) if local_times else None,

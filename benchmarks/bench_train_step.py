@@ -116,7 +116,7 @@ def e2e(threads, cpu_time=False):
     try:
         import torch
         torch.set_num_threads(threads)
-        res["torch"] = torch_train_loop(args, Xtr.data, ytr.data,
+        res["torch"] = torch_train_loop(args, Xtr._data, ytr._data,
                                         time.process_time if cpu_time else time.perf_counter)
     except ImportError:
         pass

@@ -9,7 +9,7 @@ def test_first_example_matches_hand_derivative():
     # f(x) = x^3 + 2 sin(x)  =>  f'(x) = 3 x^2 + 2 cos(x)
     x = fg.tensor([0.3, -1.2, 2.0], dtype=fg.float64, requires_grad=True)
     (x ** 3 + 2 * fg.sin(x)).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 3 * x.data ** 2 + 2 * np.cos(x.data), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * x._data ** 2 + 2 * np.cos(x._data), rtol=1e-12)
 
 
 def test_reused_non_leaf():
@@ -17,7 +17,7 @@ def test_reused_non_leaf():
     b = a + a
     c = b * b                      # c = 4 a^2, dc/da = 8 a
     c.sum().backward()
-    np.testing.assert_allclose(a.grad.numpy(), 8 * a.data)
+    np.testing.assert_allclose(a.grad.numpy(), 8 * a._data)
 
 
 def test_grad_accumulates_across_backward_calls():
@@ -42,8 +42,8 @@ def test_broadcast_gradient_reduced_to_input_shape():
     c = fg.randn(4, 1, requires_grad=True)
     ((x + b) * c).sum().backward()
     assert b.grad.shape == (3,) and c.grad.shape == (4, 1)
-    np.testing.assert_allclose(b.grad.numpy(), c.data.sum() * np.ones(3), rtol=1e-5)
-    np.testing.assert_allclose(c.grad.numpy(), (x.data + b.data).sum(1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), c._data.sum() * np.ones(3), rtol=1e-5)
+    np.testing.assert_allclose(c.grad.numpy(), (x._data + b._data).sum(1, keepdims=True), rtol=1e-5)
 
 
 def test_second_backward_through_freed_graph_raises():
@@ -59,7 +59,7 @@ def test_retain_graph_allows_second_backward():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), 4 * x.data)
+    np.testing.assert_allclose(x.grad.numpy(), 4 * x._data)
 
 
 def test_backward_non_scalar_needs_gradient():
@@ -115,7 +115,7 @@ def test_grad_wrt_non_leaf():
     h = x * 3
     y = (h * h).sum()
     (gh,) = fg.autograd.grad(y, h)
-    np.testing.assert_allclose(gh.numpy(), 2 * h.data)
+    np.testing.assert_allclose(gh.numpy(), 2 * h._data)
 
 
 def test_create_graph_gives_hessian_vector_product():
@@ -126,7 +126,7 @@ def test_create_graph_gives_hessian_vector_product():
     assert g.requires_grad
     v = fg.tensor([1.0, 2.0, 3.0], dtype=fg.float64)
     (hv,) = fg.autograd.grad((g * v).sum(), x)
-    np.testing.assert_allclose(hv.numpy(), 2 * y.data * v.data)
+    np.testing.assert_allclose(hv.numpy(), 2 * y._data * v._data)
 
 
 def test_without_create_graph_backward_builds_no_graph():
@@ -143,9 +143,9 @@ def test_retain_grad_and_hooks():
     h.register_hook(lambda g: seen.append(g.numpy().copy()))
     handle = x.register_hook(lambda g: g * 10)
     (h * h).sum().backward()
-    np.testing.assert_allclose(h.grad.numpy(), 2 * h.data)
-    np.testing.assert_allclose(seen[0], 2 * h.data)
-    np.testing.assert_allclose(x.grad.numpy(), 10 * 8 * x.data)
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h._data)
+    np.testing.assert_allclose(seen[0], 2 * h._data)
+    np.testing.assert_allclose(x.grad.numpy(), 10 * 8 * x._data)
     handle.remove()
     x.grad = None
     (x * 1).sum().backward()
@@ -192,7 +192,7 @@ def test_gradcheck_reports_a_wrong_derivative():
     from fastgrad.ops._record import _record
 
     def bad_square(x):
-        out = x.data * x.data
+        out = x._data * x._data
         return _record(out, "bad_square", lambda node, g: (g * 3.0,), (x,))
     x = fg.tensor([0.5, 1.5], dtype=fg.float64, requires_grad=True)
     with pytest.raises(fg.autograd.GradcheckError, match="Jacobian mismatch"):
@@ -307,9 +307,9 @@ def test_accumulation_in_place_matches_sum_of_backwards():
     total_w, total_b = np.zeros((6, 3)), np.zeros(6)
     for x in xs:
         F.linear(x, w, b, activation="tanh").sum().backward()
-        y = np.tanh(x.data @ w.data.T + b.data)
+        y = np.tanh(x._data @ w._data.T + b._data)
         gz = 1 - y ** 2
-        total_w += gz.T @ x.data
+        total_w += gz.T @ x._data
         total_b += gz.sum(0)
     np.testing.assert_allclose(w.grad.numpy(), total_w, rtol=1e-12)
     np.testing.assert_allclose(b.grad.numpy(), total_b, rtol=1e-12)

@@ -88,9 +88,9 @@ def pair(kind, opt, loss, dtype=fg.float32):
 
 def assert_same_params(m1, m2, grads=True):
     for (n, a), b in zip(m1.named_parameters(), m2.parameters()):
-        assert np.array_equal(a.data, b.data), f"parameter {n} differs"
+        assert np.array_equal(a._data, b._data), f"parameter {n} differs"
         if grads:
-            assert np.array_equal(a.grad.data, b.grad.data), f"gradient of {n} differs"
+            assert np.array_equal(a.grad._data, b.grad._data), f"gradient of {n} differs"
 
 
 @pytest.mark.parametrize("kind,opt,loss", [
@@ -103,7 +103,7 @@ def test_compiled_matches_eager_100_steps(kind, opt, loss):
     eager, comp, m1, m2 = pair(kind, opt, loss)
     for x, y in batches(100, loss):
         l1, l2 = eager(x, y), comp(x, y)
-        assert l1.data.tobytes() == l2.data.tobytes()
+        assert l1._data.tobytes() == l2._data.tobytes()
     assert_same_params(m1, m2)
     assert comp.stats["traces"] == 1 and comp.stats["replays"] == 99
 
@@ -127,7 +127,7 @@ def test_returned_tensors_are_fresh_and_detached():
     x, y = next(it)
     b = comp(x, y)
     assert isinstance(a, fg.Tensor) and not a.requires_grad and a.grad_fn is None
-    assert a.data is not b.data and not np.shares_memory(a.data, b.data)
+    assert a._data is not b._data and not np.shares_memory(a._data, b._data)
     assert a.item() != b.item()
 
 
@@ -154,8 +154,8 @@ def test_tuple_outputs_and_python_constants():
         loss.backward()
         ref_o.step()
         assert r["tag"] == "ok"
-        assert np.array_equal(r["logits"].data, out.data)
-        assert np.array_equal(r["loss"].data, loss.data)
+        assert np.array_equal(r["logits"]._data, out._data)
+        assert np.array_equal(r["loss"]._data, loss._data)
 
 
 def test_lr_scheduler_is_honoured_without_retrace():
@@ -201,8 +201,8 @@ def test_replaced_parameter_retraces():
         eager(x, y)
         comp(x, y)
     p1, p2 = next(iter(m1.parameters())), next(iter(m2.parameters()))
-    p1.data = p1.data.copy()
-    p2.data = p2.data.copy()
+    p1._data = p1._data.copy()
+    p2._data = p2._data.copy()
     for x, y in it:
         eager(x, y)
         comp(x, y)
@@ -359,7 +359,7 @@ def test_ignore_index_count_is_recomputed_per_call():
         return f
     f1, f2 = mk(m1, o1), fg.compile(mk(m2, o2))
     for x, y in batches(8, "xent", seed=3):
-        assert f1(x, y).data.tobytes() == f2(x, y).data.tobytes()
+        assert f1(x, y)._data.tobytes() == f2(x, y)._data.tobytes()
     assert_same_params(m1, m2)
 
 
@@ -397,7 +397,7 @@ def test_threads_each_with_its_own_compiled_step():
         for x, y in batches(20, "xent", seed=i):
             eager(x, y)
             comp(x, y)
-        results[i] = all(np.array_equal(a.data, b.data)
+        results[i] = all(np.array_equal(a._data, b._data)
                          for a, b in zip(m1.parameters(), m2.parameters()))
     ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
     for t in ts:
@@ -421,7 +421,7 @@ def test_decorator_forms_and_bad_fallback():
     @fg.compile(fallback="eager")
     def f(x):
         return x * 2.0
-    assert np.array_equal(f(fg.ones(3)).data, np.full(3, 2.0, np.float32))
+    assert np.array_equal(f(fg.ones(3))._data, np.full(3, 2.0, np.float32))
     with pytest.raises(ValueError, match="fallback"):
         fg.compile(lambda x: x, fallback="sometimes")
 
@@ -437,7 +437,7 @@ def test_cli_train_compile_matches_eager():
              "--hidden", "16,8", "--optimizer", "sgd"] + extra)
         r = cli.train(args, out=io.StringIO())
         res.append((r["test_accuracy"], r["test_loss"],
-                    [p.data.copy() for p in r["model"].parameters()]))
+                    [p._data.copy() for p in r["model"].parameters()]))
     assert res[0][:2] == res[1][:2]
     assert all(np.array_equal(a, b) for a, b in zip(res[0][2], res[1][2]))
 
@@ -447,7 +447,7 @@ def _manual_sgd_step(model):
         loss = model(x).sum()
         loss.backward()
         for p in model.parameters():
-            p.data -= 0.1 * p.grad.data      # NumPy on .data: invisible to the tracer
+            p._data -= 0.1 * p.grad._data      # NumPy on ._data: invisible to the tracer
             p.grad = None
         return loss
     return step
@@ -467,8 +467,8 @@ def test_untraced_numpy_work_is_caught_at_the_second_call():
     m2.load_state_dict(m1.state_dict())
     e, c = _manual_sgd_step(m1), fg.compile(_manual_sgd_step(m2), fallback="eager")
     for x in xs:
-        assert e(x).data.tobytes() == c(x).data.tobytes()
-    assert all(np.array_equal(a.data, b.data) for a, b in zip(m1.parameters(), m2.parameters()))
+        assert e(x)._data.tobytes() == c(x)._data.tobytes()
+    assert all(np.array_equal(a._data, b._data) for a, b in zip(m1.parameters(), m2.parameters()))
     assert c.stats["plans"] == 0 and c.plan_info()[0]["mode"] == "eager"
 
 
@@ -477,7 +477,7 @@ def test_python_value_read_from_data_is_caught():
 
     @fg.compile
     def f(x):
-        scale = float(x.data.mean())         # not a Tensor conversion: frozen by the trace
+        scale = float(x._data.mean())         # not a Tensor conversion: frozen by the trace
         return (model(x) * scale).sum()
     f(fg.ones((3, 4)))
     with pytest.raises(CompileError, match="disagree on the returned tensors"):
@@ -493,7 +493,7 @@ class Counting(nn.Module):
         self.register_buffer("calls", fg.zeros(1))
 
     def forward(self, x):
-        self.calls.data += 1
+        self.calls._data += 1
         return self.lin(x)
 
 
@@ -521,7 +521,7 @@ def test_untraced_buffer_update_is_caught_and_batch_norm_compiles():
         f2(x, y)
     assert_same_params(m1, m2)
     for a, b in zip(m1[1].buffers(), m2[1].buffers()):
-        assert a.data.tobytes() == b.data.tobytes()
+        assert a._data.tobytes() == b._data.tobytes()
     m1.eval()
     m2.eval()                              # eval: running statistics are only read
     for x, y in batches(4, "xent"):
@@ -541,9 +541,9 @@ def test_functional_weights_replaced_in_closure_tensor_retrace():
     x = fg.ones((2, 4))
     a = f(x)
     f(x)
-    w.data = w.data * 2                # a new array: the plan must not read the old one
+    w._data = w._data * 2                # a new array: the plan must not read the old one
     b = f(x)
-    assert np.allclose(b.data, 2 * a.data)
+    assert np.allclose(b._data, 2 * a._data)
     assert f.stats["traces"] == 2
 
 
@@ -594,7 +594,7 @@ def test_method_decorator():
         a.step(x, y)
         ref(x, y)
     assert_same_params(ref_m, a.model)
-    assert all(np.array_equal(p.data, q.data) for p, q in
+    assert all(np.array_equal(p._data, q._data) for p, q in
                zip(b.model.parameters(), make_model("relu").parameters()))
 
 
@@ -654,7 +654,7 @@ def cnn_batches(n, kind, seed=3, dtype=np.float32, bs=6):
 def assert_same_state(m1, m2):
     assert_same_params(m1, m2)
     for (n, a), b in zip(m1.named_buffers(), m2.buffers()):
-        assert a.data.tobytes() == b.data.tobytes(), f"buffer {n} differs"
+        assert a._data.tobytes() == b._data.tobytes(), f"buffer {n} differs"
 
 
 @pytest.mark.parametrize("kind,opt", [("cnn_avg", "momentum"), ("cnn_avg", "adam"),
@@ -666,7 +666,7 @@ def test_cnn_compiled_matches_eager_100_steps(kind, opt):
     eager = make_step(m1, make_opt(opt, m1.parameters()), "xent")
     comp = fg.compile(make_step(m2, make_opt(opt, m2.parameters()), "xent"))
     for x, y in cnn_batches(100, kind):
-        assert eager(x, y).data.tobytes() == comp(x, y).data.tobytes()
+        assert eager(x, y)._data.tobytes() == comp(x, y)._data.tobytes()
     assert_same_state(m1, m2)
     assert comp.stats["traces"] == 1 and comp.stats["replays"] == 99
 
@@ -678,11 +678,11 @@ def test_cnn_float64_two_threads_and_eval_mode(kind):
     eager = make_step(m1, make_opt("adam", m1.parameters()), "xent")
     comp = fg.compile(make_step(m2, make_opt("adam", m2.parameters()), "xent"))
     for x, y in cnn_batches(10, kind, dtype=np.float64, bs=4):
-        assert eager(x, y).data.tobytes() == comp(x, y).data.tobytes()
+        assert eager(x, y)._data.tobytes() == comp(x, y)._data.tobytes()
     m1.eval()
     m2.eval()                  # batch norm reads its running statistics: a second plan
     for x, y in cnn_batches(10, kind, dtype=np.float64, bs=4):
-        assert eager(x, y).data.tobytes() == comp(x, y).data.tobytes()
+        assert eager(x, y)._data.tobytes() == comp(x, y)._data.tobytes()
     assert_same_state(m1, m2)
     assert comp.stats["plans"] == 2 and comp.stats["traces"] == 2
 
@@ -700,7 +700,7 @@ def test_batch_norm_variants_compile():
         eager = make_step(m1, make_opt("sgd", m1.parameters()), "xent")
         comp = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))
         for x, y in cnn_batches(5, "cnn_avg"):
-            assert eager(x, y).data.tobytes() == comp(x, y).data.tobytes()
+            assert eager(x, y)._data.tobytes() == comp(x, y)._data.tobytes()
         assert_same_state(m1, m2)
         assert comp.stats["plans"] == 1
     m = mk(momentum=None)
@@ -736,8 +736,8 @@ def test_conv_backward_want_combinations_and_transposed_conv():
             for fn in (g, cg):
                 for t in (w, wt, b, sc):
                     t.grad = None
-                outs.append((fn(x, frozen, scaled).data.tobytes(),
-                             [None if t.grad is None else t.grad.data.tobytes()
+                outs.append((fn(x, frozen, scaled)._data.tobytes(),
+                             [None if t.grad is None else t.grad._data.tobytes()
                               for t in (w, wt, b, sc)]))
             assert outs[0] == outs[1], (frozen, scaled, i)
             assert (outs[0][1][0] is None) == frozen and (outs[0][1][3] is None) != scaled
@@ -755,7 +755,7 @@ def test_benchmark_cnn_step_compiles_and_matches_eager(threads):
     for opt in ("sgd", "adam"):
         eager, comp = W.fastgrad_cnn_step(opt), fg.compile(W.fastgrad_cnn_step(opt))
         for _ in range(4):
-            assert eager().data.tobytes() == comp().data.tobytes()
+            assert eager()._data.tobytes() == comp()._data.tobytes()
         assert comp.stats["replays"] == 3
 
 
@@ -809,7 +809,7 @@ def _clip_step(model, opt, clip, limit, log=None):
         loss = F.mse_loss(model(x), y)
         loss.backward()
         if log is not None:             # the gradients before clipping (eager step only)
-            gs = [p.grad.data.astype(np.float64) for p in model.parameters()]
+            gs = [p.grad._data.astype(np.float64) for p in model.parameters()]
             log.append(np.sqrt(sum((g * g).sum() for g in gs)) if clip is nn.utils.clip_grad_norm_
                        else max(np.abs(g).max() for g in gs))
         clip(model.parameters(), limit)
@@ -830,9 +830,9 @@ def test_gradient_clipping_inactive_then_active_matches_eager(clip, limit):
     f2 = fg.compile(_clip_step(m2, make_opt("momentum", m2.parameters()), clip, limit))
     for i, (x, y) in enumerate(batches(8, "mse")):
         if i >= 3:                          # large targets: large gradients, clipped
-            y = fg.tensor(y.data * 1000)
+            y = fg.tensor(y._data * 1000)
         a, b = f1(x, y), f2(x, y)
-        assert a.data.tobytes() == b.data.tobytes()
+        assert a._data.tobytes() == b._data.tobytes()
         assert_same_params(m1, m2)
     active = [v > limit for v in log]
     assert active == [False] * 3 + [True] * 5, log

@@ -31,10 +31,10 @@ def same(a, b):
 
 
 def state_of(model, opt):
-    arrs = [p.data for p in model.parameters()] + [b.data for b in model.buffers()
+    arrs = [p._data for p in model.parameters()] + [b._data for b in model.buffers()
                                                    if b is not None]
     for st in opt.state.values():
-        arrs += [v.data for _, v in sorted(st.items()) if isinstance(v, fg.Tensor)]
+        arrs += [v._data for _, v in sorted(st.items()) if isinstance(v, fg.Tensor)]
     return [a.copy() for a in arrs]
 
 
@@ -58,7 +58,7 @@ def run_both(build, change, steps=8, at=(3,), **compile_kw):
                 change(w, i)
             losses.append(w["step"](X[i % 4], Y[i % 4]))
         e, c = worlds
-        assert same(losses[0].data, losses[1].data), f"loss differs at step {i}"
+        assert same(losses[0]._data, losses[1]._data), f"loss differs at step {i}"
         se, sc = state_of(e["model"], e["opt"]), state_of(c["model"], c["opt"])
         assert len(se) == len(sc)
         for k, (a, b) in enumerate(zip(se, sc)):
@@ -101,7 +101,7 @@ def test_unfreeze_and_add_param_group():
 
     def build():
         model = mlp(0)
-        models.append((model, model[0].weight.data.copy()))
+        models.append((model, model[0].weight._data.copy()))
         model[0].requires_grad_(False)
         opt = optim.SGD(model[2].parameters(), lr=0.1, momentum=0.9)
 
@@ -120,7 +120,7 @@ def test_unfreeze_and_add_param_group():
     step = run_both(build, unfreeze)
     assert step.stats["traces"] == step.traces_before + 1
     for model, w0 in models:          # the backbone trained, eagerly and compiled
-        assert not np.array_equal(model[0].weight.data, w0)
+        assert not np.array_equal(model[0].weight._data, w0)
 
 
 def test_rebinding_globals_to_fresh_objects():
@@ -146,10 +146,10 @@ def test_rebinding_globals_to_fresh_objects():
                 g["opt"] = optim.SGD(g["model"].parameters(), lr=lr)
         for i in range(4):
             losses = [s(X[i], Y[i]) for g, s in worlds]
-            assert same(losses[0].data, losses[1].data), (run, i)
+            assert same(losses[0]._data, losses[1]._data), (run, i)
             for a, b in zip(worlds[0][0]["model"].parameters(),
                             worlds[1][0]["model"].parameters()):
-                assert same(a.data, b.data), (run, i)
+                assert same(a._data, b._data), (run, i)
     assert worlds[1][1].stats["traces"] == 3
 
 
@@ -228,10 +228,10 @@ def test_rebound_global_scalar_retraces_and_the_warning_names_it():
             for g, _ in worlds:
                 g["scale"] = 1.0 + i
             losses = [s(X[i % 4], Y[i % 4]) for g, s in worlds]
-            assert same(losses[0].data, losses[1].data), i
+            assert same(losses[0]._data, losses[1]._data), i
             for a, b in zip(worlds[0][0]["model"].parameters(),
                             worlds[1][0]["model"].parameters()):
-                assert same(a.data, b.data), i
+                assert same(a._data, b._data), i
     assert worlds[1][1].stats["traces"] == 7
 
 
@@ -380,9 +380,9 @@ def test_random_programs_compiled_equals_eager(seed):
                     _apply(w, a)
                 x, y = data[i % len(data)]
                 if w.get("x_scale", 1.0) != 1.0:
-                    x = fg.from_numpy(x.data * np.float32(w["x_scale"]))
+                    x = fg.from_numpy(x._data * np.float32(w["x_scale"]))
                 losses.append(step(x, y))
-            assert same(losses[0].data, losses[1].data), f"seed {seed}: loss at step {i}"
+            assert same(losses[0]._data, losses[1]._data), f"seed {seed}: loss at step {i}"
             se = state_of(worlds[0][0]["model"], worlds[0][0]["opt"])
             sc = state_of(worlds[1][0]["model"], worlds[1][0]["opt"])
             assert len(se) == len(sc)

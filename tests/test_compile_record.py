@@ -35,9 +35,9 @@ def check_pair(make_step, steps=8, dtype=np.float32, scales=None):
         ra = ra if isinstance(ra, tuple) else (ra,)
         rb = rb if isinstance(rb, tuple) else (rb,)
         for u, v in zip(ra, rb):
-            assert u.data.dtype == v.data.dtype and u.data.tobytes() == v.data.tobytes(), i
+            assert u._data.dtype == v._data.dtype and u._data.tobytes() == v._data.tobytes(), i
         for p, q in zip(a.parameters(), b.parameters()):
-            assert p.data.tobytes() == q.data.tobytes(), i
+            assert p._data.tobytes() == q._data.tobytes(), i
     return c
 
 

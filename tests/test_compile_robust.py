@@ -117,9 +117,9 @@ def test_exception_during_tracing_leaves_no_state(point, exc):
     c2 = fg.compile(step2)
     for _ in range(4):
         a, b = ref_step(X, Y), c2(X, Y)
-        assert a.data.tobytes() == b.data.tobytes()
+        assert a._data.tobytes() == b._data.tobytes()
     for p, q in zip(ref_model.parameters(), model.parameters()):
-        assert p.data.tobytes() == q.data.tobytes()
+        assert p._data.tobytes() == q._data.tobytes()
     assert c2.stats["replays"] >= 2
     assert_clean()
 
@@ -201,7 +201,7 @@ def test_fork_while_another_thread_traces():
                     ro2.step()
                     return loss
                 c = fg.compile(s2)
-                ok = all(c(X, Y).data.tobytes() == r(X, Y).data.tobytes() for _ in range(4))
+                ok = all(c(X, Y)._data.tobytes() == r(X, Y)._data.tobytes() for _ in range(4))
                 ok = ok and c.stats["replays"] >= 2 and not tracing._ACTIVE
                 a = fg.ones(2)
                 a.add_(1)
@@ -242,8 +242,8 @@ def test_two_threads_tracing_two_functions():
                 b = F.cross_entropy(ref(X), Y)
                 b.backward()
                 ref_opt.step()
-                out.append(a.data.tobytes() == b.data.tobytes())
-            out += [p.data.tobytes() == q.data.tobytes()
+                out.append(a._data.tobytes() == b._data.tobytes())
+            out += [p._data.tobytes() == q._data.tobytes()
                     for p, q in zip(model.parameters(), ref.parameters())]
             results[k] = (all(out), c.stats)
         except Exception as e:     # noqa: BLE001 - reported below

@@ -28,7 +28,7 @@ def test_conv_modules_shapes_init_and_repr():
     m = nn.Conv2d(3, 8, 3, stride=2, padding=1, groups=1)
     assert m.weight.shape == (8, 3, 3, 3) and m.bias.shape == (8,)
     bound = 1 / np.sqrt(3 * 9)
-    assert np.abs(m.weight.data).max() <= bound and np.abs(m.bias.data).max() <= bound
+    assert np.abs(m.weight._data).max() <= bound and np.abs(m.bias._data).max() <= bound
     assert m(fg.randn(2, 3, 9, 9)).shape == (2, 8, 5, 5)
     assert m(fg.randn(3, 9, 9)).shape == (8, 5, 5)                 # unbatched
     assert "stride=(2, 2)" in repr(m) and "padding=(1, 1)" in repr(m)
@@ -152,8 +152,8 @@ def test_layer_norm_is_fused_and_matches_the_composite_formula():
     w, b = t64(RNG.standard_normal((5, 4)), grad=True), t64(RNG.standard_normal((5, 4)), grad=True)
     y = F.layer_norm(x, (5, 4), w, b)
     assert y.grad_fn.name == "layer_norm"                  # one fused node, not a chain
-    mu = x.data.mean((1, 2), keepdims=True)
-    ref = (x.data - mu) / np.sqrt(x.data.var((1, 2), keepdims=True) + 1e-5) * w.data + b.data
+    mu = x._data.mean((1, 2), keepdims=True)
+    ref = (x._data - mu) / np.sqrt(x._data.var((1, 2), keepdims=True) + 1e-5) * w._data + b._data
     np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
     assert gradcheck(lambda a, c, d: F.layer_norm(a, (5, 4), c, d), [x, w, b])
     # bias without weight keeps the bias's shape for its gradient

@@ -45,7 +45,7 @@ def test_conv2d_padding_modes_match_numpy(mode, case):
                   dilation=case.get("dilation", 1), groups=case.get("groups", 1),
                   padding_mode=mode, dtype=fg.float64)
     x = rng.standard_normal((2, 4, 7, 9))
-    y = m(fg.tensor(x)).data
+    y = m(fg.tensor(x))._data
     kh, kw = m.kernel_size
     if case["padding"] == "same":
         widths = [(d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2)
@@ -54,7 +54,7 @@ def test_conv2d_padding_modes_match_numpy(mode, case):
         widths = [(0, 0), (0, 0)]
     else:
         widths = [(p, p) for p in m.padding]
-    want = _ref_conv(_np_padded(x, widths, mode), m.weight.data, m.bias.data, m.stride,
+    want = _ref_conv(_np_padded(x, widths, mode), m.weight._data, m.bias._data, m.stride,
                      m.dilation, m.groups)
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
     if case["padding"] == "same":
@@ -66,13 +66,13 @@ def test_conv1d_padding_modes_match_numpy(mode):
     rng = np.random.default_rng(1)
     m = nn.Conv1d(3, 5, 5, padding=2, stride=2, padding_mode=mode, dtype=fg.float64)
     x = rng.standard_normal((4, 3, 11))
-    want = _ref_conv(_np_padded(x, [(2, 2)], mode), m.weight.data, m.bias.data, m.stride,
+    want = _ref_conv(_np_padded(x, [(2, 2)], mode), m.weight._data, m.bias._data, m.stride,
                      m.dilation, m.groups)
-    np.testing.assert_allclose(m(fg.tensor(x)).data, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m(fg.tensor(x))._data, want, rtol=1e-12, atol=1e-12)
     xu = rng.standard_normal((3, 11))              # unbatched input
-    want = _ref_conv(_np_padded(xu[None], [(2, 2)], mode), m.weight.data, m.bias.data,
+    want = _ref_conv(_np_padded(xu[None], [(2, 2)], mode), m.weight._data, m.bias._data,
                      m.stride, m.dilation, m.groups)[0]
-    np.testing.assert_allclose(m(fg.tensor(xu)).data, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m(fg.tensor(xu))._data, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
@@ -105,7 +105,7 @@ def test_padding_mode_errors_and_repr():
 def test_circular_pad_matches_numpy_wrap_and_gradient():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 4))
-    got = fg.nn.functional.pad(fg.tensor(x), (4, 2, 1, 3), mode="circular").data
+    got = fg.nn.functional.pad(fg.tensor(x), (4, 2, 1, 3), mode="circular")._data
     np.testing.assert_array_equal(got, np.pad(x, [(0, 0), (1, 3), (4, 2)], mode="wrap"))
     xt = fg.tensor(x, requires_grad=True)
     assert gradcheck(lambda t: fg.nn.functional.pad(t, (3, 1), mode="circular"), (xt,))
@@ -122,13 +122,13 @@ def test_padding_modes_match_torch():
             m = nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode)
             t = torch.nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode)
             with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(m.weight.data))
-                t.bias.copy_(torch.from_numpy(m.bias.data))
+                t.weight.copy_(torch.from_numpy(m.weight._data))
+                t.bias.copy_(torch.from_numpy(m.bias._data))
             xf = fg.tensor(x, requires_grad=True)
             xt = torch.from_numpy(x).requires_grad_()
             y, yt = m(xf), t(xt)
-            np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(y._data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
             y.sum().backward()
             yt.sum().backward()
-            np.testing.assert_allclose(xf.grad.data, xt.grad.numpy(), rtol=1e-5, atol=1e-5)
-            np.testing.assert_allclose(m.weight.grad.data, t.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(xf.grad._data, xt.grad.numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(m.weight.grad._data, t.weight.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -36,9 +36,9 @@ def test_a_binary_declaration_gives_the_whole_op():
     bwd = out.grad_fn.fn
     assert bwd in engine.JVP and engine.TRAITS[bwd].elementwise
     out.sum().backward()
-    den = x.data ** 2 + y.data ** 2
-    np.testing.assert_allclose(y.grad.data, x.data / den)
-    np.testing.assert_allclose(x.grad.data, -y.data / den)
+    den = x._data ** 2 + y._data ** 2
+    np.testing.assert_allclose(y.grad._data, x._data / den)
+    np.testing.assert_allclose(x.grad._data, -y._data / den)
 
 
 def test_a_unary_declaration_gives_the_whole_op():

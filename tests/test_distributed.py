@@ -148,7 +148,7 @@ def test_cli_train_distributed_checkpoint_and_resume(tmp_path):
     assert a["epoch"] == b["epoch"] == 3
     assert not any(k.startswith("module.") for k in a["model"])      # the bare model's keys
     for k in a["model"]:          # interrupted + resumed == uninterrupted
-        np.testing.assert_allclose(a["model"][k].data, b["model"][k].data, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a["model"][k]._data, b["model"][k]._data, rtol=1e-6, atol=1e-7)
     # the checkpoint loads into a plain single-process model
     from fastgrad.cli import build_model
     build_model(8, [16], 4).load_state_dict(a["model"])
@@ -252,10 +252,10 @@ def test_distributed_sampler_with_dataloader():
         idx = list(s)
         loader = DataLoader(ds, batch_size=2, sampler=s)
         assert len(loader) == 2
-        got = [yb.data.tolist() for _, yb in loader]
+        got = [yb._data.tolist() for _, yb in loader]
         assert sum(got, []) == idx
         for xb, yb in loader:
-            np.testing.assert_array_equal(xb.data, X.data[yb.data])
+            np.testing.assert_array_equal(xb._data, X._data[yb._data])
         seen += idx
     assert sorted(set(seen)) == list(range(11)) and len(seen) == 12
 

@@ -15,13 +15,13 @@ def test_post_hook_sees_whole_gradient_of_a_leaf_used_twice():
     xv = np.array([0.3, -1.2, 2.0])
     x = _leaf(xv)
     seen = []
-    x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.data.copy()))
+    x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad._data.copy()))
     y = (x * x).sum() + x.sin().sum() + (x * 3.0).sum()
     y.backward()
     expect = 2 * xv + np.cos(xv) + 3.0          # d/dx by hand
     assert len(seen) == 1
     np.testing.assert_allclose(seen[0], expect, rtol=1e-12)
-    np.testing.assert_allclose(x.grad.data, expect, rtol=1e-12)
+    np.testing.assert_allclose(x.grad._data, expect, rtol=1e-12)
     # a second backward accumulates; the hook sees the running total
     y2 = (x * x).sum()
     y2.backward()
@@ -56,7 +56,7 @@ def test_gradients_do_not_change_with_post_hooks():
         h = x @ w
         out = ((h.relu() @ w) * h).sum() + (w * w).sum()
         out.backward()
-        return w.grad.data
+        return w.grad._data
 
     np.testing.assert_array_equal(run(True), run(False))
 
@@ -64,9 +64,9 @@ def test_gradients_do_not_change_with_post_hooks():
 def test_post_hook_not_called_by_autograd_grad_and_called_with_inputs():
     x = _leaf([1.0, 2.0])
     calls = []
-    x.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.data.copy()))
+    x.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad._data.copy()))
     (g,) = autograd.grad((x * x).sum(), x)
-    np.testing.assert_allclose(g.data, [2.0, 4.0])
+    np.testing.assert_allclose(g._data, [2.0, 4.0])
     assert calls == [] and x.grad is None
     (x * x).sum().backward(inputs=[x])
     assert len(calls) == 1

@@ -75,7 +75,7 @@ def test_linear_accumulates_in_place(act, bias, dtype, stores):
     b = leaf(r.standard_normal(6), dtype) if bias else None
     g0 = r.standard_normal((6, 9)).astype(dtype)          # whatever .grad held before
     w.grad = fg.tensor(g0.copy())
-    arr, gt = w.grad.data, w.grad
+    arr, gt = w.grad._data, w.grad
     v0 = gt._version[0]
     expect = g0.astype(np.float64)
     separate = g0.copy()
@@ -83,16 +83,16 @@ def test_linear_accumulates_in_place(act, bias, dtype, stores):
         x = r.standard_normal((7, 9)).astype(dtype)
         c = r.standard_normal((7, 6)).astype(dtype)
         fg.linear(fg.tensor(x), w, b, act).mul(fg.tensor(c)).sum().backward()
-        expect = expect + linear_grads_np(x, w.data, None if b is None else b.data, c, act)[1]
+        expect = expect + linear_grads_np(x, w._data, None if b is None else b._data, c, act)[1]
         # the same micro-batch on a fresh leaf: its own gradient, for the rounding check
-        w1 = leaf(w.data, dtype)
+        w1 = leaf(w._data, dtype)
         fg.linear(fg.tensor(x), w1, b, act).mul(fg.tensor(c)).sum().backward()
-        separate = separate + w1.grad.data
-    assert w.grad is gt and w.grad.data is arr            # really in place
+        separate = separate + w1.grad._data
+    assert w.grad is gt and w.grad._data is arr            # really in place
     assert gt._version[0] >= v0 + 3                       # .grad's version bumped per write
     assert not stored(stores, w)                          # no store for w: the GEMM added it
-    np.testing.assert_allclose(w.grad.data, expect, **tol(dtype))
-    np.testing.assert_allclose(w.grad.data, separate, rtol=1e-6 if dtype == np.float32 else 1e-14,
+    np.testing.assert_allclose(w.grad._data, expect, **tol(dtype))
+    np.testing.assert_allclose(w.grad._data, separate, rtol=1e-6 if dtype == np.float32 else 1e-14,
                                atol=1e-5 if dtype == np.float32 else 1e-13)
     if bias:
         assert stored(stores, b)                          # the bias keeps the ordinary path
@@ -105,18 +105,18 @@ def test_matmul_2d_both_operands(dtype, stores):
     b = leaf(r.standard_normal((7, 3)), dtype)
     c = r.standard_normal((5, 3)).astype(dtype)
     fg.matmul(a, b).mul(fg.tensor(c)).sum().backward()   # .grad None: the ordinary path
-    ga0, gb0 = a.grad.data, b.grad.data
+    ga0, gb0 = a.grad._data, b.grad._data
     ga1, gb1 = ga0.copy(), gb0.copy()
     stores.clear()
     fg.matmul(a, b).mul(fg.tensor(c)).sum().backward()
-    assert a.grad.data is ga0 and b.grad.data is gb0
+    assert a.grad._data is ga0 and b.grad._data is gb0
     assert not stored(stores, a) and not stored(stores, b)
-    A, B, C = (v.astype(np.float64) for v in (a.data, b.data, c))
-    np.testing.assert_allclose(a.grad.data, 2 * (C @ B.T), **tol(dtype))
-    np.testing.assert_allclose(b.grad.data, 2 * (A.T @ C), **tol(dtype))
+    A, B, C = (v.astype(np.float64) for v in (a._data, b._data, c))
+    np.testing.assert_allclose(a.grad._data, 2 * (C @ B.T), **tol(dtype))
+    np.testing.assert_allclose(b.grad._data, 2 * (A.T @ C), **tol(dtype))
     eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(a.grad.data, ga1 + ga1, rtol=4 * eps, atol=4 * eps)
-    np.testing.assert_allclose(b.grad.data, gb1 + gb1, rtol=4 * eps, atol=4 * eps)
+    np.testing.assert_allclose(a.grad._data, ga1 + ga1, rtol=4 * eps, atol=4 * eps)
+    np.testing.assert_allclose(b.grad._data, gb1 + gb1, rtol=4 * eps, atol=4 * eps)
 
 
 @pytest.mark.parametrize("simd", fg.available_simd())
@@ -135,9 +135,9 @@ def test_large_blocked_products(dtype, threads, simd, stores):
     c = r.standard_normal((600, 131)).astype(dtype)
     fg.linear(fg.tensor(x), w, None, "tanh").mul(fg.tensor(c)).sum().backward()
     assert not stored(stores, w)
-    expect = g0 + linear_grads_np(x, w.data, None, c, "tanh")[1]
+    expect = g0 + linear_grads_np(x, w._data, None, c, "tanh")[1]
     rtol, atol = (1e-12, 1e-10) if dtype == np.float64 else (1e-4, 2e-3)
-    np.testing.assert_allclose(w.grad.data, expect, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(w.grad._data, expect, rtol=rtol, atol=atol)
 
 
 def sum_to_np(g, shape):
@@ -160,12 +160,12 @@ def test_matmul_batched_and_broadcast(sa, sb, stores):
     a.grad = fg.tensor(np.ones(sa))
     b.grad = fg.tensor(np.ones(sb))
     fg.matmul(a, b).mul(fg.tensor(c)).sum().backward()
-    A, B = a.data, b.data
+    A, B = a._data, b._data
     ga = c @ np.swapaxes(B, -1, -2)
     gb = np.swapaxes(A, -1, -2) @ c
     ga, gb = sum_to_np(ga, sa), sum_to_np(gb, sb)
-    np.testing.assert_allclose(a.grad.data, 1 + ga, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b.grad.data, 1 + gb, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.grad._data, 1 + ga, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad._data, 1 + gb, rtol=1e-12, atol=1e-12)
     if len(sa) == 3 and len(sb) == 2:
         assert not stored(stores, a) and not stored(stores, b)
     if sa == (3, 1, 5, 7):
@@ -181,10 +181,10 @@ def test_linear_3d_input(act, stores):
     c = r.standard_normal((2, 4, 6))
     for _ in range(2):
         fg.linear(x, w, b, act).mul(fg.tensor(c)).sum().backward()
-    gx, gw, gb = linear_grads_np(x.data, w.data, b.data, c, act)
-    np.testing.assert_allclose(w.grad.data, 2 * gw, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad.data, 2 * gx, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b.grad.data, 2 * gb, rtol=1e-12, atol=1e-12)
+    gx, gw, gb = linear_grads_np(x._data, w._data, b._data, c, act)
+    np.testing.assert_allclose(w.grad._data, 2 * gw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad._data, 2 * gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad._data, 2 * gb, rtol=1e-12, atol=1e-12)
     assert x.grad.shape == (2, 4, 9)
 
 
@@ -196,10 +196,10 @@ def test_linear_1d_input():
     c = r.standard_normal(6)
     for _ in range(2):
         fg.linear(x, w, b, "sigmoid").mul(fg.tensor(c)).sum().backward()
-    gx, gw, gb = linear_grads_np(x.data, w.data, b.data, c, "sigmoid")
-    np.testing.assert_allclose(w.grad.data, 2 * gw, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad.data, 2 * gx, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b.grad.data, 2 * gb, rtol=1e-12, atol=1e-12)
+    gx, gw, gb = linear_grads_np(x._data, w._data, b._data, c, "sigmoid")
+    np.testing.assert_allclose(w.grad._data, 2 * gw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad._data, 2 * gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad._data, 2 * gb, rtol=1e-12, atol=1e-12)
     assert x.grad.shape == (9,)
 
 
@@ -207,9 +207,9 @@ def test_linear_1d_input():
 def test_empty_batch_leaves_grad_as_it_was(xshape):
     w = leaf(np.ones((6, 9)), np.float64)
     w.grad = fg.tensor(np.full((6, 9), 3.0))
-    arr = w.grad.data
+    arr = w.grad._data
     fg.linear(fg.zeros(xshape, dtype=fg.float64), w, None, "relu").sum().backward()
-    assert w.grad.data is arr
+    assert w.grad._data is arr
     np.testing.assert_array_equal(arr, np.full((6, 9), 3.0))
     a = leaf(np.ones((2, 0)), np.float64)
     b = leaf(np.ones((0, 3)), np.float64)
@@ -226,21 +226,21 @@ def test_same_weight_twice_in_one_graph(stores):
     c = r.standard_normal((5, 8))
 
     def np_grad():
-        h = x @ w.data.T
+        h = x @ w._data.T
         hr = np.maximum(h, 0)
-        dh = (c @ w.data) * (h > 0)
+        dh = (c @ w._data) * (h > 0)
         return c.T @ hr + dh.T @ x
 
     def run():
         h = fg.linear(fg.tensor(x), w, None, "relu")
         fg.linear(h, w).mul(fg.tensor(c)).sum().backward()
     run()
-    arr = w.grad.data
+    arr = w.grad._data
     stores.clear()
     run()
     run()
-    assert w.grad.data is arr and not stored(stores, w)
-    np.testing.assert_allclose(w.grad.data, 3 * np_grad(), rtol=1e-12, atol=1e-12)
+    assert w.grad._data is arr and not stored(stores, w)
+    np.testing.assert_allclose(w.grad._data, 3 * np_grad(), rtol=1e-12, atol=1e-12)
 
 
 def test_shared_weight_between_two_linear_layers(stores):
@@ -254,14 +254,14 @@ def test_shared_weight_between_two_linear_layers(stores):
     total = np.zeros((8, 8))
     for x, c in zip(xs, cs):
         fg.tanh(l2(fg.tanh(l1(fg.tensor(x))))).mul(fg.tensor(c)).sum().backward()
-        W, b1, b2 = w.data, l1.bias.data, l2.bias.data
+        W, b1, b2 = w._data, l1.bias._data, l2.bias._data
         h1 = np.tanh(x @ W.T + b1)
         y = np.tanh(h1 @ W.T + b2)
         dz2 = c * (1 - y * y)
         dz1 = (dz2 @ W) * (1 - h1 * h1)
         total += dz2.T @ h1 + dz1.T @ x
     assert sum(s is w for s in stores) == 1          # only the very first backward stores
-    np.testing.assert_allclose(w.grad.data, total, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad._data, total, rtol=1e-12, atol=1e-12)
 
 
 def test_after_zero_grad_set_to_none_false(stores):
@@ -271,14 +271,14 @@ def test_after_zero_grad_set_to_none_false(stores):
     r = np.random.default_rng(7)
     x, c = r.standard_normal((5, 9)), r.standard_normal((5, 3))
     m(fg.tensor(x)).mul(fg.tensor(c)).sum().backward()
-    first = {id(p): p.grad.data.copy() for p in m.parameters()}
-    arrs = {id(p): p.grad.data for p in m.parameters()}
+    first = {id(p): p.grad._data.copy() for p in m.parameters()}
+    arrs = {id(p): p.grad._data for p in m.parameters()}
     opt.zero_grad(set_to_none=False)
     stores.clear()
     m(fg.tensor(x)).mul(fg.tensor(c)).sum().backward()
     for p in m.parameters():
-        assert p.grad.data is arrs[id(p)]
-        np.testing.assert_array_equal(p.grad.data, first[id(p)])    # 0 + g, same kernels
+        assert p.grad._data is arrs[id(p)]
+        np.testing.assert_array_equal(p.grad._data, first[id(p)])    # 0 + g, same kernels
     assert not stored(stores, m[0].weight) and not stored(stores, m[2].weight)
 
 
@@ -293,7 +293,7 @@ def _setup(kind):
         buf = np.zeros((9, 6))
         buf[...] = g0.T
         w.grad = fg.tensor(buf.T)                   # a transposed view (F-contiguous)
-        assert not w.grad.data.flags.c_contiguous
+        assert not w.grad._data.flags.c_contiguous
     elif kind == "strided":
         buf = np.zeros((6, 18))
         buf[:, ::2] = g0
@@ -305,8 +305,8 @@ def _setup(kind):
     elif kind == "dtype":
         w.grad = fg.tensor(g0.astype(np.float32))
     elif kind == "aliases_weight":
-        w.grad = fg.from_numpy(w.data)               # .grad shares the weight's memory
-        g0 = w.data.copy()
+        w.grad = fg.from_numpy(w._data)               # .grad shares the weight's memory
+        g0 = w._data.copy()
     else:
         w.grad = fg.tensor(g0.copy())
     return w, x, c, g0
@@ -323,7 +323,7 @@ def test_unsuitable_grad_takes_the_ordinary_path(kind, stores):
     _loss(w, x, c).backward()
     assert stored(stores, w)
     expect = g0 + c.T @ x           # (aliases_weight: the weight gradient does not read w)
-    np.testing.assert_allclose(w.grad.data, expect, rtol=1e-6 if kind == "dtype" else 1e-12,
+    np.testing.assert_allclose(w.grad._data, expect, rtol=1e-6 if kind == "dtype" else 1e-12,
                                atol=1e-6 if kind == "dtype" else 1e-12)
     if kind in ("noncontig", "strided", "aliases_weight"):
         assert w.grad is before                      # the ordinary in-place add
@@ -332,14 +332,14 @@ def test_unsuitable_grad_takes_the_ordinary_path(kind, stores):
 def test_tensor_hook_and_post_accumulate_hook_take_the_ordinary_path(stores):
     w, x, c, g0 = _setup("plain")
     seen = []
-    h = w.register_hook(lambda g: seen.append(g.data.copy()))
+    h = w.register_hook(lambda g: seen.append(g._data.copy()))
     _loss(w, x, c).backward()
     assert stored(stores, w) and len(seen) == 1
     np.testing.assert_allclose(seen[0], c.T @ x, rtol=1e-12)
-    np.testing.assert_allclose(w.grad.data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad._data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
     h.remove()
     post = []
-    w.register_post_accumulate_grad_hook(lambda t: post.append(t.grad.data.copy()))
+    w.register_post_accumulate_grad_hook(lambda t: post.append(t.grad._data.copy()))
     stores.clear()
     _loss(w, x, c).backward()
     assert stored(stores, w) and len(post) == 1
@@ -356,24 +356,24 @@ def test_post_accumulate_hook_elsewhere(stores):
     assert not stored(stores, w)
     post = []
     b = leaf(np.zeros(6), np.float64)
-    b.register_post_accumulate_grad_hook(lambda t: post.append(w.grad.data.copy()))
+    b.register_post_accumulate_grad_hook(lambda t: post.append(w.grad._data.copy()))
     fg.linear(fg.tensor(x), w, b).mul(fg.tensor(c)).sum().backward()
     assert stored(stores, w)
-    np.testing.assert_allclose(w.grad.data, g0 + 2 * (c.T @ x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad._data, g0 + 2 * (c.T @ x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(post[0], g0 + c.T @ x, rtol=1e-12, atol=1e-12)   # as before
     h.remove()
 
 
 def test_autograd_grad_and_backward_inputs_leave_grad_alone(stores):
     w, x, c, g0 = _setup("plain")
-    arr = w.grad.data
+    arr = w.grad._data
     (gw,) = fg.autograd.grad(_loss(w, x, c), [w])
-    np.testing.assert_array_equal(w.grad.data, g0)          # untouched
-    np.testing.assert_allclose(gw.data, c.T @ x, rtol=1e-12)
-    assert not np.shares_memory(gw.data, arr)
+    np.testing.assert_array_equal(w.grad._data, g0)          # untouched
+    np.testing.assert_allclose(gw._data, c.T @ x, rtol=1e-12)
+    assert not np.shares_memory(gw._data, arr)
     _loss(w, x, c).backward(inputs=[w])
     assert stored(stores, w)
-    np.testing.assert_allclose(w.grad.data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad._data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
 
 
 def test_create_graph_takes_the_ordinary_path(stores):
@@ -381,8 +381,8 @@ def test_create_graph_takes_the_ordinary_path(stores):
     old = w.grad
     _loss(w, x, c).backward(create_graph=True)
     assert stored(stores, w) and w.grad is not old           # differentiable .grad = old + g
-    np.testing.assert_allclose(w.grad.data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(old.data, g0)
+    np.testing.assert_allclose(w.grad._data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(old._data, g0)
 
 
 def test_anomaly_mode_sees_every_gradient(stores):
@@ -392,21 +392,21 @@ def test_anomaly_mode_sees_every_gradient(stores):
     with fg.autograd.detect_anomaly():
         _loss(w, x, c).backward()
         assert stored(stores, w)
-        np.testing.assert_allclose(w.grad.data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
-        before = w.grad.data.copy()
+        np.testing.assert_allclose(w.grad._data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
+        before = w.grad._data.copy()
         x[0, 0] = np.nan
         with pytest.raises(RuntimeError, match="nan"):
             _loss(w, x, c).backward()
-    np.testing.assert_array_equal(w.grad.data, before)
+    np.testing.assert_array_equal(w.grad._data, before)
 
 
 def test_switch_off_restores_the_ordinary_path(monkeypatch, stores):
     monkeypatch.setattr(E, "_ACCUM_INTO", False)
     w, x, c, g0 = _setup("plain")
-    arr = w.grad.data
+    arr = w.grad._data
     _loss(w, x, c).backward()
-    assert stored(stores, w) and w.grad.data is arr
-    np.testing.assert_allclose(w.grad.data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
+    assert stored(stores, w) and w.grad._data is arr
+    np.testing.assert_allclose(w.grad._data, g0 + c.T @ x, rtol=1e-12, atol=1e-12)
 
 
 def test_graph_with_tensor_hooks_takes_the_ordinary_path(stores):
@@ -422,8 +422,8 @@ def test_graph_with_tensor_hooks_takes_the_ordinary_path(stores):
     h.register_hook(lambda g: setattr(w, "grad", None))
     fg.linear(h, w).sum().backward()
     g_out = np.ones((3, 5))
-    gh = g_out @ w.data
-    np.testing.assert_allclose(w.grad.data, g_out.T @ h.data + gh.T @ x, rtol=1e-12)
+    gh = g_out @ w._data
+    np.testing.assert_allclose(w.grad._data, g_out.T @ h._data + gh.T @ x, rtol=1e-12)
     assert stored(stores, w)
 
 
@@ -434,7 +434,7 @@ def test_in_place_path_is_per_thread():
 
     def other():
         try:
-            w2 = leaf(w.data, np.float64)
+            w2 = leaf(w._data, np.float64)
             for _ in range(20):
                 fg.autograd.grad(_loss(w2, x, c), [w2])
             assert w2.grad is None
@@ -446,7 +446,7 @@ def test_in_place_path_is_per_thread():
         _loss(w, x, c).backward()
     t.join()
     assert not errs
-    np.testing.assert_allclose(w.grad.data, g0 + 20 * (c.T @ x), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(w.grad._data, g0 + 20 * (c.T @ x), rtol=1e-12, atol=1e-10)
 
 
 # ---- no weight-sized allocation --------------------------------------------------------
@@ -465,9 +465,9 @@ def _peak_during_backward(flag, monkeypatch):
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    np.testing.assert_allclose(w.grad.data, np.broadcast_to(x.data.sum(0), (512, 1024)),
+    np.testing.assert_allclose(w.grad._data, np.broadcast_to(x._data.sum(0), (512, 1024)),
                                rtol=1e-12)
-    return peak, w.data.nbytes
+    return peak, w._data.nbytes
 
 
 def test_no_weight_sized_allocation(monkeypatch):
@@ -502,8 +502,8 @@ def test_sgd_after_two_micro_batches_equals_one_combined_batch(threads):
         fg.nn.functional.cross_entropy(m2(fg.tensor(x)), fg.tensor(y), reduction="sum").backward()
         o2.step()
         for p1, p2 in zip(m1.parameters(), m2.parameters()):
-            np.testing.assert_allclose(p1.grad.data, p2.grad.data, rtol=1e-11, atol=1e-12)
-            np.testing.assert_allclose(p1.data, p2.data, rtol=1e-11, atol=1e-12)
+            np.testing.assert_allclose(p1.grad._data, p2.grad._data, rtol=1e-11, atol=1e-12)
+            np.testing.assert_allclose(p1._data, p2._data, rtol=1e-11, atol=1e-12)
 
 
 def test_reference_backend_accumulates_the_same():
@@ -515,7 +515,7 @@ def test_reference_backend_accumulates_the_same():
             w = leaf(np.linspace(-1, 1, 54).reshape(6, 9), np.float64)
             for _ in range(2):
                 fg.linear(fg.tensor(x), w, None, "tanh").mul(fg.tensor(c)).sum().backward()
-            res.append(w.grad.data.copy())
+            res.append(w.grad._data.copy())
     np.testing.assert_allclose(res[0], res[1], rtol=1e-12, atol=1e-12)
 
 
@@ -544,9 +544,9 @@ def _compiled_vs_eager(steps, set_to_none=False):
                 fg.tensor(r.integers(0, 5, 8)),
                 fg.tensor(r.standard_normal((8, 12)).astype(np.float32)),
                 fg.tensor(r.integers(0, 5, 8)))
-        assert eager(*args).data.tobytes() == comp(*args).data.tobytes()
+        assert eager(*args)._data.tobytes() == comp(*args)._data.tobytes()
         for a, b in zip(m1.parameters(), m2.parameters()):
-            assert np.array_equal(a.data, b.data) and np.array_equal(a.grad.data, b.grad.data)
+            assert np.array_equal(a._data, b._data) and np.array_equal(a.grad._data, b.grad._data)
     assert comp.stats["replays"] == steps - comp.stats["traces"]
     return comp.plan_info()[-1]["steps"]
 
@@ -579,10 +579,10 @@ def test_linear_with_zero_in_features(shape):
     b = fg.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
     y = fg.nn.functional.linear(x, w, b)
     assert y.shape == shape[:-1] + (3,)
-    np.testing.assert_array_equal(y.data, np.broadcast_to([1.0, 2.0, 3.0], shape[:-1] + (3,)))
+    np.testing.assert_array_equal(y._data, np.broadcast_to([1.0, 2.0, 3.0], shape[:-1] + (3,)))
     y.sum().backward()
     assert w.grad.shape == (3, 0) and x.grad.shape == shape
-    np.testing.assert_array_equal(b.grad.data, np.full(3, float(np.prod(shape[:-1]))))
+    np.testing.assert_array_equal(b.grad._data, np.full(3, float(np.prod(shape[:-1]))))
 
 
 def test_reference_matmul_out_is_checked():

@@ -142,7 +142,7 @@ def test_index_unmodified_backward_matches_torch(case):
     y, modify = case(fg, x)
     y.sum().backward()
     modify()                   # after backward: nothing left to check
-    xt = torch.tensor(x.data, requires_grad=True)
+    xt = torch.tensor(x._data, requires_grad=True)
     yt, _ = case(torch, xt)
     yt.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
@@ -151,7 +151,7 @@ def test_index_unmodified_backward_matches_torch(case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__.strip("_"))
 def test_torch_raises_on_the_same_cases(case):
     torch = pytest.importorskip("torch")
-    xt = torch.tensor(_leaf(fg, case).data, requires_grad=True)
+    xt = torch.tensor(_leaf(fg, case)._data, requires_grad=True)
     yt, modify = case(torch, xt)
     modify()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
@@ -170,7 +170,7 @@ def test_index_given_as_array_is_taken_at_forward_time():
     t[:] = 2
     y.backward()
     torch = pytest.importorskip("torch")
-    xt = torch.tensor(x.data, requires_grad=True)
+    xt = torch.tensor(x._data, requires_grad=True)
     it, jt, tt = torch.tensor([0, 2, 2]), torch.tensor([[0, 1], [2, 3], [1, 1]]), torch.tensor([1, 0, 3])
     yt = (xt.index_select(0, it).sum() + xt.gather(1, jt).sum() + xt[it].sum()
           + torch.nn.functional.embedding(it, xt).sum()
@@ -209,7 +209,7 @@ def _threaded_backward(n_threads):
 
             y.register_hook(hook)
             y.sum().backward()
-            ran[k].append(("done", threading.get_ident(), float(x.grad.data[0])))
+            ran[k].append(("done", threading.get_ident(), float(x.grad._data[0])))
         except BaseException as e:       # noqa: BLE001 - reported below
             errors.append(e)
             barrier.abort()

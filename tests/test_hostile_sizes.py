@@ -268,7 +268,7 @@ def test_plan_strided_binary_extent():
 
 class _P:
     def __init__(self, arr):
-        self.data = arr
+        self._data = arr
         self.grad = None
         self._version = [0]
 

@@ -111,7 +111,7 @@ def test_refcounts_of_inputs_unchanged_after_forward_and_backward():
     w = fg.from_numpy(rng.standard_normal((3, 4))).requires_grad_(True)
     b = fg.from_numpy(rng.standard_normal(3)).requires_grad_(True)
     t = fg.from_numpy(rng.integers(0, 3, 5))
-    objs = [x, w, b, t, x.data, w.data, b.data]
+    objs = [x, w, b, t, x._data, w._data, b._data]
     before = [sys.getrefcount(o) for o in objs]
     for _ in range(3):
         h = F.linear(x, w, b)
@@ -127,14 +127,14 @@ def test_refcounts_of_inputs_unchanged_after_forward_and_backward():
 
 def test_refcounts_after_backward_with_retain_graph_and_grad():
     a = fg.randn(4, 4, requires_grad=True)
-    before = sys.getrefcount(a), sys.getrefcount(a.data)
+    before = sys.getrefcount(a), sys.getrefcount(a._data)
     out = (a @ a).relu().sum()
     out.backward(retain_graph=True)
     g, = fg.autograd.grad(out, a)
     del out, g
     a.grad = None
     gc.collect()
-    assert (sys.getrefcount(a), sys.getrefcount(a.data)) == before
+    assert (sys.getrefcount(a), sys.getrefcount(a._data)) == before
 
 
 def test_graph_is_freed_when_outputs_are_dropped():

@@ -289,4 +289,4 @@ def test_scheduled_lr_reaches_the_kernel():
         p.grad = fg.ones(3)
         opt.step()
         sched.step()
-    np.testing.assert_allclose(p.data, -(1 + 0.5 + 0.25))
+    np.testing.assert_allclose(p._data, -(1 + 0.5 + 0.25))

@@ -156,11 +156,11 @@ def test_state_dict_round_trip_and_sharing():
     x = fg.randn(4, 3)
     np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     # values are copied, not aliased
-    b.head.weight.data[...] = 0
-    assert np.any(a.head.weight.data != 0)
+    b.head.weight._data[...] = 0
+    assert np.any(a.head.weight._data != 0)
     # state_dict tensors alias the parameters
-    sd["head.bias"].data[...] = 7
-    assert np.all(a.head.bias.data == 7)
+    sd["head.bias"]._data[...] = 7
+    assert np.all(a.head.bias._data == 7)
 
 
 def test_load_state_dict_errors():
@@ -189,7 +189,7 @@ def test_load_state_dict_accepts_numpy_and_casts():
     w = RNG.standard_normal((2, 3))
     m.load_state_dict({"weight": w, "bias": np.zeros(2)})
     assert m.weight.dtype == fg.float32
-    np.testing.assert_allclose(m.weight.data, w.astype(np.float32))
+    np.testing.assert_allclose(m.weight._data, w.astype(np.float32))
 
 
 # ---- containers ---------------------------------------------------------------------------------
@@ -254,11 +254,11 @@ def test_hook_on_child_sees_intermediate_despite_fusion():
 def test_linear_forward_and_gradients():
     m = nn.Linear(5, 3).double()
     x = t64(RNG.standard_normal((4, 5)))
-    ref = x.data @ m.weight.data.T + m.bias.data
+    ref = x._data @ m.weight._data.T + m.bias._data
     np.testing.assert_allclose(m(x).detach().numpy(), ref, rtol=1e-12)
     assert gradcheck(lambda x, w, b: m(x), [x, m.weight, m.bias])
     x3 = t64(RNG.standard_normal((2, 3, 5)))
-    np.testing.assert_allclose(m(x3).detach().numpy(), x3.data @ m.weight.data.T + m.bias.data,
+    np.testing.assert_allclose(m(x3).detach().numpy(), x3._data @ m.weight._data.T + m.bias._data,
                                rtol=1e-12)
     with pytest.raises(ValueError, match="linear: input shape \\(4, 6\\)"):
         m(t64(np.zeros((4, 6))))
@@ -267,21 +267,21 @@ def test_linear_forward_and_gradients():
 def test_bilinear_matches_einsum():
     m = nn.Bilinear(3, 4, 2).double()
     a, b = t64(RNG.standard_normal((5, 3))), t64(RNG.standard_normal((5, 4)))
-    ref = np.einsum("ni,kij,nj->nk", a.data, m.weight.data, b.data) + m.bias.data
+    ref = np.einsum("ni,kij,nj->nk", a._data, m.weight._data, b._data) + m.bias._data
     np.testing.assert_allclose(m(a, b).detach().numpy(), ref, rtol=1e-12)
     assert gradcheck(lambda a, b, w, bias: m(a, b), [a, b, m.weight, m.bias])
 
 
 def test_embedding_gather_accumulation_and_padding():
     e = nn.Embedding(6, 3, padding_idx=2).double()
-    assert np.all(e.weight.data[2] == 0)
+    assert np.all(e.weight._data[2] == 0)
     idx = fg.tensor([[1, 2, 1], [5, 1, 0]])
     out = e(idx)
-    np.testing.assert_array_equal(out.detach().numpy(), e.weight.data[idx.data])
+    np.testing.assert_array_equal(out.detach().numpy(), e.weight._data[idx._data])
     g = RNG.standard_normal((2, 3, 3))
     out.backward(fg.tensor(g))
     ref = np.zeros((6, 3))
-    np.add.at(ref, idx.data, g)
+    np.add.at(ref, idx._data, g)
     ref[2] = 0
     np.testing.assert_allclose(e.weight.grad.numpy(), ref, rtol=1e-12)
     with pytest.raises(IndexError, match="index 6 is out of range for 6 embeddings"):
@@ -295,12 +295,12 @@ def test_embedding_gather_accumulation_and_padding():
 
 def test_layernorm_matches_numpy_and_gradchecks():
     m = nn.LayerNorm((3, 4)).double()
-    m.weight.data[...] = RNG.standard_normal((3, 4))
-    m.bias.data[...] = RNG.standard_normal((3, 4))
+    m.weight._data[...] = RNG.standard_normal((3, 4))
+    m.bias._data[...] = RNG.standard_normal((3, 4))
     x = t64(RNG.standard_normal((2, 3, 4)) * 3 + 1)
-    mu = x.data.mean((1, 2), keepdims=True)
-    var = x.data.var((1, 2), keepdims=True)
-    ref = (x.data - mu) / np.sqrt(var + 1e-5) * m.weight.data + m.bias.data
+    mu = x._data.mean((1, 2), keepdims=True)
+    var = x._data.var((1, 2), keepdims=True)
+    ref = (x._data - mu) / np.sqrt(var + 1e-5) * m.weight._data + m.bias._data
     np.testing.assert_allclose(m(x).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
     assert gradcheck(lambda x, w, b: m(x), [x, m.weight, m.bias])
     assert gradgradcheck(lambda x: m(x), [x])
@@ -311,18 +311,18 @@ def test_layernorm_matches_numpy_and_gradchecks():
 @pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5)])
 def test_batchnorm1d_training_eval_and_running_stats(shape):
     m = nn.BatchNorm1d(3, momentum=0.2).double()
-    m.weight.data[...] = [0.5, 2.0, -1.0]
-    m.bias.data[...] = [0.1, 0.0, 0.3]
+    m.weight._data[...] = [0.5, 2.0, -1.0]
+    m.bias._data[...] = [0.1, 0.0, 0.3]
     dims = (0,) if len(shape) == 2 else (0, 2)
     bshape = (1, 3) if len(shape) == 2 else (1, 3, 1)
     rm, rv = np.zeros(3), np.ones(3)
     for step in range(3):
         x = t64(RNG.standard_normal(shape) * (step + 1) + step)
         y = m(x)
-        mu, var = x.data.mean(dims), x.data.var(dims)
-        n = x.data.size // 3
-        ref = ((x.data - mu.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-5)
-               * m.weight.data.reshape(bshape) + m.bias.data.reshape(bshape))
+        mu, var = x._data.mean(dims), x._data.var(dims)
+        n = x._data.size // 3
+        ref = ((x._data - mu.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-5)
+               * m.weight._data.reshape(bshape) + m.bias._data.reshape(bshape))
         np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
         rm = 0.8 * rm + 0.2 * mu
         rv = 0.8 * rv + 0.2 * var * n / (n - 1)
@@ -331,8 +331,8 @@ def test_batchnorm1d_training_eval_and_running_stats(shape):
     assert int(m.num_batches_tracked.item()) == 3
     m.eval()
     x = t64(RNG.standard_normal(shape))
-    ref = ((x.data - rm.reshape(bshape)) / np.sqrt(rv.reshape(bshape) + 1e-5)
-           * m.weight.data.reshape(bshape) + m.bias.data.reshape(bshape))
+    ref = ((x._data - rm.reshape(bshape)) / np.sqrt(rv.reshape(bshape) + 1e-5)
+           * m.weight._data.reshape(bshape) + m.bias._data.reshape(bshape))
     np.testing.assert_allclose(m(x).detach().numpy(), ref, rtol=1e-10)
     m.train()
     saved = m.running_mean.numpy().copy()
@@ -409,8 +409,8 @@ def test_flatten_unflatten_identity():
 ])
 def test_activation_modules(mod, ref):
     x = t64(RNG.standard_normal((4, 5)) * 3)
-    x.data[np.abs(np.abs(x.data) - 3) < 1e-3] += 0.01    # stay off hardswish/relu6 kinks
-    np.testing.assert_allclose(mod(x).detach().numpy(), ref(x.data), rtol=1e-10, atol=1e-12)
+    x._data[np.abs(np.abs(x._data) - 3) < 1e-3] += 0.01    # stay off hardswish/relu6 kinks
+    np.testing.assert_allclose(mod(x).detach().numpy(), ref(x._data), rtol=1e-10, atol=1e-12)
     assert gradcheck(lambda x: mod(x), [x])
 
 
@@ -419,11 +419,11 @@ def test_default_linear_init_distribution():
     fg.manual_seed(0)
     m = nn.Linear(400, 300)
     bound = 1 / math.sqrt(400)
-    w = m.weight.data
+    w = m.weight._data
     assert w.min() >= -bound and w.max() <= bound
     # U(-b, b) has variance b^2 / 3
     assert abs(w.var() / (bound ** 2 / 3) - 1) < 0.02
-    assert m.bias.data.min() >= -bound and m.bias.data.max() <= bound
+    assert m.bias._data.min() >= -bound and m.bias._data.max() <= bound
 
 
 @pytest.mark.parametrize("fn,expect_std", [
@@ -471,7 +471,7 @@ def _red(v, reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_regression_losses(reduction):
     x, y = t64(RNG.standard_normal((4, 3)) * 2), t64(RNG.standard_normal((4, 3)), grad=False)
-    d = x.data - y.data
+    d = x._data - y._data
     cases = [
         (nn.MSELoss(reduction), d ** 2),
         (nn.L1Loss(reduction), np.abs(d)),
@@ -489,13 +489,13 @@ def test_bce_losses(reduction):
     p = t64(RNG.uniform(0.05, 0.95, (5, 2)))
     t = t64(RNG.uniform(0, 1, (5, 2)), grad=False)
     w = t64(RNG.uniform(0.5, 2, (5, 2)), grad=False)
-    ref = -(t.data * np.log(p.data) + (1 - t.data) * np.log(1 - p.data)) * w.data
+    ref = -(t._data * np.log(p._data) + (1 - t._data) * np.log(1 - p._data)) * w._data
     np.testing.assert_allclose(nn.BCELoss(w, reduction)(p, t).detach().numpy(), _red(ref, reduction), rtol=1e-12)
     assert gradcheck(lambda p: F.binary_cross_entropy(p, t, w, reduction), [p])
     z = t64(RNG.standard_normal((5, 2)) * 3)
     pw = t64([2.0, 0.5], grad=False)
-    s = 1 / (1 + np.exp(-z.data))
-    ref = -(pw.data * t.data * np.log(s) + (1 - t.data) * np.log(1 - s))
+    s = 1 / (1 + np.exp(-z._data))
+    ref = -(pw._data * t._data * np.log(s) + (1 - t._data) * np.log(1 - s))
     np.testing.assert_allclose(nn.BCEWithLogitsLoss(reduction=reduction, pos_weight=pw)(z, t).detach().numpy(),
                                _red(ref, reduction), rtol=1e-10)
 
@@ -515,9 +515,9 @@ def test_kl_div(reduction, log_target):
     p = RNG.dirichlet(np.ones(4), 3)
     p[0, 1] = 0.0                       # a zero target contributes 0
     tgt = t64(np.log(np.where(p > 0, p, 1e-300)) if log_target else p, grad=False)
-    pt = np.exp(tgt.data) if log_target else p
+    pt = np.exp(tgt._data) if log_target else p
     with np.errstate(divide="ignore", invalid="ignore"):
-        pointwise = np.where(pt > 0, pt * (np.log(np.where(pt > 0, pt, 1)) - logq.data), 0.0)
+        pointwise = np.where(pt > 0, pt * (np.log(np.where(pt > 0, pt, 1)) - logq._data), 0.0)
     ref = pointwise.sum() / 3 if reduction == "batchmean" else _red(pointwise, reduction)
     np.testing.assert_allclose(nn.KLDivLoss(reduction, log_target)(logq, tgt).detach().numpy(), ref,
                                rtol=1e-10, atol=1e-14)
@@ -535,7 +535,7 @@ def test_weighted_cross_entropy_and_nll(reduction, ls):
     x = t64(RNG.standard_normal((6, 4)) * 2)
     tgt = np.array([0, 3, 1, -100, 2, 3])
     w = np.array([0.5, 1.0, 2.0, 1.5])
-    lp = _np_log_softmax(x.data)
+    lp = _np_log_softmax(x._data)
     keep = tgt != -100
     safe = np.where(keep, tgt, 0)
     nll = -lp[np.arange(6), safe] * w[safe] * keep
@@ -636,9 +636,9 @@ def test_deepcopy_gives_an_independent_model():
     assert isinstance(c[0].weight, nn.Parameter) and c[0].weight is not m[0].weight
     assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
     assert c[0]._parameters["weight"] is c[0].weight
-    c[0].weight.data[...] = 0
-    c[1].running_mean.data[...] = 5
-    assert np.any(m[0].weight.data != 0) and np.all(m[1].running_mean.data != 5)
+    c[0].weight._data[...] = 0
+    c[1].running_mean._data[...] = 5
+    assert np.any(m[0].weight._data != 0) and np.all(m[1].running_mean._data != 5)
     np.testing.assert_array_equal(c[0].bias.grad.numpy(), m[0].bias.grad.numpy())
 
 

@@ -153,10 +153,10 @@ def run_fastgrad(cls, kw, dtype, steps=STEPS, seed=0, noncontig=(0, 2)):
     opt = cls(params, **kw)
     for t in range(steps):
         for i, p in enumerate(params):
-            g = np.asarray(grad_of(p.data.astype(np.float64), t, i).astype(dtype))
+            g = np.asarray(grad_of(p._data.astype(np.float64), t, i).astype(dtype))
             p.grad = fg.from_numpy(strided(g) if i in noncontig else g)
         opt.step()
-    return [p.data for p in params], opt
+    return [p._data for p in params], opt
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -211,11 +211,11 @@ def test_simd_paths_and_threads(cfg):
             opt = cls(params, **kw)
             for t in range(3):
                 for i, p in enumerate(params):
-                    p.grad = fg.from_numpy(grad_of(p.data.astype(np.float64), t, i).astype(np.float32))
+                    p.grad = fg.from_numpy(grad_of(p._data.astype(np.float64), t, i).astype(np.float32))
                 opt.step()
             for p, w in zip(params, want):
-                np.testing.assert_allclose(p.data, w, rtol=1e-4, atol=1e-5, err_msg=f"{simd} x{threads}")
-            results.append((simd, threads, [p.data.copy() for p in params]))
+                np.testing.assert_allclose(p._data, w, rtol=1e-4, atol=1e-5, err_msg=f"{simd} x{threads}")
+            results.append((simd, threads, [p._data.copy() for p in params]))
     # on one SIMD path the threaded split is bit-identical to the single-thread run
     for (s1, t1, r1), (s2, t2, r2) in zip(results[::2], results[1::2]):
         assert s1 == s2 and t1 == 1 and t2 == 2
@@ -234,19 +234,19 @@ def test_param_groups_with_their_own_hyperparameters():
     st = [{} for _ in arrays]
     for t in range(5):
         for i, p in enumerate(a + b):
-            p.grad = fg.from_numpy(grad_of(p.data, t, i))
+            p.grad = fg.from_numpy(grad_of(p._data, t, i))
         opt.step()
         ref = [ref_sgd(p, grad_of(p, t, i), s, **(dict(lr=0.1, momentum=0.9) if i < 2 else dict(lr=0.5)))
                for i, (p, s) in enumerate(zip(ref, st))]
     for p, r in zip(a + b, ref):
-        np.testing.assert_allclose(p.data, r, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(p._data, r, rtol=1e-12, atol=1e-14)
     # a group added later, with a lr changed through param_groups
     c = fg.tensor(np.ones(4), dtype=np.float64, requires_grad=True)
     opt.add_param_group({"params": [c], "lr": 1.0})
     opt.param_groups[2]["lr"] = 0.25
     c.grad = fg.from_numpy(np.full(4, 2.0))
     opt.step()
-    np.testing.assert_allclose(c.data, np.full(4, 1.0 - 0.25 * 2.0 * 1.0))
+    np.testing.assert_allclose(c._data, np.full(4, 1.0 - 0.25 * 2.0 * 1.0))
 
 
 def test_mixed_dtypes_in_one_group():
@@ -258,8 +258,8 @@ def test_mixed_dtypes_in_one_group():
     opt.step()
     want = 1 - 0.1 * 0.5 / (0.5 + 1e-8)                 # first Adam step: lr * g / (|g| + eps)
     assert p32.dtype == np.float32 and p64.dtype == np.float64
-    np.testing.assert_allclose(p32.data, want, rtol=1e-6)
-    np.testing.assert_allclose(p64.data, want, rtol=1e-14)
+    np.testing.assert_allclose(p32._data, want, rtol=1e-6)
+    np.testing.assert_allclose(p64._data, want, rtol=1e-14)
 
 
 @pytest.mark.parametrize("cfg", [CONFIGS[2], CONFIGS[3], CONFIGS[8], CONFIGS[11], CONFIGS[15],
@@ -273,12 +273,12 @@ def test_state_dict_round_trip(cfg):
     def run(ps, o, t0, n):
         for t in range(t0, t0 + n):
             for i, p in enumerate(ps):
-                p.grad = fg.from_numpy(np.asarray(grad_of(p.data.astype(np.float64), t, i).astype(np.float32)))
+                p.grad = fg.from_numpy(np.asarray(grad_of(p._data.astype(np.float64), t, i).astype(np.float32)))
             o.step()
 
     run(params, opt, 0, 5)
     saved = copy.deepcopy(opt.state_dict())
-    snapshot = [p.data.copy() for p in params]
+    snapshot = [p._data.copy() for p in params]
     run(params, opt, 5, 5)
     # a fresh optimizer over fresh parameters, restored, continues identically
     params2 = [fg.tensor(a, requires_grad=True) for a in snapshot]
@@ -287,12 +287,12 @@ def test_state_dict_round_trip(cfg):
     assert opt2.state_dict()["param_groups"] == saved["param_groups"]
     run(params2, opt2, 5, 5)
     for p, q in zip(params, params2):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._data, q._data)
     sd, sd2 = opt.state_dict(), opt2.state_dict()
     assert sd["state"].keys() == sd2["state"].keys()
     for k in sd["state"]:
         for name, v in sd["state"][k].items():
-            np.testing.assert_array_equal(np.asarray(v.data), np.asarray(sd2["state"][k][name].data))
+            np.testing.assert_array_equal(np.asarray(v._data), np.asarray(sd2["state"][k][name]._data))
 
 
 def test_state_dict_layout():
@@ -306,7 +306,7 @@ def test_state_dict_layout():
     assert list(sd["state"]) == [1]                      # only the parameter that had a gradient
     assert set(sd["state"][1]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
     assert float(sd["state"][1]["step"]) == 1.0
-    np.testing.assert_array_equal(ps[0].data, 1.0)       # no gradient: untouched
+    np.testing.assert_array_equal(ps[0]._data, 1.0)       # no gradient: untouched
 
 
 def test_load_state_dict_errors():
@@ -342,17 +342,17 @@ def test_load_torch_state_dict():
             p.grad = torch.from_numpy(grad_of(p.detach().numpy(), t, i))
         topt.step()
     for p, tp in zip(ps, tps):
-        p.data[...] = tp.detach().numpy()
+        p._data[...] = tp.detach().numpy()
     opt = optim.Adam(ps, lr=0.01, amsgrad=True)
     opt.load_state_dict(copy.deepcopy(topt.state_dict()))
     for t in range(3, 6):
         for i, (p, tp) in enumerate(zip(ps, tps)):
             tp.grad = torch.from_numpy(grad_of(tp.detach().numpy(), t, i))
-            p.grad = fg.from_numpy(grad_of(p.data, t, i))
+            p.grad = fg.from_numpy(grad_of(p._data, t, i))
         topt.step()
         opt.step()
     for p, tp in zip(ps, tps):
-        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(p._data, tp.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_zero_grad():
@@ -362,7 +362,7 @@ def test_zero_grad():
     g = p.grad
     opt.zero_grad(set_to_none=False)
     assert p.grad is g
-    np.testing.assert_array_equal(p.grad.data, 0.0)
+    np.testing.assert_array_equal(p.grad._data, 0.0)
     assert not p.grad.requires_grad
     opt.zero_grad()
     assert p.grad is None
@@ -393,7 +393,7 @@ def test_step_records_no_graph_and_closure_returns_loss():
     with fg.no_grad():
         loss = opt.step(closure)                         # closure runs with grad enabled
     assert float(loss) == 5.0
-    np.testing.assert_allclose(p.data, [1.0 - 0.2, -2.0 + 0.4])
+    np.testing.assert_allclose(p._data, [1.0 - 0.2, -2.0 + 0.4])
     assert p.grad_fn is None and p.is_leaf
     assert opt.step() is None
 
@@ -405,7 +405,7 @@ def test_params_without_grad_are_skipped():
     a.grad = fg.ones(3)
     opt.step()
     assert b not in opt.state and b._version[0] == 0
-    np.testing.assert_array_equal(b.data, 1.0)
+    np.testing.assert_array_equal(b._data, 1.0)
     b.grad = fg.ones(3)                                  # first gradient for b later
     opt.step()
     assert float(opt.state[a]["step"]) == 2.0 and float(opt.state[b]["step"]) == 1.0
@@ -414,7 +414,7 @@ def test_params_without_grad_are_skipped():
     o2 = optim.RMSprop([a2], lr=0.1, momentum=0.9, centered=True)
     a2.grad = fg.ones(3)
     o2.step()
-    np.testing.assert_array_equal(b.data, a2.data)
+    np.testing.assert_array_equal(b._data, a2._data)
 
 
 def test_non_contiguous_param_and_replaced_data():
@@ -428,9 +428,9 @@ def test_non_contiguous_param_and_replaced_data():
     np.testing.assert_allclose(base[:, ::2], -0.5 - 0.5 * 1.9)
     np.testing.assert_array_equal(base[:, 1::2], 0.0)
     # the parameter's array replaced: the cached plan notices
-    p.data = np.zeros((4, 3))
+    p._data = np.zeros((4, 3))
     opt.step()
-    np.testing.assert_allclose(p.data, -0.5 * (0.9 * 1.9 + 1))
+    np.testing.assert_allclose(p._data, -0.5 * (0.9 * 1.9 + 1))
 
 
 def test_gradient_errors():
@@ -442,7 +442,7 @@ def test_gradient_errors():
     p.grad = fg.tensor(np.ones(4), dtype=np.float32)
     with pytest.raises(ValueError, match=r"Adam: gradient of parameter 0 has shape \(4,\).*\(3,\)"):
         opt.step()
-    np.testing.assert_array_equal(p.data, 1.0)
+    np.testing.assert_array_equal(p._data, 1.0)
 
 
 @pytest.mark.parametrize("ctor, msg", [
@@ -493,7 +493,7 @@ def test_parameter_list_errors():
 def test_adagrad_state_created_at_construction():
     p = fg.tensor(np.ones((2, 2)), requires_grad=True)
     opt = optim.Adagrad([p], initial_accumulator_value=0.25)
-    np.testing.assert_array_equal(opt.state[p]["sum"].data, 0.25)
+    np.testing.assert_array_equal(opt.state[p]["sum"]._data, 0.25)
     assert float(opt.state[p]["step"]) == 0.0
 
 
@@ -505,11 +505,11 @@ def test_scheduler_changes_take_effect():
     opt.step()
     opt.param_groups[0]["lr"] = 0.1
     opt.step()
-    np.testing.assert_allclose(p.data, -1.1)
+    np.testing.assert_allclose(p._data, -1.1)
     opt.param_groups[0]["momentum"] = 0.5                 # new state layout: plan rebuilt
     opt.step()
     opt.step()
-    np.testing.assert_allclose(p.data, -1.1 - 0.1 - 0.1 * 1.5)
+    np.testing.assert_allclose(p._data, -1.1 - 0.1 - 0.1 * 1.5)
 
 
 # ---- gradient clipping --------------------------------------------------------------------
@@ -530,7 +530,7 @@ def _params_with_grads(dtype, seed=0, scale=1.0):
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])
 def test_clip_grad_norm(dtype, norm_type, max_norm):
     ps = _params_with_grads(dtype)
-    flat = [p.grad.data.astype(np.float64).ravel() for p in ps if p.grad is not None]
+    flat = [p.grad._data.astype(np.float64).ravel() for p in ps if p.grad is not None]
     allg = np.concatenate(flat)
     want_total = np.abs(allg).max() if math.isinf(norm_type) else (np.abs(allg) ** norm_type).sum() ** (1 / norm_type)
     coef = min(max_norm / (want_total + 1e-6), 1.0)
@@ -539,7 +539,7 @@ def test_clip_grad_norm(dtype, norm_type, max_norm):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(float(total), want_total, rtol=rtol)
     for p, f in zip([p for p in ps if p.grad is not None], flat):
-        np.testing.assert_allclose(p.grad.data.ravel(), f * coef, rtol=rtol, atol=1e-30)
+        np.testing.assert_allclose(p.grad._data.ravel(), f * coef, rtol=rtol, atol=1e-30)
     if max_norm < 1:
         new = clip_grad_norm_(ps, 1e9, norm_type)
         np.testing.assert_allclose(float(new), max_norm, rtol=1e-4)
@@ -553,25 +553,25 @@ def test_clip_grad_norm_vs_torch():
         for p in ps:
             t = torch.zeros(p.shape, dtype=torch.float64, requires_grad=True)
             if p.grad is not None:
-                t.grad = torch.from_numpy(p.grad.data.copy())
+                t.grad = torch.from_numpy(p.grad._data.copy())
             tps.append(t)
         total = clip_grad_norm_(ps, 0.7, norm_type)
         ttotal = torch.nn.utils.clip_grad_norm_(tps, 0.7, norm_type)
         np.testing.assert_allclose(float(total), float(ttotal), rtol=1e-12)
         for p, t in zip(ps, tps):
             if p.grad is not None:
-                np.testing.assert_allclose(p.grad.data, t.grad.numpy(), rtol=1e-12)
+                np.testing.assert_allclose(p.grad._data, t.grad.numpy(), rtol=1e-12)
 
 
 def test_clip_grad_norm_nonfinite():
     ps = _params_with_grads(np.float32)
-    ps[1].grad.data[3] = np.inf
+    ps[1].grad._data[3] = np.inf
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
     total = clip_grad_norm_(ps, 1.0)                     # no error: scaled by the inf norm
     assert math.isinf(float(total))
     ps = _params_with_grads(np.float64)
-    ps[0].grad.data[0, 0] = np.nan
+    ps[0].grad._data[0, 0] = np.nan
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(ps, 1.0, norm_type=math.inf, error_if_nonfinite=True)
     assert float(clip_grad_norm_([fg.tensor(np.ones(2), requires_grad=True)], 1.0)) == 0.0
@@ -585,17 +585,17 @@ def test_clip_grad_norm_single_tensor_and_version():
     v = p.grad._version[0]
     total = clip_grad_norm_(p, 1.0)
     assert float(total) == pytest.approx(5.0)
-    np.testing.assert_allclose(p.grad.data, [3 / (5 + 1e-6), 4 / (5 + 1e-6)])
+    np.testing.assert_allclose(p.grad._data, [3 / (5 + 1e-6), 4 / (5 + 1e-6)])
     assert p.grad._version[0] == v + 1
 
 
 def test_clip_grad_value():
     ps = _params_with_grads(np.float32, scale=3.0)
-    want = [np.clip(p.grad.data, -1.5, 1.5) for p in ps if p.grad is not None]
+    want = [np.clip(p.grad._data, -1.5, 1.5) for p in ps if p.grad is not None]
     assert clip_grad_value_(ps, 1.5) is None
     for p, w in zip([p for p in ps if p.grad is not None], want):
-        np.testing.assert_array_equal(p.grad.data, w)
-    assert max(np.abs(p.grad.data).max(initial=0) for p in ps if p.grad is not None) == 1.5
+        np.testing.assert_array_equal(p.grad._data, w)
+    assert max(np.abs(p.grad._data).max(initial=0) for p in ps if p.grad is not None) == 1.5
 
 
 def test_loaded_none_momentum_buffer_starts_fresh():
@@ -606,8 +606,8 @@ def test_loaded_none_momentum_buffer_starts_fresh():
                          "param_groups": [dict(opt.state_dict()["param_groups"][0])]})
     p.grad = fg.ones(3)
     opt.step()
-    np.testing.assert_allclose(p.data, 0.9)             # first step: buffer = gradient, no dampening
-    np.testing.assert_allclose(opt.state[p]["momentum_buffer"].data, 1.0)
+    np.testing.assert_allclose(p._data, 0.9)             # first step: buffer = gradient, no dampening
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"]._data, 1.0)
 
 
 def test_c_kernels_reject_bad_arguments_without_writing():
@@ -624,21 +624,21 @@ def test_optimizer_pickles_and_deepcopies():
     ps = [fg.tensor(a, dtype=np.float64, requires_grad=True) for a in init_arrays()[:2]]
     opt = optim.Adam(ps, lr=0.05, amsgrad=True)
     for i, p in enumerate(ps):
-        p.grad = fg.from_numpy(grad_of(p.data, 0, i))
+        p.grad = fg.from_numpy(grad_of(p._data, 0, i))
     opt.step()
     for make_copy in (lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy):
         clone = make_copy(opt)
         cps = clone.param_groups[0]["params"]
         assert all(c is not p for c, p in zip(cps, ps))
         for p, c in zip(ps, cps):
-            np.testing.assert_array_equal(p.data, c.data)
+            np.testing.assert_array_equal(p._data, c._data)
         # the copy and the original continue identically, each on its own arrays
-        opt_copy_before = [p.data.copy() for p in ps]
+        opt_copy_before = [p._data.copy() for p in ps]
         clone.step()
         opt.step()
         for p, c, b in zip(ps, cps, opt_copy_before):
-            np.testing.assert_array_equal(p.data, c.data)
-            assert not np.array_equal(p.data, b)
+            np.testing.assert_array_equal(p._data, c._data)
+            assert not np.array_equal(p._data, b)
 
 
 def test_signatures_match_torch():
@@ -696,4 +696,4 @@ def test_training_loop_with_autograd(make):
         torch.nn.utils.clip_grad_norm_(tps, 1.0)
         topt.step()
     for p, t in zip(ps, tps):
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(p._data, t.detach().numpy(), rtol=1e-8, atol=1e-10)

@@ -55,7 +55,7 @@ def _train(seed, steps=150, out=None):
     model = fg.nn.Sequential(fg.nn.Linear(12, 32), fg.nn.ReLU(), fg.nn.Linear(32, 3))
     # parameters from the local rng: the global generator is shared between threads
     for p in model.parameters():
-        p.data[...] = rng.standard_normal(p.shape).astype(p.data.dtype) * 0.3
+        p._data[...] = rng.standard_normal(p.shape).astype(p._data.dtype) * 0.3
     opt = fg.optim.Adam(model.parameters(), lr=1e-2)
     x = fg.from_numpy(rng.standard_normal((64, 12)).astype(np.float32))
     y = fg.from_numpy(rng.integers(0, 3, 64))

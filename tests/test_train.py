@@ -110,8 +110,8 @@ def test_training_steps_match_a_numpy_mlp():
     model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3)).double()
     opt = optim.SGD(model.parameters(), lr=0.1)
     rng = np.random.default_rng(0)
-    Ws = [model[0].weight.data.copy(), model[2].weight.data.copy()]
-    bs = [model[0].bias.data.copy(), model[2].bias.data.copy()]
+    Ws = [model[0].weight._data.copy(), model[2].weight._data.copy()]
+    bs = [model[0].bias._data.copy(), model[2].bias._data.copy()]
     for _ in range(5):
         x = rng.standard_normal((8, 5))
         y = rng.integers(0, 3, 8)
@@ -121,8 +121,8 @@ def test_training_steps_match_a_numpy_mlp():
         opt.step()
         ref_loss, Ws, bs = _mlp_numpy_reference_step(x, y, Ws, bs, 0.1)
         assert loss.item() == pytest.approx(ref_loss, rel=1e-12)
-    np.testing.assert_allclose(model[0].weight.data, Ws[0], rtol=1e-11)
-    np.testing.assert_allclose(model[2].bias.data, bs[1], rtol=1e-11)
+    np.testing.assert_allclose(model[0].weight._data, Ws[0], rtol=1e-11)
+    np.testing.assert_allclose(model[2].bias._data, bs[1], rtol=1e-11)
 
 
 @pytest.mark.parametrize("script", ["mlp_digits.py", "regression.py", "port_from_pytorch.py"])

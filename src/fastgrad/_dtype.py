@@ -215,7 +215,7 @@ def _combine(higher, lower):
 
 
 def result_type_of(operands, default_float):
-    """The dtype of an op on ``operands``: Tensors (anything with a ``.data`` ndarray),
+    """The dtype of an op on ``operands``: Tensors (anything with a ``._data`` ndarray),
     NumPy scalars (as 0-d tensors) and Python scalars, by PyTorch's promotion."""
     dim = zero = scal = None
     for o in operands:
@@ -288,7 +288,7 @@ class iinfo:
 class _TensorTypeMeta(type):
     def __instancecheck__(cls, obj):
         from fastgrad._tensor import Tensor
-        return isinstance(obj, Tensor) and obj.data.dtype == cls.dtype._np
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype._np
 
     def __call__(cls, *args, device=None):
         """``FloatTensor(2, 3)``: a zero-filled tensor of that size; ``FloatTensor([1, 2])``

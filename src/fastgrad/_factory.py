@@ -101,7 +101,7 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def _like(x, dtype):
-    return x.data.shape, (canonical_dtype(dtype) if dtype is not None else x.data.dtype)
+    return x._data.shape, (canonical_dtype(dtype) if dtype is not None else x._data.dtype)
 
 
 def zeros_like(x, dtype=None, requires_grad=False):
@@ -199,11 +199,11 @@ def randint(low, high=None, size=None, dtype=None, generator=None):
 
 
 def rand_like(x, dtype=None, requires_grad=False):
-    return rand(x.data.shape, dtype=dtype or x.data.dtype, requires_grad=requires_grad)
+    return rand(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, requires_grad=False):
-    return randn(x.data.shape, dtype=dtype or x.data.dtype, requires_grad=requires_grad)
+    return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
 def randperm(n, dtype=None, generator=None):

@@ -11,7 +11,7 @@ def _bind():
         setattr(T, name, fn)
     permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
-    T.T = property(lambda self: permute(self, tuple(reversed(range(self.data.ndim)))))
+    T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))))
     T.mT = property(lambda self: transpose(self, -1, -2))
     # the casts named after PyTorch's dtypes: x.float(), x.long(), x.char() (int8), x.byte() (uint8), ...
     for name, d in (("float", _dtype.float32), ("double", _dtype.float64), ("half", _dtype.float16),
@@ -19,9 +19,9 @@ def _bind():
                     ("short", _dtype.int16), ("char", _dtype.int8), ("byte", _dtype.uint8),
                     ("bool", _dtype.bool)):
         setattr(T, name, _cast(to, d, name))
-    T.element_size = lambda self: self.data.dtype.itemsize
-    T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self.data.dtype)
-    T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self.data.dtype)
+    T.element_size = lambda self: self._data.dtype.itemsize
+    T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self._data.dtype)
+    T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self._data.dtype)
 
 
 def _cast(to, d, name):

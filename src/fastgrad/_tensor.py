@@ -1,6 +1,6 @@
 """The Tensor: a NumPy array plus autograd metadata.
 
-Storage is a NumPy ``ndarray`` (``Tensor.data``), so ``from_numpy`` and ``numpy()`` are
+Storage is a NumPy ``ndarray`` (``Tensor._data``), so ``from_numpy`` and ``numpy()`` are
 zero-copy and NumPy owns the memory.  Ops live in ``fastgrad.ops``; ``fastgrad._methods``
 attaches them to the class as the methods and operators their declarations name.
 
@@ -61,13 +61,13 @@ def result_type(tensor1, tensor2):
 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
-    __slots__ = ("data", "grad_fn", "requires_grad", "grad", "_version", "_hooks", "_name",
+    __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_version", "_hooks", "_name",
                  "_base", "_vidx", "__weakref__")
     __array_priority__ = 1000      # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, requires_grad=False):
         arr = _as_array(data, dtype, "Tensor")
-        self.data = arr
+        self._data = arr
         self.grad_fn = None
         self.requires_grad = False
         self.grad = None
@@ -82,7 +82,7 @@ class Tensor:
     @staticmethod
     def _make(arr):
         t = _new(Tensor)
-        t.data = arr
+        t._data = arr
         t.grad_fn = None
         t.requires_grad = False
         t.grad = None
@@ -98,39 +98,39 @@ class Tensor:
 
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self):
-        return _of_numpy(self.data.dtype)
+        return _of_numpy(self._data.dtype)
 
     def numel(self):
-        return self.data.size
+        return self._data.size
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     @property
     def is_leaf(self):
         return self.grad_fn is None
 
     def is_floating_point(self):
-        return self.data.dtype in _FLOATS
+        return self._data.dtype in _FLOATS
 
     def is_contiguous(self):
-        return self.data.flags.c_contiguous
+        return self._data.flags.c_contiguous
 
     @property
     def device(self):
@@ -141,15 +141,15 @@ class Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_: you can only change requires_grad flags of leaf "
                                "tensors; use detach() to get a tensor that does not require grad")
-        if requires_grad and self.data.dtype not in _FLOATS:
+        if requires_grad and self._data.dtype not in _FLOATS:
             raise RuntimeError(f"requires_grad_: only floating point tensors can require gradients "
-                               f"(this tensor is {_of_numpy(self.data.dtype)})")
+                               f"(this tensor is {_of_numpy(self._data.dtype)})")
         self.requires_grad = bool(requires_grad)
         return self
 
     def detach(self):
         """A tensor sharing this one's data (and version counter), cut from the graph."""
-        t = Tensor._make(self.data)
+        t = Tensor._make(self._data)
         t._version = self._version
         return t
 
@@ -205,7 +205,7 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use "
                                "tensor.detach().numpy() instead")
-        return self.data
+        return self._data
 
     def __array__(self, dtype=None, copy=None):
         if _trace.active is not None:
@@ -213,57 +213,57 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("__array__: can't convert a tensor that requires grad to a NumPy "
                                "array; use tensor.detach().numpy() instead")
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
 
     def item(self):
         if _trace.active is not None:
             _trace.active.conversion("item")
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars "
-                             f"(this one has {self.data.size} elements)")
-        return self.data.reshape(()).item()
+                             f"(this one has {self._data.size} elements)")
+        return self._data.reshape(()).item()
 
     def tolist(self):
         if _trace.active is not None:
             _trace.active.conversion("tolist")
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __float__(self):
         if _trace.active is not None:
             _trace.active.conversion("float")
-        return float(self.data.reshape(()).item()) if self.data.size == 1 else float(self.item())
+        return float(self._data.reshape(()).item()) if self._data.size == 1 else float(self.item())
 
     def __int__(self):
         if _trace.active is not None:
             _trace.active.conversion("int")
-        return int(self.data.reshape(()).item()) if self.data.size == 1 else int(self.item())
+        return int(self._data.reshape(()).item()) if self._data.size == 1 else int(self.item())
 
     def __bool__(self):
         if _trace.active is not None:
             _trace.active.conversion("bool")
-        if self.data.size != 1:
-            raise RuntimeError(f"bool: a tensor with {self.data.size} elements is ambiguous")
-        return bool(self.data.reshape(()).item())
+        if self._data.size != 1:
+            raise RuntimeError(f"bool: a tensor with {self._data.size} elements is ambiguous")
+        return bool(self._data.reshape(()).item())
 
     def __index__(self):
         if _trace.active is not None:
             _trace.active.conversion("__index__")
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.data.reshape(()).item())
+        return int(self._data.reshape(()).item())
 
     def __repr__(self):
-        if self.data.size:
-            body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(",
+        if self._data.size:
+            body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(",
                                    threshold=1000, edgeitems=3)
         else:
-            body = f"[], size={tuple(self.data.shape)}"
+            body = f"[], size={tuple(self._data.shape)}"
         extra = []
-        if self.data.dtype != _default[0] and self.data.dtype != int64 and self.data.dtype != bool_:
-            extra.append(f"dtype={_of_numpy(self.data.dtype)}")
-        elif self.data.dtype == bool_ and not self.data.size:
+        if self._data.dtype != _default[0] and self._data.dtype != int64 and self._data.dtype != bool_:
+            extra.append(f"dtype={_of_numpy(self._data.dtype)}")
+        elif self._data.dtype == bool_ and not self._data.size:
             extra.append("dtype=fastgrad.bool")
         if self.grad_fn is not None:
             extra.append(f"grad_fn=<{self.grad_fn.name.capitalize()}Backward>")
@@ -272,9 +272,9 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
 
 _new = object.__new__
@@ -294,7 +294,7 @@ class _HookHandle:
 def _as_array(data, dtype, who):
     """An ndarray of a supported dtype for `data` (a copy, as torch.tensor makes)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     try:
         if dtype is not None:
             return np.array(data, dtype=canonical_dtype(dtype, who))

@@ -163,10 +163,10 @@ def _load_data(args):
     Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=args.test_size, seed=args.seed,
                                                    stratify=y)
     if args.dataset != "digits":      # standardise the generated features with train statistics
-        mu = Xtr.data.mean(0)
-        sd = Xtr.data.std(0) + 1e-8
-        Xtr.data[...] = (Xtr.data - mu) / sd
-        Xte.data[...] = (Xte.data - mu) / sd
+        mu = Xtr._data.mean(0)
+        sd = Xtr._data.std(0) + 1e-8
+        Xtr._data[...] = (Xtr._data - mu) / sd
+        Xte._data[...] = (Xte._data - mu) / sd
     return Xtr, Xte, ytr, yte
 
 
@@ -262,7 +262,7 @@ def _evaluate(model, X, y, batch=1024):
             xb, yb = X[i:i + batch], y[i:i + batch]
             out = model(xb)
             loss_sum += float(F.cross_entropy(out, yb, reduction="sum").item())
-            correct += int((out.data.argmax(1) == yb.data).sum())
+            correct += int((out._data.argmax(1) == yb._data).sum())
     model.train()
     n = max(X.shape[0], 1)
     return correct / n, loss_sum / n
@@ -311,7 +311,7 @@ def train(args, out=sys.stdout):
         _fail(f"--dataset {args.dataset}: {e}")
     except MemoryError:
         _fail(f"--samples {args.samples}: the data set does not fit in memory")
-    n_classes = int(max(ytr.data.max(), yte.data.max())) + 1
+    n_classes = int(max(ytr._data.max(), yte._data.max())) + 1
     try:
         model = build_model(Xtr.shape[1], args.hidden, n_classes, args.activation, args.dropout)
     except MemoryError:
@@ -422,12 +422,12 @@ def train(args, out=sys.stdout):
             if sched is not None:
                 sched.step()
             n = yb.shape[0]
-            lv = float(loss.data)
+            lv = float(loss._data)
             if not math.isfinite(lv):
                 _fail(f"the loss became {lv} at step {steps_done + 1} (epoch {epoch + 1}): training "
                       f"diverged; try a smaller --lr (this run's: {lr0:g})")
             loss_sum += lv * n
-            correct += int((logits.data.argmax(1) == yb.data).sum())
+            correct += int((logits._data.argmax(1) == yb._data).sum())
             seen += n
             steps_done += 1
             if bar is not None:
@@ -439,7 +439,7 @@ def train(args, out=sys.stdout):
         if dist is not None:           # the epoch's totals over all ranks
             tot = fg.tensor([loss_sum, float(correct), float(seen)], dtype=fg.float64)
             dist.all_reduce(tot)
-            loss_sum, correct, seen = float(tot.data[0]), int(tot.data[1]), int(tot.data[2])
+            loss_sum, correct, seen = float(tot._data[0]), int(tot._data[1]), int(tot._data[2])
         train_time += dt
         samples_done += seen
         if bar is not None:

@@ -164,13 +164,13 @@ class TensorDataset(Dataset):
             elif not isinstance(t, Tensor):
                 raise TypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, expected a "
                                 "Tensor or numpy.ndarray")
-            if t.data.ndim == 0:
+            if t._data.ndim == 0:
                 raise ValueError(f"TensorDataset: argument {i} is a 0-d tensor; every tensor needs a "
                                  "first (sample) dimension")
             ts.append(t)
-        n = ts[0].data.shape[0]
-        if any(t.data.shape[0] != n for t in ts):
-            shapes = ", ".join(str(tuple(t.data.shape)) for t in ts)
+        n = ts[0]._data.shape[0]
+        if any(t._data.shape[0] != n for t in ts):
+            shapes = ", ".join(str(tuple(t._data.shape)) for t in ts)
             raise ValueError(f"TensorDataset: size mismatch between tensors: all must have the same "
                              f"first dimension, got shapes {shapes}")
         self.tensors = tuple(ts)
@@ -179,7 +179,7 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
     def __len__(self):
-        return self.tensors[0].data.shape[0]
+        return self.tensors[0]._data.shape[0]
 
 
 class Subset(Dataset):
@@ -188,7 +188,7 @@ class Subset(Dataset):
     def __init__(self, dataset, indices):
         self.dataset = dataset
         if isinstance(indices, Tensor):
-            indices = indices.data
+            indices = indices._data
         self.indices = indices
 
     def __getitem__(self, idx):
@@ -322,7 +322,7 @@ class SubsetRandomSampler(Sampler):
     """The given indices in a random order each epoch."""
 
     def __init__(self, indices, generator=None):
-        self.indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices, dtype=np.int64)
+        self.indices = np.asarray(indices._data if isinstance(indices, Tensor) else indices, dtype=np.int64)
         self.generator = _as_generator(generator, "SubsetRandomSampler")
 
     def __len__(self):
@@ -370,13 +370,13 @@ def _collate(batch, path):
             if not isinstance(b, Tensor):
                 raise TypeError(f"default_collate: at {where}, sample 0 is a Tensor but sample {i} is a "
                                 f"{type(b).__name__}")
-            if b.data.shape != elem.data.shape:
+            if b._data.shape != elem._data.shape:
                 raise RuntimeError(f"default_collate: at {where}, stack expects each tensor to be equal "
-                                   f"size, but got {tuple(elem.data.shape)} at sample 0 and "
-                                   f"{tuple(b.data.shape)} at sample {i}")
+                                   f"size, but got {tuple(elem._data.shape)} at sample 0 and "
+                                   f"{tuple(b._data.shape)} at sample {i}")
         if any(b.requires_grad for b in batch):
             return _stack(batch)
-        arr = np.stack([b.data for b in batch])
+        arr = np.stack([b._data for b in batch])
         return _make(arr if arr.dtype == canonical_dtype(arr.dtype) else arr.astype(canonical_dtype(arr.dtype)))
     if isinstance(elem, (np.ndarray, np.generic)) and not isinstance(elem, (np.str_, np.bytes_)):
         arrs = []
@@ -550,8 +550,8 @@ class DataLoader:
             yield collate([ds[i] for i in (idx.tolist() if isinstance(idx, np.ndarray) else idx)])
 
     def _iter_tensors(self, tensors, imap):
-        n = len(imap) if imap is not None else tensors[0].data.shape[0]
-        arrays = [t.data for t in tensors]
+        n = len(imap) if imap is not None else tensors[0]._data.shape[0]
+        arrays = [t._data for t in tensors]
         grads = [t.requires_grad for t in tensors]
         take = np.take
         for idx in self._index_batches():
@@ -572,7 +572,7 @@ class DataLoader:
                     raise IndexError(f"DataLoader: index {bad[0]} is out of range for a dataset of length "
                                      f"{n}") from None
                 raise IndexError("DataLoader: a Subset's indices are out of range for the TensorDataset "
-                                 f"it wraps (length {tensors[0].data.shape[0]})") from None
+                                 f"it wraps (length {tensors[0]._data.shape[0]})") from None
             yield tuple(out)
 
     def __repr__(self):

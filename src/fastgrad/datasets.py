@@ -135,7 +135,7 @@ def make_blobs(n_samples=100, centers=3, n_features=2, cluster_std=1.0, center_b
             raise ValueError(f"make_blobs: center_box must be (low, high) with low <= high, got {center_box}")
         C = rng.uniform(lo, hi, size=(k, d))
     else:
-        C = np.asarray(centers.data if isinstance(centers, Tensor) else centers, dtype=np.float64)
+        C = np.asarray(centers._data if isinstance(centers, Tensor) else centers, dtype=np.float64)
         if C.ndim != 2 or C.shape[0] == 0:
             raise ValueError(f"make_blobs: centers must be an int or an array of shape (n_centers, "
                              f"n_features), got shape {C.shape}")
@@ -202,7 +202,7 @@ def make_sine(n_samples=200, noise=0.1, low=-math.pi, high=math.pi, seed=None):
 
 # ---- splitting -------------------------------------------------------------------------------
 def _arr(a):
-    return a.data if isinstance(a, Tensor) else np.asarray(a)
+    return a._data if isinstance(a, Tensor) else np.asarray(a)
 
 
 def train_test_split(*arrays, test_size=0.2, seed=0, stratify=None, shuffle=True):

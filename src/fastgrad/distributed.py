@@ -172,7 +172,7 @@ def barrier():
 def _check_tensor(tensor, who, name="tensor"):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{who}: {name} must be a fastgrad.Tensor, got {type(tensor).__name__}")
-    arr = tensor.data
+    arr = tensor._data
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{who}: unsupported dtype {arr.dtype} of {name}")
     if not arr.flags.writeable:
@@ -363,7 +363,7 @@ def _strip(obj, arrays, seen):
         if k in seen:
             return seen[k]
         is_t = isinstance(obj, Tensor)
-        arr = np.ascontiguousarray(obj.data if is_t else obj)
+        arr = np.ascontiguousarray(obj._data if is_t else obj)
         slot = _Slot(len(arrays), is_t, bool(obj.requires_grad) if is_t else False,
                      arr.shape, arr.dtype.str)
         arrays.append(arr)

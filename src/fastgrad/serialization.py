@@ -129,7 +129,7 @@ class _Encoder:
         if t is float:
             return obj if math.isfinite(obj) else {"$": "float", "v": repr(obj)}
         if isinstance(obj, Tensor):
-            return {"$": "tensor", "i": self._checked(obj, obj.data, path), "rg": bool(obj.requires_grad)}
+            return {"$": "tensor", "i": self._checked(obj, obj._data, path), "rg": bool(obj.requires_grad)}
         if t is np.ndarray:
             return {"$": "ndarray", "i": self._checked(obj, obj, path)}
         if isinstance(obj, np.generic) and not isinstance(obj, (np.str_, np.bytes_, np.void, np.object_)):

@@ -53,7 +53,7 @@ def _node_meta(nodes, root):
     """(shape, dtype, value array or None) of each node's output where still known."""
     meta = {}
     if root.grad_fn is not None:
-        meta[root.grad_fn] = (root.data.shape, root.data.dtype, root.data)
+        meta[root.grad_fn] = (root._data.shape, root._data.dtype, root._data)
     Tensor = _tensor_cls()
     for node in nodes:
         if node.saved is not _FREED:
@@ -61,11 +61,11 @@ def _node_meta(nodes, root):
                 meta[node] = (node.out.shape, node.out.dtype, node.out)
             for s in node.saved or ():
                 if isinstance(s, Tensor) and type(s.grad_fn) is Node and s.grad_fn not in meta:
-                    meta[s.grad_fn] = (s.data.shape, s.data.dtype, s.data)
+                    meta[s.grad_fn] = (s._data.shape, s._data.dtype, s._data)
         if node.retain is not None:
             t = node.retain()
             if t is not None and node not in meta:
-                meta[node] = (t.data.shape, t.data.dtype, t.data)
+                meta[node] = (t._data.shape, t._data.dtype, t._data)
     for node in nodes:          # consumers first: pass known shapes down to the inputs
         m = meta.get(node)
         for i, e in enumerate(node.edges):
@@ -96,14 +96,14 @@ def _fmt_values(arr, max_values):
 
 
 def _describe_tensor(t, max_values, show_grads, title):
-    lines = [title, f"{_fmt_shape(t.data.shape)} {t.data.dtype}"]
-    v = _fmt_values(t.data, max_values)
+    lines = [title, f"{_fmt_shape(t._data.shape)} {t._data.dtype}"]
+    v = _fmt_values(t._data, max_values)
     if v is not None:
         lines.append(f"value {v}")
     if show_grads and t.grad is not None:
-        gv = _fmt_values(t.grad.data, max_values)
+        gv = _fmt_values(t.grad._data, max_values)
         lines.append(f"grad {gv}" if gv is not None else
-                     f"grad {_fmt_shape(t.grad.data.shape)}")
+                     f"grad {_fmt_shape(t.grad._data.shape)}")
     return lines
 
 

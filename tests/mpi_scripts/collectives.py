@@ -58,8 +58,8 @@ def all_reduce_ops():
                 expect = {"sum": allx.sum(0), "max": allx.max(0), "min": allx.min(0),
                           "avg": allx.astype(np.float64).mean(0)}[op]
                 tol = 1e-5 if dtype is np.float32 else 1e-12
-                assert t.data.dtype == dtype and t.data.shape == shape
-                np.testing.assert_allclose(t.data, expect, rtol=tol, atol=tol, err_msg=f"{op} {dtype} {shape}")
+                assert t._data.dtype == dtype and t._data.shape == shape
+                np.testing.assert_allclose(t._data, expect, rtol=tol, atol=tol, err_msg=f"{op} {dtype} {shape}")
                 assert t._version[0] == v0 + 1
 
 
@@ -67,13 +67,13 @@ def all_reduce_ops():
 def all_reduce_bool_and_product():
     b = fg.tensor(np.array([rank == 0, True, False]))
     dist.all_reduce(b, op=dist.ReduceOp.MAX)        # any
-    np.testing.assert_array_equal(b.data, [True, True, False])
+    np.testing.assert_array_equal(b._data, [True, True, False])
     b = fg.tensor(np.array([rank == 0, True, False]))
     dist.all_reduce(b, op=dist.ReduceOp.MIN)        # all
-    np.testing.assert_array_equal(b.data, [size == 1, True, False])
+    np.testing.assert_array_equal(b._data, [size == 1, True, False])
     p = fg.tensor(np.array([rank + 1.0, 2.0]))
     dist.all_reduce(p, op=dist.ReduceOp.PRODUCT)
-    np.testing.assert_allclose(p.data, [np.prod(np.arange(1.0, size + 1)), 2.0 ** size])
+    np.testing.assert_allclose(p._data, [np.prod(np.arange(1.0, size + 1)), 2.0 ** size])
 
 
 @check
@@ -81,16 +81,16 @@ def all_reduce_noncontiguous_and_async():
     base = data(rank, (6, 8), np.float64, seed=7)
     t = fg.tensor(base.copy())
     view = t[:, ::2]                      # non-contiguous: reduced through a copy, written back
-    assert not view.data.flags.c_contiguous
+    assert not view._data.flags.c_contiguous
     dist.all_reduce(view)
     expect = everyone((6, 8), np.float64, seed=7)
-    np.testing.assert_allclose(t.data[:, ::2], expect.sum(0)[:, ::2], rtol=1e-12)
-    np.testing.assert_array_equal(t.data[:, 1::2], base[:, 1::2])    # untouched
+    np.testing.assert_allclose(t._data[:, ::2], expect.sum(0)[:, ::2], rtol=1e-12)
+    np.testing.assert_array_equal(t._data[:, 1::2], base[:, 1::2])    # untouched
     a = fg.tensor(data(rank, (5000,), np.float32, seed=8))
     w = dist.all_reduce(a, op=dist.ReduceOp.AVG, async_op=True)
     assert w.wait()
     assert w.is_completed()
-    np.testing.assert_allclose(a.data, everyone((5000,), np.float32, seed=8).astype(np.float64).mean(0),
+    np.testing.assert_allclose(a._data, everyone((5000,), np.float32, seed=8).astype(np.float64).mean(0),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -99,15 +99,15 @@ def broadcast_and_all_gather():
     for src in range(size):
         t = fg.tensor(data(rank, (4, 3), np.float32, seed=9))
         dist.broadcast(t, src=src)
-        np.testing.assert_array_equal(t.data, data(src, (4, 3), np.float32, seed=9))
+        np.testing.assert_array_equal(t._data, data(src, (4, 3), np.float32, seed=9))
     w = fg.tensor(data(rank, (9,), np.int64, seed=10))
     dist.broadcast(w, src=size - 1, async_op=True).wait()
-    np.testing.assert_array_equal(w.data, data(size - 1, (9,), np.int64, seed=10))
+    np.testing.assert_array_equal(w._data, data(size - 1, (9,), np.int64, seed=10))
     t = fg.tensor(data(rank, (2, 3), np.float64, seed=11))
     outs = [fg.zeros(2, 3, dtype=fg.float64) for _ in range(size)]
     dist.all_gather(outs, t)
     for r in range(size):
-        np.testing.assert_array_equal(outs[r].data, data(r, (2, 3), np.float64, seed=11))
+        np.testing.assert_array_equal(outs[r]._data, data(r, (2, 3), np.float64, seed=11))
 
 
 def raises(exc, text, fn):
@@ -146,7 +146,7 @@ def checkpoint_rank0_save_and_broadcast_load():
     got = dist.load_and_broadcast(path)
     assert got["step"] == 7
     assert isinstance(got["w"], fg.Tensor) and got["w"].requires_grad
-    np.testing.assert_array_equal(got["w"].data, data(0, (3, 4), np.float32, seed=12))
+    np.testing.assert_array_equal(got["w"]._data, data(0, (3, 4), np.float32, seed=12))
     np.testing.assert_array_equal(got["nested"][0], np.arange(5))
     assert got["nested"][1] == ("a", 1.5)
     # a file rank 0 cannot read: every rank raises the same error, none hangs

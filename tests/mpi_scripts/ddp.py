@@ -46,7 +46,7 @@ def shard(t):
 
 
 def params(m):
-    return [p.data.copy() for p in m.parameters()]
+    return [p._data.copy() for p in m.parameters()]
 
 
 def same_on_all_ranks(arrays):
@@ -93,14 +93,14 @@ def no_sync_accumulates_locally_then_averages():
     x2, y2 = batch(11)
     with model.no_sync():
         F.cross_entropy(model(shard(x1)), shard(y1)).backward()
-    g_local = [p.grad.data.copy() for p in model.parameters()]
+    g_local = [p.grad._data.copy() for p in model.parameters()]
     if size > 1:
         assert not same_on_all_ranks(g_local), "no_sync() still synchronised"
     F.cross_entropy(model(shard(x2)), shard(y2)).backward()
     F.cross_entropy(ref(x1), y1).backward()
     F.cross_entropy(ref(x2), y2).backward()
     for p, r in zip(model.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.grad.data, r.grad.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.grad._data, r.grad._data, rtol=1e-5, atol=1e-6)
 
 
 class TwoHeads(nn.Module):
@@ -129,10 +129,10 @@ def unused_parameters():
     m2.load_state_dict(model.module.state_dict())
     xl = fg.tensor(np.random.default_rng(size - 1).standard_normal((3, 4)))
     m2(xl, True).sum().backward()
-    np.testing.assert_allclose(model.module.b.weight.grad.data, m2.b.weight.grad.data / size,
+    np.testing.assert_allclose(model.module.b.weight.grad._data, m2.b.weight.grad._data / size,
                                rtol=1e-12)
     assert model.module.never.weight.grad is None
-    assert same_on_all_ranks([p.grad.data for p in model.module.a.parameters()])
+    assert same_on_all_ranks([p.grad._data for p in model.module.a.parameters()])
     # without find_unused_parameters the rank that skipped b raises; no rank hangs
     strict = DDP(model.module)
     err = None
@@ -150,13 +150,13 @@ def unused_parameters():
 def buffers_broadcast_and_state_dict_prefix():
     fg.manual_seed(4)
     inner = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    inner[1].running_mean.data[...] = rank + 5.0
+    inner[1].running_mean._data[...] = rank + 5.0
     model = DDP(inner)
-    np.testing.assert_array_equal(inner[1].running_mean.data, 5.0)      # rank 0's
-    inner[1].running_var.data[...] = rank + 2.0
+    np.testing.assert_array_equal(inner[1].running_mean._data, 5.0)      # rank 0's
+    inner[1].running_var._data[...] = rank + 2.0
     model.eval()
     model(fg.ones(2, 3))                                               # re-broadcast at forward
-    np.testing.assert_array_equal(inner[1].running_var.data, 2.0)
+    np.testing.assert_array_equal(inner[1].running_var._data, 2.0)
     keys = list(model.state_dict())
     assert keys and all(k.startswith("module.") for k in keys), keys
     bare = list(model.module.state_dict())

@@ -99,7 +99,7 @@ cdef class OptimPlan:
         self.states = list(states)
         self.is64 = 0
         if n:
-            self.is64 = _is64(params[0].data, who)
+            self.is64 = _is64(params[0]._data, who)
         self.numel = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
         self.pp = <void **>malloc(max(n, 1) * sizeof(void *))
         self.gp = <void **>malloc(max(n, 1) * sizeof(void *))
@@ -118,7 +118,7 @@ cdef class OptimPlan:
                                         for i in range(n)], dtype=np.float64)
         cdef double[::1] ps = self.priv_steps if not step_key else None
         for i in range(n):
-            a = params[i].data
+            a = params[i]._data
             if _is64(a, who) != self.is64:
                 raise TypeError(f"{who}: parameters of one plan must share a dtype")
             if not cnp.PyArray_ISWRITEABLE(a):
@@ -135,7 +135,7 @@ cdef class OptimPlan:
             for k in range(self.nslots):
                 self.sp[k * n + i] = NULL
                 if st is not None and keys[k]:
-                    s = st[keys[k]].data
+                    s = st[keys[k]]._data
                     if not _dense_float(s, self.is64) or cnp.PyArray_SIZE(s) != self.numel[i]:
                         raise ValueError(f"{who}: state {keys[k]!r} of parameter {i} must be a "
                                          f"dense {a.dtype} array of shape {_sh(a)}")
@@ -144,7 +144,7 @@ cdef class OptimPlan:
             if step_key:
                 self.stp[i] = NULL
                 if st is not None:
-                    s = st[step_key].data
+                    s = st[step_key]._data
                     if cnp.PyArray_TYPE(s) != cnp.NPY_FLOAT64 or cnp.PyArray_SIZE(s) != 1 \
                             or not cnp.PyArray_ISWRITEABLE(s):
                         raise ValueError(f"{who}: state {step_key!r} of parameter {i} must be a "
@@ -161,7 +161,7 @@ cdef class OptimPlan:
         cdef object st
         for i in range(self.n):
             p = self.params[i]
-            if p.data is not self.views[i]:
+            if p._data is not self.views[i]:
                 return False
             st = self.states[i]
             if st is None:
@@ -170,11 +170,11 @@ cdef class OptimPlan:
                 continue
             for k in range(self.nslots):
                 if self.keys[k]:
-                    if st.get(self.keys[k]) is None or st[self.keys[k]].data is not self.slot_arrays[j]:
+                    if st.get(self.keys[k]) is None or st[self.keys[k]]._data is not self.slot_arrays[j]:
                         return False
                     j += 1
             if self.step_key:
-                if st.get(self.step_key) is None or st[self.step_key].data is not self.step_arrays[m]:
+                if st.get(self.step_key) is None or st[self.step_key]._data is not self.step_arrays[m]:
                     return False
                 m += 1
         return True
@@ -196,7 +196,7 @@ cdef class OptimPlan:
             if gt is None:
                 self.gp[i] = NULL
                 continue
-            g = gt.data
+            g = gt._data
             a = self.views[i]
             if cnp.PyArray_TYPE(g) != cnp.PyArray_TYPE(a):
                 raise TypeError(f"{self.who}: gradient of parameter {i} has dtype {g.dtype} but "

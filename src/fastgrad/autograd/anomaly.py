@@ -119,7 +119,7 @@ def _check(node, grads):
     for i, g in enumerate(grads):
         if g is None:
             continue
-        a = getattr(g, "data", g)
+        a = getattr(g, "_data", g)
         if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
             continue
         if np.isfinite(a).all():

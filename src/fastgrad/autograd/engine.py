@@ -311,10 +311,10 @@ def propagate_tangent(out, node, inputs):
         grad_mode.enabled = prev
     if tan is None:
         return
-    if tan.data.dtype != out.data.dtype:
-        tan = _ops.to(tan, out.data.dtype)
-    if tan.data.shape != out.data.shape:
-        tan = _ops.expand(tan, out.data.shape)
+    if tan._data.dtype != out._data.dtype:
+        tan = _ops.to(tan, out._data.dtype)
+    if tan._data.shape != out._data.shape:
+        tan = _ops.expand(tan, out._data.shape)
     tab[id(out)] = (out, tan)
     tab[id(node)] = (node, tan)     # for node.output() in formulas (forward-over-reverse)
 
@@ -337,9 +337,9 @@ def _store_grad(t, g, create_graph):
         g._name = None
     old = t.grad
     if old is not None:
-        if (not create_graph and old.grad_fn is None and old.data.shape == g.data.shape
-                and old.data.dtype == g.data.dtype and old.data.flags.writeable):
-            np.add(old.data, g.data, out=old.data)
+        if (not create_graph and old.grad_fn is None and old._data.shape == g._data.shape
+                and old._data.dtype == g._data.dtype and old._data.flags.writeable):
+            np.add(old._data, g._data, out=old._data)
             old._version[0] += 1
         else:
             t.grad = _ops.add(old, g)
@@ -348,7 +348,7 @@ def _store_grad(t, g, create_graph):
     elif tag is FRESH:
         t.grad = g
     else:
-        t.grad = Tensor._make(g.data.copy())
+        t.grad = Tensor._make(g._data.copy())
     if hooks.grad_store is not None:
         hooks.grad_store(t, g, old, tag, create_graph)
 
@@ -411,12 +411,12 @@ def accum_target(e, dtype, shape, operands):
     gt = e.grad
     if type(gt) is not Tensor or gt.grad_fn is not None:
         return None
-    a = gt.data
+    a = gt._data
     if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
             or not a.flags.c_contiguous or not a.flags.writeable):
         return None
     msm = np.may_share_memory
-    if msm(a, e.data):
+    if msm(a, e._data):
         return None
     for o in operands:
         if msm(a, o):
@@ -579,7 +579,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     node.out = None
                 shapes = node.shapes
                 if shapes is not None:
-                    grads = [gi if gi is None or gi is ACCUMULATED or gi.data.shape == sh
+                    grads = [gi if gi is None or gi is ACCUMULATED or gi._data.shape == sh
                              else sum_to(gi, sh)
                              for gi, sh in zip(grads, shapes)]
             else:
@@ -644,17 +644,17 @@ def _root_grads(outputs, grad_outputs, who):
             raise RuntimeError(f"{who}: element {i} of tensors does not require grad and does not "
                                "have a grad_fn")
         if go is None:
-            if out.data.size != 1:
+            if out._data.size != 1:
                 raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
-                                   f"(output {i} has shape {tuple(out.data.shape)}); pass gradient=")
+                                   f"(output {i} has shape {tuple(out._data.shape)}); pass gradient=")
             go = _factory.ones_like(out)
             if hooks.grad_seed is not None:
                 hooks.grad_seed(go)
         else:
             go = go if isinstance(go, Tensor) else tensor(go, dtype=out.dtype)
-            if go.data.shape != out.data.shape:
-                raise RuntimeError(f"{who}: gradient shape {tuple(go.data.shape)} does not match "
-                                   f"output shape {tuple(out.data.shape)}")
+            if go._data.shape != out._data.shape:
+                raise RuntimeError(f"{who}: gradient shape {tuple(go._data.shape)} does not match "
+                                   f"output shape {tuple(out._data.shape)}")
             if go.dtype != out.dtype:
                 go = go.to(out.dtype)
         grads.append(go)

@@ -71,19 +71,19 @@ def make_dual(tensor, tangent, level=None):
     if not isinstance(tensor, Tensor) or not isinstance(tangent, Tensor):
         raise TypeError(f"make_dual: expected two Tensors, got {type(tensor).__name__} and "
                         f"{type(tangent).__name__}")
-    if tensor.data.dtype.kind != "f":
-        raise TypeError(f"make_dual: the primal must be a float tensor, got {tensor.data.dtype}")
-    if tangent.data.shape != tensor.data.shape:
-        raise ValueError(f"make_dual: tangent shape {tuple(tangent.data.shape)} does not match "
-                         f"primal shape {tuple(tensor.data.shape)}")
-    if tangent.data.dtype != tensor.data.dtype:
-        tangent = _record.to(tangent, tensor.data.dtype)
+    if tensor._data.dtype.kind != "f":
+        raise TypeError(f"make_dual: the primal must be a float tensor, got {tensor._data.dtype}")
+    if tangent._data.shape != tensor._data.shape:
+        raise ValueError(f"make_dual: tangent shape {tuple(tangent._data.shape)} does not match "
+                         f"primal shape {tuple(tensor._data.shape)}")
+    if tangent._data.dtype != tensor._data.dtype:
+        tangent = _record.to(tangent, tensor._data.dtype)
     if tensor.requires_grad or tangent.requires_grad:
         fw.grad = True          # reverse mode through the tangents may be wanted
     if tensor.requires_grad:
-        d = _shape.reshape(tensor, tensor.data.shape)       # an alias with the same history
+        d = _shape.reshape(tensor, tensor._data.shape)       # an alias with the same history
     else:
-        d = Tensor._make(tensor.data)
+        d = Tensor._make(tensor._data)
         d._version = tensor._version
         d.requires_grad = True                             # so ops record what rules need
     _engine.set_tangent(d, tangent)

@@ -80,8 +80,8 @@ def _tuple_post(res, was_tuple):
 
 def _check_float(inputs, fn_name):
     for i, t in enumerate(inputs):
-        if t.data.dtype.kind != "f":
-            raise TypeError(f"{fn_name}: input {i} has dtype {t.data.dtype}; only floating-point "
+        if t._data.dtype.kind != "f":
+            raise TypeError(f"{fn_name}: input {i} has dtype {t._data.dtype}; only floating-point "
                             "inputs can be differentiated")
 
 
@@ -94,7 +94,7 @@ def _preprocess(inputs, create_graph, need_graph):
     for t in inputs:
         if create_graph and t.requires_grad:
             with enable_grad():
-                res.append(_sh.view(t, t.data.shape))
+                res.append(_sh.view(t, t._data.shape))
         else:
             d = t.detach()
             if need_graph:
@@ -118,10 +118,10 @@ def _validate_v(v, other, other_is_tuple, what, fn_name):
         raise RuntimeError(f"{fn_name}: the {what} is a single Tensor, so v must be a single "
                            f"Tensor too (got a tuple of length {len(v)})")
     for i, (a, b) in enumerate(zip(v, other)):
-        if tuple(a.data.shape) != tuple(b.data.shape):
+        if tuple(a._data.shape) != tuple(b._data.shape):
             idx = f" element {i} of" if other_is_tuple else ""
-            raise RuntimeError(f"{fn_name}: v has shape {tuple(a.data.shape)} but{idx} the {what} "
-                               f"has shape {tuple(b.data.shape)}; they must match")
+            raise RuntimeError(f"{fn_name}: v has shape {tuple(a._data.shape)} but{idx} the {what} "
+                               f"has shape {tuple(b._data.shape)}; they must match")
 
 
 def _check_requires_grad(ts, kind, strict, fn_name):
@@ -183,8 +183,8 @@ def _fill_in_zeros(grads, refs, strict, stage, fn_name):
 
 
 def _single_element_v(inputs, fn_name, what):
-    if len(inputs) != 1 or inputs[0].data.size != 1:
-        shapes = [tuple(t.data.shape) for t in inputs]
+    if len(inputs) != 1 or inputs[0]._data.size != 1:
+        shapes = [tuple(t._data.shape) for t in inputs]
         raise RuntimeError(f"{fn_name}: v can only be None if the {what} is a single Tensor "
                            f"with a single element (got shapes {shapes})")
 
@@ -257,19 +257,19 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
     from fastgrad.ops import shape as _sh
     from fastgrad._factory import zeros_like
     Tensor = _tensor_cls()
-    n_out = out.data.size
+    n_out = out._data.size
     if not out.requires_grad:
         if strict:
             raise RuntimeError(f"{fn_name}: output {i} of the user-provided function does not "
                                "require gradients; this is not allowed in strict mode")
-        return tuple(Tensor._make(np.zeros(out.data.shape + inp.data.shape, inp.data.dtype))
+        return tuple(Tensor._make(np.zeros(out._data.shape + inp._data.shape, inp._data.dtype))
                      for inp in inputs)
     rows = [[] for _ in inputs] if create_graph else None
-    mats = None if create_graph else [np.zeros((n_out, inp.data.size), inp.data.dtype)
+    mats = None if create_graph else [np.zeros((n_out, inp._data.size), inp._data.dtype)
                                       for inp in inputs]
     seen = [False] * len(inputs)
     for r in range(n_out):
-        e = np.zeros(out.data.shape, out.data.dtype)
+        e = np.zeros(out._data.shape, out._data.dtype)
         e.reshape(-1)[r] = 1
         gs = _grad(out, inputs, Tensor._make(e), retain_graph=True, create_graph=create_graph,
                    allow_unused=True)
@@ -290,13 +290,13 @@ def _jacobian_rows(out, inputs, create_graph, strict, i, fn_name):
                                        "allowed in strict mode when create_graph=True")
                 rows[k].append(g)
             else:
-                mats[k][r] = g.data.reshape(-1)
+                mats[k][r] = g._data.reshape(-1)
     res = []
     for k, inp in enumerate(inputs):
-        shape = out.data.shape + inp.data.shape
+        shape = out._data.shape + inp._data.shape
         if create_graph:
             res.append(_sh.reshape(_sh.stack(rows[k], 0), shape) if n_out else
-                       Tensor._make(np.zeros(shape, inp.data.dtype)))
+                       Tensor._make(np.zeros(shape, inp._data.dtype)))
         else:
             res.append(Tensor._make(mats[k].reshape(shape)))
     return tuple(res)
@@ -318,7 +318,7 @@ def _batched_rule(node, G):
         # backward is a pointwise product: g -> g * d, with d = backward(ones)
         ones = _tensor_cls()._make(np.ones(G.shape[1:], G.dtype))
         ds = node.fn(node, ones)
-        return tuple(None if d is None else G * d.data for d in ds)
+        return tuple(None if d is None else G * d._data for d in ds)
     return None
 
 
@@ -365,7 +365,7 @@ def _batched_backward(out, inputs, G):
                     for k in range(len(edges)):
                         parts = [p[k] for p in per_row]
                         grads.append(None if parts[0] is None else np.stack(
-                            [np.asarray(q.data) for q in parts]))
+                            [np.asarray(q._data) for q in parts]))
                 if node.shapes is not None:
                     grads = [gi if gi is None else _batched_sum_to(gi, sh)
                              for gi, sh in zip(grads, node.shapes)]
@@ -396,8 +396,8 @@ def _jacobian_batched(out, inputs):
     Tensor = _tensor_cls()
     if not out.requires_grad:
         return _jacobian_rows(out, inputs, False, False, 0, "jacobian")
-    n = out.data.size
-    G = np.zeros((n,) + out.data.shape, out.data.dtype)
+    n = out._data.size
+    G = np.zeros((n,) + out._data.shape, out._data.dtype)
     G.reshape(n, n)[np.arange(n), np.arange(n)] = 1
     try:
         gs = _batched_backward(out, inputs, G)
@@ -405,11 +405,11 @@ def _jacobian_batched(out, inputs):
         return _jacobian_rows(out, inputs, False, False, 0, "jacobian")
     res = []
     for g, inp in zip(gs, inputs):
-        shape = out.data.shape + inp.data.shape
+        shape = out._data.shape + inp._data.shape
         if g is None:
-            res.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
+            res.append(Tensor._make(np.zeros(shape, inp._data.dtype)))
         else:
-            res.append(Tensor._make(np.array(g, dtype=inp.data.dtype).reshape(shape)))
+            res.append(Tensor._make(np.array(g, dtype=inp._data.dtype).reshape(shape)))
     return tuple(res)
 
 
@@ -422,8 +422,8 @@ def _jacobian_forward(func, inputs, create_graph, strict):
     cols = None
     out_tuple, outputs = False, ()
     for k, inp in enumerate(inputs):
-        for j in range(inp.data.size):
-            e = np.zeros(inp.data.shape, inp.data.dtype)
+        for j in range(inp._data.size):
+            e = np.zeros(inp._data.shape, inp._data.dtype)
             e.reshape(-1)[j] = 1
             with fwad.dual_level():
                 args = tuple(fwad.make_dual(x, Tensor._make(e)) if i == k else x
@@ -440,8 +440,8 @@ def _jacobian_forward(func, inputs, create_graph, strict):
                         raise RuntimeError(f"jacobian: output {i} of the user-provided function "
                                            f"is independent of input {k}; this is not allowed in "
                                            "strict mode")
-                    t = Tensor._make(np.zeros(o.data.shape, o.data.dtype))
-                cols[i][k].append(t if create_graph else t.data)
+                    t = Tensor._make(np.zeros(o._data.shape, o._data.dtype))
+                cols[i][k].append(t if create_graph else t._data)
     if cols is None:            # no input elements: run once for the output shapes
         out_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function",
                                        "jacobian")
@@ -450,10 +450,10 @@ def _jacobian_forward(func, inputs, create_graph, strict):
     for i, o in enumerate(outputs):
         row = []
         for k, inp in enumerate(inputs):
-            shape = o.data.shape + inp.data.shape
+            shape = o._data.shape + inp._data.shape
             c = cols[i][k]
             if not c:
-                row.append(Tensor._make(np.zeros(shape, inp.data.dtype)))
+                row.append(Tensor._make(np.zeros(shape, inp._data.dtype)))
             elif create_graph:
                 row.append(_sh.reshape(_sh.stack(c, -1), shape))
             else:
@@ -510,9 +510,9 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         if out_tuple or not isinstance(out, Tensor):
             raise RuntimeError("hessian: the function given to hessian must return a single "
                                "Tensor, not a tuple")
-        if out.data.size != 1:
+        if out._data.size != 1:
             raise RuntimeError("hessian: the Tensor returned by the function must have a single "
-                               f"element, but it has shape {tuple(out.data.shape)}")
+                               f"element, but it has shape {tuple(out._data.shape)}")
         return out.reshape(())
 
     def jac_func(*inp):
@@ -546,9 +546,9 @@ def _second_order(func, inputs, v, create_graph, strict, fn_name):
         if out_tuple:
             raise RuntimeError(f"{fn_name}: the function given to {fn_name} must return a single "
                                "Tensor, not a tuple")
-        if outputs[0].data.size != 1:
+        if outputs[0]._data.size != 1:
             raise RuntimeError(f"{fn_name}: the Tensor returned by the function must have a "
-                               f"single element, but it has shape {tuple(outputs[0].data.shape)}")
+                               f"single element, but it has shape {tuple(outputs[0]._data.shape)}")
         jac = _autograd_grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict, fn_name)
         with set_grad_enabled(True if create_graph else is_grad_enabled()):

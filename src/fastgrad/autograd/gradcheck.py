@@ -10,21 +10,21 @@ class GradcheckError(RuntimeError):
 def _float_outputs(out):
     from fastgrad._tensor import Tensor
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [o for o in outs if isinstance(o, Tensor) and o.data.dtype.kind == "f"]
+    return [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
 
 
 def _numerical(fn, inputs, diff, eps):
     """J[o][i] with shape (out_o.size, in_i.size) by central differences."""
     base = _float_outputs(fn(*inputs))
-    jac = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff] for o in base]
+    jac = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff] for o in base]
     for col, i in enumerate(diff):
-        x = inputs[i].data
+        x = inputs[i]._data
         for j, idx in enumerate(np.ndindex(*x.shape)):
             orig = x[idx]
             x[idx] = orig + eps
-            fp = [o.data.astype(np.float64).ravel() for o in _float_outputs(fn(*inputs))]
+            fp = [o._data.astype(np.float64).ravel() for o in _float_outputs(fn(*inputs))]
             x[idx] = orig - eps
-            fm = [o.data.astype(np.float64).ravel() for o in _float_outputs(fn(*inputs))]
+            fm = [o._data.astype(np.float64).ravel() for o in _float_outputs(fn(*inputs))]
             x[idx] = orig
             for k in range(len(base)):
                 jac[k][col][:, j] = (fp[k] - fm[k]) / (2 * eps)
@@ -36,20 +36,20 @@ def _analytic(fn, inputs, diff):
     from fastgrad._factory import zeros_like
     outs = _float_outputs(fn(*inputs))
     xs = [inputs[i] for i in diff]
-    jac = [[np.zeros((o.data.size, x.data.size)) for x in xs] for o in outs]
+    jac = [[np.zeros((o._data.size, x._data.size)) for x in xs] for o in outs]
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue
-        for r in range(o.data.size):
+        for r in range(o._data.size):
             go = zeros_like(o)
-            go.data.reshape(-1)[r] = 1.0
+            go._data.reshape(-1)[r] = 1.0
             gs = autograd.grad(o, xs, go, retain_graph=True, allow_unused=True)
             for col, g in enumerate(gs):
                 if g is not None:
-                    if g.data.shape != xs[col].data.shape:
+                    if g._data.shape != xs[col]._data.shape:
                         raise GradcheckError(f"gradient for input {diff[col]} has shape "
-                                             f"{tuple(g.data.shape)}, expected {tuple(xs[col].data.shape)}")
-                    jac[k][col][r, :] = g.data.reshape(-1)
+                                             f"{tuple(g._data.shape)}, expected {tuple(xs[col]._data.shape)}")
+                    jac[k][col][r, :] = g._data.reshape(-1)
     return jac
 
 
@@ -60,8 +60,8 @@ def _forward(fn, inputs, diff):
     jac = None
     for col, i in enumerate(diff):
         x = inputs[i]
-        for j in range(x.data.size):
-            e = np.zeros(x.data.shape, x.data.dtype)
+        for j in range(x._data.size):
+            e = np.zeros(x._data.shape, x._data.dtype)
             e.reshape(-1)[j] = 1.0
             with fwad.dual_level():
                 args = list(inputs)
@@ -69,10 +69,10 @@ def _forward(fn, inputs, diff):
                 outs = _float_outputs(fn(*args))
                 tans = [fwad.unpack_dual(o).tangent for o in outs]
             if jac is None:
-                jac = [[np.zeros((o.data.size, inputs[d].data.size)) for d in diff] for o in outs]
+                jac = [[np.zeros((o._data.size, inputs[d]._data.size)) for d in diff] for o in outs]
             for k, t in enumerate(tans):
                 if t is not None:
-                    jac[k][col][:, j] = t.data.reshape(-1)
+                    jac[k][col][:, j] = t._data.reshape(-1)
     return jac
 
 
@@ -107,8 +107,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     for i in diff:
-        if inputs[i].data.dtype != np.float64:
-            raise GradcheckError(f"gradcheck: input {i} is {inputs[i].data.dtype}; use float64 "
+        if inputs[i]._data.dtype != np.float64:
+            raise GradcheckError(f"gradcheck: input {i} is {inputs[i]._data.dtype}; use float64 "
                                  "inputs, single precision is too coarse for finite differences")
     num = _numerical(fn, inputs, diff, eps)
     if check_backward_ad and not _compare("analytic", _analytic(fn, inputs, diff), num, diff,
@@ -134,7 +134,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     outs = _float_outputs(fn(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
-        grad_outputs = [Tensor._make(rng.standard_normal(o.data.shape)) for o in outs]
+        grad_outputs = [Tensor._make(rng.standard_normal(o._data.shape)) for o in outs]
 
     def vjp(*xs):
         os_ = _float_outputs(fn(*xs))

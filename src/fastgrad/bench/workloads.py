@@ -223,7 +223,7 @@ def fastgrad_cnn_step(opt="sgd"):
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(ps[4].shape[1], ps[4].shape[0]))
     for p, v in zip(model.parameters(), ps):
-        p.data[...] = v
+        p._data[...] = v
     o = optim.SGD(model.parameters(), lr=0.01) if opt == "sgd" else optim.Adam(model.parameters(), lr=1e-3)
     X, Y = fg.tensor(x), fg.tensor(y)
 

@@ -47,9 +47,9 @@ tracing, and Python side effects in ``fn`` (appending to a list, printing, count
 only when ``fn`` actually runs (tracing, the second-call check, eager fallback), not on
 replays.
 
-What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor.data`` (a manual
-``p.data -= lr * p.grad.data``, an in-place buffer update), a Python number computed from
-``x.data`` -- is caught by a check: the second call of every plan runs the plan, restores
+What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor._data`` (a manual
+``p._data -= lr * p.grad._data``, an in-place buffer update), a Python number computed from
+``x._data`` -- is caught by a check: the second call of every plan runs the plan, restores
 the state, runs ``fn`` eagerly and compares parameters, buffers, optimizer state,
 gradients and returned tensors bit for bit.  A mismatch raises ``CompileError`` (that
 call's results are the eager ones) and the signature runs eagerly from then on.  (A value

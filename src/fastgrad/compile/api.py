@@ -20,7 +20,7 @@ __all__ = ["compile", "CompileError", "CompiledFunction"]
 
 def _key_of(v):
     if isinstance(v, Tensor):
-        d = v.data
+        d = v._data
         return ("T", d.shape, d.dtype.str, v.requires_grad, d.flags.c_contiguous)
     if v is None or isinstance(v, (bool, int, float, str)):
         return ("V", type(v), v)
@@ -120,7 +120,7 @@ class CompiledFunction:
             tr = _Tracer(strict, name)
             arg_inputs = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
             for i, a in arg_inputs:
-                r = _root(a.data)
+                r = _root(a._data)
                 if id(r) in tr.inputs:
                     tr.failure = "two tensor arguments share memory"
                 tr.inputs[id(r)] = i
@@ -159,7 +159,7 @@ class CompiledFunction:
         struct = _flatten(result, leaves)
         out_refs = []
         for t in leaves:
-            r = _root(t.data)
+            r = _root(t._data)
             b = tr.bufs.get(id(r))
             if b is None or b.kind in ("input", "ext"):
                 if b is None and id(r) not in tr.pre and id(r) not in tr.inputs:
@@ -168,10 +168,10 @@ class CompiledFunction:
                 out_refs.append((None, None, t))      # returned as is
                 continue
             b.persist = True
-            out_refs.append(((b, _ptr(t.data) - _ptr(r)), t.data, None))
+            out_refs.append(((b, _ptr(t._data) - _ptr(r)), t._data, None))
         for t, entry, how in tr.touched.values():
             if t.grad is not None:
-                b = tr.bufs.get(id(_root(t.grad.data)))
+                b = tr.bufs.get(id(_root(t.grad._data)))
                 if b is not None:
                     b.persist = True
         return _Plan(tr, struct, out_refs, arg_inputs)
@@ -183,7 +183,7 @@ class CompiledFunction:
             variants.remove(plan)
         msg = (f"the compiled plan and eager execution disagree on {bad} at the second call; "
                "the function does work the traced kernels do not see (NumPy operations on "
-               "tensor .data, or Python values read from tensor data that the trace froze)")
+               "tensor ._data, or Python values read from tensor data that the trace froze)")
         self._store(key, _EagerVariant([m for m, tr in plan.modules], msg))
         if self.fallback != "eager":
             raise CompileError(f"compile({self.__name__}): {msg}; this call ran eagerly, and "

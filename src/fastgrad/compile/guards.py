@@ -17,7 +17,7 @@ generates its guards the same way), so a check costs a few dozen attribute loads
 * every module tree the trace ran: each module's training flag, its submodules,
   parameters and buffers (names, count, identity), and the process's forward-hook
   generation (a hook registered or removed anywhere retraces);
-* every tensor whose array the plan reads in place: the array (``t.data is arr``) and
+* every tensor whose array the plan reads in place: the array (``t._data is arr``) and
   ``requires_grad``;
 * every optimizer group the trace stepped: the groups list (count, order), the group's
   parameter list (identity, length, each parameter), the optimizer's multi-tensor plans
@@ -132,7 +132,7 @@ def _path(b, o, reach):
 
 def _tensor(b, t, arr=None):
     ct = b.c(t)
-    b.add(f"{ct}.data is {b.c(t.data if arr is None else arr)}")
+    b.add(f"{ct}._data is {b.c(t._data if arr is None else arr)}")
     b.add(f"{ct}.requires_grad is {bool(t.requires_grad)}")
 
 

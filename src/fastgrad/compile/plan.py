@@ -61,12 +61,12 @@ class _Plan:
         slot_of = {id(b.arr): b for b in bufs if b.kind == "input"}
         self.input_pos = []
         for pos, t in arg_inputs:
-            b = slot_of.get(id(_root(t.data)))
+            b = slot_of.get(id(_root(t._data)))
             if b is None:
                 continue          # an input no kernel read
-            if t.data is not b.arr:
+            if t._data is not b.arr:
                 raise _Unsupported("an input tensor is a view into a larger array")
-            inputs.append((b.base, t.data.dtype, t.data.shape))
+            inputs.append((b.base, t._data.dtype, t._data.shape))
             self.input_pos.append(pos)
 
         def conv(ref):
@@ -104,12 +104,12 @@ class _Plan:
             if g is None:
                 final = None
             else:
-                gb = tr.bufs.get(id(_root(g.data)))
+                gb = tr.bufs.get(id(_root(g._data)))
                 if gb is None:
                     raise _Unsupported(".grad set outside the traced kernels")
                 final = g
                 if gb.kind == "inter":
-                    final = _make(view((gb, _ptr(g.data) - _ptr(gb.arr)), g.data))
+                    final = _make(view((gb, _ptr(g._data) - _ptr(gb.arr)), g._data))
             self.grads.append((t, final))
             if how != "none":
                 # zero_grad(set_to_none=False) first: a .grad left by the previous replay
@@ -121,10 +121,10 @@ class _Plan:
         for m in tr.modules.values():
             for p in list(m._parameters.values()) + list(m._buffers.values()):
                 if p is not None:
-                    ext[id(p)] = (p, p.data)
+                    ext[id(p)] = (p, p._data)
         for opt, gi, entry, layout, a, si in tr.optims:
             for p in entry[1]:
-                ext[id(p)] = (p, p.data)
+                ext[id(p)] = (p, p._data)
         for b in bufs:                  # tensors whose arrays the plan reads in place
             if b.kind == "ext":
                 for t, arr in tr.owners.get(id(b.arr), ()):
@@ -138,10 +138,10 @@ class _Plan:
                 mutable[k] = a
         for opt, gi, entry, layout, a, si in tr.optims:
             for p in entry[1]:
-                mutable[id(_root(p.data))] = _root(p.data)
+                mutable[id(_root(p._data))] = _root(p._data)
                 for v in opt.state.get(p, {}).values():
                     if isinstance(v, Tensor):
-                        mutable[id(_root(v.data))] = _root(v.data)
+                        mutable[id(_root(v._data))] = _root(v._data)
         self.mutable = list(mutable.values())
         # scheduler steps: replayed before the plan (stepped before any optimizer step) or
         # after it (after the last one)
@@ -159,17 +159,17 @@ class _Plan:
     def verify(self, fn, args, kwargs):
         """First replay: run the plan, then restore the state and run fn eagerly; both must
         agree bit for bit (parameters, optimizer state, gradients, outputs).  A mismatch
-        means the function does work the kernels do not see (NumPy on .data, values read
+        means the function does work the kernels do not see (NumPy on ._data, values read
         into Python): returns (False, eager result, what differed).  Else (True, result)."""
         saved = [a.copy() for a in self.mutable]
         sched_state = self._save_scheds()
         grads0 = [t.grad for t, final in self.grads]
-        gvals0 = [None if g is None else g.data.copy() for g in grads0]
+        gvals0 = [None if g is None else g._data.copy() for g in grads0]
         r = self.replay(args)
         if r is _RETRACE:
             return True, r, None
         after = [a.copy() for a in self.mutable]
-        gafter = [None if final is None else final.data.copy() for t, final in self.grads]
+        gafter = [None if final is None else final._data.copy() for t, final in self.grads]
         leaves = []
         _flatten(r, leaves)
         for a, v in zip(self.mutable, saved):
@@ -178,7 +178,7 @@ class _Plan:
         for (t, final), g, v in zip(self.grads, grads0, gvals0):
             t.grad = g
             if g is not None:
-                np.copyto(g.data, v)
+                np.copyto(g._data, v)
         re = fn(*args, **kwargs)
         eleaves = []
         try:
@@ -188,7 +188,7 @@ class _Plan:
         self.verified = True
         bad = None
         if len(eleaves) != len(leaves) or any(
-                a.data.shape != b.data.shape or a.data.tobytes() != b.data.tobytes()
+                a._data.shape != b._data.shape or a._data.tobytes() != b._data.tobytes()
                 for a, b in zip(leaves, eleaves)):
             bad = "the returned tensors"
         elif any(not np.array_equal(a, b, equal_nan=True) or a.tobytes() != b.tobytes()
@@ -198,7 +198,7 @@ class _Plan:
             for (t, final), ga in zip(self.grads, gafter):
                 g = t.grad
                 if (g is None) != (ga is None) or (
-                        ga is not None and g.data.tobytes() != ga.tobytes()):
+                        ga is not None and g._data.tobytes() != ga.tobytes()):
                     bad = "gradients"
                     break
         if bad is not None:
@@ -236,7 +236,7 @@ class _Plan:
                     return _RETRACE
                 plan.set_hyper(si, na)
                 o[4] = na
-        plan.run(tuple([args[i].data for i in self.input_pos]))
+        plan.run(tuple([args[i]._data for i in self.input_pos]))
         for t, final in self.grads:
             t.grad = final
         for s in self.post_scheds:

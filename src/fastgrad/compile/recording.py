@@ -492,15 +492,15 @@ def _r_bn_stats(tr, res, x):
     if rm is None and rv is None:
         return
     for t in (rm, rv):
-        if t is not None and (t.data.dtype != mean.dtype or not t.data.flags.c_contiguous):
-            tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {mean.dtype} input "
+        if t is not None and (t._data.dtype != mean.dtype or not t._data.flags.c_contiguous):
+            tr.fail(f"{name}: running statistics of dtype {t._data.dtype} for {mean.dtype} input "
                     "(or non-contiguous ones) are not supported in compiled functions")
     m = float(ctx["momentum"])
     n = ncs[0] * ncs[2]
     tr.add("bn_running", name + " (running statistics)",
            ins=[tr.ref(mean, name), tr.ref(var, name)],
-           outs=[None if rm is None else tr.ref(rm.data, name),
-                 None if rv is None else tr.ref(rv.data, name)],
+           outs=[None if rm is None else tr.ref(rm._data, name),
+                 None if rv is None else tr.ref(rv._data, name)],
            n=[ncs[1]], s=[1 - m, m, n / (n - 1)], is64=_is64(mean))
 
 
@@ -519,11 +519,11 @@ def _r_bn_apply(tr, y, x, mean, invstd, w, b):
     else:
         rm, rv = ctx["rm"], ctx["rv"]
         for t in (rm, rv):
-            if t.data.dtype != y.dtype or not t.data.flags.c_contiguous:
-                tr.fail(f"{name}: running statistics of dtype {t.data.dtype} for {y.dtype} "
+            if t._data.dtype != y.dtype or not t._data.flags.c_contiguous:
+                tr.fail(f"{name}: running statistics of dtype {t._data.dtype} for {y.dtype} "
                         "input (or non-contiguous ones) are not supported in compiled "
                         "functions")
-        pin, pout = [tr.ref(rm.data, name), tr.ref(rv.data, name)], [tr.new(mean), tr.new(invstd)]
+        pin, pout = [tr.ref(rm._data, name), tr.ref(rv._data, name)], [tr.new(mean), tr.new(invstd)]
     tr.add("bn_prep", name + " (inverse std)", ins=pin, outs=pout, n=[mean.shape[0]],
            s=[float(ctx["eps"])], is64=_is64(y))
     xd = tr.dense(x, name)

@@ -168,12 +168,12 @@ def _existing_arrays(fn, args, kwargs):
     reach = {}
 
     def add_tensor(t):
-        for a in (t.data, t.grad.data if t.grad is not None else None):
+        for a in (t._data, t.grad._data if t.grad is not None else None):
             if isinstance(a, np.ndarray):
                 r = _root(a)
                 res[id(r)] = r
-        if isinstance(t.data, np.ndarray):
-            owners.setdefault(id(_root(t.data)), []).append((t, t.data))
+        if isinstance(t._data, np.ndarray):
+            owners.setdefault(id(_root(t._data)), []).append((t, t._data))
 
     def walk(o, depth, how):
         if id(o) in seen or o is None or isinstance(o, (int, float, str, bytes, bool)):
@@ -277,7 +277,7 @@ def _is_scalar_const(r):
     if r.ndim != 0 or r.flags.writeable:
         return False
     for t in _rec._scalar_cache.values():
-        if t.data is r:
+        if t._data is r:
             return True
     return False
 
@@ -350,15 +350,15 @@ def _handlers(tr):
     # the ones that seed backward(): a constant of the program
     def grad_seed(t):
         if tr.mine():
-            tr.consts.add(id(_root(t.data)))
-            tr.keep.append(t.data)
+            tr.consts.add(id(_root(t._data)))
+            tr.keep.append(t._data)
 
     # cross_entropy with 'mean'/'sum': the eager path computes the count of kept targets
     # and the gradient scale in Python; the plan recomputes them at each replay
     def xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction):
         if not tr.mine():
             return None
-        loss_rows, lsm = _K.xent(x.data, target, ignore_index, label_smoothing)
+        loss_rows, lsm = _K.xent(x._data, target, ignore_index, label_smoothing)
         loss = np.asarray(loss_rows.sum() * loss_rows.dtype.type(scale) if scale != 1.0
                           else loss_rows.sum(), dtype=loss_rows.dtype)
         sidx = [-1]
@@ -366,7 +366,7 @@ def _handlers(tr):
         def rec():
             if reduction not in ("mean", "sum"):
                 tr.fail(f"cross_entropy: reduction {reduction!r} with a scale")
-            xd = tr.dense(x.data, "cross_entropy")
+            xd = tr.dense(x._data, "cross_entropy")
             rows, c = xd.shape
             sidx[0] = tr.add("xent_red", "cross_entropy", op=0 if reduction == "mean" else 1,
                              ins=[tr.ref(xd, "cross_entropy"),
@@ -391,7 +391,7 @@ def _handlers(tr):
             return (_loss._xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
         lsm = node.out
         rows, c = lsm.shape
-        gd = g.data
+        gd = g._data
         g_rows = np.full(rows, float(gd) * scale, dtype=lsm.dtype)
         gx = _K.xent_bwd(g_rows, lsm, target, ignore_index, ls)
 
@@ -436,7 +436,7 @@ def _handlers(tr):
                   "compile(fn, fallback='eager')")
 
         def rec():
-            d = module.num_batches_tracked.data
+            d = module.num_batches_tracked._data
             if d.dtype != np.int64 or d.size != 1:
                 tr.fail(f"{who}: unexpected num_batches_tracked")
             tr.add("counter", who + ".num_batches_tracked",
@@ -454,8 +454,8 @@ def _handlers(tr):
                 return
 
             def rec():
-                xd = x.data
-                src = np.broadcast_to(r.data, xd.shape)
+                xd = x._data
+                src = np.broadcast_to(r._data, xd.shape)
                 if src.dtype != xd.dtype or xd.dtype.kind != "f" or not xd.flags.c_contiguous:
                     tr.fail(f"{name}: an in-place op with a dtype cast or into a non-contiguous "
                             "or non-float tensor")
@@ -469,13 +469,13 @@ def _handlers(tr):
         if not tr.mine():
             return
         tr.touch(t, "store", old)
-        gd = g.data
+        gd = g._data
 
         def rec():
             if create_graph:
                 tr.fail("backward(create_graph=True) is not supported in compiled functions")
             if old is not None:
-                od = old.data
+                od = old._data
                 if (t.grad is not old or od.shape != gd.shape or od.dtype != gd.dtype
                         or not od.flags.c_contiguous):
                     tr.fail("accumulating into an existing .grad of another shape or kind")
@@ -486,7 +486,7 @@ def _handlers(tr):
                        sb=_bstrides(gd, od.ndim), is64=_is64(od),
                        par=int(od.size >= _NOGIL_MIN))
                 return
-            new = t.grad.data
+            new = t.grad._data
             if tag is _engine.FRESH and new is gd:
                 tr.ref(new, "store_grad")
             else:
@@ -508,7 +508,7 @@ def _handlers(tr):
             for p in params:
                 tr.touch(p, "none" if set_to_none else "zero")
                 if p.grad is not None and not set_to_none:
-                    gd = p.grad.data
+                    gd = p.grad._data
                     if not gd.flags.c_contiguous or gd.dtype.kind != "f":
                         tr.fail("zero_grad: a non-contiguous .grad")
                     tr.add("fill", "zero_grad", outs=[tr.ref(gd, "zero_grad")],
@@ -532,20 +532,20 @@ def _handlers(tr):
                 layout, params, n, plans = entry
                 per_dtype = {}
                 for p in params:
-                    per_dtype.setdefault(p.data.dtype, []).append(p)
+                    per_dtype.setdefault(p._data.dtype, []).append(p)
                 args = opt._args(group)
                 for pl, ps in zip(plans, per_dtype.values()):
                     grads = []
                     for p in ps:
-                        tr.ref(p.data, who)
+                        tr.ref(p._data, who)
                         if p.grad is None:
                             grads.append(None)
                             continue
-                        gd = p.grad.data
-                        if not gd.flags.c_contiguous or gd.dtype != p.data.dtype:
+                        gd = p.grad._data
+                        if not gd.flags.c_contiguous or gd.dtype != p._data.dtype:
                             tr.fail(f"{who}.step: a non-contiguous or mistyped .grad")
                         grads.append(tr.ref(gd, who))
-                    total = sum(p.data.size for p in ps if p.grad is not None)
+                    total = sum(p._data.size for p in ps if p.grad is not None)
                     si = tr.add("optim", f"{who}.step", optim=pl, grads=grads, hyper=args,
                                 par=int(total >= _NOGIL_MIN))
                     tr.optims.append((opt, gi, entry, layout, args, si))
@@ -561,7 +561,7 @@ def _handlers(tr):
     def clip_grad(name, grads, limit, norm_type, error_if_nonfinite):
         if not tr.mine() or not grads:
             return None
-        arrays = [g.data for g in grads]
+        arrays = [g._data for g in grads]
         refs = []
 
         def check():

@@ -80,13 +80,13 @@ class _ConvNd(Module):
     def _check(self, x):
         x = _rec._float_in(x, type(self).__name__)
         n = self._NSP
-        if x.data.ndim not in (n + 1, n + 2):
+        if x._data.ndim not in (n + 1, n + 2):
             raise ValueError(f"{self._name()}: expected {n + 1}-D (unbatched) or {n + 2}-D (batched) "
-                             f"input, got shape {tuple(x.data.shape)}")
-        c = x.data.shape[x.data.ndim - n - 1]
+                             f"input, got shape {tuple(x._data.shape)}")
+        c = x._data.shape[x._data.ndim - n - 1]
         if c != self.in_channels:
             raise ValueError(f"{self._name()}: expected input with {self.in_channels} channels, got "
-                             f"{c} channels (input shape {tuple(x.data.shape)})")
+                             f"{c} channels (input shape {tuple(x._data.shape)})")
         return x
 
     def _padded(self, x):

@@ -42,11 +42,11 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if hooks.dropout is not None:
         hooks.dropout(x, p)
     from fastgrad._factory import default_generator
-    dt = x.data.dtype
+    dt = x._data.dtype
     if p == 1.0:
-        mask = np.zeros(x.data.shape, dtype=dt)
+        mask = np.zeros(x._data.shape, dtype=dt)
     else:
-        keep = default_generator.rng.random(x.data.shape, dtype=np.float32 if dt == np.float32
+        keep = default_generator.rng.random(x._data.shape, dtype=np.float32 if dt == np.float32
                                             else np.float64) >= p
         mask = keep.astype(dt)
         mask *= dt.type(1.0 / (1.0 - p))
@@ -59,15 +59,15 @@ def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) at the int64 indices `input` (any shape);
     repeated indices accumulate in the gradient, and row `padding_idx` gets none."""
     who = "embedding"
-    idx = input.data if isinstance(input, Tensor) else _X._index_copy(input, who, "indices")
+    idx = input._data if isinstance(input, Tensor) else _X._index_copy(input, who, "indices")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers (int64), got dtype {idx.dtype}")
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
-    if weight.data.ndim != 2:
+    if weight._data.ndim != 2:
         raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
-                         f"{tuple(weight.data.shape)}")
-    n = weight.data.shape[0]
+                         f"{tuple(weight._data.shape)}")
+    n = weight._data.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
         raise IndexError(f"{who}: index {bad} is out of range for {n} embeddings")
@@ -82,10 +82,10 @@ def embedding(input, weight, padding_idx=None):
     # (an index Tensor is saved so that backward version-checks it)
     out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who,
                                       _X._index_tensors(input)),
-                     idx.shape + (weight.data.shape[1],))
+                     idx.shape + (weight._data.shape[1],))
     if padding_idx is not None and out.requires_grad:
         # the padding row's value is used but gets no gradient: take it from a detached copy
-        is_pad = _make(np.broadcast_to((idx == padding_idx)[..., None], out.data.shape))
+        is_pad = _make(np.broadcast_to((idx == padding_idx)[..., None], out._data.shape))
         out = _E.where(is_pad, out.detach(), out)
     return out
 
@@ -95,16 +95,16 @@ def bilinear(input1, input2, weight, bias=None):
     who = "bilinear"
     x1 = _float_in(input1, who)
     x2 = _float_in(input2, who)
-    if weight.data.ndim != 3:
-        raise ValueError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight.data.shape)}")
-    out_f, in1, in2 = weight.data.shape
-    if x1.data.shape[-1:] != (in1,) or x2.data.shape[-1:] != (in2,) or x1.data.shape[:-1] != x2.data.shape[:-1]:
-        raise ValueError(f"{who}: input shapes {tuple(x1.data.shape)} and {tuple(x2.data.shape)} do "
-                         f"not match weight shape {tuple(weight.data.shape)}")
-    if bias is not None and tuple(bias.data.shape) != (out_f,):
-        raise ValueError(f"{who}: bias shape {tuple(bias.data.shape)} does not match weight shape "
-                         f"{tuple(weight.data.shape)}: expected ({out_f},)")
-    lead = x1.data.shape[:-1]
+    if weight._data.ndim != 3:
+        raise ValueError(f"{who}: weight must be 3-D (out, in1, in2), got shape {tuple(weight._data.shape)}")
+    out_f, in1, in2 = weight._data.shape
+    if x1._data.shape[-1:] != (in1,) or x2._data.shape[-1:] != (in2,) or x1._data.shape[:-1] != x2._data.shape[:-1]:
+        raise ValueError(f"{who}: input shapes {tuple(x1._data.shape)} and {tuple(x2._data.shape)} do "
+                         f"not match weight shape {tuple(weight._data.shape)}")
+    if bias is not None and tuple(bias._data.shape) != (out_f,):
+        raise ValueError(f"{who}: bias shape {tuple(bias._data.shape)} does not match weight shape "
+                         f"{tuple(weight._data.shape)}: expected ({out_f},)")
+    lead = x1._data.shape[:-1]
     a = _S.reshape(x1, (-1, in1))
     b = _S.reshape(x2, (-1, in2))
     wmat = _S.reshape(_S.permute(weight, (1, 0, 2)), (in1, out_f * in2))
@@ -119,14 +119,14 @@ def _channel_dropout(input, p, training, nsp, who):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{who}: probability must be in [0, 1], got {p}")
     x = _float_in(input, who)
-    if x.data.ndim not in (nsp + 1, nsp + 2):
+    if x._data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     if not training or p == 0.0:
         return x
     from fastgrad._factory import default_generator
-    dt = x.data.dtype
-    lead = x.data.shape[:x.data.ndim - nsp]
+    dt = x._data.dtype
+    lead = x._data.shape[:x._data.ndim - nsp]
     if p == 1.0:
         mask = np.zeros(lead, dtype=dt)
     else:

@@ -2,7 +2,7 @@
 
 Random draws come from fastgrad's global generator (``fastgrad.manual_seed``) unless a
 ``generator`` (a ``numpy.random.Generator`` or the object ``manual_seed`` returns) is
-given.  Each function fills ``tensor.data`` in place, bumps its version counter and
+given.  Each function fills ``tensor._data`` in place, bumps its version counter and
 returns the tensor.
 """
 import math
@@ -32,8 +32,8 @@ def calculate_gain(nonlinearity, param=None):
 def _check(tensor, who):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{who}: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.data.dtype.kind != "f":
-        raise TypeError(f"{who}: only floating point tensors can be initialised, got {tensor.data.dtype}")
+    if tensor._data.dtype.kind != "f":
+        raise TypeError(f"{who}: only floating point tensors can be initialised, got {tensor._data.dtype}")
 
 
 def _rng(generator):
@@ -45,13 +45,13 @@ def _rng(generator):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    tensor._data[...] = values
     tensor._version[0] += 1
     return tensor
 
 
 def _calculate_fan_in_and_fan_out(tensor):
-    shape = tensor.data.shape
+    shape = tensor._data.shape
     if len(shape) < 2:
         raise ValueError(f"fan in and fan out cannot be computed for a tensor with fewer than 2 "
                          f"dimensions (shape {tuple(shape)})")
@@ -70,14 +70,14 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     _check(tensor, "uniform_")
     if not a <= b:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
-    return _fill(tensor, _rng(generator).uniform(a, b, tensor.data.shape))
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor._data.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     _check(tensor, "normal_")
     if std < 0:
         raise ValueError(f"normal_: std must be non-negative, got {std}")
-    return _fill(tensor, _rng(generator).normal(mean, std, tensor.data.shape))
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor._data.shape))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
@@ -93,7 +93,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
         raise ValueError(f"trunc_normal_: [{a}, {b}] holds less than 1e-4 of the mass of "
                          f"N({mean}, {std}^2); choose an interval nearer the mean")
     rng = _rng(generator)
-    n = tensor.data.size
+    n = tensor._data.size
     out = np.empty(n)
     filled = 0
     while filled < n:
@@ -101,7 +101,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
         draw = draw[(draw >= a) & (draw <= b)][: n - filled]
         out[filled:filled + draw.size] = draw
         filled += draw.size
-    return _fill(tensor, out.reshape(tensor.data.shape))
+    return _fill(tensor, out.reshape(tensor._data.shape))
 
 
 def constant_(tensor, val):
@@ -119,9 +119,9 @@ def ones_(tensor):
 
 def eye_(tensor):
     _check(tensor, "eye_")
-    if tensor.data.ndim != 2:
-        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.data.shape)}")
-    return _fill(tensor, np.eye(*tensor.data.shape))
+    if tensor._data.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor._data.shape)}")
+    return _fill(tensor, np.eye(*tensor._data.shape))
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -129,7 +129,7 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     _check(tensor, "xavier_uniform_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0
-    return _fill(tensor, _rng(generator).uniform(-a, a, tensor.data.shape))
+    return _fill(tensor, _rng(generator).uniform(-a, a, tensor._data.shape))
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
@@ -137,7 +137,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     _check(tensor, "xavier_normal_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0
-    return _fill(tensor, _rng(generator).normal(0.0, std, tensor.data.shape))
+    return _fill(tensor, _rng(generator).normal(0.0, std, tensor._data.shape))
 
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -147,7 +147,7 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", ge
     if fan == 0:
         return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
-    return _fill(tensor, _rng(generator).uniform(-bound, bound, tensor.data.shape))
+    return _fill(tensor, _rng(generator).uniform(-bound, bound, tensor._data.shape))
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -157,7 +157,7 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gen
     if fan == 0:
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return _fill(tensor, _rng(generator).normal(0.0, std, tensor.data.shape))
+    return _fill(tensor, _rng(generator).normal(0.0, std, tensor._data.shape))
 
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",

@@ -121,7 +121,7 @@ class Embedding(Module):
             self.weight = _param((self.num_embeddings, self.embedding_dim), dtype)
             self.reset_parameters()
         else:
-            w = _weight.data if hasattr(_weight, "data") else np.asarray(_weight)
+            w = _weight._data if hasattr(_weight, "_data") else np.asarray(_weight)
             if tuple(w.shape) != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight shape {tuple(w.shape)} does not match "
                                  f"({self.num_embeddings}, {self.embedding_dim})")
@@ -129,7 +129,7 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
-        w = embeddings.data if hasattr(embeddings, "data") else np.asarray(embeddings)
+        w = embeddings._data if hasattr(embeddings, "_data") else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         m = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, _weight=w)
@@ -139,7 +139,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, x):
         return F.embedding(x, self.weight, self.padding_idx)
@@ -232,9 +232,9 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -245,22 +245,22 @@ class _BatchNorm(Module):
     def forward(self, x):
         who = type(self).__name__
         x = _rec._float_in(x, who)
-        nd = x.data.ndim
+        nd = x._data.ndim
         if nd not in self._NDIMS:
             raise ValueError(f"{who}: expected {self._SHAPES}, got {nd}-D input")
-        if x.data.shape[1] != self.num_features:
+        if x._data.shape[1] != self.num_features:
             raise ValueError(f"{who}({self.num_features}): expected input with {self.num_features} "
-                             f"channels, got {x.data.shape[1]} channels (input shape {tuple(x.data.shape)})")
-        if self.training and x.data.size // max(x.data.shape[1], 1) <= 1:
+                             f"channels, got {x._data.shape[1]} channels (input shape {tuple(x._data.shape)})")
+        if self.training and x._data.size // max(x._data.shape[1], 1) <= 1:
             raise ValueError(f"{who}: expected more than 1 value per channel when training, "
-                             f"got input shape {tuple(x.data.shape)}")
+                             f"got input shape {tuple(x._data.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             if hooks.batch_count is not None:
                 hooks.batch_count(self)
-            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked._data[...] += 1
             if self.momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked._data)
         use_batch = self.training or not self.track_running_stats
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             use_batch, momentum, self.eps)
@@ -309,9 +309,9 @@ class GroupNorm(Module):
 
     def forward(self, x):
         x = _rec._float_in(x, "GroupNorm")
-        if x.data.ndim < 2 or x.data.shape[1] != self.num_channels:
+        if x._data.ndim < 2 or x._data.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
-                             f"{self.num_channels}, ...), got shape {tuple(x.data.shape)}")
+                             f"{self.num_channels}, ...), got shape {tuple(x._data.shape)}")
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -276,7 +276,7 @@ class Module:
             else:
                 if p.grad.grad_fn is not None:
                     p.grad = p.grad.detach()
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def apply(self, fn):
         for m in self.children():
@@ -303,12 +303,12 @@ class Module:
     def _apply_dtype(self, dt):
         for m in self.modules():
             for t in list(m._parameters.values()) + list(m._buffers.values()):
-                if t is None or t.data.dtype.kind != "f" or t.data.dtype == dt:
+                if t is None or t._data.dtype.kind != "f" or t._data.dtype == dt:
                     continue
-                t.data = t.data.astype(dt)
+                t._data = t._data.astype(dt)
                 t._version[0] += 1
                 if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.data.astype(dt))
+                    t.grad = Tensor._make(t.grad._data.astype(dt))
         return self
 
     def float(self):
@@ -357,7 +357,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            arr = v.data if isinstance(v, Tensor) else v
+            arr = v._data if isinstance(v, Tensor) else v
             if not isinstance(arr, np.ndarray):
                 try:
                     arr = np.asarray(arr)
@@ -367,12 +367,12 @@ class Module:
                 if arr.dtype == object:
                     errors.append(f'value for "{k}" is a {type(v).__name__}, not a tensor')
                     continue
-            if arr.shape != t.data.shape:
+            if arr.shape != t._data.shape:
                 errors.append(f'size mismatch for {k}: copying a param with shape {tuple(arr.shape)} '
-                              f'from checkpoint, the shape in current model is {tuple(t.data.shape)}')
+                              f'from checkpoint, the shape in current model is {tuple(t._data.shape)}')
                 continue
-            if t.data.dtype.kind == "f" and arr.dtype.kind not in "fiub":
-                errors.append(f'dtype mismatch for {k}: cannot load {arr.dtype} into {t.data.dtype}')
+            if t._data.dtype.kind == "f" and arr.dtype.kind not in "fiub":
+                errors.append(f'dtype mismatch for {k}: cannot load {arr.dtype} into {t._data.dtype}')
                 continue
             converted[k] = arr
         if errors:
@@ -382,9 +382,9 @@ class Module:
             for k, arr in converted.items():
                 t = own[k]
                 if assign:
-                    t.data = np.array(arr, dtype=t.data.dtype, copy=True)
+                    t._data = np.array(arr, dtype=t._data.dtype, copy=True)
                 else:
-                    np.copyto(t.data, arr, casting="unsafe")
+                    np.copyto(t._data, arr, casting="unsafe")
                 t._version[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 

@@ -53,7 +53,7 @@ class _Bucket:
         n = 0
         for p in params:
             self.offsets.append(n)
-            n += p.data.size
+            n += p._data.size
         self.flat = np.zeros(n, dtype=dtype)
         self.ready = [False] * len(params)
         self.nready = 0
@@ -113,9 +113,9 @@ class DistributedDataParallel(Module):
     def _verify_same_model(self):
         """All ranks must wrap the same parameter and buffer layout: checked collectively,
         so a mismatch raises on every rank instead of corrupting or hanging later."""
-        layout = [("p", n, tuple(p.data.shape), p.data.dtype.str, bool(p.requires_grad))
+        layout = [("p", n, tuple(p._data.shape), p._data.dtype.str, bool(p.requires_grad))
                   for n, p in self.module.named_parameters()]
-        layout += [("b", n, tuple(b.data.shape), b.data.dtype.str)
+        layout += [("b", n, tuple(b._data.shape), b._data.dtype.str)
                    for n, b in self.module.named_buffers()]
         comm = dist._group.comm
         sig = zlib.crc32(repr(layout).encode())
@@ -139,12 +139,12 @@ class DistributedDataParallel(Module):
         open_ = {}                                # dtype -> params of the bucket being filled
         sizes = {}
         for name, p in reversed(named):
-            dt = p.data.dtype
+            dt = p._data.dtype
             if dt.kind != "f":
                 raise TypeError(f"DistributedDataParallel: parameter {name!r} has dtype {dt}; "
                                 "only floating-point parameters can be trained")
             cur = open_.setdefault(dt, [])
-            nbytes = p.data.nbytes
+            nbytes = p._data.nbytes
             limit = first_cap if not any(b.flat.dtype == dt for b in buckets) else cap
             if cur and sizes[dt] + nbytes > limit:
                 buckets.append(_Bucket(cur, dt))
@@ -201,9 +201,9 @@ class DistributedDataParallel(Module):
         b = self._buckets[bi]
         if b.ready[pi]:
             return
-        n = p.data.size
+        n = p._data.size
         off = b.offsets[pi]
-        b.flat[off:off + n] = p.grad.data.reshape(-1)
+        b.flat[off:off + n] = p.grad._data.reshape(-1)
         b.ready[pi] = True
         b.nready += 1
         if b.nready == len(b.params):
@@ -222,7 +222,7 @@ class DistributedDataParallel(Module):
                 for pi, ok in enumerate(b.ready):
                     if not ok:
                         off = b.offsets[pi]
-                        b.flat[off:off + b.params[pi].data.size] = 0
+                        b.flat[off:off + b.params[pi]._data.size] = 0
             if early:               # overlaps with the rest of backward
                 b.req = comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
                 self.stats["early_buckets"] += 1
@@ -262,14 +262,14 @@ class DistributedDataParallel(Module):
                     continue
                 if not b.ready[pi] and not self.find_unused_parameters:
                     continue
-                off, n = b.offsets[pi], p.data.size
-                avg = b.flat[off:off + n].reshape(p.data.shape)
+                off, n = b.offsets[pi], p._data.size
+                avg = b.flat[off:off + n].reshape(p._data.shape)
                 g = p.grad
-                if g is None or not g.data.flags.writeable or g.data.shape != p.data.shape:
+                if g is None or not g._data.flags.writeable or g._data.shape != p._data.shape:
                     from fastgrad._tensor import Tensor
                     p.grad = Tensor._make(avg.copy())
                 else:
-                    np.copyto(g.data, avg)
+                    np.copyto(g._data, avg)
                     g._version[0] += 1
         if unused and not self.find_unused_parameters:
             names = [self._param_names.get(id(b.params[pi]), "?") for b, pi in unused]

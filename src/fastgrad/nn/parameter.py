@@ -13,7 +13,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=False)
         if requires_grad:
             self.requires_grad_(True)
@@ -27,9 +27,9 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        p = Parameter(self._data.copy(), requires_grad=self.requires_grad)
         if self.grad is not None:
-            p.grad = Tensor._make(self.grad.data.copy())
+            p.grad = Tensor._make(self.grad._data.copy())
         memo[id(self)] = p
         return p
 

@@ -27,9 +27,9 @@ def _grads(parameters, who):
 def _by_dtype(grads):
     groups = {}
     for g in grads:
-        if g.data.dtype.kind != "f":
-            raise TypeError(f"gradients must be floating point, got {g.data.dtype}")
-        groups.setdefault(g.data.dtype, []).append(g.data)
+        if g._data.dtype.kind != "f":
+            raise TypeError(f"gradients must be floating point, got {g._data.dtype}")
+        groups.setdefault(g._data.dtype, []).append(g._data)
     return groups
 
 
@@ -79,7 +79,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             g._version[0] += 1
     out = Tensor._make(np.array(total, dtype=dt))
     if after is not None:
-        after(out.data)
+        after(out._data)
     return out
 
 
@@ -92,7 +92,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     after = None if hooks.clip_grad is None else hooks.clip_grad(
         "clip_grad_value_", grads, clip_value, None, False)
     for g in grads:
-        np.clip(g.data, -clip_value, clip_value, out=g.data)
+        np.clip(g._data, -clip_value, clip_value, out=g._data)
         g._version[0] += 1
     if after is not None:
         after(None)

@@ -82,7 +82,7 @@ def exports(module_name):
 
 
 def _shape(t):
-    return tuple(t.data.shape)
+    return tuple(t._data.shape)
 
 
 # ---- graph recording ------------------------------------------------------------------
@@ -132,11 +132,11 @@ def _needs(*ts):
 
 
 def _zeros_of(x):
-    return _make(np.zeros(x.data.shape, x.data.dtype))
+    return _make(np.zeros(x._data.shape, x._data.dtype))
 
 
 def _ones_of(x):
-    return _make(np.ones(x.data.shape, x.data.dtype))
+    return _make(np.ones(x._data.shape, x._data.dtype))
 
 
 # ---- input coercion -------------------------------------------------------------------
@@ -175,20 +175,20 @@ def _float_in(x, who):
     """x as a floating tensor (ints and bools become the default float dtype)."""
     if type(x) is not Tensor:
         x = _to_tensor(x, who)
-    if x.data.dtype not in _dtype.FLOAT_STORAGE:
-        return _make(x.data.astype(_default[0]))
+    if x._data.dtype not in _dtype.FLOAT_STORAGE:
+        return _make(x._data.astype(_default[0]))
     return x
 
 
 def _pair(a, b, who):
     """Bring a and b (Tensors or Python scalars) to one dtype, by PyTorch's promotion."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)     # Parameter is a Tensor too
-    if ta and tb and a.data.dtype is b.data.dtype:
+    if ta and tb and a._data.dtype is b._data.dtype:
         return a, b
-    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a.data.dtype.kind == "f":
-        return a, _scalar(b, a.data.dtype)
-    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b.data.dtype.kind == "f":
-        return _scalar(a, b.data.dtype), b
+    if ta and not tb and isinstance(b, (int, float)) and not isinstance(b, bool) and a._data.dtype.kind == "f":
+        return a, _scalar(b, a._data.dtype)
+    if tb and not ta and isinstance(a, (int, float)) and not isinstance(a, bool) and b._data.dtype.kind == "f":
+        return _scalar(a, b._data.dtype), b
     if not ta:
         if not isinstance(a, (int, float, bool, np.number, np.bool_)):
             a = _to_tensor(a, who)
@@ -203,7 +203,7 @@ def _pair(a, b, who):
 
 def _cast_to(x, dt):
     if isinstance(x, Tensor):
-        return x if x.data.dtype == dt else to(x, dt)
+        return x if x._data.dtype == dt else to(x, dt)
     return _scalar(x.item() if isinstance(x, (np.number, np.bool_)) else x, dt)
 
 
@@ -233,7 +233,7 @@ def _to_bwd(node, g):
     return (to(g, node.ctx),)
 
 
-declare(_to_bwd, linear=lambda node, t, out: to(t, out.data.dtype))
+declare(_to_bwd, linear=lambda node, t, out: to(t, out._data.dtype))
 
 
 @public(method=True)
@@ -247,7 +247,7 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     dev = kwargs.get("device")
     for a in args:
         if isinstance(a, Tensor):
-            dtype = a.data.dtype if dtype is None else dtype
+            dtype = a._data.dtype if dtype is None else dtype
         elif isinstance(a, str) and not _is_dtype_name(a):
             dev = a
         elif dtype is None and a is not None:
@@ -259,12 +259,12 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     if dtype is None:
         return clone(x) if copy else x
     dt = canonical_dtype(dtype, "to")
-    if x.data.dtype == dt:
+    if x._data.dtype == dt:
         return clone(x) if copy else x
     with np.errstate(invalid="ignore", over="ignore"):      # nan/inf to int: as C casts
-        out = x.data.astype(dt)
+        out = x._data.astype(dt)
     if dt in _dtype.FLOAT_STORAGE and _needs(x):
-        return _record(out, "to", _to_bwd, (x,), ctx=x.data.dtype)
+        return _record(out, "to", _to_bwd, (x,), ctx=x._data.dtype)
     return _make(out)
 
 
@@ -282,7 +282,7 @@ def type_(x, dtype=None, non_blocking=False):
     a cast to dtype (a dtype, one of those names or a tensor type such as
     fastgrad.LongTensor)."""
     if dtype is None:
-        return "fastgrad." + _dtype.FROM_NUMPY[x.data.dtype]._tensor_type
+        return "fastgrad." + _dtype.FROM_NUMPY[x._data.dtype]._tensor_type
     return to(x, _dtype.tensor_type_dtype(dtype, "type"))
 
 

@@ -58,7 +58,7 @@ def _conv2d_bwd(node, g):
     e = node.edges
     wx, ww, wb = e[0] is not None, e[1] is not None, len(e) > 2 and e[2] is not None
     if not grad_mode.enabled:
-        gx, gw, gb = _conv_bwd_k(g.data, x.data if ww else None, w.data if wx else None, geo, wx, ww, wb)
+        gx, gw, gb = _conv_bwd_k(g._data, x._data if ww else None, w._data if wx else None, geo, wx, ww, wb)
         return (_fresh(gx) if wx else None, _fresh(gw) if ww else None, _fresh(gb) if wb else None)
     gx = _conv_input_grad(g, w, geo) if wx else None
     gw = _conv_weight_grad(x, g, geo) if ww else None
@@ -75,7 +75,7 @@ def _conv_jvp(fwd, node, xs, ts, out):
     if ts[1] is not None:
         t = _tplus(t, fwd(x, ts[1], None, geo))
     if len(ts) > 2 and ts[2] is not None:
-        t = _tplus(t, reshape(ts[2], (1, -1) + (1,) * (out.data.ndim - 2)))
+        t = _tplus(t, reshape(ts[2], (1, -1) + (1,) * (out._data.ndim - 2)))
     return t
 
 
@@ -85,7 +85,7 @@ def _conv2d_jvp(node, xs, ts, out):
 
 
 def _conv_fwd(x, w, b, geo, name="conv2d"):
-    out = _conv_k(x.data, w.data, None if b is None else b.data, geo)
+    out = _conv_k(x._data, w._data, None if b is None else b._data, geo)
     inputs = (x, w) if b is None else (x, w, b)
     if _needs(*inputs):
         return _record(out, name, _conv2d_bwd, inputs, (x, w), None, geo)
@@ -105,10 +105,10 @@ def _conv1d_bwd(node, g):
     e = node.edges
     wx, ww, wb = e[0] is not None, e[1] is not None, len(e) > 2 and e[2] is not None
     if not grad_mode.enabled:
-        gx, gw, gb = _conv_bwd_k(_h1(g.data), _h1(x.data) if ww else None,
-                                 _h1(w.data) if wx else None, geo, wx, ww, wb)
-        return (_fresh(gx.reshape(x.data.shape)) if wx else None,
-                _fresh(gw.reshape(w.data.shape)) if ww else None, _fresh(gb) if wb else None)
+        gx, gw, gb = _conv_bwd_k(_h1(g._data), _h1(x._data) if ww else None,
+                                 _h1(w._data) if wx else None, geo, wx, ww, wb)
+        return (_fresh(gx.reshape(x._data.shape)) if wx else None,
+                _fresh(gw.reshape(w._data.shape)) if ww else None, _fresh(gb) if wb else None)
     g4 = unsqueeze(g, 2)          # differentiable: the 2-D family on height-1 views
     gx = squeeze(_conv_input_grad(g4, unsqueeze(w, 2), geo), 2) if wx else None
     gw = squeeze(_conv_weight_grad(unsqueeze(x, 2), g4, geo), 2) if ww else None
@@ -122,7 +122,7 @@ def _conv1d_jvp(node, xs, ts, out):
 
 
 def _conv1d_fwd(x, w, b, geo):
-    out = _conv_k(_h1(x.data), _h1(w.data), None if b is None else b.data, geo)
+    out = _conv_k(_h1(x._data), _h1(w._data), None if b is None else b._data, geo)
     out = out.reshape(out.shape[:2] + out.shape[3:])
     inputs = (x, w) if b is None else (x, w, b)
     if _needs(*inputs):
@@ -135,8 +135,8 @@ def _conv_input_grad_bwd(node, v):
     geo = node.ctx
     wg, ww = node.edges[0] is not None, node.edges[1] is not None
     if not grad_mode.enabled:
-        dg = _fresh(_conv_k(v.data, w.data, None, geo)) if wg else None
-        dw = _fresh(_conv_bwd_k(g.data, v.data, None, geo, False, True, False)[1]) if ww else None
+        dg = _fresh(_conv_k(v._data, w._data, None, geo)) if wg else None
+        dw = _fresh(_conv_bwd_k(g._data, v._data, None, geo, False, True, False)[1]) if ww else None
         return (dg, dw)
     return (_conv_fwd(v, w, None, geo) if wg else None,
             _conv_weight_grad(v, g, geo) if ww else None)
@@ -151,7 +151,7 @@ def _conv_input_grad_jvp(node, xs, ts, out):
 
 def _conv_input_grad(g, w, geo, name="conv_transpose2d"):
     """BI(g, w): the gradient of conv with respect to its input (the transposed conv)."""
-    out = _conv_bwd_k(g.data, None, w.data, geo, True, False, False)[0]
+    out = _conv_bwd_k(g._data, None, w._data, geo, True, False, False)[0]
     if _needs(g, w):
         return _record(out, name, _conv_input_grad_bwd, (g, w), (g, w), None, geo)
     return _make(out)
@@ -162,8 +162,8 @@ def _conv_weight_grad_bwd(node, v):
     geo = node.ctx
     wx, wg = node.edges[0] is not None, node.edges[1] is not None
     if not grad_mode.enabled:
-        dx = _fresh(_conv_bwd_k(g.data, None, v.data, geo, True, False, False)[0]) if wx else None
-        dg = _fresh(_conv_k(x.data, v.data, None, geo)) if wg else None
+        dx = _fresh(_conv_bwd_k(g._data, None, v._data, geo, True, False, False)[0]) if wx else None
+        dg = _fresh(_conv_k(x._data, v._data, None, geo)) if wg else None
         return (dx, dg)
     return (_conv_input_grad(g, v, geo) if wx else None, _conv_fwd(x, v, None, geo) if wg else None)
 
@@ -177,7 +177,7 @@ def _conv_weight_grad_jvp(node, xs, ts, out):
 
 def _conv_weight_grad(x, g, geo):
     """BW(x, g): the gradient of conv with respect to its weight."""
-    out = _conv_bwd_k(g.data, x.data, None, geo, False, True, False)[1]
+    out = _conv_bwd_k(g._data, x._data, None, geo, False, True, False)[1]
     if _needs(x, g):
         return _record(out, "conv2d_weight_grad", _conv_weight_grad_bwd, (x, g), (x, g), None, geo)
     return _make(out)
@@ -188,15 +188,15 @@ def _conv_args(x, weight, bias, who, nsp):
     x = _float_in(x, who)
     if not isinstance(weight, Tensor):
         raise TypeError(f"{who}: weight must be a Tensor, got {type(weight).__name__}")
-    if weight.data.ndim != nsp + 2:
+    if weight._data.ndim != nsp + 2:
         raise ValueError(f"{who}: weight must be {nsp + 2}-d, got shape {_shape(weight)}")
-    if x.data.ndim not in (nsp + 1, nsp + 2):
+    if x._data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
-    dt = x.data.dtype
-    if weight.data.dtype != dt or (bias is not None and bias.data.dtype != dt):
+    dt = x._data.dtype
+    if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt):
         raise TypeError(f"{who}: input, weight and bias must share one float dtype, got {dt}, "
-                        f"{weight.data.dtype}, {None if bias is None else bias.data.dtype}")
+                        f"{weight._data.dtype}, {None if bias is None else bias._data.dtype}")
     return x
 
 
@@ -208,7 +208,7 @@ def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):
     """The checks and normalised arguments conv and conv_transpose share: (x batched,
     whether it was unbatched, groups, stride tuple, dilation tuple)."""
     x = _conv_args(input, weight, bias, who, nsp)
-    unbatched = x.data.ndim == nsp + 1
+    unbatched = x._data.ndim == nsp + 1
     if unbatched:
         x = unsqueeze(x, 0)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
@@ -307,7 +307,7 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
     if any(o < 1 for o in osz):
         raise ValueError(f"{who}: the output size {osz} for input {xs} is not positive")
     nel = xs[0] * cout * math.prod(osz)
-    if max(nel, math.prod(osz)) * x.data.dtype.itemsize > 2 ** 62:
+    if max(nel, math.prod(osz)) * x._data.dtype.itemsize > 2 ** 62:
         raise ValueError(f"{who}: the output of shape {(xs[0], cout) + osz} ({nel} elements) is "
                          "larger than any array that can be allocated")
     if nsp == 1:

@@ -65,8 +65,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             x = node.saved[0] if node.saved else None
             y = node.output() if uses_y else None
             return (mul(g, deriv(x, y, a, b)),)
-        x = node.saved[0].data if node.saved else None
-        return (_make(backend.k.unary_bwd(opid, g.data, x, node.out, a, b)),)
+        x = node.saved[0]._data if node.saved else None
+        return (_make(backend.k.unary_bwd(opid, g._data, x, node.out, a, b)),)
 
     def jvp(node, xs, ts, out):
         a, b = node.ctx
@@ -76,9 +76,9 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
     if params:
         def op(x, a, b):
-            if type(x) is not Tensor or x.data.dtype not in _KF:
+            if type(x) is not Tensor or x._data.dtype not in _KF:
                 return _unary_other(lambda t: op(t, a, b), name, x)
-            out = backend.k.unary(opid, x.data, a, b)
+            out = backend.k.unary(opid, x._data, a, b)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
                     return _record(out, name, bwd, (x,), (), out, (a, b))
@@ -86,9 +86,9 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
     else:
         def op(x):
-            if type(x) is not Tensor or x.data.dtype not in _KF:
+            if type(x) is not Tensor or x._data.dtype not in _KF:
                 return _unary_other(op, name, x)
-            out = backend.k.unary(opid, x.data, 0.0, 0.0)
+            out = backend.k.unary(opid, x._data, 0.0, 0.0)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
                     return _record(out, name, bwd, (x,), (), out, _NO_ARGS)
@@ -130,14 +130,14 @@ def _unary_other(op, name, x):
     tensor, float16/bfloat16 (computed in float32, rounded back), or a Tensor subclass."""
     if not isinstance(x, Tensor):
         x = _to_tensor(x, name)
-    dt = x.data.dtype
+    dt = x._data.dtype
     if dt in _KF:
         return op(x)
     if dt in _LOWP:
         return to(op(to(x, float32)), dt)
     fns = _INT_UNARY.get(name)
     if fns is not None:
-        return _make(np.asarray(fns[1 if dt == bool_ else 0](x.data)))
+        return _make(np.asarray(fns[1 if dt == bool_ else 0](x._data)))
     return op(_float_in(x, name))
 
 
@@ -150,11 +150,11 @@ _BOOL_REFUSED = {       # binary ops PyTorch refuses on bool tensors
 
 
 def _is_bool(x):
-    return x.data.dtype == bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
+    return x._data.dtype == bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
 
 
 def _bin_shapes(a, b, out):
-    sa, sb, so = a.data.shape, b.data.shape, out.shape
+    sa, sb, so = a._data.shape, b._data.shape, out.shape
     return None if (sa == so and sb == so) else (sa, sb)
 
 
@@ -197,7 +197,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
 
     def op(input, other):
         a, b = input, other
-        if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype is not b._data.dtype:
             if any_bool_refused and (_is_bool(a) or _is_bool(b)):
                 raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
             if ints_float:          # cast the operands themselves: a scalar must not wrap first
@@ -205,27 +205,27 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
                 if dt not in _dtype.FLOAT_STORAGE:
                     a, b = _cast_to(a, _default[0]), _cast_to(b, _default[0])
             a, b = _pair(a, b, name)
-        if a.data.dtype not in _KF:
-            if a.data.dtype in _LOWP:
-                return to(op(to(a, float32), to(b, float32)), a.data.dtype)
-            kind = a.data.dtype.kind
+        if a._data.dtype not in _KF:
+            if a._data.dtype in _LOWP:
+                return to(op(to(a, float32), to(b, float32)), a._data.dtype)
+            kind = a._data.dtype.kind
             if kind == "b" and name in _BOOL_REFUSED:
                 raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
             if bools_float if kind == "b" else ints_float:
                 a, b = to(a, _default[0]), to(b, _default[0])
             else:
-                if zero_division and kind in "iu" and np.any(b.data == 0):
+                if zero_division and kind in "iu" and np.any(b._data == 0):
                     raise IntegerDivisionByZero(f"{name}: integer division by zero")
                 try:
                     with np.errstate(all="ignore"):       # integer overflow wraps, as in PyTorch
-                        return _make(np.asarray(ref(a.data, b.data)))
+                        return _make(np.asarray(ref(a._data, b._data)))
                 except ValueError:
-                    raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and "
-                                     f"{tuple(b.data.shape)} cannot be broadcast") from None
+                    raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and "
+                                     f"{tuple(b._data.shape)} cannot be broadcast") from None
                 except TypeError:
-                    raise DtypeNotSupported(f"{name}: not supported for {_dtype.of_numpy(a.data.dtype)} "
+                    raise DtypeNotSupported(f"{name}: not supported for {_dtype.of_numpy(a._data.dtype)} "
                                             "tensors (as in PyTorch)") from None
-        out = backend.k.binary(opid, a.data, b.data)
+        out = backend.k.binary(opid, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, name, bwd, (a, b), (a, b) if saves else (),
                            out if uses_out else None, ctx, _bin_shapes(a, b, out))
@@ -243,11 +243,11 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
 def _mask(cond, like):
-    return _make(cond.data.astype(like.data.dtype))
+    return _make(cond._data.astype(like._data.dtype))
 
 
 def _zero_deriv(x, y, a, b):
-    return _scalar(0.0, x.data.dtype)
+    return _scalar(0.0, x._data.dtype)
 
 
 def _erf_deriv(x, y, a, b):
@@ -274,7 +274,7 @@ def _silu_deriv(x, y, a, b):
 
 
 def _softplus_deriv(x, y, a, b):
-    return where(gt(mul(x, a), b), _scalar(1.0, x.data.dtype), sigmoid(mul(x, a)))
+    return where(gt(mul(x, a), b), _scalar(1.0, x._data.dtype), sigmoid(mul(x, a)))
 
 
 def _mish_deriv(x, y, a, b):
@@ -283,7 +283,7 @@ def _mish_deriv(x, y, a, b):
 
 
 def _hardswish_deriv(x, y, a, b):
-    dt = x.data.dtype
+    dt = x._data.dtype
     mid = add(div(x, 3.0), 0.5)
     return where(lt(x, -3.0), _scalar(0.0, dt), where(gt(x, 3.0), _scalar(1.0, dt), mid))
 
@@ -295,7 +295,7 @@ def _logit_deriv(x, y, a, b):
     return d
 
 
-neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x.data.dtype), dunder=("__neg__",))
+neg = unary("neg", lambda x, y, a, b: _scalar(-1.0, x._data.dtype), dunder=("__neg__",))
 abs = unary("abs", lambda x, y, a, b: sign(x), dunder=("__abs__",))
 exp = unary("exp", lambda x, y, a, b: y)
 log = unary("log", lambda x, y, a, b: reciprocal(x))
@@ -333,8 +333,8 @@ _floor = unary("floor", _zero_deriv, export=False)
 _ceil = unary("ceil", _zero_deriv, export=False)
 _trunc = unary("trunc", _zero_deriv, export=False)
 _round = unary("round", _zero_deriv, export=False)
-_leaky_relu = unary("leaky_relu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x.data.dtype),
-                                                           _scalar(a, x.data.dtype)), params=True)
+_leaky_relu = unary("leaky_relu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(1.0, x._data.dtype),
+                                                           _scalar(a, x._data.dtype)), params=True)
 _gelu = unary("gelu", _gelu_deriv, export=False)
 _gelu_tanh = unary("gelu_tanh", _gelu_tanh_deriv, export=False)
 _softplus = unary("softplus", _softplus_deriv, params=True)
@@ -342,7 +342,7 @@ _clamp = unary("clamp", lambda x, y, a, b: _mask(logical_and(ge(x, a), le(x, b))
 _pow_scalar = unary("pow_scalar", lambda x, y, a, b: mul(pow(x, a - 1.0), a) if a != 0 else mul(x, 0.0),
                     params=True)
 _hardtanh = unary("hardtanh", lambda x, y, a, b: _mask(logical_and(gt(x, a), lt(x, b)), x), params=True)
-_elu = unary("elu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(b, x.data.dtype), mul(exp(x), a * b)),
+_elu = unary("elu", lambda x, y, a, b: where(gt(x, 0.0), _scalar(b, x._data.dtype), mul(exp(x), a * b)),
              params=True)
 _logit = unary("logit", _logit_deriv, params=True)
 
@@ -374,7 +374,7 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor) or (
-            isinstance(x, Tensor) and x.data.dtype.kind in "iub" and not isinstance(min, float)
+            isinstance(x, Tensor) and x._data.dtype.kind in "iub" and not isinstance(min, float)
             and not isinstance(max, float)):          # integer bounds keep an integer dtype
         out = x
         if min is not None:
@@ -391,38 +391,38 @@ def clamp(x, min=None, max=None):
 def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
     if type(x) is Tensor and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        if x.data.dtype in _dtype.FLOAT_STORAGE:
+        if x._data.dtype in _dtype.FLOAT_STORAGE:
             return _pow_scalar(x, float(exponent), 0.0)
         if isinstance(exponent, int) and exponent < 0:
             raise IntegerPowerError(f"pow: integers to negative integer powers are not allowed "
-                                    f"({_dtype.of_numpy(x.data.dtype)} tensor ** {exponent})")
-        return _make(np.power(x.data, exponent)) if isinstance(exponent, int) \
+                                    f"({_dtype.of_numpy(x._data.dtype)} tensor ** {exponent})")
+        return _make(np.power(x._data, exponent)) if isinstance(exponent, int) \
             else _pow_scalar(_float_in(x, "pow"), float(exponent), 0.0)
     return _pow(x, exponent)
 
 
 def _int_passthrough(x):
     """Integer tensors are returned as a copy, unchanged (PyTorch's rule; it refuses bool)."""
-    if type(x) is Tensor and x.data.dtype == bool_:
+    if type(x) is Tensor and x._data.dtype == bool_:
         raise DtypeNotSupported("floor, ceil, trunc and round are not implemented for bool tensors "
                                 "(as in PyTorch)")
-    return type(x) is Tensor and x.data.dtype.kind in "iu"
+    return type(x) is Tensor and x._data.dtype.kind in "iu"
 
 
 @public(method=True)
 def floor(x):
     """Largest integer <= x (zero gradient); integer tensors come back unchanged."""
-    return _make(x.data.copy()) if _int_passthrough(x) else _floor(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _floor(x)
 
 
 @public(method=True)
 def ceil(x):
-    return _make(x.data.copy()) if _int_passthrough(x) else _ceil(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _ceil(x)
 
 
 @public(method=True, aliases=("fix",))
 def trunc(x):
-    return _make(x.data.copy()) if _int_passthrough(x) else _trunc(x)
+    return _make(x._data.copy()) if _int_passthrough(x) else _trunc(x)
 
 
 @public(method=True)
@@ -430,7 +430,7 @@ def round(x, decimals=0):
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
     if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
-        return _make(x.data.copy() if decimals >= 0 else np.round(x.data, max(int(decimals), -30)))
+        return _make(x._data.copy() if decimals >= 0 else np.round(x._data, max(int(decimals), -30)))
     if decimals == 0:
         return _round(x)
     try:
@@ -532,7 +532,7 @@ def _maxmin_bwd(node, g):
     is_max = node.ctx
     sel = gt(a, b) if is_max else lt(a, b)
     tie = eq(a, b)
-    zero = _scalar(0.0, g.data.dtype)
+    zero = _scalar(0.0, g._data.dtype)
     half = mul(g, 0.5)
     ga = where(sel, g, where(tie, half, zero)) if node.edges[0] is not None else None
     gb = where(sel, zero, where(tie, half, g)) if node.edges[1] is not None else None
@@ -541,7 +541,7 @@ def _maxmin_bwd(node, g):
 
 def _pow_db(a, b, out, g):
     # d/db a^b = a^b log a; define it as 0 where a == 0 and b >= 0 (as PyTorch does)
-    safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a.data.dtype), a)
+    safe = where(logical_and(eq(a, 0.0), ge(b, 0.0)), _scalar(1.0, a._data.dtype), a)
     return mul(g, mul(out, log(safe)))
 
 
@@ -594,8 +594,8 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype in _KF:
-        out = backend.k.binary(_ADD, a.data, b.data)
+    if type(a) is Tensor and type(b) is Tensor and a._data.dtype is b._data.dtype and a._data.dtype in _KF:
+        out = backend.k.binary(_ADD, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
         return _make(out)
@@ -611,8 +611,8 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.data.dtype is b.data.dtype and a.data.dtype in _KF:
-        out = backend.k.binary(_MUL, a.data, b.data)
+    if type(a) is Tensor and type(b) is Tensor and a._data.dtype is b._data.dtype and a._data.dtype in _KF:
+        out = backend.k.binary(_MUL, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
         return _make(out)
@@ -636,16 +636,16 @@ def div(a, b, rounding_mode=None):
 
 # ---- comparisons and logic (no gradient) -------------------------------------------------
 def _compare(name, a, b):
-    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+    if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype is not b._data.dtype:
         a, b = _pair(a, b, name)
-    if a.data.dtype in _KF:
-        return _make(backend.k.compare(CMP[name], a.data, b.data))
+    if a._data.dtype in _KF:
+        return _make(backend.k.compare(CMP[name], a._data, b._data))
     fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
           "gt": np.greater, "ge": np.greater_equal}[name]
     try:
-        return _make(np.asarray(fn(a.data, b.data)))
+        return _make(np.asarray(fn(a._data, b._data)))
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+        raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
                          "broadcast") from None
 
 
@@ -680,7 +680,7 @@ def ge(a, b):
 
 
 def _logic(fn, name, a, b=None):
-    arrs = [(_to_tensor(x, name)).data for x in ((a,) if b is None else (a, b))]
+    arrs = [(_to_tensor(x, name))._data for x in ((a,) if b is None else (a, b))]
     try:
         return _make(np.asarray(fn(*arrs)))
     except ValueError:
@@ -704,22 +704,22 @@ def logical_not(a):
 
 @public(method=True)
 def isnan(x):
-    return _make(np.isnan(_to_tensor(x, "isnan").data))
+    return _make(np.isnan(_to_tensor(x, "isnan")._data))
 
 
 @public(method=True)
 def isinf(x):
-    return _make(np.isinf(_to_tensor(x, "isinf").data))
+    return _make(np.isinf(_to_tensor(x, "isinf")._data))
 
 
 @public(method=True)
 def isfinite(x):
-    return _make(np.isfinite(_to_tensor(x, "isfinite").data))
+    return _make(np.isfinite(_to_tensor(x, "isfinite")._data))
 
 
 @public
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
-    a, b = _to_tensor(a, "allclose").data, _to_tensor(b, "allclose").data
+    a, b = _to_tensor(a, "allclose")._data, _to_tensor(b, "allclose")._data
     try:
         return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     except ValueError:
@@ -729,7 +729,7 @@ def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
 @public
 def equal(a, b):
     a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
-    return a.data.shape == b.data.shape and bool(np.array_equal(a.data, b.data))
+    return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
 
 
 # ---- integer division and bitwise ops ----------------------------------------------------
@@ -739,7 +739,7 @@ class RoundingModeError(ValueError, RuntimeError):
 
 def _rounded_bwd(node, g):
     # PyTorch's rule: the rounded quotient has zero gradient (not a missing one)
-    z = _make(np.zeros(g.data.shape, g.data.dtype))
+    z = _make(np.zeros(g._data.shape, g._data.dtype))
     return (z if node.edges[0] is not None else None, z if node.edges[1] is not None else None)
 
 
@@ -763,26 +763,26 @@ def _int_div(a, b, mode):
 
 def _rounded_div(a, b, mode, name, bwd=_rounded_bwd):
     a, b = _pair(a, b, name)
-    dt = a.data.dtype
+    dt = a._data.dtype
     if dt in _LOWP:
         return to(_rounded_div(to(a, float32), to(b, float32), mode, name, bwd), dt)
     try:
-        np.broadcast_shapes(a.data.shape, b.data.shape)
+        np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+        raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
                          "broadcast") from None
     with np.errstate(all="ignore"):
         if dt.kind in "iub":
             if dt == bool_:
                 raise DtypeNotSupported(f"{name}: rounded division of bool tensors is not supported "
                                         "(as in PyTorch)")
-            if np.any(b.data == 0):
+            if np.any(b._data == 0):
                 raise IntegerDivisionByZero(f"{name}: integer division by zero")
-            return _make(np.asarray(_int_div(a.data, b.data, mode)))
+            return _make(np.asarray(_int_div(a._data, b._data, mode)))
         if mode == "trunc":
-            out = np.trunc(np.true_divide(a.data, b.data))
+            out = np.trunc(np.true_divide(a._data, b._data))
         else:
-            out = np.floor_divide(a.data, b.data)
+            out = np.floor_divide(a._data, b._data)
     out = np.asarray(out)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
         return _record(out, name, bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
@@ -799,20 +799,20 @@ def floor_divide(input, other):
 
 def _int_pair(a, b, name):
     a, b = _pair(a, b, name)
-    if a.data.dtype.kind not in "iub":
-        raise DtypeNotSupported(f"{name}: not implemented for {_dtype.of_numpy(a.data.dtype)} tensors; "
+    if a._data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"{name}: not implemented for {_dtype.of_numpy(a._data.dtype)} tensors; "
                                 "bitwise ops take integer and bool tensors (as in PyTorch)")
     return a, b
 
 
 def _bitwise(fn, name, a, b, bools=True):
     a, b = _int_pair(a, b, name)
-    if not bools and a.data.dtype == bool_:
+    if not bools and a._data.dtype == bool_:
         raise DtypeNotSupported(f"{name}: not implemented for bool tensors (as in PyTorch)")
     try:
-        return _make(np.asarray(fn(a.data, b.data)))
+        return _make(np.asarray(fn(a._data, b._data)))
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a.data.shape)} and {tuple(b.data.shape)} cannot be "
+        raise ValueError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
                          "broadcast") from None
 
 
@@ -838,10 +838,10 @@ def bitwise_xor(input, other):
 def bitwise_not(input):
     """Bitwise NOT of an integer tensor (``~x``); logical NOT of a bool tensor."""
     x = _to_tensor(input, "bitwise_not")
-    if x.data.dtype.kind not in "iub":
+    if x._data.dtype.kind not in "iub":
         raise DtypeNotSupported(f"bitwise_not: ~ is only implemented on integer and bool tensors, "
-                                f"got {_dtype.of_numpy(x.data.dtype)} (as in PyTorch)")
-    return _make(np.asarray(np.invert(x.data)))
+                                f"got {_dtype.of_numpy(x._data.dtype)} (as in PyTorch)")
+    return _make(np.asarray(np.invert(x._data)))
 
 
 def _shift(a, b, left):
@@ -870,16 +870,16 @@ def bitwise_right_shift(input, other):
 
 @public(dunder=("__invert__",), export=False)
 def _invert(input):
-    if isinstance(input, Tensor) and input.data.dtype.kind not in "iub":
+    if isinstance(input, Tensor) and input._data.dtype.kind not in "iub":
         raise DtypeNotSupported(f"~ (operator.invert) is only implemented on integer and bool tensors, "
-                                f"got {_dtype.of_numpy(input.data.dtype)}")
+                                f"got {_dtype.of_numpy(input._data.dtype)}")
     return bitwise_not(input)
 
 
 # ---- where ------------------------------------------------------------------------------
 def _where_bwd(node, g):
     (c,) = node.saved
-    zero = _scalar(0.0, g.data.dtype)
+    zero = _scalar(0.0, g._data.dtype)
     return (None,
             where(c, g, zero) if node.edges[1] is not None else None,
             where(c, zero, g) if node.edges[2] is not None else None)
@@ -887,7 +887,7 @@ def _where_bwd(node, g):
 
 @jvp_rule(_where_bwd)
 def _where_jvp(node, xs, ts, out):
-    z = _scalar(0.0, out.data.dtype)
+    z = _scalar(0.0, out._data.dtype)
     return where(xs[0], z if ts[1] is None else ts[1], z if ts[2] is None else ts[2])
 
 
@@ -895,18 +895,18 @@ def _where_jvp(node, xs, ts, out):
 def where(condition, input, other):
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
-    if c.data.dtype != bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {c.data.dtype}")
+    if c._data.dtype != bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {c._data.dtype}")
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
-        a = _scalar(a, b.data.dtype)
-    if a.data.dtype not in _KF:
-        if a.data.dtype in _LOWP and (a.requires_grad or b.requires_grad):
-            return to(where(c, to(a, float32), to(b, float32)), a.data.dtype)
-        return _make(np.where(c.data, a.data, b.data))
-    out = backend.k.where(c.data, a.data, b.data)
+        a = _scalar(a, b._data.dtype)
+    if a._data.dtype not in _KF:
+        if a._data.dtype in _LOWP and (a.requires_grad or b.requires_grad):
+            return to(where(c, to(a, float32), to(b, float32)), a._data.dtype)
+        return _make(np.where(c._data, a._data, b._data))
+    out = backend.k.where(c._data, a._data, b._data)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
-        shapes = (c.data.shape, a.data.shape, b.data.shape)
+        shapes = (c._data.shape, a._data.shape, b._data.shape)
         shapes = None if all(s == out.shape for s in shapes) else shapes
         return _record(out, "where", _where_bwd, (c, a, b), (c,), None, None, shapes)
     return _make(out)

@@ -43,7 +43,7 @@ def _index_tensors(v, found=None):
 
 def _unwrap_index(v):
     if isinstance(v, Tensor):
-        return v.data
+        return v._data
     if isinstance(v, (list, tuple)):
         return [_unwrap_index(i) for i in v]
     return v
@@ -61,7 +61,7 @@ def _index_copy(v, who, what="index"):
 def _idx_array(v, who):
     # a Tensor index is used as is (backward version-checks it); a list or an array is
     # copied, so changing it after the op cannot change the op's gradient
-    a = v.data if isinstance(v, Tensor) else _index_copy(v, who)
+    a = v._data if isinstance(v, Tensor) else _index_copy(v, who)
     if a.dtype == np.bool_ or a.dtype == np.int64:
         return a
     if a.dtype.kind in "iu" or a.size == 0:
@@ -109,13 +109,13 @@ def getitem(x, idx):
     if not _is_basic(idx):
         return _advanced_index(x, idx, keep)
     try:
-        out = x.data[idx]
+        out = x._data[idx]
         if not isinstance(out, np.ndarray):       # all ints: keep a 0-d view, not a copy
-            out = x.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+            out = x._data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
     except IndexError as e:
-        raise IndexError(f"index: {e} (tensor shape {tuple(x.data.shape)})") from None
+        raise IndexError(f"index: {e} (tensor shape {tuple(x._data.shape)})") from None
     if x.requires_grad and grad_mode.enabled:
-        t = _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x.data.shape)), x)
+        t = _view(_record(out, "index", _getitem_bwd, (x,), (), None, (idx, x._data.shape)), x)
     else:
         t = _view(_make(out), x)
     if t._base is x:                     # lets an in-place op on t rebase x (see below)
@@ -129,28 +129,28 @@ def _index_backward_bwd(node, g):
 
 
 declare(_index_backward_bwd,
-        linear=lambda node, t, out: _index_backward(t, node.ctx[0], out.data.shape))
+        linear=lambda node, t, out: _index_backward(t, node.ctx[0], out._data.shape))
 
 
 def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
-    out = np.zeros(shape, dtype=g.data.dtype)
-    out[idx] = g.data
+    out = np.zeros(shape, dtype=g._data.dtype)
+    out[idx] = g._data
     if _needs(g):
-        return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g.data.shape))
+        return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g._data.shape))
     return _make(out)
 
 
 def _advanced_index(x, idx, keep=()):
     parts = idx if isinstance(idx, tuple) else (idx,)
-    sh = x.data.shape
+    sh = x._data.shape
     arrays = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray)]
     if len(parts) == 1 and parts[0].dtype == np.bool_ and parts[0].ndim >= 1:
         m = parts[0]
         if m.shape != sh[:m.ndim]:
             raise IndexError(f"index: the shape of the mask {tuple(m.shape)} does not match the "
                              f"shape of the indexed tensor {tuple(sh)} in its first {m.ndim} dimensions")
-        if m.ndim == x.data.ndim:
+        if m.ndim == x._data.ndim:
             return _masked_select(x, m, keep)
         rows = np.flatnonzero(m)
         return _index_select(reshape(x, (-1,) + sh[m.ndim:]), 0, rows, False, "index", keep)
@@ -159,12 +159,12 @@ def _advanced_index(x, idx, keep=()):
         others = [p for p in parts if not isinstance(p, np.ndarray)]
         ell = [i for i, p in enumerate(parts) if p is Ellipsis]
         if len(ell) <= 1 and all(p is Ellipsis or (isinstance(p, slice) and p == slice(None)) for p in others):
-            d = k if (not ell or k < ell[0]) else x.data.ndim - (len(parts) - k)
-            if 0 <= d < x.data.ndim and len(parts) - len(ell) <= x.data.ndim:
+            d = k if (not ell or k < ell[0]) else x._data.ndim - (len(parts) - k)
+            if 0 <= d < x._data.ndim and len(parts) - len(ell) <= x._data.ndim:
                 a = parts[k]
                 out = _index_select(x, d, a.reshape(-1), True, "index", keep)
                 return reshape(out, sh[:d] + a.shape + sh[d + 1:])
-    lin = np.arange(x.data.size, dtype=np.int64).reshape(sh)
+    lin = np.arange(x._data.size, dtype=np.int64).reshape(sh)
     try:
         lin = np.asarray(lin[idx])
     except IndexError as e:
@@ -186,10 +186,10 @@ def _isel_jvp(node, xs, ts, out):
 
 def _index_select(x, d, idx, wrap, who, keep=()):
     """Slices of x along d at idx; `keep`: the index Tensors backward version-checks."""
-    out = _kern(x.data).index_select(x.data, d, idx, wrap, who)
+    out = _kern(x._data).index_select(x._data, d, idx, wrap, who)
     if _needs(x):
         return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
-                       keep, ctx=(d, idx, x.data.shape[d], wrap))
+                       keep, ctx=(d, idx, x._data.shape[d], wrap))
     return _make(out)
 
 
@@ -201,15 +201,15 @@ def _iadd_bwd(node, g):
 @jvp_rule(_iadd_bwd)
 def _iadd_jvp(node, xs, ts, out):
     d, idx, wrap = node.ctx
-    return _index_add_zeros(ts[0], d, idx, out.data.shape[d], wrap)
+    return _index_add_zeros(ts[0], d, idx, out._data.shape[d], wrap)
 
 
 def _index_add_zeros(g, d, idx, n, wrap, keep=()):
     """Zeros with g's shape except n along d, g's slices added at idx (repeats add)."""
-    shape = list(g.data.shape)
+    shape = list(g._data.shape)
     shape[d] = n
-    out = np.zeros(shape, dtype=g.data.dtype)
-    _kern(out).index_add(out, d, idx, g.data, wrap, "index_backward")
+    out = np.zeros(shape, dtype=g._data.dtype)
+    _kern(out).index_add(out, d, idx, g._data, wrap, "index_backward")
     if _needs(g):
         return _record(out, "index_add", _iadd_bwd, (g,), keep, ctx=(d, idx, wrap))
     return _make(out)
@@ -223,7 +223,7 @@ declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
 
 
 def _masked_select(x, m, keep=()):
-    out = _kern(x.data).masked_select(x.data, m, "index")
+    out = _kern(x._data).masked_select(x._data, m, "index")
     if _needs(x):
         return _record(out, "masked_select", _msel_bwd, (x,), keep, ctx=m)
     return _make(out)
@@ -237,7 +237,7 @@ declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
 
 
 def _masked_expand(g, m, keep=()):
-    out = _kern(g.data).masked_expand(g.data, m, "index_backward")
+    out = _kern(g._data).masked_expand(g._data, m, "index_backward")
     if _needs(g):
         return _record(out, "masked_expand", _mexp_bwd, (g,), keep, ctx=m)
     return _make(out)
@@ -246,7 +246,7 @@ def _masked_expand(g, m, keep=()):
 # ---- gather / scatter / index_select ---------------------------------------------------------
 def _index_tensor(index, who):
     if type(index) is Tensor:
-        a = index.data
+        a = index._data
     elif isinstance(index, (list, tuple, np.ndarray, int, np.integer)):
         a = _index_copy(index, who)     # a copy: see _idx_array
     else:
@@ -268,12 +268,12 @@ def index_select(input, dim, index):
     idx = _index_tensor(index, "index_select")
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-d or 0-d, got shape {tuple(idx.shape)}")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         _norm_dim(dim, 0, "index_select")
         out = _index_select(reshape(x, 1), 0, idx.reshape(-1), False, "index_select",
                             _index_tensors(index))
         return reshape(out, idx.shape)
-    d = _norm_dim(dim, x.data.ndim, "index_select")
+    d = _norm_dim(dim, x._data.ndim, "index_select")
     return _index_select(x, d, idx.reshape(-1), False, "index_select", _index_tensors(index))
 
 
@@ -290,9 +290,9 @@ def _gather_jvp(node, xs, ts, out):
 
 def _gather(x, d, idx, who="gather", keep=()):
     """x's values at idx along d; `keep`: the index Tensors backward version-checks."""
-    out = _kern(x.data).gather(x.data, d, idx, who)
+    out = _kern(x._data).gather(x._data, d, idx, who)
     if _needs(x):
-        return _record(out, "gather", _gather_bwd, (x,), keep, ctx=(d, idx, x.data.shape))
+        return _record(out, "gather", _gather_bwd, (x,), keep, ctx=(d, idx, x._data.shape))
     return _make(out)
 
 
@@ -323,34 +323,34 @@ def _sadd0_bwd(node, g):
 @jvp_rule(_sadd0_bwd)
 def _sadd0_jvp(node, xs, ts, out):
     d, idx = node.ctx
-    return _scatter_add_zeros(ts[0], d, idx, out.data.shape)
+    return _scatter_add_zeros(ts[0], d, idx, out._data.shape)
 
 
 def _scatter_add_zeros(g, d, idx, shape, keep=()):
-    out = np.zeros(shape, dtype=g.data.dtype)
-    _scatter_into(out, d, idx, g.data, True, "gather_backward")
+    out = np.zeros(shape, dtype=g._data.dtype)
+    _scatter_into(out, d, idx, g._data, True, "gather_backward")
     if _needs(g):
         return _record(out, "scatter_add", _sadd0_bwd, (g,), keep, ctx=(d, idx))
     return _make(out)
 
 
 def _scatter_check(x, dim, idx, src, who):
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, who)
     if idx.ndim != nd:
         raise ValueError(f"{who}: index has {idx.ndim} dimensions but input has {nd}; they must "
                          "have the same number of dimensions")
-    if src is not None and src.data.ndim != nd:
-        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
+    if src is not None and src._data.ndim != nd:
+        raise ValueError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
     for k in range(nd):
-        if k != d and idx.shape[k] > x.data.shape[k]:
+        if k != d and idx.shape[k] > x._data.shape[k]:
             raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than input shape "
-                             f"{tuple(x.data.shape)} in dimension {k}")
-        if src is not None and idx.shape[k] > src.data.shape[k]:
+                             f"{tuple(x._data.shape)} in dimension {k}")
+        if src is not None and idx.shape[k] > src._data.shape[k]:
             raise ValueError(f"{who}: index shape {tuple(idx.shape)} is larger than src shape "
-                             f"{tuple(src.data.shape)} in dimension {k}")
-    if src is not None and src.data.ndim != nd:
-        raise ValueError(f"{who}: src has {src.data.ndim} dimensions but input has {nd}")
+                             f"{tuple(src._data.shape)} in dimension {k}")
+    if src is not None and src._data.ndim != nd:
+        raise ValueError(f"{who}: src has {src._data.ndim} dimensions but input has {nd}")
     return d
 
 
@@ -359,7 +359,7 @@ def gather(input, dim, index):
     """out[i][j][k] = input[i][index[i][j][k]][k] (dim=1); out has index's shape."""
     x = input if type(input) is Tensor else _to_tensor(input, "gather")
     idx = _index_tensor(index, "gather")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         if idx.ndim != 0:
             raise ValueError(f"gather: index has {idx.ndim} dimensions but input has 0")
         _norm_dim(dim, 0, "gather")
@@ -391,11 +391,11 @@ def _scatter_jvp(node, xs, ts, out):
 
 def _scatter_value(x, d, idx, src, value, acc, keep=()):
     who = "scatter_add" if acc else "scatter"
-    out = np.array(x.data, order="C")
+    out = np.array(x._data, order="C")
     if src is not None:
-        if src.data.shape != idx.shape:
+        if src._data.shape != idx.shape:
             src = getitem(src, tuple(slice(0, s) for s in idx.shape))
-        _scatter_into(out, d, idx, src.data, acc, who)
+        _scatter_into(out, d, idx, src._data, acc, who)
         inputs = (x, src)
     else:
         _scatter_into(out, d, idx, np.full(idx.shape, value, dtype=out.dtype), acc, who)
@@ -408,8 +408,8 @@ def _scatter_value(x, d, idx, src, value, acc, keep=()):
 def _scatter_src(x, src, who):
     if type(src) is not Tensor:
         raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
-    if src.data.dtype != x.data.dtype:
-        raise TypeError(f"{who}: src dtype {src.data.dtype} does not match input dtype {x.data.dtype}")
+    if src._data.dtype != x._data.dtype:
+        raise TypeError(f"{who}: src dtype {src._data.dtype} does not match input dtype {x._data.dtype}")
     return src
 
 
@@ -420,7 +420,7 @@ def scatter_add(input, dim, index, src):
     x = input if type(input) is Tensor else _to_tensor(input, "scatter_add")
     idx = _index_tensor(index, "scatter_add")
     src = _scatter_src(x, src, "scatter_add")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         raise ValueError("scatter_add: input must have at least one dimension")
     d = _scatter_check(x, dim, idx, src, "scatter_add")
     return _scatter_value(x, d, idx, src, None, True, _index_tensors(index))
@@ -439,7 +439,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
         src, value = None, src
     if src is None and value is None:
         raise ValueError("scatter: give src (a tensor) or value (a number)")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         raise ValueError("scatter: input must have at least one dimension")
     if src is not None:
         src = _scatter_src(x, src, "scatter")
@@ -456,20 +456,20 @@ def take_along_dim(input, indices, dim=None):
     keep = _index_tensors(indices)
     if dim is None:
         return _gather(reshape(x, -1), 0, idx.reshape(-1), "take_along_dim", keep)
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, "take_along_dim")
     if idx.ndim != nd:
         raise ValueError(f"take_along_dim: input and indices must have the same number of "
                          f"dimensions, got {nd} and {idx.ndim}")
-    xs, ish = list(x.data.shape), list(idx.shape)
+    xs, ish = list(x._data.shape), list(idx.shape)
     for k in range(nd):
         if k == d:
             continue
         if xs[k] != ish[k] and xs[k] != 1 and ish[k] != 1:
-            raise ValueError(f"take_along_dim: input shape {tuple(x.data.shape)} and indices shape "
+            raise ValueError(f"take_along_dim: input shape {tuple(x._data.shape)} and indices shape "
                              f"{tuple(idx.shape)} cannot be broadcast in dimension {k}")
         xs[k] = ish[k] = _max(xs[k], ish[k])
-    if tuple(xs) != x.data.shape:
+    if tuple(xs) != x._data.shape:
         x = expand(x, tuple(xs))
     if tuple(ish) != idx.shape:
         idx = np.broadcast_to(idx, tuple(ish))
@@ -480,33 +480,33 @@ def take_along_dim(input, indices, dim=None):
 def masked_fill(input, mask, value):
     """input with value written where the bool mask (broadcast) is True."""
     x = input if type(input) is Tensor else _to_tensor(input, "masked_fill")
-    if type(mask) is not Tensor or mask.data.dtype != bool_:
+    if type(mask) is not Tensor or mask._data.dtype != bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got "
-                        f"{mask.data.dtype if type(mask) is Tensor else type(mask).__name__}")
+                        f"{mask._data.dtype if type(mask) is Tensor else type(mask).__name__}")
     if type(value) is Tensor:
-        if value.data.ndim:
+        if value._data.ndim:
             raise ValueError(f"masked_fill: only a 0-d value tensor is accepted, got shape "
-                             f"{tuple(value.data.shape)}")
-        v = value if value.data.dtype == x.data.dtype else to(value, x.data.dtype)
+                             f"{tuple(value._data.shape)}")
+        v = value if value._data.dtype == x._data.dtype else to(value, x._data.dtype)
     else:
-        v = _scalar(np.asarray(value).astype(x.data.dtype).item(), x.data.dtype)
+        v = _scalar(np.asarray(value).astype(x._data.dtype).item(), x._data.dtype)
     try:
-        np.broadcast_shapes(mask.data.shape, x.data.shape)
+        np.broadcast_shapes(mask._data.shape, x._data.shape)
     except ValueError:
-        raise ValueError(f"masked_fill: mask shape {tuple(mask.data.shape)} cannot be broadcast "
-                         f"to input shape {tuple(x.data.shape)}") from None
-    if x.data.dtype.kind != "f":
-        return _make(np.where(mask.data, v.data, x.data))
+        raise ValueError(f"masked_fill: mask shape {tuple(mask._data.shape)} cannot be broadcast "
+                         f"to input shape {tuple(x._data.shape)}") from None
+    if x._data.dtype.kind != "f":
+        return _make(np.where(mask._data, v._data, x._data))
     return where(mask, v, x)
 
 
 @public
 def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
-    if type(tensor) is not Tensor or tensor.data.dtype != np.int64:
+    if type(tensor) is not Tensor or tensor._data.dtype != np.int64:
         raise TypeError("one_hot: expected an int64 tensor, got "
-                        f"{tensor.data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
-    a = tensor.data
+                        f"{tensor._data.dtype if type(tensor) is Tensor else type(tensor).__name__}")
+    a = tensor._data
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 (infer) or a non-negative int, got {num_classes!r}")
     if num_classes == -1:

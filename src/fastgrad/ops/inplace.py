@@ -41,27 +41,27 @@ def _bump(x, name):
 def _writable(x, name):
     if type(x) is not Tensor:
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-    if not x.data.flags.writeable:
+    if not x._data.flags.writeable:
         raise RuntimeError(f"{name}: the tensor's memory is read-only (an expanded view, a "
                            "diagonal, or a read-only NumPy array); clone() it first")
 
 
 def _fit(y, x, name):
     """y cast and broadcast to x's dtype and shape (differentiably) or a clear error."""
-    if y.data.dtype != x.data.dtype:
-        if not np.can_cast(y.data.dtype, x.data.dtype, "same_kind"):
-            raise TypeError(f"{name}: result dtype {y.data.dtype} cannot be stored in a "
-                            f"{x.data.dtype} tensor")
-        y = to(y, x.data.dtype)
-    if y.data.shape != x.data.shape:
+    if y._data.dtype != x._data.dtype:
+        if not np.can_cast(y._data.dtype, x._data.dtype, "same_kind"):
+            raise TypeError(f"{name}: result dtype {y._data.dtype} cannot be stored in a "
+                            f"{x._data.dtype} tensor")
+        y = to(y, x._data.dtype)
+    if y._data.shape != x._data.shape:
         try:
-            ok = np.broadcast_shapes(y.data.shape, x.data.shape) == x.data.shape
+            ok = np.broadcast_shapes(y._data.shape, x._data.shape) == x._data.shape
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"{name}: result shape {tuple(y.data.shape)} cannot be written into "
-                             f"a tensor of shape {tuple(x.data.shape)}")
-        y = expand(y, x.data.shape)
+            raise ValueError(f"{name}: result shape {tuple(y._data.shape)} cannot be written into "
+                             f"a tensor of shape {tuple(x._data.shape)}")
+        y = expand(y, x._data.shape)
     return y
 
 
@@ -97,13 +97,13 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
             r = fn(x, *args, **kwargs)
         r = r if isinstance(r, Tensor) else as_tensor(r)
         try:
-            np.copyto(x.data, np.broadcast_to(r.data, x.data.shape), casting="same_kind")
+            np.copyto(x._data, np.broadcast_to(r._data, x._data.shape), casting="same_kind")
         except ValueError:
-            raise ValueError(f"{name}: result shape {tuple(r.data.shape)} cannot be written into a "
-                             f"tensor of shape {tuple(x.data.shape)}") from None
+            raise ValueError(f"{name}: result shape {tuple(r._data.shape)} cannot be written into a "
+                             f"tensor of shape {tuple(x._data.shape)}") from None
         except TypeError:
-            raise TypeError(f"{name}: result dtype {r.data.dtype} cannot be stored in a "
-                            f"{x.data.dtype} tensor") from None
+            raise TypeError(f"{name}: result dtype {r._data.dtype} cannot be stored in a "
+                            f"{x._data.dtype} tensor") from None
         if after is not None:
             after(r)
         _bump(x, name)
@@ -120,7 +120,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
                            "(ints, slices, None, ...) of a non-leaf tensor that is not itself a "
                            "view; clone() the view, apply the op to the base tensor, or use the "
                            "out-of-place op")
-    alias = _make(x.data)
+    alias = _make(x._data)
     alias.grad_fn, alias.requires_grad = x.grad_fn, x.requires_grad
     tx = _engine.tangent_of(x) if _fw.level else None
     if tx is not None:
@@ -133,7 +133,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
         stop = {a.grad_fn for a in (alias, *args, *kwargs.values())
                 if type(a) is Tensor and a.grad_fn is not None}
         if _saves(node, alias, stop):
-            alias.data = x.data.copy()          # the node keeps the values it was given
+            alias._data = x._data.copy()          # the node keeps the values it was given
     if base is not None:
         # a view base[idx]: write the result through the base (rebasing its history),
         # then make the view the base's new values at idx
@@ -145,7 +145,7 @@ def _inplace_apply(x, name, fn, args=(), kwargs=None):
             _engine.set_tangent(x, _engine.tangent_of(nv))
         return x
     if y is not alias:
-        np.copyto(x.data, y.data)
+        np.copyto(x._data, y._data)
         if after is not None:
             after(y)
     _bump(x, name)
@@ -171,30 +171,30 @@ class _engine_nograd:
 def _overwrite_bwd(node, g):
     # zeros (not None) for the overwritten tensor, as PyTorch: its history still runs,
     # so a saved value modified earlier is still reported
-    gx = _make(np.zeros(g.data.shape, g.data.dtype)) if node.edges[0] is not None else None
+    gx = _make(np.zeros(g._data.shape, g._data.dtype)) if node.edges[0] is not None else None
     return (gx, g if len(node.edges) > 1 else None)
 
 
 @jvp_rule(_overwrite_bwd)
 def _overwrite_jvp(node, xs, ts, out):
-    return None if ts[1] is None else expand(ts[1], out.data.shape)
+    return None if ts[1] is None else expand(ts[1], out._data.shape)
 
 
 def _overwrite(x, value, who):
     """The result of overwriting x with value (broadcast): no gradient to x's history,
     the gradient to value summed over broadcasting."""
-    v = value if type(value) is Tensor else _scalar(value, x.data.dtype) if isinstance(
+    v = value if type(value) is Tensor else _scalar(value, x._data.dtype) if isinstance(
         value, (int, float, bool)) else as_tensor(value)
-    if v.data.dtype != x.data.dtype:
-        v = to(v, x.data.dtype)
+    if v._data.dtype != x._data.dtype:
+        v = to(v, x._data.dtype)
     if not _needs(x, v):
         return v
     try:
-        out = np.array(np.broadcast_to(v.data, x.data.shape))
+        out = np.array(np.broadcast_to(v._data, x._data.shape))
     except ValueError:
-        raise ValueError(f"{who}: a value of shape {tuple(v.data.shape)} cannot be written into "
-                         f"a tensor of shape {tuple(x.data.shape)}") from None
-    return _record(out, who, _overwrite_bwd, (x, v), ctx=None, shapes=(x.data.shape, v.data.shape))
+        raise ValueError(f"{who}: a value of shape {tuple(v._data.shape)} cannot be written into "
+                         f"a tensor of shape {tuple(x._data.shape)}") from None
+    return _record(out, who, _overwrite_bwd, (x, v), ctx=None, shapes=(x._data.shape, v._data.shape))
 
 
 @public(method=True, dunder=("__iadd__",))
@@ -242,8 +242,8 @@ def copy_(x, src):
 
 @public(method=True)
 def fill_(x, value):
-    if type(value) is Tensor and value.data.ndim:
-        raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value.data.shape)}")
+    if type(value) is Tensor and value._data.ndim:
+        raise ValueError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value._data.shape)}")
     return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
 
 
@@ -302,7 +302,7 @@ declare(_izero_bwd, linear=lambda node, t, out: _index_zero(t, node.ctx))
 
 def _index_zero(g, idx):
     """g with zeros written at idx (the gradient of what an assignment overwrote)."""
-    out = g.data.copy()
+    out = g._data.copy()
     out[idx] = 0
     if _needs(g):
         return _record(out, "index_zero", _izero_bwd, (g,), ctx=idx)
@@ -325,19 +325,19 @@ def _iput_jvp(node, xs, ts, out):
 
 def _index_put(x, idx, value, keep=()):
     v = value if type(value) is Tensor else as_tensor(value)
-    if v.data.dtype != x.data.dtype:
-        v = to(v, x.data.dtype)
-    out = x.data.copy()
+    if v._data.dtype != x._data.dtype:
+        v = to(v, x._data.dtype)
+    out = x._data.copy()
     try:
-        out[idx] = v.data
+        out[idx] = v._data
     except IndexError as e:
-        raise IndexError(f"setitem: {e} (tensor shape {tuple(x.data.shape)})") from None
+        raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except ValueError as e:
-        raise ValueError(f"setitem: cannot assign a value of shape {tuple(v.data.shape)} to "
-                         f"the indexed part of a tensor of shape {tuple(x.data.shape)}: {e}") from None
+        raise ValueError(f"setitem: cannot assign a value of shape {tuple(v._data.shape)} to "
+                         f"the indexed part of a tensor of shape {tuple(x._data.shape)}: {e}") from None
     if _needs(x, v):
         return _record(out, "setitem", _iput_bwd, (x, v), keep, ctx=idx,
-                       shapes=(x.data.shape, v.data.shape))
+                       shapes=(x._data.shape, v._data.shape))
     return _make(out)
 
 
@@ -354,9 +354,9 @@ def setitem(x, idx, value):
         return
     _writable(x, "setitem")
     try:
-        x.data[idx] = value.data if type(value) is Tensor else value
+        x._data[idx] = value._data if type(value) is Tensor else value
     except IndexError as e:
-        raise IndexError(f"setitem: {e} (tensor shape {tuple(x.data.shape)})") from None
+        raise IndexError(f"setitem: {e} (tensor shape {tuple(x._data.shape)})") from None
     except (ValueError, TypeError) as e:
         raise type(e)(f"setitem: {e}") from None
     _bump(x, "setitem")

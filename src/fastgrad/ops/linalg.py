@@ -26,13 +26,13 @@ _SWAP_LAST = {}
 def _mT(x):
     """x with its last two dims swapped: a view (the backward formulas of matmul and
     linear use it, so it skips permute's argument checks)."""
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd < 2:
         return transpose(x, -1, -2)
     p = _SWAP_LAST.get(nd)
     if p is None:
         p = _SWAP_LAST[nd] = tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    out = x.data.transpose(p)
+    out = x._data.transpose(p)
     t = _record(out, "permute", _permute_bwd, (x,), (), None, p) if (
         x.requires_grad and grad_mode.enabled) else _make(out)
     t._version = x._version
@@ -46,13 +46,13 @@ def _matmul_bwd(node, g):
     ga = gb = None
     if ea is not None:
         if (type(ea) is not Node and ea.grad is not None and not grad_mode.enabled
-                and _matmul_into(ea, g.data, b.data.swapaxes(-1, -2), a.data.shape)):
+                and _matmul_into(ea, g._data, b._data.swapaxes(-1, -2), a._data.shape)):
             ga = ACCUMULATED
         else:
             ga = matmul(g, _mT(b))
     if eb is not None:
         if (type(eb) is not Node and eb.grad is not None and not grad_mode.enabled
-                and _matmul_into(eb, a.data.swapaxes(-1, -2), g.data, b.data.shape)):
+                and _matmul_into(eb, a._data.swapaxes(-1, -2), g._data, b._data.shape)):
             gb = ACCUMULATED
         else:
             gb = matmul(_mT(a), g)
@@ -81,7 +81,7 @@ def _matmul_into(e, p, q, shape):
     t = _engine.accum_target(e, p.dtype, shape, (p, q))
     if t is None:
         return False
-    backend.k.matmul(p, q, out=t.data, beta=1.0)
+    backend.k.matmul(p, q, out=t._data, beta=1.0)
     return True
 
 
@@ -92,8 +92,8 @@ def _matmul_jvp(node, xs, ts, out):
 
 def _matmul_batched(node, G):
     a, b = node.saved
-    ga = np.matmul(G, np.swapaxes(b.data, -1, -2)) if node.edges[0] is not None else None
-    gb = np.matmul(np.swapaxes(a.data, -1, -2), G) if node.edges[1] is not None else None
+    ga = np.matmul(G, np.swapaxes(b._data, -1, -2)) if node.edges[0] is not None else None
+    gb = np.matmul(np.swapaxes(a._data, -1, -2), G) if node.edges[1] is not None else None
     return (ga, gb)
 
 
@@ -103,18 +103,18 @@ declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
 def matmul(a, b):
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
-    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+    if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype is not b._data.dtype:
         a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
-    na, nb = a.data.ndim, b.data.ndim
+    na, nb = a._data.ndim, b._data.ndim
     if na == 0 or nb == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                         f"{tuple(a.data.shape)} and {tuple(b.data.shape)}")
+                         f"{tuple(a._data.shape)} and {tuple(b._data.shape)}")
     if na == 1 or nb == 1:
-        ka = a.data.shape[-1]
-        kb = b.data.shape[0] if nb == 1 else b.data.shape[-2]
+        ka = a._data.shape[-1]
+        kb = b._data.shape[0] if nb == 1 else b._data.shape[-2]
         if ka != kb:
-            raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
-                             f"{tuple(b.data.shape)}: {ka} != {kb}")
+            raise ValueError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
+                             f"{tuple(b._data.shape)}: {ka} != {kb}")
         a2 = unsqueeze(a, 0) if na == 1 else a
         b2 = unsqueeze(b, -1) if nb == 1 else b
         r = matmul(a2, b2)
@@ -123,19 +123,19 @@ def matmul(a, b):
         if na == 1:
             r = squeeze(r, -2 if nb > 1 else 0) if nb > 1 else squeeze(r, -1)
         return r
-    if a.data.shape[-1] != b.data.shape[-2]:
-        raise ValueError(f"matmul: cannot multiply shapes {tuple(a.data.shape)} and "
-                         f"{tuple(b.data.shape)}: {a.data.shape[-1]} != {b.data.shape[-2]}")
-    if a.data.dtype in _LOWP_FLOATS:              # float16, bfloat16: in float32
-        return to(matmul(to(a, np.float32), to(b, np.float32)), a.data.dtype)
-    if a.data.dtype.kind != "f":
-        return _make(np.matmul(a.data, b.data))
-    out = backend.k.matmul(a.data, b.data)
+    if a._data.shape[-1] != b._data.shape[-2]:
+        raise ValueError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
+                         f"{tuple(b._data.shape)}: {a._data.shape[-1]} != {b._data.shape[-2]}")
+    if a._data.dtype in _LOWP_FLOATS:              # float16, bfloat16: in float32
+        return to(matmul(to(a, np.float32), to(b, np.float32)), a._data.dtype)
+    if a._data.dtype.kind != "f":
+        return _make(np.matmul(a._data, b._data))
+    out = backend.k.matmul(a._data, b._data)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
         bs = out.shape[:-2]
         shapes = None
-        if a.data.shape[:-2] != bs or b.data.shape[:-2] != bs:
-            shapes = (a.data.shape, b.data.shape)
+        if a._data.shape[:-2] != bs or b._data.shape[:-2] != bs:
+            shapes = (a._data.shape, b._data.shape)
         return _record(out, "matmul", _matmul_bwd, (a, b), (a, b), None, None, shapes)
     return _make(out)
 
@@ -143,8 +143,8 @@ def matmul(a, b):
 @public(method=True)
 def mm(a, b):
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
-        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a.data))} and "
-                         f"{tuple(np.shape(b.data))}")
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a._data))} and "
+                         f"{tuple(np.shape(b._data))}")
     return matmul(a, b)
 
 
@@ -159,29 +159,29 @@ def _fresh(arr):
 def _linear_bwd(node, g):
     x, w, b = node.saved
     act = node.ctx
-    if not grad_mode.enabled and g.data.dtype == w.data.dtype:
+    if not grad_mode.enabled and g._data.dtype == w._data.dtype:
         # the usual case, straight to the kernels: no graph, no intermediate Tensors
         k = backend.k
-        gd = g.data
+        gd = g._data
         if act is not None:
             y = node.out
             gd = (k.unary_bwd(U["relu"], gd, y, None) if act == "relu"
                   else k.unary_bwd(U[act], gd, None, y))
-        xd = x.data
+        xd = x._data
         if xd.ndim != 2:            # (..., in) input: rows of one 2-D product
             rows = math.prod(xd.shape[:-1])
             xd = xd.reshape(rows, xd.shape[-1])
             gd = gd.reshape(rows, gd.shape[-1])
-            gx = (_fresh(k.matmul(gd, w.data).reshape(x.data.shape))
+            gx = (_fresh(k.matmul(gd, w._data).reshape(x._data.shape))
                   if node.edges[0] is not None else None)
         else:
-            gx = _fresh(k.matmul(gd, w.data)) if node.edges[0] is not None else None
+            gx = _fresh(k.matmul(gd, w._data)) if node.edges[0] is not None else None
         ew = node.edges[1]
         if ew is None:
             gw = None
         elif (type(ew) is not Node and ew.grad is not None and (t := _engine.accum_target(
-                ew, gd.dtype, w.data.shape, (gd, xd))) is not None):
-            k.matmul(gd.T, xd, out=t.data, beta=1.0)    # .grad += g^T x, no new array
+                ew, gd.dtype, w._data.shape, (gd, xd))) is not None):
+            k.matmul(gd.T, xd, out=t._data, beta=1.0)    # .grad += g^T x, no new array
             gw = ACCUMULATED
         else:
             gw = _fresh(k.matmul(gd.T, xd))
@@ -196,12 +196,12 @@ def _linear_bwd(node, g):
         if grad_mode.enabled:
             g = mul(g, _LINEAR_ACT_DERIV[act](y))
         elif act == "relu":
-            g = _make(backend.k.unary_bwd(U["relu"], g.data, y.data, None))
+            g = _make(backend.k.unary_bwd(U["relu"], g._data, y._data, None))
         else:
-            g = _make(backend.k.unary_bwd(U[act], g.data, None, y.data))
-    rows = math.prod(x.data.shape[:-1])
-    x2 = reshape(x, (rows, x.data.shape[-1])) if x.data.ndim != 2 else x
-    g2 = reshape(g, (rows, g.data.shape[-1])) if g.data.ndim != 2 else g
+            g = _make(backend.k.unary_bwd(U[act], g._data, None, y._data))
+    rows = math.prod(x._data.shape[:-1])
+    x2 = reshape(x, (rows, x._data.shape[-1])) if x._data.ndim != 2 else x
+    g2 = reshape(g, (rows, g._data.shape[-1])) if g._data.ndim != 2 else g
     gx = gw = gb = None
     if node.edges[0] is not None:
         gx = matmul(g, w)
@@ -230,10 +230,10 @@ def _linear_batched(node, G):
         d = (backend.k.unary_bwd(U["relu"], ones, node.out, None) if act == "relu"
              else backend.k.unary_bwd(U[act], ones, None, node.out))
         G = G * d
-    rows, n_in = G.shape[0], x.data.shape[-1]
+    rows, n_in = G.shape[0], x._data.shape[-1]
     G2 = G.reshape(rows, -1, G.shape[-1])           # (rows, N, out)
-    gx = np.matmul(G, w.data) if node.edges[0] is not None else None
-    gw = (np.matmul(np.swapaxes(G2, 1, 2), x.data.reshape(-1, n_in))
+    gx = np.matmul(G, w._data) if node.edges[0] is not None else None
+    gw = (np.matmul(np.swapaxes(G2, 1, 2), x._data.reshape(-1, n_in))
           if node.edges[1] is not None else None)
     gb = None
     if len(node.edges) > 2 and node.edges[2] is not None:
@@ -263,25 +263,25 @@ def linear(x, weight, bias=None, activation=None):
     if activation is not None and activation not in _LINEAR_ACT_DERIV:
         raise ValueError(f"linear: activation must be None, 'relu', 'gelu', 'tanh' or 'sigmoid', "
                          f"got {activation!r}")
-    if weight.data.ndim != 2:
+    if weight._data.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
-                         f"{tuple(weight.data.shape)}")
-    if x.data.ndim == 0 or x.data.shape[-1] != weight.data.shape[1]:
-        raise ValueError(f"linear: input shape {tuple(x.data.shape)} does not match weight shape "
-                         f"{tuple(weight.data.shape)}: last dimension must be {weight.data.shape[1]}")
-    if bias is not None and (bias.data.ndim != 1 or bias.data.shape[0] != weight.data.shape[0]):
-        raise ValueError(f"linear: bias shape {tuple(bias.data.shape)} does not match weight shape "
-                         f"{tuple(weight.data.shape)}: expected ({weight.data.shape[0]},)")
-    dt = x.data.dtype
-    if weight.data.dtype != dt or (bias is not None and bias.data.dtype != dt) or dt.kind != "f":
+                         f"{tuple(weight._data.shape)}")
+    if x._data.ndim == 0 or x._data.shape[-1] != weight._data.shape[1]:
+        raise ValueError(f"linear: input shape {tuple(x._data.shape)} does not match weight shape "
+                         f"{tuple(weight._data.shape)}: last dimension must be {weight._data.shape[1]}")
+    if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != weight._data.shape[0]):
+        raise ValueError(f"linear: bias shape {tuple(bias._data.shape)} does not match weight shape "
+                         f"{tuple(weight._data.shape)}: expected ({weight._data.shape[0]},)")
+    dt = x._data.dtype
+    if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt) or dt.kind != "f":
         raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
-                        f"{dt}, {weight.data.dtype}, {None if bias is None else bias.data.dtype}")
-    lead = x.data.shape[:-1]
+                        f"{dt}, {weight._data.dtype}, {None if bias is None else bias._data.dtype}")
+    lead = x._data.shape[:-1]
     # explicit row count: -1 is ambiguous when in_features is 0
-    x2 = x.data.reshape(math.prod(lead), x.data.shape[-1]) if x.data.ndim != 2 else x.data
-    out = backend.k.linear(x2, weight.data, None if bias is None else bias.data, activation)
-    if x.data.ndim != 2:
-        out = out.reshape(lead + (weight.data.shape[0],))
+    x2 = x._data.reshape(math.prod(lead), x._data.shape[-1]) if x._data.ndim != 2 else x._data
+    out = backend.k.linear(x2, weight._data, None if bias is None else bias._data, activation)
+    if x._data.ndim != 2:
+        out = out.reshape(lead + (weight._data.shape[0],))
     inputs = (x, weight) if bias is None else (x, weight, bias)
     if grad_mode.enabled and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         return _record(out, "linear", _linear_bwd, inputs, (x, weight, bias),
@@ -294,14 +294,14 @@ def linear(x, weight, bias=None, activation=None):
 def dot(input, other):
     """Inner product of two 1-D tensors of the same size and dtype."""
     a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
-    if a.data.ndim != 1 or b.data.ndim != 1:
-        raise ValueError(f"dot: 1D tensors expected, but got {a.data.ndim}D and {b.data.ndim}D tensors")
-    if a.data.shape[0] != b.data.shape[0]:
+    if a._data.ndim != 1 or b._data.ndim != 1:
+        raise ValueError(f"dot: 1D tensors expected, but got {a._data.ndim}D and {b._data.ndim}D tensors")
+    if a._data.shape[0] != b._data.shape[0]:
         raise ValueError(f"dot: inconsistent tensor size, expected tensors of shapes {_shape(a)} and "
                          f"{_shape(b)} to have the same number of elements")
-    if a.data.dtype != b.data.dtype:
-        raise TypeError(f"dot: expected both vectors to have same dtype, but found {a.data.dtype} "
-                        f"and {b.data.dtype}")
+    if a._data.dtype != b._data.dtype:
+        raise TypeError(f"dot: expected both vectors to have same dtype, but found {a._data.dtype} "
+                        f"and {b._data.dtype}")
     return matmul(a, b)
 
 
@@ -309,7 +309,7 @@ def dot(input, other):
 def outer(input, vec2):
     """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
     a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
-    if a.data.ndim != 1 or b.data.ndim != 1:
+    if a._data.ndim != 1 or b._data.ndim != 1:
         raise ValueError(f"outer: 1D tensors expected, but got shapes {_shape(a)} and {_shape(b)}")
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
@@ -319,9 +319,9 @@ def outer(input, vec2):
 def bmm(input, mat2):
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
-    if a.data.ndim != 3 or b.data.ndim != 3:
+    if a._data.ndim != 3 or b._data.ndim != 3:
         raise ValueError(f"bmm: expected 3-D tensors, got shapes {_shape(a)} and {_shape(b)}")
-    if a.data.shape[0] != b.data.shape[0] or a.data.shape[2] != b.data.shape[1]:
+    if a._data.shape[0] != b._data.shape[0] or a._data.shape[2] != b._data.shape[1]:
         raise ValueError(f"bmm: cannot multiply batches of shapes {_shape(a)} and {_shape(b)} "
                          "(expected (b, n, m) and (b, m, p))")
     return matmul(a, b)
@@ -332,15 +332,15 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape.
     With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
     m1, m2 = _to_tensor(mat1, "addmm"), _to_tensor(mat2, "addmm")
-    if m1.data.ndim != 2 or m2.data.ndim != 2:
+    if m1._data.ndim != 2 or m2._data.ndim != 2:
         raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {_shape(m1)} and {_shape(m2)}")
-    if m1.data.shape[1] != m2.data.shape[0]:
+    if m1._data.shape[1] != m2._data.shape[0]:
         raise ValueError(f"addmm: cannot multiply shapes {_shape(m1)} and {_shape(m2)}: "
-                         f"{m1.data.shape[1]} != {m2.data.shape[0]}")
+                         f"{m1._data.shape[1]} != {m2._data.shape[0]}")
     inp = _to_tensor(input, "addmm")
-    oshape = (m1.data.shape[0], m2.data.shape[1])
+    oshape = (m1._data.shape[0], m2._data.shape[1])
     try:
-        ok = np.broadcast_shapes(inp.data.shape, oshape) == oshape
+        ok = np.broadcast_shapes(inp._data.shape, oshape) == oshape
     except ValueError:
         ok = False
     if not ok:
@@ -350,7 +350,7 @@ def addmm(input, mat1, mat2, beta=1, alpha=1):
     if alpha != 1:
         p = mul(p, alpha)
     if beta == 0:
-        return p if p.data.shape == oshape else expand(p, oshape)
+        return p if p._data.shape == oshape else expand(p, oshape)
     return add(mul(inp, beta) if beta != 1 else inp, p)
 
 
@@ -365,9 +365,9 @@ declare(_diag_bwd, linear=lambda node, t, out: _take_diag(t, node.ctx[0], node.c
 
 def _take_diag(x, a1, a2):
     """The diagonal over axes a1 < a2, as a new last axis (like np.diagonal)."""
-    out = np.ascontiguousarray(np.diagonal(x.data, axis1=a1, axis2=a2))
+    out = np.ascontiguousarray(np.diagonal(x._data, axis1=a1, axis2=a2))
     if _needs(x):
-        return _record(out, "diagonal", _diag_bwd, (x,), (), None, (a1, a2, x.data.shape))
+        return _record(out, "diagonal", _diag_bwd, (x,), (), None, (a1, a2, x._data.shape))
     return _make(out)
 
 
@@ -379,14 +379,14 @@ def _embed_bwd(node, g):
 @jvp_rule(_embed_bwd)
 def _embed_jvp(node, xs, ts, out):
     a1, a2 = node.ctx
-    return _embed_diag(ts[0], a1, a2, out.data.shape)
+    return _embed_diag(ts[0], a1, a2, out._data.shape)
 
 
 def _embed_diag(g, a1, a2, shape):
-    out = np.zeros(shape, dtype=g.data.dtype)
+    out = np.zeros(shape, dtype=g._data.dtype)
     n = _builtin_min(shape[a1], shape[a2])
     r = np.arange(n)
-    np.moveaxis(out, (a1, a2), (-2, -1))[..., r, r] = g.data
+    np.moveaxis(out, (a1, a2), (-2, -1))[..., r, r] = g._data
     if _needs(g):
         return _record(out, "diag_embed", _embed_bwd, (g,), (), None, (a1, a2))
     return _make(out)
@@ -444,7 +444,7 @@ def _parse_einsum(equation, ndims):
 def _einsum_sizes(labels, ops, equation):
     sizes = {}
     for k, (lab, t) in enumerate(zip(labels, ops)):
-        for c, s in zip(lab, t.data.shape):
+        for c, s in zip(lab, t._data.shape):
             prev = sizes.get(c)
             if prev is None or prev == 1:
                 sizes[c] = s
@@ -480,18 +480,18 @@ def _contract(a, la, b, lb, keep, sizes):
     a = permute(a, tuple(la.index(c) for c in batch + fa + contr))
     b = permute(b, tuple(lb.index(c) for c in batch + contr + fb))
     # a size-1 contracted dim on one side broadcasts against the other
-    ash, bsh = list(a.data.shape), list(b.data.shape)
+    ash, bsh = list(a._data.shape), list(b._data.shape)
     nb_ = len(batch)
     for j, c in enumerate(contr):
         ash[nb_ + len(fa) + j] = sizes[c]
         bsh[nb_ + j] = sizes[c]
-    if tuple(ash) != a.data.shape:
+    if tuple(ash) != a._data.shape:
         a = expand(a, tuple(ash))
-    if tuple(bsh) != b.data.shape:
+    if tuple(bsh) != b._data.shape:
         b = expand(b, tuple(bsh))
-    ba, bb = a.data.shape[:nb_], b.data.shape[:nb_]
-    sfa = a.data.shape[nb_:nb_ + len(fa)]
-    sfb = b.data.shape[nb_ + len(contr):]
+    ba, bb = a._data.shape[:nb_], b._data.shape[:nb_]
+    sfa = a._data.shape[nb_:nb_ + len(fa)]
+    sfb = b._data.shape[nb_ + len(contr):]
     na, nbf = int(np.prod(sfa)), int(np.prod(sfb))
     nc = int(np.prod([sizes[c] for c in contr]))
     a3 = reshape(a, ba + (na, nc))
@@ -502,7 +502,7 @@ def _contract(a, la, b, lb, keep, sizes):
         r = sum(mul(a3, reshape(b3, bb + (1, nc))), -1, keepdim=True)
     else:
         r = matmul(a3, b3)             # the GEMM
-    rb = r.data.shape[:nb_]
+    rb = r._data.shape[:nb_]
     r = reshape(r, rb + sfa + sfb)
     return r, batch + fa + fb
 
@@ -522,11 +522,11 @@ def einsum(equation, *operands):
         raise ValueError("einsum: at least one operand is required")
     ops = [_to_tensor(t, "einsum") for t in operands]
     if len(ops) > 1:
-        dt = np.result_type(*[t.data.dtype for t in ops])
-        if dt.kind != "f" and any(t.data.dtype.kind == "f" for t in ops):
+        dt = np.result_type(*[t._data.dtype for t in ops])
+        if dt.kind != "f" and any(t._data.dtype.kind == "f" for t in ops):
             dt = _default[0]
-        ops = [t if t.data.dtype == dt else to(t, dt) for t in ops]
-    labels, out = _parse_einsum(equation, [t.data.ndim for t in ops])
+        ops = [t if t._data.dtype == dt else to(t, dt) for t in ops]
+    labels, out = _parse_einsum(equation, [t._data.ndim for t in ops])
     sizes = _einsum_sizes(labels, ops, equation)
     outset = set(out)
     cur, lab = None, None
@@ -542,7 +542,7 @@ def einsum(equation, *operands):
     perm = tuple(lab.index(c) for c in out)
     res = permute(cur, perm) if perm != tuple(range(len(perm))) else cur
     want = tuple(sizes[c] for c in out)
-    if res.data.shape != want:
+    if res._data.shape != want:
         res = expand(res, want)
     return res
 

@@ -35,12 +35,12 @@ def _reduce(loss, reduction):
 # ---- cross-entropy --------------------------------------------------------------------------
 def _xent_grad_composite(x, g_rows, target, ignore_index, ls):
     """d loss / d x written with fastgrad ops (used under create_graph)."""
-    rows, c = x.data.shape
+    rows, c = x._data.shape
     keep = target != ignore_index
-    q = np.full((rows, c), ls / c, dtype=x.data.dtype)
+    q = np.full((rows, c), ls / c, dtype=x._data.dtype)
     q[np.arange(rows)[keep], target[keep]] += 1 - ls
     q[~keep] = 0
-    p = mul(softmax(x, 1), _make(keep[:, None].astype(x.data.dtype)))
+    p = mul(softmax(x, 1), _make(keep[:, None].astype(x._data.dtype)))
     return mul(sub(p, _make(q)), unsqueeze(g_rows, 1))
 
 
@@ -48,7 +48,7 @@ def _xent_bwd(node, g):
     target, ignore_index, ls = node.ctx
     if grad_mode.enabled:
         return (_xent_grad_composite(node.saved[0], g, target, ignore_index, ls),)
-    return (_make(backend.k.xent_bwd(g.data, node.out, target, ignore_index, ls)),)
+    return (_make(backend.k.xent_bwd(g._data, node.out, target, ignore_index, ls)),)
 
 
 def _xent_reduced_bwd(node, g):
@@ -57,7 +57,7 @@ def _xent_reduced_bwd(node, g):
     if grad_mode.enabled:
         g_rows = mul(expand(reshape(g, (1,)), rows), scale)
         return (_xent_grad_composite(node.saved[0], g_rows, target, ignore_index, ls),)
-    g_rows = np.full(rows, float(g.data) * scale, dtype=node.out.dtype)
+    g_rows = np.full(rows, float(g._data) * scale, dtype=node.out.dtype)
     return (_make(backend.k.xent_bwd(g_rows, node.out, target, ignore_index, ls)),)
 
 
@@ -67,7 +67,7 @@ def _xent_jvp(node, xs, ts, out):
     # (softmax minus the smoothed target) with the tangent over the class dim
     (gx,) = node.fn(node, _ones_of(out))
     p = mul(gx, ts[0])
-    return sum(p, tuple(range(out.data.ndim, p.data.ndim))) if p.data.ndim > out.data.ndim else p
+    return sum(p, tuple(range(out._data.ndim, p._data.ndim))) if p._data.ndim > out._data.ndim else p
 
 
 def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="none", tv=None):
@@ -79,7 +79,7 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
         r = hooks.xent_reduce(x, target, ignore_index, label_smoothing, scale, reduction)
         if r is not None:
             return r
-    loss, lsm = backend.k.xent(x.data, target, ignore_index, label_smoothing)
+    loss, lsm = backend.k.xent(x._data, target, ignore_index, label_smoothing)
     if scale is not None:
         loss = np.asarray(loss.sum() * loss.dtype.type(scale) if scale != 1.0 else loss.sum(),
                           dtype=loss.dtype)
@@ -94,7 +94,7 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
 
 
 def _targets(target, who):
-    t = target.data if isinstance(target, Tensor) else _index_copy(target, who, "target")
+    t = target._data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
                         "probability targets are not supported")
@@ -125,20 +125,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     tv = target if isinstance(target, Tensor) else None
     if weight is not None:
         return _weighted_xent(x, t, weight, ignore_index, reduction, label_smoothing, tv)
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
     if nd == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         x2, t2, tshape = unsqueeze(x, 0), t.reshape(1), ()
     else:
-        expect = (x.data.shape[0],) + x.data.shape[2:]
+        expect = (x._data.shape[0],) + x._data.shape[2:]
         if t.shape != expect:
-            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                              f"{expect}, got {tuple(t.shape)}")
-        c = x.data.shape[1]
+        c = x._data.shape[1]
         x2 = x if nd == 2 else reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         t2, tshape = t.reshape(-1), t.shape
     if reduction == "none":
@@ -162,25 +162,25 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
     x = _float_in(input, who)
     t = _targets(target, who)
     tv = target if isinstance(target, Tensor) else _tv   # backward version-checks it
-    if x.data.ndim > 2:
-        expect = (x.data.shape[0],) + x.data.shape[2:]
+    if x._data.ndim > 2:
+        expect = (x._data.shape[0],) + x._data.shape[2:]
         if t.shape != expect:
-            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
+            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
                              f"{expect}, got {tuple(t.shape)}")
-        nd, c = x.data.ndim, x.data.shape[1]
+        nd, c = x._data.ndim, x._data.shape[1]
         x2 = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         out = nll_loss(x2, t.reshape(-1), weight, ignore_index, reduction, who, tv)
         return reshape(out, t.shape) if reduction == "none" else out
-    if x.data.ndim == 1:
+    if x._data.ndim == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         out = nll_loss(unsqueeze(x, 0), t.reshape(1), weight, ignore_index, reduction, who, tv)
         return squeeze(out, 0) if reduction == "none" else out
-    if x.data.ndim != 2 or t.shape != (x.data.shape[0],):
-        raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x.data.shape)} "
+    if x._data.ndim != 2 or t.shape != (x._data.shape[0],):
+        raise ValueError(f"{who}: expected input (N, C) and target (N,), got {tuple(x._data.shape)} "
                          f"and {tuple(t.shape)}")
-    c = x.data.shape[1]
+    c = x._data.shape[1]
     keep = t != ignore_index
     bad = keep & ((t < 0) | (t >= c))
     if bad.any():
@@ -190,11 +190,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _w
     picked = squeeze(_gather(x, 1, safe[:, None], who, (tv,) if tv is not None else ()), 1)
     if not keep.all():          # ignored rows contribute 0, even where the input is inf or nan
         picked = where(_make(keep), picked, 0.0)
-    w = _class_weights(weight, c, x.data.dtype, who)
+    w = _class_weights(weight, c, x._data.dtype, who)
     if w is None:
-        wt = _make(keep.astype(x.data.dtype))
+        wt = _make(keep.astype(x._data.dtype))
     else:
-        wt = mul(getitem(w, safe), _make(keep.astype(x.data.dtype)))
+        wt = mul(getitem(w, safe), _make(keep.astype(x._data.dtype)))
     loss = neg(mul(picked, wt))
     if reduction == "none":
         return loss
@@ -210,10 +210,10 @@ def _class_weights(weight, c, dtype, who):
     if weight is None:
         return None
     w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight, dtype=dtype))
-    if w.data.shape != (c,):
+    if w._data.shape != (c,):
         raise ValueError(f"{who}: weight must have shape ({c},) (one entry per class), got "
-                         f"{tuple(w.data.shape)}")
-    if w.data.dtype != dtype:
+                         f"{tuple(w._data.shape)}")
+    if w._data.dtype != dtype:
         w = to(w, dtype)
     return w
 
@@ -222,30 +222,30 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
     """Cross-entropy with class weights: log_softmax, then weighted NLL; with label
     smoothing the smoothing term is -sum_c w_c log p_c / C, normalised like the NLL term."""
     who = "cross_entropy"
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd == 0:
         raise ValueError(f"{who}: input must have a class dimension, got a 0-d tensor")
     tshape = t.shape
     if nd == 1:
         if t.ndim != 0:
-            raise ValueError(f"{who}: for input of shape {tuple(x.data.shape)} the target must be "
+            raise ValueError(f"{who}: for input of shape {tuple(x._data.shape)} the target must be "
                              f"0-d, got shape {tuple(t.shape)}")
         x, t = unsqueeze(x, 0), t.reshape(1)
-    elif nd == 2 and t.shape != (x.data.shape[0],):
-        raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
-                         f"({x.data.shape[0]},), got {tuple(t.shape)}")
+    elif nd == 2 and t.shape != (x._data.shape[0],):
+        raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+                         f"({x._data.shape[0]},), got {tuple(t.shape)}")
     elif nd > 2:
-        c = x.data.shape[1]
-        if t.shape != (x.data.shape[0],) + x.data.shape[2:]:
-            raise ValueError(f"{who}: input shape {tuple(x.data.shape)} expects target shape "
-                             f"{(x.data.shape[0],) + x.data.shape[2:]}, got {tuple(t.shape)}")
+        c = x._data.shape[1]
+        if t.shape != (x._data.shape[0],) + x._data.shape[2:]:
+            raise ValueError(f"{who}: input shape {tuple(x._data.shape)} expects target shape "
+                             f"{(x._data.shape[0],) + x._data.shape[2:]}, got {tuple(t.shape)}")
         x = reshape(permute(x, (0,) + tuple(range(2, nd)) + (1,)), (-1, c))
         t = t.reshape(-1)
-    c = x.data.shape[1]
-    w = _class_weights(weight, c, x.data.dtype, who)
+    c = x._data.shape[1]
+    w = _class_weights(weight, c, x._data.dtype, who)
     logp = log_softmax(x, 1)
     nll = nll_loss(logp, t, w, ignore_index, "none", who, tv)
-    keep = _make((t != ignore_index).astype(x.data.dtype))
+    keep = _make((t != ignore_index).astype(x._data.dtype))
     if ls > 0:
         smooth = mul(neg(sum(mul(logp, w), 1)), keep)
         rows = add(mul(nll, 1.0 - ls), mul(smooth, ls / c))
@@ -263,10 +263,10 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
 def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
-    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x._data.shape != y._data.shape:
         # as PyTorch: broadcast, but warn, since it is usually a bug ((N,) vs (N, 1))
-        warnings.warn(f"mse_loss: target shape {tuple(y.data.shape)} differs from input shape "
-                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=2)
+        warnings.warn(f"mse_loss: target shape {tuple(y._data.shape)} differs from input shape "
+                      f"{tuple(x._data.shape)}; they will be broadcast", UserWarning, stacklevel=2)
     d = sub(x, y)
     return _reduce(mul(d, d), reduction)
 
@@ -279,9 +279,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     who = "binary_cross_entropy_with_logits"
     _check_reduction(reduction, who)
     x, t = _pair(input, target, who)
-    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x.data.shape != t.data.shape:
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x._data.shape != t._data.shape:
         raise ValueError(f"{who}: target shape {tuple(np.shape(target))} must match input shape "
-                         f"{tuple(np.shape(input.data if isinstance(input, Tensor) else input))}")
+                         f"{tuple(np.shape(input._data if isinstance(input, Tensor) else input))}")
     sp = softplus(neg(x), 1.0, math.inf)          # log(1 + exp(-x)), exact for every x
     if pos_weight is None:
         loss = add(mul(sub(1.0, t), x), sp)
@@ -296,9 +296,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 # ---- more losses -------------------------------------------------------------------------------
 def _pair_same_shape(input, target, who, warn=True):
     x, y = _pair(input, target, who)
-    if warn and isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.shape != y.data.shape:
-        warnings.warn(f"{who}: target shape {tuple(y.data.shape)} differs from input shape "
-                      f"{tuple(x.data.shape)}; they will be broadcast", UserWarning, stacklevel=3)
+    if warn and isinstance(x, Tensor) and isinstance(y, Tensor) and x._data.shape != y._data.shape:
+        warnings.warn(f"{who}: target shape {tuple(y._data.shape)} differs from input shape "
+                      f"{tuple(x._data.shape)}; they will be broadcast", UserWarning, stacklevel=3)
     return x, y
 
 
@@ -347,10 +347,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     who = "binary_cross_entropy"
     _check_reduction(reduction, who)
     x, t = _pair(input, target, who)
-    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x.data.shape != t.data.shape:
-        raise ValueError(f"{who}: target shape {tuple(np.shape(getattr(target, 'data', target)))} "
-                         f"must match input shape {tuple(np.shape(getattr(input, 'data', input)))}")
-    if x.data.size and (np.any(x.data < 0) or np.any(x.data > 1) or np.any(np.isnan(x.data))):
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor) or x._data.shape != t._data.shape:
+        raise ValueError(f"{who}: target shape {tuple(np.shape(getattr(target, '_data', target)))} "
+                         f"must match input shape {tuple(np.shape(getattr(input, '_data', input)))}")
+    if x._data.size and (np.any(x._data < 0) or np.any(x._data > 1) or np.any(np.isnan(x._data))):
         raise ValueError(f"{who}: all elements of input should be between 0 and 1")
     loss = _bce(x, t)
     if weight is not None:
@@ -371,8 +371,8 @@ def _bce_bwd(node, g):
     gp = mul(g, div(sub(p, t), clamp(mul(p, sub(1.0, p)), eps)))
     gt = None
     if node.edges[1] is not None:
-        lp, lq = _clamped_logs(p.data)
-        gt = mul(g, _make(np.asarray(lq - lp, dtype=p.data.dtype)))
+        lp, lq = _clamped_logs(p._data)
+        gt = mul(g, _make(np.asarray(lq - lp, dtype=p._data.dtype)))
     return (gp, gt)
 
 
@@ -381,8 +381,8 @@ declare(_bce_bwd, jvp=_elementwise_jvp, elementwise=True)
 
 def _bce(p, t):
     """Elementwise -(t log p + (1 - t) log(1 - p)), logs clamped at -100."""
-    lp, lq = _clamped_logs(p.data)
-    out = np.asarray(-(t.data * lp + (1 - t.data) * lq), dtype=p.data.dtype)   # 0-d stays an array
+    lp, lq = _clamped_logs(p._data)
+    out = np.asarray(-(t._data * lp + (1 - t._data) * lq), dtype=p._data.dtype)   # 0-d stays an array
     if (p.requires_grad or t.requires_grad) and grad_mode.enabled:
         return _record(out, "binary_cross_entropy", _bce_bwd, (p, t), (p, t))
     return _make(out)
@@ -404,7 +404,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
         safe_t = where(pos, t, 1.0)
         loss = where(pos, mul(t, sub(log(safe_t), x)), mul(x, 0.0))
     if reduction == "batchmean":
-        n = x.data.shape[0] if x.data.ndim else 1
+        n = x._data.shape[0] if x._data.ndim else 1
         return div(sum(loss), float(n))
     return _reduce(loss, reduction)
 

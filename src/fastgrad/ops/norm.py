@@ -74,12 +74,12 @@ def _batch_norm_bwd(node, g):
     mean, invstd, training, eps, has_w, has_b = node.ctx
     wx, ww, wb = _wanted(node)
     if not grad_mode.enabled:
-        gx, gw, gb = backend.k.bn_bwd(x.data, g.data, mean, invstd, None if w is None else w.data,
+        gx, gw, gb = backend.k.bn_bwd(x._data, g._data, mean, invstd, None if w is None else w._data,
                                       training, wx, ww, wb)
         return _affine_outputs(node, (_fresh(gx) if wx else None, _fresh(gw) if ww else None,
                                       _fresh(gb) if wb else None))
-    nd = x.data.ndim
-    c = x.data.shape[1]
+    nd = x._data.ndim
+    c = x._data.shape[1]
     dims = (0,) + tuple(range(2, nd))
     bshape = (1, c) + (1,) * (nd - 2)
     gh = mul(g, reshape(w, bshape)) if w is not None else g
@@ -98,8 +98,8 @@ def _batch_norm_bwd(node, g):
 def _batch_norm_jvp(node, xs, ts, out):
     x = xs[0]
     mean, invstd, training, eps, has_w, has_b = node.ctx
-    nd = x.data.ndim
-    bshape = (1, x.data.shape[1]) + (1,) * (nd - 2)
+    nd = x._data.ndim
+    bshape = (1, x._data.shape[1]) + (1,) * (nd - 2)
     if training:
         dxh, xhat = _norm_tangent(x, ts[0], (0,) + tuple(range(2, nd)), eps)
     else:                                  # the running statistics are constants
@@ -117,51 +117,51 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     are updated in place with the unbiased variance: r = (1 - momentum) r + momentum * b."""
     who = "batch_norm"
     x = _float_in(input, who)
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd < 2:
         raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape "
-                         f"{tuple(x.data.shape)}")
-    c = x.data.shape[1]
-    dt = x.data.dtype
+                         f"{tuple(x._data.shape)}")
+    c = x._data.shape[1]
+    dt = x._data.dtype
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.data.shape) != (c,):
+        if t is not None and tuple(t._data.shape) != (c,):
             raise ValueError(f"{who}: {name} must have shape ({c},) for input shape "
-                             f"{tuple(x.data.shape)}, got {tuple(t.data.shape)}")
+                             f"{tuple(x._data.shape)}, got {tuple(t._data.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.data.dtype != dt:
-            raise TypeError(f"{who}: {name} has dtype {t.data.dtype}, expected {dt} like the input")
+        if t is not None and t._data.dtype != dt:
+            raise TypeError(f"{who}: {name} has dtype {t._data.dtype}, expected {dt} like the input")
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
-        if t is not None and t.data.dtype.kind != "f":
-            raise TypeError(f"{who}: {name} must be a float tensor, got dtype {t.data.dtype}")
+        if t is not None and t._data.dtype.kind != "f":
+            raise TypeError(f"{who}: {name} must be a float tensor, got dtype {t._data.dtype}")
     if hooks.batch_norm is not None:
         hooks.batch_norm(running_mean, running_var, training, momentum, eps)
     k = backend.k
     if training:
-        n = x.data.size // c if c else 0
+        n = x._data.size // c if c else 0
         if n <= 1:
             raise ValueError(f"{who}: expected more than 1 value per channel when training, got "
-                             f"input shape {tuple(x.data.shape)}")
-        mean, var = k.bn_stats(x.data)
+                             f"input shape {tuple(x._data.shape)}")
+        mean, var = k.bn_stats(x._data)
         m = float(momentum)
         if running_mean is not None:
-            rm = running_mean.data
+            rm = running_mean._data
             rm *= (1 - m)
             rm += (m * mean).astype(rm.dtype)
             running_mean._version[0] += 1
         if running_var is not None:
-            rv = running_var.data
+            rv = running_var._data
             rv *= (1 - m)
             rv += (m * var * (n / (n - 1))).astype(rv.dtype)
             running_var._version[0] += 1
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{who}: running_mean and running_var are required when not training")
-        mean = running_mean.data.astype(dt, copy=True)
-        var = running_var.data.astype(dt, copy=False)
+        mean = running_mean._data.astype(dt, copy=True)
+        var = running_var._data.astype(dt, copy=False)
     invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dt)
-    out = k.bn_apply(x.data, mean, invstd, None if weight is None else weight.data,
-                     None if bias is None else bias.data)
+    out = k.bn_apply(x._data, mean, invstd, None if weight is None else weight._data,
+                     None if bias is None else bias._data)
     inputs = [x]
     if weight is not None:
         inputs.append(weight)
@@ -178,7 +178,7 @@ def _rownorm_bwd(node, g):
     mean, rstd, d, groups, s, eps, knorm, ashape, has_w, has_b = node.ctx
     wx, ww, wb = _wanted(node)
     if not grad_mode.enabled:
-        gx, gw, gb = backend.k.rownorm_bwd(x.data, g.data, mean, rstd, None if w is None else w.data,
+        gx, gw, gb = backend.k.rownorm_bwd(x._data, g._data, mean, rstd, None if w is None else w._data,
                                            d, groups, s, wx, ww, wb)
         return _affine_outputs(node, (_fresh(gx) if wx else None,
                                       _fresh(gw.reshape(ashape)) if ww else None,
@@ -222,8 +222,8 @@ def _rownorm_jvp(node, xs, ts, out):
 
 
 def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
-    out, mean, rstd = backend.k.rownorm(x.data, d, groups, s, None if weight is None else weight.data,
-                                        None if bias is None else bias.data, float(eps))
+    out, mean, rstd = backend.k.rownorm(x._data, d, groups, s, None if weight is None else weight._data,
+                                        None if bias is None else bias._data, float(eps))
     inputs = [x]
     if weight is not None:
         inputs.append(weight)
@@ -248,15 +248,15 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
           else tuple(int(n) for n in normalized_shape))
     k = len(ns)
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.data.shape) != ns:
-            raise ValueError(f"{who}: {name} shape {tuple(p.data.shape)} must equal normalized_shape {ns}")
-        if p is not None and p.data.dtype != x.data.dtype:
-            raise TypeError(f"{who}: {name} has dtype {p.data.dtype}, expected {x.data.dtype} like the input")
-    if k == 0 or tuple(x.data.shape[x.data.ndim - k:]) != ns or x.data.ndim < k:
+        if p is not None and tuple(p._data.shape) != ns:
+            raise ValueError(f"{who}: {name} shape {tuple(p._data.shape)} must equal normalized_shape {ns}")
+        if p is not None and p._data.dtype != x._data.dtype:
+            raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {x._data.dtype} like the input")
+    if k == 0 or tuple(x._data.shape[x._data.ndim - k:]) != ns or x._data.ndim < k:
         raise ValueError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
-                         f"of input shape {tuple(x.data.shape)}")
+                         f"of input shape {tuple(x._data.shape)}")
     d = int(np.prod(ns, dtype=np.int64))
-    if d == 0 or x.data.size == 0:
+    if d == 0 or x._data.size == 0:
         # nothing to normalise: the composite form handles empty tensors
         dims = tuple(range(-k, 0))
         mu = mean(x, dims, keepdim=True)
@@ -276,7 +276,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     who = "group_norm"
     x = _float_in(input, who)
     xs = _shape(x)
-    if x.data.ndim < 2:
+    if x._data.ndim < 2:
         raise ValueError(f"{who}: expected input of at least 2 dimensions (N, C, ...), got shape {xs}")
     c = xs[1]
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1 \
@@ -284,13 +284,13 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise ValueError(f"{who}: num_groups {num_groups!r} must be a positive divisor of the "
                          f"{c} channels (input shape {xs})")
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.data.shape) != (c,):
+        if p is not None and tuple(p._data.shape) != (c,):
             raise ValueError(f"{who}: {name} must have shape ({c},) for input shape {xs}, got "
-                             f"{tuple(p.data.shape)}")
-        if p is not None and p.data.dtype != x.data.dtype:
-            raise TypeError(f"{who}: {name} has dtype {p.data.dtype}, expected {x.data.dtype} like the input")
+                             f"{tuple(p._data.shape)}")
+        if p is not None and p._data.dtype != x._data.dtype:
+            raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {x._data.dtype} like the input")
     s = int(np.prod(xs[2:], dtype=np.int64))
-    if x.data.size == 0 or s == 0:
+    if x._data.size == 0 or s == 0:
         raise ValueError(f"{who}: input shape {xs} is empty")
     g = int(num_groups)
     return _rownorm(x, weight, bias, (c // g) * s, g, s, eps, who)

@@ -27,7 +27,7 @@ def _pool_adj_k(g, idx, p):
 def _lin_pool_bwd(node, g):
     p = node.ctx
     if not grad_mode.enabled:
-        return (_fresh(_pool_adj_k(g.data, None, p)),)
+        return (_fresh(_pool_adj_k(g._data, None, p)),)
     return (_lin_pool_adj(g, p),)
 
 
@@ -36,7 +36,7 @@ declare(_lin_pool_bwd, linear=lambda node, t, out: _lin_pool(t, node.ctx, node.n
 
 def _lin_pool(x, p, name):
     """Average pooling (plain or adaptive): linear in x."""
-    out = _pool_k(x.data, p)[0]
+    out = _pool_k(x._data, p)[0]
     if _needs(x):
         return _record(out, name, _lin_pool_bwd, (x,), (), None, p)
     return _make(out)
@@ -45,7 +45,7 @@ def _lin_pool(x, p, name):
 def _lin_pool_adj_bwd(node, v):
     p = node.ctx
     if not grad_mode.enabled:
-        return (_fresh(_pool_k(v.data, p)[0]),)
+        return (_fresh(_pool_k(v._data, p)[0]),)
     return (_lin_pool(v, p, "avg_pool2d"),)
 
 
@@ -53,7 +53,7 @@ declare(_lin_pool_adj_bwd, linear=lambda node, t, out: _lin_pool_adj(t, node.ctx
 
 
 def _lin_pool_adj(g, p):
-    out = _pool_adj_k(g.data, None, p)
+    out = _pool_adj_k(g._data, None, p)
     if _needs(g):
         return _record(out, "avg_pool2d_backward", _lin_pool_adj_bwd, (g,), (), None, p)
     return _make(out)
@@ -62,7 +62,7 @@ def _lin_pool_adj(g, p):
 def _max_pool_bwd(node, g):
     idx, p = node.ctx
     if not grad_mode.enabled:
-        return (_fresh(_pool_adj_k(g.data, idx, p)),)
+        return (_fresh(_pool_adj_k(g._data, idx, p)),)
     return (_max_unpool(g, idx, p),)
 
 
@@ -90,7 +90,7 @@ declare(_max_unpool_bwd, linear=lambda node, t, out: _max_unpool(t, *node.ctx))
 
 def _max_unpool(g, idx, p):
     """The adjoint of max pooling: g scattered (added) to the argmax positions."""
-    out = _pool_adj_k(g.data, idx, p)
+    out = _pool_adj_k(g._data, idx, p)
     if _needs(g):
         return _record(out, "max_pool2d_backward", _max_unpool_bwd, (g,), (), None, (idx, p))
     return _make(out)
@@ -106,7 +106,7 @@ def _pool_out(n, k, s, p, d, ceil):
 
 def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who):
     x = _float_in(input, who)
-    if x.data.ndim not in (nsp + 1, nsp + 2):
+    if x._data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     k = _ntuple(kernel_size, nsp, "kernel_size", who, 1)
@@ -137,7 +137,7 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
     x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     params = (POOL["max"], _shape(x), o[0], o[1], k, s, p, d, True)
-    out, idx = _pool_k(x.data, params)
+    out, idx = _pool_k(x._data, params)
     y = _record(out, who, _max_pool_bwd, (x,), (), None, (idx, params)) if _needs(x) else _make(out)
     if nsp == 1:
         y = squeeze(y, -2)
@@ -190,7 +190,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 def _adaptive(input, output_size, nsp, who):
     x = _float_in(input, who)
-    if x.data.ndim not in (nsp + 1, nsp + 2):
+    if x._data.ndim not in (nsp + 1, nsp + 2):
         raise ValueError(f"{who}: expected {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, "
                          f"got shape {_shape(x)}")
     sp = _shape(x)[-nsp:]
@@ -243,7 +243,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     differentiable to any order."""
     who = "interpolate"
     x = _float_in(input, who)
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd not in (3, 4):
         raise ValueError(f"{who}: expected 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {_shape(x)}")
     nsp = nd - 2
@@ -271,14 +271,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = sf
     oshape = _shape(x)[:2] + tuple(out)
     nel = math.prod(oshape)
-    if max(nel, math.prod(out)) * x.data.dtype.itemsize > 2 ** 62:
+    if max(nel, math.prod(out)) * x._data.dtype.itemsize > 2 ** 62:
         raise ValueError(f"{who}: the output of shape {oshape} ({nel} elements) is larger than any "
                          "array that can be allocated")
     try:
         return _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who)
     except MemoryError:
         raise MemoryError(f"{who}: the output of shape {oshape} ({nel} elements, "
-                          f"{nel * x.data.dtype.itemsize} bytes) cannot be allocated") from None
+                          f"{nel * x._data.dtype.itemsize} bytes) cannot be allocated") from None
 
 
 def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
@@ -293,7 +293,7 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
         src = _src_index(o, n, scales[a], bool(align_corners), False)
         i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
         i1 = np.minimum(i0 + 1, n - 1)
-        lam = (src - i0).astype(x.data.dtype)
+        lam = (src - i0).astype(x._data.dtype)
         shp = [1] * nd
         shp[axis] = o
         lam_t = _make(lam.reshape(shp))

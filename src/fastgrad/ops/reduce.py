@@ -75,15 +75,15 @@ declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2])
 
 
 def _reduce(name, x, dim, keepdim, bwd):
-    if isinstance(x, Tensor) and x.data.dtype in _LOWP_FLOATS:      # float16, bfloat16: in float32
-        return to(_reduce(name, to(x, _dtype.float32), dim, keepdim, bwd), x.data.dtype)
-    x = _float_in(x, name) if type(x) is not Tensor or x.data.dtype not in _dtype.FLOAT_STORAGE else x
-    dims = _norm_dims(dim, x.data.ndim, name)
-    out = backend.k.reduce(R[name], x.data, dims)
+    if isinstance(x, Tensor) and x._data.dtype in _LOWP_FLOATS:      # float16, bfloat16: in float32
+        return to(_reduce(name, to(x, _dtype.float32), dim, keepdim, bwd), x._data.dtype)
+    x = _float_in(x, name) if type(x) is not Tensor or x._data.dtype not in _dtype.FLOAT_STORAGE else x
+    dims = _norm_dims(dim, x._data.ndim, name)
+    out = backend.k.reduce(R[name], x._data, dims)
     if keepdim:
-        out = out.reshape(_keep_shape(x.data.shape, dims))
+        out = out.reshape(_keep_shape(x._data.shape, dims))
     if x.requires_grad and grad_mode.enabled:
-        return _record(out, name, bwd, (x,), (), None, (x.data.shape, dims, keepdim))
+        return _record(out, name, bwd, (x,), (), None, (x._data.shape, dims, keepdim))
     return _make(out)
 
 
@@ -91,9 +91,9 @@ def _reduce(name, x, dim, keepdim, bwd):
 def sum(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x.data.dtype not in _dtype.FLOAT_STORAGE:
-        dims = _norm_dims(dim, x.data.ndim, "sum")
-        return _make(np.asarray(np.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)))
+    if isinstance(x, Tensor) and x._data.dtype not in _dtype.FLOAT_STORAGE:
+        dims = _norm_dims(dim, x._data.ndim, "sum")
+        return _make(np.asarray(np.sum(x._data, axis=dims, keepdims=keepdim, dtype=np.int64)))
     return _reduce("sum", x, dim, keepdim, _sum_bwd)
 
 
@@ -101,8 +101,8 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x.data.dtype not in _dtype.FLOAT_STORAGE:
-        raise _dtype.DtypeNotSupported(f"mean: input dtype should be floating point, got {x.data.dtype}; "
+    if isinstance(x, Tensor) and x._data.dtype not in _dtype.FLOAT_STORAGE:
+        raise _dtype.DtypeNotSupported(f"mean: input dtype should be floating point, got {x._data.dtype}; "
                                        "cast it with .float()")
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
 
@@ -112,10 +112,10 @@ def var(x, dim=None, correction=1, keepdim=False, unbiased=None, _who="var"):
     if unbiased is not None:
         correction = 1 if unbiased else 0
     x = _float_in(x, _who)
-    dims = _norm_dims(dim, x.data.ndim, _who)
+    dims = _norm_dims(dim, x._data.ndim, _who)
     n = 1
     for d in dims:
-        n *= x.data.shape[d]
+        n *= x._data.shape[d]
     d = sub(x, mean(x, dims if dims else None, keepdim=True))
     return div(sum(mul(d, d), dims if dims else None, keepdim=keepdim), float(_max(n - correction, 0)))
 
@@ -141,12 +141,12 @@ jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 @public(method=True)
 def logsumexp(x, dim, keepdim=False):
     x = _float_in(x, "logsumexp")
-    dims = _norm_dims(dim, x.data.ndim, "logsumexp")
-    out = backend.k.reduce(R["logsumexp"], x.data, dims)
+    dims = _norm_dims(dim, x._data.ndim, "logsumexp")
+    out = backend.k.reduce(R["logsumexp"], x._data, dims)
     if keepdim:
-        out = out.reshape(_keep_shape(x.data.shape, dims))
+        out = out.reshape(_keep_shape(x._data.shape, dims))
     if _needs(x):
-        return _record(out, "logsumexp", _lse_bwd, (x,), (x,), out, (x.data.shape, dims, keepdim))
+        return _record(out, "logsumexp", _lse_bwd, (x,), (x,), out, (x._data.shape, dims, keepdim))
     return _make(out)
 
 
@@ -178,50 +178,50 @@ def _dim_maxmin_bwd(node, g):
 @jvp_rule(_dim_maxmin_bwd)
 def _dim_maxmin_jvp(node, xs, ts, out):
     shape, dim, keepdim, idx = node.ctx
-    return reshape(_take_along(ts[0], idx, dim), out.data.shape)
+    return reshape(_take_along(ts[0], idx, dim), out._data.shape)
 
 
 def _maxmin(name, x, dim, keepdim):
     if type(x) is not Tensor:
         x = _to_tensor(x, name)
-    if x.data.dtype in _LOWP_FLOATS:                 # float16, bfloat16: in float32
+    if x._data.dtype in _LOWP_FLOATS:                 # float16, bfloat16: in float32
         r = _maxmin(name, to(x, _dtype.float32), dim, keepdim)
         if isinstance(r, Tensor):
-            return to(r, x.data.dtype)
-        return (MaxResult if name == "max" else MinResult)(to(r[0], x.data.dtype), r[1])
-    if x.data.dtype.kind != "f":
+            return to(r, x._data.dtype)
+        return (MaxResult if name == "max" else MinResult)(to(r[0], x._data.dtype), r[1])
+    if x._data.dtype.kind != "f":
         if dim is None:
-            if x.data.size == 0:
+            if x._data.size == 0:
                 raise ValueError(f"{name}: cannot reduce an empty tensor")
-            return _make(np.asarray(np.max(x.data) if name == "max" else np.min(x.data)))
-        d = _norm_dim(dim, x.data.ndim, name)
+            return _make(np.asarray(np.max(x._data) if name == "max" else np.min(x._data)))
+        d = _norm_dim(dim, x._data.ndim, name)
         f = np.argmax if name == "max" else np.argmin
-        if x.data.ndim and x.data.shape[d] == 0:
+        if x._data.ndim and x._data.shape[d] == 0:
             raise ValueError(f"{name}: cannot reduce over a zero-size dimension {d}")
-        idx = f(x.data, axis=d, keepdims=keepdim) if x.data.ndim else np.asarray(0)
-        v = np.take_along_axis(x.data, idx if keepdim else np.expand_dims(idx, d), d) if x.data.ndim else x.data
-        v = v if keepdim or not x.data.ndim else np.squeeze(v, d)
+        idx = f(x._data, axis=d, keepdims=keepdim) if x._data.ndim else np.asarray(0)
+        v = np.take_along_axis(x._data, idx if keepdim else np.expand_dims(idx, d), d) if x._data.ndim else x._data
+        v = v if keepdim or not x._data.ndim else np.squeeze(v, d)
         return (MaxResult if name == "max" else MinResult)(_make(v), _make(np.asarray(idx, np.int64)))
     if dim is None:
-        if x.data.size == 0:
-            raise ValueError(f"{name}: cannot reduce an empty tensor (shape {tuple(x.data.shape)}); "
+        if x._data.size == 0:
+            raise ValueError(f"{name}: cannot reduce an empty tensor (shape {tuple(x._data.shape)}); "
                              "give a dim")
-        out = backend.k.reduce(R[name], x.data, tuple(range(x.data.ndim)))
+        out = backend.k.reduce(R[name], x._data, tuple(range(x._data.ndim)))
         if _needs(x):
             return _record(out, name, _full_maxmin_bwd, (x,), (x,), out)
         return _make(out)
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, name)
     if nd == 0:                    # the max of one element is that element
         return (MaxResult if name == "max" else MinResult)(clone(x), _make(np.zeros((), np.int64)))
     else:
-        vals, idx = backend.k.argreduce(R[name], x.data, d)
+        vals, idx = backend.k.argreduce(R[name], x._data, d)
     if keepdim and nd:
         vals, idx = np.expand_dims(vals, d), np.expand_dims(idx, d)
     v = _make(vals)
     if _needs(x):
         kidx = idx if (keepdim or not nd) else np.expand_dims(idx, d)
-        v = _record(vals, name, _dim_maxmin_bwd, (x,), (), None, (x.data.shape, d, keepdim or not nd, kidx))
+        v = _record(vals, name, _dim_maxmin_bwd, (x,), (), None, (x._data.shape, d, keepdim or not nd, kidx))
     return (MaxResult if name == "max" else MinResult)(v, _make(idx))
 
 
@@ -242,25 +242,25 @@ def min(x, dim=None, keepdim=False):
 
 def _argmaxmin(name, x, dim, keepdim):
     x = _to_tensor(x, name)
-    if x.data.dtype in _LOWP_FLOATS:
-        x = _make(x.data.astype(np.float32))
-    if x.data.size == 0:
+    if x._data.dtype in _LOWP_FLOATS:
+        x = _make(x._data.astype(np.float32))
+    if x._data.size == 0:
         raise ValueError(f"{name}: cannot take the {name} of an empty tensor")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         f = np.argmax if name == "argmax" else np.argmin
         if dim is None:
-            r = np.asarray(f(x.data), np.int64)
-            return _make(r.reshape((1,) * x.data.ndim) if keepdim else r)
-        d = _norm_dim(dim, x.data.ndim, name)
-        return _make(np.asarray(f(x.data, axis=d, keepdims=keepdim), np.int64))
+            r = np.asarray(f(x._data), np.int64)
+            return _make(r.reshape((1,) * x._data.ndim) if keepdim else r)
+        d = _norm_dim(dim, x._data.ndim, name)
+        return _make(np.asarray(f(x._data, axis=d, keepdims=keepdim), np.int64))
     op = R["max"] if name == "argmax" else R["min"]
     if dim is None:
-        _, idx = backend.k.argreduce(op, np.ascontiguousarray(x.data).reshape(-1), 0)
-        return _make(idx.reshape((1,) * x.data.ndim) if keepdim else idx)
-    d = _norm_dim(dim, x.data.ndim, name)
-    if x.data.ndim == 0:
+        _, idx = backend.k.argreduce(op, np.ascontiguousarray(x._data).reshape(-1), 0)
+        return _make(idx.reshape((1,) * x._data.ndim) if keepdim else idx)
+    d = _norm_dim(dim, x._data.ndim, name)
+    if x._data.ndim == 0:
         return _make(np.zeros((), np.int64))
-    _, idx = backend.k.argreduce(op, x.data, d)
+    _, idx = backend.k.argreduce(op, x._data, d)
     return _make(np.expand_dims(idx, d) if keepdim else idx)
 
 
@@ -288,8 +288,8 @@ def _put_along_jvp(node, xs, ts, out):
 
 def _put_along(g, idx, dim, shape):
     """Zeros of `shape` with g scattered (added) at idx along dim."""
-    out = np.zeros(shape, dtype=g.data.dtype)
-    np.put_along_axis(out, idx, g.data, dim)
+    out = np.zeros(shape, dtype=g._data.dtype)
+    np.put_along_axis(out, idx, g._data, dim)
     if _needs(g):
         return _record(out, "put_along", _put_along_bwd, (g,), (), None, (idx, dim, shape))
     return _make(out)
@@ -304,9 +304,9 @@ declare(_take_along_bwd, linear=lambda node, t, out: _take_along(t, node.ctx[0],
 
 
 def _take_along(x, idx, dim):
-    out = np.take_along_axis(x.data, idx, dim)
+    out = np.take_along_axis(x._data, idx, dim)
     if _needs(x):
-        return _record(out, "take_along", _take_along_bwd, (x,), (), None, (idx, dim, x.data.shape))
+        return _record(out, "take_along", _take_along_bwd, (x,), (), None, (idx, dim, x._data.shape))
     return _make(out)
 
 
@@ -318,7 +318,7 @@ def _softmax_bwd(node, g):
         if lg:
             return (sub(g, mul(exp(y), sum(g, dim, keepdim=True))),)
         return (mul(y, sub(g, sum(mul(g, y), dim, keepdim=True))),)
-    return (_make(backend.k.softmax_bwd(g.data, node.out, dim, lg)),)
+    return (_make(backend.k.softmax_bwd(g._data, node.out, dim, lg)),)
 
 
 @jvp_rule(_softmax_bwd)
@@ -341,18 +341,18 @@ def _softmax(name, x, dim, lg, dtype):
     x = _float_in(x, name)
     if dtype is not None:
         x = to(x, dtype)
-    if x.data.dtype in _LOWP_FLOATS:
-        return to(_softmax(name, to(x, _dtype.float32), dim, lg, None), x.data.dtype)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_softmax(name, to(x, _dtype.float32), dim, lg, None), x._data.dtype)
     if dim is None:
         raise TypeError(f"{name}: dim is required (implicit dim selection is ambiguous)")
-    if x.data.ndim == 0:
-        out = np.zeros((), x.data.dtype) if lg else np.ones((), x.data.dtype)
+    if x._data.ndim == 0:
+        out = np.zeros((), x._data.dtype) if lg else np.ones((), x._data.dtype)
         d = 0
         if _needs(x):
             return _record(out, name, _softmax0_bwd, (x,))
         return _make(out)
-    d = _norm_dim(dim, x.data.ndim, name)
-    out = backend.k.softmax(x.data, d, lg)
+    d = _norm_dim(dim, x._data.ndim, name)
+    out = backend.k.softmax(x._data, d, lg)
     if _needs(x):
         return _record(out, name, _softmax_bwd, (x,), (), out, (d, lg))
     return _make(out)
@@ -387,7 +387,7 @@ def _cumsum_jvp(node, xs, ts, out):
 
 
 def _cumsum(x, d, reverse):
-    out = _scan_arr(SCAN["cumsum"], x.data, d, reverse)
+    out = _scan_arr(SCAN["cumsum"], x._data, d, reverse)
     if _needs(x):
         return _record(out, "cumsum", _cumsum_bwd, (x,), (), None, (d, reverse))
     return _make(out)
@@ -401,16 +401,16 @@ def _cumprod_bwd(node, g):
     derivative (create_graph) is exact too."""
     (x,) = node.saved
     d, rev = node.ctx
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         return (g,)
-    if not (x.data == 0).any():
+    if not (x._data == 0).any():
         return (div(_cumsum(mul(g, node.output()), d, not rev), x),)
-    dt = x.data.dtype
-    nd = x.data.ndim
+    dt = x._data.dtype
+    nd = x._data.ndim
     perm = tuple([i for i in range(nd) if i != d] + [d])
     inv = tuple(int(v) for v in np.argsort(perm))
     xl, gl = permute(x, perm), permute(g, perm)
-    n = x.data.shape[d]
+    n = x._data.shape[d]
     k, i = np.arange(n)[:, None], np.arange(n)[None, :]
     enters = _make((i < k) if rev else (i > k))      # x_i is a factor of row k's products
     used = _make((i <= k) if rev else (i >= k))      # output j contributes to row k
@@ -426,19 +426,19 @@ def _cumprod_jvp(node, xs, ts, out):
     # (exact with zeros in x, unlike out * cumsum(t / x))
     d, reverse = node.ctx
     x, t, y = xs[0], ts[0], out
-    if x.data.ndim == 0 or x.data.shape[d] == 0:
+    if x._data.ndim == 0 or x._data.shape[d] == 0:
         return t
     if reverse:
         x, t, y = flip(x, d), flip(t, d), flip(y, d)
     parts = [narrow(t, d, 0, 1)]
-    for i in range(1, x.data.shape[d]):
+    for i in range(1, x._data.shape[d]):
         parts.append(add(mul(narrow(x, d, i, 1), parts[-1]), mul(narrow(y, d, i - 1, 1), narrow(t, d, i, 1))))
     r = cat(parts, d)
     return flip(r, d) if reverse else r
 
 
 def _cumprod(x, d, reverse):
-    out = _scan_arr(SCAN["cumprod"], x.data, d, reverse)
+    out = _scan_arr(SCAN["cumprod"], x._data, d, reverse)
     if _needs(x):
         return _record(out, "cumprod", _cumprod_bwd, (x,), (x,), out, (d, reverse))
     return _make(out)
@@ -448,11 +448,11 @@ def _scan_public(name, x, dim, dtype):
     x = _to_tensor(x, name)
     if dtype is not None:
         x = to(x, dtype)
-    d = _norm_dim(dim, x.data.ndim, name)
-    if x.data.dtype in _LOWP_FLOATS:
-        return to(_scan_public(name, to(x, _dtype.float32), dim, None), x.data.dtype)
-    if x.data.dtype.kind != "f":
-        arr = x.data.astype(np.int64) if x.data.dtype.kind == "b" else x.data
+    d = _norm_dim(dim, x._data.ndim, name)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_scan_public(name, to(x, _dtype.float32), dim, None), x._data.dtype)
+    if x._data.dtype.kind != "f":
+        arr = x._data.astype(np.int64) if x._data.dtype.kind == "b" else x._data
         fn = np.cumsum if name == "cumsum" else np.cumprod
         return _make(np.asarray(fn(arr, axis=d) if arr.ndim else arr.copy(), dtype=np.int64))
     return (_cumsum if name == "cumsum" else _cumprod)(x, d, False)
@@ -474,10 +474,10 @@ def cumprod(x, dim, dtype=None):
 def _shift_ones(t, d, first):
     """t along d with its last element dropped and a 1 put in front (first=True), or its
     first element dropped and a 1 put at the end."""
-    n = t.data.shape[d]
-    shape = list(t.data.shape)
+    n = t._data.shape[d]
+    shape = list(t._data.shape)
     shape[d] = 1
-    ones = _make(np.ones(shape, dtype=t.data.dtype))
+    ones = _make(np.ones(shape, dtype=t._data.dtype))
     if first:
         return cat([ones, narrow(t, d, 0, n - 1)], d)
     return cat([narrow(t, d, 1, n - 1), ones], d)
@@ -489,18 +489,18 @@ def _prod_bwd(node, g):
     xs = reshape(x, (-1,)) if flat else x
     if not keepdim:
         g = unsqueeze(g, d) if not flat else reshape(g, (1,))
-    if xs.data.shape[d] == 0:
+    if xs._data.shape[d] == 0:
         return (mul(x, 0.0),)
-    if not (xs.data == 0).any():
+    if not (xs._data == 0).any():
         out = node.output()
-        out = reshape(out, g.data.shape)
+        out = reshape(out, g._data.shape)
         r = div(mul(g, out), xs)
     else:
         # prod of the others = (exclusive prefix product) * (exclusive suffix product)
         left = _shift_ones(_cumprod(xs, d, False), d, True)
         right = _shift_ones(_cumprod(xs, d, True), d, False)
         r = mul(g, mul(left, right))
-    return (reshape(r, x.data.shape) if flat else r,)
+    return (reshape(r, x._data.shape) if flat else r,)
 
 
 @jvp_rule(_prod_bwd)
@@ -508,7 +508,7 @@ def _prod_jvp(node, xs, ts, out):
     d, keepdim, flat = node.ctx
     (gx,) = node.fn(node, _ones_of(out))       # the product of the other factors
     p = mul(gx, ts[0])
-    return reshape(sum(p), out.data.shape) if flat else sum(p, d, keepdim)
+    return reshape(sum(p), out._data.shape) if flat else sum(p, d, keepdim)
 
 
 @public(method=True)
@@ -518,27 +518,27 @@ def prod(x, dim=None, keepdim=False, dtype=None):
     x = _to_tensor(x, "prod")
     if dtype is not None:
         x = to(x, dtype)
-    if x.data.dtype in _LOWP_FLOATS:
-        return to(prod(to(x, _dtype.float32), dim, keepdim), x.data.dtype)
-    if x.data.dtype.kind != "f":
-        arr = x.data.astype(np.int64)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(prod(to(x, _dtype.float32), dim, keepdim), x._data.dtype)
+    if x._data.dtype.kind != "f":
+        arr = x._data.astype(np.int64)
         if dim is None:
             return _make(np.asarray(np.prod(arr), dtype=np.int64))
         d = _norm_dim(dim, arr.ndim, "prod")
         return _make(np.asarray(np.prod(arr, axis=d, keepdims=keepdim) if arr.ndim else arr, np.int64))
     if dim is None:
         flat, d = True, 0
-        out = backend.k.prod(np.ascontiguousarray(x.data).reshape(-1), 0)
+        out = backend.k.prod(np.ascontiguousarray(x._data).reshape(-1), 0)
     else:
         flat = False
-        d = _norm_dim(dim, x.data.ndim, "prod")
-        if x.data.ndim == 0:
-            out = x.data.copy()
+        d = _norm_dim(dim, x._data.ndim, "prod")
+        if x._data.ndim == 0:
+            out = x._data.copy()
         else:
-            out = backend.k.prod(x.data, d)
+            out = backend.k.prod(x._data, d)
             if keepdim:
                 out = np.expand_dims(out, d)
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         flat, keepdim = True, True
         out = out.reshape(())
     if _needs(x):
@@ -564,25 +564,25 @@ jvp_rule(_amaxmin_bwd)(_slice_reduce_jvp)
 
 def _amaxmin(name, x, dim, keepdim):
     x = _to_tensor(x, name)
-    nd = x.data.ndim
+    nd = x._data.ndim
     dims = _norm_dims(None if dim is None or dim == () else dim, nd, name)
     for d in dims:
-        if x.data.shape[d] == 0:
+        if x._data.shape[d] == 0:
             raise ValueError(f"{name}: cannot reduce over the zero-size dimension {d} of a tensor "
-                             f"of shape {tuple(x.data.shape)}")
-    if x.data.dtype in _LOWP_FLOATS:
-        return to(_amaxmin(name, to(x, _dtype.float32), dim, keepdim), x.data.dtype)
-    if x.data.dtype.kind != "f":
+                             f"of shape {tuple(x._data.shape)}")
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_amaxmin(name, to(x, _dtype.float32), dim, keepdim), x._data.dtype)
+    if x._data.dtype.kind != "f":
         fn = np.max if name == "amax" else np.min
-        return _make(np.asarray(fn(x.data, axis=dims, keepdims=keepdim) if nd else x.data.copy()))
+        return _make(np.asarray(fn(x._data, axis=dims, keepdims=keepdim) if nd else x._data.copy()))
     if nd == 0:
-        out = x.data.copy()
+        out = x._data.copy()
     else:
-        out = backend.k.reduce(R["max" if name == "amax" else "min"], x.data, dims)
+        out = backend.k.reduce(R["max" if name == "amax" else "min"], x._data, dims)
         if keepdim:
-            out = out.reshape(tuple(1 if i in dims else s for i, s in enumerate(x.data.shape)))
+            out = out.reshape(tuple(1 if i in dims else s for i, s in enumerate(x._data.shape)))
     if _needs(x):
-        return _record(out, name, _amaxmin_bwd, (x,), (x,), out, (x.data.shape, dims, keepdim))
+        return _record(out, name, _amaxmin_bwd, (x,), (x,), out, (x._data.shape, dims, keepdim))
     return _make(out)
 
 
@@ -602,10 +602,10 @@ def amin(x, dim=None, keepdim=False):
 # ---- all / any ----------------------------------------------------------------------------
 def _allany(name, x, dim, keepdim):
     x = _to_tensor(x, name)
-    nd = x.data.ndim
+    nd = x._data.ndim
     dims = _norm_dims(dim, nd, name) if dim is not None else None
     fn = np.all if name == "all" else np.any
-    return _make(np.asarray(fn(x.data != 0, axis=dims, keepdims=keepdim), dtype=bool))
+    return _make(np.asarray(fn(x._data != 0, axis=dims, keepdims=keepdim), dtype=bool))
 
 
 @public(method=True)
@@ -628,7 +628,7 @@ def _norm2_bwd(node, g):
         keep = tuple(1 if i in dims else s for i, s in enumerate(shape))
         g = reshape(g, keep)
         n = reshape(n, keep)
-    safe = where(eq(n, 0.0), _scalar(1.0, x.data.dtype), n)
+    safe = where(eq(n, 0.0), _scalar(1.0, x._data.dtype), n)
     return (mul(g, div(x, safe)),)
 
 
@@ -636,27 +636,27 @@ jvp_rule(_norm2_bwd)(_slice_reduce_jvp)
 
 
 def _norm2(x, dims, keepdim):
-    if x.data.ndim == 0:
-        s = x.data * x.data
+    if x._data.ndim == 0:
+        s = x._data * x._data
     else:
-        s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], x.data), dims)
-        if x.data.dtype == np.float32:
+        s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], x._data), dims)
+        if x._data.dtype == np.float32:
             with np.errstate(invalid="ignore"):
                 redo = not np.all(np.isfinite(s)) or np.any(s < 1e-30)
             if redo:   # squares overflowed or underflowed in float32: redo in float64
-                xd = x.data.astype(np.float64)
+                xd = x._data.astype(np.float64)
                 s = backend.k.reduce(R["sum"], backend.k.unary(U["square"], xd), dims)
-    out = np.sqrt(s).astype(x.data.dtype)
+    out = np.sqrt(s).astype(x._data.dtype)
     if keepdim:
-        out = out.reshape(tuple(1 if i in dims else n for i, n in enumerate(x.data.shape)))
+        out = out.reshape(tuple(1 if i in dims else n for i, n in enumerate(x._data.shape)))
     out = np.asarray(out)
     if _needs(x):
-        return _record(out, "norm", _norm2_bwd, (x,), (x,), out, (x.data.shape, dims, keepdim))
+        return _record(out, "norm", _norm2_bwd, (x,), (x,), out, (x._data.shape, dims, keepdim))
     return _make(out)
 
 
 def _zero_grad(node, g):
-    return (_make(np.zeros(node.ctx, dtype=g.data.dtype)),)
+    return (_make(np.zeros(node.ctx, dtype=g._data.dtype)),)
 
 
 @jvp_rule(_zero_grad)
@@ -666,9 +666,9 @@ def _zero_jvp(node, xs, ts, out):
 
 def _count_nonzero(x, dims, keepdim):
     """The p=0 "norm": number of non-zeros, as x's dtype; its gradient is zero."""
-    out = np.asarray(np.sum(x.data != 0, axis=dims, keepdims=keepdim), dtype=x.data.dtype)
+    out = np.asarray(np.sum(x._data != 0, axis=dims, keepdims=keepdim), dtype=x._data.dtype)
     if _needs(x):
-        return _record(out, "norm", _zero_grad, (x,), (), None, x.data.shape)
+        return _record(out, "norm", _zero_grad, (x,), (), None, x._data.shape)
     return _make(out)
 
 
@@ -684,7 +684,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     x = _float_in(x, "norm")
     if dtype is not None:
         x = to(x, dtype)
-    nd = x.data.ndim
+    nd = x._data.ndim
     dims = _norm_dims(dim, nd, "norm")
     red = dims if dims else None
     if isinstance(p, str):

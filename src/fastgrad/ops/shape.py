@@ -20,7 +20,7 @@ from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _nor
 def _view(t, x):
     """t shares memory with x: share x's version counter, so an in-place change through
     either is seen by the saved-tensor checks of both."""
-    if np.may_share_memory(t.data, x.data):
+    if np.may_share_memory(t._data, x._data):
         t._version = x._version
         t._base = x if x._base is None else x._base
     return t
@@ -29,7 +29,7 @@ def _reshape_bwd(node, g):
     return (reshape(g, node.ctx),)
 
 
-declare(_reshape_bwd, linear=lambda node, t, out: reshape(t, out.data.shape),
+declare(_reshape_bwd, linear=lambda node, t, out: reshape(t, out._data.shape),
         input_shape=lambda node, i, out_shape: tuple(node.ctx),
         batched=lambda node, G: (G.reshape((G.shape[0],) + tuple(node.ctx)),))
 
@@ -47,12 +47,12 @@ def _shape_arg(shape, who):
 def reshape(x, *shape):
     shape = _shape_arg(shape, "reshape")
     try:
-        out = x.data.reshape(shape)
+        out = x._data.reshape(shape)
     except ValueError:
         raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
-                         f"{tuple(x.data.shape)} ({x.data.size} elements)") from None
+                         f"{tuple(x._data.shape)} ({x._data.size} elements)") from None
     if x.requires_grad and grad_mode.enabled:
-        return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape), x)
+        return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x._data.shape), x)
     return _view(_make(out), x)
 
 
@@ -61,25 +61,25 @@ def view(x, *shape):
     """Like reshape, but never copies: raises if the memory layout does not allow it."""
     shape = _shape_arg(shape, "view")
     try:
-        out = x.data.view()
+        out = x._data.view()
         out.shape = shape
     except (AttributeError, ValueError):
         raise RuntimeError(f"view: shape {shape} is not compatible with input shape "
-                           f"{tuple(x.data.shape)} and its strides; use reshape() instead") from None
+                           f"{tuple(x._data.shape)} and its strides; use reshape() instead") from None
     if x.requires_grad and grad_mode.enabled:
-        return _view(_record(out, "view", _reshape_bwd, (x,), (), None, x.data.shape), x)
+        return _view(_record(out, "view", _reshape_bwd, (x,), (), None, x._data.shape), x)
     return _view(_make(out), x)
 
 
 @public(method=True)
 def flatten(x, start_dim=0, end_dim=-1):
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd == 0:
         return reshape(x, 1)
     s, e = _norm_dim(start_dim, nd, "flatten"), _norm_dim(end_dim, nd, "flatten")
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    sh = x.data.shape
+    sh = x._data.shape
     n = 1
     for d in range(s, e + 1):
         n *= sh[d]
@@ -88,23 +88,23 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 @public(method=True)
 def squeeze(x, dim=None):
-    sh = x.data.shape
+    sh = x._data.shape
     if dim is None:
         new = tuple(s for s in sh if s != 1)
     else:
-        dims = _norm_dims(dim, x.data.ndim, "squeeze")
+        dims = _norm_dims(dim, x._data.ndim, "squeeze")
         new = tuple(s for i, s in enumerate(sh) if not (i in dims and s == 1))
     return x if new == sh else reshape(x, new)
 
 
 @public(method=True)
 def unsqueeze(x, dim):
-    nd = x.data.ndim
+    nd = x._data.ndim
     if not -nd - 1 <= dim <= nd:
         raise IndexError(f"unsqueeze: dimension {dim} is out of range for a tensor with {nd} "
                          f"dimensions (expected {-nd - 1}..{nd})")
     d = dim % (nd + 1)
-    sh = x.data.shape
+    sh = x._data.shape
     return reshape(x, sh[:d] + (1,) + sh[d:])
 
 
@@ -128,13 +128,13 @@ declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
 @public(method=True)
 def permute(x, *dims):
     dims = _shape_arg(dims, "permute")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(dims) != nd:
         raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
     norm = tuple(_norm_dim(d, nd, "permute") for d in dims)
     if sorted(norm) != list(range(nd)):
         raise ValueError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
-    out = x.data.transpose(norm)
+    out = x._data.transpose(norm)
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "permute", _permute_bwd, (x,), (), None, norm), x)
     return _view(_make(out), x)
@@ -142,7 +142,7 @@ def permute(x, *dims):
 
 @public(method=True)
 def transpose(x, dim0, dim1):
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd == 0:
         return x
     d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
@@ -153,9 +153,9 @@ def transpose(x, dim0, dim1):
 
 @public(method=True)
 def t(x):
-    if x.data.ndim > 2:
-        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x.data.ndim}")
-    return transpose(x, 0, 1) if x.data.ndim == 2 else x
+    if x._data.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
+    return transpose(x, 0, 1) if x._data.ndim == 2 else x
 
 
 def _expand_bwd(node, g):
@@ -174,7 +174,7 @@ def _batched_sum_to(G, shape):
     return r.reshape((G.shape[0],) + tuple(shape))
 
 
-declare(_expand_bwd, linear=lambda node, t, out: expand(t, out.data.shape),
+declare(_expand_bwd, linear=lambda node, t, out: expand(t, out._data.shape),
         input_shape=lambda node, i, out_shape: tuple(node.ctx),
         batched=lambda node, G: (_batched_sum_to(G, node.ctx),))
 
@@ -182,7 +182,7 @@ declare(_expand_bwd, linear=lambda node, t, out: expand(t, out.data.shape),
 @public(method=True)
 def expand(x, *sizes):
     sizes = _shape_arg(sizes, "expand")
-    sh = x.data.shape
+    sh = x._data.shape
     if len(sizes) < len(sh):
         raise ValueError(f"expand: the number of sizes {sizes} must be at least the number of "
                          f"dimensions of shape {tuple(sh)}")
@@ -191,7 +191,7 @@ def expand(x, *sizes):
     if target == sh:
         return x
     try:
-        out = np.broadcast_to(x.data, target)
+        out = np.broadcast_to(x._data, target)
     except ValueError:
         raise ValueError(f"expand: cannot expand shape {tuple(sh)} to {sizes}") from None
     if x.requires_grad and grad_mode.enabled:
@@ -207,7 +207,7 @@ def broadcast_to(x, shape):
 @public
 def sum_to(g, shape):
     """Sum g over the broadcast dimensions so it has `shape` (the inverse of expand)."""
-    gs = g.data.shape
+    gs = g._data.shape
     if gs == shape:
         return g
     lead = len(gs) - len(shape)
@@ -226,9 +226,9 @@ declare(_contig_bwd, linear=lambda node, t, out: t,
 
 @public(method=True)
 def contiguous(x):
-    if x.data.flags.c_contiguous:
+    if x._data.flags.c_contiguous:
         return x
-    out = backend.k.contiguous(x.data)
+    out = backend.k.contiguous(x._data)
     if _needs(x):
         return _record(out, "contiguous", _contig_bwd, (x,))
     return _make(out)
@@ -236,7 +236,7 @@ def contiguous(x):
 
 @public(method=True)
 def clone(x):
-    out = backend.k.copy(x.data) if x.data.dtype in _KERNEL_FLOATS else x.data.copy()
+    out = backend.k.copy(x._data) if x._data.dtype in _KERNEL_FLOATS else x._data.copy()
     if _needs(x):
         return _record(out, "clone", _contig_bwd, (x,))
     return _make(out)
@@ -264,18 +264,18 @@ def cat(tensors, dim=0):
         raise ValueError("cat: expected a non-empty sequence of tensors")
     dt = result_dtype(*ts)
     ts = [_cast_to(t, dt) for t in ts]
-    nd = ts[0].data.ndim
+    nd = ts[0]._data.ndim
     if nd == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
     d = _norm_dim(dim, nd, "cat")
-    rest = ts[0].data.shape[:d] + ts[0].data.shape[d + 1:]
+    rest = ts[0]._data.shape[:d] + ts[0]._data.shape[d + 1:]
     for i, t in enumerate(ts):
-        if t.data.ndim != nd or t.data.shape[:d] + t.data.shape[d + 1:] != rest:
-            raise ValueError(f"cat: tensor {i} has shape {tuple(t.data.shape)}, which does not match "
-                             f"{tuple(ts[0].data.shape)} except in dimension {d}")
-    out = np.concatenate([t.data for t in ts], axis=d)
+        if t._data.ndim != nd or t._data.shape[:d] + t._data.shape[d + 1:] != rest:
+            raise ValueError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
+                             f"{tuple(ts[0]._data.shape)} except in dimension {d}")
+    out = np.concatenate([t._data for t in ts], axis=d)
     if _needs(*ts):
-        return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t.data.shape[d] for t in ts)))
+        return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t._data.shape[d] for t in ts)))
     return _make(out)
 
 
@@ -286,10 +286,10 @@ def stack(tensors, dim=0):
     if not ts:
         raise ValueError("stack: expected a non-empty sequence of tensors")
     for i, t in enumerate(ts):
-        if t.data.shape != ts[0].data.shape:
-            raise ValueError(f"stack: tensor {i} has shape {tuple(t.data.shape)}, expected "
-                             f"{tuple(ts[0].data.shape)} (all inputs must have the same shape)")
-    nd = ts[0].data.ndim + 1
+        if t._data.shape != ts[0]._data.shape:
+            raise ValueError(f"stack: tensor {i} has shape {tuple(t._data.shape)}, expected "
+                             f"{tuple(ts[0]._data.shape)} (all inputs must have the same shape)")
+    nd = ts[0]._data.ndim + 1
     if not -nd <= dim < nd:
         raise IndexError(f"stack: dimension {dim} is out of range (expected {-nd}..{nd - 1})")
     return cat([unsqueeze(t, dim % nd) for t in ts], dim % nd)
@@ -303,24 +303,24 @@ def _narrow_bwd(node, g):
 @jvp_rule(_narrow_bwd)
 def _narrow_jvp(node, xs, ts, out):
     dim, start, full = node.ctx
-    return narrow(ts[0], dim, start, out.data.shape[dim])
+    return narrow(ts[0], dim, start, out._data.shape[dim])
 
 
 @public(method=True)
 def narrow(x, dim, start, length):
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         raise ValueError("narrow: cannot be applied to a 0-d tensor")
-    d = _norm_dim(dim, x.data.ndim, "narrow")
-    n = x.data.shape[d]
+    d = _norm_dim(dim, x._data.ndim, "narrow")
+    n = x._data.shape[d]
     if start < 0:
         start += n
     if start < 0 or length < 0 or start + length > n:
         raise IndexError(f"narrow: start {start} and length {length} are out of range for "
                          f"dimension {d} of size {n}")
     idx = (slice(None),) * d + (slice(start, start + length),)
-    out = x.data[idx]
+    out = x._data[idx]
     if _needs(x):
-        return _view(_record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x.data.shape)), x)
+        return _view(_record(out, "narrow", _narrow_bwd, (x,), (), None, (d, start, x._data.shape)), x)
     return _view(_make(out), x)
 
 
@@ -332,13 +332,13 @@ def _unnarrow_bwd(node, g):
 @jvp_rule(_unnarrow_bwd)
 def _unnarrow_jvp(node, xs, ts, out):
     dim, start, length = node.ctx
-    return _unnarrow(ts[0], dim, start, out.data.shape)
+    return _unnarrow(ts[0], dim, start, out._data.shape)
 
 
 def _unnarrow(g, dim, start, full):
-    out = np.zeros(full, dtype=g.data.dtype)
-    length = g.data.shape[dim]
-    out[(slice(None),) * dim + (slice(start, start + length),)] = g.data
+    out = np.zeros(full, dtype=g._data.dtype)
+    length = g._data.shape[dim]
+    out[(slice(None),) * dim + (slice(start, start + length),)] = g._data
     if _needs(g):
         return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
     return _make(out)
@@ -350,10 +350,10 @@ def split(tensor, split_size_or_sections, dim=0):
     """Views of consecutive pieces along dim: pieces of one size (the last may be
     smaller) or the given list of sizes."""
     x = tensor
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         raise ValueError("split: expects at least a 1-dimensional tensor, got a 0-d tensor")
-    d = _norm_dim(dim, x.data.ndim, "split")
-    n = x.data.shape[d]
+    d = _norm_dim(dim, x._data.ndim, "split")
+    n = x._data.shape[d]
     s = split_size_or_sections
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
         if s <= 0 and not (s == 0 and n == 0):
@@ -375,10 +375,10 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
-    if input.data.ndim == 0:
+    if input._data.ndim == 0:
         raise ValueError("chunk: expects at least a 1-dimensional tensor, got a 0-d tensor")
-    d = _norm_dim(dim, input.data.ndim, "chunk")
-    n = input.data.shape[d]
+    d = _norm_dim(dim, input._data.ndim, "chunk")
+    n = input._data.shape[d]
     if n == 0:
         return tuple(narrow(input, d, 0, 0) for _ in range(chunks))
     return split(input, -(-n // chunks), d)
@@ -386,11 +386,11 @@ def chunk(input, chunks, dim=0):
 
 @public(method=True)
 def unbind(input, dim=0):
-    if input.data.ndim == 0:
+    if input._data.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but the tensor has no dimensions")
-    d = _norm_dim(dim, input.data.ndim, "unbind")
+    d = _norm_dim(dim, input._data.ndim, "unbind")
     pre = (slice(None),) * d
-    return tuple(getitem(input, pre + (i,)) for i in range(input.data.shape[d]))
+    return tuple(getitem(input, pre + (i,)) for i in range(input._data.shape[d]))
 
 
 def _flip_bwd(node, g):
@@ -405,10 +405,10 @@ def flip(input, dims):
     """A copy with the order of elements reversed along dims."""
     x = input
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    ds = _norm_dims(dims, x.data.ndim, "flip")
-    sl = tuple(slice(None, None, -1) if k in ds else slice(None) for k in range(x.data.ndim))
-    out = backend.k.contiguous(x.data[sl]) if x.data.ndim else x.data.copy()
-    if out is x.data or np.may_share_memory(out, x.data):
+    ds = _norm_dims(dims, x._data.ndim, "flip")
+    sl = tuple(slice(None, None, -1) if k in ds else slice(None) for k in range(x._data.ndim))
+    out = backend.k.contiguous(x._data[sl]) if x._data.ndim else x._data.copy()
+    if out is x._data or np.may_share_memory(out, x._data):
         out = out.copy()
     if _needs(x):
         return _record(out, "flip", _flip_bwd, (x,), ctx=ds)
@@ -434,12 +434,12 @@ def roll(input, shifts, dims=None):
     if dims is None:
         if len(sh) != 1:
             raise ValueError(f"roll: with dims=None shifts must be one int, got {shifts!r}")
-        return reshape(roll(reshape(x, -1), sh, 0), x.data.shape)
+        return reshape(roll(reshape(x, -1), sh, 0), x._data.shape)
     ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if len(ds) != len(sh):
         raise ValueError(f"roll: shifts {sh} and dims {ds} must have the same length")
-    ds = tuple(_norm_dim(d, x.data.ndim, "roll") for d in ds)
-    out = np.roll(x.data, sh, ds) if x.data.ndim else x.data.copy()
+    ds = tuple(_norm_dim(d, x._data.ndim, "roll") for d in ds)
+    out = np.roll(x._data, sh, ds) if x._data.ndim else x._data.copy()
     if _needs(x):
         return _record(out, "roll", _roll_bwd, (x,), ctx=(sh, ds))
     return _make(out)
@@ -467,16 +467,16 @@ def repeat(input, *sizes):
     entries than the tensor has dims: leading dims are added)."""
     x = input
     reps = _shape_arg(sizes, "repeat")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(reps) < nd:
         raise ValueError(f"repeat: the number of repeats {reps} must be at least the number of "
                          f"dimensions of the tensor ({nd})")
     if any(r < 0 for r in reps):
         raise ValueError(f"repeat: repeats must be non-negative, got {reps}")
-    shape = (1,) * (len(reps) - nd) + x.data.shape
-    out = np.tile(x.data.reshape(shape), reps)
+    shape = (1,) * (len(reps) - nd) + x._data.shape
+    out = np.tile(x._data.reshape(shape), reps)
     if _needs(x):
-        return _record(out, "repeat", _repeat_bwd, (x,), ctx=(shape, reps, x.data.shape))
+        return _record(out, "repeat", _repeat_bwd, (x,), ctx=(shape, reps, x._data.shape))
     return _make(out)
 
 
@@ -484,7 +484,7 @@ def repeat(input, *sizes):
 def tile(input, dims):
     """torch.tile: like repeat, with missing leading repeats taken as 1."""
     reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
-    nd = input.data.ndim
+    nd = input._data.ndim
     if len(reps) < nd:
         reps = (1,) * (nd - len(reps)) + reps
     return repeat(input, reps)
@@ -495,7 +495,7 @@ def _padc_bwd(node, g):
 
 
 # the padding is constant: the tangent is padded with zeros
-declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out.data.shape))
+declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out._data.shape))
 
 
 @public
@@ -507,7 +507,7 @@ def pad(input, pad, mode="constant", value=None):
     non-constant modes pad any number of dims of any tensor."""
     x = input if type(input) is Tensor else _to_tensor(input, "pad")
     p = [int(v) for v in pad]
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(p) % 2 or len(p) // 2 > nd:
         raise ValueError(f"pad: the pad tuple {tuple(p)} must have an even length of at most "
                          f"2 * {nd} (the tensor's dims)")
@@ -515,7 +515,7 @@ def pad(input, pad, mode="constant", value=None):
     if mode == "constant":
         crop = [slice(None)] * nd
         for d, lo, hi in pairs:
-            n = x.data.shape[d]
+            n = x._data.shape[d]
             if -lo - hi > n or (lo < 0 and -lo > n) or (hi < 0 and -hi > n):
                 raise ValueError(f"pad: negative padding {(lo, hi)} removes more than the size "
                                  f"{n} of dimension {d}")
@@ -526,8 +526,8 @@ def pad(input, pad, mode="constant", value=None):
         for d, lo, hi in pairs:
             widths[d] = (_max(lo, 0), _max(hi, 0))
         v = 0 if value is None else value
-        out = np.pad(x.data, widths, mode="constant", constant_values=v)
-        inner = tuple(slice(lo, lo + x.data.shape[k]) for k, (lo, _) in enumerate(widths))
+        out = np.pad(x._data, widths, mode="constant", constant_values=v)
+        inner = tuple(slice(lo, lo + x._data.shape[k]) for k, (lo, _) in enumerate(widths))
         if _needs(x):
             return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
         return _make(out)
@@ -538,7 +538,7 @@ def pad(input, pad, mode="constant", value=None):
         raise ValueError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
     out = x
     for d, lo, hi in pairs:
-        n = x.data.shape[d]
+        n = x._data.shape[d]
         if lo < 0 or hi < 0:
             raise ValueError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
         if lo == 0 and hi == 0:
@@ -571,11 +571,11 @@ declare(_tri_bwd, linear=lambda node, t, out: _tri(t, node.ctx[1], node.ctx[0]))
 
 def _tri(x, diagonal, upper):
     who = "triu" if upper else "tril"
-    if x.data.ndim < 2:
-        raise ValueError(f"{who}: input must have at least 2 dimensions, got {x.data.ndim}")
+    if x._data.ndim < 2:
+        raise ValueError(f"{who}: input must have at least 2 dimensions, got {x._data.ndim}")
     # clamped to the matrix (same result): NumPy cannot take offsets beyond a C long
-    k = _max(-x.data.shape[-2], builtins.min(int(diagonal), x.data.shape[-1]))
-    out = np.triu(x.data, k) if upper else np.tril(x.data, k)
+    k = _max(-x._data.shape[-2], builtins.min(int(diagonal), x._data.shape[-1]))
+    out = np.triu(x._data, k) if upper else np.tril(x._data, k)
     if _needs(x):
         return _record(out, who, _tri_bwd, (x,), ctx=(upper, k))
     return _make(out)
@@ -606,7 +606,7 @@ def _diag_jvp(node, xs, ts, out):
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
     x = input
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd < 2:
         raise ValueError(f"diagonal: input must have at least 2 dimensions, got {nd}")
     d1, d2 = _norm_dim(dim1, nd, "diagonal"), _norm_dim(dim2, nd, "diagonal")
@@ -614,10 +614,10 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
     # an offset beyond the plane gives an empty diagonal: clamp it first, because NumPy
     # overflows (and reads out of bounds) for offsets near the C int limits
-    offset = _max(-x.data.shape[d1], builtins.min(int(offset), x.data.shape[d2]))
-    out = np.diagonal(x.data, offset, d1, d2)
+    offset = _max(-x._data.shape[d1], builtins.min(int(offset), x._data.shape[d2]))
+    out = np.diagonal(x._data, offset, d1, d2)
     if _needs(x):
-        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(offset, d1, d2, x.data.shape)), x)
+        return _view(_record(out, "diagonal", _diag_bwd, (x,), ctx=(offset, d1, d2, x._data.shape)), x)
     return _view(_make(out), x)
 
 
@@ -629,17 +629,17 @@ def _dembed_bwd(node, g):
 @jvp_rule(_dembed_bwd)
 def _dembed_jvp(node, xs, ts, out):
     offset, d1, d2 = node.ctx
-    return _diag_embed(ts[0], offset, d1, d2, out.data.shape)
+    return _diag_embed(ts[0], offset, d1, d2, out._data.shape)
 
 
 def _diag_embed(g, offset, d1, d2, shape):
-    out = np.zeros(shape, dtype=g.data.dtype)
-    L = g.data.shape[-1]
+    out = np.zeros(shape, dtype=g._data.dtype)
+    L = g._data.shape[-1]
     if L:
         plane = np.moveaxis(out, (d1, d2), (-2, -1))
         r = np.arange(L) + _max(-offset, 0)
         c = np.arange(L) + _max(offset, 0)
-        plane[..., r, c] = g.data
+        plane[..., r, c] = g._data
     if _needs(g):
         return _record(out, "diagonal_backward", _dembed_bwd, (g,), ctx=(offset, d1, d2))
     return _make(out)
@@ -648,7 +648,7 @@ def _diag_embed(g, offset, d1, d2, shape):
 @public(method=("movedim", "moveaxis"))
 def movedim(input, source, destination):
     x = input
-    nd = x.data.ndim
+    nd = x._data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
@@ -676,11 +676,11 @@ def meshgrid(*tensors, indexing="ij"):
     if not ts:
         raise ValueError("meshgrid: expected at least one tensor")
     for i, t in enumerate(ts):
-        if t.data.ndim > 1:
+        if t._data.ndim > 1:
             raise ValueError(f"meshgrid: expected 0-d or 1-d tensors, tensor {i} has shape "
-                             f"{tuple(t.data.shape)}")
+                             f"{tuple(t._data.shape)}")
     k = len(ts)
-    sizes = [t.data.size for t in ts]
+    sizes = [t._data.size for t in ts]
     pos = list(range(k))
     if indexing == "xy" and k >= 2:
         pos[0], pos[1] = 1, 0

@@ -19,7 +19,7 @@ TopkResult = collections.namedtuple("topk", ["values", "indices"])
 def _sorted(name, x, dim, flag, k):
     """(values array, int64 indices) of sort (k=None) or topk along dim."""
     x = _to_tensor(x, name)
-    arr = x.data
+    arr = x._data
     nd = arr.ndim
     d = _norm_dim(dim, nd, name)
     a1 = arr.reshape(1) if nd == 0 else arr
@@ -34,9 +34,9 @@ def _sorted(name, x, dim, flag, k):
 
 
 def _values(x, v, i, d, name):
-    if _needs(x) and x.data.dtype.kind == "f":
-        i1 = i.reshape(1) if x.data.ndim == 0 else i
-        return _record(v, name, _values_bwd, (x,), (), None, (i1, d, x.data.shape))
+    if _needs(x) and x._data.dtype.kind == "f":
+        i1 = i.reshape(1) if x._data.ndim == 0 else i
+        return _record(v, name, _values_bwd, (x,), (), None, (i1, d, x._data.shape))
     return _make(v)
 
 
@@ -51,7 +51,7 @@ def _values_bwd(node, g):
 def _values_jvp(node, xs, ts, out):
     idx, d, shape = node.ctx
     t = reshape(ts[0], (1,)) if len(shape) == 0 else ts[0]
-    return reshape(_take_along(t, idx, d), out.data.shape)
+    return reshape(_take_along(t, idx, d), out._data.shape)
 
 
 @public(method=True)
@@ -76,12 +76,12 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"topk: k must be an int, got {type(k).__name__}")
     xt = _to_tensor(x, "topk")
-    nd = xt.data.ndim
+    nd = xt._data.ndim
     d = _norm_dim(dim, nd, "topk")
-    n = xt.data.shape[d] if nd else 1
+    n = xt._data.shape[d] if nd else 1
     if not 0 <= k <= n or (nd == 0 and k == 0):        # a 0-d tensor has no empty top-k shape
         raise IndexError(f"topk: k={k} is out of range for dimension {d} of size {n} "
-                         f"(input shape {tuple(xt.data.shape)})")
+                         f"(input shape {tuple(xt._data.shape)})")
     x, d, v, i = _sorted("topk", xt, dim, bool(largest), int(k))
     return TopkResult(_values(x, v, i, d, "topk"), _make(i))
 

@@ -182,8 +182,8 @@ class Adagrad(Optimizer):
 
     def _init_state(self, p, group, st, layout):
         if st.get("sum") is None:
-            st["sum"] = Tensor._make(np.full(p.data.shape, float(group["initial_accumulator_value"]),
-                                             dtype=p.data.dtype))
+            st["sum"] = Tensor._make(np.full(p._data.shape, float(group["initial_accumulator_value"]),
+                                             dtype=p._data.dtype))
         if st.get("step") is None:
             st["step"] = Tensor._make(np.zeros((), dtype=np.float64))
 

@@ -41,7 +41,7 @@ required = _RequiredParameter()
 def _number(x):
     """float(x) for Python numbers, 0-d/1-element tensors and arrays"""
     if isinstance(x, Tensor):
-        return float(x.data.reshape(-1)[0]) if x.data.size == 1 else x
+        return float(x._data.reshape(-1)[0]) if x._data.size == 1 else x
     return x
 
 
@@ -106,9 +106,9 @@ class Optimizer:
                                 + type(p).__name__)
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-            if p.data.dtype.kind != "f":
+            if p._data.dtype.kind != "f":
                 raise TypeError(f"{name}: can only optimize float32/float64 tensors, but one of "
-                                f"the params is {p.data.dtype}")
+                                f"the params is {p._data.dtype}")
         group = dict(param_group)
         group["params"] = params
         for key, default in self.defaults.items():
@@ -145,7 +145,7 @@ class Optimizer:
                         g.detach_()
                     else:
                         g.requires_grad_(False)
-                    g.data[...] = 0
+                    g._data[...] = 0
                     g._version[0] += 1
 
     # ---- state_dict ------------------------------------------------------------------
@@ -205,18 +205,18 @@ class Optimizer:
 
     def _load_value(self, p, key, val):
         if isinstance(val, (Tensor, np.ndarray)) or hasattr(val, "__array__"):
-            arr = val.data if isinstance(val, Tensor) else np.asarray(val)
+            arr = val._data if isinstance(val, Tensor) else np.asarray(val)
             if key == self._step_key and self._step_key:
                 if arr.size != 1:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {key!r} must "
                                      f"hold one number, got shape {arr.shape}")
                 return Tensor._make(np.array(arr.reshape(()), dtype=np.float64))
             if arr.dtype.kind == "f":
-                if arr.shape != p.data.shape:
+                if arr.shape != p._data.shape:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {key!r} has "
                                      f"shape {tuple(arr.shape)} but its parameter has shape "
-                                     f"{tuple(p.data.shape)}")
-                return Tensor._make(np.array(arr, dtype=p.data.dtype, order="C"))
+                                     f"{tuple(p._data.shape)}")
+                return Tensor._make(np.array(arr, dtype=p._data.dtype, order="C"))
             return Tensor._make(np.array(arr))
         if isinstance(val, (int, float)) and key == self._step_key and self._step_key:
             return Tensor._make(np.array(float(val), dtype=np.float64))
@@ -231,7 +231,7 @@ class Optimizer:
         """fill missing entries of st (the state dict of p) for this layout"""
         for key in layout:
             if key and st.get(key) is None:
-                st[key] = Tensor._make(np.zeros(p.data.shape, dtype=p.data.dtype))
+                st[key] = Tensor._make(np.zeros(p._data.shape, dtype=p._data.dtype))
         if self._step_key and st.get(self._step_key) is None:
             st[self._step_key] = Tensor._make(np.zeros((), dtype=np.float64))
 
@@ -252,7 +252,7 @@ class Optimizer:
                 fresh = not any(k and st.get(k) is not None for k in layout)
                 self._init_state(p, group, st, layout)
                 complete = True
-            entry = per_dtype.setdefault(p.data.dtype, ([], [], []))
+            entry = per_dtype.setdefault(p._data.dtype, ([], [], []))
             entry[0].append(p)
             entry[1].append(st if complete else None)
             entry[2].append(fresh)
