@@ -219,7 +219,7 @@ def result_type_of(operands, default_float):
     NumPy scalars (as 0-d tensors) and Python scalars, by PyTorch's promotion."""
     dim = zero = scal = None
     for o in operands:
-        arr = getattr(o, "data", None)
+        arr = getattr(o, "_data", None)
         if isinstance(arr, np.ndarray):
             d = FROM_NUMPY[arr.dtype]
             if arr.ndim:
