@@ -124,7 +124,7 @@ NOT_OPS = {
     # configuration and introspection
     "set_backend", "get_backend", "use_backend", "set_num_threads", "get_num_threads", "set_simd",
     "get_simd", "available_simd", "show_config", "set_default_dtype", "get_default_dtype",
-    "result_dtype", "is_grad_enabled", "is_inference_mode_enabled",
+    "result_dtype", "result_type", "promote_types", "can_cast", "is_grad_enabled", "is_inference_mode_enabled",
     # serialization and compilation
     "save", "load", "compile",
 }
@@ -142,6 +142,10 @@ TESTED_ELSEWHERE = {
     # backward path), so the fuzzer's bad shapes are no test for it; every broadcasting
     # entry's gradient goes through it
     "sum_to": "tests/test_grad_accumulate.py (against NumPy) and every broadcast gradcheck",
+    # the in-place integer ops (&=, |=, ^=, <<=, >>=, //=, %=), against PyTorch
+    **{n: "tests/test_integer_ops.py::test_inplace_bitwise_and_floor_division_forms"
+       for n in ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_",
+                 "bitwise_not_", "floor_divide_", "remainder_")},
 }
 # The op each loss and layer class of fastgrad.nn computes (its code names it).
 LAYER_OPS = {

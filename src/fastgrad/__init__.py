@@ -6,8 +6,10 @@ backend as the correctness oracle.
 __version__ = "0.1.0"
 
 from fastgrad._tensor import (Tensor, as_tensor, from_numpy, get_default_dtype,
-                              set_default_dtype, tensor, result_dtype)
-from fastgrad._tensor import float32, float64, int64, bool_
+                              set_default_dtype, tensor, result_dtype, result_type)
+from fastgrad._dtype import (dtype, finfo, iinfo, promote_types, can_cast, DtypeNotSupported,
+                             uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+from fastgrad._dtype import bool as bool_
 from fastgrad import ops
 from fastgrad.ops._record import *
 from fastgrad.ops.elementwise import *
@@ -35,10 +37,16 @@ from fastgrad._device import device
 from fastgrad import backends, cuda, errors
 from fastgrad.errors import ArgumentError, DtypeError, IndexOutOfRangeError, ShapeError
 
-float = float32  # noqa: A001 - PyTorch's aliases
-double = float64
-long = int64
+# PyTorch's other names of the dtypes, and its legacy tensor types (fastgrad.FloatTensor, ...)
 bool = bool_  # noqa: A001
+half = float16
+float = float32  # noqa: A001
+double = float64
+short = int16
+int = int32  # noqa: A001
+long = int64
+from fastgrad._dtype import TENSOR_TYPES as _TENSOR_TYPES
+globals().update(_TENSOR_TYPES)
 
 from fastgrad import nn
 from fastgrad import reference

@@ -7,6 +7,7 @@ import numpy as np
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad import _device
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
+from fastgrad._dtype import FLOAT_STORAGE as _FLOAT_STORAGE
 
 _make = Tensor._make
 
@@ -179,22 +180,29 @@ def eye(n, m=None, dtype=None, requires_grad=False, device=None, pin_memory=Fals
     return _finish(_alloc(lambda s, d: np.eye(s[0], s[1], dtype=d), "eye", size, _dt(dtype)), requires_grad)
 
 
+def _rng_float(dt):
+    """The dtype NumPy's generator draws in: float16 and bfloat16 are drawn in float32."""
+    return dt if dt == np.float64 else np.float32
+
+
 def rand(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
     _dev(device, "rand")
     g = (generator or default_generator).rng
     d = _dt(dtype)
-    if d.kind != "f":
+    if d not in _FLOAT_STORAGE:
         raise TypeError(f"rand: dtype must be floating point, got {d}")
-    return _finish(_alloc(lambda s, dt: g.random(s, dtype=dt), "rand", _size(size, "rand"), d), requires_grad)
+    return _finish(_alloc(lambda s, dt: g.random(s, dtype=_rng_float(dt)).astype(dt, copy=False), "rand",
+                          _size(size, "rand"), d), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
     _dev(device, "randn")
     g = (generator or default_generator).rng
     d = _dt(dtype)
-    if d.kind != "f":
+    if d not in _FLOAT_STORAGE:
         raise TypeError(f"randn: dtype must be floating point, got {d}")
-    return _finish(_alloc(lambda s, dt: g.standard_normal(s, dtype=dt), "randn", _size(size, "randn"), d),
+    return _finish(_alloc(lambda s, dt: g.standard_normal(s, dtype=_rng_float(dt)).astype(dt, copy=False),
+                          "randn", _size(size, "randn"), d),
                    requires_grad)
 
 

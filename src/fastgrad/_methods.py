@@ -1,7 +1,7 @@
 """Tensor methods and Python operators: the ones the op declarations name
 (``fastgrad.ops._record.METHODS``), and the conversions and properties that are not ops."""
-from fastgrad import _factory, ops
-from fastgrad._tensor import Tensor, bool_, float32, float64, int64
+from fastgrad import _dtype, _factory, ops
+from fastgrad._tensor import Tensor
 from fastgrad.ops._record import METHODS
 
 
@@ -13,10 +13,13 @@ def _bind():
     T.__pos__ = lambda self: self
     T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))))
     T.mT = property(lambda self: transpose(self, -1, -2))
-    T.float = lambda self: to(self, float32)
-    T.double = lambda self: to(self, float64)
-    T.long = lambda self: to(self, int64)
-    T.bool = lambda self: to(self, bool_)
+    # the casts named after PyTorch's dtypes: x.float(), x.long(), x.char() (int8), x.byte() (uint8), ...
+    for name, d in (("float", _dtype.float32), ("double", _dtype.float64), ("half", _dtype.float16),
+                    ("bfloat16", _dtype.bfloat16), ("long", _dtype.int64), ("int", _dtype.int32),
+                    ("short", _dtype.int16), ("char", _dtype.int8), ("byte", _dtype.uint8),
+                    ("bool", _dtype.bool)):
+        setattr(T, name, _cast(to, d, name))
+    T.element_size = lambda self: self._data.dtype.itemsize
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self._data.dtype)
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self._data.dtype)
     T.__format__ = _format
@@ -28,6 +31,14 @@ def _format(self, spec):
     if self._data.ndim == 0:
         return format(self.item(), spec)
     return object.__format__(self, spec)
+
+
+def _cast(to, d, name):
+    def cast(self, memory_format=None):
+        return to(self, d)
+    cast.__name__ = cast.__qualname__ = name
+    cast.__doc__ = f"self.to(fastgrad.{d._name})"
+    return cast
 
 
 _bind()

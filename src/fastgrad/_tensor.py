@@ -6,87 +6,61 @@ directly), so ``from_numpy`` and ``numpy()`` are zero-copy and NumPy owns the me
 in ``fastgrad.ops``; ``fastgrad._methods`` attaches them to the class as the methods and
 operators their declarations name.
 
-dtypes: float32 (the default) and float64 carry gradients; int64 and bool are for indices
-and masks.  Type promotion follows PyTorch: the category order is bool < int < float;
-tensors with dimensions decide the dtype within a category, 0-d tensors and Python
-scalars only raise the category (a float scalar with an int tensor gives the default
-float dtype, float32), never the width (``float32_tensor * 2.0`` stays float32, and so does
-``float32_tensor * float64_zero_dim_tensor``).
+dtypes (``fastgrad._dtype``): bool, uint8, int8, int16, int32, int64, float16, bfloat16,
+float32 (the default) and float64; the floating ones carry gradients.  The C kernels
+compute in float32 and float64; elementwise ops compute float16 and bfloat16 in float32
+and round the result back.  Type promotion follows PyTorch: the category order is
+bool < int < float; tensors with dimensions decide the dtype within a category, 0-d
+tensors and Python scalars only raise the category (a float scalar with an int tensor
+gives the default float dtype, float32), never the width (``float32_tensor * 2.0`` stays
+float32, and so does ``float32_tensor * float64_zero_dim_tensor``).
 """
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad import _device
+from fastgrad import _dtype
 from fastgrad._state import trace as _trace
 
-
+# storage dtypes (NumPy's) that the ops compare against; fastgrad.float32 etc. are the
+# fastgrad.dtype objects of fastgrad._dtype
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
 
 FLOAT_DTYPES = (float32, float64)
-SUPPORTED = (float32, float64, int64, bool_)
+SUPPORTED = tuple(_dtype.FROM_NUMPY)            # every storage dtype
+_FLOATS = _dtype.FLOAT_STORAGE
+_of_numpy = _dtype.FROM_NUMPY.__getitem__
 _default = [float32]
 
 
 def get_default_dtype():
-    return _default[0]
+    return _of_numpy(_default[0])
 
 
 def set_default_dtype(dtype):
-    d = np.dtype(dtype)
+    d = _dtype.storage(dtype, "set_default_dtype")
     if d not in FLOAT_DTYPES:
-        raise TypeError(f"set_default_dtype: only float32 and float64 are supported, got {d}")
+        raise TypeError(f"set_default_dtype: only float32 and float64 are supported, got {_of_numpy(d)}")
     _default[0] = d
 
 
-def _category(dt):
-    return 2 if dt.kind == "f" else (1 if dt.kind in "iu" else 0)
-
-
 def canonical_dtype(dt, who="tensor"):
-    """Map a NumPy dtype onto the four fastgrad dtypes or raise."""
-    dt = np.dtype(dt)
-    if dt in SUPPORTED:
-        return dt
-    if dt.kind == "f" and dt.itemsize <= 4:
-        return float32
-    if dt.kind == "f":
-        return float64
-    if dt.kind in "iu":
-        return int64
-    raise TypeError(f"{who}: unsupported dtype {dt}; fastgrad supports float32, float64, int64 and bool")
+    """The NumPy storage dtype for a fastgrad dtype, NumPy dtype or Python type, or raise."""
+    return _dtype.storage(dt, who)
 
 
 def result_dtype(*operands):
-    """PyTorch's promotion over Tensors and Python scalars."""
-    groups = ([], [], [])                   # dimensioned tensors, 0-d tensors, scalars
-    for o in operands:
-        if isinstance(o, Tensor):
-            groups[0 if o._data.ndim else 1].append(o._data.dtype)
-        elif isinstance(o, (bool, np.bool_)):
-            groups[2].append(bool_)
-        elif isinstance(o, (int, np.integer)):
-            groups[2].append(int64)
-        else:
-            groups[2].append(float64)
-    res = None
-    for gi, group in enumerate(groups):
-        if not group:
-            continue
-        top = max(_category(d) for d in group)
-        if res is not None and top <= _category(res):
-            continue
-        if gi == 2:
-            res = (_default[0], int64, bool_)[2 - top]
-        else:
-            cand = [d for d in group if _category(d) == top]
-            r = cand[0]
-            for d in cand[1:]:
-                r = np.promote_types(r, d)
-            res = r
-    return res
+    """PyTorch's promotion over Tensors and Python scalars, as a storage dtype."""
+    d = _dtype.result_type_of(operands, _of_numpy(_default[0]))
+    return d.dtype
+
+
+def result_type(tensor1, tensor2):
+    """The dtype PyTorch's promotion gives an op on two Tensors or Python scalars."""
+    return _dtype.result_type_of((tensor1, tensor2), _of_numpy(_default[0]))
 
 
 class Tensor:
@@ -142,7 +116,7 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self._data.dtype
+        return _of_numpy(self._data.dtype)
 
     def numel(self):
         return self._data.size
@@ -156,9 +130,8 @@ class Tensor:
     def is_leaf(self):
         return self.grad_fn is None
 
-    @property
     def is_floating_point(self):
-        return self._data.dtype.kind == "f"
+        return self._data.dtype in _FLOATS
 
     def is_contiguous(self):
         return self._data.flags.c_contiguous
@@ -208,9 +181,9 @@ class Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_: you can only change requires_grad flags of leaf "
                                "tensors; use detach() to get a tensor that does not require grad")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self._data.dtype not in _FLOATS:
             raise RuntimeError(f"requires_grad_: only floating point tensors can require gradients "
-                               f"(this tensor is {self._data.dtype})")
+                               f"(this tensor is {_of_numpy(self._data.dtype)})")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -352,7 +325,7 @@ class Tensor:
             body = f"[], size={tuple(self._data.shape)}"
         extra = []
         if self._data.dtype != _default[0] and self._data.dtype != int64 and self._data.dtype != bool_:
-            extra.append(f"dtype=fastgrad.{self._data.dtype}")
+            extra.append(f"dtype={_of_numpy(self._data.dtype)}")
         elif self._data.dtype == bool_ and not self._data.size:
             extra.append("dtype=fastgrad.bool")
         if self.grad_fn is not None:
@@ -412,7 +385,7 @@ def _as_array(data, dtype, who):
         raise ArgumentError(f"{who}: cannot make a tensor from this data: {e}") from None
     if arr.dtype == object:
         raise TypeError(f"{who}: could not infer a numeric dtype from {type(data).__name__}")
-    if not isinstance(data, np.ndarray) and arr.dtype.kind == "f":
+    if not isinstance(data, np.ndarray) and arr.dtype.kind == "f" and not isinstance(data, np.generic):
         return arr.astype(_default[0])           # Python floats -> the default dtype
     dt = canonical_dtype(arr.dtype, who)
     return arr if dt == arr.dtype else arr.astype(dt)
@@ -432,9 +405,10 @@ def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but without a copy when `data` already is a suitable array/tensor."""
     if device is not None:
         _device.check(device, "as_tensor")
-    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, Tensor) and (dtype is None or canonical_dtype(dtype, "as_tensor") == data.dtype):
         return data
-    if isinstance(data, np.ndarray) and data.dtype in SUPPORTED and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, np.ndarray) and data.dtype in SUPPORTED and (
+            dtype is None or canonical_dtype(dtype, "as_tensor") == data.dtype):
         return Tensor._make(data)
     return tensor(data, dtype)
 
@@ -444,6 +418,7 @@ def from_numpy(arr):
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
     if arr.dtype not in SUPPORTED:
-        raise TypeError(f"from_numpy: unsupported dtype {arr.dtype}; fastgrad shares memory only "
-                        "with float32, float64, int64 and bool arrays (use fastgrad.tensor to convert)")
+        raise TypeError(f"from_numpy: unsupported dtype {arr.dtype}; fastgrad shares memory only with "
+                        "arrays of " + ", ".join(_of_numpy(d)._name for d in SUPPORTED)
+                        + " (use fastgrad.tensor to convert)")
     return Tensor._make(arr)

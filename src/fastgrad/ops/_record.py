@@ -26,6 +26,7 @@ import numpy as np
 
 from fastgrad.errors import ShapeError
 from fastgrad import _device
+from fastgrad import _dtype
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, result_dtype
 from fastgrad.autograd import anomaly as _anomaly
@@ -151,7 +152,13 @@ def _scalar(v, dtype):
     if t is None:
         if len(_scalar_cache) > 512:
             _scalar_cache.clear()
-        arr = np.array(v, dtype=dtype)
+        try:
+            arr = np.array(v, dtype=dtype)
+        except OverflowError:
+            if np.dtype(dtype).kind not in "iu":
+                raise
+            # an int out of an integer dtype's range wraps around, as PyTorch casts it
+            arr = np.array(int(v) % (1 << 8 * np.dtype(dtype).itemsize), np.uint64).astype(dtype)
         arr.flags.writeable = False
         t = _make(arr)
         _scalar_cache[key] = t
@@ -170,7 +177,7 @@ def _float_in(x, who):
     """x as a floating tensor (ints and bools become the default float dtype)."""
     if (type(x) is not Tensor and not isinstance(x, Tensor)):
         x = _to_tensor(x, who)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype not in _dtype.FLOAT_STORAGE:
         return _make(x._data.astype(_default[0]))
     return x
 
@@ -261,8 +268,9 @@ def to(x, *args, dtype=None, copy=False, **kwargs):
     dt = canonical_dtype(dtype, "to")
     if x._data.dtype == dt:
         return clone(x) if copy else x
-    out = x._data.astype(dt)
-    if dt.kind == "f" and _needs(x):
+    with np.errstate(invalid="ignore", over="ignore"):      # nan/inf to int: as C casts
+        out = x._data.astype(dt)
+    if dt in _dtype.FLOAT_STORAGE and _needs(x):
         return _record(out, "to", _to_bwd, (x,), ctx=x._data.dtype)
     return _make(out)
 
@@ -275,23 +283,14 @@ def _is_dtype_name(s):
         return False
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
-               "bool": "BoolTensor"}
-
-
 @public(method="type", export=False)
-def type_(x, dtype=None):
+def type_(x, dtype=None, non_blocking=False):
     """Tensor.type(): the type name ("fastgrad.FloatTensor", ...) without an argument, else
-    a cast to dtype (a dtype or one of those names)."""
+    a cast to dtype (a dtype, one of those names or a tensor type such as
+    fastgrad.LongTensor)."""
     if dtype is None:
-        return "fastgrad." + _TYPE_NAMES[x._data.dtype.name]
-    if isinstance(dtype, str):
-        name = dtype.split(".")[-1]
-        for k, v in _TYPE_NAMES.items():
-            if v == name:
-                dtype = k
-                break
-    return to(x, dtype)
+        return "fastgrad." + _dtype.FROM_NUMPY[x._data.dtype]._tensor_type
+    return to(x, _dtype.tensor_type_dtype(dtype, "type"))
 
 
 __all__ = exports(__name__)

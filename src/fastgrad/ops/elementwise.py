@@ -12,12 +12,14 @@ import math
 import numpy as np
 
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
+from fastgrad import _dtype
+from fastgrad._dtype import DtypeNotSupported
 from fastgrad._state import backend, grad_mode
-from fastgrad._tensor import Tensor, _default, bool_
+from fastgrad._tensor import Tensor, _default, bool_, float32
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
-from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, _scalar, _to_tensor,
-                                  exports, public, to)
+from fastgrad.ops._record import (_cast_to, _float_in, _make, _ones_of, _pair, _record, _scalar,
+                                  _to_tensor, exports, public, result_dtype, to)
 
 
 # ---- forward mode: helpers for the JVP rules that sit beside each backward --------------
@@ -75,8 +77,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
 
     if params:
         def op(x, a, b):
-            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype.kind != "f":
-                x = _float_in(x, name)
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype not in _KF:
+                return _unary_other(lambda t: op(t, a, b), name, x)
             out = backend.k.unary(opid, x._data, a, b)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
@@ -85,8 +87,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
     else:
         def op(x):
-            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype.kind != "f":
-                x = _float_in(x, name)
+            if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype not in _KF:
+                return _unary_other(op, name, x)
             out = backend.k.unary(opid, x._data, 0.0, 0.0)
             if x.requires_grad and grad_mode.enabled:
                 if uses_y:
@@ -100,6 +102,56 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
     if export and not params:
         public(op, aliases=aliases, method=method, dunder=dunder)
     return op
+
+
+_KF = _dtype.KERNEL_FLOATS          # the dtypes the C kernels compute in
+_LOWP = _dtype.FLOAT_STORAGE - frozenset(_KF)      # float16, bfloat16: computed in float32
+
+
+def _bool_refused(what):
+    def f(x):
+        raise DtypeNotSupported(f"{what}: not supported on a bool tensor (as in PyTorch)")
+    return f
+
+
+# unary ops that keep an integer dtype (PyTorch's rule); the others compute integer and
+# bool inputs in the default float dtype.  name -> (on integers, on bool)
+_INT_UNARY = {
+    "neg": (np.negative, _bool_refused("neg: negation, the `-` operator; use `~` or logical_not() to "
+                                       "invert a mask")),
+    "abs": (np.abs, _bool_refused("abs")),
+    "sign": (np.sign, np.copy),
+    "square": (np.square, lambda x: np.square(x.astype(np.int64))),
+    "relu": (lambda x: np.maximum(x, x.dtype.type(0)), _bool_refused("relu")),
+}
+
+
+def _unary_other(op, name, x):
+    """A unary op on an input the kernels do not take: a Python number, an integer or bool
+    tensor, float16/bfloat16 (computed in float32, rounded back), or a Tensor subclass."""
+    if not isinstance(x, Tensor):
+        x = _to_tensor(x, name)
+    dt = x._data.dtype
+    if dt in _KF:
+        return op(x)
+    if dt in _LOWP:
+        return to(op(to(x, float32)), dt)
+    fns = _INT_UNARY.get(name)
+    if fns is not None:
+        return _make(np.asarray(fns[1 if dt == bool_ else 0](x._data)))
+    return op(_float_in(x, name))
+
+
+_BOOL_REFUSED = {       # binary ops PyTorch refuses on bool tensors
+    "sub": "subtraction, the `-` operator, with bool tensors is not supported; use `^` or "
+           "logical_xor() instead",
+    "fmod": "not implemented for bool tensors (as in PyTorch)",
+    "remainder": "not implemented for bool tensors (as in PyTorch)",
+}
+
+
+def _is_bool(x):
+    return x._data.dtype == bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
 
 
 def _bin_shapes(a, b, out):
@@ -130,6 +182,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
     divisor.  ``method``, ``aliases``, ``dunder``, ``reflected``, ``export``: see
     ``public``."""
     opid = B[name]
+    any_bool_refused = name == "sub"          # PyTorch refuses a bool operand of sub, whatever the other
     ints_float = ints == "float"
     bools_float = (bools or ints) == "float"
     if bwd is None:
@@ -147,19 +200,33 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
         a, b = input, other
         if ((type(a) is not Tensor and not isinstance(a, Tensor))
                 or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
+            if any_bool_refused and (_is_bool(a) or _is_bool(b)):
+                raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
+            if ints_float:          # cast the operands themselves: a scalar must not wrap first
+                dt = result_dtype(a, b)
+                if dt not in _dtype.FLOAT_STORAGE:
+                    a, b = _cast_to(a, _default[0]), _cast_to(b, _default[0])
             a, b = _pair(a, b, name)
-        kind = a._data.dtype.kind
-        if kind != "f":
+        if a._data.dtype not in _KF:
+            if a._data.dtype in _LOWP:
+                return to(op(to(a, float32), to(b, float32)), a._data.dtype)
+            kind = a._data.dtype.kind
+            if kind == "b" and name in _BOOL_REFUSED:
+                raise DtypeNotSupported(f"{name}: {_BOOL_REFUSED[name]}")
             if bools_float if kind == "b" else ints_float:
                 a, b = to(a, _default[0]), to(b, _default[0])
             else:
                 if zero_division and kind in "iu" and np.any(b._data == 0):
                     raise IntegerDivisionByZero(f"{name}: integer division by zero")
                 try:
-                    return _make(np.asarray(ref(a._data, b._data)))
+                    with np.errstate(all="ignore"):       # integer overflow wraps, as in PyTorch
+                        return _make(np.asarray(ref(a._data, b._data)))
                 except ValueError:
                     raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and "
                                      f"{tuple(b._data.shape)} cannot be broadcast") from None
+                except TypeError:
+                    raise DtypeNotSupported(f"{name}: not supported for {_dtype.of_numpy(a._data.dtype)} "
+                                            "tensors (as in PyTorch)") from None
         out = backend.k.binary(opid, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, name, bwd, (a, b), (a, b) if saves else (),
@@ -308,7 +375,9 @@ def clamp(x, min=None, max=None):
     """Clamp into [min, max]; either bound may be None or a tensor."""
     if min is None and max is None:
         raise ArgumentError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or (
+            isinstance(x, Tensor) and x._data.dtype.kind in "iub" and not isinstance(min, float)
+            and not isinstance(max, float)):          # integer bounds keep an integer dtype
         out = x
         if min is not None:
             out = maximum(out, min)
@@ -327,16 +396,22 @@ def pow(x, exponent):
     """x ** exponent for tensor/scalar combinations."""
     if ((type(x) is Tensor or isinstance(x, Tensor)) and isinstance(exponent, (int, float))
             and not isinstance(exponent, bool)):
-        if x._data.dtype.kind == "f":
+        if x._data.dtype in _dtype.FLOAT_STORAGE:
             return _pow_scalar(x, float(exponent), 0.0)
-        return _make(np.power(x._data, exponent)) if isinstance(exponent, int) and exponent >= 0 \
+        if isinstance(exponent, int) and exponent < 0:
+            raise IntegerPowerError(f"pow: integers to negative integer powers are not allowed "
+                                    f"({_dtype.of_numpy(x._data.dtype)} tensor ** {exponent})")
+        return _make(np.power(x._data, exponent)) if isinstance(exponent, int) \
             else _pow_scalar(_float_in(x, "pow"), float(exponent), 0.0)
     return _pow(x, exponent)
 
 
 def _int_passthrough(x):
-    """Integer and bool tensors are returned as a copy, unchanged (PyTorch's rule)."""
-    return (type(x) is Tensor or isinstance(x, Tensor)) and x._data.dtype.kind in "iub"
+    """Integer tensors are returned as a copy, unchanged (PyTorch's rule; it refuses bool)."""
+    if (type(x) is Tensor or isinstance(x, Tensor)) and x._data.dtype == bool_:
+        raise DtypeNotSupported("floor, ceil, trunc and round are not implemented for bool tensors "
+                                "(as in PyTorch)")
+    return (type(x) is Tensor or isinstance(x, Tensor)) and x._data.dtype.kind in "iu"
 
 
 @public(method=True)
@@ -479,6 +554,22 @@ def _pow_da(a, b, out, g):
     # d/da a^b = b a^(b-1), defined as 0 where b == 0 (so 0 at a == 0 too, as PyTorch does)
     d = mul(b, pow(a, sub(b, 1.0)))
     return mul(g, where(eq(b, 0.0), _scalar(0.0, d._data.dtype), d))
+class IntegerPowerError(ValueError, RuntimeError):
+    """An integer tensor to a negative Python int power (PyTorch raises RuntimeError)."""
+
+
+def _int_pow(a, b):
+    """a ** b on integer arrays, PyTorch's rule for b < 0: 1 ** b is 1, (-1) ** b is +-1, and
+    any other base gives 0 (the truncated quotient)."""
+    a, b = np.broadcast_arrays(a, b)
+    neg = b < 0
+    with np.errstate(all="ignore"):
+        out = np.power(a, np.where(neg, 0, b).astype(b.dtype))
+    if np.any(neg):
+        one = np.ones((), out.dtype)
+        odd = (-b.astype(np.int64)) % 2 == 1
+        out = np.where(neg, np.where(a == 1, one, np.where(a == -1, np.where(odd, -one, one), 0 * one)), out)
+    return out.astype(np.result_type(a, b), copy=False)
 
 
 def _fmod_db(rounding):
@@ -491,8 +582,7 @@ _add = binary("add", bwd=_add_bwd, jvp=_add_jvp, saves=False, ref=np.add, export
 _sub = binary("sub", bwd=_sub_bwd, jvp=_sub_jvp, saves=False, ref=np.subtract, export=False)
 _mul = binary("mul", bwd=_mul_bwd, jvp=_mul_jvp, ref=np.multiply, export=False)
 _div = binary("div", bwd=_div_bwd, jvp=_div_jvp, ref=np.true_divide, ints="float", export=False)
-_pow = binary("pow", (_pow_da, _pow_db), uses_out=True,
-              ref=np.power, bools="float", export=False)
+_pow = binary("pow", (_pow_da, _pow_db), uses_out=True, ref=_int_pow, bools="float", export=False)
 maximum = binary("maximum", bwd=_maxmin_bwd, ctx=True, ref=np.maximum)
 minimum = binary("minimum", bwd=_maxmin_bwd, ctx=False, ref=np.minimum)
 atan2 = binary("atan2", bwd=_atan2_bwd, ref=np.arctan2, ints="float", aliases=("arctan2",),
@@ -513,7 +603,7 @@ def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
-            and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+            and a._data.dtype is b._data.dtype and a._data.dtype in _KF):
         out = backend.k.binary(_ADD, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "add", _add_bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
@@ -531,7 +621,7 @@ def sub(a, b, alpha=1):
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a, b):
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
-            and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+            and a._data.dtype is b._data.dtype and a._data.dtype in _KF):
         out = backend.k.binary(_MUL, a._data, b._data)
         if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
             return _record(out, "mul", _mul_bwd, (a, b), (a, b), None, None, _bin_shapes(a, b, out))
@@ -542,10 +632,16 @@ def mul(a, b):
 @public(method=True, aliases=("true_divide", "divide"), dunder=("__truediv__",),
         reflected="__rtruediv__")
 def div(a, b, rounding_mode=None):
-    if rounding_mode is not None:
-        raise ArgumentError(f"div: rounding_mode={rounding_mode!r} is not supported; use floor division "
-                         "on integer tensors or torch-style true division")
-    return _div(a, b)
+    """a / b.  ``rounding_mode``: None true-divides (integers give the default float dtype);
+    "trunc" rounds the quotient toward zero, "floor" toward -inf, keeping an integer
+    dtype (the gradient of a rounded quotient is zero, as in PyTorch).  An integer
+    division by zero raises IntegerDivisionByZero."""
+    if rounding_mode is None:
+        return _div(a, b)
+    if rounding_mode == "trunc" or rounding_mode == "floor":
+        return _rounded_div(a, b, rounding_mode, "div")
+    raise RoundingModeError(f"div: expected rounding_mode to be one of None, 'trunc', or 'floor', but "
+                            f"found {rounding_mode!r}")
 
 
 # ---- comparisons and logic (no gradient) -------------------------------------------------
@@ -553,7 +649,7 @@ def _compare(name, a, b):
     if ((type(a) is not Tensor and not isinstance(a, Tensor))
             or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
         a, b = _pair(a, b, name)
-    if a._data.dtype.kind == "f":
+    if a._data.dtype in _KF:
         return _make(backend.k.compare(CMP[name], a._data, b._data))
     fn = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
           "gt": np.greater, "ge": np.greater_equal}[name]
@@ -602,17 +698,17 @@ def _logic(fn, name, a, b=None):
         raise ShapeError(f"{name}: shapes {[tuple(x.shape) for x in arrs]} cannot be broadcast") from None
 
 
-@public(method=True, dunder=("__and__",))
+@public(method=True)
 def logical_and(a, b):
     return _logic(np.logical_and, "logical_and", a, b)
 
 
-@public(method=True, dunder=("__or__",))
+@public(method=True)
 def logical_or(a, b):
     return _logic(np.logical_or, "logical_or", a, b)
 
 
-@public(method=True, dunder=("__invert__",))
+@public(method=True)
 def logical_not(a):
     return _logic(np.logical_not, "logical_not", a)
 
@@ -760,6 +856,148 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return _make(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
     except ValueError:
         raise ShapeError(f"isclose: shapes {a.shape} and {b.shape} cannot be broadcast") from None
+# ---- integer division and bitwise ops ----------------------------------------------------
+class RoundingModeError(ValueError, RuntimeError):
+    """An unknown ``rounding_mode`` (PyTorch raises RuntimeError)."""
+
+
+def _rounded_bwd(node, g):
+    # PyTorch's rule: the rounded quotient has zero gradient (not a missing one)
+    z = _make(np.zeros(g._data.shape, g._data.dtype))
+    return (z if node.edges[0] is not None else None, z if node.edges[1] is not None else None)
+
+
+def _floor_divide_bwd(node, g):
+    raise RuntimeError("floor_divide: the derivative of floor_divide (`//`) is not implemented, as "
+                       "in PyTorch; div(a, b, rounding_mode='floor') has a zero gradient")
+
+
+declare(_rounded_bwd, jvp=lambda node, xs, ts, out: None, elementwise=True)
+declare(_floor_divide_bwd, jvp=lambda node, xs, ts, out: None, elementwise=True)
+
+
+def _int_div(a, b, mode):
+    """Integer quotient rounded toward zero ("trunc") or -inf ("floor"); int_min / -1
+    wraps to int_min, as C and PyTorch do."""
+    q = np.floor_divide(a, b)
+    if mode == "trunc":
+        q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0))).astype(q.dtype)
+    return q
+
+
+def _rounded_div(a, b, mode, name, bwd=_rounded_bwd):
+    a, b = _pair(a, b, name)
+    dt = a._data.dtype
+    if dt in _LOWP:
+        return to(_rounded_div(to(a, float32), to(b, float32), mode, name, bwd), dt)
+    try:
+        np.broadcast_shapes(a._data.shape, b._data.shape)
+    except ValueError:
+        raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
+                         "broadcast") from None
+    with np.errstate(all="ignore"):
+        if dt.kind in "iub":
+            if dt == bool_:
+                raise DtypeNotSupported(f"{name}: rounded division of bool tensors is not supported "
+                                        "(as in PyTorch)")
+            if np.any(b._data == 0):
+                raise IntegerDivisionByZero(f"{name}: integer division by zero")
+            return _make(np.asarray(_int_div(a._data, b._data, mode)))
+        if mode == "trunc":
+            out = np.trunc(np.true_divide(a._data, b._data))
+        else:
+            out = np.floor_divide(a._data, b._data)
+    out = np.asarray(out)
+    if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+        return _record(out, name, bwd, (a, b), (), None, None, _bin_shapes(a, b, out))
+    return _make(out)
+
+
+@public(method=True, dunder=("__floordiv__",), reflected="__rfloordiv__")
+def floor_divide(input, other):
+    """input // other, rounded toward -inf (Python's rule; PyTorch's ``floor_divide``).
+    Integers stay integers; an integer division by zero raises IntegerDivisionByZero.
+    Not differentiable: backward through it raises, as in PyTorch."""
+    return _rounded_div(input, other, "floor", "floor_divide", _floor_divide_bwd)
+
+
+def _int_pair(a, b, name):
+    a, b = _pair(a, b, name)
+    if a._data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"{name}: not implemented for {_dtype.of_numpy(a._data.dtype)} tensors; "
+                                "bitwise ops take integer and bool tensors (as in PyTorch)")
+    return a, b
+
+
+def _bitwise(fn, name, a, b, bools=True):
+    a, b = _int_pair(a, b, name)
+    if not bools and a._data.dtype == bool_:
+        raise DtypeNotSupported(f"{name}: not implemented for bool tensors (as in PyTorch)")
+    try:
+        return _make(np.asarray(fn(a._data, b._data)))
+    except ValueError:
+        raise ShapeError(f"{name}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
+                         "broadcast") from None
+
+
+@public(method=True, dunder=("__and__",), reflected="__rand__")
+def bitwise_and(input, other):
+    """Bitwise AND of integer tensors; logical AND of bool tensors."""
+    return _bitwise(np.bitwise_and, "bitwise_and", input, other)
+
+
+@public(method=True, dunder=("__or__",), reflected="__ror__")
+def bitwise_or(input, other):
+    """Bitwise OR of integer tensors; logical OR of bool tensors."""
+    return _bitwise(np.bitwise_or, "bitwise_or", input, other)
+
+
+@public(method=True, dunder=("__xor__",), reflected="__rxor__")
+def bitwise_xor(input, other):
+    """Bitwise XOR of integer tensors; logical XOR of bool tensors."""
+    return _bitwise(np.bitwise_xor, "bitwise_xor", input, other)
+
+
+@public(method=True)
+def bitwise_not(input):
+    """Bitwise NOT of an integer tensor (``~x``); logical NOT of a bool tensor."""
+    x = _to_tensor(input, "bitwise_not")
+    if x._data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"bitwise_not: ~ is only implemented on integer and bool tensors, "
+                                f"got {_dtype.of_numpy(x._data.dtype)} (as in PyTorch)")
+    return _make(np.asarray(np.invert(x._data)))
+
+
+def _shift(a, b, left):
+    """a << b or a >> b in a's integer dtype (PyTorch's rules): a shift by a negative amount
+    or by the width or more gives 0, or -1 for a negative signed a shifted right."""
+    bits = 8 * a.dtype.itemsize
+    ok = (b >= 0) & (b < bits)
+    bs = np.where(ok, b, 0).astype(a.dtype)
+    if left:
+        return np.where(ok, np.left_shift(a, bs), a.dtype.type(0)).astype(a.dtype)
+    fill = np.right_shift(a, a.dtype.type(bits - 1)) if a.dtype.kind == "i" else a.dtype.type(0)
+    return np.where(ok, np.right_shift(a, bs), fill).astype(a.dtype)
+
+
+@public(method=True, dunder=("__lshift__",), reflected="__rlshift__")
+def bitwise_left_shift(input, other):
+    """input << other on integer tensors (bits shifted out are lost; the dtype wraps)."""
+    return _bitwise(lambda x, y: _shift(x, y, True), "bitwise_left_shift", input, other, bools=False)
+
+
+@public(method=True, dunder=("__rshift__",), reflected="__rrshift__")
+def bitwise_right_shift(input, other):
+    """input >> other on integer tensors (arithmetic: the sign bit is kept)."""
+    return _bitwise(lambda x, y: _shift(x, y, False), "bitwise_right_shift", input, other, bools=False)
+
+
+@public(dunder=("__invert__",), export=False)
+def _invert(input):
+    if isinstance(input, Tensor) and input._data.dtype.kind not in "iub":
+        raise DtypeNotSupported(f"~ (operator.invert) is only implemented on integer and bool tensors, "
+                                f"got {_dtype.of_numpy(input._data.dtype)}")
+    return bitwise_not(input)
 
 
 # ---- where ------------------------------------------------------------------------------
@@ -786,7 +1024,9 @@ def where(condition, input, other):
     a, b = _pair(input, other, "where")
     if not isinstance(a, Tensor):
         a = _scalar(a, b._data.dtype)
-    if a._data.dtype.kind != "f":
+    if a._data.dtype not in _KF:
+        if a._data.dtype in _LOWP and (a.requires_grad or b.requires_grad):
+            return to(where(c, to(a, float32), to(b, float32)), a._data.dtype)
         return _make(np.where(c._data, a._data, b._data))
     out = backend.k.where(c._data, a._data, b._data)
     if (a.requires_grad or b.requires_grad) and grad_mode.enabled:

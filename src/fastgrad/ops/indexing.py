@@ -7,9 +7,16 @@ import numpy as np
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
+from fastgrad import reference as _reference
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
+
+
+def _kern(arr):
+    """The index kernels: the C ones move 1-, 4- and 8-byte elements; 2-byte dtypes (int16,
+    float16, bfloat16) go through the NumPy reference backend."""
+    return _reference if arr.dtype.itemsize == 2 else backend.k
 
 
 
@@ -238,7 +245,7 @@ def _isel_jvp(node, xs, ts, out):
 
 def _index_select(x, d, idx, wrap, who, keep=()):
     """Slices of x along d at idx; `keep`: the index Tensors backward version-checks."""
-    out = backend.k.index_select(x._data, d, idx, wrap, who)
+    out = _kern(x._data).index_select(x._data, d, idx, wrap, who)
     if _needs(x):
         return _record(out, "index_select" if who == "index_select" else "index", _isel_bwd, (x,),
                        keep, ctx=(d, idx, x._data.shape[d], wrap))
@@ -261,7 +268,7 @@ def _index_add_zeros(g, d, idx, n, wrap, keep=()):
     shape = list(g._data.shape)
     shape[d] = n
     out = np.zeros(shape, dtype=g._data.dtype)
-    backend.k.index_add(out, d, idx, g._data, wrap, "index_backward")
+    _kern(out).index_add(out, d, idx, g._data, wrap, "index_backward")
     if _needs(g):
         return _record(out, "index_add", _iadd_bwd, (g,), keep, ctx=(d, idx, wrap))
     return _make(out)
@@ -275,7 +282,7 @@ declare(_msel_bwd, linear=lambda node, t, out: _masked_select(t, node.ctx))
 
 
 def _masked_select(x, m, keep=()):
-    out = backend.k.masked_select(x._data, m, "index")
+    out = _kern(x._data).masked_select(x._data, m, "index")
     if _needs(x):
         return _record(out, "masked_select", _msel_bwd, (x,), keep, ctx=m)
     return _make(out)
@@ -289,7 +296,7 @@ declare(_mexp_bwd, linear=lambda node, t, out: _masked_expand(t, node.ctx))
 
 
 def _masked_expand(g, m, keep=()):
-    out = backend.k.masked_expand(g._data, m, "index_backward")
+    out = _kern(g._data).masked_expand(g._data, m, "index_backward")
     if _needs(g):
         return _record(out, "masked_expand", _mexp_bwd, (g,), keep, ctx=m)
     return _make(out)
@@ -342,7 +349,7 @@ def _gather_jvp(node, xs, ts, out):
 
 def _gather(x, d, idx, who="gather", keep=()):
     """x's values at idx along d; `keep`: the index Tensors backward version-checks."""
-    out = backend.k.gather(x._data, d, idx, who)
+    out = _kern(x._data).gather(x._data, d, idx, who)
     if _needs(x):
         return _record(out, "gather", _gather_bwd, (x,), keep, ctx=(d, idx, x._data.shape))
     return _make(out)
@@ -360,10 +367,10 @@ def _scatter_into(out, d, idx, src, accumulate, who):
     """out (dense, modified) += / = src at idx along d; idx may cover a leading block."""
     blk = _block(out.shape, idx, d)
     if blk is None:
-        backend.k.scatter_add(out, d, idx, src, accumulate, who)
+        _kern(out).scatter_add(out, d, idx, src, accumulate, who)
     else:
         sub = np.ascontiguousarray(out[blk])
-        backend.k.scatter_add(sub, d, idx, src, accumulate, who)
+        _kern(sub).scatter_add(sub, d, idx, src, accumulate, who)
         out[blk] = sub
 
 

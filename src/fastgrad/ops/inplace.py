@@ -253,6 +253,46 @@ def zero_(x):
     return _inplace_apply(x, "zero_", _overwrite, (0, "zero_"))
 
 
+@public(method=True, dunder=("__iand__",))
+def bitwise_and_(x, other):
+    return _inplace_apply(x, "bitwise_and_", bitwise_and, (other,))
+
+
+@public(method=True, dunder=("__ior__",))
+def bitwise_or_(x, other):
+    return _inplace_apply(x, "bitwise_or_", bitwise_or, (other,))
+
+
+@public(method=True, dunder=("__ixor__",))
+def bitwise_xor_(x, other):
+    return _inplace_apply(x, "bitwise_xor_", bitwise_xor, (other,))
+
+
+@public(method=True, dunder=("__ilshift__",))
+def bitwise_left_shift_(x, other):
+    return _inplace_apply(x, "bitwise_left_shift_", bitwise_left_shift, (other,))
+
+
+@public(method=True, dunder=("__irshift__",))
+def bitwise_right_shift_(x, other):
+    return _inplace_apply(x, "bitwise_right_shift_", bitwise_right_shift, (other,))
+
+
+@public(method=True)
+def bitwise_not_(x):
+    return _inplace_apply(x, "bitwise_not_", bitwise_not)
+
+
+@public(method=True, dunder=("__ifloordiv__",))
+def floor_divide_(x, other):
+    return _inplace_apply(x, "floor_divide_", floor_divide, (other,))
+
+
+@public(method=True, dunder=("__imod__",))
+def remainder_(x, other):
+    return _inplace_apply(x, "remainder_", remainder, (other,))
+
+
 # ---- setitem ----------------------------------------------------------------------------------
 def _izero_bwd(node, g):
     return (_index_zero(g, node.ctx),)
@@ -328,5 +368,7 @@ __all__ = exports(__name__)
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub
+from fastgrad.ops.elementwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+                                      bitwise_right_shift, bitwise_xor, floor_divide, remainder)
 from fastgrad.ops.indexing import _index_arg, _index_tensors, _np_setitem, getitem, masked_fill
 from fastgrad.ops.shape import expand

@@ -9,11 +9,14 @@ import numpy as np
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
+from fastgrad import _dtype
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
                                   to)
+
+_LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
 
 
@@ -125,6 +128,8 @@ def matmul(a, b):
     if a._data.shape[-1] != b._data.shape[-2]:
         raise ShapeError(f"matmul: cannot multiply shapes {tuple(a._data.shape)} and "
                          f"{tuple(b._data.shape)}: {a._data.shape[-1]} != {b._data.shape[-2]}")
+    if a._data.dtype in _LOWP_FLOATS:              # float16, bfloat16: in float32
+        return to(matmul(to(a, np.float32), to(b, np.float32)), a._data.dtype)
     if a._data.dtype.kind != "f":
         return _make(np.matmul(a._data, b._data))
     out = backend.k.matmul(a._data, b._data)

@@ -9,10 +9,13 @@ import numpy as np
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
+from fastgrad import _dtype
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import R, SCAN, U
 from fastgrad.ops._record import (_float_in, _make, _max, _needs, _norm_dim, _norm_dims, _ones_of,
                                   _record, _scalar, _to_tensor, _zeros_of, exports, public, to)
+
+_LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
 
 
@@ -73,7 +76,10 @@ declare(_mean_bwd, linear=lambda node, t, out: mean(t, node.ctx[1], node.ctx[2])
 
 
 def _reduce(name, x, dim, keepdim, bwd):
-    x = _float_in(x, name) if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype.kind != "f" else x
+    if isinstance(x, Tensor) and x._data.dtype in _LOWP_FLOATS:      # float16, bfloat16: in float32
+        return to(_reduce(name, to(x, _dtype.float32), dim, keepdim, bwd), x._data.dtype)
+    x = (_float_in(x, name) if (type(x) is not Tensor and not isinstance(x, Tensor))
+         or x._data.dtype not in _dtype.FLOAT_STORAGE else x)
     dims = _norm_dims(dim, x._data.ndim, name)
     out = backend.k.reduce(R[name], x._data, dims)
     if keepdim:
@@ -89,7 +95,7 @@ def sum(x, dim=None, keepdim=False, dtype=None, axis=None):
         dim = axis
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x._data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x._data.dtype not in _dtype.FLOAT_STORAGE:
         dims = _norm_dims(dim, x._data.ndim, "sum")
         return _make(np.asarray(np.sum(x._data, axis=dims, keepdims=keepdim, dtype=np.int64)))
     return _reduce("sum", x, dim, keepdim, _sum_bwd)
@@ -101,8 +107,9 @@ def mean(x, dim=None, keepdim=False, dtype=None, axis=None):
         dim = axis
     if dtype is not None:
         x = to(x, dtype)
-    if isinstance(x, Tensor) and x._data.dtype.kind != "f":
-        raise TypeError(f"mean: input dtype should be floating point, got {x._data.dtype}; cast it with .float()")
+    if isinstance(x, Tensor) and x._data.dtype not in _dtype.FLOAT_STORAGE:
+        raise _dtype.DtypeNotSupported(f"mean: input dtype should be floating point, got {x._data.dtype}; "
+                                       "cast it with .float()")
     return _reduce("mean", x, dim, keepdim, _mean_bwd)
 
 
@@ -191,6 +198,11 @@ def _dim_maxmin_jvp(node, xs, ts, out):
 def _maxmin(name, x, dim, keepdim):
     if (type(x) is not Tensor and not isinstance(x, Tensor)):
         x = _to_tensor(x, name)
+    if x._data.dtype in _LOWP_FLOATS:                 # float16, bfloat16: in float32
+        r = _maxmin(name, to(x, _dtype.float32), dim, keepdim)
+        if isinstance(r, Tensor):
+            return to(r, x._data.dtype)
+        return (MaxResult if name == "max" else MinResult)(to(r[0], x._data.dtype), r[1])
     if x._data.dtype.kind != "f":
         if dim is None:
             if x._data.size == 0:
@@ -248,6 +260,8 @@ def min(x, dim=None, keepdim=False, axis=None):
 
 def _argmaxmin(name, x, dim, keepdim):
     x = _to_tensor(x, name)
+    if x._data.dtype in _LOWP_FLOATS:
+        x = _make(x._data.astype(np.float32))
     if x._data.size == 0:
         raise ArgumentError(f"{name}: cannot take the {name} of an empty tensor")
     if x._data.dtype.kind != "f":
@@ -349,6 +363,8 @@ def _softmax(name, x, dim, lg, dtype):
     x = _float_in(x, name)
     if dtype is not None:
         x = to(x, dtype)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_softmax(name, to(x, _dtype.float32), dim, lg, None), x._data.dtype)
     if dim is None:
         raise TypeError(f"{name}: dim is required (implicit dim selection is ambiguous)")
     if x._data.ndim == 0:
@@ -459,6 +475,8 @@ def _scan_public(name, x, dim, dtype):
     if dtype is not None:
         x = to(x, dtype)
     d = _norm_dim(dim, x._data.ndim, name)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_scan_public(name, to(x, _dtype.float32), dim, None), x._data.dtype)
     if x._data.dtype.kind != "f":
         arr = x._data.astype(np.int64) if x._data.dtype.kind == "b" else x._data
         fn = np.cumsum if name == "cumsum" else np.cumprod
@@ -536,6 +554,8 @@ def prod(x, dim=None, keepdim=False, dtype=None, axis=None):
     x = _to_tensor(x, "prod")
     if dtype is not None:
         x = to(x, dtype)
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(prod(to(x, _dtype.float32), dim, keepdim), x._data.dtype)
     if x._data.dtype.kind != "f":
         arr = x._data.astype(np.int64)
         if dim is None:
@@ -586,6 +606,8 @@ def _amaxmin(name, x, dim, keepdim):
         if x._data.shape[d] == 0:
             raise ShapeError(f"{name}: cannot reduce over the zero-size dimension {d} of a tensor "
                              f"of shape {tuple(x._data.shape)}")
+    if x._data.dtype in _LOWP_FLOATS:
+        return to(_amaxmin(name, to(x, _dtype.float32), dim, keepdim), x._data.dtype)
     if x._data.dtype.kind != "f":
         fn = np.max if name == "amax" else np.min
         return _make(np.asarray(fn(x._data, axis=dims, keepdims=keepdim) if nd else x._data.copy()))

@@ -10,6 +10,7 @@ import numpy as np
 from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
+from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
                                   _to_tensor, _zeros_of, exports, public)
@@ -242,7 +243,7 @@ def contiguous(x):
 
 @public(method=True)
 def clone(x):
-    out = backend.k.copy(x._data) if x._data.dtype.kind == "f" else x._data.copy()
+    out = backend.k.copy(x._data) if x._data.dtype in _KERNEL_FLOATS else x._data.copy()
     if _needs(x):
         return _record(out, "clone", _contig_bwd, (x,))
     return _make(out)

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastgrad import reference as _reference
 from fastgrad.errors import IndexOutOfRangeError
+from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad._state import backend
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_make, _needs, _norm_dim, _record, _to_tensor, exports, public)
@@ -23,7 +24,7 @@ def _sorted(name, x, dim, flag, k):
     nd = arr.ndim
     d = _norm_dim(dim, nd, name)
     a1 = arr.reshape(1) if nd == 0 else arr
-    kern = backend.k if arr.dtype.kind == "f" else _reference
+    kern = backend.k if arr.dtype in _KERNEL_FLOATS else _reference
     if k is None:
         v, i = kern.sort(a1, d, flag)
     else:

@@ -238,3 +238,82 @@ register(OpInfo("isclose", fg.isclose, np.isclose, _close_samples,
                 lambda: [ErrorInput([np.zeros((2, 3)), np.zeros(4)], {}, ValueError,
                                     r"isclose: shapes \(2, 3\) and \(4,\) cannot be broadcast")],
                 grad=False, keeps_dtype=False, extreme=False))
+# ---- integer division and bitwise ops ---------------------------------------------------------
+def _ints(rng, shape, lo=-50, hi=50, dtype=np.int64):
+    return rng.integers(lo, hi, size=shape).astype(dtype)
+
+
+def _bitwise_samples(shift=False):
+    # integer samples run as int64 tensors (tests/conftest.py); the narrow integer dtypes
+    # are compared with PyTorch in tests/test_integer_ops.py
+    def samples(rng):
+        lo, hi = (0, 70) if shift else (-(1 << 40), 1 << 40)
+        out = [Sample([_ints(rng, (3, 4), -(1 << 40), 1 << 40), _ints(rng, (3, 4), lo, hi)], desc="int64"),
+               Sample([_ints(rng, (3, 1), -120, 120), _ints(rng, (4,), lo, hi)], desc="broadcast"),
+               Sample([_ints(rng, (3, 4), -120, 120).T, _ints(rng, (4, 3), lo, hi)], desc="view"),
+               Sample([_ints(rng, (0, 3)), _ints(rng, (3,), lo, hi)], desc="zero-size")]
+        if shift:
+            out.append(Sample([_ints(rng, (2, 5), -1000, 1000), np.array([-1, 0, 63, 64, 100])],
+                              desc="shift amounts out of range"))
+        else:
+            out.append(Sample([rng.random((3, 4)) > 0.5, rng.random((3, 4)) > 0.5], desc="bool"))
+        return out
+    return samples
+
+
+def _int_errors(name):
+    return lambda: [ErrorInput([np.zeros((2, 3), np.int64), np.zeros(4, np.int64)], {}, ValueError,
+                               rf"{name}: shapes .* cannot be broadcast"),
+                    ErrorInput([np.zeros(3), np.zeros(3)], {}, NotImplementedError, rf"{name}: not implemented")]
+
+
+def _np_shift(left):
+    def ref(a, b):
+        a, b = np.broadcast_arrays(*(np.asarray(v) for v in (a, b)))
+        dt = np.promote_types(a.dtype, b.dtype)
+        a, b = a.astype(dt), b.astype(dt)
+        bits = 8 * dt.itemsize
+        out = np.empty(a.shape, dt)
+        for i in np.ndindex(a.shape):                 # one element at a time, as the C rule reads
+            x, s = int(a[i]), int(b[i])
+            if left:
+                v = (x << s) % (1 << bits) if 0 <= s < bits else 0
+            else:
+                v = x >> (s if 0 <= s < bits else bits - 1)
+            out[i] = np.array(v % (1 << bits), np.uint64).astype(dt)
+        return out
+    return ref
+
+
+for _n, _r in [("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or), ("bitwise_xor", np.bitwise_xor)]:
+    register(OpInfo(_n, getattr(fg, _n), _r, _bitwise_samples(), _int_errors(_n), grad=False, keeps_dtype=False))
+register(OpInfo("bitwise_left_shift", fg.bitwise_left_shift, _np_shift(True), _bitwise_samples(True),
+                _int_errors("bitwise_left_shift"), grad=False, keeps_dtype=False))
+register(OpInfo("bitwise_right_shift", fg.bitwise_right_shift, _np_shift(False), _bitwise_samples(True),
+                _int_errors("bitwise_right_shift"), grad=False, keeps_dtype=False))
+register(OpInfo("bitwise_not", fg.bitwise_not, np.invert,
+                lambda rng: [Sample([s.args[0]], desc=s.desc) for s in _bitwise_samples()(rng)],
+                lambda: [ErrorInput([np.zeros(3)], {}, NotImplementedError, "bitwise_not: ~ is only")],
+                grad=False, keeps_dtype=False))
+
+
+def _np_floor_divide(a, b):
+    with np.errstate(all="ignore"):
+        return np.floor_divide(a, b)
+
+
+def _floor_div_samples(rng):
+    return [Sample([_ints(rng, (3, 4)), _ints(rng, (3, 4), 1, 9) * np.where(rng.random((3, 4)) > 0.5, 1, -1)],
+                   desc="int64, both signs"),
+            Sample([_ints(rng, (3, 1), -100, 100), np.array([3, -3, 7, -128])], desc="broadcast"),
+            Sample([_u(rng, (3, 4), -5, 5), _u(rng, (3, 4), 0.4, 2.0)], desc="float", grad=False),
+            Sample([_u(rng, (3, 4), -5, 5), _u(rng, (4,), -2.0, -0.4)], desc="float, negative divisor",
+                   grad=False)]
+
+
+register(OpInfo("floor_divide", fg.floor_divide, _np_floor_divide, _floor_div_samples,
+                lambda: [ErrorInput([np.zeros((2, 3)), np.ones(4)], {}, ValueError,
+                                    r"floor_divide: shapes .* cannot be broadcast"),
+                         ErrorInput([np.ones(3, np.int64), np.zeros(3, np.int64)], {}, ZeroDivisionError,
+                                    "floor_divide: integer division by zero")],
+                grad=False, keeps_dtype=False))
