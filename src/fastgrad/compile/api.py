@@ -132,6 +132,7 @@ class CompiledFunction:
             # captured from the enclosing scope), kept alive so their ids stay unique
             tr.fn = self.fn
             tr.pre, tr.owners, tr.reach = _existing_arrays(self.fn, args, kwargs)
+            tr.entry_grads = {id(t): (t, t.grad) for ts in tr.owners.values() for t, _ in ts}
             with _tracing(tr):
                 result = self.fn(*args, **kwargs)
             plan = None
@@ -140,7 +141,7 @@ class CompiledFunction:
                     plan = self._build(tr, result, arg_inputs)
                 except _Unsupported as e:
                     tr.failure = str(e)
-            tr.pre = tr.owners = tr.reach = None
+            tr.pre = tr.owners = tr.reach = tr.entry_grads = None
         if plan is None:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
@@ -223,7 +224,16 @@ class CompiledFunction:
 
 def compile(fn=None, *, fallback=None, max_plans=8):  # noqa: A001 - torch.compile's name
     """Compile a training step (see the module docstring).  Usable as a decorator, with or
-    without arguments: ``@compile``, ``@compile(fallback="eager")``."""
+    without arguments: ``@compile``, ``@compile(fallback="eager")``.  Given an
+    ``nn.Module``, returns a ``CompiledModule`` (fastgrad.compile.module): the module with
+    its forward compiled, where a forward that cannot be compiled runs eagerly with a
+    one-time notice unless ``fallback="error"``."""
     if fn is None:
-        return lambda f: CompiledFunction(f, fallback, max_plans)
+        return lambda f: compile(f, fallback=fallback, max_plans=max_plans)
+    from fastgrad.nn.module import Module
+    if isinstance(fn, Module):
+        if fallback not in (None, "eager", "error"):
+            raise ValueError(f"compile: fallback must be None/'error' or 'eager', got {fallback!r}")
+        from fastgrad.compile.module import compile_module
+        return compile_module(fn, fallback, max_plans)
     return CompiledFunction(fn, fallback, max_plans)
