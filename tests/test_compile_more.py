@@ -353,3 +353,45 @@ def test_compile_module_with_autograd_runs_eagerly_with_one_notice():
         warnings.simplefilter("error")
         cm(x)                               # said once
 
+
+
+# ---- optimizer state replaced between calls -----------------------------------------------
+def sgd_like_step(m, opt):
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+@pytest.mark.parametrize("how", ["entry", "load_state_dict", "data"])
+def test_replaced_optimizer_state_is_followed(how):
+    worlds = []
+    for compiled in (False, True):
+        fg.manual_seed(0)
+        m = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+        opt = optim.Adam(m.parameters(), lr=0.01)
+        step = sgd_like_step(m, opt)
+        worlds.append((m, opt, fg.compile(step) if compiled else step))
+    saved = None
+    for i in range(12):
+        for m, opt, step in worlds:
+            if i == 4 and how == "load_state_dict":
+                if saved is None:
+                    import copy
+                    saved = copy.deepcopy(opt.state_dict())
+                opt.load_state_dict(saved)
+            elif i == 6:
+                p = next(iter(m.parameters()))
+                if how == "entry":
+                    opt.state[p]["exp_avg"] = fg.zeros_like(opt.state[p]["exp_avg"]) + 0.5
+                elif how == "data":
+                    opt.state[p]["exp_avg_sq"].data = opt.state[p]["exp_avg_sq"].data * 2.0
+            x, y = data(i)
+            step(x, y)
+        (ma, oa, _), (mb, ob, c) = worlds
+        for p, q in zip(ma.parameters(), mb.parameters()):
+            assert p.data.tobytes() == q.data.tobytes(), (how, i)
+    assert c.stats["replays"] > 0 and c.stats["eager_calls"] == 0

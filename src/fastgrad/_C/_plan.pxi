@@ -7,6 +7,8 @@
 # steps in one C call with the GIL released.
 from libc.stdlib cimport calloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
 from numpy.lib.array_utils import byte_bounds
 
 cdef extern from "plan.h" nogil:
@@ -57,6 +59,36 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD}
+
+
+def optim_state_valid(OptimPlan op):
+    """OptimPlan.valid() less the parameters' own arrays, for a compiled step's guard
+    (which checks each parameter's array itself): every state entry the plan points at
+    is still its parameter's state, and no parameter without state has a gradient."""
+    cdef Py_ssize_t i, k, j = 0, m = 0
+    cdef PyObject *v
+    cdef object st, key
+    for i in range(op.n):
+        st = op.states[i]
+        if st is None:
+            if op.params[i].grad is not None:
+                return False
+            continue
+        if not isinstance(st, dict):
+            return op.valid()
+        for k in range(op.nslots):
+            key = op.keys[k]
+            if key:
+                v = PyDict_GetItem(st, key)
+                if v == NULL or <object>v is None or (<object>v).data is not op.slot_arrays[j]:
+                    return False
+                j += 1
+        if op.step_key:
+            v = PyDict_GetItem(st, op.step_key)
+            if v == NULL or <object>v is None or (<object>v).data is not op.step_arrays[m]:
+                return False
+            m += 1
+    return True
 
 
 def pairwise_sum(cnp.ndarray x):
