@@ -7,7 +7,7 @@ import builtins
 
 import numpy as np
 
-from fastgrad import _hooks
+from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -51,8 +51,8 @@ def reshape(x, *shape):
     except ValueError:
         raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
                          f"{tuple(x.data.shape)} ({x.data.size} elements)") from None
-    if _hooks.hooks.numpy_copy is not None and not np.may_share_memory(out, x.data):
-        _hooks.hooks.numpy_copy(x.data, out, "reshape")     # NumPy copied: a strided copy
+    if _hooks.numpy_copy is not None and not np.may_share_memory(out, x.data):
+        _hooks.numpy_copy(x.data, out, "reshape")     # NumPy copied: a strided copy
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x.data.shape), x)
     return _view(_make(out), x)
