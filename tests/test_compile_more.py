@@ -315,8 +315,11 @@ def test_compile_module_behaves_like_the_module():
     fg.manual_seed(0)
     m = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
     cm = fg.compile(m)
+    assert isinstance(cm, nn.Module)
     assert list(cm.parameters()) == list(m.parameters())
     assert cm.state_dict().keys() == m.state_dict().keys()
+    cm.load_state_dict(m.state_dict())
+    assert [n for n, _ in cm.named_parameters()] == [n for n, _ in m.named_parameters()]
     assert cm[0] is m[0] and len(cm) == 4
     assert cm.eval() is cm and not m.training
     x = fg.from_numpy(XS[0].astype(np.float32))
@@ -395,3 +398,16 @@ def test_replaced_optimizer_state_is_followed(how):
         for p, q in zip(ma.parameters(), mb.parameters()):
             assert p.data.tobytes() == q.data.tobytes(), (how, i)
     assert c.stats["replays"] > 0 and c.stats["eager_calls"] == 0
+
+
+def test_compiled_module_inside_a_compiled_training_step():
+    import warnings
+    made = []
+
+    def model():
+        made.append(nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)))
+        return made[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = run_pair(model, lambda m: sgd_step(fg.compile(m) if m is made[1] else m))
+    assert c.stats["eager_calls"] == 0 and c.stats["traces"] == 1

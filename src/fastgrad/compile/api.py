@@ -9,7 +9,8 @@ import weakref
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
-from fastgrad.compile._common import _RETRACE, CompileError, _ptr, _root, _Unsupported
+from fastgrad.compile._common import (_RETRACE, CompileError, _call_eager, _ptr, _root,
+                                      _Unsupported)
 from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
 from fastgrad.compile import tracing as _tracing_mod
@@ -72,7 +73,7 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if backend.name != "c":
             self.eager_calls += 1
-            return self.fn(*args, **kwargs)
+            return _call_eager(self.fn, args, kwargs)
         key = (tuple(_key_of(a) for a in args),
                tuple(sorted((k, _key_of(v)) for k, v in kwargs.items())), grad_mode.enabled)
         entry = self._plans.get(key)
@@ -99,7 +100,7 @@ class CompiledFunction:
                     self._missed = plan
             if eager:
                 self.eager_calls += 1
-                return self.fn(*args, **kwargs)
+                return _call_eager(self.fn, args, kwargs)
         return self._trace(key, args, kwargs)
 
     def _trace(self, key, args, kwargs):

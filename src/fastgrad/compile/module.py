@@ -8,18 +8,22 @@ training.  A forward that cannot be compiled runs eagerly too; either case is sa
 with a RuntimeWarning naming the reason."""
 import warnings
 
-from fastgrad._state import grad_mode
+from fastgrad._state import grad_mode, trace as _trace_state
 from fastgrad._tensor import Tensor
+from fastgrad.compile._common import _IN_FN
+from fastgrad.nn.module import Module
 
 _OWN = ("_orig_mod", "_compiled", "_told", "_traced")
 
 
-class CompiledModule:
+class CompiledModule(Module):
     """What ``fastgrad.compile(module)`` returns: calling it runs the module's forward
     (compiled where it can be); everything else (``parameters()``, ``state_dict()``,
-    attributes, submodules, ``train()``/``eval()``) is the module's.  The module itself
-    is ``_orig_mod``; the compiled function ``_compiled`` (its ``stats``,
-    ``plan_info()``)."""
+    attributes, submodules, ``train()``/``eval()``) is the module's: a Module whose own
+    state is the wrapped module's (its attribute reads and writes go to the module, so
+    the Module methods see the module's parameters, buffers, submodules and training
+    flag; state_dict keys are the module's own).  The module itself is ``_orig_mod``; the
+    compiled function ``_compiled`` (its ``stats``, ``plan_info()``)."""
 
     def __init__(self, module, compiled):
         object.__setattr__(self, "_orig_mod", module)
@@ -37,10 +41,11 @@ class CompiledModule:
         m = self._orig_mod
         if grad_mode.enabled and (any(p.requires_grad for p in m.parameters()) or any(
                 isinstance(a, Tensor) and a.requires_grad for a in args)):
-            self._notice("its result requires grad, and a compiled plan returns results "
-                         "outside the autograd graph; compile the whole training step "
-                         "(forward, backward and optimizer step), or call the forward under "
-                         "fastgrad.no_grad()")
+            if _trace_state.active is None and not _IN_FN[0]:   # not in a compiled step
+                self._notice("its result requires grad, and a compiled plan returns results "
+                             "outside the autograd graph; compile the whole training step "
+                             "(forward, backward and optimizer step), or call the forward "
+                             "under fastgrad.no_grad()")
             return m(*args, **kwargs)
         c = self._compiled
         r = c(*args, **kwargs)

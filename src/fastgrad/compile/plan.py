@@ -8,7 +8,8 @@ import numpy as np
 from fastgrad._C import _kernels as _K
 from fastgrad._tensor import Tensor
 from fastgrad.compile import guards as _guards
-from fastgrad.compile._common import _ALIGN, _RETRACE, _make, _ptr, _root, _Unsupported
+from fastgrad.compile._common import (_ALIGN, _RETRACE, _call_eager, _make, _ptr, _root,
+                                      _Unsupported)
 
 
 def _layout_arena(bufs, nsteps):
@@ -189,7 +190,7 @@ class _Plan:
             t.grad = g
             if g is not None:
                 np.copyto(g.data, v)
-        re = fn(*args, **kwargs)
+        re = _call_eager(fn, args, kwargs)
         eleaves = []
         try:
             _flatten(re, eleaves)
