@@ -133,6 +133,7 @@ static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
 #define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
 
 static int run_clip(fg_plan_step *st, char *const *bases);
+static int run_dropout(fg_plan_step *st, char *const *bases);
 
 static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
                     int64_t *info)
@@ -302,6 +303,25 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
         return FG_OK;
     case FG_P_CLIP:
         return run_clip(st, bases);
+    case FG_P_DROPOUT:
+        return run_dropout(st, bases);
+    case FG_P_INDEX_SELECT:
+    case FG_P_INDEX_ADD: {
+        int64_t bad = 0;
+        int s;
+        if (st->kind == FG_P_INDEX_SELECT)
+            s = fg_index_select(is64 ? 8 : 4, st->n[0], st->n[1], st->n[2], IN(0), st->n[3],
+                                IN(1), OUT(0), st->op, &bad, nt);
+        else if (is64)
+            s = fg_index_add_f64(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                 st->op, &bad, nt);
+        else
+            s = fg_index_add_f32(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                 st->op, &bad, nt);
+        if (s != FG_OK && info)
+            *info = bad;
+        return s;
+    }
     default:
         return FG_EINVAL;
     }
@@ -378,6 +398,37 @@ FG_NO_CONTRACT static int run_clip(fg_plan_step *st, char *const *bases)
     return FG_OK;
 }
 
+/* dropout's mask (see FG_P_DROPOUT in plan.h): the draws of NumPy's
+ * Generator.random(dtype=float32 / float64), compared with p as NumPy compares them */
+#define FG_DROPOUT_MASK(NAME, T)                                                         \
+    static void NAME(fg_bitgen *g, int op, int64_t n, double p, double scale, T *out)    \
+    {                                                                                    \
+        const T keep = (T)scale, drop = (T)0;                                            \
+        if (op == 0) {                                                                   \
+            const float pf = (float)p;                                                   \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                float u = (g->next_uint32(g->state) >> 8) * (1.0f / 16777216.0f);        \
+                out[i] = u >= pf ? keep : drop;                                          \
+            }                                                                            \
+        } else {                                                                         \
+            for (int64_t i = 0; i < n; i++)                                              \
+                out[i] = g->next_double(g->state) >= p ? keep : drop;                    \
+        }                                                                                \
+    }
+FG_DROPOUT_MASK(dropout_mask_f32, float)
+FG_DROPOUT_MASK(dropout_mask_f64, double)
+
+static int run_dropout(fg_plan_step *st, char *const *bases)
+{
+    if (!st->rng || st->n[0] < 0)
+        return FG_EINVAL;
+    if (st->is64)
+        dropout_mask_f64(st->rng, st->op, st->n[0], st->s[0], st->s[1], OUT(0));
+    else
+        dropout_mask_f32(st->rng, st->op, st->n[0], st->s[0], st->s[1], OUT(0));
+    return FG_OK;
+}
+
 int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char *const *bases, int nbases,
                 int nthreads, int64_t *failed, int64_t *info)
 {
@@ -431,6 +482,12 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
             ok = st->ntensors > 0 && st->numel && st->grad && (st->op == 1 ||
                  (st->op == 0 && st->out_base[0] >= 0 && st->out_base[1] >= 0 &&
                   (isinf(st->s[1]) || st->s[1] == 1.0 || st->s[1] == 2.0)));
+        if (ok && (st->kind == FG_P_INDEX_SELECT || st->kind == FG_P_INDEX_ADD))
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
+                 (st->op == 0 || st->op == 1);
+        if (ok && st->kind == FG_P_DROPOUT)
+            ok = st->rng && st->n[0] >= 0 && (st->op == 0 || st->op == 1) &&
+                 (st->n[0] == 0 || st->out_base[0] >= 0);
         if (!ok) {
             if (failed)
                 *failed = i;

@@ -69,10 +69,31 @@ enum {
                            double; out0 (one T) = (T)total; coef = (T)s[0] / (t + (T)1e-6)
                            in T; when coef < 1 the arrays are scaled by it;
                            op=1 clip_grad_value_: every element clamped to [-s[0], s[0]] */
+    FG_P_DROPOUT,       /* dropout's mask, drawn from the NumPy bit generator `rng` as
+                           Generator.random draws it (advancing it identically): n[0]
+                           draws; op=0: float32 draws u = (next_uint32 >> 8) * 2^-24,
+                           kept when u >= (float)s[0]; op=1: float64 draws u =
+                           next_double, kept when u >= s[0]; out0[i] (T) = kept ? (T)s[1]
+                           : 0 */
+    FG_P_INDEX_SELECT,  /* n[0..3]=outer,n,inner,m, op=wrap; in0=x (outer, n, inner), in1=idx
+                           (m int64); out0 (outer, m, inner) = x[:, idx, :]; a bad index:
+                           FG_EINVAL with *info = the index                             */
+    FG_P_INDEX_ADD,     /* n[0..3], op=wrap; in0=src (outer, m, inner), in1=idx; out0 (outer,
+                           n, inner)[:, idx[j], :] += src[:, j, :] in place              */
     FG_P_COUNT
 };
 
 #define FG_P_MAXOPS 5   /* operands per step: in[0..4], out[0..4] */
+
+/* NumPy's bitgen_t (numpy/random/bitgen.h): a bit generator's state and its draws, as
+ * the "BitGenerator" capsule of numpy.random.BitGenerator hands it out */
+typedef struct {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} fg_bitgen;
 
 typedef struct {
     int kind, op, is64, par, ndim;
@@ -91,6 +112,8 @@ typedef struct {
     const void *const *grad;
     void *const *state;
     double *const *step;
+    /* FG_P_DROPOUT */
+    fg_bitgen *rng;
 } fg_plan_step;
 
 /* Run steps[0..nsteps) with operand bases `bases` (nbases entries).  Returns FG_OK, or the

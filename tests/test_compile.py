@@ -294,28 +294,29 @@ def test_fallback_eager_runs_conversions_eagerly():
     assert_same_params(eager_m, comp_m)
 
 
-def test_dropout_unsupported_or_eager_fallback():
+def test_dropout_compiles_and_draws_the_eager_masks():
     def mk():
         fg.manual_seed(0)
         return nn.Sequential(nn.Linear(IN, HID), nn.ReLU(), nn.Dropout(0.3), nn.Linear(HID, OUT))
-    m = mk()
-    o = make_opt("sgd", m.parameters())
-    with pytest.raises(CompileError, match="dropout"):
-        fg.compile(make_step(m, o, "xent"))(*next(batches(1, "xent")))
-    # fallback: same seeded generator as eager, so the same masks and parameters
+    # the same seeded generator as eager: the same masks and parameters
     m1, m2 = mk(), mk()
     f1 = make_step(m1, make_opt("sgd", m1.parameters()), "xent")
-    f2 = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"), fallback="eager")
-    for x, y in batches(3, "xent"):
+    f2 = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))
+    for x, y in batches(6, "xent"):
         fg.manual_seed(5)
         f1(x, y)
         fg.manual_seed(5)
         f2(x, y)
-    assert_same_params(m1, m2)
-    # eval mode: dropout is the identity and the step compiles
+        assert_same_params(m1, m2)
+    assert f2.stats["replays"] == 5 and f2.stats["eager_calls"] == 0
+    # eval mode: dropout is the identity; a second plan
+    m1.eval()
     m2.eval()
-    f2(*next(batches(1, "xent")))
-    assert f2.stats["plans"] == 1
+    x, y = next(batches(1, "xent"))
+    f1(x, y)
+    f2(x, y)
+    assert_same_params(m1, m2)
+    assert f2.stats["plans"] == 2
 
 
 def test_unsupported_kernel_and_untracked_arrays_raise():

@@ -293,6 +293,8 @@ def _program(seed):
     clip_limit = r.choice([0.05, 0.5, 5.0])
     sched_kind = r.choice([None, None, "step", "cosine"])
     set_to_none = r.random() < 0.7
+    drop = [r.choice([0.0, 0.0, 0.2, 0.5]) for _ in widths[1:-1]]
+    embed = r.choice([None, None, "plain", "padding"])   # token inputs through an embedding
     steps = r.randint(24, 36)
     actions = {}
     for _ in range(r.randint(3, 7)):
@@ -303,12 +305,14 @@ def _program(seed):
 
     def build():
         fg.manual_seed(seed)
-        layers = []
+        layers = [] if embed is None else [_TokenSum(0 if embed == "padding" else None)]
         for i, (a, b) in enumerate(zip(widths, widths[1:])):
             layers.append(nn.Linear(a, b))
             if i < len(acts):
                 layers.append({"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                                "bn": lambda: nn.BatchNorm1d(b)}[acts[i]]())
+                if drop[i]:
+                    layers.append(nn.Dropout(drop[i]))
         model = nn.Sequential(*layers)
         opt = OPTS[opt_kind](model)
         w = {"model": model, "opt": opt}
@@ -330,7 +334,18 @@ def _program(seed):
                 w["sched"].step()
             return loss
         return model, opt, step, w
-    return build, actions, steps
+    return build, actions, steps, embed is not None
+
+
+class _TokenSum(nn.Module):
+    """(6, 4) int64 tokens -> (6, 5): an embedding summed over the tokens."""
+
+    def __init__(self, padding_idx):
+        super().__init__()
+        self.emb = nn.Embedding(10, 5, padding_idx=padding_idx)
+
+    def forward(self, t):
+        return self.emb(t).sum(1)
 
 
 def _apply(w, action):
@@ -363,9 +378,11 @@ def _apply(w, action):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_programs_compiled_equals_eager(seed):
-    build, actions, steps = _program(seed)
+    from fastgrad._factory import default_generator as gen
+    build, actions, steps, tokens = _program(seed)
     rngx = np.random.default_rng(seed)
-    data = [(fg.from_numpy(rngx.standard_normal((6, 5)).astype(np.float32)),
+    data = [(fg.from_numpy(rngx.standard_normal((6, 5)).astype(np.float32)) if not tokens
+             else fg.from_numpy(rngx.integers(0, 10, (6, 4)).astype(np.int64)),
              fg.from_numpy(rngx.integers(0, 3, 6).astype(np.int64))) for _ in range(5)]
     worlds = []
     for compiled in (False, True):
@@ -373,15 +390,22 @@ def test_random_programs_compiled_equals_eager(seed):
         worlds.append((w, fg.compile(step, max_plans=64) if compiled else step))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # retracing warnings
+        fg.manual_seed(seed + 1000)
         for i in range(steps):
             losses = []
+            drawn = []                      # dropout: both worlds draw from one state
             for w, step in worlds:
                 for a in actions.get(i, ()):
                     _apply(w, a)
                 x, y = data[i % len(data)]
-                if w.get("x_scale", 1.0) != 1.0:
+                if w.get("x_scale", 1.0) != 1.0 and not tokens:
                     x = fg.from_numpy(x._data * np.float32(w["x_scale"]))
+                if drawn:
+                    gen.rng.bit_generator.state = drawn[0]
+                drawn.append(gen.rng.bit_generator.state)
                 losses.append(step(x, y))
+                drawn.append(gen.rng.bit_generator.state)
+            assert drawn[1] == drawn[3], f"seed {seed}: generator state after step {i}"
             assert same(losses[0]._data, losses[1]._data), f"seed {seed}: loss at step {i}"
             se = state_of(worlds[0][0]["model"], worlds[0][0]["opt"])
             sc = state_of(worlds[1][0]["model"], worlds[1][0]["opt"])

@@ -20,8 +20,20 @@ xent_reduce    ops.loss cross-entropy with reduction      ``xent_reduce(x, targe
                'mean' or 'sum', before the eager kernels;   ignore_index, label_smoothing,
                a Tensor returned is the loss, None lets     scale, reduction)``
                the eager path run
-dropout        nn.functional.dropout, before drawing a      ``dropout(x, p)``
-               random mask
+dropout        nn.functional.dropout (and dropout1d/2d),    ``dropout(x, p)``
+               before drawing a random mask; a callable
+               returned is called as ``after(mask,
+               draws)`` with the mask array just made
+               (``draws``: the dtype of the uniform
+               draws from the global generator's
+               ``random()``, None for p == 1: no draws)
+embedding      nn.functional.embedding with a padding_idx,  ``embedding(weight, idx,
+               after checking its arguments; a Tensor       padding_idx, keep)`` (idx: int64,
+               returned is the result, None lets the        padding_idx in [0, n), keep: the
+               eager path run                               index Tensors to version-check)
+numpy_copy     ops.shape.reshape, when NumPy copied the     ``numpy_copy(src, out, name)``
+               data (a layout no view can reshape):
+               ``out`` holds src's elements in C order
 batch_norm     batch_norm, before its kernels               ``batch_norm(running_mean,
                                                             running_var, training, momentum,
                                                             eps)``
@@ -54,8 +66,8 @@ import contextlib
 
 __all__ = ["hooks", "installed", "HOOK_NAMES"]
 
-HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout",
-              "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
+HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout", "embedding",
+              "numpy_copy", "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
               "module_call", "clip_grad", "sched_step")
 
 

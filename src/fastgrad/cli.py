@@ -94,7 +94,7 @@ def build_parser():
                         "prints and writes the checkpoint")
     t.add_argument("--compile", action="store_true",
                    help="run each training step as a compiled plan (fastgrad.compile); steps it "
-                        "cannot compile (dropout) run eagerly")
+                        "cannot compile run eagerly, with a notice saying why")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")

@@ -6,6 +6,9 @@
 # shape, C-contiguity), points their bases at the new arrays (no copy) and executes all
 # steps in one C call with the GIL released.
 from libc.stdlib cimport calloc
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
 from numpy.lib.array_utils import byte_bounds
 
 cdef extern from "plan.h" nogil:
@@ -14,8 +17,10 @@ cdef extern from "plan.h" nogil:
         FG_P_SOFTMAX, FG_P_SOFTMAX_BWD, FG_P_XENT, FG_P_XENT_BWD, FG_P_XENT_RED,
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
-        FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_COUNT,
-        FG_P_MAXOPS
+        FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
+        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
+    ctypedef struct fg_bitgen:
+        pass
     ctypedef struct fg_plan_step:
         int kind, op, is64, par, ndim
         int64_t n[4]
@@ -36,6 +41,7 @@ cdef extern from "plan.h" nogil:
         const void **grad
         void **state
         double **step
+        fg_bitgen *rng
     int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char **bases, int nbases,
                     int nthreads, int64_t *failed, int64_t *info)
     int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed)
@@ -51,7 +57,38 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "pool_bwd": FG_P_POOL_BWD, "bn_stats": FG_P_BN_STATS, "bn_apply": FG_P_BN_APPLY,
               "bn_bwd": FG_P_BN_BWD, "bn_prep": FG_P_BN_PREP, "bn_running": FG_P_BN_RUNNING,
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
-              "counter": FG_P_COUNTER, "clip": FG_P_CLIP}
+              "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
+              "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD}
+
+
+def optim_state_valid(OptimPlan op):
+    """OptimPlan.valid() less the parameters' own arrays, for a compiled step's guard
+    (which checks each parameter's array itself): every state entry the plan points at
+    is still its parameter's state, and no parameter without state has a gradient."""
+    cdef Py_ssize_t i, k, j = 0, m = 0
+    cdef PyObject *v
+    cdef object st, key
+    for i in range(op.n):
+        st = op.states[i]
+        if st is None:
+            if op.params[i].grad is not None:
+                return False
+            continue
+        if not isinstance(st, dict):
+            return op.valid()
+        for k in range(op.nslots):
+            key = op.keys[k]
+            if key:
+                v = PyDict_GetItem(st, key)
+                if v == NULL or <object>v is None or (<object>v)._data is not op.slot_arrays[j]:
+                    return False
+                j += 1
+        if op.step_key:
+            v = PyDict_GetItem(st, op.step_key)
+            if v == NULL or <object>v is None or (<object>v)._data is not op.step_arrays[m]:
+                return False
+            m += 1
+    return True
 
 
 def pairwise_sum(cnp.ndarray x):
@@ -93,7 +130,7 @@ def _step_operands(int kind, d):
     shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY) else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
-    counts = {FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -219,6 +256,13 @@ def _step_operands(int kind, d):
             lin(("out", 2), na, req=False)
     elif kind == FG_P_COUNTER:
         lin(("out", 0), 1, "I")
+    elif kind == FG_P_DROPOUT:
+        lin(("out", 0), n[0])
+    elif kind in (FG_P_INDEX_SELECT, FG_P_INDEX_ADD):
+        big, small = n[0] * n[1] * n[2], n[0] * n[3] * n[2]
+        lin(("in", 0), big if kind == FG_P_INDEX_SELECT else small)
+        lin(("in", 1), n[3], "I")
+        lin(("out", 0), small if kind == FG_P_INDEX_SELECT else big)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -240,7 +284,9 @@ cdef class Plan:
             slot (entry 0 is the arena)
     inputs: list of (base index, dtype, shape): the arrays run() takes, in order
     steps:  list of dicts (kind, op, is64, par, ndim, n, s, ins, outs, shape, sa, sb,
-            gemm, optim, grads, hyper) as written by fastgrad.compile
+            gemm, optim, grads, hyper, rng) as written by fastgrad.compile; a dropout
+            step's rng is the numpy.random.BitGenerator its mask is drawn from (run()
+            holds that generator's lock)
     names:  per step, the op name used in error messages"""
     cdef fg_plan_step *steps
     cdef readonly int64_t nsteps
@@ -250,6 +296,7 @@ cdef class Plan:
     cdef void **gp_all
     cdef int64_t *numel_all
     cdef readonly int64_t arena_bytes
+    cdef object rng_lock, rng, rng_cap
 
     def __cinit__(self):
         self.steps = NULL
@@ -359,6 +406,14 @@ cdef class Plan:
                     self.gp_all[gi] = NULL if ref is None else <void *>(self.bases[ref[0]] + <int64_t>ref[1])
                     gi += 1
                 _hyper(&st.hyper, d["hyper"])
+            elif d["kind"] == "dropout":
+                bg = d.get("rng")
+                if not isinstance(bg, np.random.BitGenerator):
+                    raise ValueError(f"Plan: step {i} (dropout) needs its 'rng', a "
+                                     f"numpy.random.BitGenerator, got {type(bg).__name__}")
+                if self.rng is not None and self.rng is not bg:
+                    raise ValueError("Plan: dropout steps drawing from two generators")
+                self.rng = bg
             elif d["kind"] == "clip":
                 if len(d["grads"]) != len(d["numel"]) or any(r is None for r in d["grads"]):
                     raise ValueError("compile: clipping step with a malformed gradient list")
@@ -369,6 +424,9 @@ cdef class Plan:
                     self.gp_all[gi] = <void *>(self.bases[ref[0]] + <int64_t>ref[1])
                     self.numel_all[gi] = k
                     gi += 1
+        if self.rng is not None:
+            bg, self.rng = self.rng, None
+            self.set_rng(bg)
         self._validate(bases, inputs, steps)
         if fg_plan_check(self.steps, self.nsteps, self.nbases, &failed) != FG_OK:
             raise ValueError(f"compile: internal error, the plan's step {failed} "
@@ -463,6 +521,21 @@ cdef class Plan:
                         raise ValueError(f"{where}: gradient {j} is in base {bj}, which is read-only")
         return 0
 
+    def set_rng(self, bg):
+        """Draw the dropout steps' masks from the numpy.random.BitGenerator bg."""
+        cdef int64_t i
+        cdef fg_bitgen *g
+        if not isinstance(bg, np.random.BitGenerator):
+            raise TypeError(f"set_rng: expected a numpy.random.BitGenerator, got {type(bg).__name__}")
+        if bg is self.rng:
+            return
+        cap = bg.capsule
+        g = <fg_bitgen *>PyCapsule_GetPointer(cap, "BitGenerator")
+        for i in range(self.nsteps):
+            if self.steps[i].kind == FG_P_DROPOUT:
+                self.steps[i].rng = g
+        self.rng, self.rng_cap, self.rng_lock = bg, cap, bg.lock
+
     def set_hyper(self, int64_t i, tuple args):
         """New optimizer hyperparameters (OptimPlan.step's argument order) for step i."""
         if not 0 <= i < self.nsteps or self.steps[i].kind != FG_P_OPTIM:
@@ -493,8 +566,14 @@ cdef class Plan:
                                  f"{slot[1]} array of shape {shape}, got {(<object>a).dtype} "
                                  f"{(<object>a).shape} strides {(<object>a).strides}")
             self.bases[<int>slot[0]] = <char *>cnp.PyArray_DATA(a)
-        with nogil:
-            s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed, &info)
+        if self.rng_lock is None:
+            with nogil:
+                s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed, &info)
+        else:
+            with self.rng_lock:     # the generator's draws, as NumPy's own hold it
+                with nogil:
+                    s = fg_plan_run(self.steps, self.nsteps, self.bases, self.nbases, nt, &failed,
+                                    &info)
         for slot in self.in_slots:
             self.bases[<int>slot[0]] = NULL
         if s != FG_OK:
@@ -506,4 +585,8 @@ cdef class Plan:
                 raise TargetIndexError(
                     f"cross_entropy (compiled step {failed}): target at position {info} is out of "
                     f"bounds for {c} classes (valid: 0..{c - 1} or ignore_index={ign})")
+            if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD) and s == FG_EINVAL:
+                nn = self.steps[failed].n[1]
+                raise IndexError(f"{name} (compiled step {failed}): index {info} is out of range "
+                                 f"for a dimension of size {nn}")
             _chk(s, f"{name} (compiled step {failed})")

@@ -32,7 +32,7 @@ backward (any subset of input/weight/bias gradients; also transposed convolution
 average and adaptive average pooling and their backward, batch/layer/group normalization
 and their backward), in-place ops that cast dtypes or write into non-contiguous
 tensors, ``create_graph=True``,
-``Optimizer.step(closure)``, dropout in training mode (NumPy work), BatchNorm modules
+``Optimizer.step(closure)``, BatchNorm modules
 with ``momentum=None`` in training mode (the momentum is computed in Python from the
 step count), and ``clip_grad_norm_`` with ``error_if_nonfinite=True``, a norm_type other
 than 1, 2 or inf, or gradients of several dtypes.  Gradient clipping itself is recorded
@@ -127,11 +127,31 @@ optimizer plan's own state check).
 Tensor arguments must not be views into a larger array (pass a contiguous tensor).  A
 compiled function serves one call at a time (a lock; its arena is shared by its calls).
 
-Randomness: dropout draws its mask from fastgrad's global generator with NumPy, which a
-plan does not replay, so dropout in training mode is unsupported: ``CompileError``, or
-with ``fallback="eager"`` the whole call runs eagerly (the same generator, the same masks
-as eager execution).  In eval mode dropout is the identity and the step compiles.  Only
-the C backend compiles; under the NumPy reference backend a compiled function runs
+Randomness: dropout in training mode (``F.dropout``, ``nn.Dropout``, ``dropout1d/2d``)
+is one plan step that draws its mask in C from fastgrad's global generator: through
+NumPy's own bit generator interface, the same draws ``Generator.random`` makes (float32
+or float64, compared with ``p`` as NumPy compares them), so a replay draws the masks
+eager execution would draw and leaves the generator in the same state; ``manual_seed``
+between calls is followed (the replay draws from the generator's current state, no
+retrace).  In eval mode dropout is the identity.
+
+Indexing: ``index_select``, integer-tensor indexing (``w[idx]``) and ``F.embedding`` /
+``nn.Embedding`` (``padding_idx`` included: the gather's backward adds every row into a
+zeroed gradient and zeroes the padding row) are plan steps, forward and backward
+(a scatter-add into the weight gradient).  Indices must be an int64 tensor (an argument,
+or a captured tensor); an index out of range in a replay raises ``IndexError``.
+
+``p.grad = None`` inside the function (instead of ``zero_grad``) is seen at the gradient
+store: the plan then does not depend on what ``.grad`` holds when a call starts, so it
+is not guarded and replays do not retrace.
+
+Modules: ``compile(module)`` returns a ``CompiledModule`` that behaves like the module
+(attributes, ``parameters()``, ``state_dict()``, ``train()``/``eval()``) and compiles its
+forward; a forward whose result requires grad (compiled plans return results outside
+the autograd graph: compile the whole training step instead) or that cannot be compiled
+runs eagerly, said once with a RuntimeWarning.
+
+Only the C backend compiles; under the NumPy reference backend a compiled function runs
 eagerly.
 
 Modules
@@ -140,7 +160,7 @@ Modules
 call may read in place, the hook handlers), ``guards`` (the checks before each replay),
 ``recording`` (the recorder backend and the
 record of each kernel as a plan step), ``plan`` (arena layout, the C plan, guards,
-the second-call check, replay).
+the second-call check, replay), ``module`` (``compile(module)``).
 """
 from fastgrad.compile.api import CompiledFunction, CompileError, compile  # noqa: A004 - torch.compile's name
 

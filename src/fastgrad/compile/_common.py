@@ -54,3 +54,16 @@ def _soft(tr, fn, *a):
         fn(*a)
     except _Unsupported:
         pass
+
+
+# how many compiled functions are running their Python function now (eager fallback, the
+# second-call check); a CompiledModule inside one says nothing about running eagerly
+_IN_FN = [0]
+
+
+def _call_eager(fn, args, kwargs):
+    _IN_FN[0] += 1
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _IN_FN[0] -= 1

@@ -9,7 +9,8 @@ import weakref
 
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
-from fastgrad.compile._common import _RETRACE, CompileError, _ptr, _root, _Unsupported
+from fastgrad.compile._common import (_RETRACE, CompileError, _call_eager, _ptr, _root,
+                                      _Unsupported)
 from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
 from fastgrad.compile import tracing as _tracing_mod
@@ -72,7 +73,7 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if backend.name != "c":
             self.eager_calls += 1
-            return self.fn(*args, **kwargs)
+            return _call_eager(self.fn, args, kwargs)
         key = (tuple(_key_of(a) for a in args),
                tuple(sorted((k, _key_of(v)) for k, v in kwargs.items())), grad_mode.enabled)
         entry = self._plans.get(key)
@@ -99,7 +100,7 @@ class CompiledFunction:
                     self._missed = plan
             if eager:
                 self.eager_calls += 1
-                return self.fn(*args, **kwargs)
+                return _call_eager(self.fn, args, kwargs)
         return self._trace(key, args, kwargs)
 
     def _trace(self, key, args, kwargs):
@@ -132,6 +133,7 @@ class CompiledFunction:
             # captured from the enclosing scope), kept alive so their ids stay unique
             tr.fn = self.fn
             tr.pre, tr.owners, tr.reach = _existing_arrays(self.fn, args, kwargs)
+            tr.entry_grads = {id(t): (t, t.grad) for ts in tr.owners.values() for t, _ in ts}
             with _tracing(tr):
                 result = self.fn(*args, **kwargs)
             plan = None
@@ -140,7 +142,7 @@ class CompiledFunction:
                     plan = self._build(tr, result, arg_inputs)
                 except _Unsupported as e:
                     tr.failure = str(e)
-            tr.pre = tr.owners = tr.reach = None
+            tr.pre = tr.owners = tr.reach = tr.entry_grads = None
         if plan is None:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
@@ -223,7 +225,16 @@ class CompiledFunction:
 
 def compile(fn=None, *, fallback=None, max_plans=8):  # noqa: A001 - torch.compile's name
     """Compile a training step (see the module docstring).  Usable as a decorator, with or
-    without arguments: ``@compile``, ``@compile(fallback="eager")``."""
+    without arguments: ``@compile``, ``@compile(fallback="eager")``.  Given an
+    ``nn.Module``, returns a ``CompiledModule`` (fastgrad.compile.module): the module with
+    its forward compiled, where a forward that cannot be compiled runs eagerly with a
+    one-time notice unless ``fallback="error"``."""
     if fn is None:
-        return lambda f: CompiledFunction(f, fallback, max_plans)
+        return lambda f: compile(f, fallback=fallback, max_plans=max_plans)
+    from fastgrad.nn.module import Module
+    if isinstance(fn, Module):
+        if fallback not in (None, "eager", "error"):
+            raise ValueError(f"compile: fallback must be None/'error' or 'eager', got {fallback!r}")
+        from fastgrad.compile.module import compile_module
+        return compile_module(fn, fallback, max_plans)
     return CompiledFunction(fn, fallback, max_plans)

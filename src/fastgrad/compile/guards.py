@@ -35,6 +35,7 @@ import builtins
 import types
 
 from fastgrad import _state
+from fastgrad._C import _kernels as _K
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
 
@@ -219,8 +220,8 @@ def build(tr, plan):
             b.add(f"{cp}[{j}] is {b.c(p)}")
             b.add(f"{b.c(p)}.requires_grad is {bool(p.requires_grad)}")
         b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
-        for pl in entry[3]:         # parameters' and state's arrays
-            b.add(f"{b.c(pl)}.valid()")
+        for pl in entry[3]:         # state arrays (the parameters' arrays: plan.ext below)
+            b.add(f"{b.c(_K.optim_state_valid)}({b.c(pl)})")
     # schedulers the replay steps
     for sched in plan.pre_scheds + plan.post_scheds:
         _path(b, sched, reach)

@@ -8,7 +8,8 @@ import numpy as np
 from fastgrad._C import _kernels as _K
 from fastgrad._tensor import Tensor
 from fastgrad.compile import guards as _guards
-from fastgrad.compile._common import _ALIGN, _RETRACE, _make, _ptr, _root, _Unsupported
+from fastgrad.compile._common import (_ALIGN, _RETRACE, _call_eager, _make, _ptr, _root,
+                                      _Unsupported)
 
 
 def _layout_arena(bufs, nsteps):
@@ -111,10 +112,12 @@ class _Plan:
                 if gb.kind == "inter":
                     final = _make(view((gb, _ptr(g._data) - _ptr(gb.arr)), g._data))
             self.grads.append((t, final))
+            if how == "cleared" and id(_root(entry._data)) not in tr.bufs:
+                continue                # set to None by the function, never read: no guard
             if how != "none":
                 # zero_grad(set_to_none=False) first: a .grad left by the previous replay
                 # gives the same values (0 + g); otherwise the entry must be as traced
-                self.grad_guards.append((t, entry, final if how == "zero" else None))
+                self.grad_guards.append((t, entry, final if how in ("zero", "cleared") else None))
         # guards
         self.modules = [(m, m.training) for m in tr.modules.values()]
         ext = {}
@@ -153,6 +156,10 @@ class _Plan:
                 self.post_scheds.append(sched)
             else:
                 raise _Unsupported(f"{type(sched).__name__}.step between two optimizer steps")
+        # dropout steps draw from the global generator's current bit generator (manual_seed
+        # replaces it): the replay points the plan at it
+        self.rng_of = tr.rng
+        self.rng_gen = None if tr.rng is None else tr.rng.rng
         self.verified = False
         self.guard = _guards.build(tr, self)
 
@@ -165,9 +172,13 @@ class _Plan:
         sched_state = self._save_scheds()
         grads0 = [t.grad for t, final in self.grads]
         gvals0 = [None if g is None else g._data.copy() for g in grads0]
+        rng0 = None if self.rng_of is None else self.rng_of.rng.bit_generator.state
         r = self.replay(args)
         if r is _RETRACE:
             return True, r, None
+        rng1 = None if self.rng_of is None else self.rng_of.rng.bit_generator.state
+        if rng0 is not None:
+            self.rng_of.rng.bit_generator.state = rng0
         after = [a.copy() for a in self.mutable]
         gafter = [None if final is None else final._data.copy() for t, final in self.grads]
         leaves = []
@@ -179,7 +190,7 @@ class _Plan:
             t.grad = g
             if g is not None:
                 np.copyto(g._data, v)
-        re = fn(*args, **kwargs)
+        re = _call_eager(fn, args, kwargs)
         eleaves = []
         try:
             _flatten(re, eleaves)
@@ -194,6 +205,8 @@ class _Plan:
         elif any(not np.array_equal(a, b, equal_nan=True) or a.tobytes() != b.tobytes()
                  for a, b in zip(self.mutable, after)):
             bad = "parameters, buffers or optimizer state"
+        elif rng0 is not None and self.rng_of.rng.bit_generator.state != rng1:
+            bad = "the random generator's state"
         else:
             for (t, final), ga in zip(self.grads, gafter):
                 g = t.grad
@@ -236,6 +249,9 @@ class _Plan:
                     return _RETRACE
                 plan.set_hyper(si, na)
                 o[4] = na
+        if self.rng_of is not None and self.rng_of.rng is not self.rng_gen:
+            self.rng_gen = self.rng_of.rng
+            plan.set_rng(self.rng_gen.bit_generator)
         plan.run(tuple([args[i]._data for i in self.input_pos]))
         for t, final in self.grads:
             t.grad = final

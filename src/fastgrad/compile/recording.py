@@ -95,10 +95,20 @@ class Recorder:
         return self._refuse("topk", _K.topk(x, k, dim, largest))
 
     def index_select(self, x, dim, idx, wrap=False, op="index_select"):
-        return self._refuse("index_select", _K.index_select(x, dim, idx, wrap, op))
+        out = _K.index_select(x, dim, idx, wrap, op)
+        self._rec(_r_index_select, out, x, dim, idx, wrap, op)
+        return out
 
     def index_add(self, out, dim, idx, src, wrap=False, op="index_add"):
-        return self._refuse("index_add", _K.index_add(out, dim, idx, src, wrap, op))
+        # an array no traced kernel made (the zeros a backward allocates) must hold zeros
+        # now: the plan fills it before adding
+        tr = self._tr
+        fresh = (tr.mine() and id(_root(out)) not in tr.bufs and id(_root(out)) not in tr.pre
+                 and id(_root(out)) not in tr.inputs)
+        zero = fresh and out.dtype.kind == "f" and not out.any()
+        res = _K.index_add(out, dim, idx, src, wrap, op)
+        self._rec(_r_index_add, out, dim, idx, src, wrap, op, fresh, zero)
+        return res
 
     def gather(self, x, dim, idx, op="gather"):
         return self._refuse("gather", _K.gather(x, dim, idx, op))
@@ -310,6 +320,57 @@ def _r_softmax_bwd(tr, gx, g, y, dim, log):
     tr.add("softmax_bwd", name, op=int(bool(log)),
            ins=[tr.ref(tr.dense(g, name), name), tr.ref(tr.dense(y, name), name)],
            outs=[tr.new(gx)], n=n, is64=_is64(gx), par=int(n[0] * n[1] * n[2] >= _NOGIL_MIN))
+
+
+def _split3(shape, dim):
+    outer = inner = 1
+    for v in shape[:dim]:
+        outer *= v
+    for v in shape[dim + 1:]:
+        inner *= v
+    return outer, (shape[dim] if shape else 1), inner
+
+
+def _index_ref(tr, idx, name):
+    """The int64 index array a kernel reads, as a buffer reference (the indices of an
+    input or captured tensor, or of a traced kernel's result)."""
+    ix = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1) if isinstance(idx, np.ndarray) else None
+    if ix is None or _root(ix) is not _root(idx):
+        tr.fail(f"{name}: indices that are not an int64 tensor's array (a Python list, a "
+                "NumPy conversion) would be frozen into the plan; pass them as an int64 tensor")
+    return ix, tr.ref(ix, name)
+
+
+def _r_index_select(tr, out, x, dim, idx, wrap, name):
+    if x.dtype.kind != "f" or out.dtype != x.dtype:
+        tr.fail(f"{name}: indexing a {x.dtype} tensor")
+    xd = tr.dense(x, name)
+    ix, iref = _index_ref(tr, idx, name)
+    outer, n, inner = _split3(xd.shape, dim)
+    m = ix.size
+    tr.add("index_select", name, op=int(bool(wrap)), ins=[tr.ref(xd, name), iref],
+           outs=[tr.new(out)], n=[outer, n, inner, m], is64=_is64(out),
+           par=int(outer * m * inner >= _NOGIL_MIN))
+
+
+def _r_index_add(tr, out, dim, idx, src, wrap, name, fresh, zero):
+    if out.dtype.kind != "f" or not isinstance(src, np.ndarray) or src.dtype != out.dtype:
+        tr.fail(f"{name}: index_add of a {getattr(src, 'dtype', type(src).__name__)} source into "
+                f"a {out.dtype} array")
+    sd = tr.dense(src, name)
+    ix, iref = _index_ref(tr, idx, name)
+    outer, n, inner = _split3(out.shape, dim)
+    m = ix.size
+    if fresh:
+        if not zero:
+            tr.fail(f"{name}: adds into an array that no traced kernel produced")
+        oref = tr.new(out)
+        tr.add("fill", name, outs=[oref], n=[out.size], s=[0.0], is64=_is64(out))
+    else:
+        tr.ref(out, name)
+        oref = tr.ref(out, name)
+    tr.add("index_add", name, op=int(bool(wrap)), ins=[tr.ref(sd, name), iref], outs=[oref],
+           n=[outer, n, inner, m], is64=_is64(out), par=int(outer * m * inner >= _NOGIL_MIN))
 
 
 def _target_ref(tr, target, name):

@@ -11,7 +11,8 @@ import types
 import numpy as np
 
 from fastgrad import _hooks
-from fastgrad.ops import _record as _rec, elementwise as _ew, loss as _loss, shape as _sh
+from fastgrad.ops import (_record as _rec, elementwise as _ew, indexing as _ix, loss as _loss,
+                          shape as _sh)
 from fastgrad._C import _kernels as _K
 from fastgrad._state import backend, grad_mode, trace as _trace_state
 from fastgrad._tensor import Tensor
@@ -53,6 +54,8 @@ class _Tracer:
         self.names = []            # per step, the op name for error messages
         self.keep = []             # arrays whose ids the trace relies on
         self.bn = None             # the arguments of the batch_norm call being traced
+        self.rng = None            # the generator dropout steps draw from (its .rng)
+        self.entry_grads = {}      # id(tensor) -> (tensor, its .grad when the call started)
 
     def mine(self):
         """True while this tracer records: during the trace, in the tracing thread, and
@@ -408,11 +411,78 @@ def _handlers(tr):
             _soft(tr, rec)
         return (_make(gx),)
 
+    # dropout in training mode: its mask is one plan step (FG_P_DROPOUT) drawing from the
+    # global generator in C as Generator.random does, so a replay draws the bits eager
+    # execution would and leaves the generator in the same state
     def dropout(x, p):
+        if not tr.mine():
+            return None
+
+        def after(mask, draws):
+            if not tr.mine():
+                return
+
+            def rec():
+                from fastgrad._factory import default_generator
+                if mask.dtype.kind != "f" or not mask.flags.c_contiguous:
+                    tr.fail("dropout: an unexpected mask")
+                out = tr.new(mask)
+                if draws is None:
+                    tr.add("fill", "dropout", outs=[out], n=[mask.size], s=[0.0],
+                           is64=_is64(mask))
+                    return
+                tr.rng = default_generator
+                scale = float(mask.dtype.type(1.0 / (1.0 - p)))
+                tr.add("dropout", "dropout", op=0 if draws == np.float32 else 1, outs=[out],
+                       n=[mask.size], s=[float(p), scale], is64=_is64(mask),
+                       rng=default_generator.rng.bit_generator)
+            _soft(tr, rec)
+        return after
+
+    # embedding with a padding_idx: eager execution keeps the padding rows out of the
+    # gradient with a mask computed in NumPy; traced, the gather's backward adds every
+    # row and then zeroes the padding row (a fill step), which gives the same bits
+    def embedding(weight, idx, padding_idx, keep):
+        if not tr.mine() or not (weight.requires_grad and grad_mode.enabled):
+            return None
+        flat = idx.reshape(-1)
+        rows = backend.k.index_select(weight._data, 0, flat, False, "embedding")
+        out = _rec._record(rows, "embedding", embedding_bwd, (weight,), tuple(keep), None,
+                           (flat, padding_idx, weight._data.shape[0]))
+        return _sh.reshape(out, idx.shape + (weight._data.shape[1],))
+
+    def embedding_bwd(node, g):
+        flat, pad, n = node.ctx
+        if grad_mode.enabled:           # create_graph: eager's masked formula
+            if tr.mine():
+                _soft(tr, tr.fail, "backward(create_graph=True) is not supported in compiled "
+                      "functions")
+            is_pad = _make(np.broadcast_to((flat == pad)[:, None], g._data.shape))
+            gm = _ew.where(is_pad, _rec._scalar(0.0, g._data.dtype), g)
+            return (_ix._index_add_zeros(gm, 0, flat, n, False, node.saved),)
+        gw = np.zeros((n,) + g._data.shape[1:], dtype=g._data.dtype)
+        backend.k.index_add(gw, 0, flat, g._data, False, "embedding_backward")
+        gw[pad] = 0
+
+        def rec():
+            row = gw[pad]
+            tr.add("fill", "embedding_backward (padding row)",
+                   outs=[tr.ref(row, "embedding_backward")], n=[row.size], s=[0.0],
+                   is64=_is64(gw))
         if tr.mine():
-            _soft(tr, tr.fail, "dropout draws a random mask with NumPy's generator at every "
-                  "call, which a plan cannot replay; use compile(fn, fallback='eager') or "
-                  "eval mode")
+            _soft(tr, rec)
+        return (_make(gw),)
+
+    # a reshape NumPy had to copy: a strided copy step
+    def numpy_copy(src, out, name):
+        if not tr.mine():
+            return
+
+        def rec():
+            if src.dtype.kind != "f" or out.dtype != src.dtype:
+                tr.fail(f"{name}: a copy of a non-contiguous {src.dtype} array")
+            tr._copy_step(src, out.reshape(src.shape), name)
+        _soft(tr, rec)
 
     # batch_norm: its NumPy work (the running-statistics update in training mode, the
     # inverse standard deviation, the copy of the running mean in eval mode) is recorded
@@ -468,6 +538,12 @@ def _handlers(tr):
     def grad_store(t, g, old, tag, create_graph):
         if not tr.mine():
             return
+        if old is None and id(t) not in tr.touched:
+            ent = tr.entry_grads.get(id(t))
+            if ent is not None and ent[0] is t and ent[1] is not None:
+                # the function set .grad to None itself (p.grad = None): what .grad holds
+                # when a call starts does not reach the plan
+                tr.touch(t, "cleared", ent[1])
         tr.touch(t, "store", old)
         gd = g._data
 
@@ -621,7 +697,8 @@ def _handlers(tr):
             tr.scheds.append((sched, len(tr.optims)))
 
     return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
-            "batch_norm": batch_norm, "batch_count": batch_count, "inplace": inplace,
+            "embedding": embedding, "numpy_copy": numpy_copy, "batch_norm": batch_norm,
+            "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
             "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad,
             "sched_step": sched_step}

@@ -66,17 +66,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
     x = _float_in(input, "dropout")
     if not training or p == 0.0:
         return x
-    if hooks.dropout is not None:
-        hooks.dropout(x, p)
+    after = hooks.dropout(x, p) if hooks.dropout is not None else None
     from fastgrad._factory import default_generator
     dt = x._data.dtype
+    draws = np.float32 if dt == np.float32 else np.float64
     if p == 1.0:
         mask = np.zeros(x._data.shape, dtype=dt)
     else:
-        keep = default_generator.rng.random(x._data.shape, dtype=np.float32 if dt == np.float32
-                                            else np.float64) >= p
+        keep = default_generator.rng.random(x._data.shape, dtype=draws) >= p
         mask = keep.astype(dt)
         mask *= dt.type(1.0 / (1.0 - p))
+    if after is not None:
+        after(mask, draws if p != 1.0 else None)
     if inplace:
         return _I.mul_(x, _make(mask))
     return _E.mul(x, _make(mask))
@@ -105,6 +106,10 @@ def embedding(input, weight, padding_idx=None):
             raise ArgumentError(f"{who}: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx = padding_idx % n
     idx = np.ascontiguousarray(idx, dtype=np.int64)
+    if hooks.embedding is not None and padding_idx is not None:
+        out = hooks.embedding(weight, idx, padding_idx, _X._index_tensors(input))
+        if out is not None:
+            return out
     # a row gather whose backward is a scatter-add (repeated indices accumulate)
     # (an index Tensor is saved so that backward version-checks it)
     out = _S.reshape(_X._index_select(weight, 0, idx.reshape(-1), False, who,
@@ -151,6 +156,7 @@ def _channel_dropout(input, p, training, nsp, who):
                          f"got shape {_shape(x)}")
     if not training or p == 0.0:
         return x
+    after = hooks.dropout(x, p) if hooks.dropout is not None else None
     from fastgrad._factory import default_generator
     dt = x._data.dtype
     lead = x._data.shape[:x._data.ndim - nsp]
@@ -158,6 +164,8 @@ def _channel_dropout(input, p, training, nsp, who):
         mask = np.zeros(lead, dtype=dt)
     else:
         mask = (default_generator.rng.random(lead) >= p).astype(dt) * dt.type(1.0 / (1.0 - p))
+    if after is not None:
+        after(mask, np.float64 if p != 1.0 else None)
     return _E.mul(x, _make(mask.reshape(lead + (1,) * nsp)))
 
 

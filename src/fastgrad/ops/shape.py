@@ -8,6 +8,7 @@ import builtins
 import numpy as np
 
 from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError
+from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, result_dtype
 from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
@@ -52,6 +53,8 @@ def reshape(x, *shape):
     except ValueError:
         raise ShapeError(f"reshape: shape {shape} is invalid for input of shape "
                          f"{tuple(x._data.shape)} ({x._data.size} elements)") from None
+    if _hooks.numpy_copy is not None and not np.may_share_memory(out, x._data):
+        _hooks.numpy_copy(x._data, out, "reshape")     # NumPy copied: a strided copy
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "reshape", _reshape_bwd, (x,), (), None, x._data.shape), x)
     return _view(_make(out), x)
