@@ -210,8 +210,9 @@ def expand(x, *sizes):
 
 
 @public(method=True)
-def broadcast_to(x, shape):
-    return expand(x, tuple(shape))
+def broadcast_to(input, size):
+    """``input`` expanded to ``size`` by broadcasting (a view, as ``expand``)."""
+    return expand(input, tuple(size))
 
 
 @public

@@ -54,10 +54,10 @@ _simple("stack", lambda *ts, dim=0: fg.stack(ts, dim), lambda *xs, dim=0: np.sta
                             r"stack: tensor 1 has shape \(3, 2\)")])
 _simple("narrow", fg.narrow, lambda x, dim, start, length: np.take(x, range(start, start + length), axis=dim),
         lambda rng: [Sample([_x(rng, 5, 3)], {"dim": 0, "start": 1, "length": 3})])
-_simple("broadcast_to", fg.broadcast_to, lambda x, shape: np.broadcast_to(x, shape),
-        lambda rng: [Sample([_x(rng, 3, 1)], {"shape": (3, 4)}), Sample([_x(rng, 4)], {"shape": (2, 3, 4)}, "new dims"),
-                     Sample([_x(rng)], {"shape": (2, 2)}, "0-d")],
-        lambda: [ErrorInput([np.zeros((3, 2))], {"shape": (3, 4)}, ValueError, r"cannot expand shape \(3, 2\)")])
+_simple("broadcast_to", fg.broadcast_to, lambda x, size: np.broadcast_to(x, size),
+        lambda rng: [Sample([_x(rng, 3, 1)], {"size": (3, 4)}), Sample([_x(rng, 4), (2, 3, 4)], {}, "new dims"),
+                     Sample([_x(rng)], {"size": (2, 2)}, "0-d")],
+        lambda: [ErrorInput([np.zeros((3, 2))], {"size": (3, 4)}, ValueError, r"cannot expand shape \(3, 2\)")])
 
 
 _simple("t", fg.t, lambda x: x.T,
