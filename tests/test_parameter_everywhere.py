@@ -235,7 +235,8 @@ def test_data_is_a_detached_tensor_sharing_memory_as_in_torch():
         assert type(d) is fg.Tensor and type(td) is torch.Tensor
         assert d.requires_grad == td.requires_grad is False
         assert d.grad_fn is None and td.grad_fn is None and d.is_leaf
-        assert d.shape == tuple(td.shape) and str(d.dtype).replace("fastgrad.", "") == str(td.dtype).replace("torch.", "")
+        assert d.shape == tuple(td.shape)
+        assert str(d.dtype).replace("fastgrad.", "") == str(td.dtype).replace("torch.", "")
         v0, tv0 = p._version[0], tp._version
         d.add_(1.0)
         td.add_(1.0)
