@@ -51,6 +51,7 @@ from fastgrad.data import Generator
 from fastgrad.serialization import load, save
 
 from fastgrad import viz
+from fastgrad import memory
 from fastgrad.compile import compile, CompileError
 
 _config_init()
