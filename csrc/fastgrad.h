@@ -54,8 +54,24 @@ int fg_omp_max_threads(void);       /* what the OpenMP runtime would use; 1 with
 #define FG_WS_SLOT_PARTS 4
 void *fg_workspace(int slot, size_t bytes);
 void fg_workspace_release(void);    /* frees this thread's buffers */
+/* The block cache (alloc.c): 64-byte aligned blocks of at least FG_CACHE_MIN_BYTES,
+ * kept for reuse when given back, up to a limit of cached bytes.  Thread-safe and
+ * fork-safe.  fg_cache_alloc returns NULL when bytes is beyond any size class or
+ * memory is exhausted, and stores the block's size in *cap; fg_cache_free takes the
+ * block and that size back (caching it, or unmapping it when it does not fit under the
+ * limit). */
+#define FG_CACHE_MIN_BYTES ((size_t)128 << 10)
+enum { FG_CACHE_CACHED_BYTES, FG_CACHE_USED_BYTES, FG_CACHE_LIMIT, FG_CACHE_HITS,
+       FG_CACHE_MISSES, FG_CACHE_EVICTIONS, FG_CACHE_CACHED_BLOCKS, FG_CACHE_NSTATS };
+void *fg_cache_alloc(size_t bytes, size_t *cap);
+void fg_cache_free(void *p, size_t cap);
+void fg_cache_release(void);               /* unmaps every cached block */
+void fg_cache_set_limit(size_t bytes);     /* evicts the oldest blocks down to bytes */
+void fg_cache_stats(int64_t out[FG_CACHE_NSTATS]);
+void fg_cache_reset_stats(void);           /* hits, misses, evictions back to 0 */
 /* The C library's malloc: arrays below mmap_threshold bytes from the heap, up to
- * trim_threshold freed bytes kept for reuse (glibc; FG_EUNSUPPORTED elsewhere). */
+ * trim_threshold freed bytes kept for reuse (glibc; FG_EUNSUPPORTED elsewhere).
+ * Process-wide; an explicit opt-in, never called by fastgrad on its own. */
 int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold);
 
 /* ---- op tables (csrc/ops/) ---------------------------------------------------------- */

@@ -58,6 +58,7 @@ from fastgrad.serialization import load, save
 
 from fastgrad import viz
 from fastgrad._dlpack import from_dlpack
+from fastgrad import memory
 from fastgrad.compile import compile, CompileError
 
 _config_init()

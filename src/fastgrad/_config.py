@@ -101,8 +101,13 @@ def config():
         "threads": _ck.get_num_threads(),
         "cpus_available": _available_cpus(),
         "backend": backend.name,
-        "malloc": _malloc_state,
+        "memory": _memory_line(),
     }
+
+
+def _memory_line():
+    from fastgrad import memory
+    return memory._describe()
 
 
 def show_config():
@@ -115,45 +120,13 @@ def show_config():
              f"  simd          {c['simd']} (available: {', '.join(c['simd_available'])})",
              f"  threads       {c['threads']} (cpus available: {c['cpus_available']})",
              f"  backend       {c['backend']}",
-             f"  malloc        {c['malloc']}"]
+             f"  memory        {c['memory']}"]
     print("\n".join(lines))
 
 
-# glibc malloc settings applied at import (see _tune_malloc); config() reports them
-MALLOC_MMAP_THRESHOLD = 32 << 20
-MALLOC_TRIM_THRESHOLD = 64 << 20
-_malloc_state = "not applied"
-
-
-def _tune_malloc():
-    """Arrays up to 32 MiB from the heap, up to 64 MiB of freed heap kept for reuse.
-
-    With glibc's defaults every array above 128 KiB (the threshold adapts, but a
-    training step frees and allocates arrays of many sizes) is a fresh mmap() whose
-    pages fault in one by one when a kernel first writes them, and the heap is trimmed
-    as soon as its top is free: measured on a small CNN's eager training step (batch 64,
-    1x28x28 images), 3,500 page faults per step and about twice the step time.  These
-    two settings make freed activation buffers get reused instead.  They are process-
-    wide: set FASTGRAD_MALLOC_TUNING=0 to keep the C library's defaults; any MALLOC_*
-    threshold variable or a malloc entry in GLIBC_TUNABLES also leaves them alone."""
-    global _malloc_state
-    if os.environ.get("FASTGRAD_MALLOC_TUNING", "1").strip() == "0":
-        _malloc_state = "off (FASTGRAD_MALLOC_TUNING=0)"
-        return
-    env = [k for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-                       "MALLOC_MMAP_MAX_") if k in os.environ]
-    if "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
-        env.append("GLIBC_TUNABLES")
-    if env:
-        _malloc_state = f"left to the environment ({', '.join(env)})"
-        return
-    r = _ck.malloc_tune(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD)
-    _malloc_state = (f"mmap threshold {MALLOC_MMAP_THRESHOLD >> 20} MiB, trim threshold "
-                     f"{MALLOC_TRIM_THRESHOLD >> 20} MiB" if r == "applied" else r)
-
-
 def _init():
-    _tune_malloc()
+    from fastgrad import memory
+    memory._init()
     _ck.set_num_threads(_default_threads())
     forced = os.environ.get("FASTGRAD_SIMD")
     if forced:

@@ -116,7 +116,8 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, str op):
     """A dense native-endian array of x's shape and dtype; a failed allocation is a
     MemoryError naming the op, the shape and the bytes."""
     try:
-        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+        return _new_dense(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x),
+                          <size_t>cnp.PyArray_ITEMSIZE(x))
     except MemoryError:
         raise _too_big(op, _sh(x), cnp.PyArray_ITEMSIZE(x), MemoryError) from None
 
@@ -344,14 +345,24 @@ cdef cnp.ndarray _empty_checked(str op, shape, dtype):
     """np.empty(shape, dtype), dense and native-endian, with the size checked first: an
     impossible size is a ValueError and an allocation failure a MemoryError, both naming
     the op, the shape and the bytes.  Every result array of the wrappers comes from here,
-    _alloc or _empty_like."""
+    _alloc or _empty_like (large ones from the block cache, _memory.pxi)."""
     cdef double total = 8.0
+    cdef cnp.npy_intp dims[FG_MAX_DIMS]
+    cdef int nd = len(shape), i
     for d in shape:
         total *= <double>d
     if total > 4.6e18:                  # 2**62 bytes: beyond any address space
         raise _too_big(op, shape, 8)
-    dt = cnp.PyArray_DescrFromType(dtype) if isinstance(dtype, int) else np.dtype(dtype)
+    cdef cnp.dtype dt = (cnp.PyArray_DescrFromType(dtype) if isinstance(dtype, int)
+                         else np.dtype(dtype))
     try:
+        if CACHE_ON and nd <= FG_MAX_DIMS and total >= <double>FG_CACHE_MIN_BYTES / 8.0 \
+                and cnp.PyDataType_ISNOTSWAPPED(dt):
+            for i in range(nd):
+                dims[i] = shape[i]
+            a = _cache_empty(nd, dims, dt.type_num, <size_t>(total / 8.0) * <size_t>dt.itemsize)
+            if a is not None:
+                return a
         return np.empty(shape, dtype=dt)
     except MemoryError:
         raise _too_big(op, shape, dt.itemsize, MemoryError) from None
@@ -367,7 +378,7 @@ cdef cnp.ndarray _alloc(str op, int nd, int64_t *shape, int typenum):
     if total * 8.0 > 4.6e18:            # 2**62 bytes: beyond any address space
         raise _too_big(op, [shape[i] for i in range(nd)], 8)
     try:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+        return _new_dense(nd, dims, typenum, <size_t>cnp.PyArray_DescrFromType(typenum).itemsize)
     except MemoryError:
         raise _too_big(op, [shape[i] for i in range(nd)], 1 if typenum == cnp.NPY_BOOL else
                        (8 if typenum == cnp.NPY_FLOAT64 else 4), MemoryError) from None
@@ -859,3 +870,4 @@ include "_index.pxi"
 include "_scan_sort.pxi"
 include "_plan.pxi"
 include "_conv.pxi"
+include "_memory.pxi"

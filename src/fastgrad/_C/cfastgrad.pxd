@@ -25,6 +25,16 @@ cdef extern from "fastgrad.h" nogil:
     int fg_omp_max_threads()
     void fg_workspace_release()
     int fg_malloc_tune(int64_t mmap_threshold, int64_t trim_threshold)
+    # the block cache large result arrays come from (alloc.c)
+    enum:
+        FG_CACHE_MIN_BYTES
+        FG_CACHE_NSTATS
+    void *fg_cache_alloc(size_t bytes, size_t *cap)
+    void fg_cache_free(void *p, size_t cap)
+    void fg_cache_release()
+    void fg_cache_set_limit(size_t bytes)
+    void fg_cache_stats(int64_t *out)
+    void fg_cache_reset_stats()
 
     # the op tables (csrc/ops/)
     int fg_op_count(int family)
