@@ -9,13 +9,11 @@ against each other, which mostly slows PyTorch down; --separate times each frame
 alone in its own fresh process (fastgrad, torch, fastgrad, ... for --rounds rounds,
 median over rounds), which measures each at its best.
 
-Memory: importing fastgrad sets glibc's malloc thresholds (README, "Memory reuse"), so
-freed arrays are reused instead of being unmapped and faulted in again.  In the default
-mode PyTorch runs in the same process and gets that setting too (kernels against
-kernels).  With --separate PyTorch's processes run with FASTGRAD_MALLOC_TUNING=0, as a
-PyTorch user's process runs by default (page faults on every large fresh tensor: the
-1->16 28x28 case measured 5.4 ms that way and 1.0 ms tuned); add --torch-tuned to give
-them fastgrad's setting instead.
+Memory: fastgrad's large kernel results come from its own block cache (README, "Memory
+reuse"), which changes nothing for PyTorch; PyTorch runs with the C library's malloc
+settings, as a PyTorch user's process does (page faults on every large fresh tensor).
+--torch-tuned gives PyTorch glibc's larger thresholds instead
+(fastgrad.memory.tune_malloc(), applied in the same process or in PyTorch's own).
 
 Targets: the first two conv2d cases <= 1.0x PyTorch's time, the conv1d cases
 <= 0.7x, the CNN step <= 0.8x (the depthwise and 1x1 cases are informational).  The ratio
@@ -33,8 +31,11 @@ import conv_workloads as W
 from _timing import interleaved, set_threads
 
 
-def _child(fw, threads, reps):
+def _child(fw, threads, reps, tuned):
     set_threads(threads)
+    if tuned:
+        import fastgrad.memory
+        fastgrad.memory.tune_malloc()
     out = {}
     for case in W.CONV_CASES:
         f = W.fastgrad_conv(case) if fw == "fastgrad" else W.torch_conv(case)
@@ -48,12 +49,10 @@ def _separate(args):
     times = {"fastgrad": [], "torch": []}
     for _ in range(args.rounds):
         for fw in times:
-            env = dict(os.environ)
-            if fw == "torch" and not args.torch_tuned:
-                env["FASTGRAD_MALLOC_TUNING"] = "0"
+            tuned = ["--torch-tuned"] if fw == "torch" and args.torch_tuned else []
             r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", fw,
-                                "--threads", str(args.threads), "--reps", str(args.reps)],
-                               capture_output=True, text=True, check=True, env=env)
+                                "--threads", str(args.threads), "--reps", str(args.reps), *tuned],
+                               capture_output=True, text=True, check=True)
             times[fw].append(json.loads(r.stdout.strip().splitlines()[-1]))
     rows = []
     for name in times["fastgrad"][0]:
@@ -70,13 +69,16 @@ def main():
     ap.add_argument("--separate", action="store_true", help="each framework in its own process")
     ap.add_argument("--rounds", type=int, default=3, help="processes per framework with --separate")
     ap.add_argument("--torch-tuned", action="store_true",
-                    help="with --separate: PyTorch's processes get fastgrad's malloc setting too")
+                    help="PyTorch runs with glibc's larger malloc thresholds (fastgrad.memory.tune_malloc)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(args.child, args.threads, args.reps)
+        _child(args.child, args.threads, args.reps, args.torch_tuned)
         return
     set_threads(args.threads)
+    if args.torch_tuned and not args.separate:
+        import fastgrad.memory
+        fastgrad.memory.tune_malloc()
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -86,7 +88,7 @@ def main():
         rows = _separate(args)
         how = (f"each framework in its own process, median of {args.rounds} rounds of {args.reps} "
                f"samples; PyTorch with "
-               f"{'fastgrad' if args.torch_tuned else 'the C library'}'s malloc settings")
+               f"{'tuned' if args.torch_tuned else 'the C library'}'s malloc settings")
     else:
         rows = []
         for case in W.CONV_CASES:
@@ -96,8 +98,8 @@ def main():
         f, t = W.fastgrad_cnn_step(), W.torch_cnn_step()
         tf, tt = interleaved([f, t], args.reps)
         rows.append((f"CNN train step b{W.CNN_BATCH}", tf, tt))
-        how = (f"one process, medians of {args.reps} interleaved samples; both with "
-               "fastgrad's malloc settings")
+        how = (f"one process, medians of {args.reps} interleaved samples; malloc "
+               f"{'tuned' if args.torch_tuned else 'as the C library sets it'}")
     print(f"threads={args.threads}, float32, {how}")
     print(f"{'case':48s} {'fastgrad':>11s} {'torch':>11s} {'ratio':>7s}")
     for name, tf, tt in rows:
