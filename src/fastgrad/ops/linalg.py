@@ -10,6 +10,7 @@ from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
 from fastgrad import _dtype
+from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
@@ -104,6 +105,14 @@ declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
 def matmul(a, b):
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
+    if type(a) is Tensor and type(b) is Tensor:         # the common case first: two float matrices
+        A, B = a._data, b._data
+        if A.ndim == 2 and B.ndim == 2 and A.dtype is B.dtype and A.dtype in _KERNEL_FLOATS \
+                and A.shape[1] == B.shape[0]:
+            out = backend.k.matmul(A, B)
+            if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
+                return _record(out, "matmul", _matmul_bwd, (a, b), (a, b), None, None, None)
+            return _make(out)
     if ((type(a) is not Tensor and not isinstance(a, Tensor))
             or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
         a, b = _pair(_to_tensor(a, "matmul"), _to_tensor(b, "matmul"), "matmul")
