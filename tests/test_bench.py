@@ -118,3 +118,32 @@ def test_plot_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(RuntimeError, match="no ratios to plot"):
         plot({"results": []}, str(path))
+
+
+def test_plot_and_table_orient_variants_as_speed_ups(tmp_path):
+    """compiled and tN columns are fastgrad run another way: a variant 7x faster than
+    eager is a green bar right of 1 (not a red one), and the table gives its own column."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    from fastgrad.bench import markdown, plot
+    run = {"peers": ["torch"], "results": [{"suite": "train", "case": "S", "threads": 1, "impls": {
+        "fastgrad": {"status": "ok", "median_s": 1.0},
+        "compiled": {"status": "ok", "median_s": 0.14, "ratio": 0.14},
+        "torch": {"status": "ok", "median_s": 3.0, "ratio": 3.0}}}]}
+    table = markdown(run)
+    assert "compiled (x fastgrad)" in table.splitlines()[0] and "torch (ratio)" in table.splitlines()[0]
+    widths = []
+    orig = pyplot.Axes.barh
+
+    def spy(self, y, w, **kw):
+        widths.append((list(w), list(kw.get("color", []))))
+        return orig(self, y, w, **kw)
+    pyplot.Axes.barh = spy
+    try:
+        plot(run, str(tmp_path / "p.png"))
+    finally:
+        pyplot.Axes.barh = orig
+    (w, colors), = widths
+    assert sorted(w) == pytest.approx([3.0, 1 / 0.14]) and colors == ["tab:green", "tab:green"]

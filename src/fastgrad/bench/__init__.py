@@ -219,7 +219,7 @@ def overhead_cases(against, n_ops=50):
     impls = {"fastgrad": f_fg}
     if "torch" in against:
         impls["torch"] = f_torch
-    return [Case("overhead", f"{n_ops} tanh + sum, 16 elements, fwd+bwd (per op)", impls,
+    return [Case("overhead", f"{n_ops} tanh + sum, 16 elements, fwd+bwd (all {n_ops + 1} ops)", impls,
                  rtol=1e-5, atol=1e-6, note=f"per-op time = time / {n_ops + 1}")]
 
 
@@ -400,18 +400,34 @@ def print_table(run_result, out=None):
         print(_row(r), file=out)
 
 
+def _variants(run_result):
+    """Implementations that are fastgrad itself run another way (``compiled``, ``t2``, ...):
+    their ratio is their time over eager fastgrad's, so below 1 they are faster."""
+    out = []
+    for r in run_result["results"]:
+        for name in r.get("impls", {}):
+            if (name == "compiled" or (name[:1] == "t" and name[1:].isdigit())) and name not in out:
+                out.append(name)
+    return out
+
+
 def markdown(run_result):
-    """The results as a Markdown table (what the README's Performance section shows)."""
-    peers = run_result["peers"]
-    head = "| suite | case | threads | fastgrad | " + " | ".join(f"{p} (ratio)" for p in peers) + " |"
-    lines = [head, "|" + "---|" * (4 + len(peers))]
+    """The results as a Markdown table (what the README's Performance section shows).
+    Peer columns give the peer's time and peer / fastgrad (above 1: fastgrad is faster);
+    variant columns (compiled, tN) give their time and variant / fastgrad (below 1: the
+    variant is faster)."""
+    variants = _variants(run_result)
+    peers = [p for p in run_result["peers"] if p not in variants]
+    head = ("| suite | case | threads | fastgrad | " + "".join(f"{v} (x fastgrad) | " for v in variants)
+            + "".join(f"{p} (ratio) | " for p in peers)).rstrip(" ")
+    lines = [head, "|" + "---|" * (4 + len(variants) + len(peers))]
     for r in run_result["results"]:
         if "skipped" in r:
             continue
         f = r["impls"]["fastgrad"]
         cell = fmt_time(f["median_s"]) + (f" ({f['gflops']:.0f} GF/s)" if "gflops" in f else "")
         cells = []
-        for p in peers:
+        for p in variants + list(peers):
             v = r["impls"].get(p, {})
             cells.append(f"{fmt_time(v['median_s'])} ({v['ratio']:.2f})" if v.get("status") == "ok"
                          else ("WRONG" if v.get("status") == "WRONG" else "-"))
@@ -426,18 +442,24 @@ def plot(run_result, path):
         import matplotlib.pyplot as plt
     except ImportError:
         raise RuntimeError("fastgrad bench --plot needs matplotlib: pip install matplotlib") from None
-    rows = [(r["suite"], r["case"], name, v["ratio"]) for r in run_result["results"]
-            for name, v in r.get("impls", {}).items() if v.get("status") == "ok" and "ratio" in v]
+    variants = set(_variants(run_result))
+    # one bar per comparison, oriented so that right of 1 always means "fastgrad (eager, or
+    # the variant) is faster": peer / fastgrad for peers, fastgrad / variant for variants
+    rows = [(r["suite"], r["case"], name, (1.0 / v["ratio"]) if name in variants else v["ratio"])
+            for r in run_result["results"] for name, v in r.get("impls", {}).items()
+            if v.get("status") == "ok" and "ratio" in v and v["ratio"] > 0]
     if not rows:
         raise RuntimeError("fastgrad bench --plot: no ratios to plot (no peer was measured)")
-    labels = [f"{s}: {c} vs {p}" for s, c, p, _ in rows]
+    labels = [f"{s}: {p} vs eager" if p in variants else f"{s}: {c} vs {p}" for s, c, p, _ in rows]
+    labels = [f"{lab} ({c})" if p in variants else lab for lab, (s, c, p, _) in zip(labels, rows)]
     fig, ax = plt.subplots(figsize=(12, 0.28 * len(rows) + 1.2))
     ax.barh(range(len(rows)), [r[3] for r in rows], color=["tab:green" if r[3] >= 1 else "tab:red" for r in rows])
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("peer time / fastgrad time (log scale; right of 1: fastgrad faster)")
+    ax.set_xlabel("speed-up (log scale): peer time / fastgrad time, or eager time / variant time; "
+                  "right of 1: the fastgrad side is faster")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
