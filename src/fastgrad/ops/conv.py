@@ -218,9 +218,9 @@ def _conv_common(input, weight, bias, stride, dilation, groups, nsp, who):
             _ntuple(dilation, nsp, "dilation", who, 1))
 
 
-def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
-    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
-                                                nsp, who)
+def _channel_checks(input, x, weight, bias, groups, who):
+    """Weight, input and bias shapes of a grouped convolution agree; returns (weight
+    shape, input shape, out channels, in channels per group, kernel sizes)."""
     ws = _shape(weight)
     xs = _shape(x)
     cout, cg, ks = ws[0], ws[1], ws[2:]
@@ -232,6 +232,13 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
     if bias is not None and _shape(bias) != (cout,):
         raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
                          f"expected ({cout},)")
+    return ws, xs, cout, cg, ks
+
+
+def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
+                                                nsp, who)
+    ws, xs, cout, cg, ks = _channel_checks(input, x, weight, bias, groups, who)
     if isinstance(padding, str):
         if padding == "valid":
             ptot = (0,) * nsp
@@ -288,17 +295,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     who = "conv3d"
     x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups,
                                                 3, who)
-    ws = _shape(weight)
-    xs = _shape(x)
-    cout, cg, ks = ws[0], ws[1], ws[2:]
-    if cout % groups:
-        raise ShapeError(f"{who}: out_channels {cout} (weight shape {ws}) is not divisible by groups {groups}")
-    if xs[1] != cg * groups:
-        raise ShapeError(f"{who}: expected input with {cg * groups} channels (weight shape {ws}, "
-                         f"groups {groups}), got {xs[1]} channels (input shape {_shape(input)})")
-    if bias is not None and _shape(bias) != (cout,):
-        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
-                         f"expected ({cout},)")
+    ws, xs, cout, cg, ks = _channel_checks(input, x, weight, bias, groups, who)
     if isinstance(padding, str):
         if padding == "valid":
             ptot = (0, 0, 0)
