@@ -233,3 +233,24 @@ def test_load_accepts_a_cpu_device_as_map_location(tmp_path):
         assert fg.load(tmp_path / "w.fg", map_location=loc)["w"].tolist() == [1.0, 1.0]
     with pytest.raises(RuntimeError, match="map_location"):
         fg.load(tmp_path / "w.fg", map_location=fg.device("cuda"))
+
+
+def test_accelerator_and_cuda_amp_spellings_take_the_cpu_path():
+    """torch.accelerator and the older torch.cuda.amp names, as scripts use them to decide
+    on a device and on mixed precision: no accelerator, and a disabled CUDA scaler."""
+    import warnings
+    from fastgrad.cuda.amp import GradScaler, autocast
+    assert fg.accelerator.is_available() is False
+    assert fg.accelerator.current_accelerator() is None and fg.accelerator.device_count() == 0
+    off = GradScaler(enabled=False)
+    assert isinstance(off, fg.amp.GradScaler) and not off.is_enabled()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        on = GradScaler(enabled=True)
+    assert not on.is_enabled() and any("not available" in str(x.message) for x in w)
+    loss = fg.tensor(2.0, requires_grad=True)
+    assert on.scale(loss) is loss or float(on.scale(loss).item()) == 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with autocast(enabled=False):
+            assert (fg.ones(2) * 2).dtype == fg.float32

@@ -34,7 +34,7 @@ from fastgrad import autograd
 from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from fastgrad.autograd import inference_mode, is_inference_mode_enabled
 from fastgrad._device import device
-from fastgrad import backends, cuda, errors
+from fastgrad import accelerator, backends, cuda, errors
 from fastgrad.errors import ArgumentError, DtypeError, IndexOutOfRangeError, ShapeError
 
 # PyTorch's other names of the dtypes, and its legacy tensor types (fastgrad.FloatTensor, ...)

@@ -42,3 +42,5 @@ synchronize = _unavailable("synchronize")
 get_device_name = _unavailable("get_device_name")
 get_device_properties = _unavailable("get_device_properties")
 empty_cache = _unavailable("empty_cache")
+
+from fastgrad.cuda import amp  # noqa: E402 - the submodule torch.cuda.amp scripts name
