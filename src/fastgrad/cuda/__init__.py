@@ -43,4 +43,4 @@ get_device_name = _unavailable("get_device_name")
 get_device_properties = _unavailable("get_device_properties")
 empty_cache = _unavailable("empty_cache")
 
-from fastgrad.cuda import amp  # noqa: E402 - the submodule torch.cuda.amp scripts name
+from fastgrad.cuda import amp as amp  # noqa: E402 - the submodule torch.cuda.amp scripts name
