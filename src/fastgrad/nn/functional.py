@@ -223,7 +223,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 def _clamp_value_min(n, eps):
     """n with its value clamped below at eps, its gradient that of n (as PyTorch clamps a
     norm in place without recording)."""
-    d = np.maximum(n._data, n._data.dtype.type(eps)) - n._data
+    d = np.asarray(np.maximum(n._data, n._data.dtype.type(eps)) - n._data)   # 0-d stays an array
     if not d.any():
         return n
     return _E.add(n, _make(d))
@@ -235,12 +235,12 @@ def _pnorm(x, p, dim, keepdim):
     n = _R.norm(x, p, dim, keepdim)
     if p in (1.0, 2.0) or not x.requires_grad or n._data.all():
         return n
-    zero = n._data == 0
+    zero = np.asarray(n._data == 0)          # an array even for a 0-d norm
     if dim is None:
         mask = np.broadcast_to(zero, x._data.shape)
     else:
         mask = np.broadcast_to(zero if keepdim else np.expand_dims(zero, dim), x._data.shape)
-    safe = _R.norm(_E.where(_make(np.ascontiguousarray(mask)), 1.0, x), p, dim, keepdim)
+    safe = _R.norm(_E.where(_make(np.array(mask, order="C")), 1.0, x), p, dim, keepdim)
     return _E.where(_make(zero), 0.0, safe)
 
 

@@ -222,6 +222,8 @@ def sum_to(g, shape):
     if gs == shape:
         return g
     lead = len(gs) - len(shape)
+    if lead < 0:        # shape has extra leading 1s (a setitem value may carry them)
+        return reshape(sum_to(g, tuple(shape[-lead:])), shape)
     dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
     r = sum(g, dims, keepdim=True) if dims else g
     return reshape(r, shape)
@@ -793,7 +795,8 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     shape = list(x._data.shape[:-1])
     for d in sorted((d1, d2)):
         shape.insert(d, n)
-    return _diag_embed(x, int(offset), d1, d2, tuple(shape))
+    from fastgrad._factory import _size
+    return _diag_embed(x, int(offset), d1, d2, _size(shape, "diag_embed"))
 
 
 _diagonal = diagonal     # diag's argument of that name hides it
