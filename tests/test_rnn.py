@@ -106,9 +106,11 @@ def _run_both(tm, fm, cls_name, t_in, f_in, rng):
 
 @pytest.mark.parametrize("cls_name", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_layer_unbatched_matches_torch(cls_name, with_state):
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_layer_unbatched_matches_torch(cls_name, with_state, batch_first):
+    """Unbatched (L, H_in) input; batch_first does not apply to it."""
     rng = np.random.default_rng(2)
-    tm, fm = _pair(cls_name, 3, 4, 2, bidirectional=True)
+    tm, fm = _pair(cls_name, 3, 4, 2, bidirectional=True, batch_first=batch_first)
     n_state = (2 if cls_name == "LSTM" else 1) if with_state else 0
     t_in, f_in = _leaves(rng, (5, 3), *[(4, 4)] * n_state)
     _run_both(tm, fm, cls_name, t_in, f_in, rng)
