@@ -174,9 +174,9 @@ LAYER_OPS = {
     "RNN": "linear", "LSTM": "linear", "GRU": "linear", "RNNCell": "linear", "LSTMCell": "linear",
     "GRUCell": "linear",
 }
-# Classes of fastgrad.nn that compute nothing themselves: the base class, containers, identity.
+# Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",
-              "ParameterDict"}
+              "ParameterDict", "RNNBase", "RNNCellBase"}
 
 
 def _covered():
