@@ -171,6 +171,24 @@ def test_initialisation_range_and_shapes():
     assert np.all(np.abs(cell.weight_ih.detach().numpy()) <= 1 / 3)
 
 
+@pytest.mark.parametrize("cls_name,args,kw", [
+    ("LSTM", (3, 4, 2), {"bidirectional": True, "batch_first": True, "dropout": 0.1, "proj_size": 2,
+                         "bias": False}),
+    ("RNN", (3, 4), {"nonlinearity": "relu"}), ("GRU", (3, 4, 3), {}),
+    ("GRUCell", (3, 4), {"bias": False}), ("RNNCell", (3, 4), {"nonlinearity": "relu"}),
+    ("LSTMCell", (3, 4), {}),
+])
+def test_repr_and_weight_layout_match_torch(cls_name, args, kw):
+    tm = getattr(torch.nn, cls_name)(*args, **kw)
+    fm = getattr(nn, cls_name)(*args, **kw)
+    assert repr(fm) == repr(tm)
+    assert [(n, tuple(p.shape)) for n, p in fm.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in tm.named_parameters()]
+    if hasattr(tm, "all_weights"):
+        assert [[tuple(p.shape) for p in ws] for ws in fm.all_weights] == \
+            [[tuple(p.shape) for p in ws] for ws in tm.all_weights]
+
+
 def test_lstm_gradcheck():
     rng = np.random.default_rng(7)
     m = nn.LSTM(2, 3, 1, bidirectional=True, dtype=fg.float64)

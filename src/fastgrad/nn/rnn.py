@@ -389,10 +389,6 @@ class RNN(RNNBase):
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype)
 
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
-
     def forward(self, input, hx=None):
         out, finals, batched = self._run(input, hx)
         return out, _stack_states(finals, batched)
