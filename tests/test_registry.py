@@ -170,10 +170,13 @@ LAYER_OPS = {
     "PairwiseDistance": "pairwise_distance", "Conv3d": "conv3d", "MaxPool3d": "max_pool3d",
     "AvgPool3d": "avg_pool3d", "MaxUnpool1d": "max_unpool1d", "MaxUnpool2d": "max_unpool2d",
     "MaxUnpool3d": "max_unpool3d",
+    # recurrent layers: composed per step from linear and the registered elementwise ops
+    "RNN": "linear", "LSTM": "linear", "GRU": "linear", "RNNCell": "linear", "LSTMCell": "linear",
+    "GRUCell": "linear",
 }
-# Classes of fastgrad.nn that compute nothing themselves: the base class, containers, identity.
+# Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",
-              "ParameterDict"}
+              "ParameterDict", "RNNBase", "RNNCellBase"}
 
 
 def _covered():

@@ -16,6 +16,7 @@ from fastgrad.nn.conv import (AvgPool3d, Conv3d, MaxPool3d, MaxUnpool1d, MaxUnpo
 from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
                               L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from fastgrad.nn.module import Module
+from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from fastgrad.nn.parameter import Buffer, Parameter
 from fastgrad.nn import parallel
 
@@ -30,4 +31,4 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Upsample", "ParameterList", "ParameterDict",
            "CELU", "CosineSimilarity", "LogSigmoid", "PairwiseDistance", "RMSNorm", "Softmin",
            "Softsign", "AvgPool3d", "Conv3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
-           "MaxUnpool3d"]
+           "MaxUnpool3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase"]
