@@ -406,3 +406,71 @@ def test_regression_until_converged():
 @pytest.mark.parametrize("name", ["DataLoader", "Dataset", "RandomSampler", "random_split"])
 def test_torch_style_attribute_paths(name):
     assert getattr(torch.utils.data, name) is getattr(torch.data, name)
+
+
+# ---- device-agnostic script habits, one program ---------------------------------------------
+def _device_agnostic_program(lib, steps=60):
+    """A character model written the way device-agnostic PyTorch scripts are: device
+    queries, factories and modules on a device, manual SGD on Parameters under no_grad
+    and through .data, Parameter indexing, an LSTMCell, sampling with multinomial, f-string
+    logs of 0-d tensors, inference_mode, LBFGS and Adadelta.  ``lib`` is fastgrad or torch:
+    the same source runs on both."""
+    nn_, F_ = lib.nn, lib.nn.functional
+    device = lib.device("cuda" if lib.cuda.is_available() else "cpu")
+    if lib.accelerator.is_available():
+        device = lib.accelerator.current_accelerator()
+    lib.manual_seed(0)
+    vocab, hidden = 7, 16
+    text = lib.tensor([i % vocab for i in range(200)], dtype=lib.long, device=device)
+
+    class Model(nn_.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn_.Parameter(lib.randn(vocab, hidden, device=device) * 0.1)
+            self.cell = nn_.LSTMCell(hidden, hidden)
+            self.head = nn_.Linear(hidden, vocab)
+
+        def forward(self, idx):
+            h = c = lib.zeros(idx.shape[0], hidden, device=device)
+            logits = []
+            for t in range(idx.shape[1]):
+                h, c = self.cell(self.embed[idx[:, t]], (h, c))
+                logits.append(self.head(h))
+            return lib.stack(logits, 1)
+
+    model = Model().to(device)
+    logs = []
+    for step in range(steps):
+        starts = lib.randint(0, 200 - 9, (8,), device=device)
+        batch = lib.stack([text[int(s):int(s) + 9] for s in starts])
+        x, y = batch[:, :-1], batch[:, 1:]
+        loss = F_.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
+        model.zero_grad()
+        loss.backward()
+        with lib.no_grad():
+            for i, p in enumerate(model.parameters()):
+                if i % 2:
+                    p -= 2.0 * p.grad
+                else:
+                    p.data.add_(p.grad, alpha=-2.0)
+        logs.append(f"step {step}: loss {loss:.4f}")
+    with lib.inference_mode():
+        probs = F_.softmax(model(text[:8].view(1, -1))[0, -1], dim=-1)
+        nxt = lib.multinomial(probs, num_samples=4, replacement=True)
+    assert nxt.shape == (4,) and int(nxt.max()) < vocab
+    # the two optimizers the port checks met, on the head alone
+    for opt in (lib.optim.Adadelta(model.head.parameters()), lib.optim.LBFGS(model.head.parameters(), max_iter=3)):
+        def closure():
+            opt.zero_grad()
+            out = F_.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
+            out.backward()
+            return out
+        opt.step(closure)
+    return [float(s.split()[-1]) for s in logs]
+
+
+@pytest.mark.parametrize("lib_name", ["fastgrad", "torch"])
+def test_device_agnostic_program(lib_name):
+    lib = torch if lib_name == "fastgrad" else pytest.importorskip("torch")
+    losses = _device_agnostic_program(lib)
+    assert losses[-1] < losses[0] * 0.8, losses     # it trains, on both libraries
