@@ -60,13 +60,21 @@ def reshape(x, *shape):
     return _view(_make(out), x)
 
 
+# NumPy >= 2.1 reshapes without copying or raises (np.reshape(..., copy=False)); older
+# versions only offer assignment to .shape, which NumPy 2.5 deprecates
+_RESHAPE_NO_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+
+
 @public(method=True)
 def view(x, *shape):
     """Like reshape, but never copies: raises if the memory layout does not allow it."""
     shape = _shape_arg(shape, "view")
     try:
-        out = x._data.view()
-        out.shape = shape
+        if _RESHAPE_NO_COPY:
+            out = np.reshape(x._data, shape, copy=False)     # raises where a copy would be needed
+        else:
+            out = x._data.view()
+            out.shape = shape
     except (AttributeError, ValueError):
         raise RuntimeError(f"view: shape {shape} is not compatible with input shape "
                            f"{tuple(x._data.shape)} and its strides; use reshape() instead") from None
