@@ -152,7 +152,7 @@ def test_shifts_match_torch(op):
             _compare(fg_fn, t_fn, [fg.from_numpy(a), s], [torch.from_numpy(a.copy()), s], f"{op}({d}, {s})")
 
 
-UNARY = sorted(n for n in fg.ops.elementwise.__all__ if hasattr(torch, n) and n not in (
+UNARY = sorted(n for n in fg.ops.elementwise.__all__ + fg.ops.bitwise.__all__ if hasattr(torch, n) and n not in (
     "clamp", "clip", "where", "allclose", "equal", "pow") and len([
         p for p in __import__("inspect").signature(getattr(fg, n)).parameters.values()
         if p.default is p.empty]) == 1)

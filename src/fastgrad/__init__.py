@@ -13,6 +13,7 @@ from fastgrad._dtype import bool as bool_
 from fastgrad import ops
 from fastgrad.ops._record import *
 from fastgrad.ops.elementwise import *
+from fastgrad.ops.bitwise import *
 from fastgrad.ops.reduce import *
 from fastgrad.ops.linalg import *
 from fastgrad.ops.shape import *

@@ -367,8 +367,8 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import add, clamp, div, mul, relu, sub
-from fastgrad.ops.elementwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
-                                      bitwise_right_shift, bitwise_xor, floor_divide, remainder)
+from fastgrad.ops.elementwise import add, clamp, div, mul, relu, remainder, sub
+from fastgrad.ops.bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+                                  bitwise_right_shift, bitwise_xor, floor_divide)
 from fastgrad.ops.indexing import _index_arg, _index_tensors, _np_setitem, getitem, masked_fill
 from fastgrad.ops.shape import expand
