@@ -35,30 +35,16 @@ class _NumpyStep(Optimizer):
     def _update(self, p, g, group, st):
         raise NotImplementedError
 
-    def step(self, closure=None):
-        """One update of every parameter with a gradient; returns closure()'s loss."""
-        after = None if hooks.optim_step is None else hooks.optim_step(self, closure)
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        prev = grad_mode.enabled
-        grad_mode.enabled = False
-        try:
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    g = p.grad._data
-                    if group.get("maximize"):
-                        g = -g
-                    self._update(p, g, group, self.state[p])
-                    p._version[0] += 1
-        finally:
-            grad_mode.enabled = prev
-        if after is not None:
-            after()
-        return loss
+    def _update_all(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad._data
+                if group.get("maximize"):
+                    g = -g
+                self._update(p, g, group, self.state[p])
+                p._version[0] += 1
 
     def _next_step(self, st):
         st["step"]._data[...] += 1

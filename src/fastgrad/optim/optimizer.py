@@ -272,23 +272,28 @@ class Optimizer:
         prev = grad_mode.enabled
         grad_mode.enabled = False
         try:
-            for gi, group in enumerate(self.param_groups):
-                layout = self._layout(group)
-                entry = self._plans[gi]
-                if (entry is None or entry[0] != layout or entry[1] is not group["params"]
-                        or entry[2] != len(group["params"])
-                        or not all(pl.valid() for pl in entry[3])):
-                    plans = self._build_plans(gi, group, layout)
-                else:
-                    plans = entry[3]
-                args = self._args(group)
-                for pl in plans:
-                    pl.step(*args)
+            self._update_all()
         finally:
             grad_mode.enabled = prev
         if after is not None:
             after()
         return loss
+
+    def _update_all(self):
+        """Update every parameter of every group (gradient mode is off): one fused C call
+        per group and dtype, through plans cached until the group's layout changes."""
+        for gi, group in enumerate(self.param_groups):
+            layout = self._layout(group)
+            entry = self._plans[gi]
+            if (entry is None or entry[0] != layout or entry[1] is not group["params"]
+                    or entry[2] != len(group["params"])
+                    or not all(pl.valid() for pl in entry[3])):
+                plans = self._build_plans(gi, group, layout)
+            else:
+                plans = entry[3]
+            args = self._args(group)
+            for pl in plans:
+                pl.step(*args)
 
     def __getstate__(self):
         # the cached plans hold raw pointers: rebuilt after unpickling / deepcopy
