@@ -42,8 +42,7 @@ _TO_NUMPY = {
     "U32": np.dtype("<u4"), "I32": np.dtype("<i4"), "F32": np.dtype("<f4"),
     "U64": np.dtype("<u8"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8"),
 }
-_FROM_NUMPY = {dt.newbyteorder("<") if dt.byteorder not in "|" else dt: name
-               for name, dt in _TO_NUMPY.items()}
+_FROM_NUMPY = {dt: name for name, dt in _TO_NUMPY.items()}
 
 
 def _as_array(name, value):
