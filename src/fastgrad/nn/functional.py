@@ -284,3 +284,78 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     d = _E.add(_E.sub(a, b), float(eps))
     nd = max(a._data.ndim, b._data.ndim)
     return _pnorm(d, float(p), None if nd == 0 else nd - 1, keepdim)
+
+
+# ---- attention ---------------------------------------------------------------------------------
+def _attn_keep(attn_mask, is_causal, L, S, who):
+    """The bool "may attend" mask (broadcastable to (..., L, S)) and the additive float
+    mask, from attn_mask and is_causal; either may be None."""
+    keep, add = None, None
+    if is_causal and attn_mask is not None:
+        raise ArgumentError(f"{who}: an explicit attn_mask cannot be combined with is_causal=True")
+    if is_causal:
+        keep = np.tril(np.ones((L, S), dtype=bool))
+    if attn_mask is not None:
+        m = attn_mask if isinstance(attn_mask, Tensor) else _make(np.asarray(attn_mask))
+        if m._data.ndim < 2 or m._data.shape[-2:] not in ((L, S), (1, S), (L, 1), (1, 1)):
+            raise ShapeError(f"{who}: attn_mask of shape {_shape(m)} does not broadcast to the "
+                             f"scores' last two dims ({L}, {S})")
+        if m._data.dtype == np.bool_:
+            keep = m._data if keep is None else keep & m._data
+        elif m._data.dtype.kind == "f":
+            add = m
+        else:
+            raise DtypeError(f"{who}: attn_mask must be bool or floating, got dtype {m._data.dtype}")
+    return keep, add
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """softmax(query @ key^T * scale + mask) @ value for query (..., L, E), key (..., S, E)
+    and value (..., S, Ev); the result is (..., L, Ev).
+
+    scale defaults to 1 / sqrt(E).  A bool attn_mask says which positions may be attended
+    (True = attend); a float one is added to the scores.  is_causal masks the upper
+    triangle (query i attends keys 0..i, aligned at the top left).  A query row with no
+    key to attend gives zeros.  dropout_p drops attention weights (inverted dropout, with
+    fastgrad's generator).  enable_gqa lets key/value have fewer heads (dim -3) than query,
+    each shared by a group of query heads."""
+    who = "scaled_dot_product_attention"
+    q = _float_in(query, who)
+    k = _float_in(key, who)
+    v = _float_in(value, who)
+    if min(q._data.ndim, k._data.ndim, v._data.ndim) < 2:
+        raise ShapeError(f"{who}: query, key and value must be at least 2-D, got shapes "
+                         f"{_shape(q)}, {_shape(k)}, {_shape(v)}")
+    L, E = q._data.shape[-2:]
+    S = k._data.shape[-2]
+    if k._data.shape[-1] != E or v._data.shape[-2] != S:
+        raise ShapeError(f"{who}: shapes query {_shape(q)}, key {_shape(k)}, value {_shape(v)} do "
+                         f"not match: key needs (..., S, {E}) and value (..., S, Ev)")
+    if enable_gqa and q._data.ndim >= 3 and k._data.ndim >= 3:
+        hq, hk = q._data.shape[-3], k._data.shape[-3]
+        if hk != v._data.shape[-3] or hq % hk:
+            raise ShapeError(f"{who}: with enable_gqa the query heads ({hq}) must be a multiple "
+                             f"of the key/value heads ({hk}, {v._data.shape[-3]})")
+        if hq != hk:
+            from fastgrad.ops.shape import repeat_interleave
+            k = repeat_interleave(k, hq // hk, -3)
+            v = repeat_interleave(v, hq // hk, -3)
+    sc = 1.0 / float(np.sqrt(E)) if scale is None else float(scale)
+    s = _E.mul(_L.matmul(q, _S.transpose(k, -2, -1)), sc)
+    keep, add = _attn_keep(attn_mask, is_causal, L, S, who)
+    if add is not None:
+        s = _E.add(s, add if add._data.dtype == s._data.dtype else to(add, s._data.dtype))
+    dead = None
+    if keep is not None:
+        alive = keep.any(-1, keepdims=True)
+        if not alive.all():
+            dead = _make(np.broadcast_to(~alive, keep.shape[:-1] + (S,)).copy())
+            keep = keep | ~alive           # a fully masked row is softmaxed whole, then zeroed
+        s = _E.where(_make(np.ascontiguousarray(keep)), s, float("-inf"))
+    w = softmax(s, -1)
+    if dead is not None:
+        w = _E.where(dead, 0.0, w)
+    if dropout_p > 0.0:
+        w = dropout(w, dropout_p, True)
+    return _L.matmul(w, v)

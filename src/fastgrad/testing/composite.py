@@ -297,3 +297,38 @@ register(OpInfo("functional_pad", F.pad, _np_fpad,
                 lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -1), "mode": "reflect"},
                                     ValueError, r"pad: padding \(-2, -1\) of dimension 1 \(size 3\)")],
                 extreme=False))
+
+
+# ---- attention ---------------------------------------------------------------------------------
+def _np_sdpa(q, k, v, attn_mask=None, is_causal=False, scale=None):
+    L, S = q.shape[-2], k.shape[-2]
+    s = q @ np.swapaxes(k, -1, -2) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    keep = np.tril(np.ones((L, S), dtype=bool)) if is_causal else np.ones((L, S), dtype=bool)
+    if attn_mask is not None and attn_mask.dtype == bool:
+        keep = keep & attn_mask
+    elif attn_mask is not None:
+        s = s + attn_mask
+    s = np.where(keep, s, -np.inf)
+    alive = np.any(keep, axis=-1, keepdims=True)
+    w = _np_softmax(np.where(alive, s, 0.0), -1) * alive
+    return w @ v
+
+
+def _sdpa_samples(rng):
+    mask = rng.random((4, 6)) > 0.5
+    mask[:, 0] = True
+    mask[2] = False
+    return [Sample([_u(rng, (2, 4, 3), -1, 1), _u(rng, (2, 6, 3), -1, 1), _u(rng, (2, 6, 5), -1, 1)]),
+            Sample([_u(rng, (2, 2, 5, 3), -1, 1), _u(rng, (2, 2, 5, 3), -1, 1),
+                    _u(rng, (2, 2, 5, 2), -1, 1)], {"is_causal": True}, "causal"),
+            Sample([_u(rng, (4, 3), -1, 1), _u(rng, (6, 3), -1, 1), _u(rng, (6, 2), -1, 1)],
+                   {"attn_mask": mask, "scale": 0.7}, "bool mask with a dead row"),
+            Sample([_u(rng, (2, 4, 3), -1, 1), _u(rng, (2, 6, 3), -1, 1), _u(rng, (2, 6, 2), -1, 1)],
+                   {"attn_mask": _u(rng, (4, 6), -1, 1)}, "float mask")]
+
+
+register(OpInfo("scaled_dot_product_attention", F.scaled_dot_product_attention, _np_sdpa,
+                _sdpa_samples,
+                lambda: [ErrorInput([np.zeros((2, 4, 3)), np.zeros((2, 4, 2)), np.zeros((2, 4, 3))], {},
+                                    ValueError, r"scaled_dot_product_attention: shapes query \(2, 4, 3\)")],
+                extreme=False))
