@@ -103,3 +103,50 @@ def test_beta_accumulate_into_out(simd):
         np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol)
     with pytest.raises(ValueError, match="matmul: out must be"):
         K.matmul(a, b, out=np.zeros((3, 3), a.dtype))
+
+
+def _layouts(rng, m, k, dtype):
+    """The same (m, k) matrix as a C array, a transposed view, a strided slice and a
+    byte-swapped and a misaligned copy."""
+    base = rng.standard_normal((m, k)).astype(dtype)
+    yield "c", base
+    yield "transposed", np.ascontiguousarray(base.T).T
+    yield "sliced", np.concatenate([base, base], axis=1)[:, ::2]
+    yield "swapped", base.astype(base.dtype.newbyteorder("S"))
+    raw = np.zeros(base.nbytes + 1, np.uint8)[1:].view(np.uint8)
+    mis = np.frombuffer(raw.data, dtype=np.uint8, count=base.nbytes).view(dtype).reshape(m, k)
+    mis[...] = base
+    yield "misaligned", mis
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_matrix_fast_path_matches_numpy_for_every_layout(dtype):
+    """fastgrad.matmul of two 2-D tensors (the C fast path when the layout allows, the
+    general path when not) equals NumPy's product for every layout of either operand."""
+    from fastgrad._C import _kernels
+    rng = np.random.default_rng(0)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    for m, k, n in [(5, 7, 3), (64, 128, 10), (1, 9, 1), (0, 4, 3), (3, 0, 2)]:
+        for na, a in _layouts(rng, m, k, dtype):
+            for nb, b in _layouts(rng, k, n, dtype):
+                out = fg.matmul(fg.tensor(a), fg.tensor(b)).numpy()
+                ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+                assert out.shape == (m, n) and out.dtype == dtype, (na, nb)
+                np.testing.assert_allclose(out, ref, rtol=tol, atol=tol, err_msg=f"{na} @ {nb}")
+                fast = _kernels.mm2d(a, b)
+                if fast is not None:
+                    np.testing.assert_array_equal(fast, out)
+                else:
+                    assert {"swapped", "misaligned", "sliced"} & {na, nb}, (na, nb)
+
+
+def test_two_matrix_fast_path_declines_what_it_cannot_take():
+    from fastgrad._C import _kernels
+    f32 = np.ones((2, 3), np.float32)
+    assert _kernels.mm2d(f32, np.ones((3, 2), np.float64)) is None        # mixed dtypes
+    assert _kernels.mm2d(f32, np.ones((4, 2), np.float32)) is None        # inner dims differ
+    assert _kernels.mm2d(np.ones((2, 3), np.int64), np.ones((3, 2), np.int64)) is None
+    assert _kernels.mm2d(np.ones((1, 2, 3), np.float32), np.ones((3, 2), np.float32)) is None
+    assert _kernels.mm2d([[1.0]], [[1.0]]) is None
+    with pytest.raises(ValueError, match=r"matmul: cannot multiply shapes \(2, 3\) and \(4, 2\)"):
+        fg.matmul(fg.tensor(f32), fg.ones(4, 2))

@@ -727,6 +727,42 @@ cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work, str op="matmul") ex
     _chk(s, op)
     return 0
 
+def mm2d(object x, object y):
+    """x @ y for two 2-D float32 or float64 arrays of one dtype with matching inner
+    dimensions, read in place when the GEMM can (row-major or transposed, any leading
+    dimension, aligned, native byte order); None when any of that does not hold, so the
+    caller takes the general path (which also reports the errors).  Every check reads the
+    arrays' C fields: no shape tuples or dtype objects are made."""
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x, b = <cnp.ndarray>y
+    if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
+        return None
+    cdef int t = cnp.PyArray_TYPE(a)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(b) != t:
+        return None
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(b)
+    if da[1] != db[0] or not _layout_ok(a, False) or not _layout_ok(b, False):
+        return None
+    cdef fg_gemm_desc d
+    if not _operand(a, &d.transa, &d.lda) or not _operand(b, &d.transb, &d.ldb):
+        return None
+    cdef cnp.npy_intp dims[2]
+    dims[0] = da[0]
+    dims[1] = db[1]
+    cdef cnp.ndarray o = _new_dense(2, dims, t, 8 if t == cnp.NPY_FLOAT64 else 4)
+    if dims[0] == 0 or dims[1] == 0:
+        return o
+    d.m = da[0]; d.n = db[1]; d.k = da[1]
+    d.alpha = 1.0; d.beta = 0.0
+    d.bias = NULL; d.act = FG_ACT_NONE
+    d.ldc = d.n
+    d.a = cnp.PyArray_DATA(a); d.b = cnp.PyArray_DATA(b); d.c = cnp.PyArray_DATA(o)
+    d.batch = 1; d.stride_a = 0; d.stride_b = 0; d.stride_c = 0
+    _gemm_call(t == cnp.NPY_FLOAT64, &d, d.m * d.n * d.k)
+    return o
+
 def matmul(cnp.ndarray a, cnp.ndarray b, out=None, double beta=0.0):
     """a @ b for arrays with ndim >= 2, batch dims broadcast (torch.matmul semantics for
     that case; 1-D operands are handled by the caller).  With `out` (a C-contiguous

@@ -10,9 +10,9 @@ from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
 from fastgrad import _dtype
-from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
+from fastgrad._C import _kernels as _C_KERNELS
 from fastgrad._C._kernels import R, U
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
                                   to)
@@ -100,16 +100,16 @@ def _matmul_batched(node, G):
 
 
 declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
+_mm2d = _C_KERNELS.mm2d
 
 
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
 def matmul(a, b):
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
-    if type(a) is Tensor and type(b) is Tensor:         # the common case first: two float matrices
-        A, B = a._data, b._data
-        if A.ndim == 2 and B.ndim == 2 and A.dtype is B.dtype and A.dtype in _KERNEL_FLOATS \
-                and A.shape[1] == B.shape[0]:
-            out = backend.k.matmul(A, B)
+    if type(a) is Tensor and type(b) is Tensor and backend.k is _C_KERNELS:
+        # the common case first: two float matrices of one dtype (None when not)
+        out = _mm2d(a._data, b._data)
+        if out is not None:
             if (a.requires_grad or b.requires_grad) and grad_mode.enabled:
                 return _record(out, "matmul", _matmul_bwd, (a, b), (a, b), None, None, None)
             return _make(out)
