@@ -195,3 +195,14 @@ def test_two_byte_and_narrow_dtypes_through_shape_index_sort_and_matmul_match_to
             assert _name(got.dtype) == _name(want.dtype), (n, i)
             np.testing.assert_allclose(got.numpy().astype(np.float64), want.numpy().astype(np.float64),
                                        rtol=1e-3, err_msg=f"{n} case {i}")
+
+
+@pytest.mark.parametrize("code", ["f4", "f8", "i4", "i8", "i2", "u1"])
+def test_byte_swapped_arrays_keep_their_dtype(code):
+    """A big-endian (non-native) array becomes a tensor of the same dtype, in native byte
+    order, as torch.tensor does: never a wider type."""
+    native = np.arange(6, dtype=code).reshape(2, 3)
+    swapped = native.astype(native.dtype.newbyteorder("S"))
+    t = fg.tensor(swapped)
+    assert t.numpy().dtype == native.dtype and t.numpy().dtype.isnative
+    np.testing.assert_array_equal(t.numpy(), native)

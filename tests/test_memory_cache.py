@@ -249,6 +249,8 @@ def test_environment_variable_turns_the_cache_off_or_sets_its_limit():
     assert 0 < on["limit"] <= memory.DEFAULT_CACHE_LIMIT
     off = json.loads(_child(_STATE, {"FASTGRAD_MEMORY_CACHE": "0"}).stdout)
     assert not off["cached"] and not off["enabled"] and off["config"].startswith("cache off")
+    one = json.loads(_child(_STATE, {"FASTGRAD_MEMORY_CACHE": "1"}).stdout)
+    assert one["cached"] and one["enabled"] and one["limit"] == on["limit"]
     sized = json.loads(_child(_STATE, {"FASTGRAD_MEMORY_CACHE": "64M"}).stdout)
     assert sized["cached"] and sized["limit"] == 64 << 20
     bad = _child(_STATE, {"FASTGRAD_MEMORY_CACHE": "lots"})

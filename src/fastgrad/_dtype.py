@@ -161,6 +161,8 @@ def storage(d, who="tensor"):
         nd = np.dtype(d)
     except TypeError:
         raise TypeError(f"{who}: {d!r} is not a dtype") from None
+    if nd.byteorder not in "=|":          # a byte-swapped dtype is stored in native order
+        nd = nd.newbyteorder("=")
     if nd in FROM_NUMPY:
         return nd
     if nd.kind == "f":

@@ -16,8 +16,9 @@ so they do not own their data: ``ndarray.resize`` refuses them, as it refuses an
 It holds at most :func:`get_cache_limit` bytes of free blocks (default: 256 MiB or a
 quarter of the machine's memory, whichever is smaller), evicting the blocks freed longest
 ago first.  ``FASTGRAD_MEMORY_CACHE=0`` in the environment turns it off (every result from
-``numpy.empty``); ``FASTGRAD_MEMORY_CACHE=<bytes>`` (a plain integer, or one ending in K,
-M or G) sets the limit.  Threads and ``fork`` are safe: a forked child has its own copy
+``numpy.empty``) and ``=1`` keeps it on with the default limit;
+``FASTGRAD_MEMORY_CACHE=<bytes>`` (an integer of 2 or more, or one ending in K, M or G)
+sets the limit.  Threads and ``fork`` are safe: a forked child has its own copy
 of the cache.
 """
 import os
@@ -104,10 +105,13 @@ def tune_malloc(mmap_threshold=32 << 20, trim_threshold=64 << 20):
 
 
 def _parse_env(value):
-    """FASTGRAD_MEMORY_CACHE: None to turn the cache off, else the limit in bytes."""
+    """FASTGRAD_MEMORY_CACHE: None to turn the cache off, else the limit in bytes (the
+    default limit for 1/on/true/yes)."""
     v = value.strip().upper()
     if v in ("0", "OFF", "FALSE", "NO"):
         return None
+    if v in ("1", "ON", "TRUE", "YES"):
+        return _default_limit()
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(v[-1:], 1)
     digits = v[:-1] if mult > 1 else v
     if not digits.isdigit():
