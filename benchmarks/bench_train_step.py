@@ -1,6 +1,7 @@
 """Compiled training steps (fastgrad.compile) vs eager fastgrad vs PyTorch eager vs
 hand-written NumPy, on the MLP steps of fastgrad.bench.workloads.TRAIN_CONFIGS
-(S: batch 32 64-128-10, M: batch 64 784-128-10, L: batch 256 784-512-512-10), and on
+(S: batch 32 64-128-10, M: batch 64 784-128-10, L: batch 256 784-512-512-10), with
+JAX ``jit`` beside them when JAX is installed, and on
 the small CNN of fastgrad.bench.workloads (config CNN: batch 64 of 1x28x28, conv3x3
 1->16, ReLU, maxpool 2, conv3x3 16->32, ReLU, maxpool 2, linear 1568->10).
 
@@ -28,7 +29,7 @@ from fastgrad.compile import CompileError
 from _timing import interleaved
 
 IMPLS = {"eager": W.fastgrad_train_step, "compiled": W.fastgrad_compiled_train_step,
-         "torch": W.torch_train_step, "numpy": W.numpy_train_step}
+         "torch": W.torch_train_step, "numpy": W.numpy_train_step, "jax": W.jax_train_step}
 
 
 def _compiled_cnn_step(opt):
@@ -51,8 +52,8 @@ def _maker(impl, cfg):
 @pytest.mark.parametrize("cfg", sorted(W.TRAIN_CONFIGS) + ["CNN"])
 @pytest.mark.parametrize("impl", sorted(IMPLS))
 def test_train_step(benchmark, impl, cfg, opt):
-    if impl == "torch":
-        pytest.importorskip("torch")
+    if impl in ("torch", "jax"):
+        pytest.importorskip(impl)
     step = _maker(impl, cfg)(opt)
     if step is None:
         pytest.skip(f"{impl} has no {opt} step")
@@ -146,6 +147,9 @@ def main(argv=None):
                          "counts too)")
     a = ap.parse_args(argv)
     set_threads(a.threads)
+    if a.threads == 1:       # JAX (when installed) reads its thread setting at import
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                           "intra_op_parallelism_threads=1")
     if a.e2e:
         return e2e(a.threads, a.cpu_time)
     print(f"threads {a.threads}; median {'CPU' if a.cpu_time else 'wall'} us per step; "
@@ -179,8 +183,11 @@ def main(argv=None):
                 if "compiled" in med:
                     ratios += f"  compiled/torch {med['compiled'] / med['torch']:.3f}"
                 ratios += f"  eager/torch {med['eager'] / med['torch']:.3f}"
-            if "numpy" in med and "compiled" in med:
-                ratios += f"  compiled/numpy {med['compiled'] / med['numpy']:.3f}"
+            for peer in ("numpy", "jax"):
+                if peer in med:
+                    ratios += f"  eager/{peer} {med['eager'] / med[peer]:.3f}"
+                    if "compiled" in med:
+                        ratios += f"  compiled/{peer} {med['compiled'] / med[peer]:.3f}"
             print(f"{cfg} {opt:5s} {cells}   {ratios}")
 
 

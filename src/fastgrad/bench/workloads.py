@@ -199,6 +199,40 @@ def torch_train_step(cfg, opt="sgd"):
     return step
 
 
+def jax_train_step(cfg, opt="sgd"):
+    """The same SGD step with JAX: forward, cross-entropy, grad and update under one
+    ``jax.jit``, blocking on the result; None for other optimizers."""
+    if opt != "sgd":
+        return None
+    import jax
+    import jax.numpy as jnp
+    bs, sizes = TRAIN_CONFIGS[cfg]
+    x, y, Ws, Bs = train_data(bs, sizes)
+    params = [(jnp.asarray(W.T), jnp.asarray(b)) for W, b in zip(Ws, Bs)]
+
+    def loss_fn(params, x, y):
+        h = x
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        return -jnp.mean(jax.nn.log_softmax(h)[jnp.arange(x.shape[0]), y])
+
+    @jax.jit
+    def update(params, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(params, x, y)
+        return loss, [(W - 0.01 * gW, b - 0.01 * gb) for (W, b), (gW, gb) in zip(params, g)]
+
+    X, Y = jnp.asarray(x), jnp.asarray(y)
+    state = {"p": params}
+
+    def step():
+        loss, state["p"] = update(state["p"], X, Y)
+        jax.block_until_ready(state["p"])
+        return loss
+    return step
+
+
 def fastgrad_regression_step(n=512, seed=0):
     """examples/regression.py's step: a 1-64-64-1 tanh MLP on n points, MSE, Adam (full
     batch); the step callable returns the loss."""
