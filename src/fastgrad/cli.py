@@ -131,7 +131,7 @@ def build_parser():
                                    "side by side with NumPy and, when installed, PyTorch and JAX. "
                                    "'fastgrad bench compare old.json new.json' compares two runs.")
     b.add_argument("--suite", type=_choices(("all",) + _bench_suites()), default=["all"],
-                   help="comma-separated: kernels, gemm, train, overhead, threads or all (default: all)")
+                   help="comma-separated: kernels, gemm, train, overhead, threads, seq or all (default: all)")
     b.add_argument("--threads", type=_int_list, default=[None],
                    help="comma-separated thread counts, e.g. 1,2 (default: fastgrad's current)")
     b.add_argument("--dtype", type=_choices(("float32", "float64")), default=["float32"],
