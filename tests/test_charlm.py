@@ -117,3 +117,15 @@ def test_charlm_option_errors(argv, msg):
 def test_charlm_bad_model_choice():
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["train", "--task", "charlm", "--model", "rnn"])
+
+
+def test_char_lm_example_runs(tmp_path):
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm.py")
+    r = subprocess.run([sys.executable, path, "--steps", "30", "--hidden", "32", "--batch-size", "16",
+                        "--seq-len", "32", "--sample-chars", "120"], capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    vals = [float(v) for v in re.findall(r"val loss (\d+\.\d+)", r.stdout)]
+    assert len(vals) == 6 and vals[-1] < vals[0] - 0.8, r.stdout
+    sample = r.stdout.split("--- sample ---\n", 1)[1]
+    assert len(sample) >= 120

@@ -95,6 +95,8 @@ def _classes(lib):
             self.block_size = block_size
             self.tok = nn.Embedding(vocab_size, d_model)
             self.pos = nn.Embedding(block_size, d_model)
+            # the position ids, a buffer (not saved) so that a compiled step reads them as state
+            self.register_buffer("positions", lib.arange(block_size), persistent=False)
             self.drop = nn.Dropout(dropout)
             self.blocks = nn.ModuleList([Block(d_model, heads, dropout) for _ in range(layers)])
             self.ln_f = nn.LayerNorm(d_model)
@@ -102,7 +104,8 @@ def _classes(lib):
 
         def forward(self, idx, state=None):
             T = idx.shape[1]
-            x = self.drop(self.tok(idx) + self.pos(lib.arange(T)))
+            pos = self.positions if T == self.block_size else self.positions[:T]
+            x = self.drop(self.tok(idx) + self.pos(pos))
             for blk in self.blocks:
                 x = blk(x)
             return self.head(self.ln_f(x)), None
