@@ -129,3 +129,14 @@ def test_char_lm_example_runs(tmp_path):
     assert len(vals) == 6 and vals[-1] < vals[0] - 0.8, r.stdout
     sample = r.stdout.split("--- sample ---\n", 1)[1]
     assert len(sample) >= 120
+
+
+@pytest.mark.parametrize("model", ["gru", "transformer"])
+def test_charlm_compile_gives_the_eager_run(model):
+    """--compile runs the step as a plan where fastgrad.compile can (eagerly, with a notice,
+    where not); either way the run is the eager one, loss for loss."""
+    argv = ["--task", "charlm", "--model", model, "--steps", "4", "--batch-size", "4", "--seq-len", "8",
+            "--hidden", "16", "--threads", "1", "--sample-chars", "20", "--eval-every", "2", "--quiet"]
+    eager, _ = _train(argv)
+    compiled, _ = _train(argv + ["--compile"])
+    assert compiled["history"] == eager["history"] and compiled["sample"] == eager["sample"]
