@@ -335,7 +335,7 @@ def tiny_shakespeare(split=None, val_fraction=0.1):
         raise ValueError(f"tiny_shakespeare: val_fraction must be in (0, 1), got {val_fraction!r}")
     import gzip
     from importlib import resources
-    data = resources.files("fastgrad").joinpath("_data", _SHAKESPEARE).read_bytes()
+    data = resources.files("fastgrad").joinpath("_data").joinpath(_SHAKESPEARE).read_bytes()
     text = gzip.decompress(data).decode("utf-8")
     if split is None:
         return text
