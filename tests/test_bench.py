@@ -147,3 +147,39 @@ def test_plot_and_table_orient_variants_as_speed_ups(tmp_path):
         pyplot.Axes.barh = orig
     (w, colors), = widths
     assert sorted(w) == pytest.approx([3.0, 1 / 0.14]) and colors == ["tab:green", "tab:green"]
+
+
+def test_seq_suite_runs_through_the_command(tmp_path, monkeypatch):
+    """The seq suite at toy sizes: every case is built, timed and (with PyTorch installed)
+    passes the correctness gate against PyTorch from the same weights."""
+    from fastgrad.bench import seq
+    monkeypatch.setattr(seq, "BATCH", 4)
+    monkeypatch.setattr(seq, "SEQ", 12)
+    monkeypatch.setattr(seq, "QUICK_RNN", (16,))
+    monkeypatch.setattr(seq, "QUICK_TRANSFORMER", ((16, 12),))
+    monkeypatch.setattr(seq, "QUICK_ATTN", (8, 40))
+    out = tmp_path / "seq.json"
+    argv = ["bench", "--quick", "--suite", "seq", "--budget", "0.01", "--threads", "1",
+            "--against", "torch", "--json", str(out)]
+    assert cli.main(argv) == 0
+    run = H.load_run(str(out))
+    names = [r["case"] for r in run["results"]]
+    assert [n.split()[0] for n in names] == ["LSTM", "GRU", "tiny", "sdpa", "sdpa"]
+    assert "hidden 16" in names[0] and "seq 12" in names[2] and "L 40" in names[4]
+    for r in run["results"]:
+        assert r["suite"] == "seq" and r["impls"]["fastgrad"]["status"] == "ok"
+        assert r["impls"].get("compiled", {"status": "unavailable"})["status"] in ("ok", "unavailable")
+        if "torch" in run["peers"]:
+            assert r["impls"]["torch"]["status"] == "ok", r["case"]
+    assert all(r["impls"]["fastgrad"]["gflops"] > 0 for r in run["results"][3:])
+
+
+def test_seq_suite_full_case_list():
+    from fastgrad.bench.seq import seq_cases
+    names = [c.name for c in seq_cases(quick=False, against=["torch"])]
+    assert sum(n.startswith("LSTM") for n in names) == 2 and sum(n.startswith("GRU") for n in names) == 2
+    assert sum("transformer" in n for n in names) == 4
+    assert [int(n.split(" L ")[1].split()[0]) for n in names if n.startswith("sdpa")] == \
+        [64, 128, 256, 512, 1024, 2048]
+    assert all("torch" in c.impls for c in seq_cases(quick=True, against=["torch"]))
+    assert all("torch" not in c.impls for c in seq_cases(quick=True, against=[]))

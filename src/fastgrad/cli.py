@@ -17,6 +17,8 @@ DATASETS = ("digits", "moons", "spirals", "blobs")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu")
 DEFAULT_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05}
+TASKS = ("mlp", "charlm")
+CHARLM_MODELS = ("lstm", "gru", "transformer")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,14 +59,21 @@ def build_parser():
     from fastgrad import __version__
     p.add_argument("--version", action="version", version=f"fastgrad {__version__}")
     sub = p.add_subparsers(dest="command")
-    t = sub.add_parser("train", help="train an MLP classifier on a bundled or generated data set",
-                       description="Train an MLP classifier and report test accuracy and throughput.")
+    t = sub.add_parser("train", help="train an MLP classifier or a character language model",
+                       description="Train an MLP classifier and report test accuracy and throughput "
+                                   "(--task mlp), or a character-level language model on the bundled "
+                                   "tiny-Shakespeare text and report its validation loss and a sample "
+                                   "(--task charlm).")
+    t.add_argument("--task", choices=TASKS, default="mlp",
+                   help="mlp: an MLP classifier on --dataset; charlm: a character-level language model "
+                        "(--model) on tiny Shakespeare, trained with AdamW (default: mlp)")
     t.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits: scikit-learn's bundled 8x8 digits; the others are generated (default: digits)")
     t.add_argument("--samples", type=_positive(int), default=2000,
                    help="number of samples for the generated data sets (default: 2000)")
-    t.add_argument("--hidden", type=_hidden, default=[128, 64],
-                   help="hidden layer sizes, comma separated (default: 128,64)")
+    t.add_argument("--hidden", type=_hidden, default=None,
+                   help="hidden layer sizes, comma separated (default: 128,64); charlm: the recurrent "
+                        "width (default: 128) or the transformer's d_model")
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     t.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer")
     t.add_argument("--epochs", type=_positive(int), default=30)
@@ -96,6 +105,25 @@ def build_parser():
                    help="run each training step as a compiled plan (fastgrad.compile); steps it "
                         "cannot compile run eagerly, with a notice saying why")
     t.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
+    lm = t.add_argument_group("charlm", "options of --task charlm")
+    lm.add_argument("--model", choices=CHARLM_MODELS, default="lstm",
+                    help="lstm, gru or a GPT-style transformer (default: lstm)")
+    lm.add_argument("--steps", type=_positive(int), default=500, help="training steps (default: 500)")
+    lm.add_argument("--seq-len", type=_positive(int), default=64,
+                    help="characters per training sequence, and the transformer's context (default: 64)")
+    lm.add_argument("--d-model", type=_positive(int), default=None,
+                    help="the transformer's width (default: --hidden, else 64)")
+    lm.add_argument("--layers", type=_positive(int), default=None,
+                    help="recurrent layers or transformer blocks (default: 1 for lstm/gru, 2 for transformer)")
+    lm.add_argument("--heads", type=_positive(int), default=4, help="attention heads (default: 4)")
+    lm.add_argument("--eval-every", type=_positive(int), default=None,
+                    help="report the losses every this many steps (default: a fifth of --steps)")
+    lm.add_argument("--eval-batches", type=_positive(int), default=8,
+                    help="validation batches per report (default: 8)")
+    lm.add_argument("--sample-chars", type=int, default=300,
+                    help="characters of text to sample at the end (default: 300; 0: none)")
+    lm.add_argument("--temperature", type=_positive(float), default=0.8,
+                    help="sampling temperature (default: 0.8)")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     sub.add_parser("info", help="show the build configuration (SIMD, threads, backend)")
     b = sub.add_parser("bench", help="time fastgrad against NumPy, PyTorch and JAX on this machine",
@@ -103,7 +131,7 @@ def build_parser():
                                    "side by side with NumPy and, when installed, PyTorch and JAX. "
                                    "'fastgrad bench compare old.json new.json' compares two runs.")
     b.add_argument("--suite", type=_choices(("all",) + _bench_suites()), default=["all"],
-                   help="comma-separated: kernels, gemm, train, overhead, threads or all (default: all)")
+                   help="comma-separated: kernels, gemm, train, overhead, threads, seq or all (default: all)")
     b.add_argument("--threads", type=_int_list, default=[None],
                    help="comma-separated thread counts, e.g. 1,2 (default: fastgrad's current)")
     b.add_argument("--dtype", type=_choices(("float32", "float64")), default=["float32"],
@@ -286,6 +314,10 @@ def train(args, out=sys.stdout):
     from fastgrad.data import DataLoader, Generator, TensorDataset
     from fastgrad.nn import functional as F
 
+    if getattr(args, "task", "mlp") == "charlm":
+        return _train_charlm(args, out)
+    if args.hidden is None:
+        args.hidden = [128, 64]
     _check_args(args)
     dist, rank, world = None, 0, 1
     if getattr(args, "distributed", False):
@@ -484,6 +516,42 @@ def train(args, out=sys.stdout):
             print(f"checkpoint: {os.path.abspath(args.checkpoint)}", file=out, flush=True)
     return {"test_accuracy": test_acc, "test_loss": test_loss, "train_time": train_time,
             "steps_per_s": sps, "samples_per_s": thr, "model": model}
+
+
+def _train_charlm(args, out):
+    """--task charlm: the option checks, then fastgrad.charlm.train."""
+    from fastgrad import charlm
+    for opt in ("checkpoint", "resume", "stop_after"):
+        if getattr(args, opt, None) is not None:
+            _fail(f"--{opt.replace('_', '-')} is not supported with --task charlm")
+    if getattr(args, "distributed", False):
+        _fail("--distributed is not supported with --task charlm")
+    if not 0.0 <= args.dropout < 1.0:
+        _fail(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not 0 <= args.seed < 2 ** 64:
+        _fail(f"--seed must be in [0, 2**64), got {args.seed}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        _fail(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    if args.sample_chars < 0:
+        _fail(f"--sample-chars must be >= 0, got {args.sample_chars}")
+    if args.hidden is not None and len(args.hidden) != 1:
+        _fail(f"--task charlm takes one --hidden width, got {','.join(map(str, args.hidden))}")
+    if args.model == "transformer":
+        width = args.d_model or (args.hidden[0] if args.hidden else 64)
+        if width % args.heads:
+            _fail(f"--d-model {width} is not divisible by --heads {args.heads}")
+    else:
+        if args.d_model is not None:
+            _fail(f"--d-model is the transformer's width; --model {args.model} takes --hidden")
+        width = args.hidden[0] if args.hidden else 128
+    args.hidden_size = width
+    if args.layers is None:
+        args.layers = 2 if args.model == "transformer" else 1
+    try:
+        return charlm.train(args, out)
+    except MemoryError:
+        _fail(f"--model {args.model} with width {width} and --batch-size {args.batch_size}: "
+              "does not fit in memory")
 
 
 def main(argv=None):

@@ -11,6 +11,8 @@ fastgrad's global generator (``fastgrad.manual_seed``).
     X, y = make_moons(200, noise=0.1, seed=0)
     X, y = load_digits()                                       # needs scikit-learn
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, seed=0, stratify=True)
+    text = tiny_shakespeare("train")                           # a character-level corpus
+    vocab = CharVocab(tiny_shakespeare()); ids = vocab.encode(text)
 """
 import math
 
@@ -22,7 +24,7 @@ from fastgrad._tensor import Tensor, get_default_dtype, int64
 _make = Tensor._make
 
 __all__ = ["load_digits", "train_test_split", "make_moons", "make_spirals", "make_blobs",
-           "make_regression", "make_sine"]
+           "make_regression", "make_sine", "tiny_shakespeare", "CharVocab"]
 
 
 def _rng(seed, who):
@@ -308,3 +310,86 @@ def load_digits(split=None, test_size=0.2, seed=0):
         return X, y
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, seed=seed, stratify=True)
     return (X_tr, y_tr) if split == "train" else (X_te, y_te)
+
+
+# ---- text ------------------------------------------------------------------------------------
+# tinyshakespeare.txt: 40,000 lines of Shakespeare's plays (1,115,394 characters, 65 distinct),
+# public domain; the file of karpathy/char-rnn's data/tinyshakespeare, shipped gzip-compressed
+# in fastgrad/_data.
+_SHAKESPEARE = "tinyshakespeare.txt.gz"
+
+
+def tiny_shakespeare(split=None, val_fraction=0.1):
+    """The tiny-Shakespeare corpus as one string (1,115,394 characters, 65 distinct).
+
+    Public-domain text of Shakespeare's plays, from Andrej Karpathy's char-rnn data
+    (``data/tinyshakespeare/input.txt``), shipped with fastgrad (gzip, about 430 KB).
+    ``split="train"`` gives the first ``1 - val_fraction`` of the text and ``"val"`` the
+    rest (a split by position, as is usual for character language models, so the two
+    parts share no passage); None gives the whole text.
+    """
+    if split not in (None, "train", "val"):
+        raise ValueError(f"tiny_shakespeare: split must be None, 'train' or 'val', got {split!r}")
+    frac = float(val_fraction)
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"tiny_shakespeare: val_fraction must be in (0, 1), got {val_fraction!r}")
+    import gzip
+    from importlib import resources
+    data = resources.files("fastgrad").joinpath("_data").joinpath(_SHAKESPEARE).read_bytes()
+    text = gzip.decompress(data).decode("utf-8")
+    if split is None:
+        return text
+    cut = int(len(text) * (1.0 - frac))
+    return text[:cut] if split == "train" else text[cut:]
+
+
+class CharVocab:
+    """A character-level vocabulary: the distinct characters of a text, sorted, with ids
+    0..len-1.
+
+        vocab = CharVocab(text)
+        ids = vocab.encode("To be")        # int64 Tensor of shape (5,)
+        vocab.decode(ids) == "To be"
+    """
+
+    def __init__(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab: expected the text as a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError("CharVocab: the text is empty; a vocabulary needs at least one character")
+        self.chars = "".join(sorted(set(text)))
+        self._index = {c: i for i, c in enumerate(self.chars)}
+        # code point -> id, for encoding long texts with one NumPy lookup
+        self._table = np.full(max(map(ord, self.chars)) + 1, -1, np.int64)
+        for i, c in enumerate(self.chars):
+            self._table[ord(c)] = i
+
+    def __len__(self):
+        return len(self.chars)
+
+    def __repr__(self):
+        return f"CharVocab({len(self)} characters)"
+
+    def encode(self, text):
+        """The ids of the characters of ``text``: an int64 Tensor of shape (len(text),)."""
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab.encode: expected a str, got {type(text).__name__}")
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        ids = np.full(codes.shape, -1, np.int64)
+        inside = codes < len(self._table)
+        ids[inside] = self._table[codes[inside]]
+        if ids.size and ids.min() < 0:
+            bad = sorted({text[i] for i in np.flatnonzero(ids < 0)[:20]})
+            raise ValueError(f"CharVocab.encode: characters not in the vocabulary: {bad!r}")
+        return _make(ids)
+
+    def decode(self, ids):
+        """The text of a sequence of ids (a 1-d Tensor, array or list of ints)."""
+        a = np.asarray(ids._data if isinstance(ids, Tensor) else ids)
+        if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+            raise ValueError(f"CharVocab.decode: expected a 1-d sequence of integer ids, got shape "
+                             f"{tuple(a.shape)} and dtype {a.dtype}")
+        if a.size and (a.min() < 0 or a.max() >= len(self)):
+            raise ValueError(f"CharVocab.decode: ids must be in [0, {len(self)}), got values in "
+                             f"[{a.min()}, {a.max()}]")
+        return "".join(self.chars[i] for i in a.tolist())

@@ -320,6 +320,9 @@ def build(suite, dtype, quick, against, nthreads=1, clock=None):
         return overhead_cases(against) if np.dtype(dtype) == np.float32 else []
     if suite == "threads":
         return threads_cases(quick, against, nthreads, clock) if np.dtype(dtype) == np.float32 else []
+    if suite == "seq":
+        from fastgrad.bench.seq import seq_cases
+        return seq_cases(quick, against) if np.dtype(dtype) == np.float32 else []
     raise ValueError(f"bench: unknown suite {suite!r}; choose from {SUITES} or 'all'")
 
 

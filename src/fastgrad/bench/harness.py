@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 SCHEMA = "fastgrad-bench/1"
-SUITES = ("kernels", "gemm", "train", "overhead", "threads")
+SUITES = ("kernels", "gemm", "train", "overhead", "threads", "seq")
 PEERS = ("numpy", "torch", "jax")
 
 
