@@ -1,4 +1,6 @@
 """Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
+from __future__ import annotations
+
 import operator
 from collections import OrderedDict
 
@@ -61,7 +63,7 @@ class Sequential(_IndexedModules, Module):
     one kernel and one graph node fewer.  The plan is rebuilt whenever the container or
     a hook changes."""
 
-    def __init__(self, *args):
+    def __init__(self, *args) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for k, m in args[0].items():
@@ -131,7 +133,7 @@ class Sequential(_IndexedModules, Module):
 class ModuleList(_IndexedModules, Module):
     """A list of modules, registered so their parameters are seen by the parent."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
@@ -161,7 +163,7 @@ class ModuleList(_IndexedModules, Module):
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -227,7 +229,7 @@ class ParameterList(Module):
     """A list of parameters registered under the keys "0", "1", ... (state_dict keys
     "<name>.0", ...); Tensors become Parameters, other values are held unregistered."""
 
-    def __init__(self, values=None):
+    def __init__(self, values=None) -> None:
         super().__init__()
         self._size = 0
         if values is not None:
@@ -293,7 +295,7 @@ class ParameterDict(Module):
     """An ordered dict of parameters registered under their (string) keys; Tensors
     become Parameters, other values are held unregistered."""
 
-    def __init__(self, parameters=None):
+    def __init__(self, parameters=None) -> None:
         super().__init__()
         self._keys = {}
         if parameters is not None:

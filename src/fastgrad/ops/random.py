@@ -9,6 +9,8 @@ distributions.  The results carry no gradient; an in-place fill is a ``copy_`` o
 drawn values, so it bumps the version counter and, under autograd, gives the old values
 a zero gradient, as in PyTorch.
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -31,7 +33,7 @@ def _probs(a, who):
 
 
 @public(method=True)
-def multinomial(input, num_samples, replacement=False, *, generator=None):
+def multinomial(input: Tensor, num_samples, replacement: bool = False, *, generator=None) -> Tensor:
     """Indices drawn from the categories weighted by ``input`` (1-d: one distribution,
     2-d: one per row; weights need not sum to 1), int64 of shape (num_samples,) or
     (rows, num_samples).  Without replacement each category is drawn at most once, so
@@ -69,7 +71,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 
 
 @public(method=True)
-def bernoulli(input, p=None, *, generator=None):
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     """0 or 1 (in input's dtype) for each element, 1 with probability input[i] (or p, a
     number, for every element)."""
     x = _to_tensor(input, "bernoulli")

@@ -2,6 +2,8 @@
 semantics: ``initial_lr`` stored in the optimizer's groups, ``last_epoch`` counting
 scheduler steps, the chainable update in ``get_lr()`` and the closed form used when an
 explicit epoch is passed to ``step(epoch)``."""
+from __future__ import annotations
+
 import math
 import types
 import warnings
@@ -24,7 +26,7 @@ class LRScheduler:
     """Base class: subclasses define get_lr() (chainable form) and, where one exists,
     _get_closed_form_lr()."""
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer, last_epoch=-1) -> None:
         _check_optimizer(optimizer, type(self).__name__)
         self.optimizer = optimizer
         if last_epoch == -1:
@@ -79,7 +81,7 @@ class LRScheduler:
 class LambdaLR(LRScheduler):
     """lr = initial_lr * lr_lambda(last_epoch); one function or one per group."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1) -> None:
         _check_optimizer(optimizer, "LambdaLR")
         self.optimizer = optimizer
         n = len(optimizer.param_groups)
@@ -115,7 +117,7 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer, step_size, gamma: float = 0.1, last_epoch=-1) -> None:
         if not isinstance(step_size, int) or isinstance(step_size, bool) or step_size <= 0:
             raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
         self.step_size = step_size
@@ -134,7 +136,7 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone epoch (a repeated milestone applies gamma again)."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch=-1) -> None:
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -153,7 +155,7 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
+    def __init__(self, optimizer, gamma, last_epoch=-1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -170,7 +172,7 @@ class CosineAnnealingLR(LRScheduler):
     """eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_max)) / 2, applied in
     PyTorch's recursive (chainable) form."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(self, optimizer, T_max, eta_min: float = 0.0, last_epoch=-1) -> None:
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
         self.T_max = T_max
@@ -211,9 +213,11 @@ class OneCycleLR(LRScheduler):
     first), cycling momentum (or Adam's beta1) inversely."""
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
-                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
-                 last_epoch=-1):
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False,
+                 last_epoch=-1) -> None:
         _check_optimizer(optimizer, "OneCycleLR")
         self.optimizer = optimizer
         if total_steps is not None:
@@ -312,8 +316,8 @@ class OneCycleLR(LRScheduler):
 class ReduceLROnPlateau(LRScheduler):
     """Multiply lr by factor when a metric has not improved for `patience` epochs."""
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience=10, threshold: float = 1e-4,
+                 threshold_mode: str = "rel", cooldown=0, min_lr=0, eps: float = 1e-8) -> None:
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         self.factor = factor

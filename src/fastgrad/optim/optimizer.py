@@ -6,8 +6,11 @@ so a step over a whole model is a handful of Python lines and one pass over memo
 The plan (pointer arrays) is cached per group and rebuilt only when the parameters, the
 state or the state layout change.
 """
+from __future__ import annotations
+
 import math
 import warnings
+from typing import Any, Callable, Optional, TypeVar, overload
 from collections import defaultdict
 
 import numpy as np
@@ -17,6 +20,8 @@ from fastgrad._C import _kernels as _ck
 from fastgrad.autograd.grad_mode import enable_grad
 from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
+
+_T = TypeVar("_T")
 
 __all__ = ["Optimizer", "required"]
 
@@ -68,7 +73,7 @@ class Optimizer:
     _alg = None          # C kernel: "sgd", "adam", "rmsprop", "adagrad"
     _step_key = "step"   # state entry holding the step count ('' if none)
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults) -> None:
         self.defaults = defaults
         self.state = defaultdict(dict)
         self.param_groups = []
@@ -130,7 +135,8 @@ class Optimizer:
         pass
 
     # ---- gradients -------------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the parameters' ``.grad``: None (default), or zeros in place."""
         if hooks.zero_grad is not None:
             hooks.zero_grad([p for g in self.param_groups for p in g["params"]], set_to_none)
         for group in self.param_groups:
@@ -262,7 +268,12 @@ class Optimizer:
         self._plans[gi] = (layout, group["params"], len(group["params"]), plans)
         return plans
 
-    def step(self, closure=None):
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], _T]) -> _T: ...
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """One update of every parameter with a gradient; returns closure()'s loss."""
         after = None if hooks.optim_step is None else hooks.optim_step(self, closure)
         loss = None
