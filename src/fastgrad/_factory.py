@@ -44,6 +44,7 @@ def manual_seed(seed) -> Any:
 
 
 def initial_seed() -> Any:
+    """The seed last given to ``manual_seed`` (None if the generator was never seeded)."""
     return default_generator.seed
 
 
@@ -98,24 +99,36 @@ def _finish(arr, requires_grad):
 
 def zeros(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
           pin_memory: bool = False) -> Tensor:
+    """A tensor of zeros. ``size``: ints as separate arguments or one sequence. ``dtype``:
+    default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "zeros")
     return _finish(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), requires_grad)
 
 
 def ones(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
          pin_memory: bool = False) -> Tensor:
+    """A tensor of ones. ``size``: ints as separate arguments or one sequence. ``dtype``:
+    default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "ones")
     return _finish(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), requires_grad)
 
 
 def empty(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
           pin_memory: bool = False) -> Tensor:
+    """A tensor of uninitialised memory: its contents are unspecified. ``size``: ints as
+    separate arguments or one sequence. ``dtype``: default ``get_default_dtype()``;
+    ``requires_grad`` makes the result a leaf that records gradients; ``device`` must be the
+    CPU."""
     _dev(device, "empty")
     return _finish(_alloc(np.empty, "empty", _size(size, "empty"), _dt(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
          pin_memory: bool = False) -> Tensor:
+    """A tensor of shape ``size`` with every element ``fill_value``; the dtype is inferred from
+    ``fill_value`` unless given (bool, int64 or the default float dtype)."""
     _dev(device, "full")
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else (int64 if isinstance(fill_value, int) else _default[0])
@@ -131,6 +144,8 @@ def _like(x, dtype):
 
 def zeros_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
                pin_memory: bool = False) -> Tensor:
+    """Zeros shaped like ``x``. The result has the shape of ``x`` and, unless ``dtype`` is
+    given, its dtype."""
     _dev(device, "zeros_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.zeros, "zeros_like", s, d), requires_grad)
@@ -138,6 +153,8 @@ def zeros_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = F
 
 def ones_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
               pin_memory: bool = False) -> Tensor:
+    """Ones shaped like ``x``. The result has the shape of ``x`` and, unless ``dtype`` is
+    given, its dtype."""
     _dev(device, "ones_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.ones, "ones_like", s, d), requires_grad)
@@ -145,6 +162,8 @@ def ones_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = Fa
 
 def empty_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
                pin_memory: bool = False) -> Tensor:
+    """A tensor shaped like ``x`` with unspecified contents. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "empty_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.empty, "empty_like", s, d), requires_grad)
@@ -152,6 +171,8 @@ def empty_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = F
 
 def full_like(x: Tensor, fill_value, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
               pin_memory: bool = False) -> Tensor:
+    """A tensor shaped like ``x`` filled with ``fill_value``. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "full_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(lambda s_, d_: np.full(s_, fill_value, d_), "full_like", s, d), requires_grad)
@@ -181,6 +202,7 @@ def arange(start, end=None, step=1, dtype: Optional[DType] = None, requires_grad
 
 def linspace(start, end, steps, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
              pin_memory: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, 1-D."""
     _dev(device, "linspace")
     if steps < 0:
         raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
@@ -191,6 +213,7 @@ def linspace(start, end, steps, dtype: Optional[DType] = None, requires_grad: bo
 
 def eye(n, m=None, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
         pin_memory: bool = False) -> Tensor:
+    """The n x m identity matrix (m defaults to n)."""
     _dev(device, "eye")
     if n < 0 or (m is not None and m < 0):
         raise ShapeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
@@ -205,6 +228,10 @@ def _rng_float(dt):
 
 def rand(*size, dtype: Optional[DType] = None, requires_grad: bool = False, generator=None, device=None,
          pin_memory: bool = False) -> Tensor:
+    """Uniform random numbers in [0, 1) from the global generator (or ``generator``). ``size``:
+    ints as separate arguments or one sequence. ``dtype``: default ``get_default_dtype()``;
+    ``requires_grad`` makes the result a leaf that records gradients; ``device`` must be the
+    CPU."""
     _dev(device, "rand")
     g = (generator or default_generator).rng
     d = _dt(dtype)
@@ -216,6 +243,10 @@ def rand(*size, dtype: Optional[DType] = None, requires_grad: bool = False, gene
 
 def randn(*size, dtype: Optional[DType] = None, requires_grad: bool = False, generator=None, device=None,
           pin_memory: bool = False) -> Tensor:
+    """Standard normal random numbers (mean 0, variance 1) from the global generator (or
+    ``generator``). ``size``: ints as separate arguments or one sequence. ``dtype``: default
+    ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "randn")
     g = (generator or default_generator).rng
     d = _dt(dtype)
@@ -245,17 +276,22 @@ def randint(low, high=None, size=None, dtype: Optional[DType] = None, generator=
 
 def rand_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
               pin_memory: bool = False) -> Tensor:
+    """Uniform random numbers in [0, 1) shaped like ``x``. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "rand_like")
     return rand(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
 def randn_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
                pin_memory: bool = False) -> Tensor:
+    """Standard normal random numbers shaped like ``x``. The result has the shape of ``x`` and,
+    unless ``dtype`` is given, its dtype."""
     _dev(device, "randn_like")
     return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
 def randperm(n, dtype: Optional[DType] = None, generator=None, device=None, pin_memory: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64 unless ``dtype`` is given)."""
     _dev(device, "randperm")
     g = (generator or default_generator).rng
     return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))

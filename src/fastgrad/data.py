@@ -84,6 +84,7 @@ class Generator:
         return {"seed": self._seed, "bit_generator": self.rng.bit_generator.state}
 
     def set_state(self, state):
+        """Restore the state returned by ``get_state()``."""
         if not isinstance(state, dict) or "bit_generator" not in state:
             raise TypeError("Generator.set_state: expected a dict returned by get_state()")
         bg = np.random.PCG64()
@@ -307,6 +308,7 @@ class Sampler:
 
 
 class SequentialSampler(Sampler):
+    """The indices 0 .. len(data_source) - 1 in order."""
     def __init__(self, data_source) -> None:
         self.data_source = data_source
 
@@ -347,6 +349,8 @@ class RandomSampler(Sampler):
 
     @property
     def num_samples(self):
+        """The number of indices one epoch draws (``len(data_source)`` unless ``num_samples``
+        was given)."""
         return len(self.data_source) if self._num_samples is None else int(self._num_samples)
 
     def __len__(self):

@@ -53,6 +53,8 @@ def use_ops(add, sum_to, clone, to, expand):
 
 
 class Node:
+    """One recorded op in the graph: a tensor's ``grad_fn``. It holds the backward function,
+    the edges to its inputs' nodes (or leaf tensors) and what backward reads."""
     __slots__ = ("fn", "name", "edges", "shapes", "saved", "out", "ctx", "hooks", "retain",
                  "ver", "outver", "outv", "__weakref__")
 
@@ -86,11 +88,14 @@ class Node:
         return t
 
     def saved_tensors(self):
+        """The tensors (or arrays) the backward reads; raises once a backward without
+        ``retain_graph`` freed them."""
         if self.saved is _FREED:
             _raise_freed(self)
         return self.saved
 
     def next_functions(self):
+        """Per input: its Node, the leaf Tensor, or None (an input that needs no gradient)."""
         return self.edges
 
     def __repr__(self):

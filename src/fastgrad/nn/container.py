@@ -35,15 +35,18 @@ class _IndexedModules:
         self._reset(mods)
 
     def append(self, module):
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules):
+        """Add each of ``modules`` at the end; returns self."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index``."""
         mods = list(self._modules.values())
         n = len(mods)
         i = index + n if index < 0 else index
@@ -191,24 +194,30 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def pop(self, key):
+        """Remove the module at ``key`` and return it."""
         m = self[key]
         del self[key]
         return m
 
     def clear(self):
+        """Remove every module."""
         for k in list(self._modules.keys()):
             delattr(self, k)
 
     def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of (key, module) pairs."""
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self[k] = m
@@ -263,12 +272,14 @@ class ParameterList(Module):
         return [k for k in super().__dir__() if not k.isdigit()]
 
     def append(self, value):
+        """Add ``value`` (a Parameter, or a tensor made one) at the end; returns self."""
         new_idx = self._size
         self._size += 1
         setattr(self, str(new_idx), _as_param(value))
         return self
 
     def extend(self, values):
+        """Add each of ``values`` at the end; returns self."""
         if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
             raise TypeError("ParameterList.extend should be called with an iterable, but got "
                             + type(values).__name__)
@@ -334,23 +345,28 @@ class ParameterDict(Module):
         return key in self._keys
 
     def copy(self):
+        """A new ParameterDict with the same parameters."""
         return ParameterDict({k: self[k] for k in self._keys})
 
     def setdefault(self, key, default=None):
+        """The parameter at ``key``; if absent, set it to ``default`` first."""
         if key not in self:
             self[key] = default
         return self[key]
 
     def clear(self):
+        """Remove every parameter."""
         for k in list(self._keys):
             del self[k]
 
     def pop(self, key):
+        """Remove the parameter at ``key`` and return it."""
         v = self[key]
         del self[key]
         return v
 
     def popitem(self):
+        """Remove and return the last inserted (key, parameter) pair."""
         if not self._keys:
             raise KeyError("popitem(): dictionary is empty")
         k = list(self._keys)[-1]
@@ -359,21 +375,27 @@ class ParameterDict(Module):
         return k, v
 
     def get(self, key, default=None):
+        """The parameter at ``key``, or ``default``."""
         return self[key] if key in self else default
 
     def fromkeys(self, keys, default=None):
+        """A new ParameterDict with each of ``keys`` set to ``default``."""
         return ParameterDict((k, default) for k in keys)
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._keys.keys()
 
     def items(self):
+        """(key, parameter) pairs, in insertion order."""
         return [(k, self[k]) for k in self._keys]
 
     def values(self):
+        """The parameters, in insertion order."""
         return [self[k] for k in self._keys]
 
     def update(self, parameters):
+        """Add or replace parameters from a mapping or an iterable of (key, value) pairs."""
         if isinstance(parameters, (dict, ParameterDict)) or hasattr(parameters, "keys"):
             for k in parameters.keys():
                 self[k] = parameters[k]

@@ -83,6 +83,8 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise as PyTorch does: Kaiming-uniform weight, bias ~ U(-1/sqrt(fan_in),
+        1/sqrt(fan_in))."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
@@ -202,18 +204,27 @@ class _MaxPoolNd(Module):
 
 
 class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool1d``)."""
     def forward(self, x):
         return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool2d``)."""
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class AvgPool1d(Module):
+    """1-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average."""
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True) -> None:
         super().__init__()
@@ -229,12 +240,18 @@ class AvgPool1d(Module):
 
 
 class AvgPool2d(AvgPool1d):
+    """2-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average; ``divisor_override``
+    replaces the window size as the divisor."""
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
 
 class AdaptiveAvgPool1d(Module):
+    """1-D average pooling to a fixed ``output_size``: each output element averages its share
+    of the input (PyTorch's window boundaries)."""
     def __init__(self, output_size) -> None:
         super().__init__()
         self.output_size = output_size
@@ -247,6 +264,8 @@ class AdaptiveAvgPool1d(Module):
 
 
 class AdaptiveAvgPool2d(AdaptiveAvgPool1d):
+    """2-D average pooling to a fixed ``output_size`` (an int or a pair; None keeps that input
+    size)."""
     def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
 
@@ -301,12 +320,19 @@ class Conv3d(_ConvNd):
 
 
 class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool3d``)."""
     def forward(self, x):
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class AvgPool3d(Module):
+    """3-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average; ``divisor_override``
+    replaces the window size as the divisor."""
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override=None) -> None:
         super().__init__()
@@ -334,18 +360,24 @@ class _MaxUnpoolNd(Module):
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool1d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool2d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool3d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)

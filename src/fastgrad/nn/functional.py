@@ -57,6 +57,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def relu_(x):
+    """max(x, 0) in place; returns ``x``."""
     return _I.clamp_(x, 0.0)
 
 

@@ -47,6 +47,7 @@ def _positive_int(v, name, who):
 
 
 class Identity(Module):
+    """Returns its input unchanged (its arguments are accepted and ignored)."""
     def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
@@ -70,6 +71,8 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise weight and bias as PyTorch does (Kaiming-uniform weight, bias ~
+        U(-1/sqrt(in_features), 1/sqrt(in_features)))."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
@@ -102,6 +105,8 @@ class Bilinear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise weight and bias ~ U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as
+        PyTorch does."""
         bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
@@ -142,6 +147,8 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding whose weight is ``embeddings`` (num_embeddings, embedding_dim);
+        ``freeze`` (default True) makes it not require grad."""
         w = embeddings._data if hasattr(embeddings, "_data") else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
@@ -150,6 +157,7 @@ class Embedding(Module):
         return m
 
     def reset_parameters(self):
+        """Re-initialise the weight ~ N(0, 1), with the ``padding_idx`` row zero."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
             self.weight._data[self.padding_idx] = 0
@@ -181,6 +189,9 @@ class Dropout(Module):
 
 
 class LayerNorm(Module):
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions: (x - mean) /
+    sqrt(var + eps), then times ``weight`` plus ``bias`` (learnable, of shape
+    ``normalized_shape``, when ``elementwise_affine``; ``bias=False`` drops the bias)."""
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  dtype: Optional[DType] = None) -> None:
         super().__init__()
@@ -199,6 +210,7 @@ class LayerNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         if self.weight is not None:
             init.ones_(self.weight)
         if self.bias is not None:
@@ -245,12 +257,14 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self):
+        """Set the running mean to 0, the running variance to 1 and the batch count to 0."""
         if self.track_running_stats:
             self.running_mean._data[...] = 0
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
+        """Reset the running statistics, and set the weight to ones and the bias to zeros."""
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
@@ -318,6 +332,7 @@ class GroupNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         if self.affine:
             init.ones_(self.weight)
             init.zeros_(self.bias)
@@ -348,6 +363,8 @@ class Dropout2d(Dropout):
 
 
 class Flatten(Module):
+    """Flattens dimensions ``start_dim`` to ``end_dim`` into one (by default every dimension
+    but the batch dimension)."""
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -360,6 +377,7 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
+    """Splits dimension ``dim`` into the shape ``unflattened_size``."""
     def __init__(self, dim: Dims, unflattened_size) -> None:
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
@@ -375,6 +393,8 @@ class Unflatten(Module):
 
 # ---- activations ----------------------------------------------------------------------------
 class ReLU(Module):
+    """max(x, 0). Applied elementwise; the output has the input's shape. ``inplace=True``
+    overwrites the input."""
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
@@ -387,16 +407,20 @@ class ReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return _ew.sigmoid(x)
 
 
 class Tanh(Module):
+    """tanh(x). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return _ew.tanh(x)
 
 
 class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x. Applied elementwise; the output has the input's
+    shape."""
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = negative_slope
@@ -410,6 +434,8 @@ class LeakyReLU(Module):
 
 
 class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF (``approximate='tanh'``: the tanh
+    approximation). Applied elementwise; the output has the input's shape."""
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
@@ -424,11 +450,14 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    """x * sigmoid(x). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return _ew.silu(x)
 
 
 class Softplus(Module):
+    """log(1 + exp(beta * x)) / beta, linear above ``threshold``. Applied elementwise; the
+    output has the input's shape."""
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta, self.threshold = beta, threshold
@@ -455,14 +484,18 @@ class _AlongDim(Module):
 
 
 class Softmax(_AlongDim):
+    """softmax over dimension ``dim``: each slice is exp(x) / sum(exp(x)) and sums to 1."""
     _op = staticmethod(_red.softmax)
 
 
 class LogSoftmax(_AlongDim):
+    """log(softmax(x)) over dimension ``dim``, computed stably."""
     _op = staticmethod(_red.log_softmax)
 
 
 class ELU(Module):
+    """x where x > 0, else alpha * (exp(x) - 1). Applied elementwise; the output has the
+    input's shape."""
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
@@ -475,6 +508,8 @@ class ELU(Module):
 
 
 class SELU(Module):
+    """scale * elu(x, alpha) with PyTorch's constants alpha = 1.6733, scale = 1.0507. Applied
+    elementwise; the output has the input's shape."""
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
 
@@ -483,21 +518,25 @@ class SELU(Module):
 
 
 class Mish(Module):
+    """x * tanh(softplus(x)). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.mish(x)
 
 
 class Hardswish(Module):
+    """x * relu6(x + 3) / 6. Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.hardswish(x)
 
 
 class Hardsigmoid(Module):
+    """relu6(x + 3) / 6. Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.hardsigmoid(x)
 
 
 class Hardtanh(Module):
+    """x clamped to [min_val, max_val]. Applied elementwise; the output has the input's shape."""
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
         if not max_val > min_val:
@@ -512,6 +551,7 @@ class Hardtanh(Module):
 
 
 class ReLU6(Module):
+    """min(max(x, 0), 6). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.relu6(x)
 
@@ -521,16 +561,20 @@ _FUSABLE_ACT = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 
 class LogSigmoid(Module):
+    """log(sigmoid(x)), computed stably. Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.logsigmoid(x)
 
 
 class Softsign(Module):
+    """x / (1 + |x|). Applied elementwise; the output has the input's shape."""
     def forward(self, x: Tensor) -> Tensor:
         return F.softsign(x)
 
 
 class CELU(Module):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)). Applied elementwise; the output has
+    the input's shape."""
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
@@ -544,6 +588,7 @@ class CELU(Module):
 
 
 class Softmin(Module):
+    """softmax(-x) over dimension ``dim``."""
     def __init__(self, dim: Optional[Dims] = None) -> None:
         super().__init__()
         self.dim = dim
@@ -582,6 +627,7 @@ class RMSNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones."""
         if self.weight is not None:
             init.ones_(self.weight)
 
@@ -593,6 +639,8 @@ class RMSNorm(Module):
 
 
 class CosineSimilarity(Module):
+    """x1 . x2 / max(||x1|| * ||x2||, eps) along dimension ``dim`` (the inputs broadcast
+    together); the output loses that dimension."""
     def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
         super().__init__()
         self.dim, self.eps = dim, eps
@@ -602,6 +650,7 @@ class CosineSimilarity(Module):
 
 
 class PairwiseDistance(Module):
+    """The p-norm of x1 - x2 + eps along the last dimension (``keepdim`` keeps it with size 1)."""
     def __init__(self, p=2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         super().__init__()
         self.norm, self.eps, self.keepdim = p, eps, keepdim

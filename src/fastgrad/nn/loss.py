@@ -42,6 +42,10 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
+    """Negative log-likelihood of class-index targets given log-probabilities (input (N, C) or
+    (N, C, d1, ...), target (N,) or (N, d1, ...)): -input[n, target[n]], weighted by
+    ``weight[target]``; targets equal to ``ignore_index`` are skipped. ``reduction``: "mean"
+    (default), "sum" or "none" (the per-element losses)."""
     def __init__(self, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction)
         _buffer(self, "weight", weight)
@@ -52,16 +56,22 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """The squared error (input - target)**2. ``reduction``: "mean" (default), "sum" or "none"
+    (the per-element losses)."""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
+    """The absolute error |input - target|. ``reduction``: "mean" (default), "sum" or "none"
+    (the per-element losses)."""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
 
 
 class HuberLoss(_Loss):
+    """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), d = input - target.
+    ``reduction``: "mean" (default), "sum" or "none" (the per-element losses)."""
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         if not delta > 0:
@@ -73,6 +83,8 @@ class HuberLoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
+    """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, d = input - target.
+    ``reduction``: "mean" (default), "sum" or "none" (the per-element losses)."""
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
         self.beta = beta
@@ -91,6 +103,9 @@ def _buffer(module, name, value):
 
 
 class BCELoss(_Loss):
+    """Binary cross entropy of probabilities: -(target * log(input) + (1 - target) * log(1 -
+    input)), the logs clamped at -100 as in PyTorch, optionally weighted. ``reduction``:
+    "mean" (default), "sum" or "none" (the per-element losses)."""
     def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
         _buffer(self, "weight", weight)
@@ -100,6 +115,9 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Binary cross entropy of logits, computed stably from the logits (sigmoid inside);
+    ``pos_weight`` weights the positive term per class. ``reduction``: "mean" (default),
+    "sum" or "none" (the per-element losses)."""
     def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean",
                  pos_weight: Optional[Tensor] = None) -> None:
         super().__init__(reduction)
@@ -112,6 +130,10 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(Module):
+    """Kullback-Leibler divergence target * (log(target) - input), with ``input``
+    log-probabilities (``log_target``: target given as log-probabilities too).
+    ``reduction``: "mean" (default), "batchmean" (the mathematically correct KL divergence),
+    "sum" or "none"."""
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__()
         if reduction not in ("mean", "sum", "none", "batchmean"):

@@ -109,6 +109,8 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as
+        PyTorch does."""
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
@@ -256,6 +258,8 @@ class RNNBase(Module):
         return type(self).__name__
 
     def reset_parameters(self):
+        """Re-initialise every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as
+        PyTorch does."""
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
@@ -266,6 +270,8 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
+        """The parameters per layer and direction: a list of [w_ih, w_hh, b_ih, b_hh] lists
+        (without the biases when ``bias=False``)."""
         per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
         names = self._flat_weights_names
         return [[getattr(self, n) for n in names[i:i + per]] for i in range(0, len(names), per)]

@@ -369,11 +369,15 @@ _logit = unary("logit", _logit_deriv, params=True)
 
 @public(method=True)
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x, elementwise (the output has the shape and dtype
+    of ``x``)."""
     return _leaky_relu(x, float(negative_slope), 0.0)
 
 
 @public(method=True)
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """The Gaussian error linear unit x * Phi(x), Phi the standard normal CDF, elementwise.
+    ``approximate='tanh'`` uses 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."""
     if approximate == "none":
         return _gelu(x)
     if approximate == "tanh":
@@ -383,6 +387,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 @public(method=True)
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, elementwise; where beta * x > ``threshold`` the result is
+    x itself (no overflow)."""
     if beta == 0:
         raise ArgumentError("softplus: beta must be non-zero")
     return _softplus(x, float(beta), float(threshold))
@@ -440,11 +446,14 @@ def floor(x: Tensor) -> Tensor:
 
 @public(method=True)
 def ceil(x: Tensor) -> Tensor:
+    """The smallest integer not below each element (the dtype is kept; integer tensors are
+    returned unchanged). The gradient is 0."""
     return _make(x._data.copy()) if _int_passthrough(x) else _ceil(x)
 
 
 @public(method=True, aliases=("fix",))
 def trunc(x: Tensor) -> Tensor:
+    """Each element rounded toward zero (also available as ``fix``). The gradient is 0."""
     return _make(x._data.copy()) if _int_passthrough(x) else _trunc(x)
 
 
@@ -474,11 +483,13 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
 
 @public
 def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6), elementwise."""
     return _hardtanh(_float_in(x, "relu6"), 0.0, 6.0)
 
 
 @public
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1), elementwise."""
     return _elu(x, float(alpha), 1.0)
 
 
@@ -487,6 +498,8 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 @public
 def selu(x: Tensor) -> Tensor:
+    """scale * elu(x, alpha) with PyTorch's constants alpha = 1.6733 and scale = 1.0507
+    (self-normalising networks), elementwise."""
     return _elu(_float_in(x, "selu"), _SELU_ALPHA, _SELU_SCALE)
 
 
@@ -618,6 +631,9 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 
 @public(method=True, dunder=("__add__",), reflected="__radd__")
 def add(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """a + alpha * b, elementwise (the ``+`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape. The dtype follows
+    PyTorch's type promotion (``fastgrad.result_type``)."""
     if alpha != 1:
         b = mul(b, alpha)
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
@@ -631,6 +647,9 @@ def add(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
 
 @public(method=True, aliases=("subtract",), dunder=("__sub__",), reflected="__rsub__")
 def sub(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """a - alpha * b, elementwise (the ``-`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape. Bool tensors are
+    refused, as in PyTorch."""
     if alpha != 1:
         b = mul(b, alpha)
     return _sub(a, b)
@@ -638,6 +657,8 @@ def sub(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
 def mul(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a * b, elementwise (the ``*`` operator). ``a``, ``b``: Tensors or Python numbers,
+    broadcast together; the output has the broadcast shape."""
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
             and a._data.dtype is b._data.dtype and a._data.dtype in _KF):
         out = backend.k.binary(_MUL, a._data, b._data)
@@ -680,31 +701,43 @@ def _compare(name, a, b):
 
 @public(method=True, dunder=("__eq__",))
 def eq(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a == b elementwise, a bool tensor (the ``==`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("eq", a, b)
 
 
 @public(method=True, dunder=("__ne__",))
 def ne(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a != b elementwise, a bool tensor (the ``!=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("ne", a, b)
 
 
 @public(method=True, dunder=("__lt__",))
 def lt(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a < b elementwise, a bool tensor (the ``<`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("lt", a, b)
 
 
 @public(method=True, dunder=("__le__",))
 def le(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a <= b elementwise, a bool tensor (the ``<=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("le", a, b)
 
 
 @public(method=True, dunder=("__gt__",))
 def gt(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a > b elementwise, a bool tensor (the ``>`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("gt", a, b)
 
 
 @public(method=True, dunder=("__ge__",))
 def ge(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a >= b elementwise, a bool tensor (the ``>=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("ge", a, b)
 
 
@@ -718,37 +751,47 @@ def _logic(fn, name, a, b=None):
 
 @public(method=True)
 def logical_and(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a and b elementwise (nonzero is true), a bool tensor. ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _logic(np.logical_and, "logical_and", a, b)
 
 
 @public(method=True)
 def logical_or(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a or b elementwise (nonzero is true), a bool tensor. ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _logic(np.logical_or, "logical_or", a, b)
 
 
 @public(method=True)
 def logical_not(a: TensorOrNumber) -> Tensor:
+    """not a elementwise (zero is true), a bool tensor with the shape of ``a``."""
     return _logic(np.logical_not, "logical_not", a)
 
 
 @public(method=True)
 def isnan(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is nan."""
     return _make(np.isnan(_to_tensor(x, "isnan")._data))
 
 
 @public(method=True)
 def isinf(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is +inf or -inf."""
     return _make(np.isinf(_to_tensor(x, "isinf")._data))
 
 
 @public(method=True)
 def isfinite(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is neither inf nor nan."""
     return _make(np.isfinite(_to_tensor(x, "isfinite")._data))
 
 
 @public(method=True)
 def allclose(a: TensorOrNumber, b: TensorOrNumber, rtol: float = 1e-5, atol: float = 1e-8,
              equal_nan: bool = False) -> bool:
+    """True when every |a - b| <= atol + rtol * |b| (after broadcasting); ``equal_nan`` counts
+    nan == nan. A Python bool."""
     a, b = _to_tensor(a, "allclose")._data, _to_tensor(b, "allclose")._data
     try:
         return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -758,6 +801,7 @@ def allclose(a: TensorOrNumber, b: TensorOrNumber, rtol: float = 1e-5, atol: flo
 
 @public
 def equal(a: TensorOrNumber, b: TensorOrNumber) -> bool:
+    """True when ``a`` and ``b`` have the same shape and the same elements. A Python bool."""
     a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
     return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
 

@@ -110,7 +110,7 @@ declare(_matmul_bwd, jvp=_matmul_jvp, batched=_matmul_batched)
 
 
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
-def matmul(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
     if type(a) is Tensor and type(b) is Tensor:         # the common case first: two float matrices
         A, B = a._data, b._data
@@ -159,7 +159,9 @@ def matmul(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
 
 
 @public(method=True)
-def mm(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m). See ``matmul`` for the
+    batched and broadcasting forms."""
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
         raise ShapeError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a._data))} and "
                          f"{tuple(np.shape(b._data))}")

@@ -312,6 +312,8 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
 
 @public
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The squared error (input - target)**2; the shapes broadcast. ``reduction``: "mean"
+    (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x._data.shape != y._data.shape:
@@ -356,6 +358,8 @@ def _pair_same_shape(input, target, who, warn=True):
 
 @public
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The absolute error |input - target|; the shapes broadcast. ``reduction``: "mean"
+    (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
     _check_reduction(reduction, "l1_loss")
     x, y = _pair_same_shape(input, target, "l1_loss")
     return _reduce(abs(sub(x, y)), reduction)

@@ -185,6 +185,9 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 @public
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling of (N, C, L) or (C, L) input over windows of ``kernel_size``
+    (``stride`` defaults to it; ``padding`` zeros each side, counted in the average when
+    ``count_include_pad``)."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
                      "avg_pool1d")
 
@@ -369,6 +372,8 @@ def _adaptive(input, output_size, nsp, who):
 
 @public
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """1-D average pooling of (N, C, L) or (C, L) input to length ``output_size``: output
+    element i averages input[floor(i*L/out) : ceil((i+1)*L/out)]."""
     return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
 
 
@@ -476,6 +481,7 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
 
 @public
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """The deprecated name of ``interpolate`` (same arguments)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 

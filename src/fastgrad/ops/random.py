@@ -122,6 +122,7 @@ def bernoulli_(input, p=0.5, *, generator=None):
 
 @public(method=True, export=False)
 def normal_(input, mean=0.0, std=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of N(mean, std**2); returns it."""
     _float_only(input, "normal_")
     if std < 0:
         raise ArgumentError(f"normal_: std must be >= 0, got {std}")
@@ -139,6 +140,8 @@ def uniform_(input, a=0.0, b=1.0, *, generator=None):
 
 @public(method=True, export=False)
 def exponential_(input, lambd=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of the exponential distribution of rate ``lambd``;
+    returns it."""
     _float_only(input, "exponential_")
     if not lambd > 0:
         raise ArgumentError(f"exponential_: lambd must be > 0, got {lambd}")
@@ -147,6 +150,7 @@ def exponential_(input, lambd=1.0, *, generator=None):
 
 @public(method=True, export=False)
 def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
+    """Fill ``input`` in place with exp(N(mean, std**2)) samples; returns it."""
     _float_only(input, "log_normal_")
     if not std > 0:
         raise ArgumentError(f"log_normal_: std must be > 0, got {std}")
@@ -155,6 +159,8 @@ def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
 
 @public(method=True, export=False)
 def cauchy_(input, median=0.0, sigma=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of the Cauchy distribution (``median``, scale
+    ``sigma``); returns it."""
     _float_only(input, "cauchy_")
     return _fill(input, median + sigma * _rng(generator).standard_cauchy(input._data.shape), "cauchy_")
 

@@ -99,6 +99,9 @@ def _reduce(name, x, dim, keepdim, bwd):
 @public(method=True)
 def sum(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Optional[DType] = None,
         axis: Optional[Dims] = None) -> Tensor:
+    """The sum of the elements over ``dim``. ``dim``: an int or a sequence of ints (None: every
+    dimension); ``keepdim`` keeps the reduced dimensions with size 1. ``dtype`` casts the
+    input first; integer and bool inputs sum in int64, as in PyTorch."""
     if axis is not None:
         dim = axis
     if dtype is not None:
@@ -112,6 +115,9 @@ def sum(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Opt
 @public(method=True)
 def mean(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Optional[DType] = None,
          axis: Optional[Dims] = None) -> Tensor:
+    """The mean of the elements over ``dim``. ``dim``: an int or a sequence of ints (None:
+    every dimension); ``keepdim`` keeps the reduced dimensions with size 1. The input must
+    be floating (or cast with ``dtype``)."""
     if axis is not None:
         dim = axis
     if dtype is not None:
@@ -125,6 +131,10 @@ def mean(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Op
 @public(method=True)
 def var(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = False, unbiased=None,
         axis: Optional[Dims] = None, _who="var") -> Tensor:
+    """The variance over ``dim``: sum((x - mean)**2) / (N - correction). ``dim``: an int or a
+    sequence of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with
+    size 1. ``correction=1`` (Bessel's, the default) or ``unbiased=False`` for the
+    population variance."""
     if axis is not None:
         dim = axis
     if unbiased is not None:
@@ -141,6 +151,9 @@ def var(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = Fal
 @public(method=True)
 def std(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = False, unbiased=None,
         axis: Optional[Dims] = None) -> Tensor:
+    """The standard deviation over ``dim``, sqrt(var(x, dim, correction)). ``dim``: an int or a
+    sequence of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with
+    size 1."""
     if axis is not None:
         dim = axis
     return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
@@ -161,6 +174,8 @@ jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 @public(method=True)
 def logsumexp(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """log(sum(exp(x))) over ``dim``, computed without overflow. ``dim``: an int or a sequence
+    of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with size 1."""
     if axis is not None:
         dim = axis
     elif dim is None:
@@ -262,6 +277,9 @@ def max(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Opti
 
 @public(method=True)
 def min(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Any:
+    """min(x): the smallest element, a 0-d tensor. min(x, dim, keepdim): a named tuple (values,
+    indices) over ``dim``. min(x, other): the elementwise minimum of two tensors
+    (``minimum``)."""
     if axis is not None:
         dim = axis
     if isinstance(dim, Tensor):
@@ -295,6 +313,9 @@ def _argmaxmin(name, x, dim, keepdim):
 
 @public(method=True)
 def argmax(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """The index of the largest element over ``dim`` (of the flattened tensor when ``dim`` is
+    None), an int64 tensor; the first one on ties. ``keepdim`` keeps the reduced dimension
+    with size 1."""
     if axis is not None:
         dim = axis
     return _argmaxmin("argmax", x, dim, keepdim)
@@ -302,6 +323,9 @@ def argmax(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: O
 
 @public(method=True)
 def argmin(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """The index of the smallest element over ``dim`` (of the flattened tensor when ``dim`` is
+    None), an int64 tensor; the first one on ties. ``keepdim`` keeps the reduced dimension
+    with size 1."""
     if axis is not None:
         dim = axis
     return _argmaxmin("argmin", x, dim, keepdim)
@@ -394,6 +418,8 @@ def _softmax(name, x, dim, lg, dtype):
 @public(method=True)
 def softmax(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None,
             axis: Optional[Dims] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) over ``dim`` (each slice sums to 1), computed stably; the output
+    has the shape of ``x``. ``dtype`` casts the input first."""
     if axis is not None:
         dim = axis
     return _softmax("softmax", x, dim, False, dtype)
@@ -402,6 +428,8 @@ def softmax(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None
 @public(method=True)
 def log_softmax(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None,
                 axis: Optional[Dims] = None) -> Tensor:
+    """log(softmax(x, dim)), computed stably as x - logsumexp(x, dim); the output has the shape
+    of ``x``. ``dtype`` casts the input first."""
     if axis is not None:
         dim = axis
     return _softmax("log_softmax", x, dim, True, dtype)
@@ -673,6 +701,8 @@ def all(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Opti
 
 @public(method=True)
 def any(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """True where any element over ``dim`` is nonzero (every element when ``dim`` is None), a
+    bool tensor. ``keepdim`` keeps the reduced dimensions with size 1."""
     if axis is not None:
         dim = axis
     return _allany("any", x, dim, keepdim)

@@ -55,6 +55,8 @@ def _shape_arg(shape, who):
 
 @public(method=True)
 def reshape(x: Tensor, *shape) -> Tensor:
+    """The elements in a new shape (ints as separate arguments or one sequence; one may be -1,
+    inferred). A view of the same memory when the layout allows, else a copy."""
     shape = _shape_arg(shape, "reshape")
     try:
         out = x._data.reshape(shape)
@@ -93,6 +95,7 @@ def view(x: Tensor, *shape) -> Tensor:
 
 @public(method=True)
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dimensions ``start_dim`` to ``end_dim`` merged into one (a 0-d tensor becomes 1-d)."""
     nd = x._data.ndim
     if nd == 0:
         return reshape(x, 1)
@@ -108,6 +111,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 @public(method=True)
 def squeeze(x: Tensor, dim: Optional[Dims] = None, axis: Optional[Dims] = None) -> Tensor:
+    """The dimensions of size 1 removed: all of them, or only ``dim`` (an int or a sequence)
+    where its size is 1. A view."""
     if axis is not None:
         dim = axis
     sh = x._data.shape
@@ -121,6 +126,8 @@ def squeeze(x: Tensor, dim: Optional[Dims] = None, axis: Optional[Dims] = None) 
 
 @public(method=True)
 def unsqueeze(x: Tensor, dim: Optional[Dims] = None, axis: Optional[Dims] = None) -> Tensor:
+    """A dimension of size 1 inserted at position ``dim`` (negative counts from the end of the
+    result). A view."""
     if axis is not None:
         dim = axis
     elif dim is None:
@@ -153,6 +160,7 @@ declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
 
 @public(method=True)
 def permute(x: Tensor, *dims) -> Tensor:
+    """The dimensions reordered: output dimension i is input dimension dims[i]. A view."""
     dims = _shape_arg(dims, "permute")
     nd = x._data.ndim
     if len(dims) != nd:
@@ -168,6 +176,7 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 @public(method=True)
 def transpose(x: Tensor, dim0, dim1) -> Tensor:
+    """Dimensions ``dim0`` and ``dim1`` swapped. A view."""
     nd = x._data.ndim
     if nd == 0:
         return x
@@ -179,6 +188,8 @@ def transpose(x: Tensor, dim0, dim1) -> Tensor:
 
 @public(method=True)
 def t(x: Tensor) -> Tensor:
+    """The transpose of a tensor with at most 2 dimensions (0-d and 1-d tensors are returned as
+    they are)."""
     if x._data.ndim > 2:
         raise ArgumentError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
     return transpose(x, 0, 1) if x._data.ndim == 2 else x
@@ -207,6 +218,8 @@ declare(_expand_bwd, linear=lambda node, t, out: expand(t, out._data.shape),
 
 @public(method=True)
 def expand(x: Tensor, *sizes) -> Tensor:
+    """A view with dimensions of size 1 repeated to ``sizes`` (no copy); -1 keeps a size; new
+    leading dimensions may be added."""
     sizes = _shape_arg(sizes, "expand")
     sh = x._data.shape
     if len(sizes) < len(sh):
@@ -255,6 +268,7 @@ declare(_contig_bwd, linear=lambda node, t, out: t,
 
 @public(method=True)
 def contiguous(x: Tensor) -> Tensor:
+    """This tensor if its elements are in row-major order, else a row-major copy."""
     if x._data.flags.c_contiguous:
         return x
     out = backend.k.contiguous(x._data)
@@ -265,6 +279,7 @@ def contiguous(x: Tensor) -> Tensor:
 
 @public(method=True)
 def clone(x: Tensor) -> Tensor:
+    """A copy of the tensor with its own memory; gradients flow back to the original."""
     out = backend.k.copy(x._data) if x._data.dtype in _KERNEL_FLOATS else x._data.copy()
     if _needs(x):
         return _record(out, "clone", _contig_bwd, (x,))
@@ -313,6 +328,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) ->
 
 @public
 def stack(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) -> Tensor:
+    """The tensors (all of one shape) joined along a new dimension ``dim``; the output has one
+    more dimension."""
     if axis is not None:
         dim = axis
     ts = [_to_tensor(t, "stack") for t in tensors]
@@ -341,6 +358,7 @@ def _narrow_jvp(node, xs, ts, out):
 
 @public(method=True)
 def narrow(x: Tensor, dim: Dims, start, length) -> Tensor:
+    """The slice ``start:start + length`` of dimension ``dim``. A view."""
     if x._data.ndim == 0:
         raise ArgumentError("narrow: cannot be applied to a 0-d tensor")
     d = _norm_dim(dim, x._data.ndim, "narrow")
@@ -406,6 +424,8 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor,
 
 @public(method=True)
 def chunk(input: Tensor, chunks, dim: int = 0) -> tuple[Tensor, ...]:
+    """The tensor split into ``chunks`` pieces along ``dim`` (the last may be smaller, and
+    there may be fewer), as a tuple of views."""
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ArgumentError(f"chunk: chunks must be a positive int, got {chunks!r}")
     if input._data.ndim == 0:
@@ -419,6 +439,7 @@ def chunk(input: Tensor, chunks, dim: int = 0) -> tuple[Tensor, ...]:
 
 @public(method=True)
 def unbind(input: Tensor, dim: int = 0, axis: Optional[Dims] = None) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with that dimension removed, as a tuple of views."""
     if axis is not None:
         dim = axis
     if input._data.ndim == 0:
@@ -618,11 +639,15 @@ def _tri(x, diagonal, upper):
 
 @public(method=True)
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dimensions: elements above diagonal ``diagonal`` set
+    to 0 (0 is the main diagonal, positive is above it)."""
     return _tri(input, diagonal, False)
 
 
 @public(method=True)
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dimensions: elements below diagonal ``diagonal`` set
+    to 0 (0 is the main diagonal, positive is above it)."""
     return _tri(input, diagonal, True)
 
 
@@ -682,6 +707,8 @@ def _diag_embed(g, offset, d1, d2, shape):
 
 @public(method=("movedim", "moveaxis"))
 def movedim(input: Tensor, source, destination) -> Tensor:
+    """Dimension(s) ``source`` moved to position(s) ``destination``, the others keeping their
+    order. A view."""
     x = input
     nd = x._data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
@@ -739,16 +766,19 @@ def _other_shape(other, who):
 
 @public(method=True, export=False)
 def view_as(input, other):
+    """``input`` viewed with the shape of ``other`` (``input.view(other.shape)``)."""
     return view(input, _other_shape(other, "view_as"))
 
 
 @public(method=True, export=False)
 def reshape_as(input, other):
+    """``input`` reshaped to the shape of ``other``."""
     return reshape(input, _other_shape(other, "reshape_as"))
 
 
 @public(method=True, export=False)
 def expand_as(input, other):
+    """``input`` expanded to the shape of ``other`` (a view)."""
     return expand(input, _other_shape(other, "expand_as"))
 
 

@@ -47,12 +47,18 @@ class LRScheduler:
         self.step()
 
     def get_lr(self):
+        """The learning rates for the current ``last_epoch``, one per parameter group (each
+        scheduler defines it; call ``get_last_lr`` for the rates in use)."""
         raise NotImplementedError
 
     def get_last_lr(self):
+        """The learning rates the last ``step()`` set, one per parameter group."""
         return self._last_lr
 
     def step(self, epoch=None):
+        """Advance one epoch (or step) and set each parameter group's learning rate. Call it
+        after ``optimizer.step()``; ``epoch`` (deprecated, as in PyTorch) jumps to that
+        epoch."""
         if hooks.sched_step is not None:
             hooks.sched_step(self, () if epoch is None else (epoch,))
         self._step_count += 1
@@ -72,9 +78,11 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self):
+        """The scheduler's state (every attribute but the optimizer), for ``load_state_dict``."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Restore the state from ``state_dict()``."""
         self.__dict__.update(state_dict)
 
 
@@ -352,6 +360,9 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = 0
 
     def step(self, metrics, epoch=None):
+        """Record the epoch's ``metrics`` (such as the validation loss); after ``patience``
+        epochs without improvement, multiply each group's learning rate by ``factor`` (not
+        below ``min_lr``) and wait ``cooldown`` epochs."""
         if hooks.sched_step is not None:
             hooks.sched_step(self, (metrics,) if epoch is None else (metrics, epoch))
         current = float(metrics)
@@ -393,9 +404,12 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self):
+        """True while the cooldown after a reduction lasts."""
         return self.cooldown_counter > 0
 
     def is_better(self, a, best):
+        """Whether metric ``a`` improves on ``best`` by ``mode`` (min or max) and
+        ``threshold_mode`` (rel or abs)."""
         if self.mode == "min" and self.threshold_mode == "rel":
             return a < best * (1.0 - self.threshold)
         if self.mode == "min" and self.threshold_mode == "abs":

@@ -91,6 +91,9 @@ class Optimizer:
 
     # ---- groups ----------------------------------------------------------------------
     def add_param_group(self, param_group):
+        """Add a parameter group: a dict with "params" and any hyperparameters, the others
+        taken from the optimizer's defaults (e.g. to train new layers with their own
+        learning rate)."""
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
@@ -175,6 +178,8 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        """Restore the hyperparameters and per-parameter state (momentum buffers, ...) from
+        ``state_dict()``; the parameter groups must match in number and sizes."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
