@@ -88,6 +88,8 @@ class Tensor(_TensorMethods):
     grad_fn: Optional[Node]
     requires_grad: bool
     grad: Optional[Tensor]
+    _version: list[int]
+    _hooks: Optional[list[Any]]
 
     def __init__(self, data: _Data, dtype: Optional[_DType] = None, requires_grad: bool = False) -> None:
         arr = _as_array(data, dtype, "Tensor")

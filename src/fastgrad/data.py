@@ -40,6 +40,11 @@ from fastgrad.ops.indexing import getitem as _getitem
 from fastgrad.ops.shape import stack as _stack
 from fastgrad._tensor import Tensor, bool_, canonical_dtype, float64, int64
 
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any
+    from collections.abc import Iterator
+
 _make = Tensor._make
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
@@ -143,10 +148,10 @@ def _check_count(n, who, what):
 class Dataset:
     """Base class of map-style datasets: subclasses define ``__getitem__(i)`` and ``__len__``."""
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
-    def __len__(self):
+    def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
     def __add__(self, other):
@@ -214,17 +219,17 @@ class TensorDataset(Dataset):
                              f"first dimension, got shapes {shapes}")
         self.tensors = tuple(ts)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.tensors[0]._data.shape[0]
 
 
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset, indices: Tensor) -> None:
+    def __init__(self, dataset, indices) -> None:
         self.dataset = dataset
         if isinstance(indices, Tensor):
             indices = indices._data
@@ -431,7 +436,7 @@ class WeightedRandomSampler(Sampler):
 class SubsetRandomSampler(Sampler):
     """The given indices in a random order each epoch."""
 
-    def __init__(self, indices: Tensor, generator=None) -> None:
+    def __init__(self, indices, generator=None) -> None:
         self.indices = np.asarray(indices._data if isinstance(indices, Tensor) else indices, dtype=np.int64)
         self.generator = _as_generator(generator, "SubsetRandomSampler")
 
@@ -829,7 +834,7 @@ class DataLoader:
             from fastgrad.utils.data._workers import resolve_context
             resolve_context(multiprocessing_context)        # a bad name fails here
 
-    def __len__(self):
+    def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
             n = len(self.dataset)
             if self.batch_size is None:
@@ -873,7 +878,7 @@ class DataLoader:
                 return
             yield b
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
             self._draw_base_seed()          # as with workers, so both give the same order
             return self._iter_single(self._make_fetcher())

@@ -82,7 +82,22 @@ def predict(t: fg.Tensor) -> fg.Tensor:
 assert_type(predict(x), fg.Tensor)
 assert_type(fg.is_grad_enabled(), bool)
 
+(gx,) = fg.autograd.grad(loss, [x])
+assert_type(gx, "fg.Tensor | None")
+assert_type(fg.autograd.gradcheck(fg.exp, (x,)), bool)
+
 # data
 ds = TensorDataset(y, y)
-for batch in DataLoader(ds, batch_size=2):
-    pass
+assert_type(ds[0], tuple[fg.Tensor, ...])
+assert_type(len(ds), int)
+loader = DataLoader(ds, batch_size=2)
+assert_type(len(loader), int)
+for batch in loader:
+    assert_type(batch, Any)
+
+# checkpoints, compile
+fg.save(lin.state_dict(), "/dev/null")
+assert_type(lin.state_dict(), dict[str, fg.Tensor])
+step = fg.compile(predict)
+sched = optim.lr_scheduler.StepLR(opt, step_size=1)
+sched.step()

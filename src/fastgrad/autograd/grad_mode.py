@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, Optional, TypeVar
 
 from fastgrad._state import grad_mode
 
@@ -15,13 +15,13 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeSwitch:
-    _value = None
+    _value: Optional[bool] = None
 
     def __enter__(self) -> None:
         self._prev = grad_mode.enabled
         grad_mode.enabled = self._value
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled = self._prev
         return False
 
@@ -37,7 +37,7 @@ class _GradModeSwitch:
                 return fn(*args, **kwargs)
             finally:
                 grad_mode.enabled = prev
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
 
 class no_grad(_GradModeSwitch):
@@ -62,7 +62,7 @@ class set_grad_enabled(_GradModeSwitch):
     def __enter__(self) -> None:
         pass                      # the call already set the mode
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled = self._prev
         return False
 
@@ -95,7 +95,7 @@ class inference_mode:
             grad_mode.enabled = False
         _inference[0] = self._mode
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled, _inference[0] = self._prev
         return False
 
@@ -107,4 +107,4 @@ class inference_mode:
         def wrapper(*args, **kwargs):
             with inference_mode(mode):
                 return fn(*args, **kwargs)
-        return wrapper
+        return wrapper  # type: ignore[return-value]

@@ -58,6 +58,13 @@ class Module:
     first, then assign their parameters, buffers and submodules, and define
     ``forward``."""
     training: bool
+    _parameters: OrderedDict[str, Optional[Parameter]]
+    _buffers: OrderedDict[str, Optional[Tensor]]
+    _non_persistent: set[str]
+    _modules: OrderedDict[str, Optional[Module]]
+    _forward_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_hooks: OrderedDict[int, Callable[..., Any]]
+    _hook_id: int
 
     def __init__(self) -> None:
         _setattr(self, "training", True)
@@ -514,7 +521,7 @@ class Module:
 class _RemovableHandle:
     __slots__ = ("table", "key")
 
-    def __init__(self, table, key: Tensor) -> None:
+    def __init__(self, table, key) -> None:
         self.table, self.key = table, key
 
     def remove(self):

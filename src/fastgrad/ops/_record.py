@@ -36,17 +36,11 @@ from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import Node, declare
 
 from typing import TYPE_CHECKING
+from typing import Any, Callable, TypeVar, overload
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional, TypeVar, overload
+    from typing import Optional
     from fastgrad._typing import DType
-    _F = TypeVar("_F", bound=Callable[..., Any])
-
-    @overload
-    def public(fn: _F, *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
-               export: bool = ...) -> _F: ...
-    @overload
-    def public(fn: None = ..., *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
-               export: bool = ...) -> Callable[[_F], _F]: ...
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _make = Tensor._make
 _anomaly_mode = _anomaly._mode
@@ -65,6 +59,12 @@ def _reflected(fn):
     return r
 
 
+@overload
+def public(fn: _F, *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
+           export: bool = ...) -> _F: ...
+@overload
+def public(fn: None = ..., *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
+           export: bool = ...) -> Callable[[_F], _F]: ...
 def public(fn=None, *, aliases=(), method=False, dunder=(), reflected=None, export=True):
     """Declare ``fn`` a public op of the module that defines it: exported (``__all__``)
     under its own name and each of ``aliases``, which are bound in that

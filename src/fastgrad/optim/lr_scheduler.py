@@ -13,6 +13,10 @@ from collections import Counter
 from fastgrad._hooks import hooks
 from fastgrad.optim.optimizer import Optimizer
 
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
 
@@ -51,11 +55,11 @@ class LRScheduler:
         scheduler defines it; call ``get_last_lr`` for the rates in use)."""
         raise NotImplementedError
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The learning rates the last ``step()`` set, one per parameter group."""
         return self._last_lr
 
-    def step(self, epoch=None):
+    def step(self, epoch: Optional[int] = None) -> None:
         """Advance one epoch (or step) and set each parameter group's learning rate. Call it
         after ``optimizer.step()``; ``epoch`` (deprecated, as in PyTorch) jumps to that
         epoch."""
@@ -77,11 +81,11 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The scheduler's state (every attribute but the optimizer), for ``load_state_dict``."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the state from ``state_dict()``."""
         self.__dict__.update(state_dict)
 
@@ -101,7 +105,7 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = list(lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Functions and lambdas are not saved; callable objects save their __dict__."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None] * len(self.lr_lambdas)
@@ -110,7 +114,7 @@ class LambdaLR(LRScheduler):
                 state["lr_lambdas"][i] = fn.__dict__.copy()
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state_dict = dict(state_dict)
         lr_lambdas = state_dict.pop("lr_lambdas", None)
         self.__dict__.update(state_dict)
@@ -359,7 +363,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
 
-    def step(self, metrics, epoch=None):
+    def step(self, metrics: Any, epoch: Optional[int] = None) -> None:
         """Record the epoch's ``metrics`` (such as the validation loss); after ``patience``
         epochs without improvement, multiply each group's learning rate by ``factor`` (not
         below ``min_lr``) and wait ``cooldown`` epochs."""
@@ -428,6 +432,6 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold = threshold
         self.threshold_mode = threshold_mode
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)

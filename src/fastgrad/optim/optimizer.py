@@ -90,7 +90,7 @@ class Optimizer:
             self.add_param_group(g)
 
     # ---- groups ----------------------------------------------------------------------
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group: a dict with "params" and any hyperparameters, the others
         taken from the optimizer's defaults (e.g. to train new layers with their own
         learning rate)."""
@@ -158,7 +158,7 @@ class Optimizer:
                     g._version[0] += 1
 
     # ---- state_dict ------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: value}}, 'param_groups': [{..., 'params': [index]}]},
         indices numbering the parameters in group order.  Values are references to the
         live state (copy them if you keep them across steps)."""
@@ -177,7 +177,7 @@ class Optimizer:
                  if isinstance(p, Tensor) and id(p) in mappings and v}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the hyperparameters and per-parameter state (momentum buffers, ...) from
         ``state_dict()``; the parameter groups must match in number and sizes."""
         name = type(self).__name__
