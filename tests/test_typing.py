@@ -72,3 +72,12 @@ def test_mypy_strict_on_the_typing_examples(tmp_path):
                         "--cache-dir", str(tmp_path / "cache"), str(ROOT / "tests" / "typing")],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_package_errors_are_in_the_baseline(tmp_path):
+    """mypy over src/fastgrad (default options) finds no error outside
+    tests/typing/mypy_baseline.txt (tools/mypy_baseline.py)."""
+    pytest.importorskip("mypy")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "mypy_baseline.py"), "--cache-dir",
+                        str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -28,6 +28,7 @@ as Tensor methods; this module says the same statically.  ``fastgrad`` and
 ``fastgrad.nn.functional`` import it under ``typing.TYPE_CHECKING`` only, and
 ``TensorMethods`` is a base class of ``Tensor`` for type checkers only (at run time
 Tensor's base is ``object``)."""
+# mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
 import builtins
