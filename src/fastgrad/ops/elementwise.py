@@ -886,7 +886,7 @@ copysign = _np_binary("copysign", np.copysign, lambda a, b: mul(sign(a), _sign_o
 
 
 @public(method=True)
-def lerp(input: Tensor, end, weight: Tensor) -> Tensor:
+def lerp(input: Tensor, end: Tensor, weight: TensorOrNumber) -> Tensor:
     """input + weight * (end - input), computed as PyTorch does (from end for weights of
     magnitude >= 0.5, so weight 1 gives end exactly).  weight: a number or a tensor
     (broadcast)."""
@@ -938,7 +938,7 @@ def _where_jvp(node, xs, ts, out):
 
 
 @public
-def where(condition: Tensor, input: Tensor, other: TensorOrNumber) -> Tensor:
+def where(condition: Tensor, input: TensorOrNumber, other: TensorOrNumber) -> Tensor:
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
     if c._data.dtype != bool_:
