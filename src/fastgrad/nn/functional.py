@@ -25,6 +25,9 @@ from fastgrad.ops.norm import *
 from fastgrad.ops.pool import *
 from fastgrad.ops.reduce import log_softmax, softmax
 from fastgrad.ops.shape import pad as _pad
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:       # the op modules' __all__ is built at import time: their names, stated
+    from fastgrad.nn._functional_types import *
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -54,6 +57,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def relu_(x):
+    """max(x, 0) in place; returns ``x``."""
     return _I.clamp_(x, 0.0)
 
 

@@ -10,6 +10,8 @@ Gate layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n), with GRU's candida
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).  Every parameter starts from
 U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) drawn from fastgrad's generator.
 """
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
@@ -24,6 +26,15 @@ from fastgrad.nn.layers import _dtype
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
 from fastgrad.ops import linalg as _la
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._tensor import Tensor
+    from fastgrad._typing import DType
+if TYPE_CHECKING:
+    from fastgrad._tensor import Tensor
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -80,7 +91,7 @@ class RNNCellBase(Module):
     """Parameters weight_ih (G*hidden, input), weight_hh (G*hidden, hidden), bias_ih and
     bias_hh (G*hidden,), G the number of gates; all ~ U(-1/sqrt(hidden), 1/sqrt(hidden))."""
 
-    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype: Optional[DType] = None) -> None:
         super().__init__()
         who = type(self).__name__
         self.input_size = _size(input_size, "input_size", who, 0)
@@ -98,6 +109,8 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as
+        PyTorch does."""
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
@@ -139,13 +152,14 @@ class RNNCellBase(Module):
 class RNNCell(RNNCellBase):
     """h' = nonlinearity(W_ih x + b_ih + W_hh h + b_hh), nonlinearity 'tanh' or 'relu'."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias: bool = True, nonlinearity: str = "tanh", device=None,
+                 dtype: Optional[DType] = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: Unknown nonlinearity: {nonlinearity!r} (expected 'tanh' or 'relu')")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None):
         x, batched = self._input(input)
         h = self._state(hx, x, batched)
         h = _rnn_step(_la.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh,
@@ -157,7 +171,7 @@ class LSTMCell(RNNCellBase):
     """Gates (i, f, g, o) = W_ih x + b_ih + W_hh h + b_hh; c' = sigmoid(f) c +
     sigmoid(i) tanh(g); h' = sigmoid(o) tanh(c').  Returns (h', c')."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias: bool = True, device=None, dtype: Optional[DType] = None) -> None:
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input, hx=None):
@@ -178,10 +192,10 @@ class GRUCell(RNNCellBase):
     """r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in +
     r (W_hn h + b_hn)), h' = (1 - z) n + z h."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias: bool = True, device=None, dtype: Optional[DType] = None) -> None:
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None):
         x, batched = self._input(input)
         h = self._state(hx, x, batched)
         h = _gru_step(_la.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
@@ -195,8 +209,9 @@ class RNNBase(Module):
     direction: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and weight_hr_l{k}
     for an LSTM with proj_size > 0), with the suffix _reverse for the backward direction."""
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, proj_size=0, device=None,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         who = self._name()
         self.mode = mode
@@ -243,6 +258,8 @@ class RNNBase(Module):
         return type(self).__name__
 
     def reset_parameters(self):
+        """Re-initialise every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as
+        PyTorch does."""
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
@@ -253,6 +270,8 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
+        """The parameters per layer and direction: a list of [w_ih, w_hh, b_ih, b_hh] lists
+        (without the biases when ``bias=False``)."""
         per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
         names = self._flat_weights_names
         return [[getattr(self, n) for n in names[i:i + per]] for i in range(0, len(names), per)]
@@ -377,8 +396,9 @@ class RNN(RNNBase):
     """Elman RNN: h_t = nonlinearity(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh).  forward(input,
     hx=None) -> (output, h_n) with PyTorch's shapes."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity: str = "tanh", bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype: Optional[DType] = None) -> None:
         if nonlinearity == "tanh":
             mode = "RNN_TANH"
         elif nonlinearity == "relu":
@@ -398,8 +418,9 @@ class LSTM(RNNBase):
     """Long short-term memory, gates (i, f, g, o).  forward(input, hx=None) with hx =
     (h_0, c_0) -> (output, (h_n, c_n)).  proj_size > 0 projects each h_t with weight_hr."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, proj_size=0, device=None,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, proj_size, device, dtype)
 
@@ -413,8 +434,8 @@ class GRU(RNNBase):
     """Gated recurrent unit, gates (r, z, n) as GRUCell.  forward(input, hx=None) ->
     (output, h_n)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype: Optional[DType] = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype)
 
