@@ -273,8 +273,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     else:
         weights = None
         out = F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
-    out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, embed_dim)
-    out = F.linear(out, out_proj_weight, out_proj_bias)
+    out = out.permute(0, 2, 1, 3).reshape(bsz, tgt_len, embed_dim)
+    out = F.linear(out, out_proj_weight, out_proj_bias).transpose(0, 1)    # (L, N, E)
     if weights is not None and average_attn_weights:
         weights = weights.mean(1)
     if not is_batched:
