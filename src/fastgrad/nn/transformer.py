@@ -21,7 +21,7 @@ import numpy as np
 
 import fastgrad as fg
 from fastgrad._tensor import Tensor
-from fastgrad.errors import ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.container import ModuleList
@@ -33,6 +33,20 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderL
            "TransformerEncoder", "TransformerDecoder", "Transformer", "multi_head_attention_forward"]
 
 
+class AttentionShapeError(ShapeError, AssertionError):
+    """Operand shapes multi-head attention cannot use; an AssertionError as in PyTorch,
+    and a fastgrad ShapeError (ValueError, RuntimeError)."""
+
+
+class AttentionDtypeError(DtypeError, AssertionError):
+    """A mask dtype other than bool or floating; an AssertionError as in PyTorch."""
+
+
+class AttentionArgumentError(ArgumentError, AssertionError):
+    """Arguments that do not fit together (embed_dim and num_heads, missing projection
+    weights); an AssertionError as in PyTorch."""
+
+
 def _shape(t):
     return tuple(t.shape)
 
@@ -41,21 +55,26 @@ def _param(shape, dtype):
     return Parameter(np.empty(shape, dtype=_dtype(dtype)))
 
 
-def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_other=True):
+def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_other=True,
+                    who="multi_head_attention_forward"):
     """A bool mask as an additive float mask of target_type's dtype (target_type: the
     Tensor whose dtype it takes), -inf where True; a float mask unchanged.  Other dtypes
-    raise AssertionError, as in PyTorch."""
+    raise AttentionDtypeError (an AssertionError, as in PyTorch)."""
     if mask is None:
         return None
     if not isinstance(mask, Tensor):
         mask = fg.tensor(np.asarray(mask))
     mdt = mask._data.dtype
     if mdt != np.bool_ and mdt.kind != "f":
-        raise AssertionError(f"only bool and floating types of {mask_name} are supported, got {mask.dtype}")
+        raise AttentionDtypeError(f"{who}: only bool and floating types of {mask_name} are supported, "
+                                  f"got {mask.dtype}")
     if check_other and other_type is not None and mask.dtype != other_type:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. "
                       "Use same type for both instead.", stacklevel=3)
     if mdt == np.bool_:
+        if target_type._data.dtype.kind != "f":
+            raise DtypeError(f"{who}: a bool {mask_name} needs a floating-point input to become an "
+                             f"additive mask, got input dtype {target_type.dtype}")
         out = np.zeros(mask._data.shape, dtype=target_type._data.dtype)
         out[mask._data] = -np.inf
         return fg.tensor(out)
@@ -95,33 +114,33 @@ def _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads, 
     """Whether the call is batched (3-D query), checking ranks as PyTorch does."""
     if query.dim() == 3:
         if key.dim() != 3 or value.dim() != 3:
-            raise AssertionError(f"{who}: For batched (3-D) `query`, expected `key` and `value` to be "
+            raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `key` and `value` to be "
                                  f"3-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
         if key_padding_mask is not None and key_padding_mask.dim() != 2:
-            raise AssertionError(f"{who}: For batched (3-D) `query`, expected `key_padding_mask` to be "
+            raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `key_padding_mask` to be "
                                  f"`None` or 2-D but found {key_padding_mask.dim()}-D tensor instead")
         if attn_mask is not None and attn_mask.dim() not in (2, 3):
-            raise AssertionError(f"{who}: For batched (3-D) `query`, expected `attn_mask` to be `None`, "
+            raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `attn_mask` to be `None`, "
                                  f"2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
         return True
     if query.dim() == 2:
         if key.dim() != 2 or value.dim() != 2:
-            raise AssertionError(f"{who}: For unbatched (2-D) `query`, expected `key` and `value` to be "
+            raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `key` and `value` to be "
                                  f"2-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
         if key_padding_mask is not None and key_padding_mask.dim() != 1:
-            raise AssertionError(f"{who}: For unbatched (2-D) `query`, expected `key_padding_mask` to be "
+            raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `key_padding_mask` to be "
                                  f"`None` or 1-D but found {key_padding_mask.dim()}-D tensor instead")
         if attn_mask is not None:
             if attn_mask.dim() not in (2, 3):
-                raise AssertionError(f"{who}: For unbatched (2-D) `query`, expected `attn_mask` to be "
+                raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `attn_mask` to be "
                                      f"`None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
             if attn_mask.dim() == 3:
                 want = (num_heads, query.shape[0], key.shape[0])
                 if _shape(attn_mask) != want:
-                    raise AssertionError(f"{who}: Expected `attn_mask` shape to be {want} but got "
+                    raise AttentionShapeError(f"{who}: Expected `attn_mask` shape to be {want} but got "
                                          f"{_shape(attn_mask)}")
         return False
-    raise AssertionError(f"{who}: query should be unbatched 2D or batched 3D tensor but received "
+    raise AttentionShapeError(f"{who}: query should be unbatched 2D or batched 3D tensor but received "
                          f"{query.dim()}-D query tensor")
 
 
@@ -153,6 +172,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     for name, t in (("query", query), ("key", key), ("value", value),
                     ("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
         _as_tensor(t, name, who)
+    if isinstance(num_heads, bool) or not isinstance(num_heads, numbers.Integral) or num_heads <= 0:
+        raise AttentionArgumentError(f"{who}: num_heads must be a positive int, got {num_heads!r}")
     is_batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads, who)
     if not is_batched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -173,23 +194,23 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         if key_padding_mask is not None:
             is_causal = False
     if embed_dim != embed_dim_to_check:
-        raise AssertionError(f"{who}: was expecting embedding dimension of {embed_dim_to_check}, but got "
+        raise AttentionShapeError(f"{who}: was expecting embedding dimension of {embed_dim_to_check}, but got "
                              f"{embed_dim}")
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
-        raise AssertionError(f"{who}: embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+        raise AttentionArgumentError(f"{who}: embed_dim {embed_dim} not divisible by num_heads {num_heads}")
     if use_separate_proj_weight:
         if _shape(key)[:2] != _shape(value)[:2]:
-            raise AssertionError(f"{who}: key's sequence and batch dims {_shape(key)[:2]} do not match "
+            raise AttentionShapeError(f"{who}: key's sequence and batch dims {_shape(key)[:2]} do not match "
                                  f"value's {_shape(value)[:2]}")
     elif _shape(key) != _shape(value):
-        raise AssertionError(f"{who}: key shape {_shape(key)} does not match value shape {_shape(value)}")
+        raise AttentionShapeError(f"{who}: key shape {_shape(key)} does not match value shape {_shape(value)}")
 
     # in-projection, batch-major: (N, L, E)
     qb, kb, vb = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
     if not use_separate_proj_weight:
         if in_proj_weight is None:
-            raise AssertionError(f"{who}: use_separate_proj_weight is False but in_proj_weight is None")
+            raise AttentionArgumentError(f"{who}: use_separate_proj_weight is False but in_proj_weight is None")
         if key is value and query is key:
             q, k, v = F.linear(qb, in_proj_weight, in_proj_bias).chunk(3, -1)
         else:
@@ -203,7 +224,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                 k, v = F.linear(kb, w_k, b_k), F.linear(vb, w_v, b_v)
     else:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
-            raise AssertionError(f"{who}: use_separate_proj_weight is True but q_proj_weight, "
+            raise AttentionArgumentError(f"{who}: use_separate_proj_weight is True but q_proj_weight, "
                                  "k_proj_weight or v_proj_weight is None")
         b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
         q = F.linear(qb, q_proj_weight, b_q)
@@ -225,7 +246,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
 
     if bias_k is not None and bias_v is not None:
         if static_k is not None or static_v is not None:
-            raise AssertionError(f"{who}: bias cannot be added to static key and value")
+            raise AttentionArgumentError(f"{who}: bias cannot be added to static key and value")
         k = fg.cat([k, bias_k.reshape(1, 1, embed_dim).expand(bsz, 1, embed_dim)], 1)
         v = fg.cat([v, bias_v.reshape(1, 1, embed_dim).expand(bsz, 1, embed_dim)], 1)
         if attn_mask is not None:
@@ -233,7 +254,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         if key_padding_mask is not None:
             key_padding_mask = F.pad(key_padding_mask, (0, 1))
     elif bias_k is not None or bias_v is not None:
-        raise AssertionError(f"{who}: bias_k and bias_v must both be given or both be None")
+        raise AttentionArgumentError(f"{who}: bias_k and bias_v must both be given or both be None")
 
     # heads: (N, H, L, D)
     q = q.reshape(bsz, tgt_len, num_heads, head_dim).permute(0, 2, 1, 3)
@@ -255,7 +276,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                      else attn_mask.reshape(bsz, num_heads, tgt_len, src_len))
     if key_padding_mask is not None:
         if _shape(key_padding_mask) != (bsz, src_len):
-            raise AssertionError(f"{who}: expected key_padding_mask of shape {(bsz, src_len)}, but got "
+            raise AttentionShapeError(f"{who}: expected key_padding_mask of shape {(bsz, src_len)}, but got "
                                  f"{_shape(key_padding_mask)}")
         kpm = key_padding_mask.reshape(bsz, 1, 1, src_len)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
@@ -289,7 +310,7 @@ def _heads(t, static, bsz, num_heads, head_dim, name, who):
     if static is None:
         return t.reshape(bsz, t.shape[1], num_heads, head_dim).permute(0, 2, 1, 3)
     if static.dim() != 3 or static.shape[0] != bsz * num_heads or static.shape[2] != head_dim:
-        raise AssertionError(f"{who}: expected {name} of shape ({bsz * num_heads}, S, {head_dim}), "
+        raise AttentionShapeError(f"{who}: expected {name} of shape ({bsz * num_heads}, S, {head_dim}), "
                              f"but got {_shape(static)}")
     return static.reshape(bsz, num_heads, static.shape[1], head_dim)
 
@@ -333,7 +354,7 @@ class MultiheadAttention(Module):
         self.batch_first = batch_first
         self.head_dim = embed_dim // num_heads
         if self.head_dim * num_heads != embed_dim:
-            raise AssertionError(f"{who}: embed_dim must be divisible by num_heads (got embed_dim="
+            raise AttentionArgumentError(f"{who}: embed_dim must be divisible by num_heads (got embed_dim="
                                  f"{embed_dim}, num_heads={num_heads})")
         if not self._qkv_same_embed_dim:
             self.q_proj_weight = _param((embed_dim, embed_dim), dtype)
@@ -441,9 +462,10 @@ class TransformerEncoderLayer(Module):
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         """src (S, N, E), (N, S, E) with batch_first, or unbatched (S, E); src_mask (S, S)
         or (N * nhead, S, S); src_key_padding_mask (N, S) or (S,)."""
+        who = "TransformerEncoderLayer"
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask",
-                                               _none_or_dtype(src_mask), "src_mask", src)
-        src_mask = _canonical_mask(src_mask, "src_mask", None, "", src, check_other=False)
+                                               _none_or_dtype(src_mask), "src_mask", src, who=who)
+        src_mask = _canonical_mask(src_mask, "src_mask", None, "", src, check_other=False, who=who)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -544,9 +566,10 @@ class TransformerEncoder(Module):
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         """src as the layers take it; mask (S, S) or (N * nhead, S, S); src_key_padding_mask
         (N, S).  is_causal=None detects a float causal mask."""
+        who = "TransformerEncoder"
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask",
-                                               _none_or_dtype(mask), "mask", src)
-        mask = _canonical_mask(mask, "mask", None, "", src, check_other=False)
+                                               _none_or_dtype(mask), "mask", src, who=who)
+        mask = _canonical_mask(mask, "mask", None, "", src, check_other=False, who=who)
         first = self.layers[0] if len(self.layers) else None
         batch_first = getattr(getattr(first, "self_attn", None), "batch_first", False)
         is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, batch_first))
