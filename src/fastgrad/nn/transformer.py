@@ -115,33 +115,33 @@ def _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads, 
     if query.dim() == 3:
         if key.dim() != 3 or value.dim() != 3:
             raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `key` and `value` to be "
-                                 f"3-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
+                                      f"3-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
         if key_padding_mask is not None and key_padding_mask.dim() != 2:
             raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `key_padding_mask` to be "
-                                 f"`None` or 2-D but found {key_padding_mask.dim()}-D tensor instead")
+                                      f"`None` or 2-D but found {key_padding_mask.dim()}-D tensor instead")
         if attn_mask is not None and attn_mask.dim() not in (2, 3):
             raise AttentionShapeError(f"{who}: For batched (3-D) `query`, expected `attn_mask` to be `None`, "
-                                 f"2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
+                                      f"2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
         return True
     if query.dim() == 2:
         if key.dim() != 2 or value.dim() != 2:
             raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `key` and `value` to be "
-                                 f"2-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
+                                      f"2-D but found {key.dim()}-D and {value.dim()}-D tensors respectively")
         if key_padding_mask is not None and key_padding_mask.dim() != 1:
             raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `key_padding_mask` to be "
-                                 f"`None` or 1-D but found {key_padding_mask.dim()}-D tensor instead")
+                                      f"`None` or 1-D but found {key_padding_mask.dim()}-D tensor instead")
         if attn_mask is not None:
             if attn_mask.dim() not in (2, 3):
                 raise AttentionShapeError(f"{who}: For unbatched (2-D) `query`, expected `attn_mask` to be "
-                                     f"`None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
+                                          f"`None`, 2-D or 3-D but found {attn_mask.dim()}-D tensor instead")
             if attn_mask.dim() == 3:
                 want = (num_heads, query.shape[0], key.shape[0])
                 if _shape(attn_mask) != want:
                     raise AttentionShapeError(f"{who}: Expected `attn_mask` shape to be {want} but got "
-                                         f"{_shape(attn_mask)}")
+                                              f"{_shape(attn_mask)}")
         return False
     raise AttentionShapeError(f"{who}: query should be unbatched 2D or batched 3D tensor but received "
-                         f"{query.dim()}-D query tensor")
+                              f"{query.dim()}-D query tensor")
 
 
 def _as_tensor(x, name, who):
@@ -169,6 +169,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     (N, num_heads, L, S) per head, or None when need_weights is False (then the attention
     runs through F.scaled_dot_product_attention)."""
     who = "multi_head_attention_forward"
+    self_attention, kv_same = query is key and key is value, key is value
     for name, t in (("query", query), ("key", key), ("value", value),
                     ("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
         _as_tensor(t, name, who)
@@ -181,6 +182,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             key_padding_mask = key_padding_mask.unsqueeze(0)
     tgt_len, bsz, embed_dim = _shape(query)
     src_len = key.shape[0]
+    if key.shape[1] != bsz or value.shape[1] != bsz:
+        raise AttentionShapeError(f"{who}: query, key and value must have the same batch size, got "
+                                  f"shapes {_shape(query)}, {_shape(key)}, {_shape(value)}")
     key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask),
                                        "attn_mask", query)
     if is_causal and attn_mask is None:
@@ -195,14 +199,14 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             is_causal = False
     if embed_dim != embed_dim_to_check:
         raise AttentionShapeError(f"{who}: was expecting embedding dimension of {embed_dim_to_check}, but got "
-                             f"{embed_dim}")
+                                  f"{embed_dim}")
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
         raise AttentionArgumentError(f"{who}: embed_dim {embed_dim} not divisible by num_heads {num_heads}")
     if use_separate_proj_weight:
         if _shape(key)[:2] != _shape(value)[:2]:
             raise AttentionShapeError(f"{who}: key's sequence and batch dims {_shape(key)[:2]} do not match "
-                                 f"value's {_shape(value)[:2]}")
+                                      f"value's {_shape(value)[:2]}")
     elif _shape(key) != _shape(value):
         raise AttentionShapeError(f"{who}: key shape {_shape(key)} does not match value shape {_shape(value)}")
 
@@ -211,13 +215,13 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if not use_separate_proj_weight:
         if in_proj_weight is None:
             raise AttentionArgumentError(f"{who}: use_separate_proj_weight is False but in_proj_weight is None")
-        if key is value and query is key:
+        if self_attention:
             q, k, v = F.linear(qb, in_proj_weight, in_proj_bias).chunk(3, -1)
         else:
             w_q, w_k, w_v = in_proj_weight.chunk(3)
             b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
             q = F.linear(qb, w_q, b_q)
-            if key is value:
+            if kv_same:
                 k, v = F.linear(kb, fg.cat([w_k, w_v]),
                                 None if b_k is None else fg.cat([b_k, b_v])).chunk(2, -1)
             else:
@@ -225,7 +229,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     else:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
             raise AttentionArgumentError(f"{who}: use_separate_proj_weight is True but q_proj_weight, "
-                                 "k_proj_weight or v_proj_weight is None")
+                                         "k_proj_weight or v_proj_weight is None")
         b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
         q = F.linear(qb, q_proj_weight, b_q)
         k = F.linear(kb, k_proj_weight, b_k)
@@ -277,7 +281,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if key_padding_mask is not None:
         if _shape(key_padding_mask) != (bsz, src_len):
             raise AttentionShapeError(f"{who}: expected key_padding_mask of shape {(bsz, src_len)}, but got "
-                                 f"{_shape(key_padding_mask)}")
+                                      f"{_shape(key_padding_mask)}")
         kpm = key_padding_mask.reshape(bsz, 1, 1, src_len)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
     if not training:
@@ -311,7 +315,7 @@ def _heads(t, static, bsz, num_heads, head_dim, name, who):
         return t.reshape(bsz, t.shape[1], num_heads, head_dim).permute(0, 2, 1, 3)
     if static.dim() != 3 or static.shape[0] != bsz * num_heads or static.shape[2] != head_dim:
         raise AttentionShapeError(f"{who}: expected {name} of shape ({bsz * num_heads}, S, {head_dim}), "
-                             f"but got {_shape(static)}")
+                                  f"but got {_shape(static)}")
     return static.reshape(bsz, num_heads, static.shape[1], head_dim)
 
 
@@ -355,7 +359,7 @@ class MultiheadAttention(Module):
         self.head_dim = embed_dim // num_heads
         if self.head_dim * num_heads != embed_dim:
             raise AttentionArgumentError(f"{who}: embed_dim must be divisible by num_heads (got embed_dim="
-                                 f"{embed_dim}, num_heads={num_heads})")
+                                         f"{embed_dim}, num_heads={num_heads})")
         if not self._qkv_same_embed_dim:
             self.q_proj_weight = _param((embed_dim, embed_dim), dtype)
             self.k_proj_weight = _param((embed_dim, self.kdim), dtype)
