@@ -169,7 +169,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     (N, num_heads, L, S) per head, or None when need_weights is False (then the attention
     runs through F.scaled_dot_product_attention)."""
     who = "multi_head_attention_forward"
-    self_attention, kv_same = query is key and key is value, key is value
     for name, t in (("query", query), ("key", key), ("value", value),
                     ("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
         _as_tensor(t, name, who)
@@ -210,41 +209,32 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     elif _shape(key) != _shape(value):
         raise AttentionShapeError(f"{who}: key shape {_shape(key)} does not match value shape {_shape(value)}")
 
-    # in-projection, batch-major: (N, L, E)
+    # in-projection, batch-major: (N, L, E).  Three products with row blocks of the packed
+    # weight (rather than one product split afterwards): each result is contiguous, and
+    # backward splits the small weight gradient instead of the activations'.
     qb, kb, vb = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+    b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
     if not use_separate_proj_weight:
         if in_proj_weight is None:
             raise AttentionArgumentError(f"{who}: use_separate_proj_weight is False but in_proj_weight is None")
-        if self_attention:
-            q, k, v = F.linear(qb, in_proj_weight, in_proj_bias).chunk(3, -1)
-        else:
-            w_q, w_k, w_v = in_proj_weight.chunk(3)
-            b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
-            q = F.linear(qb, w_q, b_q)
-            if kv_same:
-                k, v = F.linear(kb, fg.cat([w_k, w_v]),
-                                None if b_k is None else fg.cat([b_k, b_v])).chunk(2, -1)
-            else:
-                k, v = F.linear(kb, w_k, b_k), F.linear(vb, w_v, b_v)
+        w_q, w_k, w_v = in_proj_weight.chunk(3)
     else:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
             raise AttentionArgumentError(f"{who}: use_separate_proj_weight is True but q_proj_weight, "
                                          "k_proj_weight or v_proj_weight is None")
-        b_q, b_k, b_v = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
-        q = F.linear(qb, q_proj_weight, b_q)
-        k = F.linear(kb, k_proj_weight, b_k)
-        v = F.linear(vb, v_proj_weight, b_v)
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    q, k, v = F.linear(qb, w_q, b_q), F.linear(kb, w_k, b_k), F.linear(vb, w_v, b_v)
 
     if attn_mask is not None:
         if attn_mask.dim() == 2:
             if _shape(attn_mask) != (tgt_len, src_len):
                 raise ShapeError(f"{who}: The shape of the 2D attn_mask is {_shape(attn_mask)}, but "
-                                   f"should be {(tgt_len, src_len)}.")
+                                 f"should be {(tgt_len, src_len)}.")
             attn_mask = attn_mask.unsqueeze(0)
         elif attn_mask.dim() == 3:
             if _shape(attn_mask) != (bsz * num_heads, tgt_len, src_len):
                 raise ShapeError(f"{who}: The shape of the 3D attn_mask is {_shape(attn_mask)}, but "
-                                   f"should be {(bsz * num_heads, tgt_len, src_len)}.")
+                                 f"should be {(bsz * num_heads, tgt_len, src_len)}.")
         else:
             raise ShapeError(f"{who}: attn_mask's dimension {attn_mask.dim()} is not supported")
 
