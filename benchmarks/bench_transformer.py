@@ -8,13 +8,17 @@ Configs "d{d_model}-s{seq}-b{batch}": d_model 64 and 128, sequence 64 (batch 32)
 
     pytest benchmarks/bench_transformer.py --benchmark-group-by=param:cfg
     python benchmarks/bench_transformer.py [--threads 1,2] [--reps 9] [--configs d64-s64-b32,...]
+                                           [--clock wall|cpu]
 
 The script form times both implementations interleaved in one process (medians) and
 prints the ratio fastgrad / PyTorch per config and thread count, which is how speed is
 quoted: absolute times drift on a shared machine, ratios from one run hold.  It first
-checks that both start from the same loss.
+checks that both start from the same loss.  --clock cpu times process CPU time instead of
+wall time (steadier at 1 thread on a busy machine; at 2 threads it counts both threads'
+time, spin-waiting included).
 """
 import argparse
+import time
 
 import numpy as np
 import pytest
@@ -126,6 +130,7 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--inner", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args(argv)
     rows = []
     for cfg in args.configs.split(","):
@@ -135,7 +140,8 @@ def main(argv=None):
             raise SystemExit(f"{cfg}: first losses differ: fastgrad {lf} vs torch {lt}")
         for n in (int(t) for t in args.threads.split(",")):
             set_threads(n)
-            tf, tt = interleaved([f_step, t_step], args.reps, args.inner)
+            clock = time.perf_counter if args.clock == "wall" else time.process_time
+            tf, tt = interleaved([f_step, t_step], args.reps, args.inner, clock=clock)
             rows.append((cfg, n, tf * 1e3, tt * 1e3, tf / tt))
             print(f"{cfg:>14} threads {n}: fastgrad {tf * 1e3:8.2f} ms  torch {tt * 1e3:8.2f} ms  "
                   f"ratio {tf / tt:5.2f}", flush=True)
