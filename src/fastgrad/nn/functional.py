@@ -363,3 +363,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p > 0.0:
         w = dropout(w, dropout_p, True)
     return _L.matmul(w, v)
+
+
+# ---- multi-head attention: nn.MultiheadAttention's functional form (nn/transformer.py) --------
+from fastgrad.nn.transformer import multi_head_attention_forward  # noqa: E402
