@@ -48,8 +48,9 @@ cdef tuple _rnn_sizes(int mode, cnp.ndarray w_hh, str op):
 
 
 def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0, bint reverse):
-    """(y (T, B, H), hn (B, H), cn (B, H) or None, ws) of one recurrent layer and direction
-    over gi (T, B, G) = the input projection of every step (rnn.h)."""
+    """(out, hn (B, H), ws) of one recurrent layer and direction over gi (T, B, G) = the
+    input projection of every step (rnn.h).  out is y (T, B, H), or for an LSTM
+    (T + 1, B, H) with out[:T] = y and out[T] = c_n."""
     op = "rnn"
     cdef int is64 = _is64(gi, op)
     gi = _dense(gi, op)
@@ -66,18 +67,17 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
         raise ValueError(f"{op}: an LSTM needs c0")
     dt = (<object>gi).dtype
     cdef int64_t nws = rnn_ws_elems(mode, T, B, Hc)
-    cdef cnp.ndarray y = _empty_checked(op, (T, B, H), dt)
+    cdef cnp.ndarray out = _empty_checked(op, (T + 1 if lstm else T, B, H), dt)
     cdef cnp.ndarray hn = _empty_checked(op, (B, H), dt)
-    cdef cnp.ndarray cn = _empty_checked(op, (B, H), dt) if lstm else None
     cdef cnp.ndarray ws = _empty_checked(op, (nws,), dt)
+    cdef char *yp = <char *>cnp.PyArray_DATA(out)
+    cdef void *cnp_ = <void *>(yp + T * B * Hc * (8 if is64 else 4)) if lstm else NULL
     cdef void *gp = cnp.PyArray_DATA(gi)
     cdef void *wp = cnp.PyArray_DATA(w_hh)
     cdef void *bp = _ptr(bb)
     cdef void *h0p = cnp.PyArray_DATA(h0)
     cdef void *c0p = _ptr(c0a)
-    cdef void *yp = cnp.PyArray_DATA(y)
     cdef void *hnp = cnp.PyArray_DATA(hn)
-    cdef void *cnp_ = _ptr(cn)
     cdef void *wsp = cnp.PyArray_DATA(ws)
     cdef int st, m = mode, rv = reverse
     with nogil:
@@ -90,42 +90,36 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
                                 <float*>h0p, <float*>c0p, <float*>yp, <float*>hnp,
                                 <float*>cnp_, <float*>wsp, NT)
     _chk(st, op)
-    return y, hn, cn, ws
+    return out, hn, ws
 
 
-def rnn_bwd(int mode, int64_t steps, int64_t batch, gy, ghn, gcn, cnp.ndarray w_hh,
-            cnp.ndarray ws, bint reverse, bint want_h0, bint want_w, bint want_b):
-    """(dgi (T, B, G), dh0, dc0, dw_hh, db_hh) of rnn_fwd for the gradients gy (T, B, H),
-    ghn, gcn (B, H) (each None for zero); dh0 / dc0 (LSTM) None unless want_h0, dw_hh
-    unless want_w, db_hh unless want_b."""
+def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, bint reverse,
+            bint want_h0, bint want_w, bint want_b):
+    """(dgi (T, B, G), dh0, dc0, dw_hh, db_hh) of rnn_fwd for the gradient gout of its out
+    (for an LSTM gout[T] is the gradient of c_n) and ghn of h_n (None for zero); dh0 and
+    dc0 (LSTM) are None unless want_h0, dw_hh unless want_w, db_hh unless want_b."""
     op = "rnn_backward"
-    cdef int is64 = _is64(ws, op)
+    cdef int is64 = _is64(gout, op)
     H, G = _rnn_sizes(mode, w_hh, op)
-    cdef int64_t T = steps, B = batch, Hc = H
-    cdef int64_t nws = rnn_ws_elems(mode, T, B, Hc)
-    ws = _dense(ws, op)
-    if ws.ndim != 1 or ws.shape[0] != nws:
-        raise ValueError(f"{op}: saved state has shape {_sh(ws)}, expected ({nws},)")
-    w_hh = _same(w_hh, ws, (G, H), op, "weight_hh")
-    cdef cnp.ndarray gya = _same(gy, ws, (T, B, H), op, "output gradient")
-    cdef cnp.ndarray ghna = _same(ghn, ws, (B, H), op, "h_n gradient")
     cdef bint lstm = mode == FG_RNN_LSTM
-    cdef cnp.ndarray gcna = _same(gcn, ws, (B, H), op, "c_n gradient") if lstm else None
-    dt = (<object>ws).dtype
+    gout = _dense(gout, op)
+    if gout.ndim != 3 or gout.shape[0] < (1 if lstm else 0) or gout.shape[2] != H:
+        raise ValueError(f"{op}: output gradient has shape {_sh(gout)}, expected "
+                         f"({'T + 1' if lstm else 'T'}, B, {H})")
+    cdef int64_t T = gout.shape[0] - (1 if lstm else 0), B = gout.shape[1], Hc = H
+    cdef int64_t nws = rnn_ws_elems(mode, T, B, Hc)
+    ws = _same(ws, gout, (nws,), op, "saved state")
+    w_hh = _same(w_hh, gout, (G, H), op, "weight_hh")
+    cdef cnp.ndarray ghna = _same(ghn, gout, (B, H), op, "h_n gradient")
+    dt = (<object>gout).dtype
     cdef cnp.ndarray dgi = _empty_checked(op, (T, B, G), dt)
     cdef cnp.ndarray dh0 = _empty_checked(op, (B, H), dt) if want_h0 else None
     cdef cnp.ndarray dc0 = _empty_checked(op, (B, H), dt) if want_h0 and lstm else None
     cdef cnp.ndarray dw = _empty_checked(op, (G, H), dt) if want_w else None
     cdef cnp.ndarray db = _empty_checked(op, (G,), dt) if want_b else None
-    if want_h0 and (T == 0 or B == 0):
-        if ghna is not None: dh0[...] = ghna
-        else: dh0.fill(0)
-        if lstm:
-            if gcna is not None: dc0[...] = gcna
-            else: dc0.fill(0)
-    cdef void *gyp = _ptr(gya)
+    cdef char *gyp = <char *>cnp.PyArray_DATA(gout)
+    cdef void *gcp = <void *>(gyp + T * B * Hc * (8 if is64 else 4)) if lstm else NULL
     cdef void *ghp = _ptr(ghna)
-    cdef void *gcp = _ptr(gcna)
     cdef void *wp = cnp.PyArray_DATA(w_hh)
     cdef void *wsp = cnp.PyArray_DATA(ws)
     cdef void *dgp = cnp.PyArray_DATA(dgi)

@@ -1,10 +1,14 @@
 """Recurrent layers with torch.nn's names, arguments, parameter names and initialisation:
 RNNCell, LSTMCell, GRUCell and the sequence layers RNN, LSTM, GRU.
 
-Each step is composed from fastgrad's ops (linear, sigmoid, tanh, relu, mul, add, chunk,
-stack, cat, dropout), so autograd differentiates them like any other program.  The
-sequence layers compute the input projection of all time steps as one linear call per
-layer and direction, then run the recurrence step by step.
+The sequence layers run each layer and direction as one graph node
+(``fastgrad.ops.rnn.rnn_sequence``: the input projection of all time steps as one GEMM,
+the recurrence and its backward through time in C, csrc/rnn.c) for float32 and float64
+inputs.  They fall back to the composed path -- each step built from fastgrad's ops
+(linear, sigmoid, tanh, relu, mul, add, chunk, stack), which autograd differentiates like
+any other program -- for other dtypes, an LSTM with proj_size > 0, an empty sequence and
+while forward-mode AD is active.  Higher derivatives (create_graph=True) through the fused
+node recompute the layer on the composed path.  The cells always use the composed path.
 
 Gate layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n), with GRU's candidate
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).  Every parameter starts from
@@ -23,11 +27,14 @@ from fastgrad.nn import init
 from fastgrad.nn.layers import _dtype
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
+from fastgrad.autograd import engine as _engine
 from fastgrad.ops import linalg as _la
+from fastgrad.ops import rnn as _rnn_ops
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_FUSED = [True]     # False: the sequence layers always take the composed path (tests)
 
 
 def _size(v, name, who, minimum=1):
@@ -72,6 +79,31 @@ def _gru_step(gi, h, w_hh, b_hh):
     z = fg.sigmoid(i_z + h_z)
     n = fg.tanh(i_n + r * h_n)
     return n + z * (h - n)
+
+
+def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
+    """One layer and direction over x (T, B, I) from the step functions: (y (T, B, H'),
+    h_n, c_n or None)."""
+    steps = x.shape[0]
+    gi = fg.unbind(_la.linear(x, w_ih, b_ih), 0)
+    seq = [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        if mode == "LSTM":
+            h, c = _lstm_step(gi[t], h, c, w_hh, b_hh, w_hr)
+        elif mode == "GRU":
+            h = _gru_step(gi[t], h, w_hh, b_hh)
+        else:
+            h = _rnn_step(gi[t], h, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu")
+        seq[t] = h
+    y = fg.stack(seq, 0) if steps else fg.zeros((0, x.shape[1], h.shape[-1]), dtype=x.dtype)
+    return y, h, c
+
+
+def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """The result of ``fastgrad.ops.rnn.rnn_sequence`` (y, with c_n as an extra row for an
+    LSTM) computed with the step functions."""
+    y, _, c = _composed_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, None, reverse)
+    return fg.cat([y, c.unsqueeze(0)], 0) if mode == "LSTM" else y
 
 
 # --- cells -----------------------------------------------------------------------------------
@@ -278,6 +310,11 @@ class RNNBase(Module):
         get = lambda n: getattr(self, n + sfx, None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
+    def _fused(self, x):
+        """Whether this call runs on the fused kernels (see the module docstring)."""
+        return (_FUSED[0] and self.proj_size == 0 and x.shape[0] > 0 and not _engine.fw.level
+                and x._data.dtype in (np.float32, np.float64))
+
     def _check_input(self, x):
         who = self._name()
         if not isinstance(x, fg.Tensor):
@@ -334,6 +371,7 @@ class RNNBase(Module):
         h0s = fg.unbind(h0, 0)
         c0s = fg.unbind(c0, 0) if lstm else None
         steps = x.shape[0]
+        fused = self._fused(x)
         finals = []
         layer_in = x
         for layer in range(self.num_layers):
@@ -341,22 +379,19 @@ class RNNBase(Module):
             for d in range(dirs):
                 k = layer * dirs + d
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
-                gi = fg.unbind(_la.linear(layer_in, w_ih, b_ih), 0)
-                order = range(steps) if d == 0 else range(steps - 1, -1, -1)
                 h = h0s[k]
                 c = c0s[k] if lstm else None
-                seq = [None] * steps
-                for t in order:
-                    if lstm:
-                        h, c = _lstm_step(gi[t], h, c, w_hh, b_hh, w_hr)
-                    elif self.mode == "GRU":
-                        h = _gru_step(gi[t], h, w_hh, b_hh)
-                    else:
-                        h = _rnn_step(gi[t], h, w_hh, b_hh, "tanh" if self.mode == "RNN_TANH" else "relu")
-                    seq[t] = h
+                if fused:
+                    out = _rnn_ops.rnn_sequence(self.mode, layer_in, h, c, w_ih, w_hh, b_ih,
+                                                b_hh, d == 1)
+                    y = out[:steps] if lstm else out
+                    h = y[0] if d == 1 else y[steps - 1]
+                    c = out[steps] if lstm else None
+                else:
+                    y, h, c = _composed_layer(self.mode, layer_in, h, c, w_ih, w_hh, b_ih, b_hh,
+                                              w_hr, d == 1)
                 finals.append((h, c) if lstm else h)
-                outs.append(fg.stack(seq, 0) if steps else
-                            fg.zeros((0, batch, real_hidden), dtype=x.dtype))
+                outs.append(y)
             layer_in = outs[0] if dirs == 1 else fg.cat(outs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)

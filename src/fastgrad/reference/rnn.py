@@ -79,12 +79,14 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse):
     cn = None
     if mode == LSTM:
         cn = c.astype(dt) if T else c0.astype(dt, copy=True)
-    return y, hn, cn, ws
+    out = np.concatenate([y, cn[None]], 0) if mode == LSTM else y
+    return out, hn, ws
 
 
-def rnn_bwd(mode, steps, batch, gy, ghn, gcn, w_hh, ws, reverse, want_h0, want_w, want_b):
+def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b):
     dt = ws.dtype
-    T, B, H = steps, batch, w_hh.shape[1]
+    T, B, H = gout.shape[0] - (mode == LSTM), gout.shape[1], w_hh.shape[1]
+    gy, gcn = (gout[:T], gout[T]) if mode == LSTM else (gout, None)
     G = _GATES[mode] * H
     v = {k: a.astype(np.float64) for k, a in _views(mode, ws, T, B, H).items()}
     w = w_hh.astype(np.float64)
