@@ -5,6 +5,7 @@
 #include "dispatch.h"
 #include "threadpool.h"
 #include "rnn_isa.h"
+#include "gemm/gemm_config.h"
 
 static const int rnn_ngates[FG_RNN_COUNT] = {1, 1, 4, 3};
 /* ws blocks of (T, B, H) per mode: hp + ha; hp + cp + tc + 4 gates; hp + 3 gates + hn */
@@ -96,6 +97,30 @@ static int rnn_gemm(int is64, int transa, int transb, int64_t m, int64_t n, int6
     return is64 ? fg_gemm_f64(&d, nt) : fg_gemm_f32(&d, nt);
 }
 
+/* C (m x n) = A (m x k) @ B (k x n, row-major, ldb) + bias, in column blocks small enough
+ * that the GEMM reads each block of B in place (gemm.c's direct path) instead of packing
+ * all of B again at every time step; the k sum of every element is the same as in one
+ * call. */
+static int rnn_gemm_cols(int is64, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                         const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
+                         const void *bias, int nthreads)
+{
+    const int64_t es = is64 ? 8 : 4;
+    int64_t nc = (int64_t)FG_GEMM_SMALL_B_BYTES / (k * es) / 32 * 32;
+    if (nc < 32) nc = 32;
+    if (nc >= n) return rnn_gemm(is64, 0, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, bias, nthreads);
+    const int64_t parts = (n + nc - 1) / nc;
+    nc = ((n + parts - 1) / parts + 31) / 32 * 32;      /* equal blocks */
+    for (int64_t j = 0; j < n; j += nc) {
+        const int64_t w = n - j < nc ? n - j : nc;
+        int rc = rnn_gemm(is64, 0, 0, m, w, k, a, lda, (const char *)b + j * es, ldb, beta,
+                          (char *)c + j * es, ldc, bias ? (const char *)bias + j * es : NULL,
+                          nthreads);
+        if (rc != FG_OK) return rc;
+    }
+    return FG_OK;
+}
+
 #define PTR(p, off) ((char *)(p) + (size_t)(off) * (size_t)es)
 #define CPTR(p, off) ((const char *)(p) + (size_t)(off) * (size_t)es)
 
@@ -116,8 +141,21 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         if (lstm) memmove(cn, c0, (size_t)BH * es);
         return FG_OK;
     }
-    void *gh = fg_workspace(0, (size_t)(B * G) * es);
+    /* scratch: gh (B, G) and W_hh^T (H, G), so each step's GEMM reads B untransposed */
+    char *gh = fg_workspace(0, (size_t)(B * G + H * G) * es);
     if (!gh) return FG_ENOMEM;
+    char *wt = PTR(gh, B * G);
+    if (is64) {
+        const double *w = w_hh;
+        double *o = (double *)wt;
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t j = 0; j < H; j++) o[j * G + g] = w[g * H + j];
+    } else {
+        const float *w = w_hh;
+        float *o = (float *)wt;
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t j = 0; j < H; j++) o[j * G + g] = w[g * H + j];
+    }
     char *hp = ws;
     char *cp = PTR(ws, TBH), *tcb = PTR(ws, 2 * TBH);
     char *gates = mode == FG_RNN_LSTM ? PTR(ws, 3 * TBH) : PTR(ws, TBH);
@@ -135,8 +173,8 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
             memcpy(PTR(hp, t * BH), h0, (size_t)BH * es);
             if (lstm) memcpy(PTR(cp, t * BH), c0, (size_t)BH * es);
         }
-        int rc = rnn_gemm(is64, 0, 1, B, G, H, PTR(hp, t * BH), H, w_hh, H, 0.0, gh, G, b_hh,
-                          nthreads);
+        int rc = rnn_gemm_cols(is64, B, G, H, PTR(hp, t * BH), H, wt, G, 0.0, gh, G, b_hh,
+                               nthreads);
         if (rc != FG_OK) return rc;
         s.gi = CPTR(gi, t * B * G);
         s.hprev = PTR(hp, t * BH);
@@ -204,8 +242,8 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         s.sha = CPTR(ha, t * BH);
         rnn_gates_run(fn, &s, B, es, mode, nthreads);
         if (k < T - 1 || dh0) {
-            int rc = rnn_gemm(is64, 0, 0, B, H, G, s.dgh, G, w_hh, H, gru ? 1.0 : 0.0, dh, H,
-                              NULL, nthreads);
+            int rc = rnn_gemm_cols(is64, B, H, G, s.dgh, G, w_hh, H, gru ? 1.0 : 0.0, dh, H,
+                                   NULL, nthreads);
             if (rc != FG_OK) return rc;
         }
     }
