@@ -124,8 +124,16 @@ static int rnn_gemm_cols(int is64, int64_t m, int64_t n, int64_t k, const void *
 #define PTR(p, off) ((char *)(p) + (size_t)(off) * (size_t)es)
 #define CPTR(p, off) ((const char *)(p) + (size_t)(off) * (size_t)es)
 
+static int rnn_bs_check(const int64_t *bs, int64_t T, int64_t B)
+{
+    if (bs)
+        for (int64_t t = 0; t < T; t++)
+            if (bs[t] < 0 || bs[t] > B) return FG_EINVAL;
+    return FG_OK;
+}
+
 static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reverse,
-                   const void *gi, const void *w_hh, const void *b_hh, const void *h0,
+                   const int64_t *bs, const void *gi, const void *w_hh, const void *b_hh, const void *h0,
                    const void *c0, void *y, void *hn, void *cn, void *ws, int nthreads)
 {
     const int lstm = mode == FG_RNN_LSTM;
@@ -135,6 +143,7 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         return FG_EINVAL;
     const int es = is64 ? 8 : 4;
     const int64_t G = rnn_ngates[mode] * H, BH = B * H, TBH = T * BH;
+    if (rnn_bs_check(bs, T, B) != FG_OK) return FG_EINVAL;
     if (B == 0) return FG_OK;
     if (T == 0) {
         memmove(hn, h0, (size_t)BH * es);
@@ -173,11 +182,14 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
             memcpy(PTR(hp, t * BH), h0, (size_t)BH * es);
             if (lstm) memcpy(PTR(cp, t * BH), c0, (size_t)BH * es);
         }
-        int rc = rnn_gemm_cols(is64, B, G, H, PTR(hp, t * BH), H, wt, G, 0.0, gh, G, b_hh,
-                               nthreads);
-        if (rc != FG_OK) return rc;
+        const int64_t nb = bs ? bs[t] : B, nh = nb * H;    /* rows taking this step */
+        if (nb > 0) {
+            int rc = rnn_gemm_cols(is64, nb, G, H, PTR(hp, t * BH), H, wt, G, 0.0, gh, G, b_hh,
+                                   nthreads);
+            if (rc != FG_OK) return rc;
+        }
         s.gi = CPTR(gi, t * B * G);
-        s.hprev = PTR(hp, t * BH);
+        s.hprev = (const char *)PTR(hp, t * BH);
         s.hout = PTR(y, t * BH);
         if (lstm) {
             s.cprev = PTR(cp, t * BH);
@@ -188,15 +200,21 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
             s.gates = PTR(gates, t * B * G);
             s.hnl = PTR(hnl, t * BH);
         }
-        rnn_gates_run(fn, &s, B, es, mode, nthreads);
-        memcpy(k < T - 1 ? PTR(hp, tn * BH) : hn, s.hout, (size_t)BH * es);
-        if (mode == FG_RNN_TANH || mode == FG_RNN_RELU) memcpy(PTR(ha, t * BH), s.hout, (size_t)BH * es);
+        if (nb > 0) rnn_gates_run(fn, &s, nb, es, mode, nthreads);
+        char *hnext = k < T - 1 ? PTR(hp, tn * BH) : hn;
+        memcpy(hnext, s.hout, (size_t)nh * es);
+        if (nb < B) {           /* the rows that wait keep their state and output 0 */
+            memcpy(PTR(hnext, nh), PTR(s.hprev, nh), (size_t)(BH - nh) * es);
+            if (lstm) memcpy(PTR(s.cnew, nh), PTR(s.cprev, nh), (size_t)(BH - nh) * es);
+            memset(PTR(s.hout, nh), 0, (size_t)(BH - nh) * es);
+        }
+        if (mode == FG_RNN_TANH || mode == FG_RNN_RELU) memcpy(PTR(ha, t * BH), s.hout, (size_t)nh * es);
     }
     return FG_OK;
 }
 
 static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reverse,
-                   const void *gy, const void *ghn, const void *gcn, const void *w_hh,
+                   const int64_t *bs, const void *gy, const void *ghn, const void *gcn, const void *w_hh,
                    const void *ws, void *dgi, void *dh0, void *dc0, void *dw_hh, void *db_hh,
                    int nthreads)
 {
@@ -205,6 +223,7 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     if (!w_hh || (T > 0 && B > 0 && (!ws || !dgi))) return FG_EINVAL;
     const int es = is64 ? 8 : 4;
     const int64_t G = rnn_ngates[mode] * H, BH = B * H, TBH = T * BH, TB = T * B;
+    if (rnn_bs_check(bs, T, B) != FG_OK) return FG_EINVAL;
     if (dw_hh && TB == 0) memset(dw_hh, 0, (size_t)(G * H) * es);
     if (db_hh && TB == 0) memset(db_hh, 0, (size_t)G * es);
     if (B == 0) return FG_OK;
@@ -240,9 +259,15 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         s.shp = CPTR(hp, t * BH);
         s.shn = CPTR(hnl, t * BH);
         s.sha = CPTR(ha, t * BH);
-        rnn_gates_run(fn, &s, B, es, mode, nthreads);
+        const int64_t nb = bs ? bs[t] : B;     /* rows that took this step */
+        if (nb < B) {           /* the others: no gate gradient, dh and dc pass through */
+            memset(PTR(s.dgi, nb * G), 0, (size_t)((B - nb) * G) * es);
+            if (gru) memset(PTR(s.dgh, nb * G), 0, (size_t)((B - nb) * G) * es);
+        }
+        if (nb == 0) continue;
+        rnn_gates_run(fn, &s, nb, es, mode, nthreads);
         if (k < T - 1 || dh0) {
-            int rc = rnn_gemm_cols(is64, B, H, G, s.dgh, G, w_hh, H, gru ? 1.0 : 0.0, dh, H,
+            int rc = rnn_gemm_cols(is64, nb, H, G, s.dgh, G, w_hh, H, gru ? 1.0 : 0.0, dh, H,
                                    NULL, nthreads);
             if (rc != FG_OK) return rc;
         }
@@ -273,36 +298,36 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
 }
 
 int fg_rnn_fwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const float *gi, const float *w_hh, const float *b_hh, const float *h0,
+                   const int64_t *batch_sizes, const float *gi, const float *w_hh, const float *b_hh, const float *h0,
                    const float *c0, float *y, float *hn, float *cn, float *ws, int nthreads)
 {
-    return rnn_fwd(0, mode, steps, batch, hidden, reverse, gi, w_hh, b_hh, h0, c0, y, hn, cn,
+    return rnn_fwd(0, mode, steps, batch, hidden, reverse, batch_sizes, gi, w_hh, b_hh, h0, c0, y, hn, cn,
                    ws, nthreads);
 }
 
 int fg_rnn_fwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const double *gi, const double *w_hh, const double *b_hh, const double *h0,
+                   const int64_t *batch_sizes, const double *gi, const double *w_hh, const double *b_hh, const double *h0,
                    const double *c0, double *y, double *hn, double *cn, double *ws,
                    int nthreads)
 {
-    return rnn_fwd(1, mode, steps, batch, hidden, reverse, gi, w_hh, b_hh, h0, c0, y, hn, cn,
+    return rnn_fwd(1, mode, steps, batch, hidden, reverse, batch_sizes, gi, w_hh, b_hh, h0, c0, y, hn, cn,
                    ws, nthreads);
 }
 
 int fg_rnn_bwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const float *gy, const float *ghn, const float *gcn, const float *w_hh,
+                   const int64_t *batch_sizes, const float *gy, const float *ghn, const float *gcn, const float *w_hh,
                    const float *ws, float *dgi, float *dh0, float *dc0, float *dw_hh,
                    float *db_hh, int nthreads)
 {
-    return rnn_bwd(0, mode, steps, batch, hidden, reverse, gy, ghn, gcn, w_hh, ws, dgi, dh0,
+    return rnn_bwd(0, mode, steps, batch, hidden, reverse, batch_sizes, gy, ghn, gcn, w_hh, ws, dgi, dh0,
                    dc0, dw_hh, db_hh, nthreads);
 }
 
 int fg_rnn_bwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const double *gy, const double *ghn, const double *gcn, const double *w_hh,
+                   const int64_t *batch_sizes, const double *gy, const double *ghn, const double *gcn, const double *w_hh,
                    const double *ws, double *dgi, double *dh0, double *dc0, double *dw_hh,
                    double *db_hh, int nthreads)
 {
-    return rnn_bwd(1, mode, steps, batch, hidden, reverse, gy, ghn, gcn, w_hh, ws, dgi, dh0,
+    return rnn_bwd(1, mode, steps, batch, hidden, reverse, batch_sizes, gy, ghn, gcn, w_hh, ws, dgi, dh0,
                    dc0, dw_hh, db_hh, nthreads);
 }

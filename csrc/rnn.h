@@ -14,6 +14,13 @@
  * `reverse` runs the steps from t = T - 1 down to 0 (the backward direction of a
  * bidirectional layer); every array stays in time order.
  *
+ * Variable lengths (packed sequences): batch_sizes, when not NULL, gives per time step
+ * the number bs[t] in [0, B] of leading batch rows that take the step; the other rows
+ * keep their state unchanged through it, get y[t] = 0 and, in the backward, pass their
+ * state gradient through unchanged and get dgi[t] = 0.  With rows sorted by decreasing
+ * length, h_n and c_n are then each sequence's state after its own last step (its first
+ * step with reverse).  NULL: every row takes every step.
+ *
  * The forward writes what the backward reads into ws (fg_rnn_ws_elems elements), as
  * dense (T, B, .) blocks one after the other, all in time order:
  *   hp (T, B, H)   the state h_prev that step t read
@@ -43,22 +50,22 @@ int64_t fg_rnn_ws_elems(int mode, int64_t steps, int64_t batch, int64_t hidden);
  * ignored).  OUT y (T, B, H), hn (B, H), cn (B, H) (LSTM only), ws.  T may be 0 (then
  * hn = h0, cn = c0). */
 int fg_rnn_fwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const float *gi, const float *w_hh, const float *b_hh, const float *h0,
-                   const float *c0, float *y, float *hn, float *cn, float *ws, int nthreads);
+                   const int64_t *batch_sizes, const float *gi, const float *w_hh,
+                   const float *b_hh, const float *h0, const float *c0, float *y, float *hn, float *cn, float *ws, int nthreads);
 int fg_rnn_fwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const double *gi, const double *w_hh, const double *b_hh, const double *h0,
-                   const double *c0, double *y, double *hn, double *cn, double *ws,
+                   const int64_t *batch_sizes, const double *gi, const double *w_hh,
+                   const double *b_hh, const double *h0, const double *c0, double *y, double *hn, double *cn, double *ws,
                    int nthreads);
 /* IN gy (T, B, H), ghn (B, H), gcn (B, H): gradients of y, hn, cn, each NULL for zero;
  * w_hh, ws as the forward left it.  OUT dgi (T, B, G) (required), dh0 (B, H), dc0 (B, H)
  * (LSTM), dw_hh (G, H), db_hh (G): each written (not accumulated), each but dgi may be
  * NULL when not wanted. */
 int fg_rnn_bwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const float *gy, const float *ghn, const float *gcn, const float *w_hh,
-                   const float *ws, float *dgi, float *dh0, float *dc0, float *dw_hh,
+                   const int64_t *batch_sizes, const float *gy, const float *ghn,
+                   const float *gcn, const float *w_hh, const float *ws, float *dgi, float *dh0, float *dc0, float *dw_hh,
                    float *db_hh, int nthreads);
 int fg_rnn_bwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
-                   const double *gy, const double *ghn, const double *gcn, const double *w_hh,
-                   const double *ws, double *dgi, double *dh0, double *dc0, double *dw_hh,
+                   const int64_t *batch_sizes, const double *gy, const double *ghn,
+                   const double *gcn, const double *w_hh, const double *ws, double *dgi, double *dh0, double *dc0, double *dw_hh,
                    double *db_hh, int nthreads);
 #endif

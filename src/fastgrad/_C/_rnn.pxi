@@ -10,17 +10,21 @@ cdef extern from "rnn.h" nogil:
     int fg_rnn_gates(int mode)
     int64_t fg_rnn_ws_elems(int mode, int64_t steps, int64_t batch, int64_t hidden)
     int fg_rnn_fwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
+                       const int64_t *batch_sizes,
                        const float *gi, const float *w_hh, const float *b_hh, const float *h0,
                        const float *c0, float *y, float *hn, float *cn, float *ws, int nthreads)
     int fg_rnn_fwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
+                       const int64_t *batch_sizes,
                        const double *gi, const double *w_hh, const double *b_hh,
                        const double *h0, const double *c0, double *y, double *hn, double *cn,
                        double *ws, int nthreads)
     int fg_rnn_bwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
+                       const int64_t *batch_sizes,
                        const float *gy, const float *ghn, const float *gcn, const float *w_hh,
                        const float *ws, float *dgi, float *dh0, float *dc0, float *dw_hh,
                        float *db_hh, int nthreads)
     int fg_rnn_bwd_f64(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
+                       const int64_t *batch_sizes,
                        const double *gy, const double *ghn, const double *gcn,
                        const double *w_hh, const double *ws, double *dgi, double *dh0,
                        double *dc0, double *dw_hh, double *db_hh, int nthreads)
@@ -47,10 +51,24 @@ cdef tuple _rnn_sizes(int mode, cnp.ndarray w_hh, str op):
     return w_hh.shape[1], w_hh.shape[0]
 
 
-def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0, bint reverse):
+cdef cnp.ndarray _batch_sizes(object bs, int64_t T, int64_t B, str op):
+    """batch_sizes as a dense int64 array of T values in [0, B] (None stays None)."""
+    if bs is None:
+        return None
+    cdef cnp.ndarray a = np.ascontiguousarray(bs, dtype=np.int64)
+    if a.ndim != 1 or a.shape[0] != T:
+        raise ValueError(f"{op}: batch_sizes has shape {_sh(a)}, expected ({T},)")
+    if T and (a.min() < 0 or a.max() > B):
+        raise ValueError(f"{op}: batch_sizes must lie in [0, {B}], got {a.tolist()}")
+    return a
+
+
+def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0, bint reverse,
+            batch_sizes=None):
     """(out, hn (B, H), ws) of one recurrent layer and direction over gi (T, B, G) = the
     input projection of every step (rnn.h).  out is y (T, B, H), or for an LSTM
-    (T + 1, B, H) with out[:T] = y and out[T] = c_n."""
+    (T + 1, B, H) with out[:T] = y and out[T] = c_n.  batch_sizes: None, or T counts of
+    the leading rows that take each step (packed sequences, rnn.h)."""
     op = "rnn"
     cdef int is64 = _is64(gi, op)
     gi = _dense(gi, op)
@@ -66,6 +84,8 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
     if lstm and c0a is None:
         raise ValueError(f"{op}: an LSTM needs c0")
     dt = (<object>gi).dtype
+    cdef cnp.ndarray bsa = _batch_sizes(batch_sizes, T, B, op)
+    cdef int64_t *bsp = <int64_t *>_ptr(bsa)
     cdef int64_t nws = rnn_ws_elems(mode, T, B, Hc)
     cdef cnp.ndarray out = _empty_checked(op, (T + 1 if lstm else T, B, H), dt)
     cdef cnp.ndarray hn = _empty_checked(op, (B, H), dt)
@@ -82,11 +102,11 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
     cdef int st, m = mode, rv = reverse
     with nogil:
         if is64:
-            st = fg_rnn_fwd_f64(m, T, B, Hc, rv, <double*>gp, <double*>wp, <double*>bp,
+            st = fg_rnn_fwd_f64(m, T, B, Hc, rv, bsp, <double*>gp, <double*>wp, <double*>bp,
                                 <double*>h0p, <double*>c0p, <double*>yp, <double*>hnp,
                                 <double*>cnp_, <double*>wsp, NT)
         else:
-            st = fg_rnn_fwd_f32(m, T, B, Hc, rv, <float*>gp, <float*>wp, <float*>bp,
+            st = fg_rnn_fwd_f32(m, T, B, Hc, rv, bsp, <float*>gp, <float*>wp, <float*>bp,
                                 <float*>h0p, <float*>c0p, <float*>yp, <float*>hnp,
                                 <float*>cnp_, <float*>wsp, NT)
     _chk(st, op)
@@ -94,7 +114,7 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
 
 
 def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, bint reverse,
-            bint want_h0, bint want_w, bint want_b):
+            bint want_h0, bint want_w, bint want_b, batch_sizes=None):
     """(dgi (T, B, G), dh0, dc0, dw_hh, db_hh) of rnn_fwd for the gradient gout of its out
     (for an LSTM gout[T] is the gradient of c_n) and ghn of h_n (None for zero); dh0 and
     dc0 (LSTM) are None unless want_h0, dw_hh unless want_w, db_hh unless want_b."""
@@ -112,6 +132,8 @@ def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, b
     w_hh = _same(w_hh, gout, (G, H), op, "weight_hh")
     cdef cnp.ndarray ghna = _same(ghn, gout, (B, H), op, "h_n gradient")
     dt = (<object>gout).dtype
+    cdef cnp.ndarray bsa = _batch_sizes(batch_sizes, T, B, op)
+    cdef int64_t *bsp = <int64_t *>_ptr(bsa)
     cdef cnp.ndarray dgi = _empty_checked(op, (T, B, G), dt)
     cdef cnp.ndarray dh0 = _empty_checked(op, (B, H), dt) if want_h0 else None
     cdef cnp.ndarray dc0 = _empty_checked(op, (B, H), dt) if want_h0 and lstm else None
@@ -130,11 +152,11 @@ def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, b
     cdef int st, m = mode, rv = reverse
     with nogil:
         if is64:
-            st = fg_rnn_bwd_f64(m, T, B, Hc, rv, <double*>gyp, <double*>ghp, <double*>gcp,
+            st = fg_rnn_bwd_f64(m, T, B, Hc, rv, bsp, <double*>gyp, <double*>ghp, <double*>gcp,
                                 <double*>wp, <double*>wsp, <double*>dgp, <double*>dhp,
                                 <double*>dcp, <double*>dwp, <double*>dbp, NT)
         else:
-            st = fg_rnn_bwd_f32(m, T, B, Hc, rv, <float*>gyp, <float*>ghp, <float*>gcp,
+            st = fg_rnn_bwd_f32(m, T, B, Hc, rv, bsp, <float*>gyp, <float*>ghp, <float*>gcp,
                                 <float*>wp, <float*>wsp, <float*>dgp, <float*>dhp,
                                 <float*>dcp, <float*>dwp, <float*>dbp, NT)
     _chk(st, op)

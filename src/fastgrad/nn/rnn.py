@@ -30,6 +30,8 @@ from fastgrad.nn.parameter import Parameter
 from fastgrad.autograd import engine as _engine
 from fastgrad.ops import linalg as _la
 from fastgrad.ops import rnn as _rnn_ops
+from fastgrad.nn.utils import rnn as _rnn_utils
+from fastgrad.nn.utils.rnn import PackedSequence
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -81,28 +83,39 @@ def _gru_step(gi, h, w_hh, b_hh):
     return n + z * (h - n)
 
 
-def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
+def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_sizes=None):
     """One layer and direction over x (T, B, I) from the step functions: (y (T, B, H'),
-    h_n, c_n or None)."""
-    steps = x.shape[0]
+    h_n, c_n or None).  batch_sizes: as for ``fastgrad.ops.rnn.rnn_sequence`` (rows past
+    batch_sizes[t] keep their state through step t and output 0)."""
+    steps, batch = x.shape[0], x.shape[1]
     gi = fg.unbind(_la.linear(x, w_ih, b_ih), 0)
     seq = [None] * steps
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        h_old, c_old = h, c
         if mode == "LSTM":
             h, c = _lstm_step(gi[t], h, c, w_hh, b_hh, w_hr)
         elif mode == "GRU":
             h = _gru_step(gi[t], h, w_hh, b_hh)
         else:
             h = _rnn_step(gi[t], h, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu")
-        seq[t] = h
-    y = fg.stack(seq, 0) if steps else fg.zeros((0, x.shape[1], h.shape[-1]), dtype=x.dtype)
+        nb = batch if batch_sizes is None else int(batch_sizes[t])
+        if nb < batch:
+            keep = fg.tensor((np.arange(batch) < nb)[:, None])
+            seq[t] = fg.where(keep, h, fg.zeros((), dtype=h.dtype))
+            h = fg.where(keep, h, h_old)
+            if c is not None:
+                c = fg.where(keep, c, c_old)
+        else:
+            seq[t] = h
+    y = fg.stack(seq, 0) if steps else fg.zeros((0, batch, h.shape[-1]), dtype=x.dtype)
     return y, h, c
 
 
-def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes=None):
     """The result of ``fastgrad.ops.rnn.rnn_sequence`` (y, with c_n as an extra row for an
     LSTM) computed with the step functions."""
-    y, _, c = _composed_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, None, reverse)
+    y, _, c = _composed_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, None, reverse,
+                              batch_sizes)
     return fg.cat([y, c.unsqueeze(0)], 0) if mode == "LSTM" else y
 
 
@@ -344,13 +357,26 @@ class RNNBase(Module):
         return hx if batched else hx.unsqueeze(1)
 
     def _run(self, input, hx):
-        """Shared driver: returns (output, [final states per (layer, direction)]) where each
-        final state is h or (h, c)."""
-        x = self._check_input(input)
-        batched = x.dim() == 3
+        """Shared driver: returns (output, [final states per (layer, direction)], batched)
+        where each final state is h or (h, c); for a PackedSequence input the output is a
+        PackedSequence and the states are in its sorted batch order."""
+        packed = isinstance(input, PackedSequence)
+        bsizes = None
+        if packed:
+            bsizes = np.asarray(input.batch_sizes.numpy(), dtype=np.int64)
+            x = self._check_input(_rnn_utils._padded_sorted(input))
+            batched = True
+            if hx is not None and input.sorted_indices is not None:
+                si = input.sorted_indices
+                hx = (tuple(fg.index_select(h, 1, si) if isinstance(h, fg.Tensor) else h
+                            for h in hx) if isinstance(hx, (tuple, list))
+                      else fg.index_select(hx, 1, si) if isinstance(hx, fg.Tensor) else hx)
+        else:
+            x = self._check_input(input)
+            batched = x.dim() == 3
         if not batched:
             x = x.unsqueeze(1)
-        elif self.batch_first:
+        elif self.batch_first and not packed:
             x = x.transpose(0, 1)
         batch = x.shape[1]
         dirs = 2 if self.bidirectional else 1
@@ -383,19 +409,31 @@ class RNNBase(Module):
                 c = c0s[k] if lstm else None
                 if fused:
                     out = _rnn_ops.rnn_sequence(self.mode, layer_in, h, c, w_ih, w_hh, b_ih,
-                                                b_hh, d == 1)
+                                                b_hh, d == 1, bsizes)
                     y = out[:steps] if lstm else out
-                    h = y[0] if d == 1 else y[steps - 1]
+                    if d == 1:
+                        h = y[0]
+                    elif packed:       # each sequence's output at its last step
+                        h = _rnn_utils._last_steps(y, bsizes)
+                    else:
+                        h = y[steps - 1]
                     c = out[steps] if lstm else None
                 else:
                     y, h, c = _composed_layer(self.mode, layer_in, h, c, w_ih, w_hh, b_ih, b_hh,
-                                              w_hr, d == 1)
+                                              w_hr, d == 1, bsizes)
                 finals.append((h, c) if lstm else h)
                 outs.append(y)
             layer_in = outs[0] if dirs == 1 else fg.cat(outs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
         out = layer_in
+        if packed:
+            out = input._with(_rnn_utils._pack_time_major(out, bsizes))
+            if input.unsorted_indices is not None:
+                ui = input.unsorted_indices
+                finals = [tuple(fg.index_select(s, 0, ui) for s in f) if lstm
+                          else fg.index_select(f, 0, ui) for f in finals]
+            return out, finals, batched
         if not batched:
             out = out.squeeze(1)
         elif self.batch_first:

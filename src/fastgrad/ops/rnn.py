@@ -29,14 +29,16 @@ def _fresh(arr):
 
 
 class _Ctx:
-    __slots__ = ("mode", "reverse", "ws", "steps", "batch", "index", "inputs")
+    __slots__ = ("mode", "reverse", "ws", "steps", "batch", "index", "inputs", "batch_sizes")
 
-    def __init__(self, mode, reverse, ws, steps, batch, index, inputs):
+    def __init__(self, mode, reverse, ws, steps, batch, index, inputs, batch_sizes):
         self.mode, self.reverse, self.ws = mode, reverse, ws
         self.steps, self.batch, self.index, self.inputs = steps, batch, index, inputs
+        self.batch_sizes = batch_sizes
 
 
-def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False,
+                 batch_sizes=None):
     """One recurrent layer and direction over a whole sequence, as one graph node.
 
     mode: "RNN_TANH", "RNN_RELU", "LSTM" or "GRU"; x (T, B, I) with T >= 1, h0 (B, H),
@@ -44,7 +46,11 @@ def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
     None, with PyTorch's gate orders.  reverse: run from the last step to the first.
     Returns one tensor: the outputs y (T, B, H) and, for an LSTM, the final cell state as
     an extra row: (T + 1, B, H) with out[T] = c_n.  The final hidden state is y[T - 1]
-    (y[0] with reverse)."""
+    (y[0] with reverse).
+
+    batch_sizes (packed sequences): None, or an int64 array of T counts: only the leading
+    batch_sizes[t] rows take step t, the others keep their state and get y[t] = 0, so the
+    extra row c_n holds each sequence's final cell state (csrc/rnn.h)."""
     who = mode.lower()
     xd = x._data
     if xd.ndim != 3 or xd.shape[0] < 1:
@@ -61,7 +67,7 @@ def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
     gi = k.linear(xd.reshape(T * B, In), w_ih._data, None if b_ih is None else b_ih._data)
     out, _, ws = k.rnn_fwd(m, gi.reshape(T, B, G), w_hh._data,
                            None if b_hh is None else b_hh._data, h0._data,
-                           None if c0 is None else c0._data, bool(reverse))
+                           None if c0 is None else c0._data, bool(reverse), batch_sizes)
     inputs = [x, h0]
     index = {"x": 0, "h0": 1}
     for name, t in (("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh)):
@@ -69,7 +75,7 @@ def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
             index[name] = len(inputs)
             inputs.append(t)
     if _needs(*inputs):
-        ctx = _Ctx(m, bool(reverse), ws, T, B, index, tuple(inputs))
+        ctx = _Ctx(m, bool(reverse), ws, T, B, index, tuple(inputs), batch_sizes)
         if not xd is x._data:    # noqa: E714
             x = _make(xd)
         return _record(out, who, _rnn_bwd, tuple(inputs), (x, w_ih, w_hh), None, ctx)
@@ -87,7 +93,8 @@ def _rnn_bwd(node, g):
     k = backend.k
     dgi, dh0, dc0, dw_hh, db_hh = k.rnn_bwd(
         c.mode, g._data, None, w_hh._data, c.ws, c.reverse, want("h0") or want("c0"),
-        want("w_hh"), want("b_hh") or (want("b_ih") and c.mode != RNN_MODES["GRU"]))
+        want("w_hh"), want("b_hh") or (want("b_ih") and c.mode != RNN_MODES["GRU"]),
+        c.batch_sizes)
     T, B = c.steps, c.batch
     G = dgi.shape[2]
     d2 = dgi.reshape(T * B, G)
@@ -123,7 +130,8 @@ def _rnn_bwd_composed(node, g):
     ins = c.inputs
     get = lambda n: ins[c.index[n]] if n in c.index else None  # noqa: E731
     out = nn_rnn._composed_sequence(mode, get("x"), get("h0"), get("c0"), get("w_ih"),
-                                    get("w_hh"), get("b_ih"), get("b_hh"), c.reverse)
+                                    get("w_hh"), get("b_ih"), get("b_hh"), c.reverse,
+                                    c.batch_sizes)
     pos = [i for i, ed in enumerate(node.edges) if ed is not None and ins[i].requires_grad]
     grads = autograd.grad([out], [ins[i] for i in pos], [g], create_graph=True,
                           allow_unused=True)

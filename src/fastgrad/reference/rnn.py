@@ -36,7 +36,7 @@ def _views(mode, ws, T, B, H):
     return v
 
 
-def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse):
+def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse, batch_sizes=None):
     dt = gi.dtype
     T, B, G = gi.shape
     H = w_hh.shape[1]
@@ -48,13 +48,16 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse):
     w = w_hh.astype(np.float64)
     b = 0.0 if b_hh is None else b_hh.astype(np.float64)
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        nb = B if batch_sizes is None else int(batch_sizes[t])
         v["hp"][t] = h
         h = v["hp"][t].astype(np.float64)          # the stored (rounded) state
+        h_keep, c_keep = h, None
         gh = (h @ w.T + b).astype(dt).astype(np.float64)
         a = gi[t].astype(np.float64)
         if mode == LSTM:
             v["cp"][t] = c
             c = v["cp"][t].astype(np.float64)
+            c_keep = c
             pre = a + gh
             i, f, o = (_sig(pre[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
             g = np.tanh(pre[:, 2 * H:3 * H])
@@ -74,7 +77,12 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse):
             pre = a + gh
             h = np.tanh(pre) if mode == TANH else np.where(pre > 0, pre, np.where(pre != pre, pre, 0.0))
             v["ha"][t] = h
+        if nb < B:        # rows past nb wait: state kept, output 0
+            h = np.concatenate([h[:nb], h_keep[nb:]])
+            if mode == LSTM:
+                c = np.concatenate([c[:nb], c_keep[nb:]])
         y[t] = h
+        y[t, nb:] = 0
     hn = h.astype(dt) if T else h0.astype(dt, copy=True)
     cn = None
     if mode == LSTM:
@@ -83,7 +91,7 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse):
     return out, hn, ws
 
 
-def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b):
+def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b, batch_sizes=None):
     dt = ws.dtype
     T, B, H = gout.shape[0] - (mode == LSTM), gout.shape[1], w_hh.shape[1]
     gy, gcn = (gout[:T], gout[T]) if mode == LSTM else (gout, None)
@@ -95,6 +103,8 @@ def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b):
     dgi = np.empty((T, B, G), dt)
     dgh = np.zeros((T, B, G))
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
+        nb = B if batch_sizes is None else int(batch_sizes[t])
+        dh_keep, dc_keep = dh, dc
         g = dh if gy is None else dh + gy[t].astype(np.float64)
         if mode == LSTM:
             ga = v["gates"][t]
@@ -122,6 +132,11 @@ def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b):
             dgi[t] = d
             dgh[t] = d
             dh = d @ w
+        if nb < B:        # rows past nb took no step: no gate gradient, dh and dc pass
+            dgi[t, nb:] = 0
+            dgh[t, nb:] = 0
+            dh = np.concatenate([dh[:nb], dh_keep[nb:]])
+            dc = np.concatenate([dc[:nb], dc_keep[nb:]])
     dh0 = dh.astype(dt) if want_h0 else None
     dc0 = dc.astype(dt) if want_h0 and mode == LSTM else None
     flat = dgh.reshape(T * B, G)
