@@ -138,16 +138,17 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
 {
     const int lstm = mode == FG_RNN_LSTM;
     if (fg_rnn_ws_elems(mode, T, B, H) < 0) return FG_EINVAL;
-    if (!w_hh || !hn || (B > 0 && !h0) || (lstm && (!cn || (B > 0 && !c0))) ||
-        (T > 0 && B > 0 && (!gi || !y || !ws)))
+    if (!w_hh || !hn || (lstm && !cn) || (T > 0 && B > 0 && (!gi || !y || !ws)))
         return FG_EINVAL;
     const int es = is64 ? 8 : 4;
     const int64_t G = rnn_ngates[mode] * H, BH = B * H, TBH = T * BH;
     if (rnn_bs_check(bs, T, B) != FG_OK) return FG_EINVAL;
     if (B == 0) return FG_OK;
     if (T == 0) {
-        memmove(hn, h0, (size_t)BH * es);
-        if (lstm) memmove(cn, c0, (size_t)BH * es);
+        if (h0) memmove(hn, h0, (size_t)BH * es);
+        else memset(hn, 0, (size_t)BH * es);
+        if (lstm && c0) memmove(cn, c0, (size_t)BH * es);
+        else if (lstm) memset(cn, 0, (size_t)BH * es);
         return FG_OK;
     }
     /* scratch: gh (B, G) and W_hh^T (H, G), so each step's GEMM reads B untransposed */
@@ -179,8 +180,10 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         const int64_t t = reverse ? T - 1 - k : k;
         const int64_t tn = reverse ? t - 1 : t + 1;      /* next step, if k < T - 1 */
         if (k == 0) {
-            memcpy(PTR(hp, t * BH), h0, (size_t)BH * es);
-            if (lstm) memcpy(PTR(cp, t * BH), c0, (size_t)BH * es);
+            if (h0) memcpy(PTR(hp, t * BH), h0, (size_t)BH * es);
+            else memset(PTR(hp, t * BH), 0, (size_t)BH * es);
+            if (lstm && c0) memcpy(PTR(cp, t * BH), c0, (size_t)BH * es);
+            else if (lstm) memset(PTR(cp, t * BH), 0, (size_t)BH * es);
         }
         const int64_t nb = bs ? bs[t] : B, nh = nb * H;    /* rows taking this step */
         if (nb > 0) {

@@ -46,8 +46,8 @@ enum { FG_RNN_TANH = 0, FG_RNN_RELU = 1, FG_RNN_LSTM = 2, FG_RNN_GRU = 3, FG_RNN
 int fg_rnn_gates(int mode);
 int64_t fg_rnn_ws_elems(int mode, int64_t steps, int64_t batch, int64_t hidden);
 
-/* IN gi (T, B, G), w_hh (G, H), b_hh (G) or NULL, h0 (B, H), c0 (B, H) (LSTM only, else
- * ignored).  OUT y (T, B, H), hn (B, H), cn (B, H) (LSTM only), ws.  T may be 0 (then
+/* IN gi (T, B, G), w_hh (G, H), b_hh (G) or NULL, h0 (B, H) or NULL for zeros, c0 (B, H)
+ * or NULL for zeros (LSTM only, else ignored).  OUT y (T, B, H), hn (B, H), cn (B, H) (LSTM only), ws.  T may be 0 (then
  * hn = h0, cn = c0). */
 int fg_rnn_fwd_f32(int mode, int64_t steps, int64_t batch, int64_t hidden, int reverse,
                    const int64_t *batch_sizes, const float *gi, const float *w_hh,

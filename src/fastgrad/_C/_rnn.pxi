@@ -63,11 +63,11 @@ cdef cnp.ndarray _batch_sizes(object bs, int64_t T, int64_t B, str op):
     return a
 
 
-def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0, bint reverse,
+def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, h0, c0, bint reverse,
             batch_sizes=None):
     """(out, hn (B, H), ws) of one recurrent layer and direction over gi (T, B, G) = the
     input projection of every step (rnn.h).  out is y (T, B, H), or for an LSTM
-    (T + 1, B, H) with out[:T] = y and out[T] = c_n.  batch_sizes: None, or T counts of
+    (T + 1, B, H) with out[:T] = y and out[T] = c_n.  h0, c0: None for zeros.  batch_sizes: None, or T counts of
     the leading rows that take each step (packed sequences, rnn.h)."""
     op = "rnn"
     cdef int is64 = _is64(gi, op)
@@ -78,11 +78,9 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
     cdef int64_t T = gi.shape[0], B = gi.shape[1], Hc = H
     w_hh = _same(w_hh, gi, (G, H), op, "weight_hh")
     cdef cnp.ndarray bb = _same(b_hh, gi, (G,), op, "bias_hh")
-    h0 = _same(h0, gi, (B, H), op, "h0")
+    cdef cnp.ndarray h0a = _same(h0, gi, (B, H), op, "h0")
     cdef bint lstm = mode == FG_RNN_LSTM
     cdef cnp.ndarray c0a = _same(c0, gi, (B, H), op, "c0") if lstm else None
-    if lstm and c0a is None:
-        raise ValueError(f"{op}: an LSTM needs c0")
     dt = (<object>gi).dtype
     cdef cnp.ndarray bsa = _batch_sizes(batch_sizes, T, B, op)
     cdef int64_t *bsp = <int64_t *>_ptr(bsa)
@@ -95,7 +93,7 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
     cdef void *gp = cnp.PyArray_DATA(gi)
     cdef void *wp = cnp.PyArray_DATA(w_hh)
     cdef void *bp = _ptr(bb)
-    cdef void *h0p = cnp.PyArray_DATA(h0)
+    cdef void *h0p = _ptr(h0a)
     cdef void *c0p = _ptr(c0a)
     cdef void *hnp = cnp.PyArray_DATA(hn)
     cdef void *wsp = cnp.PyArray_DATA(ws)
@@ -113,25 +111,26 @@ def rnn_fwd(int mode, cnp.ndarray gi, cnp.ndarray w_hh, b_hh, cnp.ndarray h0, c0
     return out, hn, ws
 
 
-def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, bint reverse,
-            bint want_h0, bint want_w, bint want_b, batch_sizes=None):
-    """(dgi (T, B, G), dh0, dc0, dw_hh, db_hh) of rnn_fwd for the gradient gout of its out
-    (for an LSTM gout[T] is the gradient of c_n) and ghn of h_n (None for zero); dh0 and
+def rnn_bwd(int mode, int64_t steps, gy, ghn, gcn, cnp.ndarray w_hh, cnp.ndarray ws,
+            bint reverse, bint want_h0, bint want_w, bint want_b, batch_sizes=None):
+    """(dgi (T, B, G), dh0, dc0, dw_hh, db_hh) of rnn_fwd for the gradients gy (T, B, H)
+    of y, ghn of h_n and gcn of c_n (LSTM), each None for zero; T = steps >= 1.  dh0 and
     dc0 (LSTM) are None unless want_h0, dw_hh unless want_w, db_hh unless want_b."""
     op = "rnn_backward"
-    cdef int is64 = _is64(gout, op)
+    cdef int is64 = _is64(ws, op)
     H, G = _rnn_sizes(mode, w_hh, op)
     cdef bint lstm = mode == FG_RNN_LSTM
-    gout = _dense(gout, op)
-    if gout.ndim != 3 or gout.shape[0] < (1 if lstm else 0) or gout.shape[2] != H:
-        raise ValueError(f"{op}: output gradient has shape {_sh(gout)}, expected "
-                         f"({'T + 1' if lstm else 'T'}, B, {H})")
-    cdef int64_t T = gout.shape[0] - (1 if lstm else 0), B = gout.shape[1], Hc = H
-    cdef int64_t nws = rnn_ws_elems(mode, T, B, Hc)
-    ws = _same(ws, gout, (nws,), op, "saved state")
-    w_hh = _same(w_hh, gout, (G, H), op, "weight_hh")
-    cdef cnp.ndarray ghna = _same(ghn, gout, (B, H), op, "h_n gradient")
-    dt = (<object>gout).dtype
+    cdef int64_t T = steps, Hc = H, per = rnn_ws_elems(mode, steps, 1, Hc) if steps > 0 else 0
+    ws = _dense(ws, op)
+    if per <= 0 or ws.ndim != 1 or ws.shape[0] % per:
+        raise ValueError(f"{op}: saved state of shape {_sh(ws)} does not match {T} steps of "
+                         f"hidden size {H}")
+    cdef int64_t B = ws.shape[0] // per
+    w_hh = _same(w_hh, ws, (G, H), op, "weight_hh")
+    cdef cnp.ndarray gya = _same(gy, ws, (T, B, H), op, "output gradient")
+    cdef cnp.ndarray ghna = _same(ghn, ws, (B, H), op, "h_n gradient")
+    cdef cnp.ndarray gcna = _same(gcn, ws, (B, H), op, "c_n gradient") if lstm else None
+    dt = (<object>ws).dtype
     cdef cnp.ndarray bsa = _batch_sizes(batch_sizes, T, B, op)
     cdef int64_t *bsp = <int64_t *>_ptr(bsa)
     cdef cnp.ndarray dgi = _empty_checked(op, (T, B, G), dt)
@@ -139,8 +138,8 @@ def rnn_bwd(int mode, cnp.ndarray gout, ghn, cnp.ndarray w_hh, cnp.ndarray ws, b
     cdef cnp.ndarray dc0 = _empty_checked(op, (B, H), dt) if want_h0 and lstm else None
     cdef cnp.ndarray dw = _empty_checked(op, (G, H), dt) if want_w else None
     cdef cnp.ndarray db = _empty_checked(op, (G,), dt) if want_b else None
-    cdef char *gyp = <char *>cnp.PyArray_DATA(gout)
-    cdef void *gcp = <void *>(gyp + T * B * Hc * (8 if is64 else 4)) if lstm else NULL
+    cdef void *gyp = _ptr(gya)
+    cdef void *gcp = _ptr(gcna)
     cdef void *ghp = _ptr(ghna)
     cdef void *wp = cnp.PyArray_DATA(w_hh)
     cdef void *wsp = cnp.PyArray_DATA(ws)

@@ -112,11 +112,11 @@ def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_
 
 
 def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes=None):
-    """The result of ``fastgrad.ops.rnn.rnn_sequence`` (y, with c_n as an extra row for an
+    """The result of ``fastgrad.ops.rnn.rnn_sequence`` ((y, c_n), c_n None unless an
     LSTM) computed with the step functions."""
     y, _, c = _composed_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, None, reverse,
                               batch_sizes)
-    return fg.cat([y, c.unsqueeze(0)], 0) if mode == "LSTM" else y
+    return y, c
 
 
 # --- cells -----------------------------------------------------------------------------------
@@ -379,10 +379,14 @@ class RNNBase(Module):
         elif self.batch_first and not packed:
             x = x.transpose(0, 1)
         batch = x.shape[1]
+        steps = x.shape[0]
+        fused = self._fused(x)
         dirs = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
         real_hidden = self.proj_size or self.hidden_size
-        if hx is None:
+        if hx is None and fused:
+            h0 = c0 = None      # the fused kernel starts from zeros itself
+        elif hx is None:
             zeros = fg.zeros((self.num_layers * dirs, batch, real_hidden), dtype=x.dtype)
             h0 = zeros
             c0 = fg.zeros((self.num_layers * dirs, batch, self.hidden_size), dtype=x.dtype) if lstm else None
@@ -394,10 +398,8 @@ class RNNBase(Module):
         else:
             h0 = self._check_state(hx, batch, batched, self.hidden_size, "hx")
             c0 = None
-        h0s = fg.unbind(h0, 0)
-        c0s = fg.unbind(c0, 0) if lstm else None
-        steps = x.shape[0]
-        fused = self._fused(x)
+        h0s = fg.unbind(h0, 0) if h0 is not None else [None] * (self.num_layers * dirs)
+        c0s = fg.unbind(c0, 0) if c0 is not None else [None] * (self.num_layers * dirs)
         finals = []
         layer_in = x
         for layer in range(self.num_layers):
@@ -408,16 +410,14 @@ class RNNBase(Module):
                 h = h0s[k]
                 c = c0s[k] if lstm else None
                 if fused:
-                    out = _rnn_ops.rnn_sequence(self.mode, layer_in, h, c, w_ih, w_hh, b_ih,
-                                                b_hh, d == 1, bsizes)
-                    y = out[:steps] if lstm else out
+                    y, c = _rnn_ops.rnn_sequence(self.mode, layer_in, h, c, w_ih, w_hh, b_ih,
+                                                 b_hh, d == 1, bsizes)
                     if d == 1:
                         h = y[0]
                     elif packed:       # each sequence's output at its last step
                         h = _rnn_utils._last_steps(y, bsizes)
                     else:
                         h = y[steps - 1]
-                    c = out[steps] if lstm else None
                 else:
                     y, h, c = _composed_layer(self.mode, layer_in, h, c, w_ih, w_hh, b_ih, b_hh,
                                               w_hr, d == 1, bsizes)
@@ -437,7 +437,7 @@ class RNNBase(Module):
         if not batched:
             out = out.squeeze(1)
         elif self.batch_first:
-            out = out.transpose(0, 1)
+            out = out.transpose(0, 1).contiguous()
         return out, finals, batched
 
 

@@ -39,26 +39,31 @@ class _Ctx:
 
 def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False,
                  batch_sizes=None):
-    """One recurrent layer and direction over a whole sequence, as one graph node.
+    """One recurrent layer and direction over a whole sequence.
 
-    mode: "RNN_TANH", "RNN_RELU", "LSTM" or "GRU"; x (T, B, I) with T >= 1, h0 (B, H),
-    c0 (B, H) (LSTM; None otherwise), w_ih (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H,) or
-    None, with PyTorch's gate orders.  reverse: run from the last step to the first.
-    Returns one tensor: the outputs y (T, B, H) and, for an LSTM, the final cell state as
-    an extra row: (T + 1, B, H) with out[T] = c_n.  The final hidden state is y[T - 1]
+    mode: "RNN_TANH", "RNN_RELU", "LSTM" or "GRU"; x (T, B, I) with T >= 1, h0 (B, H)
+    or None for zeros, c0 (B, H) or None for zeros (LSTM; ignored otherwise), w_ih
+    (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H,) or None, with PyTorch's gate orders.
+    reverse: run from the last step to the first.  Returns (y (T, B, H), c_n (B, H) or
+    None): y is one graph node; an LSTM's c_n a second one over the same kernel call,
+    whose backward runs only when c_n is used.  The final hidden state is y[T - 1]
     (y[0] with reverse).
 
     batch_sizes (packed sequences): None, or an int64 array of T counts: only the leading
-    batch_sizes[t] rows take step t, the others keep their state and get y[t] = 0, so the
-    extra row c_n holds each sequence's final cell state (csrc/rnn.h)."""
+    batch_sizes[t] rows take step t, the others keep their state and get y[t] = 0, so c_n
+    holds each sequence's final cell state (csrc/rnn.h)."""
     who = mode.lower()
     xd = x._data
     if xd.ndim != 3 or xd.shape[0] < 1:
         raise ShapeError(f"{who}: expected an input of shape (T >= 1, B, I), got {xd.shape}")
     T, B, In = xd.shape
     G, H = w_hh._data.shape
-    if G != _GATES[mode] * H or w_ih._data.shape != (G, In) or h0._data.shape != (B, H):
-        raise ShapeError(f"{who}: input {xd.shape}, h0 {h0._data.shape}, weight_ih "
+    if mode != "LSTM":
+        c0 = None
+    if G != _GATES[mode] * H or w_ih._data.shape != (G, In) or any(
+            s is not None and s._data.shape != (B, H) for s in (h0, c0)):
+        raise ShapeError(f"{who}: input {xd.shape}, initial states "
+                         f"{[None if s is None else s._data.shape for s in (h0, c0)]}, weight_ih "
                          f"{w_ih._data.shape} and weight_hh {w_hh._data.shape} do not match")
     k = backend.k
     m = RNN_MODES[mode]
@@ -66,33 +71,48 @@ def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
         xd = k.contiguous(xd)
     gi = k.linear(xd.reshape(T * B, In), w_ih._data, None if b_ih is None else b_ih._data)
     out, _, ws = k.rnn_fwd(m, gi.reshape(T, B, G), w_hh._data,
-                           None if b_hh is None else b_hh._data, h0._data,
+                           None if b_hh is None else b_hh._data,
+                           None if h0 is None else h0._data,
                            None if c0 is None else c0._data, bool(reverse), batch_sizes)
-    inputs = [x, h0]
-    index = {"x": 0, "h0": 1}
-    for name, t in (("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh)):
+    inputs = [x]
+    index = {"x": 0}
+    for name, t in (("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh)):
         if t is not None:
             index[name] = len(inputs)
             inputs.append(t)
+    y = out[:T] if mode == "LSTM" else out
+    cn = out[T] if mode == "LSTM" else None
     if _needs(*inputs):
         ctx = _Ctx(m, bool(reverse), ws, T, B, index, tuple(inputs), batch_sizes)
-        if not xd is x._data:    # noqa: E714
+        if xd is not x._data:
             x = _make(xd)
-        return _record(out, who, _rnn_bwd, tuple(inputs), (x, w_ih, w_hh), None, ctx)
-    return _make(out)
+        saved = (x, w_ih, w_hh)
+        ys = _record(y, who, _rnn_bwd, tuple(inputs), saved, None, ctx)
+        cs = None if cn is None else _record(cn, who + "_c_n", _rnn_bwd_c, tuple(inputs), saved,
+                                             None, ctx)
+        return ys, cs
+    return _make(y), (None if cn is None else _make(cn))
 
 
-def _rnn_bwd(node, g):
+def _rnn_bwd_c(node, g):
+    """Backward of an LSTM's c_n: the same backward through time from its gradient alone
+    (gradients from y and from c_n add up, the recurrence being linear in them)."""
+    return _rnn_bwd(node, g, True)
+
+
+def _rnn_bwd(node, g, of_c=False):
     c = node.ctx
     if grad_mode.enabled:
-        return _rnn_bwd_composed(node, g)
+        return _rnn_bwd_composed(node, g, of_c)
     x, w_ih, w_hh = node.saved
     e = node.edges
     idx = c.index
     want = lambda n: n in idx and e[idx[n]] is not None  # noqa: E731
     k = backend.k
+    gd = g._data
     dgi, dh0, dc0, dw_hh, db_hh = k.rnn_bwd(
-        c.mode, g._data, None, w_hh._data, c.ws, c.reverse, want("h0") or want("c0"),
+        c.mode, c.steps, None if of_c else gd, None, gd if of_c else None, w_hh._data, c.ws,
+        c.reverse, want("h0") or want("c0"),
         want("w_hh"), want("b_hh") or (want("b_ih") and c.mode != RNN_MODES["GRU"]),
         c.batch_sizes)
     T, B = c.steps, c.batch
@@ -120,18 +140,25 @@ def _rnn_bwd(node, g):
     return tuple(res)
 
 
-def _rnn_bwd_composed(node, g):
+def _rnn_bwd_composed(node, g, of_c=False):
     """Differentiable gradients for create_graph=True: the layer recomputed from its
     inputs with the composed step functions, and that graph differentiated."""
-    from fastgrad import autograd
+    from fastgrad import autograd, zeros
     from fastgrad.nn import rnn as nn_rnn
     c = node.ctx
     mode = {v: n for n, v in RNN_MODES.items()}[c.mode]
     ins = c.inputs
     get = lambda n: ins[c.index[n]] if n in c.index else None  # noqa: E731
-    out = nn_rnn._composed_sequence(mode, get("x"), get("h0"), get("c0"), get("w_ih"),
-                                    get("w_hh"), get("b_ih"), get("b_hh"), c.reverse,
-                                    c.batch_sizes)
+    x = get("x")
+    h0, c0 = get("h0"), get("c0")
+    B, H = x.shape[1], get("w_hh").shape[1]
+    if h0 is None:
+        h0 = zeros((B, H), dtype=x.dtype)
+    if c0 is None and mode == "LSTM":
+        c0 = zeros((B, H), dtype=x.dtype)
+    y, cn = nn_rnn._composed_sequence(mode, x, h0, c0, get("w_ih"), get("w_hh"), get("b_ih"),
+                                      get("b_hh"), c.reverse, c.batch_sizes)
+    out = cn if of_c else y
     pos = [i for i, ed in enumerate(node.edges) if ed is not None and ins[i].requires_grad]
     grads = autograd.grad([out], [ins[i] for i in pos], [g], create_graph=True,
                           allow_unused=True)

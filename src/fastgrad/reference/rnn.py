@@ -43,8 +43,8 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse, batch_sizes=None):
     ws = np.empty(rnn_ws_elems(mode, T, B, H), dt)
     v = _views(mode, ws, T, B, H)
     y = np.empty((T, B, H), dt)
-    h = h0.astype(np.float64)
-    c = c0.astype(np.float64) if mode == LSTM else None
+    h = np.zeros((B, H)) if h0 is None else h0.astype(np.float64)
+    c = (np.zeros((B, H)) if c0 is None else c0.astype(np.float64)) if mode == LSTM else None
     w = w_hh.astype(np.float64)
     b = 0.0 if b_hh is None else b_hh.astype(np.float64)
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -83,18 +83,17 @@ def rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse, batch_sizes=None):
                 c = np.concatenate([c[:nb], c_keep[nb:]])
         y[t] = h
         y[t, nb:] = 0
-    hn = h.astype(dt) if T else h0.astype(dt, copy=True)
-    cn = None
-    if mode == LSTM:
-        cn = c.astype(dt) if T else c0.astype(dt, copy=True)
+    hn = h.astype(dt)
+    cn = c.astype(dt) if mode == LSTM else None
     out = np.concatenate([y, cn[None]], 0) if mode == LSTM else y
     return out, hn, ws
 
 
-def rnn_bwd(mode, gout, ghn, w_hh, ws, reverse, want_h0, want_w, want_b, batch_sizes=None):
+def rnn_bwd(mode, steps, gy, ghn, gcn, w_hh, ws, reverse, want_h0, want_w, want_b,
+            batch_sizes=None):
     dt = ws.dtype
-    T, B, H = gout.shape[0] - (mode == LSTM), gout.shape[1], w_hh.shape[1]
-    gy, gcn = (gout[:T], gout[T]) if mode == LSTM else (gout, None)
+    T, H = steps, w_hh.shape[1]
+    B = ws.size // rnn_ws_elems(mode, T, 1, H)
     G = _GATES[mode] * H
     v = {k: a.astype(np.float64) for k, a in _views(mode, ws, T, B, H).items()}
     w = w_hh.astype(np.float64)
