@@ -578,3 +578,22 @@ def test_compiled_char_lm_step_is_bitwise_eager(cls_name):
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert p._data.tobytes() == q._data.tobytes()
     assert comp.stats["traces"] == 1 and comp.stats["replays"] == 5
+
+
+def test_forward_mode_ad_takes_the_composed_path():
+    """Under forward-mode AD the layers compose the steps (the fused node has no rule and
+    says so when called directly)."""
+    import fastgrad.autograd.forward_ad as fwad
+    from fastgrad.ops import rnn as rnn_ops
+    rng = np.random.default_rng(21)
+    m = nn.GRU(2, 3, dtype=fg.float64)
+    x, t = rng.standard_normal((4, 1, 2)), rng.standard_normal((4, 1, 2))
+    with fwad.dual_level():
+        out, _ = m(fwad.make_dual(fg.tensor(x), fg.tensor(t)))
+        tangent = fwad.unpack_dual(out).tangent.numpy()
+        with pytest.raises(RuntimeError, match="no forward-mode rule"):
+            rnn_ops.rnn_sequence("GRU", fg.tensor(x), None, None, m.weight_ih_l0, m.weight_hh_l0)
+    eps = 1e-6
+    num = (m(fg.tensor(x + eps * t))[0].detach().numpy()
+           - m(fg.tensor(x - eps * t))[0].detach().numpy()) / (2 * eps)
+    np.testing.assert_allclose(tangent, num, rtol=1e-6, atol=1e-8)

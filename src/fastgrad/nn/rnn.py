@@ -83,12 +83,13 @@ def _gru_step(gi, h, w_hh, b_hh):
     return n + z * (h - n)
 
 
-def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_sizes=None):
-    """One layer and direction over x (T, B, I) from the step functions: (y (T, B, H'),
-    h_n, c_n or None).  batch_sizes: as for ``fastgrad.ops.rnn.rnn_sequence`` (rows past
-    batch_sizes[t] keep their state through step t and output 0)."""
-    steps, batch = x.shape[0], x.shape[1]
-    gi = fg.unbind(_la.linear(x, w_ih, b_ih), 0)
+def _composed_layer(mode, proj, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes=None):
+    """One layer and direction from the step functions, given the input projection proj
+    (T, B, G) = linear(x, w_ih, b_ih): (y (T, B, H'), h_n, c_n or None).  batch_sizes: as
+    for ``fastgrad.ops.rnn.rnn_sequence`` (rows past batch_sizes[t] keep their state
+    through step t and output 0)."""
+    steps, batch = proj.shape[0], proj.shape[1]
+    gi = fg.unbind(proj, 0)
     seq = [None] * steps
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         h_old, c_old = h, c
@@ -107,15 +108,15 @@ def _composed_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_
                 c = fg.where(keep, c, c_old)
         else:
             seq[t] = h
-    y = fg.stack(seq, 0) if steps else fg.zeros((0, batch, h.shape[-1]), dtype=x.dtype)
+    y = fg.stack(seq, 0) if steps else fg.zeros((0, batch, h.shape[-1]), dtype=proj.dtype)
     return y, h, c
 
 
 def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes=None):
     """The result of ``fastgrad.ops.rnn.rnn_sequence`` ((y, c_n), c_n None unless an
     LSTM) computed with the step functions."""
-    y, _, c = _composed_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, None, reverse,
-                              batch_sizes)
+    y, _, c = _composed_layer(mode, _la.linear(x, w_ih, b_ih), h0, c0, w_hh, b_hh, None,
+                              reverse, batch_sizes)
     return y, c
 
 
@@ -419,8 +420,8 @@ class RNNBase(Module):
                     else:
                         h = y[steps - 1]
                 else:
-                    y, h, c = _composed_layer(self.mode, layer_in, h, c, w_ih, w_hh, b_ih, b_hh,
-                                              w_hr, d == 1, bsizes)
+                    y, h, c = _composed_layer(self.mode, _la.linear(layer_in, w_ih, b_ih), h, c,
+                                              w_hh, b_hh, w_hr, d == 1, bsizes)
                 finals.append((h, c) if lstm else h)
                 outs.append(y)
             layer_in = outs[0] if dirs == 1 else fg.cat(outs, 2)

@@ -13,11 +13,15 @@ active.
 """
 from fastgrad._state import backend, grad_mode
 from fastgrad._C._kernels import R, RNN_MODES
-from fastgrad.autograd.engine import FRESH
+from fastgrad.autograd import engine as _engine
+from fastgrad.autograd.engine import FRESH, jvp_rule
 from fastgrad.errors import ShapeError
 from fastgrad.ops._record import _make, _needs, _record
 
 __all__ = []
+
+_NO_FORWARD_AD = ("{}: the fused recurrent node has no forward-mode rule; the recurrent layers "
+                  "take the composed path while forward-mode AD is active")
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -53,6 +57,8 @@ def rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fals
     batch_sizes[t] rows take step t, the others keep their state and get y[t] = 0, so c_n
     holds each sequence's final cell state (csrc/rnn.h)."""
     who = mode.lower()
+    if _engine.fw.level:
+        raise RuntimeError(_NO_FORWARD_AD.format(who))
     xd = x._data
     if xd.ndim != 3 or xd.shape[0] < 1:
         raise ShapeError(f"{who}: expected an input of shape (T >= 1, B, I), got {xd.shape}")
@@ -138,6 +144,11 @@ def _rnn_bwd(node, g, of_c=False):
     if want("b_hh"):
         res[idx["b_hh"]] = _fresh(db_hh)
     return tuple(res)
+
+
+@jvp_rule(_rnn_bwd, _rnn_bwd_c)
+def _rnn_jvp(node, xs, ts, out):
+    raise RuntimeError(_NO_FORWARD_AD.format(node.name))
 
 
 def _rnn_bwd_composed(node, g, of_c=False):
