@@ -97,23 +97,52 @@ static int rnn_gemm(int is64, int transa, int transb, int64_t m, int64_t n, int6
     return is64 ? fg_gemm_f64(&d, nt) : fg_gemm_f32(&d, nt);
 }
 
-/* C (m x n) = A (m x k) @ B (k x n, row-major, ldb) + bias, in column blocks small enough
- * that the GEMM reads each block of B in place (gemm.c's direct path) instead of packing
- * all of B again at every time step; the k sum of every element is the same as in one
- * call. */
-static int rnn_gemm_cols(int is64, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
-                         const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
-                         const void *bias, int nthreads)
+/* The per-step GEMMs read B (W_hh^T in the forward, W_hh in the backward) in column
+ * blocks small enough that the GEMM reads each block in place (gemm.c's direct path)
+ * instead of packing all of B again at every time step.  rnn_pack_b lays the blocks out
+ * once per call, each dense (k x width, row-major) and the blocks one after the other,
+ * so the block of columns [j, j + width) starts at element j * k; the k sum of every
+ * element is the same as in one GEMM. */
+static int64_t rnn_block_cols(int64_t n, int64_t k, int64_t es)
 {
-    const int64_t es = is64 ? 8 : 4;
     int64_t nc = (int64_t)FG_GEMM_SMALL_B_BYTES / (k * es) / 32 * 32;
     if (nc < 32) nc = 32;
-    if (nc >= n) return rnn_gemm(is64, 0, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, bias, nthreads);
+    if (nc >= n) return n;
     const int64_t parts = (n + nc - 1) / nc;
-    nc = ((n + parts - 1) / parts + 31) / 32 * 32;      /* equal blocks */
+    return ((n + parts - 1) / parts + 31) / 32 * 32;        /* equal blocks */
+}
+
+/* B (k x n) = W^T (trans: W is n x k) or W (k x n), both row-major with leading dim k / n */
+static void rnn_pack_b(int is64, const void *w, int trans, int64_t k, int64_t n, void *dst)
+{
+    const int64_t nc = rnn_block_cols(n, k, is64 ? 8 : 4);
+    for (int64_t j0 = 0; j0 < n; j0 += nc) {
+        const int64_t wd = n - j0 < nc ? n - j0 : nc;
+        if (is64) {
+            const double *src = w;
+            double *d = (double *)dst + j0 * k;
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < wd; j++)
+                    d[p * wd + j] = trans ? src[(j0 + j) * k + p] : src[p * n + j0 + j];
+        } else {
+            const float *src = w;
+            float *d = (float *)dst + j0 * k;
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < wd; j++)
+                    d[p * wd + j] = trans ? src[(j0 + j) * k + p] : src[p * n + j0 + j];
+        }
+    }
+}
+
+/* C (m x n, ldc) = A (m x k, lda) @ B + bias (+ beta C), B laid out by rnn_pack_b */
+static int rnn_gemm_cols(int is64, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                         const void *bp, double beta, void *c, int64_t ldc, const void *bias,
+                         int nthreads)
+{
+    const int64_t es = is64 ? 8 : 4, nc = rnn_block_cols(n, k, es);
     for (int64_t j = 0; j < n; j += nc) {
         const int64_t w = n - j < nc ? n - j : nc;
-        int rc = rnn_gemm(is64, 0, 0, m, w, k, a, lda, (const char *)b + j * es, ldb, beta,
+        int rc = rnn_gemm(is64, 0, 0, m, w, k, a, lda, (const char *)bp + j * k * es, w, beta,
                           (char *)c + j * es, ldc, bias ? (const char *)bias + j * es : NULL,
                           nthreads);
         if (rc != FG_OK) return rc;
@@ -151,21 +180,11 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         else if (lstm) memset(cn, 0, (size_t)BH * es);
         return FG_OK;
     }
-    /* scratch: gh (B, G) and W_hh^T (H, G), so each step's GEMM reads B untransposed */
+    /* scratch: gh (B, G) and W_hh^T (H, G) in column blocks (rnn_pack_b) */
     char *gh = fg_workspace(0, (size_t)(B * G + H * G) * es);
     if (!gh) return FG_ENOMEM;
     char *wt = PTR(gh, B * G);
-    if (is64) {
-        const double *w = w_hh;
-        double *o = (double *)wt;
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < H; j++) o[j * G + g] = w[g * H + j];
-    } else {
-        const float *w = w_hh;
-        float *o = (float *)wt;
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < H; j++) o[j * G + g] = w[g * H + j];
-    }
+    rnn_pack_b(is64, w_hh, 1, H, G, wt);
     char *hp = ws;
     char *cp = PTR(ws, TBH), *tcb = PTR(ws, 2 * TBH);
     char *gates = mode == FG_RNN_LSTM ? PTR(ws, 3 * TBH) : PTR(ws, TBH);
@@ -187,7 +206,7 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         }
         const int64_t nb = bs ? bs[t] : B, nh = nb * H;    /* rows taking this step */
         if (nb > 0) {
-            int rc = rnn_gemm_cols(is64, nb, G, H, PTR(hp, t * BH), H, wt, G, 0.0, gh, G, b_hh,
+            int rc = rnn_gemm_cols(is64, nb, G, H, PTR(hp, t * BH), H, wt, 0.0, gh, G, b_hh,
                                    nthreads);
             if (rc != FG_OK) return rc;
         }
@@ -230,10 +249,13 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     if (dw_hh && TB == 0) memset(dw_hh, 0, (size_t)(G * H) * es);
     if (db_hh && TB == 0) memset(db_hh, 0, (size_t)G * es);
     if (B == 0) return FG_OK;
-    /* scratch: dh, dc (B, H) each, and GRU's recurrent-path gradients dgh (T, B, G) */
-    char *scr = fg_workspace(0, (size_t)(2 * BH + (gru ? TB * G : 0)) * es);
+    /* scratch: dh, dc (B, H) each, W_hh in column blocks (rnn_pack_b) and GRU's
+     * recurrent-path gradients dgh (T, B, G) */
+    char *scr = fg_workspace(0, (size_t)(2 * BH + G * H + (gru ? TB * G : 0)) * es);
     if (!scr) return FG_ENOMEM;
-    char *dh = scr, *dc = PTR(scr, BH), *dgh = gru ? PTR(scr, 2 * BH) : dgi;
+    char *dh = scr, *dc = PTR(scr, BH), *wb = PTR(scr, 2 * BH);
+    char *dgh = gru ? PTR(scr, 2 * BH + G * H) : dgi;
+    rnn_pack_b(is64, w_hh, 0, G, H, wb);
     if (ghn) memcpy(dh, ghn, (size_t)BH * es);
     else memset(dh, 0, (size_t)BH * es);
     if (lstm) {
@@ -270,8 +292,8 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
         if (nb == 0) continue;
         rnn_gates_run(fn, &s, nb, es, mode, nthreads);
         if (k < T - 1 || dh0) {
-            int rc = rnn_gemm_cols(is64, nb, H, G, s.dgh, G, w_hh, H, gru ? 1.0 : 0.0, dh, H,
-                                   NULL, nthreads);
+            int rc = rnn_gemm_cols(is64, nb, H, G, s.dgh, G, wb, gru ? 1.0 : 0.0, dh, H, NULL,
+                                   nthreads);
             if (rc != FG_OK) return rc;
         }
     }
