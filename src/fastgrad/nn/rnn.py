@@ -1,10 +1,14 @@
 """Recurrent layers with torch.nn's names, arguments, parameter names and initialisation:
 RNNCell, LSTMCell, GRUCell and the sequence layers RNN, LSTM, GRU.
 
-Each step is composed from fastgrad's ops (linear, sigmoid, tanh, relu, mul, add, chunk,
-stack, cat, dropout), so autograd differentiates them like any other program.  The
-sequence layers compute the input projection of all time steps as one linear call per
-layer and direction, then run the recurrence step by step.
+The sequence layers run each layer and direction as one graph node
+(``fastgrad.ops.rnn.rnn_sequence``: the input projection of all time steps as one GEMM,
+the recurrence and its backward through time in C, csrc/rnn.c) for float32 and float64
+inputs.  They fall back to the composed path -- each step built from fastgrad's ops
+(linear, sigmoid, tanh, relu, mul, add, chunk, stack), which autograd differentiates like
+any other program -- for other dtypes, an LSTM with proj_size > 0, an empty sequence and
+while forward-mode AD is active.  Higher derivatives (create_graph=True) through the fused
+node recompute the layer on the composed path.  The cells always use the composed path.
 
 Gate layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n), with GRU's candidate
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).  Every parameter starts from
@@ -25,7 +29,11 @@ from fastgrad.nn import init
 from fastgrad.nn.layers import _dtype
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
+from fastgrad.autograd import engine as _engine
 from fastgrad.ops import linalg as _la
+from fastgrad.ops import rnn as _rnn_ops
+from fastgrad.nn.utils import rnn as _rnn_utils
+from fastgrad.nn.utils.rnn import PackedSequence
 
 from typing import TYPE_CHECKING
 
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_FUSED = [True]     # False: the sequence layers always take the composed path (tests)
 
 
 def _size(v, name, who, minimum=1):
@@ -83,6 +92,43 @@ def _gru_step(gi, h, w_hh, b_hh):
     z = fg.sigmoid(i_z + h_z)
     n = fg.tanh(i_n + r * h_n)
     return n + z * (h - n)
+
+
+def _composed_layer(mode, proj, h, c, w_hh, b_hh, w_hr, reverse, batch_sizes=None):
+    """One layer and direction from the step functions, given the input projection proj
+    (T, B, G) = linear(x, w_ih, b_ih): (y (T, B, H'), h_n, c_n or None).  batch_sizes: as
+    for ``fastgrad.ops.rnn.rnn_sequence`` (rows past batch_sizes[t] keep their state
+    through step t and output 0)."""
+    steps, batch = proj.shape[0], proj.shape[1]
+    gi = fg.unbind(proj, 0)
+    seq = [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        h_old, c_old = h, c
+        if mode == "LSTM":
+            h, c = _lstm_step(gi[t], h, c, w_hh, b_hh, w_hr)
+        elif mode == "GRU":
+            h = _gru_step(gi[t], h, w_hh, b_hh)
+        else:
+            h = _rnn_step(gi[t], h, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu")
+        nb = batch if batch_sizes is None else int(batch_sizes[t])
+        if nb < batch:
+            keep = fg.tensor((np.arange(batch) < nb)[:, None])
+            seq[t] = fg.where(keep, h, fg.zeros((), dtype=h.dtype))
+            h = fg.where(keep, h, h_old)
+            if c is not None:
+                c = fg.where(keep, c, c_old)
+        else:
+            seq[t] = h
+    y = fg.stack(seq, 0) if steps else fg.zeros((0, batch, h.shape[-1]), dtype=proj.dtype)
+    return y, h, c
+
+
+def _composed_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes=None):
+    """The result of ``fastgrad.ops.rnn.rnn_sequence`` ((y, c_n), c_n None unless an
+    LSTM) computed with the step functions."""
+    y, _, c = _composed_layer(mode, _la.linear(x, w_ih, b_ih), h0, c0, w_hh, b_hh, None,
+                              reverse, batch_sizes)
+    return y, c
 
 
 # --- cells -----------------------------------------------------------------------------------
@@ -297,6 +343,11 @@ class RNNBase(Module):
         get = lambda n: getattr(self, n + sfx, None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
+    def _fused(self, x):
+        """Whether this call runs on the fused kernels (see the module docstring)."""
+        return (_FUSED[0] and self.proj_size == 0 and x.shape[0] > 0 and not _engine.fw.level
+                and x._data.dtype in (np.float32, np.float64))
+
     def _check_input(self, x):
         who = self._name()
         if not isinstance(x, fg.Tensor):
@@ -326,19 +377,36 @@ class RNNBase(Module):
         return hx if batched else hx.unsqueeze(1)
 
     def _run(self, input, hx):
-        """Shared driver: returns (output, [final states per (layer, direction)]) where each
-        final state is h or (h, c)."""
-        x = self._check_input(input)
-        batched = x.dim() == 3
+        """Shared driver: returns (output, [final states per (layer, direction)], batched)
+        where each final state is h or (h, c); for a PackedSequence input the output is a
+        PackedSequence and the states are in its sorted batch order."""
+        packed = isinstance(input, PackedSequence)
+        bsizes = None
+        if packed:
+            bsizes = np.asarray(input.batch_sizes.numpy(), dtype=np.int64)
+            x = self._check_input(_rnn_utils._padded_sorted(input))
+            batched = True
+            if hx is not None and input.sorted_indices is not None:
+                si = input.sorted_indices
+                hx = (tuple(fg.index_select(h, 1, si) if isinstance(h, fg.Tensor) else h
+                            for h in hx) if isinstance(hx, (tuple, list))
+                      else fg.index_select(hx, 1, si) if isinstance(hx, fg.Tensor) else hx)
+        else:
+            x = self._check_input(input)
+            batched = x.dim() == 3
         if not batched:
             x = x.unsqueeze(1)
-        elif self.batch_first:
+        elif self.batch_first and not packed:
             x = x.transpose(0, 1)
         batch = x.shape[1]
+        steps = x.shape[0]
+        fused = self._fused(x)
         dirs = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
         real_hidden = self.proj_size or self.hidden_size
-        if hx is None:
+        if hx is None and fused:
+            h0 = c0 = None      # the fused kernel starts from zeros itself
+        elif hx is None:
             zeros = fg.zeros((self.num_layers * dirs, batch, real_hidden), dtype=x.dtype)
             h0 = zeros
             c0 = fg.zeros((self.num_layers * dirs, batch, self.hidden_size), dtype=x.dtype) if lstm else None
@@ -350,9 +418,8 @@ class RNNBase(Module):
         else:
             h0 = self._check_state(hx, batch, batched, self.hidden_size, "hx")
             c0 = None
-        h0s = fg.unbind(h0, 0)
-        c0s = fg.unbind(c0, 0) if lstm else None
-        steps = x.shape[0]
+        h0s = fg.unbind(h0, 0) if h0 is not None else [None] * (self.num_layers * dirs)
+        c0s = fg.unbind(c0, 0) if c0 is not None else [None] * (self.num_layers * dirs)
         finals = []
         layer_in = x
         for layer in range(self.num_layers):
@@ -360,30 +427,37 @@ class RNNBase(Module):
             for d in range(dirs):
                 k = layer * dirs + d
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
-                gi = fg.unbind(_la.linear(layer_in, w_ih, b_ih), 0)
-                order = range(steps) if d == 0 else range(steps - 1, -1, -1)
                 h = h0s[k]
                 c = c0s[k] if lstm else None
-                seq = [None] * steps
-                for t in order:
-                    if lstm:
-                        h, c = _lstm_step(gi[t], h, c, w_hh, b_hh, w_hr)
-                    elif self.mode == "GRU":
-                        h = _gru_step(gi[t], h, w_hh, b_hh)
+                if fused:
+                    y, c = _rnn_ops.rnn_sequence(self.mode, layer_in, h, c, w_ih, w_hh, b_ih,
+                                                 b_hh, d == 1, bsizes)
+                    if d == 1:
+                        h = y[0]
+                    elif packed:       # each sequence's output at its last step
+                        h = _rnn_utils._last_steps(y, bsizes)
                     else:
-                        h = _rnn_step(gi[t], h, w_hh, b_hh, "tanh" if self.mode == "RNN_TANH" else "relu")
-                    seq[t] = h
+                        h = y[steps - 1]
+                else:
+                    y, h, c = _composed_layer(self.mode, _la.linear(layer_in, w_ih, b_ih), h, c,
+                                              w_hh, b_hh, w_hr, d == 1, bsizes)
                 finals.append((h, c) if lstm else h)
-                outs.append(fg.stack(seq, 0) if steps else
-                            fg.zeros((0, batch, real_hidden), dtype=x.dtype))
+                outs.append(y)
             layer_in = outs[0] if dirs == 1 else fg.cat(outs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
         out = layer_in
+        if packed:
+            out = input._with(_rnn_utils._pack_time_major(out, bsizes))
+            if input.unsorted_indices is not None:
+                ui = input.unsorted_indices
+                finals = [tuple(fg.index_select(s, 0, ui) for s in f) if lstm
+                          else fg.index_select(f, 0, ui) for f in finals]
+            return out, finals, batched
         if not batched:
             out = out.squeeze(1)
         elif self.batch_first:
-            out = out.transpose(0, 1)
+            out = out.transpose(0, 1).contiguous()
         return out, finals, batched
 
 
