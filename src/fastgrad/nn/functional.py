@@ -346,9 +346,13 @@ def _sdpa_fused(q, k, v, attn_mask, is_causal, scale, enable_gqa, who):
     H = lead[-1] if lead else 1
     Hk = kl[-1] if kl else 1
     km = None if m is None else _A.kernel_mask(m, lead, L, S, dt)
-    out = _A.sdpa(_S.reshape(q, (B, H, L, E)), _S.reshape(k, (B, Hk, S, E)),
-                  _S.reshape(v, (B, Hk, S, v._data.shape[-1])), km, sc, is_causal)
-    return _S.reshape(out, tuple(lead) + (L, v._data.shape[-1]))
+    out = _A.sdpa(_as4(q, (B, H, L, E)), _as4(k, (B, Hk, S, E)),
+                  _as4(v, (B, Hk, S, v._data.shape[-1])), km, sc, is_causal)
+    return _as4(out, tuple(lead) + (L, v._data.shape[-1]))
+
+
+def _as4(x, shape):
+    return x if x._data.shape == shape else _S.reshape(x, shape)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
