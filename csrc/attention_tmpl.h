@@ -13,8 +13,12 @@
  * recomputes P = exp(S - lse), then dV += P^T dO, dP = dO V^T,
  * dS = P * (dP - D) with D_i = dO_i . out_i, dQ += scale dS K, dK += scale dS^T Q. */
 
-#define SDPA_BR 64
-#define SDPA_BC 128
+#ifndef SDPA_BR
+#define SDPA_BR 64           /* query rows per tile */
+#endif
+#ifndef SDPA_BC
+#define SDPA_BC 128          /* keys per tile */
+#endif
 
 typedef struct {
     const fg_sdpa_shape *sh;
@@ -276,5 +280,3 @@ int FN(bwd)(const fg_sdpa_shape *sh, const T *q, const T *k, const T *v, const v
     return c.err;
 }
 
-#undef SDPA_BR
-#undef SDPA_BC

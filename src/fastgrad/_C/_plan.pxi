@@ -19,6 +19,8 @@ cdef extern from "plan.h" nogil:
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
         FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
+    enum:
+        FG_P_SDPA, FG_P_SDPA_BWD
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -59,6 +61,7 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD}
+PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
 
 
 def optim_state_valid(OptimPlan op):
@@ -263,6 +266,8 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_INDEX_SELECT else small)
         lin(("in", 1), n[3], "I")
         lin(("out", 0), small if kind == FG_P_INDEX_SELECT else big)
+    elif kind in (FG_P_SDPA, FG_P_SDPA_BWD):
+        _sdpa_operands(kind, shape, lin)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -478,7 +483,7 @@ cdef class Plan:
             for (io, j), (lo, hi, t, req) in ops.items():
                 bj = st.in_base[j] if io == "in" else st.out_base[j]
                 off = st.in_off[j] if io == "in" else st.out_off[j]
-                isz = 8 if t in ("I", "D") else fsz
+                isz = 8 if t in ("I", "D") else 1 if t == "B" else fsz
                 if bj < 0:
                     if req and hi > lo:
                         raise ValueError(f"{where}: operand {io}[{j}] is required but absent")
