@@ -337,16 +337,13 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     case FG_P_SDPA_BWD: {
         fg_sdpa_shape sh;
         sdpa_shape(st, &sh);
-        const int64_t no = sh.batch * sh.hq * sh.l * sh.ev;
         if (st->kind == FG_P_SDPA)
-            return is64 ? fg_sdpa_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0),
-                                      (double *)OUT(0) + no, nt)
-                        : fg_sdpa_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0),
-                                      (float *)OUT(0) + no, nt);
-        return is64 ? fg_sdpa_bwd_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3),
-                                      (const double *)OUT(3) + no, IN(4), OUT(0), OUT(1), OUT(2), nt)
-                    : fg_sdpa_bwd_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3),
-                                      (const float *)OUT(3) + no, IN(4), OUT(0), OUT(1), OUT(2), nt);
+            return is64 ? fg_sdpa_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt)
+                        : fg_sdpa_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt);
+        return is64 ? fg_sdpa_bwd_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt)
+                    : fg_sdpa_bwd_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt);
     }
     default:
         return FG_EINVAL;
@@ -518,7 +515,8 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
             ok = st->shape[7] >= 0 && st->shape[7] <= 1 && st->shape[8] >= FG_SDPA_MASK_NONE &&
                  st->shape[8] <= FG_SDPA_MASK_ADD && st->in_base[0] >= 0 && st->out_base[0] >= 0 &&
                  (st->shape[8] == FG_SDPA_MASK_NONE) == (st->in_base[3] < 0) &&
-                 (st->kind == FG_P_SDPA || st->out_base[3] >= 0);
+                 st->out_base[1] >= 0 &&
+                 (st->kind == FG_P_SDPA || (st->out_base[3] >= 0 && st->out_base[4] >= 0));
         if (!ok) {
             if (failed)
                 *failed = i;

@@ -81,12 +81,11 @@ enum {
     FG_P_INDEX_ADD,     /* n[0..3], op=wrap; in0=src (outer, m, inner), in1=idx; out0 (outer,
                            n, inner)[:, idx[j], :] += src[:, j, :] in place              */
     /* scaled dot-product attention (attention.h): shape[0..6] = batch hq hk l s e ev,
-       shape[7] = causal, shape[8] = mask kind, shape[9..12] = mask strides; s[0] = scale.
-       The logsumexp (batch*hq*l values) directly follows the output in its buffer.   */
-    FG_P_SDPA,          /* in0=q in1=k in2=v in3=mask (or none); out0=out, then lse      */
+       shape[7] = causal, shape[8] = mask kind, shape[9..12] = mask strides; s[0] = scale */
+    FG_P_SDPA,          /* in0=q in1=k in2=v in3=mask (or none); out0=out out1=lse       */
     FG_P_SDPA_BWD,      /* in0=q in1=k in2=v in3=mask (or none) in4=g; out0=dq out1=dk
-                           out2=dv; out3 = the forward step's out, then lse: read only (six
-                           inputs; the forward's output is always a plan intermediate)  */
+                           out2=dv; out3=out out4=lse of the forward step, read only (seven
+                           inputs; the forward's results are always plan intermediates) */
     FG_P_COUNT
 };
 

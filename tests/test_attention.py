@@ -410,3 +410,11 @@ def test_compiled_masked_training_step_is_bitwise_eager(kind):
         for p, q in zip(a.parameters(), b.parameters()):
             assert p._data.tobytes() == q._data.tobytes(), i
     assert comp.stats["plans"] == 1
+
+
+def test_attention_output_is_a_plain_array_a_compiled_function_accepts():
+    q = fg.randn(2, 2, 5, 4)
+    y = F.scaled_dot_product_attention(q, q, q)
+    assert y._data.base is None or y._data.base.size == y._data.size
+    f = fg.compile(lambda t: t * 2.0)
+    assert f(y)._data.tobytes() == (y * 2.0)._data.tobytes()

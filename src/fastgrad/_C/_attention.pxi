@@ -64,17 +64,14 @@ cdef tuple _sdpa_setup(fg_sdpa_shape *sh, cnp.ndarray q, cnp.ndarray k, cnp.ndar
 
 def sdpa(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint causal):
     """(out (B, H, L, Ev), lse (B, H, L)) of softmax(scale q k^T + mask) v for q (B, H, L, E),
-    k (B, Hk, S, E), v (B, Hk, S, Ev) (H a multiple of Hk); see csrc/attention.h.  out and
-    lse are views of one array, lse right after out."""
+    k (B, Hk, S, E), v (B, Hk, S, Ev) (H a multiple of Hk); see csrc/attention.h."""
     cdef fg_sdpa_shape sh
     q, k, v, m = _sdpa_setup(&sh, q, k, v, mask, scale, causal, "scaled_dot_product_attention")
     cdef int is64 = _is64(q, "scaled_dot_product_attention")
     dt = (<object>q).dtype
-    # one block: the output, then the logsumexp (a compiled plan finds lse after out)
-    cdef int64_t no = sh.batch * sh.hq * sh.l * sh.ev, nl = sh.batch * sh.hq * sh.l
-    cdef cnp.ndarray buf = _empty_checked("scaled_dot_product_attention", (no + nl,), dt)
-    cdef cnp.ndarray out = buf[:no].reshape((sh.batch, sh.hq, sh.l, sh.ev))
-    cdef cnp.ndarray lse = buf[no:].reshape((sh.batch, sh.hq, sh.l))
+    cdef cnp.ndarray out = _empty_checked("scaled_dot_product_attention",
+                                          (sh.batch, sh.hq, sh.l, sh.ev), dt)
+    cdef cnp.ndarray lse = _empty_checked("scaled_dot_product_attention", (sh.batch, sh.hq, sh.l), dt)
     cdef void *qp = cnp.PyArray_DATA(q)
     cdef void *kp = cnp.PyArray_DATA(k)
     cdef void *vp = cnp.PyArray_DATA(v)
@@ -146,8 +143,8 @@ def _sdpa_operands(int kind, shape, lin):
         hi = sum((n - 1) * st for n, st in zip((B, H, L, S), ms)) + 1 if nl * S else 0
         lin(("in", 3), hi, "B" if mk == 1 else "T")
     if kind == FG_P_SDPA:
-        lin(("out", 0), no + nl)
+        lin(("out", 0), no); lin(("out", 1), nl)
     else:
         lin(("in", 4), no)
         lin(("out", 0), nq); lin(("out", 1), nk); lin(("out", 2), B * Hk * S * Ev)
-        lin(("out", 3), no + nl)
+        lin(("out", 3), no); lin(("out", 4), nl)

@@ -647,27 +647,22 @@ def _sdpa_geo(tr, q, k, v, mask, causal, name):
 def _r_sdpa(tr, res, q, k, v, mask, scale, causal):
     name = "scaled_dot_product_attention"
     out, lse = res
-    if lse.ctypes.data != out.ctypes.data + out.nbytes:
-        tr.fail(f"{name}: the logsumexp does not follow the output")
     qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
     geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
     tr.add("sdpa", name, ins=[tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
                               None if mask is None else tr.ref(mask, name)],
-           outs=[tr.new(out)], shape=geo, s=[float(scale)], is64=_is64(out), par=1)
-    tr.new(lse)
+           outs=[tr.new(out), tr.new(lse)], shape=geo, s=[float(scale)], is64=_is64(out), par=1)
 
 
 def _r_sdpa_bwd(tr, res, g, q, k, v, mask, out, lse, scale, causal):
     name = "scaled_dot_product_attention_backward"
-    if lse.ctypes.data != out.ctypes.data + out.nbytes or not out.flags.c_contiguous:
-        tr.fail(f"{name}: the logsumexp does not follow the output")
     qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
     gd = tr.dense(g, name)
     geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
     ins = [tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
            None if mask is None else tr.ref(mask, name), tr.ref(gd, name)]
-    o = tr.ref(out, name)                  # read through the step's fourth output slot
-    if o[0].kind != "inter":
+    saved = [tr.ref(a, name) for a in (out, lse)]  # read through output slots 3 and 4
+    if any(r[0].kind != "inter" for r in saved) or not out.flags.c_contiguous:
         tr.fail(f"{name}: the attention output was not computed in the compiled function")
-    tr.add("sdpa_bwd", name, ins=ins, outs=[tr.new(r) for r in res] + [o], shape=geo,
+    tr.add("sdpa_bwd", name, ins=ins, outs=[tr.new(r) for r in res] + saved, shape=geo,
            s=[float(scale)], is64=_is64(out), par=1)
