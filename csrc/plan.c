@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fastgrad.h"
+#include "attention.h"
 
 #define PW_BLOCK 128
 
@@ -134,6 +135,16 @@ static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
 
 static int run_clip(fg_plan_step *st, char *const *bases);
 static int run_dropout(fg_plan_step *st, char *const *bases);
+
+static void sdpa_shape(const fg_plan_step *st, fg_sdpa_shape *sh)
+{
+    sh->batch = st->shape[0]; sh->hq = st->shape[1]; sh->hk = st->shape[2];
+    sh->l = st->shape[3]; sh->s = st->shape[4]; sh->e = st->shape[5]; sh->ev = st->shape[6];
+    sh->causal = (int)st->shape[7];
+    sh->mask = (int)st->shape[8];
+    for (int d = 0; d < 4; d++) sh->ms[d] = st->shape[9 + d];
+    sh->scale = st->s[0];
+}
 
 static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
                     int64_t *info)
@@ -339,6 +350,18 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
                     : fg_rnn_bwd_f32(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
                                      IN(4), OUT(0), OUT(1), OUT(2), OUT(3), OUT(4), nt);
     }
+    case FG_P_SDPA:
+    case FG_P_SDPA_BWD: {
+        fg_sdpa_shape sh;
+        sdpa_shape(st, &sh);
+        if (st->kind == FG_P_SDPA)
+            return is64 ? fg_sdpa_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt)
+                        : fg_sdpa_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt);
+        return is64 ? fg_sdpa_bwd_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt)
+                    : fg_sdpa_bwd_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt);
+    }
     default:
         return FG_EINVAL;
     }
@@ -513,6 +536,12 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
         if (ok && st->kind == FG_P_DROPOUT)
             ok = st->rng && st->n[0] >= 0 && (st->op == 0 || st->op == 1) &&
                  (st->n[0] == 0 || st->out_base[0] >= 0);
+        if (ok && (st->kind == FG_P_SDPA || st->kind == FG_P_SDPA_BWD))
+            ok = st->shape[7] >= 0 && st->shape[7] <= 1 && st->shape[8] >= FG_SDPA_MASK_NONE &&
+                 st->shape[8] <= FG_SDPA_MASK_ADD && st->in_base[0] >= 0 && st->out_base[0] >= 0 &&
+                 (st->shape[8] == FG_SDPA_MASK_NONE) == (st->in_base[3] < 0) &&
+                 st->out_base[1] >= 0 &&
+                 (st->kind == FG_P_SDPA || (st->out_base[3] >= 0 && st->out_base[4] >= 0));
         if (!ok) {
             if (failed)
                 *failed = i;

@@ -88,6 +88,12 @@ enum {
     FG_P_RNN_BWD,       /* in0=gy in1=ghn in2=gcn (each or none) in3=w_hh in4=ws;
                            out0=dgi out1=dh0 out2=dc0 out3=dw_hh out4=db_hh (out1..4 or
                            none)                                                        */
+    /* scaled dot-product attention (attention.h): shape[0..6] = batch hq hk l s e ev,
+       shape[7] = causal, shape[8] = mask kind, shape[9..12] = mask strides; s[0] = scale */
+    FG_P_SDPA,          /* in0=q in1=k in2=v in3=mask (or none); out0=out out1=lse       */
+    FG_P_SDPA_BWD,      /* in0=q in1=k in2=v in3=mask (or none) in4=g; out0=dq out1=dk
+                           out2=dv; out3=out out4=lse of the forward step, read only (seven
+                           inputs; the forward's results are always plan intermediates) */
     FG_P_COUNT
 };
 

@@ -20,6 +20,8 @@ cdef extern from "plan.h" nogil:
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
         FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
         FG_P_RNN, FG_P_RNN_BWD
+    enum:
+        FG_P_SDPA, FG_P_SDPA_BWD
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -61,6 +63,7 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
               "rnn": FG_P_RNN, "rnn_bwd": FG_P_RNN_BWD}
+PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
 
 
 def optim_state_valid(OptimPlan op):
@@ -281,6 +284,8 @@ def _step_operands(int kind, d):
             lin(("out", 0), T * B * G); lin(("out", 1), B * H, req=False)
             lin(("out", 2), B * H, req=False); lin(("out", 3), G * H, req=False)
             lin(("out", 4), G, req=False)
+    elif kind in (FG_P_SDPA, FG_P_SDPA_BWD):
+        _sdpa_operands(kind, shape, lin)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -496,7 +501,7 @@ cdef class Plan:
             for (io, j), (lo, hi, t, req) in ops.items():
                 bj = st.in_base[j] if io == "in" else st.out_base[j]
                 off = st.in_off[j] if io == "in" else st.out_off[j]
-                isz = 8 if t in ("I", "D") else fsz
+                isz = 8 if t in ("I", "D") else 1 if t == "B" else fsz
                 if bj < 0:
                     if req and hi > lo:
                         raise ValueError(f"{where}: operand {io}[{j}] is required but absent")

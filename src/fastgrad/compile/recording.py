@@ -255,6 +255,16 @@ class Recorder:
         self._rec(_r_rnn_bwd, res, mode, gy, ghn, gcn, w_hh, ws, reverse)
         return res
 
+    def sdpa(self, q, k, v, mask, scale, causal):
+        res = _K.sdpa(q, k, v, mask, scale, causal)
+        self._rec(_r_sdpa, res, q, k, v, mask, scale, causal)
+        return res
+
+    def sdpa_bwd(self, g, q, k, v, mask, out, lse, scale, causal):
+        res = _K.sdpa_bwd(g, q, k, v, mask, out, lse, scale, causal)
+        self._rec(_r_sdpa_bwd, res, g, q, k, v, mask, out, lse, scale, causal)
+        return res
+
 
 def _r_unary(tr, y, op, x, alpha, beta):
     name = _K.U_NAMES.get(op, "unary")
@@ -662,3 +672,40 @@ def _r_rnn_bwd(tr, res, mode, gy, ghn, gcn, w_hh, ws, reverse):
            outs=[tr.new(dgi), _opt_new(tr, dh0), _opt_new(tr, dc0), _opt_new(tr, dw),
                  _opt_new(tr, db)],
            n=[T, B, H, int(bool(reverse))], is64=_is64(dgi), par=1)
+
+
+def _sdpa_geo(tr, q, k, v, mask, causal, name):
+    """The attention step's geometry (csrc/plan.h, FG_P_SDPA): shape[0..12]."""
+    B, H, L, E = q.shape
+    Hk, S, Ev = k.shape[1], k.shape[2], v.shape[3]
+    mk, ms = 0, [0, 0, 0, 0]
+    if mask is not None:
+        if not mask.flags.c_contiguous or mask.ndim != 4:
+            tr.fail(f"{name}: a mask that is not a dense 4-d array")
+        mk = 1 if mask.dtype == np.bool_ else 2
+        ms = [0 if n == 1 else st // mask.itemsize for n, st in zip(mask.shape, mask.strides)]
+    return [B, H, Hk, L, S, E, Ev, int(bool(causal)), mk] + ms
+
+
+def _r_sdpa(tr, res, q, k, v, mask, scale, causal):
+    name = "scaled_dot_product_attention"
+    out, lse = res
+    qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
+    geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
+    tr.add("sdpa", name, ins=[tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
+                              None if mask is None else tr.ref(mask, name)],
+           outs=[tr.new(out), tr.new(lse)], shape=geo, s=[float(scale)], is64=_is64(out), par=1)
+
+
+def _r_sdpa_bwd(tr, res, g, q, k, v, mask, out, lse, scale, causal):
+    name = "scaled_dot_product_attention_backward"
+    qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
+    gd = tr.dense(g, name)
+    geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
+    ins = [tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
+           None if mask is None else tr.ref(mask, name), tr.ref(gd, name)]
+    saved = [tr.ref(a, name) for a in (out, lse)]  # read through output slots 3 and 4
+    if any(r[0].kind != "inter" for r in saved) or not out.flags.c_contiguous:
+        tr.fail(f"{name}: the attention output was not computed in the compiled function")
+    tr.add("sdpa_bwd", name, ins=ins, outs=[tr.new(r) for r in res] + saved, shape=geo,
+           s=[float(scale)], is64=_is64(out), par=1)
