@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import importlib.machinery
 import json
 import os
 import pickle
@@ -98,12 +99,6 @@ class _Inert:
     def __exit__(self, *a):
         return False
 
-    def __float__(self):
-        return 0.0
-
-    def __int__(self):
-        return 0
-
     def _self(self, *a):
         return self
 
@@ -140,6 +135,12 @@ class _Dtypes(_Inert):
             return _Limits(*self._LIMITS[name])
         return super().__getattr__(name)
 
+    def max(self, dt):                   # older corpora: dtypes.max(dtypes.int)
+        return dt.max if isinstance(dt, _Limits) else _Inert()
+
+    def min(self, dt):
+        return dt.min if isinstance(dt, _Limits) else _Inert()
+
 
 def _getenv(key, default=0):
     return type(default)(os.environ.get(key, default))
@@ -152,15 +153,28 @@ class _InertModule(types.ModuleType):
         return _Inert()
 
 
-def _install_tinygrad_stub():
-    names = ["tinygrad", "tinygrad.helpers", "tinygrad.tensor", "tinygrad.renderer",
-             "tinygrad.renderer.nir", "tinygrad.nn", "tinygrad.nn.torch", "tinygrad.dtype",
-             "tinygrad.device", "tinygrad.engine", "tinygrad.engine.realize",
-             "tinygrad.uop", "tinygrad.uop.ops"]
-    for n in names:
-        m = _InertModule(n)
+class _InertFinder:
+    """Imports of the peer's own packages (tinygrad, its test helpers) give inert modules."""
+    PREFIXES = ("tinygrad", "test", "extra")
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.PREFIXES:
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = _InertModule(spec.name)
         m.__path__ = []
-        sys.modules[n] = m
+        return m
+
+    def exec_module(self, module):
+        pass
+
+
+def _install_tinygrad_stub():
+    sys.meta_path.insert(0, _InertFinder())
+    for n in ("tinygrad", "tinygrad.helpers", "tinygrad.renderer.nir"):
+        importlib.import_module(n)
     sys.modules["tinygrad"].dtypes = _Dtypes()
     sys.modules["tinygrad.helpers"].getenv = _getenv
     sys.modules["tinygrad.helpers"].DEBUG = 0
@@ -242,7 +256,9 @@ class _Recorder:
         return ts
 
     def op(self, shps, torch_fxn, tinygrad_fxn=None, atol=1e-6, rtol=1e-3, grad_atol=1e-4,
-           grad_rtol=1e-3, forward_only=False, vals=None, low=-2, high=2):
+           grad_rtol=1e-3, forward_only=False, vals=None, low=-2, high=2, a=None, b=None):
+        low = low if a is None else a           # older corpora name the range a, b
+        high = high if b is None else b
         torch = self.torch
         key = self._key()
         rec = {"kind": "op", "tol": (atol, rtol, grad_atol, grad_rtol)}
@@ -274,7 +290,9 @@ class _Recorder:
             signal.alarm(0)
 
     def exception(self, shps, torch_fxn, tinygrad_fxn=None, expected=None, forward_only=False,
-                  exact=False, vals=None, low=-1.5, high=1.5):
+                  exact=False, vals=None, low=-1.5, high=1.5, a=None, b=None):
+        low = low if a is None else a
+        high = high if b is None else b
         key = self._key()
         if expected is None:
             names = []
@@ -300,6 +318,49 @@ class _Recorder:
             rec["timeout"] = True
         finally:
             signal.alarm(0)
+
+
+_RANDOM = ("rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like",
+           "normal", "bernoulli", "multinomial")
+
+
+class _RandomReplay:
+    """The two worlds draw random numbers from different generators, so the random
+    tensors a test builds (index tensors from ``torch.randint`` and the like) would differ.
+    The torch world records what each random factory returned; the fastgrad world calls
+    its own factory (its signature, shape and dtype are still checked) and, where shape
+    and dtype match the recorded tensor, gives back the recorded values instead."""
+
+    def __init__(self, torch, recorder, replay=None):
+        self.torch, self.recorder = torch, recorder
+        self.seen = {}
+        self.replay = replay
+        for name in _RANDOM:
+            fn = getattr(torch, name, None)
+            if fn is not None:
+                setattr(torch, name, self._wrap(name, fn))
+
+    def _wrap(self, name, fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if not isinstance(out, self.torch.Tensor):
+                return out
+            key = f"{self.recorder.test}#{self.recorder.index}"
+            seq = self.seen.setdefault(key, [])
+            n = len(seq)
+            seq.append(None)
+            if self.replay is None:
+                seq[n] = _tensor_record(self.torch, out)
+                return out
+            rec = (self.replay.get(key) or [])[n:n + 1]
+            if not rec or rec[0] is None:
+                return out
+            rec = rec[0]
+            if rec["shape"] != tuple(out.shape) or rec["dtype"] != _dtype_name(out.dtype):
+                return out
+            return self.torch.tensor(rec["value"], dtype=out.dtype, requires_grad=out.requires_grad)
+        wrapped.__name__ = name
+        return wrapped
 
 
 class _LenientAssertRaises:
@@ -375,12 +436,17 @@ def _load_peer(path):
     return mod
 
 
-def run_world(world, path, out_path, only=None):
+def run_world(world, path, out_path, only=None, replay_path=None):
     _install_tinygrad_stub()
     if world == "fastgrad":
         _install_fastgrad_shim()
     import torch
     recorder = _Recorder(torch)
+    replay = None
+    if replay_path:
+        with open(replay_path, "rb") as f:
+            replay = pickle.load(f)["random"]
+    randoms = _RandomReplay(torch, recorder, replay)
     mod = _load_peer(path)
     mod.helper_test_op = recorder.op
     aborted = {}
@@ -413,7 +479,8 @@ def run_world(world, path, out_path, only=None):
             finally:
                 signal.alarm(0)
     with open(out_path, "wb") as f:
-        pickle.dump({"records": recorder.records, "aborted": aborted, "skipped": skipped}, f)
+        pickle.dump({"records": recorder.records, "aborted": aborted, "skipped": skipped,
+                     "random": randoms.seen}, f)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -508,6 +575,8 @@ def _run_child(world, path, only, tmp):
     cmd = [sys.executable, os.path.abspath(__file__), "--world", world, "--out", out, path]
     if only:
         cmd += ["--only", only]
+    if world == "fastgrad":
+        cmd += ["--replay", os.path.join(tmp, "torch.pkl")]
     env = dict(os.environ)
     subprocess.run(cmd, check=True, env=env)
     with open(out, "rb") as f:
@@ -533,11 +602,12 @@ def main(argv=None):
     p.add_argument("--world", choices=["torch", "fastgrad"])
     p.add_argument("--out")
     p.add_argument("--only")
+    p.add_argument("--replay", help=argparse.SUPPRESS)
     p.add_argument("--json")
     p.add_argument("-v", "--verbose", action="store_true", help="list agreeing cases too")
     args = p.parse_args(argv)
     if args.world:
-        run_world(args.world, os.path.abspath(args.path), args.out, args.only)
+        run_world(args.world, os.path.abspath(args.path), args.out, args.only, args.replay)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         torch_res = _run_child("torch", os.path.abspath(args.path), args.only, tmp)

@@ -168,6 +168,8 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None, pi
     if steps < 0:
         raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
     size = _size((int(steps),), "linspace")
+    if dtype is not None and _dt(dtype) == bool_:
+        raise NotImplementedError("linspace: dtype bool is not supported")
     return _finish(_alloc(lambda s, d: np.linspace(start, end, s[0], dtype=np.float64).astype(d), "linspace",
                           size, _dt(dtype)), requires_grad)
 
@@ -206,9 +208,14 @@ def randn(*size, dtype=None, requires_grad=False, generator=None, device=None, p
                    requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, generator=None, device=None, pin_memory=False):
+def randint(low=None, high=None, size=None, dtype=None, generator=None, device=None, pin_memory=False,
+            requires_grad=False):
     """Integers in [low, high) (randint(high, size) also works, as in PyTorch)."""
     _dev(device, "randint")
+    if low is None:                      # randint(high=h, size=s)
+        if high is None:
+            raise TypeError("randint: high is required, e.g. randint(0, 10, (3,))")
+        low = 0
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint: size is required, e.g. randint(0, 10, (3,))")
@@ -218,8 +225,8 @@ def randint(low, high=None, size=None, dtype=None, generator=None, device=None, 
     if high <= low:
         raise ArgumentError(f"randint: empty range [{low}, {high})")
     g = (generator or default_generator).rng
-    return _make(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
-                        _size((tuple(size),), "randint"), _dt(dtype, int64)))
+    return _finish(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
+                          _size((tuple(size),), "randint"), _dt(dtype, int64)), requires_grad)
 
 
 def rand_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
@@ -232,7 +239,7 @@ def randn_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False
     return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randperm(n, dtype=None, generator=None, device=None, pin_memory=False):
+def randperm(n, dtype=None, generator=None, device=None, pin_memory=False, requires_grad=False):
     _dev(device, "randperm")
     g = (generator or default_generator).rng
-    return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))
+    return _finish(g.permutation(int(n)).astype(_dt(dtype, int64)), requires_grad)

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, ArgumentTypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
@@ -34,6 +34,9 @@ def _ntuple(v, n, name, who, minimum=0):
     elif isinstance(v, (tuple, list)) and len(v) == n and all(
             isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
         v = tuple(int(e) for e in v)
+    elif isinstance(v, (tuple, list)) and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+        raise ArgumentTypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     else:
         raise TypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     if any(e < minimum for e in v):

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
@@ -97,7 +97,7 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
 def _targets(target, who):
     t = target._data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
+        raise DtypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
                         "probability targets must be a floating tensor of the input's shape")
     return np.asarray(t, dtype=np.int64, order="C")
 

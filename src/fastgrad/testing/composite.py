@@ -273,6 +273,16 @@ for _n in (1, 2, 3):
 # ---- nn.functional.pad: negative pads crop in every mode -----------------------------------------
 def _np_fpad(x, pad, mode="constant", value=None):
     nd = x.ndim
+    if mode in ("reflect", "replicate"):     # positions -lo .. n+hi-1 of the whole input
+        for i in range(len(pad) // 2):
+            d, lo, hi = nd - 1 - i, pad[2 * i], pad[2 * i + 1]
+            n = x.shape[d]
+            j = np.arange(-lo, n + hi)
+            if mode == "reflect":
+                j = np.abs(j)
+                j = np.where(j > n - 1, 2 * (n - 1) - j, j)
+            x = np.take(x, np.clip(j, 0, n - 1), axis=d)
+        return x
     for i in range(len(pad) // 2):
         d, lo, hi = nd - 1 - i, pad[2 * i], pad[2 * i + 1]
         sl = [slice(None)] * nd
@@ -290,12 +300,14 @@ def _np_fpad(x, pad, mode="constant", value=None):
 register(OpInfo("functional_pad", F.pad, _np_fpad,
                 lambda rng: [Sample([_u(rng, (2, 5, 6), -1, 1)], {"pad": (1, -2, -1, 2), "mode": m}, m)
                              for m in ("constant", "reflect", "replicate", "circular")]
+                + [Sample([_u(rng, (2, 5, 6), -1, 1)], {"pad": (4, -5, -3, 4), "mode": m},
+                          f"{m} reads the uncropped input") for m in ("reflect", "replicate")]
                 + [Sample([_u(rng, (2, 3, 7), -1, 1)], {"pad": (-2, 3), "mode": "circular"},
                           "circular wraps the cropped tensor"),
                    Sample([_u(rng, (1, 2, 4, 5, 6), -1, 1)], {"pad": (-1, 1, 2, -1, -1, 0),
                                                                "mode": "replicate"}, "3 dims")],
-                lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -1), "mode": "reflect"},
-                                    ValueError, r"pad: padding \(-2, -1\) of dimension 1 \(size 3\)")],
+                lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -2), "mode": "reflect"},
+                                    ValueError, r"pad: padding \(-2, -2\) of dimension 1 \(size 3\)")],
                 extreme=False))
 
 
