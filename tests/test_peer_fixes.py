@@ -210,3 +210,43 @@ def test_std_gradient_at_zero_vs_torch(kw):
         _compare(lambda x: x.std(**kw), lambda x: x.std(**kw), a, f"std {kw}")
         _compare(lambda x: fg.std_mean(x, **kw)[0], lambda x: torch.std_mean(x, **kw)[0], a,
                  f"std_mean {kw}")
+
+
+# ---- conv_transpose3d ------------------------------------------------------------------------
+CT3 = [((2, 3, 3, 4, 4), (3, 2, 2, 3, 3), {}),
+       ((1, 2, 3, 3, 3), (2, 2, 3, 2, 2), dict(stride=2, padding=1, output_padding=1)),
+       ((2, 4, 2, 3, 3), (4, 1, 2, 2, 2), dict(groups=2, dilation=2)),
+       ((4, 3, 3, 3), (4, 2, 2, 2, 2), dict(stride=(2, 1, 3), padding=(1, 0, 1), output_padding=(1, 0, 2))),
+       ((1, 2, 4, 3, 3), (2, 3, 3, 3, 3), dict(stride=2, padding=(2, 0, 0), output_padding=(1, 0, 0),
+                                               dilation=(2, 1, 1)))]
+
+
+@pytest.mark.parametrize("xs,wsh,kw", CT3)
+def test_conv_transpose3d_vs_torch(xs, wsh, kw):
+    rng = np.random.default_rng(10)
+    x, w = rng.standard_normal(xs), rng.standard_normal(wsh)
+    b = rng.standard_normal(wsh[1] * kw.get("groups", 1))
+    fs = [fg.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    fo, to = F.conv_transpose3d(*fs, **kw), TF.conv_transpose3d(*ts, **kw)
+    _same(fo, to, "conv_transpose3d", 1e-9, 1e-9)
+    g = rng.standard_normal(tuple(to.shape))
+    gf = fg.autograd.grad((fo * fg.tensor(g)).sum(), fs)
+    gt = torch.autograd.grad((to * torch.tensor(g)).sum(), ts)
+    for i, (a, c) in enumerate(zip(gf, gt)):
+        _same(a, c, f"conv_transpose3d gradient {i}", 1e-9, 1e-9)
+
+
+def test_conv_transpose3d_gradcheck_and_module():
+    rng = np.random.default_rng(11)
+    x = fg.tensor(rng.standard_normal((1, 2, 2, 3, 2)), requires_grad=True)
+    w = fg.tensor(rng.standard_normal((2, 2, 2, 2, 2)), requires_grad=True)
+    assert gradcheck(lambda a, b: F.conv_transpose3d(a, b, stride=2, padding=1, output_padding=1), (x, w))
+    m = fg.nn.ConvTranspose3d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2)
+    tm = torch.nn.ConvTranspose3d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2)
+    assert tuple(m.weight.shape) == tuple(tm.weight.shape)
+    with torch.no_grad():
+        tm.weight.copy_(torch.tensor(m.weight.detach().numpy()))
+        tm.bias.copy_(torch.tensor(m.bias.detach().numpy()))
+    a = rng.standard_normal((1, 2, 3, 3, 2)).astype(np.float32)
+    _same(m(fg.tensor(a)), tm(torch.tensor(a)), "ConvTranspose3d", 1e-5, 1e-5)

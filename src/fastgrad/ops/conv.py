@@ -1,4 +1,4 @@
-"""Convolution: conv1d/2d and conv_transpose1d/2d.
+"""Convolution: conv1d/2d/3d and conv_transpose1d/2d/3d.
 
 The forward calls one kernel of the active backend (``backend.k``: C in ``csrc/conv.c``
 or the NumPy reference), and a named module-level backward function either calls fused
@@ -402,6 +402,57 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
                               dilation, 2, "conv_transpose2d")
+
+
+@public
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 3-D convolution of input (N, C_in, D, H, W) or (C_in, D, H, W) with
+    weight (C_in, C_out / groups, KD, KH, KW): for each depth tap, conv_transpose2d of
+    every input depth slice, placed at depth z * stride + tap * dilation - padding and
+    summed."""
+    who = "conv_transpose3d"
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups, 3, who)
+    pd = _ntuple(padding, 3, "padding", who, 0)
+    op = _ntuple(output_padding, 3, "output_padding", who, 0)
+    for o, s_, d in zip(op, st, dl):
+        if o >= s_ and o >= d:
+            raise ArgumentError(f"{who}: output_padding {op} must be smaller than the stride {st} or "
+                                f"the dilation {dl}")
+    ws, xs = _shape(weight), _shape(x)
+    cin, cog, ks = ws[0], ws[1], ws[2:]
+    if cin % groups:
+        raise ShapeError(f"{who}: in_channels {cin} (weight shape {ws}) is not divisible by groups {groups}")
+    if xs[1] != cin:
+        raise ShapeError(f"{who}: expected input with {cin} channels (weight shape {ws}), got "
+                         f"{xs[1]} channels (input shape {_shape(input)})")
+    cout = cog * groups
+    if bias is not None and _shape(bias) != (cout,):
+        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+                         f"expected ({cout},)")
+    osz = tuple((n - 1) * s_ - 2 * p + d * (k - 1) + o + 1
+                for n, s_, p, d, k, o in zip(xs[2:], st, pd, dl, ks, op))
+    if any(o < 1 for o in osz):
+        raise ShapeError(f"{who}: the output size {osz} for input {xs} is not positive")
+    n, din = xs[0], xs[2]
+    full = osz[0] + 2 * pd[0]            # the depth before the padding is cropped
+    stuffed = (din - 1) * st[0] + 1      # the input depths, stride - 1 zeros between
+    sl = reshape(permute(x, (0, 2, 1, 3, 4)), (n * din, cin) + xs[3:])
+    y = None
+    for i in range(ks[0]):
+        yi = conv_transpose2d(sl, squeeze(narrow(weight, 2, i, 1), 2), None, st[1:], pd[1:], op[1:],
+                              groups, dl[1:])
+        hw = _shape(yi)[2:]
+        yi = permute(reshape(yi, (n, din, cout) + hw), (0, 2, 1, 3, 4))
+        if st[0] > 1:
+            yi = pad(unsqueeze(yi, 3), (0, 0, 0, 0, 0, st[0] - 1))
+            yi = narrow(reshape(yi, (n, cout, din * st[0]) + hw), 2, 0, stuffed)
+        yi = pad(yi, (0, 0, 0, 0, i * dl[0], full - i * dl[0] - stuffed))
+        y = yi if y is None else add(y, yi)
+    y = narrow(y, 2, pd[0], osz[0])
+    if bias is not None:
+        y = add(y, reshape(bias, (1, cout, 1, 1, 1)))
+    return squeeze(y, 0) if unbatched else y
 
 
 __all__ = exports(__name__)
