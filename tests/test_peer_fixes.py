@@ -250,3 +250,34 @@ def test_conv_transpose3d_gradcheck_and_module():
         tm.bias.copy_(torch.tensor(m.bias.detach().numpy()))
     a = rng.standard_normal((1, 2, 3, 3, 2)).astype(np.float32)
     _same(m(fg.tensor(a)), tm(torch.tensor(a)), "ConvTranspose3d", 1e-5, 1e-5)
+
+
+# ---- integer inputs to max pooling and nearest resampling ------------------------------------
+@pytest.mark.parametrize("dt", ["int32", "int64", "int16", "uint8"])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(2, 3), dilation=2, ceil_mode=True)])
+def test_max_pool2d_integer_keeps_dtype_vs_torch(dt, kw):
+    x = np.random.default_rng(12).integers(0 if dt == "uint8" else -100, 100, (2, 3, 9, 8)).astype(dt)
+    f = F.max_pool2d(fg.tensor(x), return_indices=True, **kw)
+    t = TF.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+    _same(f[0], t[0], "values")
+    _same(f[1], t[1], "indices")
+    _same(fg.nn.MaxPool2d(**kw)(fg.tensor(x)), TF.max_pool2d(torch.tensor(x), **kw), "module")
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("size", [(10, 10), (40, 30)])
+def test_interpolate_uint8_nearest_vs_torch(mode, size):
+    x = np.random.default_rng(13).integers(0, 256, (2, 3, 17, 13)).astype(np.uint8)
+    _same(F.interpolate(fg.tensor(x), size=size, mode=mode),
+          TF.interpolate(torch.tensor(x), size=size, mode=mode), f"{mode} {size}")
+
+
+def test_interpolate_integer_unsupported_modes_raise():
+    u8 = np.zeros((1, 1, 4, 4), np.uint8)
+    with pytest.raises(RuntimeError, match="bilinear.*uint8"):
+        F.interpolate(fg.tensor(u8), size=(2, 2), mode="bilinear")
+    i32 = np.zeros((1, 1, 4, 4), np.int32)
+    for mod, fn in ((torch, TF.interpolate), (fg, F.interpolate)):
+        with pytest.raises(RuntimeError):
+            fn(mod.tensor(i32), size=(2, 2))

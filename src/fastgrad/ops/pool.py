@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
@@ -136,7 +136,22 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     return x, k, s, p, d, o
 
 
+def _max_pool_int(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
+    """Max pooling of an integer tensor keeps its dtype (as PyTorch): the windows' maxima
+    are found on a float64 copy and read back from the integer values by their indices."""
+    y, idx = _max_pool(_make(input._data.astype(np.float64)), kernel_size, stride, padding, dilation,
+                       ceil_mode, True, nsp, who)
+    a = input._data
+    flat = a.reshape(a.shape[:-nsp] + (-1,))
+    out = np.take_along_axis(flat, idx._data.reshape(idx._data.shape[:-nsp] + (-1,)), axis=-1)
+    y = _make(np.ascontiguousarray(out.reshape(idx._data.shape)))
+    return (y, idx) if return_indices else y
+
+
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
+        return _max_pool_int(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                             nsp, who)
     x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     params = (POOL["max"], _shape(x), o[0], o[1], k, s, p, d, True)
     out, idx = _pool_k(x._data, params)
@@ -396,7 +411,16 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     recompute_scale_factor=True.  Built from index_select and elementwise ops, so it is
     differentiable to any order."""
     who = "interpolate"
-    x = _float_in(input, who)
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iub":
+        # PyTorch resamples uint8 (nearest modes exactly; the others with its own fixed-point
+        # rounding, which fastgrad does not reproduce) and no other integer dtype
+        if input._data.dtype != np.uint8 or mode not in ("nearest", "nearest-exact"):
+            raise DtypeError(f"{who}: mode {mode!r} on a {input._data.dtype} tensor is not supported "
+                             "(uint8 takes 'nearest' and 'nearest-exact'); convert it to a floating "
+                             "dtype first")
+        x = input
+    else:
+        x = _float_in(input, who)
     nd = x._data.ndim
     if nd not in (3, 4, 5):
         raise ShapeError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "
