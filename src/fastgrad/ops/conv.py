@@ -21,7 +21,7 @@ from fastgrad.errors import ArgumentError, ArgumentTypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public, lowp_via_float32)
 
 
 
@@ -276,6 +276,7 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
 
 
 @public
+@lowp_via_float32
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) of input (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' or 'valid'."""
@@ -283,6 +284,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @public
+@lowp_via_float32
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of input (N, C_in, H, W) or (C_in, H, W) with
     weight (C_out, C_in / groups, KH, KW).  'same' padding with an even kernel puts the
@@ -291,6 +293,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @public
+@lowp_via_float32
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation) of input (N, C_in, D, H, W) or (C_in, D, H, W)
     with weight (C_out, C_in / groups, KD, KH, KW): the sum over the KD depth taps of 2-D
@@ -388,6 +391,7 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
 
 
 @public
+@lowp_via_float32
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 1-D convolution (the gradient of conv1d with respect to its input);
@@ -397,6 +401,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @public
+@lowp_via_float32
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
@@ -405,6 +410,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @public
+@lowp_via_float32
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 3-D convolution of input (N, C_in, D, H, W) or (C_in, D, H, W) with

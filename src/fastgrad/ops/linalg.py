@@ -15,7 +15,7 @@ from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
-                                  to)
+                                  to, lowp_via_float32)
 
 _LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
@@ -263,6 +263,7 @@ _LINEAR_ACT_DERIV = {
 
 
 @public
+@lowp_via_float32
 def linear(x, weight, bias=None, activation=None):
     """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
     the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass

@@ -13,7 +13,7 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
-from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
+from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to, lowp_via_float32)
 
 
 
@@ -111,6 +111,7 @@ def _check_ignore_index(v, who):
 
 
 @public
+@lowp_via_float32
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
@@ -195,6 +196,7 @@ def _soft_xent(x, target, weight, ignore_index, reduction, ls):
 
 
 @public
+@lowp_via_float32
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss",
              _tv=None):
     """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
@@ -303,6 +305,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
 
 
 @public
+@lowp_via_float32
 def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
@@ -315,6 +318,7 @@ def mse_loss(input, target, reduction="mean"):
 
 
 @public
+@lowp_via_float32
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy in one numerically stable expression:
@@ -346,6 +350,7 @@ def _pair_same_shape(input, target, who, warn=True):
 
 
 @public
+@lowp_via_float32
 def l1_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "l1_loss")
     x, y = _pair_same_shape(input, target, "l1_loss")
@@ -353,6 +358,7 @@ def l1_loss(input, target, reduction="mean"):
 
 
 @public
+@lowp_via_float32
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
     who = "huber_loss"
@@ -368,6 +374,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 
 @public
+@lowp_via_float32
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
     who = "smooth_l1_loss"
@@ -384,6 +391,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 @public
+@lowp_via_float32
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
     as PyTorch does, so p = 0 or 1 gives a finite loss."""
@@ -432,6 +440,7 @@ def _bce(p, t):
 
 
 @public
+@lowp_via_float32
 def kl_div(input, target, reduction="mean", log_target=False):
     """Pointwise KL divergence target * (log target - input), input being
     log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by

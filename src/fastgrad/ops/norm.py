@@ -8,7 +8,7 @@ from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public, lowp_via_float32)
 
 
 
@@ -111,6 +111,7 @@ def _batch_norm_jvp(node, xs, ts, out):
 
 
 @public
+@lowp_via_float32
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over (N, C, ...) input, per channel C, by fused C kernels.  In
@@ -240,6 +241,7 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
 
 
 @public
+@lowp_via_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
     biased variance, then * weight + bias (one fused C kernel each way)."""
@@ -271,6 +273,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 @public
+@lowp_via_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise x (N, C, ...) over each group of C / num_groups channels (and all
     spatial positions), then a per-channel affine weight/bias."""

@@ -12,7 +12,7 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import POOL
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public, lowp_via_float32)
 
 
 
@@ -165,6 +165,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
 
 
 @public
+@lowp_via_float32
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
@@ -173,6 +174,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @public
+@lowp_via_float32
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
@@ -192,12 +194,14 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 
 
 @public
+@lowp_via_float32
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
                      "avg_pool1d")
 
 
 @public
+@lowp_via_float32
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows; count_include_pad counts the zero padding in the divisor."""
@@ -224,6 +228,7 @@ def _pool3d_out(y1, dims, o, unbatched):
 
 
 @public
+@lowp_via_float32
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d max pool over (H, W) of
@@ -250,6 +255,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @public
+@lowp_via_float32
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d average pool over (H, W)
@@ -374,11 +380,13 @@ def _adaptive(input, output_size, nsp, who):
 
 
 @public
+@lowp_via_float32
 def adaptive_avg_pool1d(input, output_size):
     return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
 
 
 @public
+@lowp_via_float32
 def adaptive_avg_pool2d(input, output_size):
     """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
     likewise columns); an output_size entry None keeps that input size."""
