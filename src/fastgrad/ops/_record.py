@@ -97,6 +97,8 @@ def lowp_via_float32(fn):
     dtype (differentiably, so gradients arrive in the inputs' dtype)."""
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
+        if args and type(args[0]) is Tensor and args[0]._data.dtype.itemsize != 2:
+            return fn(*args, **kwargs)              # the common case: not a 2-byte dtype
         x = args[0] if args else kwargs.get("input")
         if not isinstance(x, Tensor) or x._data.dtype not in _LOWP:
             return fn(*args, **kwargs)

@@ -15,7 +15,7 @@ from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C._kernels import R, U
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
-                                  to, lowp_via_float32)
+                                  to)
 
 _LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
@@ -263,7 +263,6 @@ _LINEAR_ACT_DERIV = {
 
 
 @public
-@lowp_via_float32
 def linear(x, weight, bias=None, activation=None):
     """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
     the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass
@@ -285,6 +284,10 @@ def linear(x, weight, bias=None, activation=None):
         raise ShapeError(f"linear: bias shape {tuple(bias._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: expected ({weight._data.shape[0]},)")
     dt = x._data.dtype
+    if dt in _LOWP_FLOATS and weight._data.dtype == dt and (bias is None or bias._data.dtype == dt):
+        f32 = np.float32                 # float16, bfloat16: in float32, rounded back
+        return to(linear(to(x, f32), to(weight, f32), None if bias is None else to(bias, f32),
+                         activation), dt)
     if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt) or dt.kind != "f":
         raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
                         f"{dt}, {weight._data.dtype}, {None if bias is None else bias._data.dtype}")
