@@ -34,11 +34,13 @@ if TYPE_CHECKING:       # the op modules' __all__ is built at import time: their
 def pad(input, pad, mode="constant", value=None):
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes "constant", "reflect", "replicate", "circular"; a
-    negative entry crops that side (in every mode, as PyTorch): the negative entries
-    crop first, then the positive ones pad what is left (so "circular" wraps around the
-    cropped tensor)."""
+    negative entry crops that side (in every mode, as PyTorch).  "reflect" and
+    "replicate" read the reflected / clamped positions of the whole input (a pad may
+    reach as far as the uncropped size allows); in "circular" mode the negative entries
+    crop first, then the positive ones pad what is left (it wraps around the cropped
+    tensor)."""
     p = [int(v) for v in pad]
-    if mode == "constant" or all(v >= 0 for v in p):
+    if mode != "circular" or all(v >= 0 for v in p):
         return _pad(input, p, mode, value)
     y = input if isinstance(input, Tensor) else _pad(input, [0] * len(p), mode)
     nd = y._data.ndim

@@ -77,10 +77,26 @@ def _idx_array(v, who):
     raise IndexError(f"{who}: tensors used as indices must be int64 or bool, got {a.dtype}")
 
 
+def _list_as_tuple(idx):
+    """PyTorch reads a list index of fewer than 32 entries holding a tensor, a sequence,
+    a slice, None or Ellipsis as a tuple of indices (x[[a, 1]] is x[a, 1])."""
+    if len(idx) >= 32:
+        return False
+    return any(i is None or i is Ellipsis or isinstance(i, (Tensor, list, tuple, slice, np.ndarray))
+               for i in idx)
+
+
 def _index_arg(idx, who="index"):
+    if type(idx) is list and _list_as_tuple(idx):
+        idx = tuple(idx)
     if isinstance(idx, tuple):
-        return tuple(_index_arg(i, who) for i in idx)
-    if isinstance(idx, (Tensor, list, np.ndarray)):
+        return tuple(_index_part(i, who) for i in idx)
+    return _index_part(idx, who)
+
+
+def _index_part(idx, who):
+    """One entry of an index tuple (or a whole index that is not a tuple)."""
+    if isinstance(idx, (Tensor, list, np.ndarray, tuple)):   # a tuple here: a sequence of indices
         return _idx_array(idx, who)
     if isinstance(idx, (bool, np.bool_)):
         return np.asarray(idx)
@@ -475,7 +491,7 @@ def _scatter_src(x, src, who):
     if (type(src) is not Tensor and not isinstance(src, Tensor)):
         raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
     if src._data.dtype != x._data.dtype:
-        raise TypeError(f"{who}: src dtype {src._data.dtype} does not match input dtype {x._data.dtype}")
+        raise DtypeError(f"{who}: src dtype {src._data.dtype} does not match input dtype {x._data.dtype}")
     return src
 
 
