@@ -322,6 +322,36 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
             *info = bad;
         return s;
     }
+    case FG_P_COMPARE:
+        return is64 ? fg_compare_f64(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                     OUT(0), nt)
+                    : fg_compare_f32(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                     OUT(0), nt);
+    case FG_P_WHERE:
+        return is64 ? fg_where_f64(st->ndim, st->shape, IN(0), st->sc, IN(1), st->sa, IN(2),
+                                   st->sb, OUT(0), nt)
+                    : fg_where_f32(st->ndim, st->shape, IN(0), st->sc, IN(1), st->sa, IN(2),
+                                   st->sb, OUT(0), nt);
+    case FG_P_GATHER:
+    case FG_P_SCATTER_ADD: {
+        int64_t bad = 0;
+        int s;
+        if (st->kind == FG_P_GATHER)
+            s = fg_gather(is64 ? 8 : 4, st->n[0], st->n[1], st->n[2], IN(0), st->n[3], IN(1),
+                          OUT(0), 0, &bad, nt);
+        else if (st->op == 1)
+            s = fg_scatter(is64 ? 8 : 4, st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1),
+                           IN(0), 0, &bad, nt);
+        else if (is64)
+            s = fg_scatter_add_f64(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                   0, &bad, nt);
+        else
+            s = fg_scatter_add_f32(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                   0, &bad, nt);
+        if (s != FG_OK && info)
+            *info = bad;
+        return s;
+    }
     default:
         return FG_EINVAL;
     }
@@ -485,6 +515,11 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
         if (ok && (st->kind == FG_P_INDEX_SELECT || st->kind == FG_P_INDEX_ADD))
             ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
                  (st->op == 0 || st->op == 1);
+        if (ok && st->kind == FG_P_COMPARE)
+            ok = st->op >= 0 && st->op < FG_C_COUNT;
+        if (ok && (st->kind == FG_P_GATHER || st->kind == FG_P_SCATTER_ADD))
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
+                 (st->kind == FG_P_GATHER ? st->op == 0 : (st->op == 0 || st->op == 1));
         if (ok && st->kind == FG_P_DROPOUT)
             ok = st->rng && st->n[0] >= 0 && (st->op == 0 || st->op == 1) &&
                  (st->n[0] == 0 || st->out_base[0] >= 0);

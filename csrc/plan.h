@@ -80,6 +80,14 @@ enum {
                            FG_EINVAL with *info = the index                             */
     FG_P_INDEX_ADD,     /* n[0..3], op=wrap; in0=src (outer, m, inner), in1=idx; out0 (outer,
                            n, inner)[:, idx[j], :] += src[:, j, :] in place              */
+    /* comparisons, selection, gather and scatter (float operands; indices int64, dense) */
+    FG_P_COMPARE,       /* op=FG_C_*, ndim, shape, sa, sb; in0=a, in1=b; out0 bool (uint8) dense */
+    FG_P_WHERE,         /* ndim, shape, sc, sa, sb; in0=cond (bool), in1=a, in2=b; out0 dense */
+    FG_P_GATHER,        /* n[0..3]=outer,n,inner,m; in0=x (outer, n, inner), in1=idx (outer, m,
+                           inner); out0 (outer, m, inner)[o, j, i] = x[o, idx[o, j, i], i] */
+    FG_P_SCATTER_ADD,   /* n[0..3], op=0 add / 1 overwrite (scatter); in0=src (outer, m,
+                           inner), in1=idx (outer, m, inner); out0 (outer, n, inner) in place:
+                           out0[o, idx[o, j, i], i] (+)= src[o, j, i]                      */
     FG_P_COUNT
 };
 
@@ -114,6 +122,8 @@ typedef struct {
     double *const *step;
     /* FG_P_DROPOUT */
     fg_bitgen *rng;
+    /* FG_P_WHERE: the condition's strides */
+    int64_t sc[FG_MAX_DIMS];
 } fg_plan_step;
 
 /* Run steps[0..nsteps) with operand bases `bases` (nbases entries).  Returns FG_OK, or the

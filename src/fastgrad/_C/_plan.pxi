@@ -18,7 +18,8 @@ cdef extern from "plan.h" nogil:
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
-        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
+        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS,
+        FG_P_COMPARE, FG_P_WHERE, FG_P_GATHER, FG_P_SCATTER_ADD
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -42,6 +43,7 @@ cdef extern from "plan.h" nogil:
         void **state
         double **step
         fg_bitgen *rng
+        int64_t sc[16]
     int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char **bases, int nbases,
                     int nthreads, int64_t *failed, int64_t *info)
     int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed)
@@ -58,7 +60,9 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "bn_bwd": FG_P_BN_BWD, "bn_prep": FG_P_BN_PREP, "bn_running": FG_P_BN_RUNNING,
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
-              "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD}
+              "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
+              "compare": FG_P_COMPARE, "where": FG_P_WHERE, "gather": FG_P_GATHER,
+              "scatter_add": FG_P_SCATTER_ADD}
 
 
 def optim_state_valid(OptimPlan op):
@@ -103,7 +107,7 @@ def pairwise_sum(cnp.ndarray x):
 # ---- plan validation ----------------------------------------------------------------
 # What each step kind reads and writes, in elements: per operand slot a pair (count, kind)
 # with kind "T" (the step's float type), "I" (int64), "D" (float64 whatever the step's
-# type), or None where the slot is unused.
+# type), "B" (bool, one byte), or None where the slot is unused.
 # A count is a Python int, so no product overflows.  Operands marked required must be
 # present; the others may be absent (base -1).
 def _prod(v):
@@ -122,15 +126,18 @@ def _strided_span(shape, strides):
         hi += max(0, (n - 1) * st)
     return lo, hi
 
+_STRIDED_KINDS = (FG_P_BINARY, FG_P_COPY, FG_P_COMPARE, FG_P_WHERE)
+
+
 def _step_operands(int kind, d):
     """({slot: (lo, hi, type, required)}, geometry error or None) for one step; slots are
     ("in", j) / ("out", j); lo/hi the element offsets touched (hi exclusive)."""
     n = [int(v) for v in d.get("n", ())] + [0] * 4
     nd = int(d.get("ndim", 0))
-    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY) else \
+    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in _STRIDED_KINDS else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
-    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -139,10 +146,10 @@ def _step_operands(int kind, d):
         if cnt < 0:
             raise ValueError(f"operand {slot[0]}{slot[1]} has a negative size {cnt}")
         ops[slot] = (0, cnt, t, req)
-    def strided(slot, strides):
+    def strided(slot, strides, t="T"):
         sp = _strided_span(shape, [int(v) for v in strides][:nd])
-        ops[slot] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
-    if kind in (FG_P_BINARY, FG_P_COPY):
+        ops[slot] = (0, 0, t, True) if sp is None else (sp[0], sp[1] + 1, t, True)
+    if kind in _STRIDED_KINDS:
         if len(shape) != nd or any(v < 0 for v in shape):
             raise ValueError(f"shape {shape} does not have ndim={nd} non-negative entries")
     if kind == FG_P_UNARY:
@@ -263,6 +270,18 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_INDEX_SELECT else small)
         lin(("in", 1), n[3], "I")
         lin(("out", 0), small if kind == FG_P_INDEX_SELECT else big)
+    elif kind == FG_P_COMPARE:
+        strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
+        lin(("out", 0), _prod(shape), "B")
+    elif kind == FG_P_WHERE:
+        strided(("in", 0), d.get("sc", ()), "B")
+        strided(("in", 1), d.get("sa", ())); strided(("in", 2), d.get("sb", ()))
+        lin(("out", 0), _prod(shape))
+    elif kind in (FG_P_GATHER, FG_P_SCATTER_ADD):
+        big, small = n[0] * n[1] * n[2], n[0] * n[3] * n[2]
+        lin(("in", 0), big if kind == FG_P_GATHER else small)
+        lin(("in", 1), small, "I")
+        lin(("out", 0), small if kind == FG_P_GATHER else big)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -275,6 +294,8 @@ cdef void _hyper(fg_optim_hyper *h, tuple a):
     h.amsgrad = a[11] if len(a) > 11 else 0
     h.decoupled = a[12] if len(a) > 12 else 0
     h.centered = a[13] if len(a) > 13 else 0
+    h.rho = a[14] if len(a) > 14 else 0.0
+    h.momentum_decay = a[15] if len(a) > 15 else 0.0
 
 
 cdef class Plan:
@@ -344,7 +365,7 @@ cdef class Plan:
                 raise ValueError(f"Plan: step {i} is malformed: it must be a dict whose 'kind' is one of "
                                  f"{sorted(PLAN_KINDS)}")
             for key, most in (("n", 4), ("s", 4), ("shape", FG_MAX_DIMS), ("sa", FG_MAX_DIMS),
-                              ("sb", FG_MAX_DIMS), ("ins", FG_P_MAXOPS), ("outs", FG_P_MAXOPS)):
+                              ("sb", FG_MAX_DIMS), ("sc", FG_MAX_DIMS), ("ins", FG_P_MAXOPS), ("outs", FG_P_MAXOPS)):
                 if len(d.get(key, ())) > most:
                     raise ValueError(f"Plan: step {i} ({d['kind']}) is malformed: field {key!r} has "
                                      f"{len(d[key])} entries, at most {most} allowed")
@@ -378,6 +399,8 @@ cdef class Plan:
                 st.sa[j] = v
             for j, v in enumerate(d.get("sb", ())):
                 st.sb[j] = v
+            for j, v in enumerate(d.get("sc", ())):
+                st.sc[j] = v
             g = d.get("gemm")
             if g is not None:
                 st.gemm.transa = g["transa"]; st.gemm.transb = g["transb"]
@@ -478,7 +501,7 @@ cdef class Plan:
             for (io, j), (lo, hi, t, req) in ops.items():
                 bj = st.in_base[j] if io == "in" else st.out_base[j]
                 off = st.in_off[j] if io == "in" else st.out_off[j]
-                isz = 8 if t in ("I", "D") else fsz
+                isz = 8 if t in ("I", "D") else 1 if t == "B" else fsz
                 if bj < 0:
                     if req and hi > lo:
                         raise ValueError(f"{where}: operand {io}[{j}] is required but absent")
@@ -585,7 +608,8 @@ cdef class Plan:
                 raise TargetIndexError(
                     f"cross_entropy (compiled step {failed}): target at position {info} is out of "
                     f"bounds for {c} classes (valid: 0..{c - 1} or ignore_index={ign})")
-            if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD) and s == FG_EINVAL:
+            if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD or k == FG_P_GATHER
+                    or k == FG_P_SCATTER_ADD) and s == FG_EINVAL:
                 nn = self.steps[failed].n[1]
                 raise IndexError(f"{name} (compiled step {failed}): index {info} is out of range "
                                  f"for a dimension of size {nn}")

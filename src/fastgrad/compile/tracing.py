@@ -56,6 +56,7 @@ class _Tracer:
         self.bn = None             # the arguments of the batch_norm call being traced
         self.rng = None            # the generator dropout steps draw from (its .rng)
         self.entry_grads = {}      # id(tensor) -> (tensor, its .grad when the call started)
+        self.eager_reason = None   # why this call must run eagerly (not an error): no plan
 
     def mine(self):
         """True while this tracer records: during the trace, in the tracing thread, and
@@ -75,6 +76,15 @@ class _Tracer:
         if self.strict:
             raise CompileError(f"compile({self.fname}): {msg}")
         raise _Unsupported(msg)
+
+    def run_eagerly(self, why):
+        """The rest of the call cannot be a plan but runs correctly eagerly (an optimizer
+        step no fixed plan can follow): stop recording, and let the compiled function run
+        this signature eagerly with a warning, whatever its fallback setting."""
+        if self.failure is None:
+            self.failure = why
+        if self.eager_reason is None:
+            self.eager_reason = why
 
     def conversion(self, what):
         if (not self.active or threading.get_ident() != self.thread
@@ -141,13 +151,17 @@ class _Tracer:
         return out
 
     def _copy_step(self, src, out, what):
+        """A strided copy of src into the dense out; float32/float64 elements, or integers
+        of the same sizes (moved bit for bit by the float copy kernel)."""
         isz = src.itemsize
         if any(s % isz for s in src.strides) or src.ndim > 16:
             self.fail(f"{what}: operand layout not supported")
+        if out.dtype != src.dtype or isz not in (4, 8) or src.dtype.kind not in "fiu":
+            self.fail(f"{what}: a copy of a {src.dtype} array")
         ins = [self.ref(src, what)]
         self.add("copy", what + " (copy)", ins=ins, outs=[self.new(out)], ndim=src.ndim,
                  shape=list(src.shape), sa=[s // isz for s in src.strides],
-                 is64=int(src.dtype == np.float64), par=int(src.size >= _NOGIL_MIN))
+                 is64=int(isz == 8), par=int(src.size >= _NOGIL_MIN))
 
 
 def _existing_arrays(fn, args, kwargs):
@@ -596,8 +610,14 @@ def _handlers(tr):
         if not tr.mine():
             return None
         if getattr(opt, "_alg", None) is None:
-            _soft(tr, tr.fail, f"{type(opt).__name__}.step updates its parameters in NumPy "
-                  "(no fused kernel), which a plan cannot replay")
+            who = type(opt).__name__
+            tr.run_eagerly(
+                f"{who}.step evaluates its closure a number of times that depends on the "
+                "values it computes (line search, convergence tests) and updates the "
+                "parameters in NumPy, so no fixed plan can replay it"
+                if closure is not None else
+                f"{who}.step updates its parameters in NumPy (no fused kernel), which a plan "
+                "cannot replay")
             return None
         if closure is not None:
             _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")

@@ -450,7 +450,9 @@ def _scatter_jvp(node, xs, ts, out):
 
 def _scatter_value(x, d, idx, src, value, acc, keep=()):
     who = "scatter_add" if acc else "scatter"
-    out = np.array(x._data, order="C")
+    xd = x._data
+    out = (backend.k.copy(xd) if xd.dtype in (np.float32, np.float64)
+           else np.array(xd, order="C"))
     if src is not None:
         if src._data.shape != idx.shape:
             src = getitem(src, tuple(slice(0, s) for s in idx.shape))
