@@ -132,6 +132,35 @@ static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
 #define IN(i) ((void *)(st->in_base[i] < 0 ? NULL : bases[st->in_base[i]] + st->in_off[i]))
 #define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
 
+/* out (strides so) = x (strides sx), ndim dims of `shape`, elements of es bytes */
+static int copy_to(int ndim, const int64_t *shape, const char *x, const int64_t *sx, char *out,
+                   const int64_t *so, int es)
+{
+    int64_t idx[FG_MAX_DIMS] = {0};
+    if (ndim < 0 || ndim > FG_MAX_DIMS)
+        return FG_EINVAL;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] <= 0)
+            return FG_OK;
+    const int64_t n = ndim ? shape[ndim - 1] : 1;
+    const int64_t xs = ndim ? sx[ndim - 1] * es : 0, os = ndim ? so[ndim - 1] * es : 0;
+    for (;;) {
+        const char *xp = x;
+        char *op = out;
+        for (int d = 0; d < ndim - 1; d++) {
+            xp += idx[d] * sx[d] * es;
+            op += idx[d] * so[d] * es;
+        }
+        for (int64_t i = 0; i < n; i++)
+            memcpy(op + i * os, xp + i * xs, (size_t)es);
+        int d = ndim - 2;
+        while (d >= 0 && ++idx[d] == shape[d])
+            idx[d--] = 0;
+        if (d < 0)
+            return FG_OK;
+    }
+}
+
 static int run_clip(fg_plan_step *st, char *const *bases);
 static int run_dropout(fg_plan_step *st, char *const *bases);
 
@@ -352,6 +381,8 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
             *info = bad;
         return s;
     }
+    case FG_P_COPY_TO:
+        return copy_to(st->ndim, st->shape, IN(0), st->sa, OUT(0), st->sb, is64 ? 8 : 4);
     default:
         return FG_EINVAL;
     }

@@ -88,6 +88,9 @@ enum {
     FG_P_SCATTER_ADD,   /* n[0..3], op=0 add / 1 overwrite (scatter); in0=src (outer, m,
                            inner), in1=idx (outer, m, inner); out0 (outer, n, inner) in place:
                            out0[o, idx[o, j, i], i] (+)= src[o, j, i]                      */
+    FG_P_COPY_TO,       /* ndim, shape, sa=strides of in0, sb=strides of out0 (elements);
+                           out0 (strided) = in0 (strided), elements of 8 (is64) or 4 bytes
+                           moved bit for bit: a region of an array assembled by NumPy   */
     FG_P_COUNT
 };
 

@@ -1,6 +1,7 @@
-"""Comparisons, where / masked_fill, gather (and take_along_dim), scatter_add and scatter
-inside compiled training steps: recorded as plan steps (forward and backward), each
-compiled == eager bit for bit over several steps, float32 and float64."""
+"""Comparisons, where / masked_fill, gather (and take_along_dim), scatter_add and scatter,
+cat / stack and the backward of slicing (chunk, narrow, basic indices) inside compiled
+training steps: recorded as plan steps (forward and backward), each compiled == eager bit
+for bit over several steps, float32 and float64."""
 import numpy as np
 import pytest
 
@@ -89,9 +90,25 @@ def _robust(m, x, y):
     return F.smooth_l1_loss(h, t) + F.huber_loss(h, t, delta=0.5) + h.clamp(-0.2, 0.3).sum()
 
 
+def _cat_stack(m, x, y):
+    h = m(x)
+    c = fg.cat([h, h * 2.0, x], 1)                  # (6, 11)
+    s = fg.stack([h, h.tanh()], 2)                  # (6, 3, 2)
+    return (c * c).sum() + (s[:, :, 1] * s[:, :, 0]).sum()
+
+
+def _slices(m, x, y):
+    h = m[0](x)                                     # (6, 8)
+    a, b = h.chunk(2, 1)
+    g = a.sigmoid() * b.tanh()                      # gate-style split
+    n = h.narrow(1, 2, 3)
+    return (m[2](fg.cat([g, g], 1).tanh()) ** 2).sum() + n[::2, ::-1].sum() + h[1, 3]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("fn", [_nll_gather, _take_along, _scatter_add, _scatter, _masked,
-                                _where, _robust], ids=lambda f: f.__name__.strip("_"))
+                                _where, _robust, _cat_stack, _slices],
+                         ids=lambda f: f.__name__.strip("_"))
 def test_recorded_bitwise(fn, dtype):
     check_pair(fn, dtype)
 

@@ -19,7 +19,7 @@ cdef extern from "plan.h" nogil:
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
         FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS,
-        FG_P_COMPARE, FG_P_WHERE, FG_P_GATHER, FG_P_SCATTER_ADD
+        FG_P_COMPARE, FG_P_WHERE, FG_P_GATHER, FG_P_SCATTER_ADD, FG_P_COPY_TO
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -62,7 +62,72 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
               "compare": FG_P_COMPARE, "where": FG_P_WHERE, "gather": FG_P_GATHER,
-              "scatter_add": FG_P_SCATTER_ADD}
+              "scatter_add": FG_P_SCATTER_ADD, "copy_to": FG_P_COPY_TO}
+
+
+# ---- guard fast paths ---------------------------------------------------------------
+# fastgrad.compile's guards compare tensors' `_data` arrays and `requires_grad` flags at
+# every call.  Both are __slots__ of fastgrad.Tensor: after guard_slots(Tensor) they are
+# read at their fixed offsets in the object (for instances of Tensor and its subclasses,
+# which share the slots), without an attribute lookup.
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+from cpython.object cimport PyTypeObject, PyObject_TypeCheck
+
+cdef PyTypeObject *_TENSOR_TYPE = NULL
+cdef Py_ssize_t _OFF_DATA = -1, _OFF_RG = -1
+cdef object _TENSOR_TYPE_REF = None
+
+
+def guard_slots(cls):
+    """Read the `_data` and `requires_grad` slots of `cls` (fastgrad.Tensor) by offset."""
+    global _TENSOR_TYPE, _OFF_DATA, _OFF_RG, _TENSOR_TYPE_REF
+    d, r = cls.__dict__["_data"], cls.__dict__["requires_grad"]
+    if type(d).__name__ != "member_descriptor" or type(r).__name__ != "member_descriptor":
+        raise TypeError("guard_slots: _data and requires_grad must be __slots__")
+    _OFF_DATA = (<PyMemberDescrObject *><PyObject *>d).d_member.offset
+    _OFF_RG = (<PyMemberDescrObject *><PyObject *>r).d_member.offset
+    _TENSOR_TYPE_REF = cls
+    _TENSOR_TYPE = <PyTypeObject *>cls
+
+
+cdef inline PyObject *_slot(object t, Py_ssize_t off):
+    """The object in t's slot at `off`, or NULL if unset (t: a Tensor, checked)."""
+    return (<PyObject **>(<char *><PyObject *>t + off))[0]
+
+
+cdef inline object _data_of(object t):
+    cdef PyObject *v
+    if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+        v = _slot(t, _OFF_DATA)
+        return None if v == NULL else <object>v
+    return t._data
+
+
+def tensors_valid(tuple tensors, tuple arrays, tuple flags):
+    """True if tensors[i]._data is arrays[i] and tensors[i].requires_grad is flags[i] for
+    every i (a compiled step's guard over the tensors it reads in place)."""
+    cdef Py_ssize_t i, n = len(tensors)
+    cdef object t
+    cdef PyObject *v
+    if len(arrays) != n or len(flags) != n:
+        return False
+    for i in range(n):
+        t = tensors[i]
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+            v = _slot(t, _OFF_DATA)
+            if v != <PyObject *>arrays[i]:
+                return False
+            v = _slot(t, _OFF_RG)
+            if v != <PyObject *>flags[i]:
+                return False
+        elif t._data is not arrays[i] or t.requires_grad is not flags[i]:
+            return False
+    return True
 
 
 def optim_state_valid(OptimPlan op):
@@ -84,12 +149,12 @@ def optim_state_valid(OptimPlan op):
             key = op.keys[k]
             if key:
                 v = PyDict_GetItem(st, key)
-                if v == NULL or <object>v is None or (<object>v)._data is not op.slot_arrays[j]:
+                if v == NULL or <object>v is None or _data_of(<object>v) is not op.slot_arrays[j]:
                     return False
                 j += 1
         if op.step_key:
             v = PyDict_GetItem(st, op.step_key)
-            if v == NULL or <object>v is None or (<object>v)._data is not op.step_arrays[m]:
+            if v == NULL or <object>v is None or _data_of(<object>v) is not op.step_arrays[m]:
                 return False
             m += 1
     return True
@@ -126,7 +191,7 @@ def _strided_span(shape, strides):
         hi += max(0, (n - 1) * st)
     return lo, hi
 
-_STRIDED_KINDS = (FG_P_BINARY, FG_P_COPY, FG_P_COMPARE, FG_P_WHERE)
+_STRIDED_KINDS = (FG_P_BINARY, FG_P_COPY, FG_P_COMPARE, FG_P_WHERE, FG_P_COPY_TO)
 
 
 def _step_operands(int kind, d):
@@ -270,6 +335,10 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_INDEX_SELECT else small)
         lin(("in", 1), n[3], "I")
         lin(("out", 0), small if kind == FG_P_INDEX_SELECT else big)
+    elif kind == FG_P_COPY_TO:
+        strided(("in", 0), d.get("sa", ()))
+        sp = _strided_span(shape, [int(v) for v in d.get("sb", ())][:nd])
+        ops[("out", 0)] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
     elif kind == FG_P_COMPARE:
         strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
         lin(("out", 0), _prod(shape), "B")

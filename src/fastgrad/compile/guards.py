@@ -36,6 +36,9 @@ import types
 
 from fastgrad import _state
 from fastgrad._C import _kernels as _K
+from fastgrad._tensor import Tensor
+
+_K.guard_slots(Tensor)       # the tensor checks read Tensor's slots by offset (in C)
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
 
@@ -49,6 +52,7 @@ class _Builder:
         self.values = {}           # constant name -> object
         self.exprs = []
         self.seen = set()
+        self.tensors = {}          # id(tensor) -> (tensor, array, requires_grad)
 
     def c(self, o):
         n = self.names.get(id(o))
@@ -66,7 +70,23 @@ class _Builder:
             self.seen.add(e)
             self.exprs.append(e)
 
+    def tensor(self, t, arr):
+        """t._data is arr and t.requires_grad as now: one C check over all such tensors
+        (fastgrad._C's tensors_valid), evaluated where the first one was added."""
+        if not self.tensors:
+            self.add("TENSORS")
+        self.tensors.setdefault(id(t), (t, arr, bool(t.requires_grad)))
+
     def build(self, name="guard"):
+        self.expand = {}
+        if self.tensors:
+            ts = list(self.tensors.values())
+            call = (f"{self.c(_K.tensors_valid)}({self.c(tuple(v[0] for v in ts))}, "
+                    f"{self.c(tuple(v[1] for v in ts))}, {self.c(tuple(v[2] for v in ts))})")
+            self.exprs[self.exprs.index("TENSORS")] = call
+            self.expand[call] = [e for t, arr, rg in ts
+                                 for e in (f"{self.c(t)}._data is {self.c(arr)}",
+                                           f"{self.c(t)}.requires_grad is {rg}")]
         body = " and\n            ".join(self.exprs) or "True"
         params = ", ".join(f"{n}={n}" for n in self.values)
         src = (f"def {name}({params}):\n    try:\n        return ({body})\n"
@@ -76,22 +96,28 @@ class _Builder:
         fn = ns[name]
         fn.source = src
         fn.nchecks = len(self.exprs)
-        fn.checks = (list(self.exprs), dict(self.values))
+        fn.checks = (list(self.exprs), dict(self.values), self.expand)
         return fn
 
 
 def failing(guard):
     """The first check of a guard function that fails now (its source text), or None:
     what a retrace warning names."""
-    exprs, values = guard.checks
+    exprs, values, expand = guard.checks
     for e in exprs:
-        try:
-            ok = eval(e, dict(values))        # noqa: S307 - our own generated text
-        except Exception:                     # noqa: BLE001 - a check that raises fails
-            ok = False
-        if not ok:
+        if not _holds(e, values):
+            for sub in expand.get(e, ()):     # the tensor that failed a combined check
+                if not _holds(sub, values):
+                    return sub
             return e
     return None
+
+
+def _holds(e, values):
+    try:
+        return bool(eval(e, dict(values)))   # noqa: S307 - our own generated text
+    except Exception:                         # noqa: BLE001 - a check that raises fails
+        return False
 
 
 def _generation_checked(tree, seen):
@@ -132,9 +158,7 @@ def _path(b, o, reach):
 
 
 def _tensor(b, t, arr=None):
-    ct = b.c(t)
-    b.add(f"{ct}._data is {b.c(t._data if arr is None else arr)}")
-    b.add(f"{ct}.requires_grad is {bool(t.requires_grad)}")
+    b.tensor(t, t._data if arr is None else arr)
 
 
 def _entries(b, d):

@@ -163,6 +163,17 @@ class _Tracer:
                  shape=list(src.shape), sa=[s // isz for s in src.strides],
                  is64=int(isz == 8), par=int(src.size >= _NOGIL_MIN))
 
+    def _copy_to_step(self, src, dst, what):
+        """dst (a strided view of an array the trace writes) = src (strided), as a plan step."""
+        isz = src.itemsize
+        if (any(s % isz for s in src.strides + dst.strides) or src.ndim > 16
+                or src.shape != dst.shape or dst.dtype != src.dtype or isz not in (4, 8)):
+            self.fail(f"{what}: operand layout not supported")
+        self.add("copy_to", what + " (copy)", ins=[self.ref(src, what)], outs=[self.new(dst)],
+                 ndim=src.ndim, shape=list(src.shape), sa=[s // isz for s in src.strides],
+                 sb=[s // isz for s in dst.strides], is64=int(isz == 8),
+                 par=0)
+
 
 def _existing_arrays(fn, args, kwargs):
     """{id(root array): root array} for the tensors a traced call may read in place: those
@@ -498,6 +509,29 @@ def _handlers(tr):
             tr._copy_step(src, out.reshape(src.shape), name)
         _soft(tr, rec)
 
+    # an array NumPy assembled from regions (cat, stack, the backward of slicing): a fill
+    # step for its initial value, then one strided copy step per region
+    def numpy_assemble(out, pieces, fill, name):
+        if not tr.mine():
+            return
+
+        def rec():
+            if out.dtype.kind != "f" or not out.flags.c_contiguous:
+                tr.fail(f"{name}: assembling a {out.dtype} array")
+            if fill is not None:
+                tr.add("fill", name, outs=[tr.new(out)], n=[out.size], s=[float(fill)],
+                       is64=_is64(out))
+            for idx, src in pieces:
+                dst = out[idx]
+                if not isinstance(dst, np.ndarray) or dst.base is None:
+                    dst = out[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+                if dst.size == 0:
+                    continue
+                if not isinstance(src, np.ndarray) or src.dtype != out.dtype:
+                    tr.fail(f"{name}: a region of another dtype")
+                tr._copy_to_step(np.broadcast_to(src, dst.shape), dst, name)
+        _soft(tr, rec)
+
     # batch_norm: its NumPy work (the running-statistics update in training mode, the
     # inverse standard deviation, the copy of the running mean in eval mode) is recorded
     # by the bn_stats / bn_apply recorders, which read this call's arguments from tr.bn
@@ -717,7 +751,8 @@ def _handlers(tr):
             tr.scheds.append((sched, len(tr.optims)))
 
     return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
-            "embedding": embedding, "numpy_copy": numpy_copy, "batch_norm": batch_norm,
+            "embedding": embedding, "numpy_copy": numpy_copy,
+            "numpy_assemble": numpy_assemble, "batch_norm": batch_norm,
             "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
             "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad,

@@ -5,6 +5,7 @@ scatter, index_select, take_along_dim, masked_fill and one_hot.
 import numpy as np
 
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
+from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad import reference as _reference
@@ -195,6 +196,8 @@ def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
     out = np.zeros(shape, dtype=g._data.dtype)
     out[idx] = g._data
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "index_backward")
     if _needs(g):
         return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g._data.shape))
     return _make(out)
