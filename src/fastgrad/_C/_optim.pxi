@@ -189,6 +189,31 @@ cdef class OptimPlan:
                 m += 1
         return True
 
+    def guard_entries(self):
+        """What a compiled step's guard checks instead of valid() (the parameters' own
+        arrays aside): (dicts, keys, arrays) -- each state entry the plan points at, as
+        (its parameter's state dict, the entry's name, the array) -- and the parameters
+        without state (a gradient for one of them needs a new plan)."""
+        cdef int i, k, j = 0, m = 0
+        dicts, keys, arrays, stateless = [], [], [], []
+        for i in range(self.n):
+            st = self.states[i]
+            if st is None:
+                stateless.append(self.params[i])
+                continue
+            for k in range(self.nslots):
+                if self.keys[k]:
+                    dicts.append(st)
+                    keys.append(self.keys[k])
+                    arrays.append(self.slot_arrays[j])
+                    j += 1
+            if self.step_key:
+                dicts.append(st)
+                keys.append(self.step_key)
+                arrays.append(self.step_arrays[m])
+                m += 1
+        return dicts, keys, arrays, stateless
+
     def step(self, double lr, double weight_decay=0.0, double momentum=0.0,
              double dampening=0.0, double beta1=0.0, double beta2=0.0, double eps=0.0,
              double alpha=0.0, double lr_decay=0.0, bint nesterov=False, bint maximize=False,

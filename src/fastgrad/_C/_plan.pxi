@@ -130,6 +130,27 @@ def tensors_valid(tuple tensors, tuple arrays, tuple flags):
     return True
 
 
+def entries_valid(tuple dicts, tuple keys, tuple arrays):
+    """True if dicts[i][keys[i]] is a tensor whose array is arrays[i] for every i (a
+    compiled step's guard over optimizer state entries)."""
+    cdef Py_ssize_t i, n = len(dicts)
+    cdef PyObject *v
+    cdef object t
+    if len(keys) != n or len(arrays) != n:
+        return False
+    for i in range(n):
+        v = PyDict_GetItem(dicts[i], keys[i])
+        if v == NULL:
+            return False
+        t = <object>v
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+            if _slot(t, _OFF_DATA) != <PyObject *>arrays[i]:
+                return False
+        elif t is None or t._data is not arrays[i]:
+            return False
+    return True
+
+
 def optim_state_valid(OptimPlan op):
     """OptimPlan.valid() less the parameters' own arrays, for a compiled step's guard
     (which checks each parameter's array itself): every state entry the plan points at

@@ -53,6 +53,7 @@ class _Builder:
         self.exprs = []
         self.seen = set()
         self.tensors = {}          # id(tensor) -> (tensor, array, requires_grad)
+        self.entries = []          # (state dict, key, array) of optimizer plans
 
     def c(self, o):
         n = self.names.get(id(o))
@@ -77,8 +78,25 @@ class _Builder:
             self.add("TENSORS")
         self.tensors.setdefault(id(t), (t, arr, bool(t.requires_grad)))
 
+    def state_entries(self, pl):
+        """The state entries an optimizer plan points at, still its parameters' state:
+        one C check over all such entries (fastgrad._C's entries_valid); a parameter
+        without state must not have a gradient."""
+        dicts, keys, arrays, stateless = pl.guard_entries()
+        if dicts and not self.entries:
+            self.add("ENTRIES")
+        self.entries.extend(zip(dicts, keys, arrays))
+        for p in stateless:
+            self.add(f"{self.c(p)}.grad is None")
+
     def build(self, name="guard"):
         self.expand = {}
+        if self.entries:
+            es = self.entries
+            call = (f"{self.c(_K.entries_valid)}({self.c(tuple(e[0] for e in es))}, "
+                    f"{self.c(tuple(e[1] for e in es))}, {self.c(tuple(e[2] for e in es))})")
+            self.exprs[self.exprs.index("ENTRIES")] = call
+            self.expand[call] = [f"{self.c(d)}[{k!r}]._data is {self.c(a)}" for d, k, a in es]
         if self.tensors:
             ts = list(self.tensors.values())
             call = (f"{self.c(_K.tensors_valid)}({self.c(tuple(v[0] for v in ts))}, "
@@ -245,7 +263,7 @@ def build(tr, plan):
             b.add(f"{b.c(p)}.requires_grad is {bool(p.requires_grad)}")
         b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
         for pl in entry[3]:         # state arrays (the parameters' arrays: plan.ext below)
-            b.add(f"{b.c(_K.optim_state_valid)}({b.c(pl)})")
+            b.state_entries(pl)
     # schedulers the replay steps
     for sched in plan.pre_scheds + plan.post_scheds:
         _path(b, sched, reach)
