@@ -89,3 +89,28 @@ def test_a_failed_tensor_check_is_named():
     m.bias.data = fg.zeros(3)
     assert not plan.guard()
     assert "._data is" in failing(plan.guard)
+
+
+def _set_lr(w, k):
+    w["opt"].param_groups[0]["lr"] = 0.05 * k
+
+
+def _set_betas(w, k):
+    w["opt"].param_groups[0]["betas"] = (0.5, 0.9)
+
+
+def _tensor_lr(w, k):
+    g = w["opt"].param_groups[0]
+    if not isinstance(g["lr"], fg.Tensor):
+        g["lr"] = fg.tensor(0.01)
+    else:
+        g["lr"].mul_(0.5)                  # changed in place: the same object
+
+
+@pytest.mark.parametrize("change", [_set_lr, _set_betas, _tensor_lr],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_hyperparameters_changed_between_calls_are_read(change):
+    """Hyperparameters are read at every replay without retracing: changed values (new
+    floats or tuples, a tensor learning rate changed in place) reach the kernel."""
+    c = run_both(standard(lambda: mlp(0), OPTS["adam"]), change, steps=8, at=(2, 4, 6))
+    assert c.stats["traces"] == c.traces_before

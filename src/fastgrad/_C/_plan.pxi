@@ -7,7 +7,7 @@
 # steps in one C call with the GIL released.
 from libc.stdlib cimport calloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_Size
 from cpython.ref cimport PyObject
 from numpy.lib.array_utils import byte_bounds
 
@@ -148,6 +148,22 @@ def entries_valid(tuple dicts, tuple keys, tuple arrays):
                 return False
         elif t is None or t._data is not arrays[i]:
             return False
+    return True
+
+
+def values_are(dict d, tuple values):
+    """True if d's values are the objects `values`, in order (identity, not equality: a
+    compiled step's check that an optimizer group still holds the hyperparameters its
+    kernel arguments were computed from)."""
+    cdef Py_ssize_t pos = 0, i = 0
+    cdef PyObject *k
+    cdef PyObject *v
+    if PyDict_Size(d) != len(values):
+        return False
+    while PyDict_Next(d, &pos, &k, &v):
+        if v != <PyObject *>values[i]:
+            return False
+        i += 1
     return True
 
 

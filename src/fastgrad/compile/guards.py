@@ -244,7 +244,7 @@ def build(tr, plan):
         b.add(f"({b.c(_state.module_gen)}[0] == {b.c(seen)}[0] or {b.c(check)}())")
     # optimizer groups the trace stepped (their state layout: checked at the replay,
     # when the hyperparameters it depends on change)
-    for opt, gi, entry, layout, _a, _si in plan.optims:
+    for opt, gi, entry, layout, *_ in plan.optims:
         _path(b, opt, reach)
         co = b.c(opt)
         groups = opt.param_groups
