@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
+from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad import reference as _reference
@@ -218,6 +219,8 @@ def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
     out = np.zeros(shape, dtype=g._data.dtype)
     out[idx] = g._data
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "index_backward")
     if _needs(g):
         return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g._data.shape))
     return _make(out)
@@ -473,7 +476,9 @@ def _scatter_jvp(node, xs, ts, out):
 
 def _scatter_value(x, d, idx, src, value, acc, keep=()):
     who = "scatter_add" if acc else "scatter"
-    out = np.array(x._data, order="C")
+    xd = x._data
+    out = (backend.k.copy(xd) if xd.dtype in (np.float32, np.float64)
+           else np.array(xd, order="C"))
     if src is not None:
         if src._data.shape != idx.shape:
             src = getitem(src, tuple(slice(0, s) for s in idx.shape))

@@ -325,6 +325,16 @@ def _cat_jvp(node, xs, ts, out):
     return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
 
 
+def _cat_pieces(ts, d):
+    """(index, array) of each input's region in cat's output along dim d."""
+    res, start = [], 0
+    for t in ts:
+        n = t._data.shape[d]
+        res.append(((slice(None),) * d + (slice(start, start + n),), t._data))
+        start += n
+    return res
+
+
 @public(aliases=("concat", "concatenate"))
 def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) -> Tensor:
     """Concatenate along an existing dim."""
@@ -345,6 +355,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) ->
             raise ShapeError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
                              f"{tuple(ts[0]._data.shape)} except in dimension {d}")
     out = np.concatenate([t._data for t in ts], axis=d)
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, _cat_pieces(ts, d), None, "cat")
     if _needs(*ts):
         return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t._data.shape[d] for t in ts)))
     return _make(out)
@@ -414,7 +426,10 @@ def _unnarrow_jvp(node, xs, ts, out):
 def _unnarrow(g, dim, start, full):
     out = np.zeros(full, dtype=g._data.dtype)
     length = g._data.shape[dim]
-    out[(slice(None),) * dim + (slice(start, start + length),)] = g._data
+    idx = (slice(None),) * dim + (slice(start, start + length),)
+    out[idx] = g._data
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "narrow_backward")
     if _needs(g):
         return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
     return _make(out)
@@ -610,6 +625,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         v = 0 if value is None else value
         out = np.pad(x._data, widths, mode="constant", constant_values=v)
         inner = tuple(slice(lo, lo + x._data.shape[k]) for k, (lo, _) in enumerate(widths))
+        if _hooks.numpy_assemble is not None:
+            _hooks.numpy_assemble(out, [(inner, x._data)], v, "pad")
         if _needs(x):
             return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
         return _make(out)
