@@ -27,8 +27,9 @@
  * fg_sinf_array()/fg_cosf_array() at the end of this file for the pattern.
  *
  * FMA: with __FMA__ or __ARM_FEATURE_FMA (target has hardware FMA) FG_FMA is fmaf,
- * which GCC inlines and vectorizes; otherwise it is a*b+c (fmaf would be a slow libm call).  Both variants
- * are accurate; only the last bit of some results differs between them.
+ * which GCC inlines and vectorizes; otherwise it is a*b+c (fmaf would be a slow libm
+ * call).  Both variants are accurate; only the last bit of some results differs between
+ * them.
  */
 #ifndef FG_VECMATH_H
 #define FG_VECMATH_H
