@@ -95,7 +95,7 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     const int64_t b = bh / sh->hq, h = bh % sh->hq, kh = h / (sh->hq / sh->hk);
     const int64_t i0 = qb * SDPA_BR, rows = FN(imin)(SDPA_BR, L - i0);
     T *ws = fg_workspace(0, sizeof(T) * (size_t)(SDPA_BR * SDPA_BC + SDPA_BR * EV + 2 * SDPA_BR));
-    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *sc = ws, *acc = ws + SDPA_BR * SDPA_BC, *m = acc + SDPA_BR * EV, *l = m + SDPA_BR;
     const T *q = c->q + (bh * L + i0) * E;
     const T *k = c->k + (b * sh->hk + kh) * S * E;
@@ -108,7 +108,7 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
         if (sh->causal && j0 > i0 + rows - 1) break;
         const int64_t cols = FN(imin)(SDPA_BC, S - j0);
         if (FN(gemm)(0, 1, rows, cols, E, sh->scale, q, E, k + j0 * E, E, 0.0, sc, SDPA_BC)) {
-            __atomic_store_n(&c->err, FG_EINVAL, __ATOMIC_RELAXED);
+            FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
         }
         FN(sdpa_mask)(sh, mb, sc, i0, rows, j0, cols);
@@ -146,7 +146,7 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
         }
         if (FN(gemm)(0, 0, rows, EV, cols, 1.0, sc, SDPA_BC, v + j0 * EV, EV, first ? 0.0 : 1.0,
                      acc, EV)) {
-            __atomic_store_n(&c->err, FG_EINVAL, __ATOMIC_RELAXED);
+            FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
         }
         first = 0;
@@ -176,7 +176,7 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
     const int64_t grp = sh->hq / sh->hk;
     const int64_t b = task / sh->hk, kh = task % sh->hk;
     T *ws = fg_workspace(0, sizeof(T) * (size_t)(2 * SDPA_BR * SDPA_BC + SDPA_BR));
-    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *p = ws, *dp = ws + SDPA_BR * SDPA_BC, *dd = dp + SDPA_BR * SDPA_BC;
     const T *k = c->k + task * S * E, *v = c->v + task * S * EV;
     T *dk = c->dk + task * S * E, *dv = c->dv + task * S * EV;
@@ -226,7 +226,7 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
                                first ? 0.0 : 1.0, dq, E);
                 st |= FN(gemm)(1, 0, cols, E, rows, sh->scale, dp, SDPA_BC, q, E, 1.0,
                                dk + j0 * E, E);
-                if (st) { __atomic_store_n(&c->err, FG_EINVAL, __ATOMIC_RELAXED); return; }
+                if (st) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL); return; }
                 first = 0;
             }
             if (first)
