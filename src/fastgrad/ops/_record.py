@@ -105,7 +105,7 @@ def _lowp_back(out, dt):
     return out
 
 
-def lowp_via_float32(fn):
+def lowp_via_float32(fn: _F) -> _F:
     """Wrap an op whose kernels take float32 and float64 only: when its input (the first
     argument) is float16 or bfloat16, every Tensor argument of that dtype is cast to
     float32, the op runs in float32 and its float32 results are rounded back to the input's
@@ -132,7 +132,7 @@ def lowp_via_float32(fn):
                 a._data[...] = c._data.astype(dt)
                 a._version[0] += 1
         return _lowp_back(out, dt)
-    return wrapped
+    return wrapped  # type: ignore[return-value]
 
 
 def exports(module_name):

@@ -70,7 +70,7 @@ class Optimizer:
     params: an iterable of Tensors, or of dicts defining parameter groups (each with a
     'params' entry and optional per-group hyperparameters overriding ``defaults``)."""
 
-    _alg = None          # C kernel: "sgd", "adam", "rmsprop", "adagrad"
+    _alg: Optional[str] = None          # C kernel: "sgd", "adam", "rmsprop", "adagrad"
     _step_key = "step"   # state entry holding the step count ('' if none)
 
     def __init__(self, params, defaults) -> None:
