@@ -5,7 +5,7 @@ scaled_dot_product_attention in the same process, float32, L = S = 64 .. 2048.
     pytest benchmarks/bench_attention.py --benchmark-group-by=group
     python benchmarks/bench_attention.py [--clock wall|cpu] [--reps N] [--causal]
 
-The script form prints a table of interleaved medians (benchmarks/_timing.py) at 1 and 2
+The script form prints a table of interleaved medians (fastgrad.bench.harness) at 1 and 2
 threads and the ratio fastgrad / torch (below 1: fastgrad is faster).  On a busy machine
 `--clock cpu` times the process's CPU time instead of the wall clock.
 """
@@ -77,7 +77,7 @@ def test_sdpa_fwd_bwd(benchmark, fw, case, threads):
 
 
 def main(argv=None):
-    from _timing import interleaved
+    from fastgrad.bench.harness import interleaved
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     p.add_argument("--reps", type=int, default=7)

@@ -89,7 +89,7 @@ def main(reps=15):
     import sys
     import time
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _timing import interleaved, set_threads
+    from fastgrad.bench.harness import interleaved, set_threads
     print(f"char-LM training step, batch {BATCH}, sequence {SEQ}, embedding {EMBED}, "
           f"vocabulary {VOCAB}, float32; medians of {reps} interleaved samples")
     print(f"{'case':<10}{'threads':>8}{'clock':>8}{'torch ms':>11}{'fastgrad ms':>13}"

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 VOCAB = 65
 CONFIGS = {f"d{d}-s{s}-b{b}": (d, s, b) for d in (64, 128) for s, b in ((64, 32), (256, 16))}
