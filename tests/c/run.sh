@@ -11,6 +11,8 @@
 # every task once, split reductions bit-identical at a thread count, nested and
 # concurrent submitters ("bench" mode: the fork/join numbers behind dispatch.h).
 # test_port.c: the platform layer (csrc/port.h): allocation, threads, CPU features.
+# test_kern.c: the elementwise, reduction and softmax kernels (kern_*.c) on every SIMD path
+# against a double-precision reference.
 # Neither links an OpenMP runtime: fastgrad uses none.
 # Then the same tests cross-built for arm64 and run under qemu (run_aarch64.sh), when
 # aarch64-linux-gnu-gcc and qemu-aarch64 are installed; FG_CTEST_AARCH64=0 skips them.
@@ -22,18 +24,25 @@ cc="${CC:-gcc}"
 cflags=(-std=gnu11 -O3 -fno-math-errno -fno-trapping-math -Wall -Wno-unknown-pragmas -fopenmp-simd
         -I"$root/csrc" -I"$root/csrc/gemm")
 srcs=("$root/tests/c/test_gemm.c" "$root"/csrc/gemm/gemm*.c "$root/csrc/cpu.c"
-      "$root/csrc/alloc.c" "$root/csrc/threadpool.c" "$root/csrc/port.c")
+      "$root/csrc/alloc.c" "$root/csrc/threadpool.c" "$root/csrc/port.c"
+      "$root/tests/c/test_kern.c" "$root"/csrc/kern_*.c)
 objs=()
+kern_objs=()
 pids=()
 for src in "${srcs[@]}"; do                  # one compiler per source, in parallel
     obj="$out/$(basename "${src%.c}").o"
-    objs+=("$obj")
+    case "$src" in
+        */test_kern.c|*/kern_*.c) kern_objs+=("$obj") ;;
+        *) objs+=("$obj") ;;
+    esac
     "$cc" "${cflags[@]}" -c "$src" -o "$obj" & pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 "$cc" "${objs[@]}" -lm -lpthread -o "$out/test_gemm"
 "$cc" "${cflags[@]}" "$root/tests/c/test_pool.c" "$out/threadpool.o" "$out/port.o" -lm -lpthread -o "$out/test_pool"
 "$cc" "${cflags[@]}" "$root/tests/c/test_port.c" "$out/port.o" -lpthread -o "$out/test_port"
+"$cc" "${kern_objs[@]}" "$out/cpu.o" "$out/alloc.o" "$out/threadpool.o" "$out/port.o" -lm -lpthread \
+    -o "$out/test_kern"
 mode=quick
 [ "${1:-}" = full ] && mode=
 echo "tests/c: test_gemm $mode"
@@ -42,6 +51,8 @@ echo "tests/c: test_pool"
 "$out/test_pool"
 echo "tests/c: test_port"
 "$out/test_port"
+echo "tests/c: test_kern"
+"$out/test_kern"
 if [ "${FG_CTEST_AARCH64:-1}" = 0 ]; then
     echo "tests/c: aarch64 cross tests skipped (FG_CTEST_AARCH64=0)"
 elif command -v "${AARCH64_CC:-aarch64-linux-gnu-gcc}" >/dev/null && command -v "${QEMU_AARCH64:-qemu-aarch64}" >/dev/null; then
