@@ -5,7 +5,7 @@ RuntimeError naming it) and ``pin_memory=`` (accepted; CPU memory needs no pinni
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
-from fastgrad import _device
+from fastgrad import _device, _hooks
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 from fastgrad._dtype import FLOAT_STORAGE as _FLOAT_STORAGE
 
@@ -82,6 +82,14 @@ def _alloc(fn, who, size, *args):
                           f"{n * dt.itemsize} bytes): out of memory") from None
 
 
+def _filled(arr, value, name):
+    """arr (just made, every element `value`), reported to the `filled` hook."""
+    h = _hooks.hooks.filled
+    if h is not None:
+        h(arr, value, name)
+    return arr
+
+
 def _finish(arr, requires_grad):
     t = _make(arr)
     if requires_grad:
@@ -91,12 +99,14 @@ def _finish(arr, requires_grad):
 
 def zeros(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
     _dev(device, "zeros")
-    return _finish(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), requires_grad)
+    return _finish(_filled(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), 0, "zeros"),
+                   requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
     _dev(device, "ones")
-    return _finish(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), requires_grad)
+    return _finish(_filled(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), 1, "ones"),
+                   requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
@@ -121,7 +131,7 @@ def _like(x, dtype):
 def zeros_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
     _dev(device, "zeros_like")
     s, d = _like(x, dtype)
-    return _finish(_alloc(np.zeros, "zeros_like", s, d), requires_grad)
+    return _finish(_filled(_alloc(np.zeros, "zeros_like", s, d), 0, "zeros_like"), requires_grad)
 
 
 def ones_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):

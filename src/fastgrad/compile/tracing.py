@@ -481,7 +481,20 @@ def _handlers(tr):
         def rec():
             if src.dtype.kind != "f" or out.dtype != src.dtype:
                 tr.fail(f"{name}: a copy of a non-contiguous {src.dtype} array")
-            tr._copy_step(src, out.reshape(src.shape), name)
+            if out.flags.c_contiguous:
+                tr._copy_step(src, out.reshape(src.shape), name)
+                return
+            # a part of an array (a slice along an inner dim): one copy per dense block
+            if out.shape != src.shape:
+                tr.fail(f"{name}: a copy into a non-contiguous array of another shape")
+            j = 0
+            while j < out.ndim and not out[(0,) * j + (Ellipsis,)].flags.c_contiguous:
+                j += 1
+            lead = out.shape[:j]
+            if np.prod(lead, dtype=np.int64) > 4096:
+                tr.fail(f"{name}: a copy into a non-contiguous part of an array")
+            for idx in np.ndindex(*lead):
+                tr._copy_step(src[idx + (Ellipsis,)], out[idx + (Ellipsis,)], name)
         _soft(tr, rec)
 
     # batch_norm: its NumPy work (the running-statistics update in training mode, the
@@ -696,7 +709,20 @@ def _handlers(tr):
         else:
             tr.scheds.append((sched, len(tr.optims)))
 
-    return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
+    # a float tensor made by zeros / ones (a recurrent layer's initial state) inside the
+    # function: a fill step, so a replay makes it anew
+    def filled(arr, value, name):
+        if not tr.mine():
+            return
+
+        def rec():
+            if arr.dtype.kind != "f" or not arr.flags.c_contiguous:
+                tr.fail(f"{name}: a {arr.dtype} tensor made inside the function")
+            tr.add("fill", name, outs=[tr.new(arr)], n=[arr.size], s=[float(value)],
+                   is64=_is64(arr))
+        _soft(tr, rec)
+
+    return {"filled": filled, "grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "embedding": embedding, "numpy_copy": numpy_copy, "batch_norm": batch_norm,
             "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,

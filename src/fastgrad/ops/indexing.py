@@ -4,6 +4,8 @@ scatter, index_select, take_along_dim, masked_fill and one_hot.
 
 import numpy as np
 
+from fastgrad import _hooks
+
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
@@ -195,6 +197,12 @@ def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
     out = np.zeros(shape, dtype=g._data.dtype)
     out[idx] = g._data
+    h = _hooks.hooks
+    if h.numpy_copy is not None:       # the NumPy work above, for a compiled step
+        if h.filled is not None:
+            h.filled(out, 0, "index_backward")
+        h.numpy_copy(g._data, out[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)],
+                     "index_backward")
     if _needs(g):
         return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g._data.shape))
     return _make(out)

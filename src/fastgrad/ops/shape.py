@@ -277,6 +277,16 @@ def _cat_jvp(node, xs, ts, out):
     return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
 
 
+def _cat_report(ts, out, d):
+    """Each piece of a concatenation, reported to the numpy_copy hook with the part of
+    ``out`` that holds it."""
+    start = 0
+    for t in ts:
+        n = t._data.shape[d]
+        _hooks.numpy_copy(t._data, out[(slice(None),) * d + (slice(start, start + n),)], "cat")
+        start += n
+
+
 @public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0, axis=None):
     """Concatenate along an existing dim."""
@@ -297,6 +307,8 @@ def cat(tensors, dim=0, axis=None):
             raise ShapeError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
                              f"{tuple(ts[0]._data.shape)} except in dimension {d}")
     out = np.concatenate([t._data for t in ts], axis=d)
+    if _hooks.numpy_copy is not None:
+        _cat_report(ts, out, d)
     if _needs(*ts):
         return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t._data.shape[d] for t in ts)))
     return _make(out)
@@ -360,10 +372,20 @@ def _unnarrow_jvp(node, xs, ts, out):
     return _unnarrow(ts[0], dim, start, out._data.shape)
 
 
+def _unnarrow_report(g, out, dim, start, length):
+    """_unnarrow's NumPy work, reported to the filled and numpy_copy hooks."""
+    if _hooks.filled is not None:
+        _hooks.filled(out, 0, "narrow_backward")
+    _hooks.numpy_copy(g, out[(slice(None),) * dim + (slice(start, start + length),)],
+                      "narrow_backward")
+
+
 def _unnarrow(g, dim, start, full):
     out = np.zeros(full, dtype=g._data.dtype)
     length = g._data.shape[dim]
     out[(slice(None),) * dim + (slice(start, start + length),)] = g._data
+    if _hooks.numpy_copy is not None:
+        _unnarrow_report(g._data, out, dim, start, length)
     if _needs(g):
         return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
     return _make(out)
