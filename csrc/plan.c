@@ -157,6 +157,11 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     case FG_P_REDUCE:
         return is64 ? fg_reduce_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt)
                     : fg_reduce_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt);
+    case FG_P_WHERE:
+        return is64 ? fg_where_f64(st->ndim, st->shape, IN(0), st->shape + st->ndim, IN(1),
+                                   st->sa, IN(2), st->sb, OUT(0), nt)
+                    : fg_where_f32(st->ndim, st->shape, IN(0), st->shape + st->ndim, IN(1),
+                                   st->sa, IN(2), st->sb, OUT(0), nt);
     case FG_P_COPY:
         return is64 ? fg_copy_f64(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt)
                     : fg_copy_f32(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt);
@@ -485,6 +490,8 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
         if (ok && (st->kind == FG_P_INDEX_SELECT || st->kind == FG_P_INDEX_ADD))
             ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
                  (st->op == 0 || st->op == 1);
+        if (ok && st->kind == FG_P_WHERE)
+            ok = st->ndim <= FG_MAX_DIMS / 2;
         if (ok && st->kind == FG_P_DROPOUT)
             ok = st->rng && st->n[0] >= 0 && (st->op == 0 || st->op == 1) &&
                  (st->n[0] == 0 || st->out_base[0] >= 0);

@@ -80,6 +80,11 @@ enum {
                            FG_EINVAL with *info = the index                             */
     FG_P_INDEX_ADD,     /* n[0..3], op=wrap; in0=src (outer, m, inner), in1=idx; out0 (outer,
                            n, inner)[:, idx[j], :] += src[:, j, :] in place              */
+    /* sequence models */
+    FG_P_WHERE,         /* out0 (dense, shape[0..ndim)) = in0 ? in1 : in2, broadcast: in0 bool
+                           bytes with element strides shape[ndim..2 ndim), in1 strides sa,
+                           in2 strides sb; ndim <= FG_MAX_DIMS / 2.  (A gemm step's
+                           descriptor may be batched: gemm.batch, stride_a/b/c.)        */
     FG_P_COUNT
 };
 

@@ -63,3 +63,15 @@ def test_recurrent_lm_compiled_equals_eager(kind, layers):
 def test_recurrent_lm_compiled_batch_of_one():
     # one sequence, one time step: the unbind/stack pieces are whole arrays
     _check("gru", steps=3, batch=1, seq=1, hidden=8, layers=1)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_transformer_lm_compiled_equals_eager(layers):
+    # batched matmuls of 4-D heads, linear on (B, T, C), the causal where, softmax on the
+    # last dim of (B, H, T, T), layer_norm on 3-D, embeddings of (B, T) ids
+    _check("transformer", hidden=16, layers=layers, heads=2, block_size=8)
+
+
+def test_transformer_lm_compiled_shorter_context():
+    # T < block_size: the position ids are a slice of the buffer
+    _check("transformer", steps=4, batch=2, seq=5, hidden=8, layers=1, heads=2, block_size=8)

@@ -18,7 +18,7 @@ cdef extern from "plan.h" nogil:
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
-        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
+        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_WHERE, FG_P_COUNT, FG_P_MAXOPS
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -58,7 +58,8 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "bn_bwd": FG_P_BN_BWD, "bn_prep": FG_P_BN_PREP, "bn_running": FG_P_BN_RUNNING,
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
-              "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD}
+              "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
+              "where": FG_P_WHERE}
 
 
 def optim_state_valid(OptimPlan op):
@@ -127,7 +128,7 @@ def _step_operands(int kind, d):
     ("in", j) / ("out", j); lo/hi the element offsets touched (hi exclusive)."""
     n = [int(v) for v in d.get("n", ())] + [0] * 4
     nd = int(d.get("ndim", 0))
-    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY) else \
+    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY, FG_P_WHERE) else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
     counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
@@ -142,7 +143,7 @@ def _step_operands(int kind, d):
     def strided(slot, strides):
         sp = _strided_span(shape, [int(v) for v in strides][:nd])
         ops[slot] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
-    if kind in (FG_P_BINARY, FG_P_COPY):
+    if kind in (FG_P_BINARY, FG_P_COPY, FG_P_WHERE):
         if len(shape) != nd or any(v < 0 for v in shape):
             raise ValueError(f"shape {shape} does not have ndim={nd} non-negative entries")
     if kind == FG_P_UNARY:
@@ -152,6 +153,13 @@ def _step_operands(int kind, d):
         lin(("out", 0), n[0])
     elif kind == FG_P_BINARY:
         strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
+        lin(("out", 0), _prod(shape))
+    elif kind == FG_P_WHERE:
+        if 2 * nd > FG_MAX_DIMS or len(d.get("shape", ())) != 2 * nd:
+            raise ValueError(f"where needs ndim <= {FG_MAX_DIMS // 2} and 2 * ndim shape entries")
+        sp = _strided_span(shape, [int(v) for v in d["shape"]][nd:2 * nd])
+        ops[("in", 0)] = (0, 0, "B", True) if sp is None else (sp[0], sp[1] + 1, "B", True)
+        strided(("in", 1), d.get("sa", ())); strided(("in", 2), d.get("sb", ()))
         lin(("out", 0), _prod(shape))
     elif kind == FG_P_REDUCE:
         lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
@@ -191,10 +199,14 @@ def _step_operands(int kind, d):
                              f"for m={m} n={nn} k={k}")
         if g["act"] not in ACT.values():
             raise ValueError(f"gemm activation {g['act']} is unknown")
-        ops[("in", 0)] = (0, (ar - 1) * lda + ac if ar and ac else 0, "T", True)
-        ops[("in", 1)] = (0, (br - 1) * ldb + bc if br and bc else 0, "T", True)
+        nb = int(g.get("batch", 1))
+        bsa, bsb, bsc = (int(g.get(f, 0)) for f in ("stride_a", "stride_b", "stride_c"))
+        if nb < 1 or min(bsa, bsb, bsc) < 0 or (nb > 1 and bsc < m * ldc):
+            raise ValueError(f"gemm batch {nb} with strides {bsa}, {bsb}, {bsc} is invalid")
+        ops[("in", 0)] = (0, (ar - 1) * lda + ac + (nb - 1) * bsa if ar and ac else 0, "T", True)
+        ops[("in", 1)] = (0, (br - 1) * ldb + bc + (nb - 1) * bsb if br and bc else 0, "T", True)
         lin(("in", 2), nn, req=False)
-        ops[("out", 0)] = (0, (m - 1) * ldc + nn if m and nn else 0, "T", True)
+        ops[("out", 0)] = (0, (m - 1) * ldc + nn + (nb - 1) * bsc if m and nn else 0, "T", True)
     elif kind in (FG_P_CONV, FG_P_CONV_BWD):
         if len(shape) < 16 or any(v < 0 for v in shape[:16]):
             raise ValueError(f"conv geometry {shape} needs 16 non-negative values")
@@ -384,8 +396,9 @@ cdef class Plan:
                 st.gemm.m = g["m"]; st.gemm.n = g["n"]; st.gemm.k = g["k"]
                 st.gemm.alpha = g["alpha"]; st.gemm.beta = g["beta"]
                 st.gemm.lda = g["lda"]; st.gemm.ldb = g["ldb"]; st.gemm.ldc = g["ldc"]
-                st.gemm.act = g["act"]; st.gemm.batch = 1
-                st.gemm.stride_a = 0; st.gemm.stride_b = 0; st.gemm.stride_c = 0
+                st.gemm.act = g["act"]; st.gemm.batch = g.get("batch", 1)
+                st.gemm.stride_a = g.get("stride_a", 0); st.gemm.stride_b = g.get("stride_b", 0)
+                st.gemm.stride_c = g.get("stride_c", 0)
             if d["kind"] == "optim":
                 op = d["optim"]
                 self.keep.append(op)
@@ -478,7 +491,7 @@ cdef class Plan:
             for (io, j), (lo, hi, t, req) in ops.items():
                 bj = st.in_base[j] if io == "in" else st.out_base[j]
                 off = st.in_off[j] if io == "in" else st.out_off[j]
-                isz = 8 if t in ("I", "D") else fsz
+                isz = 8 if t in ("I", "D") else (1 if t == "B" else fsz)
                 if bj < 0:
                     if req and hi > lo:
                         raise ValueError(f"{where}: operand {io}[{j}] is required but absent")

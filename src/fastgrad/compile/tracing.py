@@ -722,7 +722,15 @@ def _handlers(tr):
                    is64=_is64(arr))
         _soft(tr, rec)
 
-    return {"filled": filled, "grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
+    # an array an op made in NumPy from shapes and Python arguments only (the causal
+    # mask): fixed for the plan's input signature, read as a constant by replays
+    def shape_const(arr, name):
+        if tr.mine():
+            tr.consts.add(id(_root(arr)))
+            tr.keep.append(arr)
+
+    return {"filled": filled, "shape_const": shape_const,
+            "grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "embedding": embedding, "numpy_copy": numpy_copy, "batch_norm": batch_norm,
             "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
