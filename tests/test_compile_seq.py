@@ -75,3 +75,92 @@ def test_transformer_lm_compiled_equals_eager(layers):
 def test_transformer_lm_compiled_shorter_context():
     # T < block_size: the position ids are a slice of the buffer
     _check("transformer", steps=4, batch=2, seq=5, hidden=8, layers=1, heads=2, block_size=8)
+
+
+def _pieces_check(make, steps=3, seed=1):
+    """make() -> (params, fn(x) -> loss); trains with SGD, compiled vs eager, and
+    compares losses, parameters and gradients bit for bit after every step."""
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((2, 3, 4, 5)).astype(np.float32) for _ in range(steps)]
+    runs = []
+    for compiled in (False, True):
+        fg.manual_seed(0)
+        params, fn = make()
+        opt = optim.SGD(params, lr=0.1)
+
+        def step(x):
+            loss = fn(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        f = fg.compile(step) if compiled else step
+        hist = []
+        for x in xs:
+            loss = f(fg.from_numpy(x))
+            hist.append([loss._data.copy()] + [p._data.copy() for p in params]
+                        + [p.grad._data.copy() for p in params])
+        runs.append(hist)
+        if compiled:
+            st = f.stats
+            assert st["plans"] == 1 and st["eager_calls"] == 0 and st["replays"] == steps - 1, st
+    for i, (he, hc) in enumerate(zip(*runs)):
+        for a, b in zip(he, hc):
+            assert a.tobytes() == b.tobytes(), f"step {i} differs"
+
+
+def test_broadcast_batched_matmul_backward():
+    # w (3, 5, 6) broadcast over the leading batch dim of x (2, 3, 4, 5): its gradient
+    # sums the product over that dim; v (6, 2) is a 2-D operand of a 4-D product
+    def make():
+        w = fg.randn(3, 5, 6, requires_grad=True)
+        v = fg.randn(6, 2, requires_grad=True)
+
+        def fn(x):
+            xw = fg.matmul(x, w)
+            return (fg.matmul(xw, v) ** 2).mean()
+        return [w, v], fn
+    _pieces_check(make)
+
+
+def test_transposed_batched_operands_and_log_softmax():
+    def make():
+        w = fg.randn(5, 5, requires_grad=True)
+
+        def fn(x):
+            h = fg.matmul(x, w)                                   # (2, 3, 4, 5)
+            s = fg.matmul(h, h.transpose(-2, -1))                 # (2, 3, 4, 4)
+            ls = fg.nn.functional.log_softmax(s, dim=-1)
+            return -(ls.sum(-1).mean()) + fg.nn.functional.softmax(h, -1).mean()
+        return [w], fn
+    _pieces_check(make)
+
+
+def test_where_with_constant_mask_and_causal_attention():
+    mask = fg.from_numpy(np.tril(np.ones((4, 4), dtype=bool)))
+    upper = fg.from_numpy(~mask.numpy())
+
+    def make():
+        w = fg.randn(5, 5, requires_grad=True)
+
+        def fn(x):
+            h = fg.matmul(x, w)                                   # (2, 3, 4, 5)
+            s = fg.matmul(h, h.transpose(-2, -1)).masked_fill(upper, -1e9)
+            a = fg.nn.functional.scaled_dot_product_attention(h, h, h, is_causal=True)
+            return fg.where(mask, s, 0.0).mean() + (a ** 2).mean()
+        return [w], fn
+    _pieces_check(make)
+
+
+def test_attention_mask_is_read_at_every_call():
+    # a bool attn_mask passed as an argument is an input of the plan, not a constant
+    rng = np.random.default_rng(0)
+    q = fg.from_numpy(rng.standard_normal((1, 2, 4, 3)).astype(np.float32))
+    f = fg.compile(lambda m: fg.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=m))
+    for seed in range(3):
+        m = np.random.default_rng(seed).random((4, 4)) < 0.6
+        m[:, 0] = True
+        got = f(fg.from_numpy(m))
+        want = fg.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=fg.from_numpy(m))
+        assert got._data.tobytes() == want._data.tobytes()
+    assert f.stats["replays"] == 2 and f.stats["eager_calls"] == 0, f.stats
