@@ -36,6 +36,8 @@ def main():
         if comp is None:
             print(f"{kind:12s} {width:5d} {seq:4d}  compile failed")
             continue
+        comp()
+        comp()                            # the trace and the second-call check
         st = comp.stats
         assert st["eager_calls"] == 0 and st["replays"] >= 1, st
         eager()
