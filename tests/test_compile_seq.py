@@ -164,3 +164,18 @@ def test_attention_mask_is_read_at_every_call():
         want = fg.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=fg.from_numpy(m))
         assert got._data.tobytes() == want._data.tobytes()
     assert f.stats["replays"] == 2 and f.stats["eager_calls"] == 0, f.stats
+
+
+@pytest.mark.parametrize("model,width", [("gru", "--hidden"), ("transformer", "--d-model")])
+def test_train_charlm_compile_does_not_fall_back(model, width):
+    import os
+    import subprocess
+    import sys
+    argv = [sys.executable, "-m", "fastgrad", "train", "--task", "charlm", "--model", model,
+            "--compile", "--steps", "3", width, "16", "--seq-len", "8", "--batch-size", "2",
+            "--eval-batches", "1", "--sample-chars", "0", "--no-progress"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert r.returncode == 0, r.stderr
+    assert "validation loss" in r.stdout, r.stdout
+    assert "run eagerly" not in r.stderr, r.stderr
