@@ -279,7 +279,9 @@ def _cat_jvp(node, xs, ts, out):
 
 def _cat_report(ts, out, d):
     """Each piece of a concatenation, reported to the numpy_copy hook with the part of
-    ``out`` that holds it."""
+    ``out`` that holds it (float results: the ones kernels read)."""
+    if out.dtype.kind != "f":
+        return
     start = 0
     for t in ts:
         n = t._data.shape[d]
