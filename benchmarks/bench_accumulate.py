@@ -27,7 +27,7 @@ import fastgrad as fg
 from fastgrad import nn, optim
 from fastgrad.autograd import engine as E
 from fastgrad.nn import functional as F
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 SIZES = (784, 512, 512, 10)
 BATCH = 64

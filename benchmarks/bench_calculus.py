@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg
 from fastgrad.autograd import functional as AF
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 try:
     import torch

@@ -12,7 +12,7 @@ import argparse
 import time
 
 from fastgrad.bench import workloads as W
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 
 def _passes():

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 import fastgrad as fg
-from _timing import interleaved
+from fastgrad.bench.harness import interleaved
 
 N = 1_000_000
 

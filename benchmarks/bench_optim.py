@@ -17,7 +17,7 @@ import pytest
 
 import fastgrad as fg
 from fastgrad import optim
-from _timing import interleaved
+from fastgrad.bench.harness import interleaved
 
 MODELS = {
     "small": [(128, 784), (128,), (10, 128), (10,)],

@@ -26,7 +26,7 @@ import pytest
 
 from fastgrad.bench import workloads as W
 from fastgrad.compile import CompileError
-from _timing import interleaved
+from fastgrad.bench.harness import interleaved
 
 IMPLS = {"eager": W.fastgrad_train_step, "compiled": W.fastgrad_compiled_train_step,
          "torch": W.torch_train_step, "numpy": W.numpy_train_step, "jax": W.jax_train_step}
@@ -133,7 +133,7 @@ def main(argv=None):
     import os
     import sys
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _timing import set_threads
+    from fastgrad.bench.harness import set_threads
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=15)

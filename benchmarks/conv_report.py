@@ -1,5 +1,5 @@
 """Convolution forward + backward and a small-CNN training step, fastgrad vs PyTorch
-eager, float32, same process, interleaved (benchmarks/_timing.py), medians.
+eager, float32, same process, interleaved (fastgrad.bench.harness.interleaved), medians.
 
     python benchmarks/conv_report.py [--threads 2] [--reps 15] [--separate]
 
@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import conv_workloads as W
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 
 def _child(fw, threads, reps, tuned):

@@ -1,9 +1,11 @@
-"""GFLOP/s table: fastgrad's GEMM vs numpy.matmul, measured interleaved in one process
-(medians), at 1 and 2 threads, float32 and float64; plus the fused linear+ReLU layer.
+"""GFLOP/s table: fastgrad.matmul on tensors vs numpy.matmul on the same arrays, measured
+interleaved in one process (medians), at 1 and 2 threads, float32 and float64; plus the
+fused linear+ReLU layer.  The fastgrad column is the public call, tensor wrapper included.
 
     python benchmarks/gemm_report.py [--dtypes float32,float64] [--threads 1,2] [--quick]
     python benchmarks/gemm_report.py --peak     # 1024^3 float32, 1 thread, as % of peak
     python benchmarks/gemm_report.py --threads 1 --cpu-time   # robust on a busy machine
+    python benchmarks/gemm_report.py --alternate   # the two calls alternate call by call
 
 NumPy's BLAS threads are limited with threadpoolctl (pip install threadpoolctl).
 """
@@ -131,6 +133,9 @@ def main():
     ap.add_argument("--cpu-time", action="store_true",
                     help="time 1-thread runs with the thread's CPU clock: on a busy machine "
                          "time spent descheduled then counts for neither library")
+    ap.add_argument("--alternate", action="store_true",
+                    help="alternate the two libraries call by call (no pause between them: "
+                         "each meets the other's threads still spinning) instead of in blocks")
     ap.add_argument("--peak", action="store_true",
                     help="only the 1024^3 single-thread fraction of peak (needs gcc)")
     a = ap.parse_args()
@@ -150,13 +155,15 @@ def main():
                     if a.quick and m * k * n > 600 ** 3:
                         continue
                     x, y = operands(m, k, n, layout, np.dtype(dt))
-                    got, want = K.matmul(x, y), np.matmul(x, y)
+                    X, Y = fg.from_numpy(x), fg.from_numpy(y)
+                    got, want = fg.matmul(X, Y).numpy(), np.matmul(x, y)
                     tol = 1e-3 if dt == "float32" else 1e-9
                     assert np.allclose(got, want, rtol=tol, atol=tol * np.sqrt(k)), "wrong result"
                     budget = 1.0 if a.quick else 2.5
                     clk = time.thread_time if a.cpu_time and t == 1 else time.perf_counter
-                    tf, tn = interleaved([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], budget,
-                                         clock=clk)
+                    pair = [lambda: fg.matmul(X, Y), lambda: np.matmul(x, y)]
+                    tf, tn = (alternating(pair, budget) if a.alternate
+                              else interleaved(pair, budget, clock=clk))
                     fl = 2.0 * m * n * k
                     print(f"{f'{m}x{k}x{n} {layout}':>20s} {dt:>7s} {t:3d} {fl/tf/1e9:13.1f} "
                           f"{fl/tn/1e9:11.1f} {tn/tf:6.2f}")

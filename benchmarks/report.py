@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg
 from workloads import OPS, make_fwd, make_fwd_bwd, numpy_fwd, tanh_chain
-from _timing import interleaved, set_threads
+from fastgrad.bench.harness import interleaved, set_threads
 
 
 def with_backend(name, fn):

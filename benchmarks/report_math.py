@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import fastgrad as fg
 from report import interleaved, with_backend
-from _timing import set_threads
+from fastgrad.bench.harness import set_threads
 
 
 def _np_mish(v):

@@ -222,3 +222,4 @@ int fg_gemm_f64(const fg_gemm_desc *d, int nthreads);
 #include "optim.h"   /* optimizer kernels */
 #include "plan.h"   /* compiled-step plans (plan.c) */
 #include "conv.h"   /* convolution, pooling, normalization (conv.c) */
+#include "rnn.h"   /* fused recurrent layers (rnn.c) */

@@ -327,6 +327,23 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
             *info = bad;
         return s;
     }
+    case FG_P_RNN:
+    case FG_P_RNN_BWD: {
+        const int64_t T = st->n[0], B = st->n[1], H = st->n[2];
+        const int rev = (int)st->n[3];
+        if (st->kind == FG_P_RNN) {
+            char *o = OUT(0);       /* an LSTM's c_n: the row after y */
+            void *cn = st->op == FG_RNN_LSTM ? o + (size_t)(T * B * H) * (is64 ? 8 : 4) : NULL;
+            return is64 ? fg_rnn_fwd_f64(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
+                                         IN(4), (double *)o, OUT(1), cn, OUT(2), nt)
+                        : fg_rnn_fwd_f32(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
+                                         IN(4), (float *)o, OUT(1), cn, OUT(2), nt);
+        }
+        return is64 ? fg_rnn_bwd_f64(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
+                                     IN(4), OUT(0), OUT(1), OUT(2), OUT(3), OUT(4), nt)
+                    : fg_rnn_bwd_f32(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
+                                     IN(4), OUT(0), OUT(1), OUT(2), OUT(3), OUT(4), nt);
+    }
     default:
         return FG_EINVAL;
     }
@@ -490,6 +507,14 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
         if (ok && (st->kind == FG_P_INDEX_SELECT || st->kind == FG_P_INDEX_ADD))
             ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
                  (st->op == 0 || st->op == 1);
+        if (ok && (st->kind == FG_P_RNN || st->kind == FG_P_RNN_BWD))
+            ok = fg_rnn_ws_elems(st->op, st->n[0], st->n[1], st->n[2]) >= 0 &&
+                 (st->n[3] == 0 || st->n[3] == 1) &&
+                 (st->kind == FG_P_RNN ? st->in_base[0] >= 0 && st->in_base[1] >= 0 &&
+                                             st->out_base[0] >= 0 && st->out_base[1] >= 0 &&
+                                             st->out_base[2] >= 0
+                                       : st->in_base[3] >= 0 && st->in_base[4] >= 0 &&
+                                             st->out_base[0] >= 0);
         if (ok && st->kind == FG_P_WHERE)
             ok = st->ndim <= FG_MAX_DIMS / 2;
         if (ok && st->kind == FG_P_DROPOUT)

@@ -80,6 +80,14 @@ enum {
                            FG_EINVAL with *info = the index                             */
     FG_P_INDEX_ADD,     /* n[0..3], op=wrap; in0=src (outer, m, inner), in1=idx; out0 (outer,
                            n, inner)[:, idx[j], :] += src[:, j, :] in place              */
+    /* recurrent layers (rnn.h), one layer and direction: op = FG_RNN_*, n[0..3] = T, B, H,
+       reverse; no batch_sizes (packed sequences are not compiled) */
+    FG_P_RNN,           /* in0=gi in1=w_hh in2=b_hh in3=h0 in4=c0 (each of in2..4 or none);
+                           out0=out ((T + 1, B, H) for an LSTM: its last row is c_n),
+                           out1=hn, out2=ws                                             */
+    FG_P_RNN_BWD,       /* in0=gy in1=ghn in2=gcn (each or none) in3=w_hh in4=ws;
+                           out0=dgi out1=dh0 out2=dc0 out3=dw_hh out4=db_hh (out1..4 or
+                           none)                                                        */
     /* sequence models */
     FG_P_WHERE,         /* out0 (dense, shape[0..ndim)) = in0 ? in1 : in2, broadcast: in0 bool
                            bytes with element strides shape[ndim..2 ndim), in1 strides sa,

@@ -173,10 +173,15 @@ LAYER_OPS = {
     # recurrent layers: composed per step from linear and the registered elementwise ops
     "RNN": "linear", "LSTM": "linear", "GRU": "linear", "RNNCell": "linear", "LSTMCell": "linear",
     "GRUCell": "linear",
+    # attention layers: the attention itself is scaled_dot_product_attention (need_weights=False)
+    "MultiheadAttention": "scaled_dot_product_attention",
+    "TransformerEncoderLayer": "scaled_dot_product_attention",
+    "TransformerDecoderLayer": "scaled_dot_product_attention",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",
-              "ParameterDict", "RNNBase", "RNNCellBase"}
+              "ParameterDict", "RNNBase", "RNNCellBase",
+              "TransformerEncoder", "TransformerDecoder", "Transformer"}
 
 
 def _covered():

@@ -23,6 +23,9 @@ from fastgrad.ops.sort import *
 from fastgrad.ops.random import *
 from fastgrad.ops.elementwise import abs, pow, round
 from fastgrad.ops.reduce import all, any, max, min, sum
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+if _TYPE_CHECKING:      # the op modules' __all__ is built at import time: their names, stated
+    from fastgrad._api_types import *
 from fastgrad import _methods
 from fastgrad._factory import (arange, empty, empty_like, eye, full, full_like,
                                initial_seed, linspace, manual_seed, ones, ones_like, rand,

@@ -41,6 +41,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
+    """The number of threads fastgrad's kernels run on (its own thread pool)."""
     return _ck.get_num_threads()
 
 
@@ -50,10 +51,12 @@ def set_simd(path):
 
 
 def get_simd():
+    """The SIMD path the kernels use now: "scalar", "avx2" or "avx512"."""
     return _ck.get_isa()
 
 
 def available_simd():
+    """The SIMD paths this CPU supports, slowest first ("scalar" always)."""
     best = _ck.cpu_best_isa()
     order = ["scalar", "avx2", "avx512"]
     return order[: order.index(best) + 1]
@@ -72,6 +75,8 @@ def set_backend(name):
 
 
 def get_backend():
+    """The name of the active kernel backend: "c" (the compiled kernels) or "reference"
+    (NumPy)."""
     return backend.name
 
 

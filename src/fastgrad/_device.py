@@ -45,10 +45,12 @@ class device:
 
     @property
     def type(self):
+        """The device type: "cpu" (or the name given, such as "cuda")."""
         return self._type
 
     @property
     def index(self):
+        """The device index, or None."""
         return self._index
 
     def __eq__(self, other):

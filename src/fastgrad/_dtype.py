@@ -59,6 +59,7 @@ class dtype:
 
     @property
     def name(self):
+        """The dtype's name without the module ("float32")."""
         return self._name
 
     @property
@@ -317,7 +318,10 @@ class _TensorTypeMeta(type):
 
 
 def _tensor_type(d):
-    return _TensorTypeMeta(d._tensor_type, (), {"dtype": d, "__module__": "fastgrad"})
+    return _TensorTypeMeta(d._tensor_type, (), {"dtype": d, "__module__": "fastgrad", "__doc__": (
+        f"PyTorch's legacy tensor type of fastgrad.{d._name}: ``{d._tensor_type}(2, 3)`` makes a zero-filled "
+        f"tensor of that size, ``{d._tensor_type}(data)`` a copy of the data, and ``isinstance(t, "
+        f"{d._tensor_type})`` tests the dtype.")})
 
 
 TENSOR_TYPES = {d._tensor_type: _tensor_type(d) for d in ALL}

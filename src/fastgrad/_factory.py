@@ -2,12 +2,19 @@
 
 Every factory takes PyTorch's ``device=`` (the CPU only; another device raises a
 RuntimeError naming it) and ``pin_memory=`` (accepted; CPU memory needs no pinning)."""
+from __future__ import annotations
+
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad import _device, _hooks
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 from fastgrad._dtype import FLOAT_STORAGE as _FLOAT_STORAGE
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
+    from fastgrad._typing import DType
 
 _make = Tensor._make
 
@@ -29,14 +36,15 @@ class _Generator:
 default_generator = _Generator()
 
 
-def manual_seed(seed):
+def manual_seed(seed) -> Any:
     """Seed fastgrad's global random generator."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed: expected an int seed, got {type(seed).__name__}")
     return default_generator.manual_seed(seed)
 
 
-def initial_seed():
+def initial_seed() -> Any:
+    """The seed last given to ``manual_seed`` (None if the generator was never seeded)."""
     return default_generator.seed
 
 
@@ -97,24 +105,40 @@ def _finish(arr, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def zeros(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+          pin_memory: bool = False) -> Tensor:
+    """A tensor of zeros. ``size``: ints as separate arguments or one sequence. ``dtype``:
+    default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "zeros")
     return _finish(_filled(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), 0, "zeros"),
                    requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def ones(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+         pin_memory: bool = False) -> Tensor:
+    """A tensor of ones. ``size``: ints as separate arguments or one sequence. ``dtype``:
+    default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "ones")
     return _finish(_filled(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), 1, "ones"),
                    requires_grad)
 
 
-def empty(*size, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def empty(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+          pin_memory: bool = False) -> Tensor:
+    """A tensor of uninitialised memory: its contents are unspecified. ``size``: ints as
+    separate arguments or one sequence. ``dtype``: default ``get_default_dtype()``;
+    ``requires_grad`` makes the result a leaf that records gradients; ``device`` must be the
+    CPU."""
     _dev(device, "empty")
     return _finish(_alloc(np.empty, "empty", _size(size, "empty"), _dt(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def full(size, fill_value, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+         pin_memory: bool = False) -> Tensor:
+    """A tensor of shape ``size`` with every element ``fill_value``; the dtype is inferred from
+    ``fill_value`` unless given (bool, int64 or the default float dtype)."""
     _dev(device, "full")
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else (int64 if isinstance(fill_value, int) else _default[0])
@@ -128,31 +152,44 @@ def _like(x, dtype):
     return x._data.shape, (canonical_dtype(dtype) if dtype is not None else x._data.dtype)
 
 
-def zeros_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def zeros_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+               pin_memory: bool = False) -> Tensor:
+    """Zeros shaped like ``x``. The result has the shape of ``x`` and, unless ``dtype`` is
+    given, its dtype."""
     _dev(device, "zeros_like")
     s, d = _like(x, dtype)
     return _finish(_filled(_alloc(np.zeros, "zeros_like", s, d), 0, "zeros_like"), requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def ones_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+              pin_memory: bool = False) -> Tensor:
+    """Ones shaped like ``x``. The result has the shape of ``x`` and, unless ``dtype`` is
+    given, its dtype."""
     _dev(device, "ones_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.ones, "ones_like", s, d), requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def empty_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+               pin_memory: bool = False) -> Tensor:
+    """A tensor shaped like ``x`` with unspecified contents. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "empty_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(np.empty, "empty_like", s, d), requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def full_like(x: Tensor, fill_value, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+              pin_memory: bool = False) -> Tensor:
+    """A tensor shaped like ``x`` filled with ``fill_value``. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "full_like")
     s, d = _like(x, dtype)
     return _finish(_alloc(lambda s_, d_: np.full(s_, fill_value, d_), "full_like", s, d), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def arange(start, end=None, step=1, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+           pin_memory: bool = False) -> Tensor:
     """Values from start (inclusive) to end (exclusive) by step; int64 when every
     argument is an int, else the default float dtype."""
     _dev(device, "arange")
@@ -173,7 +210,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     return _finish(arr, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def linspace(start, end, steps, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+             pin_memory: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, 1-D."""
     _dev(device, "linspace")
     if steps < 0:
         raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
@@ -182,7 +221,9 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None, pi
                           size, _dt(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def eye(n, m=None, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+        pin_memory: bool = False) -> Tensor:
+    """The n x m identity matrix (m defaults to n)."""
     _dev(device, "eye")
     if n < 0 or (m is not None and m < 0):
         raise ShapeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
@@ -195,7 +236,12 @@ def _rng_float(dt):
     return dt if dt == np.float64 else np.float32
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
+def rand(*size, dtype: Optional[DType] = None, requires_grad: bool = False, generator=None, device=None,
+         pin_memory: bool = False) -> Tensor:
+    """Uniform random numbers in [0, 1) from the global generator (or ``generator``). ``size``:
+    ints as separate arguments or one sequence. ``dtype``: default ``get_default_dtype()``;
+    ``requires_grad`` makes the result a leaf that records gradients; ``device`` must be the
+    CPU."""
     _dev(device, "rand")
     g = (generator or default_generator).rng
     d = _dt(dtype)
@@ -205,7 +251,12 @@ def rand(*size, dtype=None, requires_grad=False, generator=None, device=None, pi
                           _size(size, "rand"), d), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None, device=None, pin_memory=False):
+def randn(*size, dtype: Optional[DType] = None, requires_grad: bool = False, generator=None, device=None,
+          pin_memory: bool = False) -> Tensor:
+    """Standard normal random numbers (mean 0, variance 1) from the global generator (or
+    ``generator``). ``size``: ints as separate arguments or one sequence. ``dtype``: default
+    ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
+    gradients; ``device`` must be the CPU."""
     _dev(device, "randn")
     g = (generator or default_generator).rng
     d = _dt(dtype)
@@ -216,7 +267,8 @@ def randn(*size, dtype=None, requires_grad=False, generator=None, device=None, p
                    requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, generator=None, device=None, pin_memory=False):
+def randint(low, high=None, size=None, dtype: Optional[DType] = None, generator=None, device=None,
+            pin_memory: bool = False) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works, as in PyTorch)."""
     _dev(device, "randint")
     if size is None:
@@ -232,17 +284,24 @@ def randint(low, high=None, size=None, dtype=None, generator=None, device=None, 
                         _size((tuple(size),), "randint"), _dt(dtype, int64)))
 
 
-def rand_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def rand_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+              pin_memory: bool = False) -> Tensor:
+    """Uniform random numbers in [0, 1) shaped like ``x``. The result has the shape of ``x``
+    and, unless ``dtype`` is given, its dtype."""
     _dev(device, "rand_like")
     return rand(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def randn_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
+               pin_memory: bool = False) -> Tensor:
+    """Standard normal random numbers shaped like ``x``. The result has the shape of ``x`` and,
+    unless ``dtype`` is given, its dtype."""
     _dev(device, "randn_like")
     return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randperm(n, dtype=None, generator=None, device=None, pin_memory=False):
+def randperm(n, dtype: Optional[DType] = None, generator=None, device=None, pin_memory: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64 unless ``dtype`` is given)."""
     _dev(device, "randperm")
     g = (generator or default_generator).rng
     return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))

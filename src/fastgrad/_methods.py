@@ -11,8 +11,10 @@ def _bind():
         setattr(T, name, fn)
     permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
-    T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))))
-    T.mT = property(lambda self: transpose(self, -1, -2))
+    T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))),
+                   doc="The tensor with its dimensions reversed (a view; the transpose of a matrix).")
+    T.mT = property(lambda self: transpose(self, -1, -2),
+                    doc="The transpose of the last two dimensions (a batch of matrices transposed; a view).")
     # the casts named after PyTorch's dtypes: x.float(), x.long(), x.char() (int8), x.byte() (uint8), ...
     for name, d in (("float", _dtype.float32), ("double", _dtype.float64), ("half", _dtype.float16),
                     ("bfloat16", _dtype.bfloat16), ("long", _dtype.int64), ("int", _dtype.int32),
@@ -20,8 +22,11 @@ def _bind():
                     ("bool", _dtype.bool)):
         setattr(T, name, _cast(to, d, name))
     T.element_size = lambda self: self._data.dtype.itemsize
+    T.element_size.__doc__ = "The size of one element in bytes."
     T.new_zeros = lambda self, *size: _factory.zeros(*size, dtype=self._data.dtype)
+    T.new_zeros.__doc__ = "Zeros of shape ``size`` with this tensor's dtype."
     T.new_ones = lambda self, *size: _factory.ones(*size, dtype=self._data.dtype)
+    T.new_ones.__doc__ = "Ones of shape ``size`` with this tensor's dtype."
     T.__format__ = _format
 
 

@@ -15,12 +15,26 @@ tensors and Python scalars only raise the category (a float scalar with an int t
 gives the default float dtype, float32), never the width (``float32_tensor * 2.0`` stays
 float32, and so does ``float32_tensor * float64_zero_dim_tensor``).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad import _device
 from fastgrad import _dtype
 from fastgrad._state import trace as _trace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from fastgrad._api_types import TensorMethods as _TensorMethods
+    from fastgrad.autograd.engine import Node
+    _Data = Union["Tensor", np.ndarray, Sequence[Any], float, int, bool]
+    _DType = Union["_dtype.dtype", np.dtype[Any], type, str]
+else:
+    _TensorMethods = object          # the ops are bound as methods by fastgrad._methods
 
 # storage dtypes (NumPy's) that the ops compare against; fastgrad.float32 etc. are the
 # fastgrad.dtype objects of fastgrad._dtype
@@ -36,11 +50,13 @@ _of_numpy = _dtype.FROM_NUMPY.__getitem__
 _default = [float32]
 
 
-def get_default_dtype():
+def get_default_dtype() -> _dtype.dtype:
+    """The floating dtype that factories and Python floats give (float32 unless set)."""
     return _of_numpy(_default[0])
 
 
-def set_default_dtype(dtype):
+def set_default_dtype(dtype: _DType) -> None:
+    """Set the floating dtype that factories and Python floats give: float32 or float64."""
     d = _dtype.storage(dtype, "set_default_dtype")
     if d not in FLOAT_DTYPES:
         raise TypeError(f"set_default_dtype: only float32 and float64 are supported, got {_of_numpy(d)}")
@@ -58,18 +74,24 @@ def result_dtype(*operands):
     return d.dtype
 
 
-def result_type(tensor1, tensor2):
+def result_type(tensor1: Union[Tensor, float, int, bool], tensor2: Union[Tensor, float, int, bool]) -> _dtype.dtype:
     """The dtype PyTorch's promotion gives an op on two Tensors or Python scalars."""
     return _dtype.result_type_of((tensor1, tensor2), _of_numpy(_default[0]))
 
 
-class Tensor:
+class Tensor(_TensorMethods):
     """An n-dimensional array that can record the operations applied to it."""
     __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_version", "_hooks", "_name",
                  "_base", "_vidx", "__weakref__")
     __array_priority__ = 1000      # numpy_array * tensor -> Tensor.__rmul__
+    _data: np.ndarray
+    grad_fn: Optional[Node]
+    requires_grad: bool
+    grad: Optional[Tensor]
+    _version: list[int]
+    _hooks: Optional[list[Any]]
 
-    def __init__(self, data, dtype=None, requires_grad=False):
+    def __init__(self, data: _Data, dtype: Optional[_DType] = None, requires_grad: bool = False) -> None:
         arr = _as_array(data, dtype, "Tensor")
         self._data = arr
         self.grad_fn = None
@@ -84,7 +106,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _make(arr):
+    def _make(arr: np.ndarray) -> Tensor:
         t = _new(Tensor)
         t._data = arr
         t.grad_fn = None
@@ -101,63 +123,75 @@ class Tensor:
     __hash__ = object.__hash__
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dimension (a tuple of ints; PyTorch's ``torch.Size``)."""
         return self._data.shape
 
-    def size(self, dim=None):
+    def size(self, dim: Optional[int] = None) -> Any:
+        """The shape, or with ``dim`` the size of that dimension (an int)."""
         return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
+        """The number of dimensions."""
         return self._data.ndim
 
-    def dim(self):
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
         return self._data.ndim
 
     @property
-    def dtype(self):
+    def dtype(self) -> _dtype.dtype:
+        """The element type (a ``fastgrad.dtype``, such as ``fastgrad.float32``)."""
         return _of_numpy(self._data.dtype)
 
-    def numel(self):
+    def numel(self) -> int:
+        """The number of elements (the product of the shape)."""
         return self._data.size
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
+        """True for a tensor no recorded op made (``grad_fn`` is None): backward fills its ``.grad``."""
         return self.grad_fn is None
 
-    def is_floating_point(self):
+    def is_floating_point(self) -> bool:
+        """True for float16, bfloat16, float32 and float64 tensors."""
         return self._data.dtype in _FLOATS
 
-    def is_contiguous(self):
+    def is_contiguous(self) -> bool:
+        """True when the elements are laid out in row-major (C) order without gaps."""
         return self._data.flags.c_contiguous
 
     @property
-    def device(self):
+    def device(self) -> _device.device:
+        """The device holding the data: always the CPU."""
         return _device.CPU
 
     is_cuda = False
     is_mps = False
     is_cpu = True
 
-    def cpu(self, memory_format=None):
+    def cpu(self, memory_format: Any = None) -> Tensor:
+        """This tensor (it is on the CPU already)."""
         return self
 
-    def cuda(self, device=None, non_blocking=False, memory_format=None):
+    def cuda(self, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+        """Raises: fastgrad has no CUDA device (the error names the requested device)."""
         dev = "cuda" if device is None else device if isinstance(device, (str, _device.device)) \
             else f"cuda:{device}"
         _device.check(dev, "cuda")
 
-    def get_device(self):
+    def get_device(self) -> int:
         """-1: the tensor is on the CPU (PyTorch's convention)."""
         return -1
 
     @property
-    def data(self):
+    def data(self) -> Tensor:
         """A tensor sharing this one's memory, with requires_grad=False, no grad_fn and
         a version counter of its own: changes made through it are not seen by autograd
         (as PyTorch's ``.data``).  Assigning a tensor replaces this one's storage (any
@@ -165,7 +199,7 @@ class Tensor:
         return Tensor._make(self._data)
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data: the assigned value must be a Tensor, got {type(value).__name__}")
         arr = value._data
@@ -177,7 +211,8 @@ class Tensor:
         self._vidx = None
 
     # ---- autograd ---------------------------------------------------------------------
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (floating leaf tensors only); returns self."""
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_: you can only change requires_grad flags of leaf "
                                "tensors; use detach() to get a tensor that does not require grad")
@@ -188,13 +223,13 @@ class Tensor:
         return self
 
     # ---- pickling and copying ----------------------------------------------------------
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickles the data, the dtype and ``requires_grad``: never the graph (a non-leaf
         loads as a leaf) nor ``.grad``.  Views pickle only the elements they show."""
         state = getattr(self, "__dict__", None) or None      # attributes of subclasses
         return (_rebuild_tensor, (type(self), self._data, self.requires_grad, state))
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
         """An independent copy of a leaf (data, ``requires_grad`` and ``.grad``).  A
         non-leaf that requires grad cannot be copied without its graph: detach it first."""
         if id(self) in memo:
@@ -210,23 +245,31 @@ class Tensor:
             new.grad = copy.deepcopy(self.grad, memo)
         return new
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter), cut from the graph."""
         t = Tensor._make(self._data)
         t._version = self._version
         return t
 
-    def detach_(self):
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place (it becomes a leaf that does not require grad); returns self."""
         self.grad_fn = None
         self.requires_grad = False
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    def backward(self, gradient: Optional[Tensor] = None, retain_graph: Optional[bool] = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves it depends on.
+
+        ``gradient``: d(loss)/d(self), needed unless self has one element.
+        ``retain_graph``: keep the graph for another backward (default: ``create_graph``).
+        ``create_graph``: record the backward itself, for higher derivatives.
+        ``inputs``: accumulate only into these leaves.  See ``fastgrad.autograd.backward``."""
         from fastgrad.autograd.engine import backward
         backward(self, None if gradient is None else (gradient,), retain_graph, create_graph,
                  inputs)
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         """Keep .grad for a non-leaf tensor after backward (leaves always keep it)."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad: can't retain_grad on a tensor that does not require grad")
@@ -235,10 +278,11 @@ class Tensor:
             self.grad_fn.retain = weakref.ref(self)
 
     @property
-    def retains_grad(self):
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor whose ``retain_grad()`` was called."""
         return self.grad_fn is not None and self.grad_fn.retain is not None
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Optional[Tensor]]) -> Any:
         """hook(grad) -> new grad or None, called when the gradient for this tensor is
         computed.  Returns a handle with .remove()."""
         if not self.requires_grad:
@@ -255,14 +299,16 @@ class Tensor:
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
         """hook(tensor), called once this leaf's .grad holds its whole gradient of a
         backward() call.  See fastgrad.autograd.register_post_accumulate_grad_hook."""
         from fastgrad.autograd.engine import register_post_accumulate_grad_hook
         return register_post_accumulate_grad_hook(self, hook)
 
     # ---- conversion -------------------------------------------------------------------
-    def numpy(self, force=False):
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array sharing this tensor's memory.  A tensor that requires
+        grad raises unless ``force`` (then it is the same memory, without the graph)."""
         if _trace.active is not None:
             _trace.active.conversion("numpy")
         if self.requires_grad and not force:
@@ -270,7 +316,7 @@ class Tensor:
                                "tensor.detach().numpy() instead")
         return self._data
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         if _trace.active is not None:
             _trace.active.conversion("__array__")
         if self.requires_grad:
@@ -280,7 +326,8 @@ class Tensor:
             return self._data.astype(dtype)
         return self._data.copy() if copy else self._data
 
-    def item(self):
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number (float, int or bool)."""
         if _trace.active is not None:
             _trace.active.conversion("item")
         if self._data.size != 1:
@@ -288,36 +335,37 @@ class Tensor:
                              f"(this one has {self._data.size} elements)")
         return self._data.reshape(()).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
+        """The data as nested Python lists of numbers (a number for a 0-d tensor)."""
         if _trace.active is not None:
             _trace.active.conversion("tolist")
         return self._data.tolist()
 
-    def __float__(self):
+    def __float__(self) -> float:
         if _trace.active is not None:
             _trace.active.conversion("float")
         return float(self._data.reshape(()).item()) if self._data.size == 1 else float(self.item())
 
-    def __int__(self):
+    def __int__(self) -> int:
         if _trace.active is not None:
             _trace.active.conversion("int")
         return int(self._data.reshape(()).item()) if self._data.size == 1 else int(self.item())
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if _trace.active is not None:
             _trace.active.conversion("bool")
         if self._data.size != 1:
             raise RuntimeError(f"bool: a tensor with {self._data.size} elements is ambiguous")
         return bool(self._data.reshape(()).item())
 
-    def __index__(self):
+    def __index__(self) -> int:
         if _trace.active is not None:
             _trace.active.conversion("__index__")
         if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._data.reshape(()).item())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._data.size:
             body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(",
                                    threshold=1000, edgeitems=3)
@@ -334,7 +382,7 @@ class Tensor:
             extra.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
@@ -391,7 +439,8 @@ def _as_array(data, dtype, who):
     return arr if dt == arr.dtype else arr.astype(dt)
 
 
-def tensor(data, dtype=None, requires_grad=False, device=None, pin_memory=False):
+def tensor(data: _Data, dtype: Optional[_DType] = None, requires_grad: bool = False, device: Any = None,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, scalars, arrays, tensors)."""
     if device is not None:
         _device.check(device, "tensor")
@@ -401,7 +450,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None, pin_memory=False)
     return t
 
 
-def as_tensor(data, dtype=None, device=None):
+def as_tensor(data: _Data, dtype: Optional[_DType] = None, device: Any = None) -> Tensor:
     """Like tensor(), but without a copy when `data` already is a suitable array/tensor."""
     if device is not None:
         _device.check(device, "as_tensor")
@@ -413,7 +462,7 @@ def as_tensor(data, dtype=None, device=None):
     return tensor(data, dtype)
 
 
-def from_numpy(arr):
+def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with the NumPy array `arr` (zero-copy)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")

@@ -29,7 +29,7 @@ MODELS = ("lstm", "gru", "transformer")
 __all__ = ["MODELS", "build_model", "forward", "lm_loss", "get_batch", "estimate_loss", "generate",
            "train"]
 
-_CLASSES = {}
+_CLASSES: "dict[str, dict]" = {}
 
 
 def _classes(lib):

@@ -26,6 +26,8 @@ Batches are containers of the same type as the samples: a dataset returning tupl
 gives tuple batches (PyTorch's default_collate turns tuples into lists; fastgrad keeps
 the type, and ``xb, yb = batch`` works with both).
 """
+from __future__ import annotations
+
 import collections.abc
 import itertools
 import math
@@ -37,6 +39,11 @@ from fastgrad import _factory
 from fastgrad.ops.indexing import getitem as _getitem
 from fastgrad.ops.shape import stack as _stack
 from fastgrad._tensor import Tensor, bool_, canonical_dtype, float64, int64
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any
+    from collections.abc import Iterator
 
 _make = Tensor._make
 
@@ -57,7 +64,7 @@ class Generator:
     (which use its ``rng`` attribute, a ``numpy.random.Generator``).
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None) -> None:
         self.manual_seed(_os_seed() if seed is None else seed)
 
     def manual_seed(self, seed):
@@ -82,6 +89,7 @@ class Generator:
         return {"seed": self._seed, "bit_generator": self.rng.bit_generator.state}
 
     def set_state(self, state):
+        """Restore the state returned by ``get_state()``."""
         if not isinstance(state, dict) or "bit_generator" not in state:
             raise TypeError("Generator.set_state: expected a dict returned by get_state()")
         bg = np.random.PCG64()
@@ -140,10 +148,10 @@ def _check_count(n, who, what):
 class Dataset:
     """Base class of map-style datasets: subclasses define ``__getitem__(i)`` and ``__len__``."""
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
-    def __len__(self):
+    def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
     def __add__(self, other):
@@ -169,7 +177,7 @@ class IterableDataset(Dataset):
 class ChainDataset(IterableDataset):
     """The samples of several iterable datasets, one stream after another."""
 
-    def __init__(self, datasets):
+    def __init__(self, datasets) -> None:
         self.datasets = list(datasets)
 
     def __iter__(self):
@@ -189,7 +197,7 @@ class TensorDataset(Dataset):
     first dimension.
     """
 
-    def __init__(self, *tensors):
+    def __init__(self, *tensors) -> None:
         if not tensors:
             raise ValueError("TensorDataset: expected at least one tensor")
         ts = []
@@ -211,17 +219,17 @@ class TensorDataset(Dataset):
                              f"first dimension, got shapes {shapes}")
         self.tensors = tuple(ts)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.tensors[0]._data.shape[0]
 
 
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset, indices):
+    def __init__(self, dataset, indices) -> None:
         self.dataset = dataset
         if isinstance(indices, Tensor):
             indices = indices._data
@@ -239,7 +247,7 @@ class Subset(Dataset):
 class ConcatDataset(Dataset):
     """The samples of several datasets one after another."""
 
-    def __init__(self, datasets):
+    def __init__(self, datasets) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: expected a non-empty list of datasets")
@@ -305,7 +313,8 @@ class Sampler:
 
 
 class SequentialSampler(Sampler):
-    def __init__(self, data_source):
+    """The indices 0 .. len(data_source) - 1 in order."""
+    def __init__(self, data_source) -> None:
         self.data_source = data_source
 
     def __iter__(self):
@@ -329,7 +338,7 @@ class RandomSampler(Sampler):
 
     _CHUNK = 1 << 16             # indices drawn at a time when sampling lazily
 
-    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+    def __init__(self, data_source, replacement: bool = False, num_samples=None, generator=None) -> None:
         if not isinstance(replacement, bool):
             raise TypeError(f"RandomSampler: replacement should be a boolean value, but got "
                             f"replacement={replacement!r}")
@@ -345,6 +354,8 @@ class RandomSampler(Sampler):
 
     @property
     def num_samples(self):
+        """The number of indices one epoch draws (``len(data_source)`` unless ``num_samples``
+        was given)."""
         return len(self.data_source) if self._num_samples is None else int(self._num_samples)
 
     def __len__(self):
@@ -387,7 +398,7 @@ class WeightedRandomSampler(Sampler):
     (``torch.utils.data.WeightedRandomSampler``): with ``replacement`` each draw is
     independent; without, no index repeats (``num_samples <= len(weights)``)."""
 
-    def __init__(self, weights, num_samples, replacement=True, generator=None):
+    def __init__(self, weights, num_samples, replacement: bool = True, generator=None) -> None:
         who = "WeightedRandomSampler"
         k = _check_count(num_samples, who, "num_samples")
         if k <= 0:
@@ -425,7 +436,7 @@ class WeightedRandomSampler(Sampler):
 class SubsetRandomSampler(Sampler):
     """The given indices in a random order each epoch."""
 
-    def __init__(self, indices, generator=None):
+    def __init__(self, indices, generator=None) -> None:
         self.indices = np.asarray(indices._data if isinstance(indices, Tensor) else indices, dtype=np.int64)
         self.generator = _as_generator(generator, "SubsetRandomSampler")
 
@@ -442,7 +453,7 @@ class SubsetRandomSampler(Sampler):
 class BatchSampler(Sampler):
     """Groups the indices of ``sampler`` into lists of ``batch_size``."""
 
-    def __init__(self, sampler, batch_size, drop_last=False):
+    def __init__(self, sampler, batch_size, drop_last: bool = False) -> None:
         bs = _check_count(batch_size, "BatchSampler", "batch_size")
         if bs <= 0:
             raise ValueError(f"BatchSampler: batch_size must be a positive int, got {bs}")
@@ -597,7 +608,7 @@ class WorkerInfo:
 
     __slots__ = ("id", "num_workers", "seed", "dataset")
 
-    def __init__(self, id, num_workers, seed, dataset):  # noqa: A002 - torch's field name
+    def __init__(self, id, num_workers, seed, dataset) -> None:  # noqa: A002 - torch's field name
         self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
 
     def __repr__(self):
@@ -636,7 +647,7 @@ class _Fetcher:
     """Turns one batch of indices into a batch (map-style datasets), or yields the next
     batch of an iterable dataset's stream; runs in the main process or in a worker."""
 
-    def __init__(self, dataset, collate_fn, auto_collation, batch_size, drop_last):
+    def __init__(self, dataset, collate_fn, auto_collation, batch_size, drop_last) -> None:
         self.dataset, self.collate_fn = dataset, collate_fn
         self.auto_collation, self.batch_size, self.drop_last = auto_collation, batch_size, drop_last
         self.iterable = isinstance(dataset, IterableDataset)
@@ -739,10 +750,10 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
-                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+                 num_workers=0, collate_fn=None, pin_memory: bool = False, drop_last: bool = False, timeout=0,
                  worker_init_fn=None, multiprocessing_context=None, generator=None, *,
-                 prefetch_factor=None, persistent_workers=False, pin_memory_device="",
-                 in_order=True):
+                 prefetch_factor=None, persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True) -> None:
         who = "DataLoader"
         iterable = isinstance(dataset, IterableDataset)
         if not iterable and not hasattr(dataset, "__getitem__"):
@@ -823,7 +834,7 @@ class DataLoader:
             from fastgrad.utils.data._workers import resolve_context
             resolve_context(multiprocessing_context)        # a bad name fails here
 
-    def __len__(self):
+    def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
             n = len(self.dataset)
             if self.batch_size is None:
@@ -867,7 +878,7 @@ class DataLoader:
                 return
             yield b
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
             self._draw_base_seed()          # as with workers, so both give the same order
             return self._iter_single(self._make_fetcher())
@@ -915,8 +926,8 @@ class DistributedSampler(Sampler):
     ``fastgrad.distributed.get_world_size()`` / ``get_rank()``.
     """
 
-    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
-                 drop_last=False):
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True, seed=0,
+                 drop_last: bool = False) -> None:
         who = "DistributedSampler"
         if num_replicas is None or rank is None:
             from fastgrad import distributed

@@ -40,6 +40,8 @@ allow-list, shapes of at most ``MAX_NDIM`` non-negative dimensions whose sizes f
 data section, offsets inside it) and raises :class:`CheckpointError` naming the file and
 the field for anything else.
 """
+from __future__ import annotations
+
 import base64
 import collections
 import hashlib
@@ -56,6 +58,10 @@ import numpy as np
 from fastgrad import _device
 from fastgrad._tensor import SUPPORTED, Tensor
 from fastgrad.errors import ArgumentError
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
            "MAX_ITEMS"]
@@ -234,7 +240,7 @@ def _fspath(f):
     return None
 
 
-def save(obj, f):
+def save(obj: Any, f: Any) -> None:
     """Save ``obj`` (a state dict or a nested structure of containers, numbers, strings,
     arrays and Tensors) to ``f``: a path (``str``/``os.PathLike``, written atomically) or a
     binary file object opened for writing.
@@ -459,7 +465,7 @@ def _is_cpu(dev):
         isinstance(dev, _device.device) and dev.type == "cpu")
 
 
-def load(f, map_location=None, weights_only=True):
+def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
     """Load an object saved by :func:`save` from a path or a binary file object.
 
     A path ending in ``.safetensors`` is read as a safetensors file (a dict of str ->

@@ -18,7 +18,8 @@ cdef extern from "plan.h" nogil:
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
-        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_WHERE, FG_P_COUNT, FG_P_MAXOPS
+        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
+        FG_P_RNN, FG_P_RNN_BWD, FG_P_WHERE
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -59,7 +60,7 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
-              "where": FG_P_WHERE}
+              "rnn": FG_P_RNN, "rnn_bwd": FG_P_RNN_BWD, "where": FG_P_WHERE}
 
 
 def optim_state_valid(OptimPlan op):
@@ -275,6 +276,22 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_INDEX_SELECT else small)
         lin(("in", 1), n[3], "I")
         lin(("out", 0), small if kind == FG_P_INDEX_SELECT else big)
+    elif kind in (FG_P_RNN, FG_P_RNN_BWD):
+        mode, (T, B, H) = int(d.get("op", -1)), n[:3]
+        if fg_rnn_ws_elems(mode, T, B, H) < 0 or n[3] not in (0, 1):
+            raise ValueError(f"rnn mode={mode} T={T} B={B} H={H} reverse={n[3]} is invalid")
+        G, rows = fg_rnn_gates(mode) * H, T + 1 if mode == FG_RNN_LSTM else T
+        nws = fg_rnn_ws_elems(mode, T, B, H)
+        if kind == FG_P_RNN:
+            lin(("in", 0), T * B * G); lin(("in", 1), G * H); lin(("in", 2), G, req=False)
+            lin(("in", 3), B * H, req=False); lin(("in", 4), B * H, req=False)
+            lin(("out", 0), rows * B * H); lin(("out", 1), B * H); lin(("out", 2), nws)
+        else:
+            lin(("in", 0), T * B * H, req=False); lin(("in", 1), B * H, req=False)
+            lin(("in", 2), B * H, req=False); lin(("in", 3), G * H); lin(("in", 4), nws)
+            lin(("out", 0), T * B * G); lin(("out", 1), B * H, req=False)
+            lin(("out", 2), B * H, req=False); lin(("out", 3), G * H, req=False)
+            lin(("out", 4), G, req=False)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops

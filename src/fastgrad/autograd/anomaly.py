@@ -30,6 +30,7 @@ _traces = weakref.WeakKeyDictionary()      # Node -> traceback.StackSummary of i
 
 
 def is_anomaly_enabled():
+    """True while anomaly detection is on (``detect_anomaly`` / ``set_detect_anomaly``)."""
     return _mode[0]
 
 

@@ -22,6 +22,8 @@ by ``fastgrad.ops`` at import through ``use_ops``, and what each op declares bey
 backward function (its forward-mode rule ``JVP``, its ``Traits``) is registered here by
 the op modules with ``declare`` / ``jvp_rule``.
 """
+from __future__ import annotations
+
 import threading
 import weakref
 
@@ -32,6 +34,11 @@ from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, tensor
 from fastgrad.autograd import anomaly as _anomaly
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional, Union
+    from collections.abc import Sequence
 
 _FREED = object()   # marks saved values released after a backward without retain_graph
 
@@ -53,6 +60,8 @@ def use_ops(add, sum_to, clone, to, expand):
 
 
 class Node:
+    """One recorded op in the graph: a tensor's ``grad_fn``. It holds the backward function,
+    the edges to its inputs' nodes (or leaf tensors) and what backward reads."""
     __slots__ = ("fn", "name", "edges", "shapes", "saved", "out", "ctx", "hooks", "retain",
                  "ver", "outver", "outv", "__weakref__")
 
@@ -86,11 +95,14 @@ class Node:
         return t
 
     def saved_tensors(self):
+        """The tensors (or arrays) the backward reads; raises once a backward without
+        ``retain_graph`` freed them."""
         if self.saved is _FREED:
             _raise_freed(self)
         return self.saved
 
     def next_functions(self):
+        """Per input: its Node, the leaf Tensor, or None (an input that needs no gradient)."""
         return self.edges
 
     def __repr__(self):
@@ -661,7 +673,8 @@ def _root_grads(outputs, grad_outputs, who):
     return grads
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None, retain_graph: Optional[bool] = None,
+             create_graph: bool = False, inputs: Any = None) -> None:
     """Accumulate d(tensors)/d(leaf) into every reachable leaf's ``.grad``."""
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
@@ -692,8 +705,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _run(tensors, grads, retain_graph, create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequence[Tensor]], grad_outputs: Any = None,
+         retain_graph: Optional[bool] = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Optional[Tensor], ...]:
     """Gradients of `outputs` with respect to `inputs`, returned (not accumulated)."""
     single = isinstance(inputs, Tensor)
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)

@@ -1,25 +1,32 @@
 """no_grad / enable_grad / set_grad_enabled: context managers and decorators."""
+from __future__ import annotations
+
 import functools
+from typing import Any, Callable, Literal, Optional, TypeVar
 
 from fastgrad._state import grad_mode
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-def is_grad_enabled():
+
+def is_grad_enabled() -> bool:
+    """True unless graph recording is off (inside ``no_grad``)."""
     return grad_mode.enabled
 
 
 class _GradModeSwitch:
-    _value = None
+    _value: Optional[bool] = None
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._prev = grad_mode.enabled
         grad_mode.enabled = self._value
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
+        """Decorate ``fn``: it runs in this mode."""
         value = self._value
 
         @functools.wraps(fn)
@@ -30,7 +37,7 @@ class _GradModeSwitch:
                 return fn(*args, **kwargs)
             finally:
                 grad_mode.enabled = prev
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
 
 class no_grad(_GradModeSwitch):
@@ -47,15 +54,15 @@ class set_grad_enabled(_GradModeSwitch):
     """set_grad_enabled(mode): as a call it sets the mode at once (like PyTorch); as a
     context manager or decorator it restores the previous mode afterwards."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         self._prev = grad_mode.enabled
         self._value = bool(mode)
         grad_mode.enabled = self._value
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         pass                      # the call already set the mode
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled = self._prev
         return False
 
@@ -63,7 +70,8 @@ class set_grad_enabled(_GradModeSwitch):
 _inference = [False]
 
 
-def is_inference_mode_enabled():
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode``."""
     return _inference[0]
 
 
@@ -78,24 +86,25 @@ class inference_mode:
             return cls(True)(mode)
         return super().__new__(cls)
 
-    def __init__(self, mode=True):
+    def __init__(self, mode: Any = True) -> None:
         self._mode = bool(mode)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._prev = (grad_mode.enabled, _inference[0])
         if self._mode:
             grad_mode.enabled = False
         _inference[0] = self._mode
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         grad_mode.enabled, _inference[0] = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
+        """Decorate ``fn``: it runs in inference mode."""
         mode = self._mode
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with inference_mode(mode):
                 return fn(*args, **kwargs)
-        return wrapper
+        return wrapper  # type: ignore[return-value]

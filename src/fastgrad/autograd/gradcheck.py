@@ -1,6 +1,12 @@
 """Numerical gradient checks: central differences in float64 against the engine."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class GradcheckError(RuntimeError):
@@ -94,8 +100,8 @@ def _compare(kind, got, num, diff, atol, rtol, raise_exception):
     return True
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
-              check_forward_ad=False, check_backward_ad=True):
+def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, check_forward_ad: bool = False, check_backward_ad: bool = True) -> bool:
     """Compare the engine's Jacobian of fn at `inputs` with central differences.
 
     inputs: a tensor or tuple; those with requires_grad=True are checked (use float64).
@@ -122,8 +128,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
     return True
 
 
-def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
-                  raise_exception=True, seed=0):
+def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0) -> bool:
     """Check second derivatives: gradcheck of the function inputs -> VJP(fn, inputs, v)
     computed with create_graph=True, for a fixed random v (or `grad_outputs`)."""
     from fastgrad import autograd

@@ -15,6 +15,10 @@ Method, per case:
 3. Reported per implementation: median seconds per call, interquartile range, every
    sample, GFLOP/s where the FLOPs are defined, and ratio = peer's median / fastgrad's
    median (above 1: fastgrad is faster).
+
+This module is fastgrad's one timing harness: ``fastgrad bench`` (``time_case``), the
+scripts in benchmarks/ (``interleaved``, ``set_threads``) and pytest-benchmark's machine
+info (``machine``, read by benchmarks/conftest.py) all use it.
 """
 import json
 import math
@@ -91,23 +95,10 @@ def time_case(case, budget=1.0, block=0.05, min_rounds=5, settle=0.0, clock=time
         run()
         dt = max(clock() - t0, 1e-7)
         reps[name] = max(1, int(block / dt))
-    samples = {name: [] for name in timed}
     names = list(timed)
-    start = clock()
-    r = 0
-    while r < min_rounds or clock() - start < budget:
-        for i in range(len(names)):
-            name = names[(r + i) % len(names)]
-            run, k = timed[name], reps[name]
-            if settle:
-                time.sleep(settle)
-            t0 = clock()
-            for _ in range(k):
-                run()
-            samples[name].append((clock() - t0) / k)
-        r += 1
-        if r >= 1000:
-            break
+    per = interleaved_samples([timed[n] for n in names], [reps[n] for n in names], min_rounds,
+                              budget=budget, settle=settle, clock=clock, max_rounds=1000)
+    samples = dict(zip(names, per))
     fg_med = None
     for name in names:
         q25, med, q75 = quartiles(samples[name])
@@ -122,6 +113,48 @@ def time_case(case, budget=1.0, block=0.05, min_rounds=5, settle=0.0, clock=time
         if name != "fastgrad":
             out["impls"][name]["ratio"] = out["impls"][name]["median_s"] / fg_med
     return out
+
+
+def interleaved_samples(fns, calls, min_rounds, budget=0.0, settle=0.0, clock=time.perf_counter,
+                        max_rounds=None):
+    """Seconds per call of each of ``fns``, one sample per round: in round r each fn runs one
+    block of ``calls[i]`` calls, in an order rotated by r, so the machine's drift hits all of
+    them alike and no fn always runs right after the same other one (the memory one frees
+    changes the page faults the next one takes).  Rounds go on until at least
+    ``min_rounds`` are done and ``budget`` seconds have passed (at most ``max_rounds``).
+    ``settle``: seconds to sleep before each block (thread pools that spin-wait after a
+    call would otherwise steal the cores from the next block).  Returns one list of
+    samples per fn."""
+    samples = [[] for _ in fns]
+    k = len(fns)
+    start = clock()
+    r = 0
+    while r < min_rounds or clock() - start < budget:
+        for o in range(k):
+            i = (r + o) % k
+            f, n = fns[i], calls[i]
+            if settle:
+                time.sleep(settle)
+            t0 = clock()
+            for _ in range(n):
+                f()
+            samples[i].append((clock() - t0) / n)
+        r += 1
+        if max_rounds is not None and r >= max_rounds:
+            break
+    return samples
+
+
+def interleaved(fns, reps, inner=3, clock=time.perf_counter):
+    """Median seconds per call of each of ``fns``, timed alternately: after a warm-up
+    (``inner // 4`` calls each, at least one), ``reps`` rounds of ``inner`` calls per fn
+    (``interleaved_samples``).  ``clock``: time.perf_counter (wall), or
+    time.process_time / time.thread_time for CPU time on a busy machine."""
+    for f in fns:
+        for _ in range(max(1, inner // 4)):
+            f()
+    samples = interleaved_samples(fns, [inner] * len(fns), reps, clock=clock, max_rounds=reps)
+    return [statistics.median(s) for s in samples]
 
 
 # ---- the machine --------------------------------------------------------------------------

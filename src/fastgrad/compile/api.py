@@ -1,6 +1,8 @@
 """The public side of fastgrad.compile: ``compile()``, the ``CompiledFunction`` it
 returns (signatures, the plan cache, tracing, the second-call check, replays, eager
 fallback) and ``CompileError``.  See the package docstring for the semantics."""
+from __future__ import annotations
+
 import collections
 import threading
 import types
@@ -15,6 +17,10 @@ from fastgrad.compile.guards import failing as _failing
 from fastgrad.compile.plan import _EagerVariant, _flatten, _Plan, _rebuild
 from fastgrad.compile import tracing as _tracing_mod
 from fastgrad.compile.tracing import _existing_arrays, _Tracer, _tracing
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["compile", "CompileError", "CompiledFunction"]
 
@@ -223,7 +229,7 @@ class CompiledFunction:
                 "plans": sum(type(p) is _Plan for ps in self._plans.values() for p in ps)}
 
 
-def compile(fn=None, *, fallback=None, max_plans=8):  # noqa: A001 - torch.compile's name
+def compile(fn: Any = None, *, fallback: Optional[str] = None, max_plans: int = 8) -> Any:  # noqa: A001 - torch.compile's name
     """Compile a training step (see the module docstring).  Usable as a decorator, with or
     without arguments: ``@compile``, ``@compile(fallback="eager")``.  Given an
     ``nn.Module``, returns a ``CompiledModule`` (fastgrad.compile.module): the module with

@@ -240,6 +240,23 @@ class Recorder:
         self._rec(_r_rownorm_bwd, res, x, g, mean, rstd, w, d, groups, s)
         return res
 
+    # recurrent layers (rnn.h): packed sequences (batch_sizes) are not compiled
+    def rnn_fwd(self, mode, gi, w_hh, b_hh, h0, c0, reverse, batch_sizes=None):
+        res = _K.rnn_fwd(mode, gi, w_hh, b_hh, h0, c0, reverse, batch_sizes)
+        if batch_sizes is not None:
+            return self._refuse("rnn_fwd with batch_sizes (a packed sequence)", res)
+        self._rec(_r_rnn, res, mode, gi, w_hh, b_hh, h0, c0, reverse)
+        return res
+
+    def rnn_bwd(self, mode, steps, gy, ghn, gcn, w_hh, ws, reverse, want_h0, want_w, want_b,
+                batch_sizes=None):
+        res = _K.rnn_bwd(mode, steps, gy, ghn, gcn, w_hh, ws, reverse, want_h0, want_w, want_b,
+                         batch_sizes)
+        if batch_sizes is not None:
+            return self._refuse("rnn_bwd with batch_sizes (a packed sequence)", res)
+        self._rec(_r_rnn_bwd, res, mode, gy, ghn, gcn, w_hh, ws, reverse)
+        return res
+
 
 def _r_unary(tr, y, op, x, alpha, beta):
     name = _K.U_NAMES.get(op, "unary")
@@ -696,3 +713,29 @@ def _r_rownorm_bwd(tr, res, x, g, mean, rstd, w, d, groups, s):
                 tr.ref(rstd, name), _opt_ref(tr, w, name)],
            outs=[_opt_new(tr, r) for r in res], n=[xd.size // d, d, groups, s],
            is64=_is64(xd), par=1)
+
+
+def _r_rnn(tr, res, mode, gi, w_hh, b_hh, h0, c0, reverse):
+    name = "rnn"
+    out, hn, ws = res
+    gd = tr.dense(gi, name)
+    T, B, _ = gd.shape
+    tr.add("rnn", name, op=int(mode),
+           ins=[tr.ref(gd, name), tr.ref(tr.dense(w_hh, name), name), _opt_ref(tr, b_hh, name),
+                _opt_ref(tr, h0, name), _opt_ref(tr, c0 if mode == _K.RNN_MODES["LSTM"] else None,
+                                                 name)],
+           outs=[tr.new(out), tr.new(hn), tr.new(ws)], n=[T, B, hn.shape[1], int(bool(reverse))],
+           is64=_is64(out), par=1)
+
+
+def _r_rnn_bwd(tr, res, mode, gy, ghn, gcn, w_hh, ws, reverse):
+    name = "rnn_backward"
+    dgi, dh0, dc0, dw, db = res
+    T, B, H = dgi.shape[0], dgi.shape[1], w_hh.shape[1]
+    tr.add("rnn_bwd", name, op=int(mode),
+           ins=[_opt_ref(tr, gy, name), _opt_ref(tr, ghn, name),
+                _opt_ref(tr, gcn if mode == _K.RNN_MODES["LSTM"] else None, name),
+                tr.ref(tr.dense(w_hh, name), name), tr.ref(ws, name)],
+           outs=[tr.new(dgi), _opt_new(tr, dh0), _opt_new(tr, dc0), _opt_new(tr, dw),
+                 _opt_new(tr, db)],
+           n=[T, B, H, int(bool(reverse))], is64=_is64(dgi), par=1)

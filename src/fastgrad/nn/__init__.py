@@ -18,6 +18,9 @@ from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Hube
 from fastgrad.nn.module import Module
 from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from fastgrad.nn.parameter import Buffer, Parameter
+from fastgrad.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,
+                                     TransformerDecoderLayer, TransformerEncoder,
+                                     TransformerEncoderLayer)
 from fastgrad.nn import parallel
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
@@ -31,4 +34,6 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Upsample", "ParameterList", "ParameterDict",
            "CELU", "CosineSimilarity", "LogSigmoid", "PairwiseDistance", "RMSNorm", "Softmin",
            "Softsign", "AvgPool3d", "Conv3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
-           "MaxUnpool3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase"]
+           "MaxUnpool3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
+           "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+           "TransformerEncoder", "TransformerDecoder", "Transformer"]

@@ -1,4 +1,6 @@
 """Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
+from __future__ import annotations
+
 import operator
 from collections import OrderedDict
 
@@ -33,15 +35,18 @@ class _IndexedModules:
         self._reset(mods)
 
     def append(self, module):
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules):
+        """Add each of ``modules`` at the end; returns self."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index``."""
         mods = list(self._modules.values())
         n = len(mods)
         i = index + n if index < 0 else index
@@ -61,7 +66,7 @@ class Sequential(_IndexedModules, Module):
     one kernel and one graph node fewer.  The plan is rebuilt whenever the container or
     a hook changes."""
 
-    def __init__(self, *args):
+    def __init__(self, *args) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for k, m in args[0].items():
@@ -131,7 +136,7 @@ class Sequential(_IndexedModules, Module):
 class ModuleList(_IndexedModules, Module):
     """A list of modules, registered so their parameters are seen by the parent."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
@@ -161,7 +166,7 @@ class ModuleList(_IndexedModules, Module):
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -189,24 +194,30 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def pop(self, key):
+        """Remove the module at ``key`` and return it."""
         m = self[key]
         del self[key]
         return m
 
     def clear(self):
+        """Remove every module."""
         for k in list(self._modules.keys()):
             delattr(self, k)
 
     def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of (key, module) pairs."""
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self[k] = m
@@ -227,7 +238,7 @@ class ParameterList(Module):
     """A list of parameters registered under the keys "0", "1", ... (state_dict keys
     "<name>.0", ...); Tensors become Parameters, other values are held unregistered."""
 
-    def __init__(self, values=None):
+    def __init__(self, values=None) -> None:
         super().__init__()
         self._size = 0
         if values is not None:
@@ -261,12 +272,14 @@ class ParameterList(Module):
         return [k for k in super().__dir__() if not k.isdigit()]
 
     def append(self, value):
+        """Add ``value`` (a Parameter, or a tensor made one) at the end; returns self."""
         new_idx = self._size
         self._size += 1
         setattr(self, str(new_idx), _as_param(value))
         return self
 
     def extend(self, values):
+        """Add each of ``values`` at the end; returns self."""
         if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
             raise TypeError("ParameterList.extend should be called with an iterable, but got "
                             + type(values).__name__)
@@ -293,7 +306,7 @@ class ParameterDict(Module):
     """An ordered dict of parameters registered under their (string) keys; Tensors
     become Parameters, other values are held unregistered."""
 
-    def __init__(self, parameters=None):
+    def __init__(self, parameters=None) -> None:
         super().__init__()
         self._keys = {}
         if parameters is not None:
@@ -332,23 +345,28 @@ class ParameterDict(Module):
         return key in self._keys
 
     def copy(self):
+        """A new ParameterDict with the same parameters."""
         return ParameterDict({k: self[k] for k in self._keys})
 
     def setdefault(self, key, default=None):
+        """The parameter at ``key``; if absent, set it to ``default`` first."""
         if key not in self:
             self[key] = default
         return self[key]
 
     def clear(self):
+        """Remove every parameter."""
         for k in list(self._keys):
             del self[k]
 
     def pop(self, key):
+        """Remove the parameter at ``key`` and return it."""
         v = self[key]
         del self[key]
         return v
 
     def popitem(self):
+        """Remove and return the last inserted (key, parameter) pair."""
         if not self._keys:
             raise KeyError("popitem(): dictionary is empty")
         k = list(self._keys)[-1]
@@ -357,21 +375,27 @@ class ParameterDict(Module):
         return k, v
 
     def get(self, key, default=None):
+        """The parameter at ``key``, or ``default``."""
         return self[key] if key in self else default
 
     def fromkeys(self, keys, default=None):
+        """A new ParameterDict with each of ``keys`` set to ``default``."""
         return ParameterDict((k, default) for k in keys)
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._keys.keys()
 
     def items(self):
+        """(key, parameter) pairs, in insertion order."""
         return [(k, self[k]) for k in self._keys]
 
     def values(self):
+        """The parameters, in insertion order."""
         return [self[k] for k in self._keys]
 
     def update(self, parameters):
+        """Add or replace parameters from a mapping or an iterable of (key, value) pairs."""
         if isinstance(parameters, (dict, ParameterDict)) or hasattr(parameters, "keys"):
             for k in parameters.keys():
                 self[k] = parameters[k]

@@ -1,6 +1,8 @@
 """Convolution, pooling and resampling modules with torch.nn's names, arguments and
 initialisation (weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
 C_in / groups * prod(kernel))."""
+from __future__ import annotations
+
 import math
 
 from fastgrad.ops import _record as _rec, shape as _sh
@@ -9,6 +11,15 @@ from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.layers import _cpu_device, _param, _positive_int
 from fastgrad.nn.module import Module
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._tensor import Tensor
+    from fastgrad._typing import DType
+if TYPE_CHECKING:
+    from fastgrad._tensor import Tensor
 
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -19,7 +30,8 @@ class _ConvNd(Module):
     _TRANSPOSED = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", output_padding=0, dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", output_padding=0,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         who = type(self).__name__
         n = self._NSP
@@ -71,6 +83,8 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise as PyTorch does: Kaiming-uniform weight, bias ~ U(-1/sqrt(fan_in),
+        1/sqrt(fan_in))."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
@@ -121,11 +135,12 @@ class Conv1d(_ConvNd):
     _NSP = 1
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Optional[DType] = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, padding = self._padded(self._check(x))
         return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
@@ -134,11 +149,12 @@ class Conv2d(_ConvNd):
     """2-D convolution over (N, C_in, H, W); weight (C_out, C_in / groups, KH, KW)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Optional[DType] = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, padding = self._padded(self._check(x))
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
@@ -149,11 +165,12 @@ class ConvTranspose1d(_ConvNd):
     _TRANSPOSED = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", dtype=None):
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 dtype: Optional[DType] = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, output_padding, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.conv_transpose1d(self._check(x), self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.groups, self.dilation)
 
@@ -163,19 +180,20 @@ class ConvTranspose2d(_ConvNd):
     _TRANSPOSED = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", dtype=None):
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 dtype: Optional[DType] = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, output_padding, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.conv_transpose2d(self._check(x), self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.groups, self.dilation)
 
 
 # ---- pooling --------------------------------------------------------------------------------
 class _MaxPoolNd(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
@@ -186,24 +204,34 @@ class _MaxPoolNd(Module):
 
 
 class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool1d``)."""
     def forward(self, x):
         return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool2d``)."""
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class AvgPool1d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average."""
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
@@ -212,17 +240,23 @@ class AvgPool1d(Module):
 
 
 class AvgPool2d(AvgPool1d):
-    def forward(self, x):
+    """2-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average; ``divisor_override``
+    replaces the window size as the divisor."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
 
 class AdaptiveAvgPool1d(Module):
-    def __init__(self, output_size):
+    """1-D average pooling to a fixed ``output_size``: each output element averages its share
+    of the input (PyTorch's window boundaries)."""
+    def __init__(self, output_size) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool1d(x, self.output_size)
 
     def extra_repr(self):
@@ -230,18 +264,20 @@ class AdaptiveAvgPool1d(Module):
 
 
 class AdaptiveAvgPool2d(AdaptiveAvgPool1d):
-    def forward(self, x):
+    """2-D average pooling to a fixed ``output_size`` (an int or a pair; None keeps that input
+    size)."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
 
 
 class GlobalAvgPool2d(Module):
     """Mean over H and W of (N, C, H, W): (N, C) (keepdim=True: (N, C, 1, 1))."""
 
-    def __init__(self, keepdim=False):
+    def __init__(self, keepdim: bool = False) -> None:
         super().__init__()
         self.keepdim = keepdim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         y = F.adaptive_avg_pool2d(x, 1)
         return y if self.keepdim else _sh.flatten(y, -3)
 
@@ -253,13 +289,13 @@ class Upsample(Module):
     """Resize with F.interpolate: mode 'nearest', 'nearest-exact', 'linear', 'bilinear',
     'trilinear' or 'area'."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                 recompute_scale_factor=None):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None) -> None:
         super().__init__()
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
                              self.recompute_scale_factor)
 
@@ -272,31 +308,39 @@ class Conv3d(_ConvNd):
     _NSP = 3
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype: Optional[DType] = None) -> None:
         _cpu_device(device, "Conv3d")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, padding = self._padded(self._check(x))
         return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
+    (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also
+    returns the argmax positions (for ``MaxUnpool3d``)."""
     def forward(self, x):
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
 
 class AvgPool3d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    """3-D average pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``,
+    ``stride`` (default: ``kernel_size``) and ``padding`` are ints or tuples.
+    ``count_include_pad`` counts the zero padding in the average; ``divisor_override``
+    replaces the window size as the divisor."""
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override=None) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
@@ -305,7 +349,7 @@ class AvgPool3d(Module):
 
 
 class _MaxUnpoolNd(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
@@ -316,18 +360,24 @@ class _MaxUnpoolNd(Module):
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
-    def forward(self, input, indices, output_size=None):
+    """The partial inverse of ``MaxPool1d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
-    def forward(self, input, indices, output_size=None):
+    """The partial inverse of ``MaxPool2d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
-    def forward(self, input, indices, output_size=None):
+    """The partial inverse of ``MaxPool3d``: places each value at its index from
+    ``return_indices``, zeros elsewhere."""
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
         return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)

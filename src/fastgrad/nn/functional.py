@@ -25,6 +25,9 @@ from fastgrad.ops.norm import *
 from fastgrad.ops.pool import *
 from fastgrad.ops.reduce import log_softmax, softmax
 from fastgrad.ops.shape import pad as _pad
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:       # the op modules' __all__ is built at import time: their names, stated
+    from fastgrad.nn._functional_types import *
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -54,6 +57,7 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def relu_(x):
+    """max(x, 0) in place; returns ``x``."""
     return _I.clamp_(x, 0.0)
 
 
@@ -362,3 +366,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p > 0.0:
         w = dropout(w, dropout_p, True)
     return _L.matmul(w, v)
+
+
+# ---- multi-head attention: nn.MultiheadAttention's functional form (nn/transformer.py) --------
+from fastgrad.nn.transformer import multi_head_attention_forward  # noqa: E402

@@ -67,6 +67,7 @@ def _fan(tensor, mode, who):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill ``tensor`` in place with samples of U(a, b); returns it."""
     _check(tensor, "uniform_")
     if not a <= b:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
@@ -74,6 +75,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill ``tensor`` in place with samples of N(mean, std**2); returns it."""
     _check(tensor, "normal_")
     if std < 0:
         raise ValueError(f"normal_: std must be non-negative, got {std}")
@@ -105,19 +107,24 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def constant_(tensor, val):
+    """Fill ``tensor`` in place with ``val``; returns it."""
     _check(tensor, "constant_")
     return _fill(tensor, val)
 
 
 def zeros_(tensor):
+    """Fill ``tensor`` in place with zeros; returns it."""
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor):
+    """Fill ``tensor`` in place with ones; returns it."""
     return constant_(tensor, 1.0)
 
 
 def eye_(tensor):
+    """Fill the 2-D ``tensor`` in place with the identity matrix (ones on the main diagonal);
+    returns it."""
     _check(tensor, "eye_")
     if tensor._data.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor._data.shape)}")

@@ -1,6 +1,8 @@
 """Layers: Linear, Bilinear, Embedding, Dropout, LayerNorm, BatchNorm1d, Flatten,
 Identity and one module per activation.  Default initialisation is PyTorch's, so a
 fastgrad layer and a PyTorch layer of the same shape start from the same distribution."""
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -14,6 +16,15 @@ from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._tensor import Tensor
+    from fastgrad._typing import DType, Dims
+if TYPE_CHECKING:
+    from fastgrad._tensor import Tensor
 
 
 def _dtype(dtype):
@@ -36,10 +47,11 @@ def _positive_int(v, name, who):
 
 
 class Identity(Module):
-    def __init__(self, *args, **kwargs):
+    """Returns its input unchanged (its arguments are accepted and ignored)."""
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x
 
 
@@ -47,7 +59,7 @@ class Linear(Module):
     """y = x @ weight.T + bias; weight (out_features, in_features).  Initialised as
     PyTorch does: weight and bias ~ U(-1/sqrt(in_features), 1/sqrt(in_features))."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias: bool = True, dtype: Optional[DType] = None) -> None:
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
@@ -59,12 +71,14 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise weight and bias as PyTorch does (Kaiming-uniform weight, bias ~
+        U(-1/sqrt(in_features), 1/sqrt(in_features)))."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return _la.linear(x, self.weight, self.bias)
 
     def _fused(self, x, activation):
@@ -77,7 +91,8 @@ class Linear(Module):
 class Bilinear(Module):
     """y = x1^T W x2 + b; weight (out, in1, in2), initialised U(-1/sqrt(in1), 1/sqrt(in1))."""
 
-    def __init__(self, in1_features, in2_features, out_features, bias=True, dtype=None):
+    def __init__(self, in1_features, in2_features, out_features, bias: bool = True,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         self.in1_features = _positive_int(in1_features, "in1_features", "Bilinear")
         self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
@@ -90,12 +105,14 @@ class Bilinear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-initialise weight and bias ~ U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as
+        PyTorch does."""
         bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x1, x2):
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.bilinear(x1, x2, self.weight, self.bias)
 
     def extra_repr(self):
@@ -107,7 +124,8 @@ class Embedding(Module):
     """A lookup table of num_embeddings vectors of size embedding_dim, ~ N(0, 1);
     row padding_idx starts at zero and gets no gradient."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, _weight=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, _weight=None,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
@@ -129,6 +147,8 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding whose weight is ``embeddings`` (num_embeddings, embedding_dim);
+        ``freeze`` (default True) makes it not require grad."""
         w = embeddings._data if hasattr(embeddings, "_data") else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
@@ -137,11 +157,12 @@ class Embedding(Module):
         return m
 
     def reset_parameters(self):
+        """Re-initialise the weight ~ N(0, 1), with the ``padding_idx`` row zero."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
             self.weight._data[self.padding_idx] = 0
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.embedding(x, self.weight, self.padding_idx)
 
     def extra_repr(self):
@@ -153,14 +174,14 @@ class Dropout(Module):
     """Zeroes elements with probability p in training mode (scaling the rest by
     1 / (1 - p)); identity in eval mode.  Seeded by fastgrad.manual_seed."""
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p=0.5, inplace: bool = False) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
         self.p = float(p)
         self.inplace = inplace
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self):
@@ -168,7 +189,11 @@ class Dropout(Module):
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions: (x - mean) /
+    sqrt(var + eps), then times ``weight`` plus ``bias`` (learnable, of shape
+    ``normalized_shape``, when ``elementwise_affine``; ``bias=False`` drops the bias)."""
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape = tuple(_positive_int(n, "normalized_shape", "LayerNorm") for n in ns)
@@ -185,12 +210,13 @@ class LayerNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         if self.weight is not None:
             init.ones_(self.weight)
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -205,8 +231,8 @@ class _BatchNorm(Module):
     _NDIMS = ()
     _SHAPES = ""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: Optional[DType] = None) -> None:
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features", type(self).__name__)
         self.eps = float(eps)
@@ -231,18 +257,20 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self):
+        """Set the running mean to 0, the running variance to 1 and the batch count to 0."""
         if self.track_running_stats:
             self.running_mean._data[...] = 0
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
+        """Reset the running statistics, and set the weight to ones and the bias to zeros."""
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         who = type(self).__name__
         x = _rec._float_in(x, who)
         nd = x._data.ndim
@@ -286,7 +314,8 @@ class GroupNorm(Module):
     """Normalise (N, C, ...) over groups of C / num_groups channels, then a per-channel
     affine weight (ones) and bias (zeros).  Fused C kernels (F.group_norm)."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+    def __init__(self, num_groups, num_channels, eps: float = 1e-5, affine: bool = True,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         self.num_groups = _positive_int(num_groups, "num_groups", "GroupNorm")
         self.num_channels = _positive_int(num_channels, "num_channels", "GroupNorm")
@@ -303,11 +332,12 @@ class GroupNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         if self.affine:
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = _rec._float_in(x, "GroupNorm")
         if x._data.ndim < 2 or x._data.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
@@ -321,23 +351,25 @@ class GroupNorm(Module):
 class Dropout1d(Dropout):
     """Zero whole channels of (N, C, L) input with probability p (scale the rest)."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout1d(x, self.p, self.training)
 
 
 class Dropout2d(Dropout):
     """Zero whole feature maps of (N, C, H, W) input with probability p (scale the rest)."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
 
 
 class Flatten(Module):
-    def __init__(self, start_dim=1, end_dim=-1):
+    """Flattens dimensions ``start_dim`` to ``end_dim`` into one (by default every dimension
+    but the batch dimension)."""
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return _sh.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):
@@ -345,11 +377,12 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    def __init__(self, dim, unflattened_size):
+    """Splits dimension ``dim`` into the shape ``unflattened_size``."""
+    def __init__(self, dim: Dims, unflattened_size) -> None:
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         shape = list(x.shape)
         d = self.dim % len(shape)
         return _sh.reshape(x, tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1:]))
@@ -360,11 +393,13 @@ class Unflatten(Module):
 
 # ---- activations ----------------------------------------------------------------------------
 class ReLU(Module):
-    def __init__(self, inplace=False):
+    """max(x, 0). Applied elementwise; the output has the input's shape. ``inplace=True``
+    overwrites the input."""
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.relu_(x) if self.inplace else _ew.relu(x)
 
     def extra_repr(self):
@@ -372,22 +407,26 @@ class ReLU(Module):
 
 
 class Sigmoid(Module):
-    def forward(self, x):
+    """1 / (1 + exp(-x)). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.sigmoid(x)
 
 
 class Tanh(Module):
-    def forward(self, x):
+    """tanh(x). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.tanh(x)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x. Applied elementwise; the output has the input's
+    shape."""
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = negative_slope
         self.inplace = inplace
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
@@ -395,13 +434,15 @@ class LeakyReLU(Module):
 
 
 class GELU(Module):
-    def __init__(self, approximate="none"):
+    """x * Phi(x), Phi the standard normal CDF (``approximate='tanh'``: the tanh
+    approximation). Applied elementwise; the output has the input's shape."""
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.gelu(x, self.approximate)
 
     def extra_repr(self):
@@ -409,16 +450,19 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    def forward(self, x):
+    """x * sigmoid(x). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.silu(x)
 
 
 class Softplus(Module):
-    def __init__(self, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta, linear above ``threshold``. Applied elementwise; the
+    output has the input's shape."""
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return _ew.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self):
@@ -428,11 +472,11 @@ class Softplus(Module):
 class _AlongDim(Module):
     """An op applied along one dim (softmax, log_softmax); subclasses set _op."""
 
-    def __init__(self, dim=None):
+    def __init__(self, dim: Optional[Dims] = None) -> None:
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return type(self)._op(x, self.dim)
 
     def extra_repr(self):
@@ -440,19 +484,23 @@ class _AlongDim(Module):
 
 
 class Softmax(_AlongDim):
+    """softmax over dimension ``dim``: each slice is exp(x) / sum(exp(x)) and sums to 1."""
     _op = staticmethod(_red.softmax)
 
 
 class LogSoftmax(_AlongDim):
+    """log(softmax(x)) over dimension ``dim``, computed stably."""
     _op = staticmethod(_red.log_softmax)
 
 
 class ELU(Module):
-    def __init__(self, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha * (exp(x) - 1). Applied elementwise; the output has the
+    input's shape."""
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.elu(x, self.alpha)
 
     def extra_repr(self):
@@ -460,36 +508,42 @@ class ELU(Module):
 
 
 class SELU(Module):
-    def __init__(self, inplace=False):
+    """scale * elu(x, alpha) with PyTorch's constants alpha = 1.6733, scale = 1.0507. Applied
+    elementwise; the output has the input's shape."""
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.selu(x)
 
 
 class Mish(Module):
-    def forward(self, x):
+    """x * tanh(softplus(x)). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.mish(x)
 
 
 class Hardswish(Module):
-    def forward(self, x):
+    """x * relu6(x + 3) / 6. Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.hardswish(x)
 
 
 class Hardsigmoid(Module):
-    def forward(self, x):
+    """relu6(x + 3) / 6. Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.hardsigmoid(x)
 
 
 class Hardtanh(Module):
-    def __init__(self, min_val=-1.0, max_val=1.0):
+    """x clamped to [min_val, max_val]. Applied elementwise; the output has the input's shape."""
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
         if not max_val > min_val:
             raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val, self.max_val = min_val, max_val
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.hardtanh(x, self.min_val, self.max_val)
 
     def extra_repr(self):
@@ -497,7 +551,8 @@ class Hardtanh(Module):
 
 
 class ReLU6(Module):
-    def forward(self, x):
+    """min(max(x, 0), 6). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.relu6(x)
 
 
@@ -506,22 +561,26 @@ _FUSABLE_ACT = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 
 class LogSigmoid(Module):
-    def forward(self, x):
+    """log(sigmoid(x)), computed stably. Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.logsigmoid(x)
 
 
 class Softsign(Module):
-    def forward(self, x):
+    """x / (1 + |x|). Applied elementwise; the output has the input's shape."""
+    def forward(self, x: Tensor) -> Tensor:
         return F.softsign(x)
 
 
 class CELU(Module):
-    def __init__(self, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)). Applied elementwise; the output has
+    the input's shape."""
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
         self.inplace = inplace
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.celu(x, self.alpha)
 
     def extra_repr(self):
@@ -529,11 +588,12 @@ class CELU(Module):
 
 
 class Softmin(Module):
-    def __init__(self, dim=None):
+    """softmax(-x) over dimension ``dim``."""
+    def __init__(self, dim: Optional[Dims] = None) -> None:
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.softmin(x, self.dim)
 
     def extra_repr(self):
@@ -552,8 +612,8 @@ class RMSNorm(Module):
     optional elementwise weight (initialised to ones); eps=None takes the input dtype's
     machine epsilon."""
 
-    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
-                 dtype=None):
+    def __init__(self, normalized_shape, eps=None, elementwise_affine: bool = True, device=None,
+                 dtype: Optional[DType] = None) -> None:
         super().__init__()
         _cpu_device(device, "RMSNorm")
         ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -567,10 +627,11 @@ class RMSNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Set the weight to ones."""
         if self.weight is not None:
             init.ones_(self.weight)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
@@ -578,18 +639,21 @@ class RMSNorm(Module):
 
 
 class CosineSimilarity(Module):
-    def __init__(self, dim=1, eps=1e-8):
+    """x1 . x2 / max(||x1|| * ||x2||, eps) along dimension ``dim`` (the inputs broadcast
+    together); the output loses that dimension."""
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
         super().__init__()
         self.dim, self.eps = dim, eps
 
-    def forward(self, x1, x2):
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
 
 class PairwiseDistance(Module):
-    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps along the last dimension (``keepdim`` keeps it with size 1)."""
+    def __init__(self, p=2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         super().__init__()
         self.norm, self.eps, self.keepdim = p, eps, keepdim
 
-    def forward(self, x1, x2):
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

@@ -6,6 +6,9 @@ objects are kept in ``_parameters`` / ``_buffers`` / ``_modules`` (ordered, for
 ``self.weight`` in ``forward`` is a plain attribute lookup: no ``__getattr__`` detour on
 the per-step path.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 from collections import OrderedDict
 
 import numpy as np
@@ -17,6 +20,25 @@ from fastgrad._tensor import Tensor, canonical_dtype
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn.parameter import Buffer, Parameter
 from fastgrad.ops._record import _is_dtype_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+_M = TypeVar("_M", bound="Module")
+_Fwd = TypeVar("_Fwd", bound=Callable[..., Any], covariant=True)
+
+
+class _HasForward(Protocol[_Fwd]):
+    @property
+    def forward(self) -> _Fwd: ...
+
+
+class _CallsForward:
+    """For type checkers: ``module(...)`` has the type of the module's ``forward``."""
+    def __get__(self, instance: _HasForward[_Fwd], owner: Any) -> _Fwd: ...
 
 _setattr = object.__setattr__
 # bumped whenever any forward hook is added or removed: containers that cache a fused
@@ -36,8 +58,15 @@ class Module:
     first, then assign their parameters, buffers and submodules, and define
     ``forward``."""
     training: bool
+    _parameters: OrderedDict[str, Optional[Parameter]]
+    _buffers: OrderedDict[str, Optional[Tensor]]
+    _non_persistent: set[str]
+    _modules: OrderedDict[str, Optional[Module]]
+    _forward_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_hooks: OrderedDict[int, Callable[..., Any]]
+    _hook_id: int
 
-    def __init__(self):
+    def __init__(self) -> None:
         _setattr(self, "training", True)
         _setattr(self, "_parameters", OrderedDict())
         _setattr(self, "_buffers", OrderedDict())
@@ -104,7 +133,8 @@ class Module:
             self._discard(name)
         object.__delattr__(self, name)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        """Register ``param`` (or None, a placeholder) as the parameter ``name``."""
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"register_parameter: invalid parameter name {name!r}")
         if param is not None and not isinstance(param, Parameter):
@@ -115,7 +145,9 @@ class Module:
         self._parameters[name] = param
         _setattr(self, name, param)
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """Register ``tensor`` as the buffer ``name``: state that is not a parameter (running
+        statistics); ``persistent=False`` leaves it out of ``state_dict``."""
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"register_buffer: invalid buffer name {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -128,7 +160,8 @@ class Module:
             self._non_persistent.add(name)
         _setattr(self, name, tensor)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Optional[Module]) -> None:
+        """Register ``module`` as the submodule ``name`` (as assigning the attribute does)."""
         if not isinstance(name, str) or "." in name or name == "":
             raise KeyError(f"add_module: invalid module name {name!r}")
         if module is not None and not isinstance(module, Module):
@@ -138,10 +171,12 @@ class Module:
         self._modules[name] = module
         _setattr(self, name, module)
 
-    def register_module(self, name, module):
+    def register_module(self, name: str, module: Optional[Module]) -> None:
+        """The same as ``add_module``."""
         return self.add_module(name, module)       # dispatches to subclasses' add_module
 
-    def get_submodule(self, target):
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at the dotted path ``target`` ("" is this module)."""
         m = self
         if target == "":
             return m
@@ -151,7 +186,8 @@ class Module:
             m = m._modules[part]
         return m
 
-    def get_parameter(self, target):
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at the dotted path ``target`` ("layer.weight")."""
         mod, _, name = target.rpartition(".")
         m = self.get_submodule(mod)
         if name not in m._parameters:
@@ -159,10 +195,15 @@ class Module:
         return m._parameters[name]
 
     # ---- calling -------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation of the module; subclasses define it.  Call the module itself
+        (``module(x)``) rather than ``forward``, so that the forward hooks run."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    def __call__(self, *args, **kwargs):
+    if TYPE_CHECKING:
+        __call__ = _CallsForward()
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-redef]
         if hooks.module_call is not None:
             hooks.module_call(self)
         if self._forward_pre_hooks or self._forward_hooks:
@@ -188,16 +229,18 @@ class Module:
         HOOK_GEN[0] += 1
         return _RemovableHandle(table, hid)
 
-    def register_forward_pre_hook(self, hook):
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> Any:
         """hook(module, args) -> None or new args; runs before forward."""
         return self._add_hook(self._forward_pre_hooks, hook)
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook: Callable[..., Any]) -> Any:
         """hook(module, args, output) -> None or a new output; runs after forward."""
         return self._add_hook(self._forward_hooks, hook)
 
     # ---- traversal -----------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(self, memo: Optional[set[Any]] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every submodule, depth first."""
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -210,18 +253,21 @@ class Module:
                 continue
             yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
+        """This module and every submodule, depth first."""
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) of the direct submodules."""
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
+        """The direct submodules."""
         for _, m in self.named_children():
             yield m
 
@@ -236,22 +282,31 @@ class Module:
                 seen.add(id(v))
                 yield mp + ("." if mp else "") + name, v
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) of this module's parameters and, with ``recurse``, its
+        submodules'; a parameter shared by several modules comes once."""
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """The parameters (what an optimizer takes), each once."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) of this module's buffers and its submodules'."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """The buffers (running statistics and other non-parameter state)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # ---- modes and bulk changes ----------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
+        """Set training mode (dropout active, batch norm updating its statistics) on this
+        module and its submodules; ``mode=False`` is ``eval()``.  Returns self."""
         if not isinstance(mode, bool):
             raise ValueError(f"train: mode must be a bool, got {mode!r}")
         _MODULE_GEN[0] += 1
@@ -259,15 +314,18 @@ class Module:
             _setattr(m, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
+        """Set evaluation mode (``train(False)``).  Returns self."""
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
+        """Set ``requires_grad`` on every parameter (False freezes them).  Returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the parameters' ``.grad``: None (default), or zeros in place."""
         if hooks.zero_grad is not None:
             hooks.zero_grad(list(self.parameters()), set_to_none)
         for p in self.parameters():
@@ -280,13 +338,14 @@ class Module:
                     p.grad = p.grad.detach()
                 p.grad._data[...] = 0
 
-    def apply(self, fn):
+    def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
+        """Call ``fn(m)`` on every submodule (children first) and on this module; returns self."""
         for m in self.children():
             m.apply(fn)
         fn(self)
         return self
 
-    def to(self, *args, **kwargs):
+    def to(self: _M, *args: Any, **kwargs: Any) -> _M:
         """to(device), to(dtype), to(device, dtype), to(tensor) or to(device=..., dtype=...),
         as PyTorch's.  Casts floating-point parameters and buffers to a float dtype in
         place of the module's tensors (the Parameter objects are kept, so optimizers built
@@ -327,21 +386,25 @@ class Module:
                     t.grad = Tensor._make(t.grad._data.astype(dt))
         return self
 
-    def float(self):
+    def float(self: _M) -> _M:
+        """Cast the floating parameters and buffers to float32; returns self."""
         return self._apply_dtype(np.dtype(np.float32))
 
-    def double(self):
+    def double(self: _M) -> _M:
+        """Cast the floating parameters and buffers to float64; returns self."""
         return self._apply_dtype(np.dtype(np.float64))
 
-    def cpu(self):
+    def cpu(self: _M) -> _M:
+        """This module (it is on the CPU already)."""
         return self
 
-    def cuda(self, device=None):
+    def cuda(self: _M, device: Any = None) -> _M:
+        """Raises: fastgrad has no CUDA device."""
         _device.check("cuda" if device is None else device if isinstance(device, (str, _device.device))
                       else f"cuda:{device}", "Module.cuda")
 
     # ---- state dict ----------------------------------------------------------------------
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> dict[str, Tensor]:
         """Ordered mapping name -> Tensor of every parameter and persistent buffer.  The
         tensors share memory with the module (detached unless keep_vars)."""
         if destination is None:
@@ -356,7 +419,7 @@ class Module:
                     destination[base + name] = b if keep_vars else b.detach()
         return destination
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         """Copy tensors from `state_dict` into this module's parameters and buffers.
         With strict=True, missing or unexpected keys raise; a shape mismatch always
         raises.  Values are cast to each parameter's dtype.  Returns (missing_keys,
@@ -409,7 +472,8 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """The module's settings, shown inside the parentheses of its ``repr``."""
         return ""
 
     def _get_name(self):
@@ -457,7 +521,7 @@ class Module:
 class _RemovableHandle:
     __slots__ = ("table", "key")
 
-    def __init__(self, table, key):
+    def __init__(self, table, key) -> None:
         self.table, self.key = table, key
 
     def remove(self):

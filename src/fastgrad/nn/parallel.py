@@ -32,6 +32,8 @@ State dict.  As in PyTorch the wrapped model is the submodule ``module``, so
 get keys that load into the bare model (or strip the prefix with
 :func:`consume_prefix_in_state_dict_if_present`).
 """
+from __future__ import annotations
+
 import contextlib
 import zlib
 
@@ -41,13 +43,17 @@ from fastgrad import distributed as dist
 from fastgrad.autograd.engine import queue_callback
 from fastgrad.nn.module import Module
 
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from fastgrad._typing import DType
+
 __all__ = ["DistributedDataParallel", "consume_prefix_in_state_dict_if_present"]
 
 
 class _Bucket:
     __slots__ = ("params", "offsets", "flat", "ready", "nready", "req")
 
-    def __init__(self, params, dtype):
+    def __init__(self, params, dtype: DType) -> None:
         self.params = params
         self.offsets = []
         n = 0
@@ -79,8 +85,8 @@ class DistributedDataParallel(Module):
             the other ranks do not hang).
     """
 
-    def __init__(self, module, broadcast_buffers=True, bucket_cap_mb=25.0,
-                 find_unused_parameters=False):
+    def __init__(self, module, broadcast_buffers: bool = True, bucket_cap_mb: float = 25.0,
+                 find_unused_parameters: bool = False) -> None:
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected a fastgrad.nn.Module, got "

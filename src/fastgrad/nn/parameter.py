@@ -1,4 +1,6 @@
 """Parameter: a Tensor that a Module registers as one of its learnable weights."""
+from __future__ import annotations
+
 import numpy as np
 
 from fastgrad._tensor import Tensor
@@ -9,7 +11,7 @@ class Parameter(Tensor):
     assigned as a Module attribute.  ``Parameter(t)`` shares ``t``'s memory (no copy)."""
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data=None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         if isinstance(data, Tensor):
@@ -49,6 +51,6 @@ class Buffer:
     ``self.running_mean = Buffer(zeros(n))``.  Same as ``register_buffer``."""
     __slots__ = ("tensor", "persistent")
 
-    def __init__(self, tensor, persistent=True):
+    def __init__(self, tensor: Tensor, persistent: bool = True) -> None:
         self.tensor = tensor if isinstance(tensor, Tensor) else Tensor(tensor)
         self.persistent = persistent

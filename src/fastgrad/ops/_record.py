@@ -19,6 +19,8 @@ declaration helper such as ``elementwise.unary`` that calls it): the declaration
 its names in its module's ``__all__`` (``exports``) and in ``METHODS``, the Tensor
 methods that ``fastgrad._methods`` binds.
 """
+from __future__ import annotations
+
 import builtins
 import sys
 
@@ -32,6 +34,13 @@ from fastgrad._tensor import Tensor, _default, as_tensor, canonical_dtype, resul
 from fastgrad.autograd import anomaly as _anomaly
 from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import Node, declare
+
+from typing import TYPE_CHECKING
+from typing import Any, Callable, TypeVar, overload
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._typing import DType
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _make = Tensor._make
 _anomaly_mode = _anomaly._mode
@@ -50,6 +59,12 @@ def _reflected(fn):
     return r
 
 
+@overload
+def public(fn: _F, *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
+           export: bool = ...) -> _F: ...
+@overload
+def public(fn: None = ..., *, aliases: Any = ..., method: Any = ..., dunder: Any = ..., reflected: Any = ...,
+           export: bool = ...) -> Callable[[_F], _F]: ...
 def public(fn=None, *, aliases=(), method=False, dunder=(), reflected=None, export=True):
     """Declare ``fn`` a public op of the module that defines it: exported (``__all__``)
     under its own name and each of ``aliases``, which are bound in that
@@ -240,7 +255,7 @@ declare(_to_bwd, linear=lambda node, t, out: to(t, out._data.dtype))
 
 
 @public(method=True)
-def to(x, *args, dtype=None, copy=False, **kwargs):
+def to(x: Tensor, *args, dtype: Optional[DType] = None, copy: bool = False, **kwargs) -> Tensor:
     """Cast to a dtype: to(dtype), to(other_tensor) (its dtype and device), to(device),
     to(device, dtype) or to(dtype=..., device=...).  The device must be the CPU (a
     ``fastgrad.device``, "cpu" or "cpu:0"); any other raises a RuntimeError naming it.

@@ -2,6 +2,8 @@
 (``//``) and the rounded quotients of ``div(rounding_mode=...)``, and the bitwise
 ``& | ^ ~ << >>`` (bitwise on integer tensors, logical on bool, refused on floats).
 They compute with NumPy; the rounded quotients have a zero gradient, as in PyTorch."""
+from __future__ import annotations
+
 import numpy as np
 
 from fastgrad.errors import ShapeError
@@ -11,6 +13,10 @@ from fastgrad._state import grad_mode
 from fastgrad._tensor import Tensor, bool_, float32
 from fastgrad.autograd.engine import declare
 from fastgrad.ops._record import _make, _pair, _record, _to_tensor, exports, public, to
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from fastgrad._typing import TensorOrNumber
 
 class RoundingModeError(ValueError, RuntimeError):
     """An unknown ``rounding_mode`` (PyTorch raises RuntimeError)."""
@@ -69,7 +75,7 @@ def _rounded_div(a, b, mode, name, bwd=_rounded_bwd):
 
 
 @public(method=True, dunder=("__floordiv__",), reflected="__rfloordiv__")
-def floor_divide(input, other):
+def floor_divide(input: Tensor, other: TensorOrNumber) -> Tensor:
     """input // other, rounded toward -inf (Python's rule; PyTorch's ``floor_divide``).
     Integers stay integers; an integer division by zero raises IntegerDivisionByZero.
     Not differentiable: backward through it raises, as in PyTorch."""
@@ -96,25 +102,25 @@ def _bitwise(fn, name, a, b, bools=True):
 
 
 @public(method=True, dunder=("__and__",), reflected="__rand__")
-def bitwise_and(input, other):
+def bitwise_and(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Bitwise AND of integer tensors; logical AND of bool tensors."""
     return _bitwise(np.bitwise_and, "bitwise_and", input, other)
 
 
 @public(method=True, dunder=("__or__",), reflected="__ror__")
-def bitwise_or(input, other):
+def bitwise_or(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Bitwise OR of integer tensors; logical OR of bool tensors."""
     return _bitwise(np.bitwise_or, "bitwise_or", input, other)
 
 
 @public(method=True, dunder=("__xor__",), reflected="__rxor__")
-def bitwise_xor(input, other):
+def bitwise_xor(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Bitwise XOR of integer tensors; logical XOR of bool tensors."""
     return _bitwise(np.bitwise_xor, "bitwise_xor", input, other)
 
 
 @public(method=True)
-def bitwise_not(input):
+def bitwise_not(input: Tensor) -> Tensor:
     """Bitwise NOT of an integer tensor (``~x``); logical NOT of a bool tensor."""
     x = _to_tensor(input, "bitwise_not")
     if x._data.dtype.kind not in "iub":
@@ -136,13 +142,13 @@ def _shift(a, b, left):
 
 
 @public(method=True, dunder=("__lshift__",), reflected="__rlshift__")
-def bitwise_left_shift(input, other):
+def bitwise_left_shift(input: Tensor, other: TensorOrNumber) -> Tensor:
     """input << other on integer tensors (bits shifted out are lost; the dtype wraps)."""
     return _bitwise(lambda x, y: _shift(x, y, True), "bitwise_left_shift", input, other, bools=False)
 
 
 @public(method=True, dunder=("__rshift__",), reflected="__rrshift__")
-def bitwise_right_shift(input, other):
+def bitwise_right_shift(input: Tensor, other: TensorOrNumber) -> Tensor:
     """input >> other on integer tensors (arithmetic: the sign bit is kept)."""
     return _bitwise(lambda x, y: _shift(x, y, False), "bitwise_right_shift", input, other, bools=False)
 

@@ -12,6 +12,8 @@ Convolution is three ops that are each other's derivatives:
 so conv_transpose is BI with a bias, and every derivative of every order stays within
 the family.  1-D ops are the 2-D ones on a height-1 view.
 """
+from __future__ import annotations
+
 import collections
 import math
 
@@ -22,6 +24,10 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 
@@ -273,14 +279,16 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
 
 
 @public
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) of input (N, C_in, L) or (C_in, L) with weight
     (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' or 'valid'."""
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
 @public
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) of input (N, C_in, H, W) or (C_in, H, W) with
     weight (C_out, C_in / groups, KH, KW).  'same' padding with an even kernel puts the
     extra row/column at the bottom/right, as PyTorch does."""
@@ -288,7 +296,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @public
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
     """3-D convolution (cross-correlation) of input (N, C_in, D, H, W) or (C_in, D, H, W)
     with weight (C_out, C_in / groups, KD, KH, KW): the sum over the KD depth taps of 2-D
     convolutions (conv2d kernels) of the depth slices each tap reads."""
@@ -385,8 +394,9 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
 
 
 @public
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
     """Transposed 1-D convolution (the gradient of conv1d with respect to its input);
     weight (C_in, C_out / groups, K)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
@@ -394,8 +404,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @public
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
                               dilation, 2, "conv_transpose2d")

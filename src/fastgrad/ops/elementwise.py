@@ -8,7 +8,10 @@ builds the op function, its backward (the fused C backward kernel, or the deriva
 written with fastgrad ops under ``create_graph``), its forward-mode rule, its place in
 ``__all__`` and its Tensor method from the kernel's name and the derivative.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 import numpy as np
 
@@ -19,8 +22,12 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default, bool_, float32
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
+from fastgrad import _opdoc
 from fastgrad.ops._record import (_cast_to, _float_in, _make, _ones_of, _pair, _record, _scalar,
                                   _to_tensor, exports, public, result_dtype, to)
+
+if TYPE_CHECKING:
+    from fastgrad._typing import TensorOrNumber
 
 
 # ---- forward mode: helpers for the JVP rules that sit beside each backward --------------
@@ -46,7 +53,16 @@ def _elementwise_jvp(node, xs, ts, out):
 _NO_ARGS = (0.0, 0.0)
 _ADD, _MUL = B["add"], B["mul"]       # the fast paths of add and mul
 
+if TYPE_CHECKING:
+    from fastgrad._typing import TensorOrNumber
 
+
+@overload
+def unary(name: str, deriv: Any, *, params: Literal[False] = ..., method: Any = ..., aliases: Any = ...,
+          dunder: Any = ..., export: bool = ..., doc: str | None = ...) -> Callable[[Tensor], Tensor]: ...
+@overload
+def unary(name: str, deriv: Any, *, params: Literal[True], method: Any = ..., aliases: Any = ...,
+          dunder: Any = ..., export: bool = ..., doc: str | None = ...) -> Callable[[Tensor, float, float], Tensor]: ...
 def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), export=True, doc=None):
     """Declare the unary op on C kernel ``U[name]``.
 
@@ -87,7 +103,8 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
                 return _record(out, name, bwd, (x,), (x,), None, (a, b))
             return _make(out)
     else:
-        def op(x):
+        def op(input: Tensor) -> Tensor:
+            x = input
             if (type(x) is not Tensor and not isinstance(x, Tensor)) or x._data.dtype not in _KF:
                 return _unary_other(op, name, x)
             out = backend.k.unary(opid, x._data, 0.0, 0.0)
@@ -98,7 +115,7 @@ def unary(name, deriv, *, params=False, method=True, aliases=(), dunder=(), expo
             return _make(out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = doc
+    op.__doc__ = doc if params else _opdoc.unary_doc(name, doc, aliases)
     bwd.__qualname__ = name + "_backward"
     if export and not params:
         public(op, aliases=aliases, method=method, dunder=dunder)
@@ -167,7 +184,7 @@ class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
 
 def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=False, ctx=None,
            ints="numpy", bools=None, zero_division=False, method=True, aliases=(), dunder=(),
-           reflected=None, export=True, doc=None):
+           reflected=None, export=True, doc=None) -> Callable[[TensorOrNumber, TensorOrNumber], Tensor]:
     """Declare the binary op on C kernel ``B[name]``, op(input, other), broadcasting.
 
     ``vjp = (da, db)``: each input's gradient, ``d(a, b, out, g)`` written with fastgrad
@@ -197,7 +214,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
         bwd.__qualname__ = name + "_backward"
     declare(bwd, jvp=jvp or _elementwise_jvp, elementwise=True)
 
-    def op(input, other):
+    def op(input: TensorOrNumber, other: TensorOrNumber) -> Tensor:
         a, b = input, other
         if ((type(a) is not Tensor and not isinstance(a, Tensor))
                 or (type(b) is not Tensor and not isinstance(b, Tensor)) or a._data.dtype is not b._data.dtype):
@@ -235,7 +252,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
         return _make(out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = doc
+    op.__doc__ = _opdoc.binary_doc(name, doc, aliases) if export else doc
     if export:
         public(op, aliases=aliases, method=method, dunder=dunder, reflected=reflected)
     return op
@@ -351,12 +368,16 @@ _logit = unary("logit", _logit_deriv, params=True)
 
 
 @public(method=True)
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x, elementwise (the output has the shape and dtype
+    of ``x``)."""
     return _leaky_relu(x, float(negative_slope), 0.0)
 
 
 @public(method=True)
-def gelu(x, approximate="none"):
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """The Gaussian error linear unit x * Phi(x), Phi the standard normal CDF, elementwise.
+    ``approximate='tanh'`` uses 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."""
     if approximate == "none":
         return _gelu(x)
     if approximate == "tanh":
@@ -365,14 +386,16 @@ def gelu(x, approximate="none"):
 
 
 @public(method=True)
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, elementwise; where beta * x > ``threshold`` the result is
+    x itself (no overflow)."""
     if beta == 0:
         raise ArgumentError("softplus: beta must be non-zero")
     return _softplus(x, float(beta), float(threshold))
 
 
 @public(method=True, aliases=("clip",))
-def clamp(x, min=None, max=None):
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
     """Clamp into [min, max]; either bound may be None or a tensor."""
     if min is None and max is None:
         raise ArgumentError("clamp: at least one of min and max must be given")
@@ -393,7 +416,7 @@ def clamp(x, min=None, max=None):
 
 
 @public(method=True, dunder=("__pow__",), reflected="__rpow__")
-def pow(x, exponent):
+def pow(x: Tensor, exponent: TensorOrNumber) -> Tensor:
     """x ** exponent for tensor/scalar combinations."""
     if ((type(x) is Tensor or isinstance(x, Tensor)) and isinstance(exponent, (int, float))
             and not isinstance(exponent, bool)):
@@ -416,23 +439,26 @@ def _int_passthrough(x):
 
 
 @public(method=True)
-def floor(x):
+def floor(x: Tensor) -> Tensor:
     """Largest integer <= x (zero gradient); integer tensors come back unchanged."""
     return _make(x._data.copy()) if _int_passthrough(x) else _floor(x)
 
 
 @public(method=True)
-def ceil(x):
+def ceil(x: Tensor) -> Tensor:
+    """The smallest integer not below each element (the dtype is kept; integer tensors are
+    returned unchanged). The gradient is 0."""
     return _make(x._data.copy()) if _int_passthrough(x) else _ceil(x)
 
 
 @public(method=True, aliases=("fix",))
-def trunc(x):
+def trunc(x: Tensor) -> Tensor:
+    """Each element rounded toward zero (also available as ``fix``). The gradient is 0."""
     return _make(x._data.copy()) if _int_passthrough(x) else _trunc(x)
 
 
 @public(method=True)
-def round(x, decimals=0):
+def round(x: Tensor, decimals: int = 0) -> Tensor:
     """Round half to even (like PyTorch and NumPy); with ``decimals``, rounds
     x * 10**decimals and scales back (as PyTorch does).  Zero gradient."""
     if _int_passthrough(x):       # integers: unchanged, or rounded to tens, hundreds, ... (like NumPy)
@@ -447,7 +473,7 @@ def round(x, decimals=0):
 
 
 @public
-def hardtanh(x, min_val=-1.0, max_val=1.0):
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """Clamp into [min_val, max_val]; the gradient is 1 strictly inside (PyTorch's rule;
     clamp's gradient includes the end points)."""
     if min_val > max_val:
@@ -456,12 +482,14 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 @public
-def relu6(x):
+def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6), elementwise."""
     return _hardtanh(_float_in(x, "relu6"), 0.0, 6.0)
 
 
 @public
-def elu(x, alpha=1.0):
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1), elementwise."""
     return _elu(x, float(alpha), 1.0)
 
 
@@ -469,12 +497,14 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 
 @public
-def selu(x):
+def selu(x: Tensor) -> Tensor:
+    """scale * elu(x, alpha) with PyTorch's constants alpha = 1.6733 and scale = 1.0507
+    (self-normalising networks), elementwise."""
     return _elu(_float_in(x, "selu"), _SELU_ALPHA, _SELU_SCALE)
 
 
 @public(method=True)
-def logit(x, eps=None):
+def logit(x: Tensor, eps=None) -> Tensor:
     """log(x / (1 - x)); with eps, x is first clamped into [eps, 1 - eps] (gradient 0
     outside).  Without eps the gradient outside [0, 1] is nan, as in PyTorch."""
     if eps is None:
@@ -600,7 +630,10 @@ remainder = binary("remainder", (lambda a, b, out, g: g, _fmod_db(floor)), ref=n
 
 
 @public(method=True, dunder=("__add__",), reflected="__radd__")
-def add(a, b, alpha=1):
+def add(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """a + alpha * b, elementwise (the ``+`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape. The dtype follows
+    PyTorch's type promotion (``fastgrad.result_type``)."""
     if alpha != 1:
         b = mul(b, alpha)
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
@@ -613,14 +646,19 @@ def add(a, b, alpha=1):
 
 
 @public(method=True, aliases=("subtract",), dunder=("__sub__",), reflected="__rsub__")
-def sub(a, b, alpha=1):
+def sub(a: TensorOrNumber, b: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """a - alpha * b, elementwise (the ``-`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape. Bool tensors are
+    refused, as in PyTorch."""
     if alpha != 1:
         b = mul(b, alpha)
     return _sub(a, b)
 
 
 @public(method=True, aliases=("multiply",), dunder=("__mul__",), reflected="__rmul__")
-def mul(a, b):
+def mul(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a * b, elementwise (the ``*`` operator). ``a``, ``b``: Tensors or Python numbers,
+    broadcast together; the output has the broadcast shape."""
     if ((type(a) is Tensor or isinstance(a, Tensor)) and (type(b) is Tensor or isinstance(b, Tensor))
             and a._data.dtype is b._data.dtype and a._data.dtype in _KF):
         out = backend.k.binary(_MUL, a._data, b._data)
@@ -632,7 +670,7 @@ def mul(a, b):
 
 @public(method=True, aliases=("true_divide", "divide"), dunder=("__truediv__",),
         reflected="__rtruediv__")
-def div(a, b, rounding_mode=None):
+def div(a: TensorOrNumber, b: TensorOrNumber, rounding_mode=None) -> Tensor:
     """a / b.  ``rounding_mode``: None true-divides (integers give the default float dtype);
     "trunc" rounds the quotient toward zero, "floor" toward -inf, keeping an integer
     dtype (the gradient of a rounded quotient is zero, as in PyTorch).  An integer
@@ -662,32 +700,44 @@ def _compare(name, a, b):
 
 
 @public(method=True, dunder=("__eq__",))
-def eq(a, b):
+def eq(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a == b elementwise, a bool tensor (the ``==`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("eq", a, b)
 
 
 @public(method=True, dunder=("__ne__",))
-def ne(a, b):
+def ne(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a != b elementwise, a bool tensor (the ``!=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("ne", a, b)
 
 
 @public(method=True, dunder=("__lt__",))
-def lt(a, b):
+def lt(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a < b elementwise, a bool tensor (the ``<`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("lt", a, b)
 
 
 @public(method=True, dunder=("__le__",))
-def le(a, b):
+def le(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a <= b elementwise, a bool tensor (the ``<=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("le", a, b)
 
 
 @public(method=True, dunder=("__gt__",))
-def gt(a, b):
+def gt(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a > b elementwise, a bool tensor (the ``>`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("gt", a, b)
 
 
 @public(method=True, dunder=("__ge__",))
-def ge(a, b):
+def ge(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a >= b elementwise, a bool tensor (the ``>=`` operator). ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _compare("ge", a, b)
 
 
@@ -700,37 +750,48 @@ def _logic(fn, name, a, b=None):
 
 
 @public(method=True)
-def logical_and(a, b):
+def logical_and(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a and b elementwise (nonzero is true), a bool tensor. ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _logic(np.logical_and, "logical_and", a, b)
 
 
 @public(method=True)
-def logical_or(a, b):
+def logical_or(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
+    """a or b elementwise (nonzero is true), a bool tensor. ``a``, ``b``: Tensors or Python
+    numbers, broadcast together; the output has the broadcast shape."""
     return _logic(np.logical_or, "logical_or", a, b)
 
 
 @public(method=True)
-def logical_not(a):
+def logical_not(a: TensorOrNumber) -> Tensor:
+    """not a elementwise (zero is true), a bool tensor with the shape of ``a``."""
     return _logic(np.logical_not, "logical_not", a)
 
 
 @public(method=True)
-def isnan(x):
+def isnan(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is nan."""
     return _make(np.isnan(_to_tensor(x, "isnan")._data))
 
 
 @public(method=True)
-def isinf(x):
+def isinf(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is +inf or -inf."""
     return _make(np.isinf(_to_tensor(x, "isinf")._data))
 
 
 @public(method=True)
-def isfinite(x):
+def isfinite(x: Tensor) -> Tensor:
+    """A bool tensor: True where the element is neither inf nor nan."""
     return _make(np.isfinite(_to_tensor(x, "isfinite")._data))
 
 
 @public(method=True)
-def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+def allclose(a: TensorOrNumber, b: TensorOrNumber, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    """True when every |a - b| <= atol + rtol * |b| (after broadcasting); ``equal_nan`` counts
+    nan == nan. A Python bool."""
     a, b = _to_tensor(a, "allclose")._data, _to_tensor(b, "allclose")._data
     try:
         return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -739,14 +800,15 @@ def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
 
 
 @public
-def equal(a, b):
+def equal(a: TensorOrNumber, b: TensorOrNumber) -> bool:
+    """True when ``a`` and ``b`` have the same shape and the same elements. A Python bool."""
     a, b = _to_tensor(a, "equal"), _to_tensor(b, "equal")
     return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
 
 
 # ---- ops computed by NumPy, with derivatives written with fastgrad ops ----------------------
 # (no C kernel: the forward runs NumPy's function on any backend)
-def _np_unary(name, npfn, deriv, aliases=(), doc=None):
+def _np_unary(name, npfn, deriv, aliases=(), doc=None) -> Callable[[Tensor], Tensor]:
     """Declare the unary op ``npfn`` (a NumPy ufunc) with derivative ``deriv(x)``."""
     def bwd(node, g):
         return (mul(g, deriv(node.saved[0])),)
@@ -756,7 +818,7 @@ def _np_unary(name, npfn, deriv, aliases=(), doc=None):
 
     declare(bwd, jvp=jvp, elementwise=True)
 
-    def op(input):
+    def op(input: Tensor) -> Tensor:
         x = input
         if not isinstance(x, Tensor) or x._data.dtype.kind != "f":
             x = _float_in(x, name)
@@ -767,12 +829,12 @@ def _np_unary(name, npfn, deriv, aliases=(), doc=None):
         return _make(out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = doc
+    op.__doc__ = _opdoc.unary_doc(name, doc, aliases, lowp=False)
     bwd.__qualname__ = name + "_backward"
     return public(op, aliases=aliases, method=True)
 
 
-def _np_binary(name, npfn, da, db, doc=None):
+def _np_binary(name, npfn, da, db, doc=None) -> Callable[[TensorOrNumber, TensorOrNumber], Tensor]:
     """Declare the broadcasting binary op ``npfn`` (a NumPy ufunc) on floats (integer and
     bool inputs become the default float dtype) with partial derivatives ``da(a, b)``,
     ``db(a, b)``."""
@@ -783,7 +845,7 @@ def _np_binary(name, npfn, da, db, doc=None):
 
     declare(bwd, jvp=_elementwise_jvp, elementwise=True)
 
-    def op(input, other):
+    def op(input: TensorOrNumber, other: TensorOrNumber) -> Tensor:
         a, b = _pair(input, other, name)
         if a._data.dtype.kind != "f":
             a, b = to(a, _default[0]), to(b, _default[0])
@@ -798,7 +860,7 @@ def _np_binary(name, npfn, da, db, doc=None):
         return _make(out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = doc
+    op.__doc__ = _opdoc.binary_doc(name, doc)
     bwd.__qualname__ = name + "_backward"
     return public(op, method=True)
 
@@ -824,7 +886,7 @@ copysign = _np_binary("copysign", np.copysign, lambda a, b: mul(sign(a), _sign_o
 
 
 @public(method=True)
-def lerp(input, end, weight):
+def lerp(input: Tensor, end: Tensor, weight: TensorOrNumber) -> Tensor:
     """input + weight * (end - input), computed as PyTorch does (from end for weights of
     magnitude >= 0.5, so weight 1 gives end exactly).  weight: a number or a tensor
     (broadcast)."""
@@ -849,7 +911,8 @@ def lerp(input, end, weight):
 
 
 @public(method=True)
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def isclose(input: Tensor, other: TensorOrNumber, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol * |other| elementwise (infinities equal themselves);
     a bool tensor."""
     a, b = _to_tensor(input, "isclose")._data, _to_tensor(other, "isclose")._data
@@ -875,7 +938,7 @@ def _where_jvp(node, xs, ts, out):
 
 
 @public
-def where(condition, input, other):
+def where(condition: Tensor, input: TensorOrNumber, other: TensorOrNumber) -> Tensor:
     """condition ? input : other, broadcasting all three."""
     c = _to_tensor(condition, "where")
     if c._data.dtype != bool_:

@@ -1,6 +1,8 @@
 """Indexing: ``x[idx]`` and ``x[idx] = v`` for every NumPy/PyTorch index form, gather,
 scatter, index_select, take_along_dim, masked_fill and one_hot.
 """
+from __future__ import annotations
+
 
 import numpy as np
 
@@ -13,6 +15,11 @@ from fastgrad import reference as _reference
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
+    from fastgrad._typing import Dims
 
 
 def _kern(arr):
@@ -157,7 +164,7 @@ declare(_getitem_bwd, linear=lambda node, t, out: getitem(t, node.ctx[0]))
 
 
 @public(dunder=("__getitem__",))
-def getitem(x, idx):
+def getitem(x: Tensor, idx) -> Tensor:
     """x[idx]: basic indices give a view (sharing memory and version counter); advanced
     ones a copy.  Negative indices (and negative slice steps) count from the end."""
     if (type(x) is not Tensor and not isinstance(x, Tensor)):
@@ -328,7 +335,7 @@ def _index_tensor(index, who):
 
 
 @public(method=True)
-def index_select(input, dim, index):
+def index_select(input: Tensor, dim: Dims, index: Tensor) -> Tensor:
     """Slices of input along dim picked by a 1-d int64 index (repeats allowed; they
     accumulate in backward).  Negative indices are an error, as in PyTorch."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "index_select")
@@ -422,7 +429,7 @@ def _scatter_check(x, dim, idx, src, who):
 
 
 @public(method=True)
-def gather(input, dim, index):
+def gather(input: Tensor, dim: Dims, index: Tensor) -> Tensor:
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (dim=1); out has index's shape."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "gather")
     idx = _index_tensor(index, "gather")
@@ -481,7 +488,7 @@ def _scatter_src(x, src, who):
 
 
 @public(method=True)
-def scatter_add(input, dim, index, src):
+def scatter_add(input: Tensor, dim: Dims, index: Tensor, src) -> Tensor:
     """A copy of input with ``src[i][j][k]`` added at ``input[i][index[i][j][k]][k]`` (dim=1);
     repeated indices accumulate."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "scatter_add")
@@ -494,7 +501,7 @@ def scatter_add(input, dim, index, src):
 
 
 @public(method=True)
-def scatter(input, dim, index, src=None, value=None, reduce=None):
+def scatter(input: Tensor, dim: Dims, index: Tensor, src: Optional[Tensor] = None, value=None, reduce=None) -> Tensor:
     """A copy of input with src (a tensor, or the scalar `value`) written at index along
     dim.  With repeated indices the last write (in memory order) wins, and src's gradient
     is gathered at every position (PyTorch leaves both undefined).  reduce="add" or
@@ -602,7 +609,7 @@ _SR_REDUCES = ("sum", "prod", "mean", "amax", "amin")
 
 
 @public(method=True)
-def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+def scatter_reduce(input: Tensor, dim: Dims, index: Tensor, src, reduce, *, include_self: bool = True) -> Tensor:
     """A copy of input where every src[i][j][k] is reduced into position
     input[i][index[i][j][k]][k] (dim=1) with ``reduce`` ("sum", "prod", "mean", "amax",
     "amin"); include_self=False leaves input's own values out of the positions written
@@ -680,7 +687,7 @@ def fill_diagonal_(input, fill_value, wrap=False):
 
 # ---- nonzero, argwhere, masked_select --------------------------------------------------------
 @public(method=True)
-def nonzero(input, *, as_tuple=False):
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """The indices of the non-zero elements: an int64 tensor of shape (n, ndim), or with
     as_tuple=True one 1-d tensor per dim (a 0-d input counts as 1-d)."""
     a = _to_tensor(input, "nonzero")._data
@@ -690,13 +697,13 @@ def nonzero(input, *, as_tuple=False):
 
 
 @public(method=True)
-def argwhere(input):
+def argwhere(input: Tensor) -> Tensor:
     """nonzero(input): the (n, ndim) indices of the non-zero elements."""
     return nonzero(input)
 
 
 @public(method=True)
-def masked_select(input, mask):
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """The elements of input where the bool mask is True (both broadcast), as a 1-d
     tensor in row-major order; the gradient goes back to those positions."""
     x = _to_tensor(input, "masked_select")
@@ -719,7 +726,7 @@ def masked_select(input, mask):
 
 
 @public(method=True)
-def take_along_dim(input, indices, dim=None):
+def take_along_dim(input: Tensor, indices: Tensor, dim: Optional[Dims] = None) -> Tensor:
     """Values of input at indices along dim; input and indices broadcast in the other
     dims.  dim=None: indices into the flattened input."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "take_along_dim")
@@ -748,7 +755,7 @@ def take_along_dim(input, indices, dim=None):
 
 
 @public(method=True)
-def masked_fill(input, mask, value):
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """input with value written where the bool mask (broadcast) is True."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "masked_fill")
     if not isinstance(mask, Tensor) or mask._data.dtype != bool_:
@@ -772,7 +779,7 @@ def masked_fill(input, mask, value):
 
 
 @public
-def one_hot(tensor, num_classes=-1):
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding: shape tensor.shape + (num_classes,)."""
     if not isinstance(tensor, Tensor) or tensor._data.dtype != np.int64:
         raise DtypeError("one_hot: expected an int64 tensor, got "

@@ -1,6 +1,8 @@
 """In-place ops (``add_``, ``mul_``, ``clamp_``, ``masked_fill_``, ``copy_``, ...) and
 the machinery that rebases a tensor's history when one of them is recorded.
 """
+from __future__ import annotations
+
 
 import numpy as np
 
@@ -12,6 +14,10 @@ from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import _FREED, Node, declare, jvp_rule
 from fastgrad.ops._record import (_fw, _make, _needs, _record, _scalar, _to_tensor, _zeros_of,
                                   exports, public, to)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from fastgrad._typing import TensorOrNumber
 
 
 
@@ -199,97 +205,135 @@ def _overwrite(x, value, who):
 
 
 @public(method=True, dunder=("__iadd__",))
-def add_(x, other, alpha=1):
+def add_(x: Tensor, other: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """x += alpha * other. Modifies ``x`` in place (its version counter is bumped, so a saved
+    use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "add_", add, (other,), {"alpha": alpha} if alpha != 1 else None)
 
 
 @public(method=True, dunder=("__isub__",))
-def sub_(x, other, alpha=1):
+def sub_(x: Tensor, other: TensorOrNumber, alpha: float = 1) -> Tensor:
+    """x -= alpha * other. Modifies ``x`` in place (its version counter is bumped, so a saved
+    use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "sub_", sub, (other,), {"alpha": alpha} if alpha != 1 else None)
 
 
 @public(method=True, dunder=("__imul__",))
-def mul_(x, other):
+def mul_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x *= other. Modifies ``x`` in place (its version counter is bumped, so a saved use of
+    the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "mul_", mul, (other,))
 
 
 @public(method=True, dunder=("__itruediv__",))
-def div_(x, other, rounding_mode=None):
+def div_(x: Tensor, other: TensorOrNumber, rounding_mode=None) -> Tensor:
+    """x /= other (``rounding_mode`` as in ``div``). Modifies ``x`` in place (its version
+    counter is bumped, so a saved use of the old value is caught by backward) and returns
+    it."""
     return _inplace_apply(x, "div_", div, (other,),
                           {"rounding_mode": rounding_mode} if rounding_mode is not None else None)
 
 
 @public(method=("clamp_", "clip_"))
-def clamp_(x, min=None, max=None):
+def clamp_(x: Tensor, min=None, max=None) -> Tensor:
+    """Clamp x to [min, max] (either may be None). Modifies ``x`` in place (its version counter
+    is bumped, so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "clamp_", clamp, (min, max))
 
 
 
 @public(method=True)
-def relu_(x):
+def relu_(x: Tensor) -> Tensor:
+    """x = max(x, 0). Modifies ``x`` in place (its version counter is bumped, so a saved use of
+    the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "relu_", relu)
 
 
 @public(method=True)
-def masked_fill_(x, mask, value):
+def masked_fill_(x: Tensor, mask: Tensor, value) -> Tensor:
+    """Set the elements of x where ``mask`` (broadcast to x's shape) is True to ``value``.
+    Modifies ``x`` in place (its version counter is bumped, so a saved use of the old value
+    is caught by backward) and returns it."""
     return _inplace_apply(x, "masked_fill_", masked_fill, (mask, value))
 
 
 @public(method=True)
-def copy_(x, src):
+def copy_(x: Tensor, src) -> Tensor:
     """Copy src (broadcast, cast to x's dtype) into x; gradients flow to src."""
     return _inplace_apply(x, "copy_", _overwrite, (_to_tensor(src, "copy_"), "copy_"))
 
 
 @public(method=True)
-def fill_(x, value):
+def fill_(x: Tensor, value) -> Tensor:
+    """Set every element of x to ``value``. Modifies ``x`` in place (its version counter is
+    bumped, so a saved use of the old value is caught by backward) and returns it."""
     if (type(value) is Tensor or isinstance(value, Tensor)) and value._data.ndim:
         raise ShapeError(f"fill_: only a 0-d value tensor is accepted, got shape {tuple(value._data.shape)}")
     return _inplace_apply(x, "fill_", _overwrite, (value, "fill_"))
 
 
 @public(method=True)
-def zero_(x):
+def zero_(x: Tensor) -> Tensor:
+    """Set every element of x to 0. Modifies ``x`` in place (its version counter is bumped, so
+    a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "zero_", _overwrite, (0, "zero_"))
 
 
 @public(method=True, dunder=("__iand__",))
-def bitwise_and_(x, other):
+def bitwise_and_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x &= other (integer and bool tensors). Modifies ``x`` in place (its version counter is
+    bumped, so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_and_", bitwise_and, (other,))
 
 
 @public(method=True, dunder=("__ior__",))
-def bitwise_or_(x, other):
+def bitwise_or_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x |= other (integer and bool tensors). Modifies ``x`` in place (its version counter is
+    bumped, so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_or_", bitwise_or, (other,))
 
 
 @public(method=True, dunder=("__ixor__",))
-def bitwise_xor_(x, other):
+def bitwise_xor_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x ^= other (integer and bool tensors). Modifies ``x`` in place (its version counter is
+    bumped, so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_xor_", bitwise_xor, (other,))
 
 
 @public(method=True, dunder=("__ilshift__",))
-def bitwise_left_shift_(x, other):
+def bitwise_left_shift_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x <<= other (integer tensors). Modifies ``x`` in place (its version counter is bumped,
+    so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_left_shift_", bitwise_left_shift, (other,))
 
 
 @public(method=True, dunder=("__irshift__",))
-def bitwise_right_shift_(x, other):
+def bitwise_right_shift_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x >>= other (integer tensors). Modifies ``x`` in place (its version counter is bumped,
+    so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_right_shift_", bitwise_right_shift, (other,))
 
 
 @public(method=True)
-def bitwise_not_(x):
+def bitwise_not_(x: Tensor) -> Tensor:
+    """x = ~x (integer and bool tensors). Modifies ``x`` in place (its version counter is
+    bumped, so a saved use of the old value is caught by backward) and returns it."""
     return _inplace_apply(x, "bitwise_not_", bitwise_not)
 
 
 @public(method=True, dunder=("__ifloordiv__",))
-def floor_divide_(x, other):
+def floor_divide_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x //= other (rounding toward minus infinity). Modifies ``x`` in place (its version
+    counter is bumped, so a saved use of the old value is caught by backward) and returns
+    it."""
     return _inplace_apply(x, "floor_divide_", floor_divide, (other,))
 
 
 @public(method=True, dunder=("__imod__",))
-def remainder_(x, other):
+def remainder_(x: Tensor, other: TensorOrNumber) -> Tensor:
+    """x %= other (Python's sign rule: the result has the sign of ``other``). Modifies ``x`` in
+    place (its version counter is bumped, so a saved use of the old value is caught by
+    backward) and returns it."""
     return _inplace_apply(x, "remainder_", remainder, (other,))
 
 

@@ -1,6 +1,8 @@
 """Linear algebra: matmul, linear (with its fused bias and activation), dot, outer,
 bmm, addmm and einsum.
 """
+from __future__ import annotations
+
 import collections
 import math
 
@@ -17,6 +19,11 @@ from fastgrad._C._kernels import R, U
 from fastgrad._hooks import hooks as _hooks
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
                                   to)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._typing import TensorOrNumber
 
 _LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
@@ -105,7 +112,7 @@ _mm2d = _C_KERNELS.mm2d
 
 
 @public(method=True, dunder=("__matmul__",), reflected="__rmatmul__")
-def matmul(a, b):
+def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with torch.matmul semantics (1-D, 2-D, batched, broadcast)."""
     if type(a) is Tensor and type(b) is Tensor and backend.k is _C_KERNELS:
         # the common case first: two float matrices of one dtype (None when not)
@@ -153,7 +160,9 @@ def matmul(a, b):
 
 
 @public(method=True)
-def mm(a, b):
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m). See ``matmul`` for the
+    batched and broadcasting forms."""
     if _to_tensor(a, "mm").ndim != 2 or _to_tensor(b, "mm").ndim != 2:
         raise ShapeError(f"mm: expected 2-D tensors, got shapes {tuple(np.shape(a._data))} and "
                          f"{tuple(np.shape(b._data))}")
@@ -273,7 +282,7 @@ _LINEAR_ACT_DERIV = {
 
 
 @public
-def linear(x, weight, bias=None, activation=None):
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation=None) -> Tensor:
     """y = act(x @ weight.T + bias): one GEMM whose epilogue adds the bias and applies
     the activation (None, "relu", "tanh", "sigmoid"; "gelu" runs as a separate pass
     because its backward needs the pre-activation).  x (..., in), weight (out, in),
@@ -312,7 +321,7 @@ def linear(x, weight, bias=None, activation=None):
 
 # ---- products -----------------------------------------------------------------------------
 @public(method=True)
-def dot(input, other):
+def dot(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Inner product of two 1-D tensors of the same size and dtype."""
     a, b = _to_tensor(input, "dot"), _to_tensor(other, "dot")
     if a._data.ndim != 1 or b._data.ndim != 1:
@@ -327,7 +336,7 @@ def dot(input, other):
 
 
 @public(method=True, aliases=("ger",))
-def outer(input, vec2):
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """Outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
     a, b = _to_tensor(input, "outer"), _to_tensor(vec2, "outer")
     if a._data.ndim != 1 or b._data.ndim != 1:
@@ -337,7 +346,7 @@ def outer(input, vec2):
 
 
 @public(method=True)
-def bmm(input, mat2):
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     a, b = _to_tensor(input, "bmm"), _to_tensor(mat2, "bmm")
     if a._data.ndim != 3 or b._data.ndim != 3:
@@ -349,7 +358,7 @@ def bmm(input, mat2):
 
 
 @public(method=True)
-def addmm(input, mat1, mat2, beta=1, alpha=1):
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape.
     With beta == 0 input is ignored (nan/inf in it do not propagate), as in PyTorch."""
     m1, m2 = _to_tensor(mat1, "addmm"), _to_tensor(mat2, "addmm")
@@ -529,7 +538,7 @@ def _contract(a, la, b, lb, keep, sizes):
 
 
 @public
-def einsum(equation, *operands):
+def einsum(equation, *operands) -> Tensor:
     """Einstein summation, as ``torch.einsum`` (letters, '...' for broadcast dims, implicit
     output in alphabetical order when '->' is absent).  Repeated subscripts take
     diagonals, subscripts used once are summed, and every pairwise contraction (left to

@@ -2,6 +2,8 @@
 (fused softmax-cross-entropy kernels), mse, l1, huber, smooth_l1, binary cross-entropy
 (with and without logits) and kl_div.
 """
+from __future__ import annotations
+
 import math
 import warnings
 
@@ -14,6 +16,10 @@ from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
 from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 
@@ -111,8 +117,9 @@ def _check_ignore_index(v, who):
 
 
 @public
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
+                  reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy between logits `input` (N, C), (C,) or (N, C, d1, ...) and
     class-index `target` (N,), () or (N, d1, ...) ('mean' averages over the targets that
     are not ignore_index), or class-probability `target` of the input's shape (floating;
@@ -195,8 +202,9 @@ def _soft_xent(x, target, weight, ignore_index, reduction, ls):
 
 
 @public
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", _who="nll_loss",
-             _tv=None):
+def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
+             reduction: str = "mean", _who="nll_loss",
+             _tv=None) -> Tensor:
     """Negative log-likelihood of log-probabilities `input` (N, C), (C,) or
     (N, C, d1, ...) at class `target` (N,), () or (N, d1, ...)."""
     who = _who
@@ -303,7 +311,9 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
 
 
 @public
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The squared error (input - target)**2; the shapes broadcast. ``reduction``: "mean"
+    (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
     _check_reduction(reduction, "mse_loss")
     x, y = _pair(input, target, "mse_loss")
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x._data.shape != y._data.shape:
@@ -315,8 +325,9 @@ def mse_loss(input, target, reduction="mean"):
 
 
 @public
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                     reduction: str = "mean",
+                                     pos_weight: Optional[Tensor] = None) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable expression:
     loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus(-x)."""
     who = "binary_cross_entropy_with_logits"
@@ -346,14 +357,16 @@ def _pair_same_shape(input, target, who, warn=True):
 
 
 @public
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The absolute error |input - target|; the shapes broadcast. ``reduction``: "mean"
+    (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
     _check_reduction(reduction, "l1_loss")
     x, y = _pair_same_shape(input, target, "l1_loss")
     return _reduce(abs(sub(x, y)), reduction)
 
 
 @public
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
     who = "huber_loss"
     _check_reduction(reduction, who)
@@ -368,7 +381,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 
 @public
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
     who = "smooth_l1_loss"
     _check_reduction(reduction, who)
@@ -384,7 +397,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 @public
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                         reduction: str = "mean") -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
     as PyTorch does, so p = 0 or 1 gives a finite loss."""
     who = "binary_cross_entropy"
@@ -432,7 +446,7 @@ def _bce(p, t):
 
 
 @public
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise KL divergence target * (log target - input), input being
     log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by
     the batch size (the mathematically correct KL); 'mean' averages over elements."""

@@ -1,6 +1,8 @@
 """Normalisation: batch_norm, layer_norm and group_norm, on fused C kernels with
 composite formulas for ``create_graph=True``.
 """
+from __future__ import annotations
+
 
 import numpy as np
 
@@ -9,6 +11,11 @@ from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Optional
+    from fastgrad._tensor import Tensor
 
 
 
@@ -111,8 +118,9 @@ def _batch_norm_jvp(node, xs, ts, out):
 
 
 @public
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(input: Tensor, running_mean: Tensor, running_var: Tensor, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation over (N, C, ...) input, per channel C, by fused C kernels.  In
     training the batch statistics normalise (biased variance) and the running statistics
     are updated in place with the unbiased variance: r = (1 - momentum) r + momentum * b."""
@@ -240,7 +248,8 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
 
 
 @public
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
     biased variance, then * weight + bias (one fused C kernel each way)."""
     who = "layer_norm"
@@ -271,7 +280,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 @public
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(input: Tensor, num_groups, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
     """Normalise x (N, C, ...) over each group of C / num_groups channels (and all
     spatial positions), then a per-channel affine weight/bias."""
     who = "group_norm"
@@ -298,7 +308,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 @public
-def rms_norm(input, normalized_shape, weight=None, eps=None):
+def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None, eps=None) -> Tensor:
     """x / sqrt(mean(x * x over the trailing `normalized_shape` dims) + eps) * weight;
     eps=None takes the machine epsilon of the input's dtype, as PyTorch does."""
     who = "rms_norm"

@@ -3,6 +3,8 @@
 Pooling pairs a linear op with its adjoint, as convolution does (``fastgrad.ops.conv``);
 max pooling's adjoint is a scatter by the saved argmax indices (its derivative a gather).
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -13,6 +15,10 @@ from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import POOL
 from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any
 
 
 
@@ -150,16 +156,16 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
 
 
 @public
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
     """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1,
                      "max_pool1d")
 
 
 @public
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
     """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
     maximum of each window.  Indices (return_indices) are flat positions h * W + w."""
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2,
@@ -177,14 +183,19 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 
 
 @public
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling of (N, C, L) or (C, L) input over windows of ``kernel_size``
+    (``stride`` defaults to it; ``padding`` zeros each side, counted in the average when
+    ``count_include_pad``)."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1,
                      "avg_pool1d")
 
 
 @public
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True,
+               divisor_override=None) -> Tensor:
     """Mean over windows; count_include_pad counts the zero padding in the divisor."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override, 2, "avg_pool2d")
@@ -209,8 +220,8 @@ def _pool3d_out(y1, dims, o, unbatched):
 
 
 @public
-def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
     """Max over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d max pool over (H, W) of
     each depth slice, then a 1-d max pool over D (the maximum of a box is the maximum of
     its slices' maxima; the gradient goes to the first maximum in (d, h, w) order).
@@ -235,8 +246,9 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @public
-def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True,
+               divisor_override=None) -> Tensor:
     """Mean over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d average pool over (H, W)
     of each depth slice, then a 1-d average pool over D (the window sizes, and so the
     divisors, are products of per-dimension sizes)."""
@@ -311,7 +323,7 @@ def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, ns
 
 
 @public
-def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The partial inverse of max_pool1d: input values placed at their indices (positions
     in L) of a zero output of length (L - 1) * stride - 2 * padding + kernel_size (or
     output_size)."""
@@ -320,7 +332,7 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 
 @public
-def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The partial inverse of max_pool2d: input values placed at their flat indices
     h * W + w of a zero (N, C, H, W) output (H, W from the pooling geometry or
     output_size)."""
@@ -329,7 +341,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 
 @public
-def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The partial inverse of max_pool3d (flat indices d * H * W + h * W + w)."""
     return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 3,
                           "max_unpool3d")
@@ -359,12 +371,14 @@ def _adaptive(input, output_size, nsp, who):
 
 
 @public
-def adaptive_avg_pool1d(input, output_size):
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """1-D average pooling of (N, C, L) or (C, L) input to length ``output_size``: output
+    element i averages input[floor(i*L/out) : ceil((i+1)*L/out)]."""
     return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
 
 
 @public
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
     likewise columns); an output_size entry None keeps that input size."""
     return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
@@ -386,8 +400,8 @@ _LINEAR_DIMS = {"linear": 3, "bilinear": 4, "trilinear": 5}
 
 
 @public
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None, antialias=False):
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial dims of (N, C, L) / (N, C, H, W) / (N, C, D, H, W) input: mode
     'nearest' (PyTorch's legacy nearest: source index floor(i * in / out)),
     'nearest-exact' (floor((i + 0.5) * in / out)), 'linear' (3-d), 'bilinear' (4-d) or
@@ -466,7 +480,8 @@ def _resample(x, sp, out, scales, mode, align_corners, nd, nsp, who):
 
 
 @public
-def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """The deprecated name of ``interpolate`` (same arguments)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 

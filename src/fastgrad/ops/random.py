@@ -9,6 +9,8 @@ distributions.  The results carry no gradient; an in-place fill is a ``copy_`` o
 drawn values, so it bumps the version counter and, under autograd, gives the old values
 a zero gradient, as in PyTorch.
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -31,7 +33,7 @@ def _probs(a, who):
 
 
 @public(method=True)
-def multinomial(input, num_samples, replacement=False, *, generator=None):
+def multinomial(input: Tensor, num_samples, replacement: bool = False, *, generator=None) -> Tensor:
     """Indices drawn from the categories weighted by ``input`` (1-d: one distribution,
     2-d: one per row; weights need not sum to 1), int64 of shape (num_samples,) or
     (rows, num_samples).  Without replacement each category is drawn at most once, so
@@ -69,7 +71,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 
 
 @public(method=True)
-def bernoulli(input, p=None, *, generator=None):
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     """0 or 1 (in input's dtype) for each element, 1 with probability input[i] (or p, a
     number, for every element)."""
     x = _to_tensor(input, "bernoulli")
@@ -120,6 +122,7 @@ def bernoulli_(input, p=0.5, *, generator=None):
 
 @public(method=True, export=False)
 def normal_(input, mean=0.0, std=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of N(mean, std**2); returns it."""
     _float_only(input, "normal_")
     if std < 0:
         raise ArgumentError(f"normal_: std must be >= 0, got {std}")
@@ -137,6 +140,8 @@ def uniform_(input, a=0.0, b=1.0, *, generator=None):
 
 @public(method=True, export=False)
 def exponential_(input, lambd=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of the exponential distribution of rate ``lambd``;
+    returns it."""
     _float_only(input, "exponential_")
     if not lambd > 0:
         raise ArgumentError(f"exponential_: lambd must be > 0, got {lambd}")
@@ -145,6 +150,7 @@ def exponential_(input, lambd=1.0, *, generator=None):
 
 @public(method=True, export=False)
 def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
+    """Fill ``input`` in place with exp(N(mean, std**2)) samples; returns it."""
     _float_only(input, "log_normal_")
     if not std > 0:
         raise ArgumentError(f"log_normal_: std must be > 0, got {std}")
@@ -153,6 +159,8 @@ def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
 
 @public(method=True, export=False)
 def cauchy_(input, median=0.0, sigma=1.0, *, generator=None):
+    """Fill ``input`` in place with samples of the Cauchy distribution (``median``, scale
+    ``sigma``); returns it."""
     _float_only(input, "cauchy_")
     return _fill(input, median + sigma * _rng(generator).standard_cauchy(input._data.shape), "cauchy_")
 

@@ -1,6 +1,8 @@
 """Reductions (sum, mean, var, max/min, prod, amax/amin, norm, all/any), scans (cumsum,
 cumprod) and the softmax family.
 """
+from __future__ import annotations
+
 import collections
 import math
 
@@ -14,6 +16,11 @@ from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import R, SCAN, U
 from fastgrad.ops._record import (_float_in, _make, _max, _needs, _norm_dim, _norm_dims, _ones_of,
                                   _record, _scalar, _to_tensor, _zeros_of, exports, public, to)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
+    from fastgrad._typing import DType, Dims
 
 _LOWP_FLOATS = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)
 
@@ -90,7 +97,11 @@ def _reduce(name, x, dim, keepdim, bwd):
 
 
 @public(method=True)
-def sum(x, dim=None, keepdim=False, dtype=None, axis=None):
+def sum(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Optional[DType] = None,
+        axis: Optional[Dims] = None) -> Tensor:
+    """The sum of the elements over ``dim``. ``dim``: an int or a sequence of ints (None: every
+    dimension); ``keepdim`` keeps the reduced dimensions with size 1. ``dtype`` casts the
+    input first; integer and bool inputs sum in int64, as in PyTorch."""
     if axis is not None:
         dim = axis
     if dtype is not None:
@@ -102,7 +113,11 @@ def sum(x, dim=None, keepdim=False, dtype=None, axis=None):
 
 
 @public(method=True)
-def mean(x, dim=None, keepdim=False, dtype=None, axis=None):
+def mean(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Optional[DType] = None,
+         axis: Optional[Dims] = None) -> Tensor:
+    """The mean of the elements over ``dim``. ``dim``: an int or a sequence of ints (None:
+    every dimension); ``keepdim`` keeps the reduced dimensions with size 1. The input must
+    be floating (or cast with ``dtype``)."""
     if axis is not None:
         dim = axis
     if dtype is not None:
@@ -114,7 +129,12 @@ def mean(x, dim=None, keepdim=False, dtype=None, axis=None):
 
 
 @public(method=True)
-def var(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None, _who="var"):
+def var(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = False, unbiased=None,
+        axis: Optional[Dims] = None, _who="var") -> Tensor:
+    """The variance over ``dim``: sum((x - mean)**2) / (N - correction). ``dim``: an int or a
+    sequence of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with
+    size 1. ``correction=1`` (Bessel's, the default) or ``unbiased=False`` for the
+    population variance."""
     if axis is not None:
         dim = axis
     if unbiased is not None:
@@ -129,7 +149,11 @@ def var(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None, _who
 
 
 @public(method=True)
-def std(x, dim=None, correction=1, keepdim=False, unbiased=None, axis=None):
+def std(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = False, unbiased=None,
+        axis: Optional[Dims] = None) -> Tensor:
+    """The standard deviation over ``dim``, sqrt(var(x, dim, correction)). ``dim``: an int or a
+    sequence of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with
+    size 1."""
     if axis is not None:
         dim = axis
     return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
@@ -149,7 +173,9 @@ jvp_rule(_lse_bwd)(_slice_reduce_jvp)
 
 
 @public(method=True)
-def logsumexp(x, dim=None, keepdim=False, axis=None):
+def logsumexp(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """log(sum(exp(x))) over ``dim``, computed without overflow. ``dim``: an int or a sequence
+    of ints (None: every dimension); ``keepdim`` keeps the reduced dimensions with size 1."""
     if axis is not None:
         dim = axis
     elif dim is None:
@@ -240,7 +266,7 @@ def _maxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def max(x, dim=None, keepdim=False, axis=None):
+def max(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Any:
     """max(x) -> tensor; max(x, dim) -> (values, indices); max(a, b) -> maximum(a, b)."""
     if axis is not None:
         dim = axis
@@ -250,7 +276,10 @@ def max(x, dim=None, keepdim=False, axis=None):
 
 
 @public(method=True)
-def min(x, dim=None, keepdim=False, axis=None):
+def min(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Any:
+    """min(x): the smallest element, a 0-d tensor. min(x, dim, keepdim): a named tuple (values,
+    indices) over ``dim``. min(x, other): the elementwise minimum of two tensors
+    (``minimum``)."""
     if axis is not None:
         dim = axis
     if isinstance(dim, Tensor):
@@ -283,14 +312,20 @@ def _argmaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def argmax(x, dim=None, keepdim=False, axis=None):
+def argmax(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """The index of the largest element over ``dim`` (of the flattened tensor when ``dim`` is
+    None), an int64 tensor; the first one on ties. ``keepdim`` keeps the reduced dimension
+    with size 1."""
     if axis is not None:
         dim = axis
     return _argmaxmin("argmax", x, dim, keepdim)
 
 
 @public(method=True)
-def argmin(x, dim=None, keepdim=False, axis=None):
+def argmin(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """The index of the smallest element over ``dim`` (of the flattened tensor when ``dim`` is
+    None), an int64 tensor; the first one on ties. ``keepdim`` keeps the reduced dimension
+    with size 1."""
     if axis is not None:
         dim = axis
     return _argmaxmin("argmin", x, dim, keepdim)
@@ -381,14 +416,20 @@ def _softmax(name, x, dim, lg, dtype):
 
 
 @public(method=True)
-def softmax(x, dim=None, dtype=None, axis=None):
+def softmax(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None,
+            axis: Optional[Dims] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) over ``dim`` (each slice sums to 1), computed stably; the output
+    has the shape of ``x``. ``dtype`` casts the input first."""
     if axis is not None:
         dim = axis
     return _softmax("softmax", x, dim, False, dtype)
 
 
 @public(method=True)
-def log_softmax(x, dim=None, dtype=None, axis=None):
+def log_softmax(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None,
+                axis: Optional[Dims] = None) -> Tensor:
+    """log(softmax(x, dim)), computed stably as x - logsumexp(x, dim); the output has the shape
+    of ``x``. ``dtype`` casts the input first."""
     if axis is not None:
         dim = axis
     return _softmax("log_softmax", x, dim, True, dtype)
@@ -485,7 +526,7 @@ def _scan_public(name, x, dim, dtype):
 
 
 @public(method=True)
-def cumsum(x, dim=None, dtype=None, axis=None):
+def cumsum(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None, axis: Optional[Dims] = None) -> Tensor:
     """Inclusive cumulative sum along dim (float32 accumulates in double)."""
     if axis is not None:
         dim = axis
@@ -495,7 +536,8 @@ def cumsum(x, dim=None, dtype=None, axis=None):
 
 
 @public(method=True)
-def cumprod(x, dim=None, dtype=None, axis=None):
+def cumprod(x: Tensor, dim: Optional[Dims] = None, dtype: Optional[DType] = None,
+            axis: Optional[Dims] = None) -> Tensor:
     """Inclusive cumulative product along dim; the gradient is exact with zeros in x."""
     if axis is not None:
         dim = axis
@@ -546,7 +588,8 @@ def _prod_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def prod(x, dim=None, keepdim=False, dtype=None, axis=None):
+def prod(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, dtype: Optional[DType] = None,
+         axis: Optional[Dims] = None) -> Tensor:
     """Product over one dim (or all elements when dim is None; keepdim applies to dim
     only, as in PyTorch).  The gradient is exact with zeros (no division by x)."""
     if axis is not None:
@@ -623,7 +666,7 @@ def _amaxmin(name, x, dim, keepdim):
 
 
 @public(method=True)
-def amax(x, dim=None, keepdim=False, axis=None):
+def amax(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
     """Maximum over dim (an int, a tuple, or None / () for all dims).  NaN propagates.
     The gradient is split evenly among tied maxima, as in PyTorch."""
     if axis is not None:
@@ -632,7 +675,7 @@ def amax(x, dim=None, keepdim=False, axis=None):
 
 
 @public(method=True)
-def amin(x, dim=None, keepdim=False, axis=None):
+def amin(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
     """Minimum over dim; see amax."""
     if axis is not None:
         dim = axis
@@ -649,7 +692,7 @@ def _allany(name, x, dim, keepdim):
 
 
 @public(method=True)
-def all(x, dim=None, keepdim=False, axis=None):
+def all(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
     """True where every element (over dim, an int or tuple; all when None) is non-zero."""
     if axis is not None:
         dim = axis
@@ -657,7 +700,9 @@ def all(x, dim=None, keepdim=False, axis=None):
 
 
 @public(method=True)
-def any(x, dim=None, keepdim=False, axis=None):
+def any(x: Tensor, dim: Optional[Dims] = None, keepdim: bool = False, axis: Optional[Dims] = None) -> Tensor:
+    """True where any element over ``dim`` is nonzero (every element when ``dim`` is None), a
+    bool tensor. ``keepdim`` keeps the reduced dimensions with size 1."""
     if axis is not None:
         dim = axis
     return _allany("any", x, dim, keepdim)
@@ -717,7 +762,8 @@ def _count_nonzero(x, dims, keepdim):
 
 
 @public(method=True)
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(x: Tensor, p="fro", dim: Optional[Dims] = None, keepdim: bool = False,
+         dtype: Optional[DType] = None) -> Tensor:
     """Vector norm over dim (an int, a tuple, or None for all elements), as
     ``torch.linalg.vector_norm``: p = 2 or "fro" (the default, the same thing for
     vectors), 1, inf, -inf, 0 (number of non-zeros) or any p > 0.  Matrix norms
@@ -767,13 +813,15 @@ def _stat_mean(name, x, dim, unbiased, keepdim, correction, axis):
 
 
 @public
-def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+def std_mean(input: Tensor, dim: Optional[Dims] = None, unbiased=None, keepdim: bool = False, *, correction=None,
+             axis: Optional[Dims] = None) -> tuple[Tensor, Tensor]:
     """(std, mean) over dim; ``correction`` (default 1) or ``unbiased`` as in std."""
     return _stat_mean("std_mean", input, dim, unbiased, keepdim, correction, axis)
 
 
 @public
-def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+def var_mean(input: Tensor, dim: Optional[Dims] = None, unbiased=None, keepdim: bool = False, *, correction=None,
+             axis: Optional[Dims] = None) -> tuple[Tensor, Tensor]:
     """(var, mean) over dim; ``correction`` (default 1) or ``unbiased`` as in var."""
     return _stat_mean("var_mean", input, dim, unbiased, keepdim, correction, axis)
 
@@ -808,14 +856,14 @@ def _cum_extreme(name, x, dim, axis):
 
 
 @public(method=True)
-def cummax(input, dim=None, *, axis=None):
+def cummax(input: Tensor, dim: Optional[Dims] = None, *, axis: Optional[Dims] = None) -> Any:
     """(values, indices): the running maximum along dim and where it was taken (the last
     of equal values; nan propagates).  The gradient goes to those positions."""
     return _cum_extreme("cummax", input, dim, axis)
 
 
 @public(method=True)
-def cummin(input, dim=None, *, axis=None):
+def cummin(input: Tensor, dim: Optional[Dims] = None, *, axis: Optional[Dims] = None) -> Any:
     """(values, indices): the running minimum along dim, as cummax."""
     return _cum_extreme("cummin", input, dim, axis)
 
@@ -848,7 +896,7 @@ def _lcse_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def logcumsumexp(input, dim=None, *, axis=None):
+def logcumsumexp(input: Tensor, dim: Optional[Dims] = None, *, axis: Optional[Dims] = None) -> Tensor:
     """log(cumsum(exp(input), dim)) without overflow (accumulated in double)."""
     if axis is not None:
         dim = axis

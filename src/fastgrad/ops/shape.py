@@ -3,6 +3,8 @@
 pad, tril/triu, diagonal, movedim, meshgrid.  ``sum_to`` (the adjoint of broadcasting)
 lives here too.
 """
+from __future__ import annotations
+
 import builtins
 
 import numpy as np
@@ -15,6 +17,12 @@ from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
                                   _to_tensor, _zeros_of, exports, public)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Optional
+    from collections.abc import Sequence
+    from fastgrad._typing import Dims
 
 
 
@@ -46,7 +54,9 @@ def _shape_arg(shape, who):
 
 
 @public(method=True)
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape) -> Tensor:
+    """The elements in a new shape (ints as separate arguments or one sequence; one may be -1,
+    inferred). A view of the same memory when the layout allows, else a copy."""
     shape = _shape_arg(shape, "reshape")
     try:
         out = x._data.reshape(shape)
@@ -66,7 +76,7 @@ _RESHAPE_NO_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
 
 
 @public(method=True)
-def view(x, *shape):
+def view(x: Tensor, *shape) -> Tensor:
     """Like reshape, but never copies: raises if the memory layout does not allow it."""
     shape = _shape_arg(shape, "view")
     try:
@@ -84,7 +94,8 @@ def view(x, *shape):
 
 
 @public(method=True)
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dimensions ``start_dim`` to ``end_dim`` merged into one (a 0-d tensor becomes 1-d)."""
     nd = x._data.ndim
     if nd == 0:
         return reshape(x, 1)
@@ -99,7 +110,9 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 @public(method=True)
-def squeeze(x, dim=None, axis=None):
+def squeeze(x: Tensor, dim: Optional[Dims] = None, axis: Optional[Dims] = None) -> Tensor:
+    """The dimensions of size 1 removed: all of them, or only ``dim`` (an int or a sequence)
+    where its size is 1. A view."""
     if axis is not None:
         dim = axis
     sh = x._data.shape
@@ -112,7 +125,9 @@ def squeeze(x, dim=None, axis=None):
 
 
 @public(method=True)
-def unsqueeze(x, dim=None, axis=None):
+def unsqueeze(x: Tensor, dim: Optional[Dims] = None, axis: Optional[Dims] = None) -> Tensor:
+    """A dimension of size 1 inserted at position ``dim`` (negative counts from the end of the
+    result). A view."""
     if axis is not None:
         dim = axis
     elif dim is None:
@@ -144,7 +159,8 @@ declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
 
 
 @public(method=True)
-def permute(x, *dims):
+def permute(x: Tensor, *dims) -> Tensor:
+    """The dimensions reordered: output dimension i is input dimension dims[i]. A view."""
     dims = _shape_arg(dims, "permute")
     nd = x._data.ndim
     if len(dims) != nd:
@@ -159,7 +175,8 @@ def permute(x, *dims):
 
 
 @public(method=True)
-def transpose(x, dim0, dim1):
+def transpose(x: Tensor, dim0, dim1) -> Tensor:
+    """Dimensions ``dim0`` and ``dim1`` swapped. A view."""
     nd = x._data.ndim
     if nd == 0:
         return x
@@ -170,7 +187,9 @@ def transpose(x, dim0, dim1):
 
 
 @public(method=True)
-def t(x):
+def t(x: Tensor) -> Tensor:
+    """The transpose of a tensor with at most 2 dimensions (0-d and 1-d tensors are returned as
+    they are)."""
     if x._data.ndim > 2:
         raise ArgumentError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
     return transpose(x, 0, 1) if x._data.ndim == 2 else x
@@ -198,7 +217,9 @@ declare(_expand_bwd, linear=lambda node, t, out: expand(t, out._data.shape),
 
 
 @public(method=True)
-def expand(x, *sizes):
+def expand(x: Tensor, *sizes) -> Tensor:
+    """A view with dimensions of size 1 repeated to ``sizes`` (no copy); -1 keeps a size; new
+    leading dimensions may be added."""
     sizes = _shape_arg(sizes, "expand")
     sh = x._data.shape
     if len(sizes) < len(sh):
@@ -218,13 +239,13 @@ def expand(x, *sizes):
 
 
 @public(method=True)
-def broadcast_to(input, size):
+def broadcast_to(input: Tensor, size) -> Tensor:
     """``input`` expanded to ``size`` by broadcasting (a view, as ``expand``)."""
     return expand(input, tuple(size))
 
 
 @public
-def sum_to(g, shape):
+def sum_to(g: Tensor, shape) -> Tensor:
     """Sum g over the broadcast dimensions so it has `shape` (the inverse of expand)."""
     gs = g._data.shape
     if gs == shape:
@@ -246,7 +267,8 @@ declare(_contig_bwd, linear=lambda node, t, out: t,
 
 
 @public(method=True)
-def contiguous(x):
+def contiguous(x: Tensor) -> Tensor:
+    """This tensor if its elements are in row-major order, else a row-major copy."""
     if x._data.flags.c_contiguous:
         return x
     out = backend.k.contiguous(x._data)
@@ -256,7 +278,8 @@ def contiguous(x):
 
 
 @public(method=True)
-def clone(x):
+def clone(x: Tensor) -> Tensor:
+    """A copy of the tensor with its own memory; gradients flow back to the original."""
     out = backend.k.copy(x._data) if x._data.dtype in _KERNEL_FLOATS else x._data.copy()
     if _needs(x):
         return _record(out, "clone", _contig_bwd, (x,))
@@ -290,7 +313,7 @@ def _cat_report(ts, out, d):
 
 
 @public(aliases=("concat", "concatenate"))
-def cat(tensors, dim=0, axis=None):
+def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) -> Tensor:
     """Concatenate along an existing dim."""
     if axis is not None:
         dim = axis
@@ -318,7 +341,9 @@ def cat(tensors, dim=0, axis=None):
 
 
 @public
-def stack(tensors, dim=0, axis=None):
+def stack(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) -> Tensor:
+    """The tensors (all of one shape) joined along a new dimension ``dim``; the output has one
+    more dimension."""
     if axis is not None:
         dim = axis
     ts = [_to_tensor(t, "stack") for t in tensors]
@@ -346,7 +371,8 @@ def _narrow_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def narrow(x, dim, start, length):
+def narrow(x: Tensor, dim: Dims, start, length) -> Tensor:
+    """The slice ``start:start + length`` of dimension ``dim``. A view."""
     if x._data.ndim == 0:
         raise ArgumentError("narrow: cannot be applied to a 0-d tensor")
     d = _norm_dim(dim, x._data.ndim, "narrow")
@@ -395,7 +421,7 @@ def _unnarrow(g, dim, start, full):
 
 # ---- movement ops ----------------------------------------------------------------------------
 @public(method=True)
-def split(tensor, split_size_or_sections, dim=0):
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along dim: pieces of one size (the last may be
     smaller) or the given list of sizes."""
     x = tensor
@@ -421,7 +447,9 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 @public(method=True)
-def chunk(input, chunks, dim=0):
+def chunk(input: Tensor, chunks, dim: int = 0) -> tuple[Tensor, ...]:
+    """The tensor split into ``chunks`` pieces along ``dim`` (the last may be smaller, and
+    there may be fewer), as a tuple of views."""
     if not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ArgumentError(f"chunk: chunks must be a positive int, got {chunks!r}")
     if input._data.ndim == 0:
@@ -434,7 +462,8 @@ def chunk(input, chunks, dim=0):
 
 
 @public(method=True)
-def unbind(input, dim=0, axis=None):
+def unbind(input: Tensor, dim: int = 0, axis: Optional[Dims] = None) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with that dimension removed, as a tuple of views."""
     if axis is not None:
         dim = axis
     if input._data.ndim == 0:
@@ -452,7 +481,7 @@ declare(_flip_bwd, linear=lambda node, t, out: flip(t, node.ctx))
 
 
 @public(method=True)
-def flip(input, dims):
+def flip(input: Tensor, dims: Dims) -> Tensor:
     """A copy with the order of elements reversed along dims."""
     x = input
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
@@ -478,7 +507,7 @@ def _roll_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def roll(input, shifts, dims=None):
+def roll(input: Tensor, shifts, dims: Optional[Dims] = None) -> Tensor:
     """Elements shifted cyclically by shifts along dims (None: over the flattened tensor)."""
     x = input
     sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
@@ -513,7 +542,7 @@ def _repeat_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def repeat(input, *sizes):
+def repeat(input: Tensor, *sizes) -> Tensor:
     """Tensor.repeat: the tensor tiled sizes[k] times along dim k (sizes may have more
     entries than the tensor has dims: leading dims are added)."""
     x = input
@@ -532,7 +561,7 @@ def repeat(input, *sizes):
 
 
 @public(method=True)
-def tile(input, dims):
+def tile(input: Tensor, dims: Dims) -> Tensor:
     """torch.tile: like repeat, with missing leading repeats taken as 1."""
     reps = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else (tuple(dims),), "tile")
     nd = input._data.ndim
@@ -550,7 +579,7 @@ declare(_padc_bwd, linear=lambda node, t, out: _index_backward(t, node.ctx, out.
 
 
 @public
-def pad(input, pad, mode="constant", value=None):
+def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
     "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
@@ -633,12 +662,16 @@ def _tri(x, diagonal, upper):
 
 
 @public(method=True)
-def tril(input, diagonal=0):
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dimensions: elements above diagonal ``diagonal`` set
+    to 0 (0 is the main diagonal, positive is above it)."""
     return _tri(input, diagonal, False)
 
 
 @public(method=True)
-def triu(input, diagonal=0):
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dimensions: elements below diagonal ``diagonal`` set
+    to 0 (0 is the main diagonal, positive is above it)."""
     return _tri(input, diagonal, True)
 
 
@@ -654,7 +687,7 @@ def _diag_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def diagonal(input, offset=0, dim1=0, dim2=1):
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """A (read-only) view of the diagonal of the dim1 x dim2 planes, as the last dim."""
     x = input
     nd = x._data.ndim
@@ -697,7 +730,9 @@ def _diag_embed(g, offset, d1, d2, shape):
 
 
 @public(method=("movedim", "moveaxis"))
-def movedim(input, source, destination):
+def movedim(input: Tensor, source, destination) -> Tensor:
+    """Dimension(s) ``source`` moved to position(s) ``destination``, the others keeping their
+    order. A view."""
     x = input
     nd = x._data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
@@ -716,7 +751,7 @@ def movedim(input, source, destination):
 
 
 @public
-def meshgrid(*tensors, indexing="ij"):
+def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     """Coordinate grids (expanded views) from 1-d tensors.  indexing="ij": output k
     varies along dim k; "xy": the first two dims are swapped (Cartesian)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
@@ -755,21 +790,24 @@ def _other_shape(other, who):
 
 @public(method=True, export=False)
 def view_as(input, other):
+    """``input`` viewed with the shape of ``other`` (``input.view(other.shape)``)."""
     return view(input, _other_shape(other, "view_as"))
 
 
 @public(method=True, export=False)
 def reshape_as(input, other):
+    """``input`` reshaped to the shape of ``other``."""
     return reshape(input, _other_shape(other, "reshape_as"))
 
 
 @public(method=True, export=False)
 def expand_as(input, other):
+    """``input`` expanded to the shape of ``other`` (a view)."""
     return expand(input, _other_shape(other, "expand_as"))
 
 
 @public(method=True)
-def unflatten(input, dim, sizes):
+def unflatten(input: Tensor, dim: Dims, sizes) -> Tensor:
     """Dim ``dim`` split into ``sizes`` (one entry may be -1)."""
     x = input
     nd = x._data.ndim
@@ -813,7 +851,7 @@ def unfold(input, dimension, size, step):
 
 
 @public(method=True)
-def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Tensors whose (dim1, dim2) planes hold input's last dim on the diagonal ``offset``
     (zeros elsewhere); the other dims come from input's leading dims."""
     x = input
@@ -835,7 +873,7 @@ _diagonal = diagonal     # diag's argument of that name hides it
 
 
 @public(method=True)
-def diag(input, diagonal=0):
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     """1-d input: the square matrix with input on diagonal ``diagonal``; 2-d input: a copy
     of that diagonal, as a 1-d tensor."""
     x = input
@@ -847,7 +885,7 @@ def diag(input, diagonal=0):
 
 
 @public(method=True)
-def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+def repeat_interleave(input: Tensor, repeats=None, dim: Optional[Dims] = None, *, output_size=None) -> Tensor:
     """Each element (each slice along ``dim``) repeated ``repeats`` times in place;
     ``repeats``: an int, or a tensor with one count per slice (0-d: for all).
     dim=None works on the flattened input.  ``repeat_interleave(counts)``: each index

@@ -1,4 +1,6 @@
 """sort, argsort and topk: values at the sorted indices, gradients scattered back."""
+from __future__ import annotations
+
 import collections
 
 import numpy as np
@@ -9,6 +11,12 @@ from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad._state import backend
 from fastgrad.autograd.engine import jvp_rule
 from fastgrad.ops._record import (_make, _needs, _norm_dim, _record, _to_tensor, exports, public)
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
+    from fastgrad._tensor import Tensor
+    from fastgrad._typing import Dims
 
 
 
@@ -56,7 +64,7 @@ def _values_jvp(node, xs, ts, out):
 
 
 @public(method=True)
-def sort(x, dim=-1, descending=False, stable=False, axis=None):
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, axis: Optional[Dims] = None) -> Any:
     """(values, indices) sorted along dim.  The sort is always stable (``stable`` is
     accepted for PyTorch compatibility); NaN sorts as the largest value."""
     if axis is not None:
@@ -66,7 +74,8 @@ def sort(x, dim=-1, descending=False, stable=False, axis=None):
 
 
 @public(method=True)
-def argsort(x, dim=-1, descending=False, stable=False, axis=None):
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False,
+            axis: Optional[Dims] = None) -> Tensor:
     """Indices that sort x along dim (stable; NaN largest)."""
     if axis is not None:
         dim = axis
@@ -74,7 +83,7 @@ def argsort(x, dim=-1, descending=False, stable=False, axis=None):
 
 
 @public(method=True)
-def topk(x, k, dim=-1, largest=True, sorted=True):
+def topk(x: Tensor, k, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
     """The k largest (largest=True) or smallest elements along dim, as (values, indices).
     Results are always in sorted order (PyTorch leaves the order unspecified when
     sorted=False); ties keep their input order."""

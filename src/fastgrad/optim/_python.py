@@ -5,6 +5,8 @@ expressions per parameter; no fused C kernel).
 fastgrad.compile cannot record these steps (the update is NumPy work outside the
 kernels): a compiled function that steps one of them raises CompileError, or with
 ``fallback="eager"`` runs eagerly."""
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -60,8 +62,9 @@ class Adadelta(_NumpyStep):
         p -= lr * delta
     """
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
-                 capturable=False, maximize=False, differentiable=False):
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
+                 foreach=None, *,
+                 capturable: bool = False, maximize: bool = False, differentiable: bool = False) -> None:
         _no_unsupported("Adadelta", differentiable, capturable)
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
                         capturable=capturable, foreach=foreach, differentiable=differentiable)
@@ -105,9 +108,10 @@ class RAdam(_NumpyStep):
         with r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
-                 differentiable=False):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
+                 capturable: bool = False,
+                 differentiable: bool = False) -> None:
         _no_unsupported("RAdam", differentiable, capturable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, maximize=maximize, foreach=foreach,
@@ -164,9 +168,9 @@ class NAdam(_NumpyStep):
         p -= lr mu_{t+1} / (1 - mu_product mu_{t+1}) * m / denom
     """
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
-                 maximize=False, capturable=False, differentiable=False):
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach=None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
         _no_unsupported("NAdam", differentiable, capturable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, momentum_decay=momentum_decay,
@@ -313,8 +317,8 @@ class LBFGS(Optimizer):
     pairs, direction, step) lives under the first parameter, with PyTorch's keys."""
     _alg = None
 
-    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, history_size=100, line_search_fn=None):
+    def __init__(self, params, lr: float = 1, max_iter=20, max_eval=None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size=100, line_search_fn=None) -> None:
         if isinstance(lr, Tensor) and lr._data.size != 1:
             raise ValueError("Tensor lr must be 1-element")
         if max_eval is None:

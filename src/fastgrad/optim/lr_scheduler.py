@@ -2,6 +2,8 @@
 semantics: ``initial_lr`` stored in the optimizer's groups, ``last_epoch`` counting
 scheduler steps, the chainable update in ``get_lr()`` and the closed form used when an
 explicit epoch is passed to ``step(epoch)``."""
+from __future__ import annotations
+
 import math
 import types
 import warnings
@@ -10,6 +12,10 @@ from collections import Counter
 
 from fastgrad._hooks import hooks
 from fastgrad.optim.optimizer import Optimizer
+
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
@@ -24,7 +30,7 @@ class LRScheduler:
     """Base class: subclasses define get_lr() (chainable form) and, where one exists,
     _get_closed_form_lr()."""
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer, last_epoch=-1) -> None:
         _check_optimizer(optimizer, type(self).__name__)
         self.optimizer = optimizer
         if last_epoch == -1:
@@ -45,12 +51,18 @@ class LRScheduler:
         self.step()
 
     def get_lr(self):
+        """The learning rates for the current ``last_epoch``, one per parameter group (each
+        scheduler defines it; call ``get_last_lr`` for the rates in use)."""
         raise NotImplementedError
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
+        """The learning rates the last ``step()`` set, one per parameter group."""
         return self._last_lr
 
-    def step(self, epoch=None):
+    def step(self, epoch: Optional[int] = None) -> None:
+        """Advance one epoch (or step) and set each parameter group's learning rate. Call it
+        after ``optimizer.step()``; ``epoch`` (deprecated, as in PyTorch) jumps to that
+        epoch."""
         if hooks.sched_step is not None:
             hooks.sched_step(self, () if epoch is None else (epoch,))
         self._step_count += 1
@@ -69,17 +81,19 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state (every attribute but the optimizer), for ``load_state_dict``."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state from ``state_dict()``."""
         self.__dict__.update(state_dict)
 
 
 class LambdaLR(LRScheduler):
     """lr = initial_lr * lr_lambda(last_epoch); one function or one per group."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1) -> None:
         _check_optimizer(optimizer, "LambdaLR")
         self.optimizer = optimizer
         n = len(optimizer.param_groups)
@@ -91,7 +105,7 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = list(lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Functions and lambdas are not saved; callable objects save their __dict__."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None] * len(self.lr_lambdas)
@@ -100,7 +114,7 @@ class LambdaLR(LRScheduler):
                 state["lr_lambdas"][i] = fn.__dict__.copy()
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state_dict = dict(state_dict)
         lr_lambdas = state_dict.pop("lr_lambdas", None)
         self.__dict__.update(state_dict)
@@ -115,7 +129,7 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer, step_size, gamma: float = 0.1, last_epoch=-1) -> None:
         if not isinstance(step_size, int) or isinstance(step_size, bool) or step_size <= 0:
             raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
         self.step_size = step_size
@@ -134,7 +148,7 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone epoch (a repeated milestone applies gamma again)."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch=-1) -> None:
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -153,7 +167,7 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
+    def __init__(self, optimizer, gamma, last_epoch=-1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -170,7 +184,7 @@ class CosineAnnealingLR(LRScheduler):
     """eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_max)) / 2, applied in
     PyTorch's recursive (chainable) form."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(self, optimizer, T_max, eta_min: float = 0.0, last_epoch=-1) -> None:
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
         self.T_max = T_max
@@ -211,9 +225,11 @@ class OneCycleLR(LRScheduler):
     first), cycling momentum (or Adam's beta1) inversely."""
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
-                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
-                 last_epoch=-1):
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False,
+                 last_epoch=-1) -> None:
         _check_optimizer(optimizer, "OneCycleLR")
         self.optimizer = optimizer
         if total_steps is not None:
@@ -312,8 +328,8 @@ class OneCycleLR(LRScheduler):
 class ReduceLROnPlateau(LRScheduler):
     """Multiply lr by factor when a metric has not improved for `patience` epochs."""
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience=10, threshold: float = 1e-4,
+                 threshold_mode: str = "rel", cooldown=0, min_lr=0, eps: float = 1e-8) -> None:
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         self.factor = factor
@@ -347,7 +363,10 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
 
-    def step(self, metrics, epoch=None):
+    def step(self, metrics: Any, epoch: Optional[int] = None) -> None:
+        """Record the epoch's ``metrics`` (such as the validation loss); after ``patience``
+        epochs without improvement, multiply each group's learning rate by ``factor`` (not
+        below ``min_lr``) and wait ``cooldown`` epochs."""
         if hooks.sched_step is not None:
             hooks.sched_step(self, (metrics,) if epoch is None else (metrics, epoch))
         current = float(metrics)
@@ -389,9 +408,12 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self):
+        """True while the cooldown after a reduction lasts."""
         return self.cooldown_counter > 0
 
     def is_better(self, a, best):
+        """Whether metric ``a`` improves on ``best`` by ``mode`` (min or max) and
+        ``threshold_mode`` (rel or abs)."""
         if self.mode == "min" and self.threshold_mode == "rel":
             return a < best * (1.0 - self.threshold)
         if self.mode == "min" and self.threshold_mode == "abs":
@@ -410,6 +432,6 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold = threshold
         self.threshold_mode = threshold_mode
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)

@@ -6,8 +6,11 @@ so a step over a whole model is a handful of Python lines and one pass over memo
 The plan (pointer arrays) is cached per group and rebuilt only when the parameters, the
 state or the state layout change.
 """
+from __future__ import annotations
+
 import math
 import warnings
+from typing import Any, Callable, Optional, TypeVar, overload
 from collections import defaultdict
 
 import numpy as np
@@ -17,6 +20,8 @@ from fastgrad._C import _kernels as _ck
 from fastgrad.autograd.grad_mode import enable_grad
 from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
+
+_T = TypeVar("_T")
 
 __all__ = ["Optimizer", "required"]
 
@@ -68,7 +73,7 @@ class Optimizer:
     _alg = None          # C kernel: "sgd", "adam", "rmsprop", "adagrad"
     _step_key = "step"   # state entry holding the step count ('' if none)
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults) -> None:
         self.defaults = defaults
         self.state = defaultdict(dict)
         self.param_groups = []
@@ -85,7 +90,10 @@ class Optimizer:
             self.add_param_group(g)
 
     # ---- groups ----------------------------------------------------------------------
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group: a dict with "params" and any hyperparameters, the others
+        taken from the optimizer's defaults (e.g. to train new layers with their own
+        learning rate)."""
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
@@ -130,7 +138,8 @@ class Optimizer:
         pass
 
     # ---- gradients -------------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the parameters' ``.grad``: None (default), or zeros in place."""
         if hooks.zero_grad is not None:
             hooks.zero_grad([p for g in self.param_groups for p in g["params"]], set_to_none)
         for group in self.param_groups:
@@ -149,7 +158,7 @@ class Optimizer:
                     g._version[0] += 1
 
     # ---- state_dict ------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: value}}, 'param_groups': [{..., 'params': [index]}]},
         indices numbering the parameters in group order.  Values are references to the
         live state (copy them if you keep them across steps)."""
@@ -168,7 +177,9 @@ class Optimizer:
                  if isinstance(p, Tensor) and id(p) in mappings and v}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the hyperparameters and per-parameter state (momentum buffers, ...) from
+        ``state_dict()``; the parameter groups must match in number and sizes."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
@@ -262,7 +273,12 @@ class Optimizer:
         self._plans[gi] = (layout, group["params"], len(group["params"]), plans)
         return plans
 
-    def step(self, closure=None):
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], _T]) -> _T: ...
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """One update of every parameter with a gradient; returns closure()'s loss."""
         after = None if hooks.optim_step is None else hooks.optim_step(self, closure)
         loss = None

@@ -8,7 +8,7 @@ warnings that NumPy would raise for the same inf/nan results the C kernels produ
 
 One module per kind of op, as in ``fastgrad.ops`` and ``fastgrad.testing``:
 ``elementwise`` (unary, binary, compare, where), ``reduce`` (reductions, scans, softmax),
-``loss``, ``linalg``, ``shape`` (copies), ``indexing``, ``sort``, ``conv``, ``pool``, ``norm``.
+``loss``, ``linalg``, ``shape`` (copies), ``indexing``, ``sort``, ``conv``, ``pool``, ``norm``, ``rnn``.
 The package itself is the backend object: it exposes every kernel by name.  The kernels
 ``reduce`` and ``sort`` share their name with their module, and the package attribute is
 the kernel; reach those modules with ``from fastgrad.reference.reduce import ...``.
@@ -25,6 +25,7 @@ from fastgrad.reference.loss import xent, xent_bwd  # noqa: F401
 from fastgrad.reference.norm import bn_apply, bn_bwd, bn_stats, rownorm, rownorm_bwd  # noqa: F401
 from fastgrad.reference.pool import pool2d, pool2d_bwd  # noqa: F401
 from fastgrad.reference.reduce import argreduce, prod, reduce, scan, softmax, softmax_bwd  # noqa: F401
+from fastgrad.reference.rnn import rnn_bwd, rnn_fwd, rnn_ws_elems  # noqa: F401
 from fastgrad.reference.shape import contiguous, copy  # noqa: F401
 from fastgrad.reference.sort import sort, topk  # noqa: F401
 

@@ -10,6 +10,8 @@ arrays, :class:`_Exhausted` when its copy of an iterable dataset has run out, or
 arrive early and yields them in task order (``in_order=True``); answers from an earlier
 epoch (a persistent worker's leftovers) are dropped.
 """
+from __future__ import annotations
+
 import multiprocessing
 import os
 import pickle
@@ -50,7 +52,7 @@ def resolve_context(ctx):
 class _PackedTensor:
     __slots__ = ("array", "requires_grad")
 
-    def __init__(self, array, requires_grad):
+    def __init__(self, array, requires_grad) -> None:
         self.array, self.requires_grad = array, requires_grad
 
     def __reduce__(self):
@@ -62,7 +64,7 @@ class _Exhausted:
 
 
 class _WorkerError:
-    def __init__(self, worker_id, exc):
+    def __init__(self, worker_id, exc) -> None:
         self.exc_type = type(exc)
         try:
             pickle.dumps(self.exc_type)
@@ -203,7 +205,7 @@ class MultiProcessIter:
     """An epoch (or, with ``persistent_workers``, every epoch) of a DataLoader with
     worker processes."""
 
-    def __init__(self, loader):
+    def __init__(self, loader) -> None:
         self._loader = loader
         ctx = resolve_context(loader.multiprocessing_context)
         nw = loader.num_workers

@@ -1,6 +1,7 @@
 """Gradient clipping: clip_grad_norm_ and clip_grad_value_ (torch.nn.utils names and
 semantics).  Norms and scaling of contiguous gradients run in fastgrad's multi-tensor C
-kernels (csrc/optim.c); gradients are modified in place."""
+kernels (csrc/optim.c); gradients are modified in place.  Packed sequences for the
+recurrent layers are in the submodule ``rnn`` (torch.nn.utils.rnn)."""
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
 from fastgrad._C import _kernels as _ck
+from fastgrad.nn.utils import rnn  # noqa: F401
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
