@@ -302,8 +302,8 @@ def _cat_jvp(node, xs, ts, out):
 
 def _cat_report(ts, out, d):
     """Each piece of a concatenation, reported to the numpy_copy hook with the part of
-    ``out`` that holds it (float results: the ones kernels read)."""
-    if out.dtype.kind != "f":
+    ``out`` that holds it (float results: the ones kernels read), while the hook is set."""
+    if _hooks.numpy_copy is None or out.dtype.kind != "f":
         return
     start = 0
     for t in ts:
@@ -332,8 +332,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) ->
             raise ShapeError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
                              f"{tuple(ts[0]._data.shape)} except in dimension {d}")
     out = np.concatenate([t._data for t in ts], axis=d)
-    if _hooks.numpy_copy is not None:
-        _cat_report(ts, out, d)
+    _cat_report(ts, out, d)
     if _needs(*ts):
         return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t._data.shape[d] for t in ts)))
     return _make(out)
