@@ -2,17 +2,15 @@
  * grow-only), the block cache the Python layer takes large result arrays from
  * (fg_cache_*), and fg_malloc_tune, an opt-in change of the C library's malloc settings
  * that nothing calls unless the user asks for it. */
-#include <pthread.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #if defined(__GLIBC__) || defined(__linux__)
 #include <malloc.h>
 #endif
 #include "fastgrad.h"
+#include "port.h"
 
 typedef struct { void *p; size_t cap; } fg_ws_slot;
-static _Thread_local fg_ws_slot fg_ws[FG_WS_SLOTS];
+static FG_THREAD_LOCAL fg_ws_slot fg_ws[FG_WS_SLOTS];
 
 void *fg_workspace(int slot, size_t bytes)
 {
@@ -26,9 +24,9 @@ void *fg_workspace(int slot, size_t bytes)
     if (cap < bytes)                          /* overflow */
         return NULL;
     void *p = NULL;
-    if (posix_memalign(&p, 64, cap ? cap : 64) != 0)
+    if (!(p = fg_aligned_alloc(64, cap ? cap : 64)))
         return NULL;
-    free(s->p);
+    fg_aligned_free(s->p);
     s->p = p;
     s->cap = cap;
     return p;
@@ -37,14 +35,15 @@ void *fg_workspace(int slot, size_t bytes)
 void fg_workspace_release(void)
 {
     for (int i = 0; i < FG_WS_SLOTS; i++) {
-        free(fg_ws[i].p);
+        fg_aligned_free(fg_ws[i].p);
         fg_ws[i].p = NULL;
         fg_ws[i].cap = 0;
     }
 }
 
 /* ---- the block cache ------------------------------------------------------------ *
- * Blocks of at least FG_CACHE_MIN_BYTES come straight from mmap() (page-aligned, so
+ * Blocks of at least FG_CACHE_MIN_BYTES come straight from the OS (fg_pages_alloc:
+ * mmap() or VirtualAlloc(); page-aligned, so
  * 64-byte aligned; the C library's allocator and its settings are never involved).  A
  * block given back is kept for the next request of its size class instead of being
  * unmapped, so its pages, already faulted in, serve the next training step's array of
@@ -55,7 +54,7 @@ void fg_workspace_release(void)
  * bytes): a doubly linked list per size class (most recently returned first) and one
  * list over all cached blocks in the order they were returned, whose oldest end is
  * evicted when the cached bytes would exceed the limit.  One mutex guards everything;
- * munmap() runs outside it.  fork(): the mutex is held across the fork (pthread_atfork)
+ * unmapping runs outside it.  fork(): the mutex is held across the fork (fg_atfork)
  * so the child's copy of the cache is consistent; the child owns copies of every page,
  * so its use of the cache never touches the parent's memory. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -80,16 +79,16 @@ typedef struct fg_blk {
 
 #define FG_CACHE_CLASSES (4 * 48)
 
-static pthread_mutex_t fg_cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fg_cache_once = PTHREAD_ONCE_INIT;
+static fg_mutex_t fg_cache_mu = FG_MUTEX_INIT;
+static fg_once_t fg_cache_once = FG_ONCE_INIT;
 static fg_blk *fg_cache_cls[FG_CACHE_CLASSES];
 static fg_blk *fg_cache_new, *fg_cache_old;  /* newest / oldest cached block */
 static size_t fg_cache_limit = (size_t)256 << 20;
 static int64_t fg_cache_st[FG_CACHE_NSTATS];
 
-static void fg_cache_lock(void) { pthread_mutex_lock(&fg_cache_mu); }
-static void fg_cache_unlock(void) { pthread_mutex_unlock(&fg_cache_mu); }
-static void fg_cache_init(void) { pthread_atfork(fg_cache_lock, fg_cache_unlock, fg_cache_unlock); }
+static void fg_cache_lock(void) { fg_mutex_lock(&fg_cache_mu); }
+static void fg_cache_unlock(void) { fg_mutex_unlock(&fg_cache_mu); }
+static void fg_cache_init(void) { fg_atfork(fg_cache_lock, fg_cache_unlock, fg_cache_unlock); }
 
 /* the size class of a request (-1: too large to cache) and the class's block size */
 static int fg_cache_class(size_t bytes, size_t *cap)
@@ -98,7 +97,7 @@ static int fg_cache_class(size_t bytes, size_t *cap)
         return -1;
     if (bytes < FG_CACHE_MIN_BYTES)
         bytes = FG_CACHE_MIN_BYTES;
-    int k = 63 - __builtin_clzll((unsigned long long)bytes);   /* 2^k <= bytes */
+    int k = 63 - fg_clz64((uint64_t)bytes);   /* 2^k <= bytes */
     size_t step = (size_t)1 << (k - 2);
     size_t q = (bytes + step - 1) / step;                       /* 4..8 */
     if (q == 8) { k++; q = 4; step <<= 1; }
@@ -140,7 +139,7 @@ static void fg_cache_unmap(fg_blk *b)
         fg_blk *next = b->cnext;
         size_t bytes = b->bytes;
         FG_UNPOISON(b, bytes);
-        munmap(b, bytes);
+        fg_pages_free(b, bytes);
         b = next;
     }
 }
@@ -151,7 +150,7 @@ void *fg_cache_alloc(size_t bytes, size_t *cap)
     int cls = fg_cache_class(bytes, &c);
     if (cls < 0)
         return NULL;
-    pthread_once(&fg_cache_once, fg_cache_init);
+    fg_once(&fg_cache_once, fg_cache_init);
     fg_cache_lock();
     fg_blk *b = fg_cache_cls[cls];
     if (b) {
@@ -168,12 +167,12 @@ void *fg_cache_alloc(size_t bytes, size_t *cap)
         *cap = c;
         return b;
     }
-    void *p = mmap(NULL, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {                 /* give the cached blocks back and try again */
+    void *p = fg_pages_alloc(c);
+    if (!p) {                              /* give the cached blocks back and try again */
         fg_cache_release();
-        p = mmap(NULL, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        p = fg_pages_alloc(c);
     }
-    if (p == MAP_FAILED) {
+    if (!p) {
         fg_cache_lock();
         fg_cache_st[FG_CACHE_USED_BYTES] -= (int64_t)c;
         fg_cache_unlock();
@@ -216,7 +215,7 @@ void fg_cache_free(void *p, size_t cap)
     fg_cache_unmap(evicted);
     if (!keep) {
         FG_UNPOISON(p, cap);
-        munmap(p, cap);
+        fg_pages_free(p, cap);
     }
 }
 

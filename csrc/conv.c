@@ -18,7 +18,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
-#define CV_NOINLINE __attribute__((noinline))
+#define CV_NOINLINE FG_NOINLINE
 
 #define FG_CONV_PAR_MIN 200000.0     /* multiply-adds below which a conv runs on one thread */
 #define FG_NORM_PAR_MIN 32768        /* elements below which pooling / norms use one thread */

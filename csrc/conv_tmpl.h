@@ -374,7 +374,7 @@ static void F(conv_wino_task)(void *vctx, int64_t t, int tid)
     const int64_t need = c->gx ? WINO(wino_ws)(m, s->c_out, s->c_in, s->h, s->w)
                                : WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow);
     T *ws = (T *)fg_workspace(0, (size_t)need * sizeof(T) + 64);
-    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     int rc;
     if (c->gx)                 /* input gradient: g (c_out, oh, ow) -> gx (c_in, h, w) */
         rc = WINO(wino_chunk)(m, s->c_out, s->oh, s->ow, c->g + n0 * s->c_out * P, s->c_out * P,
@@ -384,7 +384,7 @@ static void F(conv_wino_task)(void *vctx, int64_t t, int tid)
         rc = WINO(wino_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                               s->c_out, s->oh, s->ow, s->ph, s->pw, c->wino, c->b,
                               c->y + n0 * s->c_out * P, s->c_out * P, ws, c->gemm_nt);
-    if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&c->err, rc);
 }
 
 /* runs conv_wino_task over all images: the forward when c->gx is NULL, else the input
@@ -427,7 +427,7 @@ static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
     const int64_t need = imax(WINO(wino_ws)(m, s->c_in, s->c_out, s->oh, s->ow),
                               c->gx ? WINO(wino_ws)(m, s->c_out, s->c_in, s->h, s->w) : 0);
     T *ws = (T *)fg_workspace(0, (size_t)need * sizeof(T) + 64);
-    if (!ws) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     int rc;
     if (c->gx) {
         /* the input gradient of the same images first: their g is then read again from
@@ -435,13 +435,13 @@ static void F(conv_wino_gw_task)(void *vctx, int64_t t, int tid)
         rc = WINO(wino_chunk)(m, s->c_out, s->oh, s->ow, c->g + n0 * s->c_out * P, s->c_out * P,
                               s->c_in, s->h, s->w, 2 - s->ph, 2 - s->pw, c->wino, NULL,
                               c->gx + n0 * s->c_in * HW, s->c_in * HW, ws, c->gemm_nt);
-        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
     }
     rc = WINO(wino_gw_chunk)(m, s->c_in, s->h, s->w, c->x + n0 * s->c_in * HW, s->c_in * HW,
                                        s->c_out, s->oh, s->ow, s->ph, s->pw,
                                        c->g + n0 * s->c_out * P, s->c_out * P, part,
                                        c->want_gb ? part + nw : NULL, ws, c->gemm_nt);
-    if (rc != FG_OK) __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&c->err, rc);
 }
 
 /* weight and bias gradients, and the input gradient too when c->gx is set */
@@ -509,7 +509,7 @@ static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
     T *col = NULL;
     if (!direct) {
         col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
-        if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+        if (!col) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     }
     for (int64_t g = 0; g < G; g++) {
         const T *xg = c->x + (n * s->c_in + g * cg) * s->h * s->w;
@@ -529,7 +529,7 @@ static void F(conv_fwd_task)(void *vctx, int64_t n, int tid)
             B = col;
         }
         int rc = F(gemm1)(0, 0, og, P, K, c->w + g * og * K, K, B, P, beta, yg, P, c->gemm_nt);
-        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
     }
 }
 
@@ -546,12 +546,12 @@ static void F(conv_fwd_chunk)(void *vctx, int64_t t, int tid)
     const int64_t K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
     T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
-    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!col) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *tmp = col + K * L;
     for (int64_t g = 0; g < G; g++) {
         F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
         int rc = F(gemm1)(0, 0, og, L, K, c->w + g * og * K, K, col, L, 0.0, tmp, L, c->gemm_nt);
-        if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+        if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
         F(cols_out)(tmp, L, m, og, P, c->b ? c->b + g * og : NULL,
                     c->y + (n0 * s->c_out + g * og) * P, s->c_out * P);
     }
@@ -566,7 +566,7 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
     const int64_t nw = s->c_out * K;
     const int64_t n0 = t * c->nb, m = imin(c->nb, s->n - n0), L = m * P;
     T *col = (T *)fg_workspace(0, (size_t)((K + og) * L) * sizeof(T) + 64);
-    if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+    if (!col) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *gch = col + K * L;
     /* tid is the range index (fg_parallel_ranges): this range's partial sums */
     T *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
@@ -579,11 +579,11 @@ static void F(conv_bwd_chunk)(void *vctx, int64_t t, int tid)
             F(im2col)(s, cg, c->x + (n0 * s->c_in + g * cg) * HW, s->c_in * HW, m, col, L);
             rc = c->gw_t ? F(gemm1)(0, 1, K, og, L, col, L, gch, L, 1.0, part + g * K * og, og, c->gemm_nt)
                          : F(gemm1)(0, 1, og, K, L, gch, L, col, L, 1.0, part + g * og * K, K, c->gemm_nt);
-            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
         }
         if (c->gx) {
             rc = F(gemm1)(1, 0, K, L, og, c->w + g * og * K, K, gch, L, 0.0, col, L, c->gemm_nt);
-            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
             F(col2im)(s, cg, col, L, m, c->gx + (n0 * s->c_in + g * cg) * HW, s->c_in * HW);
         }
     }
@@ -645,7 +645,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
     T *col = NULL;
     if (!direct && !dwise) {
         col = (T *)fg_workspace(0, (size_t)(K * P) * sizeof(T) + 64);
-        if (!col) { __atomic_store_n(&c->err, FG_ENOMEM, __ATOMIC_RELAXED); return; }
+        if (!col) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     }
     /* tid is the range index (fg_parallel_ranges): this range's partial sums */
     T *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
@@ -665,7 +665,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
             }
             rc = c->gw_t ? F(gemm1)(0, 1, K, og, P, B, P, gg, P, 1.0, part + g * K * og, og, c->gemm_nt)
                          : F(gemm1)(0, 1, og, K, P, gg, P, B, P, 1.0, part + g * og * K, K, c->gemm_nt);
-            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
         }
         if (c->want_gb) {
             T *pb = part + nw + g * og;
@@ -682,7 +682,7 @@ static void F(conv_bwd_task)(void *vctx, int64_t n, int tid)
                 rc = F(gemm1)(1, 0, K, P, og, wg, K, gg, P, 0.0, col, P, c->gemm_nt);
                 if (rc == FG_OK) F(col2im)(s, cg, col, P, 1, gxg, 0);
             }
-            if (rc != FG_OK) { __atomic_store_n(&c->err, rc, __ATOMIC_RELAXED); return; }
+            if (rc != FG_OK) { FG_ATOMIC_STORE_RELAXED(&c->err, rc); return; }
         }
     }
 }

@@ -2,18 +2,22 @@
  * fastgrad's own pool (threadpool.c); the build uses no OpenMP runtime. */
 #include "fastgrad.h"
 #include "dispatch.h"
+#include "port.h"
 
 static int fg_isa_active = -1;
 
 int fg_cpu_best_isa(void)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("fma"))
+    /* the AVX paths are compiled only for x86 (isa.h); the other architectures run the
+     * baseline path ("scalar"), which on aarch64 is NEON (gemm_neon.c, and the compiler's
+     * vectorisation of the kernels) */
+#if FG_ARCH_X86
+    const unsigned f = fg_cpu_features();
+    const unsigned avx512 = FG_CPUF_AVX512F | FG_CPUF_AVX512DQ | FG_CPUF_AVX512BW | FG_CPUF_AVX512VL;
+    const unsigned avx2 = FG_CPUF_AVX2 | FG_CPUF_FMA;
+    if ((f & (avx512 | avx2)) == (avx512 | avx2))
         return FG_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if ((f & avx2) == avx2)
         return FG_ISA_AVX2;
 #endif
     return FG_ISA_SCALAR;

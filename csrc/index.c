@@ -110,8 +110,8 @@ static void sel_task(void *ctx, int64_t t, int tid)
             if (acc) {
                 int64_t b = 0;
                 check_idx(r1 - r0, ix + r0, n, j->wrap, &b);
-                __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
-                __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+                FG_ATOMIC_STORE_RELAXED(&j->bad, b);
+                FG_ATOMIC_STORE_RELAXED(&j->rc, FG_EINVAL);
                 return;
             }
             continue;
@@ -119,8 +119,8 @@ static void sel_task(void *ctx, int64_t t, int tid)
         if (j->m == j->rows) {                 /* outer == 1: this block's indices */
             int64_t b;
             if (check_idx(r1 - r0, j->idx + r0, j->n, j->wrap, &b) != FG_OK) {
-                __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
-                __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+                FG_ATOMIC_STORE_RELAXED(&j->bad, b);
+                FG_ATOMIC_STORE_RELAXED(&j->rc, FG_EINVAL);
                 return;
             }
         }
@@ -209,8 +209,8 @@ static void gat_task(void *ctx, int64_t t, int tid)
         if (acc) {
             int64_t b = 0;
             check_idx((r1 - r0) * j->inner, j->idx + r0 * j->inner, j->n, 0, &b);
-            __atomic_store_n(&j->bad, b, __ATOMIC_RELAXED);
-            __atomic_store_n(&j->rc, FG_EINVAL, __ATOMIC_RELAXED);
+            FG_ATOMIC_STORE_RELAXED(&j->bad, b);
+            FG_ATOMIC_STORE_RELAXED(&j->rc, FG_EINVAL);
             return;
         }
     }
@@ -313,7 +313,7 @@ static int acc_run(int kind, int esize, int64_t outer, int64_t n, int64_t inner,
              * buffer comes from fresh mmap pages. */
             char *p = out;
             for (int64_t b = 0; b < n * esize; b += 4096)
-                __atomic_fetch_add((int32_t *)(p + b), 0, __ATOMIC_RELAXED);
+                FG_ATOMIC_TOUCH(p + b);
         }
         if (esize == 4) {
             float *os = out;

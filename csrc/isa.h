@@ -12,7 +12,10 @@
  * and may be a macro that expands to one of these.  The pair is used by every per-ISA
  * translation unit (kern_*.c, gemm/gemm_*.c) and by the per-ISA sections of conv.c and
  * optim.c; fg_get_isa (cpu.c) picks the path at run time.  On other architectures than
- * x86 the SIMD sections compile for the baseline. */
+ * x86 the SIMD sections compile for the baseline, and `scalar` is `base`: the one path
+ * there is the compiler's vectorisation for the baseline (NEON on arm64).  MSVC has no
+ * per-region target: its sections compile with the file's flags (its intrinsics need
+ * none), the last branch below. */
 #ifndef FG_ISA_H
 #define FG_ISA_H
 
@@ -21,12 +24,13 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define FG_ISA_BEGIN_base _Pragma("GCC push_options")
-#define FG_ISA_BEGIN_scalar _Pragma("GCC push_options") _Pragma("GCC optimize(\"no-tree-vectorize\")")
 #if defined(__x86_64__) || defined(__i386__)
+#define FG_ISA_BEGIN_scalar _Pragma("GCC push_options") _Pragma("GCC optimize(\"no-tree-vectorize\")")
 #define FG_ISA_BEGIN_avx2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
 #define FG_ISA_BEGIN_avx512 _Pragma("GCC push_options") \
     _Pragma("GCC target(\"avx512f,avx512dq,avx512bw,avx512vl,avx2,fma\")")
 #else
+#define FG_ISA_BEGIN_scalar FG_ISA_BEGIN_base
 #define FG_ISA_BEGIN_avx2 FG_ISA_BEGIN_base
 #define FG_ISA_BEGIN_avx512 FG_ISA_BEGIN_base
 #endif

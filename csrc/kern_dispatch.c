@@ -73,7 +73,7 @@ static void un_task(void *ctx, int64_t t, int tid)
         rc = j->is64 ? fgi_unary_f64(j->op, len, (const double *)OFF(j->x), (double *)(j->out + off), j->alpha, j->beta, 1)
                      : fgi_unary_f32(j->op, len, (const float *)OFF(j->x), (float *)(j->out + off), j->alpha, j->beta, 1);
 #undef OFF
-    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&j->rc, rc);
 }
 
 /* unary ops are costed as half an exp per element on top of the bytes (most are
@@ -148,7 +148,7 @@ static void bin_task(void *ctx, int64_t t, int tid)
     else
         rc = j->is64 ? fgi_binary_f64(j->op, j->ndim, shape, (const double *)a, j->sa, (const double *)b, j->sb, (double *)o, 1)
                      : fgi_binary_f32(j->op, j->ndim, shape, (const float *)a, j->sa, (const float *)b, j->sb, (float *)o, 1);
-    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&j->rc, rc);
 }
 
 /* returns the thread count and fills j when the problem is worth splitting, else 0 */
@@ -269,7 +269,7 @@ static void row_task(void *ctx, int64_t t, int tid)
                      : fgi_xent_bwd_f32(rows, j->n, (const float *)(j->g + lo * esz), (const float *)(j->x + lo * j->n * esz),
                                         j->target + lo, j->ignore, j->ls, (float *)(j->y + lo * j->n * esz), 1);
     }
-    if (rc != FG_OK) __atomic_store_n(&j->rc, rc, __ATOMIC_RELAXED);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&j->rc, rc);
 }
 
 /* split when there are enough rows and enough work; else 0 (run in one call) */

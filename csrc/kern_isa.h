@@ -3,6 +3,7 @@
  * compiles everything (the headers included) for that path (isa.h) and instantiates
  * eltwise_tmpl.h and reduce_tmpl.h for float and double (math per type: fg_math.h). */
 #include "isa.h"
+#include "port.h"
 FG_ISA_BEGIN(ISA_SFX)
 #include <math.h>
 #include <stdint.h>

@@ -21,6 +21,9 @@
 typedef struct {
     double lr, wd, mom, damp, b1, b2, eps, alpha;
     double step_size, bc2s, clr;       /* per tensor: Adam lr / bc1, sqrt(bc2); Adagrad lr */
+    double rho;                        /* Adadelta */
+    double bc1, bc2, rect;             /* RAdam: 1 - b1^t, 1 - b2^t, rectification (0: none) */
+    double nc1, nc2;                   /* NAdam: the coefficients of g / denom and m / denom */
     int nesterov, maximize, amsgrad, decoupled, centered;
     int first;                         /* SGD: first step of this tensor */
     int lerp_hi;                       /* lerp weight >= 0.5 (PyTorch's second lerp form) */
@@ -100,6 +103,9 @@ static int opt_nslots(int alg, const fg_optim_hyper *h, int *need)
     case FG_OPT_ADAM: need[0] = need[1] = 1; need[2] = h->amsgrad != 0; return 3;
     case FG_OPT_RMSPROP: need[0] = 1; need[1] = h->momentum > 0.0; need[2] = h->centered != 0; return 3;
     case FG_OPT_ADAGRAD: need[0] = 1; return 1;
+    case FG_OPT_ADADELTA: need[0] = need[1] = 1; return 2;
+    case FG_OPT_RADAM: need[0] = need[1] = 1; return 2;
+    case FG_OPT_NADAM: need[0] = need[1] = need[2] = 1; return 3;
     default: return -1;
     }
 }
@@ -120,6 +126,7 @@ static int opt_check(int alg, const fg_optim_hyper *h, int64_t nt, const int64_t
         if (numel[i] < 0) return FG_EINVAL;
         if (!grad[i]) continue;
         if (step && !step[i]) return FG_EINVAL;
+        if (alg == FG_OPT_NADAM && !state[2 * nt + i]) return FG_EINVAL;
         if (numel[i] == 0) continue;
         if (!param[i]) return FG_EINVAL;
         for (int k = 0; k < ns; k++)
@@ -128,7 +135,20 @@ static int opt_check(int alg, const fg_optim_hyper *h, int64_t nt, const int64_t
     return FG_OK;
 }
 
-static void opt_coefs(int alg, const fg_optim_hyper *h, double step_now, opt_coef *c)
+/* NAdam's momentum coefficient mu_t */
+static double nadam_mu(const fg_optim_hyper *h, double t)
+{
+    return h->beta1 * (1.0 - 0.5 * pow(0.96, t * h->momentum_decay));
+}
+
+/* NAdam's running product after this step: (float32) mu_product * (float32) mu_t */
+static float nadam_product(const fg_optim_hyper *h, double t, float mp)
+{
+    return mp * (float)nadam_mu(h, t);
+}
+
+/* mp: NAdam's mu_product before this step (unused by the other algorithms) */
+static void opt_coefs(int alg, const fg_optim_hyper *h, double step_now, float mp, opt_coef *c)
 {
     /* step_now: this tensor's step count after this update */
     c->lr = h->lr; c->wd = h->weight_decay; c->mom = h->momentum; c->damp = h->dampening;
@@ -146,6 +166,27 @@ static void opt_coefs(int alg, const fg_optim_hyper *h, double step_now, opt_coe
         break;
     case FG_OPT_RMSPROP: c->lerp_hi = (1.0 - h->alpha) >= 0.5; break;
     case FG_OPT_ADAGRAD: c->clr = h->lr / (1.0 + (step_now - 1.0) * h->lr_decay); break;
+    case FG_OPT_ADADELTA: c->rho = h->rho; break;
+    case FG_OPT_RADAM: {
+        const double t = step_now, b2t = pow(h->beta2, t);
+        const double rho_inf = 2.0 / (1.0 - h->beta2) - 1.0;
+        c->bc1 = 1.0 - pow(h->beta1, t);
+        c->bc2 = 1.0 - b2t;
+        const double rho_t = rho_inf - 2.0 * t * b2t / c->bc2;
+        c->rect = rho_t > 5.0 ? sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                                     ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                              : 0.0;
+        break;
+    }
+    case FG_OPT_NADAM: {
+        const double t = step_now;
+        const double mu = nadam_mu(h, t), mu_next = nadam_mu(h, t + 1.0);
+        const double prod = (double)nadam_product(h, t, mp);
+        c->bc2 = 1.0 - pow(h->beta2, t);
+        c->nc1 = -h->lr * (1.0 - mu) / (1.0 - prod);
+        c->nc2 = (-h->lr * mu_next) / (1.0 - prod * mu_next);
+        break;
+    }
     default: break;
     }
 }
@@ -179,16 +220,18 @@ static void opt_segment(const opt_job *j, int64_t i, int64_t lo, int64_t len)
 {
     opt_coef c;
     const double s = j->step ? *j->step[i] : 1.0;
-    opt_coefs(j->alg, j->h, s + 1.0, &c);
+    const int nadam = j->alg == FG_OPT_NADAM;
+    opt_coefs(j->alg, j->h, s + 1.0, nadam ? *(const float *)SLOT(j, 2, i) : 1.0f, &c);
     if (j->alg == FG_OPT_SGD && !j->step) c.first = 0;
-    const int ns = j->alg == FG_OPT_SGD || j->alg == FG_OPT_ADAGRAD ? 1 : 3;
+    const int ns = j->alg == FG_OPT_SGD || j->alg == FG_OPT_ADAGRAD ? 1
+                 : j->alg == FG_OPT_ADADELTA || j->alg == FG_OPT_RADAM ? 2 : 3;
     const size_t es = j->is64 ? sizeof(double) : sizeof(float);
     char *pp = (char *)j->param[i] + lo * es;
     const char *gp = (const char *)j->grad[i] + lo * es;
     char *s0 = SLOT(j, 0, i), *s1 = ns > 1 ? SLOT(j, 1, i) : 0, *s2 = ns > 2 ? SLOT(j, 2, i) : 0;
     if (s0) s0 += lo * es;
     if (s1) s1 += lo * es;
-    if (s2) s2 += lo * es;
+    if (s2 && !nadam) s2 += lo * es;      /* NAdam's slot 2: one float per tensor */
     if (j->is64)
         ((const opt_seg_f64 *)j->seg)[j->alg](len, (double *)pp, (const double *)gp, (double *)s0,
                                               (double *)s1, (double *)s2, &c);
@@ -228,6 +271,12 @@ static int opt_run(opt_job *j, int nthreads)
         j->chunk = ((total + tasks - 1) / tasks + 63) / 64 * 64;
         fg_parallel_for(nthreads, (total + j->chunk - 1) / j->chunk, opt_task, j);
     }
+    if (j->alg == FG_OPT_NADAM)      /* before the step counts: the product uses step + 1 */
+        for (int64_t i = 0; i < j->nt; i++)
+            if (j->grad[i]) {
+                float *mp = (float *)SLOT(j, 2, i);
+                *mp = nadam_product(j->h, *j->step[i] + 1.0, *mp);
+            }
     if (j->step)
         for (int64_t i = 0; i < j->nt; i++)
             if (j->grad[i]) *j->step[i] += 1.0;

@@ -23,6 +23,13 @@
  *   FG_OPT_RMSPROP  slot 0: square_avg, slot 1: momentum buffer (momentum > 0),
  *                   slot 2: grad_avg (centered).
  *   FG_OPT_ADAGRAD  slot 0: sum.  lr / (1 + (step - 1) * lr_decay) with the new step.
+ *   FG_OPT_ADADELTA slot 0: square_avg, slot 1: acc_delta; rho is the decay constant.
+ *   FG_OPT_RADAM    slot 0: exp_avg, slot 1: exp_avg_sq; decoupled != 0: decoupled weight
+ *                   decay.  The rectification term is computed per tensor from the new step.
+ *   FG_OPT_NADAM    slot 0: exp_avg, slot 1: exp_avg_sq, slot 2: mu_product -- ONE float32
+ *                   per tensor (whatever T is), multiplied by this step's momentum
+ *                   coefficient (rounded to float32) once per updated tensor;
+ *                   momentum_decay as in PyTorch; decoupled as RAdam.
  */
 #ifndef FASTGRAD_OPTIM_H
 #define FASTGRAD_OPTIM_H
@@ -33,7 +40,8 @@
 extern "C" {
 #endif
 
-enum { FG_OPT_SGD = 0, FG_OPT_ADAM, FG_OPT_RMSPROP, FG_OPT_ADAGRAD, FG_OPT_COUNT };
+enum { FG_OPT_SGD = 0, FG_OPT_ADAM, FG_OPT_RMSPROP, FG_OPT_ADAGRAD, FG_OPT_ADADELTA,
+       FG_OPT_RADAM, FG_OPT_NADAM, FG_OPT_COUNT };
 
 #define FG_OPTIM_PAR_THRESHOLD 262144   /* elements; a 100k-parameter model stays on one thread */
 
@@ -44,6 +52,8 @@ typedef struct {
     double alpha;                    /* RMSprop smoothing constant */
     double lr_decay;                 /* Adagrad */
     int nesterov, maximize, amsgrad, decoupled, centered;
+    double rho;                      /* Adadelta */
+    double momentum_decay;           /* NAdam */
 } fg_optim_hyper;
 
 int fg_optim_step_f32(int alg, const fg_optim_hyper *h, int64_t ntensors, const int64_t *numel,

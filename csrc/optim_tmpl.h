@@ -149,6 +149,93 @@ static void OPT_FN(adagrad)(int64_t n, T *restrict p, const T *restrict g, T *re
 #undef ADAGRAD_LOOP
 }
 
+/* Adadelta, RAdam and NAdam: the operations of their eager formulas (optim/_python.py's
+   docstrings), each rounded to T */
+static void OPT_FN(adadelta)(int64_t n, T *restrict p, const T *restrict g, T *restrict v,
+                             T *restrict u, T *restrict s2, const opt_coef *c)
+{
+    (void)s2;
+    const T sg = c->maximize ? (T)-1 : (T)1;
+    const T wd = (T)c->wd, rho = (T)c->rho, omr = (T)(1.0 - c->rho), eps = (T)c->eps;
+    const T lr = (T)c->lr;
+#define ADADELTA_LOOP(GI)                                                          \
+    for (int64_t i = 0; i < n; i++) {                                              \
+        const T gi = GI;                                                           \
+        const T vi = v[i] * rho + omr * gi * gi;                                   \
+        const T d = (T)sqrt(u[i] + eps) / (T)sqrt(vi + eps) * gi;                  \
+        v[i] = vi;                                                                 \
+        u[i] = u[i] * rho + omr * d * d;                                           \
+        p[i] = p[i] - lr * d;                                                      \
+    }
+    if (c->wd != 0.0) ADADELTA_LOOP(sg * g[i] + wd * p[i]) else ADADELTA_LOOP(sg * g[i])
+#undef ADADELTA_LOOP
+}
+
+/* RAdam and NAdam: weight decay decoupled (the parameter scaled first) or coupled (added
+   to the gradient) */
+#define RN_DECAY (c->decoupled && c->wd != 0.0 ? (T)(1.0 - c->lr * c->wd) : (T)1)
+#define RN_GI (sg * g[i] + wd * pi)
+#define RN_GI_NOWD (sg * g[i])
+
+static void OPT_FN(radam)(int64_t n, T *restrict p, const T *restrict g, T *restrict m,
+                          T *restrict v, T *restrict s2, const opt_coef *c)
+{
+    (void)s2;
+    const T sg = c->maximize ? (T)-1 : (T)1, decay = RN_DECAY, wd = (T)c->wd;
+    const T omb1 = (T)(1.0 - c->b1), b2 = (T)c->b2, omb2 = (T)(1.0 - c->b2);
+    const T bc1 = (T)c->bc1, lr = (T)c->lr, eps = (T)c->eps;
+    const T sbc2 = (T)sqrt(c->bc2), rect = (T)c->rect;
+    const int coupled = !c->decoupled && c->wd != 0.0;
+#define RADAM_LOOP(GI, UPD)                                                        \
+    for (int64_t i = 0; i < n; i++) {                                              \
+        const T pi = p[i] * decay;                                                 \
+        const T gi = GI;                                                           \
+        const T mi = m[i] + (gi - m[i]) * omb1;                                    \
+        const T vi = v[i] * b2 + omb2 * gi * gi;                                   \
+        m[i] = mi;                                                                 \
+        v[i] = vi;                                                                 \
+        const T mh = mi / bc1;                                                     \
+        p[i] = pi - UPD;                                                           \
+    }
+#define RADAM_RECT (mh * lr * (sbc2 / ((T)sqrt(vi) + eps)) * rect)
+#define RADAM_PLAIN (mh * lr)
+    if (c->rect > 0.0) {
+        if (coupled) RADAM_LOOP(RN_GI, RADAM_RECT) else RADAM_LOOP(RN_GI_NOWD, RADAM_RECT)
+    } else {
+        if (coupled) RADAM_LOOP(RN_GI, RADAM_PLAIN) else RADAM_LOOP(RN_GI_NOWD, RADAM_PLAIN)
+    }
+#undef RADAM_LOOP
+#undef RADAM_RECT
+#undef RADAM_PLAIN
+}
+
+static void OPT_FN(nadam)(int64_t n, T *restrict p, const T *restrict g, T *restrict m,
+                          T *restrict v, T *restrict s2, const opt_coef *c)
+{
+    (void)s2;
+    const T sg = c->maximize ? (T)-1 : (T)1, decay = RN_DECAY, wd = (T)c->wd;
+    const T omb1 = (T)(1.0 - c->b1), b2 = (T)c->b2, omb2 = (T)(1.0 - c->b2);
+    const T bc2 = (T)c->bc2, eps = (T)c->eps, c1 = (T)c->nc1, c2 = (T)c->nc2;
+    const int coupled = !c->decoupled && c->wd != 0.0;
+#define NADAM_LOOP(GI)                                                             \
+    for (int64_t i = 0; i < n; i++) {                                              \
+        const T pi = p[i] * decay;                                                 \
+        const T gi = GI;                                                           \
+        const T mi = m[i] + (gi - m[i]) * omb1;                                    \
+        const T vi = v[i] * b2 + omb2 * gi * gi;                                   \
+        m[i] = mi;                                                                 \
+        v[i] = vi;                                                                 \
+        const T den = (T)sqrt(vi / bc2) + eps;                                     \
+        const T q = pi + gi / den * c1;                                            \
+        p[i] = q + mi / den * c2;                                                  \
+    }
+    if (coupled) NADAM_LOOP(RN_GI) else NADAM_LOOP(RN_GI_NOWD)
+#undef NADAM_LOOP
+}
+#undef RN_DECAY
+#undef RN_GI
+#undef RN_GI_NOWD
+
 /* ---- clipping helpers ---------------------------------------------------------------- */
 /* sum |x|^p (p == 2: squares, p == 1: abs) or max |x| (p = inf), in double */
 static double OPT_FN(norm_acc)(int64_t n, const T *restrict x, double p)
@@ -181,4 +268,5 @@ static void OPT_FN(scale)(int64_t n, T *restrict x, double s)
 }
 
 static const OPT_SEG_T OPT_FN(table)[FG_OPT_COUNT] = {OPT_FN(sgd), OPT_FN(adam), OPT_FN(rmsprop),
-                                                      OPT_FN(adagrad)};
+                                                      OPT_FN(adagrad), OPT_FN(adadelta),
+                                                      OPT_FN(radam), OPT_FN(nadam)};

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fastgrad.h"
+#include "attention.h"
 
 #define PW_BLOCK 128
 
@@ -132,8 +133,47 @@ static void pool_shape(fg_pool2d_shape *p, const int64_t *v)
 #define IN(i) ((void *)(st->in_base[i] < 0 ? NULL : bases[st->in_base[i]] + st->in_off[i]))
 #define OUT(i) ((void *)(st->out_base[i] < 0 ? NULL : bases[st->out_base[i]] + st->out_off[i]))
 
+/* out (strides so) = x (strides sx), ndim dims of `shape`, elements of es bytes */
+static int copy_to(int ndim, const int64_t *shape, const char *x, const int64_t *sx, char *out,
+                   const int64_t *so, int es)
+{
+    int64_t idx[FG_MAX_DIMS] = {0};
+    if (ndim < 0 || ndim > FG_MAX_DIMS)
+        return FG_EINVAL;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] <= 0)
+            return FG_OK;
+    const int64_t n = ndim ? shape[ndim - 1] : 1;
+    const int64_t xs = ndim ? sx[ndim - 1] * es : 0, os = ndim ? so[ndim - 1] * es : 0;
+    for (;;) {
+        const char *xp = x;
+        char *op = out;
+        for (int d = 0; d < ndim - 1; d++) {
+            xp += idx[d] * sx[d] * es;
+            op += idx[d] * so[d] * es;
+        }
+        for (int64_t i = 0; i < n; i++)
+            memcpy(op + i * os, xp + i * xs, (size_t)es);
+        int d = ndim - 2;
+        while (d >= 0 && ++idx[d] == shape[d])
+            idx[d--] = 0;
+        if (d < 0)
+            return FG_OK;
+    }
+}
+
 static int run_clip(fg_plan_step *st, char *const *bases);
 static int run_dropout(fg_plan_step *st, char *const *bases);
+
+static void sdpa_shape(const fg_plan_step *st, fg_sdpa_shape *sh)
+{
+    sh->batch = st->shape[0]; sh->hq = st->shape[1]; sh->hk = st->shape[2];
+    sh->l = st->shape[3]; sh->s = st->shape[4]; sh->e = st->shape[5]; sh->ev = st->shape[6];
+    sh->causal = (int)st->shape[7];
+    sh->mask = (int)st->shape[8];
+    for (int d = 0; d < 4; d++) sh->ms[d] = st->shape[9 + d];
+    sh->scale = st->s[0];
+}
 
 static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
                     int64_t *info)
@@ -157,11 +197,6 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     case FG_P_REDUCE:
         return is64 ? fg_reduce_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt)
                     : fg_reduce_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), NULL, nt);
-    case FG_P_WHERE:
-        return is64 ? fg_where_f64(st->ndim, st->shape, IN(0), st->shape + st->ndim, IN(1),
-                                   st->sa, IN(2), st->sb, OUT(0), nt)
-                    : fg_where_f32(st->ndim, st->shape, IN(0), st->shape + st->ndim, IN(1),
-                                   st->sa, IN(2), st->sb, OUT(0), nt);
     case FG_P_COPY:
         return is64 ? fg_copy_f64(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt)
                     : fg_copy_f32(st->ndim, st->shape, IN(0), st->sa, OUT(0), nt);
@@ -344,6 +379,50 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
                     : fg_rnn_bwd_f32(st->op, T, B, H, rev, NULL, IN(0), IN(1), IN(2), IN(3),
                                      IN(4), OUT(0), OUT(1), OUT(2), OUT(3), OUT(4), nt);
     }
+    case FG_P_SDPA:
+    case FG_P_SDPA_BWD: {
+        fg_sdpa_shape sh;
+        sdpa_shape(st, &sh);
+        if (st->kind == FG_P_SDPA)
+            return is64 ? fg_sdpa_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt)
+                        : fg_sdpa_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), nt);
+        return is64 ? fg_sdpa_bwd_f64(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt)
+                    : fg_sdpa_bwd_f32(&sh, IN(0), IN(1), IN(2), IN(3), OUT(3), OUT(4), IN(4),
+                                      OUT(0), OUT(1), OUT(2), nt);
+    }
+    case FG_P_COMPARE:
+        return is64 ? fg_compare_f64(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                     OUT(0), nt)
+                    : fg_compare_f32(st->op, st->ndim, st->shape, IN(0), st->sa, IN(1), st->sb,
+                                     OUT(0), nt);
+    case FG_P_WHERE:
+        return is64 ? fg_where_f64(st->ndim, st->shape, IN(0), st->sc, IN(1), st->sa, IN(2),
+                                   st->sb, OUT(0), nt)
+                    : fg_where_f32(st->ndim, st->shape, IN(0), st->sc, IN(1), st->sa, IN(2),
+                                   st->sb, OUT(0), nt);
+    case FG_P_GATHER:
+    case FG_P_SCATTER_ADD: {
+        int64_t bad = 0;
+        int s;
+        if (st->kind == FG_P_GATHER)
+            s = fg_gather(is64 ? 8 : 4, st->n[0], st->n[1], st->n[2], IN(0), st->n[3], IN(1),
+                          OUT(0), 0, &bad, nt);
+        else if (st->op == 1)
+            s = fg_scatter(is64 ? 8 : 4, st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1),
+                           IN(0), 0, &bad, nt);
+        else if (is64)
+            s = fg_scatter_add_f64(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                   0, &bad, nt);
+        else
+            s = fg_scatter_add_f32(st->n[0], st->n[1], st->n[2], OUT(0), st->n[3], IN(1), IN(0),
+                                   0, &bad, nt);
+        if (s != FG_OK && info)
+            *info = bad;
+        return s;
+    }
+    case FG_P_COPY_TO:
+        return copy_to(st->ndim, st->shape, IN(0), st->sa, OUT(0), st->sb, is64 ? 8 : 4);
     default:
         return FG_EINVAL;
     }
@@ -515,11 +594,20 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
                                              st->out_base[2] >= 0
                                        : st->in_base[3] >= 0 && st->in_base[4] >= 0 &&
                                              st->out_base[0] >= 0);
-        if (ok && st->kind == FG_P_WHERE)
-            ok = st->ndim <= FG_MAX_DIMS / 2;
+        if (ok && st->kind == FG_P_COMPARE)
+            ok = st->op >= 0 && st->op < FG_C_COUNT;
+        if (ok && (st->kind == FG_P_GATHER || st->kind == FG_P_SCATTER_ADD))
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->n[3] >= 0 &&
+                 (st->kind == FG_P_GATHER ? st->op == 0 : (st->op == 0 || st->op == 1));
         if (ok && st->kind == FG_P_DROPOUT)
             ok = st->rng && st->n[0] >= 0 && (st->op == 0 || st->op == 1) &&
                  (st->n[0] == 0 || st->out_base[0] >= 0);
+        if (ok && (st->kind == FG_P_SDPA || st->kind == FG_P_SDPA_BWD))
+            ok = st->shape[7] >= 0 && st->shape[7] <= 1 && st->shape[8] >= FG_SDPA_MASK_NONE &&
+                 st->shape[8] <= FG_SDPA_MASK_ADD && st->in_base[0] >= 0 && st->out_base[0] >= 0 &&
+                 (st->shape[8] == FG_SDPA_MASK_NONE) == (st->in_base[3] < 0) &&
+                 st->out_base[1] >= 0 &&
+                 (st->kind == FG_P_SDPA || (st->out_base[3] >= 0 && st->out_base[4] >= 0));
         if (!ok) {
             if (failed)
                 *failed = i;

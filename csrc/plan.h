@@ -88,11 +88,23 @@ enum {
     FG_P_RNN_BWD,       /* in0=gy in1=ghn in2=gcn (each or none) in3=w_hh in4=ws;
                            out0=dgi out1=dh0 out2=dc0 out3=dw_hh out4=db_hh (out1..4 or
                            none)                                                        */
-    /* sequence models */
-    FG_P_WHERE,         /* out0 (dense, shape[0..ndim)) = in0 ? in1 : in2, broadcast: in0 bool
-                           bytes with element strides shape[ndim..2 ndim), in1 strides sa,
-                           in2 strides sb; ndim <= FG_MAX_DIMS / 2.  (A gemm step's
-                           descriptor may be batched: gemm.batch, stride_a/b/c.)        */
+    /* scaled dot-product attention (attention.h): shape[0..6] = batch hq hk l s e ev,
+       shape[7] = causal, shape[8] = mask kind, shape[9..12] = mask strides; s[0] = scale */
+    FG_P_SDPA,          /* in0=q in1=k in2=v in3=mask (or none); out0=out out1=lse       */
+    FG_P_SDPA_BWD,      /* in0=q in1=k in2=v in3=mask (or none) in4=g; out0=dq out1=dk
+                           out2=dv; out3=out out4=lse of the forward step, read only (seven
+                           inputs; the forward's results are always plan intermediates) */
+    /* comparisons, selection, gather and scatter (float operands; indices int64, dense) */
+    FG_P_COMPARE,       /* op=FG_C_*, ndim, shape, sa, sb; in0=a, in1=b; out0 bool (uint8) dense */
+    FG_P_WHERE,         /* ndim, shape, sc, sa, sb; in0=cond (bool), in1=a, in2=b; out0 dense */
+    FG_P_GATHER,        /* n[0..3]=outer,n,inner,m; in0=x (outer, n, inner), in1=idx (outer, m,
+                           inner); out0 (outer, m, inner)[o, j, i] = x[o, idx[o, j, i], i] */
+    FG_P_SCATTER_ADD,   /* n[0..3], op=0 add / 1 overwrite (scatter); in0=src (outer, m,
+                           inner), in1=idx (outer, m, inner); out0 (outer, n, inner) in place:
+                           out0[o, idx[o, j, i], i] (+)= src[o, j, i]                      */
+    FG_P_COPY_TO,       /* ndim, shape, sa=strides of in0, sb=strides of out0 (elements);
+                           out0 (strided) = in0 (strided), elements of 8 (is64) or 4 bytes
+                           moved bit for bit: a region of an array assembled by NumPy   */
     FG_P_COUNT
 };
 
@@ -127,6 +139,8 @@ typedef struct {
     double *const *step;
     /* FG_P_DROPOUT */
     fg_bitgen *rng;
+    /* FG_P_WHERE: the condition's strides */
+    int64_t sc[FG_MAX_DIMS];
 } fg_plan_step;
 
 /* Run steps[0..nsteps) with operand bases `bases` (nbases entries).  Returns FG_OK, or the

@@ -161,7 +161,7 @@ static void F(pool_bwd_task)(void *vctx, int64_t task, int tid)
             const int64_t *ip = c->cidx + p * OH * OW;
             for (int64_t q = 0; q < OH * OW; q++) {
                 const int64_t k = ip[q];
-                if (k < 0 || k >= H * W) { __atomic_store_n(&c->err, FG_EINVAL, __ATOMIC_RELAXED); return; }
+                if (k < 0 || k >= H * W) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL); return; }
                 gxp[k] += gp[q];
             }
         } else {

@@ -174,7 +174,7 @@ typedef struct {
         (void)loss; (void)idx; (void)target;                                              \
         (void)ignore_index; (void)on; (void)off; (void)ls;                                \
         { __VA_ARGS__ }                                                                   \
-        if (status != FG_OK) __atomic_store_n(&c_->status, status, __ATOMIC_RELAXED);    \
+        if (status != FG_OK) FG_ATOMIC_STORE_RELAXED(&c_->status, status);    \
     }
 
 /* runs part function fnp over [0, N), a job of estimated single-thread time t1 (ns,

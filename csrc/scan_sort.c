@@ -226,7 +226,7 @@ typedef struct {
         (void)tid;                                                                          \
         K *keys = fg_workspace(0, (size_t)(2 * n) * sizeof(K) + 64);                        \
         int64_t *ids = fg_workspace(1, (size_t)(2 * n) * sizeof(int64_t) + 64);             \
-        if (!keys || !ids) { __atomic_store_n(&j->rc, FG_ENOMEM, __ATOMIC_RELAXED); return; } \
+        if (!keys || !ids) { FG_ATOMIC_STORE_RELAXED(&j->rc, FG_ENOMEM); return; } \
         const int64_t nl = j->outer * inner;                                                \
         int64_t l0 = t * j->lines_per_task, l1 = l0 + j->lines_per_task;                    \
         if (l1 > nl) l1 = nl;                                                               \

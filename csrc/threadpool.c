@@ -19,7 +19,7 @@
  * Wait policy.
  *  - Workers: after a job a worker polls one shared word, first with the x86 `pause`
  *    instruction for FG_SPIN_PAUSE_NS = 2 us of wall time (the clock read every 64
- *    polls), then with sched_yield() between polls until FG_SPIN_NS = 30 us (on an idle
+ *    polls), then with fg_yield() between polls until FG_SPIN_NS = 30 us (on an idle
  *    core the yield returns at once; on a busy one it hands the core to whatever else
  *    wants it, our own caller included), so back-to-back kernels of one training step
  *    find it awake; then it sleeps on a condition variable (a futex wait: no CPU at
@@ -31,24 +31,21 @@
  *    without a system call.  A wake-up costs the caller ~3 us on a quiet machine and
  *    up to ~40 us on an overloaded one (the woken thread preempts it).
  *  - Caller: runs tasks itself from the first moment; when none are left it waits only
- *    for the tasks other threads have claimed: 1000 `pause` polls, then sched_yield()
+ *    for the tasks other threads have claimed: 1000 `pause` polls, then fg_yield()
  *    between polls (gives the core to a preempted worker sharing it).
  *  A worker that cannot get a core therefore costs nothing but the claim it never made.
  *
  * Measured fork/join and wake-up costs of this pool (tests/c/test_pool.c "bench"): see
  * the cost model in dispatch.h. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sched.h>
-#include <time.h>
-#include <unistd.h>
 #include "fastgrad.h"
+#include "port.h"
 #include "threadpool.h"
 
 #define FG_RING 4
 #define FG_SPIN_PAUSE_NS 2000    /* wall time a worker polls with `pause` after a job ... */
-#define FG_SPIN_NS 30000         /* ... and polls with sched_yield() before it sleeps */
+#define FG_SPIN_NS 30000         /* ... and polls with fg_yield() before it sleeps */
 
 typedef struct {
     fg_task_fn fn;
@@ -62,18 +59,13 @@ static fg_job ring[FG_RING];
 static atomic_ullong ticket;     /* (gen << 32) | next task index */
 static atomic_uint pubgen;       /* generation of the newest job */
 static atomic_int sleepers;
-static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int nworkers;             /* started so far (guarded by submit_mu) */
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static fg_mutex_t submit_mu = FG_MUTEX_INIT;
+static fg_mutex_t mu = FG_MUTEX_INIT;
+static fg_cond_t cv = FG_COND_INIT;
+static atomic_int nworkers;      /* started so far (written under submit_mu) */
+static fg_once_t atfork_once = FG_ONCE_INIT;
 
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
+static inline void relax(void) { fg_cpu_relax(); }
 
 /* claim and run tasks of generation g until none are left */
 static void run_tasks(unsigned g, fg_job *job, int tid)
@@ -89,12 +81,7 @@ static void run_tasks(unsigned g, fg_job *job, int tid)
     }
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static int64_t now_ns(void) { return fg_now_ns(); }
 
 static void *worker_main(void *arg)
 {
@@ -111,15 +98,15 @@ static void *worker_main(void *arg)
                 continue;
             }
             if (waited < FG_SPIN_NS) {                  /* phase 2: poll, yielding the core */
-                sched_yield();
+                fg_yield();
                 waited = now_ns() - t0;
                 continue;
             }
-            pthread_mutex_lock(&mu);
+            fg_mutex_lock(&mu);
             atomic_fetch_add(&sleepers, 1);
-            while (atomic_load(&pubgen) == seen) pthread_cond_wait(&cv, &mu);
+            while (atomic_load(&pubgen) == seen) fg_cond_wait(&cv, &mu);
             atomic_fetch_sub(&sleepers, 1);
-            pthread_mutex_unlock(&mu);
+            fg_mutex_unlock(&mu);
         }
         const unsigned g = atomic_load_explicit(&pubgen, memory_order_acquire);
         seen = g;
@@ -132,14 +119,14 @@ static void *worker_main(void *arg)
 static void after_fork_child(void)
 {
     /* worker threads do not survive fork(): start afresh in the child */
-    nworkers = 0;
+    atomic_store(&nworkers, 0);
     atomic_store(&sleepers, 0);
-    pthread_mutex_init(&submit_mu, NULL);
-    pthread_mutex_init(&mu, NULL);
-    pthread_cond_init(&cv, NULL);
+    fg_mutex_init(&submit_mu);
+    fg_mutex_init(&mu);
+    fg_cond_init(&cv);
 }
 
-static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+static void register_atfork(void) { fg_atfork(NULL, NULL, after_fork_child); }
 
 static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake)
 {
@@ -147,22 +134,17 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
     if (!fn || ntasks > 0xffffffffLL) return FG_EINVAL;
     if (nthreads > FG_POOL_MAX) nthreads = FG_POOL_MAX;
     /* not worth a wake-up and every started worker asleep: the caller alone */
-    const int started = __atomic_load_n(&nworkers, __ATOMIC_RELAXED);
+    const int started = atomic_load_explicit(&nworkers, memory_order_relaxed);
     const int alone = !wake && (started == 0 || atomic_load(&sleepers) >= started);
-    if (nthreads <= 1 || ntasks == 1 || alone || pthread_mutex_trylock(&submit_mu) != 0) {
+    if (nthreads <= 1 || ntasks == 1 || alone || !fg_mutex_trylock(&submit_mu)) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
         return FG_OK;
     }
-    pthread_once(&atfork_once, register_atfork);
-    while (nworkers < nthreads - 1) {          /* start workers lazily */
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &at, worker_main, (void *)(intptr_t)(nworkers + 1));
-        pthread_attr_destroy(&at);
-        if (rc != 0) break;                    /* fewer threads; still correct */
-        __atomic_store_n(&nworkers, nworkers + 1, __ATOMIC_RELAXED);
+    fg_once(&atfork_once, register_atfork);
+    for (int w = atomic_load_explicit(&nworkers, memory_order_relaxed); w < nthreads - 1; w++) {
+        /* start workers lazily; one that fails to start leaves fewer threads, still correct */
+        if (fg_thread_start(worker_main, (void *)(intptr_t)(w + 1)) != 0) break;
+        atomic_store_explicit(&nworkers, w + 1, memory_order_relaxed);
     }
     const unsigned g = atomic_load(&pubgen) + 1;
     fg_job *job = &ring[g % FG_RING];
@@ -174,18 +156,18 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
     atomic_store_explicit(&ticket, (unsigned long long)g << 32, memory_order_release);
     atomic_store(&pubgen, g);
     if (wake && atomic_load(&sleepers) > 0) {
-        pthread_mutex_lock(&mu);
-        pthread_cond_broadcast(&cv);
-        pthread_mutex_unlock(&mu);
+        fg_mutex_lock(&mu);
+        fg_cond_broadcast(&cv);
+        fg_mutex_unlock(&mu);
     }
     run_tasks(g, job, 0);
     /* wait only for tasks other threads have started */
     int spins = 0;
     while (atomic_load_explicit(&job->done, memory_order_acquire) < ntasks) {
         if (++spins < 1000) relax();
-        else sched_yield();
+        else fg_yield();
     }
-    pthread_mutex_unlock(&submit_mu);
+    fg_mutex_unlock(&submit_mu);
     return FG_OK;
 }
 

@@ -2,6 +2,7 @@
 #ifndef FG_THREADPOOL_H
 #define FG_THREADPOOL_H
 #include <stdint.h>
+#include "port.h"
 
 #define FG_POOL_MAX 64
 /* fn(ctx, task, tid): run task `task` (0 <= task < ntasks) on thread `tid` (0 = caller) */

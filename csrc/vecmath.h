@@ -26,9 +26,10 @@
  * second, scalar fix-up pass over the (rare) lanes with |x| > FG_TRIG_MAX; see
  * fg_sinf_array()/fg_cosf_array() at the end of this file for the pattern.
  *
- * FMA: with __FMA__ (target has hardware FMA) FG_FMA is fmaf, which GCC inlines and
- * vectorizes; otherwise it is a*b+c (fmaf would be a slow libm call).  Both variants
- * are accurate; only the last bit of some results differs between them.
+ * FMA: with __FMA__ or __ARM_FEATURE_FMA (target has hardware FMA) FG_FMA is fmaf,
+ * which GCC inlines and vectorizes; otherwise it is a*b+c (fmaf would be a slow libm
+ * call).  Both variants are accurate; only the last bit of some results differs between
+ * them.
  */
 #ifndef FG_VECMATH_H
 #define FG_VECMATH_H
@@ -46,7 +47,7 @@
 #define FG_INLINE static inline
 #endif
 
-#ifdef __FMA__
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 #define FG_FMA(a, b, c) fmaf((a), (b), (c))
 #define FG_FMAD(a, b, c) fma((a), (b), (c))
 #else

@@ -260,7 +260,7 @@ def test_queue_callback_outside_backward_in_another_thread_raises():
 @pytest.mark.parametrize("call,exc,msg", [
     (lambda x: fg.gather(x, 1, [[0, 1], [1]]), ValueError, "gather: index must be a rectangular"),
     (lambda x: fg.index_select(x, 0, [[0], [1, 2]]), ValueError, "index_select: index must be"),
-    (lambda x: x[[[0, 1], [1]]], ValueError, "index: index must be a rectangular"),
+    (lambda x: x[[[[0, 1], [1]]]], ValueError, "index: index must be a rectangular"),
     (lambda x: F.embedding([[0, 1], [1]], x), ValueError, "embedding: indices must be a rectangular"),
     (lambda x: F.cross_entropy(x, [[0], [1, 2]]), ValueError, "cross_entropy: target must be"),
     (lambda x: F.cross_entropy(x, fg.tensor([0, 1, 1]), ignore_index=2 ** 70), ValueError,

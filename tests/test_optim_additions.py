@@ -1,6 +1,6 @@
 """Adadelta, RAdam, NAdam and LBFGS against PyTorch: the same model, initial weights and
-data, parameters compared after every step; state_dict round trips with PyTorch's keys;
-compile refuses to record their NumPy steps."""
+data, parameters compared after every step; state_dict round trips with PyTorch's keys.
+(Their compiled steps: tests/test_compile_optim.py.)"""
 import copy
 
 import numpy as np
@@ -220,57 +220,6 @@ def test_state_dict_round_trip_and_torch_keys(name):
         to.step(tc(to))
         _assert_same_params(f2, t, step)
         _assert_same_params(f, t, step)
-
-
-@pytest.mark.parametrize("name,kw", [("Adadelta", {}), ("RAdam", {}), ("NAdam", {}),
-                                     ("LBFGS", {})])
-def test_compile_does_not_record_a_numpy_step(name, kw):
-    f, _ = _models()
-    x, y = _data()
-    fx, fy = fg.tensor(x), fg.tensor(y)
-    opt = getattr(optim, name)(f.parameters(), **kw)
-
-    def closure():
-        opt.zero_grad()
-        loss = ((f(fx) - fy) ** 2).mean()
-        loss.backward()
-        return loss
-
-    def train_step():
-        if name == "LBFGS":
-            return opt.step(closure)
-        loss = closure()
-        opt.step()
-        return loss
-
-    strict = fg.compile(train_step)
-    with pytest.raises(fg.CompileError, match=f"{name}.step"):
-        strict()
-    # with fallback="eager" every call steps the optimizer (no stale replay)
-    f2, _ = _models()
-    f2.load_state_dict(f.state_dict())
-    eager_f, _ = _models()
-    eager_f.load_state_dict(f.state_dict())
-    opt = getattr(optim, name)(f2.parameters(), **kw)
-    eopt = getattr(optim, name)(eager_f.parameters(), **kw)
-    f = f2
-    lenient = fg.compile(train_step, fallback="eager")
-    for _ in range(4):
-        lenient()
-
-    def eclosure():
-        eopt.zero_grad()
-        loss = ((eager_f(fx) - fy) ** 2).mean()
-        loss.backward()
-        return loss
-    for _ in range(4):
-        if name == "LBFGS":
-            eopt.step(eclosure)
-        else:
-            eclosure()
-            eopt.step()
-    for a, b in zip(f2.parameters(), eager_f.parameters()):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 @pytest.mark.parametrize("name,kw,match", [

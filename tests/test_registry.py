@@ -153,6 +153,7 @@ LAYER_OPS = {
     "Flatten": "flatten", "Unflatten": "reshape",
     "Conv1d": "conv1d", "Conv2d": "conv2d", "ConvTranspose1d": "conv_transpose1d",
     "ConvTranspose2d": "conv_transpose2d",
+    "ConvTranspose3d": "conv_transpose3d",
     "MaxPool1d": "max_pool1d", "MaxPool2d": "max_pool2d", "AvgPool1d": "avg_pool1d", "AvgPool2d": "avg_pool2d",
     "AdaptiveAvgPool1d": "adaptive_avg_pool1d", "AdaptiveAvgPool2d": "adaptive_avg_pool2d",
     "GlobalAvgPool2d": "adaptive_avg_pool2d", "Upsample": "interpolate",

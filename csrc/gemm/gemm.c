@@ -1,6 +1,6 @@
 /* fg_gemm_f32 / fg_gemm_f64: argument checks, ISA dispatch, batch loop, threading
  * (tasks on fastgrad's pool, csrc/threadpool.c).
- * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512}.c. */
+ * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512,neon}.c. */
 #include <math.h>
 #include "gemm_internal.h"
 #include "../threadpool.h"
@@ -32,6 +32,14 @@ static gemm_impl select_impl(int is64)
     }
 #else
     (void)isa;
+#endif
+#if FG_GEMM_NEON
+    if (fg_cpu_features() & FG_CPUF_NEON) {
+        g.fn = is64 ? fg_gemm_seq_f64_neon : fg_gemm_seq_f32_neon;
+        g.mr = is64 ? FG_GEMM_DNEON_MR : FG_GEMM_SNEON_MR;
+        g.nr = is64 ? FG_GEMM_DNEON_NR : FG_GEMM_SNEON_NR;
+        return g;
+    }
 #endif
     g.fn = is64 ? fg_gemm_seq_f64_scalar : fg_gemm_seq_f32_scalar;
     g.mr = is64 ? FG_GEMM_DSC_MR : FG_GEMM_SSC_MR;
@@ -143,7 +151,7 @@ static void gemm_batch_task(void *ctx, int64_t p, int tid)
     s.b = (const char *)d->b + p * d->stride_b * (int64_t)j->esz;
     s.c = (char *)d->c + p * d->stride_c * (int64_t)j->esz;
     const int r = j->g.fn(&s);
-    if (r != FG_OK) __atomic_store_n(&j->err, r, __ATOMIC_RELAXED);
+    if (r != FG_OK) FG_ATOMIC_STORE_RELAXED(&j->err, r);
 }
 
 static void gemm_block_task(void *ctx, int64_t blk, int tid)
@@ -172,7 +180,7 @@ static void gemm_block_task(void *ctx, int64_t blk, int tid)
         s.bias = d->bias ? (const char *)d->bias + j0 * esz : NULL;
         const int r = j->g.fn(&s);
         if (r != FG_OK) {
-            __atomic_store_n(&j->err, r, __ATOMIC_RELAXED);
+            FG_ATOMIC_STORE_RELAXED(&j->err, r);
             return;
         }
     }

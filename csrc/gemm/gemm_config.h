@@ -45,6 +45,20 @@
 #define FG_GEMM_D256_KC 256
 #define FG_GEMM_D256_NC 1024
 
+/* ---- NEON (arm64), float32: 8 x 8 tile = 16 q-register accumulators -------------- */
+#define FG_GEMM_SNEON_MR 8
+#define FG_GEMM_SNEON_NR 8
+#define FG_GEMM_SNEON_MC 128
+#define FG_GEMM_SNEON_KC 256
+#define FG_GEMM_SNEON_NC 2048
+
+/* ---- NEON (arm64), float64: 8 x 4 tile -------------------------------------------- */
+#define FG_GEMM_DNEON_MR 8
+#define FG_GEMM_DNEON_NR 4
+#define FG_GEMM_DNEON_MC 128
+#define FG_GEMM_DNEON_KC 256
+#define FG_GEMM_DNEON_NC 1024
+
 /* ---- portable C: 4 x 8 tile ------------------------------------------------------- */
 #define FG_GEMM_SSC_MR 4
 #define FG_GEMM_SSC_NR 8

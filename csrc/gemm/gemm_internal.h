@@ -4,11 +4,15 @@
 #include <stdint.h>
 #include "fastgrad.h"
 #include "gemm_config.h"
+#include "../port.h"
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define FG_GEMM_X86 1
+/* the per-ISA kernels compiled into this build: AVX2 and AVX-512 on x86 (GCC, clang and
+ * MSVC, which accepts their intrinsics without target flags), NEON on arm64 */
+#define FG_GEMM_X86 FG_ARCH_X86
+#if FG_ARCH_ARM64 && (defined(__ARM_NEON) || FG_MSVC)
+#define FG_GEMM_NEON 1
 #else
-#define FG_GEMM_X86 0
+#define FG_GEMM_NEON 0
 #endif
 
 /* One sequential sub-problem: C (m x n) = act(alpha op(A) op(B) + beta C + bias).
@@ -36,6 +40,10 @@ int fg_gemm_seq_f32_avx2(const fg_gemm_sub *s);
 int fg_gemm_seq_f64_avx2(const fg_gemm_sub *s);
 int fg_gemm_seq_f32_avx512(const fg_gemm_sub *s);
 int fg_gemm_seq_f64_avx512(const fg_gemm_sub *s);
+#endif
+#if FG_GEMM_NEON
+int fg_gemm_seq_f32_neon(const fg_gemm_sub *s);
+int fg_gemm_seq_f64_neon(const fg_gemm_sub *s);
 #endif
 
 /* Scalar activation helpers (gemm_scalar.c); used for tiles whose activation is

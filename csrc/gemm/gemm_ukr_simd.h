@@ -48,8 +48,8 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
         for (int i = 0; i < MR; i++)                                                  \
             if (i < mr) {                                                             \
                 for (int j = 0; j < nr; j += 64 / (int)sizeof(T))                     \
-                    __builtin_prefetch(c + i * ldc + j, 1, LOC);                      \
-                __builtin_prefetch(c + i * ldc + nr - 1, 1, LOC);                     \
+                    FG_PREFETCH(c + i * ldc + j, 1, LOC);                      \
+                FG_PREFETCH(c + i * ldc + nr - 1, 1, LOC);                     \
             }                                                                         \
     } while (0)
     FGD_PREFETCH_C(FG_GEMM_PF_C_LOC0);
@@ -140,7 +140,7 @@ FGD_INLINE void FGD_N(ukr_body)(const int AM, const int NV, const int EDGE, FGD_
 }
 
 #define FGD_UKR_INST(AMc, NVc, Ec)                                                    \
-    static __attribute__((noinline)) void FGD_N(ukr_##AMc##NVc##Ec)(FGD_UKR_ARGS)     \
+    static FG_NOINLINE void FGD_N(ukr_##AMc##NVc##Ec)(FGD_UKR_ARGS)     \
     { FGD_N(ukr_body)(AMc, NVc, Ec, k, a, rsa, csa, b, ldb, c, ldc, mr, nr, ep); }
 #define FGD_UKR_INST_AM(AMc) FGD_UKR_INST(AMc, 1, 0) FGD_UKR_INST(AMc, 1, 1) \
     FGD_UKR_INST(AMc, 2, 0) FGD_UKR_INST(AMc, 2, 1)

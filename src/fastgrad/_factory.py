@@ -217,6 +217,8 @@ def linspace(start, end, steps, dtype: Optional[DType] = None, requires_grad: bo
     if steps < 0:
         raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
     size = _size((int(steps),), "linspace")
+    if dtype is not None and _dt(dtype) == bool_:
+        raise NotImplementedError("linspace: dtype bool is not supported")
     return _finish(_alloc(lambda s, d: np.linspace(start, end, s[0], dtype=np.float64).astype(d), "linspace",
                           size, _dt(dtype)), requires_grad)
 
@@ -267,10 +269,14 @@ def randn(*size, dtype: Optional[DType] = None, requires_grad: bool = False, gen
                    requires_grad)
 
 
-def randint(low, high=None, size=None, dtype: Optional[DType] = None, generator=None, device=None,
-            pin_memory: bool = False) -> Tensor:
+def randint(low=None, high=None, size=None, dtype: Optional[DType] = None, generator=None, device=None,
+            pin_memory: bool = False, requires_grad: bool = False) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works, as in PyTorch)."""
     _dev(device, "randint")
+    if low is None:                      # randint(high=h, size=s)
+        if high is None:
+            raise TypeError("randint: high is required, e.g. randint(0, 10, (3,))")
+        low = 0
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint: size is required, e.g. randint(0, 10, (3,))")
@@ -280,8 +286,8 @@ def randint(low, high=None, size=None, dtype: Optional[DType] = None, generator=
     if high <= low:
         raise ArgumentError(f"randint: empty range [{low}, {high})")
     g = (generator or default_generator).rng
-    return _make(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
-                        _size((tuple(size),), "randint"), _dt(dtype, int64)))
+    return _finish(_alloc(lambda s, dt: g.integers(low, high, s, dtype=np.int64).astype(dt), "randint",
+                          _size((tuple(size),), "randint"), _dt(dtype, int64)), requires_grad)
 
 
 def rand_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
@@ -300,8 +306,9 @@ def randn_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = F
     return randn(x._data.shape, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
-def randperm(n, dtype: Optional[DType] = None, generator=None, device=None, pin_memory: bool = False) -> Tensor:
+def randperm(n, dtype: Optional[DType] = None, generator=None, device=None, pin_memory: bool = False,
+             requires_grad: bool = False) -> Tensor:
     """A random permutation of 0 .. n-1 (int64 unless ``dtype`` is given)."""
     _dev(device, "randperm")
     g = (generator or default_generator).rng
-    return _make(g.permutation(int(n)).astype(_dt(dtype, int64)))
+    return _finish(g.permutation(int(n)).astype(_dt(dtype, int64)), requires_grad)

@@ -34,6 +34,11 @@ embedding      nn.functional.embedding with a padding_idx,  ``embedding(weight, 
 numpy_copy     ops.shape.reshape, when NumPy copied the     ``numpy_copy(src, out, name)``
                data (a layout no view can reshape):
                ``out`` holds src's elements in C order
+numpy_assemble ops that build a fresh array with NumPy from    ``numpy_assemble(out, pieces,
+               regions (cat, stack, the backward of basic   fill, name)`` (pieces: (basic
+               indexing), after building it: ``out`` holds  index, array) pairs; fill: a
+               ``fill`` (None: nothing) overwritten by      number or None)
+               each piece's array at its index, in order
 batch_norm     batch_norm, before its kernels               ``batch_norm(running_mean,
                                                             running_var, training, momentum,
                                                             eps)``
@@ -56,10 +61,8 @@ clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, gr
 sched_step     LRScheduler.step (and ReduceLROnPlateau's),  ``sched_step(scheduler, args)``
                before stepping; ``args``: the arguments
                given to step(), () for none
-filled         zeros / ones / zeros_like and the zeros   ``filled(arr, value, name)``
-               of basic-index and narrow backward, with
-               the array just made, every element
-               ``value``
+filled         zeros / ones / zeros_like, with the array  ``filled(arr, value, name)``
+               just made, every element ``value``
 shape_const    an op's NumPy-made array that depends     ``shape_const(arr, name)``
                only on shapes and Python arguments
                (scaled_dot_product_attention's causal
@@ -75,9 +78,9 @@ import contextlib
 __all__ = ["hooks", "installed", "HOOK_NAMES"]
 
 HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout", "embedding",
-              "numpy_copy", "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
-              "module_call", "clip_grad", "sched_step", "filled",
-              "shape_const")
+              "numpy_copy", "numpy_assemble", "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
+              "module_call", "clip_grad", "sched_step",
+              "filled", "shape_const")
 
 
 class _Hooks:

@@ -6,7 +6,8 @@ calls, so code written for either library catches them: ``except RuntimeError`` 
 PyTorch programs do) and ``except ValueError`` both see a shape mismatch.
 """
 
-__all__ = ["ShapeError", "ArgumentError", "DtypeError", "IndexOutOfRangeError"]
+__all__ = ["ShapeError", "ArgumentError", "DtypeError", "IndexOutOfRangeError",
+           "ArgumentTypeError", "UnsupportedModeError"]
 
 
 class ShapeError(ValueError, RuntimeError):
@@ -27,3 +28,12 @@ class DtypeError(TypeError, RuntimeError):
 class IndexOutOfRangeError(IndexError, RuntimeError):
     """An index value outside the indexed dimension, where PyTorch reports a
     RuntimeError (gather, scatter, ...)."""
+
+
+class ArgumentTypeError(TypeError, RuntimeError):
+    """An argument of the wrong form where PyTorch reports a RuntimeError (a stride or
+    padding tuple with the wrong number of entries for the op's dims)."""
+
+
+class UnsupportedModeError(ArgumentError, NotImplementedError):
+    """A mode name the op does not know (PyTorch raises NotImplementedError)."""

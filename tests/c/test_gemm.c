@@ -4,6 +4,7 @@
  *   build/ctest/test_gemm          after run.sh, the binary: every correctness test
  *   build/ctest/test_gemm quick    the same on a sample of the size and transpose
  *                                  combinations (what run.sh runs without "full")
+ *   build/ctest/test_gemm smoke    a smaller sample (run_aarch64.sh: under emulation)
  *   build/ctest/test_gemm bench [f64]  GFLOP/s table (1 and 2 threads)
  *   build/ctest/test_gemm shape M K N TA TB [threads] [path: 0 auto, 1 packed, 2 direct] [f64]
  * env: FG_GEMM_ISA=0|1|2 forces scalar/avx2/avx512 for bench and shape modes;
@@ -52,7 +53,8 @@ typedef struct {
 } tcase;
 
 static int n_fail = 0, n_run = 0;
-static int quick = 0;   /* "quick": a sample of the size and transpose combinations */
+static int quick = 0;   /* 1 "quick": a sample of the size and transpose combinations;
+                           2 "smoke": a smaller one */
 static const double SENTINEL = 12345.0;
 
 /* Runs one case for the given dtype against a double reference; ISA/threads/path set
@@ -258,7 +260,7 @@ static void run_tests(void)
                 t.pad_c = rng_int(3) ? 0 : 1 + rng_int(9);
                 t.bias = rng_int(2);
                 t.act = rng_int(3) ? 0 : rng_int(FG_ACT_COUNT);
-                if (quick && idx % 8 != 0) continue;
+                if (quick && idx % (quick > 1 ? 24 : 8) != 0) continue;
                 run_all(&t, "sizes", (idx % 3) == 0);
             }
     printf("size combos: %d runs, %d failures\n", n_run, n_fail);
@@ -268,7 +270,7 @@ static void run_tests(void)
         for (int b = 0; b < 5; b++)
             for (int c = 0; c < 5; c++)
                 for (int tr = 0; tr < 4; tr++) {
-                    if (quick && (a + b + c + tr) % 4 != 0) continue;
+                    if (quick && (a + b + c + tr) % (quick > 1 ? 8 : 4) != 0) continue;
                     tcase t = base_case(ts[a], ts[b], ts[c]);
                     t.ta = tr & 1; t.tb = tr >> 1;
                     t.pad_a = 3; t.pad_b = 17; t.pad_c = 5;
@@ -329,12 +331,7 @@ static void run_tests(void)
 }
 
 /* ------------------------------------------------------------------ bench ------- */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return (double)fg_now_ns() * 1e-9; }
 
 static double bench_one(int64_t m, int64_t k, int64_t n, int ta, int tb, int nt, int is64)
 {
@@ -394,7 +391,7 @@ int main(int argc, char **argv)
                fg_gemm_force_path, is64 ? "f64" : "f32", bench_one(m, k, n, ta, tb, nt, is64));
         return 0;
     }
-    quick = argc > 1 && !strcmp(argv[1], "quick");
+    quick = argc > 1 && !strcmp(argv[1], "quick") ? 1 : argc > 1 && !strcmp(argv[1], "smoke") ? 2 : 0;
     run_tests();
     return n_fail ? 1 : 0;
 }

@@ -15,11 +15,15 @@ cdef extern from "optim.h" nogil:
         FG_OPT_ADAM
         FG_OPT_RMSPROP
         FG_OPT_ADAGRAD
+        FG_OPT_ADADELTA
+        FG_OPT_RADAM
+        FG_OPT_NADAM
         FG_OPT_COUNT
         FG_OPTIM_PAR_THRESHOLD
     ctypedef struct fg_optim_hyper:
         double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha, lr_decay
         int nesterov, maximize, amsgrad, decoupled, centered
+        double rho, momentum_decay
     int fg_optim_step_f32(int alg, const fg_optim_hyper *h, int64_t ntensors, const int64_t *numel,
                           float **param, const float **grad, float **state, double **step,
                           int nthreads)
@@ -34,9 +38,11 @@ cdef extern from "optim.h" nogil:
     int fg_multi_scale_f64(int64_t ntensors, const int64_t *numel, double **x, double s, int nthreads)
 
 OPT_ALGS = {"sgd": FG_OPT_SGD, "adam": FG_OPT_ADAM, "rmsprop": FG_OPT_RMSPROP,
-            "adagrad": FG_OPT_ADAGRAD}
+            "adagrad": FG_OPT_ADAGRAD, "adadelta": FG_OPT_ADADELTA, "radam": FG_OPT_RADAM,
+            "nadam": FG_OPT_NADAM}
 # the number of state slots each algorithm's kernel reads (csrc/optim.h)
-OPT_NSLOTS = {FG_OPT_SGD: 1, FG_OPT_ADAM: 3, FG_OPT_RMSPROP: 3, FG_OPT_ADAGRAD: 1}
+OPT_NSLOTS = {FG_OPT_SGD: 1, FG_OPT_ADAM: 3, FG_OPT_RMSPROP: 3, FG_OPT_ADAGRAD: 1,
+              FG_OPT_ADADELTA: 2, FG_OPT_RADAM: 2, FG_OPT_NADAM: 3}
 OPT_NAMES = {v: k for k, v in OPT_ALGS.items()}
 
 
@@ -136,7 +142,11 @@ cdef class OptimPlan:
                 self.sp[k * n + i] = NULL
                 if st is not None and keys[k]:
                     s = st[keys[k]]._data
-                    if not _dense_float(s, self.is64) or cnp.PyArray_SIZE(s) != self.numel[i]:
+                    if alg == FG_OPT_NADAM and k == 2:       # mu_product: one float32
+                        if not _dense_float(s, 0) or cnp.PyArray_SIZE(s) != 1:
+                            raise ValueError(f"{who}: state {keys[k]!r} of parameter {i} must be "
+                                             "a one-element float32 array")
+                    elif not _dense_float(s, self.is64) or cnp.PyArray_SIZE(s) != self.numel[i]:
                         raise ValueError(f"{who}: state {keys[k]!r} of parameter {i} must be a "
                                          f"dense {a.dtype} array of shape {_sh(a)}")
                     self.slot_arrays.append(s)
@@ -179,10 +189,36 @@ cdef class OptimPlan:
                 m += 1
         return True
 
+    def guard_entries(self):
+        """What a compiled step's guard checks instead of valid() (the parameters' own
+        arrays aside): (dicts, keys, arrays) -- each state entry the plan points at, as
+        (its parameter's state dict, the entry's name, the array) -- and the parameters
+        without state (a gradient for one of them needs a new plan)."""
+        cdef int i, k, j = 0, m = 0
+        dicts, keys, arrays, stateless = [], [], [], []
+        for i in range(self.n):
+            st = self.states[i]
+            if st is None:
+                stateless.append(self.params[i])
+                continue
+            for k in range(self.nslots):
+                if self.keys[k]:
+                    dicts.append(st)
+                    keys.append(self.keys[k])
+                    arrays.append(self.slot_arrays[j])
+                    j += 1
+            if self.step_key:
+                dicts.append(st)
+                keys.append(self.step_key)
+                arrays.append(self.step_arrays[m])
+                m += 1
+        return dicts, keys, arrays, stateless
+
     def step(self, double lr, double weight_decay=0.0, double momentum=0.0,
              double dampening=0.0, double beta1=0.0, double beta2=0.0, double eps=0.0,
              double alpha=0.0, double lr_decay=0.0, bint nesterov=False, bint maximize=False,
-             bint amsgrad=False, bint decoupled=False, bint centered=False):
+             bint amsgrad=False, bint decoupled=False, bint centered=False, double rho=0.0,
+             double momentum_decay=0.0):
         """One update of every parameter that has a gradient.  The caller checks valid()
         first (parameters and state unchanged since the plan was built)."""
         cdef int i, st, nt = NT
@@ -218,6 +254,7 @@ cdef class OptimPlan:
         h.dampening = dampening; h.beta1 = beta1; h.beta2 = beta2; h.eps = eps
         h.alpha = alpha; h.lr_decay = lr_decay; h.nesterov = nesterov; h.maximize = maximize
         h.amsgrad = amsgrad; h.decoupled = decoupled; h.centered = centered
+        h.rho = rho; h.momentum_decay = momentum_decay
         if total < NOGIL_MIN:
             nt = 1
         if total >= NOGIL_MIN:

@@ -7,7 +7,7 @@
 # steps in one C call with the GIL released.
 from libc.stdlib cimport calloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_Size
 from cpython.ref cimport PyObject
 from numpy.lib.array_utils import byte_bounds
 
@@ -18,8 +18,11 @@ cdef extern from "plan.h" nogil:
         FG_P_XENT_RED_BWD, FG_P_GEMM, FG_P_OPTIM, FG_P_CONV, FG_P_CONV_BWD, FG_P_POOL,
         FG_P_POOL_BWD, FG_P_BN_STATS, FG_P_BN_APPLY, FG_P_BN_BWD, FG_P_BN_PREP,
         FG_P_BN_RUNNING, FG_P_ROWNORM, FG_P_ROWNORM_BWD, FG_P_COUNTER, FG_P_CLIP, FG_P_DROPOUT,
-        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS
-        FG_P_RNN, FG_P_RNN_BWD, FG_P_WHERE
+        FG_P_INDEX_SELECT, FG_P_INDEX_ADD, FG_P_COUNT, FG_P_MAXOPS,
+        FG_P_COMPARE, FG_P_WHERE, FG_P_GATHER, FG_P_SCATTER_ADD, FG_P_COPY_TO,
+        FG_P_RNN, FG_P_RNN_BWD
+    enum:
+        FG_P_SDPA, FG_P_SDPA_BWD
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -43,6 +46,7 @@ cdef extern from "plan.h" nogil:
         void **state
         double **step
         fg_bitgen *rng
+        int64_t sc[16]
     int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char **bases, int nbases,
                     int nthreads, int64_t *failed, int64_t *info)
     int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed)
@@ -60,7 +64,112 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "rownorm": FG_P_ROWNORM, "rownorm_bwd": FG_P_ROWNORM_BWD,
               "counter": FG_P_COUNTER, "clip": FG_P_CLIP, "dropout": FG_P_DROPOUT,
               "index_select": FG_P_INDEX_SELECT, "index_add": FG_P_INDEX_ADD,
-              "rnn": FG_P_RNN, "rnn_bwd": FG_P_RNN_BWD, "where": FG_P_WHERE}
+              "rnn": FG_P_RNN, "rnn_bwd": FG_P_RNN_BWD,
+              "compare": FG_P_COMPARE, "where": FG_P_WHERE, "gather": FG_P_GATHER,
+              "scatter_add": FG_P_SCATTER_ADD, "copy_to": FG_P_COPY_TO}
+PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
+
+
+# ---- guard fast paths ---------------------------------------------------------------
+# fastgrad.compile's guards compare tensors' `_data` arrays and `requires_grad` flags at
+# every call.  Both are __slots__ of fastgrad.Tensor: after guard_slots(Tensor) they are
+# read at their fixed offsets in the object (for instances of Tensor and its subclasses,
+# which share the slots), without an attribute lookup.
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+from cpython.object cimport PyTypeObject, PyObject_TypeCheck
+
+cdef PyTypeObject *_TENSOR_TYPE = NULL
+cdef Py_ssize_t _OFF_DATA = -1, _OFF_RG = -1
+cdef object _TENSOR_TYPE_REF = None
+
+
+def guard_slots(cls):
+    """Read the `_data` and `requires_grad` slots of `cls` (fastgrad.Tensor) by offset."""
+    global _TENSOR_TYPE, _OFF_DATA, _OFF_RG, _TENSOR_TYPE_REF
+    d, r = cls.__dict__["_data"], cls.__dict__["requires_grad"]
+    if type(d).__name__ != "member_descriptor" or type(r).__name__ != "member_descriptor":
+        raise TypeError("guard_slots: _data and requires_grad must be __slots__")
+    _OFF_DATA = (<PyMemberDescrObject *><PyObject *>d).d_member.offset
+    _OFF_RG = (<PyMemberDescrObject *><PyObject *>r).d_member.offset
+    _TENSOR_TYPE_REF = cls
+    _TENSOR_TYPE = <PyTypeObject *>cls
+
+
+cdef inline PyObject *_slot(object t, Py_ssize_t off):
+    """The object in t's slot at `off`, or NULL if unset (t: a Tensor, checked)."""
+    return (<PyObject **>(<char *><PyObject *>t + off))[0]
+
+
+cdef inline object _data_of(object t):
+    cdef PyObject *v
+    if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+        v = _slot(t, _OFF_DATA)
+        return None if v == NULL else <object>v
+    return t._data
+
+
+def tensors_valid(tuple tensors, tuple arrays, tuple flags):
+    """True if tensors[i]._data is arrays[i] and tensors[i].requires_grad is flags[i] for
+    every i (a compiled step's guard over the tensors it reads in place)."""
+    cdef Py_ssize_t i, n = len(tensors)
+    cdef object t
+    cdef PyObject *v
+    if len(arrays) != n or len(flags) != n:
+        return False
+    for i in range(n):
+        t = tensors[i]
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+            v = _slot(t, _OFF_DATA)
+            if v != <PyObject *>arrays[i]:
+                return False
+            v = _slot(t, _OFF_RG)
+            if v != <PyObject *>flags[i]:
+                return False
+        elif t._data is not arrays[i] or t.requires_grad is not flags[i]:
+            return False
+    return True
+
+
+def entries_valid(tuple dicts, tuple keys, tuple arrays):
+    """True if dicts[i][keys[i]] is a tensor whose array is arrays[i] for every i (a
+    compiled step's guard over optimizer state entries)."""
+    cdef Py_ssize_t i, n = len(dicts)
+    cdef PyObject *v
+    cdef object t
+    if len(keys) != n or len(arrays) != n:
+        return False
+    for i in range(n):
+        v = PyDict_GetItem(dicts[i], keys[i])
+        if v == NULL:
+            return False
+        t = <object>v
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
+            if _slot(t, _OFF_DATA) != <PyObject *>arrays[i]:
+                return False
+        elif t is None or t._data is not arrays[i]:
+            return False
+    return True
+
+
+def values_are(dict d, tuple values):
+    """True if d's values are the objects `values`, in order (identity, not equality: a
+    compiled step's check that an optimizer group still holds the hyperparameters its
+    kernel arguments were computed from)."""
+    cdef Py_ssize_t pos = 0, i = 0
+    cdef PyObject *k
+    cdef PyObject *v
+    if PyDict_Size(d) != len(values):
+        return False
+    while PyDict_Next(d, &pos, &k, &v):
+        if v != <PyObject *>values[i]:
+            return False
+        i += 1
+    return True
 
 
 def optim_state_valid(OptimPlan op):
@@ -82,12 +191,12 @@ def optim_state_valid(OptimPlan op):
             key = op.keys[k]
             if key:
                 v = PyDict_GetItem(st, key)
-                if v == NULL or <object>v is None or (<object>v)._data is not op.slot_arrays[j]:
+                if v == NULL or <object>v is None or _data_of(<object>v) is not op.slot_arrays[j]:
                     return False
                 j += 1
         if op.step_key:
             v = PyDict_GetItem(st, op.step_key)
-            if v == NULL or <object>v is None or (<object>v)._data is not op.step_arrays[m]:
+            if v == NULL or <object>v is None or _data_of(<object>v) is not op.step_arrays[m]:
                 return False
             m += 1
     return True
@@ -105,7 +214,7 @@ def pairwise_sum(cnp.ndarray x):
 # ---- plan validation ----------------------------------------------------------------
 # What each step kind reads and writes, in elements: per operand slot a pair (count, kind)
 # with kind "T" (the step's float type), "I" (int64), "D" (float64 whatever the step's
-# type), or None where the slot is unused.
+# type), "B" (bool, one byte), or None where the slot is unused.
 # A count is a Python int, so no product overflows.  Operands marked required must be
 # present; the others may be absent (base -1).
 def _prod(v):
@@ -124,15 +233,18 @@ def _strided_span(shape, strides):
         hi += max(0, (n - 1) * st)
     return lo, hi
 
+_STRIDED_KINDS = (FG_P_BINARY, FG_P_COPY, FG_P_COMPARE, FG_P_WHERE, FG_P_COPY_TO)
+
+
 def _step_operands(int kind, d):
     """({slot: (lo, hi, type, required)}, geometry error or None) for one step; slots are
     ("in", j) / ("out", j); lo/hi the element offsets touched (hi exclusive)."""
     n = [int(v) for v in d.get("n", ())] + [0] * 4
     nd = int(d.get("ndim", 0))
-    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in (FG_P_BINARY, FG_P_COPY, FG_P_WHERE) else \
+    shape = [int(v) for v in d.get("shape", ())][:nd] if kind in _STRIDED_KINDS else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
-    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -141,10 +253,10 @@ def _step_operands(int kind, d):
         if cnt < 0:
             raise ValueError(f"operand {slot[0]}{slot[1]} has a negative size {cnt}")
         ops[slot] = (0, cnt, t, req)
-    def strided(slot, strides):
+    def strided(slot, strides, t="T"):
         sp = _strided_span(shape, [int(v) for v in strides][:nd])
-        ops[slot] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
-    if kind in (FG_P_BINARY, FG_P_COPY, FG_P_WHERE):
+        ops[slot] = (0, 0, t, True) if sp is None else (sp[0], sp[1] + 1, t, True)
+    if kind in _STRIDED_KINDS:
         if len(shape) != nd or any(v < 0 for v in shape):
             raise ValueError(f"shape {shape} does not have ndim={nd} non-negative entries")
     if kind == FG_P_UNARY:
@@ -154,13 +266,6 @@ def _step_operands(int kind, d):
         lin(("out", 0), n[0])
     elif kind == FG_P_BINARY:
         strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
-        lin(("out", 0), _prod(shape))
-    elif kind == FG_P_WHERE:
-        if 2 * nd > FG_MAX_DIMS or len(d.get("shape", ())) != 2 * nd:
-            raise ValueError(f"where needs ndim <= {FG_MAX_DIMS // 2} and 2 * ndim shape entries")
-        sp = _strided_span(shape, [int(v) for v in d["shape"]][nd:2 * nd])
-        ops[("in", 0)] = (0, 0, "B", True) if sp is None else (sp[0], sp[1] + 1, "B", True)
-        strided(("in", 1), d.get("sa", ())); strided(("in", 2), d.get("sb", ()))
         lin(("out", 0), _prod(shape))
     elif kind == FG_P_REDUCE:
         lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
@@ -292,6 +397,24 @@ def _step_operands(int kind, d):
             lin(("out", 0), T * B * G); lin(("out", 1), B * H, req=False)
             lin(("out", 2), B * H, req=False); lin(("out", 3), G * H, req=False)
             lin(("out", 4), G, req=False)
+    elif kind in (FG_P_SDPA, FG_P_SDPA_BWD):
+        _sdpa_operands(kind, shape, lin)
+    elif kind == FG_P_COPY_TO:
+        strided(("in", 0), d.get("sa", ()))
+        sp = _strided_span(shape, [int(v) for v in d.get("sb", ())][:nd])
+        ops[("out", 0)] = (0, 0, "T", True) if sp is None else (sp[0], sp[1] + 1, "T", True)
+    elif kind == FG_P_COMPARE:
+        strided(("in", 0), d.get("sa", ())); strided(("in", 1), d.get("sb", ()))
+        lin(("out", 0), _prod(shape), "B")
+    elif kind == FG_P_WHERE:
+        strided(("in", 0), d.get("sc", ()), "B")
+        strided(("in", 1), d.get("sa", ())); strided(("in", 2), d.get("sb", ()))
+        lin(("out", 0), _prod(shape))
+    elif kind in (FG_P_GATHER, FG_P_SCATTER_ADD):
+        big, small = n[0] * n[1] * n[2], n[0] * n[3] * n[2]
+        lin(("in", 0), big if kind == FG_P_GATHER else small)
+        lin(("in", 1), small, "I")
+        lin(("out", 0), small if kind == FG_P_GATHER else big)
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -304,6 +427,8 @@ cdef void _hyper(fg_optim_hyper *h, tuple a):
     h.amsgrad = a[11] if len(a) > 11 else 0
     h.decoupled = a[12] if len(a) > 12 else 0
     h.centered = a[13] if len(a) > 13 else 0
+    h.rho = a[14] if len(a) > 14 else 0.0
+    h.momentum_decay = a[15] if len(a) > 15 else 0.0
 
 
 cdef class Plan:
@@ -373,7 +498,7 @@ cdef class Plan:
                 raise ValueError(f"Plan: step {i} is malformed: it must be a dict whose 'kind' is one of "
                                  f"{sorted(PLAN_KINDS)}")
             for key, most in (("n", 4), ("s", 4), ("shape", FG_MAX_DIMS), ("sa", FG_MAX_DIMS),
-                              ("sb", FG_MAX_DIMS), ("ins", FG_P_MAXOPS), ("outs", FG_P_MAXOPS)):
+                              ("sb", FG_MAX_DIMS), ("sc", FG_MAX_DIMS), ("ins", FG_P_MAXOPS), ("outs", FG_P_MAXOPS)):
                 if len(d.get(key, ())) > most:
                     raise ValueError(f"Plan: step {i} ({d['kind']}) is malformed: field {key!r} has "
                                      f"{len(d[key])} entries, at most {most} allowed")
@@ -407,6 +532,8 @@ cdef class Plan:
                 st.sa[j] = v
             for j, v in enumerate(d.get("sb", ())):
                 st.sb[j] = v
+            for j, v in enumerate(d.get("sc", ())):
+                st.sc[j] = v
             g = d.get("gemm")
             if g is not None:
                 st.gemm.transa = g["transa"]; st.gemm.transb = g["transb"]
@@ -508,7 +635,7 @@ cdef class Plan:
             for (io, j), (lo, hi, t, req) in ops.items():
                 bj = st.in_base[j] if io == "in" else st.out_base[j]
                 off = st.in_off[j] if io == "in" else st.out_off[j]
-                isz = 8 if t in ("I", "D") else (1 if t == "B" else fsz)
+                isz = 8 if t in ("I", "D") else 1 if t == "B" else fsz
                 if bj < 0:
                     if req and hi > lo:
                         raise ValueError(f"{where}: operand {io}[{j}] is required but absent")
@@ -615,7 +742,8 @@ cdef class Plan:
                 raise TargetIndexError(
                     f"cross_entropy (compiled step {failed}): target at position {info} is out of "
                     f"bounds for {c} classes (valid: 0..{c - 1} or ignore_index={ign})")
-            if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD) and s == FG_EINVAL:
+            if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD or k == FG_P_GATHER
+                    or k == FG_P_SCATTER_ADD) and s == FG_EINVAL:
                 nn = self.steps[failed].n[1]
                 raise IndexError(f"{name} (compiled step {failed}): index {info} is out of range "
                                  f"for a dimension of size {nn}")

@@ -22,22 +22,22 @@ closure, the globals its code names, its bound object or its arguments (paramete
 buffers and gradients of modules, optimizer parameters and state, tensors in containers:
 read in place at each replay), or a constant fixed by the program (Python scalars, the
 ones that seed ``backward()``).  Float tensors made inside ``fn`` by ``zeros``, ``ones``
-or ``zeros_like`` (a recurrent layer's initial state) are fill steps of the plan, the
-pieces of ``cat``/``stack`` and the zeros-and-slice gradients of indexing and ``narrow``
-(``split``, ``chunk``, ``unbind``) are recorded copies, and the causal mask of
-``scaled_dot_product_attention(is_causal=True)`` is a constant of the plan (it depends
-only on the shapes).  Any other array made by NumPy code outside the kernels (a
-dropout mask, a tensor factory called inside ``fn``, an op with untraced NumPy work)
+or ``zeros_like`` (a recurrent layer's initial state) are fill steps of the plan, and the
+causal mask of ``scaled_dot_product_attention(is_causal=True)`` is a constant of the plan
+(it depends only on the shapes).  Any other array made by NumPy code outside the kernels (a
+dropout mask, another tensor factory called inside ``fn``, an op with untraced NumPy work)
 makes the trace unsupported: a ``CompileError`` naming the op, or with
 ``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
 kernels outside the supported set (GEMM/linear with fused epilogues, batched and
-broadcast matmul (one batched GEMM step per batch index the C wrapper loops over),
-``where`` (ndim <= 8), unary and binary elementwise ops and their backward kernels,
+broadcast matmul (one batched GEMM step per batch index the C wrapper loops over), unary and binary
+elementwise ops and their backward kernels, comparisons and ``where`` (so
+``masked_fill``, ``maximum``/``minimum``, ``clamp``, the smooth-L1 and Huber losses),
 sum/mean/logsumexp reductions, softmax and log-softmax, cross-entropy, strided copies,
-the optimizers, 1-D/2-D convolution and its backward (any subset of input/weight/bias
-gradients; also transposed convolution), max, average and adaptive average pooling and
-their backward, batch/layer/group normalization and their backward), in-place ops that
-cast dtypes or write into non-contiguous tensors, ``create_graph=True``,
+the optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, RAdam, NAdam), 1-D/2-D convolution and its
+backward (any subset of input/weight/bias gradients; also transposed convolution), max,
+average and adaptive average pooling and their backward, batch/layer/group normalization
+and their backward), in-place ops that cast dtypes or write into non-contiguous
+tensors, ``create_graph=True``,
 ``Optimizer.step(closure)``, BatchNorm modules
 with ``momentum=None`` in training mode (the momentum is computed in Python from the
 step count), and ``clip_grad_norm_`` with ``error_if_nonfinite=True``, a norm_type other
@@ -47,7 +47,12 @@ replay, with the floating-point operations of the eager code, so it clips exactl
 when eager execution would.
 Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
 ``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
-with ``fallback="eager"``).  Python control flow is captured as traced (as
+with ``fallback="eager"``).  ``LBFGS.step(closure)`` is not a refusal: it evaluates its closure a number of times
+that depends on the values computed (line search, convergence tests), so no fixed plan
+can follow it, but eager execution is correct; a compiled function that steps LBFGS
+runs eagerly for that signature, with one ``RuntimeWarning`` saying why, whatever its
+``fallback`` setting.
+Python control flow is captured as traced (as
 ``torch.jit.trace`` does): a branch on a Python value is taken the way it was taken while
 tracing, and Python side effects in ``fn`` (appending to a list, printing, counters) happen
 only when ``fn`` actually runs (tracing, the second-call check, eager fallback), not on
@@ -127,9 +132,10 @@ train and eval steps each keep a plan); at most ``max_plans`` variants are cache
 dropped), and a warning, naming the check that failed last, is issued when a function
 keeps retracing.  Python control flow is still captured as traced: the guards cover
 the objects and values the function names, not branches on attributes of other
-objects.  The guard function of the SGD step of a 64-128-10 MLP runs 29 checks in about
-0.5 us (``benchmarks/bench_guards.py``; with Adam about 1.1 us, most of it the
-optimizer plan's own state check).
+objects.  The checks of the tensors read in place (each one's array and
+``requires_grad``) are one C call that reads Tensor's slots at their offsets
+(``fastgrad._C``'s ``tensors_valid``), and an optimizer plan's state arrays are checked
+the same way (``benchmarks/bench_guards.py`` measures the guard of the S step).
 Tensor arguments must not be views into a larger array (pass a contiguous tensor).  A
 compiled function serves one call at a time (a lock; its arena is shared by its calls).
 
@@ -144,8 +150,17 @@ retrace).  In eval mode dropout is the identity.
 Indexing: ``index_select``, integer-tensor indexing (``w[idx]``) and ``F.embedding`` /
 ``nn.Embedding`` (``padding_idx`` included: the gather's backward adds every row into a
 zeroed gradient and zeroes the padding row) are plan steps, forward and backward
-(a scatter-add into the weight gradient).  Indices must be an int64 tensor (an argument,
-or a captured tensor); an index out of range in a replay raises ``IndexError``.
+(a scatter-add into the weight gradient); so are ``gather``, ``take_along_dim``,
+``scatter_add`` and ``scatter`` (a tensor or a scalar source), forward and backward.
+Indices must be an int64 tensor (an argument, a captured tensor, or one made from them
+by traced ops: views, ``contiguous``); an index out of range in a replay raises
+``IndexError``.  An array a traced op builds with NumPy from regions -- ``cat``,
+``stack``, and the backward of slicing (``x[a:b]``, ``chunk``, ``split``, ``narrow``) --
+is replayed as a fill and one strided copy per region; a tensor made inside the
+function that holds one value everywhere (``fg.zeros``, ``fg.full``), copied by
+``scatter`` or added into by ``scatter_add``, becomes a fill step.  ``nll_loss`` (it
+computes its mask of kept targets in NumPy) is not recorded: use ``cross_entropy``, or
+``gather`` on log-probabilities.
 
 ``p.grad = None`` inside the function (instead of ``zero_grad``) is seen at the gradient
 store: the plan then does not depend on what ``.grad`` holds when a call starts, so it

@@ -64,6 +64,7 @@ class CompiledFunction:
         self.eager_calls = 0
         self._plans = collections.OrderedDict()
         self._warned = False
+        self._eager_warned = False
         self._missed = None                # the plan whose guard failed at this call
         self._lock = threading.Lock()      # a plan's arena serves one call at a time
         _INSTANCES.add(self)
@@ -150,6 +151,13 @@ class CompiledFunction:
                     tr.failure = str(e)
             tr.pre = tr.owners = tr.reach = tr.entry_grads = None
         if plan is None:
+            if tr.eager_reason is not None:
+                if not self._eager_warned:
+                    self._eager_warned = True
+                    warnings.warn(f"compile({name}): runs eagerly: {tr.eager_reason}",
+                                  RuntimeWarning, stacklevel=3)
+                self._store(key, _EagerVariant(tr.modules.values(), tr.eager_reason))
+                return result
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
                                    "ran eagerly to the end)")

@@ -36,6 +36,9 @@ import types
 
 from fastgrad import _state
 from fastgrad._C import _kernels as _K
+from fastgrad._tensor import Tensor
+
+_K.guard_slots(Tensor)       # the tensor checks read Tensor's slots by offset (in C)
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
 
@@ -49,6 +52,8 @@ class _Builder:
         self.values = {}           # constant name -> object
         self.exprs = []
         self.seen = set()
+        self.tensors = {}          # id(tensor) -> (tensor, array, requires_grad)
+        self.entries = []          # (state dict, key, array) of optimizer plans
 
     def c(self, o):
         n = self.names.get(id(o))
@@ -66,7 +71,40 @@ class _Builder:
             self.seen.add(e)
             self.exprs.append(e)
 
+    def tensor(self, t, arr):
+        """t._data is arr and t.requires_grad as now: one C check over all such tensors
+        (fastgrad._C's tensors_valid), evaluated where the first one was added."""
+        if not self.tensors:
+            self.add("TENSORS")
+        self.tensors.setdefault(id(t), (t, arr, bool(t.requires_grad)))
+
+    def state_entries(self, pl):
+        """The state entries an optimizer plan points at, still its parameters' state:
+        one C check over all such entries (fastgrad._C's entries_valid); a parameter
+        without state must not have a gradient."""
+        dicts, keys, arrays, stateless = pl.guard_entries()
+        if dicts and not self.entries:
+            self.add("ENTRIES")
+        self.entries.extend(zip(dicts, keys, arrays))
+        for p in stateless:
+            self.add(f"{self.c(p)}.grad is None")
+
     def build(self, name="guard"):
+        self.expand = {}
+        if self.entries:
+            es = self.entries
+            call = (f"{self.c(_K.entries_valid)}({self.c(tuple(e[0] for e in es))}, "
+                    f"{self.c(tuple(e[1] for e in es))}, {self.c(tuple(e[2] for e in es))})")
+            self.exprs[self.exprs.index("ENTRIES")] = call
+            self.expand[call] = [f"{self.c(d)}[{k!r}]._data is {self.c(a)}" for d, k, a in es]
+        if self.tensors:
+            ts = list(self.tensors.values())
+            call = (f"{self.c(_K.tensors_valid)}({self.c(tuple(v[0] for v in ts))}, "
+                    f"{self.c(tuple(v[1] for v in ts))}, {self.c(tuple(v[2] for v in ts))})")
+            self.exprs[self.exprs.index("TENSORS")] = call
+            self.expand[call] = [e for t, arr, rg in ts
+                                 for e in (f"{self.c(t)}._data is {self.c(arr)}",
+                                           f"{self.c(t)}.requires_grad is {rg}")]
         body = " and\n            ".join(self.exprs) or "True"
         params = ", ".join(f"{n}={n}" for n in self.values)
         src = (f"def {name}({params}):\n    try:\n        return ({body})\n"
@@ -76,22 +114,28 @@ class _Builder:
         fn = ns[name]
         fn.source = src
         fn.nchecks = len(self.exprs)
-        fn.checks = (list(self.exprs), dict(self.values))
+        fn.checks = (list(self.exprs), dict(self.values), self.expand)
         return fn
 
 
 def failing(guard):
     """The first check of a guard function that fails now (its source text), or None:
     what a retrace warning names."""
-    exprs, values = guard.checks
+    exprs, values, expand = guard.checks
     for e in exprs:
-        try:
-            ok = eval(e, dict(values))        # noqa: S307 - our own generated text
-        except Exception:                     # noqa: BLE001 - a check that raises fails
-            ok = False
-        if not ok:
+        if not _holds(e, values):
+            for sub in expand.get(e, ()):     # the tensor that failed a combined check
+                if not _holds(sub, values):
+                    return sub
             return e
     return None
+
+
+def _holds(e, values):
+    try:
+        return bool(eval(e, dict(values)))   # noqa: S307 - our own generated text
+    except Exception:                         # noqa: BLE001 - a check that raises fails
+        return False
 
 
 def _generation_checked(tree, seen):
@@ -132,9 +176,7 @@ def _path(b, o, reach):
 
 
 def _tensor(b, t, arr=None):
-    ct = b.c(t)
-    b.add(f"{ct}._data is {b.c(t._data if arr is None else arr)}")
-    b.add(f"{ct}.requires_grad is {bool(t.requires_grad)}")
+    b.tensor(t, t._data if arr is None else arr)
 
 
 def _entries(b, d):
@@ -202,7 +244,7 @@ def build(tr, plan):
         b.add(f"({b.c(_state.module_gen)}[0] == {b.c(seen)}[0] or {b.c(check)}())")
     # optimizer groups the trace stepped (their state layout: checked at the replay,
     # when the hyperparameters it depends on change)
-    for opt, gi, entry, layout, _a, _si in plan.optims:
+    for opt, gi, entry, layout, *_ in plan.optims:
         _path(b, opt, reach)
         co = b.c(opt)
         groups = opt.param_groups
@@ -221,7 +263,7 @@ def build(tr, plan):
             b.add(f"{b.c(p)}.requires_grad is {bool(p.requires_grad)}")
         b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
         for pl in entry[3]:         # state arrays (the parameters' arrays: plan.ext below)
-            b.add(f"{b.c(_K.optim_state_valid)}({b.c(pl)})")
+            b.state_entries(pl)
     # schedulers the replay steps
     for sched in plan.pre_scheds + plan.post_scheds:
         _path(b, sched, reach)

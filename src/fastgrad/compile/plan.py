@@ -133,7 +133,10 @@ class _Plan:
                 for t, arr in tr.owners.get(id(b.arr), ()):
                     ext[id(t)] = (t, arr)
         self.ext = list(ext.values())
-        self.optims = [list(o) for o in tr.optims]
+        # per optimizer step: [optimizer, group index, plans entry, layout, kernel
+        # arguments, step index, the group they were computed from (see _plain_copy;
+        # None: recompute them at the next replay)]
+        self.optims = [list(o) + [None] for o in tr.optims]
         # what a replay may write besides its arena: checked against eager on the 2nd call
         mutable = {id(b.arr): b.arr for b in bufs if b.kind == "ext" and b.arr.flags.writeable}
         for k, a in tr.pre.items():     # everything the call could reach when it started
@@ -240,8 +243,10 @@ class _Plan:
             for s in self.pre_scheds:
                 s.step()
         for o in self.optims:           # hyperparameters (lr, ...) read at every call
-            opt, gi, entry, layout, a, si = o
+            opt, gi, entry, layout, a, si, seen = o
             group = opt.param_groups[gi]
+            if seen is not None and type(group) is dict and _K.values_are(group, seen):
+                continue                # the same values as when `a` was computed
             na = opt._args(group)
             if na != a:
                 if opt._layout(group) != layout:        # momentum on/off, amsgrad, ...
@@ -249,6 +254,7 @@ class _Plan:
                     return _RETRACE
                 plan.set_hyper(si, na)
                 o[4] = na
+            o[6] = _plain_copy(group)
         if self.rng_of is not None and self.rng_of.rng is not self.rng_gen:
             self.rng_gen = self.rng_of.rng
             plan.set_rng(self.rng_gen.bit_generator)
@@ -260,6 +266,24 @@ class _Plan:
         outs = [t if arr is None else _make(arr.copy()) for arr, t in self.outs]
         return _rebuild(self.out_struct, outs)
 
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _plain_copy(group):
+    """The values of an optimizer group's dict (a tuple), when every value but its
+    parameter list is an immutable Python value (numbers, strings, None, tuples of
+    them): while the group holds these same objects, it gives the same kernel arguments
+    (fastgrad._C's values_are: identity tests in C, cheaper than recomputing them).  None otherwise (a tensor
+    or a list value may change in place)."""
+    for k, v in group.items():
+        if k == "params" or type(v) in _PLAIN:
+            continue
+        if type(v) is tuple and all(type(x) in _PLAIN for x in v):
+            continue
+        return None
+    return tuple(group.values())
 
 
 def _restore_scheds(saved):

@@ -74,7 +74,9 @@ class Recorder:
 
     # kernels no plan step replays: run, and make the trace unsupported
     def compare(self, op, a, b):
-        return self._refuse("compare", _K.compare(op, a, b))
+        out = _K.compare(op, a, b)
+        self._rec(_r_compare, out, op, a, b)
+        return out
 
     def where(self, c, a, b):
         out = _K.where(c, a, b)
@@ -113,10 +115,24 @@ class Recorder:
         return res
 
     def gather(self, x, dim, idx, op="gather"):
-        return self._refuse("gather", _K.gather(x, dim, idx, op))
+        out = _K.gather(x, dim, idx, op)
+        self._rec(_r_gather, out, x, dim, idx, op)
+        return out
 
     def scatter_add(self, out, dim, idx, src, accumulate=True, op="scatter_add"):
-        return self._refuse("scatter_add", _K.scatter_add(out, dim, idx, src, accumulate, op))
+        fresh, zero = self._fresh_zero(out)
+        res = _K.scatter_add(out, dim, idx, src, accumulate, op)
+        self._rec(_r_scatter_add, out, dim, idx, src, accumulate, op, fresh, zero)
+        return res
+
+    def _fresh_zero(self, out):
+        """(fresh, zero) for an array an index kernel adds or writes into in place: fresh
+        when no traced kernel made it and the function cannot reach it (the zeros a
+        backward allocates), zero when it holds zeros now (the plan fills it first)."""
+        tr = self._tr
+        r = id(_root(out))
+        fresh = tr.mine() and r not in tr.bufs and r not in tr.pre and r not in tr.inputs
+        return fresh, fresh and out.dtype.kind == "f" and not out.any()
 
     def masked_select(self, x, mask, op="masked_select"):
         return self._refuse("masked_select", _K.masked_select(x, mask, op))
@@ -142,7 +158,7 @@ class Recorder:
 
     def copy(self, x):
         out = _K.copy(x)
-        self._rec(lambda tr, out, x: tr._copy_step(x, out, "copy"), out, x)
+        self._rec(_r_copy, out, x)
         return out
 
     def contiguous(self, x):
@@ -255,6 +271,16 @@ class Recorder:
         if batch_sizes is not None:
             return self._refuse("rnn_bwd with batch_sizes (a packed sequence)", res)
         self._rec(_r_rnn_bwd, res, mode, gy, ghn, gcn, w_hh, ws, reverse)
+        return res
+
+    def sdpa(self, q, k, v, mask, scale, causal):
+        res = _K.sdpa(q, k, v, mask, scale, causal)
+        self._rec(_r_sdpa, res, q, k, v, mask, scale, causal)
+        return res
+
+    def sdpa_bwd(self, g, q, k, v, mask, out, lse, scale, causal):
+        res = _K.sdpa_bwd(g, q, k, v, mask, out, lse, scale, causal)
+        self._rec(_r_sdpa_bwd, res, g, q, k, v, mask, out, lse, scale, causal)
         return res
 
 
@@ -370,6 +396,105 @@ def _r_index_select(tr, out, x, dim, idx, wrap, name):
     tr.add("index_select", name, op=int(bool(wrap)), ins=[tr.ref(xd, name), iref],
            outs=[tr.new(out)], n=[outer, n, inner, m], is64=_is64(out),
            par=int(outer * m * inner >= _NOGIL_MIN))
+
+
+def _known(tr, a):
+    r = id(_root(a))
+    return r in tr.bufs or r in tr.pre or r in tr.inputs or r in tr.consts
+
+
+def _r_copy(tr, out, x):
+    """A copy; of an array no traced kernel made that holds one value everywhere (a
+    tensor made by fg.zeros / fg.full inside the function, which scatter copies), a
+    fill step with that value."""
+    if _known(tr, x) or x.size == 0 or x.dtype.kind != "f":
+        tr._copy_step(x, out, "copy")
+        return
+    _fill_uniform(tr, x, out, "copy")
+
+
+def _fill_uniform(tr, a, out, name):
+    v = a.reshape(-1)[0] if a.flags.c_contiguous else a.flat[0]
+    if not (a == v).all():
+        tr.fail(f"{name}: reads an array that no traced kernel produced and that is not an "
+                "input or a tensor the function reaches (NumPy work outside the kernels, or a "
+                "tensor created inside the function with varying values)")
+    ref = tr.new(out)
+    tr.add("fill", name, outs=[ref], n=[out.size], s=[float(v)], is64=_is64(out))
+    return ref
+
+
+def _r_compare(tr, out, op, a, b):
+    name = _K.CMP_NAMES.get(op, "compare")
+    nd = out.ndim
+    if a.dtype.kind != "f" or b.dtype != a.dtype:
+        tr.fail(f"{name}: comparing {a.dtype} with {b.dtype}")
+    if any(s % a.itemsize for s in a.strides + b.strides) or nd > 16:
+        tr.fail(f"{name}: operand layout not supported")
+    tr.add("compare", name, op=op, ins=[tr.ref(a, name), tr.ref(b, name)], outs=[tr.new(out)],
+           ndim=nd, shape=list(out.shape), sa=_bstrides(a, nd), sb=_bstrides(b, nd),
+           is64=_is64(a), par=int(out.size >= _NOGIL_MIN))
+
+
+def _r_where(tr, out, c, a, b):
+    name = "where"
+    nd = out.ndim
+    if c.dtype != np.bool_ or a.dtype.kind != "f" or b.dtype != a.dtype:
+        tr.fail(f"{name}: a {c.dtype} condition selecting {a.dtype} and {b.dtype}")
+    if any(s % a.itemsize for s in a.strides + b.strides) or nd > 16:
+        tr.fail(f"{name}: operand layout not supported")
+    tr.add("where", name, ins=[tr.ref(c, name), tr.ref(a, name), tr.ref(b, name)],
+           outs=[tr.new(out)], ndim=nd, shape=list(out.shape), sc=_bstrides(c, nd),
+           sa=_bstrides(a, nd), sb=_bstrides(b, nd), is64=_is64(out),
+           par=int(out.size >= _NOGIL_MIN))
+
+
+def _r_gather(tr, out, x, dim, idx, name):
+    """gather; the wrapper reads x restricted to idx's extent in every dim but dim (a
+    view: a strided copy step where it is not dense)."""
+    if x.dtype.kind != "f" or out.dtype != x.dtype:
+        tr.fail(f"{name}: gathering from a {x.dtype} tensor")
+    ix, iref = _index_ref(tr, idx, name)
+    ishape = out.shape
+    if x.ndim != len(ishape):
+        tr.fail(f"{name}: index of shape {ishape} for input of shape {x.shape}")
+    if any(x.shape[d] != ishape[d] for d in range(x.ndim) if d != dim):
+        x = x[tuple(slice(None) if d == dim else slice(0, ishape[d]) for d in range(x.ndim))]
+    xd = tr.dense(x, name)
+    outer, n, inner = _split3(xd.shape, dim)
+    tr.add("gather", name, ins=[tr.ref(xd, name), iref], outs=[tr.new(out)],
+           n=[outer, n, inner, ishape[dim] if ishape else 1], is64=_is64(out),
+           par=int(ix.size >= _NOGIL_MIN))
+
+
+def _uniform_ref(tr, a, name):
+    """A source operand: traced or reachable as it is, or an array no traced kernel made
+    that holds one value everywhere (scatter's value broadcast by np.full): a fill step."""
+    if _known(tr, a):
+        return tr.ref(tr.dense(a, name), name)
+    if a.size == 0 or not a.flags.c_contiguous:
+        tr.fail(f"{name}: a source array that no traced kernel produced")
+    return _fill_uniform(tr, a, a, name)
+
+
+def _r_scatter_add(tr, out, dim, idx, src, accumulate, name, fresh, zero):
+    if (out.dtype.kind != "f" or not isinstance(src, np.ndarray) or src.dtype != out.dtype
+            or src.shape != idx.shape):
+        tr.fail(f"{name}: scattering a {getattr(src, 'dtype', type(src).__name__)} source into a "
+                f"{out.dtype} array")
+    sref = _uniform_ref(tr, src, name)
+    ix, iref = _index_ref(tr, idx, name)
+    outer, n, inner = _split3(out.shape, dim)
+    if fresh:
+        if not zero:
+            tr.fail(f"{name}: writes into an array that no traced kernel produced")
+        oref = tr.new(out)
+        tr.add("fill", name, outs=[oref], n=[out.size], s=[0.0], is64=_is64(out))
+    else:
+        oref = tr.ref(out, name)
+    tr.add("scatter_add", name, op=0 if accumulate else 1, ins=[sref, iref], outs=[oref],
+           n=[outer, n, inner, idx.shape[dim]], is64=_is64(out),
+           par=int(ix.size >= _NOGIL_MIN))
 
 
 def _r_index_add(tr, out, dim, idx, src, wrap, name, fresh, zero):
@@ -509,21 +634,6 @@ def _r_matmul_batched(tr, res, a, b, out, beta):
         dc = sum(i * s for i, s in zip(idx, bsc)) * isz
         tr.add("gemm", name, ins=[(ra, oa + da), (rb, ob + db), None], outs=[(rc, oc + dc)],
                is64=_is64(res), par=par, gemm=dict(gemm))
-
-
-def _r_where(tr, out, c, a, b):
-    name = "where"
-    nd = out.ndim
-    if (c.dtype != np.bool_ or a.dtype != out.dtype or b.dtype != out.dtype
-            or out.dtype.kind != "f" or 2 * nd > 16):
-        tr.fail(f"{name}: a {c.dtype} condition with {a.dtype} and {b.dtype} values of "
-                f"{nd} dims")
-    if any(s % a.itemsize for s in a.strides + b.strides):
-        tr.fail(f"{name}: operand layout not supported")
-    tr.add("where", name, ins=[tr.ref(c, name), tr.ref(a, name), tr.ref(b, name)],
-           outs=[tr.new(out)], ndim=nd, shape=list(out.shape) + _bstrides(c, nd),
-           sa=_bstrides(a, nd), sb=_bstrides(b, nd), is64=_is64(out),
-           par=int(out.size >= _NOGIL_MIN))
 
 
 def _r_linear(tr, out, x, w, bias, act):
@@ -739,3 +849,40 @@ def _r_rnn_bwd(tr, res, mode, gy, ghn, gcn, w_hh, ws, reverse):
            outs=[tr.new(dgi), _opt_new(tr, dh0), _opt_new(tr, dc0), _opt_new(tr, dw),
                  _opt_new(tr, db)],
            n=[T, B, H, int(bool(reverse))], is64=_is64(dgi), par=1)
+
+
+def _sdpa_geo(tr, q, k, v, mask, causal, name):
+    """The attention step's geometry (csrc/plan.h, FG_P_SDPA): shape[0..12]."""
+    B, H, L, E = q.shape
+    Hk, S, Ev = k.shape[1], k.shape[2], v.shape[3]
+    mk, ms = 0, [0, 0, 0, 0]
+    if mask is not None:
+        if not mask.flags.c_contiguous or mask.ndim != 4:
+            tr.fail(f"{name}: a mask that is not a dense 4-d array")
+        mk = 1 if mask.dtype == np.bool_ else 2
+        ms = [0 if n == 1 else st // mask.itemsize for n, st in zip(mask.shape, mask.strides)]
+    return [B, H, Hk, L, S, E, Ev, int(bool(causal)), mk] + ms
+
+
+def _r_sdpa(tr, res, q, k, v, mask, scale, causal):
+    name = "scaled_dot_product_attention"
+    out, lse = res
+    qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
+    geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
+    tr.add("sdpa", name, ins=[tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
+                              None if mask is None else tr.ref(mask, name)],
+           outs=[tr.new(out), tr.new(lse)], shape=geo, s=[float(scale)], is64=_is64(out), par=1)
+
+
+def _r_sdpa_bwd(tr, res, g, q, k, v, mask, out, lse, scale, causal):
+    name = "scaled_dot_product_attention_backward"
+    qd, kd, vd = (tr.dense(a, name) for a in (q, k, v))
+    gd = tr.dense(g, name)
+    geo = _sdpa_geo(tr, qd, kd, vd, mask, causal, name)
+    ins = [tr.ref(qd, name), tr.ref(kd, name), tr.ref(vd, name),
+           None if mask is None else tr.ref(mask, name), tr.ref(gd, name)]
+    saved = [tr.ref(a, name) for a in (out, lse)]  # read through output slots 3 and 4
+    if any(r[0].kind != "inter" for r in saved) or not out.flags.c_contiguous:
+        tr.fail(f"{name}: the attention output was not computed in the compiled function")
+    tr.add("sdpa_bwd", name, ins=ins, outs=[tr.new(r) for r in res] + saved, shape=geo,
+           s=[float(scale)], is64=_is64(out), par=1)

@@ -56,6 +56,7 @@ class _Tracer:
         self.bn = None             # the arguments of the batch_norm call being traced
         self.rng = None            # the generator dropout steps draw from (its .rng)
         self.entry_grads = {}      # id(tensor) -> (tensor, its .grad when the call started)
+        self.eager_reason = None   # why this call must run eagerly (not an error): no plan
 
     def mine(self):
         """True while this tracer records: during the trace, in the tracing thread, and
@@ -75,6 +76,15 @@ class _Tracer:
         if self.strict:
             raise CompileError(f"compile({self.fname}): {msg}")
         raise _Unsupported(msg)
+
+    def run_eagerly(self, why):
+        """The rest of the call cannot be a plan but runs correctly eagerly (an optimizer
+        step no fixed plan can follow): stop recording, and let the compiled function run
+        this signature eagerly with a warning, whatever its fallback setting."""
+        if self.failure is None:
+            self.failure = why
+        if self.eager_reason is None:
+            self.eager_reason = why
 
     def conversion(self, what):
         if (not self.active or threading.get_ident() != self.thread
@@ -141,13 +151,28 @@ class _Tracer:
         return out
 
     def _copy_step(self, src, out, what):
+        """A strided copy of src into the dense out; float32/float64 elements, or integers
+        of the same sizes (moved bit for bit by the float copy kernel)."""
         isz = src.itemsize
         if any(s % isz for s in src.strides) or src.ndim > 16:
             self.fail(f"{what}: operand layout not supported")
+        if out.dtype != src.dtype or isz not in (4, 8) or src.dtype.kind not in "fiu":
+            self.fail(f"{what}: a copy of a {src.dtype} array")
         ins = [self.ref(src, what)]
         self.add("copy", what + " (copy)", ins=ins, outs=[self.new(out)], ndim=src.ndim,
                  shape=list(src.shape), sa=[s // isz for s in src.strides],
-                 is64=int(src.dtype == np.float64), par=int(src.size >= _NOGIL_MIN))
+                 is64=int(isz == 8), par=int(src.size >= _NOGIL_MIN))
+
+    def _copy_to_step(self, src, dst, what):
+        """dst (a strided view of an array the trace writes) = src (strided), as a plan step."""
+        isz = src.itemsize
+        if (any(s % isz for s in src.strides + dst.strides) or src.ndim > 16
+                or src.shape != dst.shape or dst.dtype != src.dtype or isz not in (4, 8)):
+            self.fail(f"{what}: operand layout not supported")
+        self.add("copy_to", what + " (copy)", ins=[self.ref(src, what)], outs=[self.new(dst)],
+                 ndim=src.ndim, shape=list(src.shape), sa=[s // isz for s in src.strides],
+                 sb=[s // isz for s in dst.strides], is64=int(isz == 8),
+                 par=0)
 
 
 def _existing_arrays(fn, args, kwargs):
@@ -481,20 +506,30 @@ def _handlers(tr):
         def rec():
             if src.dtype.kind != "f" or out.dtype != src.dtype:
                 tr.fail(f"{name}: a copy of a non-contiguous {src.dtype} array")
-            if out.flags.c_contiguous:
-                tr._copy_step(src, out.reshape(src.shape), name)
-                return
-            # a part of an array (a slice along an inner dim): one copy per dense block
-            if out.shape != src.shape:
-                tr.fail(f"{name}: a copy into a non-contiguous array of another shape")
-            j = 0
-            while j < out.ndim and not out[(0,) * j + (Ellipsis,)].flags.c_contiguous:
-                j += 1
-            lead = out.shape[:j]
-            if np.prod(lead, dtype=np.int64) > 4096:
-                tr.fail(f"{name}: a copy into a non-contiguous part of an array")
-            for idx in np.ndindex(*lead):
-                tr._copy_step(src[idx + (Ellipsis,)], out[idx + (Ellipsis,)], name)
+            tr._copy_step(src, out.reshape(src.shape), name)
+        _soft(tr, rec)
+
+    # an array NumPy assembled from regions (cat, stack, the backward of slicing): a fill
+    # step for its initial value, then one strided copy step per region
+    def numpy_assemble(out, pieces, fill, name):
+        if not tr.mine():
+            return
+
+        def rec():
+            if out.dtype.kind != "f" or not out.flags.c_contiguous:
+                tr.fail(f"{name}: assembling a {out.dtype} array")
+            if fill is not None:
+                tr.add("fill", name, outs=[tr.new(out)], n=[out.size], s=[float(fill)],
+                       is64=_is64(out))
+            for idx, src in pieces:
+                dst = out[idx]
+                if not isinstance(dst, np.ndarray) or dst.base is None:
+                    dst = out[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+                if dst.size == 0:
+                    continue
+                if not isinstance(src, np.ndarray) or src.dtype != out.dtype:
+                    tr.fail(f"{name}: a region of another dtype")
+                tr._copy_to_step(np.broadcast_to(src, dst.shape), dst, name)
         _soft(tr, rec)
 
     # batch_norm: its NumPy work (the running-statistics update in training mode, the
@@ -609,8 +644,14 @@ def _handlers(tr):
         if not tr.mine():
             return None
         if getattr(opt, "_alg", None) is None:
-            _soft(tr, tr.fail, f"{type(opt).__name__}.step updates its parameters in NumPy "
-                  "(no fused kernel), which a plan cannot replay")
+            who = type(opt).__name__
+            tr.run_eagerly(
+                f"{who}.step evaluates its closure a number of times that depends on the "
+                "values it computes (line search, convergence tests) and updates the "
+                "parameters in NumPy, so no fixed plan can replay it"
+                if closure is not None else
+                f"{who}.step updates its parameters in NumPy (no fused kernel), which a plan "
+                "cannot replay")
             return None
         if closure is not None:
             _soft(tr, tr.fail, "Optimizer.step(closure) is not supported in compiled functions")
@@ -731,7 +772,8 @@ def _handlers(tr):
 
     return {"filled": filled, "shape_const": shape_const,
             "grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
-            "embedding": embedding, "numpy_copy": numpy_copy, "batch_norm": batch_norm,
+            "embedding": embedding, "numpy_copy": numpy_copy,
+            "numpy_assemble": numpy_assemble, "batch_norm": batch_norm,
             "batch_count": batch_count, "inplace": inplace,
             "grad_store": grad_store, "accum_target": accum_target, "zero_grad": zero_grad,
             "optim_step": optim_step, "module_call": module_call, "clip_grad": clip_grad,

@@ -13,6 +13,7 @@ from fastgrad.nn.conv import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, A
                               Conv2d, ConvTranspose1d, ConvTranspose2d, GlobalAvgPool2d, MaxPool1d,
                               MaxPool2d, Upsample)
 from fastgrad.nn.conv import (AvgPool3d, Conv3d, MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+from fastgrad.nn.conv import ConvTranspose3d
 from fastgrad.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
                               L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from fastgrad.nn.module import Module
@@ -34,6 +35,7 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Upsample", "ParameterList", "ParameterDict",
            "CELU", "CosineSimilarity", "LogSigmoid", "PairwiseDistance", "RMSNorm", "Softmin",
            "Softsign", "AvgPool3d", "Conv3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
-           "MaxUnpool3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
+           "MaxUnpool3d", "ConvTranspose3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+           "RNNBase", "RNNCellBase",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer"]

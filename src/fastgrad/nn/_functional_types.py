@@ -20,6 +20,7 @@ conv2d = _conv.conv2d
 conv3d = _conv.conv3d
 conv_transpose1d = _conv.conv_transpose1d
 conv_transpose2d = _conv.conv_transpose2d
+conv_transpose3d = _conv.conv_transpose3d
 cross_entropy = _loss.cross_entropy
 group_norm = _norm.group_norm
 huber_loss = _loss.huber_loss
@@ -53,6 +54,7 @@ __all__ = [
     'conv3d',
     'conv_transpose1d',
     'conv_transpose2d',
+    'conv_transpose3d',
     'cross_entropy',
     'group_norm',
     'huber_loss',

@@ -319,6 +319,23 @@ class Conv3d(_ConvNd):
         return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
+class ConvTranspose3d(_ConvNd):
+    """Transposed 3-D convolution over (N, C_in, D, H, W); weight (C_in, C_out / groups,
+    KD, KH, KW)."""
+    _NSP = 3
+    _TRANSPOSED = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        _cpu_device(device, "ConvTranspose3d")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, output_padding, dtype)
+
+    def forward(self, x):
+        return F.conv_transpose3d(self._check(x), self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+
 class MaxPool3d(_MaxPoolNd):
     """3-D max pooling. Input (N, C, *spatial) or (C, *spatial); ``kernel_size``, ``stride``
     (default: ``kernel_size``) and ``padding`` are ints or tuples. ``return_indices`` also

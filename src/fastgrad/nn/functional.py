@@ -10,6 +10,7 @@ import numpy as np
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._tensor import Tensor
+from fastgrad.ops import attention as _A
 from fastgrad.ops import elementwise as _E, indexing as _X, inplace as _I, linalg as _L
 from fastgrad.ops import reduce as _R, shape as _S
 from fastgrad.ops._record import _float_in, _make, to
@@ -33,11 +34,13 @@ if TYPE_CHECKING:       # the op modules' __all__ is built at import time: their
 def pad(input, pad, mode="constant", value=None):
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes "constant", "reflect", "replicate", "circular"; a
-    negative entry crops that side (in every mode, as PyTorch): the negative entries
-    crop first, then the positive ones pad what is left (so "circular" wraps around the
-    cropped tensor)."""
+    negative entry crops that side (in every mode, as PyTorch).  "reflect" and
+    "replicate" read the reflected / clamped positions of the whole input (a pad may
+    reach as far as the uncropped size allows); in "circular" mode the negative entries
+    crop first, then the positive ones pad what is left (it wraps around the cropped
+    tensor)."""
     p = [int(v) for v in pad]
-    if mode == "constant" or all(v >= 0 for v in p):
+    if mode != "circular" or all(v >= 0 for v in p):
         return _pad(input, p, mode, value)
     y = input if isinstance(input, Tensor) else _pad(input, [0] * len(p), mode)
     nd = y._data.ndim
@@ -313,6 +316,51 @@ def _attn_keep(attn_mask, is_causal, L, S, who):
     return keep, add
 
 
+def _sdpa_fused(q, k, v, attn_mask, is_causal, scale, enable_gqa, who):
+    """scaled_dot_product_attention on the fused kernel (ops/attention.py), or None when
+    the arguments need the composed path."""
+    L, E = q._data.shape[-2:]
+    S = k._data.shape[-2]
+    m = None
+    if attn_mask is not None:
+        _attn_keep(attn_mask, is_causal, L, S, who)     # the argument checks
+        mt = attn_mask if isinstance(attn_mask, Tensor) else _make(np.asarray(attn_mask))
+        if mt._data.dtype != np.bool_ and mt.requires_grad:
+            return None
+        m = mt._data
+    dt = q._data.dtype
+    if k._data.dtype != dt or v._data.dtype != dt:
+        return None
+    lead = q._data.shape[:-2]
+    kl, vl = k._data.shape[:-2], v._data.shape[:-2]
+    if kl != vl or len(kl) != len(lead):
+        return None
+    if kl != lead and not (enable_gqa and lead and lead[:-1] == kl[:-1] and kl[-1] >= 1
+                           and lead[-1] % kl[-1] == 0):
+        return None
+    if m is not None:
+        ml = m.shape[:-2]
+        if len(ml) > len(lead) or any(a not in (1, b) for a, b in zip(ml[::-1], lead[::-1])):
+            return None
+    sc = 1.0 / float(np.sqrt(E)) if scale is None else float(scale)
+    if dt not in (np.float32, np.float64):
+        f32 = np.dtype(np.float32)
+        m32 = None if m is None else m if m.dtype == np.bool_ else m.astype(f32)
+        out = _sdpa_fused(to(q, f32), to(k, f32), to(v, f32), m32, is_causal, sc, enable_gqa, who)
+        return None if out is None else to(out, dt)
+    B = int(np.prod(lead[:-1], dtype=np.int64)) if len(lead) > 1 else 1
+    H = lead[-1] if lead else 1
+    Hk = kl[-1] if kl else 1
+    km = None if m is None else _A.kernel_mask(m, lead, L, S, dt)
+    out = _A.sdpa(_as4(q, (B, H, L, E)), _as4(k, (B, Hk, S, E)),
+                  _as4(v, (B, Hk, S, v._data.shape[-1])), km, sc, is_causal)
+    return _as4(out, tuple(lead) + (L, v._data.shape[-1]))
+
+
+def _as4(x, shape):
+    return x if x._data.shape == shape else _S.reshape(x, shape)
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(query @ key^T * scale + mask) @ value for query (..., L, E), key (..., S, E)
@@ -323,7 +371,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     triangle (query i attends keys 0..i, aligned at the top left).  A query row with no
     key to attend gives zeros.  dropout_p drops attention weights (inverted dropout, with
     fastgrad's generator).  enable_gqa lets key/value have fewer heads (dim -3) than query,
-    each shared by a group of query heads."""
+    each shared by a group of query heads.
+
+    Without dropout, and when query, key and value share their leading dims (their head
+    dim aside, with enable_gqa) and a dtype, one fused C kernel computes it (tiled, with
+    an online softmax: memory O(L) beyond the inputs, the L x S weights are never
+    formed), and one its backward; float16 and bfloat16 inputs compute in float32.
+    dropout_p > 0, a float mask that requires grad and other broadcasting take the
+    composed path (matmul, softmax, dropout)."""
     who = "scaled_dot_product_attention"
     q = _float_in(query, who)
     k = _float_in(key, who)
@@ -341,6 +396,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if hk != v._data.shape[-3] or hq % hk:
             raise ShapeError(f"{who}: with enable_gqa the query heads ({hq}) must be a multiple "
                              f"of the key/value heads ({hk}, {v._data.shape[-3]})")
+    if dropout_p == 0.0:
+        out = _sdpa_fused(q, k, v, attn_mask, is_causal, scale, enable_gqa, who)
+        if out is not None:
+            return out
+    if enable_gqa and q._data.ndim >= 3 and k._data.ndim >= 3:
+        hq, hk = q._data.shape[-3], k._data.shape[-3]
         if hq != hk:
             from fastgrad.ops.shape import repeat_interleave
             k = repeat_interleave(k, hq // hk, -3)

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from fastgrad import _device
+from fastgrad import _device, _dtype
 from fastgrad._hooks import hooks
 from fastgrad._state import module_gen as _MODULE_GEN
 from fastgrad._tensor import Tensor, canonical_dtype
@@ -371,14 +371,14 @@ class Module:
         if dtype is None:
             return self
         dt = canonical_dtype(dtype, "Module.to")
-        if dt.kind != "f":
+        if dt not in _dtype.FLOAT_STORAGE:
             raise TypeError(f"Module.to: nn.Module.to only accepts floating point dtypes, got {dt}")
         return self._apply_dtype(dt)
 
     def _apply_dtype(self, dt):
         for m in self.modules():
             for t in list(m._parameters.values()) + list(m._buffers.values()):
-                if t is None or t._data.dtype.kind != "f" or t._data.dtype == dt:
+                if t is None or t._data.dtype not in _dtype.FLOAT_STORAGE or t._data.dtype == dt:
                     continue
                 t._data = t._data.astype(dt)
                 t._version[0] += 1
@@ -393,6 +393,15 @@ class Module:
     def double(self: _M) -> _M:
         """Cast the floating parameters and buffers to float64; returns self."""
         return self._apply_dtype(np.dtype(np.float64))
+
+    def half(self: _M) -> _M:
+        """Floating-point parameters and buffers to float16 (the layers compute in float32
+        and round back)."""
+        return self._apply_dtype(np.dtype(np.float16))
+
+    def bfloat16(self: _M) -> _M:
+        """Floating-point parameters and buffers to bfloat16 (needs the ml_dtypes package)."""
+        return self._apply_dtype(canonical_dtype("bfloat16", "Module.bfloat16"))
 
     def cpu(self: _M) -> _M:
         """This module (it is on the CPU already)."""

@@ -14,7 +14,7 @@ package also gives the graph engine the ops it applies to gradients (``use_ops``
 """
 from fastgrad.ops import _record, elementwise, reduce, shape, linalg, indexing
 from fastgrad.ops import inplace, sort, conv, pool, norm, loss  # noqa: F401
-from fastgrad.ops import bitwise, random  # noqa: F401
+from fastgrad.ops import attention, bitwise, random  # noqa: F401
 
 from fastgrad.autograd import engine as _engine
 

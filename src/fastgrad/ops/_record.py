@@ -22,6 +22,7 @@ methods that ``fastgrad._methods`` binds.
 from __future__ import annotations
 
 import builtins
+import functools
 import sys
 
 import numpy as np
@@ -91,6 +92,47 @@ def public(fn=None, *, aliases=(), method=False, dunder=(), reflected=None, expo
             METHODS[reflected] = _reflected(f)
         return f
     return declare if fn is None else declare(fn)
+
+
+_LOWP = _dtype.FLOAT_STORAGE - frozenset(_dtype.KERNEL_FLOATS)     # float16, bfloat16
+
+
+def _lowp_back(out, dt):
+    if isinstance(out, Tensor):
+        return to(out, dt) if out._data.dtype == np.float32 else out
+    if isinstance(out, tuple) and not hasattr(out, "_fields"):
+        return tuple(_lowp_back(o, dt) for o in out)
+    return out
+
+
+def lowp_via_float32(fn):
+    """Wrap an op whose kernels take float32 and float64 only: when its input (the first
+    argument) is float16 or bfloat16, every Tensor argument of that dtype is cast to
+    float32, the op runs in float32 and its float32 results are rounded back to the input's
+    dtype (differentiably, so gradients arrive in the inputs' dtype)."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if args and type(args[0]) is Tensor and args[0]._data.dtype.itemsize != 2:
+            return fn(*args, **kwargs)              # the common case: not a 2-byte dtype
+        x = args[0] if args else kwargs.get("input")
+        if not isinstance(x, Tensor) or x._data.dtype not in _LOWP:
+            return fn(*args, **kwargs)
+        dt = x._data.dtype
+        copies = []
+
+        def up(a):
+            if not isinstance(a, Tensor) or a._data.dtype != dt:
+                return a
+            c = to(a, np.float32)
+            copies.append((a, c, c._version[0]))
+            return c
+        out = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+        for a, c, v in copies:          # tensors the op updates in place (running statistics)
+            if c._version[0] != v:
+                a._data[...] = c._data.astype(dt)
+                a._version[0] += 1
+        return _lowp_back(out, dt)
+    return wrapped
 
 
 def exports(module_name):

@@ -1,4 +1,4 @@
-"""Convolution: conv1d/2d and conv_transpose1d/2d.
+"""Convolution: conv1d/2d/3d and conv_transpose1d/2d/3d.
 
 The forward calls one kernel of the active backend (``backend.k``: C in ``csrc/conv.c``
 or the NumPy reference), and a named module-level backward function either calls fused
@@ -19,11 +19,11 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, ArgumentTypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public, lowp_via_float32)
 
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ def _ntuple(v, n, name, who, minimum=0):
     elif isinstance(v, (tuple, list)) and len(v) == n and all(
             isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
         v = tuple(int(e) for e in v)
+    elif isinstance(v, (tuple, list)) and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+        raise ArgumentTypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     else:
         raise TypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     if any(e < minimum for e in v):
@@ -279,6 +282,7 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nsp, who):
 
 
 @public
+@lowp_via_float32
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) of input (N, C_in, L) or (C_in, L) with weight
@@ -287,6 +291,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
 
 
 @public
+@lowp_via_float32
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) of input (N, C_in, H, W) or (C_in, H, W) with
@@ -296,6 +301,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
 
 
 @public
+@lowp_via_float32
 def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """3-D convolution (cross-correlation) of input (N, C_in, D, H, W) or (C_in, D, H, W)
@@ -394,6 +400,7 @@ def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, gro
 
 
 @public
+@lowp_via_float32
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1,
                      dilation=1) -> Tensor:
@@ -404,12 +411,65 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 
 
 @public
+@lowp_via_float32
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1,
                      dilation=1) -> Tensor:
     """Transposed 2-D convolution; weight (C_in, C_out / groups, KH, KW)."""
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups,
                               dilation, 2, "conv_transpose2d")
+
+
+@public
+@lowp_via_float32
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 3-D convolution of input (N, C_in, D, H, W) or (C_in, D, H, W) with
+    weight (C_in, C_out / groups, KD, KH, KW): for each depth tap, conv_transpose2d of
+    every input depth slice, placed at depth z * stride + tap * dilation - padding and
+    summed."""
+    who = "conv_transpose3d"
+    x, unbatched, groups, st, dl = _conv_common(input, weight, bias, stride, dilation, groups, 3, who)
+    pd = _ntuple(padding, 3, "padding", who, 0)
+    op = _ntuple(output_padding, 3, "output_padding", who, 0)
+    for o, s_, d in zip(op, st, dl):
+        if o >= s_ and o >= d:
+            raise ArgumentError(f"{who}: output_padding {op} must be smaller than the stride {st} or "
+                                f"the dilation {dl}")
+    ws, xs = _shape(weight), _shape(x)
+    cin, cog, ks = ws[0], ws[1], ws[2:]
+    if cin % groups:
+        raise ShapeError(f"{who}: in_channels {cin} (weight shape {ws}) is not divisible by groups {groups}")
+    if xs[1] != cin:
+        raise ShapeError(f"{who}: expected input with {cin} channels (weight shape {ws}), got "
+                         f"{xs[1]} channels (input shape {_shape(input)})")
+    cout = cog * groups
+    if bias is not None and _shape(bias) != (cout,):
+        raise ShapeError(f"{who}: bias shape {_shape(bias)} does not match weight shape {ws}: "
+                         f"expected ({cout},)")
+    osz = tuple((n - 1) * s_ - 2 * p + d * (k - 1) + o + 1
+                for n, s_, p, d, k, o in zip(xs[2:], st, pd, dl, ks, op))
+    if any(o < 1 for o in osz):
+        raise ShapeError(f"{who}: the output size {osz} for input {xs} is not positive")
+    n, din = xs[0], xs[2]
+    full = osz[0] + 2 * pd[0]            # the depth before the padding is cropped
+    stuffed = (din - 1) * st[0] + 1      # the input depths, stride - 1 zeros between
+    sl = reshape(permute(x, (0, 2, 1, 3, 4)), (n * din, cin) + xs[3:])
+    y = None
+    for i in range(ks[0]):
+        yi = conv_transpose2d(sl, squeeze(narrow(weight, 2, i, 1), 2), None, st[1:], pd[1:], op[1:],
+                              groups, dl[1:])
+        hw = _shape(yi)[2:]
+        yi = permute(reshape(yi, (n, din, cout) + hw), (0, 2, 1, 3, 4))
+        if st[0] > 1:
+            yi = pad(unsqueeze(yi, 3), (0, 0, 0, 0, 0, st[0] - 1))
+            yi = narrow(reshape(yi, (n, cout, din * st[0]) + hw), 2, 0, stuffed)
+        yi = pad(yi, (0, 0, 0, 0, i * dl[0], full - i * dl[0] - stuffed))
+        y = yi if y is None else add(y, yi)
+    y = narrow(y, 2, pd[0], osz[0])
+    if bias is not None:
+        y = add(y, reshape(bias, (1, cout, 1, 1, 1)))
+    return squeeze(y, 0) if unbatched else y
 
 
 __all__ = exports(__name__)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad import _hooks
-
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
+from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad import reference as _reference
@@ -79,10 +78,26 @@ def _idx_array(v, who):
     raise IndexError(f"{who}: tensors used as indices must be int64 or bool, got {a.dtype}")
 
 
+def _list_as_tuple(idx):
+    """PyTorch reads a list index of fewer than 32 entries holding a tensor, a sequence,
+    a slice, None or Ellipsis as a tuple of indices (x[[a, 1]] is x[a, 1])."""
+    if len(idx) >= 32:
+        return False
+    return any(i is None or i is Ellipsis or isinstance(i, (Tensor, list, tuple, slice, np.ndarray))
+               for i in idx)
+
+
 def _index_arg(idx, who="index"):
+    if type(idx) is list and _list_as_tuple(idx):
+        idx = tuple(idx)
     if isinstance(idx, tuple):
-        return tuple(_index_arg(i, who) for i in idx)
-    if isinstance(idx, (Tensor, list, np.ndarray)):
+        return tuple(_index_part(i, who) for i in idx)
+    return _index_part(idx, who)
+
+
+def _index_part(idx, who):
+    """One entry of an index tuple (or a whole index that is not a tuple)."""
+    if isinstance(idx, (Tensor, list, np.ndarray, tuple)):   # a tuple here: a sequence of indices
         return _idx_array(idx, who)
     if isinstance(idx, (bool, np.bool_)):
         return np.asarray(idx)
@@ -204,12 +219,8 @@ def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
     out = np.zeros(shape, dtype=g._data.dtype)
     out[idx] = g._data
-    h = _hooks.hooks
-    if h.numpy_copy is not None:       # the NumPy work above, for a compiled step
-        if h.filled is not None:
-            h.filled(out, 0, "index_backward")
-        h.numpy_copy(g._data, out[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)],
-                     "index_backward")
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "index_backward")
     if _needs(g):
         return _record(out, "index_backward", _index_backward_bwd, (g,), (), None, (idx, g._data.shape))
     return _make(out)
@@ -465,7 +476,9 @@ def _scatter_jvp(node, xs, ts, out):
 
 def _scatter_value(x, d, idx, src, value, acc, keep=()):
     who = "scatter_add" if acc else "scatter"
-    out = np.array(x._data, order="C")
+    xd = x._data
+    out = (backend.k.copy(xd) if xd.dtype in (np.float32, np.float64)
+           else np.array(xd, order="C"))
     if src is not None:
         if src._data.shape != idx.shape:
             src = getitem(src, tuple(slice(0, s) for s in idx.shape))
@@ -483,7 +496,7 @@ def _scatter_src(x, src, who):
     if (type(src) is not Tensor and not isinstance(src, Tensor)):
         raise TypeError(f"{who}: src must be a Tensor, got {type(src).__name__}")
     if src._data.dtype != x._data.dtype:
-        raise TypeError(f"{who}: src dtype {src._data.dtype} does not match input dtype {x._data.dtype}")
+        raise DtypeError(f"{who}: src dtype {src._data.dtype} does not match input dtype {x._data.dtype}")
     return src
 
 

@@ -303,6 +303,10 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation=
         raise ShapeError(f"linear: bias shape {tuple(bias._data.shape)} does not match weight shape "
                          f"{tuple(weight._data.shape)}: expected ({weight._data.shape[0]},)")
     dt = x._data.dtype
+    if dt in _LOWP_FLOATS and weight._data.dtype == dt and (bias is None or bias._data.dtype == dt):
+        f32 = np.float32                 # float16, bfloat16: in float32, rounded back
+        return to(linear(to(x, f32), to(weight, f32), None if bias is None else to(bias, f32),
+                         activation), dt)
     if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt) or dt.kind != "f":
         raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
                         f"{dt}, {weight._data.dtype}, {None if bias is None else bias._data.dtype}")

@@ -9,13 +9,13 @@ import warnings
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
-from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to)
+from fastgrad.ops._record import (_float_in, _make, _ones_of, _pair, _record, exports, public, to, lowp_via_float32)
 
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def _xent_rows(x, target, ignore_index, label_smoothing, scale=None, reduction="
 def _targets(target, who):
     t = target._data if isinstance(target, Tensor) else _index_copy(target, who, "target")
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
+        raise DtypeError(f"{who}: target must hold class indices (int64), got dtype {t.dtype}; "
                         "probability targets must be a floating tensor of the input's shape")
     return np.asarray(t, dtype=np.int64, order="C")
 
@@ -117,6 +117,7 @@ def _check_ignore_index(v, who):
 
 
 @public
+@lowp_via_float32
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
                   reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -202,6 +203,7 @@ def _soft_xent(x, target, weight, ignore_index, reduction, ls):
 
 
 @public
+@lowp_via_float32
 def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
              reduction: str = "mean", _who="nll_loss",
              _tv=None) -> Tensor:
@@ -311,6 +313,7 @@ def _weighted_xent(x, t, weight, ignore_index, reduction, ls, tv=None):
 
 
 @public
+@lowp_via_float32
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """The squared error (input - target)**2; the shapes broadcast. ``reduction``: "mean"
     (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
@@ -325,6 +328,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 
 @public
+@lowp_via_float32
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                                      reduction: str = "mean",
                                      pos_weight: Optional[Tensor] = None) -> Tensor:
@@ -357,6 +361,7 @@ def _pair_same_shape(input, target, who, warn=True):
 
 
 @public
+@lowp_via_float32
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """The absolute error |input - target|; the shapes broadcast. ``reduction``: "mean"
     (default), "sum" or "none" (the per-element losses, shaped like ``input``)."""
@@ -366,6 +371,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 
 @public
+@lowp_via_float32
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = input - target."""
     who = "huber_loss"
@@ -381,6 +387,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 
 @public
+@lowp_via_float32
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0 gives L1)."""
     who = "smooth_l1_loss"
@@ -397,6 +404,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
 
 
 @public
+@lowp_via_float32
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          reduction: str = "mean") -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; each log is clamped at -100
@@ -446,6 +454,7 @@ def _bce(p, t):
 
 
 @public
+@lowp_via_float32
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise KL divergence target * (log target - input), input being
     log-probabilities; 0 where target == 0.  reduction 'batchmean' divides the sum by

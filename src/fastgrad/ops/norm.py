@@ -10,7 +10,7 @@ from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import jvp_rule
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, _shape, exports, public, lowp_via_float32)
 
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ def _batch_norm_jvp(node, xs, ts, out):
 
 
 @public
+@lowp_via_float32
 def batch_norm(input: Tensor, running_mean: Tensor, running_var: Tensor, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -248,6 +249,7 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
 
 
 @public
+@lowp_via_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing `normalized_shape` dims: (x - mean) / sqrt(var + eps),
@@ -280,6 +282,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
 
 
 @public
+@lowp_via_float32
 def group_norm(input: Tensor, num_groups, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                eps: float = 1e-5) -> Tensor:
     """Normalise x (N, C, ...) over each group of C / num_groups channels (and all

@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import POOL
-from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public)
+from fastgrad.ops._record import (_float_in, _make, _needs, _record, exports, public, lowp_via_float32)
 
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
@@ -142,7 +142,22 @@ def _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     return x, k, s, p, d, o
 
 
+def _max_pool_int(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
+    """Max pooling of an integer tensor keeps its dtype (as PyTorch): the windows' maxima
+    are found on a float64 copy and read back from the integer values by their indices."""
+    y, idx = _max_pool(_make(input._data.astype(np.float64)), kernel_size, stride, padding, dilation,
+                       ceil_mode, True, nsp, who)
+    a = input._data
+    flat = a.reshape(a.shape[:-nsp] + (-1,))
+    out = np.take_along_axis(flat, idx._data.reshape(idx._data.shape[:-nsp] + (-1,)), axis=-1)
+    y = _make(np.ascontiguousarray(out.reshape(idx._data.shape)))
+    return (y, idx) if return_indices else y
+
+
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp, who):
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
+        return _max_pool_int(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                             nsp, who)
     x, k, s, p, d, o = _pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nsp, who)
     params = (POOL["max"], _shape(x), o[0], o[1], k, s, p, d, True)
     out, idx = _pool_k(x._data, params)
@@ -156,6 +171,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
 
 
 @public
+@lowp_via_float32
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> Any:
     """Max over windows of the last dim of (N, C, L) or (C, L); indices are positions in L."""
@@ -164,6 +180,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 
 @public
+@lowp_via_float32
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> Any:
     """Max over windows of (N, C, H, W) or (C, H, W); the gradient goes to the first
@@ -183,6 +200,7 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 
 
 @public
+@lowp_via_float32
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling of (N, C, L) or (C, L) input over windows of ``kernel_size``
@@ -193,6 +211,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 @public
+@lowp_via_float32
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True,
                divisor_override=None) -> Tensor:
@@ -220,6 +239,7 @@ def _pool3d_out(y1, dims, o, unbatched):
 
 
 @public
+@lowp_via_float32
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> Any:
     """Max over windows of (N, C, D, H, W) or (C, D, H, W): a 2-d max pool over (H, W) of
@@ -246,6 +266,7 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 
 @public
+@lowp_via_float32
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True,
                divisor_override=None) -> Tensor:
@@ -371,6 +392,7 @@ def _adaptive(input, output_size, nsp, who):
 
 
 @public
+@lowp_via_float32
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """1-D average pooling of (N, C, L) or (C, L) input to length ``output_size``: output
     element i averages input[floor(i*L/out) : ceil((i+1)*L/out)]."""
@@ -378,6 +400,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
 
 
 @public
+@lowp_via_float32
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Output cell i averages input rows floor(i H / OH) .. ceil((i + 1) H / OH) (and
     likewise columns); an output_size entry None keeps that input size."""
@@ -410,7 +433,16 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     recompute_scale_factor=True.  Built from index_select and elementwise ops, so it is
     differentiable to any order."""
     who = "interpolate"
-    x = _float_in(input, who)
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iub":
+        # PyTorch resamples uint8 (nearest modes exactly; the others with its own fixed-point
+        # rounding, which fastgrad does not reproduce) and no other integer dtype
+        if input._data.dtype != np.uint8 or mode not in ("nearest", "nearest-exact"):
+            raise DtypeError(f"{who}: mode {mode!r} on a {input._data.dtype} tensor is not supported "
+                             "(uint8 takes 'nearest' and 'nearest-exact'); convert it to a floating "
+                             "dtype first")
+        x = input
+    else:
+        x = _float_in(input, who)
     nd = x._data.ndim
     if nd not in (3, 4, 5):
         raise ShapeError(f"{who}: expected 3-d (N, C, L), 4-d (N, C, H, W) or 5-d (N, C, D, H, W) "

@@ -156,7 +156,16 @@ def std(x: Tensor, dim: Optional[Dims] = None, correction=1, keepdim: bool = Fal
     size 1."""
     if axis is not None:
         dim = axis
-    return sqrt(var(x, dim, correction, keepdim, unbiased, _who="std"))
+    return _std_of_var(var(x, dim, correction, keepdim, unbiased, _who="std"))
+
+
+def _std_of_var(v):
+    """sqrt(v), whose gradient is 0 where v is 0 (PyTorch's std backward), not nan."""
+    if not (_needs(v) and (v._data == 0).any()):
+        return sqrt(v)
+    zero = eq(v, 0.0)
+    dt = v._data.dtype
+    return where(zero, _scalar(0.0, dt), sqrt(where(zero, _scalar(1.0, dt), v)))
 
 
 def _lse_bwd(node, g):
@@ -766,8 +775,8 @@ def norm(x: Tensor, p="fro", dim: Optional[Dims] = None, keepdim: bool = False,
          dtype: Optional[DType] = None) -> Tensor:
     """Vector norm over dim (an int, a tuple, or None for all elements), as
     ``torch.linalg.vector_norm``: p = 2 or "fro" (the default, the same thing for
-    vectors), 1, inf, -inf, 0 (number of non-zeros) or any p > 0.  Matrix norms
-    ("nuc", spectral) and p < 0 (other than -inf) are not supported.  The 2-norm's
+    vectors), 1, inf, -inf, 0 (number of non-zeros) or any other p, negative ones
+    included (sum(|x|**p)**(1/p)).  Matrix norms ("nuc", spectral) are not supported.  The 2-norm's
     gradient at 0 is 0 (PyTorch's subgradient).  float32 inputs whose squares overflow
     or underflow float32 are recomputed in double, so huge and tiny vectors get a finite,
     accurate norm."""
@@ -793,8 +802,8 @@ def norm(x: Tensor, p="fro", dim: Optional[Dims] = None, keepdim: bool = False,
         return amin(abs(x), red, keepdim=keepdim)
     if p == 0:
         return _count_nonzero(x, red, keepdim)
-    if p < 0 or math.isnan(p):
-        raise ArgumentError(f"norm: p={p} is not supported (expected p > 0, 0, inf or -inf)")
+    if math.isnan(p):
+        raise ArgumentError(f"norm: p={p} is not supported (expected a number, inf or -inf)")
     return pow(sum(pow(abs(x), float(p)), red, keepdim=keepdim), 1.0 / p)
 
 
@@ -809,7 +818,7 @@ def _stat_mean(name, x, dim, unbiased, keepdim, correction, axis):
     c = 1 if correction is None and unbiased is None else correction if unbiased is None else int(unbiased)
     x = _float_in(x, name)
     v = var(x, dim, c, keepdim, _who=name)
-    return (sqrt(v) if name == "std_mean" else v), mean(x, dim, keepdim)
+    return (_std_of_var(v) if name == "std_mean" else v), mean(x, dim, keepdim)
 
 
 @public

@@ -9,11 +9,12 @@ import builtins
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError
+from fastgrad.errors import ArgumentError, IndexOutOfRangeError, ShapeError, UnsupportedModeError
 from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
-from fastgrad._tensor import Tensor, result_dtype
+from fastgrad._tensor import Tensor, canonical_dtype, result_dtype
 from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
+from fastgrad import _dtype
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
                                   _to_tensor, _zeros_of, exports, public)
@@ -77,7 +78,10 @@ _RESHAPE_NO_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
 
 @public(method=True)
 def view(x: Tensor, *shape) -> Tensor:
-    """Like reshape, but never copies: raises if the memory layout does not allow it."""
+    """Like reshape, but never copies: raises if the memory layout does not allow it.
+    ``view(dtype)`` reinterprets the bytes as another dtype (PyTorch's bit view)."""
+    if len(shape) == 1 and isinstance(shape[0], (_dtype.dtype, type, np.dtype, str)):
+        return _view_dtype(x, shape[0])
     shape = _shape_arg(shape, "view")
     try:
         if _RESHAPE_NO_COPY:
@@ -90,6 +94,27 @@ def view(x: Tensor, *shape) -> Tensor:
                            f"{tuple(x._data.shape)} and its strides; use reshape() instead") from None
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "view", _reshape_bwd, (x,), (), None, x._data.shape), x)
+    return _view(_make(out), x)
+
+
+def _view_dtype(x, dtype):
+    """x's bytes read as dtype: the same shape when the item sizes agree, else the last
+    dim scaled by their ratio (it must be contiguous and divisible).  Not differentiable
+    unless dtype is x's own."""
+    dt = canonical_dtype(dtype)
+    a = x._data
+    if dt == a.dtype:
+        return view(x, a.shape)
+    old, new = a.dtype.itemsize, np.dtype(dt).itemsize
+    if old != new:
+        if a.ndim == 0:
+            raise ArgumentError(f"view: a 0-d tensor of {a.dtype} cannot be viewed as {dt} "
+                                f"(item sizes {old} and {new} differ)")
+        if a.strides[-1] != old or (a.shape[-1] * old) % new:
+            raise ArgumentError(f"view: the last dimension (size {a.shape[-1]}, stride "
+                                f"{a.strides[-1] // old}) of a {a.dtype} tensor must be contiguous "
+                                f"and its bytes divisible by {new} to view it as {dt}")
+    out = a.view(dt)
     return _view(_make(out), x)
 
 
@@ -300,16 +325,14 @@ def _cat_jvp(node, xs, ts, out):
     return cat([_zeros_of(x) if t is None else t for x, t in zip(xs, ts)], node.ctx[0])
 
 
-def _cat_report(ts, out, d):
-    """Each piece of a concatenation, reported to the numpy_copy hook with the part of
-    ``out`` that holds it (float results: the ones kernels read), while the hook is set."""
-    if _hooks.numpy_copy is None or out.dtype.kind != "f":
-        return
-    start = 0
+def _cat_pieces(ts, d):
+    """(index, array) of each input's region in cat's output along dim d."""
+    res, start = [], 0
     for t in ts:
         n = t._data.shape[d]
-        _hooks.numpy_copy(t._data, out[(slice(None),) * d + (slice(start, start + n),)], "cat")
+        res.append(((slice(None),) * d + (slice(start, start + n),), t._data))
         start += n
+    return res
 
 
 @public(aliases=("concat", "concatenate"))
@@ -332,7 +355,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) ->
             raise ShapeError(f"cat: tensor {i} has shape {tuple(t._data.shape)}, which does not match "
                              f"{tuple(ts[0]._data.shape)} except in dimension {d}")
     out = np.concatenate([t._data for t in ts], axis=d)
-    _cat_report(ts, out, d)
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, _cat_pieces(ts, d), None, "cat")
     if _needs(*ts):
         return _record(out, "cat", _cat_bwd, ts, (), None, (d, tuple(t._data.shape[d] for t in ts)))
     return _make(out)
@@ -399,20 +423,13 @@ def _unnarrow_jvp(node, xs, ts, out):
     return _unnarrow(ts[0], dim, start, out._data.shape)
 
 
-def _unnarrow_report(g, out, dim, start, length):
-    """_unnarrow's NumPy work, reported to the filled and numpy_copy hooks."""
-    if _hooks.filled is not None:
-        _hooks.filled(out, 0, "narrow_backward")
-    _hooks.numpy_copy(g, out[(slice(None),) * dim + (slice(start, start + length),)],
-                      "narrow_backward")
-
-
 def _unnarrow(g, dim, start, full):
     out = np.zeros(full, dtype=g._data.dtype)
     length = g._data.shape[dim]
-    out[(slice(None),) * dim + (slice(start, start + length),)] = g._data
-    if _hooks.numpy_copy is not None:
-        _unnarrow_report(g._data, out, dim, start, length)
+    idx = (slice(None),) * dim + (slice(start, start + length),)
+    out[idx] = g._data
+    if _hooks.numpy_assemble is not None:
+        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "narrow_backward")
     if _needs(g):
         return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
     return _make(out)
@@ -582,7 +599,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     """Pad with PyTorch's pad tuple order: (left, right) of the last dim first, then of
     the dim before it, ...  Modes: "constant" (value, default 0; negative pads crop),
     "reflect" (mirror without repeating the edge; pads < dim size), "replicate" (repeat
-    the edge), "circular" (wrap around; pads <= dim size).  Unlike PyTorch, the
+    the edge), "circular" (wrap around; pads <= dim size); a negative pad crops, except
+    in "circular" mode.  Unlike PyTorch, the
     non-constant modes pad any number of dims of any tensor."""
     x = input if (type(input) is Tensor or isinstance(input, Tensor)) else _to_tensor(input, "pad")
     p = [int(v) for v in pad]
@@ -607,26 +625,33 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         v = 0 if value is None else value
         out = np.pad(x._data, widths, mode="constant", constant_values=v)
         inner = tuple(slice(lo, lo + x._data.shape[k]) for k, (lo, _) in enumerate(widths))
+        if _hooks.numpy_assemble is not None:
+            _hooks.numpy_assemble(out, [(inner, x._data)], v, "pad")
         if _needs(x):
             return _record(out, "pad", _padc_bwd, (x,), ctx=inner)
         return _make(out)
     if mode not in ("reflect", "replicate", "circular"):
-        raise ArgumentError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+        raise UnsupportedModeError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
                          f"got {mode!r}")
     if value is not None and value != 0:
         raise ArgumentError(f"pad: value is only used by mode='constant' (got mode={mode!r})")
     out = x
     for d, lo, hi in pairs:
         n = x._data.shape[d]
-        if lo < 0 or hi < 0:
-            raise ArgumentError(f"pad: negative padding {(lo, hi)} is only supported by mode='constant'")
+        if (lo < 0 or hi < 0) and mode == "circular":
+            raise ArgumentError(f"pad: negative padding {(lo, hi)} is not supported by mode='circular'")
         if lo == 0 and hi == 0:
             continue
+        if n + lo + hi < 0:
+            raise ShapeError(f"pad: padding {(lo, hi)} of dimension {d} (size {n}) leaves a "
+                             f"negative size {n + lo + hi}")
         if mode == "reflect":
             if lo >= n or hi >= n:
                 raise ShapeError(f"pad: reflect padding {(lo, hi)} must be smaller than the size "
                                  f"{n} of dimension {d}")
-            idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
+            # a negative pad crops: the output reads the reflected positions -lo .. n+hi-1
+            j = np.arange(-lo, n + hi)
+            idx = np.where(j < 0, -j, np.where(j > n - 1, 2 * (n - 1) - j, j))
         elif mode == "circular":
             if lo > n or hi > n:
                 raise ShapeError(f"pad: circular padding {(lo, hi)} wraps around more than once "
@@ -635,7 +660,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         else:
             if n == 0:
                 raise ShapeError(f"pad: replicate padding of dimension {d} of size 0")
-            idx = np.concatenate([np.zeros(lo, np.int64), np.arange(n), np.full(hi, n - 1)])
+            idx = np.clip(np.arange(-lo, n + hi), 0, n - 1)
         out = _index_select(out, d, idx.astype(np.int64), False, "pad")
     return out if out is not x else clone(x)
 

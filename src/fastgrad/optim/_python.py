@@ -1,10 +1,8 @@
 """Adadelta, RAdam, NAdam and LBFGS: argument names, defaults, update rules and state
-entries of PyTorch's torch.optim, each update written in NumPy (one pass of array
-expressions per parameter; no fused C kernel).
-
-fastgrad.compile cannot record these steps (the update is NumPy work outside the
-kernels): a compiled function that steps one of them raises CompileError, or with
-``fallback="eager"`` runs eagerly."""
+entries of PyTorch's torch.optim.  Adadelta, RAdam and NAdam update every parameter of a
+group in one fused C call (csrc/optim_tmpl.h), as SGD and Adam do, so fastgrad.compile
+records their steps.  LBFGS's step (a closure, a line search) is written in NumPy; a
+compiled function that steps it runs eagerly (see fastgrad.compile)."""
 from __future__ import annotations
 
 import math
@@ -21,39 +19,11 @@ from fastgrad.optim._algorithms import _betas, _no_unsupported
 __all__ = ["Adadelta", "RAdam", "NAdam", "LBFGS"]
 
 
-def _zeros_like(p):
-    return Tensor._make(np.zeros(p._data.shape, dtype=p._data.dtype))
-
-
 def _scalar(v, dtype=np.float64):
     return Tensor._make(np.array(v, dtype=dtype))
 
 
-class _NumpyStep(Optimizer):
-    """An optimizer whose step updates each parameter with a gradient by ``_update(p, g,
-    group, state)`` on NumPy arrays (g already negated for maximize)."""
-    _alg = None
-
-    def _update(self, p, g, group, st):
-        raise NotImplementedError
-
-    def _update_all(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad._data
-                if group.get("maximize"):
-                    g = -g
-                self._update(p, g, group, self.state[p])
-                p._version[0] += 1
-
-    def _next_step(self, st):
-        st["step"]._data[...] += 1
-        return float(st["step"]._data)
-
-
-class Adadelta(_NumpyStep):
+class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta:
 
         g = -grad if maximize else grad;  g += weight_decay * p
@@ -61,6 +31,7 @@ class Adadelta(_NumpyStep):
         delta = sqrt(u + eps) / sqrt(v + eps) * g;  u = rho * u + (1 - rho) * delta * delta
         p -= lr * delta
     """
+    _alg = "adadelta"
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  foreach=None, *,
@@ -76,27 +47,16 @@ class Adadelta(_NumpyStep):
         check_range("epsilon value", g["eps"])
         check_range("weight_decay value", g["weight_decay"])
 
-    def _update(self, p, g, group, st):
-        if not st:
-            st["step"] = _scalar(0.0)
-            st["square_avg"] = _zeros_like(p)
-            st["acc_delta"] = _zeros_like(p)
-        self._next_step(st)
-        lr, rho, eps, wd = (float(_number(group["lr"])), float(group["rho"]), float(group["eps"]),
-                            float(group["weight_decay"]))
-        x = p._data
-        if wd != 0:
-            g = g + wd * x
-        v, u = st["square_avg"]._data, st["acc_delta"]._data
-        v *= rho
-        v += (1 - rho) * g * g
-        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
-        u *= rho
-        u += (1 - rho) * delta * delta
-        x -= lr * delta
+    def _layout(self, g):
+        return ("square_avg", "acc_delta")
+
+    def _args(self, g):
+        return (float(_number(g["lr"])), float(g["weight_decay"]), 0.0, 0.0, 0.0, 0.0,
+                float(g["eps"]), 0.0, 0.0, False, bool(g["maximize"]), False, False, False,
+                float(g["rho"]), 0.0)
 
 
-class RAdam(_NumpyStep):
+class RAdam(Optimizer):
     """RAdam (rectified Adam), as torch.optim.RAdam:
 
         g = -grad if maximize else grad
@@ -107,6 +67,7 @@ class RAdam(_NumpyStep):
         p -= lr * m / (1 - beta1^t)                                             (otherwise)
         with r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
     """
+    _alg = "radam"
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
@@ -125,48 +86,28 @@ class RAdam(_NumpyStep):
         _betas(g["betas"])
         check_range("weight_decay value", g["weight_decay"])
 
-    def _update(self, p, g, group, st):
-        if not st:
-            st["step"] = _scalar(0.0)
-            st["exp_avg"] = _zeros_like(p)
-            st["exp_avg_sq"] = _zeros_like(p)
-        t = self._next_step(st)
-        lr, eps, wd = float(_number(group["lr"])), float(group["eps"]), float(group["weight_decay"])
-        b1, b2 = (float(_number(b)) for b in group["betas"])
-        x = p._data
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                x *= 1 - lr * wd
-            else:
-                g = g + wd * x
-        m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-        m += (g - m) * (1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
-        bc1 = 1 - b1 ** t
-        bc2 = 1 - b2 ** t
-        mhat = m / bc1
-        rho_inf = 2 / (1 - b2) - 1
-        rho_t = rho_inf - 2 * t * (b2 ** t) / bc2
-        if rho_t > 5.0:
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
-                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            x -= mhat * lr * (math.sqrt(bc2) / (np.sqrt(v) + eps)) * rect
-        else:
-            x -= mhat * lr
+    def _layout(self, g):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _args(self, g):
+        b1, b2 = g["betas"]
+        return (float(_number(g["lr"])), float(g["weight_decay"]), 0.0, 0.0, float(_number(b1)),
+                float(_number(b2)), float(g["eps"]), 0.0, 0.0, False, bool(g["maximize"]),
+                False, bool(g["decoupled_weight_decay"]), False, 0.0, 0.0)
 
 
-class NAdam(_NumpyStep):
+class NAdam(Optimizer):
     """NAdam (Adam with Nesterov momentum), as torch.optim.NAdam:
 
         g = -grad if maximize else grad
         p *= 1 - lr * wd (decoupled_weight_decay)  |  g += wd * p (otherwise)
-        mu_t = beta1 (1 - 0.5 * 0.96^(t momentum_decay));  mu_product *= mu_t
+        mu_t = beta1 (1 - 0.5 * 0.96^(t momentum_decay));  mu_product *= mu_t (float32)
         m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
         denom = sqrt(v / (1 - beta2^t)) + eps
         p -= lr (1 - mu_t) / (1 - mu_product) * g / denom
         p -= lr mu_{t+1} / (1 - mu_product mu_{t+1}) * m / denom
     """
+    _alg = "nadam"
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach=None,
@@ -185,35 +126,20 @@ class NAdam(_NumpyStep):
         check_range("weight_decay value", g["weight_decay"])
         check_range("momentum_decay value", g["momentum_decay"])
 
-    def _update(self, p, g, group, st):
-        if not st:
-            st["step"] = _scalar(0.0)
+    def _layout(self, g):
+        return ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def _init_state(self, p, group, st, layout):
+        if st.get("mu_product") is None:
             st["mu_product"] = _scalar(1.0, np.float32)
-            st["exp_avg"] = _zeros_like(p)
-            st["exp_avg_sq"] = _zeros_like(p)
-        t = self._next_step(st)
-        lr, eps, wd = float(_number(group["lr"])), float(group["eps"]), float(group["weight_decay"])
-        b1, b2 = (float(_number(b)) for b in group["betas"])
-        md = float(group["momentum_decay"])
-        x = p._data
-        bc2 = 1 - b2 ** t
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                x *= 1 - lr * wd
-            else:
-                g = g + wd * x
-        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * md))
-        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * md))
-        mp = st["mu_product"]._data
-        mp *= mp.dtype.type(mu)
-        mu_product = float(mp)
-        m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-        m += (g - m) * (1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
-        denom = np.sqrt(v / bc2) + eps
-        x += g / denom * (-lr * (1.0 - mu) / (1.0 - mu_product))
-        x += m / denom * ((-lr * mu_next) / (1.0 - mu_product * mu_next))
+        super()._init_state(p, group, st, layout)
+
+    def _args(self, g):
+        b1, b2 = g["betas"]
+        return (float(_number(g["lr"])), float(g["weight_decay"]), 0.0, 0.0, float(_number(b1)),
+                float(_number(b2)), float(g["eps"]), 0.0, 0.0, False, bool(g["maximize"]),
+                False, bool(g["decoupled_weight_decay"]), False, 0.0,
+                float(g["momentum_decay"]))
 
     def _load_value(self, p, key, val):
         if key == "mu_product":

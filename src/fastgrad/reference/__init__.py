@@ -14,6 +14,7 @@ The package itself is the backend object: it exposes every kernel by name.  The 
 the kernel; reach those modules with ``from fastgrad.reference.reduce import ...``.
 """
 from fastgrad._C._kernels import ACT, B, CMP, POOL, R, SCAN, U, TargetIndexError  # noqa: F401
+from fastgrad.reference.attention import sdpa, sdpa_bwd  # noqa: F401
 from fastgrad.reference.conv import conv2d, conv2d_bwd  # noqa: F401
 from fastgrad.reference.elementwise import (  # noqa: F401
     BINARY, COMPARE, UNARY, UNARY_DERIV, binary, compare, gelu, gelu_tanh, sigmoid, silu,

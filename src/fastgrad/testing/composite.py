@@ -157,6 +157,50 @@ register(OpInfo("conv3d", F.conv3d, _np_conv3d,
                 rtol32=1e-4, atol32=1e-5))
 
 
+def _np_conv_t3d(x, w, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    s, d, p, op = _tup(stride, 3), _tup(dilation, 3), _tup(padding, 3), _tup(output_padding, 3)
+    unb = x.ndim == 4
+    if unb:
+        x = x[None]
+    n, cin = x.shape[:2]
+    ks = w.shape[2:]
+    og = w.shape[1]
+    cg = cin // groups
+    sp = x.shape[2:]
+    full = [(sp[i] - 1) * s[i] + d[i] * (ks[i] - 1) + 1 + op[i] for i in range(3)]
+    y = np.zeros((n, og * groups, *full))
+    for g in range(groups):
+        xs = x[:, g * cg:(g + 1) * cg]
+        ws = w[g * cg:(g + 1) * cg]
+        for a, b, e in itertools.product(*(range(k) for k in ks)):
+            y[:, g * og:(g + 1) * og, a * d[0]:a * d[0] + s[0] * (sp[0] - 1) + 1:s[0],
+              b * d[1]:b * d[1] + s[1] * (sp[1] - 1) + 1:s[1],
+              e * d[2]:e * d[2] + s[2] * (sp[2] - 1) + 1:s[2]] += np.einsum("ncdhw,co->nodhw", xs,
+                                                                             ws[:, :, a, b, e])
+    y = y[:, :, p[0]:full[0] - p[0], p[1]:full[1] - p[1], p[2]:full[2] - p[2]]
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1, 1)
+    return y[0] if unb else y
+
+
+register(OpInfo("conv_transpose3d", F.conv_transpose3d, _np_conv_t3d,
+                lambda rng: [Sample([_u(rng, (2, 3, 3, 4, 3), -1, 1), _u(rng, (3, 2, 2, 3, 2), -1, 1),
+                                     _u(rng, (2,), -1, 1)]),
+                             Sample([_u(rng, (1, 4, 3, 2, 3), -1, 1), _u(rng, (4, 1, 3, 2, 2), -1, 1)],
+                                    {"stride": (2, 1, 3), "padding": (1, 0, 1), "output_padding": (1, 0, 2),
+                                     "groups": 2, "dilation": (1, 2, 1)}, "strided grouped"),
+                             Sample([_u(rng, (2, 3, 2, 2), -1, 1), _u(rng, (2, 2, 2, 2, 2), -1, 1)], {},
+                                    "unbatched"),
+                             Sample([_u(rng, (2, 8, 5, 6, 6), -1, 1), _u(rng, (8, 4, 3, 3, 3), -1, 1)],
+                                    {"stride": 2, "padding": 1}, "large", grad=False)],
+                lambda: [ErrorInput([np.zeros((1, 3, 4, 4, 4)), np.zeros((2, 2, 1, 1, 1))], {},
+                                    ValueError, r"conv_transpose3d: expected input with 2 channels"),
+                         ErrorInput([np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 2, 3, 3, 3))],
+                                    {"stride": 2, "output_padding": 2}, ValueError,
+                                    r"conv_transpose3d: output_padding")],
+                rtol32=1e-4, atol32=1e-5))
+
+
 def _windows(n, k, s, p, d, ceil):
     num = n + 2 * p - d * (k - 1) - 1
     o = (num + (s - 1 if ceil else 0)) // s + 1
@@ -273,6 +317,16 @@ for _n in (1, 2, 3):
 # ---- nn.functional.pad: negative pads crop in every mode -----------------------------------------
 def _np_fpad(x, pad, mode="constant", value=None):
     nd = x.ndim
+    if mode in ("reflect", "replicate"):     # positions -lo .. n+hi-1 of the whole input
+        for i in range(len(pad) // 2):
+            d, lo, hi = nd - 1 - i, pad[2 * i], pad[2 * i + 1]
+            n = x.shape[d]
+            j = np.arange(-lo, n + hi)
+            if mode == "reflect":
+                j = np.abs(j)
+                j = np.where(j > n - 1, 2 * (n - 1) - j, j)
+            x = np.take(x, np.clip(j, 0, n - 1), axis=d)
+        return x
     for i in range(len(pad) // 2):
         d, lo, hi = nd - 1 - i, pad[2 * i], pad[2 * i + 1]
         sl = [slice(None)] * nd
@@ -290,12 +344,14 @@ def _np_fpad(x, pad, mode="constant", value=None):
 register(OpInfo("functional_pad", F.pad, _np_fpad,
                 lambda rng: [Sample([_u(rng, (2, 5, 6), -1, 1)], {"pad": (1, -2, -1, 2), "mode": m}, m)
                              for m in ("constant", "reflect", "replicate", "circular")]
+                + [Sample([_u(rng, (2, 5, 6), -1, 1)], {"pad": (4, -5, -3, 4), "mode": m},
+                          f"{m} reads the uncropped input") for m in ("reflect", "replicate")]
                 + [Sample([_u(rng, (2, 3, 7), -1, 1)], {"pad": (-2, 3), "mode": "circular"},
                           "circular wraps the cropped tensor"),
                    Sample([_u(rng, (1, 2, 4, 5, 6), -1, 1)], {"pad": (-1, 1, 2, -1, -1, 0),
                                                                "mode": "replicate"}, "3 dims")],
-                lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -1), "mode": "reflect"},
-                                    ValueError, r"pad: padding \(-2, -1\) of dimension 1 \(size 3\)")],
+                lambda: [ErrorInput([np.zeros((2, 3))], {"pad": (-2, -2), "mode": "reflect"},
+                                    ValueError, r"pad: padding \(-2, -2\) of dimension 1 \(size 3\)")],
                 extreme=False))
 
 

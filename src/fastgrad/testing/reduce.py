@@ -240,6 +240,7 @@ def _norm_samples(rng):
             Sample([_u(rng, (2, 3, 4), -2, 2, away=0.1)], {"p": 3, "dim": (0, 2)}, "p=3 dims (0, 2)"),
             Sample([x.T], {"p": "fro", "dim": (0, 1)}, "fro view"),
             Sample([x], {"p": 0.5, "dim": 1}, "p=0.5"),
+            Sample([x], {"p": -1.5, "dim": 1}, "p=-1.5"),
             Sample([_u(rng, (), -2, 2, away=0.1)], {}, "0-d"),
             Sample([np.zeros((0, 3))], {"dim": 0}, "zero-size"),
             Sample([x], {"p": 0, "dim": 1}, "p=0 (count)", grad=False),
@@ -249,7 +250,7 @@ def _norm_samples(rng):
 
 register(OpInfo("norm", fg.norm, _np_norm, _norm_samples,
                 lambda: [ErrorInput([np.ones(3)], {"p": "nuc"}, ValueError, r"norm: p='nuc' is not supported"),
-                         ErrorInput([np.ones(3)], {"p": -2}, ValueError, r"norm: p=-2 is not supported"),
+                         ErrorInput([np.ones(3)], {"p": math.nan}, ValueError, r"norm: p=nan is not supported"),
                          ErrorInput([np.ones((2, 3))], {"dim": 2}, IndexError, r"norm: dimension 2 is out of range")],
                 rtol32=1e-5))
 
