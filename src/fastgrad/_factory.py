@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
-from fastgrad import _device
+from fastgrad import _device, _hooks
 from fastgrad._tensor import Tensor, _default, bool_, canonical_dtype, int64
 from fastgrad._dtype import FLOAT_STORAGE as _FLOAT_STORAGE
 
@@ -90,6 +90,14 @@ def _alloc(fn, who, size, *args):
                           f"{n * dt.itemsize} bytes): out of memory") from None
 
 
+def _filled(arr, value, name):
+    """arr (just made, every element `value`), reported to the `filled` hook."""
+    h = _hooks.hooks.filled
+    if h is not None:
+        h(arr, value, name)
+    return arr
+
+
 def _finish(arr, requires_grad):
     t = _make(arr)
     if requires_grad:
@@ -103,7 +111,8 @@ def zeros(*size, dtype: Optional[DType] = None, requires_grad: bool = False, dev
     default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
     gradients; ``device`` must be the CPU."""
     _dev(device, "zeros")
-    return _finish(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), requires_grad)
+    return _finish(_filled(_alloc(np.zeros, "zeros", _size(size, "zeros"), _dt(dtype)), 0, "zeros"),
+                   requires_grad)
 
 
 def ones(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
@@ -112,7 +121,8 @@ def ones(*size, dtype: Optional[DType] = None, requires_grad: bool = False, devi
     default ``get_default_dtype()``; ``requires_grad`` makes the result a leaf that records
     gradients; ``device`` must be the CPU."""
     _dev(device, "ones")
-    return _finish(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), requires_grad)
+    return _finish(_filled(_alloc(np.ones, "ones", _size(size, "ones"), _dt(dtype)), 1, "ones"),
+                   requires_grad)
 
 
 def empty(*size, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,
@@ -148,7 +158,7 @@ def zeros_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = F
     given, its dtype."""
     _dev(device, "zeros_like")
     s, d = _like(x, dtype)
-    return _finish(_alloc(np.zeros, "zeros_like", s, d), requires_grad)
+    return _finish(_filled(_alloc(np.zeros, "zeros_like", s, d), 0, "zeros_like"), requires_grad)
 
 
 def ones_like(x: Tensor, dtype: Optional[DType] = None, requires_grad: bool = False, device=None,

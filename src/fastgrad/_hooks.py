@@ -61,6 +61,12 @@ clip_grad      nn.utils.clip_grad_norm_ / clip_grad_value_  ``clip_grad(name, gr
 sched_step     LRScheduler.step (and ReduceLROnPlateau's),  ``sched_step(scheduler, args)``
                before stepping; ``args``: the arguments
                given to step(), () for none
+filled         zeros / ones / zeros_like, with the array  ``filled(arr, value, name)``
+               just made, every element ``value``
+shape_const    an op's NumPy-made array that depends     ``shape_const(arr, name)``
+               only on shapes and Python arguments
+               (scaled_dot_product_attention's causal
+               mask), just made
 =============  ==========================================  =====================================
 
 Hooks are process-wide (a handler checks the thread itself).  ``installed(handlers)``
@@ -73,7 +79,8 @@ __all__ = ["hooks", "installed", "HOOK_NAMES"]
 
 HOOK_NAMES = ("grad_seed", "grad_store", "accum_target", "xent_reduce", "dropout", "embedding",
               "numpy_copy", "numpy_assemble", "batch_norm", "batch_count", "inplace", "zero_grad", "optim_step",
-              "module_call", "clip_grad", "sched_step")
+              "module_call", "clip_grad", "sched_step",
+              "filled", "shape_const")
 
 
 class _Hooks:

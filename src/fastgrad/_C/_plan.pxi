@@ -305,10 +305,14 @@ def _step_operands(int kind, d):
                              f"for m={m} n={nn} k={k}")
         if g["act"] not in ACT.values():
             raise ValueError(f"gemm activation {g['act']} is unknown")
-        ops[("in", 0)] = (0, (ar - 1) * lda + ac if ar and ac else 0, "T", True)
-        ops[("in", 1)] = (0, (br - 1) * ldb + bc if br and bc else 0, "T", True)
+        nb = int(g.get("batch", 1))
+        bsa, bsb, bsc = (int(g.get(f, 0)) for f in ("stride_a", "stride_b", "stride_c"))
+        if nb < 1 or min(bsa, bsb, bsc) < 0 or (nb > 1 and bsc < m * ldc):
+            raise ValueError(f"gemm batch {nb} with strides {bsa}, {bsb}, {bsc} is invalid")
+        ops[("in", 0)] = (0, (ar - 1) * lda + ac + (nb - 1) * bsa if ar and ac else 0, "T", True)
+        ops[("in", 1)] = (0, (br - 1) * ldb + bc + (nb - 1) * bsb if br and bc else 0, "T", True)
         lin(("in", 2), nn, req=False)
-        ops[("out", 0)] = (0, (m - 1) * ldc + nn if m and nn else 0, "T", True)
+        ops[("out", 0)] = (0, (m - 1) * ldc + nn + (nb - 1) * bsc if m and nn else 0, "T", True)
     elif kind in (FG_P_CONV, FG_P_CONV_BWD):
         if len(shape) < 16 or any(v < 0 for v in shape[:16]):
             raise ValueError(f"conv geometry {shape} needs 16 non-negative values")
@@ -536,8 +540,9 @@ cdef class Plan:
                 st.gemm.m = g["m"]; st.gemm.n = g["n"]; st.gemm.k = g["k"]
                 st.gemm.alpha = g["alpha"]; st.gemm.beta = g["beta"]
                 st.gemm.lda = g["lda"]; st.gemm.ldb = g["ldb"]; st.gemm.ldc = g["ldc"]
-                st.gemm.act = g["act"]; st.gemm.batch = 1
-                st.gemm.stride_a = 0; st.gemm.stride_b = 0; st.gemm.stride_c = 0
+                st.gemm.act = g["act"]; st.gemm.batch = g.get("batch", 1)
+                st.gemm.stride_a = g.get("stride_a", 0); st.gemm.stride_b = g.get("stride_b", 0)
+                st.gemm.stride_c = g.get("stride_c", 0)
             if d["kind"] == "optim":
                 op = d["optim"]
                 self.keep.append(op)

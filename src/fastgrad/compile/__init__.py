@@ -21,11 +21,15 @@ arguments in place, no copy), a tensor ``fn`` reaches when the trace starts thro
 closure, the globals its code names, its bound object or its arguments (parameters,
 buffers and gradients of modules, optimizer parameters and state, tensors in containers:
 read in place at each replay), or a constant fixed by the program (Python scalars, the
-ones that seed ``backward()``).  An array made by NumPy code outside the kernels (a
-dropout mask, a tensor factory called inside ``fn``, an op with untraced NumPy work)
+ones that seed ``backward()``).  Float tensors made inside ``fn`` by ``zeros``, ``ones``
+or ``zeros_like`` (a recurrent layer's initial state) are fill steps of the plan, and the
+causal mask of ``scaled_dot_product_attention(is_causal=True)`` is a constant of the plan
+(it depends only on the shapes).  Any other array made by NumPy code outside the kernels (a
+dropout mask, another tensor factory called inside ``fn``, an op with untraced NumPy work)
 makes the trace unsupported: a ``CompileError`` naming the op, or with
 ``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
-kernels outside the supported set (GEMM/linear with fused epilogues, unary and binary
+kernels outside the supported set (GEMM/linear with fused epilogues, batched and
+broadcast matmul (one batched GEMM step per batch index the C wrapper loops over), unary and binary
 elementwise ops and their backward kernels, comparisons and ``where`` (so
 ``masked_fill``, ``maximum``/``minimum``, ``clamp``, the smooth-L1 and Huber losses),
 sum/mean/logsumexp reductions, softmax and log-softmax, cross-entropy, strided copies,

@@ -560,7 +560,8 @@ def _lay(tr, x, name):
 
 def _r_matmul(tr, res, a, b, out, beta):
     if a.ndim != 2 or b.ndim != 2:
-        tr.fail("matmul: batched products are not supported in compiled functions yet")
+        _r_matmul_batched(tr, res, a, b, out, beta)
+        return
     a, ta, lda = _lay(tr, a, "matmul")
     b, tb, ldb = _lay(tr, b, "matmul")
     m, k = a.shape
@@ -574,6 +575,65 @@ def _r_matmul(tr, res, a, b, out, beta):
            gemm=dict(transa=ta, transb=tb, m=m, n=n, k=k, alpha=1.0,
                      beta=float(beta) if out is not None else 0.0, lda=lda, ldb=ldb,
                      ldc=max(n, 1), act=0))
+
+
+def _batch_strides(x, nbd, isz):
+    """x's element strides over the nbd batch dims of a product, right-aligned, 0 where
+    broadcast or of length 1 (as the C wrapper computes them)."""
+    res = [0] * nbd
+    lead = x.ndim - 2
+    for i in range(nbd):
+        j = i - (nbd - lead)
+        if j >= 0 and x.shape[j] != 1:
+            res[i] = x.strides[j] // isz
+    return res
+
+
+def _r_matmul_batched(tr, res, a, b, out, beta):
+    """A product with batch dims, recorded as the C wrapper runs it: one batched GEMM
+    step per index of the batch dims that do not collapse into one strided batch."""
+    name = "matmul"
+    if out is not None and (np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        tr.fail(f"{name}: an out array that overlaps an operand")
+    a, ta, lda = _lay(tr, a, name)
+    b, tb, ldb = _lay(tr, b, name)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    bshape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    batch = int(np.prod(bshape, dtype=np.int64))
+    if batch == 0 or m == 0 or n == 0:
+        return
+    isz = a.itemsize
+    if any(s % isz for s in a.strides + b.strides):
+        tr.fail(f"{name}: operand layout not supported")
+    nbd = len(bshape)
+    bsa, bsb = _batch_strides(a, nbd, isz), _batch_strides(b, nbd, isz)
+    if min(bsa + bsb) < 0:
+        tr.fail(f"{name}: operands with negative batch strides")
+    bsc = [0] * nbd
+    acc = m * n
+    for i in range(nbd - 1, -1, -1):
+        bsc[i] = acc
+        acc *= bshape[i]
+    j = nbd - 1
+    inner = bshape[j]
+    while j > 0 and all(bs[j - 1] == bs[j] * bshape[j] for bs in (bsa, bsb, bsc)):
+        j -= 1
+        inner *= bshape[j]
+    gemm = dict(transa=ta, transb=tb, m=m, n=n, k=k, alpha=1.0,
+                beta=float(beta) if out is not None else 0.0, lda=lda, ldb=ldb,
+                ldc=max(n, 1), act=0, batch=inner, stride_a=bsa[-1], stride_b=bsb[-1],
+                stride_c=bsc[-1])
+    par = int(inner * m * n * k >= _GEMM_PAR)
+    for idx in np.ndindex(*bshape[:j]):
+        ra, oa = tr.ref(a, name)           # each step refreshes the buffers' last use
+        rb, ob = tr.ref(b, name)
+        rc, oc = tr.ref(res, name) if out is not None else tr.new(res)
+        da = sum(i * s for i, s in zip(idx, bsa)) * isz
+        db = sum(i * s for i, s in zip(idx, bsb)) * isz
+        dc = sum(i * s for i, s in zip(idx, bsc)) * isz
+        tr.add("gemm", name, ins=[(ra, oa + da), (rb, ob + db), None], outs=[(rc, oc + dc)],
+               is64=_is64(res), par=par, gemm=dict(gemm))
 
 
 def _r_linear(tr, out, x, w, bias, act):

@@ -750,7 +750,28 @@ def _handlers(tr):
         else:
             tr.scheds.append((sched, len(tr.optims)))
 
-    return {"grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
+    # a float tensor made by zeros / ones (a recurrent layer's initial state) inside the
+    # function: a fill step, so a replay makes it anew
+    def filled(arr, value, name):
+        if not tr.mine():
+            return
+
+        def rec():
+            if arr.dtype.kind != "f" or not arr.flags.c_contiguous:
+                tr.fail(f"{name}: a {arr.dtype} tensor made inside the function")
+            tr.add("fill", name, outs=[tr.new(arr)], n=[arr.size], s=[float(value)],
+                   is64=_is64(arr))
+        _soft(tr, rec)
+
+    # an array an op made in NumPy from shapes and Python arguments only (the causal
+    # mask): fixed for the plan's input signature, read as a constant by replays
+    def shape_const(arr, name):
+        if tr.mine():
+            tr.consts.add(id(_root(arr)))
+            tr.keep.append(arr)
+
+    return {"filled": filled, "shape_const": shape_const,
+            "grad_seed": grad_seed, "xent_reduce": xent_reduce, "dropout": dropout,
             "embedding": embedding, "numpy_copy": numpy_copy,
             "numpy_assemble": numpy_assemble, "batch_norm": batch_norm,
             "batch_count": batch_count, "inplace": inplace,

@@ -417,7 +417,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if not alive.all():
             dead = _make(np.broadcast_to(~alive, keep.shape[:-1] + (S,)).copy())
             keep = keep | ~alive           # a fully masked row is softmaxed whole, then zeroed
-        s = _E.where(_make(np.ascontiguousarray(keep)), s, float("-inf"))
+        keep = np.ascontiguousarray(keep)
+        if attn_mask is None and hooks.shape_const is not None:
+            hooks.shape_const(keep, who)       # the causal mask: fixed by L and S
+        s = _E.where(_make(keep), s, float("-inf"))
     w = softmax(s, -1)
     if dead is not None:
         w = _E.where(dead, 0.0, w)

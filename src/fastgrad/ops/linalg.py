@@ -16,6 +16,7 @@ from fastgrad.autograd import engine as _engine
 from fastgrad.autograd.engine import ACCUMULATED, FRESH, Node, declare, jvp_rule
 from fastgrad._C import _kernels as _C_KERNELS
 from fastgrad._C._kernels import R, U
+from fastgrad._hooks import hooks as _hooks
 from fastgrad.ops._record import (_make, _needs, _pair, _record, _shape, _to_tensor, exports, public,
                                   to)
 
@@ -176,6 +177,15 @@ def _fresh(arr):
     return t
 
 
+def _rows2d(a, rows, name):
+    """a (..., n) as (rows, n); a copy NumPy had to make is reported to the numpy_copy
+    hook (a compiled step records it as a strided copy)."""
+    out = a.reshape(rows, a.shape[-1])
+    if _hooks.numpy_copy is not None and not np.may_share_memory(out, a):
+        _hooks.numpy_copy(a, out, name)
+    return out
+
+
 def _linear_bwd(node, g):
     x, w, b = node.saved
     act = node.ctx
@@ -190,8 +200,8 @@ def _linear_bwd(node, g):
         xd = x._data
         if xd.ndim != 2:            # (..., in) input: rows of one 2-D product
             rows = math.prod(xd.shape[:-1])
-            xd = xd.reshape(rows, xd.shape[-1])
-            gd = gd.reshape(rows, gd.shape[-1])
+            xd = _rows2d(xd, rows, "linear_backward")
+            gd = _rows2d(gd, rows, "linear_backward")
             gx = (_fresh(k.matmul(gd, w._data).reshape(x._data.shape))
                   if node.edges[0] is not None else None)
         else:
@@ -302,7 +312,7 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation=
                         f"{dt}, {weight._data.dtype}, {None if bias is None else bias._data.dtype}")
     lead = x._data.shape[:-1]
     # explicit row count: -1 is ambiguous when in_features is 0
-    x2 = x._data.reshape(math.prod(lead), x._data.shape[-1]) if x._data.ndim != 2 else x._data
+    x2 = _rows2d(x._data, math.prod(lead), "linear") if x._data.ndim != 2 else x._data
     out = backend.k.linear(x2, weight._data, None if bias is None else bias._data, activation)
     if x._data.ndim != 2:
         out = out.reshape(lead + (weight._data.shape[0],))
