@@ -1,6 +1,7 @@
 """fastgrad.compile: compiled training steps against eager execution (the oracle: the
 same step run eagerly on an identical model), guards and retracing, errors, fallback,
 steady-state memory, threads."""
+import functools
 import threading
 import tracemalloc
 
@@ -11,6 +12,11 @@ import fastgrad as fg
 from fastgrad import nn, optim
 from fastgrad.compile import CompileError, CompiledFunction
 from fastgrad.nn import functional as F
+
+# fastgrad.compile with refusals raised (the default runs such a signature eagerly,
+# with a warning): the tests below check what each refusal names
+strict_compile = functools.partial(fg.compile, fallback="error")
+
 
 IN, HID, OUT, BS = 12, 16, 5, 8
 
@@ -266,7 +272,7 @@ def test_zero_grad_keep_buffers():
 def test_conversion_inside_raises_naming_the_call(conv, name):
     model = nn.Linear(3, 1)
 
-    @fg.compile
+    @strict_compile
     def f(x):
         loss = model(x).sum()
         conv(loss)
@@ -322,13 +328,13 @@ def test_dropout_compiles_and_draws_the_eager_masks():
 def test_unsupported_kernel_and_untracked_arrays_raise():
     model = nn.Linear(4, 3)
 
-    @fg.compile
+    @strict_compile
     def uses_argmax(x):
         return fg.max(model(x), 1).values.sum()
     with pytest.raises(CompileError, match="argreduce"):
         uses_argmax(fg.ones((2, 4)))
 
-    @fg.compile
+    @strict_compile
     def makes_noise(x):
         return (model(x) + fg.randn(2, 3)).sum()
     with pytest.raises(CompileError, match="no traced kernel produced"):
@@ -457,7 +463,7 @@ def _manual_sgd_step(model):
 def test_untraced_numpy_work_is_caught_at_the_second_call():
     fg.manual_seed(0)
     model = nn.Linear(4, 2)
-    step = fg.compile(_manual_sgd_step(model))
+    step = strict_compile(_manual_sgd_step(model))
     xs = [fg.randn(3, 4) for _ in range(4)]
     step(xs[0])
     with pytest.raises(CompileError, match="disagree on parameters"):
@@ -466,7 +472,7 @@ def test_untraced_numpy_work_is_caught_at_the_second_call():
     fg.manual_seed(0)
     m1, m2 = nn.Linear(4, 2), nn.Linear(4, 2)
     m2.load_state_dict(m1.state_dict())
-    e, c = _manual_sgd_step(m1), fg.compile(_manual_sgd_step(m2), fallback="eager")
+    e, c = _manual_sgd_step(m1), strict_compile(_manual_sgd_step(m2), fallback="eager")
     for x in xs:
         assert e(x)._data.tobytes() == c(x)._data.tobytes()
     assert all(np.array_equal(a._data, b._data) for a, b in zip(m1.parameters(), m2.parameters()))
@@ -476,7 +482,7 @@ def test_untraced_numpy_work_is_caught_at_the_second_call():
 def test_python_value_read_from_data_is_caught():
     model = nn.Linear(4, 2)
 
-    @fg.compile
+    @strict_compile
     def f(x):
         scale = float(x._data.mean())         # not a Tensor conversion: frozen by the trace
         return (model(x) * scale).sum()
@@ -501,7 +507,7 @@ class Counting(nn.Module):
 def test_untraced_buffer_update_is_caught_and_batch_norm_compiles():
     m = Counting()
 
-    @fg.compile
+    @strict_compile
     def f(x):
         return m(x).sum()
     f(fg.ones((3, 4)))
@@ -516,7 +522,7 @@ def test_untraced_buffer_update_is_caught_and_batch_norm_compiles():
     # batch_norm's running-statistics update is replayed in C with NumPy's rounding
     m1, m2 = mk(), mk()
     f1 = make_step(m1, make_opt("adam", m1.parameters()), "xent")
-    f2 = fg.compile(make_step(m2, make_opt("adam", m2.parameters()), "xent"))
+    f2 = strict_compile(make_step(m2, make_opt("adam", m2.parameters()), "xent"))
     for x, y in batches(4, "xent"):
         f1(x, y)
         f2(x, y)
@@ -699,13 +705,13 @@ def test_batch_norm_variants_compile():
     for kw in ({"track_running_stats": False}, {"affine": False, "momentum": 0.3}):
         m1, m2 = mk(**kw), mk(**kw)
         eager = make_step(m1, make_opt("sgd", m1.parameters()), "xent")
-        comp = fg.compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))
+        comp = strict_compile(make_step(m2, make_opt("sgd", m2.parameters()), "xent"))
         for x, y in cnn_batches(5, "cnn_avg"):
             assert eager(x, y)._data.tobytes() == comp(x, y)._data.tobytes()
         assert_same_state(m1, m2)
         assert comp.stats["plans"] == 1
     m = mk(momentum=None)
-    comp = fg.compile(make_step(m, make_opt("sgd", m.parameters()), "xent"))
+    comp = strict_compile(make_step(m, make_opt("sgd", m.parameters()), "xent"))
     with pytest.raises(CompileError, match="momentum=None"):
         comp(*next(cnn_batches(1, "cnn_avg")))
 
@@ -860,3 +866,32 @@ def test_hooks_and_backend_restored_after_a_failing_trace():
     assert seen == [sorted(HOOK_NAMES)]
     assert all(getattr(hooks, n) is None for n in HOOK_NAMES)
     assert (backend.k, backend.name) == before
+
+
+def test_default_runs_an_uncompilable_step_eagerly_with_one_warning():
+    """By default a step the recorder cannot follow runs eagerly (the program is followed,
+    as torch.compile falls back to eager code), with one RuntimeWarning naming the reason;
+    its results are eager execution's at every call."""
+    eager_m, comp_m = make_model("relu"), make_model("relu")
+    o1, o2 = make_opt("adam", eager_m.parameters()), make_opt("adam", comp_m.parameters())
+
+    def mk(m, o):
+        def step(x, y):
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            o.step()
+            return loss.item()           # a Python value read inside: no plan can follow it
+        return step
+    f1, f2 = mk(eager_m, o1), fg.compile(mk(comp_m, o2))
+    x, y = fg.randn(BS, IN), fg.tensor(np.arange(BS) % OUT)
+    with pytest.warns(RuntimeWarning, match="runs eagerly for this signature: .*item"):
+        assert f2(x, y) == f1(x, y)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # the warning is given once
+        for _ in range(3):
+            assert f2(x, y) == f1(x, y)
+    for p1, p2 in zip(eager_m.parameters(), comp_m.parameters()):
+        np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
+    assert f2.stats["plans"] == 0 and f2.plan_info()[0]["mode"] == "eager"

@@ -2,6 +2,7 @@
 comparison's outcomes on hand-made records."""
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import textwrap
 
 import numpy as np
 import pytest
+
+import fastgrad as fg
 
 pytest.importorskip("torch")
 
@@ -66,7 +69,9 @@ def test_small_corpus_end_to_end(tmp_path):
     path = tmp_path / "test_ops.py"
     path.write_text(CORPUS)
     out = tmp_path / "out.json"
-    env_path = str(ROOT / "src")
+    # the fastgrad this test imported (the source tree in development, the installed
+    # package in CI), first on the child's path
+    env_path = os.path.dirname(os.path.dirname(os.path.abspath(fg.__file__)))
     r = subprocess.run([sys.executable, str(TOOL), str(path), "--json", str(out)], capture_output=True,
                        text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

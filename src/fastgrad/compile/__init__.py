@@ -26,8 +26,9 @@ or ``zeros_like`` (a recurrent layer's initial state) are fill steps of the plan
 causal mask of ``scaled_dot_product_attention(is_causal=True)`` is a constant of the plan
 (it depends only on the shapes).  Any other array made by NumPy code outside the kernels (a
 dropout mask, another tensor factory called inside ``fn``, an op with untraced NumPy work)
-makes the trace unsupported: a ``CompileError`` naming the op, or with
-``fallback="eager"`` the function runs eagerly for that signature from then on.  So are
+makes the trace unsupported: the function runs eagerly for that signature from then on,
+with one ``RuntimeWarning`` naming the op (``fallback="eager"``: no warning;
+``fallback="error"``: a ``CompileError`` naming it instead).  So are
 kernels outside the supported set (GEMM/linear with fused epilogues, batched and
 broadcast matmul (one batched GEMM step per batch index the C wrapper loops over), unary and binary
 elementwise ops and their backward kernels, comparisons and ``where`` (so
@@ -46,8 +47,9 @@ as one plan step that computes the norm and the scale from the gradients at ever
 replay, with the floating-point operations of the eager code, so it clips exactly
 when eager execution would.
 Conversions of tensors to Python values (``.item()``, ``.tolist()``, ``.numpy()``,
-``float()``, ``int()``, ``bool()``) raise inside a compiled function (or make it eager
-with ``fallback="eager"``).  ``LBFGS.step(closure)`` is not a refusal: it evaluates its closure a number of times
+``float()``, ``int()``, ``bool()``) inside a compiled function make it eager the same
+way (``fallback="error"``: they raise).  ``LBFGS.step(closure)`` is not a refusal: it
+evaluates its closure a number of times
 that depends on the values computed (line search, convergence tests), so no fixed plan
 can follow it, but eager execution is correct; a compiled function that steps LBFGS
 runs eagerly for that signature, with one ``RuntimeWarning`` saying why, whatever its
@@ -62,8 +64,9 @@ What a kernel-level recorder cannot see -- NumPy arithmetic on ``tensor._data`` 
 ``p._data -= lr * p.grad._data``, an in-place buffer update), a Python number computed from
 ``x._data`` -- is caught by a check: the second call of every plan runs the plan, restores
 the state, runs ``fn`` eagerly and compares parameters, buffers, optimizer state,
-gradients and returned tensors bit for bit.  A mismatch raises ``CompileError`` (that
-call's results are the eager ones) and the signature runs eagerly from then on.  (A value
+gradients and returned tensors bit for bit.  On a mismatch that call's results are the
+eager ones and the signature runs eagerly from then on, with the warning above
+(``fallback="error"``: a ``CompileError``).  (A value
 frozen this way that happens to be equal on the first two calls is not caught; keep
 Python-level reads of tensor data out of compiled functions.)
 

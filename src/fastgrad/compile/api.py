@@ -122,7 +122,7 @@ class CompiledFunction:
                           "being retraced (new shapes, dtypes, argument values, training "
                           "modes, replaced modules, parameters or optimizers, rebound "
                           f"globals at each call?){why}", RuntimeWarning, stacklevel=3)
-        strict = self.fallback != "eager"
+        strict = self.fallback == "error"
         with _tracing_mod._LOCK:
             _tracing_mod._repair()
             tr = _Tracer(strict, name)
@@ -161,6 +161,7 @@ class CompiledFunction:
             if strict:
                 raise CompileError(f"compile({name}): {tr.failure} (the traced call itself "
                                    "ran eagerly to the end)")
+            self._warn_eager(name, tr.failure)
             self._store(key, _EagerVariant(tr.modules.values(), tr.failure))
             return result
         self._store(key, plan)
@@ -201,9 +202,18 @@ class CompiledFunction:
                "the function does work the traced kernels do not see (NumPy operations on "
                "tensor ._data, or Python values read from tensor data that the trace froze)")
         self._store(key, _EagerVariant([m for m, tr in plan.modules], msg))
-        if self.fallback != "eager":
+        if self.fallback == "error":
             raise CompileError(f"compile({self.__name__}): {msg}; this call ran eagerly, and "
                                "this signature now runs eagerly (fallback)")
+        self._warn_eager(self.__name__, msg)
+
+    def _warn_eager(self, name, why):
+        """With the default fallback (None), one RuntimeWarning per compiled function the
+        first time a signature runs eagerly instead of compiled."""
+        if self.fallback is None and not self._eager_warned:
+            self._eager_warned = True
+            warnings.warn(f"compile({name}): runs eagerly for this signature: {why}",
+                          RuntimeWarning, stacklevel=4)
 
     def _store(self, key, val):
         """Cache a plan (or an eager marker) for key as one more variant of that signature
@@ -239,7 +249,12 @@ class CompiledFunction:
 
 def compile(fn: Any = None, *, fallback: Optional[str] = None, max_plans: int = 8) -> Any:  # noqa: A001 - torch.compile's name
     """Compile a training step (see the module docstring).  Usable as a decorator, with or
-    without arguments: ``@compile``, ``@compile(fallback="eager")``.  Given an
+    without arguments: ``@compile``, ``@compile(fallback="eager")``.  A signature that
+    cannot be compiled (an op the recorder does not follow, a Python value read from a
+    tensor, a plan that disagrees with eager execution) runs eagerly, with one
+    ``RuntimeWarning`` saying why (``fallback=None``, the default, as torch.compile falls
+    back to eager code); ``fallback="eager"`` does the same without the warning and
+    ``fallback="error"`` raises ``CompileError`` instead.  Given an
     ``nn.Module``, returns a ``CompiledModule`` (fastgrad.compile.module): the module with
     its forward compiled, where a forward that cannot be compiled runs eagerly with a
     one-time notice unless ``fallback="error"``."""
