@@ -195,31 +195,7 @@ static void fg512_packa_n_s(int64_t kc, const float *src, int64_t lda, float *ds
 #endif
 #include "gemm_ukr_simd.h"
 #include "gemm_driver.h"
-#undef T
-#undef V
-#undef L
-#undef MR
-#undef NR
-#undef MC
-#undef KC
-#undef NC
-#undef MASK_T
-#undef MASKN
-#undef VZERO
-#undef VLOAD
-#undef VLOADM
-#undef VSTORE
-#undef VSTOREM
-#undef VSET1
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef VACT_OK
-#undef ACT_ROWS
-#undef FGD_SFX
-#undef FGD_FNAME
-#undef FGD_PACKB_T_PANEL
-#undef FGD_PACKA_N_PANEL
+#include "gemm_ukr_simd_end.h"
 
 /* ---------------- f64 instantiation ----------------------------------------------- */
 #define T double

@@ -73,29 +73,7 @@ static inline float64x2_t fgn_act_d(float64x2_t x, int act)
 #define vact_sneon fgn_act_s
 #include "gemm_ukr_simd.h"
 #include "gemm_driver.h"
-#undef T
-#undef V
-#undef L
-#undef MR
-#undef NR
-#undef MC
-#undef KC
-#undef NC
-#undef MASK_T
-#undef MASKN
-#undef VZERO
-#undef VLOAD
-#undef VLOADM
-#undef VSTORE
-#undef VSTOREM
-#undef VSET1
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef VACT_OK
-#undef ACT_ROWS
-#undef FGD_SFX
-#undef FGD_FNAME
+#include "gemm_ukr_simd_end.h"
 
 /* ---------------- f64 instantiation ----------------------------------------------- */
 #define T double

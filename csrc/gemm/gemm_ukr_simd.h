@@ -1,4 +1,5 @@
-/* SIMD micro-kernel template (included by gemm_avx2.c / gemm_avx512.c, once per dtype).
+/* SIMD micro-kernel template (included by gemm_avx2.c, gemm_avx512.c and gemm_neon.c, once
+ * per dtype, each instantiation closed by gemm_ukr_simd_end.h).
  *
  * Computes a MR x NR tile of C, NR = 2 vectors of L lanes along the columns of C:
  *     C[i, j] = act(alpha * sum_p A(i, p) B(p, j) + beta * C[i, j] + bias[j])
