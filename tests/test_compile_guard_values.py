@@ -9,6 +9,7 @@ every step the compiled program's losses and state equal eager execution's, bit 
 import argparse
 import types
 
+import numpy as np
 import pytest
 
 import fastgrad as fg
@@ -398,3 +399,299 @@ def test_config_namespace_mutated(kind):
         w["model"].args_.scale = 3.0
 
     run_both(build, ch)
+
+
+# ---- programs that pass models and optimizers around, hooks, threads, layouts ----
+
+
+def both(fn_build, calls):
+    res = []
+    for c in (False, True):
+        objs, step = fn_build()
+        s = fg.compile(step) if c else step
+        outs = [s(*call(objs)) for call in calls]
+        res.append((objs, outs))
+    (oe, le), (oc, lc) = res
+    for a, b in zip(le, lc):
+        assert same(a._data, b._data)
+    for me, mc in zip(oe["models"], oc["models"]):
+        for a, b in zip(me.parameters(), mc.parameters()):
+            assert same(a._data, b._data)
+
+
+def test_model_as_argument():
+    def build():
+        ma, mb = mlp(0), mlp(1)
+        oa, ob = optim.SGD(ma.parameters(), lr=0.1), optim.Adam(mb.parameters(), lr=0.01)
+
+        def step(m, opt, x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [ma, mb], "opts": [oa, ob]}, step
+
+    calls = [
+        lambda o, i=i: (o["models"][i % 2], o["opts"][i % 2], X[i % 4], Y[i % 4]) for i in range(8)
+    ]
+    both(build, calls)
+
+
+def test_method_two_instances():
+    class Trainer:
+        def __init__(self, seed):
+            self.m = mlp(seed)
+            self.opt = optim.SGD(self.m.parameters(), lr=0.1)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.m(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    res = []
+    for c in (False, True):
+        if c:
+
+            class T2(Trainer):
+                step = fg.compile(Trainer.step)
+
+            cls = T2
+        else:
+            cls = Trainer
+        ta, tb = cls(0), cls(1)
+        outs = []
+        for i in range(8):
+            t = ta if i % 2 else tb
+            outs.append(t.step(X[i % 4], Y[i % 4]))
+        res.append((ta, tb, outs))
+    for a, b in zip(res[0][2], res[1][2]):
+        assert same(a._data, b._data)
+    for ma, mb in ((res[0][0].m, res[1][0].m), (res[0][1].m, res[1][1].m)):
+        for a, b in zip(ma.parameters(), mb.parameters()):
+            assert same(a._data, b._data)
+
+
+def test_noncontiguous_input_later():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    xt = fg.from_numpy(np.ascontiguousarray(X[0].numpy().T)).t()
+    calls = [
+        lambda o, i=i: ((xt if i == 4 else X[i % 4]), Y[0] if i == 4 else Y[i % 4])
+        for i in range(8)
+    ]
+    both(build, calls)
+
+
+def test_scalar_arg_changes():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y, scale):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y) * scale
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    calls = [lambda o, i=i: (X[i % 4], Y[i % 4], 1.0 if i < 4 else 0.5) for i in range(8)]
+    both(build, calls)
+
+
+def test_tensor_hook_registered_later():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    def mk(i):
+        def call(o):
+            if i == 3:
+                o["models"][0][0].weight.register_hook(lambda g: g * 2)
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])
+
+
+def test_module_forward_pre_hook_later():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    def mk(i):
+        def call(o):
+            if i == 3:
+                o["models"][0][0].register_forward_pre_hook(lambda mod, inp: (inp[0] * 2,))
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])
+
+
+def test_weight_tying_later():
+    def build():
+        fg.manual_seed(0)
+        m = nn.Sequential(nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 5))
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m], "opt": opt}, step
+
+    def mk(i):
+        def call(o):
+            if i == 3:
+                o["models"][0][2].weight = o["models"][0][0].weight
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])
+
+
+def test_threads_changed():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    def mk(i):
+        def call(o):
+            fg.set_num_threads(1 if i % 2 else 2)
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])
+
+
+def test_no_grad_accuracy_inside():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            with fg.no_grad():
+                acc = (out.argmax(1) == y).float().mean()
+            return loss, acc
+
+        return {"models": [m]}, step
+
+    res = []
+    for c in (False, True):
+        o, s = build()
+        s = fg.compile(s) if c else s
+        res.append([s(X[i % 4], Y[i % 4]) for i in range(6)])
+    for (la, aa), (lb, ab) in zip(*res):
+        assert same(la._data, lb._data) and same(aa._data, ab._data)
+
+
+def test_accumulate_across_calls():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            return loss
+
+        return {"models": [m], "opt": opt}, step
+
+    def mk(i):
+        def call(o):
+            if i % 2 == 0 and i:
+                o["opt"].step()
+                o["opt"].zero_grad()
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])
+
+
+def test_hook_before_compile_and_post_hook_later():
+    def build():
+        m = mlp(0)
+        opt = optim.SGD(m.parameters(), lr=0.1)
+        m[0].bias.register_hook(lambda g: g * 3)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return {"models": [m]}, step
+
+    def mk(i):
+        def call(o):
+            if i == 3:
+                w = o["models"][0][2].weight
+
+                def post(t):
+                    with fg.no_grad():
+                        t.grad.mul_(0.5)
+
+                w.register_post_accumulate_grad_hook(post)
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    both(build, [mk(i) for i in range(8)])

@@ -17,6 +17,8 @@ generates its guards the same way), so a check costs a few dozen attribute loads
   contents), and
   every link of the path by which the trace reached a tensor, module or optimizer
   (``cfg['model']``, ``trainer.__dict__['opt']``);
+* the process's leaf-hook generation (a hook registered on or removed from any leaf
+  tensor retraces);
 * every module tree the trace ran: each module's training flag, its scalar attributes
   (a dropout's ``p``, a flag its forward branches on: by value), its submodules,
   parameters and buffers (names, count, identity), and the process's forward-hook
@@ -272,6 +274,8 @@ def build(tr, plan):
             # a configuration object: which object, and the scalars it holds
             b.add(f"{where} is {b.c(o)}")
             _scalar_attrs(b, o, b.c(o))
+    # hooks on leaf tensors (parameters): registered or removed anywhere, it retraces
+    b.add(f"{b.c(_state.leaf_hook_gen)}[0] == {_state.leaf_hook_gen[0]}")
     # module trees: every walked module whose tree ran in the trace
     ran = set(tr.modules)
     done = set()
