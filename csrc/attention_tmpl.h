@@ -3,7 +3,7 @@
  * attention.h.
  *
  * Forward: one task per (batch, query head, block of BR query rows).  For each block of
- * BC keys: S = scale * Q K^T (GEMM into scratch), the mask, then the online softmax per
+ * BC keys (SDPA_BC, or SDPA_BC_CAUSAL with the causal mask): S = scale * Q K^T (GEMM into scratch), the mask, then the online softmax per
  * row (running max m and sum l: p = exp(s - m_new), the accumulated output and l are
  * rescaled by exp(m_old - m_new)), and O += P V (GEMM).  At the end out = O / l and
  * lse = m + log l.  Causal blocks entirely above the diagonal are skipped.
@@ -18,6 +18,10 @@
 #endif
 #ifndef SDPA_BC
 #define SDPA_BC 128          /* keys per tile */
+#endif
+#ifndef SDPA_BC_CAUSAL
+#define SDPA_BC_CAUSAL 64    /* keys per tile with the causal mask: less of each diagonal
+                                tile is above the diagonal */
 #endif
 
 typedef struct {
@@ -40,13 +44,13 @@ static int FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t kk, double alp
     return FG_CAT(fg_gemm, TS)(&d, 1);
 }
 
-/* Mask rows [i0, i0 + rows) x keys [j0, j0 + cols) of the score tile sc (ld SDPA_BC) */
-static void FN(sdpa_mask)(const fg_sdpa_shape *sh, const void *mbase, T *sc, int64_t i0,
-                          int64_t rows, int64_t j0, int64_t cols)
+/* Mask rows [i0, i0 + rows) x keys [j0, j0 + cols) of the score tile sc (ld bc) */
+static void FN(sdpa_mask)(const fg_sdpa_shape *sh, const void *mbase, T *sc, int64_t bc,
+                          int64_t i0, int64_t rows, int64_t j0, int64_t cols)
 {
     const T ninf = -(T)INFINITY;
     for (int64_t i = 0; i < rows; i++) {
-        T *s = sc + i * SDPA_BC;
+        T *s = sc + i * bc;
         const int64_t gi = i0 + i;
         if (sh->mask == FG_SDPA_MASK_ADD) {
             const T *mr = (const T *)mbase + gi * sh->ms[2] + j0 * sh->ms[3];
@@ -95,6 +99,7 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     const int64_t bh = task / c->nqb, qb = task % c->nqb;
     const int64_t b = bh / sh->hq, h = bh % sh->hq, kh = h / (sh->hq / sh->hk);
     const int64_t i0 = qb * SDPA_BR, rows = FN(imin)(SDPA_BR, L - i0);
+    const int64_t bc = sh->causal ? SDPA_BC_CAUSAL : SDPA_BC;
     T *ws = fg_workspace(0, sizeof(T) * (size_t)(SDPA_BR * SDPA_BC + SDPA_BR * EV + 2 * SDPA_BR));
     if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *sc = ws, *acc = ws + SDPA_BR * SDPA_BC, *m = acc + SDPA_BR * EV, *l = m + SDPA_BR;
@@ -107,16 +112,16 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     const T ninf = -(T)INFINITY;
     for (int64_t i = 0; i < rows; i++) { m[i] = ninf; l[i] = 0; }
     int first = 1;
-    for (int64_t j0 = 0; j0 < S; j0 += SDPA_BC) {
+    for (int64_t j0 = 0; j0 < S; j0 += bc) {
         if (sh->causal && j0 > i0 + rows - 1) break;
-        const int64_t cols = FN(imin)(SDPA_BC, S - j0);
-        if (FN(gemm)(0, 1, rows, cols, E, sh->scale, q, lq, k + j0 * lk, lk, 0.0, sc, SDPA_BC)) {
+        const int64_t cols = FN(imin)(bc, S - j0);
+        if (FN(gemm)(0, 1, rows, cols, E, sh->scale, q, lq, k + j0 * lk, lk, 0.0, sc, bc)) {
             FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
         }
-        FN(sdpa_mask)(sh, mb, sc, i0, rows, j0, cols);
+        FN(sdpa_mask)(sh, mb, sc, bc, i0, rows, j0, cols);
         for (int64_t i = 0; i < rows; i++) {
-            T *s = sc + i * SDPA_BC;
+            T *s = sc + i * bc;
             T mx = ninf;
 #pragma omp simd reduction(max:mx)
             for (int64_t j = 0; j < cols; j++) mx = s[j] > mx ? s[j] : mx;
@@ -147,7 +152,7 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
             }
             m[i] = mnew;
         }
-        if (FN(gemm)(0, 0, rows, EV, cols, 1.0, sc, SDPA_BC, v + j0 * lv, lv, first ? 0.0 : 1.0,
+        if (FN(gemm)(0, 0, rows, EV, cols, 1.0, sc, bc, v + j0 * lv, lv, first ? 0.0 : 1.0,
                      acc, EV)) {
             FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
@@ -178,6 +183,7 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
     const int64_t L = sh->l, S = sh->s, E = sh->e, EV = sh->ev;
     const int64_t grp = sh->hq / sh->hk;
     const int64_t b = task / sh->hk, kh = task % sh->hk;
+    const int64_t bc = sh->causal ? SDPA_BC_CAUSAL : SDPA_BC;
     T *ws = fg_workspace(0, sizeof(T) * (size_t)(2 * SDPA_BR * SDPA_BC + SDPA_BR));
     if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
     T *p = ws, *dp = ws + SDPA_BR * SDPA_BC, *dd = dp + SDPA_BR * SDPA_BC;
@@ -207,32 +213,32 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
                 dd[i] = s;
             }
             int first = 1;
-            for (int64_t j0 = 0; j0 < S; j0 += SDPA_BC) {
+            for (int64_t j0 = 0; j0 < S; j0 += bc) {
                 if (sh->causal && j0 > i0 + rows - 1) break;
-                const int64_t cols = FN(imin)(SDPA_BC, S - j0);
+                const int64_t cols = FN(imin)(bc, S - j0);
                 int st = FN(gemm)(0, 1, rows, cols, E, sh->scale, q, lq, k + j0 * lk, lk, 0.0,
-                                  p, SDPA_BC);
-                FN(sdpa_mask)(sh, mb, p, i0, rows, j0, cols);
+                                  p, bc);
+                FN(sdpa_mask)(sh, mb, p, bc, i0, rows, j0, cols);
                 for (int64_t i = 0; i < rows; i++) {
-                    T *s = p + i * SDPA_BC;
+                    T *s = p + i * bc;
                     const T li = lse[i];
 #pragma omp simd
                     for (int64_t j = 0; j < cols; j++) s[j] = M_EXP(s[j] - li);
                 }
-                st |= FN(gemm)(1, 0, cols, EV, rows, 1.0, p, SDPA_BC, g, lg, 1.0,
+                st |= FN(gemm)(1, 0, cols, EV, rows, 1.0, p, bc, g, lg, 1.0,
                                dv + j0 * ldv, ldv);
                 st |= FN(gemm)(0, 1, rows, cols, EV, 1.0, g, lg, v + j0 * lv, lv, 0.0, dp,
-                               SDPA_BC);
+                               bc);
                 for (int64_t i = 0; i < rows; i++) {
-                    T *x = dp + i * SDPA_BC;
-                    const T *pi = p + i * SDPA_BC;
+                    T *x = dp + i * bc;
+                    const T *pi = p + i * bc;
                     const T di = dd[i];
 #pragma omp simd
                     for (int64_t j = 0; j < cols; j++) x[j] = pi[j] * (x[j] - di);
                 }
-                st |= FN(gemm)(0, 0, rows, E, cols, sh->scale, dp, SDPA_BC, k + j0 * lk, lk,
+                st |= FN(gemm)(0, 0, rows, E, cols, sh->scale, dp, bc, k + j0 * lk, lk,
                                first ? 0.0 : 1.0, dq, ldq);
-                st |= FN(gemm)(1, 0, cols, E, rows, sh->scale, dp, SDPA_BC, q, lq, 1.0,
+                st |= FN(gemm)(1, 0, cols, E, rows, sh->scale, dp, bc, q, lq, 1.0,
                                dk + j0 * ldk, ldk);
                 if (st) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL); return; }
                 first = 0;
