@@ -263,8 +263,8 @@ def test_kernel_results_do_not_depend_on_the_thread_count():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("causal", [False, True])
 def test_kernel_reads_and_writes_head_split_layouts_in_place(dtype, causal):
-    """Head-split views of (B, rows, heads * E) data are read in place; with heads_last the
-    output and the gradients come back as such views (of one new dense array each), and
+    """Head-split views of (B, rows, heads * E) data are read in place; sdpa_heads and
+    sdpa_bwd_heads return the output and the gradients as such views (of one new dense array each), and
     every value equals the dense operands' results bit for bit."""
     rng = np.random.default_rng(5)
     B, H, Hk, L, S, E = 2, 4, 2, 70, 150, 8
@@ -276,9 +276,9 @@ def test_kernel_reads_and_writes_head_split_layouts_in_place(dtype, causal):
     k = ka.reshape(B, S, Hk, E).transpose(0, 2, 1, 3)
     v = va.reshape(B, S, Hk, 6).transpose(0, 2, 1, 3)
     g = ga.reshape(B, L, H, 6).transpose(0, 2, 1, 3)
-    out, lse = K.sdpa(q, k, v, None, 0.4, causal, True)
+    out, lse = K.sdpa_heads(q, k, v, None, 0.4, causal)
     assert out.shape == (B, H, L, 6) and out.transpose(0, 2, 1, 3).flags.c_contiguous
-    grads = K.sdpa_bwd(g, q, k, v, None, out, lse, 0.4, causal, True)
+    grads = K.sdpa_bwd_heads(g, q, k, v, None, out, lse, 0.4, causal)
     for x, d in zip((q, k, v), grads):
         assert d.shape == x.shape and d.transpose(0, 2, 1, 3).flags.c_contiguous
     dense = [np.ascontiguousarray(x) for x in (q, k, v, g)]
@@ -289,7 +289,7 @@ def test_kernel_reads_and_writes_head_split_layouts_in_place(dtype, causal):
     for a, b in zip(grads, rgrads):
         assert b.flags.c_contiguous
         np.testing.assert_array_equal(a, b)
-    # without heads_last the results are dense, from the same strided operands
+    # sdpa's results are dense, from the same strided operands
     d_out, _ = K.sdpa(q, k, v, None, 0.4, causal)
     assert d_out.flags.c_contiguous and d_out.tobytes() == rout.tobytes()
 

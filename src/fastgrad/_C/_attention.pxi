@@ -135,12 +135,21 @@ cdef tuple _sdpa_setup(fg_sdpa_shape *sh, fg_sdpa_layout *lay, cnp.ndarray q, cn
     return q, k, v, m
 
 
-def sdpa(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint causal,
-         bint heads_last=False):
+def sdpa(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint causal):
     """(out (B, H, L, Ev), lse (B, H, L)) of softmax(scale q k^T + mask) v for q (B, H, L, E),
     k (B, Hk, S, E), v (B, Hk, S, Ev) (H a multiple of Hk); see csrc/attention.h.  out is
-    dense, or with heads_last and a query that is a head-split view (_is_heads_last) a
-    (B, H, L, Ev) view of a dense (B, L, H, Ev) array."""
+    dense."""
+    return _sdpa(q, k, v, mask, scale, causal, False)
+
+
+def sdpa_heads(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint causal):
+    """sdpa, whose out is a (B, H, L, Ev) view of a dense (B, L, H, Ev) array when q is a
+    head-split view (_is_heads_last), so that merging the heads back is a view too."""
+    return _sdpa(q, k, v, mask, scale, causal, True)
+
+
+cdef tuple _sdpa(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint causal,
+                 bint heads_last):
     cdef fg_sdpa_shape sh
     cdef fg_sdpa_layout lay
     q, k, v, m = _sdpa_setup(&sh, &lay, q, k, v, mask, scale, causal,
@@ -170,10 +179,21 @@ def sdpa(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, double scale, bint c
 
 
 def sdpa_bwd(cnp.ndarray g, cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask, cnp.ndarray out,
-             cnp.ndarray lse, double scale, bint causal, bint heads_last=False):
-    """(dq, dk, dv) of sdpa for the output gradient g, from the forward's out and lse.
-    Each gradient is dense, or with heads_last and its operand a head-split view
-    (_is_heads_last) a view of a dense (B, rows, heads, features) array."""
+             cnp.ndarray lse, double scale, bint causal):
+    """(dq, dk, dv) of sdpa for the output gradient g, from the forward's out and lse; dense."""
+    return _sdpa_bwd(g, q, k, v, mask, out, lse, scale, causal, False)
+
+
+def sdpa_bwd_heads(cnp.ndarray g, cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask,
+                   cnp.ndarray out, cnp.ndarray lse, double scale, bint causal):
+    """sdpa_bwd, whose gradient of each head-split operand (_is_heads_last) is a view of a
+    dense (B, rows, heads, features) array, in the operand's layout."""
+    return _sdpa_bwd(g, q, k, v, mask, out, lse, scale, causal, True)
+
+
+cdef tuple _sdpa_bwd(cnp.ndarray g, cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, mask,
+                     cnp.ndarray out, cnp.ndarray lse, double scale, bint causal,
+                     bint heads_last):
     cdef str name = "scaled_dot_product_attention_backward"
     cdef fg_sdpa_shape sh
     cdef fg_sdpa_layout lay

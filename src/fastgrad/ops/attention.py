@@ -88,8 +88,8 @@ def _sdpa_bwd(node, g):
     if not grad_mode.enabled:
         kern = backend.k
         if kern is _K:      # head-split operands get gradients in their layout (no copies)
-            dq, dk, dv = kern.sdpa_bwd(g._data, q._data, k._data, v._data, mask, node.out,
-                                       lse, scale, causal, True)
+            dq, dk, dv = _K.sdpa_bwd_heads(g._data, q._data, k._data, v._data, mask, node.out,
+                                           lse, scale, causal)
         else:
             dq, dk, dv = kern.sdpa_bwd(g._data, q._data, k._data, v._data, mask, node.out,
                                        lse, scale, causal)
@@ -145,7 +145,7 @@ def sdpa(q, k, v, mask, scale, causal):
     their gradients likewise."""
     kern = backend.k
     if kern is _K:
-        out, lse = kern.sdpa(q._data, k._data, v._data, mask, float(scale), bool(causal), True)
+        out, lse = _K.sdpa_heads(q._data, k._data, v._data, mask, float(scale), bool(causal))
     else:
         out, lse = kern.sdpa(q._data, k._data, v._data, mask, float(scale), bool(causal))
     if _needs(q, k, v):
