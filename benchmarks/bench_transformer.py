@@ -8,7 +8,7 @@ Configs "d{d_model}-s{seq}-b{batch}": d_model 64 and 128, sequence 64 (batch 32)
 
     pytest benchmarks/bench_transformer.py --benchmark-group-by=param:cfg
     python benchmarks/bench_transformer.py [--threads 1,2] [--reps 9] [--configs d64-s64-b32,...]
-                                           [--clock wall|cpu]
+                                           [--clock wall|cpu] [--copies]
 
 The script form times both implementations interleaved in one process (medians) and
 prints the ratio fastgrad / PyTorch per config and thread count, which is how speed is
@@ -16,6 +16,11 @@ quoted: absolute times drift on a shared machine, ratios from one run hold.  It 
 checks that both start from the same loss.  --clock cpu times process CPU time instead of
 wall time (steadier at 1 thread on a busy machine; at 2 threads it counts both threads'
 time, spin-waiting included).
+
+--copies times fastgrad against itself instead: its step as it runs, interleaved with the same
+step whose attention copies its head-split operands dense and returns dense results (the
+copies nn.MultiheadAttention's layout costs when the kernel cannot read and write it in
+place); it prints the ratio in-place / copies.
 """
 import argparse
 import time
@@ -124,6 +129,53 @@ def test_transformer_step(benchmark, impl, cfg):
     benchmark(step)
 
 
+class _DenseAttention:
+    """A kernel backend for fastgrad.ops.attention whose attention copies its operands
+    dense and returns dense results."""
+
+    def __init__(self):
+        from fastgrad._C import _kernels
+        self.k = self
+        self._k = _kernels
+
+    def sdpa(self, q, k, v, mask, scale, causal):
+        c = np.ascontiguousarray
+        return self._k.sdpa(c(q), c(k), c(v), mask, scale, causal)
+
+    def sdpa_bwd(self, g, q, k, v, mask, out, lse, scale, causal):
+        c = np.ascontiguousarray
+        return self._k.sdpa_bwd(c(g), c(q), c(k), c(v), mask, c(out), lse, scale, causal)
+
+
+def copies(configs, threads, reps, inner, clock):
+    """fastgrad's step with the attention reading and writing head-split layouts in place,
+    interleaved with the same step copying them; prints both medians and the ratio."""
+    import fastgrad.ops.attention as A
+    real, dense = (A.backend, A._K), (_DenseAttention(), None)
+
+    def run_with(mode, step):
+        def run():
+            A.backend, A._K = mode
+            try:
+                return step()
+            finally:
+                A.backend, A._K = real
+        return run
+
+    for cfg in configs:
+        t_step, t_model = torch_step(cfg)
+        state = {k: v.detach().numpy().copy() for k, v in t_model.state_dict().items()}
+        a = run_with(real, fastgrad_step(cfg, state)[0])
+        b = run_with(dense, fastgrad_step(cfg, state)[0])
+        if float(a().item()) != float(b().item()):
+            raise SystemExit(f"{cfg}: the two fastgrad steps give different losses")
+        for n in threads:
+            set_threads(n)
+            ta, tb = interleaved([a, b], reps, inner, clock=clock)
+            print(f"{cfg:>14} threads {n}: in place {ta * 1e3:8.2f} ms  copies {tb * 1e3:8.2f} ms  "
+                  f"ratio {ta / tb:5.3f}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
@@ -131,7 +183,14 @@ def main(argv=None):
     ap.add_argument("--inner", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--copies", action="store_true",
+                    help="fastgrad's in-place attention layouts against dense copies")
     args = ap.parse_args(argv)
+    if args.copies:
+        clock = time.perf_counter if args.clock == "wall" else time.process_time
+        copies(args.configs.split(","), [int(t) for t in args.threads.split(",")], args.reps,
+               args.inner, clock)
+        return
     rows = []
     for cfg in args.configs.split(","):
         f_step, t_step = pair(cfg)

@@ -191,6 +191,10 @@ KERNEL_SHAPES = [
     (1, 2, 2, 130, 129, 16, 16, None, True),
     (2, 2, 1, 200, 70, 8, 3, "bool", False),
     (2, 3, 3, 65, 300, 4, 6, "float", True),
+    # head sizes around the inline tile products' vector widths and the GEMM above them
+    (1, 2, 1, 67, 150, 20, 37, None, True),
+    (1, 1, 1, 66, 131, 64, 33, "bool", False),
+    (1, 2, 2, 70, 90, 80, 65, "float", True),
     (1, 1, 1, 1, 1, 1, 1, None, False),
     (1, 2, 1, 5, 0, 3, 2, None, False),
     (1, 1, 1, 0, 5, 3, 2, None, True),
@@ -254,6 +258,50 @@ def test_kernel_results_do_not_depend_on_the_thread_count():
         K.set_num_threads(old)
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [False, True])
+def test_kernel_reads_and_writes_head_split_layouts_in_place(dtype, causal):
+    """Head-split views of (B, rows, heads * E) data are read in place; sdpa_heads and
+    sdpa_bwd_heads return the output and the gradients as such views (of one new dense array each), and
+    every value equals the dense operands' results bit for bit."""
+    rng = np.random.default_rng(5)
+    B, H, Hk, L, S, E = 2, 4, 2, 70, 150, 8
+    qa = rng.standard_normal((B, L, H * E)).astype(dtype)
+    ka = rng.standard_normal((B, S, Hk * E)).astype(dtype)
+    va = rng.standard_normal((B, S, Hk * 6)).astype(dtype)
+    ga = rng.standard_normal((B, L, H * 6)).astype(dtype)
+    q = qa.reshape(B, L, H, E).transpose(0, 2, 1, 3)
+    k = ka.reshape(B, S, Hk, E).transpose(0, 2, 1, 3)
+    v = va.reshape(B, S, Hk, 6).transpose(0, 2, 1, 3)
+    g = ga.reshape(B, L, H, 6).transpose(0, 2, 1, 3)
+    out, lse = K.sdpa_heads(q, k, v, None, 0.4, causal)
+    assert out.shape == (B, H, L, 6) and out.transpose(0, 2, 1, 3).flags.c_contiguous
+    grads = K.sdpa_bwd_heads(g, q, k, v, None, out, lse, 0.4, causal)
+    for x, d in zip((q, k, v), grads):
+        assert d.shape == x.shape and d.transpose(0, 2, 1, 3).flags.c_contiguous
+    dense = [np.ascontiguousarray(x) for x in (q, k, v, g)]
+    rout, rlse = K.sdpa(*dense[:3], None, 0.4, causal)
+    assert rout.flags.c_contiguous
+    rgrads = K.sdpa_bwd(dense[3], *dense[:3], None, rout, rlse, 0.4, causal)
+    assert out.tobytes() == rout.tobytes() and lse.tobytes() == rlse.tobytes()
+    for a, b in zip(grads, rgrads):
+        assert b.flags.c_contiguous
+        np.testing.assert_array_equal(a, b)
+    # sdpa's results are dense, from the same strided operands
+    d_out, _ = K.sdpa(q, k, v, None, 0.4, causal)
+    assert d_out.flags.c_contiguous and d_out.tobytes() == rout.tobytes()
+
+
+def test_multi_head_attention_merges_heads_without_copies():
+    """The attention output of nn.MultiheadAttention's head-split operands is a view whose
+    head merge is a view again."""
+    q = fg.tensor(np.random.default_rng(0).standard_normal((2, 6, 8)).astype(np.float32))
+    qh = q.reshape(2, 6, 2, 4).transpose(1, 2)
+    o = F.scaled_dot_product_attention(qh, qh, qh, is_causal=True)
+    merged = o.transpose(1, 2).reshape(2, 6, 8)
+    assert np.shares_memory(merged._data, o._data)
 
 
 @pytest.mark.parametrize("mask", [None, "bool", "float"])

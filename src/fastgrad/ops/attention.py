@@ -10,6 +10,7 @@ flow; the forward-mode rule is written the same way.
 """
 import numpy as np
 
+from fastgrad._C import _kernels as _K
 from fastgrad._state import backend, grad_mode
 from fastgrad.autograd.engine import declare
 from fastgrad.ops._record import _make, _needs, _record, exports
@@ -85,8 +86,13 @@ def _sdpa_bwd(node, g):
     mask, lse, scale, causal = node.ctx
     e = node.edges
     if not grad_mode.enabled:
-        dq, dk, dv = backend.k.sdpa_bwd(g._data, q._data, k._data, v._data, mask, node.out,
-                                        lse, scale, causal)
+        kern = backend.k
+        if kern is _K:      # head-split operands get gradients in their layout (no copies)
+            dq, dk, dv = _K.sdpa_bwd_heads(g._data, q._data, k._data, v._data, mask, node.out,
+                                           lse, scale, causal)
+        else:
+            dq, dk, dv = kern.sdpa_bwd(g._data, q._data, k._data, v._data, mask, node.out,
+                                       lse, scale, causal)
         return (_fresh(dq) if e[0] is not None else None,
                 _fresh(dk) if e[1] is not None else None,
                 _fresh(dv) if e[2] is not None else None)
@@ -133,8 +139,15 @@ def sdpa(q, k, v, mask, scale, causal):
     float64 tensors of one dtype (H a multiple of Hk; head h reads key/value head
     h // (H // Hk)); mask: None or an ndarray from ``kernel_mask`` (bool: True attends;
     float: added to the scores).  causal: key j is masked for query i when j > i.  Rows
-    with nothing to attend give 0.  Returns (B, H, L, Ev)."""
-    out, lse = backend.k.sdpa(q._data, k._data, v._data, mask, float(scale), bool(causal))
+    with nothing to attend give 0.  Returns (B, H, L, Ev).  Operands that are head-split
+    views of (B, L, H * E) data (as multi-head attention makes them) are read in place,
+    and then the output is such a view too, so merging the heads back costs no copy;
+    their gradients likewise."""
+    kern = backend.k
+    if kern is _K:
+        out, lse = _K.sdpa_heads(q._data, k._data, v._data, mask, float(scale), bool(causal))
+    else:
+        out, lse = kern.sdpa(q._data, k._data, v._data, mask, float(scale), bool(causal))
     if _needs(q, k, v):
         return _record(out, "scaled_dot_product_attention", _sdpa_bwd, (q, k, v), (q, k, v),
                        out, (mask, lse, float(scale), bool(causal)))
