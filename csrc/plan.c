@@ -423,6 +423,27 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     }
     case FG_P_COPY_TO:
         return copy_to(st->ndim, st->shape, IN(0), st->sa, OUT(0), st->sb, is64 ? 8 : 4);
+    case FG_P_ARGREDUCE:
+        return is64 ? fg_reduce_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt)
+                    : fg_reduce_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt);
+    case FG_P_SCAN:
+        return is64 ? fg_scan_f64(st->op, (int)st->n[3], st->n[0], st->n[1], st->n[2], IN(0),
+                                  OUT(0), nt)
+                    : fg_scan_f32(st->op, (int)st->n[3], st->n[0], st->n[1], st->n[2], IN(0),
+                                  OUT(0), nt);
+    case FG_P_PROD:
+        return is64 ? fg_prod_f64(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt)
+                    : fg_prod_f32(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt);
+    case FG_P_SORT: {
+        int flag = st->s[0] != 0.0;
+        if (st->op == 0)
+            return is64 ? fg_sort_f64(flag, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt)
+                        : fg_sort_f32(flag, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt);
+        return is64 ? fg_topk_f64(flag, st->n[3], st->n[0], st->n[1], st->n[2], IN(0), OUT(0),
+                                  OUT(1), nt)
+                    : fg_topk_f32(flag, st->n[3], st->n[0], st->n[1], st->n[2], IN(0), OUT(0),
+                                  OUT(1), nt);
+    }
     default:
         return FG_EINVAL;
     }
@@ -594,6 +615,16 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
                                              st->out_base[2] >= 0
                                        : st->in_base[3] >= 0 && st->in_base[4] >= 0 &&
                                              st->out_base[0] >= 0);
+        if (ok && st->kind >= FG_P_ARGREDUCE && st->kind <= FG_P_SORT)
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->in_base[0] >= 0 &&
+                 st->out_base[0] >= 0;
+        if (ok && st->kind == FG_P_ARGREDUCE)
+            ok = (st->op == FG_R_MAX || st->op == FG_R_MIN) && st->out_base[1] >= 0;
+        if (ok && st->kind == FG_P_SCAN)
+            ok = st->op >= 0 && st->op < FG_SCAN_COUNT && (st->n[3] == 0 || st->n[3] == 1);
+        if (ok && st->kind == FG_P_SORT)
+            ok = (st->op == 0 ? st->n[3] == st->n[1] : st->op == 1 && st->n[3] >= 0 &&
+                  st->n[3] <= st->n[1]) && st->out_base[1] >= 0;
         if (ok && st->kind == FG_P_COMPARE)
             ok = st->op >= 0 && st->op < FG_C_COUNT;
         if (ok && (st->kind == FG_P_GATHER || st->kind == FG_P_SCATTER_ADD))

@@ -105,6 +105,15 @@ enum {
     FG_P_COPY_TO,       /* ndim, shape, sa=strides of in0, sb=strides of out0 (elements);
                            out0 (strided) = in0 (strided), elements of 8 (is64) or 4 bytes
                            moved bit for bit: a region of an array assembled by NumPy   */
+    /* max/min with indices, scans, products, sorting (n[0..2] = outer, n, inner: the
+       dense input seen as (outer, n, inner), the reduced or scanned dim in the middle) */
+    FG_P_ARGREDUCE,     /* op=FG_R_MAX/FG_R_MIN; in0=x; out0=values (outer, inner), out1=int64
+                           indices (outer, inner)                                      */
+    FG_P_SCAN,          /* op=FG_SCAN_*, n[3]=reverse; in0=x; out0 (outer, n, inner)     */
+    FG_P_PROD,          /* in0=x; out0 (outer, inner)                                   */
+    FG_P_SORT,          /* op=0 sort (n[3]=n, s[0]=descending) or 1 topk (n[3]=k,
+                           s[0]=largest); in0=x; out0=values (outer, n[3], inner), out1=
+                           int64 indices (outer, n[3], inner)                           */
     FG_P_COUNT
 };
 

@@ -23,6 +23,8 @@ cdef extern from "plan.h" nogil:
         FG_P_RNN, FG_P_RNN_BWD
     enum:
         FG_P_SDPA, FG_P_SDPA_BWD
+    enum:
+        FG_P_ARGREDUCE, FG_P_SCAN, FG_P_PROD, FG_P_SORT
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -68,6 +70,8 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "compare": FG_P_COMPARE, "where": FG_P_WHERE, "gather": FG_P_GATHER,
               "scatter_add": FG_P_SCATTER_ADD, "copy_to": FG_P_COPY_TO}
 PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
+PLAN_KINDS.update({"argreduce": FG_P_ARGREDUCE, "scan": FG_P_SCAN, "prod": FG_P_PROD,
+                   "sort": FG_P_SORT})
 
 
 # ---- guard fast paths ---------------------------------------------------------------
@@ -471,7 +475,8 @@ def _step_operands(int kind, d):
     shape = [int(v) for v in d.get("shape", ())][:nd] if kind in _STRIDED_KINDS else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
-    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3,
+              FG_P_ARGREDUCE: 3, FG_P_SCAN: 3, FG_P_PROD: 3, FG_P_SORT: 4, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -642,6 +647,15 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_GATHER else small)
         lin(("in", 1), small, "I")
         lin(("out", 0), small if kind == FG_P_GATHER else big)
+    elif kind in (FG_P_ARGREDUCE, FG_P_PROD):
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
+        if kind == FG_P_ARGREDUCE:
+            lin(("out", 1), n[0] * n[2], "I")
+    elif kind == FG_P_SCAN:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[1] * n[2])
+    elif kind == FG_P_SORT:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[3] * n[2])
+        lin(("out", 1), n[0] * n[3] * n[2], "I")
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
