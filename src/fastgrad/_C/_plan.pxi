@@ -24,7 +24,9 @@ cdef extern from "plan.h" nogil:
     enum:
         FG_P_SDPA, FG_P_SDPA_BWD
     enum:
-        FG_P_ARGREDUCE, FG_P_SCAN, FG_P_PROD, FG_P_SORT
+        FG_P_ARGREDUCE, FG_P_SCAN, FG_P_PROD, FG_P_SORT, FG_P_NLL_PREP
+    int fg_nll_prep(int is64, int64_t n, int64_t c, int64_t ignore, const int64_t *t,
+                    int64_t *safe, void *keepf, uint8_t *keepb, void *count, int64_t *bad)
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -71,7 +73,34 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "scatter_add": FG_P_SCATTER_ADD, "copy_to": FG_P_COPY_TO}
 PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
 PLAN_KINDS.update({"argreduce": FG_P_ARGREDUCE, "scan": FG_P_SCAN, "prod": FG_P_PROD,
-                   "sort": FG_P_SORT})
+                   "sort": FG_P_SORT, "nll_prep": FG_P_NLL_PREP})
+
+
+def nll_prep(cnp.ndarray t, int64_t c, int64_t ignore_index, dtype, str op="nll_loss"):
+    """nll_loss's target bookkeeping for the int64 targets t (n,) of c classes: (safe,
+    keep, keep_bool, count) with keep = t != ignore_index, safe = where(keep, t, 0)
+    (int64), keep as `dtype` (float32/float64) and as bool, and the number kept as a 0-d
+    `dtype` array (NaN when none).  A kept target outside [0, c) raises
+    TargetIndexError."""
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"{op}: nll_prep computes float32 or float64 weights, not {dt}")
+    if t.dtype != np.int64 or t.ndim != 1 or not t.flags.c_contiguous:
+        raise ValueError(f"{op}: targets must be a contiguous 1-d int64 array, got {t.dtype} {_sh(t)}")
+    cdef int64_t n = t.shape[0], bad = -1
+    cdef cnp.ndarray safe = np.empty(n, np.int64)
+    cdef cnp.ndarray keepf = np.empty(n, dt)
+    cdef cnp.ndarray keepb = np.empty(n, np.bool_)
+    cdef cnp.ndarray count = np.empty((), dt)
+    cdef int s = fg_nll_prep(dt == np.float64, n, c, ignore_index,
+                             <const int64_t *>cnp.PyArray_DATA(t),
+                             <int64_t *>cnp.PyArray_DATA(safe), cnp.PyArray_DATA(keepf),
+                             <uint8_t *>cnp.PyArray_DATA(keepb), cnp.PyArray_DATA(count), &bad)
+    if s != FG_OK and bad >= 0:
+        raise TargetIndexError(f"{op}: target {t[bad]} at position {bad} is out of bounds for "
+                               f"{c} classes")
+    _chk(s, op)
+    return safe, keepf, keepb, count
 
 
 # ---- guard fast paths ---------------------------------------------------------------
@@ -476,7 +505,7 @@ def _step_operands(int kind, d):
         [int(v) for v in d.get("shape", ())]
     ops = {}
     counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3,
-              FG_P_ARGREDUCE: 3, FG_P_SCAN: 3, FG_P_PROD: 3, FG_P_SORT: 4, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+              FG_P_ARGREDUCE: 3, FG_P_SCAN: 3, FG_P_PROD: 3, FG_P_SORT: 4, FG_P_NLL_PREP: 2, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -651,6 +680,9 @@ def _step_operands(int kind, d):
         lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
         if kind == FG_P_ARGREDUCE:
             lin(("out", 1), n[0] * n[2], "I")
+    elif kind == FG_P_NLL_PREP:
+        lin(("in", 0), n[0], "I"); lin(("out", 0), n[0], "I"); lin(("out", 1), n[0])
+        lin(("out", 2), n[0], "B"); lin(("out", 3), 1)
     elif kind == FG_P_SCAN:
         lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[1] * n[2])
     elif kind == FG_P_SORT:
@@ -983,6 +1015,10 @@ cdef class Plan:
                 raise TargetIndexError(
                     f"cross_entropy (compiled step {failed}): target at position {info} is out of "
                     f"bounds for {c} classes (valid: 0..{c - 1} or ignore_index={ign})")
+            if k == FG_P_NLL_PREP and s == FG_EINVAL and info >= 0:
+                raise TargetIndexError(
+                    f"{name} (compiled step {failed}): target at position {info} is out of "
+                    f"bounds for {self.steps[failed].n[1]} classes")
             if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD or k == FG_P_GATHER
                     or k == FG_P_SCATTER_ADD) and s == FG_EINVAL:
                 nn = self.steps[failed].n[1]

@@ -202,6 +202,11 @@ class Recorder:
         self._rec(_r_xent_bwd, gx, g, lsm, target, ignore_index, label_smoothing)
         return gx
 
+    def nll_prep(self, t, c, ignore_index, dtype, op="nll_loss"):
+        res = _K.nll_prep(t, c, ignore_index, dtype, op)
+        self._rec(_r_nll_prep, res, t, c, ignore_index, op)
+        return res
+
     def matmul(self, a, b, out=None, beta=0.0):
         res = _K.matmul(a, b, out, beta)
         self._rec(_r_matmul, res, a, b, out, beta)
@@ -402,6 +407,12 @@ def _r_scan(tr, out, op, x, dim, reverse):
 def _r_sort(tr, res, x, dim, op, k, flag):
     _dim_step(tr, "sort", "topk" if op else "sort", x, dim, res, op=op, n3=[int(k)],
               s=[float(bool(flag))])
+
+
+def _r_nll_prep(tr, res, t, c, ignore_index, op):
+    ix, ref = _index_ref(tr, t, op)
+    tr.add("nll_prep", op, ins=[ref], outs=[tr.new(a) for a in res],
+           n=[t.size, c, ignore_index], is64=_is64(res[1]))
 
 
 def _split3(shape, dim):
