@@ -160,9 +160,16 @@ by traced ops: views, ``contiguous``); an index out of range in a replay raises
 ``stack``, and the backward of slicing (``x[a:b]``, ``chunk``, ``split``, ``narrow``) --
 is replayed as a fill and one strided copy per region; a tensor made inside the
 function that holds one value everywhere (``fg.zeros``, ``fg.full``), copied by
-``scatter`` or added into by ``scatter_add``, becomes a fill step.  ``nll_loss`` (it
-computes its mask of kept targets in NumPy) is not recorded: use ``cross_entropy``, or
-``gather`` on log-probabilities.
+``scatter`` or added into by ``scatter_add``, becomes a fill step.  ``nll_loss`` (with
+``log_softmax``, class weights, ``ignore_index``, every reduction) is recorded: its
+target bookkeeping (kept rows, 0/1 weights, the count a mean divides by) is one kernel,
+so each replay follows its batch's targets; a target out of range raises
+``IndexError``.  ``max``/``min`` along a dim (values and indices), ``argmax``/``argmin``,
+``cumsum``/``cumprod``, ``prod`` over a dim, ``sort``/``argsort`` and ``topk`` are plan
+steps, with their backward (a scatter into zeros, a gather).  Still not recorded:
+``binary_cross_entropy`` and ``norm`` (NumPy in their forward), comparisons of integer
+tensors (``argmax(1) == y``), ``masked_select`` and ``nonzero`` (data-dependent shapes):
+a step using them runs eagerly, with a warning.
 
 ``p.grad = None`` inside the function (instead of ``zero_grad``) is seen at the gradient
 store: the plan then does not depend on what ``.grad`` holds when a call starts, so it
