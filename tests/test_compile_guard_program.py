@@ -89,6 +89,11 @@ def test_tensor_slots_and_entries():
     assert not prog(("entries", (st,), (), ("v",), (st["m"]._data,)))()
     assert not prog(("entries", ([],), (), ("m",), (st["m"]._data,)))()
 
+    class State(dict):
+        pass
+    sub = State(m=st["m"])              # a dict subclass holding the same entry
+    assert prog(("entries", (sub,), (), ("m",), (st["m"]._data,)))()
+
 
 def test_malformed_programs_raise():
     with pytest.raises(ValueError, match="accessors"):

@@ -123,6 +123,7 @@ cdef extern from "Python.h":
     PyObject *_gp_cell_get "PyCell_GET"(PyObject *c)
     bint _gp_is_cell "PyCell_Check"(PyObject *c)
     bint _gp_is_dict "PyDict_CheckExact"(PyObject *o)
+    bint _gp_is_any_dict "PyDict_Check"(PyObject *o)
     bint _gp_is_list "PyList_CheckExact"(PyObject *o)
     Py_ssize_t _gp_list_size "PyList_GET_SIZE"(PyObject *o)
     PyObject *_gp_list_item "PyList_GET_ITEM"(PyObject *o, Py_ssize_t i)
@@ -212,7 +213,7 @@ cdef int _entries_ok(tuple dicts, tuple keys, tuple arrays) except -1:
         return 0
     for i in range(n):
         d = _gp_tuple_item(dicts, i)
-        if not _gp_is_dict(d):
+        if not _gp_is_any_dict(d):
             return 0
         v = _gp_dict_get(d, _gp_tuple_item(keys, i))
         if v == NULL:
