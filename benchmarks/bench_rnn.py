@@ -6,6 +6,11 @@ same tokens), float32, at 1 and 2 threads.
     pytest benchmarks/bench_rnn.py --benchmark-group-by=group
     python benchmarks/bench_rnn.py            # one interleaved run: medians and ratios
 
+The "floor" column is the ratio fastgrad would reach if every multiply-add of its step
+(step_flops: the GEMMs of the layer, its backward and the head) ran at the speed of a
+large square GEMM measured in the same process (gemm_peak_flops) and nothing else took
+time: a lower bound on the ratio any implementation of the same arithmetic can reach.
+
 The table times 1 thread in CPU time (time.process_time: robust on a shared, loaded
 machine, where wall time mostly measures waiting for a core) and 2 threads in wall time
 (CPU time would count a spinning worker's waiting as work).
@@ -84,6 +89,32 @@ def test_char_lm_step(benchmark, fw, case, threads):
     benchmark(step)
 
 
+def step_flops(cell, hidden):
+    """Floating-point operations (2 per multiply-add) of the GEMMs of one training step:
+    input projection, recurrence, their backward and weight gradients, and the head."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell] * hidden
+    rows = BATCH * SEQ
+    layer = 3 * rows * EMBED * gates + 3 * rows * hidden * gates   # fwd, dx or dh, dW
+    head = 3 * rows * hidden * VOCAB
+    return 2.0 * (layer + head)
+
+
+def gemm_peak_flops(clock, n=512, reps=7):
+    """FLOP/s of fastgrad's n x n x n float32 matmul (median of reps) on the current
+    thread setting."""
+    import statistics
+    import fastgrad as fg
+    a = fg.randn(n, n)
+    b = fg.randn(n, n)
+    ts = []
+    for _ in range(reps):
+        t0 = clock()
+        for _ in range(4):
+            a @ b
+        ts.append((clock() - t0) / 4)
+    return 2.0 * n ** 3 / statistics.median(ts)
+
+
 def main(reps=15):
     import os
     import sys
@@ -93,16 +124,17 @@ def main(reps=15):
     print(f"char-LM training step, batch {BATCH}, sequence {SEQ}, embedding {EMBED}, "
           f"vocabulary {VOCAB}, float32; medians of {reps} interleaved samples")
     print(f"{'case':<10}{'threads':>8}{'clock':>8}{'torch ms':>11}{'fastgrad ms':>13}"
-          f"{'ratio':>8}")
+          f"{'ratio':>8}{'floor':>8}")
     for threads in (1, 2):
         set_threads(threads)
         clock, cname = (time.process_time, "cpu") if threads == 1 else (time.perf_counter, "wall")
+        peak = gemm_peak_flops(clock)
         for cell, hidden in CASES:
             tstep, tmods = torch_step(cell, hidden)
             fstep = fastgrad_step(cell, hidden, tmods)
             t, f = interleaved([tstep, fstep], reps, inner=1, clock=clock)
             print(f"{cell + str(hidden):<10}{threads:>8}{cname:>8}{t * 1e3:>11.1f}"
-                  f"{f * 1e3:>13.1f}{f / t:>8.2f}")
+                  f"{f * 1e3:>13.1f}{f / t:>8.2f}{step_flops(cell, hidden) / peak / t:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -141,6 +141,14 @@ static void F(rn_fwd_task)(void *vctx, int64_t task, int tid)
         c->orstd[r] = (T)rs;
         const int64_t a0 = (r % c->groups) * D / S;
         const T tm = (T)m, trs = (T)rs;
+        if (S == 1) {           /* layer norm: one weight per element, flat loops */
+            const T *wr = c->w ? c->w + a0 : NULL, *br = c->b ? c->b + a0 : NULL;
+            if (wr && br) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * (trs * wr[j]) + br[j];
+            else if (wr) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * (trs * wr[j]) + (T)0;
+            else if (br) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * trs + br[j];
+            else for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * trs + (T)0;
+            continue;
+        }
         for (int64_t jc = 0; jc < D / S; jc++) {
             const T wv = c->w ? c->w[a0 + jc] : (T)1, bv = c->b ? c->b[a0 + jc] : (T)0;
             const T sc = trs * wv;
@@ -164,7 +172,29 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
         const double m = (double)c->mean[r], rs = (double)c->rstd[r];
         const int64_t a0 = (r % c->groups) * D / S;
         double s1 = 0.0, s2 = 0.0;
-        for (int64_t jc = 0; jc < D / S; jc++) {
+        if (S == 1) {           /* layer norm: flat loops, eight partial sums each */
+            double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            const T *wr = c->w ? c->w + a0 : NULL;
+            int64_t j = 0;
+            for (; j + 8 <= D; j += 8)
+                for (int u = 0; u < 8; u++) {
+                    const double gj = (double)gr[j + u], pgx = gj * ((double)xr[j + u] - m) * rs;
+                    const double wv = wr ? (double)wr[j + u] : 1.0;
+                    a1[u] += wv * gj;
+                    a2[u] += wv * pgx;
+                    if (part) { part[a0 + j + u] += pgx; part[A + a0 + j + u] += gj; }
+                }
+            s1 = ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
+            s2 = ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
+            for (; j < D; j++) {
+                const double gj = (double)gr[j], pgx = gj * ((double)xr[j] - m) * rs;
+                const double wv = wr ? (double)wr[j] : 1.0;
+                s1 += wv * gj;
+                s2 += wv * pgx;
+                if (part) { part[a0 + j] += pgx; part[A + a0 + j] += gj; }
+            }
+        }
+        for (int64_t jc = 0; S != 1 && jc < D / S; jc++) {
             const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
             const double pg = F(sum_d)(gr + jc * S, S);
             const double pgx = F(dotc_d)(gr + jc * S, xr + jc * S, S, m) * rs;
@@ -175,6 +205,16 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
         if (!c->gx) continue;
         T *o = c->gx + r * D;
         const double m1 = D > 0 ? s1 / (double)D : 0.0, m2 = D > 0 ? s2 / (double)D : 0.0;
+        if (S == 1) {
+            const T e = (T)(-rs * rs * m2), f = (T)(-rs * m1 + rs * rs * m2 * m);
+            const T *wr = c->w ? c->w + a0 : NULL;
+            if (wr) for (int64_t j = 0; j < D; j++) o[j] = (T)(rs * (double)wr[j]) * gr[j] + e * xr[j] + f;
+            else {
+                const T a = (T)rs;
+                for (int64_t j = 0; j < D; j++) o[j] = a * gr[j] + e * xr[j] + f;
+            }
+            continue;
+        }
         for (int64_t jc = 0; jc < D / S; jc++) {
             const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
             /* o = rs (g wv - m1 - xhat m2) = a g + e x + f */

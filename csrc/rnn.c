@@ -161,6 +161,112 @@ static int rnn_bs_check(const int64_t *bs, int64_t T, int64_t B)
     return FG_OK;
 }
 
+/* Batch rows never mix in a recurrence, so with several threads the rows are split
+ * into contiguous parts (multiples of the GEMM's 8-row micro-tile) and each part runs
+ * the whole sequence on its own: one pool job per call, no synchronisation between
+ * steps, each step's GEMM and gate kernel on the part's rows (one thread each).  Every
+ * row goes through the same arithmetic as with one part, so the results are the same
+ * bits at any thread count.  With fewer than 16 rows (or a tiny sequence) one part runs
+ * on the caller and each step's GEMM and gate kernel take the threads instead. */
+#define RNN_PART_ROWS 8
+
+static int rnn_row_parts(int64_t T, int64_t B, int64_t H, int64_t G, int nthreads)
+{
+    if (nthreads <= 1 || B < 2 * RNN_PART_ROWS) return 1;
+    if ((double)T * (double)B * (double)G * (double)H < (double)FG_GEMM_PAR_MIN_MNK) return 1;
+    const int64_t p = B / RNN_PART_ROWS;
+    return p < nthreads ? (int)p : nthreads;
+}
+
+/* rows of a part that take step t: the leading bs[t] rows of the batch take it */
+static int64_t rnn_rows_in(const int64_t *bs, int64_t t, int64_t r0, int64_t r1)
+{
+    if (!bs) return r1 - r0;
+    const int64_t n = bs[t] - r0;
+    return n < 0 ? 0 : n > r1 - r0 ? r1 - r0 : n;
+}
+
+typedef struct {
+    int is64, mode, reverse, gthreads;
+    int64_t T, B, H, G;
+    const int64_t *bs;
+    const void *gi, *wt, *b_hh, *h0, *c0;
+    void *y, *hn, *cn, *ws, *gh;
+    fg_rnn_kern fn;
+    int err;
+} rnn_fwd_ctx;
+
+/* the forward recurrence of batch rows [r0, r1) over every step */
+static int rnn_fwd_rows(const rnn_fwd_ctx *c, int64_t r0, int64_t r1)
+{
+    const int is64 = c->is64, mode = c->mode, lstm = mode == FG_RNN_LSTM, es = is64 ? 8 : 4;
+    const int64_t T = c->T, B = c->B, H = c->H, G = c->G, BH = B * H, TBH = T * BH;
+    const int64_t R = r1 - r0, o = r0 * H, og = r0 * G;
+    char *ws = c->ws, *gh = PTR(c->gh, og);
+    char *hp = ws;
+    char *cp = PTR(ws, TBH), *tcb = PTR(ws, 2 * TBH);
+    char *gates = lstm ? PTR(ws, 3 * TBH) : PTR(ws, TBH);
+    char *hnl = PTR(ws, 4 * TBH), *ha = PTR(ws, TBH);
+    fg_rnn_step s;
+    memset(&s, 0, sizeof s);
+    s.H = H;
+    s.G = G;
+    s.gh = gh;
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = c->reverse ? T - 1 - k : k;
+        const int64_t tn = c->reverse ? t - 1 : t + 1;      /* next step, if k < T - 1 */
+        if (k == 0) {
+            if (c->h0) memcpy(PTR(hp, t * BH + o), CPTR(c->h0, o), (size_t)(R * H) * es);
+            else memset(PTR(hp, t * BH + o), 0, (size_t)(R * H) * es);
+            if (lstm && c->c0) memcpy(PTR(cp, t * BH + o), CPTR(c->c0, o), (size_t)(R * H) * es);
+            else if (lstm) memset(PTR(cp, t * BH + o), 0, (size_t)(R * H) * es);
+        }
+        const int64_t nb = rnn_rows_in(c->bs, t, r0, r1), nh = nb * H;   /* rows taking it */
+        if (nb > 0) {
+            int rc = rnn_gemm_cols(is64, nb, G, H, PTR(hp, t * BH + o), H, c->wt, 0.0, gh, G,
+                                   c->b_hh, c->gthreads);
+            if (rc != FG_OK) return rc;
+        }
+        s.gi = CPTR(c->gi, t * B * G + og);
+        s.hprev = (const char *)PTR(hp, t * BH + o);
+        s.hout = PTR(c->y, t * BH + o);
+        if (lstm) {
+            s.cprev = PTR(cp, t * BH + o);
+            s.gates = PTR(gates, t * B * G + og);
+            s.tc = PTR(tcb, t * BH + o);
+            s.cnew = k < T - 1 ? PTR(cp, tn * BH + o) : PTR(c->cn, o);
+        } else if (mode == FG_RNN_GRU) {
+            s.gates = PTR(gates, t * B * G + og);
+            s.hnl = PTR(hnl, t * BH + o);
+        }
+        if (nb > 0) rnn_gates_run(c->fn, &s, nb, es, mode, c->gthreads);
+        char *hnext = k < T - 1 ? PTR(hp, tn * BH + o) : PTR(c->hn, o);
+        memcpy(hnext, s.hout, (size_t)nh * es);
+        if (nb < R) {           /* the rows that wait keep their state and output 0 */
+            memcpy(PTR(hnext, nh), PTR(s.hprev, nh), (size_t)((R - nb) * H) * es);
+            if (lstm) memcpy(PTR(s.cnew, nh), PTR(s.cprev, nh), (size_t)((R - nb) * H) * es);
+            memset(PTR(s.hout, nh), 0, (size_t)((R - nb) * H) * es);
+        }
+        if (mode == FG_RNN_TANH || mode == FG_RNN_RELU)
+            memcpy(PTR(ha, t * BH + o), s.hout, (size_t)nh * es);
+    }
+    return FG_OK;
+}
+
+static void rnn_fwd_part(void *ctx, int64_t lo, int64_t hi, int part)
+{
+    rnn_fwd_ctx *c = ctx;
+    (void)part;
+    const int rc = rnn_fwd_rows(c, lo, hi);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&c->err, rc);
+}
+
+/* single-thread time (ns) of a recurrence: its multiply-adds at the GEMM's speed */
+static double rnn_seq_ns(int64_t T, int64_t B, int64_t H, int64_t G)
+{
+    return (double)T * (double)B * (double)G * (double)H / (double)FG_GEMM_MNK_PER_NS;
+}
+
 static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reverse,
                    const int64_t *bs, const void *gi, const void *w_hh, const void *b_hh, const void *h0,
                    const void *c0, void *y, void *hn, void *cn, void *ws, int nthreads)
@@ -170,7 +276,7 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     if (!w_hh || !hn || (lstm && !cn) || (T > 0 && B > 0 && (!gi || !y || !ws)))
         return FG_EINVAL;
     const int es = is64 ? 8 : 4;
-    const int64_t G = rnn_ngates[mode] * H, BH = B * H, TBH = T * BH;
+    const int64_t G = rnn_ngates[mode] * H, BH = B * H;
     if (rnn_bs_check(bs, T, B) != FG_OK) return FG_EINVAL;
     if (B == 0) return FG_OK;
     if (T == 0) {
@@ -185,54 +291,82 @@ static int rnn_fwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     if (!gh) return FG_ENOMEM;
     char *wt = PTR(gh, B * G);
     rnn_pack_b(is64, w_hh, 1, H, G, wt);
-    char *hp = ws;
-    char *cp = PTR(ws, TBH), *tcb = PTR(ws, 2 * TBH);
-    char *gates = mode == FG_RNN_LSTM ? PTR(ws, 3 * TBH) : PTR(ws, TBH);
-    char *hnl = PTR(ws, 4 * TBH), *ha = PTR(ws, TBH);
-    const fg_rnn_kern fn = rnn_table(is64)[mode * 2];
+    const int parts = rnn_row_parts(T, B, H, G, nthreads);
+    rnn_fwd_ctx c = {is64, mode, reverse, parts > 1 ? 1 : nthreads, T, B, H, G, bs, gi, wt,
+                     b_hh, h0, c0, y, hn, cn, ws, gh, rnn_table(is64)[mode * 2], FG_OK};
+    if (parts <= 1) return rnn_fwd_rows(&c, 0, B);
+    fg_parallel_split(parts, B, RNN_PART_ROWS, rnn_fwd_part, &c, rnn_seq_ns(T, B, H, G));
+    return c.err;
+}
+
+typedef struct {
+    int is64, mode, reverse, gthreads, want_dh0;
+    int64_t T, B, H, G;
+    const int64_t *bs;
+    const void *gy, *ghn, *gcn, *wb, *ws;
+    void *dgi, *dgh, *dh, *dc;
+    fg_rnn_kern fn;
+    int err;
+} rnn_bwd_ctx;
+
+/* backward through time of batch rows [r0, r1): dgi (dgh) and the carried dh, dc */
+static int rnn_bwd_rows(const rnn_bwd_ctx *c, int64_t r0, int64_t r1)
+{
+    const int is64 = c->is64, mode = c->mode, lstm = mode == FG_RNN_LSTM, es = is64 ? 8 : 4;
+    const int gru = mode == FG_RNN_GRU;
+    const int64_t T = c->T, B = c->B, H = c->H, G = c->G, BH = B * H, TBH = T * BH;
+    const int64_t R = r1 - r0, o = r0 * H, og = r0 * G;
+    char *dh = PTR(c->dh, o), *dc = PTR(c->dc, o);
+    if (c->ghn) memcpy(dh, CPTR(c->ghn, o), (size_t)(R * H) * es);
+    else memset(dh, 0, (size_t)(R * H) * es);
+    if (lstm) {
+        if (c->gcn) memcpy(dc, CPTR(c->gcn, o), (size_t)(R * H) * es);
+        else memset(dc, 0, (size_t)(R * H) * es);
+    }
+    const char *ws = c->ws;
+    const char *hp = ws;
+    const char *cp = CPTR(ws, TBH), *tcb = CPTR(ws, 2 * TBH);
+    const char *gates = lstm ? CPTR(ws, 3 * TBH) : CPTR(ws, TBH);
+    const char *hnl = CPTR(ws, 4 * TBH), *ha = CPTR(ws, TBH);
     fg_rnn_step s;
     memset(&s, 0, sizeof s);
     s.H = H;
     s.G = G;
-    s.gh = gh;
+    s.dh = dh;
+    s.dc = dc;
     for (int64_t k = 0; k < T; k++) {
-        const int64_t t = reverse ? T - 1 - k : k;
-        const int64_t tn = reverse ? t - 1 : t + 1;      /* next step, if k < T - 1 */
-        if (k == 0) {
-            if (h0) memcpy(PTR(hp, t * BH), h0, (size_t)BH * es);
-            else memset(PTR(hp, t * BH), 0, (size_t)BH * es);
-            if (lstm && c0) memcpy(PTR(cp, t * BH), c0, (size_t)BH * es);
-            else if (lstm) memset(PTR(cp, t * BH), 0, (size_t)BH * es);
+        const int64_t t = c->reverse ? k : T - 1 - k;
+        s.gy = c->gy ? CPTR(c->gy, t * BH + o) : NULL;
+        s.dgi = PTR(c->dgi, t * B * G + og);
+        s.dgh = PTR(c->dgh, t * B * G + og);
+        s.sg = CPTR(gates, t * B * G + og);
+        s.stc = CPTR(tcb, t * BH + o);
+        s.scp = CPTR(cp, t * BH + o);
+        s.shp = CPTR(hp, t * BH + o);
+        s.shn = CPTR(hnl, t * BH + o);
+        s.sha = CPTR(ha, t * BH + o);
+        const int64_t nb = rnn_rows_in(c->bs, t, r0, r1);     /* rows that took this step */
+        if (nb < R) {           /* the others: no gate gradient, dh and dc pass through */
+            memset(PTR(s.dgi, nb * G), 0, (size_t)((R - nb) * G) * es);
+            if (gru) memset(PTR(s.dgh, nb * G), 0, (size_t)((R - nb) * G) * es);
         }
-        const int64_t nb = bs ? bs[t] : B, nh = nb * H;    /* rows taking this step */
-        if (nb > 0) {
-            int rc = rnn_gemm_cols(is64, nb, G, H, PTR(hp, t * BH), H, wt, 0.0, gh, G, b_hh,
-                                   nthreads);
+        if (nb == 0) continue;
+        rnn_gates_run(c->fn, &s, nb, es, mode, c->gthreads);
+        if (k < T - 1 || c->want_dh0) {
+            int rc = rnn_gemm_cols(is64, nb, H, G, s.dgh, G, c->wb, gru ? 1.0 : 0.0, dh, H, NULL,
+                                   c->gthreads);
             if (rc != FG_OK) return rc;
         }
-        s.gi = CPTR(gi, t * B * G);
-        s.hprev = (const char *)PTR(hp, t * BH);
-        s.hout = PTR(y, t * BH);
-        if (lstm) {
-            s.cprev = PTR(cp, t * BH);
-            s.gates = PTR(gates, t * B * G);
-            s.tc = PTR(tcb, t * BH);
-            s.cnew = k < T - 1 ? PTR(cp, tn * BH) : cn;
-        } else if (mode == FG_RNN_GRU) {
-            s.gates = PTR(gates, t * B * G);
-            s.hnl = PTR(hnl, t * BH);
-        }
-        if (nb > 0) rnn_gates_run(fn, &s, nb, es, mode, nthreads);
-        char *hnext = k < T - 1 ? PTR(hp, tn * BH) : hn;
-        memcpy(hnext, s.hout, (size_t)nh * es);
-        if (nb < B) {           /* the rows that wait keep their state and output 0 */
-            memcpy(PTR(hnext, nh), PTR(s.hprev, nh), (size_t)(BH - nh) * es);
-            if (lstm) memcpy(PTR(s.cnew, nh), PTR(s.cprev, nh), (size_t)(BH - nh) * es);
-            memset(PTR(s.hout, nh), 0, (size_t)(BH - nh) * es);
-        }
-        if (mode == FG_RNN_TANH || mode == FG_RNN_RELU) memcpy(PTR(ha, t * BH), s.hout, (size_t)nh * es);
     }
     return FG_OK;
+}
+
+static void rnn_bwd_part(void *ctx, int64_t lo, int64_t hi, int part)
+{
+    rnn_bwd_ctx *c = ctx;
+    (void)part;
+    const int rc = rnn_bwd_rows(c, lo, hi);
+    if (rc != FG_OK) FG_ATOMIC_STORE_RELAXED(&c->err, rc);
 }
 
 static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reverse,
@@ -244,7 +378,7 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     if (fg_rnn_ws_elems(mode, T, B, H) < 0) return FG_EINVAL;
     if (!w_hh || (T > 0 && B > 0 && (!ws || !dgi))) return FG_EINVAL;
     const int es = is64 ? 8 : 4;
-    const int64_t G = rnn_ngates[mode] * H, BH = B * H, TBH = T * BH, TB = T * B;
+    const int64_t G = rnn_ngates[mode] * H, BH = B * H, TB = T * B;
     if (rnn_bs_check(bs, T, B) != FG_OK) return FG_EINVAL;
     if (dw_hh && TB == 0) memset(dw_hh, 0, (size_t)(G * H) * es);
     if (db_hh && TB == 0) memset(db_hh, 0, (size_t)G * es);
@@ -256,52 +390,22 @@ static int rnn_bwd(int is64, int mode, int64_t T, int64_t B, int64_t H, int reve
     char *dh = scr, *dc = PTR(scr, BH), *wb = PTR(scr, 2 * BH);
     char *dgh = gru ? PTR(scr, 2 * BH + G * H) : dgi;
     rnn_pack_b(is64, w_hh, 0, G, H, wb);
-    if (ghn) memcpy(dh, ghn, (size_t)BH * es);
-    else memset(dh, 0, (size_t)BH * es);
-    if (lstm) {
-        if (gcn) memcpy(dc, gcn, (size_t)BH * es);
-        else memset(dc, 0, (size_t)BH * es);
+    const int parts = T > 0 ? rnn_row_parts(T, B, H, G, nthreads) : 1;
+    rnn_bwd_ctx c = {is64, mode, reverse, parts > 1 ? 1 : nthreads, dh0 != NULL, T, B, H, G, bs,
+                     gy, ghn, gcn, wb, ws, dgi, dgh, dh, dc, rnn_table(is64)[mode * 2 + 1],
+                     FG_OK};
+    int rc;
+    if (parts <= 1) rc = rnn_bwd_rows(&c, 0, B);
+    else {
+        fg_parallel_split(parts, B, RNN_PART_ROWS, rnn_bwd_part, &c, rnn_seq_ns(T, B, H, G));
+        rc = c.err;
     }
-    const char *hp = ws;
-    const char *cp = CPTR(ws, TBH), *tcb = CPTR(ws, 2 * TBH);
-    const char *gates = lstm ? CPTR(ws, 3 * TBH) : CPTR(ws, TBH);
-    const char *hnl = CPTR(ws, 4 * TBH), *ha = CPTR(ws, TBH);
-    const fg_rnn_kern fn = rnn_table(is64)[mode * 2 + 1];
-    fg_rnn_step s;
-    memset(&s, 0, sizeof s);
-    s.H = H;
-    s.G = G;
-    s.dh = dh;
-    s.dc = dc;
-    for (int64_t k = 0; k < T; k++) {
-        const int64_t t = reverse ? k : T - 1 - k;
-        s.gy = gy ? CPTR(gy, t * BH) : NULL;
-        s.dgi = PTR(dgi, t * B * G);
-        s.dgh = PTR(dgh, t * B * G);
-        s.sg = CPTR(gates, t * B * G);
-        s.stc = CPTR(tcb, t * BH);
-        s.scp = CPTR(cp, t * BH);
-        s.shp = CPTR(hp, t * BH);
-        s.shn = CPTR(hnl, t * BH);
-        s.sha = CPTR(ha, t * BH);
-        const int64_t nb = bs ? bs[t] : B;     /* rows that took this step */
-        if (nb < B) {           /* the others: no gate gradient, dh and dc pass through */
-            memset(PTR(s.dgi, nb * G), 0, (size_t)((B - nb) * G) * es);
-            if (gru) memset(PTR(s.dgh, nb * G), 0, (size_t)((B - nb) * G) * es);
-        }
-        if (nb == 0) continue;
-        rnn_gates_run(fn, &s, nb, es, mode, nthreads);
-        if (k < T - 1 || dh0) {
-            int rc = rnn_gemm_cols(is64, nb, H, G, s.dgh, G, wb, gru ? 1.0 : 0.0, dh, H, NULL,
-                                   nthreads);
-            if (rc != FG_OK) return rc;
-        }
-    }
+    if (rc != FG_OK) return rc;
     if (dh0) memcpy(dh0, dh, (size_t)BH * es);
     if (dc0 && lstm) memcpy(dc0, dc, (size_t)BH * es);
     if (TB == 0) return FG_OK;
     if (dw_hh) {
-        int rc = rnn_gemm(is64, 1, 0, G, H, TB, dgh, G, hp, H, 0.0, dw_hh, H, NULL, nthreads);
+        rc = rnn_gemm(is64, 1, 0, G, H, TB, dgh, G, ws, H, 0.0, dw_hh, H, NULL, nthreads);
         if (rc != FG_OK) return rc;
     }
     if (db_hh) {

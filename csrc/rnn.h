@@ -34,8 +34,12 @@
  * gradient.  Gradients of x, W_ih and b_ih are the caller's GEMMs of dgi.
  *
  * Scratch: fg_workspace slot 0 of the calling thread (the GEMM uses slots 2 and 3).
- * Threads: the GEMMs take nthreads; the gate kernel splits the batch rows on the pool
- * when the cost model (dispatch.h) says the step pays for it. */
+ * Threads: batch rows never mix, so with nthreads > 1 and at least 16 rows the rows are
+ * split into parts of multiples of 8 that each run the whole sequence on one thread (one
+ * pool job per call, no synchronisation between steps; the same bits at any thread
+ * count).  Otherwise each step's GEMM takes nthreads and the gate kernel splits the rows
+ * on the pool when the cost model (dispatch.h) says the step pays for it.  The weight
+ * gradient GEMM after the loop takes nthreads. */
 #ifndef FG_RNN_H
 #define FG_RNN_H
 #include <stdint.h>

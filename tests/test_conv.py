@@ -161,6 +161,46 @@ def test_layer_norm_is_fused_and_matches_the_composite_formula():
     assert g.shape == (5, 4)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", ["ln_wb", "ln_w", "ln_b", "ln_none", "ln_long", "ln_2d_shape",
+                                  "gn_2d", "gn_4d", "gn_2d_noaffine"])
+def test_row_norms_match_torch(case, dtype):
+    """Layer and group norm, forward and all gradients, against torch with copied weights:
+    every affine combination, rows shorter and longer than a vector, group norm on (N, C)
+    input (one element per channel) and on images."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    shapes = {"ln_wb": (6, 7, 20), "ln_w": (6, 7, 20), "ln_b": (6, 7, 20), "ln_none": (6, 7, 20),
+              "ln_long": (3, 1000), "ln_2d_shape": (4, 3, 5), "gn_2d": (5, 12), "gn_4d": (3, 12, 4, 5),
+              "gn_2d_noaffine": (5, 12)}
+    x = rng.standard_normal(shapes[case]).astype(dtype) * 3 + 1
+    g = rng.standard_normal(x.shape).astype(dtype)
+    if case.startswith("ln"):
+        ns = (3, 5) if case == "ln_2d_shape" else (x.shape[-1],)
+        w = rng.standard_normal(ns).astype(dtype) if case in ("ln_wb", "ln_w", "ln_long", "ln_2d_shape") else None
+        b = rng.standard_normal(ns).astype(dtype) if case in ("ln_wb", "ln_b", "ln_long", "ln_2d_shape") else None
+
+        def run(L, F_, xx, ww, bb):
+            return F_.layer_norm(xx, ns, ww, bb, 1e-5)
+    else:
+        w = None if case == "gn_2d_noaffine" else rng.standard_normal(12).astype(dtype)
+        b = None if case == "gn_2d_noaffine" else rng.standard_normal(12).astype(dtype)
+
+        def run(L, F_, xx, ww, bb):
+            return F_.group_norm(xx, 4, ww, bb, 1e-5)
+    res = []
+    for L, F_ in ((fg, F), (torch, torch.nn.functional)):
+        xx = L.tensor(x, requires_grad=True)
+        ww = None if w is None else L.tensor(w, requires_grad=True)
+        bb = None if b is None else L.tensor(b, requires_grad=True)
+        y = run(L, F_, xx, ww, bb)
+        y.backward(L.tensor(g))
+        res.append([y.detach().numpy()] + [t.grad.numpy() for t in (xx, ww, bb) if t is not None])
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-11)
+    for a, r in zip(*res):
+        np.testing.assert_allclose(a, r, **tol)
+
+
 def test_dropout2d_zeroes_whole_channels():
     fg.manual_seed(3)
     x = fg.ones(8, 16, 3, 3, requires_grad=True)

@@ -654,6 +654,27 @@ def test_bce_gradient_is_finite_at_saturated_probabilities():
     t = t64([0.2, 0.9])                   # the target gets a gradient too
     assert gradcheck(lambda p, t: F.binary_cross_entropy(p, t), [p, t])
     assert gradgradcheck(lambda p: F.binary_cross_entropy(p, t), [p])
+    # second derivatives through the target's gradient too (mixed p, t terms)
+    assert gradgradcheck(lambda p, t: F.binary_cross_entropy(p, t), [p, t])
+    assert gradgradcheck(lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), [p, t])
+
+
+def test_bce_double_backward_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    pv, tv, gv = rng.uniform(0.05, 0.95, (3, 4, 5))
+    p, t = t64(pv), t64(tv)
+    gp, gt = fg.autograd.grad(F.binary_cross_entropy(p, t, reduction="sum"), [p, t],
+                              create_graph=True)
+    ours = fg.autograd.grad((gp * t64(gv, grad=False)).sum() + (gt * t64(gv, grad=False)).sum(),
+                            [p, t])
+    tp = torch.tensor(pv, requires_grad=True)
+    tt = torch.tensor(tv, requires_grad=True)
+    a, b = torch.autograd.grad(torch.nn.functional.binary_cross_entropy(tp, tt, reduction="sum"),
+                               [tp, tt], create_graph=True)
+    ref = torch.autograd.grad((a * torch.tensor(gv)).sum() + (b * torch.tensor(gv)).sum(), [tp, tt])
+    for o, r in zip(ours, ref):
+        np.testing.assert_allclose(o.numpy(), r.numpy(), rtol=1e-7, atol=1e-10)
 
 
 def test_weighted_cross_entropy_none_keeps_the_target_shape():

@@ -57,3 +57,8 @@ trace = _Trace()
 # trees at every call (one list item, read and bumped without a lock: a bump is the
 # only write, and a reader seeing an old value only rescans).
 module_gen = [0]
+
+# The leaf-hook generation: bumped when a hook is registered on or removed from a leaf
+# tensor (Tensor.register_hook on a leaf, register_post_accumulate_grad_hook); compiled
+# functions retrace when it moved, as their plans ran the hooks present when traced.
+leaf_hook_gen = [0]

@@ -24,6 +24,7 @@ import numpy as np
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad import _device
 from fastgrad import _dtype
+from fastgrad._state import leaf_hook_gen as _leaf_hook_gen
 from fastgrad._state import trace as _trace
 
 if TYPE_CHECKING:
@@ -296,6 +297,7 @@ class Tensor(_TensorMethods):
             if self._hooks is None:
                 self._hooks = []
             hooks = self._hooks
+            _leaf_hook_gen[0] += 1
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
@@ -419,6 +421,7 @@ class _HookHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            _leaf_hook_gen[0] += 1
 
 
 def _as_array(data, dtype, who):

@@ -32,6 +32,7 @@ import numpy as np
 from fastgrad import _factory
 from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
+from fastgrad._state import leaf_hook_gen as _leaf_hook_gen
 from fastgrad._tensor import Tensor, tensor
 from fastgrad.autograd import anomaly as _anomaly
 
@@ -480,6 +481,7 @@ def register_post_accumulate_grad_hook(tensor, hook):
         hooks = _post_hooks[key] = []
         weakref.finalize(tensor, _post_hooks.pop, key, None)
     hooks.append(hook)
+    _leaf_hook_gen[0] += 1
     return _PostHookHandle(key, hooks, hook)
 
 
@@ -492,6 +494,7 @@ class _PostHookHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            _leaf_hook_gen[0] += 1
         if not self._hooks and _post_hooks.get(self._key) is self._hooks:
             del _post_hooks[self._key]
 

@@ -14,10 +14,16 @@ Python text (``failing`` names the check that failed; a check without a C form m
 
 * the objects that the function's globals and closure cells name (tensors, modules,
   optimizers, containers leading to them, functions and classes: by identity; Python
-  scalars and strings: by value, since a traced call froze the values it read), and
+  scalars and strings: by value, since a traced call froze the values it read; dicts,
+  namespaces and dataclass instances: by identity, and the scalars they hold by value,
+  so a mutated ``cfg['scale']`` retraces; lists of at most 64 scalars: by identity and
+  contents), and
   every link of the path by which the trace reached a tensor, module or optimizer
   (``cfg['model']``, ``trainer.__dict__['opt']``);
-* every module tree the trace ran: each module's training flag, its submodules,
+* the process's leaf-hook generation (a hook registered on or removed from any leaf
+  tensor retraces);
+* every module tree the trace ran: each module's training flag, its scalar attributes
+  (a dropout's ``p``, a flag its forward branches on: by value), its submodules,
   parameters and buffers (names, count, identity), and the process's forward-hook
   generation (a hook registered or removed anywhere retraces);
 * every tensor whose array the plan reads in place: the array (``t._data is arr``) and
@@ -34,7 +40,9 @@ Array contents are not guarded: the plan reads every captured array in place at 
 replay, so an in-place change between calls (what a version counter would record)
 needs no retrace; only a different array does.
 """
+import argparse
 import builtins
+import dataclasses
 import types
 
 from fastgrad import _state
@@ -44,6 +52,11 @@ from fastgrad._tensor import Tensor
 _K.guard_slots(Tensor)       # the tensor checks read Tensor's slots by offset (in C)
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
+_NAMESPACES = (types.SimpleNamespace, argparse.Namespace)
+
+
+def _is_dataclass_instance(o):
+    return dataclasses.is_dataclass(o) and not isinstance(o, type)
 
 
 class _Builder:
@@ -222,12 +235,43 @@ def _entries(b, d):
     return cd
 
 
+def _scalar_value(v):
+    """v is a Python scalar or a tuple of them (a value a traced call may have read and
+    frozen into the plan: a dropout probability, a flag, a kernel size)."""
+    if type(v) is tuple:
+        return len(v) <= 16 and all(type(e) in _SCALARS for e in v)
+    return type(v) in _SCALARS
+
+
+def _value_check(b, base, acc, v):
+    """`base` read through the accessors `acc` equals v (by identity for None, bools and
+    NaN)."""
+    if v is None or type(v) is bool or (type(v) is float and v != v):
+        b.is_(base, acc, v)
+    else:
+        b.add(f"{_text(b, base, acc)} == {b.c(v)}", ("eq", base, acc, v, None))
+
+
+def _scalar_attrs(b, o, limit=64):
+    """The scalar attributes (or items, for a dict) of o: each by value."""
+    d = o if type(o) is dict else vars(o)
+    if len(d) > limit:
+        return
+    kind = "item" if type(o) is dict else "dict"
+    for k, v in d.items():
+        if type(k) is str and k != "training" and _scalar_value(v):
+            _value_check(b, o, ((kind, k),), v)
+
+
 def _tree(b, m, done):
-    """The module tree under m: training flags, submodules, parameters, buffers."""
+    """The module tree under m: training flags, scalar attributes (a dropout's p, a
+    LeakyReLU's slope, a flag the forward branches on), submodules, parameters,
+    buffers."""
     if id(m) in done:
         return
     done.add(id(m))
     b.is_(m, (("attr", "training"),), bool(m.training))
+    _scalar_attrs(b, m)
     _entries(b, m._modules)
     for k, sub in m._modules.items():
         b.is_(m._modules, (("item", k),), sub)
@@ -255,13 +299,20 @@ def build(tr, plan):
             acc = (("cell", None),)
         else:
             continue
-        if o is None or type(o) is bool or (type(o) is float and o != o):
-            b.is_(how[1], acc, o)
-        elif isinstance(o, _SCALARS):
-            b.add(f"{_text(b, how[1], acc)} == {b.c(o)}", ("eq", how[1], acc, o, None))
+        if isinstance(o, _SCALARS):
+            _value_check(b, how[1], acc, o)
         elif isinstance(o, (types.FunctionType, types.BuiltinFunctionType, type,
                             types.MethodType)):
             b.is_(how[1], acc, o)
+        elif type(o) is list and len(o) <= 64 and all(_scalar_value(e) for e in o):
+            b.is_(how[1], acc, o)                  # a list of scalars: its contents
+            _value_check(b, o, (), list(o))
+        elif type(o) is dict or type(o) in _NAMESPACES or _is_dataclass_instance(o):
+            # a configuration object: which object, and the scalars it holds
+            b.is_(how[1], acc, o)
+            _scalar_attrs(b, o)
+    # hooks on leaf tensors (parameters): registered or removed anywhere, it retraces
+    _value_check(b, _state.leaf_hook_gen, (("item", 0),), _state.leaf_hook_gen[0])
     # module trees: every walked module whose tree ran in the trace
     ran = set(tr.modules)
     done = set()

@@ -431,8 +431,9 @@ def _bce_bwd(node, g):
     gp = mul(g, div(sub(p, t), clamp(mul(p, sub(1.0, p)), eps)))
     gt = None
     if node.edges[1] is not None:
-        lp, lq = _clamped_logs(p._data)
-        gt = mul(g, _make(np.asarray(lq - lp, dtype=p._data.dtype)))
+        # d/dt = clamped log(1 - p) - clamped log p, built from ops so that it has a
+        # derivative with respect to p (double backward) where p is not clamped
+        gt = mul(g, sub(clamp(log1p(neg(p)), -100.0), clamp(log(p), -100.0)))
     return (gp, gt)
 
 
@@ -474,7 +475,7 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, lt,
+from fastgrad.ops.elementwise import (abs, add, clamp, div, exp, gt, log, log1p, lt,
     mul, neg, softplus, sub, where)
 from fastgrad.ops.indexing import _gather, _index_copy, getitem
 from fastgrad.ops.reduce import log_softmax, mean, softmax, sum
