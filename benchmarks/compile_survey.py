@@ -65,7 +65,7 @@ def survey(info):
         step()
     except Exception as e:  # noqa: BLE001 - a sample that fails eagerly is not compile's concern
         return None if isinstance(e, CompileError) else f"(eager error) {type(e).__name__}"
-    c = fg.compile(step)
+    c = fg.compile(step, fallback="error")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -175,6 +175,35 @@ static void sdpa_shape(const fg_plan_step *st, fg_sdpa_shape *sh)
     sh->scale = st->s[0];
 }
 
+int fg_nll_prep(int is64, int64_t n, int64_t c, int64_t ignore, const int64_t *t,
+                int64_t *safe, void *keepf, uint8_t *keepb, void *count, int64_t *bad)
+{
+    int64_t kept = 0;
+    if (n < 0 || c < 0 || (n && (!t || !safe || !keepf || !keepb)) || !count)
+        return FG_EINVAL;
+    for (int64_t i = 0; i < n; i++)
+        if (t[i] != ignore && (t[i] < 0 || t[i] >= c)) {
+            if (bad)
+                *bad = i;
+            return FG_EINVAL;
+        }
+    for (int64_t i = 0; i < n; i++) {
+        int k = t[i] != ignore;
+        kept += k;
+        safe[i] = k ? t[i] : 0;
+        keepb[i] = (uint8_t)k;
+        if (is64)
+            ((double *)keepf)[i] = k;
+        else
+            ((float *)keepf)[i] = (float)k;
+    }
+    if (is64)
+        *(double *)count = kept ? (double)kept : NAN;
+    else
+        *(float *)count = kept ? (float)kept : NAN;
+    return FG_OK;
+}
+
 static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int nthreads,
                     int64_t *info)
 {
@@ -423,6 +452,30 @@ static int run_step(fg_plan_step *st, fg_plan_step *all, char *const *bases, int
     }
     case FG_P_COPY_TO:
         return copy_to(st->ndim, st->shape, IN(0), st->sa, OUT(0), st->sb, is64 ? 8 : 4);
+    case FG_P_ARGREDUCE:
+        return is64 ? fg_reduce_f64(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt)
+                    : fg_reduce_f32(st->op, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt);
+    case FG_P_SCAN:
+        return is64 ? fg_scan_f64(st->op, (int)st->n[3], st->n[0], st->n[1], st->n[2], IN(0),
+                                  OUT(0), nt)
+                    : fg_scan_f32(st->op, (int)st->n[3], st->n[0], st->n[1], st->n[2], IN(0),
+                                  OUT(0), nt);
+    case FG_P_PROD:
+        return is64 ? fg_prod_f64(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt)
+                    : fg_prod_f32(st->n[0], st->n[1], st->n[2], IN(0), OUT(0), nt);
+    case FG_P_NLL_PREP:
+        return fg_nll_prep(is64, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), OUT(2),
+                           OUT(3), info);
+    case FG_P_SORT: {
+        int flag = st->s[0] != 0.0;
+        if (st->op == 0)
+            return is64 ? fg_sort_f64(flag, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt)
+                        : fg_sort_f32(flag, st->n[0], st->n[1], st->n[2], IN(0), OUT(0), OUT(1), nt);
+        return is64 ? fg_topk_f64(flag, st->n[3], st->n[0], st->n[1], st->n[2], IN(0), OUT(0),
+                                  OUT(1), nt)
+                    : fg_topk_f32(flag, st->n[3], st->n[0], st->n[1], st->n[2], IN(0), OUT(0),
+                                  OUT(1), nt);
+    }
     default:
         return FG_EINVAL;
     }
@@ -594,6 +647,19 @@ int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t
                                              st->out_base[2] >= 0
                                        : st->in_base[3] >= 0 && st->in_base[4] >= 0 &&
                                              st->out_base[0] >= 0);
+        if (ok && st->kind >= FG_P_ARGREDUCE && st->kind <= FG_P_SORT)
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->n[2] >= 0 && st->in_base[0] >= 0 &&
+                 st->out_base[0] >= 0;
+        if (ok && st->kind == FG_P_ARGREDUCE)
+            ok = (st->op == FG_R_MAX || st->op == FG_R_MIN) && st->out_base[1] >= 0;
+        if (ok && st->kind == FG_P_SCAN)
+            ok = st->op >= 0 && st->op < FG_SCAN_COUNT && (st->n[3] == 0 || st->n[3] == 1);
+        if (ok && st->kind == FG_P_SORT)
+            ok = (st->op == 0 ? st->n[3] == st->n[1] : st->op == 1 && st->n[3] >= 0 &&
+                  st->n[3] <= st->n[1]) && st->out_base[1] >= 0;
+        if (ok && st->kind == FG_P_NLL_PREP)
+            ok = st->n[0] >= 0 && st->n[1] >= 0 && st->in_base[0] >= 0 && st->out_base[0] >= 0 &&
+                 st->out_base[1] >= 0 && st->out_base[2] >= 0 && st->out_base[3] >= 0;
         if (ok && st->kind == FG_P_COMPARE)
             ok = st->op >= 0 && st->op < FG_C_COUNT;
         if (ok && (st->kind == FG_P_GATHER || st->kind == FG_P_SCATTER_ADD))

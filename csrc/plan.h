@@ -105,6 +105,18 @@ enum {
     FG_P_COPY_TO,       /* ndim, shape, sa=strides of in0, sb=strides of out0 (elements);
                            out0 (strided) = in0 (strided), elements of 8 (is64) or 4 bytes
                            moved bit for bit: a region of an array assembled by NumPy   */
+    /* max/min with indices, scans, products, sorting (n[0..2] = outer, n, inner: the
+       dense input seen as (outer, n, inner), the reduced or scanned dim in the middle) */
+    FG_P_ARGREDUCE,     /* op=FG_R_MAX/FG_R_MIN; in0=x; out0=values (outer, inner), out1=int64
+                           indices (outer, inner)                                      */
+    FG_P_SCAN,          /* op=FG_SCAN_*, n[3]=reverse; in0=x; out0 (outer, n, inner)     */
+    FG_P_PROD,          /* in0=x; out0 (outer, inner)                                   */
+    FG_P_SORT,          /* op=0 sort (n[3]=n, s[0]=descending) or 1 topk (n[3]=k,
+                           s[0]=largest); in0=x; out0=values (outer, n[3], inner), out1=
+                           int64 indices (outer, n[3], inner)                           */
+    FG_P_NLL_PREP,      /* nll_loss's target bookkeeping (fg_nll_prep): n[0]=rows n[1]=classes
+                           n[2]=ignore_index; in0=target (int64); out0=safe (int64),
+                           out1=keep (T), out2=keep (bool), out3=count (one T)          */
     FG_P_COUNT
 };
 
@@ -153,6 +165,14 @@ int fg_plan_run(fg_plan_step *steps, int64_t nsteps, char *const *bases, int nba
  * operand bases in [0, nbases).  Returns FG_OK or FG_EINVAL with *failed set to the first
  * bad step.  (Operand ranges are computed by the builder from live arrays.) */
 int fg_plan_check(const fg_plan_step *steps, int64_t nsteps, int nbases, int64_t *failed);
+
+/* nll_loss's target bookkeeping over n targets t for c classes: keep[i] = t[i] !=
+ * ignore; safe[i] = keep ? t[i] : 0 (int64), keepf[i] = keep (float, or double when
+ * is64), keepb[i] = keep (bool); *count (float/double) = the number kept, NaN when none.
+ * A kept target outside [0, c): FG_EINVAL with *bad = its position (the first one),
+ * nothing written. */
+int fg_nll_prep(int is64, int64_t n, int64_t c, int64_t ignore, const int64_t *t,
+                int64_t *safe, void *keepf, uint8_t *keepb, void *count, int64_t *bad);
 
 /* NumPy's pairwise summation order (np.sum of a contiguous vector of n <= 8192), so a
  * replayed loss equals the eager one bit for bit. */

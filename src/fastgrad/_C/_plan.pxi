@@ -23,6 +23,10 @@ cdef extern from "plan.h" nogil:
         FG_P_RNN, FG_P_RNN_BWD
     enum:
         FG_P_SDPA, FG_P_SDPA_BWD
+    enum:
+        FG_P_ARGREDUCE, FG_P_SCAN, FG_P_PROD, FG_P_SORT, FG_P_NLL_PREP
+    int fg_nll_prep(int is64, int64_t n, int64_t c, int64_t ignore, const int64_t *t,
+                    int64_t *safe, void *keepf, uint8_t *keepb, void *count, int64_t *bad)
     ctypedef struct fg_bitgen:
         pass
     ctypedef struct fg_plan_step:
@@ -68,6 +72,35 @@ PLAN_KINDS = {"unary": FG_P_UNARY, "unary_bwd": FG_P_UNARY_BWD, "binary": FG_P_B
               "compare": FG_P_COMPARE, "where": FG_P_WHERE, "gather": FG_P_GATHER,
               "scatter_add": FG_P_SCATTER_ADD, "copy_to": FG_P_COPY_TO}
 PLAN_KINDS.update({"sdpa": FG_P_SDPA, "sdpa_bwd": FG_P_SDPA_BWD})
+PLAN_KINDS.update({"argreduce": FG_P_ARGREDUCE, "scan": FG_P_SCAN, "prod": FG_P_PROD,
+                   "sort": FG_P_SORT, "nll_prep": FG_P_NLL_PREP})
+
+
+def nll_prep(cnp.ndarray t, int64_t c, int64_t ignore_index, dtype, str op="nll_loss"):
+    """nll_loss's target bookkeeping for the int64 targets t (n,) of c classes: (safe,
+    keep, keep_bool, count) with keep = t != ignore_index, safe = where(keep, t, 0)
+    (int64), keep as `dtype` (float32/float64) and as bool, and the number kept as a 0-d
+    `dtype` array (NaN when none).  A kept target outside [0, c) raises
+    TargetIndexError."""
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"{op}: nll_prep computes float32 or float64 weights, not {dt}")
+    if t.dtype != np.int64 or t.ndim != 1 or not t.flags.c_contiguous:
+        raise ValueError(f"{op}: targets must be a contiguous 1-d int64 array, got {t.dtype} {_sh(t)}")
+    cdef int64_t n = t.shape[0], bad = -1
+    cdef cnp.ndarray safe = np.empty(n, np.int64)
+    cdef cnp.ndarray keepf = np.empty(n, dt)
+    cdef cnp.ndarray keepb = np.empty(n, np.bool_)
+    cdef cnp.ndarray count = np.empty((), dt)
+    cdef int s = fg_nll_prep(dt == np.float64, n, c, ignore_index,
+                             <const int64_t *>cnp.PyArray_DATA(t),
+                             <int64_t *>cnp.PyArray_DATA(safe), cnp.PyArray_DATA(keepf),
+                             <uint8_t *>cnp.PyArray_DATA(keepb), cnp.PyArray_DATA(count), &bad)
+    if s != FG_OK and bad >= 0:
+        raise TargetIndexError(f"{op}: target {t[bad]} at position {bad} is out of bounds for "
+                               f"{c} classes")
+    _chk(s, op)
+    return safe, keepf, keepb, count
 
 
 # ---- guard fast paths ---------------------------------------------------------------
@@ -83,19 +116,45 @@ cdef extern from "Python.h":
         PyMemberDef *d_member
 from cpython.object cimport PyTypeObject, PyObject_TypeCheck
 
+cdef extern from "Python.h":
+    PyObject *_gp_getattr "PyObject_GetAttr"(PyObject *o, PyObject *name)
+    PyObject *_gp_getitem "PyObject_GetItem"(PyObject *o, PyObject *key)
+    PyObject *_gp_dict_get "PyDict_GetItemWithError"(PyObject *d, PyObject *k)
+    PyObject *_gp_cell_get "PyCell_GET"(PyObject *c)
+    bint _gp_is_cell "PyCell_Check"(PyObject *c)
+    bint _gp_is_dict "PyDict_CheckExact"(PyObject *o)
+    bint _gp_is_any_dict "PyDict_Check"(PyObject *o)
+    bint _gp_is_list "PyList_CheckExact"(PyObject *o)
+    Py_ssize_t _gp_list_size "PyList_GET_SIZE"(PyObject *o)
+    PyObject *_gp_list_item "PyList_GET_ITEM"(PyObject *o, Py_ssize_t i)
+    Py_ssize_t _gp_size "PyObject_Size"(PyObject *o)
+    int _gp_richcmp "PyObject_RichCompareBool"(PyObject *a, PyObject *b, int op)
+    PyObject *_gp_call0 "PyObject_CallNoArgs"(PyObject *f)
+    int _gp_true "PyObject_IsTrue"(PyObject *o)
+    void _gp_incref "Py_INCREF"(PyObject *o)
+    void _gp_decref "Py_DECREF"(PyObject *o)
+    void _gp_xdecref "Py_XDECREF"(PyObject *o)
+    PyObject *_gp_err "PyErr_Occurred"()
+    void _gp_clear "PyErr_Clear"()
+    int _GP_EQ "Py_EQ"
+    PyObject *_gp_tuple_item "PyTuple_GET_ITEM"(object t, Py_ssize_t i)
+
 cdef PyTypeObject *_TENSOR_TYPE = NULL
-cdef Py_ssize_t _OFF_DATA = -1, _OFF_RG = -1
+cdef Py_ssize_t _OFF_DATA = -1, _OFF_RG = -1, _OFF_GRAD = -1
 cdef object _TENSOR_TYPE_REF = None
 
 
 def guard_slots(cls):
     """Read the `_data` and `requires_grad` slots of `cls` (fastgrad.Tensor) by offset."""
-    global _TENSOR_TYPE, _OFF_DATA, _OFF_RG, _TENSOR_TYPE_REF
+    global _TENSOR_TYPE, _OFF_DATA, _OFF_RG, _OFF_GRAD, _TENSOR_TYPE_REF
     d, r = cls.__dict__["_data"], cls.__dict__["requires_grad"]
     if type(d).__name__ != "member_descriptor" or type(r).__name__ != "member_descriptor":
         raise TypeError("guard_slots: _data and requires_grad must be __slots__")
     _OFF_DATA = (<PyMemberDescrObject *><PyObject *>d).d_member.offset
     _OFF_RG = (<PyMemberDescrObject *><PyObject *>r).d_member.offset
+    g = cls.__dict__.get("grad")
+    if type(g).__name__ == "member_descriptor":
+        _OFF_GRAD = (<PyMemberDescrObject *><PyObject *>g).d_member.offset
     _TENSOR_TYPE_REF = cls
     _TENSOR_TYPE = <PyTypeObject *>cls
 
@@ -116,44 +175,59 @@ cdef inline object _data_of(object t):
 def tensors_valid(tuple tensors, tuple arrays, tuple flags):
     """True if tensors[i]._data is arrays[i] and tensors[i].requires_grad is flags[i] for
     every i (a compiled step's guard over the tensors it reads in place)."""
+    return _tensors_ok(tensors, arrays, flags) == 1
+
+
+cdef int _tensors_ok(tuple tensors, tuple arrays, tuple flags) except -1:
     cdef Py_ssize_t i, n = len(tensors)
-    cdef object t
-    cdef PyObject *v
+    cdef PyObject *t
+    cdef object o
     if len(arrays) != n or len(flags) != n:
-        return False
+        return 0
     for i in range(n):
-        t = tensors[i]
-        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
-            v = _slot(t, _OFF_DATA)
-            if v != <PyObject *>arrays[i]:
-                return False
-            v = _slot(t, _OFF_RG)
-            if v != <PyObject *>flags[i]:
-                return False
-        elif t._data is not arrays[i] or t.requires_grad is not flags[i]:
-            return False
-    return True
+        t = _gp_tuple_item(tensors, i)
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(<object>t, _TENSOR_TYPE):
+            if (_slot(<object>t, _OFF_DATA) != _gp_tuple_item(arrays, i)
+                    or _slot(<object>t, _OFF_RG) != _gp_tuple_item(flags, i)):
+                return 0
+        else:
+            o = <object>t
+            if (o._data is not <object>_gp_tuple_item(arrays, i)
+                    or o.requires_grad is not <object>_gp_tuple_item(flags, i)):
+                return 0
+    return 1
 
 
 def entries_valid(tuple dicts, tuple keys, tuple arrays):
     """True if dicts[i][keys[i]] is a tensor whose array is arrays[i] for every i (a
     compiled step's guard over optimizer state entries)."""
+    return _entries_ok(dicts, keys, arrays) == 1
+
+
+cdef int _entries_ok(tuple dicts, tuple keys, tuple arrays) except -1:
     cdef Py_ssize_t i, n = len(dicts)
+    cdef PyObject *d
     cdef PyObject *v
     cdef object t
     if len(keys) != n or len(arrays) != n:
-        return False
+        return 0
     for i in range(n):
-        v = PyDict_GetItem(dicts[i], keys[i])
+        d = _gp_tuple_item(dicts, i)
+        if not _gp_is_any_dict(d):
+            return 0
+        v = _gp_dict_get(d, _gp_tuple_item(keys, i))
         if v == NULL:
-            return False
-        t = <object>v
-        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(t, _TENSOR_TYPE):
-            if _slot(t, _OFF_DATA) != <PyObject *>arrays[i]:
-                return False
-        elif t is None or t._data is not arrays[i]:
-            return False
-    return True
+            if _gp_err() != NULL:
+                _gp_clear()
+            return 0
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(<object>v, _TENSOR_TYPE):
+            if _slot(<object>v, _OFF_DATA) != _gp_tuple_item(arrays, i):
+                return 0
+        else:
+            t = <object>v
+            if t is None or t._data is not <object>_gp_tuple_item(arrays, i):
+                return 0
+    return 1
 
 
 def values_are(dict d, tuple values):
@@ -170,6 +244,193 @@ def values_are(dict d, tuple values):
             return False
         i += 1
     return True
+
+
+# ---- guard programs ------------------------------------------------------------------
+# A compiled step's guards as one C loop over precomputed checks (fastgrad.compile.guards
+# builds them): each check reads a value from a constant object through up to four
+# accessors (attribute, item, cell contents, instance __dict__ entry) and compares it with
+# constants.  Any exception while checking makes the guard fail.
+# accessor kinds and check kinds (the names fastgrad.compile.guards uses)
+GUARD_ACCESS = {"attr": 1, "item": 2, "cell": 3, "dict": 4}
+GUARD_OPS = {"is": 1, "either": 2, "eq": 3, "len": 4, "gen": 5, "tensors": 6, "entries": 7}
+cdef enum:
+    _GP_MAXACC = 4
+
+cdef struct _gp_check:
+    int op
+    int nacc
+    PyObject *base
+    PyObject *exp1
+    PyObject *exp2
+    Py_ssize_t n
+    int kind[_GP_MAXACC]
+    PyObject *key[_GP_MAXACC]
+    Py_ssize_t idx[_GP_MAXACC]     # a non-negative int key (list fast path), else -1
+
+
+cdef PyObject *_gp_access(PyObject *o, int kind, PyObject *key, Py_ssize_t idx) noexcept:
+    """New reference to the value (NULL: missing, or an exception set)."""
+    cdef PyObject *d
+    cdef PyObject *v
+    if kind == 5:           # a Tensor slot at offset idx (AttributeError if unset)
+        if _TENSOR_TYPE != NULL and PyObject_TypeCheck(<object>o, _TENSOR_TYPE):
+            v = _slot(<object>o, idx)
+            if v != NULL:
+                _gp_incref(v)
+                return v
+        return _gp_getattr(o, key)
+    if kind == 1:
+        return _gp_getattr(o, key)
+    if kind == 2:
+        if _gp_is_dict(o):
+            v = _gp_dict_get(o, key)
+            if v != NULL:
+                _gp_incref(v)
+            return v
+        if idx >= 0 and _gp_is_list(o):
+            if idx >= _gp_list_size(o):
+                return NULL
+            v = _gp_list_item(o, idx)
+            _gp_incref(v)
+            return v
+        return _gp_getitem(o, key)
+    if kind == 3:
+        if not _gp_is_cell(o):
+            return NULL
+        v = _gp_cell_get(o)
+        if v != NULL:
+            _gp_incref(v)
+        return v
+    d = _gp_getattr(o, <PyObject *>"__dict__")
+    if d == NULL:
+        return NULL
+    if _gp_is_dict(d):
+        v = _gp_dict_get(d, key)
+        if v != NULL:
+            _gp_incref(v)
+    else:
+        v = _gp_getitem(d, key)
+    _gp_decref(d)
+    return v
+
+
+cdef int _gp_one(_gp_check *c) except -1:
+    """1 if the check holds, 0 if not (-1: an exception)."""
+    cdef PyObject *o
+    cdef PyObject *v
+    cdef PyObject *r
+    cdef int k, ok
+    cdef Py_ssize_t n
+    if c.op == 6:
+        return _tensors_ok(<tuple>c.base, <tuple>c.exp1, <tuple>c.exp2)
+    if c.op == 7:
+        return _entries_ok(<tuple>c.base, <tuple>c.exp1, <tuple>c.exp2)
+    if c.op == 5:           # base[0] == exp1[0] or exp2()
+        if (_gp_is_list(c.base) and _gp_is_list(c.exp1) and _gp_list_size(c.base) > 0
+                and _gp_list_size(c.exp1) > 0
+                and _gp_list_item(c.base, 0) == _gp_list_item(c.exp1, 0)):
+            return 1
+        r = _gp_call0(c.exp2)
+        if r == NULL:
+            return -1
+        ok = _gp_true(r)
+        _gp_decref(r)
+        return ok
+    o = c.base
+    _gp_incref(o)
+    for k in range(c.nacc):
+        v = _gp_access(o, c.kind[k], c.key[k], c.idx[k])
+        _gp_decref(o)
+        if v == NULL:
+            return -1 if _gp_err() != NULL else 0
+        o = v
+    if c.op == 1:
+        ok = o == c.exp1
+    elif c.op == 2:
+        ok = o == c.exp1 or o == c.exp2
+    elif c.op == 3:
+        ok = 1 if o == c.exp1 else _gp_richcmp(o, c.exp1, _GP_EQ)
+    else:
+        n = _gp_size(o)
+        ok = -1 if n < 0 else n == c.n
+    _gp_decref(o)
+    return ok
+
+
+cdef class GuardProgram:
+    """GuardProgram(checks): a compiled step's guards, checked in one C loop.
+
+    checks: list of (op, base, accessors, exp1, exp2) with op one of GUARD_OPS and
+    accessors a tuple of (kind, key) with kind one of GUARD_ACCESS:
+      "is"/"either": the value is exp1 (or exp2); "eq": the value == exp1; "len":
+      len(value) == exp1; "gen": base[0] == exp1[0] or exp2() (lists; no accessors);
+      "tensors"/"entries": tensors_valid/entries_valid(base, exp1, exp2).
+    Calling it returns True when every check holds, False when one fails or raises."""
+    cdef _gp_check *prog
+    cdef readonly int n
+    cdef list keep
+    cdef public object source, checks
+    cdef public int nchecks
+
+    def __cinit__(self):
+        self.prog = NULL
+
+    def __dealloc__(self):
+        free(self.prog)
+
+    def __init__(self, list checks):
+        cdef int i, k
+        cdef _gp_check *c
+        self.n = len(checks)
+        self.keep = [checks]
+        self.prog = <_gp_check *>calloc(max(self.n, 1), sizeof(_gp_check))
+        if self.prog == NULL:
+            raise MemoryError("compile: out of memory building the guards")
+        for i in range(self.n):
+            op, base, acc, e1, e2 = checks[i]
+            c = &self.prog[i]
+            c.op = GUARD_OPS[op]
+            if len(acc) > _GP_MAXACC:
+                raise ValueError(f"GuardProgram: check {i} has {len(acc)} accessors, at most {_GP_MAXACC}")
+            if c.op in (5, 6, 7) and (acc or type(base) is not (list if c.op == 5 else tuple)):
+                raise ValueError(f"GuardProgram: check {i} ({op}) is malformed")
+            if c.op in (6, 7) and (type(e1) is not tuple or type(e2) is not tuple
+                                   or len(e1) != len(base) or len(e2) != len(base)):
+                raise ValueError(f"GuardProgram: check {i} ({op}) needs three tuples of one length")
+            if c.op == 5 and type(e1) is not list:
+                raise ValueError(f"GuardProgram: check {i} (gen) needs two lists")
+            c.base = <PyObject *>base
+            c.exp1 = <PyObject *>e1
+            c.exp2 = <PyObject *>e2
+            c.n = e1 if c.op == 4 else 0
+            c.nacc = len(acc)
+            for k in range(c.nacc):
+                kind, key = acc[k]
+                c.kind[k] = GUARD_ACCESS[kind]
+                if c.kind[k] == 1 and type(key) is not str:
+                    raise ValueError(f"GuardProgram: check {i}: attribute names are strings")
+                if c.kind[k] == 3:
+                    key = None
+                self.keep.append(key)
+                c.key[k] = <PyObject *>key
+                c.idx[k] = key if type(key) is int and key >= 0 else -1
+                if c.kind[k] == 1 and _TENSOR_TYPE != NULL:      # tensor slots by offset
+                    off = {"_data": _OFF_DATA, "requires_grad": _OFF_RG,
+                           "grad": _OFF_GRAD}.get(key, -1)
+                    if off >= 0:
+                        c.kind[k] = 5
+                        c.idx[k] = off
+
+    def __call__(self):
+        cdef int i
+        try:
+            for i in range(self.n):
+                if _gp_one(&self.prog[i]) == 0:
+                    return False
+        except Exception:
+            return False
+        return True
 
 
 def optim_state_valid(OptimPlan op):
@@ -244,7 +505,8 @@ def _step_operands(int kind, d):
     shape = [int(v) for v in d.get("shape", ())][:nd] if kind in _STRIDED_KINDS else \
         [int(v) for v in d.get("shape", ())]
     ops = {}
-    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
+    counts = {FG_P_INDEX_SELECT: 4, FG_P_INDEX_ADD: 4, FG_P_GATHER: 4, FG_P_SCATTER_ADD: 4, FG_P_REDUCE: 3,
+              FG_P_ARGREDUCE: 3, FG_P_SCAN: 3, FG_P_PROD: 3, FG_P_SORT: 4, FG_P_NLL_PREP: 2, FG_P_SOFTMAX: 3, FG_P_SOFTMAX_BWD: 3, FG_P_BN_STATS: 3,
               FG_P_BN_APPLY: 3, FG_P_BN_BWD: 3, FG_P_XENT: 2, FG_P_XENT_RED: 2,
               FG_P_XENT_BWD: 2, FG_P_XENT_RED_BWD: 2}.get(kind, 1 if kind != FG_P_COUNTER else 0)
     if any(v < 0 for v in n[:counts]):
@@ -415,6 +677,18 @@ def _step_operands(int kind, d):
         lin(("in", 0), big if kind == FG_P_GATHER else small)
         lin(("in", 1), small, "I")
         lin(("out", 0), small if kind == FG_P_GATHER else big)
+    elif kind in (FG_P_ARGREDUCE, FG_P_PROD):
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[2])
+        if kind == FG_P_ARGREDUCE:
+            lin(("out", 1), n[0] * n[2], "I")
+    elif kind == FG_P_NLL_PREP:
+        lin(("in", 0), n[0], "I"); lin(("out", 0), n[0], "I"); lin(("out", 1), n[0])
+        lin(("out", 2), n[0], "B"); lin(("out", 3), 1)
+    elif kind == FG_P_SCAN:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[1] * n[2])
+    elif kind == FG_P_SORT:
+        lin(("in", 0), n[0] * n[1] * n[2]); lin(("out", 0), n[0] * n[3] * n[2])
+        lin(("out", 1), n[0] * n[3] * n[2], "I")
     elif kind == FG_P_CLIP and int(d.get("op", 0)) == 0:
         lin(("out", 0), 1); lin(("out", 1), len(d.get("grads", ())), "D")
     return ops
@@ -742,6 +1016,10 @@ cdef class Plan:
                 raise TargetIndexError(
                     f"cross_entropy (compiled step {failed}): target at position {info} is out of "
                     f"bounds for {c} classes (valid: 0..{c - 1} or ignore_index={ign})")
+            if k == FG_P_NLL_PREP and s == FG_EINVAL and info >= 0:
+                raise TargetIndexError(
+                    f"{name} (compiled step {failed}): target at position {info} is out of "
+                    f"bounds for {self.steps[failed].n[1]} classes")
             if (k == FG_P_INDEX_SELECT or k == FG_P_INDEX_ADD or k == FG_P_GATHER
                     or k == FG_P_SCATTER_ADD) and s == FG_EINVAL:
                 nn = self.steps[failed].n[1]

@@ -1,13 +1,16 @@
 """Guards of fastgrad.compile: what a plan assumed when it was traced, checked before
-every replay by one generated function.
+every replay by one C call.
 
 A plan reads parameters, buffers, gradients and optimizer state in place and replays the
 kernels the traced call ran, so it is right for a later call only while the program
 still reaches the same objects in the same shapes.  At the end of a trace ``build``
-turns that situation into one Python function with a single boolean expression of
-identity and value tests on constants bound as its default arguments (torch.compile
-generates its guards the same way), so a check costs a few dozen attribute loads and
-``is`` tests and no per-call allocation:
+turns that situation into a list of checks, each an identity or value test of what a
+constant object leads to through at most four accessors (attribute, item, cell
+contents, instance ``__dict__`` entry), and hands them to fastgrad._C's
+``GuardProgram``: one C loop over precomputed pointers, no Python frame and no
+per-call allocation (tensor slots are read at their offsets).  Each check also has its
+Python text (``failing`` names the check that failed; a check without a C form makes
+``build`` generate an equivalent Python function instead).  The checks:
 
 * the objects that the function's globals and closure cells name (tensors, modules,
   optimizers, containers leading to them, functions and classes: by identity; Python
@@ -64,6 +67,7 @@ class _Builder:
         self.names = {}            # id(object) -> constant name
         self.values = {}           # constant name -> object
         self.exprs = []
+        self.specs = {}            # expression -> GuardProgram check (None: Python only)
         self.seen = set()
         self.tensors = {}          # id(tensor) -> (tensor, array, requires_grad)
         self.entries = []          # (state dict, key, array) of optimizer plans
@@ -79,10 +83,17 @@ class _Builder:
     def key(self, k):
         return repr(k) if type(k) in (str, int) else self.c(k)
 
-    def add(self, e):
+    def add(self, e, spec=None):
+        """Add the check `e` (Python source over the constants) once; `spec` is the same
+        check for fastgrad._C's GuardProgram: (op, base, accessors, exp1, exp2)."""
         if e not in self.seen:
             self.seen.add(e)
             self.exprs.append(e)
+            self.specs[e] = spec
+
+    def is_(self, base, acc, o):
+        """The check: `base` read through `acc` is o."""
+        self.add(f"{_text(self, base, acc)} is {self.c(o)}", ("is", base, acc, o, None))
 
     def tensor(self, t, arr):
         """t._data is arr and t.requires_grad as now: one C check over all such tensors
@@ -100,21 +111,28 @@ class _Builder:
             self.add("ENTRIES")
         self.entries.extend(zip(dicts, keys, arrays))
         for p in stateless:
-            self.add(f"{self.c(p)}.grad is None")
+            self.is_(p, (("attr", "grad"),), None)
 
     def build(self, name="guard"):
+        """The guard: a fastgrad._C GuardProgram when every check has its C form, else a
+        generated Python function.  Either carries .source, .nchecks and .checks (the
+        Python text of each check, for ``failing``)."""
         self.expand = {}
         if self.entries:
             es = self.entries
-            call = (f"{self.c(_K.entries_valid)}({self.c(tuple(e[0] for e in es))}, "
-                    f"{self.c(tuple(e[1] for e in es))}, {self.c(tuple(e[2] for e in es))})")
+            args = tuple(tuple(e[i] for e in es) for i in range(3))
+            call = (f"{self.c(_K.entries_valid)}({self.c(args[0])}, "
+                    f"{self.c(args[1])}, {self.c(args[2])})")
             self.exprs[self.exprs.index("ENTRIES")] = call
+            self.specs[call] = ("entries", args[0], (), args[1], args[2])
             self.expand[call] = [f"{self.c(d)}[{k!r}]._data is {self.c(a)}" for d, k, a in es]
         if self.tensors:
             ts = list(self.tensors.values())
-            call = (f"{self.c(_K.tensors_valid)}({self.c(tuple(v[0] for v in ts))}, "
-                    f"{self.c(tuple(v[1] for v in ts))}, {self.c(tuple(v[2] for v in ts))})")
+            args = tuple(tuple(v[i] for v in ts) for i in range(3))
+            call = (f"{self.c(_K.tensors_valid)}({self.c(args[0])}, "
+                    f"{self.c(args[1])}, {self.c(args[2])})")
             self.exprs[self.exprs.index("TENSORS")] = call
+            self.specs[call] = ("tensors", args[0], (), args[1], args[2])
             self.expand[call] = [e for t, arr, rg in ts
                                  for e in (f"{self.c(t)}._data is {self.c(arr)}",
                                            f"{self.c(t)}.requires_grad is {rg}")]
@@ -122,13 +140,32 @@ class _Builder:
         params = ", ".join(f"{n}={n}" for n in self.values)
         src = (f"def {name}({params}):\n    try:\n        return ({body})\n"
                "    except Exception:\n        return False\n")
-        ns = dict(self.values)
-        exec(builtins.compile(src, f"<fastgrad.compile {name}>", "exec"), ns)  # noqa: S102
-        fn = ns[name]
+        specs = [self.specs.get(e) for e in self.exprs]
+        if all(sp is not None for sp in specs):
+            fn = _K.GuardProgram(specs)
+        else:
+            ns = dict(self.values)
+            exec(builtins.compile(src, f"<fastgrad.compile {name}>", "exec"), ns)  # noqa: S102
+            fn = ns[name]
         fn.source = src
         fn.nchecks = len(self.exprs)
         fn.checks = (list(self.exprs), dict(self.values), self.expand)
         return fn
+
+
+def _text(b, base, acc):
+    """Python source of `base` read through the accessors `acc`."""
+    s = b.c(base)
+    for kind, key in acc:
+        if kind == "attr":
+            s += f".{key}"
+        elif kind == "item":
+            s += f"[{b.key(key)}]"
+        elif kind == "cell":
+            s += ".cell_contents"
+        else:
+            s += f".__dict__[{key!r}]"
+    return s
 
 
 def failing(guard):
@@ -174,15 +211,15 @@ def _path(b, o, reach):
         how = ent[1]
         kind = how[0]
         if kind == "global":
-            b.add(f"{b.c(how[1])}[{how[2]!r}] is {b.c(o)}")
+            b.is_(how[1], (("item", how[2]),), o)
             return
         if kind == "cell":
-            b.add(f"{b.c(how[1])}.cell_contents is {b.c(o)}")
+            b.is_(how[1], (("cell", None),), o)
             return
         if kind == "item":
-            b.add(f"{b.c(how[1])}[{b.key(how[2])}] is {b.c(o)}")
+            b.is_(how[1], (("item", how[2]),), o)
         elif kind == "attr":
-            b.add(f"{b.c(how[1])}.__dict__[{how[2]!r}] is {b.c(o)}")
+            b.is_(how[1], (("dict", how[2]),), o)
         else:
             return
         o = how[1]
@@ -194,7 +231,7 @@ def _tensor(b, t, arr=None):
 
 def _entries(b, d):
     cd = b.c(d)
-    b.add(f"len({cd}) == {len(d)}" if d else f"not {cd}")
+    b.add(f"len({cd}) == {len(d)}", ("len", d, (), len(d), None))
     return cd
 
 
@@ -206,23 +243,24 @@ def _scalar_value(v):
     return type(v) in _SCALARS
 
 
-def _value_check(b, where, v):
-    """where's current value equals v (by identity for None, bools and NaN)."""
+def _value_check(b, base, acc, v):
+    """`base` read through the accessors `acc` equals v (by identity for None, bools and
+    NaN)."""
     if v is None or type(v) is bool or (type(v) is float and v != v):
-        b.add(f"{where} is {b.c(v)}")
+        b.is_(base, acc, v)
     else:
-        b.add(f"{where} == {b.c(v)}")
+        b.add(f"{_text(b, base, acc)} == {b.c(v)}", ("eq", base, acc, v, None))
 
 
-def _scalar_attrs(b, o, co, limit=64):
+def _scalar_attrs(b, o, limit=64):
     """The scalar attributes (or items, for a dict) of o: each by value."""
     d = o if type(o) is dict else vars(o)
     if len(d) > limit:
         return
-    view = co if type(o) is dict else f"{co}.__dict__"
+    kind = "item" if type(o) is dict else "dict"
     for k, v in d.items():
         if type(k) is str and k != "training" and _scalar_value(v):
-            _value_check(b, f"{view}[{k!r}]", v)
+            _value_check(b, o, ((kind, k),), v)
 
 
 def _tree(b, m, done):
@@ -232,18 +270,17 @@ def _tree(b, m, done):
     if id(m) in done:
         return
     done.add(id(m))
-    cm = b.c(m)
-    b.add(f"{cm}.training is {bool(m.training)}")
-    _scalar_attrs(b, m, cm)
-    cd = _entries(b, m._modules)
+    b.is_(m, (("attr", "training"),), bool(m.training))
+    _scalar_attrs(b, m)
+    _entries(b, m._modules)
     for k, sub in m._modules.items():
-        b.add(f"{cd}[{b.key(k)}] is {b.c(sub)}")
+        b.is_(m._modules, (("item", k),), sub)
         if sub is not None:
             _tree(b, sub, done)
     for d in (m._parameters, m._buffers):
-        cd = _entries(b, d)
+        _entries(b, d)
         for k, t in d.items():
-            b.add(f"{cd}[{b.key(k)}] is {b.c(t)}")
+            b.is_(d, (("item", k),), t)
 
 
 def build(tr, plan):
@@ -257,30 +294,31 @@ def build(tr, plan):
     # names the function's code binds: scalars by value, callables by identity
     for o, how in _bindings(tr.fn):
         if how[0] == "global":
-            where = f"{b.c(how[1])}[{how[2]!r}]"
+            acc = (("item", how[2]),)
         elif how[0] == "cell":
-            where = f"{b.c(how[1])}.cell_contents"
+            acc = (("cell", None),)
         else:
             continue
         if isinstance(o, _SCALARS):
-            _value_check(b, where, o)
+            _value_check(b, how[1], acc, o)
         elif isinstance(o, (types.FunctionType, types.BuiltinFunctionType, type,
                             types.MethodType)):
-            b.add(f"{where} is {b.c(o)}")
+            b.is_(how[1], acc, o)
         elif type(o) is list and len(o) <= 64 and all(_scalar_value(e) for e in o):
-            b.add(f"{where} is {b.c(o)}")          # a list of scalars: its contents
-            b.add(f"{b.c(o)} == {b.c(list(o))}")
+            b.is_(how[1], acc, o)                  # a list of scalars: its contents
+            _value_check(b, o, (), list(o))
         elif type(o) is dict or type(o) in _NAMESPACES or _is_dataclass_instance(o):
             # a configuration object: which object, and the scalars it holds
-            b.add(f"{where} is {b.c(o)}")
-            _scalar_attrs(b, o, b.c(o))
+            b.is_(how[1], acc, o)
+            _scalar_attrs(b, o)
     # hooks on leaf tensors (parameters): registered or removed anywhere, it retraces
-    b.add(f"{b.c(_state.leaf_hook_gen)}[0] == {_state.leaf_hook_gen[0]}")
+    _value_check(b, _state.leaf_hook_gen, (("item", 0),), _state.leaf_hook_gen[0])
     # module trees: every walked module whose tree ran in the trace
     ran = set(tr.modules)
     done = set()
     if ran:
-        b.add(f"{b.c(_module.HOOK_GEN)}[0] == {_module.HOOK_GEN[0]}")
+        b.add(f"{b.c(_module.HOOK_GEN)}[0] == {_module.HOOK_GEN[0]}",
+              ("eq", _module.HOOK_GEN, (("item", 0),), _module.HOOK_GEN[0], None))
         seen = [_state.module_gen[0]]
         for o, how in list(reach.values()):
             if isinstance(o, Module) and any(id(s) in ran for s in o.modules()):
@@ -289,29 +327,26 @@ def build(tr, plan):
                 for p in o.parameters():
                     _tensor(b, p)
         for m in tr.modules.values():       # run but not reachable from the function
-            t.add(f"{t.c(m)}.training is {bool(m.training)}")
+            t.is_(m, (("attr", "training"),), bool(m.training))
         check = _generation_checked(t.build("module_trees"), seen)
-        b.add(f"({b.c(_state.module_gen)}[0] == {b.c(seen)}[0] or {b.c(check)}())")
+        b.add(f"({b.c(_state.module_gen)}[0] == {b.c(seen)}[0] or {b.c(check)}())",
+              ("gen", _state.module_gen, (), seen, check))
     # optimizer groups the trace stepped (their state layout: checked at the replay,
     # when the hyperparameters it depends on change)
     for opt, gi, entry, layout, *_ in plan.optims:
         _path(b, opt, reach)
-        co = b.c(opt)
         groups = opt.param_groups
-        cg = b.c(groups)
-        b.add(f"{co}.param_groups is {cg}")
-        b.add(f"len({cg}) == {len(groups)}")
+        b.is_(opt, (("attr", "param_groups"),), groups)
+        _entries(b, groups)
         group = groups[gi]
-        cgr = b.c(group)
-        b.add(f"{cg}[{gi}] is {cgr}")
+        b.is_(groups, (("item", gi),), group)
         params = group["params"]
-        cp = b.c(params)
-        b.add(f"{cgr}['params'] is {cp}")
-        b.add(f"len({cp}) == {len(params)}")
+        b.is_(group, (("item", "params"),), params)
+        _entries(b, params)
         for j, p in enumerate(params):
-            b.add(f"{cp}[{j}] is {b.c(p)}")
-            b.add(f"{b.c(p)}.requires_grad is {bool(p.requires_grad)}")
-        b.add(f"{co}._plans[{gi}] is {b.c(entry)}")
+            b.is_(params, (("item", j),), p)
+            b.is_(p, (("attr", "requires_grad"),), bool(p.requires_grad))
+        b.is_(opt, (("attr", "_plans"), ("item", gi)), entry)
         for pl in entry[3]:         # state arrays (the parameters' arrays: plan.ext below)
             b.state_entries(pl)
     # schedulers the replay steps
@@ -325,7 +360,8 @@ def build(tr, plan):
     for tn, entry, final in plan.grad_guards:
         ct = b.c(tn)
         if final is None:
-            b.add(f"{ct}.grad is {b.c(entry)}")
+            b.is_(tn, (("attr", "grad"),), entry)
         else:
-            b.add(f"({ct}.grad is {b.c(entry)} or {ct}.grad is {b.c(final)})")
+            b.add(f"({ct}.grad is {b.c(entry)} or {ct}.grad is {b.c(final)})",
+                  ("either", tn, (("attr", "grad"),), entry, final))
     return b.build()

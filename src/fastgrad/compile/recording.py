@@ -84,19 +84,29 @@ class Recorder:
         return out
 
     def argreduce(self, op, x, dim):
-        return self._refuse("argreduce", _K.argreduce(op, x, dim))
+        res = _K.argreduce(op, x, dim)
+        self._rec(_r_argreduce, res, op, x, dim)
+        return res
 
     def prod(self, x, dim):
-        return self._refuse("prod", _K.prod(x, dim))
+        out = _K.prod(x, dim)
+        self._rec(_r_prod, out, x, dim)
+        return out
 
     def scan(self, op, x, dim, reverse=False):
-        return self._refuse("scan", _K.scan(op, x, dim, reverse))
+        out = _K.scan(op, x, dim, reverse)
+        self._rec(_r_scan, out, op, x, dim, reverse)
+        return out
 
     def sort(self, x, dim, descending=False):
-        return self._refuse("sort", _K.sort(x, dim, descending))
+        res = _K.sort(x, dim, descending)
+        self._rec(_r_sort, res, x, dim, 0, x.shape[dim], descending)
+        return res
 
     def topk(self, x, k, dim, largest=True):
-        return self._refuse("topk", _K.topk(x, k, dim, largest))
+        res = _K.topk(x, k, dim, largest)
+        self._rec(_r_sort, res, x, dim, 1, k, largest)
+        return res
 
     def index_select(self, x, dim, idx, wrap=False, op="index_select"):
         out = _K.index_select(x, dim, idx, wrap, op)
@@ -191,6 +201,11 @@ class Recorder:
         gx = _K.xent_bwd(g, lsm, target, ignore_index, label_smoothing)
         self._rec(_r_xent_bwd, gx, g, lsm, target, ignore_index, label_smoothing)
         return gx
+
+    def nll_prep(self, t, c, ignore_index, dtype, op="nll_loss"):
+        res = _K.nll_prep(t, c, ignore_index, dtype, op)
+        self._rec(_r_nll_prep, res, t, c, ignore_index, op)
+        return res
 
     def matmul(self, a, b, out=None, beta=0.0):
         res = _K.matmul(a, b, out, beta)
@@ -365,6 +380,39 @@ def _r_softmax_bwd(tr, gx, g, y, dim, log):
     tr.add("softmax_bwd", name, op=int(bool(log)),
            ins=[tr.ref(tr.dense(g, name), name), tr.ref(tr.dense(y, name), name)],
            outs=[tr.new(gx)], n=n, is64=_is64(gx), par=int(n[0] * n[1] * n[2] >= _NOGIL_MIN))
+
+
+def _dim_step(tr, kind, name, x, dim, outs, op=0, **d):
+    """A step over x (dense) seen as (outer, n, inner) around `dim`; n[3] and s from d."""
+    xd = tr.dense(x, name)
+    outer, n, inner = _split3(x.shape, dim)
+    tr.add(kind, name, op=op, ins=[tr.ref(xd, name)], outs=[tr.new(o) for o in outs],
+           n=[outer, n, inner] + d.pop("n3", []), is64=_is64(x),
+           par=int(outer * n * inner >= _NOGIL_MIN), **d)
+
+
+def _r_argreduce(tr, res, op, x, dim):
+    _dim_step(tr, "argreduce", "max" if op == _K.R["max"] else "min", x, dim, res, op=op)
+
+
+def _r_prod(tr, out, x, dim):
+    _dim_step(tr, "prod", "prod", x, dim, [out])
+
+
+def _r_scan(tr, out, op, x, dim, reverse):
+    _dim_step(tr, "scan", "cumsum" if op == _K.SCAN["cumsum"] else "cumprod", x, dim, [out],
+              op=op, n3=[int(bool(reverse))])
+
+
+def _r_sort(tr, res, x, dim, op, k, flag):
+    _dim_step(tr, "sort", "topk" if op else "sort", x, dim, res, op=op, n3=[int(k)],
+              s=[float(bool(flag))])
+
+
+def _r_nll_prep(tr, res, t, c, ignore_index, op):
+    ix, ref = _index_ref(tr, t, op)
+    tr.add("nll_prep", op, ins=[ref], outs=[tr.new(a) for a in res],
+           n=[t.size, c, ignore_index], is64=_is64(res[1]))
 
 
 def _split3(shape, dim):

@@ -234,28 +234,23 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ign
         raise ShapeError(f"{who}: expected input (N, C) and target (N,), got {tuple(x._data.shape)} "
                          f"and {tuple(t.shape)}")
     c = x._data.shape[1]
-    keep = t != ignore_index
-    bad = keep & ((t < 0) | (t >= c))
-    if bad.any():
-        r = int(np.argmax(bad))
-        raise IndexError(f"{who}: target {t[r]} at position {r} is out of bounds for {c} classes")
-    safe = np.where(keep, t, 0)
+    # one kernel (recorded by compile): the kept rows' targets, 0/1 weights, the count
+    safe, keepf, keep, count = backend.k.nll_prep(t, c, ignore_index, x._data.dtype, who)
     picked = squeeze(_gather(x, 1, safe[:, None], who, (tv,) if tv is not None else ()), 1)
-    if not keep.all():          # ignored rows contribute 0, even where the input is inf or nan
-        picked = where(_make(keep), picked, 0.0)
+    # ignored rows contribute 0, even where the input is inf or nan
+    picked = where(_make(keep), picked, 0.0)
     w = _class_weights(weight, c, x._data.dtype, who)
     if w is None:
-        wt = _make(keep.astype(x._data.dtype))
+        wt = _make(keepf)
     else:
-        wt = mul(getitem(w, safe), _make(keep.astype(x._data.dtype)))
+        wt = mul(_gather(w, 0, safe, who), _make(keepf))
     loss = neg(mul(picked, wt))
     if reduction == "none":
         return loss
     if reduction == "sum":
         return sum(loss)
     if w is None:
-        count = int(np.count_nonzero(keep))
-        return div(sum(loss), float(count) if count else math.nan)
+        return div(sum(loss), _make(count))
     return div(sum(loss), sum(wt))
 
 

@@ -352,10 +352,16 @@ def _put_along_jvp(node, xs, ts, out):
     return _put_along(ts[0], idx, dim, shape)
 
 
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _put_along(g, idx, dim, shape):
     """Zeros of `shape` with g scattered (added) at idx along dim."""
     out = np.zeros(shape, dtype=g._data.dtype)
-    np.put_along_axis(out, idx, g._data, dim)
+    if out.dtype in _KERNEL_FLOATS:      # the scatter kernel, so compiled steps record it
+        backend.k.scatter_add(out, dim, idx, g._data, False, "put_along")
+    else:
+        np.put_along_axis(out, idx, g._data, dim)
     if _needs(g):
         return _record(out, "put_along", _put_along_bwd, (g,), (), None, (idx, dim, shape))
     return _make(out)
@@ -370,7 +376,10 @@ declare(_take_along_bwd, linear=lambda node, t, out: _take_along(t, node.ctx[0],
 
 
 def _take_along(x, idx, dim):
-    out = np.take_along_axis(x._data, idx, dim)
+    if x._data.dtype in _KERNEL_FLOATS:  # the gather kernel, so compiled steps record it
+        out = backend.k.gather(x._data, dim, idx, "take_along")
+    else:
+        out = np.take_along_axis(x._data, idx, dim)
     if _needs(x):
         return _record(out, "take_along", _take_along_bwd, (x,), (), None, (idx, dim, x._data.shape))
     return _make(out)

@@ -22,7 +22,7 @@ from fastgrad.reference.elementwise import (  # noqa: F401
 from fastgrad.reference.indexing import (  # noqa: F401
     gather, index_add, index_select, masked_expand, masked_select, scatter_add)
 from fastgrad.reference.linalg import linear, matmul  # noqa: F401
-from fastgrad.reference.loss import xent, xent_bwd  # noqa: F401
+from fastgrad.reference.loss import nll_prep, xent, xent_bwd  # noqa: F401
 from fastgrad.reference.norm import bn_apply, bn_bwd, bn_stats, rownorm, rownorm_bwd  # noqa: F401
 from fastgrad.reference.pool import pool2d, pool2d_bwd  # noqa: F401
 from fastgrad.reference.reduce import argreduce, prod, reduce, scan, softmax, softmax_bwd  # noqa: F401

@@ -34,3 +34,17 @@ def xent_bwd(g, lsm, target, ignore_index, label_smoothing):
     q[np.arange(rows)[keep], t[keep]] += 1 - label_smoothing
     gx = np.asarray(g, dtype=lsm.dtype)[:, None] * (np.exp(lsm) - q)
     return np.where(keep[:, None], gx, 0).astype(lsm.dtype)
+
+
+def nll_prep(t, c, ignore_index, dtype, op="nll_loss"):
+    """nll_loss's target bookkeeping: (safe int64, keep as dtype, keep as bool, 0-d count
+    as dtype, NaN when nothing is kept)."""
+    t = np.asarray(t, dtype=np.int64)
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= c))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise TargetIndexError(f"{op}: target {t[r]} at position {r} is out of bounds for {c} classes")
+    n = int(np.count_nonzero(keep))
+    return (np.where(keep, t, 0), keep.astype(dtype), keep,
+            np.asarray(n if n else np.nan, dtype=dtype))
