@@ -196,11 +196,6 @@ int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, dou
     return pool_run(nthreads, ntasks, fn, ctx, work_ns >= FG_POOL_WAKE_NS);
 }
 
-int fg_parallel_wake(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake)
-{
-    return pool_run(nthreads, ntasks, fn, ctx, wake != 0);
-}
-
 typedef struct {
     fg_split_fn fn;
     void *ctx;

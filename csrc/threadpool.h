@@ -14,9 +14,6 @@ int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
  * (spinning after a previous job), or runs on the caller alone. */
 #define FG_POOL_WAKE_NS 60000.0
 int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns);
-/* The same with the wake-up decided by the caller (wake != 0: sleeping workers are woken),
- * for kernels with their own crossover (the GEMM's FG_GEMM_WAKE_MNK). */
-int fg_parallel_wake(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake);
 /* Deterministic reductions: runs tasks [0, ntasks) as min(nthreads, ntasks) contiguous
  * ranges, calling fn(ctx, task, r) with r the range index (not the thread): per-r partial
  * sums then cover a fixed set of tasks, and combining them in r order gives the same

@@ -243,16 +243,17 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
     }
 
     gemm_job job = {d, &s0, g, esz, 0, 0, FG_OK};
-    const int wake = total >= (double)FG_GEMM_WAKE_MNK;
+    /* estimated single-thread time: sleeping workers are woken only for big jobs */
+    const double work_ns = total / (double)FG_GEMM_MNK_PER_NS;
     if (batch_par && batch >= nt) {
         /* whole problems per task */
-        fg_parallel_wake(nt, batch, gemm_batch_task, &job, wake);
+        fg_parallel_work(nt, batch, gemm_batch_task, &job, work_ns);
         return job.err;
     }
     /* one task per fixed block of C (the same block for every batch index, so even
      * stride_c == 0 is race free); each runs the sequential driver on its block */
     choose_grid(m, n, nt, g.mr, g.nr, esz, &job.tm, &job.tn);
-    fg_parallel_wake(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job, wake);
+    fg_parallel_work(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job, work_ns);
     return job.err;
 }
 

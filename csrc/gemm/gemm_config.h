@@ -112,16 +112,9 @@
  * tests/c/test_pool.c bench); 64x128x128 (1M, ~20 us) gains ~15% from 2 threads,
  * 32x64x128 (256K, ~5 us) loses. */
 #define FG_GEMM_PAR_MIN_MNK     (1024 * 1024)
-/* Single-thread speed assumed when estimating a GEMM's time for the pool (kernels that
- * run GEMMs inside a larger job, e.g. the recurrences of rnn.c): ~50 multiply-adds/ns
- * (112 GFLOP/s measured peak, float32). */
+/* Single-thread speed assumed when deciding whether a GEMM is worth waking sleeping
+ * workers (FG_POOL_WAKE_NS): ~50 multiply-adds/ns (112 GFLOP/s measured peak, float32). */
 #define FG_GEMM_MNK_PER_NS      50
-/* Sleeping workers are woken for a GEMM of at least this many multiply-adds (times batch
- * when batches run in parallel), i.e. for every GEMM that splits: a GEMM's parts are
- * dense and even, so from ~20 us of work (the caller pays ~3 us for the wake-up on a quiet
- * machine) two threads finish first, and back-to-back GEMMs then find the worker still
- * spinning.  Other kernels wake workers only from FG_POOL_WAKE_NS (threadpool.h). */
-#define FG_GEMM_WAKE_MNK        FG_GEMM_PAR_MIN_MNK
 /* Minimum multiply-adds handed to each thread. */
 #define FG_GEMM_PAR_MNK_PER_THREAD (512 * 1024)
 
