@@ -132,6 +132,8 @@ class CompiledFunction:
                 if id(r) in tr.inputs:
                     tr.failure = "two tensor arguments share memory"
                 tr.inputs[id(r)] = i
+                if a._data is not r and a._data.flags.c_contiguous:
+                    tr.input_arrays[id(r)] = a._data
             if any(isinstance(v, Tensor) for v in kwargs.values()):
                 tr.failure = "tensors passed as keyword arguments (pass them positionally)"
             if tr.failure is not None and strict:

@@ -59,7 +59,7 @@ class _Plan:
                 b.base = len(bases)
                 bases.append(b.arr)
         # input slots in argument order
-        slot_of = {id(b.arr): b for b in bufs if b.kind == "input"}
+        slot_of = {id(_root(b.arr)): b for b in bufs if b.kind == "input"}
         self.input_pos = []
         for pos, t in arg_inputs:
             b = slot_of.get(id(_root(t._data)))

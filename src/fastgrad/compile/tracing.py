@@ -3,6 +3,7 @@ buffers they touch), the arrays a traced call may read in place, and the handler
 named hooks (fastgrad._hooks) through which the eager paths that work outside the
 kernels report to the trace.  ``_tracing(tr)`` installs a trace: its handlers, its
 recorder as the active kernel backend, and the trace as the process's tracer."""
+import builtins
 import contextlib
 import os
 import threading
@@ -42,6 +43,9 @@ class _Tracer:
         self.bufs = {}             # id(root) -> _Buf
         self.failure = None
         self.inputs = {}           # id(root) -> input position
+        self.input_arrays = {}     # id(root) -> the argument's own array, when a
+                                   # C-contiguous view into the root (a batch sliced
+                                   # from a dataset tensor): offsets count from it
         self.modules = {}          # id -> module run during the trace
         self.touched = {}          # id(tensor) -> [tensor, entry grad, first touch]
         self.optims = []           # (optimizer, group index, plans entry, layout, args, step index)
@@ -109,7 +113,7 @@ class _Tracer:
         i = len(self.steps)
         if b is None:
             if id(r) in self.inputs:
-                b = _Buf(r, "input", i)
+                b = _Buf(self.input_arrays.get(id(r), r), "input", i)
             elif id(r) in self.consts or _is_scalar_const(r):
                 b = _Buf(r, "const", i)
             elif id(r) in self.pre:      # existed before the call
@@ -122,7 +126,7 @@ class _Tracer:
                           "cannot be replayed")
             self.bufs[id(r)] = b
         b.last = i
-        return (b, _ptr(a) - _ptr(r))
+        return (b, self._offset(a, b, what))
 
     def new(self, a):
         r = _root(a)
@@ -132,7 +136,18 @@ class _Tracer:
             b = _Buf(r, "inter", i)
             self.bufs[id(r)] = b
         b.last = i
-        return (b, _ptr(a) - _ptr(r))
+        return (b, self._offset(a, b, "a result"))
+
+    def _offset(self, a, b, what):
+        """a's byte offset in buffer b; an input that is a view into a larger array is
+        bound by its own pointer at each replay, so an operand must lie inside it."""
+        off = _ptr(a) - _ptr(b.arr)
+        if b.kind == "input" and b.arr is not _root(b.arr):
+            lo = off + builtins.sum(st * (n - 1) for st, n in zip(a.strides, a.shape) if st < 0)
+            hi = off + builtins.sum(st * (n - 1) for st, n in zip(a.strides, a.shape) if st > 0)
+            if a.size and (lo < 0 or hi + a.itemsize > b.arr.nbytes):
+                self.fail(f"{what}: reads outside the input tensor, in the larger array it views")
+        return off
 
     def add(self, kind, name, **d):
         d["kind"] = kind
@@ -270,7 +285,8 @@ def _user_function(o):
 def _bindings(fn):
     """(object, how) for what fn's code can reach by name: its closure cells (how =
     ("cell", cell)), the globals its code (and the code nested in it) names (("global",
-    globals dict, name)), its bound object (("const",)); through __wrapped__ and
+    globals dict, name)), its bound object and its default argument values (("const",));
+    through __wrapped__ and
     functools.partial's func, and the same for the user functions (not fastgrad's,
     NumPy's or torch's) found that way, two levels deep."""
     res = []
@@ -293,6 +309,12 @@ def _bindings(fn):
                         found.append((g[n], ("global", g, n)))
             if getattr(f, "__self__", None) is not None:
                 found.append((f.__self__, ("const",)))
+            # default argument values (``def step(x, y, model=model)``): bound once, at
+            # definition time
+            for v in getattr(f, "__defaults__", None) or ():
+                found.append((v, ("const",)))
+            for v in (getattr(f, "__kwdefaults__", None) or {}).values():
+                found.append((v, ("const",)))
             res.extend(found)
             if depth < 2:
                 todo.extend((o, depth + 1) for o, how in found if _user_function(o))
