@@ -18,6 +18,20 @@ from fastgrad.nn import functional as F
 from test_compile_guards import X, Y, mlp, run_both, same, standard
 
 
+def plain_step(m, opt):
+    """A training step closing over the model m and the optimizer opt (closure cells, as
+    a script's step function reaches them)."""
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def test_weight_decay_switched_on_adam():
     def ch(w, i):
         w["opt"].param_groups[0]["weight_decay"] = 0.1
@@ -74,12 +88,7 @@ def build_temp():
     m = Temp()
     opt = optim.SGD(m.parameters(), lr=0.1)
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(m(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = plain_step(m, opt)
 
     return m, opt, step
 
@@ -330,12 +339,7 @@ def test_leaky_relu_slope_attr():
         m = nn.Sequential(nn.Linear(5, 8), nn.LeakyReLU(0.01), nn.Linear(8, 3))
         opt = optim.SGD(m.parameters(), lr=0.1)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = plain_step(m, opt)
 
         return m, opt, step
 
@@ -419,6 +423,30 @@ def both(fn_build, calls):
             assert same(a._data, b._data)
 
 
+def sgd_world(make_model=lambda: mlp(0)):
+    """A model, its SGD optimizer and the plain step over them, as ``both`` takes them."""
+    m = make_model()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    return {"models": [m], "opt": opt}, plain_step(m, opt)
+
+
+def calls_with_change(change, at=3, steps=8, every=False):
+    """Argument makers for ``both``: batch i of X, Y, after change(world) at step `at`
+    (or change(world, i) before every step)."""
+
+    def mk(i):
+        def call(o):
+            if every:
+                change(o, i)
+            elif i == at:
+                change(o)
+            return (X[i % 4], Y[i % 4])
+
+        return call
+
+    return [mk(i) for i in range(steps)]
+
+
 def test_model_as_argument():
     def build():
         ma, mb = mlp(0), mlp(1)
@@ -480,12 +508,7 @@ def test_noncontiguous_input_later():
         m = mlp(0)
         opt = optim.SGD(m.parameters(), lr=0.1)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = plain_step(m, opt)
 
         return {"models": [m]}, step
 
@@ -516,103 +539,36 @@ def test_scalar_arg_changes():
 
 
 def test_tensor_hook_registered_later():
-    def build():
-        m = mlp(0)
-        opt = optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return {"models": [m]}, step
-
-    def mk(i):
-        def call(o):
-            if i == 3:
-                o["models"][0][0].weight.register_hook(lambda g: g * 2)
-            return (X[i % 4], Y[i % 4])
-
-        return call
-
-    both(build, [mk(i) for i in range(8)])
+    both(
+        sgd_world,
+        calls_with_change(lambda o: o["models"][0][0].weight.register_hook(lambda g: g * 2)),
+    )
 
 
 def test_module_forward_pre_hook_later():
-    def build():
-        m = mlp(0)
-        opt = optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return {"models": [m]}, step
-
-    def mk(i):
-        def call(o):
-            if i == 3:
-                o["models"][0][0].register_forward_pre_hook(lambda mod, inp: (inp[0] * 2,))
-            return (X[i % 4], Y[i % 4])
-
-        return call
-
-    both(build, [mk(i) for i in range(8)])
+    both(
+        sgd_world,
+        calls_with_change(
+            lambda o: o["models"][0][0].register_forward_pre_hook(lambda mod, inp: (inp[0] * 2,))
+        ),
+    )
 
 
 def test_weight_tying_later():
-    def build():
+    def square_mlp():
         fg.manual_seed(0)
-        m = nn.Sequential(nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 5))
-        opt = optim.SGD(m.parameters(), lr=0.1)
+        return nn.Sequential(nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 5))
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+    def tie(o):
+        o["models"][0][2].weight = o["models"][0][0].weight
 
-        return {"models": [m], "opt": opt}, step
-
-    def mk(i):
-        def call(o):
-            if i == 3:
-                o["models"][0][2].weight = o["models"][0][0].weight
-            return (X[i % 4], Y[i % 4])
-
-        return call
-
-    both(build, [mk(i) for i in range(8)])
+    both(lambda: sgd_world(square_mlp), calls_with_change(tie))
 
 
 def test_threads_changed():
-    def build():
-        m = mlp(0)
-        opt = optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return {"models": [m]}, step
-
-    def mk(i):
-        def call(o):
-            fg.set_num_threads(1 if i % 2 else 2)
-            return (X[i % 4], Y[i % 4])
-
-        return call
-
-    both(build, [mk(i) for i in range(8)])
+    both(
+        sgd_world, calls_with_change(lambda o, i: fg.set_num_threads(1 if i % 2 else 2), every=True)
+    )
 
 
 def test_no_grad_accuracy_inside():
@@ -671,12 +627,7 @@ def test_hook_before_compile_and_post_hook_later():
         opt = optim.SGD(m.parameters(), lr=0.1)
         m[0].bias.register_hook(lambda g: g * 3)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = plain_step(m, opt)
 
         return {"models": [m]}, step
 
@@ -704,23 +655,19 @@ def test_batches_sliced_from_a_dataset_tensor_replay():
     rng = np.random.default_rng(5)
     data_x = fg.from_numpy(rng.standard_normal((40, 5)).astype(np.float32))
     data_y = fg.from_numpy(rng.integers(0, 3, 40).astype(np.int64))
+
     def make(compiled):
         m = mlp(0)
         opt = optim.Adam(m.parameters(), lr=0.01)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = plain_step(m, opt)
 
         return m, fg.compile(step, fallback="error") if compiled else step
 
     worlds = [make(False), make(True)]
     for epoch in range(2):
         for i in range(0, 40, 8):
-            le, lc = (s(data_x[i:i + 8], data_y[i:i + 8]) for _, s in worlds)
+            le, lc = (s(data_x[i : i + 8], data_y[i : i + 8]) for _, s in worlds)
             assert same(le._data, lc._data), f"loss differs at rows {i}"
     for a, b in zip(worlds[0][0].parameters(), worlds[1][0].parameters()):
         assert same(a._data, b._data)
@@ -731,6 +678,7 @@ def test_batches_sliced_from_a_dataset_tensor_replay():
 def test_model_and_optimizer_bound_as_default_arguments():
     """``def step(x, y, model=model, opt=opt)`` reaches the parameters through the
     function's defaults: the step replays, bit for bit equal to eager execution."""
+
     def make(compiled):
         m = mlp(0)
         opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
