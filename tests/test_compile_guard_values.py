@@ -699,3 +699,61 @@ def test_model_and_optimizer_bound_as_default_arguments():
     for a, b in zip(worlds[0][0].parameters(), worlds[1][0].parameters()):
         assert same(a._data, b._data)
     assert worlds[1][1].stats["replays"] == 5
+
+
+# ---- attributes that are tensors or functions -------------------------------------------
+
+
+class Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(5, 3)
+        self.mask = fg.ones(3)
+
+    def forward(self, x):
+        return self.l(x) * self.mask
+
+
+def build_masked():
+    fg.manual_seed(0)
+    m = Masked()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    return m, opt, plain_step(m, opt)
+
+
+def test_plain_tensor_attribute_replaced():
+    def ch(w, i):
+        w["model"].mask = fg.tensor([1.0, 0.0, 2.0])
+
+    run_both(build_masked, ch)
+
+
+def test_forward_monkeypatched():
+    def ch(w, i):
+        m = w["model"]
+        orig = type(m).forward
+        m.forward = lambda x: orig(m, x) * 2
+
+    run_both(build_masked, ch)
+
+
+def test_activation_function_attr_swapped():
+    class Act(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(5, 3)
+            self.act = F.relu
+
+        def forward(self, x):
+            return self.act(self.l(x))
+
+    def build():
+        fg.manual_seed(0)
+        m = Act()
+        opt = optim.SGD(m.parameters(), lr=0.1)
+        return m, opt, plain_step(m, opt)
+
+    def ch(w, i):
+        w["model"].act = fg.tanh
+
+    run_both(build, ch)

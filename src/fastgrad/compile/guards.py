@@ -23,7 +23,9 @@ Python text (``failing`` names the check that failed; a check without a C form m
 * the process's leaf-hook generation (a hook registered on or removed from any leaf
   tensor retraces);
 * every module tree the trace ran: each module's training flag, its scalar attributes
-  (a dropout's ``p``, a flag its forward branches on: by value), its submodules,
+  (a dropout's ``p``, a flag its forward branches on: by value), the functions it holds
+  as attributes (an activation, a patched ``forward``: by identity) and how many
+  attributes it has (one added later), its submodules,
   parameters and buffers (names, count, identity), and the process's forward-hook
   generation (a hook registered or removed anywhere retraces);
 * every tensor whose array the plan reads in place: the array (``t._data is arr``) and
@@ -43,6 +45,7 @@ needs no retrace; only a different array does.
 import argparse
 import builtins
 import dataclasses
+import functools
 import types
 
 from fastgrad import _state
@@ -263,15 +266,25 @@ def _scalar_attrs(b, o, limit=64):
             _value_check(b, o, ((kind, k),), v)
 
 
+_CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+              functools.partial)
+
+
 def _tree(b, m, done):
     """The module tree under m: training flags, scalar attributes (a dropout's p, a
-    LeakyReLU's slope, a flag the forward branches on), submodules, parameters,
-    buffers."""
+    LeakyReLU's slope, a flag the forward branches on), functions held as attributes (an
+    activation, a patched forward: by identity), the attribute count (an attribute
+    added later), submodules, parameters, buffers."""
     if id(m) in done:
         return
     done.add(id(m))
     b.is_(m, (("attr", "training"),), bool(m.training))
     _scalar_attrs(b, m)
+    d = vars(m)
+    _entries(b, d)
+    for k, v in d.items():
+        if type(k) is str and isinstance(v, _CALLABLES):
+            b.is_(m, (("dict", k),), v)
     _entries(b, m._modules)
     for k, sub in m._modules.items():
         b.is_(m._modules, (("item", k),), sub)
