@@ -255,19 +255,24 @@ def _value_check(b, base, acc, v):
         b.add(f"{_text(b, base, acc)} == {b.c(v)}", ("eq", base, acc, v, None))
 
 
-def _scalar_attrs(b, o, limit=64):
-    """The scalar attributes (or items, for a dict) of o: each by value."""
+_CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+              functools.partial)
+
+
+def _scalar_attrs(b, o, functions=False, limit=64):
+    """The scalar attributes (or items, for a dict) of o, each by value; with
+    `functions`, also the functions among them, by identity."""
     d = o if type(o) is dict else vars(o)
     if len(d) > limit:
         return
     kind = "item" if type(o) is dict else "dict"
     for k, v in d.items():
-        if type(k) is str and k != "training" and _scalar_value(v):
+        if type(k) is not str or k == "training":
+            continue
+        if _scalar_value(v):
             _value_check(b, o, ((kind, k),), v)
-
-
-_CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-              functools.partial)
+        elif functions and isinstance(v, _CALLABLES):
+            b.is_(o, ((kind, k),), v)
 
 
 def _tree(b, m, done):
@@ -279,12 +284,8 @@ def _tree(b, m, done):
         return
     done.add(id(m))
     b.is_(m, (("attr", "training"),), bool(m.training))
-    _scalar_attrs(b, m)
-    d = vars(m)
-    _entries(b, d)
-    for k, v in d.items():
-        if type(k) is str and isinstance(v, _CALLABLES):
-            b.is_(m, (("dict", k),), v)
+    _entries(b, vars(m))
+    _scalar_attrs(b, m, functions=True)
     _entries(b, m._modules)
     for k, sub in m._modules.items():
         b.is_(m._modules, (("item", k),), sub)
@@ -330,8 +331,7 @@ def build(tr, plan):
     ran = set(tr.modules)
     done = set()
     if ran:
-        b.add(f"{b.c(_module.HOOK_GEN)}[0] == {_module.HOOK_GEN[0]}",
-              ("eq", _module.HOOK_GEN, (("item", 0),), _module.HOOK_GEN[0], None))
+        _value_check(b, _module.HOOK_GEN, (("item", 0),), _module.HOOK_GEN[0])
         seen = [_state.module_gen[0]]
         for o, how in list(reach.values()):
             if isinstance(o, Module) and any(id(s) in ran for s in o.modules()):

@@ -12,6 +12,7 @@ import numpy as np
 from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._hooks import hooks
 from fastgrad._state import backend, grad_mode
+from fastgrad._state import trace as _trace
 from fastgrad._tensor import Tensor
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad.ops.elementwise import _elementwise_jvp
@@ -237,8 +238,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ign
     # one kernel (recorded by compile): the kept rows' targets, 0/1 weights, the count
     safe, keepf, keep, count = backend.k.nll_prep(t, c, ignore_index, x._data.dtype, who)
     picked = squeeze(_gather(x, 1, safe[:, None], who, (tv,) if tv is not None else ()), 1)
-    # ignored rows contribute 0, even where the input is inf or nan
-    picked = where(_make(keep), picked, 0.0)
+    # ignored rows contribute 0, even where the input is inf or nan (always while
+    # tracing: a compiled step must follow later batches that ignore rows)
+    if _trace.active is not None or count != len(t):
+        picked = where(_make(keep), picked, 0.0)
     w = _class_weights(weight, c, x._data.dtype, who)
     if w is None:
         wt = _make(keepf)
