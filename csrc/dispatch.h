@@ -24,7 +24,7 @@
  *   fork/join of an empty 2-part job, worker spinning:  0.05 us (the caller finishes
  *     both parts before the worker reacts when it is busy elsewhere)
  *   wake-up of a sleeping worker: ~3 us to the caller on a quiet machine, up to ~40 us
- *     when the woken thread preempts it; the worker starts claiming 10-40 us later
+ *     when the woken thread preempts it; the worker starts claiming 15-60 us later
  *   a + b, one core, 256 KB - 3 MB:                    ~87 bytes/ns (L2/L3 streaming)
  *   fastgrad's vectorised exp:                         ~0.2 ns per element beyond the
  *                                                      bytes (65536 floats: 23 us)

@@ -122,6 +122,14 @@ int fg_cpu_count(void)
     DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
     return n > 0 ? (int)n : 1;
 }
+
+int fg_cpu_current(void) { return -1; }
+
+int fg_thread_keep_off_cpu(int cpu)
+{
+    (void)cpu;
+    return -1;
+}
 #else
 void fg_once(fg_once_t *once, void (*fn)(void)) { pthread_once(once, fn); }
 
@@ -155,6 +163,32 @@ int fg_cpu_count(void)
     const long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+#if defined(__linux__)
+int fg_cpu_current(void) { return sched_getcpu(); }
+
+int fg_thread_keep_off_cpu(int cpu)
+{
+    static FG_THREAD_LOCAL cpu_set_t base;      /* the thread's mask at its first call */
+    static FG_THREAD_LOCAL int have_base;
+    if (!have_base) {
+        if (sched_getaffinity(0, sizeof base, &base) != 0) return -1;
+        have_base = 1;
+    }
+    cpu_set_t set = base;
+    if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &set) && CPU_COUNT(&set) > 1)
+        CPU_CLR(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1;
+}
+#else
+int fg_cpu_current(void) { return -1; }
+
+int fg_thread_keep_off_cpu(int cpu)
+{
+    (void)cpu;
+    return -1;
+}
+#endif
 #endif
 
 /* ---- CPU features --------------------------------------------------------------- */

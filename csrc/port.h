@@ -7,7 +7,8 @@
  *               several tasks may write
  *   memory      fg_aligned_alloc / fg_aligned_free, fg_pages_alloc / fg_pages_free
  *   threads     fg_mutex_t, fg_cond_t, fg_once_t, fg_thread_start (detached), fg_yield,
- *               fg_cpu_relax, fg_now_ns, fg_atfork, fg_cpu_count
+ *               fg_cpu_relax, fg_now_ns, fg_atfork, fg_cpu_count, fg_cpu_current,
+ *               fg_thread_keep_off_cpu (Linux; elsewhere they report "unknown"/do nothing)
  *   CPU         fg_cpu_features: FG_CPUF_* bits from cpuid/xgetbv (x86: GCC, clang and
  *               MSVC), getauxval (Linux aarch64), sysctl (macOS arm64)
  *
@@ -131,6 +132,12 @@ int64_t fg_now_ns(void);
 void fg_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 /* Logical CPUs online (>= 1). */
 int fg_cpu_count(void);
+/* The CPU the calling thread is running on, or -1 where the system does not say. */
+int fg_cpu_current(void);
+/* Restricts the calling thread to the CPUs it was allowed at its first call, less `cpu`
+ * (cpu < 0: all of them; when `cpu` is the only one, all of them).  0 when the mask was
+ * set, -1 where threads cannot be restricted or the call failed. */
+int fg_thread_keep_off_cpu(int cpu);
 
 /* A spin-wait hint: x86 `pause`, arm64 `yield`, nothing elsewhere. */
 #if FG_MSVC && FG_ARCH_X86

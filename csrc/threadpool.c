@@ -19,17 +19,25 @@
  * Wait policy.
  *  - Workers: after a job a worker polls one shared word, first with the x86 `pause`
  *    instruction for FG_SPIN_PAUSE_NS = 2 us of wall time (the clock read every 64
- *    polls), then with fg_yield() between polls until FG_SPIN_NS = 30 us (on an idle
+ *    polls), then with fg_yield() between polls until FG_SPIN_NS = 1 ms (on an idle
  *    core the yield returns at once; on a busy one it hands the core to whatever else
- *    wants it, our own caller included), so back-to-back kernels of one training step
- *    find it awake; then it sleeps on a condition variable (a futex wait: no CPU at
- *    all) until the next job.
+ *    wants it, our own caller included), so the kernels of a training step, separated
+ *    by tens to hundreds of microseconds of Python, find it awake; then it sleeps on a
+ *    condition variable (a futex wait: no CPU at all) until the next job.
  *  - Waking: the submitting thread publishes the job, then broadcasts the condition
  *    variable only when some worker is asleep (a counter) and the job is worth a wake-up
  *    (fg_parallel_work: estimated work of at least FG_POOL_WAKE_NS); a smaller job
  *    runs only on the workers that are awake, or entirely on the caller when none is,
  *    without a system call.  A wake-up costs the caller ~3 us on a quiet machine and
  *    up to ~40 us on an overloaded one (the woken thread preempts it).
+ *  - Placement: Linux may wake a sleeping thread on the CPU of the thread that woke it
+ *    (on the 2-vCPU KVM guests measured, every time: an idle vCPU is halted and looks
+ *    busy to the scheduler), where a worker only competes with its caller.  So each job
+ *    records the caller's CPU, a worker about to sleep restricts itself to its original
+ *    CPU mask less that CPU (one sched_setaffinity, repeated only when the caller has
+ *    moved), and a worker that finds itself on the caller's CPU when a job arrives moves
+ *    off it before claiming tasks.  Woken onto its own CPU, a worker claims its first
+ *    task 15-60 us after the wake-up (longer the longer that CPU was idle).
  *  - Caller: runs tasks itself from the first moment; when none are left it waits only
  *    for the tasks other threads have claimed: 1000 `pause` polls, then fg_yield()
  *    between polls (gives the core to a preempted worker sharing it).
@@ -45,13 +53,14 @@
 
 #define FG_RING 4
 #define FG_SPIN_PAUSE_NS 2000    /* wall time a worker polls with `pause` after a job ... */
-#define FG_SPIN_NS 30000         /* ... and polls with fg_yield() before it sleeps */
+#define FG_SPIN_NS 1000000       /* ... and polls with fg_yield() before it sleeps */
 
 typedef struct {
     fg_task_fn fn;
     void *ctx;
     int64_t ntasks;
     int width;                   /* threads allowed to take part, caller included */
+    int caller_cpu;              /* the CPU the submitting thread ran on, or -1 */
     atomic_llong done;
 } fg_job;
 
@@ -59,6 +68,7 @@ static fg_job ring[FG_RING];
 static atomic_ullong ticket;     /* (gen << 32) | next task index */
 static atomic_uint pubgen;       /* generation of the newest job */
 static atomic_int sleepers;
+static atomic_int last_caller_cpu = -1;  /* caller_cpu of the newest job */
 static fg_mutex_t submit_mu = FG_MUTEX_INIT;
 static fg_mutex_t mu = FG_MUTEX_INIT;
 static fg_cond_t cv = FG_COND_INIT;
@@ -87,6 +97,7 @@ static void *worker_main(void *arg)
 {
     const int id = (int)(intptr_t)arg;      /* 1..: the caller is 0 */
     unsigned seen = atomic_load(&pubgen);
+    int avoided = -1;                       /* the CPU this worker is kept off, or -1 */
     for (;;) {
         int spins = 0;
         int64_t waited = 0;
@@ -102,6 +113,9 @@ static void *worker_main(void *arg)
                 waited = now_ns() - t0;
                 continue;
             }
+            /* about to sleep: be woken off the CPU the caller last ran on */
+            const int cc = atomic_load_explicit(&last_caller_cpu, memory_order_relaxed);
+            if (cc >= 0 && cc != avoided && fg_thread_keep_off_cpu(cc) == 0) avoided = cc;
             fg_mutex_lock(&mu);
             atomic_fetch_add(&sleepers, 1);
             while (atomic_load(&pubgen) == seen) fg_cond_wait(&cv, &mu);
@@ -111,7 +125,13 @@ static void *worker_main(void *arg)
         const unsigned g = atomic_load_explicit(&pubgen, memory_order_acquire);
         seen = g;
         fg_job *job = &ring[g % FG_RING];
-        if (id < job->width) run_tasks(g, job, id);
+        if (id >= job->width) continue;
+        if (job->caller_cpu >= 0 && job->caller_cpu != avoided &&
+            fg_cpu_current() == job->caller_cpu) {
+            /* sharing the caller's CPU gains nothing: move off it, then help if work is left */
+            if (fg_thread_keep_off_cpu(job->caller_cpu) == 0) avoided = job->caller_cpu;
+        }
+        run_tasks(g, job, id);
     }
     return NULL;
 }
@@ -121,6 +141,7 @@ static void after_fork_child(void)
     /* worker threads do not survive fork(): start afresh in the child */
     atomic_store(&nworkers, 0);
     atomic_store(&sleepers, 0);
+    atomic_store(&last_caller_cpu, -1);
     fg_mutex_init(&submit_mu);
     fg_mutex_init(&mu);
     fg_cond_init(&cv);
@@ -152,6 +173,8 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
     job->ctx = ctx;
     job->ntasks = ntasks;
     job->width = nthreads;
+    job->caller_cpu = fg_cpu_current();
+    atomic_store_explicit(&last_caller_cpu, job->caller_cpu, memory_order_relaxed);
     atomic_store(&job->done, 0);
     atomic_store_explicit(&ticket, (unsigned long long)g << 32, memory_order_release);
     atomic_store(&pubgen, g);

@@ -11,8 +11,11 @@ typedef void (*fg_task_fn)(void *ctx, int64_t task, int tid);
 int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
 /* The same for a job of about work_ns of single-thread work: sleeping workers are woken
  * only when work_ns >= FG_POOL_WAKE_NS; a smaller job uses the workers that are awake
- * (spinning after a previous job), or runs on the caller alone. */
-#define FG_POOL_WAKE_NS 60000.0
+ * (spinning after a previous job), or runs on the caller alone.  A woken worker claims
+ * its first task 15-60 us later (threadpool.c), so a 20 us job gains little from the
+ * wake-up itself; it pays through the jobs that follow within FG_SPIN_NS and find the
+ * worker awake (a GEMM of 1M multiply-adds is ~20 us on one core). */
+#define FG_POOL_WAKE_NS 20000.0
 int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns);
 /* Deterministic reductions: runs tasks [0, ntasks) as min(nthreads, ntasks) contiguous
  * ranges, calling fn(ctx, task, r) with r the range index (not the thread): per-r partial

@@ -7,7 +7,7 @@
  *                                  model)
  * Exit status: 0 when every check passes, 1 otherwise.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE 1
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sched.h>
+#include <unistd.h>
+#endif
 #include "fastgrad.h"
 #include "threadpool.h"
 
@@ -142,6 +146,56 @@ static void test_concurrent_submitters(void)
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
 }
 
+/* ---- workers are kept off the caller's CPU ---------------------------------------- */
+#if defined(__linux__)
+typedef struct {
+    int caller_cpu;
+    atomic_int worker_tasks, on_caller_cpu, mask_has_caller_cpu;
+} place_ctx;
+
+static void place_task(void *vc, int64_t t, int tid)
+{
+    place_ctx *c = vc;
+    (void)t;
+    volatile double x = 0;                  /* ~20 us of work, so every thread gets some */
+    for (int i = 0; i < 20000; i++) x += 1e-9 * i;
+    if (tid == 0) return;
+    atomic_fetch_add(&c->worker_tasks, 1);
+    if (sched_getcpu() == c->caller_cpu) atomic_fetch_add(&c->on_caller_cpu, 1);
+    cpu_set_t m;
+    if (sched_getaffinity(0, sizeof m, &m) == 0 && CPU_ISSET(c->caller_cpu, &m))
+        atomic_fetch_add(&c->mask_has_caller_cpu, 1);
+}
+
+static void test_workers_keep_off_caller_cpu(void)
+{
+    cpu_set_t all, one;
+    if (sched_getaffinity(0, sizeof all, &all) != 0 || CPU_COUNT(&all) < 2) {
+        printf("test_pool: placement test needs 2 allowed CPUs, not run\n");
+        return;
+    }
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &all)) cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "pin the caller to cpu %d", cpu);
+    place_ctx c = {cpu, 0, 0, 0};
+    for (int round = 0; round < 4; round++) {
+        usleep(5000);                        /* past FG_SPIN_NS: the workers go to sleep */
+        CHECK(fg_parallel_for(2, 64, place_task, &c) == FG_OK, "placement job rc");
+        for (int r = 0; r < 20; r++) fg_parallel_for(2, 64, place_task, &c);
+    }
+    printf("test_pool: caller on cpu %d, %d worker tasks, %d on the caller's cpu\n", cpu,
+           atomic_load(&c.worker_tasks), atomic_load(&c.on_caller_cpu));
+    CHECK(atomic_load(&c.worker_tasks) > 0, "no task ran on a worker");
+    CHECK(atomic_load(&c.on_caller_cpu) == 0, "%d worker tasks ran on the caller's cpu %d",
+          atomic_load(&c.on_caller_cpu), cpu);
+    CHECK(atomic_load(&c.mask_has_caller_cpu) == 0,
+          "%d worker tasks ran with the caller's cpu in their mask", atomic_load(&c.mask_has_caller_cpu));
+    sched_setaffinity(0, sizeof all, &all);
+}
+#endif
+
 /* ---- benchmark ------------------------------------------------------------------- */
 static void noop_part(void *vc, int64_t lo, int64_t hi, int part) { (void)vc; (void)lo; (void)hi; (void)part; }
 
@@ -220,6 +274,9 @@ int main(int argc, char **argv)
     test_split_deterministic();
     test_nested();
     test_concurrent_submitters();
+#if defined(__linux__)
+    test_workers_keep_off_caller_cpu();
+#endif
     printf("test_pool: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
