@@ -140,6 +140,11 @@ def main(argv=None):
     ap.add_argument("--configs", default="S,M,L")
     ap.add_argument("--opts", default="sgd,adam")
     ap.add_argument("--e2e", action="store_true", help="time whole `fastgrad train` runs")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="seconds to sleep before each timed block (default: 0.15 with more "
+                         "than one thread, so that OpenBLAS's, PyTorch's or XLA's workers, "
+                         "which spin after a call, have let the cores go before the next "
+                         "library's block; 0 with one thread)")
     ap.add_argument("--cpu-time", action="store_true",
                     help="measure process CPU time instead of wall time: on a shared, "
                          "oversubscribed machine this is what a step costs on an idle core "
@@ -172,9 +177,10 @@ def main(argv=None):
                     continue
                 steps[name] = s
             inner = {"S": 200, "M": 40, "L": 4, "CNN": 4}.get(cfg, 10)
+            settle = a.settle if a.settle is not None else (0.15 if a.threads > 1 else 0.0)
             med = dict(zip(steps, interleaved(list(steps.values()), a.reps, inner,
                                               time.process_time if a.cpu_time
-                                              else time.perf_counter)))
+                                              else time.perf_counter, settle)))
             cells = "  ".join(f"{k} {v * 1e6:9.1f}" for k, v in med.items())
             ratios = ""
             if "compiled" in med:

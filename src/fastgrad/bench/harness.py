@@ -145,15 +145,17 @@ def interleaved_samples(fns, calls, min_rounds, budget=0.0, settle=0.0, clock=ti
     return samples
 
 
-def interleaved(fns, reps, inner=3, clock=time.perf_counter):
+def interleaved(fns, reps, inner=3, clock=time.perf_counter, settle=0.0):
     """Median seconds per call of each of ``fns``, timed alternately: after a warm-up
     (``inner // 4`` calls each, at least one), ``reps`` rounds of ``inner`` calls per fn
     (``interleaved_samples``).  ``clock``: time.perf_counter (wall), or
-    time.process_time / time.thread_time for CPU time on a busy machine."""
+    time.process_time / time.thread_time for CPU time on a busy machine.  ``settle``:
+    seconds to sleep before each block (see ``interleaved_samples``)."""
     for f in fns:
         for _ in range(max(1, inner // 4)):
             f()
-    samples = interleaved_samples(fns, [inner] * len(fns), reps, clock=clock, max_rounds=reps)
+    samples = interleaved_samples(fns, [inner] * len(fns), reps, clock=clock, max_rounds=reps,
+                                  settle=settle)
     return [statistics.median(s) for s in samples]
 
 

@@ -203,6 +203,7 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
     any_bool_refused = name == "sub"          # PyTorch refuses a bool operand of sub, whatever the other
     ints_float = ints == "float"
     bools_float = (bools or ints) == "float"
+    ints_quiet = name in ("add", "sub", "mul", "maximum", "minimum")  # NumPy never warns on these
     if bwd is None:
         da, db = vjp
 
@@ -237,6 +238,8 @@ def binary(name, vjp=None, *, ref, bwd=None, jvp=None, saves=True, uses_out=Fals
                 if zero_division and kind in "iu" and np.any(b._data == 0):
                     raise IntegerDivisionByZero(f"{name}: integer division by zero")
                 try:
+                    if ints_quiet:
+                        return _make(np.asarray(ref(a._data, b._data)))
                     with np.errstate(all="ignore"):       # integer overflow wraps, as in PyTorch
                         return _make(np.asarray(ref(a._data, b._data)))
                 except ValueError:

@@ -184,9 +184,12 @@ def getitem(x: Tensor, idx) -> Tensor:
     ones a copy.  Negative indices (and negative slice steps) count from the end."""
     if (type(x) is not Tensor and not isinstance(x, Tensor)):
         raise TypeError(f"index: expected a Tensor, got {type(x).__name__}")
-    keep = _index_tensors(idx)
-    idx = _index_arg(idx, "index")
-    if not _is_basic(idx):
+    if type(idx) is int:
+        keep = ()                        # one int: always a basic index
+    else:
+        keep = _index_tensors(idx)
+        idx = _index_arg(idx, "index")
+    if type(idx) is not int and not _is_basic(idx):
         split = _split_ints(idx)
         if split is not None:            # PyTorch applies int indices first, as a view
             return _advanced_index(getitem(x, split[0]), split[1], keep)

@@ -379,6 +379,9 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) 
     nd = ts[0]._data.ndim + 1
     if not -nd <= dim < nd:
         raise IndexError(f"stack: dimension {dim} is out of range (expected {-nd}..{nd - 1})")
+    if not _needs(*ts) and _hooks.numpy_assemble is None:
+        dt = result_dtype(*ts)           # nothing to record: one copy, no per-input views
+        return _make(np.stack([_cast_to(t, dt)._data for t in ts], axis=dim % nd))
     return cat([unsqueeze(t, dim % nd) for t in ts], dim % nd)
 
 
