@@ -42,6 +42,11 @@
  *    for the tasks other threads have claimed: 1000 `pause` polls, then fg_yield()
  *    between polls (gives the core to a preempted worker sharing it).
  *  A worker that cannot get a core therefore costs nothing but the claim it never made.
+ *  - Back-off: a worker that claims a task and then loses its core (another process, or
+ *    another library's spinning threads) holds the caller up until it runs again.  The
+ *    caller times its own share of each job; when the job took more than 1.5x what its
+ *    own pace says running alone would have (plus 20 us), the following jobs run on the
+ *    caller alone for 2 ms, doubling (up to 128 ms) while it keeps happening.
  *
  * Measured fork/join and wake-up costs of this pool (tests/c/test_pool.c "bench"): see
  * the cost model in dispatch.h. */
@@ -69,6 +74,13 @@ static atomic_ullong ticket;     /* (gen << 32) | next task index */
 static atomic_uint pubgen;       /* generation of the newest job */
 static atomic_int sleepers;
 static atomic_int last_caller_cpu = -1;  /* caller_cpu of the newest job */
+/* Back-off: a job that took much longer than the caller alone would have (a worker claimed
+ * a task, then lost its core to another thread or process) makes the following jobs run on
+ * the caller alone until backoff_until; each such job in a row doubles the period. */
+#define FG_BACKOFF_MIN_NS 2000000LL
+#define FG_BACKOFF_MAX_NS 128000000LL
+static atomic_llong backoff_until;
+static atomic_llong backoff_ns;
 static fg_mutex_t submit_mu = FG_MUTEX_INIT;
 static fg_mutex_t mu = FG_MUTEX_INIT;
 static fg_cond_t cv = FG_COND_INIT;
@@ -77,17 +89,19 @@ static fg_once_t atfork_once = FG_ONCE_INIT;
 
 static inline void relax(void) { fg_cpu_relax(); }
 
-/* claim and run tasks of generation g until none are left */
-static void run_tasks(unsigned g, fg_job *job, int tid)
+/* claim and run tasks of generation g until none are left; returns how many it ran */
+static int64_t run_tasks(unsigned g, fg_job *job, int tid)
 {
+    int64_t ran = 0;
     for (;;) {
         unsigned long long v = atomic_load_explicit(&ticket, memory_order_acquire);
-        if ((unsigned)(v >> 32) != g || (int64_t)(v & 0xffffffffu) >= job->ntasks) return;
+        if ((unsigned)(v >> 32) != g || (int64_t)(v & 0xffffffffu) >= job->ntasks) return ran;
         if (!atomic_compare_exchange_weak_explicit(&ticket, &v, v + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
             continue;
         job->fn(job->ctx, (int64_t)(v & 0xffffffffu), tid);
         atomic_fetch_add_explicit(&job->done, 1, memory_order_acq_rel);
+        ran++;
     }
 }
 
@@ -142,6 +156,8 @@ static void after_fork_child(void)
     atomic_store(&nworkers, 0);
     atomic_store(&sleepers, 0);
     atomic_store(&last_caller_cpu, -1);
+    atomic_store(&backoff_until, 0);
+    atomic_store(&backoff_ns, 0);
     fg_mutex_init(&submit_mu);
     fg_mutex_init(&mu);
     fg_cond_init(&cv);
@@ -157,7 +173,9 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
     /* not worth a wake-up and every started worker asleep: the caller alone */
     const int started = atomic_load_explicit(&nworkers, memory_order_relaxed);
     const int alone = !wake && (started == 0 || atomic_load(&sleepers) >= started);
-    if (nthreads <= 1 || ntasks == 1 || alone || !fg_mutex_trylock(&submit_mu)) {
+    const long long until = atomic_load_explicit(&backoff_until, memory_order_relaxed);
+    const int backing_off = until != 0 && now_ns() < until;
+    if (nthreads <= 1 || ntasks == 1 || alone || backing_off || !fg_mutex_trylock(&submit_mu)) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
         return FG_OK;
     }
@@ -183,12 +201,29 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
         fg_cond_broadcast(&cv);
         fg_mutex_unlock(&mu);
     }
-    run_tasks(g, job, 0);
+    const int64_t t0 = now_ns();
+    const int64_t own = run_tasks(g, job, 0);
+    const int64_t t1 = now_ns();
     /* wait only for tasks other threads have started */
     int spins = 0;
     while (atomic_load_explicit(&job->done, memory_order_acquire) < ntasks) {
         if (++spins < 1000) relax();
         else fg_yield();
+    }
+    if (own > 0 && own < ntasks) {
+        /* the caller's own pace times every task: what running alone would have cost */
+        const double alone_ns = (double)(t1 - t0) * (double)ntasks / (double)own;
+        if ((double)(now_ns() - t0) > 1.5 * alone_ns + 20000.0) {
+            long long b = atomic_load_explicit(&backoff_ns, memory_order_relaxed) * 2;
+            if (b < FG_BACKOFF_MIN_NS) b = FG_BACKOFF_MIN_NS;
+            if (b > FG_BACKOFF_MAX_NS) b = FG_BACKOFF_MAX_NS;
+            atomic_store_explicit(&backoff_ns, b, memory_order_relaxed);
+            atomic_store_explicit(&backoff_until, now_ns() + b, memory_order_relaxed);
+        } else {
+            atomic_store_explicit(&backoff_ns, 0, memory_order_relaxed);
+        }
+    } else if (own == ntasks) {
+        atomic_store_explicit(&backoff_ns, 0, memory_order_relaxed);
     }
     fg_mutex_unlock(&submit_mu);
     return FG_OK;

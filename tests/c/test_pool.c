@@ -196,6 +196,57 @@ static void test_workers_keep_off_caller_cpu(void)
 }
 #endif
 
+/* ---- back-off: a worker that holds up a job sends the next jobs to the caller alone -- */
+typedef struct {
+    int slow_worker;                         /* a task run by a worker sleeps 5 ms */
+    atomic_int worker_tasks;
+} backoff_ctx;
+
+static void backoff_task(void *vc, int64_t t, int tid)
+{
+    backoff_ctx *c = vc;
+    (void)t;
+    if (tid != 0) {
+        atomic_fetch_add(&c->worker_tasks, 1);
+        if (c->slow_worker) {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    const double t0 = now_s();
+    while (now_s() - t0 < 20e-6) { }        /* 20 us of work */
+}
+
+static void test_backoff(void)
+{
+    int tries = 0, held_up = 0;
+    for (; tries < 20 && !held_up; tries++) {  /* until a worker takes (and holds up) a task */
+        struct timespec ts = {0, 300000000};  /* past the longest back-off */
+        nanosleep(&ts, NULL);
+        backoff_ctx slow = {1, 0};
+        CHECK(fg_parallel_for(2, 64, backoff_task, &slow) == FG_OK, "slow job rc");
+        held_up = atomic_load(&slow.worker_tasks) > 0;
+    }
+    if (!held_up) {
+        printf("test_pool: no worker took a task in %d tries, back-off not tested\n", tries);
+        return;
+    }
+    backoff_ctx next = {0, 0};
+    CHECK(fg_parallel_for(2, 64, backoff_task, &next) == FG_OK, "next job rc");
+    CHECK(atomic_load(&next.worker_tasks) == 0,
+          "a job right after one a worker held up gave %d tasks to workers (expected the "
+          "caller alone during the back-off)", atomic_load(&next.worker_tasks));
+    int back = 0;
+    for (int r = 0; r < 20 && !back; r++) {  /* the back-off ends: workers take part again */
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
+        backoff_ctx later = {0, 0};
+        fg_parallel_for(2, 64, backoff_task, &later);
+        back = atomic_load(&later.worker_tasks) > 0;
+    }
+    CHECK(back, "workers took no task in 20 jobs after the back-off period");
+}
+
 /* ---- benchmark ------------------------------------------------------------------- */
 static void noop_part(void *vc, int64_t lo, int64_t hi, int part) { (void)vc; (void)lo; (void)hi; (void)part; }
 
@@ -277,6 +328,7 @@ int main(int argc, char **argv)
 #if defined(__linux__)
     test_workers_keep_off_caller_cpu();
 #endif
+    if (fg_cpu_count() >= 2) test_backoff();
     printf("test_pool: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
