@@ -34,6 +34,8 @@
     else if (alpha == 1.0) UNARY_LOOP(v);                                              \
     else if (alpha == 0.5) UNARY_LOOP(M_SQRT(v));                                      \
     else if (alpha == -1.0) UNARY_LOOP((T)1 / v);                                      \
+    else if (alpha == -0.5) UNARY_LOOP((T)1 / M_SQRT(v));                              \
+    else if (alpha == -2.0) UNARY_LOOP((T)1 / (v * v));                                \
     else if (alpha == 3.0) UNARY_LOOP(v * v * v);                                      \
     else UNARY_LOOP(M_POW(v, a));
 #define U_LOGIT_FWD                                                                    \

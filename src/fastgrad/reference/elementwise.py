@@ -139,7 +139,9 @@ UNARY = {
     U["silu"]: lambda x, a, b: silu(x),
     U["softplus"]: lambda x, a, b: softplus(x, a, b),
     U["clamp"]: lambda x, a, b: _clamp(x, a, b),
-    U["pow_scalar"]: lambda x, a, b: np.power(x, x.dtype.type(a)),
+    U["pow_scalar"]: lambda x, a, b: (np.reciprocal(np.sqrt(x)) if a == -0.5   # PyTorch's edges
+                                      else np.reciprocal(x * x) if a == -2.0
+                                      else np.power(x, x.dtype.type(a))),
     U["sign"]: lambda x, a, b: _sign(x),
     U["square"]: lambda x, a, b: x * x,
     U["reciprocal"]: lambda x, a, b: 1 / x,
