@@ -270,3 +270,49 @@ def test_conversions_of_several_elements_raise():
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(fg.ones(2))
     assert fg.tensor([[1.0, 2.0]]).tolist() == [[1.0, 2.0]]
+
+
+# ---- unary functions at the edges of their domains -------------------------------------------
+EDGE_VALUES = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1e-30, -1e-30,
+               1e30, -1e30, 88.0, -88.0, 100.0, -100.0, 1e-45, 3.0, 0.9999, -0.9999, 1.0001, 20.0,
+               -20.0, 1e-8]
+EDGE_UNARY = ["abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh",
+              "erf", "exp", "exp2", "expm1", "fix", "floor", "isfinite", "isinf", "isnan", "log",
+              "log10", "log1p", "log2", "logit", "neg", "reciprocal", "relu", "round", "rsqrt",
+              "sgn", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "tan", "tanh", "trunc",
+              "nn.functional.gelu", "nn.functional.silu", "nn.functional.mish",
+              "nn.functional.softplus", "nn.functional.elu", "nn.functional.selu",
+              "nn.functional.celu", "nn.functional.leaky_relu", "nn.functional.hardtanh",
+              "nn.functional.hardsigmoid", "nn.functional.hardswish", "nn.functional.relu6",
+              "nn.functional.logsigmoid", "nn.functional.softsign"]
+# fastgrad returns the limit where PyTorch's formula gives NaN: silu(-inf) and mish(-inf) are
+# -0.0 (x * sigmoid(x) -> 0), gelu(+-inf) in float32 is inf and -0.0 (PyTorch: NaN in float32).
+EDGE_LIMITS = {("nn.functional.silu", -np.inf), ("nn.functional.mish", -np.inf),
+               ("nn.functional.gelu", np.inf), ("nn.functional.gelu", -np.inf)}
+
+
+def _resolve(mod, name):
+    for part in name.split("."):
+        mod = getattr(mod, part)
+    return mod
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", EDGE_UNARY)
+def test_unary_edge_values_match_torch(name, dtype):
+    """Zeros of both signs, infinities, NaN, tiny, huge and domain-boundary inputs: the same
+    values (within rounding), the same NaN/inf positions and the same dtype as PyTorch."""
+    x = np.array(EDGE_VALUES, dtype=dtype)
+    tv = _resolve(torch, name)(torch.tensor(x)).numpy()
+    fv = _resolve(fg, name)(fg.tensor(x)).numpy()
+    assert fv.dtype == tv.dtype, f"{name}: dtype {fv.dtype} vs PyTorch's {tv.dtype}"
+    keep = np.array([(name, v) not in EDGE_LIMITS for v in EDGE_VALUES])
+    if fv.dtype == bool:
+        np.testing.assert_array_equal(fv, tv, err_msg=name)
+        return
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    both_tiny = (np.abs(tv) < 1e-37) & (np.abs(fv) < 1e-37)     # flush-to-zero vs a subnormal
+    ok = np.isclose(fv, tv, rtol=tol, atol=0, equal_nan=True) | both_tiny | ~keep
+    bad = np.flatnonzero(~ok)
+    assert bad.size == 0, f"{name} {dtype}: " + ", ".join(
+        f"x={x[i]!r}: fastgrad {fv[i]!r}, PyTorch {tv[i]!r}" for i in bad[:6])

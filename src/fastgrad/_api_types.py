@@ -188,6 +188,7 @@ scatter = _indexing.scatter
 scatter_add = _indexing.scatter_add
 scatter_reduce = _indexing.scatter_reduce
 selu = _elementwise.selu
+sgn = _elementwise.sign
 sigmoid = _elementwise.sigmoid
 sign = _elementwise.sign
 silu = _elementwise.silu
@@ -391,6 +392,7 @@ __all__ = [
     'scatter_add',
     'scatter_reduce',
     'selu',
+    'sgn',
     'sigmoid',
     'sign',
     'silu',
@@ -640,6 +642,7 @@ class TensorMethods:
     scatter = _indexing.scatter
     scatter_add = _indexing.scatter_add
     scatter_reduce = _indexing.scatter_reduce
+    sgn = _elementwise.sign
     sigmoid = _elementwise.sigmoid
     sign = _elementwise.sign
     silu = _elementwise.silu

@@ -23,7 +23,7 @@ from fastgrad._tensor import Tensor, _default, bool_, float32
 from fastgrad.autograd.engine import declare, jvp_rule
 from fastgrad._C._kernels import B, CMP, U, UNARY_USES_Y
 from fastgrad import _opdoc
-from fastgrad.ops._record import (_cast_to, _float_in, _make, _ones_of, _pair, _record, _scalar,
+from fastgrad.ops._record import (_cast_to, _float_in, _make, _ones_of, _pair, _record, _scalar, _zeros_of,
                                   _to_tensor, exports, public, result_dtype, to)
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ tanh = unary("tanh", lambda x, y, a, b: sub(1.0, square(y)))
 sigmoid = unary("sigmoid", lambda x, y, a, b: mul(y, sub(1.0, y)))
 relu = unary("relu", lambda x, y, a, b: _mask(gt(x, 0.0), x))
 silu = unary("silu", _silu_deriv)
-sign = unary("sign", lambda x, y, a, b: mul(x, 0.0))
+sign = unary("sign", lambda x, y, a, b: _zeros_of(x), aliases=("sgn",))
 square = unary("square", lambda x, y, a, b: mul(x, 2.0))
 reciprocal = unary("reciprocal", lambda x, y, a, b: neg(square(reciprocal(x))))
 erf = unary("erf", _erf_deriv)

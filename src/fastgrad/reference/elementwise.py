@@ -75,7 +75,7 @@ def _clamp(x, lo, hi):
 
 
 def _sign(x):
-    return np.where(x > 0, 1, np.where(x < 0, -1, x)).astype(x.dtype)
+    return np.where(x > 0, 1, np.where(x < 0, -1, 0)).astype(x.dtype)   # NaN and -0.0 give +0
 
 
 def _hardtanh(x, lo, hi):
