@@ -719,11 +719,14 @@ cdef cnp.ndarray _gemm_operand(object x, str op, int *trans, int64_t *ld):
 cdef int _gemm_call(int is64, fg_gemm_desc *d, int64_t work, str op="matmul") except -1:
     cdef int s
     cdef int nt = NT if work >= 32768 else 1
-    with nogil:
-        if is64:
-            s = fg_gemm_f64(d, nt)
-        else:
-            s = fg_gemm_f32(d, nt)
+    if work < NOGIL_MIN:            # a few microseconds at most: not worth releasing the GIL
+        s = fg_gemm_f64(d, 1) if is64 else fg_gemm_f32(d, 1)
+    else:
+        with nogil:
+            if is64:
+                s = fg_gemm_f64(d, nt)
+            else:
+                s = fg_gemm_f32(d, nt)
     _chk(s, op)
     return 0
 
