@@ -39,3 +39,5 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "RNNBase", "RNNCellBase",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer"]
+
+from fastgrad.nn import modules  # noqa: E402, F401

@@ -183,8 +183,25 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (feature maps) of (N, C, H, W) with probability p, scale the
-    rest by 1 / (1 - p)."""
-    return _channel_dropout(input, p, training, 2, "dropout2d")
+    rest by 1 / (1 - p).  As in PyTorch, the mask covers the first two dimensions of any
+    input of two or more: a 3-d input is read as (N, C, L) and a 2-d one as (N, C), each
+    with a warning that such inputs are deprecated."""
+    x = _float_in(input, "dropout2d")
+    nd = x._data.ndim
+    if nd < 2:
+        raise ShapeError(f"dropout2d: feature dropout requires at least 2 dimensions in the input, "
+                         f"got shape {_shape(x)}")
+    if nd not in (3, 4):
+        import warnings
+        warnings.warn(f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence "
+                      "this warning, please use dropout instead.", stacklevel=2)
+    if nd == 3:
+        import warnings
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+                      "dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+                      "is the channel dim.", stacklevel=2)
+    return _channel_dropout(x, p, training, nd - 2, "dropout2d")
 
 
 # ---- activations composed of existing ops ------------------------------------------------------

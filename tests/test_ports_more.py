@@ -1,0 +1,282 @@
+"""What further public PyTorch programs need (pytorch/examples word_language_model, vae,
+mnist_rnn, siamese_network, dcgan, mnist_forward_forward; karpathy/minGPT), each checked
+against PyTorch where it is installed."""
+import io
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgrad as fg
+import fastgrad.nn as nn
+import fastgrad.nn.functional as F
+from fastgrad import serialization
+
+
+# ---- saving and loading whole modules (torch.save(model) / torch.load + safe_globals) ---------
+class TinyLM(nn.Module):
+    """word_language_model's RNNModel, reduced: embedding, LSTM, tied decoder."""
+
+    def __init__(self, ntoken=11, nhid=6):
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, nhid)
+        self.rnn = nn.LSTM(nhid, nhid, 2, dropout=0.1)
+        self.decoder = nn.Linear(nhid, ntoken)
+        self.decoder.weight = self.encoder.weight
+        self.nhid = nhid
+
+    def forward(self, x):
+        out, _ = self.rnn(self.encoder(x))
+        return self.decoder(out)
+
+
+def _roundtrip(obj, **kw):
+    buf = io.BytesIO()
+    fg.save(obj, buf)
+    buf.seek(0)
+    return fg.load(buf, **kw)
+
+
+def _tiny_lm_globals():
+    return [TinyLM, nn.Embedding, nn.LSTM, nn.Linear]
+
+
+def test_save_whole_module_loads_with_safe_globals():
+    fg.manual_seed(0)
+    m = TinyLM().eval()
+    x = fg.tensor([[1, 2, 3], [4, 5, 6]])
+    with serialization.safe_globals(_tiny_lm_globals()):
+        m2 = _roundtrip(m)
+    assert type(m2) is TinyLM and m2 is not m
+    assert m2.nhid == 6 and not m2.training
+    np.testing.assert_array_equal(m2(x).detach().numpy(), m(x).detach().numpy())
+    # the tied weight stays one Parameter, registered in both modules
+    assert m2.decoder.weight is m2.encoder.weight
+    assert isinstance(m2.encoder.weight, nn.Parameter) and m2.encoder.weight.requires_grad
+    assert len(list(m2.parameters())) == len(list(m.parameters()))
+    # the loaded model trains
+    m2.train()
+    m2(x).sum().backward()
+    assert all(p.grad is not None for p in m2.parameters())
+
+
+def test_load_whole_module_needs_allow_list():
+    m = TinyLM()
+    buf = io.BytesIO()
+    fg.save(m, buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match="TinyLM.*add_safe_globals"):
+        fg.load(buf)
+    buf.seek(0)
+    with pytest.raises(RuntimeError, match="not an allowed global"):
+        fg.load(buf, weights_only=True)
+    buf.seek(0)
+    with serialization.safe_globals([TinyLM]):          # the submodules' classes are missing
+        with pytest.raises(serialization.UnsafeGlobalError, match="Embedding"):
+            fg.load(buf)
+    buf.seek(0)
+    assert type(fg.load(buf, weights_only=False)) is TinyLM
+
+
+def test_add_safe_globals_and_names():
+    serialization.clear_safe_globals()
+    try:
+        serialization.add_safe_globals(_tiny_lm_globals())
+        assert serialization.get_safe_globals() == _tiny_lm_globals()
+        assert type(_roundtrip(TinyLM())) is TinyLM
+        serialization.clear_safe_globals()
+        serialization.add_safe_globals([(TinyLM, f"{__name__}.TinyLM"), nn.Embedding, nn.LSTM,
+                                        nn.Linear])
+        assert type(_roundtrip(TinyLM())) is TinyLM
+    finally:
+        serialization.clear_safe_globals()
+    with pytest.raises(TypeError, match="safe_globals"):
+        serialization.safe_globals(TinyLM)
+    assert serialization.get_safe_globals() == []
+
+
+def test_save_objects_sets_functions_and_shared_instances():
+    d = {"s": {1, 2}, "f": frozenset({"a"}), "fn": F.relu, "dt": fg.float16, "dev": fg.device("cpu")}
+    with serialization.safe_globals([F.relu]):
+        out = _roundtrip(d)
+    assert out == d and out["fn"] is F.relu
+    lin = nn.Linear(2, 2)
+    with serialization.safe_globals([nn.Linear]):
+        a, b = _roundtrip([lin, lin])
+    assert a is b and type(a) is nn.Linear
+    with pytest.raises(TypeError, match="lambda|not reachable"):
+        fg.save({"f": lambda x: x}, io.BytesIO())
+
+    class Local:
+        pass
+    with pytest.raises(TypeError, match="not reachable"):
+        fg.save(Local(), io.BytesIO())
+
+
+def test_transformer_module_roundtrip():
+    fg.manual_seed(1)
+    m = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2).eval()
+    allowed = [nn.TransformerEncoder, nn.TransformerEncoderLayer, nn.MultiheadAttention,
+               nn.modules.linear.NonDynamicallyQuantizableLinear, nn.Linear, nn.LayerNorm, nn.Dropout,
+               nn.ModuleList, F.relu]
+    with serialization.safe_globals(allowed):
+        m2 = _roundtrip(m)
+    x = fg.randn(5, 3, 8)
+    np.testing.assert_allclose(m2(x).detach().numpy(), m(x).detach().numpy(), rtol=0, atol=0)
+
+
+def test_torch_also_refuses_unlisted_module_classes():
+    torch = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    torch.save(torch.nn.Linear(2, 2), buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(buf)
+    buf = io.BytesIO()
+    fg.save(nn.Linear(2, 2), buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        fg.load(buf)
+
+
+# ---- torch.nn.modules.<kind>.<Class> paths -----------------------------------------------------
+def test_nn_modules_layout_matches_torch():
+    torch = pytest.importorskip("torch")
+    checked = 0
+    for sub in nn.modules._LAYOUT:
+        tmod = getattr(torch.nn.modules, sub)
+        fmod = getattr(nn.modules, sub)
+        for name, tcls in vars(tmod).items():
+            if not isinstance(tcls, type) or name.startswith("_") or tcls.__module__ != tmod.__name__:
+                continue
+            fcls = getattr(nn, name, None)
+            if fcls is not None:
+                assert getattr(fmod, name) is fcls, (sub, name)
+                checked += 1
+        for name in fmod.__all__:        # nothing that PyTorch defines elsewhere
+            assert isinstance(getattr(tmod, name, None), type), (sub, name)
+    assert checked > 80
+    assert nn.modules.batchnorm._BatchNorm in type(nn.BatchNorm2d(3)).__mro__
+    assert isinstance(nn.Conv2d(1, 1, 1), nn.modules.conv._ConvNd)
+    import importlib
+    assert importlib.import_module("fastgrad.nn.modules.activation").MultiheadAttention is nn.MultiheadAttention
+
+
+# ---- small surface: device queries, onnx -------------------------------------------------------
+def test_tensor_device_flags_match_torch():
+    torch = pytest.importorskip("torch")
+    t, f = torch.zeros(2), fg.zeros(2)
+    names = [n for n in dir(t) if n.startswith("is_") and not callable(getattr(t, n))]
+    assert {"is_xpu", "is_cuda", "is_meta", "is_sparse", "is_quantized"} <= set(names)
+    for n in names:
+        if hasattr(f, n):
+            assert getattr(f, n) == getattr(t, n), n
+    for n in ("is_xpu", "is_cuda", "is_mps", "is_meta", "is_sparse", "is_quantized", "is_nested", "is_cpu"):
+        assert getattr(f, n) == getattr(t, n), n
+
+
+def test_onnx_export_says_unsupported():
+    import fastgrad.onnx
+    assert fastgrad.onnx.is_in_onnx_export() is False
+    with pytest.raises(NotImplementedError, match="ONNX"):
+        fastgrad.onnx.export(nn.Linear(2, 2), (fg.zeros(1, 2),), "m.onnx")
+
+
+# ---- dropout2d on the inputs PyTorch accepts (mnist_rnn: Dropout2d after an LSTM) --------------
+def test_dropout2d_on_2d_and_3d_inputs_as_torch():
+    torch = pytest.importorskip("torch")
+    fg.manual_seed(0)
+    torch.manual_seed(0)
+    for shape in [(64, 32), (16, 8, 12), (4, 6, 5, 5)]:
+        with warnings.catch_warnings(record=True) as wf:
+            warnings.simplefilter("always")
+            y = F.dropout2d(fg.ones(*shape), 0.5).numpy()
+        with warnings.catch_warnings(record=True) as wt:
+            warnings.simplefilter("always")
+            yt = torch.nn.functional.dropout2d(torch.ones(*shape), 0.5).numpy()
+        assert bool(wf) == bool(wt), shape
+        for out in (y, yt):
+            # PyTorch's mask covers the first two dimensions, whatever the rank
+            flat = out.reshape(shape[0], shape[1], -1)
+            assert np.all((flat == flat[..., :1]).all(-1))
+            assert set(np.unique(out)) <= {0.0, 2.0}
+            assert 0.3 < (flat[..., 0] == 0).mean() < 0.7
+    with pytest.raises(RuntimeError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.nn.functional.dropout2d(torch.ones(5), 0.5)
+    with pytest.raises(RuntimeError, match="dropout2d"):
+        F.dropout2d(fg.ones(5), 0.5)
+    d = nn.Dropout2d(0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = d(fg.ones(200, 50)).numpy()
+    assert 0.15 < (out == 0).mean() < 0.35
+
+
+# ---- indexing with a range (mnist_forward_forward: x_[range(n), y] = x.max()) -----------------
+def test_range_index_as_torch():
+    torch = pytest.importorskip("torch")
+    x = np.arange(12.0).reshape(3, 4)
+    y = [1, 2, 0]
+    for idx in [(range(3), y), range(2), (slice(None), range(1, 3)), (range(0),), (Ellipsis, range(3, 0, -1))]:
+        a, b = fg.tensor(x)[idx], torch.tensor(x)[idx]
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    a, b = fg.tensor(x), torch.tensor(x)
+    a[range(3), fg.tensor(y)] = a.max()
+    b[range(3), torch.tensor(y)] = b.max()
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    p = nn.Parameter(fg.tensor(x))
+    p[range(2)].sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), (np.arange(3) < 2)[:, None] * np.ones((3, 4)))
+
+
+# ---- layer constructors take PyTorch's arguments in PyTorch's order ---------------------------
+_LAYER_ARGS = {"Linear": (3, 4), "Bilinear": (3, 2, 4), "Embedding": (5, 3), "LayerNorm": (4,),
+               "BatchNorm1d": (4,), "BatchNorm2d": (4,), "GroupNorm": (2, 4), "Conv1d": (2, 3, 3),
+               "Conv2d": (2, 3, 3), "ConvTranspose1d": (2, 3, 3), "ConvTranspose2d": (2, 3, 3)}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYER_ARGS))
+def test_layer_signature_and_device_as_torch(name):
+    torch = pytest.importorskip("torch")
+    import inspect
+    fcls, tcls = getattr(nn, name), getattr(torch.nn, name)
+    fp = [p.name for p in inspect.signature(fcls.__init__).parameters.values()]
+    tp = [p.name for p in inspect.signature(tcls.__init__).parameters.values()]
+    assert fp == tp
+    # device passed positionally, as subclasses forwarding (..., bias, device, dtype) do
+    pos = tp.index("device") - 1
+    args = list(_LAYER_ARGS[name])
+    defaults = [inspect.signature(tcls.__init__).parameters[n].default for n in tp[1:pos + 1]]
+    full = args + defaults[len(args):pos] + ["cpu", torch.float64]
+    m = fcls(*full[:-1], fg.float64)
+    t = tcls(*full)
+    assert sorted(n for n, _ in m.named_parameters()) == sorted(n for n, _ in t.named_parameters())
+    assert all(p.dtype == fg.float64 for p in m.parameters())
+    with pytest.raises(RuntimeError, match="cuda"):
+        fcls(*args, device="cuda")
+
+
+@pytest.mark.parametrize("name", ["BatchNorm1d", "BatchNorm2d", "GroupNorm"])
+def test_norm_without_bias_as_torch(name):
+    torch = pytest.importorskip("torch")
+    args = (2, 4) if name == "GroupNorm" else (4,)
+    shape = (3, 4, 2, 5) if name != "BatchNorm1d" else (3, 4, 5)
+    m, t = getattr(nn, name)(*args, bias=False), getattr(torch.nn, name)(*args, bias=False)
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in t.named_parameters()] == ["weight"]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    a, b = m(fg.tensor(x)), t(torch.tensor(x))
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-5)
+    (a * fg.tensor(x)).sum().backward()
+    (b * torch.tensor(x)).sum().backward()
+    np.testing.assert_allclose(m.weight.grad.numpy(), t.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_embedding_options():
+    e = nn.Embedding(5, 3, None, None, 2.0, False, False, fg.ones(5, 3), True)
+    assert not e.weight.requires_grad and e.norm_type == 2.0
+    for kw in ({"max_norm": 1.0}, {"sparse": True}, {"scale_grad_by_freq": True}):
+        with pytest.raises(NotImplementedError, match=next(iter(kw))):
+            nn.Embedding(5, 3, **kw)
