@@ -280,3 +280,74 @@ def test_embedding_options():
     for kw in ({"max_norm": 1.0}, {"sparse": True}, {"scale_grad_by_freq": True}):
         with pytest.raises(NotImplementedError, match=next(iter(kw))):
             nn.Embedding(5, 3, **kw)
+
+
+# ---- super_resolution: PixelShuffle, init.orthogonal_, a few Adam steps against PyTorch ----------
+@pytest.mark.parametrize("shape,r", [((2, 8, 3, 2), 2), ((9, 2, 2), 3), ((2, 2, 4, 1, 3), 2)])
+def test_pixel_shuffle_and_unshuffle_as_torch(shape, r):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal(shape)
+    a, b = fg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    fa, fb = F.pixel_shuffle(a, r), torch.nn.functional.pixel_shuffle(b, r)
+    np.testing.assert_array_equal(fa.detach().numpy(), fb.detach().numpy())
+    g = np.random.default_rng(1).standard_normal(fa.shape)
+    fa.backward(fg.tensor(g))
+    fb.backward(torch.tensor(g))
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+    back = F.pixel_unshuffle(fa, r)
+    np.testing.assert_array_equal(back.detach().numpy(),
+                                  torch.nn.functional.pixel_unshuffle(fb, r).detach().numpy())
+    np.testing.assert_array_equal(back.detach().numpy(), x)
+    assert repr(nn.PixelShuffle(r)) == repr(torch.nn.PixelShuffle(r))
+    assert repr(nn.PixelUnshuffle(r)) == repr(torch.nn.PixelUnshuffle(r))
+
+
+@pytest.mark.parametrize("shape", [(64, 1, 5, 5), (4, 32, 3, 3), (3, 5), (5, 3)])
+def test_orthogonal_init_as_torch(shape):
+    torch = pytest.importorskip("torch")
+    w, t = fg.empty(*shape), torch.empty(*shape)
+    assert nn.init.orthogonal_(w, 1.5) is w
+    torch.nn.init.orthogonal_(t, 1.5)
+    for m in (w.numpy().reshape(shape[0], -1), t.numpy().reshape(shape[0], -1)):
+        small = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+        np.testing.assert_allclose(small, 1.5 ** 2 * np.eye(len(small)), atol=1e-5)
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        nn.init.orthogonal_(fg.empty(3))
+    with pytest.raises(ValueError):
+        torch.nn.init.orthogonal_(torch.empty(3))
+
+
+def _superres_net(lib, r=2):
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.relu = lib.nn.ReLU()
+            self.conv1 = lib.nn.Conv2d(1, 8, (5, 5), (1, 1), (2, 2))
+            self.conv2 = lib.nn.Conv2d(8, r ** 2, (3, 3), (1, 1), (1, 1))
+            self.pixel_shuffle = lib.nn.PixelShuffle(r)
+
+        def forward(self, x):
+            return self.pixel_shuffle(self.conv2(self.relu(self.conv1(x))))
+    return Net()
+
+
+def test_superres_training_steps_match_torch():
+    torch = pytest.importorskip("torch")
+    net, tnet = _superres_net(fg), _superres_net(torch)
+    with torch.no_grad():
+        for (n, p), (tn, tp) in zip(net.named_parameters(), tnet.named_parameters()):
+            assert n == tn
+            tp.copy_(torch.tensor(p.detach().numpy()))
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 6, 6)).astype(np.float32)
+    y = rng.random((4, 1, 12, 12)).astype(np.float32)
+    opt, topt = fg.optim.Adam(net.parameters(), lr=0.01), torch.optim.Adam(tnet.parameters(), lr=0.01)
+    for _ in range(4):
+        for o, m, X, Y, lib in ((opt, net, fg.tensor(x), fg.tensor(y), fg),
+                                (topt, tnet, torch.tensor(x), torch.tensor(y), torch)):
+            o.zero_grad()
+            loss = lib.nn.MSELoss()(m(X), Y)
+            loss.backward()
+            o.step()
+            m.last = loss.item()
+        np.testing.assert_allclose(net.last, tnet.last, rtol=1e-4)
