@@ -351,3 +351,88 @@ def test_superres_training_steps_match_torch():
             o.step()
             m.last = loss.item()
         np.testing.assert_allclose(net.last, tnet.last, rtol=1e-4)
+
+
+# ---- distributions (reinforcement_learning: Categorical; VAEs and policies: Normal) -----------
+def test_categorical_as_torch():
+    torch = pytest.importorskip("torch")
+    from fastgrad.distributions import Categorical
+    rng = np.random.default_rng(0)
+    p = rng.random((3, 4)) + 0.1
+    lg = rng.standard_normal((3, 4))
+    v = np.array([0, 3, 1])
+    for kw in ({"probs": p}, {"logits": lg}):
+        fa = fg.tensor(next(iter(kw.values())), requires_grad=True)
+        ta = torch.tensor(next(iter(kw.values())), requires_grad=True)
+        fd, td = Categorical(**{next(iter(kw)): fa}), torch.distributions.Categorical(**{next(iter(kw)): ta})
+        assert fd.batch_shape == tuple(td.batch_shape) and fd.event_shape == tuple(td.event_shape)
+        np.testing.assert_allclose(fd.probs.detach().numpy(), td.probs.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(fd.logits.detach().numpy(), td.logits.detach().numpy(), rtol=1e-12)
+        flp, tlp = fd.log_prob(fg.tensor(v)), td.log_prob(torch.tensor(v))
+        np.testing.assert_allclose(flp.detach().numpy(), tlp.detach().numpy(), rtol=1e-12)
+        fe, te = fd.entropy(), td.entropy()
+        np.testing.assert_allclose(fe.detach().numpy(), te.detach().numpy(), rtol=1e-12)
+        (flp.sum() + fe.sum()).backward()
+        (tlp.sum() + te.sum()).backward()
+        np.testing.assert_allclose(fa.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+        # log_prob broadcasts a (2, 1) value against batch_shape (3,)
+        np.testing.assert_allclose(fd.log_prob(fg.tensor([[1], [2]])).detach().numpy(),
+                                   td.log_prob(torch.tensor([[1], [2]])).detach().numpy(), rtol=1e-12)
+        for shape in [(), (5,), (2, 3)]:
+            s, ts = fd.sample(shape), td.sample(shape)
+            assert s.shape == tuple(ts.shape) and s.dtype == fg.int64 and not s.requires_grad
+        np.testing.assert_array_equal(fd.mode.numpy(), td.mode.numpy())
+        assert np.isnan(fd.mean.numpy()).all() and fd.mean.shape == tuple(td.mean.shape)
+    s = Categorical(fg.tensor([0.2, 0.8])).sample((4000,)).numpy()
+    assert 0.75 < s.mean() < 0.85
+    assert Categorical(fg.tensor([0.2, 0.8])).enumerate_support().tolist() == [0, 1]
+
+
+def test_categorical_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    from fastgrad.distributions import Categorical
+    for lib, C in ((fg, Categorical), (torch, torch.distributions.Categorical)):
+        with pytest.raises(ValueError, match="Either `probs` or `logits`"):
+            C()
+        with pytest.raises(ValueError, match="Either `probs` or `logits`"):
+            C(probs=lib.tensor([0.5, 0.5]), logits=lib.tensor([0.0, 0.0]))
+        with pytest.raises(ValueError, match="Simplex"):
+            C(lib.tensor([-0.5, 1.5]))
+        with pytest.raises(ValueError, match="support"):
+            C(lib.tensor([0.5, 0.5])).log_prob(lib.tensor(2))
+        with pytest.raises(ValueError, match="one-dimensional"):
+            C(lib.tensor(1.0))
+        C(lib.tensor([-0.5, 1.5]), validate_args=False)
+
+
+def test_normal_as_torch():
+    torch = pytest.importorskip("torch")
+    from fastgrad.distributions import Normal
+    rng = np.random.default_rng(1)
+    loc, scale, x = rng.standard_normal((3, 1)), rng.random(4) + 0.5, rng.standard_normal((3, 4))
+    fl, fs = fg.tensor(loc, requires_grad=True), fg.tensor(scale, requires_grad=True)
+    tl, ts = torch.tensor(loc, requires_grad=True), torch.tensor(scale, requires_grad=True)
+    fd, td = Normal(fl, fs), torch.distributions.Normal(tl, ts)
+    assert fd.batch_shape == tuple(td.batch_shape)
+    out_f = fd.log_prob(fg.tensor(x)).sum() + fd.entropy().sum() + fd.cdf(fg.tensor(x)).sum()
+    out_t = td.log_prob(torch.tensor(x)).sum() + td.entropy().sum() + td.cdf(torch.tensor(x)).sum()
+    np.testing.assert_allclose(out_f.item(), out_t.item(), rtol=1e-12)
+    out_f.backward()
+    out_t.backward()
+    np.testing.assert_allclose(fl.grad.numpy(), tl.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fs.grad.numpy(), ts.grad.numpy(), rtol=1e-10)
+    r = fd.rsample((2,))
+    assert r.shape == tuple(td.rsample((2,)).shape) == (2, 3, 4) and r.requires_grad
+    assert not fd.sample().requires_grad
+    r.sum().backward()
+    assert Normal(0.0, 1.0).sample((2,)).dtype == torch_default_dtype_as_fg(torch)
+    with pytest.raises(ValueError, match="GreaterThan"):
+        Normal(fg.tensor([0.0]), fg.tensor([0.0]))
+    with pytest.raises(ValueError, match="GreaterThan"):
+        torch.distributions.Normal(torch.tensor([0.0]), torch.tensor([0.0]))
+    big = Normal(fg.tensor(2.0), fg.tensor(3.0)).sample((20000,)).numpy()
+    assert abs(big.mean() - 2.0) < 0.1 and abs(big.std() - 3.0) < 0.1
+
+
+def torch_default_dtype_as_fg(torch):
+    return {torch.float32: fg.float32, torch.float64: fg.float64}[torch.get_default_dtype()]

@@ -65,5 +65,6 @@ from fastgrad import viz
 from fastgrad._dlpack import from_dlpack
 from fastgrad import memory
 from fastgrad.compile import compile, CompileError
+from fastgrad import distributions
 
 _config_init()
