@@ -436,3 +436,25 @@ def test_normal_as_torch():
 
 def torch_default_dtype_as_fg(torch):
     return {torch.float32: fg.float32, torch.float64: fg.float64}[torch.get_default_dtype()]
+
+
+# ---- multiprocessing (mnist_hogwild): the module works, shared tensors are refused clearly -----
+def _put_sum(q, t):
+    q.put(float(t.sum()))
+
+
+def test_multiprocessing_module_and_no_shared_tensors():
+    torch = pytest.importorskip("torch")
+    import fastgrad.multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_put_sum, args=(q, fg.arange(4.0)))
+    p.start()
+    assert q.get(timeout=60) == 6.0
+    p.join(60)
+    assert p.exitcode == 0
+    assert fg.zeros(2).is_shared() == torch.zeros(2).is_shared() is False
+    with pytest.raises(NotImplementedError, match="share tensors between processes"):
+        nn.Linear(2, 2).share_memory()
+    with pytest.raises(NotImplementedError, match="share tensors between processes"):
+        fg.zeros(2).share_memory_()

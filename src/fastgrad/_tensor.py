@@ -190,6 +190,15 @@ class Tensor(_TensorMethods):
     is_nested = False
     is_mkldnn = False
 
+    def share_memory_(self) -> Tensor:
+        """Not supported: fastgrad tensors cannot live in memory shared between processes;
+        raises NotImplementedError."""
+        raise NotImplementedError("share_memory_: fastgrad cannot share tensors between processes")
+
+    def is_shared(self) -> bool:
+        """False: fastgrad tensors are never in memory shared between processes."""
+        return False
+
     def cpu(self, memory_format: Any = None) -> Tensor:
         """This tensor (it is on the CPU already)."""
         return self
