@@ -170,7 +170,7 @@ LAYER_OPS = {
     "RMSNorm": "rms_norm", "CosineSimilarity": "cosine_similarity",
     "PairwiseDistance": "pairwise_distance", "Conv3d": "conv3d", "MaxPool3d": "max_pool3d",
     "AvgPool3d": "avg_pool3d", "MaxUnpool1d": "max_unpool1d", "MaxUnpool2d": "max_unpool2d",
-    "MaxUnpool3d": "max_unpool3d",
+    "MaxUnpool3d": "max_unpool3d", "PixelShuffle": "pixel_shuffle", "PixelUnshuffle": "pixel_unshuffle",
     # recurrent layers: composed per step from linear and the registered elementwise ops
     "RNN": "linear", "LSTM": "linear", "GRU": "linear", "RNNCell": "linear", "LSTMCell": "linear",
     "GRUCell": "linear",

@@ -39,6 +39,7 @@ from fastgrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_en
 from fastgrad.autograd import inference_mode, is_inference_mode_enabled
 from fastgrad._device import device
 from fastgrad import accelerator, backends, cuda, errors
+from fastgrad import onnx
 from fastgrad.errors import ArgumentError, DtypeError, IndexOutOfRangeError, ShapeError
 
 # PyTorch's other names of the dtypes, and its legacy tensor types (fastgrad.FloatTensor, ...)
@@ -64,5 +65,6 @@ from fastgrad import viz
 from fastgrad._dlpack import from_dlpack
 from fastgrad import memory
 from fastgrad.compile import compile, CompileError
+from fastgrad import distributions
 
 _config_init()

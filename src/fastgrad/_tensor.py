@@ -176,6 +176,28 @@ class Tensor(_TensorMethods):
     is_cuda = False
     is_mps = False
     is_cpu = True
+    is_xpu = False
+    is_meta = False
+    is_xla = False
+    is_ipu = False
+    is_hpu = False
+    is_mtia = False
+    is_maia = False
+    is_vulkan = False
+    is_sparse = False
+    is_sparse_csr = False
+    is_quantized = False
+    is_nested = False
+    is_mkldnn = False
+
+    def share_memory_(self) -> Tensor:
+        """Not supported: fastgrad tensors cannot live in memory shared between processes;
+        raises NotImplementedError."""
+        raise NotImplementedError("share_memory_: fastgrad cannot share tensors between processes")
+
+    def is_shared(self) -> bool:
+        """False: fastgrad tensors are never in memory shared between processes."""
+        return False
 
     def cpu(self, memory_format: Any = None) -> Tensor:
         """This tensor (it is on the CPU already)."""

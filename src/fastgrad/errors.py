@@ -5,9 +5,10 @@ TypeError, IndexError) and from RuntimeError, the class PyTorch raises for the s
 calls, so code written for either library catches them: ``except RuntimeError`` (as
 PyTorch programs do) and ``except ValueError`` both see a shape mismatch.
 """
+from pickle import UnpicklingError as _UnpicklingError
 
 __all__ = ["ShapeError", "ArgumentError", "DtypeError", "IndexOutOfRangeError",
-           "ArgumentTypeError", "UnsupportedModeError"]
+           "ArgumentTypeError", "UnsupportedModeError", "WeightsOnlyError"]
 
 
 class ShapeError(ValueError, RuntimeError):
@@ -37,3 +38,8 @@ class ArgumentTypeError(TypeError, RuntimeError):
 
 class UnsupportedModeError(ArgumentError, NotImplementedError):
     """A mode name the op does not know (PyTorch raises NotImplementedError)."""
+
+
+class WeightsOnlyError(RuntimeError, _UnpicklingError):
+    """``load(..., weights_only=True)`` met a class or function that is not allow-listed
+    (PyTorch raises ``pickle.UnpicklingError``; fastgrad's loader never unpickles)."""

@@ -10,8 +10,12 @@ call depth; ``save`` refuses anything deeper with a ``ValueError``.  A model or
 optimizer ``state_dict()`` round-trips exactly: int keys stay ints, tuples stay tuples,
 Python scalar types are kept.  The same Tensor (or array) object reachable twice is
 stored once and loads as one object; distinct tensors that are views of one buffer load
-as independent copies.  Anything else (class instances, functions) raises ``TypeError``
-naming where in ``obj`` it is.
+as independent copies.  Whole objects save too, as ``torch.save(model, f)`` does: sets,
+fastgrad dtypes and devices, classes and functions by module and qualified name, and
+instances of classes that pickle by the default protocol (``nn.Module`` subclasses among
+them) as their class name and state; one instance reachable twice loads as one object.
+Loading them is gated by ``weights_only`` (see :func:`load`).  Anything else raises
+``TypeError`` naming where in ``obj`` it is.
 
 File format (version 1), all integers little-endian::
 
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import copyreg
 import hashlib
 import io
 import json
@@ -52,18 +57,22 @@ import os
 import secrets
 import stat
 import struct
+import sys
+import threading
+import types
 
 import numpy as np
 
-from fastgrad import _device
-from fastgrad._tensor import SUPPORTED, Tensor
-from fastgrad.errors import ArgumentError
+from fastgrad import _device, _dtype
+from fastgrad._tensor import SUPPORTED, Tensor, _rebuild_tensor
+from fastgrad.errors import ArgumentError, WeightsOnlyError
 
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
+__all__ = ["save", "load", "CheckpointError", "UnsafeGlobalError", "add_safe_globals",
+           "clear_safe_globals", "get_safe_globals", "safe_globals", "FORMAT_VERSION", "MAX_DEPTH", "MAX_NDIM",
            "MAX_ITEMS"]
 
 MAGIC = b"\x89FGCKPT\n"
@@ -113,6 +122,7 @@ class _Encoder:
         self.seen = {}              # id(Tensor or ndarray) -> array index
         self.keep = []              # keeps the ids above valid while encoding
         self.active = set()         # ids of the containers on the current path (cycles)
+        self.objects = {}           # id(class instance) -> its index, for shared references
         self.budget = MAX_ITEMS     # items left to write (a container shared n times is
                                     # written n times: this bounds the blow-up)
 
@@ -137,7 +147,10 @@ class _Encoder:
         if t is float:
             return obj if math.isfinite(obj) else {"$": "float", "v": repr(obj)}
         if isinstance(obj, Tensor):
-            return {"$": "tensor", "i": self._checked(obj, obj._data, path), "rg": bool(obj.requires_grad)}
+            node = {"$": "tensor", "i": self._checked(obj, obj._data, path), "rg": bool(obj.requires_grad)}
+            if t is not Tensor:
+                node["cls"] = _global_node(t, path)
+            return node
         if t is np.ndarray:
             return {"$": "ndarray", "i": self._checked(obj, obj, path)}
         if isinstance(obj, np.generic) and not isinstance(obj, (np.str_, np.bytes_, np.void, np.object_)):
@@ -165,9 +178,40 @@ class _Encoder:
                 return {"$": "dict" if t is dict else "odict", "k": keys, "v": vals}
             finally:
                 self.active.discard(id(obj))
-        raise TypeError(f"save: cannot save an object of type {t.__module__}.{t.__qualname__} at "
-                        f"{_where(path)}; checkpoints hold dicts, lists, tuples, str, bytes, numbers, "
-                        "None, NumPy arrays and fastgrad Tensors (no pickle)")
+        return self.other(obj, path)
+
+    def other(self, obj, path):
+        """Sets, dtypes, devices, classes and functions (by name), and instances of classes
+        that pickle by the default protocol (their state: ``__getstate__()`` or ``__dict__``)."""
+        t = type(obj)
+        if t is set or t is frozenset:
+            return {"$": t.__name__, "v": [self.node(v, path + (i,)) for i, v in enumerate(obj)]}
+        if t is _dtype.dtype:
+            return {"$": "dtype", "v": str(obj).rpartition(".")[2]}
+        if t is _device.device:
+            return {"$": "device", "v": str(obj)}
+        if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) or (
+                callable(obj) and _resolves_to(obj)):
+            return _global_node(obj, path)
+        if id(obj) in self.objects:
+            return {"$": "ref", "i": self.objects[id(obj)]}
+        try:
+            red = obj.__reduce_ex__(2)
+        except Exception as e:      # noqa: BLE001 - a class may refuse pickling any way it likes
+            raise TypeError(f"save: cannot save {t.__module__}.{t.__qualname__} at {_where(path)}: "
+                            f"{e}") from None
+        if not (type(red) is tuple and 2 <= len(red) and red[0] is copyreg.__newobj__
+                and red[1] == (t,) and all(x is None for x in red[3:])):
+            raise TypeError(f"save: cannot save an object of type {t.__module__}.{t.__qualname__} at "
+                            f"{_where(path)}; checkpoints hold dicts, lists, tuples, sets, str, bytes, "
+                            "numbers, None, NumPy arrays, fastgrad Tensors, classes and functions "
+                            "by name, and instances of classes that pickle by the default protocol")
+        i = len(self.objects)
+        self.objects[id(obj)] = i
+        self.keep.append(obj)
+        state = red[2] if len(red) > 2 else None
+        return {"$": "object", "o": i, "cls": _global_node(t, path),
+                "s": self.node(state, path + ("__state__",))}
 
     def _checked(self, obj, arr, path):
         try:
@@ -189,6 +233,28 @@ class _Encoder:
             return {"$": "tuple", "v": [self.key(x, path, depth + 1) for x in k]}
         raise TypeError(f"save: cannot save a dict key of type {t.__qualname__} ({k!r}) in {_where(path)}; "
                         "keys must be str, int, float, bool, None or tuples of those")
+
+
+def _resolves_to(obj):
+    """True when ``obj`` is reachable as ``sys.modules[obj.__module__].<obj.__qualname__>``."""
+    m, q = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if type(m) is not str or type(q) is not str or "<" in q or m not in sys.modules:
+        return False
+    cur = sys.modules[m]
+    for part in q.split("."):
+        cur = getattr(cur, part, _MISSING)
+    return cur is obj
+
+
+_MISSING = object()
+
+
+def _global_node(obj, path):
+    if not _resolves_to(obj):
+        raise TypeError(f"save: cannot save {obj!r:.80} at {_where(path)}: it is not reachable by its "
+                        "module and qualified name (a lambda, a local class or function, or a "
+                        "bound method)")
+    return {"$": "global", "m": obj.__module__, "q": obj.__qualname__}
 
 
 def _int_node(v):
@@ -331,6 +397,69 @@ class _Decoder:
         self.payload = payload
         self.meta = arrays_meta
         self.loaded = {}
+        self.objects = {}           # object index -> the object restored for it
+        self.weights_only = True    # classes and functions must be allow-listed
+
+    def other(self, tag, n, depth):
+        """Sets, dtypes, devices, globals (classes, functions) and class instances."""
+        if tag == "set" or tag == "frozenset":
+            v = n.get("v")
+            if type(v) is not list or depth >= MAX_DEPTH:
+                raise self.bad(f"invalid {tag} node")
+            try:
+                items = [self.node(x, depth + 1) for x in v]
+                return set(items) if tag == "set" else frozenset(items)
+            except TypeError:
+                raise self.bad(f"unhashable item in a {tag}") from None
+        if tag == "dtype":
+            dt = getattr(_dtype, str(n.get("v")), None)
+            if type(dt) is not _dtype.dtype:
+                raise self.bad(f"unknown dtype {n.get('v')!r:.80}")
+            return dt
+        if tag == "device":
+            try:
+                return _device.device(str(n.get("v")))
+            except (RuntimeError, TypeError):
+                raise self.bad(f"invalid device {n.get('v')!r:.80}") from None
+        if tag == "global":
+            m, q = n.get("m"), n.get("q")
+            if type(m) is not str or type(q) is not str:
+                raise self.bad("global node without a module and name")
+            return _find_global(m, q, self.weights_only, self.name)
+        if tag == "ref":
+            i = n.get("i")
+            if type(i) is not int or i not in self.objects:
+                raise self.bad(f"object reference {i!r:.80} out of range")
+            return self.objects[i]
+        i = n.get("o")
+        if type(i) is not int or i in self.objects or depth >= MAX_DEPTH:
+            raise self.bad("invalid object node")
+        cls = self.node(n.get("cls"), depth + 1)
+        if not isinstance(cls, type) or issubclass(cls, Tensor):
+            raise self.bad(f"object class {cls!r:.80} is not a class of plain objects")
+        try:
+            obj = cls.__new__(cls)
+        except Exception as e:      # noqa: BLE001 - whatever the named class raises
+            raise self.bad(f"cannot create a {cls.__qualname__}: {e}") from None
+        self.objects[i] = obj
+        state = self.node(n.get("s"), depth + 1)
+        if state is None:
+            return obj
+        try:
+            setstate = getattr(obj, "__setstate__", None)
+            if setstate is not None:
+                setstate(state)
+                return obj
+            slots = None
+            if type(state) is tuple and len(state) == 2:
+                state, slots = state
+            if state:
+                obj.__dict__.update(state)
+            for k, v in (slots or {}).items():
+                setattr(obj, k, v)
+        except Exception as e:      # noqa: BLE001 - a state that does not fit its class
+            raise self.bad(f"the state of a {cls.__qualname__} does not fit it: {e}") from None
+        return obj
 
     def bad(self, msg):
         return CheckpointError(f"load: {self.name}: corrupted checkpoint: {msg}")
@@ -409,7 +538,13 @@ class _Decoder:
                 return self.loaded[key]
             if arr.dtype not in SUPPORTED:
                 raise self.bad(f"tensor with unsupported dtype {arr.dtype}")
-            t = Tensor._make(arr)
+            if "cls" in n:
+                cls = self.node(n["cls"], depth + 1)
+                if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+                    raise self.bad(f"tensor class {cls!r:.80} is not a Tensor subclass")
+                t = _rebuild_tensor(cls, arr, False)
+            else:
+                t = Tensor._make(arr)
             if n.get("rg"):
                 if arr.dtype.kind != "f":
                     raise self.bad("integer tensor marked requires_grad")
@@ -418,6 +553,8 @@ class _Decoder:
             return t
         if tag == "ndarray":
             return self.array(n.get("i"))
+        if type(tag) is str and tag in _OBJECT_TAGS:
+            return self.other(tag, n, depth)
         if tag == "npscalar":
             arr = self.array(n.get("i"))
             if arr.ndim != 0:
@@ -444,6 +581,103 @@ class _Decoder:
         raise self.bad(f"unknown node type {tag!r}")
 
 
+_OBJECT_TAGS = frozenset(("set", "frozenset", "dtype", "device", "global", "object", "ref"))
+
+
+# ---- allow-listed globals (torch.serialization's safe_globals API) ----------------------------
+class UnsafeGlobalError(CheckpointError, WeightsOnlyError):
+    """``load`` with ``weights_only=True`` met a class or function that is not allow-listed."""
+
+
+_SAFE_GLOBALS: list = []                # add_safe_globals entries: obj or (obj, "module.name")
+_SCOPED = threading.local()             # safe_globals context managers active in this thread
+
+
+def _default_safe():
+    from fastgrad.nn.parameter import Parameter
+    return [Tensor, Parameter]
+
+
+def _safe_names():
+    out = {}
+    for g in _default_safe() + _SAFE_GLOBALS + [g for lst in getattr(_SCOPED, "stack", ()) for g in lst]:
+        if type(g) is tuple:
+            obj, name = g
+        else:
+            obj, name = g, f"{getattr(g, '__module__', '?')}.{getattr(g, '__qualname__', '?')}"
+        out[name] = obj
+    return out
+
+
+def _find_global(m, q, weights_only, fname):
+    name = f"{m}.{q}"
+    if weights_only:
+        allowed = _safe_names()
+        if name in allowed:
+            return allowed[name]
+        short = q.rpartition(".")[2]
+        raise UnsafeGlobalError(
+            f"load: {fname}: weights-only load failed: the checkpoint holds {name}, which is not an "
+            f"allowed global. If you trust it, allow-list it with "
+            f"fastgrad.serialization.add_safe_globals([{short}]) or the "
+            f"fastgrad.serialization.safe_globals([{short}]) context manager, or load with "
+            "weights_only=False (which imports modules the checkpoint names)")
+    import importlib
+    try:
+        obj = importlib.import_module(m)
+        for part in q.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise CheckpointError(f"load: {fname}: cannot find {name} the checkpoint refers to ({e})") from None
+    return obj
+
+
+def _check_globals(safe_globals, who):
+    if not isinstance(safe_globals, (list, tuple)):
+        raise TypeError(f"{who}: expected a list of classes or functions, got "
+                        f"{type(safe_globals).__name__}")
+    for g in safe_globals:
+        if type(g) is tuple and (len(g) != 2 or type(g[1]) is not str):
+            raise TypeError(f"{who}: a tuple entry must be (obj, 'module.qualified_name'), got {g!r:.80}")
+    return list(safe_globals)
+
+
+def add_safe_globals(safe_globals: list) -> None:
+    """Allow-list classes and functions for ``load(..., weights_only=True)``: objects, or
+    ``(obj, "module.qualified_name")`` pairs naming the global the checkpoint refers to."""
+    _SAFE_GLOBALS.extend(_check_globals(safe_globals, "add_safe_globals"))
+
+
+def clear_safe_globals() -> None:
+    """Forget every global added by :func:`add_safe_globals`."""
+    _SAFE_GLOBALS.clear()
+
+
+def get_safe_globals() -> list:
+    """The globals added by :func:`add_safe_globals` (not the defaults, not the scoped ones)."""
+    return list(_SAFE_GLOBALS)
+
+
+class safe_globals:
+    """Context manager: allow-list ``safe_globals`` for ``load(..., weights_only=True)``
+    inside the ``with`` block (in this thread)::
+
+        with fastgrad.serialization.safe_globals([MyModel]):
+            model = fastgrad.load("model.pt")
+    """
+
+    def __init__(self, safe_globals: list) -> None:
+        self.safe_globals = _check_globals(safe_globals, "safe_globals")
+
+    def __enter__(self):
+        if not hasattr(_SCOPED, "stack"):
+            _SCOPED.stack = []
+        _SCOPED.stack.append(self.safe_globals)
+
+    def __exit__(self, *exc):
+        _SCOPED.stack.pop()
+
+
 def _read_all(f, who):
     path = _fspath(f)
     if path is not None:
@@ -465,12 +699,19 @@ def _is_cpu(dev):
         isinstance(dev, _device.device) and dev.type == "cpu")
 
 
-def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
+def load(f: Any, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: Any) -> Any:
     """Load an object saved by :func:`save` from a path or a binary file object.
 
     A path ending in ``.safetensors`` is read as a safetensors file (a dict of str ->
-    Tensor).  Loading never runs code: the file holds JSON and raw array bytes, no pickle, so
-    ``weights_only`` is accepted for PyTorch compatibility and is always in effect.
+    Tensor).  The file holds JSON and raw array bytes, no pickle.  A checkpoint of whole
+    objects (``save(model, f)``) names their classes and functions: with ``weights_only``
+    True (the default, None) each must be ``Tensor``, ``nn.Parameter`` or allow-listed with
+    :func:`add_safe_globals` / :class:`safe_globals`, else :class:`UnsafeGlobalError` (an
+    ``pickle.UnpicklingError`` too) is raised, as in PyTorch; ``weights_only=False`` imports the
+    modules named in the file.  Restoring an object calls its class's ``__setstate__``
+    when it has one.  ``pickle_module``, ``mmap`` and ``pickle_load_args`` are accepted for
+    PyTorch compatibility and change nothing.
     ``map_location`` may be None, ``"cpu"``, ``"cpu:0"`` or ``fastgrad.device("cpu")``
     (fastgrad tensors live on the CPU).
     Raises :class:`CheckpointError` (a ``RuntimeError``) for a truncated, corrupted or
@@ -518,6 +759,7 @@ def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
         raise CheckpointError(f"load: {name}: corrupted checkpoint: data section has {len(payload)} bytes, "
                               f"header says {header.get('data_bytes')!r}")
     dec = _Decoder(name, payload, header["arrays"])
+    dec.weights_only = weights_only is None or bool(weights_only)
     try:
         return dec.node(header.get("tree"))
     except RecursionError:

@@ -23,6 +23,7 @@ from fastgrad.nn.transformer import (MultiheadAttention, Transformer, Transforme
                                      TransformerDecoderLayer, TransformerEncoder,
                                      TransformerEncoderLayer)
 from fastgrad.nn import parallel
+from fastgrad.nn.layers import PixelShuffle, PixelUnshuffle
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -38,4 +39,6 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "MaxUnpool3d", "ConvTranspose3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "RNNBase", "RNNCellBase",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "TransformerEncoder", "TransformerDecoder", "Transformer"]
+           "TransformerEncoder", "TransformerDecoder", "Transformer", "PixelShuffle", "PixelUnshuffle"]
+
+from fastgrad.nn import modules  # noqa: E402, F401

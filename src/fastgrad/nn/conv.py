@@ -135,8 +135,9 @@ class Conv1d(_ConvNd):
     _NSP = 1
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
                  dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 
@@ -149,8 +150,9 @@ class Conv2d(_ConvNd):
     """2-D convolution over (N, C_in, H, W); weight (C_out, C_in / groups, KH, KW)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
                  dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, 0, dtype)
 
@@ -165,8 +167,9 @@ class ConvTranspose1d(_ConvNd):
     _TRANSPOSED = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
                  dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, output_padding, dtype)
 
@@ -180,8 +183,9 @@ class ConvTranspose2d(_ConvNd):
     _TRANSPOSED = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
                  dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, output_padding, dtype)
 

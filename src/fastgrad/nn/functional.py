@@ -183,8 +183,25 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (feature maps) of (N, C, H, W) with probability p, scale the
-    rest by 1 / (1 - p)."""
-    return _channel_dropout(input, p, training, 2, "dropout2d")
+    rest by 1 / (1 - p).  As in PyTorch, the mask covers the first two dimensions of any
+    input of two or more: a 3-d input is read as (N, C, L) and a 2-d one as (N, C), each
+    with a warning that such inputs are deprecated."""
+    x = _float_in(input, "dropout2d")
+    nd = x._data.ndim
+    if nd < 2:
+        raise ShapeError(f"dropout2d: feature dropout requires at least 2 dimensions in the input, "
+                         f"got shape {_shape(x)}")
+    if nd not in (3, 4):
+        import warnings
+        warnings.warn(f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence "
+                      "this warning, please use dropout instead.", stacklevel=2)
+    if nd == 3:
+        import warnings
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+                      "dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+                      "is the channel dim.", stacklevel=2)
+    return _channel_dropout(x, p, training, nd - 2, "dropout2d")
 
 
 # ---- activations composed of existing ops ------------------------------------------------------
@@ -431,3 +448,55 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 # ---- multi-head attention: nn.MultiheadAttention's functional form (nn/transformer.py) --------
 from fastgrad.nn.transformer import multi_head_attention_forward  # noqa: E402
+
+
+# ---- pixel shuffle ---------------------------------------------------------------------------
+def _shuffle_factor(r, who, name):
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
+        raise TypeError(f"{who}: {name} must be an int, got {type(r).__name__}")
+    if r <= 0:
+        raise ArgumentError(f"{who} expects a positive {name}, but got {r}")
+    return int(r)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange (*, C * r**2, H, W) into (*, C, H * r, W * r), r = upscale_factor: each
+    group of r**2 channels becomes an r x r block of pixels (sub-pixel convolution)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pixel_shuffle(): argument 'input' must be Tensor, not {type(input).__name__}")
+    x = input
+    r = _shuffle_factor(upscale_factor, "pixel_shuffle", "upscale_factor")
+    shape = x._data.shape
+    if len(shape) < 3:
+        raise ShapeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                         f"{len(shape)} dimension(s)")
+    *b, c, h, w = shape
+    if c % (r * r):
+        raise ShapeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+                         f"square of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(b)
+    y = _S.reshape(x, (*b, c // (r * r), r, r, h, w))
+    y = _S.permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))
+    return _S.reshape(y, (*b, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of :func:`pixel_shuffle`: (*, C, H * r, W * r) into (*, C * r**2, H, W),
+    r = downscale_factor."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pixel_unshuffle(): argument 'input' must be Tensor, not {type(input).__name__}")
+    x = input
+    r = _shuffle_factor(downscale_factor, "pixel_unshuffle", "downscale_factor")
+    shape = x._data.shape
+    if len(shape) < 3:
+        raise ShapeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+                         f"{len(shape)} dimension(s)")
+    *b, c, h, w = shape
+    for name, v, i in (("height", h, -2), ("width", w, -1)):
+        if v % r:
+            raise ShapeError(f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but "
+                             f"input.size({i})={v} is not divisible by {r}")
+    n = len(b)
+    y = _S.reshape(x, (*b, c, h // r, r, w // r, r))
+    y = _S.permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))
+    return _S.reshape(y, (*b, c * r * r, h // r, w // r))

@@ -167,6 +167,29 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gen
     return _fill(tensor, _rng(generator).normal(0.0, std, tensor._data.shape))
 
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """Fill ``tensor`` (2 or more dimensions, read as (rows, everything else)) with a
+    (semi-)orthogonal matrix times ``gain``: the Q of the QR decomposition of a standard
+    normal draw, with the signs of R's diagonal folded in, as PyTorch does."""
+    _check(tensor, "orthogonal_")
+    shape = tensor._data.shape
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape "
+                         f"{tuple(shape)}")
+    if tensor._data.size == 0:
+        return tensor
+    rows = shape[0]
+    cols = tensor._data.size // rows
+    flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(shape))
+
+
+__all__ = ["orthogonal_", "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
            "ones_", "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_"]

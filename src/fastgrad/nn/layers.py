@@ -59,7 +59,9 @@ class Linear(Module):
     """y = x @ weight.T + bias; weight (out_features, in_features).  Initialised as
     PyTorch does: weight and bias ~ U(-1/sqrt(in_features), 1/sqrt(in_features))."""
 
-    def __init__(self, in_features, out_features, bias: bool = True, dtype: Optional[DType] = None) -> None:
+    def __init__(self, in_features, out_features, bias: bool = True, device=None,
+                 dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
@@ -91,8 +93,9 @@ class Linear(Module):
 class Bilinear(Module):
     """y = x1^T W x2 + b; weight (out, in1, in2), initialised U(-1/sqrt(in1), 1/sqrt(in1))."""
 
-    def __init__(self, in1_features, in2_features, out_features, bias: bool = True,
+    def __init__(self, in1_features, in2_features, out_features, bias: bool = True, device=None,
                  dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, "Bilinear")
         super().__init__()
         self.in1_features = _positive_int(in1_features, "in1_features", "Bilinear")
         self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
@@ -124,9 +127,17 @@ class Embedding(Module):
     """A lookup table of num_embeddings vectors of size embedding_dim, ~ N(0, 1);
     row padding_idx starts at zero and gets no gradient."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, _weight=None,
-                 dtype: Optional[DType] = None) -> None:
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None, _freeze: bool = False,
+                 device=None, dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, "Embedding")
+        for name, v in (("max_norm", max_norm is not None), ("scale_grad_by_freq", scale_grad_by_freq),
+                        ("sparse", sparse)):
+            if v:
+                raise NotImplementedError(f"Embedding: {name} is not supported by fastgrad (use the default)")
         super().__init__()
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
@@ -143,7 +154,7 @@ class Embedding(Module):
             if tuple(w.shape) != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight shape {tuple(w.shape)} does not match "
                                  f"({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(np.array(w, dtype=_dtype(dtype or w.dtype)))
+            self.weight = Parameter(np.array(w, dtype=_dtype(dtype or w.dtype)), requires_grad=not _freeze)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
@@ -193,7 +204,8 @@ class LayerNorm(Module):
     sqrt(var + eps), then times ``weight`` plus ``bias`` (learnable, of shape
     ``normalized_shape``, when ``elementwise_affine``; ``bias=False`` drops the bias)."""
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 dtype: Optional[DType] = None) -> None:
+                 device=None, dtype: Optional[DType] = None) -> None:
+        _cpu_device(device, "LayerNorm")
         super().__init__()
         ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape = tuple(_positive_int(n, "normalized_shape", "LayerNorm") for n in ns)
@@ -232,7 +244,9 @@ class _BatchNorm(Module):
     _SHAPES = ""
 
     def __init__(self, num_features, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Optional[DType] = None) -> None:
+                 track_running_stats: bool = True, device=None, dtype: Optional[DType] = None, *,
+                 bias: bool = True) -> None:
+        _cpu_device(device, type(self).__name__)
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features", type(self).__name__)
         self.eps = float(eps)
@@ -242,7 +256,10 @@ class _BatchNorm(Module):
         dt = _dtype(dtype)
         if affine:
             self.weight = _param((self.num_features,), dtype)
-            self.bias = _param((self.num_features,), dtype)
+            if bias:
+                self.bias = _param((self.num_features,), dtype)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -268,7 +285,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         who = type(self).__name__
@@ -314,8 +332,9 @@ class GroupNorm(Module):
     """Normalise (N, C, ...) over groups of C / num_groups channels, then a per-channel
     affine weight (ones) and bias (zeros).  Fused C kernels (F.group_norm)."""
 
-    def __init__(self, num_groups, num_channels, eps: float = 1e-5, affine: bool = True,
-                 dtype: Optional[DType] = None) -> None:
+    def __init__(self, num_groups, num_channels, eps: float = 1e-5, affine: bool = True, device=None,
+                 dtype: Optional[DType] = None, *, bias: bool = True) -> None:
+        _cpu_device(device, "GroupNorm")
         super().__init__()
         self.num_groups = _positive_int(num_groups, "num_groups", "GroupNorm")
         self.num_channels = _positive_int(num_channels, "num_channels", "GroupNorm")
@@ -325,7 +344,10 @@ class GroupNorm(Module):
         self.affine = affine
         if affine:
             self.weight = _param((self.num_channels,), dtype)
-            self.bias = _param((self.num_channels,), dtype)
+            if bias:
+                self.bias = _param((self.num_channels,), dtype)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -335,7 +357,8 @@ class GroupNorm(Module):
         """Set the weight to ones and the bias to zeros."""
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = _rec._float_in(x, "GroupNorm")
@@ -657,3 +680,31 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class PixelShuffle(Module):
+    """(*, C * r**2, H, W) -> (*, C, H * r, W * r), r = upscale_factor (F.pixel_shuffle)."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H * r, W * r) -> (*, C * r**2, H, W), r = downscale_factor (F.pixel_unshuffle)."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"

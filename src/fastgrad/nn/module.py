@@ -412,6 +412,14 @@ class Module:
         _device.check("cuda" if device is None else device if isinstance(device, (str, _device.device))
                       else f"cuda:{device}", "Module.cuda")
 
+    def share_memory(self: _M) -> _M:
+        """Not supported: fastgrad tensors cannot live in memory shared between processes
+        (Hogwild-style training with ``torch.multiprocessing``); raises NotImplementedError."""
+        raise NotImplementedError(
+            "Module.share_memory: fastgrad cannot share tensors between processes; train in one "
+            "process (fastgrad's kernels use its own thread pool) or use DataLoader(num_workers=N) "
+            "for parallel data loading")
+
     # ---- state dict ----------------------------------------------------------------------
     def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> dict[str, Tensor]:
         """Ordered mapping name -> Tensor of every parameter and persistent buffer.  The

@@ -103,6 +103,8 @@ def _index_part(idx, who):
         return np.asarray(idx)
     if idx is None or idx is Ellipsis or isinstance(idx, (int, np.integer, slice)):
         return idx
+    if isinstance(idx, range):      # a sequence of ints, as in PyTorch: x[range(n), y]
+        return _idx_array(list(idx), who)
     raise IndexError(f"{who}: unsupported index of type {type(idx).__name__} (expected ints, "
                      "slices, None, Ellipsis, int64/bool tensors or lists)")
 

@@ -388,3 +388,51 @@ register(OpInfo("scaled_dot_product_attention", F.scaled_dot_product_attention, 
                 lambda: [ErrorInput([np.zeros((2, 4, 3)), np.zeros((2, 4, 2)), np.zeros((2, 4, 3))], {},
                                     ValueError, r"scaled_dot_product_attention: shapes query \(2, 4, 3\)")],
                 extreme=False))
+
+
+# ---- pixel shuffle -----------------------------------------------------------------------------
+def _np_pixel_shuffle(x, upscale_factor):
+    r = upscale_factor
+    *b, c, h, w = x.shape
+    out = np.empty((*b, c // (r * r), h * r, w * r))
+    for i, j in itertools.product(range(r), range(r)):
+        out[..., i::r, j::r] = x[..., (i * r + j)::(r * r), :, :]
+    return out
+
+
+def _np_pixel_unshuffle(x, downscale_factor):
+    r = downscale_factor
+    *b, c, h, w = x.shape
+    out = np.empty((*b, c * r * r, h // r, w // r))
+    for i, j in itertools.product(range(r), range(r)):
+        out[..., (i * r + j)::(r * r), :, :] = x[..., i::r, j::r]
+    return out
+
+
+register(OpInfo("pixel_shuffle", F.pixel_shuffle, _np_pixel_shuffle,
+                lambda rng: [Sample([_u(rng, (2, 8, 3, 2), -1, 1)], {"upscale_factor": 2}),
+                             Sample([_u(rng, (9, 2, 2), -1, 1)], {"upscale_factor": 3}, "unbatched"),
+                             Sample([_u(rng, (2, 2, 4, 1, 3), -1, 1)], {"upscale_factor": 2}, "two batch dims"),
+                             Sample([_u(rng, (2, 3, 2, 4), -1, 1).transpose(0, 3, 2, 1)],
+                                    {"upscale_factor": 1}, "view")],
+                lambda: [ErrorInput([np.zeros((3, 2, 2))], {"upscale_factor": 2}, ValueError,
+                                    r"pixel_shuffle expects its input's 'channel' dimension to be divisible "
+                                    r"by the square of upscale_factor, but input.size\(-3\)=3"),
+                         ErrorInput([np.zeros((4, 2))], {"upscale_factor": 2}, RuntimeError,
+                                    "pixel_shuffle expects input to have at least 3 dimensions"),
+                         ErrorInput([np.zeros((4, 2, 2))], {"upscale_factor": 0}, RuntimeError,
+                                    "pixel_shuffle expects a positive upscale_factor, but got 0")],
+                extreme=False))
+register(OpInfo("pixel_unshuffle", F.pixel_unshuffle, _np_pixel_unshuffle,
+                lambda rng: [Sample([_u(rng, (2, 2, 4, 6), -1, 1)], {"downscale_factor": 2}),
+                             Sample([_u(rng, (1, 6, 3), -1, 1)], {"downscale_factor": 3}, "unbatched"),
+                             Sample([_u(rng, (2, 1, 3, 4, 2), -1, 1)], {"downscale_factor": 2}, "two batch dims"),
+                             Sample([_u(rng, (4, 4, 2), -1, 1).transpose(2, 1, 0)],
+                                    {"downscale_factor": 2}, "view")],
+                lambda: [ErrorInput([np.zeros((1, 3, 4))], {"downscale_factor": 2}, ValueError,
+                                    r"pixel_unshuffle expects height to be divisible by downscale_factor, "
+                                    r"but input.size\(-2\)=3"),
+                         ErrorInput([np.zeros((1, 4, 3))], {"downscale_factor": 2}, ValueError,
+                                    r"pixel_unshuffle expects width to be divisible by downscale_factor, "
+                                    r"but input.size\(-1\)=3")],
+                extreme=False))
