@@ -267,6 +267,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     who = "layer_norm"
     x = _float_in(input, who)
     xd = x._data
+    ns: tuple[int, ...]
     if type(normalized_shape) is tuple and len(normalized_shape) == 1 and type(normalized_shape[0]) is int:
         ns = normalized_shape           # the common case (nn.LayerNorm's own tuple)
     else:
