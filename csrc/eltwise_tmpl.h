@@ -81,10 +81,6 @@ int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, in
     })
 
 /* Statement bodies named by ops/unary.def rows. */
-/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-#define U_GELU_BWD                                                                     \
-    const T c = (T)0.70710678118654752440, k = (T)0.39894228040143267794;             \
-    BWD_LOOP_X(gv * ((T)0.5 * M_ERFC(-v * c) + v * k * M_EXP((T)-0.5 * v * v)));
 #define U_GELU_TANH_BWD                                                                \
     const T k = (T)0.79788456080286535588, c = (T)0.044715;                            \
     BWD_LOOP_X(({                                                                      \
@@ -159,7 +155,6 @@ int FN(unary_bwd)(int op, int64_t n, const T *g, const T *x, const T *y, T *gx, 
 }
 #undef BWD_LOOP_X
 #undef BWD_LOOP_Y
-#undef U_GELU_BWD
 #undef U_GELU_TANH_BWD
 #undef U_POW_SCALAR_BWD
 #undef U_TAN_BWD

@@ -33,6 +33,12 @@ static inline double fgd_sigmoid(double x)
 }
 static inline double fgd_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 static inline double fgd_gelu(double x) { return 0.5 * x * erfc(-x * 0.70710678118654752440); }
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+static inline double fgd_gelu_grad(double x)
+{
+    return 0.5 * erfc(-x * 0.70710678118654752440) +
+           x * 0.39894228040143267794 * FG_D(fg_expd, exp)(-0.5 * x * x);
+}
 static inline double fgd_gelu_tanh(double x)
 {
     return 0.5 * x * (1.0 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
@@ -58,6 +64,7 @@ static inline double fgd_logit(double x) { return log(x / (1.0 - x)); }
 #define M_TANH FG_MT(fg_tanhf, FG_D(fg_tanhd, tanh))
 #define M_SIGMOID FG_MT(fg_sigmoidf, FG_D(fg_sigmoidd, fgd_sigmoid))
 #define M_GELU FG_MT(fg_geluf, fgd_gelu)
+#define M_GELU_GRAD FG_MT(fg_gelu_gradf, fgd_gelu_grad)
 #define M_GELU_TANH FG_MT(fg_gelu_tanhf, FG_D(fg_gelu_tanhd, fgd_gelu_tanh))
 #define M_SILU FG_MT(fg_siluf, FG_D(fg_silud, fgd_silu))
 #define M_SOFTPLUS FG_MT(fg_softplusf, FG_D(fg_softplusd, fgd_softplus))

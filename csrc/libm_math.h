@@ -28,6 +28,14 @@ static inline float fg_geluf(float x)
     if (isinf(d) && d < 0) return -0.0f;   /* the limit, not inf * 0 */
     return (float)(0.5 * d * erfc(-d * 0.70710678118654752440));
 }
+/* Phi(x) + x phi(x); the limit 0 at -inf */
+static inline float fg_gelu_gradf(float x)
+{
+    double d = x;
+    if (isinf(d) && d < 0) return 0.0f;
+    return (float)(0.5 * erfc(-d * 0.70710678118654752440) +
+                   d * 0.39894228040143267794 * exp(-0.5 * d * d));
+}
 static inline float fg_gelu_tanhf(float x)
 {
     double d = x;

@@ -1,7 +1,8 @@
 /* Normalisation kernels of conv.c (batch norm: fg_bn_stats, fg_bn_apply, fg_bn_bwd; row
  * norm: fg_rownorm, fg_rownorm_bwd) for one element type T.  Included by conv.c once per
  * type, after conv_tmpl.h, whose sums F(sum_d), F(sumsq_d), F(dotc_d) they use; conv.c
- * defines T and F(name). */
+ * defines T and F(name).  Rows with one affine value per element (layer norm, s == 1) run
+ * in norm_rows_tmpl.h, compiled once per SIMD path. */
 /* ---- batch normalization ------------------------------------------------------------- */
 typedef struct {
     int64_t n, c, s;
@@ -115,6 +116,56 @@ int F(fg_bn_bwd)(int64_t n, int64_t c, int64_t s, const T *x, const T *g, const 
 }
 
 /* ---- row normalization --------------------------------------------------------------- */
+/* layer-norm rows (s == 1), one copy per SIMD path (norm_rows_tmpl.h) */
+#define RN_CAT3(a, b, c) a##b##c
+#define RN_ICAT(a, b, c) RN_CAT3(a, b, c)
+#define RI(name) RN_ICAT(name, SUF, RN_ISA)
+FG_ISA_BEGIN(base)
+#define RN_ISA _base
+#include "norm_rows_tmpl.h"
+#undef RN_ISA
+FG_ISA_END
+FG_ISA_BEGIN(avx2)
+#define RN_ISA _avx2
+#include "norm_rows_tmpl.h"
+#undef RN_ISA
+FG_ISA_END
+FG_ISA_BEGIN(avx512)
+#define RN_ISA _avx512
+#include "norm_rows_tmpl.h"
+#undef RN_ISA
+FG_ISA_END
+#undef RI
+
+static void F(rn_rows_fwd)(const T *x, T *y, int64_t r0, int64_t r1, int64_t D, int64_t groups,
+                           const T *w, const T *b, double eps, T *omean, T *orstd)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512:
+        RN_ICAT(rn_rows_fwd, SUF, _avx512)(x, y, r0, r1, D, groups, w, b, eps, omean, orstd);
+        break;
+    case FG_ISA_AVX2:
+        RN_ICAT(rn_rows_fwd, SUF, _avx2)(x, y, r0, r1, D, groups, w, b, eps, omean, orstd);
+        break;
+    default: RN_ICAT(rn_rows_fwd, SUF, _base)(x, y, r0, r1, D, groups, w, b, eps, omean, orstd);
+    }
+}
+
+static void F(rn_rows_bwd)(const T *x, const T *g, const T *mean, const T *rstd, const T *w,
+                           T *gx, int64_t r0, int64_t r1, int64_t D, int64_t groups,
+                           double *pw, double *pb)
+{
+    switch (fg_get_isa()) {
+    case FG_ISA_AVX512:
+        RN_ICAT(rn_rows_bwd, SUF, _avx512)(x, g, mean, rstd, w, gx, r0, r1, D, groups, pw, pb);
+        break;
+    case FG_ISA_AVX2:
+        RN_ICAT(rn_rows_bwd, SUF, _avx2)(x, g, mean, rstd, w, gx, r0, r1, D, groups, pw, pb);
+        break;
+    default: RN_ICAT(rn_rows_bwd, SUF, _base)(x, g, mean, rstd, w, gx, r0, r1, D, groups, pw, pb);
+    }
+}
+
 typedef struct {
     int64_t rows, d, groups, s, chunk;
     const T *x, *g, *w, *b, *mean, *rstd;
@@ -131,6 +182,10 @@ static void F(rn_fwd_task)(void *vctx, int64_t task, int tid)
     F(rn_ctx) *c = (F(rn_ctx) *)vctx;
     (void)tid;
     const int64_t r0 = task * c->chunk, r1 = imin(r0 + c->chunk, c->rows), D = c->d, S = c->s;
+    if (S == 1) {               /* layer norm: one weight per element */
+        F(rn_rows_fwd)(c->x, c->y, r0, r1, D, c->groups, c->w, c->b, c->eps, c->omean, c->orstd);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = c->x + r * D;
         T *yr = c->y + r * D;
@@ -141,14 +196,6 @@ static void F(rn_fwd_task)(void *vctx, int64_t task, int tid)
         c->orstd[r] = (T)rs;
         const int64_t a0 = (r % c->groups) * D / S;
         const T tm = (T)m, trs = (T)rs;
-        if (S == 1) {           /* layer norm: one weight per element, flat loops */
-            const T *wr = c->w ? c->w + a0 : NULL, *br = c->b ? c->b + a0 : NULL;
-            if (wr && br) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * (trs * wr[j]) + br[j];
-            else if (wr) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * (trs * wr[j]) + (T)0;
-            else if (br) for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * trs + br[j];
-            else for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - tm) * trs + (T)0;
-            continue;
-        }
         for (int64_t jc = 0; jc < D / S; jc++) {
             const T wv = c->w ? c->w[a0 + jc] : (T)1, bv = c->b ? c->b[a0 + jc] : (T)0;
             const T sc = trs * wv;
@@ -163,38 +210,20 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
 {
     F(rn_ctx) *c = (F(rn_ctx) *)vctx;
     const int64_t r0 = task * c->chunk, r1 = imin(r0 + c->chunk, c->rows), D = c->d, S = c->s;
-    const int64_t A = c->groups * D / S;
+    const int64_t A = c->groups * D / S;   /* affine values: gw parts, then gb parts */
     /* tid is the range index (fg_parallel_ranges): this range's partial sums */
     double *part = c->parts ? c->parts + (int64_t)tid * c->pstride : NULL;
-    (void)A;
+    if (S == 1) {               /* layer norm: one weight per element */
+        F(rn_rows_bwd)(c->x, c->g, c->mean, c->rstd, c->w, c->gx, r0, r1, D, c->groups, part,
+                       part ? part + A : NULL);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = c->x + r * D, *gr = c->g + r * D;
         const double m = (double)c->mean[r], rs = (double)c->rstd[r];
         const int64_t a0 = (r % c->groups) * D / S;
         double s1 = 0.0, s2 = 0.0;
-        if (S == 1) {           /* layer norm: flat loops, eight partial sums each */
-            double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            const T *wr = c->w ? c->w + a0 : NULL;
-            int64_t j = 0;
-            for (; j + 8 <= D; j += 8)
-                for (int u = 0; u < 8; u++) {
-                    const double gj = (double)gr[j + u], pgx = gj * ((double)xr[j + u] - m) * rs;
-                    const double wv = wr ? (double)wr[j + u] : 1.0;
-                    a1[u] += wv * gj;
-                    a2[u] += wv * pgx;
-                    if (part) { part[a0 + j + u] += pgx; part[A + a0 + j + u] += gj; }
-                }
-            s1 = ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
-            s2 = ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
-            for (; j < D; j++) {
-                const double gj = (double)gr[j], pgx = gj * ((double)xr[j] - m) * rs;
-                const double wv = wr ? (double)wr[j] : 1.0;
-                s1 += wv * gj;
-                s2 += wv * pgx;
-                if (part) { part[a0 + j] += pgx; part[A + a0 + j] += gj; }
-            }
-        }
-        for (int64_t jc = 0; S != 1 && jc < D / S; jc++) {
+        for (int64_t jc = 0; jc < D / S; jc++) {
             const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
             const double pg = F(sum_d)(gr + jc * S, S);
             const double pgx = F(dotc_d)(gr + jc * S, xr + jc * S, S, m) * rs;
@@ -205,16 +234,6 @@ static void F(rn_bwd_task)(void *vctx, int64_t task, int tid)
         if (!c->gx) continue;
         T *o = c->gx + r * D;
         const double m1 = D > 0 ? s1 / (double)D : 0.0, m2 = D > 0 ? s2 / (double)D : 0.0;
-        if (S == 1) {
-            const T e = (T)(-rs * rs * m2), f = (T)(-rs * m1 + rs * rs * m2 * m);
-            const T *wr = c->w ? c->w + a0 : NULL;
-            if (wr) for (int64_t j = 0; j < D; j++) o[j] = (T)(rs * (double)wr[j]) * gr[j] + e * xr[j] + f;
-            else {
-                const T a = (T)rs;
-                for (int64_t j = 0; j < D; j++) o[j] = a * gr[j] + e * xr[j] + f;
-            }
-            continue;
-        }
         for (int64_t jc = 0; jc < D / S; jc++) {
             const double wv = c->w ? (double)c->w[a0 + jc] : 1.0;
             /* o = rs (g wv - m1 - xhat m2) = a g + e x + f */

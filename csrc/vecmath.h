@@ -381,6 +381,45 @@ FG_INLINE float fg_geluf(float x)
     return fg__sel(x == 0.0f, x, fg__sel(u < 0.5f, ys, yb)); /* keep -0 */
 }
 
+/* d/dx gelu(x) = Phi(x) + x phi(x), in single precision.  With a = |x|, E = e^(-x^2/2)
+ * and R(a) = Phi(-a) e^(a^2/2) = erfcx(a/sqrt2) / 2:
+ *
+ *     gelu'(x) = H + E (x / sqrt(2 pi) - sign(x) R),   H = 1 for x >= 0 (sign bit clear), else 0
+ *
+ * R = t P(t), t = 1/(1 + a/(2 sqrt2)), P of degree 8 with float32 coefficients
+ * (tools/fit_gelu.py; the leading one moved by 18 ulps so that R(0) = 1/2 and
+ * gelu'(0) = 1/2 exactly): relative error 3.8e-7 in float32 arithmetic over
+ * 0 <= a <= 15.  Since E R <= 1/2, the derivative is within 2.3e-7 of Phi(x) + x phi(x)
+ * (tests/test_gelu_accuracy.py); 0.5 fg_erfcf(-x/sqrt2) + x phi(x) is within 1.3e-7 but
+ * costs about 2.5 times as much.  The derivative crosses zero near x = -0.75, so its
+ * error is an absolute one, as for any float32 evaluation of the formula.
+ * Beyond |x| = 15, a is clamped and E underflows: the results are 1 and 0 (also at +-inf). */
+#define FG__GELU_AMAX 15.0f
+FG_INLINE float fg__gelu_rf(float a)
+{
+    float t = 1.0f / FG_FMA(a, 0x1.6a09e6p-2f, 1.0f);
+    float p = -0x1.faeb24p-6f;     /* adjusted so that R(0) = 1/2 exactly */
+    p = FG_FMA(p, t, 0x1.30b02ap-3f);
+    p = FG_FMA(p, t, -0x1.065e9ep-2f);
+    p = FG_FMA(p, t, 0x1.38573ap-3f);
+    p = FG_FMA(p, t, -0x1.672a92p-6f);
+    p = FG_FMA(p, t, 0x1.acdb1ap-4f);
+    p = FG_FMA(p, t, 0x1.eeb07ap-4f);
+    p = FG_FMA(p, t, 0x1.215a28p-3f);
+    p = FG_FMA(p, t, 0x1.20d89ap-3f);
+    return t * p;
+}
+
+FG_INLINE float fg_gelu_gradf(float x)
+{
+    float a = fg__absf(x);
+    a = fg__sel(a > FG__GELU_AMAX, FG__GELU_AMAX, a);        /* NaN passes */
+    float E = fg_expf(-0.5f * (a * a));
+    float q = FG_FMA(a, 0x1.988454p-2f /* 1/sqrt(2 pi) */, -fg__gelu_rf(a));
+    int neg = (int)(fg__f2u(x) >> 31);
+    return FG_FMA(E, fg__sel(neg, -q, q), fg__sel(neg, 0.0f, 1.0f));
+}
+
 /* ----------------------------------------------------------------- sin/cos */
 /* fg_sinf/fg_cosf are accurate for |x| <= FG_TRIG_MAX; larger |x| need the
  * fg_sinf_big/fg_cosf_big fix-up (see fg_sinf_array). */

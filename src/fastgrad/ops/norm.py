@@ -190,9 +190,12 @@ def _rownorm_bwd(node, g):
     if not grad_mode.enabled:
         gx, gw, gb = backend.k.rownorm_bwd(x._data, g._data, mean, rstd, None if w is None else w._data,
                                            d, groups, s, wx, ww, wb)
-        return _affine_outputs(node, (_fresh(gx) if wx else None,
-                                      _fresh(gw.reshape(ashape)) if ww else None,
-                                      _fresh(gb.reshape(ashape)) if wb else None))
+        if ww and gw.shape != ashape:
+            gw = gw.reshape(ashape)
+        if wb and gb.shape != ashape:
+            gb = gb.reshape(ashape)
+        return _affine_outputs(node, (_fresh(gx) if wx else None, _fresh(gw) if ww else None,
+                                      _fresh(gb) if wb else None))
     xs = _shape(x)
     if knorm > 0:                       # layer norm over the trailing knorm dims
         nd_norm = knorm
@@ -248,6 +251,13 @@ def _rownorm(x, weight, bias, d, groups, s, eps, who, knorm=0):
     return _make(out)
 
 
+def _affine_check(who, name, p, ns, xd):
+    if p._data.shape != ns:
+        raise ShapeError(f"{who}: {name} shape {tuple(p._data.shape)} must equal normalized_shape {ns}")
+    if p._data.dtype != xd.dtype:
+        raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {xd.dtype} like the input")
+
+
 @public
 @lowp_via_float32
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
@@ -256,19 +266,25 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     biased variance, then * weight + bias (one fused C kernel each way)."""
     who = "layer_norm"
     x = _float_in(input, who)
-    ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
-          else tuple(int(n) for n in normalized_shape))
+    xd = x._data
+    ns: tuple[int, ...]
+    if type(normalized_shape) is tuple and len(normalized_shape) == 1 and type(normalized_shape[0]) is int:
+        ns = normalized_shape           # the common case (nn.LayerNorm's own tuple)
+    else:
+        ns = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+              else tuple(int(n) for n in normalized_shape))
     k = len(ns)
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p._data.shape) != ns:
-            raise ShapeError(f"{who}: {name} shape {tuple(p._data.shape)} must equal normalized_shape {ns}")
-        if p is not None and p._data.dtype != x._data.dtype:
-            raise TypeError(f"{who}: {name} has dtype {p._data.dtype}, expected {x._data.dtype} like the input")
-    if k == 0 or tuple(x._data.shape[x._data.ndim - k:]) != ns or x._data.ndim < k:
+    if weight is not None:
+        _affine_check(who, "weight", weight, ns, xd)
+    if bias is not None:
+        _affine_check(who, "bias", bias, ns, xd)
+    if k == 0 or xd.shape[xd.ndim - k:] != ns or xd.ndim < k:
         raise ShapeError(f"{who}: normalized_shape {ns} does not match the trailing dimensions "
-                         f"of input shape {tuple(x._data.shape)}")
-    d = int(np.prod(ns, dtype=np.int64))
-    if d == 0 or x._data.size == 0:
+                         f"of input shape {tuple(xd.shape)}")
+    d = 1
+    for n in ns:
+        d *= n
+    if d == 0 or xd.size == 0:
         # nothing to normalise: the composite form handles empty tensors
         dims = tuple(range(-k, 0))
         mu = mean(x, dims, keepdim=True)
