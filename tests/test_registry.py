@@ -125,6 +125,7 @@ NOT_OPS = {
     "set_backend", "get_backend", "use_backend", "set_num_threads", "get_num_threads", "set_simd",
     "get_simd", "available_simd", "show_config", "set_default_dtype", "get_default_dtype",
     "result_dtype", "result_type", "promote_types", "can_cast", "is_grad_enabled", "is_inference_mode_enabled",
+    "is_tensor", "is_floating_point", "numel",
     # serialization and compilation
     "save", "load", "compile",
 }

@@ -21,6 +21,8 @@ from fastgrad.ops.indexing import *
 from fastgrad.ops.inplace import *
 from fastgrad.ops.sort import *
 from fastgrad.ops.random import *
+from fastgrad.ops.extra_methods import *
+from fastgrad.ops.extra_methods import is_floating_point, is_tensor, numel
 from fastgrad.ops.elementwise import abs, pow, round
 from fastgrad.ops.reduce import all, any, max, min, sum
 from typing import TYPE_CHECKING as _TYPE_CHECKING
