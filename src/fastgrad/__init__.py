@@ -24,6 +24,7 @@ from fastgrad.ops.random import *
 from fastgrad.ops.extra_methods import *
 from fastgrad.ops.extra_math import *
 from fastgrad.ops.extra_shape import *
+from fastgrad.ops.extra_sort import *
 from fastgrad.ops.extra_methods import is_floating_point, is_tensor, numel
 from fastgrad.ops.elementwise import abs, pow, round
 from fastgrad.ops.reduce import all, any, max, min, sum

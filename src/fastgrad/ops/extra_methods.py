@@ -233,9 +233,9 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     pos = np.clip(np.cumsum(m.reshape(-1)) - 1, 0, None).astype(np.int64)
     flat = reshape(to(source, input.dtype) if source.dtype != input.dtype else source, -1)
     if flat._data.size == 0:
-        return where(_to_tensor(np.ascontiguousarray(m), "masked_scatter"), input, input)
+        return where(_to_tensor(np.array(m, order="C"), "masked_scatter"), input, input)
     picked = reshape(index_select(flat, 0, _to_tensor(pos, "masked_scatter")), shape)
-    return where(_to_tensor(np.ascontiguousarray(m), "masked_scatter"), picked, input)
+    return where(_to_tensor(np.array(m, order="C"), "masked_scatter"), picked, input)
 
 
 # ---- in-place forms ------------------------------------------------------------------------

@@ -370,7 +370,7 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     if i.size and (i.min() < -n or i.max() >= n):
         raise IndexError(f"take: index out of range for a tensor of {n} elements")
     i = np.where(i < 0, i + n, i)
-    flat = index_select(reshape(x, -1), 0, _make(np.ascontiguousarray(i.reshape(-1))))
+    flat = index_select(reshape(x, -1), 0, _make(np.array(i.reshape(-1), order="C")))
     return reshape(flat, i.shape)
 
 
