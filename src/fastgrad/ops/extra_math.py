@@ -17,7 +17,7 @@ from fastgrad.autograd.engine import declare
 from fastgrad.ops._record import (_make, _needs, _record, _scalar, _to_tensor, exports, lowp_via_float32,
                                   public, to)
 from fastgrad.ops.inplace import _inplace_apply
-from fastgrad.ops._record import METHODS
+from fastgrad.ops._record import METHODS, _EXPORTS
 
 _PI = math.pi
 
@@ -34,18 +34,15 @@ def _is_float(t):
     return t.dtype.is_floating_point
 
 
-def _method_and_inplace(fn, inplace=True):
-    METHODS[fn.__name__] = fn
-    if inplace:
-        name = fn.__name__ + "_"
+def _inplace_of(fn):
+    """The in-place form ``fn_`` of ``fn`` (a Tensor method)."""
+    name = fn.__name__ + "_"
 
-        def f(self, *args, **kwargs):
-            return _inplace_apply(self, name, fn, args, kwargs or None)
-        f.__name__ = f.__qualname__ = name
-        f.__doc__ = f"In-place ``{fn.__name__}``: writes the result into this tensor and returns it."
-        METHODS[name] = f
-        return f
-    return None
+    def f(self, *args, **kwargs):
+        return _inplace_apply(self, name, fn, args, kwargs or None)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"In-place ``{fn.__name__}``: writes the result into this tensor and returns it."
+    return f
 
 
 # ---- composites ------------------------------------------------------------------------------
@@ -120,10 +117,8 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Ten
     x = _to_tensor(input, "nan_to_num")
     if not _is_float(x):
         return clone(x)
-    fi = np.finfo(np.float32 if x._data.dtype.kind == "V" else x._data.dtype)
-    if x.dtype.itemsize == 2:
-        from fastgrad._dtype import finfo
-        fi = finfo(x.dtype)
+    from fastgrad._dtype import finfo
+    fi = finfo(x.dtype)
     hi = float(fi.max) if posinf is None else posinf
     lo = float(fi.min) if neginf is None else neginf
     d = x._data
@@ -434,8 +429,10 @@ def positive(input: Tensor) -> Tensor:
     return x
 
 
-__all__ = exports(__name__) + ["absolute", "negative", "greater", "greater_equal", "less",
-                               "less_equal", "not_equal"]
+# other names of existing ops, and functions that are not ops, exported as they are
+_EXPORTS.setdefault(__name__, []).extend(["absolute", "negative", "greater", "greater_equal", "less",
+                                          "less_equal", "not_equal"])
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
@@ -447,11 +444,29 @@ from fastgrad.ops.shape import clone  # noqa: E402
 
 absolute, negative = abs, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+addcmul_ = _inplace_of(addcmul)
+addcdiv_ = _inplace_of(addcdiv)
+deg2rad_ = _inplace_of(deg2rad)
+rad2deg_ = _inplace_of(rad2deg)
+frac_ = _inplace_of(frac)
+nan_to_num_ = _inplace_of(nan_to_num)
+sinc_ = _inplace_of(sinc)
+xlogy_ = _inplace_of(xlogy)
+heaviside_ = _inplace_of(heaviside)
+logical_xor_ = _inplace_of(logical_xor)
+float_power_ = _inplace_of(float_power)
+erfc_ = _inplace_of(erfc)
+erfinv_ = _inplace_of(erfinv)
+lgamma_ = _inplace_of(lgamma)
+digamma_ = _inplace_of(digamma)
+i0_ = _inplace_of(i0)
 for _f in (addcmul, addcdiv, deg2rad, rad2deg, frac, nan_to_num, sinc, xlogy, heaviside,
-           logical_xor, fmax, fmin, float_power, erfc, erfinv, lgamma, digamma, i0):
-    _method_and_inplace(_f, inplace=_f not in (fmax, fmin))
-for _f in (signbit, isposinf, isneginf, isreal, positive):
-    _method_and_inplace(_f, inplace=False)
+           logical_xor, fmax, fmin, float_power, erfc, erfinv, lgamma, digamma, i0, signbit,
+           isposinf, isneginf, isreal, positive):
+    METHODS[_f.__name__] = _f
+for _f in (addcmul_, addcdiv_, deg2rad_, rad2deg_, frac_, nan_to_num_, sinc_, xlogy_, heaviside_,
+           logical_xor_, float_power_, erfc_, erfinv_, lgamma_, digamma_, i0_):
+    METHODS[_f.__name__] = _f
 for _n, _f in (("absolute", abs), ("negative", neg), ("greater", gt), ("greater_equal", ge),
                ("less", lt), ("less_equal", le), ("not_equal", ne)):
     METHODS.setdefault(_n, _f)

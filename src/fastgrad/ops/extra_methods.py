@@ -247,25 +247,11 @@ def _inplace(name, op):
     return f
 
 
+# in-place forms of the ops above and of other kinds (bound as Tensor methods only)
 def _declare_inplace():
-    ops = dict(exp=exp, log=log, sqrt=sqrt, sigmoid=sigmoid, tanh=tanh, neg=neg, abs=abs,
-               floor=floor, ceil=ceil, trunc=trunc, round=round, sign=sign, sgn=sgn, sin=sin,
-               cos=cos, tan=tan, sinh=sinh, cosh=cosh, asin=asin, acos=acos, atan=atan,
-               asinh=asinh, acosh=acosh, atanh=atanh, reciprocal=reciprocal, rsqrt=rsqrt,
-               log1p=log1p, expm1=expm1, log2=log2, log10=log10, exp2=exp2, erf=erf,
-               square=square, fix=fix, pow=pow, fmod=fmod, atan2=atan2, hypot=hypot,
-               copysign=copysign, lerp=lerp, clamp_min=clamp_min, clamp_max=clamp_max,
-               logit=logit, arctan2=arctan2, absolute=abs, negative=neg, arccos=acos,
-               arcsin=asin, arctan=atan, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
-               multiply=mul, subtract=sub, divide=div, true_divide=div, where=None,
-               index_add=index_add, index_copy=index_copy, index_fill=index_fill,
-               masked_scatter=masked_scatter, scatter=scatter, scatter_add=scatter_add,
-               logical_and=logical_and, logical_or=logical_or, logical_not=logical_not,
-               eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge)
-    for n, op in ops.items():
-        if op is None or hasattr(Tensor, n + "_") or (n + "_") in METHODS:
-            continue
-        public(_inplace(n + "_", op), method=True, export=False)
+    g = globals()
+    for name in _INPLACE:
+        public(g[name], method=True, export=False)
 
 
 __all__ = exports(__name__)
@@ -273,14 +259,87 @@ __all__ = exports(__name__)
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
 from fastgrad.errors import IndexOutOfRangeError, ShapeError  # noqa: E402
-from fastgrad.ops._record import METHODS  # noqa: E402
-from fastgrad.ops.elementwise import (abs, acos, acosh, add, arctan2, asin, asinh, atan, atan2,  # noqa: E402
+from fastgrad.ops.elementwise import (abs, acos, acosh, add, asin, asinh, atan, atan2,  # noqa: E402
                                       atanh, ceil, clamp, copysign, cos, cosh, div, eq, erf, exp,
-                                      exp2, expm1, fix, floor, fmod, ge, gt, hypot, le, lerp,
+                                      exp2, expm1, floor, fmod, ge, gt, hypot, le, lerp,
                                       log, log1p, log2, log10, logical_and, logical_not,
                                       logical_or, logit, lt, mul, ne, neg, pow, reciprocal,
-                                      round, rsqrt, sgn, sigmoid, sign, sin, sinh, sqrt, square,
+                                      round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square,
                                       sub, tan, tanh, trunc, where)
+from fastgrad.ops.elementwise import fix, sgn  # type: ignore[attr-defined]  # noqa: E402
 from fastgrad.ops.indexing import index_select, masked_fill, scatter, scatter_add  # noqa: E402
 from fastgrad.ops.shape import reshape  # noqa: E402
+exp_ = _inplace("exp_", exp)
+log_ = _inplace("log_", log)
+sqrt_ = _inplace("sqrt_", sqrt)
+sigmoid_ = _inplace("sigmoid_", sigmoid)
+tanh_ = _inplace("tanh_", tanh)
+neg_ = _inplace("neg_", neg)
+abs_ = _inplace("abs_", abs)
+floor_ = _inplace("floor_", floor)
+ceil_ = _inplace("ceil_", ceil)
+trunc_ = _inplace("trunc_", trunc)
+round_ = _inplace("round_", round)
+sign_ = _inplace("sign_", sign)
+sgn_ = _inplace("sgn_", sgn)
+sin_ = _inplace("sin_", sin)
+cos_ = _inplace("cos_", cos)
+tan_ = _inplace("tan_", tan)
+sinh_ = _inplace("sinh_", sinh)
+cosh_ = _inplace("cosh_", cosh)
+asin_ = _inplace("asin_", asin)
+acos_ = _inplace("acos_", acos)
+atan_ = _inplace("atan_", atan)
+asinh_ = _inplace("asinh_", asinh)
+acosh_ = _inplace("acosh_", acosh)
+atanh_ = _inplace("atanh_", atanh)
+reciprocal_ = _inplace("reciprocal_", reciprocal)
+rsqrt_ = _inplace("rsqrt_", rsqrt)
+log1p_ = _inplace("log1p_", log1p)
+expm1_ = _inplace("expm1_", expm1)
+log2_ = _inplace("log2_", log2)
+log10_ = _inplace("log10_", log10)
+exp2_ = _inplace("exp2_", exp2)
+erf_ = _inplace("erf_", erf)
+square_ = _inplace("square_", square)
+fix_ = _inplace("fix_", fix)
+pow_ = _inplace("pow_", pow)
+fmod_ = _inplace("fmod_", fmod)
+atan2_ = _inplace("atan2_", atan2)
+hypot_ = _inplace("hypot_", hypot)
+copysign_ = _inplace("copysign_", copysign)
+lerp_ = _inplace("lerp_", lerp)
+clamp_min_ = _inplace("clamp_min_", clamp_min)
+clamp_max_ = _inplace("clamp_max_", clamp_max)
+logit_ = _inplace("logit_", logit)
+arctan2_ = _inplace("arctan2_", atan2)
+absolute_ = _inplace("absolute_", abs)
+negative_ = _inplace("negative_", neg)
+arccos_ = _inplace("arccos_", acos)
+arcsin_ = _inplace("arcsin_", asin)
+arctan_ = _inplace("arctan_", atan)
+arcsinh_ = _inplace("arcsinh_", asinh)
+arccosh_ = _inplace("arccosh_", acosh)
+arctanh_ = _inplace("arctanh_", atanh)
+multiply_ = _inplace("multiply_", mul)
+subtract_ = _inplace("subtract_", sub)
+divide_ = _inplace("divide_", div)
+true_divide_ = _inplace("true_divide_", div)
+index_add_ = _inplace("index_add_", index_add)
+index_copy_ = _inplace("index_copy_", index_copy)
+index_fill_ = _inplace("index_fill_", index_fill)
+masked_scatter_ = _inplace("masked_scatter_", masked_scatter)
+scatter_ = _inplace("scatter_", scatter)
+scatter_add_ = _inplace("scatter_add_", scatter_add)
+logical_and_ = _inplace("logical_and_", logical_and)
+logical_or_ = _inplace("logical_or_", logical_or)
+logical_not_ = _inplace("logical_not_", logical_not)
+eq_ = _inplace("eq_", eq)
+ne_ = _inplace("ne_", ne)
+lt_ = _inplace("lt_", lt)
+le_ = _inplace("le_", le)
+gt_ = _inplace("gt_", gt)
+ge_ = _inplace("ge_", ge)
+_INPLACE = [n for n, v in list(globals().items()) if n.endswith("_") and not n.startswith("_")
+            and getattr(v, "__module__", None) == __name__]
 _declare_inplace()

@@ -13,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from fastgrad._tensor import Tensor
-from fastgrad.ops._record import METHODS, _make, _to_tensor, exports, public
+from fastgrad.ops._record import _EXPORTS, METHODS, _make, _to_tensor, exports, public
 
 
 def _t(x, who):
@@ -318,7 +318,7 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0):
         q, r = divmod(size, n)
         bounds = np.cumsum([0] + [q + 1] * r + [q] * (n - r))
     else:
-        bounds = [0] + [min(max(int(i), 0), size) for i in ios] + [size]
+        bounds = np.array([0] + [min(max(int(i), 0), size) for i in ios] + [size])
     out = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         lo = min(int(lo), size)
@@ -430,7 +430,7 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
     return _make(np.asarray(np.count_nonzero(x._data, axis=dims), dtype=np.int64))
 
 
-_aminmax = namedtuple("aminmax", ["min", "max"])
+_aminmax = namedtuple("aminmax", ["min", "max"])  # type: ignore[name-match]
 
 
 @public(method=True)
@@ -484,7 +484,9 @@ def cartesian_prod(*tensors) -> Tensor:
     return stack([reshape(g, -1) for g in grids], 1)
 
 
-__all__ = exports(__name__) + ["broadcast_shapes", "tril_indices", "triu_indices", "moveaxis"]
+# other names of existing ops, and functions that are not ops, exported as they are
+_EXPORTS.setdefault(__name__, []).extend(["broadcast_shapes", "tril_indices", "triu_indices", "moveaxis"])
+__all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)

@@ -10,7 +10,7 @@ import numpy as np
 from fastgrad._tensor import Tensor
 from fastgrad.ops._record import _make, exports, public
 
-_median = namedtuple("median", ["values", "indices"])
+_median = namedtuple("median", ["values", "indices"])  # type: ignore[name-match]
 
 
 def _t(x, who):

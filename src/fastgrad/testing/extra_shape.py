@@ -32,8 +32,8 @@ _simple("swapaxes", fg.swapaxes, np.swapaxes,
 _simple("ravel", fg.ravel, np.ravel,
         lambda rng: [Sample([_x(rng, 2, 3, 4)]), Sample([_x(rng, 4, 3).T], desc="view"), Sample([_x(rng)])],
         _err("ravel", "x", exc=TypeError))
-for _n, _r in (("atleast_1d", np.atleast_1d), ("atleast_2d", np.atleast_2d), ("atleast_3d", np.atleast_3d)):
-    _simple(_n, getattr(fg, _n), _r,
+for _n in ("atleast_1d", "atleast_2d", "atleast_3d"):
+    _simple(_n, getattr(fg, _n), getattr(np, _n),
             lambda rng: [Sample([_x(rng)], desc="0-d"), Sample([_x(rng, 3)], desc="1-d"),
                          Sample([_x(rng, 2, 3)], desc="2-d"), Sample([_x(rng, 2, 3, 2)], desc="3-d")],
             _err(_n, "x", exc=TypeError))
@@ -108,10 +108,9 @@ _simple("tensor_split", lambda x, s, dim=0: _flat(fg.tensor_split(x, s, dim)),
         lambda x, s, dim=0: _npflat(np.array_split(x, s, dim)),
         lambda rng: [Sample([_x(rng, 7, 2), 3]), Sample([_x(rng, 2, 7), [1, 5], 1], desc="indices")],
         _err("tensor_split", np.zeros(3), 0))
-for _n, _r, _shape in (("hsplit", np.hsplit, (2, 4)), ("vsplit", np.vsplit, (4, 2)),
-                       ("dsplit", np.dsplit, (2, 2, 4))):
+for _n, _shape in (("hsplit", (2, 4)), ("vsplit", (4, 2)), ("dsplit", (2, 2, 4))):
     _simple(_n, (lambda f: lambda x, s: _flat(f(x, s)))(getattr(fg, _n)),
-            (lambda f: lambda x, s: _npflat(f(x, s)))(_r),
+            (lambda f: lambda x, s: _npflat(f(x, s)))(getattr(np, _n)),
             (lambda sh: lambda rng: [Sample([_x(rng, *sh), 2]), Sample([_x(rng, *sh), [1, 3]])])(_shape),
             _err(_n, np.zeros(_shape), 3))
 _simple("take", fg.take, lambda x, i: np.take(x, i),
