@@ -142,7 +142,8 @@ def _index_along(input, dim, index, source_shape, who):
         raise IndexOutOfRangeError(f"{who}: index must be an integer tensor, got {index.dtype}")
     idx = index._data.reshape(-1).astype(np.int64)
     size = input._data.shape[d] if n else 1
-    if idx.size and (idx.min() < -size or idx.max() >= size):
+    low = 0 if who in ("index_add", "index_copy") else -size     # as in PyTorch
+    if idx.size and (idx.min() < low or idx.max() >= size):
         raise IndexOutOfRangeError(f"{who}: index out of range for dimension {dim} of size {size}")
     idx = np.where(idx < 0, idx + size, idx)
     if n == 0 or source_shape is None:

@@ -254,6 +254,11 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (default: the first dimension of size 3
     after broadcasting, as in torch.cross)."""
     a, b = _t(input, "cross"), _t(other, "cross")
+    if a._data.ndim != b._data.ndim:
+        raise RuntimeError(f"cross: inputs must have the same number of dimensions, got "
+                           f"{tuple(a._data.shape)} and {tuple(b._data.shape)}")
+    if a._data.ndim == 0:
+        raise RuntimeError("cross: inputs must have a dimension of size 3, got 0-d tensors")
     try:
         shape = np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
@@ -405,7 +410,7 @@ def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     """The sum treating NaN as zero (gradient 0 at the NaN elements)."""
     x = _t(input, "nansum")
     if x.dtype.is_floating_point:
-        x = where(isnan(x), 0.0, x)
+        x = where(_make(np.array(np.isnan(x._data))), 0.0, x)
     return sum(x, dim, keepdim, dtype=dtype)
 
 
@@ -415,7 +420,7 @@ def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Te
     x = _t(input, "nanmean")
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"nanmean: expected a floating point input, got {x.dtype}")
-    keep = logical_not(isnan(x))
+    keep = _make(np.array(~np.isnan(x._data)))
     return div(nansum(x, dim, keepdim, dtype=dtype), sum(keep, dim, keepdim, dtype=x.dtype))
 
 
@@ -490,7 +495,7 @@ __all__ = exports(__name__)
 
 
 # ops of other kinds, bound once this module's own names exist (the kinds call each other)
-from fastgrad.ops.elementwise import div, isnan, logical_not, mul, ne, sub, where  # noqa: E402
+from fastgrad.ops.elementwise import div, mul, ne, sub, where  # noqa: E402
 from fastgrad.ops.indexing import index_select  # noqa: E402
 from fastgrad.ops.linalg import einsum  # noqa: E402
 from fastgrad.ops.reduce import amax, amin, sum  # noqa: E402

@@ -49,7 +49,7 @@ def _np_masked_scatter(x, mask, source):
 
 _simple("index_add", fg.index_add, _np_index_add,
         lambda rng: [Sample([_x(rng, 4, 3), 0, _i(0, 2, 2), _x(rng, 3, 3)], desc="repeated"),
-                     Sample([_x(rng, 4, 3), 1, _i(2, -3), _x(rng, 4, 2)], {"alpha": 1.5}, "alpha")])
+                     Sample([_x(rng, 4, 3), 1, _i(2, 0), _x(rng, 4, 2)], {"alpha": 1.5}, "alpha")])
 _simple("index_copy", fg.index_copy, _np_index_copy,
         lambda rng: [Sample([_x(rng, 4, 3), 0, _i(3, 0), _x(rng, 2, 3)]),
                      Sample([_x(rng, 2, 5, 3), 1, _i(4, 1, 2), _x(rng, 2, 3, 3)], desc="3-d")])

@@ -20,12 +20,15 @@ def _unary(name, ref, lo, hi, gradgrad=True, grad=True, **kw):
 
 
 def _ref_digamma(x):
+    x = np.asarray(x, dtype=np.float64)
     n = 30
     z = x + n
     s = np.log(z) - 0.5 / z - 1 / (12 * z ** 2) + 1 / (120 * z ** 4) - 1 / (252 * z ** 6)
-    for k in range(n):
-        s = s - 1.0 / (x + k)
-    return s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(n):
+            s = s - 1.0 / (x + k)
+    pole = (x <= 0) & (x == np.floor(x))
+    return np.where(x == 0, np.copysign(np.inf, -x), np.where(pole, np.nan, s))
 
 
 def _ref_erfinv(x):
@@ -35,7 +38,8 @@ def _ref_erfinv(x):
         mid = (lo + hi) / 2
         big = erf(mid) > x
         hi, lo = np.where(big, mid, hi), np.where(big, lo, mid)
-    return (lo + hi) / 2
+    out = (lo + hi) / 2
+    return np.where(np.abs(x) == 1, np.sign(x) * np.inf, np.where(np.abs(x) > 1, np.nan, out))
 
 
 def _np_sinc(x):

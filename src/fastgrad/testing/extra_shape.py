@@ -98,7 +98,7 @@ _simple("kron", fg.kron, np.kron,
         _err("kron", "x", np.zeros(2), exc=TypeError))
 _simple("cross", fg.cross, lambda a, b, dim=None: np.cross(a, b, axis=dim if dim is not None else 0),
         lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 3, 4)]),
-                     Sample([_x(rng, 4, 3), _x(rng, 3)], {"dim": -1}, "broadcast")],
+                     Sample([_x(rng, 4, 3), _x(rng, 1, 3)], {"dim": -1}, "broadcast")],
         _err("cross", np.zeros((2, 4)), np.zeros((2, 4))))
 _simple("broadcast_tensors", lambda *ts: _flat(fg.broadcast_tensors(*ts)),
         lambda *xs: _npflat(np.broadcast_arrays(*xs)),
