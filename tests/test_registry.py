@@ -120,11 +120,13 @@ NOT_OPS = {
     # tensor factories and random state
     "tensor", "as_tensor", "from_numpy", "from_dlpack", "arange", "linspace", "eye", "empty", "empty_like", "zeros",
     "zeros_like", "ones", "ones_like", "full", "full_like", "rand", "rand_like", "randn", "randn_like",
-    "randint", "randperm", "manual_seed", "initial_seed",
+    "randint", "randperm", "manual_seed", "initial_seed", "tril_indices", "triu_indices",
+    "broadcast_shapes",
     # configuration and introspection
     "set_backend", "get_backend", "use_backend", "set_num_threads", "get_num_threads", "set_simd",
     "get_simd", "available_simd", "show_config", "set_default_dtype", "get_default_dtype",
     "result_dtype", "result_type", "promote_types", "can_cast", "is_grad_enabled", "is_inference_mode_enabled",
+    "is_tensor", "is_floating_point", "numel",
     # serialization and compilation
     "save", "load", "compile",
 }

@@ -21,6 +21,11 @@ from fastgrad.ops.indexing import *
 from fastgrad.ops.inplace import *
 from fastgrad.ops.sort import *
 from fastgrad.ops.random import *
+from fastgrad.ops.extra_methods import *
+from fastgrad.ops.extra_math import *
+from fastgrad.ops.extra_shape import *
+from fastgrad.ops.extra_sort import *
+from fastgrad.ops.extra_methods import is_floating_point, is_tensor, numel
 from fastgrad.ops.elementwise import abs, pow, round
 from fastgrad.ops.reduce import all, any, max, min, sum
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -62,6 +67,7 @@ from fastgrad.amp import autocast
 from fastgrad.serialization import load, save
 
 from fastgrad import viz
+from fastgrad import special
 from fastgrad._dlpack import from_dlpack
 from fastgrad import memory
 from fastgrad.compile import compile, CompileError

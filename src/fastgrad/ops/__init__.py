@@ -15,6 +15,7 @@ package also gives the graph engine the ops it applies to gradients (``use_ops``
 from fastgrad.ops import _record, elementwise, reduce, shape, linalg, indexing
 from fastgrad.ops import inplace, sort, conv, pool, norm, loss  # noqa: F401
 from fastgrad.ops import attention, bitwise, random  # noqa: F401
+from fastgrad.ops import extra_methods, extra_math, extra_shape, extra_sort
 
 from fastgrad.autograd import engine as _engine
 
@@ -22,4 +23,5 @@ _engine.use_ops(add=elementwise.add, sum_to=shape.sum_to, clone=shape.clone, to=
                 expand=shape.expand)
 
 # the kinds whose ops ``fastgrad`` exports at top level
-GENERAL = (_record, elementwise, bitwise, reduce, linalg, shape, indexing, inplace, sort, random)
+GENERAL = (_record, elementwise, bitwise, reduce, linalg, shape, indexing, inplace, sort, random,
+           extra_methods, extra_math, extra_shape, extra_sort)
