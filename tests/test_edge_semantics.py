@@ -284,7 +284,9 @@ EDGE_UNARY = ["abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", 
               "nn.functional.softplus", "nn.functional.elu", "nn.functional.selu",
               "nn.functional.celu", "nn.functional.leaky_relu", "nn.functional.hardtanh",
               "nn.functional.hardsigmoid", "nn.functional.hardswish", "nn.functional.relu6",
-              "nn.functional.logsigmoid", "nn.functional.softsign"]
+              "nn.functional.logsigmoid", "nn.functional.softsign",
+              "nn.functional.hardshrink", "nn.functional.softshrink",
+              "nn.functional.rrelu"]
 # fastgrad returns the limit where PyTorch's formula gives NaN: silu(-inf) and mish(-inf) are
 # -0.0 (x * sigmoid(x) -> 0), gelu(+-inf) in float32 is inf and -0.0 (PyTorch: NaN in float32).
 EDGE_LIMITS = {("nn.functional.silu", -np.inf), ("nn.functional.mish", -np.inf),

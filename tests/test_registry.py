@@ -178,6 +178,9 @@ LAYER_OPS = {
     "MultiheadAttention": "scaled_dot_product_attention",
     "TransformerEncoderLayer": "scaled_dot_product_attention",
     "TransformerDecoderLayer": "scaled_dot_product_attention",
+    # nn/extra_layers.py
+    "PReLU": "prelu", "GLU": "glu", "Hardshrink": "hardshrink", "Softshrink": "softshrink",
+    "Tanhshrink": "tanhshrink", "Threshold": "threshold", "RReLU": "rrelu", "Softmax2d": "softmax",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",

@@ -23,6 +23,8 @@ from fastgrad.nn.transformer import (MultiheadAttention, Transformer, Transforme
                                      TransformerDecoderLayer, TransformerEncoder,
                                      TransformerEncoderLayer)
 from fastgrad.nn import parallel
+from fastgrad.nn.extra_layers import (GLU, PReLU, RReLU, Hardshrink, Softmax2d, Softshrink,
+                                      Tanhshrink, Threshold)
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -38,4 +40,6 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "MaxUnpool3d", "ConvTranspose3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "RNNBase", "RNNCellBase",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "TransformerEncoder", "TransformerDecoder", "Transformer"]
+           "TransformerEncoder", "TransformerDecoder", "Transformer",
+           "PReLU", "GLU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "RReLU",
+           "Softmax2d"]

@@ -431,3 +431,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 # ---- multi-head attention: nn.MultiheadAttention's functional form (nn/transformer.py) --------
 from fastgrad.nn.transformer import multi_head_attention_forward  # noqa: E402
+
+# ---- more activations and their in-place forms (nn/functional_extra.py) --------------------
+from fastgrad.nn.functional_extra import (celu_, elu_, glu, hardshrink, hardtanh_,  # noqa: E402
+                                         leaky_relu_, prelu, rrelu, rrelu_, selu_, softshrink,
+                                         tanhshrink, threshold, threshold_)
