@@ -181,6 +181,13 @@ LAYER_OPS = {
     # nn/extra_layers.py
     "PReLU": "prelu", "GLU": "glu", "Hardshrink": "hardshrink", "Softshrink": "softshrink",
     "Tanhshrink": "tanhshrink", "Threshold": "threshold", "RReLU": "rrelu", "Softmax2d": "softmax",
+    "ConstantPad1d": "pad", "ConstantPad2d": "pad", "ConstantPad3d": "pad", "ZeroPad1d": "pad",
+    "ZeroPad2d": "pad", "ZeroPad3d": "pad", "ReflectionPad1d": "pad", "ReflectionPad2d": "pad",
+    "ReflectionPad3d": "pad", "ReplicationPad1d": "pad", "ReplicationPad2d": "pad",
+    "ReplicationPad3d": "pad", "CircularPad1d": "pad", "CircularPad2d": "pad", "CircularPad3d":
+    "pad", "PixelShuffle": "pixel_shuffle", "PixelUnshuffle": "pixel_unshuffle", "ChannelShuffle":
+    "channel_shuffle", "Unfold": "unfold", "Fold": "fold", "UpsamplingNearest2d": "interpolate",
+    "UpsamplingBilinear2d": "interpolate",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",

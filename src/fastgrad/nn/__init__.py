@@ -25,6 +25,13 @@ from fastgrad.nn.transformer import (MultiheadAttention, Transformer, Transforme
 from fastgrad.nn import parallel
 from fastgrad.nn.extra_layers import (GLU, PReLU, RReLU, Hardshrink, Softmax2d, Softshrink,
                                       Tanhshrink, Threshold)
+from fastgrad.nn.extra_layers import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d,
+                                      ConstantPad1d, ConstantPad2d, ConstantPad3d, Fold,
+                                      PixelShuffle, PixelUnshuffle, ReflectionPad1d,
+                                      ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                                      ReplicationPad2d, ReplicationPad3d, Unfold,
+                                      UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad1d,
+                                      ZeroPad2d, ZeroPad3d)
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -42,4 +49,8 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer",
            "PReLU", "GLU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "RReLU",
-           "Softmax2d"]
+           "Softmax2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d",
+           "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+           "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+           "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unfold", "Fold",
+           "UpsamplingNearest2d", "UpsamplingBilinear2d"]

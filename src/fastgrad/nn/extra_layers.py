@@ -1,6 +1,8 @@
 """More of torch.nn's activation layers: PReLU, GLU, Hardshrink, Softshrink, Tanhshrink,
-Threshold, RReLU and Softmax2d, each the module form of a function of
-``fastgrad.nn.functional`` with PyTorch's constructor arguments and parameters."""
+Threshold, RReLU and Softmax2d; the padding layers (Constant, Zero, Reflection, Replication
+and Circular, 1d to 3d, all F.pad); PixelShuffle, PixelUnshuffle, ChannelShuffle, Unfold,
+Fold, UpsamplingNearest2d and UpsamplingBilinear2d.  Each is the module form of a function
+of ``fastgrad.nn.functional`` with PyTorch's constructor arguments and parameters."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
-from fastgrad.nn import functional_extra as FX
+from fastgrad.nn import functional as F, functional_extra as FX
+from fastgrad.nn.conv import Upsample
 from fastgrad.nn.layers import _dtype
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
@@ -19,7 +22,11 @@ if TYPE_CHECKING:
     from fastgrad._tensor import Tensor
 
 __all__ = ["PReLU", "GLU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "RReLU",
-           "Softmax2d"]
+           "Softmax2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d",
+           "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+           "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+           "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unfold", "Fold",
+           "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
 
 class PReLU(Module):
@@ -38,6 +45,7 @@ class PReLU(Module):
         self.weight = Parameter(np.full((self.num_parameters,), init, dtype=_dtype(dtype)))
 
     def reset_parameters(self) -> None:
+        """Sets every slope back to ``init``."""
         self.weight._data[...] = self.init
 
     def forward(self, x: Tensor) -> Tensor:
@@ -133,3 +141,223 @@ class Softmax2d(Module):
         if x._data.ndim not in (3, 4):
             raise ShapeError(f"Softmax2d: expected a 3-d or 4-d input, got shape {_shape(x)}")
         return _red.softmax(x, -3)
+
+
+# ---- padding ---------------------------------------------------------------------------------------
+def _padding(padding, n, who):
+    """An int (every side) or a 2n-tuple, as a tuple of F.pad's order."""
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        return (int(padding),) * (2 * n)
+    t = tuple(padding)
+    if len(t) != 2 * n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                              for v in t):
+        raise ArgumentError(f"{who}: padding must be an int or a tuple of {2 * n} ints, got "
+                            f"{padding!r}")
+    return tuple(int(v) for v in t)
+
+
+class _PadNd(Module):
+    _N = 1
+    _MODE = "constant"
+
+    def __init__(self, padding) -> None:
+        super().__init__()
+        self.padding = _padding(padding, self._N, type(self).__name__)
+
+    def _check(self, x):
+        nd = x.ndim if hasattr(x, "ndim") else np.ndim(x)
+        if nd not in (self._N + 1, self._N + 2):
+            raise ShapeError(f"{type(self).__name__}: expected a {self._N + 1}-d (unbatched) or "
+                             f"{self._N + 2}-d (batched) input, got shape {_shape(x)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        return F.pad(x, self.padding, self._MODE)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value: float) -> None:
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        return F.pad(x, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pads the last dim of (C, W) or (N, C, W) with ``value``; padding: int or (left, right)."""
+    _N = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pads the last 2 dims with ``value``; padding: int or (left, right, top, bottom)."""
+    _N = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """Pads the last 3 dims with ``value``; padding: int or a 6-tuple (last dim first)."""
+    _N = 3
+
+
+class _ZeroPadNd(_ConstantPadNd):
+    def __init__(self, padding) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad1d(_ZeroPadNd):
+    """Pads the last dim with zeros; padding: int or (left, right)."""
+    _N = 1
+
+
+class ZeroPad2d(_ZeroPadNd):
+    """Pads the last 2 dims with zeros; padding: int or (left, right, top, bottom)."""
+    _N = 2
+
+
+class ZeroPad3d(_ZeroPadNd):
+    """Pads the last 3 dims with zeros; padding: int or a 6-tuple (last dim first)."""
+    _N = 3
+
+
+class ReflectionPad1d(_PadNd):
+    """Pads the last dim with the reflection of the input (the edge not repeated)."""
+    _N, _MODE = 1, "reflect"
+
+
+class ReflectionPad2d(_PadNd):
+    """Pads the last 2 dims with the reflection of the input (the edge not repeated)."""
+    _N, _MODE = 2, "reflect"
+
+
+class ReflectionPad3d(_PadNd):
+    """Pads the last 3 dims with the reflection of the input (the edge not repeated)."""
+    _N, _MODE = 3, "reflect"
+
+
+class ReplicationPad1d(_PadNd):
+    """Pads the last dim by repeating the edge values."""
+    _N, _MODE = 1, "replicate"
+
+
+class ReplicationPad2d(_PadNd):
+    """Pads the last 2 dims by repeating the edge values."""
+    _N, _MODE = 2, "replicate"
+
+
+class ReplicationPad3d(_PadNd):
+    """Pads the last 3 dims by repeating the edge values."""
+    _N, _MODE = 3, "replicate"
+
+
+class CircularPad1d(_PadNd):
+    """Pads the last dim by wrapping around (periodic)."""
+    _N, _MODE = 1, "circular"
+
+
+class CircularPad2d(_PadNd):
+    """Pads the last 2 dims by wrapping around (periodic)."""
+    _N, _MODE = 2, "circular"
+
+
+class CircularPad3d(_PadNd):
+    """Pads the last 3 dims by wrapping around (periodic)."""
+    _N, _MODE = 3, "circular"
+
+
+# ---- reshaping and resizing ------------------------------------------------------------------------
+class PixelShuffle(Module):
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), r = upscale_factor."""
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FX.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), r = downscale_factor."""
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FX.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleaves the channels of ``groups`` groups: (N, C, *) -> (N, C, *)."""
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FX.channel_shuffle(x, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+class Unfold(Module):
+    """im2col: (N, C, H, W) -> (N, C * kh * kw, L), one column per sliding block."""
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FX.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class Fold(Module):
+    """col2im: (N, C * kh * kw, L) -> (N, C, H, W), summing overlapping blocks."""
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size, self.dilation = output_size, kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FX.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding,
+                       self.stride)
+
+    def extra_repr(self):
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+
+class UpsamplingNearest2d(Upsample):
+    """Upsample(mode='nearest') of (N, C, H, W) input."""
+    def __init__(self, size=None, scale_factor=None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode)
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Upsample(mode='bilinear', align_corners=True) of (N, C, H, W) input."""
+    def __init__(self, size=None, scale_factor=None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)

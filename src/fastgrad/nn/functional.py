@@ -436,3 +436,6 @@ from fastgrad.nn.transformer import multi_head_attention_forward  # noqa: E402
 from fastgrad.nn.functional_extra import (celu_, elu_, glu, hardshrink, hardtanh_,  # noqa: E402
                                          leaky_relu_, prelu, rrelu, rrelu_, selu_, softshrink,
                                          tanhshrink, threshold, threshold_)
+from fastgrad.nn.functional_extra import (channel_shuffle, fold, pixel_shuffle,  # noqa: E402
+                                         pixel_unshuffle, unfold, upsample_bilinear,
+                                         upsample_nearest)

@@ -1,23 +1,23 @@
 """More of torch.nn.functional's activations, composed of existing fastgrad ops (their
 gradients come from those ops): prelu, glu, hardshrink, softshrink, tanhshrink,
 threshold, rrelu, and the in-place forms elu_, leaky_relu_, hardtanh_, selu_, celu_,
-threshold_, rrelu_.  ``fastgrad.nn.functional`` re-exports them."""
+threshold_, rrelu_; the reshaping functions pixel_shuffle, pixel_unshuffle,
+channel_shuffle, unfold and fold (im2col and col2im); the deprecated
+upsample_nearest and upsample_bilinear.  ``fastgrad.nn.functional`` re-exports them."""
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
-from fastgrad.ops import elementwise as _E, shape as _S
+from fastgrad._tensor import Tensor
+from fastgrad.ops import elementwise as _E, indexing as _X, shape as _S
 from fastgrad.ops._record import _float_in, _make, _shape
 from fastgrad.ops.inplace import _inplace_apply
 
-if TYPE_CHECKING:
-    from fastgrad._tensor import Tensor
-
 __all__ = ["prelu", "glu", "hardshrink", "softshrink", "tanhshrink", "threshold", "rrelu",
-           "elu_", "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_", "rrelu_"]
+           "elu_", "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_", "rrelu_",
+           "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "unfold", "fold",
+           "upsample_nearest", "upsample_bilinear"]
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -161,3 +161,155 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
 
 def _rrelu(x, lower, upper, training):
     return rrelu(x, lower, upper, training)
+
+
+# ---- reshaping: pixel and channel shuffles, im2col ------------------------------------------------
+def _factor(v, name, who):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ArgumentError(f"{who}: {name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), r = upscale_factor: each group of r * r
+    channels becomes an r x r block of pixels."""
+    x = _float_in(input, "pixel_shuffle") if not isinstance(input, Tensor) else input
+    r = _factor(upscale_factor, "upscale_factor", "pixel_shuffle")
+    shp = x._data.shape
+    if len(shp) < 3:
+        raise ShapeError(f"pixel_shuffle: expects an input of at least 3 dims, got shape {shp}")
+    *b, c, h, w = shp
+    if c % (r * r):
+        raise ShapeError(f"pixel_shuffle: the channel count {c} of the input of shape {shp} is "
+                         f"not divisible by upscale_factor squared ({r * r})")
+    nb = len(b)
+    y = _S.reshape(x, (*b, c // (r * r), r, r, h, w))
+    y = _S.permute(y, (*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2))
+    return _S.reshape(y, (*b, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), r = downscale_factor: the inverse of
+    pixel_shuffle."""
+    x = _float_in(input, "pixel_unshuffle") if not isinstance(input, Tensor) else input
+    r = _factor(downscale_factor, "downscale_factor", "pixel_unshuffle")
+    shp = x._data.shape
+    if len(shp) < 3:
+        raise ShapeError(f"pixel_unshuffle: expects an input of at least 3 dims, got shape {shp}")
+    *b, c, h, w = shp
+    if h % r or w % r:
+        raise ShapeError(f"pixel_unshuffle: the height {h} and width {w} of the input of shape "
+                         f"{shp} must be divisible by downscale_factor {r}")
+    nb = len(b)
+    y = _S.reshape(x, (*b, c, h // r, r, w // r, r))
+    y = _S.permute(y, (*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3))
+    return _S.reshape(y, (*b, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, C, *) with C = g * k: channel i * k + j moves to j * g + i (the channels of the
+    g groups interleaved)."""
+    x = _float_in(input, "channel_shuffle") if not isinstance(input, Tensor) else input
+    g = _factor(groups, "groups", "channel_shuffle")
+    shp = x._data.shape
+    if len(shp) < 3:
+        raise ShapeError(f"channel_shuffle: expects an input of at least 3 dims, got shape {shp}")
+    n, c, *rest = shp
+    if c % g:
+        raise ShapeError(f"channel_shuffle: the channel count {c} of the input of shape {shp} "
+                         f"is not divisible by groups {g}")
+    y = _S.reshape(x, (n, g, c // g, *rest))
+    return _S.reshape(_S.transpose(y, 1, 2), shp)
+
+
+def _pair2(v, name, who, lo):
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != 2 or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < lo
+                          for e in t):
+        raise ArgumentError(f"{who}: {name} must be an int or a pair of ints >= {lo}, got {v!r}")
+    return tuple(int(e) for e in t)
+
+
+def _im2col_index(who, hw, kernel_size, dilation, padding, stride):
+    """The flat positions in the padded (H + 2 ph, W + 2 pw) image that unfold reads:
+    an int64 array (kh * kw, L), and the padded size and the block counts."""
+    kh, kw = _pair2(kernel_size, "kernel_size", who, 1)
+    dh, dw = _pair2(dilation, "dilation", who, 1)
+    ph, pw = _pair2(padding, "padding", who, 0)
+    sh, sw = _pair2(stride, "stride", who, 1)
+    hp, wp = hw[0] + 2 * ph, hw[1] + 2 * pw
+    nh, nw = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    if nh < 1 or nw < 1:
+        raise ShapeError(f"{who}: the padded spatial size {(hp, wp)} is smaller than the dilated "
+                         f"kernel {(dh * (kh - 1) + 1, dw * (kw - 1) + 1)}: no block fits")
+    ki = (np.arange(kh)[:, None] * dh * wp + np.arange(kw)[None, :] * dw).reshape(-1, 1)
+    li = (np.arange(nh)[:, None] * sh * wp + np.arange(nw)[None, :] * sw).reshape(1, -1)
+    return (ki + li).astype(np.int64), (hp, wp), (ph, pw), kh * kw
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """im2col: (N, C, H, W) -> (N, C * kh * kw, L), each column one sliding block (L blocks,
+    row-major); (C, H, W) -> (C * kh * kw, L)."""
+    x = _float_in(input, "unfold")
+    shp = x._data.shape
+    if len(shp) not in (3, 4):
+        raise ShapeError(f"unfold: expected a 3-d (unbatched) or 4-d (batched) input, got shape "
+                         f"{shp}")
+    idx, (hp, wp), (ph, pw), k = _im2col_index("unfold", shp[-2:], kernel_size, dilation,
+                                                padding, stride)
+    if ph or pw:
+        x = _pad_const(x, (pw, pw, ph, ph))
+    lead = x._data.shape[:-2]
+    flat = _S.reshape(x, (*lead, hp * wp))
+    cols = _X.index_select(flat, -1, _make(idx.reshape(-1)))
+    return _S.reshape(cols, (*lead[:-1], lead[-1] * k, idx.shape[1]))
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """col2im, the adjoint of unfold: (N, C * kh * kw, L) -> (N, C, H, W) with
+    (H, W) = output_size, summing the entries that land on the same pixel;
+    (C * kh * kw, L) -> (C, H, W)."""
+    x = _float_in(input, "fold")
+    shp = x._data.shape
+    if len(shp) not in (2, 3):
+        raise ShapeError(f"fold: expected a 2-d (unbatched) or 3-d (batched) input, got shape "
+                         f"{shp}")
+    hw = _pair2(output_size, "output_size", "fold", 1)
+    idx, (hp, wp), (ph, pw), k = _im2col_index("fold", hw, kernel_size, dilation, padding, stride)
+    if shp[-2] % k:
+        raise ShapeError(f"fold: expected size of input's dimension {len(shp) - 2} to be divisible "
+                         f"by the product of kernel_size ({k}), but got input of shape {shp}")
+    if shp[-1] != idx.shape[1]:
+        raise ShapeError(f"fold: the input of shape {shp} has {shp[-1]} blocks, but output_size "
+                         f"{hw} and the kernel, dilation, padding and stride give {idx.shape[1]}")
+    lead = (*shp[:-2], shp[-2] // k)
+    src = _S.reshape(x, (*lead, k * shp[-1]))
+    index = _make(np.ascontiguousarray(np.broadcast_to(idx.reshape(-1), src._data.shape)))
+    zeros = _make(np.zeros((*lead, hp * wp), dtype=x._data.dtype))
+    out = _S.reshape(_X.scatter_add(zeros, -1, index, src), (*lead, hp, wp))
+    if ph:
+        out = _S.narrow(out, -2, ph, hw[0])
+    if pw:
+        out = _S.narrow(out, -1, pw, hw[1])
+    return out
+
+
+def _pad_const(x, p):
+    from fastgrad.nn.functional import pad
+    return pad(x, p)
+
+
+# ---- resizing: the deprecated upsample functions ---------------------------------------------------
+def _interpolate(input, size, scale_factor, mode, align_corners=None):
+    from fastgrad.nn.functional import interpolate
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """interpolate(mode='nearest')."""
+    return _interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """interpolate(mode='bilinear', align_corners=True) of a 4-d input."""
+    return _interpolate(input, size, scale_factor, "bilinear", True)

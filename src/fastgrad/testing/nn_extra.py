@@ -1,7 +1,8 @@
-"""Registry entries of the activations of nn/functional_extra.py: prelu, glu, hardshrink,
+"""Registry entries of nn/functional_extra.py: the activations prelu, glu, hardshrink,
 softshrink, tanhshrink, threshold, rrelu (eval mode; its training mode is random and is
 tested in tests/test_nn_more_act.py) and the in-place forms (run on a clone, as in
-inplace.py).  References are written out in NumPy here."""
+inplace.py); pixel_shuffle, pixel_unshuffle, channel_shuffle, unfold, fold,
+upsample_nearest and upsample_bilinear.  References are written out in NumPy here."""
 import numpy as np
 
 from fastgrad.nn import functional as F
@@ -114,3 +115,141 @@ for _n, _ref, _kw in [
                         Sample([_away(_u(rng, (3, 4), -2, 2), _k)], _kw),
                         Sample([_away(_u(rng, (7,), -2, 2), _k)], _kw, "1-d")],
                     extreme=False, covers=(_n,)))
+
+
+# ---- reshaping: pixel and channel shuffles, im2col ------------------------------------------------
+def _np_pixel_shuffle(x, upscale_factor):
+    r = upscale_factor
+    *b, c, h, w = x.shape
+    y = x.reshape(*b, c // (r * r), r, r, h, w)
+    y = np.moveaxis(y, (-4, -3), (-2, -1)).swapaxes(-3, -2)     # (*, C, H, r, W, r)
+    return y.reshape(*b, c // (r * r), h * r, w * r)
+
+
+def _np_pixel_unshuffle(x, downscale_factor):
+    r = downscale_factor
+    *b, c, h, w = x.shape
+    y = x.reshape(*b, c, h // r, r, w // r, r)
+    y = np.moveaxis(y, (-3, -1), (-4, -3))                       # (*, C, r, r, H/r, W/r)
+    return y.reshape(*b, c * r * r, h // r, w // r)
+
+
+def _np_channel_shuffle(x, groups):
+    n, c, *rest = x.shape
+    return x.reshape(n, groups, c // groups, *rest).swapaxes(1, 2).reshape(x.shape)
+
+
+def _blocks(hw, k, d, p, s):
+    """(row, col) of each kernel tap (kh * kw) for each block (L), in the padded image."""
+    k, d, p, s = (_tup2(v) for v in (k, d, p, s))
+    hp, wp = hw[0] + 2 * p[0], hw[1] + 2 * p[1]
+    nh = (hp - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    nw = (wp - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    taps = [(i * d[0], j * d[1]) for i in range(k[0]) for j in range(k[1])]
+    starts = [(a * s[0], b * s[1]) for a in range(nh) for b in range(nw)]
+    return taps, starts, p
+
+
+def _tup2(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    taps, starts, p = _blocks(x.shape[-2:], kernel_size, dilation, padding, stride)
+    xp = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p[0], p[0]), (p[1], p[1])])
+    cols = np.stack([np.stack([xp[..., a + i, b + j] for (a, b) in starts], -1)
+                     for (i, j) in taps], -2)                    # (*, C, K, L)
+    return cols.reshape(*x.shape[:-3], x.shape[-3] * len(taps), len(starts))
+
+
+def _np_fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    taps, starts, p = _blocks(output_size, kernel_size, dilation, padding, stride)
+    k = len(taps)
+    lead = (*x.shape[:-2], x.shape[-2] // k)
+    cols = x.reshape(*lead, k, x.shape[-1])
+    out = np.zeros((*lead, output_size[0] + 2 * p[0], output_size[1] + 2 * p[1]))
+    for t, (i, j) in enumerate(taps):
+        for blk, (a, b) in enumerate(starts):
+            out[..., a + i, b + j] += cols[..., t, blk]
+    return out[..., p[0]:p[0] + output_size[0], p[1]:p[1] + output_size[1]]
+
+
+def _x(rng, *shape):
+    return _u(rng, shape, -2, 2)
+
+
+register(OpInfo("pixel_shuffle", F.pixel_shuffle, _np_pixel_shuffle,
+                lambda rng: [Sample([_x(rng, 2, 8, 3, 2), 2]), Sample([_x(rng, 9, 2, 2), 3], desc="3-d"),
+                             Sample([_x(rng, 2, 1, 4, 2, 3), 2], desc="5-d"),
+                             Sample([_x(rng, 1, 3, 8, 2).transpose(0, 2, 1, 3), 2], desc="view")],
+                lambda: [ErrorInput([np.zeros((1, 6, 2, 2)), 2], {}, ValueError,
+                                    "pixel_shuffle: the channel count 6")],
+                extreme=False))
+register(OpInfo("pixel_unshuffle", F.pixel_unshuffle, _np_pixel_unshuffle,
+                lambda rng: [Sample([_x(rng, 2, 2, 4, 6), 2]), Sample([_x(rng, 1, 6, 3), 3], desc="3-d"),
+                             Sample([_x(rng, 2, 1, 2, 4, 2), 2], desc="5-d")],
+                lambda: [ErrorInput([np.zeros((1, 1, 3, 4)), 2], {}, ValueError,
+                                    "pixel_unshuffle: the height 3")],
+                extreme=False))
+register(OpInfo("channel_shuffle", F.channel_shuffle, _np_channel_shuffle,
+                lambda rng: [Sample([_x(rng, 2, 6, 3), 2]), Sample([_x(rng, 2, 6, 2, 2), 3]),
+                             Sample([_x(rng, 2, 8, 2, 1, 2), 4])],
+                lambda: [ErrorInput([np.zeros((1, 5, 2)), 2], {}, ValueError,
+                                    "channel_shuffle: the channel count 5")],
+                extreme=False))
+register(OpInfo("unfold", F.unfold, _np_unfold,
+                lambda rng: [Sample([_x(rng, 2, 3, 4, 5)], {"kernel_size": 2}),
+                             Sample([_x(rng, 1, 2, 5, 6)], {"kernel_size": (2, 3), "stride": 2,
+                                                            "padding": 1, "dilation": (1, 2)}),
+                             Sample([_x(rng, 3, 4, 4)], {"kernel_size": 3, "padding": (1, 0)},
+                                    "unbatched")],
+                lambda: [ErrorInput([np.zeros((2, 3))], {"kernel_size": 2}, ValueError,
+                                    r"unfold: expected a 3-d \(unbatched\) or 4-d")],
+                extreme=False))
+register(OpInfo("fold", F.fold, _np_fold,
+                lambda rng: [Sample([_x(rng, 2, 12, 12)], {"output_size": (4, 5), "kernel_size": 2}),
+                             Sample([_x(rng, 1, 12, 9)], {"output_size": (5, 6), "kernel_size": (2, 3),
+                                                          "stride": 2, "padding": 1}),
+                             Sample([_x(rng, 9, 4)], {"output_size": (4, 4), "kernel_size": 3,
+                                                      "dilation": (1, 1), "padding": (1, 0),
+                                                      "stride": (2, 1)}, "unbatched")],
+                lambda: [ErrorInput([np.zeros((1, 4, 5))], {"output_size": (3, 3), "kernel_size": 2},
+                                    ValueError, "fold: the input of shape")],
+                extreme=False))
+
+
+# ---- resizing ---------------------------------------------------------------------------------------
+def _np_up_nearest(x, size=None, scale_factor=None):
+    if x.ndim != 4:
+        raise ValueError("the reference resizes 4-d inputs only")
+    h, w = x.shape[-2:]
+    oh, ow = size if size is not None else (int(h * scale_factor), int(w * scale_factor))
+    rows = np.minimum((np.arange(oh) * (h / oh)).astype(int), h - 1)
+    cols = np.minimum((np.arange(ow) * (w / ow)).astype(int), w - 1)
+    return x[..., rows[:, None], cols[None, :]]
+
+
+def _np_up_bilinear(x, size=None, scale_factor=None):
+    if x.ndim != 4:
+        raise ValueError("bilinear resizing takes 4-d inputs only")
+    h, w = x.shape[-2:]
+    oh, ow = size if size is not None else (int(h * scale_factor), int(w * scale_factor))
+
+    def grid(n, o):
+        pos = np.arange(o) * ((n - 1) / (o - 1)) if o > 1 else np.zeros(o)
+        lo = np.minimum(np.floor(pos).astype(int), n - 1)
+        return lo, np.minimum(lo + 1, n - 1), pos - lo
+    r0, r1, fr = grid(h, oh)
+    c0, c1, fc = grid(w, ow)
+    top = x[..., r0, :] * (1 - fr)[:, None] + x[..., r1, :] * fr[:, None]
+    return top[..., c0] * (1 - fc) + top[..., c1] * fc
+
+
+register(OpInfo("upsample_nearest", F.upsample_nearest, _np_up_nearest,
+                lambda rng: [Sample([_x(rng, 2, 3, 3, 4)], {"scale_factor": 2}),
+                             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7)})],
+                extreme=False))
+register(OpInfo("upsample_bilinear", F.upsample_bilinear, _np_up_bilinear,
+                lambda rng: [Sample([_x(rng, 2, 3, 3, 4)], {"scale_factor": 2}),
+                             Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7)})],
+                extreme=False))
