@@ -188,6 +188,11 @@ LAYER_OPS = {
     "pad", "PixelShuffle": "pixel_shuffle", "PixelUnshuffle": "pixel_unshuffle", "ChannelShuffle":
     "channel_shuffle", "Unfold": "unfold", "Fold": "fold", "UpsamplingNearest2d": "interpolate",
     "UpsamplingBilinear2d": "interpolate",
+    "BatchNorm3d": "batch_norm", "InstanceNorm1d": "instance_norm", "InstanceNorm2d": "instance_norm",
+    "InstanceNorm3d": "instance_norm", "LocalResponseNorm": "local_response_norm",
+    "AdaptiveMaxPool1d": "adaptive_max_pool1d", "AdaptiveMaxPool2d": "adaptive_max_pool2d",
+    "AdaptiveMaxPool3d": "adaptive_max_pool3d", "AdaptiveAvgPool3d": "adaptive_avg_pool3d",
+    "LPPool1d": "lp_pool1d", "LPPool2d": "lp_pool2d", "LPPool3d": "lp_pool3d",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",

@@ -32,6 +32,10 @@ from fastgrad.nn.extra_layers import (ChannelShuffle, CircularPad1d, CircularPad
                                       ReplicationPad2d, ReplicationPad3d, Unfold,
                                       UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad1d,
                                       ZeroPad2d, ZeroPad3d)
+from fastgrad.nn.extra_layers import (AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                                      AdaptiveMaxPool3d, BatchNorm3d, InstanceNorm1d,
+                                      InstanceNorm2d, InstanceNorm3d, LocalResponseNorm, LPPool1d,
+                                      LPPool2d, LPPool3d)
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -53,4 +57,7 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
            "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
            "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unfold", "Fold",
-           "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+           "UpsamplingNearest2d", "UpsamplingBilinear2d", "BatchNorm3d", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool3d", "LPPool1d", "LPPool2d",
+           "LPPool3d"]

@@ -1,7 +1,8 @@
 """More of torch.nn's activation layers: PReLU, GLU, Hardshrink, Softshrink, Tanhshrink,
 Threshold, RReLU and Softmax2d; the padding layers (Constant, Zero, Reflection, Replication
 and Circular, 1d to 3d, all F.pad); PixelShuffle, PixelUnshuffle, ChannelShuffle, Unfold,
-Fold, UpsamplingNearest2d and UpsamplingBilinear2d.  Each is the module form of a function
+Fold, UpsamplingNearest2d and UpsamplingBilinear2d; BatchNorm3d, InstanceNorm1d/2d/3d,
+LocalResponseNorm, AdaptiveMaxPool1d/2d/3d, AdaptiveAvgPool3d and LPPool1d/2d/3d.  Each is the module form of a function
 of ``fastgrad.nn.functional`` with PyTorch's constructor arguments and parameters."""
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import numpy as np
 
 from fastgrad.errors import ArgumentError, ShapeError
 from fastgrad.nn import functional as F, functional_extra as FX
+from fastgrad.nn import functional_norm as FN
 from fastgrad.nn.conv import Upsample
+from fastgrad.nn.layers import _BatchNorm
 from fastgrad.nn.layers import _dtype
 from fastgrad.nn.module import Module
 from fastgrad.nn.parameter import Parameter
-from fastgrad.ops import reduce as _red
+from fastgrad.ops import reduce as _red, shape as _sh
 from fastgrad.ops._record import _float_in, _shape
 
 if TYPE_CHECKING:
@@ -26,7 +29,10 @@ __all__ = ["PReLU", "GLU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold"
            "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
            "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
            "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unfold", "Fold",
-           "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+           "UpsamplingNearest2d", "UpsamplingBilinear2d", "BatchNorm3d", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool3d", "LPPool1d", "LPPool2d",
+           "LPPool3d"]
 
 
 class PReLU(Module):
@@ -361,3 +367,152 @@ class UpsamplingBilinear2d(Upsample):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+
+# ---- normalisation ---------------------------------------------------------------------------------
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation over (N, C, D, H, W) input, per channel C."""
+    _NDIMS = (5,)
+    _SHAPES = "5-D input (N, C, D, H, W)"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation: each (sample, channel) normalised over its spatial dims
+    (F.instance_norm); running statistics only with track_running_stats."""
+    _N = 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+        self._has_bias = bool(affine and bias)
+        if affine and not bias:
+            del self.bias
+            self.register_parameter("bias", None)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self._has_bias}, "
+                f"track_running_stats={self.track_running_stats}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        who = type(self).__name__
+        x = _float_in(x, who)
+        nd = x._data.ndim
+        if nd not in (self._N + 1, self._N + 2):
+            raise ShapeError(f"{who}: expected a {self._N + 1}-d (unbatched) or {self._N + 2}-d "
+                             f"(batched) input, got shape {_shape(x)}")
+        unbatched = nd == self._N + 1
+        if unbatched:
+            x = _sh.unsqueeze(x, 0)
+        c = x._data.shape[1]
+        if c != self.num_features and self.affine:
+            raise ShapeError(f"{who}: expected input's size at dim={1 - unbatched} to match "
+                             f"num_features ({self.num_features}), but got: {c}.")
+        y = FN.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                             self.training or not self.track_running_stats,
+                             0.0 if self.momentum is None else self.momentum, self.eps)
+        return _sh.squeeze(y, 0) if unbatched else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) input over L."""
+    _N = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) input over H and W."""
+    _N = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) input over D, H and W."""
+    _N = 3
+
+
+class LocalResponseNorm(Module):
+    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta."""
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FN.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+# ---- pooling ---------------------------------------------------------------------------------------
+class _AdaptiveMaxPoolNd(Module):
+    _fn = None
+
+    def __init__(self, output_size, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, x: Tensor):
+        return self._fn(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max over adaptive windows of (N, C, L) to L_out = output_size."""
+    _fn = staticmethod(FN.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max over adaptive windows of (N, C, H, W) to output_size."""
+    _fn = staticmethod(FN.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max over adaptive windows of (N, C, D, H, W) to output_size."""
+    _fn = staticmethod(FN.adaptive_max_pool3d)
+
+
+class AdaptiveAvgPool3d(Module):
+    """Mean over adaptive windows of (N, C, D, H, W) to output_size."""
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return FN.adaptive_avg_pool3d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class _LPPoolNd(Module):
+    _fn = None
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._fn(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling of (N, C, L)."""
+    _fn = staticmethod(FN.lp_pool1d)
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling of (N, C, H, W)."""
+    _fn = staticmethod(FN.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling of (N, C, D, H, W)."""
+    _fn = staticmethod(FN.lp_pool3d)

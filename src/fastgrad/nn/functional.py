@@ -439,3 +439,10 @@ from fastgrad.nn.functional_extra import (celu_, elu_, glu, hardshrink, hardtanh
 from fastgrad.nn.functional_extra import (channel_shuffle, fold, pixel_shuffle,  # noqa: E402
                                          pixel_unshuffle, unfold, upsample_bilinear,
                                          upsample_nearest)
+from fastgrad.nn.functional_norm import (adaptive_avg_pool3d, adaptive_max_pool1d,  # noqa: E402
+                                        adaptive_max_pool1d_with_indices, adaptive_max_pool2d,
+                                        adaptive_max_pool2d_with_indices, adaptive_max_pool3d,
+                                        adaptive_max_pool3d_with_indices, instance_norm,
+                                        local_response_norm, lp_pool1d, lp_pool2d, lp_pool3d,
+                                        max_pool1d_with_indices, max_pool2d_with_indices,
+                                        max_pool3d_with_indices)

@@ -2,7 +2,12 @@
 softshrink, tanhshrink, threshold, rrelu (eval mode; its training mode is random and is
 tested in tests/test_nn_more_act.py) and the in-place forms (run on a clone, as in
 inplace.py); pixel_shuffle, pixel_unshuffle, channel_shuffle, unfold, fold,
-upsample_nearest and upsample_bilinear.  References are written out in NumPy here."""
+upsample_nearest and upsample_bilinear; instance_norm, local_response_norm, the adaptive
+max and average pools, lp_pool and the values of max_pool*_with_indices (the indices are
+compared with PyTorch's in tests/test_nn_more_norm_pool.py).  References are written out
+in NumPy here."""
+import itertools
+
 import numpy as np
 
 from fastgrad.nn import functional as F
@@ -253,3 +258,111 @@ register(OpInfo("upsample_bilinear", F.upsample_bilinear, _np_up_bilinear,
                 lambda rng: [Sample([_x(rng, 2, 3, 3, 4)], {"scale_factor": 2}),
                              Sample([_x(rng, 1, 2, 3, 4)], {"size": (5, 7)})],
                 extreme=False))
+
+
+# ---- normalisation and pooling (nn/functional_norm.py) -------------------------------------------
+def _np_instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+                      use_input_stats=True, momentum=0.1, eps=1e-5):
+    ax = tuple(range(2, x.ndim))
+    y = (x - x.mean(ax, keepdims=True)) / np.sqrt(x.var(ax, keepdims=True) + eps)
+    b = (-1,) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(b)
+    if bias is not None:
+        y = y + bias.reshape(b)
+    return y
+
+
+def _np_lrn(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    c = x.shape[1]
+    sq = x * x
+    acc = np.zeros_like(x)
+    for ch in range(c):
+        lo, hi = max(ch - size // 2, 0), min(ch + (size - 1) // 2, c - 1)
+        acc[:, ch] = sq[:, lo:hi + 1].sum(1)
+    return x / (k + alpha / size * acc) ** beta
+
+
+def _np_adaptive(x, output_size, n, fn):
+    spatial = x.shape[-n:]
+    out = (output_size,) * n if isinstance(output_size, int) else tuple(
+        s if o is None else o for o, s in zip(output_size, spatial))
+    y = np.zeros(x.shape[:-n] + out)
+    for cell in itertools.product(*[range(o) for o in out]):
+        sl = tuple(slice(i * s // o, -(-(i + 1) * s // o)) for i, s, o in zip(cell, spatial, out))
+        region = x[(Ellipsis,) + sl]
+        y[(Ellipsis,) + cell] = fn(region.reshape(region.shape[:-n] + (-1,)), axis=-1)
+    return y
+
+
+def _np_lp(x, norm_type, kernel_size, stride=None, ceil_mode=False, n=1):
+    k = (kernel_size,) * n if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride,) * n if isinstance(stride, int) else tuple(stride))
+    spatial = x.shape[-n:]
+    out = tuple((L - kk) // ss + 1 for L, kk, ss in zip(spatial, k, s))
+    y = np.zeros(x.shape[:-n] + out)
+    for cell in itertools.product(*[range(o) for o in out]):
+        sl = tuple(slice(i * ss, i * ss + kk) for i, ss, kk in zip(cell, s, k))
+        region = x[(Ellipsis,) + sl] ** norm_type
+        y[(Ellipsis,) + cell] = region.reshape(region.shape[:-n] + (-1,)).sum(-1)
+    return y ** (1.0 / norm_type)
+
+
+register(OpInfo("instance_norm", F.instance_norm, _np_instance_norm,
+                lambda rng: [Sample([_x(rng, 2, 3, 5)]),
+                             Sample([_x(rng, 2, 3, 2, 4), None, None, _x(rng, 3), _x(rng, 3)],
+                                    {"eps": 1e-3}, "affine"),
+                             Sample([_x(rng, 1, 2, 2, 3, 2)], {}, "3-d")],
+                lambda: [ErrorInput([np.zeros((2, 3, 1))], {}, ValueError,
+                                    "instance_norm: expected more than 1 spatial element")],
+                extreme=False, rtol32=1e-4, atol32=1e-5))
+register(OpInfo("local_response_norm", F.local_response_norm, _np_lrn,
+                lambda rng: [Sample([_x(rng, 2, 5, 4), 3], {"alpha": 0.5, "k": 1.5}),
+                             Sample([_x(rng, 1, 6, 3, 2), 2], {"alpha": 0.3, "beta": 0.6}),
+                             Sample([_x(rng, 1, 4, 2, 2, 2), 4], {"alpha": 0.4})],
+                lambda: [ErrorInput([np.zeros((2, 3)), 2], {}, ValueError,
+                                    "local_response_norm: expected a 3-d or higher input")],
+                extreme=False, rtol32=1e-4, atol32=1e-5))
+
+
+def _away_ties(x):
+    """Distinct values (max's gradient is ambiguous at ties): a shuffled ramp."""
+    return x.argsort(axis=None).argsort().reshape(x.shape) * 0.01 + 0.001 * x
+
+
+for _n, _shapes in [(1, [((2, 3, 7), 3), ((3, 8), 4)]),
+                    (2, [((2, 3, 5, 7), (3, 2)), ((1, 2, 5, 4), (None, 3))]),
+                    (3, [((1, 2, 5, 4, 3), (2, 3, 2)), ((2, 4, 4, 4), 2)])]:
+    register(OpInfo(f"adaptive_max_pool{_n}d", getattr(F, f"adaptive_max_pool{_n}d"),
+                    lambda x, output_size, _n=_n: _np_adaptive(x, output_size, _n, np.max),
+                    lambda rng, _s=_shapes: [Sample([_away_ties(_x(rng, *sh)), o]) for sh, o in _s],
+                    lambda _n=_n: [ErrorInput([np.zeros((2,) * _n), 2], {}, ValueError,
+                                              f"adaptive_max_pool{_n}d: expected")],
+                    extreme=False))
+    register(OpInfo(f"adaptive_max_pool{_n}d_with_indices_values",
+                    lambda x, o, _n=_n: getattr(F, f"adaptive_max_pool{_n}d_with_indices")(x, o)[0],
+                    lambda x, output_size, _n=_n: _np_adaptive(x, output_size, _n, np.max),
+                    lambda rng, _s=_shapes: [Sample([_away_ties(_x(rng, *sh)), o]) for sh, o in _s],
+                    extreme=False, covers=(f"adaptive_max_pool{_n}d_with_indices",)))
+register(OpInfo("adaptive_avg_pool3d", F.adaptive_avg_pool3d,
+                lambda x, output_size: _np_adaptive(x, output_size, 3, np.mean),
+                lambda rng: [Sample([_x(rng, 1, 2, 5, 4, 3), (2, 3, 2)]),
+                             Sample([_x(rng, 2, 4, 4, 4), 2], desc="unbatched"),
+                             Sample([_x(rng, 1, 2, 3, 6, 5), (None, 4, 1)])],
+                lambda: [ErrorInput([np.zeros((2, 3)), 2], {}, ValueError,
+                                    "adaptive_avg_pool3d: expected")],
+                extreme=False))
+for _n, _sh in [(1, (2, 3, 8)), (2, (2, 3, 6, 4)), (3, (1, 2, 4, 4, 2))]:
+    register(OpInfo(f"max_pool{_n}d_with_indices_values",
+                    lambda x, k, _n=_n: getattr(F, f"max_pool{_n}d_with_indices")(x, k)[0],
+                    # windows of k, stride k over sizes divisible by k: the adaptive cells
+                    lambda x, k, _n=_n: _np_adaptive(x, tuple(s // k for s in x.shape[-_n:]),
+                                                     _n, np.max),
+                    lambda rng, _sh=_sh: [Sample([_away_ties(_x(rng, *_sh)), 2])],
+                    extreme=False, covers=(f"max_pool{_n}d_with_indices",)))
+    register(OpInfo(f"lp_pool{_n}d", getattr(F, f"lp_pool{_n}d"),
+                    lambda x, norm_type, kernel_size, stride=None, _n=_n:
+                    _np_lp(x, norm_type, kernel_size, stride, n=_n),
+                    lambda rng, _sh=_sh: [Sample([_u(rng, _sh, 0.2, 2), 2.0, 2]),
+                                          Sample([_u(rng, _sh, 0.2, 2), 3.0, 2], {"stride": 1})],
+                    extreme=False, rtol32=1e-4, atol32=1e-5))
