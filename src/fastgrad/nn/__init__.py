@@ -36,6 +36,9 @@ from fastgrad.nn.extra_layers import (AdaptiveAvgPool3d, AdaptiveMaxPool1d, Adap
                                       AdaptiveMaxPool3d, BatchNorm3d, InstanceNorm1d,
                                       InstanceNorm2d, InstanceNorm3d, LocalResponseNorm, LPPool1d,
                                       LPPool2d, LPPool3d)
+from fastgrad.nn.extra_losses import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                                      MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                                      PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -60,4 +63,6 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "UpsamplingNearest2d", "UpsamplingBilinear2d", "BatchNorm3d", "InstanceNorm1d",
            "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool3d", "LPPool1d", "LPPool2d",
-           "LPPool3d"]
+           "LPPool3d", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss",
+           "GaussianNLLLoss", "MultiMarginLoss"]

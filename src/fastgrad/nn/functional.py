@@ -446,3 +446,7 @@ from fastgrad.nn.functional_norm import (adaptive_avg_pool3d, adaptive_max_pool1
                                         local_response_norm, lp_pool1d, lp_pool2d, lp_pool3d,
                                         max_pool1d_with_indices, max_pool2d_with_indices,
                                         max_pool3d_with_indices)
+from fastgrad.nn.extra_losses import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402
+                                      hinge_embedding_loss, margin_ranking_loss,
+                                      multi_margin_loss, multilabel_soft_margin_loss,
+                                      poisson_nll_loss, soft_margin_loss, triplet_margin_loss)

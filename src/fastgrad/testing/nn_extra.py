@@ -366,3 +366,109 @@ for _n, _sh in [(1, (2, 3, 8)), (2, (2, 3, 6, 4)), (3, (1, 2, 4, 4, 2))]:
                     lambda rng, _sh=_sh: [Sample([_u(rng, _sh, 0.2, 2), 2.0, 2]),
                                           Sample([_u(rng, _sh, 0.2, 2), 3.0, 2], {"stride": 1})],
                     extreme=False, rtol32=1e-4, atol32=1e-5))
+
+
+# ---- losses (nn/extra_losses.py) -----------------------------------------------------------------
+def _red(loss, reduction="mean"):
+    return loss.mean() if reduction == "mean" else (loss.sum() if reduction == "sum" else loss)
+
+
+def _np_softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _np_margin_ranking(x1, x2, y, margin=0.0, reduction="mean"):
+    return _red(np.maximum(-y * (x1 - x2) + margin, 0), reduction)
+
+
+def _np_hinge(x, y, margin=1.0, reduction="mean"):
+    return _red(np.where(y != -1, x, 0) + np.where(y != 1, np.maximum(margin - x, 0), 0), reduction)
+
+
+def _np_soft_margin(x, y, reduction="mean"):
+    return _red(_np_softplus(-y * x), reduction)
+
+
+def _np_multilabel(x, y, weight=None, reduction="mean"):
+    loss = y * _np_softplus(-x) + (1 - y) * _np_softplus(x)
+    if weight is not None:
+        loss = loss * weight
+    return _red(loss.mean(-1), reduction)
+
+
+def _np_cos_emb(x1, x2, y, margin=0.0, reduction="mean"):
+    cos = (x1 * x2).sum(-1) / np.sqrt(((x1 * x1).sum(-1) + 1e-12) * ((x2 * x2).sum(-1) + 1e-12))
+    return _red(np.where(y == 1, 1 - cos, 0) + np.where(y == -1, np.maximum(cos - margin, 0), 0),
+                reduction)
+
+
+def _np_triplet(a, p, n, margin=1.0, reduction="mean"):
+    def d(u, v):
+        return np.sqrt(((u - v + 1e-6) ** 2).sum(-1))
+    return _red(np.maximum(margin + d(a, p) - d(a, n), 0), reduction)
+
+
+def _np_poisson(x, y, log_input=True, reduction="mean"):
+    loss = np.exp(x) - y * x if log_input else x - y * np.log(x + 1e-8)
+    return _red(loss, reduction)
+
+
+def _np_gauss(x, y, var, reduction="mean"):
+    var = np.maximum(var, 1e-6)
+    return _red(0.5 * (np.log(var) + (x - y) ** 2 / var), reduction)
+
+
+def _np_multi_margin(x, t, reduction="mean"):
+    xy = np.take_along_axis(x, t[:, None], 1)
+    z = np.maximum(1.0 - xy + x, 0)
+    z[np.arange(x.shape[0]), t] = 0
+    return _red(z.sum(1) / x.shape[1], reduction)
+
+
+def _s(rng, *shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+def _loss_entry(name, ref, samples):
+    register(OpInfo(name, getattr(F, name), ref, samples,
+                    lambda: [ErrorInput([np.zeros((2, 3)), np.zeros((2, 3))], {"reduction": "avg"},
+                                        ValueError, f"{name}: reduction must be one of")]
+                    if name not in ("margin_ranking_loss", "cosine_embedding_loss",
+                                    "triplet_margin_loss", "gaussian_nll_loss") else [],
+                    extreme=False))
+
+
+def _margin_samples(rng):
+    return [Sample([_x(rng, 6), _x(rng, 6), _s(rng, 6)], {"margin": 0.3}, grad=True),
+            Sample([_x(rng, 2, 3), _x(rng, 2, 3), _s(rng, 2, 3)], {"reduction": "none"})]
+
+
+_loss_entry("margin_ranking_loss", _np_margin_ranking, _margin_samples)
+_loss_entry("hinge_embedding_loss", _np_hinge,
+            lambda rng: [Sample([_away(_x(rng, 3, 4), [0.7]), _s(rng, 3, 4)], {"margin": 0.7}),
+                         Sample([_away(_x(rng, 3, 4), [1.0]), _s(rng, 3, 4)], {"reduction": "sum"})])
+_loss_entry("soft_margin_loss", _np_soft_margin,
+            lambda rng: [Sample([_x(rng, 3, 4), _s(rng, 3, 4)]),
+                         Sample([_x(rng, 5), _s(rng, 5)], {"reduction": "none"})])
+_loss_entry("multilabel_soft_margin_loss", _np_multilabel,
+            lambda rng: [Sample([_x(rng, 3, 5), (rng.random((3, 5)) < 0.5) * 1.0]),
+                         Sample([_x(rng, 3, 5), (rng.random((3, 5)) < 0.5) * 1.0,
+                                 _u(rng, (5,), 0.5, 2)], {"reduction": "none"}, "weight")])
+_loss_entry("cosine_embedding_loss", _np_cos_emb,
+            lambda rng: [Sample([_x(rng, 4, 5), _x(rng, 4, 5), _s(rng, 4)], {"margin": -2.0}),
+                         Sample([_x(rng, 4, 5), _x(rng, 4, 5), np.ones(4)], {"reduction": "sum"})])
+_loss_entry("triplet_margin_loss", _np_triplet,
+            lambda rng: [Sample([_x(rng, 4, 5), _x(rng, 4, 5), _x(rng, 4, 5)], {"margin": 10.0}),
+                         Sample([_x(rng, 3, 5), _x(rng, 3, 5), _x(rng, 3, 5)],
+                                {"margin": 10.0, "reduction": "none"})])
+_loss_entry("poisson_nll_loss", _np_poisson,
+            lambda rng: [Sample([_x(rng, 3, 4), _u(rng, (3, 4), 0, 4)]),
+                         Sample([_u(rng, (3, 4), 0.1, 3), _u(rng, (3, 4), 0, 4)],
+                                {"log_input": False, "reduction": "sum"})])
+_loss_entry("gaussian_nll_loss", _np_gauss,
+            lambda rng: [Sample([_x(rng, 3, 4), _x(rng, 3, 4), _u(rng, (3, 4), 0.1, 2)]),
+                         Sample([_x(rng, 3, 4), _x(rng, 3, 4), _u(rng, (3, 1), 0.1, 2)],
+                                {"reduction": "none"}, "one var per sample")])
+_loss_entry("multi_margin_loss", _np_multi_margin,
+            lambda rng: [Sample([_x(rng, 4, 5), rng.integers(0, 5, 4)]),
+                         Sample([_x(rng, 3, 6), rng.integers(0, 6, 3)], {"reduction": "none"})])
