@@ -6,7 +6,7 @@ LocalResponseNorm, AdaptiveMaxPool1d/2d/3d, AdaptiveAvgPool3d and LPPool1d/2d/3d
 of ``fastgrad.nn.functional`` with PyTorch's constructor arguments and parameters."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -372,7 +372,7 @@ class UpsamplingBilinear2d(Upsample):
 # ---- normalisation ---------------------------------------------------------------------------------
 class BatchNorm3d(_BatchNorm):
     """Batch normalisation over (N, C, D, H, W) input, per channel C."""
-    _NDIMS = (5,)
+    _NDIMS = (5,)  # type: ignore[assignment]
     _SHAPES = "5-D input (N, C, D, H, W)"
 
 
@@ -380,6 +380,8 @@ class _InstanceNorm(_BatchNorm):
     """Instance normalisation: each (sample, channel) normalised over its spatial dims
     (F.instance_norm); running statistics only with track_running_stats."""
     _N = 1
+    running_mean: Optional[Tensor]
+    running_var: Optional[Tensor]
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
@@ -445,7 +447,7 @@ class LocalResponseNorm(Module):
 
 # ---- pooling ---------------------------------------------------------------------------------------
 class _AdaptiveMaxPoolNd(Module):
-    _fn = None
+    _fn: Any = None
 
     def __init__(self, output_size, return_indices: bool = False) -> None:
         super().__init__()
@@ -488,7 +490,7 @@ class AdaptiveAvgPool3d(Module):
 
 
 class _LPPoolNd(Module):
-    _fn = None
+    _fn: Any = None
 
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> None:
         super().__init__()

@@ -272,6 +272,8 @@ class SoftMarginLoss(_Loss):
 
 class MultiLabelSoftMarginLoss(_Loss):
     """multilabel_soft_margin_loss: per-class logistic losses averaged over the classes."""
+    weight: Optional[Tensor]
+
     def __init__(self, weight: Optional[Tensor] = None, size_average=None, reduce=None,
                  reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
@@ -331,6 +333,8 @@ class GaussianNLLLoss(_Loss):
 
 class MultiMarginLoss(_Loss):
     """multi_margin_loss: the multi-class hinge loss."""
+    weight: Optional[Tensor]
+
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[Tensor] = None,
                  size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)

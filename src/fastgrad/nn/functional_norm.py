@@ -91,10 +91,9 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     sq = _E.mul(x, x)
     pads = [0, 0] * (len(shp) - 2) + [size // 2, (size - 1) // 2]
     sq = _F().pad(sq, pads)
-    acc = None
-    for i in range(size):
-        part = _S.narrow(sq, 1, i, c)
-        acc = part if acc is None else _E.add(acc, part)
+    acc = _S.narrow(sq, 1, 0, c)
+    for i in range(1, size):
+        acc = _E.add(acc, _S.narrow(sq, 1, i, c))
     div = _E.pow(_E.add(_E.mul(acc, float(alpha) / size), float(k)), float(beta))
     return _E.div(x, div)
 

@@ -330,20 +330,20 @@ def _away_ties(x):
     return x.argsort(axis=None).argsort().reshape(x.shape) * 0.01 + 0.001 * x
 
 
-for _n, _shapes in [(1, [((2, 3, 7), 3), ((3, 8), 4)]),
+for _nd, _shapes in [(1, [((2, 3, 7), 3), ((3, 8), 4)]),
                     (2, [((2, 3, 5, 7), (3, 2)), ((1, 2, 5, 4), (None, 3))]),
                     (3, [((1, 2, 5, 4, 3), (2, 3, 2)), ((2, 4, 4, 4), 2)])]:
-    register(OpInfo(f"adaptive_max_pool{_n}d", getattr(F, f"adaptive_max_pool{_n}d"),
-                    lambda x, output_size, _n=_n: _np_adaptive(x, output_size, _n, np.max),
+    register(OpInfo(f"adaptive_max_pool{_nd}d", getattr(F, f"adaptive_max_pool{_nd}d"),
+                    lambda x, output_size, _nd=_nd: _np_adaptive(x, output_size, _nd, np.max),
                     lambda rng, _s=_shapes: [Sample([_away_ties(_x(rng, *sh)), o]) for sh, o in _s],
-                    lambda _n=_n: [ErrorInput([np.zeros((2,) * _n), 2], {}, ValueError,
-                                              f"adaptive_max_pool{_n}d: expected")],
+                    lambda _nd=_nd: [ErrorInput([np.zeros((2,) * _nd), 2], {}, ValueError,
+                                              f"adaptive_max_pool{_nd}d: expected")],
                     extreme=False))
-    register(OpInfo(f"adaptive_max_pool{_n}d_with_indices_values",
-                    lambda x, o, _n=_n: getattr(F, f"adaptive_max_pool{_n}d_with_indices")(x, o)[0],
-                    lambda x, output_size, _n=_n: _np_adaptive(x, output_size, _n, np.max),
+    register(OpInfo(f"adaptive_max_pool{_nd}d_with_indices_values",
+                    lambda x, o, _nd=_nd: getattr(F, f"adaptive_max_pool{_nd}d_with_indices")(x, o)[0],
+                    lambda x, output_size, _nd=_nd: _np_adaptive(x, output_size, _nd, np.max),
                     lambda rng, _s=_shapes: [Sample([_away_ties(_x(rng, *sh)), o]) for sh, o in _s],
-                    extreme=False, covers=(f"adaptive_max_pool{_n}d_with_indices",)))
+                    extreme=False, covers=(f"adaptive_max_pool{_nd}d_with_indices",)))
 register(OpInfo("adaptive_avg_pool3d", F.adaptive_avg_pool3d,
                 lambda x, output_size: _np_adaptive(x, output_size, 3, np.mean),
                 lambda rng: [Sample([_x(rng, 1, 2, 5, 4, 3), (2, 3, 2)]),
@@ -352,17 +352,17 @@ register(OpInfo("adaptive_avg_pool3d", F.adaptive_avg_pool3d,
                 lambda: [ErrorInput([np.zeros((2, 3)), 2], {}, ValueError,
                                     "adaptive_avg_pool3d: expected")],
                 extreme=False))
-for _n, _sh in [(1, (2, 3, 8)), (2, (2, 3, 6, 4)), (3, (1, 2, 4, 4, 2))]:
-    register(OpInfo(f"max_pool{_n}d_with_indices_values",
-                    lambda x, k, _n=_n: getattr(F, f"max_pool{_n}d_with_indices")(x, k)[0],
+for _nd, _sh in [(1, (2, 3, 8)), (2, (2, 3, 6, 4)), (3, (1, 2, 4, 4, 2))]:
+    register(OpInfo(f"max_pool{_nd}d_with_indices_values",
+                    lambda x, k, _nd=_nd: getattr(F, f"max_pool{_nd}d_with_indices")(x, k)[0],
                     # windows of k, stride k over sizes divisible by k: the adaptive cells
-                    lambda x, k, _n=_n: _np_adaptive(x, tuple(s // k for s in x.shape[-_n:]),
-                                                     _n, np.max),
+                    lambda x, k, _nd=_nd: _np_adaptive(x, tuple(s // k for s in x.shape[-_nd:]),
+                                                     _nd, np.max),
                     lambda rng, _sh=_sh: [Sample([_away_ties(_x(rng, *_sh)), 2])],
-                    extreme=False, covers=(f"max_pool{_n}d_with_indices",)))
-    register(OpInfo(f"lp_pool{_n}d", getattr(F, f"lp_pool{_n}d"),
-                    lambda x, norm_type, kernel_size, stride=None, _n=_n:
-                    _np_lp(x, norm_type, kernel_size, stride, n=_n),
+                    extreme=False, covers=(f"max_pool{_nd}d_with_indices",)))
+    register(OpInfo(f"lp_pool{_nd}d", getattr(F, f"lp_pool{_nd}d"),
+                    lambda x, norm_type, kernel_size, stride=None, _nd=_nd:
+                    _np_lp(x, norm_type, kernel_size, stride, n=_nd),
                     lambda rng, _sh=_sh: [Sample([_u(rng, _sh, 0.2, 2), 2.0, 2]),
                                           Sample([_u(rng, _sh, 0.2, 2), 3.0, 2], {"stride": 1})],
                     extreme=False, rtol32=1e-4, atol32=1e-5))
