@@ -138,6 +138,8 @@ TESTED_ELSEWHERE = {
     "dropout2d": "tests/test_conv.py::test_dropout2d_zeroes_whole_channels",
     "multinomial": "tests/test_missing_ops.py::test_multinomial_*",
     "bernoulli": "tests/test_missing_ops.py::test_bernoulli_*",
+    **{n: "tests/test_nn_more_dropout.py" for n in ("alpha_dropout", "feature_alpha_dropout",
+                                                     "dropout3d", "gumbel_softmax")},
     # the engine's broadcast reduction: it trusts its caller's shapes (no checks on the
     # backward path), so the fuzzer's bad shapes are no test for it; every broadcasting
     # entry's gradient goes through it
@@ -202,6 +204,8 @@ LAYER_OPS = {
     "PoissonNLLLoss": "poisson_nll_loss",
     "GaussianNLLLoss": "gaussian_nll_loss",
     "MultiMarginLoss": "multi_margin_loss",
+    "AlphaDropout": "alpha_dropout", "FeatureAlphaDropout": "feature_alpha_dropout",
+    "Dropout3d": "dropout3d",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",

@@ -39,6 +39,7 @@ from fastgrad.nn.extra_layers import (AdaptiveAvgPool3d, AdaptiveMaxPool1d, Adap
 from fastgrad.nn.extra_losses import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,
                                       MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
                                       PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from fastgrad.nn.extra_dropout import AlphaDropout, Dropout3d, FeatureAlphaDropout
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -65,4 +66,4 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool3d", "LPPool1d", "LPPool2d",
            "LPPool3d", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
            "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss",
-           "GaussianNLLLoss", "MultiMarginLoss"]
+           "GaussianNLLLoss", "MultiMarginLoss", "AlphaDropout", "FeatureAlphaDropout", "Dropout3d"]

@@ -450,3 +450,5 @@ from fastgrad.nn.extra_losses import (cosine_embedding_loss, gaussian_nll_loss, 
                                       hinge_embedding_loss, margin_ranking_loss,
                                       multi_margin_loss, multilabel_soft_margin_loss,
                                       poisson_nll_loss, soft_margin_loss, triplet_margin_loss)
+from fastgrad.nn.extra_dropout import (alpha_dropout, dropout3d,  # noqa: E402
+                                       feature_alpha_dropout, gumbel_softmax)
