@@ -288,7 +288,9 @@ EDGE_UNARY = ["abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", 
               "erfc", "erfinv", "lgamma", "digamma", "i0", "sinc", "frac", "deg2rad", "rad2deg",
               "nan_to_num", "signbit", "isposinf", "isneginf", "absolute", "negative",
               "special.erfcx", "special.ndtr", "special.log_ndtr", "special.entr",
-              "special.expit", "special.gammaln", "special.psi"]
+              "special.expit", "special.gammaln", "special.psi",
+              "nn.functional.hardshrink", "nn.functional.softshrink",
+              "nn.functional.rrelu"]
 # fastgrad returns the limit where PyTorch's formula gives NaN: silu(-inf) and mish(-inf) are
 # -0.0 (x * sigmoid(x) -> 0), gelu(+-inf) in float32 is inf and -0.0 (PyTorch: NaN in float32).
 EDGE_LIMITS = {("nn.functional.silu", -np.inf), ("nn.functional.mish", -np.inf),

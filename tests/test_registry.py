@@ -140,6 +140,8 @@ TESTED_ELSEWHERE = {
     "dropout2d": "tests/test_conv.py::test_dropout2d_zeroes_whole_channels",
     "multinomial": "tests/test_missing_ops.py::test_multinomial_*",
     "bernoulli": "tests/test_missing_ops.py::test_bernoulli_*",
+    **{n: "tests/test_nn_more_dropout.py" for n in ("alpha_dropout", "feature_alpha_dropout",
+                                                     "dropout3d", "gumbel_softmax")},
     # the engine's broadcast reduction: it trusts its caller's shapes (no checks on the
     # backward path), so the fuzzer's bad shapes are no test for it; every broadcasting
     # entry's gradient goes through it
@@ -180,6 +182,32 @@ LAYER_OPS = {
     "MultiheadAttention": "scaled_dot_product_attention",
     "TransformerEncoderLayer": "scaled_dot_product_attention",
     "TransformerDecoderLayer": "scaled_dot_product_attention",
+    # nn/extra_layers.py
+    "PReLU": "prelu", "GLU": "glu", "Hardshrink": "hardshrink", "Softshrink": "softshrink",
+    "Tanhshrink": "tanhshrink", "Threshold": "threshold", "RReLU": "rrelu", "Softmax2d": "softmax",
+    "ConstantPad1d": "pad", "ConstantPad2d": "pad", "ConstantPad3d": "pad", "ZeroPad1d": "pad",
+    "ZeroPad2d": "pad", "ZeroPad3d": "pad", "ReflectionPad1d": "pad", "ReflectionPad2d": "pad",
+    "ReflectionPad3d": "pad", "ReplicationPad1d": "pad", "ReplicationPad2d": "pad",
+    "ReplicationPad3d": "pad", "CircularPad1d": "pad", "CircularPad2d": "pad", "CircularPad3d":
+    "pad", "ChannelShuffle":
+    "channel_shuffle", "Unfold": "unfold", "Fold": "fold", "UpsamplingNearest2d": "interpolate",
+    "UpsamplingBilinear2d": "interpolate",
+    "BatchNorm3d": "batch_norm", "InstanceNorm1d": "instance_norm", "InstanceNorm2d": "instance_norm",
+    "InstanceNorm3d": "instance_norm", "LocalResponseNorm": "local_response_norm",
+    "AdaptiveMaxPool1d": "adaptive_max_pool1d", "AdaptiveMaxPool2d": "adaptive_max_pool2d",
+    "AdaptiveMaxPool3d": "adaptive_max_pool3d", "AdaptiveAvgPool3d": "adaptive_avg_pool3d",
+    "LPPool1d": "lp_pool1d", "LPPool2d": "lp_pool2d", "LPPool3d": "lp_pool3d",
+    "MarginRankingLoss": "margin_ranking_loss",
+    "HingeEmbeddingLoss": "hinge_embedding_loss",
+    "SoftMarginLoss": "soft_margin_loss",
+    "MultiLabelSoftMarginLoss": "multilabel_soft_margin_loss",
+    "CosineEmbeddingLoss": "cosine_embedding_loss",
+    "TripletMarginLoss": "triplet_margin_loss",
+    "PoissonNLLLoss": "poisson_nll_loss",
+    "GaussianNLLLoss": "gaussian_nll_loss",
+    "MultiMarginLoss": "multi_margin_loss",
+    "AlphaDropout": "alpha_dropout", "FeatureAlphaDropout": "feature_alpha_dropout",
+    "Dropout3d": "dropout3d",
 }
 # Classes of fastgrad.nn that compute nothing themselves: base classes, containers, identity.
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ParameterList",

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 from fastgrad.ops import _record as _record
 from fastgrad.ops import bitwise as _bitwise
 from fastgrad.ops import elementwise as _elementwise
+from fastgrad.ops import extra_math as _extra_math
+from fastgrad.ops import extra_methods as _extra_methods
+from fastgrad.ops import extra_shape as _extra_shape
+from fastgrad.ops import extra_sort as _extra_sort
 from fastgrad.ops import indexing as _indexing
 from fastgrad.ops import inplace as _inplace
 from fastgrad.ops import linalg as _linalg
@@ -28,15 +32,19 @@ if TYPE_CHECKING:
 
 # ---- fastgrad: the ops of the general kinds
 abs = _elementwise.abs
+absolute = _elementwise.abs
 acos = _elementwise.acos
 acosh = _elementwise.acosh
 add = _elementwise.add
 add_ = _inplace.add_
+addcdiv = _extra_math.addcdiv
+addcmul = _extra_math.addcmul
 addmm = _linalg.addmm
 all = _reduce.all
 allclose = _elementwise.allclose
 amax = _reduce.amax
 amin = _reduce.amin
+aminmax = _extra_shape.aminmax
 any = _reduce.any
 arccos = _elementwise.acos
 arccosh = _elementwise.acosh
@@ -54,6 +62,9 @@ asinh = _elementwise.asinh
 atan = _elementwise.atan
 atan2 = _elementwise.atan2
 atanh = _elementwise.atanh
+atleast_1d = _extra_shape.atleast_1d
+atleast_2d = _extra_shape.atleast_2d
+atleast_3d = _extra_shape.atleast_3d
 bernoulli = _random.bernoulli
 bitwise_and = _bitwise.bitwise_and
 bitwise_and_ = _inplace.bitwise_and_
@@ -68,14 +79,21 @@ bitwise_right_shift_ = _inplace.bitwise_right_shift_
 bitwise_xor = _bitwise.bitwise_xor
 bitwise_xor_ = _inplace.bitwise_xor_
 bmm = _linalg.bmm
+broadcast_shapes = _extra_shape.broadcast_shapes
+broadcast_tensors = _extra_shape.broadcast_tensors
 broadcast_to = _shape.broadcast_to
+bucketize = _extra_shape.bucketize
+cartesian_prod = _extra_shape.cartesian_prod
 cat = _shape.cat
 ceil = _elementwise.ceil
 chunk = _shape.chunk
 clamp = _elementwise.clamp
 clamp_ = _inplace.clamp_
+clamp_max = _extra_methods.clamp_max
+clamp_min = _extra_methods.clamp_min
 clip = _elementwise.clamp
 clone = _shape.clone
+column_stack = _extra_shape.column_stack
 concat = _shape.cat
 concatenate = _shape.cat
 contiguous = _shape.contiguous
@@ -83,22 +101,32 @@ copy_ = _inplace.copy_
 copysign = _elementwise.copysign
 cos = _elementwise.cos
 cosh = _elementwise.cosh
+count_nonzero = _extra_shape.count_nonzero
+cross = _extra_shape.cross
 cummax = _reduce.cummax
 cummin = _reduce.cummin
 cumprod = _reduce.cumprod
 cumsum = _reduce.cumsum
+deg2rad = _extra_math.deg2rad
 diag = _shape.diag
 diag_embed = _shape.diag_embed
+diagflat = _extra_shape.diagflat
 diagonal = _shape.diagonal
+diff = _extra_shape.diff
+digamma = _extra_math.digamma
 div = _elementwise.div
 div_ = _inplace.div_
 divide = _elementwise.div
 dot = _linalg.dot
+dsplit = _extra_shape.dsplit
+dstack = _extra_shape.dstack
 einsum = _linalg.einsum
 elu = _elementwise.elu
 eq = _elementwise.eq
 equal = _elementwise.equal
 erf = _elementwise.erf
+erfc = _extra_math.erfc
+erfinv = _extra_math.erfinv
 exp = _elementwise.exp
 exp2 = _elementwise.exp2
 expand = _shape.expand
@@ -107,28 +135,52 @@ fill_ = _inplace.fill_
 fix = _elementwise.trunc
 flatten = _shape.flatten
 flip = _shape.flip
+fliplr = _extra_shape.fliplr
+flipud = _extra_shape.flipud
+float_power = _extra_math.float_power
 floor = _elementwise.floor
 floor_divide = _bitwise.floor_divide
 floor_divide_ = _inplace.floor_divide_
+fmax = _extra_math.fmax
+fmin = _extra_math.fmin
 fmod = _elementwise.fmod
+frac = _extra_math.frac
 gather = _indexing.gather
 ge = _elementwise.ge
 gelu = _elementwise.gelu
 ger = _linalg.outer
 getitem = _indexing.getitem
+greater = _elementwise.gt
+greater_equal = _elementwise.ge
 gt = _elementwise.gt
 hardsigmoid = _elementwise.hardsigmoid
 hardswish = _elementwise.hardswish
 hardtanh = _elementwise.hardtanh
+heaviside = _extra_math.heaviside
+hsplit = _extra_shape.hsplit
+hstack = _extra_shape.hstack
 hypot = _elementwise.hypot
+i0 = _extra_math.i0
+index_add = _extra_methods.index_add
+index_copy = _extra_methods.index_copy
+index_fill = _extra_methods.index_fill
 index_select = _indexing.index_select
+inner = _extra_shape.inner
 isclose = _elementwise.isclose
 isfinite = _elementwise.isfinite
+isin = _extra_shape.isin
 isinf = _elementwise.isinf
 isnan = _elementwise.isnan
+isneginf = _extra_math.isneginf
+isposinf = _extra_math.isposinf
+isreal = _extra_math.isreal
+kron = _extra_shape.kron
 le = _elementwise.le
 leaky_relu = _elementwise.leaky_relu
 lerp = _elementwise.lerp
+less = _elementwise.lt
+less_equal = _elementwise.le
+lgamma = _extra_math.lgamma
 linear = _linalg.linear
 log = _elementwise.log
 log10 = _elementwise.log10
@@ -141,37 +193,49 @@ logcumsumexp = _reduce.logcumsumexp
 logical_and = _elementwise.logical_and
 logical_not = _elementwise.logical_not
 logical_or = _elementwise.logical_or
+logical_xor = _extra_math.logical_xor
 logit = _elementwise.logit
 logsumexp = _reduce.logsumexp
 lt = _elementwise.lt
 masked_fill = _indexing.masked_fill
 masked_fill_ = _inplace.masked_fill_
+masked_scatter = _extra_methods.masked_scatter
 masked_select = _indexing.masked_select
 matmul = _linalg.matmul
 max = _reduce.max
 maximum = _elementwise.maximum
 mean = _reduce.mean
+median = _extra_sort.median
 meshgrid = _shape.meshgrid
 min = _reduce.min
 minimum = _elementwise.minimum
 mish = _elementwise.mish
 mm = _linalg.mm
+moveaxis = _shape.movedim
 movedim = _shape.movedim
 mul = _elementwise.mul
 mul_ = _inplace.mul_
 multinomial = _random.multinomial
 multiply = _elementwise.mul
+nan_to_num = _extra_math.nan_to_num
+nanmean = _extra_shape.nanmean
+nansum = _extra_shape.nansum
 narrow = _shape.narrow
 ne = _elementwise.ne
 neg = _elementwise.neg
+negative = _elementwise.neg
 nonzero = _indexing.nonzero
 norm = _reduce.norm
+not_equal = _elementwise.ne
 one_hot = _indexing.one_hot
 outer = _linalg.outer
 pad = _shape.pad
 permute = _shape.permute
+positive = _extra_math.positive
 pow = _elementwise.pow
 prod = _reduce.prod
+rad2deg = _extra_math.rad2deg
+ravel = _extra_shape.ravel
 reciprocal = _elementwise.reciprocal
 relu = _elementwise.relu
 relu6 = _elementwise.relu6
@@ -182,7 +246,9 @@ repeat = _shape.repeat
 repeat_interleave = _shape.repeat_interleave
 reshape = _shape.reshape
 roll = _shape.roll
+rot90 = _extra_shape.rot90
 round = _elementwise.round
+row_stack = _extra_shape.vstack
 rsqrt = _elementwise.rsqrt
 scatter = _indexing.scatter
 scatter_add = _indexing.scatter_add
@@ -191,8 +257,10 @@ selu = _elementwise.selu
 sgn = _elementwise.sign
 sigmoid = _elementwise.sigmoid
 sign = _elementwise.sign
+signbit = _extra_math.signbit
 silu = _elementwise.silu
 sin = _elementwise.sin
+sinc = _extra_math.sinc
 sinh = _elementwise.sinh
 softmax = _reduce.softmax
 softplus = _elementwise.softplus
@@ -209,38 +277,55 @@ sub_ = _inplace.sub_
 subtract = _elementwise.sub
 sum = _reduce.sum
 sum_to = _shape.sum_to
+swapaxes = _extra_shape.swapaxes
+swapdims = _extra_shape.swapaxes
 t = _shape.t
+take = _extra_shape.take
 take_along_dim = _indexing.take_along_dim
 tan = _elementwise.tan
 tanh = _elementwise.tanh
+tensor_split = _extra_shape.tensor_split
+tensordot = _extra_shape.tensordot
 tile = _shape.tile
 to = _record.to
 topk = _sort.topk
+trace = _extra_shape.trace
 transpose = _shape.transpose
 tril = _shape.tril
+tril_indices = _extra_shape.tril_indices
 triu = _shape.triu
+triu_indices = _extra_shape.triu_indices
 true_divide = _elementwise.div
 trunc = _elementwise.trunc
 unbind = _shape.unbind
 unflatten = _shape.unflatten
+unique = _extra_sort.unique
+unique_consecutive = _extra_sort.unique_consecutive
 unsqueeze = _shape.unsqueeze
 var = _reduce.var
 var_mean = _reduce.var_mean
 view = _shape.view
+vsplit = _extra_shape.vsplit
+vstack = _extra_shape.vstack
 where = _elementwise.where
+xlogy = _extra_math.xlogy
 zero_ = _inplace.zero_
 
 __all__ = [
     'abs',
+    'absolute',
     'acos',
     'acosh',
     'add',
     'add_',
+    'addcdiv',
+    'addcmul',
     'addmm',
     'all',
     'allclose',
     'amax',
     'amin',
+    'aminmax',
     'any',
     'arccos',
     'arccosh',
@@ -258,6 +343,9 @@ __all__ = [
     'atan',
     'atan2',
     'atanh',
+    'atleast_1d',
+    'atleast_2d',
+    'atleast_3d',
     'bernoulli',
     'bitwise_and',
     'bitwise_and_',
@@ -272,14 +360,21 @@ __all__ = [
     'bitwise_xor',
     'bitwise_xor_',
     'bmm',
+    'broadcast_shapes',
+    'broadcast_tensors',
     'broadcast_to',
+    'bucketize',
+    'cartesian_prod',
     'cat',
     'ceil',
     'chunk',
     'clamp',
     'clamp_',
+    'clamp_max',
+    'clamp_min',
     'clip',
     'clone',
+    'column_stack',
     'concat',
     'concatenate',
     'contiguous',
@@ -287,22 +382,32 @@ __all__ = [
     'copysign',
     'cos',
     'cosh',
+    'count_nonzero',
+    'cross',
     'cummax',
     'cummin',
     'cumprod',
     'cumsum',
+    'deg2rad',
     'diag',
     'diag_embed',
+    'diagflat',
     'diagonal',
+    'diff',
+    'digamma',
     'div',
     'div_',
     'divide',
     'dot',
+    'dsplit',
+    'dstack',
     'einsum',
     'elu',
     'eq',
     'equal',
     'erf',
+    'erfc',
+    'erfinv',
     'exp',
     'exp2',
     'expand',
@@ -311,28 +416,52 @@ __all__ = [
     'fix',
     'flatten',
     'flip',
+    'fliplr',
+    'flipud',
+    'float_power',
     'floor',
     'floor_divide',
     'floor_divide_',
+    'fmax',
+    'fmin',
     'fmod',
+    'frac',
     'gather',
     'ge',
     'gelu',
     'ger',
     'getitem',
+    'greater',
+    'greater_equal',
     'gt',
     'hardsigmoid',
     'hardswish',
     'hardtanh',
+    'heaviside',
+    'hsplit',
+    'hstack',
     'hypot',
+    'i0',
+    'index_add',
+    'index_copy',
+    'index_fill',
     'index_select',
+    'inner',
     'isclose',
     'isfinite',
+    'isin',
     'isinf',
     'isnan',
+    'isneginf',
+    'isposinf',
+    'isreal',
+    'kron',
     'le',
     'leaky_relu',
     'lerp',
+    'less',
+    'less_equal',
+    'lgamma',
     'linear',
     'log',
     'log10',
@@ -345,37 +474,49 @@ __all__ = [
     'logical_and',
     'logical_not',
     'logical_or',
+    'logical_xor',
     'logit',
     'logsumexp',
     'lt',
     'masked_fill',
     'masked_fill_',
+    'masked_scatter',
     'masked_select',
     'matmul',
     'max',
     'maximum',
     'mean',
+    'median',
     'meshgrid',
     'min',
     'minimum',
     'mish',
     'mm',
+    'moveaxis',
     'movedim',
     'mul',
     'mul_',
     'multinomial',
     'multiply',
+    'nan_to_num',
+    'nanmean',
+    'nansum',
     'narrow',
     'ne',
     'neg',
+    'negative',
     'nonzero',
     'norm',
+    'not_equal',
     'one_hot',
     'outer',
     'pad',
     'permute',
+    'positive',
     'pow',
     'prod',
+    'rad2deg',
+    'ravel',
     'reciprocal',
     'relu',
     'relu6',
@@ -386,7 +527,9 @@ __all__ = [
     'repeat_interleave',
     'reshape',
     'roll',
+    'rot90',
     'round',
+    'row_stack',
     'rsqrt',
     'scatter',
     'scatter_add',
@@ -395,8 +538,10 @@ __all__ = [
     'sgn',
     'sigmoid',
     'sign',
+    'signbit',
     'silu',
     'sin',
+    'sinc',
     'sinh',
     'softmax',
     'softplus',
@@ -413,25 +558,38 @@ __all__ = [
     'subtract',
     'sum',
     'sum_to',
+    'swapaxes',
+    'swapdims',
     't',
+    'take',
     'take_along_dim',
     'tan',
     'tanh',
+    'tensor_split',
+    'tensordot',
     'tile',
     'to',
     'topk',
+    'trace',
     'transpose',
     'tril',
+    'tril_indices',
     'triu',
+    'triu_indices',
     'true_divide',
     'trunc',
     'unbind',
     'unflatten',
+    'unique',
+    'unique_consecutive',
     'unsqueeze',
     'var',
     'var_mean',
     'view',
+    'vsplit',
+    'vstack',
     'where',
+    'xlogy',
     'zero_',
 ]
 
@@ -487,32 +645,54 @@ class TensorMethods:
     __truediv__ = _elementwise.div
     __xor__ = _bitwise.bitwise_xor
     abs = _elementwise.abs
+    abs_ = _extra_methods.abs_
+    absolute = _elementwise.abs
+    absolute_ = _extra_methods.absolute_
     acos = _elementwise.acos
+    acos_ = _extra_methods.acos_
     acosh = _elementwise.acosh
+    acosh_ = _extra_methods.acosh_
     add = _elementwise.add
     add_ = _inplace.add_
+    addcdiv = _extra_math.addcdiv
+    addcdiv_ = _extra_math.addcdiv_
+    addcmul = _extra_math.addcmul
+    addcmul_ = _extra_math.addcmul_
     addmm = _linalg.addmm
     all = _reduce.all
     allclose = _elementwise.allclose
     amax = _reduce.amax
     amin = _reduce.amin
+    aminmax = _extra_shape.aminmax
     any = _reduce.any
     arccos = _elementwise.acos
+    arccos_ = _extra_methods.arccos_
     arccosh = _elementwise.acosh
+    arccosh_ = _extra_methods.arccosh_
     arcsin = _elementwise.asin
+    arcsin_ = _extra_methods.arcsin_
     arcsinh = _elementwise.asinh
+    arcsinh_ = _extra_methods.arcsinh_
     arctan = _elementwise.atan
     arctan2 = _elementwise.atan2
+    arctan2_ = _extra_methods.arctan2_
+    arctan_ = _extra_methods.arctan_
     arctanh = _elementwise.atanh
+    arctanh_ = _extra_methods.arctanh_
     argmax = _reduce.argmax
     argmin = _reduce.argmin
     argsort = _sort.argsort
     argwhere = _indexing.argwhere
     asin = _elementwise.asin
+    asin_ = _extra_methods.asin_
     asinh = _elementwise.asinh
+    asinh_ = _extra_methods.asinh_
     atan = _elementwise.atan
     atan2 = _elementwise.atan2
+    atan2_ = _extra_methods.atan2_
+    atan_ = _extra_methods.atan_
     atanh = _elementwise.atanh
+    atanh_ = _extra_methods.atanh_
     bernoulli = _random.bernoulli
     bernoulli_ = _random.bernoulli_
     bitwise_and = _bitwise.bitwise_and
@@ -531,82 +711,163 @@ class TensorMethods:
     broadcast_to = _shape.broadcast_to
     cauchy_ = _random.cauchy_
     ceil = _elementwise.ceil
+    ceil_ = _extra_methods.ceil_
     chunk = _shape.chunk
     clamp = _elementwise.clamp
     clamp_ = _inplace.clamp_
+    clamp_max = _extra_methods.clamp_max
+    clamp_max_ = _extra_methods.clamp_max_
+    clamp_min = _extra_methods.clamp_min
+    clamp_min_ = _extra_methods.clamp_min_
     clip = _elementwise.clamp
     clip_ = _inplace.clamp_
     clone = _shape.clone
     contiguous = _shape.contiguous
     copy_ = _inplace.copy_
     copysign = _elementwise.copysign
+    copysign_ = _extra_methods.copysign_
     cos = _elementwise.cos
+    cos_ = _extra_methods.cos_
     cosh = _elementwise.cosh
+    cosh_ = _extra_methods.cosh_
+    count_nonzero = _extra_shape.count_nonzero
+    cross = _extra_shape.cross
     cummax = _reduce.cummax
     cummin = _reduce.cummin
     cumprod = _reduce.cumprod
     cumsum = _reduce.cumsum
+    deg2rad = _extra_math.deg2rad
+    deg2rad_ = _extra_math.deg2rad_
     diag = _shape.diag
     diag_embed = _shape.diag_embed
+    diagflat = _extra_shape.diagflat
     diagonal = _shape.diagonal
+    diff = _extra_shape.diff
+    digamma = _extra_math.digamma
+    digamma_ = _extra_math.digamma_
     div = _elementwise.div
     div_ = _inplace.div_
     divide = _elementwise.div
+    divide_ = _extra_methods.divide_
     dot = _linalg.dot
+    dsplit = _extra_shape.dsplit
     eq = _elementwise.eq
+    eq_ = _extra_methods.eq_
     erf = _elementwise.erf
+    erf_ = _extra_methods.erf_
+    erfc = _extra_math.erfc
+    erfc_ = _extra_math.erfc_
+    erfinv = _extra_math.erfinv
+    erfinv_ = _extra_math.erfinv_
     exp = _elementwise.exp
     exp2 = _elementwise.exp2
+    exp2_ = _extra_methods.exp2_
+    exp_ = _extra_methods.exp_
     expand = _shape.expand
     expand_as = _shape.expand_as
     expm1 = _elementwise.expm1
+    expm1_ = _extra_methods.expm1_
     exponential_ = _random.exponential_
     fill_ = _inplace.fill_
     fill_diagonal_ = _indexing.fill_diagonal_
     fix = _elementwise.trunc
+    fix_ = _extra_methods.fix_
     flatten = _shape.flatten
     flip = _shape.flip
+    fliplr = _extra_shape.fliplr
+    flipud = _extra_shape.flipud
+    float_power = _extra_math.float_power
+    float_power_ = _extra_math.float_power_
     floor = _elementwise.floor
+    floor_ = _extra_methods.floor_
     floor_divide = _bitwise.floor_divide
     floor_divide_ = _inplace.floor_divide_
+    fmax = _extra_math.fmax
+    fmin = _extra_math.fmin
     fmod = _elementwise.fmod
+    fmod_ = _extra_methods.fmod_
+    frac = _extra_math.frac
+    frac_ = _extra_math.frac_
     gather = _indexing.gather
     ge = _elementwise.ge
+    ge_ = _extra_methods.ge_
     gelu = _elementwise.gelu
     geometric_ = _random.geometric_
     ger = _linalg.outer
+    greater = _elementwise.gt
+    greater_equal = _elementwise.ge
     gt = _elementwise.gt
+    gt_ = _extra_methods.gt_
+    heaviside = _extra_math.heaviside
+    heaviside_ = _extra_math.heaviside_
+    hsplit = _extra_shape.hsplit
     hypot = _elementwise.hypot
+    hypot_ = _extra_methods.hypot_
+    i0 = _extra_math.i0
+    i0_ = _extra_math.i0_
+    index_add = _extra_methods.index_add
+    index_add_ = _extra_methods.index_add_
+    index_copy = _extra_methods.index_copy
+    index_copy_ = _extra_methods.index_copy_
+    index_fill = _extra_methods.index_fill
+    index_fill_ = _extra_methods.index_fill_
     index_select = _indexing.index_select
+    inner = _extra_shape.inner
+    is_signed = _extra_methods._is_signed
     isclose = _elementwise.isclose
     isfinite = _elementwise.isfinite
+    isin = _extra_shape.isin
     isinf = _elementwise.isinf
     isnan = _elementwise.isnan
+    isneginf = _extra_math.isneginf
+    isposinf = _extra_math.isposinf
+    isreal = _extra_math.isreal
+    kron = _extra_shape.kron
     le = _elementwise.le
+    le_ = _extra_methods.le_
     leaky_relu = _elementwise.leaky_relu
     lerp = _elementwise.lerp
+    lerp_ = _extra_methods.lerp_
+    less = _elementwise.lt
+    less_equal = _elementwise.le
+    lgamma = _extra_math.lgamma
+    lgamma_ = _extra_math.lgamma_
     log = _elementwise.log
     log10 = _elementwise.log10
+    log10_ = _extra_methods.log10_
     log1p = _elementwise.log1p
+    log1p_ = _extra_methods.log1p_
     log2 = _elementwise.log2
+    log2_ = _extra_methods.log2_
+    log_ = _extra_methods.log_
     log_normal_ = _random.log_normal_
     log_softmax = _reduce.log_softmax
     logaddexp = _elementwise.logaddexp
     logaddexp2 = _elementwise.logaddexp2
     logcumsumexp = _reduce.logcumsumexp
     logical_and = _elementwise.logical_and
+    logical_and_ = _extra_methods.logical_and_
     logical_not = _elementwise.logical_not
+    logical_not_ = _extra_methods.logical_not_
     logical_or = _elementwise.logical_or
+    logical_or_ = _extra_methods.logical_or_
+    logical_xor = _extra_math.logical_xor
+    logical_xor_ = _extra_math.logical_xor_
     logit = _elementwise.logit
+    logit_ = _extra_methods.logit_
     logsumexp = _reduce.logsumexp
     lt = _elementwise.lt
+    lt_ = _extra_methods.lt_
     masked_fill = _indexing.masked_fill
     masked_fill_ = _inplace.masked_fill_
+    masked_scatter = _extra_methods.masked_scatter
+    masked_scatter_ = _extra_methods.masked_scatter_
     masked_select = _indexing.masked_select
     matmul = _linalg.matmul
     max = _reduce.max
     maximum = _elementwise.maximum
     mean = _reduce.mean
+    median = _extra_sort.median
     min = _reduce.min
     minimum = _elementwise.minimum
     mm = _linalg.mm
@@ -616,18 +877,39 @@ class TensorMethods:
     mul_ = _inplace.mul_
     multinomial = _random.multinomial
     multiply = _elementwise.mul
+    multiply_ = _extra_methods.multiply_
+    nan_to_num = _extra_math.nan_to_num
+    nan_to_num_ = _extra_math.nan_to_num_
+    nanmean = _extra_shape.nanmean
+    nansum = _extra_shape.nansum
     narrow = _shape.narrow
+    ndimension = _extra_methods._ndimension
     ne = _elementwise.ne
+    ne_ = _extra_methods.ne_
     neg = _elementwise.neg
+    neg_ = _extra_methods.neg_
+    negative = _elementwise.neg
+    negative_ = _extra_methods.negative_
+    nelement = _extra_methods._nelement
+    new_empty = _extra_methods._new_empty
+    new_full = _extra_methods._new_full
+    new_tensor = _extra_methods._new_tensor
     nonzero = _indexing.nonzero
     norm = _reduce.norm
     normal_ = _random.normal_
+    not_equal = _elementwise.ne
     outer = _linalg.outer
     permute = _shape.permute
+    positive = _extra_math.positive
     pow = _elementwise.pow
+    pow_ = _extra_methods.pow_
     prod = _reduce.prod
+    rad2deg = _extra_math.rad2deg
+    rad2deg_ = _extra_math.rad2deg_
     random_ = _random.random_
+    ravel = _extra_shape.ravel
     reciprocal = _elementwise.reciprocal
+    reciprocal_ = _extra_methods.reciprocal_
     relu = _elementwise.relu
     relu_ = _inplace.relu_
     remainder = _elementwise.remainder
@@ -637,50 +919,83 @@ class TensorMethods:
     reshape = _shape.reshape
     reshape_as = _shape.reshape_as
     roll = _shape.roll
+    rot90 = _extra_shape.rot90
     round = _elementwise.round
+    round_ = _extra_methods.round_
     rsqrt = _elementwise.rsqrt
+    rsqrt_ = _extra_methods.rsqrt_
     scatter = _indexing.scatter
+    scatter_ = _extra_methods.scatter_
     scatter_add = _indexing.scatter_add
+    scatter_add_ = _extra_methods.scatter_add_
     scatter_reduce = _indexing.scatter_reduce
     sgn = _elementwise.sign
+    sgn_ = _extra_methods.sgn_
     sigmoid = _elementwise.sigmoid
+    sigmoid_ = _extra_methods.sigmoid_
     sign = _elementwise.sign
+    sign_ = _extra_methods.sign_
+    signbit = _extra_math.signbit
     silu = _elementwise.silu
     sin = _elementwise.sin
+    sin_ = _extra_methods.sin_
+    sinc = _extra_math.sinc
+    sinc_ = _extra_math.sinc_
     sinh = _elementwise.sinh
+    sinh_ = _extra_methods.sinh_
     softmax = _reduce.softmax
     softplus = _elementwise.softplus
     sort = _sort.sort
     split = _shape.split
     sqrt = _elementwise.sqrt
+    sqrt_ = _extra_methods.sqrt_
     square = _elementwise.square
+    square_ = _extra_methods.square_
     squeeze = _shape.squeeze
     std = _reduce.std
+    stride = _extra_methods._stride
     sub = _elementwise.sub
     sub_ = _inplace.sub_
     subtract = _elementwise.sub
+    subtract_ = _extra_methods.subtract_
     sum = _reduce.sum
+    swapaxes = _extra_shape.swapaxes
+    swapdims = _extra_shape.swapaxes
     t = _shape.t
+    take = _extra_shape.take
     take_along_dim = _indexing.take_along_dim
     tan = _elementwise.tan
+    tan_ = _extra_methods.tan_
     tanh = _elementwise.tanh
+    tanh_ = _extra_methods.tanh_
+    tensor_split = _extra_shape.tensor_split
     tile = _shape.tile
     to = _record.to
     topk = _sort.topk
+    trace = _extra_shape.trace
     transpose = _shape.transpose
     tril = _shape.tril
     triu = _shape.triu
     true_divide = _elementwise.div
+    true_divide_ = _extra_methods.true_divide_
     trunc = _elementwise.trunc
+    trunc_ = _extra_methods.trunc_
     type = _record.type_
+    type_as = _extra_methods._type_as
     unbind = _shape.unbind
     unflatten = _shape.unflatten
     unfold = _shape.unfold
     uniform_ = _random.uniform_
+    unique = _extra_sort.unique
+    unique_consecutive = _extra_sort.unique_consecutive
     unsqueeze = _shape.unsqueeze
     var = _reduce.var
     view = _shape.view
     view_as = _shape.view_as
+    vsplit = _extra_shape.vsplit
+    where = _extra_methods._where_method
+    xlogy = _extra_math.xlogy
+    xlogy_ = _extra_math.xlogy_
     zero_ = _inplace.zero_
 
     # bound by fastgrad._methods besides the declared ops

@@ -24,6 +24,23 @@ from fastgrad.nn.transformer import (MultiheadAttention, Transformer, Transforme
                                      TransformerEncoderLayer)
 from fastgrad.nn import parallel
 from fastgrad.nn.layers import PixelShuffle, PixelUnshuffle
+from fastgrad.nn.extra_layers import (GLU, PReLU, RReLU, Hardshrink, Softmax2d, Softshrink,
+                                      Tanhshrink, Threshold)
+from fastgrad.nn.extra_layers import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d,
+                                      ConstantPad1d, ConstantPad2d, ConstantPad3d, Fold,
+                                      ReflectionPad1d,
+                                      ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                                      ReplicationPad2d, ReplicationPad3d, Unfold,
+                                      UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad1d,
+                                      ZeroPad2d, ZeroPad3d)
+from fastgrad.nn.extra_layers import (AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                                      AdaptiveMaxPool3d, BatchNorm3d, InstanceNorm1d,
+                                      InstanceNorm2d, InstanceNorm3d, LocalResponseNorm, LPPool1d,
+                                      LPPool2d, LPPool3d)
+from fastgrad.nn.extra_losses import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                                      MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                                      PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from fastgrad.nn.extra_dropout import AlphaDropout, Dropout3d, FeatureAlphaDropout
 
 __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Buffer", "Sequential", "ModuleList",
            "ModuleDict", "Linear", "Bilinear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d",
@@ -39,6 +56,17 @@ __all__ = ["functional", "init", "utils", "parallel", "Module", "Parameter", "Bu
            "MaxUnpool3d", "ConvTranspose3d", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "RNNBase", "RNNCellBase",
            "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "TransformerEncoder", "TransformerDecoder", "Transformer", "PixelShuffle", "PixelUnshuffle"]
+           "TransformerEncoder", "TransformerDecoder", "Transformer",
+           "PReLU", "GLU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "RReLU",
+           "Softmax2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d",
+           "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+           "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+           "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Unfold", "Fold",
+           "UpsamplingNearest2d", "UpsamplingBilinear2d", "BatchNorm3d", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool3d", "LPPool1d", "LPPool2d",
+           "LPPool3d", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss",
+           "GaussianNLLLoss", "MultiMarginLoss", "AlphaDropout", "FeatureAlphaDropout", "Dropout3d"]
 
 from fastgrad.nn import modules  # noqa: E402, F401

@@ -500,3 +500,24 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = _S.reshape(x, (*b, c, h // r, r, w // r, r))
     y = _S.permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))
     return _S.reshape(y, (*b, c * r * r, h // r, w // r))
+
+
+# ---- more activations and their in-place forms (nn/functional_extra.py) --------------------
+from fastgrad.nn.functional_extra import (celu_, elu_, glu, hardshrink, hardtanh_,  # noqa: E402
+                                         leaky_relu_, prelu, rrelu, rrelu_, selu_, softshrink,
+                                         tanhshrink, threshold, threshold_)
+from fastgrad.nn.functional_extra import (channel_shuffle, fold, unfold,  # noqa: E402
+                                         upsample_bilinear, upsample_nearest)
+from fastgrad.nn.functional_norm import (adaptive_avg_pool3d, adaptive_max_pool1d,  # noqa: E402
+                                        adaptive_max_pool1d_with_indices, adaptive_max_pool2d,
+                                        adaptive_max_pool2d_with_indices, adaptive_max_pool3d,
+                                        adaptive_max_pool3d_with_indices, instance_norm,
+                                        local_response_norm, lp_pool1d, lp_pool2d, lp_pool3d,
+                                        max_pool1d_with_indices, max_pool2d_with_indices,
+                                        max_pool3d_with_indices)
+from fastgrad.nn.extra_losses import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402
+                                      hinge_embedding_loss, margin_ranking_loss,
+                                      multi_margin_loss, multilabel_soft_margin_loss,
+                                      poisson_nll_loss, soft_margin_loss, triplet_margin_loss)
+from fastgrad.nn.extra_dropout import (alpha_dropout, dropout3d,  # noqa: E402
+                                       feature_alpha_dropout, gumbel_softmax)

@@ -16,10 +16,11 @@ formulas of ``fastgrad.reference``).  Entries call ops through the public module
 from fastgrad.testing import (composite, conv, elementwise, indexing, inplace, linalg, loss,
                               norm, pool, reduce, shape, sort)
 from fastgrad.testing import attention, extra, extra_math, extra_shape, extra_sort
+from fastgrad.testing import nn_extra
 from fastgrad.testing.opinfo import ErrorInput, OpInfo, Sample  # noqa: F401
 
 KINDS = (elementwise, reduce, loss, linalg, shape, indexing, inplace, sort, conv, pool, norm,
-         composite, attention, extra, extra_math, extra_shape, extra_sort)
+         composite, attention, extra, extra_math, extra_shape, extra_sort, nn_extra)
 
 
 def _build():
