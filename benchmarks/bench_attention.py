@@ -83,6 +83,11 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--causal", action="store_true")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds to sleep before each timed block (default: 0.15 at 2+ threads, "
+                        "so that PyTorch's OpenMP workers, which spin for milliseconds after a "
+                        "call, have let the cores go before fastgrad's block, and fastgrad's "
+                        "before PyTorch's; 0 at 1 thread)")
     a = p.parse_args(argv)
     clock = time.perf_counter if a.clock == "wall" else time.process_time
     print(f"forward+backward, float32, {'causal' if a.causal else 'no mask'}, "
@@ -95,7 +100,8 @@ def main(argv=None):
             fns = [fastgrad_sdpa(case, a.causal), torch_sdpa(case, a.causal)]
             reps = a.reps if case[2] < 1024 else max(3, a.reps // 2)
             inner = 3 if case[2] <= 256 else 1
-            tf, tt = interleaved(fns, reps, inner=inner, clock=clock)
+            settle = a.settle if a.settle is not None else (0.15 if n > 1 else 0.0)
+            tf, tt = interleaved(fns, reps, inner=inner, clock=clock, settle=settle)
             print(f"{n:>7} {case[0]:>2} {case[1]:>2} {case[2]:>5} {case[3]:>3} {tf * 1e3:>12.2f} "
                   f"{tt * 1e3:>10.2f} {tf / tt:>6.2f}", flush=True)
 

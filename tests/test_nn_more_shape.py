@@ -121,15 +121,15 @@ def test_fold_and_unfold_errors():
 
 
 def test_shuffle_errors():
-    with pytest.raises(ValueError, match=r"pixel_shuffle: the channel count 6 .* upscale_factor squared \(4\)"):
+    with pytest.raises(ValueError, match=r"pixel_shuffle expects .* input.size\(-3\)=6 is not divisible by 4"):
         F.pixel_shuffle(fg.zeros(1, 6, 2, 2), 2)
-    with pytest.raises(ValueError, match="pixel_unshuffle: the height 3 and width 4"):
+    with pytest.raises(ValueError, match=r"pixel_unshuffle expects height .* input.size\(-2\)=3"):
         F.pixel_unshuffle(fg.zeros(1, 1, 3, 4), 2)
-    with pytest.raises(ValueError, match="pixel_shuffle: expects an input of at least 3 dims"):
+    with pytest.raises(ValueError, match="pixel_shuffle expects input to have at least 3 dimensions"):
         F.pixel_shuffle(fg.zeros(4, 4), 2)
     with pytest.raises(ValueError, match="channel_shuffle: the channel count 5"):
         F.channel_shuffle(fg.zeros(1, 5, 2), 2)
-    with pytest.raises(ValueError, match="pixel_shuffle: upscale_factor must be a positive int"):
+    with pytest.raises(ValueError, match="pixel_shuffle expects a positive upscale_factor"):
         F.pixel_shuffle(fg.zeros(1, 4, 2, 2), 0)
 
 

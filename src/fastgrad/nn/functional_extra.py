@@ -16,7 +16,7 @@ from fastgrad.ops.inplace import _inplace_apply
 
 __all__ = ["prelu", "glu", "hardshrink", "softshrink", "tanhshrink", "threshold", "rrelu",
            "elu_", "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_", "rrelu_",
-           "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "unfold", "fold",
+           "channel_shuffle", "unfold", "fold",
            "upsample_nearest", "upsample_bilinear"]
 
 
