@@ -5,7 +5,9 @@ modules build their ``__all__`` at import time and ``fastgrad._methods`` binds t
 as Tensor methods; this module says the same statically.  ``fastgrad`` and
 ``fastgrad.nn.functional`` import it under ``typing.TYPE_CHECKING`` only, and
 ``TensorMethods`` is a base class of ``Tensor`` for type checkers only (at run time
-Tensor's base is ``object``)."""
+Tensor's base is ``object``).  One generated file, never edited by hand: its length grows
+with the public names, and it stays whole rather than split (over 1000 lines) so that the
+generator and the checks in tests/test_typing.py compare one file."""
 # mypy: disable-error-code="empty-body"
 from __future__ import annotations
 

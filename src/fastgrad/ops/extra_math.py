@@ -201,24 +201,24 @@ def _fpair(input, other, who):
     return a, b
 
 
+def _nan_ignoring(input, other, who, keeps_a, plain):
+    """a where keeps_a(a, b) or b is NaN, else b; integer pairs take plain(a, b)."""
+    a, b = _fpair(input, other, who)
+    if not _is_float(a) and not _is_float(b):
+        return plain(a, b)
+    return where(logical_or(keeps_a(a, b), isnan(b)), a, b)
+
+
 @public
 def fmax(input: Tensor, other: Tensor) -> Tensor:
     """The elementwise maximum, ignoring NaN: where one side is NaN the other is taken."""
-    a, b = _fpair(input, other, "fmax")
-    if not _is_float(a) and not _is_float(b):
-        return maximum(a, b)
-    pick_a = logical_or(ge(a, b), isnan(b))
-    return where(pick_a, a, b)
+    return _nan_ignoring(input, other, "fmax", ge, maximum)
 
 
 @public
 def fmin(input: Tensor, other: Tensor) -> Tensor:
     """The elementwise minimum, ignoring NaN: where one side is NaN the other is taken."""
-    a, b = _fpair(input, other, "fmin")
-    if not _is_float(a) and not _is_float(b):
-        return minimum(a, b)
-    pick_a = logical_or(le(a, b), isnan(b))
-    return where(pick_a, a, b)
+    return _nan_ignoring(input, other, "fmin", le, minimum)
 
 
 @public

@@ -9,21 +9,11 @@ import numpy as np
 
 from fastgrad._tensor import Tensor
 from fastgrad.ops._record import _make, exports, public
+from fastgrad.ops.extra_shape import _dim, _t
 
 _median = namedtuple("median", ["values", "indices"])  # type: ignore[name-match]
 
 
-def _t(x, who):
-    if type(x) is not Tensor and not isinstance(x, Tensor):
-        raise TypeError(f"{who}: expected a Tensor, got {type(x).__name__}")
-    return x
-
-
-def _dim(d, n, who):
-    m = max(n, 1)
-    if not -m <= d < m:
-        raise IndexError(f"{who}: dimension {d} is out of range for a tensor of {n} dimensions")
-    return d + m if d < 0 else d
 
 
 def _median_index(a, d):
