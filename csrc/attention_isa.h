@@ -5,6 +5,7 @@
 FG_ISA_BEGIN(ISA_SFX)
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include "fastgrad.h"
 #include "dispatch.h"
 #include "threadpool.h"

@@ -3,10 +3,12 @@
  * attention.h.
  *
  * Forward: one task per (batch, query head, block of BR query rows).  For each block of
- * BC keys (SDPA_BC, or SDPA_BC_CAUSAL with the causal mask): S = scale * Q K^T (GEMM into scratch), the mask, then the online softmax per
- * row (running max m and sum l: p = exp(s - m_new), the accumulated output and l are
- * rescaled by exp(m_old - m_new)), and O += P V (GEMM).  At the end out = O / l and
- * lse = m + log l.  Causal blocks entirely above the diagonal are skipped.
+ * BC keys (SDPA_BC, or SDPA_BC_CAUSAL with the causal mask): S^T = scale * K Q^T (GEMM
+ * into scratch, keys x rows), the mask, then the online softmax, elementwise across the
+ * rows of each key (running max m and sum l per row: p = exp(s - m_new), the accumulated
+ * output and l are rescaled by exp(m_old - m_new)), and O += P V (GEMM).  At the end
+ * out = O / l and lse = m + log l.  Causal blocks entirely above the diagonal are skipped,
+ * and within a block each key's rows start at its first unmasked query row.
  *
  * Backward: one task per (batch, key/value head), which owns that head's dk and dv and
  * the dq rows of the query heads sharing it.  Per (query block, key block) tile it
@@ -44,11 +46,13 @@ static int FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t kk, double alp
     return FG_CAT(fg_gemm, TS)(&d, 1);
 }
 
-/* Mask rows [i0, i0 + rows) x keys [j0, j0 + cols) of the score tile sc (ld bc) */
+/* Apply the attention mask (not the causal one: the row loops stop at FN(row_keys)) to
+ * rows [i0, i0 + rows) x keys [j0, j0 + cols) of the score tile sc (ld bc) */
 static void FN(sdpa_mask)(const fg_sdpa_shape *sh, const void *mbase, T *sc, int64_t bc,
                           int64_t i0, int64_t rows, int64_t j0, int64_t cols)
 {
     const T ninf = -(T)INFINITY;
+    if (sh->mask == FG_SDPA_MASK_NONE) return;
     for (int64_t i = 0; i < rows; i++) {
         T *s = sc + i * bc;
         const int64_t gi = i0 + i;
@@ -71,15 +75,32 @@ static void FN(sdpa_mask)(const fg_sdpa_shape *sh, const void *mbase, T *sc, int
                 for (int64_t j = 0; j < cols; j++) s[j] = mr[j * st] ? s[j] : ninf;
             }
         }
-        if (sh->causal) {
-            int64_t first = gi - j0 + 1;          /* keys j0 + first.. are masked */
-            if (first < 0) first = 0;
-            for (int64_t j = first; j < cols; j++) s[j] = ninf;
-        }
     }
 }
 
 static inline int64_t FN(imin)(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* elements of one 64-byte vector: the row loops start on whole vectors */
+#define SDPA_VL ((int64_t)(64 / sizeof(T)))
+
+/* n rounded up to whole vectors (at most cols), the scores s[n, that) set to -inf
+ * (masked: their exps are 0), so that the row loop runs on whole vectors */
+static inline int64_t FN(row_pad)(T *s, int64_t n, int64_t cols)
+{
+    int64_t nv = (n + SDPA_VL - 1) / SDPA_VL * SDPA_VL;
+    if (nv > cols) nv = cols;
+    for (int64_t j = n; j < nv; j++) s[j] = -(T)INFINITY;
+    return nv;
+}
+
+/* keys of the tile [j0, j0 + cols) that query row gi may attend under the causal mask
+ * (all of them without it); the rest are masked */
+static inline int64_t FN(row_keys)(const fg_sdpa_shape *sh, int64_t gi, int64_t j0, int64_t cols)
+{
+    if (!sh->causal) return cols;
+    const int64_t n = gi - j0 + 1;
+    return n < 0 ? 0 : n > cols ? cols : n;
+}
 
 static const void *FN(mask_head)(const fg_sdpa_shape *sh, const void *mask, int64_t b,
                                  int64_t h)
@@ -90,6 +111,29 @@ static const void *FN(mask_head)(const fg_sdpa_shape *sh, const void *mask, int6
                                          : (const void *)((const T *)mask + off);
 }
 
+/* Apply the attention mask to the transposed score tile st (keys [j0, j0 + cols) x query
+ * rows [i0, i0 + rows), ld SDPA_BR): element (j, i) gets mask (i0 + i, j0 + j). */
+static void FN(sdpa_mask_t)(const fg_sdpa_shape *sh, const void *mbase, T *st, int64_t i0,
+                            int64_t rows, int64_t j0, int64_t cols)
+{
+    const T ninf = -(T)INFINITY;
+    const int64_t si = sh->ms[2], sj = sh->ms[3];
+    for (int64_t j = 0; j < cols; j++) {
+        T *s = st + j * SDPA_BR;
+        if (sh->mask == FG_SDPA_MASK_ADD) {
+            const T *mc = (const T *)mbase + i0 * si + (j0 + j) * sj;
+            for (int64_t i = 0; i < rows; i++) s[i] += mc[i * si];
+        } else if (sh->mask == FG_SDPA_MASK_BOOL) {
+            const uint8_t *mc = (const uint8_t *)mbase + i0 * si + (j0 + j) * sj;
+            for (int64_t i = 0; i < rows; i++) s[i] = mc[i * si] ? s[i] : ninf;
+        }
+    }
+}
+
+/* The forward works on the transposed score tile S^T (keys x query rows): the row
+ * statistics (running max, sum of exps) become elementwise operations across the query
+ * rows of each key, so no horizontal reductions are needed, and under the causal mask key
+ * j's column starts at its first unmasked query row. */
 static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
 {
     (void)tid;
@@ -100,9 +144,10 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     const int64_t b = bh / sh->hq, h = bh % sh->hq, kh = h / (sh->hq / sh->hk);
     const int64_t i0 = qb * SDPA_BR, rows = FN(imin)(SDPA_BR, L - i0);
     const int64_t bc = sh->causal ? SDPA_BC_CAUSAL : SDPA_BC;
-    T *ws = fg_workspace(0, sizeof(T) * (size_t)(SDPA_BR * SDPA_BC + SDPA_BR * EV + 2 * SDPA_BR));
+    T *ws = fg_workspace(0, sizeof(T) * (size_t)(SDPA_BR * SDPA_BC + SDPA_BR * EV + 5 * SDPA_BR));
     if (!ws) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_ENOMEM); return; }
-    T *sc = ws, *acc = ws + SDPA_BR * SDPA_BC, *m = acc + SDPA_BR * EV, *l = m + SDPA_BR;
+    T *st = ws, *acc = ws + SDPA_BR * SDPA_BC, *m = acc + SDPA_BR * EV, *l = m + SDPA_BR;
+    T *mx = l + SDPA_BR, *ms = mx + SDPA_BR, *lb = ms + SDPA_BR;
     const fg_sdpa_layout *ly = c->lay;
     const int64_t lq = ly->q[2], lk = ly->k[2], lv = ly->v[2], lo = ly->o[2];
     const T *q = c->q + b * ly->q[0] + h * ly->q[1] + i0 * lq;
@@ -115,44 +160,55 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     for (int64_t j0 = 0; j0 < S; j0 += bc) {
         if (sh->causal && j0 > i0 + rows - 1) break;
         const int64_t cols = FN(imin)(bc, S - j0);
-        if (FN(gemm)(0, 1, rows, cols, E, sh->scale, q, lq, k + j0 * lk, lk, 0.0, sc, bc)) {
+        if (FN(gemm)(0, 1, cols, rows, E, sh->scale, k + j0 * lk, lk, q, lq, 0.0, st, SDPA_BR)) {
             FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
         }
-        FN(sdpa_mask)(sh, mb, sc, bc, i0, rows, j0, cols);
-        for (int64_t i = 0; i < rows; i++) {
-            T *s = sc + i * bc;
-            T mx = ninf;
-#pragma omp simd reduction(max:mx)
-            for (int64_t j = 0; j < cols; j++) mx = s[j] > mx ? s[j] : mx;
-            const T mnew = mx > m[i] ? mx : m[i];
-            if (mnew == ninf) {               /* nothing attended so far: p = 0 */
-#pragma omp simd
-                for (int64_t j = 0; j < cols; j++) s[j] = 0;
-                if (first) for (int64_t e = 0; e < EV; e++) acc[i * EV + e] = 0;
-                continue;
-            }
-            T sum = 0;
-#pragma omp simd reduction(+:sum)
+        if (sh->mask != FG_SDPA_MASK_NONE) FN(sdpa_mask_t)(sh, mb, st, i0, rows, j0, cols);
+        /* Key j is masked for query rows below r0 = j0 + j - i0 by the causal mask.  Its
+         * column is worked on from r0 rounded down to whole vectors (SDPA_VL rows), the
+         * rows between set to -inf, and zeroed below. */
+#define SDPA_R0(j) (sh->causal ? FN(imin)(rows, (j0 + (j) - i0) > 0 ? (j0 + (j) - i0) / SDPA_VL * SDPA_VL : 0) : 0)
+        if (sh->causal)
             for (int64_t j = 0; j < cols; j++) {
-                const T p = M_EXP(s[j] - mnew);
-                s[j] = p;
-                sum += p;
+                T *sj = st + j * SDPA_BR;
+                for (int64_t i = SDPA_R0(j); i < rows && i < j0 + j - i0; i++) sj[i] = ninf;
             }
-            if (!first) {
-                const T corr = M_EXP(m[i] - mnew);
-                l[i] = l[i] * corr + sum;
-                if (corr != (T)1) {
-                    T *a = acc + i * EV;
+        for (int64_t i = 0; i < rows; i++) { mx[i] = m[i]; lb[i] = 0; }
+        for (int64_t j = 0; j < cols; j++) {
+            const T *sj = st + j * SDPA_BR;
 #pragma omp simd
-                    for (int64_t e = 0; e < EV; e++) a[e] *= corr;
-                }
-            } else {
-                l[i] = sum;
-            }
-            m[i] = mnew;
+            for (int64_t i = SDPA_R0(j); i < rows; i++) mx[i] = sj[i] > mx[i] ? sj[i] : mx[i];
         }
-        if (FN(gemm)(0, 0, rows, EV, cols, 1.0, sc, bc, v + j0 * lv, lv, first ? 0.0 : 1.0,
+        /* a row with nothing attended so far keeps m = -inf; its exps are taken from 0 */
+#pragma omp simd
+        for (int64_t i = 0; i < rows; i++) ms[i] = mx[i] == ninf ? (T)0 : mx[i];
+        for (int64_t j = 0; j < cols; j++) {
+            T *sj = st + j * SDPA_BR;
+            const int64_t r0 = SDPA_R0(j);
+            if (r0) memset(sj, 0, (size_t)r0 * sizeof(T));
+#pragma omp simd
+            for (int64_t i = r0; i < rows; i++) {
+                const T p = M_EXP(sj[i] - ms[i]);
+                sj[i] = p;
+                lb[i] += p;
+            }
+        }
+#undef SDPA_R0
+        if (first) {
+            for (int64_t i = 0; i < rows; i++) l[i] = lb[i];
+        } else {
+            for (int64_t i = 0; i < rows; i++) {
+                if (mx[i] == m[i]) { l[i] += lb[i]; continue; }
+                const T corr = M_EXP(m[i] - ms[i]);
+                l[i] = l[i] * corr + lb[i];
+                T *a = acc + i * EV;
+#pragma omp simd
+                for (int64_t e = 0; e < EV; e++) a[e] *= corr;
+            }
+        }
+        for (int64_t i = 0; i < rows; i++) m[i] = mx[i];
+        if (FN(gemm)(1, 0, rows, EV, cols, 1.0, st, SDPA_BR, v + j0 * lv, lv, first ? 0.0 : 1.0,
                      acc, EV)) {
             FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL);
             return;
@@ -222,8 +278,10 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
                 for (int64_t i = 0; i < rows; i++) {
                     T *s = p + i * bc;
                     const T li = lse[i];
+                    const int64_t n = FN(row_pad)(s, FN(row_keys)(sh, i0 + i, j0, cols), cols);
 #pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) s[j] = M_EXP(s[j] - li);
+                    for (int64_t j = 0; j < n; j++) s[j] = M_EXP(s[j] - li);
+                    if (cols > n) memset(s + n, 0, (size_t)(cols - n) * sizeof(T));
                 }
                 st |= FN(gemm)(1, 0, cols, EV, rows, 1.0, p, bc, g, lg, 1.0,
                                dv + j0 * ldv, ldv);
