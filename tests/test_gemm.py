@@ -105,6 +105,41 @@ def test_beta_accumulate_into_out(simd):
         K.matmul(a, b, out=np.zeros((3, 3), a.dtype))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("simd", SIMD)
+def test_few_rows_bias_beta_and_layouts(simd, threads):
+    """Products with one to four rows (which read op(B) once instead of in MR-row tiles):
+    every transpose, bias, beta 0 / 1 / 0.5 into an existing C (beta 0 ignores NaNs in C),
+    a padded leading dimension, widths below, at and above one column block."""
+    fg.set_simd(simd)
+    fg.set_num_threads(threads)
+    rng = np.random.default_rng(9)
+    for dtype in (np.float32, np.float64):
+        tol = 3e-5 if dtype == np.float32 else 1e-12
+        for m, k, n in [(1, 1, 1), (1, 784, 128), (2, 64, 65), (3, 17, 200), (4, 300, 64),
+                        (1, 2048, 2048), (4, 5, 1)]:
+            for ta, tb in itertools.product([0, 1], [0, 1]):
+                a = _operand(rng, m, k, ta, dtype)
+                b = _operand(rng, k, n, tb, dtype)
+                want = a.astype(np.float64) @ b.astype(np.float64)
+                np.testing.assert_allclose(K.matmul(a, b), want, rtol=tol, atol=tol * np.sqrt(k))
+                for beta in (0.0, 1.0, 0.5):
+                    c = rng.standard_normal((m, n)).astype(dtype)
+                    c0 = c.copy()
+                    if beta == 0.0:
+                        c[0, 0] = np.nan
+                    K.matmul(a, b, out=c, beta=beta)
+                    np.testing.assert_allclose(c, want + beta * c0, rtol=tol, atol=tol * np.sqrt(k),
+                                               err_msg=f"{m}x{k}x{n} ta={ta} tb={tb} beta={beta}")
+            w = rng.standard_normal((n, k)).astype(dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            x = rng.standard_normal((m, k)).astype(dtype)
+            z = x.astype(np.float64) @ w.T.astype(np.float64) + bias
+            np.testing.assert_allclose(K.linear(x, w, bias, None), z, rtol=tol, atol=tol * np.sqrt(k))
+            np.testing.assert_allclose(K.linear(x, w, bias, "relu"), np.maximum(z, 0), rtol=tol,
+                                       atol=tol * np.sqrt(k))
+
+
 def _layouts(rng, m, k, dtype):
     """The same (m, k) matrix as a C array, a transposed view, a strided slice and a
     byte-swapped and a misaligned copy."""

@@ -215,6 +215,8 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
         s0.path = bbytes <= (double)FG_GEMM_SMALL_B_BYTES &&
                           abytes <= (double)FG_GEMM_SMALL_TA_BYTES
                       ? FG_GEMM_PATH_DIRECT : FG_GEMM_PATH_PACKED;
+        /* a few rows: op(B) read once, in place, rather than MR-row tiles */
+        if (m * 2 <= g.mr && d->act == FG_ACT_NONE) s0.path = FG_GEMM_PATH_SMALL_M;
     }
 
     /* threads */

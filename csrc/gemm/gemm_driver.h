@@ -100,8 +100,212 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
     }
 }
 
+/* Few rows (FG_GEMM_PATH_SMALL_M: m * 2 <= MR, no activation): the micro-kernel would
+ * compute MR rows of every tile whatever m is, and the packed path would copy all of
+ * op(B) for a product that reads it once.  Here op(B) is read in place, once, each
+ * element multiplied into the (up to FGD_SM_MAX) rows:
+ *   B not transposed: C rows accumulate a[r][p] * B row p over p in order (one FMA chain
+ *   per element, as in the micro-kernel), in registers when n fits one block of
+ *   FGD_SM_JB columns, else in an L1 buffer of FGD_SM_CB columns while B's rows stream;
+ *   B transposed (B^T stored n x k): C(r, j) is the dot product of op(A) row r and B^T
+ *   row j, four rows of B^T at a time, summed in vector lanes.
+ * The epilogue is the micro-kernel's: alpha acc (+ C or beta C) + bias (+ 0 without). */
+#define FGD_SM_MAX 4
+#define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
+#define FGD_SM_CB ((int64_t)(4096 / sizeof(T)))
+#if defined(__GNUC__) || defined(__clang__)
+#define FGD_SM_VEC 1
+typedef T FGD_N(smv) __attribute__((vector_size(64)));
+/* the same vector read from any element address */
+typedef T FGD_N(smvu) __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
+typedef T FGD_N(smv2) __attribute__((vector_size(32)));
+typedef T FGD_N(smv4) __attribute__((vector_size(16)));
+#define FGD_SM_VL ((int64_t)(64 / sizeof(T)))
+
+/* the lanes of v summed by halves (64 -> 32 -> 16 bytes in registers), then in order */
+FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
+{
+    FGD_N(smv2) x2, y2;
+    memcpy(&x2, &v, sizeof x2);
+    memcpy(&y2, (const char *)&v + sizeof x2, sizeof y2);
+    x2 += y2;
+    FGD_N(smv4) x4, y4;
+    memcpy(&x4, &x2, sizeof x4);
+    memcpy(&y4, (const char *)&x2 + sizeof x4, sizeof y4);
+    x4 += y4;
+    T r = x4[0];
+    for (int u = 1; u < (int)(16 / sizeof(T)); u++) r += x4[u];
+    return r;
+}
+#endif
+
+FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bias, int64_t j)
+{
+    T x = acc * (T)s->alpha;
+    if (s->beta == 1.0) x = x + *c;
+    else if (s->beta != 0.0) x = *c * (T)s->beta + x;
+    return x + (bias ? bias[j] : (T)0);
+}
+
+/* rows [0, mv) of C, B not transposed; op(A)(i, p) = A[i*rsa + p*csa]; buf: FGD_SM_MAX *
+ * FGD_SM_CB elements.  While op(B) fits in L2 (FGD_SM_REG_B_BYTES), whole blocks of
+ * FGD_SM_JB columns accumulate in registers over all of k; the other columns, and all
+ * of them for a bigger B, accumulate in buf while B's rows stream through, four rows per
+ * pass (still one FMA chain per element, in p order). */
+#define FGD_SM_REG_B_BYTES (512 * 1024)
+FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
+                             int64_t csa, T *C, T *buf)
+{
+    const int64_t n = s->n, k = s->k, ldb = s->ldb, ldc = s->ldc;
+    const T *B = (const T *)s->b, *bias = (const T *)s->bias;
+    int64_t j0 = 0;
+#ifdef FGD_SM_VEC
+    enum { NVB = (int)(FGD_SM_JB / FGD_SM_VL) };
+    if ((double)k * (double)n * (double)sizeof(T) <= (double)FGD_SM_REG_B_BYTES)
+        for (; j0 + FGD_SM_JB <= n; j0 += FGD_SM_JB) {
+            FGD_N(smv) acc[FGD_SM_MAX][NVB];
+            for (int r = 0; r < mv; r++)
+                for (int q = 0; q < NVB; q++) acc[r][q] = (FGD_N(smv)){0};
+            for (int64_t p = 0; p < k; p++) {
+                const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
+                FGD_N(smv) bv[NVB];
+#pragma GCC unroll 8
+                for (int q = 0; q < NVB; q++) bv[q] = bp[q];
+#pragma GCC unroll 4
+                for (int r = 0; r < mv; r++) {
+                    const T ar = A[r * rsa + p * csa];
+#pragma GCC unroll 8
+                    for (int q = 0; q < NVB; q++) acc[r][q] += ar * bv[q];
+                }
+            }
+            for (int r = 0; r < mv; r++) {
+                T a[FGD_SM_JB];
+                memcpy(a, acc[r], sizeof a);
+                T *cr = C + r * ldc + j0;
+                for (int64_t jj = 0; jj < FGD_SM_JB; jj++)
+                    cr[jj] = FGD_N(sm_out)(a[jj], s, cr + jj, bias, j0 + jj);
+            }
+        }
+#endif
+    for (; j0 < n; j0 += FGD_SM_CB) {
+        const int64_t w = FGD_MIN(FGD_SM_CB, n - j0);
+        for (int r = 0; r < mv; r++) memset(buf + r * FGD_SM_CB, 0, (size_t)w * sizeof(T));
+        int64_t p = 0;
+        for (; p + 4 <= k; p += 4) {
+            const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            for (int r = 0; r < mv; r++) {
+                const T *ar = A + r * rsa + p * csa;
+                const T a0 = ar[0], a1 = ar[csa], a2 = ar[2 * csa], a3 = ar[3 * csa];
+                T *acc = buf + r * FGD_SM_CB;
+#pragma omp simd
+                for (int64_t jj = 0; jj < w; jj++) {
+                    T t = acc[jj];
+                    t += a0 * b0[jj];
+                    t += a1 * b1[jj];
+                    t += a2 * b2[jj];
+                    t += a3 * b3[jj];
+                    acc[jj] = t;
+                }
+            }
+        }
+        for (; p < k; p++) {
+            const T *bp = B + p * ldb + j0;
+            for (int r = 0; r < mv; r++) {
+                const T ar = A[r * rsa + p * csa];
+                T *acc = buf + r * FGD_SM_CB;
+#pragma omp simd
+                for (int64_t jj = 0; jj < w; jj++) acc[jj] += ar * bp[jj];
+            }
+        }
+        for (int r = 0; r < mv; r++) {
+            const T *acc = buf + r * FGD_SM_CB;
+            T *cr = C + r * ldc + j0;
+            for (int64_t jj = 0; jj < w; jj++)
+                cr[jj] = FGD_N(sm_out)(acc[jj], s, cr + jj, bias, j0 + jj);
+        }
+    }
+}
+
+/* rows [0, mv) of C, B transposed: C(i, j) = op(A) row i . B^T row j (ldb apart); arow:
+ * FGD_SM_MAX * k elements for the rows of op(A), contiguous along k */
+FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
+                             int64_t csa, T *C, T *arow)
+{
+    const int64_t n = s->n, k = s->k, ldb = s->ldb, ldc = s->ldc;
+    const T *B = (const T *)s->b, *bias = (const T *)s->bias;
+    for (int r = 0; r < mv; r++)
+        for (int64_t p = 0; p < k; p++) arow[r * k + p] = A[r * rsa + p * csa];
+    int64_t j = 0;
+#ifdef FGD_SM_VEC
+    enum { NJ = 4 };                              /* rows of B^T at a time */
+    const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
+    for (; j + NJ <= n; j += NJ) {
+        FGD_N(smv) acc[FGD_SM_MAX][NJ];
+        for (int r = 0; r < mv; r++)
+            for (int q = 0; q < NJ; q++) acc[r][q] = (FGD_N(smv)){0};
+        for (int64_t p = 0; p < kv; p += FGD_SM_VL) {
+            FGD_N(smv) bv[NJ];
+#pragma GCC unroll 4
+            for (int q = 0; q < NJ; q++) bv[q] = *(const FGD_N(smvu) *)(B + (j + q) * ldb + p);
+#pragma GCC unroll 4
+            for (int r = 0; r < mv; r++) {
+                const FGD_N(smv) av = *(const FGD_N(smvu) *)(arow + r * k + p);
+#pragma GCC unroll 4
+                for (int q = 0; q < NJ; q++) acc[r][q] += av * bv[q];
+            }
+        }
+        for (int r = 0; r < mv; r++)
+            for (int q = 0; q < NJ; q++) {
+                const T *ar = arow + r * k, *bj = B + (j + q) * ldb;
+                T t = FGD_N(sm_fold)(acc[r][q]);
+                for (int64_t p = kv; p < k; p++) t += ar[p] * bj[p];
+                T *c = C + r * ldc + j + q;
+                *c = FGD_N(sm_out)(t, s, c, bias, j + q);
+            }
+    }
+#endif
+    for (; j < n; j++) {
+        const T *bj = B + j * ldb;
+        for (int r = 0; r < mv; r++) {
+            const T *ar = arow + r * k;
+            T t = 0;
+            for (int64_t p = 0; p < k; p++) t += ar[p] * bj[p];
+            T *c = C + r * ldc + j;
+            *c = FGD_N(sm_out)(t, s, c, bias, j);
+        }
+    }
+}
+
+static int FGD_N(small_m)(const fg_gemm_sub *s)
+{
+    const T *A = (const T *)s->a;
+    T *C = (T *)s->c;
+    const int64_t rsa = s->transa ? 1 : s->lda, csa = s->transa ? s->lda : 1;
+    T *buf = (T *)fg_workspace(FG_GEMM_WS_SLOT_A,
+                               (size_t)(FGD_SM_MAX * (s->transb ? s->k : FGD_SM_CB)) * sizeof(T));
+    if (!buf) return FG_ENOMEM;
+    for (int64_t i = 0; i < s->m; i += FGD_SM_MAX) {
+        const int mv = (int)FGD_MIN(FGD_SM_MAX, s->m - i);
+        const T *a = A + i * rsa;
+        T *c = C + i * s->ldc;
+        /* the row count a constant in each call: accumulators in registers */
+        switch (mv * 2 + (s->transb != 0)) {
+        case 2: FGD_N(sm_nn)(s, 1, a, rsa, csa, c, buf); break;
+        case 3: FGD_N(sm_nt)(s, 1, a, rsa, csa, c, buf); break;
+        case 4: FGD_N(sm_nn)(s, 2, a, rsa, csa, c, buf); break;
+        case 5: FGD_N(sm_nt)(s, 2, a, rsa, csa, c, buf); break;
+        case 6: FGD_N(sm_nn)(s, 3, a, rsa, csa, c, buf); break;
+        case 7: FGD_N(sm_nt)(s, 3, a, rsa, csa, c, buf); break;
+        case 8: FGD_N(sm_nn)(s, 4, a, rsa, csa, c, buf); break;
+        default: FGD_N(sm_nt)(s, 4, a, rsa, csa, c, buf); break;
+        }
+    }
+    return FG_OK;
+}
+
 int FGD_FNAME(const fg_gemm_sub *s)
 {
+    if (s->path == FG_GEMM_PATH_SMALL_M) return FGD_N(small_m)(s);
     const int64_t m = s->m, n = s->n, k = s->k;
     const T *A = (const T *)s->a, *B = (const T *)s->b;
     T *C = (T *)s->c;
@@ -182,3 +386,9 @@ int FGD_FNAME(const fg_gemm_sub *s)
     }
     return FG_OK;
 }
+#undef FGD_SM_MAX
+#undef FGD_SM_JB
+#undef FGD_SM_CB
+#undef FGD_SM_VL
+#undef FGD_SM_VEC
+#undef FGD_SM_REG_B_BYTES

@@ -29,7 +29,8 @@ typedef struct {
     int path;       /* FG_GEMM_PATH_*: which algorithm (decided by gemm.c) */
 } fg_gemm_sub;
 
-enum { FG_GEMM_PATH_AUTO = 0, FG_GEMM_PATH_PACKED = 1, FG_GEMM_PATH_DIRECT = 2 };
+enum { FG_GEMM_PATH_AUTO = 0, FG_GEMM_PATH_PACKED = 1, FG_GEMM_PATH_DIRECT = 2,
+       FG_GEMM_PATH_SMALL_M = 3 };
 
 typedef int (*fg_gemm_seq_fn)(const fg_gemm_sub *s);
 
