@@ -11,7 +11,8 @@ def _bind():
         setattr(T, name, fn)
     permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
-    T.T = property(lambda self: permute(self, tuple(reversed(range(self._data.ndim)))),
+    _permuted = ops.shape._permuted
+    T.T = property(lambda self: _permuted(self, tuple(range(self._data.ndim - 1, -1, -1))),
                    doc="The tensor with its dimensions reversed (a view; the transpose of a matrix).")
     T.mT = property(lambda self: transpose(self, -1, -2),
                     doc="The transpose of the last two dimensions (a batch of matrices transposed; a view).")

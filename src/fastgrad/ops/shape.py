@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 # ---- shape and view ops ---------------------------------------------------------------------
 def _view(t, x):
     """t shares memory with x: share x's version counter, so an in-place change through
-    either is seen by the saved-tensor checks of both."""
-    if np.may_share_memory(t._data, x._data):
+    either is seen by the saved-tensor checks of both.  A NumPy view's base is the array
+    owning the memory (or x's array), which answers without np.may_share_memory's bounds
+    check in the common case."""
+    b = t._data.base
+    if (b is not None and (b is x._data or b is x._data.base)) or np.may_share_memory(t._data, x._data):
         t._version = x._version
         t._base = x if x._base is None else x._base
     return t
@@ -186,13 +189,29 @@ declare(_permute_bwd, linear=lambda node, t, out: permute(t, node.ctx),
 @public(method=True)
 def permute(x: Tensor, *dims) -> Tensor:
     """The dimensions reordered: output dimension i is input dimension dims[i]. A view."""
-    dims = _shape_arg(dims, "permute")
+    if len(dims) == 1 and type(dims[0]) in (tuple, list):
+        dims = dims[0]
     nd = x._data.ndim
+    if len(dims) == nd:                  # plain ints in range, each once: no further checks
+        norm = []
+        for d in dims:
+            if type(d) is not int or not -nd <= d < nd:
+                break
+            norm.append(d + nd if d < 0 else d)
+        else:
+            if len(set(norm)) == nd:
+                return _permuted(x, tuple(norm))
+    dims = _shape_arg(tuple(dims), "permute")
     if len(dims) != nd:
         raise ArgumentError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
     norm = tuple(_norm_dim(d, nd, "permute") for d in dims)
     if sorted(norm) != list(range(nd)):
         raise ArgumentError(f"permute: dims {dims} are not a permutation of 0..{nd - 1}")
+    return _permuted(x, norm)
+
+
+def _permuted(x, norm):
+    """x with its dimensions reordered by norm, a permutation of range(x.ndim): a view."""
     out = x._data.transpose(norm)
     if x.requires_grad and grad_mode.enabled:
         return _view(_record(out, "permute", _permute_bwd, (x,), (), None, norm), x)
@@ -206,9 +225,11 @@ def transpose(x: Tensor, dim0, dim1) -> Tensor:
     if nd == 0:
         return x
     d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
+    if nd == 2:
+        return _permuted(x, (1, 0) if d0 != d1 else (0, 1))
     p = list(range(nd))
     p[d0], p[d1] = p[d1], p[d0]
-    return permute(x, tuple(p))
+    return _permuted(x, tuple(p))
 
 
 @public(method=True)
@@ -217,7 +238,7 @@ def t(x: Tensor) -> Tensor:
     they are)."""
     if x._data.ndim > 2:
         raise ArgumentError(f"t: expects a tensor with <= 2 dimensions, got {x._data.ndim}")
-    return transpose(x, 0, 1) if x._data.ndim == 2 else x
+    return _permuted(x, (1, 0)) if x._data.ndim == 2 else x
 
 
 def _expand_bwd(node, g):
