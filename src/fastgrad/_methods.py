@@ -9,7 +9,7 @@ def _bind():
     T = Tensor
     for name, fn in METHODS.items():
         setattr(T, name, fn)
-    permute, transpose, to = ops.shape.permute, ops.shape.transpose, ops._record.to
+    transpose, to = ops.shape.transpose, ops._record.to
     T.__pos__ = lambda self: self
     _permuted = ops.shape._permuted
     T.T = property(lambda self: _permuted(self, tuple(range(self._data.ndim - 1, -1, -1))),

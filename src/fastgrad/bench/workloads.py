@@ -119,6 +119,8 @@ GEMM_SHAPES = [
     (784, 64, 128, "TN"), (64, 128, 784, "NT"), (256, 784, 512, "NN"),
     (128, 128, 128, "NN"), (256, 256, 256, "NN"), (512, 512, 512, "NN"),
     (1024, 1024, 1024, "NN"), (2048, 2048, 2048, "NN"),
+    # a few rows: one sample through a linear layer (x @ W^T), a small batch
+    (1, 784, 128, "NT"), (1, 1024, 1024, "NN"), (4, 512, 512, "NT"),
 ]
 SMALL_NETWORK = GEMM_SHAPES[:6]
 

@@ -193,14 +193,14 @@ def permute(x: Tensor, *dims) -> Tensor:
         dims = dims[0]
     nd = x._data.ndim
     if len(dims) == nd:                  # plain ints in range, each once: no further checks
-        norm = []
+        fast = []
         for d in dims:
             if type(d) is not int or not -nd <= d < nd:
                 break
-            norm.append(d + nd if d < 0 else d)
+            fast.append(d + nd if d < 0 else d)
         else:
-            if len(set(norm)) == nd:
-                return _permuted(x, tuple(norm))
+            if len(set(fast)) == nd:
+                return _permuted(x, tuple(fast))
     dims = _shape_arg(tuple(dims), "permute")
     if len(dims) != nd:
         raise ArgumentError(f"permute: got {len(dims)} dims {dims} for a tensor with {nd} dimensions")
