@@ -11,9 +11,10 @@
  * and within a block each key's rows start at its first unmasked query row.
  *
  * Backward: one task per (batch, key/value head), which owns that head's dk and dv and
- * the dq rows of the query heads sharing it.  Per (query block, key block) tile it
- * recomputes P = exp(S - lse), then dV += P^T dO, dP = dO V^T,
- * dS = P * (dP - D) with D_i = dO_i . out_i, dQ += scale dS K, dK += scale dS^T Q. */
+ * the dq rows of the query heads sharing it.  Per (query block, key block) tile, again on
+ * transposed tiles (keys x rows), it recomputes P^T = exp(S^T - lse), then dV += P^T dO,
+ * dP^T = V dO^T, dS^T = P^T * (dP^T - D) with D_i = dO_i . out_i, dQ += scale dS K,
+ * dK += scale dS^T Q. */
 
 #ifndef SDPA_BR
 #define SDPA_BR 64           /* query rows per tile */
@@ -46,61 +47,10 @@ static int FN(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t kk, double alp
     return FG_CAT(fg_gemm, TS)(&d, 1);
 }
 
-/* Apply the attention mask (not the causal one: the row loops stop at FN(row_keys)) to
- * rows [i0, i0 + rows) x keys [j0, j0 + cols) of the score tile sc (ld bc) */
-static void FN(sdpa_mask)(const fg_sdpa_shape *sh, const void *mbase, T *sc, int64_t bc,
-                          int64_t i0, int64_t rows, int64_t j0, int64_t cols)
-{
-    const T ninf = -(T)INFINITY;
-    if (sh->mask == FG_SDPA_MASK_NONE) return;
-    for (int64_t i = 0; i < rows; i++) {
-        T *s = sc + i * bc;
-        const int64_t gi = i0 + i;
-        if (sh->mask == FG_SDPA_MASK_ADD) {
-            const T *mr = (const T *)mbase + gi * sh->ms[2] + j0 * sh->ms[3];
-            const int64_t st = sh->ms[3];
-            if (st == 1) {
-#pragma omp simd
-                for (int64_t j = 0; j < cols; j++) s[j] += mr[j];
-            } else {
-                for (int64_t j = 0; j < cols; j++) s[j] += mr[j * st];
-            }
-        } else if (sh->mask == FG_SDPA_MASK_BOOL) {
-            const uint8_t *mr = (const uint8_t *)mbase + gi * sh->ms[2] + j0 * sh->ms[3];
-            const int64_t st = sh->ms[3];
-            if (st == 1) {
-#pragma omp simd
-                for (int64_t j = 0; j < cols; j++) s[j] = mr[j] ? s[j] : ninf;
-            } else {
-                for (int64_t j = 0; j < cols; j++) s[j] = mr[j * st] ? s[j] : ninf;
-            }
-        }
-    }
-}
-
 static inline int64_t FN(imin)(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* elements of one 64-byte vector: the row loops start on whole vectors */
 #define SDPA_VL ((int64_t)(64 / sizeof(T)))
-
-/* n rounded up to whole vectors (at most cols), the scores s[n, that) set to -inf
- * (masked: their exps are 0), so that the row loop runs on whole vectors */
-static inline int64_t FN(row_pad)(T *s, int64_t n, int64_t cols)
-{
-    int64_t nv = (n + SDPA_VL - 1) / SDPA_VL * SDPA_VL;
-    if (nv > cols) nv = cols;
-    for (int64_t j = n; j < nv; j++) s[j] = -(T)INFINITY;
-    return nv;
-}
-
-/* keys of the tile [j0, j0 + cols) that query row gi may attend under the causal mask
- * (all of them without it); the rest are masked */
-static inline int64_t FN(row_keys)(const fg_sdpa_shape *sh, int64_t gi, int64_t j0, int64_t cols)
-{
-    if (!sh->causal) return cols;
-    const int64_t n = gi - j0 + 1;
-    return n < 0 ? 0 : n > cols ? cols : n;
-}
 
 static const void *FN(mask_head)(const fg_sdpa_shape *sh, const void *mask, int64_t b,
                                  int64_t h)
@@ -127,6 +77,27 @@ static void FN(sdpa_mask_t)(const fg_sdpa_shape *sh, const void *mbase, T *st, i
             const uint8_t *mc = (const uint8_t *)mbase + i0 * si + (j0 + j) * sj;
             for (int64_t i = 0; i < rows; i++) s[i] = mc[i * si] ? s[i] : ninf;
         }
+    }
+}
+
+/* Under the causal mask key gj is masked for the query rows i0 + i < gj.  A column of
+ * the transposed tile is worked on from that row rounded down to whole vectors
+ * (SDPA_VL rows): col_r0 is that row (0 without the mask, rows when the whole column is
+ * masked); causal_pad sets the masked rows from there on to -inf. */
+static inline int64_t FN(col_r0)(const fg_sdpa_shape *sh, int64_t i0, int64_t rows, int64_t gj)
+{
+    if (!sh->causal || gj <= i0) return 0;
+    return FN(imin)(rows, (gj - i0) / SDPA_VL * SDPA_VL);
+}
+
+static void FN(causal_pad)(const fg_sdpa_shape *sh, T *st, int64_t i0, int64_t rows, int64_t j0,
+                           int64_t cols)
+{
+    if (!sh->causal) return;
+    for (int64_t j = 0; j < cols; j++) {
+        T *sj = st + j * SDPA_BR;
+        const int64_t end = FN(imin)(rows, j0 + j - i0);
+        for (int64_t i = FN(col_r0)(sh, i0, rows, j0 + j); i < end; i++) sj[i] = -(T)INFINITY;
     }
 }
 
@@ -165,15 +136,8 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
             return;
         }
         if (sh->mask != FG_SDPA_MASK_NONE) FN(sdpa_mask_t)(sh, mb, st, i0, rows, j0, cols);
-        /* Key j is masked for query rows below r0 = j0 + j - i0 by the causal mask.  Its
-         * column is worked on from r0 rounded down to whole vectors (SDPA_VL rows), the
-         * rows between set to -inf, and zeroed below. */
-#define SDPA_R0(j) (sh->causal ? FN(imin)(rows, (j0 + (j) - i0) > 0 ? (j0 + (j) - i0) / SDPA_VL * SDPA_VL : 0) : 0)
-        if (sh->causal)
-            for (int64_t j = 0; j < cols; j++) {
-                T *sj = st + j * SDPA_BR;
-                for (int64_t i = SDPA_R0(j); i < rows && i < j0 + j - i0; i++) sj[i] = ninf;
-            }
+#define SDPA_R0(j) FN(col_r0)(sh, i0, rows, j0 + (j))
+        FN(causal_pad)(sh, st, i0, rows, j0, cols);
         for (int64_t i = 0; i < rows; i++) { mx[i] = m[i]; lb[i] = 0; }
         for (int64_t j = 0; j < cols; j++) {
             const T *sj = st + j * SDPA_BR;
@@ -272,31 +236,33 @@ static void FN(sdpa_bwd_task)(void *vctx, int64_t task, int tid)
             for (int64_t j0 = 0; j0 < S; j0 += bc) {
                 if (sh->causal && j0 > i0 + rows - 1) break;
                 const int64_t cols = FN(imin)(bc, S - j0);
-                int st = FN(gemm)(0, 1, rows, cols, E, sh->scale, q, lq, k + j0 * lk, lk, 0.0,
-                                  p, bc);
-                FN(sdpa_mask)(sh, mb, p, bc, i0, rows, j0, cols);
-                for (int64_t i = 0; i < rows; i++) {
-                    T *s = p + i * bc;
-                    const T li = lse[i];
-                    const int64_t n = FN(row_pad)(s, FN(row_keys)(sh, i0 + i, j0, cols), cols);
+                /* P^T = exp(scale K Q^T - lse) (keys x rows) */
+                int st = FN(gemm)(0, 1, cols, rows, E, sh->scale, k + j0 * lk, lk, q, lq, 0.0,
+                                  p, SDPA_BR);
+                if (sh->mask != FG_SDPA_MASK_NONE) FN(sdpa_mask_t)(sh, mb, p, i0, rows, j0, cols);
+                FN(causal_pad)(sh, p, i0, rows, j0, cols);
+                for (int64_t j = 0; j < cols; j++) {
+                    T *pj = p + j * SDPA_BR;
+                    const int64_t r0 = FN(col_r0)(sh, i0, rows, j0 + j);
+                    if (r0) memset(pj, 0, (size_t)r0 * sizeof(T));
 #pragma omp simd
-                    for (int64_t j = 0; j < n; j++) s[j] = M_EXP(s[j] - li);
-                    if (cols > n) memset(s + n, 0, (size_t)(cols - n) * sizeof(T));
+                    for (int64_t i = r0; i < rows; i++) pj[i] = M_EXP(pj[i] - lse[i]);
                 }
-                st |= FN(gemm)(1, 0, cols, EV, rows, 1.0, p, bc, g, lg, 1.0,
+                /* dV += P^T dO; dP^T = V dO^T; dS^T = P^T (dP^T - D) */
+                st |= FN(gemm)(0, 0, cols, EV, rows, 1.0, p, SDPA_BR, g, lg, 1.0,
                                dv + j0 * ldv, ldv);
-                st |= FN(gemm)(0, 1, rows, cols, EV, 1.0, g, lg, v + j0 * lv, lv, 0.0, dp,
-                               bc);
-                for (int64_t i = 0; i < rows; i++) {
-                    T *x = dp + i * bc;
-                    const T *pi = p + i * bc;
-                    const T di = dd[i];
+                st |= FN(gemm)(0, 1, cols, rows, EV, 1.0, v + j0 * lv, lv, g, lg, 0.0, dp,
+                               SDPA_BR);
+                for (int64_t j = 0; j < cols; j++) {
+                    T *x = dp + j * SDPA_BR;
+                    const T *pj = p + j * SDPA_BR;
 #pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) x[j] = pi[j] * (x[j] - di);
+                    for (int64_t i = 0; i < rows; i++) x[i] = pj[i] * (x[i] - dd[i]);
                 }
-                st |= FN(gemm)(0, 0, rows, E, cols, sh->scale, dp, bc, k + j0 * lk, lk,
+                /* dQ += scale dS K; dK += scale dS^T Q */
+                st |= FN(gemm)(1, 0, rows, E, cols, sh->scale, dp, SDPA_BR, k + j0 * lk, lk,
                                first ? 0.0 : 1.0, dq, ldq);
-                st |= FN(gemm)(1, 0, cols, E, rows, sh->scale, dp, bc, q, lq, 1.0,
+                st |= FN(gemm)(0, 0, cols, E, rows, sh->scale, dp, SDPA_BR, q, lq, 1.0,
                                dk + j0 * ldk, ldk);
                 if (st) { FG_ATOMIC_STORE_RELAXED(&c->err, FG_EINVAL); return; }
                 first = 0;
