@@ -488,7 +488,10 @@ FG_INLINE float fg_gelu_gradf(float x)
 {
     float a = fg__absf(x);
     a = fg__sel(a > FG__GELU_AMAX, FG__GELU_AMAX, a);        /* NaN passes */
-    float E = fg_expf(-0.5f * (a * a));
+    /* E = e^(-a^2/2) >= e^-112.5: k >= -163, scaled in two steps (the first exact), the
+     * same value as fg_expf without its clamps */
+    fg__expk ek = fg__exp_core(-0.5f * (a * a), -0.0f);
+    float E = ((ek.pm1 + 1.0f) * fg__pow2i(ek.k + 64)) * 0x1p-64f;
     float q = FG_FMA(a, 0x1.988454p-2f /* 1/sqrt(2 pi) */, -fg__gelu_rf(a));
     int neg = (int)(fg__f2u(x) >> 31);
     return FG_FMA(E, fg__sel(neg, -q, q), fg__sel(neg, 0.0f, 1.0f));
