@@ -247,9 +247,10 @@ FG_INLINE float fg__sigm(float x, float a_hi, float a_lo, float m)
     float a = fg__sel(sat, -112.0f, a_hi);
     float b = fg__sel(sat, 0.0f, a_lo);
     fg__expk ek = fg__exp_core(a, b);
-    float E = fg__ldexp2(ek.pm1 + 1.0f, ek.k);
+    float p2 = fg__pow2i(ek.k + 64);       /* k >= -162: 2^k = p2 2^-64, the first product exact */
+    float E = ((ek.pm1 + 1.0f) * p2) * 0x1p-64f;
     float q = m / (1.0f + E);
-    float yn = fg__ldexp2(FG_FMA(q, ek.pm1, q), ek.k);
+    float yn = (FG_FMA(q, ek.pm1, q) * p2) * 0x1p-64f;
     yn = fg__sel(sat, fg__copysign(0.0f, m), yn);
     return fg__sel(x >= 0.0f, q, yn);
 }
