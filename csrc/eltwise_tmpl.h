@@ -81,12 +81,17 @@ int FN(unary)(int op, int64_t n, const T *x, T *y, double alpha, double beta, in
     })
 
 /* Statement bodies named by ops/unary.def rows. */
+/* float: fg_gelu_tanh_gradf (vecmath.h); double: the tanh formula */
 #define U_GELU_TANH_BWD                                                                \
     const T k = (T)0.79788456080286535588, c = (T)0.044715;                            \
-    BWD_LOOP_X(({                                                                      \
-        const T t = M_TANH(k * (v + c * v * v * v));                                   \
-        gv * ((T)0.5 * ((T)1 + t) + (T)0.5 * v * ((T)1 - t * t) * k * ((T)1 + (T)3 * c * v * v)); \
-    }));
+    if (sizeof(T) == 4) {                                                              \
+        BWD_LOOP_X(gv * (T)fg_gelu_tanh_gradf((float)v));                              \
+    } else {                                                                           \
+        BWD_LOOP_X(({                                                                  \
+            const T t = M_TANH(k * (v + c * v * v * v));                               \
+            gv * ((T)0.5 * ((T)1 + t) + (T)0.5 * v * ((T)1 - t * t) * k * ((T)1 + (T)3 * c * v * v)); \
+        }));                                                                           \
+    }
 /* a x^(a-1): products for small integer exponents and 1/sqrt for a = 0.5 (vectorised;
  * M_POW is a scalar libm call, ~20 ns an element) */
 #define U_POW_SCALAR_BWD                                                               \

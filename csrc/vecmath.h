@@ -247,9 +247,10 @@ FG_INLINE float fg__sigm(float x, float a_hi, float a_lo, float m)
     float a = fg__sel(sat, -112.0f, a_hi);
     float b = fg__sel(sat, 0.0f, a_lo);
     fg__expk ek = fg__exp_core(a, b);
-    float E = fg__ldexp2(ek.pm1 + 1.0f, ek.k);
+    float p2 = fg__pow2i(ek.k + 64);       /* k >= -162: 2^k = p2 2^-64, the first product exact */
+    float E = ((ek.pm1 + 1.0f) * p2) * 0x1p-64f;
     float q = m / (1.0f + E);
-    float yn = fg__ldexp2(FG_FMA(q, ek.pm1, q), ek.k);
+    float yn = (FG_FMA(q, ek.pm1, q) * p2) * 0x1p-64f;
     yn = fg__sel(sat, fg__copysign(0.0f, m), yn);
     return fg__sel(x >= 0.0f, q, yn);
 }
@@ -264,16 +265,58 @@ FG_INLINE float fg_siluf(float x)
     return fg__sigm(x, -fg__absf(x), -0.0f, x);
 }
 
-/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2z).  2z is formed in
- * double (the result depends on it through exp(2z), so it needs > 24 bits). */
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2z), 2z = x (C0 + C1 x^2).
+ * The result depends on 2z through exp(2z), so 2z needs > 24 bits: it is formed as
+ * hi + lo.  With FMA in float (exact products x^2, C1 x^2 and x v by fma, an exact two-sum
+ * for C0 + C1 x^2, the float constants' low parts added in); without FMA in double.
+ * Max error 2.64 ulp with FMA, 2.77 without (tools/ulp_check.c). */
+#define FG__GELU_C0 0x1.988454p+0f     /* 2 sqrt(2/pi) = C0 + C0L */
+#define FG__GELU_C0L -0x1.857936p-25f
+#define FG__GELU_C1 0x1.2444f2p-4f     /* 0.044715 * 2 sqrt(2/pi) = C1 + C1L */
+#define FG__GELU_C1L 0x1.49b16ap-29f
 FG_INLINE float fg_gelu_tanhf(float x)
 {
+#ifdef __FMA__
+    float x2 = x * x, x2l = fmaf(x, x, -x2);
+    float ph = FG__GELU_C1 * x2, pl = fmaf(FG__GELU_C1, x2, -ph);
+    float v = ph + FG__GELU_C0;                      /* v + ve = ph + C0 exactly */
+    float bb = v - ph;
+    float ve = (ph - (v - bb)) + (FG__GELU_C0 - bb);
+    float vl = (ve + pl) + fmaf(FG__GELU_C1, x2l, fmaf(FG__GELU_C1L, x2, FG__GELU_C0L));
+    float zh = x * v;
+    float zl = fmaf(x, vl, fmaf(x, v, -zh));
+    /* -|zh + zl| as hi + lo */
+    float hi = fg__u2f(fg__f2u(zh) | 0x80000000u);
+    float lo = fg__u2f(fg__f2u(zl) ^ ((fg__f2u(zh) & 0x80000000u) ^ 0x80000000u));
+#else
     double xd = (double)x;
     double z2 = xd * FG_FMAD(0x1.2444f2a4d8b4bp-4 * xd, xd, 0x1.9884533d43651p+0);
     double az = -fabs(z2);
     float hi = (float)az;
     float lo = (float)(az - (double)hi);
+#endif
     return fg__sigm(x, hi, lo, x);
+}
+
+/* d/dx gelu_tanh(x) = s + x s (1 - s) (C0 + 3 C1 x^2), s = sigmoid(2z), 2z = x (C0 + C1 x^2)
+ * in float.  With E = e^(-|2z|) and r = 1/(1 + E): s (1 - s) = E r^2, s = r for 2z >= 0 and
+ * E r below.  x is clamped to [-20, 20] and E set to 0 for |2z| > 87, where the derivative
+ * is 1 or 0 to float precision (also at +-inf).  Absolute error 2.0e-7 against double
+ * (2.3e-6 for the tanh formula in float, whose 1 - t^2 cancels). */
+FG_INLINE float fg_gelu_tanh_gradf(float x)
+{
+    float c = fg__sel(x > 20.0f, 20.0f, fg__sel(x < -20.0f, -20.0f, x));    /* NaN passes */
+    float c2 = c * c;
+    float u = c * FG_FMA(FG__GELU_C1, c2, FG__GELU_C0);
+    float au = fg__absf(u);
+    int big = au > 87.0f;
+    fg__expk ek = fg__exp_core(-fg__sel(big, 87.0f, au), -0.0f);
+    float p2 = fg__pow2i(ek.k);
+    float E = fg__sel(big, 0.0f, FG_FMA(ek.pm1, p2, p2));
+    float r = 1.0f / (1.0f + E);
+    float er = E * r;
+    float s = fg__sel(u >= 0.0f, r, er);
+    return FG_FMA(c * (er * r), FG_FMA(3.0f * FG__GELU_C1, c2, FG__GELU_C0), s);
 }
 
 FG_INLINE float fg_softplusf(float x)
@@ -363,22 +406,54 @@ FG_INLINE float fg_erfcf(float x)
     return fg__sel(a < 0.5f, 1.0f - es, yb);
 }
 
-/* 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2) */
+/* gelu(x) = x Phi(x) = x - T for x >= 0 and -T for x < 0, with a = |x| and
+ *
+ *     T = a Phi(-a) = m(a) e^(-a^2/2),   m(a) = a Phi(-a) e^(a^2/2) = (a/2) erfcx(a/sqrt2).
+ *
+ * m = a t Q(t), t = 1/(1 + a/4), Q of degree 10 (tools/fit_gelu.py --forward; relative
+ * error 2^-29.5 over 0 <= a <= 15), evaluated in double and rounded once to float; a^2/2 is
+ * split exactly into hi + lo for the exponential, and T = m (1 + pm1) 2^k is scaled in two
+ * steps (the first exact) so that results in the subnormal range are rounded once.  One
+ * formula for every x (no separate small-|x| branch): T(0) = 0, so gelu(+-0) = +-0, and
+ * m = a/2 for tiny a.  Beyond |x| = 15, a is clamped and T underflows to 0: gelu(x) = x for
+ * x > 15 (also +inf), -0 for x < -15 (also -inf).  Max error over all inputs 1.83 ulp
+ * with FMA, 2.08 without (tools/ulp_check.c). */
+#define FG__GELU_FMAX 15.0f
+FG_INLINE double fg__gelu_m(double a)
+{
+    double t = 1.0 / FG_FMAD(a, 0.25, 1.0);
+    double q = -0x1.79f8da34786d1p-7;
+    q = FG_FMAD(q, t, 0x1.5f3274d71f660p-4);
+    q = FG_FMAD(q, t, -0x1.f5e7dd3c6f3c9p-3);
+    q = FG_FMAD(q, t, 0x1.513370601aae4p-2);
+    q = FG_FMAD(q, t, -0x1.ef3aa9fcda912p-3);
+    q = FG_FMAD(q, t, 0x1.8130c03574f0bp-3);
+    q = FG_FMAD(q, t, 0x1.4572783b937bep-7);
+    q = FG_FMAD(q, t, 0x1.825369af1127cp-4);
+    q = FG_FMAD(q, t, 0x1.76542da41273ep-4);
+    q = FG_FMAD(q, t, 0x1.99507e3f25dd0p-4);
+    q = FG_FMAD(q, t, 0x1.987c0e89c6928p-4);
+    return (a * t) * q;
+}
+
 FG_INLINE float fg_geluf(float x)
 {
     float a = fg__absf(x);
-    float u = a * 0x1.6a09e6p-1f;   /* |x|/sqrt2, only used where an error is harmless */
-    float hx = 0.5f * x;
-    float ys = FG_FMA(hx, fg__copysign(fg__erf_small(u), x), hx);
-    /* T = 0.5 |x| erfc(|x|/sqrt2) = 0.5 |x| erfcx(u) exp(-x^2/2), x^2/2 computed exactly */
+    a = fg__sel(a > FG__GELU_FMAX, FG__GELU_FMAX, a);      /* NaN passes */
+    float m = (float)fg__gelu_m((double)a);
+    float ha = 0.5f * a;
     float sh, sl;
+    sh = ha * a;
+#ifdef __FMA__
+    sl = fmaf(ha, a, -sh);
+#else
     fg__sqr2(a, &sh, &sl);
-    double ad = (double)a;
-    float m = (float)(0.5 * ad * fg__erfcx(ad * 0.70710678118654752440));
-    float T = fg__scaled_gauss(0.5f * sh, 0.5f * sl, m);
-    float yb = fg__sel(x < 0.0f, -T, x - T);
-    yb = fg__sel(x > 15.0f, x, fg__sel(x < -15.0f, -0.0f, yb));
-    return fg__sel(x == 0.0f, x, fg__sel(u < 0.5f, ys, yb)); /* keep -0 */
+    sh *= 0.5f;
+    sl *= 0.5f;
+#endif
+    fg__expk ek = fg__exp_core(-sh, -sl);                  /* k >= -163 */
+    float T = (FG_FMA(m, ek.pm1, m) * fg__pow2i(ek.k + 64)) * 0x1p-64f;
+    return fg__sel(x < 0.0f, -0.0f, x) - T;
 }
 
 /* d/dx gelu(x) = Phi(x) + x phi(x), in single precision.  With a = |x|, E = e^(-x^2/2)
@@ -414,7 +489,10 @@ FG_INLINE float fg_gelu_gradf(float x)
 {
     float a = fg__absf(x);
     a = fg__sel(a > FG__GELU_AMAX, FG__GELU_AMAX, a);        /* NaN passes */
-    float E = fg_expf(-0.5f * (a * a));
+    /* E = e^(-a^2/2) >= e^-112.5: k >= -163, scaled in two steps (the first exact), the
+     * same value as fg_expf without its clamps */
+    fg__expk ek = fg__exp_core(-0.5f * (a * a), -0.0f);
+    float E = ((ek.pm1 + 1.0f) * fg__pow2i(ek.k + 64)) * 0x1p-64f;
     float q = FG_FMA(a, 0x1.988454p-2f /* 1/sqrt(2 pi) */, -fg__gelu_rf(a));
     int neg = (int)(fg__f2u(x) >> 31);
     return FG_FMA(E, fg__sel(neg, -q, q), fg__sel(neg, 0.0f, 1.0f));

@@ -1,4 +1,6 @@
-"""Fit the polynomial csrc/vecmath.h uses for the float32 GELU derivative (fg__gelu_rf):
+"""Fit the polynomials csrc/vecmath.h uses for the float32 GELU and its derivative.
+
+Derivative (fg__gelu_rf):
 
     R(a) = Phi(-a) exp(a^2 / 2) = erfcx(a / sqrt 2) / 2 ~= t P(t),  t = 1 / (1 + a / c),
 
@@ -10,7 +12,18 @@ error of the float32 evaluation (fused multiply-adds) is measured on a fine grid
     python tools/fit_gelu.py [--degree 8] [--c 2.8284271247461903]
 
 Prints the largest relative error in float32 ulps and the coefficients (degree 0 first).
-Needs scipy.
+
+Forward (fg__gelu_m, evaluated in double):
+
+    m(a) = a Phi(-a) exp(a^2 / 2) = (a / 2) erfcx(a / sqrt 2) ~= a t Q(t),  t = 1 / (1 + a / c),
+
+over 0 < a <= 15 with double coefficients: least squares reweighted by the error
+(Lawson's iteration), which converges to the minimax fit of the relative error.
+
+    python tools/fit_gelu.py --forward [--degree 10] [--c 4]
+
+Prints the largest relative error (as a power of two) and the coefficients, highest degree
+first, in the order of the kernel's Horner scheme.  Needs scipy.
 """
 import argparse
 
@@ -65,11 +78,44 @@ def fit(n, c):
     return coef
 
 
+def forward_m(a):
+    return 0.5 * a * erfcx(a / np.sqrt(2.0))
+
+
+def fit_forward(n, c, iters=30):
+    """Q with a t Q(t) ~= m(a), t = 1/(1 + a/c), minimax in the relative error."""
+    a = AMAX * (1 - np.cos(np.linspace(0, np.pi, 20001)[1:])) / 2
+    t = 1 / (1 + a / c)
+    M = (a * t)[:, None] * np.vander(t, n + 1, increasing=True) / forward_m(a)[:, None]
+    w = np.full(len(a), 1.0 / len(a))
+    for _ in range(iters):
+        sw = np.sqrt(w)
+        q = np.linalg.lstsq(M * sw[:, None], sw, rcond=None)[0]
+        w = w * np.abs(M @ q - 1)
+        w /= w.sum()
+    return q
+
+
+def main_forward(n, c):
+    q = fit_forward(n, c)
+    a = np.linspace(1e-6, AMAX, 1000001)
+    t = 1 / (1 + a / c)
+    err = np.abs(a * t * np.polynomial.polynomial.polyval(t, q) / forward_m(a) - 1).max()
+    print(f"relative error {err:.3g} (2^{np.log2(err):.1f})")
+    print("coefficients, highest degree first:", ", ".join(float(x).hex() for x in q[::-1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--degree", type=int, default=8)
-    ap.add_argument("--c", type=float, default=2.8284271247461903)
+    ap.add_argument("--forward", action="store_true")
+    ap.add_argument("--degree", type=int, default=None)
+    ap.add_argument("--c", type=float, default=None)
     args = ap.parse_args()
+    if args.forward:
+        main_forward(args.degree or 10, args.c or 4.0)
+        return
+    args.degree = args.degree or 8
+    args.c = args.c or 2.8284271247461903
     coef = fit(args.degree, args.c)
     a = np.linspace(0, AMAX, 3000001).astype(np.float32)
     t = t32(a, args.c)
