@@ -59,6 +59,8 @@ static inline T RI(rn_fold)(const RI(rn_vec) *v)
 #define RN_SUM_S(acc, j) acc += x[j]
 #define RN_SQ_V(acc, j) do { RI(rn_vec) v_; RN_LOAD(v_, x + (j)); v_ -= m; acc += v_ * v_; } while (0)
 #define RN_SQ_S(acc, j) do { const T e_ = x[j] - m; acc += e_ * e_; } while (0)
+#define RN_DEV_V(acc, j) do { RI(rn_vec) v_; RN_LOAD(v_, x + (j)); acc += v_ - m; } while (0)
+#define RN_DEV_S(acc, j) acc += x[j] - m
 
 /* sum x */
 static inline T RI(rn_sum)(const T *x, int64_t n)
@@ -76,6 +78,14 @@ static inline T RI(rn_sumsq)(const T *x, int64_t n, T m)
     return s;
 }
 
+/* sum (x - m) */
+static inline T RI(rn_sumdev)(const T *x, int64_t n, T m)
+{
+    T s;
+    RN_REDUCE(n, RN_DEV_V, RN_DEV_S, s);
+    return s;
+}
+
 /* rows [r0, r1) of x (rows, D): mean, rstd and y = (x - mean) rstd w + b, w and b indexed
  * from (r % groups) * D */
 static void RI(rn_rows_fwd)(const T *x, T *y, int64_t r0, int64_t r1, int64_t D, int64_t groups,
@@ -84,7 +94,11 @@ static void RI(rn_rows_fwd)(const T *x, T *y, int64_t r0, int64_t r1, int64_t D,
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = x + r * D;
         T *yr = y + r * D;
-        const T m = D > 0 ? RI(rn_sum)(xr, D) / (T)D : (T)0;
+        /* the mean corrected by the mean deviation from it (which also makes the mean of a
+         * constant row that constant, and its normalised row 0); the variance about the
+         * corrected mean */
+        T m = D > 0 ? RI(rn_sum)(xr, D) / (T)D : (T)0;
+        if (D > 0) m += RI(rn_sumdev)(xr, D, m) / (T)D;
         const double v = D > 0 ? (double)RI(rn_sumsq)(xr, D, m) / (double)D : 0.0;
         const double rs = 1.0 / sqrt(v + eps);
         omean[r] = m;

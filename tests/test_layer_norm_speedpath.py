@@ -102,6 +102,20 @@ def test_layer_norm_rows_far_from_zero_mean(simd, d):
 
 
 @pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_rows_normalise_to_zero(simd, dtype):
+    """A constant row has that constant as its mean and normalises to exactly 0: a mean off
+    by one rounding would come out as +-1 ulp * rstd, with rstd = 1/sqrt(eps) ~ 316."""
+    fg.set_simd(simd)
+    for d in (1, 2, 3, 5, 7, 8, 9, 16, 31, 33, 64, 100, 768):
+        for v in (1.3802992, 0.1, 3.3, -2.5e3, 1e-3):
+            x = np.full((2, d), v, dtype)
+            y, mean, rstd = K.rownorm(x, d, 1, 1, None, None, 1e-5)
+            np.testing.assert_array_equal(mean, x[:, 0], err_msg=f"d={d} v={v}")
+            np.testing.assert_array_equal(y, np.zeros_like(x), err_msg=f"d={d} v={v}")
+
+
+@pytest.mark.parametrize("simd", SIMD)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_group_norm_over_channels_uses_the_rows_with_group_offsets(simd, threads):
     """(N, C) input: rows (N, G) of C / G values, weights from (r % G) * C / G."""
