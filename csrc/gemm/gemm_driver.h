@@ -113,6 +113,7 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
 #define FGD_SM_MAX 4
 #define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
 #define FGD_SM_CB ((int64_t)(4096 / sizeof(T)))
+#define FGD_SM_VL ((int64_t)(64 / sizeof(T)))      /* lanes of one 64-byte vector */
 #if defined(__GNUC__) || defined(__clang__)
 #define FGD_SM_VEC 1
 typedef T FGD_N(smv) __attribute__((vector_size(64)));
@@ -120,7 +121,6 @@ typedef T FGD_N(smv) __attribute__((vector_size(64)));
 typedef T FGD_N(smvu) __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
 typedef T FGD_N(smv2) __attribute__((vector_size(32)));
 typedef T FGD_N(smv4) __attribute__((vector_size(16)));
-#define FGD_SM_VL ((int64_t)(64 / sizeof(T)))
 
 /* the lanes of v summed by halves (64 -> 32 -> 16 bytes in registers), then in order */
 FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
@@ -238,7 +238,9 @@ FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
     int64_t j = 0;
 #ifdef FGD_SM_VEC
     enum { NJ = 4 };                              /* rows of B^T at a time */
+#endif
     const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
+#ifdef FGD_SM_VEC
     for (; j + NJ <= n; j += NJ) {
         FGD_N(smv) acc[FGD_SM_MAX][NJ];
         for (int r = 0; r < mv; r++)
@@ -264,12 +266,21 @@ FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             }
     }
 #endif
-    for (; j < n; j++) {
+    for (; j < n; j++) {              /* the same operations per element as above */
         const T *bj = B + j * ldb;
         for (int r = 0; r < mv; r++) {
             const T *ar = arow + r * k;
-            T t = 0;
-            for (int64_t p = 0; p < k; p++) t += ar[p] * bj[p];
+            int64_t p = 0;
+            T t;
+#ifdef FGD_SM_VEC
+            FGD_N(smv) v = {0};
+            for (; p < kv; p += FGD_SM_VL)
+                v += *(const FGD_N(smvu) *)(ar + p) * *(const FGD_N(smvu) *)(bj + p);
+            t = FGD_N(sm_fold)(v);
+#else
+            t = 0;
+#endif
+            for (; p < k; p++) t += ar[p] * bj[p];
             T *c = C + r * ldc + j;
             *c = FGD_N(sm_out)(t, s, c, bias, j);
         }
