@@ -1,6 +1,7 @@
 """The public API's static types: mypy --strict over tests/typing/ (when mypy is
 installed), and the generated statement of the names fastgrad binds at import time
-(fastgrad._api_types, fastgrad.nn._functional_types) kept current and true."""
+(fastgrad._api_types, fastgrad._api_methods, fastgrad.nn._functional_types) kept current
+and true."""
 import importlib.util
 import pathlib
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 import fastgrad as fg
-from fastgrad import _api_types
+from fastgrad import _api_methods, _api_types
 from fastgrad.nn import _functional_types
 import fastgrad.nn.functional as F
 
@@ -31,9 +32,11 @@ def test_py_typed_is_shipped():
 
 def test_generated_api_types_are_current():
     gen = _generator()
-    top, functional = gen.generate()
+    top, methods, functional = gen.generate()
     assert (ROOT / "src/fastgrad/_api_types.py").read_text() == top, \
         "src/fastgrad/_api_types.py is out of date: run python tools/gen_api_types.py"
+    assert (ROOT / "src/fastgrad/_api_methods.py").read_text() == methods, \
+        "src/fastgrad/_api_methods.py is out of date: run python tools/gen_api_types.py"
     assert (ROOT / "src/fastgrad/nn/_functional_types.py").read_text() == functional, \
         "src/fastgrad/nn/_functional_types.py is out of date: run python tools/gen_api_types.py"
 
@@ -45,11 +48,11 @@ def test_api_types_state_the_runtime_names():
     for name in _functional_types.__all__:
         assert getattr(F, name) is getattr(_functional_types, name), name
     from fastgrad.ops._record import METHODS
-    stated = {n for n in vars(_api_types.TensorMethods) if not n.startswith("__") or n in METHODS}
+    stated = {n for n in vars(_api_methods.TensorMethods) if not n.startswith("__") or n in METHODS}
     for name, fn in METHODS.items():
         assert name in stated, name
         if not name.startswith("__r") or name in ("__rshift__",):
-            assert getattr(_api_types.TensorMethods, name) is fn, name
+            assert getattr(_api_methods.TensorMethods, name) is fn, name
         assert getattr(fg.Tensor, name) is fn, name
 
 

@@ -30,7 +30,7 @@ from fastgrad._state import trace as _trace
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from fastgrad._api_types import TensorMethods as _TensorMethods
+    from fastgrad._api_methods import TensorMethods as _TensorMethods
     from fastgrad.autograd.engine import Node
     _Data = Union["Tensor", np.ndarray, Sequence[Any], float, int, bool]
     _DType = Union["_dtype.dtype", np.dtype[Any], type, str]
