@@ -5,8 +5,9 @@
  * Row statistics are sums in the element type over two vectors of 64 bytes of partial
  * sums (GCC/clang vector extensions: one AVX-512 register, two AVX2 or four SSE ones),
  * whose lanes are folded pairwise at the end: each lane adds D / (2 RN_VL) terms, so the
- * rounding error grows with D / 32 + 5 (float32) rather than D.  The variance is a
- * second pass, sum (x - mean)^2 over the row (in cache), which does not cancel.  The
+ * rounding error grows with D / 32 + 5 (float32) rather than D.  A second pass
+ * over the row (in cache) sums d = x - mean and d^2, which do not cancel; they correct
+ * the mean by mean(d) and give the variance mean(d^2) - mean(d)^2.  The
  * backward's two reductions, sum w g and sum w g xhat, share one pass over the row; the
  * weight/bias-gradient partial sums (double, one block per thread range) and gx are
  * elementwise passes. */
@@ -57,10 +58,6 @@ static inline T RI(rn_fold)(const RI(rn_vec) *v)
 
 #define RN_SUM_V(acc, j) do { RI(rn_vec) v_; RN_LOAD(v_, x + (j)); acc += v_; } while (0)
 #define RN_SUM_S(acc, j) acc += x[j]
-#define RN_SQ_V(acc, j) do { RI(rn_vec) v_; RN_LOAD(v_, x + (j)); v_ -= m; acc += v_ * v_; } while (0)
-#define RN_SQ_S(acc, j) do { const T e_ = x[j] - m; acc += e_ * e_; } while (0)
-#define RN_DEV_V(acc, j) do { RI(rn_vec) v_; RN_LOAD(v_, x + (j)); acc += v_ - m; } while (0)
-#define RN_DEV_S(acc, j) acc += x[j] - m
 
 /* sum x */
 static inline T RI(rn_sum)(const T *x, int64_t n)
@@ -70,20 +67,37 @@ static inline T RI(rn_sum)(const T *x, int64_t n)
     return s;
 }
 
-/* sum (x - m)^2 */
-static inline T RI(rn_sumsq)(const T *x, int64_t n, T m)
+/* d1 = sum (x - m) and d2 = sum (x - m)^2 in one pass */
+static inline void RI(rn_dev)(const T *x, int64_t n, T m, T *d1, T *d2)
 {
-    T s;
-    RN_REDUCE(n, RN_SQ_V, RN_SQ_S, s);
-    return s;
-}
-
-/* sum (x - m) */
-static inline T RI(rn_sumdev)(const T *x, int64_t n, T m)
-{
-    T s;
-    RN_REDUCE(n, RN_DEV_V, RN_DEV_S, s);
-    return s;
+#if defined(__GNUC__) || defined(__clang__)
+    RI(rn_vec) a1 = {0}, a2 = {0};
+    T r1 = 0, r2 = 0;
+    int64_t j = 0;
+    for (; j + RN_VL <= n; j += RN_VL) {
+        RI(rn_vec) v;
+        RN_LOAD(v, x + j);
+        v -= m;
+        a1 += v;
+        a2 += v * v;
+    }
+    for (; j < n; j++) {
+        const T e = x[j] - m;
+        r1 += e;
+        r2 += e * e;
+    }
+    *d1 = RI(rn_fold)(&a1) + r1;
+    *d2 = RI(rn_fold)(&a2) + r2;
+#else
+    T r1 = 0, r2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const T e = x[j] - m;
+        r1 += e;
+        r2 += e * e;
+    }
+    *d1 = r1;
+    *d2 = r2;
+#endif
 }
 
 /* rows [r0, r1) of x (rows, D): mean, rstd and y = (x - mean) rstd w + b, w and b indexed
@@ -94,12 +108,19 @@ static void RI(rn_rows_fwd)(const T *x, T *y, int64_t r0, int64_t r1, int64_t D,
     for (int64_t r = r0; r < r1; r++) {
         const T *xr = x + r * D;
         T *yr = y + r * D;
-        /* the mean corrected by the mean deviation from it (which also makes the mean of a
-         * constant row that constant, and its normalised row 0); the variance about the
-         * corrected mean */
+        /* corrected two-pass statistics: with d = x - m0 about the first mean m0, the mean
+         * is m0 + mean(d) and the variance mean(d^2) - mean(d)^2 (a constant row gets that
+         * constant as its mean, variance 0 and a normalised row of 0) */
         T m = D > 0 ? RI(rn_sum)(xr, D) / (T)D : (T)0;
-        if (D > 0) m += RI(rn_sumdev)(xr, D, m) / (T)D;
-        const double v = D > 0 ? (double)RI(rn_sumsq)(xr, D, m) / (double)D : 0.0;
+        double v = 0.0;
+        if (D > 0) {
+            T d1, d2;
+            RI(rn_dev)(xr, D, m, &d1, &d2);
+            const double md = (double)d1 / (double)D;
+            v = (double)d2 / (double)D - md * md;
+            if (v < 0) v = 0;
+            m += d1 / (T)D;
+        }
         const double rs = 1.0 / sqrt(v + eps);
         omean[r] = m;
         orstd[r] = (T)rs;
@@ -186,7 +207,5 @@ static void RI(rn_rows_bwd)(const T *x, const T *g, const T *mean, const T *rstd
 #undef RN_REDUCE
 #undef RN_SUM_V
 #undef RN_SUM_S
-#undef RN_SQ_V
-#undef RN_SQ_S
 #undef RN_LOAD
 #undef RN_VL
