@@ -322,3 +322,16 @@ def test_unary_edge_values_match_torch(name, dtype):
     bad = np.flatnonzero(~ok)
     assert bad.size == 0, f"{name} {dtype}: " + ", ".join(
         f"x={x[i]!r}: fastgrad {fv[i]!r}, PyTorch {tv[i]!r}" for i in bad[:6])
+
+
+@pytest.mark.parametrize("first,then", [(0.0, -0.0), (-0.0, 0.0)])
+def test_python_zero_scalars_keep_their_sign(first, then):
+    """x * 0.0 and x * -0.0 differ in the sign of their zeros, whichever ran first (the
+    0-d tensors made for Python scalars are cached, and 0.0 == -0.0 as a key)."""
+    x = np.array([1.0, -2.0, 3.0], np.float32)
+    fg.tensor(x) * first
+    got = (fg.tensor(x) * then).numpy()
+    want = (torch.tensor(x) * then).numpy()
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    got = (fg.tensor(x) + then).numpy()
+    np.testing.assert_array_equal(got, x)

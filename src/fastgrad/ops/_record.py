@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from math import copysign as _copysign
 import sys
 
 import numpy as np
@@ -203,8 +204,11 @@ _scalar_cache = {}
 
 
 def _scalar(v, dtype):
-    """A 0-d tensor for a Python scalar (cached: scalars repeat in training loops)."""
+    """A 0-d tensor for a Python scalar (cached: scalars repeat in training loops; -0.0
+    has its own entry, since it equals 0.0 as a key)."""
     key = (v, dtype, type(v))
+    if v == 0 and type(v) is float and _copysign(1.0, v) < 0:
+        key = (v, dtype, "-0")
     t = _scalar_cache.get(key)
     if t is None:
         if len(_scalar_cache) > 512:
