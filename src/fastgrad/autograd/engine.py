@@ -34,6 +34,7 @@ from fastgrad._hooks import hooks
 from fastgrad._state import grad_mode
 from fastgrad._state import leaf_hook_gen as _leaf_hook_gen
 from fastgrad._tensor import Tensor, tensor
+from fastgrad._C._kernels import cache_empty as _cache_empty
 from fastgrad.autograd import anomaly as _anomaly
 
 from typing import TYPE_CHECKING
@@ -366,6 +367,118 @@ def _store_grad(t, g, create_graph):
         hooks.grad_store(t, g, old, tag, create_graph)
 
 
+# ---- gradients of slabs -----------------------------------------------------------------
+# A view of one slab of its input -- the elements whose index along one dimension lies in
+# [lo, hi): narrow, split, chunk, unbind, basic indexing of one dimension -- has as
+# gradient the slab's gradient padded with zeros.  Under an ordinary backward (no
+# create_graph, no anomaly mode: _into.slab) such a view's backward returns a ``Slab``
+# instead, and the walk writes the slabs reaching one input into one buffer of the
+# input's shape: a tensor split into k pieces gets its gradient with one copy per piece,
+# instead of k zero-padded arrays of its full size and k - 1 sums of them.  What no slab
+# wrote is zeroed when the gradient is complete (the input's node is about to run, or
+# the leaf's .grad is about to be stored); a slab that overlaps one already written, of
+# another dimension or dtype, or a gradient arriving beside one that is not a slab,
+# falls back to the dense sum.  While fastgrad.compile traces, the buffer is zeroed whole
+# at its first slab and every copy is recorded (hooks.numpy_assemble), so a replay does
+# the same writes.
+
+class Slab:
+    """The gradient ``g`` of the slab ``[lo, hi)`` along ``dim`` of an input of shape
+    ``full`` (zero elsewhere); ``g`` lacks dimension ``dim`` when the view indexed it
+    with an int (``squeezed``)."""
+    __slots__ = ("g", "dim", "lo", "hi", "full", "squeezed")
+
+    def __init__(self, g, dim, lo, hi, full, squeezed=False):
+        self.g, self.dim, self.lo, self.hi, self.full, self.squeezed = g, dim, lo, hi, full, squeezed
+
+    def index(self):
+        return (slice(None),) * self.dim + (slice(self.lo, self.hi),)
+
+    def values(self):
+        a = self.g._data
+        return np.expand_dims(a, self.dim) if self.squeezed else a
+
+    def dense(self):
+        """The full gradient as a Tensor (zeros outside the slab)."""
+        a = self.values()
+        out = _empty(self.full, a.dtype)
+        out.fill(0)
+        idx = self.index()
+        out[idx] = a
+        if hooks.numpy_assemble is not None:
+            hooks.numpy_assemble(out, [(idx, a)], 0.0, "slab_backward")
+        return Tensor._make(out)
+
+
+def _empty(shape, dtype):
+    """An uninitialised array from fastgrad's result cache (fastgrad.memory), so a
+    gradient buffer reuses mapped pages step after step."""
+    return _cache_empty(shape, dtype)
+
+
+def _slab_new(slabs, key, s, fresh=False):
+    """A buffer for the gradient of `key` holding slab s, as a Tensor; ``fresh`` (a
+    leaf's gradient) tags it FRESH, so .grad adopts it without a copy."""
+    a = s.values()
+    n = s.full[s.dim]
+    buf = _empty(s.full, a.dtype)
+    idx = s.index()
+    tracing = hooks.numpy_assemble is not None
+    if tracing:
+        buf.fill(0)
+    buf[idx] = a
+    if tracing:
+        hooks.numpy_assemble(buf, [(idx, a)], 0.0, "slab_backward")
+    mask = bytearray(n)
+    mask[s.lo:s.hi] = b"\x01" * (s.hi - s.lo)
+    slabs[key] = [buf, s.dim, mask, tracing]
+    t = Tensor._make(buf)
+    if fresh:
+        t._name = FRESH
+    return t
+
+
+def _slab_add(slabs, key, s):
+    """Write slab s into key's buffer when it is one of slabs of the same dimension and
+    dtype that s does not overlap; False (nothing written) otherwise."""
+    st = slabs.get(key)
+    if st is None:
+        return False
+    buf, dim, mask, tracing = st
+    a = s.values()
+    if dim != s.dim or a.dtype != buf.dtype or mask.find(1, s.lo, s.hi) != -1:
+        return False
+    idx = s.index()
+    buf[idx] = a
+    if tracing:
+        hooks.numpy_assemble(buf, [(idx, a)], None, "slab_backward")
+    mask[s.lo:s.hi] = b"\x01" * (s.hi - s.lo)
+    return True
+
+
+def _slab_finish(slabs, key):
+    """Zero what no slab wrote into key's buffer (if key has one) and forget it."""
+    st = slabs.pop(key, None)
+    if st is None:
+        return
+    buf, dim, mask, tracing = st
+    if tracing:                     # zeroed whole at its first slab
+        return
+    lo = mask.find(0)
+    pre = (slice(None),) * dim
+    while lo != -1:
+        hi = mask.find(1, lo)
+        if hi == -1:
+            hi = len(mask)
+        buf[pre + (slice(lo, hi),)] = 0
+        lo = mask.find(0, hi)
+
+
+def dense_grad(g):
+    """g as a Tensor (a Slab made dense), for code that calls backward functions itself."""
+    return g.dense() if type(g) is Slab else g
+
+
 # ---- accumulating straight into .grad ------------------------------------------------------
 # With gradient accumulation (several backward() calls per optimizer step, or
 # zero_grad(set_to_none=False)) a leaf's .grad already exists when its gradient arrives.
@@ -390,6 +503,7 @@ class _Into(threading.local):
     # an ordinary backward(): [its graph's nodes (the consumer counts: every node but the
     # roots), whether the path is off for the graph (None: not looked yet)]
     run = None
+    slab = False        # view backwards may return Slab (see "gradients of slabs")
 
 
 _into = _Into()
@@ -543,7 +657,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     grad_mode.enabled = create_graph
     into = _into
     prev_run = into.run
+    prev_slab = into.slab
     into.run = None
+    into.slab = not create_graph and not _anomaly._mode[0]
+    slabs = {}                                     # key -> its buffer (_slab_new)
     queued = []
     callbacks = _callbacks()
     callbacks.append(queued)
@@ -570,6 +687,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             g = buf.pop(node, None)
             edges = node.edges
             if g is not None:
+                if slabs:
+                    _slab_finish(slabs, node)
                 if node.hooks or node.retain is not None:
                     g = _node_hooks(node, g, create_graph)
                 if capture is not None:
@@ -605,7 +724,18 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 if type(e) is Node:
                     if gi is not None:
                         prev = buf.get(e)
-                        buf[e] = gi if prev is None else add(prev, gi)
+                        if type(gi) is Slab:
+                            if prev is None:
+                                buf[e] = _slab_new(slabs, e, gi)
+                            elif not _slab_add(slabs, e, gi):
+                                _slab_finish(slabs, e)
+                                buf[e] = add(prev, gi.dense())
+                        elif prev is None:
+                            buf[e] = gi
+                        else:
+                            if slabs:
+                                _slab_finish(slabs, e)
+                            buf[e] = add(prev, gi)
                     d = deps[e] - 1
                     deps[e] = d
                     if d == 0:
@@ -616,9 +746,17 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                             e.grad._version[0] += 1
                         else:
                             slot = leaf.get(id(e))
-                            if slot is None:
+                            if type(gi) is Slab:
+                                if slot is None:
+                                    leaf[id(e)] = [e, _slab_new(slabs, id(e), gi, True)]
+                                elif not _slab_add(slabs, id(e), gi):
+                                    _slab_finish(slabs, id(e))
+                                    slot[1] = add(slot[1], gi.dense())
+                            elif slot is None:
                                 leaf[id(e)] = [e, gi]
                             else:
+                                if slabs:
+                                    _slab_finish(slabs, id(e))
                                 slot[1] = add(slot[1], gi)
                     if ldeps and id(e) in ldeps:
                         d = ldeps[id(e)] - 1
@@ -626,8 +764,12 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                         if d == 0:
                             slot = leaf.pop(id(e), None)
                             if slot is not None:
+                                if slabs:
+                                    _slab_finish(slabs, id(e))
                                 _finish_leaf(e, slot[1], create_graph)
         for t, g in leaf.values():
+            if slabs:
+                _slab_finish(slabs, id(t))
             if capture is None:
                 if t._hooks or _post_hooks:
                     _finish_leaf(t, g, create_graph)
@@ -648,6 +790,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     finally:
         grad_mode.enabled = prev_mode
         into.run = prev_run
+        into.slab = prev_slab
         callbacks.pop()
 
 

@@ -359,7 +359,8 @@ def _batched_backward(out, inputs, G):
                     engine._check_versions(node)
                 grads = _batched_rule(node, g)
                 if grads is None:           # no rule: the node's own backward, row by row
-                    per_row = [node.fn(node, Tensor._make(np.array(g[r], copy=True)))
+                    per_row = [[engine.dense_grad(q) for q in
+                                node.fn(node, Tensor._make(np.array(g[r], copy=True)))]
                                for r in range(rows)]
                     grads = []
                     for k in range(len(edges)):

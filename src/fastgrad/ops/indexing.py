@@ -11,7 +11,9 @@ from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad import reference as _reference
-from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad.autograd.engine import Slab, declare, jvp_rule
+from fastgrad.autograd.engine import _empty as _cache_empty
+from fastgrad.autograd.engine import _into as _engine_into
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
 
@@ -174,7 +176,43 @@ def _np_setitem(arr, idx, value):
 
 def _getitem_bwd(node, g):
     idx, shape = node.ctx
+    if _engine_into.slab:
+        s = _slab_of(idx, shape)
+        if s is not None:
+            return (Slab(g, s[0], s[1], s[2], shape, s[3]),)
     return (_index_backward(g, idx, shape),)
+
+
+def _slab_of(idx, shape):
+    """(dim, lo, hi, squeezed) when the basic index idx selects the slab [lo, hi) of one
+    dimension of an array of `shape` (every other dimension whole; an int index gives a
+    slab of one, squeezed), else None."""
+    parts = idx if type(idx) is tuple else (idx,)
+    if len(parts) > len(shape):
+        return None
+    dim = None
+    lo, hi, squeezed = 0, shape[0] if shape else 0, False
+    for d, p in enumerate(parts):
+        n = shape[d]
+        if type(p) is slice:
+            a, b, st = p.indices(n)
+            if st != 1:
+                return None
+            if a == 0 and b >= n:
+                continue
+            b = max(a, b)
+        elif type(p) is int:
+            a = p + n if p < 0 else p
+            b = a + 1
+            squeezed = True
+        else:                           # None, Ellipsis, arrays: not one slab
+            return None
+        if dim is not None:
+            return None
+        dim, lo, hi = d, a, b
+    if dim is None:
+        return (0, 0, shape[0], False) if shape else None
+    return dim, lo, hi, squeezed
 
 
 declare(_getitem_bwd, linear=lambda node, t, out: getitem(t, node.ctx[0]))
@@ -222,7 +260,8 @@ declare(_index_backward_bwd,
 
 def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
-    out = np.zeros(shape, dtype=g._data.dtype)
+    out = _cache_empty(shape, g._data.dtype)
+    out.fill(0)
     out[idx] = g._data
     if _hooks.numpy_assemble is not None:
         _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "index_backward")

@@ -15,7 +15,9 @@ from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, canonical_dtype, result_dtype
 from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad import _dtype
-from fastgrad.autograd.engine import declare, jvp_rule
+from fastgrad.autograd.engine import Slab, declare, jvp_rule
+from fastgrad.autograd.engine import _empty as _cache_empty
+from fastgrad.autograd.engine import _into as _engine_into
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
                                   _to_tensor, _zeros_of, exports, public)
 
@@ -408,6 +410,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, axis: Optional[Dims] = None) 
 
 def _narrow_bwd(node, g):
     dim, start, full = node.ctx
+    if _engine_into.slab:
+        return (Slab(g, dim, start, start + g._data.shape[dim], full),)
     return (_unnarrow(g, dim, start, full),)
 
 
@@ -448,7 +452,8 @@ def _unnarrow_jvp(node, xs, ts, out):
 
 
 def _unnarrow(g, dim, start, full):
-    out = np.zeros(full, dtype=g._data.dtype)
+    out = _cache_empty(full, g._data.dtype)
+    out.fill(0)
     length = g._data.shape[dim]
     idx = (slice(None),) * dim + (slice(start, start + length),)
     out[idx] = g._data
