@@ -227,3 +227,65 @@ def test_compiled_step_bitwise_equal_to_eager(unused):
     for pe, pc in zip(le.parameters(), lc.parameters()):
         assert pe.detach().numpy().tobytes() == pc.detach().numpy().tobytes()
         assert pe.grad.numpy().tobytes() == pc.grad.numpy().tobytes()
+
+
+def _random_views(rng, shape):
+    """A list of (kind, args) slab views of a tensor of `shape`: narrow, int index, slice
+    index, split or chunk, over random dims and ranges (overlaps included)."""
+    views = []
+    for _ in range(int(rng.integers(1, 7))):
+        d = int(rng.integers(0, len(shape)))
+        n = shape[d]
+        kind = rng.choice(["narrow", "int", "slice", "split", "chunk"])
+        if kind == "narrow":
+            a = int(rng.integers(0, n))
+            views.append(("narrow", (d, a, int(rng.integers(0, n - a + 1)))))
+        elif kind == "int":
+            views.append(("int", (d, int(rng.integers(-n, n)))))
+        elif kind == "slice":
+            a, b = sorted(int(v) for v in rng.integers(0, n + 1, 2))
+            views.append(("slice", (d, a, b)))
+        elif kind == "split":
+            views.append(("split", (d, int(rng.integers(1, n + 1)))))
+        else:
+            views.append(("chunk", (d, int(rng.integers(1, n + 1)))))
+    return views
+
+
+def _apply_views(t, views, weights):
+    """sum over the views' pieces of (piece * w) summed, with w drawn per piece."""
+    pieces = []
+    for kind, args in views:
+        d = args[0]
+        if kind == "narrow":
+            pieces.append(t.narrow(d, args[1], args[2]))
+        elif kind == "int":
+            pieces.append(t[(slice(None),) * d + (args[1],)])
+        elif kind == "slice":
+            pieces.append(t[(slice(None),) * d + (slice(args[1], args[2]),)])
+        elif kind == "split":
+            pieces.extend(t.split(args[1], dim=d))
+        else:
+            pieces.extend(t.chunk(args[1], dim=d))
+    total = None
+    for p, w in zip(pieces, weights):
+        term = (p * p * w).sum() if w > 0 else (p * w).sum()
+        total = term if total is None else total + term
+    return total
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_slab_programs_match_torch(seed):
+    rng = np.random.default_rng(1000 + seed)
+    shape = tuple(int(v) for v in rng.integers(1, 7, int(rng.integers(1, 4))))
+    views = _random_views(rng, shape)
+    weights = rng.standard_normal(64)
+    a = rng.standard_normal(shape)
+    x = fg.tensor(a, requires_grad=True)
+    xt = torch.tensor(a, requires_grad=True)
+    nonleaf = bool(rng.integers(0, 2))
+    y, yt = (x * 1.0, xt * 1.0) if nonleaf else (x, xt)
+    _apply_views(y, views, weights).backward()
+    _apply_views(yt, views, weights).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12,
+                               err_msg=f"shape {shape} views {views}")
