@@ -122,7 +122,8 @@ typedef T FGD_N(smvu) __attribute__((vector_size(64), aligned(sizeof(T)), may_al
 typedef T FGD_N(smv2) __attribute__((vector_size(32)));
 typedef T FGD_N(smv4) __attribute__((vector_size(16)));
 
-/* the lanes of v summed by halves (64 -> 32 -> 16 bytes in registers), then in order */
+/* the lanes of v summed by halves down to one lane: lane i + (lane i + half), 64 -> 32
+ * -> 16 -> ... bytes (the order sm_tree gives sixteen sums at once) */
 FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
 {
     FGD_N(smv2) x2, y2;
@@ -133,10 +134,38 @@ FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
     memcpy(&x4, &x2, sizeof x4);
     memcpy(&y4, (const char *)&x2 + sizeof x4, sizeof y4);
     x4 += y4;
-    T r = x4[0];
-    for (int u = 1; u < (int)(16 / sizeof(T)); u++) r += x4[u];
-    return r;
+    T x[16 / sizeof(T)];
+    memcpy(x, &x4, sizeof x);
+    for (int w = (int)(8 / sizeof(T)); w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) x[i] += x[i + w];
+    return x[0];
 }
+
+/* float32 under AVX-512: the sixteen vectors v[0..15] folded at once, lane i of the result
+ * sm_fold(v[i]) (the same additions in the same order): pairs of vectors halve their
+ * sources' lanes together, 16 -> 8 -> 4 -> 2 -> 1 lanes each, 15 vector additions in all */
+#define FGD_SMT_s512 1
+#if (defined(__clang__) || __GNUC__ >= 12) && FGD_CAT(FGD_SMT, FGD_SFX)
+#define FGD_SM_TREE 1
+#define FGD_SM_SH __builtin_shufflevector
+FGD_INLINE FGD_N(smv) FGD_N(sm_tree)(const FGD_N(smv) *v)
+{
+    FGD_N(smv) a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++)
+        a[i] = FGD_SM_SH(v[2 * i], v[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+             + FGD_SM_SH(v[2 * i], v[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int i = 0; i < 4; i++)
+        b[i] = FGD_SM_SH(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+             + FGD_SM_SH(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    for (int i = 0; i < 2; i++)
+        c[i] = FGD_SM_SH(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29)
+             + FGD_SM_SH(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    return FGD_SM_SH(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+         + FGD_SM_SH(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+#undef FGD_SM_SH
+#endif
+#undef FGD_SMT_s512
 #endif
 
 FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bias, int64_t j)
@@ -227,49 +256,82 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
 }
 
 /* rows [0, mv) of C, B transposed: C(i, j) = op(A) row i . B^T row j (ldb apart); arow:
- * FGD_SM_MAX * k elements for the rows of op(A), contiguous along k */
+ * FGD_SM_MAX * k elements for the rows of op(A), contiguous along k.  NJ rows of B^T at a
+ * time (eight for one or two rows of A: more independent loads in flight while B^T
+ * streams; four for three or four), each B vector multiplied into every row of A; the
+ * mv x NJ vector sums fold with sm_tree where there is one, else one by one */
 FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
                              int64_t csa, T *C, T *arow)
 {
     const int64_t n = s->n, k = s->k, ldb = s->ldb, ldc = s->ldc;
     const T *B = (const T *)s->b, *bias = (const T *)s->bias;
-    for (int r = 0; r < mv; r++)
-        for (int64_t p = 0; p < k; p++) arow[r * k + p] = A[r * rsa + p * csa];
-    int64_t j = 0;
-#ifdef FGD_SM_VEC
-    enum { NJ = 4 };                              /* rows of B^T at a time */
-#endif
-    const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
-#ifdef FGD_SM_VEC
-    for (; j + NJ <= n; j += NJ) {
-        FGD_N(smv) acc[FGD_SM_MAX][NJ];
+    int64_t lar = rsa;                             /* rows of op(A) in place when dense */
+    if (csa != 1) {
         for (int r = 0; r < mv; r++)
-            for (int q = 0; q < NJ; q++) acc[r][q] = (FGD_N(smv)){0};
+            for (int64_t p = 0; p < k; p++) arow[r * k + p] = A[r * rsa + p * csa];
+        A = arow;
+        lar = k;
+    }
+    int64_t j = 0;
+    const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
+    const T alpha = (T)s->alpha, beta = (T)s->beta;
+#ifdef FGD_SM_VEC
+    enum { NJX = 8 };
+    const int nj = mv <= 2 ? 8 : 4;
+    for (; j + nj <= n; j += nj) {
+        FGD_N(smv) acc[FGD_SM_MAX * NJX];
+#pragma GCC unroll 32
+        for (int i = 0; i < mv * nj; i++) acc[i] = (FGD_N(smv)){0};
+        const T *b0 = B + j * ldb;
         for (int64_t p = 0; p < kv; p += FGD_SM_VL) {
-            FGD_N(smv) bv[NJ];
-#pragma GCC unroll 4
-            for (int q = 0; q < NJ; q++) bv[q] = *(const FGD_N(smvu) *)(B + (j + q) * ldb + p);
+            FGD_N(smv) bv[NJX];
+#pragma GCC unroll 8
+            for (int q = 0; q < nj; q++) bv[q] = *(const FGD_N(smvu) *)(b0 + q * ldb + p);
 #pragma GCC unroll 4
             for (int r = 0; r < mv; r++) {
-                const FGD_N(smv) av = *(const FGD_N(smvu) *)(arow + r * k + p);
-#pragma GCC unroll 4
-                for (int q = 0; q < NJ; q++) acc[r][q] += av * bv[q];
+                const FGD_N(smv) av = *(const FGD_N(smvu) *)(A + r * lar + p);
+#pragma GCC unroll 8
+                for (int q = 0; q < nj; q++) acc[r * nj + q] += av * bv[q];
             }
         }
-        for (int r = 0; r < mv; r++)
-            for (int q = 0; q < NJ; q++) {
-                const T *ar = arow + r * k, *bj = B + (j + q) * ldb;
-                T t = FGD_N(sm_fold)(acc[r][q]);
-                for (int64_t p = kv; p < k; p++) t += ar[p] * bj[p];
-                T *c = C + r * ldc + j + q;
-                *c = FGD_N(sm_out)(t, s, c, bias, j + q);
-            }
+        T t[FGD_SM_MAX * NJX];
+#ifdef FGD_SM_TREE
+        if (mv * nj <= FGD_SM_VL) {
+#pragma GCC unroll 16
+            for (int i = mv * nj; i < FGD_SM_VL; i++) acc[i] = (FGD_N(smv)){0};
+            const FGD_N(smv) f = FGD_N(sm_tree)(acc);
+            memcpy(t, &f, sizeof f);
+        } else
+#endif
+        {
+#pragma GCC unroll 32
+            for (int i = 0; i < mv * nj; i++) t[i] = FGD_N(sm_fold)(acc[i]);
+        }
+        if (kv < k)
+            for (int r = 0; r < mv; r++)
+                for (int q = 0; q < nj; q++) {
+                    const T *ar = A + r * lar, *bj = b0 + q * ldb;
+                    for (int64_t p = kv; p < k; p++) t[r * nj + q] += ar[p] * bj[p];
+                }
+        /* sm_out's arithmetic, its tests hoisted out of the element loops */
+        for (int r = 0; r < mv; r++) {
+            T *c = C + r * ldc + j, *x = t + r * nj;
+            for (int q = 0; q < nj; q++) x[q] *= alpha;
+            if (s->beta == 1.0)
+                for (int q = 0; q < nj; q++) x[q] = x[q] + c[q];
+            else if (s->beta != 0.0)
+                for (int q = 0; q < nj; q++) x[q] = c[q] * beta + x[q];
+            if (bias)
+                for (int q = 0; q < nj; q++) c[q] = x[q] + bias[j + q];
+            else
+                for (int q = 0; q < nj; q++) c[q] = x[q] + (T)0;
+        }
     }
 #endif
     for (; j < n; j++) {              /* the same operations per element as above */
         const T *bj = B + j * ldb;
         for (int r = 0; r < mv; r++) {
-            const T *ar = arow + r * k;
+            const T *ar = A + r * lar;
             int64_t p = 0;
             T t;
 #ifdef FGD_SM_VEC
@@ -402,4 +464,5 @@ int FGD_FNAME(const fg_gemm_sub *s)
 #undef FGD_SM_CB
 #undef FGD_SM_VL
 #undef FGD_SM_VEC
+#undef FGD_SM_TREE
 #undef FGD_SM_REG_B_BYTES
