@@ -166,6 +166,13 @@ FGD_INLINE FGD_N(smv) FGD_N(sm_tree)(const FGD_N(smv) *v)
 #undef FGD_SM_SH
 #endif
 #undef FGD_SMT_s512
+/* v held in a register: each vector of B^T loaded once for all rows of A (the compiler
+ * would otherwise read it from memory again as an operand of every row's FMA) */
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+#define FGD_SM_INREG(v) __asm__("" : "+v"(v))
+#else
+#define FGD_SM_INREG(v) ((void)0)
+#endif
 #endif
 
 FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bias, int64_t j)
@@ -286,7 +293,10 @@ FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
         for (int64_t p = 0; p < kv; p += FGD_SM_VL) {
             FGD_N(smv) bv[NJX];
 #pragma GCC unroll 8
-            for (int q = 0; q < nj; q++) bv[q] = *(const FGD_N(smvu) *)(b0 + q * ldb + p);
+            for (int q = 0; q < nj; q++) {
+                bv[q] = *(const FGD_N(smvu) *)(b0 + q * ldb + p);
+                if (mv > 1) FGD_SM_INREG(bv[q]);
+            }
 #pragma GCC unroll 4
             for (int r = 0; r < mv; r++) {
                 const FGD_N(smv) av = *(const FGD_N(smvu) *)(A + r * lar + p);
@@ -465,4 +475,5 @@ int FGD_FNAME(const fg_gemm_sub *s)
 #undef FGD_SM_VL
 #undef FGD_SM_VEC
 #undef FGD_SM_TREE
+#undef FGD_SM_INREG
 #undef FGD_SM_REG_B_BYTES
