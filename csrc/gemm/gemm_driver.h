@@ -206,7 +206,10 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
                 const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
                 FGD_N(smv) bv[NVB];
 #pragma GCC unroll 8
-                for (int q = 0; q < NVB; q++) bv[q] = bp[q];
+                for (int q = 0; q < NVB; q++) {
+                    bv[q] = bp[q];
+                    if (mv > 1) FGD_SM_INREG(bv[q]);
+                }
 #pragma GCC unroll 4
                 for (int r = 0; r < mv; r++) {
                     const T ar = A[r * rsa + p * csa];
