@@ -189,6 +189,43 @@ FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bia
  * of them for a bigger B, accumulate in buf while B's rows stream through, four rows per
  * pass (still one FMA chain per element, in p order). */
 #define FGD_SM_REG_B_BYTES (512 * 1024)
+#ifdef FGD_SM_VEC
+/* columns [j0, j0 + nvb vectors) of rows [0, mv) of C, accumulated in registers over all
+ * of k (B not transposed) */
+FGD_INLINE void FGD_N(sm_nn_reg)(const fg_gemm_sub *s, int mv, int nvb, const T *A,
+                                 int64_t rsa, int64_t csa, T *C, int64_t j0)
+{
+    enum { NVX = (int)(2 * FGD_SM_JB / FGD_SM_VL) };
+    const int64_t k = s->k, ldb = s->ldb, ldc = s->ldc;
+    const T *B = (const T *)s->b, *bias = (const T *)s->bias;
+    FGD_N(smv) acc[FGD_SM_MAX * NVX];
+#pragma GCC unroll 32
+    for (int i = 0; i < mv * nvb; i++) acc[i] = (FGD_N(smv)){0};
+    for (int64_t p = 0; p < k; p++) {
+        const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
+        FGD_N(smv) bv[NVX];
+#pragma GCC unroll 16
+        for (int q = 0; q < nvb; q++) {
+            bv[q] = bp[q];
+            if (mv > 1) FGD_SM_INREG(bv[q]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < mv; r++) {
+            const T ar = A[r * rsa + p * csa];
+#pragma GCC unroll 16
+            for (int q = 0; q < nvb; q++) acc[r * nvb + q] += ar * bv[q];
+        }
+    }
+    for (int r = 0; r < mv; r++) {
+        T a[2 * FGD_SM_JB];
+        memcpy(a, acc + r * nvb, (size_t)nvb * sizeof acc[0]);
+        T *cr = C + r * ldc + j0;
+        for (int64_t jj = 0; jj < nvb * FGD_SM_VL; jj++)
+            cr[jj] = FGD_N(sm_out)(a[jj], s, cr + jj, bias, j0 + jj);
+    }
+}
+#endif
+
 FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
                              int64_t csa, T *C, T *buf)
 {
@@ -197,34 +234,14 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
     int64_t j0 = 0;
 #ifdef FGD_SM_VEC
     enum { NVB = (int)(FGD_SM_JB / FGD_SM_VL) };
-    if ((double)k * (double)n * (double)sizeof(T) <= (double)FGD_SM_REG_B_BYTES)
-        for (; j0 + FGD_SM_JB <= n; j0 += FGD_SM_JB) {
-            FGD_N(smv) acc[FGD_SM_MAX][NVB];
-            for (int r = 0; r < mv; r++)
-                for (int q = 0; q < NVB; q++) acc[r][q] = (FGD_N(smv)){0};
-            for (int64_t p = 0; p < k; p++) {
-                const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
-                FGD_N(smv) bv[NVB];
-#pragma GCC unroll 8
-                for (int q = 0; q < NVB; q++) {
-                    bv[q] = bp[q];
-                    if (mv > 1) FGD_SM_INREG(bv[q]);
-                }
-#pragma GCC unroll 4
-                for (int r = 0; r < mv; r++) {
-                    const T ar = A[r * rsa + p * csa];
-#pragma GCC unroll 8
-                    for (int q = 0; q < NVB; q++) acc[r][q] += ar * bv[q];
-                }
-            }
-            for (int r = 0; r < mv; r++) {
-                T a[FGD_SM_JB];
-                memcpy(a, acc[r], sizeof a);
-                T *cr = C + r * ldc + j0;
-                for (int64_t jj = 0; jj < FGD_SM_JB; jj++)
-                    cr[jj] = FGD_N(sm_out)(a[jj], s, cr + jj, bias, j0 + jj);
-            }
-        }
+    if ((double)k * (double)n * (double)sizeof(T) <= (double)FGD_SM_REG_B_BYTES) {
+        /* one or two rows: blocks of two register blocks' columns, one pass over B */
+        if (mv <= 2)
+            for (; j0 + 2 * FGD_SM_JB <= n; j0 += 2 * FGD_SM_JB)
+                FGD_N(sm_nn_reg)(s, mv, 2 * NVB, A, rsa, csa, C, j0);
+        for (; j0 + FGD_SM_JB <= n; j0 += FGD_SM_JB)
+            FGD_N(sm_nn_reg)(s, mv, NVB, A, rsa, csa, C, j0);
+    }
 #endif
     for (; j0 < n; j0 += FGD_SM_CB) {
         const int64_t w = FGD_MIN(FGD_SM_CB, n - j0);
