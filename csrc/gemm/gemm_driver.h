@@ -164,6 +164,27 @@ FGD_INLINE FGD_N(smv) FGD_N(sm_tree)(const FGD_N(smv) *v)
          + FGD_SM_SH(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 #undef FGD_SM_SH
+
+/* sm_out for the sums from sm_tree, lane r * nj + q going to C(r, q) (C and bias at the
+ * block's first column): one masked load or store per row of C */
+FGD_INLINE void FGD_N(sm_tree_out)(const fg_gemm_sub *s, int mv, int nj, FGD_N(smv) f, T *C,
+                                   const T *bias)
+{
+    __m512 x = _mm512_mul_ps((__m512)f, _mm512_set1_ps((T)s->alpha));
+    __m512 cv = _mm512_setzero_ps(), bv = _mm512_setzero_ps();
+    const unsigned m0 = (1u << nj) - 1;
+    /* row r's lanes start r * nj elements in: its addresses are offset back by as much */
+    for (int r = 0; r < mv; r++) {
+        const __mmask16 mr = (__mmask16)(m0 << (r * nj));
+        if (s->beta != 0.0) cv = _mm512_mask_loadu_ps(cv, mr, C + r * s->ldc - r * nj);
+        if (bias) bv = _mm512_mask_loadu_ps(bv, mr, bias - r * nj);
+    }
+    if (s->beta == 1.0) x = _mm512_add_ps(x, cv);
+    else if (s->beta != 0.0) x = _mm512_fmadd_ps(cv, _mm512_set1_ps((T)s->beta), x);
+    x = _mm512_add_ps(x, bv);
+    for (int r = 0; r < mv; r++)
+        _mm512_mask_storeu_ps(C + r * s->ldc - r * nj, (__mmask16)(m0 << (r * nj)), x);
+}
 #endif
 #undef FGD_SMT_s512
 /* v held in a register: each vector of B^T loaded once for all rows of A (the compiler
@@ -330,6 +351,10 @@ FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
 #pragma GCC unroll 16
             for (int i = mv * nj; i < FGD_SM_VL; i++) acc[i] = (FGD_N(smv)){0};
             const FGD_N(smv) f = FGD_N(sm_tree)(acc);
+            if (kv == k) {
+                FGD_N(sm_tree_out)(s, mv, nj, f, C + j, bias ? bias + j : NULL);
+                continue;
+            }
             memcpy(t, &f, sizeof f);
         } else
 #endif
