@@ -105,10 +105,11 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
  * op(B) for a product that reads it once.  Here op(B) is read in place, once, each
  * element multiplied into the (up to FGD_SM_MAX) rows:
  *   B not transposed: C rows accumulate a[r][p] * B row p over p in order (one FMA chain
- *   per element, as in the micro-kernel), in registers when n fits one block of
- *   FGD_SM_JB columns, else in an L1 buffer of FGD_SM_CB columns while B's rows stream;
+ *   per element, as in the micro-kernel), in registers while B fits in L2 (blocks of
+ *   FGD_SM_JB columns, two at a time for one or two rows), else in an L1 buffer of
+ *   FGD_SM_MAX * FGD_SM_CB elements (shared by the rows) while B's rows stream;
  *   B transposed (B^T stored n x k): C(r, j) is the dot product of op(A) row r and B^T
- *   row j, four rows of B^T at a time, summed in vector lanes.
+ *   row j, four or eight rows of B^T at a time, summed in vector lanes.
  * The epilogue is the micro-kernel's: alpha acc (+ C or beta C) + bias (+ 0 without). */
 #define FGD_SM_MAX 4
 #define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
@@ -206,9 +207,10 @@ FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bia
 
 /* rows [0, mv) of C, B not transposed; op(A)(i, p) = A[i*rsa + p*csa]; buf: FGD_SM_MAX *
  * FGD_SM_CB elements.  While op(B) fits in L2 (FGD_SM_REG_B_BYTES), whole blocks of
- * FGD_SM_JB columns accumulate in registers over all of k; the other columns, and all
- * of them for a bigger B, accumulate in buf while B's rows stream through, four rows per
- * pass (still one FMA chain per element, in p order). */
+ * FGD_SM_JB columns (2 FGD_SM_JB for one or two rows) accumulate in registers over all
+ * of k; the other columns, and all of them for a bigger B, accumulate in buf while B's
+ * rows stream through, eight rows per pass, then four, then one (still one FMA chain per
+ * element, in p order, whatever the pass). */
 #define FGD_SM_REG_B_BYTES (512 * 1024)
 #ifdef FGD_SM_VEC
 /* columns [j0, j0 + nvb vectors) of rows [0, mv) of C, accumulated in registers over all
@@ -264,16 +266,41 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             FGD_N(sm_nn_reg)(s, mv, NVB, A, rsa, csa, C, j0);
     }
 #endif
-    for (; j0 < n; j0 += FGD_SM_CB) {
-        const int64_t w = FGD_MIN(FGD_SM_CB, n - j0);
-        for (int r = 0; r < mv; r++) memset(buf + r * FGD_SM_CB, 0, (size_t)w * sizeof(T));
+    /* the buffer's FGD_SM_MAX * FGD_SM_CB elements split among the mv rows: fewer, wider
+     * column chunks for fewer rows, so that B's rows are read in longer runs */
+    const int64_t cb = FGD_SM_MAX * FGD_SM_CB / mv / FGD_SM_VL * FGD_SM_VL;
+    for (; j0 < n; j0 += cb) {
+        const int64_t w = FGD_MIN(cb, n - j0);
+        for (int r = 0; r < mv; r++) memset(buf + r * cb, 0, (size_t)w * sizeof(T));
         int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+            const T *b0 = B + p * ldb + j0;
+            for (int r = 0; r < mv; r++) {
+                const T *ar = A + r * rsa + p * csa;
+                T a[8];
+                for (int u = 0; u < 8; u++) a[u] = ar[u * csa];
+                T *acc = buf + r * cb;
+#pragma omp simd
+                for (int64_t jj = 0; jj < w; jj++) {
+                    T t = acc[jj];
+                    t += a[0] * b0[jj];
+                    t += a[1] * b0[ldb + jj];
+                    t += a[2] * b0[2 * ldb + jj];
+                    t += a[3] * b0[3 * ldb + jj];
+                    t += a[4] * b0[4 * ldb + jj];
+                    t += a[5] * b0[5 * ldb + jj];
+                    t += a[6] * b0[6 * ldb + jj];
+                    t += a[7] * b0[7 * ldb + jj];
+                    acc[jj] = t;
+                }
+            }
+        }
         for (; p + 4 <= k; p += 4) {
             const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
             for (int r = 0; r < mv; r++) {
                 const T *ar = A + r * rsa + p * csa;
                 const T a0 = ar[0], a1 = ar[csa], a2 = ar[2 * csa], a3 = ar[3 * csa];
-                T *acc = buf + r * FGD_SM_CB;
+                T *acc = buf + r * cb;
 #pragma omp simd
                 for (int64_t jj = 0; jj < w; jj++) {
                     T t = acc[jj];
@@ -289,13 +316,13 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             const T *bp = B + p * ldb + j0;
             for (int r = 0; r < mv; r++) {
                 const T ar = A[r * rsa + p * csa];
-                T *acc = buf + r * FGD_SM_CB;
+                T *acc = buf + r * cb;
 #pragma omp simd
                 for (int64_t jj = 0; jj < w; jj++) acc[jj] += ar * bp[jj];
             }
         }
         for (int r = 0; r < mv; r++) {
-            const T *acc = buf + r * FGD_SM_CB;
+            const T *acc = buf + r * cb;
             T *cr = C + r * ldc + j0;
             for (int64_t jj = 0; jj < w; jj++)
                 cr[jj] = FGD_N(sm_out)(acc[jj], s, cr + jj, bias, j0 + jj);
