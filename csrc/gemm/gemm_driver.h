@@ -114,6 +114,7 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
 #define FGD_SM_MAX 4
 #define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
 #define FGD_SM_CB ((int64_t)(4096 / sizeof(T)))
+#define FGD_SM_SUB ((int64_t)(2048 / sizeof(T)))
 #define FGD_SM_VL ((int64_t)(64 / sizeof(T)))      /* lanes of one 64-byte vector */
 #if defined(__GNUC__) || defined(__clang__)
 #define FGD_SM_VEC 1
@@ -209,8 +210,8 @@ FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bia
  * FGD_SM_CB elements.  While op(B) fits in L2 (FGD_SM_REG_B_BYTES), whole blocks of
  * FGD_SM_JB columns (2 FGD_SM_JB for one or two rows) accumulate in registers over all
  * of k; the other columns, and all of them for a bigger B, accumulate in buf while B's
- * rows stream through, eight rows per pass, then four, then one (still one FMA chain per
- * element, in p order, whatever the pass). */
+ * rows stream through, eight rows per pass for one or two rows of A (four for more), then
+ * four, then one (still one FMA chain per element, in p order, whatever the pass). */
 #define FGD_SM_REG_B_BYTES (512 * 1024)
 #ifdef FGD_SM_VEC
 /* columns [j0, j0 + nvb vectors) of rows [0, mv) of C, accumulated in registers over all
@@ -269,19 +270,23 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
     /* the buffer's FGD_SM_MAX * FGD_SM_CB elements split among the mv rows: fewer, wider
      * column chunks for fewer rows, so that B's rows are read in longer runs */
     const int64_t cb = FGD_SM_MAX * FGD_SM_CB / mv / FGD_SM_VL * FGD_SM_VL;
+    /* a pass's rows of B in column pieces of FGD_SM_SUB, each piece read by every row of A
+     * while it is in L1 */
     for (; j0 < n; j0 += cb) {
         const int64_t w = FGD_MIN(cb, n - j0);
         for (int r = 0; r < mv; r++) memset(buf + r * cb, 0, (size_t)w * sizeof(T));
         int64_t p = 0;
-        for (; p + 8 <= k; p += 8) {
+        for (; mv <= 2 && p + 8 <= k; p += 8) {
             const T *b0 = B + p * ldb + j0;
+            for (int64_t js = 0; js < w; js += FGD_SM_SUB)
             for (int r = 0; r < mv; r++) {
                 const T *ar = A + r * rsa + p * csa;
                 T a[8];
                 for (int u = 0; u < 8; u++) a[u] = ar[u * csa];
                 T *acc = buf + r * cb;
+                const int64_t je = FGD_MIN(w, js + FGD_SM_SUB);
 #pragma omp simd
-                for (int64_t jj = 0; jj < w; jj++) {
+                for (int64_t jj = js; jj < je; jj++) {
                     T t = acc[jj];
                     t += a[0] * b0[jj];
                     t += a[1] * b0[ldb + jj];
@@ -297,12 +302,14 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
         }
         for (; p + 4 <= k; p += 4) {
             const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            for (int64_t js = 0; js < w; js += FGD_SM_SUB)
             for (int r = 0; r < mv; r++) {
                 const T *ar = A + r * rsa + p * csa;
                 const T a0 = ar[0], a1 = ar[csa], a2 = ar[2 * csa], a3 = ar[3 * csa];
                 T *acc = buf + r * cb;
+                const int64_t je = FGD_MIN(w, js + FGD_SM_SUB);
 #pragma omp simd
-                for (int64_t jj = 0; jj < w; jj++) {
+                for (int64_t jj = js; jj < je; jj++) {
                     T t = acc[jj];
                     t += a0 * b0[jj];
                     t += a1 * b1[jj];
@@ -544,6 +551,7 @@ int FGD_FNAME(const fg_gemm_sub *s)
 #undef FGD_SM_MAX
 #undef FGD_SM_JB
 #undef FGD_SM_CB
+#undef FGD_SM_SUB
 #undef FGD_SM_VL
 #undef FGD_SM_VEC
 #undef FGD_SM_TREE
