@@ -210,8 +210,7 @@ FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bia
  * FGD_SM_CB elements.  While op(B) fits in L2 (FGD_SM_REG_B_BYTES), whole blocks of
  * FGD_SM_JB columns (2 FGD_SM_JB for one or two rows) accumulate in registers over all
  * of k; the other columns, and all of them for a bigger B, accumulate in buf while B's
- * rows stream through, eight rows per pass for one or two rows of A (four for more), then
- * four, then one (still one FMA chain per element, in p order, whatever the pass). */
+ * rows stream through, four rows per pass (still one FMA chain per element, in p order). */
 #define FGD_SM_REG_B_BYTES (512 * 1024)
 #ifdef FGD_SM_VEC
 /* columns [j0, j0 + nvb vectors) of rows [0, mv) of C, accumulated in registers over all
@@ -276,30 +275,6 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
         const int64_t w = FGD_MIN(cb, n - j0);
         for (int r = 0; r < mv; r++) memset(buf + r * cb, 0, (size_t)w * sizeof(T));
         int64_t p = 0;
-        for (; mv <= 2 && p + 8 <= k; p += 8) {
-            const T *b0 = B + p * ldb + j0;
-            for (int64_t js = 0; js < w; js += FGD_SM_SUB)
-            for (int r = 0; r < mv; r++) {
-                const T *ar = A + r * rsa + p * csa;
-                T a[8];
-                for (int u = 0; u < 8; u++) a[u] = ar[u * csa];
-                T *acc = buf + r * cb;
-                const int64_t je = FGD_MIN(w, js + FGD_SM_SUB);
-#pragma omp simd
-                for (int64_t jj = js; jj < je; jj++) {
-                    T t = acc[jj];
-                    t += a[0] * b0[jj];
-                    t += a[1] * b0[ldb + jj];
-                    t += a[2] * b0[2 * ldb + jj];
-                    t += a[3] * b0[3 * ldb + jj];
-                    t += a[4] * b0[4 * ldb + jj];
-                    t += a[5] * b0[5 * ldb + jj];
-                    t += a[6] * b0[6 * ldb + jj];
-                    t += a[7] * b0[7 * ldb + jj];
-                    acc[jj] = t;
-                }
-            }
-        }
         for (; p + 4 <= k; p += 4) {
             const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
             for (int64_t js = 0; js < w; js += FGD_SM_SUB)
