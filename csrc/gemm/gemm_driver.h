@@ -189,7 +189,7 @@ FGD_INLINE void FGD_N(sm_tree_out)(const fg_gemm_sub *s, int mv, int nj, FGD_N(s
 }
 #endif
 #undef FGD_SMT_s512
-/* v held in a register: each vector of B^T loaded once for all rows of A (the compiler
+/* v held in a register: each vector of B or B^T loaded once for all rows of A (the compiler
  * would otherwise read it from memory again as an operand of every row's FMA) */
 #if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
 #define FGD_SM_INREG(v) __asm__("" : "+v"(v))
