@@ -117,7 +117,7 @@ def test_few_rows_bias_beta_and_layouts(simd, threads):
     for dtype in (np.float32, np.float64):
         tol = 3e-5 if dtype == np.float32 else 1e-12
         for m, k, n in [(1, 1, 1), (1, 784, 128), (2, 64, 65), (3, 17, 200), (4, 300, 64),
-                        (1, 2048, 2048), (4, 5, 1)]:
+                        (1, 2048, 2048), (4, 5, 1), (3, 32, 21), (4, 256, 38), (2, 48, 137)]:
             for ta, tb in itertools.product([0, 1], [0, 1]):
                 a = _operand(rng, m, k, ta, dtype)
                 b = _operand(rng, k, n, tb, dtype)

@@ -105,14 +105,16 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
  * op(B) for a product that reads it once.  Here op(B) is read in place, once, each
  * element multiplied into the (up to FGD_SM_MAX) rows:
  *   B not transposed: C rows accumulate a[r][p] * B row p over p in order (one FMA chain
- *   per element, as in the micro-kernel), in registers when n fits one block of
- *   FGD_SM_JB columns, else in an L1 buffer of FGD_SM_CB columns while B's rows stream;
+ *   per element, as in the micro-kernel), in registers while B fits in L2 (blocks of
+ *   FGD_SM_JB columns, two at a time for one or two rows), else in an L1 buffer of
+ *   FGD_SM_MAX * FGD_SM_CB elements (shared by the rows) while B's rows stream;
  *   B transposed (B^T stored n x k): C(r, j) is the dot product of op(A) row r and B^T
- *   row j, four rows of B^T at a time, summed in vector lanes.
+ *   row j, four or eight rows of B^T at a time, summed in vector lanes.
  * The epilogue is the micro-kernel's: alpha acc (+ C or beta C) + bias (+ 0 without). */
 #define FGD_SM_MAX 4
 #define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
 #define FGD_SM_CB ((int64_t)(4096 / sizeof(T)))
+#define FGD_SM_SUB ((int64_t)(2048 / sizeof(T)))
 #define FGD_SM_VL ((int64_t)(64 / sizeof(T)))      /* lanes of one 64-byte vector */
 #if defined(__GNUC__) || defined(__clang__)
 #define FGD_SM_VEC 1
@@ -122,7 +124,8 @@ typedef T FGD_N(smvu) __attribute__((vector_size(64), aligned(sizeof(T)), may_al
 typedef T FGD_N(smv2) __attribute__((vector_size(32)));
 typedef T FGD_N(smv4) __attribute__((vector_size(16)));
 
-/* the lanes of v summed by halves (64 -> 32 -> 16 bytes in registers), then in order */
+/* the lanes of v summed by halves down to one lane: lane i + (lane i + half), 64 -> 32
+ * -> 16 -> ... bytes (the order sm_tree gives sixteen sums at once) */
 FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
 {
     FGD_N(smv2) x2, y2;
@@ -133,10 +136,66 @@ FGD_INLINE T FGD_N(sm_fold)(FGD_N(smv) v)
     memcpy(&x4, &x2, sizeof x4);
     memcpy(&y4, (const char *)&x2 + sizeof x4, sizeof y4);
     x4 += y4;
-    T r = x4[0];
-    for (int u = 1; u < (int)(16 / sizeof(T)); u++) r += x4[u];
-    return r;
+    T x[16 / sizeof(T)];
+    memcpy(x, &x4, sizeof x);
+    for (int w = (int)(8 / sizeof(T)); w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) x[i] += x[i + w];
+    return x[0];
 }
+
+/* float32 under AVX-512: the sixteen vectors v[0..15] folded at once, lane i of the result
+ * sm_fold(v[i]) (the same additions in the same order): pairs of vectors halve their
+ * sources' lanes together, 16 -> 8 -> 4 -> 2 -> 1 lanes each, 15 vector additions in all */
+#define FGD_SMT_s512 1
+#if (defined(__clang__) || __GNUC__ >= 12) && FGD_CAT(FGD_SMT, FGD_SFX)
+#define FGD_SM_TREE 1
+#define FGD_SM_SH __builtin_shufflevector
+FGD_INLINE FGD_N(smv) FGD_N(sm_tree)(const FGD_N(smv) *v)
+{
+    FGD_N(smv) a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++)
+        a[i] = FGD_SM_SH(v[2 * i], v[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+             + FGD_SM_SH(v[2 * i], v[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int i = 0; i < 4; i++)
+        b[i] = FGD_SM_SH(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+             + FGD_SM_SH(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    for (int i = 0; i < 2; i++)
+        c[i] = FGD_SM_SH(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29)
+             + FGD_SM_SH(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    return FGD_SM_SH(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+         + FGD_SM_SH(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+#undef FGD_SM_SH
+
+/* sm_out for the sums from sm_tree, lane r * nj + q going to C(r, q) (C and bias at the
+ * block's first column): one masked load or store per row of C */
+FGD_INLINE void FGD_N(sm_tree_out)(const fg_gemm_sub *s, int mv, int nj, FGD_N(smv) f, T *C,
+                                   const T *bias)
+{
+    __m512 x = _mm512_mul_ps((__m512)f, _mm512_set1_ps((T)s->alpha));
+    __m512 cv = _mm512_setzero_ps(), bv = _mm512_setzero_ps();
+    const unsigned m0 = (1u << nj) - 1;
+    /* row r's lanes start r * nj elements in: its addresses are offset back by as much */
+    for (int r = 0; r < mv; r++) {
+        const __mmask16 mr = (__mmask16)(m0 << (r * nj));
+        if (s->beta != 0.0) cv = _mm512_mask_loadu_ps(cv, mr, C + r * s->ldc - r * nj);
+        if (bias) bv = _mm512_mask_loadu_ps(bv, mr, bias - r * nj);
+    }
+    if (s->beta == 1.0) x = _mm512_add_ps(x, cv);
+    else if (s->beta != 0.0) x = _mm512_fmadd_ps(cv, _mm512_set1_ps((T)s->beta), x);
+    x = _mm512_add_ps(x, bv);
+    for (int r = 0; r < mv; r++)
+        _mm512_mask_storeu_ps(C + r * s->ldc - r * nj, (__mmask16)(m0 << (r * nj)), x);
+}
+#endif
+#undef FGD_SMT_s512
+/* v held in a register: each vector of B or B^T loaded once for all rows of A (the compiler
+ * would otherwise read it from memory again as an operand of every row's FMA) */
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+#define FGD_SM_INREG(v) __asm__("" : "+v"(v))
+#else
+#define FGD_SM_INREG(v) ((void)0)
+#endif
 #endif
 
 FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bias, int64_t j)
@@ -149,10 +208,47 @@ FGD_INLINE T FGD_N(sm_out)(T acc, const fg_gemm_sub *s, const T *c, const T *bia
 
 /* rows [0, mv) of C, B not transposed; op(A)(i, p) = A[i*rsa + p*csa]; buf: FGD_SM_MAX *
  * FGD_SM_CB elements.  While op(B) fits in L2 (FGD_SM_REG_B_BYTES), whole blocks of
- * FGD_SM_JB columns accumulate in registers over all of k; the other columns, and all
- * of them for a bigger B, accumulate in buf while B's rows stream through, four rows per
- * pass (still one FMA chain per element, in p order). */
+ * FGD_SM_JB columns (2 FGD_SM_JB for one or two rows) accumulate in registers over all
+ * of k; the other columns, and all of them for a bigger B, accumulate in buf while B's
+ * rows stream through, four rows per pass (still one FMA chain per element, in p order). */
 #define FGD_SM_REG_B_BYTES (512 * 1024)
+#ifdef FGD_SM_VEC
+/* columns [j0, j0 + nvb vectors) of rows [0, mv) of C, accumulated in registers over all
+ * of k (B not transposed) */
+FGD_INLINE void FGD_N(sm_nn_reg)(const fg_gemm_sub *s, int mv, int nvb, const T *A,
+                                 int64_t rsa, int64_t csa, T *C, int64_t j0)
+{
+    enum { NVX = (int)(2 * FGD_SM_JB / FGD_SM_VL) };
+    const int64_t k = s->k, ldb = s->ldb, ldc = s->ldc;
+    const T *B = (const T *)s->b, *bias = (const T *)s->bias;
+    FGD_N(smv) acc[FGD_SM_MAX * NVX];
+#pragma GCC unroll 32
+    for (int i = 0; i < mv * nvb; i++) acc[i] = (FGD_N(smv)){0};
+    for (int64_t p = 0; p < k; p++) {
+        const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
+        FGD_N(smv) bv[NVX];
+#pragma GCC unroll 16
+        for (int q = 0; q < nvb; q++) {
+            bv[q] = bp[q];
+            if (mv > 1) FGD_SM_INREG(bv[q]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < mv; r++) {
+            const T ar = A[r * rsa + p * csa];
+#pragma GCC unroll 16
+            for (int q = 0; q < nvb; q++) acc[r * nvb + q] += ar * bv[q];
+        }
+    }
+    for (int r = 0; r < mv; r++) {
+        T a[2 * FGD_SM_JB];
+        memcpy(a, acc + r * nvb, (size_t)nvb * sizeof acc[0]);
+        T *cr = C + r * ldc + j0;
+        for (int64_t jj = 0; jj < nvb * FGD_SM_VL; jj++)
+            cr[jj] = FGD_N(sm_out)(a[jj], s, cr + jj, bias, j0 + jj);
+    }
+}
+#endif
+
 FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
                              int64_t csa, T *C, T *buf)
 {
@@ -161,44 +257,34 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
     int64_t j0 = 0;
 #ifdef FGD_SM_VEC
     enum { NVB = (int)(FGD_SM_JB / FGD_SM_VL) };
-    if ((double)k * (double)n * (double)sizeof(T) <= (double)FGD_SM_REG_B_BYTES)
-        for (; j0 + FGD_SM_JB <= n; j0 += FGD_SM_JB) {
-            FGD_N(smv) acc[FGD_SM_MAX][NVB];
-            for (int r = 0; r < mv; r++)
-                for (int q = 0; q < NVB; q++) acc[r][q] = (FGD_N(smv)){0};
-            for (int64_t p = 0; p < k; p++) {
-                const FGD_N(smvu) *bp = (const FGD_N(smvu) *)(B + p * ldb + j0);
-                FGD_N(smv) bv[NVB];
-#pragma GCC unroll 8
-                for (int q = 0; q < NVB; q++) bv[q] = bp[q];
-#pragma GCC unroll 4
-                for (int r = 0; r < mv; r++) {
-                    const T ar = A[r * rsa + p * csa];
-#pragma GCC unroll 8
-                    for (int q = 0; q < NVB; q++) acc[r][q] += ar * bv[q];
-                }
-            }
-            for (int r = 0; r < mv; r++) {
-                T a[FGD_SM_JB];
-                memcpy(a, acc[r], sizeof a);
-                T *cr = C + r * ldc + j0;
-                for (int64_t jj = 0; jj < FGD_SM_JB; jj++)
-                    cr[jj] = FGD_N(sm_out)(a[jj], s, cr + jj, bias, j0 + jj);
-            }
-        }
+    if ((double)k * (double)n * (double)sizeof(T) <= (double)FGD_SM_REG_B_BYTES) {
+        /* one or two rows: blocks of two register blocks' columns, one pass over B */
+        if (mv <= 2)
+            for (; j0 + 2 * FGD_SM_JB <= n; j0 += 2 * FGD_SM_JB)
+                FGD_N(sm_nn_reg)(s, mv, 2 * NVB, A, rsa, csa, C, j0);
+        for (; j0 + FGD_SM_JB <= n; j0 += FGD_SM_JB)
+            FGD_N(sm_nn_reg)(s, mv, NVB, A, rsa, csa, C, j0);
+    }
 #endif
-    for (; j0 < n; j0 += FGD_SM_CB) {
-        const int64_t w = FGD_MIN(FGD_SM_CB, n - j0);
-        for (int r = 0; r < mv; r++) memset(buf + r * FGD_SM_CB, 0, (size_t)w * sizeof(T));
+    /* the buffer's FGD_SM_MAX * FGD_SM_CB elements split among the mv rows: fewer, wider
+     * column chunks for fewer rows, so that B's rows are read in longer runs */
+    const int64_t cb = FGD_SM_MAX * FGD_SM_CB / mv / FGD_SM_VL * FGD_SM_VL;
+    /* a pass's rows of B in column pieces of FGD_SM_SUB, each piece read by every row of A
+     * while it is in L1 */
+    for (; j0 < n; j0 += cb) {
+        const int64_t w = FGD_MIN(cb, n - j0);
+        for (int r = 0; r < mv; r++) memset(buf + r * cb, 0, (size_t)w * sizeof(T));
         int64_t p = 0;
         for (; p + 4 <= k; p += 4) {
             const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            for (int64_t js = 0; js < w; js += FGD_SM_SUB)
             for (int r = 0; r < mv; r++) {
                 const T *ar = A + r * rsa + p * csa;
                 const T a0 = ar[0], a1 = ar[csa], a2 = ar[2 * csa], a3 = ar[3 * csa];
-                T *acc = buf + r * FGD_SM_CB;
+                T *acc = buf + r * cb;
+                const int64_t je = FGD_MIN(w, js + FGD_SM_SUB);
 #pragma omp simd
-                for (int64_t jj = 0; jj < w; jj++) {
+                for (int64_t jj = js; jj < je; jj++) {
                     T t = acc[jj];
                     t += a0 * b0[jj];
                     t += a1 * b1[jj];
@@ -212,13 +298,13 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             const T *bp = B + p * ldb + j0;
             for (int r = 0; r < mv; r++) {
                 const T ar = A[r * rsa + p * csa];
-                T *acc = buf + r * FGD_SM_CB;
+                T *acc = buf + r * cb;
 #pragma omp simd
                 for (int64_t jj = 0; jj < w; jj++) acc[jj] += ar * bp[jj];
             }
         }
         for (int r = 0; r < mv; r++) {
-            const T *acc = buf + r * FGD_SM_CB;
+            const T *acc = buf + r * cb;
             T *cr = C + r * ldc + j0;
             for (int64_t jj = 0; jj < w; jj++)
                 cr[jj] = FGD_N(sm_out)(acc[jj], s, cr + jj, bias, j0 + jj);
@@ -227,49 +313,89 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
 }
 
 /* rows [0, mv) of C, B transposed: C(i, j) = op(A) row i . B^T row j (ldb apart); arow:
- * FGD_SM_MAX * k elements for the rows of op(A), contiguous along k */
+ * FGD_SM_MAX * k elements for the rows of op(A), contiguous along k.  NJ rows of B^T at a
+ * time (eight for one or two rows of A: more independent loads in flight while B^T
+ * streams; four for three or four), each B vector multiplied into every row of A; the
+ * mv x NJ vector sums fold with sm_tree where there is one, else one by one */
 FGD_INLINE void FGD_N(sm_nt)(const fg_gemm_sub *s, int mv, const T *A, int64_t rsa,
                              int64_t csa, T *C, T *arow)
 {
     const int64_t n = s->n, k = s->k, ldb = s->ldb, ldc = s->ldc;
     const T *B = (const T *)s->b, *bias = (const T *)s->bias;
-    for (int r = 0; r < mv; r++)
-        for (int64_t p = 0; p < k; p++) arow[r * k + p] = A[r * rsa + p * csa];
-    int64_t j = 0;
-#ifdef FGD_SM_VEC
-    enum { NJ = 4 };                              /* rows of B^T at a time */
-#endif
-    const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
-#ifdef FGD_SM_VEC
-    for (; j + NJ <= n; j += NJ) {
-        FGD_N(smv) acc[FGD_SM_MAX][NJ];
+    int64_t lar = rsa;                             /* rows of op(A) in place when dense */
+    if (csa != 1) {
         for (int r = 0; r < mv; r++)
-            for (int q = 0; q < NJ; q++) acc[r][q] = (FGD_N(smv)){0};
+            for (int64_t p = 0; p < k; p++) arow[r * k + p] = A[r * rsa + p * csa];
+        A = arow;
+        lar = k;
+    }
+    int64_t j = 0;
+    const int64_t kv = k / FGD_SM_VL * FGD_SM_VL;
+    const T alpha = (T)s->alpha, beta = (T)s->beta;
+#ifdef FGD_SM_VEC
+    enum { NJX = 8 };
+    const int nj = mv <= 2 ? 8 : 4;
+    for (; j + nj <= n; j += nj) {
+        FGD_N(smv) acc[FGD_SM_MAX * NJX];
+#pragma GCC unroll 32
+        for (int i = 0; i < mv * nj; i++) acc[i] = (FGD_N(smv)){0};
+        const T *b0 = B + j * ldb;
         for (int64_t p = 0; p < kv; p += FGD_SM_VL) {
-            FGD_N(smv) bv[NJ];
-#pragma GCC unroll 4
-            for (int q = 0; q < NJ; q++) bv[q] = *(const FGD_N(smvu) *)(B + (j + q) * ldb + p);
+            FGD_N(smv) bv[NJX];
+#pragma GCC unroll 8
+            for (int q = 0; q < nj; q++) {
+                bv[q] = *(const FGD_N(smvu) *)(b0 + q * ldb + p);
+                if (mv > 1) FGD_SM_INREG(bv[q]);
+            }
 #pragma GCC unroll 4
             for (int r = 0; r < mv; r++) {
-                const FGD_N(smv) av = *(const FGD_N(smvu) *)(arow + r * k + p);
-#pragma GCC unroll 4
-                for (int q = 0; q < NJ; q++) acc[r][q] += av * bv[q];
+                const FGD_N(smv) av = *(const FGD_N(smvu) *)(A + r * lar + p);
+#pragma GCC unroll 8
+                for (int q = 0; q < nj; q++) acc[r * nj + q] += av * bv[q];
             }
         }
-        for (int r = 0; r < mv; r++)
-            for (int q = 0; q < NJ; q++) {
-                const T *ar = arow + r * k, *bj = B + (j + q) * ldb;
-                T t = FGD_N(sm_fold)(acc[r][q]);
-                for (int64_t p = kv; p < k; p++) t += ar[p] * bj[p];
-                T *c = C + r * ldc + j + q;
-                *c = FGD_N(sm_out)(t, s, c, bias, j + q);
+        T t[FGD_SM_MAX * NJX];
+#ifdef FGD_SM_TREE
+        if (mv * nj <= FGD_SM_VL) {
+#pragma GCC unroll 16
+            for (int i = mv * nj; i < FGD_SM_VL; i++) acc[i] = (FGD_N(smv)){0};
+            const FGD_N(smv) f = FGD_N(sm_tree)(acc);
+            if (kv == k) {
+                FGD_N(sm_tree_out)(s, mv, nj, f, C + j, bias ? bias + j : NULL);
+                continue;
             }
+            memcpy(t, &f, sizeof f);
+        } else
+#endif
+        {
+#pragma GCC unroll 32
+            for (int i = 0; i < mv * nj; i++) t[i] = FGD_N(sm_fold)(acc[i]);
+        }
+        if (kv < k)
+            for (int r = 0; r < mv; r++)
+                for (int q = 0; q < nj; q++) {
+                    const T *ar = A + r * lar, *bj = b0 + q * ldb;
+                    for (int64_t p = kv; p < k; p++) t[r * nj + q] += ar[p] * bj[p];
+                }
+        /* sm_out's arithmetic, its tests hoisted out of the element loops */
+        for (int r = 0; r < mv; r++) {
+            T *c = C + r * ldc + j, *x = t + r * nj;
+            for (int q = 0; q < nj; q++) x[q] *= alpha;
+            if (s->beta == 1.0)
+                for (int q = 0; q < nj; q++) x[q] = x[q] + c[q];
+            else if (s->beta != 0.0)
+                for (int q = 0; q < nj; q++) x[q] = c[q] * beta + x[q];
+            if (bias)
+                for (int q = 0; q < nj; q++) c[q] = x[q] + bias[j + q];
+            else
+                for (int q = 0; q < nj; q++) c[q] = x[q] + (T)0;
+        }
     }
 #endif
     for (; j < n; j++) {              /* the same operations per element as above */
         const T *bj = B + j * ldb;
         for (int r = 0; r < mv; r++) {
-            const T *ar = arow + r * k;
+            const T *ar = A + r * lar;
             int64_t p = 0;
             T t;
 #ifdef FGD_SM_VEC
@@ -400,6 +526,9 @@ int FGD_FNAME(const fg_gemm_sub *s)
 #undef FGD_SM_MAX
 #undef FGD_SM_JB
 #undef FGD_SM_CB
+#undef FGD_SM_SUB
 #undef FGD_SM_VL
 #undef FGD_SM_VEC
+#undef FGD_SM_TREE
+#undef FGD_SM_INREG
 #undef FGD_SM_REG_B_BYTES
