@@ -107,14 +107,13 @@ static void FGD_N(pack_b)(int64_t kc, int64_t nc, const T *B, int tb, int64_t ld
  *   B not transposed: C rows accumulate a[r][p] * B row p over p in order (one FMA chain
  *   per element, as in the micro-kernel), in registers while B fits in L2 (blocks of
  *   FGD_SM_JB columns, two at a time for one or two rows), else in an L1 buffer of
- *   FGD_SM_MAX * FGD_SM_CB elements (shared by the rows) while B's rows stream;
+ *   FGD_SM_CB columns per row while B's rows stream;
  *   B transposed (B^T stored n x k): C(r, j) is the dot product of op(A) row r and B^T
  *   row j, four or eight rows of B^T at a time, summed in vector lanes.
  * The epilogue is the micro-kernel's: alpha acc (+ C or beta C) + bias (+ 0 without). */
 #define FGD_SM_MAX 4
 #define FGD_SM_JB ((int64_t)(256 / sizeof(T)))
 #define FGD_SM_CB ((int64_t)(4096 / sizeof(T)))
-#define FGD_SM_SUB ((int64_t)(2048 / sizeof(T)))
 #define FGD_SM_VL ((int64_t)(64 / sizeof(T)))      /* lanes of one 64-byte vector */
 #if defined(__GNUC__) || defined(__clang__)
 #define FGD_SM_VEC 1
@@ -266,25 +265,18 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             FGD_N(sm_nn_reg)(s, mv, NVB, A, rsa, csa, C, j0);
     }
 #endif
-    /* the buffer's FGD_SM_MAX * FGD_SM_CB elements split among the mv rows: fewer, wider
-     * column chunks for fewer rows, so that B's rows are read in longer runs */
-    const int64_t cb = FGD_SM_MAX * FGD_SM_CB / mv / FGD_SM_VL * FGD_SM_VL;
-    /* a pass's rows of B in column pieces of FGD_SM_SUB, each piece read by every row of A
-     * while it is in L1 */
-    for (; j0 < n; j0 += cb) {
-        const int64_t w = FGD_MIN(cb, n - j0);
-        for (int r = 0; r < mv; r++) memset(buf + r * cb, 0, (size_t)w * sizeof(T));
+    for (; j0 < n; j0 += FGD_SM_CB) {
+        const int64_t w = FGD_MIN(FGD_SM_CB, n - j0);
+        for (int r = 0; r < mv; r++) memset(buf + r * FGD_SM_CB, 0, (size_t)w * sizeof(T));
         int64_t p = 0;
         for (; p + 4 <= k; p += 4) {
             const T *b0 = B + p * ldb + j0, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            for (int64_t js = 0; js < w; js += FGD_SM_SUB)
             for (int r = 0; r < mv; r++) {
                 const T *ar = A + r * rsa + p * csa;
                 const T a0 = ar[0], a1 = ar[csa], a2 = ar[2 * csa], a3 = ar[3 * csa];
-                T *acc = buf + r * cb;
-                const int64_t je = FGD_MIN(w, js + FGD_SM_SUB);
+                T *acc = buf + r * FGD_SM_CB;
 #pragma omp simd
-                for (int64_t jj = js; jj < je; jj++) {
+                for (int64_t jj = 0; jj < w; jj++) {
                     T t = acc[jj];
                     t += a0 * b0[jj];
                     t += a1 * b1[jj];
@@ -298,13 +290,13 @@ FGD_INLINE void FGD_N(sm_nn)(const fg_gemm_sub *s, int mv, const T *A, int64_t r
             const T *bp = B + p * ldb + j0;
             for (int r = 0; r < mv; r++) {
                 const T ar = A[r * rsa + p * csa];
-                T *acc = buf + r * cb;
+                T *acc = buf + r * FGD_SM_CB;
 #pragma omp simd
                 for (int64_t jj = 0; jj < w; jj++) acc[jj] += ar * bp[jj];
             }
         }
         for (int r = 0; r < mv; r++) {
-            const T *acc = buf + r * cb;
+            const T *acc = buf + r * FGD_SM_CB;
             T *cr = C + r * ldc + j0;
             for (int64_t jj = 0; jj < w; jj++)
                 cr[jj] = FGD_N(sm_out)(acc[jj], s, cr + jj, bias, j0 + jj);
@@ -526,7 +518,6 @@ int FGD_FNAME(const fg_gemm_sub *s)
 #undef FGD_SM_MAX
 #undef FGD_SM_JB
 #undef FGD_SM_CB
-#undef FGD_SM_SUB
 #undef FGD_SM_VL
 #undef FGD_SM_VEC
 #undef FGD_SM_TREE
