@@ -7,10 +7,15 @@ gradient buffers too).
 
 Cases: nanoGPT's attention input, a (2048, 192) activation split into q, k, v; a
 hand-written tanh recurrence reading x[:, t] for 64 time steps (batch 32, width 128);
-LSTM gates written by hand, a (32, 1024) activation cut with chunk(4).
+LSTM gates written by hand, a (32, 1024) activation cut with chunk(4).  Then, in a
+fresh process that imports only fastgrad, the eager training step of fastgrad.charlm's
+tiny transformer (the ``seq`` suite's, whose attention input is split into q, k, v):
+its CPU time and the page faults it takes per step.
 """
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -59,6 +64,24 @@ def _time(fn, reps):
     return (time.process_time() - t0) / reps
 
 
+_LM_STEP = """
+import resource, statistics, time
+import fastgrad as fg
+from fastgrad.bench import seq
+fg.set_num_threads(1)
+step = seq.fastgrad_lm_step("transformer", 64, 64)
+for _ in range(10):
+    step()
+ts = []
+f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(15):
+    t0 = time.process_time(); step(); step(); ts.append((time.process_time() - t0) / 2)
+f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+print(f"charlm transformer step (eager, fastgrad only): {statistics.median(ts) * 1e3:.2f} ms, "
+      f"{(f1 - f0) / 30:.0f} page faults per step")
+"""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
@@ -88,6 +111,8 @@ def main():
         if len(med) > 1:
             line += f"{med[0] / med[1]:>17.2f}"
         print(line, flush=True)
+    print(subprocess.run([sys.executable, "-c", _LM_STEP], capture_output=True, text=True,
+                         check=True).stdout.strip())
 
 
 if __name__ == "__main__":
