@@ -10,13 +10,18 @@ import pytest
 import fastgrad as fg
 from fastgrad.autograd import engine
 
-torch = pytest.importorskip("torch")
+try:
+    import torch
+except ImportError:             # the tests that compare with PyTorch skip themselves
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is the oracle")
 
 
-def _pair(shape, dtype=np.float64, seed=0, leaf=True):
+def _pair(shape, dtype=np.float64, seed=0):
+    """The same values as a fastgrad leaf and (with PyTorch installed) a PyTorch leaf."""
     a = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     x = fg.tensor(a, requires_grad=True)
-    xt = torch.tensor(a, requires_grad=True)
+    xt = torch.tensor(a, requires_grad=True) if torch is not None else None
     return x, xt
 
 
@@ -73,6 +78,7 @@ PROGRAMS = [_split3, _chunk_unused, _unbind_rnn, _overlap, _mixed, _two_dims,
             _same_piece_twice, _nonleaf, _int_rows]
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("prog", PROGRAMS, ids=lambda f: f.__name__)
 def test_gradients_match_torch(prog, dtype):
@@ -94,26 +100,28 @@ def _dirty_cache(nbytes):
 @pytest.mark.parametrize("dim", [0, 1, 2])
 def test_parts_no_view_reached_are_zero(dim):
     shape = (64, 48, 32)                     # 384 KiB in float32: a cached buffer
-    x, xt = _pair(shape, np.float32)
+    x, _ = _pair(shape, np.float32)
     y = x * 1.0                              # a non-leaf: its gradient is a walk buffer
-    yt = xt * 1.0
+    q = shape[dim] // 4
+
+    def piece(k):
+        return (slice(None),) * dim + (slice(k * q, (k + 1) * q),)
+
     for _ in range(3):
         _dirty_cache(int(np.prod(shape)) * 4)
-        pieces = y.chunk(4, dim=dim)
-        (pieces[1] * 2).sum().backward(retain_graph=True)
-        pt = yt.chunk(4, dim=dim)
-        (pt[1] * 2).sum().backward(retain_graph=True)
-    assert np.isfinite(x.grad.numpy()).all()
-    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+        (y.chunk(4, dim=dim)[1] * 2).sum().backward(retain_graph=True)
+    expect = np.zeros(shape, np.float32)
+    expect[piece(1)] = 6
+    np.testing.assert_array_equal(x.grad.numpy(), expect)
     _dirty_cache(int(np.prod(shape)) * 4)
     x.grad = None
     (x.chunk(4, dim=dim)[3] * 3).sum().backward()      # a leaf's own buffer
     expect = np.zeros(shape, np.float32)
-    idx = (slice(None),) * dim + (slice(shape[dim] * 3 // 4, None),)
-    expect[idx] = 3
+    expect[piece(3)] = 3
     np.testing.assert_array_equal(x.grad.numpy(), expect)
 
 
+@needs_torch
 def test_sign_of_zero_matches_torch():
     a = np.zeros((4, 6), np.float32)
     x = fg.tensor(a, requires_grad=True)
@@ -124,6 +132,7 @@ def test_sign_of_zero_matches_torch():
     np.testing.assert_array_equal(np.signbit(x.grad.numpy()), np.signbit(xt.grad.numpy()))
 
 
+@needs_torch
 def test_accumulates_into_existing_grad_in_place():
     x, xt = _pair((6, 9))
     for _ in range(3):
@@ -145,6 +154,7 @@ def test_grad_of_two_leaves_never_shares_memory():
     assert (w.grad.numpy() != 7).all()
 
 
+@needs_torch
 def test_hooks_see_the_complete_gradient():
     x, xt = _pair((5, 6))
     seen = []
@@ -161,6 +171,7 @@ def test_hooks_see_the_complete_gradient():
     np.testing.assert_array_equal(seen[1], xt.grad.numpy())
 
 
+@needs_torch
 @pytest.mark.parametrize("prog", [_split3, _overlap, _two_dims, _unbind_rnn],
                          ids=lambda f: f.__name__)
 def test_autograd_grad_and_create_graph(prog):
@@ -182,6 +193,7 @@ def test_gradcheck_float64():
         assert fg.autograd.gradcheck(lambda t: prog(fg, t), (x,))
 
 
+@needs_torch
 def test_anomaly_mode_gets_dense_gradients():
     x, xt = _pair((6, 9))
     with fg.autograd.detect_anomaly():
@@ -274,6 +286,7 @@ def _apply_views(t, views, weights):
     return total
 
 
+@needs_torch
 @pytest.mark.parametrize("seed", range(60))
 def test_random_slab_programs_match_torch(seed):
     rng = np.random.default_rng(1000 + seed)
