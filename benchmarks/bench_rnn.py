@@ -11,6 +11,11 @@ The "floor" column is the ratio fastgrad would reach if every multiply-add of it
 large square GEMM measured in the same process (gemm_peak_flops) and nothing else took
 time: a lower bound on the ratio any implementation of the same arithmetic can reach.
 
+The peaks are measured before PyTorch runs.  At 2 threads the steps alternate call by call,
+so each runs right after the other library's: PyTorch's OpenMP workers still spinning on the
+second core slow fastgrad's 2-thread step (LSTM128: 8.4 ms alone, 12.0 ms alternating on
+the development machine), which the floor does not account for.
+
 The table times 1 thread in CPU time (time.process_time: robust on a shared, loaded
 machine, where wall time mostly measures waiting for a core) and 2 threads in wall time
 (CPU time would count a spinning worker's waiting as work).
@@ -121,6 +126,14 @@ def main(reps=15):
     import time
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from fastgrad.bench.harness import interleaved, set_threads
+    # the GEMM peaks first, before PyTorch runs: its OpenMP workers spin for a while after
+    # each call and would take the second core from a measurement that follows one
+    peaks = {}
+    for threads in (1, 2):
+        set_threads(threads)
+        peaks[threads] = gemm_peak_flops(time.process_time if threads == 1 else time.perf_counter)
+    print("GEMM peak (512^3, fastgrad): " + ", ".join(f"{peaks[t] / 1e9:.0f} GFLOP/s at {t} thread"
+                                                     + "s" * (t > 1) for t in peaks))
     print(f"char-LM training step, batch {BATCH}, sequence {SEQ}, embedding {EMBED}, "
           f"vocabulary {VOCAB}, float32; medians of {reps} interleaved samples")
     print(f"{'case':<10}{'threads':>8}{'clock':>8}{'torch ms':>11}{'fastgrad ms':>13}"
@@ -128,7 +141,7 @@ def main(reps=15):
     for threads in (1, 2):
         set_threads(threads)
         clock, cname = (time.process_time, "cpu") if threads == 1 else (time.perf_counter, "wall")
-        peak = gemm_peak_flops(clock)
+        peak = peaks[threads]
         for cell, hidden in CASES:
             tstep, tmods = torch_step(cell, hidden)
             fstep = fastgrad_step(cell, hidden, tmods)
