@@ -181,17 +181,27 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     }
     T *out = c->out + b * ly->o[0] + h * ly->o[1] + i0 * lo;
     T *lse = c->lse + bh * L + i0;
+    /* the logsumexp of every row in one vector loop (a row with nothing attended: +inf,
+     * its output 0); lb is free again and holds 1 / l */
+    if (!first) {
+#pragma omp simd
+        for (int64_t i = 0; i < rows; i++) {
+            const int live = l[i] > 0;
+            const T li = live ? l[i] : (T)1;
+            lse[i] = live ? m[i] + M_LOG(li) : (T)INFINITY;
+            lb[i] = (T)1 / li;
+        }
+    }
     for (int64_t i = 0; i < rows; i++) {
         if (first || !(l[i] > 0)) {
             for (int64_t e = 0; e < EV; e++) out[i * lo + e] = 0;
             lse[i] = (T)INFINITY;
             continue;
         }
-        const T r = (T)1 / l[i];
+        const T r = lb[i];
         const T *a = acc + i * EV;
 #pragma omp simd
         for (int64_t e = 0; e < EV; e++) out[i * lo + e] = a[e] * r;
-        lse[i] = m[i] + M_LOG(l[i]);
     }
 }
 
