@@ -13,8 +13,8 @@ time: a lower bound on the ratio any implementation of the same arithmetic can r
 
 The peaks are measured before PyTorch runs.  At 2 threads the steps alternate call by call,
 so each runs right after the other library's: PyTorch's OpenMP workers still spinning on the
-second core slow fastgrad's 2-thread step (LSTM128: 8.4 ms alone, 12.0 ms alternating on
-the development machine), which the floor does not account for.
+second core slow fastgrad's 2-thread step, which the floor does not account for (time a
+step alone with fastgrad_step() to see the difference).
 
 The table times 1 thread in CPU time (time.process_time: robust on a shared, loaded
 machine, where wall time mostly measures waiting for a core) and 2 threads in wall time
