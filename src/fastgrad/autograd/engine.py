@@ -398,22 +398,24 @@ class Slab:
         a = self.g._data
         return np.expand_dims(a, self.dim) if self.squeezed else a
 
-    def dense(self):
-        """The full gradient as a Tensor (zeros outside the slab)."""
+    def dense(self, who="slab_backward"):
+        """The full gradient as a Tensor (zeros outside the slab); `who` names the op
+        to fastgrad.compile's trace."""
         a = self.values()
-        out = _empty(self.full, a.dtype)
-        out.fill(0)
+        out = zeros(self.full, a.dtype)
         idx = self.index()
         out[idx] = a
         if hooks.numpy_assemble is not None:
-            hooks.numpy_assemble(out, [(idx, a)], 0.0, "slab_backward")
+            hooks.numpy_assemble(out, [(idx, a)], 0.0, who)
         return Tensor._make(out)
 
 
-def _empty(shape, dtype):
-    """An uninitialised array from fastgrad's result cache (fastgrad.memory), so a
-    gradient buffer reuses mapped pages step after step."""
-    return _cache_empty(shape, dtype)
+def zeros(shape, dtype):
+    """A zero array from fastgrad's result cache (fastgrad.memory), so a gradient buffer
+    reuses mapped pages step after step."""
+    out = _cache_empty(shape, dtype)
+    out.fill(0)
+    return out
 
 
 def _slab_new(slabs, key, s, fresh=False):
@@ -421,7 +423,7 @@ def _slab_new(slabs, key, s, fresh=False):
     leaf's gradient) tags it FRESH, so .grad adopts it without a copy."""
     a = s.values()
     n = s.full[s.dim]
-    buf = _empty(s.full, a.dtype)
+    buf = _cache_empty(s.full, a.dtype)
     idx = s.index()
     tracing = hooks.numpy_assemble is not None
     if tracing:
@@ -472,6 +474,17 @@ def _slab_finish(slabs, key):
             hi = len(mask)
         buf[pre + (slice(lo, hi),)] = 0
         lo = mask.find(0, hi)
+
+
+def _slab_acc(slabs, key, prev, s, fresh):
+    """key's gradient so far (prev, or None) with slab s added: written into key's buffer
+    where it can be, else the dense sum."""
+    if prev is None:
+        return _slab_new(slabs, key, s, fresh)
+    if _slab_add(slabs, key, s):
+        return prev
+    _slab_finish(slabs, key)
+    return _ops.add(prev, s.dense())
 
 
 def dense_grad(g):
@@ -725,11 +738,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if gi is not None:
                         prev = buf.get(e)
                         if type(gi) is Slab:
-                            if prev is None:
-                                buf[e] = _slab_new(slabs, e, gi)
-                            elif not _slab_add(slabs, e, gi):
-                                _slab_finish(slabs, e)
-                                buf[e] = add(prev, gi.dense())
+                            buf[e] = _slab_acc(slabs, e, prev, gi, False)
                         elif prev is None:
                             buf[e] = gi
                         else:
@@ -747,11 +756,11 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                         else:
                             slot = leaf.get(id(e))
                             if type(gi) is Slab:
+                                g0 = _slab_acc(slabs, id(e), slot[1] if slot else None, gi, True)
                                 if slot is None:
-                                    leaf[id(e)] = [e, _slab_new(slabs, id(e), gi, True)]
-                                elif not _slab_add(slabs, id(e), gi):
-                                    _slab_finish(slabs, id(e))
-                                    slot[1] = add(slot[1], gi.dense())
+                                    leaf[id(e)] = [e, g0]
+                                else:
+                                    slot[1] = g0
                             elif slot is None:
                                 leaf[id(e)] = [e, gi]
                             else:

@@ -11,8 +11,7 @@ from fastgrad._hooks import hooks as _hooks
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, bool_
 from fastgrad import reference as _reference
-from fastgrad.autograd.engine import Slab, declare, jvp_rule
-from fastgrad.autograd.engine import _empty as _cache_empty
+from fastgrad.autograd.engine import Slab, declare, jvp_rule, zeros as _zeros
 from fastgrad.autograd.engine import _into as _engine_into
 from fastgrad.ops._record import (_make, _max, _needs, _norm_dim, _record, _scalar, _to_tensor,
                                   _zeros_of, exports, public, to)
@@ -190,8 +189,8 @@ def _slab_of(idx, shape):
     parts = idx if type(idx) is tuple else (idx,)
     if len(parts) > len(shape):
         return None
-    dim = None
-    lo, hi, squeezed = 0, shape[0] if shape else 0, False
+    dim = lo = hi = None
+    squeezed = False
     for d, p in enumerate(parts):
         n = shape[d]
         if type(p) is slice:
@@ -260,8 +259,7 @@ declare(_index_backward_bwd,
 
 def _index_backward(g, idx, shape):
     """Zeros of `shape` with g written at the basic index idx."""
-    out = _cache_empty(shape, g._data.dtype)
-    out.fill(0)
+    out = _zeros(shape, g._data.dtype)
     out[idx] = g._data
     if _hooks.numpy_assemble is not None:
         _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "index_backward")

@@ -16,7 +16,6 @@ from fastgrad._tensor import Tensor, canonical_dtype, result_dtype
 from fastgrad._dtype import KERNEL_FLOATS as _KERNEL_FLOATS
 from fastgrad import _dtype
 from fastgrad.autograd.engine import Slab, declare, jvp_rule
-from fastgrad.autograd.engine import _empty as _cache_empty
 from fastgrad.autograd.engine import _into as _engine_into
 from fastgrad.ops._record import (_cast_to, _make, _max, _needs, _norm_dim, _norm_dims, _record,
                                   _to_tensor, _zeros_of, exports, public)
@@ -452,16 +451,11 @@ def _unnarrow_jvp(node, xs, ts, out):
 
 
 def _unnarrow(g, dim, start, full):
-    out = _cache_empty(full, g._data.dtype)
-    out.fill(0)
-    length = g._data.shape[dim]
-    idx = (slice(None),) * dim + (slice(start, start + length),)
-    out[idx] = g._data
-    if _hooks.numpy_assemble is not None:
-        _hooks.numpy_assemble(out, [(idx, g._data)], 0.0, "narrow_backward")
+    out = Slab(g, dim, start, start + g._data.shape[dim], full).dense("narrow_backward")
     if _needs(g):
-        return _record(out, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
-    return _make(out)
+        length = g._data.shape[dim]
+        return _record(out._data, "unnarrow", _unnarrow_bwd, (g,), (), None, (dim, start, length))
+    return out
 
 
 # ---- movement ops ----------------------------------------------------------------------------
