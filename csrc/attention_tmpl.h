@@ -136,20 +136,20 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
             return;
         }
         if (sh->mask != FG_SDPA_MASK_NONE) FN(sdpa_mask_t)(sh, mb, st, i0, rows, j0, cols);
-#define SDPA_R0(j) FN(col_r0)(sh, i0, rows, j0 + (j))
         FN(causal_pad)(sh, st, i0, rows, j0, cols);
         for (int64_t i = 0; i < rows; i++) { mx[i] = m[i]; lb[i] = 0; }
         for (int64_t j = 0; j < cols; j++) {
             const T *sj = st + j * SDPA_BR;
 #pragma omp simd
-            for (int64_t i = SDPA_R0(j); i < rows; i++) mx[i] = sj[i] > mx[i] ? sj[i] : mx[i];
+            for (int64_t i = FN(col_r0)(sh, i0, rows, j0 + j); i < rows; i++)
+                mx[i] = sj[i] > mx[i] ? sj[i] : mx[i];
         }
         /* a row with nothing attended so far keeps m = -inf; its exps are taken from 0 */
 #pragma omp simd
         for (int64_t i = 0; i < rows; i++) ms[i] = mx[i] == ninf ? (T)0 : mx[i];
         for (int64_t j = 0; j < cols; j++) {
             T *sj = st + j * SDPA_BR;
-            const int64_t r0 = SDPA_R0(j);
+            const int64_t r0 = FN(col_r0)(sh, i0, rows, j0 + j);
             if (r0) memset(sj, 0, (size_t)r0 * sizeof(T));
 #pragma omp simd
             for (int64_t i = r0; i < rows; i++) {
@@ -158,7 +158,6 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
                 lb[i] += p;
             }
         }
-#undef SDPA_R0
         if (first) {
             for (int64_t i = 0; i < rows; i++) l[i] = lb[i];
         } else {
@@ -182,20 +181,17 @@ static void FN(sdpa_fwd_task)(void *vctx, int64_t task, int tid)
     T *out = c->out + b * ly->o[0] + h * ly->o[1] + i0 * lo;
     T *lse = c->lse + bh * L + i0;
     /* the logsumexp of every row in one vector loop (a row with nothing attended: +inf,
-     * its output 0); lb is free again and holds 1 / l */
-    if (!first) {
+     * its output 0); lb is free again and holds 1 / l, -1 for such a row */
 #pragma omp simd
-        for (int64_t i = 0; i < rows; i++) {
-            const int live = l[i] > 0;
-            const T li = live ? l[i] : (T)1;
-            lse[i] = live ? m[i] + M_LOG(li) : (T)INFINITY;
-            lb[i] = (T)1 / li;
-        }
+    for (int64_t i = 0; i < rows; i++) {
+        const int live = !first && l[i] > 0;
+        const T li = live ? l[i] : (T)1;
+        lse[i] = live ? m[i] + M_LOG(li) : (T)INFINITY;
+        lb[i] = live ? (T)1 / li : (T)-1;
     }
     for (int64_t i = 0; i < rows; i++) {
-        if (first || !(l[i] > 0)) {
+        if (lb[i] < 0) {
             for (int64_t e = 0; e < EV; e++) out[i * lo + e] = 0;
-            lse[i] = (T)INFINITY;
             continue;
         }
         const T r = lb[i];
