@@ -326,9 +326,11 @@ register(OpInfo("adaptive_avg_pool3d", F.adaptive_avg_pool3d,
 for _nd, _sh in [(1, (2, 3, 8)), (2, (2, 3, 6, 4)), (3, (1, 2, 4, 4, 2))]:
     register(OpInfo(f"max_pool{_nd}d_with_indices_values",
                     lambda x, k, _nd=_nd: getattr(F, f"max_pool{_nd}d_with_indices")(x, k)[0],
-                    # windows of k, stride k over sizes divisible by k: the adaptive cells
-                    lambda x, k, _nd=_nd: _np_adaptive(x, tuple(s // k for s in x.shape[-_nd:]),
-                                                     _nd, np.max),
+                    # windows of k, stride k: the adaptive cells of the input cut to a
+                    # multiple of k in each pooled dimension (the rest is in no window)
+                    lambda x, k, _nd=_nd: _np_adaptive(
+                        x[(...,) + tuple(slice(0, s // k * k) for s in x.shape[-_nd:])],
+                        tuple(s // k for s in x.shape[-_nd:]), _nd, np.max),
                     lambda rng, _sh=_sh: [Sample([_away_ties(_x(rng, *_sh)), 2])],
                     extreme=False, covers=(f"max_pool{_nd}d_with_indices",)))
     register(OpInfo(f"lp_pool{_nd}d", getattr(F, f"lp_pool{_nd}d"),
