@@ -165,8 +165,10 @@ static void after_fork_child(void)
 
 static void register_atfork(void) { fg_atfork(NULL, NULL, after_fork_child); }
 
-static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake)
+static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int wake,
+                    double *share)
 {
+    if (share) *share = 0.0;
     if (ntasks <= 0) return FG_OK;
     if (!fn || ntasks > 0xffffffffLL) return FG_EINVAL;
     if (nthreads > FG_POOL_MAX) nthreads = FG_POOL_MAX;
@@ -210,10 +212,13 @@ static int pool_run(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, int 
         if (++spins < 1000) relax();
         else fg_yield();
     }
+    if (own == ntasks && share) *share = 1.0;
     if (own > 0 && own < ntasks) {
         /* the caller's own pace times every task: what running alone would have cost */
         const double alone_ns = (double)(t1 - t0) * (double)ntasks / (double)own;
-        if ((double)(now_ns() - t0) > 1.5 * alone_ns + 20000.0) {
+        const double took = (double)(now_ns() - t0);
+        if (share) *share = took / alone_ns;
+        if (took > 1.5 * alone_ns + 20000.0) {
             long long b = atomic_load_explicit(&backoff_ns, memory_order_relaxed) * 2;
             if (b < FG_BACKOFF_MIN_NS) b = FG_BACKOFF_MIN_NS;
             if (b > FG_BACKOFF_MAX_NS) b = FG_BACKOFF_MAX_NS;
@@ -246,12 +251,18 @@ static void fg_range_task(void *vctx, int64_t r, int tid)
 
 int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)
 {
-    return pool_run(nthreads, ntasks, fn, ctx, 1);
+    return pool_run(nthreads, ntasks, fn, ctx, 1, NULL);
 }
 
 int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns)
 {
-    return pool_run(nthreads, ntasks, fn, ctx, work_ns >= FG_POOL_WAKE_NS);
+    return pool_run(nthreads, ntasks, fn, ctx, work_ns >= FG_POOL_WAKE_NS, NULL);
+}
+
+int fg_parallel_work_share(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx,
+                           double work_ns, double *share)
+{
+    return pool_run(nthreads, ntasks, fn, ctx, work_ns >= FG_POOL_WAKE_NS, share);
 }
 
 typedef struct {
@@ -284,7 +295,7 @@ int fg_parallel_split(int nthreads, int64_t n, int64_t align, fg_split_fn fn, vo
         return FG_OK;
     }
     fg_split_ctx sc = {fn, ctx, n, chunk};
-    return pool_run((int)parts, parts, fg_split_task, &sc, work_ns >= FG_POOL_WAKE_NS);
+    return pool_run((int)parts, parts, fg_split_task, &sc, work_ns >= FG_POOL_WAKE_NS, NULL);
 }
 
 int fg_parallel_ranges(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx)

@@ -17,6 +17,14 @@ int fg_parallel_for(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx);
  * worker awake (a GEMM of 1M multiply-adds is ~20 us on one core). */
 #define FG_POOL_WAKE_NS 20000.0
 int fg_parallel_work(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx, double work_ns);
+/* fg_parallel_work that also reports how the job went: *share = the job's wall time over
+ * what the caller alone would have taken at its own pace (every task timed as the
+ * caller's were).  About 1/threads when every thread kept its core; near 1 or above
+ * when the helpers gained nothing (a core taken by another library's spinning threads
+ * or another process); 1 when the caller ran every task; 0 when nothing was measured
+ * (one thread, or the pool busy or backing off). */
+int fg_parallel_work_share(int nthreads, int64_t ntasks, fg_task_fn fn, void *ctx,
+                           double work_ns, double *share);
 /* Deterministic reductions: runs tasks [0, ntasks) as min(nthreads, ntasks) contiguous
  * ranges, calling fn(ctx, task, r) with r the range index (not the thread): per-r partial
  * sums then cover a fixed set of tasks, and combining them in r order gives the same

@@ -3,10 +3,12 @@
  * The per-ISA sequential drivers live in gemm_{scalar,avx2,avx512,neon}.c. */
 #include <math.h>
 #include "gemm_internal.h"
+#include <stdatomic.h>
 #include "../threadpool.h"
 
 int fg_gemm_force_path = FG_GEMM_PATH_AUTO;
 int64_t fg_gemm_par_min_override = 0;
+int fg_gemm_split_override = 0;
 
 typedef struct {
     fg_gemm_seq_fn fn;
@@ -186,6 +188,46 @@ static void gemm_block_task(void *ctx, int64_t blk, int tid)
     }
 }
 
+/* Sharing the cores.  Another library's threads can hold a core long after their own
+ * call returned: NumPy's OpenBLAS workers spin ~0.1 s after each call (thread_timeout
+ * 2^28 cycles), PyTorch's OpenMP workers spin too.  A worker of ours scheduled on that
+ * core gets about half of it, so a GEMM split into one block per thread waits for the
+ * slow half and runs at one core's speed or below.  Measured from the GEMMs themselves
+ * (fg_parallel_work_share), such contention makes the following large GEMMs use several
+ * smaller blocks per thread, which the caller claims while the worker is off its core
+ * (about 4/3 of a core for two threads sharing two cores with one spinning thread), and
+ * run the small ones on the caller.  Uncontended, one block per thread is kept: the
+ * extra packing of smaller blocks costs 1-5%. */
+static atomic_llong contended_until;
+
+static int cores_contended(void)
+{
+    const long long until = atomic_load_explicit(&contended_until, memory_order_relaxed);
+    return until != 0 && fg_now_ns() < until;
+}
+
+static void note_share(double share)
+{
+    if (share >= FG_GEMM_CONTENDED_SHARE)
+        atomic_store_explicit(&contended_until, fg_now_ns() + FG_GEMM_CONTENDED_NS,
+                              memory_order_relaxed);
+    else if (share > 0.0 && share < FG_GEMM_FREE_SHARE)
+        atomic_store_explicit(&contended_until, 0, memory_order_relaxed);
+}
+
+static int gemm_serial(const fg_gemm_sub *s0, const fg_gemm_desc *d, gemm_impl g, size_t esz)
+{
+    for (int64_t p = 0; p < d->batch; p++) {
+        fg_gemm_sub s = *s0;
+        s.a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
+        s.b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
+        s.c = (char *)d->c + p * d->stride_c * (int64_t)esz;
+        const int rc = g.fn(&s);
+        if (rc != FG_OK) return rc;
+    }
+    return FG_OK;
+}
+
 static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
 {
     int rc = check_desc(d);
@@ -232,30 +274,34 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
         if (maxt < nt) nt = maxt < 1 ? 1 : (int)maxt;
     }
 
-    if (nt == 1) {
-        for (int64_t p = 0; p < batch; p++) {
-            fg_gemm_sub s = s0;
-            s.a = (const char *)d->a + p * d->stride_a * (int64_t)esz;
-            s.b = (const char *)d->b + p * d->stride_b * (int64_t)esz;
-            s.c = (char *)d->c + p * d->stride_c * (int64_t)esz;
-            rc = g.fn(&s);
-            if (rc != FG_OK) return rc;
-        }
-        return FG_OK;
-    }
-
-    gemm_job job = {d, &s0, g, esz, 0, 0, FG_OK};
+    if (nt == 1) return gemm_serial(&s0, d, g, esz);
     /* estimated single-thread time: sleeping workers are woken only for big jobs */
     const double work_ns = total / (double)FG_GEMM_MNK_PER_NS;
+    int per_thread = 1;
+    if (nt > 1 && fg_gemm_split_override > 0) {
+        per_thread = fg_gemm_split_override;
+    } else if (nt > 1 && cores_contended()) {
+        per_thread = (int)(work_ns / ((double)nt * FG_GEMM_TASK_NS));
+        if (per_thread > FG_GEMM_CONTENDED_SPLIT) per_thread = FG_GEMM_CONTENDED_SPLIT;
+        if (per_thread < 2) nt = 1;
+    }
+    if (nt == 1) return gemm_serial(&s0, d, g, esz);
+
+    gemm_job job = {d, &s0, g, esz, 0, 0, FG_OK};
+    double share = 0.0;
+    double *const sharep = work_ns >= FG_GEMM_SHARE_MIN_NS ? &share : NULL;
     if (batch_par && batch >= nt) {
         /* whole problems per task */
-        fg_parallel_work(nt, batch, gemm_batch_task, &job, work_ns);
+        fg_parallel_work_share(nt, batch, gemm_batch_task, &job, work_ns, sharep);
+        note_share(share);
         return job.err;
     }
     /* one task per fixed block of C (the same block for every batch index, so even
      * stride_c == 0 is race free); each runs the sequential driver on its block */
-    choose_grid(m, n, nt, g.mr, g.nr, esz, &job.tm, &job.tn);
-    fg_parallel_work(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job, work_ns);
+    choose_grid(m, n, nt * per_thread, g.mr, g.nr, esz, &job.tm, &job.tn);
+    fg_parallel_work_share(nt, (int64_t)job.tm * job.tn, gemm_block_task, &job, work_ns,
+                           sharep);
+    note_share(share);
     return job.err;
 }
 

@@ -117,5 +117,17 @@
 #define FG_GEMM_MNK_PER_NS      50
 /* Minimum multiply-adds handed to each thread. */
 #define FG_GEMM_PAR_MNK_PER_THREAD (512 * 1024)
+/* Contention (gemm.c, "sharing the cores"): a threaded GEMM of at least
+ * FG_GEMM_SHARE_MIN_NS estimated single-thread time whose wall time exceeds
+ * FG_GEMM_CONTENDED_SHARE of the caller-alone estimate marks the cores as contended for
+ * FG_GEMM_CONTENDED_NS (renewed by each such GEMM; one below FG_GEMM_FREE_SHARE ends it).
+ * While contended, a GEMM is cut into up to FG_GEMM_CONTENDED_SPLIT blocks per thread of
+ * at least FG_GEMM_TASK_NS each, and one too small for two per thread runs on the caller. */
+#define FG_GEMM_SHARE_MIN_NS    2.0e6
+#define FG_GEMM_CONTENDED_SHARE 0.65
+#define FG_GEMM_FREE_SHARE      0.58
+#define FG_GEMM_CONTENDED_NS    100000000LL
+#define FG_GEMM_CONTENDED_SPLIT 4
+#define FG_GEMM_TASK_NS         6.0e5
 
 #endif

@@ -56,5 +56,8 @@ void fg_gemm_act_rows_f64(double *c, int64_t ldc, int64_t mr, int64_t nr, int ac
 extern int fg_gemm_force_path;
 /* Tuning / test knob: if > 0, overrides the single-thread threshold (m*n*k). */
 extern int64_t fg_gemm_par_min_override;
+/* Test knob: if > 0, every threaded GEMM is cut into this many blocks per thread, as
+ * under contention, whatever its size or the cores' state. */
+extern int fg_gemm_split_override;
 
 #endif

@@ -152,9 +152,10 @@ static int run_case(const tcase *t, int is64, int nthreads, const char *tag)
     if (rc != FG_OK || bad) {
         n_fail++;
         if (n_fail <= 30)
-            printf("FAIL %s %s isa=%s nt=%d path=%d: m=%lld n=%lld k=%lld ta=%d tb=%d pads=%lld,%lld,%lld "
+            printf("FAIL %s %s isa=%s nt=%d split=%d path=%d: m=%lld n=%lld k=%lld ta=%d tb=%d pads=%lld,%lld,%lld "
                    "alpha=%g beta=%g bias=%d act=%d batch=%lld zs=%d%d%d rc=%d maxerr=%g\n",
-                   tag, is64 ? "f64" : "f32", fg_isa_name(fg_get_isa()), nthreads, fg_gemm_force_path,
+                   tag, is64 ? "f64" : "f32", fg_isa_name(fg_get_isa()), nthreads,
+                   fg_gemm_split_override, fg_gemm_force_path,
                    (long long)m, (long long)n, (long long)k, t->ta, t->tb, (long long)t->pad_a,
                    (long long)t->pad_b, (long long)t->pad_c, t->alpha, t->beta, t->bias, t->act,
                    (long long)B, t->zero_sa, t->zero_sb, t->zero_sc, rc, maxerr);
@@ -170,15 +171,19 @@ static void run_all(const tcase *t, const char *tag, int all_paths)
     for (int is64 = 0; is64 < 2; is64++)
         for (int isa = FG_ISA_SCALAR; isa <= best; isa++) {
             fg_set_isa(isa);
-            for (int nt = 1; nt <= 2; nt++)
+            /* 1 thread; 2 threads; 2 threads cut as under contention (3 blocks each) */
+            for (int cfg = 0; cfg < 3; cfg++)
                 for (int path = 0; path <= (all_paths ? 2 : 0); path++) {
+                    const int nt = cfg == 0 ? 1 : 2;
                     fg_gemm_force_path = path;
                     fg_gemm_par_min_override = nt > 1 ? 1 : 0;   /* really use 2 threads */
+                    fg_gemm_split_override = cfg == 2 ? 3 : 0;
                     run_case(t, is64, nt, tag);
                 }
         }
     fg_gemm_force_path = 0;
     fg_gemm_par_min_override = 0;
+    fg_gemm_split_override = 0;
     fg_set_isa(best);
 }
 

@@ -247,6 +247,40 @@ static void test_backoff(void)
     CHECK(back, "workers took no task in 20 jobs after the back-off period");
 }
 
+/* ---- fg_parallel_work_share: the job's time over the caller-alone estimate ---------- */
+static void share_task(void *vc, int64_t t, int tid)
+{
+    (void)vc;
+    (void)t;
+    const double t0 = now_s();
+    const double busy = tid == 0 ? 50e-6 : 1e-3;   /* helpers 20x slower than the caller */
+    while (now_s() - t0 < busy) { }
+}
+
+static void test_share(void)
+{
+    double share = -1;
+    CHECK(fg_parallel_work_share(1, 8, share_task, NULL, 1e9, &share) == FG_OK, "rc");
+    CHECK(share == 0.0, "one thread: share %g, expected 0 (nothing measured)", share);
+    struct timespec ts = {0, 300000000};   /* past any back-off of an earlier test */
+    nanosleep(&ts, NULL);
+    share = -1;
+    const double t0 = now_s();
+    CHECK(fg_parallel_work_share(2, 8, share_task, NULL, 1e9, &share) == FG_OK, "rc");
+    const double wall = now_s() - t0;
+    /* a helper that takes a task holds the job up past the caller-alone time (8 tasks of
+     * 50 us of wall time each: share about wall / 400 us); one that takes none leaves
+     * every task to the caller (share exactly 1) */
+    CHECK(share >= 1.0, "slow helpers: share %g, expected at least 1", share);
+    if (share > 1.0) {
+        const double expect = wall / (8 * 50e-6);
+        CHECK(share > 0.7 * expect && share < 1.3 * expect,
+              "slow helpers: share %g, expected about %g (job wall time %g us)", share,
+              expect, wall * 1e6);
+    }
+    nanosleep(&ts, NULL);   /* the slow job may have started a back-off */
+}
+
 /* ---- benchmark ------------------------------------------------------------------- */
 static void noop_part(void *vc, int64_t lo, int64_t hi, int part) { (void)vc; (void)lo; (void)hi; (void)part; }
 
@@ -329,6 +363,7 @@ int main(int argc, char **argv)
     test_workers_keep_off_caller_cpu();
 #endif
     if (fg_cpu_count() >= 2) test_backoff();
+    test_share();
     printf("test_pool: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
