@@ -64,19 +64,24 @@ def alternating(fns, budget):
 
 def coexistence(a):
     """fastgrad and NumPy alternating call by call at 2 threads each: both thread pools
-    must yield the cores to each other (compare with each library timed alone)."""
+    must yield the cores to each other (compare with each library timed alone, and with
+    fastgrad at one thread: alternating must never be slower than that)."""
     from threadpoolctl import threadpool_limits
-    fg.set_num_threads(2)
     with threadpool_limits(2):
-        for m, k, n in [(256, 784, 512), (512, 512, 512)]:
+        for m, k, n in [(256, 784, 512), (512, 512, 512), (1024, 1024, 1024),
+                        (2048, 1024, 1024)]:
             x, y = operands(m, k, n, "NN", np.float32)
             fl = 2.0 * m * n * k
+            fg.set_num_threads(1)
+            one_f, = interleaved([lambda: K.matmul(x, y)], 0.5)
+            fg.set_num_threads(2)
             alone_f, = interleaved([lambda: K.matmul(x, y)], 0.5)
             alone_n, = interleaved([lambda: np.matmul(x, y)], 0.5)
             mix_f, mix_n = alternating([lambda: K.matmul(x, y), lambda: np.matmul(x, y)], 1.0)
-            print(f"coexistence {m}x{k}x{n}, 2 threads: fastgrad alone {fl/alone_f/1e9:.0f} GF/s, "
-                  f"interleaved {fl/mix_f/1e9:.0f}; numpy alone {fl/alone_n/1e9:.0f}, "
-                  f"interleaved {fl/mix_n/1e9:.0f}")
+            print(f"coexistence {m}x{k}x{n}, 2 threads: fastgrad alone {fl/alone_f/1e9:.0f} GF/s "
+                  f"(1 thread {fl/one_f/1e9:.0f}), interleaved {fl/mix_f/1e9:.0f}; numpy alone "
+                  f"{fl/alone_n/1e9:.0f}, interleaved {fl/mix_n/1e9:.0f}; ratio interleaved "
+                  f"{mix_n/mix_f:.2f}")
 
 
 def peak_fraction(rounds=7, n=1024):

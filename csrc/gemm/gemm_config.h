@@ -122,7 +122,7 @@
  * FG_GEMM_CONTENDED_SHARE of the caller-alone estimate marks the cores as contended for
  * FG_GEMM_CONTENDED_NS (renewed by each such GEMM; one below FG_GEMM_FREE_SHARE ends it).
  * While contended, a GEMM is cut into up to FG_GEMM_CONTENDED_SPLIT blocks per thread of
- * at least FG_GEMM_TASK_NS each, and one too small for two per thread runs on the caller. */
+ * at least FG_GEMM_TASK_NS each (one block per thread when it is too small for two). */
 #define FG_GEMM_SHARE_MIN_NS    2.0e6
 #define FG_GEMM_CONTENDED_SHARE 0.65
 #define FG_GEMM_FREE_SHARE      0.58
