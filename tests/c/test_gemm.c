@@ -243,6 +243,65 @@ static void test_errors(void)
 #undef RESET
 }
 
+/* The split of C among threads (one block per thread, or several under contention) must
+ * not change a single bit of the result: a compiled step replayed while the cores are
+ * contended has to equal the eager step that ran while they were not. */
+static void test_grid_bits(void)
+{
+    static const int shapes[][3] = {{256, 96, 200}, {129, 65, 257}, {64, 300, 64},
+                                    {517, 33, 70}, {40, 128, 1000}};
+    int bad = 0, runs = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int ep = 0; ep < 2; ep++) {
+                const int m = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+                const int ta = tr & 1, tb = tr >> 1;
+                float *a = malloc(sizeof(float) * (size_t)m * k);
+                float *b = malloc(sizeof(float) * (size_t)k * n);
+                float *bias = malloc(sizeof(float) * (size_t)n);
+                float *c0 = malloc(sizeof(float) * (size_t)m * n);
+                float *c = malloc(sizeof(float) * (size_t)m * n);
+                for (int64_t i = 0; i < (int64_t)m * k; i++) a[i] = (float)rng_uniform();
+                for (int64_t i = 0; i < (int64_t)k * n; i++) b[i] = (float)rng_uniform();
+                for (int i = 0; i < n; i++) bias[i] = (float)rng_uniform();
+                for (int64_t i = 0; i < (int64_t)m * n; i++) c0[i] = (float)rng_uniform();
+                fg_gemm_desc d;
+                memset(&d, 0, sizeof d);
+                d.transa = ta; d.transb = tb; d.m = m; d.n = n; d.k = k;
+                d.alpha = ep ? 0.5 : 1.0; d.beta = ep ? 1.0 : 0.0;
+                d.lda = ta ? m : k; d.ldb = tb ? k : n; d.ldc = n;
+                d.a = a; d.b = b; d.bias = ep ? bias : NULL; d.act = ep ? FG_ACT_RELU : 0;
+                d.batch = 1;
+                float *ref = malloc(sizeof(float) * (size_t)m * n);
+                memcpy(ref, c0, sizeof(float) * (size_t)m * n);
+                d.c = ref;
+                fg_gemm_par_min_override = 0;
+                fg_gemm_split_override = 0;
+                int rc = fg_gemm_f32(&d, 1);
+                const int splits[] = {0, 2, 3, 4};
+                for (int q = 0; q < 4 && rc == FG_OK; q++) {
+                    memcpy(c, c0, sizeof(float) * (size_t)m * n);
+                    d.c = c;
+                    fg_gemm_par_min_override = 1;
+                    fg_gemm_split_override = splits[q];
+                    rc = fg_gemm_f32(&d, 2);
+                    runs++;
+                    if (rc != FG_OK || memcmp(c, ref, sizeof(float) * (size_t)m * n) != 0) {
+                        if (++bad <= 10)
+                            printf("FAIL grid bits: %dx%dx%d ta=%d tb=%d epilogue=%d split=%d "
+                                   "rc=%d: 2 threads differ from 1 thread\n",
+                                   m, k, n, ta, tb, ep, splits[q], rc);
+                    }
+                }
+                fg_gemm_par_min_override = 0;
+                fg_gemm_split_override = 0;
+                free(a); free(b); free(bias); free(c0); free(c); free(ref);
+            }
+    n_run += runs;
+    n_fail += bad;
+    printf("grid bits: %d runs, %d failures\n", runs, bad);
+}
+
 static void run_tests(void)
 {
     const int sizes[] = {1, 2, 3, 7, 13, 17, 31, 33, 63, 65, 127, 129};
@@ -251,6 +310,7 @@ static void run_tests(void)
     const double betas[] = {0.0, 1.0, -1.5, 0.5};
     printf("CPU best ISA: %s, OpenMP: %d\n", fg_isa_name(fg_cpu_best_isa()), fg_have_openmp());
     test_errors();
+    test_grid_bits();
     /* all size combos; transposes / scalars / padding / epilogue vary per combo */
     int idx = 0;
     for (int a = 0; a < ns; a++)
