@@ -197,7 +197,7 @@ static void gemm_block_task(void *ctx, int64_t blk, int tid)
  * smaller blocks per thread, which the caller claims while the worker is off its core
  * (about 4/3 of a core for two threads sharing two cores with one spinning thread).
  * Smaller GEMMs keep one block per thread: the 784-512-512-10 MLP step beside NumPy's
- * calls ran 3% faster so than with its GEMMs on the caller alone.  Uncontended, one block
+ * calls ran 3% faster that way than with its GEMMs on the caller alone.  Uncontended, one block
  * per thread is kept for every size: the extra packing of smaller blocks costs 1-5%. */
 static atomic_llong contended_until;
 
@@ -279,9 +279,9 @@ static int gemm_common(const fg_gemm_desc *d, int nthreads, int is64)
     /* estimated single-thread time: sleeping workers are woken only for big jobs */
     const double work_ns = total / (double)FG_GEMM_MNK_PER_NS;
     int per_thread = 1;
-    if (nt > 1 && fg_gemm_split_override > 0) {
+    if (fg_gemm_split_override > 0) {
         per_thread = fg_gemm_split_override;
-    } else if (nt > 1 && cores_contended()) {
+    } else if (cores_contended()) {
         per_thread = (int)(work_ns / ((double)nt * FG_GEMM_TASK_NS));
         if (per_thread > FG_GEMM_CONTENDED_SPLIT) per_thread = FG_GEMM_CONTENDED_SPLIT;
         if (per_thread < 1) per_thread = 1;
