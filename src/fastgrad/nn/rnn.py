@@ -185,6 +185,9 @@ class RNNCellBase(Module):
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{who}: input has inconsistent input_size: got {x.shape[-1]} "
                              f"(input shape {_shape(x)}), expected {self.input_size}")
+        if x.dtype != self.weight_ih.dtype:
+            raise DtypeError(f"{who}: input dtype ({x.dtype}) does not match weight dtype "
+                             f"({self.weight_ih.dtype}) (input shape {_shape(x)})")
         batched = x.dim() == 2
         return (x if batched else x.unsqueeze(0)), batched
 
@@ -196,6 +199,9 @@ class RNNCellBase(Module):
         if _shape(hx) != want:
             raise ShapeError(f"{who}: {name} has shape {_shape(hx)}, expected {want} "
                              f"for input of shape {_shape(x) if batched else (x.shape[1],)}")
+        if hx.dtype != self.weight_hh.dtype:
+            raise DtypeError(f"{who}: {name} dtype ({hx.dtype}) does not match weight dtype "
+                             f"({self.weight_hh.dtype}) ({name} shape {_shape(hx)})")
         return hx if batched else hx.unsqueeze(0)
 
 
