@@ -388,7 +388,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     triangle (query i attends keys 0..i, aligned at the top left).  A query row with no
     key to attend gives zeros.  dropout_p drops attention weights (inverted dropout, with
     fastgrad's generator).  enable_gqa lets key/value have fewer heads (dim -3) than query,
-    each shared by a group of query heads.
+    each shared by a group of query heads.  query, key and value share one dtype; a float
+    attn_mask is float32 or the query's dtype (DtypeError otherwise, as PyTorch raises).
 
     Without dropout, and when query, key and value share their leading dims (their head
     dim aside, with enable_gqa) and a dtype, one fused C kernel computes it (tiled, with
@@ -403,6 +404,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if min(q._data.ndim, k._data.ndim, v._data.ndim) < 2:
         raise ShapeError(f"{who}: query, key and value must be at least 2-D, got shapes "
                          f"{_shape(q)}, {_shape(k)}, {_shape(v)}")
+    if not q._data.dtype == k._data.dtype == v._data.dtype:
+        raise DtypeError(f"{who}: query, key and value must have the same dtype, got query "
+                         f"{q.dtype}, key {k.dtype}, value {v.dtype} (shapes {_shape(q)}, "
+                         f"{_shape(k)}, {_shape(v)})")
+    if (isinstance(attn_mask, Tensor) and attn_mask._data.dtype.kind == "f"
+            and attn_mask._data.dtype not in (q._data.dtype, np.float32)):
+        raise DtypeError(f"{who}: a floating attn_mask must be float32 or the query's dtype "
+                         f"({q.dtype}), got {attn_mask.dtype} (attn_mask shape {_shape(attn_mask)})")
     L, E = q._data.shape[-2:]
     S = k._data.shape[-2]
     if k._data.shape[-1] != E or v._data.shape[-2] != S:

@@ -223,6 +223,11 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             raise AttentionArgumentError(f"{who}: use_separate_proj_weight is True but q_proj_weight, "
                                          "k_proj_weight or v_proj_weight is None")
         w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+        for name, w, t in (("query", w_q, query), ("key", w_k, key), ("value", w_v, value)):
+            want = (embed_dim, t.shape[-1])
+            if _shape(w) != want:
+                raise AttentionShapeError(f"{who}: expecting {name} weights shape of {want}, but got "
+                                          f"{_shape(w)} ({name} shape {_shape(t)})")
     q, k, v = F.linear(qb, w_q, b_q), F.linear(kb, w_k, b_k), F.linear(vb, w_v, b_v)
 
     if attn_mask is not None:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from fastgrad.errors import ArgumentError, ShapeError
+from fastgrad.errors import ArgumentError, DtypeError, ShapeError
 from fastgrad._state import backend, grad_mode
 from fastgrad._tensor import Tensor, _default
 from fastgrad import _dtype
@@ -308,7 +308,7 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation=
         return to(linear(to(x, f32), to(weight, f32), None if bias is None else to(bias, f32),
                          activation), dt)
     if weight._data.dtype != dt or (bias is not None and bias._data.dtype != dt) or dt.kind != "f":
-        raise TypeError(f"linear: input, weight and bias must share one float dtype, got "
+        raise DtypeError(f"linear: input, weight and bias must share one float dtype, got "
                         f"{dt}, {weight._data.dtype}, {None if bias is None else bias._data.dtype}")
     lead = x._data.shape[:-1]
     # explicit row count: -1 is ambiguous when in_features is 0
