@@ -398,6 +398,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     dropout_p > 0, a float mask that requires grad and other broadcasting take the
     composed path (matmul, softmax, dropout)."""
     who = "scaled_dot_product_attention"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if isinstance(t, Tensor) and not t.is_floating_point():
+            raise DtypeError(f"{who}: {name} must be a floating tensor, got {t.dtype} "
+                             f"(shape {_shape(t)})")
     q = _float_in(query, who)
     k = _float_in(key, who)
     v = _float_in(value, who)
