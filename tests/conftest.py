@@ -44,6 +44,22 @@ def assert_close(actual, expected, rtol, atol, what=""):
                                rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
 
 
+def backward_weighted(t_outs, f_outs, rng, dtype=None):
+    """Backward through PyTorch's outputs t_outs and fastgrad's f_outs under one random
+    weighting: loss = sum of (output * w).sum(), w standard normal of each output's shape
+    (cast to dtype when given), the same w on both sides."""
+    import torch
+    ws = [rng.standard_normal(tuple(a.shape)) for a in t_outs]
+    if dtype is not None:
+        ws = [w.astype(dtype) for w in ws]
+    sum((a * torch.tensor(w)).sum() for a, w in zip(t_outs, ws)).backward()
+    loss = None
+    for b, w in zip(f_outs, ws):
+        term = (b * fg.tensor(w)).sum()
+        loss = term if loss is None else loss + term
+    loss.backward()
+
+
 @pytest.fixture(autouse=True)
 def _restore_global_state():
     threads, simd, backend = fg.get_num_threads(), fg.get_simd(), fg.get_backend()

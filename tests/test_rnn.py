@@ -6,6 +6,8 @@ import pytest
 import fastgrad as fg
 from fastgrad import nn
 
+from conftest import backward_weighted
+
 torch = pytest.importorskip("torch")
 
 TOL = 1e-10
@@ -41,13 +43,7 @@ def _compare(tm, fm, t_res, f_res, t_in, f_in, rng):
     for a, b in zip(t_outs, f_outs):
         assert tuple(a.shape) == tuple(b.shape)
         np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=0, atol=TOL)
-    ws = [rng.standard_normal(tuple(a.shape)) for a in t_outs]
-    sum(( a * torch.tensor(w)).sum() for a, w in zip(t_outs, ws)).backward()
-    f_loss = None
-    for b, w in zip(f_outs, ws):
-        term = (b * fg.tensor(w)).sum()
-        f_loss = term if f_loss is None else f_loss + term
-    f_loss.backward()
+    backward_weighted(t_outs, f_outs, rng)
     fparams = dict(fm.named_parameters())
     for name, p in tm.named_parameters():
         np.testing.assert_allclose(fparams[name].grad.numpy(), p.grad.numpy(), rtol=0, atol=TOL,
@@ -297,13 +293,7 @@ def test_fused_float32_matches_torch(mode, threads):
         tx, fx = torch.tensor(x, requires_grad=True), fg.tensor(x, requires_grad=True)
         tr, fr = tm(tx), fm(fx)
         touts, fouts = [tr[0]] + _states(tr), [fr[0]] + _states(fr)
-        ws = [rng.standard_normal(tuple(a.shape)).astype(np.float32) for a in touts]
-        sum((a * torch.tensor(w)).sum() for a, w in zip(touts, ws)).backward()
-        loss = None
-        for b, w in zip(fouts, ws):
-            term = (b * fg.tensor(w)).sum()
-            loss = term if loss is None else loss + term
-        loss.backward()
+        backward_weighted(touts, fouts, rng, np.float32)
     finally:
         fg.set_num_threads(old)
     for a, b in zip(touts, fouts):

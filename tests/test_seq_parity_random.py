@@ -18,6 +18,8 @@ import fastgrad.nn.functional as F
 from fastgrad import nn
 from fastgrad.nn.utils import rnn as U
 
+from conftest import backward_weighted
+
 torch = pytest.importorskip("torch")
 TR = torch.nn.utils.rnn
 TSDPA = torch.nn.functional.scaled_dot_product_attention
@@ -94,13 +96,7 @@ def _compare(t_res, f_res, t_in, f_in, dt, rng, tm=None, fm=None, loose=1.0):
         assert tuple(b.shape) == tuple(a.shape), (i, tuple(b.shape), tuple(a.shape))
         assert b.dtype == DT[dt][1], (i, b.dtype)
         _close(b.detach().numpy(), a.detach().numpy(), dt, f"output {i}", loose)
-    ws = [rng.standard_normal(tuple(a.shape)).astype(DT[dt][2]) for a in t_outs]
-    sum((a * torch.tensor(w)).sum() for a, w in zip(t_outs, ws)).backward()
-    f_loss = None
-    for b, w in zip(f_outs, ws):
-        term = (b * fg.tensor(w)).sum()
-        f_loss = term if f_loss is None else f_loss + term
-    f_loss.backward()
+    backward_weighted(t_outs, f_outs, rng, DT[dt][2])
     for i, (a, b) in enumerate(zip(t_in, f_in)):
         if a.grad is None:
             assert b.grad is None or not b.grad.numpy().any(), f"input {i}"

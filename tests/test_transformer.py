@@ -13,6 +13,8 @@ import fastgrad as fg
 from fastgrad import nn
 from fastgrad.autograd.gradcheck import gradcheck
 
+from conftest import backward_weighted
+
 torch = pytest.importorskip("torch")
 
 DTYPES = {"float64": (torch.float64, fg.float64, np.float64, 1e-10),
@@ -63,13 +65,7 @@ def _compare(tm, fm, t_outs, f_outs, t_in, f_in, dt, rng):
         assert tuple(a.shape) == tuple(b.shape)
         assert b.dtype == DTYPES[dt][1]
         np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=tol, atol=tol)
-    ws = [rng.standard_normal(tuple(a.shape)).astype(DTYPES[dt][2]) for a in t_outs]
-    sum((a * torch.tensor(w)).sum() for a, w in zip(t_outs, ws)).backward()
-    f_loss = None
-    for b, w in zip(f_outs, ws):
-        term = (b * fg.tensor(w)).sum()
-        f_loss = term if f_loss is None else f_loss + term
-    f_loss.backward()
+    backward_weighted(t_outs, f_outs, rng, DTYPES[dt][2])
     fparams = dict(fm.named_parameters())
     tparams = dict(tm.named_parameters())
     assert list(fparams) == list(tparams)
