@@ -51,6 +51,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 class RNNInputDtypeError(DtypeError, ValueError):
     """A sequence layer's input dtype differs from its weights' (torch raises ValueError)."""
+
+
 _FUSED = [True]     # False: the sequence layers always take the composed path (tests)
 
 
@@ -185,7 +187,7 @@ class RNNCellBase(Module):
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{who}: input has inconsistent input_size: got {x.shape[-1]} "
                              f"(input shape {_shape(x)}), expected {self.input_size}")
-        if x.dtype != self.weight_ih.dtype:
+        if x._data.dtype != self.weight_ih._data.dtype:
             raise DtypeError(f"{who}: input dtype ({x.dtype}) does not match weight dtype "
                              f"({self.weight_ih.dtype}) (input shape {_shape(x)})")
         batched = x.dim() == 2
@@ -199,7 +201,7 @@ class RNNCellBase(Module):
         if _shape(hx) != want:
             raise ShapeError(f"{who}: {name} has shape {_shape(hx)}, expected {want} "
                              f"for input of shape {_shape(x) if batched else (x.shape[1],)}")
-        if hx.dtype != self.weight_hh.dtype:
+        if hx._data.dtype != self.weight_hh._data.dtype:
             raise DtypeError(f"{who}: {name} dtype ({hx.dtype}) does not match weight dtype "
                              f"({self.weight_hh.dtype}) ({name} shape {_shape(hx)})")
         return hx if batched else hx.unsqueeze(0)
@@ -369,7 +371,7 @@ class RNNBase(Module):
             raise ShapeError(f"{who}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {x.shape[-1]} (input shape {_shape(x)})")
         w = self.weight_ih_l0
-        if x.dtype != w.dtype:
+        if x._data.dtype != w._data.dtype:
             raise RNNInputDtypeError(f"{who}: input dtype ({x.dtype}) does not match weight dtype "
                                      f"({w.dtype}) (input shape {_shape(x)}); convert the input "
                                      f"or the module")
@@ -389,7 +391,7 @@ class RNNBase(Module):
                              f"{hx.dim()}-D tensor (shape {_shape(hx)})")
         if _shape(hx) != want:
             raise ShapeError(f"{who}: Expected hidden size {want}, got {_shape(hx)} for {name}")
-        if hx.dtype != self.weight_hh_l0.dtype:
+        if hx._data.dtype != self.weight_hh_l0._data.dtype:
             raise DtypeError(f"{who}: {name} dtype ({hx.dtype}) does not match weight dtype "
                              f"({self.weight_hh_l0.dtype}) ({name} shape {_shape(hx)})")
         return hx if batched else hx.unsqueeze(1)
