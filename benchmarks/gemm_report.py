@@ -6,6 +6,7 @@ fused linear+ReLU layer.  The fastgrad column is the public call, tensor wrapper
     python benchmarks/gemm_report.py --peak     # 1024^3 float32, 1 thread, as % of peak
     python benchmarks/gemm_report.py --threads 1 --cpu-time   # robust on a busy machine
     python benchmarks/gemm_report.py --alternate   # the two calls alternate call by call
+    python benchmarks/gemm_report.py --coexistence # only the 2-thread alternation lines
 
 NumPy's BLAS threads are limited with threadpoolctl (pip install threadpoolctl).
 """
@@ -143,9 +144,14 @@ def main():
                          "each meets the other's threads still spinning) instead of in blocks")
     ap.add_argument("--peak", action="store_true",
                     help="only the 1024^3 single-thread fraction of peak (needs gcc)")
+    ap.add_argument("--coexistence", action="store_true",
+                    help="only the coexistence lines (2 threads, alternating with NumPy)")
     a = ap.parse_args()
     if a.peak:
         peak_fraction()
+        return
+    if a.coexistence:
+        coexistence(a)
         return
     from threadpoolctl import threadpool_info, threadpool_limits
     blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')})" for i in threadpool_info()
